@@ -1,0 +1,49 @@
+"""The exceptions tickwork raises.
+
+Every error derives from :class:`TickworkError`; each leaf also derives from the
+builtin a caller would naturally catch (``ValueError``, ``LookupError``...), so
+``except ValueError`` keeps working for code that does not know tickwork.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidExpression",
+    "TickworkError",
+    "TriggerSearchExhausted",
+    "UnknownTimezone",
+]
+
+
+class TickworkError(Exception):
+    """Base class of every exception raised by tickwork."""
+
+
+class InvalidExpression(TickworkError, ValueError):
+    """A cron expression (or another schedule spelling) cannot be used.
+
+    The message names the field, the offending token and why it was refused.
+    ``field`` and ``token`` are also available as attributes (``None`` when the
+    problem is with the expression as a whole).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str | None = None,
+        field: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.expression = expression
+        self.field = field
+        self.token = token
+
+
+class UnknownTimezone(TickworkError, LookupError):
+    """A timezone name is not a known IANA zone."""
+
+
+class TriggerSearchExhausted(TickworkError, RuntimeError):
+    """A combining trigger gave up looking for an instant all its parts agree on."""

@@ -1,0 +1,180 @@
+"""Timezone helpers: turning what users pass into ``tzinfo`` objects and back.
+
+Only aware datetimes cross tickwork's module boundaries. Zones are IANA zones
+(``zoneinfo.ZoneInfo``) or fixed offsets (``datetime.timezone``); both can be
+named as a string, so triggers can be stored as plain data.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._errors import UnknownTimezone
+
+__all__ = [
+    "LocalTimezoneWarning",
+    "coerce_timezone",
+    "local_timezone",
+    "require_aware",
+    "timezone_name",
+]
+
+UTC = ZoneInfo("UTC")
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
+
+
+class LocalTimezoneWarning(UserWarning):
+    """The machine's local timezone could not be determined; UTC is used instead."""
+
+
+def require_aware(value: object, argument: str) -> datetime:
+    """Return *value* if it is an aware datetime, else raise ``TypeError`` naming *argument*."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{argument} must be an aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise TypeError(
+            f"{argument} must be an aware datetime (with tzinfo), got naive {value.isoformat()}; "
+            f"attach a zone, e.g. value.replace(tzinfo=ZoneInfo('Europe/Berlin'))"
+        )
+    return value
+
+
+def coerce_timezone(value: str | tzinfo | None, argument: str = "timezone") -> tzinfo:
+    """Turn a zone name, a ``tzinfo`` or ``None`` (the local zone) into a usable ``tzinfo``.
+
+    Accepts IANA names (``"Europe/Berlin"``), ``"UTC"``, fixed offsets
+    (``"+05:30"``, ``"UTC-08:00"``), ``ZoneInfo`` and ``datetime.timezone``
+    objects, and pytz zones (converted to the ``ZoneInfo`` of the same name).
+
+    Raises:
+        UnknownTimezone: the name is not a known zone (a ``LookupError``).
+        TypeError: the value is not a zone at all, or a ``tzinfo`` that cannot be
+            named (and so could not be stored).
+    """
+    if value is None:
+        return local_timezone()
+    if isinstance(value, str):
+        return _zone_from_name(value, argument)
+    if isinstance(value, ZoneInfo):
+        if value.key is None:
+            raise TypeError(
+                f"{argument}: a ZoneInfo read from a file has no name and cannot be stored; "
+                "use ZoneInfo('Area/City')"
+            )
+        return value
+    if isinstance(value, timezone):
+        return value
+    pytz_name = getattr(value, "zone", None)
+    if isinstance(value, tzinfo) and isinstance(pytz_name, str):
+        return _zone_from_name(pytz_name, argument)
+    if isinstance(value, tzinfo):
+        raise TypeError(
+            f"{argument}: {type(value).__name__} zones are not supported; pass an IANA name "
+            "such as 'Europe/Berlin', a zoneinfo.ZoneInfo or a datetime.timezone"
+        )
+    raise TypeError(
+        f"{argument} must be a zone name or a tzinfo, got {type(value).__name__} {value!r}"
+    )
+
+
+def timezone_name(zone: tzinfo) -> str:
+    """The string that :func:`coerce_timezone` turns back into *zone*."""
+    if isinstance(zone, ZoneInfo) and zone.key is not None:
+        return zone.key
+    if isinstance(zone, timezone):
+        offset = zone.utcoffset(None)
+        if not offset:
+            return "UTC"
+        sign = "-" if offset < timedelta(0) else "+"
+        minutes = abs(int(offset.total_seconds())) // 60
+        return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    raise TypeError(f"cannot name timezone {zone!r}")
+
+
+@lru_cache(maxsize=512)
+def _zone_from_name(name: str, argument: str) -> tzinfo:
+    text = name.strip()
+    match = _OFFSET.match(text)
+    if match:
+        sign, hours, minutes = match.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if delta >= timedelta(hours=24):
+            raise UnknownTimezone(f"{argument}: offset {name!r} is out of range (-23:59..+23:59)")
+        return timezone(-delta if sign == "-" else delta)
+    if text.upper() in ("UTC", "Z", "ZULU"):
+        return UTC
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise UnknownTimezone(
+            f"{argument}: {name!r} is not a known IANA timezone (expected a name such as "
+            "'Europe/Berlin', 'America/New_York' or 'UTC', or an offset such as '+05:30')"
+        ) from None
+
+
+def local_timezone() -> tzinfo:
+    """The machine's local zone as a named IANA zone.
+
+    Looked up, in order, from the ``TZ`` environment variable, the target of the
+    ``/etc/localtime`` link and ``/etc/timezone``. When none names a known zone,
+    UTC is returned and a :class:`LocalTimezoneWarning` is issued: a scheduler that
+    silently guessed a zone would fire at the wrong hour.
+    """
+    return _local_timezone(os.environ.get("TZ"))
+
+
+@lru_cache(maxsize=8)
+def _local_timezone(tz_env: str | None) -> tzinfo:
+    for candidate in _local_zone_candidates(tz_env):
+        try:
+            return _zone_from_name(candidate, "TZ")
+        except UnknownTimezone:
+            continue
+    warnings.warn(
+        "could not determine the local timezone (TZ, /etc/localtime, /etc/timezone); using UTC. "
+        "Pass timezone='Area/City' explicitly to silence this.",
+        LocalTimezoneWarning,
+        stacklevel=4,
+    )
+    return UTC
+
+
+def _local_zone_candidates(tz_env: str | None) -> list[str]:
+    candidates: list[str] = []
+    if tz_env:
+        value = tz_env[1:] if tz_env.startswith(":") else tz_env
+        key = _key_from_path(value) if value.startswith("/") else value
+        if key:
+            candidates.append(key)
+    try:
+        target = os.path.realpath("/etc/localtime") if os.path.islink("/etc/localtime") else ""
+    except OSError:
+        target = ""
+    key = _key_from_path(target) if target else None
+    if key:
+        candidates.append(key)
+    try:
+        with open("/etc/timezone", encoding="utf-8") as handle:
+            line = handle.readline().strip()
+    except OSError:
+        line = ""
+    if line:
+        candidates.append(line)
+    return candidates
+
+
+def _key_from_path(path: str) -> str | None:
+    marker = "zoneinfo/"
+    index = path.rfind(marker)
+    if index < 0:
+        return None
+    key = path[index + len(marker) :]
+    for prefix in ("posix/", "right/"):
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+    return key or None

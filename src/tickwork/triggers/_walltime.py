@@ -1,0 +1,190 @@
+"""Turning wall-clock schedules into instants, with one DST policy for every trigger.
+
+Theory of operation
+-------------------
+A wall-clock trigger (cron, calendar interval) is a set of *matching wall times*:
+naive local times such as "2024-03-10 02:30:00". Its fire instants are what those
+wall times resolve to in the trigger's zone:
+
+* a wall time that exists once resolves to its one instant;
+* a wall time inside a spring-forward gap exists zero times: with ``DstGap.SHIFT``
+  it resolves to the transition instant, the first instant after the gap (so
+  several gap times merge into one fire, and merge with a real slot there); with
+  ``DstGap.SKIP`` to nothing;
+* a wall time inside a fall-back overlap exists twice: ``DstOverlap.FIRST`` keeps
+  the earlier instant, ``LAST`` the later, ``BOTH`` both.
+
+The fire set is the union of those instants, and ``next_after(moment)`` is its
+smallest element strictly later than ``moment``. The set is defined without any
+reference to where a search starts, which is what makes "a start inside the second
+pass of an overlap does not re-fire the first" hold by construction.
+
+The search below walks matching wall times upwards from the wall time of the
+starting instant. Wall time only runs backwards inside an overlap, so there is one
+place where wall order and instant order disagree: a start in the *first* pass of
+an overlap, where wall times at or below the start's own wall time still have a
+second, future instant. That case is handled explicitly; everything else is one
+zone round-trip per candidate wall time.
+
+All instants here are whole seconds since the Unix epoch (ints): both DST
+arithmetic and comparisons are exact, and never depend on Python comparing two
+datetimes of the same zone by wall time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, tzinfo
+
+from ._base import DstGap, DstOverlap
+
+__all__ = ["Wall", "next_fire", "wall_of_epoch", "wall_to_epoch"]
+
+#: (year, month, day, hour, minute, second) of a naive local time.
+Wall = tuple[int, int, int, int, int, int]
+#: The smallest matching wall time strictly later than the given one, or None.
+NextWall = Callable[[Wall], "Wall | None"]
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+
+
+def wall_to_epoch(wall: Wall) -> int:
+    """Seconds from 1970-01-01 00:00 to *wall*, reading both as the same naive clock."""
+    y, mo, d, h, mi, s = wall
+    return (date(y, mo, d).toordinal() - _EPOCH_ORDINAL) * 86400 + h * 3600 + mi * 60 + s
+
+
+def wall_of_epoch(value: int) -> Wall:
+    """The inverse of :func:`wall_to_epoch`."""
+    t = _NAIVE_EPOCH + timedelta(seconds=value)
+    return (t.year, t.month, t.day, t.hour, t.minute, t.second)
+
+
+def _offset_at(zone: tzinfo, instant: int) -> int:
+    offset = datetime.fromtimestamp(instant, zone).utcoffset()
+    assert offset is not None
+    return offset // _SECOND
+
+
+def _first_instant_with_offset(zone: tzinfo, low: int, high: int, offset: int) -> int:
+    """The smallest instant in ``(low, high]`` whose UTC offset is *offset*.
+
+    The offset is assumed to change once in that span (a single DST transition).
+    """
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _offset_at(zone, middle) == offset:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def next_fire(
+    zone: tzinfo,
+    next_wall: NextWall,
+    after: int,
+    gap: DstGap,
+    overlap: DstOverlap,
+) -> tuple[int, datetime] | None:
+    """The first fire instant strictly after the instant *after* (epoch seconds).
+
+    Returns ``(epoch_seconds, aware_datetime_in_zone)`` or ``None`` when no matching
+    wall time is left (or the search runs past the year 9999).
+    """
+    try:
+        local = datetime.fromtimestamp(after, zone)
+    except (OverflowError, OSError, ValueError):
+        return None
+    wall: Wall = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+    best: tuple[int, datetime] | None = None
+
+    here = local.utcoffset()
+    there = local.replace(fold=1 - local.fold).utcoffset()
+    if here != there:
+        # The start's own wall time happens twice: it lies in a fall-back overlap.
+        assert here is not None
+        assert there is not None
+        if local.fold == 0:
+            best = _second_pass_before(
+                zone, next_wall, after, wall, here // _SECOND, there // _SECOND, overlap
+            )
+        elif overlap is DstOverlap.FIRST:
+            # Second pass: every remaining overlap wall time already fired in the first.
+            earlier, later = there // _SECOND, here // _SECOND
+            transition = _first_instant_with_offset(zone, after - (earlier - later), after, later)
+            last_repeated = transition + earlier - 1
+            if last_repeated > wall_to_epoch(wall):
+                wall = wall_of_epoch(last_repeated)
+
+    candidate = next_wall(wall)
+    while candidate is not None:
+        found = _resolve_after(zone, candidate, after, gap, overlap)
+        if found is not None:
+            if best is None or found[0] < best[0]:
+                best = found
+            return best
+        candidate = next_wall(candidate)
+    return best
+
+
+def _second_pass_before(
+    zone: tzinfo,
+    next_wall: NextWall,
+    after: int,
+    wall: Wall,
+    earlier: int,
+    later: int,
+    overlap: DstOverlap,
+) -> tuple[int, datetime] | None:
+    """From the first pass of an overlap: the earliest second-pass fire of a wall time <= *wall*.
+
+    *earlier* and *later* are the UTC offsets (seconds) before and after the transition.
+    """
+    if overlap is DstOverlap.FIRST:
+        return None
+    transition = _first_instant_with_offset(zone, after, after + (earlier - later), later)
+    repeated_from = transition + later  # wall epoch where the repeated range starts
+    candidate = next_wall(wall_of_epoch(repeated_from - 1))
+    if candidate is None or wall_to_epoch(candidate) > wall_to_epoch(wall):
+        return None
+    instant = wall_to_epoch(candidate) - later
+    return instant, datetime(*candidate, tzinfo=zone, fold=1)
+
+
+def _resolve_after(
+    zone: tzinfo, wall: Wall, after: int, gap: DstGap, overlap: DstOverlap
+) -> tuple[int, datetime] | None:
+    """The earliest instant that *wall* resolves to under the policies, if later than *after*."""
+    try:
+        first = datetime(*wall, tzinfo=zone)
+    except (OverflowError, ValueError):
+        return None
+    offset = first.utcoffset()
+    second = first.replace(fold=1)
+    other = second.utcoffset()
+    assert offset is not None
+    assert other is not None
+    local = wall_to_epoch(wall)
+    if offset == other:
+        instant = local - offset // _SECOND
+        return (instant, first) if instant > after else None
+    if offset > other:
+        # Fall-back overlap: the wall time happens at two instants.
+        early = local - offset // _SECOND
+        late = local - other // _SECOND
+        if overlap is not DstOverlap.LAST and early > after:
+            return early, first
+        if overlap is not DstOverlap.FIRST and late > after:
+            return late, second
+        return None
+    # Spring-forward gap: the wall time never happens.
+    if gap is DstGap.SKIP:
+        return None
+    before, past = offset // _SECOND, other // _SECOND
+    transition = _first_instant_with_offset(zone, local - past, local - before, past)
+    if transition <= after:
+        return None
+    return transition, datetime.fromtimestamp(transition, zone)
