@@ -88,36 +88,45 @@ def next_fire(
     after: int,
     gap: DstGap,
     overlap: DstOverlap,
-) -> tuple[int, datetime] | None:
+    plain_wall: Wall | None = None,
+) -> tuple[int, datetime, Wall | None] | None:
     """The first fire instant strictly after the instant *after* (epoch seconds).
 
-    Returns ``(epoch_seconds, aware_datetime_in_zone)`` or ``None`` when no matching
-    wall time is left (or the search runs past the year 9999).
+    Returns ``(epoch_seconds, aware_datetime_in_zone, wall)`` or ``None`` when no
+    matching wall time is left (or the search runs past the year 9999). ``wall`` is
+    the fire's wall time when it is an ordinary one (neither in a gap nor an
+    overlap), else ``None``; a caller may hand it back as *plain_wall* with the same
+    instant as *after* to skip re-reading the zone (the common "next after the
+    previous fire" walk).
     """
-    try:
-        local = datetime.fromtimestamp(after, zone)
-    except (OverflowError, OSError, ValueError):
-        return None
-    wall: Wall = (local.year, local.month, local.day, local.hour, local.minute, local.second)
-    best: tuple[int, datetime] | None = None
-
-    here = local.utcoffset()
-    there = local.replace(fold=1 - local.fold).utcoffset()
-    if here != there:
-        # The start's own wall time happens twice: it lies in a fall-back overlap.
-        assert here is not None
-        assert there is not None
-        if local.fold == 0:
-            best = _second_pass_before(
-                zone, next_wall, after, wall, here // _SECOND, there // _SECOND, overlap
-            )
-        elif overlap is DstOverlap.FIRST:
-            # Second pass: every remaining overlap wall time already fired in the first.
-            earlier, later = there // _SECOND, here // _SECOND
-            transition = _first_instant_with_offset(zone, after - (earlier - later), after, later)
-            last_repeated = transition + earlier - 1
-            if last_repeated > wall_to_epoch(wall):
-                wall = wall_of_epoch(last_repeated)
+    best: tuple[int, datetime, Wall | None] | None = None
+    if plain_wall is not None:
+        wall = plain_wall
+    else:
+        try:
+            local = datetime.fromtimestamp(after, zone)
+        except (OverflowError, OSError, ValueError):
+            return None
+        wall = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+        here = local.utcoffset()
+        there = datetime(*wall, 0, zone, fold=1 - local.fold).utcoffset()
+        if here != there:
+            # The start's own wall time happens twice: it lies in a fall-back overlap.
+            assert here is not None
+            assert there is not None
+            if local.fold == 0:
+                best = _second_pass_before(
+                    zone, next_wall, after, wall, here // _SECOND, there // _SECOND, overlap
+                )
+            elif overlap is DstOverlap.FIRST:
+                # Second pass: every remaining overlap wall time already fired in the first.
+                earlier, later = there // _SECOND, here // _SECOND
+                transition = _first_instant_with_offset(
+                    zone, after - (earlier - later), after, later
+                )
+                last_repeated = transition + earlier - 1
+                if last_repeated > wall_to_epoch(wall):
+                    wall = wall_of_epoch(last_repeated)
 
     candidate = next_wall(wall)
     while candidate is not None:
@@ -138,7 +147,7 @@ def _second_pass_before(
     earlier: int,
     later: int,
     overlap: DstOverlap,
-) -> tuple[int, datetime] | None:
+) -> tuple[int, datetime, Wall | None] | None:
     """From the first pass of an overlap: the earliest second-pass fire of a wall time <= *wall*.
 
     *earlier* and *later* are the UTC offsets (seconds) before and after the transition.
@@ -151,34 +160,34 @@ def _second_pass_before(
     if candidate is None or wall_to_epoch(candidate) > wall_to_epoch(wall):
         return None
     instant = wall_to_epoch(candidate) - later
-    return instant, datetime(*candidate, tzinfo=zone, fold=1)
+    return instant, datetime(*candidate, 0, zone, fold=1), None
 
 
 def _resolve_after(
     zone: tzinfo, wall: Wall, after: int, gap: DstGap, overlap: DstOverlap
-) -> tuple[int, datetime] | None:
+) -> tuple[int, datetime, Wall | None] | None:
     """The earliest instant that *wall* resolves to under the policies, if later than *after*."""
     try:
-        first = datetime(*wall, tzinfo=zone)
+        first = datetime(*wall, 0, zone)
     except (OverflowError, ValueError):
         return None
     offset = first.utcoffset()
-    second = first.replace(fold=1)
-    other = second.utcoffset()
+    other = datetime(*wall, 0, zone, fold=1).utcoffset()
     assert offset is not None
     assert other is not None
-    local = wall_to_epoch(wall)
+    y, mo, d, h, mi, s = wall
+    local = (first.toordinal() - _EPOCH_ORDINAL) * 86400 + h * 3600 + mi * 60 + s
     if offset == other:
         instant = local - offset // _SECOND
-        return (instant, first) if instant > after else None
+        return (instant, first, wall) if instant > after else None
     if offset > other:
         # Fall-back overlap: the wall time happens at two instants.
         early = local - offset // _SECOND
         late = local - other // _SECOND
         if overlap is not DstOverlap.LAST and early > after:
-            return early, first
+            return early, first, None
         if overlap is not DstOverlap.FIRST and late > after:
-            return late, second
+            return late, datetime(*wall, 0, zone, fold=1), None
         return None
     # Spring-forward gap: the wall time never happens.
     if gap is DstGap.SKIP:
@@ -187,4 +196,4 @@ def _resolve_after(
     transition = _first_instant_with_offset(zone, local - past, local - before, past)
     if transition <= after:
         return None
-    return transition, datetime.fromtimestamp(transition, zone)
+    return transition, datetime.fromtimestamp(transition, zone), None

@@ -9,7 +9,7 @@ the weekday of its 1st, 28 shapes in all) with ``L``, ``W`` and ``#`` resolved.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -93,7 +93,6 @@ class CronTrigger(Trigger):
     """
 
     __slots__ = (
-        "_day_tables",
         "_dst_gap",
         "_dst_overlap",
         "_end",
@@ -101,19 +100,14 @@ class CronTrigger(Trigger):
         "_expression",
         "_fields",
         "_gap",
-        "_hour_table",
-        "_minute_table",
-        "_month_table",
-        "_second_table",
-        "_shape_tables",
+        "_memo",
+        "_next_wall",
         "_start",
         "_start_floor",
         "_timezone",
-        "_years",
     )
     type_name = "cron"
 
-    _day_tables: dict[int, tuple[int, ...]]
     _dst_gap: DstGap | None
     _dst_overlap: DstOverlap | None
     _end: datetime | None
@@ -121,15 +115,11 @@ class CronTrigger(Trigger):
     _expression: str
     _fields: CronFields
     _gap: tuple[DstGap, DstOverlap]
-    _hour_table: tuple[int, ...]
-    _minute_table: tuple[int, ...]
-    _month_table: tuple[int, ...]
-    _second_table: tuple[int, ...]
-    _shape_tables: dict[tuple[int, int], tuple[int, ...]]
+    _memo: tuple[datetime, int, Wall] | None
+    _next_wall: Callable[[Wall], Wall | None]
     _start: datetime | None
     _start_floor: int | None
     _timezone: tzinfo
-    _years: tuple[int, ...] | None
 
     def __init__(
         self,
@@ -141,7 +131,11 @@ class CronTrigger(Trigger):
         dst_gap: DstGap | str | None = None,
         dst_overlap: DstOverlap | str | None = None,
     ) -> None:
-        fields = parse_cron(expression)
+        if not isinstance(expression, str):
+            raise TypeError(f"cron expression must be a str, got {type(expression).__name__}")
+        text = normalize(expression)
+        schedule = _compile(text)
+        fields = schedule.fields
         zone = coerce_timezone(timezone)
         start = _opt_dt(start, "start")
         end = _opt_dt(end, "end")
@@ -152,8 +146,9 @@ class CronTrigger(Trigger):
             None if dst_overlap is None else coerce_enum(DstOverlap, dst_overlap, "dst_overlap")
         )
         put = object.__setattr__
-        put(self, "_expression", normalize(expression))
+        put(self, "_expression", text)
         put(self, "_fields", fields)
+        put(self, "_next_wall", schedule.next_wall)
         put(self, "_timezone", zone)
         put(self, "_start", start)
         put(self, "_end", end)
@@ -171,14 +166,7 @@ class CronTrigger(Trigger):
         # Exclusive lower bound in whole seconds: a fire f >= start  <=>  f > ceil(start) - 1.
         put(self, "_start_floor", None if start is None else -((_EPOCH - start) // _SECOND) - 1)
         put(self, "_end_epoch", None if end is None else (end - _EPOCH) // _SECOND)
-        put(self, "_second_table", _next_table(fields.seconds, 60))
-        put(self, "_minute_table", _next_table(fields.minutes, 60))
-        put(self, "_hour_table", _next_table(fields.hours, 24))
-        put(self, "_month_table", _next_table(fields.months, 13))
-        put(self, "_years", fields.years)
-        put(self, "_shape_tables", {})
-        put(self, "_day_tables", {})
-        self._check_can_fire()
+        put(self, "_memo", None)
 
     # -- public surface -------------------------------------------------------------
 
@@ -216,19 +204,27 @@ class CronTrigger(Trigger):
         return self._gap[1]
 
     def next_after(self, moment: datetime) -> datetime | None:
-        if moment.tzinfo is None:
-            require_aware(moment, "moment")
-        after = (moment - _EPOCH) // _SECOND
-        floor = self._start_floor
-        if floor is not None and floor > after:
-            after = floor
-        found = next_fire(self._timezone, self._next_wall, after, *self._gap)
+        memo = self._memo
+        if memo is not None and memo[0] is moment:
+            # Walking on from our own previous result: its instant and wall are known.
+            after, wall = memo[1], memo[2]
+        else:
+            if moment.tzinfo is None:
+                require_aware(moment, "moment")
+            after, wall = (moment - _EPOCH) // _SECOND, None
+            floor = self._start_floor
+            if floor is not None and floor > after:
+                after, wall = floor, None
+        found = next_fire(self._timezone, self._next_wall, after, *self._gap, wall)
         if found is None:
             return None
+        instant, result, plain = found
         end = self._end_epoch
-        if end is not None and found[0] > end:
+        if end is not None and instant > end:
             return None
-        return found[1]
+        if plain is not None:
+            object.__setattr__(self, "_memo", (result, instant, plain))
+        return result
 
     def explain(self) -> str:
         """An English description, e.g. ``"At 09:00 on Monday through Friday"``."""
@@ -271,7 +267,39 @@ class CronTrigger(Trigger):
             parts.append(f"dst_overlap={self._dst_overlap.value!r}")
         return f"CronTrigger({', '.join(parts)})"
 
-    # -- the search -----------------------------------------------------------------
+
+class _Schedule:
+    """The compiled, zone-free part of a cron expression, shared by equal expressions.
+
+    Holds the "next allowed value" tables and answers "the next matching wall time".
+    The caches only grow with distinct months asked for and are safe to share
+    between threads (a lost race recomputes a value, never corrupts one).
+    """
+
+    __slots__ = (
+        "_day_tables",
+        "_fields",
+        "_hour_table",
+        "_minute_table",
+        "_month_table",
+        "_second_table",
+        "_shape_tables",
+        "_years",
+    )
+
+    def __init__(self, fields: CronFields) -> None:
+        self._fields = fields
+        self._second_table = _next_table(fields.seconds, 60)
+        self._minute_table = _next_table(fields.minutes, 60)
+        self._hour_table = _next_table(fields.hours, 24)
+        self._month_table = _next_table(fields.months, 13)
+        self._years = fields.years
+        self._shape_tables: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._day_tables: dict[int, tuple[int, ...]] = {}
+
+    @property
+    def fields(self) -> CronFields:
+        return self._fields
 
     def _day_mask(self, length: int, first_weekday: int) -> int:
         """Bits 1..length: the days a month of this shape allows."""
@@ -322,57 +350,62 @@ class CronTrigger(Trigger):
             self._day_tables[key] = table
         return table
 
-    def _next_wall(self, wall: Wall) -> Wall | None:
+    def next_wall(self, wall: Wall) -> Wall | None:
         """The smallest matching wall time strictly after *wall*."""
         year, month, day, hour, minute, second = wall
-        second += 1
-        seconds, minutes, hours, months = (
-            self._second_table,
-            self._minute_table,
-            self._hour_table,
-            self._month_table,
-        )
         years = self._years
+        if (
+            self._month_table[month] == month
+            and self._days(year, month)[day] == day
+            and (years is None or year in years)
+        ):
+            # Today is a matching date: look for a later time of day first.
+            hours, minutes, seconds = self._hour_table, self._minute_table, self._second_table
+            found = hours[hour]
+            if found == hour:
+                found = minutes[minute]
+                if found == minute:
+                    found = seconds[second + 1]
+                    if found >= 0:
+                        return year, month, day, hour, minute, found
+                    found = minutes[minute + 1]
+                if found >= 0:
+                    return year, month, day, hour, found, seconds[0]
+                found = hours[hour + 1]
+            if found >= 0:
+                return year, month, day, found, minutes[0], seconds[0]
+        date = self._next_date(year, month, day + 1)
+        if date is None:
+            return None
+        return date[0], date[1], date[2], self._hour_table[0], self._minute_table[0], (
+            self._second_table[0]
+        )
+
+    def _next_date(self, year: int, month: int, day: int) -> tuple[int, int, int] | None:
+        """The first matching date on or after the given one (*day* may be past the month)."""
+        months, years = self._month_table, self._years
         while True:
             if years is not None:
                 index = bisect_left(years, year)
                 if index == len(years):
                     return None
                 if years[index] != year:
-                    year, month, day, hour, minute, second = years[index], 1, 1, 0, 0, 0
+                    year, month, day = years[index], 1, 1
             elif year > _MAX_YEAR:
                 return None
             found = months[month]
             if found < 0:
-                year, month, day, hour, minute, second = year + 1, 1, 1, 0, 0, 0
+                year, month, day = year + 1, 1, 1
                 continue
             if found != month:
-                month, day, hour, minute, second = found, 1, 0, 0, 0
+                month, day = found, 1
             found = self._days(year, month)[day]
             if found < 0:
-                month, day, hour, minute, second = month + 1, 1, 0, 0, 0
+                month, day = month + 1, 1
                 continue
-            if found != day:
-                day, hour, minute, second = found, 0, 0, 0
-            found = hours[hour]
-            if found < 0:
-                day, hour, minute, second = day + 1, 0, 0, 0
-                continue
-            if found != hour:
-                hour, minute, second = found, 0, 0
-            found = minutes[minute]
-            if found < 0:
-                hour, minute, second = hour + 1, 0, 0
-                continue
-            if found != minute:
-                minute, second = found, 0
-            found = seconds[second]
-            if found < 0:
-                minute, second = minute + 1, 0
-                continue
-            return year, month, day, hour, minute, found
+            return year, month, found
 
-    def _check_can_fire(self) -> None:
+    def check_can_fire(self, expression: str) -> None:
         """Refuse expressions whose day rules match no day at all, decided exactly."""
         fields = self._fields
         months = [month for month in range(1, 13) if fields.months >> month & 1]
@@ -386,7 +419,14 @@ class CronTrigger(Trigger):
             return
         scope = "in any year" if fields.years is None else "in the years it allows"
         raise InvalidExpression(
-            f"invalid cron expression {self._expression!r}: its day-of-month, day-of-week and "
+            f"invalid cron expression {expression!r}: its day-of-month, day-of-week and "
             f"month fields match no date {scope}, so it would never fire",
-            expression=self._expression,
+            expression=expression,
         )
+
+
+@lru_cache(maxsize=1024)
+def _compile(expression: str) -> _Schedule:
+    schedule = _Schedule(parse_cron(expression))
+    schedule.check_can_fire(expression)
+    return schedule

@@ -1,0 +1,125 @@
+"""Timezone coercion and local-zone discovery."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tickwork import LocalTimezoneWarning, UnknownTimezone
+from tickwork import _tz
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [
+        ("Europe/Berlin", "Europe/Berlin"),
+        ("UTC", "UTC"),
+        ("utc", "UTC"),
+        ("+05:30", "+05:30"),
+        ("UTC-08:00", "-08:00"),
+        ("-0330", "-03:30"),
+        (ZoneInfo("Asia/Tokyo"), "Asia/Tokyo"),
+        (timezone.utc, "UTC"),
+        (timezone(timedelta(hours=-5)), "-05:00"),
+    ],
+)
+def test_coerce_and_name_round_trip(given: str | tzinfo, name: str) -> None:
+    zone = _tz.coerce_timezone(given)
+    assert _tz.timezone_name(zone) == name
+    again = _tz.coerce_timezone(name)
+    moment = datetime(2024, 7, 1, tzinfo=timezone.utc)
+    assert moment.astimezone(again).utcoffset() == moment.astimezone(zone).utcoffset()
+
+
+@pytest.mark.parametrize("bad", ["Mars/Base", "", "+25:00", "Europe/"])
+def test_unknown_names_are_lookup_errors(bad: str) -> None:
+    with pytest.raises(UnknownTimezone) as caught:
+        _tz.coerce_timezone(bad)
+    assert isinstance(caught.value, LookupError)
+    assert repr(bad) in str(caught.value)
+
+
+def test_non_zones_are_type_errors() -> None:
+    with pytest.raises(TypeError, match="got int"):
+        _tz.coerce_timezone(5)  # type: ignore[arg-type]
+
+    class Odd(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> timedelta:
+            return timedelta(0)
+
+    with pytest.raises(TypeError, match="Odd zones are not supported"):
+        _tz.coerce_timezone(Odd())
+
+
+def test_pytz_style_zones_are_converted() -> None:
+    class FakePytz(tzinfo):
+        zone = "America/Chicago"
+
+        def utcoffset(self, dt: datetime | None) -> timedelta:
+            return timedelta(hours=-6)
+
+    assert _tz.coerce_timezone(FakePytz()) == ZoneInfo("America/Chicago")
+
+
+def test_require_aware() -> None:
+    aware = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert _tz.require_aware(aware, "x") is aware
+    with pytest.raises(TypeError, match="when must be an aware datetime"):
+        _tz.require_aware(datetime(2024, 1, 1), "when")
+    with pytest.raises(TypeError, match="got str"):
+        _tz.require_aware("2024-01-01", "when")
+
+
+@pytest.mark.parametrize(
+    ("tz_env", "expected"),
+    [
+        ("Europe/Paris", "Europe/Paris"),
+        (":America/Denver", "America/Denver"),
+        ("/usr/share/zoneinfo/Asia/Seoul", "Asia/Seoul"),
+        (":/usr/share/zoneinfo/posix/Africa/Cairo", "Africa/Cairo"),
+    ],
+)
+def test_local_zone_from_tz_variable(
+    monkeypatch: pytest.MonkeyPatch, tz_env: str, expected: str
+) -> None:
+    monkeypatch.setenv("TZ", tz_env)
+    assert _tz.timezone_name(_tz.local_timezone()) == expected
+
+
+def test_local_zone_falls_back_to_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TZ", raising=False)
+    monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: ["Not/AZone", "Europe/Oslo"])
+    _tz._local_timezone.cache_clear()
+    try:
+        assert _tz.timezone_name(_tz.local_timezone()) == "Europe/Oslo"
+    finally:
+        _tz._local_timezone.cache_clear()
+
+
+def test_unknown_local_zone_warns_and_uses_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TZ", raising=False)
+    monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: [])
+    _tz._local_timezone.cache_clear()
+    try:
+        with pytest.warns(LocalTimezoneWarning, match="using UTC"):
+            zone = _tz.local_timezone()
+        assert _tz.timezone_name(zone) == "UTC"
+    finally:
+        _tz._local_timezone.cache_clear()
+
+
+def test_key_from_path() -> None:
+    assert _tz._key_from_path("/usr/share/zoneinfo/right/Europe/Rome") == "Europe/Rome"
+    assert _tz._key_from_path("/etc/localtime") is None
+    assert _tz._key_from_path("/usr/share/zoneinfo/") is None
+
+
+def test_no_warning_when_zone_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _tz.local_timezone()
