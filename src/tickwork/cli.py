@@ -103,8 +103,8 @@ def _demo(duration: float, out: TextIO) -> int:
     # Then live schedules, each fire printed as it happens.
     now = datetime.now(timezone.utc)
     live: dict[str, Trigger] = {
-        "every 2 s (cron */2 seconds)": CronTrigger("*/2 * * * * *", timezone="UTC"),
-        "every 3 s (interval)": IntervalTrigger(seconds=3, start=now, timezone="UTC"),
+        "cron '* * * * * *' (every second)": CronTrigger("* * * * * *", timezone="UTC"),
+        "interval of 1.5 s": IntervalTrigger(seconds=1.5, start=now, timezone="UTC"),
     }
     print(f"\nRunning for {duration:g} s:", file=out)
     due = {name: trigger.next_after(now) for name, trigger in live.items()}
