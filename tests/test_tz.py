@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tickwork import LocalTimezoneWarning, UnknownTimezone
-from tickwork import _tz
+from tickwork import LocalTimezoneWarning, UnknownTimezone, _tz
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="fire a few live schedules for a while and summarize")
-    demo.add_argument(
-        "--duration", type=float, default=10.0, help="seconds to run (default: 10)"
-    )
+    demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default: 10)")
 
     upcoming = commands.add_parser("next", help="print the next fire times of a cron expression")
     upcoming.add_argument("expression", help='a cron expression, e.g. "0 9 * * mon-fri"')
@@ -81,7 +79,9 @@ def _next(expression: str, tz: str | None, count: int, after: str | None, out: T
             raise ValueError(f"--after must carry an offset, e.g. {after}+00:00")
     print(f"{trigger.explain()} ({timezone_name(zone)})", file=out)
     for instant in trigger.next_times(moment, count):
-        print(f"  {instant.isoformat()}  ({instant.astimezone(timezone.utc):%H:%M:%S} UTC)", file=out)
+        print(
+            f"  {instant.isoformat()}  ({instant.astimezone(timezone.utc):%H:%M:%S} UTC)", file=out
+        )
     return 0
 
 
@@ -126,8 +126,11 @@ def _demo(duration: float, out: TextIO) -> int:
         lateness = (fired_at - when).total_seconds() * 1000
         late.append(lateness)
         fired[name] += 1
-        print(f"  {fired_at:%H:%M:%S.%f} fired {name} (due {when:%H:%M:%S}, +{lateness:.1f} ms)",
-              file=out, flush=True)
+        print(
+            f"  {fired_at:%H:%M:%S.%f} fired {name} (due {when:%H:%M:%S}, +{lateness:.1f} ms)",
+            file=out,
+            flush=True,
+        )
         due[name] = live[name].next_after(when)
     total = sum(fired.values())
     print(f"\nSummary: {total} fires in {duration:g} s", file=out)

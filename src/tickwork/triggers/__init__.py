@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from ._base import DstGap, DstOverlap, Trigger, trigger_from_dict
+from .calendar import CalendarIntervalTrigger, MissingDay
+from .combining import AndTrigger, OrTrigger
 from .cron import CronTrigger
+from .date import DateTrigger
+from .interval import IntervalTrigger
 
 __all__ = [
+    "AndTrigger",
+    "CalendarIntervalTrigger",
     "CronTrigger",
+    "DateTrigger",
     "DstGap",
     "DstOverlap",
+    "IntervalTrigger",
+    "MissingDay",
+    "OrTrigger",
     "Trigger",
     "trigger_from_dict",
 ]

@@ -175,7 +175,7 @@ def _resolve_after(
     other = datetime(*wall, 0, zone, fold=1).utcoffset()
     assert offset is not None
     assert other is not None
-    y, mo, d, h, mi, s = wall
+    _y, _mo, _d, h, mi, s = wall
     local = (first.toordinal() - _EPOCH_ORDINAL) * 86400 + h * 3600 + mi * 60 + s
     if offset == other:
         instant = local - offset // _SECOND

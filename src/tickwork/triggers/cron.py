@@ -377,8 +377,13 @@ class _Schedule:
         date = self._next_date(year, month, day + 1)
         if date is None:
             return None
-        return date[0], date[1], date[2], self._hour_table[0], self._minute_table[0], (
-            self._second_table[0]
+        return (
+            date[0],
+            date[1],
+            date[2],
+            self._hour_table[0],
+            self._minute_table[0],
+            (self._second_table[0]),
         )
 
     def _next_date(self, year: int, month: int, day: int) -> tuple[int, int, int] | None:

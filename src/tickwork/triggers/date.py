@@ -1,0 +1,93 @@
+"""One-off triggers: ``DateTrigger(datetime(2030, 1, 1, 9, tzinfo=ZoneInfo("Europe/Paris")))``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from .._tz import coerce_timezone, require_aware, timezone_name
+from ._base import Trigger
+
+__all__ = ["DateTrigger"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch; exact, and by instant whatever the zone or fold."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _nameable_zone(value: datetime) -> tzinfo | None:
+    """The zone of *value* in a form that can be stored by name, if it has one."""
+    try:
+        return coerce_timezone(value.tzinfo, "run_at")
+    except TypeError:
+        return None
+
+
+class DateTrigger(Trigger):
+    """Fires once, at *run_at*.
+
+    Args:
+        run_at: the instant to fire at; an aware datetime.
+        timezone: the zone the result is expressed in (an IANA name or a ``tzinfo``).
+            ``None``, the default, keeps *run_at*'s own zone.
+
+    Raises:
+        TypeError: *run_at* is naive or not a datetime.
+        UnknownTimezone: *timezone* is not a known zone.
+    """
+
+    __slots__ = ("_explicit_zone", "_run_at", "_run_at_us", "_zone")
+    type_name = "date"
+
+    _explicit_zone: tzinfo | None
+    _run_at: datetime
+    _run_at_us: int
+    _zone: tzinfo | None
+
+    def __init__(self, run_at: datetime, *, timezone: str | tzinfo | None = None) -> None:
+        run_at = require_aware(run_at, "run_at")
+        explicit = None if timezone is None else coerce_timezone(timezone)
+        put = object.__setattr__
+        put(self, "_explicit_zone", explicit)
+        put(self, "_run_at", run_at if explicit is None else run_at.astimezone(explicit))
+        put(self, "_run_at_us", _epoch_us(run_at))
+        # run_at.isoformat() keeps only the offset; the zone's name is stored beside it so
+        # a trigger rebuilt from to_dict() still answers in "Europe/Paris", not "+01:00".
+        put(self, "_zone", explicit or _nameable_zone(run_at))
+
+    @property
+    def run_at(self) -> datetime:
+        """The fire instant, in the trigger's zone."""
+        return self._run_at
+
+    @property
+    def timezone(self) -> tzinfo | None:
+        """The zone given to the constructor, if any."""
+        return self._explicit_zone
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        if self._run_at_us > _epoch_us(require_aware(moment, "moment")):
+            return self._run_at
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "run_at": self._run_at.isoformat(),
+            "timezone": None if self._zone is None else timezone_name(self._zone),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DateTrigger:
+        return cls(datetime.fromisoformat(data["run_at"]), timezone=data.get("timezone"))
+
+    def __repr__(self) -> str:
+        parts = [repr(self._run_at.isoformat())]
+        if self._explicit_zone is not None:
+            parts.append(f"timezone={timezone_name(self._explicit_zone)!r}")
+        return f"DateTrigger({', '.join(parts)})"

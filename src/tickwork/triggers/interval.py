@@ -1,0 +1,208 @@
+"""Fixed-length intervals of elapsed time: ``IntervalTrigger(minutes=15)``.
+
+Fire instants are ``start + k * interval`` for ``k = 0, 1, 2...``, counted in
+whole microseconds since the Unix epoch. Integer arithmetic keeps the ten-thousandth
+fire of a 0.1 s interval exactly one thousand seconds after the start (adding
+floats, or timedeltas one by one, would drift), and lets :meth:`next_after` jump
+straight to the right ``k`` however far away the moment is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone, tzinfo
+from fractions import Fraction
+from typing import Any
+
+from .._clock import system_now
+from .._tz import coerce_timezone, require_aware, timezone_name
+from ._base import Trigger
+
+__all__ = ["IntervalTrigger"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_MICROSECONDS = timedelta.max // _MICROSECOND
+#: Microseconds per unit, in the order the units appear in the signature and in repr.
+_UNITS = (
+    ("weeks", 7 * 86_400_000_000),
+    ("days", 86_400_000_000),
+    ("hours", 3_600_000_000),
+    ("minutes", 60_000_000),
+    ("seconds", 1_000_000),
+)
+
+
+def _epoch_us(value: datetime) -> int:
+    """Microseconds since the epoch; exact, and by instant whatever the zone or fold."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _amount(value: object, argument: str) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{argument} must be a finite number, got {value!r}")
+    return value
+
+
+class IntervalTrigger(Trigger):
+    """Fires every fixed length of elapsed time, from *start* on.
+
+    The interval is elapsed time, not wall-clock time: daylight saving does not move
+    it. A ``days=1`` interval started at 12:00 in Europe/Berlin fires at 13:00 local
+    time after the spring-forward night (24 hours later is 13:00 CEST). Use
+    :class:`~tickwork.CalendarIntervalTrigger` for schedules that keep their wall time.
+
+    Args:
+        weeks, days, hours, minutes, seconds: the interval, summed. Any of them may be
+            fractional or negative as long as the total is positive; the total is
+            rounded to whole microseconds.
+        start: the first fire instant (inclusive); an aware datetime. Defaults to the
+            moment the trigger is built.
+        end: no fire later than this instant (inclusive); an aware datetime.
+        timezone: the zone results are expressed in: an IANA name, a ``tzinfo``, or
+            ``None`` for the local zone. It does not change *when* the trigger fires.
+
+    Raises:
+        ValueError: the total interval is not positive, or *end* is before *start*.
+        TypeError: an amount is not a number, or *start* / *end* is naive.
+        UnknownTimezone: *timezone* is not a known zone.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> start = datetime(2024, 3, 30, 12, tzinfo=ZoneInfo("Europe/Berlin"))
+    >>> trigger = IntervalTrigger(days=1, start=start, timezone="Europe/Berlin")
+    >>> [str(t) for t in trigger.next_times(start, 2)]
+    ['2024-03-31 13:00:00+02:00', '2024-04-01 13:00:00+02:00']
+    """
+
+    __slots__ = ("_amounts", "_end", "_end_us", "_interval_us", "_start", "_start_us", "_timezone")
+    type_name = "interval"
+
+    _amounts: tuple[int | float, ...]
+    _end: datetime | None
+    _end_us: int | None
+    _interval_us: int
+    _start: datetime
+    _start_us: int
+    _timezone: tzinfo
+
+    def __init__(
+        self,
+        *,
+        weeks: float = 0,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+        seconds: float = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        timezone: str | tzinfo | None = None,
+    ) -> None:
+        amounts = tuple(
+            _amount(value, name)
+            for value, (name, _) in zip((weeks, days, hours, minutes, seconds), _UNITS, strict=True)
+        )
+        # Fraction holds each float's exact value, so the sum is rounded once, not per unit.
+        exact = sum(
+            (Fraction(value) * unit for value, (_, unit) in zip(amounts, _UNITS, strict=True)),
+            Fraction(0),
+        )
+        interval_us = round(exact)
+        given = ", ".join(
+            f"{name}={value!r}" for value, (name, _) in zip(amounts, _UNITS, strict=True) if value
+        )
+        if interval_us <= 0:
+            raise ValueError(
+                f"the interval must be at least one microsecond, got {given or 'nothing'} "
+                f"(total {float(exact) / 1e6!r} seconds)"
+            )
+        if interval_us > _MAX_MICROSECONDS:
+            raise ValueError(
+                f"the interval must be shorter than {timedelta.max}, got {given} "
+                f"({float(exact) / 1e6!r} seconds)"
+            )
+        zone = coerce_timezone(timezone)
+        start = system_now() if start is None else require_aware(start, "start")
+        start_us = _epoch_us(start)
+        end_us = None
+        if end is not None:
+            end_us = _epoch_us(require_aware(end, "end"))
+            if end_us < start_us:
+                raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+        put = object.__setattr__
+        put(self, "_amounts", amounts)
+        put(self, "_interval_us", interval_us)
+        put(self, "_timezone", zone)
+        put(self, "_start", start)
+        put(self, "_start_us", start_us)
+        put(self, "_end", end)
+        put(self, "_end_us", end_us)
+
+    @property
+    def interval(self) -> timedelta:
+        """The interval, rounded to whole microseconds."""
+        return timedelta(microseconds=self._interval_us)
+
+    @property
+    def start(self) -> datetime:
+        """The first fire instant."""
+        return self._start
+
+    @property
+    def end(self) -> datetime | None:
+        """The last instant a fire may happen at, if any."""
+        return self._end
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone results are expressed in."""
+        return self._timezone
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        after = _epoch_us(require_aware(moment, "moment"))
+        start = self._start_us
+        # Smallest k >= 0 with start + k * interval > after.
+        k = 0 if after < start else (after - start) // self._interval_us + 1
+        fire = start + k * self._interval_us
+        if self._end_us is not None and fire > self._end_us:
+            return None
+        try:
+            return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._timezone)
+        except OverflowError:
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type_name}
+        data.update((name, value) for value, (name, _) in zip(self._amounts, _UNITS, strict=True))
+        data["start"] = self._start.isoformat()
+        data["end"] = None if self._end is None else self._end.isoformat()
+        data["timezone"] = timezone_name(self._timezone)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IntervalTrigger:
+        end = data.get("end")
+        return cls(
+            weeks=data.get("weeks", 0),
+            days=data.get("days", 0),
+            hours=data.get("hours", 0),
+            minutes=data.get("minutes", 0),
+            seconds=data.get("seconds", 0),
+            start=datetime.fromisoformat(data["start"]),
+            end=None if end is None else datetime.fromisoformat(end),
+            timezone=data["timezone"],
+        )
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={value!r}"
+            for value, (name, _) in zip(self._amounts, _UNITS, strict=True)
+            if value
+        ]
+        parts.append(f"start={self._start.isoformat()!r}")
+        if self._end is not None:
+            parts.append(f"end={self._end.isoformat()!r}")
+        parts.append(f"timezone={timezone_name(self._timezone)!r}")
+        return f"IntervalTrigger({', '.join(parts)})"
