@@ -269,3 +269,13 @@ def test_triggers_are_immutable_and_hashable() -> None:
 def test_local_zone_default_comes_from_tz(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Kolkata")
     assert CronTrigger("* * * * *").to_dict()["timezone"] == "Asia/Kolkata"
+
+
+def test_six_fields_with_a_year_point_to_seven() -> None:
+    with pytest.raises(InvalidExpression, match="seven fields"):
+        CronTrigger("0 0 1 1 * 2030", timezone="UTC")
+
+
+def test_trigger_data_missing_a_key_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="invalid .cron. trigger data"):
+        trigger_from_dict({"type": "cron"})

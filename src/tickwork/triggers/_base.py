@@ -138,4 +138,7 @@ def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
     if cls is None:
         known = ", ".join(sorted(Trigger._registry))
         raise ValueError(f"unknown trigger type {type_name!r} (known: {known})")
-    return cls.from_dict(data)
+    try:
+        return cls.from_dict(data)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"invalid {type_name!r} trigger data {dict(data)!r}: {error!r}") from None

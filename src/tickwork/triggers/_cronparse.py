@@ -8,6 +8,10 @@ Day-of-month and day-of-week combine as Debian (Vixie) cron combines them: when
 either field *starts with* ``*`` (or is ``?``) a day must match both fields, else it
 must match either one. So ``0 0 */2 * 1`` is "odd days that are Mondays" while
 ``0 0 1,15 * 1`` is "the 1st, the 15th and every Monday".
+
+:func:`keyword_form` reads APScheduler's keyword fields (``hour=9, day_of_week="mon-fri"``)
+into an equivalent expression plus what no expression can hold: an ISO week field. In
+that form a day must always match both day fields (``CronFields.match_both_days``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 
 from .._errors import InvalidExpression
 
-__all__ = ["ALIASES", "CronFields", "parse_cron"]
+__all__ = ["ALIASES", "CronFields", "KeywordForm", "keyword_form", "parse_cron", "parse_iso_weeks"]
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -51,6 +55,7 @@ DAY = _FieldSpec("day-of-month", 1, 31)
 MONTH = _FieldSpec("month", 1, 12, MONTH_NAMES, 1)
 WEEKDAY = _FieldSpec("day-of-week", 0, 7, DAY_NAMES, 0)
 YEAR = _FieldSpec("year", YEAR_MIN, YEAR_MAX)
+WEEK = _FieldSpec("week", 1, 53)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class CronFields:
     last_weekday_of_month: bool = False  # LW
     nth_weekdays: frozenset[tuple[int, int]] = frozenset()  # 5#3 -> (5, 3)
     last_weekdays: frozenset[int] = frozenset()  # 5L -> 5
+    iso_weeks: int | None = None  # bits 1..53; None = every ISO week (keyword form only)
+    match_both_days: bool = False  # day must match both day fields whatever they start with
 
     @property
     def every_hour(self) -> bool:
@@ -81,15 +88,21 @@ class CronFields:
 _ITEM = re.compile(r"^(?:(\*)|([A-Z0-9]+)(?:-([A-Z0-9]+))?)(?:/([0-9]+))?$")
 
 
+def _locate(expression: str | None, field: str | None, token: str | None) -> str:
+    """The start of every message :func:`_fail` writes; what follows it is the reason."""
+    where = f"{field} field" if field else "expression"
+    shown = f" {token!r}" if token is not None else ""
+    return f"invalid cron expression {expression!r}: {where}{shown}: "
+
+
 def _fail(
     expression: str, spec: _FieldSpec | None, token: str | None, why: str
 ) -> InvalidExpression:
-    where = f"{spec.name} field" if spec else "expression"
-    shown = f" {token!r}" if token is not None else ""
+    field = spec.name if spec else None
     return InvalidExpression(
-        f"invalid cron expression {expression!r}: {where}{shown}: {why}",
+        _locate(expression, field, token) + why,
         expression=expression,
-        field=spec.name if spec else None,
+        field=field,
         token=token,
     )
 
@@ -286,6 +299,14 @@ def parse_cron(expression: str) -> CronFields:
     hours = _parse_field(parts[2], HOUR, expression)[0]
     days, day_star, offsets, nearest, last_weekday = _parse_days(parts[3], expression)
     months = _parse_field(parts[4], MONTH, expression)[0]
+    if len(parts) == 6 and len(parts[5]) == 4 and parts[5].isdigit():
+        raise _fail(
+            expression,
+            WEEKDAY,
+            parts[5],
+            "six fields put seconds first; for a year, use seven fields "
+            "(second minute hour day-of-month month day-of-week year)",
+        )
     weekdays, weekday_star, nth, last = _parse_weekdays(parts[5], expression)
     years: tuple[int, ...] | None = None
     if len(parts) == 7 and parts[6] not in ("*", "?"):
@@ -307,3 +328,244 @@ def parse_cron(expression: str) -> CronFields:
         nth_weekdays=nth,
         last_weekdays=last,
     )
+
+
+# -- APScheduler's keyword fields -------------------------------------------------------
+
+#: The keyword fields, most significant first.
+KEYWORDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+#: What an omitted field less significant than every given one means (APScheduler's
+#: defaults): its smallest value, except that week and day of week stay unrestricted.
+_KEYWORD_MINIMUM = {
+    "year": "*",
+    "month": "1",
+    "day": "1",
+    "week": "*",
+    "day_of_week": "*",
+    "hour": "0",
+    "minute": "0",
+    "second": "0",
+}
+_KEYWORD_SPECS = {
+    "year": YEAR,
+    "month": MONTH,
+    "week": WEEK,
+    "hour": HOUR,
+    "minute": MINUTE,
+    "second": SECOND,
+}
+#: Weekdays in APScheduler's order (Monday first); cron's number is ``(index + 1) % 7``.
+_KEYWORD_DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_FULL_DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+_DAY_POSITION = re.compile(r"^(1ST|2ND|3RD|4TH|5TH|LAST) ([A-Z]+)$")
+_WEEKDAY_RANGE = re.compile(r"^([A-Z]+)-([A-Z]+)$")
+_WEEKDAY_NTH = re.compile(r"^([A-Z]+)#([0-9]+)$")
+
+
+@dataclass(frozen=True)
+class KeywordForm:
+    """Keyword fields read into an expression (seconds first, year last when given) and
+    the ISO week field (``None`` when every week is allowed)."""
+
+    expression: str
+    week: str | None
+
+
+def _keyword_error(
+    keyword: str, value: object, why: str, token: str | None = None
+) -> InvalidExpression:
+    return InvalidExpression(
+        f"invalid CronTrigger.from_fields argument {keyword}={value!r}: {why}",
+        field=keyword,
+        token=token,
+    )
+
+
+def _reason(error: InvalidExpression) -> str:
+    """The reason part of a message written by :func:`_fail`."""
+    message = str(error)
+    prefix = _locate(error.expression, error.field, error.token)
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _keyword_items(keyword: str, value: object) -> list[str]:
+    """The comma-separated items of a keyword value, stripped and upper-cased."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _keyword_error(
+            keyword, value, f"expected an int or a str in cron syntax, got {type(value).__name__}"
+        )
+    # Items keep no white space inside, so the expression keeps its field count.
+    items = [" ".join(item.split()) for item in str(value).upper().split(",")]
+    for item in items:
+        if not item:
+            raise _keyword_error(keyword, value, "empty item in list")
+        if " " in item and keyword != "day":
+            raise _keyword_error(keyword, value, "spaces are not allowed inside an item", item)
+    return items
+
+
+def _check(keyword: str, value: object, text: str) -> int:
+    """Parse one field's text with the cron grammar; errors name the keyword."""
+    try:
+        if keyword == "day":
+            return _parse_days(text, text)[0]
+        return _parse_field(text, _KEYWORD_SPECS[keyword], text)[0]
+    except InvalidExpression as error:
+        raise _keyword_error(keyword, value, _reason(error), error.token) from None
+
+
+def _weekday_index(name: str) -> int | None:
+    """APScheduler's weekday index (Monday = 0) of a short or full English name."""
+    if name in _KEYWORD_DAYS:
+        return _KEYWORD_DAYS.index(name)
+    if name in _FULL_DAYS:
+        return _FULL_DAYS.index(name)
+    return None
+
+
+def _keyword_weekdays(value: object, items: list[str]) -> str:
+    """The day-of-week field of an expression equivalent to APScheduler's *items*.
+
+    Names only: ranges run Monday to Sunday as in APScheduler (``sat-sun`` is the
+    weekend), so they are rewritten into ranges cron reads the same way.
+    """
+    keyword = "day_of_week"
+    plain: set[int] = set()
+    nth: set[tuple[int, int]] = set()
+    last: set[int] = set()
+    known = "a weekday name (mon-sun), a range of names such as mon-fri, '*', name#n or nameL"
+    for item in items:
+        if item in ("*", "?"):
+            plain.update(range(7))
+        elif (index := _weekday_index(item)) is not None:
+            plain.add(index)
+        elif match := _WEEKDAY_RANGE.match(item):
+            low, high = _weekday_index(match.group(1)), _weekday_index(match.group(2))
+            if low is None or high is None:
+                raise _keyword_error(keyword, value, f"expected {known}", item)
+            if high < low:
+                raise _keyword_error(
+                    keyword,
+                    value,
+                    "range runs backwards (weeks run Monday to Sunday); split it, e.g. "
+                    "'fri-sun,mon'",
+                    item,
+                )
+            plain.update(range(low, high + 1))
+        elif match := _WEEKDAY_NTH.match(item):
+            index, count = _weekday_index(match.group(1)), int(match.group(2))
+            if index is None or not 1 <= count <= 5:
+                raise _keyword_error(keyword, value, "name#n needs a weekday name and n 1-5", item)
+            nth.add((index, count))
+        elif item.endswith("L") and (index := _weekday_index(item[:-1])) is not None:
+            last.add(index)
+        else:
+            raise _keyword_error(keyword, value, f"expected {known}", item)
+    if len(plain) == 7:
+        return "*"  # every weekday: the specials add nothing
+    # Monday to Saturday are in the same order in both numberings; Sunday is last here
+    # but first (0) in cron, so no range may end on it.
+    parts: list[str] = []
+    run: list[int] = []
+    for index in [*sorted(plain - {6}), -1]:
+        if run and index != run[-1] + 1:
+            names = [_KEYWORD_DAYS[day] for day in run]
+            parts.append(f"{names[0]}-{names[-1]}" if len(names) >= 3 else ",".join(names))
+            run = []
+        run.append(index)
+    if 6 in plain:
+        parts.append("SUN")
+    parts.extend(f"{_KEYWORD_DAYS[day]}#{count}" for day, count in sorted(nth))
+    parts.extend(f"{_KEYWORD_DAYS[day]}L" for day in sorted(last))
+    return ",".join(parts)
+
+
+def _keyword_days(value: object, items: list[str]) -> tuple[str, list[str]]:
+    """The day-of-month text, and the weekday items APScheduler's ``"2nd mon"`` and
+    ``"last fri"`` forms stand for (they belong in the day-of-week field)."""
+    days: list[str] = []
+    weekdays: list[str] = []
+    for item in items:
+        match = _DAY_POSITION.match(item)
+        if match is None:
+            days.append("L" if item == "LAST" else item)
+            continue
+        position, name = match.groups()
+        index = _weekday_index(name)
+        if index is None:
+            raise _keyword_error(
+                "day", value, f"{name.lower()!r} is not a weekday name (mon-sun)", item
+            )
+        weekday = _KEYWORD_DAYS[index]
+        weekdays.append(f"{weekday}L" if position == "LAST" else f"{weekday}#{position[0]}")
+    if days and weekdays:
+        raise _keyword_error(
+            "day",
+            value,
+            "weekday positions such as 'last fri' or '2nd mon' cannot be listed with "
+            "days of the month; use two jobs or an OrTrigger",
+        )
+    return ("*" if weekdays else ",".join(days)), weekdays
+
+
+def keyword_form(values: dict[str, object]) -> KeywordForm:
+    """Read APScheduler 3's keyword fields into an expression and a week field.
+
+    *values* maps each name in :data:`KEYWORDS` to an int, a str or ``None`` (not
+    given). Omitted fields more significant than the least significant given one allow
+    every value; less significant ones take their smallest value (week and day of week
+    excepted). With nothing given every field allows every value: every second.
+
+    Raises:
+        InvalidExpression: a value is malformed or out of range; the message names the
+            keyword and the value. A day of week given by number is refused, because
+            APScheduler counts weekdays from Monday = 0 and cron from Sunday = 0.
+    """
+    given = [name for name in KEYWORDS if values.get(name) is not None]
+    # Rank of the least significant field given; with none, every field is "above" it.
+    least = KEYWORDS.index(given[-1]) if given else len(KEYWORDS)
+    texts: dict[str, str] = {}
+    position_weekdays: list[str] = []
+    for rank, name in enumerate(KEYWORDS):
+        value = values.get(name)
+        if value is None:
+            texts[name] = "*" if rank < least else _KEYWORD_MINIMUM[name]
+            continue
+        items = _keyword_items(name, value)
+        if name == "day_of_week":
+            if isinstance(value, int) or re.search(r"[0-9]", re.sub(r"#[0-9]+", "", str(value))):
+                raise _keyword_error(
+                    name,
+                    value,
+                    "weekday numbers are ambiguous: APScheduler counts from Monday = 0, cron "
+                    "from Sunday = 0; give weekday names instead, e.g. 'mon-fri' or 'sat,sun'",
+                )
+            if position_weekdays:
+                raise _keyword_error(
+                    name,
+                    value,
+                    f"day={values['day']!r} already names the weekday; give one or the other",
+                )
+            texts[name] = _keyword_weekdays(value, items)
+        elif name == "day":
+            texts[name], position_weekdays = _keyword_days(value, items)
+            _check(name, value, texts[name])
+        else:
+            texts[name] = ",".join(items)
+            _check(name, value, texts[name])
+    if position_weekdays:
+        texts["day_of_week"] = _keyword_weekdays(values["day"], position_weekdays)
+    week: str | None = texts["week"]
+    if _check("week", values.get("week"), texts["week"]) == (1 << 54) - 2:
+        week = None  # every week: no restriction
+    expression = " ".join(
+        texts[name] for name in ("second", "minute", "hour", "day", "month", "day_of_week")
+    )
+    if texts["year"] != "*":
+        expression += f" {texts['year']}"
+    return KeywordForm(expression, week)
+
+
+def parse_iso_weeks(text: str) -> int:
+    """The mask (bits 1..53) of an ISO week field such as ``"1"``, ``"*/2"`` or ``"1-10"``."""
+    return _check("week", text, " ".join(text.split()).upper())
