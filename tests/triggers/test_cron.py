@@ -277,5 +277,5 @@ def test_six_fields_with_a_year_point_to_seven() -> None:
 
 
 def test_trigger_data_missing_a_key_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="invalid .cron. trigger data"):
+    with pytest.raises(ValueError, match=r"invalid .cron. trigger data"):
         trigger_from_dict({"type": "cron"})

@@ -3,13 +3,16 @@
 Finding the next fire time costs work proportional to the number of fields, not to
 the distance to it: every field is a bit mask turned into a "next allowed value"
 table, and the days a month allows are one table per month *shape* (its length and
-the weekday of its 1st, 28 shapes in all) with ``L``, ``W`` and ``#`` resolved.
+the weekday of its 1st, 28 shapes in all) with ``L``, ``W`` and ``#`` resolved. An ISO
+week field (:meth:`CronTrigger.from_fields` only) ties the days to the year, so such a
+schedule has one day table per month it reaches instead.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -17,7 +20,7 @@ from typing import Any
 from .._errors import InvalidExpression
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
-from ._cronparse import CronFields, normalize, parse_cron
+from ._cronparse import KEYWORDS, CronFields, keyword_form, normalize, parse_cron, parse_iso_weeks
 from ._walltime import Wall, next_fire
 
 __all__ = ["CronTrigger"]
@@ -61,6 +64,33 @@ def _shapes_per_month() -> dict[int, frozenset[tuple[int, int]]]:
     return {month: frozenset(found) for month, found in shapes.items()}
 
 
+def _year_class(year: int) -> tuple[int, bool, bool]:
+    """What the ISO week numbers of a year's dates depend on.
+
+    A date's ISO week is counted from the Monday of its ISO year's week 1, so within a
+    year it follows from the weekday of January 1st and whether the year is leap; early
+    January dates in the previous ISO year also need whether that year was leap. (Late
+    December dates in the next ISO year are always in its week 1.)
+    """
+
+    def leap(number: int) -> bool:
+        return number % 4 == 0 and (number % 100 != 0 or number % 400 == 0)
+
+    return date(year, 1, 1).weekday(), leap(year), leap(year - 1)
+
+
+def _iso_week_days(year: int, month: int, length: int, weeks: int) -> int:
+    """Bits 1..length: the days of a month whose ISO week number is in *weeks*."""
+    first = date(year, month, 1)
+    mask = 0
+    start, stop = 1, 7 - first.weekday()  # the month's part of its first Monday-Sunday week
+    while start <= length:
+        if weeks >> date(year, month, start).isocalendar()[1] & 1:
+            mask |= ((1 << (min(stop, length) - start + 1)) - 1) << start
+        start, stop = stop + 1, stop + 7
+    return mask
+
+
 def _opt_dt(value: datetime | None, argument: str) -> datetime | None:
     return None if value is None else require_aware(value, argument)
 
@@ -86,6 +116,9 @@ class CronTrigger(Trigger):
         UnknownTimezone: *timezone* is not a known zone.
         TypeError: *start* or *end* is naive.
 
+    APScheduler's keyword spelling (``hour=9, day_of_week="mon-fri"``) is
+    :meth:`from_fields`.
+
     >>> trigger = CronTrigger("30 2 * * *", timezone="America/New_York")
     >>> start = datetime(2024, 3, 9, 12, tzinfo=trigger.timezone)
     >>> str(trigger.next_after(start))
@@ -105,6 +138,7 @@ class CronTrigger(Trigger):
         "_start",
         "_start_floor",
         "_timezone",
+        "_week",
     )
     type_name = "cron"
 
@@ -120,6 +154,7 @@ class CronTrigger(Trigger):
     _start: datetime | None
     _start_floor: int | None
     _timezone: tzinfo
+    _week: str | None
 
     def __init__(
         self,
@@ -133,8 +168,30 @@ class CronTrigger(Trigger):
     ) -> None:
         if not isinstance(expression, str):
             raise TypeError(f"cron expression must be a str, got {type(expression).__name__}")
-        text = normalize(expression)
-        schedule = _compile(text)
+        self._setup(
+            normalize(expression),
+            None,
+            False,
+            timezone=timezone,
+            start=start,
+            end=end,
+            dst_gap=dst_gap,
+            dst_overlap=dst_overlap,
+        )
+
+    def _setup(
+        self,
+        text: str,
+        week: str | None,
+        both_days: bool,
+        *,
+        timezone: str | tzinfo | None,
+        start: datetime | None,
+        end: datetime | None,
+        dst_gap: DstGap | str | None,
+        dst_overlap: DstOverlap | str | None,
+    ) -> None:
+        schedule = _compile(text, week, both_days)
         fields = schedule.fields
         zone = coerce_timezone(timezone)
         start = _opt_dt(start, "start")
@@ -147,6 +204,7 @@ class CronTrigger(Trigger):
         )
         put = object.__setattr__
         put(self, "_expression", text)
+        put(self, "_week", week)
         put(self, "_fields", fields)
         put(self, "_next_wall", schedule.next_wall)
         put(self, "_timezone", zone)
@@ -168,11 +226,98 @@ class CronTrigger(Trigger):
         put(self, "_end_epoch", None if end is None else (end - _EPOCH) // _SECOND)
         put(self, "_memo", None)
 
+    @classmethod
+    def from_fields(
+        cls,
+        *,
+        year: int | str | None = None,
+        month: int | str | None = None,
+        day: int | str | None = None,
+        week: int | str | None = None,
+        day_of_week: str | None = None,
+        hour: int | str | None = None,
+        minute: int | str | None = None,
+        second: int | str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        timezone: str | tzinfo | None = None,
+        dst_gap: DstGap | str | None = None,
+        dst_overlap: DstOverlap | str | None = None,
+    ) -> CronTrigger:
+        """A cron trigger from APScheduler 3's keyword fields: ``from_fields(hour=9, minute=30)``.
+
+        Each field is an int or a str in cron syntax for that field (lists, ranges,
+        steps, names). The fields behave as in APScheduler's ``CronTrigger``:
+
+        * Omitted fields more significant than the least significant field given allow
+          every value; less significant ones take their smallest value, except
+          ``week`` and ``day_of_week``, which allow every value. So ``hour=9`` is 09:00:00
+          every day, ``day=1`` is 00:00:00 on the 1st, ``minute="*/5"`` is second 0 of
+          every fifth minute, and ``day=1, minute=30`` is hh:30:00 every hour on the 1st.
+          Significance runs year, month, day, week, day_of_week, hour, minute, second.
+        * With no field at all every field allows every value: it fires every second.
+        * A day must match ``day``, ``week`` and ``day_of_week`` all together. (In a cron
+          expression a day matches *either* day field unless one starts with ``*``.)
+        * ``day_of_week`` takes names only (``"mon-fri"``, ``"sat,sun"``, ``"fri#2"``,
+          ``"friL"``); ranges run Monday to Sunday, so ``"sat-sun"`` is the weekend.
+          Numbers are refused: APScheduler counts weekdays from Monday = 0, cron from
+          Sunday = 0, and a number would silently mean a different day in one of them.
+        * ``day`` also takes ``"last"`` (the last day of the month) and weekday
+          positions ``"1st mon"`` ... ``"5th fri"`` and ``"last fri"`` (or full names,
+          ``"last friday"``), which then stand for the day of week: they cannot be
+          combined with ``day_of_week`` or listed with days of the month.
+        * ``week`` is the ISO week number, 1-53 (``date.isocalendar()``); week 53 exists
+          only in some years.
+
+        *start*, *end*, *timezone*, *dst_gap* and *dst_overlap* are as for the
+        constructor. The result is a :class:`CronTrigger` whose :attr:`expression`
+        holds every field but ``week`` (seconds first); :meth:`to_dict` also records
+        ``week`` and, when both day fields are restricted, that both must match.
+
+        Raises:
+            InvalidExpression: a field is malformed or out of range, or the fields
+                match no date at all; the message names the keyword and its value.
+
+        >>> trigger = CronTrigger.from_fields(day_of_week="mon-fri", hour=9, timezone="UTC")
+        >>> trigger.expression
+        '0 0 9 * * MON-FRI'
+        >>> str(trigger.next_after(datetime(2024, 1, 6, tzinfo=trigger.timezone)))
+        '2024-01-08 09:00:00+00:00'
+        """
+        values: dict[str, object] = {
+            "year": year,
+            "month": month,
+            "day": day,
+            "week": week,
+            "day_of_week": day_of_week,
+            "hour": hour,
+            "minute": minute,
+            "second": second,
+        }
+        form = keyword_form(values)
+        trigger = cls.__new__(cls)
+        trigger._setup(
+            form.expression,
+            form.week,
+            True,
+            timezone=timezone,
+            start=start,
+            end=end,
+            dst_gap=dst_gap,
+            dst_overlap=dst_overlap,
+        )
+        return trigger
+
     # -- public surface -------------------------------------------------------------
 
     @property
     def expression(self) -> str:
-        """The expression as given, with white space folded."""
+        """The expression as given, with white space folded.
+
+        For a trigger made by :meth:`from_fields` it is the equivalent expression, seconds
+        first; an ISO week field, and the rule that both day fields must match, are not
+        part of it (see :meth:`to_dict`).
+        """
         return self._expression
 
     @property
@@ -228,14 +373,34 @@ class CronTrigger(Trigger):
 
     def explain(self) -> str:
         """An English description, e.g. ``"At 09:00 on Monday through Friday"``."""
-        from ._explain import explain_cron
+        from ._explain import _ordinal, _shape, _spans, explain_cron
 
-        return explain_cron(self._fields, self._expression)
+        fields = self._fields
+        if fields.match_both_days:
+            # The explainer reads "both day fields must match" off the cron '*' rule.
+            fields = replace(fields, day_star=True)
+        text = explain_cron(fields, self._expression)
+        if fields.iso_weeks is None:
+            return text
+        weeks = _shape(fields.iso_weeks, 1, 53)
+        if weeks.single:
+            clause = f"in ISO week {weeks.values[0]}"
+        elif weeks.stepped:
+            clause = f"in every {_ordinal(weeks.step)} ISO week"
+            if not weeks.whole:
+                clause += f" from week {weeks.values[0]} through {weeks.values[-1]}"
+        else:
+            clause = f"in ISO weeks {_spans(weeks.values, str)}"
+        return f"{text}, {clause}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type_name,
-            "expression": self._expression,
+        data: dict[str, Any] = {"type": self.type_name, "expression": self._expression}
+        # Only the keyword form has these; plain cron triggers keep their old shape.
+        if self._week is not None:
+            data["week"] = self._week
+        if self._fields.match_both_days:
+            data["day_and_weekday"] = True
+        return data | {
             "timezone": timezone_name(self._timezone),
             "start": None if self._start is None else self._start.isoformat(),
             "end": None if self._end is None else self._end.isoformat(),
@@ -246,17 +411,42 @@ class CronTrigger(Trigger):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CronTrigger:
         start, end = data.get("start"), data.get("end")
-        return cls(
-            data["expression"],
-            timezone=data["timezone"],
-            start=None if start is None else datetime.fromisoformat(start),
-            end=None if end is None else datetime.fromisoformat(end),
-            dst_gap=data.get("dst_gap"),
-            dst_overlap=data.get("dst_overlap"),
-        )
+        options: dict[str, Any] = {
+            "timezone": data["timezone"],
+            "start": None if start is None else datetime.fromisoformat(start),
+            "end": None if end is None else datetime.fromisoformat(end),
+            "dst_gap": data.get("dst_gap"),
+            "dst_overlap": data.get("dst_overlap"),
+        }
+        week = data.get("week")
+        if week is None and not data.get("day_and_weekday", False):
+            return cls(data["expression"], **options)
+        # Made by from_fields: rebuilt the same way, every field given explicitly.
+        fields: dict[str, Any] = _keyword_texts(data["expression"], week)
+        return cls.from_fields(**fields, **options)
+
+    def _keyword_repr(self) -> list[str]:
+        """The from_fields arguments that rebuild this trigger, shortest first-hand form.
+
+        A field that allows every value is left out when from_fields would default it
+        to ``*`` anyway: when it is more significant than a field shown, or is the
+        week or day of week.
+        """
+        texts = _keyword_texts(self._expression, self._week)
+        shown = [name for name in KEYWORDS if texts[name] != "*"]
+        least = KEYWORDS.index(shown[-1]) if shown else len(KEYWORDS)
+        parts = []
+        for rank, name in enumerate(KEYWORDS):
+            text = texts[name]
+            if text != "*" or (rank > least and name not in ("week", "day_of_week")):
+                value: object = int(text) if text.isdigit() and name != "day_of_week" else text
+                parts.append(f"{name}={value!r}")
+        return parts
 
     def __repr__(self) -> str:
-        parts = [repr(self._expression), f"timezone={timezone_name(self._timezone)!r}"]
+        keyword = self._week is not None or self._fields.match_both_days
+        parts = self._keyword_repr() if keyword else [repr(self._expression)]
+        parts.append(f"timezone={timezone_name(self._timezone)!r}")
         if self._start is not None:
             parts.append(f"start={self._start.isoformat()!r}")
         if self._end is not None:
@@ -265,7 +455,26 @@ class CronTrigger(Trigger):
             parts.append(f"dst_gap={self._dst_gap.value!r}")
         if self._dst_overlap is not None:
             parts.append(f"dst_overlap={self._dst_overlap.value!r}")
-        return f"CronTrigger({', '.join(parts)})"
+        name = "CronTrigger.from_fields" if keyword else "CronTrigger"
+        return f"{name}({', '.join(parts)})"
+
+
+def _keyword_texts(expression: str, week: str | None) -> dict[str, str]:
+    """The from_fields keyword texts of an expression (seconds first) and week field."""
+    parts = normalize(expression).split(" ")
+    if len(parts) == 5:
+        parts.insert(0, "0")
+    if len(parts) not in (6, 7):
+        raise InvalidExpression(
+            f"invalid cron expression {expression!r}: a trigger with an ISO week or both "
+            f"day fields matching needs 6 or 7 fields, got {len(parts)}",
+            expression=expression,
+        )
+    names = ("second", "minute", "hour", "day", "month", "day_of_week", "year")
+    texts = dict(zip(names, parts, strict=False))
+    texts.setdefault("year", "*")
+    texts["week"] = "*" if week is None else week
+    return texts
 
 
 class _Schedule:
@@ -283,7 +492,9 @@ class _Schedule:
         "_minute_table",
         "_month_table",
         "_second_table",
+        "_shape_masks",
         "_shape_tables",
+        "_weeks",
         "_years",
     )
 
@@ -294,6 +505,8 @@ class _Schedule:
         self._hour_table = _next_table(fields.hours, 24)
         self._month_table = _next_table(fields.months, 13)
         self._years = fields.years
+        self._weeks = fields.iso_weeks
+        self._shape_masks: dict[tuple[int, int], int] = {}
         self._shape_tables: dict[tuple[int, int], tuple[int, ...]] = {}
         self._day_tables: dict[int, tuple[int, ...]] = {}
 
@@ -332,19 +545,33 @@ class _Schedule:
             day = 1 + (weekday - first_weekday) % 7 + 7 * (count - 1)
             if day <= length:
                 weekdays |= 1 << day
-        if fields.day_star or fields.weekday_star:
+        if fields.day_star or fields.weekday_star or fields.match_both_days:
             return days & weekdays
         return days | weekdays
+
+    def _shape_mask(self, shape: tuple[int, int]) -> int:
+        mask = self._shape_masks.get(shape)
+        if mask is None:
+            mask = self._shape_masks[shape] = self._day_mask(*shape)
+        return mask
+
+    def _month_days(self, year: int, month: int) -> tuple[int, ...]:
+        """The day table of one month (shared by its shape unless weeks matter)."""
+        shape = _month_shape(year, month)
+        weeks = self._weeks
+        if weeks is not None:
+            days = self._shape_mask(shape) & _iso_week_days(year, month, shape[0], weeks)
+            return _next_table(days, 32)
+        table = self._shape_tables.get(shape)
+        if table is None:
+            table = self._shape_tables[shape] = _next_table(self._shape_mask(shape), 32)
+        return table
 
     def _days(self, year: int, month: int) -> tuple[int, ...]:
         key = year * 16 + month
         table = self._day_tables.get(key)
         if table is None:
-            shape = _month_shape(year, month)
-            table = self._shape_tables.get(shape)
-            if table is None:
-                table = _next_table(self._day_mask(*shape), 32)
-                self._shape_tables[shape] = table
+            table = self._month_days(year, month)
             if len(self._day_tables) > 2048:
                 self._day_tables.clear()
             self._day_tables[key] = table
@@ -410,28 +637,68 @@ class _Schedule:
                 continue
             return year, month, found
 
-    def check_can_fire(self, expression: str) -> None:
+    def check_can_fire(self, expression: str, week: str | None = None) -> None:
         """Refuse expressions whose day rules match no day at all, decided exactly."""
         fields = self._fields
         months = [month for month in range(1, 13) if fields.months >> month & 1]
-        if fields.years is None:
+        if fields.iso_weeks is not None:
+            if self._weeks_can_fire(months):
+                return
+        elif fields.years is None:
             shapes = _shapes_per_month()
-            if any(self._day_mask(*shape) for month in months for shape in shapes[month]):
+            if any(self._shape_mask(shape) for month in months for shape in shapes[month]):
                 return
         elif any(
-            self._day_mask(*_month_shape(year, month)) for year in fields.years for month in months
+            self._shape_mask(_month_shape(year, month)) for year in fields.years for month in months
         ):
             return
         scope = "in any year" if fields.years is None else "in the years it allows"
+        which = "day-of-month, day-of-week and month fields"
+        shown = repr(expression)
+        if week is not None:
+            which = "day-of-month, day-of-week, ISO week and month fields"
+            shown += f" with week {week!r}"
         raise InvalidExpression(
-            f"invalid cron expression {expression!r}: its day-of-month, day-of-week and "
-            f"month fields match no date {scope}, so it would never fire",
+            f"invalid cron expression {shown}: its {which} match no date {scope}, "
+            "so it would never fire",
             expression=expression,
         )
 
+    def _weeks_can_fire(self, months: list[int]) -> bool:
+        """Whether a week-restricted schedule matches any date, decided exactly.
+
+        The Gregorian calendar, weekdays and ISO weeks included, repeats every 400
+        years, and years of the same :func:`_year_class` number their weeks alike, so one
+        year of each class met in the cycle (or in the years allowed) settles it.
+        """
+        weeks = self._weeks
+        assert weeks is not None
+        seen: set[tuple[int, bool, bool]] = set()
+        for year in range(2000, 2400) if self._years is None else self._years:
+            kind = _year_class(year)
+            if kind in seen:
+                continue
+            seen.add(kind)
+            for month in months:
+                shape = _month_shape(year, month)
+                days = self._shape_mask(shape)
+                if days and days & _iso_week_days(year, month, shape[0], weeks):
+                    return True
+        return False
+
 
 @lru_cache(maxsize=1024)
-def _compile(expression: str) -> _Schedule:
-    schedule = _Schedule(parse_cron(expression))
-    schedule.check_can_fire(expression)
+def _compile(expression: str, week: str | None = None, both_days: bool = False) -> _Schedule:
+    """Parse and check an expression (plus the keyword form's week and day rule).
+
+    *both_days* is recorded only when it changes the meaning: when either day field
+    starts with ``*`` both must match anyway, and the trigger then equals the plain one.
+    """
+    fields = parse_cron(expression)
+    both_days = both_days and not (fields.day_star or fields.weekday_star)
+    if week is not None or both_days:
+        weeks = None if week is None else parse_iso_weeks(week)
+        fields = replace(fields, iso_weeks=weeks, match_both_days=both_days)
+    schedule = _Schedule(fields)
+    schedule.check_can_fire(expression, week)
     return schedule
