@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
-from ._errors import InvalidExpression, TickworkError, TriggerSearchExhausted, UnknownTimezone
+from ._context import current_run
+from ._engine import SchedulerState
+from ._errors import (
+    ConflictingIdError,
+    InvalidExpression,
+    JobLookupError,
+    JobTimeout,
+    SchedulerStateError,
+    SerializationError,
+    TickworkError,
+    TriggerSearchExhausted,
+    UnknownTimezone,
+)
+from ._events import Event, EventKind
+from ._model import (
+    Catchup,
+    ConflictPolicy,
+    Job,
+    Outcome,
+    Overlap,
+    RetryPolicy,
+    RunContext,
+)
 from ._tz import LocalTimezoneWarning
+from .aio import AsyncScheduler
+from .scheduler import Scheduler
 from .triggers import (
     AndTrigger,
     CalendarIntervalTrigger,
@@ -22,20 +46,38 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AndTrigger",
+    "AsyncScheduler",
     "CalendarIntervalTrigger",
+    "Catchup",
+    "ConflictPolicy",
+    "ConflictingIdError",
     "CronTrigger",
     "DateTrigger",
     "DstGap",
     "DstOverlap",
+    "Event",
+    "EventKind",
     "IntervalTrigger",
     "InvalidExpression",
+    "Job",
+    "JobLookupError",
+    "JobTimeout",
     "LocalTimezoneWarning",
     "MissingDay",
     "OrTrigger",
+    "Outcome",
+    "Overlap",
+    "RetryPolicy",
+    "RunContext",
+    "Scheduler",
+    "SchedulerState",
+    "SchedulerStateError",
+    "SerializationError",
     "TickworkError",
     "Trigger",
     "TriggerSearchExhausted",
     "UnknownTimezone",
     "__version__",
+    "current_run",
     "trigger_from_dict",
 ]

@@ -8,7 +8,12 @@ builtin a caller would naturally catch (``ValueError``, ``LookupError``...), so
 from __future__ import annotations
 
 __all__ = [
+    "ConflictingIdError",
     "InvalidExpression",
+    "JobLookupError",
+    "JobTimeout",
+    "SchedulerStateError",
+    "SerializationError",
     "TickworkError",
     "TriggerSearchExhausted",
     "UnknownTimezone",
@@ -47,3 +52,23 @@ class UnknownTimezone(TickworkError, LookupError):
 
 class TriggerSearchExhausted(TickworkError, RuntimeError):
     """A combining trigger gave up looking for an instant all its parts agree on."""
+
+
+class JobLookupError(TickworkError, LookupError):
+    """No job with the given id exists (or a job's function cannot be found)."""
+
+
+class ConflictingIdError(TickworkError, ValueError):
+    """A job with the given id already exists and the conflict policy says raise."""
+
+
+class SchedulerStateError(TickworkError, RuntimeError):
+    """The scheduler (or an executor) is not in a state that allows the call."""
+
+
+class JobTimeout(TickworkError, TimeoutError):
+    """A run took longer than its job's ``timeout`` and was stopped."""
+
+
+class SerializationError(TickworkError, ValueError):
+    """A job cannot be stored: its function or arguments cannot be represented as data."""

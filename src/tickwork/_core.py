@@ -1,0 +1,485 @@
+"""The sans-IO scheduler core.
+
+Theory of operation
+-------------------
+The core is a due-time index over jobs plus the bookkeeping of their runs. It never
+reads the clock, sleeps, starts threads or touches a store: callers hand it ``now``
+and get decisions back. A driver (``Scheduler``, ``AsyncScheduler``, through the shared
+``Engine``) does the I/O those decisions call for.
+
+* Every pending job has one entry in a heap keyed by its *planned* time: its next
+  nominal fire time plus its jitter offset, in integer microseconds since the epoch
+  (never by comparing datetimes of one zone, which Python does by wall time).
+  Pending retries have entries of their own. Entries are invalidated lazily: each job
+  carries a generation number, bumped whenever its schedule changes.
+* :meth:`SchedulerCore.pop_due` removes the entries whose time has come and returns
+  them as :class:`FireDue` / :class:`RetryDue` items, already planned (which nominal
+  fire times run, how many were missed, the next fire time) but not yet applied.
+* A scheduled fire becomes real only once the store confirms the claim (a
+  compare-and-set on the job's next fire time, so two processes never run the same
+  fire). Then :meth:`commit_fire` applies it: it moves the job on, starts runs up to
+  ``max_instances``, buffers or skips the rest per the overlap policy, and returns the
+  run requests and events. If the claim is lost, :meth:`refresh` takes the job as the
+  store now has it.
+* :meth:`finished` takes a run's result: it frees the instance, schedules a retry or
+  counts the failure (pausing the job after ``max_consecutive_failures``), and starts
+  a buffered run if one waits.
+
+Next fire times always come from the trigger and the last *scheduled* fire, never from
+when a run ended, so schedules do not drift however long runs take.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from ._events import Event, EventKind
+from ._model import Job, Outcome, Overlap, RunRequest, RunResult
+from ._planning import FirePlan, epoch_us, jitter_offset, next_job_fire, plan_due, retry_delay
+
+__all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_FIRE, _RETRY = 0, 1
+#: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
+BUFFER_LIMIT = 1000
+
+
+@dataclass(slots=True)
+class _State:
+    job: Job
+    generation: int = 0
+    running: int = 0
+    buffer: deque[tuple[datetime, int]] = field(default_factory=deque)
+    retries: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FireDue:
+    """A job's fire time has come; apply with :meth:`SchedulerCore.commit_fire` once claimed."""
+
+    job_id: str
+    nominal: datetime
+    plan: FirePlan
+    remaining_runs: int | None
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDue:
+    """A retry's time has come; apply with :meth:`SchedulerCore.commit_retry`."""
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the driver must do: submit runs, emit events, persist or delete the job."""
+
+    requests: list[tuple[str, RunRequest]] = field(default_factory=list)  # (executor, run)
+    events: list[Event] = field(default_factory=list)
+    store: Job | None = None
+    remove: str | None = None
+
+
+class SchedulerCore:
+    """The due-time index and run bookkeeping. Not thread-safe: the engine locks around it."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, _State] = {}
+        self._heap: list[tuple[int, int, str, int, int, datetime | None, int]] = []
+        self._sequence = itertools.count()
+        self._run_ids = itertools.count(1)
+        self._in_flight = 0
+
+    # -- the job table ----------------------------------------------------------------
+
+    def __contains__(self, job_id: str) -> bool:
+        return job_id in self._states
+
+    def get(self, job_id: str) -> Job | None:
+        state = self._states.get(job_id)
+        return None if state is None else state.job
+
+    def jobs(self) -> list[Job]:
+        return [state.job for state in self._states.values()]
+
+    def running(self, job_id: str) -> int:
+        state = self._states.get(job_id)
+        return 0 if state is None else state.running
+
+    def in_flight(self) -> int:
+        """How many runs have been started and not yet reported."""
+        return self._in_flight
+
+    def put(self, job: Job) -> None:
+        """Add *job* or replace the job with its id; it is indexed by its ``next_fire``."""
+        state = self._states.get(job.id)
+        if state is None:
+            state = self._states[job.id] = _State(job)
+        else:
+            state.job = job
+        state.generation += 1
+        self._index(state)
+
+    def refresh(self, job: Job | None, job_id: str) -> None:
+        """Take the job as the store has it now (after a lost claim), or forget it."""
+        if job is None:
+            self.discard(job_id)
+        else:
+            self.put(job)
+
+    def discard(self, job_id: str) -> Job | None:
+        """Forget a job. Its pending retries are dropped; running runs still report."""
+        state = self._states.get(job_id)
+        if state is None:
+            return None
+        if state.running:
+            # Keep the bookkeeping for the runs in flight, but never fire it again.
+            state.job = replace(state.job, next_fire=None)
+            state.generation += 1
+            state.buffer.clear()
+            state.retries = 0
+            return state.job
+        del self._states[job_id]
+        return state.job
+
+    def _index(self, state: _State) -> None:
+        job = state.job
+        if job.paused or job.next_fire is None:
+            return
+        planned = epoch_us(job.next_fire)
+        if job.jitter:
+            following = next_job_fire(job.trigger, job.next_fire, job.start, job.end)
+            planned += jitter_offset(job.id, job.next_fire, job.jitter, following) // _US
+        heapq.heappush(
+            self._heap,
+            (planned, next(self._sequence), job.id, state.generation, _FIRE, None, 0),
+        )
+
+    # -- time -------------------------------------------------------------------------
+
+    def next_due(self) -> datetime | None:
+        """When something is next due (a fire, with jitter, or a retry), or None."""
+        heap = self._heap
+        while heap:
+            planned, _, job_id, generation, kind, _, _ = heap[0]
+            state = self._states.get(job_id)
+            if state is not None and (kind == _RETRY or state.generation == generation):
+                return _EPOCH + timedelta(microseconds=planned)
+            heapq.heappop(heap)
+        return None
+
+    def pop_due(self, now: datetime) -> list[FireDue | RetryDue]:
+        """Everything due at *now*, planned but not applied."""
+        now_us = epoch_us(now)
+        heap = self._heap
+        due: list[FireDue | RetryDue] = []
+        while heap and heap[0][0] <= now_us:
+            _, _, job_id, generation, kind, scheduled_at, attempt = heapq.heappop(heap)
+            state = self._states.get(job_id)
+            if state is None:
+                continue
+            if kind == _RETRY:
+                assert scheduled_at is not None
+                state.retries -= 1
+                due.append(RetryDue(job_id, scheduled_at, attempt))
+                continue
+            if generation != state.generation:
+                continue
+            job = state.job
+            assert job.next_fire is not None
+            plan = plan_due(
+                job.trigger,
+                job.next_fire,
+                now,
+                grace=job.misfire_grace_time,
+                catchup=job.catchup,
+                max_catchup=job.max_catchup,
+                start=job.start,
+                end=job.end,
+            )
+            remaining = job.remaining_runs
+            if remaining is not None:
+                if len(plan.runs) > remaining:
+                    plan = FirePlan(plan.runs[-remaining:] if remaining else (), plan.missed, None)
+                remaining -= len(plan.runs)
+                if remaining <= 0:
+                    plan = FirePlan(plan.runs, plan.missed, None)
+            due.append(FireDue(job_id, job.next_fire, plan, remaining, generation))
+        return due
+
+    # -- applying decisions -----------------------------------------------------------
+
+    def commit_fire(self, fire: FireDue, now: datetime) -> Decision:
+        """Apply a claimed fire: move the job on and start, buffer or skip its runs."""
+        decision = Decision()
+        state = self._states.get(fire.job_id)
+        if state is None or state.generation != fire.generation:
+            return decision
+        job = replace(state.job, next_fire=fire.plan.next_fire, remaining_runs=fire.remaining_runs)
+        state.job = job
+        if fire.plan.missed:
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_MISSED,
+                    at=now,
+                    job_id=job.id,
+                    scheduled_at=fire.nominal,
+                    missed=fire.plan.missed,
+                    reason=_missed_reason(job, fire.plan),
+                )
+            )
+        for scheduled_at in fire.plan.runs:
+            self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=True)
+        if job.next_fire is None:
+            decision.remove = job.id
+            self.discard(job.id)
+        else:
+            state.generation += 1
+            self._index(state)
+        return decision
+
+    def commit_retry(self, retry: RetryDue, now: datetime) -> Decision:
+        """Start a due retry. Retries do not wait for ``max_instances``: they belong to a
+        fire that already started."""
+        decision = Decision()
+        state = self._states.get(retry.job_id)
+        if state is not None:
+            decision.requests.append(self._request(state, retry.scheduled_at, retry.attempt))
+            decision.events.append(
+                self._submitted(state.job, retry.scheduled_at, retry.attempt, now)
+            )
+        return decision
+
+    def run_now(self, job_id: str, scheduled_at: datetime, now: datetime) -> Decision:
+        """An extra run outside the schedule (``run_job_now``, ``backfill``).
+
+        It starts now if the job is under ``max_instances``, else it waits its turn: a
+        run the user asked for is never skipped.
+        """
+        decision = Decision()
+        state = self._states.get(job_id)
+        if state is not None:
+            self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=False)
+        return decision
+
+    def finished(self, result: RunResult, now: datetime) -> Decision:
+        """Take a run's result: events, retries, failure counting, buffered runs."""
+        decision = Decision()
+        request = result.request
+        state = self._states.get(request.job_id)
+        self._in_flight -= 1
+        if state is not None:
+            state.running -= 1
+        job = None if state is None else state.job
+        if result.outcome is Outcome.SUCCESS:
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_EXECUTED,
+                    at=now,
+                    job_id=request.job_id,
+                    scheduled_at=request.scheduled_at,
+                    attempt=request.attempt,
+                    return_value=result.return_value,
+                )
+            )
+            if job is not None and job.consecutive_failures:
+                job = replace(job, consecutive_failures=0)
+                decision.store = job
+        elif result.outcome is Outcome.FAILURE:
+            job = self._failed(state, job, result, now, decision)
+        else:
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_INTERRUPTED,
+                    at=now,
+                    job_id=request.job_id,
+                    scheduled_at=request.scheduled_at,
+                    attempt=request.attempt,
+                    exception=result.exception,
+                    reason="the run was cut off before it finished",
+                )
+            )
+        if state is not None:
+            assert job is not None
+            state.job = job
+            while state.buffer and state.running < job.max_instances:
+                scheduled_at, attempt = state.buffer.popleft()
+                decision.requests.append(self._request(state, scheduled_at, attempt))
+                decision.events.append(self._submitted(job, scheduled_at, attempt, now))
+            if self._idle_and_done(state):
+                del self._states[job.id]
+        return decision
+
+    def _failed(
+        self,
+        state: _State | None,
+        job: Job | None,
+        result: RunResult,
+        now: datetime,
+        decision: Decision,
+    ) -> Job | None:
+        request = result.request
+        error = result.exception
+        policy = None if job is None or (job.next_fire is None and state is None) else job.retry
+        if (
+            state is not None
+            and job is not None
+            and policy is not None
+            and request.attempt < policy.attempts
+            and isinstance(error, policy.retry_on)
+        ):
+            delay = retry_delay(policy, job.id, request.scheduled_at, request.attempt)
+            due_us = epoch_us(now) + round(delay * 1_000_000)
+            heapq.heappush(
+                self._heap,
+                (
+                    due_us,
+                    next(self._sequence),
+                    job.id,
+                    state.generation,
+                    _RETRY,
+                    request.scheduled_at,
+                    request.attempt + 1,
+                ),
+            )
+            state.retries += 1
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_RETRIED,
+                    at=now,
+                    job_id=job.id,
+                    scheduled_at=request.scheduled_at,
+                    attempt=request.attempt,
+                    exception=error,
+                    reason=f"attempt {request.attempt} of {policy.attempts} failed; "
+                    f"retrying in {delay:.3g} s",
+                )
+            )
+            return job
+        decision.events.append(
+            Event(
+                kind=EventKind.JOB_FAILED,
+                at=now,
+                job_id=request.job_id,
+                scheduled_at=request.scheduled_at,
+                attempt=request.attempt,
+                exception=error,
+            )
+        )
+        if job is None or state is None:
+            return job
+        failures = job.consecutive_failures + 1
+        job = replace(job, consecutive_failures=failures)
+        limit = job.max_consecutive_failures
+        if limit is not None and failures >= limit and not job.paused and job.next_fire:
+            note = (
+                f"paused after {failures} consecutive failures; last: "
+                f"{type(error).__name__}: {error}"
+            )
+            job = replace(job, paused=True, pause_note=note)
+            state.generation += 1
+            decision.events.append(
+                Event(kind=EventKind.JOB_PAUSED, at=now, job_id=job.id, reason=note)
+            )
+        decision.store = job
+        return job
+
+    def _start_or_hold(
+        self,
+        state: _State,
+        scheduled_at: datetime,
+        attempt: int,
+        now: datetime,
+        decision: Decision,
+        *,
+        from_schedule: bool,
+    ) -> None:
+        job = state.job
+        if state.running < job.max_instances:
+            decision.requests.append(self._request(state, scheduled_at, attempt))
+            decision.events.append(self._submitted(job, scheduled_at, attempt, now))
+            return
+        if not from_schedule or job.overlap is Overlap.BUFFER_ALL:
+            if len(state.buffer) < BUFFER_LIMIT or not from_schedule:
+                state.buffer.append((scheduled_at, attempt))
+                return
+            reason = f"{BUFFER_LIMIT} runs are already waiting"
+        elif job.overlap is Overlap.BUFFER_ONE and not state.buffer:
+            state.buffer.append((scheduled_at, attempt))
+            return
+        elif job.overlap is Overlap.BUFFER_ONE:
+            reason = "a run is already waiting for the running one (overlap='buffer_one')"
+        else:
+            reason = (
+                f"{state.running} run(s) still going, max_instances={job.max_instances} "
+                f"(overlap={job.overlap.value!r})"
+            )
+        decision.events.append(
+            Event(
+                kind=EventKind.JOB_SKIPPED,
+                at=now,
+                job_id=job.id,
+                scheduled_at=scheduled_at,
+                attempt=attempt,
+                reason=reason,
+            )
+        )
+
+    def _request(
+        self, state: _State, scheduled_at: datetime, attempt: int
+    ) -> tuple[str, RunRequest]:
+        job = state.job
+        state.running += 1
+        self._in_flight += 1
+        request = RunRequest(
+            next(self._run_ids),
+            job.id,
+            job.func,
+            job.func_ref,
+            job.args,
+            job.kwargs,
+            scheduled_at,
+            attempt,
+            job.timeout,
+        )
+        return job.executor, request
+
+    @staticmethod
+    def _submitted(job: Job, scheduled_at: datetime, attempt: int, now: datetime) -> Event:
+        return Event(
+            kind=EventKind.JOB_SUBMITTED,
+            at=now,
+            job_id=job.id,
+            scheduled_at=scheduled_at,
+            attempt=attempt,
+        )
+
+    @staticmethod
+    def _idle_and_done(state: _State) -> bool:
+        job = state.job
+        return (
+            job.next_fire is None
+            and not job.paused
+            and not state.running
+            and not state.buffer
+            and not state.retries
+        )
+
+
+_US = timedelta(microseconds=1)
+
+
+def _missed_reason(job: Job, plan: FirePlan) -> str:
+    if not plan.runs:
+        if job.misfire_grace_time is not None:
+            return f"later than misfire_grace_time={job.misfire_grace_time}"
+        return f"catchup={job.catchup.value!r} runs none of a backlog"
+    return f"catchup={job.catchup.value!r} ran {len(plan.runs)} of the due fire times"

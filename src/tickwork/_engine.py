@@ -1,0 +1,907 @@
+"""The engine: one synchronous, thread-safe implementation of every scheduler operation.
+
+Both drivers (``Scheduler``, a background thread, and ``AsyncScheduler``, an asyncio
+task) wrap this one class, so no scheduling logic exists twice. The engine joins the
+pure core (``_core``) to the store, the executors, the listeners and the clock; the
+drivers only decide how to wait for :meth:`Engine.process_due`'s next due time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import inspect
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, TypeVar
+
+from ._clock import Clock, SystemClock
+from ._context import resolve_reference
+from ._core import Decision, FireDue, SchedulerCore
+from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
+from ._events import Event, EventKind, Listener, Listeners
+from ._model import Catchup, ConflictPolicy, Job, Outcome, Overlap, RetryPolicy, RunResult
+from ._planning import epoch_us, next_job_fire
+from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
+from ._tz import coerce_timezone
+from .executors import Executor
+from .stores import JobStore, MemoryStore
+from .triggers import Trigger
+from .triggers._base import coerce_enum
+
+__all__ = ["Engine", "SchedulerState"]
+
+logger = logging.getLogger("tickwork")
+
+F = TypeVar("F", bound=Callable[..., Any])
+_US = timedelta(microseconds=1)
+_UNSET: Any = object()
+#: How many fire times ``backfill`` queues at most in one call.
+BACKFILL_LIMIT = 10_000
+
+
+class SchedulerState(str, enum.Enum):
+    """Where a scheduler is in its life."""
+
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"
+
+
+_OPTION_NAMES = frozenset(
+    {
+        "name",
+        "args",
+        "kwargs",
+        "executor",
+        "tags",
+        "start",
+        "end",
+        "misfire_grace_time",
+        "catchup",
+        "coalesce",
+        "max_catchup",
+        "overlap",
+        "max_instances",
+        "jitter",
+        "retry",
+        "timeout",
+        "max_consecutive_failures",
+        "remaining_runs",
+        "func",
+    }
+)
+
+
+def _reference_of(func: Callable[..., Any]) -> str | None:
+    """``"module:qualname"`` when importing that gives *func* back, else None."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not module or not qualname or "<" in qualname:
+        return None
+    reference = f"{module}:{qualname}"
+    try:
+        found = resolve_reference(reference)
+    except (LookupError, TypeError, ValueError):
+        return None
+    return reference if found == func else None
+
+
+def _positive_int(value: object, argument: str, *, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{argument} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+class Engine:
+    """Scheduler operations shared by :class:`~tickwork.Scheduler` and
+    :class:`~tickwork.AsyncScheduler`. Every public method is thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        clock: Clock | None = None,
+        timezone: str | tzinfo | None = None,
+        max_wait: float = 60.0,
+    ) -> None:
+        if store is not None and not isinstance(store, JobStore):
+            raise TypeError(f"store must be a JobStore, got {type(store).__name__}")
+        if not isinstance(max_wait, (int, float)) or not 0 < max_wait <= 3600:
+            raise ValueError(f"max_wait must be seconds in (0, 3600], got {max_wait!r}")
+        self._lock = threading.RLock()
+        self._core = SchedulerCore()
+        self._store = store if store is not None else MemoryStore()
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        if not isinstance(self._clock, Clock):
+            raise TypeError(f"clock must provide now/monotonic/wait/wait_async, got {clock!r}")
+        self._timezone = coerce_timezone(timezone)
+        self._executors: dict[str, Executor] = {}
+        for alias, executor in (executors or self._default_executors()).items():
+            if not isinstance(executor, Executor):
+                raise TypeError(f"executor {alias!r} must be an Executor, got {executor!r}")
+            self._executors[alias] = executor
+        if "default" not in self._executors:
+            raise ValueError("executors must include one named 'default'")
+        self._started_executors: set[str] = set()
+        self._listeners = Listeners()
+        self._state = SchedulerState.STOPPED
+        self._max_wait = float(max_wait)
+        self._wakeup: Callable[[], None] = lambda: None
+
+    # -- configuration hooks for the drivers ------------------------------------------
+
+    def _default_executors(self) -> dict[str, Executor]:
+        from .executors import ThreadExecutor
+
+        return {"default": ThreadExecutor()}
+
+    def _make_asyncio_executor(self) -> Executor:
+        from .executors import AsyncioExecutor
+
+        return AsyncioExecutor()
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def state(self) -> SchedulerState:
+        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
+        return self._state
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone shortcut triggers use when none is given."""
+        return self._timezone
+
+    @property
+    def store(self) -> JobStore:
+        return self._store
+
+    # -- adding jobs ------------------------------------------------------------------
+
+    def add_job(
+        self,
+        func: Callable[..., Any] | str,
+        trigger: Trigger | str | None = None,
+        *trigger_args: Any,
+        id: str | None = None,
+        name: str | None = None,
+        args: Iterable[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        executor: str | None = None,
+        tags: Iterable[str] | str = (),
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        misfire_grace_time: float | timedelta | None = None,
+        catchup: Catchup | str | None = None,
+        coalesce: bool | None = None,
+        max_catchup: int = 100,
+        overlap: Overlap | str | None = None,
+        max_instances: int | None = None,
+        jitter: float | timedelta | None = None,
+        retry: RetryPolicy | int | None = None,
+        timeout: float | None = None,
+        max_consecutive_failures: int | None = None,
+        remaining_runs: int | None = None,
+        paused: bool = False,
+        pause_note: str | None = None,
+        conflict: ConflictPolicy | str = ConflictPolicy.RAISE,
+        replace_existing: bool = False,
+        run_immediately: bool = False,
+        first_fire: datetime | None = None,
+        **trigger_kwargs: Any,
+    ) -> Job:
+        """Schedule *func* on *trigger*; return the new :class:`~tickwork.Job`.
+
+        Args:
+            func: a callable, or a ``"package.module:function"`` reference (needed for
+                persistent stores and process executors).
+            trigger: a trigger object, or ``"cron"`` (an expression, or APScheduler's
+                field keywords ``year``, ``month``, ``day``, ``week``, ``day_of_week``,
+                ``hour``, ``minute``, ``second``), ``"interval"`` (``weeks`` ...
+                ``seconds``; the first run is one interval from now), ``"date"``
+                (``run_date``) or ``"calendar"``. Shortcuts also take ``start_date``,
+                ``end_date``, ``timezone`` (default: the scheduler's) and ``jitter``.
+            id: unique id (default: a random one). name: for logs (default: the
+                function's name). args, kwargs: passed to *func*.
+            executor: executor alias (default ``"default"``; coroutine functions go to
+                ``"asyncio"``). tags: labels for :meth:`get_jobs`.
+            start, end: the job fires only within [start, end] (inclusive).
+            misfire_grace_time: seconds a run may start late; later ones are missed
+                (default None: no limit). catchup: :class:`~tickwork.Catchup` for a
+                backlog (default ``"latest"``); ``coalesce=True/False`` is the
+                APScheduler spelling of ``"latest"``/``"all"``. max_catchup: cap on
+                ``"all"``.
+            overlap: :class:`~tickwork.Overlap` when the job is at ``max_instances``
+                (default ``"skip"``); max_instances: concurrent runs (default 1; a
+                value above 1 implies ``overlap="allow"``).
+            jitter: start each run up to this many seconds late, derived from the job
+                id and fire time, never past the next fire time.
+            retry: a :class:`~tickwork.RetryPolicy`, or a number of attempts.
+            timeout: seconds; enforced by the asyncio and process executors, not by
+                threads. max_consecutive_failures: pause the job after that many.
+            remaining_runs: remove the job after that many scheduled runs.
+            paused, pause_note: add the job paused.
+            conflict: :class:`~tickwork.ConflictPolicy` for an existing id (default
+                ``"raise"``); ``replace_existing=True`` means ``"replace"``. A replaced
+                job with the same trigger keeps its next fire time.
+            run_immediately: run once now, then on the trigger. first_fire: an explicit
+                first fire time instead.
+
+        Raises:
+            TypeError, ValueError: a bad argument (the message names it).
+            ConflictingIdError: the id exists and the conflict policy is ``"raise"``.
+            SchedulerStateError: the scheduler has been shut down.
+        """
+        with self._lock:
+            self._require_open()
+            now = self._clock.now()
+            resolved, func_ref = self._resolve_func(func)
+            spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            if spec.jitter is not None and jitter is not None:
+                raise TypeError("jitter was given twice (as a job option and a trigger keyword)")
+            policy = coerce_enum(ConflictPolicy, conflict, "conflict")
+            if replace_existing:
+                if policy is ConflictPolicy.KEEP:
+                    raise TypeError("replace_existing=True contradicts conflict='keep'")
+                policy = ConflictPolicy.REPLACE
+            job_id = id if id is not None else uuid.uuid4().hex
+            if not isinstance(job_id, str) or not job_id:
+                raise ValueError(f"id must be a non-empty str, got {job_id!r}")
+            if not isinstance(paused, bool):
+                raise TypeError(f"paused must be a bool, got {paused!r}")
+            if pause_note is not None and not isinstance(pause_note, str):
+                raise TypeError(f"pause_note must be a str, got {pause_note!r}")
+            options = self._options(
+                {
+                    "name": name,
+                    "args": args,
+                    "kwargs": kwargs,
+                    "executor": executor,
+                    "tags": tags,
+                    "start": start,
+                    "end": end,
+                    "misfire_grace_time": misfire_grace_time,
+                    "catchup": catchup,
+                    "coalesce": coalesce,
+                    "max_catchup": max_catchup,
+                    "overlap": overlap,
+                    "max_instances": max_instances,
+                    "jitter": jitter if spec.jitter is None else spec.jitter,
+                    "retry": retry,
+                    "timeout": timeout,
+                    "max_consecutive_failures": max_consecutive_failures,
+                    "remaining_runs": remaining_runs,
+                },
+                resolved,
+                func_ref,
+            )
+            job = Job(
+                id=job_id,
+                func=resolved,
+                func_ref=func_ref,
+                trigger=spec.trigger,
+                paused=paused,
+                pause_note=pause_note if paused else None,
+                **options,
+            )
+            if first_fire is not None:
+                when = coerce_datetime(first_fire, "first_fire")
+                if run_immediately:
+                    raise TypeError("give run_immediately or first_fire, not both")
+            else:
+                when = now if run_immediately else self._first_fire(job, now)
+            job = replace(job, next_fire=when)
+            existing = self._core.get(job_id)
+            event_kind = EventKind.JOB_ADDED
+            if existing is not None:
+                if policy is ConflictPolicy.RAISE:
+                    raise ConflictingIdError(
+                        f"a job with id {job_id!r} already exists; pass replace_existing=True "
+                        "or conflict='keep'"
+                    )
+                if policy is ConflictPolicy.KEEP:
+                    return self._attach(existing)
+                job = self._keep_schedule(existing, job, spec.defaulted_start, first_fire,
+                                          run_immediately)  # fmt: skip
+                event_kind = EventKind.JOB_MODIFIED
+            self._store.add_job(job, replace=existing is not None)
+            self._core.put(job)
+            events = [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
+        self._emit(events)
+        self._wakeup()
+        return self._attach(job)
+
+    def _first_fire(self, job: Job, now: datetime) -> datetime | None:
+        return next_job_fire(job.trigger, now - _US, job.start, job.end)
+
+    @staticmethod
+    def _keep_schedule(
+        existing: Job,
+        job: Job,
+        defaulted_start: bool,
+        first_fire: datetime | None,
+        run_immediately: bool,
+    ) -> Job:
+        """Replacing a job with the same trigger keeps its next fire time and failures."""
+        if first_fire is not None or run_immediately:
+            return job
+        same = existing.trigger == job.trigger
+        if not same and defaulted_start and type(existing.trigger) is type(job.trigger):
+            old = {**existing.trigger.to_dict(), "start": None}
+            new = {**job.trigger.to_dict(), "start": None}
+            same = old == new
+        if not same:
+            return job
+        return replace(
+            job,
+            trigger=existing.trigger,
+            next_fire=existing.next_fire,
+            consecutive_failures=existing.consecutive_failures,
+        )
+
+    def _resolve_func(
+        self, func: Callable[..., Any] | str
+    ) -> tuple[Callable[..., Any], str | None]:
+        if isinstance(func, str):
+            return resolve_reference(func), func
+        if not callable(func):
+            raise TypeError(
+                f"func must be a callable or a 'module:function' reference, got "
+                f"{type(func).__name__} {func!r}"
+            )
+        return func, _reference_of(func)
+
+    def _options(
+        self,
+        given: Mapping[str, Any],
+        func: Callable[..., Any],
+        func_ref: str | None,
+    ) -> dict[str, Any]:
+        """Validate job options; return them as ``Job`` fields. Errors name the option."""
+        out: dict[str, Any] = {}
+        name = given.get("name")
+        if name is None:
+            name = func_ref or getattr(func, "__qualname__", None) or repr(func)
+        elif not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
+        out["name"] = name
+        args = given.get("args", ())
+        if isinstance(args, (str, bytes)) or not isinstance(args, Iterable):
+            raise TypeError(f"args must be a list or tuple of arguments, got {args!r}")
+        out["args"] = tuple(args)
+        kwargs = given.get("kwargs") or {}
+        if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+            raise TypeError(f"kwargs must be a mapping with str keys, got {kwargs!r}")
+        out["kwargs"] = dict(kwargs)
+        alias = given.get("executor")
+        if alias is None:
+            alias = "default"
+            if inspect.iscoroutinefunction(func) and not self._executors["default"].runs_coroutines:
+                alias = "asyncio"
+                if alias not in self._executors:
+                    self._executors[alias] = self._make_asyncio_executor()
+        if not isinstance(alias, str) or alias not in self._executors:
+            known = ", ".join(sorted(self._executors))
+            raise ValueError(f"unknown executor {alias!r} (configured: {known})")
+        self._executors[alias].check(func, func_ref, out["args"], out["kwargs"])
+        out["executor"] = alias
+        tags = given.get("tags") or ()
+        tags = (tags,) if isinstance(tags, str) else tags
+        if not all(isinstance(tag, str) for tag in tags):
+            raise TypeError(f"tags must be strings, got {given.get('tags')!r}")
+        out["tags"] = frozenset(tags)
+        out["start"] = coerce_datetime(given.get("start"), "start")
+        out["end"] = coerce_datetime(given.get("end"), "end")
+        if out["start"] and out["end"] and epoch_us(out["end"]) < epoch_us(out["start"]):
+            raise ValueError(f"end {out['end']} is before start {out['start']}")
+        out["misfire_grace_time"] = coerce_seconds(
+            given.get("misfire_grace_time"), "misfire_grace_time"
+        )
+        catchup, coalesce = given.get("catchup"), given.get("coalesce")
+        if coalesce is not None:
+            if not isinstance(coalesce, bool):
+                raise TypeError(f"coalesce must be a bool, got {coalesce!r}")
+            implied = Catchup.LATEST if coalesce else Catchup.ALL
+            if catchup is not None and coerce_enum(Catchup, catchup, "catchup") is not implied:
+                raise ValueError(f"coalesce={coalesce} contradicts catchup={catchup!r}")
+            catchup = implied
+        out["catchup"] = (
+            Catchup.LATEST if catchup is None else coerce_enum(Catchup, catchup, "catchup")
+        )
+        out["max_catchup"] = _positive_int(given.get("max_catchup", 100), "max_catchup",
+                                           allow_none=False)  # fmt: skip
+        instances = _positive_int(given.get("max_instances"), "max_instances")
+        overlap = given.get("overlap")
+        if overlap is None:
+            overlap = Overlap.ALLOW if instances and instances > 1 else Overlap.SKIP
+        out["overlap"] = coerce_enum(Overlap, overlap, "overlap")
+        out["max_instances"] = instances or 1
+        out["jitter"] = coerce_seconds(given.get("jitter"), "jitter") or None
+        retry = given.get("retry")
+        if isinstance(retry, int) and not isinstance(retry, bool):
+            retry = RetryPolicy(attempts=retry)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or a number of attempts, got {retry!r}")
+        out["retry"] = retry
+        timeout = given.get("timeout")
+        if timeout is not None:
+            if isinstance(timeout, timedelta):
+                timeout = timeout.total_seconds()
+            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+                raise ValueError(f"timeout must be seconds > 0, got {given.get('timeout')!r}")
+            timeout = float(timeout)
+        out["timeout"] = timeout
+        out["max_consecutive_failures"] = _positive_int(
+            given.get("max_consecutive_failures"), "max_consecutive_failures"
+        )
+        out["remaining_runs"] = _positive_int(given.get("remaining_runs"), "remaining_runs")
+        return out
+
+    # -- decorators -------------------------------------------------------------------
+
+    def scheduled_job(
+        self, trigger: Trigger | str, *trigger_args: Any, **options: Any
+    ) -> Callable[[F], F]:
+        """Decorator form of :meth:`add_job`, as APScheduler users write it."""
+
+        def decorate(func: F) -> F:
+            self.add_job(func, trigger, *trigger_args, **options)
+            return func
+
+        return decorate
+
+    def cron(self, expression: str | None = None, /, **options: Any) -> Callable[[F], F]:
+        """``@scheduler.cron("0 9 * * mon-fri")``: run the function on a cron schedule."""
+        if expression is None:
+            return self.scheduled_job("cron", **options)
+        return self.scheduled_job("cron", expression, **options)
+
+    def interval(self, **options: Any) -> Callable[[F], F]:
+        """``@scheduler.interval(minutes=5)``: run the function at a fixed interval."""
+        return self.scheduled_job("interval", **options)
+
+    def at(self, when: datetime | str, /, **options: Any) -> Callable[[F], F]:
+        """``@scheduler.at(datetime(...))``: run the function once at an aware datetime."""
+        return self.scheduled_job("date", when, **options)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        with self._lock:
+            job = self._core.get(job_id)
+        return None if job is None else self._attach(job)
+
+    def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
+        """All jobs (with *tag*, and paused or not if asked), by next fire time then id."""
+        with self._lock:
+            jobs = self._core.jobs()
+        if tag is not None:
+            jobs = [job for job in jobs if tag in job.tags]
+        if paused is not None:
+            jobs = [job for job in jobs if job.paused is paused]
+        jobs.sort(
+            key=lambda job: (
+                job.next_fire is None,
+                0 if job.next_fire is None else epoch_us(job.next_fire),
+                job.id,
+            )
+        )
+        return [self._attach(job) for job in jobs]
+
+    def next_fire_times(self, job_id: str, count: int = 5) -> list[datetime]:
+        """Preview a job's next *count* fire times (a paused job: as if resumed now)."""
+        if not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+        with self._lock:
+            job = self._job(job_id)
+            first = job.next_fire
+            if job.paused or first is None:
+                first = self._first_fire(job, self._clock.now())
+        times: list[datetime] = []
+        while first is not None and len(times) < count:
+            times.append(first)
+            first = next_job_fire(job.trigger, first, job.start, job.end)
+        if job.remaining_runs is not None:
+            times = times[: job.remaining_runs]
+        return times
+
+    # -- changing jobs ----------------------------------------------------------------
+
+    def modify_job(self, job_id: str, **changes: Any) -> Job:
+        """Change options of a job (any ``add_job`` option except the trigger and id).
+
+        Use :meth:`reschedule_job` to change the trigger. Raises ``JobLookupError`` for
+        an unknown id and ``TypeError`` for an option that cannot be changed.
+        """
+        unknown = set(changes) - _OPTION_NAMES
+        if unknown:
+            raise TypeError(
+                f"cannot modify {', '.join(sorted(unknown))} (changeable: "
+                f"{', '.join(sorted(_OPTION_NAMES))}; use reschedule_job for the trigger)"
+            )
+        with self._lock:
+            self._require_open()
+            job = self._job(job_id)
+            func, func_ref = job.func, job.func_ref
+            if "func" in changes:
+                func, func_ref = self._resolve_func(changes.pop("func"))
+            assert func is not None
+            current = {
+                "name": job.name,
+                "args": job.args,
+                "kwargs": job.kwargs,
+                "executor": job.executor,
+                "tags": job.tags,
+                "start": job.start,
+                "end": job.end,
+                "misfire_grace_time": job.misfire_grace_time,
+                "catchup": job.catchup,
+                "max_catchup": job.max_catchup,
+                "overlap": job.overlap,
+                "max_instances": job.max_instances,
+                "jitter": job.jitter,
+                "retry": job.retry,
+                "timeout": job.timeout,
+                "max_consecutive_failures": job.max_consecutive_failures,
+                "remaining_runs": job.remaining_runs,
+            }
+            if "coalesce" in changes:
+                current.pop("catchup")
+            if "max_instances" in changes and "overlap" not in changes:
+                current.pop("overlap")
+            options = self._options({**current, **changes}, func, func_ref)
+            job = replace(job, func=func, func_ref=func_ref, **options)
+            if job.start is not None or job.end is not None:
+                now = self._clock.now()
+                if job.next_fire is None or not self._within(job, job.next_fire):
+                    job = replace(job, next_fire=self._first_fire(job, now))
+            saved = self._save(job, EventKind.JOB_MODIFIED)
+        return self._saved(saved)
+
+    @staticmethod
+    def _within(job: Job, moment: datetime) -> bool:
+        at = epoch_us(moment)
+        return (job.start is None or at >= epoch_us(job.start)) and (
+            job.end is None or at <= epoch_us(job.end)
+        )
+
+    def reschedule_job(
+        self, job_id: str, trigger: Trigger | str, *trigger_args: Any, **trigger_kwargs: Any
+    ) -> Job:
+        """Give a job a new trigger; its next fire time is recomputed from now."""
+        with self._lock:
+            self._require_open()
+            job = self._job(job_id)
+            now = self._clock.now()
+            spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            job = replace(job, trigger=spec.trigger, jitter=spec.jitter or job.jitter)
+            job = replace(job, next_fire=self._first_fire(job, now))
+            saved = self._save(job, EventKind.JOB_MODIFIED)
+        return self._saved(saved)
+
+    def pause_job(self, job_id: str, note: str | None = None) -> Job:
+        """Stop a job from firing until :meth:`resume_job`; *note* says why."""
+        if note is not None and not isinstance(note, str):
+            raise TypeError(f"note must be a str, got {note!r}")
+        with self._lock:
+            self._require_open()
+            job = replace(self._job(job_id), paused=True, pause_note=note)
+            saved = self._save(job, EventKind.JOB_PAUSED, reason=note)
+        return self._saved(saved)
+
+    def resume_job(self, job_id: str) -> Job:
+        """Let a paused job fire again, from its first fire time at or after now.
+
+        Fire times that passed while it was paused are not caught up: pausing means
+        "do not run". (Pausing the whole scheduler is different: see :meth:`pause`.)
+        """
+        with self._lock:
+            self._require_open()
+            job = self._job(job_id)
+            job = replace(job, paused=False, pause_note=None, consecutive_failures=0)
+            job = replace(job, next_fire=self._first_fire(job, self._clock.now()))
+            saved = self._save(job, EventKind.JOB_RESUMED)
+        return self._saved(saved)
+
+    def remove_job(self, job_id: str) -> None:
+        """Remove a job. Its runs in progress finish; its pending retries are dropped."""
+        with self._lock:
+            self._require_open()
+            self._job(job_id)
+            self._store.remove_job(job_id)
+            self._core.discard(job_id)
+            event = Event(kind=EventKind.JOB_REMOVED, at=self._clock.now(), job_id=job_id)
+        self._emit([event])
+
+    def remove_all_jobs(self) -> None:
+        """Remove every job."""
+        for job in self.get_jobs():
+            self.remove_job(job.id)
+
+    def run_job_now(self, job_id: str) -> None:
+        """Run a job once now, outside its schedule (its schedule is unchanged).
+
+        ``current_run().scheduled_at`` is the moment of the call. If the job is at
+        ``max_instances`` the run waits for a free slot; it is never skipped.
+        """
+        with self._lock:
+            self._require_open()
+            self._job(job_id)
+            now = self._clock.now()
+            decision = self._core.run_now(job_id, now, now)
+        self._apply(decision)
+
+    def backfill(self, job_id: str, start: datetime, end: datetime) -> int:
+        """Run a job for every fire time of its trigger in [start, end]; return how many.
+
+        The runs keep their nominal ``scheduled_at`` (so idempotency keys match a normal
+        run) and start oldest first, as ``max_instances`` allows. Raises ``ValueError``
+        when the range holds more than 10,000 fire times.
+        """
+        first = coerce_datetime(start, "start")
+        last = coerce_datetime(end, "end")
+        assert first is not None
+        assert last is not None
+        if epoch_us(last) < epoch_us(first):
+            raise ValueError(f"end {last} is before start {first}")
+        with self._lock:
+            self._require_open()
+            job = self._job(job_id)
+            times: list[datetime] = []
+            moment: datetime | None = job.trigger.next_after(first - _US)
+            while moment is not None and epoch_us(moment) <= epoch_us(last):
+                if len(times) >= BACKFILL_LIMIT:
+                    raise ValueError(
+                        f"backfill of {job_id!r} from {first} to {last} has more than "
+                        f"{BACKFILL_LIMIT} fire times; split the range"
+                    )
+                times.append(moment)
+                moment = job.trigger.next_after(moment)
+            now = self._clock.now()
+            decision = Decision()
+            for scheduled_at in times:
+                part = self._core.run_now(job_id, scheduled_at, now)
+                decision.requests.extend(part.requests)
+                decision.events.extend(part.events)
+        self._apply(decision)
+        return len(times)
+
+    # -- the whole scheduler ----------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop dispatching. Jobs keep their schedules; runs that come due meanwhile are
+        handled by each job's misfire and catch-up policy on :meth:`resume`."""
+        with self._lock:
+            if self._state is not SchedulerState.RUNNING:
+                raise SchedulerStateError(f"cannot pause a scheduler that is {self._state.value}")
+            self._state = SchedulerState.PAUSED
+            event = Event(kind=EventKind.SCHEDULER_PAUSED, at=self._clock.now())
+        self._emit([event])
+
+    def resume(self) -> None:
+        """Start dispatching again after :meth:`pause`."""
+        with self._lock:
+            if self._state is not SchedulerState.PAUSED:
+                raise SchedulerStateError(f"cannot resume a scheduler that is {self._state.value}")
+            self._state = SchedulerState.RUNNING
+            event = Event(kind=EventKind.SCHEDULER_RESUMED, at=self._clock.now())
+        self._emit([event])
+        self._wakeup()
+
+    def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
+        """Call *callback(event)* for every event whose kind is in *mask*.
+
+        Listeners run in the thread that produced the event (the scheduler's, or an
+        executor's); keep them quick. One that raises is logged and ignored.
+        """
+        self._listeners.add(callback, mask)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop calling *callback*. Raises ``LookupError`` if it was not added."""
+        self._listeners.remove(callback)
+
+    # -- the dispatch step ------------------------------------------------------------
+
+    def process_due(self) -> datetime | None:
+        """Dispatch everything due at the clock's now; return when something is next due.
+
+        The drivers call this; tests with a :class:`~tickwork.testing.FakeClock` may too
+        (see ``tickwork.testing``). Does nothing unless the scheduler is running.
+        """
+        with self._lock:
+            if self._state is not SchedulerState.RUNNING:
+                return None
+            now = self._clock.now()
+            decisions: list[Decision] = []
+            for item in self._core.pop_due(now):
+                if isinstance(item, FireDue):
+                    claimed = self._store.claim_fire(
+                        item.job_id,
+                        item.nominal,
+                        item.plan.next_fire,
+                        now=now,
+                        remaining_runs=item.remaining_runs,
+                    )
+                    if not claimed:
+                        self._reload(item.job_id)
+                        continue
+                    decision = self._core.commit_fire(item, now)
+                else:
+                    decision = self._core.commit_retry(item, now)
+                self._persist(decision, now)
+                decisions.append(decision)
+            upcoming = self._core.next_due()
+        for decision in decisions:
+            self._apply(decision)
+        return upcoming
+
+    def _reload(self, job_id: str) -> None:
+        try:
+            fresh: Job | None = self._store.get_job(job_id)
+        except JobLookupError:
+            fresh = None
+        if fresh is not None and fresh.func is None and fresh.func_ref:
+            fresh = replace(fresh, func=resolve_reference(fresh.func_ref))
+        self._core.refresh(fresh, job_id)
+
+    def _persist(self, decision: Decision, now: datetime) -> None:
+        if decision.store is not None:
+            with contextlib.suppress(JobLookupError):  # removed meanwhile: nothing to update
+                self._store.update_job(decision.store)
+        if decision.remove is not None:
+            with contextlib.suppress(JobLookupError):
+                self._store.remove_job(decision.remove)
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_REMOVED,
+                    at=now,
+                    job_id=decision.remove,
+                    reason="no fire times left",
+                )
+            )
+
+    def _apply(self, decision: Decision) -> None:
+        """Submit the decision's runs and emit its events (outside the lock)."""
+        if decision.requests:
+            by_executor: dict[str, list[Any]] = {}
+            for alias, request in decision.requests:
+                by_executor.setdefault(alias, []).append(request)
+            for alias, requests in by_executor.items():
+                executor = self._executor(alias)
+                try:
+                    executor.submit_many(requests)
+                except Exception as error:
+                    logger.exception(
+                        "tickwork: executor %r refused %d run(s)", alias, len(requests)
+                    )
+                    for request in requests:
+                        self._on_result(RunResult(request, Outcome.INTERRUPTED, exception=error))
+        if decision.events:
+            self._emit(decision.events)
+
+    def _executor(self, alias: str) -> Executor:
+        executor = self._executors[alias]
+        if alias not in self._started_executors:
+            with self._lock:
+                if alias not in self._started_executors:
+                    self._start_executor(alias, executor)
+                    self._started_executors.add(alias)
+        return executor
+
+    def _start_executor(self, alias: str, executor: Executor) -> None:
+        executor.start(self._on_result, self._clock)
+
+    def _on_result(self, result: RunResult) -> None:
+        """Executors report here, from any thread."""
+        if result.outcome is Outcome.FAILURE:
+            error = result.exception
+            logger.error(
+                "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
+                result.request.job_id,
+                result.request.scheduled_at.isoformat(),
+                result.request.attempt,
+                f"{type(error).__name__}: {error}",
+                exc_info=error if isinstance(error, BaseException) else None,
+            )
+        with self._lock:
+            now = self._clock.now()
+            decision = self._core.finished(result, now)
+            self._persist(decision, now)
+        self._apply(decision)
+        if any(event.kind is EventKind.JOB_RETRIED for event in decision.events):
+            self._wakeup()
+
+    # -- lifecycle, for the drivers ---------------------------------------------------
+
+    def open(self, *, paused: bool = False) -> None:
+        """Load the stored jobs and accept dispatch, without a background thread or task.
+
+        For tests with a :class:`~tickwork.testing.FakeClock` (see
+        :func:`tickwork.testing.run_until`) and for programs that call
+        :meth:`process_due` from their own loop. ``shutdown()`` closes it.
+        """
+        with self._lock:
+            self._startup()
+            events = self._mark_started(paused)
+        self._emit(events)
+
+    def _in_flight(self) -> int:
+        with self._lock:
+            return self._core.in_flight()
+
+    def _startup(self) -> None:
+        """Open the store, load its jobs and mark the scheduler running (lock held)."""
+        if self._state is SchedulerState.SHUTDOWN:
+            raise SchedulerStateError("this scheduler was shut down; create a new one")
+        if self._state is not SchedulerState.STOPPED:
+            raise SchedulerStateError(f"the scheduler is already {self._state.value}")
+        self._store.open()
+        for job in self._store.get_jobs():
+            if job.id in self._core:
+                continue
+            if job.func is None and job.func_ref:
+                job = replace(job, func=resolve_reference(job.func_ref))
+            self._core.put(job)
+
+    def _mark_started(self, paused: bool) -> list[Event]:
+        now = self._clock.now()
+        self._state = SchedulerState.PAUSED if paused else SchedulerState.RUNNING
+        events = [Event(kind=EventKind.SCHEDULER_STARTED, at=now)]
+        if paused:
+            events.append(Event(kind=EventKind.SCHEDULER_PAUSED, at=now))
+        return events
+
+    def _teardown(self, wait: bool, timeout: float | None) -> None:
+        """Stop executors and close the store (the driver has already stopped)."""
+        for alias in list(self._started_executors):
+            try:
+                self._executors[alias].shutdown(wait=wait, timeout=timeout)
+            except Exception:
+                logger.exception("tickwork: executor %r failed to shut down", alias)
+        self._store.close()
+        self._emit([Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now())])
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._state is SchedulerState.SHUTDOWN:
+            raise SchedulerStateError("the scheduler has been shut down")
+
+    def _job(self, job_id: str) -> Job:
+        job = self._core.get(job_id)
+        if job is None:
+            raise JobLookupError(f"no job with id {job_id!r}")
+        return job
+
+    def _save(self, job: Job, kind: EventKind, reason: str | None = None) -> tuple[Job, Event]:
+        """Persist and re-index a changed job (lock held); return it and its event."""
+        self._store.update_job(job)
+        self._core.put(job)
+        return job, Event(kind=kind, at=self._clock.now(), job_id=job.id, reason=reason)
+
+    def _saved(self, result: tuple[Job, Event]) -> Job:
+        """After the lock is released: emit the event, wake the driver, return the job."""
+        job, event = result
+        self._emit([event])
+        self._wakeup()
+        return self._attach(job)
+
+    def _attach(self, job: Job) -> Job:
+        return replace(job, _engine=self)
+
+    def _emit(self, events: list[Event]) -> None:
+        self._listeners.emit(events)

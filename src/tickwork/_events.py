@@ -1,0 +1,130 @@
+"""Scheduler events and the listener registry."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Event", "EventKind", "Listeners"]
+
+logger = logging.getLogger("tickwork")
+
+
+class EventKind(enum.IntFlag):
+    """What happened. Combine kinds with ``|`` to build a listener mask."""
+
+    JOB_ADDED = enum.auto()
+    JOB_MODIFIED = enum.auto()
+    JOB_REMOVED = enum.auto()
+    JOB_PAUSED = enum.auto()
+    JOB_RESUMED = enum.auto()
+    #: A run was handed to its executor.
+    JOB_SUBMITTED = enum.auto()
+    #: A run returned; ``return_value`` holds what it returned.
+    JOB_EXECUTED = enum.auto()
+    #: A run raised (after any retries); ``exception`` holds the error.
+    JOB_FAILED = enum.auto()
+    #: Fire times passed without a run (misfire grace time, catch-up policy);
+    #: ``missed`` counts them.
+    JOB_MISSED = enum.auto()
+    #: A due run did not start because the job was at ``max_instances``.
+    JOB_SKIPPED = enum.auto()
+    #: A failed run will be retried; ``attempt`` is the attempt that failed.
+    JOB_RETRIED = enum.auto()
+    #: A run was cut off (shutdown, a timeout-free cancel, a dead worker process).
+    JOB_INTERRUPTED = enum.auto()
+    SCHEDULER_STARTED = enum.auto()
+    SCHEDULER_PAUSED = enum.auto()
+    SCHEDULER_RESUMED = enum.auto()
+    SCHEDULER_SHUTDOWN = enum.auto()
+
+    JOB_ALL = (
+        JOB_ADDED
+        | JOB_MODIFIED
+        | JOB_REMOVED
+        | JOB_PAUSED
+        | JOB_RESUMED
+        | JOB_SUBMITTED
+        | JOB_EXECUTED
+        | JOB_FAILED
+        | JOB_MISSED
+        | JOB_SKIPPED
+        | JOB_RETRIED
+        | JOB_INTERRUPTED
+    )
+    SCHEDULER_ALL = SCHEDULER_STARTED | SCHEDULER_PAUSED | SCHEDULER_RESUMED | SCHEDULER_SHUTDOWN
+    ALL = JOB_ALL | SCHEDULER_ALL
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One thing that happened in a scheduler.
+
+    ``at`` is when the scheduler noticed it; ``scheduled_at`` the nominal fire time
+    of the run concerned (aware, in the trigger's zone). Fields that do not apply are
+    None (or 0 for ``missed``).
+    """
+
+    kind: EventKind
+    at: datetime
+    job_id: str | None = None
+    scheduled_at: datetime | None = None
+    attempt: int | None = None
+    return_value: Any = None
+    exception: BaseException | None = None
+    missed: int = 0
+    reason: str | None = None
+
+
+Listener = Callable[[Event], object]
+
+
+class Listeners:
+    """Listener registry. A listener that raises is logged and never stops dispatch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: tuple[tuple[Listener, EventKind], ...] = ()
+        self.mask = EventKind(0)
+
+    def add(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
+        if not callable(callback):
+            raise TypeError(f"listener must be callable, got {type(callback).__name__}")
+        if not isinstance(mask, EventKind):
+            raise TypeError(f"mask must be an EventKind (combine kinds with |), got {mask!r}")
+        with self._lock:
+            self._entries = (*self._entries, (callback, mask))
+            self.mask |= mask
+
+    def remove(self, callback: Listener) -> None:
+        with self._lock:
+            kept = tuple(entry for entry in self._entries if entry[0] != callback)
+            if len(kept) == len(self._entries):
+                raise LookupError(f"listener {callback!r} is not registered")
+            self._entries = kept
+            mask = EventKind(0)
+            for _, entry_mask in kept:
+                mask |= entry_mask
+            self.mask = mask
+
+    def wants(self, kind: EventKind) -> bool:
+        return bool(self.mask & kind)
+
+    def emit(self, events: Iterable[Event]) -> None:
+        entries = self._entries
+        if not entries:
+            return
+        for event in events:
+            for callback, mask in entries:
+                if mask & event.kind:
+                    try:
+                        callback(event)
+                    except Exception:
+                        logger.exception(
+                            "tickwork: listener %r failed on %s", callback, event.kind.name
+                        )

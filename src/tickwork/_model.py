@@ -1,0 +1,249 @@
+"""Frozen records and policy enums shared by the scheduler, stores and executors."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .triggers import Trigger
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = [
+    "Catchup",
+    "ConflictPolicy",
+    "Job",
+    "Outcome",
+    "Overlap",
+    "RetryPolicy",
+    "RunContext",
+    "RunRequest",
+    "RunResult",
+]
+
+
+class Catchup(str, enum.Enum):
+    """Which runs execute when several fire times of a job are due at once (after downtime).
+
+    ``LATEST`` (the default, APScheduler's ``coalesce=True``) runs once, for the most
+    recent due fire time. ``EARLIEST`` runs once, for the oldest one still within the
+    grace time. ``ALL`` (``coalesce=False``) runs every due fire time, oldest first,
+    up to ``max_catchup`` of the most recent. ``NONE`` runs none of a backlog: only a
+    fire time that is due alone is run. Runs not executed are reported as missed.
+    """
+
+    LATEST = "latest"
+    EARLIEST = "earliest"
+    ALL = "all"
+    NONE = "none"
+
+
+class Overlap(str, enum.Enum):
+    """What a run does when it comes due while ``max_instances`` runs of its job are going.
+
+    ``SKIP`` (default): it is skipped and reported. ``BUFFER_ONE``: it waits and starts
+    when a running instance ends; further runs while one waits are skipped.
+    ``BUFFER_ALL``: every such run waits, in order. ``ALLOW``: runs overlap freely up
+    to ``max_instances`` (set ``max_instances`` above 1); beyond it they are skipped.
+    """
+
+    SKIP = "skip"
+    BUFFER_ONE = "buffer_one"
+    BUFFER_ALL = "buffer_all"
+    ALLOW = "allow"
+
+
+class ConflictPolicy(str, enum.Enum):
+    """What ``add_job`` does when a job with the same id exists.
+
+    ``RAISE`` (default) raises :class:`~tickwork.ConflictingIdError`; ``REPLACE``
+    replaces it (``replace_existing=True``), keeping its next fire time when the trigger
+    is unchanged; ``KEEP`` leaves the existing job alone and returns it.
+    """
+
+    RAISE = "raise"
+    REPLACE = "replace"
+    KEEP = "keep"
+
+
+class Outcome(str, enum.Enum):
+    """How one scheduled run ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How a failed run is retried, separately from the job's schedule.
+
+    Attempt *n* (n >= 2) starts ``min(max_delay, delay * factor ** (n - 2))`` seconds
+    after attempt *n - 1* failed, plus up to ``jitter`` (a fraction of that delay)
+    derived from the job id, fire time and attempt, so it is the same everywhere.
+
+    Args:
+        attempts: total attempts including the first (>= 1).
+        delay: seconds before the second attempt.
+        factor: growth of the delay per attempt (>= 1).
+        max_delay: cap on the delay, in seconds.
+        jitter: fraction (0..1) of the delay added at most.
+        retry_on: exception types that are retried; others fail at once.
+    """
+
+    attempts: int = 3
+    delay: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 300.0
+    jitter: float = 0.1
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool):
+            raise TypeError(f"retry attempts must be an int, got {self.attempts!r}")
+        if self.attempts < 1:
+            raise ValueError(f"retry attempts must be 1 or more, got {self.attempts}")
+        for name in ("delay", "max_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"retry {name} must be a number >= 0, got {value!r}")
+        if not isinstance(self.factor, (int, float)) or self.factor < 1:
+            raise ValueError(f"retry factor must be a number >= 1, got {self.factor!r}")
+        if not isinstance(self.jitter, (int, float)) or not 0 <= self.jitter <= 1:
+            raise ValueError(f"retry jitter must be between 0 and 1, got {self.jitter!r}")
+        types = self.retry_on
+        if isinstance(types, type):
+            types = (types,)
+            object.__setattr__(self, "retry_on", types)
+        if not types or not all(
+            isinstance(kind, type) and issubclass(kind, BaseException) for kind in types
+        ):
+            raise TypeError(f"retry_on must be exception types, got {self.retry_on!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "delay": self.delay,
+            "factor": self.factor,
+            "max_delay": self.max_delay,
+            "jitter": self.jitter,
+            "retry_on": [f"{kind.__module__}:{kind.__qualname__}" for kind in self.retry_on],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """A snapshot of a scheduled job: its definition and its schedule state.
+
+    Returned by ``add_job`` and the management methods. It is a value: changing a job
+    goes through the scheduler (``modify_job``, ``pause_job``...), which returns a new
+    snapshot. The convenience methods (:meth:`pause`, :meth:`remove`...) do exactly that.
+    """
+
+    id: str
+    name: str
+    func: Callable[..., Any] | None = field(repr=False, compare=False)
+    func_ref: str | None
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    trigger: Trigger
+    executor: str = "default"
+    tags: frozenset[str] = frozenset()
+    start: datetime | None = None
+    end: datetime | None = None
+    misfire_grace_time: timedelta | None = None
+    catchup: Catchup = Catchup.LATEST
+    max_catchup: int = 100
+    overlap: Overlap = Overlap.SKIP
+    max_instances: int = 1
+    jitter: timedelta | None = None
+    retry: RetryPolicy | None = None
+    timeout: float | None = None
+    max_consecutive_failures: int | None = None
+    remaining_runs: int | None = None
+    paused: bool = False
+    pause_note: str | None = None
+    next_fire: datetime | None = None
+    consecutive_failures: int = 0
+    _engine: Engine | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pending(self) -> bool:
+        """True when the job has a next fire time and is not paused."""
+        return self.next_fire is not None and not self.paused
+
+    def pause(self, note: str | None = None) -> Job:
+        """Pause this job; see ``Scheduler.pause_job``."""
+        return self._require_engine().pause_job(self.id, note=note)
+
+    def resume(self) -> Job:
+        """Resume this job; see ``Scheduler.resume_job``."""
+        return self._require_engine().resume_job(self.id)
+
+    def remove(self) -> None:
+        """Remove this job; see ``Scheduler.remove_job``."""
+        self._require_engine().remove_job(self.id)
+
+    def modify(self, **changes: Any) -> Job:
+        """Change options of this job; see ``Scheduler.modify_job``."""
+        return self._require_engine().modify_job(self.id, **changes)
+
+    def next_fire_times(self, count: int = 5) -> list[datetime]:
+        """Preview the next *count* fire times; see ``Scheduler.next_fire_times``."""
+        return self._require_engine().next_fire_times(self.id, count)
+
+    def _require_engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError(f"job {self.id!r} is not attached to a scheduler")
+        return self._engine
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What ``tickwork.current_run()`` returns inside a running job.
+
+    ``(job_id, scheduled_at)`` identifies one scheduled fire everywhere (threads,
+    asyncio, processes, and across restarts): a natural idempotency key. ``attempt``
+    counts retries from 1.
+    """
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """One run handed to an executor."""
+
+    run_id: int
+    job_id: str
+    func: Callable[..., Any] | None
+    func_ref: str | None
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    scheduled_at: datetime
+    attempt: int = 1
+    timeout: float | None = None
+
+    @property
+    def context(self) -> RunContext:
+        return RunContext(self.job_id, self.scheduled_at, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What an executor reports when a run ends."""
+
+    request: RunRequest
+    outcome: Outcome
+    return_value: Any = None
+    exception: BaseException | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

@@ -1,0 +1,223 @@
+"""Pure scheduling maths: catch-up after downtime, jitter, retry back-off.
+
+Nothing here reads the clock or shared randomness: ``now`` is an argument, and the
+"random" parts (jitter) are derived from a hash of the job id and the fire time, so
+every process and every restart computes the same value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from ._model import Catchup, RetryPolicy
+from .triggers import Trigger
+
+__all__ = [
+    "FirePlan",
+    "count_fires",
+    "epoch_us",
+    "jitter_offset",
+    "latest_fire_at_or_before",
+    "next_job_fire",
+    "plan_due",
+    "retry_delay",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+#: Counting a backlog stops here (exact counts past it are only for interval triggers).
+COUNT_LIMIT = 10_000
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch: the instant, whatever the zone or fold."""
+    return (moment - _EPOCH) // _US
+
+
+def next_job_fire(
+    trigger: Trigger, after: datetime, start: datetime | None, end: datetime | None
+) -> datetime | None:
+    """The trigger's next fire strictly after *after*, inside the job's [start, end]."""
+    if start is not None and epoch_us(start) > epoch_us(after):
+        after = start - _US
+    found = trigger.next_after(after)
+    if found is not None and end is not None and epoch_us(found) > epoch_us(end):
+        return None
+    return found
+
+
+def count_fires(
+    trigger: Trigger,
+    after: datetime,
+    until: datetime,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int = COUNT_LIMIT,
+) -> int:
+    """How many fire times lie in (after, until], counting at most *limit*.
+
+    Interval triggers are counted arithmetically, exactly, however many there are.
+    """
+    exact = getattr(trigger, "count_between", None)
+    if exact is not None and start is None and end is None:
+        return int(exact(after, until))
+    count = 0
+    until_us = epoch_us(until)
+    moment: datetime | None = after
+    while count < limit:
+        assert moment is not None
+        moment = next_job_fire(trigger, moment, start, end)
+        if moment is None or epoch_us(moment) > until_us:
+            break
+        count += 1
+    return count
+
+
+def latest_fire_at_or_before(
+    trigger: Trigger,
+    moment: datetime,
+    lower: datetime,
+    start: datetime | None,
+    end: datetime | None,
+) -> datetime:
+    """The latest fire time <= *moment*, given that *lower* is a fire time <= *moment*.
+
+    A binary search on "the first fire at or after x": about 40 trigger calls for a
+    backlog of weeks, instead of walking every missed fire time.
+    """
+    low, high = epoch_us(lower), epoch_us(moment) + 1
+    limit = epoch_us(moment)
+    best = lower
+    while high - low > 1:
+        middle = (low + high) // 2
+        found = next_job_fire(trigger, _EPOCH + (middle - 1) * _US, start, end)
+        if found is not None and epoch_us(found) <= limit:
+            low, best = middle, found
+        else:
+            high = middle
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class FirePlan:
+    """What to do with a job whose next fire time has come.
+
+    ``runs``: the nominal fire times to run now, oldest first. ``missed``: how many due
+    fire times will not run. ``next_fire``: the first fire time after *now*.
+    """
+
+    runs: tuple[datetime, ...]
+    missed: int
+    next_fire: datetime | None
+
+
+def plan_due(
+    trigger: Trigger,
+    first: datetime,
+    now: datetime,
+    *,
+    grace: timedelta | None,
+    catchup: Catchup,
+    max_catchup: int,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> FirePlan:
+    """Decide the runs for a job whose fire time *first* (<= *now*) has come.
+
+    The common case, one fire time due, costs one trigger call. A backlog (after
+    downtime, a suspend, a clock jump) is resolved by the catch-up policy without
+    enumerating every missed fire time: the next fire is found straight from *now*.
+    """
+    now_us = epoch_us(now)
+    eligible_us = None if grace is None else now_us - grace // _US
+    following = next_job_fire(trigger, first, start, end)
+    if following is None or epoch_us(following) > now_us:
+        if eligible_us is not None and epoch_us(first) < eligible_us:
+            return FirePlan((), 1, following)
+        return FirePlan((first,), 0, following)
+
+    upcoming = next_job_fire(trigger, now, start, end)
+    before_first = first - _US
+    total = count_fires(trigger, before_first, now, start, end)
+    if catchup is Catchup.NONE:
+        return FirePlan((), total, upcoming)
+    earliest_ok = first if eligible_us is None or epoch_us(first) >= eligible_us else None
+    if earliest_ok is None:
+        assert eligible_us is not None
+        candidate = next_job_fire(trigger, _EPOCH + (eligible_us - 1) * _US, start, end)
+        if candidate is not None and epoch_us(candidate) <= now_us:
+            earliest_ok = candidate
+    if earliest_ok is None:
+        return FirePlan((), total, upcoming)
+    if catchup is Catchup.EARLIEST:
+        return FirePlan((earliest_ok,), max(total - 1, 0), upcoming)
+    latest = latest_fire_at_or_before(trigger, now, first, start, end)
+    if catchup is Catchup.LATEST:
+        return FirePlan((latest,), max(total - 1, 0), upcoming)
+    runs = _last_fires(trigger, earliest_ok, now, max_catchup, start, end)
+    return FirePlan(runs, max(total - len(runs), 0), upcoming)
+
+
+def _last_fires(
+    trigger: Trigger,
+    earliest: datetime,
+    now: datetime,
+    count: int,
+    start: datetime | None,
+    end: datetime | None,
+) -> tuple[datetime, ...]:
+    """The last *count* fire times in [earliest, now], oldest first."""
+    now_us = epoch_us(now)
+    low = epoch_us(earliest)
+    # Narrow the window from below until it holds at most `count` fire times.
+    if count_fires(trigger, earliest - _US, now, start, end, count + 1) > count:
+        high = now_us
+        while high - low > 1:
+            middle = (low + high) // 2
+            within = count_fires(trigger, _EPOCH + (middle - 1) * _US, now, start, end, count + 1)
+            if within > count:
+                low = middle
+            else:
+                high = middle
+        low = high
+    kept: deque[datetime] = deque(maxlen=count)
+    moment: datetime | None = _EPOCH + (low - 1) * _US
+    while True:
+        assert moment is not None
+        moment = next_job_fire(trigger, moment, start, end)
+        if moment is None or epoch_us(moment) > now_us:
+            return tuple(kept)
+        kept.append(moment)
+
+
+def _fraction(*parts: object) -> float:
+    """A number in [0, 1) derived from *parts*: the same in every process and restart."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def jitter_offset(
+    job_id: str, nominal: datetime, jitter: timedelta, following: datetime | None
+) -> timedelta:
+    """How far after *nominal* a jittered run starts.
+
+    Stable for a (job, fire time) pair, in [0, jitter), and always before the next
+    nominal fire time *following*, so jitter never reorders or moves the schedule.
+    """
+    span_us = jitter // _US
+    if following is not None:
+        span_us = min(span_us, epoch_us(following) - epoch_us(nominal) - 1)
+    if span_us <= 0:
+        return timedelta(0)
+    nominal_key = nominal.astimezone(timezone.utc).isoformat()
+    return int(_fraction(job_id, nominal_key) * span_us) * _US
+
+
+def retry_delay(policy: RetryPolicy, job_id: str, scheduled_at: datetime, attempt: int) -> float:
+    """Seconds to wait after attempt *attempt* failed, before attempt ``attempt + 1``."""
+    base = min(policy.max_delay, policy.delay * policy.factor ** (attempt - 1))
+    key = scheduled_at.astimezone(timezone.utc).isoformat()
+    return float(base + base * policy.jitter * _fraction(job_id, key, attempt))

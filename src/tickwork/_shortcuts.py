@@ -1,0 +1,221 @@
+"""Turning ``add_job(func, "cron", hour=9)``-style shortcuts into trigger objects.
+
+The spellings follow what APScheduler users write: ``"interval"`` and ``"date"`` with
+keyword arguments, ``"cron"`` with an expression or with APScheduler's field keywords.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from ._tz import coerce_timezone, require_aware
+from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
+
+__all__ = ["TriggerSpec", "coerce_datetime", "coerce_seconds", "make_trigger"]
+
+_CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+_INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+_CALENDAR_KEYS = ("years", "months", "weeks", "days", "hour", "minute", "second", "on_missing_day")
+_KINDS = ("cron", "interval", "date", "calendar")
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """A built trigger, plus what the shortcut said about the job."""
+
+    trigger: Trigger
+    #: The interval's start was filled in from "now": re-adding the same job later
+    #: counts as the same trigger when everything else is equal.
+    defaulted_start: bool = False
+    jitter: timedelta | None = None
+
+
+def coerce_seconds(value: object, argument: str, *, allow_zero: bool = True) -> timedelta | None:
+    """Seconds (int or float) or a timedelta, as a timedelta; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        delta = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        delta = timedelta(seconds=value)
+    else:
+        raise TypeError(
+            f"{argument} must be seconds (a number) or a timedelta, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    if delta < timedelta(0) or (not allow_zero and not delta):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{argument} must be {bound}, got {value!r}")
+    return delta
+
+
+def coerce_datetime(value: object, argument: str) -> datetime | None:
+    """An aware datetime, or an ISO 8601 string with an offset; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"{argument}: {value!r} is not an ISO 8601 datetime "
+                "(expected e.g. '2024-05-01T09:00:00+02:00')"
+            ) from None
+        return require_aware(parsed, argument)
+    return require_aware(value, argument)
+
+
+def _take(options: dict[str, Any], *names: str) -> Any:
+    """Pop the first of *names* present (aliases), refusing two spellings at once."""
+    found = [name for name in names if name in options]
+    if len(found) > 1:
+        raise TypeError(f"give only one of {', '.join(found)}")
+    return options.pop(found[0]) if found else None
+
+
+def make_trigger(
+    trigger: Trigger | str | None,
+    args: tuple[Any, ...],
+    options: Mapping[str, Any],
+    *,
+    now: datetime,
+    zone: tzinfo,
+) -> TriggerSpec:
+    """Build the trigger ``add_job`` was asked for. Errors name the offending argument."""
+    rest = dict(options)
+    if isinstance(trigger, Trigger):
+        if args or rest:
+            extra = ", ".join([*(repr(a) for a in args), *rest])
+            raise TypeError(f"unexpected arguments with a trigger object: {extra}")
+        return TriggerSpec(trigger)
+    if trigger is None:
+        raise TypeError(
+            "a trigger is required: a trigger object, or 'cron', 'interval', 'date' or "
+            "'calendar' with their arguments"
+        )
+    if not isinstance(trigger, str):
+        raise TypeError(f"trigger must be a Trigger or a name, got {type(trigger).__name__}")
+    kind = trigger.lower()
+    if kind not in _KINDS:
+        hint = ""
+        if len(trigger.split()) >= 5 or trigger.startswith("@"):
+            hint = f"; for a cron expression write add_job(func, 'cron', {trigger!r})"
+        raise ValueError(f"unknown trigger {trigger!r} (expected one of {', '.join(_KINDS)}){hint}")
+    jitter = coerce_seconds(rest.pop("jitter", None), "jitter")
+    tz_value = rest.pop("timezone", None)
+    trigger_zone = zone if tz_value is None else coerce_timezone(tz_value)
+    start = coerce_datetime(_take(rest, "start_date", "start"), "start_date")
+    end = coerce_datetime(_take(rest, "end_date", "end"), "end_date")
+    if kind == "cron":
+        spec = _cron(args, rest, trigger_zone, start, end)
+    elif kind == "interval":
+        spec = _interval(args, rest, trigger_zone, start, end, now)
+    elif kind == "date":
+        spec = _date(args, rest, trigger_zone, start, end)
+    else:
+        spec = _calendar(args, rest, trigger_zone, start, end, now)
+    return TriggerSpec(spec.trigger, spec.defaulted_start, jitter)
+
+
+def _refuse_extra(kind: str, rest: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    if rest:
+        raise TypeError(
+            f"unexpected argument(s) for a {kind!r} trigger: {', '.join(sorted(rest))} "
+            f"(accepted: {', '.join(allowed)})"
+        )
+
+
+def _cron(
+    args: tuple[Any, ...],
+    rest: dict[str, Any],
+    zone: tzinfo,
+    start: datetime | None,
+    end: datetime | None,
+) -> TriggerSpec:
+    policies = {key: rest.pop(key) for key in ("dst_gap", "dst_overlap") if key in rest}
+    fields = {key: rest.pop(key) for key in _CRON_FIELDS if key in rest}
+    expression = rest.pop("expression", None)
+    if args:
+        if len(args) > 1 or expression is not None:
+            raise TypeError("a 'cron' trigger takes one expression, e.g. '0 9 * * mon-fri'")
+        expression = args[0]
+    _refuse_extra("cron", rest, ("expression", *_CRON_FIELDS, "timezone", "start_date",
+                                 "end_date", "jitter", "dst_gap", "dst_overlap"))  # fmt: skip
+    if expression is not None:
+        if fields:
+            raise TypeError(
+                f"give a cron expression or field keywords, not both ({', '.join(fields)})"
+            )
+        return TriggerSpec(CronTrigger(expression, timezone=zone, start=start, end=end, **policies))
+    if not fields:
+        raise TypeError("a 'cron' trigger needs an expression or field keywords such as hour=9")
+    return TriggerSpec(
+        CronTrigger.from_fields(timezone=zone, start=start, end=end, **policies, **fields)
+    )
+
+
+def _interval(
+    args: tuple[Any, ...],
+    rest: dict[str, Any],
+    zone: tzinfo,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> TriggerSpec:
+    if args:
+        raise TypeError("an 'interval' trigger takes keyword arguments, e.g. minutes=5")
+    units = {key: rest.pop(key) for key in _INTERVAL_UNITS if key in rest}
+    _refuse_extra("interval", rest, (*_INTERVAL_UNITS, "start_date", "end_date", "timezone",
+                                     "jitter"))  # fmt: skip
+    if start is None:
+        # As APScheduler: the first run is one interval from now.
+        probe = IntervalTrigger(**units, start=now, timezone=zone)
+        return TriggerSpec(
+            IntervalTrigger(**units, start=now + probe.interval, end=end, timezone=zone),
+            defaulted_start=True,
+        )
+    return TriggerSpec(IntervalTrigger(**units, start=start, end=end, timezone=zone))
+
+
+def _date(
+    args: tuple[Any, ...],
+    rest: dict[str, Any],
+    zone: tzinfo,
+    start: datetime | None,
+    end: datetime | None,
+) -> TriggerSpec:
+    run_at = _take(rest, "run_date", "run_at")
+    if args:
+        if len(args) > 1 or run_at is not None:
+            raise TypeError("a 'date' trigger takes one datetime (run_date=...)")
+        run_at = args[0]
+    _refuse_extra("date", rest, ("run_date", "timezone"))
+    if start is not None or end is not None:
+        raise TypeError("a 'date' trigger has no start_date or end_date")
+    when = coerce_datetime(run_at, "run_date")
+    if when is None:
+        raise TypeError("a 'date' trigger needs run_date=<aware datetime>")
+    return TriggerSpec(DateTrigger(when, timezone=zone))
+
+
+def _calendar(
+    args: tuple[Any, ...],
+    rest: dict[str, Any],
+    zone: tzinfo,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> TriggerSpec:
+    if args:
+        raise TypeError("a 'calendar' trigger takes keyword arguments, e.g. months=1, hour=9")
+    policies = {key: rest.pop(key) for key in ("dst_gap", "dst_overlap") if key in rest}
+    fields = {key: rest.pop(key) for key in _CALENDAR_KEYS if key in rest}
+    _refuse_extra("calendar", rest, (*_CALENDAR_KEYS, "start_date", "end_date", "timezone",
+                                     "jitter", "dst_gap", "dst_overlap"))  # fmt: skip
+    return TriggerSpec(
+        CalendarIntervalTrigger(**fields, **policies, start=start or now, end=end, timezone=zone),
+        defaulted_start=start is None,
+    )

@@ -1,0 +1,91 @@
+"""The executor contract.
+
+An executor runs job functions somewhere (worker threads, an asyncio loop, worker
+processes, the calling thread) and reports how each run ended. The scheduler decides
+*what* runs and *when*; an executor only runs what it is given, as soon as it can.
+
+Contract, checked by ``tests/executors/test_contract.py`` for every executor:
+
+* :meth:`Executor.start` is called once, before any submit, with the callback that
+  receives results and the clock used to stamp them.
+* :meth:`Executor.submit` never blocks on the job itself. Each submitted request is
+  reported exactly once through the callback, as a :class:`~tickwork.RunResult`:
+  ``SUCCESS`` with the return value, or ``FAILURE`` with the exception (a timeout is a
+  :class:`~tickwork.JobTimeout`). A job's exception never escapes into the executor's
+  machinery or kills a worker.
+* While the function runs, ``tickwork.current_run()`` returns the request's context.
+* After :meth:`Executor.shutdown` has been called, :meth:`submit` raises
+  :class:`~tickwork.SchedulerStateError` and nothing new starts. ``shutdown(wait=True,
+  timeout=None)`` returns once every started run has been reported; with a timeout it
+  returns after at most that long, leaving the rest running (threads cannot be killed)
+  or stopping them (processes, asyncio tasks: reported as ``INTERRUPTED``).
+  ``wait=False`` returns at once; started runs finish (threads) or are cancelled
+  (asyncio tasks, process workers) as each executor documents.
+* The callback may be called from any thread; it must not raise (if it does, the
+  executor logs the error and carries on).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+from .._clock import Clock
+from .._model import RunRequest, RunResult
+
+__all__ = ["Executor", "ReportCallback"]
+
+#: Receives each run's result. Called from any thread.
+ReportCallback = Callable[[RunResult], None]
+
+logger = logging.getLogger("tickwork")
+
+
+class Executor(ABC):
+    """Base class of executors. Subclasses implement :meth:`submit` and :meth:`shutdown`."""
+
+    #: Whether coroutine functions run natively here (else the scheduler picks an
+    #: asyncio executor for them).
+    runs_coroutines: ClassVar[bool] = False
+    #: Whether ``timeout`` is enforced (else it is documented as advisory).
+    enforces_timeout: ClassVar[bool] = False
+
+    def start(self, report: ReportCallback, clock: Clock) -> None:
+        """Attach the result callback and the clock. Called once by the scheduler."""
+        self._report = report
+        self._clock = clock
+
+    @abstractmethod
+    def submit(self, request: RunRequest) -> None:
+        """Start running *request* as soon as possible; never blocks on the job."""
+
+    def submit_many(self, requests: Iterable[RunRequest]) -> None:
+        """Submit several requests; executors may hand them over in one go."""
+        for request in requests:
+            self.submit(request)
+
+    def check(  # noqa: B027 - deliberately a no-op hook
+        self,
+        func: Callable[..., Any] | None,
+        func_ref: str | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Raise a clear error now if this executor could never run such a job.
+
+        Called by ``add_job`` so that bad input fails at the call, not later in a
+        background thread. The default accepts everything.
+        """
+
+    @abstractmethod
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop accepting runs; see the module docstring for *wait* and *timeout*."""
+
+    def _deliver(self, result: RunResult) -> None:
+        """Hand *result* to the scheduler's callback, never letting it raise into us."""
+        try:
+            self._report(result)
+        except Exception:  # pragma: no cover - the scheduler's callback does not raise
+            logger.exception("tickwork: the result callback failed for %r", result.request)

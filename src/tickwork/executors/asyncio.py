@@ -1,0 +1,385 @@
+"""``AsyncioExecutor``: runs jobs as tasks on an asyncio event loop.
+
+Theory of operation: every request becomes one task on the executor's loop, either a
+loop it was given (:meth:`AsyncioExecutor.attach_loop`, what the asyncio scheduler
+does) or one it runs itself in a daemon thread, started on the first submit. All state
+about running tasks lives on the loop's thread, so it needs no lock: submitters hand
+requests over with ``call_soon_threadsafe``. Each task has a record that says whether
+it was already reported and, if the executor cancelled it, why (timeout or shutdown);
+the record makes "reported exactly once" hold whichever way a task ends, even when it
+is cancelled before its first step.
+
+(This module is ``tickwork.executors.asyncio``; ``import asyncio`` below is absolute,
+so it is the standard library's.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import inspect
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from .._context import enter_run, resolve_reference
+from .._errors import JobTimeout, SchedulerStateError
+from .._model import Outcome, RunRequest, RunResult
+from ._base import Executor
+
+__all__ = ["AsyncioExecutor"]
+
+logger = logging.getLogger("tickwork")
+
+#: How long shutdown lets cancelled tasks unwind (they are already reported), and how
+#: long a synchronous shutdown waits beyond its timeout for a loop that is blocked.
+_GRACE = 1.0
+
+
+class _Cancel(enum.Enum):
+    TIMEOUT = "timeout"
+    SHUTDOWN = "shutdown"
+
+
+class _Record:
+    __slots__ = ("cancelled_by", "reported", "request", "started_at", "timer")
+
+    def __init__(self, request: RunRequest) -> None:
+        self.request = request
+        self.started_at: datetime | None = None
+        self.reported = False
+        self.cancelled_by: _Cancel | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class AsyncioExecutor(Executor):
+    """Run jobs as tasks on an asyncio event loop.
+
+    Coroutine functions run as tasks on the loop; plain functions run in the loop's
+    default thread pool via :func:`asyncio.to_thread`. Either way ``current_run()``
+    is set for the job (each task has its own context, which ``to_thread`` copies).
+
+    The loop is the one given to the constructor or to :meth:`attach_loop` (the
+    asyncio scheduler attaches its own running loop). Without one, the executor
+    starts its own loop in a daemon thread on the first submit and stops it at
+    :meth:`shutdown`; that is how the thread-based scheduler uses it.
+
+    Guarantees and limits:
+
+    * :meth:`submit` is thread-safe and never blocks.
+    * ``timeout`` is enforced by cancelling the task: the run is reported ``FAILURE``
+      with a :class:`~tickwork.JobTimeout` (whatever the job then does with the
+      cancellation). A plain function in a thread cannot be stopped: it is reported at
+      the deadline all the same, but its thread runs on until the function returns.
+    * Any exception a job raises is reported as ``FAILURE``; the loop carries on.
+      ``KeyboardInterrupt`` and ``SystemExit`` are reported too, then re-raised when the
+      loop is an attached one (it is the program's own loop, where they may be a real
+      Ctrl-C or exit request) and only logged on the executor's own loop. A job cancelled
+      by someone other than this executor (say the attached loop is being torn down) is
+      reported ``INTERRUPTED`` and the cancellation goes on.
+    * :meth:`shutdown` stops new submits; requests handed over but not yet started are
+      reported ``INTERRUPTED``. ``wait=True`` waits for the running tasks (at most
+      *timeout* seconds), then cancels the rest; ``wait=False`` cancels them at once.
+      Every cancelled run is reported ``INTERRUPTED`` before it unwinds.
+    * On an attached loop, ``shutdown(wait=True)`` cannot block that loop's own thread:
+      there, ``await`` :meth:`shutdown_async` instead.
+
+    Args:
+        loop: the event loop to run jobs on; ``None`` to run a private one on demand.
+    """
+
+    runs_coroutines = True
+    enforces_timeout = True
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop
+        self._owns_loop = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._running: dict[asyncio.Task[None], _Record] = {}  # touched on the loop only
+
+    def __repr__(self) -> str:
+        return f"AsyncioExecutor(loop={self._loop!r})"
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run jobs on *loop* (usually the caller's running loop). Call before any submit.
+
+        Raises:
+            SchedulerStateError: the executor already uses a different loop.
+        """
+        with self._lock:
+            if self._loop is not None and self._loop is not loop:
+                raise SchedulerStateError("this asyncio executor already runs on another loop")
+            self._loop = loop
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit(self, request: RunRequest) -> None:
+        """Hand *request* to the loop; it starts as a task on the loop's next turn.
+
+        Raises:
+            SchedulerStateError: :meth:`shutdown` has been called, or the loop is closed.
+        """
+        self.submit_many((request,))
+
+    def submit_many(self, requests: Iterable[RunRequest]) -> None:
+        """Hand several requests to the loop in one go.
+
+        Raises:
+            SchedulerStateError: :meth:`shutdown` has been called, or the loop is closed.
+        """
+        batch = list(requests)
+        # Handing over under the lock orders every accepted batch before shutdown's own
+        # hand-over, so a batch accepted here is always seen (and reported) by the loop.
+        with self._lock:
+            if self._closed:
+                raise SchedulerStateError("cannot submit runs: the asyncio executor is shut down")
+            if not batch:
+                return
+            loop = self._ensure_loop()
+            if _running_loop() is loop:
+                loop.call_soon(self._start, batch)
+            else:
+                try:
+                    loop.call_soon_threadsafe(self._start, batch)
+                except RuntimeError as error:  # the loop is closed
+                    raise SchedulerStateError(
+                        f"cannot submit runs: the asyncio executor's loop is closed ({error})"
+                    ) from None
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        # Called with the lock held.
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            self._owns_loop = True
+            self._thread = threading.Thread(
+                target=self._serve, args=(loop,), name="tickwork-asyncio", daemon=True
+            )
+            self._thread.start()
+        return self._loop
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                # What asyncio.run does on the way out: let whatever is left unwind.
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+
+    # -- on the loop ------------------------------------------------------------------
+
+    def _start(self, batch: list[RunRequest]) -> None:
+        loop = asyncio.get_running_loop()
+        for request in batch:
+            record = _Record(request)
+            if self._closed:
+                self._finish(record, Outcome.INTERRUPTED)
+                continue
+            task = loop.create_task(self._run(record))
+            self._running[task] = record
+            task.add_done_callback(self._forget)
+            if request.timeout is not None:
+                record.timer = loop.call_later(request.timeout, self._expire, task)
+
+    async def _run(self, record: _Record) -> None:
+        request = record.request
+        enter_run(request)  # this task runs in its own copy of the context
+        record.started_at = self._clock.now()
+        try:
+            value = await self._invoke(request)
+        except asyncio.CancelledError as error:
+            if record.cancelled_by is None:
+                self._finish(record, Outcome.INTERRUPTED)
+                raise
+            self._finish_cancelled(record, error)
+        except (KeyboardInterrupt, SystemExit) as error:
+            self._finish_cancelled(record, error)
+            if not self._owns_loop:
+                raise
+            logger.error(
+                "tickwork: job %r raised %s; reported as a failure, the loop carries on",
+                request.job_id,
+                type(error).__name__,
+            )
+        except BaseException as error:
+            self._finish_cancelled(record, error)
+            if not isinstance(error, Exception):
+                logger.error(
+                    "tickwork: job %r raised %s; reported as a failure",
+                    request.job_id,
+                    type(error).__name__,
+                )
+        else:
+            if record.cancelled_by is None:
+                self._finish(record, Outcome.SUCCESS, value)
+            else:
+                # It swallowed the cancellation and returned: it still missed its deadline.
+                self._finish_cancelled(record, None)
+
+    @staticmethod
+    async def _invoke(request: RunRequest) -> Any:
+        func = request.func
+        if func is None:
+            func = resolve_reference(request.func_ref or "")
+        if inspect.iscoroutinefunction(func):
+            return await func(*request.args, **request.kwargs)
+        result = await asyncio.to_thread(func, *request.args, **request.kwargs)
+        if inspect.isawaitable(result):  # e.g. an object whose __call__ is async
+            result = await result
+        return result
+
+    def _finish_cancelled(self, record: _Record, error: BaseException | None) -> None:
+        # The outcome of a run this executor cancelled is decided by why it cancelled it.
+        if record.cancelled_by is _Cancel.TIMEOUT:
+            request = record.request
+            timeout = JobTimeout(
+                f"job {request.job_id!r} timed out after {request.timeout} s and was cancelled"
+            )
+            self._finish(record, Outcome.FAILURE, exception=timeout)
+        elif record.cancelled_by is _Cancel.SHUTDOWN:
+            self._finish(record, Outcome.INTERRUPTED)
+        else:
+            self._finish(record, Outcome.FAILURE, exception=error)
+
+    def _finish(
+        self,
+        record: _Record,
+        outcome: Outcome,
+        value: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if record.reported:
+            return
+        record.reported = True
+        self._deliver(
+            RunResult(
+                record.request, outcome, value, exception, record.started_at, self._clock.now()
+            )
+        )
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        record = self._running.pop(task, None)
+        if record is None:
+            return
+        if record.timer is not None:
+            record.timer.cancel()
+        # A task cancelled before its first step never ran _run at all.
+        self._finish(record, Outcome.INTERRUPTED)
+
+    def _expire(self, task: asyncio.Task[None]) -> None:
+        record = self._running.get(task)
+        if record is not None and record.cancelled_by is None:
+            record.cancelled_by = _Cancel.TIMEOUT
+            task.cancel()
+
+    def _cancel_all(self) -> list[asyncio.Task[None]]:
+        cancelled = []
+        for task, record in list(self._running.items()):
+            if record.cancelled_by is not None:
+                continue  # a timeout is already on its way
+            record.cancelled_by = _Cancel.SHUTDOWN
+            self._finish(record, Outcome.INTERRUPTED)
+            task.cancel()
+            cancelled.append(task)
+        return cancelled
+
+    # -- shutting down ----------------------------------------------------------------
+
+    async def shutdown_async(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Shut down from code running on the executor's loop; see :meth:`shutdown`.
+
+        Must be awaited on the executor's loop. It does not stop a private loop
+        (:meth:`shutdown` does that).
+        """
+        with self._lock:
+            self._closed = True
+        if wait and self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
+        cancelled = self._cancel_all()
+        if cancelled:
+            # Already reported; give them a moment to unwind, for tidiness only.
+            await asyncio.wait(cancelled, timeout=_GRACE)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop accepting runs; wait for running tasks or cancel them.
+
+        Args:
+            wait: wait (at most *timeout* seconds) for running tasks before cancelling
+                what is left; if false, cancel them at once and return without waiting.
+            timeout: the most seconds to wait, ``None`` for no limit.
+
+        Raises:
+            SchedulerStateError: ``wait=True`` was asked from the attached loop's own
+                thread, which cannot block; ``await shutdown_async()`` there instead.
+        """
+        loop = self._loop
+        on_loop = loop is not None and _running_loop() is loop
+        if on_loop and wait:
+            raise SchedulerStateError(
+                "AsyncioExecutor.shutdown(wait=True) would block its own event loop; "
+                "use `await executor.shutdown_async()` from the loop"
+            )
+        with self._lock:
+            self._closed = True
+            loop = self._loop
+            thread = self._thread
+        if loop is None or loop.is_closed():
+            return
+        if on_loop:
+            self._abort()
+            return
+        if not wait:
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                loop.call_soon_threadsafe(self._abort)
+            return
+        coroutine = self.shutdown_async(wait, timeout)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        except RuntimeError:  # closed meanwhile
+            coroutine.close()
+            return
+        try:
+            future.result(None if timeout is None else timeout + _GRACE)
+        except concurrent.futures.TimeoutError:
+            logger.warning(
+                "tickwork: the asyncio executor's loop did not shut down in time "
+                "(a job may be blocking it)"
+            )
+        except concurrent.futures.CancelledError:  # the loop was torn down under us
+            pass
+        if self._owns_loop and thread is not None:
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:
+                return
+            thread.join(_GRACE if timeout is None else max(timeout, _GRACE))
+
+    def _abort(self) -> None:
+        # On the loop: cancel (and report) every running task; stop a private loop,
+        # whose thread then lets the cancelled tasks unwind before closing it.
+        self._cancel_all()
+        if self._owns_loop:
+            asyncio.get_running_loop().stop()

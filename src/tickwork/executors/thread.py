@@ -1,0 +1,211 @@
+"""``ThreadExecutor``: runs jobs in a pool of worker threads (the default executor).
+
+Theory of operation: pending requests wait in one :class:`collections.deque`. Workers
+take requests with ``popleft`` (atomic in CPython, so the hot path takes no lock) and
+only touch the condition variable when the queue is empty and they park. A submitter
+appends under the lock and wakes exactly as many parked workers as it has new
+requests (``_idle`` counts parked workers; whoever notifies also decrements it), and
+starts new workers, up to ``max_workers``, for the rest. There is no per-run Future,
+lock or event: a run costs a ``popleft``, the call and one result record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+
+from .._context import run_request_blocking
+from .._errors import SchedulerStateError
+from .._model import Outcome, RunRequest, RunResult
+from ._base import Executor
+
+__all__ = ["ThreadExecutor"]
+
+logger = logging.getLogger("tickwork")
+
+_worker_numbers = itertools.count(1)
+
+
+class ThreadExecutor(Executor):
+    """Run each job in one of up to *max_workers* daemon threads (the default executor).
+
+    Workers start lazily, when there is work and no idle worker, and then stay for the
+    executor's lifetime. Runs start in submission order.
+
+    A coroutine function is run to completion with :func:`asyncio.run` inside the
+    worker thread (a fallback: give such jobs to an
+    :class:`~tickwork.executors.AsyncioExecutor` to share one loop).
+
+    Guarantees and limits:
+
+    * ``timeout`` is **not** enforced: a thread cannot be stopped from outside
+      (``enforces_timeout`` is false); a run simply takes as long as it takes.
+    * Any exception a job raises is reported as ``FAILURE`` and the worker carries on.
+      That includes ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` raised
+      by the job itself (signals never reach worker threads, so such an exception can
+      only come from the job); these are also logged as errors.
+    * :meth:`shutdown` stops new submits at once, and nothing queued starts afterwards:
+      runs submitted but not yet started are each reported once as ``INTERRUPTED``
+      before :meth:`shutdown` returns. ``wait=True`` then waits for the running ones
+      (at most *timeout* seconds; those still running keep going in their daemon
+      threads and are reported when they end); ``wait=False`` returns at once.
+
+    Args:
+        max_workers: the most threads running jobs at once (>= 1).
+
+    Raises:
+        ValueError: *max_workers* is less than 1.
+    """
+
+    def __init__(self, max_workers: int = 10) -> None:
+        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+            raise ValueError(f"max_workers must be an int >= 1, got {max_workers!r}")
+        self._max_workers = max_workers
+        self._queue: deque[RunRequest] = deque()
+        self._lock = threading.Lock()
+        self._parked = threading.Condition(self._lock)
+        self._idle = 0  # parked workers not yet notified; guarded by _lock
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    @property
+    def max_workers(self) -> int:
+        """The most threads running jobs at once."""
+        return self._max_workers
+
+    def __repr__(self) -> str:
+        return f"ThreadExecutor(max_workers={self._max_workers})"
+
+    def submit(self, request: RunRequest) -> None:
+        """Queue *request*; a worker starts it as soon as one is free.
+
+        Raises:
+            SchedulerStateError: :meth:`shutdown` has been called.
+        """
+        with self._lock:
+            if self._closed:
+                raise SchedulerStateError(
+                    f"cannot submit job {request.job_id!r}: the thread executor is shut down"
+                )
+            self._queue.append(request)
+            self._wake(1)
+
+    def submit_many(self, requests: Iterable[RunRequest]) -> None:
+        """Queue several requests in one go, waking as many workers as needed.
+
+        Raises:
+            SchedulerStateError: :meth:`shutdown` has been called (nothing is queued).
+        """
+        batch = requests if isinstance(requests, (list, tuple)) else list(requests)
+        with self._lock:
+            if self._closed:
+                raise SchedulerStateError("cannot submit runs: the thread executor is shut down")
+            if not batch:
+                return
+            self._queue.extend(batch)
+            self._wake(len(batch))
+
+    def _wake(self, count: int) -> None:
+        # Called with the lock held, after *count* requests were appended.
+        idle = self._idle
+        if idle:
+            woken = min(idle, count)
+            self._idle = idle - woken
+            self._parked.notify(woken)
+            count -= woken
+        if count > 0:
+            for _ in range(min(count, self._max_workers - len(self._threads))):
+                thread = threading.Thread(
+                    target=self._work, name=f"tickwork-worker-{next(_worker_numbers)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        parked = self._parked
+        while True:
+            try:
+                request = popleft()
+            except IndexError:
+                with parked:
+                    if self._closed:
+                        return
+                    if queue:
+                        continue
+                    self._idle += 1
+                    parked.wait()
+                continue
+            if self._closed:
+                # shutdown() drained the queue but this worker popped first: the run has
+                # not started, so it is reported like the rest of the queue.
+                self._interrupt(request)
+                continue
+            self._execute(request)
+
+    def _execute(self, request: RunRequest) -> None:
+        now = self._clock.now
+        started = now()
+        try:
+            value = run_request_blocking(request)
+        except Exception as error:
+            result = RunResult(request, Outcome.FAILURE, None, error, started, now())
+        except BaseException as error:
+            logger.error(
+                "tickwork: job %r raised %s; reported as a failure, the worker carries on",
+                request.job_id,
+                type(error).__name__,
+            )
+            result = RunResult(request, Outcome.FAILURE, None, error, started, now())
+        else:
+            result = RunResult(request, Outcome.SUCCESS, value, None, started, now())
+        self._deliver(result)
+
+    def _interrupt(self, request: RunRequest) -> None:
+        now = self._clock.now()
+        self._deliver(RunResult(request, Outcome.INTERRUPTED, started_at=None, finished_at=now))
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop accepting runs, report queued ones ``INTERRUPTED``, maybe wait for the rest.
+
+        Args:
+            wait: wait for running jobs to end before returning.
+            timeout: with *wait*, the most seconds to wait; jobs still running then keep
+                running in their daemon threads (and are reported when they end).
+
+        Calling it again is harmless. Called from inside a job, it does not wait for
+        that job's own thread.
+        """
+        with self._lock:
+            self._closed = True
+            self._idle = 0
+            self._parked.notify_all()
+            threads = list(self._threads)
+        # popleft one at a time: a worker may be popping concurrently, and each request
+        # must end up either started by it or reported here, never both.
+        interrupted: list[RunRequest] = []
+        while True:
+            try:
+                interrupted.append(self._queue.popleft())
+            except IndexError:
+                break
+        for request in interrupted:
+            self._interrupt(request)
+        if not wait:
+            return
+        # Real time on purpose: how long shutdown may block is about the real world, not
+        # the scheduler's (possibly fake) clock.
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        current = threading.current_thread()
+        for thread in threads:
+            if thread is current:
+                continue
+            if deadline is None:
+                thread.join()
+            else:
+                thread.join(max(deadline - time.monotonic(), 0.0))

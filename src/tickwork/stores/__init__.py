@@ -1,0 +1,8 @@
+"""Job stores: where the scheduler keeps its jobs."""
+
+from __future__ import annotations
+
+from ._base import JobStore
+from .memory import MemoryStore
+
+__all__ = ["JobStore", "MemoryStore"]

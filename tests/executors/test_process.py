@@ -1,0 +1,236 @@
+"""ProcessExecutor specifics: timeouts, dying workers, what check() refuses, shutdown."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tickwork._clock import SystemClock
+from tickwork._errors import JobTimeout, SerializationError
+from tickwork._model import Outcome
+from tickwork.executors import ProcessExecutor
+from tickwork.executors.process import RemoteTraceback
+
+from . import jobs
+from .jobs import Recorder, make_request
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def executor(recorder: Recorder) -> Iterator[ProcessExecutor]:
+    executor = ProcessExecutor(max_workers=1)
+    executor.start(recorder, SystemClock())
+    yield executor
+    executor.shutdown(wait=True, timeout=5)
+
+
+def test_defaults_and_validation() -> None:
+    assert ProcessExecutor().max_workers >= 1
+    assert ProcessExecutor.enforces_timeout
+    assert repr(ProcessExecutor(3)) == "ProcessExecutor(max_workers=3)"
+    with pytest.raises(ValueError, match="max_workers"):
+        ProcessExecutor(0)
+
+
+def test_a_job_past_its_timeout_is_killed_and_fails_with_job_timeout(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    began = time.monotonic()
+    executor.submit(make_request(jobs.sleep, 10, job_id="slow", timeout=0.2))
+    result = recorder.one()
+    assert time.monotonic() - began < 2.5
+    assert result.outcome is Outcome.FAILURE
+    assert isinstance(result.exception, JobTimeout)
+    assert "'slow'" in str(result.exception)
+    assert "0.2" in str(result.exception)
+    # A replacement worker takes the next run.
+    executor.submit(make_request(jobs.add, 1, 1))
+    assert recorder.wait_for(2)[1].return_value == 2
+
+
+def test_a_dying_worker_fails_its_run_and_is_replaced(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    executor.submit(make_request(jobs.worker_identity))
+    executor.submit(make_request(jobs.exit_now, 3, job_id="crasher"))
+    executor.submit(make_request(jobs.worker_identity))
+    before, died, after = recorder.wait_for(3)
+    assert died.outcome is Outcome.FAILURE
+    assert isinstance(died.exception, RuntimeError)
+    assert "'crasher'" in str(died.exception)
+    assert "died" in str(died.exception)
+    assert "exit code 3" in str(died.exception)
+    assert after.outcome is Outcome.SUCCESS
+    assert after.return_value[0] != before.return_value[0]  # a new process
+
+
+def test_an_exception_comes_back_with_the_worker_traceback(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    executor.submit(make_request(jobs.fail, "boom"))
+    error = recorder.one().exception
+    assert isinstance(error, ValueError)
+    assert isinstance(error.__cause__, RemoteTraceback)
+    assert "in fail" in str(error.__cause__)
+
+
+def test_an_exception_that_cannot_be_rebuilt_comes_back_as_a_runtime_error(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    executor.submit(make_request(jobs.raise_unrebuildable))
+    error = recorder.one().exception
+    assert type(error) is RuntimeError
+    assert "NeedsTwoArguments" in str(error)
+    assert "left/right" in str(error)
+    assert "raise_unrebuildable" in str(error)  # the worker's traceback
+
+
+def test_a_return_value_that_cannot_be_pickled_is_a_failure(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    executor.submit(make_request(jobs.return_lock, job_id="locker"))
+    result = recorder.one()
+    assert result.outcome is Outcome.FAILURE
+    assert isinstance(result.exception, SerializationError)
+    assert "'locker'" in str(result.exception)
+    assert "lock" in str(result.exception)
+
+
+def test_coroutine_functions_run_in_the_worker(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    executor.submit(make_request(jobs.async_add, 4, 5))
+    assert recorder.one().return_value == 9
+
+
+def test_a_request_by_reference_only(executor: ProcessExecutor, recorder: Recorder) -> None:
+    executor.submit(dataclasses.replace(make_request(jobs.add, 2, 2), func=None))
+    assert recorder.one().return_value == 4
+
+
+def test_a_lambda_submitted_without_check_fails_without_harm(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    executor.submit(make_request(lambda: 1))
+    executor.submit(make_request(jobs.add, 1, 2))
+    refused, fine = recorder.wait_for(2)
+    assert refused.outcome is Outcome.FAILURE
+    assert isinstance(refused.exception, SerializationError)
+    assert fine.return_value == 3
+
+
+def _nested_factory() -> object:
+    def inner() -> None:
+        pass
+
+    return inner
+
+
+def _closure_factory(value: int) -> object:
+    def closure() -> int:
+        return value
+
+    return closure
+
+
+class _Local:
+    def method(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("func", "words"),
+    [
+        (lambda: None, "is a lambda"),
+        (_nested_factory(), "defined inside another function"),
+        (_closure_factory(3), "defined inside another function"),
+        (_Local().method, "method bound to a _Local instance"),
+        (jobs.GREETER.hello, "method bound to a Greeter instance"),
+        (functools.partial(jobs.add, 1), "no module and qualified name"),
+        (functools.wraps(jobs.add)(lambda a, b: a + b), "gives a different object"),
+    ],
+)
+def test_check_refuses_functions_that_cannot_be_imported(func: object, words: str) -> None:
+    with pytest.raises(SerializationError, match=words) as caught:
+        ProcessExecutor().check(func, None, (), {})  # type: ignore[arg-type]
+    assert "module" in str(caught.value)  # says what to do instead
+
+
+def test_check_names_an_argument_that_cannot_be_pickled() -> None:
+    executor = ProcessExecutor()
+    with pytest.raises(SerializationError, match=r"argument 1 \('b'\).*tests\.executors\.jobs"):
+        executor.check(jobs.add, None, (1, threading.Lock()), {})
+    with pytest.raises(SerializationError, match="keyword argument 'b'"):
+        executor.check(jobs.add, None, (1,), {"b": threading.Lock()})
+
+
+def test_check_accepts_importable_functions_and_references() -> None:
+    executor = ProcessExecutor()
+    executor.check(jobs.add, None, (1, 2), {})
+    executor.check(jobs.async_add, None, (), {"a": 1, "b": 2})
+    executor.check(None, "tests.executors.jobs:add", (1, 2), {})
+    executor.check(jobs.Greeter, None, (), {})  # a class is importable too
+    with pytest.raises(SerializationError):
+        executor.check(None, None, (), {})
+
+
+def test_shutdown_timeout_stops_running_work(recorder: Recorder, tmp_path: Path) -> None:
+    executor = ProcessExecutor(max_workers=1)
+    executor.start(recorder, SystemClock())
+    started = tmp_path / "started"
+    request = make_request(jobs.block, str(started), str(tmp_path / "never"))
+    executor.submit(request)
+    jobs.wait_for_file(started)
+    began = time.monotonic()
+    executor.shutdown(wait=True, timeout=0.2)
+    assert time.monotonic() - began < 2.5
+    [result] = recorder.results  # reported before shutdown returned
+    assert (result.request, result.outcome) == (request, Outcome.INTERRUPTED)
+
+
+def test_shutdown_without_wait_interrupts_running_and_queued_runs(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    executor = ProcessExecutor(max_workers=1)
+    executor.start(recorder, SystemClock())
+    started = tmp_path / "started"
+    running = make_request(jobs.block, str(started), str(tmp_path / "never"))
+    executor.submit(running)
+    jobs.wait_for_file(started)
+    queued = [make_request(jobs.add, n, 1) for n in range(3)]
+    executor.submit_many(queued)
+    executor.shutdown(wait=False)
+    # Queued runs are reported before shutdown returns; the running one soon after.
+    assert [result.request for result in recorder.results] == queued
+    results = recorder.wait_for(4)
+    assert results[3].request == running
+    assert {result.outcome for result in results} == {Outcome.INTERRUPTED}
+    assert executor._dispatcher is not None
+    executor._dispatcher.join(jobs.LIMIT)
+    assert len(recorder.results) == 4
+
+
+def test_runs_go_to_several_workers_at_once(recorder: Recorder, tmp_path: Path) -> None:
+    executor = ProcessExecutor(max_workers=2)
+    executor.start(recorder, SystemClock())
+    release = tmp_path / "release"
+    try:
+        for name in ("first", "second"):
+            executor.submit(make_request(jobs.block, str(tmp_path / name), str(release)))
+        jobs.wait_for_file(tmp_path / "first")
+        jobs.wait_for_file(tmp_path / "second")  # both run at the same time
+        release.touch()
+        results = recorder.wait_for(2)
+    finally:
+        executor.shutdown(wait=True, timeout=5)
+    assert [result.return_value for result in results] == ["released", "released"]
