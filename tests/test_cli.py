@@ -55,7 +55,7 @@ def test_bad_input_exits_2_with_a_message(
 
 
 def test_demo_fires_live_and_summarizes() -> None:
-    status, text = run("demo", "--duration", "1.2")
+    status, text = run("demo", "--duration", "1.6")
     assert status == 0
     assert "2024-03-10" not in text  # month-day form is used for the DST samples
     assert "03-10 03:00-0400" in text  # 02:30 in a New York gap fires at 03:00 EDT

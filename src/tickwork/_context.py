@@ -14,7 +14,8 @@ from ._model import RunContext, RunRequest
 
 __all__ = ["current_run", "resolve_reference", "run_request", "run_request_blocking"]
 
-_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
+# Holds the request itself; the RunContext is built only when someone asks for it.
+_current: contextvars.ContextVar[RunRequest | None] = contextvars.ContextVar(
     "tickwork_current_run", default=None
 )
 
@@ -28,10 +29,10 @@ def current_run() -> RunContext:
     Raises:
         LookupError: called outside a job run.
     """
-    context = _current.get()
-    if context is None:
+    request = _current.get()
+    if request is None:
         raise LookupError("tickwork.current_run() was called outside a running job")
-    return context
+    return RunContext(request.job_id, request.scheduled_at, request.attempt)
 
 
 def resolve_reference(reference: str) -> Callable[..., Any]:
@@ -65,7 +66,7 @@ def resolve_reference(reference: str) -> Callable[..., Any]:
 def run_request(request: RunRequest) -> Any:
     """Call the request's function with ``current_run()`` set; return what it returns."""
     func = request.func if request.func is not None else resolve_reference(request.func_ref or "")
-    token = _current.set(request.context)
+    token = _current.set(request)
     try:
         return func(*request.args, **request.kwargs)
     finally:
@@ -85,7 +86,7 @@ def run_request_blocking(request: RunRequest) -> Any:
         Whatever the function (or its coroutine) raises.
     """
     func = request.func if request.func is not None else resolve_reference(request.func_ref or "")
-    token = _current.set(request.context)
+    token = _current.set(request)
     try:
         result = func(*request.args, **request.kwargs)
         if inspect.iscoroutine(result):
@@ -103,10 +104,10 @@ def run_request_blocking(request: RunRequest) -> Any:
         _current.reset(token)
 
 
-def enter_run(request: RunRequest) -> contextvars.Token[RunContext | None]:
+def enter_run(request: RunRequest) -> contextvars.Token[RunRequest | None]:
     """Set ``current_run()`` for code about to run *request* (asyncio tasks, processes)."""
-    return _current.set(request.context)
+    return _current.set(request)
 
 
-def leave_run(token: contextvars.Token[RunContext | None]) -> None:
+def leave_run(token: contextvars.Token[RunRequest | None]) -> None:
     _current.reset(token)

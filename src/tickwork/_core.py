@@ -34,17 +34,20 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from ._events import Event, EventKind
-from ._model import Job, Outcome, Overlap, RunRequest, RunResult
+from ._model import Job, Outcome, Overlap, RunRequest, RunResult, evolve
 from ._planning import FirePlan, epoch_us, jitter_offset, next_job_fire, plan_due, retry_delay
 
 __all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FIRE, _RETRY = 0, 1
+_EXECUTED = int(EventKind.JOB_EXECUTED)
+_SUBMITTED = int(EventKind.JOB_SUBMITTED)
 #: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
 BUFFER_LIMIT = 1000
 
@@ -58,8 +61,7 @@ class _State:
     retries: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class FireDue:
+class FireDue(NamedTuple):
     """A job's fire time has come; apply with :meth:`SchedulerCore.commit_fire` once claimed."""
 
     job_id: str
@@ -69,8 +71,7 @@ class FireDue:
     generation: int
 
 
-@dataclass(frozen=True, slots=True)
-class RetryDue:
+class RetryDue(NamedTuple):
     """A retry's time has come; apply with :meth:`SchedulerCore.commit_retry`."""
 
     job_id: str
@@ -84,8 +85,8 @@ class Decision:
 
     requests: list[tuple[str, RunRequest]] = field(default_factory=list)  # (executor, run)
     events: list[Event] = field(default_factory=list)
-    store: Job | None = None
-    remove: str | None = None
+    stores: list[Job] = field(default_factory=list)  # records to update in the store
+    removes: list[str] = field(default_factory=list)  # job ids to delete from the store
 
 
 class SchedulerCore:
@@ -97,6 +98,8 @@ class SchedulerCore:
         self._sequence = itertools.count()
         self._run_ids = itertools.count(1)
         self._in_flight = 0
+        #: Event kinds someone listens to; the hot ones are only built when wanted.
+        self.wants = 0  # an int: IntFlag arithmetic is slow on the hot path
 
     # -- the job table ----------------------------------------------------------------
 
@@ -142,7 +145,7 @@ class SchedulerCore:
             return None
         if state.running:
             # Keep the bookkeeping for the runs in flight, but never fire it again.
-            state.job = replace(state.job, next_fire=None)
+            state.job = evolve(state.job, next_fire=None)
             state.generation += 1
             state.buffer.clear()
             state.retries = 0
@@ -182,7 +185,7 @@ class SchedulerCore:
         heap = self._heap
         due: list[FireDue | RetryDue] = []
         while heap and heap[0][0] <= now_us:
-            _, _, job_id, generation, kind, scheduled_at, attempt = heapq.heappop(heap)
+            planned_us, _, job_id, generation, kind, scheduled_at, attempt = heapq.heappop(heap)
             state = self._states.get(job_id)
             if state is None:
                 continue
@@ -194,16 +197,32 @@ class SchedulerCore:
             if generation != state.generation:
                 continue
             job = state.job
-            assert job.next_fire is not None
+            first = job.next_fire
+            assert first is not None
+            if (
+                job.misfire_grace_time is None
+                and job.start is None
+                and job.end is None
+                and job.remaining_runs is None
+            ):
+                # The common case, inlined: one fire time due, nothing to miss.
+                following = job.trigger.next_after(first)
+                if following is None or (following - _EPOCH) // _US > now_us:
+                    due.append(
+                        FireDue(job_id, first, FirePlan((first,), 0, following), None, generation)
+                    )
+                    continue
             plan = plan_due(
                 job.trigger,
-                job.next_fire,
+                first,
                 now,
                 grace=job.misfire_grace_time,
                 catchup=job.catchup,
                 max_catchup=job.max_catchup,
                 start=job.start,
                 end=job.end,
+                now_us=now_us,
+                planned_us=planned_us,
             )
             remaining = job.remaining_runs
             if remaining is not None:
@@ -212,19 +231,40 @@ class SchedulerCore:
                 remaining -= len(plan.runs)
                 if remaining <= 0:
                     plan = FirePlan(plan.runs, plan.missed, None)
-            due.append(FireDue(job_id, job.next_fire, plan, remaining, generation))
+            due.append(FireDue(job_id, first, plan, remaining, generation))
         return due
 
     # -- applying decisions -----------------------------------------------------------
 
-    def commit_fire(self, fire: FireDue, now: datetime) -> Decision:
-        """Apply a claimed fire: move the job on and start, buffer or skip its runs."""
-        decision = Decision()
+    def commit_fire(self, fire: FireDue, now: datetime, into: Decision | None = None) -> Decision:
+        """Apply a claimed fire: move the job on and start, buffer or skip its runs.
+
+        The decision is added to *into* when given (a batch), else returned new.
+        """
+        decision = Decision() if into is None else into
         state = self._states.get(fire.job_id)
         if state is None or state.generation != fire.generation:
             return decision
-        job = replace(state.job, next_fire=fire.plan.next_fire, remaining_runs=fire.remaining_runs)
+        plan = fire.plan
+        job = state.job
+        if job.remaining_runs == fire.remaining_runs:
+            job = evolve(job, next_fire=plan.next_fire)
+        else:
+            job = evolve(job, next_fire=plan.next_fire, remaining_runs=fire.remaining_runs)
         state.job = job
+        if len(plan.runs) == 1 and not plan.missed and state.running < job.max_instances:
+            # The common case, inlined: start the one run.
+            scheduled_at = plan.runs[0]
+            decision.requests.append(self._request(state, scheduled_at, 1))
+            if self.wants & _SUBMITTED:
+                self._note_submitted(decision, (job, scheduled_at, 1, now))
+            if job.next_fire is None:
+                decision.removes.append(job.id)
+                self.discard(job.id)
+            else:
+                state.generation += 1
+                self._index(state)
+            return decision
         if fire.plan.missed:
             decision.events.append(
                 Event(
@@ -236,26 +276,28 @@ class SchedulerCore:
                     reason=_missed_reason(job, fire.plan),
                 )
             )
-        for scheduled_at in fire.plan.runs:
-            self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=True)
+        for index, scheduled_at in enumerate(fire.plan.runs):
+            # A caught-up backlog runs in order: only its first run can be skipped for
+            # overlap; the rest queue behind it.
+            self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=not index)
         if job.next_fire is None:
-            decision.remove = job.id
+            decision.removes.append(job.id)
             self.discard(job.id)
         else:
             state.generation += 1
             self._index(state)
         return decision
 
-    def commit_retry(self, retry: RetryDue, now: datetime) -> Decision:
+    def commit_retry(
+        self, retry: RetryDue, now: datetime, into: Decision | None = None
+    ) -> Decision:
         """Start a due retry. Retries do not wait for ``max_instances``: they belong to a
         fire that already started."""
-        decision = Decision()
+        decision = Decision() if into is None else into
         state = self._states.get(retry.job_id)
         if state is not None:
             decision.requests.append(self._request(state, retry.scheduled_at, retry.attempt))
-            decision.events.append(
-                self._submitted(state.job, retry.scheduled_at, retry.attempt, now)
-            )
+            self._note_submitted(decision, (state.job, retry.scheduled_at, retry.attempt, now))
         return decision
 
     def run_now(self, job_id: str, scheduled_at: datetime, now: datetime) -> Decision:
@@ -270,9 +312,9 @@ class SchedulerCore:
             self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=False)
         return decision
 
-    def finished(self, result: RunResult, now: datetime) -> Decision:
+    def finished(self, result: RunResult, now: datetime, into: Decision | None = None) -> Decision:
         """Take a run's result: events, retries, failure counting, buffered runs."""
-        decision = Decision()
+        decision = Decision() if into is None else into
         request = result.request
         state = self._states.get(request.job_id)
         self._in_flight -= 1
@@ -280,19 +322,20 @@ class SchedulerCore:
             state.running -= 1
         job = None if state is None else state.job
         if result.outcome is Outcome.SUCCESS:
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_EXECUTED,
-                    at=now,
-                    job_id=request.job_id,
-                    scheduled_at=request.scheduled_at,
-                    attempt=request.attempt,
-                    return_value=result.return_value,
+            if self.wants & _EXECUTED:
+                decision.events.append(
+                    Event(
+                        kind=EventKind.JOB_EXECUTED,
+                        at=now,
+                        job_id=request.job_id,
+                        scheduled_at=request.scheduled_at,
+                        attempt=request.attempt,
+                        return_value=result.return_value,
+                    )
                 )
-            )
             if job is not None and job.consecutive_failures:
-                job = replace(job, consecutive_failures=0)
-                decision.store = job
+                job = evolve(job, consecutive_failures=0)
+                decision.stores.append(job)
         elif result.outcome is Outcome.FAILURE:
             job = self._failed(state, job, result, now, decision)
         else:
@@ -313,7 +356,7 @@ class SchedulerCore:
             while state.buffer and state.running < job.max_instances:
                 scheduled_at, attempt = state.buffer.popleft()
                 decision.requests.append(self._request(state, scheduled_at, attempt))
-                decision.events.append(self._submitted(job, scheduled_at, attempt, now))
+                self._note_submitted(decision, (job, scheduled_at, attempt, now))
             if self._idle_and_done(state):
                 del self._states[job.id]
         return decision
@@ -377,19 +420,19 @@ class SchedulerCore:
         if job is None or state is None:
             return job
         failures = job.consecutive_failures + 1
-        job = replace(job, consecutive_failures=failures)
+        job = evolve(job, consecutive_failures=failures)
         limit = job.max_consecutive_failures
         if limit is not None and failures >= limit and not job.paused and job.next_fire:
             note = (
                 f"paused after {failures} consecutive failures; last: "
                 f"{type(error).__name__}: {error}"
             )
-            job = replace(job, paused=True, pause_note=note)
+            job = evolve(job, paused=True, pause_note=note)
             state.generation += 1
             decision.events.append(
                 Event(kind=EventKind.JOB_PAUSED, at=now, job_id=job.id, reason=note)
             )
-        decision.store = job
+        decision.stores.append(job)
         return job
 
     def _start_or_hold(
@@ -405,7 +448,7 @@ class SchedulerCore:
         job = state.job
         if state.running < job.max_instances:
             decision.requests.append(self._request(state, scheduled_at, attempt))
-            decision.events.append(self._submitted(job, scheduled_at, attempt, now))
+            self._note_submitted(decision, (job, scheduled_at, attempt, now))
             return
         if not from_schedule or job.overlap is Overlap.BUFFER_ALL:
             if len(state.buffer) < BUFFER_LIMIT or not from_schedule:
@@ -452,15 +495,18 @@ class SchedulerCore:
         )
         return job.executor, request
 
-    @staticmethod
-    def _submitted(job: Job, scheduled_at: datetime, attempt: int, now: datetime) -> Event:
-        return Event(
-            kind=EventKind.JOB_SUBMITTED,
-            at=now,
-            job_id=job.id,
-            scheduled_at=scheduled_at,
-            attempt=attempt,
-        )
+    def _note_submitted(self, decision: Decision, run: tuple[Job, datetime, int, datetime]) -> None:
+        if self.wants & _SUBMITTED:
+            job, scheduled_at, attempt, now = run
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_SUBMITTED,
+                    at=now,
+                    job_id=job.id,
+                    scheduled_at=scheduled_at,
+                    attempt=attempt,
+                )
+            )
 
     @staticmethod
     def _idle_and_done(state: _State) -> bool:

@@ -14,23 +14,32 @@ import inspect
 import logging
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from ._clock import Clock, SystemClock
 from ._context import resolve_reference
-from ._core import Decision, FireDue, SchedulerCore
+from ._core import Decision, FireDue, RetryDue, SchedulerCore
 from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
-from ._model import Catchup, ConflictPolicy, Job, Outcome, Overlap, RetryPolicy, RunResult
+from ._model import (
+    Catchup,
+    ConflictPolicy,
+    Job,
+    Outcome,
+    Overlap,
+    RetryPolicy,
+    RunResult,
+    evolve,
+)
 from ._planning import epoch_us, next_job_fire
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
 from ._tz import coerce_timezone
 from .executors import Executor
 from .stores import JobStore, MemoryStore
-from .triggers import Trigger
+from .triggers import DateTrigger, Trigger
 from .triggers._base import coerce_enum
 
 __all__ = ["Engine", "SchedulerState"]
@@ -40,6 +49,7 @@ logger = logging.getLogger("tickwork")
 F = TypeVar("F", bound=Callable[..., Any])
 _US = timedelta(microseconds=1)
 _UNSET: Any = object()
+_REMOVED = int(EventKind.JOB_REMOVED)
 #: How many fire times ``backfill`` queues at most in one call.
 BACKFILL_LIMIT = 10_000
 
@@ -136,6 +146,8 @@ class Engine:
         self._state = SchedulerState.STOPPED
         self._max_wait = float(max_wait)
         self._wakeup: Callable[[], None] = lambda: None
+        self._results: deque[RunResult] = deque()
+        self._results_flagged = False
 
     # -- configuration hooks for the drivers ------------------------------------------
 
@@ -303,7 +315,16 @@ class Engine:
                     raise TypeError("give run_immediately or first_fire, not both")
             else:
                 when = now if run_immediately else self._first_fire(job, now)
-            job = replace(job, next_fire=when)
+                if when is None and isinstance(job.trigger, DateTrigger):
+                    # A one-off time already past: due now, late; the misfire grace decides.
+                    when = job.trigger.run_at
+                if when is None:
+                    raise ValueError(
+                        f"job {job_id!r} would never run: {job.trigger!r} has no fire time at "
+                        f"or after {now.isoformat()}"
+                        + (" within the job's start/end" if job.start or job.end else "")
+                    )
+            job = evolve(job, next_fire=when)
             existing = self._core.get(job_id)
             event_kind = EventKind.JOB_ADDED
             if existing is not None:
@@ -345,7 +366,7 @@ class Engine:
             same = old == new
         if not same:
             return job
-        return replace(
+        return evolve(
             job,
             trigger=existing.trigger,
             next_fire=existing.next_fire,
@@ -564,11 +585,11 @@ class Engine:
             if "max_instances" in changes and "overlap" not in changes:
                 current.pop("overlap")
             options = self._options({**current, **changes}, func, func_ref)
-            job = replace(job, func=func, func_ref=func_ref, **options)
+            job = evolve(job, func=func, func_ref=func_ref, **options)
             if job.start is not None or job.end is not None:
                 now = self._clock.now()
                 if job.next_fire is None or not self._within(job, job.next_fire):
-                    job = replace(job, next_fire=self._first_fire(job, now))
+                    job = evolve(job, next_fire=self._first_fire(job, now))
             saved = self._save(job, EventKind.JOB_MODIFIED)
         return self._saved(saved)
 
@@ -588,8 +609,8 @@ class Engine:
             job = self._job(job_id)
             now = self._clock.now()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
-            job = replace(job, trigger=spec.trigger, jitter=spec.jitter or job.jitter)
-            job = replace(job, next_fire=self._first_fire(job, now))
+            job = evolve(job, trigger=spec.trigger, jitter=spec.jitter or job.jitter)
+            job = evolve(job, next_fire=self._first_fire(job, now))
             saved = self._save(job, EventKind.JOB_MODIFIED)
         return self._saved(saved)
 
@@ -599,7 +620,7 @@ class Engine:
             raise TypeError(f"note must be a str, got {note!r}")
         with self._lock:
             self._require_open()
-            job = replace(self._job(job_id), paused=True, pause_note=note)
+            job = evolve(self._job(job_id), paused=True, pause_note=note)
             saved = self._save(job, EventKind.JOB_PAUSED, reason=note)
         return self._saved(saved)
 
@@ -612,8 +633,8 @@ class Engine:
         with self._lock:
             self._require_open()
             job = self._job(job_id)
-            job = replace(job, paused=False, pause_note=None, consecutive_failures=0)
-            job = replace(job, next_fire=self._first_fire(job, self._clock.now()))
+            job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
+            job = evolve(job, next_fire=self._first_fire(job, self._clock.now()))
             saved = self._save(job, EventKind.JOB_RESUMED)
         return self._saved(saved)
 
@@ -709,45 +730,81 @@ class Engine:
         executor's); keep them quick. One that raises is logged and ignored.
         """
         self._listeners.add(callback, mask)
+        with self._lock:
+            self._core.wants = int(self._listeners.mask)
 
     def remove_listener(self, callback: Listener) -> None:
         """Stop calling *callback*. Raises ``LookupError`` if it was not added."""
         self._listeners.remove(callback)
+        with self._lock:
+            self._core.wants = int(self._listeners.mask)
 
     # -- the dispatch step ------------------------------------------------------------
 
     def process_due(self) -> datetime | None:
-        """Dispatch everything due at the clock's now; return when something is next due.
+        """Take in finished runs, dispatch everything due now; return when something is next due.
 
         The drivers call this; tests with a :class:`~tickwork.testing.FakeClock` may too
-        (see ``tickwork.testing``). Does nothing unless the scheduler is running.
+        (see ``tickwork.testing``), as may programs that run their own loop after
+        :meth:`open`. Dispatches nothing unless the scheduler is running.
         """
-        with self._lock:
-            if self._state is not SchedulerState.RUNNING:
-                return None
-            now = self._clock.now()
-            decisions: list[Decision] = []
-            for item in self._core.pop_due(now):
-                if isinstance(item, FireDue):
-                    claimed = self._store.claim_fire(
-                        item.job_id,
-                        item.nominal,
-                        item.plan.next_fire,
-                        now=now,
-                        remaining_runs=item.remaining_runs,
-                    )
-                    if not claimed:
-                        self._reload(item.job_id)
-                        continue
-                    decision = self._core.commit_fire(item, now)
+        dispatch = True
+        while True:
+            batch = Decision()
+            with self._lock:
+                self._results_flagged = False
+                now = self._clock.now()
+                self._drain_results(batch, now)
+                running = self._state is SchedulerState.RUNNING
+                if running and dispatch:
+                    self._dispatch(self._core.pop_due(now), now, batch)
+                self._persist(batch, now)
+                upcoming = self._core.next_due() if running else None
+            self._apply(batch)
+            # Runs that ended during the call (an inline executor) are taken in too, so
+            # their buffered runs start; what falls due meanwhile waits for the next call.
+            dispatch = False
+            if not self._results:
+                return upcoming
+
+    def _dispatch(self, due: list[FireDue | RetryDue], now: datetime, batch: Decision) -> None:
+        """Claim the due fires in the store (one batch), then apply them (lock held)."""
+        fires = [item for item in due if isinstance(item, FireDue)]
+        claimed = iter(
+            self._store.claim_fires(
+                [(f.job_id, f.nominal, f.plan.next_fire, f.remaining_runs) for f in fires],
+                now=now,
+            )
+            if fires
+            else ()
+        )
+        core = self._core
+        for item in due:
+            if isinstance(item, FireDue):
+                if next(claimed):
+                    core.commit_fire(item, now, batch)
                 else:
-                    decision = self._core.commit_retry(item, now)
-                self._persist(decision, now)
-                decisions.append(decision)
-            upcoming = self._core.next_due()
-        for decision in decisions:
-            self._apply(decision)
-        return upcoming
+                    self._reload(item.job_id)
+            else:
+                core.commit_retry(item, now, batch)
+
+    def _drain_results(self, batch: Decision, now: datetime) -> None:
+        """Apply the results executors reported since last time (lock held)."""
+        results = self._results
+        core = self._core
+        while results:
+            result = results.popleft()
+            if result.outcome is Outcome.FAILURE:
+                error = result.exception
+                logger.error(
+                    "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
+                    result.request.job_id,
+                    result.request.scheduled_at.isoformat(),
+                    result.request.attempt,
+                    f"{type(error).__name__}: {error}",
+                    exc_info=error if isinstance(error, BaseException) else None,
+                )
+            core.finished(result, result.finished_at or now, batch)
 
     def _reload(self, job_id: str) -> None:
         try:
@@ -755,24 +812,28 @@ class Engine:
         except JobLookupError:
             fresh = None
         if fresh is not None and fresh.func is None and fresh.func_ref:
-            fresh = replace(fresh, func=resolve_reference(fresh.func_ref))
+            fresh = evolve(fresh, func=resolve_reference(fresh.func_ref))
         self._core.refresh(fresh, job_id)
 
     def _persist(self, decision: Decision, now: datetime) -> None:
-        if decision.store is not None:
+        """Write the decision's job changes to the store (lock held)."""
+        for job in decision.stores:
             with contextlib.suppress(JobLookupError):  # removed meanwhile: nothing to update
-                self._store.update_job(decision.store)
-        if decision.remove is not None:
+                self._store.update_job(job)
+        decision.stores.clear()
+        for job_id in decision.removes:
             with contextlib.suppress(JobLookupError):
-                self._store.remove_job(decision.remove)
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_REMOVED,
-                    at=now,
-                    job_id=decision.remove,
-                    reason="no fire times left",
+                self._store.remove_job(job_id)
+            if self._core.wants & _REMOVED:
+                decision.events.append(
+                    Event(
+                        kind=EventKind.JOB_REMOVED,
+                        at=now,
+                        job_id=job_id,
+                        reason="no fire times left",
+                    )
                 )
-            )
+        decision.removes.clear()
 
     def _apply(self, decision: Decision) -> None:
         """Submit the decision's runs and emit its events (outside the lock)."""
@@ -806,23 +867,15 @@ class Engine:
         executor.start(self._on_result, self._clock)
 
     def _on_result(self, result: RunResult) -> None:
-        """Executors report here, from any thread."""
-        if result.outcome is Outcome.FAILURE:
-            error = result.exception
-            logger.error(
-                "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
-                result.request.job_id,
-                result.request.scheduled_at.isoformat(),
-                result.request.attempt,
-                f"{type(error).__name__}: {error}",
-                exc_info=error if isinstance(error, BaseException) else None,
-            )
-        with self._lock:
-            now = self._clock.now()
-            decision = self._core.finished(result, now)
-            self._persist(decision, now)
-        self._apply(decision)
-        if any(event.kind is EventKind.JOB_RETRIED for event in decision.events):
+        """Executors report here, from any thread: queue the result and wake the driver.
+
+        Results are applied in batches by :meth:`process_due` in the driver's thread (or
+        task), so a burst of 10,000 completions takes the lock a handful of times, not
+        10,000, and listeners always run in the driver's thread.
+        """
+        self._results.append(result)
+        if not self._results_flagged:
+            self._results_flagged = True
             self._wakeup()
 
     # -- lifecycle, for the drivers ---------------------------------------------------
@@ -840,8 +893,15 @@ class Engine:
         self._emit(events)
 
     def _in_flight(self) -> int:
+        """Runs started and not yet applied (after draining reported results)."""
+        batch = Decision()
         with self._lock:
-            return self._core.in_flight()
+            now = self._clock.now()
+            self._drain_results(batch, now)
+            self._persist(batch, now)
+            count = self._core.in_flight()
+        self._apply(batch)
+        return count
 
     def _startup(self) -> None:
         """Open the store, load its jobs and mark the scheduler running (lock held)."""
@@ -854,7 +914,7 @@ class Engine:
             if job.id in self._core:
                 continue
             if job.func is None and job.func_ref:
-                job = replace(job, func=resolve_reference(job.func_ref))
+                job = evolve(job, func=resolve_reference(job.func_ref))
             self._core.put(job)
 
     def _mark_started(self, paused: bool) -> list[Event]:
@@ -872,6 +932,13 @@ class Engine:
                 self._executors[alias].shutdown(wait=wait, timeout=timeout)
             except Exception:
                 logger.exception("tickwork: executor %r failed to shut down", alias)
+        batch = Decision()
+        with self._lock:
+            now = self._clock.now()
+            self._drain_results(batch, now)
+            self._persist(batch, now)
+        batch.requests.clear()  # nothing starts after shutdown
+        self._apply(batch)
         self._store.close()
         self._emit([Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now())])
 
@@ -901,7 +968,7 @@ class Engine:
         return self._attach(job)
 
     def _attach(self, job: Job) -> Job:
-        return replace(job, _engine=self)
+        return evolve(job, _engine=self)
 
     def _emit(self, events: list[Event]) -> None:
         self._listeners.emit(events)

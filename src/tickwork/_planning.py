@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from ._model import Catchup, RetryPolicy
 from .triggers import Trigger
@@ -101,8 +101,7 @@ def latest_fire_at_or_before(
     return best
 
 
-@dataclass(frozen=True, slots=True)
-class FirePlan:
+class FirePlan(NamedTuple):
     """What to do with a job whose next fire time has come.
 
     ``runs``: the nominal fire times to run now, oldest first. ``missed``: how many due
@@ -124,19 +123,30 @@ def plan_due(
     max_catchup: int,
     start: datetime | None = None,
     end: datetime | None = None,
+    now_us: int | None = None,
+    planned_us: int | None = None,
 ) -> FirePlan:
     """Decide the runs for a job whose fire time *first* (<= *now*) has come.
 
     The common case, one fire time due, costs one trigger call. A backlog (after
     downtime, a suspend, a clock jump) is resolved by the catch-up policy without
     enumerating every missed fire time: the next fire is found straight from *now*.
+    *now_us* may pass ``epoch_us(now)`` when the caller already has it; *planned_us*
+    is when the run was meant to start (the fire time plus its jitter): lateness for
+    the grace time counts from there, so jitter is never a misfire.
     """
-    now_us = epoch_us(now)
+    if now_us is None:
+        now_us = epoch_us(now)
     eligible_us = None if grace is None else now_us - grace // _US
-    following = next_job_fire(trigger, first, start, end)
+    if start is None and end is None:
+        following = trigger.next_after(first)
+    else:
+        following = next_job_fire(trigger, first, start, end)
     if following is None or epoch_us(following) > now_us:
-        if eligible_us is not None and epoch_us(first) < eligible_us:
-            return FirePlan((), 1, following)
+        if eligible_us is not None:
+            start_us = epoch_us(first) if planned_us is None else planned_us
+            if start_us < eligible_us:
+                return FirePlan((), 1, following)
         return FirePlan((first,), 0, following)
 
     upcoming = next_job_fire(trigger, now, start, end)

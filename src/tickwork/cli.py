@@ -7,7 +7,9 @@ This module is a driver: it is allowed to read the clock and to sleep.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -15,8 +17,9 @@ from typing import TextIO
 
 from . import __version__
 from ._errors import TickworkError
+from ._events import Event
 from ._tz import coerce_timezone, timezone_name
-from .triggers import CronTrigger, IntervalTrigger, Trigger
+from .triggers import CronTrigger
 
 __all__ = ["entry_point", "main"]
 
@@ -100,42 +103,80 @@ def _demo(duration: float, out: TextIO) -> int:
         times = ", ".join(t.strftime("%m-%d %H:%M%z") for t in trigger.next_times(start, 3))
         print(f"  {expression!r:16} in {zone}: {times}", file=out)
 
-    # Then live schedules, each fire printed as it happens.
-    now = datetime.now(timezone.utc)
-    live: dict[str, Trigger] = {
-        "cron '* * * * * *' (every second)": CronTrigger("* * * * * *", timezone="UTC"),
-        "interval of 1.5 s": IntervalTrigger(seconds=1.5, start=now, timezone="UTC"),
-    }
-    print(f"\nRunning for {duration:g} s:", file=out)
-    due = {name: trigger.next_after(now) for name, trigger in live.items()}
-    fired = dict.fromkeys(live, 0)
-    late: list[float] = []
-    deadline = time.monotonic() + duration
-    while True:
-        pending = {name: when for name, when in due.items() if when is not None}
-        if not pending:
-            break
-        name = min(pending, key=lambda key: pending[key])
-        when = pending[name]
-        wait = (when - datetime.now(timezone.utc)).total_seconds()
-        if time.monotonic() + max(wait, 0.0) > deadline:
-            break
-        if wait > 0:
-            time.sleep(wait)
-        fired_at = datetime.now(timezone.utc)
-        lateness = (fired_at - when).total_seconds() * 1000
-        late.append(lateness)
-        fired[name] += 1
-        print(
-            f"  {fired_at:%H:%M:%S.%f} fired {name} (due {when:%H:%M:%S}, +{lateness:.1f} ms)",
-            file=out,
-            flush=True,
-        )
-        due[name] = live[name].next_after(when)
-    total = sum(fired.values())
-    print(f"\nSummary: {total} fires in {duration:g} s", file=out)
-    for name, count in fired.items():
-        print(f"  {name}: {count}", file=out)
-    if late:
-        print(f"  lateness: max {max(late):.1f} ms, mean {sum(late) / len(late):.1f} ms", file=out)
+    # Then a real scheduler, each run printed as it happens.
+    return _live_demo(duration, out)
+
+
+def _live_demo(duration: float, out: TextIO) -> int:
+    from . import EventKind, RetryPolicy, Scheduler, current_run
+
+    lock = threading.Lock()
+    lateness: list[float] = []
+    attempts: dict[str, int] = {}
+
+    def say(text: str) -> None:
+        with lock:
+            print(f"  {datetime.now(timezone.utc):%H:%M:%S.%f}"[:-3] + f" {text}", file=out,
+                  flush=True)  # fmt: skip
+
+    def work(label: str) -> str:
+        run = current_run()
+        late = (datetime.now(timezone.utc) - run.scheduled_at).total_seconds() * 1000
+        with lock:
+            lateness.append(late)
+        return f"{label} (due {run.scheduled_at:%H:%M:%S}, started +{late:.1f} ms)"
+
+    def flaky() -> str:
+        run = current_run()
+        key = run.scheduled_at.isoformat()
+        attempts[key] = attempts.get(key, 0) + 1
+        if run.attempt == 1:
+            raise ConnectionError("upstream not ready (first attempt always fails)")
+        return work(f"flaky job, attempt {run.attempt}")
+
+    def slow() -> str:
+        label = work("slow job (takes 1.3 s, due every second)")
+        time.sleep(1.3)
+        return label
+
+    counts: dict[str, int] = {}
+
+    def on_event(event: Event) -> None:
+        name = event.kind.name or "?"
+        with lock:
+            counts[name] = counts.get(name, 0) + 1
+        if event.kind is EventKind.JOB_EXECUTED:
+            say(f"fired {event.return_value}")
+        elif event.kind is EventKind.JOB_RETRIED:
+            say(f"retry {event.job_id}: {event.reason} ({event.exception})")
+        elif event.kind is EventKind.JOB_SKIPPED:
+            say(f"skipped {event.job_id} at {event.scheduled_at:%H:%M:%S}: {event.reason}")
+        elif event.kind is EventKind.JOB_FAILED:
+            say(f"failed {event.job_id}: {event.exception!r}")
+
+    # The listener below prints failures; keep the log's tracebacks out of the demo.
+    logging.getLogger("tickwork").addHandler(logging.NullHandler())
+    scheduler = Scheduler(timezone="UTC")
+    scheduler.add_listener(on_event, EventKind.JOB_ALL)
+    scheduler.add_job(work, "cron", "*/2 * * * * *", args=["cron '*/2 * * * * *'"], id="cron")
+    scheduler.add_job(work, "interval", seconds=1.5, args=["interval of 1.5 s"], id="interval")
+    scheduler.add_job(flaky, "interval", seconds=3, id="flaky",
+                      retry=RetryPolicy(attempts=3, delay=0.3, jitter=0))  # fmt: skip
+    scheduler.add_job(slow, "interval", seconds=1, id="slow")
+    print(f"\nRunning a Scheduler for {duration:g} s (memory store, 10 worker threads):", file=out)
+    started = time.monotonic()
+    scheduler.start()
+    try:
+        time.sleep(duration)
+    finally:
+        scheduler.shutdown(wait=True, timeout=5)
+    elapsed = time.monotonic() - started
+    fired = counts.get("JOB_EXECUTED", 0)
+    print(f"\nSummary: {fired} fires in {elapsed:.1f} s", file=out)
+    for name in sorted(counts):
+        print(f"  {name.lower()}: {counts[name]}", file=out)
+    if lateness:
+        ordered = sorted(lateness)
+        p50 = ordered[len(ordered) // 2]
+        print(f"  lateness: max {ordered[-1]:.1f} ms, median {p50:.1f} ms", file=out)
     return 0

@@ -21,7 +21,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from ._engine import Engine
+from ._engine import Engine, SchedulerState
 
 __all__ = ["FakeClock", "advance", "run_until"]
 
@@ -139,7 +139,8 @@ def _fake_clock(scheduler: Engine) -> FakeClock:
 def run_until(scheduler: Engine, until: datetime, *, settle: float = 5.0) -> int:
     """Step simulated time to *until*, dispatching everything due on the way, in order.
 
-    The scheduler must be opened with ``scheduler.open()`` (no background thread). With
+    The scheduler must be opened with ``scheduler.open()`` (no background thread); a
+    paused one only has its clock moved (nothing is dispatched). With
     an ``InlineExecutor`` every run has finished when this returns. With other executors
     it waits (up to *settle* real seconds per step) for the runs of each step to report
     before moving on, so retries and buffered runs are planned at the right fake time.
@@ -149,8 +150,8 @@ def run_until(scheduler: Engine, until: datetime, *, settle: float = 5.0) -> int
     if until.tzinfo is None:
         raise TypeError("until must be an aware datetime")
     steps = 0
-    while True:
-        upcoming = scheduler.process_due()
+    while scheduler.state is SchedulerState.RUNNING:
+        scheduler.process_due()
         steps += 1
         _settle(scheduler, settle)
         upcoming = scheduler._core.next_due()  # results may have scheduled retries

@@ -248,3 +248,17 @@ def test_a_job_raising_system_exit_on_an_attached_loop_is_reported_then_reraised
 
 async def _async_exit() -> None:
     raise SystemExit(4)
+
+
+def test_shutdown_twice_on_a_private_loop(recorder: Recorder, tmp_path: Path) -> None:
+    executor = AsyncioExecutor()
+    executor.start(recorder, SystemClock())
+    started = tmp_path / "started"
+    executor.submit(make_request(jobs.async_block, str(started), str(tmp_path / "never")))
+    jobs.wait_for_file(started)
+    executor.shutdown(wait=False)
+    executor.shutdown(wait=True)  # returns once the private loop is gone
+    assert executor._thread is not None
+    assert not executor._thread.is_alive()
+    [result] = recorder.results
+    assert result.outcome is Outcome.INTERRUPTED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import threading
 import time
@@ -114,8 +113,10 @@ def test_coroutine_functions_run_in_the_worker(
 
 
 def test_a_request_by_reference_only(executor: ProcessExecutor, recorder: Recorder) -> None:
-    executor.submit(dataclasses.replace(make_request(jobs.add, 2, 2), func=None))
-    assert recorder.one().return_value == 4
+    executor.submit(make_request(jobs.add, 2, 2)._replace(func=None))
+    result = recorder.one()
+    assert result.outcome is Outcome.SUCCESS, result.exception
+    assert result.return_value == 4
 
 
 def test_a_lambda_submitted_without_check_fails_without_harm(
@@ -125,8 +126,8 @@ def test_a_lambda_submitted_without_check_fails_without_harm(
     executor.submit(make_request(jobs.add, 1, 2))
     refused, fine = recorder.wait_for(2)
     assert refused.outcome is Outcome.FAILURE
-    assert isinstance(refused.exception, SerializationError)
-    assert fine.return_value == 3
+    assert isinstance(refused.exception, SerializationError), refused.exception
+    assert fine.return_value == 3, fine.exception
 
 
 def _nested_factory() -> object:

@@ -92,8 +92,9 @@ class AsyncioExecutor(Executor):
       reported ``INTERRUPTED``. ``wait=True`` waits for the running tasks (at most
       *timeout* seconds), then cancels the rest; ``wait=False`` cancels them at once.
       Every cancelled run is reported ``INTERRUPTED`` before it unwinds.
-    * On an attached loop, ``shutdown(wait=True)`` cannot block that loop's own thread:
-      there, ``await`` :meth:`shutdown_async` instead.
+    * ``shutdown(wait=True)`` cannot block the executor's loop from that loop's own
+      thread (a job, or the asyncio scheduler): there, ``await`` :meth:`shutdown_async`
+      instead, or use ``wait=False``.
 
     Args:
         loop: the event loop to run jobs on; ``None`` to run a private one on demand.
@@ -108,6 +109,7 @@ class AsyncioExecutor(Executor):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._shutdown_called = False
         self._running: dict[asyncio.Task[None], _Record] = {}  # touched on the loop only
 
     def __repr__(self) -> str:
@@ -281,6 +283,10 @@ class AsyncioExecutor(Executor):
         )
 
     def _forget(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            # A re-raised KeyboardInterrupt or SystemExit was reported already: mark it
+            # retrieved so asyncio does not log it again when the task is collected.
+            task.exception()
         record = self._running.pop(task, None)
         if record is None:
             return
@@ -332,8 +338,8 @@ class AsyncioExecutor(Executor):
             timeout: the most seconds to wait, ``None`` for no limit.
 
         Raises:
-            SchedulerStateError: ``wait=True`` was asked from the attached loop's own
-                thread, which cannot block; ``await shutdown_async()`` there instead.
+            SchedulerStateError: ``wait=True`` was asked from the executor's own loop,
+                which cannot block; ``await shutdown_async()`` there instead.
         """
         loop = self._loop
         on_loop = loop is not None and _running_loop() is loop
@@ -346,6 +352,7 @@ class AsyncioExecutor(Executor):
             self._closed = True
             loop = self._loop
             thread = self._thread
+            first, self._shutdown_called = not self._shutdown_called, True
         if loop is None or loop.is_closed():
             return
         if on_loop:
@@ -354,6 +361,11 @@ class AsyncioExecutor(Executor):
         if not wait:
             with contextlib.suppress(RuntimeError):  # closed meanwhile
                 loop.call_soon_threadsafe(self._abort)
+            return
+        if thread is not None and not first:
+            # The first call stops the private loop; anything handed to it now might
+            # never run. Its thread ends once everything is reported.
+            thread.join(timeout)
             return
         coroutine = self.shutdown_async(wait, timeout)
         try:

@@ -29,7 +29,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
@@ -465,7 +464,7 @@ class ProcessExecutor(Executor):
             reference = _reference_for(request)
             # Only plain data travels: the function as a reference, kwargs as a dict
             # (a read-only mapping proxy would not pickle).
-            message = replace(request, func=None, func_ref=reference, kwargs=dict(request.kwargs))
+            message = request._replace(func=None, func_ref=reference, kwargs=dict(request.kwargs))
             data = ForkingPickler.dumps(message)
         except SerializationError as error:
             self._finish(request, Outcome.FAILURE, exception=error)

@@ -30,11 +30,16 @@ Contract, checked by ``tests/stores/test_contract.py`` for every store:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 
 from .._model import Job
 
-__all__ = ["JobStore"]
+__all__ = ["Claim", "JobStore"]
+
+#: One claim for :meth:`JobStore.claim_fires`: (job id, expected next fire, new next
+#: fire, remaining runs or None to keep).
+Claim = tuple[str, "datetime | None", "datetime | None", "int | None"]
 
 
 class JobStore(ABC):
@@ -82,6 +87,14 @@ class JobStore(ABC):
         *expected* (another scheduler got there first) or the job is gone.
         ``remaining_runs`` is stored with the new fire time when the job has a limit.
         """
+
+    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
+        """Several :meth:`claim_fire` calls at once (one transaction where the store
+        has them); returns one result per claim, in order."""
+        return [
+            self.claim_fire(job_id, expected, new_next, now=now, remaining_runs=remaining)
+            for job_id, expected, new_next, remaining in claims
+        ]
 
     def changes(self) -> object:
         """A token that changes when another process may have changed the jobs."""

@@ -3,39 +3,40 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 
 from .._errors import ConflictingIdError, JobLookupError
-from .._model import Job
-from ._base import JobStore
+from .._model import Job, evolve
+from ._base import Claim, JobStore
 
 __all__ = ["MemoryStore"]
 
-_UTC = timezone.utc
-#: Stands in for a missing fire time in sort keys; never compared with a real one,
-#: because the key's first element already puts jobs without a fire time last.
-_NO_FIRE = datetime.min.replace(tzinfo=_UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
 
 
-def _instant(moment: datetime) -> datetime:
-    """*moment* in UTC, so comparisons are by instant.
+def _instant(moment: datetime) -> int:
+    """*moment* as microseconds since the epoch, so comparisons are by instant.
 
     Python compares two datetimes of the same zone by wall time, ignoring ``fold``:
     01:30 EDT and 01:30 EST on a fall-back night would compare equal, and 01:10 EST
     (the later instant) would sort before 01:30 EDT.
     """
-    return moment.astimezone(_UTC)
+    return (moment - _EPOCH) // _US
 
 
-def _order(job: Job) -> tuple[bool, datetime, str]:
+def _order(job: Job) -> tuple[bool, int, str]:
     fire = job.next_fire
-    return (fire is None, _NO_FIRE if fire is None else _instant(fire), job.id)
+    return (fire is None, 0 if fire is None else _instant(fire), job.id)
 
 
-def _detached(job: Job) -> Job:
-    """The record to store: the job without its link to a scheduler."""
-    return job if job._engine is None else replace(job, _engine=None)
+def _same(stored: datetime | None, expected: datetime | None) -> bool:
+    if stored is expected:
+        return True
+    if stored is None or expected is None:
+        return False
+    return _instant(stored) == _instant(expected)
 
 
 class MemoryStore(JobStore):
@@ -43,26 +44,31 @@ class MemoryStore(JobStore):
 
     Safe to share between threads: every call holds one lock, so :meth:`claim_fire`
     is atomic. :meth:`changes` always returns the same token, since no other process
-    can see the jobs.
+    can see the jobs. The schedule state that moves on every fire (next fire time,
+    remaining runs) is kept beside the job record, so claiming a fire does not copy
+    the record.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        self._moving: dict[str, tuple[datetime | None, int | None]] = {}
 
     def add_job(self, job: Job, *, replace: bool = False) -> None:
-        record = _detached(job)
         with self._lock:
             if not replace and job.id in self._jobs:
                 raise ConflictingIdError(f"a job with id {job.id!r} already exists")
-            self._jobs[job.id] = record
+            self._put(job)
 
     def update_job(self, job: Job) -> None:
-        record = _detached(job)
         with self._lock:
             if job.id not in self._jobs:
                 raise JobLookupError(f"no job with id {job.id!r}")
-            self._jobs[job.id] = record
+            self._put(job)
+
+    def _put(self, job: Job) -> None:
+        self._jobs[job.id] = job if job._engine is None else evolve(job, _engine=None)
+        self._moving[job.id] = (job.next_fire, job.remaining_runs)
 
     def remove_job(self, job_id: str) -> None:
         with self._lock:
@@ -70,18 +76,25 @@ class MemoryStore(JobStore):
                 del self._jobs[job_id]
             except KeyError:
                 raise JobLookupError(f"no job with id {job_id!r}") from None
+            del self._moving[job_id]
 
     def get_job(self, job_id: str) -> Job:
         with self._lock:
             try:
-                return self._jobs[job_id]
+                return self._record(job_id)
             except KeyError:
                 raise JobLookupError(f"no job with id {job_id!r}") from None
 
+    def _record(self, job_id: str) -> Job:
+        job = self._jobs[job_id]
+        next_fire, remaining = self._moving[job_id]
+        if job.next_fire is not next_fire or job.remaining_runs != remaining:
+            job = self._jobs[job_id] = evolve(job, next_fire=next_fire, remaining_runs=remaining)
+        return job
+
     def get_jobs(self) -> list[Job]:
         with self._lock:
-            jobs = list(self._jobs.values())
-        # Records are frozen, so the copy of the list is a snapshot of the store.
+            jobs = [self._record(job_id) for job_id in self._jobs]
         jobs.sort(key=_order)
         return jobs
 
@@ -94,21 +107,23 @@ class MemoryStore(JobStore):
         now: datetime,
         remaining_runs: int | None = None,
     ) -> bool:
+        return self.claim_fires([(job_id, expected, new_next, remaining_runs)], now=now)[0]
+
+    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
         del now  # nothing here expires: a store in memory has no leases to check
+        results: list[bool] = []
+        moving = self._moving
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                return False
-            stored = job.next_fire
-            if stored is None or expected is None:
-                if not (stored is None and expected is None):
-                    return False
-            elif _instant(stored) != _instant(expected):
-                return False
-            if remaining_runs is None:
-                remaining_runs = job.remaining_runs
-            self._jobs[job_id] = replace(job, next_fire=new_next, remaining_runs=remaining_runs)
-            return True
+            for job_id, expected, new_next, remaining_runs in claims:
+                current = moving.get(job_id)
+                if current is None or not _same(current[0], expected):
+                    results.append(False)
+                    continue
+                if remaining_runs is None:
+                    remaining_runs = current[1]
+                moving[job_id] = (new_next, remaining_runs)
+                results.append(True)
+        return results
 
     def changes(self) -> object:
         """Always ``None``: only this process can change the jobs."""
