@@ -421,7 +421,7 @@ class Engine:
         out["executor"] = alias
         tags = given.get("tags") or ()
         tags = (tags,) if isinstance(tags, str) else tags
-        if not all(isinstance(tag, str) for tag in tags):
+        if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
             raise TypeError(f"tags must be strings, got {given.get('tags')!r}")
         out["tags"] = frozenset(tags)
         out["start"] = coerce_datetime(given.get("start"), "start")
@@ -590,6 +590,11 @@ class Engine:
                 now = self._clock.now()
                 if job.next_fire is None or not self._within(job, job.next_fire):
                     job = evolve(job, next_fire=self._first_fire(job, now))
+                    if job.next_fire is None and not job.paused:
+                        raise ValueError(
+                            f"job {job_id!r} would never run again with start={job.start} "
+                            f"and end={job.end}; nothing was changed"
+                        )
             saved = self._save(job, EventKind.JOB_MODIFIED)
         return self._saved(saved)
 
@@ -611,6 +616,13 @@ class Engine:
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
             job = evolve(job, trigger=spec.trigger, jitter=spec.jitter or job.jitter)
             job = evolve(job, next_fire=self._first_fire(job, now))
+            if job.next_fire is None and isinstance(job.trigger, DateTrigger):
+                job = evolve(job, next_fire=job.trigger.run_at)
+            if job.next_fire is None:
+                raise ValueError(
+                    f"job {job_id!r} would never run: {job.trigger!r} has no fire time at or "
+                    f"after {now.isoformat()}; nothing was changed"
+                )
             saved = self._save(job, EventKind.JOB_MODIFIED)
         return self._saved(saved)
 
@@ -634,8 +646,24 @@ class Engine:
             self._require_open()
             job = self._job(job_id)
             job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
-            job = evolve(job, next_fire=self._first_fire(job, self._clock.now()))
-            saved = self._save(job, EventKind.JOB_RESUMED)
+            now = self._clock.now()
+            job = evolve(job, next_fire=self._first_fire(job, now))
+            if job.next_fire is None:
+                # Nothing left to fire (a one-off time passed while paused): it is done.
+                self._store.remove_job(job_id)
+                self._core.discard(job_id)
+                removed = Event(
+                    kind=EventKind.JOB_REMOVED,
+                    at=now,
+                    job_id=job_id,
+                    reason="resumed with no fire time left",
+                )
+                saved = None
+            else:
+                saved = self._save(job, EventKind.JOB_RESUMED)
+        if saved is None:
+            self._emit([removed])
+            return self._attach(job)
         return self._saved(saved)
 
     def remove_job(self, job_id: str) -> None:
@@ -665,6 +693,7 @@ class Engine:
             now = self._clock.now()
             decision = self._core.run_now(job_id, now, now)
         self._apply(decision)
+        self._take_results()
 
     def backfill(self, job_id: str, start: datetime, end: datetime) -> int:
         """Run a job for every fire time of its trigger in [start, end]; return how many.
@@ -699,6 +728,7 @@ class Engine:
                 decision.requests.extend(part.requests)
                 decision.events.extend(part.events)
         self._apply(decision)
+        self._take_results()
         return len(times)
 
     # -- the whole scheduler ----------------------------------------------------------
@@ -766,6 +796,17 @@ class Engine:
             dispatch = False
             if not self._results:
                 return upcoming
+
+    def _take_results(self) -> None:
+        """Apply results that are already in (an inline executor) without dispatching."""
+        while self._results:
+            batch = Decision()
+            with self._lock:
+                self._results_flagged = False
+                now = self._clock.now()
+                self._drain_results(batch, now)
+                self._persist(batch, now)
+            self._apply(batch)
 
     def _dispatch(self, due: list[FireDue | RetryDue], now: datetime, batch: Decision) -> None:
         """Claim the due fires in the store (one batch), then apply them (lock held)."""

@@ -1,0 +1,477 @@
+"""The sans-IO core (``SchedulerCore``) and the planning maths, driven directly.
+
+No clock, no threads: time is an argument. The last tests run days of simulated time
+through the core, and through a whole scheduler with a FakeClock, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tickwork import (
+    Catchup,
+    CronTrigger,
+    DateTrigger,
+    EventKind,
+    IntervalTrigger,
+    Job,
+    Outcome,
+    Overlap,
+    RetryPolicy,
+    Trigger,
+)
+from tickwork._core import FireDue, RetryDue, SchedulerCore
+from tickwork._model import RunRequest, RunResult
+from tickwork._planning import (
+    count_fires,
+    epoch_us,
+    jitter_offset,
+    latest_fire_at_or_before,
+    next_job_fire,
+    plan_due,
+    retry_delay,
+)
+from tickwork.testing import run_until
+
+from .jobs_for_tests import T0, Calls, noop, seconds, simulated
+
+EVERY_10S = IntervalTrigger(seconds=10, start=T0 + seconds(10), timezone="UTC")
+
+
+def make_job(trigger: Trigger = EVERY_10S, **fields: Any) -> Job:
+    fields.setdefault("next_fire", trigger.next_after(T0 - timedelta(microseconds=1)))
+    job_id = fields.pop("id", "j")
+    return Job(id=job_id, name=job_id, func=noop, func_ref=None, trigger=trigger, **fields)
+
+
+def make_core(*jobs: Job) -> SchedulerCore:
+    core = SchedulerCore()
+    core.wants = int(EventKind.ALL)  # build every event, as when a listener wants all
+    for job in jobs:
+        core.put(job)
+    return core
+
+
+def kinds(events: list[Any]) -> list[EventKind]:
+    return [event.kind for event in events]
+
+
+def result(request: RunRequest, outcome: Outcome = Outcome.SUCCESS, **fields: Any) -> RunResult:
+    return RunResult(request, outcome, **fields)
+
+
+# -- the core ---------------------------------------------------------------------------
+
+
+def test_an_empty_core_has_nothing_due() -> None:
+    core = make_core()
+    assert core.next_due() is None
+    assert core.pop_due(T0 + timedelta(days=365)) == []
+
+
+def test_pop_due_plans_but_does_not_apply() -> None:
+    core = make_core(make_job())
+    assert core.next_due() == T0 + seconds(10)
+    assert core.pop_due(T0 + seconds(9)) == []
+    (due,) = core.pop_due(T0 + seconds(10))
+    assert isinstance(due, FireDue)
+    assert due.job_id == "j"
+    assert due.nominal == T0 + seconds(10)
+    assert due.plan.runs == (T0 + seconds(10),)
+    assert due.plan.missed == 0
+    assert due.plan.next_fire == T0 + seconds(20)
+    # Not applied yet: the job still shows the popped fire time.
+    assert core.get("j").next_fire == T0 + seconds(10)  # type: ignore[union-attr]
+    assert core.in_flight() == 0
+
+
+def test_commit_fire_moves_the_job_on_and_requests_a_run() -> None:
+    core = make_core(make_job(args=(1,), executor="pool"))
+    (due,) = core.pop_due(T0 + seconds(10))
+    decision = core.commit_fire(due, T0 + seconds(10))  # type: ignore[arg-type]
+    ((alias, request),) = decision.requests
+    assert alias == "pool"
+    assert request.job_id == "j"
+    assert request.scheduled_at == T0 + seconds(10)
+    assert request.attempt == 1
+    assert request.args == (1,)
+    assert kinds(decision.events) == [EventKind.JOB_SUBMITTED]
+    assert core.get("j").next_fire == T0 + seconds(20)  # type: ignore[union-attr]
+    assert core.next_due() == T0 + seconds(20)
+    assert core.running("j") == 1
+    assert core.in_flight() == 1
+    finished = core.finished(result(request, return_value=5), T0 + seconds(11))
+    assert kinds(finished.events) == [EventKind.JOB_EXECUTED]
+    assert finished.events[0].return_value == 5
+    assert finished.events[0].scheduled_at == T0 + seconds(10)
+    assert core.running("j") == 0
+    assert core.in_flight() == 0
+
+
+def test_a_fire_popped_before_a_change_is_stale() -> None:
+    core = make_core(make_job())
+    (due,) = core.pop_due(T0 + seconds(10))
+    core.put(make_job(next_fire=T0 + seconds(100)))  # rescheduled meanwhile
+    decision = core.commit_fire(due, T0 + seconds(10))  # type: ignore[arg-type]
+    assert decision.requests == []
+    assert decision.events == []
+    assert core.next_due() == T0 + seconds(100)
+
+
+def test_a_replaced_entry_is_ignored_lazily() -> None:
+    core = make_core(make_job())
+    core.put(make_job(next_fire=T0 + seconds(50)))
+    assert core.next_due() == T0 + seconds(50)
+    assert core.pop_due(T0 + seconds(49)) == []
+
+
+def test_paused_and_finished_jobs_are_not_indexed() -> None:
+    core = make_core(make_job(id="p", paused=True), make_job(id="n", next_fire=None))
+    assert core.next_due() is None
+    assert core.pop_due(T0 + timedelta(days=1)) == []
+    assert {job.id for job in core.jobs()} == {"p", "n"}
+
+
+def test_a_one_off_job_is_removed_after_its_run_reports() -> None:
+    core = make_core(make_job(DateTrigger(T0 + seconds(5))))
+    (due,) = core.pop_due(T0 + seconds(5))
+    decision = core.commit_fire(due, T0 + seconds(5))  # type: ignore[arg-type]
+    assert decision.removes == ["j"]
+    assert core.next_due() is None
+    assert "j" in core  # its run is still in flight
+    core.finished(result(decision.requests[0][1]), T0 + seconds(6))
+    assert "j" not in core
+
+
+def test_overlap_in_the_core_skips_and_buffers() -> None:
+    core = make_core(make_job(id="skip"), make_job(id="buffer", overlap=Overlap.BUFFER_ONE))
+    first = [core.commit_fire(d, T0 + seconds(10)) for d in core.pop_due(T0 + seconds(10))]  # type: ignore[arg-type]
+    requests = {r.job_id: r for d in first for _, r in d.requests}
+    second = [core.commit_fire(d, T0 + seconds(20)) for d in core.pop_due(T0 + seconds(20))]  # type: ignore[arg-type]
+    events = [e for d in second for e in d.events]
+    assert [(e.kind, e.job_id) for e in events] == [(EventKind.JOB_SKIPPED, "skip")]
+    assert all(not d.requests for d in second)
+    # The buffered run starts when the running one reports.
+    done = core.finished(result(requests["buffer"]), T0 + seconds(25))
+    ((_, waiting),) = done.requests
+    assert waiting.scheduled_at == T0 + seconds(20)
+    assert kinds(done.events) == [EventKind.JOB_EXECUTED, EventKind.JOB_SUBMITTED]
+
+
+def test_a_failure_with_a_retry_policy_schedules_a_retry() -> None:
+    policy = RetryPolicy(attempts=2, delay=30, jitter=0)
+    core = make_core(make_job(DateTrigger(T0 + seconds(5)), retry=policy))
+    (due,) = core.pop_due(T0 + seconds(5))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(5)).requests  # type: ignore[arg-type]
+    failed = core.finished(
+        result(request, Outcome.FAILURE, exception=OSError("x")), T0 + seconds(6)
+    )
+    assert kinds(failed.events) == [EventKind.JOB_RETRIED]
+    assert core.next_due() == T0 + seconds(36)
+    assert core.pop_due(T0 + seconds(35)) == []
+    (retry,) = core.pop_due(T0 + seconds(36))
+    assert retry == RetryDue("j", T0 + seconds(5), 2)
+    decision = core.commit_retry(retry, T0 + seconds(36))  # type: ignore[arg-type]
+    ((_, again),) = decision.requests
+    assert (again.scheduled_at, again.attempt) == (T0 + seconds(5), 2)
+    last = core.finished(result(again, Outcome.FAILURE, exception=OSError("y")), T0 + seconds(37))
+    assert kinds(last.events) == [EventKind.JOB_FAILED]
+    assert "j" not in core
+
+
+def test_consecutive_failures_pause_the_job_in_the_core() -> None:
+    core = make_core(make_job(max_consecutive_failures=2))
+    for step in (10, 20):
+        (due,) = core.pop_due(T0 + seconds(step))
+        ((_, request),) = core.commit_fire(due, T0 + seconds(step)).requests  # type: ignore[arg-type]
+        decision = core.finished(
+            result(request, Outcome.FAILURE, exception=KeyError("k")), T0 + seconds(step)
+        )
+    assert kinds(decision.events) == [EventKind.JOB_FAILED, EventKind.JOB_PAUSED]
+    assert "KeyError" in (decision.events[1].reason or "")
+    (stored,) = decision.stores
+    assert stored.paused
+    assert core.next_due() is None
+
+
+def test_discard_drops_pending_retries() -> None:
+    core = make_core(make_job(retry=RetryPolicy(attempts=3, delay=1, jitter=0)))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    core.finished(result(request, Outcome.FAILURE, exception=ValueError()), T0 + seconds(10))
+    core.discard("j")
+    assert "j" not in core
+    assert core.pop_due(T0 + seconds(60)) == []
+    assert core.next_due() is None
+
+
+def test_jitter_delays_the_due_time_but_not_the_nominal_time() -> None:
+    job = make_job(jitter=timedelta(seconds=5))
+    core = make_core(job)
+    planned = core.next_due()
+    assert planned is not None
+    offset = jitter_offset("j", T0 + seconds(10), timedelta(seconds=5), T0 + seconds(20))
+    assert planned == T0 + seconds(10) + offset
+    assert offset > timedelta(0)  # this id and time happen to get a real delay
+    assert core.pop_due(planned - timedelta(microseconds=1)) == []
+    (due,) = core.pop_due(planned)
+    assert due.nominal == T0 + seconds(10)  # type: ignore[union-attr]
+    assert due.plan.runs == (T0 + seconds(10),)  # type: ignore[union-attr]
+
+
+def test_run_now_never_skips() -> None:
+    core = make_core(make_job())
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    extra = core.run_now("j", T0 + seconds(12), T0 + seconds(12))
+    assert extra.requests == []
+    assert extra.events == []
+    done = core.finished(result(request), T0 + seconds(13))
+    ((_, waiting),) = done.requests
+    assert waiting.scheduled_at == T0 + seconds(12)
+
+
+def test_three_days_of_a_minute_cron_through_the_core_alone() -> None:
+    trigger = CronTrigger("* * * * *", timezone="UTC")
+    core = make_core(make_job(trigger, next_fire=T0 + seconds(60)))
+    end = T0 + timedelta(days=3)
+    runs: list[datetime] = []
+    began = time.perf_counter()
+    while (due_at := core.next_due()) is not None and due_at <= end:
+        for item in core.pop_due(due_at):
+            decision = core.commit_fire(item, due_at)  # type: ignore[arg-type]
+            for _, request in decision.requests:
+                runs.append(request.scheduled_at)
+                core.finished(result(request), due_at)
+    assert time.perf_counter() - began < 2
+    assert len(runs) == 3 * 24 * 60
+    assert runs[0] == T0 + seconds(60)
+    assert runs[-1] == end
+    assert all(b - a == seconds(60) for a, b in itertools.pairwise(runs))
+
+
+def test_three_days_of_a_minute_cron_with_a_fake_clock() -> None:
+    with simulated(T0 + seconds(30)) as (scheduler, _, events):
+        calls = Calls()
+        scheduler.add_job(calls, "cron", "* * * * *", id="m")
+        began = time.perf_counter()
+        run_until(scheduler, T0 + seconds(30) + timedelta(days=3))
+        elapsed = time.perf_counter() - began
+    assert len(calls) == 4320
+    assert calls.scheduled[0] == T0 + seconds(60)
+    assert calls.scheduled[-1] == T0 + timedelta(days=3)
+    assert not events.of(EventKind.JOB_MISSED | EventKind.JOB_SKIPPED)
+    assert elapsed < 2, f"{elapsed:.2f} s"
+
+
+# -- planning: small pieces -------------------------------------------------------------
+
+
+def test_epoch_us_is_the_instant_whatever_the_zone() -> None:
+    berlin = T0.astimezone(ZoneInfo("Europe/Berlin"))
+    assert epoch_us(berlin) == epoch_us(T0) == 1_704_067_200 * 1_000_000
+    # The repeated hour of a DST fall-back: fold tells the two instants apart.
+    zone = ZoneInfo("Europe/Berlin")
+    first = datetime(2024, 10, 27, 2, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    assert epoch_us(second) - epoch_us(first) == 3600 * 1_000_000
+
+
+def test_next_job_fire_keeps_inside_start_and_end() -> None:
+    trigger = IntervalTrigger(seconds=10, start=T0, timezone="UTC")
+    start, end = T0 + seconds(25), T0 + seconds(40)
+    assert next_job_fire(trigger, T0, start, end) == T0 + seconds(30)
+    assert next_job_fire(trigger, T0 + seconds(30), start, end) == T0 + seconds(40)  # inclusive
+    assert next_job_fire(trigger, T0 + seconds(40), start, end) is None
+    assert next_job_fire(trigger, T0, T0 + seconds(30), None) == T0 + seconds(30)  # inclusive
+
+
+def test_count_fires_of_an_interval_is_exact_and_immediate() -> None:
+    trigger = IntervalTrigger(seconds=1, start=T0, timezone="UTC")
+    began = time.perf_counter()
+    count = count_fires(trigger, T0, T0 + timedelta(days=365), None, None)
+    assert time.perf_counter() - began < 0.01
+    assert count == 365 * 86_400
+
+
+def test_count_fires_of_other_triggers_stops_at_the_limit() -> None:
+    trigger = CronTrigger("* * * * *", timezone="UTC")
+    assert count_fires(trigger, T0, T0 + timedelta(hours=1), None, None) == 60
+    assert count_fires(trigger, T0, T0 + timedelta(days=30), None, None, limit=500) == 500
+
+
+@pytest.mark.parametrize("expression", ["*/7 * * * *", "0 9 * * mon-fri", "30 2 1 * *"])
+def test_latest_fire_at_or_before_matches_a_walk(expression: str) -> None:
+    trigger = CronTrigger(expression, timezone="UTC")
+    first = trigger.next_after(T0)
+    assert first is not None
+    for hours in (0, 1, 5, 100, 1000):
+        moment = first + timedelta(hours=hours, seconds=17)
+        walked = first
+        while (following := trigger.next_after(walked)) is not None and following <= moment:
+            walked = following
+        assert latest_fire_at_or_before(trigger, moment, first, None, None) == walked
+
+
+def test_jitter_offset_is_stable_bounded_and_spread() -> None:
+    jitter = timedelta(seconds=30)
+    offsets = set()
+    for minute in range(200):
+        nominal = T0 + timedelta(minutes=minute)
+        offset = jitter_offset("job", nominal, jitter, nominal + seconds(60))
+        assert timedelta(0) <= offset < jitter
+        assert offset == jitter_offset("job", nominal, jitter, nominal + seconds(60))
+        # The same instant written in another zone is the same fire time.
+        other = nominal.astimezone(ZoneInfo("Asia/Tokyo"))
+        assert offset == jitter_offset("job", other, jitter, nominal + seconds(60))
+        offsets.add(offset)
+    assert len(offsets) > 150
+    assert jitter_offset("a", T0, jitter, None) != jitter_offset("b", T0, jitter, None)
+
+
+def test_jitter_offset_stays_before_the_next_fire() -> None:
+    following = T0 + seconds(2)
+    for minute in range(100):
+        offset = jitter_offset(f"j{minute}", T0, timedelta(hours=1), following)
+        assert T0 + offset < following
+    assert jitter_offset("j", T0, timedelta(hours=1), T0 + timedelta(microseconds=1)) == (
+        timedelta(0)
+    )
+
+
+def test_retry_delay_grows_is_capped_and_jitters_deterministically() -> None:
+    policy = RetryPolicy(attempts=10, delay=10, factor=2, max_delay=60, jitter=0)
+    assert [retry_delay(policy, "j", T0, n) for n in range(1, 6)] == [10, 20, 40, 60, 60]
+    jittered = RetryPolicy(attempts=10, delay=10, factor=2, max_delay=60, jitter=0.5)
+    for attempt in range(1, 6):
+        base = retry_delay(policy, "j", T0, attempt)
+        delay = retry_delay(jittered, "j", T0, attempt)
+        assert base <= delay < base * 1.5
+        assert delay == retry_delay(jittered, "j", T0, attempt)
+
+
+# -- planning: plan_due, as a table and against a brute-force reference -------------------
+
+
+def _plan(
+    catchup: str, now: float, grace: float | None = None, max_catchup: int = 100
+) -> tuple[list[float], int, float | None]:
+    plan = plan_due(
+        EVERY_10S,
+        T0 + seconds(10),
+        T0 + seconds(now),
+        grace=None if grace is None else seconds(grace),
+        catchup=Catchup(catchup),
+        max_catchup=max_catchup,
+    )
+    offset = [(run - T0).total_seconds() for run in plan.runs]
+    following = None if plan.next_fire is None else (plan.next_fire - T0).total_seconds()
+    return offset, plan.missed, following
+
+
+@pytest.mark.parametrize(
+    ("catchup", "now", "grace", "max_catchup", "runs", "missed", "following"),
+    [
+        # One fire due: every policy runs it, unless it is later than the grace.
+        ("latest", 10, None, 100, [10], 0, 20),
+        ("none", 15, None, 100, [10], 0, 20),
+        ("all", 19, 9, 100, [10], 0, 20),
+        ("latest", 19, 8, 100, [], 1, 20),
+        # A backlog of 10, 20 ... 50 at 55.
+        ("latest", 55, None, 100, [50], 4, 60),
+        ("earliest", 55, None, 100, [10], 4, 60),
+        ("all", 55, None, 100, [10, 20, 30, 40, 50], 0, 60),
+        ("all", 55, None, 2, [40, 50], 3, 60),
+        ("none", 55, None, 100, [], 5, 60),
+        # With a grace of 20 s only 40 and 50 may run.
+        ("earliest", 55, 20, 100, [40], 4, 60),
+        ("all", 55, 20, 100, [40, 50], 3, 60),
+        ("latest", 55, 20, 100, [50], 4, 60),
+        # Nothing within the grace.
+        ("latest", 59, 3, 100, [], 5, 60),
+        # Exactly at a fire time: it is due.
+        ("latest", 50, None, 100, [50], 4, 60),
+    ],
+)
+def test_plan_due_table(
+    catchup: str,
+    now: float,
+    grace: float | None,
+    max_catchup: int,
+    runs: list[float],
+    missed: int,
+    following: float,
+) -> None:
+    assert _plan(catchup, now, grace, max_catchup) == (runs, missed, following)
+
+
+def _reference(
+    trigger: Trigger,
+    first: datetime,
+    now: datetime,
+    grace: timedelta | None,
+    catchup: Catchup,
+    max_catchup: int,
+) -> tuple[tuple[datetime, ...], int, datetime | None]:
+    """plan_due's contract, by walking every fire time."""
+    fires = [first]
+    following = trigger.next_after(first)
+    while following is not None and following <= now:
+        fires.append(following)
+        following = trigger.next_after(following)
+    eligible = [f for f in fires if grace is None or f >= now - grace]
+    if len(fires) > 1 and catchup is Catchup.NONE:
+        runs: tuple[datetime, ...] = ()
+    elif not eligible:
+        runs = ()
+    elif len(fires) == 1 or catchup is Catchup.LATEST:
+        runs = (eligible[-1],)
+    elif catchup is Catchup.EARLIEST:
+        runs = (eligible[0],)
+    else:
+        runs = tuple(eligible[-max_catchup:])
+    return runs, len(fires) - len(runs), following
+
+
+TRIGGERS = [
+    IntervalTrigger(seconds=7, start=T0, timezone="UTC"),
+    IntervalTrigger(minutes=90, start=T0 + seconds(13), timezone="UTC"),
+    CronTrigger("*/5 * * * *", timezone="UTC"),
+    CronTrigger("0 9-17 * * mon-fri", timezone="Europe/Berlin"),
+]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    trigger=st.sampled_from(TRIGGERS),
+    skip=st.integers(0, 20),
+    late=st.floats(0, 2 * 86_400),
+    grace=st.none() | st.floats(0, 86_400),
+    catchup=st.sampled_from(list(Catchup)),
+    max_catchup=st.integers(1, 30),
+)
+def test_plan_due_agrees_with_a_walk(
+    trigger: Trigger,
+    skip: int,
+    late: float,
+    grace: float | None,
+    catchup: Catchup,
+    max_catchup: int,
+) -> None:
+    first = trigger.next_times(T0, skip + 1)[-1]
+    now = first + seconds(late)
+    grace_delta = None if grace is None else seconds(grace)
+    plan = plan_due(
+        trigger, first, now, grace=grace_delta, catchup=catchup, max_catchup=max_catchup
+    )
+    assert (plan.runs, plan.missed, plan.next_fire) == _reference(
+        trigger, first, now, grace_delta, catchup, max_catchup
+    )

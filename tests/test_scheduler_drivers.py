@@ -1,0 +1,500 @@
+"""The drivers in real time: ``Scheduler`` (a thread) and ``AsyncScheduler`` (a task),
+and ``current_run()`` in every kind of executor.
+
+Each test waits on events with timeouts, never on fixed sleeps alone, and stays well
+under three seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from tickwork import (
+    AsyncScheduler,
+    EventKind,
+    JobTimeout,
+    Scheduler,
+    SchedulerState,
+    SchedulerStateError,
+    SerializationError,
+    current_run,
+)
+from tickwork.executors import InlineExecutor, ProcessExecutor, ThreadExecutor
+from tickwork.testing import FakeClock
+
+from .jobs_for_tests import LIMIT, T0, Events, Gate, context_fields, seconds, wait_until
+
+UTC = timezone.utc
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def scheduler() -> Iterator[Scheduler]:
+    """A started thread scheduler on the real clock; shut down whatever the test did."""
+    instance = Scheduler(timezone="UTC", executors={"default": ThreadExecutor(max_workers=4)})
+    instance.start()
+    yield instance
+    if instance.state is not SchedulerState.SHUTDOWN:
+        instance.shutdown(wait=True, timeout=LIMIT)
+
+
+# -- the thread driver ------------------------------------------------------------------
+
+
+def test_context_manager_starts_and_shuts_down() -> None:
+    events = Events()
+    with Scheduler(timezone="UTC") as scheduler:
+        scheduler.add_listener(events)
+        assert scheduler.state is SchedulerState.RUNNING
+        done = threading.Event()
+        scheduler.add_job(done.set, "interval", seconds=60, run_immediately=True)
+        assert done.wait(LIMIT)
+    assert scheduler.state is SchedulerState.SHUTDOWN
+    assert events.of(EventKind.SCHEDULER_SHUTDOWN)
+    assert not any(t.name == "tickwork-scheduler" and t.is_alive() for t in threading.enumerate())
+
+
+def test_start_twice_or_after_shutdown_is_refused(scheduler: Scheduler) -> None:
+    with pytest.raises(SchedulerStateError):
+        scheduler.start()
+    scheduler.shutdown()
+    with pytest.raises(SchedulerStateError):
+        scheduler.start()
+    with pytest.raises(SchedulerStateError):
+        scheduler.shutdown()
+    with pytest.raises(SchedulerStateError):
+        scheduler.add_job(print, "interval", seconds=1)
+
+
+def test_shutdown_of_a_scheduler_never_started() -> None:
+    scheduler = Scheduler(timezone="UTC")
+    scheduler.shutdown()
+    assert scheduler.state is SchedulerState.SHUTDOWN
+
+
+def test_shutdown_wait_true_waits_for_the_running_job(scheduler: Scheduler) -> None:
+    gate = Gate()
+    finished = threading.Event()
+
+    def job() -> None:
+        gate()
+        finished.set()
+
+    scheduler.add_job(job, "interval", seconds=60, run_immediately=True)
+    gate.wait_started(1)
+    releaser = threading.Timer(0.2, gate.opened.set)
+    releaser.start()
+    try:
+        began = time.monotonic()
+        scheduler.shutdown(wait=True)
+        assert finished.is_set(), "shutdown(wait=True) returned before the job ended"
+        assert time.monotonic() - began >= 0.15
+    finally:
+        releaser.cancel()
+        gate.opened.set()
+
+
+def test_shutdown_wait_false_returns_at_once(scheduler: Scheduler) -> None:
+    gate = Gate()
+    scheduler.add_job(gate, "interval", seconds=60, run_immediately=True)
+    gate.wait_started(1)
+    try:
+        began = time.monotonic()
+        scheduler.shutdown(wait=False)
+        assert time.monotonic() - began < 1.0
+        assert gate.running == 1
+    finally:
+        gate.opened.set()
+    assert wait_until(lambda: gate.running == 0)
+
+
+def test_nothing_is_dispatched_once_shutdown_is_called() -> None:
+    """A run falling due while shutdown(wait=True) waits for a running job never starts.
+
+    The thread driver runs on a FakeClock, so "later" falls due exactly when the test
+    says: after shutdown has been called.
+    """
+    clock = FakeClock(T0)
+    events = Events()
+    scheduler = Scheduler(clock=clock, executors={"default": ThreadExecutor()}, timezone="UTC")
+    scheduler.add_listener(events)
+    gate, later = Gate(), Gate()
+    later.opened.set()
+    stopper = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
+    try:
+        scheduler.start()
+        scheduler.add_job(gate, "interval", seconds=60, run_immediately=True, id="blocker")
+        scheduler.add_job(later, "date", run_date=T0 + seconds(10), id="later")
+        gate.wait_started(1)
+        stopper.start()
+        assert wait_until(lambda: scheduler.state is SchedulerState.SHUTDOWN)
+        clock.advance(20)  # "later" is due now, while shutdown waits for the blocker
+        assert not wait_until(lambda: bool(later.started), limit=0.3)
+    finally:
+        gate.opened.set()
+        if stopper.is_alive():
+            stopper.join(LIMIT)
+        if scheduler.state is not SchedulerState.SHUTDOWN:
+            scheduler.shutdown()
+    assert not stopper.is_alive()
+    assert later.started == []
+    assert not events.of(EventKind.JOB_SUBMITTED, "later")
+    assert events.of(EventKind.JOB_EXECUTED, "blocker")
+
+
+def test_jobs_added_while_shutting_down_never_start_after_it(scheduler: Scheduler) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+    returned = threading.Event()
+    late_starts: list[str] = []
+    refused = threading.Event()
+
+    def job() -> None:
+        if returned.is_set():
+            late_starts.append(current_run().job_id)
+
+    def keep_adding() -> None:
+        try:
+            while True:
+                scheduler.add_job(job, "interval", seconds=60, run_immediately=True)
+        except SchedulerStateError:
+            refused.set()
+
+    adder = threading.Thread(target=keep_adding)
+    adder.start()
+    try:
+        events.wait_for(EventKind.JOB_EXECUTED, 20)
+        scheduler.shutdown(wait=True)
+        returned.set()
+    finally:
+        adder.join(LIMIT)
+    assert refused.is_set()
+    submitted = len(events.of(EventKind.JOB_SUBMITTED))
+    ended = events.of(EventKind.JOB_EXECUTED | EventKind.JOB_INTERRUPTED)
+    assert not wait_until(lambda: len(events.of(EventKind.JOB_SUBMITTED)) > submitted, 0.2)
+    assert late_starts == []
+    # Every run handed to the executor was accounted for before shutdown returned.
+    assert len(ended) == submitted
+    assert events.kinds()[-1] is EventKind.SCHEDULER_SHUTDOWN
+
+
+def test_adding_a_job_wakes_the_sleeping_thread(scheduler: Scheduler) -> None:
+    scheduler.add_job(print, "interval", hours=1)  # the thread sleeps up to max_wait
+    assert scheduler.get_jobs()
+    ran = threading.Event()
+    threading.Event().wait(0.05)  # let the thread settle into its sleep
+    began = time.monotonic()
+    scheduler.add_job(ran.set, "interval", hours=1, run_immediately=True)
+    assert ran.wait(0.5), "the new job did not run within 0.5 s"
+    assert time.monotonic() - began < 0.5
+
+
+def test_resuming_the_scheduler_wakes_it(scheduler: Scheduler) -> None:
+    ran = threading.Event()
+    scheduler.pause()
+    scheduler.add_job(ran.set, "interval", hours=1, run_immediately=True)
+    assert not ran.wait(0.1)
+    scheduler.resume()
+    assert ran.wait(0.5)
+
+
+def test_an_idle_scheduler_with_many_jobs_uses_no_cpu() -> None:
+    scheduler = Scheduler(timezone="UTC")
+    try:
+        for number in range(10_000):
+            scheduler.add_job(print, "interval", hours=1, id=f"job{number}")
+        scheduler.start()
+        threading.Event().wait(0.1)  # let it plan and go to sleep
+        cpu, wall = time.process_time(), time.monotonic()
+        threading.Event().wait(0.5)
+        used = time.process_time() - cpu
+        assert time.monotonic() - wall >= 0.5
+        assert used < 0.05, f"{used:.3f} s of CPU in 0.5 s of idling"
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_wall_clock_jump_is_noticed_within_max_wait() -> None:
+    clock = FakeClock(T0)
+    events = Events()
+    scheduler = Scheduler(
+        clock=clock, executors={"default": InlineExecutor()}, timezone="UTC", max_wait=0.2
+    )
+    scheduler.add_listener(events)
+    scheduler.add_job(print, "date", run_date=T0 + timedelta(hours=1), args=["tick"], id="d")
+    try:
+        scheduler.start()
+        clock.jump(timedelta(hours=1, seconds=1))  # a suspend: only the wall clock moved
+        assert not events.of(EventKind.JOB_SUBMITTED)
+        clock.advance(0.2)  # max_wait passes
+        (executed,) = events.wait_for(EventKind.JOB_EXECUTED, job_id="d")
+        assert executed.scheduled_at == T0 + timedelta(hours=1)
+    finally:
+        scheduler.shutdown()
+
+
+def test_an_autojumping_fake_clock_runs_simulated_hours_quickly() -> None:
+    clock = FakeClock(T0, autojump=True)
+    events = Events()
+    scheduler = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    scheduler.add_listener(events, EventKind.JOB_EXECUTED)
+    scheduler.add_job(print, "cron", "0 * * * *", args=["hour"], id="hourly")
+    try:
+        scheduler.start()
+        executed = events.wait_for(EventKind.JOB_EXECUTED, 24)
+    finally:
+        scheduler.shutdown()
+    assert [e.scheduled_at for e in executed[:24]] == [T0 + timedelta(hours=h) for h in range(24)]
+
+
+def test_a_failing_job_does_not_stop_the_thread(scheduler: Scheduler) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    scheduler.add_job(boom, "interval", seconds=60, run_immediately=True, id="boom")
+    events.wait_for(EventKind.JOB_FAILED, job_id="boom")
+    ran = threading.Event()
+    scheduler.add_job(ran.set, "interval", seconds=60, run_immediately=True)
+    assert ran.wait(LIMIT)
+
+
+# -- current_run() in each executor -----------------------------------------------------
+
+
+def test_current_run_in_the_thread_executor(scheduler: Scheduler) -> None:
+    seen: list[tuple[str, datetime, int, int]] = []
+    done = threading.Event()
+
+    def job() -> None:
+        run = current_run()
+        seen.append((run.job_id, run.scheduled_at, run.attempt, threading.get_ident()))
+        done.set()
+
+    before = now()
+    job_added = scheduler.add_job(job, "interval", seconds=60, run_immediately=True, id="ctx")
+    assert done.wait(LIMIT)
+    ((job_id, scheduled_at, attempt, thread),) = seen
+    assert job_id == "ctx"
+    assert attempt == 1
+    assert before <= scheduled_at <= now()
+    assert job_added.next_fire == scheduled_at
+    assert thread != threading.get_ident()
+
+
+def test_current_run_in_the_process_executor() -> None:
+    events = Events()
+    scheduler = Scheduler(
+        timezone="UTC",
+        executors={"default": ThreadExecutor(), "process": ProcessExecutor(max_workers=1)},
+    )
+    scheduler.add_listener(events)
+    try:
+        scheduler.start()
+        with pytest.raises(SerializationError):
+            scheduler.add_job(lambda: None, "interval", seconds=60, executor="process")
+        job = scheduler.add_job(
+            context_fields, "interval", seconds=60, run_immediately=True, executor="process", id="p"
+        )
+        (executed,) = events.wait_for(EventKind.JOB_EXECUTED, job_id="p", limit=10)
+        assert job.next_fire is not None
+        assert executed.return_value == ("p", job.next_fire.isoformat(), 1)
+    finally:
+        scheduler.shutdown(wait=True, timeout=LIMIT)
+
+
+def test_a_coroutine_job_on_the_thread_scheduler_gets_an_asyncio_executor(
+    scheduler: Scheduler,
+) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+
+    async def job() -> tuple[str, int]:
+        await asyncio.sleep(0)
+        return current_run().job_id, current_run().attempt
+
+    added = scheduler.add_job(job, "interval", seconds=60, run_immediately=True, id="co")
+    assert added.executor == "asyncio"
+    (executed,) = events.wait_for(EventKind.JOB_EXECUTED, job_id="co")
+    assert executed.return_value == ("co", 1)
+
+
+# -- the asyncio driver -----------------------------------------------------------------
+
+
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(asyncio.wait_for(main(), timeout=LIMIT * 2))
+
+
+async def until(predicate: Callable[[], bool], limit: float = LIMIT) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def test_async_scheduler_runs_coroutines_on_its_loop_and_functions_in_threads() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+        seen: dict[str, Any] = {}
+
+        async def coroutine_job() -> str:
+            seen["loop"] = asyncio.get_running_loop()
+            seen["co"] = current_run()
+            return "co"
+
+        def plain_job() -> str:
+            seen["thread"] = threading.get_ident()
+            seen["plain"] = current_run()
+            return "plain"
+
+        events = Events()
+        async with AsyncScheduler(timezone="UTC") as scheduler:
+            scheduler.add_listener(events)
+            assert scheduler.state is SchedulerState.RUNNING
+            for job, job_id in ((coroutine_job, "co"), (plain_job, "plain")):
+                await scheduler.add_job(
+                    job, "interval", seconds=60, run_immediately=True, id=job_id
+                )
+            await until(lambda: len(events.of(EventKind.JOB_EXECUTED)) == 2)
+        assert scheduler.state is SchedulerState.SHUTDOWN
+        assert seen["loop"] is loop
+        assert seen["thread"] != loop_thread
+        assert seen["co"].job_id == "co"
+        assert seen["plain"].job_id == "plain"
+        values = {e.job_id: e.return_value for e in events.of(EventKind.JOB_EXECUTED)}
+        assert values == {"co": "co", "plain": "plain"}
+        assert events.of(EventKind.SCHEDULER_SHUTDOWN)
+
+    run(main)
+
+
+def test_async_scheduler_enforces_timeouts_of_coroutine_jobs() -> None:
+    async def main() -> None:
+        async def slow() -> None:
+            await asyncio.sleep(10)
+
+        events = Events()
+        async with AsyncScheduler(timezone="UTC") as scheduler:
+            scheduler.add_listener(events)
+            began = time.monotonic()
+            await scheduler.add_job(
+                slow, "interval", minutes=1, timeout=0.1, id="slow", run_immediately=True
+            )
+            await until(lambda: bool(events.of(EventKind.JOB_FAILED, "slow")))
+            assert time.monotonic() - began < 2
+        (failed,) = events.of(EventKind.JOB_FAILED, "slow")
+        assert isinstance(failed.exception, JobTimeout)
+
+    run(main)
+
+
+def test_async_scheduler_survives_a_failing_coroutine() -> None:
+    async def main() -> None:
+        async def boom() -> None:
+            raise KeyError("gone")
+
+        events = Events()
+        async with AsyncScheduler(timezone="UTC") as scheduler:
+            scheduler.add_listener(events)
+            await scheduler.add_job(boom, "interval", minutes=1, run_immediately=True, id="b")
+            await until(lambda: bool(events.of(EventKind.JOB_FAILED, "b")))
+            ran = asyncio.Event()
+
+            async def fine() -> None:
+                ran.set()
+
+            await scheduler.add_job(fine, "interval", minutes=1, run_immediately=True)
+            await asyncio.wait_for(ran.wait(), LIMIT)
+        (failed,) = events.of(EventKind.JOB_FAILED, "b")
+        assert isinstance(failed.exception, KeyError)
+
+    run(main)
+
+
+def test_async_scheduler_methods_are_awaitable() -> None:
+    async def main() -> None:
+        scheduler = AsyncScheduler(timezone="UTC")
+        await scheduler.start()
+        try:
+            with pytest.raises(SchedulerStateError):
+                await scheduler.start()
+            job = await scheduler.add_job(print, "interval", minutes=5, id="j")
+            assert (await scheduler.get_job("j")) == job
+            assert [j.id for j in await scheduler.get_jobs()] == ["j"]
+            assert (await scheduler.modify_job("j", name="renamed")).name == "renamed"
+            assert (await scheduler.pause_job("j", note="n")).paused
+            assert not (await scheduler.resume_job("j")).paused
+            times = await scheduler.next_fire_times("j", 2)
+            assert times[1] - times[0] == timedelta(minutes=5)
+            rescheduled = await scheduler.reschedule_job("j", "interval", minutes=10)
+            assert rescheduled.trigger != job.trigger
+            await scheduler.pause()
+            assert scheduler.state is SchedulerState.PAUSED
+            await scheduler.resume()
+            await scheduler.remove_job("j")
+            assert await scheduler.get_job("j") is None
+
+            @scheduler.interval(minutes=1, id="decorated")
+            async def decorated() -> None:
+                return None
+
+            assert (await scheduler.get_job("decorated")) is not None
+            assert asyncio.iscoroutinefunction(decorated)
+        finally:
+            await scheduler.shutdown()
+        assert scheduler.state is SchedulerState.SHUTDOWN
+        with pytest.raises(SchedulerStateError):
+            await scheduler.add_job(print, "interval", seconds=1)
+        with pytest.raises(SchedulerStateError):
+            await scheduler.shutdown()
+
+    run(main)
+
+
+def test_async_scheduler_wakes_for_a_new_job() -> None:
+    async def main() -> None:
+        ran = asyncio.Event()
+
+        async def job() -> None:
+            ran.set()
+
+        async with AsyncScheduler(timezone="UTC") as scheduler:
+            await scheduler.add_job(print, "interval", hours=1)
+            await asyncio.sleep(0.05)
+            await scheduler.add_job(job, "interval", hours=1, run_immediately=True)
+            await asyncio.wait_for(ran.wait(), 0.5)
+
+    run(main)
+
+
+def test_async_scheduler_shutdown_waits_for_a_running_coroutine() -> None:
+    async def main() -> None:
+        started, finished = asyncio.Event(), asyncio.Event()
+
+        async def job() -> None:
+            started.set()
+            await asyncio.sleep(0.2)
+            finished.set()
+
+        scheduler = AsyncScheduler(timezone="UTC")
+        await scheduler.start()
+        await scheduler.add_job(job, "interval", seconds=60, run_immediately=True)
+        await asyncio.wait_for(started.wait(), LIMIT)
+        await scheduler.shutdown(wait=True)
+        assert finished.is_set()
+
+    run(main)

@@ -1,0 +1,859 @@
+"""Adding jobs, their options, the decorators, managing jobs, and argument errors.
+
+Everything here runs on a FakeClock with the InlineExecutor: no threads, no sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from tickwork import (
+    ConflictingIdError,
+    CronTrigger,
+    DateTrigger,
+    EventKind,
+    IntervalTrigger,
+    Job,
+    JobLookupError,
+    RetryPolicy,
+    Scheduler,
+    SchedulerStateError,
+    TickworkError,
+)
+from tickwork.executors import InlineExecutor
+from tickwork.testing import FakeClock, advance, run_until
+
+from .jobs_for_tests import T0, UTC, Calls, Events, add, noop, seconds, simulated
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[Scheduler, FakeClock, Events]]:
+    with simulated() as parts:
+        yield parts
+
+
+# -- add_job: triggers and shortcuts ----------------------------------------------------
+
+
+def test_add_job_with_a_trigger_object_returns_a_job(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    trigger = IntervalTrigger(minutes=5, start=T0 + seconds(30), timezone="UTC")
+    job = scheduler.add_job(noop, trigger, id="j")
+    assert isinstance(job, Job)
+    assert job.id == "j"
+    assert job.trigger == trigger
+    assert job.next_fire == T0 + seconds(30)
+    assert scheduler.get_job("j") == job
+
+
+def test_interval_shortcut_first_runs_one_interval_from_now(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    clock.advance(7)
+    calls = Calls(clock)
+    job = scheduler.add_job(calls, "interval", minutes=5)
+    assert job.next_fire == T0 + seconds(7 + 300)
+    advance(scheduler, 299)
+    assert len(calls) == 0
+    advance(scheduler, 1 + 300)
+    assert calls.scheduled == [T0 + seconds(307), T0 + seconds(607)]
+
+
+def test_date_shortcut_runs_once_and_the_job_is_then_removed(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, events = sim
+    calls = Calls()
+    job = scheduler.add_job(calls, "date", run_date=T0 + timedelta(hours=2), id="once")
+    assert isinstance(job.trigger, DateTrigger)
+    run_until(scheduler, T0 + timedelta(days=1))
+    assert calls.scheduled == [T0 + timedelta(hours=2)]
+    assert scheduler.get_job("once") is None
+    assert events.of(EventKind.JOB_REMOVED, "once")
+
+
+def test_cron_shortcut_with_an_expression(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(noop, "cron", "0 9 * * mon-fri", id="c")
+    assert isinstance(job.trigger, CronTrigger)
+    # 2024-01-01 is a Monday; then Tuesday, ..., Friday, then the next Monday.
+    assert scheduler.next_fire_times("c", 6) == [
+        datetime(2024, 1, day, 9, tzinfo=UTC) for day in (1, 2, 3, 4, 5, 8)
+    ]
+
+
+def test_cron_shortcut_with_apscheduler_field_keywords(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(noop, "cron", hour=9, minute=30, day_of_week="mon-fri", id="c")
+    times = scheduler.next_fire_times(job.id, 6)
+    assert times == [datetime(2024, 1, day, 9, 30, tzinfo=UTC) for day in (1, 2, 3, 4, 5, 8)]
+
+
+@pytest.mark.parametrize("day_of_week", [1, "1", "1-5", "0,6"])
+def test_numeric_day_of_week_is_refused_asking_for_names(
+    sim: tuple[Scheduler, FakeClock, Events], day_of_week: object
+) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(ValueError, match="day_of_week") as caught:
+        scheduler.add_job(noop, "cron", hour=9, day_of_week=day_of_week)
+    assert "name" in str(caught.value)
+    assert "mon" in str(caught.value)
+    assert scheduler.get_jobs() == []
+
+
+def test_func_as_a_module_function_reference(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, events = sim
+    job = scheduler.add_job(
+        "tests.jobs_for_tests:add", "date", run_date=T0 + seconds(1), args=(2, 3), id="ref"
+    )
+    assert job.func is add
+    assert job.func_ref == "tests.jobs_for_tests:add"
+    advance(scheduler, 1)
+    assert [e.return_value for e in events.of(EventKind.JOB_EXECUTED)] == [5]
+
+
+def test_a_callable_gets_its_reference_and_name(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(add, "interval", seconds=1, args=[1, 2])
+    assert job.func_ref == "tests.jobs_for_tests:add"
+    assert "add" in job.name
+    assert job.args == (1, 2)
+
+
+def test_default_ids_are_unique(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    ids = {scheduler.add_job(noop, "interval", seconds=1).id for _ in range(20)}
+    assert len(ids) == 20
+
+
+# -- add_job: argument errors -----------------------------------------------------------
+
+
+def test_unknown_trigger_name_is_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(ValueError, match="unknown trigger 'hourly'"):
+        scheduler.add_job(noop, "hourly")
+
+
+def test_a_cron_string_as_trigger_name_gets_a_hint(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(ValueError, match="unknown trigger") as caught:
+        scheduler.add_job(noop, "*/5 * * * *")
+    assert "add_job(func, 'cron', '*/5 * * * *')" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "named"),
+    [
+        ({"misfire_grace_time": -1}, ValueError, "misfire_grace_time"),
+        ({"misfire_grace_time": "soon"}, TypeError, "misfire_grace_time"),
+        ({"catchup": "sometimes"}, ValueError, "catchup"),
+        ({"overlap": "sometimes"}, ValueError, "overlap"),
+        ({"max_instances": 0}, ValueError, "max_instances"),
+        ({"max_instances": 1.5}, ValueError, "max_instances"),
+        ({"max_catchup": 0}, ValueError, "max_catchup"),
+        ({"remaining_runs": 0}, ValueError, "remaining_runs"),
+        ({"max_consecutive_failures": 0}, ValueError, "max_consecutive_failures"),
+        ({"jitter": "a"}, TypeError, "jitter"),
+        ({"jitter": -2}, ValueError, "jitter"),
+        ({"retry": "twice"}, TypeError, "retry"),
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"coalesce": "yes"}, TypeError, "coalesce"),
+        ({"coalesce": True, "catchup": "all"}, ValueError, "coalesce"),
+        ({"name": 3}, TypeError, "name"),
+        ({"args": 5}, TypeError, "args"),
+        ({"args": "ab"}, TypeError, "args"),
+        ({"kwargs": [1]}, TypeError, "kwargs"),
+        ({"conflict": "merge"}, ValueError, "conflict"),
+        ({"paused": "yes"}, TypeError, "paused"),
+        ({"id": ""}, ValueError, "id"),
+        ({"start": T0 + seconds(10), "end": T0}, ValueError, "before start"),
+        ({"executor": "gpu"}, ValueError, "executor 'gpu'"),
+        ({"first_fire": T0, "run_immediately": True}, TypeError, "run_immediately"),
+        ({"replace_existing": True, "conflict": "keep"}, TypeError, "replace_existing"),
+        ({"foo": 1}, TypeError, "foo"),
+    ],
+)
+def test_bad_options_raise_at_the_call_naming_the_argument(
+    sim: tuple[Scheduler, FakeClock, Events],
+    options: dict[str, object],
+    error: type[Exception],
+    named: str,
+) -> None:
+    scheduler, _, events = sim
+    with pytest.raises(error, match=named):
+        scheduler.add_job(noop, "interval", seconds=5, **options)
+    assert scheduler.get_jobs() == []
+    assert not events.of(EventKind.JOB_ADDED)
+
+
+def test_tags_that_are_not_strings_are_refused_naming_tags(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(TypeError, match="tags"):
+        scheduler.add_job(noop, "interval", seconds=5, tags=3)
+
+
+def test_tags_with_non_string_members_are_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(TypeError, match="tags"):
+        scheduler.add_job(noop, "interval", seconds=5, tags=["a", 2])
+
+
+@pytest.mark.parametrize(
+    ("trigger", "kwargs", "named"),
+    [
+        ("date", {"run_date": datetime(2024, 2, 1)}, "run_date"),
+        ("interval", {"seconds": 5, "start": datetime(2024, 2, 1)}, "start"),
+        ("interval", {"seconds": 5, "end": datetime(2024, 2, 1)}, "end"),
+        ("interval", {"seconds": 5, "first_fire": datetime(2024, 2, 1)}, "first_fire"),
+        ("interval", {"seconds": 5, "start_date": datetime(2024, 2, 1)}, "start_date"),
+    ],
+)
+def test_naive_datetimes_are_refused_naming_the_argument(
+    sim: tuple[Scheduler, FakeClock, Events],
+    trigger: str,
+    kwargs: dict[str, object],
+    named: str,
+) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(TypeError, match=f"{named}.*naive"):
+        scheduler.add_job(noop, trigger, **kwargs)
+
+
+def test_bad_func_is_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(TypeError, match="func must be a callable"):
+        scheduler.add_job(42, "interval", seconds=5)  # type: ignore[arg-type]
+    with pytest.raises(JobLookupError, match="nope"):
+        scheduler.add_job("tests.jobs_for_tests:nope", "interval", seconds=5)
+    with pytest.raises(ValueError, match="module:function"):
+        scheduler.add_job("no_colon_here", "interval", seconds=5)
+
+
+def test_a_missing_trigger_is_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(TypeError, match="trigger is required"):
+        scheduler.add_job(noop)
+    with pytest.raises(TypeError, match="unexpected arguments with a trigger object"):
+        scheduler.add_job(noop, IntervalTrigger(seconds=1, start=T0), seconds=5)
+
+
+def test_errors_share_the_base_class_and_the_builtins() -> None:
+    assert issubclass(ConflictingIdError, TickworkError)
+    assert issubclass(ConflictingIdError, ValueError)
+    assert issubclass(JobLookupError, LookupError)
+    assert issubclass(SchedulerStateError, TickworkError)
+
+
+# -- id conflicts -----------------------------------------------------------------------
+
+
+def test_a_conflicting_id_raises_and_keeps_the_first_job(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    first = scheduler.add_job(noop, "interval", seconds=5, id="same")
+    with pytest.raises(ConflictingIdError, match="'same'"):
+        scheduler.add_job(noop, "interval", seconds=7, id="same")
+    assert scheduler.get_job("same") == first
+
+
+def test_conflict_keep_returns_the_existing_job(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, events = sim
+    first = scheduler.add_job(noop, "interval", seconds=5, id="same")
+    kept = scheduler.add_job(noop, "interval", seconds=7, id="same", conflict="keep")
+    assert kept == first
+    assert kept.trigger == first.trigger
+    assert len(events.of(EventKind.JOB_ADDED | EventKind.JOB_MODIFIED)) == 1
+
+
+def test_replace_existing_replaces_the_job(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, events = sim
+    scheduler.add_job(noop, "interval", seconds=5, id="same", name="old")
+    new = scheduler.add_job(
+        noop, "interval", seconds=7, id="same", name="new", replace_existing=True
+    )
+    assert scheduler.get_job("same") == new
+    assert new.name == "new"
+    assert len(scheduler.get_jobs()) == 1
+    assert events.of(EventKind.JOB_MODIFIED, "same")
+
+
+def test_replace_existing_with_the_same_interval_later_keeps_the_next_fire(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    """A program that re-adds its jobs on every start must not push them back."""
+    scheduler, clock, _ = sim
+    calls = Calls(clock)
+    first = scheduler.add_job(calls, "interval", minutes=5, id="tick")
+    assert first.next_fire == T0 + seconds(300)
+    advance(scheduler, 120)
+    again = scheduler.add_job(calls, "interval", minutes=5, id="tick", replace_existing=True)
+    assert again.next_fire == T0 + seconds(300)
+    advance(scheduler, 180)
+    assert calls.scheduled == [T0 + seconds(300)]
+
+
+def test_replace_existing_with_the_same_cron_keeps_the_next_fire(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    scheduler.add_job(noop, "cron", "0 * * * *", id="hourly")
+    clock.advance(10)
+    again = scheduler.add_job(noop, "cron", "0 * * * *", id="hourly", replace_existing=True)
+    assert again.next_fire == T0  # not yet run: the 00:00 fire is still pending
+
+
+def test_replace_existing_with_a_changed_trigger_resets_the_next_fire(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", minutes=5, id="tick")
+    advance(scheduler, 120)
+    changed = scheduler.add_job(noop, "interval", minutes=6, id="tick", replace_existing=True)
+    assert changed.next_fire == T0 + seconds(120 + 360)
+
+
+# -- options ----------------------------------------------------------------------------
+
+
+def test_name_and_tags(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", seconds=5, id="a", name="Alpha", tags=["x", "y"])
+    scheduler.add_job(noop, "interval", seconds=6, id="b", tags="y")
+    scheduler.add_job(noop, "interval", seconds=7, id="c")
+    assert scheduler.get_job("a").name == "Alpha"  # type: ignore[union-attr]
+    assert scheduler.get_job("a").tags == {"x", "y"}  # type: ignore[union-attr]
+    assert [job.id for job in scheduler.get_jobs(tag="y")] == ["a", "b"]
+    assert [job.id for job in scheduler.get_jobs(tag="x")] == ["a"]
+    assert scheduler.get_jobs(tag="z") == []
+
+
+def test_start_and_end_are_inclusive(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    calls = Calls()
+    scheduler.add_job(
+        calls, "cron", "* * * * *", start=T0 + seconds(120), end=T0 + seconds(240), id="w"
+    )
+    run_until(scheduler, T0 + timedelta(hours=1))
+    assert calls.scheduled == [T0 + seconds(120), T0 + seconds(180), T0 + seconds(240)]
+    assert scheduler.get_job("w") is None
+
+
+def test_added_paused_with_a_note(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, clock, _ = sim
+    calls = Calls()
+    job = scheduler.add_job(calls, "interval", seconds=10, id="p", paused=True, pause_note="why")
+    assert job.paused
+    assert job.pause_note == "why"
+    assert not job.pending
+    advance(scheduler, 100)
+    assert len(calls) == 0
+    assert [j.id for j in scheduler.get_jobs(paused=True)] == ["p"]
+    clock.advance(5)
+    resumed = scheduler.resume_job("p")
+    assert resumed.pause_note is None
+    assert resumed.next_fire == T0 + seconds(110)
+    advance(scheduler, 5)
+    assert calls.scheduled == [T0 + seconds(110)]
+    assert clock.now() == T0 + seconds(110)
+
+
+def test_remaining_runs_removes_the_job_after_that_many_runs(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", seconds=10, id="n", remaining_runs=3)
+    assert len(scheduler.next_fire_times("n", 10)) == 3
+    run_until(scheduler, T0 + seconds(100))
+    assert calls.scheduled == [T0 + seconds(10), T0 + seconds(20), T0 + seconds(30)]
+    assert scheduler.get_job("n") is None
+    removed = events.of(EventKind.JOB_REMOVED, "n")
+    assert len(removed) == 1
+
+
+def test_run_immediately_runs_now_then_on_the_trigger(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    clock.advance(3)
+    calls = Calls()
+    job = scheduler.add_job(calls, "interval", seconds=60, run_immediately=True)
+    assert job.next_fire == T0 + seconds(3)
+    run_until(scheduler, T0 + seconds(3 + 120))
+    assert calls.scheduled == [T0 + seconds(3), T0 + seconds(63), T0 + seconds(123)]
+
+
+def test_run_immediately_on_a_cron_job(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, clock, _ = sim
+    clock.advance(90)
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "0 * * * *", run_immediately=True)
+    run_until(scheduler, T0 + timedelta(hours=2))
+    assert calls.scheduled == [
+        T0 + seconds(90),
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=2),
+    ]
+
+
+def test_first_fire_is_explicit(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    calls = Calls()
+    job = scheduler.add_job(calls, "interval", seconds=60, first_fire=T0 + seconds(5))
+    assert job.next_fire == T0 + seconds(5)
+    run_until(scheduler, T0 + seconds(130))
+    # After the explicit first fire, the trigger's own schedule (start + k * 60).
+    assert calls.scheduled == [T0 + seconds(5), T0 + seconds(60), T0 + seconds(120)]
+
+
+def test_retry_as_a_number_of_attempts(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(noop, "interval", seconds=5, retry=4)
+    assert job.retry == RetryPolicy(attempts=4)
+
+
+def test_max_instances_above_one_implies_overlap_allow(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(noop, "interval", seconds=5, max_instances=3)
+    assert job.overlap.value == "allow"
+    assert scheduler.add_job(noop, "interval", seconds=5).overlap.value == "skip"
+
+
+@pytest.mark.parametrize(("coalesce", "catchup"), [(True, "latest"), (False, "all")])
+def test_coalesce_is_the_apscheduler_spelling_of_catchup(
+    sim: tuple[Scheduler, FakeClock, Events], coalesce: bool, catchup: str
+) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(noop, "interval", seconds=5, coalesce=coalesce)
+    assert job.catchup.value == catchup
+
+
+# -- decorators -------------------------------------------------------------------------
+
+
+def test_decorators_return_the_function_and_add_the_job(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+
+    def report() -> str:
+        return "report"
+
+    def poll() -> str:
+        return "poll"
+
+    def once() -> str:
+        return "once"
+
+    def legacy() -> str:
+        return "legacy"
+
+    assert scheduler.cron("0 9 * * mon-fri", id="report")(report) is report
+    assert scheduler.interval(minutes=5, id="poll")(poll) is poll
+    assert scheduler.at(T0 + timedelta(hours=3), id="once")(once) is once
+    assert scheduler.scheduled_job("interval", seconds=5, id="legacy")(legacy) is legacy
+    assert report() == "report"
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"report", "poll", "once", "legacy"}
+    assert jobs["report"].func is report
+    assert jobs["report"].next_fire == T0 + timedelta(hours=9)
+    assert jobs["poll"].next_fire == T0 + timedelta(minutes=5)
+    assert jobs["once"].next_fire == T0 + timedelta(hours=3)
+    assert jobs["legacy"].next_fire == T0 + seconds(5)
+
+
+def test_decorator_usage_without_a_call_site_variable(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, events = sim
+
+    @scheduler.interval(seconds=10, id="ticker")
+    def ticker() -> int:
+        return 7
+
+    @scheduler.cron(minute="*/2", id="fields")
+    def fields() -> int:
+        return 8
+
+    advance(scheduler, 120)
+    values = {(e.job_id, e.return_value) for e in events.of(EventKind.JOB_EXECUTED)}
+    assert ("ticker", 7) in values
+    assert ("fields", 8) in values
+    assert ticker() == 7
+
+
+def test_a_bad_decorator_raises_when_applied(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(ValueError, match="day_of_week"):
+        scheduler.cron(day_of_week=1)(noop)
+    assert scheduler.get_jobs() == []
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def test_get_job_of_an_unknown_id_is_none(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    assert scheduler.get_job("nope") is None
+
+
+def test_get_jobs_is_ordered_by_next_fire_time(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", seconds=30, id="c")
+    scheduler.add_job(noop, "interval", seconds=10, id="b")
+    scheduler.add_job(noop, "interval", seconds=20, id="a")
+    scheduler.add_job(noop, "interval", seconds=10, id="paused", paused=True)
+    scheduler.add_job(noop, "date", run_date=T0 + seconds(5), id="z")
+    order = [job.id for job in scheduler.get_jobs(paused=False)]
+    assert order == ["z", "b", "a", "c"]
+    advance(scheduler, 25)  # z done; b at 30, a at 40, c at 30
+    assert [job.id for job in scheduler.get_jobs(paused=False)] == ["b", "c", "a"]
+
+
+def test_get_jobs_orders_by_instant_across_zones(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "cron", "30 0 * * *", id="utc")  # 00:30 UTC
+    scheduler.add_job(noop, "cron", "0 9 * * *", timezone="Asia/Tokyo", id="tokyo")  # 00:00 UTC
+    scheduler.add_job(noop, "cron", "15 1 * * *", timezone="Europe/Berlin", id="berlin")  # 00:15
+    assert [job.id for job in scheduler.get_jobs()] == ["tokyo", "berlin", "utc"]
+
+
+def test_next_fire_times(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", seconds=15, id="i")
+    assert scheduler.next_fire_times("i", 3) == [T0 + seconds(15 * k) for k in (1, 2, 3)]
+    assert scheduler.next_fire_times("i", 0) == []
+    with pytest.raises(JobLookupError):
+        scheduler.next_fire_times("nope", 3)
+    with pytest.raises(ValueError, match="count"):
+        scheduler.next_fire_times("i", -1)
+
+
+def test_job_convenience_methods_go_through_the_scheduler(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    job = scheduler.add_job(noop, "interval", seconds=15, id="i")
+    assert job.pause("later").pause_note == "later"
+    assert scheduler.get_job("i").paused  # type: ignore[union-attr]
+    assert not job.resume().paused
+    assert job.modify(name="renamed").name == "renamed"
+    assert job.next_fire_times(2) == [T0 + seconds(15), T0 + seconds(30)]
+    job.remove()
+    assert scheduler.get_job("i") is None
+
+
+# -- changing jobs ----------------------------------------------------------------------
+
+
+def test_modify_job_changes_options(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, events = sim
+    scheduler.add_job(add, "interval", seconds=10, id="m", args=(1, 1))
+    changed = scheduler.modify_job("m", args=(20, 22), name="sum", tags={"math"})
+    assert changed.name == "sum"
+    assert changed.tags == {"math"}
+    assert changed.next_fire == T0 + seconds(10)  # the schedule is untouched
+    advance(scheduler, 10)
+    assert [e.return_value for e in events.of(EventKind.JOB_EXECUTED)] == [42]
+    assert events.of(EventKind.JOB_MODIFIED, "m")
+
+
+def test_modify_job_validates_like_add_job(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    before = scheduler.add_job(noop, "interval", seconds=10, id="m")
+    with pytest.raises(ValueError, match="max_instances"):
+        scheduler.modify_job("m", max_instances=0)
+    assert scheduler.get_job("m") == before
+
+
+@pytest.mark.parametrize("key", ["trigger", "id", "bogus", "next_fire"])
+def test_modify_job_refuses_unknown_keys_and_the_trigger(
+    sim: tuple[Scheduler, FakeClock, Events], key: str
+) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", seconds=10, id="m")
+    with pytest.raises(TypeError, match=f"cannot modify {key}") as caught:
+        scheduler.modify_job("m", **{key: "x"})
+    if key == "trigger":
+        assert "reschedule_job" in str(caught.value)
+
+
+def test_modify_job_of_an_unknown_id(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(JobLookupError, match="'nope'"):
+        scheduler.modify_job("nope", name="x")
+
+
+def test_reschedule_job_gives_a_new_trigger(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, clock, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", seconds=10, id="r")
+    advance(scheduler, 25)
+    assert len(calls) == 2
+    job = scheduler.reschedule_job("r", "cron", "0 * * * *")
+    assert isinstance(job.trigger, CronTrigger)
+    assert job.next_fire == T0 + timedelta(hours=1)
+    run_until(scheduler, T0 + timedelta(hours=1, minutes=30))
+    assert calls.scheduled[2:] == [T0 + timedelta(hours=1)]
+    assert events.of(EventKind.JOB_MODIFIED, "r")
+    with pytest.raises(JobLookupError):
+        scheduler.reschedule_job("nope", "interval", seconds=1)
+    assert clock.now() == T0 + timedelta(hours=1, minutes=30)
+
+
+def test_pause_job_and_resume_job_do_not_catch_up(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", seconds=10, id="p")
+    advance(scheduler, 15)
+    paused = scheduler.pause_job("p", note="maintenance")
+    assert paused.paused
+    assert paused.pause_note == "maintenance"
+    assert events.of(EventKind.JOB_PAUSED, "p")[0].reason == "maintenance"
+    advance(scheduler, 100)  # 20..110 pass while paused
+    assert calls.scheduled == [T0 + seconds(10)]
+    resumed = scheduler.resume_job("p")
+    assert not resumed.paused
+    assert resumed.next_fire == T0 + seconds(120)  # the first fire at or after now (115)
+    advance(scheduler, 10)
+    assert calls.scheduled == [T0 + seconds(10), T0 + seconds(120)]
+    assert not events.of(EventKind.JOB_MISSED, "p")
+    assert events.of(EventKind.JOB_RESUMED, "p")
+
+
+def test_remove_job(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", seconds=10, id="gone")
+    scheduler.remove_job("gone")
+    assert scheduler.get_job("gone") is None
+    advance(scheduler, 60)
+    assert len(calls) == 0
+    assert events.of(EventKind.JOB_REMOVED, "gone")
+
+
+def test_remove_job_of_an_unknown_id_is_a_lookup_error(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(JobLookupError, match="'nope'"):
+        scheduler.remove_job("nope")
+    with pytest.raises(LookupError):
+        scheduler.remove_job("nope")
+
+
+def test_remove_all_jobs(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    for number in range(3):
+        scheduler.add_job(noop, "interval", seconds=10 + number)
+    scheduler.remove_all_jobs()
+    assert scheduler.get_jobs() == []
+
+
+def test_run_job_now_runs_at_once_and_leaves_the_schedule(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", seconds=60, id="now")
+    clock.advance(7)
+    scheduler.run_job_now("now")
+    scheduler.process_due()
+    assert calls.scheduled == [T0 + seconds(7)]
+    assert scheduler.get_job("now").next_fire == T0 + seconds(60)  # type: ignore[union-attr]
+    advance(scheduler, 53)
+    assert calls.scheduled == [T0 + seconds(7), T0 + seconds(60)]
+    with pytest.raises(JobLookupError):
+        scheduler.run_job_now("nope")
+
+
+def test_backfill_runs_each_fire_time_in_range_with_nominal_times(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    clock.advance(timedelta(days=1, hours=1))
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "0 */6 * * *", id="b")
+    count = scheduler.backfill("b", T0, T0 + timedelta(hours=18))
+    assert count == 4
+    scheduler.process_due()  # takes in each result; the next backfilled run then starts
+    assert calls.scheduled == [T0 + timedelta(hours=h) for h in (0, 6, 12, 18)]
+    # The schedule itself is unchanged.
+    next_fire = T0 + timedelta(days=1, hours=6)
+    assert scheduler.get_job("b").next_fire == next_fire  # type: ignore[union-attr]
+
+
+def test_backfill_refuses_end_before_start(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", seconds=10, id="b")
+    with pytest.raises(ValueError, match="before start"):
+        scheduler.backfill("b", T0 + seconds(10), T0)
+    with pytest.raises(JobLookupError):
+        scheduler.backfill("nope", T0, T0 + seconds(10))
+    with pytest.raises(TypeError, match="naive"):
+        scheduler.backfill("b", datetime(2024, 1, 1), T0 + seconds(10))
+
+
+def test_backfill_of_an_empty_range_runs_nothing(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "0 0 * * *", id="b")
+    assert scheduler.backfill("b", T0 + seconds(1), T0 + timedelta(hours=23)) == 0
+    assert len(calls) == 0
+
+
+def test_pausing_the_scheduler_leaves_due_runs_to_the_catchup_policy(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, events = sim
+    latest, everything = Calls(), Calls()
+    scheduler.add_job(latest, "interval", seconds=10, id="latest")
+    scheduler.add_job(everything, "interval", seconds=10, id="all", catchup="all", max_instances=5)
+    advance(scheduler, 15)
+    scheduler.pause()
+    assert events.of(EventKind.SCHEDULER_PAUSED)
+    for _ in range(4):  # 20, 30, 40, 50 fall due while paused
+        clock.advance(10)
+        assert scheduler.process_due() is None
+    assert len(latest) == 1
+    assert len(everything) == 1
+    scheduler.resume()
+    assert events.of(EventKind.SCHEDULER_RESUMED)
+    scheduler.process_due()
+    assert latest.scheduled == [T0 + seconds(10), T0 + seconds(50)]
+    assert everything.scheduled == [T0 + seconds(s) for s in (10, 20, 30, 40, 50)]
+    assert events.of(EventKind.JOB_MISSED, "latest")[0].missed == 3
+
+
+def test_runs_due_during_a_scheduler_pause_obey_the_grace_time(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", seconds=10, id="g", misfire_grace_time=5)
+    scheduler.pause()
+    clock.advance(30)
+    scheduler.process_due()
+    scheduler.resume()
+    scheduler.process_due()
+    assert calls.scheduled == [T0 + seconds(30)]
+    assert [e.missed for e in events.of(EventKind.JOB_MISSED, "g")] == [2]
+
+
+def test_pause_and_resume_in_the_wrong_state(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    with pytest.raises(SchedulerStateError):
+        scheduler.resume()
+    scheduler.pause()
+    with pytest.raises(SchedulerStateError):
+        scheduler.pause()
+
+
+def test_after_shutdown_operations_are_refused() -> None:
+    with simulated() as (scheduler, _, _):
+        scheduler.add_job(noop, "interval", seconds=10, id="j")
+        scheduler.shutdown()
+        with pytest.raises(SchedulerStateError):
+            scheduler.add_job(noop, "interval", seconds=10)
+        with pytest.raises(SchedulerStateError):
+            scheduler.pause_job("j")
+        with pytest.raises(SchedulerStateError):
+            scheduler.open()
+        with pytest.raises(SchedulerStateError):
+            scheduler.shutdown()
+
+
+class _Guarded(Scheduler):
+    """A scheduler whose ``process_due`` refuses to be called endlessly (a hang guard)."""
+
+    calls = 0
+
+    def process_due(self) -> datetime | None:
+        self.calls += 1
+        if self.calls > 10_000:
+            raise RuntimeError("process_due called 10,000 times: run_until is spinning")
+        return super().process_due()
+
+
+def test_run_until_on_a_paused_scheduler_returns() -> None:
+    """Regression: run_until spun forever following a due time a paused scheduler never pops."""
+    clock = FakeClock(T0)
+    scheduler = _Guarded(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    try:
+        calls = Calls()
+        scheduler.add_job(calls, "interval", seconds=10)
+        scheduler.open(paused=True)
+        run_until(scheduler, T0 + seconds(60))
+        assert clock.now() == T0 + seconds(60)
+        assert len(calls) == 0
+    finally:
+        scheduler.shutdown()
+
+
+def test_resuming_a_one_off_job_whose_time_passed_removes_it(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "date", T0 + seconds(10), id="once")
+    scheduler.pause_job("once")
+    clock.set(T0 + seconds(60))
+    scheduler.process_due()
+    job = scheduler.resume_job("once")
+    assert job.next_fire is None
+    assert scheduler.get_job("once") is None
+    assert len(calls) == 0
+    removed = [e for e in events.all if e.kind is EventKind.JOB_REMOVED]
+    assert removed
+    assert removed[-1].reason == "resumed with no fire time left"
+
+
+def test_modify_job_refuses_an_end_that_leaves_no_fire_time(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    scheduler.add_job(Calls(), "interval", seconds=10, id="iv")
+    clock.set(T0 + seconds(100))
+    scheduler.process_due()  # next fire is now T0 + 110 s
+    with pytest.raises(ValueError, match="would never run again"):
+        scheduler.modify_job("iv", end=T0 + seconds(50))
+    job = scheduler.get_job("iv")
+    assert job is not None
+    assert job.end is None
+
+
+def test_reschedule_to_a_trigger_with_no_fire_time_is_refused(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(Calls(), "interval", seconds=10, id="iv")
+    ended = CronTrigger("* * * * *", timezone="UTC", end=T0 - seconds(60))
+    with pytest.raises(ValueError, match="would never run"):
+        scheduler.reschedule_job("iv", ended)
+
+
+def test_run_job_now_with_an_inline_executor_reports_at_once(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, events = sim
+    calls = Calls()
+    scheduler.add_job(calls, "interval", hours=1, id="h")
+    scheduler.run_job_now("h")
+    assert len(calls) == 1
+    assert any(e.kind is EventKind.JOB_EXECUTED and e.job_id == "h" for e in events.all)
