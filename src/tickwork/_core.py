@@ -47,6 +47,7 @@ __all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _FIRE, _RETRY = 0, 1
 _EXECUTED = int(EventKind.JOB_EXECUTED)
+_SUCCESS = Outcome.SUCCESS
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)
 #: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
 BUFFER_LIMIT = 1000
@@ -54,11 +55,23 @@ BUFFER_LIMIT = 1000
 
 @dataclass(slots=True)
 class _State:
+    # ``next_fire`` moves on every fire; it lives here and is copied into ``job`` only
+    # when someone reads the job (copying the frozen record per fire is the dearest
+    # part of dispatching).
     job: Job
+    next_fire: datetime | None = None
     generation: int = 0
     running: int = 0
     buffer: deque[tuple[datetime, int]] = field(default_factory=deque)
     retries: int = 0
+
+
+def _snapshot(state: _State) -> Job:
+    """The job record with its current next fire time (copied in only when read)."""
+    job = state.job
+    if job.next_fire is not state.next_fire:
+        job = state.job = evolve(job, next_fire=state.next_fire)
+    return job
 
 
 class FireDue(NamedTuple):
@@ -108,10 +121,10 @@ class SchedulerCore:
 
     def get(self, job_id: str) -> Job | None:
         state = self._states.get(job_id)
-        return None if state is None else state.job
+        return None if state is None else _snapshot(state)
 
     def jobs(self) -> list[Job]:
-        return [state.job for state in self._states.values()]
+        return [_snapshot(state) for state in self._states.values()]
 
     def running(self, job_id: str) -> int:
         state = self._states.get(job_id)
@@ -125,9 +138,10 @@ class SchedulerCore:
         """Add *job* or replace the job with its id; it is indexed by its ``next_fire``."""
         state = self._states.get(job.id)
         if state is None:
-            state = self._states[job.id] = _State(job)
+            state = self._states[job.id] = _State(job, job.next_fire)
         else:
             state.job = job
+            state.next_fire = job.next_fire
         state.generation += 1
         self._index(state)
 
@@ -145,22 +159,24 @@ class SchedulerCore:
             return None
         if state.running:
             # Keep the bookkeeping for the runs in flight, but never fire it again.
-            state.job = evolve(state.job, next_fire=None)
+            state.job = evolve(state.job, next_fire=None, paused=False)
+            state.next_fire = None
             state.generation += 1
             state.buffer.clear()
             state.retries = 0
             return state.job
         del self._states[job_id]
-        return state.job
+        return _snapshot(state)
 
     def _index(self, state: _State) -> None:
         job = state.job
-        if job.paused or job.next_fire is None:
+        nominal = state.next_fire
+        if job.paused or nominal is None:
             return
-        planned = epoch_us(job.next_fire)
+        planned = (nominal - _EPOCH) // _US
         if job.jitter:
-            following = next_job_fire(job.trigger, job.next_fire, job.start, job.end)
-            planned += jitter_offset(job.id, job.next_fire, job.jitter, following) // _US
+            following = next_job_fire(job.trigger, nominal, job.start, job.end)
+            planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
         heapq.heappush(
             self._heap,
             (planned, next(self._sequence), job.id, state.generation, _FIRE, None, 0),
@@ -197,7 +213,7 @@ class SchedulerCore:
             if generation != state.generation:
                 continue
             job = state.job
-            first = job.next_fire
+            first = state.next_fire
             assert first is not None
             if (
                 job.misfire_grace_time is None
@@ -247,22 +263,22 @@ class SchedulerCore:
             return decision
         plan = fire.plan
         job = state.job
-        if job.remaining_runs == fire.remaining_runs:
-            job = evolve(job, next_fire=plan.next_fire)
-        else:
-            job = evolve(job, next_fire=plan.next_fire, remaining_runs=fire.remaining_runs)
-        state.job = job
+        state.next_fire = plan.next_fire
+        if job.remaining_runs != fire.remaining_runs:
+            job = state.job = evolve(job, remaining_runs=fire.remaining_runs)
         if len(plan.runs) == 1 and not plan.missed and state.running < job.max_instances:
             # The common case, inlined: start the one run.
             scheduled_at = plan.runs[0]
             decision.requests.append(self._request(state, scheduled_at, 1))
             if self.wants & _SUBMITTED:
                 self._note_submitted(decision, (job, scheduled_at, 1, now))
-            if job.next_fire is None:
+            state.generation += 1
+            if state.next_fire is None:
+                # Done firing; the state stays until the run reports.
                 decision.removes.append(job.id)
-                self.discard(job.id)
+                state.buffer.clear()
+                state.retries = 0
             else:
-                state.generation += 1
                 self._index(state)
             return decision
         if fire.plan.missed:
@@ -280,7 +296,7 @@ class SchedulerCore:
             # A caught-up backlog runs in order: only its first run can be skipped for
             # overlap; the rest queue behind it.
             self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=not index)
-        if job.next_fire is None:
+        if state.next_fire is None:
             decision.removes.append(job.id)
             self.discard(job.id)
         else:
@@ -320,7 +336,29 @@ class SchedulerCore:
         self._in_flight -= 1
         if state is not None:
             state.running -= 1
-        job = None if state is None else state.job
+            current = state.job
+            if result.outcome is _SUCCESS and not current.consecutive_failures and not state.buffer:
+                # The common case, inlined: a clean run of a job with nothing waiting.
+                if self.wants & _EXECUTED:
+                    decision.events.append(
+                        Event(
+                            kind=EventKind.JOB_EXECUTED,
+                            at=now,
+                            job_id=request.job_id,
+                            scheduled_at=request.scheduled_at,
+                            attempt=request.attempt,
+                            return_value=result.return_value,
+                        )
+                    )
+                if (
+                    state.next_fire is None
+                    and not state.running
+                    and not state.retries
+                    and not current.paused
+                ):
+                    del self._states[current.id]
+                return decision
+        job = None if state is None else _snapshot(state)
         if result.outcome is Outcome.SUCCESS:
             if self.wants & _EXECUTED:
                 decision.events.append(
@@ -512,7 +550,7 @@ class SchedulerCore:
     def _idle_and_done(state: _State) -> bool:
         job = state.job
         return (
-            job.next_fire is None
+            state.next_fire is None
             and not job.paused
             and not state.running
             and not state.buffer
