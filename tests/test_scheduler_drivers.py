@@ -498,3 +498,57 @@ def test_async_scheduler_shutdown_waits_for_a_running_coroutine() -> None:
         assert finished.is_set()
 
     run(main)
+
+
+# -- shutdown and removal while runs are going ------------------------------------------
+
+
+def test_a_run_ending_after_shutdown_wait_false_is_still_reported(scheduler: Scheduler) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+    gate = Gate()
+    scheduler.add_job(gate, "interval", seconds=60, run_immediately=True, id="late")
+    gate.wait_started(1)
+    scheduler.shutdown(wait=False)
+    assert not events.of(EventKind.JOB_EXECUTED, "late")
+    gate.opened.set()
+    assert wait_until(lambda: bool(events.of(EventKind.JOB_EXECUTED, "late")))
+
+
+def test_runs_waiting_for_an_instance_are_reported_skipped_at_shutdown(
+    scheduler: Scheduler,
+) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+    gate = Gate()
+    scheduler.add_job(gate, "interval", seconds=60, overlap="buffer_all", id="b")
+    scheduler.run_job_now("b")
+    gate.wait_started(1)
+    scheduler.run_job_now("b")  # waits for the first run: buffered
+    scheduler.run_job_now("b")
+    releaser = threading.Timer(0.1, gate.opened.set)
+    releaser.start()
+    try:
+        scheduler.shutdown(wait=True)
+    finally:
+        releaser.cancel()
+        gate.opened.set()
+    skipped = events.of(EventKind.JOB_SKIPPED, "b")
+    assert len(skipped) == 2
+    assert all(event.reason and "shut down" in event.reason for event in skipped)
+    # Every run announced as submitted actually ran.
+    assert len(events.of(EventKind.JOB_SUBMITTED, "b")) == len(gate.started) == 1
+
+
+def test_a_removed_job_is_gone_even_while_its_run_goes_on(scheduler: Scheduler) -> None:
+    gate = Gate()
+    scheduler.add_job(gate, "interval", seconds=60, run_immediately=True, id="r")
+    gate.wait_started(1)
+    try:
+        scheduler.remove_job("r")
+        assert scheduler.get_job("r") is None
+        assert [job.id for job in scheduler.get_jobs()] == []
+        again = scheduler.add_job(gate, "interval", seconds=60, id="r")
+        assert again.id == "r"
+    finally:
+        gate.opened.set()

@@ -36,7 +36,7 @@ import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._events import Event, EventKind
 from ._model import Job, Outcome, Overlap, RunRequest, RunResult, evolve
@@ -45,7 +45,7 @@ from ._planning import FirePlan, epoch_us, jitter_offset, next_job_fire, plan_du
 __all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_FIRE, _RETRY = 0, 1
+_RETRY = -1  # the generation slot of a retry's heap entry
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)
@@ -62,7 +62,10 @@ class _State:
     next_fire: datetime | None = None
     generation: int = 0
     running: int = 0
-    buffer: deque[tuple[datetime, int]] = field(default_factory=deque)
+    # Runs waiting for a free instance; made only when a job first needs one (most never
+    # do, and an empty deque per job would be most of a job's memory).
+    buffer: deque[tuple[datetime, int]] | None = None
+    removed: bool = False
     retries: int = 0
 
 
@@ -107,24 +110,29 @@ class SchedulerCore:
 
     def __init__(self) -> None:
         self._states: dict[str, _State] = {}
-        self._heap: list[tuple[int, int, str, int, int, datetime | None, int]] = []
-        self._sequence = itertools.count()
+        # Entries: (planned_us, job_id, generation) for a fire, (planned_us, job_id, -1,
+        # scheduled_at, attempt) for a retry. Short tuples: there is one per job.
+        self._heap: list[tuple[Any, ...]] = []
         self._run_ids = itertools.count(1)
         self._in_flight = 0
+        #: Set while the scheduler shuts down: buffered runs are dropped, not started.
+        self.closing = False
         #: Event kinds someone listens to; the hot ones are only built when wanted.
         self.wants = 0  # an int: IntFlag arithmetic is slow on the hot path
 
     # -- the job table ----------------------------------------------------------------
 
     def __contains__(self, job_id: str) -> bool:
-        return job_id in self._states
+        state = self._states.get(job_id)
+        return state is not None and not state.removed
 
     def get(self, job_id: str) -> Job | None:
+        """The job, or None (also for a removed job whose last runs are still going)."""
         state = self._states.get(job_id)
-        return None if state is None else _snapshot(state)
+        return None if state is None or state.removed else _snapshot(state)
 
     def jobs(self) -> list[Job]:
-        return [_snapshot(state) for state in self._states.values()]
+        return [_snapshot(state) for state in self._states.values() if not state.removed]
 
     def running(self, job_id: str) -> int:
         state = self._states.get(job_id)
@@ -140,8 +148,11 @@ class SchedulerCore:
         if state is None:
             state = self._states[job.id] = _State(job, job.next_fire)
         else:
+            # A job re-added while runs of a removed one are going: those runs still count
+            # toward max_instances.
             state.job = job
             state.next_fire = job.next_fire
+            state.removed = False
         state.generation += 1
         self._index(state)
 
@@ -162,8 +173,9 @@ class SchedulerCore:
             state.job = evolve(state.job, next_fire=None, paused=False)
             state.next_fire = None
             state.generation += 1
-            state.buffer.clear()
+            state.buffer = None
             state.retries = 0
+            state.removed = True
             return state.job
         del self._states[job_id]
         return _snapshot(state)
@@ -177,10 +189,7 @@ class SchedulerCore:
         if job.jitter:
             following = next_job_fire(job.trigger, nominal, job.start, job.end)
             planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
-        heapq.heappush(
-            self._heap,
-            (planned, next(self._sequence), job.id, state.generation, _FIRE, None, 0),
-        )
+        heapq.heappush(self._heap, (planned, job.id, state.generation))
 
     # -- time -------------------------------------------------------------------------
 
@@ -188,9 +197,9 @@ class SchedulerCore:
         """When something is next due (a fire, with jitter, or a retry), or None."""
         heap = self._heap
         while heap:
-            planned, _, job_id, generation, kind, _, _ = heap[0]
+            planned, job_id, generation = heap[0][:3]
             state = self._states.get(job_id)
-            if state is not None and (kind == _RETRY or state.generation == generation):
+            if state is not None and (generation == _RETRY or state.generation == generation):
                 return _EPOCH + timedelta(microseconds=planned)
             heapq.heappop(heap)
         return None
@@ -201,12 +210,13 @@ class SchedulerCore:
         heap = self._heap
         due: list[FireDue | RetryDue] = []
         while heap and heap[0][0] <= now_us:
-            planned_us, _, job_id, generation, kind, scheduled_at, attempt = heapq.heappop(heap)
+            entry = heapq.heappop(heap)
+            planned_us, job_id, generation = entry[:3]
             state = self._states.get(job_id)
             if state is None:
                 continue
-            if kind == _RETRY:
-                assert scheduled_at is not None
+            if generation == _RETRY:
+                scheduled_at, attempt = entry[3:]
                 state.retries -= 1
                 due.append(RetryDue(job_id, scheduled_at, attempt))
                 continue
@@ -276,7 +286,7 @@ class SchedulerCore:
             if state.next_fire is None:
                 # Done firing; the state stays until the run reports.
                 decision.removes.append(job.id)
-                state.buffer.clear()
+                state.buffer = None
                 state.retries = 0
             else:
                 self._index(state)
@@ -391,12 +401,40 @@ class SchedulerCore:
         if state is not None:
             assert job is not None
             state.job = job
-            while state.buffer and state.running < job.max_instances:
-                scheduled_at, attempt = state.buffer.popleft()
+            buffer = state.buffer
+            while buffer and state.running < job.max_instances:
+                if self.closing:
+                    self._drop_buffer(state, now, decision)
+                    break
+                scheduled_at, attempt = buffer.popleft()
                 decision.requests.append(self._request(state, scheduled_at, attempt))
                 self._note_submitted(decision, (job, scheduled_at, attempt, now))
             if self._idle_and_done(state):
                 del self._states[job.id]
+        return decision
+
+    def _drop_buffer(self, state: _State, now: datetime, decision: Decision) -> None:
+        """Report every waiting run of *state* as skipped: the scheduler is shutting down."""
+        buffer = state.buffer
+        while buffer:
+            scheduled_at, attempt = buffer.popleft()
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_SKIPPED,
+                    at=now,
+                    job_id=state.job.id,
+                    scheduled_at=scheduled_at,
+                    attempt=attempt,
+                    reason="the scheduler shut down before it could start",
+                )
+            )
+
+    def drop_buffers(self, now: datetime) -> Decision:
+        """At shutdown: every waiting run, reported skipped."""
+        self.closing = True
+        decision = Decision()
+        for state in self._states.values():
+            self._drop_buffer(state, now, decision)
         return decision
 
     def _failed(
@@ -421,15 +459,7 @@ class SchedulerCore:
             due_us = epoch_us(now) + round(delay * 1_000_000)
             heapq.heappush(
                 self._heap,
-                (
-                    due_us,
-                    next(self._sequence),
-                    job.id,
-                    state.generation,
-                    _RETRY,
-                    request.scheduled_at,
-                    request.attempt + 1,
-                ),
+                (due_us, job.id, _RETRY, request.scheduled_at, request.attempt + 1),
             )
             state.retries += 1
             decision.events.append(
@@ -489,12 +519,14 @@ class SchedulerCore:
             self._note_submitted(decision, (job, scheduled_at, attempt, now))
             return
         if not from_schedule or job.overlap is Overlap.BUFFER_ALL:
+            if state.buffer is None:
+                state.buffer = deque()
             if len(state.buffer) < BUFFER_LIMIT or not from_schedule:
                 state.buffer.append((scheduled_at, attempt))
                 return
             reason = f"{BUFFER_LIMIT} runs are already waiting"
         elif job.overlap is Overlap.BUFFER_ONE and not state.buffer:
-            state.buffer.append((scheduled_at, attempt))
+            state.buffer = deque([(scheduled_at, attempt)])
             return
         elif job.overlap is Overlap.BUFFER_ONE:
             reason = "a run is already waiting for the running one (overlap='buffer_one')"

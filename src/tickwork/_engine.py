@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import inspect
 import logging
 import threading
@@ -17,6 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ._clock import Clock, SystemClock
@@ -49,7 +51,12 @@ logger = logging.getLogger("tickwork")
 F = TypeVar("F", bound=Callable[..., Any])
 _US = timedelta(microseconds=1)
 _UNSET: Any = object()
+# Shared empty values: most jobs have no kwargs or tags, and each empty dict or
+# frozenset would cost every job memory.
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+_NO_TAGS: frozenset[str] = frozenset()
 _REMOVED = int(EventKind.JOB_REMOVED)
+_COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
 #: How many fire times ``backfill`` queues at most in one call.
 BACKFILL_LIMIT = 10_000
 
@@ -90,6 +97,18 @@ _OPTION_NAMES = frozenset(
 
 def _reference_of(func: Callable[..., Any]) -> str | None:
     """``"module:qualname"`` when importing that gives *func* back, else None."""
+    try:
+        return _cached_reference(func)
+    except TypeError:  # an unhashable callable
+        return _find_reference(func)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_reference(func: Callable[..., Any]) -> str | None:
+    return _find_reference(func)
+
+
+def _find_reference(func: Callable[..., Any]) -> str | None:
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
@@ -148,6 +167,7 @@ class Engine:
         self._wakeup: Callable[[], None] = lambda: None
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
+        self._closed = False
 
     # -- configuration hooks for the drivers ------------------------------------------
 
@@ -324,7 +344,7 @@ class Engine:
                         f"or after {now.isoformat()}"
                         + (" within the job's start/end" if job.start or job.end else "")
                     )
-            job = evolve(job, next_fire=when)
+            object.__setattr__(job, "next_fire", when)  # a record no one has seen yet
             existing = self._core.get(job_id)
             event_kind = EventKind.JOB_ADDED
             if existing is not None:
@@ -403,10 +423,10 @@ class Engine:
         if isinstance(args, (str, bytes)) or not isinstance(args, Iterable):
             raise TypeError(f"args must be a list or tuple of arguments, got {args!r}")
         out["args"] = tuple(args)
-        kwargs = given.get("kwargs") or {}
+        kwargs = given.get("kwargs") or _NO_KWARGS
         if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
             raise TypeError(f"kwargs must be a mapping with str keys, got {kwargs!r}")
-        out["kwargs"] = dict(kwargs)
+        out["kwargs"] = dict(kwargs) if kwargs else _NO_KWARGS
         alias = given.get("executor")
         if alias is None:
             alias = "default"
@@ -423,7 +443,7 @@ class Engine:
         tags = (tags,) if isinstance(tags, str) else tags
         if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
             raise TypeError(f"tags must be strings, got {given.get('tags')!r}")
-        out["tags"] = frozenset(tags)
+        out["tags"] = frozenset(tags) if tags else _NO_TAGS
         out["start"] = coerce_datetime(given.get("start"), "start")
         out["end"] = coerce_datetime(given.get("end"), "end")
         if out["start"] and out["end"] and epoch_us(out["end"]) < epoch_us(out["start"]):
@@ -756,8 +776,10 @@ class Engine:
     def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
         """Call *callback(event)* for every event whose kind is in *mask*.
 
-        Listeners run in the thread that produced the event (the scheduler's, or an
-        executor's); keep them quick. One that raises is logged and ignored.
+        Events of runs (submitted, executed, failed, missed...) reach listeners in the
+        scheduler's thread (or, for ``AsyncScheduler``, its task); events caused by a
+        call (``add_job``, ``pause_job``...) in the calling thread. Keep listeners quick.
+        One that raises is logged and ignored.
         """
         self._listeners.add(callback, mask)
         with self._lock:
@@ -915,9 +937,23 @@ class Engine:
         10,000, and listeners always run in the driver's thread.
         """
         self._results.append(result)
-        if not self._results_flagged:
-            self._results_flagged = True
-            self._wakeup()
+        if self._closed:
+            # Ended after shutdown (wait=False, or past its timeout): report it here.
+            self._take_results()
+            return
+        if self._results_flagged:
+            return
+        if result.outcome is Outcome.SUCCESS and not self._core.wants & _COMPLETIONS:
+            # A clean run nobody listens for needs no prompt follow-up, unless a run of
+            # the same job waits for it to end. Otherwise the result is taken in at the
+            # start of the next dispatch step, before anything else is decided, so the
+            # scheduler thread is not woken twice per run. (A racy peek: a run buffered
+            # after it is found by process_due's own loop.)
+            state = self._core._states.get(result.request.job_id)
+            if state is None or not state.buffer:
+                return
+        self._results_flagged = True
+        self._wakeup()
 
     # -- lifecycle, for the drivers ---------------------------------------------------
 
@@ -966,8 +1002,16 @@ class Engine:
             events.append(Event(kind=EventKind.SCHEDULER_PAUSED, at=now))
         return events
 
-    def _teardown(self, wait: bool, timeout: float | None) -> None:
-        """Stop executors and close the store (the driver has already stopped)."""
+    def _teardown(self, wait: bool, timeout: float | None) -> list[Event]:
+        """Stop executors and close the store (the driver has already stopped).
+
+        Runs waiting for a free instance are reported skipped; runs that end while the
+        executors stop are taken in. Returns the events, for the driver to emit in its
+        own thread or task.
+        """
+        with self._lock:
+            dropped = self._core.drop_buffers(self._clock.now())
+        events = list(dropped.events)
         for alias in list(self._started_executors):
             try:
                 self._executors[alias].shutdown(wait=wait, timeout=timeout)
@@ -978,10 +1022,11 @@ class Engine:
             now = self._clock.now()
             self._drain_results(batch, now)
             self._persist(batch, now)
-        batch.requests.clear()  # nothing starts after shutdown
-        self._apply(batch)
+            self._closed = True
+        events += batch.events
         self._store.close()
-        self._emit([Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now())])
+        events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
+        return events
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -999,7 +1044,14 @@ class Engine:
         """Persist and re-index a changed job (lock held); return it and its event."""
         self._store.update_job(job)
         self._core.put(job)
-        return job, Event(kind=kind, at=self._clock.now(), job_id=job.id, reason=reason)
+        event = Event(
+            kind=kind,
+            at=self._clock.now(),
+            job_id=job.id,
+            scheduled_at=job.next_fire,
+            reason=reason,
+        )
+        return job, event
 
     def _saved(self, result: tuple[Job, Event]) -> Job:
         """After the lock is released: emit the event, wake the driver, return the job."""

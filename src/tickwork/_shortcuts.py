@@ -171,12 +171,10 @@ def _interval(
     _refuse_extra("interval", rest, (*_INTERVAL_UNITS, "start_date", "end_date", "timezone",
                                      "jitter"))  # fmt: skip
     if start is None:
-        # As APScheduler: the first run is one interval from now.
-        probe = IntervalTrigger(**units, start=now, timezone=zone)
-        return TriggerSpec(
-            IntervalTrigger(**units, start=now + probe.interval, end=end, timezone=zone),
-            defaulted_start=True,
-        )
+        # As APScheduler: the first run is one interval from now. The trigger's start is
+        # shifted by one interval afterwards, so its own (exact) arithmetic decides it.
+        trigger = IntervalTrigger(**units, start=now, end=end, timezone=zone)
+        return TriggerSpec(trigger._shifted(trigger.interval), defaulted_start=True)
     return TriggerSpec(IntervalTrigger(**units, start=start, end=end, timezone=zone))
 
 

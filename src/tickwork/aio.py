@@ -119,7 +119,8 @@ class AsyncScheduler:
                 if isinstance(executor, AsyncioExecutor):
                     await executor.shutdown_async(wait=wait, timeout=timeout)
                     engine._started_executors.discard(alias)
-            await asyncio.to_thread(engine._teardown, wait, timeout)
+            events = await asyncio.to_thread(engine._teardown, wait, timeout)
+            engine._emit(events)
 
     async def __aenter__(self) -> AsyncScheduler:
         await self.start()

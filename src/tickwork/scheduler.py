@@ -101,7 +101,7 @@ class Scheduler(Engine):
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         if was_started:
-            self._teardown(wait, timeout)
+            self._emit(self._teardown(wait, timeout))
         self._stopped.set()
 
     def run_forever(self) -> None:

@@ -52,6 +52,8 @@ class MemoryStore(JobStore):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
+        # Fire state newer than the record in _jobs (written by claims, folded back into
+        # the record when it is read), so a claim does not copy the record.
         self._moving: dict[str, tuple[datetime | None, int | None]] = {}
 
     def add_job(self, job: Job, *, replace: bool = False) -> None:
@@ -68,7 +70,7 @@ class MemoryStore(JobStore):
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job if job._engine is None else evolve(job, _engine=None)
-        self._moving[job.id] = (job.next_fire, job.remaining_runs)
+        self._moving.pop(job.id, None)
 
     def remove_job(self, job_id: str) -> None:
         with self._lock:
@@ -76,7 +78,7 @@ class MemoryStore(JobStore):
                 del self._jobs[job_id]
             except KeyError:
                 raise JobLookupError(f"no job with id {job_id!r}") from None
-            del self._moving[job_id]
+            self._moving.pop(job_id, None)
 
     def get_job(self, job_id: str) -> Job:
         with self._lock:
@@ -87,9 +89,9 @@ class MemoryStore(JobStore):
 
     def _record(self, job_id: str) -> Job:
         job = self._jobs[job_id]
-        next_fire, remaining = self._moving[job_id]
-        if job.next_fire is not next_fire or job.remaining_runs != remaining:
-            job = self._jobs[job_id] = evolve(job, next_fire=next_fire, remaining_runs=remaining)
+        moved = self._moving.pop(job_id, None)
+        if moved is not None:
+            job = self._jobs[job_id] = evolve(job, next_fire=moved[0], remaining_runs=moved[1])
         return job
 
     def get_jobs(self) -> list[Job]:
@@ -116,7 +118,13 @@ class MemoryStore(JobStore):
         with self._lock:
             for job_id, expected, new_next, remaining_runs in claims:
                 current = moving.get(job_id)
-                if current is None or not _same(current[0], expected):
+                if current is None:
+                    job = self._jobs.get(job_id)
+                    if job is None:
+                        results.append(False)
+                        continue
+                    current = (job.next_fire, job.remaining_runs)
+                if not _same(current[0], expected):
                     results.append(False)
                     continue
                 if remaining_runs is None:

@@ -39,6 +39,18 @@ def _epoch_us(value: datetime) -> int:
     return (value - _EPOCH) // _MICROSECOND
 
 
+_SHARED_AMOUNTS: dict[tuple[int | float, ...], tuple[int | float, ...]] = {}
+_SHARED_INTS: dict[int, int] = {}
+
+
+def _shared(amounts: tuple[int | float, ...]) -> tuple[int | float, ...]:
+    """One tuple per distinct interval: 100,000 hourly jobs need not hold 100,000 copies."""
+    if len(_SHARED_AMOUNTS) > 4096:
+        _SHARED_AMOUNTS.clear()
+        _SHARED_INTS.clear()
+    return _SHARED_AMOUNTS.setdefault(amounts, amounts)
+
+
 def _amount(value: object, argument: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{argument} must be a number, got {type(value).__name__} {value!r}")
@@ -104,11 +116,17 @@ class IntervalTrigger(Trigger):
             _amount(value, name)
             for value, (name, _) in zip((weeks, days, hours, minutes, seconds), _UNITS, strict=True)
         )
-        # Fraction holds each float's exact value, so the sum is rounded once, not per unit.
-        exact = sum(
-            (Fraction(value) * unit for value, (_, unit) in zip(amounts, _UNITS, strict=True)),
-            Fraction(0),
-        )
+        if all(type(value) is int for value in amounts):
+            exact: Fraction | int = sum(
+                int(value) * unit for value, (_, unit) in zip(amounts, _UNITS, strict=True)
+            )
+        else:
+            # Fraction holds each float's exact value, so the sum is rounded once, not
+            # per unit.
+            exact = sum(
+                (Fraction(value) * unit for value, (_, unit) in zip(amounts, _UNITS, strict=True)),
+                Fraction(0),
+            )
         interval_us = round(exact)
         given = ", ".join(
             f"{name}={value!r}" for value, (name, _) in zip(amounts, _UNITS, strict=True) if value
@@ -132,8 +150,8 @@ class IntervalTrigger(Trigger):
             if end_us < start_us:
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         put = object.__setattr__
-        put(self, "_amounts", amounts)
-        put(self, "_interval_us", interval_us)
+        put(self, "_amounts", _shared(amounts))
+        put(self, "_interval_us", _SHARED_INTS.setdefault(interval_us, interval_us))
         put(self, "_timezone", zone)
         put(self, "_start", start)
         put(self, "_start_us", start_us)
@@ -168,10 +186,22 @@ class IntervalTrigger(Trigger):
         fire = start + k * self._interval_us
         if self._end_us is not None and fire > self._end_us:
             return None
+        if not k and self._start.tzinfo is self._timezone:
+            return self._start  # share the object: one less datetime per scheduled job
         try:
             return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._timezone)
         except OverflowError:
             return None
+
+    def _shifted(self, by: timedelta) -> IntervalTrigger:
+        """The same trigger starting *by* later (no re-validation; for the shortcuts)."""
+        clone = object.__new__(IntervalTrigger)
+        put = object.__setattr__
+        for name in self.__slots__:
+            put(clone, name, getattr(self, name))
+        put(clone, "_start", (self._start + by).astimezone(self._timezone))
+        put(clone, "_start_us", self._start_us + by // _MICROSECOND)
+        return clone
 
     def count_between(self, after: datetime, until: datetime) -> int:
         """How many fire instants lie in ``(after, until]``, computed exactly in O(1).
