@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from types import TracebackType
 
-from ._clock import Clock
+from ._clock import Clock, SystemClock
 from ._engine import Engine, SchedulerState
 from ._errors import SchedulerStateError
 from .executors import Executor
@@ -18,6 +19,8 @@ __all__ = ["Scheduler"]
 
 logger = logging.getLogger("tickwork")
 
+#: How long before a due time the thread stops sleeping and starts watching the clock.
+SPIN = 0.0015
 #: A wall-clock move this much bigger or smaller than the elapsed monotonic time is
 #: reported as a jump (a changed system clock, or a suspend and resume).
 JUMP_TOLERANCE = 1.0
@@ -66,6 +69,8 @@ class Scheduler(Engine):
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._wakeup = self._wake.set
+        # Spinning only makes sense against the real clock.
+        self._spin = isinstance(self._clock, SystemClock)
 
     def start(self, *, paused: bool = False) -> None:
         """Load the stored jobs and start dispatching in a background thread.
@@ -132,6 +137,13 @@ class Scheduler(Engine):
         if self._state is not SchedulerState.SHUTDOWN:
             self.shutdown(wait=True)
 
+    def _spin_until(self, upcoming: datetime) -> None:
+        """Yield in a loop until *upcoming* (real clock) or a wake-up."""
+        now = self._clock.now
+        wake = self._wake
+        while now() < upcoming and not wake.is_set() and not self._stopping:
+            time.sleep(0)
+
     def _run(self) -> None:
         clock = self._clock
         while not self._stopping:
@@ -150,6 +162,13 @@ class Scheduler(Engine):
                 if wait <= 0:
                     continue
             started_mono, started_wall = clock.monotonic(), clock.now()
+            if self._spin and upcoming is not None and wait < self._max_wait:
+                # Sleep until just before the due time, then yield the GIL in a tight loop
+                # until it comes: a thread woken from a sleep starts 0.1-0.3 ms late, one
+                # already running does not. Costs at most SPIN seconds of CPU per due time.
+                if not (wait > SPIN and clock.wait(self._wake, wait - SPIN)):
+                    self._spin_until(upcoming)
+                continue
             if clock.wait(self._wake, wait):
                 continue
             drift = (clock.now() - started_wall).total_seconds() - (
