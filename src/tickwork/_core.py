@@ -69,6 +69,18 @@ class _State:
     retries: int = 0
 
 
+def _executed(result: RunResult, now: datetime) -> Event:
+    request = result.request
+    return Event(
+        kind=EventKind.JOB_EXECUTED,
+        at=now,
+        job_id=request.job_id,
+        scheduled_at=request.scheduled_at,
+        attempt=request.attempt,
+        return_value=result.return_value,
+    )
+
+
 def _snapshot(state: _State) -> Job:
     """The job record with its current next fire time (copied in only when read)."""
     job = state.job
@@ -350,16 +362,7 @@ class SchedulerCore:
             if result.outcome is _SUCCESS and not current.consecutive_failures and not state.buffer:
                 # The common case, inlined: a clean run of a job with nothing waiting.
                 if self.wants & _EXECUTED:
-                    decision.events.append(
-                        Event(
-                            kind=EventKind.JOB_EXECUTED,
-                            at=now,
-                            job_id=request.job_id,
-                            scheduled_at=request.scheduled_at,
-                            attempt=request.attempt,
-                            return_value=result.return_value,
-                        )
-                    )
+                    decision.events.append(_executed(result, now))
                 if (
                     state.next_fire is None
                     and not state.running
@@ -371,16 +374,7 @@ class SchedulerCore:
         job = None if state is None else _snapshot(state)
         if result.outcome is Outcome.SUCCESS:
             if self.wants & _EXECUTED:
-                decision.events.append(
-                    Event(
-                        kind=EventKind.JOB_EXECUTED,
-                        at=now,
-                        job_id=request.job_id,
-                        scheduled_at=request.scheduled_at,
-                        attempt=request.attempt,
-                        return_value=result.return_value,
-                    )
-                )
+                decision.events.append(_executed(result, now))
             if job is not None and job.consecutive_failures:
                 job = evolve(job, consecutive_failures=0)
                 decision.stores.append(job)

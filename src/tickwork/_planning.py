@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from ._model import Catchup, RetryPolicy
+from ._tz import epoch_us
 from .triggers import Trigger
 
 __all__ = [
@@ -30,11 +31,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 #: Counting a backlog stops here (exact counts past it are only for interval triggers).
 COUNT_LIMIT = 10_000
-
-
-def epoch_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch: the instant, whatever the zone or fold."""
-    return (moment - _EPOCH) // _US
 
 
 def next_job_fire(

@@ -19,17 +19,30 @@ from ._errors import UnknownTimezone
 __all__ = [
     "LocalTimezoneWarning",
     "coerce_timezone",
+    "epoch_us",
     "local_timezone",
     "require_aware",
     "timezone_name",
 ]
 
 UTC = ZoneInfo("UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
 
 
 class LocalTimezoneWarning(UserWarning):
     """The machine's local timezone could not be determined; UTC is used instead."""
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since the Unix epoch: the instant, exact, whatever the zone or fold.
+
+    Compare instants with this, never two datetimes of one zone directly: Python
+    compares those by wall time, so 01:30 EDT and 01:30 EST on a fall-back night are
+    "equal", and 01:10 EST (the later instant) sorts before 01:30 EDT.
+    """
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def require_aware(value: object, argument: str) -> datetime:

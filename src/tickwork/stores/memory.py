@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from .._errors import ConflictingIdError, JobLookupError
 from .._model import Job, evolve
+from .._tz import epoch_us
 from ._base import Claim, JobStore
 
 __all__ = ["MemoryStore"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-
-
-def _instant(moment: datetime) -> int:
-    """*moment* as microseconds since the epoch, so comparisons are by instant.
-
-    Python compares two datetimes of the same zone by wall time, ignoring ``fold``:
-    01:30 EDT and 01:30 EST on a fall-back night would compare equal, and 01:10 EST
-    (the later instant) would sort before 01:30 EDT.
-    """
-    return (moment - _EPOCH) // _US
-
 
 def _order(job: Job) -> tuple[bool, int, str]:
     fire = job.next_fire
-    return (fire is None, 0 if fire is None else _instant(fire), job.id)
+    return (fire is None, 0 if fire is None else epoch_us(fire), job.id)
 
 
 def _same(stored: datetime | None, expected: datetime | None) -> bool:
@@ -36,7 +24,7 @@ def _same(stored: datetime | None, expected: datetime | None) -> bool:
         return True
     if stored is None or expected is None:
         return False
-    return _instant(stored) == _instant(expected)
+    return epoch_us(stored) == epoch_us(expected)
 
 
 class MemoryStore(JobStore):

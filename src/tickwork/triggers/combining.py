@@ -7,18 +7,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._errors import TriggerSearchExhausted
-from .._tz import require_aware
+from .._tz import epoch_us, require_aware
 from ._base import Trigger, trigger_from_dict
 
 __all__ = ["AndTrigger", "OrTrigger"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch; exact, and by instant whatever the zone or fold."""
-    return (value - _EPOCH) // _MICROSECOND
 
 
 def _children(triggers: Iterable[Trigger], owner: str) -> tuple[Trigger, ...]:
@@ -96,7 +90,7 @@ class AndTrigger(Trigger):
             if fire is None:
                 return None
             found.append(fire)
-        instants = [_epoch_us(fire) for fire in found]
+        instants = [epoch_us(fire) for fire in found]
         rounds = 0
         while True:
             latest = max(instants)
@@ -113,7 +107,7 @@ class AndTrigger(Trigger):
                     if fire is None:
                         return None
                     found[index] = fire
-                    instants[index] = _epoch_us(fire)
+                    instants[index] = epoch_us(fire)
         reached = (_EPOCH + timedelta(microseconds=max(instants))).isoformat()
         raise TriggerSearchExhausted(
             f"AndTrigger gave up after {self._max_iterations} rounds looking for an instant "
@@ -176,7 +170,7 @@ class OrTrigger(Trigger):
             fire = trigger.next_after(moment)
             if fire is None:
                 continue
-            instant = _epoch_us(fire)
+            instant = epoch_us(fire)
             if best is None or instant < best_instant:
                 best, best_instant = fire, instant
         return best

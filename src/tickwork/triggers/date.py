@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
-from .._tz import coerce_timezone, require_aware, timezone_name
+from .._tz import coerce_timezone, epoch_us, require_aware, timezone_name
 from ._base import Trigger
 
 __all__ = ["DateTrigger"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch; exact, and by instant whatever the zone or fold."""
-    return (value - _EPOCH) // _MICROSECOND
 
 
 def _nameable_zone(value: datetime) -> tzinfo | None:
@@ -55,7 +47,7 @@ class DateTrigger(Trigger):
         put = object.__setattr__
         put(self, "_explicit_zone", explicit)
         put(self, "_run_at", run_at if explicit is None else run_at.astimezone(explicit))
-        put(self, "_run_at_us", _epoch_us(run_at))
+        put(self, "_run_at_us", epoch_us(run_at))
         # run_at.isoformat() keeps only the offset; the zone's name is stored beside it so
         # a trigger rebuilt from to_dict() still answers in "Europe/Paris", not "+01:00".
         put(self, "_zone", explicit or _nameable_zone(run_at))
@@ -71,7 +63,7 @@ class DateTrigger(Trigger):
         return self._explicit_zone
 
     def next_after(self, moment: datetime) -> datetime | None:
-        if self._run_at_us > _epoch_us(require_aware(moment, "moment")):
+        if self._run_at_us > epoch_us(require_aware(moment, "moment")):
             return self._run_at
         return None
 

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from .._clock import system_now
-from .._tz import coerce_timezone, require_aware, timezone_name
+from .._tz import coerce_timezone, epoch_us, require_aware, timezone_name
 from ._base import Trigger
 
 __all__ = ["IntervalTrigger"]
@@ -32,11 +32,6 @@ _UNITS = (
     ("minutes", 60_000_000),
     ("seconds", 1_000_000),
 )
-
-
-def _epoch_us(value: datetime) -> int:
-    """Microseconds since the epoch; exact, and by instant whatever the zone or fold."""
-    return (value - _EPOCH) // _MICROSECOND
 
 
 _SHARED_AMOUNTS: dict[tuple[int | float, ...], tuple[int | float, ...]] = {}
@@ -146,10 +141,10 @@ class IntervalTrigger(Trigger):
             )
         zone = coerce_timezone(timezone)
         start = system_now() if start is None else require_aware(start, "start")
-        start_us = _epoch_us(start)
+        start_us = epoch_us(start)
         end_us = None
         if end is not None:
-            end_us = _epoch_us(require_aware(end, "end"))
+            end_us = epoch_us(require_aware(end, "end"))
             if end_us < start_us:
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         put = object.__setattr__
@@ -182,7 +177,7 @@ class IntervalTrigger(Trigger):
         return self._timezone
 
     def next_after(self, moment: datetime) -> datetime | None:
-        after = _epoch_us(require_aware(moment, "moment"))
+        after = epoch_us(require_aware(moment, "moment"))
         start = self._start_us
         # Smallest k >= 0 with start + k * interval > after.
         k = 0 if after < start else (after - start) // self._interval_us + 1
@@ -212,8 +207,8 @@ class IntervalTrigger(Trigger):
         The scheduler uses this to report how many runs a long downtime missed without
         walking every one of them.
         """
-        low = _epoch_us(require_aware(after, "after"))
-        high = _epoch_us(require_aware(until, "until"))
+        low = epoch_us(require_aware(after, "after"))
+        high = epoch_us(require_aware(until, "until"))
         if self._end_us is not None:
             high = min(high, self._end_us)
         start, step = self._start_us, self._interval_us
