@@ -16,6 +16,7 @@ from ._errors import (
     UnknownTimezone,
 )
 from ._events import Event, EventKind
+from ._fluent import JobBuilder, default_scheduler, every, repeat
 from ._model import (
     Catchup,
     ConflictPolicy,
@@ -60,6 +61,7 @@ __all__ = [
     "IntervalTrigger",
     "InvalidExpression",
     "Job",
+    "JobBuilder",
     "JobLookupError",
     "JobTimeout",
     "LocalTimezoneWarning",
@@ -79,5 +81,8 @@ __all__ = [
     "UnknownTimezone",
     "__version__",
     "current_run",
+    "default_scheduler",
+    "every",
+    "repeat",
     "trigger_from_dict",
 ]

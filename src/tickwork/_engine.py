@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._clock import Clock, SystemClock
 from ._context import resolve_reference
@@ -43,6 +43,9 @@ from .executors import Executor
 from .stores import JobStore, MemoryStore
 from .triggers import DateTrigger, Trigger
 from .triggers._base import coerce_enum
+
+if TYPE_CHECKING:
+    from ._fluent import JobBuilder
 
 __all__ = ["Engine", "SchedulerState"]
 
@@ -517,6 +520,19 @@ class Engine:
     def at(self, when: datetime | str, /, **options: Any) -> Callable[[F], F]:
         """``@scheduler.at(datetime(...))``: run the function once at an aware datetime."""
         return self.scheduled_job("date", when, **options)
+
+    def every(self, interval: float = 1) -> JobBuilder:
+        """Start a fluent chain, as ``schedule`` spells it: ``scheduler.every(10).minutes.do(job)``.
+
+        The chain builds an ordinary trigger and calls :meth:`add_job`; see
+        :class:`~tickwork.JobBuilder` and ``docs/fluent.md``.
+
+        Raises:
+            ValueError: *interval* is not positive. TypeError: it is not a number.
+        """
+        from ._fluent import _builder
+
+        return _builder(self, interval)
 
     # -- reading ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from ._clock import Clock
 from ._engine import Engine, SchedulerState
 from ._errors import SchedulerStateError
 from ._events import EventKind, Listener
+from ._fluent import JobBuilder
 from ._model import Job
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
 from .scheduler import JUMP_TOLERANCE
@@ -53,7 +54,7 @@ class AsyncScheduler:
     enforces ``timeout``); plain functions run in worker threads (``"default"``). The
     arguments are those of :class:`~tickwork.Scheduler`; the methods are the same, as
     coroutines, except the decorators (``cron``, ``interval``, ``at``,
-    ``scheduled_job``) which are plain.
+    ``scheduled_job``) and the fluent ``every()`` chain, which are plain.
     """
 
     def __init__(
@@ -245,3 +246,11 @@ class AsyncScheduler:
 
     def at(self, when: datetime | str, /, **options: Any) -> Callable[[F], F]:
         return self._engine.at(when, **options)
+
+    def every(self, interval: float = 1) -> JobBuilder:
+        """Start a fluent chain: ``scheduler.every(10).minutes.do(job)``.
+
+        Plain, not a coroutine (like the decorators): ``.do()`` adds the job at once
+        and returns the :class:`~tickwork.Job`. See :meth:`tickwork.Scheduler.every`.
+        """
+        return self._engine.every(interval)

@@ -181,14 +181,72 @@ def test_row18_spring_missing_midnight_in_cairo() -> None:
     ]
 
 
-@pytest.mark.skip(reason="fluent API: issue 4")
-def test_row19_schedule_daily_at_in_another_zone() -> None:
-    """``every().day.at("00:00", "US/Central")`` on a Budapest host: 2023-04-14 07:00 local."""
+def test_row19_schedule_daily_at_in_another_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``every().day.at("00:00", "US/Central")`` on a Budapest host at 2023-04-14 04:50:
+    schedule <= 1.2.0 answers 2023-04-15 07:00 local, a day late.
+
+    Midnight in Chicago (CDT, -05:00) is 07:00 in Budapest (CEST, +02:00), and at 04:50
+    in Budapest it is 21:50 the evening before in Chicago: the next run is 2023-04-14
+    07:00 Budapest time. The host's zone (here the scheduler's default timezone, read
+    from TZ) must not change that.
+    """
+    from zoneinfo import ZoneInfo
+
+    from tickwork import Scheduler
+    from tickwork.executors import InlineExecutor
+    from tickwork.testing import FakeClock, run_until
+
+    start = datetime.fromisoformat("2023-04-14T04:50:00+02:00")
+    for host in ("Europe/Budapest", "UTC", "Asia/Kolkata", "America/Santiago", "US/Central"):
+        monkeypatch.setenv("TZ", host)
+        runs: list[datetime] = []
+        scheduler = Scheduler(clock=FakeClock(start), executors={"default": InlineExecutor()})
+        assert scheduler.timezone == ZoneInfo(host)
+        job = scheduler.every().day.at("00:00", "US/Central").do(runs.append, start)
+        assert job.next_fire is not None
+        assert job.next_fire.isoformat() == "2023-04-14T00:00:00-05:00"
+        budapest = job.next_fire.astimezone(ZoneInfo("Europe/Budapest"))
+        assert budapest.isoformat() == "2023-04-14T07:00:00+02:00"
+        scheduler.open()
+        run_until(scheduler, datetime.fromisoformat("2023-04-14T07:00:00+02:00"))
+        scheduler.shutdown()
+        assert len(runs) == 1, host
 
 
-@pytest.mark.skip(reason="fluent API: issue 4")
 def test_row20_schedule_hourly_through_the_repeated_hour() -> None:
-    """``every().hour`` through a fall-back night: hourly by real time, repeated hour included."""
+    """``every().hour`` through a fall-back night: schedule 1.2.2 has no runs in the
+    repeated hour; hourly by real time means one run per elapsed hour, in both passes.
+
+    New York, 2024-11-03: 02:00 EDT becomes 01:00 EST, so from 00:00 EDT to 04:00 EST five
+    hours pass, and the 01:00 wall time is lived twice.
+    """
+    from itertools import pairwise
+    from zoneinfo import ZoneInfo
+
+    from tickwork import Scheduler, current_run
+    from tickwork.executors import InlineExecutor
+    from tickwork.testing import FakeClock, run_until
+
+    zone = ZoneInfo("America/New_York")
+    start = datetime.fromisoformat("2024-11-03T00:00:00-04:00")
+    scheduler = Scheduler(
+        clock=FakeClock(start), timezone=zone, executors={"default": InlineExecutor()}
+    )
+    runs: list[datetime] = []
+    scheduler.every().hour.do(lambda: runs.append(current_run().scheduled_at))
+    scheduler.open()
+    run_until(scheduler, datetime.fromisoformat("2024-11-03T04:00:00-05:00"))
+    scheduler.shutdown()
+    assert [run.astimezone(zone).isoformat() for run in runs] == [
+        "2024-11-03T01:00:00-04:00",
+        "2024-11-03T01:00:00-05:00",
+        "2024-11-03T02:00:00-05:00",
+        "2024-11-03T03:00:00-05:00",
+        "2024-11-03T04:00:00-05:00",
+    ]
+    # (as instants: Python subtracts two datetimes of one zone by wall time)
+    instants = [run.timestamp() for run in runs]
+    assert [later - earlier for earlier, later in pairwise(instants)] == [3600.0] * 4
 
 
 @pytest.mark.parametrize(
