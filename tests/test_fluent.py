@@ -858,3 +858,18 @@ def test_a_program_that_only_schedules_exits_at_once() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "scheduled running"
+
+
+def test_re_adding_an_interval_chain_keeps_its_next_run() -> None:
+    """Start-up code that re-adds the same job must not push its next run back."""
+    clock = FakeClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    scheduler = Scheduler(clock=clock, timezone="UTC", executors={"default": InlineExecutor()})
+    try:
+        first = scheduler.every(10).minutes.options(id="sync", replace_existing=True).do(print)
+        clock.advance(180)
+        again = scheduler.every(10).minutes.options(id="sync", replace_existing=True).do(print)
+        assert again.next_fire == first.next_fire
+        changed = scheduler.every(15).minutes.options(id="sync", replace_existing=True).do(print)
+        assert changed.next_fire == clock.now() + timedelta(minutes=15)
+    finally:
+        scheduler.shutdown()

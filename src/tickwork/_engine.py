@@ -383,6 +383,7 @@ class Engine:
         if first_fire is not None or run_immediately:
             return job
         same = existing.trigger == job.trigger
+        defaulted_start = defaulted_start or getattr(job.trigger, "_from_now", False)
         if not same and defaulted_start and type(existing.trigger) is type(job.trigger):
             old = {**existing.trigger.to_dict(), "start": None}
             new = {**job.trigger.to_dict(), "start": None}

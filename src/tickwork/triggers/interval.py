@@ -84,12 +84,24 @@ class IntervalTrigger(Trigger):
     ['2024-03-31 13:00:00+02:00', '2024-04-01 13:00:00+02:00']
     """
 
-    __slots__ = ("_amounts", "_end", "_end_us", "_interval_us", "_start", "_start_us", "_timezone")
+    __slots__ = (
+        "_amounts",
+        "_end",
+        "_end_us",
+        "_from_now",
+        "_interval_us",
+        "_start",
+        "_start_us",
+        "_timezone",
+    )
     type_name = "interval"
 
     _amounts: tuple[int | float, ...]
     _end: datetime | None
     _end_us: int | None
+    #: The start was filled in from "now" by a shortcut: re-adding the same job later
+    #: (``replace_existing``) is then the same schedule, whatever the new start.
+    _from_now: bool
     _interval_us: int
     _start: datetime
     _start_us: int
@@ -155,6 +167,7 @@ class IntervalTrigger(Trigger):
         put(self, "_start_us", start_us)
         put(self, "_end", end)
         put(self, "_end_us", end_us)
+        put(self, "_from_now", False)
 
     @property
     def interval(self) -> timedelta:
@@ -199,6 +212,7 @@ class IntervalTrigger(Trigger):
             put(clone, name, getattr(self, name))
         put(clone, "_start", (self._start + by).astimezone(self._timezone))
         put(clone, "_start_us", self._start_us + by // _MICROSECOND)
+        put(clone, "_from_now", True)
         return clone
 
     def count_between(self, after: datetime, until: datetime) -> int:
