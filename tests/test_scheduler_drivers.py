@@ -552,3 +552,22 @@ def test_a_removed_job_is_gone_even_while_its_run_goes_on(scheduler: Scheduler) 
         assert again.id == "r"
     finally:
         gate.opened.set()
+
+
+def test_a_decorated_job_runs_in_a_worker_process() -> None:
+    from . import decorated_process_jobs as module
+
+    scheduler = module.scheduler
+    job = scheduler.get_job("decorated")
+    assert job is not None
+    assert job.func_ref == f"{module.__name__}:decorated_job"
+    events = Events()
+    scheduler.add_listener(events, EventKind.JOB_EXECUTED | EventKind.JOB_FAILED)
+    scheduler.start()
+    try:
+        scheduler.run_job_now("decorated")
+        assert wait_until(lambda: bool(events.all), limit=LIMIT)
+        assert events.all[0].kind is EventKind.JOB_EXECUTED, events.all[0].exception
+        assert events.all[0].return_value == 7
+    finally:
+        scheduler.shutdown(wait=True, timeout=LIMIT)

@@ -6,13 +6,20 @@ import asyncio
 import contextvars
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from ._errors import JobLookupError
 from ._model import RunContext, RunRequest
 
-__all__ = ["current_run", "resolve_reference", "run_request", "run_request_blocking"]
+__all__ = [
+    "being_defined",
+    "current_run",
+    "resolve_reference",
+    "run_request",
+    "run_request_blocking",
+]
 
 # Holds the request itself; the RunContext is built only when someone asks for it.
 _current: contextvars.ContextVar[RunRequest | None] = contextvars.ContextVar(
@@ -61,6 +68,21 @@ def resolve_reference(reference: str) -> Callable[..., Any]:
     if not callable(target):
         raise TypeError(f"{reference!r} names a {type(target).__name__}, not a callable")
     return target  # type: ignore[no-any-return]
+
+
+def being_defined(func: Callable[..., Any]) -> bool:
+    """Whether *func* is a top-level function of a module that is still being imported,
+    its name not bound yet: a decorator such as ``@scheduler.interval(...)`` sees its
+    function at that moment. Its ``"module:name"`` reference will resolve once the
+    module has finished importing."""
+    module_name = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not isinstance(module_name, str) or not isinstance(qualname, str):
+        return False
+    if "." in qualname or "<" in qualname or not inspect.isfunction(func):
+        return False
+    module = sys.modules.get(module_name)
+    return module is not None and not hasattr(module, qualname)
 
 
 def run_request(request: RunRequest) -> Any:

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._clock import Clock, SystemClock
-from ._context import resolve_reference
+from ._context import being_defined, resolve_reference
 from ._core import Decision, FireDue, RetryDue, SchedulerCore
 from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
@@ -117,6 +117,8 @@ def _find_reference(func: Callable[..., Any]) -> str | None:
     if not module or not qualname or "<" in qualname:
         return None
     reference = f"{module}:{qualname}"
+    if being_defined(func):
+        return reference  # decorated at import time: the name is bound just after
     try:
         found = resolve_reference(reference)
     except (LookupError, TypeError, ValueError):

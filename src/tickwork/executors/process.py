@@ -35,7 +35,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .._context import resolve_reference, run_request_blocking
+from .._context import being_defined, resolve_reference, run_request_blocking
 from .._errors import JobTimeout, SchedulerStateError, SerializationError
 from .._model import Outcome, RunRequest, RunResult
 from ._base import Executor
@@ -158,6 +158,8 @@ def _reference_of(func: Callable[..., Any]) -> str:
             f"instance, which cannot be imported; {advice}"
         )
     reference = f"{module}:{qualname}"
+    if being_defined(func):
+        return reference  # decorated at import time: the name is bound just after
     try:
         resolved = resolve_reference(reference)
     except Exception as error:
