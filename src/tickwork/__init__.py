@@ -14,6 +14,7 @@ from ._errors import (
     TickworkError,
     TriggerSearchExhausted,
     UnknownTimezone,
+    WorkerDied,
 )
 from ._events import Event, EventKind
 from ._fluent import JobBuilder, default_scheduler, every, repeat
@@ -79,6 +80,7 @@ __all__ = [
     "Trigger",
     "TriggerSearchExhausted",
     "UnknownTimezone",
+    "WorkerDied",
     "__version__",
     "current_run",
     "default_scheduler",

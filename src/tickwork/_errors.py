@@ -17,6 +17,7 @@ __all__ = [
     "TickworkError",
     "TriggerSearchExhausted",
     "UnknownTimezone",
+    "WorkerDied",
 ]
 
 
@@ -72,3 +73,8 @@ class JobTimeout(TickworkError, TimeoutError):
 
 class SerializationError(TickworkError, ValueError):
     """A job cannot be stored: its function or arguments cannot be represented as data."""
+
+
+class WorkerDied(TickworkError, RuntimeError):
+    """The worker process running a job exited (crashed, or was killed) before the job
+    returned. The message names the job and the exit code or signal."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tickwork._clock import SystemClock
-from tickwork._errors import JobTimeout, SerializationError
+from tickwork._errors import JobTimeout, SerializationError, WorkerDied
 from tickwork._model import Outcome
 from tickwork.executors import ProcessExecutor
 from tickwork.executors.process import RemoteTraceback
@@ -65,6 +65,7 @@ def test_a_dying_worker_fails_its_run_and_is_replaced(
     executor.submit(make_request(jobs.worker_identity))
     before, died, after = recorder.wait_for(3)
     assert died.outcome is Outcome.FAILURE
+    assert isinstance(died.exception, WorkerDied)
     assert isinstance(died.exception, RuntimeError)
     assert "'crasher'" in str(died.exception)
     assert "died" in str(died.exception)

@@ -36,7 +36,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from .._context import being_defined, resolve_reference, run_request_blocking
-from .._errors import JobTimeout, SchedulerStateError, SerializationError
+from .._errors import JobTimeout, SchedulerStateError, SerializationError, WorkerDied
 from .._model import Outcome, RunRequest, RunResult
 from ._base import Executor
 
@@ -523,7 +523,7 @@ class ProcessExecutor(Executor):
         code = worker.process.exitcode
         self._stop(worker)  # a no-op unless it hangs on its way out
         if worker.request is not None:
-            error = RuntimeError(
+            error = WorkerDied(
                 f"the worker process running job {worker.request.job_id!r} died "
                 f"({_describe_exit(code)})"
             )
