@@ -20,6 +20,7 @@ from tickwork import (
     AsyncScheduler,
     EventKind,
     JobTimeout,
+    RetryPolicy,
     Scheduler,
     SchedulerState,
     SchedulerStateError,
@@ -571,3 +572,21 @@ def test_a_decorated_job_runs_in_a_worker_process() -> None:
         assert events.all[0].return_value == 7
     finally:
         scheduler.shutdown(wait=True, timeout=LIMIT)
+
+
+def test_a_pending_retry_is_reported_skipped_at_shutdown(scheduler: Scheduler) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+
+    def fails() -> None:
+        raise ConnectionError("down")
+
+    scheduler.add_job(fails, "interval", hours=1, id="r", retry=RetryPolicy(attempts=3, delay=60))
+    scheduler.run_job_now("r")
+    assert wait_until(lambda: bool(events.of(EventKind.JOB_RETRIED, "r")))
+    scheduler.shutdown(wait=True)
+    skipped = events.of(EventKind.JOB_SKIPPED, "r")
+    assert len(skipped) == 1
+    assert skipped[0].attempt == 2
+    assert skipped[0].reason is not None
+    assert "retry" in skipped[0].reason

@@ -424,11 +424,32 @@ class SchedulerCore:
             )
 
     def drop_buffers(self, now: datetime) -> Decision:
-        """At shutdown: every waiting run, reported skipped."""
+        """At shutdown: every waiting run and every pending retry, reported skipped."""
         self.closing = True
         decision = Decision()
         for state in self._states.values():
             self._drop_buffer(state, now, decision)
+        kept = []
+        for entry in self._heap:
+            if entry[2] != _RETRY:
+                kept.append(entry)
+                continue
+            _, job_id, _, scheduled_at, attempt = entry
+            owner = self._states.get(job_id)
+            if owner is not None:
+                owner.retries -= 1
+            decision.events.append(
+                Event(
+                    kind=EventKind.JOB_SKIPPED,
+                    at=now,
+                    job_id=job_id,
+                    scheduled_at=scheduled_at,
+                    attempt=attempt,
+                    reason="the scheduler shut down before this retry was due",
+                )
+            )
+        heapq.heapify(kept)
+        self._heap = kept
         return decision
 
     def _failed(
