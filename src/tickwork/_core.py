@@ -363,12 +363,7 @@ class SchedulerCore:
                 # The common case, inlined: a clean run of a job with nothing waiting.
                 if self.wants & _EXECUTED:
                     decision.events.append(_executed(result, now))
-                if (
-                    state.next_fire is None
-                    and not state.running
-                    and not state.retries
-                    and not current.paused
-                ):
+                if self._idle_and_done(state):
                     del self._states[current.id]
                 return decision
         job = None if state is None else _snapshot(state)
@@ -462,7 +457,7 @@ class SchedulerCore:
     ) -> Job | None:
         request = result.request
         error = result.exception
-        policy = None if job is None or (job.next_fire is None and state is None) else job.retry
+        policy = None if job is None else job.retry
         if (
             state is not None
             and job is not None
