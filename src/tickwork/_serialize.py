@@ -1,0 +1,945 @@
+"""The codec between a :class:`~tickwork._model.Job` and a row of plain column values.
+
+Theory of operation
+-------------------
+A store that keeps jobs outside the process (SQLite) keeps each one as a
+:class:`JobRow`: the fields a store queries or updates on their own (``next_fire_us``,
+``paused``, ``remaining_runs``, ``consecutive_failures``) are columns of their own; the
+rest is text. ``trigger`` is the JSON of ``Trigger.to_dict()``; ``options`` is the JSON
+of every other setting, with the settings equal to the ``Job`` default left out, so a
+job with default settings stores ``{}``. Arguments are JSON unless the store was opened
+with ``pickle=True``, when they are pickle bytes; :func:`decode_job` tells the two apart
+by the column's type, so one store can hold both.
+
+Encoding refuses, with a message naming the job and the offending value, anything that
+would not come back equal: a function without an importable ``"module:qualname"``, and
+arguments that JSON would change or cannot hold (a tuple comes back a list, a datetime
+cannot be written at all). Decoding raises only :class:`~tickwork.SerializationError` for
+bad data, whatever the column holds, so a store can report a broken row and go on.
+
+Decoding is on the path of a store's start (every row, every time), so it is built to be
+cheap: triggers and options are immutable values shared by many jobs, so both are
+cached by their JSON text, and the ``Job`` is built by straight-line generated code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import json
+import math
+import pickle
+import reprlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
+
+from ._context import resolve_reference
+from ._errors import SerializationError
+from ._model import Catchup, Job, Overlap, RetryPolicy
+from ._tz import UTC, coerce_timezone, epoch_us, timezone_name
+from .triggers import (
+    AndTrigger,
+    CalendarIntervalTrigger,
+    CronTrigger,
+    DateTrigger,
+    IntervalTrigger,
+    OrTrigger,
+    Trigger,
+)
+
+__all__ = ["JobRow", "check_json", "decode_job", "encode_job"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+#: How deep arguments may nest. ``json`` recurses once per level, in C and in Python,
+#: so a limit well under the interpreter's recursion limit keeps both sides safe.
+MAX_DEPTH = 100
+#: How many distinct trigger / options texts the decode caches keep.
+CACHE_SIZE = 4096
+_PICKLE_PROTOCOL = 5
+_PICKLE_HINT = "store JSON types, or open the store with pickle=True"
+_MESSAGE_LIMIT = 300
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Most jobs have no kwargs or tags; sharing one empty value saves a dict per job.
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+_NO_TAGS: frozenset[str] = frozenset()
+_EMPTY_ARGS_PICKLE = pickle.dumps((), protocol=_PICKLE_PROTOCOL)
+_EMPTY_KWARGS_PICKLE = pickle.dumps({}, protocol=_PICKLE_PROTOCOL)
+
+# One encoder object each: ``json.dumps`` with options builds a new encoder per call.
+# Arguments skip the circular check because _walk has already proved there is no cycle.
+_encode_args = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False).encode
+# Options may hold an infinite retry delay; Python's json round-trips it (as Infinity).
+_encode_sorted = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_loads = json.loads
+# The decoder's own scanner, without the two regex passes ``json.loads`` adds around it
+# to allow surrounding whitespace (which the encoders here never write).
+# (The attribute is set by JSONDecoder.__init__; typeshed does not declare it.)
+_scan: Callable[[str, int], tuple[Any, int]]
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_fromtimestamp = datetime.fromtimestamp
+
+
+def _parse(text: str) -> Any:
+    """``json.loads(text)``, three times faster for the compact text the encoders write.
+
+    Anything unusual (whitespace around the value, an error) goes to ``json.loads``,
+    so the result and the error message are exactly its own.
+    """
+    try:
+        value, end = _scan(text, 0)
+    except Exception:  # StopIteration at a bad start; json.loads says what is wrong
+        return _loads(text)
+    return value if end == len(text) else _loads(text)
+
+
+class JobRow(NamedTuple):
+    """One job as column values, in the order a store's table holds them."""
+
+    id: str
+    name: str
+    func_ref: str
+    #: JSON text of the positional arguments (a list), or pickle bytes of the tuple.
+    args: str | bytes
+    #: JSON text of the keyword arguments (an object), or pickle bytes of the dict.
+    kwargs: str | bytes
+    #: JSON text of ``trigger.to_dict()``, compact, keys sorted.
+    trigger: str
+    #: JSON text of the other settings that differ from the ``Job`` defaults.
+    options: str
+    #: ``next_fire`` as microseconds since the Unix epoch, or None.
+    next_fire_us: int | None
+    paused: int
+    remaining_runs: int | None
+    consecutive_failures: int
+
+
+# -- arguments as JSON ------------------------------------------------------------------
+
+
+class _Reject(Exception):
+    """Raised inside :func:`_walk`; the path is collected while it unwinds."""
+
+    def __init__(self, problem: str, hint: str = _PICKLE_HINT) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.hint = hint
+        self.keys: list[str] = []
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+_short = reprlib.Repr()
+_short.maxstring = 60
+_short.maxother = 60
+
+
+def _short_repr(value: object) -> str:
+    """A repr for an error message: short, and never an error itself."""
+    try:
+        text = _short.repr(value)
+    except Exception:  # a broken __repr__ must not hide the real problem
+        return f"<{_type_name(value)} object>"
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _walk(value: Any, depth: int, path_ids: set[int]) -> None:
+    """Raise :class:`_Reject` unless *value* comes back from JSON exactly as it is.
+
+    Types are compared exactly: a ``str`` enum or an ``OrderedDict`` would be written
+    fine but come back as a plain ``str`` or ``dict``, which is not the value stored.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return
+    if kind is int:
+        # Python refuses to write ints of more than 4300 digits (sys.int_max_str_digits).
+        if value.bit_length() > 14_000:
+            try:
+                str(value)
+            except ValueError:
+                raise _Reject("is an int too long to write as text") from None
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Reject(f"is {value!r}: NaN and infinities are not JSON numbers")
+        return
+    if kind is list or kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _Reject(f"is nested more than {MAX_DEPTH} levels deep")
+        marker = id(value)
+        if marker in path_ids:
+            raise _Reject(f"is a {kind.__name__} that contains itself (a reference cycle)")
+        path_ids.add(marker)
+        if kind is list:
+            for index, item in enumerate(value):
+                try:
+                    _walk(item, depth + 1, path_ids)
+                except _Reject as reject:
+                    reject.keys.append(f"[{index}]")
+                    raise
+        else:
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise _Reject(
+                        f"has the key {_short_repr(key)} ({_type_name(key)}): "
+                        "JSON object keys are strings"
+                    )
+                try:
+                    _walk(item, depth + 1, path_ids)
+                except _Reject as reject:
+                    reject.keys.append(f"[{key!r}]")
+                    raise
+        path_ids.discard(marker)
+        return
+    if kind is tuple:
+        raise _Reject(
+            "is a tuple: JSON keeps it as a list", "pass a list, or open the store with pickle=True"
+        )
+    problem = f"is a {_type_name(value)} ({_short_repr(value)}), which is not JSON data"
+    for base in (str, int, float, list, dict):
+        if isinstance(value, base):
+            problem += f" (JSON would give back a plain {base.__name__})"
+            break
+    raise _Reject(problem)
+
+
+def _json_problem(value: Any, where: str) -> str | None:
+    """The message :func:`check_json` raises for *value*, or None when it is fine."""
+    try:
+        _walk(value, 0, set())
+    except _Reject as reject:
+        path = where + "".join(reversed(reject.keys))
+        return f"{path} {reject.problem}; {reject.hint}"
+    except RecursionError:  # only when the caller's own stack is already deep
+        return f"{where} is nested too deeply to check; {_PICKLE_HINT}"
+    return None
+
+
+def check_json(value: Any, where: str) -> None:
+    """Raise unless *value* comes back from JSON exactly equal, and of the same types.
+
+    Allowed: ``None``, ``bool``, ``int``, finite ``float``, ``str``, and ``list`` and
+    ``dict`` (with ``str`` keys) of these, nested at most ``MAX_DEPTH`` levels.
+
+    Args:
+        value: the value to check.
+        where: how the message names *value*, such as ``"args[1]"`` or
+            ``"kwargs['when']"``; the path inside it is appended.
+
+    Raises:
+        SerializationError: naming the path of the first offending part, its type, a
+            short repr and what to do instead. For example
+            ``check_json({"when": datetime.now()}, "kwargs['cfg']")`` names
+            ``kwargs['cfg']['when']``.
+    """
+    problem = _json_problem(value, where)
+    if problem is not None:
+        raise SerializationError(problem)
+
+
+def _args_problem(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str | None:
+    for index, item in enumerate(args):
+        problem = _json_problem(item, f"args[{index}]")
+        if problem is not None:
+            return problem
+    for key, item in kwargs.items():
+        if type(key) is not str:
+            return (
+                f"kwargs key {_short_repr(key)} ({_type_name(key)}) is not a str: "
+                "keyword argument names are strings"
+            )
+        problem = _json_problem(item, f"kwargs[{key!r}]")
+        if problem is not None:
+            return problem
+    return None
+
+
+# -- arguments as pickle ----------------------------------------------------------------
+
+
+def _pickle_part(job: Job, value: tuple[Any, ...] | dict[str, Any], part: str) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=_PICKLE_PROTOCOL)
+    except Exception as error:
+        # Name the first item that fails on its own: "args" alone rarely says enough.
+        if isinstance(value, tuple):
+            items = [(f"args[{index}]", item) for index, item in enumerate(value)]
+        else:
+            items = [(f"kwargs[{key!r}]", item) for key, item in value.items()]
+        where = part
+        for path, item in items:
+            try:
+                pickle.dumps(item, protocol=_PICKLE_PROTOCOL)
+            except Exception:
+                where = path
+                break
+        raise SerializationError(
+            f"job {job.id!r}: cannot pickle {where}: {type(error).__name__}: {error}"
+        ) from error
+
+
+# -- functions and retry types ----------------------------------------------------------
+
+
+def _why_no_reference(func: Any) -> str:
+    """Why *func* has no ``"module:qualname"`` that imports back to it."""
+    qualname = getattr(func, "__qualname__", None)
+    if inspect.ismethod(func) and not isinstance(func.__self__, type):
+        return "it is a method bound to an instance, which importing cannot give back"
+    if isinstance(qualname, str) and "<lambda>" in qualname:
+        return "it is a lambda, which has no name it can be imported by"
+    if isinstance(qualname, str) and "<locals>" in qualname:
+        return (
+            "it is defined inside another function (a nested function or closure), "
+            "so it cannot be imported"
+        )
+    module = getattr(func, "__module__", None)
+    if not isinstance(qualname, str) or not isinstance(module, str):
+        return f'it is a {_type_name(func)} object, which has no "module:qualname"'
+    return f"importing {module}:{qualname} does not give this function back"
+
+
+def _func_error(job: Job) -> SerializationError:
+    func = job.func
+    if func is None:
+        return SerializationError(
+            f'job {job.id!r}: has neither a function nor a "module:function" reference'
+        )
+    label = getattr(func, "__qualname__", None) or job.name
+    return SerializationError(
+        f"job {job.id!r}: cannot store function {label!r} by reference: "
+        f'{_why_no_reference(func)}. Only a function importable as "module:qualname" '
+        'can be stored: define it at module level, or pass a "module:function" string'
+    )
+
+
+def _check_retry_on(job: Job, kinds: tuple[type[BaseException], ...]) -> None:
+    """Refuse, now rather than at the next start, a retry type that will not import."""
+    for kind in kinds:
+        reference = f"{kind.__module__}:{kind.__qualname__}"
+        try:
+            found: object = resolve_reference(reference)
+        except Exception:
+            found = None
+        if found is not kind:
+            raise SerializationError(
+                f"job {job.id!r}: cannot store retry_on type {reference!r}: importing it "
+                "does not give the class back; define the exception at module level"
+            )
+
+
+# -- options ----------------------------------------------------------------------------
+
+_ROW_FIELDS = (
+    "id",
+    "name",
+    "func_ref",
+    "args",
+    "kwargs",
+    "trigger",
+    "next_fire",
+    "paused",
+    "remaining_runs",
+    "consecutive_failures",
+)
+#: Job fields kept in the options column, in the order of the cached options tuple.
+_OPTION_FIELDS = (
+    "executor",
+    "tags",
+    "start",
+    "end",
+    "misfire_grace_time",
+    "catchup",
+    "max_catchup",
+    "overlap",
+    "max_instances",
+    "jitter",
+    "retry",
+    "timeout",
+    "max_consecutive_failures",
+    "pause_note",
+)
+
+
+def _field_defaults() -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for item in dataclasses.fields(Job):
+        if item.default is not dataclasses.MISSING:
+            defaults[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            defaults[item.name] = item.default_factory()
+    return defaults
+
+
+_DEFAULTS = _field_defaults()
+_DEFAULT_OPTIONS: tuple[Any, ...] = tuple(_DEFAULTS[name] for name in _OPTION_FIELDS)
+
+
+def _encode_moment(job: Job, value: datetime, field: str) -> str:
+    """``[iso text, zone name]``: the ISO offset alone would lose "Europe/Berlin"."""
+    if value.utcoffset() is None:
+        raise SerializationError(f"job {job.id!r}: {field} is a naive datetime: {value}")
+    try:
+        name: str | None = timezone_name(coerce_timezone(value.tzinfo, field))
+    except (TypeError, LookupError):
+        name = None  # an unnamed zone: the offset in the text still keeps the instant
+    zone = "null" if name is None else _encode_sorted(name)
+    return f"[{_encode_sorted(value.isoformat())},{zone}]"
+
+
+def _micros(value: timedelta) -> str:
+    # Integer arithmetic on the parts: exact, and faster than ``value // 1 us``.
+    return str((value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds)
+
+
+_retry_texts: OrderedDict[RetryPolicy, str] = OrderedDict()
+
+
+def _retry_text(job: Job, policy: RetryPolicy) -> str:
+    """The JSON of *policy*, cached by value: jobs share a few policies, and writing
+    its five floats is most of the cost of encoding a job's options."""
+    text = _retry_texts.get(policy)
+    if text is None:
+        _check_retry_on(job, policy.retry_on)
+        text = _encode_sorted(policy.to_dict())
+        _remember(_retry_texts, policy, text)
+    return text
+
+
+def _encode_options(job: Job) -> str:
+    """The options JSON: compact, keys sorted, settings equal to the default left out.
+
+    Written piece by piece, keys in sorted order, rather than by ``json`` from a dict:
+    most pieces are cached or trivial, and the text must be canonical, since equal
+    options must give equal text for the decode cache to share them.
+    """
+    parts: list[str] = []
+    add = parts.append
+    if job.catchup is not Catchup.LATEST:
+        add('"catchup":' + _encode_sorted(job.catchup.value))
+    if job.end is not None:
+        add('"end":' + _encode_moment(job, job.end, "end"))
+    if job.executor != "default":
+        add('"executor":' + _encode_sorted(job.executor))
+    if job.jitter is not None:
+        add('"jitter":' + _micros(job.jitter))
+    if job.max_catchup != 100:
+        add('"max_catchup":' + _encode_sorted(job.max_catchup))
+    if job.max_consecutive_failures is not None:
+        add('"max_consecutive_failures":' + _encode_sorted(job.max_consecutive_failures))
+    if job.max_instances != 1:
+        add('"max_instances":' + _encode_sorted(job.max_instances))
+    if job.misfire_grace_time is not None:
+        add('"misfire_grace_time":' + _micros(job.misfire_grace_time))
+    if job.overlap is not Overlap.SKIP:
+        add('"overlap":' + _encode_sorted(job.overlap.value))
+    if job.pause_note is not None:
+        add('"pause_note":' + _encode_sorted(job.pause_note))
+    if job.retry is not None:
+        add('"retry":' + _retry_text(job, job.retry))
+    if job.start is not None:
+        add('"start":' + _encode_moment(job, job.start, "start"))
+    if job.tags:
+        add('"tags":[' + ",".join([_encode_sorted(tag) for tag in sorted(job.tags)]) + "]")
+    if job.timeout is not None:
+        add('"timeout":' + _encode_sorted(job.timeout))
+    return "{" + ",".join(parts) + "}" if parts else "{}"
+
+
+def _want(value: Any, kinds: type | tuple[type, ...], what: str) -> Any:
+    """*value* if its type is exactly one of *kinds* (so ``True`` is no int), else raise."""
+    if type(value) not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise ValueError(f"expected {what}, got {_type_name(value)} {_short_repr(value)}")
+    return value
+
+
+def _decode_moment(value: Any) -> datetime:
+    if type(value) is not list or len(value) != 2:
+        raise ValueError(f"expected [iso text, zone name], got {_short_repr(value)}")
+    text, name = value
+    moment = datetime.fromisoformat(_want(text, str, "ISO text"))
+    if moment.utcoffset() is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    if name is None:
+        return moment
+    return moment.astimezone(coerce_timezone(_want(name, str, "a zone name")))
+
+
+def _decode_tags(value: Any) -> frozenset[str]:
+    if type(value) is not list or not all(type(tag) is str for tag in value):
+        raise ValueError(f"expected a list of strings, got {_short_repr(value)}")
+    return frozenset(value) if value else _NO_TAGS
+
+
+def _decode_retry(value: Any) -> RetryPolicy:
+    if type(value) is not dict:
+        raise ValueError(f"expected an object, got {_short_repr(value)}")
+    fields = dict(value)
+    if "retry_on" in fields:
+        references = fields["retry_on"]
+        if type(references) is not list or not all(type(r) is str for r in references):
+            raise ValueError(f"retry_on: expected a list of strings, got {references!r}")
+        kinds = []
+        for reference in references:
+            try:
+                kinds.append(resolve_reference(reference))
+            except Exception as error:
+                raise ValueError(f"retry_on {reference!r} no longer imports: {error}") from None
+        fields["retry_on"] = tuple(kinds)
+    return RetryPolicy(**fields)
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
+_INT = (int,)
+_NUMBER = (int, float)
+_OPTION_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "executor": lambda value: _want(value, str, "a string"),
+    "tags": _decode_tags,
+    "start": _optional(_decode_moment),
+    "end": _optional(_decode_moment),
+    "misfire_grace_time": _optional(
+        lambda value: timedelta(microseconds=_want(value, _INT, "microseconds"))
+    ),
+    "catchup": Catchup,
+    "max_catchup": lambda value: _want(value, _INT, "an int"),
+    "overlap": Overlap,
+    "max_instances": lambda value: _want(value, _INT, "an int"),
+    "jitter": _optional(lambda value: timedelta(microseconds=_want(value, _INT, "microseconds"))),
+    "retry": _optional(_decode_retry),
+    "timeout": _optional(lambda value: _want(value, _NUMBER, "seconds")),
+    "max_consecutive_failures": _optional(lambda value: _want(value, _INT, "an int")),
+    "pause_note": _optional(lambda value: _want(value, str, "a string")),
+}
+_OPTION_INDEX = {name: index for index, name in enumerate(_OPTION_FIELDS)}
+
+
+def _decode_options(text: str) -> tuple[Any, ...]:
+    """The option field values, in ``_OPTION_FIELDS`` order; raises ``ValueError``."""
+    try:
+        data = _parse(text)
+    except Exception as error:
+        raise ValueError(f"corrupt options JSON: {error}") from None
+    if type(data) is not dict:
+        raise ValueError(f"options JSON is {_type_name(data)}, not an object")
+    values = list(_DEFAULT_OPTIONS)
+    for key, raw in data.items():
+        decode = _OPTION_DECODERS.get(key)
+        if decode is None:
+            raise ValueError(f"unknown option {key!r}")
+        try:
+            values[_OPTION_INDEX[key]] = decode(raw)
+        except Exception as error:
+            raise ValueError(f"bad option {key}: {error}") from None
+    return tuple(values)
+
+
+# -- triggers ---------------------------------------------------------------------------
+
+
+def _fire_zone(trigger: Trigger) -> tzinfo:
+    """The zone a trigger answers in, for ``next_fire`` read back from an instant.
+
+    A date trigger answers with its ``run_at``; an and-trigger with its first child's
+    datetime, and an or-trigger with that of whichever child fires first, so both use
+    the first child's zone. A trigger without a zone (a custom one) gets UTC.
+    """
+    if type(trigger) in _ZONED:  # the common case, without isinstance on an ABC
+        return trigger.timezone  # type: ignore[attr-defined,no-any-return]
+    while isinstance(trigger, (AndTrigger, OrTrigger)):
+        trigger = trigger.triggers[0]
+    zone = trigger.run_at.tzinfo if isinstance(trigger, DateTrigger) else None
+    if zone is None:
+        zone = getattr(trigger, "timezone", None)
+    return zone if isinstance(zone, tzinfo) else UTC
+
+
+_ZONED = frozenset({CalendarIntervalTrigger, CronTrigger, IntervalTrigger})
+
+
+def _trigger_reason(type_name: object, error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"invalid {type_name!r} trigger: missing field {error.args[0]!r}"
+    if isinstance(error, (ValueError, LookupError)) and str(error).startswith("unknown trigger"):
+        return str(error)
+    return f"invalid {type_name!r} trigger: {error}"
+
+
+def _decode_trigger(text: str) -> tuple[Trigger, tzinfo]:
+    """The trigger and the zone of its fire times; raises ``ValueError``."""
+    try:
+        data = _parse(text)
+    except Exception as error:
+        raise ValueError(f"corrupt trigger JSON: {error}") from None
+    if type(data) is not dict:
+        raise ValueError(f"trigger JSON is {_type_name(data)}, not an object")
+    type_name = data.get("type")
+    registry = Trigger._registry
+    cls = registry.get(type_name) if type(type_name) is str else None
+    if cls is None:
+        known = ", ".join(sorted(registry))
+        raise ValueError(f"unknown trigger type {_short_repr(type_name)} (known: {known})")
+    try:
+        trigger = cls.from_dict(data)
+        zone = _fire_zone(trigger)
+    except Exception as error:
+        raise ValueError(_trigger_reason(type_name, error)) from None
+    return trigger, zone
+
+
+# Keyed by id(); the trigger itself is kept in the value so the id cannot be reused.
+_trigger_texts: OrderedDict[int, tuple[Trigger, str]] = OrderedDict()
+_triggers: OrderedDict[str, tuple[Trigger, tzinfo]] = OrderedDict()
+_options: OrderedDict[str, tuple[Any, ...]] = OrderedDict({"{}": _DEFAULT_OPTIONS})
+
+
+def _remember(cache: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+    """Put *key* in a bounded cache, dropping the oldest entry when it is full.
+
+    An ``OrderedDict``, not a dict: ``del d[next(iter(d))]`` on a plain dict walks over
+    the holes earlier deletions left, which made every insert of a full cache several
+    microseconds slower (a store whose jobs all have distinct triggers does just that).
+    """
+    if len(cache) >= CACHE_SIZE:
+        # Another thread may evict at the same moment; the cache stays bounded anyway.
+        with contextlib.suppress(KeyError):
+            cache.popitem(last=False)
+    cache[key] = value
+
+
+def _trigger_text(trigger: Trigger) -> str:
+    cached = _trigger_texts.get(id(trigger))
+    if cached is not None and cached[0] is trigger:
+        return cached[1]
+    text = _encode_sorted(trigger.to_dict())
+    _remember(_trigger_texts, id(trigger), (trigger, text))
+    return text
+
+
+def clear_caches() -> None:
+    """Forget every cached trigger and options text (for tests and benchmarks)."""
+    _trigger_texts.clear()
+    _triggers.clear()
+    _options.clear()
+    _options["{}"] = _DEFAULT_OPTIONS
+    _retry_texts.clear()
+
+
+# -- building a Job ---------------------------------------------------------------------
+
+
+def _build_maker() -> Callable[..., Job]:
+    """Generate ``make(id, ..., options)``: one slot setter call per field, no ``__init__``.
+
+    A row is turned into a ``Job`` at every store start, once per job; straight-line
+    code setting the slots directly is about twice as fast as ``Job(...)``
+    (``_model.evolve`` is generated the same way).
+    """
+    names = Job.__slots__
+    namespace: dict[str, Any] = {"_Job": Job, "_new": object.__new__}
+    lines = [f"def make({', '.join(_ROW_FIELDS)}, options):"]
+    lines.append(f"    ({', '.join(_OPTION_FIELDS)},) = options")
+    lines.append("    new = _new(_Job)")
+    for index, name in enumerate(names):
+        namespace[f"_set{index}"] = Job.__dict__[name].__set__
+        if name in _ROW_FIELDS or name in _OPTION_FIELDS:
+            value = name
+        else:
+            # func and _engine, and any field this module does not know yet: its default.
+            namespace[f"_default{index}"] = _DEFAULTS.get(name)
+            value = f"_default{index}"
+        lines.append(f"    _set{index}(new, {value})")
+    lines.append("    return new")
+    exec("\n".join(lines), namespace)  # code built from our own field names only
+    return namespace["make"]  # type: ignore[no-any-return]
+
+
+_make_job = _build_maker()
+
+
+def _exact_moment(micros: int, zone: tzinfo) -> datetime:
+    """The instant *micros* (since the epoch) as an aware datetime in *zone*, exactly."""
+    try:
+        return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"next_fire_us {micros} is out of range") from None
+
+
+# -- the codec --------------------------------------------------------------------------
+
+
+def encode_job(job: Job, *, pickle_args: bool = False) -> JobRow:
+    """Turn *job* into column values for a store.
+
+    Args:
+        job: the job; its function must be stored by reference (``job.func_ref``).
+        pickle_args: store ``args`` and ``kwargs`` as pickle bytes (protocol 5) instead
+            of JSON text, so any picklable value can be stored.
+
+    Raises:
+        SerializationError: naming the job and the problem: the function has no
+            ``"module:qualname"`` reference (a lambda, a closure, a bound method);
+            an argument is not JSON data (its path, such as ``kwargs['cfg']['when']``,
+            and type are named) or, with *pickle_args*, cannot be pickled; a ``retry_on``
+            type cannot be imported back; ``start`` or ``end`` is naive.
+    """
+    func_ref = job.func_ref
+    if func_ref is None:
+        raise _func_error(job)
+    args, kwargs = job.args, job.kwargs
+    if pickle_args:
+        for key in kwargs:
+            if not isinstance(key, str):
+                raise SerializationError(
+                    f"job {job.id!r}: kwargs key {_short_repr(key)} ({_type_name(key)}) "
+                    "is not a str: keyword argument names are strings"
+                )
+        args_value: str | bytes = _pickle_part(job, tuple(args), "args")
+        kwargs_value: str | bytes = _pickle_part(job, dict(kwargs), "kwargs")
+    else:
+        if args or kwargs:
+            problem = _args_problem(args, kwargs)
+            if problem is not None:
+                raise SerializationError(f"job {job.id!r}: cannot store its arguments: {problem}")
+        try:
+            args_value = _encode_args(args) if args else "[]"
+            if not kwargs:
+                kwargs_value = "{}"
+            else:
+                kwargs_value = _encode_args(kwargs if type(kwargs) is dict else dict(kwargs))
+        except ValueError as error:  # e.g. an int over a lowered sys.int_max_str_digits
+            raise SerializationError(f"job {job.id!r}: cannot store arguments: {error}") from None
+    try:
+        trigger = _trigger_text(job.trigger)
+        options = _encode_options(job)
+    except SerializationError:
+        raise
+    except Exception as error:  # a custom trigger or option that JSON cannot hold
+        raise SerializationError(
+            f"job {job.id!r}: cannot store its trigger or options: {error}"
+        ) from error
+    if options not in _options:
+        _check_options(job, options)
+    next_fire = job.next_fire
+    try:
+        next_us = None if next_fire is None else epoch_us(next_fire)
+    except TypeError:  # naive: it names no instant
+        raise SerializationError(
+            f"job {job.id!r}: next_fire is a naive datetime: {next_fire}"
+        ) from None
+    return JobRow(
+        job.id,
+        job.name,
+        func_ref,
+        args_value,
+        kwargs_value,
+        trigger,
+        options,
+        next_us,
+        1 if job.paused else 0,
+        job.remaining_runs,
+        job.consecutive_failures,
+    )
+
+
+def _check_options(job: Job, text: str) -> None:
+    """Refuse options that would not come back equal (a tag that is no str, a count
+    that is a string...), now rather than when the store is next opened.
+
+    Runs once per distinct options text, and leaves the result in the decode cache.
+    """
+    try:
+        decoded = _decode_options(text)
+    except ValueError as error:
+        raise SerializationError(f"job {job.id!r}: cannot store its options: {error}") from None
+    for name, value in zip(_OPTION_FIELDS, decoded, strict=True):
+        if value != getattr(job, name):
+            raise SerializationError(
+                f"job {job.id!r}: cannot store option {name}={getattr(job, name)!r}: "
+                f"it would come back as {value!r}"
+            )
+    _remember(_options, text, decoded)
+
+
+def _decode_arguments(args: object, kwargs: object) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
+    """Arguments from JSON text or pickle bytes; raises ``ValueError`` with the reason."""
+    if type(args) is str:
+        if args == "[]":
+            args_value: Any = ()
+        else:
+            try:
+                args_value = _parse(args)
+            except Exception as error:
+                raise ValueError(f"corrupt args JSON: {error}") from None
+            if type(args_value) is not list:
+                raise ValueError(f"args JSON is {_type_name(args_value)}, not a list")
+            args_value = tuple(args_value)
+    elif isinstance(args, (bytes, bytearray, memoryview)):
+        if args == _EMPTY_ARGS_PICKLE:
+            args_value = ()
+        else:
+            args_value = _unpickle(args, "args")
+            if type(args_value) not in (tuple, list):
+                raise ValueError(f"pickled args are a {_type_name(args_value)}, not a tuple")
+            args_value = tuple(args_value)
+    else:
+        raise ValueError(f"args column holds {_type_name(args)}, not text or bytes")
+    if type(kwargs) is str:
+        if kwargs == "{}":
+            kwargs_value: Any = _NO_KWARGS
+        else:
+            try:
+                kwargs_value = _parse(kwargs)
+            except Exception as error:
+                raise ValueError(f"corrupt kwargs JSON: {error}") from None
+            if type(kwargs_value) is not dict:
+                raise ValueError(f"kwargs JSON is {_type_name(kwargs_value)}, not an object")
+    elif isinstance(kwargs, (bytes, bytearray, memoryview)):
+        if kwargs == _EMPTY_KWARGS_PICKLE:
+            kwargs_value = _NO_KWARGS
+        else:
+            kwargs_value = _unpickle(kwargs, "kwargs")
+            if not isinstance(kwargs_value, Mapping) or not all(
+                isinstance(key, str) for key in kwargs_value
+            ):
+                raise ValueError("pickled kwargs are not a mapping with str keys")
+            kwargs_value = dict(kwargs_value) if kwargs_value else _NO_KWARGS
+    else:
+        raise ValueError(f"kwargs column holds {_type_name(kwargs)}, not text or bytes")
+    return args_value, kwargs_value
+
+
+def _unpickle(data: bytes | bytearray | memoryview, part: str) -> Any:
+    try:
+        return pickle.loads(data)
+    except Exception as error:  # pickle raises nearly anything on bad or stale data
+        raise ValueError(f"cannot unpickle {part}: {type(error).__name__}: {error}") from None
+
+
+def _check_counts(next_us: object, paused: object, remaining: object, failures: object) -> None:
+    """Raise ``ValueError`` naming the first integer column that holds something else."""
+    if next_us is not None and type(next_us) is not int:
+        raise ValueError(f"next_fire_us column holds {_type_name(next_us)} {_short_repr(next_us)}")
+    if type(paused) is not int or paused not in (0, 1):
+        raise ValueError(f"paused column holds {_short_repr(paused)}, not 0 or 1")
+    if remaining is not None and type(remaining) is not int:
+        raise ValueError(
+            f"remaining_runs column holds {_type_name(remaining)} {_short_repr(remaining)}"
+        )
+    if type(failures) is not int:
+        raise ValueError(
+            f"consecutive_failures column holds {_type_name(failures)} {_short_repr(failures)}"
+        )
+
+
+def decode_job(row: Sequence[Any]) -> Job:
+    """Rebuild the :class:`~tickwork._model.Job` that :func:`encode_job` turned into *row*.
+
+    Args:
+        row: the column values in :class:`JobRow` order (a ``sqlite3`` row tuple).
+
+    Returns:
+        A job equal to the one encoded, with ``func=None`` (the scheduler resolves
+        ``func_ref`` when it runs it) and no scheduler attached. ``next_fire`` is
+        expressed in the trigger's zone (the first child's for and/or triggers, UTC for
+        a trigger without a zone).
+
+    Raises:
+        SerializationError: the row is broken (corrupt JSON, an unknown trigger type,
+            invalid trigger fields, a bad option value, a ``retry_on`` type that no
+            longer imports, a column of the wrong type); the message names the job id
+            and the reason. Nothing else is raised, whatever the row holds.
+    """
+    try:
+        (
+            job_id,
+            name,
+            func_ref,
+            args,
+            kwargs,
+            trigger_text,
+            options_text,
+            next_us,
+            paused,
+            remaining,
+            failures,
+        ) = row
+    except Exception as error:
+        raise SerializationError(f"job row is not {len(JobRow._fields)} columns: {error}") from None
+    try:
+        if type(job_id) is not str or type(name) is not str or type(func_ref) is not str:
+            for column, value in (("id", job_id), ("name", name), ("func_ref", func_ref)):
+                if type(value) is not str:
+                    raise ValueError(f"{column} column holds {_type_name(value)}, not text")
+        cached = _triggers.get(trigger_text) if type(trigger_text) is str else None
+        if cached is None:
+            if type(trigger_text) is not str:
+                raise ValueError(f"trigger column holds {_type_name(trigger_text)}, not text")
+            cached = _decode_trigger(trigger_text)
+            _remember(_triggers, trigger_text, cached)
+            _remember(_trigger_texts, id(cached[0]), (cached[0], trigger_text))
+        options = _options.get(options_text) if type(options_text) is str else None
+        if options is None:
+            if type(options_text) is not str:
+                raise ValueError(f"options column holds {_type_name(options_text)}, not text")
+            options = _decode_options(options_text)
+            _remember(_options, options_text, options)
+        # Checked by type first: comparing bytes with str warns under ``python -b``.
+        if type(args) is str and args == "[]" and type(kwargs) is str and kwargs == "{}":
+            args_value: tuple[Any, ...] = ()
+            kwargs_value: Mapping[str, Any] = _NO_KWARGS
+        else:
+            args_value, kwargs_value = _decode_arguments(args, kwargs)
+        # One combined test for the usual row; _check_counts says which column is wrong.
+        if (
+            type(paused) is not int
+            or (paused != 0 and paused != 1)
+            or type(failures) is not int
+            or (remaining is not None and type(remaining) is not int)
+            or (next_us is not None and type(next_us) is not int)
+        ):
+            _check_counts(next_us, paused, remaining, failures)
+        if next_us is None:
+            next_fire = None
+        else:
+            try:
+                # A float timestamp is cheapest; it is exact unless the float rounding
+                # reached half a microsecond (far from 1970): the microsecond shows it.
+                next_fire = _fromtimestamp(next_us / 1e6, cached[1])
+                if next_fire.microsecond != next_us % 1_000_000:
+                    next_fire = _exact_moment(next_us, cached[1])
+            except (OverflowError, OSError, ValueError):
+                next_fire = _exact_moment(next_us, cached[1])
+    except Exception as error:
+        label = repr(job_id) if type(job_id) is str else f"with id {_short_repr(job_id)}"
+        reason = str(error) or type(error).__name__
+        if len(reason) > _MESSAGE_LIMIT:
+            reason = f"{reason[: _MESSAGE_LIMIT - 3]}..."
+        raise SerializationError(f"job {label}: {reason}") from None
+    return _make_job(
+        job_id,
+        name,
+        func_ref,
+        args_value,
+        kwargs_value,
+        cached[0],
+        next_fire,
+        paused == 1,
+        remaining,
+        failures,
+        options,
+    )

@@ -1,0 +1,676 @@
+"""The job row codec: jobs come back equal, bad arguments are named by path, and a broken
+row raises SerializationError, never anything else."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tickwork import (
+    AndTrigger,
+    CalendarIntervalTrigger,
+    CronTrigger,
+    DateTrigger,
+    IntervalTrigger,
+    OrTrigger,
+    SerializationError,
+    Trigger,
+)
+from tickwork import _serialize as codec
+from tickwork._model import Catchup, Job, Overlap, RetryPolicy, evolve
+from tickwork._serialize import JobRow, check_json, decode_job, encode_job
+from tickwork._tz import epoch_us, timezone_name
+
+UTC = timezone.utc
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+TOKYO = ZoneInfo("Asia/Tokyo")
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+NOOP = "tests.jobs_for_tests:noop"
+PICKLE_HINT = "store JSON types, or open the store with pickle=True"
+
+
+class FlakyError(Exception):
+    """A retry_on type importable as ``tests.test_serialize:FlakyError``."""
+
+
+def job(**changes: Any) -> Job:
+    """A job with a Berlin cron trigger and default options, plus *changes*."""
+    fields: dict[str, Any] = {
+        "id": "job-1",
+        "name": NOOP,
+        "func": None,
+        "func_ref": NOOP,
+        "trigger": CronTrigger("0 9 * * mon-fri", timezone=BERLIN),
+        "next_fire": datetime(2024, 1, 1, 9, tzinfo=BERLIN),
+    }
+    fields.update(changes)
+    return Job(**fields)
+
+
+def round_trip(value: Job, *, pickle_args: bool = False) -> Job:
+    # A tuple, as sqlite3 returns a row, not the JobRow itself.
+    return decode_job(tuple(encode_job(value, pickle_args=pickle_args)))
+
+
+TRIGGERS = {
+    "cron-berlin": CronTrigger(
+        "30 2 * * *", timezone=BERLIN, start=T0, end=datetime(2030, 1, 1, tzinfo=NEW_YORK)
+    ),
+    "interval": IntervalTrigger(
+        hours=2, minutes=30, start=datetime(2024, 3, 1, 8, 0, 0, 250, tzinfo=NEW_YORK)
+    ),
+    "date": DateTrigger(datetime(2030, 1, 1, 9, tzinfo=TOKYO)),
+    "calendar": CalendarIntervalTrigger(
+        months=1, hour=9, start=T0, timezone=BERLIN, on_missing_day="clamp"
+    ),
+    "and": AndTrigger(
+        [CronTrigger("0 12 * * mon", timezone=TOKYO), IntervalTrigger(days=3, start=T0)],
+        max_iterations=500,
+    ),
+    "or": OrTrigger(
+        [CronTrigger("0 9 * * *", timezone=NEW_YORK), DateTrigger(T0 + timedelta(days=9))]
+    ),
+}
+
+
+def every_option(trigger: Trigger) -> Job:
+    return job(
+        id="report:daily",
+        name="daily report",
+        func_ref="tests.jobs_for_tests:add",
+        args=(1, "two", [3.5, None], {"deep": {"er": [True, False]}}),
+        kwargs={"b": 2, "cfg": {"when": "2024-01-01", "n": -7}},
+        trigger=trigger,
+        executor="pool",
+        tags=frozenset({"nightly", "billing", "ünïcode"}),
+        start=datetime(2024, 1, 1, 8, 0, 0, 1, tzinfo=TOKYO),
+        end=datetime(2031, 6, 30, 23, 59, tzinfo=NEW_YORK),
+        misfire_grace_time=timedelta(minutes=5, microseconds=3),
+        catchup=Catchup.ALL,
+        max_catchup=7,
+        overlap=Overlap.BUFFER_ONE,
+        max_instances=3,
+        jitter=timedelta(seconds=1.5),
+        retry=RetryPolicy(
+            attempts=4, delay=0.5, factor=3, max_delay=60, jitter=0.2, retry_on=(FlakyError,)
+        ),
+        timeout=12.5,
+        max_consecutive_failures=5,
+        remaining_runs=9,
+        paused=True,
+        pause_note="waiting for the quarter to close",
+        next_fire=datetime(2024, 5, 6, 12, tzinfo=UTC),
+        consecutive_failures=2,
+    )
+
+
+# -- round trips ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", list(TRIGGERS))
+def test_every_option_round_trips(kind: str) -> None:
+    original = every_option(TRIGGERS[kind])
+    back = round_trip(original)
+    assert back == original
+    assert back.func is None
+    assert back._engine is None
+    assert type(back.args) is tuple
+    # Job equality compares datetimes by instant; the zones must survive as well.
+    assert back.start is not None
+    assert back.end is not None
+    assert timezone_name(back.start.tzinfo) == "Asia/Tokyo"  # type: ignore[arg-type]
+    assert timezone_name(back.end.tzinfo) == "America/New_York"  # type: ignore[arg-type]
+    assert back.start.isoformat() == original.start.isoformat()  # type: ignore[union-attr]
+    assert back.retry is not None
+    assert back.retry.retry_on == (FlakyError,)
+
+
+@pytest.mark.parametrize("pickle_args", [False, True], ids=["json", "pickle"])
+def test_default_job_round_trips_compactly(pickle_args: bool) -> None:
+    original = job(next_fire=None)
+    row = encode_job(original, pickle_args=pickle_args)
+    assert row.options == "{}"
+    assert row.next_fire_us is None
+    assert (row.paused, row.remaining_runs, row.consecutive_failures) == (0, None, 0)
+    if not pickle_args:
+        assert (row.args, row.kwargs) == ("[]", "{}")
+    back = decode_job(tuple(row))
+    assert back == original
+    assert back.next_fire is None
+    assert dict(back.kwargs) == {}
+    assert back.args == ()
+
+
+def test_each_option_alone_round_trips() -> None:
+    # One at a time, so a default left out of the text cannot hide another option's bug.
+    full = every_option(TRIGGERS["cron-berlin"])
+    for name in codec._OPTION_FIELDS:
+        single = evolve(job(), **{name: getattr(full, name)})
+        assert round_trip(single) == single, name
+
+
+def test_every_job_field_is_stored() -> None:
+    # A field added to Job must be given a column or an option here, or it is lost.
+    stored = {*codec._ROW_FIELDS, *codec._OPTION_FIELDS, "func", "_engine"}
+    assert {item.name for item in dataclasses.fields(Job)} == stored
+
+
+def test_text_columns_are_canonical_json() -> None:
+    row = encode_job(every_option(TRIGGERS["and"]))
+    for text in (row.trigger, row.options):
+        assert json.dumps(json.loads(text), sort_keys=True, separators=(",", ":")) == text
+
+
+def test_equal_options_give_equal_text() -> None:
+    # The decode cache shares options by text, so equal options must give equal text:
+    # tags in sorted order (a set's order varies), an equal policy written the same way.
+    tags = frozenset(f"tag-{n}" for n in range(30))
+    first = job(tags=tags, retry=RetryPolicy(attempts=2, retry_on=(FlakyError,)))
+    second = job(tags=frozenset(tags), retry=RetryPolicy(attempts=2, retry_on=(FlakyError,)))
+    text = encode_job(first).options
+    assert encode_job(second).options == text
+    assert json.loads(text)["tags"] == sorted(tags)
+
+
+def test_decoded_jobs_do_not_share_mutable_arguments() -> None:
+    row = tuple(encode_job(job(args=([1],), kwargs={"items": [2]})))
+    first, second = decode_job(row), decode_job(row)
+    first.args[0].append(99)
+    first.kwargs["items"].append(99)
+    assert second.args == ([1],)
+    assert second.kwargs == {"items": [2]}
+
+
+def test_full_caches_drop_old_entries_and_stay_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(codec, "CACHE_SIZE", 3)
+    codec.clear_caches()
+    originals = [
+        job(id=f"j{n}", trigger=IntervalTrigger(minutes=n + 1, start=T0), max_instances=n + 1)
+        for n in range(8)
+    ]
+    rows = [tuple(encode_job(original)) for original in originals]
+    for _ in range(2):
+        assert [decode_job(row) for row in rows] == originals
+    assert len(codec._triggers) <= 3
+    assert len(codec._options) <= 3
+    codec.clear_caches()
+
+
+# -- next_fire and zones ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trigger", "zone"),
+    [
+        pytest.param(CronTrigger("0 9 * * *", timezone=BERLIN), "Europe/Berlin", id="cron"),
+        pytest.param(
+            IntervalTrigger(hours=1, start=T0, timezone=NEW_YORK), "America/New_York", id="interval"
+        ),
+        pytest.param(
+            CalendarIntervalTrigger(days=1, start=T0, timezone=TOKYO), "Asia/Tokyo", id="calendar"
+        ),
+        pytest.param(DateTrigger(datetime(2030, 1, 1, tzinfo=TOKYO)), "Asia/Tokyo", id="date"),
+        pytest.param(DateTrigger(T0, timezone="+05:30"), "+05:30", id="date-offset"),
+        pytest.param(TRIGGERS["and"], "Asia/Tokyo", id="and-first-child"),
+        pytest.param(TRIGGERS["or"], "America/New_York", id="or-first-child"),
+        pytest.param(OrTrigger([TRIGGERS["and"]]), "Asia/Tokyo", id="nested"),
+    ],
+)
+def test_next_fire_comes_back_in_the_trigger_zone(trigger: Trigger, zone: str) -> None:
+    fire = datetime(2024, 7, 1, 6, 15, 30, 123456, tzinfo=UTC)
+    original = job(trigger=trigger, next_fire=fire)
+    for _ in range(2):  # the second decode comes from the trigger cache
+        back = round_trip(original)
+        assert back.next_fire is not None
+        assert epoch_us(back.next_fire) == epoch_us(fire)
+        assert timezone_name(back.next_fire.tzinfo) == zone  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fold", [0, 1])
+def test_next_fire_keeps_the_side_of_a_fall_back_overlap(fold: int) -> None:
+    # 02:30 happens twice in Berlin on 2024-10-27. Two datetimes of one zone compare by
+    # wall time, so only the instant and the fold show that the right one came back.
+    fire = datetime(2024, 10, 27, 2, 30, fold=fold, tzinfo=BERLIN)
+    back = round_trip(job(next_fire=fire)).next_fire
+    assert back is not None
+    assert epoch_us(back) == epoch_us(fire)
+    assert back.fold == fold
+
+
+@pytest.mark.parametrize(
+    "fire",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 1, tzinfo=UTC),
+        datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+    ids=str,
+)
+def test_next_fire_is_exact_to_the_microsecond(fire: datetime) -> None:
+    # Far from 1970 a float timestamp cannot hold every microsecond.
+    back = round_trip(job(trigger=IntervalTrigger(days=1, start=T0), next_fire=fire)).next_fire
+    assert back is not None
+    assert epoch_us(back) == epoch_us(fire)
+
+
+# -- arguments as JSON ------------------------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def assert_same(left: Any, right: Any) -> None:
+    """Equal, and of the same types all the way down: 1 == 1.0 == True would hide a bug."""
+    assert type(left) is type(right), (left, right)
+    if isinstance(left, (list, tuple)):
+        assert len(left) == len(right)
+        for a, b in zip(left, right, strict=True):
+            assert_same(a, b)
+    elif isinstance(left, dict):
+        assert list(left) == list(right)
+        for key in left:
+            assert_same(left[key], right[key])
+    else:
+        assert left == right or (left != left and right != right)
+
+
+@given(
+    args=st.lists(json_values, max_size=4).map(tuple),
+    kwargs=st.dictionaries(st.text(), json_values, max_size=4),
+)
+def test_json_arguments_round_trip_exactly(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    back = round_trip(job(args=args, kwargs=kwargs))
+    assert_same(back.args, args)
+    assert_same(dict(back.kwargs), kwargs)
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "<Opaque " + "x" * 500 + ">"
+
+
+class BrokenRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr for you")
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "path", "detail"),
+    [
+        pytest.param((T0,), {}, "args[0]", "datetime.datetime", id="datetime"),
+        pytest.param((1, {3, 4}), {}, "args[1]", "is a set", id="set"),
+        pytest.param((b"raw",), {}, "args[0]", "is a bytes", id="bytes"),
+        pytest.param(
+            (), {"price": Decimal("1.10")}, "kwargs['price']", "decimal.Decimal", id="decimal"
+        ),
+        pytest.param(
+            (),
+            {"cfg": {"when": T0}},
+            "kwargs['cfg']['when']",
+            "datetime.datetime",
+            id="nested-datetime",
+        ),
+        pytest.param(([1, [2, Opaque()]],), {}, "args[0][1][1]", "Opaque", id="custom-object"),
+        pytest.param((BrokenRepr(),), {}, "args[0]", "BrokenRepr", id="broken-repr"),
+        pytest.param(({1: "one"},), {}, "args[0]", "key 1 (int)", id="int-key"),
+        pytest.param((float("nan"),), {}, "args[0]", "NaN and infinities", id="nan"),
+        pytest.param(
+            (), {"limit": float("-inf")}, "kwargs['limit']", "NaN and infinities", id="infinity"
+        ),
+        pytest.param((Catchup.ALL,), {}, "args[0]", "plain str", id="str-enum"),
+        pytest.param((OrderedDict(a=1),), {}, "args[0]", "plain dict", id="dict-subclass"),
+        pytest.param((10**5000,), {}, "args[0]", "too long", id="huge-int"),
+    ],
+)
+def test_non_json_argument_is_named_by_path(
+    args: tuple[Any, ...], kwargs: dict[str, Any], path: str, detail: str
+) -> None:
+    with pytest.raises(SerializationError) as caught:
+        encode_job(job(id="nightly", args=args, kwargs=kwargs))
+    message = str(caught.value)
+    assert "'nightly'" in message
+    assert f"{path} " in message
+    assert detail in message
+    assert PICKLE_HINT in message
+    assert len(message) < 400  # long reprs are cut short
+
+
+def test_nested_tuple_has_its_own_hint() -> None:
+    with pytest.raises(SerializationError, match=r"kwargs\['points'\]\[1\] is a tuple") as caught:
+        encode_job(job(kwargs={"points": [[0, 0], (1, 2)]}))
+    assert "JSON keeps it as a list; pass a list" in str(caught.value)
+
+
+def test_top_level_args_tuple_is_fine() -> None:
+    row = encode_job(job(args=(1, 2)))
+    assert row.args == "[1,2]"
+    assert round_trip(job(args=(1, 2))).args == (1, 2)
+
+
+def test_non_string_kwargs_key_is_refused() -> None:
+    proxy = MappingProxyType({1: "one"})
+    with pytest.raises(SerializationError, match=r"kwargs key 1 \(int\) is not a str"):
+        encode_job(job(kwargs=proxy))
+
+
+def test_self_containing_list_is_an_error_not_a_recursion_error() -> None:
+    loop: list[Any] = [1]
+    loop.append(loop)
+    with pytest.raises(SerializationError, match=r"args\[0\]\[1\] is a list that contains itself"):
+        encode_job(job(args=(loop,)))
+    table: dict[str, Any] = {}
+    table["self"] = [table]
+    with pytest.raises(SerializationError, match=r"kwargs\['t'\]\['self'\]\[0\] is a dict"):
+        encode_job(job(kwargs={"t": table}))
+
+
+def test_deep_nesting_is_refused() -> None:
+    deep: list[Any] = []
+    for _ in range(codec.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(SerializationError, match="nested more than"):
+        encode_job(job(args=(deep,)))
+    shallow: list[Any] = []
+    for _ in range(codec.MAX_DEPTH - 1):
+        shallow = [shallow]
+    assert round_trip(job(args=(shallow,))).args == (shallow,)
+
+
+def test_shared_value_that_is_no_cycle_is_fine() -> None:
+    shared = [1, 2]
+    assert round_trip(job(args=([shared, shared],))).args == ([[1, 2], [1, 2]],)
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "message"),
+    [
+        pytest.param(
+            {"a": [1, {"b": {2}}]},
+            "kwargs['x']",
+            r"kwargs\['x'\]\['a'\]\[1\]\['b'\] is a set",
+            id="nested",
+        ),
+        pytest.param((1,), "args[3]", r"args\[3\] is a tuple", id="tuple-itself"),
+        pytest.param(True.__class__, "value", r"value is a type", id="a-class"),
+    ],
+)
+def test_check_json_names_where(value: Any, where: str, message: str) -> None:
+    with pytest.raises(SerializationError, match=message):
+        check_json(value, where)
+
+
+@given(json_values)
+def test_check_json_accepts_json_data(value: Any) -> None:
+    check_json(value, "value")
+
+
+# -- functions --------------------------------------------------------------------------
+
+
+def _closure() -> Any:
+    local = 1
+
+    def inner() -> int:
+        return local
+
+    return inner
+
+
+class Holder:
+    def method(self) -> None:
+        """Bound to an instance: no import gives that instance back."""
+
+
+@pytest.mark.parametrize(
+    ("func", "name", "reason"),
+    [
+        pytest.param(lambda: None, "<lambda>", "it is a lambda", id="lambda"),
+        pytest.param(
+            _closure(), "_closure.<locals>.inner", "nested function or closure", id="closure"
+        ),
+        pytest.param(Holder().method, "Holder.method", "bound to an instance", id="bound-method"),
+    ],
+)
+def test_function_without_reference_is_explained(func: Any, name: str, reason: str) -> None:
+    with pytest.raises(SerializationError) as caught:
+        encode_job(job(id="cleanup", func=func, func_ref=None))
+    message = str(caught.value)
+    assert "'cleanup'" in message
+    assert name in message
+    assert reason in message
+    assert "define it at module level" in message
+    assert '"module:function" string' in message
+
+
+def test_retry_on_type_that_cannot_be_imported_is_refused() -> None:
+    class LocalError(Exception):
+        pass
+
+    with pytest.raises(SerializationError, match=r"'flaky'.*retry_on.*LocalError"):
+        encode_job(job(id="flaky", retry=RetryPolicy(retry_on=(LocalError,))))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"tags": frozenset({1})}, id="tag-not-str"),
+        pytest.param({"max_catchup": "5"}, id="count-as-str"),
+        pytest.param({"start": datetime(2024, 1, 1)}, id="naive-start"),
+        pytest.param({"timeout": float("nan")}, id="nan-timeout"),
+    ],
+)
+def test_option_that_would_not_come_back_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(SerializationError, match="'opts'"):
+        encode_job(job(id="opts", **changes))
+
+
+def test_naive_next_fire_is_refused() -> None:
+    with pytest.raises(SerializationError, match="'naive': next_fire is a naive datetime"):
+        encode_job(job(id="naive", next_fire=datetime(2024, 1, 1)))
+
+
+# -- arguments as pickle ----------------------------------------------------------------
+
+
+def test_pickled_arguments_round_trip() -> None:
+    original = job(
+        args=(T0, {1, 2}, (3, 4)),
+        kwargs={"when": datetime(2024, 5, 1, tzinfo=BERLIN), "amount": Decimal("9.99")},
+    )
+    row = encode_job(original, pickle_args=True)
+    assert isinstance(row.args, bytes)
+    assert isinstance(row.kwargs, bytes)
+    assert pickle.loads(row.args)[1] == {1, 2}
+    back = decode_job(tuple(row))
+    assert back == original
+    assert back.args == (T0, {1, 2}, (3, 4))
+    assert back.kwargs["when"].tzinfo is BERLIN
+
+
+def test_unpicklable_argument_names_job_and_error() -> None:
+    lock = threading.Lock()
+    with pytest.raises(SerializationError) as caught:
+        encode_job(job(id="locked", kwargs={"ok": 1, "lock": lock}), pickle_args=True)
+    message = str(caught.value)
+    assert "'locked'" in message
+    assert "kwargs['lock']" in message
+    assert "cannot pickle '_thread.lock' object" in message  # pickle's own words
+
+
+# -- broken rows ------------------------------------------------------------------------
+
+
+def good_row() -> list[Any]:
+    return list(encode_job(every_option(TRIGGERS["cron-berlin"])))
+
+
+COLUMN = {name: index for index, name in enumerate(JobRow._fields)}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("trigger", '{"type": "cron", ', "corrupt trigger JSON"),
+        ("trigger", '["cron"]', "trigger JSON is list, not an object"),
+        ("trigger", '{"type": "foo"}', "unknown trigger type 'foo' (known: and, "),
+        ("trigger", '{"type": "cron", "timezone": "UTC"}', "missing field 'expression'"),
+        (
+            "trigger",
+            '{"type": "cron", "expression": "61 * * * *", "timezone": "UTC"}',
+            "invalid 'cron' trigger",
+        ),
+        (
+            "trigger",
+            '{"type": "interval", "hours": 1, "start": "2024-01-01T00:00:00+00:00", '
+            '"timezone": "Mars/Olympus"}',
+            "Mars/Olympus",
+        ),
+        ("options", "{", "corrupt options JSON"),
+        ("options", '{"catchup": "sometimes"}', "bad option catchup"),
+        ("options", '{"colour": "red"}', "unknown option 'colour'"),
+        ("options", '{"max_instances": true}', "bad option max_instances"),
+        ("options", '{"start": ["2024-01-01T00:00:00", null]}', "has no UTC offset"),
+        (
+            "options",
+            '{"retry": {"retry_on": ["tests.gone_module:GoneError"]}}',
+            "retry_on 'tests.gone_module:GoneError' no longer imports",
+        ),
+        ("options", '{"retry": {"attempts": 0}}', "bad option retry"),
+        ("trigger", "[" * 100_000 + "]" * 100_000, "corrupt trigger JSON"),
+        ("args", "[1, 2", "corrupt args JSON"),
+        ("args", "[" * 100_000 + "]" * 100_000, "corrupt args JSON"),
+        ("args", '{"a": 1}', "args JSON is dict, not a list"),
+        ("kwargs", "[1]", "kwargs JSON is list, not an object"),
+        ("kwargs", b"\x80\x05garbage", "cannot unpickle kwargs"),
+        ("args", 17, "args column holds int"),
+        ("id", 17, "id column holds int"),
+        ("next_fire_us", "soon", "next_fire_us column holds str"),
+        ("next_fire_us", 10**30, "next_fire_us 1000000000000000000000000000000 is out of range"),
+        ("paused", 2, "paused column holds 2"),
+        ("remaining_runs", 1.5, "remaining_runs column holds float"),
+        ("consecutive_failures", None, "consecutive_failures column holds NoneType"),
+    ],
+)
+def test_broken_row_gives_a_short_reason(column: str, value: Any, reason: str) -> None:
+    row = good_row()
+    row[COLUMN[column]] = value
+    with pytest.raises(SerializationError) as caught:
+        decode_job(tuple(row))
+    message = str(caught.value)
+    assert reason in message
+    assert message.startswith("job 'report:daily': " if column != "id" else "job with id 17")
+    assert len(message) < 400
+
+
+def test_hand_edited_json_is_read_like_json_loads() -> None:
+    # Whitespace around a value is fine, as for json.loads; anything after it is not.
+    row = good_row()
+    row[COLUMN["args"]] = ' [1, "two"] \n'
+    row[COLUMN["kwargs"]] = '\t{"a": null} '
+    row[COLUMN["options"]] = ' {"max_instances": 4} '
+    back = decode_job(tuple(row))
+    assert back.args == (1, "two")
+    assert back.kwargs == {"a": None}
+    assert back.max_instances == 4
+    row[COLUMN["args"]] = "[1] [2]"
+    with pytest.raises(SerializationError, match="corrupt args JSON: Extra data"):
+        decode_job(tuple(row))
+
+
+def test_row_of_the_wrong_length() -> None:
+    with pytest.raises(SerializationError, match="not 11 columns"):
+        decode_job(tuple(good_row())[:-1])
+    with pytest.raises(SerializationError, match="not 11 columns"):
+        decode_job(None)  # type: ignore[arg-type]
+
+
+TRIGGER_KEYS = [
+    "type",
+    "expression",
+    "timezone",
+    "start",
+    "end",
+    "hours",
+    "days",
+    "months",
+    "run_at",
+    "triggers",
+    "max_iterations",
+    "dst_gap",
+    "on_missing_day",
+    "week",
+]
+TYPE_NAMES = ["cron", "interval", "date", "calendar_interval", "and", "or", "nope"]
+raw_json = st.one_of(
+    json_values,
+    st.sampled_from(["UTC", "Europe/Berlin", "2024-01-01T00:00:00+00:00", "* * * * *", 0, 1]),
+)
+
+
+@st.composite
+def near_json(draw: st.DrawFn, keys: list[str]) -> str:
+    """JSON objects with the keys a column really has: garbage that gets past json.loads."""
+    data = draw(st.dictionaries(st.sampled_from(keys), raw_json, max_size=6))
+    if "type" in keys and draw(st.booleans()):
+        data["type"] = draw(st.sampled_from(TYPE_NAMES))
+    text = json.dumps(data)
+    cut = draw(st.integers(0, len(text)))
+    return text if draw(st.booleans()) else text[:cut]
+
+
+garbage = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=30),
+    st.binary(max_size=30),
+    st.lists(st.integers(), max_size=3),
+    raw_json.map(json.dumps),
+)
+
+
+@given(
+    column=st.sampled_from(JobRow._fields),
+    value=garbage,
+    trigger=near_json(TRIGGER_KEYS),
+    options=near_json(list(codec._OPTION_FIELDS)),
+    which=st.sampled_from(["column", "trigger", "options"]),
+)
+def test_garbage_in_any_column_raises_only_serialization_error(
+    column: str, value: Any, trigger: str, options: str, which: str
+) -> None:
+    row = good_row()
+    if which == "column":
+        row[COLUMN[column]] = value
+    else:
+        row[COLUMN[which]] = trigger if which == "trigger" else options
+    try:
+        decoded = decode_job(tuple(row))
+    except SerializationError:
+        return
+    assert isinstance(decoded, Job)
