@@ -39,7 +39,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from ._events import Event, EventKind
-from ._model import Job, Outcome, Overlap, RunRequest, RunResult, evolve
+from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
 from ._planning import FirePlan, epoch_us, jitter_offset, next_job_fire, plan_due, retry_delay
 
 __all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
@@ -67,6 +67,8 @@ class _State:
     buffer: deque[tuple[datetime, int]] | None = None
     removed: bool = False
     retries: int = 0
+    # Done firing (no next fire time left): the store record goes once its runs end.
+    done: bool = False
 
 
 def _executed(result: RunResult, now: datetime) -> Event:
@@ -115,6 +117,7 @@ class Decision:
     events: list[Event] = field(default_factory=list)
     stores: list[Job] = field(default_factory=list)  # records to update in the store
     removes: list[str] = field(default_factory=list)  # job ids to delete from the store
+    ends: list[RunEnd] = field(default_factory=list)  # history rows (when the core records)
 
 
 class SchedulerCore:
@@ -131,6 +134,8 @@ class SchedulerCore:
         self.closing = False
         #: Event kinds someone listens to; the hot ones are only built when wanted.
         self.wants = 0  # an int: IntFlag arithmetic is slow on the hot path
+        #: Whether decisions carry a RunEnd for every run that ends (for the history).
+        self.records = False
 
     # -- the job table ----------------------------------------------------------------
 
@@ -145,6 +150,11 @@ class SchedulerCore:
 
     def jobs(self) -> list[Job]:
         return [_snapshot(state) for state in self._states.values() if not state.removed]
+
+    def busy(self, job_id: str) -> bool:
+        """Whether runs of the job are going, waiting for a slot, or due to retry."""
+        state = self._states.get(job_id)
+        return state is not None and bool(state.running or state.buffer or state.retries)
 
     def running(self, job_id: str) -> int:
         state = self._states.get(job_id)
@@ -165,6 +175,9 @@ class SchedulerCore:
             state.job = job
             state.next_fire = job.next_fire
             state.removed = False
+        # A job stored with no fire time left (its last run was going when it was
+        # saved) is done: its record goes when a run of it ends here.
+        state.done = job.next_fire is None and not job.paused
         state.generation += 1
         self._index(state)
 
@@ -192,16 +205,39 @@ class SchedulerCore:
         del self._states[job_id]
         return _snapshot(state)
 
+    def put_many(self, jobs: list[Job]) -> None:
+        """:meth:`put` for many jobs at once (loading a store): one heapify, not a push
+        per job."""
+        states = self._states
+        heap = self._heap
+        for job in jobs:
+            if job.id in states:
+                self.put(job)
+                continue
+            state = states[job.id] = _State(job, job.next_fire, 1)
+            state.done = job.next_fire is None and not job.paused
+            entry = self._entry(state)
+            if entry is not None:
+                heap.append(entry)
+        heapq.heapify(heap)
+
     def _index(self, state: _State) -> None:
+        entry = self._entry(state)
+        if entry is not None:
+            heapq.heappush(self._heap, entry)
+
+    @staticmethod
+    def _entry(state: _State) -> tuple[int, str, int] | None:
+        """The heap entry of a job's next fire (None: paused, or done firing)."""
         job = state.job
         nominal = state.next_fire
         if job.paused or nominal is None:
-            return
+            return None
         planned = (nominal - _EPOCH) // _US
         if job.jitter:
             following = next_job_fire(job.trigger, nominal, job.start, job.end)
             planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
-        heapq.heappush(self._heap, (planned, job.id, state.generation))
+        return (planned, job.id, state.generation)
 
     # -- time -------------------------------------------------------------------------
 
@@ -298,6 +334,7 @@ class SchedulerCore:
             if state.next_fire is None:
                 # Done firing; the state stays until the run reports.
                 decision.removes.append(job.id)
+                state.done = True
                 state.buffer = None
                 state.retries = 0
             else:
@@ -314,13 +351,21 @@ class SchedulerCore:
                     reason=_missed_reason(job, fire.plan),
                 )
             )
+            if self.records:
+                reason = f"{fire.plan.missed} fire time(s) missed: {_missed_reason(job, fire.plan)}"
+                decision.ends.append(
+                    RunEnd(job.id, fire.nominal, 1, Outcome.MISSED, now, reason=reason, final=False)
+                )
         for index, scheduled_at in enumerate(fire.plan.runs):
             # A caught-up backlog runs in order: only its first run can be skipped for
             # overlap; the rest queue behind it.
             self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=not index)
         if state.next_fire is None:
+            # Done firing; the state stays until its runs (and any waiting) have ended.
             decision.removes.append(job.id)
-            self.discard(job.id)
+            state.done = True
+            if self._idle_and_done(state):
+                del self._states[job.id]
         else:
             state.generation += 1
             self._index(state)
@@ -363,10 +408,24 @@ class SchedulerCore:
                 # The common case, inlined: a clean run of a job with nothing waiting.
                 if self.wants & _EXECUTED:
                     decision.events.append(_executed(result, now))
+                if self.records:
+                    decision.ends.append(
+                        RunEnd(
+                            request.job_id,
+                            request.scheduled_at,
+                            request.attempt,
+                            _SUCCESS,
+                            now,
+                            result.started_at,
+                        )
+                    )
                 if self._idle_and_done(state):
                     del self._states[current.id]
+                    if state.done and not state.removed:
+                        decision.removes.append(current.id)
                 return decision
         job = None if state is None else _snapshot(state)
+        final = True
         if result.outcome is Outcome.SUCCESS:
             if self.wants & _EXECUTED:
                 decision.events.append(_executed(result, now))
@@ -374,7 +433,9 @@ class SchedulerCore:
                 job = evolve(job, consecutive_failures=0)
                 decision.stores.append(job)
         elif result.outcome is Outcome.FAILURE:
+            retries = 0 if state is None else state.retries
             job = self._failed(state, job, result, now, decision)
+            final = state is None or state.retries == retries
         else:
             decision.events.append(
                 Event(
@@ -385,6 +446,21 @@ class SchedulerCore:
                     attempt=request.attempt,
                     exception=result.exception,
                     reason="the run was cut off before it finished",
+                )
+            )
+        if self.records:
+            outcome = result.outcome
+            decision.ends.append(
+                RunEnd(
+                    request.job_id,
+                    request.scheduled_at,
+                    request.attempt,
+                    outcome,
+                    now,
+                    result.started_at,
+                    result.exception,
+                    None if outcome is not Outcome.INTERRUPTED else "cut off before it finished",
+                    final,
                 )
             )
         if state is not None:
@@ -400,6 +476,8 @@ class SchedulerCore:
                 self._note_submitted(decision, (job, scheduled_at, attempt, now))
             if self._idle_and_done(state):
                 del self._states[job.id]
+                if state.done and not state.removed:
+                    decision.removes.append(job.id)
         return decision
 
     def _drop_buffer(self, state: _State, now: datetime, decision: Decision) -> None:
@@ -407,16 +485,69 @@ class SchedulerCore:
         buffer = state.buffer
         while buffer:
             scheduled_at, attempt = buffer.popleft()
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_SKIPPED,
-                    at=now,
-                    job_id=state.job.id,
-                    scheduled_at=scheduled_at,
-                    attempt=attempt,
-                    reason="the scheduler shut down before it could start",
-                )
+            self._skipped(
+                decision,
+                state.job.id,
+                scheduled_at,
+                attempt,
+                now,
+                "the scheduler shut down before it could start",
             )
+
+    def schedule_retry(
+        self, job_id: str, scheduled_at: datetime, attempt: int, due_us: int
+    ) -> bool:
+        """Queue attempt *attempt* of a fire at *due_us* (a run taken over from a dead
+        process that its retry policy runs again); False if the job is not here."""
+        state = self._states.get(job_id)
+        if state is None or state.removed:
+            return False
+        heapq.heappush(self._heap, (due_us, job_id, _RETRY, scheduled_at, attempt))
+        state.retries += 1
+        return True
+
+    def forget_run(self, job_id: str, scheduled_at: datetime) -> int:
+        """Drop the waiting runs and pending retries of one fire (its claim was lost to
+        another process); return how many were dropped. Running ones cannot be."""
+        state = self._states.get(job_id)
+        if state is None:
+            return 0
+        at = epoch_us(scheduled_at)
+        dropped = 0
+        if state.buffer:
+            kept = deque(item for item in state.buffer if epoch_us(item[0]) != at)
+            dropped += len(state.buffer) - len(kept)
+            state.buffer = kept
+        retries = [
+            entry
+            for entry in self._heap
+            if entry[2] == _RETRY and entry[1] == job_id and epoch_us(entry[3]) == at
+        ]
+        if retries:
+            self._heap = [entry for entry in self._heap if entry not in retries]
+            heapq.heapify(self._heap)
+            state.retries -= len(retries)
+            dropped += len(retries)
+        if self._idle_and_done(state):
+            del self._states[job_id]
+        return dropped
+
+    def requeue(self, due: list[FireDue | RetryDue]) -> None:
+        """Put back items from :meth:`pop_due` that could not be claimed (the store
+        failed): they come due again at once."""
+        for item in due:
+            state = self._states.get(item.job_id)
+            if state is None:
+                continue
+            if isinstance(item, RetryDue):
+                due_us = epoch_us(item.scheduled_at)
+                heapq.heappush(
+                    self._heap, (due_us, item.job_id, _RETRY, item.scheduled_at, item.attempt)
+                )
+                state.retries += 1
+            elif state.generation == item.generation:
+                state.generation += 1
+                self._index(state)
 
     def drop_buffers(self, now: datetime) -> Decision:
         """At shutdown: every waiting run and every pending retry, reported skipped."""
@@ -433,15 +564,13 @@ class SchedulerCore:
             owner = self._states.get(job_id)
             if owner is not None:
                 owner.retries -= 1
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_SKIPPED,
-                    at=now,
-                    job_id=job_id,
-                    scheduled_at=scheduled_at,
-                    attempt=attempt,
-                    reason="the scheduler shut down before this retry was due",
-                )
+            self._skipped(
+                decision,
+                job_id,
+                scheduled_at,
+                attempt,
+                now,
+                "the scheduler shut down before this retry was due",
             )
         heapq.heapify(kept)
         self._heap = kept
@@ -545,16 +674,31 @@ class SchedulerCore:
                 f"{state.running} run(s) still going, max_instances={job.max_instances} "
                 f"(overlap={job.overlap.value!r})"
             )
+        self._skipped(decision, job.id, scheduled_at, attempt, now, reason)
+
+    def _skipped(
+        self,
+        decision: Decision,
+        job_id: str,
+        scheduled_at: datetime,
+        attempt: int,
+        now: datetime,
+        reason: str,
+    ) -> None:
         decision.events.append(
             Event(
                 kind=EventKind.JOB_SKIPPED,
                 at=now,
-                job_id=job.id,
+                job_id=job_id,
                 scheduled_at=scheduled_at,
                 attempt=attempt,
                 reason=reason,
             )
         )
+        if self.records:
+            decision.ends.append(
+                RunEnd(job_id, scheduled_at, attempt, Outcome.SKIPPED, now, reason=reason)
+            )
 
     def _request(
         self, state: _State, scheduled_at: datetime, attempt: int
@@ -608,4 +752,7 @@ def _missed_reason(job: Job, plan: FirePlan) -> str:
         if job.misfire_grace_time is not None:
             return f"later than misfire_grace_time={job.misfire_grace_time}"
         return f"catchup={job.catchup.value!r} runs none of a backlog"
-    return f"catchup={job.catchup.value!r} ran {len(plan.runs)} of the due fire times"
+    reason = f"catchup={job.catchup.value!r} ran {len(plan.runs)} of the due fire times"
+    if job.misfire_grace_time is not None:
+        reason += f" within misfire_grace_time={job.misfire_grace_time}"
+    return reason

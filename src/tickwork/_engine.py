@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._clock import Clock, SystemClock
 from ._context import being_defined, resolve_reference
 from ._core import Decision, FireDue, RetryDue, SchedulerCore
-from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
+from ._errors import (
+    ConflictingIdError,
+    JobLookupError,
+    LeaseExpired,
+    SchedulerStateError,
+    StoreError,
+)
 from ._events import Event, EventKind, Listener, Listeners
 from ._model import (
     Catchup,
@@ -33,14 +39,17 @@ from ._model import (
     Outcome,
     Overlap,
     RetryPolicy,
+    Run,
+    RunEnd,
     RunResult,
     evolve,
 )
-from ._planning import epoch_us, next_job_fire
+from ._planning import epoch_us, next_job_fire, retry_delay
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
 from ._tz import coerce_timezone
 from .executors import Executor
 from .stores import JobStore, MemoryStore
+from .stores._base import Takeover
 from .triggers import DateTrigger, Trigger
 from .triggers._base import coerce_enum
 
@@ -62,6 +71,15 @@ _REMOVED = int(EventKind.JOB_REMOVED)
 _COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
 #: How many fire times ``backfill`` queues at most in one call.
 BACKFILL_LIMIT = 10_000
+#: How long to wait before trying a failing store again.
+_STORE_RETRY = timedelta(seconds=1)
+#: History rows kept in memory while the store cannot take them.
+_UNSAVED_LIMIT = 100_000
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    found = [moment for moment in moments if moment is not None]
+    return min(found, key=epoch_us) if found else None
 
 
 class SchedulerState(str, enum.Enum):
@@ -173,6 +191,21 @@ class Engine:
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
         self._closed = False
+        self._core.records = True
+        # History rows a failing store could not take yet (kept, retried, never dropped
+        # silently), and when the store next wants upkeep (leases) and a change check.
+        self._unsaved: list[RunEnd] = []
+        self._upkeep_at: datetime | None = None
+        self._sync_at: datetime | None = None
+        self._store_ok = True
+        self._loaded = False
+        # Stored jobs for executors this process does not have: listed, never claimed.
+        self._foreign: set[str] = set()
+        # Functions of stored jobs, by reference: imported once, not once per job.
+        self._functions: dict[str, Callable[..., Any]] = {}
+        # While add_jobs runs: (job id, job it replaced) for a rollback, and its events.
+        self._batch: list[tuple[str, Job | None]] | None = None
+        self._batch_events: list[Event] = []
 
     # -- configuration hooks for the drivers ------------------------------------------
 
@@ -350,25 +383,112 @@ class Engine:
                         + (" within the job's start/end" if job.start or job.end else "")
                     )
             object.__setattr__(job, "next_fire", when)  # a record no one has seen yet
-            existing = self._core.get(job_id)
-            event_kind = EventKind.JOB_ADDED
-            if existing is not None:
-                if policy is ConflictPolicy.RAISE:
-                    raise ConflictingIdError(
-                        f"a job with id {job_id!r} already exists; pass replace_existing=True "
-                        "or conflict='keep'"
-                    )
-                if policy is ConflictPolicy.KEEP:
-                    return self._attach(existing)
-                job = self._keep_schedule(existing, job, spec.defaulted_start, first_fire,
-                                          run_immediately)  # fmt: skip
-                event_kind = EventKind.JOB_MODIFIED
-            self._store.add_job(job, replace=existing is not None)
+            with self._store.transaction():
+                job, event_kind = self._store_new(job, policy, spec.defaulted_start, first_fire,
+                                                  run_immediately)  # fmt: skip
+            if event_kind is None:  # ConflictPolicy.KEEP
+                return self._attach(job)
+            if self._batch is not None:
+                self._batch.append((job_id, self._core.get(job_id)))
             self._core.put(job)
             events = [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
+            if self._batch is not None:
+                self._batch_events += events
+                return self._attach(job)
         self._emit(events)
         self._wakeup()
         return self._attach(job)
+
+    def _store_new(
+        self,
+        job: Job,
+        policy: ConflictPolicy,
+        defaulted_start: bool,
+        first_fire: datetime | None,
+        run_immediately: bool,
+    ) -> tuple[Job, EventKind | None]:
+        """Store a new job under the conflict policy (lock held, in a store transaction).
+
+        Returns the job as stored and the event kind (None: an existing job was kept).
+        With a shared store, the stored record is the one that counts: another process
+        may have claimed fires of the job since this one read it, and a replacement that
+        kept an older next fire time would run those fires again.
+        """
+        job_id = job.id
+        existing = self._core.get(job_id)
+        if self._store.persistent and (existing is not None or policy is not ConflictPolicy.RAISE):
+            try:
+                existing = self._store.get_job(job_id)
+            except JobLookupError:
+                existing = None  # none, or a broken record that REPLACE overwrites
+            if existing is not None and existing.func is None:
+                existing = self._loadable(existing) or existing
+        event_kind = EventKind.JOB_ADDED
+        if existing is not None:
+            if policy is ConflictPolicy.RAISE:
+                raise ConflictingIdError(
+                    f"a job with id {job_id!r} already exists; pass replace_existing=True "
+                    "or conflict='keep'"
+                )
+            if policy is ConflictPolicy.KEEP:
+                return existing, None
+            job = self._keep_schedule(existing, job, defaulted_start, first_fire,
+                                      run_immediately)  # fmt: skip
+            event_kind = EventKind.JOB_MODIFIED
+        # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
+        try:
+            self._store.add_job(
+                job, replace=existing is not None or policy is ConflictPolicy.REPLACE
+            )
+        except ConflictingIdError:
+            # Stored by another process (RAISE does not look first: the insert does).
+            raise ConflictingIdError(
+                f"a job with id {job_id!r} already exists; pass replace_existing=True "
+                "or conflict='keep'"
+            ) from None
+        return job, event_kind
+
+    def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        """Add several jobs at once, in one store transaction: all of them, or none.
+
+        Each item holds the arguments of one :meth:`add_job` call (``func``,
+        ``trigger`` and any options)::
+
+            scheduler.add_jobs(
+                {"func": "reports:send", "trigger": "cron", "hour": 9, "id": f"r{n}"}
+                for n in range(1000)
+            )
+
+        If any job is refused, the error is raised and none of them is added. With a
+        file store this is many times faster than adding the jobs one by one.
+        """
+        entries = list(jobs)
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                raise TypeError(
+                    f"jobs[{index}] must be a mapping of add_job arguments, got "
+                    f"{type(entry).__name__}"
+                )
+        with self._lock:
+            self._require_open()
+            if self._batch is not None:
+                raise RuntimeError("add_jobs cannot be called from inside add_jobs")
+            self._batch, self._batch_events = [], []
+            try:
+                with self._store.transaction():
+                    added = [self.add_job(**entry) for entry in entries]
+            except BaseException:
+                for job_id, previous in reversed(self._batch):
+                    if previous is None:
+                        self._core.discard(job_id)
+                    else:
+                        self._core.put(previous)
+                raise
+            finally:
+                events, self._batch, self._batch_events = self._batch_events, None, []
+        self._emit(events)
+        self._wakeup()
+        return added
 
     def _first_fire(self, job: Job, now: datetime) -> datetime | None:
         return next_job_fire(job.trigger, now - _US, job.start, job.end)
@@ -542,12 +662,14 @@ class Engine:
     def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         with self._lock:
+            self._load_early()
             job = self._core.get(job_id)
         return None if job is None else self._attach(job)
 
     def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
         """All jobs (with *tag*, and paused or not if asked), by next fire time then id."""
         with self._lock:
+            self._load_early()
             jobs = self._core.jobs()
         if tag is not None:
             jobs = [job for job in jobs if tag in job.tags]
@@ -578,6 +700,27 @@ class Engine:
         if job.remaining_runs is not None:
             times = times[: job.remaining_runs]
         return times
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        """The newest recorded runs, newest first: of one job, or of all jobs.
+
+        Every run is recorded when it ends (success, failure, interrupted), as is every
+        scheduled fire that did not run (missed, skipped). A store shared between
+        processes records the runs of all of them. How much is kept depends on the
+        store (``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...,
+        history_days=...)``).
+        """
+        if job_id is not None and not isinstance(job_id, str):
+            raise TypeError(f"job_id must be a str or None, got {job_id!r}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        self._take_results()
+        return self._store.history(job_id, limit=limit)
+
+    def broken_jobs(self) -> dict[str, str]:
+        """Stored jobs that cannot be loaded (a function that no longer imports, a
+        corrupt row), with the reason for each. They are kept in the store, not run."""
+        return self._store.broken_jobs()
 
     # -- changing jobs ----------------------------------------------------------------
 
@@ -624,6 +767,7 @@ class Engine:
             if "max_instances" in changes and "overlap" not in changes:
                 current.pop("overlap")
             options = self._options({**current, **changes}, func, func_ref)
+            before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
             if job.start is not None or job.end is not None:
                 now = self._clock.now()
@@ -634,7 +778,10 @@ class Engine:
                             f"job {job_id!r} would never run again with start={job.start} "
                             f"and end={job.end}; nothing was changed"
                         )
-            saved = self._save(job, EventKind.JOB_MODIFIED)
+            schedule = (
+                job.next_fire is not before.next_fire or job.remaining_runs != before.remaining_runs
+            )
+            saved = self._save(job, EventKind.JOB_MODIFIED, schedule=schedule)
         return self._saved(saved)
 
     @staticmethod
@@ -672,7 +819,7 @@ class Engine:
         with self._lock:
             self._require_open()
             job = evolve(self._job(job_id), paused=True, pause_note=note)
-            saved = self._save(job, EventKind.JOB_PAUSED, reason=note)
+            saved = self._save(job, EventKind.JOB_PAUSED, reason=note, schedule=False)
         return self._saved(saved)
 
     def resume_job(self, job_id: str) -> Job:
@@ -709,8 +856,13 @@ class Engine:
         """Remove a job. Its runs in progress finish; its pending retries are dropped."""
         with self._lock:
             self._require_open()
-            self._job(job_id)
-            self._store.remove_job(job_id)
+            if job_id not in self._core and self._store.persistent:
+                # Stored by another process and not seen here yet, or broken: the
+                # store knows it (and raises JobLookupError if it does not).
+                self._store.remove_job(job_id)
+            else:
+                self._job(job_id)
+                self._store.remove_job(job_id)
             self._core.discard(job_id)
             event = Event(kind=EventKind.JOB_REMOVED, at=self._clock.now(), job_id=job_id)
         self._emit([event])
@@ -826,17 +978,29 @@ class Engine:
                 self._results_flagged = False
                 now = self._clock.now()
                 self._drain_results(batch, now)
+                if self._store.persistent:
+                    self._upkeep(now, batch)
                 running = self._state is SchedulerState.RUNNING
-                if running and dispatch:
+                if running and dispatch and self._store_ok:
                     self._dispatch(self._core.pop_due(now), now, batch)
                 self._persist(batch, now)
-                upcoming = self._core.next_due() if running else None
+                upcoming = self._next_wakeup()
             self._apply(batch)
             # Runs that ended during the call (an inline executor) are taken in too, so
             # their buffered runs start; what falls due meanwhile waits for the next call.
             dispatch = False
             if not self._results:
                 return upcoming
+
+    def _next_wakeup(self) -> datetime | None:
+        """When :meth:`process_due` next has something to do (lock held): the next due
+        run, or the store's next upkeep; only the upkeep while the store is failing."""
+        if not self._store.persistent:
+            return self._core.next_due() if self._state is SchedulerState.RUNNING else None
+        if not self._store_ok:
+            return self._upkeep_at
+        upcoming = self._core.next_due() if self._state is SchedulerState.RUNNING else None
+        return _earliest(upcoming, self._upkeep_at, self._sync_at)
 
     def _take_results(self) -> None:
         """Apply results that are already in (an inline executor) without dispatching."""
@@ -851,22 +1015,36 @@ class Engine:
 
     def _dispatch(self, due: list[FireDue | RetryDue], now: datetime, batch: Decision) -> None:
         """Claim the due fires in the store (one batch), then apply them (lock held)."""
+        if self._foreign:
+            # Fires of jobs for an executor this process lacks are left to the processes
+            # that have it (not claimed, so not lost).
+            due = [item for item in due if item.job_id not in self._foreign]
         fires = [item for item in due if isinstance(item, FireDue)]
-        claimed = iter(
-            self._store.claim_fires(
-                [(f.job_id, f.nominal, f.plan.next_fire, f.remaining_runs) for f in fires],
-                now=now,
+        try:
+            claimed = iter(
+                self._store.claim_fires(
+                    [
+                        (f.job_id, f.nominal, f.plan.next_fire, f.remaining_runs, f.plan.runs)
+                        for f in fires
+                    ],
+                    now=now,
+                )
+                if fires
+                else ()
             )
-            if fires
-            else ()
-        )
+        except StoreError as error:
+            # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
+            logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
+            self._core.requeue(due)
+            self._store_failed(now)
+            return
         core = self._core
         for item in due:
             if isinstance(item, FireDue):
                 if next(claimed):
                     core.commit_fire(item, now, batch)
                 else:
-                    self._reload(item.job_id)
+                    self._reload(item.job_id, now)
             else:
                 core.commit_retry(item, now, batch)
 
@@ -888,34 +1066,207 @@ class Engine:
                 )
             core.finished(result, result.finished_at or now, batch)
 
-    def _reload(self, job_id: str) -> None:
+    def _reload(self, job_id: str, now: datetime) -> None:
+        """Take one job as the store has it now (after a lost claim)."""
         try:
             fresh: Job | None = self._store.get_job(job_id)
         except JobLookupError:
             fresh = None
-        if fresh is not None and fresh.func is None and fresh.func_ref:
-            fresh = evolve(fresh, func=resolve_reference(fresh.func_ref))
+        except StoreError as error:
+            logger.error("tickwork: could not reload job %r: %s", job_id, error)
+            self._store_failed(now)
+            return
+        if fresh is not None:
+            fresh = self._loadable(fresh)
         self._core.refresh(fresh, job_id)
 
-    def _persist(self, decision: Decision, now: datetime) -> None:
-        """Write the decision's job changes to the store (lock held)."""
-        for job in decision.stores:
-            with contextlib.suppress(JobLookupError):  # removed meanwhile: nothing to update
-                self._store.update_job(job)
-        decision.stores.clear()
-        for job_id in decision.removes:
-            with contextlib.suppress(JobLookupError):
-                self._store.remove_job(job_id)
-            if self._core.wants & _REMOVED:
-                decision.events.append(
-                    Event(
-                        kind=EventKind.JOB_REMOVED,
-                        at=now,
-                        job_id=job_id,
-                        reason="no fire times left",
+    def _store_failed(self, now: datetime) -> None:
+        """Stop dispatching until the store answers again (lock held): a run must not
+        start without a claim that other processes can see."""
+        self._store_ok = False
+        self._upkeep_at = now + _STORE_RETRY
+
+    def _upkeep(self, now: datetime, batch: Decision) -> None:
+        """Take in other processes' changes and look after leases, when due (lock held)."""
+        store = self._store
+        try:
+            if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
+                self._sync_at = now + timedelta(seconds=store.poll_interval)
+                changed = store.sync()
+                if changed is not None:
+                    self._take_changes(*changed)
+            if self._upkeep_at is None or now >= self._upkeep_at:
+                # A paused scheduler renews its own leases but takes over no one's runs:
+                # it would hold them without running them.
+                upkeep = store.maintain(now, take_over=self._state is SchedulerState.RUNNING)
+                self._upkeep_at = upkeep.next_at
+                for job_id, scheduled_at in upkeep.lost:
+                    dropped = self._core.forget_run(job_id, scheduled_at)
+                    logger.error(
+                        "tickwork: lost the claim on job %r scheduled %s to another process "
+                        "(this one could not renew it in time); %d waiting run(s) dropped",
+                        job_id,
+                        scheduled_at.isoformat(),
+                        dropped,
                     )
+                for taken in upkeep.taken:
+                    self._take_over(taken, now, batch)
+                self._store_ok = True
+        except StoreError as error:
+            logger.error("tickwork: store upkeep failed: %s", error)
+            self._store_failed(now)
+
+    def _take_changes(self, jobs: list[Job], removed: list[str]) -> None:
+        """Apply jobs another process added, changed or removed (lock held)."""
+        core = self._core
+        for job in jobs:
+            loaded = self._loadable(job)
+            if loaded is None:
+                core.discard(job.id)
+            else:
+                core.put(loaded)
+        for job_id in removed:
+            core.discard(job_id)
+
+    def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
+        """A run cut off when its process died: record it, and retry it if the job's
+        retry policy says so (lock held)."""
+        error = LeaseExpired(
+            f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
+            f"(attempt {taken.attempt}) was cut off: process {taken.owner} stopped renewing "
+            "its lease"
+        )
+        job = self._core.get(taken.job_id)
+        policy = None if job is None else job.retry
+        final = True
+        kind = EventKind.JOB_INTERRUPTED
+        reason = "its process stopped renewing the lease"
+        if (
+            policy is not None
+            and taken.attempt < policy.attempts
+            and isinstance(error, policy.retry_on)
+        ):
+            delay = retry_delay(policy, taken.job_id, taken.scheduled_at, taken.attempt)
+            due_us = epoch_us(now) + round(delay * 1_000_000)
+            if self._core.schedule_retry(
+                taken.job_id, taken.scheduled_at, taken.attempt + 1, due_us
+            ):
+                final = False
+                kind = EventKind.JOB_RETRIED
+                reason = f"{reason}; retrying in {delay:.3g} s"
+        logger.warning("tickwork: %s (%s)", error, "retrying" if not final else "not retried")
+        done = final and job is not None and job.next_fire is None and not job.paused
+        if done and self._core.discard(taken.job_id) is not None:
+            # Its last fire, cut off and not retried: the job is done.
+            batch.removes.append(taken.job_id)
+        batch.ends.append(
+            RunEnd(
+                taken.job_id,
+                taken.scheduled_at,
+                taken.attempt,
+                Outcome.INTERRUPTED,
+                now,
+                None,
+                error,
+                reason,
+                final,
+            )
+        )
+        batch.events.append(
+            Event(
+                kind=kind,
+                at=now,
+                job_id=taken.job_id,
+                scheduled_at=taken.scheduled_at,
+                attempt=taken.attempt,
+                exception=error,
+                reason=reason,
+            )
+        )
+
+    def _loadable(self, job: Job) -> Job | None:
+        """*job* with its function imported, or None (and the job marked broken)."""
+        if job.func is not None or not job.func_ref:
+            return job
+        try:
+            func = self._functions.get(job.func_ref)
+            if func is None:
+                func = self._functions[job.func_ref] = resolve_reference(job.func_ref)
+            # A record fresh from the store that no one has seen: set, don't copy (this
+            # runs for every job at start-up).
+            if job.executor not in self._executors:
+                if job.id not in self._foreign:
+                    self._foreign.add(job.id)
+                    logger.warning(
+                        "tickwork: job %r runs on executor %r, which this process does not "
+                        "have; its fires are left to processes that do",
+                        job.id,
+                        job.executor,
+                    )
+            else:
+                self._foreign.discard(job.id)
+            if not self._store.persistent:
+                return evolve(job, func=func)  # the store's own record: copy
+            object.__setattr__(job, "func", func)
+            return job
+        except Exception as error:  # an import can raise anything
+            reason = f"its function cannot be imported: {error}"
+            try:
+                self._store.mark_broken(job.id, reason)
+            except StoreError as store_error:
+                logger.error("tickwork: job %r is broken (%s): %s", job.id, reason, store_error)
+            return None
+
+    def _persist(self, decision: Decision, now: datetime) -> None:
+        """Write the decision's job changes and run history to the store (lock held).
+
+        A store that fails here (disk full, read-only) is reported; the history rows are
+        kept in memory and written with a later batch.
+        """
+        store = self._store
+        ends = decision.ends
+        if self._unsaved:
+            ends[:0] = self._unsaved
+            self._unsaved = []
+        if decision.removes:
+            # A job done firing keeps its record while a run of it is going: if this
+            # process dies, the one that takes the run over needs its retry policy.
+            core = self._core
+            decision.removes = [job_id for job_id in decision.removes if not core.busy(job_id)]
+        if not (decision.stores or decision.removes or ends):
+            return
+        removed_event = bool(self._core.wants & _REMOVED)
+        try:
+            with store.transaction():
+                for job in decision.stores:
+                    # The fire state (next fire, remaining runs) belongs to the claims,
+                    # which another process may have moved since: keep the stored one.
+                    with contextlib.suppress(JobLookupError):  # removed meanwhile
+                        store.update_job(job, schedule=False)
+                for job_id in decision.removes:
+                    with contextlib.suppress(JobLookupError):
+                        store.remove_job(job_id)
+                if ends:
+                    store.record_runs(ends, now=now)
+        except StoreError as error:
+            logger.error("tickwork: could not save run results: %s", error)
+            if len(ends) > _UNSAVED_LIMIT:
+                logger.error(
+                    "tickwork: %d history row(s) dropped: the store has failed for too long",
+                    len(ends) - _UNSAVED_LIMIT,
                 )
+            self._unsaved = ends[-_UNSAVED_LIMIT:]
+            self._store_failed(now)
+        if removed_event:
+            decision.events.extend(
+                Event(
+                    kind=EventKind.JOB_REMOVED, at=now, job_id=job_id, reason="no fire times left"
+                )
+                for job_id in decision.removes
+            )
+        decision.stores.clear()
         decision.removes.clear()
+        decision.ends = []
 
     def _apply(self, decision: Decision) -> None:
         """Submit the decision's runs and emit its events (outside the lock)."""
@@ -924,7 +1275,19 @@ class Engine:
             for alias, request in decision.requests:
                 by_executor.setdefault(alias, []).append(request)
             for alias, requests in by_executor.items():
-                executor = self._executor(alias)
+                try:
+                    executor = self._executor(alias)
+                except KeyError:
+                    # A job stored by a process configured with more executors.
+                    error = LookupError(
+                        f"no executor named {alias!r} in this process (it has "
+                        f"{', '.join(sorted(self._executors))}); configure the same executors "
+                        "in every process that shares a store"
+                    )
+                    logger.error("tickwork: %s; %d run(s) not started", error, len(requests))
+                    for request in requests:
+                        self._on_result(RunResult(request, Outcome.INTERRUPTED, exception=error))
+                    continue
                 try:
                     executor.submit_many(requests)
                 except Exception as error:
@@ -1005,13 +1368,24 @@ class Engine:
             raise SchedulerStateError("this scheduler was shut down; create a new one")
         if self._state is not SchedulerState.STOPPED:
             raise SchedulerStateError(f"the scheduler is already {self._state.value}")
+        self._load()
+        self._upkeep_at = self._sync_at = None
+
+    def _load(self) -> None:
+        """Open the store and load its jobs, once (lock held): at start, or before it
+        when a stored job is first asked for."""
+        if self._loaded:
+            return
         self._store.open()
+        core = self._core
+        loaded = []
         for job in self._store.get_jobs():
-            if job.id in self._core:
-                continue
-            if job.func is None and job.func_ref:
-                job = evolve(job, func=resolve_reference(job.func_ref))
-            self._core.put(job)
+            if job.id not in core:
+                ready = self._loadable(job)
+                if ready is not None:
+                    loaded.append(ready)
+        core.put_many(loaded)
+        self._loaded = True
 
     def _mark_started(self, paused: bool) -> list[Event]:
         now = self._clock.now()
@@ -1053,15 +1427,28 @@ class Engine:
         if self._state is SchedulerState.SHUTDOWN:
             raise SchedulerStateError("the scheduler has been shut down")
 
+    def _load_early(self) -> None:
+        """Before start, a persistent store's jobs are loaded when first asked for, so
+        start-up code sees (and can manage) what earlier runs stored."""
+        if not self._loaded and self._store.persistent and self._state is SchedulerState.STOPPED:
+            self._load()
+
     def _job(self, job_id: str) -> Job:
+        self._load_early()
         job = self._core.get(job_id)
         if job is None:
             raise JobLookupError(f"no job with id {job_id!r}")
         return job
 
-    def _save(self, job: Job, kind: EventKind, reason: str | None = None) -> tuple[Job, Event]:
-        """Persist and re-index a changed job (lock held); return it and its event."""
-        self._store.update_job(job)
+    def _save(
+        self, job: Job, kind: EventKind, reason: str | None = None, *, schedule: bool = True
+    ) -> tuple[Job, Event]:
+        """Persist and re-index a changed job (lock held); return it and its event.
+
+        ``schedule=False``: the change leaves the fire state alone, so the store keeps
+        its own (another process may have claimed a fire since this one looked).
+        """
+        self._store.update_job(job, schedule=schedule)
         self._core.put(job)
         event = Event(
             kind=kind,

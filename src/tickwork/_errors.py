@@ -12,8 +12,10 @@ __all__ = [
     "InvalidExpression",
     "JobLookupError",
     "JobTimeout",
+    "LeaseExpired",
     "SchedulerStateError",
     "SerializationError",
+    "StoreError",
     "TickworkError",
     "TriggerSearchExhausted",
     "UnknownTimezone",
@@ -78,3 +80,16 @@ class SerializationError(TickworkError, ValueError):
 class WorkerDied(TickworkError, RuntimeError):
     """The worker process running a job exited (crashed, or was killed) before the job
     returned. The message names the job and the exit code or signal."""
+
+
+class StoreError(TickworkError, OSError):
+    """A job store cannot do what was asked: the file is not a tickwork database (or is
+    corrupt, or from a newer tickwork), the disk is full or read-only, or another
+    process kept it locked too long. The message names the file and the cause; nothing
+    that was stored is lost."""
+
+
+class LeaseExpired(TickworkError, RuntimeError):
+    """A run was cut off: the process running it stopped renewing its lease (it crashed
+    or was killed), so another process took the run over. A job's ``RetryPolicy``
+    retries it when ``LeaseExpired`` is in ``retry_on`` (it is, by default)."""

@@ -20,7 +20,9 @@ __all__ = [
     "Outcome",
     "Overlap",
     "RetryPolicy",
+    "Run",
     "RunContext",
+    "RunEnd",
     "RunRequest",
     "RunResult",
     "evolve",
@@ -273,3 +275,48 @@ class RunResult(NamedTuple):
     exception: BaseException | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Run:
+    """One entry of a scheduler's run history (``scheduler.history()``).
+
+    ``scheduled_at`` is the nominal fire time; ``started_at``/``finished_at`` are None
+    for runs that never started (missed, skipped). ``attempt`` counts retries from 1.
+    ``error_type`` is the exception's ``module.QualName`` and ``error_message`` its
+    text (or why the run was missed, skipped or interrupted). ``process`` names the
+    process that recorded it (``host:pid``).
+    """
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+    outcome: Outcome
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    process: str = ""
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long the run took, when it ran."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+class RunEnd(NamedTuple):
+    """How one run (or one scheduled fire that did not run) ended: the core's record
+    for the store's history. ``final`` is True when no further attempt of this fire
+    follows, so the store may release its claim on it."""
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+    outcome: Outcome
+    at: datetime
+    started_at: datetime | None = None
+    error: BaseException | None = None
+    reason: str | None = None
+    final: bool = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Any, TypeVar
@@ -14,7 +14,7 @@ from ._engine import Engine, SchedulerState
 from ._errors import SchedulerStateError
 from ._events import EventKind, Listener
 from ._fluent import JobBuilder
-from ._model import Job
+from ._model import Job, Run
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
 from .scheduler import JUMP_TOLERANCE
 from .stores import JobStore
@@ -154,7 +154,7 @@ class AsyncScheduler:
             if self._closing():
                 break
             wait = engine._max_wait
-            if upcoming is not None and engine.state is SchedulerState.RUNNING:
+            if upcoming is not None:
                 wait = min(wait, (upcoming - clock.now()).total_seconds())
                 if wait <= 0:
                     await asyncio.sleep(0)
@@ -182,6 +182,18 @@ class AsyncScheduler:
     ) -> Job:
         """See :meth:`tickwork.Scheduler.add_job`."""
         return self._engine.add_job(func, trigger, *trigger_args, **options)
+
+    async def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        """See :meth:`tickwork.Scheduler.add_jobs`."""
+        return self._engine.add_jobs(jobs)
+
+    async def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        """See :meth:`tickwork.Scheduler.history`."""
+        return self._engine.history(job_id, limit=limit)
+
+    async def broken_jobs(self) -> dict[str, str]:
+        """See :meth:`tickwork.Scheduler.broken_jobs`."""
+        return self._engine.broken_jobs()
 
     async def get_job(self, job_id: str) -> Job | None:
         return self._engine.get_job(job_id)

@@ -157,7 +157,7 @@ class Scheduler(Engine):
             if self._stopping:
                 break
             wait = self._max_wait
-            if upcoming is not None and self._state is SchedulerState.RUNNING:
+            if upcoming is not None:
                 wait = min(wait, (upcoming - clock.now()).total_seconds())
                 if wait <= 0:
                     continue

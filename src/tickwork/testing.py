@@ -154,7 +154,10 @@ def run_until(scheduler: Engine, until: datetime, *, settle: float = 5.0) -> int
         scheduler.process_due()
         steps += 1
         _settle(scheduler, settle)
-        upcoming = scheduler._core.next_due()  # results may have scheduled retries
+        with scheduler._lock:
+            upcoming = scheduler._core.next_due()  # results may have scheduled retries
+            if not scheduler._store_ok:  # a failing store: dispatch waits for its retry
+                upcoming = scheduler._upkeep_at
         if upcoming is None or upcoming > until:
             break
         if upcoming > clock.now():

@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
-from tickwork.stores import JobStore, MemoryStore
+from tickwork.stores import JobStore, MemoryStore, SQLiteStore
 
 StoreFactory = Callable[[Path], JobStore]
 
 STORE_FACTORIES: list[Any] = [
     pytest.param(lambda directory: MemoryStore(), id="memory"),
+    pytest.param(lambda directory: SQLiteStore(directory / "jobs.db"), id="sqlite"),
+    pytest.param(lambda directory: SQLiteStore(":memory:"), id="sqlite-memory"),
 ]
 
 

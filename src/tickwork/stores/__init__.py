@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from ._base import JobStore
 from .memory import MemoryStore
+from .sqlite import SQLiteStore
 
-__all__ = ["JobStore", "MemoryStore"]
+__all__ = ["JobStore", "MemoryStore", "SQLiteStore"]

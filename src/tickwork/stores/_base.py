@@ -8,9 +8,12 @@ Contract, checked by ``tests/stores/test_contract.py`` for every store:
 
 * :meth:`JobStore.add_job` stores a new job. If the id exists it raises
   :class:`~tickwork.ConflictingIdError`, unless ``replace=True``, when the new job
-  replaces the old one whole.
-* :meth:`JobStore.update_job` replaces an existing job's stored record;
-  :meth:`JobStore.remove_job` deletes it. Both raise :class:`~tickwork.JobLookupError`
+  replaces the old one whole. :meth:`JobStore.add_jobs` does the same for several jobs
+  at once, all or none.
+* :meth:`JobStore.update_job` replaces an existing job's stored record; with
+  ``schedule=False`` it keeps the stored next fire time and remaining runs (the fields
+  a claim moves, which another process may have moved since this one last looked).
+  :meth:`JobStore.remove_job` deletes a job. Both raise :class:`~tickwork.JobLookupError`
   for an unknown id. :meth:`JobStore.get_job` returns the stored record (an equal
   :class:`~tickwork.Job`, without the ``_engine`` link) or raises ``JobLookupError``.
 * :meth:`JobStore.get_jobs` returns every job, ordered by next fire time (jobs with
@@ -19,31 +22,67 @@ Contract, checked by ``tests/stores/test_contract.py`` for every store:
   once: if the job's stored ``next_fire`` equals *expected* it sets it to *new_next*
   (and the other state fields given) and returns True; otherwise it changes nothing and
   returns False (another scheduler claimed that fire, or the job changed). An unknown id
-  returns False.
-* :meth:`JobStore.changes` returns a token that differs whenever another process may
-  have changed the stored jobs since the last call; a store used by one process only
-  may always return the same token.
+  returns False. :meth:`JobStore.claim_fires` claims several at once; a store shared
+  between processes also takes, in the same transaction, a lease on each run the claim
+  starts (keyed by job id and scheduled time), which :meth:`JobStore.record_runs`
+  releases when the run's last attempt ends and :meth:`JobStore.maintain` renews.
+* :meth:`JobStore.record_runs` appends to the run history, which
+  :meth:`JobStore.history` reads newest first; retention is bounded by the store.
+* :meth:`JobStore.sync` returns the jobs other processes changed since the last call
+  (None when nothing changed); a store used by one process only returns None.
 * Nothing a caller stored is ever silently dropped: a record that cannot be loaded is
-  reported, never skipped without a trace.
+  kept, marked broken with the reason (:meth:`JobStore.broken_jobs`) and logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from .._model import Job
+from .._model import Job, Run, RunEnd
 
-__all__ = ["Claim", "JobStore"]
+__all__ = ["Claim", "JobStore", "Takeover", "Upkeep"]
 
 #: One claim for :meth:`JobStore.claim_fires`: (job id, expected next fire, new next
-#: fire, remaining runs or None to keep).
-Claim = tuple[str, "datetime | None", "datetime | None", "int | None"]
+#: fire, remaining runs or None to keep, the scheduled times of the runs it starts).
+Claim = tuple[str, "datetime | None", "datetime | None", "int | None", "tuple[datetime, ...]"]
+
+
+class Takeover(NamedTuple):
+    """A run whose process stopped renewing its lease, now held by this process."""
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+    owner: str
+
+
+class Upkeep(NamedTuple):
+    """What :meth:`JobStore.maintain` found.
+
+    ``lost``: (job id, scheduled time) of runs this process held whose lease another
+    process took (this one was too slow to renew): they must not be started.
+    ``taken``: runs of dead processes this process now holds; the caller decides
+    whether each runs again and reports it with :meth:`JobStore.record_runs`.
+    ``next_at``: when to call :meth:`JobStore.maintain` again.
+    """
+
+    lost: list[tuple[str, datetime]]
+    taken: list[Takeover]
+    next_at: datetime | None
 
 
 class JobStore(ABC):
     """Base class of job stores."""
+
+    #: True for stores that keep jobs as data outside the process (a file): jobs need
+    #: importable functions and JSON arguments, and other processes may share them.
+    persistent: bool = False
+    #: Seconds between :meth:`sync` checks for other processes' changes (None: never).
+    poll_interval: float | None = None
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Prepare the store (open files, create tables). Called by the scheduler's start."""
@@ -55,9 +94,16 @@ class JobStore(ABC):
     def add_job(self, job: Job, *, replace: bool = False) -> None:
         """Store a new job (or replace one with the same id when *replace*)."""
 
+    def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
+        """Store several jobs at once: all of them, or (on an error) none."""
+        with self.transaction():
+            for job in jobs:
+                self.add_job(job, replace=replace)
+
     @abstractmethod
-    def update_job(self, job: Job) -> None:
-        """Replace the stored record of an existing job."""
+    def update_job(self, job: Job, *, schedule: bool = True) -> None:
+        """Replace the stored record of an existing job (keeping the stored next fire
+        time and remaining runs when *schedule* is False)."""
 
     @abstractmethod
     def remove_job(self, job_id: str) -> None:
@@ -93,9 +139,33 @@ class JobStore(ABC):
         has them); returns one result per claim, in order."""
         return [
             self.claim_fire(job_id, expected, new_next, now=now, remaining_runs=remaining)
-            for job_id, expected, new_next, remaining in claims
+            for job_id, expected, new_next, remaining, _runs in claims
         ]
 
-    def changes(self) -> object:
-        """A token that changes when another process may have changed the jobs."""
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the calls made inside into one transaction, where the store has them."""
+        yield
+
+    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:  # noqa: B027
+        """Append to the run history; release the claims of runs whose ``final`` is set."""
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        """Recorded runs, newest first (of one job, or all), at most *limit*."""
+        return []
+
+    def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
+        """Renew this process's leases and (if *take_over*) take over expired ones of
+        dead processes."""
+        return Upkeep([], [], None)
+
+    def sync(self) -> tuple[list[Job], list[str]] | None:
+        """(changed jobs, removed ids) since the last call, or None if nothing changed."""
         return None
+
+    def mark_broken(self, job_id: str, reason: str) -> None:  # noqa: B027
+        """Record that a stored job cannot be loaded (its function no longer imports...)."""
+
+    def broken_jobs(self) -> dict[str, str]:
+        """Stored jobs that cannot be loaded, with the reason for each."""
+        return {}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 
 from .._errors import ConflictingIdError, JobLookupError
-from .._model import Job, evolve
+from .._model import Job, Run, RunEnd, evolve
 from .._tz import epoch_us
 from ._base import Claim, JobStore
+from ._history import process_name, run_from_end
 
 __all__ = ["MemoryStore"]
 
@@ -31,14 +33,19 @@ class MemoryStore(JobStore):
     """Keeps jobs in memory; they are lost when the process ends.
 
     Safe to share between threads: every call holds one lock, so :meth:`claim_fire`
-    is atomic. :meth:`changes` always returns the same token, since no other process
-    can see the jobs. The schedule state that moves on every fire (next fire time,
+    is atomic. It keeps the newest *history* runs (all jobs together) for
+    ``scheduler.history()``. The schedule state that moves on every fire (next fire time,
     remaining runs) is kept beside the job record, so claiming a fire does not copy
     the record.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, history: int = 1000) -> None:
+        if not isinstance(history, int) or isinstance(history, bool) or history < 0:
+            raise ValueError(f"history must be a whole number of runs >= 0, got {history!r}")
         self._lock = threading.Lock()
+        # The newest runs, as the core reported them; turned into Run records on reading.
+        self._history: deque[RunEnd] = deque(maxlen=history)
+        self._process = process_name()
         self._jobs: dict[str, Job] = {}
         # Fire state newer than the record in _jobs (written by claims, folded back into
         # the record when it is read), so a claim does not copy the record.
@@ -50,10 +57,13 @@ class MemoryStore(JobStore):
                 raise ConflictingIdError(f"a job with id {job.id!r} already exists")
             self._put(job)
 
-    def update_job(self, job: Job) -> None:
+    def update_job(self, job: Job, *, schedule: bool = True) -> None:
         with self._lock:
             if job.id not in self._jobs:
                 raise JobLookupError(f"no job with id {job.id!r}")
+            if not schedule:
+                stored = self._record(job.id)
+                job = evolve(job, next_fire=stored.next_fire, remaining_runs=stored.remaining_runs)
             self._put(job)
 
     def _put(self, job: Job) -> None:
@@ -97,14 +107,14 @@ class MemoryStore(JobStore):
         now: datetime,
         remaining_runs: int | None = None,
     ) -> bool:
-        return self.claim_fires([(job_id, expected, new_next, remaining_runs)], now=now)[0]
+        return self.claim_fires([(job_id, expected, new_next, remaining_runs, ())], now=now)[0]
 
     def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
         del now  # nothing here expires: a store in memory has no leases to check
         results: list[bool] = []
         moving = self._moving
         with self._lock:
-            for job_id, expected, new_next, remaining_runs in claims:
+            for job_id, expected, new_next, remaining_runs, _runs in claims:
                 current = moving.get(job_id)
                 if current is None:
                     job = self._jobs.get(job_id)
@@ -121,6 +131,19 @@ class MemoryStore(JobStore):
                 results.append(True)
         return results
 
-    def changes(self) -> object:
-        """Always ``None``: only this process can change the jobs."""
-        return None
+    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
+        """Keep the newest runs (``history`` of them, all jobs together)."""
+        self._history.extend(runs)
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        if not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        found: list[Run] = []
+        with self._lock:
+            ends = list(self._history)
+        for end in reversed(ends):
+            if len(found) >= limit:
+                break
+            if job_id is None or end.job_id == job_id:
+                found.append(run_from_end(end, self._process))
+        return found

@@ -1,0 +1,918 @@
+"""A job store in one SQLite file, shared safely by several processes.
+
+Theory of operation
+-------------------
+Jobs are rows of plain data (``tickwork._serialize``): the function by its
+``"module:qualname"`` reference, arguments as JSON (pickle only when asked), the trigger
+as its dict, every option, the next fire time in integer microseconds, the paused flag.
+
+*Exactly once.* Every process that shares the file runs its own scheduler over the same
+jobs. A scheduled fire becomes a run only through :meth:`SQLiteStore.claim_fires`: in one
+write transaction it moves the job's stored next fire time from the instant the process
+expected to the following one (a compare-and-set; the loser of a race sees the row
+changed and takes nothing) and inserts a *lease* row for each run the claim starts,
+keyed by job id and scheduled instant. A lease has an owner (``host:pid:nonce``), an
+expiry and a fencing token (its row id, never reused). The owner renews its leases from
+:meth:`SQLiteStore.maintain`, which the scheduler calls every third of ``lease_time``
+whatever its jobs are doing, and deletes each when the run's last attempt ends, in the
+same transaction as the run's history row, and only if the token is still its own.
+
+*Crashes.* A process killed mid-run stops renewing. Once its lease has expired, the next
+process to run :meth:`SQLiteStore.maintain` takes it over under a new token (so the dead
+process's release, should it come back, matches nothing), and its scheduler records the
+run as interrupted and applies the job's retry policy. A process that finds one of its
+own leases gone (it could not renew in time) is told, and drops that fire's waiting runs.
+
+*Changes.* Every write bumps a counter in ``meta``; each job row and each removal
+tombstone carries the counter value of its last change. :meth:`SQLiteStore.sync` asks
+SQLite's ``PRAGMA data_version`` (which moves only when *another* connection commits) and,
+if it moved, reads just the rows newer than the last counter it saw.
+
+*Contention.* Writes take ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade
+a read lock, which SQLite cannot wait for), with SQLite's busy timeout and a retry loop
+on top; only after ``lock_timeout`` seconds does a :class:`~tickwork.StoreError` say
+which file is locked. Faults (disk full, read-only file, corruption) become a
+``StoreError`` naming the file; the transaction is rolled back, so nothing stored is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
+from .._model import Job, Outcome, Run, RunEnd
+from .._serialize import JobRow, decode_job, encode_job
+from .._tz import coerce_timezone, epoch_us, timezone_name
+from ._base import Claim, JobStore, Takeover, Upkeep
+from ._history import error_fields, process_name
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+logger = logging.getLogger("tickwork")
+
+T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC = timezone.utc
+_APP = "tickwork"
+
+#: Each entry upgrades the schema from version *index* to *index + 1*. Version 0 is an
+#: empty file. Append, never edit: files in the field were made by the old entries.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            func_ref TEXT NOT NULL,
+            args BLOB NOT NULL,
+            kwargs BLOB NOT NULL,
+            trigger TEXT NOT NULL,
+            options TEXT NOT NULL,
+            next_fire_us INTEGER,
+            paused INTEGER NOT NULL DEFAULT 0,
+            remaining_runs INTEGER,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            next_fire_zone TEXT,
+            broken TEXT,
+            seq INTEGER NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_seq ON jobs (seq)",
+        "CREATE TABLE removed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX removed_by_seq ON removed (seq)",
+        """CREATE TABLE leases (
+            token INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            scheduled_us INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            expires_us INTEGER NOT NULL,
+            UNIQUE (job_id, scheduled_us)
+        )""",
+        "CREATE INDEX leases_by_expiry ON leases (expires_us)",
+        "CREATE INDEX leases_by_owner ON leases (owner)",
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            scheduled_us INTEGER NOT NULL,
+            zone TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            started_us INTEGER,
+            finished_us INTEGER,
+            error_type TEXT,
+            error_message TEXT,
+            process TEXT NOT NULL,
+            recorded_us INTEGER NOT NULL
+        )""",
+        "CREATE INDEX history_by_job ON history (job_id, id)",
+        "INSERT INTO meta (key, value) VALUES ('seq', 0)",
+    ),
+]
+#: The schema version this tickwork writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "id, name, func_ref, args, kwargs, trigger, options, next_fire_us, paused, "
+    "remaining_runs, consecutive_failures"
+)
+_INSERT = (
+    f"INSERT INTO jobs ({_COLUMNS}, next_fire_zone, broken, seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+)
+_UPSERT = (
+    f"INSERT OR REPLACE INTO jobs ({_COLUMNS}, next_fire_zone, broken, seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+)
+_UPDATE = (
+    "UPDATE jobs SET name = ?, func_ref = ?, args = ?, kwargs = ?, trigger = ?, options = ?, "
+    "next_fire_us = ?, paused = ?, remaining_runs = ?, consecutive_failures = ?, "
+    "next_fire_zone = ?, broken = NULL, seq = ? WHERE id = ?"
+)
+_UPDATE_KEEPING_SCHEDULE = (
+    "UPDATE jobs SET name = ?, func_ref = ?, args = ?, kwargs = ?, trigger = ?, options = ?, "
+    "paused = ?, consecutive_failures = ?, broken = NULL, seq = ? WHERE id = ?"
+)
+_CLAIM = (
+    "UPDATE jobs SET next_fire_us = ?, next_fire_zone = ?, "
+    "remaining_runs = coalesce(?, remaining_runs), seq = ? "
+    "WHERE id = ? AND next_fire_us IS ? AND broken IS NULL"
+)
+_HISTORY_INSERT = (
+    "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, started_us, "
+    "finished_us, error_type, error_message, process, recorded_us) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_BUMP = "UPDATE meta SET value = value + 1 WHERE key = 'seq'"
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # UPDATE ... RETURNING
+_RAN = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED)
+#: Tombstones of removed jobs kept for processes that have not synced yet (one that
+#: misses a removal still finds out: its claim on the job fails and it reloads it).
+_TOMBSTONES = 10_000
+
+
+def _us(moment: datetime | None) -> int | None:
+    return None if moment is None else epoch_us(moment)
+
+
+def _instant(us: int, zone: tzinfo) -> datetime:
+    return (_EPOCH + timedelta(microseconds=us)).astimezone(zone)
+
+
+_zone_names: dict[int, tuple[tzinfo, str]] = {}
+
+
+def _zone_name(moment: datetime | None) -> str | None:
+    """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
+    if moment is None:
+        return None
+    tz = moment.tzinfo
+    assert tz is not None
+    known = _zone_names.get(id(tz))
+    if known is None or known[0] is not tz:
+        known = _zone_names[id(tz)] = (tz, timezone_name(tz))
+    return known[1]
+
+
+class SQLiteStore(JobStore):
+    """Keeps jobs, leases and run history in one SQLite file (WAL mode).
+
+    Several scheduler processes may share the file (gunicorn or uvicorn workers, a
+    Django management command next to the web app): each scheduled fire runs once among
+    them, changes made by one reach the others within *poll_interval* seconds, and a
+    process that dies mid-run has its run taken over after *lease_time* seconds.
+
+    Args:
+        path: the database file (created if missing), or ``":memory:"`` for tests.
+        pickle: store ``args``/``kwargs`` with :mod:`pickle` instead of JSON. Only for
+            files that no one untrusted can write: unpickling runs code.
+        lease_time: seconds a run's claim lasts without renewal; the holder renews
+            every third of it. A dead process's runs are taken over after this long.
+        poll_interval: seconds between checks for other processes' changes.
+        history_per_job: runs of each job kept in the history.
+        history_days: history older than this is deleted.
+        lock_timeout: seconds to wait for a busy file before a ``StoreError``.
+
+    Raises:
+        StoreError: at the first use (``start()``, or ``add_job`` before it) if the
+            file is not a tickwork database, is corrupt, comes from a newer tickwork,
+            or cannot be opened.
+    """
+
+    persistent = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        pickle: bool = False,
+        lease_time: float = 30.0,
+        poll_interval: float = 1.0,
+        history_per_job: int = 100,
+        history_days: float = 30.0,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+        for name, value in (
+            ("lease_time", lease_time),
+            ("poll_interval", poll_interval),
+            ("history_days", history_days),
+            ("lock_timeout", lock_timeout),
+        ):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+        if not isinstance(history_per_job, int) or history_per_job < 1:
+            raise ValueError(
+                f"history_per_job must be a whole number >= 1, got {history_per_job!r}"
+            )
+        if not isinstance(pickle, bool):
+            raise TypeError(f"pickle must be a bool, got {pickle!r}")
+        self.path = os.fspath(path)
+        self.pickle = pickle
+        self.lease_time = float(lease_time)
+        self.poll_interval = float(poll_interval)
+        self.history_per_job = history_per_job
+        self.history_days = float(history_days)
+        self.lock_timeout = float(lock_timeout)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._depth = 0  # nesting of write transactions
+        self._txn_seq: int | None = None
+        self._seen_seq = 0
+        self._data_version: int | None = None
+        self._leases: dict[tuple[str, int], int] = {}  # (job id, scheduled us) -> token
+        self._touched: set[str] = set()  # jobs with new history since the last prune
+        self._prune_at_us = 0
+        self._reported: dict[str, str] = {}  # broken job -> reason already logged
+        self.owner = ""
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- connection and schema --------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the file and check (or create, or migrate) its schema."""
+        self._connection()
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None and self._pid == os.getpid():
+            return conn
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                return self._conn
+            # A forked child never uses its parent's connection (SQLite forbids it): it
+            # opens its own, and is a process of its own for leases.
+            self._conn = None
+            self._leases.clear()
+            self._pid = os.getpid()
+            self.owner = f"{process_name()}:{uuid.uuid4().hex[:8]}"
+            self._conn = self._connect()
+            return self._conn
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        if path != ":memory:":
+            parent = Path(path).parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot open {path!r}: directory {str(parent)!r} does not exist")
+        try:
+            conn = sqlite3.connect(
+                path,
+                timeout=min(self.lock_timeout, 5.0),
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open {path!r}: {error}") from error
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if path != ":memory:":
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
+            self._conn = conn
+            self._check_schema(conn)
+        except StoreError:
+            conn.close()
+            self._conn = None
+            raise
+        except sqlite3.Error as error:
+            conn.close()
+            self._conn = None
+            raise self._error(error, "open") from error
+        self._data_version = None
+        return conn
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        version = self._version(conn, tables)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path!r} was written by a newer tickwork (schema version {version}; "
+                f"this tickwork knows up to {SCHEMA_VERSION}). Upgrade tickwork to use it; "
+                "the file was not changed."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._write():
+            # Another process may have created or migrated it while this one waited.
+            tables = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            version = self._version(conn, tables)
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+                if step:
+                    logger.info("tickwork: %s: schema upgraded to version %d", self.path, step + 1)
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('app', ?), ('schema', ?)",
+                (_APP, SCHEMA_VERSION),
+            )
+
+    def _version(self, conn: sqlite3.Connection, tables: set[str]) -> int:
+        if not tables:
+            return 0
+        if "meta" not in tables:
+            raise StoreError(
+                f"{self.path!r} is a SQLite database but not a tickwork job store (it has "
+                f"tables {', '.join(sorted(tables))}); give tickwork a file of its own"
+            )
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('app', 'schema')"))
+        if meta.get("app") != _APP or not isinstance(meta.get("schema"), int):
+            raise StoreError(
+                f"{self.path!r} is a SQLite database but not a tickwork job store (its meta "
+                f"table says {meta!r}); give tickwork a file of its own"
+            )
+        return int(meta["schema"])
+
+    def _error(self, error: sqlite3.Error, action: str) -> StoreError:
+        """A clear StoreError for a failed SQLite call."""
+        text = str(error).lower()
+        path = self.path
+        if "full" in text:
+            message = f"{path!r}: the disk is full; could not {action} (nothing stored was lost)"
+        elif "readonly" in text or "read-only" in text:
+            message = f"{path!r} is read-only; could not {action} (nothing stored was lost)"
+        elif "not a database" in text or "malformed" in text or "corrupt" in text:
+            message = f"{path!r} is not a SQLite database, or is corrupt: {error}"
+        elif "locked" in text or "busy" in text:
+            message = (
+                f"{path!r} stayed locked by another process for more than "
+                f"{self.lock_timeout:g} s; could not {action}"
+            )
+        else:
+            message = f"{path!r}: could not {action}: {error}"
+        return StoreError(message)
+
+    # -- transactions -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``, retried while the file is busy);
+        nested calls join the outer one."""
+        conn = self._connection()
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield conn
+                finally:
+                    self._depth -= 1
+                return
+            self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), "start a transaction")
+            self._depth = 1
+            self._txn_seq = None
+            try:
+                yield conn
+            except BaseException:
+                self._depth = 0
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                self._retry_busy(lambda: conn.execute("COMMIT"), "commit")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+
+    def _retry_busy(self, call: Callable[[], T], action: str) -> T:
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.001
+        while True:
+            try:
+                return call()
+            except sqlite3.OperationalError as error:
+                text = str(error).lower()
+                if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)
+                    continue
+                raise self._error(error, action) from error
+            except sqlite3.Error as error:
+                raise self._error(error, action) from error
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the calls inside one transaction (used by ``add_jobs``)."""
+        with self._guard("write"), self._write():
+            yield
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn SQLite errors raised inside into clear StoreErrors."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise self._error(error, action) from error
+
+    def _seq(self, conn: sqlite3.Connection) -> int:
+        """The change counter for this transaction (bumped once per transaction)."""
+        if self._txn_seq is None:
+            if _RETURNING:
+                seq = int(conn.execute(_BUMP + " RETURNING value").fetchone()[0])
+            else:
+                conn.execute(_BUMP)
+                seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+            if seq == self._seen_seq + 1:
+                self._seen_seq = seq  # nothing from others in between: no news to sync
+            self._txn_seq = seq
+        return self._txn_seq
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._connection()
+        with self._lock:
+            return self._retry_busy(lambda: conn.execute(sql, params).fetchall(), "read")
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def _encode(self, job: Job) -> tuple[JobRow, str | None]:
+        """The row, and the zone the next fire time is expressed in (kept so it reads
+        back the same: Python never calls instants in different zones equal when one is
+        in a DST fold)."""
+        return encode_job(job, pickle_args=self.pickle), _zone_name(job.next_fire)
+
+    def add_job(self, job: Job, *, replace: bool = False) -> None:
+        row, zone = self._encode(job)
+        with self._guard("save the job"), self._write() as conn:
+            seq = self._seq(conn)
+            if replace:
+                conn.execute(_UPSERT, (*row, zone, seq))
+            else:
+                try:
+                    conn.execute(_INSERT, (*row, zone, seq))
+                except sqlite3.IntegrityError:
+                    raise ConflictingIdError(f"a job with id {job.id!r} already exists") from None
+
+    def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
+        rows = [self._encode(job) for job in jobs]
+        with self._guard("save the jobs"), self._write() as conn:
+            seq = self._seq(conn)
+            if replace:
+                conn.executemany(_UPSERT, [(*row, zone, seq) for row, zone in rows])
+            else:
+                try:
+                    conn.executemany(_INSERT, [(*row, zone, seq) for row, zone in rows])
+                except sqlite3.IntegrityError:
+                    ids = [row.id for row, _ in rows]
+                    placeholders = ", ".join("?" * len(ids))
+                    taken = conn.execute(
+                        f"SELECT id FROM jobs WHERE id IN ({placeholders})", ids
+                    ).fetchall()
+                    found = sorted({row[0] for row in taken}) or sorted(
+                        {i for i in ids if ids.count(i) > 1}
+                    )
+                    raise ConflictingIdError(
+                        f"jobs with these ids already exist: {', '.join(map(repr, found[:10]))}"
+                    ) from None
+
+    def update_job(self, job: Job, *, schedule: bool = True) -> None:
+        row, zone = self._encode(job)
+        with self._guard("save the job"), self._write() as conn:
+            seq = self._seq(conn)
+            if schedule:
+                cursor = conn.execute(
+                    _UPDATE,
+                    (
+                        row.name,
+                        row.func_ref,
+                        row.args,
+                        row.kwargs,
+                        row.trigger,
+                        row.options,
+                        row.next_fire_us,
+                        row.paused,
+                        row.remaining_runs,
+                        row.consecutive_failures,
+                        zone,
+                        seq,
+                        row.id,
+                    ),
+                )
+            else:
+                cursor = conn.execute(
+                    _UPDATE_KEEPING_SCHEDULE,
+                    (
+                        row.name,
+                        row.func_ref,
+                        row.args,
+                        row.kwargs,
+                        row.trigger,
+                        row.options,
+                        row.paused,
+                        row.consecutive_failures,
+                        seq,
+                        row.id,
+                    ),
+                )
+            if cursor.rowcount != 1:
+                raise JobLookupError(f"no job with id {job.id!r}")
+
+    def remove_job(self, job_id: str) -> None:
+        with self._guard("remove the job"), self._write() as conn:
+            seq = self._seq(conn)
+            if conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount != 1:
+                raise JobLookupError(f"no job with id {job_id!r}")
+            conn.execute("INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)", (job_id, seq))
+
+    def get_job(self, job_id: str) -> Job:
+        rows = self._read(
+            f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE id = ?", (job_id,)
+        )
+        if not rows:
+            raise JobLookupError(f"no job with id {job_id!r}")
+        job = self._decode(rows[0])
+        if job is None:
+            raise JobLookupError(
+                f"job {job_id!r} is stored but broken: {self._reported.get(job_id, '?')}"
+            )
+        return job
+
+    def get_jobs(self) -> list[Job]:
+        conn = self._connection()
+        with self._lock, self._guard("read the jobs"):
+            self._retry_busy(lambda: conn.execute("BEGIN"), "read the jobs")
+            try:
+                seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs "
+                    "ORDER BY next_fire_us IS NULL, next_fire_us, id"
+                ).fetchall()
+                self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+            self._seen_seq = seq
+        jobs = []
+        for row in rows:
+            job = self._decode(row)
+            if job is not None:
+                jobs.append(job)
+        return jobs
+
+    def _decode(self, row: Sequence[Any]) -> Job | None:
+        """A row's job; None for a broken row, which is marked (and logged once)."""
+        zone, broken = row[11], row[12]
+        if not self.pickle and (isinstance(row[3], bytes) or isinstance(row[4], bytes)):
+            # Unpickling runs code: only a store opened with pickle=True does it.
+            self.mark_broken(
+                row[0],
+                "its arguments are pickled, and this store was opened without pickle=True "
+                "(pass it only if you trust every process that writes the file)",
+            )
+            return None
+        try:
+            job = decode_job(row[:11])
+        except SerializationError as error:
+            self.mark_broken(row[0], str(error))
+            return None
+        fire = job.next_fire
+        if fire is not None and zone is not None and _zone_name(fire) != zone:
+            with contextlib.suppress(LookupError, TypeError):
+                # A record no one has seen yet: set in place rather than copy.
+                object.__setattr__(job, "next_fire", fire.astimezone(coerce_timezone(zone)))
+        if broken is not None:
+            # It loads again (its module was deployed, say): clear the mark. If its
+            # function still does not import, the scheduler marks it again.
+            with contextlib.suppress(StoreError), self._guard("update"), self._write() as conn:
+                conn.execute("UPDATE jobs SET broken = NULL WHERE id = ?", (job.id,))
+            self._reported.pop(job.id, None)
+        return job
+
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        """Keep the row, note why it cannot be loaded, log it (once per process)."""
+        if self._reported.get(job_id) != reason:
+            self._reported[job_id] = reason
+            logger.error(
+                "tickwork: stored job %r cannot be loaded and will not run until fixed "
+                "(it is kept in %s): %s",
+                job_id,
+                self.path,
+                reason,
+            )
+        with self._guard("mark the job broken"), self._write() as conn:
+            conn.execute(
+                "UPDATE jobs SET broken = ? WHERE id = ? AND broken IS NOT ?",
+                (reason, job_id, reason),
+            )
+
+    def broken_jobs(self) -> dict[str, str]:
+        return dict(self._read("SELECT id, broken FROM jobs WHERE broken IS NOT NULL ORDER BY id"))
+
+    # -- claims and leases ------------------------------------------------------------
+
+    def claim_fire(
+        self,
+        job_id: str,
+        expected: datetime | None,
+        new_next: datetime | None,
+        *,
+        now: datetime,
+        remaining_runs: int | None = None,
+    ) -> bool:
+        return self.claim_fires([(job_id, expected, new_next, remaining_runs, ())], now=now)[0]
+
+    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
+        """Claim the fires and lease their runs, all in one transaction."""
+        results: list[bool] = []
+        expires = epoch_us(now) + round(self.lease_time * 1_000_000)
+        owner = self.owner
+        leases = self._leases
+        with self._guard("claim due runs"), self._write() as conn:
+            seq = self._seq(conn)
+            execute = conn.execute
+            taken: list[tuple[str, int]] = []
+            for job_id, expected, new_next, remaining, runs in claims:
+                won = (
+                    execute(
+                        _CLAIM,
+                        (
+                            _us(new_next),
+                            _zone_name(new_next),
+                            remaining,
+                            seq,
+                            job_id,
+                            _us(expected),
+                        ),
+                    ).rowcount
+                    == 1
+                )
+                results.append(won)
+                if won:
+                    for scheduled_at in runs:
+                        key = (job_id, epoch_us(scheduled_at))
+                        cursor = execute(
+                            "INSERT OR REPLACE INTO leases (job_id, scheduled_us, attempt, owner, "
+                            "expires_us) VALUES (?, ?, 1, ?, ?)",
+                            (*key, owner, expires),
+                        )
+                        taken.append(key)
+                        leases[key] = cursor.lastrowid or 0
+        return results
+
+    def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
+        """Renew this process's leases, take over expired ones, prune the history."""
+        now_us = epoch_us(now)
+        lease_us = round(self.lease_time * 1_000_000)
+        lost: list[tuple[str, datetime]] = []
+        taken: list[Takeover] = []
+        next_at = now + timedelta(seconds=self.lease_time / 3)
+        if not self._leases and now_us < self._prune_at_us:
+            # Nothing to renew or prune: look for expired leases without a write lock.
+            expired = take_over and self._read(
+                "SELECT 1 FROM leases WHERE expires_us < ? AND owner != ? LIMIT 1",
+                (now_us, self.owner),
+            )
+            if not expired:
+                return Upkeep(lost, taken, next_at)
+        with self._guard("renew leases"), self._write() as conn:
+            if self._leases:
+                conn.execute(
+                    "UPDATE leases SET expires_us = ? WHERE owner = ?",
+                    (now_us + lease_us, self.owner),
+                )
+                held = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT token FROM leases WHERE owner = ?", (self.owner,)
+                    )
+                }
+                for key, token in list(self._leases.items()):
+                    if token not in held:
+                        del self._leases[key]
+                        lost.append((key[0], _instant(key[1], _UTC)))
+            expired = (
+                []
+                if not take_over
+                else conn.execute(
+                    "SELECT token, job_id, scheduled_us, attempt, owner FROM leases "
+                    "WHERE expires_us < ? AND owner != ? ORDER BY expires_us LIMIT 1000",
+                    (now_us, self.owner),
+                ).fetchall()
+            )
+            for token, job_id, scheduled_us, attempt, owner in expired:
+                conn.execute("DELETE FROM leases WHERE token = ?", (token,))
+                cursor = conn.execute(
+                    "INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (job_id, scheduled_us, attempt, self.owner, now_us + lease_us),
+                )
+                self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
+                taken.append(Takeover(job_id, _instant(scheduled_us, _UTC), attempt, owner))
+            if now_us >= self._prune_at_us:
+                self._prune(conn, now_us)
+                self._prune_at_us = now_us + 60_000_000
+        return Upkeep(lost, taken, next_at)
+
+    # -- history ----------------------------------------------------------------------
+
+    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
+        """Write the history rows; release the leases of runs that are over."""
+        if not runs:
+            return
+        now_us = epoch_us(now)
+        process = self.owner.rpartition(":")[0] if self.owner else process_name()
+        rows = []
+        release: list[tuple[int]] = []
+        again: list[tuple[int, int]] = []
+        leases = self._leases
+        zones: dict[int, str] = {}
+        for end in runs:
+            scheduled_us = epoch_us(end.scheduled_at)
+            tz = end.scheduled_at.tzinfo
+            zone = zones.get(id(tz))
+            if zone is None:
+                zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
+            error_type, message = error_fields(end)
+            ran = end.outcome in _RAN
+            rows.append(
+                (
+                    end.job_id,
+                    scheduled_us,
+                    zone,
+                    end.attempt,
+                    end.outcome.value,
+                    _us(end.started_at),
+                    epoch_us(end.at) if ran else None,
+                    error_type,
+                    message,
+                    process,
+                    now_us,
+                )
+            )
+            key = (end.job_id, scheduled_us)
+            if key in leases:
+                if end.final:
+                    release.append((leases.pop(key),))
+                elif end.outcome is not Outcome.MISSED:
+                    again.append((end.attempt + 1, leases[key]))
+            self._touched.add(end.job_id)
+        with self._guard("record runs"), self._write() as conn:
+            conn.executemany(_HISTORY_INSERT, rows)
+            if release:
+                # Fenced: a lease another process took over has a new token, untouched here.
+                conn.executemany("DELETE FROM leases WHERE token = ?", release)
+            if again:
+                conn.executemany("UPDATE leases SET attempt = ? WHERE token = ?", again)
+
+    def _prune(self, conn: sqlite3.Connection, now_us: int) -> None:
+        cutoff = now_us - round(self.history_days * 86_400 * 1_000_000)
+        first_kept = conn.execute(
+            "SELECT id FROM history WHERE recorded_us >= ? ORDER BY id LIMIT 1", (cutoff,)
+        ).fetchone()
+        if first_kept is None:
+            conn.execute("DELETE FROM history WHERE recorded_us < ?", (cutoff,))
+        else:
+            conn.execute(
+                "DELETE FROM history WHERE id < ? AND recorded_us < ?", (first_kept[0], cutoff)
+            )
+        keep = self.history_per_job
+        for job_id in self._touched:
+            conn.execute(
+                "DELETE FROM history WHERE job_id = ? AND id <= (SELECT id FROM history "
+                "WHERE job_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (job_id, job_id, keep),
+            )
+        self._touched.clear()
+        conn.execute(
+            "DELETE FROM removed WHERE seq <= (SELECT seq FROM removed ORDER BY seq DESC "
+            "LIMIT 1 OFFSET ?)",
+            (_TOMBSTONES,),
+        )
+
+    def prune_history(self, now: datetime) -> None:
+        """Apply the retention limits now (the scheduler does it every minute)."""
+        with self._guard("prune the history"), self._write() as conn:
+            self._touched.update(
+                row[0] for row in conn.execute("SELECT DISTINCT job_id FROM history")
+            )
+            self._prune(conn, epoch_us(now))
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        if not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        columns = (
+            "job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us, "
+            "error_type, error_message, process"
+        )
+        if job_id is None:
+            rows = self._read(f"SELECT {columns} FROM history ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._read(
+                f"SELECT {columns} FROM history WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                (job_id, limit),
+            )
+        found = []
+        for (
+            job,
+            scheduled_us,
+            zone,
+            attempt,
+            outcome,
+            started,
+            finished,
+            kind,
+            message,
+            process,
+        ) in rows:
+            try:
+                tz = coerce_timezone(zone)
+            except (LookupError, TypeError):
+                tz = _UTC
+            found.append(
+                Run(
+                    job_id=job,
+                    scheduled_at=_instant(scheduled_us, tz),
+                    attempt=attempt,
+                    outcome=Outcome(outcome),
+                    started_at=None if started is None else _instant(started, tz),
+                    finished_at=None if finished is None else _instant(finished, tz),
+                    error_type=kind,
+                    error_message=message,
+                    process=process,
+                )
+            )
+        return found
+
+    # -- other processes' changes -----------------------------------------------------
+
+    def sync(self) -> tuple[list[Job], list[str]] | None:
+        """Jobs other processes changed or removed since the last call (or None)."""
+        conn = self._connection()
+        with self._lock, self._guard("check for changes"):
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return None
+            self._retry_busy(lambda: conn.execute("BEGIN"), "check for changes")
+            try:
+                seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE seq > ?",
+                    (self._seen_seq,),
+                ).fetchall()
+                removed = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT id FROM removed WHERE seq > ? AND id NOT IN (SELECT id FROM jobs)",
+                        (self._seen_seq,),
+                    )
+                ]
+                self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+            self._seen_seq = seq
+        jobs = []
+        for row in rows:
+            job = self._decode(row)
+            if job is None:
+                removed.append(row[0])
+            else:
+                jobs.append(job)
+        if not jobs and not removed:
+            return None
+        return jobs, removed

@@ -1,0 +1,29 @@
+"""Module-level job functions for the SQLite store tests: a file store keeps functions
+by ``"module:qualname"`` reference, so they must be importable."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from tickwork import current_run
+
+#: (job id, scheduled_at, attempt) of every run, in this process.
+RUNS: list[tuple[str, datetime, int]] = []
+_lock = threading.Lock()
+
+
+def record(*args: object, **kwargs: object) -> None:
+    run = current_run()
+    with _lock:
+        RUNS.append((run.job_id, run.scheduled_at, run.attempt))
+
+
+def fail() -> None:
+    record()
+    raise RuntimeError("this job always fails")
+
+
+def runs_of(job_id: str) -> list[tuple[datetime, int]]:
+    with _lock:
+        return [(at, attempt) for job, at, attempt in RUNS if job == job_id]

@@ -1,0 +1,734 @@
+"""What the SQLite store does beyond the store contract: its file and schema, jobs kept
+as data, broken rows, faults, leases between schedulers, the run history, and seeing
+other processes' changes.
+
+Two schedulers on one file in one test process stand for two processes (each store has
+its own connection and owner); ``tests/stores/test_sqlite_processes.py`` does it with
+real processes. A fake clock drives leases and retention, so nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickwork import (
+    ConflictingIdError,
+    EventKind,
+    Outcome,
+    RetryPolicy,
+    Scheduler,
+    SerializationError,
+    StoreError,
+)
+from tickwork._model import RunRequest
+from tickwork.executors import Executor, InlineExecutor
+from tickwork.stores import SQLiteStore
+from tickwork.stores import sqlite as sqlite_module
+from tickwork.testing import FakeClock, advance
+
+from . import sqlite_jobs
+from .sqlite_jobs import runs_of
+
+UTC = timezone.utc
+T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
+RECORD = "tests.stores.sqlite_jobs:record"
+FAIL = "tests.stores.sqlite_jobs:fail"
+
+
+@pytest.fixture(autouse=True)
+def _clear_runs() -> Iterator[None]:
+    sqlite_jobs.RUNS.clear()
+    yield
+    sqlite_jobs.RUNS.clear()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "jobs.db"
+
+
+class Vanishing(Executor):
+    """Takes runs and never reports them: the process running them has died."""
+
+    def __init__(self) -> None:
+        self.taken: list[RunRequest] = []
+
+    def submit(self, request: RunRequest) -> None:
+        self.taken.append(request)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        pass
+
+
+def scheduler_on(
+    path: Path, clock: FakeClock, executor: Executor | None = None, **store: Any
+) -> Scheduler:
+    return Scheduler(
+        store=SQLiteStore(path, **store),
+        clock=clock,
+        executors={"default": executor if executor is not None else InlineExecutor()},
+        timezone="UTC",
+    )
+
+
+# -- the file and its schema ------------------------------------------------------------
+
+
+def test_a_new_file_gets_the_current_schema(db: Path) -> None:
+    SQLiteStore(db).open()
+    with sqlite3.connect(db) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('app', 'schema')"))
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert meta == {"app": "tickwork", "schema": sqlite_module.SCHEMA_VERSION}
+    assert mode == "wal"
+
+
+def test_a_file_from_a_newer_tickwork_is_refused_and_left_alone(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.open()
+    store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE meta SET value = 99 WHERE key = 'schema'")
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match=r"newer tickwork \(schema version 99"):
+        SQLiteStore(db).open()
+    assert db.read_bytes() == before
+
+
+def test_an_older_schema_is_migrated_forward(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("kept"))
+    store.close()
+    step = ("ALTER TABLE jobs ADD COLUMN owner_team TEXT",)
+    monkeypatch.setattr(sqlite_module, "MIGRATIONS", [*sqlite_module.MIGRATIONS, step])
+    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", sqlite_module.SCHEMA_VERSION + 1)
+    upgraded = SQLiteStore(db)
+    assert [job.id for job in upgraded.get_jobs()] == ["kept"]
+    with sqlite3.connect(db) as conn:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    assert version == sqlite_module.SCHEMA_VERSION
+    assert "owner_team" in columns
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(db: Path) -> None:
+    db.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(StoreError, match="not a SQLite database, or is corrupt"):
+        SQLiteStore(db).open()
+
+
+def test_a_corrupt_tickwork_file_is_a_clear_error(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.add_jobs([_job(f"j{n}") for n in range(200)])
+    store.close()
+    data = bytearray(db.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the header's tail and the schema page
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=str(db.name)):
+        SQLiteStore(db).get_jobs()
+
+
+def test_another_applications_database_is_refused(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    with pytest.raises(StoreError, match=r"not a tickwork job store.*customers"):
+        SQLiteStore(db).open()
+
+
+def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        SQLiteStore(tmp_path / "nowhere" / "jobs.db").open()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("lease_time", 0), ("poll_interval", -1), ("history_per_job", 0), ("lock_timeout", "5")],
+)
+def test_bad_settings_are_refused(db: Path, argument: str, value: object) -> None:
+    with pytest.raises(ValueError, match=argument):
+        SQLiteStore(db, **{argument: value})
+
+
+# -- jobs kept as data ----------------------------------------------------------------
+
+
+def test_a_lambda_is_refused_at_add_job_and_nothing_is_stored(db: Path) -> None:
+    scheduler = scheduler_on(db, FakeClock(T0))
+    with pytest.raises(SerializationError, match="lambda"):
+        scheduler.add_job(lambda: None, "interval", seconds=5, id="anon")
+    assert scheduler.get_job("anon") is None
+    assert SQLiteStore(db).get_jobs() == []
+
+
+def test_a_closure_is_refused_at_add_job(db: Path) -> None:
+    def inner() -> None:
+        pass
+
+    scheduler = scheduler_on(db, FakeClock(T0))
+    with pytest.raises(SerializationError, match="inner"):
+        scheduler.add_job(inner, "interval", seconds=5)
+
+
+def test_an_argument_json_cannot_hold_is_refused_naming_it(db: Path) -> None:
+    scheduler = scheduler_on(db, FakeClock(T0))
+    with pytest.raises(SerializationError, match=r"kwargs\['when'\].*datetime"):
+        scheduler.add_job(RECORD, "interval", seconds=5, kwargs={"when": T0})
+    with pytest.raises(SerializationError, match=r"args\[1\].*set"):
+        scheduler.add_job(RECORD, "interval", seconds=5, args=[1, {2}])
+
+
+def test_modify_job_with_an_unstorable_argument_changes_nothing(db: Path) -> None:
+    scheduler = scheduler_on(db, FakeClock(T0))
+    scheduler.add_job(RECORD, "interval", seconds=5, id="a", args=[1])
+    with pytest.raises(SerializationError):
+        scheduler.modify_job("a", args=[object()])
+    job = scheduler.get_job("a")
+    assert job is not None
+    assert job.args == (1,)
+    assert SQLiteStore(db).get_job("a").args == (1,)
+
+
+def test_pickle_opt_in_keeps_any_picklable_argument(db: Path) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock, pickle=True)
+    scheduler.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=1), id="p",
+                      args=[{1, 2}], kwargs={"when": T0})  # fmt: skip
+    stored = SQLiteStore(db, pickle=True).get_job("p")
+    assert stored.args == ({1, 2},)
+    assert stored.kwargs == {"when": T0}
+
+
+def test_a_store_without_pickle_never_unpickles(db: Path) -> None:
+    scheduler = scheduler_on(db, FakeClock(T0), pickle=True)
+    scheduler.add_job(RECORD, "interval", seconds=5, id="p", args=[{1, 2}])
+    cautious = SQLiteStore(db)
+    assert cautious.get_jobs() == []
+    assert "pickle=True" in cautious.broken_jobs()["p"]
+
+
+def test_jobs_survive_a_restart_with_their_schedule(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock)
+    first.add_job(RECORD, "cron", "*/15 * * * *", id="quarterly", timezone="Europe/Berlin")
+    first.add_job(RECORD, "interval", minutes=7, id="seven", paused=True, pause_note="later")
+    first.open()
+    advance(first, timedelta(minutes=20))
+    first.shutdown()
+    second = scheduler_on(db, clock)
+    second.open()
+    quarterly, seven = second.get_job("quarterly"), second.get_job("seven")
+    assert quarterly is not None
+    assert seven is not None
+    assert quarterly.next_fire == T0 + timedelta(minutes=30)
+    assert str(quarterly.next_fire.tzinfo) == "Europe/Berlin"
+    assert seven.paused
+    assert seven.pause_note == "later"
+    second.shutdown()
+
+
+def test_replace_existing_at_start_up_keeps_the_stored_next_fire(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock)
+    first.add_job(RECORD, "interval", hours=1, id="hourly", replace_existing=True)
+    first.open()
+    advance(first, timedelta(minutes=90))  # fired at 13:00, next at 14:00
+    first.shutdown()
+    second = scheduler_on(db, clock)  # start-up code runs again, 90 min later
+    job = second.add_job(RECORD, "interval", hours=1, id="hourly", replace_existing=True)
+    assert job.next_fire == T0 + timedelta(hours=2)
+    with pytest.raises(ConflictingIdError):
+        second.add_job(RECORD, "interval", hours=1, id="hourly")
+
+
+def test_runs_missed_while_nothing_ran_follow_the_jobs_policy(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock)
+    first.add_job(RECORD, "interval", hours=1, id="latest", catchup="latest")
+    first.add_job(RECORD, "interval", hours=1, id="graced", misfire_grace_time=60)
+    first.open()
+    first.shutdown()
+    clock.advance(timedelta(hours=5, minutes=30))  # nothing ran from 12:00 to 17:30
+    second = scheduler_on(db, clock)
+    second.open()
+    second.process_due()
+    assert [at for at, _ in runs_of("latest")] == [T0 + timedelta(hours=5)]
+    assert runs_of("graced") == []
+    missed = second.history("graced")
+    assert [run.outcome for run in missed] == [Outcome.MISSED]
+    assert missed[0].error_message is not None
+    assert "5 fire time(s) missed" in missed[0].error_message
+    second.shutdown()
+
+
+def test_add_jobs_is_all_or_nothing(db: Path) -> None:
+    scheduler = scheduler_on(db, FakeClock(T0))
+    entries: list[dict[str, Any]] = [
+        {"func": RECORD, "trigger": "interval", "seconds": 5, "id": f"ok{n}"} for n in range(3)
+    ]
+    entries.append({"func": RECORD, "trigger": "interval", "seconds": 5, "args": [{1}]})
+    with pytest.raises(SerializationError):
+        scheduler.add_jobs(entries)
+    assert scheduler.get_jobs() == []
+    assert SQLiteStore(db).get_jobs() == []
+    added = scheduler.add_jobs(entries[:3])
+    assert [job.id for job in added] == ["ok0", "ok1", "ok2"]
+    assert [job.id for job in SQLiteStore(db).get_jobs()] == ["ok0", "ok1", "ok2"]
+
+
+# -- broken rows ------------------------------------------------------------------------
+
+
+def test_a_row_that_cannot_load_is_kept_marked_and_the_rest_run(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    setup = scheduler_on(db, clock)
+    setup.add_job(RECORD, "interval", seconds=10, id="good")
+    setup.add_job(RECORD, "interval", seconds=10, id="bad-trigger")
+    setup.add_job(RECORD, "interval", seconds=10, id="gone-function")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET trigger = '{\"type\": \"sundial\"' WHERE id = 'bad-trigger'")
+        conn.execute("UPDATE jobs SET func_ref = 'retired_module:job' WHERE id = 'gone-function'")
+    caplog.set_level(logging.ERROR, logger="tickwork")
+    scheduler = scheduler_on(db, clock)
+    scheduler.open()
+    advance(scheduler, 30)
+    assert [job.id for job in scheduler.get_jobs()] == ["good"]
+    assert len(runs_of("good")) == 3
+    broken = scheduler.broken_jobs()
+    assert set(broken) == {"bad-trigger", "gone-function"}
+    assert "retired_module" in broken["gone-function"]
+    assert "trigger" in broken["bad-trigger"].lower()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
+    scheduler.shutdown()
+
+
+def test_a_broken_row_logs_once_per_process(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("bad"))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET options = '{not json' WHERE id = 'bad'")
+    caplog.set_level(logging.ERROR, logger="tickwork")
+    for _ in range(3):
+        assert store.get_jobs() == []
+    assert sum("'bad'" in r.getMessage() for r in caplog.records) == 1
+    assert list(store.broken_jobs()) == ["bad"]
+
+
+def test_a_broken_job_heals_when_it_loads_again(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("j"))
+    with sqlite3.connect(db) as conn:
+        good = conn.execute("SELECT trigger FROM jobs").fetchone()[0]
+        conn.execute("UPDATE jobs SET trigger = 'nonsense'")
+    assert store.get_jobs() == []
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET trigger = ?", (good,))
+    assert [job.id for job in store.get_jobs()] == ["j"]
+    assert store.broken_jobs() == {}
+
+
+def test_replacing_a_broken_job_repairs_it(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("j"))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET trigger = 'nonsense'")
+    scheduler = scheduler_on(db, FakeClock(T0))
+    scheduler.add_job(RECORD, "interval", seconds=5, id="j", replace_existing=True)
+    assert [job.id for job in SQLiteStore(db).get_jobs()] == ["j"]
+
+
+# -- faults -----------------------------------------------------------------------------
+
+
+def test_a_busy_file_waits_for_the_lock_instead_of_failing(db: Path) -> None:
+    store = SQLiteStore(db, lock_timeout=10)
+    store.open()
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        store.add_job(_job("waited"))  # would be "database is locked" without the retries
+    finally:
+        release.join()
+        other.close()
+    assert store.get_job("waited").id == "waited"
+
+
+def test_a_lock_held_too_long_is_a_store_error_naming_the_file(db: Path) -> None:
+    store = SQLiteStore(db, lock_timeout=0.2)
+    store.open()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match=r"jobs\.db.*locked by another process"):
+            store.add_job(_job("late"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_full_disk_is_reported_and_nothing_stored_is_lost(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("first"))
+    conn = store._connection()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: a full disk
+    big = [_job(f"big{n}", name="x" * 5000) for n in range(50)]
+    with pytest.raises(StoreError, match="disk is full"):
+        store.add_jobs(big)
+    assert [job.id for job in store.get_jobs()] == ["first"]
+
+
+def test_a_read_only_file_is_reported(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("first"))
+    store._connection().execute("PRAGMA query_only = 1")
+    with pytest.raises(StoreError, match="read-only"):
+        store.add_job(_job("second"))
+    assert [job.id for job in store.get_jobs()] == ["first"]
+
+
+def test_a_failing_store_pauses_dispatch_and_keeps_the_history(db: Path) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock)
+    scheduler.add_job(RECORD, "interval", seconds=10, id="tick")
+    scheduler.open()
+    advance(scheduler, 10)
+    assert len(runs_of("tick")) == 1
+    store = scheduler.store
+    assert isinstance(store, SQLiteStore)
+    store._connection().execute("PRAGMA query_only = 1")
+    advance(scheduler, 10)  # the claim fails: nothing runs without one
+    assert len(runs_of("tick")) == 1
+    store._connection().execute("PRAGMA query_only = 0")
+    advance(scheduler, 2)  # the store answers again: the due fire runs, late
+    assert len(runs_of("tick")) == 2
+    assert [run.outcome for run in scheduler.history("tick")] == [Outcome.SUCCESS] * 2
+    scheduler.shutdown()
+
+
+# -- leases between schedulers ----------------------------------------------------------
+
+
+def test_a_run_whose_process_died_is_taken_over_and_recorded_interrupted(db: Path) -> None:
+    clock = FakeClock(T0)
+    dead = Vanishing()
+    first = scheduler_on(db, clock, dead, lease_time=9)
+    first.add_job(RECORD, "interval", hours=1, id="etl")
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    assert len(dead.taken) == 1  # started, and then its process "died"
+    second = scheduler_on(db, clock, lease_time=9)
+    events: list[Any] = []
+    second.add_listener(events.append, EventKind.JOB_INTERRUPTED)
+    second.open()
+    advance(second, 8)
+    assert second.history("etl") == []  # the lease is still fresh
+    advance(second, 5)
+    [run] = second.history("etl")
+    assert run.outcome is Outcome.INTERRUPTED
+    assert run.error_type == "tickwork.LeaseExpired"
+    assert run.scheduled_at == T0 + timedelta(hours=1)
+    assert [event.job_id for event in events] == ["etl"]
+    assert runs_of("etl") == []  # no retry policy: not run again
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] == 0
+
+
+def test_a_taken_over_run_is_retried_when_the_job_says_so(db: Path) -> None:
+    clock = FakeClock(T0)
+    dead = Vanishing()
+    first = scheduler_on(db, clock, dead, lease_time=9)
+    first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=0))
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    second = scheduler_on(db, clock, lease_time=9)
+    second.open()
+    advance(second, 15)
+    assert runs_of("etl") == [(T0 + timedelta(hours=1), 2)]
+    outcomes = [(run.outcome, run.attempt) for run in second.history("etl")]
+    assert outcomes == [(Outcome.SUCCESS, 2), (Outcome.INTERRUPTED, 1)]
+
+
+def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> None:
+    clock = FakeClock(T0)
+    slow = Vanishing()
+    first = scheduler_on(db, clock, slow, lease_time=9)
+    first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=3, delay=60))
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    second = scheduler_on(db, clock, lease_time=9)
+    second.open()
+    advance(second, 10)  # took it over; its retry waits 60 s under a lease of its own
+    with sqlite3.connect(db) as conn:
+        [(owner, attempt)] = conn.execute("SELECT owner, attempt FROM leases").fetchall()
+    assert owner == second.store.owner  # type: ignore[attr-defined]
+    assert attempt == 2
+    # The first process comes back to life: its run "finishes" and it renews.
+    from tickwork._model import RunResult
+
+    first._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.process_due()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT owner FROM leases").fetchall() == [(owner,)]
+
+
+def test_leases_are_renewed_while_a_long_run_goes_on(db: Path) -> None:
+    clock = FakeClock(T0)
+    busy = Vanishing()  # a run that is still going
+    first = scheduler_on(db, clock, busy, lease_time=9)
+    first.add_job(RECORD, "interval", hours=1, id="long")
+    first.open()
+    second = scheduler_on(db, clock, lease_time=9)
+    second.open()
+    advance(first, timedelta(hours=1), settle=0)
+    for _ in range(20):  # a minute of heartbeats from the first; the second watches
+        clock.advance(3)
+        first.process_due()
+        second.process_due()
+    assert second.history("long") == []
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT owner FROM leases").fetchall() == [
+            (first.store.owner,)  # type: ignore[attr-defined]
+        ]
+
+
+def test_each_fire_runs_once_between_two_schedulers(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock, poll_interval=1)
+    second = scheduler_on(db, clock, poll_interval=1)
+    for scheduler in (first, second):
+        scheduler.add_job(RECORD, "interval", seconds=1, id="fast", replace_existing=True)
+        scheduler.add_job(RECORD, "interval", seconds=3, id="slow", replace_existing=True)
+        scheduler.open()
+    for _ in range(60):
+        clock.advance(0.5)
+        first.process_due()
+        second.process_due()
+    fast = [at for at, _ in runs_of("fast")]
+    assert len(fast) == len(set(fast)) == 30
+    assert sorted(fast) == [T0 + timedelta(seconds=n) for n in range(1, 31)]
+    assert len(runs_of("slow")) == 10
+
+
+# -- other processes' changes -----------------------------------------------------------
+
+
+def test_changes_by_another_process_arrive_with_the_next_poll(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock, poll_interval=2)
+    first.add_job(RECORD, "interval", seconds=1, id="tick")
+    first.open()
+    other = scheduler_on(db, clock, poll_interval=2)
+    other.open()
+    other.pause_job("tick")
+    other.add_job(RECORD, "interval", seconds=1, id="new")
+    advance(first, 2)
+    assert len(runs_of("tick")) <= 2  # at most until the next poll
+    assert first.get_job("tick").paused  # type: ignore[union-attr]
+    before = len(runs_of("tick"))
+    advance(first, 5)
+    assert len(runs_of("tick")) == before
+    assert len(runs_of("new")) >= 4
+    other.remove_job("new")
+    advance(first, 2)
+    assert first.get_job("new") is None
+
+
+def test_sync_reports_only_what_others_changed(db: Path) -> None:
+    mine, theirs = SQLiteStore(db), SQLiteStore(db)
+    mine.add_job(_job("a"))
+    mine.get_jobs()  # the baseline
+    assert mine.sync() is None
+    theirs.add_job(_job("b"))
+    theirs.remove_job("a")
+    changed = mine.sync()
+    assert changed is not None
+    jobs, removed = changed
+    assert [job.id for job in jobs] == ["b"]
+    assert removed == ["a"]
+    assert mine.sync() is None
+
+
+# -- history ----------------------------------------------------------------------------
+
+
+def test_history_records_every_outcome_newest_first(db: Path) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock)
+    scheduler.add_job(
+        FAIL, "interval", seconds=10, id="flaky", retry=RetryPolicy(attempts=2, delay=1)
+    )
+    scheduler.open()
+    advance(scheduler, 12)
+    runs = scheduler.history("flaky")
+    assert [(run.outcome, run.attempt) for run in runs] == [
+        (Outcome.FAILURE, 2),
+        (Outcome.FAILURE, 1),
+    ]
+    assert runs[0].error_type == "RuntimeError"
+    assert runs[0].error_message == "this job always fails"
+    assert runs[0].scheduled_at == T0 + timedelta(seconds=10)
+    assert runs[0].process.endswith(f":{__import__('os').getpid()}")
+    assert runs[1].duration is not None
+    scheduler.shutdown()
+
+
+def test_history_is_pruned_per_job_and_by_age(db: Path) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock, history_per_job=5, history_days=1)
+    scheduler.add_job(RECORD, "interval", seconds=10, id="a")
+    scheduler.add_job(RECORD, "interval", hours=6, id="b")
+    scheduler.open()
+    advance(scheduler, 200)
+    store = scheduler.store
+    assert isinstance(store, SQLiteStore)
+    store.prune_history(clock.now())
+    assert len(scheduler.history("a", limit=100)) == 5
+    assert [run.scheduled_at for run in scheduler.history("a", limit=2)] == [
+        T0 + timedelta(seconds=200),
+        T0 + timedelta(seconds=190),
+    ]
+    clock.advance(timedelta(days=2))
+    store.prune_history(clock.now())
+    assert scheduler.history() == []
+    scheduler.shutdown()
+
+
+def _job(job_id: str, **changes: Any) -> Any:
+    from tickwork._model import Job
+    from tickwork.triggers import IntervalTrigger
+
+    return Job(
+        id=job_id,
+        name=changes.pop("name", job_id),
+        func=None,
+        func_ref=RECORD,
+        trigger=IntervalTrigger(seconds=10, start=T0, timezone="UTC"),
+        next_fire=T0,
+        **changes,
+    )
+
+
+# -- engine behaviour with a shared store ---------------------------------------------
+
+
+def test_a_failing_store_is_retried_after_a_pause_not_in_a_spin(db: Path) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock)
+    scheduler.add_job(RECORD, "interval", seconds=10, id="tick")
+    scheduler.open()
+    clock.advance(10)
+    store = scheduler.store
+    assert isinstance(store, SQLiteStore)
+    store._connection().execute("PRAGMA query_only = 1")
+    wake = scheduler.process_due()
+    assert wake is not None
+    assert wake >= clock.now() + timedelta(seconds=1)
+    store._connection().execute("PRAGMA query_only = 0")
+    scheduler.shutdown()
+
+
+def test_a_paused_scheduler_takes_over_no_runs(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock, Vanishing(), lease_time=9)
+    first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=0))
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    watcher = scheduler_on(db, clock, lease_time=9)
+    watcher.start(paused=True)
+    watcher.shutdown()
+    paused = scheduler_on(db, clock, lease_time=9)
+    paused.open(paused=True)
+    clock.advance(20)
+    paused.process_due()
+    assert paused.history("etl") == []
+    running = scheduler_on(db, clock, lease_time=9)
+    running.open()
+    running.process_due()  # the lease is free for a running scheduler to take
+    assert [run.outcome for run in running.history("etl")][-1] is Outcome.INTERRUPTED
+
+
+def test_a_one_off_job_cut_off_keeps_its_record_for_the_retry(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock, Vanishing(), lease_time=9)
+    first.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=5), id="once",
+                  retry=RetryPolicy(attempts=2, delay=0))  # fmt: skip
+    first.open()
+    advance(first, 5, settle=0)
+    assert [job.id for job in SQLiteStore(db).get_jobs()] == ["once"]  # still running
+    second = scheduler_on(db, clock, lease_time=9)
+    second.open()
+    advance(second, 15)
+    assert runs_of("once") == [(T0 + timedelta(seconds=5), 2)]
+    assert SQLiteStore(db).get_jobs() == []  # done for good once the retry ended
+
+
+def test_a_finished_one_off_job_is_removed_from_the_file(db: Path) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock)
+    scheduler.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=5), id="once")
+    scheduler.open()
+    advance(scheduler, 10)
+    assert len(runs_of("once")) == 1
+    assert SQLiteStore(db).get_jobs() == []
+    assert scheduler.get_job("once") is None
+
+
+def test_a_job_for_an_executor_this_process_lacks_is_left_to_a_process_that_has_it(
+    db: Path,
+) -> None:
+    clock = FakeClock(T0)
+    worker = Scheduler(
+        store=SQLiteStore(db),
+        clock=clock,
+        executors={"default": InlineExecutor(), "gpu": InlineExecutor()},
+        timezone="UTC",
+    )
+    worker.add_job(RECORD, "interval", seconds=10, id="train", executor="gpu")
+    web = scheduler_on(db, clock)  # a process without the "gpu" executor
+    web.open()
+    assert [job.id for job in web.get_jobs()] == ["train"]
+    advance(web, 10)
+    assert runs_of("train") == []  # not claimed here, so not lost
+    worker.open()
+    worker.process_due()
+    assert runs_of("train") == [(T0 + timedelta(seconds=10), 1)]
+    advance(web, 10)
+    assert len(runs_of("train")) == 1
+    web.shutdown()
+    worker.shutdown()
+
+
+def test_before_start_the_stored_jobs_can_be_seen_and_managed(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock)
+    first.add_job(RECORD, "interval", minutes=5, id="kept")
+    later = scheduler_on(db, clock)  # a new process, not started yet
+    assert [job.id for job in later.get_jobs()] == ["kept"]
+    later.pause_job("kept", note="maintenance")
+    assert SQLiteStore(db).get_job("kept").paused
+
+
+def test_a_broken_job_can_be_removed(db: Path) -> None:
+    store = SQLiteStore(db)
+    store.add_job(_job("bad"))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE jobs SET trigger = 'nonsense'")
+    scheduler = scheduler_on(db, FakeClock(T0))
+    scheduler.open()
+    assert list(scheduler.broken_jobs()) == ["bad"]
+    scheduler.remove_job("bad")
+    assert scheduler.broken_jobs() == {}
+    scheduler.shutdown()
