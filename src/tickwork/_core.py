@@ -151,6 +151,11 @@ class SchedulerCore:
     def jobs(self) -> list[Job]:
         return [_snapshot(state) for state in self._states.values() if not state.removed]
 
+    def generation(self, job_id: str) -> int | None:
+        """The generation of a job's schedule (bumped at every change), or None."""
+        state = self._states.get(job_id)
+        return None if state is None else state.generation
+
     def busy(self, job_id: str) -> bool:
         """Whether runs of the job are going, waiting for a slot, or due to retry."""
         state = self._states.get(job_id)

@@ -51,7 +51,7 @@ from .triggers import (
     Trigger,
 )
 
-__all__ = ["JobRow", "check_json", "decode_job", "encode_job"]
+__all__ = ["JobRow", "check_json", "decode_job", "encode_job", "fire_zone"]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -551,7 +551,7 @@ def _decode_options(text: str) -> tuple[Any, ...]:
 # -- triggers ---------------------------------------------------------------------------
 
 
-def _fire_zone(trigger: Trigger) -> tzinfo:
+def fire_zone(trigger: Trigger) -> tzinfo:
     """The zone a trigger answers in, for ``next_fire`` read back from an instant.
 
     A date trigger answers with its ``run_at``; an and-trigger with its first child's
@@ -595,7 +595,7 @@ def _decode_trigger(text: str) -> tuple[Trigger, tzinfo]:
         raise ValueError(f"unknown trigger type {_short_repr(type_name)} (known: {known})")
     try:
         trigger = cls.from_dict(data)
-        zone = _fire_zone(trigger)
+        zone = fire_zone(trigger)
     except Exception as error:
         raise ValueError(_trigger_reason(type_name, error)) from None
     return trigger, zone

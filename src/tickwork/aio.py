@@ -122,6 +122,8 @@ class AsyncScheduler:
                     engine._started_executors.discard(alias)
             events = await asyncio.to_thread(engine._teardown, wait, timeout)
             engine._emit(events)
+        else:
+            engine.store.close()  # opened by add_job or a lookup before start
 
     async def __aenter__(self) -> AsyncScheduler:
         await self.start()

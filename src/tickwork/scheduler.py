@@ -107,6 +107,8 @@ class Scheduler(Engine):
             thread.join()
         if was_started:
             self._emit(self._teardown(wait, timeout))
+        else:
+            self._store.close()  # opened by add_job or a lookup before start
         self._stopped.set()
 
     def run_forever(self) -> None:

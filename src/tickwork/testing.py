@@ -155,9 +155,8 @@ def run_until(scheduler: Engine, until: datetime, *, settle: float = 5.0) -> int
         steps += 1
         _settle(scheduler, settle)
         with scheduler._lock:
-            upcoming = scheduler._core.next_due()  # results may have scheduled retries
-            if not scheduler._store_ok:  # a failing store: dispatch waits for its retry
-                upcoming = scheduler._upkeep_at
+            # Results may have scheduled retries; a failing store waits for its retry.
+            upcoming = scheduler._next_dispatch()
         if upcoming is None or upcoming > until:
             break
         if upcoming > clock.now():

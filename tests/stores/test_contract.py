@@ -309,3 +309,55 @@ def test_sync_reports_nothing_when_nothing_else_changed_the_jobs(store: JobStore
     # Its own writes are not news to the process that made them.
     assert store.sync() is None
     assert store.sync() is None
+
+
+def test_add_jobs_stores_all_of_them(store: JobStore) -> None:
+    jobs = [make_job(f"j{n}", next_fire=T0 + timedelta(seconds=n)) for n in range(50)]
+    store.add_jobs(jobs)
+    assert store.get_jobs() == jobs
+
+
+def test_add_jobs_with_a_taken_id_stores_none_and_names_it(store: JobStore) -> None:
+    store.add_job(make_job("taken"))
+    with pytest.raises(ConflictingIdError, match="'taken'"):
+        store.add_jobs([make_job("fresh"), make_job("taken", name="again")])
+    assert [job.id for job in store.get_jobs()] == ["taken"]
+    assert store.get_job("taken").name == "job taken"
+
+
+def test_add_jobs_with_an_id_twice_stores_none(store: JobStore) -> None:
+    with pytest.raises(ConflictingIdError, match="'twice'"):
+        store.add_jobs([make_job("twice"), make_job("other"), make_job("twice")])
+    assert store.get_jobs() == []
+
+
+def test_add_jobs_replacing_overwrites(store: JobStore) -> None:
+    store.add_job(make_job("a", name="old"))
+    store.add_jobs([make_job("a", name="new"), make_job("b")], replace=True)
+    assert [(job.id, job.name) for job in store.get_jobs()] == [("a", "new"), ("b", "job b")]
+
+
+def test_update_without_schedule_keeps_the_claimed_fire_state(store: JobStore) -> None:
+    store.add_job(make_job(remaining_runs=5))
+    later = T0 + timedelta(seconds=10)
+    assert store.claim_fire("a", T0, later, now=T0, remaining_runs=4)
+    # A process that read the job before the claim saves a change of another field.
+    store.update_job(make_job(name="renamed", remaining_runs=5), schedule=False)
+    stored = store.get_job("a")
+    assert stored.name == "renamed"
+    assert stored.next_fire == later
+    assert stored.remaining_runs == 4
+
+
+def test_load_jobs_returns_every_job(store: JobStore) -> None:
+    jobs = [make_job(f"j{n}", next_fire=T0 + timedelta(seconds=50 - n)) for n in range(20)]
+    jobs.append(make_job("idle", next_fire=None))
+    store.add_jobs(jobs)
+    loaded = store.load_jobs()
+    assert sorted(loaded, key=lambda job: job.id) == sorted(jobs, key=lambda job: job.id)
+
+
+def test_remove_jobs_deletes_those_given_and_ignores_unknown_ids(store: JobStore) -> None:
+    store.add_jobs([make_job("a"), make_job("b"), make_job("c")])
+    store.remove_jobs(["a", "nope", "c"])
+    assert [job.id for job in store.get_jobs()] == ["b"]

@@ -732,3 +732,41 @@ def test_a_broken_job_can_be_removed(db: Path) -> None:
     scheduler.remove_job("bad")
     assert scheduler.broken_jobs() == {}
     scheduler.shutdown()
+
+
+def test_shutting_down_a_scheduler_that_never_started_closes_the_file(db: Path) -> None:
+    scheduler = scheduler_on(db, FakeClock(T0))
+    scheduler.add_jobs(
+        {"func": RECORD, "trigger": "interval", "seconds": 5, "id": f"j{n}"} for n in range(20)
+    )
+    scheduler.shutdown()
+    # The last connection closed: SQLite folded the WAL into the file, so a copy of
+    # the file alone holds the jobs.
+    copy = db.with_name("copy.db")
+    copy.write_bytes(db.read_bytes())
+    assert len(SQLiteStore(copy).get_jobs()) == 20
+
+
+def test_two_schedulers_share_a_large_backlog_and_run_each_fire_once(db: Path) -> None:
+    from tickwork._engine import CLAIM_BATCH
+
+    clock = FakeClock(T0)
+    due = T0 + timedelta(seconds=1)
+    count = CLAIM_BATCH * 2 + 200  # several claim batches, raced for by both
+    setup = scheduler_on(db, clock)
+    setup.add_jobs(
+        {"func": RECORD, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(count)
+    )
+    first, second = scheduler_on(db, clock), scheduler_on(db, clock)
+    first.open()
+    second.open()
+    first._contended = second._contended = True  # as after their first lost claim
+    clock.set(due)
+    for _ in range(5):
+        first.process_due()
+        second.process_due()
+    ran = [job_id for job_id, _, _ in sqlite_jobs.RUNS]
+    assert len(ran) == len(set(ran)) == count
+    by_first = {run.job_id for run in first.history(limit=count) if run.process}
+    assert len(by_first) == count  # the history holds every run, from both
+    assert SQLiteStore(db).get_jobs() == []

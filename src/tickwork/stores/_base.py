@@ -42,6 +42,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from .._errors import JobLookupError
 from .._model import Job, Run, RunEnd
 
 __all__ = ["Claim", "JobStore", "Takeover", "Upkeep"]
@@ -109,6 +110,13 @@ class JobStore(ABC):
     def remove_job(self, job_id: str) -> None:
         """Delete a job."""
 
+    def remove_jobs(self, job_ids: Sequence[str]) -> None:
+        """Delete several jobs at once; ids that are not stored are ignored."""
+        with self.transaction():
+            for job_id in job_ids:
+                with contextlib.suppress(JobLookupError):
+                    self.remove_job(job_id)
+
     @abstractmethod
     def get_job(self, job_id: str) -> Job:
         """The stored record of one job."""
@@ -116,6 +124,11 @@ class JobStore(ABC):
     @abstractmethod
     def get_jobs(self) -> list[Job]:
         """Every stored job, by next fire time (None last), then id."""
+
+    def load_jobs(self) -> list[Job]:
+        """Every stored job in any order: what a scheduler loads when it starts.
+        Stores that can skip sorting (a file store) override it."""
+        return self.get_jobs()
 
     @abstractmethod
     def claim_fire(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -56,6 +56,18 @@ class MemoryStore(JobStore):
             if not replace and job.id in self._jobs:
                 raise ConflictingIdError(f"a job with id {job.id!r} already exists")
             self._put(job)
+
+    def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
+        with self._lock:
+            if not replace:
+                counts = Counter(job.id for job in jobs)
+                taken = sorted(i for i, n in counts.items() if n > 1 or i in self._jobs)
+                if taken:
+                    raise ConflictingIdError(
+                        f"jobs with these ids already exist: {', '.join(map(repr, taken[:10]))}"
+                    )
+            for job in jobs:
+                self._put(job)
 
     def update_job(self, job: Job, *, schedule: bool = True) -> None:
         with self._lock:

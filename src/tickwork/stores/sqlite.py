@@ -44,14 +44,16 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TypeVar
 
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
 from .._model import Job, Outcome, Run, RunEnd
-from .._serialize import JobRow, decode_job, encode_job
+from .._serialize import JobRow, decode_job, encode_job, fire_zone
 from .._tz import coerce_timezone, epoch_us, timezone_name
 from ._base import Claim, JobStore, Takeover, Upkeep
 from ._history import error_fields, process_name
@@ -143,7 +145,8 @@ _UPDATE_KEEPING_SCHEDULE = (
     "paused = ?, consecutive_failures = ?, broken = NULL, seq = ? WHERE id = ?"
 )
 _CLAIM = (
-    "UPDATE jobs SET next_fire_us = ?, next_fire_zone = ?, "
+    "UPDATE jobs SET next_fire_us = ?, "
+    "next_fire_zone = CASE WHEN ? THEN next_fire_zone ELSE ? END, "
     "remaining_runs = coalesce(?, remaining_runs), seq = ? "
     "WHERE id = ? AND next_fire_us IS ? AND broken IS NULL"
 )
@@ -390,37 +393,11 @@ class SQLiteStore(JobStore):
 
     # -- transactions -----------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, action: str = "write") -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``, retried while the file is busy);
-        nested calls join the outer one."""
-        conn = self._connection()
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield conn
-                finally:
-                    self._depth -= 1
-                return
-            self._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), "start a transaction")
-            self._depth = 1
-            self._txn_seq = None
-            try:
-                yield conn
-            except BaseException:
-                self._depth = 0
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                self._retry_busy(lambda: conn.execute("COMMIT"), "commit")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._depth = 0
+        nested ones join the outer one. SQLite errors inside become StoreErrors that
+        say what could not be done (*action*)."""
+        return _Write(self, action)
 
     def _retry_busy(self, call: Callable[[], T], action: str) -> T:
         deadline = time.monotonic() + self.lock_timeout
@@ -441,7 +418,7 @@ class SQLiteStore(JobStore):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Make the calls inside one transaction (used by ``add_jobs``)."""
-        with self._guard("write"), self._write():
+        with self._write():
             yield
 
     @contextlib.contextmanager
@@ -476,11 +453,14 @@ class SQLiteStore(JobStore):
         """The row, and the zone the next fire time is expressed in (kept so it reads
         back the same: Python never calls instants in different zones equal when one is
         in a DST fold)."""
-        return encode_job(job, pickle_args=self.pickle), _zone_name(job.next_fire)
+        fire = job.next_fire
+        if fire is None or fire.tzinfo is fire_zone(job.trigger):
+            return encode_job(job, pickle_args=self.pickle), None  # as decoding gives it
+        return encode_job(job, pickle_args=self.pickle), _zone_name(fire)
 
     def add_job(self, job: Job, *, replace: bool = False) -> None:
         row, zone = self._encode(job)
-        with self._guard("save the job"), self._write() as conn:
+        with self._write("save the job") as conn:
             seq = self._seq(conn)
             if replace:
                 conn.execute(_UPSERT, (*row, zone, seq))
@@ -492,29 +472,37 @@ class SQLiteStore(JobStore):
 
     def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
         rows = [self._encode(job) for job in jobs]
-        with self._guard("save the jobs"), self._write() as conn:
+        with self._write("save the jobs") as conn:
             seq = self._seq(conn)
             if replace:
                 conn.executemany(_UPSERT, [(*row, zone, seq) for row, zone in rows])
             else:
+                conn.execute("SAVEPOINT add_jobs")
                 try:
                     conn.executemany(_INSERT, [(*row, zone, seq) for row, zone in rows])
                 except sqlite3.IntegrityError:
-                    ids = [row.id for row, _ in rows]
-                    placeholders = ", ".join("?" * len(ids))
-                    taken = conn.execute(
-                        f"SELECT id FROM jobs WHERE id IN ({placeholders})", ids
-                    ).fetchall()
-                    found = sorted({row[0] for row in taken}) or sorted(
-                        {i for i in ids if ids.count(i) > 1}
-                    )
-                    raise ConflictingIdError(
-                        f"jobs with these ids already exist: {', '.join(map(repr, found[:10]))}"
-                    ) from None
+                    conn.execute("ROLLBACK TO add_jobs")
+                    conn.execute("RELEASE add_jobs")
+                    raise self._conflicts(conn, [row.id for row, _ in rows]) from None
+                conn.execute("RELEASE add_jobs")
+
+    @staticmethod
+    def _conflicts(conn: sqlite3.Connection, ids: list[str]) -> ConflictingIdError:
+        """The error for a batch with ids that exist, or that it holds twice."""
+        found = {i for i, n in Counter(ids).items() if n > 1}
+        for first in range(0, len(ids), 500):
+            chunk = ids[first : first + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                row[0] for row in conn.execute(f"SELECT id FROM jobs WHERE id IN ({marks})", chunk)
+            )
+        listed = ", ".join(map(repr, sorted(found)[:10]))
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        return ConflictingIdError(f"jobs with these ids already exist: {listed}{more}")
 
     def update_job(self, job: Job, *, schedule: bool = True) -> None:
         row, zone = self._encode(job)
-        with self._guard("save the job"), self._write() as conn:
+        with self._write("save the job") as conn:
             seq = self._seq(conn)
             if schedule:
                 cursor = conn.execute(
@@ -555,11 +543,22 @@ class SQLiteStore(JobStore):
                 raise JobLookupError(f"no job with id {job.id!r}")
 
     def remove_job(self, job_id: str) -> None:
-        with self._guard("remove the job"), self._write() as conn:
+        with self._write("remove the job") as conn:
             seq = self._seq(conn)
             if conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount != 1:
                 raise JobLookupError(f"no job with id {job_id!r}")
             conn.execute("INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)", (job_id, seq))
+
+    def remove_jobs(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        with self._write("remove jobs") as conn:
+            seq = self._seq(conn)
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in job_ids])
+            conn.executemany(
+                "INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)",
+                [(job_id, seq) for job_id in job_ids],
+            )
 
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
@@ -575,14 +574,21 @@ class SQLiteStore(JobStore):
         return job
 
     def get_jobs(self) -> list[Job]:
+        return self._all_jobs("ORDER BY next_fire_us IS NULL, next_fire_us, id")
+
+    def load_jobs(self) -> list[Job]:
+        """Every job, unordered (sorting 100,000 rows is a tenth of a start-up)."""
+        return self._all_jobs("")
+
+    def _all_jobs(self, order: str) -> list[Job]:
+        """Every job; also where :meth:`sync` starts counting changes from."""
         conn = self._connection()
         with self._lock, self._guard("read the jobs"):
             self._retry_busy(lambda: conn.execute("BEGIN"), "read the jobs")
             try:
                 seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs "
-                    "ORDER BY next_fire_us IS NULL, next_fire_us, id"
+                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs {order}"
                 ).fetchall()
                 self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             finally:
@@ -612,14 +618,14 @@ class SQLiteStore(JobStore):
             self.mark_broken(row[0], str(error))
             return None
         fire = job.next_fire
-        if fire is not None and zone is not None and _zone_name(fire) != zone:
+        if zone is not None and fire is not None and _zone_name(fire) != zone:
             with contextlib.suppress(LookupError, TypeError):
                 # A record no one has seen yet: set in place rather than copy.
                 object.__setattr__(job, "next_fire", fire.astimezone(coerce_timezone(zone)))
         if broken is not None:
             # It loads again (its module was deployed, say): clear the mark. If its
             # function still does not import, the scheduler marks it again.
-            with contextlib.suppress(StoreError), self._guard("update"), self._write() as conn:
+            with contextlib.suppress(StoreError), self._write("update") as conn:
                 conn.execute("UPDATE jobs SET broken = NULL WHERE id = ?", (job.id,))
             self._reported.pop(job.id, None)
         return job
@@ -635,7 +641,7 @@ class SQLiteStore(JobStore):
                 self.path,
                 reason,
             )
-        with self._guard("mark the job broken"), self._write() as conn:
+        with self._write("mark the job broken") as conn:
             conn.execute(
                 "UPDATE jobs SET broken = ? WHERE id = ? AND broken IS NOT ?",
                 (reason, job_id, reason),
@@ -663,7 +669,7 @@ class SQLiteStore(JobStore):
         expires = epoch_us(now) + round(self.lease_time * 1_000_000)
         owner = self.owner
         leases = self._leases
-        with self._guard("claim due runs"), self._write() as conn:
+        with self._write("claim due runs") as conn:
             seq = self._seq(conn)
             execute = conn.execute
             taken: list[tuple[str, int]] = []
@@ -673,6 +679,10 @@ class SQLiteStore(JobStore):
                         _CLAIM,
                         (
                             _us(new_next),
+                            # Same zone as the fire it replaces: the column stays right.
+                            new_next is not None
+                            and expected is not None
+                            and new_next.tzinfo is expected.tzinfo,
                             _zone_name(new_next),
                             remaining,
                             seq,
@@ -710,7 +720,7 @@ class SQLiteStore(JobStore):
             )
             if not expired:
                 return Upkeep(lost, taken, next_at)
-        with self._guard("renew leases"), self._write() as conn:
+        with self._write("renew leases") as conn:
             if self._leases:
                 conn.execute(
                     "UPDATE leases SET expires_us = ? WHERE owner = ?",
@@ -792,7 +802,7 @@ class SQLiteStore(JobStore):
                 elif end.outcome is not Outcome.MISSED:
                     again.append((end.attempt + 1, leases[key]))
             self._touched.add(end.job_id)
-        with self._guard("record runs"), self._write() as conn:
+        with self._write("record runs") as conn:
             conn.executemany(_HISTORY_INSERT, rows)
             if release:
                 # Fenced: a lease another process took over has a new token, untouched here.
@@ -827,7 +837,7 @@ class SQLiteStore(JobStore):
 
     def prune_history(self, now: datetime) -> None:
         """Apply the retention limits now (the scheduler does it every minute)."""
-        with self._guard("prune the history"), self._write() as conn:
+        with self._write("prune the history") as conn:
             self._touched.update(
                 row[0] for row in conn.execute("SELECT DISTINCT job_id FROM history")
             )
@@ -916,3 +926,66 @@ class SQLiteStore(JobStore):
         if not jobs and not removed:
             return None
         return jobs, removed
+
+
+class _Write:
+    """The write transaction of :meth:`SQLiteStore._write` (a class, not a generator:
+    it is entered for every claim and every add, and this is several µs cheaper)."""
+
+    __slots__ = ("_action", "_conn", "_outer", "_store")
+
+    def __init__(self, store: SQLiteStore, action: str) -> None:
+        self._store = store
+        self._action = action
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        conn = self._conn = store._connection()
+        store._lock.acquire()
+        if store._depth:
+            store._depth += 1
+            self._outer = False
+            return conn
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error:
+                store._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self._action)
+        except BaseException:
+            store._lock.release()
+            raise
+        store._depth = 1
+        store._txn_seq = None
+        self._outer = True
+        return conn
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        store = self._store
+        conn = self._conn
+        try:
+            if not self._outer:
+                store._depth -= 1
+            else:
+                store._depth = 0
+                if error is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                else:
+                    try:
+                        try:
+                            conn.execute("COMMIT")
+                        except sqlite3.Error:
+                            store._retry_busy(lambda: conn.execute("COMMIT"), self._action)
+                    except BaseException:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                        raise
+        finally:
+            store._lock.release()
+        if isinstance(error, sqlite3.Error):
+            raise store._error(error, self._action) from error

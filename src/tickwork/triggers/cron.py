@@ -20,7 +20,15 @@ from typing import Any
 from .._errors import InvalidExpression
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
-from ._cronparse import KEYWORDS, CronFields, keyword_form, normalize, parse_cron, parse_iso_weeks
+from ._cronparse import (
+    KEYWORDS,
+    CronFields,
+    KeywordForm,
+    keyword_form,
+    normalize,
+    parse_cron,
+    parse_iso_weeks,
+)
 from ._walltime import Wall, next_fire
 
 __all__ = ["CronTrigger"]
@@ -294,7 +302,7 @@ class CronTrigger(Trigger):
             "minute": minute,
             "second": second,
         }
-        form = keyword_form(values)
+        form = _keyword_form(values)
         trigger = cls.__new__(cls)
         trigger._setup(
             form.expression,
@@ -685,6 +693,23 @@ class _Schedule:
                 if days and days & _iso_week_days(year, month, shape[0], weeks):
                     return True
         return False
+
+
+_FORMS: dict[tuple[tuple[object, type], ...], KeywordForm] = {}
+
+
+def _keyword_form(values: dict[str, object]) -> KeywordForm:
+    """``keyword_form``, remembered: programs add many jobs with the same fields."""
+    try:
+        key = tuple((value, type(value)) for value in values.values())
+        form = _FORMS.get(key)
+    except TypeError:  # an unhashable value, which keyword_form refuses
+        return keyword_form(values)
+    if form is None:
+        form = keyword_form(values)
+        if len(_FORMS) < 1024:
+            _FORMS[key] = form
+    return form
 
 
 @lru_cache(maxsize=1024)
