@@ -65,6 +65,19 @@ def test_interval_shortcut_first_runs_one_interval_from_now(
     assert calls.scheduled == [T0 + seconds(307), T0 + seconds(607)]
 
 
+def test_interval_shortcut_starts_each_job_from_its_own_now(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    first = scheduler.add_job(Calls(), "interval", minutes=5, timezone="Europe/Berlin")
+    clock.advance(61.5)
+    second = scheduler.add_job(Calls(), "interval", minutes=5, timezone="Europe/Berlin")
+    assert first.next_fire == T0 + seconds(300)
+    assert second.next_fire == T0 + seconds(361.5)
+    assert str(second.next_fire.tzinfo) == "Europe/Berlin"
+    assert second.trigger.start == T0 + seconds(361.5)  # type: ignore[attr-defined]
+
+
 def test_date_shortcut_runs_once_and_the_job_is_then_removed(
     sim: tuple[Scheduler, FakeClock, Events],
 ) -> None:

@@ -402,7 +402,11 @@ class Engine:
             if self._batch is not None:
                 self._batch.append((job_id, self._core.get(job_id)))
             self._core.put(job)
-            events = [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
+            events = (
+                [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
+                if self._core.wants & event_kind
+                else []
+            )
             if self._batch is not None:
                 self._batch_events += events
                 return self._attach(job)
@@ -571,7 +575,10 @@ class Engine:
         self, func: Callable[..., Any] | str
     ) -> tuple[Callable[..., Any], str | None]:
         if isinstance(func, str):
-            return resolve_reference(func), func
+            found = self._functions.get(func)
+            if found is None:
+                found = self._functions[func] = resolve_reference(func)
+            return found, func
         if not callable(func):
             raise TypeError(
                 f"func must be a callable or a 'module:function' reference, got "

@@ -157,6 +157,9 @@ def _cron(
     )
 
 
+_INTERVALS: dict[Any, IntervalTrigger] = {}
+
+
 def _interval(
     args: tuple[Any, ...],
     rest: dict[str, Any],
@@ -173,8 +176,19 @@ def _interval(
     if start is None:
         # As APScheduler: the first run is one interval from now. The trigger's start is
         # shifted by one interval afterwards, so its own (exact) arithmetic decides it.
-        trigger = IntervalTrigger(**units, start=now, end=end, timezone=zone)
-        return TriggerSpec(trigger._shifted(trigger.interval), defaulted_start=True)
+        # Programs add many jobs with the same interval: the validated trigger is kept
+        # and only moved to the new start.
+        try:
+            key = (tuple((name, type(value), value) for name, value in units.items()), zone)
+            template = _INTERVALS.get(key) if end is None else None
+        except TypeError:  # an unhashable amount, which IntervalTrigger refuses
+            key, template = None, None
+        if template is None:
+            template = IntervalTrigger(**units, start=now, end=end, timezone=zone)
+            if key is not None and end is None and len(_INTERVALS) < 256:
+                _INTERVALS[key] = template
+        shift = now - template.start + template.interval
+        return TriggerSpec(template._shifted(shift), defaulted_start=True)
     return TriggerSpec(IntervalTrigger(**units, start=start, end=end, timezone=zone))
 
 

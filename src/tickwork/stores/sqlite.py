@@ -117,7 +117,6 @@ MIGRATIONS: list[tuple[str, ...]] = [
             recorded_us INTEGER NOT NULL
         )""",
         "CREATE INDEX history_by_job ON history (job_id, id)",
-        "INSERT INTO meta (key, value) VALUES ('seq', 0)",
     ),
 ]
 #: The schema version this tickwork writes.
@@ -155,8 +154,15 @@ _HISTORY_INSERT = (
     "finished_us, error_type, error_message, process, recorded_us) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_BUMP = "UPDATE meta SET value = value + 1 WHERE key = 'seq'"
-_RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # UPDATE ... RETURNING
+#: The change counter: the highest ``seq`` of any job row or removal tombstone (two
+#: index look-ups). Every write transaction stamps its rows with this plus one; it
+#: never goes down, because removing a job leaves a tombstone with a newer ``seq`` and
+#: pruning keeps the newest tombstones. (A counter row in ``meta`` would cost every
+#: add and every claim one more page written.)
+_LATEST = (
+    "SELECT max(coalesce((SELECT max(seq) FROM jobs), 0), "
+    "coalesce((SELECT max(seq) FROM removed), 0))"
+)
 _RAN = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED)
 #: Tombstones of removed jobs kept for processes that have not synced yet (one that
 #: misses a removal still finds out: its claim on the job fails and it reloads it).
@@ -430,13 +436,10 @@ class SQLiteStore(JobStore):
             raise self._error(error, action) from error
 
     def _seq(self, conn: sqlite3.Connection) -> int:
-        """The change counter for this transaction (bumped once per transaction)."""
+        """The change counter for this transaction's rows (one more than the latest; the
+        write lock held since ``BEGIN IMMEDIATE`` keeps it this transaction's own)."""
         if self._txn_seq is None:
-            if _RETURNING:
-                seq = int(conn.execute(_BUMP + " RETURNING value").fetchone()[0])
-            else:
-                conn.execute(_BUMP)
-                seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+            seq = int(conn.execute(_LATEST).fetchone()[0]) + 1
             if seq == self._seen_seq + 1:
                 self._seen_seq = seq  # nothing from others in between: no news to sync
             self._txn_seq = seq
@@ -586,7 +589,7 @@ class SQLiteStore(JobStore):
         with self._lock, self._guard("read the jobs"):
             self._retry_busy(lambda: conn.execute("BEGIN"), "read the jobs")
             try:
-                seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+                seq = int(conn.execute(_LATEST).fetchone()[0])
                 rows = conn.execute(
                     f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs {order}"
                 ).fetchall()
@@ -900,7 +903,7 @@ class SQLiteStore(JobStore):
                 return None
             self._retry_busy(lambda: conn.execute("BEGIN"), "check for changes")
             try:
-                seq = int(conn.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
+                seq = int(conn.execute(_LATEST).fetchone()[0])
                 rows = conn.execute(
                     f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE seq > ?",
                     (self._seen_seq,),
