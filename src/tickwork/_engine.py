@@ -48,6 +48,7 @@ from ._model import (
     evolve,
 )
 from ._planning import epoch_us, next_job_fire, retry_delay
+from ._serialize import fire_zone
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
 from ._tz import coerce_timezone
 from .executors import Executor
@@ -209,6 +210,8 @@ class Engine:
         self._contended = False  # another process has claimed a fire this one wanted
         # What process_due last returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
+        # Whether that is a run's due time (worth waking precisely for) or store upkeep.
+        self._wake_for_run = False
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
         # Functions of stored jobs, by reference: imported once, not once per job.
@@ -1051,9 +1054,12 @@ class Engine:
         """When :meth:`process_due` next has something to do (lock held): the next due
         run, or the store's next upkeep; only the upkeep while the store is failing."""
         upcoming = self._next_dispatch()
+        self._wake_for_run = upcoming is not None
         if not self._store.persistent or not self._store_ok:
             return upcoming
-        return _earliest(upcoming, self._upkeep_at, self._sync_at)
+        wake = _earliest(upcoming, self._upkeep_at, self._sync_at)
+        self._wake_for_run = wake is upcoming
+        return wake
 
     def _next_dispatch(self) -> datetime | None:
         """When something is next due to dispatch (lock held); None when not running."""
@@ -1248,12 +1254,17 @@ class Engine:
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
         """A run cut off when its process died: record it, and retry it if the job's
         retry policy says so (lock held)."""
+        job = self._core.get(taken.job_id)
+        if job is not None:
+            # The store keeps instants; the run gets its time in the trigger's zone.
+            taken = taken._replace(
+                scheduled_at=taken.scheduled_at.astimezone(fire_zone(job.trigger))
+            )
         error = LeaseExpired(
             f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
             f"(attempt {taken.attempt}) was cut off: process {taken.owner} stopped renewing "
             "its lease"
         )
-        job = self._core.get(taken.job_id)
         policy = None if job is None else job.retry
         final = True
         kind = EventKind.JOB_INTERRUPTED

@@ -164,7 +164,7 @@ class Scheduler(Engine):
                 if wait <= 0:
                     continue
             started_mono, started_wall = clock.monotonic(), clock.now()
-            if self._spin and upcoming is not None and wait < self._max_wait:
+            if self._spin and upcoming is not None and self._wake_for_run and wait < self._max_wait:
                 # Sleep until just before the due time, then yield the GIL in a tight loop
                 # until it comes: a thread woken from a sleep starts 0.1-0.3 ms late, one
                 # already running does not. Costs at most SPIN seconds of CPU per due time.

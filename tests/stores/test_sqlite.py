@@ -450,13 +450,16 @@ def test_a_taken_over_run_is_retried_when_the_job_says_so(db: Path) -> None:
     clock = FakeClock(T0)
     dead = Vanishing()
     first = scheduler_on(db, clock, dead, lease_time=9)
-    first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=0))
+    first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=0),
+                  timezone="Europe/Berlin")  # fmt: skip
     first.open()
     advance(first, timedelta(hours=1), settle=0)
     second = scheduler_on(db, clock, lease_time=9)
     second.open()
     advance(second, 15)
     assert runs_of("etl") == [(T0 + timedelta(hours=1), 2)]
+    [(scheduled_at, _)] = runs_of("etl")
+    assert str(scheduled_at.tzinfo) == "Europe/Berlin"  # the trigger's zone, as always
     outcomes = [(run.outcome, run.attempt) for run in second.history("etl")]
     assert outcomes == [(Outcome.SUCCESS, 2), (Outcome.INTERRUPTED, 1)]
 

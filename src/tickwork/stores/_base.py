@@ -130,7 +130,6 @@ class JobStore(ABC):
         Stores that can skip sorting (a file store) override it."""
         return self.get_jobs()
 
-    @abstractmethod
     def claim_fire(
         self,
         job_id: str,
@@ -146,14 +145,14 @@ class JobStore(ABC):
         *expected* (another scheduler got there first) or the job is gone.
         ``remaining_runs`` is stored with the new fire time when the job has a limit.
         """
+        claim: Claim = (job_id, expected, new_next, remaining_runs, ())
+        return self.claim_fires([claim], now=now)[0]
 
+    @abstractmethod
     def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
-        """Several :meth:`claim_fire` calls at once (one transaction where the store
-        has them); returns one result per claim, in order."""
-        return [
-            self.claim_fire(job_id, expected, new_next, now=now, remaining_runs=remaining)
-            for job_id, expected, new_next, remaining, _runs in claims
-        ]
+        """Several :meth:`claim_fire` calls at once, in one transaction where the store
+        has them; one result per claim, in order. A store shared between processes
+        also leases each run a claim starts (the claim's last element)."""
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

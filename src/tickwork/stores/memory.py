@@ -110,17 +110,6 @@ class MemoryStore(JobStore):
         jobs.sort(key=_order)
         return jobs
 
-    def claim_fire(
-        self,
-        job_id: str,
-        expected: datetime | None,
-        new_next: datetime | None,
-        *,
-        now: datetime,
-        remaining_runs: int | None = None,
-    ) -> bool:
-        return self.claim_fires([(job_id, expected, new_next, remaining_runs, ())], now=now)[0]
-
     def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
         del now  # nothing here expires: a store in memory has no leases to check
         results: list[bool] = []

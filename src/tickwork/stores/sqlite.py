@@ -289,12 +289,13 @@ class SQLiteStore(JobStore):
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 return self._conn
-            # A forked child never uses its parent's connection (SQLite forbids it): it
-            # opens its own, and is a process of its own for leases.
+            if self._pid != os.getpid():
+                # A forked child never uses its parent's connection (SQLite forbids it):
+                # it opens its own, and is a process of its own for leases.
+                self._leases.clear()
+                self._pid = os.getpid()
+                self.owner = f"{process_name()}:{uuid.uuid4().hex[:8]}"
             self._conn = None
-            self._leases.clear()
-            self._pid = os.getpid()
-            self.owner = f"{process_name()}:{uuid.uuid4().hex[:8]}"
             self._conn = self._connect()
             return self._conn
 
@@ -586,23 +587,11 @@ class SQLiteStore(JobStore):
     def _all_jobs(self, order: str) -> list[Job]:
         """Every job; also where :meth:`sync` starts counting changes from."""
         conn = self._connection()
-        with self._lock, self._guard("read the jobs"):
-            self._retry_busy(lambda: conn.execute("BEGIN"), "read the jobs")
-            try:
-                seq = int(conn.execute(_LATEST).fetchone()[0])
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs {order}"
-                ).fetchall()
-                self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-            finally:
-                conn.execute("COMMIT")
-            self._seen_seq = seq
-        jobs = []
-        for row in rows:
-            job = self._decode(row)
-            if job is not None:
-                jobs.append(job)
-        return jobs
+        with self._lock, self._guard("read the jobs"), self._snapshot(conn, "read the jobs"):
+            rows = conn.execute(
+                f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs {order}"
+            ).fetchall()
+        return self._decode_rows(rows)[0]
 
     def _decode(self, row: Sequence[Any]) -> Job | None:
         """A row's job; None for a broken row, which is marked (and logged once)."""
@@ -655,27 +644,15 @@ class SQLiteStore(JobStore):
 
     # -- claims and leases ------------------------------------------------------------
 
-    def claim_fire(
-        self,
-        job_id: str,
-        expected: datetime | None,
-        new_next: datetime | None,
-        *,
-        now: datetime,
-        remaining_runs: int | None = None,
-    ) -> bool:
-        return self.claim_fires([(job_id, expected, new_next, remaining_runs, ())], now=now)[0]
-
     def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
         """Claim the fires and lease their runs, all in one transaction."""
         results: list[bool] = []
         expires = epoch_us(now) + round(self.lease_time * 1_000_000)
         owner = self.owner
-        leases = self._leases
+        taken: dict[tuple[str, int], int] = {}
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
             execute = conn.execute
-            taken: list[tuple[str, int]] = []
             for job_id, expected, new_next, remaining, runs in claims:
                 won = (
                     execute(
@@ -704,8 +681,8 @@ class SQLiteStore(JobStore):
                             "expires_us) VALUES (?, ?, 1, ?, ?)",
                             (*key, owner, expires),
                         )
-                        taken.append(key)
-                        leases[key] = cursor.lastrowid or 0
+                        taken[key] = cursor.lastrowid or 0
+        self._leases.update(taken)  # once committed
         return results
 
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
@@ -898,37 +875,50 @@ class SQLiteStore(JobStore):
         """Jobs other processes changed or removed since the last call (or None)."""
         conn = self._connection()
         with self._lock, self._guard("check for changes"):
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version == self._data_version:
+            if conn.execute("PRAGMA data_version").fetchone()[0] == self._data_version:
                 return None
-            self._retry_busy(lambda: conn.execute("BEGIN"), "check for changes")
-            try:
-                seq = int(conn.execute(_LATEST).fetchone()[0])
+            since = self._seen_seq
+            with self._snapshot(conn, "check for changes"):
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE seq > ?",
-                    (self._seen_seq,),
+                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE seq > ?", (since,)
                 ).fetchall()
                 removed = [
                     row[0]
                     for row in conn.execute(
                         "SELECT id FROM removed WHERE seq > ? AND id NOT IN (SELECT id FROM jobs)",
-                        (self._seen_seq,),
+                        (since,),
                     )
                 ]
-                self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
-            finally:
-                conn.execute("COMMIT")
-            self._seen_seq = seq
-        jobs = []
-        for row in rows:
-            job = self._decode(row)
-            if job is None:
-                removed.append(row[0])
-            else:
-                jobs.append(job)
+        jobs, broken = self._decode_rows(rows)
+        removed += broken  # no longer loadable: to the scheduler, gone
         if not jobs and not removed:
             return None
         return jobs, removed
+
+    @contextlib.contextmanager
+    def _snapshot(self, conn: sqlite3.Connection, action: str) -> Iterator[None]:
+        """A read transaction whose end becomes the point :meth:`sync` counts from
+        (lock held)."""
+        self._retry_busy(lambda: conn.execute("BEGIN"), action)
+        try:
+            seq = int(conn.execute(_LATEST).fetchone()[0])
+            yield
+            self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        self._seen_seq = seq
+
+    def _decode_rows(self, rows: list[Any]) -> tuple[list[Job], list[str]]:
+        """The jobs of *rows*, and the ids of the broken ones (marked and logged)."""
+        jobs = []
+        broken = []
+        for row in rows:
+            job = self._decode(row)
+            if job is None:
+                broken.append(row[0])
+            else:
+                jobs.append(job)
+        return jobs, broken
 
 
 class _Write:
