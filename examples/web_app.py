@@ -44,8 +44,17 @@ The same shape in frameworks:
       app = FastAPI(lifespan=lifespan)
 
 A server with several worker processes (``gunicorn -w 4``) runs the application once
-per process, and so one scheduler per process, each running every job: run scheduled
-work in one process only (a dedicated worker, or a separate ``python -m`` entry point).
+per process, and so one scheduler per process. With the default in-memory store each
+of them runs every job, which is what this example wants: each worker has its own
+cache to refresh. Work that must happen once however many workers there are (a report
+e-mail, a clean-up) goes in a shared file instead: give every worker's scheduler the
+same ``SQLiteStore("jobs.db")`` (from ``tickwork.stores``), and each fire runs once
+among them. Start that scheduler in each worker after the fork (gunicorn's
+``post_fork`` hook, not at import with ``--preload``), define its job functions at
+module level and give them JSON arguments. A worker may run both: a scheduler in
+memory for per-process work like this cache, one on the file for the rest.
+docs/persistence.md ("Several processes on one file") shows the set-up for gunicorn,
+uvicorn and Django.
 """
 
 from __future__ import annotations
