@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
+from tickwork import RetryPolicy, Scheduler
 from tickwork.cli import main
+from tickwork.executors import InlineExecutor
+from tickwork.stores import SQLiteStore
+from tickwork.testing import FakeClock, advance
+from tickwork.triggers import CronTrigger
+
+T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)  # a Monday
+RECORD = "tests.stores.sqlite_jobs:record"
+FAIL = "tests.stores.sqlite_jobs:fail"
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -75,3 +88,270 @@ def test_python_dash_m_runs() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.startswith("tickwork ")
+
+
+# -- jobs and history: reading a job file ------------------------------------------------
+
+
+def scheduler_on(path: Path, clock: FakeClock) -> Scheduler:
+    return Scheduler(
+        store=SQLiteStore(path),
+        clock=clock,
+        executors={"default": InlineExecutor()},
+        timezone="UTC",
+    )
+
+
+@pytest.fixture
+def job_file(tmp_path: Path) -> Path:
+    """A file after 31 simulated seconds: "tick" succeeds every 10 s, "flaky" fails
+    every 15 s and is retried once, "report" and "cleanup" have not fired yet."""
+    path = tmp_path / "jobs.db"
+    scheduler = scheduler_on(path, FakeClock(T0))
+    scheduler.add_job(RECORD, "interval", seconds=10, id="tick")
+    scheduler.add_job(
+        FAIL, "interval", seconds=15, id="flaky", retry=RetryPolicy(attempts=2, delay=1, jitter=0)
+    )
+    scheduler.add_job(RECORD, "cron", "0 9 * * mon-fri", timezone="Europe/Berlin", id="report")
+    nightly = CronTrigger("0 3 * * *", timezone="UTC", end=T0 + timedelta(days=30))
+    scheduler.add_job(RECORD, nightly, id="cleanup")
+    scheduler.pause_job("cleanup", note="disk   migration\nin progress")
+    scheduler.open()
+    advance(scheduler, 31)
+    scheduler.shutdown()
+    return path
+
+
+#: The runs in job_file, newest first: (scheduled at, job, attempt, outcome).
+RUNS = [
+    ("2024-01-01T12:00:30+00:00", "flaky", "2", "failure"),  # recorded at 12:00:31
+    ("2024-01-01T12:00:30+00:00", "tick", "1", "success"),
+    ("2024-01-01T12:00:30+00:00", "flaky", "1", "failure"),
+    ("2024-01-01T12:00:20+00:00", "tick", "1", "success"),
+    ("2024-01-01T12:00:15+00:00", "flaky", "2", "failure"),
+    ("2024-01-01T12:00:15+00:00", "flaky", "1", "failure"),
+    ("2024-01-01T12:00:10+00:00", "tick", "1", "success"),
+]
+
+
+def table(text: str, heading: str) -> list[list[str]]:
+    """The rows (cells split at runs of 2+ spaces) of the table under the line that
+    starts with *heading*, without its header row."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("  "):
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def history_rows(*argv: str) -> list[tuple[str, ...]]:
+    status, text = run("history", *argv)
+    assert status == 0
+    return [tuple(row[:4]) for row in table(text, "The newest")]
+
+
+def test_jobs_lists_jobs_soonest_first_with_trigger_next_fire_and_pause(job_file: Path) -> None:
+    status, text = run("jobs", str(job_file))
+    assert status == 0
+    header = text.splitlines()[1].split()
+    assert header == ["ID", "NEXT", "FIRE", "PAUSED", "TRIGGER"]
+    rows = table(text, "Jobs in")
+    assert [row[:3] for row in rows] == [
+        ["tick", "2024-01-01T12:00:40+00:00", "no"],
+        ["flaky", "2024-01-01T12:00:45+00:00", "no"],
+        ["cleanup", "2024-01-02T03:00:00+00:00", "yes: disk migration in progress"],
+        ["report", "2024-01-02T09:00:00+01:00", "no"],  # as stored: the trigger's zone
+    ]
+    triggers = {row[0]: row[3] for row in rows}
+    assert triggers["report"] == "cron '0 9 * * mon-fri' (Europe/Berlin)"
+    assert triggers["tick"].startswith("IntervalTrigger(seconds=10, ")
+    # The short form would hide the end date: the repr shows it.
+    assert triggers["cleanup"].startswith("CronTrigger('0 3 * * *', ")
+    assert "end='2024-01-31T12:00:00+00:00'" in triggers["cleanup"]
+    assert "Broken jobs: none." in text
+
+
+def test_jobs_shows_next_fire_times_in_the_tz_given(job_file: Path) -> None:
+    status, text = run("jobs", str(job_file), "--tz", "Asia/Tokyo")
+    assert status == 0
+    rows = table(text, "Jobs in")
+    assert [row[1] for row in rows] == [
+        "2024-01-01T21:00:40+09:00",
+        "2024-01-01T21:00:45+09:00",
+        "2024-01-02T12:00:00+09:00",
+        "2024-01-02T17:00:00+09:00",
+    ]
+
+
+def test_history_lists_the_runs_newest_first(job_file: Path) -> None:
+    status, text = run("history", str(job_file))
+    assert status == 0
+    rows = table(text, "The newest 7 runs in")
+    assert [tuple(row[:4]) for row in rows] == RUNS
+    for row in rows:
+        assert row[4] == "0.000 s"  # the fake clock does not move during a run
+        assert re.fullmatch(r"[^\s:]+:\d+", row[5])  # host:pid
+        if row[3] == "failure":
+            assert row[6] == "RuntimeError: this job always fails"
+        else:
+            assert len(row) == 6  # no error column
+
+
+def test_history_limit_job_and_failed_filters(job_file: Path) -> None:
+    assert history_rows(str(job_file), "--limit", "2") == RUNS[:2]
+    assert history_rows(str(job_file), "--job", "tick") == [r for r in RUNS if r[1] == "tick"]
+    failed = [r for r in RUNS if r[3] == "failure"]
+    assert history_rows(str(job_file), "--failed") == failed
+    assert history_rows(str(job_file), "--failed", "--limit", "3", "--job", "flaky") == failed[:3]
+    status, text = run("history", str(job_file), "--job", "report")
+    assert (status, text) == (0, f"No runs of job 'report' recorded in {job_file}.\n")
+
+
+def test_history_tz_converts_the_scheduled_times(job_file: Path) -> None:
+    rows = history_rows(str(job_file), "--limit", "1", "--tz", "America/New_York")
+    assert rows == [("2024-01-01T07:00:30-05:00", "flaky", "2", "failure")]
+
+
+def test_history_failed_finds_old_failures_and_missed_fires(tmp_path: Path) -> None:
+    # One failure at the start, then 24 successes and a missed backlog: --limit counts
+    # the runs shown, however many successes must be passed over to find them.
+    path = tmp_path / "jobs.db"
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(path, clock)
+    scheduler.add_job(FAIL, "date", run_at=T0 + timedelta(seconds=1), id="once")
+    scheduler.add_job(RECORD, "interval", seconds=1, id="tick", misfire_grace_time=5)
+    scheduler.open()
+    advance(scheduler, 25)
+    clock.set(clock.now() + timedelta(minutes=10))
+    advance(scheduler, 3)
+    scheduler.shutdown()
+    status, text = run("history", str(path), "--failed", "--limit", "2")
+    assert status == 0
+    rows = table(text, "The newest 2 failed runs")
+    assert [row[1:4] for row in rows] == [["tick", "1", "missed"], ["once", "1", "failure"]]
+    assert rows[0][4] == "-"  # a missed fire never ran
+    assert "fire time(s) missed" in rows[0][6]
+    assert len(history_rows(str(path), "--limit", "2")) == 2
+    assert {row[3] for row in history_rows(str(path), "--limit", "2")} == {"success"}
+
+
+def test_history_truncates_long_errors_to_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = SQLiteStore(path)
+    store.open()
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, error_type, "
+            "error_message, process, recorded_us) VALUES ('j', 0, 'UTC', 1, 'failure', "
+            "'ValueError', ?, 'host:1', 0)",
+            ("first line\n" + "x" * 200,),
+        )
+    conn.close()
+    status, text = run("history", str(path))
+    assert status == 0
+    [row] = table(text, "The newest 1 run in")
+    assert row[6] == "ValueError: first line " + "x" * (80 - 26) + "..."
+    assert len(row[6]) == 80
+
+
+def test_jobs_lists_broken_rows_under_their_own_heading(job_file: Path) -> None:
+    # One whose function a scheduler could not import, which it marked in the file...
+    with sqlite3.connect(job_file) as conn:
+        conn.execute("UPDATE jobs SET func_ref = 'retired_module:job' WHERE id = 'report'")
+    conn.close()
+    scheduler = scheduler_on(job_file, FakeClock(T0 + timedelta(seconds=31)))
+    scheduler.open()
+    assert set(scheduler.broken_jobs()) == {"report"}
+    scheduler.shutdown()
+    # ...and one no store can decode, which nothing has marked yet.
+    with sqlite3.connect(job_file) as conn:
+        conn.execute("UPDATE jobs SET trigger = '{\"type\": \"sundial\"}' WHERE id = 'tick'")
+        assert conn.execute("SELECT id FROM jobs WHERE broken IS NOT NULL").fetchall() == [
+            ("report",)
+        ]
+    conn.close()
+    status, text = run("jobs", str(job_file))
+    assert status == 0
+    assert [row[0] for row in table(text, "Jobs in")] == ["flaky", "cleanup"]
+    broken = dict(table(text, "Broken jobs (2), kept in the file but not run:"))
+    assert set(broken) == {"report", "tick"}
+    assert "its function cannot be imported" in broken["report"]
+    assert "retired_module" in broken["report"]
+    assert "unknown trigger type 'sundial'" in broken["tick"]
+
+
+def test_jobs_and_history_leave_the_file_unchanged(job_file: Path) -> None:
+    # A row the store cannot decode would be marked broken by a store that reads it.
+    with sqlite3.connect(job_file) as conn:
+        conn.execute("UPDATE jobs SET trigger = 'nonsense' WHERE id = 'tick'")
+    conn.close()
+    before = job_file.read_bytes()
+    for argv in (["jobs"], ["history"], ["history", "--failed", "--job", "flaky"]):
+        status, _ = run(*argv, str(job_file))
+        assert status == 0
+        assert job_file.read_bytes() == before
+    with sqlite3.connect(job_file) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs WHERE broken IS NOT NULL").fetchone() == (0,)
+    conn.close()
+
+
+@pytest.mark.parametrize("command", ["jobs", "history"])
+def test_a_missing_file_exits_2_and_is_not_created(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nothing.db"
+    assert main([command, str(path)], out=io.StringIO()) == 2
+    assert capsys.readouterr().err == f"error: no such file: {str(path)!r}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _other_app(path: Path) -> None:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: path.write_bytes(b"not a database\n" * 200), "is not a SQLite database"),
+        (lambda path: path.write_bytes(b""), "is empty: not a tickwork job store"),
+        (_other_app, "not a tickwork job store (it has tables users)"),
+    ],
+    ids=["garbage", "empty", "another-app"],
+)
+@pytest.mark.parametrize("command", ["jobs", "history"])
+def test_a_file_that_is_not_a_job_store_exits_2_untouched(
+    command: str,
+    make: Callable[[Path], object],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "app.db"
+    make(path)
+    before = path.read_bytes()
+    assert main([command, str(path)], out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {str(path)!r} ")  # names the file, not a copy of it
+    assert message in err
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["history", "x.db", "--limit", "0"], "--limit"),
+        (["history", "x.db", "--tz", "Nowhere/Land"], "Nowhere/Land"),
+        (["jobs", "x.db", "--tz", "Nowhere/Land"], "Nowhere/Land"),
+    ],
+)
+def test_bad_options_exit_2_before_the_file_is_read(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv, out=io.StringIO()) == 2
+    assert message in capsys.readouterr().err

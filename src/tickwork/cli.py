@@ -1,4 +1,4 @@
-"""The command line: ``python -m tickwork demo | next | explain``.
+"""The command line: ``python -m tickwork demo | next | explain | jobs | history``.
 
 ``main(argv)`` returns the exit status, so it can be tested without a subprocess.
 This module is a driver: it is allowed to read the clock and to sleep.
@@ -7,19 +7,26 @@ This module is a driver: it is allowed to read the clock and to sleep.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import sqlite3
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from ._errors import TickworkError
+from ._errors import StoreError, TickworkError
 from ._events import Event
+from ._model import Job, Outcome, Run
 from ._tz import coerce_timezone, timezone_name
-from .triggers import CronTrigger
+from .stores import SQLiteStore
+from .triggers import CronTrigger, Trigger
 
 __all__ = ["entry_point", "main"]
 
@@ -45,6 +52,27 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="describe a cron expression in English")
     explain.add_argument("expression")
+
+    jobs = commands.add_parser("jobs", help="list the jobs (and broken jobs) in a job file")
+    jobs.add_argument("db", metavar="DB", help="the SQLite job file")
+    jobs.add_argument(
+        "--tz", default=None, metavar="ZONE", help="show times in this zone (default: as stored)"
+    )
+
+    history = commands.add_parser("history", help="list the newest runs recorded in a job file")
+    history.add_argument("db", metavar="DB", help="the SQLite job file")
+    history.add_argument("--job", default=None, metavar="ID", help="only the runs of this job")
+    history.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="how many runs (default: 20)"
+    )
+    history.add_argument(
+        "--failed",
+        action="store_true",
+        help="only runs that did not succeed (failure, interrupted, missed, skipped)",
+    )
+    history.add_argument(
+        "--tz", default=None, metavar="ZONE", help="show times in this zone (default: as stored)"
+    )
     return parser
 
 
@@ -57,6 +85,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             return _demo(args.duration, stream)
         if args.command == "next":
             return _next(args.expression, args.tz, args.count, args.after, stream)
+        if args.command == "jobs":
+            return _jobs(args.db, args.tz, stream)
+        if args.command == "history":
+            return _history(args.db, args.job, args.limit, args.failed, args.tz, stream)
         print(CronTrigger(args.expression, timezone="UTC").explain(), file=stream)
         return 0
     except (TickworkError, ValueError, TypeError) as error:
@@ -86,6 +118,203 @@ def _next(expression: str, tz: str | None, count: int, after: str | None, out: T
             f"  {instant.isoformat()}  ({instant.astimezone(timezone.utc):%H:%M:%S} UTC)", file=out
         )
     return 0
+
+
+#: Outcomes that ``history --failed`` shows: every run that did not succeed.
+_NOT_SUCCESS = frozenset({Outcome.FAILURE, Outcome.INTERRUPTED, Outcome.MISSED, Outcome.SKIPPED})
+#: How many runs ``history --failed`` searches at most for the failures it shows.
+_SEARCH_LIMIT = 100_000
+_ERROR_WIDTH = 80
+_NOTE_WIDTH = 40
+#: The keys of ``CronTrigger.to_dict()`` that its short description shows.
+_CRON_ESSENTIALS = frozenset({"type", "expression", "timezone"})
+
+
+def _jobs(path: str, tz: str | None, out: TextIO) -> int:
+    zone = None if tz is None else coerce_timezone(tz, "--tz")
+    with _read_only(path) as store:
+        # Marks first: loading a row that decodes clears its stored mark (in the copy),
+        # though the scheduler set it because the row's function did not import.
+        broken = store.broken_jobs()
+        jobs = store.get_jobs()
+        broken |= store.broken_jobs()  # and the rows this load could not decode
+    rows = [
+        [_cell(job.id), _when(job.next_fire, zone), _paused(job), _describe(job.trigger)]
+        for job in jobs
+        if job.id not in broken
+    ]
+    if rows:
+        print(f"Jobs in {path} ({len(rows)}), soonest first:", file=out)
+        _table(["ID", "NEXT FIRE", "PAUSED", "TRIGGER"], rows, out)
+    else:
+        print(f"No jobs in {path}.", file=out)
+    if broken:
+        print(f"\nBroken jobs ({len(broken)}), kept in the file but not run:", file=out)
+        _table(["ID", "REASON"], [[k, _cell(broken[k])] for k in sorted(broken)], out)
+    else:
+        print("\nBroken jobs: none.", file=out)
+    return 0
+
+
+def _history(
+    path: str, job_id: str | None, limit: int, failed: bool, tz: str | None, out: TextIO
+) -> int:
+    if limit < 1:
+        raise ValueError(f"--limit must be 1 or more, got {limit}")
+    zone = None if tz is None else coerce_timezone(tz, "--tz")
+    with _read_only(path) as store:
+        runs = _failures(store, job_id, limit) if failed else store.history(job_id, limit=limit)
+    kind = "failed " if failed else ""
+    of = "" if job_id is None else f" of job {job_id!r}"
+    if not runs:
+        print(f"No {kind}runs{of} recorded in {path}.", file=out)
+        return 0
+    noun = "run" if len(runs) == 1 else "runs"
+    print(f"The newest {len(runs)} {kind}{noun}{of} in {path}, newest first:", file=out)
+    _table(
+        ["SCHEDULED AT", "JOB", "ATTEMPT", "OUTCOME", "DURATION", "PROCESS", "ERROR"],
+        [_run_row(run, zone) for run in runs],
+        out,
+        right=(2, 4),
+    )
+    return 0
+
+
+def _failures(store: SQLiteStore, job_id: str | None, limit: int) -> list[Run]:
+    """The newest *limit* runs that did not succeed, searching ever more of the history
+    (successes usually outnumber them) until there are enough or it runs out."""
+    fetch = limit * 10
+    while True:
+        fetch = min(fetch, _SEARCH_LIMIT)
+        runs = store.history(job_id, limit=fetch)
+        found = [run for run in runs if run.outcome in _NOT_SUCCESS][:limit]
+        if len(found) == limit or len(runs) < fetch or fetch == _SEARCH_LIMIT:
+            return found
+        fetch *= 10
+
+
+@contextlib.contextmanager
+def _read_only(path: str) -> Iterator[SQLiteStore]:
+    """A store over a private copy of the job file *path*, which is never changed.
+
+    Reading through a store can write: it marks rows it cannot load as broken, clears
+    the mark of rows that load again, and creates or upgrades the schema of an empty or
+    older file. So the file is copied through a connection SQLite opens read-only (no
+    write, not even a checkpoint, can reach it), and the store reads the copy.
+
+    Raises:
+        StoreError: *path* does not exist (it is not created), is not a SQLite file, is
+            empty, or is not a tickwork job store; the message names *path*.
+    """
+    if not os.path.exists(path):
+        raise StoreError(f"no such file: {path!r}")
+    with tempfile.TemporaryDirectory(prefix="tickwork-") as folder:
+        copy = os.path.join(folder, "jobs.db")
+        _copy_read_only(path, copy)
+        _quiet_store_log()
+        store = SQLiteStore(copy)
+        try:
+            store.open()
+            yield store
+        except StoreError as error:
+            # Its message names the copy; the user knows the file by *path*.
+            raise StoreError(str(error).replace(repr(copy), repr(path))) from error
+        finally:
+            store.close()
+
+
+def _quiet_store_log() -> None:
+    """Keep the store's log of broken rows off stderr (the report lists them, and the
+    log names the copy); once per process."""
+    log = logging.getLogger("tickwork")
+    if not any(isinstance(handler, logging.NullHandler) for handler in log.handlers):
+        log.addHandler(logging.NullHandler())
+
+
+def _copy_read_only(path: str, copy: str) -> None:
+    """Copy the database *path* to *copy*, opening *path* with SQLite's ``mode=ro``
+    (a consistent snapshot, even while schedulers write to it)."""
+    try:
+        source = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise StoreError(f"cannot open {path!r}: {error}") from error
+    try:
+        target = sqlite3.connect(copy)
+        try:
+            source.backup(target)
+            tables = target.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            target.close()
+    except sqlite3.DatabaseError as error:
+        if "not a database" in str(error) or "malformed" in str(error):
+            raise StoreError(
+                f"{path!r} is not a SQLite database, or is corrupt: {error}"
+            ) from error
+        raise StoreError(f"cannot read {path!r}: {error}") from error
+    finally:
+        source.close()
+    if not tables:
+        # SQLiteStore would make it a job store; every file it has opened has tables.
+        raise StoreError(f"{path!r} is empty: not a tickwork job store")
+
+
+def _run_row(run: Run, zone: tzinfo | None) -> list[str]:
+    duration = run.duration
+    error = ": ".join(part for part in (run.error_type, run.error_message) if part)
+    return [
+        _when(run.scheduled_at, zone),
+        _cell(run.job_id),
+        str(run.attempt),
+        run.outcome.value,
+        "-" if duration is None else f"{duration.total_seconds():.3f} s",
+        _cell(run.process),
+        _cell(error, _ERROR_WIDTH),
+    ]
+
+
+def _when(moment: datetime | None, zone: tzinfo | None) -> str:
+    if moment is None:
+        return "-"
+    return (moment if zone is None else moment.astimezone(zone)).isoformat()
+
+
+def _paused(job: Job) -> str:
+    if not job.paused:
+        return "no"
+    return "yes" if not job.pause_note else _cell(f"yes: {job.pause_note}", _NOTE_WIDTH)
+
+
+def _describe(trigger: Trigger) -> str:
+    """A cron trigger as its expression and zone, when that is all there is to it (not
+    a keyword-built one, no start, end or DST options); any other trigger as its repr."""
+    if isinstance(trigger, CronTrigger):
+        data = trigger.to_dict()
+        extras = [value for key, value in data.items() if key not in _CRON_ESSENTIALS]
+        if not any(extras):
+            return f"cron {trigger.expression!r} ({data['timezone']})"
+    return _cell(repr(trigger))
+
+
+def _cell(text: str, width: int | None = None) -> str:
+    """*text* on one line (runs of white space, newlines included, become one space),
+    cut to *width* characters with a trailing "..."."""
+    text = " ".join(text.split())
+    if width is not None and len(text) > width:
+        text = text[: width - 3] + "..."
+    return text
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO, right: Sequence[int] = ()
+) -> None:
+    """Print *rows* under *header* in aligned columns; columns in *right* align right."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  " + "  ".join(cells).rstrip(), file=out)
 
 
 def _demo(duration: float, out: TextIO) -> int:
