@@ -66,15 +66,12 @@ functions by own time; for ``memory`` also the ``tracemalloc`` allocation sites 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import functools
 import gc
-import io
 import itertools
 import math
 import os
 import platform
-import pstats
 import random
 import sys
 import threading
@@ -85,6 +82,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+from _report import AllThreadsProfile, Table, Target, render
 
 UTC = timezone.utc
 DISPATCH_JOBS = 10_000
@@ -316,22 +315,6 @@ def add_once(peer: Peer) -> float:
 # --- turning runs into table rows -------------------------------------------------------------
 
 
-@dataclass
-class Table:
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    notes: list[str]
-
-
-@dataclass
-class Target:
-    measurement: str
-    goal: str
-    value: str
-    met: bool | None  # None: could not be judged
-
-
 def _percentile(ordered: Sequence[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending sequence."""
     rank = max(1, math.ceil(fraction * len(ordered)))  # fraction 0: the minimum
@@ -466,48 +449,6 @@ def measure_add(peers: Sequence[Peer], repeat: int) -> tuple[Table, Target]:
 # --- profiling ---------------------------------------------------------------------------------
 
 
-class AllThreadsProfile:
-    """``cProfile`` in every thread started while it is active (and the caller's, if asked).
-
-    ``cProfile`` sees only the thread that enables it, and a scheduler works in threads of
-    its own; ``threading.setprofile`` makes each new thread start a profile of its own.
-    Each profile counts its thread's CPU time (``time.thread_time``), not wall time: with
-    several threads sharing the GIL, wall time would charge the waits for the GIL to
-    whichever function happened to be running when the thread was switched out.
-    """
-
-    def __init__(self, *, this_thread: bool) -> None:
-        self._this_thread = this_thread
-        self._profiles: list[cProfile.Profile] = []
-        self._lock = threading.Lock()
-
-    def _start_here(self, *_: Any) -> None:
-        sys.setprofile(None)
-        profile = cProfile.Profile(time.thread_time)
-        with self._lock:
-            self._profiles.append(profile)
-        profile.enable()
-
-    def __enter__(self) -> AllThreadsProfile:
-        threading.setprofile(self._start_here)
-        if self._this_thread:
-            self._start_here()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._this_thread:
-            self._profiles[0].disable()
-        threading.setprofile(None)
-
-    def report(self, limit: int = 20) -> str:
-        """The top *limit* functions by own CPU time, all threads merged."""
-        out = io.StringIO()
-        print(f"{len(self._profiles)} thread(s), CPU time (time.thread_time).", file=out)
-        stats = pstats.Stats(*self._profiles, stream=out)
-        stats.strip_dirs().sort_stats("tottime").print_stats(limit)
-        return out.getvalue()
-
-
 def memory_sites(peer: Peer, count: int = 20_000, limit: int = 20) -> str:
     """Where the memory a job holds is allocated: ``tracemalloc`` by source line."""
     scheduler = peer.create()
@@ -536,29 +477,6 @@ def memory_sites(peer: Peer, count: int = 20_000, limit: int = 20) -> str:
 
 
 # --- output ------------------------------------------------------------------------------------
-
-
-def _render(table: Table) -> list[str]:
-    columns = range(len(table.headers))
-    widths = [max(len(row[i]) for row in (table.headers, *table.rows)) for i in columns]
-    rule = ["-" * widths[0], *("-" * (w - 1) + ":" for w in widths[1:])]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cells[0].ljust(widths[0]),
-            *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)),
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    return [
-        f"### {table.title}",
-        "",
-        line(table.headers),
-        line(rule),
-        *(line(row) for row in table.rows),
-        *(["", *table.notes] if table.notes else []),
-        "",
-    ]
 
 
 def _load() -> str:
@@ -651,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table, target = _run(name, peers, args)
         table.notes.append(f"`{name}` took {time.perf_counter() - began:.0f} s.")
         targets.append(target)
-        print("\n".join(_render(table)), flush=True)
+        print("\n".join(render(table)), flush=True)
 
     summary = Table(
         "Targets",
@@ -662,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         [f"Total time {time.perf_counter() - started:.0f} s."],
     )
-    print("\n".join(_render(summary)))
+    print("\n".join(render(summary)))
 
     if args.profile:
         print(f"### cProfile of tickwork's side of `{args.only}` (all threads, by tottime)\n")
