@@ -674,3 +674,21 @@ def test_garbage_in_any_column_raises_only_serialization_error(
     except SerializationError:
         return
     assert isinstance(decoded, Job)
+
+
+@given(
+    seconds=st.integers(min_value=1, max_value=10**7) | st.floats(min_value=0.001, max_value=1e6),
+    offset=st.integers(min_value=0, max_value=10**12),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "+05:30"]),
+    with_end=st.booleans(),
+)
+def test_interval_trigger_text_is_the_plain_encoding(
+    seconds: float, offset: int, zone: str, with_end: bool
+) -> None:
+    # Interval triggers take a fast path that reuses the text around their start.
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=offset)
+    end = start + timedelta(days=3) if with_end else None
+    trigger = IntervalTrigger(seconds=seconds, start=start, end=end, timezone=zone)
+    text = codec._trigger_text(trigger)
+    assert json.loads(text) == trigger.to_dict()
+    assert text == codec._encode_sorted(trigger.to_dict())

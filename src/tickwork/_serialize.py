@@ -625,9 +625,31 @@ def _trigger_text(trigger: Trigger) -> str:
     cached = _trigger_texts.get(id(trigger))
     if cached is not None and cached[0] is trigger:
         return cached[1]
-    text = _encode_sorted(trigger.to_dict())
+    if type(trigger) is IntervalTrigger:
+        text = _interval_text(trigger)
+    else:
+        text = _encode_sorted(trigger.to_dict())
     _remember(_trigger_texts, id(trigger), (trigger, text))
     return text
+
+
+#: JSON text of interval triggers around their start, by everything but the start: an
+#: interval job added "from now" has a trigger of its own, alike but for the start.
+_interval_parts: OrderedDict[tuple[Any, ...], tuple[str, str]] = OrderedDict()
+_START = "\x00start\x00"
+
+
+def _interval_text(trigger: IntervalTrigger) -> str:
+    # Everything to_dict() holds but the start (the trigger's own fields, read here in
+    # the package to skip building the dict).
+    key = (trigger._amounts, trigger._end, trigger._timezone)
+    parts = _interval_parts.get(key)
+    if parts is None:
+        data = {**trigger.to_dict(), "start": _START}
+        prefix, _, suffix = _encode_sorted(data).partition(_encode_sorted(_START))
+        parts = (prefix, suffix)
+        _remember(_interval_parts, key, parts)
+    return f'{parts[0]}"{trigger._start.isoformat()}"{parts[1]}'
 
 
 def clear_caches() -> None:
@@ -637,6 +659,7 @@ def clear_caches() -> None:
     _options.clear()
     _options["{}"] = _DEFAULT_OPTIONS
     _retry_texts.clear()
+    _interval_parts.clear()
 
 
 # -- building a Job ---------------------------------------------------------------------
