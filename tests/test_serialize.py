@@ -32,6 +32,7 @@ from tickwork import _serialize as codec
 from tickwork._model import Catchup, Job, Overlap, RetryPolicy, evolve
 from tickwork._serialize import JobRow, check_json, decode_job, encode_job
 from tickwork._tz import epoch_us, timezone_name
+from tickwork.triggers import trigger_from_dict
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -692,3 +693,28 @@ def test_interval_trigger_text_is_the_plain_encoding(
     text = codec._trigger_text(trigger)
     assert json.loads(text) == trigger.to_dict()
     assert text == codec._encode_sorted(trigger.to_dict())
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        CronTrigger("0 9 * * mon-fri", timezone="Europe/Berlin"),
+        CronTrigger("0 9 * * mon-fri", timezone="America/New_York"),
+        CronTrigger("0 9 * * mon-fri", timezone="Europe/Berlin", dst_gap="skip"),
+        CronTrigger("*/5 * * * *", timezone="UTC", start=datetime(2024, 1, 1, tzinfo=timezone.utc)),
+        CronTrigger(
+            "*/5 * * * *",
+            timezone="UTC",
+            start=datetime(2024, 1, 1, 1, tzinfo=ZoneInfo("Europe/Berlin")),
+        ),
+        CronTrigger.from_fields(week="1-10", hour=3, timezone="UTC"),
+        CronTrigger.from_fields(day="1", day_of_week="mon", hour=3, timezone="UTC"),
+    ],
+    ids=repr,
+)
+def test_cron_trigger_text_is_the_plain_encoding(trigger: CronTrigger) -> None:
+    # Cron triggers alike in every field share one cached text; each must get its own.
+    text = codec._trigger_text(trigger)
+    assert text == codec._encode_sorted(trigger.to_dict())
+    twin = trigger_from_dict(json.loads(text))
+    assert codec._trigger_text(twin) == text

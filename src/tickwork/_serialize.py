@@ -627,6 +627,8 @@ def _trigger_text(trigger: Trigger) -> str:
         return cached[1]
     if type(trigger) is IntervalTrigger:
         text = _interval_text(trigger)
+    elif type(trigger) is CronTrigger:
+        text = _cron_text(trigger)
     else:
         text = _encode_sorted(trigger.to_dict())
     _remember(_trigger_texts, id(trigger), (trigger, text))
@@ -652,6 +654,30 @@ def _interval_text(trigger: IntervalTrigger) -> str:
     return f'{parts[0]}"{trigger._start.isoformat()}"{parts[1]}'
 
 
+_cron_texts: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+
+
+def _cron_text(trigger: CronTrigger) -> str:
+    """A cron trigger's text, by the fields its to_dict() holds: jobs added with the same
+    schedule each build a trigger of their own, alike in every field."""
+    start, end = trigger._start, trigger._end
+    key = (
+        trigger._expression,
+        trigger._week,
+        trigger._fields.match_both_days,
+        trigger._timezone,
+        None if start is None else start.isoformat(),
+        None if end is None else end.isoformat(),
+        trigger._dst_gap,
+        trigger._dst_overlap,
+    )
+    text = _cron_texts.get(key)
+    if text is None:
+        text = _encode_sorted(trigger.to_dict())
+        _remember(_cron_texts, key, text)
+    return text
+
+
 def clear_caches() -> None:
     """Forget every cached trigger and options text (for tests and benchmarks)."""
     _trigger_texts.clear()
@@ -660,6 +686,7 @@ def clear_caches() -> None:
     _options["{}"] = _DEFAULT_OPTIONS
     _retry_texts.clear()
     _interval_parts.clear()
+    _cron_texts.clear()
 
 
 # -- building a Job ---------------------------------------------------------------------
