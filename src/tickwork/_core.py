@@ -315,10 +315,16 @@ class SchedulerCore:
 
     # -- applying decisions -----------------------------------------------------------
 
-    def commit_fire(self, fire: FireDue, now: datetime, into: Decision | None = None) -> Decision:
+    def commit_fire(
+        self, fire: FireDue, now: datetime, into: Decision | None = None, *, elsewhere: int = 0
+    ) -> Decision:
         """Apply a claimed fire: move the job on and start, buffer or skip its runs.
 
-        The decision is added to *into* when given (a batch), else returned new.
+        *elsewhere* counts the job's runs in progress in other processes (a shared
+        store): they count toward ``max_instances`` like runs here, and since a run
+        here cannot wait for one there to end, a run they leave no room for is skipped,
+        whatever the overlap policy. The decision is added to *into* when given (a
+        batch), else returned new.
         """
         decision = Decision() if into is None else into
         state = self._states.get(fire.job_id)
@@ -329,7 +335,11 @@ class SchedulerCore:
         state.next_fire = plan.next_fire
         if job.remaining_runs != fire.remaining_runs:
             job = state.job = evolve(job, remaining_runs=fire.remaining_runs)
-        if len(plan.runs) == 1 and not plan.missed and state.running < job.max_instances:
+        if (
+            len(plan.runs) == 1
+            and not plan.missed
+            and state.running + elsewhere < job.max_instances
+        ):
             # The common case, inlined: start the one run.
             scheduled_at = plan.runs[0]
             decision.requests.append(self._request(state, scheduled_at, 1))
@@ -361,10 +371,24 @@ class SchedulerCore:
                 decision.ends.append(
                     RunEnd(job.id, fire.nominal, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )
+        busy_elsewhere = elsewhere and state.running + elsewhere >= job.max_instances
         for index, scheduled_at in enumerate(fire.plan.runs):
+            if busy_elsewhere and not state.running:
+                # Nothing here to wait for: the runs in the way are in other processes.
+                self._skipped(
+                    decision,
+                    job.id,
+                    scheduled_at,
+                    1,
+                    now,
+                    f"{elsewhere} run(s) in progress in other processes, "
+                    f"max_instances={job.max_instances}",
+                )
+                continue
             # A caught-up backlog runs in order: only its first run can be skipped for
             # overlap; the rest queue behind it.
-            self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=not index)
+            self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=not index,
+                                elsewhere=elsewhere)  # fmt: skip
         if state.next_fire is None:
             # Done firing; the state stays until its runs (and any waiting) have ended.
             decision.removes.append(job.id)
@@ -656,9 +680,10 @@ class SchedulerCore:
         decision: Decision,
         *,
         from_schedule: bool,
+        elsewhere: int = 0,
     ) -> None:
         job = state.job
-        if state.running < job.max_instances:
+        if state.running + elsewhere < job.max_instances:
             decision.requests.append(self._request(state, scheduled_at, attempt))
             self._note_submitted(decision, (job, scheduled_at, attempt, now))
             return

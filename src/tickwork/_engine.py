@@ -1139,8 +1139,9 @@ class Engine:
         lost = []
         for item in due:
             if isinstance(item, FireDue):
-                if next(claimed):
-                    core.commit_fire(item, now, batch)
+                elsewhere = next(claimed)
+                if elsewhere is not None:
+                    core.commit_fire(item, now, batch, elsewhere=elsewhere)
                 else:
                     lost.append(item.job_id)
             else:

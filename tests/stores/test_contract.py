@@ -361,3 +361,19 @@ def test_remove_jobs_deletes_those_given_and_ignores_unknown_ids(store: JobStore
     store.add_jobs([make_job("a"), make_job("b"), make_job("c")])
     store.remove_jobs(["a", "nope", "c"])
     assert [job.id for job in store.get_jobs()] == ["b"]
+
+
+def test_claim_fires_returns_none_for_a_lost_claim_and_a_count_for_a_won_one(
+    store: JobStore,
+) -> None:
+    store.add_jobs([make_job("a"), make_job("b")])
+    later = T0 + timedelta(seconds=10)
+    results = store.claim_fires(
+        [
+            ("a", T0, later, None, (T0,)),
+            ("b", later, later, None, (later,)),  # b's next fire is T0, not later
+            ("ghost", T0, later, None, (T0,)),
+        ],
+        now=T0,
+    )
+    assert results == [0, None, None]  # no other process holds runs of "a"

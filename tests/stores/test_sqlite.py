@@ -773,3 +773,45 @@ def test_two_schedulers_share_a_large_backlog_and_run_each_fire_once(db: Path) -
     by_first = {run.job_id for run in first.history(limit=count) if run.process}
     assert len(by_first) == count  # the history holds every run, from both
     assert SQLiteStore(db).get_jobs() == []
+
+
+def test_max_instances_counts_runs_in_other_processes(db: Path) -> None:
+    from tickwork._model import RunResult
+
+    clock = FakeClock(T0)
+    slow = Vanishing()  # its runs are still going
+    first = scheduler_on(db, clock, slow)
+    first.add_job(RECORD, "interval", seconds=10, id="sync", max_instances=1)
+    first.open()
+    second = scheduler_on(db, clock)
+    second.open()
+    clock.set(T0 + timedelta(seconds=10))
+    first.process_due()  # first claims the 12:00:10 fire; its run goes on
+    assert len(slow.taken) == 1
+    clock.set(T0 + timedelta(seconds=20))
+    second.process_due()  # second claims 12:00:20, but one run is going elsewhere
+    assert runs_of("sync") == []
+    [skipped] = second.history("sync")
+    assert skipped.outcome is Outcome.SKIPPED
+    assert skipped.error_message == "1 run(s) in progress in other processes, max_instances=1"
+    # The long run ends; the next fire is free to run wherever it is claimed.
+    first._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.process_due()
+    clock.set(T0 + timedelta(seconds=30))
+    second.process_due()
+    assert runs_of("sync") == [(T0 + timedelta(seconds=30), 1)]
+
+
+def test_runs_elsewhere_leave_room_up_to_max_instances(db: Path) -> None:
+    clock = FakeClock(T0)
+    slow = Vanishing()
+    first = scheduler_on(db, clock, slow)
+    first.add_job(RECORD, "interval", seconds=10, id="fan", max_instances=2)
+    first.open()
+    second = scheduler_on(db, clock)
+    second.open()
+    clock.set(T0 + timedelta(seconds=10))
+    first.process_due()
+    clock.set(T0 + timedelta(seconds=20))
+    second.process_due()  # one run elsewhere, room for one more
+    assert runs_of("fan") == [(T0 + timedelta(seconds=20), 1)]

@@ -146,13 +146,15 @@ class JobStore(ABC):
         ``remaining_runs`` is stored with the new fire time when the job has a limit.
         """
         claim: Claim = (job_id, expected, new_next, remaining_runs, ())
-        return self.claim_fires([claim], now=now)[0]
+        return self.claim_fires([claim], now=now)[0] is not None
 
     @abstractmethod
-    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
+    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[int | None]:
         """Several :meth:`claim_fire` calls at once, in one transaction where the store
-        has them; one result per claim, in order. A store shared between processes
-        also leases each run a claim starts (the claim's last element)."""
+        has them; one result per claim, in order: None when it was not claimed, else
+        how many runs of the job other processes have in progress (always 0 for a store
+        of one process). A store shared between processes also leases each run a claim
+        starts (the claim's last element)."""
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

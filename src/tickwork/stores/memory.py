@@ -110,9 +110,9 @@ class MemoryStore(JobStore):
         jobs.sort(key=_order)
         return jobs
 
-    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
+    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[int | None]:
         del now  # nothing here expires: a store in memory has no leases to check
-        results: list[bool] = []
+        results: list[int | None] = []
         moving = self._moving
         with self._lock:
             for job_id, expected, new_next, remaining_runs, _runs in claims:
@@ -120,16 +120,16 @@ class MemoryStore(JobStore):
                 if current is None:
                     job = self._jobs.get(job_id)
                     if job is None:
-                        results.append(False)
+                        results.append(None)
                         continue
                     current = (job.next_fire, job.remaining_runs)
                 if not _same(current[0], expected):
-                    results.append(False)
+                    results.append(None)
                     continue
                 if remaining_runs is None:
                     remaining_runs = current[1]
                 moving[job_id] = (new_next, remaining_runs)
-                results.append(True)
+                results.append(0)
         return results
 
     def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:

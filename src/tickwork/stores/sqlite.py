@@ -644,15 +644,18 @@ class SQLiteStore(JobStore):
 
     # -- claims and leases ------------------------------------------------------------
 
-    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[bool]:
-        """Claim the fires and lease their runs, all in one transaction."""
-        results: list[bool] = []
+    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[int | None]:
+        """Claim the fires and lease their runs, all in one transaction; for each fire
+        claimed, count the job's runs other processes hold leases for."""
+        results: list[int | None] = []
         expires = epoch_us(now) + round(self.lease_time * 1_000_000)
         owner = self.owner
         taken: dict[tuple[str, int], int] = {}
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
             execute = conn.execute
+            # Runs in progress elsewhere matter only if another process holds a lease.
+            others = execute("SELECT 1 FROM leases WHERE owner != ? LIMIT 1", (owner,)).fetchone()
             for job_id, expected, new_next, remaining, runs in claims:
                 won = (
                     execute(
@@ -672,7 +675,17 @@ class SQLiteStore(JobStore):
                     ).rowcount
                     == 1
                 )
-                results.append(won)
+                if not won:
+                    results.append(None)
+                    continue
+                results.append(
+                    execute(
+                        "SELECT count(*) FROM leases WHERE job_id = ? AND owner != ?",
+                        (job_id, owner),
+                    ).fetchone()[0]
+                    if others
+                    else 0
+                )
                 if won:
                     for scheduled_at in runs:
                         key = (job_id, epoch_us(scheduled_at))
