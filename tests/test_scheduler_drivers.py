@@ -20,6 +20,7 @@ from tickwork import (
     AsyncScheduler,
     EventKind,
     JobTimeout,
+    Outcome,
     RetryPolicy,
     Scheduler,
     SchedulerState,
@@ -590,3 +591,32 @@ def test_a_pending_retry_is_reported_skipped_at_shutdown(scheduler: Scheduler) -
     assert skipped[0].attempt == 2
     assert skipped[0].reason is not None
     assert "retry" in skipped[0].reason
+
+
+def test_history_shows_a_run_that_just_ended(scheduler: Scheduler) -> None:
+    # Nobody listens, so a clean run does not wake the scheduler thread (its next due
+    # time is an hour away); history() has it take the result in.
+    done = threading.Event()
+    scheduler.add_job(done.set, "interval", hours=1, run_immediately=True, id="quick")
+    assert done.wait(LIMIT)
+    assert wait_until(lambda: len(scheduler.history("quick")) == 1)
+    [run] = scheduler.history("quick")
+    assert run.outcome is Outcome.SUCCESS
+    assert run.finished_at is not None
+
+
+def test_history_of_an_async_scheduler_shows_a_run_that_just_ended() -> None:
+    async def main() -> None:
+        done = asyncio.Event()
+
+        async def quick() -> None:
+            done.set()
+
+        async with AsyncScheduler(timezone="UTC") as scheduler:
+            await scheduler.add_job(quick, "interval", hours=1, run_immediately=True, id="q")
+            await asyncio.wait_for(done.wait(), LIMIT)
+            await asyncio.sleep(0)  # the task's result is reported
+            runs = await scheduler.history("q")
+            assert [run.outcome for run in runs] == [Outcome.SUCCESS]
+
+    run(main)

@@ -16,6 +16,7 @@ import inspect
 import logging
 import random
 import threading
+import time
 import uuid
 import zlib
 from collections import deque
@@ -77,10 +78,19 @@ _COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
 BACKFILL_LIMIT = 10_000
 #: Fires claimed in one store transaction at most (with a store shared by processes).
 CLAIM_BATCH = 500
+#: How long ``history`` waits for the driver to record runs that just ended.
+_FLUSH_WAIT = 1.0
 #: How long to wait before trying a failing store again.
 _STORE_RETRY = timedelta(seconds=1)
 #: History rows kept in memory while the store cannot take them.
 _UNSAVED_LIMIT = 100_000
+
+
+def _check_history_query(job_id: object, limit: object) -> None:
+    if job_id is not None and not isinstance(job_id, str):
+        raise TypeError(f"job_id must be a str or None, got {job_id!r}")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:
@@ -768,12 +778,28 @@ class Engine:
         store (``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...,
         history_days=...)``).
         """
-        if job_id is not None and not isinstance(job_id, str):
-            raise TypeError(f"job_id must be a str or None, got {job_id!r}")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
-        self._take_results()
+        _check_history_query(job_id, limit)
+        if self._results:
+            # Runs that ended but are not taken in yet (a clean run does not wake the
+            # driver): have them recorded first. A driver thread takes them in, so their
+            # events reach listeners in its thread as always; without one, do it here.
+            if self._driver_running():
+                self._request_flush()
+                deadline = time.monotonic() + _FLUSH_WAIT
+                while self._results and time.monotonic() < deadline:
+                    time.sleep(0.0005)
+            else:
+                self._take_results()
         return self._store.history(job_id, limit=limit)
+
+    def _driver_running(self) -> bool:
+        """Whether a driver thread or task takes in results (the drivers override it)."""
+        return False
+
+    def _request_flush(self) -> None:
+        """Make the driver take in waiting results now."""
+        self._results_flagged = True
+        self._wakeup()
 
     def broken_jobs(self) -> dict[str, str]:
         """Stored jobs that cannot be loaded (a function that no longer imports, a

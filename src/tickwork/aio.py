@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._clock import Clock
-from ._engine import Engine, SchedulerState
+from ._engine import _FLUSH_WAIT, Engine, SchedulerState, _check_history_query
 from ._errors import SchedulerStateError
 from ._events import EventKind, Listener
 from ._fluent import JobBuilder
@@ -191,7 +191,16 @@ class AsyncScheduler:
 
     async def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         """See :meth:`tickwork.Scheduler.history`."""
-        return self._engine.history(job_id, limit=limit)
+        engine = self._engine
+        _check_history_query(job_id, limit)
+        task = self._task
+        if engine._results and task is not None and not task.done():
+            # The scheduler's task takes in runs that just ended: let it, then read.
+            engine._request_flush()
+            deadline = asyncio.get_running_loop().time() + _FLUSH_WAIT
+            while engine._results and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.0005)
+        return engine.history(job_id, limit=limit)
 
     async def broken_jobs(self) -> dict[str, str]:
         """See :meth:`tickwork.Scheduler.broken_jobs`."""

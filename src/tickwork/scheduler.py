@@ -139,6 +139,10 @@ class Scheduler(Engine):
         if self._state is not SchedulerState.SHUTDOWN:
             self.shutdown(wait=True)
 
+    def _driver_running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive() and thread is not threading.current_thread()
+
     def _spin_until(self, upcoming: datetime) -> None:
         """Yield in a loop until *upcoming* (real clock) or a wake-up."""
         now = self._clock.now

@@ -815,3 +815,45 @@ def test_runs_elsewhere_leave_room_up_to_max_instances(db: Path) -> None:
     clock.set(T0 + timedelta(seconds=20))
     second.process_due()  # one run elsewhere, room for one more
     assert runs_of("fan") == [(T0 + timedelta(seconds=20), 1)]
+
+
+def test_async_schedulers_share_a_file_and_run_each_fire_once(db: Path) -> None:
+    import asyncio
+    import time
+
+    from tickwork import AsyncScheduler
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+
+    async def main() -> None:
+        first = AsyncScheduler(store=SQLiteStore(db, poll_interval=0.1), timezone="UTC")
+        second = AsyncScheduler(store=SQLiteStore(db, poll_interval=0.1), timezone="UTC")
+        for scheduler in (first, second):
+            await scheduler.add_jobs(
+                {
+                    "func": func,
+                    "trigger": "interval",
+                    "seconds": 0.05,
+                    "start_date": start,
+                    "id": job_id,
+                    "replace_existing": True,
+                    "catchup": "none",
+                }
+                for func, job_id in (
+                    ("tests.stores.sqlite_jobs:async_record", "co"),
+                    (RECORD, "plain"),
+                )
+            )
+        async with first, second:
+            deadline = time.monotonic() + 5
+            while min(len(runs_of("co")), len(runs_of("plain"))) < 10:
+                assert time.monotonic() < deadline, sqlite_jobs.RUNS
+                await asyncio.sleep(0.01)
+        for job_id in ("co", "plain"):
+            fires = [at for at, _ in runs_of(job_id)]
+            assert len(fires) == len(set(fires)), job_id
+            runs = await first.history(job_id, limit=1000)
+            recorded = [run.scheduled_at for run in runs if run.outcome is Outcome.SUCCESS]
+            assert sorted(recorded) == sorted(fires)
+
+    asyncio.run(asyncio.wait_for(main(), timeout=10))
