@@ -730,8 +730,7 @@ class Engine:
     def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
         with self._lock:
-            self._load_early()
-            job = self._core.get(job_id)
+            job = self._find(job_id)
         return None if job is None else self._attach(job)
 
     def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
@@ -1597,11 +1596,27 @@ class Engine:
             self._load()
 
     def _job(self, job_id: str) -> Job:
-        self._load_early()
-        job = self._core.get(job_id)
+        job = self._find(job_id)
         if job is None:
             raise JobLookupError(f"no job with id {job_id!r}")
         return job
+
+    def _find(self, job_id: str) -> Job | None:
+        """The job, looked up in the store too when it is shared (lock held): another
+        process may have added it since this one last checked for changes."""
+        self._load_early()
+        job = self._core.get(job_id)
+        if job is not None or not self._store.persistent:
+            return job
+        try:
+            stored = self._store.get_job(job_id)
+        except JobLookupError:
+            return None
+        loaded = self._loadable(stored)
+        if loaded is None:
+            return None
+        self._core.put(loaded)
+        return self._core.get(job_id)
 
     def _save(
         self, job: Job, kind: EventKind, reason: str | None = None, *, schedule: bool = True

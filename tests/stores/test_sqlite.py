@@ -857,3 +857,17 @@ def test_async_schedulers_share_a_file_and_run_each_fire_once(db: Path) -> None:
             assert sorted(recorded) == sorted(fires)
 
     asyncio.run(asyncio.wait_for(main(), timeout=10))
+
+
+def test_a_job_another_process_just_added_can_be_managed_at_once(db: Path) -> None:
+    clock = FakeClock(T0)
+    here = scheduler_on(db, clock, poll_interval=60)
+    here.open()
+    here.process_due()  # has just checked for changes; the next check is a minute away
+    other = scheduler_on(db, clock)
+    other.add_job(RECORD, "interval", seconds=10, id="theirs")
+    job = here.get_job("theirs")
+    assert job is not None
+    here.pause_job("theirs", note="seen at once")
+    assert SQLiteStore(db).get_job("theirs").pause_note == "seen at once"
+    assert here.get_job("nobody") is None
