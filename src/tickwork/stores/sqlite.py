@@ -23,10 +23,17 @@ process's release, should it come back, matches nothing), and its scheduler reco
 run as interrupted and applies the job's retry policy. A process that finds one of its
 own leases gone (it could not renew in time) is told, and drops that fire's waiting runs.
 
-*Changes.* Every write bumps a counter in ``meta``; each job row and each removal
-tombstone carries the counter value of its last change. :meth:`SQLiteStore.sync` asks
-SQLite's ``PRAGMA data_version`` (which moves only when *another* connection commits) and,
-if it moved, reads just the rows newer than the last counter it saw.
+*Changes.* Each job row and each removal tombstone carries a change counter, ``seq``:
+every write transaction stamps its rows with one more than the highest ``seq`` stored
+(read under the write lock, so no two transactions share a value, and never going
+down: a removal's tombstone outlives the row). :meth:`SQLiteStore.sync` asks SQLite's
+``PRAGMA data_version`` (which moves only when *another* connection commits) and, if it
+moved, reads just the rows newer than the last counter it saw.
+
+*Sharing the work.* A claim also counts the job's runs that other processes hold
+leases for, so ``max_instances`` holds across processes. The scheduler claims every
+due fire in one transaction until it first loses a claim to another process; then in
+batches, in an order of its own, so that processes racing for a backlog share it.
 
 *Contention.* Writes take ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade
 a read lock, which SQLite cannot wait for), with SQLite's busy timeout and a retry loop
