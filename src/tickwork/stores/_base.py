@@ -22,10 +22,14 @@ Contract, checked by ``tests/stores/test_contract.py`` for every store:
   once: if the job's stored ``next_fire`` equals *expected* it sets it to *new_next*
   (and the other state fields given) and returns True; otherwise it changes nothing and
   returns False (another scheduler claimed that fire, or the job changed). An unknown id
-  returns False. :meth:`JobStore.claim_fires` claims several at once; a store shared
-  between processes also takes, in the same transaction, a lease on each run the claim
-  starts (keyed by job id and scheduled time), which :meth:`JobStore.record_runs`
-  releases when the run's last attempt ends and :meth:`JobStore.maintain` renews.
+  returns False. :meth:`JobStore.claim_fires` (the one a store implements) claims
+  several at once and answers, per claim, None (not claimed) or how many runs of the
+  job other processes hold; a store shared between processes also takes, in the same
+  transaction, a lease on each run the claim starts (keyed by job id and scheduled
+  time), which :meth:`JobStore.record_runs` releases when the run's last attempt ends
+  and :meth:`JobStore.maintain` renews.
+* :meth:`JobStore.remove_jobs` deletes several jobs, ignoring unknown ids;
+  :meth:`JobStore.load_jobs` returns every job in any order (for start-up).
 * :meth:`JobStore.record_runs` appends to the run history, which
   :meth:`JobStore.history` reads newest first; retention is bounded by the store.
 * :meth:`JobStore.sync` returns the jobs other processes changed since the last call
