@@ -204,6 +204,8 @@ class Engine:
         self._state = SchedulerState.STOPPED
         self._max_wait = float(max_wait)
         self._wakeup: Callable[[], None] = lambda: None
+        # Events a driver step holds back in this thread (see _step).
+        self._held = threading.local()
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
         self._closed = False
@@ -1648,4 +1650,20 @@ class Engine:
         return evolve(job, _engine=self)
 
     def _emit(self, events: list[Event]) -> None:
+        held = getattr(self._held, "events", None)
+        if held is not None:
+            held.extend(events)  # for the driver to emit in its own thread (see _step)
+            return
         self._listeners.emit(events)
+
+    def _step(self) -> tuple[datetime | None, list[Event]]:
+        """:meth:`process_due` with its events held back and returned, not emitted:
+        for a driver that runs it in a worker thread but wants listeners called in
+        its own (the asyncio driver, with a store that does file I/O)."""
+        held: list[Event] = []
+        self._held.events = held
+        try:
+            upcoming = self.process_due()
+        finally:
+            self._held.events = None
+        return upcoming, held

@@ -145,10 +145,18 @@ class AsyncScheduler:
         engine, clock = self._engine, self._engine.clock
         wake = self._wake
         assert wake is not None
+        # A store that does file I/O (SQLite) is worked in a thread, so a file another
+        # process holds locked never stalls the event loop; listeners are still called
+        # here, on the loop.
+        threaded = engine.store.persistent
         while not self._closing():
             wake.clear()
             try:
-                upcoming = engine.process_due()
+                if threaded:
+                    upcoming, events = await asyncio.to_thread(engine._step)
+                    engine._emit(events)
+                else:
+                    upcoming = engine.process_due()
             except Exception:
                 logger.exception("tickwork: dispatch failed; retrying in 1 s")
                 await clock.wait_async(wake, 1.0)

@@ -871,3 +871,36 @@ def test_a_job_another_process_just_added_can_be_managed_at_once(db: Path) -> No
     here.pause_job("theirs", note="seen at once")
     assert SQLiteStore(db).get_job("theirs").pause_note == "seen at once"
     assert here.get_job("nobody") is None
+
+
+def test_a_locked_file_does_not_stall_the_event_loop_of_an_async_scheduler(db: Path) -> None:
+    import asyncio
+    import time
+
+    from tickwork import AsyncScheduler
+
+    async def main() -> float:
+        events: list[Any] = []
+        scheduler = AsyncScheduler(store=SQLiteStore(db, poll_interval=0.05), timezone="UTC")
+        scheduler.add_listener(events.append, EventKind.JOB_EXECUTED)
+        async with scheduler:
+            await scheduler.add_job(RECORD, "interval", seconds=0.1, id="tick")
+            other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            other.execute("BEGIN IMMEDIATE")  # another process holds the file
+            longest, last = 0.0, time.monotonic()
+            until = last + 0.8
+            while time.monotonic() < until:  # the loop's own work goes on meanwhile
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                longest, last = max(longest, now - last), now
+            other.execute("COMMIT")
+            other.close()
+            deadline = time.monotonic() + 5
+            while not events:  # once the file is free the job runs, and listeners
+                assert time.monotonic() < deadline  # are called on the loop
+                await asyncio.sleep(0.01)
+        assert all(runs_of("tick"))
+        return longest
+
+    longest = asyncio.run(asyncio.wait_for(main(), timeout=15))
+    assert longest < 0.4, f"the event loop stalled for {longest:.2f} s"
