@@ -454,13 +454,14 @@ class Engine:
         kept an older next fire time would run those fires again.
         """
         existing = self._core.get(job.id)
-        if self._store.persistent and (existing is not None or policy is not ConflictPolicy.RAISE):
-            # Read and write in one transaction, so no claim slips in between.
-            with self._store.transaction():
-                return self._store_over(job, policy, defaulted_start, first_fire,
-                                        run_immediately, stored=True)  # fmt: skip
-        return self._store_over(job, policy, defaulted_start, first_fire, run_immediately,
-                                existing=existing)  # fmt: skip
+        # With a shared store, look the job up there (a plain add lets the insert find a
+        # conflict), reading and writing in one transaction so no claim slips in between.
+        stored = self._store.persistent and (
+            existing is not None or policy is not ConflictPolicy.RAISE
+        )
+        with self._store.transaction() if stored else contextlib.nullcontext():
+            return self._store_over(job, policy, defaulted_start, first_fire, run_immediately,
+                                    existing=existing, stored=stored)  # fmt: skip
 
     def _store_over(
         self,
@@ -586,14 +587,18 @@ class Engine:
             consecutive_failures=existing.consecutive_failures,
         )
 
+    def _function(self, reference: str) -> Callable[..., Any]:
+        """The function a ``"module:qualname"`` reference names, imported once."""
+        found = self._functions.get(reference)
+        if found is None:
+            found = self._functions[reference] = resolve_reference(reference)
+        return found
+
     def _resolve_func(
         self, func: Callable[..., Any] | str
     ) -> tuple[Callable[..., Any], str | None]:
         if isinstance(func, str):
-            found = self._functions.get(func)
-            if found is None:
-                found = self._functions[func] = resolve_reference(func)
-            return found, func
+            return self._function(func), func
         if not callable(func):
             raise TypeError(
                 f"func must be a callable or a 'module:function' reference, got "
@@ -1186,15 +1191,11 @@ class Engine:
         fresh: set[str] = set()
         if self._store.persistent:
             try:
-                changed = self._store.sync()
+                fresh = self._take_changes()
             except StoreError as error:
                 logger.error("tickwork: could not read other processes' changes: %s", error)
                 self._store_failed(now)
                 return
-            if changed is not None:
-                self._take_changes(*changed)
-                fresh.update(job.id for job in changed[0])
-                fresh.update(changed[1])
         for job_id in job_ids:
             if job_id not in fresh:
                 self._reload(job_id, now)
@@ -1243,9 +1244,7 @@ class Engine:
         try:
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
-                changed = store.sync()
-                if changed is not None:
-                    self._take_changes(*changed)
+                self._take_changes()
             if self._upkeep_at is None or now >= self._upkeep_at:
                 # A paused scheduler renews its own leases but takes over no one's runs:
                 # it would hold them without running them.
@@ -1267,8 +1266,13 @@ class Engine:
             logger.error("tickwork: store upkeep failed: %s", error)
             self._store_failed(now)
 
-    def _take_changes(self, jobs: list[Job], removed: list[str]) -> None:
-        """Apply jobs another process added, changed or removed (lock held)."""
+    def _take_changes(self) -> set[str]:
+        """Apply the jobs other processes added, changed or removed since the last look
+        (lock held); return their ids. Raises StoreError."""
+        changed = self._store.sync()
+        if changed is None:
+            return set()
+        jobs, removed = changed
         core = self._core
         for job in jobs:
             loaded = self._loadable(job)
@@ -1278,6 +1282,7 @@ class Engine:
                 core.put(loaded)
         for job_id in removed:
             core.discard(job_id)
+        return {job.id for job in jobs}.union(removed)
 
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
         """A run cut off when its process died: record it, and retry it if the job's
@@ -1345,9 +1350,7 @@ class Engine:
         if job.func is not None or not job.func_ref:
             return job
         try:
-            func = self._functions.get(job.func_ref)
-            if func is None:
-                func = self._functions[job.func_ref] = resolve_reference(job.func_ref)
+            func = self._function(job.func_ref)
             # A record fresh from the store that no one has seen: set, don't copy (this
             # runs for every job at start-up).
             if job.executor not in self._executors:

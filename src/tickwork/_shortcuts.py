@@ -178,14 +178,18 @@ def _interval(
         # shifted by one interval afterwards, so its own (exact) arithmetic decides it.
         # Programs add many jobs with the same interval: the validated trigger is kept
         # and only moved to the new start.
-        try:
-            key = (tuple((name, type(value), value) for name, value in units.items()), zone)
-            template = _INTERVALS.get(key) if end is None else None
-        except TypeError:  # an unhashable amount, which IntervalTrigger refuses
-            key, template = None, None
+        # (Only without an end: a kept trigger is not checked again against its end.)
+        key: Any = None
+        template = None
+        if end is None:
+            try:
+                key = (tuple((name, type(value), value) for name, value in units.items()), zone)
+                template = _INTERVALS.get(key)
+            except TypeError:  # an unhashable amount, which IntervalTrigger refuses
+                key = None
         if template is None:
             template = IntervalTrigger(**units, start=now, end=end, timezone=zone)
-            if key is not None and end is None and len(_INTERVALS) < 256:
+            if key is not None and len(_INTERVALS) < 256:
                 _INTERVALS[key] = template
         shift = now - template.start + template.interval
         return TriggerSpec(template._shifted(shift), defaulted_start=True)

@@ -515,40 +515,17 @@ class SQLiteStore(JobStore):
         row, zone = self._encode(job)
         with self._write("save the job") as conn:
             seq = self._seq(conn)
+            definition = (row.name, row.func_ref, row.args, row.kwargs, row.trigger, row.options)
             if schedule:
+                schedule_state = (row.next_fire_us, row.paused, row.remaining_runs)
                 cursor = conn.execute(
                     _UPDATE,
-                    (
-                        row.name,
-                        row.func_ref,
-                        row.args,
-                        row.kwargs,
-                        row.trigger,
-                        row.options,
-                        row.next_fire_us,
-                        row.paused,
-                        row.remaining_runs,
-                        row.consecutive_failures,
-                        zone,
-                        seq,
-                        row.id,
-                    ),
+                    (*definition, *schedule_state, row.consecutive_failures, zone, seq, row.id),
                 )
             else:
                 cursor = conn.execute(
                     _UPDATE_KEEPING_SCHEDULE,
-                    (
-                        row.name,
-                        row.func_ref,
-                        row.args,
-                        row.kwargs,
-                        row.trigger,
-                        row.options,
-                        row.paused,
-                        row.consecutive_failures,
-                        seq,
-                        row.id,
-                    ),
+                    (*definition, row.paused, row.consecutive_failures, seq, row.id),
                 )
             if cursor.rowcount != 1:
                 raise JobLookupError(f"no job with id {job.id!r}")
