@@ -1483,12 +1483,18 @@ class Engine:
             return
         if self._results_flagged:
             return
-        if result.outcome is Outcome.SUCCESS and not self._core.wants & _COMPLETIONS:
+        if (
+            result.outcome is Outcome.SUCCESS
+            and not self._core.wants & _COMPLETIONS
+            and not self._store.persistent
+        ):
             # A clean run nobody listens for needs no prompt follow-up, unless a run of
             # the same job waits for it to end. Otherwise the result is taken in at the
             # start of the next dispatch step, before anything else is decided, so the
             # scheduler thread is not woken twice per run. (A racy peek: a run buffered
-            # after it is found by process_due's own loop.)
+            # after it is found by process_due's own loop.) A shared store is always
+            # told at once: the run's lease must go the moment it ends, or other
+            # processes count it against max_instances and skip the job's next fire.
             state = self._core._states.get(result.request.job_id)
             if state is None or not state.buffer:
                 return

@@ -81,6 +81,12 @@ def block_first_attempt(log_dir: str, release: str) -> None:
             time.sleep(0.02)
 
 
+def record_and_sleep(log_dir: str, seconds: float) -> None:
+    """Record the run, then take *seconds* (a job that runs for a while)."""
+    record(log_dir)
+    time.sleep(seconds)
+
+
 # -- job sets ----------------------------------------------------------------------------
 
 
@@ -101,6 +107,27 @@ def _shared(config: dict[str, Any]) -> list[dict[str, Any]]:
     jobs = [{**common, "id": "fast", "seconds": config["fast"]}]
     jobs += [{**common, "id": f"slow-{n}", "seconds": 0.2 + 0.1 * n} for n in range(4)]
     return jobs
+
+
+def _back_to_back(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Repeating jobs with the default ``max_instances=1`` and overlap policy, each next
+    fire due soon after its last run ended: ``config["every"]`` lists ``[interval, run
+    length]`` pairs in seconds. Every fire time is caught up (``catchup="all"``), so a
+    stalled process does not coalesce fires away: any fire that does not run is lost."""
+    start = datetime.fromisoformat(config["start"])
+    return [
+        {
+            "func": f"{HERE}:record_and_sleep",
+            "trigger": "interval",
+            "seconds": every,
+            "args": [config["log_dir"], length],
+            "start_date": start,
+            "catchup": "all",
+            "id": f"every-{every}-takes-{length}",
+            "replace_existing": True,
+        }
+        for every, length in config["every"]
+    ]
 
 
 def _blockers(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -169,6 +196,7 @@ def _backlog(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 JOB_SETS = {
     "shared": _shared,
+    "back-to-back": _back_to_back,
     "blockers": _blockers,
     "one-off-blocker": _one_off_blocker,
     "kept": _kept,

@@ -310,6 +310,50 @@ def test_adding_a_job_again_while_another_process_runs_it_repeats_no_fire(
     assert not duplicates(runs), twice(runs)
 
 
+@pytest.mark.parametrize("processes", [2, 4])
+def test_a_finished_run_never_costs_another_process_a_fire(
+    workers: Workers, processes: int
+) -> None:
+    # Each job allows one run at a time (the default) and its next fire comes soon
+    # after its last run ended, sooner than the processes check for changes: a run that
+    # has ended must release its claim at once, or another process skips the next fire
+    # for a run that is no longer going.
+    every = [[0.1, 0.001], [0.25, 0.001], [0.5, 0.001], [0.5, 0.3]]
+    config = workers.config(
+        jobs="back-to-back",
+        start=GRID.isoformat(),
+        every=every,
+        store={"poll_interval": 5, "history_per_job": 10_000},
+    )
+    procs = [workers.spawn("serve", config) for _ in range(processes)]
+    workers.wait_ready(procs)
+    all_up = time.time()
+    wait_for(
+        lambda: sum(ran.started > all_up for ran in workers.runs_of("every-0.5-takes-0.3")) >= 5,
+        20,
+        "5 runs of the slowest job with all workers up",
+        workers,
+    )
+    workers.stop()
+
+    runs = workers.runs()
+    assert not duplicates(runs), twice(runs)
+    store = SQLiteStore(workers.db)
+    try:
+        history = store.history(limit=100_000)
+    finally:
+        store.close()
+    lost = [run for run in history if run.outcome not in (Outcome.SUCCESS,)]
+    assert not lost, f"{len(lost)} fire(s) not run, first: {lost[:3]}"
+    for interval, length in every:
+        job_id = f"every-{interval}-takes-{length}"
+        mine = [ran for ran in runs if ran.job_id == job_id]
+        assert len(mine) >= 5, f"{job_id} ran {len(mine)} times"
+        missing = gaps(mine, timedelta(seconds=interval))
+        assert not missing, f"{job_id}: fires missing between {missing}"
+    assert lease_rows(workers.db) == 0
+
+
 # -- 2. kill -9 mid-run -------------------------------------------------------------------
 
 
