@@ -578,8 +578,15 @@ class SchedulerCore:
                 state.generation += 1
                 self._index(state)
 
-    def drop_buffers(self, now: datetime) -> Decision:
-        """At shutdown: every waiting run and every pending retry, reported skipped."""
+    def pending_retries(self) -> list[tuple[str, datetime, int, int]]:
+        """Every retry waiting for its time: (job id, scheduled time, attempt, due µs)."""
+        return [
+            (entry[1], entry[3], entry[4], entry[0]) for entry in self._heap if entry[2] == _RETRY
+        ]
+
+    def drop_buffers(self, now: datetime, *, retries: bool = True) -> Decision:
+        """At shutdown: every waiting run, and every pending retry unless *retries* is
+        False (the store took them over), reported skipped."""
         self.closing = True
         decision = Decision()
         for state in self._states.values():
@@ -588,6 +595,8 @@ class SchedulerCore:
         for entry in self._heap:
             if entry[2] != _RETRY:
                 kept.append(entry)
+                continue
+            if not retries:
                 continue
             _, job_id, _, scheduled_at, attempt = entry
             owner = self._states.get(job_id)

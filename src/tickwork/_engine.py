@@ -21,7 +21,7 @@ import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,6 +66,7 @@ __all__ = ["Engine", "SchedulerState"]
 logger = logging.getLogger("tickwork")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 _UNSET: Any = object()
 # Shared empty values: most jobs have no kwargs or tags, and each empty dict or
@@ -216,6 +217,7 @@ class Engine:
         self._upkeep_at: datetime | None = None
         self._sync_at: datetime | None = None
         self._store_ok = True
+        self._store_events: list[Event] = []  # STORE_ERROR events for the next batch
         self._loaded = False
         self._claim_salt = random.getrandbits(32)  # this process's order of claiming
         self._leftover: list[FireDue] = []  # due fires beyond the last claim batch
@@ -410,8 +412,9 @@ class Engine:
                         + (" within the job's start/end" if job.start or job.end else "")
                     )
             object.__setattr__(job, "next_fire", when)  # a record no one has seen yet
-            job, event_kind = self._store_new(job, policy, spec.defaulted_start, first_fire,
-                                              run_immediately)  # fmt: skip
+            job, event_kind = self._store_new(
+                job, policy, spec.defaulted_start, first_fire, run_immediately
+            )
             if event_kind is None:  # ConflictPolicy.KEEP
                 return self._attach(job)
             if self._batch is not None:
@@ -460,8 +463,15 @@ class Engine:
             existing is not None or policy is not ConflictPolicy.RAISE
         )
         with self._store.transaction() if stored else contextlib.nullcontext():
-            return self._store_over(job, policy, defaulted_start, first_fire, run_immediately,
-                                    existing=existing, stored=stored)  # fmt: skip
+            return self._store_over(
+                job,
+                policy,
+                defaulted_start,
+                first_fire,
+                run_immediately,
+                existing=existing,
+                stored=stored,
+            )
 
     def _store_over(
         self,
@@ -491,8 +501,7 @@ class Engine:
                 )
             if policy is ConflictPolicy.KEEP:
                 return existing, None
-            job = self._keep_schedule(existing, job, defaulted_start, first_fire,
-                                      run_immediately)  # fmt: skip
+            job = self._keep_schedule(existing, job, defaulted_start, first_fire, run_immediately)
             event_kind = EventKind.JOB_MODIFIED
         # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
         replace = existing is not None or policy is ConflictPolicy.REPLACE
@@ -663,8 +672,9 @@ class Engine:
         out["catchup"] = (
             Catchup.LATEST if catchup is None else coerce_enum(Catchup, catchup, "catchup")
         )
-        out["max_catchup"] = _positive_int(given.get("max_catchup", 100), "max_catchup",
-                                           allow_none=False)  # fmt: skip
+        out["max_catchup"] = _positive_int(
+            given.get("max_catchup", 100), "max_catchup", allow_none=False
+        )
         instances = _positive_int(given.get("max_instances"), "max_instances")
         overlap = given.get("overlap")
         if overlap is None:
@@ -1074,6 +1084,9 @@ class Engine:
                 if running and dispatch and self._store_ok:
                     self._dispatch(self._core.pop_due(now), now, batch)
                 self._persist(batch, now)
+                if self._store_events:
+                    batch.events += self._store_events
+                    self._store_events = []
                 upcoming = self._wake_at = self._next_wakeup()
             self._apply(batch)
             # Runs that ended during the call (an inline executor) are taken in too, so
@@ -1165,7 +1178,7 @@ class Engine:
             # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
             logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
             self._core.requeue(due)
-            self._store_failed(now)
+            self._store_failed(now, error)
             return
         core = self._core
         lost = []
@@ -1194,7 +1207,7 @@ class Engine:
                 fresh = self._take_changes()
             except StoreError as error:
                 logger.error("tickwork: could not read other processes' changes: %s", error)
-                self._store_failed(now)
+                self._store_failed(now, error)
                 return
         for job_id in job_ids:
             if job_id not in fresh:
@@ -1226,15 +1239,20 @@ class Engine:
             fresh = None
         except StoreError as error:
             logger.error("tickwork: could not reload job %r: %s", job_id, error)
-            self._store_failed(now)
+            self._store_failed(now, error)
             return
         if fresh is not None:
             fresh = self._loadable(fresh)
         self._core.refresh(fresh, job_id)
 
-    def _store_failed(self, now: datetime) -> None:
+    def _store_failed(self, now: datetime, error: StoreError) -> None:
         """Stop dispatching until the store answers again (lock held): a run must not
-        start without a claim that other processes can see."""
+        start without a claim that other processes can see. The first failure after
+        the store last answered is reported with a ``STORE_ERROR`` event."""
+        if self._store_ok:
+            self._store_events.append(
+                Event(kind=EventKind.STORE_ERROR, at=now, exception=error, reason=str(error))
+            )
         self._store_ok = False
         self._upkeep_at = now + _STORE_RETRY
 
@@ -1264,7 +1282,7 @@ class Engine:
                 self._store_ok = True
         except StoreError as error:
             logger.error("tickwork: store upkeep failed: %s", error)
-            self._store_failed(now)
+            self._store_failed(now, error)
 
     def _take_changes(self) -> set[str]:
         """Apply the jobs other processes added, changed or removed since the last look
@@ -1293,15 +1311,43 @@ class Engine:
             taken = taken._replace(
                 scheduled_at=taken.scheduled_at.astimezone(fire_zone(job.trigger))
             )
+        if taken.handed_off:
+            # A retry another process left when it shut down, now due: run it here.
+            if self._core.schedule_retry(
+                taken.job_id, taken.scheduled_at, taken.attempt, epoch_us(now)
+            ):
+                return
+            reason = "its job no longer exists"
+            batch.ends.append(
+                RunEnd(
+                    taken.job_id,
+                    taken.scheduled_at,
+                    taken.attempt,
+                    Outcome.SKIPPED,
+                    now,
+                    reason=reason,
+                )
+            )
+            batch.events.append(
+                Event(
+                    kind=EventKind.JOB_SKIPPED,
+                    at=now,
+                    job_id=taken.job_id,
+                    scheduled_at=taken.scheduled_at,
+                    attempt=taken.attempt,
+                    reason=reason,
+                )
+            )
+            return
         error = LeaseExpired(
             f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
-            f"(attempt {taken.attempt}) was cut off: process {taken.owner} stopped renewing "
-            "its lease"
+            f"(attempt {taken.attempt}) was cut off: process {taken.owner} "
+            + ("died" if taken.dead else "stopped renewing its lease")
         )
         policy = None if job is None else job.retry
         final = True
         kind = EventKind.JOB_INTERRUPTED
-        reason = "its process stopped renewing the lease"
+        reason = "its process died" if taken.dead else "its process stopped renewing the lease"
         if (
             policy is not None
             and taken.attempt < policy.attempts
@@ -1414,7 +1460,7 @@ class Engine:
                     len(ends) - _UNSAVED_LIMIT,
                 )
             self._unsaved = ends[-_UNSAVED_LIMIT:]
-            self._store_failed(now)
+            self._store_failed(now, error)
         if removed_event:
             decision.events.extend(
                 Event(
@@ -1576,7 +1622,10 @@ class Engine:
         own thread or task.
         """
         with self._lock:
-            dropped = self._core.drop_buffers(self._clock.now())
+            now = self._clock.now()
+            dropped = self._core.drop_buffers(now, retries=not self._hand_off_retries(now))
+            # Waiting runs reported skipped release their leases with their history rows.
+            self._persist(dropped, now)
         events = list(dropped.events)
         for alias in list(self._started_executors):
             try:
@@ -1593,6 +1642,30 @@ class Engine:
         self._store.close()
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
         return events
+
+    def _hand_off_retries(self, now: datetime) -> bool:
+        """At shutdown, leave pending retries to the processes that share the store, to
+        run when due with their attempt number (lock held); False if they stay here
+        (to be reported skipped)."""
+        pending = self._core.pending_retries()
+        if not pending or not self._store.persistent:
+            return False
+        retries = [
+            (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
+            for job_id, scheduled_at, attempt, due_us in pending
+        ]
+        try:
+            handed = self._store.hand_off_retries(retries, now=now)
+        except StoreError as error:
+            logger.error("tickwork: could not leave pending retries in the store: %s", error)
+            return False
+        if handed:
+            logger.info(
+                "tickwork: %d pending retr%s left in the store for the next process",
+                len(retries),
+                "y" if len(retries) == 1 else "ies",
+            )
+        return handed
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -42,6 +42,10 @@ class EventKind(enum.IntFlag):
     SCHEDULER_PAUSED = enum.auto()
     SCHEDULER_RESUMED = enum.auto()
     SCHEDULER_SHUTDOWN = enum.auto()
+    #: The job store failed (a write refused, the file deleted or replaced): dispatch
+    #: waits until it answers again. ``exception`` holds the ``StoreError``. Emitted
+    #: when the store starts failing, not again while it goes on failing.
+    STORE_ERROR = enum.auto()
 
     JOB_ALL = (
         JOB_ADDED
@@ -57,7 +61,9 @@ class EventKind(enum.IntFlag):
         | JOB_RETRIED
         | JOB_INTERRUPTED
     )
-    SCHEDULER_ALL = SCHEDULER_STARTED | SCHEDULER_PAUSED | SCHEDULER_RESUMED | SCHEDULER_SHUTDOWN
+    SCHEDULER_ALL = (
+        SCHEDULER_STARTED | SCHEDULER_PAUSED | SCHEDULER_RESUMED | SCHEDULER_SHUTDOWN | STORE_ERROR
+    )
     ALL = JOB_ALL | SCHEDULER_ALL
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -904,3 +906,173 @@ def test_a_locked_file_does_not_stall_the_event_loop_of_an_async_scheduler(db: P
 
     longest = asyncio.run(asyncio.wait_for(main(), timeout=15))
     assert longest < 0.4, f"the event loop stalled for {longest:.2f} s"
+
+
+# -- shutdown, dead holders, a file deleted under the store --------------------------------
+
+
+def _leases(db: Path) -> list[tuple[str, int, str]]:
+    """(job id, attempt, owner) of every lease in the file."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT job_id, attempt, owner FROM leases ORDER BY job_id").fetchall()
+
+
+def test_shutdown_leaves_a_pending_retry_to_the_next_process(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock)
+    retry = RetryPolicy(attempts=3, delay=60, factor=1, jitter=0)
+    first.add_job(FAIL, "interval", hours=1, id="etl", retry=retry)
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    fire = T0 + timedelta(hours=1)
+    assert runs_of("etl") == [(fire, 1)]  # failed; attempt 2 is due in 60 s
+    first.shutdown()
+    # Held by no process, with the attempt to run next.
+    assert _leases(db) == [("etl", 2, "")]
+
+    second = scheduler_on(db, clock)
+    skipped: list[Any] = []
+    second.add_listener(skipped.append, EventKind.JOB_SKIPPED | EventKind.JOB_INTERRUPTED)
+    second.open()
+    advance(second, 30)
+    assert runs_of("etl") == [(fire, 1)]  # not due yet
+    advance(second, 31)
+    assert runs_of("etl") == [(fire, 1), (fire, 2)]
+    advance(second, 61)
+    assert runs_of("etl") == [(fire, 1), (fire, 2), (fire, 3)]
+    history = [(run.outcome, run.attempt) for run in second.history("etl")]
+    second.shutdown()
+    assert history == [(Outcome.FAILURE, 3), (Outcome.FAILURE, 2), (Outcome.FAILURE, 1)]
+    assert skipped == []
+    assert _leases(db) == []
+
+
+def test_a_retry_left_for_a_job_removed_since_is_reported_skipped(db: Path) -> None:
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock)
+    first.add_job(FAIL, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=5))
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    first.shutdown()
+    second = scheduler_on(db, clock)
+    second.remove_job("etl")
+    second.open()
+    advance(second, 10)
+    [skipped, failed] = second.history("etl")
+    second.shutdown()
+    assert (skipped.outcome, skipped.attempt) == (Outcome.SKIPPED, 2)
+    assert "no longer exists" in (skipped.error_message or "")
+    assert (failed.outcome, failed.attempt) == (Outcome.FAILURE, 1)
+    assert _leases(db) == []
+
+
+def test_shutdown_records_a_waiting_run_and_releases_its_lease(db: Path) -> None:
+    clock = FakeClock(T0)
+    busy = Vanishing()  # its runs never end: still going at shutdown
+    first = scheduler_on(db, clock, busy)
+    first.add_job(RECORD, "interval", minutes=1, id="sync", overlap="buffer_one")
+    first.open()
+    advance(first, 60, settle=0)
+    advance(first, 60, settle=0)  # the second fire waits for the first run
+    assert len(busy.taken) == 1
+    first.shutdown(wait=False)
+    # The running run keeps its lease (it may still be going); the waiting one is over.
+    assert _leases(db) == [("sync", 1, first._store.owner)]  # type: ignore[attr-defined]
+    reader = SQLiteStore(db)
+    try:
+        [run] = reader.history("sync")
+    finally:
+        reader.close()
+    assert (run.outcome, run.scheduled_at) == (Outcome.SKIPPED, T0 + timedelta(minutes=2))
+    assert "shut down" in (run.error_message or "")
+
+
+def _dead_process_identity() -> str:
+    """The lease identity of a process that has exited (same machine, same namespace)."""
+    from tickwork.stores._liveness import identity
+
+    mine = identity()
+    assert mine is not None
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    scope, _, start = mine.split(" ")
+    return f"{scope} {int(child.stdout)} {start}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_liveness_tells_a_dead_or_reused_pid_from_a_live_one() -> None:
+    from tickwork.stores._liveness import identity, is_dead
+
+    mine = identity()
+    assert mine is not None
+    assert not is_dead(mine)
+    scope, pid, start = mine.split(" ")
+    assert is_dead(f"{scope} {pid} {int(start) + 1}")  # same PID, another process
+    assert is_dead(_dead_process_identity())
+    assert not is_dead(f"another-machine/pid:[1] {pid} {start}")  # cannot tell: alive
+    assert not is_dead("garbage")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_run_whose_process_is_found_dead_is_taken_over_at_the_next_poll(db: Path) -> None:
+    clock = FakeClock(T0)
+    dead = Vanishing()
+    first = scheduler_on(db, clock, dead)  # lease_time 30 s
+    first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=0))
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE leases SET holder = ?", (_dead_process_identity(),))
+    second = scheduler_on(db, clock, poll_interval=1)
+    second.open()
+    advance(second, 1.5)  # far within lease_time
+    history = second.history("etl")
+    second.shutdown()
+    assert [(run.outcome, run.attempt) for run in history] == [
+        (Outcome.SUCCESS, 2),
+        (Outcome.INTERRUPTED, 1),
+    ]
+    assert "died" in (history[1].error_message or "")
+    assert runs_of("etl") == [(T0 + timedelta(hours=1), 2)]
+
+
+def test_a_live_holder_keeps_its_run_until_its_lease_expires(db: Path) -> None:
+    clock = FakeClock(T0)
+    slow = Vanishing()
+    first = scheduler_on(db, clock, slow, lease_time=9)
+    first.add_job(RECORD, "interval", hours=1, id="etl")
+    first.open()
+    advance(first, timedelta(hours=1), settle=0)
+    second = scheduler_on(db, clock, lease_time=9)
+    second.open()
+    advance(second, 5)  # the holder (this very process) is alive: nothing to take
+    assert second.history("etl") == []
+    second.shutdown()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_file_deleted_or_replaced_while_in_use_is_a_loud_error(
+    db: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock)
+    scheduler.add_job(RECORD, "interval", minutes=1, id="tick")
+    errors: list[Any] = []
+    scheduler.add_listener(errors.append, EventKind.STORE_ERROR)
+    scheduler.open()
+    advance(scheduler, 60)
+    assert len(runs_of("tick")) == 1
+    db.unlink()
+    if how == "replaced":
+        other = SQLiteStore(db)
+        other.open()
+        other.close()
+    with pytest.raises(StoreError, match=how):
+        scheduler.add_job(RECORD, "interval", minutes=5, id="lost")
+    advance(scheduler, 60)
+    advance(scheduler, 60)
+    assert len(runs_of("tick")) == 1  # nothing runs without a claim in the real file
+    assert [type(event.exception) for event in errors] == [StoreError]
+    assert how in (errors[0].reason or "")
+    assert any(how in record.getMessage() for record in caplog.records)
+    scheduler.shutdown()

@@ -477,6 +477,51 @@ def test_a_one_off_run_cut_off_by_kill_9_is_retried_by_its_policy(workers: Worke
     ]
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_process_killed_mid_run_is_taken_over_within_seconds_not_a_lease(
+    workers: Workers,
+) -> None:
+    # Default lease_time (30 s), poll_interval 1 s: on one machine the survivor sees at
+    # its next poll that the holder is dead, and does not wait for the lease to expire.
+    victim = workers.spawn("serve", workers.config(jobs="blockers", store={"poll_interval": 1}))
+    wait_for(
+        lambda: (
+            {ran.job_id for ran in workers.runs() if ran.pid == victim.pid}
+            >= {"retried", "not-retried"}
+        ),
+        STARTUP,
+        "the blocking runs to start in the worker",
+        workers,
+    )
+    survivor = Scheduler(store=SQLiteStore(workers.db, poll_interval=1), timezone="UTC")
+    # Another job of the survivor's keeps firing throughout: none of its fires is lost.
+    survivor.add_job(f"{HERE}:record", "interval", seconds=0.2, start_date=GRID,
+                     args=[str(workers.log_dir)], id="tick")  # fmt: skip
+    survivor.start()
+    try:
+        wait_for(lambda: len(workers.runs_of("tick")) >= 2, STARTUP, "the survivor's job")
+        killed = _kill(victim)
+        wait_for(
+            lambda: any(ran.attempt == 2 for ran in workers.runs_of("retried")),
+            10,
+            "the survivor to retry the cut-off run",
+        )
+        took = time.monotonic() - killed
+        wait_for(lambda: len(survivor.history("not-retried")) == 1, 3, "the history row")
+        retried = survivor.history("retried")
+        not_retried = survivor.history("not-retried")
+        after = time.time()
+        wait_for(lambda: time.time() > after + 0.5, 2, "a few more ticks")
+    finally:
+        survivor.shutdown(wait=True)
+    assert took < 5, f"taken over {took:.1f} s after the kill (poll_interval 1 s)"
+    assert [(run.attempt, run.outcome) for run in retried][-1] == (1, Outcome.INTERRUPTED)
+    assert "died" in (retried[-1].error_message or "")
+    assert [(run.attempt, run.outcome) for run in not_retried] == [(1, Outcome.INTERRUPTED)]
+    ticks = workers.runs_of("tick")
+    assert not gaps(ticks, timedelta(seconds=0.2)), "the survivor lost fires of its own job"
+
+
 # -- 3. restart ---------------------------------------------------------------------------
 
 

@@ -57,12 +57,17 @@ Claim = tuple[str, "datetime | None", "datetime | None", "int | None", "tuple[da
 
 
 class Takeover(NamedTuple):
-    """A run whose process stopped renewing its lease, now held by this process."""
+    """A run now held by this process: one whose process died (its lease expired, or,
+    with *dead*, it was found dead), or, with *handed_off*, a retry a process left when
+    it shut down, now due (*attempt* is then the attempt to run)."""
 
     job_id: str
     scheduled_at: datetime
     attempt: int
     owner: str
+    handed_off: bool = False
+    #: True when the holder was found dead (before its lease expired).
+    dead: bool = False
 
 
 class Upkeep(NamedTuple):
@@ -176,6 +181,15 @@ class JobStore(ABC):
         """Renew this process's leases and (if *take_over*) take over expired ones of
         dead processes."""
         return Upkeep([], [], None)
+
+    def hand_off_retries(
+        self, retries: Sequence[tuple[str, datetime, int, datetime]], *, now: datetime
+    ) -> bool:
+        """At shutdown: leave pending retries, each (job id, scheduled time, attempt,
+        due time), to the processes that share the store, which run them when due and
+        report them as :class:`Takeover` with ``handed_off`` from :meth:`maintain`.
+        False (the default) if the store cannot: the scheduler reports them skipped."""
+        return False
 
     def sync(self) -> tuple[list[Job], list[str]] | None:
         """(changed jobs, removed ids) since the last call, or None if nothing changed."""

@@ -64,6 +64,7 @@ from .._serialize import JobRow, decode_job, encode_job, fire_zone
 from .._tz import coerce_timezone, epoch_us, timezone_name
 from ._base import Claim, JobStore, Takeover, Upkeep
 from ._history import error_fields, process_name
+from ._liveness import identity, is_dead
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -125,6 +126,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX history_by_job ON history (job_id, id)",
     ),
+    (
+        # Who holds a lease, told apart from a later process with the same PID (see
+        # stores/_liveness.py): a holder found dead is taken over without waiting for
+        # its lease to expire. NULL where the holder could not tell.
+        "ALTER TABLE leases ADD COLUMN holder TEXT",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -170,6 +177,8 @@ _LATEST = (
     "SELECT max(coalesce((SELECT max(seq) FROM jobs), 0), "
     "coalesce((SELECT max(seq) FROM removed), 0))"
 )
+#: The owner of a lease left for any process: a retry handed off at shutdown.
+_HANDED_OFF = ""
 _RAN = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED)
 #: Tombstones of removed jobs kept for processes that have not synced yet (one that
 #: misses a removal still finds out: its claim on the job fails and it reloads it).
@@ -270,6 +279,10 @@ class SQLiteStore(JobStore):
         self._leases: dict[tuple[str, int], int] = {}  # (job id, scheduled us) -> token
         self._touched: set[str] = set()  # jobs with new history since the last prune
         self._prune_at_us = 0
+        self._renew_at_us = 0
+        # (device, inode) of the file as opened; a reason once it was deleted or replaced.
+        self._file_id: tuple[int, int] | None = None
+        self._lost: str | None = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
         self.owner = ""
 
@@ -329,6 +342,8 @@ class SQLiteStore(JobStore):
                     logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
             self._conn = conn
             self._check_schema(conn)
+            self._file_id = self._identify()
+            self._lost = None
         except StoreError:
             conn.close()
             self._conn = None
@@ -339,6 +354,38 @@ class SQLiteStore(JobStore):
             raise self._error(error, "open") from error
         self._data_version = None
         return conn
+
+    def _identify(self) -> tuple[int, int] | None:
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def _check_file(self) -> None:
+        """Raise StoreError if the file this store opened was deleted or replaced since:
+        SQLite would go on writing to the unlinked file, and everything would be lost."""
+        if self._file_id is None:
+            return
+        if self._lost is None:
+            try:
+                info = os.stat(self.path)
+            except FileNotFoundError:
+                self._lost = f"{self.path!r} was deleted while in use"
+            except OSError as error:
+                self._lost = f"{self.path!r} cannot be checked: {error}"
+            else:
+                if (info.st_dev, info.st_ino) == self._file_id:
+                    return
+                self._lost = f"{self.path!r} was replaced by another file while in use"
+            logger.error(
+                "tickwork: %s; nothing more is written to it. Restart the scheduler (or "
+                "close and reopen the store) to use the file now at that path",
+                self._lost,
+            )
+        raise StoreError(f"{self._lost}: nothing more is written to it")
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         tables = {
@@ -634,12 +681,15 @@ class SQLiteStore(JobStore):
         results: list[int | None] = []
         expires = epoch_us(now) + round(self.lease_time * 1_000_000)
         owner = self.owner
+        holder = identity()
         taken: dict[tuple[str, int], int] = {}
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
             execute = conn.execute
             # Runs in progress elsewhere matter only if another process holds a lease.
-            others = execute("SELECT 1 FROM leases WHERE owner != ? LIMIT 1", (owner,)).fetchone()
+            others = execute(
+                "SELECT 1 FROM leases WHERE owner != ? AND owner != '' LIMIT 1", (owner,)
+            ).fetchone()
             for job_id, expected, new_next, remaining, runs in claims:
                 won = (
                     execute(
@@ -664,7 +714,9 @@ class SQLiteStore(JobStore):
                     continue
                 results.append(
                     execute(
-                        "SELECT count(*) FROM leases WHERE job_id = ? AND owner != ?",
+                        # A retry handed off at shutdown (owner '') is no run in progress.
+                        "SELECT count(*) FROM leases WHERE job_id = ? AND owner != ? "
+                        "AND owner != ''",
                         (job_id, owner),
                     ).fetchone()[0]
                     if others
@@ -675,34 +727,56 @@ class SQLiteStore(JobStore):
                         key = (job_id, epoch_us(scheduled_at))
                         cursor = execute(
                             "INSERT OR REPLACE INTO leases (job_id, scheduled_us, attempt, owner, "
-                            "expires_us) VALUES (?, ?, 1, ?, ?)",
-                            (*key, owner, expires),
+                            "expires_us, holder) VALUES (?, ?, 1, ?, ?, ?)",
+                            (*key, owner, expires, holder),
                         )
                         taken[key] = cursor.lastrowid or 0
         self._leases.update(taken)  # once committed
         return results
 
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
-        """Renew this process's leases, take over expired ones, prune the history."""
+        """Renew this process's leases when due, take over the runs of dead processes
+        (lease expired, or holder found dead on this machine), prune the history.
+
+        Meant to be called every ``poll_interval``: the look for dead holders is one
+        small read; writes happen only when there is something to renew, take or prune.
+        """
         now_us = epoch_us(now)
         lease_us = round(self.lease_time * 1_000_000)
         lost: list[tuple[str, datetime]] = []
         taken: list[Takeover] = []
-        next_at = now + timedelta(seconds=self.lease_time / 3)
-        if not self._leases and now_us < self._prune_at_us:
-            # Nothing to renew or prune: look for expired leases without a write lock.
-            expired = take_over and self._read(
-                "SELECT 1 FROM leases WHERE expires_us < ? AND owner != ? LIMIT 1",
-                (now_us, self.owner),
-            )
-            if not expired:
-                return Upkeep(lost, taken, next_at)
+        renew = bool(self._leases) and now_us >= self._renew_at_us
+        prune = now_us >= self._prune_at_us
+        dead: list[str] = []
+        expired = False
+        soonest: int | None = None  # when another process's lease next expires
+        if take_over:
+            for owner, holder, expires in self._read(
+                "SELECT owner, holder, min(expires_us) FROM leases WHERE owner != ? GROUP BY owner",
+                (self.owner,),
+            ):
+                if holder and is_dead(holder):
+                    dead.append(owner)
+                elif expires < now_us:
+                    expired = True
+                elif soonest is None or expires < soonest:
+                    soonest = expires
+        poll = self.lease_time if self.poll_interval is None else self.poll_interval
+        next_us = now_us + round(min(poll, self.lease_time / 3) * 1_000_000)
+        if self._leases:
+            next_us = min(next_us, max(self._renew_at_us, now_us + 1))
+        if soonest is not None:
+            next_us = min(next_us, soonest + 1)
+        next_at = now + timedelta(microseconds=next_us - now_us)
+        if not (renew or prune or dead or expired):
+            return Upkeep(lost, taken, next_at)
         with self._write("renew leases") as conn:
-            if self._leases:
+            if renew:
                 conn.execute(
                     "UPDATE leases SET expires_us = ? WHERE owner = ?",
                     (now_us + lease_us, self.owner),
                 )
+                self._renew_at_us = now_us + lease_us // 3
                 held = {
                     row[0]
                     for row in conn.execute(
@@ -713,28 +787,58 @@ class SQLiteStore(JobStore):
                     if token not in held:
                         del self._leases[key]
                         lost.append((key[0], _instant(key[1], _UTC)))
-            expired = (
-                []
-                if not take_over
-                else conn.execute(
+            if dead or expired:
+                marks = ", ".join("?" * len(dead))
+                rows = conn.execute(
                     "SELECT token, job_id, scheduled_us, attempt, owner FROM leases "
-                    "WHERE expires_us < ? AND owner != ? ORDER BY expires_us LIMIT 1000",
-                    (now_us, self.owner),
+                    f"WHERE owner != ? AND (expires_us < ? OR owner IN ({marks})) "
+                    "ORDER BY expires_us LIMIT 1000",
+                    (self.owner, now_us, *dead),
                 ).fetchall()
-            )
-            for token, job_id, scheduled_us, attempt, owner in expired:
-                conn.execute("DELETE FROM leases WHERE token = ?", (token,))
-                cursor = conn.execute(
-                    "INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (job_id, scheduled_us, attempt, self.owner, now_us + lease_us),
-                )
-                self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
-                taken.append(Takeover(job_id, _instant(scheduled_us, _UTC), attempt, owner))
-            if now_us >= self._prune_at_us:
+                holder = identity()
+                for token, job_id, scheduled_us, attempt, owner in rows:
+                    conn.execute("DELETE FROM leases WHERE token = ?", (token,))
+                    cursor = conn.execute(
+                        "INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us, "
+                        "holder) VALUES (?, ?, ?, ?, ?, ?)",
+                        (job_id, scheduled_us, attempt, self.owner, now_us + lease_us, holder),
+                    )
+                    self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
+                    taken.append(
+                        Takeover(
+                            job_id,
+                            _instant(scheduled_us, _UTC),
+                            attempt,
+                            owner,
+                            handed_off=owner == _HANDED_OFF,
+                            dead=owner in dead,
+                        )
+                    )
+                if taken and not renew:
+                    self._renew_at_us = min(self._renew_at_us, now_us + lease_us // 3)
+            if prune:
                 self._prune(conn, now_us)
                 self._prune_at_us = now_us + 60_000_000
         return Upkeep(lost, taken, next_at)
+
+    def hand_off_retries(
+        self, retries: Sequence[tuple[str, datetime, int, datetime]], *, now: datetime
+    ) -> bool:
+        """Leave each pending retry (job id, scheduled time, attempt, due) to whichever
+        process looks next: its lease stays in the file, held by no one and due then."""
+        rows = []
+        for job_id, scheduled_at, attempt, due in retries:
+            token = self._leases.pop((job_id, epoch_us(scheduled_at)), None)
+            if token is not None:
+                rows.append((attempt, epoch_us(due), token))
+        if rows:
+            with self._write("hand off pending retries") as conn:
+                conn.executemany(
+                    "UPDATE leases SET owner = '', holder = NULL, attempt = ?, expires_us = ? "
+                    "WHERE token = ?",
+                    rows,
+                )
+        return True
 
     # -- history ----------------------------------------------------------------------
 
@@ -871,6 +975,7 @@ class SQLiteStore(JobStore):
     def sync(self) -> tuple[list[Job], list[str]] | None:
         """Jobs other processes changed or removed since the last call (or None)."""
         conn = self._connection()
+        self._check_file()
         with self._lock, self._guard("check for changes"):
             if conn.execute("PRAGMA data_version").fetchone()[0] == self._data_version:
                 return None
@@ -931,6 +1036,8 @@ class _Write:
     def __enter__(self) -> sqlite3.Connection:
         store = self._store
         conn = self._conn = store._connection()
+        if store._file_id is not None:
+            store._check_file()
         store._lock.acquire()
         if store._depth:
             store._depth += 1
