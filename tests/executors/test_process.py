@@ -6,6 +6,7 @@ import functools
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tickwork._model import Outcome
 from tickwork.executors import ProcessExecutor
 from tickwork.executors.process import RemoteTraceback
 
-from . import jobs
+from . import jobs, slow_start
 from .jobs import Recorder, make_request
 
 
@@ -55,6 +56,37 @@ def test_a_job_past_its_timeout_is_killed_and_fails_with_job_timeout(
     # A replacement worker takes the next run.
     executor.submit(make_request(jobs.add, 1, 1))
     assert recorder.wait_for(2)[1].return_value == 2
+
+
+def test_the_timeout_counts_from_the_start_of_the_job_not_of_its_worker(
+    executor: ProcessExecutor, recorder: Recorder
+) -> None:
+    # The worker spends longer importing the job's module than the whole timeout.
+    assert slow_start.IMPORT_SECONDS > 1
+    executor.submit(make_request(slow_start.nap, 0.1, timeout=1))
+    executor.submit(make_request(slow_start.nap, 0.1, timeout=1))
+    first, second = recorder.wait_for(2)
+    assert first.outcome is Outcome.SUCCESS, first.exception
+    assert second.outcome is Outcome.SUCCESS, second.exception
+    assert first.return_value == second.return_value  # the worker was never stopped
+
+
+def test_a_job_of_a_slow_starting_worker_is_timed_out_once_it_overruns(
+    executor: ProcessExecutor, recorder: Recorder, tmp_path: Path
+) -> None:
+    submitted = SystemClock().now()
+    began = tmp_path / "began"
+    request = make_request(slow_start.mark_and_nap, str(began), 10, job_id="over", timeout=0.3)
+    executor.submit(request)
+    result = recorder.one()
+    assert result.outcome is Outcome.FAILURE
+    assert isinstance(result.exception, JobTimeout), result.exception
+    assert began.exists()  # stopped after the job began, not while its module loaded
+    assert result.started_at is not None
+    assert result.finished_at is not None
+    # started_at is when the job began: after the worker imported the job's module.
+    assert result.started_at - submitted >= timedelta(seconds=slow_start.IMPORT_SECONDS)
+    assert result.finished_at - result.started_at >= timedelta(seconds=0.3)
 
 
 def test_a_dying_worker_fails_its_run_and_is_replaced(

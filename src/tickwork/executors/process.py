@@ -2,11 +2,17 @@
 
 Theory of operation: each worker is a ``spawn``-ed process holding one end of a
 ``Pipe``; it receives one request at a time (the function travels as a
-``"module:qualname"`` reference, never as code), runs it and sends back
-``(kind, payload, traceback_text)``. A single dispatcher thread in the parent owns all
-workers: it gives pending requests to idle workers (starting workers lazily, up to
-``max_workers``), waits on every worker's pipe and process sentinel at once, reads
-results, notices workers that died, and kills a worker whose run passed its deadline.
+``"module:qualname"`` reference, never as code), imports the function, tells the
+parent the job starts (``("started", None, None)``), runs it and sends back
+``(kind, payload, traceback_text)``. A run's ``timeout`` is armed when the parent
+reads "started", from its own clock: the worker's start-up (interpreter boot, the
+``__main__`` module's import), the import of the job's module and the time the
+request waited for a free worker never count against it.
+
+A single dispatcher thread in the parent owns all workers: it gives pending requests
+to idle workers (starting workers lazily, up to ``max_workers``), waits on every
+worker's pipe and process sentinel at once, reads results, notices workers that died,
+and kills a worker whose run passed its deadline.
 Submitters only append to a deque under a lock and poke the dispatcher through a
 wake-up pipe (at most one poke in flight), so ``submit`` never blocks on a worker.
 
@@ -51,6 +57,9 @@ _GRACE = 1.0
 
 _numbers = itertools.count(1)
 
+#: What a worker sends when the job itself begins, before its result.
+_STARTED = bytes(ForkingPickler.dumps(("started", None, None)))
+
 
 # -- the child side ---------------------------------------------------------------------
 
@@ -67,12 +76,18 @@ def _worker_main(conn: Connection) -> None:
             return
         if request is None:
             return
-        conn.send_bytes(_run_in_child(request))
+        conn.send_bytes(_run_in_child(conn, request))
 
 
-def _run_in_child(request: RunRequest) -> bytes:
+def _run_in_child(conn: Connection, request: RunRequest) -> bytes:
     try:
-        value = run_request_blocking(request)
+        func = resolve_reference(request.func_ref or "")
+    except BaseException as error:  # the job's module failed to import: it never started
+        return _pickled_error(request, error)
+    # The timeout counts from here: importing the job's module above does not count.
+    conn.send_bytes(_STARTED)
+    try:
+        value = run_request_blocking(request._replace(func=func))
     except BaseException as error:  # the job's own exception, of whatever kind
         return _pickled_error(request, error)
     try:
@@ -123,7 +138,7 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.request: RunRequest | None = None
-        self.started_at: datetime | None = None
+        self.started_at: datetime | None = None  # set when the worker says the job began
         self.deadline: float | None = None  # time.monotonic() after which the run is killed
 
 
@@ -485,21 +500,32 @@ class ProcessExecutor(Executor):
                 self._pending.appendleft(request)
             self._died(worker)
             return
+        # started_at and the deadline wait for the worker's "started": a new worker may
+        # still be booting, and the job's module may still have to be imported.
         worker.request = request
-        worker.started_at = self._clock.now()
-        if request.timeout is not None:
-            worker.deadline = time.monotonic() + request.timeout
 
     def _receive(self, worker: _Worker) -> None:
-        request, started_at = worker.request, worker.started_at
-        message: Any
-        try:
-            message = worker.conn.recv()
-        except (EOFError, OSError):
-            self._died(worker)
-            return
-        except Exception as error:
-            message = ("error", RuntimeError(f"the result could not be unpickled: {error}"), None)
+        while True:
+            request, started_at = worker.request, worker.started_at
+            message: Any
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                self._died(worker)
+                return
+            except Exception as error:
+                problem = RuntimeError(f"the result could not be unpickled: {error}")
+                message = ("error", problem, None)
+            if message[0] != "started":
+                break
+            if request is not None:
+                worker.started_at = self._clock.now()
+                if request.timeout is not None:
+                    worker.deadline = time.monotonic() + request.timeout
+            # A quick job's result may be in the pipe already: read it before the
+            # dispatcher looks at the deadline just armed.
+            if not worker.conn.poll():
+                return
         worker.request = worker.started_at = worker.deadline = None
         if request is None:  # pragma: no cover - a worker only answers requests
             return
