@@ -305,11 +305,8 @@ class SchedulerCore:
             )
             remaining = job.remaining_runs
             if remaining is not None:
-                if len(plan.runs) > remaining:
-                    plan = FirePlan(plan.runs[-remaining:] if remaining else (), plan.missed, None)
+                plan = _within_remaining(plan, remaining)
                 remaining -= len(plan.runs)
-                if remaining <= 0:
-                    plan = FirePlan(plan.runs, plan.missed, None)
             due.append(FireDue(job_id, first, plan, remaining, generation))
         return due
 
@@ -355,21 +352,24 @@ class SchedulerCore:
             else:
                 self._index(state)
             return decision
-        if fire.plan.missed:
+        if plan.missed:
+            # Named after the oldest fire that did not run (never one that runs, whose
+            # own history row has the same time).
+            oldest = plan.first_missed or fire.nominal
             decision.events.append(
                 Event(
                     kind=EventKind.JOB_MISSED,
                     at=now,
                     job_id=job.id,
-                    scheduled_at=fire.nominal,
-                    missed=fire.plan.missed,
-                    reason=_missed_reason(job, fire.plan),
+                    scheduled_at=oldest,
+                    missed=plan.missed,
+                    reason=_missed_reason(job, plan),
                 )
             )
             if self.records:
-                reason = f"{fire.plan.missed} fire time(s) missed: {_missed_reason(job, fire.plan)}"
+                reason = f"{plan.missed} fire time(s) missed: {_missed_reason(job, plan)}"
                 decision.ends.append(
-                    RunEnd(job.id, fire.nominal, 1, Outcome.MISSED, now, reason=reason, final=False)
+                    RunEnd(job.id, oldest, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )
         busy_elsewhere = elsewhere and state.running + elsewhere >= job.max_instances
         for index, scheduled_at in enumerate(fire.plan.runs):
@@ -775,6 +775,23 @@ class SchedulerCore:
 
 
 _US = timedelta(microseconds=1)
+
+
+def _within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
+    """*plan* cut to the job's *remaining* runs: the newest of them run (as with
+    ``max_catchup``), the older ones it cannot run are counted missed, and a job
+    with no run left has no next fire."""
+    runs = plan.runs
+    if len(runs) < remaining:
+        return plan
+    if len(runs) == remaining:
+        return plan._replace(next_fire=None)
+    kept = runs[len(runs) - remaining :]
+    dropped = runs[: len(runs) - remaining]
+    oldest = plan.first_missed
+    if oldest is None or epoch_us(dropped[0]) < epoch_us(oldest):
+        oldest = dropped[0]
+    return FirePlan(kept, plan.missed + len(dropped), None, oldest)
 
 
 def _missed_reason(job: Job, plan: FirePlan) -> str:
