@@ -12,7 +12,8 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from ._model import Catchup, RetryPolicy
+from ._errors import TriggerError
+from ._model import Catchup, Job, RetryPolicy
 from ._tz import epoch_us
 from .triggers import Trigger
 
@@ -21,10 +22,12 @@ __all__ = [
     "count_fires",
     "epoch_us",
     "jitter_offset",
+    "job_next_fire",
     "latest_fire_at_or_before",
     "next_job_fire",
     "plan_due",
     "retry_delay",
+    "trigger_failure",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -43,6 +46,26 @@ def next_job_fire(
     if found is not None and end is not None and epoch_us(found) > epoch_us(end):
         return None
     return found
+
+
+def trigger_failure(job_id: str, after: datetime, error: BaseException) -> str:
+    """Why a job's trigger could not say when it fires next, as a sentence."""
+    return (
+        f"the trigger of job {job_id!r} failed to give its fire time after "
+        f"{after.isoformat()}: {type(error).__name__}: {error}"
+    )
+
+
+def job_next_fire(job: Job, after: datetime, *, bounded: bool = True) -> datetime | None:
+    """:func:`next_job_fire` for *job* (*bounded* False: the trigger's own answer,
+    ignoring the job's start and end), for a call a user made: a trigger that raises
+    raises :class:`~tickwork.TriggerError`, naming the job, from its error."""
+    try:
+        if not bounded:
+            return job.trigger.next_after(after)
+        return next_job_fire(job.trigger, after, job.start, job.end)
+    except Exception as error:  # a custom trigger may raise anything
+        raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
 
 
 def count_fires(
