@@ -420,7 +420,7 @@ def _reference(
     grace: timedelta | None,
     catchup: Catchup,
     max_catchup: int,
-) -> tuple[tuple[datetime, ...], int, datetime | None]:
+) -> tuple[tuple[datetime, ...], int, datetime | None, datetime | None]:
     """plan_due's contract, by walking every fire time."""
     fires = [first]
     following = trigger.next_after(first)
@@ -438,7 +438,8 @@ def _reference(
         runs = (eligible[0],)
     else:
         runs = tuple(eligible[-max_catchup:])
-    return runs, len(fires) - len(runs), following
+    not_run = [fire for fire in fires if fire not in runs]
+    return runs, len(not_run), following, not_run[0] if not_run else None
 
 
 TRIGGERS = [
@@ -472,6 +473,8 @@ def test_plan_due_agrees_with_a_walk(
     plan = plan_due(
         trigger, first, now, grace=grace_delta, catchup=catchup, max_catchup=max_catchup
     )
-    assert (plan.runs, plan.missed, plan.next_fire) == _reference(
+    # first_missed: the oldest fire that does not run (regression: "earliest" named
+    # the fire it ran).
+    assert (plan.runs, plan.missed, plan.next_fire, plan.first_missed) == _reference(
         trigger, first, now, grace_delta, catchup, max_catchup
     )

@@ -40,7 +40,15 @@ from typing import Any, NamedTuple
 
 from ._events import Event, EventKind
 from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
-from ._planning import FirePlan, epoch_us, jitter_offset, next_job_fire, plan_due, retry_delay
+from ._planning import (
+    FirePlan,
+    epoch_us,
+    jitter_offset,
+    next_job_fire,
+    plan_due,
+    retry_delay,
+    trigger_failure,
+)
 
 __all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
 
@@ -118,6 +126,7 @@ class Decision:
     stores: list[Job] = field(default_factory=list)  # records to update in the store
     removes: list[str] = field(default_factory=list)  # job ids to delete from the store
     ends: list[RunEnd] = field(default_factory=list)  # history rows (when the core records)
+    errors: list[tuple[str, BaseException]] = field(default_factory=list)  # (message, error) to log
 
 
 class SchedulerCore:
@@ -240,7 +249,13 @@ class SchedulerCore:
             return None
         planned = (nominal - _EPOCH) // _US
         if job.jitter:
-            following = next_job_fire(job.trigger, nominal, job.start, job.end)
+            try:
+                following = next_job_fire(job.trigger, nominal, job.start, job.end)
+            except Exception:  # a broken trigger
+                # No jitter: the fire comes due at its nominal time, where planning meets
+                # the same error and pauses the job with a report (an index has no one
+                # to report to).
+                return (planned, job.id, state.generation)
             planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
         return (planned, job.id, state.generation)
 
@@ -257,8 +272,13 @@ class SchedulerCore:
             heapq.heappop(heap)
         return None
 
-    def pop_due(self, now: datetime) -> list[FireDue | RetryDue]:
-        """Everything due at *now*, planned but not applied."""
+    def pop_due(self, now: datetime, into: Decision | None = None) -> list[FireDue | RetryDue]:
+        """Everything due at *now*, planned but not applied.
+
+        A job whose trigger raises while its due fire is planned is not returned: it is
+        paused here, and the decision to report and store that is added to *into*
+        (pass one: without it the report is lost). The other jobs are unaffected.
+        """
         now_us = epoch_us(now)
         heap = self._heap
         due: list[FireDue | RetryDue] = []
@@ -278,38 +298,38 @@ class SchedulerCore:
             job = state.job
             first = state.next_fire
             assert first is not None
-            if (
-                job.misfire_grace_time is None
-                and job.start is None
-                and job.end is None
-                and job.remaining_runs is None
-            ):
-                # The common case, inlined: one fire time due, nothing to miss.
-                following = job.trigger.next_after(first)
-                if following is None or (following - _EPOCH) // _US > now_us:
-                    due.append(
-                        FireDue(job_id, first, FirePlan((first,), 0, following), None, generation)
-                    )
-                    continue
-            plan = plan_due(
-                job.trigger,
-                first,
-                now,
-                grace=job.misfire_grace_time,
-                catchup=job.catchup,
-                max_catchup=job.max_catchup,
-                start=job.start,
-                end=job.end,
-                now_us=now_us,
-                planned_us=planned_us,
-            )
+            try:
+                if (
+                    job.misfire_grace_time is None
+                    and job.start is None
+                    and job.end is None
+                    and job.remaining_runs is None
+                ):
+                    # The common case, inlined: one fire time due, nothing to miss.
+                    following = job.trigger.next_after(first)
+                    if following is None or (following - _EPOCH) // _US > now_us:
+                        plan = FirePlan((first,), 0, following)
+                        due.append(FireDue(job_id, first, plan, None, generation))
+                        continue
+                plan = plan_due(
+                    job.trigger,
+                    first,
+                    now,
+                    grace=job.misfire_grace_time,
+                    catchup=job.catchup,
+                    max_catchup=job.max_catchup,
+                    start=job.start,
+                    end=job.end,
+                    now_us=now_us,
+                    planned_us=planned_us,
+                )
+            except Exception as error:  # a custom trigger may raise anything
+                self._trigger_failed(state, first, error, now, Decision() if into is None else into)
+                continue
             remaining = job.remaining_runs
             if remaining is not None:
-                if len(plan.runs) > remaining:
-                    plan = FirePlan(plan.runs[-remaining:] if remaining else (), plan.missed, None)
+                plan = _within_remaining(plan, remaining)
                 remaining -= len(plan.runs)
-                if remaining <= 0:
-                    plan = FirePlan(plan.runs, plan.missed, None)
             due.append(FireDue(job_id, first, plan, remaining, generation))
         return due
 
@@ -355,21 +375,24 @@ class SchedulerCore:
             else:
                 self._index(state)
             return decision
-        if fire.plan.missed:
+        if plan.missed:
+            # Named after the oldest fire that did not run (never one that runs, whose
+            # own history row has the same time).
+            oldest = plan.first_missed or fire.nominal
             decision.events.append(
                 Event(
                     kind=EventKind.JOB_MISSED,
                     at=now,
                     job_id=job.id,
-                    scheduled_at=fire.nominal,
-                    missed=fire.plan.missed,
-                    reason=_missed_reason(job, fire.plan),
+                    scheduled_at=oldest,
+                    missed=plan.missed,
+                    reason=_missed_reason(job, plan),
                 )
             )
             if self.records:
-                reason = f"{fire.plan.missed} fire time(s) missed: {_missed_reason(job, fire.plan)}"
+                reason = f"{plan.missed} fire time(s) missed: {_missed_reason(job, plan)}"
                 decision.ends.append(
-                    RunEnd(job.id, fire.nominal, 1, Outcome.MISSED, now, reason=reason, final=False)
+                    RunEnd(job.id, oldest, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )
         busy_elsewhere = elsewhere and state.running + elsewhere >= job.max_instances
         for index, scheduled_at in enumerate(fire.plan.runs):
@@ -508,6 +531,40 @@ class SchedulerCore:
                 if state.done and not state.removed:
                     decision.removes.append(job.id)
         return decision
+
+    def _trigger_failed(
+        self, state: _State, nominal: datetime, error: Exception, now: datetime, decision: Decision
+    ) -> None:
+        """The trigger raised while the fire at *nominal* was planned: that fire does not
+        run, and the job is paused (it would fail the same way at every step)."""
+        failure = trigger_failure(state.job.id, nominal, error)
+        note = f"paused: {failure}"
+        job = state.job = evolve(_snapshot(state), paused=True, pause_note=note)
+        state.generation += 1
+        decision.stores.append(job)
+        decision.errors.append((f"{failure}; the job is paused", error))
+        decision.events.append(
+            Event(
+                kind=EventKind.JOB_MISSED,
+                at=now,
+                job_id=job.id,
+                scheduled_at=nominal,
+                missed=1,
+                reason=note,
+            )
+        )
+        decision.events.append(
+            Event(
+                kind=EventKind.JOB_PAUSED,
+                at=now,
+                job_id=job.id,
+                scheduled_at=nominal,
+                exception=error,
+                reason=note,
+            )
+        )
+        if self.records:
+            decision.ends.append(RunEnd(job.id, nominal, 1, Outcome.MISSED, now, reason=note))
 
     def _drop_buffer(self, state: _State, now: datetime, decision: Decision) -> None:
         """Report every waiting run of *state* as skipped: the scheduler is shutting down."""
@@ -784,6 +841,23 @@ class SchedulerCore:
 
 
 _US = timedelta(microseconds=1)
+
+
+def _within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
+    """*plan* cut to the job's *remaining* runs: the newest of them run (as with
+    ``max_catchup``), the older ones it cannot run are counted missed, and a job
+    with no run left has no next fire."""
+    runs = plan.runs
+    if len(runs) < remaining:
+        return plan
+    if len(runs) == remaining:
+        return plan._replace(next_fire=None)
+    kept = runs[len(runs) - remaining :]
+    dropped = runs[: len(runs) - remaining]
+    oldest = plan.first_missed
+    if oldest is None or epoch_us(dropped[0]) < epoch_us(oldest):
+        oldest = dropped[0]
+    return FirePlan(kept, plan.missed + len(dropped), None, oldest)
 
 
 def _missed_reason(job: Job, plan: FirePlan) -> str:

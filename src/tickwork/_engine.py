@@ -48,7 +48,7 @@ from ._model import (
     RunResult,
     evolve,
 )
-from ._planning import epoch_us, next_job_fire, retry_delay
+from ._planning import epoch_us, job_next_fire, retry_delay
 from ._serialize import fire_zone
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
 from ._tz import coerce_timezone
@@ -568,7 +568,8 @@ class Engine:
         return added
 
     def _first_fire(self, job: Job, now: datetime) -> datetime | None:
-        return next_job_fire(job.trigger, now - _US, job.start, job.end)
+        """The job's first fire time at or after *now*; TriggerError if its trigger raises."""
+        return job_next_fire(job, now - _US)
 
     @staticmethod
     def _keep_schedule(
@@ -769,7 +770,11 @@ class Engine:
         return [self._attach(job) for job in jobs]
 
     def next_fire_times(self, job_id: str, count: int = 5) -> list[datetime]:
-        """Preview a job's next *count* fire times (a paused job: as if resumed now)."""
+        """Preview a job's next *count* fire times (a paused job: as if resumed now).
+
+        Raises ``TriggerError``, naming the job and the trigger's error, when its
+        trigger raises instead of giving a time.
+        """
         if not isinstance(count, int) or count < 0:
             raise ValueError(f"count must be a whole number >= 0, got {count!r}")
         with self._lock:
@@ -780,7 +785,7 @@ class Engine:
         times: list[datetime] = []
         while first is not None and len(times) < count:
             times.append(first)
-            first = next_job_fire(job.trigger, first, job.start, job.end)
+            first = job_next_fire(job, first)
         if job.remaining_runs is not None:
             times = times[: job.remaining_runs]
         return times
@@ -1003,7 +1008,7 @@ class Engine:
             self._require_open()
             job = self._job(job_id)
             times: list[datetime] = []
-            moment: datetime | None = job.trigger.next_after(first - _US)
+            moment = job_next_fire(job, first - _US, bounded=False)
             while moment is not None and epoch_us(moment) <= epoch_us(last):
                 if len(times) >= BACKFILL_LIMIT:
                     raise ValueError(
@@ -1011,7 +1016,7 @@ class Engine:
                         f"{BACKFILL_LIMIT} fire times; split the range"
                     )
                 times.append(moment)
-                moment = job.trigger.next_after(moment)
+                moment = job_next_fire(job, moment, bounded=False)
             now = self._clock.now()
             decision = Decision()
             for scheduled_at in times:
@@ -1082,7 +1087,7 @@ class Engine:
                     self._upkeep(now, batch)
                 running = self._state is SchedulerState.RUNNING
                 if running and dispatch and self._store_ok:
-                    self._dispatch(self._core.pop_due(now), now, batch)
+                    self._dispatch(self._core.pop_due(now, batch), now, batch)
                 self._persist(batch, now)
                 if self._store_events:
                     batch.events += self._store_events
@@ -1473,7 +1478,10 @@ class Engine:
         decision.ends = []
 
     def _apply(self, decision: Decision) -> None:
-        """Submit the decision's runs and emit its events (outside the lock)."""
+        """Submit the decision's runs, log its errors and emit its events (outside the lock)."""
+        for message, error in decision.errors:
+            logger.error("tickwork: %s", message, exc_info=error)
+        decision.errors.clear()
         if decision.requests:
             by_executor: dict[str, list[Any]] = {}
             for alias, request in decision.requests:

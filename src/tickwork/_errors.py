@@ -17,6 +17,7 @@ __all__ = [
     "SerializationError",
     "StoreError",
     "TickworkError",
+    "TriggerError",
     "TriggerSearchExhausted",
     "UnknownTimezone",
     "WorkerDied",
@@ -55,6 +56,22 @@ class UnknownTimezone(TickworkError, LookupError):
 
 class TriggerSearchExhausted(TickworkError, RuntimeError):
     """A combining trigger gave up looking for an instant all its parts agree on."""
+
+
+class TriggerError(TickworkError, ValueError):
+    """A job's trigger raised instead of saying when the job fires next: an
+    :class:`AndTrigger` that gave up (:class:`TriggerSearchExhausted`), or an error in
+    a custom trigger. The message names the job and the trigger's error, which is also
+    the ``__cause__``; ``job_id`` holds the job's id.
+
+    Raised by the call that asked (``add_job``, ``modify_job``, ``reschedule_job``,
+    ``resume_job``, ``next_fire_times``, ``backfill``). At a fire time nothing raises:
+    the scheduler pauses the job and reports it instead.
+    """
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class JobLookupError(TickworkError, LookupError):

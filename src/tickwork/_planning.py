@@ -12,7 +12,8 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from ._model import Catchup, RetryPolicy
+from ._errors import TriggerError
+from ._model import Catchup, Job, RetryPolicy
 from ._tz import epoch_us
 from .triggers import Trigger
 
@@ -21,10 +22,12 @@ __all__ = [
     "count_fires",
     "epoch_us",
     "jitter_offset",
+    "job_next_fire",
     "latest_fire_at_or_before",
     "next_job_fire",
     "plan_due",
     "retry_delay",
+    "trigger_failure",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -43,6 +46,26 @@ def next_job_fire(
     if found is not None and end is not None and epoch_us(found) > epoch_us(end):
         return None
     return found
+
+
+def trigger_failure(job_id: str, after: datetime, error: BaseException) -> str:
+    """Why a job's trigger could not say when it fires next, as a sentence."""
+    return (
+        f"the trigger of job {job_id!r} failed to give its fire time after "
+        f"{after.isoformat()}: {type(error).__name__}: {error}"
+    )
+
+
+def job_next_fire(job: Job, after: datetime, *, bounded: bool = True) -> datetime | None:
+    """:func:`next_job_fire` for *job* (*bounded* False: the trigger's own answer,
+    ignoring the job's start and end), for a call a user made: a trigger that raises
+    raises :class:`~tickwork.TriggerError`, naming the job, from its error."""
+    try:
+        if not bounded:
+            return job.trigger.next_after(after)
+        return next_job_fire(job.trigger, after, job.start, job.end)
+    except Exception as error:  # a custom trigger may raise anything
+        raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
 
 
 def count_fires(
@@ -102,11 +125,14 @@ class FirePlan(NamedTuple):
 
     ``runs``: the nominal fire times to run now, oldest first. ``missed``: how many due
     fire times will not run. ``next_fire``: the first fire time after *now*.
+    ``first_missed``: the oldest due fire time that will not run (None when
+    ``missed`` is 0): what ``JOB_MISSED`` reports, never a fire time in ``runs``.
     """
 
     runs: tuple[datetime, ...]
     missed: int
     next_fire: datetime | None
+    first_missed: datetime | None = None
 
 
 def plan_due(
@@ -142,14 +168,17 @@ def plan_due(
         if eligible_us is not None:
             start_us = epoch_us(first) if planned_us is None else planned_us
             if start_us < eligible_us:
-                return FirePlan((), 1, following)
+                return FirePlan((), 1, following, first)
         return FirePlan((first,), 0, following)
 
+    # A backlog: *first* and *following* are both due. Every policy but "earliest"
+    # leaves *first* out (catch-up keeps the newest fires), so the oldest missed fire
+    # is *first*, or *following* when *first* is the one that runs.
     upcoming = next_job_fire(trigger, now, start, end)
     before_first = first - _US
     total = count_fires(trigger, before_first, now, start, end)
     if catchup is Catchup.NONE:
-        return FirePlan((), total, upcoming)
+        return FirePlan((), total, upcoming, first)
     earliest_ok = first if eligible_us is None or epoch_us(first) >= eligible_us else None
     if earliest_ok is None:
         assert eligible_us is not None
@@ -157,14 +186,16 @@ def plan_due(
         if candidate is not None and epoch_us(candidate) <= now_us:
             earliest_ok = candidate
     if earliest_ok is None:
-        return FirePlan((), total, upcoming)
+        return FirePlan((), total, upcoming, first)
     if catchup is Catchup.EARLIEST:
-        return FirePlan((earliest_ok,), max(total - 1, 0), upcoming)
+        oldest_missed = following if earliest_ok is first else first
+        return FirePlan((earliest_ok,), max(total - 1, 0), upcoming, oldest_missed)
     latest = latest_fire_at_or_before(trigger, now, first, start, end)
     if catchup is Catchup.LATEST:
-        return FirePlan((latest,), max(total - 1, 0), upcoming)
+        return FirePlan((latest,), max(total - 1, 0), upcoming, first)
     runs = _last_fires(trigger, earliest_ok, now, max_catchup, start, end)
-    return FirePlan(runs, max(total - len(runs), 0), upcoming)
+    missed = max(total - len(runs), 0)
+    return FirePlan(runs, missed, upcoming, first if missed else None)
 
 
 def _last_fires(
