@@ -203,15 +203,18 @@ class AsyncioExecutor(Executor):
             task = loop.create_task(self._run(record))
             self._running[task] = record
             task.add_done_callback(self._forget)
-            if request.timeout is not None:
-                record.timer = loop.call_later(request.timeout, self._expire, task)
+
+    def _arm(self, record: _Record, task: asyncio.Task[None]) -> None:
+        """Start the run's timeout clock (in the loop), once the job has begun."""
+        timeout = record.request.timeout
+        if timeout is not None and record.timer is None and not task.done():
+            record.timer = task.get_loop().call_later(timeout, self._expire, task)
 
     async def _run(self, record: _Record) -> None:
         request = record.request
         enter_run(request)  # this task runs in its own copy of the context
-        record.started_at = self._clock.now()
         try:
-            value = await self._invoke(request)
+            value = await self._invoke(record)
         except asyncio.CancelledError as error:
             if record.cancelled_by is None:
                 self._finish(record, Outcome.INTERRUPTED)
@@ -241,14 +244,30 @@ class AsyncioExecutor(Executor):
                 # It swallowed the cancellation and returned: it still missed its deadline.
                 self._finish_cancelled(record, None)
 
-    @staticmethod
-    async def _invoke(request: RunRequest) -> Any:
+    async def _invoke(self, record: _Record) -> Any:
+        """Run the job. Its timeout counts from when it begins: at once for a coroutine,
+        and for a plain function when a thread of the loop's pool takes it up, not while
+        it waits for a free one."""
+        request = record.request
+        task = asyncio.current_task()
+        assert task is not None
         func = request.func
         if func is None:
             func = resolve_reference(request.func_ref or "")
         if inspect.iscoroutinefunction(func):
+            record.started_at = self._clock.now()
+            self._arm(record, task)
             return await func(*request.args, **request.kwargs)
-        result = await asyncio.to_thread(func, *request.args, **request.kwargs)
+        loop = task.get_loop()
+        target = func
+
+        def begin(*args: Any, **kwargs: Any) -> Any:
+            record.started_at = self._clock.now()
+            if request.timeout is not None:
+                loop.call_soon_threadsafe(self._arm, record, task)
+            return target(*args, **kwargs)
+
+        result = await asyncio.to_thread(begin, *request.args, **request.kwargs)
         if inspect.isawaitable(result):  # e.g. an object whose __call__ is async
             result = await result
         return result
