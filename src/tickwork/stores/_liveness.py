@@ -83,6 +83,14 @@ def is_dead(holder: str) -> bool:
         return False  # another machine, container or boot: its PIDs mean nothing here
     stat = _stat(pid)
     if stat is None:
-        return not os.path.exists(f"/proc/{pid}")
+        # No readable entry: gone, or hidden from this user (``hidepid``). Ask the
+        # kernel, which tells "no such process" from "not yours".
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
     state, started = stat
     return started != start or state in ("Z", "X", "x")

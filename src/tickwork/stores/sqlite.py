@@ -17,11 +17,23 @@ expiry and a fencing token (its row id, never reused). The owner renews its leas
 whatever its jobs are doing, and deletes each when the run's last attempt ends, in the
 same transaction as the run's history row, and only if the token is still its own.
 
-*Crashes.* A process killed mid-run stops renewing. Once its lease has expired, the next
-process to run :meth:`SQLiteStore.maintain` takes it over under a new token (so the dead
-process's release, should it come back, matches nothing), and its scheduler records the
-run as interrupted and applies the job's retry policy. A process that finds one of its
-own leases gone (it could not renew in time) is told, and drops that fire's waiting runs.
+*Crashes.* A process killed mid-run stops renewing. Each lease also records its
+holder's identity on the machine (``stores/_liveness.py``: PID namespace, PID, start
+time). :meth:`SQLiteStore.maintain`, which the scheduler calls every ``poll_interval``,
+takes over the leases of a holder found dead on this machine at once, and any other
+lease once it has expired, under a new token (so the dead process's release, should it
+come back, matches nothing); the scheduler records the run as interrupted and applies
+the job's retry policy. A process that finds one of its own leases gone (it could not
+renew in time) is told, and drops that fire's waiting runs.
+
+*Shutdown.* Runs waiting for a free instance are recorded skipped and their leases
+released. A retry waiting for its time is *handed off*: its lease stays, owned by no
+one (owner ``''``), with the attempt to run and its due time as expiry; the first
+process to look once it is due takes it over and runs that attempt.
+
+*Lost files.* The store remembers the device and inode of the file it opened and
+checks them at each poll and each write: a file deleted or replaced under it makes
+every write a ``StoreError`` (SQLite would go on writing to the unlinked file).
 
 *Changes.* Each job row and each removal tombstone carries a change counter, ``seq``:
 every write transaction stamps its rows with one more than the highest ``seq`` stored
