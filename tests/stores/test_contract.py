@@ -377,3 +377,21 @@ def test_claim_fires_returns_none_for_a_lost_claim_and_a_count_for_a_won_one(
         now=T0,
     )
     assert results == [0, None, None]  # no other process holds runs of "a"
+
+
+def test_a_handed_off_retry_comes_back_from_maintain_once_due(store: JobStore) -> None:
+    # A store that can keep a retry at shutdown gives it, once due, to the next
+    # process that looks; one that cannot says so (False) and keeps nothing.
+    store.add_job(make_job())
+    [claimed] = store.claim_fires([("a", T0, T0 + timedelta(seconds=10), None, (T0,))], now=T0)
+    assert claimed == 0
+    due = T0 + timedelta(seconds=30)
+    handed = store.hand_off_retries([("a", T0, 2, due)], now=T0 + timedelta(seconds=1))
+    if not handed:
+        assert store.maintain(due + timedelta(seconds=1)).taken == []
+        return
+    assert store.maintain(due - timedelta(seconds=1)).taken == []
+    [taken] = store.maintain(due + timedelta(microseconds=1)).taken
+    assert (taken.job_id, taken.attempt, taken.handed_off) == ("a", 2, True)
+    assert taken.scheduled_at == T0
+    assert store.maintain(due + timedelta(seconds=2)).taken == []  # taken once
