@@ -17,9 +17,9 @@ The same shape in frameworks:
 
       def create_app():
           app = Flask(__name__)
-          scheduler = Scheduler()
+          scheduler = Scheduler()                         # in memory: this process's jobs
           scheduler.add_job(refresh_cache, "interval", seconds=30, id="refresh-cache",
-                            run_immediately=True, replace_existing=True)
+                            run_immediately=True)
           scheduler.start()
           atexit.register(scheduler.shutdown)
 
@@ -51,8 +51,13 @@ e-mail, a clean-up) goes in a shared file instead: give every worker's scheduler
 same ``SQLiteStore("jobs.db")`` (from ``tickwork.stores``), and each fire runs once
 among them. Start that scheduler in each worker after the fork (gunicorn's
 ``post_fork`` hook, not at import with ``--preload``), define its job functions at
-module level and give them JSON arguments. A worker may run both: a scheduler in
-memory for per-process work like this cache, one on the file for the rest.
+module level and give them JSON arguments. Declare its jobs with a fixed ``id`` and
+``replace_existing=True``, and **without** ``run_immediately=True``: start-up code runs
+in every worker at every start, so "run once now" would run the job once per worker
+per deploy. Work to do once per deploy belongs in the deploy step (a release command
+that calls the function once). A worker may run both: a
+scheduler in memory for per-process work like this cache (where ``run_immediately``
+is right: each process fills its own cache), one on the file for the rest.
 docs/persistence.md ("Several processes on one file") shows the set-up for gunicorn,
 uvicorn and Django.
 """
@@ -132,8 +137,10 @@ def start_scheduler() -> Scheduler:
         "interval",
         seconds=1,
         id="refresh-cache",
-        run_immediately=True,  # fill the cache now, not in a second
-        replace_existing=True,  # safe to declare again at every start
+        # Fill this process's cache now, not in a second. Right for a scheduler in memory
+        # (each worker has its own cache); with a shared SQLiteStore it would run once per
+        # worker at every start: see the module docstring.
+        run_immediately=True,
         misfire_grace_time=5,  # a refresh that cannot start within 5 s is pointless
     )
     scheduler.add_listener(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+import tickwork
 from tickwork import RetryPolicy, Scheduler
-from tickwork.cli import main
+from tickwork.cli import _read_only, main
 from tickwork.executors import InlineExecutor
 from tickwork.stores import SQLiteStore
 from tickwork.testing import FakeClock, advance
@@ -58,6 +61,12 @@ def test_explain() -> None:
         (["next", "* * * * *", "--after", "2024-01-01T00:00"], "offset"),
         (["next", "* * * * *", "-n", "0"], "--count"),
         (["demo", "--duration", "0"], "--duration"),
+        # Infinity used to start the live demo and crash in time.sleep (OverflowError).
+        (["demo", "--duration", "inf"], "--duration=inf"),
+        (["demo", "--duration", "nan"], "--duration=nan"),
+        (["demo", "--duration", "1e300"], "--duration=1e+300 is too large"),
+        # A string that is no datetime at all used to give fromisoformat's own message.
+        (["next", "* * * * *", "--after", "garbage"], "--after 'garbage'"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -157,7 +166,7 @@ def test_jobs_lists_jobs_soonest_first_with_trigger_next_fire_and_pause(job_file
     status, text = run("jobs", str(job_file))
     assert status == 0
     header = text.splitlines()[1].split()
-    assert header == ["ID", "NEXT", "FIRE", "PAUSED", "TRIGGER"]
+    assert header == ["ID", "NEXT", "FIRE", "PAUSED", "TRIGGER", "FUNCTION"]
     rows = table(text, "Jobs in")
     assert [row[:3] for row in rows] == [
         ["tick", "2024-01-01T12:00:40+00:00", "no"],
@@ -355,3 +364,110 @@ def test_bad_options_exit_2_before_the_file_is_read(
 ) -> None:
     assert main(argv, out=io.StringIO()) == 2
     assert message in capsys.readouterr().err
+
+
+def test_next_into_a_closed_pipe_exits_quietly() -> None:
+    """``python -m tickwork next ... -n 100000 | head -1``: once the reader is gone, the
+    command stops with the status of a tool ended by SIGPIPE, and no traceback."""
+    command = [sys.executable, "-m", "tickwork", "next", "* * * * * *", "-n", "100000",
+               "--after", "2024-01-01T00:00:00+00:00"]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().startswith("Every second")
+        process.stdout.close()  # as head does after its lines
+        errors = process.stderr.read()
+        status = process.wait(timeout=60)
+    assert "Traceback" not in errors
+    assert "BrokenPipeError" not in errors
+    assert status == 141
+
+
+# -- looking at a file runs no code from it ------------------------------------------
+
+MARKER_MODULE = """
+import pathlib
+pathlib.Path({marker!r}).write_text("imported")
+print("The Zen of Python, or any other side effect")
+
+
+class Boom(Exception):
+    pass
+
+
+def run():
+    pass
+"""
+
+
+@pytest.fixture
+def crafted_file(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A job file whose row names, as its function and as a retry_on type, a module that
+    leaves a marker file when imported; and the environment that can import it."""
+    marker = tmp_path / "imported.txt"
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "tw_side_effect.py").write_text(MARKER_MODULE.format(marker=str(marker)))
+    path = tmp_path / "jobs.db"
+    scheduler = scheduler_on(path, FakeClock(T0))
+    scheduler.add_job(RECORD, "interval", seconds=10, id="crafted",
+                      retry=RetryPolicy(retry_on=(ValueError,)))  # fmt: skip
+    scheduler.shutdown()
+    conn = sqlite3.connect(path)
+    with conn:
+        (options,) = conn.execute("SELECT options FROM jobs WHERE id = 'crafted'").fetchone()
+        data = json.loads(options)
+        data["retry"]["retry_on"] = ["tw_side_effect:Boom"]
+        conn.execute(
+            "UPDATE jobs SET options = ?, func_ref = 'tw_side_effect:run' WHERE id = 'crafted'",
+            (json.dumps(data),),
+        )
+    conn.close()
+    src = str(Path(tickwork.__file__).resolve().parent.parent)  # the tickwork under test
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(modules)])}
+    return path, marker, env
+
+
+def test_reading_a_job_file_imports_no_module_it_names(
+    crafted_file: tuple[Path, Path, dict[str, str]],
+) -> None:
+    path, marker, env = crafted_file
+    for command in ("jobs", "history"):
+        done = subprocess.run(
+            [sys.executable, "-m", "tickwork", command, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert not marker.exists(), f"{command} imported a module named in the file"
+        assert "Zen" not in done.stdout
+        if command == "jobs":
+            (row,) = table(done.stdout, "Jobs in")
+            assert row[0] == "crafted"
+            assert row[-1] == "tw_side_effect:run"  # the reference, shown as text
+            assert "Broken jobs: none." in done.stdout
+
+
+def test_a_retry_on_read_as_text_keeps_its_reference(
+    crafted_file: tuple[Path, Path, dict[str, str]],
+) -> None:
+    """In process too: the stand-in type gives the stored reference back, and decoding
+    for the scheduler afterwards still imports for real (no stand-in is cached)."""
+    path, marker, _ = crafted_file
+    with _read_only(str(path)) as store:
+        (job,) = store.get_jobs()
+    assert job.retry is not None
+    assert job.retry.to_dict()["retry_on"] == ["tw_side_effect:Boom"]
+    assert not marker.exists()
+    store = SQLiteStore(path)
+    try:
+        store.open()
+        assert store.get_jobs() == []  # the module does not import here: broken
+        assert "tw_side_effect" in store.broken_jobs()["crafted"]
+    finally:
+        store.close()

@@ -173,7 +173,7 @@ def test_a_cron_string_as_trigger_name_gets_a_hint(
         ({"catchup": "sometimes"}, ValueError, "catchup"),
         ({"overlap": "sometimes"}, ValueError, "overlap"),
         ({"max_instances": 0}, ValueError, "max_instances"),
-        ({"max_instances": 1.5}, ValueError, "max_instances"),
+        ({"max_instances": 1.5}, TypeError, "max_instances"),
         ({"max_catchup": 0}, ValueError, "max_catchup"),
         ({"remaining_runs": 0}, ValueError, "remaining_runs"),
         ({"max_consecutive_failures": 0}, ValueError, "max_consecutive_failures"),

@@ -474,7 +474,7 @@ def test_retry_delay_is_capped_by_max_delay(sim: Sim) -> None:
         ({"attempts": 0}, ValueError, "attempts"),
         ({"attempts": 1.5}, TypeError, "attempts"),
         ({"delay": -1}, ValueError, "delay"),
-        ({"max_delay": "x"}, ValueError, "max_delay"),
+        ({"max_delay": "x"}, TypeError, "max_delay"),
         ({"factor": 0.5}, ValueError, "factor"),
         ({"jitter": 2}, ValueError, "jitter"),
         ({"retry_on": (int,)}, TypeError, "retry_on"),

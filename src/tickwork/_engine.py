@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._checks import seconds, whole
 from ._clock import Clock, SystemClock
 from ._context import being_defined, resolve_reference
 from ._core import Decision, FireDue, RetryDue, SchedulerCore
@@ -90,8 +91,7 @@ _UNSAVED_LIMIT = 100_000
 def _check_history_query(job_id: object, limit: object) -> None:
     if job_id is not None and not isinstance(job_id, str):
         raise TypeError(f"job_id must be a str or None, got {job_id!r}")
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+    whole(limit, "limit", minimum=0)
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:
@@ -164,9 +164,7 @@ def _find_reference(func: Callable[..., Any]) -> str | None:
 def _positive_int(value: object, argument: str, *, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{argument} must be a whole number >= 1, got {value!r}")
-    return value
+    return whole(value, argument)
 
 
 class Engine:
@@ -184,8 +182,7 @@ class Engine:
     ) -> None:
         if store is not None and not isinstance(store, JobStore):
             raise TypeError(f"store must be a JobStore, got {type(store).__name__}")
-        if not isinstance(max_wait, (int, float)) or not 0 < max_wait <= 3600:
-            raise ValueError(f"max_wait must be seconds in (0, 3600], got {max_wait!r}")
+        seconds(max_wait, "max_wait", positive=True, maximum=3600)
         self._lock = threading.RLock()
         self._core = SchedulerCore()
         self._store = store if store is not None else MemoryStore()
@@ -194,12 +191,16 @@ class Engine:
             raise TypeError(f"clock must provide now/monotonic/wait/wait_async, got {clock!r}")
         self._timezone = coerce_timezone(timezone)
         self._executors: dict[str, Executor] = {}
+        if executors is not None and not isinstance(executors, Mapping):
+            raise TypeError(f"executors must be a mapping of alias to Executor, got {executors!r}")
         for alias, executor in (executors or self._default_executors()).items():
             if not isinstance(executor, Executor):
                 raise TypeError(f"executor {alias!r} must be an Executor, got {executor!r}")
             self._executors[alias] = executor
         if "default" not in self._executors:
-            raise ValueError("executors must include one named 'default'")
+            # Only extra executors given (say {"cpu": ProcessExecutor()}): jobs without
+            # executor= still need somewhere to run, as when none are given.
+            self._executors["default"] = self._default_executors()["default"]
         self._started_executors: set[str] = set()
         self._listeners = Listeners()
         self._state = SchedulerState.STOPPED
@@ -357,8 +358,10 @@ class Engine:
                     raise TypeError("replace_existing=True contradicts conflict='keep'")
                 policy = ConflictPolicy.REPLACE
             job_id = id if id is not None else uuid.uuid4().hex
-            if not isinstance(job_id, str) or not job_id:
-                raise ValueError(f"id must be a non-empty str, got {job_id!r}")
+            if not isinstance(job_id, str):
+                raise TypeError(f"id must be a str, got {type(job_id).__name__} {job_id!r}")
+            if not job_id:
+                raise ValueError("id must be a non-empty str, got ''")
             if not isinstance(paused, bool):
                 raise TypeError(f"paused must be a bool, got {paused!r}")
             if pause_note is not None and not isinstance(pause_note, str):
@@ -693,9 +696,7 @@ class Engine:
         if timeout is not None:
             if isinstance(timeout, timedelta):
                 timeout = timeout.total_seconds()
-            if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-                raise ValueError(f"timeout must be seconds > 0, got {given.get('timeout')!r}")
-            timeout = float(timeout)
+            timeout = seconds(timeout, "timeout", positive=True)
         out["timeout"] = timeout
         out["max_consecutive_failures"] = _positive_int(
             given.get("max_consecutive_failures"), "max_consecutive_failures"
@@ -775,8 +776,7 @@ class Engine:
         Raises ``TriggerError``, naming the job and the trigger's error, when its
         trigger raises instead of giving a time.
         """
-        if not isinstance(count, int) or count < 0:
-            raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+        whole(count, "count", minimum=0)
         with self._lock:
             job = self._job(job_id)
             first = job.next_fire

@@ -120,6 +120,19 @@ def _number(value: object, what: str) -> float:
     return value
 
 
+#: Seconds per unit, and the longest interval (the span of the years 1 to 9999).
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86_400, "weeks": 604_800}
+_MAX_DAYS = (datetime.max - datetime.min).days
+
+
+def _check_length(amount: float, unit: str, chain: str, what: str) -> None:
+    if amount * _UNIT_SECONDS[unit] > _MAX_DAYS * 86_400:
+        raise ValueError(
+            f"{chain}: {what} {amount!r} {unit} is too large: at most {_MAX_DAYS} days (the "
+            f"span of the years 1 to 9999)"
+        )
+
+
 def _cron(second: int, minute: int | str, hour: int | str, weekday: str = "*") -> str:
     """A 5-field expression, or 6 fields (seconds first) when *second* is not 0."""
     fields = f"{minute} {hour} * * {weekday}"
@@ -219,6 +232,9 @@ class JobBuilder:
             )
         if unit in ("days", "weeks") and isinstance(interval, float):
             interval = int(interval)
+        _check_length(interval, unit, chain, "the interval")
+        if self._latest is not None:
+            _check_length(self._latest, unit, chain, "the latest interval")
         return replace(self, _interval=interval, _unit=unit, _unit_word=word, _chain=chain)
 
     def _refuse_second_unit(self, chain: str) -> None:
@@ -422,6 +438,8 @@ class JobBuilder:
         _number(latest, f"{chain}: the latest interval")
         if self._latest is not None:
             raise ValueError(f"{chain}: .to() was already given")
+        if self._unit is not None:
+            _check_length(latest, self._unit, chain, "the latest interval")
         if latest < self._interval:
             raise ValueError(
                 f"{chain}: the latest interval {latest!r} is smaller than the interval "
@@ -571,7 +589,10 @@ class JobBuilder:
         engine = self._engine
         now = engine.clock.now()
         zone = self._zone or engine.timezone
-        trigger, jitter = self._trigger(now, zone)
+        try:
+            trigger, jitter = self._trigger(now, zone)
+        except (ValueError, OverflowError) as error:  # a schedule past the year 9999
+            raise ValueError(f"{self._chain}.do(...): {error}") from None
         options = dict(self._options)
         if self._tags:
             given = options.get("tags") or ()

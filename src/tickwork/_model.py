@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._checks import seconds, whole
 from .triggers import Trigger
 
 if TYPE_CHECKING:
@@ -108,17 +110,16 @@ class RetryPolicy:
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool):
-            raise TypeError(f"retry attempts must be an int, got {self.attempts!r}")
-        if self.attempts < 1:
-            raise ValueError(f"retry attempts must be 1 or more, got {self.attempts}")
+        whole(self.attempts, "retry attempts")
         for name in ("delay", "max_delay"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"retry {name} must be a number >= 0, got {value!r}")
-        if not isinstance(self.factor, (int, float)) or self.factor < 1:
-            raise ValueError(f"retry factor must be a number >= 1, got {self.factor!r}")
-        if not isinstance(self.jitter, (int, float)) or not 0 <= self.jitter <= 1:
+            seconds(getattr(self, name), f"retry {name}")
+        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)):
+            raise TypeError(f"retry factor must be a number, got {self.factor!r}")
+        if not 1 <= self.factor < math.inf:  # NaN fails the comparison too
+            raise ValueError(f"retry factor must be a finite number >= 1, got {self.factor!r}")
+        if isinstance(self.jitter, bool) or not isinstance(self.jitter, (int, float)):
+            raise TypeError(f"retry jitter must be a number, got {self.jitter!r}")
+        if not 0 <= self.jitter <= 1:
             raise ValueError(f"retry jitter must be between 0 and 1, got {self.jitter!r}")
         types = self.retry_on
         if isinstance(types, type):

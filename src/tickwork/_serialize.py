@@ -32,7 +32,8 @@ import math
 import pickle
 import reprlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
@@ -51,7 +52,14 @@ from .triggers import (
     Trigger,
 )
 
-__all__ = ["JobRow", "check_json", "decode_job", "encode_job", "fire_zone"]
+__all__ = [
+    "JobRow",
+    "check_json",
+    "decode_job",
+    "encode_job",
+    "fire_zone",
+    "references_as_text",
+]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -483,6 +491,37 @@ def _decode_tags(value: Any) -> frozenset[str]:
     return frozenset(value) if value else _NO_TAGS
 
 
+#: Set while decoding for a reader that must run no code from the data (see
+#: :func:`references_as_text`).
+_as_text: ContextVar[bool] = ContextVar("tickwork_references_as_text", default=False)
+
+
+@contextlib.contextmanager
+def references_as_text() -> Iterator[None]:
+    """Decode without importing anything, in this thread or task, for the block.
+
+    Importing a module runs its code, so a tool that only looks at a job file (the
+    command line's ``jobs`` and ``history``) must not import the modules its rows
+    name: a ``retry_on`` type decodes to a stand-in exception class that keeps the
+    reference as text (``RetryPolicy.to_dict()`` gives it back unchanged). Function
+    references (``func_ref``) are never imported by decoding in any case.
+    """
+    token = _as_text.set(True)
+    try:
+        yield
+    finally:
+        _as_text.reset(token)
+
+
+def _stand_in(reference: str) -> type[BaseException]:
+    """An exception class named by *reference* (``"module:qualname"``), not imported."""
+    module, sep, qualname = reference.partition(":")
+    if not sep or not module or not qualname:
+        raise ValueError(f"retry_on {reference!r} must look like 'package.module:Name'")
+    return type(qualname.rpartition(".")[2], (Exception,),
+                {"__module__": module, "__qualname__": qualname})  # fmt: skip
+
+
 def _decode_retry(value: Any) -> RetryPolicy:
     if type(value) is not dict:
         raise ValueError(f"expected an object, got {_short_repr(value)}")
@@ -491,8 +530,12 @@ def _decode_retry(value: Any) -> RetryPolicy:
         references = fields["retry_on"]
         if type(references) is not list or not all(type(r) is str for r in references):
             raise ValueError(f"retry_on: expected a list of strings, got {references!r}")
-        kinds = []
+        kinds: list[Any] = []
+        as_text = _as_text.get()
         for reference in references:
+            if as_text:
+                kinds.append(_stand_in(reference))
+                continue
             try:
                 kinds.append(resolve_reference(reference))
             except Exception as error:
@@ -947,7 +990,8 @@ def decode_job(row: Sequence[Any]) -> Job:
             if type(options_text) is not str:
                 raise ValueError(f"options column holds {_type_name(options_text)}, not text")
             options = _decode_options(options_text)
-            _remember(_options, options_text, options)
+            if not _as_text.get():  # stand-ins are for the reader that asked for them
+                _remember(_options, options_text, options)
         # Checked by type first: comparing bytes with str warns under ``python -b``.
         if type(args) is str and args == "[]" and type(kwargs) is str and kwargs == "{}":
             args_value: tuple[Any, ...] = ()

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from ._tz import coerce_timezone, require_aware
+from ._checks import duration
+from ._tz import coerce_timezone, epoch_us, require_aware
 from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
 
 __all__ = ["TriggerSpec", "coerce_datetime", "coerce_seconds", "make_trigger"]
@@ -34,22 +35,14 @@ class TriggerSpec:
 
 
 def coerce_seconds(value: object, argument: str, *, allow_zero: bool = True) -> timedelta | None:
-    """Seconds (int or float) or a timedelta, as a timedelta; None stays None."""
+    """Seconds (int or float) or a timedelta, as a timedelta; None stays None.
+
+    NaN, infinities and durations over :data:`~tickwork._checks.MAX_SECONDS` are refused
+    with a ``ValueError`` naming *argument* (``None`` is how an option says "no limit").
+    """
     if value is None:
         return None
-    if isinstance(value, timedelta):
-        delta = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        delta = timedelta(seconds=value)
-    else:
-        raise TypeError(
-            f"{argument} must be seconds (a number) or a timedelta, got {type(value).__name__} "
-            f"{value!r}"
-        )
-    if delta < timedelta(0) or (not allow_zero and not delta):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{argument} must be {bound}, got {value!r}")
-    return delta
+    return duration(value, argument, positive=not allow_zero)
 
 
 def coerce_datetime(value: object, argument: str) -> datetime | None:
@@ -109,6 +102,15 @@ def make_trigger(
     trigger_zone = zone if tz_value is None else coerce_timezone(tz_value)
     start = coerce_datetime(_take(rest, "start_date", "start"), "start_date")
     end = coerce_datetime(_take(rest, "end_date", "end"), "end_date")
+    if end is not None and kind != "date":
+        # Checked here, not by the trigger: an interval or calendar trigger without a
+        # start_date starts now, which the trigger's own message would call its start.
+        if start is not None and epoch_us(end) < epoch_us(start):
+            raise ValueError(f"end_date {end.isoformat()} is before start_date {start.isoformat()}")
+        if start is None and epoch_us(end) < epoch_us(now):
+            raise ValueError(
+                f"end_date {end.isoformat()} is before the current time {now.isoformat()}"
+            )
     if kind == "cron":
         spec = _cron(args, rest, trigger_zone, start, end)
     elif kind == "interval":

@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._checks import seconds
 from ._clock import Clock
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState, _check_history_query
 from ._errors import SchedulerStateError
@@ -104,6 +105,8 @@ class AsyncScheduler:
 
     async def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop dispatching now, then stop the executors (see ``Scheduler.shutdown``)."""
+        if timeout is not None:
+            seconds(timeout, "timeout")
         engine = self._engine
         with engine._lock:
             if engine._state is SchedulerState.SHUTDOWN:

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from ._checks import seconds
 from ._errors import StoreError, TickworkError
 from ._events import Event
 from ._model import Job, Outcome, Run
+from ._serialize import references_as_text
 from ._tz import coerce_timezone, timezone_name
 from .stores import SQLiteStore
 from .triggers import CronTrigger, Trigger
@@ -76,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status after the output pipe closed: 128 + SIGPIPE, as the shell reports
+#: a tool that the signal ended.
+_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line with *argv* (default: ``sys.argv[1:]``); return the exit status."""
     stream = out if out is not None else sys.stdout
@@ -94,6 +101,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except (TickworkError, ValueError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader stopped reading (``python -m tickwork next ... | head``): stop
+        # quietly, with the status of a tool that SIGPIPE ended. Point stdout at devnull
+        # so that the interpreter's final flush does not fail again.
+        if out is None:
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _BROKEN_PIPE
 
 
 def entry_point() -> None:
@@ -109,7 +124,12 @@ def _next(expression: str, tz: str | None, count: int, after: str | None, out: T
     if after is None:
         moment = datetime.now(timezone.utc)
     else:
-        moment = datetime.fromisoformat(after)
+        try:
+            moment = datetime.fromisoformat(after)
+        except ValueError:
+            raise ValueError(
+                f"--after {after!r} is not an ISO 8601 datetime, e.g. 2024-05-01T09:00:00+02:00"
+            ) from None
         if moment.tzinfo is None:
             raise ValueError(f"--after must carry an offset, e.g. {after}+00:00")
     print(f"{trigger.explain()} ({timezone_name(zone)})", file=out)
@@ -139,13 +159,19 @@ def _jobs(path: str, tz: str | None, out: TextIO) -> int:
         jobs = store.get_jobs()
         broken |= store.broken_jobs()  # and the rows this load could not decode
     rows = [
-        [_cell(job.id), _when(job.next_fire, zone), _paused(job), _describe(job.trigger)]
+        [
+            _cell(job.id),
+            _when(job.next_fire, zone),
+            _paused(job),
+            _describe(job.trigger),
+            _cell(job.func_ref or "-"),  # as text: looking imports nothing
+        ]
         for job in jobs
         if job.id not in broken
     ]
     if rows:
         print(f"Jobs in {path} ({len(rows)}), soonest first:", file=out)
-        _table(["ID", "NEXT FIRE", "PAUSED", "TRIGGER"], rows, out)
+        _table(["ID", "NEXT FIRE", "PAUSED", "TRIGGER", "FUNCTION"], rows, out)
     else:
         print(f"No jobs in {path}.", file=out)
     if broken:
@@ -208,7 +234,9 @@ def _read_only(path: str) -> Iterator[SQLiteStore]:
     """
     if not os.path.exists(path):
         raise StoreError(f"no such file: {path!r}")
-    with tempfile.TemporaryDirectory(prefix="tickwork-") as folder:
+    # Looking at a file must never run code from it: rows are decoded without importing
+    # the modules they name (and the store, opened without pickle=True, unpickles nothing).
+    with references_as_text(), tempfile.TemporaryDirectory(prefix="tickwork-") as folder:
         copy = os.path.join(folder, "jobs.db")
         _copy_read_only(path, copy)
         _quiet_store_log()
@@ -318,8 +346,7 @@ def _table(
 
 
 def _demo(duration: float, out: TextIO) -> int:
-    if not duration > 0:
-        raise ValueError(f"--duration must be positive, got {duration}")
+    seconds(duration, "--duration", positive=True)
     # First, what the time engine says about a few schedules around DST changes.
     print("Next fire times around the 2024 DST changes:", file=out)
     samples = [

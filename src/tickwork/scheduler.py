@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from types import TracebackType
 
+from ._checks import seconds
 from ._clock import Clock, SystemClock
 from ._engine import Engine, SchedulerState
 from ._errors import SchedulerStateError
@@ -35,9 +36,9 @@ class Scheduler(Engine):
 
     Args:
         store: where jobs live (default: a new ``MemoryStore``).
-        executors: executors by alias; must include ``"default"`` (default: a
-            ``ThreadExecutor(max_workers=10)``). Coroutine functions go to ``"asyncio"``,
-            created on first use when not given.
+        executors: executors by alias (default: a ``ThreadExecutor(max_workers=10)``
+            as ``"default"``, which is also added to a mapping without one). Coroutine
+            functions go to ``"asyncio"``, created on first use when not given.
         clock: the clock (default ``SystemClock()``; ``tickwork.testing.FakeClock`` for
             tests).
         timezone: the zone of shortcut triggers (default: the local zone).
@@ -94,7 +95,13 @@ class Scheduler(Engine):
         *timeout* seconds); with ``wait=False`` at once, leaving them to finish or be
         abandoned as each executor documents. Nothing is dispatched after the call.
         Shutting down a scheduler that never started just closes it.
+
+        Raises:
+            TypeError, ValueError: *timeout* is not ``None`` or a finite number of
+                seconds >= 0 (``None`` waits without limit).
         """
+        if timeout is not None:
+            seconds(timeout, "timeout")
         with self._lock:
             if self._state is SchedulerState.SHUTDOWN:
                 raise SchedulerStateError("the scheduler has already been shut down")

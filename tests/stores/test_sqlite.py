@@ -151,11 +151,18 @@ def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argument", "value"),
-    [("lease_time", 0), ("poll_interval", -1), ("history_per_job", 0), ("lock_timeout", "5")],
+    ("argument", "value", "error"),
+    [
+        ("lease_time", 0, ValueError),
+        ("poll_interval", -1, ValueError),
+        ("history_per_job", 0, ValueError),
+        ("lock_timeout", "5", TypeError),  # a wrong type
+    ],
 )
-def test_bad_settings_are_refused(db: Path, argument: str, value: object) -> None:
-    with pytest.raises(ValueError, match=argument):
+def test_bad_settings_are_refused(
+    db: Path, argument: str, value: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=argument):
         SQLiteStore(db, **{argument: value})
 
 

@@ -50,6 +50,7 @@ import heapq
 import importlib
 import itertools
 import logging
+import math
 import operator
 import random
 import re
@@ -118,9 +119,9 @@ _UNITS = ("seconds", "minutes", "hours", "days", "weeks")
 _STEPS = {unit: datetime.timedelta(**{unit: 1}) for unit in _UNITS}
 _ZERO = datetime.timedelta(0)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAILY_FORMAT = re.compile(r"^[0-2]\d:[0-5]\d(?::[0-5]\d)?$")
-_HOURLY_FORMAT = re.compile(r"^(?:[0-5]\d)?:[0-5]\d$")
-_MINUTELY_FORMAT = re.compile(r"^:[0-5]\d$")
+_DAILY_FORMAT = re.compile(r"^[0-2][0-9]:[0-5][0-9](?::[0-5][0-9])?$")
+_HOURLY_FORMAT = re.compile(r"^(?:[0-5][0-9])?:[0-5][0-9]$")
+_MINUTELY_FORMAT = re.compile(r"^:[0-5][0-9]$")
 _UNTIL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%H:%M:%S", "%H:%M")
 # The real class, for isinstance checks (freezegun's FakeDatetime is a subclass of it).
 _DATETIME = datetime.datetime
@@ -199,12 +200,38 @@ def _zone_named(name: str) -> datetime.tzinfo:
 
 
 def _period(unit: str, interval: Any) -> datetime.timedelta:
-    if type(interval) is int:
-        try:
+    try:
+        if type(interval) is int:
             return _STEPS[unit] * interval
-        except OverflowError:
-            pass  # let timedelta() raise its own message below
-    return datetime.timedelta(**{unit: interval})
+        return datetime.timedelta(**{unit: interval})
+    except OverflowError:
+        # schedule lets timedelta's OverflowError out; name the interval instead.
+        raise ValueError(
+            f"every({interval!r}).{unit}: the interval is too large (a timedelta holds at "
+            f"most {datetime.timedelta.max.days} days)"
+        ) from None
+
+
+def _later(
+    moment: datetime.datetime, period: datetime.timedelta, interval: object, unit: str
+) -> datetime.datetime:
+    """*moment* + *period*; past the year 9999, a ``ValueError`` naming the interval
+    (schedule lets ``datetime``'s OverflowError out)."""
+    try:
+        return moment + period
+    except OverflowError:
+        raise ValueError(
+            f"every({interval!r}).{unit}: the interval is too large (the next run would be "
+            f"after the year 9999)"
+        ) from None
+
+
+def _check_interval(interval: object) -> None:
+    """Refuse NaN and infinities at ``every()``: schedule fails on them later with a
+    message that does not name the interval. Other values are left to schedule's rules
+    (``every(True)`` works there, ``every("2")`` fails at ``do()``)."""
+    if isinstance(interval, float) and not math.isfinite(interval):
+        raise ValueError(f"every({interval!r}): the interval must be a finite number")
 
 
 def _wrapped(partial: functools.partial[Any], func: Callable[..., Any]) -> functools.partial[Any]:
@@ -630,7 +657,12 @@ class Scheduler:
             logger.debug('Cancelling not-scheduled job "%s"', job)
 
     def every(self, interval: int = 1) -> Job:
-        """Start a job: ``every(10).minutes.do(func)``."""
+        """Start a job: ``every(10).minutes.do(func)``.
+
+        Raises:
+            ValueError: *interval* is NaN or infinite (schedule would fail later with an
+                error that does not name it).
+        """
         return Job(interval, self)
 
     def _run_job(self, job: Job) -> None:
@@ -682,6 +714,7 @@ class Job:
     """
 
     def __init__(self, interval: int, scheduler: Scheduler | None = None) -> None:
+        _check_interval(interval)
         # The job list(s) holding this job, told when next_run changes.
         self._owner: _JobList | tuple[_JobList, ...] | None = None
         self._period: datetime.timedelta | None = None
@@ -1045,10 +1078,11 @@ class Job:
             period = _period(unit, interval)
             if period > _ZERO:
                 self._period = period
+                due = _later(now, period, interval, unit)
                 if self._owner is None:
-                    self._next_run = now + period  # nobody to tell (the usual case in do())
+                    self._next_run = due  # nobody to tell (the usual case in do())
                 else:
-                    self.next_run = now + period
+                    self.next_run = due
                 return
         elif zone is None:
             now = datetime.datetime.now()
@@ -1068,7 +1102,7 @@ class Job:
             moment = self._move_to_at_time(moment)
         period = _period(unit, interval)
         if interval != 1:
-            moment += period
+            moment = _later(moment, period, interval, unit)
         while moment <= now:
             if period <= _ZERO:
                 # schedule loops forever here; failing is the only useful equivalent.

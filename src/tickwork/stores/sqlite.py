@@ -70,6 +70,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
 from .._model import Job, Outcome, Run, RunEnd
 from .._serialize import JobRow, decode_job, encode_job, fire_zone
@@ -86,6 +87,8 @@ T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UTC = timezone.utc
 _APP = "tickwork"
+#: The longest history_days (100 years, as every duration in seconds is capped).
+_MAX_HISTORY_DAYS = 100 * 365
 
 #: Each entry upgrades the schema from version *index* to *index + 1*. Version 0 is an
 #: empty file. Append, never edit: files in the field were made by the old entries.
@@ -239,7 +242,14 @@ class SQLiteStore(JobStore):
         history_days: history older than this is deleted.
         lock_timeout: seconds to wait for a busy file before a ``StoreError``.
 
+    The durations must be finite numbers above 0, at most 100 years (``lease_time``,
+    ``poll_interval``, ``lock_timeout`` in seconds, ``history_days`` in days);
+    ``history_per_job`` is an int >= 1.
+
     Raises:
+        TypeError: an argument of the wrong type (a ``bool`` is not a number).
+        ValueError: *path* is empty, or a number is NaN, infinite, not above 0, or too
+            large; the message names the argument.
         StoreError: at the first use (``start()``, or ``add_job`` before it) if the
             file is not a tickwork database, is corrupt, comes from a newer tickwork,
             or cannot be opened.
@@ -260,18 +270,20 @@ class SQLiteStore(JobStore):
     ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+        if not os.fspath(path):
+            # sqlite3 would open a private temporary database: nothing would be kept.
+            raise ValueError(
+                "path must name a file (or ':memory:' for a database in memory), got ''"
+            )
         for name, value in (
             ("lease_time", lease_time),
             ("poll_interval", poll_interval),
-            ("history_days", history_days),
             ("lock_timeout", lock_timeout),
         ):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
-        if not isinstance(history_per_job, int) or history_per_job < 1:
-            raise ValueError(
-                f"history_per_job must be a whole number >= 1, got {history_per_job!r}"
-            )
+            seconds(value, name, positive=True)
+        seconds(history_days, "history_days", positive=True, maximum=_MAX_HISTORY_DAYS,
+                unit="days", smallest=1e-6 / 86_400)  # fmt: skip
+        whole(history_per_job, "history_per_job")
         if not isinstance(pickle, bool):
             raise TypeError(f"pickle must be a bool, got {pickle!r}")
         self.path = os.fspath(path)

@@ -115,7 +115,9 @@ def _allowed(spec: _FieldSpec) -> str:
 
 
 def _value(text: str, spec: _FieldSpec, expression: str, item: str) -> int:
-    if text.isdigit():
+    # ASCII digits only: str.isdigit() (and int()) also take other scripts' digits
+    # (Arabic-Indic five, U+0665) and superscripts (U+00B2, which int() then refuses).
+    if text.isascii() and text.isdigit():
         number = int(text)
     elif text in spec.names:
         number = spec.names.index(text) + spec.name_base
@@ -177,6 +179,7 @@ def _parse_field(text: str, spec: _FieldSpec, expression: str) -> tuple[int, boo
     return mask, text.startswith("*")
 
 
+_NUMBER = re.compile(r"[0-9]+\Z")
 _LAST_OFFSET = re.compile(r"^L-([0-9]+)$")
 _NEAREST = re.compile(r"^([0-9]+)W$")
 _NTH = re.compile(r"^([A-Z0-9]+)#([0-9]+)$")
@@ -244,7 +247,7 @@ def _parse_weekdays(
                 item,
                 "'L' needs a weekday before it here, e.g. 5L or FRIL for the last Friday",
             )
-        elif item.endswith("L") and (item[:-1].isdigit() or item[:-1] in DAY_NAMES):
+        elif item.endswith("L") and (_NUMBER.match(item[:-1]) or item[:-1] in DAY_NAMES):
             last.add(_value(item[:-1], WEEKDAY, expression, item) % 7)
         elif not item:
             raise _fail(expression, WEEKDAY, text, "empty item in list")
@@ -299,7 +302,7 @@ def parse_cron(expression: str) -> CronFields:
     hours = _parse_field(parts[2], HOUR, expression)[0]
     days, day_star, offsets, nearest, last_weekday = _parse_days(parts[3], expression)
     months = _parse_field(parts[4], MONTH, expression)[0]
-    if len(parts) == 6 and len(parts[5]) == 4 and parts[5].isdigit():
+    if len(parts) == 6 and _NUMBER.fullmatch(parts[5]) and len(parts[5]) == 4:
         raise _fail(
             expression,
             WEEKDAY,

@@ -63,11 +63,22 @@ def _month_length(year: int, month: int) -> int:
     return _MONTH_DAYS[month]
 
 
+#: The most of each unit a period may hold: more could never fire twice within the
+#: years 1 to 9999 that ``datetime`` holds.
+_MAX_DAYS = (datetime.max - datetime.min).days
+_MAX_COUNTS = {"years": 9998, "months": 9998 * 12, "weeks": _MAX_DAYS // 7, "days": _MAX_DAYS}
+
+
 def _count(value: object, argument: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{argument} must be an int, got {type(value).__name__} {value!r}")
     if value < 0:
         raise ValueError(f"{argument} must not be negative, got {value!r}")
+    if value > _MAX_COUNTS[argument]:
+        raise ValueError(
+            f"{argument}={value!r} is too large: at most {_MAX_COUNTS[argument]} (a longer "
+            f"period never fires twice within the years 1 to 9999)"
+        )
     return value
 
 

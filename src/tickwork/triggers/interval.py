@@ -23,7 +23,9 @@ __all__ = ["IntervalTrigger"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-_MAX_MICROSECONDS = timedelta.max // _MICROSECOND
+#: The longest interval: the span of ``datetime`` (years 1 to 9999). A longer one could
+#: never fire twice, whatever its start.
+_MAX_MICROSECONDS = (datetime.max - datetime.min) // _MICROSECOND
 #: Microseconds per unit, in the order the units appear in the signature and in repr.
 _UNITS = (
     ("weeks", 7 * 86_400_000_000),
@@ -52,6 +54,16 @@ def _amount(value: object, argument: str) -> int | float:
     if not math.isfinite(value):
         raise ValueError(f"{argument} must be a finite number, got {value!r}")
     return value
+
+
+def _given(amounts: tuple[int | float, ...]) -> str:
+    """The amounts given, as the caller wrote them: ``"weeks=1000000.0, days=2"`` (a
+    zero shows only when given as a float: the defaults are the int 0)."""
+    return ", ".join(
+        f"{name}={value!r}"
+        for value, (name, _) in zip(amounts, _UNITS, strict=True)
+        if value or type(value) is not int
+    )
 
 
 class IntervalTrigger(Trigger):
@@ -137,19 +149,20 @@ class IntervalTrigger(Trigger):
             )
         interval_us = round(exact)
         if not 0 < interval_us <= _MAX_MICROSECONDS:
-            given = ", ".join(
-                f"{name}={value!r}"
-                for value, (name, _) in zip(amounts, _UNITS, strict=True)
-                if value
-            )
+            given = _given(amounts)
             if interval_us <= 0:
+                try:
+                    total = f"{float(exact) / 1e6!r} seconds"
+                except OverflowError:
+                    total = "a huge negative number of seconds"
                 raise ValueError(
                     f"the interval must be at least one microsecond, got {given or 'nothing'} "
-                    f"(total {float(exact) / 1e6!r} seconds)"
+                    f"(total {total})"
                 )
             raise ValueError(
-                f"the interval must be shorter than {timedelta.max}, got {given} "
-                f"({float(exact) / 1e6!r} seconds)"
+                f"{given} is too large: an interval must be at most "
+                f"{timedelta(microseconds=_MAX_MICROSECONDS).days} days (the span of the years "
+                f"1 to 9999)"
             )
         zone = coerce_timezone(timezone)
         start = system_now() if start is None else require_aware(start, "start")
@@ -206,11 +219,18 @@ class IntervalTrigger(Trigger):
 
     def _shifted(self, by: timedelta) -> IntervalTrigger:
         """The same trigger starting *by* later (no re-validation; for the shortcuts)."""
+        try:
+            start = (self._start + by).astimezone(self._timezone)
+        except OverflowError:
+            raise ValueError(
+                f"{_given(self._amounts)} is too large: the first fire, {by} after "
+                f"{self._start.isoformat()}, would be after the year 9999"
+            ) from None
         clone = object.__new__(IntervalTrigger)
         put = object.__setattr__
         for name in self.__slots__:
             put(clone, name, getattr(self, name))
-        put(clone, "_start", (self._start + by).astimezone(self._timezone))
+        put(clone, "_start", start)
         put(clone, "_start_us", self._start_us + by // _MICROSECOND)
         put(clone, "_from_now", True)
         return clone

@@ -1,0 +1,91 @@
+"""Checks of the numbers the public API takes: one rule, one message, everywhere.
+
+The rules: a ``bool`` is not a number (``TypeError``); NaN and infinities are refused
+(``ValueError``), since each would break a schedule later and far from the call (a NaN
+compares false with everything, an infinity overflows a ``timedelta``); so are finite
+values too large for the time arithmetic they feed. Every message names the option and
+the value. This module imports nothing from tickwork, so every layer can use it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+__all__ = ["MAX_SECONDS", "MAX_WHOLE", "duration", "seconds", "whole"]
+
+#: The longest duration an option in seconds takes: 100 years. Longer ones would overflow
+#: the timers (``threading`` waits at most about 292 years) and the microsecond counts
+#: stored in SQLite, and mean "never", for which every such option has ``None``.
+MAX_SECONDS = 100 * 365 * 86_400
+#: The largest whole number an option takes (a SQLite INTEGER).
+MAX_WHOLE = 2**63 - 1
+
+
+def _kind(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def seconds(
+    value: object,
+    name: str,
+    *,
+    positive: bool = False,
+    maximum: float = MAX_SECONDS,
+    unit: str = "seconds",
+    smallest: float = 1e-6,
+) -> float:
+    """A finite number of seconds (or *unit*) in ``[0, maximum]`` (``(0, maximum]`` if
+    *positive*), as a float.
+
+    A positive duration is at least *smallest* (one microsecond): tickwork counts time
+    in whole microseconds, so anything shorter would be zero.
+
+    Raises:
+        TypeError: *value* is not an int or a float (a ``bool`` is not).
+        ValueError: it is NaN, infinite, negative (or zero with *positive*), shorter than
+            *smallest* (with *positive*), or above *maximum*.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of {unit}, got {_kind(value)}")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{name}={value!r} is not a finite number of {unit}")
+    if value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be {bound} {unit}, got {value!r}")
+    if positive and value < smallest:
+        raise ValueError(f"{name}={value!r} is too small: at least {smallest:g} {unit}")
+    if value > maximum:
+        raise ValueError(f"{name}={value!r} is too large: at most {maximum:g} {unit}")
+    return float(value)
+
+
+def duration(value: object, name: str, *, positive: bool = False) -> timedelta:
+    """Seconds (a number, as :func:`seconds` checks it) or a ``timedelta`` of at most
+    :data:`MAX_SECONDS`, as a ``timedelta``."""
+    if isinstance(value, timedelta):
+        if value < timedelta(0) or (positive and not value):
+            bound = "> 0" if positive else ">= 0"
+            raise ValueError(f"{name} must be {bound}, got {value!r}")
+        if value > timedelta(seconds=MAX_SECONDS):
+            raise ValueError(f"{name}={value!r} is too large: at most {MAX_SECONDS:g} seconds")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be seconds (a number) or a timedelta, got {_kind(value)}")
+    return timedelta(seconds=seconds(value, name, positive=positive))
+
+
+def whole(value: object, name: str, *, minimum: int = 1, maximum: int = MAX_WHOLE) -> int:
+    """A whole number in ``[minimum, maximum]``.
+
+    Raises:
+        TypeError: *value* is not an int (a ``bool`` or a float such as ``1.0`` is not).
+        ValueError: it is out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number (an int), got {_kind(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if value > maximum:
+        raise ValueError(f"{name}={value!r} is too large: at most {maximum}")
+    return value
