@@ -39,6 +39,16 @@ def with_job() -> Scheduler:
     return runner
 
 
+def never_matches() -> tickwork.triggers.AndTrigger:
+    """An AndTrigger that gives up: no 31 February within its search limit."""
+    from tickwork.triggers import AndTrigger, CronTrigger
+
+    return AndTrigger(
+        [CronTrigger("0 0 31 * *", timezone="UTC"), CronTrigger("0 0 * 2 *", timezone="UTC")],
+        max_iterations=20,
+    )
+
+
 def docs_section(name: str, heading: str) -> str:
     text = (DOCS / name).read_text(encoding="utf-8")
     if not text:
@@ -102,6 +112,9 @@ ERROR_EXAMPLES: dict[str, list[Callable[[], object]]] = {
     ],
     "SchedulerStateError": [
         lambda: scheduler().pause(),
+    ],
+    "TriggerError": [
+        lambda: scheduler().add_job(job, never_matches()),
     ],
 }
 #: Rows the table documents as never raised by a call.
