@@ -300,3 +300,30 @@ def test_an_interval_whose_first_run_is_past_year_9999_names_the_amount() -> Non
     with pytest.raises(ValueError, match=r"weeks=500000 is too large"):
         scheduler().add_job(job, "interval", weeks=500_000)
     assert IntervalTrigger(weeks=500_000, start=T0).next_after(T0) is None
+
+
+def test_a_memory_store_history_too_large_names_it() -> None:
+    from tickwork.stores import MemoryStore
+
+    with pytest.raises(ValueError, match=r"history=10+ is too large"):
+        MemoryStore(history=10**30)
+    with pytest.raises(TypeError, match="history"):
+        MemoryStore(history=True)
+
+
+def test_a_retry_delay_past_float_range_is_max_delay() -> None:
+    # factor ** (attempt - 1) overflows a float after ~1000 doublings: the delay has
+    # long reached max_delay by then.
+    from tickwork._planning import retry_delay
+
+    policy = RetryPolicy(attempts=3000, delay=1, factor=2, max_delay=60, jitter=0)
+    assert retry_delay(policy, "j", T0, 1500) == 60
+
+
+def test_a_utc_offset_takes_ascii_digits_only() -> None:
+    from tickwork import UnknownTimezone
+    from tickwork._tz import coerce_timezone
+
+    assert coerce_timezone("UTC+05").utcoffset(None) == timedelta(hours=5)
+    with pytest.raises(UnknownTimezone):
+        coerce_timezone("UTC+\u0665")  # ARABIC-INDIC DIGIT FIVE

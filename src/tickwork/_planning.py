@@ -8,6 +8,7 @@ every process and every restart computes the same value.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
@@ -255,6 +256,10 @@ def jitter_offset(
 
 def retry_delay(policy: RetryPolicy, job_id: str, scheduled_at: datetime, attempt: int) -> float:
     """Seconds to wait after attempt *attempt* failed, before attempt ``attempt + 1``."""
-    base = min(policy.max_delay, policy.delay * policy.factor ** (attempt - 1))
+    try:
+        grown = policy.delay * policy.factor ** (attempt - 1)
+    except OverflowError:  # a factor > 1 after many attempts: past any max_delay
+        grown = math.inf
+    base = min(policy.max_delay, grown)
     key = scheduled_at.astimezone(timezone.utc).isoformat()
     return float(base + base * policy.jitter * _fraction(job_id, key, attempt))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime
 
+from .._checks import whole
 from .._errors import ConflictingIdError, JobLookupError
 from .._model import Job, Run, RunEnd, evolve
 from .._tz import epoch_us
@@ -40,8 +42,7 @@ class MemoryStore(JobStore):
     """
 
     def __init__(self, *, history: int = 1000) -> None:
-        if not isinstance(history, int) or isinstance(history, bool) or history < 0:
-            raise ValueError(f"history must be a whole number of runs >= 0, got {history!r}")
+        whole(history, "history", minimum=0, maximum=sys.maxsize)
         self._lock = threading.Lock()
         # The newest runs, as the core reported them; turned into Run records on reading.
         self._history: deque[RunEnd] = deque(maxlen=history)
