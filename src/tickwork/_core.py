@@ -398,7 +398,7 @@ class SchedulerCore:
         for index, scheduled_at in enumerate(fire.plan.runs):
             if busy_elsewhere and not state.running:
                 # Nothing here to wait for: the runs in the way are in other processes.
-                self._skipped(
+                self.skipped(
                     decision,
                     job.id,
                     scheduled_at,
@@ -571,7 +571,7 @@ class SchedulerCore:
         buffer = state.buffer
         while buffer:
             scheduled_at, attempt = buffer.popleft()
-            self._skipped(
+            self.skipped(
                 decision,
                 state.job.id,
                 scheduled_at,
@@ -659,7 +659,7 @@ class SchedulerCore:
             owner = self._states.get(job_id)
             if owner is not None:
                 owner.retries -= 1
-            self._skipped(
+            self.skipped(
                 decision,
                 job_id,
                 scheduled_at,
@@ -770,9 +770,9 @@ class SchedulerCore:
                 f"{state.running} run(s) still going, max_instances={job.max_instances} "
                 f"(overlap={job.overlap.value!r})"
             )
-        self._skipped(decision, job.id, scheduled_at, attempt, now, reason)
+        self.skipped(decision, job.id, scheduled_at, attempt, now, reason)
 
-    def _skipped(
+    def skipped(
         self,
         decision: Decision,
         job_id: str,
@@ -781,6 +781,7 @@ class SchedulerCore:
         now: datetime,
         reason: str,
     ) -> None:
+        """Report a run that will not start: a ``JOB_SKIPPED`` event and a history row."""
         decision.events.append(
             Event(
                 kind=EventKind.JOB_SKIPPED,

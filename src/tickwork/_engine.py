@@ -1323,26 +1323,7 @@ class Engine:
             ):
                 return
             reason = "its job no longer exists"
-            batch.ends.append(
-                RunEnd(
-                    taken.job_id,
-                    taken.scheduled_at,
-                    taken.attempt,
-                    Outcome.SKIPPED,
-                    now,
-                    reason=reason,
-                )
-            )
-            batch.events.append(
-                Event(
-                    kind=EventKind.JOB_SKIPPED,
-                    at=now,
-                    job_id=taken.job_id,
-                    scheduled_at=taken.scheduled_at,
-                    attempt=taken.attempt,
-                    reason=reason,
-                )
-            )
+            self._core.skipped(batch, taken.job_id, taken.scheduled_at, taken.attempt, now, reason)
             return
         error = LeaseExpired(
             f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
