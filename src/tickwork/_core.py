@@ -641,11 +641,19 @@ class SchedulerCore:
             (entry[1], entry[3], entry[4], entry[0]) for entry in self._heap if entry[2] == _RETRY
         ]
 
-    def drop_buffers(self, now: datetime, *, retries: bool = True) -> Decision:
-        """At shutdown: every waiting run, and every pending retry unless *retries* is
-        False (the store took them over), reported skipped."""
+    def drop_buffers(
+        self,
+        now: datetime,
+        *,
+        handed_off: frozenset[tuple[str, int, int]] = frozenset(),
+        into: Decision | None = None,
+    ) -> Decision:
+        """At shutdown: every waiting run and every pending retry, reported skipped,
+        except the retries in *handed_off* (job id, scheduled µs, attempt), which the
+        store keeps for another process. Retries that runs failing after this schedule
+        stay pending: call it again once the executors have stopped."""
         self.closing = True
-        decision = Decision()
+        decision = Decision() if into is None else into
         for state in self._states.values():
             self._drop_buffer(state, now, decision)
         kept = []
@@ -653,12 +661,12 @@ class SchedulerCore:
             if entry[2] != _RETRY:
                 kept.append(entry)
                 continue
-            if not retries:
-                continue
             _, job_id, _, scheduled_at, attempt = entry
             owner = self._states.get(job_id)
             if owner is not None:
                 owner.retries -= 1
+            if (job_id, epoch_us(scheduled_at), attempt) in handed_off:
+                continue
             self.skipped(
                 decision,
                 job_id,

@@ -1612,7 +1612,7 @@ class Engine:
         """
         with self._lock:
             now = self._clock.now()
-            dropped = self._core.drop_buffers(now, retries=not self._hand_off_retries(now))
+            dropped = self._core.drop_buffers(now, handed_off=self._hand_off_retries(now))
             # Waiting runs reported skipped release their leases with their history rows.
             self._persist(dropped, now)
         events = list(dropped.events)
@@ -1625,6 +1625,9 @@ class Engine:
         with self._lock:
             now = self._clock.now()
             self._drain_results(batch, now)
+            # Runs that failed while the executors stopped may have scheduled retries:
+            # left in the store like the others, or reported skipped.
+            self._core.drop_buffers(now, handed_off=self._hand_off_retries(now), into=batch)
             self._persist(batch, now)
             self._closed = True
         events += batch.events
@@ -1632,27 +1635,32 @@ class Engine:
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
         return events
 
-    def _hand_off_retries(self, now: datetime) -> bool:
+    def _hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
         """At shutdown, leave pending retries to the processes that share the store, to
-        run when due with their attempt number (lock held); False if they stay here
-        (to be reported skipped)."""
+        run when due with their attempt number (lock held); return those it took, as
+        (job id, scheduled µs, attempt). The others are reported skipped."""
         pending = self._core.pending_retries()
         if not pending or not self._store.persistent:
-            return False
+            return frozenset()
         retries = [
             (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
             for job_id, scheduled_at, attempt, due_us in pending
         ]
         try:
-            handed = self._store.hand_off_retries(retries, now=now)
+            kept = self._store.hand_off_retries(retries, now=now)
         except StoreError as error:
             logger.error("tickwork: could not leave pending retries in the store: %s", error)
-            return False
+            return frozenset()
+        handed = frozenset(
+            (job_id, epoch_us(scheduled_at), attempt)
+            for (job_id, scheduled_at, attempt, _), ok in zip(retries, kept, strict=True)
+            if ok
+        )
         if handed:
             logger.info(
                 "tickwork: %d pending retr%s left in the store for the next process",
-                len(retries),
-                "y" if len(retries) == 1 else "ies",
+                len(handed),
+                "y" if len(handed) == 1 else "ies",
             )
         return handed
 

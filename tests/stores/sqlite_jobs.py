@@ -31,3 +31,14 @@ def runs_of(job_id: str) -> list[tuple[datetime, int]]:
 
 async def async_record() -> None:
     record()
+
+
+#: Set by a test to let ``fail_once_released`` go on.
+RELEASE = threading.Event()
+
+
+def fail_once_released() -> None:
+    """Record the run, wait for :data:`RELEASE` (10 s at most), then fail."""
+    record()
+    RELEASE.wait(10)
+    raise RuntimeError("failed while the scheduler shut down")

@@ -386,7 +386,7 @@ def test_a_handed_off_retry_comes_back_from_maintain_once_due(store: JobStore) -
     [claimed] = store.claim_fires([("a", T0, T0 + timedelta(seconds=10), None, (T0,))], now=T0)
     assert claimed == 0
     due = T0 + timedelta(seconds=30)
-    handed = store.hand_off_retries([("a", T0, 2, due)], now=T0 + timedelta(seconds=1))
+    [handed] = store.hand_off_retries([("a", T0, 2, due)], now=T0 + timedelta(seconds=1))
     if not handed:
         assert store.maintain(due + timedelta(seconds=1)).taken == []
         return

@@ -184,12 +184,16 @@ class JobStore(ABC):
 
     def hand_off_retries(
         self, retries: Sequence[tuple[str, datetime, int, datetime]], *, now: datetime
-    ) -> bool:
+    ) -> list[bool]:
         """At shutdown: leave pending retries, each (job id, scheduled time, attempt,
         due time), to the processes that share the store, which run them when due and
-        report them as :class:`Takeover` with ``handed_off`` from :meth:`maintain`.
-        False (the default) if the store cannot: the scheduler reports them skipped."""
-        return False
+        get them as :class:`Takeover` with ``handed_off`` from :meth:`maintain`.
+
+        Returns, for each retry, whether the store kept it. A store that cannot (the
+        default: all False), or a retry of a run it holds no claim for (one started by
+        ``run_job_now``), leaves it to the scheduler, which reports it skipped.
+        """
+        return [False] * len(retries)
 
     def sync(self) -> tuple[list[Job], list[str]] | None:
         """(changed jobs, removed ids) since the last call, or None if nothing changed."""

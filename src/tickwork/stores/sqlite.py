@@ -847,12 +847,15 @@ class SQLiteStore(JobStore):
 
     def hand_off_retries(
         self, retries: Sequence[tuple[str, datetime, int, datetime]], *, now: datetime
-    ) -> bool:
-        """Leave each pending retry (job id, scheduled time, attempt, due) to whichever
-        process looks next: its lease stays in the file, held by no one and due then."""
+    ) -> list[bool]:
+        """Leave each pending retry (job id, scheduled time, attempt, due) that this
+        process holds a lease for to whichever process looks next: its lease stays in
+        the file, held by no one and due then."""
+        kept = []
         rows = []
         for job_id, scheduled_at, attempt, due in retries:
-            token = self._leases.pop((job_id, epoch_us(scheduled_at)), None)
+            token = self._leases.get((job_id, epoch_us(scheduled_at)))
+            kept.append(token is not None)
             if token is not None:
                 rows.append((attempt, epoch_us(due), token))
         if rows:
@@ -862,7 +865,9 @@ class SQLiteStore(JobStore):
                     "WHERE token = ?",
                     rows,
                 )
-        return True
+            for job_id, scheduled_at, _, _ in retries:
+                self._leases.pop((job_id, epoch_us(scheduled_at)), None)
+        return kept
 
     # -- history ----------------------------------------------------------------------
 
