@@ -6,7 +6,6 @@ import io
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +21,8 @@ from tickwork.executors import InlineExecutor
 from tickwork.stores import SQLiteStore
 from tickwork.testing import FakeClock, advance
 from tickwork.triggers import CronTrigger
+
+from . import dbfile
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)  # a Monday
 RECORD = "tests.stores.sqlite_jobs:record"
@@ -252,7 +253,7 @@ def test_history_truncates_long_errors_to_one_line(tmp_path: Path) -> None:
     store = SQLiteStore(path)
     store.open()
     store.close()
-    with sqlite3.connect(path) as conn:
+    with dbfile.connect(path) as conn:
         conn.execute(
             "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, error_type, "
             "error_message, process, recorded_us) VALUES ('j', 0, 'UTC', 1, 'failure', "
@@ -269,7 +270,7 @@ def test_history_truncates_long_errors_to_one_line(tmp_path: Path) -> None:
 
 def test_jobs_lists_broken_rows_under_their_own_heading(job_file: Path) -> None:
     # One whose function a scheduler could not import, which it marked in the file...
-    with sqlite3.connect(job_file) as conn:
+    with dbfile.connect(job_file) as conn:
         conn.execute("UPDATE jobs SET func_ref = 'retired_module:job' WHERE id = 'report'")
     conn.close()
     scheduler = scheduler_on(job_file, FakeClock(T0 + timedelta(seconds=31)))
@@ -277,7 +278,7 @@ def test_jobs_lists_broken_rows_under_their_own_heading(job_file: Path) -> None:
     assert set(scheduler.broken_jobs()) == {"report"}
     scheduler.shutdown()
     # ...and one no store can decode, which nothing has marked yet.
-    with sqlite3.connect(job_file) as conn:
+    with dbfile.connect(job_file) as conn:
         conn.execute("UPDATE jobs SET trigger = '{\"type\": \"sundial\"}' WHERE id = 'tick'")
         assert conn.execute("SELECT id FROM jobs WHERE broken IS NOT NULL").fetchall() == [
             ("report",)
@@ -295,7 +296,7 @@ def test_jobs_lists_broken_rows_under_their_own_heading(job_file: Path) -> None:
 
 def test_jobs_and_history_leave_the_file_unchanged(job_file: Path) -> None:
     # A row the store cannot decode would be marked broken by a store that reads it.
-    with sqlite3.connect(job_file) as conn:
+    with dbfile.connect(job_file) as conn:
         conn.execute("UPDATE jobs SET trigger = 'nonsense' WHERE id = 'tick'")
     conn.close()
     before = job_file.read_bytes()
@@ -303,7 +304,7 @@ def test_jobs_and_history_leave_the_file_unchanged(job_file: Path) -> None:
         status, _ = run(*argv, str(job_file))
         assert status == 0
         assert job_file.read_bytes() == before
-    with sqlite3.connect(job_file) as conn:
+    with dbfile.connect(job_file) as conn:
         assert conn.execute("SELECT count(*) FROM jobs WHERE broken IS NOT NULL").fetchone() == (0,)
     conn.close()
 
@@ -319,7 +320,7 @@ def test_a_missing_file_exits_2_and_is_not_created(
 
 
 def _other_app(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
+    with dbfile.connect(path) as conn:
         conn.execute("CREATE TABLE users (name TEXT)")
     conn.close()
 
@@ -415,8 +416,7 @@ def crafted_file(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     scheduler.add_job(RECORD, "interval", seconds=10, id="crafted",
                       retry=RetryPolicy(retry_on=(ValueError,)))  # fmt: skip
     scheduler.shutdown()
-    conn = sqlite3.connect(path)
-    with conn:
+    with dbfile.connect(path) as conn:
         (options,) = conn.execute("SELECT options FROM jobs WHERE id = 'crafted'").fetchone()
         data = json.loads(options)
         data["retry"]["retry_on"] = ["tw_side_effect:Boom"]
@@ -424,7 +424,6 @@ def crafted_file(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
             "UPDATE jobs SET options = ?, func_ref = 'tw_side_effect:run' WHERE id = 'crafted'",
             (json.dumps(data),),
         )
-    conn.close()
     src = str(Path(tickwork.__file__).resolve().parent.parent)  # the tickwork under test
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, str(modules)])}
     return path, marker, env

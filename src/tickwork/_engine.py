@@ -1567,7 +1567,13 @@ class Engine:
             raise SchedulerStateError("this scheduler was shut down; create a new one")
         if self._state is not SchedulerState.STOPPED:
             raise SchedulerStateError(f"the scheduler is already {self._state.value}")
-        self._load()
+        try:
+            self._load()
+        except BaseException:
+            # Not started, so no shutdown() is due: leave no file open (it reopens if
+            # start is tried again).
+            self._store.close()
+            raise
         self._upkeep_at = self._sync_at = None
 
     def _load(self) -> None:

@@ -163,6 +163,21 @@ class Recorder:
             assert arrived, f"{len(self.results)} of {count} results within {limit} s"
             return list(self.results)
 
+    def results_of(self, *requests: RunRequest, limit: float = LIMIT) -> list[RunResult]:
+        """Wait for the result of each of *requests*; return them in the order given.
+
+        Executors promise one result per request, not an order among them: the asyncio
+        executor runs plain functions in threads, which may finish in any order.
+        """
+        with self._changed:
+            wanted = {request.run_id for request in requests}
+            arrived = self._changed.wait_for(
+                lambda: wanted <= {result.request.run_id for result in self.results}, limit
+            )
+            got = {result.request.run_id: result for result in self.results}
+            assert arrived, f"{len(wanted & got.keys())} of {len(wanted)} results within {limit} s"
+            return [got[request.run_id] for request in requests]
+
     def one(self, limit: float = LIMIT) -> RunResult:
         """Wait for the first result and return it."""
         return self.wait_for(1, limit)[0]

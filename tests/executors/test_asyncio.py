@@ -121,13 +121,14 @@ def test_requests_not_started_at_shutdown_are_interrupted(recorder: Recorder) ->
         gate.wait(jobs.LIMIT)  # blocks the loop itself, so later requests wait in its queue
         return "done"
 
-    executor.submit(make_request(hog))
+    hogger = make_request(hog)
+    executor.submit(hogger)
     assert hogging.wait(jobs.LIMIT)
     waiting = make_request(jobs.async_add, 1, 1)
     executor.submit(waiting)
     executor.shutdown(wait=False)
     gate.set()
-    first, second = recorder.wait_for(2)
+    first, second = recorder.results_of(hogger, waiting)
     assert (first.outcome, first.return_value) == (Outcome.SUCCESS, "done")
     assert (second.request, second.outcome) == (waiting, Outcome.INTERRUPTED)
     assert second.started_at is None

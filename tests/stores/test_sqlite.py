@@ -36,6 +36,7 @@ from tickwork.stores import MemoryStore, SQLiteStore
 from tickwork.stores import sqlite as sqlite_module
 from tickwork.testing import FakeClock, advance
 
+from .. import dbfile
 from . import sqlite_jobs
 from .sqlite_jobs import runs_of
 
@@ -50,6 +51,23 @@ def _clear_runs() -> Iterator[None]:
     sqlite_jobs.RUNS.clear()
     yield
     sqlite_jobs.RUNS.clear()
+
+
+@pytest.fixture(autouse=True)
+def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every store a test made. The tests stand for several processes and drop
+    them without a shutdown; an open store left to the garbage collector warns."""
+    made: list[SQLiteStore] = []
+    init = SQLiteStore.__init__
+
+    def tracked(self: SQLiteStore, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(SQLiteStore, "__init__", tracked)
+    yield
+    for store in made:
+        store.close()
 
 
 @pytest.fixture
@@ -86,7 +104,7 @@ def scheduler_on(
 
 def test_a_new_file_gets_the_current_schema(db: Path) -> None:
     SQLiteStore(db).open()
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('app', 'schema')"))
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     assert meta == {"app": "tickwork", "schema": sqlite_module.SCHEMA_VERSION}
@@ -97,7 +115,7 @@ def test_a_file_from_a_newer_tickwork_is_refused_and_left_alone(db: Path) -> Non
     store = SQLiteStore(db)
     store.open()
     store.close()
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE meta SET value = 99 WHERE key = 'schema'")
     before = db.read_bytes()
     with pytest.raises(StoreError, match=r"newer tickwork \(schema version 99"):
@@ -114,7 +132,7 @@ def test_an_older_schema_is_migrated_forward(db: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", sqlite_module.SCHEMA_VERSION + 1)
     upgraded = SQLiteStore(db)
     assert [job.id for job in upgraded.get_jobs()] == ["kept"]
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
         columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
     assert version == sqlite_module.SCHEMA_VERSION
@@ -139,7 +157,7 @@ def test_a_corrupt_tickwork_file_is_a_clear_error(db: Path) -> None:
 
 
 def test_another_applications_database_is_refused(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
     with pytest.raises(StoreError, match=r"not a tickwork job store.*customers"):
         SQLiteStore(db).open()
@@ -303,7 +321,7 @@ def test_a_row_that_cannot_load_is_kept_marked_and_the_rest_run(
     setup.add_job(RECORD, "interval", seconds=10, id="good")
     setup.add_job(RECORD, "interval", seconds=10, id="bad-trigger")
     setup.add_job(RECORD, "interval", seconds=10, id="gone-function")
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE jobs SET trigger = '{\"type\": \"sundial\"' WHERE id = 'bad-trigger'")
         conn.execute("UPDATE jobs SET func_ref = 'retired_module:job' WHERE id = 'gone-function'")
     caplog.set_level(logging.ERROR, logger="tickwork")
@@ -316,7 +334,7 @@ def test_a_row_that_cannot_load_is_kept_marked_and_the_rest_run(
     assert set(broken) == {"bad-trigger", "gone-function"}
     assert "retired_module" in broken["gone-function"]
     assert "trigger" in broken["bad-trigger"].lower()
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
     scheduler.shutdown()
 
@@ -324,7 +342,7 @@ def test_a_row_that_cannot_load_is_kept_marked_and_the_rest_run(
 def test_a_broken_row_logs_once_per_process(db: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = SQLiteStore(db)
     store.add_job(_job("bad"))
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE jobs SET options = '{not json' WHERE id = 'bad'")
     caplog.set_level(logging.ERROR, logger="tickwork")
     for _ in range(3):
@@ -336,11 +354,11 @@ def test_a_broken_row_logs_once_per_process(db: Path, caplog: pytest.LogCaptureF
 def test_a_broken_job_heals_when_it_loads_again(db: Path) -> None:
     store = SQLiteStore(db)
     store.add_job(_job("j"))
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         good = conn.execute("SELECT trigger FROM jobs").fetchone()[0]
         conn.execute("UPDATE jobs SET trigger = 'nonsense'")
     assert store.get_jobs() == []
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE jobs SET trigger = ?", (good,))
     assert [job.id for job in store.get_jobs()] == ["j"]
     assert store.broken_jobs() == {}
@@ -349,7 +367,7 @@ def test_a_broken_job_heals_when_it_loads_again(db: Path) -> None:
 def test_replacing_a_broken_job_repairs_it(db: Path) -> None:
     store = SQLiteStore(db)
     store.add_job(_job("j"))
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE jobs SET trigger = 'nonsense'")
     scheduler = scheduler_on(db, FakeClock(T0))
     scheduler.add_job(RECORD, "interval", seconds=5, id="j", replace_existing=True)
@@ -451,7 +469,7 @@ def test_a_run_whose_process_died_is_taken_over_and_recorded_interrupted(db: Pat
     assert run.scheduled_at == T0 + timedelta(hours=1)
     assert [event.job_id for event in events] == ["etl"]
     assert runs_of("etl") == []  # no retry policy: not run again
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] == 0
 
 
@@ -483,7 +501,7 @@ def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> N
     second = scheduler_on(db, clock, lease_time=9)
     second.open()
     advance(second, 10)  # took it over; its retry waits 60 s under a lease of its own
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         [(owner, attempt)] = conn.execute("SELECT owner, attempt FROM leases").fetchall()
     assert owner == second.store.owner  # type: ignore[attr-defined]
     assert attempt == 2
@@ -492,7 +510,7 @@ def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> N
 
     first._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
     first.process_due()
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         assert conn.execute("SELECT owner FROM leases").fetchall() == [(owner,)]
 
 
@@ -510,7 +528,7 @@ def test_leases_are_renewed_while_a_long_run_goes_on(db: Path) -> None:
         first.process_due()
         second.process_due()
     assert second.history("long") == []
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         assert conn.execute("SELECT owner FROM leases").fetchall() == [
             (first.store.owner,)  # type: ignore[attr-defined]
         ]
@@ -736,7 +754,7 @@ def test_before_start_the_stored_jobs_can_be_seen_and_managed(db: Path) -> None:
 def test_a_broken_job_can_be_removed(db: Path) -> None:
     store = SQLiteStore(db)
     store.add_job(_job("bad"))
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE jobs SET trigger = 'nonsense'")
     scheduler = scheduler_on(db, FakeClock(T0))
     scheduler.open()
@@ -920,7 +938,7 @@ def test_a_locked_file_does_not_stall_the_event_loop_of_an_async_scheduler(db: P
 
 def _leases(db: Path) -> list[tuple[str, int, str]]:
     """(job id, attempt, owner) of every lease in the file."""
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         return conn.execute("SELECT job_id, attempt, owner FROM leases ORDER BY job_id").fetchall()
 
 
@@ -1028,7 +1046,7 @@ def test_a_run_whose_process_is_found_dead_is_taken_over_at_the_next_poll(db: Pa
     first.add_job(RECORD, "interval", hours=1, id="etl", retry=RetryPolicy(attempts=2, delay=0))
     first.open()
     advance(first, timedelta(hours=1), settle=0)
-    with sqlite3.connect(db) as conn:
+    with dbfile.connect(db) as conn:
         conn.execute("UPDATE leases SET holder = ?", (_dead_process_identity(),))
     second = scheduler_on(db, clock, poll_interval=1)
     second.open()

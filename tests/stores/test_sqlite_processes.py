@@ -464,6 +464,13 @@ def test_a_one_off_run_cut_off_by_kill_9_is_retried_by_its_policy(workers: Worke
             3,
             "the survivor to retry the cut-off one-off run (attempt 2)",
         )
+        # The run log is written by the job; its history row only once the survivor has
+        # taken in the result, a moment later.
+        wait_for(
+            lambda: len(survivor.history("one-off")) >= 2,
+            3,
+            "the history row of the retry",
+        )
         history = survivor.history("one-off")
     finally:
         survivor.shutdown(wait=True)

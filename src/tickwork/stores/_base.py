@@ -44,12 +44,15 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from types import TracebackType
+from typing import NamedTuple, TypeVar
 
 from .._errors import JobLookupError
 from .._model import Job, Run, RunEnd
 
 __all__ = ["Claim", "JobStore", "Takeover", "Upkeep"]
+
+_S = TypeVar("_S", bound="JobStore")
 
 #: One claim for :meth:`JobStore.claim_fires`: (job id, expected next fire, new next
 #: fire, remaining runs or None to keep, the scheduled times of the runs it starts).
@@ -98,7 +101,28 @@ class JobStore(ABC):
         """Prepare the store (open files, create tables). Called by the scheduler's start."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources. Called by the scheduler's shutdown."""
+        """Release resources. Called by the scheduler's shutdown (also one never started).
+
+        Closing twice, or closing a store never opened, is harmless; a closed store opens
+        again when next used.
+        """
+
+    def __enter__(self: _S) -> _S:
+        """Open the store; the ``with`` block's end closes it.
+
+        >>> with SQLiteStore("jobs.db") as store:  # doctest: +SKIP
+        ...     Scheduler(store=store).add_job("myapp.jobs:digest", "cron", hour=7)
+        """
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     @abstractmethod
     def add_job(self, job: Job, *, replace: bool = False) -> None:

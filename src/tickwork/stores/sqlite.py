@@ -60,9 +60,11 @@ import contextlib
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -210,6 +212,10 @@ def _instant(us: int, zone: tzinfo) -> datetime:
 
 _zone_names: dict[int, tuple[tzinfo, str]] = {}
 
+#: Connections a forked process inherited from its parent: kept referenced, so that
+#: neither this process nor its garbage collector ever closes them.
+_inherited: list[sqlite3.Connection] = []
+
 
 def _zone_name(moment: datetime | None) -> str | None:
     """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
@@ -320,11 +326,33 @@ class SQLiteStore(JobStore):
         self._connection()
 
     def close(self) -> None:
+        """Close the file. Harmless if already closed (or never opened); the store opens
+        again when next used. The scheduler's ``shutdown()`` calls it."""
         with self._lock:
             conn, self._conn = self._conn, None
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+            if conn is None:
+                return
+            if self._pid != os.getpid():
+                # Opened by the parent of this forked process: closing it here could
+                # disturb the parent's use of the file, so it is left alone for good.
+                _inherited.append(conn)
+                return
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def __del__(self) -> None:
+        # A store dropped while open: the garbage collector is a backstop, not the way
+        # to close it. Say so (as Python does for an unclosed file), then close it.
+        if getattr(self, "_conn", None) is None or self._pid != os.getpid():
+            return
+        if not sys.is_finalizing():
+            warnings.warn(
+                f"unclosed {self!r}: call its close(), or its scheduler's shutdown()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        self.close()
 
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
@@ -334,8 +362,10 @@ class SQLiteStore(JobStore):
             if self._conn is not None and self._pid == os.getpid():
                 return self._conn
             if self._pid != os.getpid():
-                # A forked child never uses its parent's connection (SQLite forbids it):
-                # it opens its own, and is a process of its own for leases.
+                # A forked child never uses its parent's connection (SQLite forbids it),
+                # nor closes it: it opens its own, and is a process of its own for leases.
+                if self._conn is not None:
+                    _inherited.append(self._conn)
                 self._leases.clear()
                 self._pid = os.getpid()
                 self.owner = f"{process_name()}:{uuid.uuid4().hex[:8]}"
