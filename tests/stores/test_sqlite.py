@@ -1162,3 +1162,41 @@ def test_a_pending_retry_of_an_unclaimed_run_is_reported_skipped_at_shutdown(db:
         reader.close()
     assert outcomes == [(Outcome.SKIPPED, 2), (Outcome.FAILURE, 1)]
     assert _leases(db) == []
+
+
+class _BusyOnce:
+    """A connection whose first change of journal mode finds the file busy, as when
+    another process opens the same new file at that moment (SQLite does not wait)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.refused = 0
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if "journal_mode" in sql and not self.refused:
+            self.refused += 1
+            raise sqlite3.OperationalError("database is locked")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_file_busy_while_it_is_opened_is_waited_for(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[_BusyOnce] = []
+    connect = sqlite3.connect
+
+    def busy_once(*args: Any, **kwargs: Any) -> Any:
+        made.append(_BusyOnce(connect(*args, **kwargs)))
+        return made[-1]
+
+    monkeypatch.setattr(sqlite_module.sqlite3, "connect", busy_once)
+    store = SQLiteStore(db)
+    store.open()  # no StoreError: the busy file was waited for
+    monkeypatch.undo()
+    store.close()
+    assert [conn.refused for conn in made] == [1]
+    with dbfile.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -391,7 +391,12 @@ class SQLiteStore(JobStore):
         try:
             conn.execute("PRAGMA synchronous = NORMAL")
             if path != ":memory:":
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                # Changing the journal mode needs the file to itself, and SQLite does
+                # not wait for that (no busy handler): processes opening a new file at
+                # the same moment would see "database is locked".
+                mode = self._retry_busy(
+                    lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0], "open"
+                )
                 if str(mode).lower() != "wal":
                     logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
             self._conn = conn
