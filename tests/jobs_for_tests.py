@@ -15,6 +15,7 @@ from typing import Any
 
 from tickwork import Event, EventKind, Scheduler, SchedulerState, current_run
 from tickwork.executors import Executor, InlineExecutor
+from tickwork.stores import JobStore
 from tickwork.testing import FakeClock
 
 UTC = timezone.utc
@@ -204,3 +205,19 @@ class Gate:
     def scheduled(self) -> list[datetime]:
         with self._changed:
             return [scheduled_at for scheduled_at, _ in self.started]
+
+
+@contextmanager
+def inline_scheduler(clock: FakeClock, store: JobStore) -> Iterator[tuple[Scheduler, Events]]:
+    """An opened scheduler on *store* with an inline executor, and its events; shut
+    down after the block."""
+    scheduler = Scheduler(
+        clock=clock, store=store, executors={"default": InlineExecutor()}, timezone="UTC"
+    )
+    events = Events()
+    scheduler.add_listener(events)
+    scheduler.open()
+    try:
+        yield scheduler, events
+    finally:
+        scheduler.shutdown()

@@ -8,20 +8,17 @@ and a second one opens hours later (a restart).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tickwork import EventKind, Outcome, Scheduler
-from tickwork.executors import InlineExecutor
-from tickwork.stores import JobStore, MemoryStore, SQLiteStore
+from tickwork import EventKind, Outcome
+from tickwork.stores import MemoryStore, SQLiteStore
 from tickwork.testing import FakeClock, run_until
 
-from .jobs_for_tests import T0, Events
+from .jobs_for_tests import T0, Events, inline_scheduler
 
 H = timedelta(hours=1)
 #: Scheduler 1 stops at 10:20 (10:00 ran); the fires 11:00 ... 15:00 fall in the gap.
@@ -30,26 +27,12 @@ BACK = STOP + timedelta(hours=4, minutes=40)
 GAP = [T0 + hours * H for hours in range(11, 16)]
 
 
-@contextmanager
-def _scheduler(clock: FakeClock, store: JobStore) -> Iterator[tuple[Scheduler, Events]]:
-    scheduler = Scheduler(
-        clock=clock, store=store, executors={"default": InlineExecutor()}, timezone="UTC"
-    )
-    events = Events()
-    scheduler.add_listener(events)
-    scheduler.open()
-    try:
-        yield scheduler, events
-    finally:
-        scheduler.shutdown()
-
-
 def _after_downtime(store_kind: str, tmp_path: Path, **options: Any) -> tuple[Events, list[Any]]:
     """An hourly job added at 09:30; the scheduler is down from 10:20 to 15:00, then
     dispatches once. Returns the events after the downtime and the job's history."""
     clock = FakeClock(T0 + timedelta(hours=9, minutes=30))
     if store_kind == "memory":
-        with _scheduler(clock, MemoryStore()) as (scheduler, events):
+        with inline_scheduler(clock, MemoryStore()) as (scheduler, events):
             scheduler.add_job("tests.jobs_for_tests:noop", "cron", "0 * * * *", id="j", **options)
             run_until(scheduler, STOP)
             events.all.clear()
@@ -57,11 +40,11 @@ def _after_downtime(store_kind: str, tmp_path: Path, **options: Any) -> tuple[Ev
             scheduler.process_due()
             return events, scheduler.history("j")
     path = tmp_path / "jobs.db"
-    with _scheduler(clock, SQLiteStore(path)) as (scheduler, _):
+    with inline_scheduler(clock, SQLiteStore(path)) as (scheduler, _):
         scheduler.add_job("tests.jobs_for_tests:noop", "cron", "0 * * * *", id="j", **options)
         run_until(scheduler, STOP)
     clock.jump(BACK)
-    with _scheduler(clock, SQLiteStore(path)) as (scheduler, events):
+    with inline_scheduler(clock, SQLiteStore(path)) as (scheduler, events):
         scheduler.process_due()
         return events, scheduler.history("j")
 

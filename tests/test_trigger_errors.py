@@ -11,8 +11,8 @@ in the store too; every other job keeps its times.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,11 @@ from tickwork import (
     TriggerError,
     TriggerSearchExhausted,
 )
-from tickwork.executors import InlineExecutor
 from tickwork.stores import JobStore, MemoryStore, SQLiteStore
 from tickwork.testing import FakeClock, run_until
 from tickwork.triggers import Trigger
 
-from .jobs_for_tests import T0, Events
+from .jobs_for_tests import T0, Events, inline_scheduler
 
 H = timedelta(hours=1)
 HOURLY = CronTrigger("0 * * * *", timezone="UTC")
@@ -69,20 +68,6 @@ def never() -> AndTrigger:
         [CronTrigger("0 0 31 * *", timezone="UTC"), CronTrigger("0 0 * 2 *", timezone="UTC")],
         max_iterations=20,
     )
-
-
-@contextmanager
-def _scheduler(clock: FakeClock, store: JobStore) -> Iterator[tuple[Scheduler, Events]]:
-    scheduler = Scheduler(
-        clock=clock, store=store, executors={"default": InlineExecutor()}, timezone="UTC"
-    )
-    events = Events()
-    scheduler.add_listener(events)
-    scheduler.open()
-    try:
-        yield scheduler, events
-    finally:
-        scheduler.shutdown()
 
 
 def _store(kind: str, tmp_path: Path) -> JobStore:
@@ -129,7 +114,7 @@ def test_a_trigger_that_raises_at_a_fire_pauses_its_job_and_others_run_on_time(
     """Regression: the error escaped process_due, so the due fire of every job was lost,
     nothing was reported, and the broken job stayed due forever."""
     clock = FakeClock(T0 + timedelta(minutes=30))
-    with _scheduler(clock, _store(store_kind, tmp_path)) as (scheduler, events):
+    with inline_scheduler(clock, _store(store_kind, tmp_path)) as (scheduler, events):
         # One answer: the first fire time (at add_job); planning the next one raises.
         scheduler.add_job("tests.jobs_for_tests:noop", Flaky(1), id="broken")
         scheduler.add_job("tests.jobs_for_tests:noop", HOURLY, id="other")
@@ -150,18 +135,18 @@ def test_a_broken_stored_job_found_at_start_up_is_paused_and_stays_paused(
     test above covers it.)"""
     clock = FakeClock(T0 + timedelta(minutes=30))
     path = tmp_path / "jobs.db"
-    with _scheduler(clock, SQLiteStore(path)) as (scheduler, _):
+    with inline_scheduler(clock, SQLiteStore(path)) as (scheduler, _):
         # An explicit first fire time: add_job does not ask the trigger for one.
         scheduler.add_job(
             "tests.jobs_for_tests:noop", never(), id="broken", first_fire=T0 + H, jitter=60
         )
         scheduler.add_job("tests.jobs_for_tests:noop", HOURLY, id="other")
-    with _scheduler(clock, SQLiteStore(path)) as (scheduler, events):
+    with inline_scheduler(clock, SQLiteStore(path)) as (scheduler, events):
         with caplog.at_level(logging.ERROR, logger="tickwork"):
             run_until(scheduler, T0 + H)
         _check_broken(scheduler, events, T0 + H, caplog)
     # The pause is stored: the next start finds the job paused, and it stays quiet.
-    with _scheduler(clock, SQLiteStore(path)) as (scheduler, events):
+    with inline_scheduler(clock, SQLiteStore(path)) as (scheduler, events):
         run_until(scheduler, T0 + 4 * H)
         job = scheduler.get_job("broken")
         assert job is not None
@@ -175,7 +160,7 @@ def test_a_trigger_that_raises_after_a_retry_pauses_the_job(
     store_kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = FakeClock(T0 + timedelta(minutes=30))
-    with _scheduler(clock, _store(store_kind, tmp_path)) as (scheduler, events):
+    with inline_scheduler(clock, _store(store_kind, tmp_path)) as (scheduler, events):
         # Two answers: the first fire (01:00) and the one after it (02:00). add() with no
         # arguments fails, so 01:00 is retried at 01:01; planning 02:00 raises.
         retry = RetryPolicy(attempts=2, delay=60, jitter=0)
@@ -198,7 +183,7 @@ def test_a_trigger_that_raises_after_a_retry_pauses_the_job(
 
 
 def _fresh(store_kind: str, tmp_path: Path) -> AbstractContextManager[tuple[Scheduler, Events]]:
-    return _scheduler(FakeClock(T0 + timedelta(minutes=30)), _store(store_kind, tmp_path))
+    return inline_scheduler(FakeClock(T0 + timedelta(minutes=30)), _store(store_kind, tmp_path))
 
 
 @pytest.mark.parametrize("store_kind", STORES)
