@@ -1003,11 +1003,8 @@ def test_shutdown_records_a_waiting_run_and_releases_its_lease(db: Path) -> None
     first.shutdown(wait=False)
     # The running run keeps its lease (it may still be going); the waiting one is over.
     assert _leases(db) == [("sync", 1, first._store.owner)]  # type: ignore[attr-defined]
-    reader = SQLiteStore(db)
-    try:
+    with SQLiteStore(db) as reader:
         [run] = reader.history("sync")
-    finally:
-        reader.close()
     assert (run.outcome, run.scheduled_at) == (Outcome.SKIPPED, T0 + timedelta(minutes=2))
     assert "shut down" in (run.error_message or "")
 
@@ -1155,11 +1152,8 @@ def test_a_pending_retry_of_an_unclaimed_run_is_reported_skipped_at_shutdown(db:
     first.process_due()
     assert runs_of("etl") == [(T0, 1)]
     first.shutdown()
-    reader = SQLiteStore(db)
-    try:
+    with SQLiteStore(db) as reader:
         outcomes = [(run.outcome, run.attempt) for run in reader.history("etl")]
-    finally:
-        reader.close()
     assert outcomes == [(Outcome.SKIPPED, 2), (Outcome.FAILURE, 1)]
     assert _leases(db) == []
 

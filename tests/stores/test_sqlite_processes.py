@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from tickwork import Outcome, Scheduler
+from tickwork import Outcome, Run, Scheduler
 from tickwork.stores import SQLiteStore
 
 from .process_workers import HERE, READY
@@ -214,6 +214,12 @@ def gaps(runs: list[Ran], every: timedelta) -> list[tuple[datetime, datetime]]:
     return [(a, b) for a, b in pairwise(times) if b - a != every]
 
 
+def file_history(db: Path) -> list[Run]:
+    """Every run recorded in the file, newest first, read as another process would."""
+    with SQLiteStore(db) as store:
+        return store.history(limit=100_000)
+
+
 def lease_rows(db: Path) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -258,11 +264,7 @@ def test_three_processes_run_each_fire_exactly_once_and_miss_none(workers: Worke
     assert len(fast_pids) > 1, "one process did all the work"
 
     # The shared history says the same: one success per fire, whoever ran it.
-    store = SQLiteStore(workers.db)
-    try:
-        history = store.history(limit=100_000)
-    finally:
-        store.close()
+    history = file_history(workers.db)
     assert {run.outcome for run in history} == {Outcome.SUCCESS}
     recorded = Counter((run.job_id, run.scheduled_at) for run in history)
     assert recorded == Counter(ran.key for ran in runs)
@@ -338,11 +340,7 @@ def test_a_finished_run_never_costs_another_process_a_fire(
 
     runs = workers.runs()
     assert not duplicates(runs), twice(runs)
-    store = SQLiteStore(workers.db)
-    try:
-        history = store.history(limit=100_000)
-    finally:
-        store.close()
+    history = file_history(workers.db)
     lost = [run for run in history if run.outcome not in (Outcome.SUCCESS,)]
     assert not lost, f"{len(lost)} fire(s) not run, first: {lost[:3]}"
     for interval, length in every:

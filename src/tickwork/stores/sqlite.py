@@ -747,7 +747,8 @@ class SQLiteStore(JobStore):
             execute = conn.execute
             # Runs in progress elsewhere matter only if another process holds a lease.
             others = execute(
-                "SELECT 1 FROM leases WHERE owner != ? AND owner != '' LIMIT 1", (owner,)
+                "SELECT 1 FROM leases WHERE owner != ? AND owner != ? LIMIT 1",
+                (owner, _HANDED_OFF),
             ).fetchone()
             for job_id, expected, new_next, remaining, runs in claims:
                 won = (
@@ -773,10 +774,10 @@ class SQLiteStore(JobStore):
                     continue
                 results.append(
                     execute(
-                        # A retry handed off at shutdown (owner '') is no run in progress.
+                        # A retry handed off at shutdown is no run in progress.
                         "SELECT count(*) FROM leases WHERE job_id = ? AND owner != ? "
-                        "AND owner != ''",
-                        (job_id, owner),
+                        "AND owner != ?",
+                        (job_id, owner, _HANDED_OFF),
                     ).fetchone()[0]
                     if others
                     else 0
@@ -889,19 +890,20 @@ class SQLiteStore(JobStore):
         kept = []
         rows = []
         for job_id, scheduled_at, attempt, due in retries:
-            token = self._leases.get((job_id, epoch_us(scheduled_at)))
+            key = (job_id, epoch_us(scheduled_at))
+            token = self._leases.get(key)
             kept.append(token is not None)
             if token is not None:
-                rows.append((attempt, epoch_us(due), token))
+                rows.append((key, (_HANDED_OFF, attempt, epoch_us(due), token)))
         if rows:
             with self._write("hand off pending retries") as conn:
                 conn.executemany(
-                    "UPDATE leases SET owner = '', holder = NULL, attempt = ?, expires_us = ? "
+                    "UPDATE leases SET owner = ?, holder = NULL, attempt = ?, expires_us = ? "
                     "WHERE token = ?",
-                    rows,
+                    [row for _, row in rows],
                 )
-            for job_id, scheduled_at, _, _ in retries:
-                self._leases.pop((job_id, epoch_us(scheduled_at)), None)
+            for key, _ in rows:
+                del self._leases[key]
         return kept
 
     # -- history ----------------------------------------------------------------------
