@@ -35,6 +35,7 @@ from ._errors import (
     SchedulerStateError,
 )
 from ._events import Event, EventKind, Listener, Listeners
+from ._executorlink import ExecutorLink
 from ._model import (
     Catchup,
     ConflictPolicy,
@@ -212,18 +213,8 @@ class Engine:
         if not isinstance(self._clock, Clock):
             raise TypeError(f"clock must provide now/monotonic/sleep_time/subscribe, got {clock!r}")
         self._timezone = coerce_timezone(timezone)
-        self._executors: dict[str, Executor] = {}
-        if executors is not None and not isinstance(executors, Mapping):
-            raise TypeError(f"executors must be a mapping of alias to Executor, got {executors!r}")
-        for alias, executor in (executors or default_executors()).items():
-            if not isinstance(executor, Executor):
-                raise TypeError(f"executor {alias!r} must be an Executor, got {executor!r}")
-            self._executors[alias] = executor
-        if "default" not in self._executors:
-            # Only extra executors given (say {"cpu": ProcessExecutor()}): jobs without
-            # executor= still need somewhere to run, as when none are given.
-            self._executors["default"] = default_executors()["default"]
-        self._started_executors: set[str] = set()
+        self._runners = ExecutorLink(executors, default_executors)
+        self._executors = self._runners.executors
         self._listeners = Listeners()
         self._state = SchedulerState.STOPPED
         self.max_wait = float(max_wait)
@@ -238,9 +229,7 @@ class Engine:
         self._core.records = True
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions: dict[str, Callable[..., Any]] = {}
-        self._link = StoreLink(
-            self._store, self._core, self._function, lambda: frozenset(self._executors)
-        )
+        self._link = StoreLink(self._store, self._core, self._function, self._runners.aliases)
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
@@ -1147,43 +1136,14 @@ class Engine:
             logger.error("tickwork: %s", message, exc_info=error)
         decision.errors.clear()
         if decision.requests:
-            by_executor: dict[str, list[Any]] = {}
-            for alias, request in decision.requests:
-                by_executor.setdefault(alias, []).append(request)
-            for alias, requests in by_executor.items():
-                try:
-                    executor = self._executor(alias)
-                except KeyError:
-                    # A job stored by a process configured with more executors.
-                    error = LookupError(
-                        f"no executor named {alias!r} in this process (it has "
-                        f"{', '.join(sorted(self._executors))}); configure the same executors "
-                        "in every process that shares a store"
-                    )
-                    logger.error("tickwork: %s; %d run(s) not started", error, len(requests))
-                    for request in requests:
-                        self._on_result(RunResult(request, Outcome.INTERRUPTED, exception=error))
-                    continue
-                try:
-                    executor.submit_many(requests)
-                except Exception as error:
-                    logger.exception(
-                        "tickwork: executor %r refused %d run(s)", alias, len(requests)
-                    )
-                    for request in requests:
-                        self._on_result(RunResult(request, Outcome.INTERRUPTED, exception=error))
+            self._runners.submit(
+                decision.requests,
+                report=self._on_result,
+                clock=self._clock,
+                prepare=self._driver.prepare,
+            )
         if decision.events:
             self._emit(decision.events)
-
-    def _executor(self, alias: str) -> Executor:
-        executor = self._executors[alias]
-        if alias not in self._started_executors:
-            with self._lock:
-                if alias not in self._started_executors:
-                    self._driver.prepare(executor)
-                    executor.start(self._on_result, self._clock)
-                    self._started_executors.add(alias)
-        return executor
 
     def _on_result(self, result: RunResult) -> None:
         """Executors report here, from any thread: queue the result and wake the driver.
@@ -1273,7 +1233,7 @@ class Engine:
 
     def started_executors(self) -> list[Executor]:
         """The executors that have been started (each at its first run)."""
-        return [self._executors[alias] for alias in self._started_executors]
+        return self._runners.started()
 
     def teardown(self, wait: bool, timeout: float | None) -> list[Event]:
         """Stop executors and close the store (the driver has already stopped).
@@ -1290,11 +1250,7 @@ class Engine:
             # Waiting runs reported skipped release their leases with their history rows.
             link.persist(dropped, now)
         events = list(dropped.events)
-        for alias in list(self._started_executors):
-            try:
-                self._executors[alias].shutdown(wait=wait, timeout=timeout)
-            except Exception:
-                logger.exception("tickwork: executor %r failed to shut down", alias)
+        self._runners.shutdown(wait, timeout)
         batch = Decision()
         with self._lock:
             now = self._clock.now()
