@@ -1,4 +1,4 @@
-"""The time maths and parsing of ``tickwork.compat.schedule``: pure functions, no jobs.
+"""The time maths and parsing of ``tickwork.compat.schedule``: functions of values, no jobs.
 
 - the units, weekdays and time formats ``schedule`` 1.2.2 accepts;
 - time zones in pytz's model (fixed offsets re-read after arithmetic), zone names;
