@@ -508,7 +508,9 @@ def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> N
     # The first process comes back to life: its run "finishes" and it renews.
     from tickwork._model import RunResult
 
-    first.engine._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.engine._on_result(
+        RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0)
+    )
     first.process_due()
     with dbfile.connect(db) as conn:
         assert conn.execute("SELECT owner FROM leases").fetchall() == [(owner,)]
@@ -822,7 +824,9 @@ def test_max_instances_counts_runs_in_other_processes(db: Path) -> None:
     assert skipped.outcome is Outcome.SKIPPED
     assert skipped.error_message == "1 run(s) in progress in other processes, max_instances=1"
     # The long run ends; the next fire is free to run wherever it is claimed.
-    first.engine._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.engine._on_result(
+        RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0)
+    )
     first.process_due()
     clock.set(T0 + timedelta(seconds=30))
     second.process_due()
