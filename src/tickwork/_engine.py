@@ -32,7 +32,6 @@ from ._core import Decision, FireDue, RetryDue, SchedulerCore
 from ._errors import (
     ConflictingIdError,
     JobLookupError,
-    LeaseExpired,
     SchedulerStateError,
     StoreError,
 )
@@ -49,7 +48,7 @@ from ._model import (
     RunResult,
     evolve,
 )
-from ._planning import epoch_us, job_next_fire, retry_delay
+from ._planning import epoch_us, job_next_fire
 from ._serialize import fire_zone
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
 from ._tz import coerce_timezone
@@ -1308,74 +1307,25 @@ class Engine:
         return {job.id for job in jobs}.union(removed)
 
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
-        """A run cut off when its process died: record it, and retry it if the job's
-        retry policy says so (lock held)."""
+        """A run cut off when its process died, or a retry a process handed off: the
+        core decides (as for a failed run) whether it runs again (lock held)."""
         job = self._core.get(taken.job_id)
+        scheduled_at = taken.scheduled_at
         if job is not None:
             # The store keeps instants; the run gets its time in the trigger's zone.
-            taken = taken._replace(
-                scheduled_at=taken.scheduled_at.astimezone(fire_zone(job.trigger))
-            )
-        if taken.handed_off:
-            # A retry another process left when it shut down, now due: run it here.
-            if self._core.schedule_retry(
-                taken.job_id, taken.scheduled_at, taken.attempt, epoch_us(now)
-            ):
-                return
-            reason = "its job no longer exists"
-            self._core.skipped(batch, taken.job_id, taken.scheduled_at, taken.attempt, now, reason)
-            return
-        error = LeaseExpired(
-            f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
-            f"(attempt {taken.attempt}) was cut off: process {taken.owner} "
-            + ("died" if taken.dead else "stopped renewing its lease")
+            scheduled_at = scheduled_at.astimezone(fire_zone(job.trigger))
+        warning = self._core.taken_over(
+            taken.job_id,
+            scheduled_at,
+            taken.attempt,
+            owner=taken.owner,
+            dead=taken.dead,
+            handed_off=taken.handed_off,
+            now=now,
+            into=batch,
         )
-        policy = None if job is None else job.retry
-        final = True
-        kind = EventKind.JOB_INTERRUPTED
-        reason = "its process died" if taken.dead else "its process stopped renewing the lease"
-        if (
-            policy is not None
-            and taken.attempt < policy.attempts
-            and isinstance(error, policy.retry_on)
-        ):
-            delay = retry_delay(policy, taken.job_id, taken.scheduled_at, taken.attempt)
-            due_us = epoch_us(now) + round(delay * 1_000_000)
-            if self._core.schedule_retry(
-                taken.job_id, taken.scheduled_at, taken.attempt + 1, due_us
-            ):
-                final = False
-                kind = EventKind.JOB_RETRIED
-                reason = f"{reason}; retrying in {delay:.3g} s"
-        logger.warning("tickwork: %s (%s)", error, "retrying" if not final else "not retried")
-        done = final and job is not None and job.next_fire is None and not job.paused
-        if done and self._core.discard(taken.job_id) is not None:
-            # Its last fire, cut off and not retried: the job is done.
-            batch.removes.append(taken.job_id)
-        batch.ends.append(
-            RunEnd(
-                taken.job_id,
-                taken.scheduled_at,
-                taken.attempt,
-                Outcome.INTERRUPTED,
-                now,
-                None,
-                error,
-                reason,
-                final,
-            )
-        )
-        batch.events.append(
-            Event(
-                kind=kind,
-                at=now,
-                job_id=taken.job_id,
-                scheduled_at=taken.scheduled_at,
-                attempt=taken.attempt,
-                exception=error,
-                reason=reason,
-            )
-        )
+        if warning is not None:
+            logger.warning("tickwork: %s", warning)
 
     def _loadable(self, job: Job) -> Job | None:
         """*job* with its function imported, or None (and the job marked broken)."""
@@ -1419,11 +1369,6 @@ class Engine:
         if self._unsaved:
             ends[:0] = self._unsaved
             self._unsaved = []
-        if decision.removes:
-            # A job done firing keeps its record while a run of it is going: if this
-            # process dies, the one that takes the run over needs its retry policy.
-            core = self._core
-            decision.removes = [job_id for job_id in decision.removes if not core.busy(job_id)]
         if not (decision.stores or decision.removes or ends):
             return
         removed_event = bool(self._core.wants & _REMOVED)
