@@ -374,8 +374,8 @@ def test_drop_buffers_skips_pending_retries_but_those_handed_off() -> None:
 
 
 def test_a_job_re_added_under_its_id_does_not_fire_at_the_old_time() -> None:
-    # Regression: the removed job's heap entry carried the same generation as the new
-    # job's first one, so the new job fired at the old job's time.
+    # Regression: entries were matched by generation number, the removed job's entry
+    # had the same one as the new job's first, and the new job fired at the old time.
     core = make_core(make_job(next_fire=T0 + seconds(10)))
     core.discard("j")
     core.put(make_job(next_fire=T0 + seconds(100)))

@@ -11,13 +11,14 @@ and get decisions back. A driver (``Scheduler``, ``AsyncScheduler``, through the
   nominal fire time plus its jitter offset, in integer microseconds since the epoch
   (never by comparing datetimes of one zone, which Python does by wall time).
   Pending retries have entries of their own. Every entry is one shape, ``(due µs,
-  job id, key)``: a positive key is the job's schedule *generation* (renewed, from one
-  counter for the whole core, whenever its schedule changes), a negative key names one
-  pending retry. An entry is live while its key is still the job's generation or one
-  of its pending retries; the others are stale and skipped when they surface. Stale
-  entries are counted, and when they outnumber the live ones twice over (past a
-  small floor) the heap is rebuilt from the live ones, so rescheduling, pausing and
-  removing jobs forever does not grow it.
+  job id, key)``: a key >= 0 marks a job's next fire (its schedule *generation*), a
+  negative key names one pending retry. A fire entry is live while it is the very
+  tuple the job's state holds as its entry (any change to the schedule drops it, and
+  a job added again under the same id holds a new one); a retry entry while its key
+  is one of the job's pending retries. The others are stale and skipped when they
+  surface. Stale entries are counted, and when they outnumber the live ones twice
+  over (past a small floor) the heap is rebuilt from the live ones, so rescheduling,
+  pausing and removing jobs forever does not grow it.
 * :meth:`SchedulerCore.pop_due` removes the entries whose time has come and returns
   them as :class:`FireDue` / :class:`RetryDue` items, already planned (which nominal
   fire times run, how many were missed, the next fire time) but not yet applied.
@@ -75,10 +76,11 @@ BUFFER_LIMIT = 1000
 #: cost more than the entries it frees).
 PRUNE_FLOOR = 64
 
-#: A heap entry: ``(due µs since the epoch, job id, key)``. ``key > 0``: the job's next
-#: fire, live while it equals the job's generation; ``key < 0``: one pending retry,
-#: live while it is in the job's ``retries``. Plain tuples (they compare fastest, and
-#: there is one per job); keys are unique, so two entries never compare past them.
+#: A heap entry: ``(due µs since the epoch, job id, key)``. ``key >= 0``: the job's next
+#: fire (its generation), live while it is the state's ``entry``; ``key < 0``: one
+#: pending retry, live while the key is in the state's ``retries``. Plain tuples: they
+#: compare fastest, there is one per job, and the state points at its own (a unique
+#: number per entry would cost an int object per job).
 _Entry = tuple[int, str, int]
 
 
@@ -106,9 +108,9 @@ class _State:
     removed: bool = False
     # Pending retries by their heap key; made only when a job first retries.
     retries: dict[int, _Retry] | None = None
-    # Whether the heap holds the live entry of its next fire (so that making the entry
-    # stale can be counted).
-    queued: bool = False
+    # The live heap entry of its next fire (None: none queued, or popped and not yet
+    # committed). Entries are matched by identity.
+    entry: _Entry | None = None
 
 
 def _executed(result: RunResult, now: datetime) -> Event:
@@ -185,9 +187,8 @@ class SchedulerCore:
         self._heap: list[_Entry] = []
         # How many heap entries are stale (see the theory of operation).
         self._stale = 0
-        # Generations and retry keys, unique for the life of the core: an entry left
-        # by a removed job never matches a job added later under the same id.
-        self._keys = itertools.count(1)
+        # Retry keys, unique for the life of the core.
+        self._retry_keys = itertools.count(1)
         self._run_ids = itertools.count(1)
         self._in_flight = 0
         #: Set while the scheduler shuts down: buffered runs are dropped, not started.
@@ -276,17 +277,15 @@ class SchedulerCore:
         """:meth:`put` for many jobs at once (loading a store): one heapify, not a push
         per job."""
         states = self._states
-        keys = self._keys
         entries = []
         for job in jobs:
             if job.id in states:
                 self.put(job)
                 continue
-            state = states[job.id] = _State(job, job.next_fire, next(keys))
-            entry = self._entry(state)
+            state = states[job.id] = _State(job, job.next_fire, 1)
+            entry = state.entry = self._entry(state)
             if entry is not None:
                 entries.append(entry)
-                state.queued = True
         # (self.put above may have pruned the heap: it is read only now.)
         heap = self._heap
         heap += entries
@@ -294,24 +293,23 @@ class SchedulerCore:
 
     def _index(self, state: _State) -> None:
         """Push the entry of *state*'s next fire, under its current generation."""
-        entry = self._entry(state)
+        entry = state.entry = self._entry(state)
         if entry is not None:
             heapq.heappush(self._heap, entry)
-            state.queued = True
 
     def _renew(self, state: _State) -> None:
         """Give *state* a new generation: its queued entry, if any, goes stale."""
-        state.generation = next(self._keys)
-        if state.queued:
-            state.queued = False
+        state.generation += 1
+        if state.entry is not None:
+            state.entry = None
             self._went_stale(1)
 
     def _forget(self, state: _State) -> None:
         """Drop *state* from the table; its heap entries go stale."""
         del self._states[state.job.id]
         stale = len(state.retries) if state.retries else 0
-        if state.queued:
-            state.queued = False
+        if state.entry is not None:
+            state.entry = None
             stale += 1
         if stale:
             self._went_stale(stale)
@@ -336,8 +334,7 @@ class SchedulerCore:
             state = states.get(entry[1])
             if state is None:
                 continue
-            key = entry[2]
-            if key == state.generation or (state.retries is not None and key in state.retries):
+            if entry is state.entry or (state.retries is not None and entry[2] in state.retries):
                 live.append(entry)
         heapq.heapify(live)
         self._heap = live
@@ -369,12 +366,12 @@ class SchedulerCore:
         heap = self._heap
         states = self._states
         while heap:
-            planned, job_id, key = heap[0]
-            state = states.get(job_id)
+            entry = heap[0]
+            state = states.get(entry[1])
             if state is not None and (
-                key == state.generation or (state.retries is not None and key in state.retries)
+                entry is state.entry or (state.retries is not None and entry[2] in state.retries)
             ):
-                return _EPOCH + timedelta(microseconds=planned)
+                return _EPOCH + timedelta(microseconds=entry[0])
             heapq.heappop(heap)
             self._stale -= 1
         return None
@@ -391,7 +388,8 @@ class SchedulerCore:
         states = self._states
         due: list[FireDue | RetryDue] = []
         while heap and heap[0][0] <= now_us:
-            planned_us, job_id, key = heapq.heappop(heap)
+            entry = heapq.heappop(heap)
+            planned_us, job_id, key = entry
             state = states.get(job_id)
             if key < 0:
                 retry = None
@@ -402,10 +400,10 @@ class SchedulerCore:
                 else:
                     due.append(RetryDue(job_id, retry.scheduled_at, retry.attempt))
                 continue
-            if state is None or key != state.generation:
+            if state is None or entry is not state.entry:
                 self._stale -= 1
                 continue
-            state.queued = False
+            state.entry = None
             job = state.job
             first = state.next_fire
             assert first is not None
@@ -480,7 +478,7 @@ class SchedulerCore:
             decision.requests.append(self._request(state, scheduled_at, 1))
             if self.wants & _SUBMITTED:
                 self._note_submitted(decision, (job, scheduled_at, 1, now))
-            state.generation = next(self._keys)
+            state.generation += 1
             if state.next_fire is not None:
                 self._index(state)
             # (Else done firing: the run just started, so the state and the job's record
@@ -528,7 +526,7 @@ class SchedulerCore:
             if self._idle_and_done(state):
                 self._done(state, decision)
         else:
-            state.generation = next(self._keys)
+            state.generation += 1
             self._index(state)
         return decision
 
@@ -782,7 +780,7 @@ class SchedulerCore:
     def _queue_retry(
         self, state: _State, scheduled_at: datetime, attempt: int, due_us: int
     ) -> None:
-        key = -next(self._keys)
+        key = -next(self._retry_keys)
         if state.retries is None:
             state.retries = {}
         state.retries[key] = _Retry(scheduled_at, attempt, due_us)
