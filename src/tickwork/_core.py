@@ -245,7 +245,11 @@ class SchedulerCore:
             state.job = job
             state.next_fire = job.next_fire
             state.removed = False
-        self._renew(state)
+        # self._renew(state), inlined: a hot path (rescheduling, loading, syncing).
+        state.generation += 1
+        if state.entry is not None:
+            state.entry = None
+            self._went_stale(1)
         self._index(state)
 
     def refresh(self, job: Job | None, job_id: str) -> None:
