@@ -153,21 +153,23 @@ class RetryDue(NamedTuple):
 
 @dataclass(slots=True)
 class Decision:
-    """What the driver must do, in the order it does it: persist, submit, report.
+    """What the driver must do: persist (``stores``, ``removes``, ``ends``), then log
+    ``errors``, submit ``requests`` and emit ``events``.
 
-    Each field is a list the core appends to (a batch may collect many decisions):
+    Each field is a list the core appends to (a batch may collect many decisions); the
+    name in parentheses is what the field is to be called:
 
-    * ``stores`` (*jobs to save*): job records whose options or counters changed
+    * ``stores`` (``jobs_to_save``): job records whose options or counters changed
       (failures counted, paused by the core). The fire state (next fire, remaining
       runs) belongs to the store's claims and is not taken from these.
-    * ``removes`` (*jobs to delete*): ids of jobs that are done (no fire time left)
+    * ``removes`` (``jobs_to_delete``): ids of jobs that are done (no fire time left)
       and idle (no run going, waiting or due to retry): their store records go.
-    * ``ends`` (*history*): a :class:`~tickwork._model.RunEnd` row for every run or
+    * ``ends`` (``history``): a :class:`~tickwork._model.RunEnd` row for every run or
       scheduled fire that ended (success, failure, interrupted, missed, skipped), when
       :attr:`SchedulerCore.records` is set.
-    * ``requests`` (*runs to start*): ``(executor alias, RunRequest)`` pairs to submit.
-    * ``events`` (*events to emit*): :class:`~tickwork.Event` s for listeners, in order.
-    * ``errors`` (*errors to log*): ``(message, exception)`` pairs to log at error
+    * ``requests`` (``runs_to_start``): ``(executor alias, RunRequest)`` pairs to submit.
+    * ``events`` (``events``): :class:`~tickwork.Event` s for listeners, in order.
+    * ``errors`` (``errors_to_log``): ``(message, exception)`` pairs to log at error
       level (a trigger that raised; the job is paused).
     """
 
