@@ -224,6 +224,11 @@ class SchedulerCore:
         state = self._states.get(job_id)
         return state is not None and bool(state.running or state.buffer or state.retries)
 
+    def has_waiting_runs(self, job_id: str) -> bool:
+        """Whether runs of the job wait for a free instance (the overlap buffer)."""
+        state = self._states.get(job_id)
+        return state is not None and bool(state.buffer)
+
     def running(self, job_id: str) -> int:
         state = self._states.get(job_id)
         return 0 if state is None else state.running

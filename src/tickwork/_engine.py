@@ -53,6 +53,7 @@ from ._planning import (
     job_first_fire,
     job_next_fire,
     require_first_fire,
+    within_window,
     would_never_run,
 )
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
@@ -843,7 +844,7 @@ class Engine:
             job = evolve(job, func=func, func_ref=func_ref, **options)
             if job.start is not None or job.end is not None:
                 now = self._clock.now()
-                if job.next_fire is None or not self._within(job, job.next_fire):
+                if job.next_fire is None or not within_window(job, job.next_fire):
                     job = evolve(job, next_fire=job_first_fire(job, now))
                     if job.next_fire is None and not job.paused:
                         raise would_never_run(job, now, changing=True)
@@ -852,13 +853,6 @@ class Engine:
             )
             saved = self._save(job, EventKind.JOB_MODIFIED, schedule=schedule)
         return self._saved(saved)
-
-    @staticmethod
-    def _within(job: Job, moment: datetime) -> bool:
-        at = epoch_us(moment)
-        return (job.start is None or at >= epoch_us(job.start)) and (
-            job.end is None or at <= epoch_us(job.end)
-        )
 
     def reschedule_job(
         self, job_id: str, trigger: Trigger | str, *trigger_args: Any, **trigger_kwargs: Any
@@ -1145,21 +1139,20 @@ class Engine:
             return
         if self._results_flagged:
             return
+        # A clean run nobody listens for needs no prompt follow-up, unless a run of the
+        # same job waits for it to end. Otherwise the result is taken in at the start of
+        # the next dispatch step, before anything else is decided, so the scheduler
+        # thread is not woken twice per run. (A racy peek: a run buffered after it is
+        # found by the step's own loop.) A shared store is always told at once: the
+        # run's lease must go the moment it ends, or other processes count it against
+        # max_instances and skip the job's next fire.
         if (
             result.outcome is Outcome.SUCCESS
             and not self._core.wants & _COMPLETIONS
             and not self._link.shared
+            and not self._core.has_waiting_runs(result.request.job_id)
         ):
-            # A clean run nobody listens for needs no prompt follow-up, unless a run of
-            # the same job waits for it to end. Otherwise the result is taken in at the
-            # start of the next dispatch step, before anything else is decided, so the
-            # scheduler thread is not woken twice per run. (A racy peek: a run buffered
-            # after it is found by process_due's own loop.) A shared store is always
-            # told at once: the run's lease must go the moment it ends, or other
-            # processes count it against max_instances and skip the job's next fire.
-            state = self._core._states.get(result.request.job_id)
-            if state is None or not state.buffer:
-                return
+            return
         self._results_flagged = True
         self._driver.wakeup()
 

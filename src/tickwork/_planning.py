@@ -84,12 +84,21 @@ def job_first_fire(job: Job, now: datetime, *, late_ok: bool = False) -> datetim
     """
     found = job_next_fire(job, now - _US)
     trigger = job.trigger
-    if found is None and late_ok and isinstance(trigger, DateTrigger):
-        at = epoch_us(trigger.run_at)
-        start, end = job.start, job.end
-        if (start is None or at >= epoch_us(start)) and (end is None or at <= epoch_us(end)):
-            return trigger.run_at
+    if (
+        found is None
+        and late_ok
+        and isinstance(trigger, DateTrigger)
+        and within_window(job, trigger.run_at)
+    ):
+        return trigger.run_at
     return found
+
+
+def within_window(job: Job, moment: datetime) -> bool:
+    """Whether *moment* lies inside the job's [start, end] (both inclusive)."""
+    at = epoch_us(moment)
+    start, end = job.start, job.end
+    return (start is None or at >= epoch_us(start)) and (end is None or at <= epoch_us(end))
 
 
 def would_never_run(job: Job, now: datetime, *, changing: bool = False) -> ValueError:
