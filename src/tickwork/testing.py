@@ -203,13 +203,13 @@ def _settle(engine: Engine, limit: float) -> None:
 # -- the store contract suites (imported when first asked for) ---------------------------
 
 if TYPE_CHECKING:
-    from ._shared_store_contract import SharedJobStoreContract
-    from ._store_contract import JobStoreContract
+    from .stores._contract import JobStoreContract
+    from .stores._shared_contract import SharedJobStoreContract
 
 #: Where each suite lives: they import pytest, which importing this module must not.
 _CONTRACTS = {
-    "JobStoreContract": "tickwork._store_contract",
-    "SharedJobStoreContract": "tickwork._shared_store_contract",
+    "JobStoreContract": "tickwork.stores._contract",
+    "SharedJobStoreContract": "tickwork.stores._shared_contract",
 }
 
 
@@ -229,7 +229,7 @@ def __getattr__(name: str) -> object:
 
     import pytest
 
-    for module in (*_CONTRACTS.values(), "tickwork._store_model"):
+    for module in (*_CONTRACTS.values(), "tickwork.stores._contract_model"):
         # pytest's assertion messages (the values compared) for the suites' asserts
         # too; only possible before a module's first import.
         if module not in sys.modules:

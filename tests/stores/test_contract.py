@@ -72,7 +72,7 @@ class TestSQLiteStoreInMemory(SharedJobStoreContract):
 )
 def test_stored_records_have_no_scheduler_link(make: Any) -> None:
     from tests.jobs_for_tests import noop  # noqa: F401  (an importable function)
-    from tickwork._store_contract import make_job
+    from tickwork.stores._contract import make_job
 
     engine = cast(Any, object())
     with make() as store:

@@ -1,6 +1,6 @@
 """The shared job store contract suite: leases, hand-off and sync, on top of the jobs.
 
-Exposed as ``tickwork.testing.SharedJobStoreContract``; see :mod:`tickwork._store_contract`.
+Exposed as ``tickwork.testing.SharedJobStoreContract``; see :mod:`tickwork.stores._contract`.
 Two processes sharing a store are stood for by two store objects on the same data (the
 ``store`` and ``peer_store`` fixtures), each with a lease owner of its own. Lease expiry
 is driven by the ``now`` passed in, so nothing waits.
@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import pytest
 
-from ._model import Outcome
-from ._store_contract import T0, JobStoreContract, make_job, race, run_end
-from .stores import HandOff, SharedJobStore
+from .._model import Outcome
+from ._base import HandOff, SharedJobStore
+from ._contract import T0, JobStoreContract, make_job, race, run_end
 
 __all__ = ["SharedJobStoreContract"]
 

@@ -29,10 +29,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ._errors import ConflictingIdError, JobLookupError, TickworkError
-from ._model import Catchup, Job, Outcome, Overlap, RetryPolicy, RunEnd
-from .stores import JobStore, MemoryStore, SharedJobStore
-from .triggers import IntervalTrigger
+from .._errors import ConflictingIdError, JobLookupError, TickworkError
+from .._model import Catchup, Job, Outcome, Overlap, RetryPolicy, RunEnd
+from ..triggers import IntervalTrigger
+from ._base import Claim, JobStore, SharedJobStore
+from .memory import MemoryStore
 
 __all__ = ["JobStoreContract", "make_job", "run_end"]
 
@@ -429,8 +430,6 @@ class JobStoreContract:
         assert [job.next_fire for job in store.get_jobs()] == [T0, later]
 
     def test_a_later_claim_in_one_call_sees_an_earlier_one(self, store: JobStore) -> None:
-        from .stores import Claim
-
         store.add_job(make_job(remaining_runs=5))
         first, second = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
         results = store.claim_fires(
@@ -605,7 +604,7 @@ class JobStoreContract:
         from hypothesis import HealthCheck, settings
         from hypothesis.stateful import run_state_machine_as_test
 
-        from ._store_model import same_answers
+        from ._contract_model import same_answers
 
         # Bounded, and without a deadline (a store on disk is slow now and then),
         # whatever the profile in use; the profile's other choices (derandomize...) hold.

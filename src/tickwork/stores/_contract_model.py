@@ -13,10 +13,10 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from ._errors import ConflictingIdError, JobLookupError
-from ._model import Job
-from .stores import JobStore
-from .triggers import IntervalTrigger
+from .._errors import ConflictingIdError, JobLookupError
+from .._model import Job
+from ..triggers import IntervalTrigger
+from ._base import JobStore
 
 __all__ = ["same_answers"]
 
