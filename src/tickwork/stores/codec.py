@@ -146,7 +146,7 @@ def _build_maker() -> Callable[..., Job]:
         if name in _ROW_FIELDS or name in _OPTION_FIELDS:
             value = name
         else:
-            # func and _engine, and any field this module does not know yet: its default.
+            # func and _control, and any field this module does not know yet: its default.
             namespace[f"_default{index}"] = _DEFAULTS.get(name)
             value = f"_default{index}"
         lines.append(f"    _set{index}(new, {value})")
