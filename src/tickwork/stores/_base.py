@@ -181,9 +181,10 @@ class JobStore(Protocol):
 
     if TYPE_CHECKING:
         # Transitional, for the type checker only (absent at run time, so a store that
-        # is not shared is no SharedJobStore to ``isinstance``): the engine still calls
-        # these on any store, when ``persistent`` is true. Remove this block once it
-        # tests ``isinstance(store, SharedJobStore)`` instead.
+        # is not shared is no SharedJobStore to ``isinstance``): the engine's store
+        # link still calls these on a store typed JobStore, when ``persistent`` is
+        # true. Remove this block once it narrows with ``isinstance(store,
+        # SharedJobStore)`` instead.
         poll_interval: float | None = None
 
         def sync(self) -> tuple[list[Job], list[str]] | None:
