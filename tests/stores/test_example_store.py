@@ -24,7 +24,8 @@ def _example() -> ModuleType:
     module = sys.modules.get(name)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, EXAMPLE)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
