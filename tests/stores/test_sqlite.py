@@ -578,21 +578,6 @@ def test_changes_by_another_process_arrive_with_the_next_poll(db: Path) -> None:
     assert first.get_job("new") is None
 
 
-def test_sync_reports_only_what_others_changed(db: Path) -> None:
-    mine, theirs = SQLiteStore(db), SQLiteStore(db)
-    mine.add_job(_job("a"))
-    mine.get_jobs()  # the baseline
-    assert mine.sync() is None
-    theirs.add_job(_job("b"))
-    theirs.remove_job("a")
-    changed = mine.sync()
-    assert changed is not None
-    jobs, removed = changed
-    assert [job.id for job in jobs] == ["b"]
-    assert removed == ["a"]
-    assert mine.sync() is None
-
-
 # -- history ----------------------------------------------------------------------------
 
 
