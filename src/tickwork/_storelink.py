@@ -39,8 +39,7 @@ from ._events import Event, EventKind
 from ._model import Job, evolve
 from ._planning import epoch_us
 from ._serialize import fire_zone
-from .stores import JobStore
-from .stores._base import Takeover
+from .stores import JobStore, SharedJobStore, Takeover
 
 __all__ = ["StoreLink"]
 
@@ -73,8 +72,10 @@ class StoreLink:
         executors: Callable[[], frozenset[str]],
     ) -> None:
         self.store = store
-        #: Whether other processes may share the store (claims race, leases, sync).
-        self.shared = store.persistent
+        # The store when other processes may share it (claims race, leases, sync).
+        self._shared = store if isinstance(store, SharedJobStore) else None
+        #: Whether other processes may share the store.
+        self.shared = self._shared is not None
         self._core = core
         self._functions = functions
         self._executors = executors
@@ -312,9 +313,9 @@ class StoreLink:
 
     def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
         """Take in other processes' changes and look after leases, when due."""
-        if not self.shared:
+        store = self._shared
+        if store is None:
             return
-        store = self.store
         try:
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
@@ -343,8 +344,7 @@ class StoreLink:
     def take_changes(self) -> set[str]:
         """Apply the jobs other processes added, changed or removed since the last look;
         return their ids. Raises StoreError."""
-        store = self.store
-        changed = store.sync() if self.shared else None
+        changed = None if self._shared is None else self._shared.sync()
         if changed is None:
             return set()
         jobs, removed = changed
@@ -384,9 +384,9 @@ class StoreLink:
         """At shutdown, leave pending retries to the processes that share the store, to
         run when due with their attempt number; return those it took, as (job id,
         scheduled µs, attempt). The others are reported skipped."""
-        store = self.store
+        store = self._shared
         pending = self._core.pending_retries()
-        if not pending or not self.shared:
+        if not pending or store is None:
             return frozenset()
         retries = [
             (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))

@@ -49,7 +49,7 @@ from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from .._errors import JobLookupError
 from .._model import Job, Run, RunEnd
@@ -178,23 +178,6 @@ class JobStore(Protocol):
         members of any object.)"""
         del other
         return NotImplemented
-
-    if TYPE_CHECKING:
-        # Transitional, for the type checker only (absent at run time, so a store that
-        # is not shared is no SharedJobStore to ``isinstance``): the engine's store
-        # link still calls these on a store typed JobStore, when ``persistent`` is
-        # true. Remove this block once it narrows with ``isinstance(store,
-        # SharedJobStore)`` instead.
-        poll_interval: float | None = None
-
-        def sync(self) -> tuple[list[Job], list[str]] | None:
-            return None
-
-        def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
-            return Upkeep([], [], None)
-
-        def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
-            return [False] * len(retries)
 
     # -- lifetime -----------------------------------------------------------------------
 
