@@ -32,7 +32,7 @@ from tickwork import (
 )
 from tickwork._model import RunRequest
 from tickwork.executors import Executor, InlineExecutor, ThreadExecutor
-from tickwork.stores import MemoryStore, SQLiteStore
+from tickwork.stores import MemoryStore, SQLiteStore, _sqlite_schema
 from tickwork.stores import sqlite as sqlite_module
 from tickwork.testing import FakeClock, advance
 
@@ -128,14 +128,14 @@ def test_an_older_schema_is_migrated_forward(db: Path, monkeypatch: pytest.Monke
     store.add_job(_job("kept"))
     store.close()
     step = ("ALTER TABLE jobs ADD COLUMN owner_team TEXT",)
-    monkeypatch.setattr(sqlite_module, "MIGRATIONS", [*sqlite_module.MIGRATIONS, step])
-    monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", sqlite_module.SCHEMA_VERSION + 1)
+    monkeypatch.setattr(_sqlite_schema, "MIGRATIONS", [*_sqlite_schema.MIGRATIONS, step])
+    monkeypatch.setattr(_sqlite_schema, "SCHEMA_VERSION", _sqlite_schema.SCHEMA_VERSION + 1)
     upgraded = SQLiteStore(db)
     assert [job.id for job in upgraded.get_jobs()] == ["kept"]
     with dbfile.connect(db) as conn:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
         columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
-    assert version == sqlite_module.SCHEMA_VERSION
+    assert version == sqlite_module.SCHEMA_VERSION + 1
     assert "owner_team" in columns
 
 

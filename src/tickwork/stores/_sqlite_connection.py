@@ -1,0 +1,333 @@
+"""The store's hold on its SQLite file: the connection, errors, and transactions.
+
+:class:`SQLiteConnection` is the base of :class:`~tickwork.stores.SQLiteStore`; the
+classes above it (:mod:`._sqlite_history`, :mod:`._sqlite_leases`, then
+:mod:`tickwork.stores.sqlite`) use only what it offers:
+
+- *The connection*, opened at first use, once per process: a forked child never uses
+  (nor closes) its parent's connection, and becomes a lease owner of its own. Opening
+  sets the pragmas (WAL, ``synchronous = NORMAL``) and checks the schema
+  (:func:`._sqlite_schema.check_schema`).
+- *The file's identity* (device and inode), checked before each write: a file deleted
+  or replaced under the store makes every write a ``StoreError``.
+- *Errors*: a SQLite error becomes a ``StoreError`` that names the file and says what
+  could not be done.
+- *Transactions*: :meth:`SQLiteConnection._write` (``BEGIN IMMEDIATE``, retried while
+  the file is busy, nested ones joining the outer one), with the change counter of its
+  rows (:meth:`SQLiteConnection._seq`); single reads (:meth:`SQLiteConnection._read`).
+
+The instance state is set by ``SQLiteStore.__init__``; each class declares the part it
+uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .._errors import StoreError
+from ._history import process_name
+from ._sqlite_schema import LATEST, check_schema
+
+__all__ = ["SQLiteConnection"]
+
+logger = logging.getLogger("tickwork")
+
+T = TypeVar("T")
+
+#: Connections a forked process inherited from its parent: kept referenced, so that
+#: neither this process nor its garbage collector ever closes them.
+_inherited: list[sqlite3.Connection] = []
+
+
+class SQLiteConnection:
+    """The connection, file checks, errors and transactions of a ``SQLiteStore``."""
+
+    path: str
+    lock_timeout: float
+    #: This process's name as a lease owner (``host:pid:nonce``), set at its first connection.
+    owner: str
+    _lock: threading.RLock
+    _conn: sqlite3.Connection | None
+    _pid: int  # the process that opened _conn
+    _depth: int  # nesting of write transactions
+    _txn_seq: int | None  # the change counter of the open write transaction's rows
+    _seen_seq: int  # the change counter sync() has read up to
+    _data_version: int | None  # PRAGMA data_version when sync() last read
+    _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token; per process
+    # (device, inode) of the file as opened; a reason once it was deleted or replaced.
+    _file_id: tuple[int, int] | None
+    _lost: str | None
+
+    def open(self) -> None:
+        """Open the file and check (or create, or migrate) its schema."""
+        self._connection()
+
+    def close(self) -> None:
+        """Close the file. Harmless if already closed (or never opened); the store opens
+        again when next used. The scheduler's ``shutdown()`` calls it."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is None:
+                return
+            if self._pid != os.getpid():
+                # Opened by the parent of this forked process: closing it here could
+                # disturb the parent's use of the file, so it is left alone for good.
+                _inherited.append(conn)
+                return
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def __del__(self) -> None:
+        # A store dropped while open: the garbage collector is a backstop, not the way
+        # to close it. Say so (as Python does for an unclosed file), then close it.
+        if getattr(self, "_conn", None) is None or self._pid != os.getpid():
+            return
+        if not sys.is_finalizing():
+            warnings.warn(
+                f"unclosed {self!r}: call its close(), or its scheduler's shutdown()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        self.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None and self._pid == os.getpid():
+            return conn
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                return self._conn
+            if self._pid != os.getpid():
+                # A forked child never uses its parent's connection (SQLite forbids it),
+                # nor closes it: it opens its own, and is a process of its own for leases.
+                if self._conn is not None:
+                    _inherited.append(self._conn)
+                self._leases.clear()
+                self._pid = os.getpid()
+                self.owner = f"{process_name()}:{uuid.uuid4().hex[:8]}"
+            self._conn = None
+            self._conn = self._connect()
+            return self._conn
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
+        if path != ":memory:":
+            parent = Path(path).parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot open {path!r}: directory {str(parent)!r} does not exist")
+        try:
+            conn = sqlite3.connect(
+                path,
+                timeout=min(self.lock_timeout, 5.0),
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open {path!r}: {error}") from error
+        try:
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if path != ":memory:":
+                # Changing the journal mode needs the file to itself, and SQLite does
+                # not wait for that (no busy handler): processes opening a new file at
+                # the same moment would see "database is locked".
+                mode = self._retry_busy(
+                    lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone()[0], "open"
+                )
+                if str(mode).lower() != "wal":
+                    logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
+            self._conn = conn
+            check_schema(conn, self.path, self._write)
+            self._file_id = self._identify()
+            self._lost = None
+        except StoreError:
+            conn.close()
+            self._conn = None
+            raise
+        except sqlite3.Error as error:
+            conn.close()
+            self._conn = None
+            raise self._error(error, "open") from error
+        self._data_version = None
+        return conn
+
+    def _identify(self) -> tuple[int, int] | None:
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
+
+    def _check_file(self) -> None:
+        """Raise StoreError if the file this store opened was deleted or replaced since:
+        SQLite would go on writing to the unlinked file, and everything would be lost."""
+        if self._file_id is None:
+            return
+        if self._lost is None:
+            try:
+                info = os.stat(self.path)
+            except FileNotFoundError:
+                self._lost = f"{self.path!r} was deleted while in use"
+            except OSError as error:
+                self._lost = f"{self.path!r} cannot be checked: {error}"
+            else:
+                if (info.st_dev, info.st_ino) == self._file_id:
+                    return
+                self._lost = f"{self.path!r} was replaced by another file while in use"
+            logger.error(
+                "tickwork: %s; nothing more is written to it. Restart the scheduler (or "
+                "close and reopen the store) to use the file now at that path",
+                self._lost,
+            )
+        raise StoreError(f"{self._lost}: nothing more is written to it")
+
+    def _error(self, error: sqlite3.Error, action: str) -> StoreError:
+        """A clear StoreError for a failed SQLite call."""
+        text = str(error).lower()
+        path = self.path
+        if "full" in text:
+            message = f"{path!r}: the disk is full; could not {action} (nothing stored was lost)"
+        elif "readonly" in text or "read-only" in text:
+            message = f"{path!r} is read-only; could not {action} (nothing stored was lost)"
+        elif "not a database" in text or "malformed" in text or "corrupt" in text:
+            message = f"{path!r} is not a SQLite database, or is corrupt: {error}"
+        elif "locked" in text or "busy" in text:
+            message = (
+                f"{path!r} stayed locked by another process for more than "
+                f"{self.lock_timeout:g} s; could not {action}"
+            )
+        else:
+            message = f"{path!r}: could not {action}: {error}"
+        return StoreError(message)
+
+    # -- transactions -----------------------------------------------------------------
+
+    def _write(self, action: str = "write") -> _Write:
+        """A write transaction (``BEGIN IMMEDIATE``, retried while the file is busy);
+        nested ones join the outer one. SQLite errors inside become StoreErrors that
+        say what could not be done (*action*)."""
+        return _Write(self, action)
+
+    def _retry_busy(self, call: Callable[[], T], action: str) -> T:
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.001
+        while True:
+            try:
+                return call()
+            except sqlite3.OperationalError as error:
+                text = str(error).lower()
+                if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.05)
+                    continue
+                raise self._error(error, action) from error
+            except sqlite3.Error as error:
+                raise self._error(error, action) from error
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the calls inside one transaction (used by ``add_jobs``)."""
+        with self._write():
+            yield
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn SQLite errors raised inside into clear StoreErrors."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise self._error(error, action) from error
+
+    def _seq(self, conn: sqlite3.Connection) -> int:
+        """The change counter for this transaction's rows (one more than the latest; the
+        write lock held since ``BEGIN IMMEDIATE`` keeps it this transaction's own)."""
+        if self._txn_seq is None:
+            seq = int(conn.execute(LATEST).fetchone()[0]) + 1
+            if seq == self._seen_seq + 1:
+                self._seen_seq = seq  # nothing from others in between: no news to sync
+            self._txn_seq = seq
+        return self._txn_seq
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._connection()
+        with self._lock:
+            return self._retry_busy(lambda: conn.execute(sql, params).fetchall(), "read")
+
+
+class _Write:
+    """The write transaction of :meth:`SQLiteConnection._write` (a class, not a generator:
+    it is entered for every claim and every add, and this is several µs cheaper)."""
+
+    __slots__ = ("_action", "_conn", "_outer", "_store")
+
+    def __init__(self, store: SQLiteConnection, action: str) -> None:
+        self._store = store
+        self._action = action
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        conn = self._conn = store._connection()
+        if store._file_id is not None:
+            store._check_file()
+        store._lock.acquire()
+        if store._depth:
+            store._depth += 1
+            self._outer = False
+            return conn
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error:
+                store._retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), self._action)
+        except BaseException:
+            store._lock.release()
+            raise
+        store._depth = 1
+        store._txn_seq = None
+        self._outer = True
+        return conn
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        store = self._store
+        conn = self._conn
+        try:
+            if not self._outer:
+                store._depth -= 1
+            else:
+                store._depth = 0
+                if error is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                else:
+                    try:
+                        try:
+                            conn.execute("COMMIT")
+                        except sqlite3.Error:
+                            store._retry_busy(lambda: conn.execute("COMMIT"), self._action)
+                    except BaseException:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                        raise
+        finally:
+            store._lock.release()
+        if isinstance(error, sqlite3.Error):
+            raise store._error(error, self._action) from error

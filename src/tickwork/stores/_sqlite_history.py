@@ -1,0 +1,171 @@
+"""The run history of a ``SQLiteStore``: writing it, keeping it in bounds, reading it.
+
+:meth:`SQLiteHistory.record_runs` writes one ``history`` row per attempt and, in the
+same transaction, releases the leases of runs that are over (rule 3 of
+:class:`~tickwork.stores.SharedJobStore`: a lease is deleted only by its token, so one
+taken over since is left alone). Retention: ``history_days`` and ``history_per_job``,
+applied by :meth:`SQLiteHistory._prune` (from ``maintain`` every minute, or
+:meth:`SQLiteHistory.prune_history`), which also keeps the removal tombstones that
+``sync`` reads to the newest ten thousand.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from .._model import Outcome, Run, RunEnd
+from .._tz import coerce_timezone, epoch_us, timezone_name
+from ._history import error_fields, process_name
+from ._sqlite_connection import SQLiteConnection
+from ._sqlite_schema import instant, us
+
+__all__ = ["SQLiteHistory"]
+
+_UTC = timezone.utc
+_HISTORY_INSERT = (
+    "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, started_us, "
+    "finished_us, error_type, error_message, process, recorded_us) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_RAN = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED)
+#: Tombstones of removed jobs kept for processes that have not synced yet (one that
+#: misses a removal still finds out: its claim on the job fails and it reloads it).
+_TOMBSTONES = 10_000
+
+
+class SQLiteHistory(SQLiteConnection):
+    """The ``history`` table: runs recorded, pruned and read."""
+
+    history_per_job: int
+    history_days: float
+    _touched: set[str]  # jobs with new history since the last prune
+
+    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
+        """Write the history rows; release the leases of runs that are over."""
+        if not runs:
+            return
+        now_us = epoch_us(now)
+        process = self.owner.rpartition(":")[0] if self.owner else process_name()
+        rows = []
+        release: list[tuple[int]] = []
+        again: list[tuple[int, int]] = []
+        leases = self._leases
+        zones: dict[int, str] = {}
+        for end in runs:
+            scheduled_us = epoch_us(end.scheduled_at)
+            tz = end.scheduled_at.tzinfo
+            zone = zones.get(id(tz))
+            if zone is None:
+                zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
+            error_type, message = error_fields(end)
+            ran = end.outcome in _RAN
+            rows.append(
+                (
+                    end.job_id,
+                    scheduled_us,
+                    zone,
+                    end.attempt,
+                    end.outcome.value,
+                    us(end.started_at),
+                    epoch_us(end.at) if ran else None,
+                    error_type,
+                    message,
+                    process,
+                    now_us,
+                )
+            )
+            key = (end.job_id, scheduled_us)
+            if key in leases:
+                if end.final:
+                    release.append((leases.pop(key),))
+                elif end.outcome is not Outcome.MISSED:
+                    again.append((end.attempt + 1, leases[key]))
+            self._touched.add(end.job_id)
+        with self._write("record runs") as conn:
+            conn.executemany(_HISTORY_INSERT, rows)
+            if release:
+                # Fenced: a lease another process took over has a new token, untouched here.
+                conn.executemany("DELETE FROM leases WHERE token = ?", release)
+            if again:
+                conn.executemany("UPDATE leases SET attempt = ? WHERE token = ?", again)
+
+    def _prune(self, conn: sqlite3.Connection, now_us: int) -> None:
+        cutoff = now_us - round(self.history_days * 86_400 * 1_000_000)
+        first_kept = conn.execute(
+            "SELECT id FROM history WHERE recorded_us >= ? ORDER BY id LIMIT 1", (cutoff,)
+        ).fetchone()
+        if first_kept is None:
+            conn.execute("DELETE FROM history WHERE recorded_us < ?", (cutoff,))
+        else:
+            conn.execute(
+                "DELETE FROM history WHERE id < ? AND recorded_us < ?", (first_kept[0], cutoff)
+            )
+        keep = self.history_per_job
+        for job_id in self._touched:
+            conn.execute(
+                "DELETE FROM history WHERE job_id = ? AND id <= (SELECT id FROM history "
+                "WHERE job_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (job_id, job_id, keep),
+            )
+        self._touched.clear()
+        conn.execute(
+            "DELETE FROM removed WHERE seq <= (SELECT seq FROM removed ORDER BY seq DESC "
+            "LIMIT 1 OFFSET ?)",
+            (_TOMBSTONES,),
+        )
+
+    def prune_history(self, now: datetime) -> None:
+        """Apply the retention limits now (the scheduler does it every minute)."""
+        with self._write("prune the history") as conn:
+            self._touched.update(
+                row[0] for row in conn.execute("SELECT DISTINCT job_id FROM history")
+            )
+            self._prune(conn, epoch_us(now))
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        if not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        columns = (
+            "job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us, "
+            "error_type, error_message, process"
+        )
+        if job_id is None:
+            rows = self._read(f"SELECT {columns} FROM history ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._read(
+                f"SELECT {columns} FROM history WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                (job_id, limit),
+            )
+        found = []
+        for (
+            job,
+            scheduled_us,
+            zone,
+            attempt,
+            outcome,
+            started,
+            finished,
+            kind,
+            message,
+            process,
+        ) in rows:
+            try:
+                tz = coerce_timezone(zone)
+            except (LookupError, TypeError):
+                tz = _UTC
+            found.append(
+                Run(
+                    job_id=job,
+                    scheduled_at=instant(scheduled_us, tz),
+                    attempt=attempt,
+                    outcome=Outcome(outcome),
+                    started_at=None if started is None else instant(started, tz),
+                    finished_at=None if finished is None else instant(finished, tz),
+                    error_type=kind,
+                    error_message=message,
+                    process=process,
+                )
+            )
+        return found

@@ -1,0 +1,234 @@
+"""The leases of a ``SQLiteStore``: claims, renewal, takeover and hand-off.
+
+These are the lease rules of :class:`~tickwork.stores.SharedJobStore`, in SQL; the
+module docstring of :mod:`tickwork.stores.sqlite` tells the whole story.
+
+- :meth:`SQLiteLeases.claim_fires` moves each job's next fire time by compare-and-set
+  and inserts a lease per run the claim starts, in one write transaction.
+- :meth:`SQLiteLeases.maintain` renews this process's leases every third of
+  ``lease_time``, reports those another process took, takes over expired leases and
+  those of holders found dead on this machine (:mod:`._liveness`), each under a new
+  token, and prunes the history every minute.
+- :meth:`SQLiteLeases.hand_off_retries` leaves a pending retry's lease to no one
+  (owner ``""``), due when the retry is.
+
+Releasing a lease at a run's end is part of recording it (:mod:`._sqlite_history`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+
+from .._tz import epoch_us, timezone_name
+from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
+from ._liveness import identity, is_dead
+from ._sqlite_history import SQLiteHistory
+from ._sqlite_schema import instant, us
+
+__all__ = ["SQLiteLeases"]
+
+_UTC = timezone.utc
+#: A claim's compare-and-set: the job's next fire moves on only from the instant the
+#: claiming process expected (a broken job is never claimed).
+_CLAIM = (
+    "UPDATE jobs SET next_fire_us = ?, "
+    "next_fire_zone = CASE WHEN ? THEN next_fire_zone ELSE ? END, "
+    "remaining_runs = coalesce(?, remaining_runs), seq = ? "
+    "WHERE id = ? AND next_fire_us IS ? AND broken IS NULL"
+)
+#: The owner of a lease left for any process: a retry handed off at shutdown.
+_HANDED_OFF = ""
+
+_zone_names: dict[int, tuple[tzinfo, str]] = {}
+
+
+def _zone_name(moment: datetime | None) -> str | None:
+    """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
+    if moment is None:
+        return None
+    tz = moment.tzinfo
+    assert tz is not None
+    known = _zone_names.get(id(tz))
+    if known is None or known[0] is not tz:
+        known = _zone_names[id(tz)] = (tz, timezone_name(tz))
+    return known[1]
+
+
+class SQLiteLeases(SQLiteHistory):
+    """The ``leases`` table: runs claimed, renewed, taken over and handed off."""
+
+    lease_time: float
+    poll_interval: float | None
+    _renew_at_us: int  # when this process's leases are next renewed
+    _prune_at_us: int  # when the history is next pruned
+
+    def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
+        """Claim the fires and lease their runs, all in one transaction; for each fire
+        claimed, count the job's runs other processes hold leases for."""
+        results: list[int | None] = []
+        expires = epoch_us(now) + round(self.lease_time * 1_000_000)
+        owner = self.owner
+        holder = identity()
+        taken: dict[tuple[str, int], int] = {}
+        with self._write("claim due runs") as conn:
+            seq = self._seq(conn)
+            execute = conn.execute
+            # Runs in progress elsewhere matter only if another process holds a lease.
+            others = execute(
+                "SELECT 1 FROM leases WHERE owner != ? AND owner != ? LIMIT 1",
+                (owner, _HANDED_OFF),
+            ).fetchone()
+            for job_id, expected, new_next, remaining, runs in claims:
+                won = (
+                    execute(
+                        _CLAIM,
+                        (
+                            us(new_next),
+                            # Same zone as the fire it replaces: the column stays right.
+                            new_next is not None
+                            and expected is not None
+                            and new_next.tzinfo is expected.tzinfo,
+                            _zone_name(new_next),
+                            remaining,
+                            seq,
+                            job_id,
+                            us(expected),
+                        ),
+                    ).rowcount
+                    == 1
+                )
+                if not won:
+                    results.append(None)
+                    continue
+                results.append(
+                    execute(
+                        # A retry handed off at shutdown is no run in progress.
+                        "SELECT count(*) FROM leases WHERE job_id = ? AND owner != ? "
+                        "AND owner != ?",
+                        (job_id, owner, _HANDED_OFF),
+                    ).fetchone()[0]
+                    if others
+                    else 0
+                )
+                if won:
+                    for scheduled_at in runs:
+                        key = (job_id, epoch_us(scheduled_at))
+                        cursor = execute(
+                            "INSERT OR REPLACE INTO leases (job_id, scheduled_us, attempt, owner, "
+                            "expires_us, holder) VALUES (?, ?, 1, ?, ?, ?)",
+                            (*key, owner, expires, holder),
+                        )
+                        taken[key] = cursor.lastrowid or 0
+        self._leases.update(taken)  # once committed
+        return results
+
+    def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
+        """Renew this process's leases when due, take over the runs of dead processes
+        (lease expired, or holder found dead on this machine), prune the history.
+
+        Meant to be called every ``poll_interval``: the look for dead holders is one
+        small read; writes happen only when there is something to renew, take or prune.
+        """
+        now_us = epoch_us(now)
+        lease_us = round(self.lease_time * 1_000_000)
+        lost: list[tuple[str, datetime]] = []
+        taken: list[Takeover] = []
+        renew = bool(self._leases) and now_us >= self._renew_at_us
+        prune = now_us >= self._prune_at_us
+        dead: list[str] = []
+        expired = False
+        soonest: int | None = None  # when another process's lease next expires
+        if take_over:
+            for owner, holder, expires in self._read(
+                "SELECT owner, holder, min(expires_us) FROM leases WHERE owner != ? GROUP BY owner",
+                (self.owner,),
+            ):
+                if holder and is_dead(holder):
+                    dead.append(owner)
+                elif expires < now_us:
+                    expired = True
+                elif soonest is None or expires < soonest:
+                    soonest = expires
+        poll = self.lease_time if self.poll_interval is None else self.poll_interval
+        next_us = now_us + round(min(poll, self.lease_time / 3) * 1_000_000)
+        if self._leases:
+            next_us = min(next_us, max(self._renew_at_us, now_us + 1))
+        if soonest is not None:
+            next_us = min(next_us, soonest + 1)
+        next_at = now + timedelta(microseconds=next_us - now_us)
+        if not (renew or prune or dead or expired):
+            return Upkeep(lost, taken, next_at)
+        with self._write("renew leases") as conn:
+            if renew:
+                conn.execute(
+                    "UPDATE leases SET expires_us = ? WHERE owner = ?",
+                    (now_us + lease_us, self.owner),
+                )
+                self._renew_at_us = now_us + lease_us // 3
+                held = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT token FROM leases WHERE owner = ?", (self.owner,)
+                    )
+                }
+                for key, token in list(self._leases.items()):
+                    if token not in held:
+                        del self._leases[key]
+                        lost.append((key[0], instant(key[1], _UTC)))
+            if dead or expired:
+                marks = ", ".join("?" * len(dead))
+                rows = conn.execute(
+                    "SELECT token, job_id, scheduled_us, attempt, owner FROM leases "
+                    f"WHERE owner != ? AND (expires_us < ? OR owner IN ({marks})) "
+                    "ORDER BY expires_us LIMIT 1000",
+                    (self.owner, now_us, *dead),
+                ).fetchall()
+                holder = identity()
+                for token, job_id, scheduled_us, attempt, owner in rows:
+                    conn.execute("DELETE FROM leases WHERE token = ?", (token,))
+                    cursor = conn.execute(
+                        "INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us, "
+                        "holder) VALUES (?, ?, ?, ?, ?, ?)",
+                        (job_id, scheduled_us, attempt, self.owner, now_us + lease_us, holder),
+                    )
+                    self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
+                    taken.append(
+                        Takeover(
+                            job_id,
+                            instant(scheduled_us, _UTC),
+                            attempt,
+                            owner,
+                            handed_off=owner == _HANDED_OFF,
+                            dead=owner in dead,
+                        )
+                    )
+                if taken and not renew:
+                    self._renew_at_us = min(self._renew_at_us, now_us + lease_us // 3)
+            if prune:
+                self._prune(conn, now_us)
+                self._prune_at_us = now_us + 60_000_000
+        return Upkeep(lost, taken, next_at)
+
+    def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
+        """Leave each pending retry (job id, scheduled time, attempt, due) that this
+        process holds a lease for to whichever process looks next: its lease stays in
+        the file, held by no one and due then."""
+        kept = []
+        rows = []
+        for job_id, scheduled_at, attempt, due in retries:
+            key = (job_id, epoch_us(scheduled_at))
+            token = self._leases.get(key)
+            kept.append(token is not None)
+            if token is not None:
+                rows.append((key, (_HANDED_OFF, attempt, epoch_us(due), token)))
+        if rows:
+            with self._write("hand off pending retries") as conn:
+                conn.executemany(
+                    "UPDATE leases SET owner = ?, holder = NULL, attempt = ?, expires_us = ? "
+                    "WHERE token = ?",
+                    [row for _, row in rows],
+                )
+            for key, _ in rows:
+                del self._leases[key]
+        return kept

@@ -1,0 +1,182 @@
+"""The SQLite file's format: its tables, their migrations, and how values are kept.
+
+:class:`~tickwork.stores.SQLiteStore` keeps everything in these tables (the module
+docstring of :mod:`tickwork.stores.sqlite` says how they are used):
+
+- ``meta``: ``app`` (always ``"tickwork"``) and ``schema``, the version of the tables.
+- ``jobs``: one row per job, in the columns of :mod:`tickwork.stores.codec`, plus
+  ``broken`` (why the row cannot be loaded) and ``seq`` (the change counter).
+- ``removed``: a tombstone per removed job, with the ``seq`` of its removal.
+- ``leases``: one per claimed run not yet over (or retry handed off); ``token`` is
+  the fencing token, ``holder`` the holder's identity on its machine.
+- ``history``: one row per attempt recorded (success, failure, interrupted, missed or
+  skipped), in the order recorded.
+
+Instants are integer microseconds since the Unix epoch (``*_us`` columns, compared as
+instants whatever the zone); a zone is kept by name beside the instant where the zone
+matters (``next_fire_zone``, ``history.zone``).
+
+A file's version is its number of :data:`MIGRATIONS` applied. :func:`check_schema` is
+run on every connection the store opens: it refuses a file that is not tickwork's or
+that a newer tickwork wrote, and brings an empty or older file up to
+:data:`SCHEMA_VERSION`, in one write transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta, tzinfo
+
+from .._errors import StoreError
+from .._tz import _EPOCH, epoch_us
+
+__all__ = ["LATEST", "MIGRATIONS", "SCHEMA_VERSION", "check_schema", "instant", "us"]
+
+logger = logging.getLogger("tickwork")
+
+_APP = "tickwork"
+
+#: Each entry upgrades the schema from version *index* to *index + 1*. Version 0 is an
+#: empty file. Append, never edit: files in the field were made by the old entries.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            func_ref TEXT NOT NULL,
+            args BLOB NOT NULL,
+            kwargs BLOB NOT NULL,
+            trigger TEXT NOT NULL,
+            options TEXT NOT NULL,
+            next_fire_us INTEGER,
+            paused INTEGER NOT NULL DEFAULT 0,
+            remaining_runs INTEGER,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            next_fire_zone TEXT,
+            broken TEXT,
+            seq INTEGER NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_seq ON jobs (seq)",
+        "CREATE TABLE removed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX removed_by_seq ON removed (seq)",
+        """CREATE TABLE leases (
+            token INTEGER PRIMARY KEY AUTOINCREMENT,
+            job_id TEXT NOT NULL,
+            scheduled_us INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            owner TEXT NOT NULL,
+            expires_us INTEGER NOT NULL,
+            UNIQUE (job_id, scheduled_us)
+        )""",
+        "CREATE INDEX leases_by_expiry ON leases (expires_us)",
+        "CREATE INDEX leases_by_owner ON leases (owner)",
+        """CREATE TABLE history (
+            id INTEGER PRIMARY KEY,
+            job_id TEXT NOT NULL,
+            scheduled_us INTEGER NOT NULL,
+            zone TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            started_us INTEGER,
+            finished_us INTEGER,
+            error_type TEXT,
+            error_message TEXT,
+            process TEXT NOT NULL,
+            recorded_us INTEGER NOT NULL
+        )""",
+        "CREATE INDEX history_by_job ON history (job_id, id)",
+    ),
+    (
+        # Who holds a lease, told apart from a later process with the same PID (see
+        # stores/_liveness.py): a holder found dead is taken over without waiting for
+        # its lease to expire. NULL where the holder could not tell.
+        "ALTER TABLE leases ADD COLUMN holder TEXT",
+    ),
+]
+#: The schema version this tickwork writes.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: The change counter: the highest ``seq`` of any job row or removal tombstone (two
+#: index look-ups). Every write transaction stamps its rows with this plus one; it
+#: never goes down, because removing a job leaves a tombstone with a newer ``seq`` and
+#: pruning keeps the newest tombstones. (A counter row in ``meta`` would cost every
+#: add and every claim one more page written.)
+LATEST = (
+    "SELECT max(coalesce((SELECT max(seq) FROM jobs), 0), "
+    "coalesce((SELECT max(seq) FROM removed), 0))"
+)
+
+
+def us(moment: datetime | None) -> int | None:
+    """*moment* as a ``*_us`` column holds it (None stays None)."""
+    return None if moment is None else epoch_us(moment)
+
+
+def instant(micros: int, zone: tzinfo) -> datetime:
+    """The instant a ``*_us`` column holds, expressed in *zone*."""
+    return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone)
+
+
+def check_schema(
+    conn: sqlite3.Connection, path: str, write: Callable[[], AbstractContextManager[object]]
+) -> None:
+    """Check that the file of *conn* (at *path*) is a tickwork job store of this
+    version; create the tables of an empty file, or migrate an older one, in the write
+    transaction that *write* opens.
+
+    Raises:
+        StoreError: the file is another application's database, or was written by a
+            newer tickwork (it is left unchanged).
+        sqlite3.Error: reading the file failed (the caller says which file).
+    """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    version = _version(conn, path, tables)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path!r} was written by a newer tickwork (schema version {version}; "
+            f"this tickwork knows up to {SCHEMA_VERSION}). Upgrade tickwork to use it; "
+            "the file was not changed."
+        )
+    if version == SCHEMA_VERSION:
+        return
+    with write():
+        # Another process may have created or migrated it while this one waited.
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        version = _version(conn, path, tables)
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                conn.execute(statement)
+            if step:
+                logger.info("tickwork: %s: schema upgraded to version %d", path, step + 1)
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('app', ?), ('schema', ?)",
+            (_APP, SCHEMA_VERSION),
+        )
+
+
+def _version(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
+    """The schema version in the file's meta table (0 for a file with no tables).
+
+    Raises:
+        StoreError: the file has tables, but is not a tickwork job store.
+    """
+    if not tables:
+        return 0
+    if "meta" not in tables:
+        raise StoreError(
+            f"{path!r} is a SQLite database but not a tickwork job store (it has "
+            f"tables {', '.join(sorted(tables))}); give tickwork a file of its own"
+        )
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('app', 'schema')"))
+    if meta.get("app") != _APP or not isinstance(meta.get("schema"), int):
+        raise StoreError(
+            f"{path!r} is a SQLite database but not a tickwork job store (its meta "
+            f"table says {meta!r}); give tickwork a file of its own"
+        )
+    return int(meta["schema"])
