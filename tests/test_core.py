@@ -28,9 +28,10 @@ from tickwork import (
     Overlap,
     RetryPolicy,
     Trigger,
-    _core,
+    _deadlines,
 )
-from tickwork._core import Decision, FireDue, RetryDue, SchedulerCore
+from tickwork._core import SchedulerCore
+from tickwork._decision import Decision, FireDue, RetryDue
 from tickwork._model import RunRequest, RunResult, evolve
 from tickwork._planning import (
     count_fires,
@@ -99,7 +100,7 @@ def test_commit_fire_moves_the_job_on_and_requests_a_run() -> None:
     core = make_core(make_job(args=(1,), executor="pool"))
     (due,) = core.pop_due(T0 + seconds(10))
     decision = core.commit_fire(due, T0 + seconds(10))  # type: ignore[arg-type]
-    ((alias, request),) = decision.requests
+    ((alias, request),) = decision.runs_to_start
     assert alias == "pool"
     assert request.job_id == "j"
     assert request.scheduled_at == T0 + seconds(10)
@@ -123,7 +124,7 @@ def test_a_fire_popped_before_a_change_is_stale() -> None:
     (due,) = core.pop_due(T0 + seconds(10))
     core.put(make_job(next_fire=T0 + seconds(100)))  # rescheduled meanwhile
     decision = core.commit_fire(due, T0 + seconds(10))  # type: ignore[arg-type]
-    assert decision.requests == []
+    assert decision.runs_to_start == []
     assert decision.events == []
     assert core.next_due() == T0 + seconds(100)
 
@@ -147,26 +148,26 @@ def test_a_one_off_job_is_removed_after_its_run_reports() -> None:
     (due,) = core.pop_due(T0 + seconds(5))
     decision = core.commit_fire(due, T0 + seconds(5))  # type: ignore[arg-type]
     # Its run is going: the record stays (a process taking the run over needs it).
-    assert decision.removes == []
+    assert decision.jobs_to_delete == []
     assert core.next_due() is None
     assert "j" in core
     assert core.busy("j")
-    done = core.finished(result(decision.requests[0][1]), T0 + seconds(6))
-    assert done.removes == ["j"]
+    done = core.finished(result(decision.runs_to_start[0][1]), T0 + seconds(6))
+    assert done.jobs_to_delete == ["j"]
     assert "j" not in core
 
 
 def test_overlap_in_the_core_skips_and_buffers() -> None:
     core = make_core(make_job(id="skip"), make_job(id="buffer", overlap=Overlap.BUFFER_ONE))
     first = [core.commit_fire(d, T0 + seconds(10)) for d in core.pop_due(T0 + seconds(10))]  # type: ignore[arg-type]
-    requests = {r.job_id: r for d in first for _, r in d.requests}
+    requests = {r.job_id: r for d in first for _, r in d.runs_to_start}
     second = [core.commit_fire(d, T0 + seconds(20)) for d in core.pop_due(T0 + seconds(20))]  # type: ignore[arg-type]
     events = [e for d in second for e in d.events]
     assert [(e.kind, e.job_id) for e in events] == [(EventKind.JOB_SKIPPED, "skip")]
-    assert all(not d.requests for d in second)
+    assert all(not d.runs_to_start for d in second)
     # The buffered run starts when the running one reports.
     done = core.finished(result(requests["buffer"]), T0 + seconds(25))
-    ((_, waiting),) = done.requests
+    ((_, waiting),) = done.runs_to_start
     assert waiting.scheduled_at == T0 + seconds(20)
     assert kinds(done.events) == [EventKind.JOB_EXECUTED, EventKind.JOB_SUBMITTED]
 
@@ -175,7 +176,7 @@ def test_a_failure_with_a_retry_policy_schedules_a_retry() -> None:
     policy = RetryPolicy(attempts=2, delay=30, jitter=0)
     core = make_core(make_job(DateTrigger(T0 + seconds(5)), retry=policy))
     (due,) = core.pop_due(T0 + seconds(5))
-    ((_, request),) = core.commit_fire(due, T0 + seconds(5)).requests  # type: ignore[arg-type]
+    ((_, request),) = core.commit_fire(due, T0 + seconds(5)).runs_to_start  # type: ignore[arg-type]
     failed = core.finished(
         result(request, Outcome.FAILURE, exception=OSError("x")), T0 + seconds(6)
     )
@@ -185,7 +186,7 @@ def test_a_failure_with_a_retry_policy_schedules_a_retry() -> None:
     (retry,) = core.pop_due(T0 + seconds(36))
     assert retry == RetryDue("j", T0 + seconds(5), 2)
     decision = core.commit_retry(retry, T0 + seconds(36))  # type: ignore[arg-type]
-    ((_, again),) = decision.requests
+    ((_, again),) = decision.runs_to_start
     assert (again.scheduled_at, again.attempt) == (T0 + seconds(5), 2)
     last = core.finished(result(again, Outcome.FAILURE, exception=OSError("y")), T0 + seconds(37))
     assert kinds(last.events) == [EventKind.JOB_FAILED]
@@ -196,13 +197,13 @@ def test_consecutive_failures_pause_the_job_in_the_core() -> None:
     core = make_core(make_job(max_consecutive_failures=2))
     for step in (10, 20):
         (due,) = core.pop_due(T0 + seconds(step))
-        ((_, request),) = core.commit_fire(due, T0 + seconds(step)).requests  # type: ignore[arg-type]
+        ((_, request),) = core.commit_fire(due, T0 + seconds(step)).runs_to_start  # type: ignore[arg-type]
         decision = core.finished(
             result(request, Outcome.FAILURE, exception=KeyError("k")), T0 + seconds(step)
         )
     assert kinds(decision.events) == [EventKind.JOB_FAILED, EventKind.JOB_PAUSED]
     assert "KeyError" in (decision.events[1].reason or "")
-    (stored,) = decision.stores
+    (stored,) = decision.jobs_to_save
     assert stored.paused
     assert core.next_due() is None
 
@@ -210,7 +211,7 @@ def test_consecutive_failures_pause_the_job_in_the_core() -> None:
 def test_discard_drops_pending_retries() -> None:
     core = make_core(make_job(retry=RetryPolicy(attempts=3, delay=1, jitter=0)))
     (due,) = core.pop_due(T0 + seconds(10))
-    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
     core.finished(result(request, Outcome.FAILURE, exception=ValueError()), T0 + seconds(10))
     core.discard("j")
     assert "j" not in core
@@ -235,12 +236,12 @@ def test_jitter_delays_the_due_time_but_not_the_nominal_time() -> None:
 def test_run_now_never_skips() -> None:
     core = make_core(make_job())
     (due,) = core.pop_due(T0 + seconds(10))
-    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
     extra = core.run_now("j", T0 + seconds(12), T0 + seconds(12))
-    assert extra.requests == []
+    assert extra.runs_to_start == []
     assert extra.events == []
     done = core.finished(result(request), T0 + seconds(13))
-    ((_, waiting),) = done.requests
+    ((_, waiting),) = done.runs_to_start
     assert waiting.scheduled_at == T0 + seconds(12)
 
 
@@ -253,7 +254,7 @@ def test_three_days_of_a_minute_cron_through_the_core_alone() -> None:
     while (due_at := core.next_due()) is not None and due_at <= end:
         for item in core.pop_due(due_at):
             decision = core.commit_fire(item, due_at)  # type: ignore[arg-type]
-            for _, request in decision.requests:
+            for _, request in decision.runs_to_start:
                 runs.append(request.scheduled_at)
                 core.finished(result(request), due_at)
     assert time.perf_counter() - began < 2
@@ -290,8 +291,8 @@ def _check_heap(core: SchedulerCore) -> None:
     live = _live_entries(core)
     # The stale count is exact, and stale entries never outnumber the live ones by more
     # than the rule allows.
-    assert len(core._heap) - core._stale == live
-    assert core._stale <= max(_core.PRUNE_FLOOR, 2 * live)
+    assert len(core._deadlines) - core._deadlines.stale == live
+    assert core._deadlines.stale <= max(_deadlines.PRUNE_FLOOR, 2 * live)
 
 
 def test_the_heap_stays_bounded_however_often_jobs_change() -> None:
@@ -306,33 +307,33 @@ def test_the_heap_stays_bounded_however_often_jobs_change() -> None:
         else:
             core.put(evolve(job, next_fire=T0 + seconds(10 + step)))  # rescheduled
         _check_heap(core)
-    assert len(core._heap) <= 3 * 10 + _core.PRUNE_FLOOR
+    assert len(core._deadlines) <= 3 * 10 + _deadlines.PRUNE_FLOOR
 
 
 def test_pruning_keeps_every_live_entry_in_order() -> None:
     core = make_core(*(make_job(id=f"j{n}", next_fire=T0 + seconds(n)) for n in range(1, 6)))
     for _ in range(100):  # enough churn to prune several times
         core.put(make_job(id="j9", next_fire=T0 + seconds(9)))
-    assert len(core._heap) < 100
+    assert len(core._deadlines) < 100
     due = core.pop_due(T0 + seconds(10))
     assert [item.job_id for item in due] == ["j1", "j2", "j3", "j4", "j5", "j9"]
-    assert core._stale == 0 or len(core._heap) == core._stale
+    assert core._deadlines.stale == 0 or len(core._deadlines) == core._deadlines.stale
 
 
 def test_stale_entries_behind_a_live_one_are_counted_out_when_popped() -> None:
     policy = RetryPolicy(attempts=2, delay=5, jitter=0)
     core = make_core(make_job(id="a", retry=policy), make_job(id="b", next_fire=T0 + seconds(12)))
     (due,) = core.pop_due(T0 + seconds(10))
-    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
     core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(10))
     core.discard("a")  # its retry, due at 15, goes stale
     core.put(make_job(id="c", next_fire=T0 + seconds(13)))
     core.put(make_job(id="c", next_fire=T0 + seconds(30)))  # the entry at 13 goes stale
-    assert core._stale == 3  # and a's next fire, at 20
+    assert core._deadlines.stale == 3  # and a's next fire, at 20
     # "b" at 12 is live and in front: pop_due, not next_due, meets both stale entries.
     (fire,) = core.pop_due(T0 + seconds(20))
     assert fire.job_id == "b"
-    assert core._stale == 0
+    assert core._deadlines.stale == 0
     core.commit_fire(fire, T0 + seconds(20))  # type: ignore[arg-type]
     _check_heap(core)
 
@@ -344,7 +345,7 @@ def _two_pending_retries() -> SchedulerCore:
     core = make_core(make_job(retry=policy, max_instances=2))
     for step in (10, 20):
         (due,) = core.pop_due(T0 + seconds(step))
-        ((_, request),) = core.commit_fire(due, T0 + seconds(step)).requests  # type: ignore[arg-type]
+        ((_, request),) = core.commit_fire(due, T0 + seconds(step)).runs_to_start  # type: ignore[arg-type]
         core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(step))
     assert [r[1:] for r in core.pending_retries()] == [
         (T0 + seconds(10), 2, epoch_us(T0 + seconds(40))),
@@ -407,7 +408,7 @@ _OPS = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=st.lists(_OPS, max_size=60), floor=st.sampled_from([0, 2, _core.PRUNE_FLOOR]))
+@given(ops=st.lists(_OPS, max_size=60), floor=st.sampled_from([0, 2, _deadlines.PRUNE_FLOOR]))
 def test_the_heap_agrees_with_a_plain_model(ops: list[tuple[Any, ...]], floor: int) -> None:
     """Fires and retries come due exactly when a plain dict says, whatever the churn
     (with pruning forced often, through a low floor)."""
@@ -417,8 +418,8 @@ def test_the_heap_agrees_with_a_plain_model(ops: list[tuple[Any, ...]], floor: i
     fires: dict[str, datetime] = {}  # job id -> next fire (jobs not paused)
     retries: list[tuple[datetime, str]] = []  # (due, job id)
     failing: set[str] = set()
-    saved = _core.PRUNE_FLOOR
-    _core.PRUNE_FLOOR = floor
+    saved = _deadlines.PRUNE_FLOOR
+    _deadlines.PRUNE_FLOOR = floor
     try:
         core = make_core()
         for op in ops:
@@ -452,7 +453,7 @@ def test_the_heap_agrees_with_a_plain_model(ops: list[tuple[Any, ...]], floor: i
                         fires[item.job_id] = trigger.next_after(now)  # type: ignore[assignment]
                     else:
                         decision = core.commit_retry(item, now)
-                    for _, request in decision.requests:
+                    for _, request in decision.runs_to_start:
                         if request.job_id in failing and request.attempt == 1:
                             failing.discard(request.job_id)
                             outcome = result(request, Outcome.FAILURE, exception=OSError())
@@ -464,7 +465,7 @@ def test_the_heap_agrees_with_a_plain_model(ops: list[tuple[Any, ...]], floor: i
             assert core.next_due() == soonest
             _check_heap(core)
     finally:
-        _core.PRUNE_FLOOR = saved
+        _deadlines.PRUNE_FLOOR = saved
 
 
 # -- the end of a job's runs: retries, takeovers, removal -----------------------------------
@@ -475,18 +476,18 @@ def _one_off_running(**fields: Any) -> tuple[SchedulerCore, RunRequest]:
     core = make_core(make_job(DateTrigger(T0 + seconds(5)), **fields))
     core.records = True
     (due,) = core.pop_due(T0 + seconds(5))
-    ((_, request),) = core.commit_fire(due, T0 + seconds(5)).requests  # type: ignore[arg-type]
+    ((_, request),) = core.commit_fire(due, T0 + seconds(5)).runs_to_start  # type: ignore[arg-type]
     return core, request
 
 
 def test_a_done_job_stays_while_its_retry_is_pending() -> None:
     core, request = _one_off_running(retry=RetryPolicy(attempts=2, delay=10, jitter=0))
     failed = core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(6))
-    assert failed.removes == []
+    assert failed.jobs_to_delete == []
     assert core.busy("j")
     (retry,) = core.pop_due(T0 + seconds(16))
-    ((_, again),) = core.commit_retry(retry, T0 + seconds(16)).requests  # type: ignore[arg-type]
-    assert core.finished(result(again), T0 + seconds(17)).removes == ["j"]
+    ((_, again),) = core.commit_retry(retry, T0 + seconds(16)).runs_to_start  # type: ignore[arg-type]
+    assert core.finished(result(again), T0 + seconds(17)).jobs_to_delete == ["j"]
     assert "j" not in core
 
 
@@ -496,9 +497,9 @@ def test_a_removed_job_whose_run_fails_is_not_retried() -> None:
     core.discard("j")
     failed = core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(6))
     assert kinds(failed.events) == [EventKind.JOB_FAILED]
-    assert failed.stores == []  # its record is gone
-    assert failed.removes == []
-    assert [end.final for end in failed.ends] == [True]
+    assert failed.jobs_to_save == []  # its record is gone
+    assert failed.jobs_to_delete == []
+    assert [end.final for end in failed.history] == [True]
     assert core.pop_due(T0 + timedelta(days=1)) == []
     assert core.next_due() is None
 
@@ -516,10 +517,10 @@ def test_a_taken_over_run_without_a_retry_policy_is_interrupted() -> None:
     assert event.reason == "its process died"
     assert isinstance(event.exception, LeaseExpired)
     assert "process host:7:x died" in str(event.exception)
-    (end,) = decision.ends
+    (end,) = decision.history
     assert (end.outcome, end.reason, end.final) == (Outcome.INTERRUPTED, "its process died", True)
     assert warning == f"{event.exception} (not retried)"
-    assert decision.removes == []  # it has fires to come
+    assert decision.jobs_to_delete == []  # it has fires to come
     assert core.next_due() == T0 + seconds(10)
 
 
@@ -533,7 +534,7 @@ def test_a_taken_over_run_is_retried_by_its_policy() -> None:
     (event,) = decision.events
     assert event.kind is EventKind.JOB_RETRIED
     assert event.reason == "its process stopped renewing the lease; retrying in 20 s"
-    assert decision.ends[0].final is False
+    assert decision.history[0].final is False
     assert warning is not None
     assert warning.endswith("(retrying)")
     assert core.pending_retries() == [("j", T0, 2, epoch_us(T0 + seconds(23)))]
@@ -563,7 +564,7 @@ def test_a_takeover_and_a_failure_decide_a_retry_alike(
     assert isinstance(error, LeaseExpired)
     failed = make_core(make_job(retry=policy))
     (due,) = failed.pop_due(T0 + seconds(10))
-    ((_, request),) = failed.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    ((_, request),) = failed.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
     failure = failed.finished(
         result(request._replace(attempt=attempt), Outcome.FAILURE, exception=error),
         T0 + seconds(10),
@@ -580,7 +581,7 @@ def test_a_done_job_whose_last_run_is_cut_off_is_removed() -> None:
     core = make_core(make_job(DateTrigger(T0), next_fire=None))
     decision = Decision()
     core.taken_over("j", T0, 1, owner="o", dead=True, handed_off=False, now=T0, into=decision)
-    assert decision.removes == ["j"]
+    assert decision.jobs_to_delete == ["j"]
     assert "j" not in core
 
 
@@ -588,13 +589,13 @@ def test_a_done_job_cut_off_elsewhere_stays_while_a_run_of_it_goes_here() -> Non
     policy = RetryPolicy(attempts=1)
     core = make_core(make_job(max_instances=2, retry=policy))
     (due,) = core.pop_due(T0 + seconds(10))
-    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
     core.put(evolve(core.get("j"), next_fire=None))  # type: ignore[arg-type]
     decision = Decision()
     core.taken_over("j", T0, 1, owner="o", dead=True, handed_off=False, now=T0, into=decision)
-    assert decision.removes == []
+    assert decision.jobs_to_delete == []
     assert core.busy("j")
-    assert core.finished(result(request), T0 + seconds(11)).removes == ["j"]
+    assert core.finished(result(request), T0 + seconds(11)).jobs_to_delete == ["j"]
 
 
 def test_a_handed_off_retry_runs_now_or_is_skipped_without_its_job() -> None:

@@ -5,38 +5,36 @@ Theory of operation
 The core is a due-time index over jobs plus the bookkeeping of their runs. It never
 reads the clock, sleeps, starts threads or touches a store: callers hand it ``now``
 and get decisions back. A driver (``Scheduler``, ``AsyncScheduler``, through the shared
-``Engine``) does the I/O those decisions call for.
+``Engine``) does the I/O those decisions call for. Its parts, from the bottom:
+:mod:`~tickwork._deadlines` (the heap of due times), :mod:`~tickwork._jobstate` (what
+is kept per job), :mod:`~tickwork._decision` (what comes out) and this module, the
+state machine that moves jobs and runs along.
 
-* Every pending job has one entry in a heap keyed by its *planned* time: its next
-  nominal fire time plus its jitter offset, in integer microseconds since the epoch
-  (never by comparing datetimes of one zone, which Python does by wall time).
-  Pending retries have entries of their own. Every entry is one shape, ``(due µs,
-  job id, key)``: a key >= 0 marks a job's next fire (its schedule *generation*), a
-  negative key names one pending retry. A fire entry is live while it is the very
-  tuple the job's state holds as its entry (any change to the schedule drops it, and
-  a job added again under the same id holds a new one); a retry entry while its key
-  is one of the job's pending retries. The others are stale and skipped when they
-  surface. Stale entries are counted, and when they outnumber the live ones twice
-  over (past a small floor) the heap is rebuilt from the live ones, so rescheduling,
-  pausing and removing jobs forever does not grow it.
-* :meth:`SchedulerCore.pop_due` removes the entries whose time has come and returns
-  them as :class:`FireDue` / :class:`RetryDue` items, already planned (which nominal
-  fire times run, how many were missed, the next fire time) but not yet applied.
+* Every pending job has one entry in the heap (:class:`~tickwork._deadlines.Deadlines`),
+  due at its *planned* time: its next nominal fire time plus its jitter offset, in
+  integer microseconds since the epoch. Pending retries have entries of their own. An
+  entry counts while the job's state still holds it; any change to the schedule
+  lets go of it (it goes *stale*), and the heap counts and prunes stale entries, so
+  rescheduling, pausing and removing jobs forever does not grow it.
+* :meth:`SchedulerCore.pop_due` takes the entries whose time has come and returns
+  them as :class:`~tickwork._decision.FireDue` / :class:`~tickwork._decision.RetryDue`
+  items, already planned (which nominal fire times run, how many were missed, the next
+  fire time) but not yet applied.
 * A scheduled fire becomes real only once the store confirms the claim (a
   compare-and-set on the job's next fire time, so two processes never run the same
   fire). Then :meth:`commit_fire` applies it: it moves the job on, starts runs up to
   ``max_instances``, buffers or skips the rest per the overlap policy, and returns the
-  run requests and events. If the claim is lost, :meth:`refresh` takes the job as the
-  store now has it.
+  runs to start and the events. If the claim is lost, :meth:`refresh` takes the job as
+  the store now has it.
 * :meth:`finished` takes a run's result: it frees the instance, schedules a retry or
   counts the failure (pausing the job after ``max_consecutive_failures``), and starts
   a buffered run if one waits. :meth:`taken_over` takes a run another process was
   running when it died: the same retry decision as a failed run, recorded as
   interrupted.
 * A job with no fire time left is *done*: it is forgotten, and its id goes into the
-  decision's ``removes`` (its record leaves the store), only once none of its runs is
-  going, waiting or due to retry. Until then the record stays: a process that takes
-  a run of it over needs its retry policy.
+  decision's ``jobs_to_delete`` (its record leaves the store), only once none of its
+  runs is going, waiting or due to retry. Until then the record stays: a process that
+  takes a run of it over needs its retry policy.
 
 Next fire times always come from the trigger and the last *scheduled* fire, never from
 when a run ended, so schedules do not drift however long runs take.
@@ -44,151 +42,37 @@ when a run ended, so schedules do not drift however long runs take.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections import deque
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
 
+from ._deadlines import Deadlines
+from ._decision import Decision, FireDue, RetryDue
 from ._errors import LeaseExpired
-from ._events import Event, EventKind
+from ._events import EventKind
+from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
 from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
-from ._planning import (
-    FirePlan,
-    epoch_us,
-    jitter_offset,
-    next_job_fire,
-    plan_due,
-    retry_delay,
-    trigger_failure,
-)
+from ._planning import FirePlan, epoch_us, plan_due, retry_delay, trigger_failure
 
-__all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
+# Decision is offered here too: the engine imports it with the core.
+__all__ = ["Decision", "SchedulerCore"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)
 #: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
 BUFFER_LIMIT = 1000
-#: Stale heap entries are pruned only past this many (a rebuild of a small heap would
-#: cost more than the entries it frees).
-PRUNE_FLOOR = 64
-
-#: A heap entry: ``(due µs since the epoch, job id, key)``. ``key >= 0``: the job's next
-#: fire (its generation), live while it is the state's ``entry``; ``key < 0``: one
-#: pending retry, live while the key is in the state's ``retries``. Plain tuples: they
-#: compare fastest, there is one per job, and the state points at its own (a unique
-#: number per entry would cost an int object per job).
-_Entry = tuple[int, str, int]
-
-
-class _Retry(NamedTuple):
-    """A pending retry: attempt *attempt* of the fire at *scheduled_at*, due at *due_us*."""
-
-    scheduled_at: datetime
-    attempt: int
-    due_us: int
-
-
-@dataclass(slots=True)
-class _State:
-    # ``next_fire`` moves on every fire; it lives here and is copied into ``job`` only
-    # when someone reads the job (copying the frozen record per fire is the dearest
-    # part of dispatching).
-    job: Job
-    next_fire: datetime | None = None
-    generation: int = 0
-    running: int = 0
-    # Runs waiting for a free instance; made only when a job first needs one (most never
-    # do, and an empty deque per job would be most of a job's memory).
-    buffer: deque[tuple[datetime, int]] | None = None
-    # Removed while runs of it were going: kept only for their bookkeeping.
-    removed: bool = False
-    # Pending retries by their heap key; made only when a job first retries.
-    retries: dict[int, _Retry] | None = None
-    # The live heap entry of its next fire (None: none queued, or popped and not yet
-    # committed). Entries are matched by identity.
-    entry: _Entry | None = None
-
-
-def _executed(result: RunResult, now: datetime) -> Event:
-    request = result.request
-    return Event(
-        kind=EventKind.JOB_EXECUTED,
-        at=now,
-        job_id=request.job_id,
-        scheduled_at=request.scheduled_at,
-        attempt=request.attempt,
-        return_value=result.return_value,
-    )
-
-
-def _snapshot(state: _State) -> Job:
-    """The job record with its current next fire time (copied in only when read)."""
-    job = state.job
-    if job.next_fire is not state.next_fire:
-        job = state.job = evolve(job, next_fire=state.next_fire)
-    return job
-
-
-class FireDue(NamedTuple):
-    """A job's fire time has come; apply with :meth:`SchedulerCore.commit_fire` once claimed."""
-
-    job_id: str
-    nominal: datetime
-    plan: FirePlan
-    remaining_runs: int | None
-    generation: int
-
-
-class RetryDue(NamedTuple):
-    """A retry's time has come; apply with :meth:`SchedulerCore.commit_retry`."""
-
-    job_id: str
-    scheduled_at: datetime
-    attempt: int
-
-
-@dataclass(slots=True)
-class Decision:
-    """What the driver must do: persist (``stores``, ``removes``, ``ends``), then log
-    ``errors``, submit ``requests`` and emit ``events``.
-
-    Each field is a list the core appends to (a batch may collect many decisions); the
-    name in parentheses is what the field is to be called:
-
-    * ``stores`` (``jobs_to_save``): job records whose options or counters changed
-      (failures counted, paused by the core). The fire state (next fire, remaining
-      runs) belongs to the store's claims and is not taken from these.
-    * ``removes`` (``jobs_to_delete``): ids of jobs that are done (no fire time left)
-      and idle (no run going, waiting or due to retry): their store records go.
-    * ``ends`` (``history``): a :class:`~tickwork._model.RunEnd` row for every run or
-      scheduled fire that ended (success, failure, interrupted, missed, skipped), when
-      :attr:`SchedulerCore.records` is set.
-    * ``requests`` (``runs_to_start``): ``(executor alias, RunRequest)`` pairs to submit.
-    * ``events`` (``events``): :class:`~tickwork.Event` s for listeners, in order.
-    * ``errors`` (``errors_to_log``): ``(message, exception)`` pairs to log at error
-      level (a trigger that raised; the job is paused).
-    """
-
-    requests: list[tuple[str, RunRequest]] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    stores: list[Job] = field(default_factory=list)
-    removes: list[str] = field(default_factory=list)
-    ends: list[RunEnd] = field(default_factory=list)
-    errors: list[tuple[str, BaseException]] = field(default_factory=list)
 
 
 class SchedulerCore:
     """The due-time index and run bookkeeping. Not thread-safe: the engine locks around it."""
 
     def __init__(self) -> None:
-        self._states: dict[str, _State] = {}
-        self._heap: list[_Entry] = []
-        # How many heap entries are stale (see the theory of operation).
-        self._stale = 0
+        self._states: dict[str, JobState] = {}
+        # The due-time index over the states' entries.
+        self._deadlines = Deadlines(self._states)
         # Retry keys, unique for the life of the core.
         self._retry_keys = itertools.count(1)
         self._run_ids = itertools.count(1)
@@ -209,10 +93,10 @@ class SchedulerCore:
     def get(self, job_id: str) -> Job | None:
         """The job, or None (also for a removed job whose last runs are still going)."""
         state = self._states.get(job_id)
-        return None if state is None or state.removed else _snapshot(state)
+        return None if state is None or state.removed else snapshot(state)
 
     def jobs(self) -> list[Job]:
-        return [_snapshot(state) for state in self._states.values() if not state.removed]
+        return [snapshot(state) for state in self._states.values() if not state.removed]
 
     def generation(self, job_id: str) -> int | None:
         """The generation of a job's schedule (renewed at every change), or None."""
@@ -245,7 +129,7 @@ class SchedulerCore:
         """
         state = self._states.get(job.id)
         if state is None:
-            state = self._states[job.id] = _State(job, job.next_fire)
+            state = self._states[job.id] = JobState(job, job.next_fire)
         else:
             # A job re-added while runs of a removed one are going: those runs still count
             # toward max_instances.
@@ -256,7 +140,7 @@ class SchedulerCore:
         state.generation += 1
         if state.entry is not None:
             state.entry = None
-            self._went_stale(1)
+            self._deadlines.went_stale(1)
         self._index(state)
 
     def refresh(self, job: Job | None, job_id: str) -> None:
@@ -282,7 +166,7 @@ class SchedulerCore:
             state.removed = True
             return state.job
         self._forget(state)
-        return _snapshot(state)
+        return snapshot(state)
 
     def put_many(self, jobs: list[Job]) -> None:
         """:meth:`put` for many jobs at once (loading a store): one heapify, not a push
@@ -293,29 +177,26 @@ class SchedulerCore:
             if job.id in states:
                 self.put(job)
                 continue
-            state = states[job.id] = _State(job, job.next_fire, 1)
-            entry = state.entry = self._entry(state)
+            state = states[job.id] = JobState(job, job.next_fire, 1)
+            entry = state.entry = fire_entry(state)
             if entry is not None:
                 entries.append(entry)
-        # (self.put above may have pruned the heap: it is read only now.)
-        heap = self._heap
-        heap += entries
-        heapq.heapify(heap)
+        self._deadlines.add_many(entries)
 
-    def _index(self, state: _State) -> None:
+    def _index(self, state: JobState) -> None:
         """Push the entry of *state*'s next fire, under its current generation."""
-        entry = state.entry = self._entry(state)
+        entry = state.entry = fire_entry(state)
         if entry is not None:
-            heapq.heappush(self._heap, entry)
+            self._deadlines.add(entry)
 
-    def _renew(self, state: _State) -> None:
+    def _renew(self, state: JobState) -> None:
         """Give *state* a new generation: its queued entry, if any, goes stale."""
         state.generation += 1
         if state.entry is not None:
             state.entry = None
-            self._went_stale(1)
+            self._deadlines.went_stale(1)
 
-    def _forget(self, state: _State) -> None:
+    def _forget(self, state: JobState) -> None:
         """Drop *state* from the table; its heap entries go stale."""
         del self._states[state.job.id]
         stale = len(state.retries) if state.retries else 0
@@ -323,69 +204,19 @@ class SchedulerCore:
             state.entry = None
             stale += 1
         if stale:
-            self._went_stale(stale)
+            self._deadlines.went_stale(stale)
 
-    def _drop_retries(self, state: _State) -> None:
+    def _drop_retries(self, state: JobState) -> None:
         retries, state.retries = state.retries, None
         if retries:
-            self._went_stale(len(retries))
-
-    def _went_stale(self, count: int) -> None:
-        """*count* more heap entries are stale; rebuild the heap when they are over twice
-        the live ones. (Never called while a caller walks the heap: a rebuild replaces
-        the list.)"""
-        stale = self._stale = self._stale + count
-        if stale > PRUNE_FLOOR and stale > 2 * (len(self._heap) - stale):
-            self._prune()
-
-    def _prune(self) -> None:
-        states = self._states
-        live = []
-        for entry in self._heap:
-            state = states.get(entry[1])
-            if state is None:
-                continue
-            if entry is state.entry or (state.retries is not None and entry[2] in state.retries):
-                live.append(entry)
-        heapq.heapify(live)
-        self._heap = live
-        self._stale = 0
-
-    @staticmethod
-    def _entry(state: _State) -> _Entry | None:
-        """The heap entry of a job's next fire (None: paused, or done firing)."""
-        job = state.job
-        nominal = state.next_fire
-        if job.paused or nominal is None:
-            return None
-        planned = (nominal - _EPOCH) // _US
-        if job.jitter:
-            try:
-                following = next_job_fire(job.trigger, nominal, job.start, job.end)
-            except Exception:  # a broken trigger
-                # No jitter: the fire comes due at its nominal time, where planning meets
-                # the same error and pauses the job with a report (an index has no one
-                # to report to).
-                return (planned, job.id, state.generation)
-            planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
-        return (planned, job.id, state.generation)
+            self._deadlines.went_stale(len(retries))
 
     # -- time -------------------------------------------------------------------------
 
     def next_due(self) -> datetime | None:
         """When something is next due (a fire, with jitter, or a retry), or None."""
-        heap = self._heap
-        states = self._states
-        while heap:
-            entry = heap[0]
-            state = states.get(entry[1])
-            if state is not None and (
-                entry is state.entry or (state.retries is not None and entry[2] in state.retries)
-            ):
-                return _EPOCH + timedelta(microseconds=entry[0])
-            heapq.heappop(heap)
-            self._stale -= 1
-        return None
+        due_us = self._deadlines.next_deadline()
+        return None if due_us is None else _EPOCH + timedelta(microseconds=due_us)
 
     def pop_due(self, now: datetime, into: Decision | None = None) -> list[FireDue | RetryDue]:
         """Everything due at *now*, planned but not applied.
@@ -395,24 +226,16 @@ class SchedulerCore:
         (pass one: without it the report is lost). The other jobs are unaffected.
         """
         now_us = epoch_us(now)
-        heap = self._heap
         states = self._states
         due: list[FireDue | RetryDue] = []
-        while heap and heap[0][0] <= now_us:
-            entry = heapq.heappop(heap)
+        for entry in self._deadlines.expire(now_us):
             planned_us, job_id, key = entry
-            state = states.get(job_id)
+            state = states[job_id]  # (a live entry's job is in the table)
             if key < 0:
-                retry = None
-                if state is not None and state.retries is not None:
-                    retry = state.retries.pop(key, None)
-                if retry is None:
-                    self._stale -= 1
-                else:
-                    due.append(RetryDue(job_id, retry.scheduled_at, retry.attempt))
-                continue
-            if state is None or entry is not state.entry:
-                self._stale -= 1
+                retries = state.retries
+                assert retries is not None
+                retry = retries.pop(key)
+                due.append(RetryDue(job_id, retry.scheduled_at, retry.attempt))
                 continue
             state.entry = None
             job = state.job
@@ -444,8 +267,6 @@ class SchedulerCore:
                     planned_us=planned_us,
                 )
             except Exception as error:  # a custom trigger may raise anything
-                # (The popped entry was the live one, so this makes none stale: the heap
-                # is not rebuilt under this loop.)
                 self._trigger_failed(state, first, error, now, Decision() if into is None else into)
                 continue
             remaining = job.remaining_runs
@@ -467,8 +288,8 @@ class SchedulerCore:
         here cannot wait for one there to end, a run they leave no room for is skipped,
         whatever the overlap policy. The decision is added to *into* when given (a
         batch), else returned new. A job left with no fire time is removed (its id in
-        ``removes``) only if none of its runs is going or waiting; else when the last
-        of them ends.
+        ``jobs_to_delete``) only if none of its runs is going or waiting; else when the
+        last of them ends.
         """
         decision = Decision() if into is None else into
         state = self._states.get(fire.job_id)
@@ -486,9 +307,9 @@ class SchedulerCore:
         ):
             # The common case, inlined: start the one run.
             scheduled_at = plan.runs[0]
-            decision.requests.append(self._request(state, scheduled_at, 1))
+            decision.runs_to_start.append(self._request(state, scheduled_at, 1))
             if self.wants & _SUBMITTED:
-                self._note_submitted(decision, (job, scheduled_at, 1, now))
+                decision.report_submitted(job.id, scheduled_at, 1, at=now)
             state.generation += 1
             if state.next_fire is not None:
                 self._index(state)
@@ -499,19 +320,11 @@ class SchedulerCore:
             # Named after the oldest fire that did not run (never one that runs, whose
             # own history row has the same time).
             oldest = plan.first_missed or fire.nominal
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_MISSED,
-                    at=now,
-                    job_id=job.id,
-                    scheduled_at=oldest,
-                    missed=plan.missed,
-                    reason=_missed_reason(job, plan),
-                )
-            )
+            why = _missed_reason(job, plan)
+            decision.report_missed(job.id, oldest, plan.missed, why, at=now)
             if self.records:
-                reason = f"{plan.missed} fire time(s) missed: {_missed_reason(job, plan)}"
-                decision.ends.append(
+                reason = f"{plan.missed} fire time(s) missed: {why}"
+                decision.history.append(
                     RunEnd(job.id, oldest, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )
         busy_elsewhere = elsewhere and state.running + elsewhere >= job.max_instances
@@ -534,7 +347,7 @@ class SchedulerCore:
                                 elsewhere=elsewhere)  # fmt: skip
         if state.next_fire is None:
             # Done firing; the state (and the record) stay until its runs have ended.
-            if self._idle_and_done(state):
+            if idle_and_done(state):
                 self._done(state, decision)
         else:
             state.generation += 1
@@ -549,8 +362,9 @@ class SchedulerCore:
         decision = Decision() if into is None else into
         state = self._states.get(retry.job_id)
         if state is not None:
-            decision.requests.append(self._request(state, retry.scheduled_at, retry.attempt))
-            self._note_submitted(decision, (state.job, retry.scheduled_at, retry.attempt, now))
+            decision.runs_to_start.append(self._request(state, retry.scheduled_at, retry.attempt))
+            if self.wants & _SUBMITTED:
+                decision.report_submitted(retry.job_id, retry.scheduled_at, retry.attempt, at=now)
         return decision
 
     def run_now(self, job_id: str, scheduled_at: datetime, now: datetime) -> Decision:
@@ -583,9 +397,9 @@ class SchedulerCore:
             if result.outcome is _SUCCESS and not current.consecutive_failures and not state.buffer:
                 # The common case, inlined: a clean run of a job with nothing waiting.
                 if self.wants & _EXECUTED:
-                    decision.events.append(_executed(result, now))
+                    decision.report_executed(result, at=now)
                 if self.records:
-                    decision.ends.append(
+                    decision.history.append(
                         RunEnd(
                             request.job_id,
                             request.scheduled_at,
@@ -595,53 +409,43 @@ class SchedulerCore:
                             result.started_at,
                         )
                     )
-                if self._idle_and_done(state):
+                if idle_and_done(state):
                     self._done(state, decision)
                 return decision
-        job = None if state is None else _snapshot(state)
+        job = None if state is None else snapshot(state)
         # A removed job's record is gone: nothing of it is saved.
         saved = state is not None and not state.removed
         final = True
         reason = None
         if result.outcome is Outcome.SUCCESS:
             if self.wants & _EXECUTED:
-                decision.events.append(_executed(result, now))
+                decision.report_executed(result, at=now)
             if job is not None and job.consecutive_failures:
                 job = evolve(job, consecutive_failures=0)
                 if saved:
-                    decision.stores.append(job)
+                    decision.jobs_to_save.append(job)
         elif result.outcome is Outcome.FAILURE:
             error = result.exception
             if self._retry(state, request.scheduled_at, request.attempt, error, now, decision):
                 final = False
             else:
-                decision.events.append(
-                    Event(
-                        kind=EventKind.JOB_FAILED,
-                        at=now,
-                        job_id=request.job_id,
-                        scheduled_at=request.scheduled_at,
-                        attempt=request.attempt,
-                        exception=error,
-                    )
+                decision.report_failed(
+                    request.job_id, request.scheduled_at, request.attempt, error, at=now
                 )
                 if state is not None and job is not None and saved:
                     job = self._count_failure(state, job, error, now, decision)
         else:
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_INTERRUPTED,
-                    at=now,
-                    job_id=request.job_id,
-                    scheduled_at=request.scheduled_at,
-                    attempt=request.attempt,
-                    exception=result.exception,
-                    reason="the run was cut off before it finished",
-                )
+            decision.report_interrupted(
+                request.job_id,
+                request.scheduled_at,
+                request.attempt,
+                result.exception,
+                "the run was cut off before it finished",
+                at=now,
             )
             reason = "cut off before it finished"
         if self.records:
-            decision.ends.append(
+            decision.history.append(
                 RunEnd(
                     request.job_id,
                     request.scheduled_at,
@@ -663,9 +467,10 @@ class SchedulerCore:
                     self._drop_buffer(state, now, decision)
                     break
                 scheduled_at, attempt = buffer.popleft()
-                decision.requests.append(self._request(state, scheduled_at, attempt))
-                self._note_submitted(decision, (job, scheduled_at, attempt, now))
-            if self._idle_and_done(state):
+                decision.runs_to_start.append(self._request(state, scheduled_at, attempt))
+                if self.wants & _SUBMITTED:
+                    decision.report_submitted(job.id, scheduled_at, attempt, at=now)
+            if idle_and_done(state):
                 self._done(state, decision)
         return decision
 
@@ -714,19 +519,9 @@ class SchedulerCore:
         final = reason is None
         if reason is None:
             reason = cause
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_INTERRUPTED,
-                    at=now,
-                    job_id=job_id,
-                    scheduled_at=scheduled_at,
-                    attempt=attempt,
-                    exception=error,
-                    reason=reason,
-                )
-            )
+            decision.report_interrupted(job_id, scheduled_at, attempt, error, reason, at=now)
         if self.records:
-            decision.ends.append(
+            decision.history.append(
                 RunEnd(
                     job_id,
                     scheduled_at,
@@ -739,14 +534,14 @@ class SchedulerCore:
                     final,
                 )
             )
-        if state is not None and self._idle_and_done(state):
+        if state is not None and idle_and_done(state):
             # Its last fire, cut off and not retried: the job is done.
             self._done(state, decision)
         return f"{error} ({'not retried' if final else 'retrying'})"
 
     def _retry(
         self,
-        state: _State | None,
+        state: JobState | None,
         scheduled_at: datetime,
         attempt: int,
         error: BaseException | None,
@@ -775,31 +570,21 @@ class SchedulerCore:
         if cause is None:
             cause = f"attempt {attempt} of {policy.attempts} failed"
         reason = f"{cause}; retrying in {delay:.3g} s"
-        decision.events.append(
-            Event(
-                kind=EventKind.JOB_RETRIED,
-                at=now,
-                job_id=job_id,
-                scheduled_at=scheduled_at,
-                attempt=attempt,
-                exception=error,
-                reason=reason,
-            )
-        )
+        decision.report_retried(job_id, scheduled_at, attempt, error, reason, at=now)
         return reason
 
     def _queue_retry(
-        self, state: _State, scheduled_at: datetime, attempt: int, due_us: int
+        self, state: JobState, scheduled_at: datetime, attempt: int, due_us: int
     ) -> None:
         key = -next(self._retry_keys)
         if state.retries is None:
             state.retries = {}
-        state.retries[key] = _Retry(scheduled_at, attempt, due_us)
-        heapq.heappush(self._heap, (due_us, state.job.id, key))
+        state.retries[key] = PendingRetry(scheduled_at, attempt, due_us)
+        self._deadlines.add((due_us, state.job.id, key))
 
     def _count_failure(
         self,
-        state: _State,
+        state: JobState,
         job: Job,
         error: BaseException | None,
         now: datetime,
@@ -818,47 +603,32 @@ class SchedulerCore:
             job = evolve(job, paused=True, pause_note=note)
             state.job = job
             self._renew(state)
-            decision.events.append(
-                Event(kind=EventKind.JOB_PAUSED, at=now, job_id=job.id, reason=note)
-            )
-        decision.stores.append(job)
+            decision.report_paused(job.id, note, at=now)
+        decision.jobs_to_save.append(job)
         return job
 
     def _trigger_failed(
-        self, state: _State, nominal: datetime, error: Exception, now: datetime, decision: Decision
+        self,
+        state: JobState,
+        nominal: datetime,
+        error: Exception,
+        now: datetime,
+        decision: Decision,
     ) -> None:
         """The trigger raised while the fire at *nominal* was planned: that fire does not
         run, and the job is paused (it would fail the same way at every step)."""
         failure = trigger_failure(state.job.id, nominal, error)
         note = f"paused: {failure}"
-        job = state.job = evolve(_snapshot(state), paused=True, pause_note=note)
+        job = state.job = evolve(snapshot(state), paused=True, pause_note=note)
         self._renew(state)
-        decision.stores.append(job)
-        decision.errors.append((f"{failure}; the job is paused", error))
-        decision.events.append(
-            Event(
-                kind=EventKind.JOB_MISSED,
-                at=now,
-                job_id=job.id,
-                scheduled_at=nominal,
-                missed=1,
-                reason=note,
-            )
-        )
-        decision.events.append(
-            Event(
-                kind=EventKind.JOB_PAUSED,
-                at=now,
-                job_id=job.id,
-                scheduled_at=nominal,
-                exception=error,
-                reason=note,
-            )
-        )
+        decision.jobs_to_save.append(job)
+        decision.errors_to_log.append((f"{failure}; the job is paused", error))
+        decision.report_missed(job.id, nominal, 1, note, at=now)
+        decision.report_paused(job.id, note, at=now, scheduled_at=nominal, error=error)
         if self.records:
-            decision.ends.append(RunEnd(job.id, nominal, 1, Outcome.MISSED, now, reason=note))
+            decision.history.append(RunEnd(job.id, nominal, 1, Outcome.MISSED, now, reason=note))
 
-    def _drop_buffer(self, state: _State, now: datetime, decision: Decision) -> None:
+    def _drop_buffer(self, state: JobState, now: datetime, decision: Decision) -> None:
         """Report every waiting run of *state* as skipped: the scheduler is shutting down."""
         buffer = state.buffer
         while buffer:
@@ -891,8 +661,8 @@ class SchedulerCore:
                 del retries[key]
             dropped += len(gone)
             if gone:
-                self._went_stale(len(gone))
-        if self._idle_and_done(state):
+                self._deadlines.went_stale(len(gone))
+        if idle_and_done(state):
             # (Not removed from the store: the process that took the claim owns it now.)
             self._forget(state)
         return dropped
@@ -913,7 +683,7 @@ class SchedulerCore:
                 self._renew(state)
                 self._index(state)
 
-    def _pending(self) -> list[tuple[int, _State, _Retry]]:
+    def _pending(self) -> list[tuple[int, JobState, PendingRetry]]:
         """Every pending retry as (heap key, its job's state, the retry), in due order."""
         found = [
             (key, state, retry)
@@ -963,12 +733,12 @@ class SchedulerCore:
                 "the scheduler shut down before this retry was due",
             )
         if pending:
-            self._went_stale(len(pending))
+            self._deadlines.went_stale(len(pending))
         return decision
 
     def _start_or_hold(
         self,
-        state: _State,
+        state: JobState,
         scheduled_at: datetime,
         attempt: int,
         now: datetime,
@@ -979,8 +749,9 @@ class SchedulerCore:
     ) -> None:
         job = state.job
         if state.running + elsewhere < job.max_instances:
-            decision.requests.append(self._request(state, scheduled_at, attempt))
-            self._note_submitted(decision, (job, scheduled_at, attempt, now))
+            decision.runs_to_start.append(self._request(state, scheduled_at, attempt))
+            if self.wants & _SUBMITTED:
+                decision.report_submitted(job.id, scheduled_at, attempt, at=now)
             return
         if not from_schedule or job.overlap is Overlap.BUFFER_ALL:
             if state.buffer is None:
@@ -1011,23 +782,14 @@ class SchedulerCore:
         reason: str,
     ) -> None:
         """Report a run that will not start: a ``JOB_SKIPPED`` event and a history row."""
-        decision.events.append(
-            Event(
-                kind=EventKind.JOB_SKIPPED,
-                at=now,
-                job_id=job_id,
-                scheduled_at=scheduled_at,
-                attempt=attempt,
-                reason=reason,
-            )
-        )
+        decision.report_skipped(job_id, scheduled_at, attempt, reason, at=now)
         if self.records:
-            decision.ends.append(
+            decision.history.append(
                 RunEnd(job_id, scheduled_at, attempt, Outcome.SKIPPED, now, reason=reason)
             )
 
     def _request(
-        self, state: _State, scheduled_at: datetime, attempt: int
+        self, state: JobState, scheduled_at: datetime, attempt: int
     ) -> tuple[str, RunRequest]:
         job = state.job
         state.running += 1
@@ -1045,40 +807,12 @@ class SchedulerCore:
         )
         return job.executor, request
 
-    def _note_submitted(self, decision: Decision, run: tuple[Job, datetime, int, datetime]) -> None:
-        if self.wants & _SUBMITTED:
-            job, scheduled_at, attempt, now = run
-            decision.events.append(
-                Event(
-                    kind=EventKind.JOB_SUBMITTED,
-                    at=now,
-                    job_id=job.id,
-                    scheduled_at=scheduled_at,
-                    attempt=attempt,
-                )
-            )
-
-    @staticmethod
-    def _idle_and_done(state: _State) -> bool:
-        """No fire time left (and not paused), and no run going, waiting or to retry."""
-        job = state.job
-        return (
-            state.next_fire is None
-            and not job.paused
-            and not state.running
-            and not state.buffer
-            and not state.retries
-        )
-
-    def _done(self, state: _State, decision: Decision) -> None:
+    def _done(self, state: JobState, decision: Decision) -> None:
         """Forget an idle job with no fire time left; its record goes from the store too
         (a removed job's went already)."""
         self._forget(state)
         if not state.removed:
-            decision.removes.append(state.job.id)
-
-
-_US = timedelta(microseconds=1)
+            decision.jobs_to_delete.append(state.job.id)
 
 
 def _within_remaining(plan: FirePlan, remaining: int) -> FirePlan:

@@ -974,7 +974,7 @@ class Engine:
             decision = Decision()
             for scheduled_at in times:
                 part = self._core.run_now(job_id, scheduled_at, now)
-                decision.requests.extend(part.requests)
+                decision.runs_to_start.extend(part.runs_to_start)
                 decision.events.extend(part.events)
         self._apply(decision)
         self._take_results()
@@ -1112,12 +1112,12 @@ class Engine:
 
     def _apply(self, decision: Decision) -> None:
         """Submit the decision's runs, log its errors and emit its events (outside the lock)."""
-        for message, error in decision.errors:
+        for message, error in decision.errors_to_log:
             logger.error("tickwork: %s", message, exc_info=error)
-        decision.errors.clear()
-        if decision.requests:
+        decision.errors_to_log.clear()
+        if decision.runs_to_start:
             self._runners.submit(
-                decision.requests,
+                decision.runs_to_start,
                 report=self._on_result,
                 clock=self._clock,
                 prepare=self._driver.prepare,

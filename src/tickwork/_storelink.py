@@ -33,7 +33,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ._core import Decision, FireDue, RetryDue, SchedulerCore
+from ._core import SchedulerCore
+from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
 from ._model import Job, evolve
@@ -419,39 +420,39 @@ class StoreLink:
         kept in memory and written with a later batch.
         """
         store = self.store
-        ends = decision.ends
+        history = decision.history
         if self._unsaved:
-            ends[:0] = self._unsaved
+            history[:0] = self._unsaved
             self._unsaved = []
-        if not (decision.stores or decision.removes or ends):
+        if not (decision.jobs_to_save or decision.jobs_to_delete or history):
             return
         try:
             with store.transaction():
-                for job in decision.stores:
+                for job in decision.jobs_to_save:
                     # The fire state (next fire, remaining runs) belongs to the claims,
                     # which another process may have moved since: keep the stored one.
                     with contextlib.suppress(JobLookupError):  # removed meanwhile
                         store.update_job(job, schedule=False)
-                if decision.removes:
-                    store.remove_jobs(decision.removes)
-                if ends:
-                    store.record_runs(ends, now=now)
+                if decision.jobs_to_delete:
+                    store.remove_jobs(decision.jobs_to_delete)
+                if history:
+                    store.record_runs(history, now=now)
         except StoreError as error:
             logger.error("tickwork: could not save run results: %s", error)
-            if len(ends) > UNSAVED_LIMIT:
+            if len(history) > UNSAVED_LIMIT:
                 logger.error(
                     "tickwork: %d history row(s) dropped: the store has failed for too long",
-                    len(ends) - UNSAVED_LIMIT,
+                    len(history) - UNSAVED_LIMIT,
                 )
-            self._unsaved = ends[-UNSAVED_LIMIT:]
+            self._unsaved = history[-UNSAVED_LIMIT:]
             self.failed(now, error)
         if self._core.wants & _REMOVED:
             decision.events.extend(
                 Event(
                     kind=EventKind.JOB_REMOVED, at=now, job_id=job_id, reason="no fire times left"
                 )
-                for job_id in decision.removes
+                for job_id in decision.jobs_to_delete
             )
-        decision.stores.clear()
-        decision.removes.clear()
-        decision.ends = []
+        decision.jobs_to_save.clear()
+        decision.jobs_to_delete.clear()
+        decision.history = []

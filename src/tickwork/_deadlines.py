@@ -1,0 +1,156 @@
+"""The core's due-time index: a heap of deadlines, in the manner of trio's ``Deadlines``.
+
+Every entry is one shape, ``(due µs, job id, key)``: the due time in integer
+microseconds since the epoch (instants compare as numbers; Python compares datetimes
+of one zone by wall time), the job it belongs to, and a key saying what comes due. A
+key >= 0 is the job's next fire (the generation of its schedule); a negative key names
+one pending retry.
+
+Entries are never taken out of the middle of the heap. Whether one still counts is
+asked of its *owner*, the job's state looked up by id (:class:`Holder`):
+
+* a fire entry is live while it is the very tuple the owner holds as ``entry``. Identity,
+  not equality: a job added again under its id holds a new tuple even when its
+  generation number repeats, so the old job's entry can never fire the new one. (A
+  serial number per entry would tell them apart too, but would cost an int object per
+  job: identity is free, and the entry is most of what a job costs here.)
+* a retry entry is live while its key is among the owner's ``retries`` (retry keys are
+  unique for the life of the core, never reused).
+
+Every other entry is *stale*: skipped, and counted out, when it reaches the top. The
+owner reports each entry of its that goes stale (:meth:`Deadlines.went_stale`), so the
+count is exact; when stale entries outnumber the live ones twice over, past
+:data:`PRUNE_FLOOR`, the heap is rebuilt from the live ones (as trio does), so jobs
+rescheduled, paused and removed forever do not grow it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Container, Mapping
+from typing import Protocol
+
+__all__ = ["PRUNE_FLOOR", "Deadlines", "Entry", "Holder"]
+
+#: Stale entries are pruned only past this many (rebuilding a small heap would cost more
+#: than the entries it frees).
+PRUNE_FLOOR = 64
+
+#: A heap entry: ``(due µs since the epoch, job id, key)``; ``key >= 0``: the job's next
+#: fire, ``key < 0``: one pending retry. Plain tuples: they compare fastest.
+Entry = tuple[int, str, int]
+
+
+class Holder(Protocol):
+    """What the index asks of an entry's owner (a job's state) to tell live from stale."""
+
+    @property
+    def entry(self) -> Entry | None:
+        """The live entry of the job's next fire (None: none queued)."""
+
+    @property
+    def retries(self) -> Container[int] | None:
+        """The keys of the job's pending retries (None: none)."""
+
+
+class Deadlines:
+    """A heap of due times over the entries of *owners* (job id -> its state).
+
+    The core adds an entry whenever a job's next fire or a retry is queued, tells the
+    index how many of its entries went stale whenever it drops some (a schedule
+    changed, a job forgotten, retries dropped), asks :meth:`next_deadline` when to wake
+    up and takes what is due with :meth:`expire`. *owners* is read, never changed.
+    """
+
+    __slots__ = ("_heap", "_owners", "_stale")
+
+    def __init__(self, owners: Mapping[str, Holder]) -> None:
+        self._owners = owners
+        self._heap: list[Entry] = []
+        self._stale = 0
+
+    def __len__(self) -> int:
+        """How many entries the heap holds, live and stale."""
+        return len(self._heap)
+
+    @property
+    def stale(self) -> int:
+        """How many of the entries are stale."""
+        return self._stale
+
+    def add(self, entry: Entry) -> None:
+        """Queue *entry* (its owner holds it, or its retry key, already)."""
+        heapq.heappush(self._heap, entry)
+
+    def add_many(self, entries: list[Entry]) -> None:
+        """Queue many entries at once: one heapify, not a push each (loading a store)."""
+        heap = self._heap
+        heap += entries
+        heapq.heapify(heap)
+
+    def went_stale(self, count: int) -> None:
+        """*count* more entries are stale (their owner let go of them); rebuild the heap
+        from the live ones when the stale ones outnumber them twice over."""
+        stale = self._stale = self._stale + count
+        if stale > PRUNE_FLOOR and stale > 2 * (len(self._heap) - stale):
+            self._prune()
+
+    def is_live(self, entry: Entry) -> bool:
+        """Whether *entry*'s owner still holds it."""
+        owner = self._owners.get(entry[1])
+        if owner is None:
+            return False
+        if entry[2] >= 0:
+            return entry is owner.entry
+        retries = owner.retries
+        return retries is not None and entry[2] in retries
+
+    def next_deadline(self) -> int | None:
+        """The earliest live due time (µs since the epoch), or None when nothing is queued.
+
+        Stale entries in front of it are dropped on the way (and counted out).
+        """
+        heap = self._heap
+        is_live = self.is_live
+        while heap:
+            entry = heap[0]
+            if is_live(entry):
+                return entry[0]
+            heapq.heappop(heap)
+            self._stale -= 1
+        return None
+
+    def expire(self, now_us: int) -> list[Entry]:
+        """Take every entry due at *now_us* (µs since the epoch) out of the heap; return
+        the live ones in due order (the stale ones are counted out).
+
+        The owners still hold the entries returned: the caller lets go of each (clears
+        the state's ``entry``, pops the retry) without calling :meth:`went_stale`, since
+        they are no longer in the heap.
+        """
+        heap = self._heap
+        owners = self._owners
+        live: list[Entry] = []
+        # is_live inlined: this loop runs once per fire.
+        while heap and heap[0][0] <= now_us:
+            entry = heapq.heappop(heap)
+            owner = owners.get(entry[1])
+            if owner is not None:
+                key = entry[2]
+                if key >= 0:
+                    if entry is owner.entry:
+                        live.append(entry)
+                        continue
+                else:
+                    retries = owner.retries
+                    if retries is not None and key in retries:
+                        live.append(entry)
+                        continue
+            self._stale -= 1
+        return live
+
+    def _prune(self) -> None:
+        live = [entry for entry in self._heap if self.is_live(entry)]
+        heapq.heapify(live)
+        self._heap = live
+        self._stale = 0

@@ -1,0 +1,226 @@
+"""What the core hands out: due items to claim, and decisions to carry out.
+
+:meth:`SchedulerCore.pop_due <tickwork._core.SchedulerCore.pop_due>` returns
+:class:`FireDue` and :class:`RetryDue` items, planned but not applied; every other
+operation of the core adds what the driver must do to a :class:`Decision`. The core
+decides and fills them in (its ``report_*`` calls word each event the same way
+wherever it is decided); the engine and its links only read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from ._events import Event, EventKind
+from ._model import Job, RunEnd, RunRequest, RunResult
+from ._planning import FirePlan
+
+__all__ = ["Decision", "FireDue", "RetryDue"]
+
+
+class FireDue(NamedTuple):
+    """A job's fire time has come; apply with :meth:`SchedulerCore.commit_fire
+    <tickwork._core.SchedulerCore.commit_fire>` once claimed.
+
+    *nominal* is the fire time that came due, *plan* what is to come of it (the fire
+    times that run, how many were missed, the next fire time), *remaining_runs* the
+    job's runs left after it (None: no limit), *generation* the schedule it was planned
+    under (a fire of an older schedule is not applied).
+    """
+
+    job_id: str
+    nominal: datetime
+    plan: FirePlan
+    remaining_runs: int | None
+    generation: int
+
+
+class RetryDue(NamedTuple):
+    """A retry's time has come; apply with :meth:`SchedulerCore.commit_retry
+    <tickwork._core.SchedulerCore.commit_retry>`: attempt *attempt* of the fire at
+    *scheduled_at*."""
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the driver must do: persist (``jobs_to_save``, ``jobs_to_delete``,
+    ``history``), then log ``errors_to_log``, submit ``runs_to_start`` and emit
+    ``events``.
+
+    Each field is a list the core appends to (a batch may collect many decisions):
+
+    * ``runs_to_start``: ``(executor alias, RunRequest)`` pairs to submit.
+    * ``events``: :class:`~tickwork.Event` s for listeners, in order.
+    * ``jobs_to_save``: job records whose options or counters changed (failures
+      counted, paused by the core). The fire state (next fire, remaining runs) belongs
+      to the store's claims and is not taken from these.
+    * ``jobs_to_delete``: ids of jobs that are done (no fire time left) and idle (no run
+      going, waiting or due to retry): their store records go.
+    * ``history``: a :class:`~tickwork._model.RunEnd` row for every run or scheduled
+      fire that ended (success, failure, interrupted, missed, skipped), when
+      :attr:`SchedulerCore.records <tickwork._core.SchedulerCore.records>` is set.
+    * ``errors_to_log``: ``(message, exception)`` pairs to log at error level (a trigger
+      that raised; the job is paused).
+    """
+
+    runs_to_start: list[tuple[str, RunRequest]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    jobs_to_save: list[Job] = field(default_factory=list)
+    jobs_to_delete: list[str] = field(default_factory=list)
+    history: list[RunEnd] = field(default_factory=list)
+    errors_to_log: list[tuple[str, BaseException]] = field(default_factory=list)
+
+    # -- reports: one event each, appended to ``events`` --------------------------------
+
+    def report_submitted(
+        self, job_id: str, scheduled_at: datetime, attempt: int, *, at: datetime
+    ) -> None:
+        """A run was handed to its executor (``JOB_SUBMITTED``)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_SUBMITTED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=scheduled_at,
+                attempt=attempt,
+            )
+        )
+
+    def report_executed(self, result: RunResult, *, at: datetime) -> None:
+        """A run returned (``JOB_EXECUTED``, with what it returned)."""
+        request = result.request
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_EXECUTED,
+                at=at,
+                job_id=request.job_id,
+                scheduled_at=request.scheduled_at,
+                attempt=request.attempt,
+                return_value=result.return_value,
+            )
+        )
+
+    def report_failed(
+        self,
+        job_id: str,
+        scheduled_at: datetime,
+        attempt: int,
+        error: BaseException | None,
+        *,
+        at: datetime,
+    ) -> None:
+        """A run failed and is not retried (``JOB_FAILED``)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_FAILED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=scheduled_at,
+                attempt=attempt,
+                exception=error,
+            )
+        )
+
+    def report_retried(
+        self,
+        job_id: str,
+        scheduled_at: datetime,
+        attempt: int,
+        error: BaseException | None,
+        reason: str,
+        *,
+        at: datetime,
+    ) -> None:
+        """Attempt *attempt* ended by *error* and the next one is queued (``JOB_RETRIED``)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_RETRIED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=scheduled_at,
+                attempt=attempt,
+                exception=error,
+                reason=reason,
+            )
+        )
+
+    def report_interrupted(
+        self,
+        job_id: str,
+        scheduled_at: datetime,
+        attempt: int,
+        error: BaseException | None,
+        reason: str,
+        *,
+        at: datetime,
+    ) -> None:
+        """A run was cut off and is not retried (``JOB_INTERRUPTED``)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_INTERRUPTED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=scheduled_at,
+                attempt=attempt,
+                exception=error,
+                reason=reason,
+            )
+        )
+
+    def report_skipped(
+        self, job_id: str, scheduled_at: datetime, attempt: int, reason: str, *, at: datetime
+    ) -> None:
+        """A run will not start (``JOB_SKIPPED``)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_SKIPPED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=scheduled_at,
+                attempt=attempt,
+                reason=reason,
+            )
+        )
+
+    def report_missed(
+        self, job_id: str, oldest: datetime, count: int, reason: str, *, at: datetime
+    ) -> None:
+        """*count* fire times passed without a run, the oldest at *oldest* (``JOB_MISSED``)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_MISSED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=oldest,
+                missed=count,
+                reason=reason,
+            )
+        )
+
+    def report_paused(
+        self,
+        job_id: str,
+        reason: str,
+        *,
+        at: datetime,
+        scheduled_at: datetime | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """The core paused the job (``JOB_PAUSED``): failures in a row, or its trigger
+        failed while the fire at *scheduled_at* was planned (*error*)."""
+        self.events.append(
+            Event(
+                kind=EventKind.JOB_PAUSED,
+                at=at,
+                job_id=job_id,
+                scheduled_at=scheduled_at,
+                exception=error,
+                reason=reason,
+            )
+        )

@@ -1,0 +1,94 @@
+"""What the core keeps per job: the job record and the bookkeeping of its runs.
+
+A scheduler may hold hundreds of thousands of jobs, so this record is kept small: slots,
+fields made only when a job first needs them (a buffer, retries), and its heap entry
+held by the state itself (see :mod:`tickwork._deadlines`). The functions here read one
+state and change nothing but the cached job record.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+from ._deadlines import Entry
+from ._model import Job, evolve
+from ._planning import jitter_offset, next_job_fire
+
+__all__ = ["JobState", "PendingRetry", "fire_entry", "idle_and_done", "snapshot"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+class PendingRetry(NamedTuple):
+    """A pending retry: attempt *attempt* of the fire at *scheduled_at*, due at *due_us*."""
+
+    scheduled_at: datetime
+    attempt: int
+    due_us: int
+
+
+@dataclass(slots=True)
+class JobState:
+    """One job in the core (a :class:`~tickwork._deadlines.Holder` of its heap entries)."""
+
+    # ``next_fire`` moves on every fire; it lives here and is copied into ``job`` only
+    # when someone reads the job (copying the frozen record per fire is the dearest
+    # part of dispatching).
+    job: Job
+    next_fire: datetime | None = None
+    generation: int = 0
+    running: int = 0
+    # Runs waiting for a free instance; made only when a job first needs one (most never
+    # do, and an empty deque per job would be most of a job's memory).
+    buffer: deque[tuple[datetime, int]] | None = None
+    # Removed while runs of it were going: kept only for their bookkeeping.
+    removed: bool = False
+    # Pending retries by their heap key; made only when a job first retries.
+    retries: dict[int, PendingRetry] | None = None
+    # The live heap entry of its next fire (None: none queued, or popped and not yet
+    # committed). Entries are matched by identity.
+    entry: Entry | None = None
+
+
+def snapshot(state: JobState) -> Job:
+    """The job record with its current next fire time (copied in only when read)."""
+    job = state.job
+    if job.next_fire is not state.next_fire:
+        job = state.job = evolve(job, next_fire=state.next_fire)
+    return job
+
+
+def idle_and_done(state: JobState) -> bool:
+    """No fire time left (and not paused), and no run going, waiting or to retry."""
+    return (
+        state.next_fire is None
+        and not state.job.paused
+        and not state.running
+        and not state.buffer
+        and not state.retries
+    )
+
+
+def fire_entry(state: JobState) -> Entry | None:
+    """A new heap entry for the job's next fire, due at its planned time (the nominal
+    time plus the job's jitter offset), under its current generation; None when it is
+    paused or done firing."""
+    job = state.job
+    nominal = state.next_fire
+    if job.paused or nominal is None:
+        return None
+    planned = (nominal - _EPOCH) // _US
+    if job.jitter:
+        try:
+            following = next_job_fire(job.trigger, nominal, job.start, job.end)
+        except Exception:  # a broken trigger
+            # No jitter: the fire comes due at its nominal time, where planning meets
+            # the same error and pauses the job with a report (an index has no one
+            # to report to).
+            return (planned, job.id, state.generation)
+        planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
+    return (planned, job.id, state.generation)
