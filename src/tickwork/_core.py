@@ -52,7 +52,15 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
 from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
-from ._planning import FirePlan, epoch_us, plan_due, retry_delay, trigger_failure
+from ._planning import (
+    FirePlan,
+    epoch_us,
+    missed_reason,
+    plan_due,
+    retry_delay,
+    trigger_failure,
+    within_remaining,
+)
 
 # Decision is offered here too: the engine imports it with the core.
 __all__ = ["Decision", "SchedulerCore"]
@@ -271,7 +279,7 @@ class SchedulerCore:
                 continue
             remaining = job.remaining_runs
             if remaining is not None:
-                plan = _within_remaining(plan, remaining)
+                plan = within_remaining(plan, remaining)
                 remaining -= len(plan.runs)
             due.append(FireDue(job_id, first, plan, remaining, key))
         return due
@@ -320,7 +328,7 @@ class SchedulerCore:
             # Named after the oldest fire that did not run (never one that runs, whose
             # own history row has the same time).
             oldest = plan.first_missed or fire.nominal
-            why = _missed_reason(job, plan)
+            why = missed_reason(job, plan)
             decision.report_missed(job.id, oldest, plan.missed, why, at=now)
             if self.records:
                 reason = f"{plan.missed} fire time(s) missed: {why}"
@@ -813,31 +821,3 @@ class SchedulerCore:
         self._forget(state)
         if not state.removed:
             decision.jobs_to_delete.append(state.job.id)
-
-
-def _within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
-    """*plan* cut to the job's *remaining* runs: the newest of them run (as with
-    ``max_catchup``), the older ones it cannot run are counted missed, and a job
-    with no run left has no next fire."""
-    runs = plan.runs
-    if len(runs) < remaining:
-        return plan
-    if len(runs) == remaining:
-        return plan._replace(next_fire=None)
-    kept = runs[len(runs) - remaining :]
-    dropped = runs[: len(runs) - remaining]
-    oldest = plan.first_missed
-    if oldest is None or epoch_us(dropped[0]) < epoch_us(oldest):
-        oldest = dropped[0]
-    return FirePlan(kept, plan.missed + len(dropped), None, oldest)
-
-
-def _missed_reason(job: Job, plan: FirePlan) -> str:
-    if not plan.runs:
-        if job.misfire_grace_time is not None:
-            return f"later than misfire_grace_time={job.misfire_grace_time}"
-        return f"catchup={job.catchup.value!r} runs none of a backlog"
-    reason = f"catchup={job.catchup.value!r} ran {len(plan.runs)} of the due fire times"
-    if job.misfire_grace_time is not None:
-        reason += f" within misfire_grace_time={job.misfire_grace_time}"
-    return reason

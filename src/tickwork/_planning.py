@@ -324,3 +324,32 @@ def retry_delay(policy: RetryPolicy, job_id: str, scheduled_at: datetime, attemp
     base = min(policy.max_delay, grown)
     key = scheduled_at.astimezone(timezone.utc).isoformat()
     return float(base + base * policy.jitter * _fraction(job_id, key, attempt))
+
+
+def within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
+    """*plan* cut to the job's *remaining* runs: the newest of them run (as with
+    ``max_catchup``), the older ones it cannot run are counted missed, and a job
+    with no run left has no next fire."""
+    runs = plan.runs
+    if len(runs) < remaining:
+        return plan
+    if len(runs) == remaining:
+        return plan._replace(next_fire=None)
+    kept = runs[len(runs) - remaining :]
+    dropped = runs[: len(runs) - remaining]
+    oldest = plan.first_missed
+    if oldest is None or epoch_us(dropped[0]) < epoch_us(oldest):
+        oldest = dropped[0]
+    return FirePlan(kept, plan.missed + len(dropped), None, oldest)
+
+
+def missed_reason(job: Job, plan: FirePlan) -> str:
+    """Why fire times of *job* were missed, in the words of its options."""
+    if not plan.runs:
+        if job.misfire_grace_time is not None:
+            return f"later than misfire_grace_time={job.misfire_grace_time}"
+        return f"catchup={job.catchup.value!r} runs none of a backlog"
+    reason = f"catchup={job.catchup.value!r} ran {len(plan.runs)} of the due fire times"
+    if job.misfire_grace_time is not None:
+        reason += f" within misfire_grace_time={job.misfire_grace_time}"
+    return reason
