@@ -35,10 +35,12 @@ import heapq
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from ._events import Event, EventKind
+from ._instants import EPOCH as _EPOCH
+from ._instants import US as _US
 from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
 from ._planning import (
     FirePlan,
@@ -52,7 +54,6 @@ from ._planning import (
 
 __all__ = ["Decision", "FireDue", "RetryDue", "SchedulerCore"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _RETRY = -1  # the generation slot of a retry's heap entry
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
@@ -847,9 +848,6 @@ class SchedulerCore:
             and not state.buffer
             and not state.retries
         )
-
-
-_US = timedelta(microseconds=1)
 
 
 def _within_remaining(plan: FirePlan, remaining: int) -> FirePlan:

@@ -21,7 +21,7 @@ import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +37,8 @@ from ._errors import (
     StoreError,
 )
 from ._events import Event, EventKind, Listener, Listeners
+from ._instants import EPOCH as _EPOCH
+from ._instants import US as _US
 from ._model import (
     Catchup,
     ConflictPolicy,
@@ -67,8 +69,6 @@ __all__ = ["Engine", "SchedulerState"]
 logger = logging.getLogger("tickwork")
 
 F = TypeVar("F", bound=Callable[..., Any])
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 _UNSET: Any = object()
 # Shared empty values: most jobs have no kwargs or tags, and each empty dict or
 # frozenset would cost every job memory.

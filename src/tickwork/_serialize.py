@@ -34,12 +34,13 @@ import reprlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 from ._context import resolve_reference
 from ._errors import SerializationError
+from ._instants import EPOCH as _EPOCH
 from ._model import Catchup, Job, Overlap, RetryPolicy
 from ._tz import UTC, coerce_timezone, epoch_us, timezone_name
 from .triggers import (
@@ -73,7 +74,6 @@ _PICKLE_PROTOCOL = 5
 _PICKLE_HINT = "store JSON types, or open the store with pickle=True"
 _MESSAGE_LIMIT = 300
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Most jobs have no kwargs or tags; sharing one empty value saves a dict per job.
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _NO_TAGS: frozenset[str] = frozenset()

@@ -74,6 +74,7 @@ from typing import Any, TypeVar
 
 from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
+from .._instants import EPOCH as _EPOCH
 from .._model import Job, Outcome, Run, RunEnd
 from .._serialize import JobRow, decode_job, encode_job, fire_zone
 from .._tz import coerce_timezone, epoch_us, timezone_name
@@ -86,7 +87,6 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 logger = logging.getLogger("tickwork")
 
 T = TypeVar("T")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _UTC = timezone.utc
 _APP = "tickwork"
 #: The longest history_days (100 years, as every duration in seconds is capped).
