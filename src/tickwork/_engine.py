@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
 import gc
 import inspect
 import logging
@@ -27,7 +26,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._checks import seconds, whole
 from ._clock import Clock, SystemClock
-from ._context import being_defined, resolve_reference
 from ._core import Decision, FireDue, RetryDue, SchedulerCore
 from ._errors import (
     ConflictingIdError,
@@ -52,6 +50,7 @@ from ._model import (
     evolve,
 )
 from ._planning import epoch_us, job_next_fire, retry_delay
+from ._references import FunctionCache
 from ._serialize import fire_zone
 from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
 from ._tz import coerce_timezone
@@ -133,34 +132,6 @@ _OPTION_NAMES = frozenset(
 )
 
 
-def _reference_of(func: Callable[..., Any]) -> str | None:
-    """``"module:qualname"`` when importing that gives *func* back, else None."""
-    try:
-        return _cached_reference(func)
-    except TypeError:  # an unhashable callable
-        return _find_reference(func)
-
-
-@functools.lru_cache(maxsize=1024)
-def _cached_reference(func: Callable[..., Any]) -> str | None:
-    return _find_reference(func)
-
-
-def _find_reference(func: Callable[..., Any]) -> str | None:
-    module = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
-        return None
-    reference = f"{module}:{qualname}"
-    if being_defined(func):
-        return reference  # decorated at import time: the name is bound just after
-    try:
-        found = resolve_reference(reference)
-    except (LookupError, TypeError, ValueError):
-        return None
-    return reference if found == func else None
-
-
 def _positive_int(value: object, argument: str, *, allow_none: bool = True) -> int | None:
     if value is None and allow_none:
         return None
@@ -230,7 +201,7 @@ class Engine:
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
         # Functions of stored jobs, by reference: imported once, not once per job.
-        self._functions: dict[str, Callable[..., Any]] = {}
+        self._functions = FunctionCache()
         # While add_jobs runs: (job id, job it replaced) for a rollback, and its events.
         self._batch: list[tuple[str, Job | None]] | None = None
         self._batch_events: list[Event] = []
@@ -602,22 +573,12 @@ class Engine:
 
     def _function(self, reference: str) -> Callable[..., Any]:
         """The function a ``"module:qualname"`` reference names, imported once."""
-        found = self._functions.get(reference)
-        if found is None:
-            found = self._functions[reference] = resolve_reference(reference)
-        return found
+        return self._functions(reference)
 
     def _resolve_func(
         self, func: Callable[..., Any] | str
     ) -> tuple[Callable[..., Any], str | None]:
-        if isinstance(func, str):
-            return self._function(func), func
-        if not callable(func):
-            raise TypeError(
-                f"func must be a callable or a 'module:function' reference, got "
-                f"{type(func).__name__} {func!r}"
-            )
-        return func, _reference_of(func)
+        return self._functions.resolve(func)
 
     def _options(
         self,

@@ -26,22 +26,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import inspect
 import json
 import math
 import pickle
 import reprlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
-from ._context import resolve_reference
 from ._errors import SerializationError
 from ._instants import EPOCH as _EPOCH
 from ._model import Catchup, Job, Overlap, RetryPolicy
+from ._references import (
+    imports_allowed,
+    references_as_text,
+    resolve_reference,
+    stand_in,
+    why_no_reference,
+)
 from ._tz import UTC, coerce_timezone, epoch_us, timezone_name
 from .triggers import (
     AndTrigger,
@@ -301,24 +305,6 @@ def _pickle_part(job: Job, value: tuple[Any, ...] | dict[str, Any], part: str) -
 # -- functions and retry types ----------------------------------------------------------
 
 
-def _why_no_reference(func: Any) -> str:
-    """Why *func* has no ``"module:qualname"`` that imports back to it."""
-    qualname = getattr(func, "__qualname__", None)
-    if inspect.ismethod(func) and not isinstance(func.__self__, type):
-        return "it is a method bound to an instance, which importing cannot give back"
-    if isinstance(qualname, str) and "<lambda>" in qualname:
-        return "it is a lambda, which has no name it can be imported by"
-    if isinstance(qualname, str) and "<locals>" in qualname:
-        return (
-            "it is defined inside another function (a nested function or closure), "
-            "so it cannot be imported"
-        )
-    module = getattr(func, "__module__", None)
-    if not isinstance(qualname, str) or not isinstance(module, str):
-        return f'it is a {_type_name(func)} object, which has no "module:qualname"'
-    return f"importing {module}:{qualname} does not give this function back"
-
-
 def _func_error(job: Job) -> SerializationError:
     func = job.func
     if func is None:
@@ -328,7 +314,7 @@ def _func_error(job: Job) -> SerializationError:
     label = getattr(func, "__qualname__", None) or job.name
     return SerializationError(
         f"job {job.id!r}: cannot store function {label!r} by reference: "
-        f'{_why_no_reference(func)}. Only a function importable as "module:qualname" '
+        f'{why_no_reference(func)}. Only a function importable as "module:qualname" '
         'can be stored: define it at module level, or pass a "module:function" string'
     )
 
@@ -491,37 +477,6 @@ def _decode_tags(value: Any) -> frozenset[str]:
     return frozenset(value) if value else _NO_TAGS
 
 
-#: Set while decoding for a reader that must run no code from the data (see
-#: :func:`references_as_text`).
-_as_text: ContextVar[bool] = ContextVar("tickwork_references_as_text", default=False)
-
-
-@contextlib.contextmanager
-def references_as_text() -> Iterator[None]:
-    """Decode without importing anything, in this thread or task, for the block.
-
-    Importing a module runs its code, so a tool that only looks at a job file (the
-    command line's ``jobs`` and ``history``) must not import the modules its rows
-    name: a ``retry_on`` type decodes to a stand-in exception class that keeps the
-    reference as text (``RetryPolicy.to_dict()`` gives it back unchanged). Function
-    references (``func_ref``) are never imported by decoding in any case.
-    """
-    token = _as_text.set(True)
-    try:
-        yield
-    finally:
-        _as_text.reset(token)
-
-
-def _stand_in(reference: str) -> type[BaseException]:
-    """An exception class named by *reference* (``"module:qualname"``), not imported."""
-    module, sep, qualname = reference.partition(":")
-    if not sep or not module or not qualname:
-        raise ValueError(f"retry_on {reference!r} must look like 'package.module:Name'")
-    return type(qualname.rpartition(".")[2], (Exception,),
-                {"__module__": module, "__qualname__": qualname})  # fmt: skip
-
-
 def _decode_retry(value: Any) -> RetryPolicy:
     if type(value) is not dict:
         raise ValueError(f"expected an object, got {_short_repr(value)}")
@@ -531,10 +486,10 @@ def _decode_retry(value: Any) -> RetryPolicy:
         if type(references) is not list or not all(type(r) is str for r in references):
             raise ValueError(f"retry_on: expected a list of strings, got {references!r}")
         kinds: list[Any] = []
-        as_text = _as_text.get()
+        as_text = not imports_allowed()
         for reference in references:
             if as_text:
-                kinds.append(_stand_in(reference))
+                kinds.append(stand_in(reference))
                 continue
             try:
                 kinds.append(resolve_reference(reference))
@@ -990,7 +945,7 @@ def decode_job(row: Sequence[Any]) -> Job:
             if type(options_text) is not str:
                 raise ValueError(f"options column holds {_type_name(options_text)}, not text")
             options = _decode_options(options_text)
-            if not _as_text.get():  # stand-ins are for the reader that asked for them
+            if imports_allowed():  # stand-ins are for the reader that asked for them
                 _remember(_options, options_text, options)
         # Checked by type first: comparing bytes with str warns under ``python -b``.
         if type(args) is str and args == "[]" and type(kwargs) is str and kwargs == "{}":

@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from .._context import enter_run, resolve_reference
+from .._context import enter_run
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
+from .._references import resolve_reference
 from ._base import Executor
 
 __all__ = ["AsyncioExecutor"]

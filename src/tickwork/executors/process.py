@@ -41,9 +41,10 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .._context import being_defined, resolve_reference, run_request_blocking
+from .._context import run_request_blocking
 from .._errors import JobTimeout, SchedulerStateError, SerializationError, WorkerDied
 from .._model import Outcome, RunRequest, RunResult
+from .._references import being_defined, resolve_reference
 from ._base import Executor
 
 __all__ = ["ProcessExecutor", "RemoteTraceback"]
