@@ -25,7 +25,6 @@ cached by their JSON text, and the ``Job`` is built by straight-line generated c
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import pickle
@@ -39,6 +38,7 @@ from typing import Any, NamedTuple, TypeVar
 from ._errors import SerializationError
 from ._instants import EPOCH as _EPOCH
 from ._model import Catchup, Job, Overlap, RetryPolicy
+from ._options import FIELD_DEFAULTS, OPTIONS
 from ._references import (
     imports_allowed,
     references_as_text,
@@ -348,36 +348,14 @@ _ROW_FIELDS = (
     "remaining_runs",
     "consecutive_failures",
 )
-#: Job fields kept in the options column, in the order of the cached options tuple.
-_OPTION_FIELDS = (
-    "executor",
-    "tags",
-    "start",
-    "end",
-    "misfire_grace_time",
-    "catchup",
-    "max_catchup",
-    "overlap",
-    "max_instances",
-    "jitter",
-    "retry",
-    "timeout",
-    "max_consecutive_failures",
-    "pause_note",
+#: Job fields kept in the options column, in the order of the cached options tuple:
+#: every job option with a field of its own but no column (see ``_options.OPTIONS``).
+_OPTION_FIELDS = tuple(
+    option.field
+    for option in OPTIONS
+    if option.field is not None and option.field not in _ROW_FIELDS
 )
-
-
-def _field_defaults() -> dict[str, Any]:
-    defaults: dict[str, Any] = {}
-    for item in dataclasses.fields(Job):
-        if item.default is not dataclasses.MISSING:
-            defaults[item.name] = item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            defaults[item.name] = item.default_factory()
-    return defaults
-
-
-_DEFAULTS = _field_defaults()
+_DEFAULTS = FIELD_DEFAULTS
 _DEFAULT_OPTIONS: tuple[Any, ...] = tuple(_DEFAULTS[name] for name in _OPTION_FIELDS)
 
 
