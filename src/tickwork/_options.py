@@ -21,8 +21,8 @@ about how the job is added rather than how it runs; ``add_job`` handles them and
 
 A check may read options checked before it (``end`` reads ``start``), so the table's
 order is part of its meaning: it is also the order in which mistakes are reported.
-This module sits below the engine: it imports records, checks, shortcuts and time
-helpers, never the engine, a store or a driver.
+This module sits below the engine and the row codec: it imports records, checks,
+shortcuts and time helpers, never the engine, an executor, a store or a driver.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._checks import seconds, whole
 from ._instants import epoch_us
@@ -41,13 +41,11 @@ from ._model import Catchup, ConflictPolicy, Job, Overlap, RetryPolicy
 from ._shortcuts import coerce_datetime, coerce_seconds
 from .triggers._base import coerce_enum
 
-if TYPE_CHECKING:
-    from .executors._base import Executor
-
 __all__ = [
     "FIELD_DEFAULTS",
     "OPTIONS",
     "OPTION_NAMES",
+    "ExecutorLike",
     "Option",
     "check_options",
     "options_of",
@@ -57,6 +55,25 @@ __all__ = [
 # frozenset would cost every job memory.
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 _NO_TAGS: frozenset[str] = frozenset()
+
+
+class ExecutorLike(Protocol):
+    """What checking options asks of an executor (every
+    :class:`tickwork.executors.Executor` has it). A protocol, so that this module, below
+    the row codec, needs nothing from the executors' layer above it."""
+
+    @property
+    def runs_coroutines(self) -> bool:
+        """Whether coroutine functions run natively there."""
+
+    def check(
+        self,
+        func: Callable[..., Any] | None,
+        func_ref: str | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Raise if the executor could never run such a job."""
 
 
 class _Subject:
@@ -69,8 +86,8 @@ class _Subject:
         self,
         func: Callable[..., Any],
         func_ref: str | None,
-        executors: Mapping[str, Executor],
-        make_asyncio: Callable[[], Executor],
+        executors: Mapping[str, ExecutorLike],
+        make_asyncio: Callable[[], ExecutorLike],
     ) -> None:
         self.func = func
         self.func_ref = func_ref
@@ -321,8 +338,8 @@ def check_options(
     *,
     func: Callable[..., Any],
     func_ref: str | None,
-    executors: Mapping[str, Executor],
-    make_asyncio: Callable[[], Executor],
+    executors: Mapping[str, ExecutorLike],
+    make_asyncio: Callable[[], ExecutorLike],
 ) -> dict[str, Any]:
     """Check job options and return them as ``Job`` fields (keyword arguments for ``Job``).
 
