@@ -194,8 +194,8 @@ def test_executors_without_default_get_the_thread_pool_as_default() -> None:
     runner = Scheduler(clock=FakeClock(T0), executors={"inline": inline}, timezone="UTC")
     added = runner.add_job(job, "interval", seconds=10)
     assert added.executor == "default"
-    assert isinstance(runner._executors["default"], ThreadExecutor)
-    assert runner._executors["inline"] is inline
+    assert isinstance(runner.engine._executors["default"], ThreadExecutor)
+    assert runner.engine._executors["inline"] is inline
     runner.shutdown()
 
 

@@ -38,7 +38,8 @@ from tickwork import (
     current_run,
 )
 from tickwork._engine import Engine
-from tickwork._fluent import OPTION_NAMES, _set_default_scheduler
+from tickwork._default import _set_default_scheduler
+from tickwork._fluent import OPTION_NAMES
 from tickwork.executors import InlineExecutor
 from tickwork.testing import FakeClock, run_until
 

@@ -127,7 +127,7 @@ def test_every_option_round_trips(kind: str) -> None:
     back = round_trip(original)
     assert back == original
     assert back.func is None
-    assert back._engine is None
+    assert back._control is None
     assert type(back.args) is tuple
     # Job equality compares datetimes by instant; the zones must survive as well.
     assert back.start is not None
@@ -165,7 +165,7 @@ def test_each_option_alone_round_trips() -> None:
 
 def test_every_job_field_is_stored() -> None:
     # A field added to Job must be given a column or an option here, or it is lost.
-    stored = {*codec._ROW_FIELDS, *codec._OPTION_FIELDS, "func", "_engine"}
+    stored = {*codec._ROW_FIELDS, *codec._OPTION_FIELDS, "func", "_control"}
     assert {item.name for item in dataclasses.fields(Job)} == stored
 
 

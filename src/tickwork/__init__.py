@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._context import current_run
+from ._default import default_scheduler, every
 from ._engine import SchedulerState
 from ._errors import (
     ConflictingIdError,
@@ -20,7 +21,7 @@ from ._errors import (
     WorkerDied,
 )
 from ._events import Event, EventKind
-from ._fluent import JobBuilder, default_scheduler, every, repeat
+from ._fluent import JobBuilder, repeat
 from ._model import (
     Catchup,
     ConflictPolicy,

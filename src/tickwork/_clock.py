@@ -9,9 +9,8 @@ argument. :func:`system_now` exists only to fill in trigger defaults (an interva
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Protocol, runtime_checkable
 
@@ -30,22 +29,36 @@ def system_now() -> datetime:
 
 @runtime_checkable
 class Clock(Protocol):
-    """What a scheduler driver needs from a clock.
+    """What a scheduler driver needs from a clock (the shape of trio's ``Clock``).
 
     ``now`` is the wall clock (aware, UTC): it decides what is due. ``monotonic`` only
-    ever moves forward at the rate of real time; comparing how far each moved tells a
-    driver that the wall clock jumped (or the machine slept) so it re-plans at once.
-    ``wait`` / ``wait_async`` block until *seconds* of this clock's time have passed or
-    *wakeup* is set, whichever is first, and say whether *wakeup* was set.
+    ever moves forward at the rate of this clock's time; comparing how far each moved
+    tells a driver that the wall clock jumped (or the machine slept) so it re-plans.
+
+    The clock never blocks: drivers do the waiting, on their own events. To wait
+    *seconds* of this clock's time a driver blocks for ``sleep_time(seconds)`` real
+    seconds (``None``: until woken), and ``subscribe`` lets a clock that moves by
+    other means than real time (a fake clock a test advances) wake it: the driver then
+    checks its deadline against ``monotonic()`` again.
     """
 
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
 
-    def wait(self, wakeup: threading.Event, seconds: float) -> bool: ...
+    def sleep_time(self, seconds: float) -> float | None:
+        """Real seconds to block for *seconds* of this clock's time to pass (None:
+        block until a subscriber callback or another wake-up)."""
+        ...
 
-    async def wait_async(self, wakeup: asyncio.Event, seconds: float) -> bool: ...
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call *callback* (from any thread) whenever this clock's time passes by means
+        other than real time; return a function that unsubscribes it."""
+        ...
+
+
+def _unsubscribe() -> None:
+    pass
 
 
 class SystemClock:
@@ -59,17 +72,11 @@ class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
-    def wait(self, wakeup: threading.Event, seconds: float) -> bool:
-        return wakeup.wait(max(seconds, 0.0))
+    def sleep_time(self, seconds: float) -> float:
+        return max(seconds, 0.0)
 
-    async def wait_async(self, wakeup: asyncio.Event, seconds: float) -> bool:
-        if wakeup.is_set():
-            return True
-        try:
-            await asyncio.wait_for(wakeup.wait(), timeout=max(seconds, 0.0))
-        except asyncio.TimeoutError:
-            return False
-        return True
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return _unsubscribe  # real time passes by itself: there is nothing to report
 
     def __repr__(self) -> str:
         return "SystemClock()"

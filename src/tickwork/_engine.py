@@ -1,85 +1,75 @@
 """The engine: one synchronous, thread-safe implementation of every scheduler operation.
 
 Both drivers (``Scheduler``, a background thread, and ``AsyncScheduler``, an asyncio
-task) wrap this one class, so no scheduling logic exists twice. The engine joins the
-pure core (``_core``) to the store, the executors, the listeners and the clock; the
-drivers only decide how to wait for :meth:`Engine.process_due`'s next due time.
+task) compose this one class through a small interface (:meth:`Engine.step`,
+:meth:`Engine.startup`, :meth:`Engine.teardown` and a :class:`Driver` it wakes), so no
+scheduling logic exists twice. The engine checks what callers ask for, asks the pure
+core (``_core``) what to do, carries the core's decisions to the store (through
+``_storelink.StoreLink``), the executors and the listeners; the drivers only decide
+how to wait for the time :meth:`Engine.step` returns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import gc
 import logging
-import random
 import threading
 import time
 import uuid
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds, whole
 from ._clock import Clock, SystemClock
-from ._core import Decision, FireDue, RetryDue, SchedulerCore
+from ._core import Decision, SchedulerCore
 from ._errors import (
     ConflictingIdError,
     JobLookupError,
-    LeaseExpired,
     SchedulerStateError,
-    StoreError,
 )
 from ._events import Event, EventKind, Listener, Listeners
-from ._instants import EPOCH as _EPOCH
+from ._executorlink import ExecutorLink
 from ._instants import US as _US
 from ._model import (
     Catchup,
     ConflictPolicy,
     Job,
+    JobControl,
     Outcome,
     Overlap,
     RetryPolicy,
     Run,
-    RunEnd,
     RunResult,
     evolve,
 )
 from ._options import OPTION_NAMES, check_options, options_of
-from ._planning import epoch_us, job_next_fire, retry_delay
+from ._planning import epoch_us, job_next_fire
 from ._references import FunctionCache
-from ._serialize import fire_zone
 from ._shortcuts import coerce_datetime, make_trigger
+from ._storelink import StoreLink
 from ._tz import coerce_timezone
-from .executors import Executor
+from .executors import AsyncioExecutor, Executor
 from .stores import JobStore, MemoryStore
-from .stores._base import Takeover
 from .triggers import DateTrigger, Trigger
 from .triggers._base import coerce_enum
 
-if TYPE_CHECKING:
-    from ._fluent import JobBuilder
-
-__all__ = ["Engine", "SchedulerState"]
+__all__ = ["Driver", "Engine", "SchedulerState"]
 
 logger = logging.getLogger("tickwork")
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 _UNSET: Any = object()
 _REMOVED = int(EventKind.JOB_REMOVED)
 _COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
 #: How many fire times ``backfill`` queues at most in one call.
 BACKFILL_LIMIT = 10_000
-#: Fires claimed in one store transaction at most (with a store shared by processes).
-CLAIM_BATCH = 500
 #: How long ``history`` waits for the driver to record runs that just ended.
 _FLUSH_WAIT = 1.0
-#: How long to wait before trying a failing store again.
-_STORE_RETRY = timedelta(seconds=1)
-#: History rows kept in memory while the store cannot take them.
-_UNSAVED_LIMIT = 100_000
 
 
 def _check_history_query(job_id: object, limit: object) -> None:
@@ -88,9 +78,40 @@ def _check_history_query(job_id: object, limit: object) -> None:
     whole(limit, "limit", minimum=0)
 
 
-def _earliest(*moments: datetime | None) -> datetime | None:
-    found = [moment for moment in moments if moment is not None]
-    return min(found, key=epoch_us) if found else None
+class Driver(Protocol):
+    """What the engine needs from the driver that steps it."""
+
+    def wakeup(self) -> None:
+        """Step soon: something changed (a job was added, a run ended). Any thread."""
+
+    def running(self) -> bool:
+        """Whether a driver thread or task is stepping the engine (and so takes in
+        finished runs), other than the caller."""
+
+    def prepare(self, executor: Executor) -> None:
+        """Called once before *executor* starts (the asyncio driver gives it its loop)."""
+
+
+class _NoDriver:
+    """The driver of an engine no one drives yet (or one stepped by hand)."""
+
+    def wakeup(self) -> None:
+        pass
+
+    def running(self) -> bool:
+        return False
+
+    def prepare(self, executor: Executor) -> None:
+        pass
+
+
+_NO_DRIVER = _NoDriver()
+
+
+def _thread_executors() -> dict[str, Executor]:
+    from .executors import ThreadExecutor
+
+    return {"default": ThreadExecutor()}
 
 
 class SchedulerState(str, enum.Enum):
@@ -114,6 +135,7 @@ class Engine:
         clock: Clock | None = None,
         timezone: str | tzinfo | None = None,
         max_wait: float = 60.0,
+        default_executors: Callable[[], dict[str, Executor]] = _thread_executors,
     ) -> None:
         if store is not None and not isinstance(store, JobStore):
             raise TypeError(f"store must be a JobStore, got {type(store).__name__}")
@@ -123,66 +145,34 @@ class Engine:
         self._store = store if store is not None else MemoryStore()
         self._clock: Clock = clock if clock is not None else SystemClock()
         if not isinstance(self._clock, Clock):
-            raise TypeError(f"clock must provide now/monotonic/wait/wait_async, got {clock!r}")
+            raise TypeError(f"clock must provide now/monotonic/sleep_time/subscribe, got {clock!r}")
         self._timezone = coerce_timezone(timezone)
-        self._executors: dict[str, Executor] = {}
-        if executors is not None and not isinstance(executors, Mapping):
-            raise TypeError(f"executors must be a mapping of alias to Executor, got {executors!r}")
-        for alias, executor in (executors or self._default_executors()).items():
-            if not isinstance(executor, Executor):
-                raise TypeError(f"executor {alias!r} must be an Executor, got {executor!r}")
-            self._executors[alias] = executor
-        if "default" not in self._executors:
-            # Only extra executors given (say {"cpu": ProcessExecutor()}): jobs without
-            # executor= still need somewhere to run, as when none are given.
-            self._executors["default"] = self._default_executors()["default"]
-        self._started_executors: set[str] = set()
+        self._runners = ExecutorLink(executors, default_executors)
+        self._executors = self._runners.executors
         self._listeners = Listeners()
         self._state = SchedulerState.STOPPED
-        self._max_wait = float(max_wait)
-        self._wakeup: Callable[[], None] = lambda: None
-        # Events a driver step holds back in this thread (see _step).
+        self.max_wait = float(max_wait)
+        self._driver: Driver = _NO_DRIVER
+        # The object a returned Job's convenience methods (job.pause()...) call.
+        self._control: JobControl = self
+        # Events a driver step holds back in this thread (see step_held).
         self._held = threading.local()
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
         self._closed = False
         self._core.records = True
-        # History rows a failing store could not take yet (kept, retried, never dropped
-        # silently), and when the store next wants upkeep (leases) and a change check.
-        self._unsaved: list[RunEnd] = []
-        self._upkeep_at: datetime | None = None
-        self._sync_at: datetime | None = None
-        self._store_ok = True
-        self._store_events: list[Event] = []  # STORE_ERROR events for the next batch
-        self._loaded = False
-        self._claim_salt = random.getrandbits(32)  # this process's order of claiming
-        self._leftover: list[FireDue] = []  # due fires beyond the last claim batch
-        self._contended = False  # another process has claimed a fire this one wanted
-        # What process_due last returned: when the driver wakes next on its own.
-        self._wake_at: datetime | None = None
-        # Whether that is a run's due time (worth waking precisely for) or store upkeep.
-        self._wake_for_run = False
-        # Stored jobs for executors this process does not have: listed, never claimed.
-        self._foreign: set[str] = set()
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FunctionCache()
+        self._link = StoreLink(self._store, self._core, self._function, self._runners.aliases)
+        # What the last step returned: when the driver wakes next on its own.
+        self._wake_at: datetime | None = None
+        #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
+        self.wake_for_run = False
         # While add_jobs runs: (job id, job it replaced) for a rollback, and its events.
         self._batch: list[tuple[str, Job | None]] | None = None
         self._batch_events: list[Event] = []
         # Jobs add_jobs stores in one go: (new, replacing an existing one).
         self._batch_writes: tuple[list[Job], list[Job]] = ([], [])
-
-    # -- configuration hooks for the drivers ------------------------------------------
-
-    def _default_executors(self) -> dict[str, Executor]:
-        from .executors import ThreadExecutor
-
-        return {"default": ThreadExecutor()}
-
-    def _make_asyncio_executor(self) -> Executor:
-        from .executors import AsyncioExecutor
-
-        return AsyncioExecutor()
 
     # -- properties -------------------------------------------------------------------
 
@@ -208,6 +198,7 @@ class Engine:
 
     def add_job(
         self,
+        /,
         func: Callable[..., Any] | str,
         trigger: Trigger | str | None = None,
         *trigger_args: Any,
@@ -358,7 +349,7 @@ class Engine:
             )
         self._emit(events)
         if wake:
-            self._wakeup()
+            self._driver.wakeup()
         return self._attach(job)
 
     def _store_new(
@@ -379,9 +370,7 @@ class Engine:
         existing = self._core.get(job.id)
         # With a shared store, look the job up there (a plain add lets the insert find a
         # conflict), reading and writing in one transaction so no claim slips in between.
-        stored = self._store.persistent and (
-            existing is not None or policy is not ConflictPolicy.RAISE
-        )
+        stored = self._link.shared and (existing is not None or policy is not ConflictPolicy.RAISE)
         with self._store.transaction() if stored else contextlib.nullcontext():
             return self._store_over(
                 job,
@@ -406,12 +395,8 @@ class Engine:
     ) -> tuple[Job, EventKind | None]:
         job_id = job.id
         if stored:
-            try:
-                existing = self._store.get_job(job_id)
-            except JobLookupError:
-                existing = None  # none, or a broken record that REPLACE overwrites
-            if existing is not None and existing.func is None:
-                existing = self._loadable(existing) or existing
+            # None, or a broken record that REPLACE overwrites.
+            existing = self._link.stored(job_id)
         event_kind = EventKind.JOB_ADDED
         if existing is not None:
             if policy is ConflictPolicy.RAISE:
@@ -484,7 +469,7 @@ class Engine:
                 events, self._batch, self._batch_events = self._batch_events, None, []
                 self._batch_writes = ([], [])
         self._emit(events)
-        self._wakeup()
+        self._driver.wakeup()
         return added
 
     def _first_fire(self, job: Job, now: datetime) -> datetime | None:
@@ -544,7 +529,7 @@ class Engine:
     def _add_asyncio_executor(self) -> Executor:
         # The "asyncio" executor, made when the first coroutine job needs it (see
         # check_options), and kept like a configured one.
-        executor = self._executors["asyncio"] = self._make_asyncio_executor()
+        executor = self._executors["asyncio"] = AsyncioExecutor()
         return executor
 
     # -- decorators -------------------------------------------------------------------
@@ -566,26 +551,13 @@ class Engine:
             return self.scheduled_job("cron", **options)
         return self.scheduled_job("cron", expression, **options)
 
-    def interval(self, **options: Any) -> Callable[[F], F]:
+    def interval(self, /, **options: Any) -> Callable[[F], F]:
         """``@scheduler.interval(minutes=5)``: run the function at a fixed interval."""
         return self.scheduled_job("interval", **options)
 
     def at(self, when: datetime | str, /, **options: Any) -> Callable[[F], F]:
         """``@scheduler.at(datetime(...))``: run the function once at an aware datetime."""
         return self.scheduled_job("date", when, **options)
-
-    def every(self, interval: float = 1) -> JobBuilder:
-        """Start a fluent chain, as ``schedule`` spells it: ``scheduler.every(10).minutes.do(job)``.
-
-        The chain builds an ordinary trigger and calls :meth:`add_job`; see
-        :class:`~tickwork.JobBuilder` and ``docs/fluent.md``.
-
-        Raises:
-            ValueError: *interval* is not positive. TypeError: it is not a number.
-        """
-        from ._fluent import _builder
-
-        return _builder(self, interval)
 
     # -- reading ----------------------------------------------------------------------
 
@@ -647,8 +619,8 @@ class Engine:
             # Runs that ended but are not taken in yet (a clean run does not wake the
             # driver): have them recorded first. A driver thread takes them in, so their
             # events reach listeners in its thread as always; without one, do it here.
-            if self._driver_running():
-                self._request_flush()
+            if self._driver.running():
+                self.request_flush()
                 deadline = time.monotonic() + _FLUSH_WAIT
                 while self._results and time.monotonic() < deadline:
                     time.sleep(0.0005)
@@ -656,14 +628,14 @@ class Engine:
                 self._take_results()
         return self._store.history(job_id, limit=limit)
 
-    def _driver_running(self) -> bool:
-        """Whether a driver thread or task takes in results (the drivers override it)."""
-        return False
+    def has_results(self) -> bool:
+        """Whether runs have ended that the engine has not taken in yet."""
+        return bool(self._results)
 
-    def _request_flush(self) -> None:
+    def request_flush(self) -> None:
         """Make the driver take in waiting results now."""
         self._results_flagged = True
-        self._wakeup()
+        self._driver.wakeup()
 
     def broken_jobs(self) -> dict[str, str]:
         """Stored jobs that cannot be loaded (a function that no longer imports, a
@@ -672,7 +644,7 @@ class Engine:
 
     # -- changing jobs ----------------------------------------------------------------
 
-    def modify_job(self, job_id: str, **changes: Any) -> Job:
+    def modify_job(self, /, job_id: str, **changes: Any) -> Job:
         """Change options of a job (any ``add_job`` option except the trigger and id).
 
         Use :meth:`reschedule_job` to change the trigger. Raises ``JobLookupError`` for
@@ -781,7 +753,7 @@ class Engine:
         """Remove a job. Its runs in progress finish; its pending retries are dropped."""
         with self._lock:
             self._require_open()
-            if job_id not in self._core and self._store.persistent:
+            if job_id not in self._core and self._link.shared:
                 # Stored by another process and not seen here yet, or broken: the
                 # store knows it (and raises JobLookupError if it does not).
                 self._store.remove_job(job_id)
@@ -867,7 +839,7 @@ class Engine:
             self._state = SchedulerState.RUNNING
             event = Event(kind=EventKind.SCHEDULER_RESUMED, at=self._clock.now())
         self._emit([event])
-        self._wakeup()
+        self._driver.wakeup()
 
     def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
         """Call *callback(event)* for every event whose kind is in *mask*.
@@ -889,30 +861,31 @@ class Engine:
 
     # -- the dispatch step ------------------------------------------------------------
 
-    def process_due(self) -> datetime | None:
-        """Take in finished runs, dispatch everything due now; return when something is next due.
+    def step(self) -> datetime | None:
+        """Take in finished runs, dispatch everything due now; return when to step next.
 
-        The drivers call this; tests with a :class:`~tickwork.testing.FakeClock` may too
-        (see ``tickwork.testing``), as may programs that run their own loop after
-        :meth:`open`. Dispatches nothing unless the scheduler is running.
+        What a driver calls each time it wakes (and what ``process_due`` is). Dispatches
+        nothing unless the scheduler is running.
         """
         dispatch = True
+        link = self._link
         while True:
             batch = Decision()
             with self._lock:
                 self._results_flagged = False
                 now = self._clock.now()
                 self._drain_results(batch, now)
-                if self._store.persistent:
-                    self._upkeep(now, batch)
                 running = self._state is SchedulerState.RUNNING
-                if running and dispatch and self._store_ok:
-                    self._dispatch(self._core.pop_due(now, batch), now, batch)
-                self._persist(batch, now)
-                if self._store_events:
-                    batch.events += self._store_events
-                    self._store_events = []
-                upcoming = self._wake_at = self._next_wakeup()
+                link.upkeep(now, batch, running=running)
+                if running and dispatch and link.ok:
+                    link.dispatch(self._core.pop_due(now, batch), now, batch)
+                link.persist(batch, now)
+                if link.events:
+                    batch.events += link.events
+                    link.events = []
+                upcoming = link.next_dispatch(now) if running else None
+                upcoming, self.wake_for_run = link.next_wakeup(upcoming)
+                self._wake_at = upcoming
             self._apply(batch)
             # Runs that ended during the call (an inline executor) are taken in too, so
             # their buffered runs start; what falls due meanwhile waits for the next call.
@@ -920,37 +893,32 @@ class Engine:
             if not self._results:
                 return upcoming
 
-    def _next_wakeup(self) -> datetime | None:
-        """When :meth:`process_due` next has something to do (lock held): the next due
-        run, or the store's next upkeep; only the upkeep while the store is failing."""
-        upcoming = self._next_dispatch()
-        self._wake_for_run = upcoming is not None
-        if not self._store.persistent or not self._store_ok:
-            return upcoming
-        wake = _earliest(upcoming, self._upkeep_at, self._sync_at)
-        self._wake_for_run = wake is upcoming
-        return wake
+    def held(
+        self, method: Callable[Concatenate[Engine, P], R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[R, list[Event]]:
+        """Call ``method(self, ...)`` with the events it causes held back and returned,
+        not emitted: for a driver that calls the engine in a worker thread but calls
+        listeners in its own (``Engine.held(Engine.step)``)."""
+        held: list[Event] = []
+        self._held.events = held
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            self._held.events = None
+        return result, held
 
-    def _next_dispatch(self) -> datetime | None:
-        """When something is next due to dispatch (lock held); None when not running."""
-        if self._state is not SchedulerState.RUNNING:
-            return None
-        if not self._store_ok:
-            return self._upkeep_at  # nothing is claimed until the store answers
-        if self._leftover:
-            return self._clock.now()
-        return self._core.next_due()
+    @property
+    def does_io(self) -> bool:
+        """Whether the store does I/O (a store shared by processes: a file, a server)."""
+        return self._link.shared
 
-    def _waiting_fires(self) -> list[FireDue]:
-        """Fires left over from the last claim batch that are still current (lock held).
-        One that another process claimed meanwhile has been replaced by its newer state
-        (a new generation) and is dropped."""
-        if not self._leftover:
-            return []
-        current = self._core.generation
-        waiting = [fire for fire in self._leftover if current(fire.job_id) == fire.generation]
-        self._leftover = []
-        return waiting
+    def next_dispatch(self) -> datetime | None:
+        """When something is next due to dispatch; None when not running (for
+        :func:`tickwork.testing.run_until`, which moves a fake clock there)."""
+        with self._lock:
+            if self._state is not SchedulerState.RUNNING:
+                return None
+            return self._link.next_dispatch(self._clock.now())
 
     def _take_results(self) -> None:
         """Apply results that are already in (an inline executor) without dispatching."""
@@ -960,83 +928,8 @@ class Engine:
                 self._results_flagged = False
                 now = self._clock.now()
                 self._drain_results(batch, now)
-                self._persist(batch, now)
+                self._link.persist(batch, now)
             self._apply(batch)
-
-    def _dispatch(self, due: list[FireDue | RetryDue], now: datetime, batch: Decision) -> None:
-        """Claim the due fires in the store (one batch), then apply them (lock held)."""
-        if self._foreign:
-            # Fires of jobs for an executor this process lacks are left to the processes
-            # that have it (not claimed, so not lost).
-            due = [item for item in due if item.job_id not in self._foreign]
-        fires = [item for item in due if isinstance(item, FireDue)]
-        waiting = self._waiting_fires()
-        if self._contended and len(fires) + len(waiting) > CLAIM_BATCH:
-            # Other processes race for the same due fires (a claim was lost to one).
-            # Each claims a batch in an order of its own, so they mostly claim different
-            # fires and share the work; the rest wait, planned already and in that
-            # order, for the next step, moments later. (Alone, a process claims all at
-            # once: batches would only slow it down.)
-            salt = self._claim_salt
-            fires.sort(key=lambda fire: zlib.crc32(fire.job_id.encode(), salt))
-            fires = waiting + fires
-            self._leftover = fires[CLAIM_BATCH:]
-            fires = fires[:CLAIM_BATCH]
-            # The claim results below pair with the fires in this order.
-            due = [*(item for item in due if isinstance(item, RetryDue)), *fires]
-        elif waiting:
-            due = [*waiting, *due]
-            fires = waiting + fires
-        try:
-            claimed = iter(
-                self._store.claim_fires(
-                    [
-                        (f.job_id, f.nominal, f.plan.next_fire, f.remaining_runs, f.plan.runs)
-                        for f in fires
-                    ],
-                    now=now,
-                )
-                if fires
-                else ()
-            )
-        except StoreError as error:
-            # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
-            logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
-            self._core.requeue(due)
-            self._store_failed(now, error)
-            return
-        core = self._core
-        lost = []
-        for item in due:
-            if isinstance(item, FireDue):
-                elsewhere = next(claimed)
-                if elsewhere is not None:
-                    core.commit_fire(item, now, batch, elsewhere=elsewhere)
-                else:
-                    lost.append(item.job_id)
-            else:
-                core.commit_retry(item, now, batch)
-        if lost:
-            self._contended = True
-            self._after_lost_claims(lost, now)
-
-    def _after_lost_claims(self, job_ids: list[str], now: datetime) -> None:
-        """Another process claimed these fires first: take the jobs as they are now.
-
-        With a shared store, one read of everything that changed (which holds them)
-        is far cheaper than a read per job when another process took a whole batch.
-        """
-        fresh: set[str] = set()
-        if self._store.persistent:
-            try:
-                fresh = self._take_changes()
-            except StoreError as error:
-                logger.error("tickwork: could not read other processes' changes: %s", error)
-                self._store_failed(now, error)
-                return
-        for job_id in job_ids:
-            if job_id not in fresh:
-                self._reload(job_id, now)
 
     def _drain_results(self, batch: Decision, now: datetime) -> None:
         """Apply the results executors reported since last time (lock held)."""
@@ -1056,273 +949,20 @@ class Engine:
                 )
             core.finished(result, result.finished_at or now, batch)
 
-    def _reload(self, job_id: str, now: datetime) -> None:
-        """Take one job as the store has it now (after a lost claim)."""
-        try:
-            fresh: Job | None = self._store.get_job(job_id)
-        except JobLookupError:
-            fresh = None
-        except StoreError as error:
-            logger.error("tickwork: could not reload job %r: %s", job_id, error)
-            self._store_failed(now, error)
-            return
-        if fresh is not None:
-            fresh = self._loadable(fresh)
-        self._core.refresh(fresh, job_id)
-
-    def _store_failed(self, now: datetime, error: StoreError) -> None:
-        """Stop dispatching until the store answers again (lock held): a run must not
-        start without a claim that other processes can see. The first failure after
-        the store last answered is reported with a ``STORE_ERROR`` event."""
-        if self._store_ok:
-            self._store_events.append(
-                Event(kind=EventKind.STORE_ERROR, at=now, exception=error, reason=str(error))
-            )
-        self._store_ok = False
-        self._upkeep_at = now + _STORE_RETRY
-
-    def _upkeep(self, now: datetime, batch: Decision) -> None:
-        """Take in other processes' changes and look after leases, when due (lock held)."""
-        store = self._store
-        try:
-            if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
-                self._sync_at = now + timedelta(seconds=store.poll_interval)
-                self._take_changes()
-            if self._upkeep_at is None or now >= self._upkeep_at:
-                # A paused scheduler renews its own leases but takes over no one's runs:
-                # it would hold them without running them.
-                upkeep = store.maintain(now, take_over=self._state is SchedulerState.RUNNING)
-                self._upkeep_at = upkeep.next_at
-                for job_id, scheduled_at in upkeep.lost:
-                    dropped = self._core.forget_run(job_id, scheduled_at)
-                    logger.error(
-                        "tickwork: lost the claim on job %r scheduled %s to another process "
-                        "(this one could not renew it in time); %d waiting run(s) dropped",
-                        job_id,
-                        scheduled_at.isoformat(),
-                        dropped,
-                    )
-                for taken in upkeep.taken:
-                    self._take_over(taken, now, batch)
-                self._store_ok = True
-        except StoreError as error:
-            logger.error("tickwork: store upkeep failed: %s", error)
-            self._store_failed(now, error)
-
-    def _take_changes(self) -> set[str]:
-        """Apply the jobs other processes added, changed or removed since the last look
-        (lock held); return their ids. Raises StoreError."""
-        changed = self._store.sync()
-        if changed is None:
-            return set()
-        jobs, removed = changed
-        core = self._core
-        for job in jobs:
-            loaded = self._loadable(job)
-            if loaded is None:
-                core.discard(job.id)
-            else:
-                core.put(loaded)
-        for job_id in removed:
-            core.discard(job_id)
-        return {job.id for job in jobs}.union(removed)
-
-    def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
-        """A run cut off when its process died: record it, and retry it if the job's
-        retry policy says so (lock held)."""
-        job = self._core.get(taken.job_id)
-        if job is not None:
-            # The store keeps instants; the run gets its time in the trigger's zone.
-            taken = taken._replace(
-                scheduled_at=taken.scheduled_at.astimezone(fire_zone(job.trigger))
-            )
-        if taken.handed_off:
-            # A retry another process left when it shut down, now due: run it here.
-            if self._core.schedule_retry(
-                taken.job_id, taken.scheduled_at, taken.attempt, epoch_us(now)
-            ):
-                return
-            reason = "its job no longer exists"
-            self._core.skipped(batch, taken.job_id, taken.scheduled_at, taken.attempt, now, reason)
-            return
-        error = LeaseExpired(
-            f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
-            f"(attempt {taken.attempt}) was cut off: process {taken.owner} "
-            + ("died" if taken.dead else "stopped renewing its lease")
-        )
-        policy = None if job is None else job.retry
-        final = True
-        kind = EventKind.JOB_INTERRUPTED
-        reason = "its process died" if taken.dead else "its process stopped renewing the lease"
-        if (
-            policy is not None
-            and taken.attempt < policy.attempts
-            and isinstance(error, policy.retry_on)
-        ):
-            delay = retry_delay(policy, taken.job_id, taken.scheduled_at, taken.attempt)
-            due_us = epoch_us(now) + round(delay * 1_000_000)
-            if self._core.schedule_retry(
-                taken.job_id, taken.scheduled_at, taken.attempt + 1, due_us
-            ):
-                final = False
-                kind = EventKind.JOB_RETRIED
-                reason = f"{reason}; retrying in {delay:.3g} s"
-        logger.warning("tickwork: %s (%s)", error, "retrying" if not final else "not retried")
-        done = final and job is not None and job.next_fire is None and not job.paused
-        if done and self._core.discard(taken.job_id) is not None:
-            # Its last fire, cut off and not retried: the job is done.
-            batch.removes.append(taken.job_id)
-        batch.ends.append(
-            RunEnd(
-                taken.job_id,
-                taken.scheduled_at,
-                taken.attempt,
-                Outcome.INTERRUPTED,
-                now,
-                None,
-                error,
-                reason,
-                final,
-            )
-        )
-        batch.events.append(
-            Event(
-                kind=kind,
-                at=now,
-                job_id=taken.job_id,
-                scheduled_at=taken.scheduled_at,
-                attempt=taken.attempt,
-                exception=error,
-                reason=reason,
-            )
-        )
-
-    def _loadable(self, job: Job) -> Job | None:
-        """*job* with its function imported, or None (and the job marked broken)."""
-        if job.func is not None or not job.func_ref:
-            return job
-        try:
-            func = self._function(job.func_ref)
-            # A record fresh from the store that no one has seen: set, don't copy (this
-            # runs for every job at start-up).
-            if job.executor not in self._executors:
-                if job.id not in self._foreign:
-                    self._foreign.add(job.id)
-                    logger.warning(
-                        "tickwork: job %r runs on executor %r, which this process does not "
-                        "have; its fires are left to processes that do",
-                        job.id,
-                        job.executor,
-                    )
-            else:
-                self._foreign.discard(job.id)
-            if not self._store.persistent:
-                return evolve(job, func=func)  # the store's own record: copy
-            object.__setattr__(job, "func", func)
-            return job
-        except Exception as error:  # an import can raise anything
-            reason = f"its function cannot be imported: {error}"
-            try:
-                self._store.mark_broken(job.id, reason)
-            except StoreError as store_error:
-                logger.error("tickwork: job %r is broken (%s): %s", job.id, reason, store_error)
-            return None
-
-    def _persist(self, decision: Decision, now: datetime) -> None:
-        """Write the decision's job changes and run history to the store (lock held).
-
-        A store that fails here (disk full, read-only) is reported; the history rows are
-        kept in memory and written with a later batch.
-        """
-        store = self._store
-        ends = decision.ends
-        if self._unsaved:
-            ends[:0] = self._unsaved
-            self._unsaved = []
-        if decision.removes:
-            # A job done firing keeps its record while a run of it is going: if this
-            # process dies, the one that takes the run over needs its retry policy.
-            core = self._core
-            decision.removes = [job_id for job_id in decision.removes if not core.busy(job_id)]
-        if not (decision.stores or decision.removes or ends):
-            return
-        removed_event = bool(self._core.wants & _REMOVED)
-        try:
-            with store.transaction():
-                for job in decision.stores:
-                    # The fire state (next fire, remaining runs) belongs to the claims,
-                    # which another process may have moved since: keep the stored one.
-                    with contextlib.suppress(JobLookupError):  # removed meanwhile
-                        store.update_job(job, schedule=False)
-                if decision.removes:
-                    store.remove_jobs(decision.removes)
-                if ends:
-                    store.record_runs(ends, now=now)
-        except StoreError as error:
-            logger.error("tickwork: could not save run results: %s", error)
-            if len(ends) > _UNSAVED_LIMIT:
-                logger.error(
-                    "tickwork: %d history row(s) dropped: the store has failed for too long",
-                    len(ends) - _UNSAVED_LIMIT,
-                )
-            self._unsaved = ends[-_UNSAVED_LIMIT:]
-            self._store_failed(now, error)
-        if removed_event:
-            decision.events.extend(
-                Event(
-                    kind=EventKind.JOB_REMOVED, at=now, job_id=job_id, reason="no fire times left"
-                )
-                for job_id in decision.removes
-            )
-        decision.stores.clear()
-        decision.removes.clear()
-        decision.ends = []
-
     def _apply(self, decision: Decision) -> None:
         """Submit the decision's runs, log its errors and emit its events (outside the lock)."""
         for message, error in decision.errors:
             logger.error("tickwork: %s", message, exc_info=error)
         decision.errors.clear()
         if decision.requests:
-            by_executor: dict[str, list[Any]] = {}
-            for alias, request in decision.requests:
-                by_executor.setdefault(alias, []).append(request)
-            for alias, requests in by_executor.items():
-                try:
-                    executor = self._executor(alias)
-                except KeyError:
-                    # A job stored by a process configured with more executors.
-                    error = LookupError(
-                        f"no executor named {alias!r} in this process (it has "
-                        f"{', '.join(sorted(self._executors))}); configure the same executors "
-                        "in every process that shares a store"
-                    )
-                    logger.error("tickwork: %s; %d run(s) not started", error, len(requests))
-                    for request in requests:
-                        self._on_result(RunResult(request, Outcome.INTERRUPTED, exception=error))
-                    continue
-                try:
-                    executor.submit_many(requests)
-                except Exception as error:
-                    logger.exception(
-                        "tickwork: executor %r refused %d run(s)", alias, len(requests)
-                    )
-                    for request in requests:
-                        self._on_result(RunResult(request, Outcome.INTERRUPTED, exception=error))
+            self._runners.submit(
+                decision.requests,
+                report=self._on_result,
+                clock=self._clock,
+                prepare=self._driver.prepare,
+            )
         if decision.events:
             self._emit(decision.events)
-
-    def _executor(self, alias: str) -> Executor:
-        executor = self._executors[alias]
-        if alias not in self._started_executors:
-            with self._lock:
-                if alias not in self._started_executors:
-                    self._start_executor(alias, executor)
-                    self._started_executors.add(alias)
-        return executor
-
-    def _start_executor(self, alias: str, executor: Executor) -> None:
-        executor.start(self._on_result, self._clock)
 
     def _on_result(self, result: RunResult) -> None:
         """Executors report here, from any thread: queue the result and wake the driver.
@@ -1341,7 +981,7 @@ class Engine:
         if (
             result.outcome is Outcome.SUCCESS
             and not self._core.wants & _COMPLETIONS
-            and not self._store.persistent
+            and not self._link.shared
         ):
             # A clean run nobody listens for needs no prompt follow-up, unless a run of
             # the same job waits for it to end. Otherwise the result is taken in at the
@@ -1354,141 +994,115 @@ class Engine:
             if state is None or not state.buffer:
                 return
         self._results_flagged = True
-        self._wakeup()
+        self._driver.wakeup()
 
     # -- lifecycle, for the drivers ---------------------------------------------------
 
-    def open(self, *, paused: bool = False) -> None:
-        """Load the stored jobs and accept dispatch, without a background thread or task.
+    def attach_driver(self, driver: Driver, control: JobControl | None = None) -> None:
+        """Connect the driver that steps this engine: it is woken when something changes
+        and asked whether it takes in results. *control* is what returned jobs'
+        convenience methods (``job.pause()``...) call (default: the engine)."""
+        self._driver = driver
+        if control is not None:
+            self._control = control
 
-        For tests with a :class:`~tickwork.testing.FakeClock` (see
-        :func:`tickwork.testing.run_until`) and for programs that call
-        :meth:`process_due` from their own loop. ``shutdown()`` closes it.
-        """
+    def startup(self, *, paused: bool = False) -> list[Event]:
+        """Load the stored jobs and mark the scheduler running (or paused); return the
+        start events for the driver to emit. Raises ``SchedulerStateError`` when it has
+        started already or was shut down."""
         with self._lock:
-            self._startup()
-            events = self._mark_started(paused)
-        self._emit(events)
-
-    def _in_flight(self) -> int:
-        """Runs started and not yet applied (after draining reported results)."""
-        batch = Decision()
-        with self._lock:
+            if self._state is SchedulerState.SHUTDOWN:
+                raise SchedulerStateError("this scheduler was shut down; create a new one")
+            if self._state is not SchedulerState.STOPPED:
+                raise SchedulerStateError(f"the scheduler is already {self._state.value}")
+            try:
+                self._link.load()
+            except BaseException:
+                # Not started, so no shutdown() is due: leave no file open (it reopens
+                # if start is tried again).
+                self._store.close()
+                raise
+            self._link.restart()
             now = self._clock.now()
-            self._drain_results(batch, now)
-            self._persist(batch, now)
-            count = self._core.in_flight()
-        self._apply(batch)
-        return count
+            self._state = SchedulerState.PAUSED if paused else SchedulerState.RUNNING
+            events = [Event(kind=EventKind.SCHEDULER_STARTED, at=now)]
+            if paused:
+                events.append(Event(kind=EventKind.SCHEDULER_PAUSED, at=now))
+            return events
 
-    def _startup(self) -> None:
-        """Open the store, load its jobs and mark the scheduler running (lock held)."""
-        if self._state is SchedulerState.SHUTDOWN:
-            raise SchedulerStateError("this scheduler was shut down; create a new one")
-        if self._state is not SchedulerState.STOPPED:
-            raise SchedulerStateError(f"the scheduler is already {self._state.value}")
-        try:
-            self._load()
-        except BaseException:
-            # Not started, so no shutdown() is due: leave no file open (it reopens if
-            # start is tried again).
-            self._store.close()
-            raise
-        self._upkeep_at = self._sync_at = None
+    def open(self, *, paused: bool = False) -> None:
+        """Start without a driver: load the stored jobs and accept dispatch, for
+        programs and tests that call :meth:`process_due` themselves (see
+        :func:`tickwork.testing.run_until`)."""
+        self.emit(self.startup(paused=paused))
 
-    def _load(self) -> None:
-        """Open the store and load its jobs, once (lock held): at start, or before it
-        when a stored job is first asked for."""
-        if self._loaded:
-            return
-        self._store.open()
-        core = self._core
-        loaded = []
-        # Loading makes a few objects per job and frees almost none: the cyclic garbage
-        # collector would walk them again and again for nothing (a third of the time
-        # for 100,000 jobs).
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            for job in self._store.load_jobs():
-                if job.id not in core:
-                    ready = self._loadable(job)
-                    if ready is not None:
-                        loaded.append(ready)
-            core.put_many(loaded)
-        finally:
-            if collecting:
-                gc.enable()
-        self._loaded = True
+    def process_due(self) -> datetime | None:
+        """:meth:`step`, by the name the drivers use."""
+        return self.step()
 
-    def _mark_started(self, paused: bool) -> list[Event]:
-        now = self._clock.now()
-        self._state = SchedulerState.PAUSED if paused else SchedulerState.RUNNING
-        events = [Event(kind=EventKind.SCHEDULER_STARTED, at=now)]
-        if paused:
-            events.append(Event(kind=EventKind.SCHEDULER_PAUSED, at=now))
-        return events
+    def begin_shutdown(self) -> bool:
+        """Mark the scheduler shut down (nothing is dispatched after this); return
+        whether it had started. Raises ``SchedulerStateError`` the second time."""
+        with self._lock:
+            if self._state is SchedulerState.SHUTDOWN:
+                raise SchedulerStateError("the scheduler has already been shut down")
+            started = self._state is not SchedulerState.STOPPED
+            self._state = SchedulerState.SHUTDOWN
+        return started
 
-    def _teardown(self, wait: bool, timeout: float | None) -> list[Event]:
+    def started_executors(self) -> list[Executor]:
+        """The executors that have been started (each at its first run)."""
+        return self._runners.started()
+
+    def teardown(self, wait: bool, timeout: float | None) -> list[Event]:
         """Stop executors and close the store (the driver has already stopped).
 
-        Runs waiting for a free instance are reported skipped; runs that end while the
-        executors stop are taken in. Returns the events, for the driver to emit in its
-        own thread or task.
+        Runs waiting for a free instance are reported skipped; pending retries are
+        handed off to processes sharing the store, or reported skipped; runs that end
+        while the executors stop are taken in. Returns the events, for the driver to
+        emit in its own thread or task.
         """
+        link = self._link
         with self._lock:
             now = self._clock.now()
-            dropped = self._core.drop_buffers(now, handed_off=self._hand_off_retries(now))
+            dropped = self._core.drop_buffers(now, handed_off=link.hand_off_retries(now))
             # Waiting runs reported skipped release their leases with their history rows.
-            self._persist(dropped, now)
+            link.persist(dropped, now)
         events = list(dropped.events)
-        for alias in list(self._started_executors):
-            try:
-                self._executors[alias].shutdown(wait=wait, timeout=timeout)
-            except Exception:
-                logger.exception("tickwork: executor %r failed to shut down", alias)
+        self._runners.shutdown(wait, timeout)
         batch = Decision()
         with self._lock:
             now = self._clock.now()
             self._drain_results(batch, now)
             # Runs that failed while the executors stopped may have scheduled retries:
             # left in the store like the others, or reported skipped.
-            self._core.drop_buffers(now, handed_off=self._hand_off_retries(now), into=batch)
-            self._persist(batch, now)
+            self._core.drop_buffers(now, handed_off=link.hand_off_retries(now), into=batch)
+            link.persist(batch, now)
             self._closed = True
         events += batch.events
         self._store.close()
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
         return events
 
-    def _hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
-        """At shutdown, leave pending retries to the processes that share the store, to
-        run when due with their attempt number (lock held); return those it took, as
-        (job id, scheduled µs, attempt). The others are reported skipped."""
-        pending = self._core.pending_retries()
-        if not pending or not self._store.persistent:
-            return frozenset()
-        retries = [
-            (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
-            for job_id, scheduled_at, attempt, due_us in pending
-        ]
-        try:
-            kept = self._store.hand_off_retries(retries, now=now)
-        except StoreError as error:
-            logger.error("tickwork: could not leave pending retries in the store: %s", error)
-            return frozenset()
-        handed = frozenset(
-            (job_id, epoch_us(scheduled_at), attempt)
-            for (job_id, scheduled_at, attempt, _), ok in zip(retries, kept, strict=True)
-            if ok
-        )
-        if handed:
-            logger.info(
-                "tickwork: %d pending retr%s left in the store for the next process",
-                len(handed),
-                "y" if len(handed) == 1 else "ies",
-            )
-        return handed
+    def close_unstarted(self) -> None:
+        """Shutting down a scheduler that never started: close the store (opened by
+        ``add_job`` or a lookup before start)."""
+        self._store.close()
+
+    def in_flight(self) -> int:
+        """Runs started and not yet applied (after taking in reported results)."""
+        batch = Decision()
+        with self._lock:
+            now = self._clock.now()
+            self._drain_results(batch, now)
+            self._link.persist(batch, now)
+            count = self._core.in_flight()
+        self._apply(batch)
+        return count
+
+    def emit(self, events: list[Event]) -> None:
+        """Call the listeners of *events* (in the calling thread)."""
+        self._listeners.emit(events)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -1496,34 +1110,11 @@ class Engine:
         if self._state is SchedulerState.SHUTDOWN:
             raise SchedulerStateError("the scheduler has been shut down")
 
-    def _load_early(self) -> None:
-        """Before start, a persistent store's jobs are loaded when first asked for, so
-        start-up code sees (and can manage) what earlier runs stored."""
-        if not self._loaded and self._store.persistent and self._state is SchedulerState.STOPPED:
-            self._load()
-
     def _job(self, job_id: str) -> Job:
         job = self._find(job_id)
         if job is None:
             raise JobLookupError(f"no job with id {job_id!r}")
         return job
-
-    def _find(self, job_id: str) -> Job | None:
-        """The job, looked up in the store too when it is shared (lock held): another
-        process may have added it since this one last checked for changes."""
-        self._load_early()
-        job = self._core.get(job_id)
-        if job is not None or not self._store.persistent:
-            return job
-        try:
-            stored = self._store.get_job(job_id)
-        except JobLookupError:
-            return None
-        loaded = self._loadable(stored)
-        if loaded is None:
-            return None
-        self._core.put(loaded)
-        return self._core.get(job_id)
 
     def _save(
         self, job: Job, kind: EventKind, reason: str | None = None, *, schedule: bool = True
@@ -1548,27 +1139,26 @@ class Engine:
         """After the lock is released: emit the event, wake the driver, return the job."""
         job, event = result
         self._emit([event])
-        self._wakeup()
+        self._driver.wakeup()
         return self._attach(job)
 
     def _attach(self, job: Job) -> Job:
-        return evolve(job, _engine=self)
+        return evolve(job, _control=self._control)
+
+    def _find(self, job_id: str) -> Job | None:
+        self._load_early()
+        return self._link.find(job_id)
+
+    def _load_early(self) -> None:
+        """Before start, a shared store's jobs are loaded when first asked for, so
+        start-up code sees (and can manage) what earlier runs stored."""
+        link = self._link
+        if not link.loaded and link.shared and self._state is SchedulerState.STOPPED:
+            link.load()
 
     def _emit(self, events: list[Event]) -> None:
         held = getattr(self._held, "events", None)
         if held is not None:
-            held.extend(events)  # for the driver to emit in its own thread (see _step)
+            held.extend(events)  # for the driver to emit in its own thread (see held)
             return
         self._listeners.emit(events)
-
-    def _step(self) -> tuple[datetime | None, list[Event]]:
-        """:meth:`process_due` with its events held back and returned, not emitted:
-        for a driver that runs it in a worker thread but wants listeners called in
-        its own (the asyncio driver, with a store that does file I/O)."""
-        held: list[Event] = []
-        self._held.events = held
-        try:
-            upcoming = self.process_due()
-        finally:
-            self._held.events = None
-        return upcoming, held

@@ -28,23 +28,19 @@ from __future__ import annotations
 
 import inspect
 import re
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from ._engine import Engine, SchedulerState
+from ._engine import Engine
 from ._instants import US as _US
 from ._model import Job
 from ._tz import coerce_timezone
 from .triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger, Trigger
 
-if TYPE_CHECKING:
-    from .scheduler import Scheduler
-
-__all__ = ["JobBuilder", "default_scheduler", "every", "repeat"]
+__all__ = ["JobBuilder", "repeat"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _UTC = timezone.utc
@@ -652,63 +648,10 @@ class JobBuilder:
         return _interval(unit, count, first.astimezone(zone), zone), None
 
 
-# -- the module-level API, on a default scheduler -------------------------------------
-
-_default_lock = threading.Lock()
-_default: Scheduler | None = None
-
-
-def default_scheduler() -> Scheduler:
-    """The scheduler that :func:`tickwork.every` adds jobs to, created on first use.
-
-    It is a :class:`~tickwork.Scheduler` with the defaults (the local timezone, a
-    :class:`~tickwork.executors.ThreadExecutor`, a memory store) and daemon threads, so
-    it never keeps the program alive: keep the main thread busy (for instance with
-    ``default_scheduler().run_forever()``). It starts on the first ``every(...).do()``;
-    jobs added to it otherwise (``default_scheduler().add_job(...)``) wait for that or
-    for an explicit ``start()``. After it is shut down, the next call makes a new one.
-    """
-    global _default
-    with _default_lock:
-        if _default is None or _default.state is SchedulerState.SHUTDOWN:
-            from .scheduler import Scheduler
-
-            _default = Scheduler()
-        return _default
-
-
-def _set_default_scheduler(scheduler: Scheduler | None) -> Scheduler | None:
-    """Install *scheduler* as the default (None: make a new one on next use); return the
-    previous one. For tests."""
-    global _default
-    with _default_lock:
-        previous, _default = _default, scheduler
-    return previous
-
-
-def _start_if_stopped(scheduler: Scheduler) -> None:
-    with _default_lock:
-        if scheduler.state is SchedulerState.STOPPED:
-            scheduler.start()
-
-
-def every(interval: float = 1) -> JobBuilder:
-    """Start a chain on the default scheduler: ``tickwork.every(10).minutes.do(job)``.
-
-    The first ``.do()`` starts the default scheduler (see :func:`default_scheduler`),
-    so jobs run without a ``run_pending()`` loop, in worker threads.
-
-    Raises:
-        ValueError: *interval* is not positive. TypeError: it is not a number.
-    """
-    scheduler = default_scheduler()
-    return _builder(scheduler, interval, on_added=lambda: _start_if_stopped(scheduler))
-
-
 def _builder(
     engine: Engine, interval: float, on_added: Callable[[], None] | None = None
 ) -> JobBuilder:
-    """The start of a chain on *engine* (``Engine.every`` and :func:`every`)."""
+    """The start of a chain on *engine* (``Scheduler.every`` and :func:`tickwork.every`)."""
     chain = f"every({interval!r})" if interval != 1 or not isinstance(interval, int) else "every()"
     _number(interval, f"{chain}: the interval")
     return JobBuilder(engine, interval, chain, on_added)

@@ -7,18 +7,16 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ._checks import seconds, whole
 from .triggers import Trigger
-
-if TYPE_CHECKING:
-    from ._engine import Engine
 
 __all__ = [
     "Catchup",
     "ConflictPolicy",
     "Job",
+    "JobControl",
     "Outcome",
     "Overlap",
     "RetryPolicy",
@@ -141,6 +139,21 @@ class RetryPolicy:
         }
 
 
+class JobControl(Protocol):
+    """What a :class:`Job` record's convenience methods call: the scheduler that
+    returned it (a record knows nothing more of a scheduler than this)."""
+
+    def pause_job(self, job_id: str, note: str | None = None) -> Job: ...
+
+    def resume_job(self, job_id: str) -> Job: ...
+
+    def remove_job(self, job_id: str) -> None: ...
+
+    def modify_job(self, /, job_id: str, **changes: Any) -> Job: ...
+
+    def next_fire_times(self, job_id: str, count: int = 5) -> list[datetime]: ...
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Job:
     """A snapshot of a scheduled job: its definition and its schedule state.
@@ -175,7 +188,7 @@ class Job:
     pause_note: str | None = None
     next_fire: datetime | None = None
     consecutive_failures: int = 0
-    _engine: Engine | None = field(default=None, repr=False, compare=False)
+    _control: JobControl | None = field(default=None, repr=False, compare=False)
 
     @property
     def pending(self) -> bool:
@@ -184,28 +197,28 @@ class Job:
 
     def pause(self, note: str | None = None) -> Job:
         """Pause this job; see ``Scheduler.pause_job``."""
-        return self._require_engine().pause_job(self.id, note=note)
+        return self._require_control().pause_job(self.id, note=note)
 
     def resume(self) -> Job:
         """Resume this job; see ``Scheduler.resume_job``."""
-        return self._require_engine().resume_job(self.id)
+        return self._require_control().resume_job(self.id)
 
     def remove(self) -> None:
         """Remove this job; see ``Scheduler.remove_job``."""
-        self._require_engine().remove_job(self.id)
+        self._require_control().remove_job(self.id)
 
     def modify(self, **changes: Any) -> Job:
         """Change options of this job; see ``Scheduler.modify_job``."""
-        return self._require_engine().modify_job(self.id, **changes)
+        return self._require_control().modify_job(self.id, **changes)
 
     def next_fire_times(self, count: int = 5) -> list[datetime]:
         """Preview the next *count* fire times; see ``Scheduler.next_fire_times``."""
-        return self._require_engine().next_fire_times(self.id, count)
+        return self._require_control().next_fire_times(self.id, count)
 
-    def _require_engine(self) -> Engine:
-        if self._engine is None:
+    def _require_control(self) -> JobControl:
+        if self._control is None:
             raise RuntimeError(f"job {self.id!r} is not attached to a scheduler")
-        return self._engine
+        return self._control
 
 
 def _build_evolve() -> Callable[..., Job]:

@@ -3,44 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, tzinfo
+from collections.abc import Mapping
+from datetime import tzinfo
 from types import TracebackType
-from typing import Any, TypeVar
 
 from ._checks import seconds
 from ._clock import Clock
+from ._driver import Pacer, forward, forward_async
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState, _check_history_query
-from ._errors import SchedulerStateError
-from ._events import EventKind, Listener
-from ._fluent import JobBuilder
-from ._model import Job, Run
+from ._fluent import JobBuilder, _builder
+from ._model import Run
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
-from .scheduler import JUMP_TOLERANCE
 from .stores import JobStore
-from .triggers import Trigger
 
 __all__ = ["AsyncScheduler"]
 
 logger = logging.getLogger("tickwork")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _LoopEngine(Engine):
-    """The engine with asyncio defaults: coroutine functions run on the caller's loop."""
-
-    def _default_executors(self) -> dict[str, Executor]:
-        return {"default": ThreadExecutor(), "asyncio": AsyncioExecutor()}
-
-    def _make_asyncio_executor(self) -> Executor:
-        return AsyncioExecutor()
-
-    def _start_executor(self, alias: str, executor: Executor) -> None:
-        loop = getattr(self, "_loop", None)
-        if isinstance(executor, AsyncioExecutor) and loop is not None:
-            executor.attach_loop(loop)
-        super()._start_executor(alias, executor)
+def _loop_executors() -> dict[str, Executor]:
+    return {"default": ThreadExecutor(), "asyncio": AsyncioExecutor()}
 
 
 class AsyncScheduler:
@@ -55,7 +39,12 @@ class AsyncScheduler:
     enforces ``timeout``); plain functions run in worker threads (``"default"``). The
     arguments are those of :class:`~tickwork.Scheduler`; the methods are the same, as
     coroutines, except the decorators (``cron``, ``interval``, ``at``,
-    ``scheduled_job``) and the fluent ``every()`` chain, which are plain.
+    ``scheduled_job``), the fluent ``every()`` chain and the listener methods, which
+    are plain.
+
+    With a store that does I/O (``SQLiteStore``), every store operation runs in a
+    worker thread, so a file another process holds locked never stalls the loop;
+    listeners are still called on the loop.
     """
 
     def __init__(
@@ -67,12 +56,21 @@ class AsyncScheduler:
         timezone: str | tzinfo | None = None,
         max_wait: float = 60.0,
     ) -> None:
-        self._engine = _LoopEngine(
-            store=store, executors=executors, clock=clock, timezone=timezone, max_wait=max_wait
+        self._engine = Engine(
+            store=store,
+            executors=executors,
+            clock=clock,
+            timezone=timezone,
+            max_wait=max_wait,
+            default_executors=_loop_executors,
         )
+        self._engine.attach_driver(self)
         self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Set to wake the task; _woken says the engine asked (not the clock moving).
+        self._event: asyncio.Event | None = None
+        self._woken = False
+        self._pacer = Pacer(self._engine)
 
     @property
     def engine(self) -> Engine:
@@ -81,26 +79,85 @@ class AsyncScheduler:
 
     @property
     def state(self) -> SchedulerState:
+        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
         return self._engine.state
+
+    @property
+    def clock(self) -> Clock:
+        return self._engine.clock
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone shortcut triggers use when none is given."""
+        return self._engine.timezone
+
+    @property
+    def store(self) -> JobStore:
+        return self._engine.store
+
+    # -- the engine's operations, as coroutines -----------------------------------------
+
+    add_job = forward_async(Engine.add_job)
+    add_jobs = forward_async(Engine.add_jobs)
+    get_job = forward_async(Engine.get_job)
+    get_jobs = forward_async(Engine.get_jobs)
+    next_fire_times = forward_async(Engine.next_fire_times)
+    broken_jobs = forward_async(Engine.broken_jobs)
+    modify_job = forward_async(Engine.modify_job)
+    reschedule_job = forward_async(Engine.reschedule_job)
+    pause_job = forward_async(Engine.pause_job)
+    resume_job = forward_async(Engine.resume_job)
+    remove_job = forward_async(Engine.remove_job)
+    remove_all_jobs = forward_async(Engine.remove_all_jobs)
+    run_job_now = forward_async(Engine.run_job_now)
+    backfill = forward_async(Engine.backfill)
+    pause = forward_async(Engine.pause)
+    resume = forward_async(Engine.resume)
+
+    async def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        """See :meth:`tickwork.Scheduler.history`."""
+        engine = self._engine
+        _check_history_query(job_id, limit)
+        if engine.has_results() and self._task_alive():
+            # The scheduler's task takes in runs that just ended: let it, then read.
+            loop = asyncio.get_running_loop()
+            engine.request_flush()
+            deadline = loop.time() + _FLUSH_WAIT
+            while engine.has_results() and loop.time() < deadline:
+                await asyncio.sleep(0.0005)
+        return await _history(self, job_id, limit=limit)
+
+    # -- plain methods: decorators (usable at import time), the fluent chain, listeners
+
+    scheduled_job = forward(Engine.scheduled_job)
+    cron = forward(Engine.cron)
+    interval = forward(Engine.interval)
+    at = forward(Engine.at)
+    add_listener = forward(Engine.add_listener)
+    remove_listener = forward(Engine.remove_listener)
+
+    def every(self, interval: float = 1) -> JobBuilder:
+        """Start a fluent chain: ``scheduler.every(10).minutes.do(job)``.
+
+        Plain, not a coroutine (like the decorators): ``.do()`` adds the job at once
+        and returns the :class:`~tickwork.Job`. See :meth:`tickwork.Scheduler.every`.
+        """
+        return _builder(self._engine, interval)
 
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, *, paused: bool = False) -> None:
         """Load the stored jobs and start dispatching from a task on the running loop."""
         loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._event = asyncio.Event()
         engine = self._engine
-        with engine._lock:
-            engine._startup()
-            self._loop = loop
-            engine._loop = loop  # type: ignore[attr-defined]
-            wake = self._wake = asyncio.Event()
-
-            def wakeup() -> None:
-                loop.call_soon_threadsafe(wake.set)
-
-            engine._wakeup = wakeup
-            events = engine._mark_started(paused)
-        engine._emit(events)
+        if engine.does_io:
+            events = await asyncio.to_thread(engine.startup, paused=paused)
+        else:
+            events = engine.startup(paused=paused)
+        self._unsubscribe = engine.clock.subscribe(self._tick)
+        engine.emit(events)
         self._task = loop.create_task(self._run(), name="tickwork-scheduler")
 
     async def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
@@ -108,25 +165,21 @@ class AsyncScheduler:
         if timeout is not None:
             seconds(timeout, "timeout")
         engine = self._engine
-        with engine._lock:
-            if engine._state is SchedulerState.SHUTDOWN:
-                raise SchedulerStateError("the scheduler has already been shut down")
-            was_started = engine._state is not SchedulerState.STOPPED
-            engine._state = SchedulerState.SHUTDOWN
-        if self._wake is not None:
-            self._wake.set()
+        started = engine.begin_shutdown()
+        self.wakeup()
         if self._task is not None:
             await self._task
-        if was_started:
-            for alias in list(engine._started_executors):
-                executor = engine._executors[alias]
+        if started:
+            # Coroutines on this loop end here, not in a thread that cannot await them.
+            for executor in engine.started_executors():
                 if isinstance(executor, AsyncioExecutor):
                     await executor.shutdown_async(wait=wait, timeout=timeout)
-                    engine._started_executors.discard(alias)
-            events = await asyncio.to_thread(engine._teardown, wait, timeout)
-            engine._emit(events)
+            events = await asyncio.to_thread(engine.teardown, wait, timeout)
+            engine.emit(events)
+        elif engine.does_io:
+            await asyncio.to_thread(engine.close_unstarted)
         else:
-            engine.store.close()  # opened by add_job or a lookup before start
+            engine.close_unstarted()
 
     async def __aenter__(self) -> AsyncScheduler:
         await self.start()
@@ -141,150 +194,95 @@ class AsyncScheduler:
         if self._engine.state is not SchedulerState.SHUTDOWN:
             await self.shutdown(wait=True)
 
+    # -- the driver interface (what the engine calls, from any thread) -----------------
+
+    def wakeup(self) -> None:
+        """Step soon (the engine calls this when something changed)."""
+        self._woken = True
+        self._tick()
+
+    def _tick(self) -> None:
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            if _running_loop() is loop:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
+        except RuntimeError:  # the loop closed meanwhile
+            pass
+
+    def running(self) -> bool:
+        """Whether the task steps the engine, seen from another thread (from the
+        loop's own thread the task cannot run while the caller waits)."""
+        return self._task_alive() and _running_loop() is not self._loop
+
+    def prepare(self, executor: Executor) -> None:
+        if isinstance(executor, AsyncioExecutor) and self._loop is not None:
+            executor.attach_loop(self._loop)
+
+    # -- the task ---------------------------------------------------------------------
+
+    def _task_alive(self) -> bool:
+        task = self._task
+        return task is not None and not task.done()
+
+    async def _block(self, real: float | None) -> bool:
+        """Block for *real* seconds (None: until set); whether the engine woke it."""
+        event = self._event
+        assert event is not None
+        if not event.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), real)
+        event.clear()
+        return self._woken or self._closing()
+
+    async def _wait(self, wait: float) -> bool:
+        for real in self._pacer.sleeps(wait):
+            if await self._block(real):
+                return True
+        return self._woken
+
     def _closing(self) -> bool:
         return self._engine.state is SchedulerState.SHUTDOWN
 
     async def _run(self) -> None:
-        engine, clock = self._engine, self._engine.clock
-        wake = self._wake
-        assert wake is not None
-        # A store that does file I/O (SQLite) is worked in a thread, so a file another
+        engine, pacer = self._engine, self._pacer
+        # A store that does I/O (SQLite) is worked in a thread, so a file another
         # process holds locked never stalls the event loop; listeners are still called
         # here, on the loop.
-        threaded = engine.store.persistent
-        while not self._closing():
-            wake.clear()
-            try:
-                if threaded:
-                    upcoming, events = await asyncio.to_thread(engine._step)
-                    engine._emit(events)
-                else:
-                    upcoming = engine.process_due()
-            except Exception:
-                logger.exception("tickwork: dispatch failed; retrying in 1 s")
-                await clock.wait_async(wake, 1.0)
-                continue
-            if self._closing():
-                break
-            wait = engine._max_wait
-            if upcoming is not None:
-                wait = min(wait, (upcoming - clock.now()).total_seconds())
-                if wait <= 0:
+        threaded = engine.does_io
+        try:
+            while not self._closing():
+                self._woken = False
+                try:
+                    if threaded:
+                        upcoming, events = await asyncio.to_thread(engine.held, Engine.step)
+                        engine.emit(events)
+                    else:
+                        upcoming = engine.step()
+                except Exception:
+                    logger.exception("tickwork: dispatch failed; retrying in 1 s")
+                    await self._wait(1.0)
+                    continue
+                if self._closing():
+                    break
+                wait = pacer.wait_for(upcoming)
+                if wait is None:
                     await asyncio.sleep(0)
                     continue
-            started_mono, started_wall = clock.monotonic(), clock.now()
-            if await clock.wait_async(wake, wait):
-                continue
-            drift = (clock.now() - started_wall).total_seconds() - (
-                clock.monotonic() - started_mono
-            )
-            if abs(drift) > JUMP_TOLERANCE:
-                logger.warning(
-                    "tickwork: the wall clock moved %+.1f s more than elapsed time; re-planning",
-                    drift,
-                )
+                if not await self._wait(wait):
+                    pacer.check_jump()
+        finally:
+            self._unsubscribe()
 
-    # -- the API, as coroutines -------------------------------------------------------
 
-    async def add_job(
-        self,
-        func: Callable[..., Any] | str,
-        trigger: Trigger | str | None = None,
-        *trigger_args: Any,
-        **options: Any,
-    ) -> Job:
-        """See :meth:`tickwork.Scheduler.add_job`."""
-        return self._engine.add_job(func, trigger, *trigger_args, **options)
+_history = forward_async(Engine.history)
 
-    async def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
-        """See :meth:`tickwork.Scheduler.add_jobs`."""
-        return self._engine.add_jobs(jobs)
 
-    async def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
-        """See :meth:`tickwork.Scheduler.history`."""
-        engine = self._engine
-        _check_history_query(job_id, limit)
-        task = self._task
-        if engine._results and task is not None and not task.done():
-            # The scheduler's task takes in runs that just ended: let it, then read.
-            engine._request_flush()
-            deadline = asyncio.get_running_loop().time() + _FLUSH_WAIT
-            while engine._results and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.0005)
-        return engine.history(job_id, limit=limit)
-
-    async def broken_jobs(self) -> dict[str, str]:
-        """See :meth:`tickwork.Scheduler.broken_jobs`."""
-        return self._engine.broken_jobs()
-
-    async def get_job(self, job_id: str) -> Job | None:
-        return self._engine.get_job(job_id)
-
-    async def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
-        return self._engine.get_jobs(tag, paused=paused)
-
-    async def modify_job(self, job_id: str, **changes: Any) -> Job:
-        return self._engine.modify_job(job_id, **changes)
-
-    async def reschedule_job(
-        self, job_id: str, trigger: Trigger | str, *trigger_args: Any, **trigger_kwargs: Any
-    ) -> Job:
-        return self._engine.reschedule_job(job_id, trigger, *trigger_args, **trigger_kwargs)
-
-    async def pause_job(self, job_id: str, note: str | None = None) -> Job:
-        return self._engine.pause_job(job_id, note)
-
-    async def resume_job(self, job_id: str) -> Job:
-        return self._engine.resume_job(job_id)
-
-    async def remove_job(self, job_id: str) -> None:
-        self._engine.remove_job(job_id)
-
-    async def remove_all_jobs(self) -> None:
-        self._engine.remove_all_jobs()
-
-    async def run_job_now(self, job_id: str) -> None:
-        self._engine.run_job_now(job_id)
-
-    async def backfill(self, job_id: str, start: datetime, end: datetime) -> int:
-        return self._engine.backfill(job_id, start, end)
-
-    async def next_fire_times(self, job_id: str, count: int = 5) -> list[datetime]:
-        return self._engine.next_fire_times(job_id, count)
-
-    async def pause(self) -> None:
-        self._engine.pause()
-
-    async def resume(self) -> None:
-        self._engine.resume()
-
-    def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
-        """See :meth:`tickwork.Scheduler.add_listener`."""
-        self._engine.add_listener(callback, mask)
-
-    def remove_listener(self, callback: Listener) -> None:
-        self._engine.remove_listener(callback)
-
-    # -- decorators (plain functions: usable at import time) --------------------------
-
-    def scheduled_job(
-        self, trigger: Trigger | str, *trigger_args: Any, **options: Any
-    ) -> Callable[[F], F]:
-        return self._engine.scheduled_job(trigger, *trigger_args, **options)
-
-    def cron(self, expression: str | None = None, /, **options: Any) -> Callable[[F], F]:
-        return self._engine.cron(expression, **options)
-
-    def interval(self, **options: Any) -> Callable[[F], F]:
-        return self._engine.interval(**options)
-
-    def at(self, when: datetime | str, /, **options: Any) -> Callable[[F], F]:
-        return self._engine.at(when, **options)
-
-    def every(self, interval: float = 1) -> JobBuilder:
-        """Start a fluent chain: ``scheduler.every(10).minutes.do(job)``.
-
-        Plain, not a coroutine (like the decorators): ``.do()`` adds the job at once
-        and returns the :class:`~tickwork.Job`. See :meth:`tickwork.Scheduler.every`.
-        """
-        return self._engine.every(interval)
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -11,8 +11,9 @@ from types import TracebackType
 
 from ._checks import seconds
 from ._clock import Clock, SystemClock
+from ._driver import Pacer, forward
 from ._engine import Engine, SchedulerState
-from ._errors import SchedulerStateError
+from ._fluent import JobBuilder, _builder
 from .executors import Executor
 from .stores import JobStore
 
@@ -22,12 +23,9 @@ logger = logging.getLogger("tickwork")
 
 #: How long before a due time the thread stops sleeping and starts watching the clock.
 SPIN = 0.0015
-#: A wall-clock move this much bigger or smaller than the elapsed monotonic time is
-#: reported as a jump (a changed system clock, or a suspend and resume).
-JUMP_TOLERANCE = 1.0
 
 
-class Scheduler(Engine):
+class Scheduler:
     """A scheduler that dispatches jobs from a background thread.
 
     >>> from tickwork import Scheduler
@@ -49,6 +47,7 @@ class Scheduler(Engine):
 
     The thread sleeps until the next due time and is woken at once when jobs are added,
     changed or removed: an idle scheduler uses no CPU, however many jobs it holds.
+    Every method is thread-safe.
     """
 
     def __init__(
@@ -61,17 +60,82 @@ class Scheduler(Engine):
         max_wait: float = 60.0,
         daemon: bool = True,
     ) -> None:
-        super().__init__(
+        self._engine = Engine(
             store=store, executors=executors, clock=clock, timezone=timezone, max_wait=max_wait
         )
+        self._engine.attach_driver(self, control=self)
         self._daemon = daemon
-        self._wake = threading.Event()
+        # Set to wake the thread; _woken says the engine asked (not the clock moving).
+        self._event = threading.Event()
+        self._woken = False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
-        self._wakeup = self._wake.set
+        self._pacer = Pacer(self._engine)
         # Spinning only makes sense against the real clock.
-        self._spin = isinstance(self._clock, SystemClock)
+        self._spin = isinstance(self._engine.clock, SystemClock)
+
+    # -- the engine's operations ------------------------------------------------------
+
+    add_job = forward(Engine.add_job)
+    add_jobs = forward(Engine.add_jobs)
+    scheduled_job = forward(Engine.scheduled_job)
+    cron = forward(Engine.cron)
+    interval = forward(Engine.interval)
+    at = forward(Engine.at)
+    get_job = forward(Engine.get_job)
+    get_jobs = forward(Engine.get_jobs)
+    next_fire_times = forward(Engine.next_fire_times)
+    history = forward(Engine.history)
+    broken_jobs = forward(Engine.broken_jobs)
+    modify_job = forward(Engine.modify_job)
+    reschedule_job = forward(Engine.reschedule_job)
+    pause_job = forward(Engine.pause_job)
+    resume_job = forward(Engine.resume_job)
+    remove_job = forward(Engine.remove_job)
+    remove_all_jobs = forward(Engine.remove_all_jobs)
+    run_job_now = forward(Engine.run_job_now)
+    backfill = forward(Engine.backfill)
+    pause = forward(Engine.pause)
+    resume = forward(Engine.resume)
+    add_listener = forward(Engine.add_listener)
+    remove_listener = forward(Engine.remove_listener)
+
+    def every(self, interval: float = 1) -> JobBuilder:
+        """Start a fluent chain, as ``schedule`` spells it: ``scheduler.every(10).minutes.do(job)``.
+
+        The chain builds an ordinary trigger and calls :meth:`add_job`; see
+        :class:`~tickwork.JobBuilder` and ``docs/fluent.md``.
+
+        Raises:
+            ValueError: *interval* is not positive. TypeError: it is not a number.
+        """
+        return _builder(self._engine, interval)
+
+    @property
+    def state(self) -> SchedulerState:
+        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
+        return self._engine.state
+
+    @property
+    def clock(self) -> Clock:
+        return self._engine.clock
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone shortcut triggers use when none is given."""
+        return self._engine.timezone
+
+    @property
+    def store(self) -> JobStore:
+        return self._engine.store
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this thread drives (for tickwork's own tools and tests)."""
+        return self._engine
+
+    # -- lifecycle --------------------------------------------------------------------
 
     def start(self, *, paused: bool = False) -> None:
         """Load the stored jobs and start dispatching in a background thread.
@@ -79,14 +143,31 @@ class Scheduler(Engine):
         With ``paused=True`` the scheduler starts without dispatching until
         :meth:`resume`. Raises ``SchedulerStateError`` if already started or shut down.
         """
-        with self._lock:
-            self._startup()
-            events = self._mark_started(paused)
-            self._thread = threading.Thread(
-                target=self._run, name="tickwork-scheduler", daemon=self._daemon
-            )
-            self._thread.start()
-        self._emit(events)
+        events = self._engine.startup(paused=paused)
+        self._unsubscribe = self._engine.clock.subscribe(self._event.set)
+        self._thread = threading.Thread(
+            target=self._run, name="tickwork-scheduler", daemon=self._daemon
+        )
+        self._thread.start()
+        self._engine.emit(events)
+
+    def open(self, *, paused: bool = False) -> None:
+        """Load the stored jobs and accept dispatch, without a background thread.
+
+        For tests with a :class:`~tickwork.testing.FakeClock` (see
+        :func:`tickwork.testing.run_until`) and for programs that call
+        :meth:`process_due` from their own loop. ``shutdown()`` closes it.
+        """
+        self._engine.emit(self._engine.startup(paused=paused))
+
+    def process_due(self) -> datetime | None:
+        """Take in finished runs, dispatch everything due now; return when something is next due.
+
+        The thread calls this; tests with a :class:`~tickwork.testing.FakeClock` may too
+        (see ``tickwork.testing``), as may programs that run their own loop after
+        :meth:`open`. Dispatches nothing unless the scheduler is running.
+        """
+        return self._engine.step()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop dispatching now, then stop the executors.
@@ -99,23 +180,20 @@ class Scheduler(Engine):
         Raises:
             TypeError, ValueError: *timeout* is not ``None`` or a finite number of
                 seconds >= 0 (``None`` waits without limit).
+            SchedulerStateError: it was shut down already.
         """
         if timeout is not None:
             seconds(timeout, "timeout")
-        with self._lock:
-            if self._state is SchedulerState.SHUTDOWN:
-                raise SchedulerStateError("the scheduler has already been shut down")
-            was_started = self._state is not SchedulerState.STOPPED
-            self._state = SchedulerState.SHUTDOWN
-            self._stopping = True
-        self._wake.set()
+        started = self._engine.begin_shutdown()
+        self._stopping = True
+        self.wakeup()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-        if was_started:
-            self._emit(self._teardown(wait, timeout))
+        if started:
+            self._engine.emit(self._engine.teardown(wait, timeout))
         else:
-            self._store.close()  # opened by add_job or a lookup before start
+            self._engine.close_unstarted()
         self._stopped.set()
 
     def run_forever(self) -> None:
@@ -123,14 +201,14 @@ class Scheduler(Engine):
 
         Ctrl-C (``KeyboardInterrupt``) shuts the scheduler down, waiting for running jobs.
         """
-        if self._state is SchedulerState.STOPPED:
+        if self.state is SchedulerState.STOPPED:
             self.start()
         try:
             while not self._stopped.wait(0.5):
                 pass
         except KeyboardInterrupt:
             logger.info("tickwork: interrupted; shutting down")
-            if self._state is not SchedulerState.SHUTDOWN:
+            if self.state is not SchedulerState.SHUTDOWN:
                 self.shutdown(wait=True)
 
     def __enter__(self) -> Scheduler:
@@ -143,53 +221,75 @@ class Scheduler(Engine):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._state is not SchedulerState.SHUTDOWN:
+        if self.state is not SchedulerState.SHUTDOWN:
             self.shutdown(wait=True)
 
-    def _driver_running(self) -> bool:
+    # -- the driver interface (what the engine calls) ----------------------------------
+
+    def wakeup(self) -> None:
+        """Step soon (the engine calls this when something changed)."""
+        self._woken = True
+        self._event.set()
+
+    def running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive() and thread is not threading.current_thread()
 
+    def prepare(self, executor: Executor) -> None:
+        pass
+
+    # -- the thread -------------------------------------------------------------------
+
+    def _block(self, real: float | None) -> bool:
+        """Block for *real* seconds (None: until set); whether the engine woke it."""
+        event = self._event
+        event.wait(real)
+        event.clear()
+        return self._woken or self._stopping
+
+    def _wait(self, wait: float) -> bool:
+        """Wait *wait* seconds of clock time; True when woken before."""
+        for real in self._pacer.sleeps(wait):
+            if self._block(real):
+                return True
+        return self._woken
+
     def _spin_until(self, upcoming: datetime) -> None:
         """Yield in a loop until *upcoming* (real clock) or a wake-up."""
-        now = self._clock.now
-        wake = self._wake
-        while now() < upcoming and not wake.is_set() and not self._stopping:
+        now = self._engine.clock.now
+        while now() < upcoming and not self._woken and not self._stopping:
             time.sleep(0)
 
     def _run(self) -> None:
-        clock = self._clock
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                upcoming = self.process_due()
-            except Exception:
-                logger.exception("tickwork: dispatch failed; retrying in 1 s")
-                clock.wait(self._wake, 1.0)
-                continue
-            if self._stopping:
-                break
-            wait = self._max_wait
-            if upcoming is not None:
-                wait = min(wait, (upcoming - clock.now()).total_seconds())
-                if wait <= 0:
+        engine, pacer = self._engine, self._pacer
+        try:
+            while not self._stopping:
+                self._woken = False
+                try:
+                    upcoming = engine.step()
+                except Exception:
+                    logger.exception("tickwork: dispatch failed; retrying in 1 s")
+                    self._wait(1.0)
                     continue
-            started_mono, started_wall = clock.monotonic(), clock.now()
-            if self._spin and upcoming is not None and self._wake_for_run and wait < self._max_wait:
-                # Sleep until just before the due time, then yield the GIL in a tight loop
-                # until it comes: a thread woken from a sleep starts 0.1-0.3 ms late, one
-                # already running does not. Costs at most SPIN seconds of CPU per due time.
-                if not (wait > SPIN and clock.wait(self._wake, wait - SPIN)):
-                    self._spin_until(upcoming)
-                continue
-            if clock.wait(self._wake, wait):
-                continue
-            drift = (clock.now() - started_wall).total_seconds() - (
-                clock.monotonic() - started_mono
-            )
-            if abs(drift) > JUMP_TOLERANCE:
-                logger.warning(
-                    "tickwork: the wall clock moved %+.1f s more than elapsed time (clock "
-                    "change or suspend); re-planning",
-                    drift,
-                )
+                if self._stopping:
+                    break
+                wait = pacer.wait_for(upcoming)
+                if wait is None:
+                    continue
+                if (
+                    self._spin
+                    and upcoming is not None
+                    and engine.wake_for_run
+                    and wait < engine.max_wait
+                ):
+                    # Sleep until just before the due time, then yield the GIL in a tight
+                    # loop until it comes: a thread woken from a sleep starts 0.1-0.3 ms
+                    # late, one already running does not. Costs at most SPIN seconds of
+                    # CPU per due time.
+                    if not (wait > SPIN and self._wait(wait - SPIN)):
+                        self._spin_until(upcoming)
+                    continue
+                if not self._wait(wait):
+                    pacer.check_jump()
+        finally:
+            self._unsubscribe()

@@ -16,12 +16,16 @@ Typical use, days of simulated time in milliseconds::
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Union
 
 from ._engine import Engine, SchedulerState
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
 
 __all__ = ["FakeClock", "advance", "run_until"]
 
@@ -47,6 +51,10 @@ class FakeClock:
       milliseconds (it races ahead until something blocks it, so prefer
       :func:`run_until` for step-by-step tests).
 
+    The clock never blocks anyone: a driver (``Scheduler``, ``AsyncScheduler``) waits
+    on its own event and subscribes to the clock, which wakes it the moment
+    :meth:`advance` or :meth:`set` moves time (no polling).
+
     Args:
         start: the starting instant (aware); default 2024-01-01 00:00 UTC.
         autojump: see above.
@@ -59,7 +67,8 @@ class FakeClock:
             raise TypeError("FakeClock start must be an aware datetime")
         self._now = start.astimezone(_UTC)
         self._monotonic = 0.0
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._subscribers: list[Callable[[], None]] = []
         self.autojump = autojump
 
     def now(self) -> datetime:
@@ -73,11 +82,13 @@ class FakeClock:
     def advance(self, seconds: float | timedelta) -> datetime:
         """Let *seconds* pass; return the new now."""
         step = _seconds(seconds)
-        with self._changed:
+        with self._lock:
             self._now += timedelta(seconds=step)
             self._monotonic += step
-            self._changed.notify_all()
-            return self._now
+            now, subscribers = self._now, list(self._subscribers)
+        for callback in subscribers:
+            callback()
+        return now
 
     def set(self, moment: datetime) -> datetime:
         """Let time pass until *moment* (which must not be in the past)."""
@@ -87,7 +98,7 @@ class FakeClock:
 
     def jump(self, by: float | timedelta | datetime) -> datetime:
         """Move only the wall clock, by seconds (may be negative) or to an instant."""
-        with self._changed:
+        with self._lock:
             if isinstance(by, datetime):
                 if by.tzinfo is None:
                     raise TypeError("FakeClock.jump needs an aware datetime")
@@ -95,48 +106,56 @@ class FakeClock:
             else:
                 delta = by if isinstance(by, timedelta) else timedelta(seconds=by)
                 self._now += delta
-            self._changed.notify_all()
             return self._now
 
-    def wait(self, wakeup: threading.Event, seconds: float) -> bool:
-        """Block until *seconds* of fake time pass or *wakeup* is set."""
-        if wakeup.is_set():
-            return True
+    def sleep_time(self, seconds: float) -> float | None:
+        """How long a driver blocks to let *seconds* of fake time pass: with autojump,
+        the clock jumps there at once (0); otherwise until :meth:`advance` or
+        :meth:`set` moves it (None), which wakes the driver through :meth:`subscribe`."""
         if self.autojump:
             self.advance(max(seconds, 0.0))
-            return wakeup.is_set()
-        deadline = self._monotonic + max(seconds, 0.0)
-        with self._changed:
-            while self._monotonic < deadline and not wakeup.is_set():
-                # Wakeup is a plain Event, so poll it briefly in real time.
-                self._changed.wait(0.002)
-        return wakeup.is_set()
+            return 0.0
+        return None
 
-    async def wait_async(self, wakeup: asyncio.Event, seconds: float) -> bool:
-        """The asyncio form of :meth:`wait`."""
-        if wakeup.is_set():
-            return True
-        if self.autojump:
-            self.advance(max(seconds, 0.0))
-            await asyncio.sleep(0)
-            return wakeup.is_set()
-        deadline = self._monotonic + max(seconds, 0.0)
-        while self._monotonic < deadline and not wakeup.is_set():
-            await asyncio.sleep(0.001)
-        return wakeup.is_set()
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call *callback* each time fake time passes (:meth:`advance`, :meth:`set`);
+        return a function that unsubscribes it. Drivers subscribe to wake when their
+        deadline comes; a :meth:`jump` wakes no one, as a suspended machine's clock
+        change wakes no sleeping thread."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def __repr__(self) -> str:
         return f"FakeClock({self._now.isoformat()!r}, autojump={self.autojump})"
 
 
-def _fake_clock(scheduler: Engine) -> FakeClock:
-    clock = scheduler.clock
+#: What run_until and advance drive: a ``Scheduler`` opened with ``open()``, or an
+#: engine.
+Steppable = Union["Scheduler", Engine]
+
+
+def _engine_of(scheduler: Steppable) -> Engine:
+    engine = getattr(scheduler, "engine", scheduler)
+    if not isinstance(engine, Engine):
+        raise TypeError(f"expected a Scheduler, got {type(scheduler).__name__}")
+    return engine
+
+
+def _fake_clock(engine: Engine) -> FakeClock:
+    clock = engine.clock
     if not isinstance(clock, FakeClock):
         raise TypeError("run_until and advance need a scheduler built with clock=FakeClock(...)")
     return clock
 
 
-def run_until(scheduler: Engine, until: datetime, *, settle: float = 5.0) -> int:
+def run_until(scheduler: Steppable, until: datetime, *, settle: float = 5.0) -> int:
     """Step simulated time to *until*, dispatching everything due on the way, in order.
 
     The scheduler must be opened with ``scheduler.open()`` (no background thread); a
@@ -146,36 +165,36 @@ def run_until(scheduler: Engine, until: datetime, *, settle: float = 5.0) -> int
     before moving on, so retries and buffered runs are planned at the right fake time.
     Returns the number of dispatch steps taken.
     """
-    clock = _fake_clock(scheduler)
+    engine = _engine_of(scheduler)
+    clock = _fake_clock(engine)
     if until.tzinfo is None:
         raise TypeError("until must be an aware datetime")
     steps = 0
-    while scheduler.state is SchedulerState.RUNNING:
-        scheduler.process_due()
+    while engine.state is SchedulerState.RUNNING:
+        engine.step()
         steps += 1
-        _settle(scheduler, settle)
-        with scheduler._lock:
-            # Results may have scheduled retries; a failing store waits for its retry.
-            upcoming = scheduler._next_dispatch()
+        _settle(engine, settle)
+        # Results may have scheduled retries; a failing store waits for its retry.
+        upcoming = engine.next_dispatch()
         if upcoming is None or upcoming > until:
             break
         if upcoming > clock.now():
             clock.set(upcoming)
     if until > clock.now():
         clock.set(until)
-        scheduler.process_due()
-        _settle(scheduler, settle)
+        engine.step()
+        _settle(engine, settle)
     return steps
 
 
-def advance(scheduler: Engine, seconds: float | timedelta, *, settle: float = 5.0) -> int:
+def advance(scheduler: Steppable, seconds: float | timedelta, *, settle: float = 5.0) -> int:
     """:func:`run_until` the clock's now plus *seconds*."""
-    clock = _fake_clock(scheduler)
+    clock = _fake_clock(_engine_of(scheduler))
     return run_until(scheduler, clock.now() + timedelta(seconds=_seconds(seconds)), settle=settle)
 
 
-def _settle(scheduler: Engine, limit: float) -> None:
-    """Wait (real time) until no run of the scheduler is in flight, at most *limit* s."""
+def _settle(engine: Engine, limit: float) -> None:
+    """Wait (real time) until no run of the engine is in flight, at most *limit* s."""
     deadline = time.monotonic() + limit
-    while scheduler._in_flight() and time.monotonic() < deadline:
+    while engine.in_flight() and time.monotonic() < deadline:
         time.sleep(0.0005)

@@ -44,13 +44,13 @@ def test_added_job_is_returned_equal(store: JobStore) -> None:
     assert store.get_jobs() == [job]
 
 
-def test_stored_record_has_no_engine(store: JobStore) -> None:
+def test_stored_record_has_no_scheduler_link(store: JobStore) -> None:
     engine = cast(Any, object())
-    store.add_job(make_job(_engine=engine))
-    assert store.get_job("a")._engine is None
-    store.update_job(make_job(name="renamed", _engine=engine))
-    assert store.get_job("a")._engine is None
-    assert all(job._engine is None for job in store.get_jobs())
+    store.add_job(make_job(_control=engine))
+    assert store.get_job("a")._control is None
+    store.update_job(make_job(name="renamed", _control=engine))
+    assert store.get_job("a")._control is None
+    assert all(job._control is None for job in store.get_jobs())
 
 
 def test_update_replaces_the_record(store: JobStore) -> None:

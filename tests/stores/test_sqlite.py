@@ -508,7 +508,7 @@ def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> N
     # The first process comes back to life: its run "finishes" and it renews.
     from tickwork._model import RunResult
 
-    first._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.engine._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
     first.process_due()
     with dbfile.connect(db) as conn:
         assert conn.execute("SELECT owner FROM leases").fetchall() == [(owner,)]
@@ -778,7 +778,7 @@ def test_shutting_down_a_scheduler_that_never_started_closes_the_file(db: Path) 
 
 
 def test_two_schedulers_share_a_large_backlog_and_run_each_fire_once(db: Path) -> None:
-    from tickwork._engine import CLAIM_BATCH
+    from tickwork._storelink import CLAIM_BATCH
 
     clock = FakeClock(T0)
     due = T0 + timedelta(seconds=1)
@@ -822,7 +822,7 @@ def test_max_instances_counts_runs_in_other_processes(db: Path) -> None:
     assert skipped.outcome is Outcome.SKIPPED
     assert skipped.error_message == "1 run(s) in progress in other processes, max_instances=1"
     # The long run ends; the next fire is free to run wherever it is claimed.
-    first._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.engine._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
     first.process_due()
     clock.set(T0 + timedelta(seconds=30))
     second.process_due()
@@ -1002,7 +1002,7 @@ def test_shutdown_records_a_waiting_run_and_releases_its_lease(db: Path) -> None
     assert len(busy.taken) == 1
     first.shutdown(wait=False)
     # The running run keeps its lease (it may still be going); the waiting one is over.
-    assert _leases(db) == [("sync", 1, first._store.owner)]  # type: ignore[attr-defined]
+    assert _leases(db) == [("sync", 1, first.store.owner)]  # type: ignore[attr-defined]
     with SQLiteStore(db) as reader:
         [run] = reader.history("sync")
     assert (run.outcome, run.scheduled_at) == (Outcome.SKIPPED, T0 + timedelta(minutes=2))

@@ -80,7 +80,7 @@ class MemoryStore(JobStore):
             self._put(job)
 
     def _put(self, job: Job) -> None:
-        self._jobs[job.id] = job if job._engine is None else evolve(job, _engine=None)
+        self._jobs[job.id] = job if job._control is None else evolve(job, _control=None)
         self._moving.pop(job.id, None)
 
     def remove_job(self, job_id: str) -> None:

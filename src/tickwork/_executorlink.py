@@ -1,0 +1,109 @@
+"""The executor link: the engine's executors, and runs handed to them in batches.
+
+The counterpart of ``_storelink`` for the other kind of plug-in. It holds the
+configured executors by alias (a ``"default"`` one is always there), starts each at
+its first run (after the driver has prepared it: the asyncio driver gives an
+``AsyncioExecutor`` its loop), hands a decision's runs to each executor in one call,
+and turns a run that cannot start (an executor this process lacks, one that refuses)
+into an ``INTERRUPTED`` result instead of losing it. It decides nothing about what
+runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._clock import Clock
+from ._model import Outcome, RunRequest, RunResult
+from .executors import Executor
+
+__all__ = ["ExecutorLink"]
+
+logger = logging.getLogger("tickwork")
+
+
+class ExecutorLink:
+    """The executors of one engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        executors: Mapping[str, Executor] | None,
+        defaults: Callable[[], dict[str, Executor]],
+    ) -> None:
+        """Take the configured *executors* (None or empty: ``defaults()``).
+
+        Raises:
+            TypeError: *executors* is not a mapping of alias to ``Executor``.
+        """
+        self.executors: dict[str, Executor] = {}
+        if executors is not None and not isinstance(executors, Mapping):
+            raise TypeError(f"executors must be a mapping of alias to Executor, got {executors!r}")
+        for alias, executor in (executors or defaults()).items():
+            if not isinstance(executor, Executor):
+                raise TypeError(f"executor {alias!r} must be an Executor, got {executor!r}")
+            self.executors[alias] = executor
+        if "default" not in self.executors:
+            # Only extra executors given (say {"cpu": ProcessExecutor()}): jobs without
+            # executor= still need somewhere to run, as when none are given.
+            self.executors["default"] = defaults()["default"]
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
+
+    def aliases(self) -> frozenset[str]:
+        return frozenset(self.executors)
+
+    def started(self) -> list[Executor]:
+        """The executors that have been started (each at its first run)."""
+        return [self.executors[alias] for alias in list(self._started)]
+
+    def submit(
+        self,
+        runs: list[tuple[str, RunRequest]],
+        *,
+        report: Callable[[RunResult], None],
+        clock: Clock,
+        prepare: Callable[[Executor], None],
+    ) -> None:
+        """Hand *runs* (executor alias, request) over, one call per executor; start an
+        executor first if it has not run anything yet (``prepare``, then ``start``
+        with *report* and *clock*). A run that cannot start is reported ``INTERRUPTED``
+        through *report*, with the reason."""
+        by_executor: dict[str, list[Any]] = {}
+        for alias, request in runs:
+            by_executor.setdefault(alias, []).append(request)
+        for alias, requests in by_executor.items():
+            executor = self.executors.get(alias)
+            if executor is None:
+                # A job stored by a process configured with more executors.
+                error: Exception = LookupError(
+                    f"no executor named {alias!r} in this process (it has "
+                    f"{', '.join(sorted(self.executors))}); configure the same executors "
+                    "in every process that shares a store"
+                )
+                logger.error("tickwork: %s; %d run(s) not started", error, len(requests))
+                for request in requests:
+                    report(RunResult(request, Outcome.INTERRUPTED, exception=error))
+                continue
+            if alias not in self._started:
+                with self._lock:
+                    if alias not in self._started:
+                        prepare(executor)
+                        executor.start(report, clock)
+                        self._started.add(alias)
+            try:
+                executor.submit_many(requests)
+            except Exception as error:
+                logger.exception("tickwork: executor %r refused %d run(s)", alias, len(requests))
+                for request in requests:
+                    report(RunResult(request, Outcome.INTERRUPTED, exception=error))
+
+    def shutdown(self, wait: bool, timeout: float | None) -> None:
+        """Shut down every started executor; one that fails to is logged, not raised."""
+        for alias in list(self._started):
+            try:
+                self.executors[alias].shutdown(wait=wait, timeout=timeout)
+            except Exception:
+                logger.exception("tickwork: executor %r failed to shut down", alias)

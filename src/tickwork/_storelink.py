@@ -1,0 +1,513 @@
+"""The store link: everything the engine does with its job store, in one place.
+
+The engine decides nothing here; the core decides (``_core``) and this class carries
+those decisions to the store and the store's answers back to the core:
+
+* **loading**: the stored jobs at start (or when first asked for), their functions
+  imported once each, and a job whose function no longer imports marked broken in the
+  store, never dropped;
+* **claims**: due fires are claimed in the store (a compare-and-set per fire, in one
+  transaction) before anything runs; a fire another process claimed first is not
+  run, and the job is taken as the store now has it;
+* **sharing** (a :class:`~tickwork.stores.SharedJobStore` only): other processes'
+  changes are taken in every ``poll_interval``, leases on running runs are renewed,
+  runs of dead processes are taken over, and pending retries are handed off at
+  shutdown;
+* **persisting** a decision: changed job records, finished jobs and history rows, in
+  one transaction; rows a failing store could not take are kept and written later.
+
+A failing store stops dispatching (a run must not start without a claim that other
+processes can see) until it answers again; the first failure is reported once as a
+``STORE_ERROR`` event. Every method is called with the engine's lock held; none reads
+the clock: ``now`` is an argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import random
+import zlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._core import Decision, FireDue, RetryDue, SchedulerCore
+from ._errors import JobLookupError, LeaseExpired, StoreError
+from ._events import Event, EventKind
+from ._instants import EPOCH as _EPOCH
+from ._model import Job, Outcome, RunEnd, evolve
+from ._planning import epoch_us, retry_delay
+from ._serialize import fire_zone
+from .stores import JobStore
+from .stores._base import Takeover
+
+__all__ = ["StoreLink"]
+
+logger = logging.getLogger("tickwork")
+
+#: Fires claimed in one store transaction at most (with a store shared by processes).
+CLAIM_BATCH = 500
+#: How long to wait before trying a failing store again.
+STORE_RETRY = timedelta(seconds=1)
+#: History rows kept in memory while the store cannot take them.
+UNSAVED_LIMIT = 100_000
+_REMOVED = int(EventKind.JOB_REMOVED)
+
+
+def earliest(*moments: datetime | None) -> datetime | None:
+    """The earliest of the given instants (None when none is given)."""
+    found = [moment for moment in moments if moment is not None]
+    return min(found, key=epoch_us) if found else None
+
+
+class StoreLink:
+    """The engine's side of the store contract (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        core: SchedulerCore,
+        functions: Callable[[str], Callable[..., Any]],
+        executors: Callable[[], frozenset[str]],
+    ) -> None:
+        self.store = store
+        #: Whether other processes may share the store (claims race, leases, sync).
+        self.shared = store.persistent
+        self._core = core
+        self._functions = functions
+        self._executors = executors
+        self.loaded = False
+        #: False while the store fails: nothing is claimed until it answers again.
+        self.ok = True
+        #: STORE_ERROR events for the next decision.
+        self.events: list[Event] = []
+        # History rows a failing store could not take yet (kept, retried, never dropped
+        # silently), and when the store next wants upkeep (leases) and a change check.
+        self._unsaved: list[Any] = []
+        self.upkeep_at: datetime | None = None
+        self._sync_at: datetime | None = None
+        self._claim_salt = random.getrandbits(32)  # this process's order of claiming
+        self._leftover: list[FireDue] = []  # due fires beyond the last claim batch
+        self._contended = False  # another process has claimed a fire this one wanted
+        # Stored jobs for executors this process does not have: listed, never claimed.
+        self._foreign: set[str] = set()
+
+    # -- loading ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Open the store and load its jobs into the core, once: at start, or before it
+        when a stored job is first asked for."""
+        if self.loaded:
+            return
+        self.store.open()
+        core = self._core
+        loaded = []
+        # Loading makes a few objects per job and frees almost none: the cyclic garbage
+        # collector would walk them again and again for nothing (a third of the time
+        # for 100,000 jobs).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for job in self.store.load_jobs():
+                if job.id not in core:
+                    ready = self.loadable(job)
+                    if ready is not None:
+                        loaded.append(ready)
+            core.put_many(loaded)
+        finally:
+            if collecting:
+                gc.enable()
+        self.loaded = True
+
+    def restart(self) -> None:
+        """Forget when upkeep and the change check are due: both run at the next step."""
+        self.upkeep_at = self._sync_at = None
+
+    def loadable(self, job: Job) -> Job | None:
+        """*job* with its function imported, or None (and the job marked broken)."""
+        if job.func is not None or not job.func_ref:
+            return job
+        try:
+            func = self._functions(job.func_ref)
+        except Exception as error:  # an import can raise anything
+            reason = f"its function cannot be imported: {error}"
+            try:
+                self.store.mark_broken(job.id, reason)
+            except StoreError as store_error:
+                logger.error("tickwork: job %r is broken (%s): %s", job.id, reason, store_error)
+            return None
+        if job.executor not in self._executors():
+            if job.id not in self._foreign:
+                self._foreign.add(job.id)
+                logger.warning(
+                    "tickwork: job %r runs on executor %r, which this process does not "
+                    "have; its fires are left to processes that do",
+                    job.id,
+                    job.executor,
+                )
+        else:
+            self._foreign.discard(job.id)
+        return evolve(job, func=func)
+
+    def find(self, job_id: str) -> Job | None:
+        """The job, looked up in the store too when it is shared: another process may
+        have added it since this one last checked for changes."""
+        core = self._core
+        job = core.get(job_id)
+        if job is not None or not self.shared:
+            return job
+        try:
+            stored = self.store.get_job(job_id)
+        except JobLookupError:
+            return None
+        loaded = self.loadable(stored)
+        if loaded is None:
+            return None
+        core.put(loaded)
+        return core.get(job_id)
+
+    def stored(self, job_id: str) -> Job | None:
+        """The store's own record of a job, with its function (None: none, or broken)."""
+        try:
+            existing = self.store.get_job(job_id)
+        except JobLookupError:
+            return None
+        if existing.func is None:
+            return self.loadable(existing) or existing
+        return existing
+
+    # -- claiming ---------------------------------------------------------------------
+
+    def next_dispatch(self, now: datetime) -> datetime | None:
+        """When something is next due to dispatch, while running."""
+        if not self.ok:
+            return self.upkeep_at  # nothing is claimed until the store answers
+        if self._leftover:
+            return now  # fires left over from the last claim batch
+        return self._core.next_due()
+
+    def next_wakeup(self, upcoming: datetime | None) -> tuple[datetime | None, bool]:
+        """When the driver must next step: *upcoming* (the next run), or the store's
+        next upkeep or change check; and whether that is a run (worth waking precisely
+        for)."""
+        if not self.shared or not self.ok:
+            return upcoming, upcoming is not None
+        wake = earliest(upcoming, self.upkeep_at, self._sync_at)
+        return wake, wake is upcoming and upcoming is not None
+
+    def dispatch(self, due: list[FireDue | RetryDue], now: datetime, batch: Decision) -> None:
+        """Claim the due fires in the store (one batch), then apply them."""
+        if self._foreign:
+            # Fires of jobs for an executor this process lacks are left to the processes
+            # that have it (not claimed, so not lost).
+            due = [item for item in due if item.job_id not in self._foreign]
+        fires = [item for item in due if isinstance(item, FireDue)]
+        waiting = self._waiting_fires()
+        if self._contended and len(fires) + len(waiting) > CLAIM_BATCH:
+            # Other processes race for the same due fires (a claim was lost to one).
+            # Each claims a batch in an order of its own, so they mostly claim different
+            # fires and share the work; the rest wait, planned already and in that
+            # order, for the next step, moments later. (Alone, a process claims all at
+            # once: batches would only slow it down.)
+            salt = self._claim_salt
+            fires.sort(key=lambda fire: zlib.crc32(fire.job_id.encode(), salt))
+            fires = waiting + fires
+            self._leftover = fires[CLAIM_BATCH:]
+            fires = fires[:CLAIM_BATCH]
+            # The claim results below pair with the fires in this order.
+            due = [*(item for item in due if isinstance(item, RetryDue)), *fires]
+        elif waiting:
+            due = [*waiting, *due]
+            fires = waiting + fires
+        try:
+            claimed = iter(
+                self.store.claim_fires(
+                    [
+                        (f.job_id, f.nominal, f.plan.next_fire, f.remaining_runs, f.plan.runs)
+                        for f in fires
+                    ],
+                    now=now,
+                )
+                if fires
+                else ()
+            )
+        except StoreError as error:
+            # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
+            logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
+            self._core.requeue(due)
+            self.failed(now, error)
+            return
+        core = self._core
+        lost = []
+        for item in due:
+            if isinstance(item, FireDue):
+                elsewhere = next(claimed)
+                if elsewhere is not None:
+                    core.commit_fire(item, now, batch, elsewhere=elsewhere)
+                else:
+                    lost.append(item.job_id)
+            else:
+                core.commit_retry(item, now, batch)
+        if lost:
+            self._contended = True
+            self._after_lost_claims(lost, now)
+
+    def _waiting_fires(self) -> list[FireDue]:
+        """Fires left over from the last claim batch that are still current. One that
+        another process claimed meanwhile has been replaced by its newer state (a new
+        generation) and is dropped."""
+        if not self._leftover:
+            return []
+        current = self._core.generation
+        waiting = [fire for fire in self._leftover if current(fire.job_id) == fire.generation]
+        self._leftover = []
+        return waiting
+
+    def _after_lost_claims(self, job_ids: list[str], now: datetime) -> None:
+        """Another process claimed these fires first: take the jobs as they are now.
+
+        With a shared store, one read of everything that changed (which holds them)
+        is far cheaper than a read per job when another process took a whole batch.
+        """
+        fresh: set[str] = set()
+        if self.shared:
+            try:
+                fresh = self.take_changes()
+            except StoreError as error:
+                logger.error("tickwork: could not read other processes' changes: %s", error)
+                self.failed(now, error)
+                return
+        for job_id in job_ids:
+            if job_id not in fresh:
+                self._reload(job_id, now)
+
+    def _reload(self, job_id: str, now: datetime) -> None:
+        """Take one job as the store has it now (after a lost claim)."""
+        try:
+            fresh: Job | None = self.store.get_job(job_id)
+        except JobLookupError:
+            fresh = None
+        except StoreError as error:
+            logger.error("tickwork: could not reload job %r: %s", job_id, error)
+            self.failed(now, error)
+            return
+        if fresh is not None:
+            fresh = self.loadable(fresh)
+        self._core.refresh(fresh, job_id)
+
+    def failed(self, now: datetime, error: StoreError) -> None:
+        """Stop dispatching until the store answers again: a run must not start without
+        a claim that other processes can see. The first failure after the store last
+        answered is reported with a ``STORE_ERROR`` event."""
+        if self.ok:
+            self.events.append(
+                Event(kind=EventKind.STORE_ERROR, at=now, exception=error, reason=str(error))
+            )
+        self.ok = False
+        self.upkeep_at = now + STORE_RETRY
+
+    # -- sharing ----------------------------------------------------------------------
+
+    def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
+        """Take in other processes' changes and look after leases, when due."""
+        if not self.shared:
+            return
+        store = self.store
+        try:
+            if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
+                self._sync_at = now + timedelta(seconds=store.poll_interval)
+                self.take_changes()
+            if self.upkeep_at is None or now >= self.upkeep_at:
+                # A paused scheduler renews its own leases but takes over no one's runs:
+                # it would hold them without running them.
+                upkeep = store.maintain(now, take_over=running)
+                self.upkeep_at = upkeep.next_at
+                for job_id, scheduled_at in upkeep.lost:
+                    dropped = self._core.forget_run(job_id, scheduled_at)
+                    logger.error(
+                        "tickwork: lost the claim on job %r scheduled %s to another process "
+                        "(this one could not renew it in time); %d waiting run(s) dropped",
+                        job_id,
+                        scheduled_at.isoformat(),
+                        dropped,
+                    )
+                for taken in upkeep.taken:
+                    self._take_over(taken, now, batch)
+                self.ok = True
+        except StoreError as error:
+            logger.error("tickwork: store upkeep failed: %s", error)
+            self.failed(now, error)
+
+    def take_changes(self) -> set[str]:
+        """Apply the jobs other processes added, changed or removed since the last look;
+        return their ids. Raises StoreError."""
+        store = self.store
+        changed = store.sync() if self.shared else None
+        if changed is None:
+            return set()
+        jobs, removed = changed
+        core = self._core
+        for job in jobs:
+            loaded = self.loadable(job)
+            if loaded is None:
+                core.discard(job.id)
+            else:
+                core.put(loaded)
+        for job_id in removed:
+            core.discard(job_id)
+        return {job.id for job in jobs}.union(removed)
+
+    def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
+        """A run cut off when its process died, or a retry handed off at shutdown: the
+        core decides what happens to it."""
+        job = self._core.get(taken.job_id)
+        scheduled_at = taken.scheduled_at
+        if job is not None:
+            # The store keeps instants; the run gets its time in the trigger's zone.
+            scheduled_at = scheduled_at.astimezone(fire_zone(job.trigger))
+        taken = taken._replace(scheduled_at=scheduled_at)
+        # TEMPORARY: moves into the core (SchedulerCore.taken_over).
+        if taken.handed_off:
+            # A retry another process left when it shut down, now due: run it here.
+            if self._core.schedule_retry(
+                taken.job_id, taken.scheduled_at, taken.attempt, epoch_us(now)
+            ):
+                return
+            reason = "its job no longer exists"
+            self._core.skipped(batch, taken.job_id, taken.scheduled_at, taken.attempt, now, reason)
+            return
+        error = LeaseExpired(
+            f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
+            f"(attempt {taken.attempt}) was cut off: process {taken.owner} "
+            + ("died" if taken.dead else "stopped renewing its lease")
+        )
+        policy = None if job is None else job.retry
+        final = True
+        kind = EventKind.JOB_INTERRUPTED
+        reason = "its process died" if taken.dead else "its process stopped renewing the lease"
+        if (
+            policy is not None
+            and taken.attempt < policy.attempts
+            and isinstance(error, policy.retry_on)
+        ):
+            delay = retry_delay(policy, taken.job_id, taken.scheduled_at, taken.attempt)
+            due_us = epoch_us(now) + round(delay * 1_000_000)
+            if self._core.schedule_retry(
+                taken.job_id, taken.scheduled_at, taken.attempt + 1, due_us
+            ):
+                final = False
+                kind = EventKind.JOB_RETRIED
+                reason = f"{reason}; retrying in {delay:.3g} s"
+        logger.warning("tickwork: %s (%s)", error, "retrying" if not final else "not retried")
+        done = final and job is not None and job.next_fire is None and not job.paused
+        if done and self._core.discard(taken.job_id) is not None:
+            # Its last fire, cut off and not retried: the job is done.
+            batch.removes.append(taken.job_id)
+        batch.ends.append(
+            RunEnd(
+                taken.job_id,
+                taken.scheduled_at,
+                taken.attempt,
+                Outcome.INTERRUPTED,
+                now,
+                None,
+                error,
+                reason,
+                final,
+            )
+        )
+        batch.events.append(
+            Event(
+                kind=kind,
+                at=now,
+                job_id=taken.job_id,
+                scheduled_at=taken.scheduled_at,
+                attempt=taken.attempt,
+                exception=error,
+                reason=reason,
+            )
+        )
+
+    def hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
+        """At shutdown, leave pending retries to the processes that share the store, to
+        run when due with their attempt number; return those it took, as (job id,
+        scheduled µs, attempt). The others are reported skipped."""
+        store = self.store
+        pending = self._core.pending_retries()
+        if not pending or not self.shared:
+            return frozenset()
+        retries = [
+            (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
+            for job_id, scheduled_at, attempt, due_us in pending
+        ]
+        try:
+            kept = store.hand_off_retries(retries, now=now)
+        except StoreError as error:
+            logger.error("tickwork: could not leave pending retries in the store: %s", error)
+            return frozenset()
+        handed = frozenset(
+            (job_id, epoch_us(scheduled_at), attempt)
+            for (job_id, scheduled_at, attempt, _), ok in zip(retries, kept, strict=True)
+            if ok
+        )
+        if handed:
+            logger.info(
+                "tickwork: %d pending retr%s left in the store for the next process",
+                len(handed),
+                "y" if len(handed) == 1 else "ies",
+            )
+        return handed
+
+    # -- persisting -------------------------------------------------------------------
+
+    def persist(self, decision: Decision, now: datetime) -> None:
+        """Write the decision's job changes and run history to the store.
+
+        A store that fails here (disk full, read-only) is reported; the history rows are
+        kept in memory and written with a later batch.
+        """
+        store = self.store
+        ends = decision.ends
+        if self._unsaved:
+            ends[:0] = self._unsaved
+            self._unsaved = []
+        if decision.removes:
+            # TEMPORARY (moves into the core): a job done firing keeps its record while
+            # a run of it is going: if this process dies, the one that takes the run
+            # over needs its retry policy.
+            core = self._core
+            decision.removes = [job_id for job_id in decision.removes if not core.busy(job_id)]
+        if not (decision.stores or decision.removes or ends):
+            return
+        try:
+            with store.transaction():
+                for job in decision.stores:
+                    # The fire state (next fire, remaining runs) belongs to the claims,
+                    # which another process may have moved since: keep the stored one.
+                    with contextlib.suppress(JobLookupError):  # removed meanwhile
+                        store.update_job(job, schedule=False)
+                if decision.removes:
+                    store.remove_jobs(decision.removes)
+                if ends:
+                    store.record_runs(ends, now=now)
+        except StoreError as error:
+            logger.error("tickwork: could not save run results: %s", error)
+            if len(ends) > UNSAVED_LIMIT:
+                logger.error(
+                    "tickwork: %d history row(s) dropped: the store has failed for too long",
+                    len(ends) - UNSAVED_LIMIT,
+                )
+            self._unsaved = ends[-UNSAVED_LIMIT:]
+            self.failed(now, error)
+        if self._core.wants & _REMOVED:
+            decision.events.extend(
+                Event(
+                    kind=EventKind.JOB_REMOVED, at=now, job_id=job_id, reason="no fire times left"
+                )
+                for job_id in decision.removes
+            )
+        decision.stores.clear()
+        decision.removes.clear()
+        decision.ends = []
