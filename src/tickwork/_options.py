@@ -137,16 +137,19 @@ def _name(value: object, subject: _Subject) -> str:
 
 
 def _args(value: object, subject: _Subject) -> tuple[Any, ...]:
+    if type(value) is tuple:  # the usual case, () included, without the ABC check
+        return value
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(f"args must be a list or tuple of arguments, got {value!r}")
     return tuple(value)
 
 
 def _kwargs(value: Any, subject: _Subject) -> Mapping[str, Any]:
-    kwargs = value or _NO_KWARGS
-    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-        raise TypeError(f"kwargs must be a mapping with str keys, got {kwargs!r}")
-    return dict(kwargs) if kwargs else _NO_KWARGS
+    if not value:  # None or empty: the shared empty mapping
+        return _NO_KWARGS
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"kwargs must be a mapping with str keys, got {value!r}")
+    return dict(value)
 
 
 def _executor(value: object, subject: _Subject) -> str:
@@ -172,8 +175,9 @@ def _executor(value: object, subject: _Subject) -> str:
 
 
 def _tags(value: Any, subject: _Subject) -> frozenset[str]:
-    tags = value or ()
-    tags = (tags,) if isinstance(tags, str) else tags
+    if not value:  # None or empty: the shared empty set
+        return _NO_TAGS
+    tags = (value,) if isinstance(value, str) else value
     if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
         raise TypeError(f"tags must be strings, got {value!r}")
     return frozenset(tags) if tags else _NO_TAGS
