@@ -23,13 +23,15 @@ from tickwork import (
     EventKind,
     IntervalTrigger,
     Job,
+    LeaseExpired,
     Outcome,
     Overlap,
     RetryPolicy,
     Trigger,
+    _core,
 )
-from tickwork._core import FireDue, RetryDue, SchedulerCore
-from tickwork._model import RunRequest, RunResult
+from tickwork._core import Decision, FireDue, RetryDue, SchedulerCore
+from tickwork._model import RunRequest, RunResult, evolve
 from tickwork._planning import (
     count_fires,
     epoch_us,
@@ -144,10 +146,13 @@ def test_a_one_off_job_is_removed_after_its_run_reports() -> None:
     core = make_core(make_job(DateTrigger(T0 + seconds(5))))
     (due,) = core.pop_due(T0 + seconds(5))
     decision = core.commit_fire(due, T0 + seconds(5))  # type: ignore[arg-type]
-    assert decision.removes == ["j"]
+    # Its run is going: the record stays (a process taking the run over needs it).
+    assert decision.removes == []
     assert core.next_due() is None
-    assert "j" in core  # its run is still in flight
-    core.finished(result(decision.requests[0][1]), T0 + seconds(6))
+    assert "j" in core
+    assert core.busy("j")
+    done = core.finished(result(decision.requests[0][1]), T0 + seconds(6))
+    assert done.removes == ["j"]
     assert "j" not in core
 
 
@@ -270,6 +275,345 @@ def test_three_days_of_a_minute_cron_with_a_fake_clock() -> None:
     assert calls.scheduled[-1] == T0 + timedelta(days=3)
     assert not events.of(EventKind.JOB_MISSED | EventKind.JOB_SKIPPED)
     assert elapsed < 2, f"{elapsed:.2f} s"
+
+
+# -- the heap: stale entries are counted and pruned ---------------------------------------
+
+
+def _live_entries(core: SchedulerCore) -> int:
+    """Entries the heap must hold: one per job with a fire to come, one per retry."""
+    fires = sum(1 for job in core.jobs() if job.next_fire is not None and not job.paused)
+    return fires + len(core.pending_retries())
+
+
+def _check_heap(core: SchedulerCore) -> None:
+    live = _live_entries(core)
+    # The stale count is exact, and stale entries never outnumber the live ones by more
+    # than the rule allows.
+    assert len(core._heap) - core._stale == live
+    assert core._stale <= max(_core.PRUNE_FLOOR, 2 * live)
+
+
+def test_the_heap_stays_bounded_however_often_jobs_change() -> None:
+    jobs = [make_job(id=f"j{n}") for n in range(10)]
+    core = make_core(*jobs)
+    for step in range(5_000):
+        job = jobs[step % 10]
+        if step % 7 == 0:
+            core.put(evolve(job, paused=True))  # paused: no live entry
+        elif step % 11 == 0:
+            core.discard(job.id)
+        else:
+            core.put(evolve(job, next_fire=T0 + seconds(10 + step)))  # rescheduled
+        _check_heap(core)
+    assert len(core._heap) <= 3 * 10 + _core.PRUNE_FLOOR
+
+
+def test_pruning_keeps_every_live_entry_in_order() -> None:
+    core = make_core(*(make_job(id=f"j{n}", next_fire=T0 + seconds(n)) for n in range(1, 6)))
+    for _ in range(100):  # enough churn to prune several times
+        core.put(make_job(id="j9", next_fire=T0 + seconds(9)))
+    assert len(core._heap) < 100
+    due = core.pop_due(T0 + seconds(10))
+    assert [item.job_id for item in due] == ["j1", "j2", "j3", "j4", "j5", "j9"]
+    assert core._stale == 0 or len(core._heap) == core._stale
+
+
+def test_stale_entries_behind_a_live_one_are_counted_out_when_popped() -> None:
+    policy = RetryPolicy(attempts=2, delay=5, jitter=0)
+    core = make_core(make_job(id="a", retry=policy), make_job(id="b", next_fire=T0 + seconds(12)))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(10))
+    core.discard("a")  # its retry, due at 15, goes stale
+    core.put(make_job(id="c", next_fire=T0 + seconds(13)))
+    core.put(make_job(id="c", next_fire=T0 + seconds(30)))  # the entry at 13 goes stale
+    assert core._stale == 3  # and a's next fire, at 20
+    # "b" at 12 is live and in front: pop_due, not next_due, meets both stale entries.
+    (fire,) = core.pop_due(T0 + seconds(20))
+    assert fire.job_id == "b"
+    assert core._stale == 0
+    core.commit_fire(fire, T0 + seconds(20))  # type: ignore[arg-type]
+    _check_heap(core)
+
+
+def _two_pending_retries() -> SchedulerCore:
+    """Job "j" (every 10 s, max 2 instances): the runs of 10 and 20 failed, retries due
+    at 40 and 50."""
+    policy = RetryPolicy(attempts=2, delay=30, jitter=0)
+    core = make_core(make_job(retry=policy, max_instances=2))
+    for step in (10, 20):
+        (due,) = core.pop_due(T0 + seconds(step))
+        ((_, request),) = core.commit_fire(due, T0 + seconds(step)).requests  # type: ignore[arg-type]
+        core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(step))
+    assert [r[1:] for r in core.pending_retries()] == [
+        (T0 + seconds(10), 2, epoch_us(T0 + seconds(40))),
+        (T0 + seconds(20), 2, epoch_us(T0 + seconds(50))),
+    ]
+    return core
+
+
+def test_forget_run_drops_the_retries_of_that_fire_only() -> None:
+    core = _two_pending_retries()
+    assert core.forget_run("j", T0 + seconds(10)) == 1
+    _check_heap(core)
+    due = [item for item in core.pop_due(T0 + seconds(60)) if isinstance(item, RetryDue)]
+    assert due == [RetryDue("j", T0 + seconds(20), 2)]
+
+
+def test_drop_buffers_skips_pending_retries_but_those_handed_off() -> None:
+    core = _two_pending_retries()
+    handed_off = frozenset({("j", epoch_us(T0 + seconds(20)), 2)})
+    decision = core.drop_buffers(T0 + seconds(25), handed_off=handed_off)
+    assert [(e.kind, e.scheduled_at) for e in decision.events] == [
+        (EventKind.JOB_SKIPPED, T0 + seconds(10))
+    ]
+    assert core.pending_retries() == []
+    _check_heap(core)
+    assert all(isinstance(item, FireDue) for item in core.pop_due(T0 + seconds(60)))
+
+
+def test_a_job_re_added_under_its_id_does_not_fire_at_the_old_time() -> None:
+    # Regression: entries were matched by generation number, the removed job's entry
+    # had the same one as the new job's first, and the new job fired at the old time.
+    core = make_core(make_job(next_fire=T0 + seconds(10)))
+    core.discard("j")
+    core.put(make_job(next_fire=T0 + seconds(100)))
+    assert core.next_due() == T0 + seconds(100)
+    assert core.pop_due(T0 + seconds(10)) == []
+
+
+def test_a_job_re_added_under_its_id_runs_on_its_own_schedule() -> None:
+    with simulated() as (scheduler, clock, _):
+        calls = Calls()
+        scheduler.add_job(calls, "interval", seconds=10, id="x")
+        scheduler.remove_job("x")
+        scheduler.add_job(calls, "interval", seconds=100, id="x")
+        clock.set(T0 + seconds(10))
+        scheduler.process_due()
+        assert calls.scheduled == []
+        clock.set(T0 + seconds(100))
+        scheduler.process_due()
+        assert calls.scheduled == [T0 + seconds(100)]
+
+
+_IDS = ("a", "b", "c", "d")
+_OPS = st.one_of(
+    st.tuples(st.just("put"), st.sampled_from(_IDS), st.integers(1, 50), st.booleans()),
+    st.tuples(st.just("discard"), st.sampled_from(_IDS)),
+    st.tuples(st.just("advance"), st.integers(0, 30)),
+    st.tuples(st.just("fail"), st.sampled_from(_IDS)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(_OPS, max_size=60), floor=st.sampled_from([0, 2, _core.PRUNE_FLOOR]))
+def test_the_heap_agrees_with_a_plain_model(ops: list[tuple[Any, ...]], floor: int) -> None:
+    """Fires and retries come due exactly when a plain dict says, whatever the churn
+    (with pruning forced often, through a low floor)."""
+    trigger = IntervalTrigger(seconds=1000, start=T0, timezone="UTC")
+    policy = RetryPolicy(attempts=2, delay=5, jitter=0)
+    now = T0
+    fires: dict[str, datetime] = {}  # job id -> next fire (jobs not paused)
+    retries: list[tuple[datetime, str]] = []  # (due, job id)
+    failing: set[str] = set()
+    saved = _core.PRUNE_FLOOR
+    _core.PRUNE_FLOOR = floor
+    try:
+        core = make_core()
+        for op in ops:
+            if op[0] == "put":
+                _, job_id, offset, paused = op
+                at = now + seconds(offset)
+                core.put(make_job(trigger, id=job_id, next_fire=at, paused=paused, retry=policy))
+                fires.pop(job_id, None)
+                if not paused:
+                    fires[job_id] = at
+            elif op[0] == "discard":
+                core.discard(op[1])
+                fires.pop(op[1], None)
+                retries = [(due, job_id) for due, job_id in retries if job_id != op[1]]
+            elif op[0] == "fail":
+                failing.add(op[1])
+            else:
+                now += seconds(op[1])
+                expected_fires = {job_id for job_id, at in fires.items() if at <= now}
+                expected_retries = sorted(job_id for due, job_id in retries if due <= now)
+                due = core.pop_due(now)
+                assert {i.job_id for i in due if isinstance(i, FireDue)} == expected_fires
+                assert sorted(i.job_id for i in due if isinstance(i, RetryDue)) == (
+                    expected_retries
+                )
+                retries = [(at, job_id) for at, job_id in retries if at > now]
+                for item in due:
+                    if isinstance(item, FireDue):
+                        assert item.nominal == fires[item.job_id]
+                        decision = core.commit_fire(item, now)
+                        fires[item.job_id] = trigger.next_after(now)  # type: ignore[assignment]
+                    else:
+                        decision = core.commit_retry(item, now)
+                    for _, request in decision.requests:
+                        if request.job_id in failing and request.attempt == 1:
+                            failing.discard(request.job_id)
+                            outcome = result(request, Outcome.FAILURE, exception=OSError())
+                            retries.append((now + seconds(5), request.job_id))
+                        else:
+                            outcome = result(request)
+                        core.finished(outcome, now)
+            soonest = min([*fires.values(), *(due for due, _ in retries)], default=None)
+            assert core.next_due() == soonest
+            _check_heap(core)
+    finally:
+        _core.PRUNE_FLOOR = saved
+
+
+# -- the end of a job's runs: retries, takeovers, removal -----------------------------------
+
+
+def _one_off_running(**fields: Any) -> tuple[SchedulerCore, RunRequest]:
+    """A one-off job whose only fire has started (the job has no fire time left)."""
+    core = make_core(make_job(DateTrigger(T0 + seconds(5)), **fields))
+    core.records = True
+    (due,) = core.pop_due(T0 + seconds(5))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(5)).requests  # type: ignore[arg-type]
+    return core, request
+
+
+def test_a_done_job_stays_while_its_retry_is_pending() -> None:
+    core, request = _one_off_running(retry=RetryPolicy(attempts=2, delay=10, jitter=0))
+    failed = core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(6))
+    assert failed.removes == []
+    assert core.busy("j")
+    (retry,) = core.pop_due(T0 + seconds(16))
+    ((_, again),) = core.commit_retry(retry, T0 + seconds(16)).requests  # type: ignore[arg-type]
+    assert core.finished(result(again), T0 + seconds(17)).removes == ["j"]
+    assert "j" not in core
+
+
+def test_a_removed_job_whose_run_fails_is_not_retried() -> None:
+    # Regression: the retry ran the removed job again.
+    core, request = _one_off_running(retry=RetryPolicy(attempts=3, delay=1, jitter=0))
+    core.discard("j")
+    failed = core.finished(result(request, Outcome.FAILURE, exception=OSError()), T0 + seconds(6))
+    assert kinds(failed.events) == [EventKind.JOB_FAILED]
+    assert failed.stores == []  # its record is gone
+    assert failed.removes == []
+    assert [end.final for end in failed.ends] == [True]
+    assert core.pop_due(T0 + timedelta(days=1)) == []
+    assert core.next_due() is None
+
+
+def test_a_taken_over_run_without_a_retry_policy_is_interrupted() -> None:
+    core = make_core(make_job())
+    core.records = True
+    decision = Decision()
+    later = T0 + seconds(3)
+    warning = core.taken_over(
+        "j", T0, 1, owner="host:7:x", dead=True, handed_off=False, now=later, into=decision
+    )
+    assert kinds(decision.events) == [EventKind.JOB_INTERRUPTED]
+    (event,) = decision.events
+    assert event.reason == "its process died"
+    assert isinstance(event.exception, LeaseExpired)
+    assert "process host:7:x died" in str(event.exception)
+    (end,) = decision.ends
+    assert (end.outcome, end.reason, end.final) == (Outcome.INTERRUPTED, "its process died", True)
+    assert warning == f"{event.exception} (not retried)"
+    assert decision.removes == []  # it has fires to come
+    assert core.next_due() == T0 + seconds(10)
+
+
+def test_a_taken_over_run_is_retried_by_its_policy() -> None:
+    core = make_core(make_job(retry=RetryPolicy(attempts=3, delay=20, jitter=0)))
+    core.records = True
+    decision = Decision()
+    warning = core.taken_over(
+        "j", T0, 1, owner="o", dead=False, handed_off=False, now=T0 + seconds(3), into=decision
+    )
+    (event,) = decision.events
+    assert event.kind is EventKind.JOB_RETRIED
+    assert event.reason == "its process stopped renewing the lease; retrying in 20 s"
+    assert decision.ends[0].final is False
+    assert warning is not None
+    assert warning.endswith("(retrying)")
+    assert core.pending_retries() == [("j", T0, 2, epoch_us(T0 + seconds(23)))]
+    assert core.next_due() == T0 + seconds(10)  # its own next fire comes first
+
+
+@pytest.mark.parametrize(
+    ("attempts", "retry_on", "attempt", "retried"),
+    [
+        (1, (Exception,), 1, False),  # no attempt left
+        (3, (Exception,), 1, True),
+        (3, (Exception,), 3, False),
+        (3, (RuntimeError,), 2, True),  # LeaseExpired is a RuntimeError
+        (3, (OSError,), 1, False),  # a policy that does not retry it
+    ],
+)
+def test_a_takeover_and_a_failure_decide_a_retry_alike(
+    attempts: int, retry_on: tuple[type[BaseException], ...], attempt: int, retried: bool
+) -> None:
+    policy = RetryPolicy(attempts=attempts, delay=1, jitter=0, retry_on=retry_on)
+    taken = make_core(make_job(retry=policy))
+    decision = Decision()
+    taken.taken_over(
+        "j", T0, attempt, owner="o", dead=True, handed_off=False, now=T0, into=decision
+    )
+    error = decision.events[0].exception
+    assert isinstance(error, LeaseExpired)
+    failed = make_core(make_job(retry=policy))
+    (due,) = failed.pop_due(T0 + seconds(10))
+    ((_, request),) = failed.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    failure = failed.finished(
+        result(request._replace(attempt=attempt), Outcome.FAILURE, exception=error),
+        T0 + seconds(10),
+    )
+    expected = [EventKind.JOB_RETRIED] if retried else [EventKind.JOB_INTERRUPTED]
+    assert kinds(decision.events) == expected
+    assert (kinds(failure.events)[0] is EventKind.JOB_RETRIED) is retried
+    assert bool(taken.pending_retries()) is retried
+    assert bool(failed.pending_retries()) is retried
+
+
+def test_a_done_job_whose_last_run_is_cut_off_is_removed() -> None:
+    # Its last fire was claimed (and cut off) in another process: no fire time left.
+    core = make_core(make_job(DateTrigger(T0), next_fire=None))
+    decision = Decision()
+    core.taken_over("j", T0, 1, owner="o", dead=True, handed_off=False, now=T0, into=decision)
+    assert decision.removes == ["j"]
+    assert "j" not in core
+
+
+def test_a_done_job_cut_off_elsewhere_stays_while_a_run_of_it_goes_here() -> None:
+    policy = RetryPolicy(attempts=1)
+    core = make_core(make_job(max_instances=2, retry=policy))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(10)).requests  # type: ignore[arg-type]
+    core.put(evolve(core.get("j"), next_fire=None))  # type: ignore[arg-type]
+    decision = Decision()
+    core.taken_over("j", T0, 1, owner="o", dead=True, handed_off=False, now=T0, into=decision)
+    assert decision.removes == []
+    assert core.busy("j")
+    assert core.finished(result(request), T0 + seconds(11)).removes == ["j"]
+
+
+def test_a_handed_off_retry_runs_now_or_is_skipped_without_its_job() -> None:
+    core = make_core(make_job())
+    decision = Decision()
+    later = T0 + seconds(1)
+    warning = core.taken_over(
+        "j", T0, 2, owner="o", dead=False, handed_off=True, now=later, into=decision
+    )
+    assert warning is None
+    assert decision.events == []
+    assert core.pop_due(T0 + seconds(1)) == [RetryDue("j", T0, 2)]
+    core.taken_over("gone", T0, 2, owner="o", dead=False, handed_off=True, now=T0, into=decision)
+    (event,) = decision.events
+    assert (event.kind, event.job_id, event.reason) == (
+        EventKind.JOB_SKIPPED,
+        "gone",
+        "its job no longer exists",
+    )
 
 
 # -- planning: small pieces -------------------------------------------------------------

@@ -9,14 +9,36 @@ from pathlib import Path
 import pytest
 
 import tickwork
+import tickwork.executors
+import tickwork.stores
+import tickwork.stores.codec
+import tickwork.testing
 import tickwork.triggers
 
-PACKAGES = [tickwork, tickwork.triggers]
+PACKAGES = [
+    tickwork,
+    tickwork.executors,
+    tickwork.stores,
+    tickwork.stores.codec,
+    tickwork.testing,
+    tickwork.triggers,
+]
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
 def _ids(module: types.ModuleType) -> str:
     return module.__name__
+
+
+def _defined_within(value: object, package: types.ModuleType) -> bool:
+    """Whether *value* comes from *package* or a module inside it: what it names as its
+    own. (A module may import other things for its own use, such as ``datetime`` or
+    another tickwork module's names; those are not its API.)"""
+    module = getattr(value, "__module__", None)
+    if not isinstance(module, str):
+        return True  # a constant: defined where it is found
+    name = package.__name__
+    return module == name or module.startswith(f"{name}.")
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=_ids)
@@ -39,8 +61,18 @@ def test_every_public_attribute_is_in_all(package: types.ModuleType) -> None:
         and not isinstance(value, types.ModuleType)
         # `from __future__ import annotations` leaves an `annotations` attribute behind.
         and type(value).__module__ != "__future__"
+        and name != "TYPE_CHECKING"  # imported from typing for annotations
+        and _defined_within(value, package)
     }
     assert sorted(public - set(package.__all__)) == []
+
+
+def test_a_public_name_from_elsewhere_counts_only_in_its_own_package() -> None:
+    # tickwork.testing uses datetime; tickwork re-exports what its private modules define.
+    assert not _defined_within(tickwork.testing.datetime, tickwork.testing)
+    assert _defined_within(tickwork.Scheduler, tickwork)
+    assert _defined_within(tickwork.stores.MemoryStore, tickwork.stores)
+    assert not _defined_within(tickwork.Scheduler, tickwork.stores)
 
 
 def test_version_matches_pyproject() -> None:

@@ -37,8 +37,8 @@ from tickwork import (
     UnknownTimezone,
     current_run,
 )
-from tickwork._engine import Engine
 from tickwork._default import _set_default_scheduler
+from tickwork._engine import Engine
 from tickwork._fluent import OPTION_NAMES
 from tickwork.executors import InlineExecutor
 from tickwork.testing import FakeClock, run_until

@@ -30,8 +30,9 @@ from tickwork import (
 )
 from tickwork import _serialize as codec
 from tickwork._model import Catchup, Job, Overlap, RetryPolicy, evolve
-from tickwork._serialize import JobRow, check_json, decode_job, encode_job
+from tickwork._serialize import check_json
 from tickwork._tz import epoch_us, timezone_name
+from tickwork.stores.codec import JobRow, decode_job, encode_job
 from tickwork.triggers import trigger_from_dict
 
 UTC = timezone.utc
@@ -231,13 +232,62 @@ def test_full_caches_drop_old_entries_and_stay_correct(monkeypatch: pytest.Monke
     ],
 )
 def test_next_fire_comes_back_in_the_trigger_zone(trigger: Trigger, zone: str) -> None:
+    # Without next_fire_zone (a row of 11 columns), or when it is None.
     fire = datetime(2024, 7, 1, 6, 15, 30, 123456, tzinfo=UTC)
     original = job(trigger=trigger, next_fire=fire)
+    row = encode_job(original)
+    assert row.next_fire_zone == "UTC"  # not the trigger's zone: kept
     for _ in range(2):  # the second decode comes from the trigger cache
-        back = round_trip(original)
-        assert back.next_fire is not None
-        assert epoch_us(back.next_fire) == epoch_us(fire)
-        assert timezone_name(back.next_fire.tzinfo) == zone  # type: ignore[arg-type]
+        for back in (decode_job(tuple(row)[:-1]), decode_job(row._replace(next_fire_zone=None))):
+            assert back.next_fire is not None
+            assert epoch_us(back.next_fire) == epoch_us(fire)
+            assert timezone_name(back.next_fire.tzinfo) == zone  # type: ignore[arg-type]
+        kept = round_trip(original).next_fire
+        assert kept is not None
+        assert kept == fire
+        assert timezone_name(kept.tzinfo) == "UTC"  # type: ignore[arg-type]
+
+
+def test_next_fire_in_the_trigger_zone_keeps_no_zone() -> None:
+    trigger = CronTrigger("0 9 * * *", timezone=BERLIN)
+    fire = datetime(2024, 7, 1, 9, tzinfo=BERLIN)
+    assert encode_job(job(trigger=trigger, next_fire=fire)).next_fire_zone is None
+    assert encode_job(job(trigger=trigger, next_fire=None)).next_fire_zone is None
+
+
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        pytest.param("Mars/Olympus_Mons", "Europe/Berlin", id="unknown-zone-keeps-trigger-zone"),
+        pytest.param("+05:30", "+05:30", id="offset"),
+    ],
+)
+def test_next_fire_zone_is_applied_when_known(zone: str, expected: str) -> None:
+    fire = datetime(2024, 7, 1, 9, tzinfo=BERLIN)
+    row = encode_job(job(next_fire=fire))._replace(next_fire_zone=zone)
+    back = decode_job(row).next_fire
+    assert back == fire
+    assert back is not None
+    assert timezone_name(back.tzinfo) == expected  # type: ignore[arg-type]
+
+
+def test_next_fire_zone_of_the_wrong_type_is_a_broken_row() -> None:
+    row = encode_job(job())._replace(next_fire_zone=5)
+    with pytest.raises(SerializationError, match="job 'job-1': next_fire_zone column holds int"):
+        decode_job(row)
+
+
+def test_a_row_as_a_mapping_decodes_the_same() -> None:
+    original = job(next_fire=datetime(2024, 11, 3, 1, 10, fold=1, tzinfo=NEW_YORK))
+    data = encode_job(original)._asdict()
+    assert json.loads(json.dumps(data)) == data  # plain JSON data
+    back = decode_job(data)
+    assert back == original
+    del data["next_fire_zone"]  # optional: the trigger's zone then
+    assert epoch_us(decode_job(data).next_fire) == epoch_us(original.next_fire)  # type: ignore[arg-type]
+    del data["options"]
+    with pytest.raises(SerializationError, match="job 'job-1': the row has no 'options' field"):
+        decode_job(data)
 
 
 @pytest.mark.parametrize("fold", [0, 1])
@@ -603,9 +653,9 @@ def test_hand_edited_json_is_read_like_json_loads() -> None:
 
 
 def test_row_of_the_wrong_length() -> None:
-    with pytest.raises(SerializationError, match="not 11 columns"):
-        decode_job(tuple(good_row())[:-1])
-    with pytest.raises(SerializationError, match="not 11 columns"):
+    with pytest.raises(SerializationError, match=r"not 12 columns \(11 without next_fire_zone"):
+        decode_job(tuple(good_row())[:-2])
+    with pytest.raises(SerializationError, match="not 12 columns"):
         decode_job(None)  # type: ignore[arg-type]
 
 
@@ -718,3 +768,47 @@ def test_cron_trigger_text_is_the_plain_encoding(trigger: CronTrigger) -> None:
     assert text == codec._encode_sorted(trigger.to_dict())
     twin = trigger_from_dict(json.loads(text))
     assert codec._trigger_text(twin) == text
+
+
+# -- the public codec's trigger functions ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(TRIGGERS))
+def test_encode_trigger_is_the_trigger_column_and_decodes_equal(name: str) -> None:
+    from tickwork.stores import codec as public
+
+    trigger = TRIGGERS[name]
+    text = public.encode_trigger(trigger)
+    assert text == encode_job(job(trigger=trigger)).trigger
+    assert json.loads(text) == trigger.to_dict()
+    codec.clear_caches()  # decoded afresh, then from the cache
+    assert public.decode_trigger(text) == trigger
+    assert public.decode_trigger(text) == trigger  # from the cache
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"type": "sundial"}', "unknown trigger type 'sundial'"),
+        ('{"type": "cron"', "corrupt trigger JSON"),
+        ("[]", "trigger JSON is list, not an object"),
+        (b"{}", "trigger text is bytes, not a str"),
+        ('{"type": "interval"}', "invalid 'interval' trigger"),
+    ],
+)
+def test_decode_trigger_raises_only_serialization_error(text: Any, reason: str) -> None:
+    from tickwork.stores import codec as public
+
+    with pytest.raises(SerializationError, match=reason):
+        public.decode_trigger(text)
+
+
+def test_encode_trigger_of_a_trigger_json_cannot_hold_is_a_serialization_error() -> None:
+    from tickwork.stores import codec as public
+
+    class Odd(DateTrigger):
+        def to_dict(self) -> dict[str, Any]:
+            return {"type": "odd", "when": self.run_at}  # a datetime: not JSON
+
+    with pytest.raises(SerializationError, match="cannot store trigger"):
+        public.encode_trigger(Odd(T0))

@@ -46,14 +46,21 @@ from ._model import (
     evolve,
 )
 from ._options import OPTION_NAMES, check_options, options_of
-from ._planning import epoch_us, job_next_fire
+from ._planning import (
+    epoch_us,
+    job_first_fire,
+    job_next_fire,
+    require_first_fire,
+    within_window,
+    would_never_run,
+)
 from ._references import FunctionCache
 from ._shortcuts import coerce_datetime, make_trigger
 from ._storelink import StoreLink
 from ._tz import coerce_timezone
 from .executors import AsyncioExecutor, Executor
 from .stores import JobStore, MemoryStore
-from .triggers import DateTrigger, Trigger
+from .triggers import Trigger
 from .triggers._base import coerce_enum
 
 __all__ = ["Driver", "Engine", "SchedulerState"]
@@ -312,16 +319,8 @@ class Engine:
                 if run_immediately:
                     raise TypeError("give run_immediately or first_fire, not both")
             else:
-                when = now if run_immediately else self._first_fire(job, now)
-                if when is None and isinstance(job.trigger, DateTrigger):
-                    # A one-off time already past: due now, late; the misfire grace decides.
-                    when = job.trigger.run_at
-                if when is None:
-                    raise ValueError(
-                        f"job {job_id!r} would never run: {job.trigger!r} has no fire time at "
-                        f"or after {now.isoformat()}"
-                        + (" within the job's start/end" if job.start or job.end else "")
-                    )
+                # (A one-off time already past is due now, late: the misfire grace decides.)
+                when = now if run_immediately else require_first_fire(job, now, late_ok=True)
             object.__setattr__(job, "next_fire", when)  # a record no one has seen yet
             job, event_kind = self._store_new(
                 job, policy, spec.defaulted_start, first_fire, run_immediately
@@ -472,10 +471,6 @@ class Engine:
         self._driver.wakeup()
         return added
 
-    def _first_fire(self, job: Job, now: datetime) -> datetime | None:
-        """The job's first fire time at or after *now*; TriggerError if its trigger raises."""
-        return job_next_fire(job, now - _US)
-
     @staticmethod
     def _keep_schedule(
         existing: Job,
@@ -596,7 +591,7 @@ class Engine:
             job = self._job(job_id)
             first = job.next_fire
             if job.paused or first is None:
-                first = self._first_fire(job, self._clock.now())
+                first = job_first_fire(job, self._clock.now())
         times: list[datetime] = []
         while first is not None and len(times) < count:
             times.append(first)
@@ -668,25 +663,15 @@ class Engine:
             job = evolve(job, func=func, func_ref=func_ref, **options)
             if job.start is not None or job.end is not None:
                 now = self._clock.now()
-                if job.next_fire is None or not self._within(job, job.next_fire):
-                    job = evolve(job, next_fire=self._first_fire(job, now))
+                if job.next_fire is None or not within_window(job, job.next_fire):
+                    job = evolve(job, next_fire=job_first_fire(job, now))
                     if job.next_fire is None and not job.paused:
-                        raise ValueError(
-                            f"job {job_id!r} would never run again with start={job.start} "
-                            f"and end={job.end}; nothing was changed"
-                        )
+                        raise would_never_run(job, now, changing=True)
             schedule = (
                 job.next_fire is not before.next_fire or job.remaining_runs != before.remaining_runs
             )
             saved = self._save(job, EventKind.JOB_MODIFIED, schedule=schedule)
         return self._saved(saved)
-
-    @staticmethod
-    def _within(job: Job, moment: datetime) -> bool:
-        at = epoch_us(moment)
-        return (job.start is None or at >= epoch_us(job.start)) and (
-            job.end is None or at <= epoch_us(job.end)
-        )
 
     def reschedule_job(
         self, job_id: str, trigger: Trigger | str, *trigger_args: Any, **trigger_kwargs: Any
@@ -698,14 +683,9 @@ class Engine:
             now = self._clock.now()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
             job = evolve(job, trigger=spec.trigger, jitter=spec.jitter or job.jitter)
-            job = evolve(job, next_fire=self._first_fire(job, now))
-            if job.next_fire is None and isinstance(job.trigger, DateTrigger):
-                job = evolve(job, next_fire=job.trigger.run_at)
-            if job.next_fire is None:
-                raise ValueError(
-                    f"job {job_id!r} would never run: {job.trigger!r} has no fire time at or "
-                    f"after {now.isoformat()}; nothing was changed"
-                )
+            # (A one-off time already past is due now, late, as when the job is added.)
+            when = require_first_fire(job, now, late_ok=True, changing=True)
+            job = evolve(job, next_fire=when)
             saved = self._save(job, EventKind.JOB_MODIFIED)
         return self._saved(saved)
 
@@ -730,7 +710,7 @@ class Engine:
             job = self._job(job_id)
             job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
             now = self._clock.now()
-            job = evolve(job, next_fire=self._first_fire(job, now))
+            job = evolve(job, next_fire=job_first_fire(job, now))
             if job.next_fire is None:
                 # Nothing left to fire (a one-off time passed while paused): it is done.
                 self._store.remove_job(job_id)
@@ -978,21 +958,20 @@ class Engine:
             return
         if self._results_flagged:
             return
+        # A clean run nobody listens for needs no prompt follow-up, unless a run of the
+        # same job waits for it to end. Otherwise the result is taken in at the start of
+        # the next dispatch step, before anything else is decided, so the scheduler
+        # thread is not woken twice per run. (A racy peek: a run buffered after it is
+        # found by the step's own loop.) A shared store is always told at once: the
+        # run's lease must go the moment it ends, or other processes count it against
+        # max_instances and skip the job's next fire.
         if (
             result.outcome is Outcome.SUCCESS
             and not self._core.wants & _COMPLETIONS
             and not self._link.shared
+            and not self._core.has_waiting_runs(result.request.job_id)
         ):
-            # A clean run nobody listens for needs no prompt follow-up, unless a run of
-            # the same job waits for it to end. Otherwise the result is taken in at the
-            # start of the next dispatch step, before anything else is decided, so the
-            # scheduler thread is not woken twice per run. (A racy peek: a run buffered
-            # after it is found by process_due's own loop.) A shared store is always
-            # told at once: the run's lease must go the moment it ends, or other
-            # processes count it against max_instances and skip the job's next fire.
-            state = self._core._states.get(result.request.job_id)
-            if state is None or not state.buffer:
-                return
+            return
         self._results_flagged = True
         self._driver.wakeup()
 

@@ -1,4 +1,4 @@
-"""Pure scheduling maths: catch-up after downtime, jitter, retry back-off.
+"""Pure scheduling maths: first fire, catch-up after downtime, jitter, retry back-off.
 
 Nothing here reads the clock or shared randomness: ``now`` is an argument, and the
 "random" parts (jitter) are derived from a hash of the job id and the fire time, so
@@ -18,19 +18,22 @@ from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._instants import epoch_us
 from ._model import Catchup, Job, RetryPolicy
-from .triggers import Trigger
+from .triggers import DateTrigger, Trigger
 
 __all__ = [
     "FirePlan",
     "count_fires",
     "epoch_us",
     "jitter_offset",
+    "job_first_fire",
     "job_next_fire",
     "latest_fire_at_or_before",
     "next_job_fire",
     "plan_due",
+    "require_first_fire",
     "retry_delay",
     "trigger_failure",
+    "would_never_run",
 ]
 
 #: Counting a backlog stops here (exact counts past it are only for interval triggers).
@@ -67,6 +70,64 @@ def job_next_fire(job: Job, after: datetime, *, bounded: bool = True) -> datetim
         return next_job_fire(job.trigger, after, job.start, job.end)
     except Exception as error:  # a custom trigger may raise anything
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
+
+
+def job_first_fire(job: Job, now: datetime, *, late_ok: bool = False) -> datetime | None:
+    """The job's first fire time at or after *now* inside its [start, end], or None.
+
+    With *late_ok* (a job given a new trigger: added, rescheduled), a one-off time
+    (a :class:`~tickwork.DateTrigger`) already past counts when it lies inside
+    [start, end]: it is due now, late, and the job's misfire grace decides whether it
+    runs. Without it (a paused job resumed, a preview), a one-off time that has passed
+    is gone. Raises :class:`~tickwork.TriggerError`, naming the job, when the trigger
+    raises.
+    """
+    found = job_next_fire(job, now - _US)
+    trigger = job.trigger
+    if (
+        found is None
+        and late_ok
+        and isinstance(trigger, DateTrigger)
+        and within_window(job, trigger.run_at)
+    ):
+        return trigger.run_at
+    return found
+
+
+def within_window(job: Job, moment: datetime) -> bool:
+    """Whether *moment* lies inside the job's [start, end] (both inclusive)."""
+    at = epoch_us(moment)
+    start, end = job.start, job.end
+    return (start is None or at >= epoch_us(start)) and (end is None or at <= epoch_us(end))
+
+
+def would_never_run(job: Job, now: datetime, *, changing: bool = False) -> ValueError:
+    """The error for *job* having no fire time at or after *now* (see
+    :func:`job_first_fire`); *changing*: the call changes an existing job, and nothing was
+    changed."""
+    window = ""
+    if job.start is not None and job.end is not None:
+        window = f" within the job's start={job.start.isoformat()} and end={job.end.isoformat()}"
+    elif job.start is not None:
+        window = f" within the job's start={job.start.isoformat()}"
+    elif job.end is not None:
+        window = f" within the job's end={job.end.isoformat()}"
+    return ValueError(
+        f"job {job.id!r} would never run{' again' if changing else ''}: {job.trigger!r} has "
+        f"no fire time at or after {now.isoformat()}{window}"
+        + ("; nothing was changed" if changing else "")
+    )
+
+
+def require_first_fire(
+    job: Job, now: datetime, *, late_ok: bool = False, changing: bool = False
+) -> datetime:
+    """:func:`job_first_fire`, or ``ValueError`` (:func:`would_never_run`) when there is
+    none; ``TriggerError`` when the trigger raises."""
+    found = job_first_fire(job, now, late_ok=late_ok)
+    if found is None:
+        raise would_never_run(job, now, changing=changing)
+    return found
 
 
 def count_fires(

@@ -1,25 +1,23 @@
-"""The codec between a :class:`~tickwork._model.Job` and a row of plain column values.
+"""Jobs' values as JSON: arguments, options, triggers, and the references in them.
 
 Theory of operation
 -------------------
-A store that keeps jobs outside the process (SQLite) keeps each one as a
-:class:`JobRow`: the fields a store queries or updates on their own (``next_fire_us``,
-``paused``, ``remaining_runs``, ``consecutive_failures``) are columns of their own; the
-rest is text. ``trigger`` is the JSON of ``Trigger.to_dict()``; ``options`` is the JSON
-of every other setting, with the settings equal to the ``Job`` default left out, so a
-job with default settings stores ``{}``. Arguments are JSON unless the store was opened
-with ``pickle=True``, when they are pickle bytes; :func:`decode_job` tells the two apart
-by the column's type, so one store can hold both.
+A store that keeps jobs outside the process keeps each one as a row of plain values
+(:mod:`tickwork.stores.codec`, built on this module). This module holds the pieces:
+``trigger`` is the JSON of ``Trigger.to_dict()``; ``options`` is the JSON of every
+setting but the row's own columns, with the settings equal to the ``Job`` default left
+out, so a job with default settings stores ``{}``; arguments are checked to come back
+from JSON exactly (:func:`check_json`), or pickled.
 
 Encoding refuses, with a message naming the job and the offending value, anything that
 would not come back equal: a function without an importable ``"module:qualname"``, and
 arguments that JSON would change or cannot hold (a tuple comes back a list, a datetime
-cannot be written at all). Decoding raises only :class:`~tickwork.SerializationError` for
-bad data, whatever the column holds, so a store can report a broken row and go on.
+cannot be written at all). Decoding raises ``ValueError`` with the reason, which the
+codec turns into a :class:`~tickwork.SerializationError` naming the job.
 
 Decoding is on the path of a store's start (every row, every time), so it is built to be
 cheap: triggers and options are immutable values shared by many jobs, so both are
-cached by their JSON text, and the ``Job`` is built by straight-line generated code.
+cached by their JSON text.
 """
 
 from __future__ import annotations
@@ -32,11 +30,9 @@ import reprlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
-from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from ._errors import SerializationError
-from ._instants import EPOCH as _EPOCH
 from ._model import Catchup, Job, Overlap, RetryPolicy
 from ._options import FIELD_DEFAULTS, OPTIONS
 from ._references import (
@@ -46,7 +42,7 @@ from ._references import (
     stand_in,
     why_no_reference,
 )
-from ._tz import UTC, coerce_timezone, epoch_us, timezone_name
+from ._tz import UTC, coerce_timezone, timezone_name
 from .triggers import (
     AndTrigger,
     CalendarIntervalTrigger,
@@ -58,10 +54,8 @@ from .triggers import (
 )
 
 __all__ = [
-    "JobRow",
     "check_json",
-    "decode_job",
-    "encode_job",
+    "clear_caches",
     "fire_zone",
     "references_as_text",
 ]
@@ -76,13 +70,9 @@ MAX_DEPTH = 100
 CACHE_SIZE = 4096
 _PICKLE_PROTOCOL = 5
 _PICKLE_HINT = "store JSON types, or open the store with pickle=True"
-_MESSAGE_LIMIT = 300
 
-# Most jobs have no kwargs or tags; sharing one empty value saves a dict per job.
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+# Most jobs have no tags; sharing one empty value saves a set per job.
 _NO_TAGS: frozenset[str] = frozenset()
-_EMPTY_ARGS_PICKLE = pickle.dumps((), protocol=_PICKLE_PROTOCOL)
-_EMPTY_KWARGS_PICKLE = pickle.dumps({}, protocol=_PICKLE_PROTOCOL)
 
 # One encoder object each: ``json.dumps`` with options builds a new encoder per call.
 # Arguments skip the circular check because _walk has already proved there is no cycle.
@@ -95,7 +85,6 @@ _loads = json.loads
 # (The attribute is set by JSONDecoder.__init__; typeshed does not declare it.)
 _scan: Callable[[str, int], tuple[Any, int]]
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_fromtimestamp = datetime.fromtimestamp
 
 
 def _parse(text: str) -> Any:
@@ -109,27 +98,6 @@ def _parse(text: str) -> Any:
     except Exception:  # StopIteration at a bad start; json.loads says what is wrong
         return _loads(text)
     return value if end == len(text) else _loads(text)
-
-
-class JobRow(NamedTuple):
-    """One job as column values, in the order a store's table holds them."""
-
-    id: str
-    name: str
-    func_ref: str
-    #: JSON text of the positional arguments (a list), or pickle bytes of the tuple.
-    args: str | bytes
-    #: JSON text of the keyword arguments (an object), or pickle bytes of the dict.
-    kwargs: str | bytes
-    #: JSON text of ``trigger.to_dict()``, compact, keys sorted.
-    trigger: str
-    #: JSON text of the other settings that differ from the ``Job`` defaults.
-    options: str
-    #: ``next_fire`` as microseconds since the Unix epoch, or None.
-    next_fire_us: int | None
-    paused: int
-    remaining_runs: int | None
-    consecutive_failures: int
 
 
 # -- arguments as JSON ------------------------------------------------------------------
@@ -663,310 +631,3 @@ def clear_caches() -> None:
     _retry_texts.clear()
     _interval_parts.clear()
     _cron_texts.clear()
-
-
-# -- building a Job ---------------------------------------------------------------------
-
-
-def _build_maker() -> Callable[..., Job]:
-    """Generate ``make(id, ..., options)``: one slot setter call per field, no ``__init__``.
-
-    A row is turned into a ``Job`` at every store start, once per job; straight-line
-    code setting the slots directly is about twice as fast as ``Job(...)``
-    (``_model.evolve`` is generated the same way).
-    """
-    names = Job.__slots__
-    namespace: dict[str, Any] = {"_Job": Job, "_new": object.__new__}
-    lines = [f"def make({', '.join(_ROW_FIELDS)}, options):"]
-    lines.append(f"    ({', '.join(_OPTION_FIELDS)},) = options")
-    lines.append("    new = _new(_Job)")
-    for index, name in enumerate(names):
-        namespace[f"_set{index}"] = Job.__dict__[name].__set__
-        if name in _ROW_FIELDS or name in _OPTION_FIELDS:
-            value = name
-        else:
-            # func and _engine, and any field this module does not know yet: its default.
-            namespace[f"_default{index}"] = _DEFAULTS.get(name)
-            value = f"_default{index}"
-        lines.append(f"    _set{index}(new, {value})")
-    lines.append("    return new")
-    exec("\n".join(lines), namespace)  # code built from our own field names only
-    return namespace["make"]  # type: ignore[no-any-return]
-
-
-_make_job = _build_maker()
-
-
-def _exact_moment(micros: int, zone: tzinfo) -> datetime:
-    """The instant *micros* (since the epoch) as an aware datetime in *zone*, exactly."""
-    try:
-        return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone)
-    except (OverflowError, OSError, ValueError):
-        raise ValueError(f"next_fire_us {micros} is out of range") from None
-
-
-# -- the codec --------------------------------------------------------------------------
-
-
-def encode_job(job: Job, *, pickle_args: bool = False) -> JobRow:
-    """Turn *job* into column values for a store.
-
-    Args:
-        job: the job; its function must be stored by reference (``job.func_ref``).
-        pickle_args: store ``args`` and ``kwargs`` as pickle bytes (protocol 5) instead
-            of JSON text, so any picklable value can be stored.
-
-    Raises:
-        SerializationError: naming the job and the problem: the function has no
-            ``"module:qualname"`` reference (a lambda, a closure, a bound method);
-            an argument is not JSON data (its path, such as ``kwargs['cfg']['when']``,
-            and type are named) or, with *pickle_args*, cannot be pickled; a ``retry_on``
-            type cannot be imported back; ``start`` or ``end`` is naive.
-    """
-    func_ref = job.func_ref
-    if func_ref is None:
-        raise _func_error(job)
-    args, kwargs = job.args, job.kwargs
-    if pickle_args:
-        for key in kwargs:
-            if not isinstance(key, str):
-                raise SerializationError(
-                    f"job {job.id!r}: kwargs key {_short_repr(key)} ({_type_name(key)}) "
-                    "is not a str: keyword argument names are strings"
-                )
-        args_value: str | bytes = _pickle_part(job, tuple(args), "args")
-        kwargs_value: str | bytes = _pickle_part(job, dict(kwargs), "kwargs")
-    else:
-        if args or kwargs:
-            problem = _args_problem(args, kwargs)
-            if problem is not None:
-                raise SerializationError(f"job {job.id!r}: cannot store its arguments: {problem}")
-        try:
-            args_value = _encode_args(args) if args else "[]"
-            if not kwargs:
-                kwargs_value = "{}"
-            else:
-                kwargs_value = _encode_args(kwargs if type(kwargs) is dict else dict(kwargs))
-        except ValueError as error:  # e.g. an int over a lowered sys.int_max_str_digits
-            raise SerializationError(f"job {job.id!r}: cannot store arguments: {error}") from None
-    try:
-        trigger = _trigger_text(job.trigger)
-        options = _encode_options(job)
-    except SerializationError:
-        raise
-    except Exception as error:  # a custom trigger or option that JSON cannot hold
-        raise SerializationError(
-            f"job {job.id!r}: cannot store its trigger or options: {error}"
-        ) from error
-    if options not in _options:
-        _check_options(job, options)
-    next_fire = job.next_fire
-    try:
-        next_us = None if next_fire is None else epoch_us(next_fire)
-    except TypeError:  # naive: it names no instant
-        raise SerializationError(
-            f"job {job.id!r}: next_fire is a naive datetime: {next_fire}"
-        ) from None
-    return JobRow(
-        job.id,
-        job.name,
-        func_ref,
-        args_value,
-        kwargs_value,
-        trigger,
-        options,
-        next_us,
-        1 if job.paused else 0,
-        job.remaining_runs,
-        job.consecutive_failures,
-    )
-
-
-def _check_options(job: Job, text: str) -> None:
-    """Refuse options that would not come back equal (a tag that is no str, a count
-    that is a string...), now rather than when the store is next opened.
-
-    Runs once per distinct options text, and leaves the result in the decode cache.
-    """
-    try:
-        decoded = _decode_options(text)
-    except ValueError as error:
-        raise SerializationError(f"job {job.id!r}: cannot store its options: {error}") from None
-    for name, value in zip(_OPTION_FIELDS, decoded, strict=True):
-        if value != getattr(job, name):
-            raise SerializationError(
-                f"job {job.id!r}: cannot store option {name}={getattr(job, name)!r}: "
-                f"it would come back as {value!r}"
-            )
-    _remember(_options, text, decoded)
-
-
-def _decode_arguments(args: object, kwargs: object) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
-    """Arguments from JSON text or pickle bytes; raises ``ValueError`` with the reason."""
-    if type(args) is str:
-        if args == "[]":
-            args_value: Any = ()
-        else:
-            try:
-                args_value = _parse(args)
-            except Exception as error:
-                raise ValueError(f"corrupt args JSON: {error}") from None
-            if type(args_value) is not list:
-                raise ValueError(f"args JSON is {_type_name(args_value)}, not a list")
-            args_value = tuple(args_value)
-    elif isinstance(args, (bytes, bytearray, memoryview)):
-        if args == _EMPTY_ARGS_PICKLE:
-            args_value = ()
-        else:
-            args_value = _unpickle(args, "args")
-            if type(args_value) not in (tuple, list):
-                raise ValueError(f"pickled args are a {_type_name(args_value)}, not a tuple")
-            args_value = tuple(args_value)
-    else:
-        raise ValueError(f"args column holds {_type_name(args)}, not text or bytes")
-    if type(kwargs) is str:
-        if kwargs == "{}":
-            kwargs_value: Any = _NO_KWARGS
-        else:
-            try:
-                kwargs_value = _parse(kwargs)
-            except Exception as error:
-                raise ValueError(f"corrupt kwargs JSON: {error}") from None
-            if type(kwargs_value) is not dict:
-                raise ValueError(f"kwargs JSON is {_type_name(kwargs_value)}, not an object")
-    elif isinstance(kwargs, (bytes, bytearray, memoryview)):
-        if kwargs == _EMPTY_KWARGS_PICKLE:
-            kwargs_value = _NO_KWARGS
-        else:
-            kwargs_value = _unpickle(kwargs, "kwargs")
-            if not isinstance(kwargs_value, Mapping) or not all(
-                isinstance(key, str) for key in kwargs_value
-            ):
-                raise ValueError("pickled kwargs are not a mapping with str keys")
-            kwargs_value = dict(kwargs_value) if kwargs_value else _NO_KWARGS
-    else:
-        raise ValueError(f"kwargs column holds {_type_name(kwargs)}, not text or bytes")
-    return args_value, kwargs_value
-
-
-def _unpickle(data: bytes | bytearray | memoryview, part: str) -> Any:
-    try:
-        return pickle.loads(data)
-    except Exception as error:  # pickle raises nearly anything on bad or stale data
-        raise ValueError(f"cannot unpickle {part}: {type(error).__name__}: {error}") from None
-
-
-def _check_counts(next_us: object, paused: object, remaining: object, failures: object) -> None:
-    """Raise ``ValueError`` naming the first integer column that holds something else."""
-    if next_us is not None and type(next_us) is not int:
-        raise ValueError(f"next_fire_us column holds {_type_name(next_us)} {_short_repr(next_us)}")
-    if type(paused) is not int or paused not in (0, 1):
-        raise ValueError(f"paused column holds {_short_repr(paused)}, not 0 or 1")
-    if remaining is not None and type(remaining) is not int:
-        raise ValueError(
-            f"remaining_runs column holds {_type_name(remaining)} {_short_repr(remaining)}"
-        )
-    if type(failures) is not int:
-        raise ValueError(
-            f"consecutive_failures column holds {_type_name(failures)} {_short_repr(failures)}"
-        )
-
-
-def decode_job(row: Sequence[Any]) -> Job:
-    """Rebuild the :class:`~tickwork._model.Job` that :func:`encode_job` turned into *row*.
-
-    Args:
-        row: the column values in :class:`JobRow` order (a ``sqlite3`` row tuple).
-
-    Returns:
-        A job equal to the one encoded, with ``func=None`` (the scheduler resolves
-        ``func_ref`` when it runs it) and no scheduler attached. ``next_fire`` is
-        expressed in the trigger's zone (the first child's for and/or triggers, UTC for
-        a trigger without a zone).
-
-    Raises:
-        SerializationError: the row is broken (corrupt JSON, an unknown trigger type,
-            invalid trigger fields, a bad option value, a ``retry_on`` type that no
-            longer imports, a column of the wrong type); the message names the job id
-            and the reason. Nothing else is raised, whatever the row holds.
-    """
-    try:
-        (
-            job_id,
-            name,
-            func_ref,
-            args,
-            kwargs,
-            trigger_text,
-            options_text,
-            next_us,
-            paused,
-            remaining,
-            failures,
-        ) = row
-    except Exception as error:
-        raise SerializationError(f"job row is not {len(JobRow._fields)} columns: {error}") from None
-    try:
-        if type(job_id) is not str or type(name) is not str or type(func_ref) is not str:
-            for column, value in (("id", job_id), ("name", name), ("func_ref", func_ref)):
-                if type(value) is not str:
-                    raise ValueError(f"{column} column holds {_type_name(value)}, not text")
-        cached = _triggers.get(trigger_text) if type(trigger_text) is str else None
-        if cached is None:
-            if type(trigger_text) is not str:
-                raise ValueError(f"trigger column holds {_type_name(trigger_text)}, not text")
-            cached = _decode_trigger(trigger_text)
-            _remember(_triggers, trigger_text, cached)
-            _remember(_trigger_texts, id(cached[0]), (cached[0], trigger_text))
-        options = _options.get(options_text) if type(options_text) is str else None
-        if options is None:
-            if type(options_text) is not str:
-                raise ValueError(f"options column holds {_type_name(options_text)}, not text")
-            options = _decode_options(options_text)
-            if imports_allowed():  # stand-ins are for the reader that asked for them
-                _remember(_options, options_text, options)
-        # Checked by type first: comparing bytes with str warns under ``python -b``.
-        if type(args) is str and args == "[]" and type(kwargs) is str and kwargs == "{}":
-            args_value: tuple[Any, ...] = ()
-            kwargs_value: Mapping[str, Any] = _NO_KWARGS
-        else:
-            args_value, kwargs_value = _decode_arguments(args, kwargs)
-        # One combined test for the usual row; _check_counts says which column is wrong.
-        if (
-            type(paused) is not int
-            or (paused != 0 and paused != 1)
-            or type(failures) is not int
-            or (remaining is not None and type(remaining) is not int)
-            or (next_us is not None and type(next_us) is not int)
-        ):
-            _check_counts(next_us, paused, remaining, failures)
-        if next_us is None:
-            next_fire = None
-        else:
-            try:
-                # A float timestamp is cheapest; it is exact unless the float rounding
-                # reached half a microsecond (far from 1970): the microsecond shows it.
-                next_fire = _fromtimestamp(next_us / 1e6, cached[1])
-                if next_fire.microsecond != next_us % 1_000_000:
-                    next_fire = _exact_moment(next_us, cached[1])
-            except (OverflowError, OSError, ValueError):
-                next_fire = _exact_moment(next_us, cached[1])
-    except Exception as error:
-        label = repr(job_id) if type(job_id) is str else f"with id {_short_repr(job_id)}"
-        reason = str(error) or type(error).__name__
-        if len(reason) > _MESSAGE_LIMIT:
-            reason = f"{reason[: _MESSAGE_LIMIT - 3]}..."
-        raise SerializationError(f"job {label}: {reason}") from None
-    return _make_job(
-        job_id,
-        name,
-        func_ref,
-        args_value,
-        kwargs_value,
-        cached[0],
-        next_fire,
-        paused == 1,
-        remaining,
-        failures,
-        options,
-    )

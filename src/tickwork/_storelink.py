@@ -34,14 +34,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ._core import Decision, FireDue, RetryDue, SchedulerCore
-from ._errors import JobLookupError, LeaseExpired, StoreError
+from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
 from ._instants import EPOCH as _EPOCH
-from ._model import Job, Outcome, RunEnd, evolve
-from ._planning import epoch_us, retry_delay
+from ._model import Job, evolve
+from ._planning import epoch_us
 from ._serialize import fire_zone
-from .stores import JobStore
-from .stores._base import Takeover
+from .stores import JobStore, SharedJobStore, Takeover
 
 __all__ = ["StoreLink"]
 
@@ -73,8 +72,10 @@ class StoreLink:
         executors: Callable[[], frozenset[str]],
     ) -> None:
         self.store = store
-        #: Whether other processes may share the store (claims race, leases, sync).
-        self.shared = store.persistent
+        # The store when other processes may share it (claims race, leases, sync).
+        self._shared = store if isinstance(store, SharedJobStore) else None
+        #: Whether other processes may share the store.
+        self.shared = self._shared is not None
         self._core = core
         self._functions = functions
         self._executors = executors
@@ -312,9 +313,9 @@ class StoreLink:
 
     def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
         """Take in other processes' changes and look after leases, when due."""
-        if not self.shared:
+        store = self._shared
+        if store is None:
             return
-        store = self.store
         try:
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
@@ -343,8 +344,7 @@ class StoreLink:
     def take_changes(self) -> set[str]:
         """Apply the jobs other processes added, changed or removed since the last look;
         return their ids. Raises StoreError."""
-        store = self.store
-        changed = store.sync() if self.shared else None
+        changed = None if self._shared is None else self._shared.sync()
         if changed is None:
             return set()
         jobs, removed = changed
@@ -360,83 +360,33 @@ class StoreLink:
         return {job.id for job in jobs}.union(removed)
 
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
-        """A run cut off when its process died, or a retry handed off at shutdown: the
-        core decides what happens to it."""
+        """A run cut off when its process died, or a retry a process handed off: the
+        core decides (as for a failed run) whether it runs again."""
         job = self._core.get(taken.job_id)
         scheduled_at = taken.scheduled_at
         if job is not None:
             # The store keeps instants; the run gets its time in the trigger's zone.
             scheduled_at = scheduled_at.astimezone(fire_zone(job.trigger))
-        taken = taken._replace(scheduled_at=scheduled_at)
-        # TEMPORARY: moves into the core (SchedulerCore.taken_over).
-        if taken.handed_off:
-            # A retry another process left when it shut down, now due: run it here.
-            if self._core.schedule_retry(
-                taken.job_id, taken.scheduled_at, taken.attempt, epoch_us(now)
-            ):
-                return
-            reason = "its job no longer exists"
-            self._core.skipped(batch, taken.job_id, taken.scheduled_at, taken.attempt, now, reason)
-            return
-        error = LeaseExpired(
-            f"the run of job {taken.job_id!r} scheduled {taken.scheduled_at.isoformat()} "
-            f"(attempt {taken.attempt}) was cut off: process {taken.owner} "
-            + ("died" if taken.dead else "stopped renewing its lease")
+        warning = self._core.taken_over(
+            taken.job_id,
+            scheduled_at,
+            taken.attempt,
+            owner=taken.owner,
+            dead=taken.dead,
+            handed_off=taken.handed_off,
+            now=now,
+            into=batch,
         )
-        policy = None if job is None else job.retry
-        final = True
-        kind = EventKind.JOB_INTERRUPTED
-        reason = "its process died" if taken.dead else "its process stopped renewing the lease"
-        if (
-            policy is not None
-            and taken.attempt < policy.attempts
-            and isinstance(error, policy.retry_on)
-        ):
-            delay = retry_delay(policy, taken.job_id, taken.scheduled_at, taken.attempt)
-            due_us = epoch_us(now) + round(delay * 1_000_000)
-            if self._core.schedule_retry(
-                taken.job_id, taken.scheduled_at, taken.attempt + 1, due_us
-            ):
-                final = False
-                kind = EventKind.JOB_RETRIED
-                reason = f"{reason}; retrying in {delay:.3g} s"
-        logger.warning("tickwork: %s (%s)", error, "retrying" if not final else "not retried")
-        done = final and job is not None and job.next_fire is None and not job.paused
-        if done and self._core.discard(taken.job_id) is not None:
-            # Its last fire, cut off and not retried: the job is done.
-            batch.removes.append(taken.job_id)
-        batch.ends.append(
-            RunEnd(
-                taken.job_id,
-                taken.scheduled_at,
-                taken.attempt,
-                Outcome.INTERRUPTED,
-                now,
-                None,
-                error,
-                reason,
-                final,
-            )
-        )
-        batch.events.append(
-            Event(
-                kind=kind,
-                at=now,
-                job_id=taken.job_id,
-                scheduled_at=taken.scheduled_at,
-                attempt=taken.attempt,
-                exception=error,
-                reason=reason,
-            )
-        )
+        if warning is not None:
+            logger.warning("tickwork: %s", warning)
 
     def hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
         """At shutdown, leave pending retries to the processes that share the store, to
         run when due with their attempt number; return those it took, as (job id,
         scheduled µs, attempt). The others are reported skipped."""
-        store = self.store
+        store = self._shared
         pending = self._core.pending_retries()
-        if not pending or not self.shared:
+        if not pending or store is None:
             return frozenset()
         retries = [
             (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
@@ -473,12 +423,6 @@ class StoreLink:
         if self._unsaved:
             ends[:0] = self._unsaved
             self._unsaved = []
-        if decision.removes:
-            # TEMPORARY (moves into the core): a job done firing keeps its record while
-            # a run of it is going: if this process dies, the one that takes the run
-            # over needs its retry policy.
-            core = self._core
-            decision.removes = [job_id for job_id in decision.removes if not core.busy(job_id)]
         if not (decision.stores or decision.removes or ends):
             return
         try:

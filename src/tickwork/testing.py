@@ -27,7 +27,7 @@ from ._engine import Engine, SchedulerState
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
-__all__ = ["FakeClock", "advance", "run_until"]
+__all__ = ["FakeClock", "JobStoreContract", "SharedJobStoreContract", "advance", "run_until"]
 
 _UTC = timezone.utc
 
@@ -198,3 +198,40 @@ def _settle(engine: Engine, limit: float) -> None:
     deadline = time.monotonic() + limit
     while engine.in_flight() and time.monotonic() < deadline:
         time.sleep(0.0005)
+
+
+# -- the store contract suites (imported when first asked for) ---------------------------
+
+if TYPE_CHECKING:
+    from .stores._contract import JobStoreContract
+    from .stores._shared_contract import SharedJobStoreContract
+
+#: Where each suite lives: they import pytest, which importing this module must not.
+_CONTRACTS = {
+    "JobStoreContract": "tickwork.stores._contract",
+    "SharedJobStoreContract": "tickwork.stores._shared_contract",
+}
+
+
+def __getattr__(name: str) -> object:
+    """``JobStoreContract`` and ``SharedJobStoreContract``, the job store contract
+    suites (see :mod:`tickwork.stores`), imported on first use: they need pytest.
+
+    Raises:
+        AttributeError: for any other name.
+        ImportError: pytest is not installed.
+    """
+    module_name = _CONTRACTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    import sys
+
+    import pytest
+
+    for module in (*_CONTRACTS.values(), "tickwork.stores._contract_model"):
+        # pytest's assertion messages (the values compared) for the suites' asserts
+        # too; only possible before a module's first import.
+        if module not in sys.modules:
+            pytest.register_assert_rewrite(module)
+    return getattr(importlib.import_module(module_name), name)

@@ -508,7 +508,9 @@ def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> N
     # The first process comes back to life: its run "finishes" and it renews.
     from tickwork._model import RunResult
 
-    first.engine._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.engine._on_result(
+        RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0)
+    )
     first.process_due()
     with dbfile.connect(db) as conn:
         assert conn.execute("SELECT owner FROM leases").fetchall() == [(owner,)]
@@ -574,21 +576,6 @@ def test_changes_by_another_process_arrive_with_the_next_poll(db: Path) -> None:
     other.remove_job("new")
     advance(first, 2)
     assert first.get_job("new") is None
-
-
-def test_sync_reports_only_what_others_changed(db: Path) -> None:
-    mine, theirs = SQLiteStore(db), SQLiteStore(db)
-    mine.add_job(_job("a"))
-    mine.get_jobs()  # the baseline
-    assert mine.sync() is None
-    theirs.add_job(_job("b"))
-    theirs.remove_job("a")
-    changed = mine.sync()
-    assert changed is not None
-    jobs, removed = changed
-    assert [job.id for job in jobs] == ["b"]
-    assert removed == ["a"]
-    assert mine.sync() is None
 
 
 # -- history ----------------------------------------------------------------------------
@@ -822,7 +809,9 @@ def test_max_instances_counts_runs_in_other_processes(db: Path) -> None:
     assert skipped.outcome is Outcome.SKIPPED
     assert skipped.error_message == "1 run(s) in progress in other processes, max_instances=1"
     # The long run ends; the next fire is free to run wherever it is claimed.
-    first.engine._on_result(RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0))
+    first.engine._on_result(
+        RunResult(slow.taken[0], Outcome.SUCCESS, started_at=T0, finished_at=T0)
+    )
     first.process_due()
     clock.set(T0 + timedelta(seconds=30))
     second.process_due()

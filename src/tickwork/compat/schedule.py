@@ -39,28 +39,43 @@ subclass that keeps a min-heap of ``[next_run, seq, uid, job]`` entries beside i
 ``run_pending()`` with nothing due reads the clock once and compares it with the top of
 the heap: O(1) whatever the number of jobs. Time is always read through
 ``datetime.datetime.now()`` at call time, so ``freezegun`` and similar tools keep working.
+
+This module holds ``Scheduler``, ``Job`` and the module-level API. Beside it, private
+modules hold the rest: ``_schedule_heap`` the job list and its heap, ``_schedule_time``
+the time maths and the parsing of ``at()`` and ``until()``, ``_schedule_errors`` the
+errors (re-exported here, where programs import them from).
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime
 import functools
-import heapq
-import importlib
-import itertools
 import logging
-import math
-import operator
 import random
-import re
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any, SupportsIndex, TypeVar, cast, overload
-from zoneinfo import ZoneInfo, available_timezones
+from typing import Any, cast
 
-from .._errors import TickworkError, UnknownTimezone
+from ._schedule_errors import (
+    IntervalError,
+    ScheduleError,
+    ScheduleValueError,
+    UnknownTimeZoneError,
+)
+from ._schedule_heap import _HeapList
+from ._schedule_time import (
+    _UNITS,
+    _WEEKDAYS,
+    _ZERO,
+    _at_time,
+    _check_interval,
+    _correct_offset,
+    _later,
+    _normalize,
+    _period,
+    _until_moment,
+    _zone_named,
+)
 
 __all__ = [
     "CancelJob",
@@ -88,150 +103,11 @@ __all__ = [
 logger = logging.getLogger("schedule")
 
 
-class ScheduleError(TickworkError):
-    """Base class of the errors this module raises (as in ``schedule``)."""
-
-
-class ScheduleValueError(ScheduleError):
-    """A value given to the fluent chain cannot be used (as in ``schedule``).
-
-    Like ``schedule``'s, it is not a ``ValueError``: ``except ValueError`` does not catch it.
-    """
-
-
-class IntervalError(ScheduleValueError):
-    """A singular unit (``.minute``, ``.monday``...) was used with an interval other than 1."""
-
-
-class UnknownTimeZoneError(UnknownTimezone, KeyError):
-    """``at(..., tz)`` was given a zone name that does not exist.
-
-    A ``KeyError``, like the ``pytz.UnknownTimeZoneError`` that ``schedule`` raises. When
-    pytz is installed, names are looked up with pytz and pytz's own error is raised.
-    """
-
-
 class CancelJob:
     """Return this class (or an instance) from a job function to cancel the job."""
 
 
-_UNITS = ("seconds", "minutes", "hours", "days", "weeks")
-_STEPS = {unit: datetime.timedelta(**{unit: 1}) for unit in _UNITS}
-_ZERO = datetime.timedelta(0)
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_DAILY_FORMAT = re.compile(r"^[0-2][0-9]:[0-5][0-9](?::[0-5][0-9])?$")
-_HOURLY_FORMAT = re.compile(r"^(?:[0-5][0-9])?:[0-5][0-9]$")
-_MINUTELY_FORMAT = re.compile(r"^:[0-5][0-9]$")
-_UNTIL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%H:%M:%S", "%H:%M")
-# The real class, for isinstance checks (freezegun's FakeDatetime is a subclass of it).
-_DATETIME = datetime.datetime
-
 _MISSING = object()
-_L = TypeVar("_L", bound="_JobList")
-_Entry = tuple[datetime.datetime, int, int, int]  # (next_run, seq, uid, id(job))
-
-
-# ---------------------------------------------------------------------------------------
-# Time zones: schedule 1.2 works in pytz's model, where an aware datetime carries a fixed
-# offset, arithmetic moves the instant, and normalize() re-reads the offset for that
-# instant. Fixed-offset ``datetime.timezone`` objects reproduce that model exactly with
-# any tzinfo (zoneinfo, pytz, dateutil), so one code path serves them all.
-# ---------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _fixed_offset(offset: datetime.timedelta) -> datetime.timezone:
-    return datetime.timezone(offset)
-
-
-def _normalize(moment: datetime.datetime, zone: datetime.tzinfo) -> datetime.datetime:
-    """The same instant, with the offset *zone* really has then (pytz's ``normalize``).
-
-    The offset is worked out from wall times rather than read back with ``utcoffset()``:
-    freezegun's datetimes lose ``fold``, which would give the first offset of a repeated
-    hour for both passes.
-    """
-    utc = moment.replace(tzinfo=None) - cast(datetime.timedelta, moment.utcoffset())
-    local = moment.astimezone(zone)
-    return local.replace(tzinfo=_fixed_offset(local.replace(tzinfo=None) - utc))
-
-
-def _correct_offset(
-    moment: datetime.datetime, zone: datetime.tzinfo, keep_wall_time: bool
-) -> datetime.datetime:
-    """Fix the offset of *moment* after date arithmetic, as schedule 1.2.2 does.
-
-    Without *keep_wall_time* the instant is kept. With it, the wall time is kept instead,
-    unless that wall time does not exist (a DST gap): then the instant is kept, which
-    puts the wall time one gap-length later (02:30 becomes 03:30 in a one-hour gap).
-    """
-    before = moment.utcoffset()
-    moment = _normalize(moment, zone)
-    after = cast(datetime.timedelta, moment.utcoffset())
-    if before == after or not keep_wall_time:
-        return moment
-    shift = after - cast(datetime.timedelta, before)
-    moved = moment - shift
-    if _normalize(moved, zone).utcoffset() != after:
-        return moment
-    return moved
-
-
-@functools.lru_cache(maxsize=1)
-def _zone_names() -> dict[str, str]:
-    return {name.lower(): name for name in available_timezones()}
-
-
-def _zone_named(name: str) -> datetime.tzinfo:
-    """Look a zone name up like ``pytz.timezone`` (case-insensitively), with pytz if present."""
-    try:
-        pytz = importlib.import_module("pytz")
-    except ImportError:
-        pass
-    else:
-        return cast(datetime.tzinfo, pytz.timezone(name))
-    canonical = _zone_names().get(name.lower())
-    if canonical is None:
-        raise UnknownTimeZoneError(name)
-    try:
-        return ZoneInfo(canonical)
-    except (ValueError, OSError, KeyError):
-        raise UnknownTimeZoneError(name) from None
-
-
-def _period(unit: str, interval: Any) -> datetime.timedelta:
-    try:
-        if type(interval) is int:
-            return _STEPS[unit] * interval
-        return datetime.timedelta(**{unit: interval})
-    except OverflowError:
-        # schedule lets timedelta's OverflowError out; name the interval instead.
-        raise ValueError(
-            f"every({interval!r}).{unit}: the interval is too large (a timedelta holds at "
-            f"most {datetime.timedelta.max.days} days)"
-        ) from None
-
-
-def _later(
-    moment: datetime.datetime, period: datetime.timedelta, interval: object, unit: str
-) -> datetime.datetime:
-    """*moment* + *period*; past the year 9999, a ``ValueError`` naming the interval
-    (schedule lets ``datetime``'s OverflowError out)."""
-    try:
-        return moment + period
-    except OverflowError:
-        raise ValueError(
-            f"every({interval!r}).{unit}: the interval is too large (the next run would be "
-            f"after the year 9999)"
-        ) from None
-
-
-def _check_interval(interval: object) -> None:
-    """Refuse NaN and infinities at ``every()``: schedule fails on them later with a
-    message that does not name the interval. Other values are left to schedule's rules
-    (``every(True)`` works there, ``every("2")`` fails at ``do()``)."""
-    if isinstance(interval, float) and not math.isfinite(interval):
-        raise ValueError(f"every({interval!r}): the interval must be a finite number")
 
 
 def _wrapped(partial: functools.partial[Any], func: Callable[..., Any]) -> functools.partial[Any]:
@@ -250,321 +126,16 @@ def _wrapped(partial: functools.partial[Any], func: Callable[..., Any]) -> funct
     return partial
 
 
-def _parse_until(text: str) -> datetime.datetime | None:
-    for pattern in _UNTIL_FORMATS:
-        try:
-            return datetime.datetime.strptime(text, pattern)
-        except ValueError:
-            continue
-    return None
+class _JobList(_HeapList["Job"]):
+    """``Scheduler.jobs``: ``_schedule_heap``'s list, ordering this module's ``Job``.
 
-
-# ---------------------------------------------------------------------------------------
-# The job list and its heap
-# ---------------------------------------------------------------------------------------
-
-
-class _JobList(list["Job"]):
-    """``Scheduler.jobs``: a real list of jobs, with a heap of due times kept in step.
-
-    Heap entries are tuples ``(next_run, seq, uid, key)`` where ``key`` is ``id(job)``:
-    they hold no reference to the job, so the garbage collector stops tracking them.
-    ``_members`` maps the key of each job listed once to the job, ``_seqs`` to its
-    position number and ``_uids`` to the ``uid`` of its live entry: older entries are dead
-    and skipped (a ``uid`` of -1 means the job has no entry because its ``next_run`` is
-    not a naive datetime). ``_extras`` counts occurrences the heap cannot order (a job listed twice,
-    objects that are not jobs). ``_irregular`` counts those plus the jobs without entries;
-    while it is non-zero the scheduler scans the list the way ``schedule`` does.
-    ``_inflight`` counts ``run_pending()`` batches popped and not yet finished.
+    Pickles and copies of a ``Scheduler`` name this class, here as before the split.
     """
 
-    __slots__ = (
-        "_extras",
-        "_heap",
-        "_inflight",
-        "_irregular",
-        "_lock",
-        "_members",
-        "_seq",
-        "_seqs",
-        "_uids",
-    )
+    __slots__ = ()
 
     def __init__(self, jobs: Iterable[Job] = ()) -> None:
-        super().__init__()
-        self._heap: list[_Entry] = []
-        self._members: dict[int, Job] = {}
-        self._seqs: dict[int, int] = {}
-        self._uids: dict[int, int] = {}
-        self._extras: dict[int, int] = {}
-        self._irregular = 0
-        self._inflight = 0
-        self._seq = itertools.count()
-        self._lock = threading.RLock()
-        self.extend(jobs)
-
-    # -- bookkeeping (callers hold the lock) ---------------------------------------------
-
-    def _attach(self, job: object) -> None:
-        key = id(job)
-        if key in self._members or not isinstance(job, Job):
-            self._extras[key] = self._extras.get(key, 0) + 1
-            self._irregular += 1
-            return
-        self._members[key] = job
-        # getattr: copy and pickle append jobs whose state is not set yet (see __setstate__).
-        owner = getattr(job, "_owner", None)
-        if owner is None:
-            job._owner = self
-        else:
-            job._owner = (*owner, self) if isinstance(owner, tuple) else (owner, self)
-        value = getattr(job, "_next_run", None)
-        seq = next(self._seq)
-        self._seqs[key] = seq
-        if isinstance(value, _DATETIME) and value.tzinfo is None:
-            self._uids[key] = seq
-            heapq.heappush(self._heap, (value, seq, seq, key))
-        else:
-            self._uids[key] = -1
-            self._irregular += 1
-
-    def _disown(self, job: Job) -> None:
-        owner = job._owner
-        if owner is self:
-            job._owner = None
-        elif isinstance(owner, tuple):
-            rest = tuple(other for other in owner if other is not self)
-            job._owner = rest[0] if len(rest) == 1 else rest
-
-    def _detach(self, job: object) -> None:
-        key = id(job)
-        extra = self._extras.get(key)
-        if extra is not None:
-            self._irregular -= 1
-            if extra > 1:
-                self._extras[key] = extra - 1
-                return
-            del self._extras[key]
-            if not self._extras and key in self._members:
-                # The survivor's position may differ from its recorded one: renumber.
-                self._rebuild()
-            return
-        del self._members[key]
-        del self._seqs[key]
-        if self._uids.pop(key) < 0:
-            self._irregular -= 1
-        self._disown(cast(Job, job))
-
-    def _reset(self) -> None:
-        for job in self._members.values():
-            self._disown(job)
-        self._members.clear()
-        self._seqs.clear()
-        self._uids.clear()
-        self._extras.clear()
-        self._heap.clear()
-        self._irregular = 0
-
-    def _rebuild(self) -> None:
-        """Renumber every job by its list position and rebuild the heap: O(n), rare."""
-        self._reset()
-        for job in list.__iter__(self):
-            self._attach(job)
-
-    def _moved(self, job: Job, value: object) -> None:
-        """Called by ``Job.next_run``'s setter: give the job a fresh entry."""
-        with self._lock:
-            key = id(job)
-            if self._members.get(key) is not job:
-                return
-            if self._uids[key] < 0:
-                self._irregular -= 1
-            if isinstance(value, _DATETIME) and value.tzinfo is None:
-                uid = next(self._seq)
-                self._uids[key] = uid
-                heap = self._heap
-                heapq.heappush(heap, (value, self._seqs[key], uid, key))
-                if len(heap) > 2 * len(self._members) + 64:
-                    self._compact()
-            else:
-                self._uids[key] = -1
-                self._irregular += 1
-
-    def _live(self, entry: _Entry) -> bool:
-        return self._uids.get(entry[3]) == entry[2]
-
-    def _compact(self) -> None:
-        heap = self._heap
-        heap[:] = [entry for entry in heap if self._live(entry)]
-        heapq.heapify(heap)
-
-    def _pop_due(self, now: datetime.datetime) -> list[tuple[_Entry, Job]]:
-        """Pop the live entries due at *now*, earliest (then first listed) first."""
-        due: list[tuple[_Entry, Job]] = []
-        with self._lock:
-            heap = self._heap
-            uids = self._uids
-            while heap and heap[0][0] <= now:
-                entry = heapq.heappop(heap)
-                if uids.get(entry[3]) == entry[2]:
-                    due.append((entry, self._members[entry[3]]))
-            if due:
-                self._inflight += 1
-        return due
-
-    def _restore(self, due: list[tuple[_Entry, Job]]) -> None:
-        """Push back popped entries whose job was neither rescheduled nor removed."""
-        with self._lock:
-            self._inflight -= 1
-            for entry, _ in due:
-                if self._live(entry):
-                    heapq.heappush(self._heap, entry)
-
-    def _earliest(self) -> datetime.datetime | None:
-        with self._lock:
-            heap = self._heap
-            while heap and not self._live(heap[0]):
-                heapq.heappop(heap)
-            return heap[0][0] if heap else None
-
-    # -- the list interface --------------------------------------------------------------
-
-    def append(self, job: Job, /) -> None:
-        key = id(job)
-        with self._lock:
-            list.append(self, job)
-            if key in self._members or type(job) is not Job:
-                self._attach(job)
-                return
-            # _attach's common case, inlined: adding jobs is a hot path.
-            self._members[key] = job
-            owner = job._owner
-            if owner is None:
-                job._owner = self
-            else:
-                job._owner = (*owner, self) if isinstance(owner, tuple) else (owner, self)
-            value = job._next_run
-            seq = next(self._seq)
-            self._seqs[key] = seq
-            if isinstance(value, _DATETIME) and value.tzinfo is None:
-                self._uids[key] = seq
-                heapq.heappush(self._heap, (value, seq, seq, key))
-            else:
-                self._uids[key] = -1
-                self._irregular += 1
-
-    def extend(self, jobs: Iterable[Job], /) -> None:
-        items = list(jobs)
-        with self._lock:
-            list.extend(self, items)
-            for job in items:
-                self._attach(job)
-
-    def __iadd__(self: _L, jobs: Iterable[Job], /) -> _L:  # type: ignore[override, misc]
-        self.extend(jobs)
-        return self
-
-    def insert(self, index: SupportsIndex, job: Job, /) -> None:
-        with self._lock:
-            at_end = operator.index(index) >= len(self)
-            list.insert(self, index, job)
-            if at_end:
-                self._attach(job)
-            else:
-                self._rebuild()
-
-    def remove(self, job: Job, /) -> None:
-        with self._lock:
-            if type(job).__eq__ is object.__eq__:
-                key = id(job)
-                if key not in self._members and key not in self._extras:
-                    raise ValueError("list.remove(x): x not in list")
-                if not self._extras:
-                    # Every item is a job listed once, in increasing seq order: find the
-                    # position by bisection (cancelling is O(log n), not a scan).
-                    seqs = self._seqs
-                    index = bisect.bisect_left(self, seqs[key], key=lambda item: seqs[id(item)])
-                    if index < len(self) and list.__getitem__(self, index) is job:
-                        list.__delitem__(self, index)
-                        self._detach(job)
-                        return
-                list.remove(self, job)
-                self._detach(job)
-                return
-            for index, item in enumerate(list.__iter__(self)):
-                if item == job:
-                    list.__delitem__(self, index)
-                    self._detach(item)
-                    return
-            raise ValueError("list.remove(x): x not in list")
-
-    def pop(self, index: SupportsIndex = -1, /) -> Job:
-        with self._lock:
-            job = list.pop(self, index)
-            self._detach(job)
-            return job
-
-    def clear(self) -> None:
-        with self._lock:
-            list.clear(self)
-            self._reset()
-
-    def __delitem__(self, key: SupportsIndex | slice, /) -> None:
-        with self._lock:
-            if isinstance(key, slice):
-                removed = list.__getitem__(self, key)
-                if len(removed) == len(self):
-                    list.clear(self)
-                    self._reset()
-                    return
-                list.__delitem__(self, key)
-                for job in removed:
-                    self._detach(job)
-            else:
-                job = list.__getitem__(self, key)
-                list.__delitem__(self, key)
-                self._detach(job)
-
-    @overload
-    def __setitem__(self, key: SupportsIndex, value: Job, /) -> None: ...
-    @overload
-    def __setitem__(self, key: slice, value: Iterable[Job], /) -> None: ...
-    def __setitem__(self, key: Any, value: Any, /) -> None:
-        with self._lock:
-            list.__setitem__(self, key, value)
-            self._rebuild()
-
-    def __imul__(self: _L, times: SupportsIndex, /) -> _L:
-        with self._lock:
-            list.__imul__(self, times)
-            self._rebuild()
-        return self
-
-    def sort(self, *, key: Callable[[Job], Any] | None = None, reverse: bool = False) -> None:
-        with self._lock:
-            list.sort(self, key=key, reverse=reverse)
-            self._rebuild()
-
-    def reverse(self) -> None:
-        with self._lock:
-            list.reverse(self)
-            self._rebuild()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Copy and pickle the jobs, not the heap or the lock: appending rebuilds them.
-        return (_JobList, (), None, iter(list(list.__iter__(self))))
-
-    def _retain(self, keep: Callable[[Job], bool]) -> None:
-        """Keep the jobs *keep* accepts, in order (``clear(tag)``)."""
-        with self._lock:
-            kept: list[Job] = []
-            dropped: list[Job] = []
-            for job in list.__iter__(self):
-                (kept if keep(job) else dropped).append(job)
-            if dropped:
-                list.__setitem__(self, slice(None), kept)
-                for job in dropped:
-                    self._detach(job)
+        super().__init__(Job, jobs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -941,33 +512,7 @@ class Job:
                 self.at_time_zone = tz
             else:
                 raise ScheduleValueError("Timezone must be string or pytz.timezone object")
-        if not isinstance(time_str, str):
-            raise TypeError("at() should be passed a string")
-        daily = unit == "days" or bool(self.start_day)
-        if daily and not _DAILY_FORMAT.match(time_str):
-            raise ScheduleValueError(
-                "Invalid time format for a daily job (valid format is HH:MM(:SS)?)"
-            )
-        if unit == "hours" and not _HOURLY_FORMAT.match(time_str):
-            raise ScheduleValueError(
-                "Invalid time format for an hourly job (valid format is (MM)?:SS)"
-            )
-        if unit == "minutes" and not _MINUTELY_FORMAT.match(time_str):
-            raise ScheduleValueError("Invalid time format for a minutely job (valid format is :SS)")
-        parts = time_str.split(":")
-        if len(parts) == 3:
-            hour, minute, second = parts
-        elif unit == "minutes":  # ":SS"
-            hour, minute, second = "0", "0", parts[1]
-        elif unit == "hours":  # "MM:SS", or ":MM"
-            hour, minute, second = ("0", parts[0], parts[1]) if parts[0] else ("0", parts[1], "0")
-        else:  # "HH:MM"
-            hour, minute = parts
-            second = "0"
-        if daily and not 0 <= int(hour) <= 23:
-            # (sic: schedule's message has an unfilled placeholder)
-            raise ScheduleValueError("Invalid number of hours ({} is not between 0 and 23)")
-        self.at_time = datetime.time(int(hour), int(minute), int(second))
+        self.at_time = _at_time(time_str, unit, self.start_day)
         return self
 
     def to(self, latest: int) -> Job:
@@ -988,27 +533,7 @@ class Job:
             ScheduleValueError: the moment is in the past, or the string has no such format.
             TypeError: *until_time* is of another type.
         """
-        if isinstance(until_time, datetime.datetime):
-            self.cancel_after = until_time
-        elif isinstance(until_time, datetime.timedelta):
-            self.cancel_after = datetime.datetime.now() + until_time
-        elif isinstance(until_time, datetime.time):
-            self.cancel_after = datetime.datetime.combine(datetime.datetime.now(), until_time)
-        elif isinstance(until_time, str):
-            cancel_after = _parse_until(until_time)
-            if cancel_after is None:
-                raise ScheduleValueError("Invalid string format for until()")
-            if "-" not in until_time:
-                today = datetime.datetime.now()
-                cancel_after = cancel_after.replace(
-                    year=today.year, month=today.month, day=today.day
-                )
-            self.cancel_after = cancel_after
-        else:
-            raise TypeError(
-                "until() takes a string, datetime.datetime, datetime.timedelta, "
-                "datetime.time parameter"
-            )
+        self.cancel_after = _until_moment(until_time)
         if self.cancel_after < datetime.datetime.now():
             raise ScheduleValueError("Cannot schedule a job to run until a time in the past")
         return self

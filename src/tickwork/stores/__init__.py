@@ -1,9 +1,45 @@
-"""Job stores: where the scheduler keeps its jobs."""
+"""Job stores: where the scheduler keeps its jobs.
+
+* :class:`MemoryStore` (the default): in memory, for one process.
+* :class:`SQLiteStore`: one SQLite file, shared by the processes of one machine.
+
+To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are the
+contract (their docstrings say what each method changes, returns and raises);
+:class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
+:class:`RunEnd` are the records the scheduler and a store exchange;
+:mod:`tickwork.stores.codec` turns a job into plain data and back; and
+``tickwork.testing.JobStoreContract`` / ``SharedJobStoreContract`` are the test suites
+a store passes. ``docs/writing-a-store.md`` walks through one.
+"""
 
 from __future__ import annotations
 
-from ._base import JobStore
+from .._model import RunEnd
+from . import codec
+from ._base import (
+    Claim,
+    ClaimLike,
+    HandOff,
+    HandOffLike,
+    JobStore,
+    SharedJobStore,
+    Takeover,
+    Upkeep,
+)
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
 
-__all__ = ["JobStore", "MemoryStore", "SQLiteStore"]
+__all__ = [
+    "Claim",
+    "ClaimLike",
+    "HandOff",
+    "HandOffLike",
+    "JobStore",
+    "MemoryStore",
+    "RunEnd",
+    "SQLiteStore",
+    "SharedJobStore",
+    "Takeover",
+    "Upkeep",
+    "codec",
+]

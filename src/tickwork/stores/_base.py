@@ -1,72 +1,131 @@
-"""The job store contract.
+"""The job store contract: what a scheduler asks of the place it keeps its jobs.
 
-A store keeps jobs (their definition and schedule state) where the scheduler can find
-them again: in memory, or in a file shared by several processes. Stores never read
-the clock: every call that needs the time takes ``now``.
+Theory of operation
+-------------------
+A scheduler keeps the jobs it runs in a *store*. The scheduler decides (what is due,
+what to retry); the store only keeps data and answers. Two protocols say what a store
+must do, in the docstrings of their methods:
 
-Contract, checked by ``tests/stores/test_contract.py`` for every store:
+* :class:`JobStore`: jobs (add, update, remove, read), the *claim* that turns one
+  scheduled fire into a run exactly once (a compare-and-set on the job's next fire
+  time), the run history, and jobs that cannot be loaded ("broken"). A store used by
+  one process (:class:`~tickwork.stores.MemoryStore`) is a :class:`JobStore`.
+* :class:`SharedJobStore`: a store several processes use at once, each with a
+  scheduler of its own (:class:`~tickwork.stores.SQLiteStore`). It adds *leases* on the
+  runs it claims, so the run of a process that dies is taken over by another, the
+  hand-off of pending retries at shutdown, and :meth:`~SharedJobStore.sync`, which
+  tells a process what the others changed.
 
-* :meth:`JobStore.add_job` stores a new job. If the id exists it raises
-  :class:`~tickwork.ConflictingIdError`, unless ``replace=True``, when the new job
-  replaces the old one whole. :meth:`JobStore.add_jobs` does the same for several jobs
-  at once, all or none.
-* :meth:`JobStore.update_job` replaces an existing job's stored record; with
-  ``schedule=False`` it keeps the stored next fire time and remaining runs (the fields
-  a claim moves, which another process may have moved since this one last looked).
-  :meth:`JobStore.remove_job` deletes a job. Both raise :class:`~tickwork.JobLookupError`
-  for an unknown id. :meth:`JobStore.get_job` returns the stored record (an equal
-  :class:`~tickwork.Job`, without the ``_engine`` link) or raises ``JobLookupError``.
-* :meth:`JobStore.get_jobs` returns every job, ordered by next fire time (jobs with
-  none last), then id.
-* :meth:`JobStore.claim_fire` is the compare-and-set that makes one scheduled fire run
-  once: if the job's stored ``next_fire`` equals *expected* it sets it to *new_next*
-  (and the other state fields given) and returns True; otherwise it changes nothing and
-  returns False (another scheduler claimed that fire, or the job changed). An unknown id
-  returns False. :meth:`JobStore.claim_fires` (the one a store implements) claims
-  several at once and answers, per claim, None (not claimed) or how many runs of the
-  job other processes hold; a store shared between processes also takes, in the same
-  transaction, a lease on each run the claim starts (keyed by job id and scheduled
-  time), which :meth:`JobStore.record_runs` releases when the run's last attempt ends
-  and :meth:`JobStore.maintain` renews.
-* :meth:`JobStore.remove_jobs` deletes several jobs, ignoring unknown ids;
-  :meth:`JobStore.load_jobs` returns every job in any order (for start-up).
-* :meth:`JobStore.record_runs` appends to the run history, which
-  :meth:`JobStore.history` reads newest first; retention is bounded by the store.
-* :meth:`JobStore.sync` returns the jobs other processes changed since the last call
-  (None when nothing changed); a store used by one process only returns None.
-* Nothing a caller stored is ever silently dropped: a record that cannot be loaded is
-  kept, marked broken with the reason (:meth:`JobStore.broken_jobs`) and logged.
+A store may implement a protocol by its members alone (``isinstance`` checks them), or
+subclass it to inherit the default bodies of the optional methods. The contract suites
+``tickwork.testing.JobStoreContract`` and ``SharedJobStoreContract`` check a store
+against these docstrings; ``docs/writing-a-store.md`` walks through a store that passes.
+
+Rules for every method:
+
+* A store never reads the clock: a method that needs the time takes ``now`` (aware).
+* Every method may be called from any thread, concurrently: a store guards its own
+  state. A method may be called before :meth:`JobStore.open`; a store that needs
+  opening opens itself then (a scheduler adds jobs before it starts).
+* Instants are compared as instants, never by wall time or zone: ``12:00 UTC`` and
+  ``13:00 Europe/Berlin`` are the same fire time, and so are not the two passes of
+  ``01:30`` in a fall-back overlap.
+* A job read back equals the job stored (``==``), with ``func=None`` allowed for a
+  store that keeps functions by reference (the scheduler imports ``func_ref``). Its
+  ``next_fire`` is the same instant, in the same zone when the zone matters for
+  equality (a time in a DST fold).
+* Failures of the store itself (a file it cannot write, a lost connection) raise
+  :class:`~tickwork.StoreError`, with nothing changed: a failed write is rolled back.
+* Nothing a caller stored is ever dropped in silence. A stored job the store cannot
+  turn back into a :class:`~tickwork.Job` (corrupt data, an unknown trigger type) is
+  kept, left out of what the read methods return, and reported by
+  :meth:`JobStore.broken_jobs` with the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from .._errors import JobLookupError
 from .._model import Job, Run, RunEnd
 
-__all__ = ["Claim", "JobStore", "Takeover", "Upkeep"]
+__all__ = [
+    "Claim",
+    "ClaimLike",
+    "HandOff",
+    "HandOffLike",
+    "JobStore",
+    "SharedJobStore",
+    "Takeover",
+    "Upkeep",
+]
 
 _S = TypeVar("_S", bound="JobStore")
 
-#: One claim for :meth:`JobStore.claim_fires`: (job id, expected next fire, new next
-#: fire, remaining runs or None to keep, the scheduled times of the runs it starts).
-Claim = tuple[str, "datetime | None", "datetime | None", "int | None", "tuple[datetime, ...]"]
+
+class Claim(NamedTuple):
+    """One claim for :meth:`JobStore.claim_fires`: "if job *job_id* still fires at
+    *expected*, make its next fire *new_next* (and its remaining runs
+    *remaining_runs*), and start the runs scheduled at *runs*".
+
+    A store accepts a plain tuple of the same five values too (the scheduler passes
+    tuples).
+    """
+
+    job_id: str
+    #: The next fire time the caller read; the claim wins only if it is still stored.
+    expected: datetime | None
+    #: The next fire time to store (None: the job has no more fire times).
+    new_next: datetime | None
+    #: The remaining runs to store with it, or None to keep the stored value.
+    remaining_runs: int | None
+    #: The scheduled times of the runs this claim starts (a shared store leases each).
+    runs: tuple[datetime, ...] = ()
 
 
-class Takeover(NamedTuple):
-    """A run now held by this process: one whose process died (its lease expired, or,
-    with *dead*, it was found dead), or, with *handed_off*, a retry a process left when
-    it shut down, now due (*attempt* is then the attempt to run)."""
+#: What :meth:`JobStore.claim_fires` accepts for one claim: a :class:`Claim`, or a plain
+#: tuple of its five values.
+ClaimLike: TypeAlias = tuple[
+    str, datetime | None, datetime | None, int | None, tuple[datetime, ...]
+]
+
+
+class HandOff(NamedTuple):
+    """A pending retry left to the other processes at shutdown
+    (:meth:`SharedJobStore.hand_off_retries`): run *attempt* of the fire of *job_id*
+    scheduled at *scheduled_at*, once *due* has passed. A store accepts a plain tuple of
+    the same four values too."""
 
     job_id: str
     scheduled_at: datetime
     attempt: int
+    due: datetime
+
+
+#: What :meth:`SharedJobStore.hand_off_retries` accepts for one retry.
+HandOffLike: TypeAlias = tuple[str, datetime, int, datetime]
+
+
+class Takeover(NamedTuple):
+    """A run this store now holds the lease of, found by :meth:`SharedJobStore.maintain`:
+
+    * the run of another process that stopped renewing its lease (it expired) or, with
+      *dead*, that was found dead before its lease expired: *attempt* is the attempt
+      that was cut off, which the scheduler records as interrupted and may retry;
+    * with *handed_off*, a retry another process left when it shut down
+      (:meth:`SharedJobStore.hand_off_retries`), now due: *attempt* is the attempt to
+      run, and *owner* is ``""``.
+    """
+
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+    #: The lease's previous owner (``""`` for a handed-off retry).
     owner: str
     handed_off: bool = False
     #: True when the holder was found dead (before its lease expired).
@@ -74,13 +133,14 @@ class Takeover(NamedTuple):
 
 
 class Upkeep(NamedTuple):
-    """What :meth:`JobStore.maintain` found.
+    """What :meth:`SharedJobStore.maintain` did.
 
-    ``lost``: (job id, scheduled time) of runs this process held whose lease another
-    process took (this one was too slow to renew): they must not be started.
-    ``taken``: runs of dead processes this process now holds; the caller decides
-    whether each runs again and reports it with :meth:`JobStore.record_runs`.
-    ``next_at``: when to call :meth:`JobStore.maintain` again.
+    ``lost``: (job id, scheduled time) of runs this store held whose lease another
+    store took over (this one did not renew it in time); each is reported once, and
+    their waiting runs must not be started. ``taken``: the runs this store now holds
+    (see :class:`Takeover`); the caller runs or records each and ends it with
+    :meth:`JobStore.record_runs`. ``next_at``: when to call ``maintain`` again (None:
+    no need to call it on a timer).
     """
 
     lost: list[tuple[str, datetime]]
@@ -88,24 +148,58 @@ class Upkeep(NamedTuple):
     next_at: datetime | None
 
 
-class JobStore(ABC):
-    """Base class of job stores."""
+@runtime_checkable
+class JobStore(Protocol):
+    """A place a scheduler keeps its jobs: the methods every store has.
 
-    #: True for stores that keep jobs as data outside the process (a file): jobs need
-    #: importable functions and JSON arguments, and other processes may share them.
+    Subclass it to inherit the default bodies of :meth:`open`, :meth:`close`, the
+    context manager, :meth:`add_jobs`, :meth:`remove_jobs`, :meth:`load_jobs`,
+    :meth:`claim_fire`, :meth:`transaction`, :meth:`record_runs`, :meth:`history`,
+    :meth:`mark_broken` and :meth:`broken_jobs`; implement the others.
+
+    Example::
+
+        class DictStore(JobStore):
+            def add_job(self, job, *, replace=False): ...
+            # update_job, remove_job, get_job, get_jobs, claim_fires ...
+
+        isinstance(DictStore(), JobStore)        # True
+    """
+
+    #: Derived, kept for compatibility: True exactly for a :class:`SharedJobStore`.
+    #: Test ``isinstance(store, SharedJobStore)`` instead; do not set it.
     persistent: bool = False
-    #: Seconds between :meth:`sync` checks for other processes' changes (None: never).
-    poll_interval: float | None = None
 
-    def open(self) -> None:  # noqa: B027 - optional hook
-        """Prepare the store (open files, create tables). Called by the scheduler's start."""
+    @classmethod
+    def __subclasshook__(cls, other: type) -> Any:
+        """``issubclass`` is true for the classes that subclass this protocol (or are
+        registered), as when stores had an abstract base class. (Python refuses
+        ``issubclass`` for a protocol with data members; ``isinstance`` checks the
+        members of any object.)"""
+        del other
+        return NotImplemented
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources. Called by the scheduler's shutdown (also one never started).
+    # -- lifetime -----------------------------------------------------------------------
 
-        Closing twice, or closing a store never opened, is harmless; a closed store opens
+    def open(self) -> None:
+        """Prepare the store (open files or connections, create tables).
+
+        The scheduler calls it when it starts. Opening an open store does nothing.
+
+        Raises:
+            StoreError: the store cannot be used (a file that is not a job store, a
+                database that refuses the connection).
+        """
+        return
+
+    def close(self) -> None:
+        """Release what the store holds (files, connections); keep the data.
+
+        The scheduler calls it when it shuts down (also one never started). Closing
+        twice, or closing a store never opened, does nothing; a closed store opens
         again when next used.
         """
+        return
 
     def __enter__(self: _S) -> _S:
         """Open the store; the ``with`` block's end closes it.
@@ -122,29 +216,72 @@ class JobStore(ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Close the store (:meth:`close`)."""
         self.close()
+
+    # -- jobs ---------------------------------------------------------------------------
 
     @abstractmethod
     def add_job(self, job: Job, *, replace: bool = False) -> None:
-        """Store a new job (or replace one with the same id when *replace*)."""
+        """Store a new job.
+
+        With *replace*, a job with the same id (or a broken record of one) is replaced
+        whole, schedule state included.
+
+        Raises:
+            ConflictingIdError: a job with this id is stored (broken or not) and
+                *replace* is False; the message names the id. Nothing is changed.
+            SerializationError: a store that keeps jobs as data cannot keep this one
+                (a lambda, an argument that is not JSON data); nothing is stored.
+            StoreError: the store failed; nothing is stored.
+        """
 
     def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
-        """Store several jobs at once: all of them, or (on an error) none."""
+        """Store several jobs at once: all of them or, when one fails, none.
+
+        With *replace*, each replaces a stored job with its id; a job given twice is
+        stored as given last.
+
+        Raises:
+            ConflictingIdError: without *replace*, an id is stored already or given
+                twice; the message names such ids (the first ten). Nothing is stored.
+            SerializationError, StoreError: as :meth:`add_job`; nothing is stored.
+        """
         with self.transaction():
             for job in jobs:
                 self.add_job(job, replace=replace)
 
     @abstractmethod
     def update_job(self, job: Job, *, schedule: bool = True) -> None:
-        """Replace the stored record of an existing job (keeping the stored next fire
-        time and remaining runs when *schedule* is False)."""
+        """Replace the stored record of the job with *job*'s id by *job*.
+
+        With ``schedule=False`` the stored next fire time and remaining runs are kept
+        (the fields claims move, which another scheduler may have moved since the
+        caller read the job); every other field is replaced. A broken record is
+        replaced like any other and is no longer broken.
+
+        Raises:
+            JobLookupError: no job with this id is stored; the message names the id.
+                Nothing is added.
+            SerializationError, StoreError: as :meth:`add_job`; nothing is changed.
+        """
 
     @abstractmethod
     def remove_job(self, job_id: str) -> None:
-        """Delete a job."""
+        """Delete the job *job_id* (a broken record of it too). Its run history stays.
+
+        Raises:
+            JobLookupError: no job with this id is stored; the message names the id.
+            StoreError: the store failed; nothing is deleted.
+        """
 
     def remove_jobs(self, job_ids: Sequence[str]) -> None:
-        """Delete several jobs at once; ids that are not stored are ignored."""
+        """Delete several jobs at once (all or, on a store failure, none); ids that are
+        not stored are ignored.
+
+        Raises:
+            StoreError: the store failed; nothing is deleted.
+        """
         with self.transaction():
             for job_id in job_ids:
                 with contextlib.suppress(JobLookupError):
@@ -152,16 +289,39 @@ class JobStore(ABC):
 
     @abstractmethod
     def get_job(self, job_id: str) -> Job:
-        """The stored record of one job."""
+        """The stored job *job_id*, as stored (schedule state included).
+
+        A shared store reads the data as it is now, changes by other processes included.
+
+        Raises:
+            JobLookupError: no job with this id is stored, or its record is broken
+                (then the message says so); the message names the id.
+            StoreError: the store failed.
+        """
 
     @abstractmethod
     def get_jobs(self) -> list[Job]:
-        """Every stored job, by next fire time (None last), then id."""
+        """Every stored job that can be loaded: a new list, ordered by next fire time
+        (by instant; jobs without one last), then by id.
+
+        Broken records are left out (and reported by :meth:`broken_jobs`).
+
+        Raises:
+            StoreError: the store failed.
+        """
 
     def load_jobs(self) -> list[Job]:
-        """Every stored job in any order: what a scheduler loads when it starts.
-        Stores that can skip sorting (a file store) override it."""
+        """Every stored job that can be loaded, in any order: what a scheduler loads
+        when it starts. The same jobs as :meth:`get_jobs`; a store that can skip the
+        sorting overrides it. A :class:`SharedJobStore` counts the changes
+        :meth:`SharedJobStore.sync` reports from here.
+
+        Raises:
+            StoreError: the store failed.
+        """
         return self.get_jobs()
+
+    # -- claims -------------------------------------------------------------------------
 
     def claim_fire(
         self,
@@ -172,60 +332,199 @@ class JobStore(ABC):
         now: datetime,
         remaining_runs: int | None = None,
     ) -> bool:
-        """Atomically move a job's next fire time from *expected* to *new_next*.
+        """One claim (see :meth:`claim_fires`), starting no runs: True when it won.
 
-        Returns False, changing nothing, when the stored next fire time is not
-        *expected* (another scheduler got there first) or the job is gone.
-        ``remaining_runs`` is stored with the new fire time when the job has a limit.
+        Atomically moves the job's next fire time from *expected* to *new_next* (and
+        stores *remaining_runs*, unless None). Returns False, changing nothing, when the
+        stored next fire time is not *expected* (another scheduler claimed that fire,
+        or the job changed) or the job is not stored.
         """
-        claim: Claim = (job_id, expected, new_next, remaining_runs, ())
+        claim = Claim(job_id, expected, new_next, remaining_runs, ())
         return self.claim_fires([claim], now=now)[0] is not None
 
     @abstractmethod
-    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[int | None]:
-        """Several :meth:`claim_fire` calls at once, in one transaction where the store
-        has them; one result per claim, in order: None when it was not claimed, else
-        how many runs of the job other processes have in progress (always 0 for a store
-        of one process). A store shared between processes also leases each run a claim
-        starts (the claim's last element)."""
+    def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
+        """Claim scheduled fires: the compare-and-set that makes each fire run once.
+
+        For each :class:`Claim` (or plain tuple ``(job_id, expected, new_next,
+        remaining_runs, runs)``), in order: if the job is stored, not broken, and its
+        stored next fire time is the instant *expected* (None matches only None), set
+        it to *new_next* and, unless *remaining_runs* is None, the remaining runs to
+        *remaining_runs*; nothing else of the job changes. Otherwise change nothing.
+        A later claim in the same call sees the effect of an earlier one.
+
+        Returns one result per claim, in order: None when it was not claimed, else how
+        many runs of the job other processes hold leases for (0 for a store of one
+        process), which the scheduler counts against ``max_instances``.
+
+        A :class:`SharedJobStore` makes all the claims in one transaction and, in it,
+        takes a lease on each run a winning claim starts (*runs*); see its lease rules.
+        ``now`` is when the leases start.
+
+        Raises:
+            StoreError: the store failed; nothing was claimed.
+        """
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group the calls made inside into one transaction, where the store has them."""
+        """Group the calls made inside the block into one transaction, where the store
+        has them: all of their changes are kept, or (when the block raises) none.
+
+        Blocks may nest (the inner joins the outer). The default has no transactions:
+        each call inside is atomic on its own, and nothing is undone.
+        """
         yield
 
-    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:  # noqa: B027
-        """Append to the run history; release the claims of runs whose ``final`` is set."""
+    # -- run history --------------------------------------------------------------------
+
+    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
+        """Append *runs* to the run history, in order (*now* is when).
+
+        A :class:`SharedJobStore` also ends each run's lease in the same transaction
+        (see its lease rules): it releases the lease of a run whose ``final`` is set,
+        and otherwise sets the lease's attempt to the next one.
+
+        The default keeps no history (:meth:`history` is then always empty).
+
+        Raises:
+            StoreError: the store failed; nothing is recorded or released.
+        """
+        return
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
-        """Recorded runs, newest first (of one job, or all), at most *limit*."""
+        """The recorded runs, newest (last recorded) first: all of them, or those of
+        *job_id*, at most *limit* of them.
+
+        Each :class:`~tickwork.Run` holds the run's fields (see
+        :func:`tickwork.stores.codec.run_from_end`) and names the process that recorded
+        it. A store bounds what it keeps, dropping the oldest runs first; the history
+        of a job outlives the job.
+
+        Raises:
+            ValueError: *limit* is not a whole number >= 0.
+            StoreError: the store failed.
+        """
         return []
 
-    def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
-        """Renew this process's leases and (if *take_over*) take over expired ones of
-        dead processes."""
-        return Upkeep([], [], None)
+    # -- broken jobs --------------------------------------------------------------------
 
-    def hand_off_retries(
-        self, retries: Sequence[tuple[str, datetime, int, datetime]], *, now: datetime
-    ) -> list[bool]:
-        """At shutdown: leave pending retries, each (job id, scheduled time, attempt,
-        due time), to the processes that share the store, which run them when due and
-        get them as :class:`Takeover` with ``handed_off`` from :meth:`maintain`.
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        """Note that the stored job *job_id* cannot be loaded, and why (the scheduler
+        calls it when the job's function no longer imports); the job stays stored.
 
-        Returns, for each retry, whether the store kept it. A store that cannot (the
-        default: all False), or a retry of a run it holds no claim for (one started by
-        ``run_job_now``), leaves it to the scheduler, which reports it skipped.
+        :meth:`broken_jobs` reports it until the job is replaced, updated or removed (a
+        store that decodes its records may also clear the mark when the record next
+        loads; the scheduler marks it again if the function still fails). Marking a
+        job that is not stored does nothing.
+
+        Raises:
+            StoreError: the store failed.
         """
-        return [False] * len(retries)
-
-    def sync(self) -> tuple[list[Job], list[str]] | None:
-        """(changed jobs, removed ids) since the last call, or None if nothing changed."""
-        return None
-
-    def mark_broken(self, job_id: str, reason: str) -> None:  # noqa: B027
-        """Record that a stored job cannot be loaded (its function no longer imports...)."""
+        return
 
     def broken_jobs(self) -> dict[str, str]:
-        """Stored jobs that cannot be loaded, with the reason for each."""
+        """The stored jobs that cannot be loaded, id to reason, ordered by id: records
+        the store could not decode, and jobs marked by :meth:`mark_broken`.
+
+        Raises:
+            StoreError: the store failed.
+        """
         return {}
+
+
+@runtime_checkable
+class SharedJobStore(JobStore, Protocol):
+    """A job store that several processes use at once, each running a scheduler.
+
+    Each scheduled fire runs once among the processes, whichever claims it
+    (:meth:`~JobStore.claim_fires`); a change one process makes reaches the others
+    through :meth:`sync`; the run of a process that dies is taken over by another
+    through *leases* (:meth:`maintain`); retries pending at shutdown are left to the
+    others (:meth:`hand_off_retries`).
+
+    Lease rules
+    -----------
+    1. *One lease per claimed run*, keyed by job id and scheduled instant, taken in the
+       same transaction as the claim that starts the run (the claim's ``runs``). A
+       lease has an owner (this store object: one per process), an expiry, and a
+       fencing token that is never reused.
+    2. *Renewal*: :meth:`maintain` extends this store's leases to ``now + lease
+       time``, at the latest when a third of the lease time has passed since they were
+       last renewed; the scheduler calls it again at :attr:`Upkeep.next_at`.
+    3. *Release*: :meth:`~JobStore.record_runs` deletes the lease of a run whose
+       ``final`` is set, in the same transaction as the run's history row, and only if
+       the lease still has this store's token (one taken over since is left alone).
+       A run that ends with another attempt to come keeps its lease, with the attempt
+       set to the next one (what a process taking it over runs).
+    4. *Expiry and takeover*: a lease expires when its expiry is before ``now``.
+       :meth:`maintain` (with ``take_over``) takes over the expired leases of other
+       owners, and the leases of owners found dead before that where the store can
+       tell; each becomes this store's under a new token, and is reported once as a
+       :class:`Takeover`.
+    5. *Lost leases*: a store that finds, when it renews, that one of its leases was
+       taken over reports it once in :attr:`Upkeep.lost`; it must not release or renew
+       the new owner's lease.
+    6. *Hand-off*: :meth:`hand_off_retries` leaves a held lease to no one (owner
+       ``""``), with the attempt to run and its due time as expiry; it is taken over
+       like an expired lease once due, as a :class:`Takeover` with ``handed_off``.
+    7. *Counting*: a claim's result counts the job's leases held by other owners (a
+       handed-off retry is no run in progress and is not counted).
+    """
+
+    persistent: bool = True
+    #: Seconds between :meth:`sync` calls (None: the scheduler never calls it on a
+    #: timer, only after losing a claim).
+    poll_interval: float | None = None
+
+    @classmethod
+    def __subclasshook__(cls, other: type) -> Any:
+        """As :meth:`JobStore.__subclasshook__`."""
+        del other
+        return NotImplemented
+
+    @abstractmethod
+    def sync(self) -> tuple[list[Job], list[str]] | None:
+        """What other store objects (other processes) changed: ``(jobs, removed_ids)``,
+        or None when nothing changed.
+
+        *jobs* holds the current state of each job added or changed since the last
+        :meth:`sync` or :meth:`~JobStore.load_jobs` (a store may count from
+        :meth:`~JobStore.get_jobs` too); *removed_ids* the jobs removed since, and those
+        whose record became broken. A change may be reported more than once, and this
+        store's own writes may be among them; none is missed. With no change by
+        another, the result is None.
+
+        Raises:
+            StoreError: the store failed.
+        """
+
+    @abstractmethod
+    def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
+        """Look after leases (see the lease rules): renew this store's when due, report
+        those it lost and, with *take_over*, take over the expired leases of others
+        and those of owners found dead. A store may also prune its history here.
+
+        ``take_over=False`` (a paused scheduler) renews and reports lost leases but
+        takes over nothing.
+
+        Raises:
+            StoreError: the store failed; no lease was taken.
+        """
+
+    @abstractmethod
+    def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
+        """At shutdown, leave pending retries to the other processes.
+
+        For each :class:`HandOff` (or plain tuple ``(job_id, scheduled_at, attempt,
+        due)``), in one transaction: if this store holds the lease of that run, the
+        lease is kept with no owner (``""``), the attempt to run, and *due* as expiry;
+        the first store whose :meth:`maintain` looks once it is due takes it over (a
+        :class:`Takeover` with ``handed_off``). This store no longer renews it.
+
+        Returns, for each retry, whether the store kept it. A retry of a run this store
+        holds no lease for (one started by ``run_job_now``, or one it lost) is not kept:
+        the scheduler reports it skipped.
+
+        Raises:
+            StoreError: the store failed; nothing was kept.
+        """

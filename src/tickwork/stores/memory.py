@@ -12,7 +12,7 @@ from .._checks import whole
 from .._errors import ConflictingIdError, JobLookupError
 from .._model import Job, Run, RunEnd, evolve
 from .._tz import epoch_us
-from ._base import Claim, JobStore
+from ._base import ClaimLike, JobStore
 from ._history import process_name, run_from_end
 
 __all__ = ["MemoryStore"]
@@ -39,6 +39,12 @@ class MemoryStore(JobStore):
     ``scheduler.history()``. The schedule state that moves on every fire (next fire time,
     remaining runs) is kept beside the job record, so claiming a fire does not copy
     the record.
+
+    It is the reference :class:`~tickwork.stores.JobStore`: the contract suite's model
+    test checks other stores against it.
+
+    Raises:
+        TypeError, ValueError: *history* is not a whole number >= 0.
     """
 
     def __init__(self, *, history: int = 1000) -> None:
@@ -51,6 +57,8 @@ class MemoryStore(JobStore):
         # Fire state newer than the record in _jobs (written by claims, folded back into
         # the record when it is read), so a claim does not copy the record.
         self._moving: dict[str, tuple[datetime | None, int | None]] = {}
+        # Jobs the scheduler could not load (their function does not import): reason.
+        self._broken: dict[str, str] = {}
 
     def add_job(self, job: Job, *, replace: bool = False) -> None:
         with self._lock:
@@ -82,6 +90,8 @@ class MemoryStore(JobStore):
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job if job._control is None else evolve(job, _control=None)
         self._moving.pop(job.id, None)
+        if self._broken:
+            self._broken.pop(job.id, None)
 
     def remove_job(self, job_id: str) -> None:
         with self._lock:
@@ -90,6 +100,7 @@ class MemoryStore(JobStore):
             except KeyError:
                 raise JobLookupError(f"no job with id {job_id!r}") from None
             self._moving.pop(job_id, None)
+            self._broken.pop(job_id, None)
 
     def get_job(self, job_id: str) -> Job:
         with self._lock:
@@ -111,7 +122,7 @@ class MemoryStore(JobStore):
         jobs.sort(key=_order)
         return jobs
 
-    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[int | None]:
+    def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         del now  # nothing here expires: a store in memory has no leases to check
         results: list[int | None] = []
         moving = self._moving
@@ -149,3 +160,13 @@ class MemoryStore(JobStore):
             if job_id is None or end.job_id == job_id:
                 found.append(run_from_end(end, self._process))
         return found
+
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        """Note why the stored job cannot be loaded, until it is replaced or removed."""
+        with self._lock:
+            if job_id in self._jobs:
+                self._broken[job_id] = reason
+
+    def broken_jobs(self) -> dict[str, str]:
+        with self._lock:
+            return {job_id: self._broken[job_id] for job_id in sorted(self._broken)}

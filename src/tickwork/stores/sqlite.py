@@ -2,9 +2,12 @@
 
 Theory of operation
 -------------------
-Jobs are rows of plain data (``tickwork._serialize``): the function by its
+Jobs are rows of plain data (:mod:`tickwork.stores.codec`): the function by its
 ``"module:qualname"`` reference, arguments as JSON (pickle only when asked), the trigger
 as its dict, every option, the next fire time in integer microseconds, the paused flag.
+
+The store keeps the :class:`~tickwork.stores.SharedJobStore` contract, lease rules
+included; what follows is how.
 
 *Exactly once.* Every process that shares the file runs its own scheduler over the same
 jobs. A scheduled fire becomes a run only through :meth:`SQLiteStore.claim_fires`: in one
@@ -76,11 +79,11 @@ from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
 from .._instants import EPOCH as _EPOCH
 from .._model import Job, Outcome, Run, RunEnd
-from .._serialize import JobRow, decode_job, encode_job, fire_zone
 from .._tz import coerce_timezone, epoch_us, timezone_name
-from ._base import Claim, JobStore, Takeover, Upkeep
+from ._base import ClaimLike, HandOffLike, SharedJobStore, Takeover, Upkeep
 from ._history import error_fields, process_name
 from ._liveness import identity, is_dead
+from .codec import JobRow, decode_job, encode_job
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -229,7 +232,7 @@ def _zone_name(moment: datetime | None) -> str | None:
     return known[1]
 
 
-class SQLiteStore(JobStore):
+class SQLiteStore(SharedJobStore):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 
     Several scheduler processes may share the file (gunicorn or uvicorn workers, a
@@ -260,8 +263,6 @@ class SQLiteStore(JobStore):
             file is not a tickwork database, is corrupt, comes from a newer tickwork,
             or cannot be opened.
     """
-
-    persistent = True
 
     def __init__(
         self,
@@ -566,41 +567,33 @@ class SQLiteStore(JobStore):
 
     # -- jobs -------------------------------------------------------------------------
 
-    def _encode(self, job: Job) -> tuple[JobRow, str | None]:
-        """The row, and the zone the next fire time is expressed in (kept so it reads
-        back the same: Python never calls instants in different zones equal when one is
-        in a DST fold)."""
-        fire = job.next_fire
-        if fire is None or fire.tzinfo is fire_zone(job.trigger):
-            return encode_job(job, pickle_args=self.pickle), None  # as decoding gives it
-        return encode_job(job, pickle_args=self.pickle), _zone_name(fire)
-
     def add_job(self, job: Job, *, replace: bool = False) -> None:
-        row, zone = self._encode(job)
+        row = encode_job(job, pickle_args=self.pickle)
         with self._write("save the job") as conn:
             seq = self._seq(conn)
             if replace:
-                conn.execute(_UPSERT, (*row, zone, seq))
+                conn.execute(_UPSERT, (*row, seq))
             else:
                 try:
-                    conn.execute(_INSERT, (*row, zone, seq))
+                    conn.execute(_INSERT, (*row, seq))
                 except sqlite3.IntegrityError:
                     raise ConflictingIdError(f"a job with id {job.id!r} already exists") from None
 
     def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
-        rows = [self._encode(job) for job in jobs]
+        pickle = self.pickle
+        rows: list[JobRow] = [encode_job(job, pickle_args=pickle) for job in jobs]
         with self._write("save the jobs") as conn:
             seq = self._seq(conn)
             if replace:
-                conn.executemany(_UPSERT, [(*row, zone, seq) for row, zone in rows])
+                conn.executemany(_UPSERT, [(*row, seq) for row in rows])
             else:
                 conn.execute("SAVEPOINT add_jobs")
                 try:
-                    conn.executemany(_INSERT, [(*row, zone, seq) for row, zone in rows])
+                    conn.executemany(_INSERT, [(*row, seq) for row in rows])
                 except sqlite3.IntegrityError:
                     conn.execute("ROLLBACK TO add_jobs")
                     conn.execute("RELEASE add_jobs")
-                    raise self._conflicts(conn, [row.id for row, _ in rows]) from None
+                    raise self._conflicts(conn, [row.id for row in rows]) from None
                 conn.execute("RELEASE add_jobs")
 
     @staticmethod
@@ -618,15 +611,15 @@ class SQLiteStore(JobStore):
         return ConflictingIdError(f"jobs with these ids already exist: {listed}{more}")
 
     def update_job(self, job: Job, *, schedule: bool = True) -> None:
-        row, zone = self._encode(job)
+        row = encode_job(job, pickle_args=self.pickle)
         with self._write("save the job") as conn:
             seq = self._seq(conn)
             definition = (row.name, row.func_ref, row.args, row.kwargs, row.trigger, row.options)
             if schedule:
                 schedule_state = (row.next_fire_us, row.paused, row.remaining_runs)
+                failures, zone = row.consecutive_failures, row.next_fire_zone
                 cursor = conn.execute(
-                    _UPDATE,
-                    (*definition, *schedule_state, row.consecutive_failures, zone, seq, row.id),
+                    _UPDATE, (*definition, *schedule_state, failures, zone, seq, row.id)
                 )
             else:
                 cursor = conn.execute(
@@ -685,7 +678,7 @@ class SQLiteStore(JobStore):
 
     def _decode(self, row: Sequence[Any]) -> Job | None:
         """A row's job; None for a broken row, which is marked (and logged once)."""
-        zone, broken = row[11], row[12]
+        broken = row[12]
         if not self.pickle and (isinstance(row[3], bytes) or isinstance(row[4], bytes)):
             # Unpickling runs code: only a store opened with pickle=True does it.
             self.mark_broken(
@@ -695,15 +688,10 @@ class SQLiteStore(JobStore):
             )
             return None
         try:
-            job = decode_job(row[:11])
+            job = decode_job(row[:12])  # the codec's columns, next_fire_zone last
         except SerializationError as error:
             self.mark_broken(row[0], str(error))
             return None
-        fire = job.next_fire
-        if zone is not None and fire is not None and _zone_name(fire) != zone:
-            with contextlib.suppress(LookupError, TypeError):
-                # A record no one has seen yet: set in place rather than copy.
-                object.__setattr__(job, "next_fire", fire.astimezone(coerce_timezone(zone)))
         if broken is not None:
             # It loads again (its module was deployed, say): clear the mark. If its
             # function still does not import, the scheduler marks it again.
@@ -734,7 +722,7 @@ class SQLiteStore(JobStore):
 
     # -- claims and leases ------------------------------------------------------------
 
-    def claim_fires(self, claims: Sequence[Claim], *, now: datetime) -> list[int | None]:
+    def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs, all in one transaction; for each fire
         claimed, count the job's runs other processes hold leases for."""
         results: list[int | None] = []
@@ -881,9 +869,7 @@ class SQLiteStore(JobStore):
                 self._prune_at_us = now_us + 60_000_000
         return Upkeep(lost, taken, next_at)
 
-    def hand_off_retries(
-        self, retries: Sequence[tuple[str, datetime, int, datetime]], *, now: datetime
-    ) -> list[bool]:
+    def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
         """Leave each pending retry (job id, scheduled time, attempt, due) that this
         process holds a lease for to whichever process looks next: its lease stays in
         the file, held by no one and due then."""

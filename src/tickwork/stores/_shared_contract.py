@@ -1,0 +1,327 @@
+"""The shared job store contract suite: leases, hand-off and sync, on top of the jobs.
+
+Exposed as ``tickwork.testing.SharedJobStoreContract``; see :mod:`tickwork.stores._contract`.
+Two processes sharing a store are stood for by two store objects on the same data (the
+``store`` and ``peer_store`` fixtures), each with a lease owner of its own. Lease expiry
+is driven by the ``now`` passed in, so nothing waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import pytest
+
+from .._model import Outcome
+from ._base import HandOff, SharedJobStore
+from ._contract import T0, JobStoreContract, make_job, race, run_end
+
+__all__ = ["SharedJobStoreContract"]
+
+LATER = T0 + timedelta(seconds=10)  # the fire after T0 of make_job()'s trigger
+LAST = T0 + timedelta(seconds=20)
+
+
+def claim_run(store: SharedJobStore, fire: datetime = T0, *, job_id: str = "a") -> int | None:
+    """Claim the fire of *job_id* at *fire*, starting (and leasing) its run."""
+    following = fire + timedelta(seconds=10)
+    return store.claim_fires([(job_id, fire, following, None, (fire,))], now=fire)[0]
+
+
+def held(store: SharedJobStore, fire: datetime = T0, *, job_id: str = "a") -> bool:
+    """Whether *store* holds the lease of the run at *fire*, told by trying to hand it
+    off (which it does only for a run it holds): a check that ends the lease."""
+    return store.hand_off_retries([HandOff(job_id, fire, 2, fire)], now=fire) == [True]
+
+
+class SharedJobStoreContract(JobStoreContract):
+    """The :class:`~tickwork.stores.SharedJobStore` contract as a pytest test class:
+    every test of :class:`JobStoreContract`, and those of leases, hand-off and sync.
+
+    Besides the ``store`` fixture, define:
+
+    * ``peer_store``: a second new, unopened store object on the same data, as another
+      process would open it (the tests of two processes use it; without it, or when
+      it returns None, they are skipped);
+    * :attr:`lease_time`: the seconds the leases of the stores under test last.
+    """
+
+    #: Seconds a lease of the store under test lasts without renewal.
+    lease_time: ClassVar[float] = 30.0
+
+    @pytest.fixture
+    def peer_store(self) -> SharedJobStore | None:
+        """Override: a second, unopened store object on the data of ``store``."""
+        return None
+
+    @pytest.fixture
+    def peer(self, _opened: None, peer_store: SharedJobStore | None) -> Iterator[SharedJobStore]:
+        if peer_store is None:
+            pytest.skip("no peer_store: a second store object on the same data")
+        peer_store.open()
+        yield peer_store
+        peer_store.close()
+
+    def expired(self, since: datetime = T0) -> datetime:
+        """A moment just after a lease taken or renewed at *since* has expired."""
+        return since + timedelta(seconds=self.lease_time + 1)
+
+    # -- one store object -------------------------------------------------------------
+
+    def test_it_is_a_shared_job_store(self, store: SharedJobStore) -> None:
+        assert isinstance(store, SharedJobStore)
+        assert store.persistent is True
+        interval = store.poll_interval
+        assert interval is None or interval > 0
+
+    def test_its_own_writes_are_no_news_to_sync(self, store: SharedJobStore) -> None:
+        store.sync()
+        store.add_job(make_job())
+        store.update_job(make_job(name="renamed"))
+        assert store.sync() is None
+        assert store.sync() is None
+
+    def test_a_claimed_run_is_held_until_its_final_record(self, store: SharedJobStore) -> None:
+        store.add_jobs([make_job("a"), make_job("b"), make_job("c")])
+        for job_id in "abc":
+            assert claim_run(store, job_id=job_id) == 0
+        store.record_runs([run_end("a", final=True)], now=T0)
+        store.record_runs(
+            [run_end("b", outcome=Outcome.FAILURE, final=False)],
+            now=T0,  # a retry follows
+        )
+        assert not held(store, job_id="a")
+        assert held(store, job_id="b")
+        assert held(store, job_id="c")
+
+    def test_a_claim_that_loses_or_starts_no_run_leases_nothing(
+        self, store: SharedJobStore
+    ) -> None:
+        store.add_jobs([make_job("a"), make_job("b")])
+        assert store.claim_fires([("a", T0, LATER, None, ())], now=T0) == [0]
+        assert store.claim_fires([("b", LATER, LAST, None, (LATER,))], now=T0) == [None]
+        assert not held(store, job_id="a")
+        assert not held(store, LATER, job_id="b")
+
+    def test_maintain_says_when_to_call_it_again(self, store: SharedJobStore) -> None:
+        upkeep = store.maintain(T0)
+        assert (upkeep.lost, upkeep.taken) == ([], [])
+        assert upkeep.next_at is None or upkeep.next_at > T0
+        store.add_job(make_job())
+        claim_run(store)
+        now = T0 + timedelta(seconds=1)
+        upkeep = store.maintain(now)
+        assert (upkeep.lost, upkeep.taken) == ([], [])
+        # Leases held: renewed at the latest a third of the lease time from now.
+        assert upkeep.next_at is not None
+        assert now < upkeep.next_at <= now + timedelta(seconds=self.lease_time / 3)
+
+    def test_a_handed_off_retry_comes_back_from_maintain_once_due(
+        self, store: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        assert claim_run(store) == 0
+        due = T0 + timedelta(seconds=30)
+        retry = HandOff("a", T0, 2, due)
+        assert store.hand_off_retries([retry], now=T0 + timedelta(seconds=1)) == [True]
+        assert store.maintain(due - timedelta(seconds=1)).taken == []
+        [taken] = store.maintain(due + timedelta(microseconds=1)).taken
+        assert (taken.job_id, taken.attempt, taken.handed_off, taken.owner) == ("a", 2, True, "")
+        assert taken.scheduled_at == T0
+        assert store.maintain(due + timedelta(seconds=2)).taken == []  # taken once
+
+    def test_a_retry_of_a_run_it_does_not_hold_is_not_kept(self, store: SharedJobStore) -> None:
+        store.add_job(make_job())
+        due = T0 + timedelta(seconds=30)
+        kept = store.hand_off_retries(
+            [("a", T0, 2, due), ("ghost", T0, 2, due)], now=T0 + timedelta(seconds=1)
+        )
+        assert kept == [False, False]
+        assert store.maintain(self.expired(due)).taken == []
+
+    def test_a_hand_off_keeps_each_retry_it_holds_a_lease_for(self, store: SharedJobStore) -> None:
+        store.add_jobs([make_job("a"), make_job("b")])
+        claim_run(store, job_id="a")
+        due = T0 + timedelta(seconds=5)
+        kept = store.hand_off_retries([HandOff("a", T0, 3, due), HandOff("b", T0, 2, due)], now=T0)
+        assert kept == [True, False]
+        [taken] = store.maintain(self.expired(due)).taken
+        assert (taken.job_id, taken.attempt, taken.handed_off) == ("a", 3, True)
+
+    # -- two store objects on the same data -----------------------------------------
+
+    def test_a_change_by_another_is_read_at_once(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.get_jobs()
+        peer.add_job(make_job("theirs"))
+        assert store.get_job("theirs") == make_job("theirs")
+        peer.update_job(make_job("theirs", name="renamed"))
+        assert [job.name for job in store.get_jobs()] == ["renamed"]
+
+    def test_sync_reports_what_another_changed(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_jobs([make_job("a"), make_job("c")])
+        store.load_jobs()  # where sync counts from
+        assert store.sync() is None
+        peer.add_job(make_job("b"))
+        peer.remove_job("a")
+        peer.update_job(make_job("c", name="renamed"))
+        changed = store.sync()
+        assert changed is not None
+        jobs, removed = changed
+        expected = [make_job("b"), make_job("c", name="renamed")]
+        assert sorted(jobs, key=lambda job: job.id) == expected
+        assert removed == ["a"]
+        assert store.sync() is None
+
+    def test_sync_reports_a_claim_by_another(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        store.load_jobs()
+        assert claim_run(peer) == 0
+        changed = store.sync()
+        assert changed is not None
+        assert changed[0] == [make_job(next_fire=LATER)]
+
+    def test_sync_reports_a_record_that_broke_as_removed(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_jobs([make_job("a"), make_job("b")])
+        store.load_jobs()
+        self.break_job(peer, "a")
+        changed = store.sync()
+        assert changed is not None
+        assert changed[1] == ["a"]
+        assert list(store.broken_jobs()) == ["a"]
+
+    def test_a_fire_claimed_by_another_cannot_be_claimed(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        assert claim_run(peer) == 0
+        assert claim_run(store) is None
+        assert store.get_job("a").next_fire == LATER
+
+    def test_two_store_objects_racing_for_a_fire_claim_it_once(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        fire = T0
+        store.add_job(make_job(next_fire=fire))
+        for _ in range(10):
+            following = fire + timedelta(seconds=10)
+            results = race([store, peer] * 3, fire, following)
+            assert sorted(results) == [False] * 5 + [True]
+            fire = following
+        assert peer.get_job("a").next_fire == fire
+
+    def test_a_claim_counts_the_runs_another_holds(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        assert claim_run(store, T0) == 0  # its run goes on
+        assert claim_run(peer, LATER) == 1  # one run of "a" held elsewhere
+        assert claim_run(store, LAST) == 1  # its own run is not counted, the peer's is
+        peer.record_runs([run_end("a", LATER)], now=LATER)
+        assert claim_run(store, LAST + timedelta(seconds=10)) == 0
+
+    def test_a_handed_off_retry_is_no_run_in_progress(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        due = T0 + timedelta(minutes=5)
+        assert store.hand_off_retries([HandOff("a", T0, 2, due)], now=T0) == [True]
+        assert claim_run(peer, LATER) == 0
+
+    def test_another_takes_over_a_handed_off_retry_once_due(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        due = T0 + timedelta(minutes=5)
+        assert store.hand_off_retries([HandOff("a", T0, 2, due)], now=T0) == [True]
+        assert peer.maintain(due - timedelta(seconds=1)).taken == []
+        [taken] = peer.maintain(due + timedelta(seconds=1)).taken
+        assert (taken.job_id, taken.scheduled_at, taken.attempt) == ("a", T0, 2)
+        assert (taken.owner, taken.handed_off) == ("", True)
+        upkeep = store.maintain(due + timedelta(seconds=2))
+        assert (upkeep.taken, upkeep.lost) == ([], [])  # left for good: not lost
+        assert held(peer)
+
+    def test_an_expired_lease_is_taken_over_once(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        before = T0 + timedelta(seconds=self.lease_time - 1)
+        assert peer.maintain(before).taken == []
+        [taken] = peer.maintain(self.expired()).taken
+        assert (taken.job_id, taken.scheduled_at, taken.attempt) == ("a", T0, 1)
+        assert not taken.handed_off
+        assert taken.owner != ""
+        assert peer.maintain(self.expired() + timedelta(seconds=1)).taken == []
+        assert held(peer)
+
+    def test_a_paused_scheduler_takes_over_nothing(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        assert peer.maintain(self.expired(), take_over=False).taken == []
+        assert [taken.job_id for taken in peer.maintain(self.expired()).taken] == ["a"]
+
+    def test_renewed_leases_are_not_taken_over(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        third = timedelta(seconds=self.lease_time / 3)
+        now = T0
+        for _ in range(9):  # three lease times, renewed every third of one
+            now += third
+            assert store.maintain(now).lost == []
+            assert peer.maintain(now).taken == []
+        assert [taken.job_id for taken in peer.maintain(self.expired(now)).taken] == ["a"]
+
+    def test_a_failed_attempt_leaves_the_next_attempt_to_whoever_takes_over(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        store.record_runs([run_end(outcome=Outcome.FAILURE, final=False)], now=T0)
+        [taken] = peer.maintain(self.expired()).taken
+        assert (taken.job_id, taken.attempt) == ("a", 2)
+
+    def test_the_holder_learns_it_lost_a_lease_and_cannot_release_the_new_one(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        claim_run(store)
+        assert len(peer.maintain(self.expired()).taken) == 1
+        upkeep = store.maintain(self.expired() + timedelta(seconds=1))
+        assert upkeep.lost == [("a", T0)]
+        assert upkeep.taken == []
+        assert store.maintain(self.expired() + timedelta(seconds=2)).lost == []  # told once
+        # Its run "ends" late: the history row is kept, the peer's lease is not touched.
+        store.record_runs([run_end()], now=self.expired())
+        assert claim_run(store, LATER) == 1
+        assert not held(store)
+        assert held(peer)
+
+    def test_history_holds_the_runs_of_every_store_object(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.record_runs([run_end("a", T0)], now=T0)
+        peer.record_runs([run_end("b", T0)], now=T0)
+        store.record_runs([run_end("a", LATER)], now=LATER)
+        assert [(run.job_id, run.scheduled_at) for run in store.history()] == [
+            ("a", LATER),
+            ("b", T0),
+            ("a", T0),
+        ]
+        assert peer.history() == store.history()
