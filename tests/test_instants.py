@@ -56,8 +56,12 @@ def test_the_old_homes_of_epoch_us_offer_the_same_function() -> None:
     assert _planning.epoch_us is _instants.epoch_us
 
 
-def test_the_epoch_and_the_microsecond_are_written_once() -> None:
-    written = re.compile(r"datetime\(1970, 1, 1, tzinfo=|timedelta\(microseconds=1\)")
+def test_the_epoch_and_the_microsecond_are_defined_once() -> None:
+    # A module constant for either, anywhere but _instants, is the duplicate to avoid.
+    written = re.compile(
+        r"^_?[A-Za-z]\w* = (datetime\(1970, 1, 1, tzinfo=|timedelta\(microseconds=1\))",
+        re.MULTILINE,
+    )
     found = [
         str(path.relative_to(SRC))
         for path in sorted(SRC.rglob("*.py"))

@@ -148,7 +148,7 @@ def test_the_codec_stores_every_option_field_without_a_column_of_its_own() -> No
 def test_a_job_with_the_table_defaults_stores_empty_options() -> None:
     # The encoder leaves out each default: it must be the same default as the table's.
     job = make_job(**check({}))
-    assert codec.encode_job(job).options == "{}"
+    assert codec._encode_options(job) == "{}"
 
 
 # -- check_options ----------------------------------------------------------------------
