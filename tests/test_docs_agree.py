@@ -17,6 +17,7 @@ import pytest
 
 import tickwork
 from tickwork import Scheduler
+from tickwork._options import OPTIONS
 from tickwork.executors import InlineExecutor, ThreadExecutor
 from tickwork.stores import SQLiteStore
 from tickwork.testing import FakeClock
@@ -159,6 +160,28 @@ def test_the_remaining_runs_example_prints_what_the_docs_show() -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(code.group(1), "docs/jobs.md", "exec"), {"__name__": "docs_example"})
     assert out.getvalue() == shown.group(1)
+
+
+# -- job options: the table in tickwork._options, add_job's docstring, docs/jobs.md ------
+
+
+def documented_options() -> list[str]:
+    """The option names in the first cell of each row of docs/jobs.md's options table."""
+    section = docs_section("jobs.md", "## Options")
+    cells = re.findall(r"^\| (`[^|]*`) \|", section, flags=re.MULTILINE)
+    return [name for cell in cells for name in re.findall(r"`(\w+)`", cell)]
+
+
+def test_the_options_table_of_the_docs_lists_each_option_once() -> None:
+    documented = documented_options()
+    assert sorted(documented) == sorted(option.name for option in OPTIONS)
+
+
+@pytest.mark.parametrize("option", [option.name for option in OPTIONS])
+def test_add_jobs_docstring_describes_each_option(option: str) -> None:
+    doc = Scheduler.add_job.__doc__ or ""
+    arguments = doc[doc.index("Args:") : doc.index("Raises:")]
+    assert re.search(rf"(?<![\w.]){option}(?!\w)", arguments), option
 
 
 # -- docs/executors.md: a mapping without "default" -----------------------------------

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib
 import inspect
-import sys
-from collections.abc import Callable
 from typing import Any
 
-from ._errors import JobLookupError
 from ._model import RunContext, RunRequest
+from ._references import being_defined, resolve_reference
 
 __all__ = [
     "being_defined",
@@ -20,6 +17,9 @@ __all__ = [
     "run_request",
     "run_request_blocking",
 ]
+
+# being_defined and resolve_reference live in _references; they stay importable from
+# here for code written against this module.
 
 # Holds the request itself; the RunContext is built only when someone asks for it.
 _current: contextvars.ContextVar[RunRequest | None] = contextvars.ContextVar(
@@ -40,49 +40,6 @@ def current_run() -> RunContext:
     if request is None:
         raise LookupError("tickwork.current_run() was called outside a running job")
     return RunContext(request.job_id, request.scheduled_at, request.attempt)
-
-
-def resolve_reference(reference: str) -> Callable[..., Any]:
-    """Import ``"package.module:qualified.name"`` and return the callable it names.
-
-    Raises:
-        JobLookupError: the module or attribute cannot be found (a ``LookupError``).
-        TypeError: it names something that is not callable.
-    """
-    module_name, sep, qualname = reference.partition(":")
-    if not sep or not module_name or not qualname:
-        raise ValueError(
-            f"function reference {reference!r} must look like 'package.module:function'"
-        )
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise JobLookupError(
-            f"cannot import module {module_name!r} of {reference!r}: {error}"
-        ) from None
-    for part in qualname.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise JobLookupError(f"{reference!r}: {module_name!r} has no {qualname!r}") from None
-    if not callable(target):
-        raise TypeError(f"{reference!r} names a {type(target).__name__}, not a callable")
-    return target  # type: ignore[no-any-return]
-
-
-def being_defined(func: Callable[..., Any]) -> bool:
-    """Whether *func* is a top-level function of a module that is still being imported,
-    its name not bound yet: a decorator such as ``@scheduler.interval(...)`` sees its
-    function at that moment. Its ``"module:name"`` reference will resolve once the
-    module has finished importing."""
-    module_name = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None)
-    if not isinstance(module_name, str) or not isinstance(qualname, str):
-        return False
-    if "." in qualname or "<" in qualname or not inspect.isfunction(func):
-        return False
-    module = sys.modules.get(module_name)
-    return module is not None and not hasattr(module, qualname)
 
 
 def run_request(request: RunRequest) -> Any:

@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from ._deadlines import Deadlines
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import LeaseExpired
 from ._events import EventKind
+from ._instants import EPOCH as _EPOCH
+from ._instants import US as _US
 from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
 from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
 from ._planning import (
@@ -65,8 +67,6 @@ from ._planning import (
 # Decision is offered here too: the engine imports it with the core.
 __all__ = ["Decision", "SchedulerCore"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
-import inspect
 import logging
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
-from types import MappingProxyType
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds, whole
 from ._clock import Clock, SystemClock
-from ._context import being_defined, resolve_reference
 from ._core import Decision, SchedulerCore
 from ._errors import (
     ConflictingIdError,
@@ -36,6 +32,7 @@ from ._errors import (
 )
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
+from ._instants import US as _US
 from ._model import (
     Catchup,
     ConflictPolicy,
@@ -48,6 +45,7 @@ from ._model import (
     RunResult,
     evolve,
 )
+from ._options import OPTION_NAMES, check_options, options_of
 from ._planning import (
     epoch_us,
     job_first_fire,
@@ -56,7 +54,8 @@ from ._planning import (
     within_window,
     would_never_run,
 )
-from ._shortcuts import coerce_datetime, coerce_seconds, make_trigger
+from ._references import FunctionCache
+from ._shortcuts import coerce_datetime, make_trigger
 from ._storelink import StoreLink
 from ._tz import coerce_timezone
 from .executors import AsyncioExecutor, Executor
@@ -71,13 +70,7 @@ logger = logging.getLogger("tickwork")
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 _UNSET: Any = object()
-# Shared empty values: most jobs have no kwargs or tags, and each empty dict or
-# frozenset would cost every job memory.
-_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
-_NO_TAGS: frozenset[str] = frozenset()
 _REMOVED = int(EventKind.JOB_REMOVED)
 _COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
 #: How many fire times ``backfill`` queues at most in one call.
@@ -137,65 +130,6 @@ class SchedulerState(str, enum.Enum):
     SHUTDOWN = "shutdown"
 
 
-_OPTION_NAMES = frozenset(
-    {
-        "name",
-        "args",
-        "kwargs",
-        "executor",
-        "tags",
-        "start",
-        "end",
-        "misfire_grace_time",
-        "catchup",
-        "coalesce",
-        "max_catchup",
-        "overlap",
-        "max_instances",
-        "jitter",
-        "retry",
-        "timeout",
-        "max_consecutive_failures",
-        "remaining_runs",
-        "func",
-    }
-)
-
-
-def _reference_of(func: Callable[..., Any]) -> str | None:
-    """``"module:qualname"`` when importing that gives *func* back, else None."""
-    try:
-        return _cached_reference(func)
-    except TypeError:  # an unhashable callable
-        return _find_reference(func)
-
-
-@functools.lru_cache(maxsize=1024)
-def _cached_reference(func: Callable[..., Any]) -> str | None:
-    return _find_reference(func)
-
-
-def _find_reference(func: Callable[..., Any]) -> str | None:
-    module = getattr(func, "__module__", None)
-    qualname = getattr(func, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
-        return None
-    reference = f"{module}:{qualname}"
-    if being_defined(func):
-        return reference  # decorated at import time: the name is bound just after
-    try:
-        found = resolve_reference(reference)
-    except (LookupError, TypeError, ValueError):
-        return None
-    return reference if found == func else None
-
-
-def _positive_int(value: object, argument: str, *, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    return whole(value, argument)
-
-
 class Engine:
     """Scheduler operations shared by :class:`~tickwork.Scheduler` and
     :class:`~tickwork.AsyncScheduler`. Every public method is thread-safe."""
@@ -235,7 +169,7 @@ class Engine:
         self._closed = False
         self._core.records = True
         # Functions of stored jobs, by reference: imported once, not once per job.
-        self._functions: dict[str, Callable[..., Any]] = {}
+        self._functions = FunctionCache()
         self._link = StoreLink(self._store, self._core, self._function, self._runners.aliases)
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
@@ -365,30 +299,12 @@ class Engine:
                 raise TypeError(f"paused must be a bool, got {paused!r}")
             if pause_note is not None and not isinstance(pause_note, str):
                 raise TypeError(f"pause_note must be a str, got {pause_note!r}")
-            options = self._options(
-                {
-                    "name": name,
-                    "args": args,
-                    "kwargs": kwargs,
-                    "executor": executor,
-                    "tags": tags,
-                    "start": start,
-                    "end": end,
-                    "misfire_grace_time": misfire_grace_time,
-                    "catchup": catchup,
-                    "coalesce": coalesce,
-                    "max_catchup": max_catchup,
-                    "overlap": overlap,
-                    "max_instances": max_instances,
-                    "jitter": jitter if spec.jitter is None else spec.jitter,
-                    "retry": retry,
-                    "timeout": timeout,
-                    "max_consecutive_failures": max_consecutive_failures,
-                    "remaining_runs": remaining_runs,
-                },
-                resolved,
-                func_ref,
-            )
+            # add_job's own parameters are the options: check_options reads them by the
+            # names of its table (tests hold this signature to that table).
+            given = locals()
+            if spec.jitter is not None:  # given as a trigger keyword instead
+                given["jitter"] = spec.jitter
+            options = self._options(given, resolved, func_ref)
             job = Job(
                 id=job_id,
                 func=resolved,
@@ -583,22 +499,12 @@ class Engine:
 
     def _function(self, reference: str) -> Callable[..., Any]:
         """The function a ``"module:qualname"`` reference names, imported once."""
-        found = self._functions.get(reference)
-        if found is None:
-            found = self._functions[reference] = resolve_reference(reference)
-        return found
+        return self._functions(reference)
 
     def _resolve_func(
         self, func: Callable[..., Any] | str
     ) -> tuple[Callable[..., Any], str | None]:
-        if isinstance(func, str):
-            return self._function(func), func
-        if not callable(func):
-            raise TypeError(
-                f"func must be a callable or a 'module:function' reference, got "
-                f"{type(func).__name__} {func!r}"
-            )
-        return func, _reference_of(func)
+        return self._functions.resolve(func)
 
     def _options(
         self,
@@ -607,83 +513,19 @@ class Engine:
         func_ref: str | None,
     ) -> dict[str, Any]:
         """Validate job options; return them as ``Job`` fields. Errors name the option."""
-        out: dict[str, Any] = {}
-        name = given.get("name")
-        if name is None:
-            name = func_ref or getattr(func, "__qualname__", None) or repr(func)
-        elif not isinstance(name, str):
-            raise TypeError(f"name must be a str, got {name!r}")
-        out["name"] = name
-        args = given.get("args", ())
-        if isinstance(args, (str, bytes)) or not isinstance(args, Iterable):
-            raise TypeError(f"args must be a list or tuple of arguments, got {args!r}")
-        out["args"] = tuple(args)
-        kwargs = given.get("kwargs") or _NO_KWARGS
-        if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-            raise TypeError(f"kwargs must be a mapping with str keys, got {kwargs!r}")
-        out["kwargs"] = dict(kwargs) if kwargs else _NO_KWARGS
-        alias = given.get("executor")
-        if alias is None:
-            alias = "default"
-            if inspect.iscoroutinefunction(func) and not self._executors["default"].runs_coroutines:
-                alias = "asyncio"
-                if alias not in self._executors:
-                    self._executors[alias] = AsyncioExecutor()
-        if not isinstance(alias, str) or alias not in self._executors:
-            known = ", ".join(sorted(self._executors))
-            raise ValueError(f"unknown executor {alias!r} (configured: {known})")
-        self._executors[alias].check(func, func_ref, out["args"], out["kwargs"])
-        out["executor"] = alias
-        tags = given.get("tags") or ()
-        tags = (tags,) if isinstance(tags, str) else tags
-        if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
-            raise TypeError(f"tags must be strings, got {given.get('tags')!r}")
-        out["tags"] = frozenset(tags) if tags else _NO_TAGS
-        out["start"] = coerce_datetime(given.get("start"), "start")
-        out["end"] = coerce_datetime(given.get("end"), "end")
-        if out["start"] and out["end"] and epoch_us(out["end"]) < epoch_us(out["start"]):
-            raise ValueError(f"end {out['end']} is before start {out['start']}")
-        out["misfire_grace_time"] = coerce_seconds(
-            given.get("misfire_grace_time"), "misfire_grace_time"
+        return check_options(
+            given,
+            func=func,
+            func_ref=func_ref,
+            executors=self._executors,
+            make_asyncio=self._add_asyncio_executor,
         )
-        catchup, coalesce = given.get("catchup"), given.get("coalesce")
-        if coalesce is not None:
-            if not isinstance(coalesce, bool):
-                raise TypeError(f"coalesce must be a bool, got {coalesce!r}")
-            implied = Catchup.LATEST if coalesce else Catchup.ALL
-            if catchup is not None and coerce_enum(Catchup, catchup, "catchup") is not implied:
-                raise ValueError(f"coalesce={coalesce} contradicts catchup={catchup!r}")
-            catchup = implied
-        out["catchup"] = (
-            Catchup.LATEST if catchup is None else coerce_enum(Catchup, catchup, "catchup")
-        )
-        out["max_catchup"] = _positive_int(
-            given.get("max_catchup", 100), "max_catchup", allow_none=False
-        )
-        instances = _positive_int(given.get("max_instances"), "max_instances")
-        overlap = given.get("overlap")
-        if overlap is None:
-            overlap = Overlap.ALLOW if instances and instances > 1 else Overlap.SKIP
-        out["overlap"] = coerce_enum(Overlap, overlap, "overlap")
-        out["max_instances"] = instances or 1
-        out["jitter"] = coerce_seconds(given.get("jitter"), "jitter") or None
-        retry = given.get("retry")
-        if isinstance(retry, int) and not isinstance(retry, bool):
-            retry = RetryPolicy(attempts=retry)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy or a number of attempts, got {retry!r}")
-        out["retry"] = retry
-        timeout = given.get("timeout")
-        if timeout is not None:
-            if isinstance(timeout, timedelta):
-                timeout = timeout.total_seconds()
-            timeout = seconds(timeout, "timeout", positive=True)
-        out["timeout"] = timeout
-        out["max_consecutive_failures"] = _positive_int(
-            given.get("max_consecutive_failures"), "max_consecutive_failures"
-        )
-        out["remaining_runs"] = _positive_int(given.get("remaining_runs"), "remaining_runs")
-        return out
+
+    def _add_asyncio_executor(self) -> Executor:
+        # The "asyncio" executor, made when the first coroutine job needs it (see
+        # check_options), and kept like a configured one.
+        executor = self._executors["asyncio"] = AsyncioExecutor()
+        return executor
 
     # -- decorators -------------------------------------------------------------------
 
@@ -803,11 +645,11 @@ class Engine:
         Use :meth:`reschedule_job` to change the trigger. Raises ``JobLookupError`` for
         an unknown id and ``TypeError`` for an option that cannot be changed.
         """
-        unknown = set(changes) - _OPTION_NAMES
+        unknown = set(changes) - OPTION_NAMES
         if unknown:
             raise TypeError(
                 f"cannot modify {', '.join(sorted(unknown))} (changeable: "
-                f"{', '.join(sorted(_OPTION_NAMES))}; use reschedule_job for the trigger)"
+                f"{', '.join(sorted(OPTION_NAMES))}; use reschedule_job for the trigger)"
             )
         with self._lock:
             self._require_open()
@@ -816,30 +658,7 @@ class Engine:
             if "func" in changes:
                 func, func_ref = self._resolve_func(changes.pop("func"))
             assert func is not None
-            current = {
-                "name": job.name,
-                "args": job.args,
-                "kwargs": job.kwargs,
-                "executor": job.executor,
-                "tags": job.tags,
-                "start": job.start,
-                "end": job.end,
-                "misfire_grace_time": job.misfire_grace_time,
-                "catchup": job.catchup,
-                "max_catchup": job.max_catchup,
-                "overlap": job.overlap,
-                "max_instances": job.max_instances,
-                "jitter": job.jitter,
-                "retry": job.retry,
-                "timeout": job.timeout,
-                "max_consecutive_failures": job.max_consecutive_failures,
-                "remaining_runs": job.remaining_runs,
-            }
-            if "coalesce" in changes:
-                current.pop("catchup")
-            if "max_instances" in changes and "overlap" not in changes:
-                current.pop("overlap")
-            options = self._options({**current, **changes}, func, func_ref)
+            options = self._options(options_of(job, changes), func, func_ref)
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
             if job.start is not None or job.end is not None:

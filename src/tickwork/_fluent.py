@@ -35,6 +35,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ._engine import Engine
+from ._instants import US as _US
 from ._model import Job
 from ._tz import coerce_timezone
 from .triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger, Trigger
@@ -43,7 +44,6 @@ __all__ = ["JobBuilder", "repeat"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _UTC = timezone.utc
-_US = timedelta(microseconds=1)
 _NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
 #: The unit words: word -> (unit, singular).

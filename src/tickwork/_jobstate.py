@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import NamedTuple
 
 from ._deadlines import Entry
+from ._instants import EPOCH as _EPOCH
+from ._instants import US as _US
 from ._model import Job, evolve
 from ._planning import jitter_offset, next_job_fire
 
 __all__ = ["JobState", "PendingRetry", "fire_entry", "idle_and_done", "snapshot"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 
 
 class PendingRetry(NamedTuple):

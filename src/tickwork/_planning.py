@@ -14,8 +14,10 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from ._errors import TriggerError
+from ._instants import EPOCH as _EPOCH
+from ._instants import US as _US
+from ._instants import epoch_us
 from ._model import Catchup, Job, RetryPolicy
-from ._tz import epoch_us
 from .triggers import DateTrigger, Trigger
 
 __all__ = [
@@ -34,8 +36,6 @@ __all__ = [
     "would_never_run",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
 #: Counting a backlog stops here (exact counts past it are only for interval triggers).
 COUNT_LIMIT = 10_000
 

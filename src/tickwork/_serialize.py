@@ -23,21 +23,25 @@ cached by their JSON text.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import inspect
 import json
 import math
 import pickle
 import reprlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone, tzinfo
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
-from ._context import resolve_reference
 from ._errors import SerializationError
 from ._model import Catchup, Job, Overlap, RetryPolicy
+from ._options import FIELD_DEFAULTS, OPTIONS
+from ._references import (
+    imports_allowed,
+    references_as_text,
+    resolve_reference,
+    stand_in,
+    why_no_reference,
+)
 from ._tz import UTC, coerce_timezone, timezone_name
 from .triggers import (
     AndTrigger,
@@ -67,7 +71,6 @@ CACHE_SIZE = 4096
 _PICKLE_PROTOCOL = 5
 _PICKLE_HINT = "store JSON types, or open the store with pickle=True"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Most jobs have no tags; sharing one empty value saves a set per job.
 _NO_TAGS: frozenset[str] = frozenset()
 
@@ -270,24 +273,6 @@ def _pickle_part(job: Job, value: tuple[Any, ...] | dict[str, Any], part: str) -
 # -- functions and retry types ----------------------------------------------------------
 
 
-def _why_no_reference(func: Any) -> str:
-    """Why *func* has no ``"module:qualname"`` that imports back to it."""
-    qualname = getattr(func, "__qualname__", None)
-    if inspect.ismethod(func) and not isinstance(func.__self__, type):
-        return "it is a method bound to an instance, which importing cannot give back"
-    if isinstance(qualname, str) and "<lambda>" in qualname:
-        return "it is a lambda, which has no name it can be imported by"
-    if isinstance(qualname, str) and "<locals>" in qualname:
-        return (
-            "it is defined inside another function (a nested function or closure), "
-            "so it cannot be imported"
-        )
-    module = getattr(func, "__module__", None)
-    if not isinstance(qualname, str) or not isinstance(module, str):
-        return f'it is a {_type_name(func)} object, which has no "module:qualname"'
-    return f"importing {module}:{qualname} does not give this function back"
-
-
 def _func_error(job: Job) -> SerializationError:
     func = job.func
     if func is None:
@@ -297,7 +282,7 @@ def _func_error(job: Job) -> SerializationError:
     label = getattr(func, "__qualname__", None) or job.name
     return SerializationError(
         f"job {job.id!r}: cannot store function {label!r} by reference: "
-        f'{_why_no_reference(func)}. Only a function importable as "module:qualname" '
+        f'{why_no_reference(func)}. Only a function importable as "module:qualname" '
         'can be stored: define it at module level, or pass a "module:function" string'
     )
 
@@ -331,36 +316,14 @@ _ROW_FIELDS = (
     "remaining_runs",
     "consecutive_failures",
 )
-#: Job fields kept in the options column, in the order of the cached options tuple.
-_OPTION_FIELDS = (
-    "executor",
-    "tags",
-    "start",
-    "end",
-    "misfire_grace_time",
-    "catchup",
-    "max_catchup",
-    "overlap",
-    "max_instances",
-    "jitter",
-    "retry",
-    "timeout",
-    "max_consecutive_failures",
-    "pause_note",
+#: Job fields kept in the options column, in the order of the cached options tuple:
+#: every job option with a field of its own but no column (see ``_options.OPTIONS``).
+_OPTION_FIELDS = tuple(
+    option.field
+    for option in OPTIONS
+    if option.field is not None and option.field not in _ROW_FIELDS
 )
-
-
-def _field_defaults() -> dict[str, Any]:
-    defaults: dict[str, Any] = {}
-    for item in dataclasses.fields(Job):
-        if item.default is not dataclasses.MISSING:
-            defaults[item.name] = item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            defaults[item.name] = item.default_factory()
-    return defaults
-
-
-_DEFAULTS = _field_defaults()
+_DEFAULTS = FIELD_DEFAULTS
 _DEFAULT_OPTIONS: tuple[Any, ...] = tuple(_DEFAULTS[name] for name in _OPTION_FIELDS)
 
 
@@ -460,37 +423,6 @@ def _decode_tags(value: Any) -> frozenset[str]:
     return frozenset(value) if value else _NO_TAGS
 
 
-#: Set while decoding for a reader that must run no code from the data (see
-#: :func:`references_as_text`).
-_as_text: ContextVar[bool] = ContextVar("tickwork_references_as_text", default=False)
-
-
-@contextlib.contextmanager
-def references_as_text() -> Iterator[None]:
-    """Decode without importing anything, in this thread or task, for the block.
-
-    Importing a module runs its code, so a tool that only looks at a job file (the
-    command line's ``jobs`` and ``history``) must not import the modules its rows
-    name: a ``retry_on`` type decodes to a stand-in exception class that keeps the
-    reference as text (``RetryPolicy.to_dict()`` gives it back unchanged). Function
-    references (``func_ref``) are never imported by decoding in any case.
-    """
-    token = _as_text.set(True)
-    try:
-        yield
-    finally:
-        _as_text.reset(token)
-
-
-def _stand_in(reference: str) -> type[BaseException]:
-    """An exception class named by *reference* (``"module:qualname"``), not imported."""
-    module, sep, qualname = reference.partition(":")
-    if not sep or not module or not qualname:
-        raise ValueError(f"retry_on {reference!r} must look like 'package.module:Name'")
-    return type(qualname.rpartition(".")[2], (Exception,),
-                {"__module__": module, "__qualname__": qualname})  # fmt: skip
-
-
 def _decode_retry(value: Any) -> RetryPolicy:
     if type(value) is not dict:
         raise ValueError(f"expected an object, got {_short_repr(value)}")
@@ -500,10 +432,10 @@ def _decode_retry(value: Any) -> RetryPolicy:
         if type(references) is not list or not all(type(r) is str for r in references):
             raise ValueError(f"retry_on: expected a list of strings, got {references!r}")
         kinds: list[Any] = []
-        as_text = _as_text.get()
+        as_text = not imports_allowed()
         for reference in references:
             if as_text:
-                kinds.append(_stand_in(reference))
+                kinds.append(stand_in(reference))
                 continue
             try:
                 kinds.append(resolve_reference(reference))

@@ -30,13 +30,14 @@ import logging
 import random
 import zlib
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from ._core import SchedulerCore
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
+from ._instants import EPOCH as _EPOCH
 from ._model import Job, evolve
 from ._planning import epoch_us
 from ._serialize import fire_zone
@@ -53,7 +54,6 @@ STORE_RETRY = timedelta(seconds=1)
 #: History rows kept in memory while the store cannot take them.
 UNSAVED_LIMIT = 100_000
 _REMOVED = int(EventKind.JOB_REMOVED)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def earliest(*moments: datetime | None) -> datetime | None:

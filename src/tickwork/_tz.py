@@ -15,6 +15,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._errors import UnknownTimezone
+from ._instants import epoch_us
 
 __all__ = [
     "LocalTimezoneWarning",
@@ -26,23 +27,11 @@ __all__ = [
 ]
 
 UTC = ZoneInfo("UTC")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])([0-9]{1,2})(?::?([0-9]{2}))?$")
 
 
 class LocalTimezoneWarning(UserWarning):
     """The machine's local timezone could not be determined; UTC is used instead."""
-
-
-def epoch_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch: the instant, exact, whatever the zone or fold.
-
-    Compare instants with this, never two datetimes of one zone directly: Python
-    compares those by wall time, so 01:30 EDT and 01:30 EST on a fall-back night are
-    "equal", and 01:10 EST (the later instant) sorts before 01:30 EDT.
-    """
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 def require_aware(value: object, argument: str) -> datetime:

@@ -25,7 +25,7 @@ from ._checks import seconds
 from ._errors import StoreError, TickworkError
 from ._events import Event
 from ._model import Job, Outcome, Run
-from ._serialize import references_as_text
+from ._references import references_as_text
 from ._tz import coerce_timezone, timezone_name
 from .stores import SQLiteStore
 from .triggers import CronTrigger, Trigger

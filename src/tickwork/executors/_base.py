@@ -28,14 +28,16 @@ Contract, checked by ``tests/executors/test_contract.py`` for every executor:
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._clock import Clock
+from .._errors import SchedulerStateError
 from .._model import RunRequest, RunResult
 
-__all__ = ["Executor", "ReportCallback"]
+__all__ = ["BatchExecutor", "Executor", "ReportCallback"]
 
 #: Receives each run's result. Called from any thread.
 ReportCallback = Callable[[RunResult], None]
@@ -89,3 +91,45 @@ class Executor(ABC):
             self._report(result)
         except Exception:  # pragma: no cover - the scheduler's callback does not raise
             logger.exception("tickwork: the result callback failed for %r", result.request)
+
+
+class BatchExecutor(Executor):
+    """An executor that queues runs under one lock and takes them in batches.
+
+    :meth:`submit_many` is written here once: it lists the batch, takes ``_lock``,
+    refuses with :class:`~tickwork.SchedulerStateError` once ``_closed`` is set (the
+    message names the executor by ``kind``), returns on an empty batch, and otherwise
+    calls :meth:`_enqueue` with the lock still held. Holding it orders every accepted
+    batch before a shutdown's, so a shutdown sees (and reports) every run it accepted.
+    Subclasses set ``_lock`` and ``_closed`` in ``__init__`` and set ``_closed`` under
+    ``_lock`` when they shut down.
+    """
+
+    #: How messages name the executor: "cannot submit runs: the {kind} executor is ...".
+    kind: ClassVar[str]
+    _lock: threading.Lock
+    _closed: bool
+
+    def submit_many(self, requests: Iterable[RunRequest]) -> None:
+        """Queue several requests in one go.
+
+        Raises:
+            SchedulerStateError: :meth:`~Executor.shutdown` has been called (nothing is
+                queued); or what :meth:`_enqueue` raises.
+        """
+        # A list or tuple is used as it is: _enqueue copies what it keeps.
+        batch = requests if isinstance(requests, (list, tuple)) else list(requests)
+        with self._lock:
+            if self._closed:
+                raise SchedulerStateError(
+                    f"cannot submit runs: the {self.kind} executor is shut down"
+                )
+            if batch:
+                self._enqueue(batch)
+
+    @abstractmethod
+    def _enqueue(self, batch: Sequence[RunRequest]) -> None:
+        """Queue *batch* (not empty), with ``_lock`` held and the executor open.
+
+        *batch* may be the caller's own list: copy what is kept after returning.
+        """

@@ -22,14 +22,15 @@ import enum
 import inspect
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from .._context import enter_run, resolve_reference
+from .._context import enter_run
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
-from ._base import Executor
+from .._references import resolve_reference
+from ._base import BatchExecutor
 
 __all__ = ["AsyncioExecutor"]
 
@@ -63,7 +64,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-class AsyncioExecutor(Executor):
+class AsyncioExecutor(BatchExecutor):
     """Run jobs as tasks on an asyncio event loop.
 
     Coroutine functions run as tasks on the loop; plain functions run in the loop's
@@ -102,6 +103,7 @@ class AsyncioExecutor(Executor):
 
     runs_coroutines = True
     enforces_timeout = True
+    kind = "asyncio"
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
@@ -136,30 +138,22 @@ class AsyncioExecutor(Executor):
         """
         self.submit_many((request,))
 
-    def submit_many(self, requests: Iterable[RunRequest]) -> None:
-        """Hand several requests to the loop in one go.
-
-        Raises:
-            SchedulerStateError: :meth:`shutdown` has been called, or the loop is closed.
-        """
-        batch = list(requests)
-        # Handing over under the lock orders every accepted batch before shutdown's own
-        # hand-over, so a batch accepted here is always seen (and reported) by the loop.
-        with self._lock:
-            if self._closed:
-                raise SchedulerStateError("cannot submit runs: the asyncio executor is shut down")
-            if not batch:
-                return
-            loop = self._ensure_loop()
-            if _running_loop() is loop:
-                loop.call_soon(self._start, batch)
-            else:
-                try:
-                    loop.call_soon_threadsafe(self._start, batch)
-                except RuntimeError as error:  # the loop is closed
-                    raise SchedulerStateError(
-                        f"cannot submit runs: the asyncio executor's loop is closed ({error})"
-                    ) from None
+    def _enqueue(self, batch: Sequence[RunRequest]) -> None:
+        """Hand *batch* to the loop; raises ``SchedulerStateError`` if the loop is closed."""
+        # Lock held (see BatchExecutor.submit_many), which orders every accepted batch
+        # before shutdown's own hand-over: a batch accepted here is always seen (and
+        # reported) by the loop. The loop gets a copy: the caller may reuse its list.
+        requests = list(batch)
+        loop = self._ensure_loop()
+        if _running_loop() is loop:
+            loop.call_soon(self._start, requests)
+        else:
+            try:
+                loop.call_soon_threadsafe(self._start, requests)
+            except RuntimeError as error:  # the loop is closed
+                raise SchedulerStateError(
+                    f"cannot submit runs: the asyncio executor's loop is closed ({error})"
+                ) from None
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         # Called with the lock held.

@@ -34,17 +34,18 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .._context import being_defined, resolve_reference, run_request_blocking
-from .._errors import JobTimeout, SchedulerStateError, SerializationError, WorkerDied
+from .._context import run_request_blocking
+from .._errors import JobTimeout, SerializationError, WorkerDied
 from .._model import Outcome, RunRequest, RunResult
-from ._base import Executor
+from .._references import being_defined, resolve_reference
+from ._base import BatchExecutor
 
 __all__ = ["ProcessExecutor", "RemoteTraceback"]
 
@@ -232,7 +233,7 @@ def _describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-class ProcessExecutor(Executor):
+class ProcessExecutor(BatchExecutor):
     """Run each job in one of up to *max_workers* worker processes, with timeouts.
 
     Workers are started with ``multiprocessing``'s ``spawn`` method, lazily (a worker
@@ -276,6 +277,7 @@ class ProcessExecutor(Executor):
     """
 
     enforces_timeout = True
+    kind = "process"
 
     def __init__(self, max_workers: int | None = None) -> None:
         if max_workers is None:
@@ -350,26 +352,16 @@ class ProcessExecutor(Executor):
         """
         self.submit_many((request,))
 
-    def submit_many(self, requests: Iterable[RunRequest]) -> None:
-        """Queue several requests in one go.
-
-        Raises:
-            SchedulerStateError: :meth:`shutdown` has been called (nothing is queued).
-        """
-        batch = requests if isinstance(requests, (list, tuple)) else list(requests)
-        with self._lock:
-            if self._closed:
-                raise SchedulerStateError("cannot submit runs: the process executor is shut down")
-            if not batch:
-                return
-            self._pending.extend(batch)
-            if self._dispatcher is None:
-                self._wake_reader, self._wake_writer = _spawn.Pipe(duplex=False)
-                self._dispatcher = threading.Thread(
-                    target=self._dispatch, name="tickwork-process-dispatcher", daemon=True
-                )
-                self._dispatcher.start()
-            self._poke()
+    def _enqueue(self, batch: Sequence[RunRequest]) -> None:
+        # Lock held (see BatchExecutor.submit_many): the dispatcher starts on first use.
+        self._pending.extend(batch)
+        if self._dispatcher is None:
+            self._wake_reader, self._wake_writer = _spawn.Pipe(duplex=False)
+            self._dispatcher = threading.Thread(
+                target=self._dispatch, name="tickwork-process-dispatcher", daemon=True
+            )
+            self._dispatcher.start()
+        self._poke()
 
     def _poke(self) -> None:
         # Called with the lock held. One byte in flight at most, so the pipe never fills.

@@ -16,12 +16,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from .._context import run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
-from ._base import Executor
+from ._base import BatchExecutor
 
 __all__ = ["ThreadExecutor"]
 
@@ -30,7 +30,7 @@ logger = logging.getLogger("tickwork")
 _worker_numbers = itertools.count(1)
 
 
-class ThreadExecutor(Executor):
+class ThreadExecutor(BatchExecutor):
     """Run each job in one of up to *max_workers* daemon threads (the default executor).
 
     Workers start lazily, when there is work and no idle worker, and then stay for the
@@ -60,6 +60,8 @@ class ThreadExecutor(Executor):
     Raises:
         ValueError: *max_workers* is less than 1.
     """
+
+    kind = "thread"
 
     def __init__(self, max_workers: int = 10) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -94,20 +96,10 @@ class ThreadExecutor(Executor):
             self._queue.append(request)
             self._wake(1)
 
-    def submit_many(self, requests: Iterable[RunRequest]) -> None:
-        """Queue several requests in one go, waking as many workers as needed.
-
-        Raises:
-            SchedulerStateError: :meth:`shutdown` has been called (nothing is queued).
-        """
-        batch = requests if isinstance(requests, (list, tuple)) else list(requests)
-        with self._lock:
-            if self._closed:
-                raise SchedulerStateError("cannot submit runs: the thread executor is shut down")
-            if not batch:
-                return
-            self._queue.extend(batch)
-            self._wake(len(batch))
+    def _enqueue(self, batch: Sequence[RunRequest]) -> None:
+        # Lock held (see BatchExecutor.submit_many): wake as many workers as needed.
+        self._queue.extend(batch)
+        self._wake(len(batch))
 
     def _wake(self, count: int) -> None:
         # Called with the lock held, after *count* requests were appended.

@@ -31,7 +31,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, tzinfo
 
 from .._errors import StoreError
-from .._tz import _EPOCH, epoch_us
+from .._instants import EPOCH as _EPOCH
+from .._instants import epoch_us
 
 __all__ = ["LATEST", "MIGRATIONS", "SCHEMA_VERSION", "check_schema", "instant", "us"]
 

@@ -46,15 +46,15 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .._errors import SerializationError
+from .._instants import EPOCH as _EPOCH
 from .._model import Job, Run, RunEnd
+from .._references import imports_allowed
 from .._serialize import (
     _DEFAULTS,
-    _EPOCH,
     _OPTION_FIELDS,
     _PICKLE_PROTOCOL,
     _ROW_FIELDS,
     _args_problem,
-    _as_text,
     _decode_options,
     _decode_trigger,
     _encode_args,
@@ -436,7 +436,7 @@ def decode_job(row: Sequence[Any] | Mapping[str, Any]) -> Job:
             if type(options_text) is not str:
                 raise ValueError(f"options column holds {_type_name(options_text)}, not text")
             options = _decode_options(options_text)
-            if not _as_text.get():  # stand-ins are for the reader that asked for them
+            if imports_allowed():  # stand-ins are for the reader that asked for them
                 _remember(_options, options_text, options)
         # Checked by type first: comparing bytes with str warns under ``python -b``.
         if type(args) is str and args == "[]" and type(kwargs) is str and kwargs == "{}":

@@ -20,19 +20,19 @@ which is what makes both the estimate and the correction sound.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from enum import Enum
 from typing import Any
 
 from .._clock import system_now
 from .._errors import TriggerSearchExhausted
+from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
 from ._walltime import Wall, next_fire
 
 __all__ = ["CalendarIntervalTrigger", "MissingDay"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
 _MAX_YEAR = 9999
 _MAX_ORDINAL = date.max.toordinal()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from .._errors import TriggerSearchExhausted
+from .._instants import EPOCH as _EPOCH
 from .._tz import epoch_us, require_aware
 from ._base import Trigger, trigger_from_dict
 
 __all__ = ["AndTrigger", "OrTrigger"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _children(triggers: Iterable[Trigger], owner: str) -> tuple[Trigger, ...]:

@@ -13,11 +13,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
 from .._errors import InvalidExpression
+from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
 from ._cronparse import (
@@ -33,7 +34,6 @@ from ._walltime import Wall, next_fire
 
 __all__ = ["CronTrigger"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
 _MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _MAX_YEAR = 9999

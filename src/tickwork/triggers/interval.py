@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from fractions import Fraction
 from typing import Any
 
 from .._clock import system_now
+from .._instants import EPOCH as _EPOCH
+from .._instants import US as _MICROSECOND
 from .._tz import coerce_timezone, epoch_us, require_aware, timezone_name
 from ._base import Trigger
 
 __all__ = ["IntervalTrigger"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
 #: The longest interval: the span of ``datetime`` (years 1 to 9999). A longer one could
 #: never fire twice, whatever its start.
 _MAX_MICROSECONDS = (datetime.max - datetime.min) // _MICROSECOND

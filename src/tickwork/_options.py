@@ -1,0 +1,392 @@
+"""Job options: one table says what each ``add_job`` option is, and everything else reads it.
+
+Theory of operation
+-------------------
+:data:`OPTIONS` lists every keyword option of ``add_job``, in the order they are
+checked: its name, its default (as ``add_job`` declares it), the ``Job`` field it
+sets, how a given value is checked and turned into that field's value, and one line
+of documentation. From it come:
+
+* :func:`check_options`: ``add_job`` and ``modify_job`` turn what the caller gave into
+  ``Job`` fields, with one error message per mistake, naming the option;
+* :data:`OPTION_NAMES`: what ``modify_job`` accepts (the checked options, and ``func``);
+* :func:`options_of`: a job's current settings as ``check_options`` takes them, so
+  ``modify_job`` changes some and checks all again;
+* :data:`FIELD_DEFAULTS` and the option fields, which the row codec uses to leave
+  defaults out of a stored job.
+
+Options without a check (``id``, ``paused``, ``conflict``, ``first_fire``...) are
+about how the job is added rather than how it runs; ``add_job`` handles them and
+``modify_job`` refuses them (``pause_job`` and ``resume_job`` change ``paused``).
+
+A check may read options checked before it (``end`` reads ``start``), so the table's
+order is part of its meaning: it is also the order in which mistakes are reported.
+This module sits below the engine and the row codec: it imports records, checks,
+shortcuts and time helpers, never the engine, an executor, a store or a driver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from ._checks import seconds, whole
+from ._instants import epoch_us
+from ._model import Catchup, ConflictPolicy, Job, Overlap, RetryPolicy
+from ._shortcuts import coerce_datetime, coerce_seconds
+from .triggers._base import coerce_enum
+
+__all__ = [
+    "FIELD_DEFAULTS",
+    "OPTIONS",
+    "OPTION_NAMES",
+    "ExecutorLike",
+    "Option",
+    "check_options",
+    "options_of",
+]
+
+# Shared empty values: most jobs have no kwargs or tags, and each empty dict or
+# frozenset would cost every job memory.
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+_NO_TAGS: frozenset[str] = frozenset()
+
+
+class ExecutorLike(Protocol):
+    """What checking options asks of an executor (every
+    :class:`tickwork.executors.Executor` has it). A protocol, so that this module, below
+    the row codec, needs nothing from the executors' layer above it."""
+
+    @property
+    def runs_coroutines(self) -> bool:
+        """Whether coroutine functions run natively there."""
+
+    def check(
+        self,
+        func: Callable[..., Any] | None,
+        func_ref: str | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Raise if the executor could never run such a job."""
+
+
+class _Subject:
+    """What a check may consult besides the value: the job's function, the executors,
+    and the options checked before it (``done``, by option name)."""
+
+    __slots__ = ("done", "executors", "func", "func_ref", "make_asyncio")
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        func_ref: str | None,
+        executors: Mapping[str, ExecutorLike],
+        make_asyncio: Callable[[], ExecutorLike],
+    ) -> None:
+        self.func = func
+        self.func_ref = func_ref
+        self.executors = executors
+        self.make_asyncio = make_asyncio
+        self.done: dict[str, Any] = {}
+
+
+#: A check: the given value (the option's default when not given) and the subject,
+#: to the field's value; raises ``TypeError`` or ``ValueError`` naming the option.
+Check = Callable[[Any, _Subject], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One ``add_job`` option."""
+
+    #: The keyword.
+    name: str
+    #: What ``add_job`` takes when it is not given (its signature's default).
+    default: Any
+    #: One line for a reader: what the option does.
+    doc: str
+    #: The ``Job`` field it sets (of the same name), or None when it sets none of its
+    #: own (``coalesce`` sets ``catchup``; ``conflict`` decides how the job is added).
+    field: str | None = None
+    #: How ``check_options`` checks it; None: ``add_job`` handles it, and
+    #: ``modify_job`` cannot change it.
+    check: Check | None = None
+    #: ``modify_job`` forgets the job's current value when this other option is
+    #: changed, so the value follows from the change (``overlap`` from ``max_instances``).
+    reset_by: str | None = None
+    #: None is a value of its own ("no limit", "not set"), kept without a check.
+    optional: bool = False
+
+
+# -- the checks, in table order -------------------------------------------------------
+
+
+def _name(value: object, subject: _Subject) -> str:
+    if value is None:
+        func = subject.func
+        return subject.func_ref or getattr(func, "__qualname__", None) or repr(func)
+    if not isinstance(value, str):
+        raise TypeError(f"name must be a str, got {value!r}")
+    return value
+
+
+def _args(value: object, subject: _Subject) -> tuple[Any, ...]:
+    if type(value) is tuple:  # the usual case, () included, without the ABC check
+        return value
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"args must be a list or tuple of arguments, got {value!r}")
+    return tuple(value)
+
+
+def _kwargs(value: Any, subject: _Subject) -> Mapping[str, Any]:
+    if not value:  # None or empty: the shared empty mapping
+        return _NO_KWARGS
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"kwargs must be a mapping with str keys, got {value!r}")
+    return dict(value)
+
+
+def _executor(value: object, subject: _Subject) -> str:
+    executors = subject.executors
+    if value is None:
+        alias = "default"
+        executor = executors[alias]
+        if inspect.iscoroutinefunction(subject.func) and not executor.runs_coroutines:
+            # A coroutine function needs an event loop: the asyncio executor, made on
+            # first use so that programs without coroutine jobs never start its thread.
+            alias = "asyncio"
+            found = executors.get(alias)
+            executor = subject.make_asyncio() if found is None else found
+    elif isinstance(value, str) and value in executors:
+        alias = value
+        executor = executors[alias]
+    else:
+        known = ", ".join(sorted(executors))
+        raise ValueError(f"unknown executor {value!r} (configured: {known})")
+    done = subject.done
+    executor.check(subject.func, subject.func_ref, done["args"], done["kwargs"])
+    return alias
+
+
+def _tags(value: Any, subject: _Subject) -> frozenset[str]:
+    if not value:  # None or empty: the shared empty set
+        return _NO_TAGS
+    tags = (value,) if isinstance(value, str) else value
+    if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
+        raise TypeError(f"tags must be strings, got {value!r}")
+    return frozenset(tags) if tags else _NO_TAGS
+
+
+def _start(value: object, subject: _Subject) -> datetime | None:
+    return coerce_datetime(value, "start")
+
+
+def _end(value: object, subject: _Subject) -> datetime | None:
+    end = coerce_datetime(value, "end")
+    start = subject.done["start"]
+    if start and end and epoch_us(end) < epoch_us(start):
+        raise ValueError(f"end {end} is before start {start}")
+    return end
+
+
+def _misfire_grace_time(value: object, subject: _Subject) -> timedelta | None:
+    return coerce_seconds(value, "misfire_grace_time")
+
+
+def _coalesce(value: object, subject: _Subject) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"coalesce must be a bool, got {value!r}")
+    return value
+
+
+def _catchup(value: object, subject: _Subject) -> Catchup:
+    coalesce = subject.done["coalesce"]
+    if coalesce is not None:
+        implied = Catchup.LATEST if coalesce else Catchup.ALL
+        if value is not None and coerce_enum(Catchup, value, "catchup") is not implied:
+            raise ValueError(f"coalesce={coalesce} contradicts catchup={value!r}")
+        return implied
+    return Catchup.LATEST if value is None else coerce_enum(Catchup, value, "catchup")
+
+
+def _max_catchup(value: object, subject: _Subject) -> int:
+    return whole(value, "max_catchup")
+
+
+def _count(name: str) -> Check:
+    """A check of a count: a whole number >= 1."""
+
+    def check(value: object, subject: _Subject) -> int:
+        return whole(value, name)
+
+    return check
+
+
+def _max_instances(value: object, subject: _Subject) -> int:
+    return 1 if value is None else whole(value, "max_instances")
+
+
+def _overlap(value: object, subject: _Subject) -> Overlap:
+    if value is None:
+        value = Overlap.ALLOW if subject.done["max_instances"] > 1 else Overlap.SKIP
+    return coerce_enum(Overlap, value, "overlap")
+
+
+def _jitter(value: object, subject: _Subject) -> timedelta | None:
+    return coerce_seconds(value, "jitter") or None  # no jitter is None, not zero
+
+
+def _retry(value: object, subject: _Subject) -> RetryPolicy:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = RetryPolicy(attempts=value)
+    if not isinstance(value, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy or a number of attempts, got {value!r}")
+    return value
+
+
+def _timeout(value: object, subject: _Subject) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    return seconds(value, "timeout", positive=True)
+
+
+# -- the table ------------------------------------------------------------------------
+
+OPTIONS: tuple[Option, ...] = (
+    Option("id", None, "unique id of the job (default: a random hex string)", field="id"),
+    Option("name", None, "a label for logs (default: the function's reference)",
+           field="name", check=_name),
+    Option("args", (), "positional arguments for the function", field="args", check=_args),
+    Option("kwargs", None, "keyword arguments for the function", field="kwargs", check=_kwargs),
+    Option("executor", None,
+           'alias of the executor that runs the job ("default"; "asyncio" for coroutines)',
+           field="executor", check=_executor),
+    Option("tags", (), "a string or strings; get_jobs(tag) selects by tag",
+           field="tags", check=_tags),
+    Option("start", None, "the job fires only at or after this time",
+           field="start", check=_start, optional=True),
+    Option("end", None, "the job fires only at or before this time",
+           field="end", check=_end, optional=True),
+    Option("misfire_grace_time", None, "seconds a run may start late; later runs are missed",
+           field="misfire_grace_time", check=_misfire_grace_time, optional=True),
+    Option("coalesce", None, 'APScheduler\'s spelling: True is catchup="latest", False "all"',
+           check=_coalesce, optional=True),
+    Option("catchup", None, 'which runs of a backlog execute (Catchup; default "latest")',
+           field="catchup", check=_catchup, reset_by="coalesce"),
+    Option("max_catchup", 100, 'with catchup="all", run at most this many (the most recent)',
+           field="max_catchup", check=_max_catchup),
+    Option("max_instances", None, "how many runs of the job may go on at once (default 1)",
+           field="max_instances", check=_max_instances),
+    Option("overlap", None,
+           'what a run does at max_instances (Overlap; "skip", "allow" above 1 instance)',
+           field="overlap", check=_overlap, reset_by="max_instances"),
+    Option("jitter", None, "start each run up to this many seconds late",
+           field="jitter", check=_jitter, optional=True),
+    Option("retry", None, "a RetryPolicy, or a number of attempts",
+           field="retry", check=_retry, optional=True),
+    Option("timeout", None, "seconds; enforced by the asyncio and process executors only",
+           field="timeout", check=_timeout, optional=True),
+    Option("max_consecutive_failures", None, "pause the job after this many failed runs in a row",
+           field="max_consecutive_failures", check=_count("max_consecutive_failures"),
+           optional=True),
+    Option("remaining_runs", None, "remove the job after this many scheduled runs",
+           field="remaining_runs", check=_count("remaining_runs"), optional=True),
+    Option("paused", False, "add the job paused", field="paused"),
+    Option("pause_note", None, "why the job is paused (with paused=True)", field="pause_note"),
+    Option("conflict", ConflictPolicy.RAISE, "what happens when the id exists (ConflictPolicy)"),
+    Option("replace_existing", False, 'True is APScheduler\'s spelling of conflict="replace"'),
+    Option("run_immediately", False, "run once now, then on the trigger"),
+    Option("first_fire", None, "an explicit first fire time instead of the trigger's"),
+)  # fmt: skip
+
+#: The options :func:`check_options` checks, as (name, default, check, optional), in order.
+_CHECKED: tuple[tuple[str, Any, Check, bool], ...] = tuple(
+    (option.name, option.default, option.check, option.optional)
+    for option in OPTIONS
+    if option.check is not None
+)
+#: Checked options that set no field of their own: not in check_options' result.
+_NO_FIELD = tuple(option.name for option in OPTIONS if option.check and option.field is None)
+#: Checked options with a field: what options_of reads from a job, (name, field).
+_FIELDS = tuple(
+    (option.name, option.field) for option in OPTIONS if option.check and option.field is not None
+)
+_RESETS = tuple((option.name, option.reset_by) for option in OPTIONS if option.reset_by is not None)
+
+#: What ``modify_job`` accepts: every checked option, and ``func`` (a new function).
+OPTION_NAMES: frozenset[str] = frozenset({option[0] for option in _CHECKED} | {"func"})
+
+
+def _field_defaults() -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for item in dataclasses.fields(Job):
+        if item.default is not dataclasses.MISSING:
+            defaults[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            defaults[item.name] = item.default_factory()
+    return defaults
+
+
+#: Each ``Job`` field's default, as the record declares it: what a stored job leaves out.
+FIELD_DEFAULTS: Mapping[str, Any] = MappingProxyType(_field_defaults())
+
+
+def check_options(
+    given: Mapping[str, Any],
+    *,
+    func: Callable[..., Any],
+    func_ref: str | None,
+    executors: Mapping[str, ExecutorLike],
+    make_asyncio: Callable[[], ExecutorLike],
+) -> dict[str, Any]:
+    """Check job options and return them as ``Job`` fields (keyword arguments for ``Job``).
+
+    Args:
+        given: options by name; one not given takes its default. Names the table does
+            not check (``id``, ``paused``...) are ignored.
+        func, func_ref: the job's function and its reference (the default name; the
+            executor checks it can run them).
+        executors: the configured executors, by alias.
+        make_asyncio: called when a coroutine function goes to the ``"asyncio"``
+            executor by default (the ``"default"`` one does not run coroutines) and
+            *executors* has none; returns the new executor, which the caller keeps
+            (adds to its executors). Nothing else is changed.
+
+    Raises:
+        TypeError, ValueError: an option is wrong; the message names it. The first
+            wrong one in table order is reported.
+        Whatever the executor's ``check`` raises (``SerializationError`` for a
+            function a process executor cannot import).
+    """
+    subject = _Subject(func, func_ref, executors, make_asyncio)
+    done = subject.done
+    get = given.get
+    for name, default, check, optional in _CHECKED:
+        value = get(name, default)
+        # Most options of most jobs are None ("no limit"): skip the call for those.
+        done[name] = value if value is None and optional else check(value, subject)
+    for name in _NO_FIELD:
+        del done[name]
+    return done
+
+
+def options_of(job: Job, changes: Mapping[str, Any] = _NO_KWARGS) -> dict[str, Any]:
+    """*job*'s settings as :func:`check_options` takes them, with *changes* applied.
+
+    Checking the result gives the job's fields after ``modify_job(**changes)``. A
+    setting that follows from a changed option is left out, so it follows again:
+    ``coalesce`` replaces ``catchup``, and a new ``max_instances`` picks ``overlap``'s
+    default unless ``overlap`` is changed too. Nothing is checked here.
+    """
+    current = {name: getattr(job, field) for name, field in _FIELDS}
+    for name, reset_by in _RESETS:
+        if reset_by in changes:
+            del current[name]
+    current.update(changes)
+    return current
