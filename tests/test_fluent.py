@@ -874,3 +874,18 @@ def test_re_adding_an_interval_chain_keeps_its_next_run() -> None:
         assert changed.next_fire == clock.now() + timedelta(minutes=15)
     finally:
         scheduler.shutdown()
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        lambda s: s.every(1).to(105_120_002.0).minutes,
+        lambda s: s.every(1).minutes.to(105_120_002.0),
+    ],
+)
+def test_a_spread_too_large_for_a_jitter_is_refused_at_the_chain(chain: Any) -> None:
+    # Half the spread of .to() is each run's jitter, whose limit is 100 years: the error
+    # names the chain the user wrote, not the jitter option it becomes.
+    scheduler = Scheduler(clock=FakeClock(START), timezone="UTC")
+    with pytest.raises(ValueError, match=r"to\(105120002\.0\).*spread.*too large"):
+        chain(scheduler)

@@ -34,6 +34,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ._checks import MAX_SECONDS
 from ._engine import Engine
 from ._instants import US as _US
 from ._model import Job
@@ -126,6 +127,16 @@ def _check_length(amount: float, unit: str, chain: str, what: str) -> None:
         raise ValueError(
             f"{chain}: {what} {amount!r} {unit} is too large: at most {_MAX_DAYS} days (the "
             f"span of the years 1 to 9999)"
+        )
+
+
+def _check_spread(low: float, high: float, unit: str, chain: str) -> None:
+    """``.to()``'s spread becomes a jitter of half of it, which has the limit of every
+    duration option."""
+    if (high - low) / 2 * _UNIT_SECONDS[unit] > MAX_SECONDS:
+        raise ValueError(
+            f"{chain}: the spread from {low!r} to {high!r} {unit} is too large: half of it "
+            f"is the jitter of each run, at most {MAX_SECONDS // 86_400} days"
         )
 
 
@@ -231,6 +242,7 @@ class JobBuilder:
         _check_length(interval, unit, chain, "the interval")
         if self._latest is not None:
             _check_length(self._latest, unit, chain, "the latest interval")
+            _check_spread(interval, self._latest, unit, chain)
         return replace(self, _interval=interval, _unit=unit, _unit_word=word, _chain=chain)
 
     def _refuse_second_unit(self, chain: str) -> None:
@@ -441,6 +453,8 @@ class JobBuilder:
                 f"{chain}: the latest interval {latest!r} is smaller than the interval "
                 f"{self._interval!r}"
             )
+        if self._unit is not None:
+            _check_spread(self._interval, latest, self._unit, chain)
         if self._at is not None:
             raise ValueError(
                 f"{chain}: a random interval cannot be combined with a set time (.at())"

@@ -274,3 +274,13 @@ def test_results_are_exactly_start_plus_k_intervals(
         assert k >= 0
         assert instant - previous <= trigger.interval or previous < start
         previous = instant
+
+
+def test_an_int_amount_stays_an_int_after_an_equal_float_one() -> None:
+    # Equal interval tuples are shared between triggers; 1 and 1.0 are equal but not
+    # the same number to show.
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert IntervalTrigger(seconds=1.0, start=start).to_dict()["seconds"] == 1.0
+    made = IntervalTrigger(seconds=1, start=start)
+    assert type(made.to_dict()["seconds"]) is int
+    assert "seconds=1," in repr(made)

@@ -36,7 +36,7 @@ _UNITS = (
 )
 
 
-_SHARED_AMOUNTS: dict[tuple[int | float, ...], tuple[int | float, ...]] = {}
+_SHARED_AMOUNTS: dict[tuple[object, ...], tuple[int | float, ...]] = {}
 _SHARED_INTS: dict[int, int] = {}
 
 
@@ -45,7 +45,9 @@ def _shared(amounts: tuple[int | float, ...]) -> tuple[int | float, ...]:
     if len(_SHARED_AMOUNTS) > 4096:
         _SHARED_AMOUNTS.clear()
         _SHARED_INTS.clear()
-    return _SHARED_AMOUNTS.setdefault(amounts, amounts)
+    # Keyed by the types too: (0, 1) == (0, 1.0), and the trigger must keep the number
+    # it was given (its repr and to_dict show it).
+    return _SHARED_AMOUNTS.setdefault((*amounts, *map(type, amounts)), amounts)
 
 
 def _amount(value: object, argument: str) -> int | float:
