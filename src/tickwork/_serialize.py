@@ -588,7 +588,9 @@ _START = "\x00start\x00"
 def _interval_text(trigger: IntervalTrigger) -> str:
     # Everything to_dict() holds but the start (the trigger's own fields, read here in
     # the package to skip building the dict).
-    key = (trigger._amounts, trigger._end, trigger._timezone)
+    # (The amounts' types too: 1 == 1.0, but the text shows which one was given.)
+    amounts = trigger._amounts
+    key = (amounts, *map(type, amounts), trigger._end, trigger._timezone)
     parts = _interval_parts.get(key)
     if parts is None:
         data = {**trigger.to_dict(), "start": _START}

@@ -1,0 +1,465 @@
+"""The machine: what makes a scheduler run, under the operations users call.
+
+:class:`Machine` owns the pure core (``_core``), the store link and the executor link,
+the listeners and the scheduler's state, and it *steps*: takes in finished runs, looks
+after the store, dispatches what is due, persists and applies the decision
+(:meth:`Machine.step`). It also starts up and tears down. The operations users call on
+jobs (``add_job``, ``modify_job``...) are the engine's (``_engine.Engine``, a
+``Machine``), written in terms of this one.
+
+Drivers (``Scheduler``: a thread; ``AsyncScheduler``: an asyncio task) step it through
+a small interface (:meth:`Machine.step`, :meth:`Machine.startup`,
+:meth:`Machine.teardown` and a :class:`Driver` it wakes); they only decide how to wait
+for the time a step returns. Every public method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from ._checks import seconds
+from ._clock import Clock, SystemClock
+from ._core import Decision, SchedulerCore
+from ._errors import SchedulerStateError
+from ._events import Event, EventKind, Listener, Listeners
+from ._executorlink import ExecutorLink
+from ._model import JobControl, Outcome, RunResult
+from ._references import FunctionCache
+from ._storelink import StoreLink
+from ._tz import coerce_timezone
+from .executors import Executor
+from .stores import JobStore, MemoryStore
+
+__all__ = ["Driver", "Machine", "SchedulerState"]
+
+logger = logging.getLogger("tickwork")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound="Machine")
+_COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
+
+
+class Driver(Protocol):
+    """What the engine needs from the driver that steps it."""
+
+    def wakeup(self) -> None:
+        """Step soon: something changed (a job was added, a run ended). Any thread."""
+
+    def running(self) -> bool:
+        """Whether a driver thread or task is stepping the engine (and so takes in
+        finished runs), other than the caller."""
+
+    def prepare(self, executor: Executor) -> None:
+        """Called once before *executor* starts (the asyncio driver gives it its loop)."""
+
+
+class _NoDriver:
+    """The driver of an engine no one drives yet (or one stepped by hand)."""
+
+    def wakeup(self) -> None:
+        pass
+
+    def running(self) -> bool:
+        return False
+
+    def prepare(self, executor: Executor) -> None:
+        pass
+
+
+_NO_DRIVER = _NoDriver()
+
+
+def _thread_executors() -> dict[str, Executor]:
+    from .executors import ThreadExecutor
+
+    return {"default": ThreadExecutor()}
+
+
+class SchedulerState(str, enum.Enum):
+    """Where a scheduler is in its life."""
+
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"
+
+
+class Machine:
+    """The running part of a scheduler (see the module docstring). Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        store: JobStore | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        clock: Clock | None = None,
+        timezone: str | tzinfo | None = None,
+        max_wait: float = 60.0,
+        default_executors: Callable[[], dict[str, Executor]] = _thread_executors,
+    ) -> None:
+        if store is not None and not isinstance(store, JobStore):
+            raise TypeError(f"store must be a JobStore, got {type(store).__name__}")
+        seconds(max_wait, "max_wait", positive=True, maximum=3600)
+        self._lock = threading.RLock()
+        self._core = SchedulerCore()
+        self._store = store if store is not None else MemoryStore()
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        if not isinstance(self._clock, Clock):
+            raise TypeError(f"clock must provide now/monotonic/sleep_time/subscribe, got {clock!r}")
+        self._timezone = coerce_timezone(timezone)
+        self._runners = ExecutorLink(executors, default_executors)
+        self._executors = self._runners.executors
+        self._listeners = Listeners()
+        self._state = SchedulerState.STOPPED
+        self.max_wait = float(max_wait)
+        self._driver: Driver = _NO_DRIVER
+        # The object a returned Job's convenience methods (job.pause()...) call.
+        self._control: JobControl | None = None
+        # Events a driver step holds back in this thread (see step_held).
+        self._held = threading.local()
+        self._results: deque[RunResult] = deque()
+        self._results_flagged = False
+        self._closed = False
+        self._core.records = True
+        # Functions of stored jobs, by reference: imported once, not once per job.
+        self._functions = FunctionCache()
+        self._link = StoreLink(self._store, self._core, self._function, self._runners.aliases)
+        # What the last step returned: when the driver wakes next on its own.
+        self._wake_at: datetime | None = None
+        #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
+        self.wake_for_run = False
+
+    # -- properties -----------------------------------------------------------------
+
+    @property
+    def state(self) -> SchedulerState:
+        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
+        return self._state
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone shortcut triggers use when none is given."""
+        return self._timezone
+
+    @property
+    def store(self) -> JobStore:
+        return self._store
+
+    @property
+    def does_io(self) -> bool:
+        """Whether the store does I/O (a store shared by processes: a file, a server)."""
+        return self._link.shared
+
+    # -- the whole scheduler --------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop dispatching. Jobs keep their schedules; runs that come due meanwhile are
+        handled by each job's misfire and catch-up policy on :meth:`resume`."""
+        with self._lock:
+            if self._state is not SchedulerState.RUNNING:
+                raise SchedulerStateError(f"cannot pause a scheduler that is {self._state.value}")
+            self._state = SchedulerState.PAUSED
+            event = Event(kind=EventKind.SCHEDULER_PAUSED, at=self._clock.now())
+        self._emit([event])
+
+    def resume(self) -> None:
+        """Start dispatching again after :meth:`pause`."""
+        with self._lock:
+            if self._state is not SchedulerState.PAUSED:
+                raise SchedulerStateError(f"cannot resume a scheduler that is {self._state.value}")
+            self._state = SchedulerState.RUNNING
+            event = Event(kind=EventKind.SCHEDULER_RESUMED, at=self._clock.now())
+        self._emit([event])
+        self._driver.wakeup()
+
+    def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
+        """Call *callback(event)* for every event whose kind is in *mask*.
+
+        Events of runs (submitted, executed, failed, missed...) reach listeners in the
+        scheduler's thread (or, for ``AsyncScheduler``, its task); events caused by a
+        call (``add_job``, ``pause_job``...) in the calling thread. Keep listeners quick.
+        One that raises is logged and ignored.
+        """
+        self._listeners.add(callback, mask)
+        with self._lock:
+            self._core.wants = int(self._listeners.mask)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop calling *callback*. Raises ``LookupError`` if it was not added."""
+        self._listeners.remove(callback)
+        with self._lock:
+            self._core.wants = int(self._listeners.mask)
+
+    # -- the dispatch step ----------------------------------------------------------
+
+    def step(self) -> datetime | None:
+        """Take in finished runs, dispatch everything due now; return when to step next.
+
+        What a driver calls each time it wakes (and what ``process_due`` is). Dispatches
+        nothing unless the scheduler is running.
+        """
+        dispatch = True
+        link = self._link
+        while True:
+            batch = Decision()
+            with self._lock:
+                self._results_flagged = False
+                now = self._clock.now()
+                self._drain_results(batch, now)
+                running = self._state is SchedulerState.RUNNING
+                link.upkeep(now, batch, running=running)
+                if running and dispatch and link.ok:
+                    link.dispatch(self._core.pop_due(now, batch), now, batch)
+                link.persist(batch, now)
+                if link.events:
+                    batch.events += link.events
+                    link.events = []
+                upcoming = link.next_dispatch(now) if running else None
+                upcoming, self.wake_for_run = link.next_wakeup(upcoming)
+                self._wake_at = upcoming
+            self._apply(batch)
+            # Runs that ended during the call (an inline executor) are taken in too, so
+            # their buffered runs start; what falls due meanwhile waits for the next call.
+            dispatch = False
+            if not self._results:
+                return upcoming
+
+    def held(
+        self: M, method: Callable[Concatenate[M, P], R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> tuple[R, list[Event]]:
+        """Call ``method(self, ...)`` with the events it causes held back and returned,
+        not emitted: for a driver that calls the engine in a worker thread but calls
+        listeners in its own (``Engine.held(Engine.step)``)."""
+        held: list[Event] = []
+        self._held.events = held
+        try:
+            result = method(self, *args, **kwargs)
+        finally:
+            self._held.events = None
+        return result, held
+
+    def next_dispatch(self) -> datetime | None:
+        """When something is next due to dispatch; None when not running (for
+        :func:`tickwork.testing.run_until`, which moves a fake clock there)."""
+        with self._lock:
+            if self._state is not SchedulerState.RUNNING:
+                return None
+            return self._link.next_dispatch(self._clock.now())
+
+    def process_due(self) -> datetime | None:
+        """:meth:`step`, by the name the drivers use."""
+        return self.step()
+
+    # -- finished runs --------------------------------------------------------------
+
+    def has_results(self) -> bool:
+        """Whether runs have ended that the engine has not taken in yet."""
+        return bool(self._results)
+
+    def request_flush(self) -> None:
+        """Make the driver take in waiting results now."""
+        self._results_flagged = True
+        self._driver.wakeup()
+
+    def _take_results(self) -> None:
+        """Apply results that are already in (an inline executor) without dispatching."""
+        while self._results:
+            batch = Decision()
+            with self._lock:
+                self._results_flagged = False
+                now = self._clock.now()
+                self._drain_results(batch, now)
+                self._link.persist(batch, now)
+            self._apply(batch)
+
+    def _drain_results(self, batch: Decision, now: datetime) -> None:
+        """Apply the results executors reported since last time (lock held)."""
+        results = self._results
+        core = self._core
+        while results:
+            result = results.popleft()
+            if result.outcome is Outcome.FAILURE:
+                error = result.exception
+                logger.error(
+                    "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
+                    result.request.job_id,
+                    result.request.scheduled_at.isoformat(),
+                    result.request.attempt,
+                    f"{type(error).__name__}: {error}",
+                    exc_info=error if isinstance(error, BaseException) else None,
+                )
+            core.finished(result, result.finished_at or now, batch)
+
+    def _apply(self, decision: Decision) -> None:
+        """Submit the decision's runs, log its errors and emit its events (outside the lock)."""
+        for message, error in decision.errors_to_log:
+            logger.error("tickwork: %s", message, exc_info=error)
+        decision.errors_to_log.clear()
+        if decision.runs_to_start:
+            self._runners.submit(
+                decision.runs_to_start,
+                report=self._on_result,
+                clock=self._clock,
+                prepare=self._driver.prepare,
+            )
+        if decision.events:
+            self._emit(decision.events)
+
+    def _on_result(self, result: RunResult) -> None:
+        """Executors report here, from any thread: queue the result and wake the driver.
+
+        Results are applied in batches by :meth:`process_due` in the driver's thread (or
+        task), so a burst of 10,000 completions takes the lock a handful of times, not
+        10,000, and listeners always run in the driver's thread.
+        """
+        self._results.append(result)
+        if self._closed:
+            # Ended after shutdown (wait=False, or past its timeout): report it here.
+            self._take_results()
+            return
+        if self._results_flagged:
+            return
+        # A clean run nobody listens for needs no prompt follow-up, unless a run of the
+        # same job waits for it to end. Otherwise the result is taken in at the start of
+        # the next dispatch step, before anything else is decided, so the scheduler
+        # thread is not woken twice per run. (A racy peek: a run buffered after it is
+        # found by the step's own loop.) A shared store is always told at once: the
+        # run's lease must go the moment it ends, or other processes count it against
+        # max_instances and skip the job's next fire.
+        if (
+            result.outcome is Outcome.SUCCESS
+            and not self._core.wants & _COMPLETIONS
+            and not self._link.shared
+            and not self._core.has_waiting_runs(result.request.job_id)
+        ):
+            return
+        self._results_flagged = True
+        self._driver.wakeup()
+
+    def _function(self, reference: str) -> Callable[..., Any]:
+        """The function a ``"module:qualname"`` reference names, imported once."""
+        return self._functions(reference)
+
+    # -- lifecycle, for the drivers -------------------------------------------------
+
+    def attach_driver(self, driver: Driver, control: JobControl | None = None) -> None:
+        """Connect the driver that steps this engine: it is woken when something changes
+        and asked whether it takes in results. *control* is what returned jobs'
+        convenience methods (``job.pause()``...) call (default: the engine)."""
+        self._driver = driver
+        if control is not None:
+            self._control = control
+
+    def startup(self, *, paused: bool = False) -> list[Event]:
+        """Load the stored jobs and mark the scheduler running (or paused); return the
+        start events for the driver to emit. Raises ``SchedulerStateError`` when it has
+        started already or was shut down."""
+        with self._lock:
+            if self._state is SchedulerState.SHUTDOWN:
+                raise SchedulerStateError("this scheduler was shut down; create a new one")
+            if self._state is not SchedulerState.STOPPED:
+                raise SchedulerStateError(f"the scheduler is already {self._state.value}")
+            try:
+                self._link.load()
+            except BaseException:
+                # Not started, so no shutdown() is due: leave no file open (it reopens
+                # if start is tried again).
+                self._store.close()
+                raise
+            self._link.restart()
+            now = self._clock.now()
+            self._state = SchedulerState.PAUSED if paused else SchedulerState.RUNNING
+            events = [Event(kind=EventKind.SCHEDULER_STARTED, at=now)]
+            if paused:
+                events.append(Event(kind=EventKind.SCHEDULER_PAUSED, at=now))
+            return events
+
+    def open(self, *, paused: bool = False) -> None:
+        """Start without a driver: load the stored jobs and accept dispatch, for
+        programs and tests that call :meth:`process_due` themselves (see
+        :func:`tickwork.testing.run_until`)."""
+        self.emit(self.startup(paused=paused))
+
+    def begin_shutdown(self) -> bool:
+        """Mark the scheduler shut down (nothing is dispatched after this); return
+        whether it had started. Raises ``SchedulerStateError`` the second time."""
+        with self._lock:
+            if self._state is SchedulerState.SHUTDOWN:
+                raise SchedulerStateError("the scheduler has already been shut down")
+            started = self._state is not SchedulerState.STOPPED
+            self._state = SchedulerState.SHUTDOWN
+        return started
+
+    def started_executors(self) -> list[Executor]:
+        """The executors that have been started (each at its first run)."""
+        return self._runners.started()
+
+    def teardown(self, wait: bool, timeout: float | None) -> list[Event]:
+        """Stop executors and close the store (the driver has already stopped).
+
+        Runs waiting for a free instance are reported skipped; pending retries are
+        handed off to processes sharing the store, or reported skipped; runs that end
+        while the executors stop are taken in. Returns the events, for the driver to
+        emit in its own thread or task.
+        """
+        link = self._link
+        with self._lock:
+            now = self._clock.now()
+            dropped = self._core.drop_buffers(now, handed_off=link.hand_off_retries(now))
+            # Waiting runs reported skipped release their leases with their history rows.
+            link.persist(dropped, now)
+        events = list(dropped.events)
+        self._runners.shutdown(wait, timeout)
+        batch = Decision()
+        with self._lock:
+            now = self._clock.now()
+            self._drain_results(batch, now)
+            # Runs that failed while the executors stopped may have scheduled retries:
+            # left in the store like the others, or reported skipped.
+            self._core.drop_buffers(now, handed_off=link.hand_off_retries(now), into=batch)
+            link.persist(batch, now)
+            self._closed = True
+        events += batch.events
+        self._store.close()
+        events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
+        return events
+
+    def close_unstarted(self) -> None:
+        """Shutting down a scheduler that never started: close the store (opened by
+        ``add_job`` or a lookup before start)."""
+        self._store.close()
+
+    def in_flight(self) -> int:
+        """Runs started and not yet applied (after taking in reported results)."""
+        batch = Decision()
+        with self._lock:
+            now = self._clock.now()
+            self._drain_results(batch, now)
+            self._link.persist(batch, now)
+            count = self._core.in_flight()
+        self._apply(batch)
+        return count
+
+    # -- events ---------------------------------------------------------------------
+
+    def emit(self, events: list[Event]) -> None:
+        """Call the listeners of *events* (in the calling thread)."""
+        self._listeners.emit(events)
+
+    def _emit(self, events: list[Event]) -> None:
+        held = getattr(self._held, "events", None)
+        if held is not None:
+            held.extend(events)  # for the driver to emit in its own thread (see held)
+            return
+        self._listeners.emit(events)
