@@ -221,7 +221,7 @@ class Engine(Machine):
             else:
                 # (A one-off time already past is due now, late: the misfire grace decides.)
                 when = now if run_immediately else require_first_fire(job, now, late_ok=True)
-            object.__setattr__(job, "next_fire", when)  # a record no one has seen yet
+            job = evolve(job, next_fire=when)  # records are never changed in place
             job, event_kind = self._store_new(
                 job, policy, spec.defaulted_start, first_fire, run_immediately
             )
