@@ -19,13 +19,15 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ._clock import Clock
-from ._engine import Engine
+from ._engine import Engine, SchedulerState
+from ._fluent import JobBuilder, _builder
+from .stores import JobStore
 
-__all__ = ["JUMP_TOLERANCE", "Pacer", "forward", "forward_async"]
+__all__ = ["JUMP_TOLERANCE", "DriverBase", "Pacer", "forward", "forward_async"]
 
 logger = logging.getLogger("tickwork")
 
@@ -116,3 +118,55 @@ def forward_async(
         return result
 
     return call
+
+
+class DriverBase:
+    """What both drivers offer alike: the engine's properties, and the plain (not
+    awaitable) methods: decorators, listeners and the fluent chain, which add a job at
+    once wherever they are called (at import time, for decorators)."""
+
+    _engine: Engine
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this driver steps (thread-safe; for tickwork's own tools, tests
+        and code outside an asyncio loop)."""
+        return self._engine
+
+    @property
+    def state(self) -> SchedulerState:
+        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
+        return self._engine.state
+
+    @property
+    def clock(self) -> Clock:
+        return self._engine.clock
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The zone shortcut triggers use when none is given."""
+        return self._engine.timezone
+
+    @property
+    def store(self) -> JobStore:
+        return self._engine.store
+
+    scheduled_job = forward(Engine.scheduled_job)
+    cron = forward(Engine.cron)
+    interval = forward(Engine.interval)
+    at = forward(Engine.at)
+    add_listener = forward(Engine.add_listener)
+    remove_listener = forward(Engine.remove_listener)
+
+    def every(self, interval: float = 1) -> JobBuilder:
+        """Start a fluent chain, as ``schedule`` spells it: ``scheduler.every(10).minutes.do(job)``.
+
+        The chain builds an ordinary trigger and calls ``add_job``; ``.do()`` adds the
+        job at once and returns the :class:`~tickwork.Job` (with ``AsyncScheduler``
+        too: it is not awaited). See :class:`~tickwork.JobBuilder` and
+        ``docs/fluent.md``.
+
+        Raises:
+            ValueError: *interval* is not positive. TypeError: it is not a number.
+        """
+        return _builder(self._engine, interval)

@@ -11,9 +11,8 @@ from types import TracebackType
 
 from ._checks import seconds
 from ._clock import Clock
-from ._driver import Pacer, forward, forward_async
+from ._driver import DriverBase, Pacer, forward_async
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState, _check_history_query
-from ._fluent import JobBuilder, _builder
 from ._model import Run
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
 from .stores import JobStore
@@ -27,7 +26,7 @@ def _loop_executors() -> dict[str, Executor]:
     return {"default": ThreadExecutor(), "asyncio": AsyncioExecutor()}
 
 
-class AsyncScheduler:
+class AsyncScheduler(DriverBase):
     """A scheduler that runs inside your asyncio event loop.
 
     >>> async def main():  # doctest: +SKIP
@@ -72,29 +71,6 @@ class AsyncScheduler:
         self._woken = False
         self._pacer = Pacer(self._engine)
 
-    @property
-    def engine(self) -> Engine:
-        """The synchronous engine underneath (thread-safe; for code outside the loop)."""
-        return self._engine
-
-    @property
-    def state(self) -> SchedulerState:
-        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
-        return self._engine.state
-
-    @property
-    def clock(self) -> Clock:
-        return self._engine.clock
-
-    @property
-    def timezone(self) -> tzinfo:
-        """The zone shortcut triggers use when none is given."""
-        return self._engine.timezone
-
-    @property
-    def store(self) -> JobStore:
-        return self._engine.store
-
     # -- the engine's operations, as coroutines -----------------------------------------
 
     add_job = forward_async(Engine.add_job)
@@ -126,23 +102,6 @@ class AsyncScheduler:
             while engine.has_results() and loop.time() < deadline:
                 await asyncio.sleep(0.0005)
         return await _history(self, job_id, limit=limit)
-
-    # -- plain methods: decorators (usable at import time), the fluent chain, listeners
-
-    scheduled_job = forward(Engine.scheduled_job)
-    cron = forward(Engine.cron)
-    interval = forward(Engine.interval)
-    at = forward(Engine.at)
-    add_listener = forward(Engine.add_listener)
-    remove_listener = forward(Engine.remove_listener)
-
-    def every(self, interval: float = 1) -> JobBuilder:
-        """Start a fluent chain: ``scheduler.every(10).minutes.do(job)``.
-
-        Plain, not a coroutine (like the decorators): ``.do()`` adds the job at once
-        and returns the :class:`~tickwork.Job`. See :meth:`tickwork.Scheduler.every`.
-        """
-        return _builder(self._engine, interval)
 
     # -- lifecycle --------------------------------------------------------------------
 

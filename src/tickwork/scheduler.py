@@ -11,9 +11,8 @@ from types import TracebackType
 
 from ._checks import seconds
 from ._clock import Clock, SystemClock
-from ._driver import Pacer, forward
+from ._driver import DriverBase, Pacer, forward
 from ._engine import Engine, SchedulerState
-from ._fluent import JobBuilder, _builder
 from .executors import Executor
 from .stores import JobStore
 
@@ -25,7 +24,7 @@ logger = logging.getLogger("tickwork")
 SPIN = 0.0015
 
 
-class Scheduler:
+class Scheduler(DriverBase):
     """A scheduler that dispatches jobs from a background thread.
 
     >>> from tickwork import Scheduler
@@ -79,10 +78,6 @@ class Scheduler:
 
     add_job = forward(Engine.add_job)
     add_jobs = forward(Engine.add_jobs)
-    scheduled_job = forward(Engine.scheduled_job)
-    cron = forward(Engine.cron)
-    interval = forward(Engine.interval)
-    at = forward(Engine.at)
     get_job = forward(Engine.get_job)
     get_jobs = forward(Engine.get_jobs)
     next_fire_times = forward(Engine.next_fire_times)
@@ -98,42 +93,6 @@ class Scheduler:
     backfill = forward(Engine.backfill)
     pause = forward(Engine.pause)
     resume = forward(Engine.resume)
-    add_listener = forward(Engine.add_listener)
-    remove_listener = forward(Engine.remove_listener)
-
-    def every(self, interval: float = 1) -> JobBuilder:
-        """Start a fluent chain, as ``schedule`` spells it: ``scheduler.every(10).minutes.do(job)``.
-
-        The chain builds an ordinary trigger and calls :meth:`add_job`; see
-        :class:`~tickwork.JobBuilder` and ``docs/fluent.md``.
-
-        Raises:
-            ValueError: *interval* is not positive. TypeError: it is not a number.
-        """
-        return _builder(self._engine, interval)
-
-    @property
-    def state(self) -> SchedulerState:
-        """STOPPED before start, RUNNING, PAUSED, or SHUTDOWN."""
-        return self._engine.state
-
-    @property
-    def clock(self) -> Clock:
-        return self._engine.clock
-
-    @property
-    def timezone(self) -> tzinfo:
-        """The zone shortcut triggers use when none is given."""
-        return self._engine.timezone
-
-    @property
-    def store(self) -> JobStore:
-        return self._engine.store
-
-    @property
-    def engine(self) -> Engine:
-        """The engine this thread drives (for tickwork's own tools and tests)."""
-        return self._engine
 
     # -- lifecycle --------------------------------------------------------------------
 
