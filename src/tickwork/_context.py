@@ -8,7 +8,7 @@ import inspect
 from typing import Any
 
 from ._model import RunContext, RunRequest
-from ._references import being_defined, resolve_reference
+from ._references import being_defined, function_of, resolve_reference
 
 __all__ = [
     "being_defined",
@@ -44,7 +44,7 @@ def current_run() -> RunContext:
 
 def run_request(request: RunRequest) -> Any:
     """Call the request's function with ``current_run()`` set; return what it returns."""
-    func = request.func if request.func is not None else resolve_reference(request.func_ref or "")
+    func = request.func if request.func is not None else function_of(request.func_ref or "")
     token = _current.set(request)
     try:
         return func(*request.args, **request.kwargs)
@@ -64,7 +64,7 @@ def run_request_blocking(request: RunRequest) -> Any:
             in this thread (the coroutine is closed, so no "never awaited" warning).
         Whatever the function (or its coroutine) raises.
     """
-    func = request.func if request.func is not None else resolve_reference(request.func_ref or "")
+    func = request.func if request.func is not None else function_of(request.func_ref or "")
     token = _current.set(request)
     try:
         result = func(*request.args, **request.kwargs)

@@ -40,6 +40,7 @@ from ._model import (
 )
 from ._options import OPTION_NAMES, check_options, options_of
 from ._planning import (
+    Draft,
     epoch_us,
     job_first_fire,
     job_next_fire,
@@ -205,6 +206,17 @@ class Engine(Machine):
             if spec.jitter is not None:  # given as a trigger keyword instead
                 given["jitter"] = spec.jitter
             options = self._options(given, resolved, func_ref)
+            if first_fire is not None:
+                when = coerce_datetime(first_fire, "first_fire")
+                if run_immediately:
+                    raise TypeError("give run_immediately or first_fire, not both")
+            elif run_immediately:
+                when = now
+            else:
+                # Found before the record is built, so it is built once, complete. (A
+                # one-off time already past is due now, late: the misfire grace decides.)
+                draft = Draft(job_id, spec.trigger, options["start"], options["end"])
+                when = require_first_fire(draft, now, late_ok=True)
             job = Job(
                 id=job_id,
                 func=resolved,
@@ -212,16 +224,9 @@ class Engine(Machine):
                 trigger=spec.trigger,
                 paused=paused,
                 pause_note=pause_note if paused else None,
+                next_fire=when,
                 **options,
             )
-            if first_fire is not None:
-                when = coerce_datetime(first_fire, "first_fire")
-                if run_immediately:
-                    raise TypeError("give run_immediately or first_fire, not both")
-            else:
-                # (A one-off time already past is due now, late: the misfire grace decides.)
-                when = now if run_immediately else require_first_fire(job, now, late_ok=True)
-            job = evolve(job, next_fire=when)  # records are never changed in place
             job, event_kind = self._store_new(
                 job, policy, spec.defaulted_start, first_fire, run_immediately
             )
@@ -541,7 +546,7 @@ class Engine(Machine):
         with self._lock:
             self._require_open()
             job = self._job(job_id)
-            func, func_ref = job.func, job.func_ref
+            func, func_ref = self._function_of(job), job.func_ref
             if "func" in changes:
                 func, func_ref = self._resolve_func(changes.pop("func"))
             assert func is not None
@@ -725,7 +730,14 @@ class Engine(Machine):
         return self._attach(job)
 
     def _attach(self, job: Job) -> Job:
-        return evolve(job, _control=self._control)
+        """The copy of a job a caller gets: linked to its scheduler, with its function
+        (a job loaded from a store holds only the function's reference)."""
+        return evolve(job, func=self._function_of(job), _control=self._control)
+
+    def _function_of(self, job: Job) -> Callable[..., Any] | None:
+        if job.func is not None or job.func_ref is None:
+            return job.func
+        return self._functions(job.func_ref)
 
     def _find(self, job_id: str) -> Job | None:
         self._load_early()

@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections import deque
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from ._errors import TriggerError
 from ._instants import EPOCH as _EPOCH
@@ -21,7 +21,9 @@ from ._model import Catchup, Job, RetryPolicy
 from .triggers import DateTrigger, Trigger
 
 __all__ = [
+    "Draft",
     "FirePlan",
+    "Scheduled",
     "count_fires",
     "epoch_us",
     "jitter_offset",
@@ -52,6 +54,33 @@ def next_job_fire(
     return found
 
 
+class Scheduled(Protocol):
+    """What the first-fire and next-fire rules read of a job: a :class:`Job`, or the
+    draft of one that ``add_job`` has not built yet."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def trigger(self) -> Trigger: ...
+
+    @property
+    def start(self) -> datetime | None: ...
+
+    @property
+    def end(self) -> datetime | None: ...
+
+
+class Draft(NamedTuple):
+    """A job's schedule before its record exists (``add_job`` finds the first fire
+    first, to build the record once)."""
+
+    id: str
+    trigger: Trigger
+    start: datetime | None
+    end: datetime | None
+
+
 def trigger_failure(job_id: str, after: datetime, error: BaseException) -> str:
     """Why a job's trigger could not say when it fires next, as a sentence."""
     return (
@@ -60,7 +89,7 @@ def trigger_failure(job_id: str, after: datetime, error: BaseException) -> str:
     )
 
 
-def job_next_fire(job: Job, after: datetime, *, bounded: bool = True) -> datetime | None:
+def job_next_fire(job: Scheduled, after: datetime, *, bounded: bool = True) -> datetime | None:
     """:func:`next_job_fire` for *job* (*bounded* False: the trigger's own answer,
     ignoring the job's start and end), for a call a user made: a trigger that raises
     raises :class:`~tickwork.TriggerError`, naming the job, from its error."""
@@ -72,7 +101,7 @@ def job_next_fire(job: Job, after: datetime, *, bounded: bool = True) -> datetim
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
 
 
-def job_first_fire(job: Job, now: datetime, *, late_ok: bool = False) -> datetime | None:
+def job_first_fire(job: Scheduled, now: datetime, *, late_ok: bool = False) -> datetime | None:
     """The job's first fire time at or after *now* inside its [start, end], or None.
 
     With *late_ok* (a job given a new trigger: added, rescheduled), a one-off time
@@ -94,14 +123,14 @@ def job_first_fire(job: Job, now: datetime, *, late_ok: bool = False) -> datetim
     return found
 
 
-def within_window(job: Job, moment: datetime) -> bool:
+def within_window(job: Scheduled, moment: datetime) -> bool:
     """Whether *moment* lies inside the job's [start, end] (both inclusive)."""
     at = epoch_us(moment)
     start, end = job.start, job.end
     return (start is None or at >= epoch_us(start)) and (end is None or at <= epoch_us(end))
 
 
-def would_never_run(job: Job, now: datetime, *, changing: bool = False) -> ValueError:
+def would_never_run(job: Scheduled, now: datetime, *, changing: bool = False) -> ValueError:
     """The error for *job* having no fire time at or after *now* (see
     :func:`job_first_fire`); *changing*: the call changes an existing job, and nothing was
     changed."""
@@ -120,7 +149,7 @@ def would_never_run(job: Job, now: datetime, *, changing: bool = False) -> Value
 
 
 def require_first_fire(
-    job: Job, now: datetime, *, late_ok: bool = False, changing: bool = False
+    job: Scheduled, now: datetime, *, late_ok: bool = False, changing: bool = False
 ) -> datetime:
     """:func:`job_first_fire`, or ``ValueError`` (:func:`would_never_run`) when there is
     none; ``TriggerError`` when the trigger raises."""

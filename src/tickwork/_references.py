@@ -28,6 +28,7 @@ from ._errors import JobLookupError
 __all__ = [
     "FunctionCache",
     "being_defined",
+    "function_of",
     "imports_allowed",
     "reference_of",
     "references_as_text",
@@ -226,3 +227,16 @@ def stand_in(reference: str) -> type[BaseException]:
         raise ValueError(f"retry_on {reference!r} must look like 'package.module:Name'")
     return type(qualname.rpartition(".")[2], (Exception,),
                 {"__module__": module, "__qualname__": qualname})  # fmt: skip
+
+
+_SHARED = FunctionCache()
+
+
+def function_of(reference: str) -> Callable[..., Any]:
+    """The function *reference* names, imported once per process: how a run whose
+    request carries only the reference (a job loaded from a store) finds its function.
+
+    Raises:
+        What :func:`resolve_reference` raises.
+    """
+    return _SHARED(reference)

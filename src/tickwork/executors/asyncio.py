@@ -29,7 +29,7 @@ from typing import Any
 from .._context import enter_run
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
-from .._references import resolve_reference
+from .._references import function_of
 from ._base import BatchExecutor
 
 __all__ = ["AsyncioExecutor"]
@@ -247,7 +247,7 @@ class AsyncioExecutor(BatchExecutor):
         assert task is not None
         func = request.func
         if func is None:
-            func = resolve_reference(request.func_ref or "")
+            func = function_of(request.func_ref or "")
         if inspect.iscoroutinefunction(func):
             record.started_at = self._clock.now()
             self._arm(record, task)
