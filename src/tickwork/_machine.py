@@ -120,9 +120,10 @@ class Machine:
         self._state = SchedulerState.STOPPED
         self.max_wait = float(max_wait)
         self._driver: Driver = _NO_DRIVER
-        # The object a returned Job's convenience methods (job.pause()...) call.
+        # What a returned Job's convenience methods (job.pause()...) call: the engine,
+        # or the driver that asks for it in attach_driver.
         self._control: JobControl | None = None
-        # Events a driver step holds back in this thread (see step_held).
+        # Events held back in this thread for the driver to emit (see held).
         self._held = threading.local()
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
