@@ -26,7 +26,6 @@ The module-level :func:`every` adds jobs to a lazily created default
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,6 +37,7 @@ from ._checks import MAX_SECONDS
 from ._engine import Engine
 from ._instants import US as _US
 from ._model import Job
+from ._options import OPTIONS
 from ._tz import coerce_timezone
 from .triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger, Trigger
 
@@ -98,15 +98,9 @@ _UNTIL_FORMATS = (
 )
 
 
-def _add_job_options() -> frozenset[str]:
-    """Every keyword-only option of ``add_job``, except the function's arguments."""
-    parameters = inspect.signature(Engine.add_job).parameters.values()
-    names = {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    return frozenset(names - {"args", "kwargs"})
-
-
-#: The names :meth:`JobBuilder.options` accepts: whatever ``add_job`` accepts.
-OPTION_NAMES = _add_job_options()
+#: The names :meth:`JobBuilder.options` accepts: every option of ``add_job`` (its table,
+#: ``tickwork._options``), except the function's arguments, which ``.do()`` takes.
+OPTION_NAMES = frozenset(option.name for option in OPTIONS) - {"args", "kwargs"}
 
 
 def _number(value: object, what: str) -> float:
