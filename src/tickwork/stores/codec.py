@@ -383,6 +383,8 @@ def decode_job(row: Sequence[Any] | Mapping[str, Any]) -> Job:
     if type(row) is not tuple and isinstance(row, Mapping):
         row = _columns(row)
     try:
+        if len(row) == _COLUMN_COUNT - 1:  # a row without next_fire_zone
+            row = (*row, None)
         (
             job_id,
             name,
@@ -397,28 +399,11 @@ def decode_job(row: Sequence[Any] | Mapping[str, Any]) -> Job:
             failures,
             zone,
         ) = row
-    except Exception:
-        # A row without next_fire_zone (11 columns), or no row at all.
-        try:
-            (
-                job_id,
-                name,
-                func_ref,
-                args,
-                kwargs,
-                trigger_text,
-                options_text,
-                next_us,
-                paused,
-                remaining,
-                failures,
-            ) = row
-        except Exception as error:
-            raise SerializationError(
-                f"job row is not {_COLUMN_COUNT} columns ({_COLUMN_COUNT - 1} without "
-                f"next_fire_zone): {error}"
-            ) from None
-        zone = None
+    except Exception as error:
+        raise SerializationError(
+            f"job row is not {_COLUMN_COUNT} columns ({_COLUMN_COUNT - 1} without "
+            f"next_fire_zone): {error}"
+        ) from None
     try:
         if type(job_id) is not str or type(name) is not str or type(func_ref) is not str:
             for column, value in (("id", job_id), ("name", name), ("func_ref", func_ref)):
