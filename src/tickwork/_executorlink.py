@@ -52,9 +52,6 @@ class ExecutorLink:
         self._started: set[str] = set()
         self._lock = threading.Lock()
 
-    def aliases(self) -> frozenset[str]:
-        return frozenset(self.executors)
-
     def started(self) -> list[Executor]:
         """The executors that have been started (each at its first run)."""
         return [self.executors[alias] for alias in list(self._started)]

@@ -131,7 +131,7 @@ class Machine:
         self._core.records = True
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FunctionCache()
-        self._link = StoreLink(self._store, self._core, self._function, self._runners.aliases)
+        self._link = StoreLink(self._store, self._core, self._function, self._executors)
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.

@@ -29,7 +29,7 @@ import gc
 import logging
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,7 +70,7 @@ class StoreLink:
         store: JobStore,
         core: SchedulerCore,
         functions: Callable[[str], Callable[..., Any]],
-        executors: Callable[[], frozenset[str]],
+        executors: Container[str],
     ) -> None:
         self.store = store
         # The store when other processes may share it (claims race, leases, sync).
@@ -79,6 +79,7 @@ class StoreLink:
         self.shared = self._shared is not None
         self._core = core
         self._functions = functions
+        # The aliases of the executors this process has (the engine's live mapping).
         self._executors = executors
         self.loaded = False
         #: False while the store fails: nothing is claimed until it answers again.
@@ -146,7 +147,7 @@ class StoreLink:
             except StoreError as store_error:
                 logger.error("tickwork: job %r is broken (%s): %s", job.id, reason, store_error)
             return None
-        if job.executor not in self._executors():
+        if job.executor not in self._executors:
             if job.id not in self._foreign:
                 self._foreign.add(job.id)
                 logger.warning(
