@@ -27,7 +27,7 @@ from ._engine import Engine, SchedulerState
 from ._fluent import JobBuilder, _builder
 from .stores import JobStore
 
-__all__ = ["JUMP_TOLERANCE", "DriverBase", "Pacer", "forward", "forward_async"]
+__all__ = ["JUMP_TOLERANCE", "DriverBase", "Pacer", "forward", "forward_async", "off_loop"]
 
 logger = logging.getLogger("tickwork")
 
@@ -100,22 +100,32 @@ def forward(method: Callable[Concatenate[Engine, P], R]) -> Callable[Concatenate
     return call
 
 
+async def off_loop(
+    engine: Engine,
+    method: Callable[Concatenate[Engine, P], R],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """``method(engine, ...)`` for the asyncio driver: in a worker thread when the store
+    does I/O (a shared store), so the event loop never blocks on it; directly otherwise
+    (a memory store answers at once). Events the call causes reach listeners in the
+    loop's thread either way."""
+    if not engine.does_io:
+        return method(engine, *args, **kwargs)
+    result, events = await asyncio.to_thread(engine.held, method, *args, **kwargs)
+    engine.emit(events)
+    return result
+
+
 def forward_async(
     method: Callable[Concatenate[Engine, P], R],
 ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]:
-    """An asyncio driver method that awaits the engine's *method*: in a worker thread
-    when the store does I/O (a shared store), so the event loop never blocks on it;
-    directly otherwise (a memory store answers at once). Events the call causes reach
-    listeners in the loop's thread either way."""
+    """An asyncio driver method that awaits the engine's *method* (see :func:`off_loop`)."""
 
     @functools.wraps(method)
     async def call(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        engine: Engine = self._engine
-        if not engine.does_io:
-            return method(engine, *args, **kwargs)
-        result, events = await asyncio.to_thread(engine.held, method, *args, **kwargs)
-        engine.emit(events)
-        return result
+        return await off_loop(self._engine, method, *args, **kwargs)
 
     return call
 

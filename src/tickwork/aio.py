@@ -11,7 +11,7 @@ from types import TracebackType
 
 from ._checks import seconds
 from ._clock import Clock
-from ._driver import DriverBase, Pacer, forward_async
+from ._driver import DriverBase, Pacer, forward_async, off_loop
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState, _check_history_query
 from ._model import Run
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
@@ -101,7 +101,7 @@ class AsyncScheduler(DriverBase):
             deadline = loop.time() + _FLUSH_WAIT
             while engine.has_results() and loop.time() < deadline:
                 await asyncio.sleep(0.0005)
-        return await _history(self, job_id, limit=limit)
+        return await off_loop(engine, Engine.history, job_id, limit=limit)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -111,10 +111,7 @@ class AsyncScheduler(DriverBase):
         self._loop = loop
         self._event = asyncio.Event()
         engine = self._engine
-        if engine.does_io:
-            events = await asyncio.to_thread(engine.startup, paused=paused)
-        else:
-            events = engine.startup(paused=paused)
+        events = await off_loop(engine, Engine.startup, paused=paused)
         self._unsubscribe = engine.clock.subscribe(self._tick)
         engine.emit(events)
         self._task = loop.create_task(self._run(), name="tickwork-scheduler")
@@ -135,10 +132,8 @@ class AsyncScheduler(DriverBase):
                     await executor.shutdown_async(wait=wait, timeout=timeout)
             events = await asyncio.to_thread(engine.teardown, wait, timeout)
             engine.emit(events)
-        elif engine.does_io:
-            await asyncio.to_thread(engine.close_unstarted)
         else:
-            engine.close_unstarted()
+            await off_loop(engine, Engine.close_unstarted)
 
     async def __aenter__(self) -> AsyncScheduler:
         await self.start()
@@ -208,19 +203,13 @@ class AsyncScheduler(DriverBase):
 
     async def _run(self) -> None:
         engine, pacer = self._engine, self._pacer
-        # A store that does I/O (SQLite) is worked in a thread, so a file another
-        # process holds locked never stalls the event loop; listeners are still called
-        # here, on the loop.
-        threaded = engine.does_io
         try:
             while not self._closing():
                 self._woken = False
                 try:
-                    if threaded:
-                        upcoming, events = await asyncio.to_thread(engine.held, Engine.step)
-                        engine.emit(events)
-                    else:
-                        upcoming = engine.step()
+                    # With a store that does I/O (SQLite), in a worker thread: a file
+                    # another process holds locked never stalls the event loop.
+                    upcoming = await off_loop(engine, Engine.step)
                 except Exception:
                     logger.exception("tickwork: dispatch failed; retrying in 1 s")
                     await self._wait(1.0)
@@ -235,9 +224,6 @@ class AsyncScheduler(DriverBase):
                     pacer.check_jump()
         finally:
             self._unsubscribe()
-
-
-_history = forward_async(Engine.history)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
