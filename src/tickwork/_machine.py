@@ -259,7 +259,13 @@ class Machine:
             return self._link.next_dispatch(self._clock.now())
 
     def process_due(self) -> datetime | None:
-        """:meth:`step`, by the name the drivers use."""
+        """Take in finished runs, dispatch everything due now; return when something is next due.
+
+        A driver's thread or task calls this (it is :meth:`step`); tests with a
+        :class:`~tickwork.testing.FakeClock` may too (see ``tickwork.testing``), as may
+        programs that run their own loop after :meth:`open`. Dispatches nothing unless
+        the scheduler is running.
+        """
         return self.step()
 
     # -- finished runs --------------------------------------------------------------
@@ -387,9 +393,12 @@ class Machine:
             return events
 
     def open(self, *, paused: bool = False) -> None:
-        """Start without a driver: load the stored jobs and accept dispatch, for
-        programs and tests that call :meth:`process_due` themselves (see
-        :func:`tickwork.testing.run_until`)."""
+        """Load the stored jobs and accept dispatch, without a background thread.
+
+        For tests with a :class:`~tickwork.testing.FakeClock` (see
+        :func:`tickwork.testing.run_until`) and for programs that call
+        :meth:`process_due` from their own loop. ``shutdown()`` closes it.
+        """
         self.emit(self.startup(paused=paused))
 
     def begin_shutdown(self) -> bool:

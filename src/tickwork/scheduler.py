@@ -110,23 +110,8 @@ class Scheduler(DriverBase):
         self._thread.start()
         self._engine.emit(events)
 
-    def open(self, *, paused: bool = False) -> None:
-        """Load the stored jobs and accept dispatch, without a background thread.
-
-        For tests with a :class:`~tickwork.testing.FakeClock` (see
-        :func:`tickwork.testing.run_until`) and for programs that call
-        :meth:`process_due` from their own loop. ``shutdown()`` closes it.
-        """
-        self._engine.emit(self._engine.startup(paused=paused))
-
-    def process_due(self) -> datetime | None:
-        """Take in finished runs, dispatch everything due now; return when something is next due.
-
-        The thread calls this; tests with a :class:`~tickwork.testing.FakeClock` may too
-        (see ``tickwork.testing``), as may programs that run their own loop after
-        :meth:`open`. Dispatches nothing unless the scheduler is running.
-        """
-        return self._engine.step()
+    open = forward(Engine.open)
+    process_due = forward(Engine.process_due)
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop dispatching now, then stop the executors.
