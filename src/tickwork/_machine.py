@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds
 from ._clock import Clock, SystemClock
@@ -30,7 +30,7 @@ from ._errors import SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
 from ._model import JobControl, Outcome, RunResult
-from ._references import FunctionCache
+from ._references import FUNCTIONS
 from ._storelink import StoreLink
 from ._tz import coerce_timezone
 from .executors import Executor
@@ -130,8 +130,8 @@ class Machine:
         self._closed = False
         self._core.records = True
         # Functions of stored jobs, by reference: imported once, not once per job.
-        self._functions = FunctionCache()
-        self._link = StoreLink(self._store, self._core, self._function, self._executors)
+        self._functions = FUNCTIONS
+        self._link = StoreLink(self._store, self._core, self._functions, self._executors)
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
@@ -353,10 +353,6 @@ class Machine:
             return
         self._results_flagged = True
         self._driver.wakeup()
-
-    def _function(self, reference: str) -> Callable[..., Any]:
-        """The function a ``"module:qualname"`` reference names, imported once."""
-        return self._functions(reference)
 
     # -- lifecycle, for the drivers -------------------------------------------------
 

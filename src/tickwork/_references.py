@@ -26,6 +26,7 @@ from typing import Any
 from ._errors import JobLookupError
 
 __all__ = [
+    "FUNCTIONS",
     "FunctionCache",
     "being_defined",
     "function_of",
@@ -229,7 +230,8 @@ def stand_in(reference: str) -> type[BaseException]:
                 {"__module__": module, "__qualname__": qualname})  # fmt: skip
 
 
-_SHARED = FunctionCache()
+#: The process's functions by reference: the engines' and the runs' lookups share it.
+FUNCTIONS = FunctionCache()
 
 
 def function_of(reference: str) -> Callable[..., Any]:
@@ -239,4 +241,4 @@ def function_of(reference: str) -> Callable[..., Any]:
     Raises:
         What :func:`resolve_reference` raises.
     """
-    return _SHARED(reference)
+    return FUNCTIONS(reference)
