@@ -226,8 +226,10 @@ class SchedulerCore:
         due_us = self._deadlines.next_deadline()
         return None if due_us is None else _EPOCH + timedelta(microseconds=due_us)
 
-    def pop_due(self, now: datetime, into: Decision | None = None) -> list[FireDue | RetryDue]:
-        """Everything due at *now*, planned but not applied.
+    def pop_due(
+        self, now: datetime, into: Decision | None = None, *, limit: int | None = None
+    ) -> list[FireDue | RetryDue]:
+        """Everything due at *now* (or the first *limit* entries), planned but not applied.
 
         A job whose trigger raises while its due fire is planned is not returned: it is
         paused here, and the decision to report and store that is added to *into*
@@ -236,7 +238,7 @@ class SchedulerCore:
         now_us = epoch_us(now)
         states = self._states
         due: list[FireDue | RetryDue] = []
-        for entry in self._deadlines.expire(now_us):
+        for entry in self._deadlines.expire(now_us, limit):
             planned_us, job_id, key = entry
             state = states[job_id]  # (a live entry's job is in the table)
             if key < 0:

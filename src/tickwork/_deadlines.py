@@ -120,9 +120,10 @@ class Deadlines:
             self._stale -= 1
         return None
 
-    def expire(self, now_us: int) -> list[Entry]:
-        """Take every entry due at *now_us* (µs since the epoch) out of the heap; return
-        the live ones in due order (the stale ones are counted out).
+    def expire(self, now_us: int, limit: int | None = None) -> list[Entry]:
+        """Take every entry due at *now_us* (µs since the epoch) out of the heap, or the
+        first *limit* live ones; return them in due order (stale ones on the way are
+        counted out).
 
         The owners still hold the entries returned: the caller lets go of each (clears
         the state's ``entry``, pops the retry) without calling :meth:`went_stale`, since
@@ -131,8 +132,10 @@ class Deadlines:
         heap = self._heap
         owners = self._owners
         live: list[Entry] = []
+        if limit is None:
+            limit = len(heap)
         # is_live inlined: this loop runs once per fire.
-        while heap and heap[0][0] <= now_us:
+        while heap and heap[0][0] <= now_us and len(live) < limit:
             entry = heapq.heappop(heap)
             owner = owners.get(entry[1])
             if owner is not None:

@@ -44,6 +44,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound="Machine")
 _COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
+#: Due runs dispatched by the first step of a backlog: small, so the first run starts
+#: after little planning (a millisecond or two)...
+CHUNK_FIRST = 256
+#: ... and the most by one step, as the chunks double while the backlog lasts: big
+#: enough that a step's fixed costs (a store transaction, waking workers) are spread
+#: thin, small enough that the lock is not held long.
+CHUNK_MAX = 4096
 
 
 class Driver(Protocol):
@@ -136,6 +143,9 @@ class Machine:
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
         self.wake_for_run = False
+        #: Whether the last step left runs due now (a backlog being streamed).
+        self.backlog = False
+        self._chunk = CHUNK_FIRST
 
     # -- properties -----------------------------------------------------------------
 
@@ -205,10 +215,16 @@ class Machine:
     # -- the dispatch step ----------------------------------------------------------
 
     def step(self) -> datetime | None:
-        """Take in finished runs, dispatch everything due now; return when to step next.
+        """Take in finished runs, dispatch one chunk of what is due now; return when to
+        step next (now, when more is due).
 
-        What a driver calls each time it wakes (and what ``process_due`` is). Dispatches
-        nothing unless the scheduler is running.
+        A backlog is streamed: each step plans, claims and submits at most one chunk,
+        so the first runs start while the rest are still to be planned, the lock is let
+        go between chunks (calls from other threads get in) and an asyncio driver's
+        loop runs the chunk's coroutines before the next is planned. Chunks start small
+        (the first run waits for little planning) and double while a backlog lasts.
+        What a driver calls each time it wakes. Dispatches nothing unless the scheduler
+        is running.
         """
         dispatch = True
         link = self._link
@@ -221,12 +237,16 @@ class Machine:
                 running = self._state is SchedulerState.RUNNING
                 link.upkeep(now, batch, running=running)
                 if running and dispatch and link.ok:
-                    link.dispatch(self._core.pop_due(now, batch), now, batch)
+                    link.dispatch(now, batch, limit=self._chunk)
                 link.persist(batch, now)
                 if link.events:
                     batch.events += link.events
                     link.events = []
                 upcoming = link.next_dispatch(now) if running else None
+                if dispatch:
+                    # Still due now: a backlog, streamed in growing chunks.
+                    self.backlog = upcoming is not None and upcoming <= now
+                    self._chunk = min(2 * self._chunk, CHUNK_MAX) if self.backlog else CHUNK_FIRST
                 upcoming, self.wake_for_run = link.next_wakeup(upcoming)
                 self._wake_at = upcoming
             self._apply(batch)
@@ -261,12 +281,15 @@ class Machine:
     def process_due(self) -> datetime | None:
         """Take in finished runs, dispatch everything due now; return when something is next due.
 
-        A driver's thread or task calls this (it is :meth:`step`); tests with a
-        :class:`~tickwork.testing.FakeClock` may too (see ``tickwork.testing``), as may
-        programs that run their own loop after :meth:`open`. Dispatches nothing unless
-        the scheduler is running.
+        :meth:`step` until no backlog is left (each step dispatches one chunk). Tests
+        with a :class:`~tickwork.testing.FakeClock` may call it (see
+        ``tickwork.testing``), as may programs that run their own loop after
+        :meth:`open`. Dispatches nothing unless the scheduler is running.
         """
-        return self.step()
+        while True:
+            upcoming = self.step()
+            if not self.backlog:
+                return upcoming
 
     # -- finished runs --------------------------------------------------------------
 

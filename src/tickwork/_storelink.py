@@ -47,8 +47,9 @@ __all__ = ["StoreLink"]
 
 logger = logging.getLogger("tickwork")
 
-#: Fires claimed in one store transaction at most (with a store shared by processes).
-CLAIM_BATCH = 500
+#: Due fires planned at once, and claimed a chunk at a time in an order of this
+#: process's own, while other processes race for them (see StoreLink.dispatch).
+CLAIM_POOL = 8192
 #: How long to wait before trying a failing store again.
 STORE_RETRY = timedelta(seconds=1)
 #: History rows kept in memory while the store cannot take them.
@@ -92,7 +93,7 @@ class StoreLink:
         self.upkeep_at: datetime | None = None
         self._sync_at: datetime | None = None
         self._claim_salt = random.getrandbits(32)  # this process's order of claiming
-        self._leftover: list[FireDue] = []  # due fires beyond the last claim batch
+        self._leftover: list[FireDue] = []  # due fires planned beyond the last chunk
         self._contended = False  # another process has claimed a fire this one wanted
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
@@ -194,7 +195,7 @@ class StoreLink:
         if not self.ok:
             return self.upkeep_at  # nothing is claimed until the store answers
         if self._leftover:
-            return now  # fires left over from the last claim batch
+            return now  # fires left over from the last chunk
         return self._core.next_due()
 
     def next_wakeup(self, upcoming: datetime | None) -> tuple[datetime | None, bool]:
@@ -206,30 +207,34 @@ class StoreLink:
         wake = earliest(upcoming, self.upkeep_at, self._sync_at)
         return wake, wake is upcoming and upcoming is not None
 
-    def dispatch(self, due: list[FireDue | RetryDue], now: datetime, batch: Decision) -> None:
-        """Claim the due fires in the store (one batch), then apply them."""
+    def dispatch(self, now: datetime, batch: Decision, *, limit: int) -> None:
+        """Take up to *limit* due runs from the core, claim them in the store (one
+        transaction), and apply the ones claimed.
+
+        Fires left over from an earlier step come first. When other processes race
+        for the same due fires (a claim was lost to one), a larger pool is planned and
+        claimed in an order of this process's own, so the processes mostly claim
+        different fires and share the backlog; the rest of the pool waits, planned
+        already, for the next step, moments later. (Alone, a process claims in due
+        order.)
+        """
+        waiting = self._waiting_fires()
+        pool = max(limit, CLAIM_POOL) if self._contended else limit
+        room = pool - len(waiting)
+        due = self._core.pop_due(now, batch, limit=room) if room > 0 else []
         if self._foreign:
             # Fires of jobs for an executor this process lacks are left to the processes
             # that have it (not claimed, so not lost).
             due = [item for item in due if item.job_id not in self._foreign]
+        retries = [item for item in due if isinstance(item, RetryDue)]
         fires = [item for item in due if isinstance(item, FireDue)]
-        waiting = self._waiting_fires()
-        if self._contended and len(fires) + len(waiting) > CLAIM_BATCH:
-            # Other processes race for the same due fires (a claim was lost to one).
-            # Each claims a batch in an order of its own, so they mostly claim different
-            # fires and share the work; the rest wait, planned already and in that
-            # order, for the next step, moments later. (Alone, a process claims all at
-            # once: batches would only slow it down.)
+        if self._contended and len(fires) > 1:
             salt = self._claim_salt
             fires.sort(key=lambda fire: zlib.crc32(fire.job_id.encode(), salt))
-            fires = waiting + fires
-            self._leftover = fires[CLAIM_BATCH:]
-            fires = fires[:CLAIM_BATCH]
-            # The claim results below pair with the fires in this order.
-            due = [*(item for item in due if isinstance(item, RetryDue)), *fires]
-        elif waiting:
-            due = [*waiting, *due]
-            fires = waiting + fires
+        fires = waiting + fires
+        if len(fires) > limit:
+            self._leftover = fires[limit:]
+            fires = fires[:limit]
         try:
             claimed = iter(
                 self.store.claim_fires(
@@ -245,20 +250,20 @@ class StoreLink:
         except StoreError as error:
             # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
             logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
-            self._core.requeue(due)
+            self._core.requeue([*retries, *fires, *self._leftover])
+            self._leftover = []
             self.failed(now, error)
             return
         core = self._core
+        for retry in retries:
+            core.commit_retry(retry, now, batch)
         lost = []
-        for item in due:
-            if isinstance(item, FireDue):
-                elsewhere = next(claimed)
-                if elsewhere is not None:
-                    core.commit_fire(item, now, batch, elsewhere=elsewhere)
-                else:
-                    lost.append(item.job_id)
+        for fire in fires:
+            elsewhere = next(claimed)
+            if elsewhere is not None:
+                core.commit_fire(fire, now, batch, elsewhere=elsewhere)
             else:
-                core.commit_retry(item, now, batch)
+                lost.append(fire.job_id)
         if lost:
             self._contended = True
             self._after_lost_claims(lost, now)

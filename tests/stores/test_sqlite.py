@@ -764,26 +764,44 @@ def test_shutting_down_a_scheduler_that_never_started_closes_the_file(db: Path) 
     assert len(SQLiteStore(copy).get_jobs()) == 20
 
 
+class Counting(InlineExecutor):
+    """Runs inline and counts the runs it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def submit(self, request: RunRequest) -> None:
+        self.count += 1
+        super().submit(request)
+
+
 def test_two_schedulers_share_a_large_backlog_and_run_each_fire_once(db: Path) -> None:
-    from tickwork._storelink import CLAIM_BATCH
+    from tickwork._machine import CHUNK_FIRST
 
     clock = FakeClock(T0)
     due = T0 + timedelta(seconds=1)
-    count = CLAIM_BATCH * 2 + 200  # several claim batches, raced for by both
+    count = CHUNK_FIRST * 12 + 200  # many chunks, raced for by both
     setup = scheduler_on(db, clock)
     setup.add_jobs(
         {"func": RECORD, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(count)
     )
-    first, second = scheduler_on(db, clock), scheduler_on(db, clock)
+    runners = Counting(), Counting()
+    first, second = (scheduler_on(db, clock, runner) for runner in runners)
     first.open()
     second.open()
-    first._contended = second._contended = True  # as after their first lost claim
     clock.set(due)
-    for _ in range(5):
-        first.process_due()
-        second.process_due()
+    # The two step by turns, a chunk each time, as two processes would.
+    for _ in range(100):
+        first.engine.step()
+        second.engine.step()
+        if not (first.engine.backlog or second.engine.backlog):
+            break
     ran = [job_id for job_id, _, _ in sqlite_jobs.RUNS]
     assert len(ran) == len(set(ran)) == count
+    # Each ran a fair part: after the first lost claim, they claim in orders of their own.
+    shares = [runner.count for runner in runners]
+    assert min(shares) > count // 5, shares
     by_first = {run.job_id for run in first.history(limit=count) if run.process}
     assert len(by_first) == count  # the history holds every run, from both
     assert SQLiteStore(db).get_jobs() == []
