@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime, tzinfo
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -27,7 +28,15 @@ from ._engine import Engine, SchedulerState
 from ._fluent import JobBuilder, _builder
 from .stores import JobStore
 
-__all__ = ["JUMP_TOLERANCE", "DriverBase", "Pacer", "forward", "forward_async", "off_loop"]
+__all__ = [
+    "JUMP_TOLERANCE",
+    "DriverBase",
+    "EarlyWake",
+    "Pacer",
+    "forward",
+    "forward_async",
+    "off_loop",
+]
 
 logger = logging.getLogger("tickwork")
 
@@ -37,6 +46,91 @@ R = TypeVar("R")
 #: A wall-clock move this much bigger or smaller than the elapsed monotonic time is
 #: reported as a jump (a changed system clock, or a suspend and resume).
 JUMP_TOLERANCE = 1.0
+
+
+#: The most the thread driver wakes before a due time to watch the clock: an oversleep
+#: longer than this is the machine being busy, which watching the clock cannot fix.
+SPIN_LIMIT = 0.001
+#: The largest share of (wall) time the thread driver spends watching the clock.
+SPIN_SHARE = 0.02
+#: How many recent oversleeps the lead is taken from.
+SPIN_SAMPLES = 32
+
+
+class EarlyWake:
+    """How early the thread driver wakes before a due time, and when it may spin.
+
+    A thread that blocks until a due time wakes a little late: the kernel's timer slack
+    and the thread's wake-up (about 0.08 ms on a typical Linux machine, much more on
+    some). A thread that is already running when the time comes is not late. So the
+    driver blocks until ``lead`` seconds before the due time, then yields in a loop
+    until it comes (a "spin"). Spinning is paid only where it buys something:
+
+    * ``lead`` is the median of how late the driver's recent timed waits woke
+      (:meth:`overslept`, fed by every wait that ran its full length), capped at
+      ``limit``. Waking that early, half the waits wake before the due time and spin
+      only the difference between their oversleep and the lead, the other half wake
+      after it by less than the spread of oversleeps (tens of microseconds on an idle
+      machine); where waits wake on time, the lead is zero and nothing spins. (A
+      higher percentile spins more for little: at 1,000 due times a second on a
+      busy 2-core machine the 90th used up the whole budget below, the median a
+      small part of it, for about the same lateness.)
+    * A wait no longer than the lead is not spun: due times that dense are taken
+      together by a step anyway, and spinning through them would keep the thread busy.
+    * Spinning takes at most ``share`` of wall time, over any stretch: a budget that
+      grows with elapsed time (up to ``limit * 10``) and that each spin draws on
+      (:meth:`spun`). Without enough budget for the lead, the driver just blocks.
+
+    Times are arguments (monotonic seconds), so the policy is tested with numbers.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: float = SPIN_LIMIT,
+        share: float = SPIN_SHARE,
+        samples: int = SPIN_SAMPLES,
+    ) -> None:
+        self._limit = limit
+        self._share = share
+        self._late: deque[float] = deque(maxlen=samples)
+        self._cap = limit * 10
+        self._budget = self._cap
+        self._at: float | None = None
+        #: Seconds before a due time to stop blocking (0 until a wait was measured).
+        self.lead = 0.0
+
+    def overslept(self, seconds: float) -> None:
+        """Record how many seconds past its end a timed wait woke (negative: early)."""
+        late = self._late
+        late.append(max(seconds, 0.0))
+        ranked = sorted(late)
+        self.lead = min(ranked[(len(ranked) - 1) // 2], self._limit)
+
+    def block_for(self, wait: float, now: float) -> float:
+        """Of a wait of *wait* seconds starting at *now*, how long to block before
+        spinning the rest (*wait* itself: do not spin)."""
+        self._refill(now)
+        lead = self.lead
+        if lead <= 0.0 or wait <= lead or self._budget < lead:
+            return wait
+        return wait - lead
+
+    def spun(self, seconds: float, now: float) -> None:
+        """Charge a spin of *seconds* that ended at *now* to the budget."""
+        self._refill(now)
+        self._budget -= seconds
+
+    @property
+    def budget(self) -> float:
+        """Seconds of spinning the driver may still do now."""
+        return self._budget
+
+    def _refill(self, now: float) -> None:
+        at = self._at
+        self._at = now
+        if at is not None and now > at:
+            self._budget = min(self._budget + (now - at) * self._share, self._cap)
 
 
 class Pacer:
@@ -52,6 +146,8 @@ class Pacer:
         self._clock: Clock = engine.clock
         self._mono = 0.0
         self._wall: datetime | None = None
+        #: How many seconds past its end the last wait that ran its full length woke.
+        self.overslept = 0.0
 
     def wait_for(self, upcoming: datetime | None) -> float | None:
         """Seconds of clock time to wait before the next step, or None to step at once:
@@ -72,6 +168,7 @@ class Pacer:
         while True:
             remaining = deadline - clock.monotonic()
             if remaining <= 0:
+                self.overslept = -remaining
                 return
             yield clock.sleep_time(remaining)
 

@@ -11,7 +11,7 @@ from types import TracebackType
 
 from ._checks import seconds
 from ._clock import Clock, SystemClock
-from ._driver import DriverBase, Pacer, forward
+from ._driver import DriverBase, EarlyWake, Pacer, forward
 from ._engine import Engine, SchedulerState
 from .executors import Executor
 from .stores import JobStore
@@ -19,9 +19,6 @@ from .stores import JobStore
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger("tickwork")
-
-#: How long before a due time the thread stops sleeping and starts watching the clock.
-SPIN = 0.0015
 
 
 class Scheduler(DriverBase):
@@ -71,8 +68,9 @@ class Scheduler(DriverBase):
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._pacer = Pacer(self._engine)
-        # Spinning only makes sense against the real clock.
+        # Waking early to watch the clock only makes sense against the real clock.
         self._spin = isinstance(self._engine.clock, SystemClock)
+        self._early = EarlyWake()
 
     # -- the engine's operations ------------------------------------------------------
 
@@ -198,11 +196,26 @@ class Scheduler(DriverBase):
                 return True
         return self._woken
 
-    def _spin_until(self, upcoming: datetime) -> None:
-        """Yield in a loop until *upcoming* (real clock) or a wake-up."""
-        now = self._engine.clock.now
-        while now() < upcoming and not self._woken and not self._stopping:
-            time.sleep(0)
+    def _wait_precisely(self, wait: float, upcoming: datetime) -> None:
+        """Wait *wait* seconds until a run's due time *upcoming*, starting on time.
+
+        A thread woken from a block starts a little late; one already running does not.
+        So block until shortly before *upcoming*, then yield the GIL in a loop until it
+        comes, as far as :class:`~tickwork._driver.EarlyWake` finds that worth it (how
+        late this machine's wake-ups are, how dense the due times, a CPU budget).
+        """
+        early, monotonic = self._early, time.monotonic
+        block = early.block_for(wait, monotonic())
+        if self._wait(block):
+            return
+        early.overslept(self._pacer.overslept)
+        if block < wait:
+            began = monotonic()
+            now = self._engine.clock.now
+            while now() < upcoming and not self._woken and not self._stopping:
+                time.sleep(0)
+            ended = monotonic()
+            early.spun(ended - began, ended)
 
     def _run(self) -> None:
         engine, pacer = self._engine, self._pacer
@@ -226,12 +239,7 @@ class Scheduler(DriverBase):
                     and engine.wake_for_run
                     and wait < engine.max_wait
                 ):
-                    # Sleep until just before the due time, then yield the GIL in a tight
-                    # loop until it comes: a thread woken from a sleep starts 0.1-0.3 ms
-                    # late, one already running does not. Costs at most SPIN seconds of
-                    # CPU per due time.
-                    if not (wait > SPIN and self._wait(wait - SPIN)):
-                        self._spin_until(upcoming)
+                    self._wait_precisely(wait, upcoming)
                     continue
                 if not self._wait(wait):
                     pacer.check_jump()
