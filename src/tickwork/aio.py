@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import tzinfo
@@ -66,8 +65,11 @@ class AsyncScheduler(DriverBase):
         self._engine.attach_driver(self)
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Set to wake the task; _woken says the engine asked (not the clock moving).
-        self._event: asyncio.Event | None = None
+        # _set: the task should look again (woken, or the clock moved); _woken says the
+        # engine asked. The task blocks on _waiter, a bare future that _fire or a
+        # loop.call_at timer resolves: no task, timeout object or Event per wait.
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
         self._woken = False
         self._pacer = Pacer(self._engine)
 
@@ -109,7 +111,6 @@ class AsyncScheduler(DriverBase):
         """Load the stored jobs and start dispatching from a task on the running loop."""
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._event = asyncio.Event()
         engine = self._engine
         events = await off_loop(engine, Engine.startup, paused=paused)
         self._unsubscribe = engine.clock.subscribe(self._tick)
@@ -156,16 +157,23 @@ class AsyncScheduler(DriverBase):
         self._tick()
 
     def _tick(self) -> None:
-        loop, event = self._loop, self._event
-        if loop is None or event is None or loop.is_closed():
+        loop = self._loop
+        if loop is None or loop.is_closed():
             return
         try:
             if _running_loop() is loop:
-                event.set()
+                self._fire()
             else:
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(self._fire)
         except RuntimeError:  # the loop closed meanwhile
             pass
+
+    def _fire(self) -> None:
+        # On the loop: make the task look again, now or as soon as it next waits.
+        self._set = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def running(self) -> bool:
         """Whether the task steps the engine, seen from another thread (from the
@@ -184,12 +192,19 @@ class AsyncScheduler(DriverBase):
 
     async def _block(self, real: float | None) -> bool:
         """Block for *real* seconds (None: until set); whether the engine woke it."""
-        event = self._event
-        assert event is not None
-        if not event.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), real)
-        event.clear()
+        if not self._set:
+            loop = self._loop
+            assert loop is not None
+            waiter = self._waiter = loop.create_future()
+            # A loop timer: the precision of loop.call_at, nothing created but a handle.
+            timer = None if real is None else loop.call_at(loop.time() + real, _release, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        self._set = False
         return self._woken or self._closing()
 
     async def _wait(self, wait: float) -> bool:
@@ -224,6 +239,11 @@ class AsyncScheduler(DriverBase):
                     pacer.check_jump()
         finally:
             self._unsubscribe()
+
+
+def _release(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
