@@ -263,3 +263,64 @@ def test_shutdown_twice_on_a_private_loop(recorder: Recorder, tmp_path: Path) ->
     assert not executor._thread.is_alive()
     [result] = recorder.results
     assert result.outcome is Outcome.INTERRUPTED
+
+
+def test_runs_submitted_on_the_loop_are_tasks_at_once_and_one_cancelled_unstarted_is_reported() -> (
+    None
+):
+    async def main() -> list[RunResult]:
+        executor = AsyncioExecutor(loop=asyncio.get_running_loop())
+        recorder = Recorder()
+        executor.start(recorder, SystemClock())
+        before = asyncio.all_tasks()
+        executor.submit_many(
+            [make_request(jobs.async_add, 1, 2), make_request(jobs.async_add, 3, 4)]
+        )
+        # The asyncio scheduler submits from its own step: the tasks exist on return,
+        # so they run on the loop's next turn.
+        tasks = asyncio.all_tasks() - before
+        assert len(tasks) == 2
+        tasks.pop().cancel()  # before its first step: the job's code never runs
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return list(recorder.results)
+
+    results = asyncio.run(main())
+    assert sorted(result.outcome.value for result in results) == ["interrupted", "success"]
+    (ran,) = [result for result in results if result.outcome is Outcome.SUCCESS]
+    assert ran.return_value == sum(ran.request.args)
+
+
+class _UnhashableAsyncCallable:
+    """A callable object whose __call__ is a coroutine function, and which cannot be a
+    dictionary key (it defines __eq__ without __hash__)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _UnhashableAsyncCallable)
+
+    async def __call__(self, value: int) -> int:
+        return value * 2
+
+
+async def _double(value: int) -> int:
+    return value * 2
+
+
+def test_a_coroutine_function_is_recognised_for_every_run_whatever_the_callable(
+    executor: AsyncioExecutor, recorder: Recorder
+) -> None:
+    # The executor remembers per function whether it is a coroutine function; a callable
+    # it cannot remember (unhashable) or that changes kind is still run correctly.
+    unhashable = _UnhashableAsyncCallable()
+    requests = [
+        make_request(_double, 1),
+        make_request(_double, 2),
+        make_request(jobs.add, 1, 2),
+        make_request(_double, 3)._replace(func=unhashable),
+        make_request(_double, 4)._replace(func=unhashable),
+    ]
+    for request in requests:
+        executor.submit(request)
+    results = recorder.results_of(*requests)
+    assert [result.outcome for result in results] == [Outcome.SUCCESS] * 5
+    assert [result.return_value for result in results] == [2, 4, 3, 6, 8]
