@@ -226,6 +226,11 @@ class SchedulerCore:
         due_us = self._deadlines.next_deadline()
         return None if due_us is None else _EPOCH + timedelta(microseconds=due_us)
 
+    def due(self, now: datetime) -> bool:
+        """Whether something is due at *now*."""
+        due_us = self._deadlines.next_deadline()
+        return due_us is not None and due_us <= epoch_us(now)
+
     def pop_due(
         self, now: datetime, into: Decision | None = None, *, limit: int | None = None
     ) -> list[FireDue | RetryDue]:

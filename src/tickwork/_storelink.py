@@ -95,6 +95,7 @@ class StoreLink:
         self._claim_salt = random.getrandbits(32)  # this process's order of claiming
         self._leftover: list[FireDue] = []  # due fires planned beyond the last chunk
         self._contended = False  # another process has claimed a fire this one wanted
+        self._lost_claims = False  # ... since this process last read the changes
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
 
@@ -196,7 +197,10 @@ class StoreLink:
             return self.upkeep_at  # nothing is claimed until the store answers
         if self._leftover:
             return now  # fires left over from the last chunk
-        return self._core.next_due()
+        due = self._core.next_due()
+        if self._lost_claims and (due is None or due > now):
+            return now  # the backlog raced for is done: read what the others did (upkeep)
+        return due
 
     def next_wakeup(self, upcoming: datetime | None) -> tuple[datetime | None, bool]:
         """When the driver must next step: *upcoming* (the next run), or the store's
@@ -282,20 +286,17 @@ class StoreLink:
     def _after_lost_claims(self, job_ids: list[str], now: datetime) -> None:
         """Another process claimed these fires first: take the jobs as they are now.
 
-        With a shared store, one read of everything that changed (which holds them)
-        is far cheaper than a read per job when another process took a whole batch.
+        With a shared store, that is left to one read of everything that changed, made
+        once this process's share of the backlog is done (:meth:`upkeep`): other
+        processes are claiming and running the rest, and reading each change as it is
+        made would cost every process the whole backlog's worth of reading. The lost
+        jobs have no fire queued here until then.
         """
-        fresh: set[str] = set()
         if self.shared:
-            try:
-                fresh = self.take_changes()
-            except StoreError as error:
-                logger.error("tickwork: could not read other processes' changes: %s", error)
-                self.failed(now, error)
-                return
+            self._lost_claims = True
+            return
         for job_id in job_ids:
-            if job_id not in fresh:
-                self._reload(job_id, now)
+            self._reload(job_id, now)
 
     def _reload(self, job_id: str, now: datetime) -> None:
         """Take one job as the store has it now (after a lost claim)."""
@@ -330,6 +331,10 @@ class StoreLink:
         if store is None:
             return
         try:
+            if self._lost_claims and not self._leftover and not self._core.due(now):
+                # Claims were lost in a race for a backlog, now done: catch up at once.
+                self._lost_claims = False
+                self.take_changes()
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
                 self.take_changes()
