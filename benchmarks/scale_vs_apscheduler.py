@@ -154,6 +154,10 @@ class Refused(Exception):
 class Overrun(Exception):
     """The adds and the start took longer than the lead given to them: redo with more."""
 
+    def __init__(self, setup: float) -> None:
+        super().__init__(f"setup took {setup:.2f} s")
+        self.setup = setup
+
 
 # --- the jobs, and how their runs are checked ---------------------------------------------------
 
@@ -633,7 +637,7 @@ def _with_lead(run: Callable[[float], Burst], lead: Lead, label: str, count: int
         try:
             result = run(ahead)
         except Overrun as why:
-            lead.learn(label, count, float(str(why)))
+            lead.learn(label, count, why.setup)
             ahead = max(2 * ahead, lead.get(label, count))
             continue
         lead.learn(label, count, result.setup)
@@ -656,7 +660,7 @@ def burst_once(peer: Peer, count: int, lead: float, timed: Any = None) -> Burst:
             gc.collect()
             setup = time.perf_counter() - perf0
             if time.perf_counter() > due - 0.05:
-                raise Overrun(str(setup))
+                raise Overrun(setup)
             finished = runs.done.wait(due - time.perf_counter() + WAIT)
     finally:
         scheduler.shutdown(wait=True)
@@ -1148,7 +1152,7 @@ def steady_once(peer: Peer, rate: int, span: float, timed: Any = None) -> Steady
     with timed or contextlib.nullcontext():
         scheduler.start()
         try:
-            base = time.time() + 0.5 + 200e-6 * count  # room for the adds
+            base = time.time() + 0.5 + 400e-6 * count  # room for the adds
             for k in range(count):
                 run_at = datetime.fromtimestamp(base + (k + 0.5) / rate, UTC)
                 scheduler.add_job(job, "date", run_date=run_at, args=(k, run_at.timestamp()))
@@ -1277,7 +1281,7 @@ async def _async_burst(peer: Peer | None, count: int, lead: float, timed: Any = 
                 gc.collect()
                 setup = time.perf_counter() - perf0
                 if time.perf_counter() > due - 0.05:
-                    raise Overrun(str(setup))
+                    raise Overrun(setup)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(done.wait(), due - time.perf_counter() + WAIT)
         finally:
@@ -1472,17 +1476,17 @@ def million_file(files: Files, count: int) -> tuple[str, str]:
     files.discard(part)
     print(f"Filling {path} with {count:,} jobs, once (add_jobs of {FILL_CHUNK:,})", flush=True)
     began = time.perf_counter()
-    scheduler = peer.create(part)
-    scheduler.start(paused=True)
-    try:
-        for at in range(0, count, FILL_CHUNK):
+    for at in range(0, count, FILL_CHUNK):
+        # A scheduler per chunk, never started: one that lives through the whole fill
+        # keeps every job it added in memory (gigabytes for a million).
+        scheduler = peer.create(part)
+        try:
             scheduler.add_jobs(_yearly_jobs(at, min(FILL_CHUNK, count - at)))
-            done = min(at + FILL_CHUNK, count)
-            if done % (10 * FILL_CHUNK) == 0 or done == count:
-                took = time.perf_counter() - began
-                print(f"  {done:,} jobs, {took:.0f} s", flush=True)
-    finally:
-        scheduler.shutdown(wait=True)
+        finally:
+            scheduler.shutdown(wait=True)
+        done = min(at + FILL_CHUNK, count)
+        if done % (5 * FILL_CHUNK) == 0 or done == count:
+            print(f"  {done:,} jobs, {time.perf_counter() - began:.0f} s", flush=True)
     stored = _rows(part, peer.table)
     if stored != count:
         raise RuntimeError(f"filling {part} with {count:,} jobs stored {stored:,}")
