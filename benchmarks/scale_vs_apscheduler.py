@@ -55,8 +55,9 @@ The measurements (``--only NAME`` runs one):
     200 one-shot coroutine jobs spread over 3 s, beside a floor of one bare
     ``loop.call_at`` per due instant creating the job's task.
 ``million``
-    tickwork's ``start()`` on a file of 1,000,000 yearly cron jobs spread over the year,
-    in a fresh subprocess: seconds, and the growth of the process's memory (resident set
+    tickwork's ``start()`` on a file of 1,000,000 interval jobs (every 365 days, first
+    fire times spread evenly over the year 2100, so that none comes due while the file
+    is reused), in a fresh subprocess: seconds, and the growth of the process's memory (resident set
     after minus before, and peak resident set minus before). ``len(get_jobs())`` must be
     1,000,000 (timed apart). The file is filled once with ``add_jobs`` (minutes; progress
     is printed) and kept under ``--dir`` for later runs, named by a hash of the tables a
@@ -131,6 +132,7 @@ LATENESS_JOBS = 200
 LATENESS_SPAN = 3.0
 LATENESS_SEED = 2024
 MILLION = 1_000_000
+YEAR_2100 = datetime(2100, 1, 1, tzinfo=UTC)
 FILL_CHUNK = 20_000
 ADD_JOBS = 2_000
 TICKWORK, APSCHEDULER = "tickwork", "APScheduler 3"
@@ -253,17 +255,18 @@ def _due_jobs(count: int, func: str, *, indexed: bool) -> list[dict[str, Any]]:
     ]
 
 
-def _yearly_jobs(start: int, count: int) -> list[dict[str, Any]]:
-    """Cron jobs firing once a year, spread over the year's months, days, hours, minutes."""
+def _yearly_jobs(start: int, count: int, total: int) -> list[dict[str, Any]]:
+    """Jobs *start* to *start + count* of *total* yearly interval jobs, their first fire
+    times spread evenly over the year 2100: never due while a cached file is reused, and
+    each with a fire time of its own."""
+    step = timedelta(days=365) / total
     return [
         {
             "func": _NOOP,
-            "trigger": "cron",
+            "trigger": "interval",
             "id": f"job-{i}",
-            "month": 1 + i % 12,
-            "day": 1 + (i // 12) % 28,
-            "hour": (i // 336) % 24,
-            "minute": (i // 8_064) % 60,
+            "days": 365,
+            "start_date": YEAR_2100 + i * step,
         }
         for i in range(start, start + count)
     ]
@@ -1458,7 +1461,7 @@ def _schema_key(files: Files) -> str:
     reused only by a tickwork that would have written the same tables."""
     path = files.fresh("schema")
     peer = tickwork_sqlite()
-    peer.fill(path, _yearly_jobs(0, 1))
+    peer.fill(path, _yearly_jobs(0, 1, 1))
     with contextlib.closing(sqlite3.connect(path)) as conn:
         sql = sorted(str(row[0]) for row in conn.execute("SELECT sql FROM sqlite_master"))
         meta = sorted(map(str, conn.execute("SELECT key, value FROM meta").fetchall()))
@@ -1468,7 +1471,7 @@ def _schema_key(files: Files) -> str:
 
 def million_file(files: Files, count: int) -> tuple[str, str]:
     """The cached file of *count* yearly jobs (filled now if missing), and how it was got."""
-    path = os.path.join(files.where, f"tickwork-scale-{count}-{_schema_key(files)}.db")
+    path = os.path.join(files.where, f"tickwork-scale-yearly-{count}-{_schema_key(files)}.db")
     if os.path.exists(path):
         return path, f"cached {path}"
     peer = tickwork_sqlite()
@@ -1481,7 +1484,7 @@ def million_file(files: Files, count: int) -> tuple[str, str]:
         # keeps every job it added in memory (gigabytes for a million).
         scheduler = peer.create(part)
         try:
-            scheduler.add_jobs(_yearly_jobs(at, min(FILL_CHUNK, count - at)))
+            scheduler.add_jobs(_yearly_jobs(at, min(FILL_CHUNK, count - at), count))
         finally:
             scheduler.shutdown(wait=True)
         done = min(at + FILL_CHUNK, count)
@@ -1581,7 +1584,7 @@ def measure_million(
     )
     aps = "— (loads no job at start)"
     table = Table(
-        f"start() on a SQLite file of {count:,} yearly cron jobs, in a fresh process "
+        f"start() on a SQLite file of {count:,} yearly interval jobs, in a fresh process "
         f"(best of {args.repeat})",
         ["Metric", TICKWORK, APSCHEDULER],
         [
