@@ -584,7 +584,8 @@ def _footnotes(
             problems.append(line)
         elif cell.partial is not None and cell.partial not in noted:
             noted.add(cell.partial)
-            table.notes.append(f"Cut off (*): {what}, by --limit {limit:g}: {cell.partial}.")
+            whose = what.split(" (")[0]  # the run, not the metric: one note per run
+            table.notes.append(f"Cut off (*): {whose}, by --limit {limit:g}: {cell.partial}.")
         elif cell.value is not None and cell.runs < repeat and what.endswith("*"):
             table.notes.append(f"{what}: {cell.runs} of {repeat} runs (--limit {limit:g} s).")
 
