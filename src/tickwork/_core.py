@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ._deadlines import Deadlines
@@ -128,6 +129,18 @@ class SchedulerCore:
     def in_flight(self) -> int:
         """How many runs have been started and not yet reported."""
         return self._in_flight
+
+    def __len__(self) -> int:
+        """How many jobs the core holds (removed ones whose runs still go included)."""
+        return len(self._states)
+
+    def evict(self, keep: Callable[[JobState], bool]) -> None:
+        """Forget the idle jobs (no run going, waiting or to retry) that *keep* refuses,
+        as if never loaded: a store too big to load whole holds them until their turn."""
+        idle = [s for s in self._states.values() if not (s.running or s.buffer or s.retries)]
+        for state in idle:
+            if not keep(state):
+                self._forget(state)
 
     def put(self, job: Job) -> None:
         """Add *job* or replace the job with its id; it is indexed by its ``next_fire``.

@@ -234,7 +234,7 @@ class Engine(Machine):
                 return self._attach(job)
             if self._batch is not None:
                 self._batch.append((job_id, self._core.get(job_id)))
-            self._core.put(job)
+            self._link.keep(job)
             events = (
                 [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
                 if self._core.wants & event_kind
@@ -274,7 +274,7 @@ class Engine(Machine):
         existing = self._core.get(job.id)
         # With a shared store, look the job up there (a plain add lets the insert find a
         # conflict), reading and writing in one transaction so no claim slips in between.
-        stored = self._link.shared and (existing is not None or policy is not ConflictPolicy.RAISE)
+        stored = self._link.partial and (existing is not None or policy is not ConflictPolicy.RAISE)
         with self._store.transaction() if stored else contextlib.nullcontext():
             return self._store_over(
                 job,
@@ -465,9 +465,15 @@ class Engine(Machine):
 
     def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
         """All jobs (with *tag*, and paused or not if asked), by next fire time then id."""
+        link = self._link
+        # A store too big to load whole holds jobs the core does not: read them all,
+        # outside the lock (the scheduler goes on meanwhile).
+        stored = None if link.window is None else self._store.get_jobs()
         with self._lock:
             self._load_early()
             jobs = self._core.jobs()
+            if stored is not None:
+                jobs = link.every_job(jobs, stored)
         if tag is not None:
             jobs = [job for job in jobs if tag in job.tags]
         if paused is not None:
@@ -625,7 +631,7 @@ class Engine(Machine):
         """Remove a job. Its runs in progress finish; its pending retries are dropped."""
         with self._lock:
             self._require_open()
-            if job_id not in self._core and self._link.shared:
+            if job_id not in self._core and self._link.partial:
                 # Stored by another process and not seen here yet, or broken: the
                 # store knows it (and raises JobLookupError if it does not).
                 self._store.remove_job(job_id)
@@ -712,7 +718,7 @@ class Engine(Machine):
         its own (another process may have claimed a fire since this one looked).
         """
         self._store.update_job(job, schedule=schedule)
-        self._core.put(job)
+        self._link.keep(job)
         event = Event(
             kind=kind,
             at=self._clock.now(),

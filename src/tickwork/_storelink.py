@@ -5,7 +5,9 @@ those decisions to the store and the store's answers back to the core:
 
 * **loading**: the stored jobs at start (or when first asked for), their functions
   imported once each, and a job whose function no longer imports marked broken in the
-  store, never dropped;
+  store, never dropped; from a :class:`~tickwork.stores.WindowedJobStore`, only the
+  jobs due next, a page at a time (``_window``: the rest stay in the store until their
+  turn);
 * **claims**: due fires are claimed in the store (a compare-and-set per fire, in one
   transaction) before anything runs; a fire another process claimed first is not
   run, and the job is taken as the store now has it;
@@ -41,7 +43,8 @@ from ._instants import EPOCH as _EPOCH
 from ._model import Job
 from ._planning import epoch_us
 from ._serialize import fire_zone
-from .stores import JobStore, SharedJobStore, Takeover
+from ._window import Window
+from .stores import JobStore, SharedJobStore, Takeover, WindowedJobStore
 
 __all__ = ["StoreLink"]
 
@@ -98,6 +101,14 @@ class StoreLink:
         self._lost_claims = False  # ... since this process last read the changes
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
+        #: The jobs of a store too big to load whole that the core holds (None: the
+        #: core holds every stored job).
+        self.window = (
+            Window(store, core, self._windowed) if isinstance(store, WindowedJobStore) else None
+        )
+        #: Whether the core may lack a stored job (the store shared, or windowed): the
+        #: store is asked for a job the core does not hold.
+        self.partial = self.shared or self.window is not None
 
     # -- loading ----------------------------------------------------------------------
 
@@ -107,6 +118,10 @@ class StoreLink:
         if self.loaded:
             return
         self.store.open()
+        if self.window is not None:
+            self.window.start()
+            self.loaded = True
+            return
         core = self._core
         loaded = []
         # Loading makes a few objects per job and frees almost none: the cyclic garbage
@@ -162,12 +177,38 @@ class StoreLink:
             self._foreign.discard(job.id)
         return job
 
+    def _windowed(self, job: Job) -> Job | None:
+        """:meth:`loadable`, for a window: a job for an executor this process lacks is
+        not held (this process never fires it, and ``get_jobs`` reads the store)."""
+        ready = self.loadable(job)
+        return None if ready is None or ready.id in self._foreign else ready
+
+    def keep(self, job: Job) -> None:
+        """Hold *job* (new or changed, as stored) in the core, unless a window leaves it
+        to the store: then the core forgets it, if no run of it is going."""
+        window = self.window
+        core = self._core
+        if window is None or window.admits(job) or core.busy(job.id):
+            core.put(job)
+        else:
+            core.discard(job.id)
+
+    def every_job(self, held: list[Job], stored: list[Job]) -> list[Job]:
+        """The jobs the core holds (*held*), and the other jobs of the store (*stored*,
+        read outside the lock) that can be loaded: what ``get_jobs`` lists when a
+        window leaves jobs in the store."""
+        seen = {job.id for job in held}
+        held += (job for job in stored if job.id not in seen and self.loadable(job) is not None)
+        return held
+
     def find(self, job_id: str) -> Job | None:
-        """The job, looked up in the store too when it is shared: another process may
-        have added it since this one last checked for changes."""
+        """The job, looked up in the store too when the core may not hold it (shared:
+        another process may have added it since this one last checked for changes;
+        windowed: it is not due soon). A job found there is held by the core until it
+        is idle (a run of it may be asked for)."""
         core = self._core
         job = core.get(job_id)
-        if job is not None or not self.shared:
+        if job is not None or not self.partial:
             return job
         try:
             stored = self.store.get_job(job_id)
@@ -200,6 +241,8 @@ class StoreLink:
         due = self._core.next_due()
         if self._lost_claims and (due is None or due > now):
             return now  # the backlog raced for is done: read what the others did (upkeep)
+        if self.window is not None and self.window.behind(due):
+            return now  # the window's next page is wanted
         return due
 
     def next_wakeup(self, upcoming: datetime | None) -> tuple[datetime | None, bool]:
@@ -326,7 +369,18 @@ class StoreLink:
     # -- sharing ----------------------------------------------------------------------
 
     def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
-        """Take in other processes' changes and look after leases, when due."""
+        """Take in other processes' changes and look after leases, when due; then, while
+        running, read a window's next page when it is wanted."""
+        self._look_after_shared(now, batch, running=running)
+        window = self.window
+        if window is not None and running and self.ok and window.started:
+            try:
+                window.advance()
+            except StoreError as error:
+                logger.error("tickwork: could not read the next jobs due: %s", error)
+                self.failed(now, error)
+
+    def _look_after_shared(self, now: datetime, batch: Decision, *, running: bool) -> None:
         store = self._shared
         if store is None:
             return
@@ -372,7 +426,7 @@ class StoreLink:
             if loaded is None:
                 core.discard(job.id)
             else:
-                core.put(loaded)
+                self.keep(loaded)
         for job_id in removed:
             core.discard(job_id)
         return {job.id for job in jobs}.union(removed)
@@ -380,7 +434,8 @@ class StoreLink:
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
         """A run cut off when its process died, or a retry a process handed off: the
         core decides (as for a failed run) whether it runs again."""
-        job = self._core.get(taken.job_id)
+        # (find: a window may have left the job in the store.)
+        job = self.find(taken.job_id)
         scheduled_at = taken.scheduled_at
         if job is not None:
             # The store keeps instants; the run gets its time in the trigger's zone.

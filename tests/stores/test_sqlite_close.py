@@ -54,9 +54,11 @@ def test_a_scheduler_whose_start_fails_leaves_no_file_open(
 ) -> None:
     db = tmp_path / "jobs.db"
 
-    def unreadable(self: SQLiteStore) -> list[object]:
+    def unreadable(self: SQLiteStore, **_: object) -> list[object]:
         raise StoreError(f"cannot read {self.path!r}")
 
+    # (A scheduler reads the jobs due first, or all of them from a store without pages.)
+    monkeypatch.setattr(SQLiteStore, "due_jobs", unreadable)
     monkeypatch.setattr(SQLiteStore, "load_jobs", unreadable)
     scheduler = Scheduler(
         store=SQLiteStore(db),

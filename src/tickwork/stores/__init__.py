@@ -4,7 +4,8 @@
 * :class:`SQLiteStore`: one SQLite file, shared by the processes of one machine.
 
 To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are the
-contract (their docstrings say what each method changes, returns and raises);
+contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order
+(their docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
 :mod:`tickwork.stores.codec` turns a job into plain data and back; and
@@ -25,6 +26,7 @@ from ._base import (
     SharedJobStore,
     Takeover,
     Upkeep,
+    WindowedJobStore,
 )
 from .memory import MemoryStore
 from .sqlite import SQLiteStore
@@ -41,5 +43,6 @@ __all__ = [
     "SharedJobStore",
     "Takeover",
     "Upkeep",
+    "WindowedJobStore",
     "codec",
 ]

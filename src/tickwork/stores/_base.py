@@ -15,6 +15,9 @@ must do, in the docstrings of their methods:
   runs it claims, so the run of a process that dies is taken over by another, the
   hand-off of pending retries at shutdown, and :meth:`~SharedJobStore.sync`, which
   tells a process what the others changed.
+* :class:`WindowedJobStore` (optional, beside either): a store that can list its jobs
+  in the order they come due, a page at a time (:meth:`WindowedJobStore.due_jobs`), so
+  that a scheduler keeps in memory only the jobs due soon instead of every stored job.
 
 A store may implement a protocol by its members alone (``isinstance`` checks them), or
 subclass it to inherit the default bodies of the optional methods. The contract suites
@@ -63,6 +66,7 @@ __all__ = [
     "SharedJobStore",
     "Takeover",
     "Upkeep",
+    "WindowedJobStore",
 ]
 
 _S = TypeVar("_S", bound="JobStore")
@@ -527,4 +531,50 @@ class SharedJobStore(JobStore, Protocol):
 
         Raises:
             StoreError: the store failed; nothing was kept.
+        """
+
+
+@runtime_checkable
+class WindowedJobStore(Protocol):
+    """A store that lists its jobs in the order they come due, a page at a time.
+
+    A scheduler on such a store keeps in memory only a *window*: the jobs due next, a
+    few thousand, read with :meth:`due_jobs` when it starts and again, from where the
+    last page ended, as time moves on. The others stay in the store until their turn;
+    reads by id (:meth:`JobStore.get_job`) and :meth:`JobStore.get_jobs` still see them.
+    A store that does not offer this (:class:`~tickwork.stores.MemoryStore`) is loaded
+    whole (:meth:`JobStore.load_jobs`).
+
+    It is a protocol of its own, to implement beside :class:`JobStore` or
+    :class:`SharedJobStore`; ``isinstance(store, WindowedJobStore)`` tells whether a
+    store offers it. The contract suites check it for a store that does.
+    """
+
+    @abstractmethod
+    def due_jobs(self, *, after: tuple[datetime, str] | None, limit: int) -> list[Job]:
+        """The next *limit* jobs to come due after the key *after*, in that order.
+
+        A job's key is ``(next_fire, id)``: its next fire time, compared as an instant,
+        then its id, compared as Python compares ``str`` (by code point; in SQL, a binary
+        collation). Returned: the stored jobs that can be loaded, are not paused and have
+        a next fire time, ordered by key, with a key strictly greater than *after*
+        (None: from the first), at most *limit* of them. Fewer than *limit* means that
+        no more come after the last one returned. Keyset paging, not a time bound: the
+        next page starts at the last key returned, so jobs due at one instant (any
+        number of them) are each returned once, in id order.
+
+        A page shows the data as it is at the call; a job changed since an earlier page
+        is returned again if its new key falls in a later page (and not, if it moved
+        into a page already read). Broken records are left out (and reported by
+        :meth:`JobStore.broken_jobs`), as by :meth:`JobStore.get_jobs`.
+
+        A :class:`SharedJobStore` counts the changes :meth:`SharedJobStore.sync` reports
+        from the call with ``after=None`` (where a scheduler starts), as from
+        :meth:`JobStore.load_jobs`; a call with a key, and :meth:`JobStore.get_jobs`, do
+        not move that point (the scheduler learns of changes to jobs outside its window
+        through :meth:`SharedJobStore.sync` alone).
+
+        Raises:
+            ValueError: *limit* is not a whole number >= 1.
+            StoreError: the store failed.
         """

@@ -5,7 +5,9 @@ docstring of :mod:`tickwork.stores.sqlite` says how they are used):
 
 - ``meta``: ``app`` (always ``"tickwork"``) and ``schema``, the version of the tables.
 - ``jobs``: one row per job, in the columns of :mod:`tickwork.stores.codec`, plus
-  ``broken`` (why the row cannot be loaded) and ``seq`` (the change counter).
+  ``broken`` (why the row cannot be loaded) and ``seq`` (the change counter); indexed
+  by ``seq`` (changes) and by ``(next_fire_us, id)`` for the jobs that can come due
+  (the scheduler's window).
 - ``removed``: a tombstone per removed job, with the ``seq`` of its removal.
 - ``leases``: one per claimed run not yet over (or retry handed off); ``token`` is
   the fencing token, ``holder`` the holder's identity on its machine.
@@ -96,6 +98,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # stores/_liveness.py): a holder found dead is taken over without waiting for
         # its lease to expire. NULL where the holder could not tell.
         "ALTER TABLE leases ADD COLUMN holder TEXT",
+    ),
+    (
+        # The scheduler's window (SQLiteStore.due_jobs): the jobs due next, in order of
+        # (next fire, id), a page at a time from any key, without a sort. Paused jobs
+        # and jobs with no fire time left never come due: left out, they cost the index
+        # nothing.
+        "CREATE INDEX jobs_by_due ON jobs (next_fire_us, id) "
+        "WHERE next_fire_us IS NOT NULL AND paused = 0",
     ),
 ]
 #: The schema version this tickwork writes.

@@ -1,0 +1,185 @@
+"""The window: which stored jobs the core holds, for a store too big to hold whole.
+
+Theory of operation
+-------------------
+A store that lists its jobs in due order (:class:`~tickwork.stores.WindowedJobStore`)
+is not loaded whole: the core holds a *window*, the jobs due next, read a page at a
+time with :meth:`~tickwork.stores.WindowedJobStore.due_jobs`. Every job has a *key*,
+``(next fire µs, id)`` (paused jobs and jobs with no fire time left have none), and the
+window has a *bound*, the key of the last job read. One invariant makes it correct:
+
+    every stored job whose key is at most the bound is in the core.
+
+It holds because the store lists keys in order, and because every way a job's key can
+move below the bound goes through :meth:`Window.admits`: this process's changes
+(``add_job``, ``modify_job``, ``resume_job``...), and other processes' changes, which
+:meth:`~tickwork.stores.SharedJobStore.sync` reports (a store counts those from the
+first page, and no later read moves that point, so none is missed). A job whose key
+moves past the bound (it fired, it was changed, another process claimed its fire) may
+stay in the core; it is *evicted* once idle, by a sweep when the core holds more than
+twice a window. The store still has it, and a later page reads it again.
+
+The next page is read *ahead of time*: each page marks a *refill* key half-way
+through it, and once nothing in the core comes due before that key (the first half of
+the page has fired, or was paused or removed), the page after the bound is read. So
+the core holds one to two windows of jobs, and jobs due at one instant (any number of
+them) stream through it a page at a time: a backlog after downtime is caught up page
+by page. :meth:`Window.behind` tells the dispatch step to step again at once while a
+page is wanted; :meth:`Window.advance` reads it.
+
+A page shorter than a window means every job was read: the window is then *whole*
+(its bound is past every key), and the core holds every job that can fire, as with a
+store loaded whole, with no page reads and no evictions. It becomes bounded again,
+at the key of the window-th job the core holds, if the core grows past twice a window
+(jobs added since).
+
+Window reads never replace a job the core holds already: the core's copy is as new as
+the store's (this process writes through, other processes' changes come by sync).
+Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from datetime import datetime
+
+from ._core import SchedulerCore
+from ._instants import EPOCH as _EPOCH
+from ._instants import US as _US
+from ._jobstate import JobState
+from ._model import Job
+from .stores import WindowedJobStore
+
+__all__ = ["SIZE", "Window"]
+
+#: Jobs read in one page (the core holds one to two windows). Tests make it small.
+SIZE = 5000
+#: A key no job reaches: the bound of a window that holds every job.
+_WHOLE = (1 << 63, "")
+Key = tuple[int, str]
+
+
+def _key(job: Job) -> Key | None:
+    """The job's key in the window (None: it never comes due as it is)."""
+    fire = job.next_fire
+    if fire is None or job.paused:
+        return None
+    return ((fire - _EPOCH) // _US, job.id)
+
+
+def _state_key(state: JobState) -> Key | None:
+    """The key of a job in the core (its next fire lives in the state)."""
+    fire = state.next_fire
+    if fire is None or state.job.paused:
+        return None
+    return ((fire - _EPOCH) // _US, state.job.id)
+
+
+class Window:
+    """The jobs of a :class:`~tickwork.stores.WindowedJobStore` the core holds (see the
+    module docstring). Called with the engine's lock held. Store methods raise
+    ``StoreError``, which the caller handles."""
+
+    def __init__(
+        self,
+        store: WindowedJobStore,
+        core: SchedulerCore,
+        loadable: Callable[[Job], Job | None],
+        size: int | None = None,
+    ) -> None:
+        self._store = store
+        self._core = core
+        # The job as the core may hold it, or None (broken, or not this process's).
+        self._loadable = loadable
+        #: Jobs per page.
+        self.size = SIZE if size is None else size
+        #: Whether the first page has been read (before it, the core holds no job of
+        #: the store but those a caller asked for).
+        self.started = False
+        # The key of the last job read, and the key half-way through the last page.
+        self._bound: Key = _WHOLE
+        self._refill_us: int | None = None
+        # The core's size past which idle jobs beyond the bound are swept out.
+        self._sweep_at = 2 * self.size
+
+    @property
+    def whole(self) -> bool:
+        """Whether the core holds every stored job that can fire."""
+        return self.started and self._bound is _WHOLE
+
+    def admits(self, job: Job) -> bool:
+        """Whether the core is to hold *job*: its key is within the bound."""
+        if not self.started:
+            return False
+        if self._bound is _WHOLE:
+            return True
+        key = _key(job)
+        return key is not None and key <= self._bound
+
+    def start(self) -> None:
+        """Read the first page (where a shared store's sync counts from)."""
+        self._take(self._store.due_jobs(after=None, limit=self.size))
+        self.started = True
+
+    def behind(self, next_due: datetime | None) -> bool:
+        """Whether the next page is wanted: nothing in the core (whose next due time
+        is *next_due*) comes due before the refill key."""
+        refill = self._refill_us
+        if refill is None:
+            return False
+        return next_due is None or (next_due - _EPOCH) // _US > refill
+
+    def advance(self) -> None:
+        """Read the next page if it is wanted; sweep the core if it has grown."""
+        core = self._core
+        if self.behind(core.next_due()):
+            bound = self._bound
+            after = (_EPOCH + bound[0] * _US, bound[1])
+            self._take(self._store.due_jobs(after=after, limit=self.size))
+        if len(core) > self._sweep_at:
+            if self._bound is _WHOLE:
+                self._narrow()
+            bound = self._bound
+            if bound is not _WHOLE:
+
+                def keep(state: JobState) -> bool:
+                    key = _state_key(state)
+                    return key is not None and key <= bound
+
+                core.evict(keep)
+            # (Jobs with runs going stay: sweep again only once the core has doubled.)
+            self._sweep_at = max(2 * self.size, 2 * len(core))
+
+    def _take(self, page: list[Job]) -> None:
+        """Put a page's jobs in the core (those it holds already stay as they are);
+        move the bound to the page's last key, the refill key half-way through it."""
+        core = self._core
+        loadable = self._loadable
+        fresh = []
+        for job in page:
+            if job.id not in core:
+                ready = loadable(job)
+                if ready is not None:
+                    fresh.append(ready)
+        core.put_many(fresh)
+        if len(page) < self.size:
+            self._bound = _WHOLE  # nothing comes after the last job: the window is whole
+            self._refill_us = None
+            return
+        last = page[-1]
+        assert last.next_fire is not None  # a page lists jobs that come due
+        self._bound = ((last.next_fire - _EPOCH) // _US, last.id)
+        middle = page[len(page) // 2].next_fire
+        assert middle is not None
+        self._refill_us = (middle - _EPOCH) // _US
+
+    def _narrow(self) -> None:
+        """Bound a whole window again (the core grew past twice a window): at the key
+        of the window-th job it holds, the refill key half-way to it."""
+        keys = [key for key in map(_key, self._core.jobs()) if key is not None]
+        if len(keys) <= self.size:
+            return
+        first = heapq.nsmallest(self.size, keys)
+        self._bound = first[-1]
+        self._refill_us = first[len(first) // 2][0]
