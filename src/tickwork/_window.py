@@ -16,8 +16,9 @@ move below the bound goes through :meth:`Window.admits`: this process's changes
 :meth:`~tickwork.stores.SharedJobStore.sync` reports (a store counts those from the
 first page, and no later read moves that point, so none is missed). A job whose key
 moves past the bound (it fired, it was changed, another process claimed its fire) may
-stay in the core; it is *evicted* once idle, by a sweep when the core holds more than
-twice a window. The store still has it, and a later page reads it again.
+stay in the core; it is *evicted* once idle, by a sweep before each page is read (and
+whenever the core has grown past twice a window). The store still has it, and a later
+page reads it again.
 
 The next page is read *ahead of time*: each page marks a *refill* key half-way
 through it, and once nothing in the core comes due before that key (the first half of
@@ -131,25 +132,32 @@ class Window:
         return next_due is None or (next_due - _EPOCH) // _US > refill
 
     def advance(self) -> None:
-        """Read the next page if it is wanted; sweep the core if it has grown."""
+        """Read the next page if it is wanted, sweeping the core first; sweep it too if
+        it has grown past twice a window (jobs added since)."""
         core = self._core
         if self.behind(core.next_due()):
+            self._sweep()
             bound = self._bound
             after = (_EPOCH + bound[0] * _US, bound[1])
             self._take(self._store.due_jobs(after=after, limit=self.size))
-        if len(core) > self._sweep_at:
+        elif len(core) > self._sweep_at:
             if self._bound is _WHOLE:
                 self._narrow()
-            bound = self._bound
-            if bound is not _WHOLE:
+            self._sweep()
 
-                def keep(state: JobState) -> bool:
-                    key = _state_key(state)
-                    return key is not None and key <= bound
+    def _sweep(self) -> None:
+        """Evict the idle jobs beyond the bound (the store holds them till their turn)."""
+        bound = self._bound
+        core = self._core
+        if bound is not _WHOLE:
 
-                core.evict(keep)
-            # (Jobs with runs going stay: sweep again only once the core has doubled.)
-            self._sweep_at = max(2 * self.size, 2 * len(core))
+            def keep(state: JobState) -> bool:
+                key = _state_key(state)
+                return key is not None and key <= bound
+
+            core.evict(keep)
+        # Jobs with runs going stay: sweep again only once a window more has come in.
+        self._sweep_at = max(2 * self.size, len(core) + self.size)
 
     def _take(self, page: list[Job]) -> None:
         """Put a page's jobs in the core (those it holds already stay as they are);

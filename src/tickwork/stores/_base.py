@@ -575,6 +575,6 @@ class WindowedJobStore(Protocol):
         through :meth:`SharedJobStore.sync` alone).
 
         Raises:
-            ValueError: *limit* is not a whole number >= 1.
+            TypeError, ValueError: *limit* is not a whole number >= 1 (an int).
             StoreError: the store failed.
         """

@@ -33,6 +33,7 @@ from .._errors import ConflictingIdError, JobLookupError, TickworkError
 from .._model import Catchup, Job, Outcome, Overlap, RetryPolicy, RunEnd
 from ..triggers import IntervalTrigger
 from ._base import Claim, JobStore, SharedJobStore
+from ._window_contract import WindowedJobStoreContract
 from .memory import MemoryStore
 
 __all__ = ["JobStoreContract", "make_job", "run_end"]
@@ -73,8 +74,9 @@ def run_end(
     return RunEnd(job_id, scheduled_at, attempt, outcome, at, started, final=final, **changes)
 
 
-class JobStoreContract:
-    """The :class:`~tickwork.stores.JobStore` contract as a pytest test class.
+class JobStoreContract(WindowedJobStoreContract):
+    """The :class:`~tickwork.stores.JobStore` contract as a pytest test class (with
+    that of :class:`~tickwork.stores.WindowedJobStore`, for a store that offers it).
 
     Subclass it (with a name pytest collects, ``Test...``) and define the ``store``
     fixture: a new, unopened store holding no data. The suite opens it before each
