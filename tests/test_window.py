@@ -359,3 +359,15 @@ def test_a_retry_handed_off_for_a_job_outside_the_window_is_taken_over(db: Path)
     staying.shutdown()
     fire = T0 + timedelta(seconds=1)
     assert sqlite_jobs.runs_of("flaky") == [(fire, 1), (fire, 2)]
+
+
+def test_get_jobs_after_shutdown_still_lists_every_job_and_leaves_no_file_open(
+    db: Path,
+) -> None:
+    clock = FakeClock(T0)
+    fill(db, clock, [every(3600, T0 + timedelta(seconds=n), f"j{n:03d}") for n in range(30)])
+    scheduler = scheduler_on(db, clock)
+    scheduler.open()
+    scheduler.shutdown()
+    assert len(scheduler.get_jobs()) == 30
+    assert not Path(f"{db}-wal").exists()

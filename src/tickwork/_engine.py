@@ -468,7 +468,11 @@ class Engine(Machine):
         link = self._link
         # A store too big to load whole holds jobs the core does not: read them all,
         # outside the lock (the scheduler goes on meanwhile).
-        stored = None if link.window is None else self._store.get_jobs()
+        stored = None
+        if link.window is not None:
+            stored = self._store.get_jobs()
+            if self._state is SchedulerState.SHUTDOWN:
+                self._store.close()  # (reading opened it again)
         with self._lock:
             self._load_early()
             jobs = self._core.jobs()
