@@ -120,14 +120,22 @@ def test_sqlite_store_is_windowed_and_the_memory_store_is_loaded_whole(db: Path)
     memory.shutdown()
 
 
-def test_start_reads_only_the_first_window(db: Path) -> None:
+def test_start_reads_only_the_first_page(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(window_module, "FIRST", 4)
     clock = FakeClock(T0)
     fill(db, clock, [every(3600, T0 + timedelta(seconds=n), f"j{n:03d}") for n in range(100)])
     scheduler = scheduler_on(db, clock)
     scheduler.open()
     try:
-        assert held(scheduler) == WINDOW
+        assert held(scheduler) == 4
         assert len(scheduler.get_jobs()) == 100
+        drive(scheduler, clock, T0 + timedelta(seconds=1.5))
+        assert held(scheduler) == 4
+        # Past half the page (j000-j002 fired, and next fire in an hour): the next page
+        # is read ahead of time, and the three that fired are evicted.
+        drive(scheduler, clock, T0 + timedelta(seconds=2.5))
+        assert held(scheduler) == 1 + WINDOW
+        assert scheduler.engine._core.get("j000") is None
     finally:
         scheduler.shutdown()
 

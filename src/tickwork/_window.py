@@ -25,7 +25,8 @@ through it, and once nothing in the core comes due before that key (the first ha
 the page has fired, or was paused or removed), the page after the bound is read. So
 the core holds one to two windows of jobs, and jobs due at one instant (any number of
 them) stream through it a page at a time: a backlog after downtime is caught up page
-by page. :meth:`Window.behind` tells the dispatch step to step again at once while a
+by page (the first page, read by ``start()``, is smaller, so that it returns at
+once). :meth:`Window.behind` tells the dispatch step to step again at once while a
 page is wanted; :meth:`Window.advance` reads it.
 
 A page shorter than a window means every job was read: the window is then *whole*
@@ -55,7 +56,11 @@ from .stores import WindowedJobStore
 __all__ = ["SIZE", "Window"]
 
 #: Jobs read in one page (the core holds one to two windows). Tests make it small.
-SIZE = 5000
+SIZE = 2000
+#: Jobs read by the first page, at start: fewer, so that ``start()`` returns, and a
+#: backlog's first runs start, after a few milliseconds (decoding a job costs tens of
+#: µs); the next page is read as soon as half of it has fired.
+FIRST = 500
 #: A key no job reaches: the bound of a window that holds every job.
 _WHOLE = (1 << 63, "")
 Key = tuple[int, str]
@@ -120,7 +125,8 @@ class Window:
 
     def start(self) -> None:
         """Read the first page (where a shared store's sync counts from)."""
-        self._take(self._store.due_jobs(after=None, limit=self.size))
+        first = min(FIRST, self.size)
+        self._take(self._store.due_jobs(after=None, limit=first), first)
         self.started = True
 
     def behind(self, next_due: datetime | None) -> bool:
@@ -139,7 +145,7 @@ class Window:
             self._sweep()
             bound = self._bound
             after = (_EPOCH + bound[0] * _US, bound[1])
-            self._take(self._store.due_jobs(after=after, limit=self.size))
+            self._take(self._store.due_jobs(after=after, limit=self.size), self.size)
         elif len(core) > self._sweep_at:
             if self._bound is _WHOLE:
                 self._narrow()
@@ -159,9 +165,10 @@ class Window:
         # Jobs with runs going stay: sweep again only once a window more has come in.
         self._sweep_at = max(2 * self.size, len(core) + self.size)
 
-    def _take(self, page: list[Job]) -> None:
-        """Put a page's jobs in the core (those it holds already stay as they are);
-        move the bound to the page's last key, the refill key half-way through it."""
+    def _take(self, page: list[Job], asked: int) -> None:
+        """Put a page's jobs (*asked* for) in the core (those it holds already stay as
+        they are); move the bound to the page's last key, the refill key half-way
+        through it."""
         core = self._core
         loadable = self._loadable
         fresh = []
@@ -171,7 +178,7 @@ class Window:
                 if ready is not None:
                     fresh.append(ready)
         core.put_many(fresh)
-        if len(page) < self.size:
+        if len(page) < asked:
             self._bound = _WHOLE  # nothing comes after the last job: the window is whole
             self._refill_us = None
             return
