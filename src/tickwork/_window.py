@@ -56,7 +56,7 @@ from .stores import WindowedJobStore
 __all__ = ["SIZE", "Window"]
 
 #: Jobs read in one page (the core holds one to two windows). Tests make it small.
-SIZE = 2000
+SIZE = 5000
 #: Jobs read by the first page, at start: fewer, so that ``start()`` returns, and a
 #: backlog's first runs start, after a few milliseconds (decoding a job costs tens of
 #: µs); the next page is read as soon as half of it has fired.
