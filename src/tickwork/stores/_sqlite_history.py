@@ -14,12 +14,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from itertools import chain
 
 from .._model import Outcome, Run, RunEnd
 from .._tz import coerce_timezone, epoch_us, timezone_name
 from ._history import error_fields, process_name
-from ._sqlite_connection import SQLiteConnection
-from ._sqlite_schema import instant, us
+from ._sqlite_connection import SQLiteConnection, in_lists
+from ._sqlite_schema import instant
 
 __all__ = ["SQLiteHistory"]
 
@@ -29,7 +30,14 @@ _HISTORY_INSERT = (
     "finished_us, error_type, error_message, process, recorded_us) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_RAN = (Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED)
+#: History rows per INSERT statement (11 values each, under SQLite's oldest limit of 999
+#: parameters): a statement per row costs more than the row itself.
+_ROWS_PER_INSERT = 64
+_HISTORY_INSERT_MANY = _HISTORY_INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (
+    _ROWS_PER_INSERT - 1
+)
+_RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
+_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
 #: Tombstones of removed jobs kept for processes that have not synced yet (one that
 #: misses a removal still finds out: its claim on the job fails and it reloads it).
 _TOMBSTONES = 10_000
@@ -43,32 +51,47 @@ class SQLiteHistory(SQLiteConnection):
     _touched: set[str]  # jobs with new history since the last prune
 
     def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
-        """Write the history rows; release the leases of runs that are over."""
+        """Write the history rows; release the leases of runs that are over.
+
+        A batch costs a few statements whatever its size: the rows go in
+        :data:`_ROWS_PER_INSERT` at a time, the leases are released by ``IN`` lists of
+        their tokens.
+        """
         if not runs:
             return
         now_us = epoch_us(now)
-        process = self.owner.rpartition(":")[0] if self.owner else process_name()
         rows = []
-        release: list[tuple[int]] = []
+        release: list[int] = []
         again: list[tuple[int, int]] = []
         leases = self._leases
         zones: dict[int, str] = {}
+        touched = self._touched
+        self._connection()  # (which names this process's owner: a forked child's own)
+        process = self.owner.rpartition(":")[0] if self.owner else process_name()
+        released = []
         for end in runs:
-            scheduled_us = epoch_us(end.scheduled_at)
-            tz = end.scheduled_at.tzinfo
+            job_id = end.job_id
+            scheduled_at = end.scheduled_at
+            outcome = end.outcome
+            started_at = end.started_at
+            scheduled_us = epoch_us(scheduled_at)
+            tz = scheduled_at.tzinfo
             zone = zones.get(id(tz))
             if zone is None:
                 zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
-            error_type, message = error_fields(end)
-            ran = end.outcome in _RAN
+            if end.error is None and end.reason is None:
+                error_type = message = None
+            else:
+                error_type, message = error_fields(end)
+            ran = outcome in _RAN
             rows.append(
                 (
-                    end.job_id,
+                    job_id,
                     scheduled_us,
                     zone,
                     end.attempt,
-                    end.outcome.value,
-                    us(end.started_at),
+                    _OUTCOMES[outcome],
+                    None if started_at is None else epoch_us(started_at),
                     epoch_us(end.at) if ran else None,
                     error_type,
                     message,
@@ -76,20 +99,34 @@ class SQLiteHistory(SQLiteConnection):
                     now_us,
                 )
             )
-            key = (end.job_id, scheduled_us)
+            key = (job_id, scheduled_us)
             if key in leases:
                 if end.final:
-                    release.append((leases.pop(key),))
-                elif end.outcome is not Outcome.MISSED:
+                    release.append(leases[key])
+                    released.append(key)
+                elif outcome is not Outcome.MISSED:
                     again.append((end.attempt + 1, leases[key]))
-            self._touched.add(end.job_id)
+            touched.add(job_id)
         with self._write("record runs") as conn:
-            conn.executemany(_HISTORY_INSERT, rows)
-            if release:
-                # Fenced: a lease another process took over has a new token, untouched here.
-                conn.executemany("DELETE FROM leases WHERE token = ?", release)
+            whole = len(rows) - len(rows) % _ROWS_PER_INSERT
+            if whole:
+                conn.executemany(
+                    _HISTORY_INSERT_MANY,
+                    [
+                        tuple(chain.from_iterable(rows[first : first + _ROWS_PER_INSERT]))
+                        for first in range(0, whole, _ROWS_PER_INSERT)
+                    ],
+                )
+            if whole < len(rows):
+                conn.executemany(_HISTORY_INSERT, rows[whole:])
+            # Fenced: a lease another process took over has a new token, untouched here.
+            for marks, chunk in in_lists(release):
+                conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)
             if again:
                 conn.executemany("UPDATE leases SET attempt = ? WHERE token = ?", again)
+        # Once committed: the released leases are no longer this process's.
+        for key in released:
+            leases.pop(key, None)
 
     def _prune(self, conn: sqlite3.Connection, now_us: int) -> None:
         cutoff = now_us - round(self.history_days * 86_400 * 1_000_000)

@@ -4,7 +4,8 @@ These are the lease rules of :class:`~tickwork.stores.SharedJobStore`, in SQL; t
 module docstring of :mod:`tickwork.stores.sqlite` tells the whole story.
 
 - :meth:`SQLiteLeases.claim_fires` moves each job's next fire time by compare-and-set
-  and inserts a lease per run the claim starts, in one write transaction.
+  and inserts a lease per run the claim starts, in one write transaction and a few
+  statements per batch.
 - :meth:`SQLiteLeases.maintain` renews this process's leases every third of
   ``lease_time``, reports those another process took, takes over expired leases and
   those of holders found dead on this machine (:mod:`._liveness`), each under a new
@@ -19,24 +20,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 from .._tz import epoch_us, timezone_name
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._liveness import identity, is_dead
+from ._sqlite_connection import in_lists
 from ._sqlite_history import SQLiteHistory
-from ._sqlite_schema import instant, us
+from ._sqlite_schema import instant
 
 __all__ = ["SQLiteLeases"]
 
 _UTC = timezone.utc
-#: A claim's compare-and-set: the job's next fire moves on only from the instant the
-#: claiming process expected (a broken job is never claimed).
-_CLAIM = (
+#: The jobs whose claims won, moved on together: every job of one IN list gets the same
+#: next fire, zone (kept, or set) and remaining runs (kept when None).
+_MOVE = (
     "UPDATE jobs SET next_fire_us = ?, "
     "next_fire_zone = CASE WHEN ? THEN next_fire_zone ELSE ? END, "
     "remaining_runs = coalesce(?, remaining_runs), seq = ? "
-    "WHERE id = ? AND next_fire_us IS ? AND broken IS NULL"
+    "WHERE id IN ({})"
 )
+_LEASE = (
+    "INSERT OR REPLACE INTO leases (job_id, scheduled_us, attempt, owner, expires_us, holder) "
+    "VALUES (?, ?, 1, ?, ?, ?)"
+)
+#: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
+#: it wins, not even one that expects None.
+_ABSENT = object()
 #: The owner of a lease left for any process: a retry handed off at shutdown.
 _HANDED_OFF = ""
 
@@ -65,61 +75,110 @@ class SQLiteLeases(SQLiteHistory):
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs, all in one transaction; for each fire
-        claimed, count the job's runs other processes hold leases for."""
+        claimed, count the job's runs other processes hold leases for.
+
+        A batch costs a handful of statements whatever its size: one read of the
+        claimed jobs' next fire times, one ``executemany`` of the compare-and-sets that
+        win, one of the leases, and reads of the leases' tokens and, when other
+        processes hold leases, of their counts.
+        """
+        if not claims:
+            return []
         results: list[int | None] = []
         expires = epoch_us(now) + round(self.lease_time * 1_000_000)
-        owner = self.owner
         holder = identity()
         taken: dict[tuple[str, int], int] = {}
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
+            owner = self.owner  # (set when the connection opened: a forked child's own)
             execute = conn.execute
-            # Runs in progress elsewhere matter only if another process holds a lease.
-            others = execute(
+            # The write lock is held from BEGIN IMMEDIATE: no other process can move a
+            # job between this read and the writes below, so the compare-and-sets are
+            # decided here, in order (a later claim of a job sees an earlier one), and
+            # only the winners are written.
+            ids = list(dict.fromkeys([claim[0] for claim in claims]))
+            stored: dict[str, int | None] = {}
+            for marks, chunk in in_lists(ids):
+                stored.update(
+                    execute(
+                        "SELECT id, next_fire_us FROM jobs "
+                        f"WHERE id IN ({marks}) AND broken IS NULL",
+                        chunk,
+                    ).fetchall()
+                )
+            # Each winner's final state (a job claimed twice moves twice): [next fire,
+            # whether the zone column is kept, else the zone to set, remaining runs].
+            moved: dict[str, list[Any]] = {}
+            leases = []
+            won: list[tuple[int, str]] = []  # (index in results, job id)
+            for job_id, expected, new_next, remaining, runs in claims:
+                expected_us = None if expected is None else epoch_us(expected)
+                if stored.get(job_id, _ABSENT) != expected_us:
+                    results.append(None)  # claimed elsewhere, changed, gone or broken
+                    continue
+                new_us = None if new_next is None else epoch_us(new_next)
+                stored[job_id] = new_us
+                # Same zone as the fire it replaces: the column stays right.
+                same = (
+                    new_next is not None
+                    and expected is not None
+                    and (new_next.tzinfo is expected.tzinfo)
+                )
+                state = moved.get(job_id)
+                if state is None:
+                    zone = None if same else _zone_name(new_next)
+                    moved[job_id] = [new_us, same, zone, remaining]
+                else:
+                    state[0] = new_us
+                    if not same:
+                        state[1], state[2] = False, _zone_name(new_next)
+                    if remaining is not None:
+                        state[3] = remaining
+                won.append((len(results), job_id))
+                results.append(0)
+                for scheduled_at in runs:
+                    scheduled_us = (
+                        expected_us if scheduled_at is expected else epoch_us(scheduled_at)
+                    )
+                    leases.append((job_id, scheduled_us, owner, expires, holder))
+            if not won:
+                return results
+            # Jobs moved alike (a backlog of one-off jobs, or of one interval) are written
+            # by one statement per IN list.
+            groups: dict[tuple[Any, ...], list[str]] = {}
+            for job_id, state in moved.items():
+                groups.setdefault(tuple(state), []).append(job_id)
+            for (new_us, same, zone, remaining), job_ids in groups.items():
+                for marks, chunk in in_lists(job_ids):
+                    execute(_MOVE.format(marks), (new_us, same, zone, remaining, seq, *chunk))
+            # Runs in progress elsewhere matter only if another process holds a lease (a
+            # retry handed off at shutdown is no run in progress). Counted before this
+            # batch's own leases are taken, which are never counted.
+            if execute(
                 "SELECT 1 FROM leases WHERE owner != ? AND owner != ? LIMIT 1",
                 (owner, _HANDED_OFF),
-            ).fetchone()
-            for job_id, expected, new_next, remaining, runs in claims:
-                won = (
-                    execute(
-                        _CLAIM,
-                        (
-                            us(new_next),
-                            # Same zone as the fire it replaces: the column stays right.
-                            new_next is not None
-                            and expected is not None
-                            and new_next.tzinfo is expected.tzinfo,
-                            _zone_name(new_next),
-                            remaining,
-                            seq,
-                            job_id,
-                            us(expected),
-                        ),
-                    ).rowcount
-                    == 1
-                )
-                if not won:
-                    results.append(None)
-                    continue
-                results.append(
-                    execute(
-                        # A retry handed off at shutdown is no run in progress.
-                        "SELECT count(*) FROM leases WHERE job_id = ? AND owner != ? "
-                        "AND owner != ?",
-                        (job_id, owner, _HANDED_OFF),
-                    ).fetchone()[0]
-                    if others
-                    else 0
-                )
-                if won:
-                    for scheduled_at in runs:
-                        key = (job_id, epoch_us(scheduled_at))
-                        cursor = execute(
-                            "INSERT OR REPLACE INTO leases (job_id, scheduled_us, attempt, owner, "
-                            "expires_us, holder) VALUES (?, ?, 1, ?, ?, ?)",
-                            (*key, owner, expires, holder),
-                        )
-                        taken[key] = cursor.lastrowid or 0
+            ).fetchone():
+                counts: dict[str, int] = {}
+                for marks, chunk in in_lists(list(dict.fromkeys([job for _, job in won]))):
+                    counts.update(
+                        execute(
+                            "SELECT job_id, count(*) FROM leases WHERE owner != ? AND "
+                            f"owner != ? AND job_id IN ({marks}) GROUP BY job_id",
+                            (owner, _HANDED_OFF, *chunk),
+                        ).fetchall()
+                    )
+                if counts:
+                    for index, job_id in won:
+                        results[index] = counts.get(job_id, 0)
+            if leases:
+                # Tokens only grow (AUTOINCREMENT) and no one else writes meanwhile: the
+                # rows above the highest token before the insert are this batch's leases.
+                last = execute("SELECT coalesce(max(token), 0) FROM leases").fetchone()[0]
+                conn.executemany(_LEASE, leases)
+                for token, job_id, scheduled_us in execute(
+                    "SELECT token, job_id, scheduled_us FROM leases WHERE token > ?", (last,)
+                ):
+                    taken[job_id, scheduled_us] = token
         self._leases.update(taken)  # once committed
         return results
 

@@ -85,6 +85,7 @@ from .._errors import ConflictingIdError, JobLookupError, SerializationError, St
 from .._instants import epoch_us
 from .._model import Job
 from ._base import SharedJobStore, WindowedJobStore
+from ._sqlite_connection import in_lists
 from ._sqlite_leases import SQLiteLeases
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION
@@ -122,6 +123,7 @@ _DUE = (
 )
 _DUE_FIRST = _DUE.format(after="")
 _DUE_AFTER = _DUE.format(after="AND (next_fire_us, id) > (?, ?)")
+_TOMBSTONE = "INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)"
 _UPDATE_KEEPING_SCHEDULE = (
     "UPDATE jobs SET name = ?, func_ref = ?, args = ?, kwargs = ?, trigger = ?, options = ?, "
     "paused = ?, consecutive_failures = ?, broken = NULL, seq = ? WHERE id = ?"
@@ -285,18 +287,19 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
             seq = self._seq(conn)
             if conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount != 1:
                 raise JobLookupError(f"no job with id {job_id!r}")
-            conn.execute("INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)", (job_id, seq))
+            conn.execute(_TOMBSTONE, (job_id, seq))
 
     def remove_jobs(self, job_ids: Sequence[str]) -> None:
         if not job_ids:
             return
+        ids = list(dict.fromkeys(job_ids))
         with self._write("remove jobs") as conn:
             seq = self._seq(conn)
-            conn.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in job_ids])
-            conn.executemany(
-                "INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)",
-                [(job_id, seq) for job_id in job_ids],
-            )
+            for marks, chunk in in_lists(ids):
+                conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
+            # A tombstone for each id, for the other processes' sync (one for an id that
+            # was not stored is harmless: their scheduler does not have it either).
+            conn.executemany(_TOMBSTONE, [(job_id, seq) for job_id in ids])
 
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
