@@ -1079,6 +1079,26 @@ def test_a_live_holder_keeps_its_run_until_its_lease_expires(db: Path) -> None:
     second.shutdown()
 
 
+@pytest.mark.parametrize("other", ["!", "~"], ids=["sorts-before", "sorts-after"])
+def test_leases_of_owners_named_either_side_of_this_one_count_and_expire(
+    db: Path, other: str
+) -> None:
+    # The store finds other owners' leases by ranges of the owner index on either side
+    # of its own name: each side must be seen.
+    from tickwork.stores._contract import make_job
+
+    store, peer = SQLiteStore(db, lease_time=9), SQLiteStore(db, lease_time=9)
+    store.open()
+    peer.open()
+    peer.owner = other  # as a process on a host with such a name would be
+    store.add_job(make_job("a"))
+    later, last = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+    assert peer.claim_fires([("a", T0, later, None, (T0,))], now=T0) == [0]
+    assert store.claim_fires([("a", later, last, None, (later,))], now=T0) == [1]
+    taken = store.maintain(T0 + timedelta(seconds=10)).taken
+    assert [(t.job_id, t.scheduled_at, t.owner) for t in taken] == [("a", T0, other)]
+
+
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_a_file_deleted_or_replaced_while_in_use_is_a_loud_error(
     db: Path, how: str, caplog: pytest.LogCaptureFixture

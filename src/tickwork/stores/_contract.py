@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from .._errors import ConflictingIdError, JobLookupError, TickworkError
+from .._instants import epoch_us
 from .._model import Catchup, Job, Outcome, Overlap, RetryPolicy, RunEnd
 from ..triggers import IntervalTrigger
 from ._base import Claim, JobStore, SharedJobStore
@@ -440,6 +441,62 @@ class JobStoreContract(WindowedJobStoreContract):
         )
         assert results == [0, 0]
         assert store.get_job("a") == make_job(next_fire=second, remaining_runs=4)
+
+    def test_a_batch_decides_each_claim_after_the_ones_before_it(self, store: JobStore) -> None:
+        # One job claimed three times in a batch (won, stale, won), another lost then won.
+        store.add_jobs([make_job("a", remaining_runs=5), make_job("b")])
+        first, second = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+        results = store.claim_fires(
+            [
+                ("a", T0, first, 4, (T0,)),
+                ("b", first, second, None, (first,)),  # stale: b fires at T0
+                ("a", T0, second, 3, (T0,)),  # stale: the first claim moved a's fire
+                ("a", first, second, None, (first,)),
+                ("b", T0, None, 0, (T0,)),
+            ],
+            now=T0,
+        )
+        assert results == [0, None, None, 0, 0]
+        assert store.get_job("a") == make_job("a", next_fire=second, remaining_runs=4)
+        assert store.get_job("b") == make_job("b", next_fire=None, remaining_runs=0)
+
+    def test_a_job_claimed_twice_in_a_batch_keeps_its_last_fires_zone(
+        self, store: JobStore
+    ) -> None:
+        # The second pass of 01:30 on a fall-back night: only its zone (its offset) tells
+        # it from the first.
+        first = datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK)
+        second = first.replace(fold=1)
+        store.add_job(make_job(next_fire=T0))
+        utc = first.astimezone(UTC) - timedelta(hours=1)
+        claims = [  # (a zone kept, a zone changed, a zone kept)
+            ("a", T0, utc, None, ()),
+            ("a", utc, first, None, ()),
+            ("a", first, second, None, ()),
+        ]
+        assert store.claim_fires(claims, now=T0) == [0, 0, 0]
+        stored = store.get_job("a").next_fire
+        assert stored is not None
+        assert (epoch_us(stored), stored.utcoffset()) == (epoch_us(second), second.utcoffset())
+
+    def test_large_batches_of_claims_and_removals(self, store: JobStore) -> None:
+        count = 1100  # more than a store may put in one statement
+        ids = [f"j{n:04}" for n in range(count)]
+        store.add_jobs([make_job(job_id) for job_id in ids])
+        later = T0 + timedelta(seconds=10)
+        # Every third claim is stale (each job still fires at T0).
+        claims = [
+            (job_id, later if n % 3 == 0 else T0, later, None, ()) for n, job_id in enumerate(ids)
+        ]
+        assert store.claim_fires(claims, now=T0) == [
+            None if n % 3 == 0 else 0 for n in range(count)
+        ]
+        # Removals: every other job, an id that is not stored, an id given twice.
+        store.remove_jobs([*ids[::2], "missing", ids[1], ids[1]])
+        kept = {job.id: job.next_fire for job in store.get_jobs()}
+        assert kept == {
+            job_id: T0 if n % 3 == 0 else later for n, job_id in enumerate(ids) if n % 2 and n != 1
+        }
 
     def test_concurrent_claims_of_one_fire_have_one_winner(self, store: JobStore) -> None:
         fire = T0

@@ -105,6 +105,26 @@ class SharedJobStoreContract(JobStoreContract):
         assert not held(store, job_id="a")
         assert not held(store, LATER, job_id="b")
 
+    def test_one_record_of_many_runs_releases_the_final_ones(self, store: SharedJobStore) -> None:
+        count = 1100  # more than a store may put in one statement
+        ids = [f"j{n:04}" for n in range(count)]
+        store.add_jobs([make_job(job_id) for job_id in ids])
+        assert store.claim_fires([(i, T0, LATER, None, (T0,)) for i in ids], now=T0) == [0] * count
+        ends = [
+            run_end(
+                job_id, final=n % 2 == 0, outcome=Outcome.SUCCESS if n % 2 == 0 else Outcome.FAILURE
+            )
+            for n, job_id in enumerate(ids)
+        ]
+        store.record_runs([*ends, ends[0]], now=T0)  # a run recorded twice: released once
+        assert [held(store, job_id=ids[n]) for n in (0, 1, 2, 1098, 1099)] == [
+            False,
+            True,
+            False,
+            False,
+            True,
+        ]
+
     def test_maintain_says_when_to_call_it_again(self, store: SharedJobStore) -> None:
         upkeep = store.maintain(T0)
         assert (upkeep.lost, upkeep.taken) == ([], [])
@@ -228,6 +248,27 @@ class SharedJobStoreContract(JobStoreContract):
         assert claim_run(store, LAST) == 1  # its own run is not counted, the peer's is
         peer.record_runs([run_end("a", LATER)], now=LATER)
         assert claim_run(store, LAST + timedelta(seconds=10)) == 0
+
+    def test_a_batch_leases_the_runs_of_its_winning_claims_only(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_jobs([make_job("a"), make_job("b"), make_job("c")])
+        assert claim_run(peer, job_id="a") == 0  # a's run at T0 goes on in the peer
+        results = store.claim_fires(
+            [
+                ("a", LATER, LAST, None, (LATER,)),  # one run of a held elsewhere
+                ("b", LATER, LAST, None, (LATER,)),  # stale: b fires at T0
+                ("c", T0, LATER, None, (T0,)),
+                ("c", LATER, LAST, None, (LATER,)),  # c again: its own run is not counted
+            ],
+            now=T0,
+        )
+        assert results == [1, None, 0, 0]
+        assert held(store, LATER, job_id="a")
+        assert not held(store, LATER, job_id="b")
+        assert held(store, T0, job_id="c")
+        assert held(store, LATER, job_id="c")
+        assert held(peer, job_id="a")  # untouched by the batch
 
     def test_a_handed_off_retry_is_no_run_in_progress(
         self, store: SharedJobStore, peer: SharedJobStore

@@ -10,7 +10,8 @@ docstring of :mod:`tickwork.stores.sqlite` says how they are used):
   (the scheduler's window).
 - ``removed``: a tombstone per removed job, with the ``seq`` of its removal.
 - ``leases``: one per claimed run not yet over (or retry handed off); ``token`` is
-  the fencing token, ``holder`` the holder's identity on its machine.
+  the fencing token, ``holder`` the holder's identity on its machine. Indexed by
+  ``(job_id, scheduled_us)`` and by ``owner`` only: a lease is written twice per run.
 - ``history``: one row per attempt recorded (success, failure, interrupted, missed or
   skipped), in the order recorded.
 
@@ -106,6 +107,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # nothing.
         "CREATE INDEX jobs_by_due ON jobs (next_fire_us, id) "
         "WHERE next_fire_us IS NOT NULL AND paused = 0",
+    ),
+    (
+        # Every claimed run inserts a lease and every finished one deletes it: an index
+        # costs both, and this one served only the rare look for expired leases (a scan
+        # of the leases then, with the owner index for the frequent queries).
+        "DROP INDEX IF EXISTS leases_by_expiry",
     ),
 ]
 #: The schema version this tickwork writes.
