@@ -15,8 +15,9 @@ classes above it (:mod:`._sqlite_history`, :mod:`._sqlite_leases`, then
 - *Transactions*: :meth:`SQLiteConnection._write` (``BEGIN IMMEDIATE``, retried while
   the file is busy, nested ones joining the outer one), with the change counter of its
   rows (:meth:`SQLiteConnection._seq`); single reads (:meth:`SQLiteConnection._read`).
-- *Batches*: :func:`in_lists` cuts a batch of ids into ``IN (...)`` lists, so that a
-  batch of claims, releases or removals costs a few statements, not one per row.
+- *Batches*: :func:`in_lists` cuts a batch of ids into ``IN (...)`` lists and
+  :func:`insert_rows` writes many rows per ``INSERT``, so that a batch of claims,
+  history rows, releases or removals costs a few statements, not one per row.
 
 The instance state is set by ``SQLiteStore.__init__``; each class declares the part it
 uses.
@@ -34,6 +35,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -42,7 +44,7 @@ from .._errors import StoreError
 from ._history import process_name
 from ._sqlite_schema import LATEST, check_schema
 
-__all__ = ["SQLiteConnection", "in_lists"]
+__all__ = ["SQLiteConnection", "in_lists", "insert_rows"]
 
 logger = logging.getLogger("tickwork")
 
@@ -50,10 +52,12 @@ T = TypeVar("T")
 
 #: Pages written to the WAL before a commit copies them into the file (a checkpoint).
 _CHECKPOINT_PAGES = 10_000
-#: Values per ``IN (...)`` list: a power of two under SQLite's oldest limit on the
-#: parameters of one statement (999).
+#: SQLite's oldest limit on the parameters of one statement (newer ones allow more).
+_MAX_PARAMS = 999
+#: Values per ``IN (...)`` list: a power of two under that limit.
 _IN_MAX = 512
 _marks: dict[int, str] = {}
+_inserts: dict[str, tuple[int, str]] = {}
 
 
 def in_lists(values: Sequence[T]) -> Iterator[tuple[str, Sequence[T]]]:
@@ -72,6 +76,31 @@ def in_lists(values: Sequence[T]) -> Iterator[tuple[str, Sequence[T]]]:
         if marks is None:
             marks = _marks[size] = ", ".join("?" * size)
         yield marks, chunk
+
+
+def insert_rows(conn: sqlite3.Connection, insert: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run *insert* (``INSERT ... VALUES (?, ...)``, one row's values last) for each of
+    *rows*, many rows per statement: for a row of a few columns, a statement costs more
+    than the row itself. The rows that do not fill a statement go one per row."""
+    if not rows:
+        return
+    known = _inserts.get(insert)
+    if known is None:
+        values = insert[insert.rindex("(") :]
+        per = 1 << ((_MAX_PARAMS // values.count("?")).bit_length() - 1)
+        known = _inserts[insert] = (per, insert + f", {values}" * (per - 1))
+    per, many = known
+    whole = len(rows) - len(rows) % per
+    if whole:
+        conn.executemany(
+            many,
+            [
+                tuple(chain.from_iterable(rows[first : first + per]))
+                for first in range(0, whole, per)
+            ],
+        )
+    if whole < len(rows):
+        conn.executemany(insert, rows[whole:])
 
 
 #: Connections a forked process inherited from its parent: kept referenced, so that

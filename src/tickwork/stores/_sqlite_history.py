@@ -14,12 +14,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from itertools import chain
 
 from .._model import Outcome, Run, RunEnd
 from .._tz import coerce_timezone, epoch_us, timezone_name
 from ._history import error_fields, process_name
-from ._sqlite_connection import SQLiteConnection, in_lists
+from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
 from ._sqlite_schema import instant
 
 __all__ = ["SQLiteHistory"]
@@ -29,12 +28,6 @@ _HISTORY_INSERT = (
     "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, started_us, "
     "finished_us, error_type, error_message, process, recorded_us) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-#: History rows per INSERT statement (11 values each, under SQLite's oldest limit of 999
-#: parameters): a statement per row costs more than the row itself.
-_ROWS_PER_INSERT = 64
-_HISTORY_INSERT_MANY = _HISTORY_INSERT + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (
-    _ROWS_PER_INSERT - 1
 )
 _RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
 _OUTCOMES = {outcome: outcome.value for outcome in Outcome}
@@ -53,9 +46,8 @@ class SQLiteHistory(SQLiteConnection):
     def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
         """Write the history rows; release the leases of runs that are over.
 
-        A batch costs a few statements whatever its size: the rows go in
-        :data:`_ROWS_PER_INSERT` at a time, the leases are released by ``IN`` lists of
-        their tokens.
+        A batch costs a few statements whatever its size: the rows go in by the
+        dozen per ``INSERT``, the leases are released by ``IN`` lists of their tokens.
         """
         if not runs:
             return
@@ -108,17 +100,7 @@ class SQLiteHistory(SQLiteConnection):
                     again.append((end.attempt + 1, leases[key]))
             touched.add(job_id)
         with self._write("record runs") as conn:
-            whole = len(rows) - len(rows) % _ROWS_PER_INSERT
-            if whole:
-                conn.executemany(
-                    _HISTORY_INSERT_MANY,
-                    [
-                        tuple(chain.from_iterable(rows[first : first + _ROWS_PER_INSERT]))
-                        for first in range(0, whole, _ROWS_PER_INSERT)
-                    ],
-                )
-            if whole < len(rows):
-                conn.executemany(_HISTORY_INSERT, rows[whole:])
+            insert_rows(conn, _HISTORY_INSERT, rows)
             # Fenced: a lease another process took over has a new token, untouched here.
             for marks, chunk in in_lists(release):
                 conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)

@@ -25,7 +25,7 @@ from typing import Any
 from .._tz import epoch_us, timezone_name
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._liveness import identity, is_dead
-from ._sqlite_connection import in_lists
+from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_history import SQLiteHistory
 from ._sqlite_schema import instant
 
@@ -182,7 +182,7 @@ class SQLiteLeases(SQLiteHistory):
                 # Tokens only grow (AUTOINCREMENT) and no one else writes meanwhile: the
                 # rows above the highest token before the insert are this batch's leases.
                 last = execute("SELECT coalesce(max(token), 0) FROM leases").fetchone()[0]
-                conn.executemany(_LEASE, leases)
+                insert_rows(conn, _LEASE, leases)
                 for token, job_id, scheduled_us in execute(
                     "SELECT token, job_id, scheduled_us FROM leases WHERE token > ?", (last,)
                 ):

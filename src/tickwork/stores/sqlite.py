@@ -85,7 +85,7 @@ from .._errors import ConflictingIdError, JobLookupError, SerializationError, St
 from .._instants import epoch_us
 from .._model import Job
 from ._base import SharedJobStore, WindowedJobStore
-from ._sqlite_connection import in_lists
+from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_leases import SQLiteLeases
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION
@@ -299,7 +299,7 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
                 conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
             # A tombstone for each id, for the other processes' sync (one for an id that
             # was not stored is harmless: their scheduler does not have it either).
-            conn.executemany(_TOMBSTONE, [(job_id, seq) for job_id in ids])
+            insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in ids])
 
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
