@@ -1079,6 +1079,38 @@ def test_a_live_holder_keeps_its_run_until_its_lease_expires(db: Path) -> None:
     second.shutdown()
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["one-statement", "sqlite-before-3.35"])
+def test_add_job_alone_or_in_a_transaction(
+    db: Path, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lone add_job is one statement that stamps its own change counter (where SQLite
+    # has RETURNING); inside a transaction it joins it, and is undone with it.
+    from tickwork.stores import _sqlite_connection
+    from tickwork.stores._contract import make_job
+
+    monkeypatch.setattr(_sqlite_connection, "_RETURNING", returning)
+    store, peer = SQLiteStore(db), SQLiteStore(db)
+    peer.load_jobs()
+    store.load_jobs()
+    store.add_job(make_job("a"))
+    with pytest.raises(ConflictingIdError, match="'a'"):
+        store.add_job(make_job("a"))
+    store.add_job(make_job("a", name="replaced"), replace=True)
+
+    def add_then_fail() -> None:
+        with store.transaction():
+            store.add_job(make_job("b"))
+            raise RuntimeError("undo")
+
+    with pytest.raises(RuntimeError):
+        add_then_fail()
+    assert store.sync() is None  # its own writes are no news
+    changed = peer.sync()
+    assert changed is not None
+    assert [(job.id, job.name) for job in changed[0]] == [("a", "replaced")]
+    assert [job.id for job in store.get_jobs()] == ["a"]
+
+
 @pytest.mark.parametrize("other", ["!", "~"], ids=["sorts-before", "sorts-after"])
 def test_leases_of_owners_named_either_side_of_this_one_count_and_expire(
     db: Path, other: str

@@ -50,6 +50,8 @@ logger = logging.getLogger("tickwork")
 
 T = TypeVar("T")
 
+#: Whether this SQLite has ``INSERT ... RETURNING`` (3.35, 2021).
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 #: Pages written to the WAL before a commit copies them into the file (a checkpoint).
 _CHECKPOINT_PAGES = 10_000
 #: SQLite's oldest limit on the parameters of one statement (newer ones allow more).
@@ -323,6 +325,43 @@ class SQLiteConnection:
                 self._seen_seq = seq  # nothing from others in between: no news to sync
             self._txn_seq = seq
         return self._txn_seq
+
+    def _write_row(self, lone: str, joined: str, params: Sequence[Any], action: str) -> None:
+        """Write one row: a statement that is its own transaction when none is open.
+
+        *lone* takes *params* and stamps the row with the change counter itself
+        (``RETURNING seq``); *joined* takes the counter as one more parameter, for a
+        write inside an open transaction (or a SQLite older than 3.35). A lone add_job
+        is then one statement instead of four (``BEGIN``, the counter, the row,
+        ``COMMIT``). ``sqlite3.IntegrityError`` is raised as it is.
+        """
+        conn = self._connection()
+        with self._lock:
+            if self._depth or not _RETURNING:
+                refused = None
+                with self._write(action) as conn:
+                    try:
+                        conn.execute(joined, (*params, self._seq(conn)))
+                    except sqlite3.IntegrityError as error:
+                        refused = error  # (the transaction takes it as a StoreError)
+                if refused is not None:
+                    raise refused
+                return
+            if self._file_id is not None:
+                self._check_file()
+
+            def write() -> int | sqlite3.IntegrityError:
+                try:
+                    # (fetchall: the statement runs to its end, which commits it.)
+                    return int(conn.execute(lone, params).fetchall()[0][0])
+                except sqlite3.IntegrityError as error:
+                    return error
+
+            seq = self._retry_busy(write, action)
+            if isinstance(seq, sqlite3.IntegrityError):
+                raise seq
+            if seq == self._seen_seq + 1:
+                self._seen_seq = seq  # nothing from others in between: no news to sync
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         conn = self._connection()

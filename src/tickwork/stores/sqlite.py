@@ -110,6 +110,9 @@ _UPSERT = (
     f"INSERT OR REPLACE INTO jobs ({_COLUMNS}, next_fire_zone, broken, seq) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
 )
+#: The same, alone in their transaction: the change counter is found in the statement.
+_LONE_INSERT = _INSERT.replace("NULL, ?)", f"NULL, ({_LATEST}) + 1) RETURNING seq")
+_LONE_UPSERT = _UPSERT.replace("NULL, ?)", f"NULL, ({_LATEST}) + 1) RETURNING seq")
 _UPDATE = (
     "UPDATE jobs SET name = ?, func_ref = ?, args = ?, kwargs = ?, trigger = ?, options = ?, "
     "next_fire_us = ?, paused = ?, remaining_runs = ?, consecutive_failures = ?, "
@@ -222,15 +225,13 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
 
     def add_job(self, job: Job, *, replace: bool = False) -> None:
         row = encode_job(job, pickle_args=self.pickle)
-        with self._write("save the job") as conn:
-            seq = self._seq(conn)
+        try:
             if replace:
-                conn.execute(_UPSERT, (*row, seq))
+                self._write_row(_LONE_UPSERT, _UPSERT, row, "save the job")
             else:
-                try:
-                    conn.execute(_INSERT, (*row, seq))
-                except sqlite3.IntegrityError:
-                    raise ConflictingIdError(f"a job with id {job.id!r} already exists") from None
+                self._write_row(_LONE_INSERT, _INSERT, row, "save the job")
+        except sqlite3.IntegrityError:
+            raise ConflictingIdError(f"a job with id {job.id!r} already exists") from None
 
     def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
         pickle = self.pickle
