@@ -1079,6 +1079,28 @@ def test_a_live_holder_keeps_its_run_until_its_lease_expires(db: Path) -> None:
     second.shutdown()
 
 
+def test_a_record_that_failed_releases_the_lease_when_written_again(db: Path) -> None:
+    # The scheduler keeps history rows a failing store could not take and writes them
+    # later: the lease of a run that is over must still be released then (else it
+    # would expire, and another process would take the finished run over).
+    from tickwork.stores._contract import make_job, run_end
+    from tickwork.stores._shared_contract import claim_run
+
+    store = SQLiteStore(db, lock_timeout=0.2)
+    store.add_job(make_job("a"))
+    assert claim_run(store) == 0
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the file
+    with pytest.raises(StoreError, match="locked"):
+        store.record_runs([run_end("a")], now=T0)
+    other.execute("ROLLBACK")
+    other.close()
+    store.record_runs([run_end("a")], now=T0)
+    with dbfile.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] == 0
+    assert [run.job_id for run in store.history()] == ["a"]
+
+
 @pytest.mark.parametrize("returning", [True, False], ids=["one-statement", "sqlite-before-3.35"])
 def test_add_job_alone_or_in_a_transaction(
     db: Path, returning: bool, monkeypatch: pytest.MonkeyPatch
