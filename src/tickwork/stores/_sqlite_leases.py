@@ -64,6 +64,13 @@ _HANDED_OFF = ""
 _zone_names: dict[int, tuple[tzinfo, str]] = {}
 
 
+def _us_of(moment: datetime, expected: datetime | None, expected_us: int | None) -> int:
+    """*moment* in µs: *expected_us* when it is *expected* (a run at the fire claimed)."""
+    if moment is expected and expected_us is not None:
+        return expected_us
+    return epoch_us(moment)
+
+
 def _zone_name(moment: datetime | None) -> str | None:
     """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
     if moment is None:
@@ -95,19 +102,45 @@ class SQLiteLeases(SQLiteHistory):
         """
         if not claims:
             return []
-        results: list[int | None] = []
         expires = epoch_us(now) + round(self.lease_time * 1_000_000)
         holder = identity()
+        self._connection()  # (which names this process's owner: a forked child's own)
+        owner = self.owner
+        # Everything that needs no lock is worked out first: the write lock (other
+        # processes wait for it) is held for the reads and writes alone.
+        prepared = []
+        for job_id, expected, new_next, remaining, runs in claims:
+            expected_us = None if expected is None else epoch_us(expected)
+            # Same zone as the fire it replaces: the zone column stays right.
+            same = (
+                new_next is not None
+                and expected is not None
+                and (new_next.tzinfo is expected.tzinfo)
+            )
+            prepared.append(
+                (
+                    job_id,
+                    expected_us,
+                    None if new_next is None else epoch_us(new_next),
+                    same,
+                    None if same else _zone_name(new_next),
+                    remaining,
+                    [
+                        (job_id, _us_of(at, expected, expected_us), owner, expires, holder)
+                        for at in runs
+                    ],
+                )
+            )
+        ids = list(dict.fromkeys([claim[0] for claim in claims]))
+        results: list[int | None] = []
         taken: dict[tuple[str, int], int] = {}
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
-            owner = self.owner  # (set when the connection opened: a forked child's own)
             execute = conn.execute
             # The write lock is held from BEGIN IMMEDIATE: no other process can move a
             # job between this read and the writes below, so the compare-and-sets are
             # decided here, in order (a later claim of a job sees an earlier one), and
             # only the winners are written.
-            ids = list(dict.fromkeys([claim[0] for claim in claims]))
             stored: dict[str, int | None] = {}
             for marks, chunk in in_lists(ids):
                 stored.update(
@@ -117,48 +150,31 @@ class SQLiteLeases(SQLiteHistory):
                         chunk,
                     ).fetchall()
                 )
-            # Each winner's final state (a job claimed twice moves twice): [next fire,
-            # whether the zone column is kept, else the zone to set, remaining runs].
-            moved: dict[str, list[Any]] = {}
-            leases = []
-            won: list[tuple[int, str]] = []  # (index in results, job id)
-            for job_id, expected, new_next, remaining, runs in claims:
-                expected_us = None if expected is None else epoch_us(expected)
+            # Each winner's final state (a job claimed twice moves twice): (next fire,
+            # whether the zone column is kept, else the zone to set, remaining runs).
+            moved: dict[str, tuple[Any, ...]] = {}
+            leases: list[tuple[str, int, str, int, str | None]] = []
+            for job_id, expected_us, new_us, same, zone, remaining, run_rows in prepared:
                 if stored.get(job_id, _ABSENT) != expected_us:
                     results.append(None)  # claimed elsewhere, changed, gone or broken
                     continue
-                new_us = None if new_next is None else epoch_us(new_next)
                 stored[job_id] = new_us
-                # Same zone as the fire it replaces: the column stays right.
-                same = (
-                    new_next is not None
-                    and expected is not None
-                    and (new_next.tzinfo is expected.tzinfo)
-                )
                 state = moved.get(job_id)
                 if state is None:
-                    zone = None if same else _zone_name(new_next)
-                    moved[job_id] = [new_us, same, zone, remaining]
+                    moved[job_id] = (new_us, same, zone, remaining)
                 else:
-                    state[0] = new_us
-                    if not same:
-                        state[1], state[2] = False, _zone_name(new_next)
-                    if remaining is not None:
-                        state[3] = remaining
-                won.append((len(results), job_id))
+                    keep, name = (state[1], state[2]) if same else (False, zone)
+                    left = state[3] if remaining is None else remaining
+                    moved[job_id] = (new_us, keep, name, left)
                 results.append(0)
-                for scheduled_at in runs:
-                    scheduled_us = (
-                        expected_us if scheduled_at is expected else epoch_us(scheduled_at)
-                    )
-                    leases.append((job_id, scheduled_us, owner, expires, holder))
-            if not won:
+                leases += run_rows
+            if not moved:
                 return results
             # Jobs moved alike (a backlog of one-off jobs, or of one interval) are written
             # by one statement per IN list.
             groups: dict[tuple[Any, ...], list[str]] = {}
             for job_id, state in moved.items():
-                groups.setdefault(tuple(state), []).append(job_id)
+                groups.setdefault(state, []).append(job_id)
             for (new_us, same, zone, remaining), job_ids in groups.items():
                 for marks, chunk in in_lists(job_ids):
                     execute(_MOVE.format(marks), (new_us, same, zone, remaining, seq, *chunk))
@@ -167,7 +183,7 @@ class SQLiteLeases(SQLiteHistory):
             # batch's own leases are taken, which are never counted.
             if execute(_OTHERS_HOLD, (owner, _HANDED_OFF)).fetchone():
                 counts: dict[str, int] = {}
-                for marks, chunk in in_lists(list(dict.fromkeys([job for _, job in won]))):
+                for marks, chunk in in_lists(list(moved)):
                     counts.update(
                         execute(
                             "SELECT job_id, count(*) FROM leases WHERE owner != ? AND "
@@ -176,17 +192,20 @@ class SQLiteLeases(SQLiteHistory):
                         ).fetchall()
                     )
                 if counts:
-                    for index, job_id in won:
-                        results[index] = counts.get(job_id, 0)
+                    for index, claim in enumerate(claims):
+                        if results[index] is not None:
+                            results[index] = counts.get(claim[0], 0)
             if leases:
                 # Tokens only grow (AUTOINCREMENT) and no one else writes meanwhile: the
                 # rows above the highest token before the insert are this batch's leases.
                 last = execute("SELECT coalesce(max(token), 0) FROM leases").fetchone()[0]
                 insert_rows(conn, _LEASE, leases)
-                for token, job_id, scheduled_us in execute(
-                    "SELECT token, job_id, scheduled_us FROM leases WHERE token > ?", (last,)
-                ):
-                    taken[job_id, scheduled_us] = token
+                taken = {
+                    (job_id, scheduled_us): token
+                    for token, job_id, scheduled_us in execute(
+                        "SELECT token, job_id, scheduled_us FROM leases WHERE token > ?", (last,)
+                    )
+                }
         self._leases.update(taken)  # once committed
         return results
 
