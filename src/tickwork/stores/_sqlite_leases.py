@@ -64,13 +64,6 @@ _HANDED_OFF = ""
 _zone_names: dict[int, tuple[tzinfo, str]] = {}
 
 
-def _us_of(moment: datetime, expected: datetime | None, expected_us: int | None) -> int:
-    """*moment* in µs: *expected_us* when it is *expected* (a run at the fire claimed)."""
-    if moment is expected and expected_us is not None:
-        return expected_us
-    return epoch_us(moment)
-
-
 def _zone_name(moment: datetime | None) -> str | None:
     """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
     if moment is None:
@@ -111,26 +104,19 @@ class SQLiteLeases(SQLiteHistory):
         prepared = []
         for job_id, expected, new_next, remaining, runs in claims:
             expected_us = None if expected is None else epoch_us(expected)
-            # Same zone as the fire it replaces: the zone column stays right.
-            same = (
-                new_next is not None
-                and expected is not None
-                and (new_next.tzinfo is expected.tzinfo)
-            )
-            prepared.append(
-                (
-                    job_id,
-                    expected_us,
-                    None if new_next is None else epoch_us(new_next),
-                    same,
-                    None if same else _zone_name(new_next),
-                    remaining,
-                    [
-                        (job_id, _us_of(at, expected, expected_us), owner, expires, holder)
-                        for at in runs
-                    ],
-                )
-            )
+            if new_next is None:
+                new_us = zone = None
+                same = False
+            else:
+                new_us = epoch_us(new_next)
+                # Same zone as the fire it replaces: the zone column stays right.
+                same = expected is not None and new_next.tzinfo is expected.tzinfo
+                zone = None if same else _zone_name(new_next)
+            run_rows = []
+            for at in runs:  # (mostly the fire claimed: its instant is known)
+                at_us = epoch_us(at) if at is not expected or expected_us is None else expected_us
+                run_rows.append((job_id, at_us, owner, expires, holder))
+            prepared.append((job_id, expected_us, new_us, same, zone, remaining, run_rows))
         ids = list(dict.fromkeys([claim[0] for claim in claims]))
         results: list[int | None] = []
         taken: dict[tuple[str, int], int] = {}
