@@ -139,6 +139,32 @@ def test_an_older_schema_is_migrated_forward(db: Path, monkeypatch: pytest.Monke
     assert "owner_team" in columns
 
 
+def test_a_file_of_schema_3_loses_the_lease_expiry_index_and_keeps_its_leases(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tickwork.stores._contract import make_job
+    from tickwork.stores._shared_contract import claim_run
+
+    with monkeypatch.context() as older:
+        older.setattr(_sqlite_schema, "MIGRATIONS", _sqlite_schema.MIGRATIONS[:3])
+        older.setattr(_sqlite_schema, "SCHEMA_VERSION", 3)
+        store = SQLiteStore(db)
+        store.add_job(make_job("a"))
+        assert claim_run(store) == 0  # a run in progress, its lease in the file
+        store.close()
+
+    def indexes() -> set[str]:
+        with dbfile.connect(db) as conn:
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+
+    assert "leases_by_expiry" in indexes()
+    peer = SQLiteStore(db, lease_time=9)
+    peer.open()
+    assert "leases_by_expiry" not in indexes()
+    [taken] = peer.maintain(T0 + timedelta(minutes=1)).taken  # the lease is still there
+    assert (taken.job_id, taken.scheduled_at) == ("a", T0)
+
+
 def test_a_file_that_is_not_sqlite_is_a_clear_error(db: Path) -> None:
     db.write_bytes(b"these are my notes, not a database\n" * 200)
     with pytest.raises(StoreError, match="not a SQLite database, or is corrupt"):
