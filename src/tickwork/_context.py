@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
+from types import CoroutineType as _Coroutine
 from typing import Any
 
 from ._model import RunContext, RunRequest
@@ -67,8 +67,10 @@ def run_request_blocking(request: RunRequest) -> Any:
     func = request.func if request.func is not None else function_of(request.func_ref or "")
     token = _current.set(request)
     try:
-        result = func(*request.args, **request.kwargs)
-        if inspect.iscoroutine(result):
+        kwargs = request.kwargs
+        # (No ** for the usual empty mapping: it would copy it into a new dict per run.)
+        result = func(*request.args, **kwargs) if kwargs else func(*request.args)
+        if result is not None and isinstance(result, _Coroutine):
             try:
                 asyncio.get_running_loop()
             except RuntimeError:

@@ -56,7 +56,6 @@ from ._instants import US as _US
 from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
 from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
 from ._planning import (
-    FirePlan,
     epoch_us,
     missed_reason,
     plan_due,
@@ -70,6 +69,9 @@ __all__ = ["Decision", "SchedulerCore"]
 
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
+# Records made once per fire or run are built as plain tuples are: a NamedTuple's own
+# constructor is a Python function, slower than the tuple it makes.
+_new = tuple.__new__
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)
 #: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
 BUFFER_LIMIT = 1000
@@ -256,6 +258,7 @@ class SchedulerCore:
         now_us = epoch_us(now)
         states = self._states
         due: list[FireDue | RetryDue] = []
+        append = due.append
         for entry in self._deadlines.expire(now_us, limit):
             planned_us, job_id, key = entry
             state = states[job_id]  # (a live entry's job is in the table)
@@ -263,7 +266,7 @@ class SchedulerCore:
                 retries = state.retries
                 assert retries is not None
                 retry = retries.pop(key)
-                due.append(RetryDue(job_id, retry.scheduled_at, retry.attempt))
+                append(RetryDue(job_id, retry.scheduled_at, retry.attempt))
                 continue
             state.entry = None
             job = state.job
@@ -276,11 +279,13 @@ class SchedulerCore:
                     and job.end is None
                     and job.remaining_runs is None
                 ):
-                    # The common case, inlined: one fire time due, nothing to miss.
+                    # The common case, inlined: one fire time due, nothing to miss. The
+                    # record is built as a plain tuple is (FireDue's own constructor is a
+                    # Python function: a third of the cost of a fire's planning).
                     following = job.trigger.next_after(first)
                     if following is None or (following - _EPOCH) // _US > now_us:
-                        plan = FirePlan((first,), 0, following)
-                        due.append(FireDue(job_id, first, plan, None, key))
+                        fire = (job_id, first, (first,), 0, following, None, None, key)
+                        append(_new(FireDue, fire))
                         continue
                 plan = plan_due(
                     job.trigger,
@@ -301,7 +306,7 @@ class SchedulerCore:
             if remaining is not None:
                 plan = within_remaining(plan, remaining)
                 remaining -= len(plan.runs)
-            due.append(FireDue(job_id, first, plan, remaining, key))
+            append(FireDue.planned(job_id, first, plan, remaining, key))
         return due
 
     # -- applying decisions -----------------------------------------------------------
@@ -323,7 +328,7 @@ class SchedulerCore:
         state = self._states.get(fire.job_id)
         if state is None or state.generation != fire.generation:
             return decision
-        plan = fire.plan
+        plan = fire  # (a FireDue carries its plan's fields)
         job = state.job
         state.next_fire = plan.next_fire
         if job.remaining_runs != fire.remaining_runs:
@@ -348,7 +353,7 @@ class SchedulerCore:
             # Named after the oldest fire that did not run (never one that runs, whose
             # own history row has the same time).
             oldest = plan.first_missed or fire.nominal
-            why = missed_reason(job, plan)
+            why = missed_reason(job, plan.runs)
             decision.report_missed(job.id, oldest, plan.missed, why, at=now)
             if self.records:
                 reason = f"{plan.missed} fire time(s) missed: {why}"
@@ -356,7 +361,7 @@ class SchedulerCore:
                     RunEnd(job.id, oldest, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )
         busy_elsewhere = elsewhere and state.running + elsewhere >= job.max_instances
-        for index, scheduled_at in enumerate(fire.plan.runs):
+        for index, scheduled_at in enumerate(plan.runs):
             if busy_elsewhere and not state.running:
                 # Nothing here to wait for: the runs in the way are in other processes.
                 self.skipped(
@@ -427,18 +432,31 @@ class SchedulerCore:
                 if self.wants & _EXECUTED:
                     decision.report_executed(result, at=now)
                 if self.records:
-                    decision.history.append(
-                        RunEnd(
+                    end: RunEnd = _new(
+                        RunEnd,
+                        (
                             request.job_id,
                             request.scheduled_at,
                             request.attempt,
                             _SUCCESS,
                             now,
                             result.started_at,
-                        )
+                            None,
+                            None,
+                            True,
+                        ),
                     )
-                if idle_and_done(state):
-                    self._done(state, decision)
+                    decision.history.append(end)
+                # idle_and_done(state) and _done, inlined (the buffer is empty).
+                if (
+                    state.next_fire is None
+                    and not state.running
+                    and not current.paused
+                    and not state.retries
+                ):
+                    self._forget(state)
+                    if not state.removed:
+                        decision.jobs_to_delete.append(current.id)
                 return decision
         job = None if state is None else snapshot(state)
         # A removed job's record is gone: nothing of it is saved.
@@ -822,16 +840,20 @@ class SchedulerCore:
         job = state.job
         state.running += 1
         self._in_flight += 1
-        request = RunRequest(
-            next(self._run_ids),
-            job.id,
-            job.func,
-            job.func_ref,
-            job.args,
-            job.kwargs,
-            scheduled_at,
-            attempt,
-            job.timeout,
+        # Built as a plain tuple is (RunRequest's constructor is a Python function).
+        request: RunRequest = _new(
+            RunRequest,
+            (
+                next(self._run_ids),
+                job.id,
+                job.func,
+                job.func_ref,
+                job.args,
+                job.kwargs,
+                scheduled_at,
+                attempt,
+                job.timeout,
+            ),
         )
         return job.executor, request
 

@@ -21,20 +21,40 @@ __all__ = ["Decision", "FireDue", "RetryDue"]
 
 
 class FireDue(NamedTuple):
-    """A job's fire time has come; apply with :meth:`SchedulerCore.commit_fire
+    """A job's fire time has come, planned; apply with :meth:`SchedulerCore.commit_fire
     <tickwork._core.SchedulerCore.commit_fire>` once claimed.
 
-    *nominal* is the fire time that came due, *plan* what is to come of it (the fire
-    times that run, how many were missed, the next fire time), *remaining_runs* the
-    job's runs left after it (None: no limit), *generation* the schedule it was planned
-    under (a fire of an older schedule is not applied).
+    *nominal* is the fire time that came due; *runs*, *missed*, *next_fire* and
+    *first_missed* are what is to come of it (the fields of a
+    :class:`~tickwork._planning.FirePlan`: the fire times that run, how many were
+    missed, the next fire time, the oldest missed); *remaining_runs* the job's runs left
+    after it (None: no limit), *generation* the schedule it was planned under (a fire of
+    an older schedule is not applied).
+
+    One record, not a due item holding a plan: one is made per fire, and a backlog of
+    100,000 fires makes that many (the plan is :attr:`plan`, the record itself).
     """
 
     job_id: str
     nominal: datetime
-    plan: FirePlan
+    runs: tuple[datetime, ...]
+    missed: int
+    next_fire: datetime | None
+    first_missed: datetime | None
     remaining_runs: int | None
     generation: int
+
+    @property
+    def plan(self) -> FireDue:
+        """The plan (runs, missed, next fire, first missed): the record itself."""
+        return self
+
+    @classmethod
+    def planned(
+        cls, job_id: str, nominal: datetime, plan: FirePlan, remaining: int | None, key: int
+    ) -> FireDue:
+        """The due item of a fire planned by :func:`~tickwork._planning.plan_due`."""
+        return cls(job_id, nominal, *plan, remaining, key)
 
 
 class RetryDue(NamedTuple):

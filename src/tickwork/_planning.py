@@ -372,13 +372,14 @@ def within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
     return FirePlan(kept, plan.missed + len(dropped), None, oldest)
 
 
-def missed_reason(job: Job, plan: FirePlan) -> str:
-    """Why fire times of *job* were missed, in the words of its options."""
-    if not plan.runs:
+def missed_reason(job: Job, runs: tuple[datetime, ...]) -> str:
+    """Why fire times of *job* were missed (*runs*: those that run), in the words of its
+    options."""
+    if not runs:
         if job.misfire_grace_time is not None:
             return f"later than misfire_grace_time={job.misfire_grace_time}"
         return f"catchup={job.catchup.value!r} runs none of a backlog"
-    reason = f"catchup={job.catchup.value!r} ran {len(plan.runs)} of the due fire times"
+    reason = f"catchup={job.catchup.value!r} ran {len(runs)} of the due fire times"
     if job.misfire_grace_time is not None:
         reason += f" within misfire_grace_time={job.misfire_grace_time}"
     return reason

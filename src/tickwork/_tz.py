@@ -19,6 +19,7 @@ from ._instants import epoch_us
 
 __all__ = [
     "LocalTimezoneWarning",
+    "aware_us",
     "coerce_timezone",
     "epoch_us",
     "local_timezone",
@@ -44,6 +45,22 @@ def require_aware(value: object, argument: str) -> datetime:
             f"attach a zone, e.g. value.replace(tzinfo=ZoneInfo('Europe/Berlin'))"
         )
     return value
+
+
+def aware_us(value: datetime, argument: str) -> int:
+    """``epoch_us(require_aware(value, argument))``, without the checks on the hot path.
+
+    Triggers are asked for their next fire once per fire, almost always with an aware
+    ``datetime`` the scheduler made itself; subtracting the (aware) epoch raises for
+    anything else, and only then is the value checked, for the error that names
+    *argument*.
+    """
+    if value.__class__ is datetime:
+        try:
+            return epoch_us(value)
+        except TypeError:  # naive: explained below
+            pass
+    return epoch_us(require_aware(value, argument))
 
 
 def coerce_timezone(value: str | tzinfo | None, argument: str = "timezone") -> tzinfo:

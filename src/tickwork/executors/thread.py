@@ -28,6 +28,8 @@ __all__ = ["ThreadExecutor"]
 logger = logging.getLogger("tickwork")
 
 _worker_numbers = itertools.count(1)
+_new = tuple.__new__
+_SUCCESS = Outcome.SUCCESS
 
 
 class ThreadExecutor(BatchExecutor):
@@ -121,6 +123,7 @@ class ThreadExecutor(BatchExecutor):
         queue = self._queue
         popleft = queue.popleft
         parked = self._parked
+        execute = self._execute
         while True:
             try:
                 request = popleft()
@@ -138,7 +141,7 @@ class ThreadExecutor(BatchExecutor):
                 # not started, so it is reported like the rest of the queue.
                 self._interrupt(request)
                 continue
-            self._execute(request)
+            execute(request)
 
     def _execute(self, request: RunRequest) -> None:
         now = self._clock.now
@@ -155,8 +158,13 @@ class ThreadExecutor(BatchExecutor):
             )
             result = RunResult(request, Outcome.FAILURE, None, error, started, now())
         else:
-            result = RunResult(request, Outcome.SUCCESS, value, None, started, now())
-        self._deliver(result)
+            # Built as a plain tuple is: RunResult's constructor is a Python function,
+            # and this runs once per run.
+            result = _new(RunResult, (request, _SUCCESS, value, None, started, now()))
+        try:
+            self._report(result)
+        except Exception:  # pragma: no cover - the scheduler's callback does not raise
+            logger.exception("tickwork: the result callback failed for %r", request)
 
     def _interrupt(self, request: RunRequest) -> None:
         now = self._clock.now()

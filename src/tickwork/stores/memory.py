@@ -102,6 +102,17 @@ class MemoryStore(JobStore):
             self._moving.pop(job_id, None)
             self._broken.pop(job_id, None)
 
+    def remove_jobs(self, job_ids: Sequence[str]) -> None:
+        # One lock for the lot: the scheduler removes every job done in a step at once
+        # (10,000 one-off jobs that just ran), where a call per job cost more than the run.
+        jobs, moving, broken = self._jobs, self._moving, self._broken
+        with self._lock:
+            for job_id in job_ids:
+                if jobs.pop(job_id, None) is not None:
+                    moving.pop(job_id, None)
+                    if broken:
+                        broken.pop(job_id, None)
+
     def get_job(self, job_id: str) -> Job:
         with self._lock:
             try:
@@ -125,23 +136,24 @@ class MemoryStore(JobStore):
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         del now  # nothing here expires: a store in memory has no leases to check
         results: list[int | None] = []
-        moving = self._moving
+        answer = results.append
+        moving, jobs = self._moving, self._jobs
         with self._lock:
             for job_id, expected, new_next, remaining_runs, _runs in claims:
                 current = moving.get(job_id)
-                if current is None:
-                    job = self._jobs.get(job_id)
+                if current is not None:
+                    stored, left = current
+                else:
+                    job = jobs.get(job_id)
                     if job is None:
-                        results.append(None)
+                        answer(None)
                         continue
-                    current = (job.next_fire, job.remaining_runs)
-                if not _same(current[0], expected):
-                    results.append(None)
+                    stored, left = job.next_fire, job.remaining_runs
+                if stored is not expected and not _same(stored, expected):
+                    answer(None)
                     continue
-                if remaining_runs is None:
-                    remaining_runs = current[1]
-                moving[job_id] = (new_next, remaining_runs)
-                results.append(0)
+                moving[job_id] = (new_next, left if remaining_runs is None else remaining_runs)
+                answer(0)
         return results
 
     def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:

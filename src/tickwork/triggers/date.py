@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .._tz import coerce_timezone, epoch_us, require_aware, timezone_name
+from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
 from ._base import Trigger
 
 __all__ = ["DateTrigger"]
@@ -63,7 +63,10 @@ class DateTrigger(Trigger):
         return self._explicit_zone
 
     def next_after(self, moment: datetime) -> datetime | None:
-        if self._run_at_us > epoch_us(require_aware(moment, "moment")):
+        if moment is self._run_at:
+            # The scheduler asks with the fire time this trigger gave it: nothing after.
+            return None
+        if self._run_at_us > aware_us(moment, "moment"):
             return self._run_at
         return None
 

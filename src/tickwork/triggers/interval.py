@@ -18,7 +18,7 @@ from typing import Any
 from .._clock import system_now
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _MICROSECOND
-from .._tz import coerce_timezone, epoch_us, require_aware, timezone_name
+from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
 from ._base import Trigger
 
 __all__ = ["IntervalTrigger"]
@@ -205,7 +205,7 @@ class IntervalTrigger(Trigger):
         return self._timezone
 
     def next_after(self, moment: datetime) -> datetime | None:
-        after = epoch_us(require_aware(moment, "moment"))
+        after = aware_us(moment, "moment")
         start = self._start_us
         # Smallest k >= 0 with start + k * interval > after.
         k = 0 if after < start else (after - start) // self._interval_us + 1
