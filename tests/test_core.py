@@ -91,6 +91,7 @@ def test_pop_due_plans_but_does_not_apply() -> None:
     assert due.plan.runs == (T0 + seconds(10),)
     assert due.plan.missed == 0
     assert due.plan.next_fire == T0 + seconds(20)
+    assert due.plan is due  # one record per fire: it carries its plan's fields
     # Not applied yet: the job still shows the popped fire time.
     assert core.get("j").next_fire == T0 + seconds(10)  # type: ignore[union-attr]
     assert core.in_flight() == 0

@@ -73,6 +73,22 @@ def test_require_aware() -> None:
         _tz.require_aware("2024-01-01", "when")
 
 
+def test_aware_us_counts_microseconds_and_refuses_what_is_not_an_instant() -> None:
+    class Stamp(datetime):  # a datetime subclass (pandas' Timestamp is one) still counts
+        pass
+
+    aware = datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=timezone(timedelta(hours=1)))
+    assert _tz.aware_us(aware, "x") == 1_000_005 - 3_600_000_000
+    assert _tz.aware_us(Stamp(1970, 1, 1, 0, 0, 2, tzinfo=timezone.utc), "x") == 2_000_000
+    # The checks run only when the fast path fails, with require_aware's own messages.
+    with pytest.raises(TypeError, match="when must be an aware datetime"):
+        _tz.aware_us(datetime(2024, 1, 1), "when")
+    with pytest.raises(TypeError, match="when must be an aware datetime"):
+        _tz.aware_us(Stamp(2024, 1, 1), "when")
+    with pytest.raises(TypeError, match="got str"):
+        _tz.aware_us("2024-01-01", "when")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("tz_env", "expected"),
     [

@@ -325,26 +325,39 @@ class SchedulerCore:
         last of them ends.
         """
         decision = Decision() if into is None else into
-        state = self._states.get(fire.job_id)
-        if state is None or state.generation != fire.generation:
+        job_id, _, runs, missed, next_fire, _, remaining, generation = fire
+        state = self._states.get(job_id)
+        if state is None or state.generation != generation:
             return decision
         plan = fire  # (a FireDue carries its plan's fields)
         job = state.job
-        state.next_fire = plan.next_fire
-        if job.remaining_runs != fire.remaining_runs:
-            job = state.job = evolve(job, remaining_runs=fire.remaining_runs)
-        if (
-            len(plan.runs) == 1
-            and not plan.missed
-            and state.running + elsewhere < job.max_instances
-        ):
-            # The common case, inlined: start the one run.
-            scheduled_at = plan.runs[0]
-            decision.runs_to_start.append(self._request(state, scheduled_at, 1))
+        state.next_fire = next_fire
+        if job.remaining_runs != remaining:
+            job = state.job = evolve(job, remaining_runs=remaining)
+        if not missed and len(runs) == 1 and state.running + elsewhere < job.max_instances:
+            # The common case, inlined (_request too): start the one run.
+            scheduled_at = runs[0]
+            state.running += 1
+            self._in_flight += 1
+            request: RunRequest = _new(
+                RunRequest,
+                (
+                    next(self._run_ids),
+                    job_id,
+                    job.func,
+                    job.func_ref,
+                    job.args,
+                    job.kwargs,
+                    scheduled_at,
+                    1,
+                    job.timeout,
+                ),
+            )
+            decision.runs_to_start.append((job.executor, request))
             if self.wants & _SUBMITTED:
-                decision.report_submitted(job.id, scheduled_at, 1, at=now)
-            state.generation += 1
-            if state.next_fire is not None:
+                decision.report_submitted(job_id, scheduled_at, 1, at=now)
+            state.generation = generation + 1
+            if next_fire is not None:
                 self._index(state)
             # (Else done firing: the run just started, so the state and the job's record
             # stay until it reports.)

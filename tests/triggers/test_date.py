@@ -48,6 +48,16 @@ def test_result_keeps_run_at_zone_unless_told_otherwise() -> None:
     assert converted == RUN_AT
 
 
+def test_nothing_follows_the_fire_time_whichever_object_names_it() -> None:
+    trigger = DateTrigger(RUN_AT)
+    # The scheduler asks with the very datetime the trigger gave it...
+    assert trigger.next_after(trigger.next_after(RUN_AT - timedelta(1))) is None  # type: ignore[arg-type]
+    # ...a store hands back an equal one, or the same instant in another zone.
+    assert trigger.next_after(RUN_AT.replace()) is None
+    assert trigger.next_after(RUN_AT.astimezone(ZoneInfo("Asia/Tokyo"))) is None
+    assert trigger.next_after(RUN_AT - timedelta(microseconds=1)) is RUN_AT
+
+
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(TypeError, match="run_at"):
         DateTrigger(datetime(2030, 1, 1))

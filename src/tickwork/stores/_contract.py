@@ -321,6 +321,20 @@ class JobStoreContract(WindowedJobStoreContract):
         store.remove_jobs(["a", "nope", "c"])
         assert [job.id for job in store.get_jobs()] == ["b"]
 
+    def test_remove_jobs_forgets_claimed_fire_times(self, store: JobStore) -> None:
+        # A job done firing is removed right after its last claim: an id added again
+        # must start from its own record, not from the fire state claimed before.
+        later = T0 + timedelta(seconds=10)
+        store.add_jobs([make_job("a", next_fire=T0), make_job("b", next_fire=T0)])
+        claims = [("a", T0, None, None, (T0,)), ("b", T0, later, None, (T0,))]
+        assert store.claim_fires(claims, now=T0) == [0, 0]
+        store.remove_jobs(["a", "b"])
+        assert store.claim_fires([("b", later, None, None, (later,))], now=T0) == [None]
+        again = T0 + timedelta(seconds=30)
+        store.add_job(make_job("a", next_fire=again))
+        assert store.get_job("a").next_fire == again
+        assert store.claim_fires([("a", again, None, None, (again,))], now=T0) == [0]
+
     def test_calls_in_a_transaction_are_all_kept(self, store: JobStore) -> None:
         store.add_job(make_job("gone"))
         with store.transaction():
@@ -601,6 +615,7 @@ class JobStoreContract(WindowedJobStoreContract):
         "clear",
         [
             pytest.param(lambda store: store.remove_job("a"), id="remove"),
+            pytest.param(lambda store: store.remove_jobs(["a"]), id="remove_jobs"),
             pytest.param(lambda store: store.update_job(make_job("a")), id="update"),
             pytest.param(lambda store: store.add_job(make_job("a"), replace=True), id="replace"),
         ],
