@@ -335,25 +335,9 @@ class SchedulerCore:
         if job.remaining_runs != remaining:
             job = state.job = evolve(job, remaining_runs=remaining)
         if not missed and len(runs) == 1 and state.running + elsewhere < job.max_instances:
-            # The common case, inlined (_request too): start the one run.
+            # The common case, inlined: start the one run.
             scheduled_at = runs[0]
-            state.running += 1
-            self._in_flight += 1
-            request: RunRequest = _new(
-                RunRequest,
-                (
-                    next(self._run_ids),
-                    job_id,
-                    job.func,
-                    job.func_ref,
-                    job.args,
-                    job.kwargs,
-                    scheduled_at,
-                    1,
-                    job.timeout,
-                ),
-            )
-            decision.runs_to_start.append((job.executor, request))
+            decision.runs_to_start.append(self._request(state, scheduled_at, 1))
             if self.wants & _SUBMITTED:
                 decision.report_submitted(job_id, scheduled_at, 1, at=now)
             state.generation = generation + 1
