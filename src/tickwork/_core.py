@@ -54,7 +54,16 @@ from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
-from ._model import Job, Outcome, Overlap, RunEnd, RunRequest, RunResult, evolve
+from ._model import (
+    Job,
+    Outcome,
+    Overlap,
+    RunEnd,
+    RunRequest,
+    RunResult,
+    evolve,
+    request_for,
+)
 from ._planning import (
     epoch_us,
     missed_reason,
@@ -69,9 +78,7 @@ __all__ = ["Decision", "SchedulerCore"]
 
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
-# Records made once per fire or run are built as plain tuples are: a NamedTuple's own
-# constructor is a Python function, slower than the tuple it makes.
-_new = tuple.__new__
+_new = tuple.__new__  # (see _model.request_for)
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)
 #: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
 BUFFER_LIMIT = 1000
@@ -279,9 +286,8 @@ class SchedulerCore:
                     and job.end is None
                     and job.remaining_runs is None
                 ):
-                    # The common case, inlined: one fire time due, nothing to miss. The
-                    # record is built as a plain tuple is (FireDue's own constructor is a
-                    # Python function: a third of the cost of a fire's planning).
+                    # The common case, inlined: one fire time due, nothing to miss (and
+                    # the record built as a plain tuple: FireDue(...) is a Python call).
                     following = job.trigger.next_after(first)
                     if following is None or (following - _EPOCH) // _US > now_us:
                         fire = (job_id, first, (first,), 0, following, None, None, key)
@@ -428,22 +434,10 @@ class SchedulerCore:
                 # The common case, inlined: a clean run of a job with nothing waiting.
                 if self.wants & _EXECUTED:
                     decision.report_executed(result, at=now)
-                if self.records:
-                    end: RunEnd = _new(
-                        RunEnd,
-                        (
-                            request.job_id,
-                            request.scheduled_at,
-                            request.attempt,
-                            _SUCCESS,
-                            now,
-                            result.started_at,
-                            None,
-                            None,
-                            True,
-                        ),
-                    )
-                    decision.history.append(end)
+                if self.records:  # (a RunEnd built as a plain tuple is: one per run)
+                    decision.history.append(_new(RunEnd, (
+                        request.job_id, request.scheduled_at, request.attempt, _SUCCESS, now,
+                        result.started_at, None, None, True)))  # fmt: skip
                 # idle_and_done(state) and _done, inlined (the buffer is empty).
                 if (
                     state.next_fire is None
@@ -837,21 +831,7 @@ class SchedulerCore:
         job = state.job
         state.running += 1
         self._in_flight += 1
-        # Built as a plain tuple is (RunRequest's constructor is a Python function).
-        request: RunRequest = _new(
-            RunRequest,
-            (
-                next(self._run_ids),
-                job.id,
-                job.func,
-                job.func_ref,
-                job.args,
-                job.kwargs,
-                scheduled_at,
-                attempt,
-                job.timeout,
-            ),
-        )
+        request = request_for(next(self._run_ids), job, scheduled_at, attempt)
         return job.executor, request
 
     def _done(self, state: JobState, decision: Decision) -> None:
