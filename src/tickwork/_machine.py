@@ -16,6 +16,7 @@ for the time a step returns. Every public method is thread-safe.
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import threading
 from collections import deque
@@ -230,25 +231,40 @@ class Machine:
         link = self._link
         while True:
             batch = Decision()
-            with self._lock:
-                self._results_flagged = False
-                now = self._clock.now()
-                self._drain_results(batch, now)
-                running = self._state is SchedulerState.RUNNING
-                link.upkeep(now, batch, running=running)
-                if running and dispatch and link.ok:
-                    link.dispatch(now, batch, limit=self._chunk)
-                link.persist(batch, now)
-                if link.events:
-                    batch.events += link.events
-                    link.events = []
-                upcoming = link.next_dispatch(now) if running else None
-                if dispatch:
-                    # Still due now: a backlog, streamed in growing chunks.
-                    self.backlog = upcoming is not None and upcoming <= now
-                    self._chunk = min(2 * self._chunk, CHUNK_MAX) if self.backlog else CHUNK_FIRST
-                upcoming, self.wake_for_run = link.next_wakeup(upcoming)
-                self._wake_at = upcoming
+            # A step is a bounded batch (one chunk of due runs, the results in since the
+            # last step) whose few objects per run live until it ends: the cyclic
+            # collector would promote them and walk every job again and again for
+            # nothing (a third of the time with 100,000 due at once). Off for the batch
+            # and the hand-over of its runs only, as loading does; listeners run with
+            # it on.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                with self._lock:
+                    self._results_flagged = False
+                    now = self._clock.now()
+                    self._drain_results(batch, now)
+                    running = self._state is SchedulerState.RUNNING
+                    link.upkeep(now, batch, running=running)
+                    if running and dispatch and link.ok:
+                        link.dispatch(now, batch, limit=self._chunk)
+                    link.persist(batch, now)
+                    if link.events:
+                        batch.events += link.events
+                        link.events = []
+                    upcoming = link.next_dispatch(now) if running else None
+                    if dispatch:
+                        # Still due now: a backlog, streamed in growing chunks.
+                        self.backlog = upcoming is not None and upcoming <= now
+                        self._chunk = (
+                            min(2 * self._chunk, CHUNK_MAX) if self.backlog else CHUNK_FIRST
+                        )
+                    upcoming, self.wake_for_run = link.next_wakeup(upcoming)
+                    self._wake_at = upcoming
+                self._submit(batch)
+            finally:
+                if collecting:
+                    gc.enable()
             self._apply(batch)
             # Runs that ended during the call (an inline executor) are taken in too, so
             # their buffered runs start; what falls due meanwhile waits for the next call.
@@ -331,18 +347,21 @@ class Machine:
                 )
             core.finished(result, result.finished_at or now, batch)
 
+    def _submit(self, decision: Decision) -> None:
+        """Hand the decision's runs to their executors (outside the lock), once."""
+        runs = decision.runs_to_start
+        if runs:
+            decision.runs_to_start = []
+            self._runners.submit(
+                runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
+            )
+
     def _apply(self, decision: Decision) -> None:
-        """Submit the decision's runs, log its errors and emit its events (outside the lock)."""
+        """Log the decision's errors, submit its runs and emit its events (outside the lock)."""
         for message, error in decision.errors_to_log:
             logger.error("tickwork: %s", message, exc_info=error)
         decision.errors_to_log.clear()
-        if decision.runs_to_start:
-            self._runners.submit(
-                decision.runs_to_start,
-                report=self._on_result,
-                clock=self._clock,
-                prepare=self._driver.prepare,
-            )
+        self._submit(decision)
         if decision.events:
             self._emit(decision.events)
 

@@ -285,10 +285,7 @@ class StoreLink:
         try:
             claimed = iter(
                 self.store.claim_fires(
-                    [
-                        (f.job_id, f.nominal, f.plan.next_fire, f.remaining_runs, f.plan.runs)
-                        for f in fires
-                    ],
+                    [(f.job_id, f.nominal, f.next_fire, f.remaining_runs, f.runs) for f in fires],
                     now=now,
                 )
                 if fires
