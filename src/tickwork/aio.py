@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from types import TracebackType
 
 from ._checks import seconds
@@ -71,6 +71,9 @@ class AsyncScheduler(DriverBase):
         self._set = False
         self._waiter: asyncio.Future[None] | None = None
         self._woken = False
+        # A step the wait's timer took itself (see _timed_out): what it returned, or
+        # the exception it raised, for the task to use instead of stepping again.
+        self._stepped: tuple[datetime | None, Exception | None] | None = None
         self._pacer = Pacer(self._engine)
 
     # -- the engine's operations, as coroutines -----------------------------------------
@@ -182,7 +185,8 @@ class AsyncScheduler(DriverBase):
 
     def prepare(self, executor: Executor) -> None:
         if isinstance(executor, AsyncioExecutor) and self._loop is not None:
-            executor.attach_loop(self._loop)
+            # Results come back a batch per loop turn, taken in with one call.
+            executor.attach_loop(self._loop, report_many=self._engine._on_results)
 
     # -- the task ---------------------------------------------------------------------
 
@@ -197,7 +201,9 @@ class AsyncScheduler(DriverBase):
             assert loop is not None
             waiter = self._waiter = loop.create_future()
             # A loop timer: the precision of loop.call_at, nothing created but a handle.
-            timer = None if real is None else loop.call_at(loop.time() + real, _release, waiter)
+            timer = (
+                None if real is None else loop.call_at(loop.time() + real, self._timed_out, waiter)
+            )
             try:
                 await waiter
             finally:
@@ -207,10 +213,34 @@ class AsyncScheduler(DriverBase):
         self._set = False
         return self._woken or self._closing()
 
+    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
+        """The wait's timer: step here when the store does no I/O, then release the task.
+
+        Runs due now then become tasks in this callback and start on the loop's next
+        turn, as they would from a bare ``loop.call_at``; released first, the driver's
+        task would step a turn later, and the runs start a turn after that.
+        """
+        if waiter.done():
+            return
+        engine = self._engine
+        if self._waiter is waiter and not engine.does_io and not self._closing():
+            self._woken = False
+            try:
+                stepped: tuple[datetime | None, Exception | None] = (engine.step(), None)
+            except Exception as error:
+                stepped = (None, error)  # the task reports it, as if it had stepped
+            if not self._woken:
+                # (Woken during the step, the task steps again instead.)
+                self._stepped = stepped
+        if not waiter.done():
+            waiter.set_result(None)
+
     async def _wait(self, wait: float) -> bool:
         for real in self._pacer.sleeps(wait):
             if await self._block(real):
                 return True
+            if self._stepped is not None:
+                return False  # the timer stepped: the wait ran its length
         return self._woken
 
     def _closing(self) -> bool:
@@ -220,11 +250,17 @@ class AsyncScheduler(DriverBase):
         engine, pacer = self._engine, self._pacer
         try:
             while not self._closing():
+                stepped, self._stepped = self._stepped, None
                 self._woken = False
                 try:
-                    # With a store that does I/O (SQLite), in a worker thread: a file
-                    # another process holds locked never stalls the event loop.
-                    upcoming = await off_loop(engine, Engine.step)
+                    if stepped is not None:
+                        upcoming, error = stepped
+                        if error is not None:
+                            raise error
+                    else:
+                        # With a store that does I/O (SQLite), in a worker thread: a
+                        # file another process holds locked never stalls the event loop.
+                        upcoming = await off_loop(engine, Engine.step)
                 except Exception:
                     logger.exception("tickwork: dispatch failed; retrying in 1 s")
                     await self._wait(1.0)
@@ -239,11 +275,6 @@ class AsyncScheduler(DriverBase):
                     pacer.check_jump()
         finally:
             self._unsubscribe()
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

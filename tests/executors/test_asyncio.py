@@ -281,8 +281,9 @@ def test_runs_submitted_on_the_loop_are_tasks_at_once_and_one_cancelled_unstarte
         tasks = asyncio.all_tasks() - before
         assert len(tasks) == 2
         tasks.pop().cancel()  # before its first step: the job's code never runs
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the tasks' first steps, then the batch's check
+        await asyncio.sleep(0)  # the other job ends (it awaits once)
+        await asyncio.sleep(0)  # results of a turn are reported at the start of the next
         return list(recorder.results)
 
     results = asyncio.run(main())
