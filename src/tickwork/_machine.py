@@ -396,6 +396,29 @@ class Machine:
         self._results_flagged = True
         self._driver.wakeup()
 
+    def _on_results(self, results: list[RunResult]) -> None:
+        """:meth:`_on_result` for a batch: what the asyncio executor reports, once per
+        loop turn, with one look at whether the driver must be woken.
+
+        *results* is kept (the executor hands over a list it no longer uses).
+        """
+        self._results.extend(results)
+        if self._closed:
+            self._take_results()
+            return
+        if self._results_flagged:
+            return
+        core = self._core
+        if not core.wants & _COMPLETIONS and not self._link.shared:
+            waiting = core.has_waiting_runs
+            for result in results:
+                if result.outcome is not Outcome.SUCCESS or waiting(result.request.job_id):
+                    break
+            else:
+                return  # clean runs only, nothing waits for them (see _on_result)
+        self._results_flagged = True
+        self._driver.wakeup()
+
     # -- lifecycle, for the drivers -------------------------------------------------
 
     def attach_driver(self, driver: Driver, control: JobControl | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from types import TracebackType
 
 from ._checks import seconds
@@ -19,6 +19,11 @@ from .stores import JobStore
 __all__ = ["AsyncScheduler"]
 
 logger = logging.getLogger("tickwork")
+
+
+#: How long before a run's due time the asyncio driver steps once to warm up (see
+#: AsyncScheduler._warm); only for waits longer than twice this.
+WARM_LEAD = 0.002
 
 
 def _loop_executors() -> dict[str, Executor]:
@@ -71,6 +76,9 @@ class AsyncScheduler(DriverBase):
         self._set = False
         self._waiter: asyncio.Future[None] | None = None
         self._woken = False
+        # A step the wait's timer took itself (see _timed_out): what it returned, or
+        # the exception it raised, for the task to use instead of stepping again.
+        self._stepped: tuple[datetime | None, Exception | None] | None = None
         self._pacer = Pacer(self._engine)
 
     # -- the engine's operations, as coroutines -----------------------------------------
@@ -182,7 +190,8 @@ class AsyncScheduler(DriverBase):
 
     def prepare(self, executor: Executor) -> None:
         if isinstance(executor, AsyncioExecutor) and self._loop is not None:
-            executor.attach_loop(self._loop)
+            # Results come back a batch per loop turn, taken in with one call.
+            executor.attach_loop(self._loop, report_many=self._engine._on_results)
 
     # -- the task ---------------------------------------------------------------------
 
@@ -197,20 +206,75 @@ class AsyncScheduler(DriverBase):
             assert loop is not None
             waiter = self._waiter = loop.create_future()
             # A loop timer: the precision of loop.call_at, nothing created but a handle.
-            timer = None if real is None else loop.call_at(loop.time() + real, _release, waiter)
+            timer = warm = None
+            if real is not None:
+                at = loop.time() + real
+                timer = loop.call_at(at, self._timed_out, waiter)
+                if real > 2 * WARM_LEAD and self._engine.wake_for_run:
+                    warm = loop.call_at(at - WARM_LEAD, self._warm, waiter, at)
             try:
                 await waiter
             finally:
                 self._waiter = None
                 if timer is not None:
                     timer.cancel()
+                if warm is not None:
+                    warm.cancel()
         self._set = False
         return self._woken or self._closing()
+
+    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
+        """The wait's timer: step here when the store does no I/O, then release the task.
+
+        Runs due now then become tasks in this callback and start on the loop's next
+        turn, as they would from a bare ``loop.call_at``; released first, the driver's
+        task would step a turn later, and the runs start a turn after that.
+        """
+        if waiter.done():
+            return
+        engine = self._engine
+        if self._waiter is waiter and not engine.does_io and not self._closing():
+            self._woken = False
+            try:
+                stepped: tuple[datetime | None, Exception | None] = (engine.step(), None)
+            except Exception as error:
+                stepped = (None, error)  # the task reports it, as if it had stepped
+            if not self._woken:
+                # (Woken during the step, the task steps again instead.)
+                self._stepped = stepped
+        if not waiter.done():
+            waiter.set_result(None)
+
+    def _warm(self, waiter: asyncio.Future[None], at: float) -> None:
+        """A step shortly before a run's due time, when the store does no I/O.
+
+        After a long idle wait a step is several times slower than a step just after
+        another (the code and data have left the CPU's caches): a step a moment
+        before makes the one at the due time quick. It dispatches nothing early (it
+        runs only what is already due); should it find something due before *at* (a
+        retry planned from a result it took in), the task is released to handle it.
+        """
+        engine = self._engine
+        if waiter.done() or self._waiter is not waiter or engine.does_io or self._closing():
+            return
+        self._woken = False
+        try:
+            upcoming = engine.step()
+        except Exception:
+            return  # the step at the due time reports it
+        wait = self._pacer.wait_for(upcoming)
+        loop = self._loop
+        assert loop is not None
+        if not self._woken and (wait is None or loop.time() + wait < at):
+            self._stepped = (upcoming, None)
+            waiter.set_result(None)
 
     async def _wait(self, wait: float) -> bool:
         for real in self._pacer.sleeps(wait):
             if await self._block(real):
                 return True
+            if self._stepped is not None:
+                return False  # the timer stepped: the wait ran its length
         return self._woken
 
     def _closing(self) -> bool:
@@ -220,11 +284,19 @@ class AsyncScheduler(DriverBase):
         engine, pacer = self._engine, self._pacer
         try:
             while not self._closing():
+                stepped, self._stepped = self._stepped, None
+                if self._woken:
+                    stepped = None  # woken since a timer stepped: that step is stale
                 self._woken = False
                 try:
-                    # With a store that does I/O (SQLite), in a worker thread: a file
-                    # another process holds locked never stalls the event loop.
-                    upcoming = await off_loop(engine, Engine.step)
+                    if stepped is not None:
+                        upcoming, error = stepped
+                        if error is not None:
+                            raise error
+                    else:
+                        # With a store that does I/O (SQLite), in a worker thread: a
+                        # file another process holds locked never stalls the event loop.
+                        upcoming = await off_loop(engine, Engine.step)
                 except Exception:
                     logger.exception("tickwork: dispatch failed; retrying in 1 s")
                     await self._wait(1.0)
@@ -239,11 +311,6 @@ class AsyncScheduler(DriverBase):
                     pacer.check_jump()
         finally:
             self._unsubscribe()
-
-
-def _release(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

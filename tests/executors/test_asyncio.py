@@ -281,8 +281,9 @@ def test_runs_submitted_on_the_loop_are_tasks_at_once_and_one_cancelled_unstarte
         tasks = asyncio.all_tasks() - before
         assert len(tasks) == 2
         tasks.pop().cancel()  # before its first step: the job's code never runs
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the tasks' first steps, then the batch's check
+        await asyncio.sleep(0)  # the other job ends (it awaits once)
+        await asyncio.sleep(0)  # results of a turn are reported at the start of the next
         return list(recorder.results)
 
     results = asyncio.run(main())
@@ -324,3 +325,49 @@ def test_a_coroutine_function_is_recognised_for_every_run_whatever_the_callable(
     results = recorder.results_of(*requests)
     assert [result.outcome for result in results] == [Outcome.SUCCESS] * 5
     assert [result.return_value for result in results] == [2, 4, 3, 6, 8]
+
+
+def test_results_of_one_loop_turn_reach_report_many_in_one_call() -> None:
+    async def main() -> tuple[list[list[RunResult]], Recorder]:
+        batches: list[list[RunResult]] = []
+        recorder = Recorder()
+        executor = AsyncioExecutor()
+        executor.attach_loop(asyncio.get_running_loop(), report_many=batches.append)
+        executor.start(recorder, SystemClock())
+        requests = [make_request(jobs.async_add, n, n) for n in range(5)]
+        executor.submit_many(requests)
+        # The five tasks end on the same turn (each awaits once); their results are
+        # handed over together at the start of the turn after.
+        for _ in range(LIMIT_TURNS):
+            if sum(map(len, batches)) == 5:
+                break
+            await asyncio.sleep(0)
+        await executor.shutdown_async()
+        return batches, recorder
+
+    batches, recorder = asyncio.run(main())
+    assert len(batches) == 1
+    assert sorted(result.return_value for result in batches[0]) == [0, 2, 4, 6, 8]
+    assert all(result.outcome is Outcome.SUCCESS for result in batches[0])
+    assert recorder.results == []  # nothing went through the per-run callback
+
+
+def test_a_result_still_waiting_for_its_turn_is_reported_before_shutdown_returns() -> None:
+    async def main() -> list[RunResult]:
+        batches: list[list[RunResult]] = []
+        executor = AsyncioExecutor()
+        executor.attach_loop(asyncio.get_running_loop(), report_many=batches.append)
+        executor.start(Recorder(), SystemClock())
+        executor.submit(make_request(jobs.async_add, 1, 2))
+        await asyncio.sleep(0)  # the task runs to its await
+        await asyncio.sleep(0)  # it ends; its result waits for the next turn
+        await executor.shutdown_async(wait=False)  # no further turn before this returns
+        return [result for batch in batches for result in batch]
+
+    (result,) = asyncio.run(main())
+    assert result.outcome is Outcome.SUCCESS
+    assert result.return_value == 3
+
+
+#: More loop turns than any of these tests needs: a bound, not a timing.
+LIMIT_TURNS = 50

@@ -9,6 +9,13 @@ it was already reported and, if the executor cancelled it, why (timeout or shutd
 the record makes "reported exactly once" hold whichever way a task ends, even when it
 is cancelled before its first step.
 
+Per run the executor adds as little as it can to asyncio's own cost of a task: a batch
+of requests becomes its tasks in one callback; a task cancelled before its first step
+(which never enters the run's coroutine) is found by one check per batch, on the turn
+the batch's tasks first step, not by a done callback per task; and results are
+collected during a loop turn and handed over once, at the start of the next (to a
+batch callback when one is attached, see :meth:`AsyncioExecutor.attach_loop`).
+
 (This module is ``tickwork.executors.asyncio``; ``import asyncio`` below is absolute,
 so it is the standard library's.)
 """
@@ -23,7 +30,7 @@ import inspect
 import logging
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -122,12 +129,27 @@ class AsyncioExecutor(BatchExecutor):
         # Whether each job function is a coroutine function: asked once per function, not
         # once per run (on the loop only). Weak keys: an entry never keeps a function alive.
         self._coroutines: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        # Results of the current loop turn, handed over at once by _flush (on the loop only).
+        self._done: list[RunResult] = []
+        self._report_many: Callable[[list[RunResult]], None] | None = None
 
     def __repr__(self) -> str:
         return f"AsyncioExecutor(loop={self._loop!r})"
 
-    def attach_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+    def attach_loop(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        report_many: Callable[[list[RunResult]], None] | None = None,
+    ) -> None:
         """Run jobs on *loop* (usually the caller's running loop). Call before any submit.
+
+        Args:
+            loop: the loop to run jobs on.
+            report_many: if given, results are reported through it, a list per loop
+                turn (called on the loop; it must not raise and may keep the list),
+                instead of one call of the start callback per run. The asyncio
+                scheduler passes its engine's batch intake.
 
         Raises:
             SchedulerStateError: the executor already uses a different loop.
@@ -136,6 +158,8 @@ class AsyncioExecutor(BatchExecutor):
             if self._loop is not None and self._loop is not loop:
                 raise SchedulerStateError("this asyncio executor already runs on another loop")
             self._loop = loop
+            if report_many is not None:
+                self._report_many = report_many
 
     # -- submitting ------------------------------------------------------------------
 
@@ -178,8 +202,7 @@ class AsyncioExecutor(BatchExecutor):
             self._thread.start()
         return self._loop
 
-    @staticmethod
-    def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
         try:
             loop.run_forever()
@@ -193,6 +216,7 @@ class AsyncioExecutor(BatchExecutor):
                     loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
+                self._flush()  # results of the last turn, whose flush never ran
                 asyncio.set_event_loop(None)
                 loop.close()
 
@@ -203,15 +227,27 @@ class AsyncioExecutor(BatchExecutor):
             for request in batch:
                 self._finish(_Record(request), Outcome.INTERRUPTED)
             return
-        create = asyncio.get_running_loop().create_task
-        running, run, forget = self._running, self._run, self._forget
+        loop = asyncio.get_running_loop()
+        create = loop.create_task
+        running, run = self._running, self._run
+        tasks = []
         for request in batch:
             record = _Record(request)
             task = create(run(record))
             running[task] = record
-            # Only for a task cancelled before its first step (which never enters _run):
-            # _run removes it as it begins, so a run that starts costs no extra callback.
-            task.add_done_callback(forget)
+            tasks.append(task)
+        # Each task's first step is already queued, so this runs right after them all
+        # (call_soon keeps order): one check for the whole batch instead of a done
+        # callback per task.
+        loop.call_soon(self._check_started, tasks)
+
+    def _check_started(self, tasks: list[asyncio.Task[None]]) -> None:
+        # A task cancelled before its first step never entered _run (nothing of a
+        # coroutine runs when it is cancelled unstarted): it is done and still listed.
+        running = self._running
+        for task in tasks:
+            if task.done() and task in running:
+                self._forget(task)
 
     def _arm(self, record: _Record, task: asyncio.Task[None]) -> None:
         """Start the run's timeout clock (in the loop), once the job has begun."""
@@ -223,7 +259,6 @@ class AsyncioExecutor(BatchExecutor):
         request = record.request
         task = asyncio.current_task()
         assert task is not None
-        task.remove_done_callback(self._forget)
         enter_run(request)  # this task runs in its own copy of the context
         try:
             func = request.func
@@ -266,19 +301,14 @@ class AsyncioExecutor(BatchExecutor):
             if record.cancelled_by is None:
                 # _finish, inlined: this is every successful run's path.
                 record.reported = True
-                try:
-                    self._report(
-                        RunResult(
-                            request,
-                            Outcome.SUCCESS,
-                            value,
-                            None,
-                            record.started_at,
-                            self._clock.now(),
-                        )
+                done = self._done
+                done.append(
+                    RunResult(
+                        request, Outcome.SUCCESS, value, None, record.started_at, self._clock.now()
                     )
-                except Exception:  # pragma: no cover - the scheduler's callback does not raise
-                    logger.exception("tickwork: the result callback failed for %r", request)
+                )
+                if len(done) == 1:
+                    task.get_loop().call_soon(self._flush)
             else:
                 # It swallowed the cancellation and returned: it still missed its deadline.
                 self._finish_cancelled(record, None)
@@ -337,14 +367,32 @@ class AsyncioExecutor(BatchExecutor):
         if record.reported:
             return
         record.reported = True
+        self._flush()  # what ended before it is reported before it
         self._deliver(
             RunResult(
                 record.request, outcome, value, exception, record.started_at, self._clock.now()
             )
         )
 
+    def _flush(self) -> None:
+        """Report the results collected since the last flush (on the loop)."""
+        done = self._done
+        if not done:
+            return
+        self._done = []
+        report_many = self._report_many
+        if report_many is not None:
+            try:
+                report_many(done)
+            except Exception:  # pragma: no cover - the scheduler's callback does not raise
+                logger.exception("tickwork: the result callback failed for %d run(s)", len(done))
+            return
+        for result in done:
+            self._deliver(result)
+
     def _forget(self, task: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step: _run never began, so report it here.
+        # A task cancelled before its first step (see _check_started): _run never
+        # began, so report it here.
         record = self._running.pop(task, None)
         if record is not None:
             self._finish(record, Outcome.INTERRUPTED)
@@ -379,9 +427,11 @@ class AsyncioExecutor(BatchExecutor):
         if wait and self._running:
             await asyncio.wait(set(self._running), timeout=timeout)
         cancelled = self._cancel_all()
+        self._flush()  # every run that ended is reported before this returns
         if cancelled:
             # Already reported; give them a moment to unwind, for tidiness only.
             await asyncio.wait(cancelled, timeout=_GRACE)
+        self._flush()
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop accepting runs; wait for running tasks or cancel them.
@@ -447,5 +497,6 @@ class AsyncioExecutor(BatchExecutor):
         # On the loop: cancel (and report) every running task; stop a private loop,
         # whose thread then lets the cancelled tasks unwind before closing it.
         self._cancel_all()
+        self._flush()
         if self._owns_loop:
             asyncio.get_running_loop().stop()
