@@ -20,7 +20,7 @@ import gc
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -373,6 +373,19 @@ class Machine:
         10,000, and listeners always run in the driver's thread.
         """
         self._results.append(result)
+        self._taken((result,))
+
+    def _on_results(self, results: list[RunResult]) -> None:
+        """:meth:`_on_result` for a batch: what the asyncio executor reports, once per
+        loop turn, with one look at whether the driver must be woken.
+
+        *results* is kept (the executor hands over a list it no longer uses).
+        """
+        self._results.extend(results)
+        self._taken(results)
+
+    def _taken(self, results: Sequence[RunResult]) -> None:
+        """After queueing *results*: wake the driver if any needs a prompt follow-up."""
         if self._closed:
             # Ended after shutdown (wait=False, or past its timeout): report it here.
             self._take_results()
@@ -386,28 +399,6 @@ class Machine:
         # found by the step's own loop.) A shared store is always told at once: the
         # run's lease must go the moment it ends, or other processes count it against
         # max_instances and skip the job's next fire.
-        if (
-            result.outcome is Outcome.SUCCESS
-            and not self._core.wants & _COMPLETIONS
-            and not self._link.shared
-            and not self._core.has_waiting_runs(result.request.job_id)
-        ):
-            return
-        self._results_flagged = True
-        self._driver.wakeup()
-
-    def _on_results(self, results: list[RunResult]) -> None:
-        """:meth:`_on_result` for a batch: what the asyncio executor reports, once per
-        loop turn, with one look at whether the driver must be woken.
-
-        *results* is kept (the executor hands over a list it no longer uses).
-        """
-        self._results.extend(results)
-        if self._closed:
-            self._take_results()
-            return
-        if self._results_flagged:
-            return
         core = self._core
         if not core.wants & _COMPLETIONS and not self._link.shared:
             waiting = core.has_waiting_runs
@@ -415,7 +406,7 @@ class Machine:
                 if result.outcome is not Outcome.SUCCESS or waiting(result.request.job_id):
                     break
             else:
-                return  # clean runs only, nothing waits for them (see _on_result)
+                return  # clean runs only, nothing waits for them
         self._results_flagged = True
         self._driver.wakeup()
 
