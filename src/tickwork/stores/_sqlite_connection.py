@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
 from types import TracebackType
@@ -363,7 +363,7 @@ class SQLiteConnection:
             if seq == self._seen_seq + 1:
                 self._seen_seq = seq  # nothing from others in between: no news to sync
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Any]:
         conn = self._connection()
         with self._lock:
             return self._retry_busy(lambda: conn.execute(sql, params).fetchall(), "read")

@@ -47,13 +47,15 @@ _LEASE = (
 #: Whether another process holds a lease (owner, then the hand-off owner ''): two ranges
 #: of the owner index, where ``owner != ?`` would scan past each of this process's leases
 #: (100,000 of them in a backlog).
-_OTHERS_HOLD = "SELECT 1 FROM leases WHERE owner > ?1 OR (owner < ?1 AND owner > ?2) LIMIT 1"
+_OTHERS_HOLD = (
+    "SELECT 1 FROM leases WHERE owner > :owner OR (owner < :owner AND owner > :handed) LIMIT 1"
+)
 #: Each other owner, its holder and its soonest expiry: the owner index on either side of
 #: this process's own leases, which a plain ``owner != ?`` would read through.
 _OTHER_OWNERS = (
-    "SELECT owner, holder, min(expires_us) FROM leases WHERE owner < ?1 GROUP BY owner "
+    "SELECT owner, holder, min(expires_us) FROM leases WHERE owner < :owner GROUP BY owner "
     "UNION ALL "
-    "SELECT owner, holder, min(expires_us) FROM leases WHERE owner > ?1 GROUP BY owner"
+    "SELECT owner, holder, min(expires_us) FROM leases WHERE owner > :owner GROUP BY owner"
 )
 #: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
 #: it wins, not even one that expects None.
@@ -167,7 +169,7 @@ class SQLiteLeases(SQLiteHistory):
             # Runs in progress elsewhere matter only if another process holds a lease (a
             # retry handed off at shutdown is no run in progress). Counted before this
             # batch's own leases are taken, which are never counted.
-            if execute(_OTHERS_HOLD, (owner, _HANDED_OFF)).fetchone():
+            if execute(_OTHERS_HOLD, {"owner": owner, "handed": _HANDED_OFF}).fetchone():
                 counts: dict[str, int] = {}
                 for marks, chunk in in_lists(list(moved)):
                     counts.update(
@@ -212,7 +214,7 @@ class SQLiteLeases(SQLiteHistory):
         expired = False
         soonest: int | None = None  # when another process's lease next expires
         if take_over:
-            for owner, holder, expires in self._read(_OTHER_OWNERS, (self.owner,)):
+            for owner, holder, expires in self._read(_OTHER_OWNERS, {"owner": self.owner}):
                 if holder and is_dead(holder):
                     dead.append(owner)
                 elif expires < now_us:
