@@ -89,9 +89,7 @@ import gc
 import hashlib
 import heapq
 import io
-import itertools
 import json
-import logging
 import math
 import os
 import platform
@@ -99,7 +97,6 @@ import pstats
 import random
 import resource
 import select
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -108,16 +105,32 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+from _common import (
+    WORKERS,
+    Cell,
+    Files,
+    Peer,
+    Refused,
+    Runs,
+    WorkerRuns,
+    aps_sqlite,
+    filled_file,
+    repeated,
+    rows,
+    shared_problem,
+    temp_files,
+    tickwork_sqlite,
+    tickwork_version,
+)
 from _report import AllThreadsProfile, Table, Target, render
 
 UTC = timezone.utc
 R = TypeVar("R")
-WORKERS = 10
 WAIT = 120.0  # seconds a run may take before it is refused
 BACKLOG_JOBS = 100_000
 DISPATCH_JOBS = 10_000
@@ -136,6 +149,7 @@ YEAR_2100 = datetime(2100, 1, 1, tzinfo=UTC)
 FILL_CHUNK = 20_000
 ADD_JOBS = 2_000
 TICKWORK, APSCHEDULER = "tickwork", "APScheduler 3"
+PREFIX = "tickwork-scale-"  # of the temporary directory of database files
 DEQUE_FLOOR, POOL_FLOOR = "heap + deque + 10 threads", "heap + ThreadPoolExecutor(10)"
 MEASUREMENTS = (
     "backlog",
@@ -149,10 +163,6 @@ MEASUREMENTS = (
 )
 
 
-class Refused(Exception):
-    """A run that cannot be reported: it lost or doubled jobs, or did not finish."""
-
-
 class Overrun(Exception):
     """The adds and the start took longer than the lead given to them: redo with more."""
 
@@ -164,43 +174,7 @@ class Overrun(Exception):
 # --- the jobs, and how their runs are checked ---------------------------------------------------
 
 
-class _Runs:
-    """The runs of one measurement: which job indices ran, when the first started and the
-    last ended. Safe from any thread (``list.append`` and ``next()`` on a count are
-    atomic in CPython)."""
-
-    def __init__(self, total: int, on_done: Callable[[], None] | None = None) -> None:
-        self.total = total
-        self.seen: list[int] = []
-        self._count = itertools.count(1)
-        self.done = threading.Event()
-        self.on_done = on_done
-        self.first = math.nan
-        self.last = math.nan
-
-    def __call__(self, index: int) -> None:
-        n = next(self._count)
-        if n == 1:
-            self.first = time.perf_counter()
-        self.seen.append(index)
-        if n == self.total:
-            self.last = time.perf_counter()
-            self.done.set()
-            if self.on_done is not None:
-                self.on_done()
-
-    def problem(self, *, complete: bool = True) -> str | None:
-        """Jobs run twice (and, for a *complete* run, jobs never run), or None."""
-        counts = Counter(self.seen)
-        twice = sum(1 for n in counts.values() if n > 1)
-        missing = self.total - len(counts) if complete else 0
-        strangers = sum(1 for i in counts if not 0 <= i < self.total)
-        if not (twice or missing or strangers):
-            return None
-        return f"{missing} job(s) never ran, {twice} ran more than once, {strangers} unknown"
-
-
-_runs = _Runs(0)
+_runs = Runs(0)
 
 
 def _ran(index: int) -> None:
@@ -215,16 +189,7 @@ def _noop() -> None:
     pass
 
 
-class _WorkerRuns:
-    """In a ``--worker`` process: every run's ``(job_id, scheduled_at)``; a byte per run."""
-
-    def __init__(self, pipe_fd: int, current_run: Callable[[], Any]) -> None:
-        self.pipe_fd = pipe_fd
-        self.current_run = current_run
-        self.runs: list[tuple[str, str]] = []
-
-
-_worker: _WorkerRuns | None = None
+_worker: WorkerRuns | None = None
 
 
 def _mp_ran() -> None:
@@ -284,30 +249,7 @@ def _yearly_jobs(start: int, count: int, total: int) -> list[dict[str, Any]]:
     ]
 
 
-# --- the libraries ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Peer:
-    """A library as one measurement needs it: how to build a scheduler (on *path* for a
-    file store), fill a file, and stop a scheduler cut off in the middle of its work."""
-
-    label: str
-    version: str | None  # None: not installed
-    create: Callable[..., Any]
-    fill: Callable[[str, list[dict[str, Any]]], None] = lambda _path, _jobs: None
-    table: str = ""  # the table of job rows in its file
-    stop_midway: Callable[[Any], None] = lambda scheduler: scheduler.shutdown(wait=True)
-
-    @property
-    def short(self) -> str:
-        return self.label.split()[0]
-
-
-def _tickwork_version() -> str:
-    import tickwork
-
-    return tickwork.__version__
+# --- the libraries (the SQLite ones are in _common) -------------------------------------------
 
 
 def _aps_version() -> str | None:
@@ -331,7 +273,7 @@ def tickwork_memory() -> Peer:
             timezone="UTC",
         )
 
-    return Peer(TICKWORK, _tickwork_version(), create)
+    return Peer(TICKWORK, tickwork_version(), create)
 
 
 def aps_memory() -> Peer:
@@ -353,101 +295,6 @@ def aps_memory() -> Peer:
     return Peer(APSCHEDULER, _aps_version(), create)
 
 
-def tickwork_sqlite() -> Peer:
-    from tickwork import Scheduler
-    from tickwork.executors import ThreadExecutor
-    from tickwork.stores import SQLiteStore
-
-    def create(path: str) -> Any:
-        return Scheduler(
-            store=SQLiteStore(path),
-            executors={"default": ThreadExecutor(max_workers=WORKERS)},
-            timezone="UTC",
-        )
-
-    def fill(path: str, jobs: list[dict[str, Any]]) -> None:
-        scheduler = create(path)
-        # Started (paused) so that shutdown closes the store, which checkpoints the WAL
-        # into the file that is then copied.
-        scheduler.start(paused=True)
-        try:
-            for at in range(0, len(jobs), FILL_CHUNK):
-                scheduler.add_jobs(jobs[at : at + FILL_CHUNK])
-        finally:
-            scheduler.shutdown(wait=True)
-
-    return Peer(TICKWORK, _tickwork_version(), create, fill, "jobs")
-
-
-def aps_sqlite() -> Peer:
-    try:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from apscheduler.schedulers.background import BackgroundScheduler
-        from sqlalchemy import create_engine, event
-    except ImportError:
-        return Peer(APSCHEDULER, None, lambda _path: None)
-    from importlib.metadata import version
-
-    def build(store: Any) -> Any:
-        return BackgroundScheduler(
-            jobstores={"default": store},
-            executors={"default": ThreadPoolExecutor(WORKERS)},
-            job_defaults={"misfire_grace_time": None, "coalesce": True},
-            timezone=UTC,
-        )
-
-    def create(path: str) -> Any:
-        return build(SQLAlchemyJobStore(url=f"sqlite:///{path}"))
-
-    def fill(path: str, jobs: list[dict[str, Any]]) -> None:
-        # Setup only, never timed: with no disk flush per add_job the file fills in
-        # seconds. Neither pragma outlives the connection.
-        engine = create_engine(f"sqlite:///{path}")
-
-        @event.listens_for(engine, "connect")
-        def _unsynced(connection: Any, _record: Any) -> None:
-            connection.execute("PRAGMA synchronous = OFF")
-            connection.execute("PRAGMA journal_mode = MEMORY")
-
-        scheduler = build(SQLAlchemyJobStore(engine=engine))
-        scheduler.start(paused=True)
-        for job in jobs:
-            scheduler.add_job(**job)
-        # A paused BackgroundScheduler makes one pass over the due jobs when it is shut
-        # down, after its executors have stopped: take the store away first.
-        scheduler.remove_jobstore("default")
-        scheduler.shutdown(wait=True)
-
-    def stop_midway(scheduler: Any) -> None:
-        # Shut down in the middle of a pass, APScheduler's thread logs an error for each
-        # job it can no longer submit, then dies of a JobLookupError. Neither says
-        # anything about the run that was measured: keep both off the screen.
-        logger = logging.getLogger("apscheduler")
-        level, hook = logger.level, threading.excepthook
-
-        def ignore_its_thread(args: threading.ExceptHookArgs) -> None:
-            if args.thread is None or args.thread.name != "APScheduler":
-                hook(args)
-
-        logger.setLevel(logging.CRITICAL + 1)
-        threading.excepthook = ignore_its_thread
-        try:
-            scheduler.shutdown(wait=True)
-        finally:
-            threading.excepthook = hook
-            logger.setLevel(level)
-
-    return Peer(
-        APSCHEDULER,
-        f"{version('apscheduler')} (SQLAlchemy {version('sqlalchemy')})",
-        create,
-        fill,
-        "apscheduler_jobs",
-        stop_midway,
-    )
-
-
 def tickwork_async() -> Peer:
     from tickwork import AsyncScheduler
     from tickwork.executors import AsyncioExecutor
@@ -458,7 +305,7 @@ def tickwork_async() -> Peer:
             store=MemoryStore(), executors={"default": AsyncioExecutor()}, timezone="UTC"
         )
 
-    return Peer(TICKWORK, _tickwork_version(), create)
+    return Peer(TICKWORK, tickwork_version(), create)
 
 
 def aps_async() -> Peer:
@@ -480,88 +327,7 @@ def aps_async() -> Peer:
     return Peer(APSCHEDULER, _aps_version(), create)
 
 
-# --- files -----------------------------------------------------------------------------------
-
-
-class Files:
-    """Fresh database files in one temporary directory under *where*, removed at the end."""
-
-    def __init__(self, where: str | None) -> None:
-        self.where = where or tempfile.gettempdir()
-        self._dir = tempfile.TemporaryDirectory(prefix="tickwork-scale-", dir=self.where)
-        self.root = self._dir.name
-        self._names = itertools.count(1)
-
-    def fresh(self, stem: str) -> str:
-        return os.path.join(self.root, f"{stem}-{next(self._names)}.db")
-
-    def copy(self, source: str, stem: str) -> str:
-        """A copy of a filled, closed file (a leftover WAL would hold part of its data)."""
-        if os.path.exists(source + "-wal"):
-            raise RuntimeError(f"{source}: the WAL was not checkpointed at shutdown")
-        target = self.fresh(stem)
-        shutil.copyfile(source, target)
-        return target
-
-    def discard(self, path: str) -> None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path + suffix)
-
-    def close(self) -> None:
-        self._dir.cleanup()
-
-
-def _rows(path: str, table: str) -> int:
-    """Job rows in a file whose scheduler is shut down (a connection of its own)."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def _filled(peer: Peer, files: Files, stem: str, jobs: list[dict[str, Any]]) -> tuple[str, float]:
-    """A closed file of *peer* holding *jobs*, and the seconds it took to fill."""
-    path = files.fresh(stem)
-    began = time.perf_counter()
-    peer.fill(path, jobs)
-    took = time.perf_counter() - began
-    stored = _rows(path, peer.table)
-    if stored != len(jobs):
-        raise RuntimeError(
-            f"{peer.label}: filling {path} with {len(jobs):,} jobs stored {stored:,}"
-        )
-    return path, took
-
-
-# --- cells: the best (or median) of the repeats ------------------------------------------------
-
-
-@dataclass
-class Cell:
-    """One number of a table, or why there is none."""
-
-    value: float | None = None
-    partial: str | None = None  # cut off by --limit: how far it got
-    runs: int = 0  # runs made (fewer than --repeat once they took --limit seconds)
-    refused: str | None = None
-    missing: str = "n/a"  # shown when not measured (not installed, or by design)
-
-    def text(self, fmt: str) -> str:
-        if self.refused is not None:
-            return "refused"
-        if self.value is None:
-            return self.missing
-        return format(self.value, fmt) + (" *" if self.partial else "")
-
-
-def _repeat(run: Callable[[], R], repeat: int, limit: float) -> list[R]:
-    """*repeat* runs, or fewer once they have taken *limit* seconds together."""
-    results: list[R] = []
-    began = time.perf_counter()
-    while len(results) < repeat:
-        results.append(run())
-        if time.perf_counter() - began > limit:
-            break
-    return results
+# --- cells (in _common): the best (or median) of the repeats ------------------------------------
 
 
 def _cells(
@@ -574,7 +340,7 @@ def _cells(
     """Run *run* up to *repeat* times; one cell per metric in *pick*: (how to read it from a
     result, how to combine the readings: ``min``, ``max`` or ``statistics.median``)."""
     try:
-        results = _repeat(run, repeat, limit)
+        results = repeated(run, repeat, limit)
     except Refused as why:
         return {name: Cell(refused=str(why)) for name in pick}
     cut = next((p for p in map(partial, results) if p), None)
@@ -663,7 +429,7 @@ def _with_lead(run: Callable[[float], Burst], lead: Lead, label: str, count: int
 
 def burst_once(peer: Peer, count: int, lead: float, timed: Any = None) -> Burst:
     """*count* date jobs due *lead* s after the first add, added before ``start()``."""
-    runs = _Runs(count)
+    runs = Runs(count)
     scheduler = peer.create()
     wall0, perf0 = time.time(), time.perf_counter()
     run_at = datetime.fromtimestamp(wall0 + lead, UTC)
@@ -689,7 +455,7 @@ def burst_once(peer: Peer, count: int, lead: float, timed: Any = None) -> Burst:
 def floor_burst_once(count: int, pool: bool, lead: float = 0.5) -> Burst:
     """The floor, with no scheduler: a heap of *count* due instants, popped by one thread
     at the instant and handed to 10 threads through a deque (or a ThreadPoolExecutor)."""
-    runs = _Runs(count)
+    runs = Runs(count)
     due_wall = time.time() + lead
     heap = [(due_wall, i) for i in range(count)]
     heapq.heapify(heap)
@@ -822,7 +588,7 @@ def file_burst_once(
     """Start a scheduler on a copy of *source* (*count* due jobs); time to the last run."""
     global _runs
     path = files.copy(source, f"burst-{peer.short}")
-    _runs = runs = _Runs(count)
+    _runs = runs = Runs(count)
     scheduler = peer.create(path)
     finished = False
     try:
@@ -858,7 +624,7 @@ def file_burst_once(
 def measure_sqlite_backlog(
     files: Files, args: argparse.Namespace, problems: list[str]
 ) -> tuple[Table, list[Target]]:
-    ours, theirs = tickwork_sqlite(), aps_sqlite()
+    ours, theirs = tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK), aps_sqlite(APSCHEDULER)
     scale = args.scale
     pick: dict[str, tuple[Callable[[FileBurst], float | None], Callable[[list[float]], float]]] = {
         "first": (lambda r: r.first_ms, min),
@@ -891,7 +657,7 @@ def measure_sqlite_backlog(
             if peer is theirs and size != APS_SQLITE_JOBS:
                 cols[peer.label] = {k: Cell(missing="— (not filled)") for k in pick}
                 continue
-            source, took = _filled(peer, files, f"burst-source-{peer.short}-{count}", jobs)
+            source, took = filled_file(peer, files, f"burst-source-{peer.short}-{count}", jobs)
             filled.append(f"{peer.short} {count:,} in {took:.1f} s")
             once = functools.partial(
                 file_burst_once, peer, files, source, count, args.limit if peer is theirs else WAIT
@@ -970,8 +736,11 @@ def share_once(
     """*processes* started workers on one file whose *count* jobs (of *func*) fall due
     together, *lead* seconds after the fill begins: from that instant to the last run."""
     due = datetime.now(UTC) + timedelta(seconds=lead)
-    path, _ = _filled(
-        tickwork_sqlite(), files, f"shared-{processes}", _due_jobs(count, func, due=due)
+    path, _ = filled_file(
+        tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK),
+        files,
+        f"shared-{processes}",
+        _due_jobs(count, func, due=due),
     )
     outputs = [os.path.join(files.root, f"worker-{processes}-{n}.json") for n in range(processes)]
     read_fd, write_fd = os.pipe()
@@ -1034,38 +803,11 @@ def share_once(
         os.remove(output)
         per_process.append(len(runs))
         seen.update(runs)
-    problem = _shared_problem(seen, path, count)
+    problem = shared_problem(seen, path, count)
     files.discard(path)
     if problem:
         raise Refused(problem)
     return Shared(count / (ended - began), per_process)
-
-
-def _shared_problem(seen: Counter[tuple[str, str]], path: str, count: int) -> str | None:
-    """Every job ran exactly once, by the workers' own records and by the store's history."""
-    from tickwork import Outcome
-    from tickwork.stores import SQLiteStore
-
-    twice = sum(1 for n in seen.values() if n > 1)
-    missing = len({f"job-{i}" for i in range(count)} - {job_id for job_id, _ in seen})
-    store = SQLiteStore(path)
-    try:
-        history = Counter(
-            (run.job_id, run.scheduled_at.isoformat())
-            for run in store.history(limit=2 * count)
-            if run.outcome is Outcome.SUCCESS
-        )
-        left = len(store.get_jobs())
-    finally:
-        store.close()
-    problems = []
-    if twice or missing:
-        problems.append(f"{missing} job(s) never ran, {twice} ran more than once")
-    if history != seen:
-        problems.append(f"the history holds {sum(history.values()):,} successful runs")
-    if left:
-        problems.append(f"{left} done job(s) still stored")
-    return "; ".join(problems) or None
 
 
 def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -> int:
@@ -1075,7 +817,7 @@ def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -
     from tickwork.executors import ThreadExecutor
     from tickwork.stores import SQLiteStore
 
-    _worker = _WorkerRuns(pipe_fd, current_run)
+    _worker = WorkerRuns(pipe_fd, current_run)
     scheduler = Scheduler(
         store=SQLiteStore(path),
         executors={"default": ThreadExecutor(max_workers=WORKERS)},
@@ -1110,7 +852,7 @@ def measure_share(
         for processes in SHARE_PROCESSES:
             once = functools.partial(share_once, files, count, processes, lead, func)
             try:
-                results = _repeat(once, args.repeat, args.limit)
+                results = repeated(once, args.repeat, args.limit)
             except Refused as why:
                 line = f"Refused: {kind}, {processes} process(es): {why}."
                 table.notes.append(line)
@@ -1173,7 +915,7 @@ def steady_once(peer: Peer, rate: int, span: float, timed: Any = None) -> Steady
     """One-shot jobs due every 1/*rate* s for *span* s, added ahead to a started
     scheduler: the process's CPU over the window, and each run's lateness."""
     count = max(1, int(rate * span))
-    runs = _Runs(count)
+    runs = Runs(count)
     late: list[float] = []
 
     def job(index: int, scheduled: float) -> None:
@@ -1284,7 +1026,7 @@ async def _async_burst(peer: Peer | None, count: int, lead: float, timed: Any = 
     global _runs
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
-    _runs = runs = _Runs(count, on_done=done.set)
+    _runs = runs = Runs(count, on_done=done.set)
     wall0, perf0 = time.time(), time.perf_counter()
     run_at = datetime.fromtimestamp(wall0 + lead, UTC)
     due = perf0 + (run_at.timestamp() - wall0)
@@ -1337,7 +1079,7 @@ async def _async_lateness(peer: Peer | None, seed: int = LATENESS_SEED) -> list[
     rng = random.Random(seed)
     late: list[float] = []
     done = asyncio.Event()
-    finish = _Runs(LATENESS_JOBS, on_done=done.set)
+    finish = Runs(LATENESS_JOBS, on_done=done.set)
 
     async def job(index: int, scheduled: float) -> None:
         late.append(time.time() - scheduled)
@@ -1411,7 +1153,7 @@ def measure_async(
             late[label] = None
             continue
         try:
-            found = _repeat(
+            found = repeated(
                 functools.partial(_in_loop, functools.partial(_async_lateness, peer)),
                 args.repeat,
                 math.inf,
@@ -1489,7 +1231,7 @@ def _schema_key(files: Files) -> str:
     """A short hash of the tables a fresh store of this checkout creates: a cached file is
     reused only by a tickwork that would have written the same tables."""
     path = files.fresh("schema")
-    peer = tickwork_sqlite()
+    peer = tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK)
     peer.fill(path, _yearly_jobs(0, 1, 1))
     with contextlib.closing(sqlite3.connect(path)) as conn:
         sql = sorted(str(row[0]) for row in conn.execute("SELECT sql FROM sqlite_master"))
@@ -1503,7 +1245,7 @@ def million_file(files: Files, count: int) -> tuple[str, str]:
     path = os.path.join(files.where, f"tickwork-scale-yearly-{count}-{_schema_key(files)}.db")
     if os.path.exists(path):
         return path, f"cached {path}"
-    peer = tickwork_sqlite()
+    peer = tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK)
     part = path + ".part"
     files.discard(part)
     print(f"Filling {path} with {count:,} jobs, once (add_jobs of {FILL_CHUNK:,})", flush=True)
@@ -1519,7 +1261,7 @@ def million_file(files: Files, count: int) -> tuple[str, str]:
         done = min(at + FILL_CHUNK, count)
         if done % (5 * FILL_CHUNK) == 0 or done == count:
             print(f"  {done:,} jobs, {time.perf_counter() - began:.0f} s", flush=True)
-    stored = _rows(part, peer.table)
+    stored = rows(part, peer.table)
     if stored != count:
         raise RuntimeError(f"filling {part} with {count:,} jobs stored {stored:,}")
     os.replace(part, path)
@@ -1542,7 +1284,7 @@ def _peak_rss() -> int:
 
 def million_main(path: str, profile_out: str | None) -> int:
     """A ``--million`` process: ``start()`` on *path*, timed; memory; then the count."""
-    peer = tickwork_sqlite()
+    peer = tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK)
     scheduler = peer.create(path)
     gc.collect()
     before = _rss()
@@ -1675,7 +1417,7 @@ def add_once(
             took = time.perf_counter() - began
     finally:
         scheduler.shutdown(wait=True)
-    stored = _rows(path, peer.table)
+    stored = rows(path, peer.table)
     files.discard(path)
     if stored != added:
         raise Refused(f"{added:,} jobs added, {stored:,} rows in the file")
@@ -1688,7 +1430,7 @@ def measure_add(
 ) -> tuple[Table, list[Target]]:
     count = max(1, int(ADD_JOBS * args.scale))
     cols: dict[str, Cell] = {}
-    for peer in (tickwork_sqlite(), aps_sqlite()):
+    for peer in (tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK), aps_sqlite(APSCHEDULER)):
         if not peer.version:
             cols[peer.label] = Cell()
             continue
@@ -1731,8 +1473,8 @@ def _profile(name: str, files: Files, args: argparse.Namespace) -> str:
         )
     elif name == "sqlite-backlog":
         count = max(1, int(SQLITE_SIZES[0] * scale))
-        peer = tickwork_sqlite()
-        source, _ = _filled(peer, files, "profile", _due_jobs(count, _RAN, indexed=True))
+        peer = tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK)
+        source, _ = filled_file(peer, files, "profile", _due_jobs(count, _RAN, indexed=True))
         profile = AllThreadsProfile()
         file_burst_once(peer, files, source, count, WAIT, timed=profile)
     elif name == "steady":
@@ -1751,7 +1493,12 @@ def _profile(name: str, files: Files, args: argparse.Namespace) -> str:
         )
     elif name == "add":
         profile = AllThreadsProfile()
-        add_once(tickwork_sqlite(), files, max(1, int(ADD_JOBS * scale)), timed=profile)
+        add_once(
+            tickwork_sqlite(TICKWORK, chunk=FILL_CHUNK),
+            files,
+            max(1, int(ADD_JOBS * scale)),
+            timed=profile,
+        )
     else:  # share and million run in other processes: merge their dumps
         with tempfile.TemporaryDirectory(dir=files.root) as where:
             if name == "share":
@@ -1777,7 +1524,7 @@ def _environment(files: Files) -> list[str]:
         load = f"{os.getloadavg()[0]:.2f}"
     except (AttributeError, OSError):  # not on Unix
         load = "unknown"
-    aps = aps_sqlite()
+    aps = aps_sqlite(APSCHEDULER)
     return [
         "## tickwork at scale vs APScheduler 3 (issue 16)",
         "",
@@ -1785,7 +1532,7 @@ def _environment(files: Files) -> list[str]:
         f"{platform.system()} {platform.machine()}, SQLite {sqlite3.sqlite_version}",
         f"- CPUs: {os.cpu_count()}; load average {load} at the start (other busy processes "
         "make every number noisier)",
-        f"- tickwork {_tickwork_version()} from {os.path.dirname(_tickwork_path())}; "
+        f"- tickwork {tickwork_version()} from {os.path.dirname(_tickwork_path())}; "
         f"APScheduler {aps.version or 'not installed'}",
         f"- Files in {files.root}",
         "- Both: 10 worker threads, UTC; APScheduler with misfire_grace_time=None",
@@ -1797,15 +1544,6 @@ def _tickwork_path() -> str:
     import tickwork
 
     return str(tickwork.__file__)
-
-
-@contextlib.contextmanager
-def _files(where: str | None) -> Iterator[Files]:
-    files = Files(where)
-    try:
-        yield files
-    finally:
-        files.close()
 
 
 @dataclass
@@ -1885,12 +1623,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.profile and not args.only:
         parser.error("--profile needs --only NAME")
     try:
-        _tickwork_version()
+        tickwork_version()
     except ImportError:
         print("tickwork is not importable: run `pip install -e .` first", file=sys.stderr)
         return 1
 
-    with _files(args.dir) as files:
+    with temp_files(args.dir, PREFIX) as files:
         ctx = Context(files, args, Lead(args.lead))
         print("\n".join(_environment(files)), flush=True)
         started = time.perf_counter()

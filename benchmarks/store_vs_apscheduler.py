@@ -97,28 +97,40 @@ import contextlib
 import functools
 import gc
 import io
-import itertools
 import json
-import logging
 import math
 import os
 import platform
 import pstats
 import select
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
+from _common import (
+    WORKERS,
+    Cell,
+    Files,
+    Peer,
+    Refused,
+    Runs,
+    WorkerRuns,
+    aps_sqlite,
+    filled_file,
+    repeated,
+    rows,
+    shared_problem,
+    temp_files,
+    tickwork_sqlite,
+)
 from _report import AllThreadsProfile, Table, Target, render
 
 UTC = timezone.utc
@@ -130,9 +142,9 @@ APS_START_JOBS = 10_000  # APScheduler has no batch add: 100,000 would take minu
 START_FIELDS = {"month": 1, "day": 1, "hour": 3, "minute": 0}  # yearly: never due here
 MP_JOBS = 5_000
 MP_PROCESSES = (1, 4)
-WORKERS = 10
 WAIT = 120.0  # seconds tickwork's side may take before the run is refused
 TICKWORK, APSCHEDULER = "tickwork", "APScheduler 3 + SQLAlchemy"
+PREFIX = "tickwork-bench-"  # of the temporary directory of database files
 MEASUREMENTS = ("add", "dispatch", "start", "multiprocess")
 
 
@@ -143,49 +155,14 @@ def _noop() -> None:
     pass
 
 
-class _Runs:
-    """The runs of one dispatch measurement: which job indices ran, and when the last did."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.seen: list[int] = []  # list.append is atomic in CPython
-        self._count = itertools.count(1)  # and so is next() on a count
-        self.done = threading.Event()
-        self.at = math.nan
-
-    def __call__(self, index: int) -> None:
-        self.seen.append(index)
-        if next(self._count) == self.total:
-            self.at = time.perf_counter()
-            self.done.set()
-
-    def problem(self, *, complete: bool) -> str | None:
-        """Jobs run twice (and, for a *complete* run, jobs never run), or None."""
-        counts = Counter(self.seen)
-        twice = sum(1 for n in counts.values() if n > 1)
-        missing = self.total - len(counts) if complete else 0
-        if not twice and not missing:
-            return None
-        return f"{missing} job(s) never ran, {twice} ran more than once"
-
-
-_runs = _Runs(0)
+_runs = Runs(0)
 
 
 def _ran(index: int) -> None:
     _runs(index)
 
 
-class _WorkerRuns:
-    """In a ``--worker`` process: every run's ``(job_id, scheduled_at)``; a byte per run."""
-
-    def __init__(self, pipe_fd: int, current_run: Callable[[], Any]) -> None:
-        self.pipe_fd = pipe_fd
-        self.current_run = current_run
-        self.runs: list[tuple[str, str]] = []
-
-
-_worker: _WorkerRuns | None = None
+_worker: WorkerRuns | None = None
 
 
 def _mp_ran() -> None:
@@ -225,180 +202,7 @@ def _due_jobs(count: int, func: str, *, indexed: bool) -> list[dict[str, Any]]:
     ]
 
 
-# --- the two libraries -----------------------------------------------------------------------
-
-
-class Refused(Exception):
-    """A run that cannot be reported: it lost or duplicated jobs, or did not finish."""
-
-
-@dataclass(frozen=True)
-class Peer:
-    """A scheduler library: how to build a scheduler on a file, fill a file, count rows."""
-
-    label: str
-    version: str | None  # None: not installed
-    create: Callable[[str], Any]
-    fill: Callable[[str, list[dict[str, Any]]], None]
-    table: str  # the table of job rows in its file
-    #: Shut down a scheduler still in the middle of dispatching (a run cut off by --limit).
-    stop_midway: Callable[[Any], None]
-
-    @property
-    def short(self) -> str:
-        return self.label.split()[0]
-
-
-def _tickwork() -> Peer:
-    import tickwork
-    from tickwork import Scheduler
-    from tickwork.executors import ThreadExecutor
-    from tickwork.stores import SQLiteStore
-
-    def create(path: str) -> Any:
-        return Scheduler(
-            store=SQLiteStore(path),
-            executors={"default": ThreadExecutor(max_workers=WORKERS)},
-            timezone="UTC",
-        )
-
-    def fill(path: str, jobs: list[dict[str, Any]]) -> None:
-        scheduler = create(path)
-        # Started (paused) so that shutdown closes the store, which checkpoints the WAL
-        # into the file that is then copied.
-        scheduler.start(paused=True)
-        try:
-            scheduler.add_jobs(jobs)
-        finally:
-            scheduler.shutdown(wait=True)
-
-    return Peer(
-        TICKWORK,
-        tickwork.__version__,
-        create,
-        fill,
-        "jobs",
-        lambda scheduler: scheduler.shutdown(wait=True),
-    )
-
-
-def _apscheduler() -> Peer:
-    try:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from apscheduler.schedulers.background import BackgroundScheduler
-        from sqlalchemy import create_engine, event
-    except ImportError:
-        return Peer(APSCHEDULER, None, lambda _: None, lambda _p, _j: None, "", lambda _: None)
-    from importlib.metadata import version
-
-    def build(store: Any) -> Any:
-        return BackgroundScheduler(
-            jobstores={"default": store},
-            executors={"default": ThreadPoolExecutor(WORKERS)},
-            job_defaults={"misfire_grace_time": None, "coalesce": True},
-            timezone=UTC,
-        )
-
-    def create(path: str) -> Any:
-        return build(SQLAlchemyJobStore(url=f"sqlite:///{path}"))
-
-    def fill(path: str, jobs: list[dict[str, Any]]) -> None:
-        # Setup only, never timed: with no disk flush per add_job the file fills in
-        # seconds. Neither pragma outlives the connection.
-        engine = create_engine(f"sqlite:///{path}")
-
-        @event.listens_for(engine, "connect")
-        def _unsynced(connection: Any, _record: Any) -> None:
-            connection.execute("PRAGMA synchronous = OFF")
-            connection.execute("PRAGMA journal_mode = MEMORY")
-
-        scheduler = build(SQLAlchemyJobStore(engine=engine))
-        scheduler.start(paused=True)
-        for job in jobs:
-            scheduler.add_job(**job)
-        # A paused BackgroundScheduler's thread makes one pass over the due jobs when it
-        # is shut down, after its executors have stopped (errors, nothing runs): take the
-        # store away first.
-        scheduler.remove_jobstore("default")
-        scheduler.shutdown(wait=True)
-
-    def stop_midway(scheduler: Any) -> None:
-        # Shut down in the middle of a pass, APScheduler's thread logs an error for each
-        # job it can no longer submit, then dies of a JobLookupError (its remove_job looks
-        # only at pending jobs once the scheduler is stopped). Neither says anything about
-        # the run that was measured: keep both off the screen.
-        logger = logging.getLogger("apscheduler")
-        level, hook = logger.level, threading.excepthook
-
-        def ignore_its_thread(args: threading.ExceptHookArgs) -> None:
-            if args.thread is None or args.thread.name != "APScheduler":
-                hook(args)
-
-        logger.setLevel(logging.CRITICAL + 1)
-        threading.excepthook = ignore_its_thread
-        try:
-            scheduler.shutdown(wait=True)  # joins its thread
-        finally:
-            threading.excepthook = hook
-            logger.setLevel(level)
-
-    return Peer(
-        APSCHEDULER,
-        f"{version('apscheduler')} (SQLAlchemy {version('sqlalchemy')})",
-        create,
-        fill,
-        "apscheduler_jobs",
-        stop_midway,
-    )
-
-
-def _rows(path: str, table: str) -> int:
-    """Job rows in a file whose scheduler is shut down (a connection of its own)."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-class Files:
-    """Fresh database files in one temporary directory, removed at the end."""
-
-    def __init__(self, where: str | None) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="tickwork-bench-", dir=where)
-        self.root = self._dir.name
-        self._names = itertools.count(1)
-
-    def fresh(self, stem: str) -> str:
-        return os.path.join(self.root, f"{stem}-{next(self._names)}.db")
-
-    def copy(self, source: str, stem: str) -> str:
-        """A copy of a filled, closed file (a leftover WAL would hold part of its data)."""
-        if os.path.exists(source + "-wal"):
-            raise RuntimeError(f"{source}: the WAL was not checkpointed at shutdown")
-        target = self.fresh(stem)
-        shutil.copyfile(source, target)
-        return target
-
-    def discard(self, path: str) -> None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path + suffix)
-
-    def close(self) -> None:
-        self._dir.cleanup()
-
-
-def _filled(peer: Peer, files: Files, stem: str, jobs: list[dict[str, Any]]) -> tuple[str, float]:
-    """A closed file of *peer* holding *jobs*, and the seconds it took to fill."""
-    path = files.fresh(stem)
-    began = time.perf_counter()
-    peer.fill(path, jobs)
-    took = time.perf_counter() - began
-    stored = _rows(path, peer.table)
-    if stored != len(jobs):
-        raise RuntimeError(
-            f"{peer.label}: filling {path} with {len(jobs):,} jobs stored {stored:,}"
-        )
-    return path, took
+# --- the two libraries (in _common), and the disk under them ---------------------------------
 
 
 def _commit_ms(where: str, *, wal: bool) -> float:
@@ -473,7 +277,7 @@ def add_once(
             took = time.perf_counter() - began
     finally:
         scheduler.shutdown(wait=True)
-    stored = _rows(path, peer.table)
+    stored = rows(path, peer.table)
     files.discard(path)
     if stored != added:
         raise Refused(f"{added:,} jobs added, {stored:,} rows in the file")
@@ -502,7 +306,7 @@ def dispatch_once(
     """
     global _runs
     path = files.copy(source, f"dispatch-{peer.short}")
-    _runs = runs = _Runs(DISPATCH_JOBS)
+    _runs = runs = Runs(DISPATCH_JOBS)
     scheduler = peer.create(path)
     finished = False
     try:
@@ -518,9 +322,9 @@ def dispatch_once(
             scheduler.shutdown(wait=True)
         else:
             peer.stop_midway(scheduler)
-    leftover = _rows(path, peer.table)
+    leftover = rows(path, peer.table)
     files.discard(path)
-    problem = runs.problem(complete=finished)
+    problem = runs.problem(complete=finished, strangers=False)
     if problem:
         raise Refused(problem)
     if not finished:
@@ -532,7 +336,7 @@ def dispatch_once(
             None,
             f"{count:,} of {DISPATCH_JOBS:,} runs in {cut - began:.0f} s",
         )
-    return Dispatch(DISPATCH_JOBS / (runs.at - began), 1000 * (started - began), leftover)
+    return Dispatch(DISPATCH_JOBS / (runs.last - began), 1000 * (started - began), leftover)
 
 
 def start_once(
@@ -635,38 +439,11 @@ def multiprocess_once(
         os.remove(output)
         per_process.append(len(runs))
         seen.update(runs)
-    problem = _shared_problem(seen, path)
+    problem = shared_problem(seen, path, MP_JOBS)
     files.discard(path)
     if problem:
         raise Refused(problem)
     return Shared(MP_JOBS / (ended - began), per_process)
-
-
-def _shared_problem(seen: Counter[tuple[str, str]], path: str) -> str | None:
-    """Every job ran exactly once, by the workers' own records and by the store's history."""
-    from tickwork import Outcome
-    from tickwork.stores import SQLiteStore
-
-    twice = sum(1 for n in seen.values() if n > 1)
-    missing = len({f"job-{i}" for i in range(MP_JOBS)} - {job_id for job_id, _ in seen})
-    store = SQLiteStore(path)
-    try:
-        history = Counter(
-            (run.job_id, run.scheduled_at.isoformat())
-            for run in store.history(limit=2 * MP_JOBS)
-            if run.outcome is Outcome.SUCCESS
-        )
-        left = len(store.get_jobs())
-    finally:
-        store.close()
-    problems = []
-    if twice or missing:
-        problems.append(f"{missing} job(s) never ran, {twice} ran more than once")
-    if history != seen:
-        problems.append(f"the history holds {sum(history.values()):,} successful runs")
-    if left:
-        problems.append(f"{left} done job(s) still stored")
-    return "; ".join(problems) or None
 
 
 def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -> int:
@@ -676,7 +453,7 @@ def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -
     from tickwork.executors import ThreadExecutor
     from tickwork.stores import SQLiteStore
 
-    _worker = _WorkerRuns(pipe_fd, current_run)
+    _worker = WorkerRuns(pipe_fd, current_run)
     scheduler = Scheduler(
         store=SQLiteStore(path),
         executors={"default": ThreadExecutor(max_workers=WORKERS)},
@@ -700,38 +477,9 @@ def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -
 # --- turning runs into tables ----------------------------------------------------------------
 
 
-@dataclass
-class Cell:
-    """The best of the repeats of one timed cell, or why there is no number."""
-
-    value: float | None = None
-    partial: str | None = None  # cut off by --limit: how far it got
-    runs: int = 0  # runs made (fewer than --repeat once they took --limit seconds)
-    refused: str | None = None
-    missing: str = "n/a"  # shown when not measured (not installed, or by design)
-
-    def text(self, fmt: str) -> str:
-        if self.refused is not None:
-            return "refused"
-        if self.value is None:
-            return self.missing
-        return format(self.value, fmt) + (" *" if self.partial else "")
-
-
-def _repeat(run: Callable[[], R], repeat: int, limit: float) -> list[R]:
-    """*repeat* runs, or fewer once they have taken *limit* seconds together."""
-    results: list[R] = []
-    began = time.perf_counter()
-    while len(results) < repeat:
-        results.append(run())
-        if time.perf_counter() - began > limit:
-            break
-    return results
-
-
 def _best(run: Callable[[], Timed], repeat: int, limit: float, *, lowest: bool) -> Cell:
     try:
-        results = _repeat(run, repeat, limit)
+        results = repeated(run, repeat, limit)
     except Refused as why:
         return Cell(refused=str(why))
     best = (min if lowest else max)(results, key=lambda r: r.value)
@@ -832,11 +580,11 @@ def measure_dispatch(
         best[label], cells[label] = None, Cell()
         if not peer.version:
             continue
-        source, took = _filled(peer, files, f"dispatch-source-{peer.short}", jobs)
+        source, took = filled_file(peer, files, f"dispatch-source-{peer.short}", jobs)
         filled.append(f"{peer.short} {took:.1f} s")
         once = functools.partial(dispatch_once, peer, files, source, min(limit, WAIT))
         try:
-            results = _repeat(once, repeat, limit)
+            results = repeated(once, repeat, limit)
         except Refused as why:
             cells[label] = Cell(refused=str(why))
         else:
@@ -901,7 +649,7 @@ def measure_start(
     largest = Cell()
     for count in START_SIZES:
         jobs = _cron_jobs(count, **START_FIELDS)
-        source, took = _filled(ours, files, f"start-source-{count}", jobs)
+        source, took = filled_file(ours, files, f"start-source-{count}", jobs)
         filled.append(f"tickwork {count:,} in {took:.1f} s")
         mine = cells[f"tickwork, {count:,} jobs"] = _best(
             functools.partial(start_once, ours, files, source, count), repeat, limit, lowest=True
@@ -912,7 +660,7 @@ def measure_start(
         elif count != APS_START_JOBS:
             other = Cell(missing="— (not filled)")
         else:
-            source, took = _filled(theirs, files, f"start-source-aps-{count}", jobs)
+            source, took = filled_file(theirs, files, f"start-source-aps-{count}", jobs)
             filled.append(f"APScheduler {count:,} in {took:.1f} s")
             other = cells[f"APScheduler, {count:,} jobs"] = _best(
                 functools.partial(start_once, theirs, files, source, count),
@@ -949,7 +697,7 @@ def measure_multiprocess(
     peers: dict[str, Peer], files: Files, repeat: int, limit: float, problems: list[str]
 ) -> tuple[Table, list[Target]]:
     jobs = _due_jobs(MP_JOBS, _MP_RAN, indexed=False)
-    source, took = _filled(peers[TICKWORK], files, "shared-source", jobs)
+    source, took = filled_file(peers[TICKWORK], files, "shared-source", jobs)
     table = Table(
         f"{MP_JOBS:,} due date jobs in one file shared by several processes (best of {repeat})",
         ["Processes", "tickwork runs/s", "runs per process", "run twice / missing", APSCHEDULER],
@@ -957,7 +705,7 @@ def measure_multiprocess(
     met: bool | None = True
     for processes in MP_PROCESSES:
         try:
-            results = _repeat(
+            results = repeated(
                 functools.partial(multiprocess_once, files, source, processes), repeat, limit
             )
         except Refused as why:
@@ -1000,17 +748,19 @@ def _profile(name: str, peer: Peer, files: Files) -> str:
         return f"add_job, one by one:\n{one_by_one.report()}\nadd_jobs:\n{batch.report()}"
     if name == "dispatch":
         jobs = _due_jobs(DISPATCH_JOBS, _RAN, indexed=True)
-        source, _ = _filled(peer, files, "profile-source", jobs)
+        source, _ = filled_file(peer, files, "profile-source", jobs)
         profile = AllThreadsProfile()
         dispatch_once(peer, files, source, timed=profile)
         return profile.report()
     if name == "start":
         count = START_SIZES[-1]
-        source, _ = _filled(peer, files, "profile-source", _cron_jobs(count, **START_FIELDS))
+        source, _ = filled_file(peer, files, "profile-source", _cron_jobs(count, **START_FIELDS))
         profile = AllThreadsProfile()
         start_once(peer, files, source, count, timed=profile)
         return profile.report()
-    source, _ = _filled(peer, files, "profile-source", _due_jobs(MP_JOBS, _MP_RAN, indexed=False))
+    source, _ = filled_file(
+        peer, files, "profile-source", _due_jobs(MP_JOBS, _MP_RAN, indexed=False)
+    )
     with tempfile.TemporaryDirectory(dir=files.root) as where:
         multiprocess_once(files, source, MP_PROCESSES[-1], profile_dir=where)
         dumps = [os.path.join(where, dump) for dump in sorted(os.listdir(where))]
@@ -1049,15 +799,6 @@ def _environment(peers: dict[str, Peer], files: Files) -> list[str]:
 Measure = Callable[[dict[str, Peer], Files, int, float, list[str]], tuple[Table, list[Target]]]
 
 
-@contextlib.contextmanager
-def _files(where: str | None) -> Iterator[Files]:
-    files = Files(where)
-    try:
-        yield files
-    finally:
-        files.close()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", choices=MEASUREMENTS, help="run one measurement")
@@ -1092,18 +833,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--profile needs --only NAME")
 
     try:
-        ours = _tickwork()
+        ours = tickwork_sqlite(TICKWORK)
     except ImportError:
         print("tickwork is not importable: run `pip install -e .` first", file=sys.stderr)
         return 1
-    peers = {TICKWORK: ours, APSCHEDULER: _apscheduler()}
+    peers = {TICKWORK: ours, APSCHEDULER: aps_sqlite(APSCHEDULER)}
     measures: dict[str, Measure] = {
         "add": measure_add,
         "dispatch": measure_dispatch,
         "start": measure_start,
         "multiprocess": measure_multiprocess,
     }
-    with _files(args.dir) as files:
+    with temp_files(args.dir, PREFIX) as files:
         print("\n".join(_environment(peers, files)), flush=True)
         started = time.perf_counter()
         targets: list[Target] = []
