@@ -67,7 +67,8 @@ def test_a_step_dispatches_one_chunk_and_asks_to_step_again_at_once() -> None:
     upcoming = engine.step()
     assert runner.batches == [4]  # the first chunk only
     assert engine.backlog
-    assert upcoming is not None and upcoming <= clock.now()  # step again now
+    assert upcoming is not None
+    assert upcoming <= clock.now()
     steps = 1
     while engine.backlog:
         engine.step()
@@ -93,9 +94,10 @@ def test_chunks_start_small_again_after_a_backlog() -> None:
 
 
 def test_process_due_dispatches_the_whole_backlog() -> None:
-    scheduler, clock, runner = backlog(37)
+    scheduler, _clock, runner = backlog(37)
     upcoming = scheduler.process_due()
-    assert sum(runner.batches) == 37 and len(runner.batches) > 1
+    assert sum(runner.batches) == 37
+    assert len(runner.batches) > 1
     assert not scheduler.engine.backlog
     assert upcoming is None  # nothing left to fire
     scheduler.shutdown()
@@ -118,7 +120,7 @@ def test_runs_of_a_backlog_start_in_due_order_across_chunks() -> None:
 def test_a_call_from_another_thread_gets_in_between_chunks() -> None:
     # The lock is let go between chunks: what a listener (or any thread) does between
     # two steps takes effect before the rest of the backlog is dispatched.
-    scheduler, clock, runner = backlog(20)
+    scheduler, _clock, runner = backlog(20)
     removed: list[str] = []
 
     def remove_the_last(event: object) -> None:
