@@ -1278,6 +1278,16 @@ def _rss() -> int:
 
 
 def _peak_rss() -> int:
+    """This process's peak resident set, bytes. From ``VmHWM`` where /proc has it: Linux
+    carries ``ru_maxrss`` over an exec, so a child of a large parent would report the
+    parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else 1024 * peak  # bytes on macOS, KiB elsewhere
 
