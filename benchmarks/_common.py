@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import math
 import os
+import select
 import shutil
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,17 +28,20 @@ from datetime import timezone
 from typing import Any, TypeVar
 
 __all__ = [
+    "WAIT",
     "WORKERS",
     "Cell",
     "Files",
     "Peer",
     "Refused",
     "Runs",
+    "Shared",
     "WorkerRuns",
     "aps_sqlite",
     "filled_file",
     "repeated",
     "rows",
+    "run_workers",
     "shared_problem",
     "temp_files",
     "tickwork_sqlite",
@@ -44,6 +51,7 @@ __all__ = [
 UTC = timezone.utc
 R = TypeVar("R")
 WORKERS = 10  # worker threads of every scheduler measured
+WAIT = 120.0  # seconds a run may take before it is refused
 
 
 class Refused(Exception):
@@ -288,6 +296,92 @@ class Files:
 
     def close(self) -> None:
         self._dir.cleanup()
+
+
+@dataclass
+class Shared:
+    """Runs per second of processes sharing one file, and how many each ran."""
+
+    runs_per_s: float
+    per_process: list[int]
+
+
+def run_workers(
+    script: str,
+    files: Files,
+    path: str,
+    processes: int,
+    count: int,
+    begin: Callable[[list[subprocess.Popen[str]]], float],
+    profile_dir: str | None = None,
+) -> Shared:
+    """*processes* copies of *script* in their hidden ``--worker`` mode on the file at
+    *path*, which holds *count* due jobs: the time from *begin* (called once every worker
+    has said it is ready; it returns the ``perf_counter`` the clock starts at) to the
+    last run, counted through a pipe a byte per run. Each run must have happened exactly
+    once (:func:`shared_problem`), else :class:`Refused`."""
+    outputs = [os.path.join(files.root, f"worker-{processes}-{n}.json") for n in range(processes)]
+    read_fd, write_fd = os.pipe()
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        for n, output in enumerate(outputs):
+            command = [sys.executable, script, "--worker", path]
+            command += ["--pipe-fd", str(write_fd), "--out", output]
+            if profile_dir is not None:
+                command += ["--profile-out", os.path.join(profile_dir, f"worker-{n}.pstats")]
+            workers.append(
+                subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    pass_fds=(write_fd,),
+                )
+            )
+        os.close(write_fd)  # the workers hold it: EOF on the pipe once they all exit
+        write_fd = -1
+        for worker in workers:
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"worker {worker.pid} failed to get ready (see stderr)")
+        began = begin(workers)
+        got = 0
+        while got < count:
+            left = began + WAIT - time.perf_counter()
+            if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+                raise Refused(f"only {got:,} of {count:,} runs within {WAIT:.0f} s")
+            chunk = os.read(read_fd, 65536)
+            if not chunk:
+                raise Refused(f"every worker exited after {got:,} of {count:,} runs")
+            got += len(chunk)
+        ended = time.perf_counter()
+        for worker in workers:  # end of input: shut down, write the runs, exit
+            assert worker.stdin is not None
+            worker.stdin.close()
+        for worker in workers:
+            if worker.wait(WAIT) != 0:
+                raise RuntimeError(f"worker {worker.pid} exited with {worker.returncode}")
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+        os.close(read_fd)
+        if write_fd >= 0:
+            os.close(write_fd)
+    per_process = []
+    seen: Counter[tuple[str, str]] = Counter()
+    for output in outputs:
+        with open(output, encoding="utf-8") as stream:
+            runs = [(job_id, at) for job_id, at in json.load(stream)["runs"]]
+        os.remove(output)
+        per_process.append(len(runs))
+        seen.update(runs)
+    problem = shared_problem(seen, path, count)
+    files.discard(path)
+    if problem:
+        raise Refused(problem)
+    return Shared(count / (ended - began), per_process)
 
 
 @contextlib.contextmanager

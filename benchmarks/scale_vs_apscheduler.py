@@ -96,7 +96,6 @@ import platform
 import pstats
 import random
 import resource
-import select
 import sqlite3
 import statistics
 import subprocess
@@ -104,25 +103,27 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from _common import (
+    WAIT,
     WORKERS,
     Cell,
     Files,
     Peer,
     Refused,
     Runs,
+    Shared,
     WorkerRuns,
     aps_sqlite,
     filled_file,
     repeated,
     rows,
-    shared_problem,
+    run_workers,
     temp_files,
     tickwork_sqlite,
     tickwork_version,
@@ -131,7 +132,6 @@ from _report import AllThreadsProfile, Table, Target, render
 
 UTC = timezone.utc
 R = TypeVar("R")
-WAIT = 120.0  # seconds a run may take before it is refused
 BACKLOG_JOBS = 100_000
 DISPATCH_JOBS = 10_000
 SQLITE_SIZES = (100_000, 10_000)
@@ -719,12 +719,6 @@ def measure_sqlite_backlog(
 # --- share: one file, several processes --------------------------------------------------------
 
 
-@dataclass
-class Shared:
-    runs_per_s: float
-    per_process: list[int]
-
-
 def share_once(
     files: Files,
     count: int,
@@ -742,72 +736,17 @@ def share_once(
         f"shared-{processes}",
         _due_jobs(count, func, due=due),
     )
-    outputs = [os.path.join(files.root, f"worker-{processes}-{n}.json") for n in range(processes)]
-    read_fd, write_fd = os.pipe()
-    workers: list[subprocess.Popen[str]] = []
-    try:
-        for n, output in enumerate(outputs):
-            command = [sys.executable, os.path.abspath(__file__), "--worker", path]
-            command += ["--pipe-fd", str(write_fd), "--out", output]
-            if profile_dir is not None:
-                command += ["--profile-out", os.path.join(profile_dir, f"worker-{n}.pstats")]
-            workers.append(
-                subprocess.Popen(
-                    command,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    pass_fds=(write_fd,),
-                )
-            )
-        os.close(write_fd)  # the workers hold it: EOF on the pipe once they all exit
-        write_fd = -1
-        for worker in workers:  # each has started its scheduler on the file
-            assert worker.stdout is not None
-            if worker.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"worker {worker.pid} failed to get ready (see stderr)")
+
+    def at_due(_workers: list[subprocess.Popen[str]]) -> float:
+        # Every worker has started its scheduler on the file: wait for the due instant.
         left = (due - datetime.now(UTC)).total_seconds()
         if left <= 0:
             raise Refused(f"the workers started {-left:.1f} s after the jobs fell due")
         time.sleep(left)
-        began = time.perf_counter()
-        got = 0
-        while got < count:
-            left = began + WAIT - time.perf_counter()
-            if left <= 0 or not select.select([read_fd], [], [], left)[0]:
-                raise Refused(f"only {got:,} of {count:,} runs within {WAIT:.0f} s")
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                raise Refused(f"every worker exited after {got:,} of {count:,} runs")
-            got += len(chunk)
-        ended = time.perf_counter()
-        for worker in workers:  # end of input: shut down, write the runs, exit
-            assert worker.stdin is not None
-            worker.stdin.close()
-        for worker in workers:
-            if worker.wait(WAIT) != 0:
-                raise RuntimeError(f"worker {worker.pid} exited with {worker.returncode}")
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-        os.close(read_fd)
-        if write_fd >= 0:
-            os.close(write_fd)
-    per_process = []
-    seen: Counter[tuple[str, str]] = Counter()
-    for output in outputs:
-        with open(output, encoding="utf-8") as stream:
-            runs = [(job_id, at) for job_id, at in json.load(stream)["runs"]]
-        os.remove(output)
-        per_process.append(len(runs))
-        seen.update(runs)
-    problem = shared_problem(seen, path, count)
-    files.discard(path)
-    if problem:
-        raise Refused(problem)
-    return Shared(count / (ended - began), per_process)
+        return time.perf_counter()
+
+    script = os.path.abspath(__file__)
+    return run_workers(script, files, path, processes, count, at_due, profile_dir)
 
 
 def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -> int:

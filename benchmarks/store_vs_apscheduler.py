@@ -102,32 +102,32 @@ import math
 import os
 import platform
 import pstats
-import select
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from _common import (
+    WAIT,
     WORKERS,
     Cell,
     Files,
     Peer,
     Refused,
     Runs,
+    Shared,
     WorkerRuns,
     aps_sqlite,
     filled_file,
     repeated,
     rows,
-    shared_problem,
+    run_workers,
     temp_files,
     tickwork_sqlite,
 )
@@ -142,7 +142,6 @@ APS_START_JOBS = 10_000  # APScheduler has no batch add: 100,000 would take minu
 START_FIELDS = {"month": 1, "day": 1, "hour": 3, "minute": 0}  # yearly: never due here
 MP_JOBS = 5_000
 MP_PROCESSES = (1, 4)
-WAIT = 120.0  # seconds tickwork's side may take before the run is refused
 TICKWORK, APSCHEDULER = "tickwork", "APScheduler 3 + SQLAlchemy"
 PREFIX = "tickwork-bench-"  # of the temporary directory of database files
 MEASUREMENTS = ("add", "dispatch", "start", "multiprocess")
@@ -367,83 +366,23 @@ def start_once(
     return Timed(took)
 
 
-@dataclass
-class Shared:
-    runs_per_s: float
-    per_process: list[int]
-
-
 def multiprocess_once(
     files: Files, source: str, processes: int, profile_dir: str | None = None
 ) -> Shared:
     """*processes* workers on a copy of *source* (all jobs due): time to the last run."""
     path = files.copy(source, f"shared-{processes}")
-    outputs = [os.path.join(files.root, f"worker-{processes}-{n}.json") for n in range(processes)]
-    read_fd, write_fd = os.pipe()
-    workers: list[subprocess.Popen[str]] = []
-    try:
-        for n, output in enumerate(outputs):
-            command = [sys.executable, os.path.abspath(__file__), "--worker", path]
-            command += ["--pipe-fd", str(write_fd), "--out", output]
-            if profile_dir is not None:
-                command += ["--profile-out", os.path.join(profile_dir, f"worker-{n}.pstats")]
-            workers.append(
-                subprocess.Popen(
-                    command,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    pass_fds=(write_fd,),
-                )
-            )
-        os.close(write_fd)  # the workers hold it: EOF on the pipe once they all exit
-        write_fd = -1
-        for worker in workers:  # each has imported tickwork and built its scheduler
-            assert worker.stdout is not None
-            if worker.stdout.readline().strip() != "ready":
-                raise RuntimeError(f"worker {worker.pid} failed to get ready (see stderr)")
+
+    def go(workers: list[subprocess.Popen[str]]) -> float:
+        # Each has imported tickwork and built its scheduler: start them together.
         began = time.perf_counter()
         for worker in workers:
             assert worker.stdin is not None
             worker.stdin.write("go\n")
             worker.stdin.flush()
-        got = 0
-        while got < MP_JOBS:
-            left = began + WAIT - time.perf_counter()
-            if left <= 0 or not select.select([read_fd], [], [], left)[0]:
-                raise Refused(f"only {got:,} of {MP_JOBS:,} runs within {WAIT:.0f} s")
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                raise Refused(f"every worker exited after {got:,} of {MP_JOBS:,} runs")
-            got += len(chunk)
-        ended = time.perf_counter()
-        for worker in workers:  # end of input: shut down, write the runs, exit
-            assert worker.stdin is not None
-            worker.stdin.close()
-        for worker in workers:
-            if worker.wait(WAIT) != 0:
-                raise RuntimeError(f"worker {worker.pid} exited with {worker.returncode}")
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-        os.close(read_fd)
-        if write_fd >= 0:
-            os.close(write_fd)
-    per_process = []
-    seen: Counter[tuple[str, str]] = Counter()
-    for output in outputs:
-        with open(output, encoding="utf-8") as stream:
-            runs = [(job_id, at) for job_id, at in json.load(stream)["runs"]]
-        os.remove(output)
-        per_process.append(len(runs))
-        seen.update(runs)
-    problem = shared_problem(seen, path, MP_JOBS)
-    files.discard(path)
-    if problem:
-        raise Refused(problem)
-    return Shared(MP_JOBS / (ended - began), per_process)
+        return began
+
+    script = os.path.abspath(__file__)
+    return run_workers(script, files, path, processes, MP_JOBS, go, profile_dir)
 
 
 def worker_main(path: str, pipe_fd: int, output: str, profile_out: str | None) -> int:
