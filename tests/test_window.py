@@ -83,23 +83,23 @@ def fill(path: Path, clock: FakeClock, jobs: list[dict[str, Any]]) -> None:
     adder.shutdown()
 
 
-def drive(scheduler: Scheduler, clock: FakeClock, until: datetime) -> int:
-    """run_until, step by step; return the most jobs the core held after any step."""
+def drive(scheduler: Scheduler, until: datetime) -> int:
+    """run_until, noting how many jobs the core holds after each step; return the most."""
     engine = scheduler.engine
-    most = held(scheduler)
-    while True:
-        engine.step()
-        most = max(most, held(scheduler))
-        upcoming = engine.next_dispatch()
-        if upcoming is None or upcoming > until:
-            break
-        if upcoming > clock.now():
-            clock.set(upcoming)
-    if until > clock.now():
-        clock.set(until)
-        engine.step()
-        most = max(most, held(scheduler))
-    return most
+    most = [held(scheduler)]
+    step = engine.step
+
+    def step_and_count() -> datetime | None:
+        upcoming = step()
+        most.append(held(scheduler))
+        return upcoming
+
+    engine.step = step_and_count  # type: ignore[method-assign]
+    try:
+        run_until(scheduler, until)
+    finally:
+        del engine.step
+    return max(most)
 
 
 def ran() -> list[tuple[str, datetime]]:
@@ -129,11 +129,11 @@ def test_start_reads_only_the_first_page(db: Path, monkeypatch: pytest.MonkeyPat
     try:
         assert held(scheduler) == 4
         assert len(scheduler.get_jobs()) == 100
-        drive(scheduler, clock, T0 + timedelta(seconds=1.5))
+        drive(scheduler, T0 + timedelta(seconds=1.5))
         assert held(scheduler) == 4
         # Past half the page (j000-j002 fired, and next fire in an hour): the next page
         # is read ahead of time, and the three that fired are evicted.
-        drive(scheduler, clock, T0 + timedelta(seconds=2.5))
+        drive(scheduler, T0 + timedelta(seconds=2.5))
         assert held(scheduler) == 1 + WINDOW
         assert scheduler.engine._core.get("j000") is None
     finally:
@@ -153,7 +153,7 @@ def test_every_fire_runs_once_and_in_order_across_pages(db: Path) -> None:
     scheduler = scheduler_on(db, clock)
     scheduler.open()
     until = T0 + timedelta(seconds=350)
-    most = drive(scheduler, clock, until)
+    most = drive(scheduler, until)
     scheduler.shutdown()
     expected = sorted(
         (job["start_date"] + timedelta(seconds=100 * k), job["id"])
@@ -175,7 +175,7 @@ def test_a_backlog_after_downtime_is_caught_up_page_by_page(db: Path) -> None:
     clock.set(T0 + timedelta(hours=1, seconds=30))
     scheduler = scheduler_on(db, clock)
     scheduler.open()
-    most = drive(scheduler, clock, clock.now())
+    most = drive(scheduler, clock.now())
     runs = ran()
     assert sorted(job_id for job_id, _ in runs if job_id.startswith("once")) == [
         f"once{n:03d}" for n in range(100)
@@ -197,7 +197,7 @@ def test_a_grace_time_misses_a_backlog_page_by_page(db: Path) -> None:
     missed: list[str] = []
     scheduler.add_listener(lambda event: missed.append(event.job_id or ""), mask=_missed())
     scheduler.open()
-    drive(scheduler, clock, clock.now())
+    drive(scheduler, clock.now())
     assert ran() == []
     assert sorted(missed) == [f"late{n:03d}" for n in range(50)]
     scheduler.shutdown()
@@ -217,7 +217,7 @@ def test_get_jobs_and_the_command_line_see_every_job(db: Path) -> None:
     fill(db, clock, [every(3600, T0 + timedelta(seconds=n), f"j{n:03d}") for n in range(100)])
     scheduler = scheduler_on(db, clock)
     scheduler.open()
-    drive(scheduler, clock, T0 + timedelta(seconds=4.5))  # five fired: held, moved on
+    drive(scheduler, T0 + timedelta(seconds=4.5))  # five fired: held, moved on
     jobs = scheduler.get_jobs()
     assert [job.id for job in jobs] == [f"j{n:03d}" for n in range(5, 100)] + [
         f"j{n:03d}" for n in range(5)
@@ -249,7 +249,7 @@ def test_a_job_outside_the_window_can_be_changed_run_and_removed(db: Path) -> No
     scheduler.reschedule_job("j080", "date", run_date=T0 + timedelta(seconds=2.5))
     scheduler.remove_job("j070")
     assert scheduler.get_job("j070") is None
-    drive(scheduler, clock, T0 + timedelta(seconds=2.9))
+    drive(scheduler, T0 + timedelta(seconds=2.9))
     assert [job_id for job_id, _ in ran()] == [far, "j000", "j001", "j002", "j080"]
     assert len(scheduler.get_jobs()) == 98  # j080 ran its one fire and is done
     assert held(scheduler) <= 2 * WINDOW
@@ -267,7 +267,7 @@ def test_a_job_added_beyond_the_window_is_stored_not_held(db: Path) -> None:
     scheduler.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=0.5), id="soon")
     assert held(scheduler) == before + 1
     assert scheduler.get_job("late") is not None
-    drive(scheduler, clock, T0 + timedelta(seconds=95.9))
+    drive(scheduler, T0 + timedelta(seconds=95.9))
     order = [job_id for job_id, _ in ran()]
     assert order[:2] == ["j000", "soon"]
     assert order[-2:] == ["j095", "late"]
@@ -285,7 +285,7 @@ def test_a_small_store_is_held_whole_until_it_grows(db: Path) -> None:
     assert window.whole
     scheduler.add_jobs([every(60, T0 + timedelta(seconds=n), f"k{n:03d}") for n in range(50)])
     assert held(scheduler) == 55  # whole: every new job is held...
-    most = drive(scheduler, clock, T0 + timedelta(seconds=130))
+    most = drive(scheduler, T0 + timedelta(seconds=130))
     assert not window.whole  # ...until the core holds more than two windows
     assert most <= 55
     assert held(scheduler) <= 2 * WINDOW
@@ -313,7 +313,7 @@ def test_another_process_adding_a_job_due_soon_is_seen_at_sync(db: Path) -> None
     other.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=5), id="theirs")
     other.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=200), id="theirs-later")
     other.shutdown()
-    drive(scheduler, clock, T0 + timedelta(seconds=300))
+    drive(scheduler, T0 + timedelta(seconds=300))
     order = [job_id for job_id, _ in ran()]
     assert order[0] == "theirs"
     assert order[-1] == "theirs-later"
@@ -357,13 +357,13 @@ def test_a_retry_handed_off_for_a_job_outside_the_window_is_taken_over(db: Path)
     fill(db, clock, jobs)
     leaving = scheduler_on(db, clock)
     leaving.open()
-    drive(leaving, clock, T0 + timedelta(seconds=2))  # attempt 1 fails; 2 is due at 6 s
+    drive(leaving, T0 + timedelta(seconds=2))  # attempt 1 fails; 2 is due at 6 s
     leaving.shutdown()  # and is left in the file for another process
     # This one starts after: "flaky" fires next in an hour, far beyond its window.
     staying = scheduler_on(db, clock)
     staying.open()
     assert staying.engine._core.get("flaky") is None
-    drive(staying, clock, T0 + timedelta(seconds=60))
+    drive(staying, T0 + timedelta(seconds=60))
     staying.shutdown()
     fire = T0 + timedelta(seconds=1)
     assert sqlite_jobs.runs_of("flaky") == [(fire, 1), (fire, 2)]
