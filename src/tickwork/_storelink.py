@@ -238,9 +238,9 @@ class StoreLink:
             return self.upkeep_at  # nothing is claimed until the store answers
         if self._leftover:
             return now  # fires left over from the last chunk
+        if self._race_done(now):
+            return now  # read what the others did (upkeep)
         due = self._core.next_due()
-        if self._lost_claims and (due is None or due > now):
-            return now  # the backlog raced for is done: read what the others did (upkeep)
         if self.window is not None and self.window.behind(due):
             return now  # the window's next page is wanted
         return due
@@ -338,6 +338,11 @@ class StoreLink:
         for job_id in job_ids:
             self._reload(job_id, now)
 
+    def _race_done(self, now: datetime) -> bool:
+        """Whether claims were lost in a race for a backlog that is now done here (nothing
+        left over or due): the others' changes are to be read at once."""
+        return self._lost_claims and not self._leftover and not self._core.due(now)
+
     def _reload(self, job_id: str, now: datetime) -> None:
         """Take one job as the store has it now (after a lost claim)."""
         try:
@@ -382,8 +387,7 @@ class StoreLink:
         if store is None:
             return
         try:
-            if self._lost_claims and not self._leftover and not self._core.due(now):
-                # Claims were lost in a race for a backlog, now done: catch up at once.
+            if self._race_done(now):
                 self._lost_claims = False
                 self.take_changes()
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
