@@ -6,7 +6,8 @@
 To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are the
 contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order,
 :class:`NotifyingStore` for one that tells of other processes' changes at once and
-:class:`ClockedStore` for one whose server's clock the hosts schedule by (their docstrings say what each method changes, returns and raises);
+:class:`ClockedStore` for one whose server's clock the hosts schedule by (their
+docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
 :mod:`tickwork.stores.codec` turns a job into plain data and back; and
