@@ -471,7 +471,7 @@ def test_a_failing_source_keeps_the_last_offset_and_is_tried_again_later(
 
 def test_a_source_that_returns_a_naive_time_is_a_failure() -> None:
     base = FakeClock(T0)
-    clock = CorrectedClock(base, lambda: datetime(2024, 1, 1))  # noqa: DTZ001
+    clock = CorrectedClock(base, lambda: datetime(2024, 1, 1))
     assert not clock.measure()
     assert clock.offset == timedelta(0)
 
