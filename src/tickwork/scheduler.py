@@ -34,7 +34,9 @@ class Scheduler(DriverBase):
             as ``"default"``, which is also added to a mapping without one). Coroutine
             functions go to ``"asyncio"``, created on first use when not given.
         clock: the clock (default ``SystemClock()``; ``tickwork.testing.FakeClock`` for
-            tests).
+            tests). On a store with a clock of its own (a ``ClockedStore``: the
+            database several hosts share), a ``SystemClock`` is set by that clock:
+            ``scheduler.clock`` is then a corrected clock, measured every 10 s.
         timezone: the zone of shortcut triggers (default: the local zone).
         max_wait: the longest the thread sleeps without looking at the clock, in seconds
             (default 60): a wall-clock jump or a resume from suspend is noticed within
