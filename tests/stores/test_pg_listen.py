@@ -278,3 +278,32 @@ def test_a_failing_callback_is_logged_and_listening_goes_on(
 def test_a_channel_must_be_named() -> None:
     with pytest.raises(ValueError, match="channel"):
         Listener(lambda: None, "", print, print)  # type: ignore[arg-type,return-value]
+
+
+def test_a_stopped_listener_starts_again(listening: tuple[Listener, Heard, str, str]) -> None:
+    listener, heard, channel, _ = listening
+    listener.stop()
+    listener.start()
+    assert listener.listening
+    notify(channel, "again")
+    assert heard.next() == ("message", "again")
+
+
+def test_stop_while_connecting_is_bounded(names: tuple[str, str]) -> None:
+    channel, _ = names
+    release = threading.Event()
+    entered = threading.Event()
+
+    def connect() -> Any:
+        entered.set()
+        release.wait(WAIT)  # a server that does not answer
+        raise psycopg.OperationalError("timed out (simulated)")
+
+    listener = Listener(connect, channel, print, lambda error: None)
+    listener.start(wait=0.05)
+    assert entered.wait(WAIT)
+    began = time.monotonic()
+    release.set()  # the attempt times out, the thread sees the stop flag
+    listener.stop()
+    assert time.monotonic() - began < 1.5
+    assert not listener.listening

@@ -54,6 +54,8 @@ BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
 #: How long :meth:`Listener.start` waits for the first LISTEN to be in place.
 START_WAIT = 5.0
+#: How long :meth:`Listener.stop` waits for a thread blocked in a connection attempt.
+STOP_WAIT = 5.0
 
 
 class Listener:
@@ -118,6 +120,7 @@ class Listener:
         if self._thread is not None:
             return
         self._stop.clear()
+        self._first.clear()
         self._thread = threading.Thread(
             target=self._run, name=f"tickwork-listen-{self.channel}", daemon=True
         )
@@ -125,9 +128,11 @@ class Listener:
         self._first.wait(wait)
 
     def stop(self) -> None:
-        """Stop listening: the thread ends within about ``SLICE`` seconds (a connection
-        attempt or check under way is cut short), the connection is closed and the
-        thread joined. Stopping a stopped listener does nothing."""
+        """Stop listening: the thread ends within about ``SLICE`` seconds (a check under
+        way is cut short), the connection is closed and the thread joined (a thread
+        still in a connection attempt after ``STOP_WAIT`` seconds is left to end by
+        itself). Stopping a stopped listener does nothing; a stopped listener may be
+        started again."""
         thread = self._thread
         if thread is None:
             return
@@ -138,7 +143,15 @@ class Listener:
                 # Blocked in a call that does not look at the stop flag (a connection
                 # attempt, a check): cut the socket under it.
                 self._cut()
-                thread.join()
+                thread.join(STOP_WAIT)
+                if thread.is_alive():
+                    # A connection attempt that has not timed out yet: the thread (a
+                    # daemon) closes what it gets once it returns, and ends.
+                    logger.warning(
+                        "tickwork: LISTEN %r: the listening thread is still connecting; "
+                        "left to end by itself",
+                        self.channel,
+                    )
         self._thread = None
 
     # -- the thread -------------------------------------------------------------------
