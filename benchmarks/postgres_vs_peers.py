@@ -305,12 +305,13 @@ def child_main(args: argparse.Namespace) -> int:
             result["end"] = time.monotonic()
             lib.close()
         else:  # "adder": jobs due at once, one every --spacing seconds
-            stamps = []
+            stamps, took = [], []
             for i in range(args.count):
                 stamps.append(time.monotonic())
                 lib.add(f"job-{i}", i, datetime.now(UTC))
+                took.append(time.monotonic() - stamps[-1])
                 time.sleep(args.spacing)
-            result["stamps"] = stamps
+            result.update(stamps=stamps, took=took)
             lib.close()
     result.update(errors=errors.count, first_error=errors.first)
     print(json.dumps(result), flush=True)
@@ -531,6 +532,7 @@ class Dispatch:
     cut: str | None = None  # why it stopped short
     errors: str | None = None
     extra_runs: int = 0
+    first_s: float = 0.0  # from the signal to start to the first run
 
 
 def dispatch_once(setup: Setup, lib: str, processes: int, count: int) -> Dispatch:
@@ -568,6 +570,7 @@ def dispatch_once(setup: Setup, lib: str, processes: int, count: int) -> Dispatc
         cut=cut,
         errors=_notes(results),
         extra_runs=runs - len(log.first),
+        first_s=min(log.first.values()) - began,
     )
 
 
@@ -603,6 +606,7 @@ class Latency:
     started: int
     added: int
     waited: float
+    add_ms: tuple[float, float] = (0.0, 0.0)  # the adds themselves: median, slowest
 
 
 def latency_once(setup: Setup, lib: str, count: int, *, notify: bool = True) -> Latency:
@@ -625,7 +629,9 @@ def latency_once(setup: Setup, lib: str, count: int, *, notify: bool = True) -> 
                 )
                 adder.expect("ready")
                 adder.say("go")
-                stamps = adder.results()[0]["stamps"]
+                added = adder.results()[0]
+                stamps = added["stamps"]
+                took_add = sorted(1000 * t for t in added["took"])
                 log.collect(read_fd, count, time.monotonic() + waited, waited)
                 worker.stop()
                 log.drain(read_fd, time.monotonic() + WAIT)
@@ -635,14 +641,16 @@ def latency_once(setup: Setup, lib: str, count: int, *, notify: bool = True) -> 
                 if adder is not None:
                     adder.kill()
     took = sorted(1000 * (at - stamps[i]) for i, at in log.first.items())
+    adds = (took_add[len(took_add) // 2], took_add[-1])
     if not took:
-        return Latency(float("nan"), float("nan"), 0, count, waited)
+        return Latency(float("nan"), float("nan"), 0, count, waited, adds)
     return Latency(
         took[len(took) // 2],
         took[min(len(took) - 1, int(0.99 * len(took)))],
         len(took),
         count,
         waited,
+        adds,
     )
 
 
@@ -727,6 +735,7 @@ def measure_dispatch(setup: Setup, libs: Sequence[str], report: Report) -> None:
     for processes in (4, 1):
         cells = {}
         checks = {}
+        starts: list[str] = []
         for lib in LIBS:
             result = found.get((lib, processes))
             if result is None:
@@ -744,6 +753,12 @@ def measure_dispatch(setup: Setup, libs: Sequence[str], report: Report) -> None:
                 checks[lib] += f" ({result.extra_runs:,} extra runs)"
             if result.errors:
                 report.notes.append(f"{LABELS[lib]}, {processes} process(es): {result.errors}.")
+            starts.append(f"{LABELS[lib]} {result.first_s:.2f} s")
+        if starts:
+            report.notes.append(
+                f"{processes} process(es), from the signal to start to the first run: "
+                f"{', '.join(starts)} (in the runs/s above)."
+            )
         jobs = setup.sizes["jobs"]
         which = f"{processes} process{'es' if processes > 1 else ''}"
         target = "≥ 10,000; ≥ 10x both peers" if processes == 4 else "≥ 10x both peers"
@@ -752,7 +767,8 @@ def measure_dispatch(setup: Setup, libs: Sequence[str], report: Report) -> None:
             [f"… {which}: jobs run twice / never run", *_row(checks), "0 / 0 (tickwork)"]
         )
         ours = found.get(("tickwork", processes))
-        if ours is not None:
+        peers = [found.get((lib, processes)) for lib in ("aps3", "aps4")]
+        if ours is not None and any(peer is not None for peer in peers):
             ratios = {"tickwork": ""}
             for lib in ("aps3", "aps4"):
                 theirs = found.get((lib, processes))
@@ -793,18 +809,24 @@ def measure_latency(setup: Setup, libs: Sequence[str], report: Report) -> None:
             report, f"latency, {LABELS[lib]}", functools.partial(latency_once, setup, lib, count)
         )
         cells[lib] = _latency_text(found)
+        adds = [f"{LABELS[lib]} {_add_text(found)}"]
         if lib == "tickwork":
-            polled[lib] = _latency_text(
-                _attempt(
-                    report,
-                    "latency, tickwork, notify=False",
-                    functools.partial(latency_once, setup, lib, count, notify=False),
-                )
+            found = _attempt(
+                report,
+                "latency, tickwork, notify=False",
+                functools.partial(latency_once, setup, lib, count, notify=False),
             )
+            polled[lib] = _latency_text(found)
+            adds.append(f"tickwork with notify=False {_add_text(found)}")
+        report.notes.append(f"Latency: the adds took (median / slowest, ms): {'; '.join(adds)}.")
     report.rows.append(
         [f"add → start latency, {count} adds 20 ms apart: p50 / p99 ms", *_row(cells), "p99 ≤ 50"]
     )
     report.rows.append(["… tickwork with notify=False (polling)", *_row(polled), "contrast"])
+
+
+def _add_text(found: Latency | None) -> str:
+    return "—" if found is None else f"{found.add_ms[0]:,.1f} / {found.add_ms[1]:,.1f}"
 
 
 def _latency_text(found: Latency | None) -> str:
@@ -901,7 +923,9 @@ def _header(setup: Setup, libs: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--only", choices=MEASUREMENTS, help="run one measurement")
+    parser.add_argument(
+        "--only", help=f"comma-separated measurements to run ({', '.join(MEASUREMENTS)})"
+    )
     parser.add_argument(
         "--libs",
         default=",".join(LIBS),
@@ -940,6 +964,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         return child_main(args)
 
+    only = [name.strip() for name in (args.only or ",".join(MEASUREMENTS)).split(",")]
+    if any(name not in MEASUREMENTS for name in only):
+        parser.error(f"--only: choose from {', '.join(MEASUREMENTS)}, got {args.only!r}")
     libs = [lib.strip() for lib in args.libs.split(",") if lib.strip()]
     unknown = [lib for lib in libs if lib not in LIBS]
     if unknown:
@@ -962,7 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency": measure_latency,
         "idle": measure_idle,
     }
-    for name in [args.only] if args.only else MEASUREMENTS:
+    for name in only:
         began = time.monotonic()
         measures[name](setup, libs, report)
         report.notes.append(f"`{name}` took {time.monotonic() - began:.0f} s.")
