@@ -328,6 +328,7 @@ class Setup:
     aps4_python: str | None
     sizes: dict[str, Any]
     repeat: int
+    processes: tuple[int, ...] = (4, 1)  # of the dispatch measurement
 
 
 def _connect(dsn: str) -> Any:
@@ -722,7 +723,7 @@ def _attempt(report: Report, what: str, call: Any) -> Any:
 
 def measure_dispatch(setup: Setup, libs: Sequence[str], report: Report) -> None:
     found: dict[tuple[str, int], Dispatch | None] = {}
-    for processes in (4, 1):
+    for processes in setup.processes:
         for lib in libs:
             if not _runnable(setup, lib):
                 continue
@@ -732,7 +733,7 @@ def measure_dispatch(setup: Setup, libs: Sequence[str], report: Report) -> None:
             runs = [_attempt(report, what, once) for _ in range(setup.repeat)]
             good = [r for r in runs if r is not None]
             found[lib, processes] = _best(good, "runs_per_s") if good else None
-    for processes in (4, 1):
+    for processes in setup.processes:
         cells = {}
         checks = {}
         starts: list[str] = []
@@ -938,6 +939,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the Python of a virtualenv with apscheduler 4 (pre-release), SQLAlchemy and "
         "asyncpg; without it, APScheduler 4 is not measured",
     )
+    parser.add_argument(
+        "--processes",
+        default="4,1",
+        help="comma-separated process counts of the dispatch measurement (default 4,1)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell, best kept")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, about a minute")
     for name, (full, _quick) in SIZES.items():
@@ -979,7 +985,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         name: getattr(args, name) or (quick if args.quick else full)
         for name, (full, quick) in SIZES.items()
     }
-    setup = Setup(args.dsn, _url(args.dsn), args.aps4_python, sizes, args.repeat)
+    try:
+        processes = tuple(int(n) for n in args.processes.split(","))
+    except ValueError:
+        processes = ()
+    if not processes or min(processes) < 1:
+        parser.error(f"--processes: counts >= 1 separated by commas, got {args.processes!r}")
+    setup = Setup(args.dsn, _url(args.dsn), args.aps4_python, sizes, args.repeat, processes)
     print("\n".join(_header(setup, libs)), flush=True)
     report = Report()
     started = time.monotonic()
