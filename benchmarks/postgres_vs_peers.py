@@ -71,8 +71,18 @@ The measurements (``--only NAME`` runs one):
     11 s after the scheduler has started.
 
 Results go into one Markdown table: measurement | tickwork | APScheduler 3 |
-APScheduler 4 | target. The machine is whatever it is: other processes on it, and other
-clients of the same server, move every number.
+APScheduler 4 | target, with notes below it: how long each dispatch took to its first
+run, and the CPU time its processes used beside the CPU time the whole machine was busy
+while it was timed (on Linux; on a small machine the server and the schedulers share the
+same cores). The machine is whatever it is: other processes on it, and other clients of
+the same server, move every number.
+
+Options: ``--only dispatch,latency`` (a list), ``--libs tickwork,aps3`` (default all
+three), ``--repeat N`` (best of N for each cell, default 1: the peers' runs are long),
+``--quick`` (smaller sizes throughout), ``--processes 4,1`` (of ``dispatch``), the sizes
+one by one (``--jobs``, ``--aps4-jobs``, ``--adds``, ``--latency-adds``, ``--idle-jobs``,
+``--idle-seconds``), ``--dsn``. A library that fails is reported below the table and
+the others still run; the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -313,7 +323,7 @@ def child_main(args: argparse.Namespace) -> int:
                 time.sleep(args.spacing)
             result.update(stamps=stamps, took=took)
             lib.close()
-    result.update(errors=errors.count, first_error=errors.first)
+    result.update(errors=errors.count, first_error=errors.first, cpu=sum(os.times()[:2]))
     print(json.dumps(result), flush=True)
     return 0
 
@@ -534,6 +544,7 @@ class Dispatch:
     errors: str | None = None
     extra_runs: int = 0
     first_s: float = 0.0  # from the signal to start to the first run
+    cpu: str = ""  # where the CPU time went
 
 
 def dispatch_once(setup: Setup, lib: str, processes: int, count: int) -> Dispatch:
@@ -547,8 +558,11 @@ def dispatch_once(setup: Setup, lib: str, processes: int, count: int) -> Dispatc
             try:
                 os.close(write_fd)  # the children hold it: EOF once they all exit
                 children.expect("ready")
+                busy = _busy()
                 began = children.say("go")
                 log.collect(read_fd, count, began + WAIT, STALL)
+                busy = _busy() - busy
+                wall = time.monotonic() - began
                 cut = None
                 if len(log.first) < count:
                     cut = f"{len(log.first):,} of {count:,} jobs ran in {time.monotonic() - began:.0f} s"
@@ -572,6 +586,8 @@ def dispatch_once(setup: Setup, lib: str, processes: int, count: int) -> Dispatc
         errors=_notes(results),
         extra_runs=runs - len(log.first),
         first_s=min(log.first.values()) - began,
+        cpu=f"{sum(r['cpu'] for r in results):.1f} CPU-s in its processes (their whole lives), "
+        f"{busy:.1f} of {wall * (os.cpu_count() or 1):.1f} CPU-s busy on the machine while timed",
     )
 
 
@@ -689,6 +705,17 @@ def idle_once(setup: Setup, lib: str, count: int, seconds: float) -> float:
     return (after - before) / took
 
 
+def _busy() -> float:
+    """CPU seconds the whole machine has been busy (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stream:
+            fields = [int(n) for n in stream.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def _transactions(conn: Any, database: str) -> int:
     conn.execute("SELECT pg_stat_clear_snapshot()")
     row = conn.execute(
@@ -755,6 +782,7 @@ def measure_dispatch(setup: Setup, libs: Sequence[str], report: Report) -> None:
             if result.errors:
                 report.notes.append(f"{LABELS[lib]}, {processes} process(es): {result.errors}.")
             starts.append(f"{LABELS[lib]} {result.first_s:.2f} s")
+            report.notes.append(f"CPU, {LABELS[lib]}, {processes} process(es): {result.cpu}.")
         if starts:
             report.notes.append(
                 f"{processes} process(es), from the signal to start to the first run: "
@@ -802,6 +830,7 @@ def measure_latency(setup: Setup, libs: Sequence[str], report: Report) -> None:
     count = setup.sizes["latency_adds"]
     cells = {}
     polled = dict.fromkeys(LIBS, "")
+    adds: list[str] = []
     for lib in LIBS:
         if lib not in libs or not _runnable(setup, lib):
             cells[lib] = _absent(setup, lib, libs)
@@ -810,7 +839,7 @@ def measure_latency(setup: Setup, libs: Sequence[str], report: Report) -> None:
             report, f"latency, {LABELS[lib]}", functools.partial(latency_once, setup, lib, count)
         )
         cells[lib] = _latency_text(found)
-        adds = [f"{LABELS[lib]} {_add_text(found)}"]
+        adds.append(f"{LABELS[lib]} {_add_text(found)}")
         if lib == "tickwork":
             found = _attempt(
                 report,
@@ -819,11 +848,12 @@ def measure_latency(setup: Setup, libs: Sequence[str], report: Report) -> None:
             )
             polled[lib] = _latency_text(found)
             adds.append(f"tickwork with notify=False {_add_text(found)}")
-        report.notes.append(f"Latency: the adds took (median / slowest, ms): {'; '.join(adds)}.")
     report.rows.append(
         [f"add → start latency, {count} adds 20 ms apart: p50 / p99 ms", *_row(cells), "p99 ≤ 50"]
     )
     report.rows.append(["… tickwork with notify=False (polling)", *_row(polled), "contrast"])
+    if adds:
+        report.notes.append(f"Latency: the adds took (median / slowest, ms): {'; '.join(adds)}.")
 
 
 def _add_text(found: Latency | None) -> str:
