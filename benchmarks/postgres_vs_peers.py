@@ -441,18 +441,18 @@ class Children:
     def stop(self) -> None:
         """End of input: the children finish what they do and exit."""
         for proc in self.procs:
-            assert proc.stdin is not None
-            if not proc.stdin.closed:
+            if proc.stdin is not None:
                 proc.stdin.close()
+                proc.stdin = None  # closed: communicate() must not flush it
 
     def results(self) -> list[dict[str, Any]]:
-        """Each child's last line (JSON), once it has exited."""
+        """Each child's last line (JSON), once it has exited (within ``WAIT`` seconds)."""
         self.stop()
         found = []
         for proc in self.procs:
-            assert proc.stdout is not None
-            lines = proc.stdout.read().splitlines()
-            if proc.wait(WAIT) != 0 or not lines:
+            out, _ = proc.communicate(timeout=WAIT)
+            lines = out.splitlines()
+            if proc.returncode != 0 or not lines:
                 raise RuntimeError(f"child {proc.pid} exited with {proc.returncode}")
             found.append(json.loads(lines[-1]))
         return found
