@@ -613,7 +613,8 @@ def add_once(setup: Setup, lib: str, processes: int, count: int) -> float:
         stored = int(row[0]) if row else 0
     if stored != processes * count:
         raise RuntimeError(f"{LABELS[lib]}: {processes * count:,} added, {stored:,} stored")
-    return processes * count / (max(r["end"] for r in results) - began)
+    last = max(float(r["end"]) for r in results)
+    return processes * count / (last - began)
 
 
 @dataclass
