@@ -13,8 +13,8 @@ Every scheduler runs in processes of its own, started by this script in a hidden
 ``--child`` mode: the parent never imports a scheduler, it spawns, signals, counts and
 checks. APScheduler 4 is a pre-release that cannot live beside APScheduler 3 in one
 environment, so its children run under the Python given by ``--aps4-python`` (a
-virtualenv with ``apscheduler==4.0.0a6``, SQLAlchemy and asyncpg); without it, its column
-says why it is empty.
+virtualenv with ``apscheduler==4.0.0a6``, SQLAlchemy, asyncpg, and sniffio, which 4.0.0a6
+imports without declaring it); without it, its column says why it is empty.
 
 The libraries, each with its own defaults except where noted:
 
