@@ -11,6 +11,7 @@ from tickwork.stores import JobStore, PostgresStore
 from tickwork.testing import SharedJobStoreContract
 
 from .. import pg
+from ..pg import pg_schema  # noqa: F401  (the fixture)
 
 #: A trigger no tickwork knows: the row cannot be loaded.
 UNKNOWN_TRIGGER = '{"type": "sundial"}'

@@ -133,8 +133,10 @@ _UPDATE = (
     "{schedule}WHERE id = %s"
 )
 _SCHEDULE = ", next_fire_us = %s, remaining_runs = %s, next_fire_zone = %s "
+#: A removed job's run slots go with it: a job added again under its id is a new job.
 _REMOVE = (
-    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id) "
+    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id), "
+    "freed AS (DELETE FROM {s}.slots WHERE job_id IN (SELECT id FROM gone)) "
     "INSERT INTO {s}.removed (id) SELECT id FROM gone "
     "ON CONFLICT (id) DO UPDATE SET xid = excluded.xid RETURNING id"
 )
