@@ -190,9 +190,7 @@ def check_schema(conn: Any, schema: str, where: str) -> None:
     s = quote(schema)
     try:
         with conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (MIGRATE_CLASS, schema)
-            )
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (MIGRATE_CLASS, schema))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
             # Another host may have migrated it while this one waited for the lock.
             version = _version(conn, schema, where)

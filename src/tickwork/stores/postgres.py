@@ -120,7 +120,9 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::byte
     AS r(id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options,
          next_fire_us, paused, remaining_runs, consecutive_failures, next_fire_zone)
 """
-_INSERT = f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT DO NOTHING RETURNING id"
+_INSERT = (
+    f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT DO NOTHING RETURNING id"
+)
 _UPSERT = (
     f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _WRITE_COLUMNS.split(", ")[1:])
@@ -345,7 +347,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         rows = [_params(encode_job(job, pickle_args=pickle)) for job in jobs]
         if replace:
             rows = list({row[0]: row for row in rows}.values())  # the last of an id wins
-        columns = [list(column) for column in zip(*rows)]
+        columns = [list(column) for column in zip(*rows, strict=True)]
         with self._tx("save the jobs") as tx:
             if replace:
                 tx.conn.execute(_UPSERT.format(s=self._s), columns)
@@ -481,9 +483,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if row[14] is not None:
             # It loads again (its module was deployed, say): clear the mark.
             with contextlib.suppress(StoreError), self._tx("update") as tx:
-                tx.conn.execute(
-                    f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,)
-                )
+                tx.conn.execute(f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,))
             self._reported.pop(job_id, None)
         return job
 
@@ -594,7 +594,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
                                     callback()
                                 except Exception:
                                     logger.exception("tickwork: a NOTIFY callback failed")
-            except Exception as error:  # noqa: BLE001 - reported, then retried
+            except Exception as error:
                 if stop.is_set():
                     break
                 logger.warning(
@@ -618,4 +618,3 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if listener is not threading.current_thread():
             listener.join(timeout=5.0)
         self._listener = None
-
