@@ -72,7 +72,7 @@ class PGHistory(PGConnection):
         statement whatever the batch's size (the rows go in as arrays)."""
         if not runs:
             return
-        names = "job at zone attempt outcome started finished etype emsg".split()
+        names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype", "emsg"]
         cols: dict[str, list[Any]] = {key: [] for key in names}
         release: list[int] = []
         released: list[tuple[str, int]] = []
