@@ -135,10 +135,10 @@ _UPDATE = (
     "{schedule}WHERE id = %s"
 )
 _SCHEDULE = ", next_fire_us = %s, remaining_runs = %s, next_fire_zone = %s "
-#: A removed job's run slots go with it: a job added again under its id is a new job.
+#: (A removed job's run slots stay, as its history does: a one-off job that ran and was
+#: removed, then added again by a host starting up, does not run that fire again.)
 _REMOVE = (
-    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id), "
-    "freed AS (DELETE FROM {s}.slots WHERE job_id IN (SELECT id FROM gone)) "
+    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id) "
     "INSERT INTO {s}.removed (id) SELECT id FROM gone "
     "ON CONFLICT (id) DO UPDATE SET xid = excluded.xid RETURNING id"
 )
