@@ -115,7 +115,7 @@ def test_eight_hosts_opening_a_new_schema_at_once_migrate_it_once(
         barrier.wait()
         try:
             store.open()
-        except BaseException as error:  # noqa: BLE001 - reported by the assert
+        except BaseException as error:
             errors.append(error)
 
     with caplog.at_level(logging.INFO, logger="tickwork"):
