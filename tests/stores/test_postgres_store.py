@@ -345,3 +345,77 @@ def test_two_schedulers_share_a_backlog_and_run_each_fire_once(pg_schema: str) -
     assert len(shares) == 2, shares  # each ran a share (slots name their claimer)
     first.shutdown()
     second.shutdown()
+
+
+# -- connections and faults -------------------------------------------------------------
+
+
+def test_a_call_after_the_servers_connections_were_terminated_gets_fresh_ones(
+    pg_schema: str,
+) -> None:
+    store = make(pg_schema)
+    store.add_job(make_job("a"))
+    killed = sql("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                 (sorted(store._configured),))  # fmt: skip
+    assert killed and all(row[0] for row in killed)
+    answers = []
+    for _ in range(3):  # the first may fail (with a StoreError), the next do not
+        try:
+            answers.append(store.get_job("a"))
+        except StoreError as error:
+            assert "could not read the job" in str(error)
+    assert answers[-2:] == [make_job("a")] * 2
+
+
+def test_a_pool_that_stays_full_is_a_store_error(pg_schema: str) -> None:
+    store = make(pg_schema, pool_size=1, lock_timeout=0.5)
+    store.add_job(make_job("a"))
+    inside = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            store.get_job("a")
+            inside.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(5)
+        with pytest.raises(StoreError, match="pool is full"):
+            store.get_job("a")
+    finally:
+        done.set()
+        holder.join(5)
+    assert store.get_job("a") == make_job("a")
+
+
+def test_a_pool_given_is_used_and_left_open(pg_schema: str) -> None:
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(pg.dsn(), min_size=1, max_size=2) as pool:
+        store = PostgresStore(pool, schema=pg_schema)
+        store.add_job(make_job("a"))
+        store.close()
+        assert not pool.closed
+        with pool.connection() as conn:
+            assert conn.execute(f'SELECT id FROM "{pg_schema}".jobs').fetchall() == [("a",)]
+
+
+def test_without_psycopg_the_store_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['psycopg'] = None; "
+        "import tickwork, tickwork.stores; "
+        "from tickwork.stores import PostgresStore\n"
+        "try:\n    PostgresStore('postgresql://x/y')\n"
+        "except ImportError as error:\n    print(error)"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "tickwork[postgres]"' in done.stdout
