@@ -39,12 +39,12 @@ DB_NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
 
 _CLAIM = """
 WITH c AS (
-    SELECT * FROM unnest(%(id)s::text[], %(expected)s::bigint[], %(new)s::bigint[],
-        %(keep)s::bool[], %(zone)s::text[], %(remaining)s::bigint[], %(cand)s::int[])
+    SELECT * FROM unnest(%(id)b::text[], %(expected)b::bigint[], %(new)b::bigint[],
+        %(keep)b::bool[], %(zone)b::text[], %(remaining)b::bigint[], %(cand)b::int[])
         AS c(id, expected, new_us, keep_zone, zone, remaining, cand)
 ), locked AS (
     SELECT j.id, j.next_fire_us FROM {s}.jobs j
-    WHERE j.id = ANY(%(id)s::text[]) AND j.broken IS NULL
+    WHERE j.id = ANY(%(id)b::text[]) AND j.broken IS NULL
     FOR UPDATE SKIP LOCKED
 ), win AS (
     SELECT c.* FROM c JOIN locked l
@@ -58,7 +58,7 @@ WITH c AS (
     RETURNING w.cand
 ), runs AS (
     SELECT r.cand, r.job_id, r.scheduled_us
-    FROM unnest(%(run_cand)s::int[], %(run_job)s::text[], %(run_at)s::bigint[])
+    FROM unnest(%(run_cand)b::int[], %(run_job)b::text[], %(run_at)b::bigint[])
         AS r(cand, job_id, scheduled_us)
     WHERE r.cand IN (SELECT cand FROM win)
 ), slotted AS (
@@ -88,7 +88,7 @@ UNION ALL
 SELECT 'l', NULL, job_id, scheduled_us, token, NULL FROM leased
 UNION ALL
 SELECT 'k', NULL, j.id, NULL, NULL, NULL FROM {s}.jobs j
-WHERE j.id = ANY(%(id)s::text[]) AND j.broken IS NULL
+WHERE j.id = ANY(%(id)b::text[]) AND j.broken IS NULL
     AND j.id NOT IN (SELECT id FROM locked)
 """
 
@@ -108,7 +108,7 @@ UPDATE {{s}}.leases l SET token = DEFAULT, owner = %(owner)s, expires_us = %(exp
 FROM (
     SELECT token, owner FROM {{s}}.leases
     WHERE owner <> %(owner)s
-        AND (expires_us < least(%(now)s, {DB_NOW_US}) OR owner = ANY(%(dead)s::text[]))
+        AND (expires_us < least(%(now)s, {DB_NOW_US}) OR owner = ANY(%(dead)b::text[]))
     ORDER BY expires_us LIMIT 1000
     FOR UPDATE SKIP LOCKED
 ) old

@@ -114,9 +114,9 @@ _ROWS_IN = """
 SELECT id, name, func_ref, args::jsonb, kwargs::jsonb, args_pickle, kwargs_pickle,
     trigger::jsonb, options::jsonb, next_fire_us, paused, remaining_runs,
     consecutive_failures, next_fire_zone
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[],
-    %s::bytea[], %s::text[], %s::text[], %s::bigint[], %s::bool[], %s::bigint[],
-    %s::bigint[], %s::text[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[],
+    %b::bytea[], %b::text[], %b::text[], %b::bigint[], %b::bool[], %b::bigint[],
+    %b::bigint[], %b::text[])
     AS r(id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options,
          next_fire_us, paused, remaining_runs, consecutive_failures, next_fire_zone)
 """
