@@ -420,3 +420,18 @@ def test_without_psycopg_the_store_says_how_to_install_it() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert 'pip install "tickwork[postgres]"' in done.stdout
+
+
+def test_a_user_who_may_not_create_tables_is_told_so_at_open(pg_schema: str) -> None:
+    role = f"{pg_schema}_reader"
+    sql(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        info = conninfo_to_dict(pg.dsn())
+        info["user"] = role
+        store = PostgresStore(make_conninfo(**info), schema=pg_schema)
+        with pytest.raises(StoreError, match="no permission to create"):
+            store.open()
+    finally:
+        sql(f'DROP ROLE "{role}"')
