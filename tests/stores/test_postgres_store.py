@@ -248,7 +248,8 @@ def test_a_dead_owners_runs_are_taken_over_at_once(pg_schema: str) -> None:
     soon = T0 + timedelta(seconds=1)
     assert peer.maintain(soon).taken == []  # alive: its lease stands
     assert store._live is not None
-    sql("SELECT pg_terminate_backend(%s)", (store._live.info.backend_pid,))
+    # (With a timeout: it returns once the backend has gone, and its lock with it.)
+    sql("SELECT pg_terminate_backend(%s, 5000)", (store._live.info.backend_pid,))
     [taken] = peer.maintain(soon).taken  # its lock is free: dead, at once
     assert (taken.job_id, taken.scheduled_at, taken.dead) == ("a", T0, True)
     # The store comes back (a new liveness connection) and learns what it lost.
@@ -355,7 +356,7 @@ def test_a_call_after_the_servers_connections_were_terminated_gets_fresh_ones(
 ) -> None:
     store = make(pg_schema)
     store.add_job(make_job("a"))
-    killed = sql("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+    killed = sql("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::int[]) AS pid",
                  (sorted(store._configured),))  # fmt: skip
     assert killed
     assert all(row[0] for row in killed)
