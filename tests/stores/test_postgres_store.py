@@ -436,3 +436,18 @@ def test_a_user_who_may_not_create_tables_is_told_so_at_open(pg_schema: str) -> 
             store.open()
     finally:
         sql(f'DROP ROLE "{role}"')
+
+
+def test_without_notify_no_notification_is_sent(pg_schema: str) -> None:
+    import psycopg
+
+    quiet, loud = make(pg_schema, notify=False), make(pg_schema)
+    quiet.open()
+    with psycopg.connect(pg.dsn(), autocommit=True) as listener:
+        listener.execute(f'LISTEN "{quiet.channel}"')
+        quiet.add_job(make_job("a"))
+        quiet.claim_fires([("a", T0, LATER, None, (T0,))], now=T0)
+        assert list(listener.notifies(timeout=0.3)) == []
+        loud.add_job(make_job("b"))
+        [note] = list(listener.notifies(timeout=2.0, stop_after=1))
+        assert (note.channel, note.payload) == (loud.channel, loud.owner)
