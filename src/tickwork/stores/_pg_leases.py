@@ -75,15 +75,14 @@ WITH c AS (
     WHERE cand NOT IN (SELECT cand FROM refused)
     ON CONFLICT DO NOTHING
     RETURNING token, job_id, scheduled_us
-), counts AS (
+), counts AS MATERIALIZED (
     SELECT job_id, count(*) AS n FROM {s}.leases
     WHERE job_id IN (SELECT id FROM win) AND owner <> %(owner)s AND owner <> ''
     GROUP BY job_id
 )
-SELECT 'w', w.cand, NULL::text, NULL::bigint,
-    coalesce((SELECT n FROM counts WHERE counts.job_id = w.id), 0),
+SELECT 'w', w.cand, NULL::text, NULL::bigint, coalesce(n.n, 0),
     w.cand IN (SELECT cand FROM refused)
-FROM win w
+FROM win w LEFT JOIN counts n ON n.job_id = w.id
 UNION ALL
 SELECT 'l', NULL, job_id, scheduled_us, token, NULL FROM leased
 UNION ALL
