@@ -42,13 +42,13 @@ WITH c AS (
     SELECT * FROM unnest(%(id)b::text[], %(expected)b::bigint[], %(new)b::bigint[],
         %(keep)b::bool[], %(zone)b::text[], %(remaining)b::bigint[], %(cand)b::int[])
         AS c(id, expected, new_us, keep_zone, zone, remaining, cand)
-), locked AS (
-    SELECT j.id, j.next_fire_us FROM {s}.jobs j
-    WHERE j.id = ANY(%(id)b::text[]) AND j.broken IS NULL
-    FOR UPDATE SKIP LOCKED
 ), win AS (
-    SELECT c.* FROM c JOIN locked l
-    ON l.id = c.id AND l.next_fire_us IS NOT DISTINCT FROM c.expected
+    -- Only rows whose stored fire matches are locked (a lost claim writes nothing), and
+    -- PostgreSQL checks the match again on the newest version of a row it locks.
+    SELECT c.* FROM {s}.jobs j JOIN c
+    ON c.id = j.id AND j.next_fire_us IS NOT DISTINCT FROM c.expected
+    WHERE j.broken IS NULL
+    FOR UPDATE OF j SKIP LOCKED
 ), moved AS (
     UPDATE {s}.jobs j SET next_fire_us = w.new_us,
         next_fire_zone = CASE WHEN w.keep_zone THEN j.next_fire_zone ELSE w.zone END,
@@ -85,10 +85,6 @@ SELECT 'w', w.cand, NULL::text, NULL::bigint, coalesce(n.n, 0),
 FROM win w LEFT JOIN counts n ON n.job_id = w.id
 UNION ALL
 SELECT 'l', NULL, job_id, scheduled_us, token, NULL FROM leased
-UNION ALL
-SELECT 'k', NULL, j.id, NULL, NULL, NULL FROM {s}.jobs j
-WHERE j.id = ANY(%(id)b::text[]) AND j.broken IS NULL
-    AND j.id NOT IN (SELECT id FROM locked)
 """
 
 _RENEW = "UPDATE {s}.leases SET expires_us = %s WHERE owner = %s RETURNING token"
@@ -214,7 +210,6 @@ class PGLeases(PGHistory):
                         run_cols["run_at"].append(at_us)
         results: list[int | None] = [None] * len(claims)
         taken: dict[tuple[str, int], int] = {}
-        skipped: list[str] = []
         with self._tx("claim due runs") as tx:
             rows = tx.conn.execute(
                 _CLAIM.format(s=self._s),
@@ -227,18 +222,15 @@ class PGLeases(PGHistory):
                         # A run slot taken already (that fire ran): the job moved on,
                         # and this claim starts nothing.
                         results[index] = None if refused and prepared[index][6] else number
-                elif kind == "l":
-                    taken[(job_id, at_us)] = number
                 else:
-                    skipped.append(job_id)
+                    taken[(job_id, at_us)] = number
         self._leases.update(taken)  # once committed
-        lost = {claims[index][0] for index, result in enumerate(results) if result is None}
-        if skipped or lost:
-            # Locked by another transaction (which may roll back), changed or claimed
-            # elsewhere: the next sync reports each such job as it is then, so that this
-            # process never forgets one.
-            self._recheck.update(skipped)
-            self._recheck.update(lost)
+        # Claims that lost: the job was locked by another transaction (which may roll
+        # back), changed, claimed elsewhere or removed. The next sync reports each such
+        # job as it is then, changed or not, so that this process never forgets one.
+        self._recheck.update(
+            claims[index][0] for index, result in enumerate(results) if result is None
+        )
         return results
 
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
