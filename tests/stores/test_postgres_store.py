@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -451,3 +452,28 @@ def test_without_notify_no_notification_is_sent(pg_schema: str) -> None:
         loud.add_job(make_job("b"))
         [note] = list(listener.notifies(timeout=2.0, stop_after=1))
         assert (note.channel, note.payload) == (loud.channel, loud.owner)
+
+
+def test_a_forked_child_uses_connections_of_its_own(pg_schema: str) -> None:
+    import multiprocessing
+
+    store = make(pg_schema)
+    store.add_job(make_job("a"))
+    parent_owner = store.owner
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=_child_adds_a_job, args=(store,))
+    with warnings.catch_warnings():
+        # (Python 3.12+ warns that a process with threads forks: the pool has threads.)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert store.owner == parent_owner
+    assert {job.id for job in store.get_jobs()} == {"a", "from-child"}  # parent's still work
+
+
+def _child_adds_a_job(store: PostgresStore) -> None:
+    owner = store.owner
+    store.add_job(make_job("from-child"))
+    assert store.owner != owner
+    store.close()

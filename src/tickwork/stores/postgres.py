@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -318,6 +319,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         self._live = None
         self._live_lock = threading.Lock()
         self._lock_key = None
+        self._pid = os.getpid()
         self._mine = set()
         self._mine_lock = threading.Lock()
         self._leases = {}
