@@ -4,6 +4,7 @@ NOTIFY, and schedulers on it. Each test has a schema of its own on the test serv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -477,3 +478,40 @@ def _child_adds_a_job(store: PostgresStore) -> None:
     store.add_job(make_job("from-child"))
     assert store.owner != owner
     store.close()
+
+
+def test_a_started_scheduler_runs_a_job_added_by_another_host(pg_schema: str) -> None:
+    """Real time, real threads: the scheduler learns of the job by polling (the engine
+    helper adds NOTIFY wake-ups) and runs it once."""
+    from datetime import datetime as real
+
+    scheduler = Scheduler(store=make(pg_schema, poll_interval=0.1), timezone="UTC")
+    other = make(pg_schema)
+    scheduler.start()
+    try:
+        due = real.now(UTC) + timedelta(milliseconds=100)
+        other.add_job(dataclasses.replace(make_job("now", next_fire=due), func_ref=RECORD))
+        deadline = time.monotonic() + 10
+        while not sqlite_jobs.runs_of("now") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [at for at, _ in sqlite_jobs.runs_of("now")] == [due]
+    finally:
+        scheduler.shutdown()
+
+
+def test_an_async_scheduler_runs_jobs_on_the_store(pg_schema: str) -> None:
+    import asyncio
+
+    from tickwork.aio import AsyncScheduler
+
+    async def main() -> None:
+        async with AsyncScheduler(store=make(pg_schema), timezone="UTC") as scheduler:
+            due = datetime.now(UTC) + timedelta(milliseconds=50)
+            await scheduler.add_job(RECORD, "date", run_date=due, id="async")
+            deadline = time.monotonic() + 10
+            while not sqlite_jobs.runs_of("async") and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert len(sqlite_jobs.runs_of("async")) == 1
+            assert [run.job_id for run in await scheduler.history("async")] == ["async"]
+
+    asyncio.run(main())
