@@ -204,13 +204,19 @@ class PGConnection:
         import psycopg
 
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 self._conninfo(),
                 autocommit=True,
                 connect_timeout=max(1, round(self.connect_timeout)),
             )
         except psycopg.Error as error:
             raise StoreError(f"cannot connect to {self._where}: {_reason(error)}") from error
+        try:
+            self._configure(conn)
+        except psycopg.Error as error:
+            conn.close()
+            raise StoreError(f"cannot connect to {self._where}: {_reason(error)}") from error
+        return conn
 
     def _register(self, live: psycopg.Connection[Any]) -> None:
         """Take this process's advisory lock, then list it in ``processes`` (in that
@@ -347,6 +353,7 @@ class PGConnection:
                     pool.check()
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Set the timeouts of *conn* for its session (so no call waits for ever)."""
         conn.execute(
             "SELECT set_config('lock_timeout', %s, false), "
             "set_config('statement_timeout', %s, false)",
