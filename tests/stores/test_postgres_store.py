@@ -515,3 +515,15 @@ def test_an_async_scheduler_runs_jobs_on_the_store(pg_schema: str) -> None:
             assert [run.job_id for run in await scheduler.history("async")] == ["async"]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "job", [make_job("a", args=("x\x00y",)), make_job("b\x00")], ids=["argument", "id"]
+)
+def test_text_postgresql_cannot_hold_is_a_serialization_error(pg_schema: str, job: Any) -> None:
+    from tickwork import SerializationError
+
+    store = make(pg_schema)
+    with pytest.raises(SerializationError, match="NUL"):
+        store.add_job(job)
+    assert store.get_jobs() == []
