@@ -2,6 +2,8 @@
 
 * :class:`MemoryStore` (the default): in memory, for one process.
 * :class:`SQLiteStore`: one SQLite file, shared by the processes of one machine.
+* :class:`PostgresStore`: a PostgreSQL database, shared by the processes of many hosts
+  (the extra ``tickwork[postgres]``; psycopg is imported only when one is made).
 
 To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are the
 contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order,
@@ -33,6 +35,7 @@ from ._base import (
     WindowedJobStore,
 )
 from .memory import MemoryStore
+from .postgres import PostgresStore
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "JobStore",
     "MemoryStore",
     "NotifyingStore",
+    "PostgresStore",
     "RunEnd",
     "SQLiteStore",
     "SharedJobStore",
