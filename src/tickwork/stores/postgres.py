@@ -94,7 +94,17 @@ from .codec import JobRow, decode_job, encode_job
 if TYPE_CHECKING:
     import psycopg_pool
 
+    from ._pg_listen import Listener
+
 __all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+#: The longest subscribe() waits for the first LISTEN (usually milliseconds).
+_LISTEN_WAIT = 2.0
+
+
+def _nothing() -> None:
+    """Unsubscribe from a store that never calls back."""
+
 
 logger = logging.getLogger("tickwork")
 
@@ -349,9 +359,10 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
-        self._callbacks: list[Callable[[], None]] = []
-        self._listener: threading.Thread | None = None
-        self._stop_listening = threading.Event()
+        self._callbacks: list[
+            tuple[Callable[[], None], Callable[[BaseException], None] | None]
+        ] = []
+        self._listener: Listener | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
@@ -584,73 +595,65 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         assert isinstance(moment, datetime)
         return moment.astimezone(timezone.utc)
 
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def subscribe(
+        self,
+        callback: Callable[[], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Callable[[], None]:
         """Call *callback* (from a listener thread) whenever another store writes jobs
-        or records runs in this schema (a ``NOTIFY`` on :attr:`channel`). Returns the
-        function that unsubscribes it. With ``notify=False`` nothing is ever called."""
-        if self.notify:
-            with self._open_lock:
-                self._callbacks.append(callback)
-                if self._listener is None:
-                    self._stop_listening.clear()
-                    self._listener = threading.Thread(
-                        target=self._listen, name="tickwork-pg-listen", daemon=True
-                    )
-                    self._listener.start()
+        or records runs in this schema (a ``NOTIFY`` on :attr:`channel`), and once more
+        after the listener reconnected (notifications may have been missed meanwhile);
+        call *on_error* once per outage of the listening connection. Returns the
+        function that unsubscribes them. With ``notify=False`` nothing is ever called
+        (the scheduler polls every ``poll_interval``)."""
+        if not self.notify:
+            return _nothing
+        entry = (callback, on_error)
+        with self._open_lock:
+            self._callbacks.append(entry)
+            listener = self._listener
+            if listener is None:
+                from ._pg_listen import Listener
+
+                listener = self._listener = Listener(
+                    self._connect_live, self.channel, self._heard, self._deaf
+                )
+        # The first LISTEN is usually in place within milliseconds; a server that does
+        # not answer is told to on_error, and the listener keeps trying by itself.
+        listener.start(wait=_LISTEN_WAIT)
 
         def unsubscribe() -> None:
-            with self._open_lock, contextlib.suppress(ValueError):
-                self._callbacks.remove(callback)
+            with self._open_lock:
+                with contextlib.suppress(ValueError):
+                    self._callbacks.remove(entry)
+                idle = not self._callbacks
+            if idle:
+                self._stop_listener()
 
         return unsubscribe
 
-    def _listen(self) -> None:
-        """The listener thread: LISTEN on a connection of its own, call back on each
-        notification from another store; reconnect with back-off when it drops."""
-        back_off = 0.1
-        stop = self._stop_listening
-        while not stop.is_set():
-            conn = None
+    def _heard(self, payload: str) -> None:
+        """A notification: another store's change (this store's own are skipped), or
+        ``""`` after a reconnection."""
+        if payload == self.owner:
+            return
+        for callback, _ in list(self._callbacks):
             try:
-                conn = self._connect_live()
-                conn.execute(f"LISTEN {quote(self.channel)}")
-                back_off = 0.1
-                while not stop.is_set():
-                    for note in conn.notifies(timeout=1.0):
-                        if stop.is_set():
-                            break
-                        if note.payload != self.owner:
-                            for callback in list(self._callbacks):
-                                try:
-                                    callback()
-                                except Exception:
-                                    logger.exception("tickwork: a NOTIFY callback failed")
-            except Exception as error:
-                if stop.is_set():
-                    break
-                logger.warning(
-                    "tickwork: %s: listening for changes failed (%s); retrying in %.1f s",
-                    self._where,
-                    error,
-                    back_off,
-                )
-                stop.wait(back_off)
-                back_off = min(back_off * 2, 5.0)
-            finally:
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
+                callback()
+            except Exception:
+                logger.exception("tickwork: a change callback of %s failed", self._where)
+
+    def _deaf(self, error: BaseException) -> None:
+        """The listening connection was lost (the listener reconnects by itself)."""
+        for _, on_error in list(self._callbacks):
+            if on_error is not None:
+                try:
+                    on_error(error)
+                except Exception:
+                    logger.exception("tickwork: an error callback of %s failed", self._where)
 
     def _stop_listener(self) -> None:
-        listener = self._listener
-        if listener is None:
-            return
-        self._stop_listening.set()
-        live = self._live
-        if live is not None:
-            # Wake the listener now rather than at its next timeout (it skips its own).
-            with contextlib.suppress(Exception), self._live_lock:
-                live.execute("SELECT pg_notify(%s, %s)", (self.channel, self.owner))
-        if listener is not threading.current_thread():
-            listener.join(timeout=5.0)
-        self._listener = None
+        with self._open_lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
