@@ -375,6 +375,14 @@ class JobStore(Protocol):
         takes a lease on each run a winning claim starts (*runs*); see its lease rules.
         ``now`` is when the leases start.
 
+        A store may also keep *run slots*: the (job id, scheduled instant) of every run
+        a claim started, for as long as it keeps history, so that no later claim starts
+        a run of the same fire again (a job replaced with its first fire reset, a
+        catch-up over fires that ran). A claim whose compare-and-set matches but one of
+        whose *runs* already had its slot still moves the job as asked (so the caller
+        does not claim that fire for ever), starts no run and returns None.
+        :class:`~tickwork.stores.PostgresStore` does this; the other stores do not.
+
         Raises:
             StoreError: the store failed; nothing was claimed.
         """
