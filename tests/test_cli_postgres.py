@@ -23,6 +23,9 @@ from tickwork.testing import FakeClock, advance
 
 from . import pg
 
+#: A fresh schema per test (the fixture of tests/pg.py).
+pg_schema = pg.pg_schema
+
 T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
 RECORD = "tests.stores.sqlite_jobs:record"
 FAIL = "tests.stores.sqlite_jobs:fail"

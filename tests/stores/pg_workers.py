@@ -26,9 +26,11 @@ with the nonce as the key, so a retried insert never counts one run twice.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -190,6 +192,8 @@ def serve(config: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    # SIGUSR1 prints every thread's stack: a test that finds a worker stuck asks for it.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     (config,) = argv
     serve(json.loads(config))

@@ -39,7 +39,10 @@ from tickwork import Event, EventKind, Scheduler, StoreError
 from tickwork.stores import PostgresStore
 
 from .. import pg
-from .pg_workers import EVENTS, HERE, LOG_TABLE, READY, SkewedClock
+from .pg_workers import EVENTS, HERE, JOB_SETS, LOG_TABLE, READY, SkewedClock
+
+#: A fresh schema per test (the fixture of tests/pg.py).
+pg_schema = pg.pg_schema
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,8 +124,25 @@ class Workers:
             started.append(proc.pid)
         for pid in started:
             ready = self.dir / READY.format(pid=pid)
-            wait_for(f"worker {pid} to start", lambda ready=ready: self._alive(ready), STARTUP)
+            try:
+                wait_for(f"worker {pid} to start", lambda ready=ready: self._alive(ready), STARTUP)
+            except pytest.fail.Exception:
+                os.kill(pid, signal.SIGUSR1)  # its threads' stacks, to its stderr
+                time.sleep(0.5)
+                pytest.fail(f"worker {pid} did not start in {STARTUP:g} s:\n{self.errors()}")
         return started
+
+    def add_jobs(self, jobs: str, **config: Any) -> None:
+        """Add the job set *jobs* from this process, as a deployment script would (the
+        workers, already running, learn of them by NOTIFY or their next poll: a grid
+        that starts after they are up does not depend on how long they took to start)."""
+        settings = {**self.config, **config}
+        store = PostgresStore(pg.dsn(), schema=settings["schema"])
+        scheduler = Scheduler(store=store, timezone="UTC")
+        try:
+            scheduler.add_jobs(JOB_SETS[jobs](settings))
+        finally:
+            scheduler.shutdown()
 
     def _alive(self, ready: Path) -> bool:
         for proc in self.procs:
@@ -242,10 +262,10 @@ def terminate_backends_of(pid: int) -> int:
 
 
 def test_kill_9_mid_run_the_survivor_takes_over_at_once_and_retries(workers: Workers) -> None:
-    start = grid_start()
-    run_date = start + timedelta(seconds=1)
-    config = {"jobs": "with-blocker", "start": start.isoformat(), "run_date": run_date.isoformat()}
-    pids = workers.start(2, **config)
+    pids = workers.start(2)
+    start = grid_start(0.3)
+    run_date = start + timedelta(seconds=0.5)
+    workers.add_jobs("with-blocker", start=start.isoformat(), run_date=run_date.isoformat())
     table = workers.config["log"]
 
     def blocker(attempt: int) -> list[Ran]:
@@ -275,8 +295,9 @@ def test_kill_9_mid_run_the_survivor_takes_over_at_once_and_retries(workers: Wor
 
 
 def test_terminated_connections_are_replaced_and_nothing_is_doubled(workers: Workers) -> None:
-    start = grid_start()
-    pids = workers.start(2, jobs="stream", start=start.isoformat())
+    pids = workers.start(2)
+    start = grid_start(0.3)
+    workers.add_jobs("stream", start=start.isoformat())
     table = workers.config["log"]
     wait_for("runs", lambda: len(runs(table)) >= 10, 10)
     victim = pids[0]
@@ -306,8 +327,9 @@ def _cluster() -> list[str]:
 @pytest.mark.pg_restart
 def test_the_server_restarted_mid_load(workers: Workers) -> None:
     command = _cluster()
-    start = grid_start()
-    pids = workers.start(2, jobs="stream", start=start.isoformat())
+    pids = workers.start(2)
+    start = grid_start(0.3)
+    workers.add_jobs("stream", start=start.isoformat())
     table = workers.config["log"]
     wait_for("runs", lambda: len(runs(table)) >= 10, 10)
     began = time.monotonic()
@@ -396,7 +418,7 @@ def test_a_statement_timeout_fails_a_call_naming_it(
     store = store_on(lock_timeout=10.0, statement_timeout=1.0)
     lock_jobs()
     began = time.monotonic()
-    with pytest.raises(StoreError, match="statement timeout"):
+    with pytest.raises(StoreError, match="statement_timeout"):
         store.get_jobs()
     assert time.monotonic() - began < 3
 
