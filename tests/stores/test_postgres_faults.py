@@ -547,6 +547,33 @@ def test_a_cut_listen_connection_is_reported_then_notifications_resume(
         scheduler.shutdown(wait=True)
 
 
+def test_stores_on_two_schemas_of_one_database_open_at_once(pg_schema: str) -> None:
+    """Processes on other schemas of the same database (other applications, other
+    tests) must not block a store's start: a liveness lock is a database-wide name."""
+    other = f"{pg_schema}_b"
+    first = PostgresStore(pg.dsn(), schema=pg_schema)
+    second = PostgresStore(pg.dsn(), schema=other)
+    opened = threading.Event()
+
+    def open_second() -> None:
+        second.open()
+        opened.set()
+
+    thread = threading.Thread(target=open_second, daemon=True)
+    try:
+        first.open()
+        thread.start()
+        assert opened.wait(5), "a store on another schema waited for this one's lock"
+        # and each still sees the other as alive: neither takes anything over
+        assert first.maintain(datetime.now(UTC)).taken == []
+    finally:
+        first.close()  # frees the lock the second may be waiting on
+        if thread.is_alive() or opened.is_set():
+            thread.join(10)
+        second.close()
+        pg.drop_schema(other)
+
+
 # -- a clear error at start ---------------------------------------------------------------
 
 
