@@ -5,16 +5,30 @@ real clock; ``tickwork.testing.FakeClock`` is a controllable one for tests. Belo
 drivers, nothing reads the clock: triggers, planning and stores take ``now`` as an
 argument. :func:`system_now` exists only to fill in trigger defaults (an interval's
 ``start`` when none is given).
+
+:class:`CorrectedClock` is the real clock set by another one: the clock of a database
+several hosts share (``tickwork.stores.ClockedStore``), so that hosts whose own clocks
+are wrong agree on what is due. It measures the offset when a driver asks it to
+(:meth:`CorrectedClock.refresh`), never on its own: reading the time stays cheap and
+stays the drivers' business.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "system_now"]
+__all__ = ["Clock", "CorrectedClock", "SystemClock", "system_now"]
+
+logger = logging.getLogger("tickwork")
+
+#: Seconds between two measurements of a corrected clock's offset.
+CORRECTION_INTERVAL = 10.0
+#: An offset larger than this many seconds is logged (once).
+CORRECTION_NOTICE = 1.0
 
 
 def system_now() -> datetime:
@@ -80,3 +94,119 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class CorrectedClock:
+    """*base* (the real clock) plus the offset to the clock *source* reads.
+
+    ``now()`` is ``base.now() + offset``; ``monotonic``, ``sleep_time`` and
+    ``subscribe`` are the base's. The offset is measured by :meth:`measure`: *source*
+    (one query to a database) against the midpoint of the base's readings just before
+    and just after it, which cancels the query's round trip when it is symmetric.
+    :meth:`refresh` measures at most once every *interval* seconds (of the base's
+    monotonic clock); a driver calls it before it steps. When *source* fails, the last
+    offset is kept (0 before any measurement) and the next :meth:`refresh` after
+    *interval* tries again.
+
+    :attr:`shifted` adds up the changes of the offset, in seconds, so a driver that
+    compares wall time with monotonic time (to notice a changed system clock) can tell
+    a correction from a jump.
+
+    Args:
+        base: the clock to correct.
+        source: the reference clock, returning an aware datetime; it may raise.
+        name: what the reference clock is, for log lines ("the database").
+        interval: seconds between measurements (default 10).
+    """
+
+    def __init__(
+        self,
+        base: Clock,
+        source: Callable[[], datetime],
+        *,
+        name: str = "the database",
+        interval: float = CORRECTION_INTERVAL,
+    ) -> None:
+        #: The clock corrected.
+        self.base = base
+        self._source = source
+        self._name = name
+        self._interval = interval
+        self._offset = timedelta(0)
+        self._measured_at: float | None = None
+        self._failing = False
+        self._noticed = False
+        #: The sum of every change of the offset so far, in seconds.
+        self.shifted = 0.0
+
+    @property
+    def offset(self) -> timedelta:
+        """What is added to the base clock's time (the reference minus the base)."""
+        return self._offset
+
+    def now(self) -> datetime:
+        return self.base.now() + self._offset
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+    def sleep_time(self, seconds: float) -> float | None:
+        return self.base.sleep_time(seconds)
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        return self.base.subscribe(callback)
+
+    def due(self) -> bool:
+        """Whether :meth:`refresh` would measure now (never measured, or *interval*
+        seconds have passed since the last attempt)."""
+        at = self._measured_at
+        return at is None or self.base.monotonic() - at >= self._interval
+
+    def refresh(self) -> None:
+        """:meth:`measure`, when :meth:`due`."""
+        if self.due():
+            self.measure()
+
+    def measure(self) -> bool:
+        """Measure the offset now (one call of *source*); return whether it worked.
+
+        A failure is logged (once until a measurement works again) and keeps the last
+        offset; an offset of more than a second is logged once.
+        """
+        base = self.base
+        self._measured_at = base.monotonic()
+        before = base.now()
+        try:
+            theirs = self._source()
+            if not isinstance(theirs, datetime) or theirs.utcoffset() is None:
+                raise TypeError(f"the reference clock returned {theirs!r}, not an aware datetime")
+        except Exception as error:  # a store raises StoreError; keep scheduling anyway
+            if not self._failing:
+                self._failing = True
+                logger.warning(
+                    "tickwork: could not read the clock of %s (%s); keeping the offset "
+                    "measured last (%+.3f s) and trying again every %g s",
+                    self._name,
+                    error,
+                    self._offset.total_seconds(),
+                    self._interval,
+                )
+            return False
+        after = base.now()
+        self._failing = False
+        offset = theirs - (before + (after - before) / 2)
+        self.shifted += (offset - self._offset).total_seconds()
+        self._offset = offset
+        off = -offset.total_seconds()
+        if abs(off) > CORRECTION_NOTICE and not self._noticed:
+            self._noticed = True
+            logger.warning(
+                "tickwork: this host's clock is %+.1f s off %s's; scheduling by %s's",
+                off,
+                self._name,
+                self._name,
+            )
+        return True
+
+    def __repr__(self) -> str:
+        return f"CorrectedClock({self.base!r}, offset={self._offset.total_seconds():+.6f} s)"

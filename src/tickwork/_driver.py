@@ -146,6 +146,7 @@ class Pacer:
         self._clock: Clock = engine.clock
         self._mono = 0.0
         self._wall: datetime | None = None
+        self._shifted = 0.0
         #: How many seconds past its end the last wait that ran its full length woke.
         self.overslept = 0.0
 
@@ -164,6 +165,7 @@ class Pacer:
         driver blocks for each (None: until woken) and stops when woken early."""
         clock = self._clock
         self._mono, self._wall = clock.monotonic(), clock.now()
+        self._shifted = _shifted(clock)
         deadline = self._mono + seconds
         while True:
             remaining = deadline - clock.monotonic()
@@ -179,12 +181,20 @@ class Pacer:
         if self._wall is None:
             return
         drift = (clock.now() - self._wall).total_seconds() - (clock.monotonic() - self._mono)
+        # A corrected clock's own correction (CorrectedClock.shifted) is no jump.
+        drift -= _shifted(clock) - self._shifted
         if abs(drift) > JUMP_TOLERANCE:
             logger.warning(
                 "tickwork: the wall clock moved %+.1f s more than elapsed time (clock "
                 "change or suspend); re-planning",
                 drift,
             )
+
+
+def _shifted(clock: Clock) -> float:
+    """How far a corrected clock has moved itself so far (0 for another clock)."""
+    shifted = getattr(clock, "shifted", 0.0)
+    return shifted if isinstance(shifted, float) else 0.0
 
 
 def forward(method: Callable[Concatenate[Engine, P], R]) -> Callable[Concatenate[Any, P], R]:

@@ -25,7 +25,7 @@ from datetime import datetime, tzinfo
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds
-from ._clock import Clock, SystemClock
+from ._clock import Clock, CorrectedClock, SystemClock
 from ._core import Decision, SchedulerCore
 from ._errors import SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
@@ -35,7 +35,7 @@ from ._references import FUNCTIONS
 from ._storelink import StoreLink
 from ._tz import coerce_timezone
 from .executors import Executor
-from .stores import JobStore, MemoryStore
+from .stores import ClockedStore, JobStore, MemoryStore
 
 __all__ = ["Driver", "Machine", "SchedulerState"]
 
@@ -121,6 +121,11 @@ class Machine:
         self._clock: Clock = clock if clock is not None else SystemClock()
         if not isinstance(self._clock, Clock):
             raise TypeError(f"clock must provide now/monotonic/sleep_time/subscribe, got {clock!r}")
+        if isinstance(self._clock, SystemClock) and isinstance(self._store, ClockedStore):
+            # Hosts sharing a database schedule by its clock, not by their own (which
+            # may be wrong); the drivers measure the offset (measure_clock). A clock
+            # the caller chose (a FakeClock in tests) is left as it is.
+            self._clock = CorrectedClock(self._clock, self._store.database_now)
         self._timezone = coerce_timezone(timezone)
         self._runners = ExecutorLink(executors, default_executors)
         self._executors = self._runners.executors
@@ -167,6 +172,27 @@ class Machine:
     @property
     def store(self) -> JobStore:
         return self._store
+
+    @property
+    def real_time(self) -> bool:
+        """Whether the clock is the real one (a ``SystemClock``, corrected or not)."""
+        clock = self._clock
+        return isinstance(clock.base if isinstance(clock, CorrectedClock) else clock, SystemClock)
+
+    def clock_due(self) -> bool:
+        """Whether the clock is corrected by the store's and wants measuring now
+        (:meth:`measure_clock`)."""
+        clock = self._clock
+        return isinstance(clock, CorrectedClock) and clock.due()
+
+    def measure_clock(self) -> None:
+        """Measure the offset of the store's clock (``ClockedStore.database_now``) when
+        due: at most once every 10 seconds, and only for a clock the engine corrects.
+        For the drivers, in their thread (one short query; outside the engine's lock);
+        a failed measurement keeps the last offset."""
+        clock = self._clock
+        if isinstance(clock, CorrectedClock):
+            clock.refresh()
 
     @property
     def does_io(self) -> bool:
@@ -300,8 +326,11 @@ class Machine:
         :meth:`step` until no backlog is left (each step dispatches one chunk). Tests
         with a :class:`~tickwork.testing.FakeClock` may call it (see
         ``tickwork.testing``), as may programs that run their own loop after
-        :meth:`open`. Dispatches nothing unless the scheduler is running.
+        :meth:`open`. Dispatches nothing unless the scheduler is running. (Measures
+        the offset of a store's clock when due, as the drivers do: see
+        :meth:`measure_clock`.)
         """
+        self.measure_clock()
         while True:
             upcoming = self.step()
             if not self.backlog:
@@ -412,6 +441,10 @@ class Machine:
 
     # -- lifecycle, for the drivers -------------------------------------------------
 
+    def _wake_driver(self) -> None:
+        # (The driver attached when the store calls: looked up at each call.)
+        self._driver.wakeup()
+
     def attach_driver(self, driver: Driver, control: JobControl | None = None) -> None:
         """Connect the driver that steps this engine: it is woken when something changes
         and asked whether it takes in results. *control* is what returned jobs'
@@ -431,13 +464,15 @@ class Machine:
                 raise SchedulerStateError(f"the scheduler is already {self._state.value}")
             try:
                 self._link.load()
+                now = self._clock.now()
+                # Last: nothing after it fails, so a failed start leaves no subscription.
+                self._link.subscribe(self._wake_driver, now)
             except BaseException:
                 # Not started, so no shutdown() is due: leave no file open (it reopens
                 # if start is tried again).
                 self._store.close()
                 raise
             self._link.restart()
-            now = self._clock.now()
             self._state = SchedulerState.PAUSED if paused else SchedulerState.RUNNING
             events = [Event(kind=EventKind.SCHEDULER_STARTED, at=now)]
             if paused:
@@ -451,6 +486,7 @@ class Machine:
         :func:`tickwork.testing.run_until`) and for programs that call
         :meth:`process_due` from their own loop. ``shutdown()`` closes it.
         """
+        self.measure_clock()
         self.emit(self.startup(paused=paused))
 
     def begin_shutdown(self) -> bool:
@@ -476,6 +512,8 @@ class Machine:
         emit in its own thread or task.
         """
         link = self._link
+        # (Outside the lock: a store may wait for its listening thread to end.)
+        link.unsubscribe()
         with self._lock:
             now = self._clock.now()
             dropped = self._core.drop_buffers(now, handed_off=link.hand_off_retries(now))

@@ -12,7 +12,10 @@ those decisions to the store and the store's answers back to the core:
   transaction) before anything runs; a fire another process claimed first is not
   run, and the job is taken as the store now has it;
 * **sharing** (a :class:`~tickwork.stores.SharedJobStore` only): other processes'
-  changes are taken in every ``poll_interval``, leases on running runs are renewed,
+  changes are taken in every ``poll_interval`` and, from a
+  :class:`~tickwork.stores.NotifyingStore`, at the step after the store tells of
+  them (the driver is woken: a burst of notifications is one read), leases on
+  running runs are renewed,
   runs of dead processes are taken over, and pending retries are handed off at
   shutdown;
 * **persisting** a decision: changed job records, finished jobs and history rows, in
@@ -31,6 +34,7 @@ import gc
 import logging
 import random
 import zlib
+from collections import deque
 from collections.abc import Callable, Container
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +48,7 @@ from ._model import Job
 from ._planning import epoch_us
 from ._serialize import fire_zone
 from ._window import Window
-from .stores import JobStore, SharedJobStore, Takeover, WindowedJobStore
+from .stores import JobStore, NotifyingStore, SharedJobStore, Takeover, WindowedJobStore
 
 __all__ = ["StoreLink"]
 
@@ -58,6 +62,10 @@ STORE_RETRY = timedelta(seconds=1)
 #: History rows kept in memory while the store cannot take them.
 UNSAVED_LIMIT = 100_000
 _REMOVED = int(EventKind.JOB_REMOVED)
+
+
+def _nothing() -> None:
+    pass
 
 
 def earliest(*moments: datetime | None) -> datetime | None:
@@ -109,6 +117,17 @@ class StoreLink:
         #: Whether the core may lack a stored job (the store shared, or windowed): the
         #: store is asked for a job the core does not hold.
         self.partial = self.shared or self.window is not None
+        # Notifications (a shared NotifyingStore): set from the store's thread, taken
+        # by the next step; no lock (see _notified).
+        self._notifying = (
+            store if self._shared is not None and isinstance(store, NotifyingStore) else None
+        )
+        #: Whether the store told of changes the next step is to take in.
+        self.changes_pending = False
+        self._deaf = False  # the store lost its way of hearing (until it hears again)
+        self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
+        self._unsubscribe: Callable[[], None] | None = None
+        self._wake: Callable[[], None] = _nothing
 
     # -- loading ----------------------------------------------------------------------
 
@@ -368,6 +387,80 @@ class StoreLink:
         self.ok = False
         self.upkeep_at = now + STORE_RETRY
 
+    # -- notifications ----------------------------------------------------------------
+
+    def subscribe(self, wake: Callable[[], None], now: datetime) -> None:
+        """Listen to a store that tells of other processes' changes (after loading):
+        *wake* (from the store's thread) makes the driver step soon. The first step
+        after takes in the changes made since loading, before the store listened. A
+        store that cannot notify is reported, and polled as any other."""
+        store = self._notifying
+        if store is None or self._unsubscribe is not None:
+            return
+        self._wake = wake
+        try:
+            self._unsubscribe = store.subscribe(self._notified, self._deafened)
+        except StoreError as error:
+            self._deafened(error)
+            self._take_outages(now)
+            return
+        self.changes_pending = True
+
+    def unsubscribe(self) -> None:
+        """Stop listening (at shutdown, before the store closes)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        self._wake = _nothing
+        if unsubscribe is not None:
+            try:
+                unsubscribe()
+            except Exception as error:  # a store's bug must not stop the shutdown
+                logger.error("tickwork: could not unsubscribe from %s: %s", self._name(), error)
+
+    def _notified(self) -> None:
+        """The store says another process changed something (any thread, any number
+        of times): the next step reads the changes. The driver is woken only when
+        the flag was not set already: a step that clears it reads afterwards, so it
+        sees every change told before (a burst of notifications is one read)."""
+        if self._deaf:
+            self._deaf = False
+            logger.info("tickwork: %s tells of other processes' changes again", self._name())
+        if not self.changes_pending:
+            self.changes_pending = True
+            self._wake()
+
+    def _deafened(self, error: BaseException) -> None:
+        """The store lost its way of hearing of changes (any thread): log it, report
+        one STORE_ERROR event per outage, and go on by polling."""
+        if self._deaf:
+            return
+        self._deaf = True
+        poll = None if self._shared is None else self._shared.poll_interval
+        logger.warning(
+            "tickwork: %s stopped telling of other processes' changes (%s); taking them "
+            "in %s until it does again",
+            self._name(),
+            error,
+            "only after a lost claim" if poll is None else f"every {poll:g} s (poll_interval)",
+        )
+        self._outages.append(error)
+        self._wake()
+
+    def _take_outages(self, now: datetime) -> None:
+        """STORE_ERROR events for the outages of notification since the last step."""
+        outages = self._outages
+        while outages:
+            error = outages.popleft()
+            reason = f"{self._name()} stopped telling of changes: {error}"
+            store_error = error if isinstance(error, StoreError) else StoreError(reason)
+            if store_error is not error:
+                store_error.__cause__ = error
+            self.events.append(
+                Event(kind=EventKind.STORE_ERROR, at=now, exception=store_error, reason=reason)
+            )
+
+    def _name(self) -> str:
+        return type(self.store).__name__
+
     # -- sharing ----------------------------------------------------------------------
 
     def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
@@ -386,13 +479,20 @@ class StoreLink:
         store = self._shared
         if store is None:
             return
+        if self._outages:
+            self._take_outages(now)
+        look = self.changes_pending  # (cleared before reading: see _notified)
+        self.changes_pending = False
         try:
             if self._race_done(now):
                 self._lost_claims = False
-                self.take_changes()
+                look = True
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
+                look = True
+            if look:
                 self.take_changes()
+                look = False
             if self.upkeep_at is None or now >= self.upkeep_at:
                 # A paused scheduler renews its own leases but takes over no one's runs:
                 # it would hold them without running them.
@@ -412,6 +512,8 @@ class StoreLink:
                 self.ok = True
         except StoreError as error:
             logger.error("tickwork: store upkeep failed: %s", error)
+            if look:
+                self.changes_pending = True  # read them when the store answers again
             self.failed(now, error)
 
     def take_changes(self) -> set[str]:

@@ -120,6 +120,7 @@ class AsyncScheduler(DriverBase):
         loop = asyncio.get_running_loop()
         self._loop = loop
         engine = self._engine
+        await self._measure_clock()
         events = await off_loop(engine, Engine.startup, paused=paused)
         self._unsubscribe = engine.clock.subscribe(self._tick)
         engine.emit(events)
@@ -277,6 +278,14 @@ class AsyncScheduler(DriverBase):
                 return False  # the timer stepped: the wait ran its length
         return self._woken
 
+    async def _measure_clock(self) -> None:
+        """The offset to a store's clock, when due (every 10 s): a blocking query, so
+        in a worker thread (the loop is not stalled; the thread's readings of the host
+        clock bracket the query, so the offset is as good as from the loop)."""
+        engine = self._engine
+        if engine.clock_due():
+            await asyncio.to_thread(engine.measure_clock)
+
     def _closing(self) -> bool:
         return self._engine.state is SchedulerState.SHUTDOWN
 
@@ -289,6 +298,7 @@ class AsyncScheduler(DriverBase):
                     stepped = None  # woken since a timer stepped: that step is stale
                 self._woken = False
                 try:
+                    await self._measure_clock()
                     if stepped is not None:
                         upcoming, error = stepped
                         if error is not None:

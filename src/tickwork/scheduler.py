@@ -10,7 +10,7 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 
 from ._checks import seconds
-from ._clock import Clock, SystemClock
+from ._clock import Clock
 from ._driver import DriverBase, EarlyWake, Pacer, forward
 from ._engine import Engine, SchedulerState
 from .executors import Executor
@@ -34,7 +34,9 @@ class Scheduler(DriverBase):
             as ``"default"``, which is also added to a mapping without one). Coroutine
             functions go to ``"asyncio"``, created on first use when not given.
         clock: the clock (default ``SystemClock()``; ``tickwork.testing.FakeClock`` for
-            tests).
+            tests). On a store with a clock of its own (a ``ClockedStore``: the
+            database several hosts share), a ``SystemClock`` is set by that clock:
+            ``scheduler.clock`` is then a corrected clock, measured every 10 s.
         timezone: the zone of shortcut triggers (default: the local zone).
         max_wait: the longest the thread sleeps without looking at the clock, in seconds
             (default 60): a wall-clock jump or a resume from suspend is noticed within
@@ -69,7 +71,7 @@ class Scheduler(DriverBase):
         self._stopped = threading.Event()
         self._pacer = Pacer(self._engine)
         # Waking early to watch the clock only makes sense against the real clock.
-        self._spin = isinstance(self._engine.clock, SystemClock)
+        self._spin = self._engine.real_time
         self._early = EarlyWake()
 
     # -- the engine's operations ------------------------------------------------------
@@ -100,6 +102,8 @@ class Scheduler(DriverBase):
         With ``paused=True`` the scheduler starts without dispatching until
         :meth:`resume`. Raises ``SchedulerStateError`` if already started or shut down.
         """
+        # (A store's clock, when the engine schedules by it: measured before loading.)
+        self._engine.measure_clock()
         events = self._engine.startup(paused=paused)
         self._unsubscribe = self._engine.clock.subscribe(self._event.set)
         self._thread = threading.Thread(
@@ -223,6 +227,9 @@ class Scheduler(DriverBase):
             while not self._stopping:
                 self._woken = False
                 try:
+                    # The offset to a store's clock, every 10 s (one query; a no-op
+                    # otherwise), measured here: below the drivers, nothing reads clocks.
+                    engine.measure_clock()
                     upcoming = engine.step()
                 except Exception:
                     logger.exception("tickwork: dispatch failed; retrying in 1 s")

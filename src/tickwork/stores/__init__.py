@@ -2,10 +2,14 @@
 
 * :class:`MemoryStore` (the default): in memory, for one process.
 * :class:`SQLiteStore`: one SQLite file, shared by the processes of one machine.
+* :class:`PostgresStore`: a PostgreSQL database, shared by the processes of many hosts
+  (the extra ``tickwork[postgres]``; psycopg is imported only when one is made).
 
 To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are the
-contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order
-(their docstrings say what each method changes, returns and raises);
+contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order,
+:class:`NotifyingStore` for one that tells of other processes' changes at once and
+:class:`ClockedStore` for one whose server's clock the hosts schedule by (their
+docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
 :mod:`tickwork.stores.codec` turns a job into plain data and back; and
@@ -20,24 +24,30 @@ from . import codec
 from ._base import (
     Claim,
     ClaimLike,
+    ClockedStore,
     HandOff,
     HandOffLike,
     JobStore,
+    NotifyingStore,
     SharedJobStore,
     Takeover,
     Upkeep,
     WindowedJobStore,
 )
 from .memory import MemoryStore
+from .postgres import PostgresStore
 from .sqlite import SQLiteStore
 
 __all__ = [
     "Claim",
     "ClaimLike",
+    "ClockedStore",
     "HandOff",
     "HandOffLike",
     "JobStore",
     "MemoryStore",
+    "NotifyingStore",
+    "PostgresStore",
     "RunEnd",
     "SQLiteStore",
     "SharedJobStore",

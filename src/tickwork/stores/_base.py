@@ -18,6 +18,14 @@ must do, in the docstrings of their methods:
 * :class:`WindowedJobStore` (optional, beside either): a store that can list its jobs
   in the order they come due, a page at a time (:meth:`WindowedJobStore.due_jobs`), so
   that a scheduler keeps in memory only the jobs due soon instead of every stored job.
+* :class:`NotifyingStore` (optional, beside a shared store): a store that *tells* a
+  scheduler when another process changed something (:meth:`NotifyingStore.subscribe`),
+  so the change is taken in at once instead of at the next ``poll_interval``; polling
+  stays as the backstop.
+* :class:`ClockedStore` (optional): a store whose data lives on a shared server with a
+  clock of its own (:meth:`ClockedStore.database_now`). A scheduler on the real clock
+  schedules by that clock, corrected by the offset it measures every few seconds, so
+  hosts whose clocks disagree still agree on what is due.
 
 A store may implement a protocol by its members alone (``isinstance`` checks them), or
 subclass it to inherit the default bodies of the optional methods. The contract suites
@@ -49,7 +57,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
@@ -60,9 +68,11 @@ from .._model import Job, Run, RunEnd
 __all__ = [
     "Claim",
     "ClaimLike",
+    "ClockedStore",
     "HandOff",
     "HandOffLike",
     "JobStore",
+    "NotifyingStore",
     "SharedJobStore",
     "Takeover",
     "Upkeep",
@@ -577,4 +587,76 @@ class WindowedJobStore(Protocol):
         Raises:
             TypeError, ValueError: *limit* is not a whole number >= 1 (an int).
             StoreError: the store failed.
+        """
+
+
+@runtime_checkable
+class NotifyingStore(Protocol):
+    """A store that tells a scheduler at once when another process changed something.
+
+    Without it, a scheduler on a :class:`SharedJobStore` learns of other processes'
+    changes every ``poll_interval`` seconds; with it, within moments (a job another
+    host adds with a fire time of now starts at once). It is a protocol of its own, to
+    implement beside :class:`SharedJobStore`; ``isinstance(store, NotifyingStore)``
+    tells whether a store offers it. Polling stays as the backstop: a notification may
+    be lost, and the scheduler still calls :meth:`SharedJobStore.sync` on its timer.
+    """
+
+    @abstractmethod
+    def subscribe(
+        self,
+        callback: Callable[[], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Callable[[], None]:
+        """Call *callback* whenever another process changed something; return a
+        function that unsubscribes (calling it twice does nothing).
+
+        "Changed something": a job added, changed or removed, a run ended (a lease
+        released), a retry handed off: anything :meth:`SharedJobStore.sync` or
+        :meth:`SharedJobStore.maintain` would find. *callback* takes no arguments and
+        says only "look again": the scheduler then calls :meth:`SharedJobStore.sync`.
+        It may be called more than once for one change (and for this store's own
+        changes), and many calls in a burst may be taken together; it must not be
+        called for a change :meth:`SharedJobStore.sync` cannot see yet (call it after
+        the change is committed).
+
+        Both functions are called from a thread of the store's own (never while the
+        store holds a lock the scheduler may wait for); they return quickly and do not
+        raise. When the store loses its way of hearing (a dropped connection), it calls
+        *on_error* with the error, once per outage, and, once it hears again, calls
+        *callback* (changes may have been missed meanwhile). The scheduler goes on by
+        polling in between.
+
+        The scheduler subscribes when it starts (after :meth:`JobStore.open`) and
+        unsubscribes when it shuts down, before :meth:`JobStore.close`; after the
+        unsubscribe function returns, neither function is called again.
+
+        Raises:
+            StoreError: the store cannot notify (the scheduler logs it, reports a
+                ``STORE_ERROR`` event and goes on by polling).
+        """
+
+
+@runtime_checkable
+class ClockedStore(Protocol):
+    """A store on a shared server whose clock every host sharing the store agrees on.
+
+    Hosts' clocks drift and are set wrong; the scheduler of a host on the real clock
+    (``SystemClock``) schedules by the database's clock instead: it reads
+    :meth:`database_now` when it starts and every 10 seconds after, and adds the offset
+    it measured (against the midpoint of its own readings before and after) to its own
+    clock. A scheduler with any other clock (a ``FakeClock``, a user's clock) is not
+    corrected. ``isinstance(store, ClockedStore)`` tells whether a store offers it.
+    """
+
+    @abstractmethod
+    def database_now(self) -> datetime:
+        """The database's current time, an aware datetime (UTC).
+
+        One short query; it may be called from any thread, before :meth:`JobStore.open`
+        (opening the store) too.
+
+        Raises:
+            StoreError: the store failed (the scheduler keeps the offset it last
+                measured and tries again later).
         """

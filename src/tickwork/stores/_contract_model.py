@@ -67,13 +67,19 @@ def same_answers(store: JobStore, model: Callable[[], JobStore]) -> type[RuleBas
             super().__init__()
             self.model = model()
             self.real = store
+            # Runs started, as (job id, fire time): a store may key runs by them (a
+            # "slot" a second claim cannot start again, as PostgresStore does), so a
+            # claim of one of these fires again starts no run (here) rather than a
+            # second run of the same fire, which the stores need not agree on.
+            self.ran: set[tuple[str, datetime]] = set()
             # Each example starts from an empty store (examples share the store object).
             store.remove_jobs([job.id for job in store.get_jobs()])
 
-        def both(self, call: Callable[[JobStore], Any]) -> None:
+        def both(self, call: Callable[[JobStore], Any]) -> Any:
             expected = _outcome(lambda: call(self.model))
             actual = _outcome(lambda: call(self.real))
             assert actual == expected
+            return actual
 
         @rule(new=JOBS, replace=st.booleans())
         def add(self, new: Job, replace: bool) -> None:
@@ -90,10 +96,12 @@ def same_answers(store: JobStore, model: Callable[[], JobStore]) -> type[RuleBas
         @rule(job_id=IDS)
         def remove(self, job_id: str) -> None:
             self.both(lambda store: store.remove_job(job_id))
+            self.ran = {key for key in self.ran if key[0] != job_id}
 
         @rule(job_ids=st.lists(IDS, max_size=3))
         def remove_many(self, job_ids: list[str]) -> None:
             self.both(lambda store: store.remove_jobs(job_ids))
+            self.ran = {key for key in self.ran if key[0] not in job_ids}
 
         @rule(
             job_id=IDS,
@@ -108,9 +116,12 @@ def same_answers(store: JobStore, model: Callable[[], JobStore]) -> type[RuleBas
             new_next: datetime | None,
             remaining: int | None,
         ) -> None:
-            scheduled = () if expected is None else (expected,)
+            fresh = expected is not None and (job_id, expected) not in self.ran
+            scheduled = (expected,) if fresh and expected is not None else ()
             claim = (job_id, expected, new_next, remaining, scheduled)
-            self.both(lambda store: store.claim_fires([claim], now=T0))
+            answer = self.both(lambda store: store.claim_fires([claim], now=T0))
+            if scheduled and answer[1] != [None]:
+                self.ran.add((job_id, scheduled[0]))
 
         @rule(job_id=IDS)
         def get(self, job_id: str) -> None:

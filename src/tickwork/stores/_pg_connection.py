@@ -1,0 +1,368 @@
+"""The hold of a ``PostgresStore`` on its server: connections, errors, transactions,
+and this process's registration as a live lease owner.
+
+:class:`PGConnection` is the base of :class:`~tickwork.stores.PostgresStore`; the
+classes above it (:mod:`._pg_leases`, then :mod:`tickwork.stores.postgres`) use only
+what it offers:
+
+- *The pool* (``psycopg_pool.ConnectionPool``): the store's own, made from a DSN and
+  opened by :meth:`PGConnection.open`, or the caller's, used and never closed. Each
+  connection gets ``lock_timeout`` and ``statement_timeout`` the first time the store
+  uses it, so that no call waits for ever.
+- *The liveness connection*: one connection of its own (not from the pool), which
+  holds a session advisory lock for as long as the store is open. Another process
+  that finds the lock free knows this one is gone, and takes its runs over at once.
+- *Errors*: a psycopg error becomes a ``StoreError`` saying what could not be done and
+  on which server, database and schema (never the password); the transaction is rolled
+  back, and a broken connection is dropped from the pool.
+- *Transactions*: :meth:`PGConnection._tx` opens one (nested ones join it, as do the
+  calls inside :meth:`PGConnection.transaction`); a transaction that wrote stamps its
+  id into this store's own changes (which :meth:`sync` need not report) and, with
+  ``notify``, sends one NOTIFY before it commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import threading
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .._errors import StoreError
+from ._pg_schema import LIVENESS_CLASS, check_schema, quote
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["PGConnection", "Tx", "import_psycopg"]
+
+logger = logging.getLogger("tickwork")
+
+#: Own transaction ids remembered for sync beyond which the store takes a new snapshot.
+_MINE_MAX = 256
+
+
+def import_psycopg() -> None:
+    """Import psycopg and psycopg_pool, or say how to install them."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            f'PostgresStore needs psycopg 3 and psycopg-pool ({error}): pip install "tickwork[postgres]"'
+        ) from error
+
+
+class Tx:
+    """An open transaction: its connection, and whether it wrote anything."""
+
+    __slots__ = ("conn", "wrote")
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.wrote = False
+
+
+class PGConnection:
+    """The pool, the liveness connection, errors and transactions of a PostgresStore."""
+
+    schema: str
+    lock_timeout: float
+    statement_timeout: float
+    connect_timeout: float
+    pool_size: int
+    notify: bool
+    #: This store object as a lease owner (``host:pid:nonce``).
+    owner: str
+    _dsn: str | None
+    _pool: psycopg_pool.ConnectionPool[Any] | None
+    _given_pool: psycopg_pool.ConnectionPool[Any] | None
+    _open_lock: threading.RLock
+    _local: threading.local
+    _configured: set[int]  # backend pids given the timeouts
+    _live: psycopg.Connection[Any] | None  # holds the session advisory lock
+    _live_lock: threading.Lock
+    _lock_key: int | None
+    _mine: set[str]  # ids of this store's write transactions since the last snapshot
+    _mine_lock: threading.Lock
+    _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token
+    _s: str  # the quoted schema
+    _where: str
+
+    # -- opening and closing ----------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, check (or create, or migrate) the schema, register this process."""
+        if self._live is not None:
+            return
+        with self._open_lock:
+            if self._live is not None:
+                return
+            import_psycopg()
+            live = self._connect_live()
+            try:
+                check_schema(live, self.schema, self._where)
+                self._register(live)
+            except BaseException as error:
+                live.close()
+                if isinstance(error, StoreError) or not _is_pg_error(error):
+                    raise
+                raise self._error(error, "open the store") from error
+            if self._given_pool is None:
+                import psycopg_pool
+
+                assert self._dsn is not None
+                pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self.pool_size,
+                    open=False,
+                    kwargs={"connect_timeout": max(1, round(self.connect_timeout))},
+                    name=f"tickwork-{self.schema}",
+                )
+                pool.open(wait=False)
+                self._pool = pool
+            else:
+                self._pool = self._given_pool
+            self._configured = set()
+            self._live = live
+
+    def close(self) -> None:
+        """Release the connections (the store's own pool, and the liveness connection,
+        whose lock tells the others this process is gone); keep the data. Harmless if
+        already closed; the store opens again when next used."""
+        with self._open_lock:
+            live, self._live = self._live, None
+            pool, self._pool = self._pool, None
+            if live is not None:
+                with contextlib.suppress(Exception):
+                    live.execute(f"DELETE FROM {self._s}.processes WHERE owner = %s", (self.owner,))
+                with contextlib.suppress(Exception):
+                    live.close()
+            if pool is not None and pool is not self._given_pool:
+                pool.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_live", None) is None:
+            return
+        if not sys.is_finalizing():
+            warnings.warn(
+                f"unclosed {self!r}: call its close(), or its scheduler's shutdown()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _conninfo(self) -> str:
+        if self._given_pool is not None:
+            return self._given_pool.conninfo
+        assert self._dsn is not None
+        return self._dsn
+
+    def _connect_live(self) -> psycopg.Connection[Any]:
+        """A new autocommit connection (the liveness one, or a listener's)."""
+        import psycopg
+
+        try:
+            return psycopg.connect(
+                self._conninfo(),
+                autocommit=True,
+                connect_timeout=max(1, round(self.connect_timeout)),
+            )
+        except psycopg.Error as error:
+            raise StoreError(f"cannot connect to {self._where}: {_reason(error)}") from error
+
+    def _register(self, live: psycopg.Connection[Any]) -> None:
+        """Take this process's advisory lock, then list it in ``processes`` (in that
+        order: a listed process always holds its lock, so it is never seen dead by
+        mistake)."""
+        s = self._s
+        key = int(live.execute(f"SELECT nextval('{s}.process_keys')").fetchone()[0])  # type: ignore[index]
+        live.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, key))
+        live.execute(
+            f"INSERT INTO {s}.processes (owner, host, pid, started_us, lock_key) "
+            "VALUES (%s, %s, %s, (extract(epoch from clock_timestamp()) * 1e6)::bigint, %s) "
+            "ON CONFLICT (owner) DO UPDATE SET lock_key = excluded.lock_key",
+            (self.owner, socket.gethostname(), os.getpid(), key),
+        )
+        self._lock_key = key
+
+    def _check_live(self) -> None:
+        """Make sure the liveness connection still holds its lock; if it died (the
+        server restarted, its backend was terminated), connect and register again."""
+        import psycopg
+
+        self.open()
+        with self._live_lock:
+            live = self._live
+            if live is None:
+                return
+            try:
+                live.execute("SELECT 1")
+                return
+            except psycopg.Error:
+                pass
+            logger.warning(
+                "tickwork: %s: the connection that marks this process alive was lost; "
+                "reconnecting (runs taken over meanwhile are reported lost)",
+                self._where,
+            )
+            with contextlib.suppress(Exception):
+                live.close()
+            fresh = self._connect_live()
+            try:
+                self._register(fresh)
+            except psycopg.Error as error:
+                fresh.close()
+                raise self._error(error, "register this process again") from error
+            self._live = fresh
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _error(self, error: BaseException, action: str) -> StoreError:
+        """A clear StoreError for a failed psycopg call."""
+        import psycopg
+
+        if isinstance(error, psycopg.errors.LockNotAvailable):
+            return StoreError(
+                f"{self._where}: could not {action}: a lock was held by another "
+                f"transaction for more than lock_timeout={self.lock_timeout:g} s"
+            )
+        if isinstance(error, psycopg.errors.QueryCanceled):
+            return StoreError(
+                f"{self._where}: could not {action}: a statement ran longer than "
+                f"statement_timeout={self.statement_timeout:g} s"
+            )
+        if isinstance(error, psycopg.errors.InsufficientPrivilege):
+            return StoreError(f"{self._where}: could not {action}: permission denied ({error})")
+        return StoreError(f"{self._where}: could not {action}: {_reason(error)}")
+
+    # -- transactions -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the calls inside one transaction."""
+        with self._tx("write"):
+            yield
+
+    @contextlib.contextmanager
+    def _tx(self, action: str) -> Iterator[Tx]:
+        """A transaction (nested ones join the outer one). psycopg errors inside become
+        StoreErrors that say what could not be done; any error rolls it back."""
+        current: Tx | None = getattr(self._local, "tx", None)
+        if current is not None:
+            yield current
+            return
+        import psycopg
+        import psycopg_pool
+
+        self.open()
+        pool = self._pool
+        assert pool is not None
+        try:
+            conn = pool.getconn(timeout=self.lock_timeout)
+        except psycopg_pool.PoolTimeout as error:
+            raise StoreError(
+                f"{self._where}: could not {action}: the connection pool is full "
+                f"(pool_size={self.pool_size}: every connection stayed in use for "
+                f"lock_timeout={self.lock_timeout:g} s), or the server does not answer"
+            ) from error
+        tx = Tx(conn)
+        broken = False
+        try:
+            if conn.info.backend_pid not in self._configured:
+                self._configure(conn)
+            self._local.tx = tx
+            try:
+                yield tx
+                if tx.wrote:
+                    self._stamp(tx)
+                conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                raise
+            finally:
+                self._local.tx = None
+        except psycopg.Error as error:
+            broken = conn.closed or isinstance(error, psycopg.OperationalError)
+            raise self._error(error, action) from error
+        finally:
+            pool.putconn(conn)
+            if broken:
+                # The server went away (restarted, or our backends were terminated):
+                # drop the other idle connections that died with it, so that the next
+                # calls get fresh ones instead of failing one by one.
+                with contextlib.suppress(Exception):
+                    pool.check()
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            (f"{round(self.lock_timeout * 1000)}ms", f"{round(self.statement_timeout * 1000)}ms"),
+        )
+        conn.commit()
+        self._configured.add(conn.info.backend_pid)
+
+    def _stamp(self, tx: Tx) -> None:
+        """Before commit: note the transaction's id as this store's own change, and
+        tell the listeners (once per transaction, named by this store as sender)."""
+        if self.notify:
+            row = tx.conn.execute(
+                "SELECT pg_current_xact_id()::text, pg_notify(%s, %s)",
+                (self.channel, self.owner),
+            ).fetchone()
+        else:
+            row = tx.conn.execute("SELECT pg_current_xact_id()::text").fetchone()
+        assert row is not None
+        with self._mine_lock:
+            self._mine.add(row[0])
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of this store's schema."""
+        return f"{self.schema}_tickwork"
+
+    def _read(self, sql: str, params: Any = (), action: str = "read") -> list[Any]:
+        with self._tx(action) as tx:
+            return tx.conn.execute(sql, params).fetchall()
+
+
+def _is_pg_error(error: BaseException) -> bool:
+    import psycopg
+
+    return isinstance(error, psycopg.Error)
+
+
+def _reason(error: BaseException) -> str:
+    """The message of a psycopg error on one line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def describe(conninfo: str, schema: str) -> str:
+    """``PostgreSQL host:port/db, schema "x"``: where a store keeps its data, for
+    messages (never the password)."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(conninfo)
+    except Exception:  # noqa: BLE001 - a bad DSN is reported when connecting
+        info = {}
+    host = info.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = info.get("port") or os.environ.get("PGPORT") or "5432"
+    db = info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user") or "?"
+    return f"PostgreSQL {host}:{port}/{db}, schema {quote(schema)}"
+
+
+def nonce() -> str:
+    return uuid.uuid4().hex[:8]

@@ -1,0 +1,205 @@
+"""The run history of a ``PostgresStore``: writing it, keeping it in bounds, reading it.
+
+:meth:`PGHistory.record_runs` writes one ``history`` row per attempt and, in the same
+statement, releases the leases of runs that are over (rule 3 of
+:class:`~tickwork.stores.SharedJobStore`): only by token *and* owner, so a lease taken
+over since is left alone, whatever a frozen host that wakes up late sends. Retention
+(``history_days``, ``history_per_job``) is applied by :meth:`PGHistory._prune`, from
+``maintain`` every minute: to the history, to the run slots (the same rules: a slot
+lives as long as the history of its run), to the removal tombstones (the newest ten
+thousand) and to the rows of processes found dead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .._model import Outcome, Run, RunEnd
+from .._tz import coerce_timezone, epoch_us, timezone_name
+from ._history import error_fields, process_name
+from ._pg_connection import PGConnection, Tx
+from ._pg_schema import LIVENESS_CLASS, instant
+
+__all__ = ["LOCK_HELD", "PGHistory"]
+
+_UTC = timezone.utc
+_RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
+_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
+#: Tombstones of removed jobs kept for processes that have not synced yet.
+_TOMBSTONES = 10_000
+
+#: Whether the process of row ``p`` of ``processes`` holds its advisory lock (is alive).
+LOCK_HELD = (
+    "EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted "
+    f"AND k.classid = {LIVENESS_CLASS}::oid AND k.objid = p.lock_key::oid AND k.objsubid = 2 "
+    "AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+)
+
+_RECORD = """
+WITH h AS (
+    INSERT INTO {s}.history (job_id, scheduled_us, zone, attempt, outcome, started_us,
+        finished_us, error_type, error_message, process, recorded_us)
+    SELECT job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
+        error_type, error_message, %(process)s, %(now)s
+    FROM unnest(%(job)s::text[], %(at)s::bigint[], %(zone)s::text[], %(attempt)s::int[],
+        %(outcome)s::text[], %(started)s::bigint[], %(finished)s::bigint[],
+        %(etype)s::text[], %(emsg)s::text[])
+        AS r(job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
+             error_type, error_message)
+), released AS (
+    DELETE FROM {s}.leases WHERE token = ANY(%(release)s::bigint[]) AND owner = %(owner)s
+), again AS (
+    UPDATE {s}.leases l SET attempt = a.attempt
+    FROM unnest(%(again_token)s::bigint[], %(again_attempt)s::int[]) AS a(token, attempt)
+    WHERE l.token = a.token AND l.owner = %(owner)s
+)
+SELECT 1
+"""
+
+
+class PGHistory(PGConnection):
+    """The ``history`` table: runs recorded, pruned and read."""
+
+    history_per_job: int
+    history_days: float
+    _touched: set[str]  # jobs with new history since the last prune
+
+    def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
+        """Write the history rows; release the leases of runs that are over. One
+        statement whatever the batch's size (the rows go in as arrays)."""
+        if not runs:
+            return
+        cols: dict[str, list[Any]] = {
+            key: []
+            for key in ("job", "at", "zone", "attempt", "outcome", "started", "finished")
+            + ("etype", "emsg")
+        }
+        release: list[int] = []
+        released: list[tuple[str, int]] = []
+        again_token: list[int] = []
+        again_attempt: list[int] = []
+        leases = self._leases
+        zones: dict[int, str] = {}
+        for end in runs:
+            scheduled_us = epoch_us(end.scheduled_at)
+            tz = end.scheduled_at.tzinfo
+            zone = zones.get(id(tz))
+            if zone is None:
+                zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
+            if end.error is None and end.reason is None:
+                error_type = message = None
+            else:
+                error_type, message = error_fields(end)
+            cols["job"].append(end.job_id)
+            cols["at"].append(scheduled_us)
+            cols["zone"].append(zone)
+            cols["attempt"].append(end.attempt)
+            cols["outcome"].append(_OUTCOMES[end.outcome])
+            started = end.started_at
+            cols["started"].append(None if started is None else epoch_us(started))
+            cols["finished"].append(epoch_us(end.at) if end.outcome in _RAN else None)
+            cols["etype"].append(error_type)
+            cols["emsg"].append(message)
+            key = (end.job_id, scheduled_us)
+            token = leases.get(key)
+            if token is not None:
+                if end.final:
+                    release.append(token)
+                    released.append(key)
+                elif end.outcome is not Outcome.MISSED:
+                    again_token.append(token)
+                    again_attempt.append(end.attempt + 1)
+            self._touched.add(end.job_id)
+        process = self.owner.rpartition(":")[0] or process_name()
+        with self._tx("record runs") as tx:
+            tx.conn.execute(
+                _RECORD.format(s=self._s),
+                {
+                    **cols,
+                    "process": process,
+                    "now": epoch_us(now),
+                    "release": release,
+                    "owner": self.owner,
+                    "again_token": again_token,
+                    "again_attempt": again_attempt,
+                },
+            )
+            tx.wrote = True
+        for key in released:  # once committed
+            leases.pop(key, None)
+
+    def _prune(self, tx: Tx, now_us: int) -> None:
+        s = self._s
+        cutoff = now_us - round(self.history_days * 86_400 * 1_000_000)
+        execute = tx.conn.execute
+        execute(f"DELETE FROM {s}.history WHERE recorded_us < %s", (cutoff,))
+        execute(f"DELETE FROM {s}.slots WHERE claimed_us < %s", (cutoff,))
+        touched = list(self._touched)
+        if touched:
+            for table, order in (("history", "id"), ("slots", "scheduled_us")):
+                execute(
+                    f"DELETE FROM {s}.{table} t USING (SELECT job_id, {order} AS k, "
+                    f"row_number() OVER (PARTITION BY job_id ORDER BY {order} DESC) AS n "
+                    f"FROM {s}.{table} WHERE job_id = ANY(%s)) old "
+                    f"WHERE old.n > %s AND t.job_id = old.job_id AND t.{order} = old.k",
+                    (touched, self.history_per_job),
+                )
+        self._touched.clear()
+        execute(
+            f"DELETE FROM {s}.removed WHERE xid <= (SELECT xid FROM {s}.removed "
+            "ORDER BY xid DESC LIMIT 1 OFFSET %s)",
+            (_TOMBSTONES,),
+        )
+        execute(f"DELETE FROM {s}.processes p WHERE NOT {LOCK_HELD}")
+
+    def prune_history(self, now: datetime) -> None:
+        """Apply the retention limits now (the scheduler does it every minute)."""
+        with self._tx("prune the history") as tx:
+            self._touched.update(
+                row[0]
+                for row in tx.conn.execute(f"SELECT DISTINCT job_id FROM {self._s}.history")
+            )
+            self._prune(tx, epoch_us(now))
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        columns = (
+            "job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us, "
+            "error_type, error_message, process"
+        )
+        if job_id is None:
+            rows = self._read(
+                f"SELECT {columns} FROM {self._s}.history ORDER BY id DESC LIMIT %s",
+                (limit,),
+                "read the history",
+            )
+        else:
+            rows = self._read(
+                f"SELECT {columns} FROM {self._s}.history WHERE job_id = %s "
+                "ORDER BY id DESC LIMIT %s",
+                (job_id, limit),
+                "read the history",
+            )
+        found = []
+        for job, at, zone, attempt, outcome, started, finished, kind, message, process in rows:
+            try:
+                tz = coerce_timezone(zone)
+            except (LookupError, TypeError):
+                tz = _UTC
+            found.append(
+                Run(
+                    job_id=job,
+                    scheduled_at=instant(at, tz),
+                    attempt=attempt,
+                    outcome=Outcome(outcome),
+                    started_at=None if started is None else instant(started, tz),
+                    finished_at=None if finished is None else instant(finished, tz),
+                    error_type=kind,
+                    error_message=message,
+                    process=process,
+                )
+            )
+        return found

@@ -1,0 +1,369 @@
+"""The leases of a ``PostgresStore``: claims, renewal, takeover and hand-off.
+
+These are the lease rules of :class:`~tickwork.stores.SharedJobStore`, in SQL; the
+module docstring of :mod:`tickwork.stores.postgres` tells the whole story.
+
+- :meth:`PGLeases.claim_fires`: one statement per batch. The claims are folded in
+  Python first (a job claimed twice in a batch: the later claim sees the earlier), into
+  at most one *candidate* per job and stored next fire time; the statement locks the
+  claimed jobs with ``FOR UPDATE SKIP LOCKED``, moves those whose stored next fire
+  matches a candidate, inserts a run slot for each run they start (a slot taken
+  already: the claim moves the job but starts no run), leases the runs whose slots
+  were free, and counts the leases other owners hold on the jobs.
+- :meth:`PGLeases.maintain`: renews this store's leases every third of
+  ``lease_time``, reports those another took, takes over the leases of owners found
+  dead (their advisory lock is free) at once and expired ones otherwise (expired by
+  both the caller's clock and the server's), each under a new token; prunes every
+  minute.
+- :meth:`PGLeases.hand_off_retries`: leaves a pending retry's lease to no one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from .._tz import epoch_us, timezone_name
+from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
+from ._pg_history import LOCK_HELD, PGHistory
+from ._pg_schema import instant
+
+__all__ = ["PGLeases"]
+
+_UTC = timezone.utc
+#: The owner of a lease left for any process: a retry handed off at shutdown.
+_HANDED_OFF = ""
+#: The server's clock, in microseconds since the epoch (the transaction's start).
+DB_NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
+
+_CLAIM = """
+WITH c AS (
+    SELECT * FROM unnest(%(id)s::text[], %(expected)s::bigint[], %(new)s::bigint[],
+        %(keep)s::bool[], %(zone)s::text[], %(remaining)s::bigint[], %(cand)s::int[])
+        AS c(id, expected, new_us, keep_zone, zone, remaining, cand)
+), locked AS (
+    SELECT j.id, j.next_fire_us FROM {s}.jobs j
+    WHERE j.id = ANY(%(id)s::text[]) AND j.broken IS NULL
+    FOR UPDATE SKIP LOCKED
+), win AS (
+    SELECT c.* FROM c JOIN locked l
+    ON l.id = c.id AND l.next_fire_us IS NOT DISTINCT FROM c.expected
+), moved AS (
+    UPDATE {s}.jobs j SET next_fire_us = w.new_us,
+        next_fire_zone = CASE WHEN w.keep_zone THEN j.next_fire_zone ELSE w.zone END,
+        remaining_runs = coalesce(w.remaining, j.remaining_runs),
+        xid = pg_current_xact_id()
+    FROM win w WHERE j.id = w.id
+    RETURNING w.cand
+), runs AS (
+    SELECT r.cand, r.job_id, r.scheduled_us
+    FROM unnest(%(run_cand)s::int[], %(run_job)s::text[], %(run_at)s::bigint[])
+        AS r(cand, job_id, scheduled_us)
+    WHERE r.cand IN (SELECT cand FROM win)
+), slotted AS (
+    INSERT INTO {s}.slots (job_id, scheduled_us, owner, claimed_us)
+    SELECT job_id, scheduled_us, %(owner)s, %(now)s FROM runs
+    ON CONFLICT DO NOTHING
+    RETURNING job_id, scheduled_us
+), refused AS (
+    SELECT DISTINCT r.cand FROM runs r WHERE NOT EXISTS (
+        SELECT 1 FROM slotted s WHERE s.job_id = r.job_id AND s.scheduled_us = r.scheduled_us)
+), leased AS (
+    INSERT INTO {s}.leases (job_id, scheduled_us, attempt, owner, expires_us)
+    SELECT job_id, scheduled_us, 1, %(owner)s, %(expires)s FROM runs
+    WHERE cand NOT IN (SELECT cand FROM refused)
+    ON CONFLICT DO NOTHING
+    RETURNING token, job_id, scheduled_us
+), counts AS (
+    SELECT job_id, count(*) AS n FROM {s}.leases
+    WHERE job_id IN (SELECT id FROM win) AND owner <> %(owner)s AND owner <> ''
+    GROUP BY job_id
+)
+SELECT 'w', w.cand, NULL::text, NULL::bigint,
+    coalesce((SELECT n FROM counts WHERE counts.job_id = w.id), 0),
+    w.cand IN (SELECT cand FROM refused)
+FROM win w
+UNION ALL
+SELECT 'l', NULL, job_id, scheduled_us, token, NULL FROM leased
+UNION ALL
+SELECT 'k', NULL, j.id, NULL, NULL, NULL FROM {s}.jobs j
+WHERE j.id = ANY(%(id)s::text[]) AND j.broken IS NULL
+    AND j.id NOT IN (SELECT id FROM locked)
+"""
+
+_RENEW = "UPDATE {s}.leases SET expires_us = %s WHERE owner = %s RETURNING token"
+
+#: Other owners with leases: each one's soonest expiry, and whether it is dead (no
+#: live process row holds its advisory lock).
+_OTHER_OWNERS = f"""
+SELECT l.owner, min(l.expires_us),
+    l.owner <> '' AND NOT EXISTS (
+        SELECT 1 FROM {{s}}.processes p WHERE p.owner = l.owner AND {LOCK_HELD})
+FROM {{s}}.leases l WHERE l.owner <> %s GROUP BY l.owner
+"""
+
+_TAKE_OVER = f"""
+UPDATE {{s}}.leases l SET token = DEFAULT, owner = %(owner)s, expires_us = %(expires)s
+FROM (
+    SELECT token, owner FROM {{s}}.leases
+    WHERE owner <> %(owner)s
+        AND (expires_us < least(%(now)s, {DB_NOW_US}) OR owner = ANY(%(dead)s::text[]))
+    ORDER BY expires_us LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+) old
+WHERE l.token = old.token
+RETURNING l.token, l.job_id, l.scheduled_us, l.attempt, old.owner
+"""
+
+_HAND_OFF = """
+UPDATE {s}.leases l SET owner = '', attempt = h.attempt, expires_us = h.due
+FROM unnest(%s::bigint[], %s::int[], %s::bigint[]) AS h(token, attempt, due)
+WHERE l.token = h.token AND l.owner = %s
+RETURNING l.token
+"""
+
+_zone_names: dict[int, tuple[tzinfo, str]] = {}
+
+
+def _zone_name(moment: datetime) -> str:
+    """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
+    tz = moment.tzinfo
+    assert tz is not None
+    known = _zone_names.get(id(tz))
+    if known is None or known[0] is not tz:
+        known = _zone_names[id(tz)] = (tz, timezone_name(tz))
+    return known[1]
+
+
+class PGLeases(PGHistory):
+    """The ``leases`` and ``slots`` tables: runs claimed, renewed, taken over, handed off."""
+
+    lease_time: float
+    poll_interval: float
+    _renew_at_us: int  # when this store's leases are next renewed
+    _prune_at_us: int  # when the history is next pruned
+    _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
+
+    def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
+        """Claim the fires and lease their runs: one statement for the whole batch."""
+        if not claims:
+            return []
+        now_us = epoch_us(now)
+        expires = now_us + round(self.lease_time * 1_000_000)
+        owner = self.owner
+        # Per job, its claims in order; each distinct expected fire time among them
+        # starts a chain (the claims that win if the stored fire is that one).
+        by_job: dict[str, list[int]] = {}
+        prepared = []
+        for index, (job_id, expected, new_next, remaining, runs) in enumerate(claims):
+            expected_us = None if expected is None else epoch_us(expected)
+            if new_next is None:
+                new_us, same, zone = None, False, None
+            else:
+                new_us = epoch_us(new_next)
+                same = expected is not None and new_next.tzinfo is expected.tzinfo
+                zone = None if same else _zone_name(new_next)
+            at = [
+                expected_us if moment is expected and expected_us is not None else epoch_us(moment)
+                for moment in runs
+            ]
+            prepared.append((job_id, expected_us, new_us, same, zone, remaining, at))
+            by_job.setdefault(job_id, []).append(index)
+        cols: dict[str, list[Any]] = {
+            key: [] for key in ("id", "expected", "new", "keep", "zone", "remaining", "cand")
+        }
+        run_cols: dict[str, list[Any]] = {"run_cand": [], "run_job": [], "run_at": []}
+        chains: list[list[int]] = []  # candidate -> the claims that win with it
+        for job_id, indexes in by_job.items():
+            starts: set[int | None] = set()
+            for first, start in enumerate(indexes):
+                expected_us = prepared[start][1]
+                if expected_us in starts:
+                    continue
+                starts.add(expected_us)
+                current = expected_us
+                winners = []
+                state: tuple[Any, ...] | None = None
+                for index in indexes[first:]:
+                    _, exp, new_us, same, zone, remaining, at = prepared[index]
+                    if exp != current:
+                        continue
+                    winners.append(index)
+                    current = new_us
+                    if state is None:
+                        state = (new_us, same, zone, remaining)
+                    else:
+                        keep, name = (state[1], state[2]) if same else (False, zone)
+                        left = state[3] if remaining is None else remaining
+                        state = (new_us, keep, name, left)
+                assert state is not None
+                cand = len(chains)
+                chains.append(winners)
+                for key, value in zip(
+                    ("id", "expected", "new", "keep", "zone", "remaining", "cand"),
+                    (job_id, expected_us, *state, cand),
+                ):
+                    cols[key].append(value)
+                for index in winners:
+                    for at_us in prepared[index][6]:
+                        run_cols["run_cand"].append(cand)
+                        run_cols["run_job"].append(job_id)
+                        run_cols["run_at"].append(at_us)
+        results: list[int | None] = [None] * len(claims)
+        taken: dict[tuple[str, int], int] = {}
+        skipped: list[str] = []
+        with self._tx("claim due runs") as tx:
+            rows = tx.conn.execute(
+                _CLAIM.format(s=self._s),
+                {**cols, **run_cols, "owner": owner, "now": now_us, "expires": expires},
+            ).fetchall()
+            for kind, cand, job_id, at_us, number, refused in rows:
+                if kind == "w":
+                    tx.wrote = True
+                    for index in chains[cand]:
+                        # A run slot taken already (that fire ran): the job moved on,
+                        # and this claim starts nothing.
+                        results[index] = None if refused and prepared[index][6] else number
+                elif kind == "l":
+                    taken[(job_id, at_us)] = number
+                else:
+                    skipped.append(job_id)
+        self._leases.update(taken)  # once committed
+        lost = {claims[index][0] for index, result in enumerate(results) if result is None}
+        if skipped or lost:
+            # Locked by another transaction (which may roll back), changed or claimed
+            # elsewhere: the next sync reports each such job as it is then, so that this
+            # process never forgets one.
+            self._recheck.update(skipped)
+            self._recheck.update(lost)
+        return results
+
+    def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
+        """Renew this store's leases when due, take over the runs of dead processes
+        (advisory lock free) and expired leases, prune the history every minute.
+
+        Meant to be called every ``poll_interval``: when there is nothing to do it costs
+        one small read (on the liveness connection, which it checks by the way)."""
+        now_us = epoch_us(now)
+        lease_us = round(self.lease_time * 1_000_000)
+        lost: list[tuple[str, datetime]] = []
+        taken: list[Takeover] = []
+        renew = bool(self._leases) and now_us >= self._renew_at_us
+        prune = now_us >= self._prune_at_us
+        dead: list[str] = []
+        expired = False
+        soonest: int | None = None
+        others = self._live_read(_OTHER_OWNERS.format(s=self._s), (self.owner,))
+        if take_over:
+            for owner, expires, is_dead in others:
+                if is_dead:
+                    dead.append(owner)
+                elif expires < now_us:
+                    expired = True
+                elif soonest is None or expires < soonest:
+                    soonest = expires
+        next_us = now_us + round(min(self.poll_interval, self.lease_time / 3) * 1_000_000)
+        if self._leases:
+            next_us = min(next_us, max(self._renew_at_us, now_us + 1))
+        if soonest is not None:
+            next_us = min(next_us, soonest + 1)
+        next_at = now + timedelta(microseconds=next_us - now_us)
+        if not (renew or prune or dead or expired):
+            return Upkeep(lost, taken, next_at)
+        with self._tx("renew leases") as tx:
+            execute = tx.conn.execute
+            if renew:
+                held = {
+                    row[0]
+                    for row in execute(
+                        _RENEW.format(s=self._s), (now_us + lease_us, self.owner)
+                    ).fetchall()
+                }
+                self._renew_at_us = now_us + lease_us // 3
+                for key, token in list(self._leases.items()):
+                    if token not in held:
+                        del self._leases[key]
+                        lost.append((key[0], instant(key[1], _UTC)))
+            if dead or expired:
+                rows = execute(
+                    _TAKE_OVER.format(s=self._s),
+                    {"owner": self.owner, "expires": now_us + lease_us, "now": now_us,
+                     "dead": dead},
+                ).fetchall()  # fmt: skip
+                for token, job_id, scheduled_us, attempt, owner in rows:
+                    self._leases[(job_id, scheduled_us)] = token
+                    taken.append(
+                        Takeover(
+                            job_id,
+                            instant(scheduled_us, _UTC),
+                            attempt,
+                            owner,
+                            handed_off=owner == _HANDED_OFF,
+                            dead=owner in dead,
+                        )
+                    )
+                if taken and not renew:
+                    self._renew_at_us = min(self._renew_at_us, now_us + lease_us // 3)
+            if prune:
+                self._prune(tx, now_us)
+                self._prune_at_us = now_us + 60_000_000
+        return Upkeep(lost, taken, next_at)
+
+    def _live_read(self, sql: str, params: Any) -> list[Any]:
+        """A read on the liveness connection, which checks it: a connection that died
+        is made again (and the lock taken again) first."""
+        import psycopg
+
+        self._check_live_fast()
+        with self._live_lock:
+            live = self._live
+            if live is not None:
+                try:
+                    return live.execute(sql, params).fetchall()
+                except psycopg.OperationalError:
+                    pass  # lost: made again below
+                except psycopg.Error as error:
+                    raise self._error(error, "look for dead processes") from error
+        self._check_live()
+        with self._live_lock:
+            live = self._live
+            assert live is not None
+            try:
+                return live.execute(sql, params).fetchall()
+            except psycopg.Error as error:
+                raise self._error(error, "look for dead processes") from error
+
+    def _check_live_fast(self) -> None:
+        if self._live is None:
+            self.open()
+
+    def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
+        """Leave each pending retry this store holds a lease for to whichever store
+        looks next: its lease stays, held by no one and due then."""
+        keys: list[tuple[str, int] | None] = []
+        tokens, attempts, dues = [], [], []
+        for job_id, scheduled_at, attempt, due in retries:
+            key = (job_id, epoch_us(scheduled_at))
+            token = self._leases.get(key)
+            keys.append(key if token is not None else None)
+            if token is not None:
+                tokens.append(token)
+                attempts.append(attempt)
+                dues.append(epoch_us(due))
+        if not tokens:
+            return [False] * len(keys)
+        with self._tx("hand off pending retries") as tx:
+            kept = {
+                row[0]
+                for row in tx.conn.execute(
+                    _HAND_OFF.format(s=self._s), (tokens, attempts, dues, self.owner)
+                ).fetchall()
+            }
+        found = []
+        for key in keys:
+            token = None if key is None else self._leases.get(key)
+            found.append(token in kept)
+            if key is not None and token is not None:
+                del self._leases[key]
+        return found

@@ -1,0 +1,621 @@
+"""A job store in PostgreSQL, shared by the schedulers of many hosts.
+
+Theory of operation
+-------------------
+Jobs are rows of plain data (:mod:`tickwork.stores.codec`): the function by its
+``"module:qualname"`` reference, arguments, trigger and options as ``jsonb`` (pickled
+arguments only when asked, in ``bytea`` columns), the next fire time in integer
+microseconds, the paused flag. Everything lives in one schema of the user's choice
+(``tickwork`` by default), created and migrated at the first :meth:`PostgresStore.open`
+under a transaction-level advisory lock, so that many hosts starting at once migrate
+once (:mod:`._pg_schema`).
+
+The store keeps the :class:`~tickwork.stores.SharedJobStore` contract, lease rules
+included; what follows is how. There is no leader: every host runs its own scheduler
+over the same jobs, and the database decides every race.
+
+*Exactly once.* A scheduled fire becomes a run only through
+:meth:`PostgresStore.claim_fires`: one statement per batch locks the claimed jobs
+(``FOR UPDATE SKIP LOCKED``: a job another transaction holds is skipped, not waited
+for), moves the next fire time of each whose stored value is the one the caller
+expected (a compare-and-set), and for each run the claim starts inserts a *slot*, the
+pair (job id, nominal fire time) under a primary key, and a *lease*. A slot taken
+already (that fire ran, say before a host replaced the job and reset its schedule)
+makes a second run of it impossible: the claim moves the job on but starts nothing.
+A lease has an owner (``host:pid:nonce``), an expiry and a fencing token (an identity
+column, never reused); renewals, releases and hand-offs match the token *and* the
+owner, so a host that froze and lost its lease writes nothing over the new holder.
+
+*Liveness.* Each store object registers in ``processes`` and holds a session advisory
+lock on a connection of its own for as long as it is open. When the process dies, or
+its connection does, the server frees the lock at once; the next
+:meth:`PostgresStore.maintain` of any other host (every ``poll_interval``) finds it
+free and takes the dead owner's leases over under new tokens (``Takeover(dead=True)``).
+Otherwise a lease is taken over when it has expired by the caller's clock *and* by the
+server's (``now()``), so a host whose clock runs ahead never takes one early.
+
+*Changes.* Each job row and removal tombstone carries the id of the transaction that
+last wrote it (``pg_current_xact_id()``). A read that :meth:`PostgresStore.sync`
+counts from (``load_jobs``, ``due_jobs`` from the start, ``sync`` itself) takes
+``pg_current_snapshot()`` in the same statement; the next sync reads the rows whose
+transaction that snapshot did not see (``xid >= xmin`` and not visible in it). A
+transaction that started before a later one and commits after it is therefore never
+missed, as it would be with a counter. The transactions of this store object are left
+out (no news to itself). An idle sync is one small query on the ``xid`` indexes. Jobs a
+claim could not lock, or lost, are reported by the next sync whatever their stamps:
+the transaction that held them may have rolled back.
+
+*Wake-ups.* With ``notify`` (the default), every transaction that writes jobs or
+records runs sends ``NOTIFY`` on :attr:`PostgresStore.channel` with the writer's owner
+name, so that a listener skips its own; :meth:`PostgresStore.subscribe` calls back on
+the others'. Polling (``poll_interval``, at most 10 s) stays as the backstop; turn
+``notify`` off behind PgBouncer in transaction mode.
+
+*Clocks.* Due times are the caller's: the engine may correct its host's clock with
+:meth:`PostgresStore.database_now`.
+
+*Faults.* Every psycopg error becomes a :class:`~tickwork.StoreError` naming the
+server, database and schema (never the password) and what could not be done; the
+transaction is rolled back. A broken connection leaves the pool, so the next call gets
+a fresh one. ``lock_timeout`` and ``statement_timeout`` are set on every connection
+(nothing waits for ever), and a pool that stays exhausted past ``lock_timeout`` is a
+``StoreError`` too.
+
+Layout
+------
+This module holds :class:`PostgresStore`'s arguments, its jobs, sync and wake-ups.
+Beside it: ``_pg_leases.py`` (claims, leases, takeover), ``_pg_history.py`` (history,
+releases, retention), ``_pg_connection.py`` (pool, liveness connection, errors,
+transactions), ``_pg_schema.py`` (tables and migrations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .._checks import seconds, whole
+from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
+from .._instants import epoch_us
+from .._model import Job
+from ._base import SharedJobStore, WindowedJobStore
+from ._history import process_name
+from ._pg_connection import describe, import_psycopg, nonce
+from ._pg_leases import PGLeases
+from ._pg_schema import SCHEMA_VERSION, check_schema_name, quote
+from .codec import JobRow, decode_job, encode_job
+
+if TYPE_CHECKING:
+    import psycopg_pool
+
+__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+
+logger = logging.getLogger("tickwork")
+
+_MAX_HISTORY_DAYS = 100 * 365
+
+_COLUMNS = (
+    "id, name, func_ref, args::text, kwargs::text, args_pickle, kwargs_pickle, "
+    "trigger::text, options::text, next_fire_us, paused, remaining_runs, "
+    "consecutive_failures, next_fire_zone, broken"
+)
+_NULLS = ", ".join(["NULL"] * 14)
+_WRITE_COLUMNS = (
+    "id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options, "
+    "next_fire_us, paused, remaining_runs, consecutive_failures, next_fire_zone"
+)
+#: Rows in as arrays: one statement for a batch of any size.
+_ROWS_IN = """
+SELECT id, name, func_ref, args::jsonb, kwargs::jsonb, args_pickle, kwargs_pickle,
+    trigger::jsonb, options::jsonb, next_fire_us, paused, remaining_runs,
+    consecutive_failures, next_fire_zone
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[],
+    %s::bytea[], %s::text[], %s::text[], %s::bigint[], %s::bool[], %s::bigint[],
+    %s::bigint[], %s::text[])
+    AS r(id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options,
+         next_fire_us, paused, remaining_runs, consecutive_failures, next_fire_zone)
+"""
+_INSERT = f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT DO NOTHING RETURNING id"
+_UPSERT = (
+    f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _WRITE_COLUMNS.split(", ")[1:])
+    + ", broken = NULL, xid = pg_current_xact_id()"
+)
+_UPDATE = (
+    "UPDATE {s}.jobs SET name = %s, func_ref = %s, args = %s::jsonb, kwargs = %s::jsonb, "
+    "args_pickle = %s, kwargs_pickle = %s, trigger = %s::jsonb, options = %s::jsonb, "
+    "paused = %s, consecutive_failures = %s, broken = NULL, xid = pg_current_xact_id() "
+    "{schedule}WHERE id = %s"
+)
+_SCHEDULE = ", next_fire_us = %s, remaining_runs = %s, next_fire_zone = %s "
+#: A removed job's run slots go with it: a job added again under its id is a new job.
+_REMOVE = (
+    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id), "
+    "freed AS (DELETE FROM {s}.slots WHERE job_id IN (SELECT id FROM gone)) "
+    "INSERT INTO {s}.removed (id) SELECT id FROM gone "
+    "ON CONFLICT (id) DO UPDATE SET xid = excluded.xid RETURNING id"
+)
+#: Changed since a snapshot, by another transaction than this store's.
+_CHANGED = (
+    "xid >= pg_snapshot_xmin(%(snap)s::pg_snapshot) "
+    "AND NOT pg_visible_in_snapshot(xid, %(snap)s::pg_snapshot) "
+    "AND xid <> ALL(%(mine)s::xid8[])"
+)
+_ANY_CHANGE = (
+    f"SELECT EXISTS (SELECT 1 FROM {{s}}.jobs WHERE {_CHANGED}) "
+    f"OR EXISTS (SELECT 1 FROM {{s}}.removed WHERE {_CHANGED})"
+)
+#: A read with the snapshot it saw (the first column; one row with no job if none).
+_SNAPSHOT_READ = (
+    "SELECT snap.s, j.* FROM (SELECT pg_current_snapshot()::text AS s) snap "
+    "LEFT JOIN LATERAL ({inner}) j ON true"
+)
+_SYNC = _SNAPSHOT_READ.format(
+    inner=f"SELECT 'j' AS kind, {_COLUMNS} FROM {{s}}.jobs "
+    f"WHERE ({_CHANGED}) OR id = ANY(%(recheck)s::text[]) "
+    f"UNION ALL SELECT 'r', id, {_NULLS} FROM {{s}}.removed r "
+    f"WHERE ({_CHANGED} OR id = ANY(%(recheck)s::text[])) "
+    "AND NOT EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = r.id)"
+)
+_DUE = (
+    f"SELECT {_COLUMNS} FROM {{s}}.jobs WHERE next_fire_us IS NOT NULL AND NOT paused "
+    "{after} ORDER BY next_fire_us, id LIMIT %s"
+)
+_DUE_FIRST = _SNAPSHOT_READ.format(inner=_DUE.replace("{after}", ""))
+_DUE_AFTER = _DUE.replace("{after}", "AND (next_fire_us, id) > (%s, %s)")
+_ALL = _SNAPSHOT_READ.format(inner=f"SELECT {_COLUMNS} FROM {{s}}.jobs")
+_PICKLED = (
+    "its arguments are pickled, and this store was opened without pickle=True "
+    "(pass it only if you trust every process that writes the database)"
+)
+#: The snapshot before any read: every row is news.
+_NO_SNAPSHOT = "1:1:"
+
+
+def _params(row: JobRow) -> tuple[Any, ...]:
+    """A row's values for the jobs columns (JSON text or pickle bytes apart)."""
+    args, kwargs = row.args, row.kwargs
+    return (
+        row.id,
+        row.name,
+        row.func_ref,
+        args if isinstance(args, str) else None,
+        kwargs if isinstance(kwargs, str) else None,
+        args if isinstance(args, bytes) else None,
+        kwargs if isinstance(kwargs, bytes) else None,
+        row.trigger,
+        row.options,
+        row.next_fire_us,
+        bool(row.paused),
+        row.remaining_runs,
+        row.consecutive_failures,
+        row.next_fire_zone,
+    )
+
+
+def _visible(xid: int, snapshot: str) -> bool:
+    """Whether the transaction *xid* had committed (or was older) in *snapshot*."""
+    xmin, xmax, xip = snapshot.split(":")
+    if xid < int(xmin):
+        return True
+    return xid < int(xmax) and str(xid) not in xip.split(",")
+
+
+class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
+    """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
+    shared by the schedulers of any number of hosts.
+
+    Each scheduled fire runs once among them (a claim is a compare-and-set in the
+    database, and each run's (job, fire time) slot is a unique key); a change made by
+    one reaches the others at once (``NOTIFY``) or within *poll_interval*; a process
+    that dies has its runs taken over at the next poll (its advisory lock is free),
+    one that hangs after *lease_time*.
+
+    Args:
+        dsn_or_pool: a libpq connection string or URL (the store makes and closes a
+            pool of its own), or a ``psycopg_pool.ConnectionPool`` (used, never closed).
+        schema: the schema that holds tickwork's tables (created if missing): letters,
+            digits and ``_``, not starting with a digit, at most 63 bytes.
+        pickle: store ``args``/``kwargs`` with :mod:`pickle` instead of JSON. Only for
+            databases no one untrusted can write: unpickling runs code.
+        lease_time: seconds a run's claim lasts without renewal.
+        poll_interval: seconds between checks for other hosts' changes (at most 10).
+        history_per_job: runs of each job kept in the history.
+        history_days: history older than this is deleted.
+        lock_timeout: seconds a statement waits for a lock, and a call for a free
+            connection of the pool, before a ``StoreError``.
+        statement_timeout: seconds a statement may run before a ``StoreError``.
+        notify: send ``NOTIFY`` on each change (off behind PgBouncer in transaction
+            mode: the others then learn by polling).
+        pool_size: the most connections of the store's own pool.
+        connect_timeout: seconds to wait for the server when connecting.
+
+    Raises:
+        ImportError: psycopg is not installed (``pip install "tickwork[postgres]"``).
+        TypeError, ValueError: an argument of the wrong type or value; the message
+            names it.
+        StoreError: at :meth:`open` (``start()``): the server refuses the connection
+            (the reason is given), the user may not create the tables, or the schema
+            holds another application's tables or a newer tickwork's.
+    """
+
+    def __init__(
+        self,
+        dsn_or_pool: str | psycopg_pool.ConnectionPool[Any],
+        *,
+        schema: str = "tickwork",
+        pickle: bool = False,
+        lease_time: float = 30.0,
+        poll_interval: float = 5.0,
+        history_per_job: int = 100,
+        history_days: float = 30.0,
+        lock_timeout: float = 10.0,
+        statement_timeout: float = 30.0,
+        notify: bool = True,
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        import_psycopg()
+        import psycopg_pool
+
+        if isinstance(dsn_or_pool, str):
+            self._dsn: str | None = dsn_or_pool
+            self._given_pool: psycopg_pool.ConnectionPool[Any] | None = None
+        elif isinstance(dsn_or_pool, psycopg_pool.ConnectionPool):
+            self._dsn = None
+            self._given_pool = dsn_or_pool
+        else:
+            raise TypeError(
+                "dsn_or_pool must be a connection string or a psycopg_pool.ConnectionPool, "
+                f"got {type(dsn_or_pool).__name__}"
+            )
+        self.schema = check_schema_name(schema)
+        for name, value in (
+            ("lease_time", lease_time),
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+            ("connect_timeout", connect_timeout),
+        ):
+            seconds(value, name, positive=True)
+        seconds(poll_interval, "poll_interval", positive=True, maximum=10.0)
+        seconds(history_days, "history_days", positive=True, maximum=_MAX_HISTORY_DAYS,
+                unit="days", smallest=1e-6 / 86_400)  # fmt: skip
+        whole(history_per_job, "history_per_job")
+        whole(pool_size, "pool_size")
+        for name, flag in (("pickle", pickle), ("notify", notify)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+        self.pickle = pickle
+        self.notify = notify
+        self.lease_time = float(lease_time)
+        self.poll_interval = float(poll_interval)
+        self.history_per_job = history_per_job
+        self.history_days = float(history_days)
+        self.lock_timeout = float(lock_timeout)
+        self.statement_timeout = float(statement_timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.pool_size = pool_size
+        self.owner = f"{process_name()}:{nonce()}"
+        self._s = quote(self.schema)
+        self._where = describe(self._conninfo(), self.schema)
+        # The state of the classes below, each of which declares (and explains) its own.
+        self._pool = None
+        self._open_lock = threading.RLock()
+        self._local = threading.local()
+        self._configured = set()
+        self._live = None
+        self._live_lock = threading.Lock()
+        self._lock_key = None
+        self._mine = set()
+        self._mine_lock = threading.Lock()
+        self._leases = {}
+        self._touched = set()
+        self._renew_at_us = 0
+        self._prune_at_us = 0
+        self._recheck = set()
+        self._snap = _NO_SNAPSHOT
+        self._sync_lock = threading.Lock()
+        self._reported: dict[str, str] = {}  # broken job -> reason already logged
+        self._callbacks: list[Callable[[], None]] = []
+        self._listener: threading.Thread | None = None
+        self._stop_listening = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r})"
+
+    def close(self) -> None:
+        """Stop listening, release the connections; keep the data."""
+        self._stop_listener()
+        super().close()
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def add_job(self, job: Job, *, replace: bool = False) -> None:
+        self.add_jobs([job], replace=replace)
+
+    def add_jobs(self, jobs: Sequence[Job], *, replace: bool = False) -> None:
+        if not jobs:
+            return
+        pickle = self.pickle
+        rows = [_params(encode_job(job, pickle_args=pickle)) for job in jobs]
+        if replace:
+            rows = list({row[0]: row for row in rows}.values())  # the last of an id wins
+        columns = [list(column) for column in zip(*rows)]
+        with self._tx("save the jobs") as tx:
+            if replace:
+                tx.conn.execute(_UPSERT.format(s=self._s), columns)
+            else:
+                stored = tx.conn.execute(_INSERT.format(s=self._s), columns).fetchall()
+                if len(stored) != len(rows):
+                    raise self._conflicts(columns[0], {row[0] for row in stored})
+            tx.wrote = True
+
+    @staticmethod
+    def _conflicts(ids: list[str], inserted: set[str]) -> ConflictingIdError:
+        """The error for a batch with ids that exist, or that it holds twice."""
+        found = {i for i, n in Counter(ids).items() if n > 1} | (set(ids) - inserted)
+        if len(ids) == 1:
+            return ConflictingIdError(f"a job with id {ids[0]!r} already exists")
+        listed = ", ".join(map(repr, sorted(found)[:10]))
+        more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+        return ConflictingIdError(f"jobs with these ids already exist: {listed}{more}")
+
+    def update_job(self, job: Job, *, schedule: bool = True) -> None:
+        row = encode_job(job, pickle_args=self.pickle)
+        params = _params(row)
+        definition = (*params[1:9], params[10], params[12])
+        if schedule:
+            sql = _UPDATE.format(s=self._s, schedule=_SCHEDULE)
+            values = (*definition, row.next_fire_us, row.remaining_runs, row.next_fire_zone)
+        else:
+            sql = _UPDATE.format(s=self._s, schedule="")
+            values = definition
+        with self._tx("save the job") as tx:
+            if tx.conn.execute(sql, (*values, row.id)).rowcount != 1:
+                raise JobLookupError(f"no job with id {job.id!r}")
+            tx.wrote = True
+
+    def remove_job(self, job_id: str) -> None:
+        with self._tx("remove the job") as tx:
+            if not tx.conn.execute(_REMOVE.format(s=self._s), ([job_id],)).fetchall():
+                raise JobLookupError(f"no job with id {job_id!r}")
+            tx.wrote = True
+
+    def remove_jobs(self, job_ids: Sequence[str]) -> None:
+        if not job_ids:
+            return
+        with self._tx("remove jobs") as tx:
+            tx.conn.execute(_REMOVE.format(s=self._s), (list(dict.fromkeys(job_ids)),))
+            tx.wrote = True
+
+    def get_job(self, job_id: str) -> Job:
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM {self._s}.jobs WHERE id = %s", (job_id,), "read the job"
+        )
+        if not rows:
+            raise JobLookupError(f"no job with id {job_id!r}")
+        job = self._decode(rows[0])
+        if job is None:
+            raise JobLookupError(
+                f"job {job_id!r} is stored but broken: {self._reported.get(job_id, '?')}"
+            )
+        return job
+
+    def get_jobs(self) -> list[Job]:
+        """Every job, by next fire time. It does not move where :meth:`sync` counts
+        from (a scheduler with a window reads the other jobs here)."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM {self._s}.jobs "
+            "ORDER BY next_fire_us IS NULL, next_fire_us, id",
+            (),
+            "read the jobs",
+        )
+        return self._decode_rows(rows)[0]
+
+    def due_jobs(self, *, after: tuple[datetime, str] | None, limit: int) -> list[Job]:
+        """The next *limit* jobs to come due after the key *after* (see
+        :class:`~tickwork.stores.WindowedJobStore`), read through an index."""
+        whole(limit, "limit", minimum=1)
+        if after is None:
+            rows = self._snapshot_read(_DUE_FIRST.format(s=self._s), (limit,), "read due jobs")
+        else:
+            rows = self._read(
+                _DUE_AFTER.format(s=self._s),
+                (epoch_us(after[0]), after[1], limit),
+                "read due jobs",
+            )
+        jobs: list[Job] = []
+        asked = limit
+        while True:
+            # Broken rows leave the page short: read on past them.
+            jobs += self._decode_rows(rows)[0]
+            if len(rows) < asked or len(jobs) == limit:
+                return jobs
+            last = rows[-1]
+            asked = limit - len(jobs)
+            rows = self._read(
+                _DUE_AFTER.format(s=self._s), (last[9], last[0], asked), "read due jobs"
+            )
+
+    def load_jobs(self) -> list[Job]:
+        """Every job, unordered; where :meth:`sync` counts changes from."""
+        rows = self._snapshot_read(_ALL.format(s=self._s), (), "read the jobs")
+        return self._decode_rows(rows)[0]
+
+    def _snapshot_read(self, sql: str, params: Any, action: str) -> list[Any]:
+        """The rows of a read that returns its snapshot first; that snapshot becomes
+        the point :meth:`sync` counts from."""
+        with self._sync_lock:
+            rows = self._read(sql, params, action)
+            self._new_snapshot(rows[0][0])
+        return [row[1:] for row in rows if row[1] is not None]
+
+    def _new_snapshot(self, snapshot: str) -> None:
+        self._snap = snapshot
+        with self._mine_lock:
+            # Own transactions this snapshot saw are behind it; those still running
+            # may commit after it, and stay left out of the next sync.
+            self._mine = {xid for xid in self._mine if not _visible(int(xid), snapshot)}
+
+    def _decode(self, row: Sequence[Any]) -> Job | None:
+        """A row's job; None for a broken row, which is marked (and logged once)."""
+        job_id = row[0]
+        args = row[3] if row[5] is None else bytes(row[5])
+        kwargs = row[4] if row[6] is None else bytes(row[6])
+        if not self.pickle and (isinstance(args, bytes) or isinstance(kwargs, bytes)):
+            self.mark_broken(job_id, _PICKLED)
+            return None
+        try:
+            job = decode_job(
+                (job_id, row[1], row[2], args, kwargs, row[7], row[8], row[9], int(row[10]),
+                 row[11], row[12], row[13])
+            )  # fmt: skip
+        except SerializationError as error:
+            self.mark_broken(job_id, str(error))
+            return None
+        if row[14] is not None:
+            # It loads again (its module was deployed, say): clear the mark.
+            with contextlib.suppress(StoreError), self._tx("update") as tx:
+                tx.conn.execute(
+                    f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,)
+                )
+            self._reported.pop(job_id, None)
+        return job
+
+    def _decode_rows(self, rows: list[Any]) -> tuple[list[Job], list[str]]:
+        jobs = []
+        broken = []
+        for row in rows:
+            job = self._decode(row)
+            if job is None:
+                broken.append(row[0])
+            else:
+                jobs.append(job)
+        return jobs, broken
+
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        """Keep the row, note why it cannot be loaded, log it (once per process)."""
+        if self._reported.get(job_id) != reason:
+            self._reported[job_id] = reason
+            logger.error(
+                "tickwork: stored job %r cannot be loaded and will not run until fixed "
+                "(it is kept in %s): %s",
+                job_id,
+                self._where,
+                reason,
+            )
+        with self._tx("mark the job broken") as tx:
+            tx.conn.execute(
+                f"UPDATE {self._s}.jobs SET broken = %s WHERE id = %s "
+                "AND broken IS DISTINCT FROM %s",
+                (reason, job_id, reason),
+            )
+
+    def broken_jobs(self) -> dict[str, str]:
+        rows = self._read(
+            f"SELECT id, broken FROM {self._s}.jobs WHERE broken IS NOT NULL ORDER BY id",
+            (),
+            "read the broken jobs",
+        )
+        return dict(rows)
+
+    # -- other processes' changes -----------------------------------------------------
+
+    def sync(self) -> tuple[list[Job], list[str]] | None:
+        """Jobs other processes changed or removed since the last call (or None)."""
+        with self._sync_lock:
+            with self._mine_lock:
+                mine = list(self._mine)
+            recheck = list(self._recheck)
+            params = {"snap": self._snap, "mine": mine, "recheck": recheck}
+            if not recheck and len(mine) < 256:
+                changed = self._read(_ANY_CHANGE.format(s=self._s), params, "check for changes")
+                if not changed[0][0]:
+                    return None
+            rows = self._read(_SYNC.format(s=self._s), params, "check for changes")
+            self._new_snapshot(rows[0][0])
+            self._recheck.difference_update(recheck)
+        removed = [row[2] for row in rows if row[1] == "r"]
+        jobs, broken = self._decode_rows([row[2:] for row in rows if row[1] == "j"])
+        removed += broken  # no longer loadable: to the scheduler, gone
+        if not jobs and not removed:
+            return None
+        return jobs, removed
+
+    # -- the server's clock and wake-ups ----------------------------------------------
+
+    def database_now(self) -> datetime:
+        """The server's clock now (``clock_timestamp()``), as an aware UTC datetime."""
+        [(moment,)] = self._read("SELECT clock_timestamp()", (), "read the server's clock")
+        assert isinstance(moment, datetime)
+        return moment.astimezone(timezone.utc)
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call *callback* (from a listener thread) whenever another store writes jobs
+        or records runs in this schema (a ``NOTIFY`` on :attr:`channel`). Returns the
+        function that unsubscribes it. With ``notify=False`` nothing is ever called."""
+        if self.notify:
+            with self._open_lock:
+                self._callbacks.append(callback)
+                if self._listener is None:
+                    self._stop_listening.clear()
+                    self._listener = threading.Thread(
+                        target=self._listen, name="tickwork-pg-listen", daemon=True
+                    )
+                    self._listener.start()
+
+        def unsubscribe() -> None:
+            with self._open_lock, contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def _listen(self) -> None:
+        """The listener thread: LISTEN on a connection of its own, call back on each
+        notification from another store; reconnect with back-off when it drops."""
+        back_off = 0.1
+        stop = self._stop_listening
+        while not stop.is_set():
+            conn = None
+            try:
+                conn = self._connect_live()
+                conn.execute(f"LISTEN {quote(self.channel)}")
+                back_off = 0.1
+                while not stop.is_set():
+                    for note in conn.notifies(timeout=1.0):
+                        if note.payload != self.owner:
+                            for callback in list(self._callbacks):
+                                try:
+                                    callback()
+                                except Exception:
+                                    logger.exception("tickwork: a NOTIFY callback failed")
+            except Exception as error:  # noqa: BLE001 - reported, then retried
+                if stop.is_set():
+                    break
+                logger.warning(
+                    "tickwork: %s: listening for changes failed (%s); retrying in %.1f s",
+                    self._where,
+                    error,
+                    back_off,
+                )
+                stop.wait(back_off)
+                back_off = min(back_off * 2, 5.0)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+
+    def _stop_listener(self) -> None:
+        listener = self._listener
+        if listener is None:
+            return
+        self._stop_listening.set()
+        if listener is not threading.current_thread():
+            listener.join(timeout=5.0)
+        self._listener = None
+
