@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
-from ._pg_schema import LIVENESS_CLASS, check_schema, quote
+from ._pg_schema import check_schema, liveness_key, quote
 
 if TYPE_CHECKING:
     import psycopg
@@ -186,8 +186,18 @@ class PGConnection:
         order: a listed process always holds its lock, so it is never seen dead by
         mistake)."""
         s = self._s
-        key = int(live.execute(f"SELECT nextval('{s}.process_keys')").fetchone()[0])  # type: ignore[index]
-        live.execute("SELECT pg_advisory_lock(%s, %s)", (LIVENESS_CLASS, key))
+        lock = liveness_key(self.schema)
+        while True:
+            # A key another session holds (the sequence cycled, or another program
+            # uses advisory locks): take the next one rather than wait.
+            row = live.execute(
+                f"SELECT k, pg_try_advisory_lock({lock}, k) "
+                f"FROM (SELECT nextval('{s}.process_keys')::int AS k) n"
+            ).fetchone()
+            assert row is not None
+            key, locked = int(row[0]), bool(row[1])
+            if locked:
+                break
         live.execute(
             f"INSERT INTO {s}.processes (owner, host, pid, started_us, lock_key) "
             "VALUES (%s, %s, %s, (extract(epoch from clock_timestamp()) * 1e6)::bigint, %s) "

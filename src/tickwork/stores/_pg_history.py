@@ -20,7 +20,7 @@ from .._model import Outcome, Run, RunEnd
 from .._tz import coerce_timezone, epoch_us, timezone_name
 from ._history import error_fields, process_name
 from ._pg_connection import PGConnection, Tx
-from ._pg_schema import LIVENESS_CLASS, instant
+from ._pg_schema import instant, liveness_key
 
 __all__ = ["LOCK_HELD", "PGHistory"]
 
@@ -31,9 +31,10 @@ _OUTCOMES = {outcome: outcome.value for outcome in Outcome}
 _TOMBSTONES = 10_000
 
 #: Whether the process of row ``p`` of ``processes`` holds its advisory lock (is alive).
+#: ``{lock}``: the lock's first key, a literal (:func:`._pg_schema.liveness_key`).
 LOCK_HELD = (
     "EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted "
-    f"AND k.classid = {LIVENESS_CLASS}::oid AND k.objid = p.lock_key::oid AND k.objsubid = 2 "
+    "AND k.classid = ({lock})::oid AND k.objid = p.lock_key::oid AND k.objsubid = 2 "
     "AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
 )
 
@@ -152,7 +153,8 @@ class PGHistory(PGConnection):
             "ORDER BY xid DESC LIMIT 1 OFFSET %s)",
             (_TOMBSTONES,),
         )
-        execute(f"DELETE FROM {s}.processes p WHERE NOT {LOCK_HELD}")
+        held = LOCK_HELD.format(lock=liveness_key(self.schema))
+        execute(f"DELETE FROM {s}.processes p WHERE NOT {held}")
 
     def prune_history(self, now: datetime) -> None:
         """Apply the retention limits now (the scheduler does it every minute)."""

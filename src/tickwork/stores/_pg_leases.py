@@ -27,7 +27,7 @@ from typing import Any
 from .._tz import epoch_us, timezone_name
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._pg_history import LOCK_HELD, PGHistory
-from ._pg_schema import instant
+from ._pg_schema import instant, liveness_key
 
 __all__ = ["PGLeases"]
 
@@ -96,11 +96,11 @@ _RENEW = "UPDATE {s}.leases SET expires_us = %s WHERE owner = %s RETURNING token
 
 #: Other owners with leases: each one's soonest expiry, and whether it is dead (no
 #: live process row holds its advisory lock).
-_OTHER_OWNERS = f"""
+_OTHER_OWNERS = """
 SELECT l.owner, min(l.expires_us),
     l.owner <> '' AND NOT EXISTS (
-        SELECT 1 FROM {{s}}.processes p WHERE p.owner = l.owner AND {LOCK_HELD})
-FROM {{s}}.leases l WHERE l.owner <> %s GROUP BY l.owner
+        SELECT 1 FROM {s}.processes p WHERE p.owner = l.owner AND {held})
+FROM {s}.leases l WHERE l.owner <> %s GROUP BY l.owner
 """
 
 _TAKE_OVER = f"""
@@ -254,7 +254,8 @@ class PGLeases(PGHistory):
         dead: list[str] = []
         expired = False
         soonest: int | None = None
-        others = self._live_read(_OTHER_OWNERS.format(s=self._s), (self.owner,))
+        held = LOCK_HELD.format(lock=liveness_key(self.schema))
+        others = self._live_read(_OTHER_OWNERS.format(s=self._s, held=held), (self.owner,))
         if take_over:
             for owner, expires, is_dead in others:
                 if is_dead:

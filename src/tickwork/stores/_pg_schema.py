@@ -37,13 +37,13 @@ from .._errors import StoreError
 from .._instants import EPOCH as _EPOCH
 
 __all__ = [
-    "LIVENESS_CLASS",
     "MIGRATE_CLASS",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "check_schema",
     "check_schema_name",
     "instant",
+    "liveness_key",
     "quote",
 ]
 
@@ -51,9 +51,8 @@ logger = logging.getLogger("tickwork")
 
 _APP = "tickwork"
 #: The first key of the advisory lock taken while migrating (the second: the schema's
-#: hash), and of the session locks that tell live processes (the second: their key).
+#: hash). Advisory locks belong to the database, not to a schema.
 MIGRATE_CLASS = 0x7469636B  # "tick"
-LIVENESS_CLASS = 0x776F726B  # "work"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -139,6 +138,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def instant(micros: int, zone: tzinfo) -> datetime:
     """The instant a ``*_us`` column holds, expressed in *zone*."""
     return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone)
+
+
+def liveness_key(schema: str) -> str:
+    """The first key of the session advisory locks that tell the live processes of
+    *schema* (the second is each process's ``lock_key``), as an SQL expression: a hash
+    of the schema's name, since advisory locks belong to the whole database."""
+    return f"hashtext('tickwork.{schema}')"
 
 
 def check_schema_name(schema: object) -> str:
