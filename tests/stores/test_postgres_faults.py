@@ -657,6 +657,11 @@ def record_here(table: str) -> None:
         )
 
 
+#: How early a run may start by the database's clock: the error of a host's estimate
+#: of its offset from the database's clock (half a query's round trip, at most).
+EARLY_TOLERANCE = timedelta(seconds=0.1)
+
+
 def test_hosts_30_s_fast_and_slow_run_each_fire_once_and_never_early(
     pg_schema: str, log_table: str
 ) -> None:
@@ -695,8 +700,12 @@ def test_hosts_30_s_fast_and_slow_run_each_fire_once_and_never_early(
             scheduler.shutdown(wait=True)
     rows = runs(log_table)
     check_stream(rows, start, until, every)
-    early = [(r.job_id, r.scheduled_at, r.started) for r in rows if r.started < r.scheduled_at]
-    assert not early, f"runs started before their fire time: {early}"
+    # The database's clock is the true one here (same machine). A host learns its
+    # offset from a query, to within half its round trip: not early beyond that.
+    early = [(r.job_id, r.scheduled_at - r.started) for r in rows if r.started < r.scheduled_at]
+    worst_early = max((ahead for _, ahead in early), default=timedelta(0))
+    print(f"clocks +-30 s: {len(rows)} runs, {len(early)} started early, at most by {worst_early}")
+    assert worst_early < EARLY_TOLERANCE, f"runs started before their fire time: {early}"
     late = [(r.job_id, r.started - r.scheduled_at) for r in rows]
     worst = max(delay for _, delay in late)
     assert worst < timedelta(seconds=2), f"runs started late (not 30 s: at most 2 s): {late}"
