@@ -11,10 +11,11 @@ from tickwork.stores import JobStore, PostgresStore
 from tickwork.testing import SharedJobStoreContract
 
 from .. import pg
-from ..pg import pg_schema  # noqa: F401  (the fixture)
 
 #: A trigger no tickwork knows: the row cannot be loaded.
 UNKNOWN_TRIGGER = '{"type": "sundial"}'
+
+pg_schema = pg.pg_schema  # (the fixture: a fresh schema per test)
 
 
 def break_row(store: PostgresStore, job_id: str) -> None:

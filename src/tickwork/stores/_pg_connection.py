@@ -56,7 +56,8 @@ def import_psycopg() -> None:
         import psycopg_pool  # noqa: F401
     except ImportError as error:
         raise ImportError(
-            f'PostgresStore needs psycopg 3 and psycopg-pool ({error}): pip install "tickwork[postgres]"'
+            f"PostgresStore needs psycopg 3 and psycopg-pool ({error}): "
+            'pip install "tickwork[postgres]"'
         ) from error
 
 
@@ -164,7 +165,8 @@ class PGConnection:
 
     def _conninfo(self) -> str:
         if self._given_pool is not None:
-            return self._given_pool.conninfo
+            conninfo = self._given_pool.conninfo
+            return conninfo if isinstance(conninfo, str) else conninfo()
         assert self._dsn is not None
         return self._dsn
 
@@ -366,7 +368,7 @@ def describe(conninfo: str, schema: str) -> str:
         from psycopg.conninfo import conninfo_to_dict
 
         info = conninfo_to_dict(conninfo)
-    except Exception:  # noqa: BLE001 - a bad DSN is reported when connecting
+    except Exception:
         info = {}
     host = info.get("host") or os.environ.get("PGHOST") or "localhost"
     port = info.get("port") or os.environ.get("PGPORT") or "5432"

@@ -72,11 +72,8 @@ class PGHistory(PGConnection):
         statement whatever the batch's size (the rows go in as arrays)."""
         if not runs:
             return
-        cols: dict[str, list[Any]] = {
-            key: []
-            for key in ("job", "at", "zone", "attempt", "outcome", "started", "finished")
-            + ("etype", "emsg")
-        }
+        names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype", "emsg"]
+        cols: dict[str, list[Any]] = {key: [] for key in names}
         release: list[int] = []
         released: list[tuple[str, int]] = []
         again_token: list[int] = []
@@ -160,8 +157,7 @@ class PGHistory(PGConnection):
         """Apply the retention limits now (the scheduler does it every minute)."""
         with self._tx("prune the history") as tx:
             self._touched.update(
-                row[0]
-                for row in tx.conn.execute(f"SELECT DISTINCT job_id FROM {self._s}.history")
+                row[0] for row in tx.conn.execute(f"SELECT DISTINCT job_id FROM {self._s}.history")
             )
             self._prune(tx, epoch_us(now))
 

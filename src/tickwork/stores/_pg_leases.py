@@ -140,7 +140,7 @@ class PGLeases(PGHistory):
     """The ``leases`` and ``slots`` tables: runs claimed, renewed, taken over, handed off."""
 
     lease_time: float
-    poll_interval: float
+    poll_interval: float | None
     _renew_at_us: int  # when this store's leases are next renewed
     _prune_at_us: int  # when the history is next pruned
     _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
@@ -203,6 +203,7 @@ class PGLeases(PGHistory):
                 for key, value in zip(
                     ("id", "expected", "new", "keep", "zone", "remaining", "cand"),
                     (job_id, expected_us, *state, cand),
+                    strict=True,
                 ):
                     cols[key].append(value)
                 for index in winners:
@@ -254,8 +255,8 @@ class PGLeases(PGHistory):
         dead: list[str] = []
         expired = False
         soonest: int | None = None
-        held = LOCK_HELD.format(lock=liveness_key(self.schema))
-        others = self._live_read(_OTHER_OWNERS.format(s=self._s, held=held), (self.owner,))
+        alive = LOCK_HELD.format(lock=liveness_key(self.schema))
+        others = self._live_read(_OTHER_OWNERS.format(s=self._s, held=alive), (self.owner,))
         if take_over:
             for owner, expires, is_dead in others:
                 if is_dead:
@@ -264,7 +265,8 @@ class PGLeases(PGHistory):
                     expired = True
                 elif soonest is None or expires < soonest:
                     soonest = expires
-        next_us = now_us + round(min(self.poll_interval, self.lease_time / 3) * 1_000_000)
+        poll = self.lease_time if self.poll_interval is None else self.poll_interval
+        next_us = now_us + round(min(poll, self.lease_time / 3) * 1_000_000)
         if self._leases:
             next_us = min(next_us, max(self._renew_at_us, now_us + 1))
         if soonest is not None:
@@ -362,9 +364,9 @@ class PGLeases(PGHistory):
                 ).fetchall()
             }
         found = []
-        for key in keys:
-            token = None if key is None else self._leases.get(key)
+        for asked in keys:
+            token = None if asked is None else self._leases.get(asked)
             found.append(token in kept)
-            if key is not None and token is not None:
-                del self._leases[key]
+            if asked is not None and token is not None:
+                del self._leases[asked]
         return found

@@ -190,9 +190,7 @@ def check_schema(conn: Any, schema: str, where: str) -> None:
     s = quote(schema)
     try:
         with conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (MIGRATE_CLASS, schema)
-            )
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (MIGRATE_CLASS, schema))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
             # Another host may have migrated it while this one waited for the lock.
             version = _version(conn, schema, where)
@@ -202,6 +200,9 @@ def check_schema(conn: Any, schema: str, where: str) -> None:
                     conn.execute(statement.format(s=s))
                 if step:
                     logger.info("tickwork: %s: schema upgraded to version %d", where, step + 1)
+            if version == 0:
+                logger.info("tickwork: %s: tables created (schema version %d)", where,
+                            SCHEMA_VERSION)  # fmt: skip
             conn.execute(
                 f"INSERT INTO {s}.meta (key, value) VALUES ('app', %s), ('schema', %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

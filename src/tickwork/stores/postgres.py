@@ -120,7 +120,9 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::byte
     AS r(id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options,
          next_fire_us, paused, remaining_runs, consecutive_failures, next_fire_zone)
 """
-_INSERT = f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT DO NOTHING RETURNING id"
+_INSERT = (
+    f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT DO NOTHING RETURNING id"
+)
 _UPSERT = (
     f"INSERT INTO {{s}}.jobs ({_WRITE_COLUMNS}) {_ROWS_IN} ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _WRITE_COLUMNS.split(", ")[1:])
@@ -133,10 +135,10 @@ _UPDATE = (
     "{schedule}WHERE id = %s"
 )
 _SCHEDULE = ", next_fire_us = %s, remaining_runs = %s, next_fire_zone = %s "
-#: A removed job's run slots go with it: a job added again under its id is a new job.
+#: (A removed job's run slots stay, as its history does: a one-off job that ran and was
+#: removed, then added again by a host starting up, does not run that fire again.)
 _REMOVE = (
-    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id), "
-    "freed AS (DELETE FROM {s}.slots WHERE job_id IN (SELECT id FROM gone)) "
+    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id) "
     "INSERT INTO {s}.removed (id) SELECT id FROM gone "
     "ON CONFLICT (id) DO UPDATE SET xid = excluded.xid RETURNING id"
 )
@@ -146,9 +148,14 @@ _CHANGED = (
     "AND NOT pg_visible_in_snapshot(xid, %(snap)s::pg_snapshot) "
     "AND xid <> ALL(%(mine)s::xid8[])"
 )
+#: Whether anything changed, with the snapshot of the look: when nothing did, that
+#: snapshot is where the next sync counts from (so that it looks at fewer rows).
+#: (Each look is ordered by ``xid``, so that the index on it is used even when the
+#: planner's statistics are stale, as right after a large load.)
 _ANY_CHANGE = (
-    f"SELECT EXISTS (SELECT 1 FROM {{s}}.jobs WHERE {_CHANGED}) "
-    f"OR EXISTS (SELECT 1 FROM {{s}}.removed WHERE {_CHANGED})"
+    "SELECT pg_current_snapshot()::text, "
+    f"(SELECT xid FROM {{s}}.jobs WHERE {_CHANGED} ORDER BY xid LIMIT 1) IS NOT NULL "
+    f"OR (SELECT xid FROM {{s}}.removed WHERE {_CHANGED} ORDER BY xid LIMIT 1) IS NOT NULL"
 )
 #: A read with the snapshot it saw (the first column; one row with no job if none).
 _SNAPSHOT_READ = (
@@ -345,7 +352,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         rows = [_params(encode_job(job, pickle_args=pickle)) for job in jobs]
         if replace:
             rows = list({row[0]: row for row in rows}.values())  # the last of an id wins
-        columns = [list(column) for column in zip(*rows)]
+        columns = [list(column) for column in zip(*rows, strict=True)]
         with self._tx("save the jobs") as tx:
             if replace:
                 tx.conn.execute(_UPSERT.format(s=self._s), columns)
@@ -481,9 +488,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if row[14] is not None:
             # It loads again (its module was deployed, say): clear the mark.
             with contextlib.suppress(StoreError), self._tx("update") as tx:
-                tx.conn.execute(
-                    f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,)
-                )
+                tx.conn.execute(f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,))
             self._reported.pop(job_id, None)
         return job
 
@@ -534,8 +539,11 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
             recheck = list(self._recheck)
             params = {"snap": self._snap, "mine": mine, "recheck": recheck}
             if not recheck and len(mine) < 256:
-                changed = self._read(_ANY_CHANGE.format(s=self._s), params, "check for changes")
-                if not changed[0][0]:
+                [(snapshot, changed)] = self._read(
+                    _ANY_CHANGE.format(s=self._s), params, "check for changes"
+                )
+                if not changed:
+                    self._new_snapshot(snapshot)
                     return None
             rows = self._read(_SYNC.format(s=self._s), params, "check for changes")
             self._new_snapshot(rows[0][0])
@@ -594,7 +602,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
                                     callback()
                                 except Exception:
                                     logger.exception("tickwork: a NOTIFY callback failed")
-            except Exception as error:  # noqa: BLE001 - reported, then retried
+            except Exception as error:
                 if stop.is_set():
                     break
                 logger.warning(
@@ -618,4 +626,3 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if listener is not threading.current_thread():
             listener.join(timeout=5.0)
         self._listener = None
-

@@ -1,0 +1,422 @@
+"""What ``PostgresStore`` does beyond the store contract: its schema and arguments,
+sync across out-of-order commits, run slots, SKIP LOCKED, liveness by advisory lock,
+NOTIFY, and schedulers on it. Each test has a schema of its own on the test server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from tickwork import Scheduler, StoreError
+from tickwork.executors import InlineExecutor
+from tickwork.stores import PostgresStore
+from tickwork.stores._contract import make_job
+from tickwork.stores.postgres import SCHEMA_VERSION
+from tickwork.testing import FakeClock, advance
+
+from .. import pg
+from . import sqlite_jobs
+
+UTC = timezone.utc
+T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
+LATER = T0 + timedelta(seconds=10)
+RECORD = "tests.stores.sqlite_jobs:record"
+
+pg_schema = pg.pg_schema  # (the fixture: a fresh schema per test)
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every store a test made (they stand for processes dropped without a
+    shutdown), and clear the runs recorded."""
+    made: list[PostgresStore] = []
+    init = PostgresStore.__init__
+
+    def tracked(self: PostgresStore, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(PostgresStore, "__init__", tracked)
+    sqlite_jobs.RUNS.clear()
+    yield
+    for store in made:
+        store.close()
+    sqlite_jobs.RUNS.clear()
+
+
+def make(schema: str, **options: Any) -> PostgresStore:
+    options.setdefault("lease_time", 9)
+    return PostgresStore(pg.dsn(), schema=schema, **options)
+
+
+def sql(statement: str, params: Any = ()) -> list[Any]:
+    import psycopg
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        cursor = conn.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+# -- arguments and schema ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "a-b", "a b", 'a"b', "x" * 64, "é" * 32])
+def test_a_schema_name_that_is_not_a_plain_identifier_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="schema="):
+        PostgresStore("postgresql://nowhere/db", schema=name)
+
+
+def test_arguments_are_checked_by_name() -> None:
+    with pytest.raises(TypeError, match="schema"):
+        PostgresStore("postgresql://nowhere/db", schema=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="poll_interval"):
+        PostgresStore("postgresql://nowhere/db", poll_interval=11)
+    with pytest.raises(ValueError, match="lease_time"):
+        PostgresStore("postgresql://nowhere/db", lease_time=0)
+    with pytest.raises(TypeError, match="dsn_or_pool"):
+        PostgresStore(42)  # type: ignore[arg-type]
+    assert PostgresStore("postgresql://nowhere/db", schema="_ok_1").channel == "_ok_1_tickwork"
+
+
+def test_a_bad_dsn_fails_at_open_with_the_reason_and_no_password() -> None:
+    pg.require()
+    store = PostgresStore(
+        "postgresql://postgres:s3cretpw@127.0.0.1:5432/tw_no_such_database", connect_timeout=3
+    )
+    with pytest.raises(StoreError) as caught:
+        store.open()
+    message = str(caught.value)
+    assert "tw_no_such_database" in message
+    assert "does not exist" in message
+    assert "s3cretpw" not in message
+
+
+def test_a_new_schema_gets_the_current_version(pg_schema: str) -> None:
+    make(pg_schema).open()
+    meta = dict(sql(f'SELECT key, value FROM "{pg_schema}".meta'))
+    assert meta == {"app": "tickwork", "schema": str(SCHEMA_VERSION)}
+
+
+def test_eight_hosts_opening_a_new_schema_at_once_migrate_it_once(
+    pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    stores = [make(pg_schema) for _ in range(8)]
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def open_one(store: PostgresStore) -> None:
+        barrier.wait()
+        try:
+            store.open()
+        except BaseException as error:
+            errors.append(error)
+
+    with caplog.at_level(logging.INFO, logger="tickwork"):
+        threads = [threading.Thread(target=open_one, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    created = [r for r in caplog.records if "tables created" in r.getMessage()]
+    assert len(created) == 1
+    stores[0].add_job(make_job("a"))
+    assert stores[7].get_job("a") == make_job("a")
+
+
+def test_a_schema_from_a_newer_tickwork_is_refused_and_left_alone(pg_schema: str) -> None:
+    store = make(pg_schema)
+    store.add_job(make_job("a"))
+    store.close()
+    sql(f"UPDATE \"{pg_schema}\".meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(StoreError, match=r"newer tickwork \(schema version 99; this tickwork"):
+        make(pg_schema).open()
+    assert sql(f"SELECT value FROM \"{pg_schema}\".meta WHERE key = 'schema'") == [("99",)]
+    assert sql(f'SELECT id FROM "{pg_schema}".jobs') == [("a",)]
+
+
+def test_a_schema_with_tables_of_another_application_is_refused(pg_schema: str) -> None:
+    sql(f'CREATE SCHEMA "{pg_schema}"')
+    sql(f'CREATE TABLE "{pg_schema}".invoices (id int)')
+    with pytest.raises(StoreError, match="not tickwork's"):
+        make(pg_schema).open()
+
+
+def test_a_store_without_pickle_never_unpickles(pg_schema: str) -> None:
+    trusting = make(pg_schema, pickle=True)
+    trusting.add_job(make_job("p", args=({1, 2},)))
+    assert trusting.get_job("p").args == ({1, 2},)
+    cautious = make(pg_schema)
+    assert cautious.get_jobs() == []
+    assert "pickle=True" in cautious.broken_jobs()["p"]
+
+
+def test_the_database_clock_is_read_as_aware_utc(pg_schema: str) -> None:
+    moment = make(pg_schema).database_now()
+    assert moment.tzinfo is UTC
+    assert abs((moment - datetime.now(UTC)).total_seconds()) < 60
+
+
+# -- changes between hosts --------------------------------------------------------------
+
+
+def test_sync_misses_no_transaction_that_commits_after_a_later_one(pg_schema: str) -> None:
+    store, slow, fast = make(pg_schema), make(pg_schema), make(pg_schema)
+    store.add_jobs([make_job("a"), make_job("b")])
+    store.load_jobs()
+    with slow.transaction():
+        slow.update_job(make_job("a", name="slow"))  # its transaction id comes first
+        fast.update_job(make_job("b", name="fast"))  # a later one, committed first
+        changed = store.sync()
+        assert changed is not None
+        assert [job.name for job in changed[0]] == ["fast"]
+        assert store.sync() is None
+    changed = store.sync()  # the slow one has committed now
+    assert changed is not None
+    assert [job.name for job in changed[0]] == ["slow"]
+    assert store.sync() is None
+
+
+def test_sync_reports_a_removal_once(pg_schema: str) -> None:
+    store, peer = make(pg_schema), make(pg_schema)
+    store.add_jobs([make_job("a"), make_job("b")])
+    store.load_jobs()
+    peer.remove_jobs(["a", "ghost"])
+    assert store.sync() == ([], ["a"])
+    assert store.sync() is None
+
+
+# -- claims -------------------------------------------------------------------------------
+
+
+def test_a_fire_already_run_starts_no_second_run_after_a_replace(pg_schema: str) -> None:
+    store, other = make(pg_schema), make(pg_schema)
+    store.add_job(make_job("a"))
+    assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
+    other.add_job(make_job("a"), replace=True)  # a host's start-up resets next_fire to T0
+    assert other.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [None]
+    assert other.get_job("a").next_fire == LATER  # moved on: no loop
+    assert sql(f'SELECT count(*) FROM "{pg_schema}".leases') == [(1,)]
+    assert other.claim_fires([("a", LATER, LATER + timedelta(seconds=10), None, (LATER,))],
+                             now=LATER) == [1]  # fmt: skip
+
+
+def test_a_row_locked_by_another_transaction_is_skipped_and_synced_later(
+    pg_schema: str,
+) -> None:
+    import psycopg
+
+    store = make(pg_schema, lock_timeout=5)
+    store.add_jobs([make_job("a"), make_job("b")])
+    store.load_jobs()
+    with psycopg.connect(pg.dsn()) as holder:
+        holder.execute(f'SELECT 1 FROM "{pg_schema}".jobs WHERE id = %s FOR UPDATE', ("a",))
+        started = time.monotonic()
+        claims = [(job_id, T0, LATER, None, (T0,)) for job_id in "ab"]
+        assert store.claim_fires(claims, now=T0) == [None, 0]
+        assert time.monotonic() - started < 2  # skipped, not waited for
+        holder.rollback()
+    changed = store.sync()
+    assert changed is not None
+    assert changed[0] == [make_job("a")]  # unchanged, but reported: never forgotten
+
+
+def test_a_batch_of_thousands_is_claimed_in_one_go(pg_schema: str) -> None:
+    store = make(pg_schema)
+    ids = [f"j{n:05}" for n in range(4000)]
+    store.add_jobs([make_job(job_id) for job_id in ids])
+    claims = [(job_id, T0, None, 0, (T0,)) for job_id in ids]
+    assert store.claim_fires(claims, now=T0) == [0] * 4000
+    assert sql(f'SELECT count(*) FROM "{pg_schema}".slots') == [(4000,)]
+    assert store.claim_fires(claims[:10], now=T0) == [None] * 10
+
+
+# -- liveness -----------------------------------------------------------------------------
+
+
+def test_a_dead_owners_runs_are_taken_over_at_once(pg_schema: str) -> None:
+    store, peer = make(pg_schema), make(pg_schema)
+    store.add_job(make_job("a"))
+    assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
+    soon = T0 + timedelta(seconds=1)
+    assert peer.maintain(soon).taken == []  # alive: its lease stands
+    assert store._live is not None
+    sql("SELECT pg_terminate_backend(%s)", (store._live.info.backend_pid,))
+    [taken] = peer.maintain(soon).taken  # its lock is free: dead, at once
+    assert (taken.job_id, taken.scheduled_at, taken.dead) == ("a", T0, True)
+    # The store comes back (a new liveness connection) and learns what it lost.
+    upkeep = store.maintain(T0 + timedelta(seconds=4))
+    assert upkeep.lost == [("a", T0)]
+    assert peer.maintain(T0 + timedelta(seconds=5)).taken == []  # alive again
+
+
+def test_an_expired_lease_waits_for_the_servers_clock_too(pg_schema: str) -> None:
+    store, ahead = make(pg_schema), make(pg_schema)
+    future = datetime.now(UTC) + timedelta(hours=1)  # a host whose clock runs ahead
+    store.add_job(make_job("a", next_fire=future))
+    store.claim_fires([("a", future, None, None, (future,))], now=future)
+    assert ahead.maintain(future + timedelta(seconds=60)).taken == []
+
+
+# -- wake-ups -----------------------------------------------------------------------------
+
+
+def test_subscribers_hear_the_writes_of_others_only(pg_schema: str) -> None:
+    store, peer = make(pg_schema), make(pg_schema)
+    store.open()
+    heard = threading.Event()
+    unsubscribe = store.subscribe(heard.set)
+    deadline = time.monotonic() + 5
+    # The listener starts in its thread: write until it has heard once.
+    while not heard.is_set() and time.monotonic() < deadline:
+        peer.add_job(make_job(f"p{time.monotonic_ns()}"))
+        heard.wait(0.2)
+    assert heard.is_set()
+    heard.clear()
+    store.add_job(make_job("mine"))
+    assert not heard.wait(0.5)
+    unsubscribe()
+    peer.add_job(make_job("after"))
+    assert not heard.wait(0.5)
+
+
+def test_without_notify_nothing_is_heard(pg_schema: str) -> None:
+    store = make(pg_schema, notify=False)
+    store.subscribe(lambda: None)()
+    assert store._listener is None
+
+
+# -- schedulers ---------------------------------------------------------------------------
+
+
+def scheduler_on(schema: str, clock: FakeClock) -> Scheduler:
+    return Scheduler(
+        store=make(schema),
+        clock=clock,
+        executors={"default": InlineExecutor()},
+        timezone="UTC",
+    )
+
+
+def test_a_scheduler_runs_jobs_and_records_their_history(pg_schema: str) -> None:
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(pg_schema, clock)
+    scheduler.add_job(RECORD, "interval", seconds=10, id="tick")
+    scheduler.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=5), id="once")
+    scheduler.open()
+    advance(scheduler, timedelta(seconds=35))
+    runs = Counter(job_id for job_id, _, _ in sqlite_jobs.RUNS)
+    assert runs == {"tick": 3, "once": 1}
+    assert len(scheduler.history("tick")) == 3
+    scheduler.shutdown()
+
+
+def test_two_schedulers_share_a_backlog_and_run_each_fire_once(pg_schema: str) -> None:
+    count = 2000
+    due = T0 + timedelta(seconds=1)
+    first, second = scheduler_on(pg_schema, FakeClock(T0)), scheduler_on(pg_schema, FakeClock(T0))
+    first.add_jobs(
+        [{"func": RECORD, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(count)]
+    )
+    first.open()
+    second.open()
+    barrier = threading.Barrier(2)
+
+    def run(scheduler: Scheduler) -> None:
+        barrier.wait()
+        advance(scheduler, timedelta(seconds=2))
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    runs = Counter(job_id for job_id, _, _ in sqlite_jobs.RUNS)
+    assert len(runs) == count  # none missing
+    assert set(runs.values()) == {1}  # none doubled
+    shares = sql(f'SELECT owner, count(*) FROM "{pg_schema}".slots GROUP BY owner')
+    assert len(shares) == 2, shares  # each ran a share (slots name their claimer)
+    first.shutdown()
+    second.shutdown()
+
+
+# -- connections and faults -------------------------------------------------------------
+
+
+def test_a_call_after_the_servers_connections_were_terminated_gets_fresh_ones(
+    pg_schema: str,
+) -> None:
+    store = make(pg_schema)
+    store.add_job(make_job("a"))
+    killed = sql("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                 (sorted(store._configured),))  # fmt: skip
+    assert killed
+    assert all(row[0] for row in killed)
+    answers = []
+    for _ in range(3):  # the first may fail (with a StoreError), the next do not
+        try:
+            answers.append(store.get_job("a"))
+        except StoreError as error:
+            assert "could not read the job" in str(error)
+    assert answers[-2:] == [make_job("a")] * 2
+
+
+def test_a_pool_that_stays_full_is_a_store_error(pg_schema: str) -> None:
+    store = make(pg_schema, pool_size=1, lock_timeout=0.5)
+    store.add_job(make_job("a"))
+    inside = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            store.get_job("a")
+            inside.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(5)
+        with pytest.raises(StoreError, match="pool is full"):
+            store.get_job("a")
+    finally:
+        done.set()
+        holder.join(5)
+    assert store.get_job("a") == make_job("a")
+
+
+def test_a_pool_given_is_used_and_left_open(pg_schema: str) -> None:
+    from psycopg_pool import ConnectionPool
+
+    with ConnectionPool(pg.dsn(), min_size=1, max_size=2) as pool:
+        store = PostgresStore(pool, schema=pg_schema)
+        store.add_job(make_job("a"))
+        store.close()
+        assert not pool.closed
+        with pool.connection() as conn:
+            assert conn.execute(f'SELECT id FROM "{pg_schema}".jobs').fetchall() == [("a",)]
+
+
+def test_without_psycopg_the_store_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['psycopg'] = None; "
+        "import tickwork, tickwork.stores; "
+        "from tickwork.stores import PostgresStore\n"
+        "try:\n    PostgresStore('postgresql://x/y')\n"
+        "except ImportError as error:\n    print(error)"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "tickwork[postgres]"' in done.stdout
