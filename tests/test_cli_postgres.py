@@ -217,3 +217,30 @@ def test_reading_leaves_no_process_registered(pg_store: str) -> None:
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
         row = conn.execute(f'SELECT count(*) FROM "{pg_store}".processes').fetchone()
     assert row == (0,)
+
+
+def test_reading_changes_nothing_in_the_database(pg_store: str) -> None:
+    """A row a scheduler marked broken (its function did not import there) decodes
+    when read as text, and a row no store can decode would be marked by a store that
+    reads it: the command reports both and leaves both marks as they were."""
+    import psycopg
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute(
+            f"UPDATE \"{pg_store}\".jobs SET broken = 'its function cannot be imported', "
+            "func_ref = 'retired_module:job' WHERE id = 'report'"
+        )
+        conn.execute(
+            f'UPDATE "{pg_store}".jobs SET trigger = \'{{"type": "sundial"}}\' WHERE id = \'tick\''
+        )
+    status, text = run("jobs", pg.dsn(), "--schema", pg_store)
+    assert status == 0
+    assert [row[0] for row in table(text, "Jobs in")] == ["flaky"]
+    broken = dict(table(text, "Broken jobs (2), kept in the database but not run:"))
+    assert set(broken) == {"report", "tick"}
+    assert "unknown trigger type 'sundial'" in broken["tick"]
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        marks = conn.execute(
+            f'SELECT id, broken FROM "{pg_store}".jobs WHERE broken IS NOT NULL'
+        ).fetchall()
+    assert marks == [("report", "its function cannot be imported")]

@@ -269,9 +269,11 @@ def _is_dsn(target: str) -> bool:
 def _postgres(dsn: str, schema: str) -> Iterator[tuple[JobStore, str]]:
     """A store on the tickwork schema *schema* of the database *dsn*.
 
-    Unlike a file, a database cannot be copied aside, so the store reads it in place;
-    but a schema that is not there already is never created: the store would make a
-    fresh one, and a mistyped name would leave an empty schema behind.
+    Unlike a file, a database cannot be copied aside, so the store reads it in place,
+    in a transaction that is rolled back; and a schema that is not there already is
+    never created: the store would make a fresh one, and a mistyped name would leave
+    an empty schema behind. (The store registers itself as a live process while it
+    reads, as every store does, and removes its row when closed.)
 
     Raises:
         StoreError: psycopg is not installed, the server cannot be reached or refuses
@@ -307,14 +309,25 @@ def _postgres(dsn: str, schema: str) -> Iterator[tuple[JobStore, str]]:
         raise StoreError(f"cannot read {name}: {reason}") from None
     if not row or not row[0]:
         raise StoreError(f"{name} is not a tickwork job store (it has no jobs table)")
-    # Looking at a store must never run code from it, as for a file.
+    # Looking at a store must never run code from it, as for a file. And it must not
+    # change it: a store that reads can write (it marks rows it cannot decode broken,
+    # and clears the mark of rows that decode, as rows naming a module that does not
+    # import do here), so everything is read in one transaction, then rolled back.
     with references_as_text():
         _quiet_store_log()
         try:
             store.open()
-            yield store, name
+            with store.transaction():
+                yield store, name
+                raise _Undo
+        except _Undo:
+            pass
         finally:
             store.close()
+
+
+class _Undo(Exception):
+    """Raised at the end of a read to roll back whatever the reading wrote."""
 
 
 @contextlib.contextmanager
