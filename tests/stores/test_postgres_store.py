@@ -248,7 +248,8 @@ def test_a_dead_owners_runs_are_taken_over_at_once(pg_schema: str) -> None:
     soon = T0 + timedelta(seconds=1)
     assert peer.maintain(soon).taken == []  # alive: its lease stands
     assert store._live is not None
-    sql("SELECT pg_terminate_backend(%s)", (store._live.info.backend_pid,))
+    # (With a timeout: it returns once the backend has gone, and its lock with it.)
+    sql("SELECT pg_terminate_backend(%s, 5000)", (store._live.info.backend_pid,))
     [taken] = peer.maintain(soon).taken  # its lock is free: dead, at once
     assert (taken.job_id, taken.scheduled_at, taken.dead) == ("a", T0, True)
     # The store comes back (a new liveness connection) and learns what it lost.
@@ -355,7 +356,7 @@ def test_a_call_after_the_servers_connections_were_terminated_gets_fresh_ones(
 ) -> None:
     store = make(pg_schema)
     store.add_job(make_job("a"))
-    killed = sql("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+    killed = sql("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::int[]) AS pid",
                  (sorted(store._configured),))  # fmt: skip
     assert killed
     assert all(row[0] for row in killed)
@@ -420,3 +421,33 @@ def test_without_psycopg_the_store_says_how_to_install_it() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert 'pip install "tickwork[postgres]"' in done.stdout
+
+
+def test_a_user_who_may_not_create_tables_is_told_so_at_open(pg_schema: str) -> None:
+    role = f"{pg_schema}_reader"
+    sql(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        info = conninfo_to_dict(pg.dsn())
+        info["user"] = role
+        store = PostgresStore(make_conninfo(**info), schema=pg_schema)
+        with pytest.raises(StoreError, match="no permission to create"):
+            store.open()
+    finally:
+        sql(f'DROP ROLE "{role}"')
+
+
+def test_without_notify_no_notification_is_sent(pg_schema: str) -> None:
+    import psycopg
+
+    quiet, loud = make(pg_schema, notify=False), make(pg_schema)
+    quiet.open()
+    with psycopg.connect(pg.dsn(), autocommit=True) as listener:
+        listener.execute(f'LISTEN "{quiet.channel}"')
+        quiet.add_job(make_job("a"))
+        quiet.claim_fires([("a", T0, LATER, None, (T0,))], now=T0)
+        assert list(listener.notifies(timeout=0.3)) == []
+        loud.add_job(make_job("b"))
+        [note] = list(listener.notifies(timeout=2.0, stop_after=1))
+        assert (note.channel, note.payload) == (loud.channel, loud.owner)

@@ -44,16 +44,16 @@ WITH h AS (
         finished_us, error_type, error_message, process, recorded_us)
     SELECT job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
         error_type, error_message, %(process)s, %(now)s
-    FROM unnest(%(job)s::text[], %(at)s::bigint[], %(zone)s::text[], %(attempt)s::int[],
-        %(outcome)s::text[], %(started)s::bigint[], %(finished)s::bigint[],
-        %(etype)s::text[], %(emsg)s::text[])
+    FROM unnest(%(job)b::text[], %(at)b::bigint[], %(zone)b::text[], %(attempt)b::int[],
+        %(outcome)b::text[], %(started)b::bigint[], %(finished)b::bigint[],
+        %(etype)b::text[], %(emsg)b::text[])
         AS r(job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
              error_type, error_message)
 ), released AS (
-    DELETE FROM {s}.leases WHERE token = ANY(%(release)s::bigint[]) AND owner = %(owner)s
+    DELETE FROM {s}.leases WHERE token = ANY(%(release)b::bigint[]) AND owner = %(owner)s
 ), again AS (
     UPDATE {s}.leases l SET attempt = a.attempt
-    FROM unnest(%(again_token)s::bigint[], %(again_attempt)s::int[]) AS a(token, attempt)
+    FROM unnest(%(again_token)b::bigint[], %(again_attempt)b::int[]) AS a(token, attempt)
     WHERE l.token = a.token AND l.owner = %(owner)s
 )
 SELECT 1

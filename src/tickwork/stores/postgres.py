@@ -114,9 +114,9 @@ _ROWS_IN = """
 SELECT id, name, func_ref, args::jsonb, kwargs::jsonb, args_pickle, kwargs_pickle,
     trigger::jsonb, options::jsonb, next_fire_us, paused, remaining_runs,
     consecutive_failures, next_fire_zone
-FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[],
-    %s::bytea[], %s::text[], %s::text[], %s::bigint[], %s::bool[], %s::bigint[],
-    %s::bigint[], %s::text[])
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[],
+    %b::bytea[], %b::text[], %b::text[], %b::bigint[], %b::bool[], %b::bigint[],
+    %b::bigint[], %b::text[])
     AS r(id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options,
          next_fire_us, paused, remaining_runs, consecutive_failures, next_fire_zone)
 """
@@ -596,6 +596,8 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
                 back_off = 0.1
                 while not stop.is_set():
                     for note in conn.notifies(timeout=1.0):
+                        if stop.is_set():
+                            break
                         if note.payload != self.owner:
                             for callback in list(self._callbacks):
                                 try:
@@ -623,6 +625,11 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if listener is None:
             return
         self._stop_listening.set()
+        live = self._live
+        if live is not None:
+            # Wake the listener now rather than at its next timeout (it skips its own).
+            with contextlib.suppress(Exception), self._live_lock:
+                live.execute("SELECT pg_notify(%s, %s)", (self.channel, self.owner))
         if listener is not threading.current_thread():
             listener.join(timeout=5.0)
         self._listener = None
