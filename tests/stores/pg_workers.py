@@ -194,7 +194,9 @@ def serve(config: dict[str, Any]) -> None:
 def main(argv: list[str]) -> int:
     # SIGUSR1 prints every thread's stack: a test that finds a worker stuck asks for it.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     (config,) = argv
     serve(json.loads(config))
     return 0
