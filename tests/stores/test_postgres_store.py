@@ -4,9 +4,11 @@ NOTIFY, and schedulers on it. Each test has a schema of its own on the test serv
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -451,3 +453,77 @@ def test_without_notify_no_notification_is_sent(pg_schema: str) -> None:
         loud.add_job(make_job("b"))
         [note] = list(listener.notifies(timeout=2.0, stop_after=1))
         assert (note.channel, note.payload) == (loud.channel, loud.owner)
+
+
+def test_a_forked_child_uses_connections_of_its_own(pg_schema: str) -> None:
+    import multiprocessing
+
+    store = make(pg_schema)
+    store.add_job(make_job("a"))
+    parent_owner = store.owner
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=_child_adds_a_job, args=(store,))
+    with warnings.catch_warnings():
+        # (Python 3.12+ warns that a process with threads forks: the pool has threads.)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert store.owner == parent_owner
+    assert {job.id for job in store.get_jobs()} == {"a", "from-child"}  # parent's still work
+
+
+def _child_adds_a_job(store: PostgresStore) -> None:
+    owner = store.owner
+    store.add_job(make_job("from-child"))
+    assert store.owner != owner
+    store.close()
+
+
+def test_a_started_scheduler_runs_a_job_added_by_another_host(pg_schema: str) -> None:
+    """Real time, real threads: the scheduler learns of the job by polling (the engine
+    helper adds NOTIFY wake-ups) and runs it once."""
+    from datetime import datetime as real
+
+    scheduler = Scheduler(store=make(pg_schema, poll_interval=0.1), timezone="UTC")
+    other = make(pg_schema)
+    scheduler.start()
+    try:
+        due = real.now(UTC) + timedelta(milliseconds=100)
+        other.add_job(dataclasses.replace(make_job("now", next_fire=due), func_ref=RECORD))
+        deadline = time.monotonic() + 10
+        while not sqlite_jobs.runs_of("now") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [at for at, _ in sqlite_jobs.runs_of("now")] == [due]
+    finally:
+        scheduler.shutdown()
+
+
+def test_an_async_scheduler_runs_jobs_on_the_store(pg_schema: str) -> None:
+    import asyncio
+
+    from tickwork.aio import AsyncScheduler
+
+    async def main() -> None:
+        async with AsyncScheduler(store=make(pg_schema), timezone="UTC") as scheduler:
+            due = datetime.now(UTC) + timedelta(milliseconds=50)
+            await scheduler.add_job(RECORD, "date", run_date=due, id="async")
+            deadline = time.monotonic() + 10
+            while not sqlite_jobs.runs_of("async") and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert len(sqlite_jobs.runs_of("async")) == 1
+            assert [run.job_id for run in await scheduler.history("async")] == ["async"]
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "job", [make_job("a", args=("x\x00y",)), make_job("b\x00")], ids=["argument", "id"]
+)
+def test_text_postgresql_cannot_hold_is_a_serialization_error(pg_schema: str, job: Any) -> None:
+    from tickwork import SerializationError
+
+    store = make(pg_schema)
+    with pytest.raises(SerializationError, match="NUL"):
+        store.add_job(job)
+    assert store.get_jobs() == []

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
+from ._history import process_name
 from ._pg_schema import check_schema, liveness_key, quote
 
 if TYPE_CHECKING:
@@ -59,6 +60,11 @@ def import_psycopg() -> None:
             f"PostgresStore needs psycopg 3 and psycopg-pool ({error}): "
             'pip install "tickwork[postgres]"'
         ) from error
+
+
+#: Connections and pools a forked process inherited from its parent: kept referenced,
+#: so that neither this process nor its garbage collector ever closes them.
+_inherited: list[object] = []
 
 
 class Tx:
@@ -91,6 +97,7 @@ class PGConnection:
     _live: psycopg.Connection[Any] | None  # holds the session advisory lock
     _live_lock: threading.Lock
     _lock_key: int | None
+    _pid: int  # the process that opened the connections
     _mine: set[str]  # ids of this store's write transactions since the last snapshot
     _mine_lock: threading.Lock
     _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token
@@ -101,9 +108,11 @@ class PGConnection:
 
     def open(self) -> None:
         """Connect, check (or create, or migrate) the schema, register this process."""
-        if self._live is not None:
+        if self._live is not None and self._pid == os.getpid():
             return
         with self._open_lock:
+            if self._pid != os.getpid():
+                self._forked()
             if self._live is not None:
                 return
             import_psycopg()
@@ -134,12 +143,32 @@ class PGConnection:
                 self._pool = self._given_pool
             self._configured = set()
             self._live = live
+            self._pid = os.getpid()
+
+    def _forked(self) -> None:
+        """In a child forked from the process that opened the store (gunicorn with
+        ``--preload``): the parent's connections are the parent's. Closing them here
+        would end them for the parent too (and a pool's threads did not survive the
+        fork), so they are left alone for good; the child is a process of its own, with
+        connections, an owner name and leases of its own."""
+        if self._live is not None:
+            _inherited.append(self._live)
+        if self._pool is not None and self._pool is not self._given_pool:
+            _inherited.append(self._pool)
+        self._live = None
+        self._pool = None
+        self._leases.clear()
+        self._mine.clear()
+        self.owner = f"{process_name()}:{nonce()}"
+        self._pid = os.getpid()
 
     def close(self) -> None:
         """Release the connections (the store's own pool, and the liveness connection,
         whose lock tells the others this process is gone); keep the data. Harmless if
         already closed; the store opens again when next used."""
         with self._open_lock:
+            if self._pid != os.getpid():
+                self._forked()  # (the parent's connections are not this process's to close)
             live, self._live = self._live, None
             pool, self._pool = self._pool, None
             if live is not None:
@@ -151,7 +180,7 @@ class PGConnection:
                 pool.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_live", None) is None:
+        if getattr(self, "_live", None) is None or self._pid != os.getpid():
             return
         if not sys.is_finalizing():
             warnings.warn(
@@ -175,13 +204,19 @@ class PGConnection:
         import psycopg
 
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 self._conninfo(),
                 autocommit=True,
                 connect_timeout=max(1, round(self.connect_timeout)),
             )
         except psycopg.Error as error:
             raise StoreError(f"cannot connect to {self._where}: {_reason(error)}") from error
+        try:
+            self._configure(conn)
+        except psycopg.Error as error:
+            conn.close()
+            raise StoreError(f"cannot connect to {self._where}: {_reason(error)}") from error
+        return conn
 
     def _register(self, live: psycopg.Connection[Any]) -> None:
         """Take this process's advisory lock, then list it in ``processes`` (in that
@@ -318,6 +353,7 @@ class PGConnection:
                     pool.check()
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Set the timeouts of *conn* for its session (so no call waits for ever)."""
         conn.execute(
             "SELECT set_config('lock_timeout', %s, false), "
             "set_config('statement_timeout', %s, false)",

@@ -73,9 +73,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -205,6 +206,25 @@ def _params(row: JobRow) -> tuple[Any, ...]:
     )
 
 
+@contextlib.contextmanager
+def _unstorable(jobs: Sequence[Job]) -> Iterator[None]:
+    """Text PostgreSQL cannot hold (a NUL character, in an id or in JSON arguments) is a
+    SerializationError naming the job(s), as for any value a store cannot keep."""
+    import psycopg
+
+    try:
+        yield
+    except (psycopg.errors.UntranslatableCharacter, psycopg.errors.CharacterNotInRepertoire,
+            psycopg.DataError) as error:  # fmt: skip
+        if isinstance(error, psycopg.errors.NumericValueOutOfRange):
+            raise
+        ids = ", ".join(repr(job.id) for job in jobs[:10])
+        raise SerializationError(
+            f"PostgreSQL cannot store the job(s) {ids}: {' '.join(str(error).split())} "
+            "(a NUL character in the id, the name or the arguments?)"
+        ) from error
+
+
 def _visible(xid: int, snapshot: str) -> bool:
     """Whether the transaction *xid* had committed (or was older) in *snapshot*."""
     xmin, xmax, xip = snapshot.split(":")
@@ -318,6 +338,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         self._live = None
         self._live_lock = threading.Lock()
         self._lock_key = None
+        self._pid = os.getpid()
         self._mine = set()
         self._mine_lock = threading.Lock()
         self._leases = {}
@@ -353,7 +374,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if replace:
             rows = list({row[0]: row for row in rows}.values())  # the last of an id wins
         columns = [list(column) for column in zip(*rows, strict=True)]
-        with self._tx("save the jobs") as tx:
+        with self._tx("save the jobs") as tx, _unstorable(jobs):
             if replace:
                 tx.conn.execute(_UPSERT.format(s=self._s), columns)
             else:
@@ -382,7 +403,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         else:
             sql = _UPDATE.format(s=self._s, schedule="")
             values = definition
-        with self._tx("save the job") as tx:
+        with self._tx("save the job") as tx, _unstorable([job]):
             if tx.conn.execute(sql, (*values, row.id)).rowcount != 1:
                 raise JobLookupError(f"no job with id {job.id!r}")
             tx.wrote = True
