@@ -319,6 +319,30 @@ def test_terminated_connections_are_replaced_and_nothing_is_doubled(workers: Wor
     check_stream(runs(table), start, until, [0.25, 0.3, 0.4, 0.5])
 
 
+def test_a_worker_alone_resumes_at_once_after_its_connections_are_cut(workers: Workers) -> None:
+    """With no peer to take the fires, the cut process itself must catch up: each fire
+    runs, late by about the scheduler's one-second retry, none twice."""
+    (victim,) = workers.start(1)
+    start = grid_start(0.3)
+    workers.add_jobs("stream", start=start.isoformat())
+    table = workers.config["log"]
+    wait_for("runs", lambda: len(runs(table)) >= 5, 10)
+    for _ in range(2):
+        cut = datetime.now(UTC)
+        assert terminate_backends_of(victim) >= 1
+
+        def resumed(after: datetime = cut + timedelta(seconds=0.5)) -> bool:
+            return any(r.started > after for r in runs(table))
+
+        took = wait_for("the worker to run jobs again", resumed, 5)
+        print(f"pg_terminate_backend, alone: ran jobs again {took:.2f} s after the cut")
+        assert took < 3
+    until = datetime.now(UTC)
+    wait_for("one more second", lambda: datetime.now(UTC) > until + timedelta(seconds=1), 5)
+    workers.stop()
+    check_stream(runs(table), start, until, [0.25, 0.3, 0.4, 0.5])
+
+
 def _cluster() -> list[str]:
     """The command that restarts the local server, or skip when there is none."""
     if shutil.which("pg_ctlcluster") is None or not Path("/etc/postgresql").is_dir():
