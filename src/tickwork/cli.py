@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -27,10 +28,17 @@ from ._events import Event
 from ._model import Job, Outcome, Run
 from ._references import references_as_text
 from ._tz import coerce_timezone, timezone_name
-from .stores import SQLiteStore
+from .stores import JobStore, SQLiteStore
 from .triggers import CronTrigger, Trigger
 
 __all__ = ["entry_point", "main"]
+
+
+_STORE_HELP = (
+    "a SQLite job file, or a PostgreSQL DSN (postgresql://user@host/db, or libpq's "
+    "'host=... dbname=...')"
+)
+_SCHEMA_HELP = "the schema of a PostgreSQL store (default: tickwork)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,14 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="describe a cron expression in English")
     explain.add_argument("expression")
 
-    jobs = commands.add_parser("jobs", help="list the jobs (and broken jobs) in a job file")
-    jobs.add_argument("db", metavar="DB", help="the SQLite job file")
+    jobs = commands.add_parser("jobs", help="list the jobs (and broken jobs) in a job store")
+    jobs.add_argument("db", metavar="STORE", help=_STORE_HELP)
+    jobs.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
     jobs.add_argument(
         "--tz", default=None, metavar="ZONE", help="show times in this zone (default: as stored)"
     )
 
-    history = commands.add_parser("history", help="list the newest runs recorded in a job file")
-    history.add_argument("db", metavar="DB", help="the SQLite job file")
+    history = commands.add_parser("history", help="list the newest runs recorded in a job store")
+    history.add_argument("db", metavar="STORE", help=_STORE_HELP)
+    history.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
     history.add_argument("--job", default=None, metavar="ID", help="only the runs of this job")
     history.add_argument(
         "--limit", type=int, default=20, metavar="N", help="how many runs (default: 20)"
@@ -93,9 +103,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         if args.command == "next":
             return _next(args.expression, args.tz, args.count, args.after, stream)
         if args.command == "jobs":
-            return _jobs(args.db, args.tz, stream)
+            return _jobs(args.db, args.schema, args.tz, stream)
         if args.command == "history":
-            return _history(args.db, args.job, args.limit, args.failed, args.tz, stream)
+            return _history(
+                args.db, args.schema, args.job, args.limit, args.failed, args.tz, stream
+            )
         print(CronTrigger(args.expression, timezone="UTC").explain(), file=stream)
         return 0
     except (TickworkError, ValueError, TypeError) as error:
@@ -150,9 +162,9 @@ _NOTE_WIDTH = 40
 _CRON_ESSENTIALS = frozenset({"type", "expression", "timezone"})
 
 
-def _jobs(path: str, tz: str | None, out: TextIO) -> int:
+def _jobs(path: str, schema: str | None, tz: str | None, out: TextIO) -> int:
     zone = None if tz is None else coerce_timezone(tz, "--tz")
-    with _read_only(path) as store:
+    with _reading(path, schema) as (store, name):
         # Marks first: loading a row that decodes clears its stored mark (in the copy),
         # though the scheduler set it because the row's function did not import.
         broken = store.broken_jobs()
@@ -170,12 +182,13 @@ def _jobs(path: str, tz: str | None, out: TextIO) -> int:
         if job.id not in broken
     ]
     if rows:
-        print(f"Jobs in {path} ({len(rows)}), soonest first:", file=out)
+        print(f"Jobs in {name} ({len(rows)}), soonest first:", file=out)
         _table(["ID", "NEXT FIRE", "PAUSED", "TRIGGER", "FUNCTION"], rows, out)
     else:
-        print(f"No jobs in {path}.", file=out)
+        print(f"No jobs in {name}.", file=out)
     if broken:
-        print(f"\nBroken jobs ({len(broken)}), kept in the file but not run:", file=out)
+        where = "the database" if _is_dsn(path) else "the file"
+        print(f"\nBroken jobs ({len(broken)}), kept in {where} but not run:", file=out)
         _table(["ID", "REASON"], [[k, _cell(broken[k])] for k in sorted(broken)], out)
     else:
         print("\nBroken jobs: none.", file=out)
@@ -183,20 +196,26 @@ def _jobs(path: str, tz: str | None, out: TextIO) -> int:
 
 
 def _history(
-    path: str, job_id: str | None, limit: int, failed: bool, tz: str | None, out: TextIO
+    path: str,
+    schema: str | None,
+    job_id: str | None,
+    limit: int,
+    failed: bool,
+    tz: str | None,
+    out: TextIO,
 ) -> int:
     if limit < 1:
         raise ValueError(f"--limit must be 1 or more, got {limit}")
     zone = None if tz is None else coerce_timezone(tz, "--tz")
-    with _read_only(path) as store:
+    with _reading(path, schema) as (store, name):
         runs = _failures(store, job_id, limit) if failed else store.history(job_id, limit=limit)
     kind = "failed " if failed else ""
     of = "" if job_id is None else f" of job {job_id!r}"
     if not runs:
-        print(f"No {kind}runs{of} recorded in {path}.", file=out)
+        print(f"No {kind}runs{of} recorded in {name}.", file=out)
         return 0
     noun = "run" if len(runs) == 1 else "runs"
-    print(f"The newest {len(runs)} {kind}{noun}{of} in {path}, newest first:", file=out)
+    print(f"The newest {len(runs)} {kind}{noun}{of} in {name}, newest first:", file=out)
     _table(
         ["SCHEDULED AT", "JOB", "ATTEMPT", "OUTCOME", "DURATION", "PROCESS", "ERROR"],
         [_run_row(run, zone) for run in runs],
@@ -206,7 +225,7 @@ def _history(
     return 0
 
 
-def _failures(store: SQLiteStore, job_id: str | None, limit: int) -> list[Run]:
+def _failures(store: JobStore, job_id: str | None, limit: int) -> list[Run]:
     """The newest *limit* runs that did not succeed, searching ever more of the history
     (successes usually outnumber them) until there are enough or it runs out."""
     fetch = limit * 10
@@ -217,6 +236,98 @@ def _failures(store: SQLiteStore, job_id: str | None, limit: int) -> list[Run]:
         if len(found) == limit or len(runs) < fetch or fetch == _SEARCH_LIMIT:
             return found
         fetch *= 10
+
+
+@contextlib.contextmanager
+def _reading(target: str, schema: str | None) -> Iterator[tuple[JobStore, str]]:
+    """The store *target* names (a SQLite file or a PostgreSQL DSN), and how to name it
+    to the user."""
+    if _is_dsn(target):
+        with _postgres(target, "tickwork" if schema is None else schema) as (store, name):
+            yield store, name
+        return
+    if schema is not None:
+        raise ValueError(f"--schema is for a PostgreSQL DSN; {target!r} is a SQLite file")
+    with _read_only(target) as store:
+        yield store, target
+
+
+#: How a DSN begins, as libpq reads one: a URI, or ``keyword=value`` pairs.
+_URI_SCHEMES = ("postgresql://", "postgres://")
+_KEYWORD_VALUE = re.compile(r"\s*[A-Za-z_]+\s*=")
+
+
+def _is_dsn(target: str) -> bool:
+    """Whether *target* names a PostgreSQL database rather than a SQLite file (a file
+    that exists by that name is a file, whatever its name looks like)."""
+    if target.startswith(_URI_SCHEMES):
+        return True
+    return _KEYWORD_VALUE.match(target) is not None and not os.path.exists(target)
+
+
+@contextlib.contextmanager
+def _postgres(dsn: str, schema: str) -> Iterator[tuple[JobStore, str]]:
+    """A store on the tickwork schema *schema* of the database *dsn*.
+
+    Unlike a file, a database cannot be copied aside, so the store reads it in place,
+    in a transaction that is rolled back; and a schema that is not there already is
+    never created: the store would make a fresh one, and a mistyped name would leave
+    an empty schema behind. (The store registers itself as a live process while it
+    reads, as every store does, and removes its row when closed.)
+
+    Raises:
+        StoreError: psycopg is not installed, the server cannot be reached or refuses
+            the connection, or the schema holds no tickwork store; the message names the
+            server, database and schema (never a password).
+    """
+    try:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError as error:
+        raise StoreError(
+            f'reading a PostgreSQL store needs psycopg: pip install "tickwork[postgres]" ({error})'
+        ) from None
+    from .stores import PostgresStore
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error as error:
+        raise StoreError(f"not a valid PostgreSQL DSN: {error}") from None
+    host = params.get("host") or "the local socket"
+    port = params.get("port") or 5432
+    name = f"schema {schema!r} of database {params.get('dbname') or '(default)'!r} at {host}"
+    if not str(host).startswith("/") and host != "the local socket":
+        name += f":{port}"
+    store = PostgresStore(dsn, schema=schema, pool_size=1)  # ValueError: a bad schema name
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            row = conn.execute(
+                "SELECT to_regclass(format('%%I.jobs', %s::text)) IS NOT NULL", (schema,)
+            ).fetchone()
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split())
+        raise StoreError(f"cannot read {name}: {reason}") from None
+    if not row or not row[0]:
+        raise StoreError(f"{name} is not a tickwork job store (it has no jobs table)")
+    # Looking at a store must never run code from it, as for a file. And it must not
+    # change it: a store that reads can write (it marks rows it cannot decode broken,
+    # and clears the mark of rows that decode, as rows naming a module that does not
+    # import do here), so everything is read in one transaction, then rolled back.
+    with references_as_text():
+        _quiet_store_log()
+        try:
+            store.open()
+            with store.transaction():
+                yield store, name
+                raise _Undo
+        except _Undo:
+            pass
+        finally:
+            store.close()
+
+
+class _Undo(Exception):
+    """Raised at the end of a read to roll back whatever the reading wrote."""
 
 
 @contextlib.contextmanager
