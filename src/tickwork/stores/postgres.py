@@ -645,6 +645,11 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
 
     def _deaf(self, error: BaseException) -> None:
         """The listening connection was lost (the listener reconnects by itself)."""
+        if not isinstance(error, StoreError):
+            reason = " ".join(str(error).split()) or type(error).__name__
+            lost = StoreError(f"{self._where}: the LISTEN connection was lost: {reason}")
+            lost.__cause__ = error
+            error = lost
         for _, on_error in list(self._callbacks):
             if on_error is not None:
                 try:
