@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tickwork import AsyncScheduler, EventKind, Scheduler, StoreError
-from tickwork._clock import CorrectedClock, SystemClock
+from tickwork._clock import SAMPLES, CorrectedClock, SystemClock
 from tickwork._driver import Pacer
 from tickwork._engine import Engine
 from tickwork.stores import ClockedStore, MemoryStore, NotifyingStore, SQLiteStore
@@ -341,7 +341,8 @@ def test_a_host_with_a_wrong_clock_runs_a_date_job_on_the_databases_time(
         assert got.wait(LIMIT)
     assert abs((ran[0] - due).total_seconds()) < 0.2
     assert isinstance(scheduler.clock, CorrectedClock)
-    assert 1 <= store.reads <= 2  # at start (and at most once more in 10 s)
+    # at start (and at most once more in 10 s), SAMPLES readings each
+    assert SAMPLES <= store.reads <= 2 * SAMPLES
     (line,) = [r for r in caplog.records if "off the database" in r.getMessage()]
     assert line.levelno == logging.WARNING
     assert ("+30.0 s" if host is FastClock else "-30.0 s") in line.getMessage()
@@ -434,13 +435,32 @@ def test_the_offset_is_measured_at_most_once_per_interval() -> None:
         clock.now()
     base.advance(9.9)
     clock.refresh()
-    assert source.calls == 1
+    assert source.calls == SAMPLES  # one measurement
     base.advance(0.1)
     source.ahead = 31
     clock.refresh()
-    assert source.calls == 2
+    assert source.calls == 2 * SAMPLES
     assert clock.offset == timedelta(seconds=31)
     assert clock.shifted == pytest.approx(31.0)
+
+
+def test_the_reading_with_the_shortest_round_trip_sets_the_offset() -> None:
+    """The first reading may include opening a connection (40 ms here, the source's
+    clock read at its end): its midpoint would put the host 20 ms ahead, and every run
+    20 ms early. The quick readings after it give the offset exactly."""
+    base = FakeClock(T0)
+
+    class Connecting(Source):
+        def __call__(self) -> datetime:
+            if self.calls == 0:
+                self.base.advance(0.04)
+            return super().__call__()
+
+    source = Connecting(base, 30)
+    clock = CorrectedClock(base, source)
+    assert clock.measure()
+    assert source.calls == SAMPLES
+    assert clock.offset == timedelta(seconds=30)
 
 
 def test_a_failing_source_keeps_the_last_offset_and_is_tried_again_later(
@@ -459,7 +479,7 @@ def test_a_failing_source_keeps_the_last_offset_and_is_tried_again_later(
     base.advance(10)
     assert clock.due()  # ... but after the interval
     clock.refresh()
-    assert source.calls == 3
+    assert source.calls == SAMPLES + 2  # a measurement, then two that failed at once
     failures = [r for r in caplog.records if "could not read the clock" in r.getMessage()]
     assert len(failures) == 1  # once per outage
     source.error = None

@@ -29,6 +29,9 @@ logger = logging.getLogger("tickwork")
 CORRECTION_INTERVAL = 10.0
 #: An offset larger than this many seconds is logged (once).
 CORRECTION_NOTICE = 1.0
+#: Readings of the reference clock per measurement; the one with the shortest round
+#: trip is kept.
+SAMPLES = 3
 
 
 def system_now() -> datetime:
@@ -168,33 +171,46 @@ class CorrectedClock:
             self.measure()
 
     def measure(self) -> bool:
-        """Measure the offset now (one call of *source*); return whether it worked.
+        """Measure the offset now; return whether it worked.
 
+        *source* is read up to :data:`SAMPLES` times and the reading with the shortest
+        round trip is kept (the first may include opening a connection: tens of
+        milliseconds whose midpoint says little about when the source read its clock).
         A failure is logged (once until a measurement works again) and keeps the last
         offset; an offset of more than a second is logged once.
         """
         base = self.base
         self._measured_at = base.monotonic()
-        before = base.now()
+        best: tuple[timedelta, datetime, datetime] | None = None
         try:
-            theirs = self._source()
-            if not isinstance(theirs, datetime) or theirs.utcoffset() is None:
-                raise TypeError(f"the reference clock returned {theirs!r}, not an aware datetime")
+            for _ in range(SAMPLES):
+                before = base.now()
+                theirs = self._source()
+                after = base.now()
+                if not isinstance(theirs, datetime) or theirs.utcoffset() is None:
+                    raise TypeError(
+                        f"the reference clock returned {theirs!r}, not an aware datetime"
+                    )
+                trip = after - before
+                if best is None or trip < best[0]:
+                    best = (trip, theirs, before + trip / 2)
         except Exception as error:  # a store raises StoreError; keep scheduling anyway
-            if not self._failing:
-                self._failing = True
-                logger.warning(
-                    "tickwork: could not read the clock of %s (%s); keeping the offset "
-                    "measured last (%+.3f s) and trying again every %g s",
-                    self._name,
-                    error,
-                    self._offset.total_seconds(),
-                    self._interval,
-                )
-            return False
-        after = base.now()
+            if best is None:
+                if not self._failing:
+                    self._failing = True
+                    logger.warning(
+                        "tickwork: could not read the clock of %s (%s); keeping the offset "
+                        "measured last (%+.3f s) and trying again every %g s",
+                        self._name,
+                        error,
+                        self._offset.total_seconds(),
+                        self._interval,
+                    )
+                return False
+        assert best is not None
+        _, theirs, midpoint = best
         self._failing = False
-        offset = theirs - (before + (after - before) / 2)
+        offset = theirs - midpoint
         self.shifted += (offset - self._offset).total_seconds()
         self._offset = offset
         off = -offset.total_seconds()
