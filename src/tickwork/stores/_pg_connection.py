@@ -31,7 +31,7 @@ import sys
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
@@ -301,12 +301,50 @@ class PGConnection:
         with self._tx("write"):
             yield
 
+    def _lone_write(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        action: str,
+        guard: contextlib.AbstractContextManager[object] | None = None,
+    ) -> list[Any] | None:
+        """Run the write *sql* (a statement with ``RETURNING``) alone in its
+        transaction, in one round trip, and return its rows; or None, running nothing,
+        inside an outer transaction (the caller then writes the usual way).
+
+        The connection is in autocommit for the statement, which is wrapped so that it
+        also notes its transaction's id and sends the NOTIFY (see :meth:`_stamp`): one
+        round trip where BEGIN, the statement, the stamp and COMMIT take four. A
+        statement that returns no row wrote nothing: no stamp, no NOTIFY. The rows come
+        back without the transaction id, which is taken here. *guard* is entered around
+        the statement, inside the transaction (to turn some psycopg errors into others).
+        """
+        if getattr(self._local, "tx", None) is not None:
+            return None
+        notify = ", pg_notify(%s, %s)" if self.notify else ""
+        wrapped = (
+            f"WITH w AS ({sql}) SELECT w.*, s.xid FROM w, "
+            f"(SELECT pg_current_xact_id()::text AS xid{notify}) s"
+        )
+        values = [*params, self.channel, self.owner] if self.notify else list(params)
+        with self._tx(action, lone=True) as tx, guard or contextlib.nullcontext():
+            rows = tx.conn.execute(wrapped, values).fetchall()
+        if rows:
+            with self._mine_lock:
+                self._mine.add(rows[0][-1])
+        return [row[:-1] for row in rows]
+
     @contextlib.contextmanager
-    def _tx(self, action: str) -> Iterator[Tx]:
+    def _tx(self, action: str, *, lone: bool = False) -> Iterator[Tx]:
         """A transaction (nested ones join the outer one). psycopg errors inside become
-        StoreErrors that say what could not be done; any error rolls it back."""
+        StoreErrors that say what could not be done; any error rolls it back.
+
+        With *lone* (for :meth:`_lone_write` only): one statement in autocommit, which
+        commits by itself; nothing may join it.
+        """
         current: Tx | None = getattr(self._local, "tx", None)
         if current is not None:
+            assert not lone
             yield current
             return
         import psycopg
@@ -328,18 +366,27 @@ class PGConnection:
         try:
             if conn.info.backend_pid not in self._configured:
                 self._configure(conn)
-            self._local.tx = tx
-            try:
-                yield tx
-                if tx.wrote:
-                    self._stamp(tx)
-                conn.commit()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                raise
-            finally:
-                self._local.tx = None
+            if lone:
+                conn.autocommit = True
+                try:
+                    yield tx
+                finally:
+                    if not conn.closed:
+                        with contextlib.suppress(Exception):
+                            conn.autocommit = False
+            else:
+                self._local.tx = tx
+                try:
+                    yield tx
+                    if tx.wrote:
+                        self._stamp(tx)
+                    conn.commit()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+                    raise
+                finally:
+                    self._local.tx = None
         except psycopg.Error as error:
             broken = conn.closed or isinstance(error, psycopg.OperationalError)
             raise self._error(error, action) from error

@@ -385,6 +385,18 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         if replace:
             rows = list({row[0]: row for row in rows}.values())  # the last of an id wins
         columns = [list(column) for column in zip(*rows, strict=True)]
+        sql = (_UPSERT + " RETURNING id") if replace else _INSERT
+        # Alone (the usual add_job), in one round trip: a replace, or one job (a batch
+        # that conflicts must store none of its jobs, which takes a transaction).
+        stored = None
+        if replace or len(rows) == 1:
+            stored = self._lone_write(
+                sql.format(s=self._s), columns, "save the jobs", _unstorable(jobs)
+            )
+        if stored is not None:
+            if not replace and len(stored) != len(rows):
+                raise self._conflicts(columns[0], {row[0] for row in stored})
+            return
         with self._tx("save the jobs") as tx, _unstorable(jobs):
             if replace:
                 tx.conn.execute(_UPSERT.format(s=self._s), columns)
