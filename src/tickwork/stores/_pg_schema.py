@@ -104,7 +104,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
             claimed_us bigint NOT NULL,
             PRIMARY KEY (job_id, scheduled_us)
         )""",
-        "CREATE INDEX slots_by_claimed ON {s}.slots (claimed_us)",
+        "CREATE INDEX slots_by_claimed ON {s}.slots USING brin (claimed_us)",
         """CREATE TABLE {s}.history (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             job_id text COLLATE "C" NOT NULL,
@@ -120,7 +120,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
             recorded_us bigint NOT NULL
         )""",
         "CREATE INDEX history_by_job ON {s}.history (job_id, id)",
-        "CREATE INDEX history_by_recorded ON {s}.history (recorded_us)",
+        "CREATE INDEX history_by_recorded ON {s}.history USING brin (recorded_us)",
         "CREATE SEQUENCE {s}.process_keys AS integer CYCLE",
         """CREATE TABLE {s}.processes (
             owner text PRIMARY KEY,
