@@ -9,9 +9,9 @@ no more than defining them there.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
-__all__ = ["EPOCH", "US", "epoch_us"]
+__all__ = ["EPOCH", "US", "epoch_us", "instant"]
 
 #: The Unix epoch, an aware datetime in UTC.
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -30,3 +30,9 @@ def epoch_us(moment: datetime) -> int:
         TypeError: *moment* is naive (it names no instant).
     """
     return (moment - EPOCH) // US
+
+
+def instant(micros: int, zone: tzinfo) -> datetime:
+    """The instant *micros* microseconds after the epoch (as ``epoch_us`` counts),
+    expressed in *zone*: how the stores turn an ``*_us`` column back into a time."""
+    return (EPOCH + timedelta(microseconds=micros)).astimezone(zone)

@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._model import Outcome, Run, RunEnd
-from .._tz import coerce_timezone, epoch_us, timezone_name
-from ._history import error_fields, process_name
+from .._tz import epoch_us, timezone_name
+from ._history import HISTORY_COLUMNS, error_fields, process_name, run_from_row
 from ._pg_connection import PGConnection, Tx
-from ._pg_schema import instant, liveness_key
+from ._pg_schema import liveness_key
 
 __all__ = ["LOCK_HELD", "PGHistory"]
 
@@ -164,10 +164,7 @@ class PGHistory(PGConnection):
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
-        columns = (
-            "job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us, "
-            "error_type, error_message, process"
-        )
+        columns = HISTORY_COLUMNS
         if job_id is None:
             rows = self._read(
                 f"SELECT {columns} FROM {self._s}.history ORDER BY id DESC LIMIT %s",
@@ -181,23 +178,4 @@ class PGHistory(PGConnection):
                 (job_id, limit),
                 "read the history",
             )
-        found = []
-        for job, at, zone, attempt, outcome, started, finished, kind, message, process in rows:
-            try:
-                tz = coerce_timezone(zone)
-            except (LookupError, TypeError):
-                tz = _UTC
-            found.append(
-                Run(
-                    job_id=job,
-                    scheduled_at=instant(at, tz),
-                    attempt=attempt,
-                    outcome=Outcome(outcome),
-                    started_at=None if started is None else instant(started, tz),
-                    finished_at=None if finished is None else instant(finished, tz),
-                    error_type=kind,
-                    error_message=message,
-                    process=process,
-                )
-            )
-        return found
+        return [run_from_row(row) for row in rows]

@@ -30,11 +30,10 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from .._errors import StoreError
-from .._instants import EPOCH as _EPOCH
+from .._instants import instant
 
 __all__ = [
     "MIGRATE_CLASS",
@@ -133,11 +132,6 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def instant(micros: int, zone: tzinfo) -> datetime:
-    """The instant a ``*_us`` column holds, expressed in *zone*."""
-    return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone)
 
 
 def liveness_key(schema: str) -> str:

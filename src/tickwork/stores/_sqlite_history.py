@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from .._model import Outcome, Run, RunEnd
-from .._tz import coerce_timezone, epoch_us, timezone_name
-from ._history import error_fields, process_name
+from .._tz import epoch_us, timezone_name
+from ._history import HISTORY_COLUMNS, error_fields, process_name, run_from_row
 from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
-from ._sqlite_schema import instant
 
 __all__ = ["SQLiteHistory"]
 
@@ -146,10 +145,7 @@ class SQLiteHistory(SQLiteConnection):
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
-        columns = (
-            "job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us, "
-            "error_type, error_message, process"
-        )
+        columns = HISTORY_COLUMNS
         if job_id is None:
             rows = self._read(f"SELECT {columns} FROM history ORDER BY id DESC LIMIT ?", (limit,))
         else:
@@ -157,34 +153,4 @@ class SQLiteHistory(SQLiteConnection):
                 f"SELECT {columns} FROM history WHERE job_id = ? ORDER BY id DESC LIMIT ?",
                 (job_id, limit),
             )
-        found = []
-        for (
-            job,
-            scheduled_us,
-            zone,
-            attempt,
-            outcome,
-            started,
-            finished,
-            kind,
-            message,
-            process,
-        ) in rows:
-            try:
-                tz = coerce_timezone(zone)
-            except (LookupError, TypeError):
-                tz = _UTC
-            found.append(
-                Run(
-                    job_id=job,
-                    scheduled_at=instant(scheduled_us, tz),
-                    attempt=attempt,
-                    outcome=Outcome(outcome),
-                    started_at=None if started is None else instant(started, tz),
-                    finished_at=None if finished is None else instant(finished, tz),
-                    error_type=kind,
-                    error_message=message,
-                    process=process,
-                )
-            )
-        return found
+        return [run_from_row(row) for row in rows]

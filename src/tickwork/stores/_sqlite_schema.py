@@ -31,11 +31,10 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime
 
 from .._errors import StoreError
-from .._instants import EPOCH as _EPOCH
-from .._instants import epoch_us
+from .._instants import epoch_us, instant
 
 __all__ = ["LATEST", "MIGRATIONS", "SCHEMA_VERSION", "check_schema", "instant", "us"]
 
@@ -132,11 +131,6 @@ LATEST = (
 def us(moment: datetime | None) -> int | None:
     """*moment* as a ``*_us`` column holds it (None stays None)."""
     return None if moment is None else epoch_us(moment)
-
-
-def instant(micros: int, zone: tzinfo) -> datetime:
-    """The instant a ``*_us`` column holds, expressed in *zone*."""
-    return (_EPOCH + timedelta(microseconds=micros)).astimezone(zone)
 
 
 def check_schema(
