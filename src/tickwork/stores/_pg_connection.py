@@ -307,6 +307,8 @@ class PGConnection:
         params: Sequence[Any],
         action: str,
         guard: contextlib.AbstractContextManager[object] | None = None,
+        *,
+        ctes: str = "",
     ) -> list[Any] | None:
         """Run the write *sql* (a statement with ``RETURNING``) alone in its
         transaction, in one round trip, and return its rows; or None, running nothing,
@@ -318,12 +320,15 @@ class PGConnection:
         statement that returns no row wrote nothing: no stamp, no NOTIFY. The rows come
         back without the transaction id, which is taken here. *guard* is entered around
         the statement, inside the transaction (to turn some psycopg errors into others).
+        *ctes*: common table expressions *sql* uses (``name AS (...)``, comma-separated),
+        put beside it at the top (PostgreSQL allows a write in ``WITH`` only there); their
+        parameters come first in *params*.
         """
         if getattr(self._local, "tx", None) is not None:
             return None
         notify = ", pg_notify(%s, %s)" if self.notify else ""
         wrapped = (
-            f"WITH w AS ({sql}) SELECT w.*, s.xid FROM w, "
+            f"WITH {ctes + ', ' if ctes else ''}w AS ({sql}) SELECT w.*, s.xid FROM w, "
             f"(SELECT pg_current_xact_id()::text AS xid{notify}) s"
         )
         values = [*params, self.channel, self.owner] if self.notify else list(params)

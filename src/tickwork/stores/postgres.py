@@ -148,11 +148,12 @@ _UPDATE = (
 _SCHEDULE = ", next_fire_us = %s, remaining_runs = %s, next_fire_zone = %s "
 #: (A removed job's run slots stay, as its history does: a one-off job that ran and was
 #: removed, then added again by a host starting up, does not run that fire again.)
-_REMOVE = (
-    "WITH gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id) "
+_REMOVE_GONE = "gone AS (DELETE FROM {s}.jobs WHERE id = ANY(%s::text[]) RETURNING id)"
+_REMOVE_TOMBSTONES = (
     "INSERT INTO {s}.removed (id) SELECT id FROM gone "
     "ON CONFLICT (id) DO UPDATE SET xid = excluded.xid RETURNING id"
 )
+_REMOVE = f"WITH {_REMOVE_GONE} {_REMOVE_TOMBSTONES}"
 #: Changed since a snapshot, by another transaction than this store's.
 _CHANGED = (
     "xid >= pg_snapshot_xmin(%(snap)s::pg_snapshot) "
@@ -426,23 +427,37 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         else:
             sql = _UPDATE.format(s=self._s, schedule="")
             values = definition
-        with self._tx("save the job") as tx, _unstorable([job]):
-            if tx.conn.execute(sql, (*values, row.id)).rowcount != 1:
-                raise JobLookupError(f"no job with id {job.id!r}")
-            tx.wrote = True
+        found = self._lone_write(
+            sql + " RETURNING id", (*values, row.id), "save the job", _unstorable([job])
+        )
+        if found is None:  # in a transaction of the caller's
+            with self._tx("save the job") as tx, _unstorable([job]):
+                found = tx.conn.execute(sql + " RETURNING id", (*values, row.id)).fetchall()
+                tx.wrote = bool(found)
+        if not found:
+            raise JobLookupError(f"no job with id {job.id!r}")
 
     def remove_job(self, job_id: str) -> None:
-        with self._tx("remove the job") as tx:
-            if not tx.conn.execute(_REMOVE.format(s=self._s), ([job_id],)).fetchall():
-                raise JobLookupError(f"no job with id {job_id!r}")
-            tx.wrote = True
+        if not self._remove([job_id], "remove the job"):
+            raise JobLookupError(f"no job with id {job_id!r}")
 
     def remove_jobs(self, job_ids: Sequence[str]) -> None:
-        if not job_ids:
-            return
-        with self._tx("remove jobs") as tx:
-            tx.conn.execute(_REMOVE.format(s=self._s), (list(dict.fromkeys(job_ids)),))
-            tx.wrote = True
+        if job_ids:
+            self._remove(list(dict.fromkeys(job_ids)), "remove jobs")
+
+    def _remove(self, job_ids: list[str], action: str) -> list[Any]:
+        """Delete the jobs, leave a tombstone for each one deleted; the ids deleted."""
+        gone = self._lone_write(
+            _REMOVE_TOMBSTONES.format(s=self._s),
+            (job_ids,),
+            action,
+            ctes=_REMOVE_GONE.format(s=self._s),
+        )
+        if gone is None:  # in a transaction of the caller's
+            with self._tx(action) as tx:
+                gone = tx.conn.execute(_REMOVE.format(s=self._s), (job_ids,)).fetchall()
+                tx.wrote = bool(gone)
+        return gone
 
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
