@@ -51,8 +51,15 @@ name, so that a listener skips its own; :meth:`PostgresStore.subscribe` calls ba
 the others'. Polling (``poll_interval``, at most 10 s) stays as the backstop; turn
 ``notify`` off behind PgBouncer in transaction mode.
 
-*Clocks.* Due times are the caller's: the engine may correct its host's clock with
-:meth:`PostgresStore.database_now`.
+*Clocks.* The store takes ``now`` from its caller, as every store does; a scheduler on
+the real clock corrects it to the server's (:meth:`PostgresStore.database_now`, read
+at start and every 10 s: ``tickwork._clock.CorrectedClock``), so every host decides
+what is due by the database's time, whatever its own clock says.
+
+*Round trips.* A write alone in its transaction (``add_job``, ``update_job``,
+``remove_job``) is one statement in autocommit, with the stamp and the ``NOTIFY``
+folded in; a read outside a transaction is one statement in autocommit; a claim batch
+is one statement, whatever its size.
 
 *Faults.* Every psycopg error becomes a :class:`~tickwork.StoreError` naming the
 server, database and schema (never the password) and what could not be done; the
