@@ -6,7 +6,6 @@ Against the real server (``tests/pg.py``): each test works in a schema of its ow
 from __future__ import annotations
 
 import io
-import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ from tickwork.stores import PostgresStore
 from tickwork.testing import FakeClock, advance
 
 from . import pg
+from .test_cli import run, table
 
 #: A fresh schema per test (the fixture of tests/pg.py).
 pg_schema = pg.pg_schema
@@ -29,24 +29,6 @@ pg_schema = pg.pg_schema
 T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
 RECORD = "tests.stores.sqlite_jobs:record"
 FAIL = "tests.stores.sqlite_jobs:fail"
-
-
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    status = main(list(argv), out=out)
-    return status, out.getvalue()
-
-
-def table(text: str, heading: str) -> list[list[str]]:
-    """The rows (cells split at runs of 2+ spaces) of the table under *heading*."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(heading))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("  "):
-            break
-        rows.append(re.split(r"\s{2,}", line.strip()))
-    return rows
 
 
 def schema_exists(name: str) -> bool:
