@@ -27,16 +27,15 @@ import contextlib
 import logging
 import os
 import socket
-import sys
 import threading
 import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
 from ._history import process_name
 from ._pg_schema import check_schema, liveness_key, quote
+from ._rows import warn_unclosed
 
 if TYPE_CHECKING:
     import psycopg
@@ -182,13 +181,7 @@ class PGConnection:
     def __del__(self) -> None:
         if getattr(self, "_live", None) is None or self._pid != os.getpid():
             return
-        if not sys.is_finalizing():
-            warnings.warn(
-                f"unclosed {self!r}: call its close(), or its scheduler's shutdown()",
-                ResourceWarning,
-                stacklevel=2,
-                source=self,
-            )
+        warn_unclosed(self)
         with contextlib.suppress(Exception):
             self.close()
 

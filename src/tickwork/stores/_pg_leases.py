@@ -28,12 +28,11 @@ from .._tz import epoch_us, timezone_name
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import instant, liveness_key
+from ._rows import takeover
 
 __all__ = ["PGLeases"]
 
 _UTC = timezone.utc
-#: The owner of a lease left for any process: a retry handed off at shutdown.
-_HANDED_OFF = ""
 #: The server's clock, in microseconds since the epoch (the transaction's start).
 DB_NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
 
@@ -290,14 +289,7 @@ class PGLeases(PGHistory):
                 for token, job_id, scheduled_us, attempt, owner in rows:
                     self._leases[(job_id, scheduled_us)] = token
                     taken.append(
-                        Takeover(
-                            job_id,
-                            instant(scheduled_us, _UTC),
-                            attempt,
-                            owner,
-                            handed_off=owner == _HANDED_OFF,
-                            dead=owner in dead,
-                        )
+                        takeover(job_id, instant(scheduled_us, _UTC), attempt, owner, dead)
                     )
                 if taken and not renew:
                     self._renew_at_us = min(self._renew_at_us, now_us + lease_us // 3)

@@ -29,11 +29,9 @@ import contextlib
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain
 from pathlib import Path
@@ -42,6 +40,7 @@ from typing import Any, TypeVar
 
 from .._errors import StoreError
 from ._history import process_name
+from ._rows import warn_unclosed
 from ._sqlite_schema import LATEST, check_schema
 
 __all__ = ["SQLiteConnection", "in_lists", "insert_rows"]
@@ -153,13 +152,7 @@ class SQLiteConnection:
         # to close it. Say so (as Python does for an unclosed file), then close it.
         if getattr(self, "_conn", None) is None or self._pid != os.getpid():
             return
-        if not sys.is_finalizing():
-            warnings.warn(
-                f"unclosed {self!r}: call its close(), or its scheduler's shutdown()",
-                ResourceWarning,
-                stacklevel=2,
-                source=self,
-            )
+        warn_unclosed(self)
         self.close()
 
     def _connection(self) -> sqlite3.Connection:

@@ -25,6 +25,8 @@ from typing import Any
 from .._tz import epoch_us, timezone_name
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._liveness import identity, is_dead
+from ._rows import HANDED_OFF as _HANDED_OFF
+from ._rows import takeover
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_history import SQLiteHistory
 from ._sqlite_schema import instant
@@ -60,8 +62,6 @@ _OTHER_OWNERS = (
 #: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
 #: it wins, not even one that expects None.
 _ABSENT = object()
-#: The owner of a lease left for any process: a retry handed off at shutdown.
-_HANDED_OFF = ""
 
 _zone_names: dict[int, tuple[tzinfo, str]] = {}
 
@@ -265,14 +265,7 @@ class SQLiteLeases(SQLiteHistory):
                     )
                     self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
                     taken.append(
-                        Takeover(
-                            job_id,
-                            instant(scheduled_us, _UTC),
-                            attempt,
-                            owner,
-                            handed_off=owner == _HANDED_OFF,
-                            dead=owner in dead,
-                        )
+                        takeover(job_id, instant(scheduled_us, _UTC), attempt, owner, dead)
                     )
                 if taken and not renew:
                     self._renew_at_us = min(self._renew_at_us, now_us + lease_us // 3)

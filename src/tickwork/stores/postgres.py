@@ -96,7 +96,8 @@ from ._history import process_name
 from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_leases import PGLeases
 from ._pg_schema import SCHEMA_VERSION, check_schema_name, quote
-from .codec import JobRow, decode_job, encode_job
+from ._rows import JobRows
+from .codec import JobRow, encode_job
 
 if TYPE_CHECKING:
     import psycopg_pool
@@ -195,10 +196,6 @@ _DUE = (
 _DUE_FIRST = _SNAPSHOT_READ.format(inner=_DUE.replace("{after}", ""))
 _DUE_AFTER = _DUE.replace("{after}", "AND (next_fire_us, id) > (%s, %s)")
 _ALL = _SNAPSHOT_READ.format(inner=f"SELECT {_COLUMNS} FROM {{s}}.jobs")
-_PICKLED = (
-    "its arguments are pickled, and this store was opened without pickle=True "
-    "(pass it only if you trust every process that writes the database)"
-)
 #: The snapshot before any read: every row is news.
 _NO_SNAPSHOT = "1:1:"
 
@@ -251,7 +248,7 @@ def _visible(xid: int, snapshot: str) -> bool:
     return xid < int(xmax) and str(xid) not in xip.split(",")
 
 
-class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
+class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore):
     """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
     shared by the schedulers of any number of hosts.
 
@@ -372,6 +369,8 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         ] = []
         self._listener: Listener | None = None
 
+    _medium = "the database"
+
     def __repr__(self) -> str:
         return f"PostgresStore({self._where!r})"
 
@@ -470,14 +469,7 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
         rows = self._read(
             f"SELECT {_COLUMNS} FROM {self._s}.jobs WHERE id = %s", (job_id,), "read the job"
         )
-        if not rows:
-            raise JobLookupError(f"no job with id {job_id!r}")
-        job = self._decode(rows[0])
-        if job is None:
-            raise JobLookupError(
-                f"job {job_id!r} is stored but broken: {self._reported.get(job_id, '?')}"
-            )
-        return job
+        return self._one_job(job_id, rows)
 
     def get_jobs(self) -> list[Job]:
         """Every job, by next fire time. It does not move where :meth:`sync` counts
@@ -535,51 +527,23 @@ class PostgresStore(PGLeases, SharedJobStore, WindowedJobStore):
             # may commit after it, and stay left out of the next sync.
             self._mine = {xid for xid in self._mine if not _visible(int(xid), snapshot)}
 
-    def _decode(self, row: Sequence[Any]) -> Job | None:
-        """A row's job; None for a broken row, which is marked (and logged once)."""
-        job_id = row[0]
+    def _fields(self, row: Sequence[Any]) -> tuple[Sequence[Any], Any]:
         args = row[3] if row[5] is None else bytes(row[5])
         kwargs = row[4] if row[6] is None else bytes(row[6])
-        if not self.pickle and (isinstance(args, bytes) or isinstance(kwargs, bytes)):
-            self.mark_broken(job_id, _PICKLED)
-            return None
-        try:
-            job = decode_job(
-                (job_id, row[1], row[2], args, kwargs, row[7], row[8], row[9], int(row[10]),
-                 row[11], row[12], row[13])
-            )  # fmt: skip
-        except SerializationError as error:
-            self.mark_broken(job_id, str(error))
-            return None
-        if row[14] is not None:
-            # It loads again (its module was deployed, say): clear the mark.
-            with contextlib.suppress(StoreError), self._tx("update") as tx:
-                tx.conn.execute(f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,))
-            self._reported.pop(job_id, None)
-        return job
+        fields = (row[0], row[1], row[2], args, kwargs, row[7], row[8], row[9], int(row[10]),
+                  row[11], row[12], row[13])  # fmt: skip
+        return fields, row[14]
 
-    def _decode_rows(self, rows: list[Any]) -> tuple[list[Job], list[str]]:
-        jobs = []
-        broken = []
-        for row in rows:
-            job = self._decode(row)
-            if job is None:
-                broken.append(row[0])
-            else:
-                jobs.append(job)
-        return jobs, broken
+    def _clear_broken(self, job_id: str) -> None:
+        with contextlib.suppress(StoreError), self._tx("update") as tx:
+            tx.conn.execute(f"UPDATE {self._s}.jobs SET broken = NULL WHERE id = %s", (job_id,))
+
+    def _kept_in(self) -> str:
+        return self._where
 
     def mark_broken(self, job_id: str, reason: str) -> None:
         """Keep the row, note why it cannot be loaded, log it (once per process)."""
-        if self._reported.get(job_id) != reason:
-            self._reported[job_id] = reason
-            logger.error(
-                "tickwork: stored job %r cannot be loaded and will not run until fixed "
-                "(it is kept in %s): %s",
-                job_id,
-                self._where,
-                reason,
-            )
+        self._log_broken(job_id, reason)
         with self._tx("mark the job broken") as tx:
             tx.conn.execute(
                 f"UPDATE {self._s}.jobs SET broken = %s WHERE id = %s "

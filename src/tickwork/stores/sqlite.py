@@ -81,15 +81,16 @@ from datetime import datetime
 from typing import Any
 
 from .._checks import seconds, whole
-from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
+from .._errors import ConflictingIdError, JobLookupError, StoreError
 from .._instants import epoch_us
 from .._model import Job
 from ._base import SharedJobStore, WindowedJobStore
+from ._rows import JobRows
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_leases import SQLiteLeases
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION
-from .codec import JobRow, decode_job, encode_job
+from .codec import JobRow, encode_job
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -133,7 +134,7 @@ _UPDATE_KEEPING_SCHEDULE = (
 )
 
 
-class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
+class SQLiteStore(SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 
     Several scheduler processes may share the file (gunicorn or uvicorn workers, a
@@ -217,6 +218,8 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
         self._lost = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
         self.owner = ""
+
+    _medium = "the file"
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -306,14 +309,7 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
         rows = self._read(
             f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE id = ?", (job_id,)
         )
-        if not rows:
-            raise JobLookupError(f"no job with id {job_id!r}")
-        job = self._decode(rows[0])
-        if job is None:
-            raise JobLookupError(
-                f"job {job_id!r} is stored but broken: {self._reported.get(job_id, '?')}"
-            )
-        return job
+        return self._one_job(job_id, rows)
 
     def get_jobs(self) -> list[Job]:
         """Every job, by next fire time. It does not move where :meth:`sync` counts
@@ -363,41 +359,19 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
             ).fetchall()
         return self._decode_rows(rows)[0]
 
-    def _decode(self, row: Sequence[Any]) -> Job | None:
-        """A row's job; None for a broken row, which is marked (and logged once)."""
-        broken = row[12]
-        if not self.pickle and (isinstance(row[3], bytes) or isinstance(row[4], bytes)):
-            # Unpickling runs code: only a store opened with pickle=True does it.
-            self.mark_broken(
-                row[0],
-                "its arguments are pickled, and this store was opened without pickle=True "
-                "(pass it only if you trust every process that writes the file)",
-            )
-            return None
-        try:
-            job = decode_job(row[:12])  # the codec's columns, next_fire_zone last
-        except SerializationError as error:
-            self.mark_broken(row[0], str(error))
-            return None
-        if broken is not None:
-            # It loads again (its module was deployed, say): clear the mark. If its
-            # function still does not import, the scheduler marks it again.
-            with contextlib.suppress(StoreError), self._write("update") as conn:
-                conn.execute("UPDATE jobs SET broken = NULL WHERE id = ?", (job.id,))
-            self._reported.pop(job.id, None)
-        return job
+    def _fields(self, row: Sequence[Any]) -> tuple[Sequence[Any], Any]:
+        return row[:12], row[12]  # the codec's columns, next_fire_zone last; broken
+
+    def _clear_broken(self, job_id: str) -> None:
+        with contextlib.suppress(StoreError), self._write("update") as conn:
+            conn.execute("UPDATE jobs SET broken = NULL WHERE id = ?", (job_id,))
+
+    def _kept_in(self) -> str:
+        return self.path
 
     def mark_broken(self, job_id: str, reason: str) -> None:
         """Keep the row, note why it cannot be loaded, log it (once per process)."""
-        if self._reported.get(job_id) != reason:
-            self._reported[job_id] = reason
-            logger.error(
-                "tickwork: stored job %r cannot be loaded and will not run until fixed "
-                "(it is kept in %s): %s",
-                job_id,
-                self.path,
-                reason,
-            )
+        self._log_broken(job_id, reason)
         with self._write("mark the job broken") as conn:
             conn.execute(
                 "UPDATE jobs SET broken = ? WHERE id = ? AND broken IS NOT ?",
@@ -446,15 +420,3 @@ class SQLiteStore(SQLiteLeases, SharedJobStore, WindowedJobStore):
         finally:
             conn.execute("COMMIT")
         self._seen_seq = seq
-
-    def _decode_rows(self, rows: list[Any]) -> tuple[list[Job], list[str]]:
-        """The jobs of *rows*, and the ids of the broken ones (marked and logged)."""
-        jobs = []
-        broken = []
-        for row in rows:
-            job = self._decode(row)
-            if job is None:
-                broken.append(row[0])
-            else:
-                jobs.append(job)
-        return jobs, broken

@@ -1,0 +1,148 @@
+"""What the stores that keep jobs as database rows share (``SQLiteStore``,
+``PostgresStore``): turning rows into jobs, with the rows that cannot be loaded kept,
+marked ("broken") and logged once; the warning for a store dropped while open; and the
+record of a lease taken over.
+
+A store's row holds the codec's columns (:mod:`tickwork.stores.codec`) in whatever
+layout its tables have; :meth:`JobRows._fields` gives them in the codec's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .._errors import JobLookupError, SerializationError
+from .._model import Job
+from ._base import Takeover
+from .codec import decode_job
+
+__all__ = ["HANDED_OFF", "JobRows", "takeover", "warn_unclosed"]
+
+logger = logging.getLogger("tickwork")
+
+#: The owner of a lease left for any process: a retry handed off at shutdown.
+HANDED_OFF = ""
+
+
+class JobRows:
+    """Rows into jobs, for a store that keeps jobs as rows (a mixin)."""
+
+    pickle: bool
+    _reported: dict[str, str]  # broken job -> the reason already logged
+    #: What holds the rows, in words ("the file", "the database").
+    _medium: str
+
+    # -- what a store says of its rows ------------------------------------------------
+
+    def _fields(self, row: Sequence[Any]) -> tuple[Sequence[Any], Any]:
+        """The codec's columns of *row*, in the codec's order, and its broken mark."""
+        raise NotImplementedError
+
+    def _clear_broken(self, job_id: str) -> None:
+        """Clear the broken mark of a row that loads again (a failure is ignored)."""
+        raise NotImplementedError
+
+    def _kept_in(self) -> str:
+        """Where the rows are kept, for messages (a file, a server and schema)."""
+        raise NotImplementedError
+
+    def mark_broken(self, job_id: str, reason: str) -> None:
+        """Mark the row *job_id* broken, with *reason*."""
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------
+
+    def _decode(self, row: Sequence[Any]) -> Job | None:
+        """A row's job; None for a broken row, which is marked (and logged once)."""
+        fields, broken = self._fields(row)
+        job_id = fields[0]
+        if not self.pickle and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes)):
+            # Unpickling runs code: only a store opened with pickle=True does it.
+            self.mark_broken(
+                job_id,
+                "its arguments are pickled, and this store was opened without pickle=True "
+                f"(pass it only if you trust every process that writes {self._medium})",
+            )
+            return None
+        try:
+            job = decode_job(fields)
+        except SerializationError as error:
+            self.mark_broken(job_id, str(error))
+            return None
+        if broken is not None:
+            # It loads again (its module was deployed, say): clear the mark. If its
+            # function still does not import, the scheduler marks it again.
+            self._clear_broken(job_id)
+            self._reported.pop(job_id, None)
+        return job
+
+    def _decode_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[list[Job], list[str]]:
+        """The jobs of *rows*, and the ids of the broken ones (marked and logged)."""
+        jobs = []
+        broken = []
+        for row in rows:
+            job = self._decode(row)
+            if job is None:
+                broken.append(row[0])
+            else:
+                jobs.append(job)
+        return jobs, broken
+
+    def _one_job(self, job_id: str, rows: Sequence[Sequence[Any]]) -> Job:
+        """The job of the row read for *job_id* (``get_job``).
+
+        Raises:
+            JobLookupError: there is no row, or it is broken; the message names the id.
+        """
+        if not rows:
+            raise JobLookupError(f"no job with id {job_id!r}")
+        job = self._decode(rows[0])
+        if job is None:
+            raise JobLookupError(
+                f"job {job_id!r} is stored but broken: {self._reported.get(job_id, '?')}"
+            )
+        return job
+
+    def _log_broken(self, job_id: str, reason: str) -> None:
+        """Log that *job_id* cannot be loaded (once per process and reason)."""
+        if self._reported.get(job_id) != reason:
+            self._reported[job_id] = reason
+            logger.error(
+                "tickwork: stored job %r cannot be loaded and will not run until fixed "
+                "(it is kept in %s): %s",
+                job_id,
+                self._kept_in(),
+                reason,
+            )
+
+
+def warn_unclosed(store: object) -> None:
+    """Warn, as Python does for an unclosed file, that *store* was dropped while open
+    (from its ``__del__``: the garbage collector is a backstop, not the way to close)."""
+    if not sys.is_finalizing():
+        warnings.warn(
+            f"unclosed {store!r}: call its close(), or its scheduler's shutdown()",
+            ResourceWarning,
+            stacklevel=3,
+            source=store,
+        )
+
+
+def takeover(
+    job_id: str, scheduled_at: datetime, attempt: int, owner: str, dead: Sequence[str]
+) -> Takeover:
+    """The record of a lease taken over from *owner* (``""``: a handed-off retry; one
+    of *dead*: an owner found dead before its lease expired)."""
+    return Takeover(
+        job_id,
+        scheduled_at,
+        attempt,
+        owner,
+        handed_off=owner == HANDED_OFF,
+        dead=owner in dead,
+    )
