@@ -21,14 +21,14 @@ module docstring of :mod:`tickwork.stores.postgres` tells the whole story.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._tz import epoch_us, timezone_name
+from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import instant, liveness_key
-from ._rows import takeover
+from ._rows import takeover, zone_name
 
 __all__ = ["PGLeases"]
 
@@ -119,18 +119,6 @@ WHERE l.token = h.token AND l.owner = %s
 RETURNING l.token
 """
 
-_zone_names: dict[int, tuple[tzinfo, str]] = {}
-
-
-def _zone_name(moment: datetime) -> str:
-    """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
-    tz = moment.tzinfo
-    assert tz is not None
-    known = _zone_names.get(id(tz))
-    if known is None or known[0] is not tz:
-        known = _zone_names[id(tz)] = (tz, timezone_name(tz))
-    return known[1]
-
 
 class PGLeases(PGHistory):
     """The ``leases`` and ``slots`` tables: runs claimed, renewed, taken over, handed off."""
@@ -159,7 +147,7 @@ class PGLeases(PGHistory):
             else:
                 new_us = epoch_us(new_next)
                 same = expected is not None and new_next.tzinfo is expected.tzinfo
-                zone = None if same else _zone_name(new_next)
+                zone = None if same else zone_name(new_next)
             at = [
                 expected_us if moment is expected and expected_us is not None else epoch_us(moment)
                 for moment in runs

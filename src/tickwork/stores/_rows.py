@@ -13,15 +13,16 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from .._errors import JobLookupError, SerializationError
 from .._model import Job
+from .._tz import timezone_name
 from ._base import Takeover
 from .codec import decode_job
 
-__all__ = ["HANDED_OFF", "JobRows", "takeover", "warn_unclosed"]
+__all__ = ["HANDED_OFF", "JobRows", "takeover", "warn_unclosed", "zone_name"]
 
 logger = logging.getLogger("tickwork")
 
@@ -146,3 +147,17 @@ def takeover(
         handed_off=owner == HANDED_OFF,
         dead=owner in dead,
     )
+
+
+_zone_names: dict[int, tuple[tzinfo, str]] = {}
+
+
+def zone_name(moment: datetime) -> str:
+    """The name of *moment*'s zone, as a row keeps it (cached per tzinfo object: zones
+    are few, and a claim batch names one per job moved)."""
+    tz = moment.tzinfo
+    assert tz is not None
+    known = _zone_names.get(id(tz))
+    if known is None or known[0] is not tz:
+        known = _zone_names[id(tz)] = (tz, timezone_name(tz))
+    return known[1]

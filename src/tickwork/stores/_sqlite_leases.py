@@ -19,14 +19,14 @@ Releasing a lease at a run's end is part of recording it (:mod:`._sqlite_history
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._tz import epoch_us, timezone_name
+from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
 from ._liveness import identity, is_dead
 from ._rows import HANDED_OFF as _HANDED_OFF
-from ._rows import takeover
+from ._rows import takeover, zone_name
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_history import SQLiteHistory
 from ._sqlite_schema import instant
@@ -62,20 +62,6 @@ _OTHER_OWNERS = (
 #: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
 #: it wins, not even one that expects None.
 _ABSENT = object()
-
-_zone_names: dict[int, tuple[tzinfo, str]] = {}
-
-
-def _zone_name(moment: datetime | None) -> str | None:
-    """The name of *moment*'s zone (cached per tzinfo object: zones are few)."""
-    if moment is None:
-        return None
-    tz = moment.tzinfo
-    assert tz is not None
-    known = _zone_names.get(id(tz))
-    if known is None or known[0] is not tz:
-        known = _zone_names[id(tz)] = (tz, timezone_name(tz))
-    return known[1]
 
 
 class SQLiteLeases(SQLiteHistory):
@@ -113,7 +99,7 @@ class SQLiteLeases(SQLiteHistory):
                 new_us = epoch_us(new_next)
                 # Same zone as the fire it replaces: the zone column stays right.
                 same = expected is not None and new_next.tzinfo is expected.tzinfo
-                zone = None if same else _zone_name(new_next)
+                zone = None if same else zone_name(new_next)
             run_rows = []
             for at in runs:  # (mostly the fire claimed: its instant is known)
                 at_us = epoch_us(at) if at is not expected or expected_us is None else expected_us
