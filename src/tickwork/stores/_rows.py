@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -93,6 +93,26 @@ class JobRows:
             else:
                 jobs.append(job)
         return jobs, broken
+
+    def _due_page(
+        self,
+        rows: Sequence[Sequence[Any]],
+        limit: int,
+        more: Callable[[Sequence[Any], int], Sequence[Sequence[Any]]],
+    ) -> list[Job]:
+        """A page of ``due_jobs``: the jobs of *rows* (up to *limit* read in key order)
+        and, while broken rows leave the page short, of the rows after them:
+        *more(last_row, n)* reads the next *n* rows after the key of *last_row*.
+        (Decoded outside the read: a row that does not decode is marked broken, a
+        write.)"""
+        jobs: list[Job] = []
+        asked = limit
+        while True:
+            jobs += self._decode_rows(rows)[0]
+            if len(rows) < asked or len(jobs) == limit:
+                return jobs
+            asked = limit - len(jobs)
+            rows = more(rows[-1], asked)
 
     def _one_job(self, job_id: str, rows: Sequence[Sequence[Any]]) -> Job:
         """The job of the row read for *job_id* (``get_job``).

@@ -494,18 +494,12 @@ class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore):
                 (epoch_us(after[0]), after[1], limit),
                 "read due jobs",
             )
-        jobs: list[Job] = []
-        asked = limit
-        while True:
-            # Broken rows leave the page short: read on past them.
-            jobs += self._decode_rows(rows)[0]
-            if len(rows) < asked or len(jobs) == limit:
-                return jobs
-            last = rows[-1]
-            asked = limit - len(jobs)
-            rows = self._read(
-                _DUE_AFTER.format(s=self._s), (last[9], last[0], asked), "read due jobs"
-            )
+        after_sql = _DUE_AFTER.format(s=self._s)
+        return self._due_page(
+            rows,
+            limit,
+            lambda last, n: self._read(after_sql, (last[9], last[0], n), "read due jobs"),
+        )
 
     def load_jobs(self) -> list[Job]:
         """Every job, unordered; where :meth:`sync` counts changes from."""

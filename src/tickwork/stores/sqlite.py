@@ -334,17 +334,9 @@ class SQLiteStore(SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore):
                 rows = conn.execute(_DUE_FIRST, (limit,)).fetchall()
         else:
             rows = self._read(_DUE_AFTER, (epoch_us(after[0]), after[1], limit))
-        jobs: list[Job] = []
-        asked = limit
-        while True:
-            # (Decoded outside the read: a row that does not decode is marked broken, a
-            # write.) Broken rows leave the page short: read on past them.
-            jobs += self._decode_rows(rows)[0]
-            if len(rows) < asked or len(jobs) == limit:
-                return jobs
-            last = rows[-1]
-            asked = limit - len(jobs)
-            rows = self._read(_DUE_AFTER, (last[7], last[0], asked))
+        return self._due_page(
+            rows, limit, lambda last, n: self._read(_DUE_AFTER, (last[7], last[0], n))
+        )
 
     def load_jobs(self) -> list[Job]:
         """Every job, unordered (sorting 100,000 rows is a tenth of a start-up)."""
