@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from .._instants import instant
+from .._instants import epoch_us, instant
 from .._model import Outcome, Run, RunEnd
-from .._tz import coerce_timezone
+from .._tz import coerce_timezone, timezone_name
 
-__all__ = ["HISTORY_COLUMNS", "error_fields", "process_name", "run_from_end", "run_from_row"]
+__all__ = [
+    "HISTORY_COLUMNS",
+    "Recorded",
+    "error_fields",
+    "process_name",
+    "recorded",
+    "run_from_end",
+    "run_from_row",
+]
 
 #: The history columns :func:`run_from_row` reads, in its order (both SQL stores).
 HISTORY_COLUMNS = (
@@ -21,6 +29,8 @@ HISTORY_COLUMNS = (
 )
 
 _MESSAGE_LIMIT = 2000
+_RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
+_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
 
 
 def process_name() -> str:
@@ -47,7 +57,7 @@ def error_fields(end: RunEnd) -> tuple[str | None, str | None]:
 def run_from_end(end: RunEnd, process: str) -> Run:
     error_type, message = error_fields(end)
     started = end.started_at
-    ran = end.outcome in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED)
+    ran = end.outcome in _RAN
     return Run(
         job_id=end.job_id,
         scheduled_at=end.scheduled_at,
@@ -80,3 +90,66 @@ def run_from_row(row: Sequence[Any]) -> Run:
         error_message=message,
         process=process,
     )
+
+
+class Recorded(NamedTuple):
+    """What a batch of ended runs writes (:func:`recorded`)."""
+
+    #: A history row per run: job id, scheduled_us, zone, attempt, outcome, started_us,
+    #: finished_us, error type, error message, then the values of ``tail``.
+    rows: list[tuple[Any, ...]]
+    #: The tokens of the leases to release (the runs whose last attempt ended), and
+    #: their keys (job id, scheduled_us), to forget once committed.
+    release: list[int]
+    released: list[tuple[str, int]]
+    #: (next attempt, token) of the leases of runs with another attempt to come.
+    again: list[tuple[int, int]]
+
+
+def recorded(
+    runs: Sequence[RunEnd], leases: Mapping[tuple[str, int], int], tail: tuple[Any, ...] = ()
+) -> Recorded:
+    """The history rows of *runs* (each ending with the values of *tail*) and what
+    becomes of the leases this store holds (*leases*: (job id, scheduled_us) to token),
+    by the lease rules of
+    :class:`~tickwork.stores.SharedJobStore`: a final run releases its lease; one with
+    another attempt to come (not a missed fire) keeps it, set to that attempt."""
+    out = Recorded([], [], [], [])
+    zones: dict[int, str] = {}
+    for end in runs:
+        job_id = end.job_id
+        scheduled_at = end.scheduled_at
+        outcome = end.outcome
+        started_at = end.started_at
+        scheduled_us = epoch_us(scheduled_at)
+        tz = scheduled_at.tzinfo
+        zone = zones.get(id(tz))
+        if zone is None:
+            zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
+        if end.error is None and end.reason is None:
+            error_type = message = None
+        else:
+            error_type, message = error_fields(end)
+        out.rows.append(
+            (
+                job_id,
+                scheduled_us,
+                zone,
+                end.attempt,
+                _OUTCOMES[outcome],
+                None if started_at is None else epoch_us(started_at),
+                epoch_us(end.at) if outcome in _RAN else None,
+                error_type,
+                message,
+                *tail,
+            )
+        )
+        key = (job_id, scheduled_us)
+        token = leases.get(key)
+        if token is not None:
+            if end.final:
+                out.release.append(token)
+                out.released.append(key)
+            elif outcome is not Outcome.MISSED:
+                out.again.append((end.attempt + 1, token))
+    return out

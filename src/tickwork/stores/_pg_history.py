@@ -14,19 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
 
-from .._model import Outcome, Run, RunEnd
-from .._tz import epoch_us, timezone_name
-from ._history import HISTORY_COLUMNS, error_fields, process_name, run_from_row
+from .._model import Run, RunEnd
+from .._tz import epoch_us
+from ._history import HISTORY_COLUMNS, process_name, recorded, run_from_row
 from ._pg_connection import PGConnection, Tx
 from ._pg_schema import liveness_key
 
 __all__ = ["LOCK_HELD", "PGHistory"]
 
 _UTC = timezone.utc
-_RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
-_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
 #: Tombstones of removed jobs kept for processes that have not synced yet.
 _TOMBSTONES = 10_000
 
@@ -73,43 +70,9 @@ class PGHistory(PGConnection):
         if not runs:
             return
         names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype", "emsg"]
-        cols: dict[str, list[Any]] = {key: [] for key in names}
-        release: list[int] = []
-        released: list[tuple[str, int]] = []
-        again_token: list[int] = []
-        again_attempt: list[int] = []
-        leases = self._leases
-        zones: dict[int, str] = {}
-        for end in runs:
-            scheduled_us = epoch_us(end.scheduled_at)
-            tz = end.scheduled_at.tzinfo
-            zone = zones.get(id(tz))
-            if zone is None:
-                zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
-            if end.error is None and end.reason is None:
-                error_type = message = None
-            else:
-                error_type, message = error_fields(end)
-            cols["job"].append(end.job_id)
-            cols["at"].append(scheduled_us)
-            cols["zone"].append(zone)
-            cols["attempt"].append(end.attempt)
-            cols["outcome"].append(_OUTCOMES[end.outcome])
-            started = end.started_at
-            cols["started"].append(None if started is None else epoch_us(started))
-            cols["finished"].append(epoch_us(end.at) if end.outcome in _RAN else None)
-            cols["etype"].append(error_type)
-            cols["emsg"].append(message)
-            key = (end.job_id, scheduled_us)
-            token = leases.get(key)
-            if token is not None:
-                if end.final:
-                    release.append(token)
-                    released.append(key)
-                elif end.outcome is not Outcome.MISSED:
-                    again_token.append(token)
-                    again_attempt.append(end.attempt + 1)
-            self._touched.add(end.job_id)
+        batch = recorded(runs, self._leases)
+        cols = dict(zip(names, map(list, zip(*batch.rows, strict=True)), strict=True))
+        self._touched.update(end.job_id for end in runs)
         process = self.owner.rpartition(":")[0] or process_name()
         with self._tx("record runs") as tx:
             tx.conn.execute(
@@ -118,15 +81,15 @@ class PGHistory(PGConnection):
                     **cols,
                     "process": process,
                     "now": epoch_us(now),
-                    "release": release,
+                    "release": batch.release,
                     "owner": self.owner,
-                    "again_token": again_token,
-                    "again_attempt": again_attempt,
+                    "again_token": [token for _, token in batch.again],
+                    "again_attempt": [attempt for attempt, _ in batch.again],
                 },
             )
             tx.wrote = True
-        for key in released:  # once committed
-            leases.pop(key, None)
+        for key in batch.released:  # once committed
+            self._leases.pop(key, None)
 
     def _prune(self, tx: Tx, now_us: int) -> None:
         s = self._s

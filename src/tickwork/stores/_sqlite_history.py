@@ -15,9 +15,9 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from .._model import Outcome, Run, RunEnd
-from .._tz import epoch_us, timezone_name
-from ._history import HISTORY_COLUMNS, error_fields, process_name, run_from_row
+from .._model import Run, RunEnd
+from .._tz import epoch_us
+from ._history import HISTORY_COLUMNS, process_name, recorded, run_from_row
 from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
@@ -28,8 +28,6 @@ _HISTORY_INSERT = (
     "finished_us, error_type, error_message, process, recorded_us) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
-_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
 #: Tombstones of removed jobs kept for processes that have not synced yet (one that
 #: misses a removal still finds out: its claim on the job fails and it reloads it).
 _TOMBSTONES = 10_000
@@ -51,63 +49,20 @@ class SQLiteHistory(SQLiteConnection):
         if not runs:
             return
         now_us = epoch_us(now)
-        rows = []
-        release: list[int] = []
-        again: list[tuple[int, int]] = []
-        leases = self._leases
-        zones: dict[int, str] = {}
-        touched = self._touched
         self._connection()  # (which names this process's owner: a forked child's own)
         process = self.owner.rpartition(":")[0] if self.owner else process_name()
-        released = []
-        for end in runs:
-            job_id = end.job_id
-            scheduled_at = end.scheduled_at
-            outcome = end.outcome
-            started_at = end.started_at
-            scheduled_us = epoch_us(scheduled_at)
-            tz = scheduled_at.tzinfo
-            zone = zones.get(id(tz))
-            if zone is None:
-                zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
-            if end.error is None and end.reason is None:
-                error_type = message = None
-            else:
-                error_type, message = error_fields(end)
-            ran = outcome in _RAN
-            rows.append(
-                (
-                    job_id,
-                    scheduled_us,
-                    zone,
-                    end.attempt,
-                    _OUTCOMES[outcome],
-                    None if started_at is None else epoch_us(started_at),
-                    epoch_us(end.at) if ran else None,
-                    error_type,
-                    message,
-                    process,
-                    now_us,
-                )
-            )
-            key = (job_id, scheduled_us)
-            if key in leases:
-                if end.final:
-                    release.append(leases[key])
-                    released.append(key)
-                elif outcome is not Outcome.MISSED:
-                    again.append((end.attempt + 1, leases[key]))
-            touched.add(job_id)
+        batch = recorded(runs, self._leases, (process, now_us))
+        self._touched.update(end.job_id for end in runs)
         with self._write("record runs") as conn:
-            insert_rows(conn, _HISTORY_INSERT, rows)
+            insert_rows(conn, _HISTORY_INSERT, batch.rows)
             # Fenced: a lease another process took over has a new token, untouched here.
-            for marks, chunk in in_lists(release):
+            for marks, chunk in in_lists(batch.release):
                 conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)
-            if again:
-                conn.executemany("UPDATE leases SET attempt = ? WHERE token = ?", again)
+            if batch.again:
+                conn.executemany("UPDATE leases SET attempt = ? WHERE token = ?", batch.again)
         # Once committed: the released leases are no longer this process's.
-        for key in released:
-            leases.pop(key, None)
+        for key in batch.released:
+            self._leases.pop(key, None)
 
     def _prune(self, conn: sqlite3.Connection, now_us: int) -> None:
         cutoff = now_us - round(self.history_days * 86_400 * 1_000_000)
