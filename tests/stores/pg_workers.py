@@ -43,6 +43,8 @@ from tickwork import Event, EventKind, RetryPolicy, Scheduler, current_run
 from tickwork._clock import SystemClock
 from tickwork.stores import PostgresStore
 
+from .process_workers import _append
+
 UTC = timezone.utc
 HERE = "tests.stores.pg_workers"
 READY = "ready-{pid}"
@@ -157,14 +159,6 @@ JOB_SETS = {"stream": _stream, "with-blocker": _with_blocker}
 
 
 # -- the worker --------------------------------------------------------------------------
-
-
-def _append(path: Path, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
 
 
 def serve(config: dict[str, Any]) -> None:
