@@ -16,12 +16,21 @@ that form a day must always match both day fields (``CronFields.match_both_days`
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 from .._errors import InvalidExpression
 
-__all__ = ["ALIASES", "CronFields", "KeywordForm", "keyword_form", "parse_cron", "parse_iso_weeks"]
+__all__ = [
+    "ALIASES",
+    "CronFields",
+    "KeywordForm",
+    "hash_number",
+    "keyword_form",
+    "parse_cron",
+    "parse_iso_weeks",
+]
 
 ALIASES = {
     "@yearly": "0 0 1 1 *",
@@ -78,6 +87,9 @@ class CronFields:
     last_weekdays: frozenset[int] = frozenset()  # 5L -> 5
     iso_weeks: int | None = None  # bits 1..53; None = every ISO week (keyword form only)
     match_both_days: bool = False  # day must match both day fields whatever they start with
+    #: (field name, mask of the values its H items chose), for each field that has H;
+    #: the values are those of the hash key parsed with (placeholders without one).
+    hashed: tuple[tuple[str, int], ...] = ()
 
     @property
     def every_hour(self) -> bool:
@@ -86,6 +98,43 @@ class CronFields:
 
 
 _ITEM = re.compile(r"^(?:(\*)|([A-Z0-9]+)(?:-([A-Z0-9]+))?)(?:/([0-9]+))?$")
+_HASHED = re.compile(r"^H(?:\(([A-Z0-9]+)-([A-Z0-9]+)\))?(?:/([0-9]+))?$")
+#: The range a bare ``H`` or ``H/n`` chooses in, where it is not the field's own range:
+#: days 1-28 so that every month has the day (as Jenkins), weekdays 0-6 (7 is Sunday again).
+_HASH_RANGES = {"day-of-month": (1, 28), "day-of-week": (0, 6)}
+#: Fixed forever: changing it would move every hashed job's fire times.
+_HASH_PREFIX = b"tickwork cron H\x00"
+
+
+def hash_number(key: str, field: str) -> int:
+    """The number a cron field's ``H`` items are chosen by, for one hash key.
+
+    The first 8 bytes, read as a big-endian unsigned integer, of the SHA-256 digest of
+    ``b"tickwork cron H\\0" + field + b"\\0" + key``, the texts encoded as UTF-8 (lone
+    surrogates as in ``"surrogatepass"``). *field* is ``"second"``, ``"minute"``,
+    ``"hour"``, ``"day-of-month"``, ``"month"`` or ``"day-of-week"``. An ``H`` over
+    ``a-b`` takes ``a + number % (b - a + 1)``; ``H/n`` starts at ``number % n``. The
+    function never changes: it is what keeps a job's times across processes and versions.
+    """
+    data = _HASH_PREFIX + field.encode("ascii") + b"\x00" + key.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big")
+
+
+class _Hashing:
+    """One parse's hash key and the values its ``H`` items chose, per field.
+
+    Without a key (an unbound trigger) every number is 0: the values are placeholders,
+    good for checking the grammar, never for firing.
+    """
+
+    __slots__ = ("chosen", "key")
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.chosen: dict[str, int] = {}
+
+    def number(self, field: str) -> int:
+        return 0 if self.key is None else hash_number(self.key, field)
 
 
 def _locate(expression: str | None, field: str | None, token: str | None) -> str:
@@ -129,8 +178,57 @@ def _value(text: str, spec: _FieldSpec, expression: str, item: str) -> int:
     return number
 
 
-def _parse_plain(item: str, spec: _FieldSpec, expression: str) -> int:
-    """A '*', value, range or stepped item: the mask of the values it allows."""
+def _parse_hashed(item: str, spec: _FieldSpec, expression: str, hashing: _Hashing | None) -> int:
+    """An ``H``, ``H(a-b)``, ``H/n`` or ``H(a-b)/n`` item: the mask of the values it chose."""
+    if hashing is None or spec is YEAR:
+        where = "the year field" if spec is YEAR else "CronTrigger.from_fields"
+        raise _fail(expression, spec, item, f"H (a hashed value) is not allowed in {where}")
+    match = _HASHED.match(item)
+    if match is None:
+        raise _fail(expression, spec, item, "expected H, H(a-b), H/n or H(a-b)/n")
+    first, last, step_text = match.groups()
+    if first is None:
+        low, high = _HASH_RANGES.get(spec.name, (spec.low, spec.high))
+    else:
+        low = _value(first, spec, expression, item)
+        high = _range_end(low, _value(last, spec, expression, item), spec)
+        if high < low:
+            raise _fail(expression, spec, item, f"range runs backwards ({low} > {high})")
+    number = hashing.number(spec.name)
+    span = high - low + 1
+    if step_text is None:
+        mask = 1 << (low + number % span)
+    else:
+        step = int(step_text)
+        if not 1 <= step <= span:
+            raise _fail(
+                expression,
+                spec,
+                item,
+                f"a step of {step} does not fit the range {low}-{high} (expected 1 to {span})",
+            )
+        mask = 0
+        for value in range(low + number % step, high + 1, step):
+            mask |= 1 << value
+    if spec is WEEKDAY:
+        mask = _fold_sunday(mask)
+    hashing.chosen[spec.name] = hashing.chosen.get(spec.name, 0) | mask
+    return mask
+
+
+def _range_end(low: int, high: int, spec: _FieldSpec) -> int:
+    """A range's last value; a day-of-week range ending on Sunday ends on day 7."""
+    if spec is WEEKDAY and high == 0 and low > 0:
+        return 7
+    return high
+
+
+def _parse_plain(
+    item: str, spec: _FieldSpec, expression: str, hashing: _Hashing | None = None
+) -> int:
+    """A '*', value, range, stepped or hashed item: the mask of the values it allows."""
+    if item.startswith("H"):
+        return _parse_hashed(item, spec, expression, hashing)
     match = _ITEM.match(item)
     if match is None:
         raise _fail(
@@ -147,7 +245,7 @@ def _parse_plain(item: str, spec: _FieldSpec, expression: str) -> int:
     else:
         low = _value(first, spec, expression, item)
         if last is not None:
-            high = _value(last, spec, expression, item)
+            high = _range_end(low, _value(last, spec, expression, item), spec)
             if high < low:
                 raise _fail(
                     expression,
@@ -166,7 +264,9 @@ def _parse_plain(item: str, spec: _FieldSpec, expression: str) -> int:
     return mask
 
 
-def _parse_field(text: str, spec: _FieldSpec, expression: str) -> tuple[int, bool]:
+def _parse_field(
+    text: str, spec: _FieldSpec, expression: str, hashing: _Hashing | None = None
+) -> tuple[int, bool]:
     if text == "?":
         if spec not in (DAY, WEEKDAY):
             raise _fail(expression, spec, text, "'?' is only allowed in the day fields")
@@ -175,7 +275,7 @@ def _parse_field(text: str, spec: _FieldSpec, expression: str) -> tuple[int, boo
     for item in text.split(","):
         if not item:
             raise _fail(expression, spec, text, "empty item in list")
-        mask |= _parse_plain(item, spec, expression)
+        mask |= _parse_plain(item, spec, expression, hashing)
     return mask, text.startswith("*")
 
 
@@ -186,7 +286,7 @@ _NTH = re.compile(r"^([A-Z0-9]+)#([0-9]+)$")
 
 
 def _parse_days(
-    text: str, expression: str
+    text: str, expression: str, hashing: _Hashing | None = None
 ) -> tuple[int, bool, frozenset[int], frozenset[int], bool]:
     if text == "?":
         mask, star = _parse_field(text, DAY, expression)
@@ -210,6 +310,8 @@ def _parse_days(
             if not 1 <= day <= 31:
                 raise _fail(expression, DAY, item, "nW needs a day from 1 to 31")
             nearest.add(day)
+        elif item.startswith("H"):
+            mask |= _parse_hashed(item, DAY, expression, hashing)
         elif "L" in item or "W" in item:
             raise _fail(
                 expression,
@@ -220,12 +322,12 @@ def _parse_days(
         elif not item:
             raise _fail(expression, DAY, text, "empty item in list")
         else:
-            mask |= _parse_plain(item, DAY, expression)
+            mask |= _parse_plain(item, DAY, expression, hashing)
     return mask, text.startswith("*"), frozenset(offsets), frozenset(nearest), last_weekday
 
 
 def _parse_weekdays(
-    text: str, expression: str
+    text: str, expression: str, hashing: _Hashing | None = None
 ) -> tuple[int, bool, frozenset[tuple[int, int]], frozenset[int]]:
     if text == "?":
         mask, star = _parse_field(text, WEEKDAY, expression)
@@ -252,7 +354,7 @@ def _parse_weekdays(
         elif not item:
             raise _fail(expression, WEEKDAY, text, "empty item in list")
         else:
-            mask |= _parse_plain(item, WEEKDAY, expression)
+            mask |= _parse_plain(item, WEEKDAY, expression, hashing)
     return _fold_sunday(mask), text.startswith("*"), frozenset(nth), frozenset(last)
 
 
@@ -268,8 +370,12 @@ def normalize(expression: str) -> str:
     return " ".join(expression.split())
 
 
-def parse_cron(expression: str) -> CronFields:
-    """Parse a 5-, 6- (seconds first) or 7-field (then year) cron expression or an alias."""
+def parse_cron(expression: str, hash_key: str | None = None) -> CronFields:
+    """Parse a 5-, 6- (seconds first) or 7-field (then year) cron expression or an alias.
+
+    ``H`` items choose their values by :func:`hash_number` of *hash_key*; without a
+    key they are parsed with placeholder values (recorded in ``CronFields.hashed``).
+    """
     if not isinstance(expression, str):
         raise TypeError(f"cron expression must be a str, got {type(expression).__name__}")
     text = normalize(expression)
@@ -297,11 +403,12 @@ def parse_cron(expression: str) -> CronFields:
             f"expected 5 fields (minute hour day-of-month month day-of-week), 6 with seconds "
             f"first, or 7 with a year last; got {len(text.split()) if text else 0}",
         )
-    seconds = _parse_field(parts[0], SECOND, expression)[0]
-    minutes = _parse_field(parts[1], MINUTE, expression)[0]
-    hours = _parse_field(parts[2], HOUR, expression)[0]
-    days, day_star, offsets, nearest, last_weekday = _parse_days(parts[3], expression)
-    months = _parse_field(parts[4], MONTH, expression)[0]
+    hashing = _Hashing(hash_key)
+    seconds = _parse_field(parts[0], SECOND, expression, hashing)[0]
+    minutes = _parse_field(parts[1], MINUTE, expression, hashing)[0]
+    hours = _parse_field(parts[2], HOUR, expression, hashing)[0]
+    days, day_star, offsets, nearest, last_weekday = _parse_days(parts[3], expression, hashing)
+    months = _parse_field(parts[4], MONTH, expression, hashing)[0]
     if len(parts) == 6 and _NUMBER.fullmatch(parts[5]) and len(parts[5]) == 4:
         raise _fail(
             expression,
@@ -310,10 +417,10 @@ def parse_cron(expression: str) -> CronFields:
             "six fields put seconds first; for a year, use seven fields "
             "(second minute hour day-of-month month day-of-week year)",
         )
-    weekdays, weekday_star, nth, last = _parse_weekdays(parts[5], expression)
+    weekdays, weekday_star, nth, last = _parse_weekdays(parts[5], expression, hashing)
     years: tuple[int, ...] | None = None
     if len(parts) == 7 and parts[6] not in ("*", "?"):
-        mask = _parse_field(parts[6], YEAR, expression)[0]
+        mask = _parse_field(parts[6], YEAR, expression, hashing)[0]
         years = tuple(y for y in range(YEAR_MIN, YEAR_MAX + 1) if mask >> y & 1)
     return CronFields(
         seconds=seconds,
@@ -330,6 +437,11 @@ def parse_cron(expression: str) -> CronFields:
         last_weekday_of_month=last_weekday,
         nth_weekdays=nth,
         last_weekdays=last,
+        hashed=tuple(
+            (spec.name, hashing.chosen[spec.name])
+            for spec in (SECOND, MINUTE, HOUR, DAY, MONTH, WEEKDAY)
+            if spec.name in hashing.chosen
+        ),
     )
 
 

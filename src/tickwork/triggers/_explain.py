@@ -383,4 +383,28 @@ def explain_cron(fields: CronFields, expression: str) -> str:
         if clause:
             text += f", {clause}" if loose else f" {clause}"
             loose = loose or clause_loose
+    if fields.hashed:
+        text += f" ({_hashed_clause(fields)})"
     return text[0].upper() + text[1:]
+
+
+#: How each field's hashed values are named: (one, several, first value, value name).
+_HASHED_NAMES: dict[str, tuple[str, str, int, Callable[[int], str]]] = {
+    "second": ("second ", "seconds ", 0, str),
+    "minute": ("minute ", "minutes ", 0, str),
+    "hour": ("hour ", "hours ", 0, str),
+    "day-of-month": ("day ", "days ", 1, str),
+    "month": ("", "", 1, lambda month: _MONTHS[month - 1]),
+    "day-of-week": ("", "", 0, lambda day: _WEEKDAYS[day]),
+}
+
+
+def _hashed_clause(fields: CronFields) -> str:
+    """The values the ``H`` items chose, e.g. "H: hour 9, minute 37"."""
+    parts = []
+    for name, mask in fields.hashed:
+        one, several, low, value_name = _HASHED_NAMES[name]
+        values = [value for value in range(low, 60) if mask >> value & 1]
+        label = one if len(values) == 1 else several
+        parts.append(label + _spans(values, value_name))
+    return "H: " + ", ".join(parts)

@@ -14,8 +14,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, NoReturn
 
 from .._errors import InvalidExpression
 from .._instants import EPOCH as _EPOCH
@@ -110,7 +110,8 @@ class CronTrigger(Trigger):
         expression: 5 fields (minute hour day-of-month month day-of-week), 6 with
             seconds first, or 7 with a year last; or an alias such as ``@daily``.
             Lists, ranges, steps, month and weekday names, ``?``, Sunday as 0 or 7,
-            ``L``, ``L-3``, ``15W``, ``LW``, ``5#3`` and ``5L`` are understood.
+            ``L``, ``L-3``, ``15W``, ``LW``, ``5#3`` and ``5L`` are understood, and
+            hashed values: ``H``, ``H(0-29)``, ``H/15``, ``H(0-29)/10``.
         timezone: an IANA name, a ``tzinfo``, or ``None`` for the local zone.
         start, end: aware datetimes bounding the fire times (both inclusive).
         dst_gap, dst_overlap: override the DST policy (see :class:`DstGap` and
@@ -118,11 +119,17 @@ class CronTrigger(Trigger):
             day is a *cadence* (gap times are skipped, overlap times fire in both
             passes) and any other is *anchored* (a gap time fires once at the end of
             the gap, an overlap time once at its first instant).
+        hash_key: the text ``H`` items are hashed from (see :func:`hash_number
+            <tickwork.triggers._cronparse.hash_number>` in docs/triggers.md). A
+            scheduler gives a trigger without one the job's id. A trigger with ``H``
+            and no key is *unbound*: :meth:`next_after` and :meth:`explain` raise
+            ``InvalidExpression`` until :meth:`with_hash_key` binds it.
 
     Raises:
         InvalidExpression: the expression is malformed or can never fire.
         UnknownTimezone: *timezone* is not a known zone.
-        TypeError: *start* or *end* is naive.
+        TypeError: *start* or *end* is naive, or *hash_key* is not a str.
+        ValueError: *hash_key* is empty.
 
     APScheduler's keyword spelling (``hour=9, day_of_week="mon-fri"``) is
     :meth:`from_fields`.
@@ -141,6 +148,7 @@ class CronTrigger(Trigger):
         "_expression",
         "_fields",
         "_gap",
+        "_hash_key",
         "_memo",
         "_next_wall",
         "_start",
@@ -157,6 +165,7 @@ class CronTrigger(Trigger):
     _expression: str
     _fields: CronFields
     _gap: tuple[DstGap, DstOverlap]
+    _hash_key: str | None
     _memo: tuple[datetime, int, Wall] | None
     _next_wall: Callable[[Wall], Wall | None]
     _start: datetime | None
@@ -173,6 +182,7 @@ class CronTrigger(Trigger):
         end: datetime | None = None,
         dst_gap: DstGap | str | None = None,
         dst_overlap: DstOverlap | str | None = None,
+        hash_key: str | None = None,
     ) -> None:
         if not isinstance(expression, str):
             raise TypeError(f"cron expression must be a str, got {type(expression).__name__}")
@@ -185,6 +195,7 @@ class CronTrigger(Trigger):
             end=end,
             dst_gap=dst_gap,
             dst_overlap=dst_overlap,
+            hash_key=hash_key,
         )
 
     def _setup(
@@ -198,8 +209,14 @@ class CronTrigger(Trigger):
         end: datetime | None,
         dst_gap: DstGap | str | None,
         dst_overlap: DstOverlap | str | None,
+        hash_key: str | None = None,
     ) -> None:
-        schedule = _compile(text, week, both_days)
+        if hash_key is not None:
+            if not isinstance(hash_key, str):
+                raise TypeError(f"hash_key must be a str, got {type(hash_key).__name__}")
+            if not hash_key:
+                raise ValueError("hash_key must be a non-empty str, got ''")
+        schedule = _compile(text, week, both_days, hash_key)
         fields = schedule.fields
         zone = coerce_timezone(timezone)
         start = _opt_dt(start, "start")
@@ -214,7 +231,11 @@ class CronTrigger(Trigger):
         put(self, "_expression", text)
         put(self, "_week", week)
         put(self, "_fields", fields)
-        put(self, "_next_wall", schedule.next_wall)
+        put(self, "_hash_key", hash_key)
+        if fields.hashed and hash_key is None:
+            put(self, "_next_wall", partial(_unbound, text))
+        else:
+            put(self, "_next_wall", schedule.next_wall)
         put(self, "_timezone", zone)
         put(self, "_start", start)
         put(self, "_end", end)
@@ -342,6 +363,38 @@ class CronTrigger(Trigger):
         return self._end
 
     @property
+    def hash_key(self) -> str | None:
+        """The key ``H`` items are hashed from (``None``: none given)."""
+        return self._hash_key
+
+    @property
+    def is_hashed(self) -> bool:
+        """True when the expression has ``H`` items, whose values come from the hash key."""
+        return bool(self._fields.hashed)
+
+    def with_hash_key(self, hash_key: str) -> CronTrigger:
+        """This trigger with *hash_key* for its ``H`` items (itself when it has that key).
+
+        Raises ``InvalidExpression`` when the values the key chooses match no date (an
+        expression such as ``0 0 31 H(2-4) *`` fires on some keys only).
+        """
+        if hash_key == self._hash_key:
+            return self
+        trigger = CronTrigger.__new__(CronTrigger)
+        trigger._setup(
+            self._expression,
+            self._week,
+            self._fields.match_both_days,
+            timezone=self._timezone,
+            start=self._start,
+            end=self._end,
+            dst_gap=self._dst_gap,
+            dst_overlap=self._dst_overlap,
+            hash_key=hash_key,
+        )
+        return trigger
+
+    @property
     def is_cadence(self) -> bool:
         """True when the hours cover the whole day (see the DST rules in the docs)."""
         return self._fields.every_hour
@@ -384,6 +437,8 @@ class CronTrigger(Trigger):
         from ._explain import _ordinal, _shape, _spans, explain_cron
 
         fields = self._fields
+        if fields.hashed and self._hash_key is None:
+            _unbound(self._expression)
         if fields.match_both_days:
             # The explainer reads "both day fields must match" off the cron '*' rule.
             fields = replace(fields, day_star=True)
@@ -408,6 +463,8 @@ class CronTrigger(Trigger):
             data["week"] = self._week
         if self._fields.match_both_days:
             data["day_and_weekday"] = True
+        if self._hash_key is not None:
+            data["hash_key"] = self._hash_key  # rows written before hashing lack it
         return data | {
             "timezone": timezone_name(self._timezone),
             "start": None if self._start is None else self._start.isoformat(),
@@ -426,12 +483,17 @@ class CronTrigger(Trigger):
             "dst_gap": data.get("dst_gap"),
             "dst_overlap": data.get("dst_overlap"),
         }
+        hash_key = data.get("hash_key")
+        if hash_key is not None:
+            options["hash_key"] = hash_key
         week = data.get("week")
         if week is None and not data.get("day_and_weekday", False):
             return cls(data["expression"], **options)
         # Made by from_fields: rebuilt the same way, every field given explicitly.
+        key = options.pop("hash_key", None)
         fields: dict[str, Any] = _keyword_texts(data["expression"], week)
-        return cls.from_fields(**fields, **options)
+        trigger = cls.from_fields(**fields, **options)
+        return trigger if key is None else trigger.with_hash_key(key)
 
     def _keyword_repr(self) -> list[str]:
         """The from_fields arguments that rebuild this trigger, shortest first-hand form.
@@ -463,8 +525,21 @@ class CronTrigger(Trigger):
             parts.append(f"dst_gap={self._dst_gap.value!r}")
         if self._dst_overlap is not None:
             parts.append(f"dst_overlap={self._dst_overlap.value!r}")
+        if self._hash_key is not None:
+            parts.append(f"hash_key={self._hash_key!r}")
         name = "CronTrigger.from_fields" if keyword else "CronTrigger"
         return f"{name}({', '.join(parts)})"
+
+
+def _unbound(expression: str, *_: object) -> NoReturn:
+    """What an unbound trigger (``H`` items, no hash key) answers when asked for times."""
+    raise InvalidExpression(
+        f"cron expression {expression!r} has hashed values (H) but no hash_key: give "
+        "CronTrigger(..., hash_key='...') or add the trigger to a scheduler, which uses "
+        "the job's id",
+        expression=expression,
+        token="H",
+    )
 
 
 def _keyword_texts(expression: str, week: str | None) -> dict[str, str]:
@@ -645,7 +720,9 @@ class _Schedule:
                 continue
             return year, month, found
 
-    def check_can_fire(self, expression: str, week: str | None = None) -> None:
+    def check_can_fire(
+        self, expression: str, week: str | None = None, hash_key: str | None = None
+    ) -> None:
         """Refuse expressions whose day rules match no day at all, decided exactly."""
         fields = self._fields
         months = [month for month in range(1, 13) if fields.months >> month & 1]
@@ -666,6 +743,8 @@ class _Schedule:
         if week is not None:
             which = "day-of-month, day-of-week, ISO week and month fields"
             shown += f" with week {week!r}"
+        if hash_key is not None:
+            shown += f" with hash_key {hash_key!r}"
         raise InvalidExpression(
             f"invalid cron expression {shown}: its {which} match no date {scope}, "
             "so it would never fire",
@@ -713,17 +792,22 @@ def _keyword_form(values: dict[str, object]) -> KeywordForm:
 
 
 @lru_cache(maxsize=1024)
-def _compile(expression: str, week: str | None = None, both_days: bool = False) -> _Schedule:
+def _compile(
+    expression: str, week: str | None = None, both_days: bool = False, hash_key: str | None = None
+) -> _Schedule:
     """Parse and check an expression (plus the keyword form's week and day rule).
 
     *both_days* is recorded only when it changes the meaning: when either day field
     starts with ``*`` both must match anyway, and the trigger then equals the plain one.
+    An unbound expression (``H`` items, no *hash_key*) is not checked for never firing:
+    whether it does may depend on the key, so that is checked once it has one.
     """
-    fields = parse_cron(expression)
+    fields = parse_cron(expression, hash_key)
     both_days = both_days and not (fields.day_star or fields.weekday_star)
     if week is not None or both_days:
         weeks = None if week is None else parse_iso_weeks(week)
         fields = replace(fields, iso_weeks=weeks, match_both_days=both_days)
     schedule = _Schedule(fields)
-    schedule.check_can_fire(expression, week)
+    if hash_key is not None or not fields.hashed:
+        schedule.check_can_fire(expression, week, hash_key if fields.hashed else None)
     return schedule
