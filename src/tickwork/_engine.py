@@ -53,6 +53,7 @@ from .executors import AsyncioExecutor, Executor
 from .stores import JobStore
 from .triggers import Trigger
 from .triggers._base import coerce_enum
+from .triggers._binding import bind_hash_key
 
 __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
 
@@ -196,6 +197,8 @@ class Engine(Machine):
                 raise TypeError(f"id must be a str, got {type(job_id).__name__} {job_id!r}")
             if not job_id:
                 raise ValueError("id must be a non-empty str, got ''")
+            # A cron trigger with H and no hash key of its own hashes the job's id.
+            bound = bind_hash_key(spec.trigger, job_id)
             if not isinstance(paused, bool):
                 raise TypeError(f"paused must be a bool, got {paused!r}")
             if pause_note is not None and not isinstance(pause_note, str):
@@ -215,13 +218,13 @@ class Engine(Machine):
             else:
                 # Found before the record is built, so it is built once, complete. (A
                 # one-off time already past is due now, late: the misfire grace decides.)
-                draft = Draft(job_id, spec.trigger, options["start"], options["end"])
+                draft = Draft(job_id, bound, options["start"], options["end"])
                 when = require_first_fire(draft, now, late_ok=True)
             job = Job(
                 id=job_id,
                 func=resolved,
                 func_ref=func_ref,
-                trigger=spec.trigger,
+                trigger=bound,
                 paused=paused,
                 pause_note=pause_note if paused else None,
                 next_fire=when,
@@ -584,7 +587,8 @@ class Engine(Machine):
             job = self._job(job_id)
             now = self._clock.now()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
-            job = evolve(job, trigger=spec.trigger, jitter=spec.jitter or job.jitter)
+            new = bind_hash_key(spec.trigger, job_id)
+            job = evolve(job, trigger=new, jitter=spec.jitter or job.jitter)
             # (A one-off time already past is due now, late, as when the job is added.)
             when = require_first_fire(job, now, late_ok=True, changing=True)
             job = evolve(job, next_fire=when)

@@ -140,23 +140,29 @@ def _cron(
     policies = {key: rest.pop(key) for key in ("dst_gap", "dst_overlap") if key in rest}
     fields = {key: rest.pop(key) for key in _CRON_FIELDS if key in rest}
     expression = rest.pop("expression", None)
+    # (Without a hash_key, the scheduler gives H items the job's id.)
+    hash_key = rest.pop("hash_key", None)
     if args:
         if len(args) > 1 or expression is not None:
             raise TypeError("a 'cron' trigger takes one expression, e.g. '0 9 * * mon-fri'")
         expression = args[0]
     _refuse_extra("cron", rest, ("expression", *_CRON_FIELDS, "timezone", "start_date",
-                                 "end_date", "jitter", "dst_gap", "dst_overlap"))  # fmt: skip
+                                 "end_date", "jitter", "dst_gap", "dst_overlap",
+                                 "hash_key"))  # fmt: skip
     if expression is not None:
         if fields:
             raise TypeError(
                 f"give a cron expression or field keywords, not both ({', '.join(fields)})"
             )
-        return TriggerSpec(CronTrigger(expression, timezone=zone, start=start, end=end, **policies))
+        return TriggerSpec(
+            CronTrigger(
+                expression, timezone=zone, start=start, end=end, hash_key=hash_key, **policies
+            )
+        )
     if not fields:
         raise TypeError("a 'cron' trigger needs an expression or field keywords such as hour=9")
-    return TriggerSpec(
-        CronTrigger.from_fields(timezone=zone, start=start, end=end, **policies, **fields)
-    )
+    made = CronTrigger.from_fields(timezone=zone, start=start, end=end, **policies, **fields)
+    return TriggerSpec(made if hash_key is None else made.with_hash_key(hash_key))
 
 
 _INTERVALS: dict[Any, IntervalTrigger] = {}

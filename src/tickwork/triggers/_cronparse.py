@@ -200,7 +200,9 @@ def _parse_hashed(item: str, spec: _FieldSpec, expression: str, hashing: _Hashin
         mask = 1 << (low + number % span)
     else:
         step = int(step_text)
-        if not 1 <= step <= span:
+        if step == 0:
+            raise _fail(expression, spec, item, "a step of 0 never advances (expected 1 or more)")
+        if step > span:
             raise _fail(
                 expression,
                 spec,

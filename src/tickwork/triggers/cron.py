@@ -380,7 +380,7 @@ class CronTrigger(Trigger):
         """
         if hash_key == self._hash_key:
             return self
-        trigger = CronTrigger.__new__(CronTrigger)
+        trigger = type(self).__new__(type(self))
         trigger._setup(
             self._expression,
             self._week,
