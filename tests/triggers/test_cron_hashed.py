@@ -9,9 +9,10 @@ coreutils and bc, e.g. for key ``job-1``, field ``minute``, range 0-59::
     h=$(printf 'tickwork cron H\\0minute\\0job-1' | sha256sum | cut -c1-16 | tr a-f A-F)
     echo "ibase=16; $h % 3C" | bc        # -> 37
 
-Results (number modulo the range size, before adding the range's first value):
+Results (the number modulo the range's size: 60 for second and minute, 24 for hour, 28
+for day, 12 for month, 7 for weekday; before adding the range's first value):
 
-| key | second %60 | minute %60 | minute %15 | minute %10 | hour %24 | day %28 | month %12 | weekday %7 |
+| key | second | minute | minute %15 | minute %10 | hour | day | month | weekday |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 | ``job-1`` | 23 | 37 | 7 | 7 | 17 | 0 | 7 | 2 |
 | ``x`` | 11 | 50 | 5 | 0 | 16 | 2 | 9 | 0 |
@@ -120,12 +121,12 @@ def test_ranges_with_names_and_sunday_at_the_end() -> None:
 
 _FORMS = [
     # expression, what to read off a fire time, the values allowed
-    ("H * * * * *", lambda t: t.second, range(0, 60)),
-    ("H * * * *", lambda t: t.minute, range(0, 60)),
-    ("0 H * * *", lambda t: t.hour, range(0, 24)),
+    ("H * * * * *", lambda t: t.second, range(60)),
+    ("H * * * *", lambda t: t.minute, range(60)),
+    ("0 H * * *", lambda t: t.hour, range(24)),
     ("0 0 H * *", lambda t: t.day, range(1, 29)),  # 1-28: every month has the day
     ("0 0 1 H *", lambda t: t.month, range(1, 13)),
-    ("0 0 * * H", lambda t: t.isoweekday() % 7, range(0, 7)),
+    ("0 0 * * H", lambda t: t.isoweekday() % 7, range(7)),
     ("H(10-20) * * * *", lambda t: t.minute, range(10, 21)),
     ("0 0 H(29-31) * *", lambda t: t.day, range(29, 32)),
     ("0 0 * * H(mon-fri)", lambda t: t.isoweekday() % 7, range(1, 6)),
@@ -238,7 +239,9 @@ def test_bad_forms_name_the_field_and_token(
 
 
 def test_from_fields_refuses_h() -> None:
-    with pytest.raises(InvalidExpression, match="minute='H'.*not allowed in CronTrigger.from"):
+    with pytest.raises(
+        InvalidExpression, match=r"minute='H'.*not allowed in CronTrigger\.from_fields"
+    ):
         CronTrigger.from_fields(minute="H", timezone="UTC")
 
 
@@ -257,7 +260,7 @@ def test_whether_it_can_fire_is_checked_with_the_key() -> None:
         "2024-03-31 00:00:00 Sun",
         "2025-03-31 00:00:00 Mon",
     ]
-    with pytest.raises(InvalidExpression, match="with hash_key 'x': .* would never fire"):
+    with pytest.raises(InvalidExpression, match=r"with hash_key 'x': .* would never fire"):
         CronTrigger("0 0 31 H(2-4) *", timezone="UTC", hash_key="x")
     # Unbound, it cannot be decided yet, so it is accepted until a key is given.
     unbound = CronTrigger("0 0 31 H(2-4) *", timezone="UTC")
@@ -271,7 +274,8 @@ def test_whether_it_can_fire_is_checked_with_the_key() -> None:
 
 def test_an_unbound_trigger_refuses_to_give_times_and_names_hash_key() -> None:
     trigger = CronTrigger("H/15 * * * *", timezone="UTC")
-    assert trigger.is_hashed and trigger.hash_key is None
+    assert trigger.is_hashed
+    assert trigger.hash_key is None
     for ask in (
         lambda: trigger.next_after(START),
         lambda: trigger.next_times(START, 2),
@@ -319,7 +323,8 @@ def test_to_dict_carries_the_key_and_old_rows_still_load() -> None:
         "dst_overlap": None,
     }
     loaded = trigger_from_dict(old)
-    assert isinstance(loaded, CronTrigger) and loaded.hash_key is None
+    assert isinstance(loaded, CronTrigger)
+    assert loaded.hash_key is None
     assert loaded.to_dict() == old
 
 
@@ -367,7 +372,8 @@ def test_combined_triggers_are_bound_through_the_scheduler_helper() -> None:
     either = bind_hash_key(OrTrigger([unbound, AndTrigger([own, unbound]), plain]), "x")
     assert isinstance(either, OrTrigger)
     first, both, third = either.triggers
-    assert isinstance(first, CronTrigger) and first.hash_key == "x"
+    assert isinstance(first, CronTrigger)
+    assert first.hash_key == "x"
     assert isinstance(both, AndTrigger)
     assert [t.hash_key for t in both.triggers] == ["own", "x"]  # type: ignore[attr-defined]
     assert third is plain  # no H: left exactly as it was
