@@ -119,11 +119,11 @@ class CronTrigger(Trigger):
             day is a *cadence* (gap times are skipped, overlap times fire in both
             passes) and any other is *anchored* (a gap time fires once at the end of
             the gap, an overlap time once at its first instant).
-        hash_key: the text ``H`` items are hashed from (see :func:`hash_number
-            <tickwork.triggers._cronparse.hash_number>` in docs/triggers.md). A
-            scheduler gives a trigger without one the job's id. A trigger with ``H``
-            and no key is *unbound*: :meth:`next_after` and :meth:`explain` raise
-            ``InvalidExpression`` until :meth:`with_hash_key` binds it.
+        hash_key: the text ``H`` items are hashed from (the hash is documented in
+            docs/triggers.md, "Hashed values"). A scheduler gives a trigger without
+            one the job's id. A trigger with ``H`` and no key is *unbound*:
+            :meth:`next_after` and :meth:`explain` raise ``InvalidExpression`` until
+            :meth:`with_hash_key` binds it.
 
     Raises:
         InvalidExpression: the expression is malformed or can never fire.
