@@ -74,6 +74,15 @@ def never_fires() -> None:
             print(f"  {error}")
 
 
+def hashed() -> None:
+    heading("Hashed values (H): each job its own time, stable for good")
+    for key in ("backup-db", "backup-files", "send-report"):
+        trigger = CronTrigger("H H(0-5) * * *", timezone="UTC", hash_key=key)
+        print(f"  {key:13} {trigger.explain()}")
+    print("  day-of-week ranges may end on Sunday:")
+    print(f"    0 9 * * fri-sun  {CronTrigger('0 9 * * fri-sun', timezone='UTC').explain()}")
+
+
 def spring_forward() -> None:
     heading("Spring forward: New York skips 02:00-02:59 on 2024-03-10")
     night = datetime(2024, 3, 9, 12, 0, tzinfo=NEW_YORK)
@@ -222,6 +231,7 @@ def serialization() -> None:
 def main() -> None:
     cron_basics()
     never_fires()
+    hashed()
     spring_forward()
     fall_back()
     other_zones()
