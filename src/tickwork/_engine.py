@@ -149,6 +149,9 @@ class Engine(Machine):
                 ``seconds``; the first run is one interval from now), ``"date"``
                 (``run_date``) or ``"calendar"``. Shortcuts also take ``start_date``,
                 ``end_date``, ``timezone`` (default: the scheduler's) and ``jitter``.
+                A cron trigger with hashed values (``H``) and no ``hash_key`` (also
+                inside And/Or triggers) hashes the job's id; ``"cron"`` takes
+                ``hash_key=`` for another key.
             id: unique id (default: a random one). name: for logs (default: the
                 function's name). args, kwargs: passed to *func*.
             executor: executor alias (default ``"default"``; coroutine functions go to

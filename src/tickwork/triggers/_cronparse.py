@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .._errors import InvalidExpression
 
@@ -26,10 +27,12 @@ __all__ = [
     "ALIASES",
     "CronFields",
     "KeywordForm",
+    "check_hash_key",
     "hash_number",
     "keyword_form",
     "parse_cron",
     "parse_iso_weeks",
+    "unbound",
 ]
 
 ALIASES = {
@@ -118,6 +121,27 @@ def hash_number(key: str, field: str) -> int:
     """
     data = _HASH_PREFIX + field.encode("ascii") + b"\x00" + key.encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.sha256(data).digest()[:8], "big")
+
+
+def check_hash_key(key: object) -> str | None:
+    """*key* if it is ``None`` or a non-empty str; else a ``TypeError`` / ``ValueError``."""
+    if key is not None:
+        if not isinstance(key, str):
+            raise TypeError(f"hash_key must be a str, got {type(key).__name__}")
+        if not key:
+            raise ValueError("hash_key must be a non-empty str, got ''")
+    return key
+
+
+def unbound(expression: str, *_: object) -> NoReturn:
+    """What an unbound trigger (``H`` items, no hash key) answers when asked for times."""
+    raise InvalidExpression(
+        f"cron expression {expression!r} has hashed values (H) but no hash_key: give "
+        "CronTrigger(..., hash_key='...') or add the trigger to a scheduler, which uses "
+        "the job's id",
+        expression=expression,
+        token="H",
+    )
 
 
 class _Hashing:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache, partial
-from typing import Any, NoReturn
+from typing import Any
 
 from .._errors import InvalidExpression
 from .._instants import EPOCH as _EPOCH
@@ -25,10 +25,12 @@ from ._cronparse import (
     KEYWORDS,
     CronFields,
     KeywordForm,
+    check_hash_key,
     keyword_form,
     normalize,
     parse_cron,
     parse_iso_weeks,
+    unbound,
 )
 from ._walltime import Wall, next_fire
 
@@ -211,12 +213,7 @@ class CronTrigger(Trigger):
         dst_overlap: DstOverlap | str | None,
         hash_key: str | None = None,
     ) -> None:
-        if hash_key is not None:
-            if not isinstance(hash_key, str):
-                raise TypeError(f"hash_key must be a str, got {type(hash_key).__name__}")
-            if not hash_key:
-                raise ValueError("hash_key must be a non-empty str, got ''")
-        schedule = _compile(text, week, both_days, hash_key)
+        schedule = _compile(text, week, both_days, check_hash_key(hash_key))
         fields = schedule.fields
         zone = coerce_timezone(timezone)
         start = _opt_dt(start, "start")
@@ -233,7 +230,7 @@ class CronTrigger(Trigger):
         put(self, "_fields", fields)
         put(self, "_hash_key", hash_key)
         if fields.hashed and hash_key is None:
-            put(self, "_next_wall", partial(_unbound, text))
+            put(self, "_next_wall", partial(unbound, text))
         else:
             put(self, "_next_wall", schedule.next_wall)
         put(self, "_timezone", zone)
@@ -438,7 +435,7 @@ class CronTrigger(Trigger):
 
         fields = self._fields
         if fields.hashed and self._hash_key is None:
-            _unbound(self._expression)
+            unbound(self._expression)
         if fields.match_both_days:
             # The explainer reads "both day fields must match" off the cron '*' rule.
             fields = replace(fields, day_star=True)
@@ -529,17 +526,6 @@ class CronTrigger(Trigger):
             parts.append(f"hash_key={self._hash_key!r}")
         name = "CronTrigger.from_fields" if keyword else "CronTrigger"
         return f"{name}({', '.join(parts)})"
-
-
-def _unbound(expression: str, *_: object) -> NoReturn:
-    """What an unbound trigger (``H`` items, no hash key) answers when asked for times."""
-    raise InvalidExpression(
-        f"cron expression {expression!r} has hashed values (H) but no hash_key: give "
-        "CronTrigger(..., hash_key='...') or add the trigger to a scheduler, which uses "
-        "the job's id",
-        expression=expression,
-        token="H",
-    )
 
 
 def _keyword_texts(expression: str, week: str | None) -> dict[str, str]:
