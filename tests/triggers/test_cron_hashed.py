@@ -75,6 +75,24 @@ def test_fixed_values(expression: str, key: str, expected: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("key", "field", "digest_head"),
+    [
+        # printf 'tickwork cron H\0<field>\0<key>' | sha256sum | cut -c1-16
+        ("job-1", "minute", "65efcef9bdd67449"),
+        ("job-1", "hour", "af2f4f3c4bcdcbd9"),
+        ("job-1", "day-of-month", "049f5322ccc11cac"),
+        ("job-1", "month", "a7268063518f072b"),
+        ("job-1", "day-of-week", "74e4b63578d495cd"),
+        ("job-1", "second", "25a17abcca790cd7"),
+    ],
+)
+def test_the_documented_number(key: str, field: str, digest_head: str) -> None:
+    from tickwork.triggers._cronparse import hash_number
+
+    assert hash_number(key, field) == int(digest_head, 16)
+
+
+@pytest.mark.parametrize(
     ("expression", "key", "minutes"),
     [
         # H/15 starts at number % 15 (7 for job-1, 5 for x, 8 for Ünïcode).
