@@ -285,6 +285,9 @@ def test_whether_it_can_fire_is_checked_with_the_key() -> None:
     with pytest.raises(InvalidExpression, match="would never fire"):
         unbound.with_hash_key("x")
     assert unbound.with_hash_key("job-1").next_after(START) == datetime(2024, 3, 31, tzinfo=UTC)
+    # With H only in the time fields, no key can help: refused at once, key or not.
+    with pytest.raises(InvalidExpression, match="would never fire"):
+        CronTrigger("H H 30 2 *", timezone="UTC")
 
 
 # -- unbound triggers --------------------------------------------------------------------

@@ -213,7 +213,10 @@ class CronTrigger(Trigger):
         dst_overlap: DstOverlap | str | None,
         hash_key: str | None = None,
     ) -> None:
-        schedule = _compile(text, week, both_days, check_hash_key(hash_key))
+        schedule = _compile(text, week, both_days)
+        if check_hash_key(hash_key) is not None and schedule.fields.hashed:
+            # (Compiled per key only when H uses it: other expressions share one.)
+            schedule = _compile(text, week, both_days, hash_key)
         fields = schedule.fields
         zone = coerce_timezone(timezone)
         start = _opt_dt(start, "start")
@@ -785,8 +788,9 @@ def _compile(
 
     *both_days* is recorded only when it changes the meaning: when either day field
     starts with ``*`` both must match anyway, and the trigger then equals the plain one.
-    An unbound expression (``H`` items, no *hash_key*) is not checked for never firing:
-    whether it does may depend on the key, so that is checked once it has one.
+    Whether an expression can fire depends on the hash key only when a day or month
+    field has ``H``: such an expression is checked once it has a key, any other
+    without one (its date fields are the same whatever the key).
     """
     fields = parse_cron(expression, hash_key)
     both_days = both_days and not (fields.day_star or fields.weekday_star)
@@ -794,6 +798,10 @@ def _compile(
         weeks = None if week is None else parse_iso_weeks(week)
         fields = replace(fields, iso_weeks=weeks, match_both_days=both_days)
     schedule = _Schedule(fields)
-    if hash_key is not None or not fields.hashed:
-        schedule.check_can_fire(expression, week, hash_key if fields.hashed else None)
+    dates_hashed = any(name in _DATE_FIELDS for name, _ in fields.hashed)
+    if dates_hashed is (hash_key is not None):
+        schedule.check_can_fire(expression, week, hash_key)
     return schedule
+
+
+_DATE_FIELDS = ("day-of-month", "month", "day-of-week")
