@@ -641,6 +641,7 @@ class SchedulerCore:
             state.job = job
             self._renew(state)
             decision.report_paused(job.id, note, at=now)
+            decision.paused.add(job.id)
         decision.jobs_to_save.append(job)
         return job
 
@@ -659,6 +660,7 @@ class SchedulerCore:
         job = state.job = evolve(snapshot(state), paused=True, pause_note=note)
         self._renew(state)
         decision.jobs_to_save.append(job)
+        decision.paused.add(job.id)
         decision.errors_to_log.append((f"{failure}; the job is paused", error))
         decision.report_missed(job.id, nominal, 1, note, at=now)
         decision.report_paused(job.id, note, at=now, scheduled_at=nominal, error=error)

@@ -77,9 +77,14 @@ class Decision:
 
     * ``runs_to_start``: ``(executor alias, RunRequest)`` pairs to submit.
     * ``events``: :class:`~tickwork.Event` s for listeners, in order.
-    * ``jobs_to_save``: job records whose options or counters changed (failures
-      counted, paused by the core). The fire state (next fire, remaining runs) belongs
-      to the store's claims and is not taken from these.
+    * ``jobs_to_save``: job records whose counters changed (failures counted, paused
+      by the core). Only those counters are this process's to write: the fire state
+      (next fire, remaining runs) belongs to the store's claims, and the rest of the
+      record (a pause or resume, new arguments) may have been changed by another
+      process since this one read it.
+    * ``paused``: ids of the jobs of ``jobs_to_save`` that the core paused (too many
+      failures in a row, a trigger that raised): their ``paused`` and ``pause_note``
+      are written too.
     * ``jobs_to_delete``: ids of jobs that are done (no fire time left) and idle (no run
       going, waiting or due to retry): their store records go.
     * ``history``: a :class:`~tickwork._model.RunEnd` row for every run or scheduled
@@ -92,6 +97,7 @@ class Decision:
     runs_to_start: list[tuple[str, RunRequest]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     jobs_to_save: list[Job] = field(default_factory=list)
+    paused: set[str] = field(default_factory=set)
     jobs_to_delete: list[str] = field(default_factory=list)
     history: list[RunEnd] = field(default_factory=list)
     errors_to_log: list[tuple[str, BaseException]] = field(default_factory=list)

@@ -44,7 +44,7 @@ from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
 from ._instants import EPOCH as _EPOCH
-from ._model import Job
+from ._model import Job, evolve
 from ._planning import epoch_us
 from ._serialize import fire_zone
 from ._window import Window
@@ -604,10 +604,10 @@ class StoreLink:
         try:
             with store.transaction():
                 for job in decision.jobs_to_save:
-                    # The fire state (next fire, remaining runs) belongs to the claims,
-                    # which another process may have moved since: keep the stored one.
                     with contextlib.suppress(JobLookupError):  # removed meanwhile
-                        store.update_job(job, schedule=False)
+                        counted = _counters_onto_stored(store, job, job.id in decision.paused)
+                        if counted is not None:
+                            store.update_job(counted, schedule=False)
                 if decision.jobs_to_delete:
                     store.remove_jobs(decision.jobs_to_delete)
                 if history:
@@ -629,5 +629,32 @@ class StoreLink:
                 for job_id in decision.jobs_to_delete
             )
         decision.jobs_to_save.clear()
+        decision.paused.clear()
         decision.jobs_to_delete.clear()
         decision.history = []
+
+
+def _counters_onto_stored(store: JobStore, job: Job, paused_here: bool) -> Job | None:
+    """The stored record of *job* with this process's counters on it: its failure count,
+    and its pause when the core paused it (*paused_here*); None when the store holds
+    them already.
+
+    Only those are this process's to write. The fire state (next fire, remaining runs)
+    belongs to the claims, and the rest of the record may have been changed by another
+    process since this one read it: a pause or a resume from the command line or
+    another host, new arguments. Writing this process's copy whole would undo that.
+    Read and written in the caller's transaction. Raises JobLookupError when the job is
+    no longer stored; a stored row this process cannot read falls back to its own copy.
+    """
+    try:
+        stored = store.get_job(job.id)
+    except JobLookupError:
+        raise
+    except Exception:  # (broken for this process: its copy is all it has)
+        return job
+    changes: dict[str, Any] = {}
+    if stored.consecutive_failures != job.consecutive_failures:
+        changes["consecutive_failures"] = job.consecutive_failures
+    if paused_here and (not stored.paused or stored.pause_note != job.pause_note):
+        changes.update(paused=True, pause_note=job.pause_note)
+    return evolve(stored, **changes) if changes else None
