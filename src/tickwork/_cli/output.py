@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -93,14 +93,19 @@ class Output:
         rows: Sequence[Sequence[str]],
         *,
         right: Sequence[int] = (),
+        keep: Sequence[int] = (),
         styles: Sequence[Sequence[str | None]] | None = None,
     ) -> None:
         """Print *rows* under *header* in aligned columns (those in *right* aligned
-        right), fitted to the width; *styles* gives each cell's colour."""
+        right), fitted to the width (the columns in *keep* are cut only when cutting
+        the others is not enough); *styles* gives each cell's colour."""
         count = len(header)
         widths = [max(len(row[i]) for row in (header, *rows)) for i in range(count)]
         if self.width is not None:
-            widths = _fit(widths, [len(name) for name in header], self.width)
+            headers = [len(name) for name in header]
+            others = [i for i in range(count) if i not in keep]
+            widths = _fit(widths, headers, self.width, others)
+            widths = _fit(widths, headers, self.width, range(count))
         last = count - 1
         for index, row in enumerate((header, *rows)):
             cells = []
@@ -128,16 +133,18 @@ def _columns_variable() -> int | None:
     return columns if columns > 0 else None
 
 
-def _fit(widths: list[int], headers: list[int], total: int) -> list[int]:
-    """Column widths that fit in *total* characters, the widest columns cut first, none
-    below the smaller of its header and ``_MIN_WIDTH``."""
+def _fit(widths: list[int], headers: list[int], total: int, cut: Iterable[int]) -> list[int]:
+    """Column widths that fit in *total* characters, cutting only the columns *cut*, the
+    widest first, none below the smaller of its width and its header (or
+    ``_MIN_WIDTH``)."""
     widths = list(widths)
     floors = [
         min(width, max(header, _MIN_WIDTH)) for width, header in zip(widths, headers, strict=True)
     ]
+    allowed = set(cut)
     excess = 2 + sum(widths) + 2 * (len(widths) - 1) - total
     while excess > 0:
-        candidates = [i for i, width in enumerate(widths) if width > floors[i]]
+        candidates = [i for i, width in enumerate(widths) if width > floors[i] and i in allowed]
         if not candidates:
             break
         widest = max(candidates, key=lambda i: widths[i])
@@ -205,10 +212,10 @@ def describe(trigger: Trigger) -> str:
 
 
 def explain(trigger: Trigger) -> str:
-    """The trigger in words, where it can say them (a cron trigger); else its short
-    description."""
+    """The trigger in words and its zone, where it can say them (a cron trigger); else
+    its short description."""
     if isinstance(trigger, CronTrigger):
-        return trigger.explain()
+        return f"{trigger.explain()} ({trigger.to_dict()['timezone']})"
     return describe(trigger)
 
 

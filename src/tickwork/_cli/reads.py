@@ -288,7 +288,9 @@ def jobs_command(args: argparse.Namespace, out: Output) -> int:
     ]
     if rows:
         out.line(f"Jobs in {name} ({len(rows)}), soonest first:")
-        out.table(["ID", "NEXT FIRE", "PAUSED", "TRIGGER", "FUNCTION"], rows, styles=styles)
+        out.table(
+            ["ID", "NEXT FIRE", "PAUSED", "TRIGGER", "FUNCTION"], rows, keep=(0, 1), styles=styles
+        )
     else:
         out.line(f"No jobs in {name}.")
     if broken:
@@ -297,6 +299,7 @@ def jobs_command(args: argparse.Namespace, out: Output) -> int:
         out.table(
             ["ID", "REASON"],
             [[key, _cell(broken[key])] for key in sorted(broken)],
+            keep=(0,),
             styles=[["red", None]] * len(broken),
         )
     else:
@@ -334,6 +337,7 @@ def history_command(args: argparse.Namespace, out: Output) -> int:
         ["SCHEDULED AT", "JOB", "ATTEMPT", "OUTCOME", "DURATION", "PROCESS", "ERROR"],
         [_run_row(run, zone) for run in runs],
         right=(2, 4),
+        keep=(0, 1, 2, 3, 4),
         styles=[
             [None, None, None, OUTCOME_STYLES.get(run.outcome), None, None, None] for run in runs
         ],
