@@ -264,6 +264,18 @@ def test_bad_input_exits_2_with_one_line(
     assert not (tmp_path / "nowhere.db").exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    ["next", "explain", "jobs", "history", "check", "pause", "resume", "run-now", "remove",
+     "metrics", "dashboard", "demo"],
+)  # fmt: skip
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"], out=io.StringIO())
+    assert exit_.value.code == 0
+    assert "--json" in capsys.readouterr().out
+
+
 def test_a_missing_job_is_named_with_its_store(live: Target, capsys: Any) -> None:
     for command in ("next", "explain"):
         assert main([command, *live.argv[:1], "ghost", *live.argv[1:]], out=io.StringIO()) == 2

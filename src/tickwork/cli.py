@@ -52,8 +52,8 @@ _STORE_HELP = (
 )
 _SCHEMA_HELP = "the schema of a PostgreSQL store (default: tickwork)"
 _TARGET_HELP = (
-    'a cron expression in quotes ("0 9 * * mon-fri"), or a store and a job id '
-    "(STORE JOB_ID; STORE: " + _STORE_HELP + ")"
+    'a cron expression in quotes ("0 9 * * mon-fri"), or a store and a job id: '
+    "STORE JOB_ID (STORE: " + _STORE_HELP + ")"
 )
 _PICKLE_HELP = (
     "the store keeps pickled arguments (pickle=True): read them; unpickling runs code, "
@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default: 10)")
 
     upcoming = command("next", "print the next fire times of a cron expression or a stored job")
-    upcoming.add_argument("target", nargs="+", metavar="EXPRESSION | STORE JOB_ID",
+    upcoming.add_argument("target", nargs="+", metavar="TARGET",
                           help=_TARGET_HELP)  # fmt: skip
     zone(upcoming, "an expression's IANA zone (default: the local zone); a job's times "
                    "are shown in this zone (default: as stored)")  # fmt: skip
@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     upcoming.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
 
     explain = command("explain", "describe a cron expression or a stored job's schedule")
-    explain.add_argument("target", nargs="+", metavar="EXPRESSION | STORE JOB_ID",
+    explain.add_argument("target", nargs="+", metavar="TARGET",
                          help=_TARGET_HELP)  # fmt: skip
     zone(explain, "the zone of an expression (for --previous; default: UTC) or to show a "
                   "job's times in")  # fmt: skip

@@ -216,6 +216,19 @@ def explain(trigger: Trigger) -> str:
     its short description."""
     if isinstance(trigger, CronTrigger):
         return f"{trigger.explain()} ({trigger.to_dict()['timezone']})"
+    data = trigger.to_dict()
+    if data.get("type") == "interval":
+        units = ("weeks", "days", "hours", "minutes", "seconds")
+        parts = [
+            f"{data[unit]:g} {unit[:-1] if data[unit] == 1 else unit}"
+            for unit in units
+            if isinstance(data.get(unit), (int, float)) and data[unit]
+        ]
+        if parts:
+            end = f" until {data['end']}" if data.get("end") else ""
+            return f"Every {', '.join(parts)} from {data.get('start')}{end}"
+    if data.get("type") == "date":
+        return f"Once, at {data.get('run_at')}"
     return describe(trigger)
 
 

@@ -227,8 +227,10 @@ def _times_command(args: argparse.Namespace, out: Output, *, explaining: bool) -
 
 
 def _job_summary(out: Output, job: Job, zone: tzinfo | None) -> None:
-    out.line(f"Job {job.id!r}: {explain(job.trigger)}")
-    out.line(f"  trigger:    {describe(job.trigger)}")
+    words = explain(job.trigger)
+    out.line(f"Job {job.id!r}: {words}")
+    if describe(job.trigger) != words:
+        out.line(f"  trigger:    {describe(job.trigger)}")
     out.line(f"  function:   {job.func_ref or '-'}")
     out.line(f"  next fire:  {_when(job.next_fire, zone)}")
     if job.paused:
