@@ -684,3 +684,27 @@ def test_dashboard_with_the_real_module_is_wired(live: Target) -> None:
     parameters = inspect.signature(web.serve).parameters
     for name in ("host", "port", "allow_actions", "show_args"):
         assert name in parameters
+
+
+# -- docs/cli.md: its examples that need no store are the real output ---------------------
+
+
+def test_the_docs_examples_without_a_store_are_real_output() -> None:
+    import shlex
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text("utf-8")
+    checked = 0
+    for block in re.findall(r"```text\n(.*?)```", text, re.S):
+        for example in re.split(r"\n(?=\$ )", block.strip()):
+            if not example.startswith("$ "):
+                continue  # a synopsis
+            command, _, expected = example.partition("\n")
+            words = shlex.split(command.removeprefix("$ "))
+            if words[0] != "tickwork" or words[1] not in ("next", "explain"):
+                continue
+            if "jobs.db" in words:
+                continue
+            status, output = run(*words[1:])
+            assert (status, output.strip()) == (0, expected.strip()), command
+            checked += 1
+    assert checked >= 2
