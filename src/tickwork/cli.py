@@ -282,7 +282,7 @@ def _metrics(args: argparse.Namespace, out: Output) -> int:
         def log_message(self, format: str, *args: Any) -> None:
             """No line per scrape on stderr."""
 
-    with live(args.db, args.schema) as (store, name):
+    with live(args.db, args.schema, serving=True) as (store, name):
         server = make_server(host, port, metrics.wsgi_app(store), handler_class=Quiet)
         try:
             url = f"http://{host}:{server.server_port}/metrics"
@@ -299,7 +299,7 @@ def _dashboard(args: argparse.Namespace, out: Output) -> int:
     web = _feature("tickwork.web", "serve")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0 to 65535, got {args.port}")
-    with live(args.db, args.schema, pickle=args.pickle) as (store, name):
+    with live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name):
         url = f"http://{args.host}:{args.port}/"
         _announce(out, f"Dashboard of {name} at {url} (Ctrl-C to stop)", url)
         with contextlib.suppress(KeyboardInterrupt):

@@ -45,10 +45,11 @@ def reading(target: str, schema: str | None) -> Iterator[tuple[JobStore, str]]:
 
 @contextlib.contextmanager
 def live(
-    target: str, schema: str | None, *, pickle: bool = False
+    target: str, schema: str | None, *, pickle: bool = False, serving: bool = False
 ) -> Iterator[tuple[JobStore, str]]:
-    """The real store *target* names, opened (to change jobs in, or to serve live
-    pages from), and how to name it.
+    """The real store *target* names, opened (to change jobs in, or, *serving*, to
+    serve live pages from: a PostgreSQL store then keeps a few connections for
+    requests at once), and how to name it.
 
     Raises:
         StoreError: *target* is not a tickwork job store (a file that does not exist is
@@ -56,7 +57,9 @@ def live(
     """
     store: JobStore
     if is_dsn(target):
-        store, name = _postgres_store(target, "tickwork" if schema is None else schema, pickle)
+        store, name = _postgres_store(
+            target, "tickwork" if schema is None else schema, pickle, 4 if serving else 1
+        )
     else:
         _no_schema(target, schema)
         _require_job_file(target)
@@ -87,7 +90,9 @@ def is_dsn(target: str) -> bool:
     return _KEYWORD_VALUE.match(target) is not None and not os.path.exists(target)
 
 
-def _postgres_store(dsn: str, schema: str, pickle: bool) -> tuple[PostgresStore, str]:
+def _postgres_store(
+    dsn: str, schema: str, pickle: bool, pool_size: int = 1
+) -> tuple[PostgresStore, str]:
     """A store on the tickwork schema *schema* of the database *dsn* (not opened), and
     its name for messages, once the schema is known to hold a job store.
 
@@ -115,7 +120,7 @@ def _postgres_store(dsn: str, schema: str, pickle: bool) -> tuple[PostgresStore,
     if not str(host).startswith("/") and host != "the local socket":
         name += f":{port}"
     # ValueError: a bad schema name.
-    store = PostgresStore(dsn, schema=schema, pool_size=1, pickle=pickle)
+    store = PostgresStore(dsn, schema=schema, pool_size=pool_size, pickle=pickle)
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
             row = conn.execute(

@@ -16,6 +16,7 @@ from .. import _control
 from .._errors import JobLookupError
 from .._instants import epoch_us
 from .._model import Job
+from ..stores import JobStore
 from .output import Output, iso, job_data
 from .reads import load_job
 from .stores import live, reading
@@ -62,7 +63,7 @@ def write_command(args: argparse.Namespace, out: Output) -> int:
 
 
 def _act(
-    store: Any, action: str, job_id: str, now: datetime, args: argparse.Namespace
+    store: JobStore, action: str, job_id: str, now: datetime, args: argparse.Namespace
 ) -> Job | None:
     if action == "pause":
         return _control.pause_job(store, job_id, now=now, note=args.note)
