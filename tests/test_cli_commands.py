@@ -559,6 +559,28 @@ def test_colours_only_on_a_terminal_without_no_color(
     assert "\x1b[" not in run("history", *live.argv)[1]  # not a terminal
 
 
+def test_check_shows_progress_on_a_terminal_stderr(
+    live: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    status, text = run("check", *live.argv, "--failures", "5")
+    assert status == 0
+    assert "\rchecking jobs: 3/3" in terminal.getvalue()
+    assert "checking" not in text  # stdout holds the answer alone
+
+
+def test_a_broken_job_is_removed_after_asking(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scheduler = Scheduler(store=target.store(pickle=True), clock=FakeClock(now()))
+    scheduler.add_job(RECORD, "interval", minutes=5, id="p", args=[{1, 2}])
+    scheduler.shutdown()
+    monkeypatch.setattr(sys, "stdin", FakeTerminal("yes\n"))
+    assert run("remove", *target.argv[:1], "p", *target.argv[1:])[0] == 0
+    assert target.store(pickle=True).get_jobs() == []
+
+
 def test_progress_goes_to_a_terminal_stderr_only() -> None:
     from tickwork._cli.output import Progress
 

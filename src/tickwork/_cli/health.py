@@ -76,6 +76,7 @@ def check_command(args: argparse.Namespace, out: Output) -> int:
                         f"job {job.id!r} failed its last {noun}"
                         + (f" (last: {error})" if error else ""),
                     )
+            progress.update(len(checked), len(checked))
         finally:
             progress.done()
     healthy = not problems

@@ -35,8 +35,12 @@ def write_command(args: argparse.Namespace, out: Output) -> int:
     if action == "remove" and not args.yes:
         # Ask before opening the store for writing, once the job is known to be there.
         with reading(args.db, args.schema) as (store, name):
-            if job_id not in store.broken_jobs():
+            try:
                 load_job(store, name, job_id)
+            except JobLookupError:
+                if job_id not in store.broken_jobs():
+                    raise  # not there: nothing to ask about
+                # (A broken job is there, and removing it is how it is fixed.)
         if not _confirm(f"Remove job {job_id!r} from {name}? Its run history stays. [y/N] "):
             out.line("Not removed.")
             return ABORTED
