@@ -249,8 +249,6 @@ def test_previous_of_a_stored_job(live: Target) -> None:
 def test_bad_input_exits_2_with_one_line(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    if argv[-1] == "HOST:PORT":
-        argv = argv[:-1]
     fake = types.ModuleType("tickwork.metrics")
     fake.render_store = lambda store, now: ""  # type: ignore[attr-defined]
     fake.wsgi_app = lambda store: None  # type: ignore[attr-defined]
@@ -267,7 +265,7 @@ def test_bad_input_exits_2_with_one_line(
 @pytest.mark.parametrize(
     "command",
     ["next", "explain", "jobs", "history", "check", "pause", "resume", "run-now", "remove",
-     "metrics", "dashboard", "demo"],
+     "metrics", "dashboard"],
 )  # fmt: skip
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -94,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
             "--before", default=None, metavar="ISO", help="with --previous: before this instant"
         )
 
-    demo = command("demo", "fire a few live schedules for a while and summarize")
+    demo = commands.add_parser(  # (a show for people: no --json)
+        "demo", help="fire a few live schedules for a while and summarize"
+    )
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default: 10)")
 
     upcoming = command("next", "print the next fire times of a cron expression or a stored job")
@@ -207,7 +209,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     """Run the command line with *argv* (default: ``sys.argv[1:]``); return the exit status."""
     stream = out if out is not None else sys.stdout
     args = _parser().parse_args(argv)
-    output = Output(stream, as_json=args.json)
+    output = Output(stream, as_json=getattr(args, "json", False))
     try:
         if args.command == "demo":
             return _demo(args.duration, stream)
