@@ -355,3 +355,37 @@ def test_run_now_reaches_a_postgres_scheduler_by_notify(pg_schema: str) -> None:
     finally:
         scheduler.shutdown(wait=True, timeout=10)
         other.close()
+
+
+def test_run_now_retries_when_a_scheduler_claims_the_job_meanwhile(pg_schema: str) -> None:
+    """A scheduler claims the job's fire between the read and the compare-and-set (on
+    PostgreSQL the read locks nothing; on SQLite the write lock is held throughout, so
+    this cannot happen there): the claim stands (its fire moved on, its remaining runs
+    counted down) and the job is then made due now."""
+    adding = PostgresStore(pg.dsn(), schema=pg_schema)
+    adding.add_job(rich_job(next_fire=NEXT))
+    adding.close()
+    later = datetime(2024, 3, 30, 13, 30, tzinfo=BERLIN)
+    scheduler_store = PostgresStore(pg.dsn(), schema=pg_schema)
+
+    class Racing(PostgresStore):
+        raced = False
+
+        def claim_fire(self, job_id: str, expected: Any, new_next: Any, **kw: Any) -> bool:
+            if not self.raced:
+                self.raced = True
+                # Another process, on its own connection, claims the fire first.
+                assert scheduler_store.claim_fire(job_id, NEXT, later, now=NEXT, remaining_runs=8)
+            return super().claim_fire(job_id, expected, new_next, **kw)
+
+    store = Racing(pg.dsn(), schema=pg_schema)
+    try:
+        job = run_job_now(store, "rich", now=NOW)
+        assert store.raced
+        assert job.next_fire == NOW
+        stored = scheduler_store.get_job("rich")
+        assert stored.next_fire == NOW
+        assert stored.remaining_runs == 8  # the scheduler's claim was not undone
+    finally:
+        store.close()
+        scheduler_store.close()

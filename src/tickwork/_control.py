@@ -26,6 +26,7 @@ These functions never read the clock: the caller passes *now*.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from ._errors import JobLookupError, StoreError
@@ -153,13 +154,17 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
     Raises:
         JobLookupError: no job *job_id*, or its record is broken.
         ValueError: the job is paused (resume it first: a paused job does not fire).
-        StoreError: the store failed, or schedulers kept moving the job for
-            20 tries in a row.
+        StoreError: the store failed, or schedulers kept moving the job (or holding
+            it) for 20 tries in a row, about a second.
     """
     _aware(now)
     _job_id(job_id)
     now_us = epoch_us(now)
-    for _ in range(_CAS_TRIES):
+    for attempt in range(_CAS_TRIES):
+        if attempt:
+            # A scheduler is claiming this very job (PostgreSQL skips a row another
+            # transaction holds): give it a moment to commit.
+            time.sleep(min(0.005 * attempt, 0.1))
         with store.transaction():
             job = _read(store, job_id)
             if job.paused:
