@@ -1,37 +1,49 @@
-"""The command line: ``python -m tickwork demo | next | explain | jobs | history``.
+"""The command line: ``tickwork COMMAND ...`` (the same as ``python -m tickwork``).
 
-``main(argv)`` returns the exit status, so it can be tested without a subprocess.
-This module is a driver: it is allowed to read the clock and to sleep.
+Commands: ``next`` and ``explain`` (a cron expression, or a job of a store), ``jobs``,
+``history`` and ``check`` (read a store, never changing it), ``pause``, ``resume``,
+``run-now`` and ``remove`` (change a job in the store, safe while schedulers run on
+it), ``metrics`` and ``dashboard`` (serve what a store holds), ``demo``. A store is a
+SQLite job file or a PostgreSQL DSN. Every command takes ``--json``. See
+``docs/cli.md``.
+
+``main(argv)`` returns the exit status, so it can be tested without a subprocess:
+0 done (``check``: healthy), 1 ``check`` found a problem (or ``remove`` was not
+confirmed), 2 a usage error or a store that cannot be read, with a one-line message
+on stderr. This module is a driver: it is allowed to read the clock and to sleep.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
-import re
-import sqlite3
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone, tzinfo
-from pathlib import Path
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from types import ModuleType
+from typing import Any, TextIO
 
 from . import __version__
 from ._checks import seconds
-from ._errors import StoreError, TickworkError
+from ._cli.health import check_command
+from ._cli.output import Output
+from ._cli.reads import explain_command, history_command, jobs_command, next_command
+from ._cli.stores import is_dsn as _is_dsn
+from ._cli.stores import live, reading
+from ._cli.stores import read_only as _read_only
+from ._cli.writes import write_command
+from ._errors import TickworkError
 from ._events import Event
-from ._model import Job, Outcome, Run
-from ._references import references_as_text
-from ._tz import coerce_timezone, timezone_name
-from .stores import JobStore, SQLiteStore
-from .triggers import CronTrigger, Trigger
+from .triggers import CronTrigger
 
 __all__ = ["entry_point", "main"]
+# (_read_only and _is_dsn stay importable from here, for tests and older callers.)
+_ = (_read_only, _is_dsn)
 
 
 _STORE_HELP = (
@@ -39,40 +51,80 @@ _STORE_HELP = (
     "'host=... dbname=...')"
 )
 _SCHEMA_HELP = "the schema of a PostgreSQL store (default: tickwork)"
+_TARGET_HELP = (
+    'a cron expression in quotes ("0 9 * * mon-fri"), or a store and a job id: '
+    "STORE JOB_ID (STORE: " + _STORE_HELP + ")"
+)
+_PICKLE_HELP = (
+    "the store keeps pickled arguments (pickle=True): read them; unpickling runs code, "
+    "so only for a store no one untrusted writes"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tickwork",
+        prog="tickwork",
         description="tickwork: an in-process job scheduler that is right about time.",
+        epilog="Exit status: 0 done (check: healthy), 1 check found a problem, "
+        "2 bad usage or a store that cannot be read. See docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"tickwork {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", help="print one JSON document (for machines)"
+    )
 
-    demo = commands.add_parser("demo", help="fire a few live schedules for a while and summarize")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, description=text, parents=[common])
+
+    def store(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("db", metavar="STORE", help=_STORE_HELP)
+        sub.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
+
+    def zone(sub: argparse.ArgumentParser, text: str) -> None:
+        sub.add_argument("--tz", default=None, metavar="ZONE", help=text)
+
+    def previous(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--previous", type=int, default=None, metavar="N",
+            help="the N fire times before now (or --before), newest first",
+        )  # fmt: skip
+        sub.add_argument(
+            "--before", default=None, metavar="ISO", help="with --previous: before this instant"
+        )
+
+    demo = commands.add_parser(  # (a show for people: no --json)
+        "demo", help="fire a few live schedules for a while and summarize"
+    )
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run (default: 10)")
 
-    upcoming = commands.add_parser("next", help="print the next fire times of a cron expression")
-    upcoming.add_argument("expression", help='a cron expression, e.g. "0 9 * * mon-fri"')
-    upcoming.add_argument("--tz", default=None, help="IANA zone (default: the local zone)")
+    upcoming = command("next", "print the next fire times of a cron expression or a stored job")
+    upcoming.add_argument("target", nargs="+", metavar="TARGET",
+                          help=_TARGET_HELP)  # fmt: skip
+    zone(upcoming, "an expression's IANA zone (default: the local zone); a job's times "
+                   "are shown in this zone (default: as stored)")  # fmt: skip
     upcoming.add_argument("-n", "--count", type=int, default=5, help="how many (default: 5)")
     upcoming.add_argument(
         "--after", default=None, help="ISO datetime with offset to start from (default: now)"
     )
+    previous(upcoming)
+    upcoming.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
 
-    explain = commands.add_parser("explain", help="describe a cron expression in English")
-    explain.add_argument("expression")
+    explain = command("explain", "describe a cron expression or a stored job's schedule")
+    explain.add_argument("target", nargs="+", metavar="TARGET",
+                         help=_TARGET_HELP)  # fmt: skip
+    zone(explain, "the zone of an expression (for --previous; default: UTC) or to show a "
+                  "job's times in")  # fmt: skip
+    previous(explain)
+    explain.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
 
-    jobs = commands.add_parser("jobs", help="list the jobs (and broken jobs) in a job store")
-    jobs.add_argument("db", metavar="STORE", help=_STORE_HELP)
-    jobs.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
-    jobs.add_argument(
-        "--tz", default=None, metavar="ZONE", help="show times in this zone (default: as stored)"
-    )
+    jobs = command("jobs", "list the jobs (and broken jobs) in a job store")
+    store(jobs)
+    zone(jobs, "show times in this zone (default: as stored)")
 
-    history = commands.add_parser("history", help="list the newest runs recorded in a job store")
-    history.add_argument("db", metavar="STORE", help=_STORE_HELP)
-    history.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
+    history = command("history", "list the newest runs recorded in a job store")
+    store(history)
     history.add_argument("--job", default=None, metavar="ID", help="only the runs of this job")
     history.add_argument(
         "--limit", type=int, default=20, metavar="N", help="how many runs (default: 20)"
@@ -82,41 +134,99 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only runs that did not succeed (failure, interrupted, missed, skipped)",
     )
-    history.add_argument(
-        "--tz", default=None, metavar="ZONE", help="show times in this zone (default: as stored)"
+    zone(history, "show times in this zone (default: as stored)")
+
+    check = command(
+        "check",
+        "health probe: exit 1, with the reasons, when a job is broken, late or failing",
     )
+    store(check)
+    check.add_argument("--job", action="append", default=None, metavar="ID",
+                       help="check only this job (repeatable)")  # fmt: skip
+    check.add_argument(
+        "--grace", type=float, default=60.0, metavar="SECONDS",
+        help="how late a job without a misfire grace time may be (default: 60)",
+    )  # fmt: skip
+    check.add_argument(
+        "--failures", type=int, default=3, metavar="N",
+        help="unhealthy when a job failed its last N runs (default: 3)",
+    )  # fmt: skip
+    check.add_argument("--ignore-paused", action="store_true",
+                       help="do not check paused jobs (paused jobs are never late)")  # fmt: skip
+
+    for name, text in (
+        ("pause", "pause a job in the store (schedulers sharing it stop firing it)"),
+        ("resume", "resume a paused job, from its first fire time from now on"),
+        ("run-now", "make a job due now: a running scheduler fires it at once"),
+        ("remove", "remove a job from the store (its run history stays)"),
+    ):
+        sub = command(name, text)
+        store(sub)
+        sub.add_argument("job_id", metavar="JOB_ID", help="the job's id")
+        sub.add_argument("--pickle", action="store_true", help=_PICKLE_HELP)
+        if name == "pause":
+            sub.add_argument("--note", default=None, help="why it is paused (shown by jobs)")
+        if name == "remove":
+            sub.add_argument("-y", "--yes", action="store_true",
+                             help="do not ask (needed when not at a terminal)")  # fmt: skip
+
+    metrics = command("metrics", "print the store's metrics in the Prometheus text format")
+    store(metrics)
+    metrics.add_argument("--listen", default=None, metavar="HOST:PORT",
+                         help="serve them at http://HOST:PORT/metrics until Ctrl-C")  # fmt: skip
+
+    dashboard = command("dashboard", "serve the web dashboard of a store (until Ctrl-C)")
+    store(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8080, help="(default: 8080)")
+    dashboard.add_argument("--allow-actions", action="store_true",
+                           help="offer pause, resume, run now and remove")  # fmt: skip
+    dashboard.add_argument("--show-args", action="store_true", help="show jobs' arguments")
+    dashboard.add_argument("--pickle", action="store_true", help=_PICKLE_HELP)
     return parser
 
 
 #: The exit status after the output pipe closed: 128 + SIGPIPE, as the shell reports
 #: a tool that the signal ended.
 _BROKEN_PIPE = 141
+#: The exit status for bad usage or a store that cannot be read.
+_USAGE = 2
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Output], int]] = {
+    "next": next_command,
+    "explain": explain_command,
+    "jobs": jobs_command,
+    "history": history_command,
+    "check": check_command,
+    "pause": write_command,
+    "resume": write_command,
+    "run-now": write_command,
+    "remove": write_command,
+}
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the command line with *argv* (default: ``sys.argv[1:]``); return the exit status."""
     stream = out if out is not None else sys.stdout
     args = _parser().parse_args(argv)
+    output = Output(stream, as_json=getattr(args, "json", False))
     try:
         if args.command == "demo":
             return _demo(args.duration, stream)
-        if args.command == "next":
-            return _next(args.expression, args.tz, args.count, args.after, stream)
-        if args.command == "jobs":
-            return _jobs(args.db, args.schema, args.tz, stream)
-        if args.command == "history":
-            return _history(
-                args.db, args.schema, args.job, args.limit, args.failed, args.tz, stream
-            )
-        print(CronTrigger(args.expression, timezone="UTC").explain(), file=stream)
-        return 0
+        if args.command == "metrics":
+            return _metrics(args, output)
+        if args.command == "dashboard":
+            return _dashboard(args, output)
+        return _COMMANDS[args.command](args, output)
     except (TickworkError, ValueError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return _USAGE
+    except KeyboardInterrupt:
+        return 130
     except BrokenPipeError:
-        # The reader stopped reading (``python -m tickwork next ... | head``): stop
-        # quietly, with the status of a tool that SIGPIPE ended. Point stdout at devnull
-        # so that the interpreter's final flush does not fail again.
+        # The reader stopped reading (``tickwork next ... | head``): stop quietly, with
+        # the status of a tool that SIGPIPE ended. Point stdout at devnull so that the
+        # interpreter's final flush does not fail again.
         if out is None:
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -128,332 +238,93 @@ def entry_point() -> None:
     sys.exit(main())
 
 
-def _next(expression: str, tz: str | None, count: int, after: str | None, out: TextIO) -> int:
-    if count < 1:
-        raise ValueError(f"--count must be 1 or more, got {count}")
-    zone = coerce_timezone(tz, "--tz")
-    trigger = CronTrigger(expression, timezone=zone)
-    if after is None:
-        moment = datetime.now(timezone.utc)
-    else:
-        try:
-            moment = datetime.fromisoformat(after)
-        except ValueError:
-            raise ValueError(
-                f"--after {after!r} is not an ISO 8601 datetime, e.g. 2024-05-01T09:00:00+02:00"
-            ) from None
-        if moment.tzinfo is None:
-            raise ValueError(f"--after must carry an offset, e.g. {after}+00:00")
-    print(f"{trigger.explain()} ({timezone_name(zone)})", file=out)
-    for instant in trigger.next_times(moment, count):
-        print(
-            f"  {instant.isoformat()}  ({instant.astimezone(timezone.utc):%H:%M:%S} UTC)", file=out
-        )
-    return 0
+# -- metrics and dashboard: thin calls into tickwork.metrics and tickwork.web -------------
 
 
-#: Outcomes that ``history --failed`` shows: every run that did not succeed.
-_NOT_SUCCESS = frozenset({Outcome.FAILURE, Outcome.INTERRUPTED, Outcome.MISSED, Outcome.SKIPPED})
-#: How many runs ``history --failed`` searches at most for the failures it shows.
-_SEARCH_LIMIT = 100_000
-_ERROR_WIDTH = 80
-_NOTE_WIDTH = 40
-#: The keys of ``CronTrigger.to_dict()`` that its short description shows.
-_CRON_ESSENTIALS = frozenset({"type", "expression", "timezone"})
-
-
-def _jobs(path: str, schema: str | None, tz: str | None, out: TextIO) -> int:
-    zone = None if tz is None else coerce_timezone(tz, "--tz")
-    with _reading(path, schema) as (store, name):
-        # Marks first: loading a row that decodes clears its stored mark (in the copy),
-        # though the scheduler set it because the row's function did not import.
-        broken = store.broken_jobs()
-        jobs = store.get_jobs()
-        broken |= store.broken_jobs()  # and the rows this load could not decode
-    rows = [
-        [
-            _cell(job.id),
-            _when(job.next_fire, zone),
-            _paused(job),
-            _describe(job.trigger),
-            _cell(job.func_ref or "-"),  # as text: looking imports nothing
-        ]
-        for job in jobs
-        if job.id not in broken
-    ]
-    if rows:
-        print(f"Jobs in {name} ({len(rows)}), soonest first:", file=out)
-        _table(["ID", "NEXT FIRE", "PAUSED", "TRIGGER", "FUNCTION"], rows, out)
-    else:
-        print(f"No jobs in {name}.", file=out)
-    if broken:
-        where = "the database" if _is_dsn(path) else "the file"
-        print(f"\nBroken jobs ({len(broken)}), kept in {where} but not run:", file=out)
-        _table(["ID", "REASON"], [[k, _cell(broken[k])] for k in sorted(broken)], out)
-    else:
-        print("\nBroken jobs: none.", file=out)
-    return 0
-
-
-def _history(
-    path: str,
-    schema: str | None,
-    job_id: str | None,
-    limit: int,
-    failed: bool,
-    tz: str | None,
-    out: TextIO,
-) -> int:
-    if limit < 1:
-        raise ValueError(f"--limit must be 1 or more, got {limit}")
-    zone = None if tz is None else coerce_timezone(tz, "--tz")
-    with _reading(path, schema) as (store, name):
-        runs = _failures(store, job_id, limit) if failed else store.history(job_id, limit=limit)
-    kind = "failed " if failed else ""
-    of = "" if job_id is None else f" of job {job_id!r}"
-    if not runs:
-        print(f"No {kind}runs{of} recorded in {name}.", file=out)
-        return 0
-    noun = "run" if len(runs) == 1 else "runs"
-    print(f"The newest {len(runs)} {kind}{noun}{of} in {name}, newest first:", file=out)
-    _table(
-        ["SCHEDULED AT", "JOB", "ATTEMPT", "OUTCOME", "DURATION", "PROCESS", "ERROR"],
-        [_run_row(run, zone) for run in runs],
-        out,
-        right=(2, 4),
-    )
-    return 0
-
-
-def _failures(store: JobStore, job_id: str | None, limit: int) -> list[Run]:
-    """The newest *limit* runs that did not succeed, searching ever more of the history
-    (successes usually outnumber them) until there are enough or it runs out."""
-    fetch = limit * 10
-    while True:
-        fetch = min(fetch, _SEARCH_LIMIT)
-        runs = store.history(job_id, limit=fetch)
-        found = [run for run in runs if run.outcome in _NOT_SUCCESS][:limit]
-        if len(found) == limit or len(runs) < fetch or fetch == _SEARCH_LIMIT:
-            return found
-        fetch *= 10
-
-
-@contextlib.contextmanager
-def _reading(target: str, schema: str | None) -> Iterator[tuple[JobStore, str]]:
-    """The store *target* names (a SQLite file or a PostgreSQL DSN), and how to name it
-    to the user."""
-    if _is_dsn(target):
-        with _postgres(target, "tickwork" if schema is None else schema) as (store, name):
-            yield store, name
-        return
-    if schema is not None:
-        raise ValueError(f"--schema is for a PostgreSQL DSN; {target!r} is a SQLite file")
-    with _read_only(target) as store:
-        yield store, target
-
-
-#: How a DSN begins, as libpq reads one: a URI, or ``keyword=value`` pairs.
-_URI_SCHEMES = ("postgresql://", "postgres://")
-_KEYWORD_VALUE = re.compile(r"\s*[A-Za-z_]+\s*=")
-
-
-def _is_dsn(target: str) -> bool:
-    """Whether *target* names a PostgreSQL database rather than a SQLite file (a file
-    that exists by that name is a file, whatever its name looks like)."""
-    if target.startswith(_URI_SCHEMES):
-        return True
-    return _KEYWORD_VALUE.match(target) is not None and not os.path.exists(target)
-
-
-@contextlib.contextmanager
-def _postgres(dsn: str, schema: str) -> Iterator[tuple[JobStore, str]]:
-    """A store on the tickwork schema *schema* of the database *dsn*.
-
-    Unlike a file, a database cannot be copied aside, so the store reads it in place,
-    in a transaction that is rolled back; and a schema that is not there already is
-    never created: the store would make a fresh one, and a mistyped name would leave
-    an empty schema behind. (The store registers itself as a live process while it
-    reads, as every store does, and removes its row when closed.)
-
-    Raises:
-        StoreError: psycopg is not installed, the server cannot be reached or refuses
-            the connection, or the schema holds no tickwork store; the message names the
-            server, database and schema (never a password).
-    """
+def _feature(module: str, *names: str) -> ModuleType:
+    """The module *module* of this package, with the functions *names*, or a clear error
+    (imported when the command runs: serving needs nothing at start-up)."""
     try:
-        import psycopg
-        from psycopg.conninfo import conninfo_to_dict
+        found = importlib.import_module(module)
     except ImportError as error:
-        raise StoreError(
-            f'reading a PostgreSQL store needs psycopg: pip install "tickwork[postgres]" ({error})'
-        ) from None
-    from .stores import PostgresStore
+        raise ValueError(f"{module} cannot be imported ({error})") from None
+    missing = [name for name in names if not callable(getattr(found, name, None))]
+    if missing:
+        raise ValueError(f"this version of tickwork has no {module}.{missing[0]}")
+    return found
 
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error as error:
-        raise StoreError(f"not a valid PostgreSQL DSN: {error}") from None
-    host = params.get("host") or "the local socket"
-    port = params.get("port") or 5432
-    name = f"schema {schema!r} of database {params.get('dbname') or '(default)'!r} at {host}"
-    if not str(host).startswith("/") and host != "the local socket":
-        name += f":{port}"
-    store = PostgresStore(dsn, schema=schema, pool_size=1)  # ValueError: a bad schema name
-    try:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-            row = conn.execute(
-                "SELECT to_regclass(format('%%I.jobs', %s::text)) IS NOT NULL", (schema,)
-            ).fetchone()
-    except psycopg.Error as error:
-        reason = " ".join(str(error).split())
-        raise StoreError(f"cannot read {name}: {reason}") from None
-    if not row or not row[0]:
-        raise StoreError(f"{name} is not a tickwork job store (it has no jobs table)")
-    # Looking at a store must never run code from it, as for a file. And it must not
-    # change it: a store that reads can write (it marks rows it cannot decode broken,
-    # and clears the mark of rows that decode, as rows naming a module that does not
-    # import do here), so everything is read in one transaction, then rolled back.
-    with references_as_text():
-        _quiet_store_log()
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen {value!r} is not HOST:PORT, e.g. 127.0.0.1:9100")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _serve_forever(server: Any) -> None:
+    """Serve until Ctrl-C (tests replace it to answer one request)."""
+    server.serve_forever()
+
+
+def _metrics(args: argparse.Namespace, out: Output) -> int:
+    metrics = _feature("tickwork.metrics", "render_store", "wsgi_app")
+    if args.listen is None:
+        now = datetime.now(timezone.utc)
+        with reading(args.db, args.schema) as (store, name):
+            text = str(metrics.render_store(store, now=now))
+        if out.as_json:
+            out.json({"store": name, "now": now.isoformat(), "text": text})
+        else:
+            out.stream.write(text)
+        return 0
+    host, port = _host_port(args.listen)
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            """No line per scrape on stderr."""
+
+    with live(args.db, args.schema, serving=True) as (store, name):
+        server = make_server(host, port, metrics.wsgi_app(store), handler_class=Quiet)
         try:
-            store.open()
-            with store.transaction():
-                yield store, name
-                raise _Undo
-        except _Undo:
+            url = f"http://{host}:{server.server_port}/metrics"
+            _announce(out, f"Serving the metrics of {name} at {url} (Ctrl-C to stop)", url)
+            _serve_forever(server)
+        except KeyboardInterrupt:
             pass
         finally:
-            store.close()
+            server.server_close()
+    return 0
 
 
-class _Undo(Exception):
-    """Raised at the end of a read to roll back whatever the reading wrote."""
+def _dashboard(args: argparse.Namespace, out: Output) -> int:
+    web = _feature("tickwork.web", "serve")
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be 0 to 65535, got {args.port}")
+    with live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name):
+        url = f"http://{args.host}:{args.port}/"
+        _announce(out, f"Dashboard of {name} at {url} (Ctrl-C to stop)", url)
+        with contextlib.suppress(KeyboardInterrupt):
+            web.serve(
+                store,
+                host=args.host,
+                port=args.port,
+                allow_actions=args.allow_actions,
+                show_args=args.show_args,
+            )
+    return 0
 
 
-@contextlib.contextmanager
-def _read_only(path: str) -> Iterator[SQLiteStore]:
-    """A store over a private copy of the job file *path*, which is never changed.
-
-    Reading through a store can write: it marks rows it cannot load as broken, clears
-    the mark of rows that load again, and creates or upgrades the schema of an empty or
-    older file. So the file is copied through a connection SQLite opens read-only (no
-    write, not even a checkpoint, can reach it), and the store reads the copy.
-
-    Raises:
-        StoreError: *path* does not exist (it is not created), is not a SQLite file, is
-            empty, or is not a tickwork job store; the message names *path*.
-    """
-    if not os.path.exists(path):
-        raise StoreError(f"no such file: {path!r}")
-    # Looking at a file must never run code from it: rows are decoded without importing
-    # the modules they name (and the store, opened without pickle=True, unpickles nothing).
-    with references_as_text(), tempfile.TemporaryDirectory(prefix="tickwork-") as folder:
-        copy = os.path.join(folder, "jobs.db")
-        _copy_read_only(path, copy)
-        _quiet_store_log()
-        store = SQLiteStore(copy)
-        try:
-            store.open()
-            yield store
-        except StoreError as error:
-            # Its message names the copy; the user knows the file by *path*.
-            raise StoreError(str(error).replace(repr(copy), repr(path))) from error
-        finally:
-            store.close()
+def _announce(out: Output, text: str, url: str) -> None:
+    """Say where a server listens: on stderr (stdout stays for data), or as JSON."""
+    if out.as_json:
+        out.json({"url": url})
+        out.stream.flush()
+    else:
+        print(text, file=sys.stderr, flush=True)
 
 
-def _quiet_store_log() -> None:
-    """Keep the store's log of broken rows off stderr (the report lists them, and the
-    log names the copy); once per process."""
-    log = logging.getLogger("tickwork")
-    if not any(isinstance(handler, logging.NullHandler) for handler in log.handlers):
-        log.addHandler(logging.NullHandler())
-
-
-def _copy_read_only(path: str, copy: str) -> None:
-    """Copy the database *path* to *copy*, opening *path* with SQLite's ``mode=ro``
-    (a consistent snapshot, even while schedulers write to it)."""
-    try:
-        source = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as error:
-        raise StoreError(f"cannot open {path!r}: {error}") from error
-    try:
-        target = sqlite3.connect(copy)
-        try:
-            source.backup(target)
-            tables = target.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        finally:
-            target.close()
-    except sqlite3.DatabaseError as error:
-        if "not a database" in str(error) or "malformed" in str(error):
-            raise StoreError(
-                f"{path!r} is not a SQLite database, or is corrupt: {error}"
-            ) from error
-        raise StoreError(f"cannot read {path!r}: {error}") from error
-    finally:
-        source.close()
-    if not tables:
-        # SQLiteStore would make it a job store; every file it has opened has tables.
-        raise StoreError(f"{path!r} is empty: not a tickwork job store")
-
-
-def _run_row(run: Run, zone: tzinfo | None) -> list[str]:
-    duration = run.duration
-    error = ": ".join(part for part in (run.error_type, run.error_message) if part)
-    return [
-        _when(run.scheduled_at, zone),
-        _cell(run.job_id),
-        str(run.attempt),
-        run.outcome.value,
-        "-" if duration is None else f"{duration.total_seconds():.3f} s",
-        _cell(run.process),
-        _cell(error, _ERROR_WIDTH),
-    ]
-
-
-def _when(moment: datetime | None, zone: tzinfo | None) -> str:
-    if moment is None:
-        return "-"
-    return (moment if zone is None else moment.astimezone(zone)).isoformat()
-
-
-def _paused(job: Job) -> str:
-    if not job.paused:
-        return "no"
-    return "yes" if not job.pause_note else _cell(f"yes: {job.pause_note}", _NOTE_WIDTH)
-
-
-def _describe(trigger: Trigger) -> str:
-    """A cron trigger as its expression and zone, when that is all there is to it (not
-    a keyword-built one, no start, end or DST options); any other trigger as its repr."""
-    if isinstance(trigger, CronTrigger):
-        data = trigger.to_dict()
-        extras = [value for key, value in data.items() if key not in _CRON_ESSENTIALS]
-        if not any(extras):
-            return f"cron {trigger.expression!r} ({data['timezone']})"
-    return _cell(repr(trigger))
-
-
-def _cell(text: str, width: int | None = None) -> str:
-    """*text* on one line (runs of white space, newlines included, become one space),
-    cut to *width* characters with a trailing "..."."""
-    text = " ".join(text.split())
-    if width is not None and len(text) > width:
-        text = text[: width - 3] + "..."
-    return text
-
-
-def _table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO, right: Sequence[int] = ()
-) -> None:
-    """Print *rows* under *header* in aligned columns; columns in *right* align right."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        cells = [
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  " + "  ".join(cells).rstrip(), file=out)
+# -- demo -------------------------------------------------------------------------------
 
 
 def _demo(duration: float, out: TextIO) -> int:
