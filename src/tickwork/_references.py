@@ -220,9 +220,18 @@ def imports_allowed() -> bool:
 def stand_in(reference: str) -> type[BaseException]:
     """An exception class named by *reference* (``"module:qualname"``), not imported.
 
+    The same class for the same reference (cached), so that a job decoded twice is
+    equal to itself: a tool that writes back a job it read this way (pausing it from
+    the command line) has its options checked against a second decoding.
+
     Raises:
         ValueError: *reference* does not look like ``"package.module:Name"``.
     """
+    return _stand_in(reference)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stand_in(reference: str) -> type[BaseException]:
     module, sep, qualname = reference.partition(":")
     if not sep or not module or not qualname:
         raise ValueError(f"retry_on {reference!r} must look like 'package.module:Name'")

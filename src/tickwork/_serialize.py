@@ -288,7 +288,14 @@ def _func_error(job: Job) -> SerializationError:
 
 
 def _check_retry_on(job: Job, kinds: tuple[type[BaseException], ...]) -> None:
-    """Refuse, now rather than at the next start, a retry type that will not import."""
+    """Refuse, now rather than at the next start, a retry type that will not import.
+
+    Not inside ``references_as_text``: a tool writing back a job it read that way
+    (pausing it) holds stand-ins that keep the stored references as they were, and
+    must import nothing.
+    """
+    if not imports_allowed():
+        return
     for kind in kinds:
         reference = f"{kind.__module__}:{kind.__qualname__}"
         try:

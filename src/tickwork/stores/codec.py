@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 from .._errors import SerializationError
 from .._instants import EPOCH as _EPOCH
-from .._model import Job, Run, RunEnd
+from .._model import Job, RetryPolicy, Run, RunEnd
 from .._references import imports_allowed
 from .._serialize import (
     _DEFAULTS,
@@ -273,19 +273,33 @@ def _check_options(job: Job, text: str) -> None:
     """Refuse options that would not come back equal (a tag that is no str, a count
     that is a string...), now rather than when the store is next opened.
 
-    Runs once per distinct options text, and leaves the result in the decode cache.
+    Runs once per distinct options text, and leaves the result in the decode cache
+    (unless decoding imports nothing: see ``references_as_text``).
     """
     try:
         decoded = _decode_options(text)
     except ValueError as error:
         raise SerializationError(f"job {job.id!r}: cannot store its options: {error}") from None
     for name, value in zip(_OPTION_FIELDS, decoded, strict=True):
-        if value != getattr(job, name):
+        given = getattr(job, name)
+        if value != given and not _same_retry(value, given):
             raise SerializationError(
-                f"job {job.id!r}: cannot store option {name}={getattr(job, name)!r}: "
+                f"job {job.id!r}: cannot store option {name}={given!r}: "
                 f"it would come back as {value!r}"
             )
-    _remember(_options, text, decoded)
+    if imports_allowed():  # stand-ins are for the reader that asked for them
+        _remember(_options, text, decoded)
+
+
+def _same_retry(decoded: object, given: object) -> bool:
+    """Whether two retry policies store the same data: one may name its ``retry_on``
+    types by stand-ins (a job read without importing, written back by a tool that
+    pauses it), the other by the real classes."""
+    return (
+        isinstance(decoded, RetryPolicy)
+        and isinstance(given, RetryPolicy)
+        and decoded.to_dict() == given.to_dict()
+    )
 
 
 def _decode_arguments(args: object, kwargs: object) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
