@@ -8,13 +8,12 @@ the source; nothing here knows of WSGI or ASGI.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from .. import Job, Outcome, Run, Trigger
+from ..stores import LeaseInfo
 from ._charts import durations_chart, outcomes_chart
 from ._format import ago, badge, h, link, outcome_badge, seconds_text, when
 from ._source import Source, us
@@ -576,60 +575,46 @@ def runs_page(view: View, query: RunsQuery) -> Page:
 # -- processes --------------------------------------------------------------------------
 
 
-def _fields(record: object) -> dict[str, Any]:
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
-    as_dict = getattr(record, "_asdict", None)
-    if callable(as_dict):
-        return dict(as_dict())
-    if isinstance(record, dict):
-        return dict(record)
-    return {"process": record}
-
-
-def _cell(value: object, now: datetime) -> str:
-    if isinstance(value, datetime):
-        return f'{h(when(value))} <span class="muted">{h(ago(value, now))}</span>'
-    if isinstance(value, timedelta):
-        return h(seconds_text(value.total_seconds()))
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = list(value)
-        if not items:
-            return '<span class="muted">none</span>'
-        return "<ul>" + "".join(f"<li>{_cell(item, now)}</li>" for item in items) + "</ul>"
-    if dataclasses.is_dataclass(value) or hasattr(value, "_asdict"):
-        return ", ".join(f"{h(k)}: {_cell(v, now)}" for k, v in _fields(value).items())
-    return h(value)
+def _lease(view: View, lease: LeaseInfo) -> str:
+    late = "expired" if lease.expires <= view.now else f"expires {ago(lease.expires, view.now)}"
+    return (
+        f'<li><a href="{link(view.base, "/job", id=lease.job_id)}">{h(lease.job_id)}</a> '
+        f"at {h(when(lease.scheduled_at))}, attempt {lease.attempt} "
+        f'<span class="muted">({h(late)})</span></li>'
+    )
 
 
 def processes_page(view: View) -> Page:
     listing = view.source.processes()
     if listing is None:
         body = (
-            '<p class="empty">Processes: not available for this store (it has no '
-            "<code>processes()</code> listing).</p>"
+            '<p class="empty">Processes: not available for this store (it does not list '
+            "them: <code>tickwork.stores.ProcessListing</code>).</p>"
         )
         return Page("Processes", body)
-    records = getattr(listing, "processes", listing)
-    rows = [_fields(record) for record in records] if isinstance(records, Iterable) else []
-    extra = (
-        {k: v for k, v in _fields(listing).items() if k != "processes"}
-        if records is not listing
-        else {}
-    )
-    header = "".join(
-        f"<p>{h(k.replace('_', ' '))}: {_cell(v, view.now)}</p>" for k, v in extra.items()
-    )
-    if not rows:
-        return Page("Processes", header + '<p class="empty">No processes recorded.</p>')
-    names = list(rows[0])
-    head = "".join(f"<th>{h(name.replace('_', ' '))}</th>" for name in names)
-    body_rows = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(name), view.now)}</td>" for name in names) + "</tr>"
-        for row in rows
-    )
+    if not listing:
+        return Page("Processes", '<p class="empty">No scheduler process uses this store.</p>')
+    rows = []
+    for info in listing:
+        if info.alive is None:
+            alive = badge("unknown", "skipped")
+        else:
+            alive = badge("alive", "success") if info.alive else badge("dead", "failure")
+        leases = (
+            "<ul>" + "".join(_lease(view, lease) for lease in info.leases) + "</ul>"
+            if info.leases
+            else '<span class="muted">none</span>'
+        )
+        rows.append(
+            f'<tr data-process="{h(info.id)}"><td class="id">{h(info.id)}</td>'
+            f"<td>{h(info.host or '?')}</td><td>{h(info.pid or '?')}</td>"
+            f"<td>{h(when(info.started))}</td>"
+            f'<td>{h(when(info.last_seen))} <span class="muted">{h(ago(info.last_seen, view.now))}'
+            f"</span></td><td>{alive}</td><td>{len(info.leases)}{leases}</td></tr>"
+        )
     body = (
-        f'{header}<table class="processes"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body_rows}</tbody></table>"
+        '<table class="processes"><thead><tr><th>Process</th><th>Host</th><th>PID</th>'
+        "<th>Started</th><th>Last heartbeat</th><th>Alive</th><th>Leases held</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
     return Page("Processes", body)

@@ -13,15 +13,14 @@ This module is a surface: it may read the wall clock (:func:`wall_clock`).
 
 from __future__ import annotations
 
-import importlib
 import threading
 import traceback
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Protocol
 
-from .. import AsyncScheduler, Event, EventKind, Job, JobLookupError, Run, Scheduler
-from ..stores import JobStore
+from .. import AsyncScheduler, Event, EventKind, Job, JobLookupError, Run, Scheduler, _control
+from ..stores import JobStore, ProcessInfo, ProcessListing
 
 __all__ = ["LiveSource", "Source", "StoreSource", "source_for", "us"]
 
@@ -73,7 +72,7 @@ class Source(Protocol):
 
     def traceback(self, run: Run) -> str | None: ...
 
-    def processes(self) -> object | None: ...
+    def processes(self) -> list[ProcessInfo] | None: ...
 
     def pause(self, job_id: str, note: str | None) -> None: ...
 
@@ -84,14 +83,12 @@ class Source(Protocol):
     def remove(self, job_id: str) -> None: ...
 
 
-def _store_processes(store: JobStore, now: datetime) -> object | None:
-    """The store's process listing (``processes(now=...)``), or None when the store has
-    none (an optional part of the store seam)."""
-    listing = getattr(store, "processes", None)
-    if listing is None or not callable(listing):
+def _store_processes(store: JobStore, now: datetime) -> list[ProcessInfo] | None:
+    """The store's processes (``processes(now=...)``), or None when the store does not
+    list them (``ProcessListing`` is an optional part of the store seam)."""
+    if not isinstance(store, ProcessListing):
         return None
-    result: object = listing(now=now)
-    return result
+    return store.processes(now=now)
 
 
 class LiveSource:
@@ -144,7 +141,7 @@ class LiveSource:
     def next_fire_times(self, job: Job, count: int) -> list[datetime]:
         return self._engine.next_fire_times(job.id, count)
 
-    def processes(self) -> object | None:
+    def processes(self) -> list[ProcessInfo] | None:
         return _store_processes(self._store, self.now())
 
     def pause(self, job_id: str, note: str | None) -> None:
@@ -158,12 +155,6 @@ class LiveSource:
 
     def remove(self, job_id: str) -> None:
         self._engine.remove_job(job_id)
-
-
-def _control() -> Any:
-    """``tickwork._control``: the writes to a store that other processes run (pause,
-    resume, run now, remove), shared with the command line. Imported when first used."""
-    return importlib.import_module("tickwork._control")
 
 
 class StoreSource:
@@ -212,20 +203,20 @@ class StoreSource:
         del run  # a store keeps an error's type and message, not its traceback
         return None
 
-    def processes(self) -> object | None:
+    def processes(self) -> list[ProcessInfo] | None:
         return _store_processes(self._store, self.now())
 
     def pause(self, job_id: str, note: str | None) -> None:
-        _control().pause_job(self._store, job_id, now=self.now(), note=note)
+        _control.pause_job(self._store, job_id, now=self.now(), note=note)
 
     def resume(self, job_id: str) -> None:
-        _control().resume_job(self._store, job_id, now=self.now())
+        _control.resume_job(self._store, job_id, now=self.now())
 
     def run_now(self, job_id: str) -> None:
-        _control().run_job_now(self._store, job_id, now=self.now())
+        _control.run_job_now(self._store, job_id, now=self.now())
 
     def remove(self, job_id: str) -> None:
-        _control().remove_job(self._store, job_id)
+        _control.remove_job(self._store, job_id)
 
 
 def source_for(target: object, clock: Clock | None) -> Source:
