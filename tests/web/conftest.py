@@ -23,7 +23,7 @@ START = datetime(2024, 3, 30, 23, 0, tzinfo=timezone.utc)  # Berlin springs forw
 
 
 def fail_loudly() -> None:
-    raise RuntimeError("disk <full> & \"bad\"")
+    raise RuntimeError('disk <full> & "bad"')
 
 
 def fine() -> None:

@@ -227,7 +227,8 @@ def test_each_action_does_what_it_says(make_client: Maker, ran: Scheduler) -> No
 
 def test_an_oversized_form_is_refused_unread(make_client: Maker, ran: Scheduler) -> None:
     client, token = _acting(make_client, ran)
-    answer = client.post("/actions/pause", {"job_id": "nightly", "csrf": token, "pad": "x" * 70_000})
+    form = {"job_id": "nightly", "csrf": token, "pad": "x" * 70_000}
+    answer = client.post("/actions/pause", form)
     assert answer.status == 413
 
 

@@ -8,11 +8,11 @@ the source; nothing here knows of WSGI or ASGI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .. import Job, Outcome, Run, Trigger
+from .. import DateTrigger, IntervalTrigger, Job, Outcome, Run, Trigger
 from ..stores import LeaseInfo
 from ._charts import durations_chart, outcomes_chart
 from ._format import ago, badge, h, link, outcome_badge, seconds_text, when
@@ -105,7 +105,9 @@ def describe(trigger: Trigger) -> str:
     return repr(trigger)
 
 
-def _state(job: Job, now: datetime) -> str:
+def _state(job: Job, now: datetime, broken: Mapping[str, str]) -> str:
+    if job.id in broken:
+        return "broken"
     if job.paused:
         return "paused"
     if job.next_fire is None:
@@ -115,26 +117,25 @@ def _state(job: Job, now: datetime) -> str:
     return "scheduled"
 
 
-def _state_cell(job: Job, now: datetime) -> str:
-    state = _state(job, now)
-    if state == "paused":
+def _state_cell(job: Job, now: datetime, broken: Mapping[str, str]) -> str:
+    state = _state(job, now, broken)
+    if state == "broken":
+        text = badge("broken", "broken") + f' <span class="error">{h(broken[job.id])}</span>'
+    elif state == "paused":
         text = badge("paused", "paused")
         if job.pause_note:
             text += f' <span class="note">{h(job.pause_note)}</span>'
-        return text
-    if state == "late":
+    elif state == "late":
         assert job.next_fire is not None
         late = (now - job.next_fire) / timedelta(seconds=1)
-        return badge(f"late {seconds_text(late)}", "late")
-    if state == "finished":
-        return badge("no more fire times", "finished")
+        text = badge(f"late {seconds_text(late)}", "late")
+    elif state == "finished":
+        text = badge("no more fire times", "finished")
+    else:
+        text = badge("scheduled", "scheduled")
     if job.consecutive_failures:
-        return (
-            badge("scheduled", "scheduled")
-            + " "
-            + badge(f"{job.consecutive_failures} failed in a row", "failure")
-        )
-    return badge("scheduled", "scheduled")
+        text += " " + badge(f"{job.consecutive_failures} failed in a row", "failure")
+    return text
 
 
 def _hidden(view: View, job_id: str, back: str) -> str:
@@ -220,24 +221,26 @@ def jobs_page(view: View, query: JobsQuery) -> Page:
     broken = source.broken()
     recent = source.history(None, RECENT_RUNS)
     counts = dict.fromkeys(JOB_STATES, 0)
-    states = [_state(job, now) for job in jobs]
+    states = [_state(job, now, broken) for job in jobs]
     for state in states:
         counts[state] += 1
-    counts["broken"] = len(broken)
-    counts["all"] = len(jobs) + len(broken)
+    loaded = {job.id for job in jobs}
+    # A store leaves a job it cannot load out of get_jobs(); one that loads but is
+    # marked broken (its function no longer imports here) is among the jobs.
+    unloaded = {job_id: reason for job_id, reason in broken.items() if job_id not in loaded}
+    counts["broken"] += len(unloaded)
+    counts["all"] = len(jobs) + len(unloaded)
     text = query.text.casefold()
-    shown: list[Job] = []
-    if query.state != "broken":
-        shown = [
-            job
-            for job, state in zip(jobs, states, strict=True)
-            if (query.state in ("all", state)) and (not text or text in job.id.casefold())
-        ]
+    shown = [
+        job
+        for job, state in zip(jobs, states, strict=True)
+        if (query.state in ("all", state)) and (not text or text in job.id.casefold())
+    ]
     broken_shown = []
     if query.state in ("all", "broken"):
         broken_shown = [
             (job_id, reason)
-            for job_id, reason in broken.items()
+            for job_id, reason in unloaded.items()
             if not text or text in job_id.casefold()
         ]
     first = (query.page - 1) * query.per_page
@@ -266,7 +269,7 @@ def jobs_page(view: View, query: JobsQuery) -> Page:
             f'<td><span title="{h(when(job.next_fire))}">{h(when(job.next_fire))}</span>'
             f'<br><span class="muted">{h(ago(job.next_fire, now))}</span></td>'
             f"<td>{_run_cell(last.get(job.id), now)}</td>"
-            f'<td class="state">{_state_cell(job, now)}</td>'
+            f'<td class="state">{_state_cell(job, now, broken)}</td>'
             + (f'<td class="actions">{_actions(view, job, "jobs")}</td>' if view.actions else "")
             + "</tr>"
         )
@@ -333,11 +336,13 @@ def _offset_text(offset: timedelta | None) -> str:
     return f"{sign}{hours:02d}:{rest:02d}"
 
 
-def dst_notes(times: Sequence[datetime], now: datetime) -> list[str]:
+def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) -> list[str]:
     """A note for each fire time (empty when there is nothing to say): where its UTC
     offset differs from the previous fire's (for the first, from now's in its zone),
-    where it falls just at the end of a spring-forward gap (where a wall time in the gap
-    is shifted), and where its wall time happens twice (a fall-back overlap)."""
+    and, for a trigger of wall-clock times (*wall*: cron, calendar; not an interval of
+    elapsed time), where it falls just at the end of a spring-forward gap (where a wall
+    time in the gap is shifted) and where its wall time happens twice (a fall-back
+    overlap)."""
     notes: list[str] = []
     previous: datetime | None = None
     for moment in times:
@@ -352,15 +357,15 @@ def dst_notes(times: Sequence[datetime], now: datetime) -> list[str]:
                 f"(clocks {turn}: DST {'starts' if turn == 'later' else 'ends'} before this fire)"
             )
         just_before = (moment - _US).astimezone(zone)
-        if (just_before.utcoffset() or timedelta()) < (new or timedelta()):
+        if wall and (just_before.utcoffset() or timedelta()) < (new or timedelta()):
             gap = (new or timedelta()) - (just_before.utcoffset() or timedelta())
-            wall = moment.replace(tzinfo=None)
+            naive = moment.replace(tzinfo=None)
             said.append(
-                f"first instant after a DST gap: wall times {wall - gap:%H:%M}-{wall:%H:%M} "
+                f"first instant after a DST gap: wall times {naive - gap:%H:%M}-{naive:%H:%M} "
                 "did not exist; a time in the gap is shifted here"
             )
         other = moment.replace(fold=1 - moment.fold)
-        if other.utcoffset() != new:
+        if wall and other.utcoffset() != new:
             which = "first" if moment.fold == 0 else "second"
             said.append(
                 f"{moment:%H:%M} happens twice that night (clocks fall back); this is the "
@@ -475,7 +480,7 @@ def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None
         )
         return Page(f"Job {job_id}", body)
     times = source.next_fire_times(job, 10)
-    notes = dst_notes(times, now)
+    notes = dst_notes(times, now, wall=not isinstance(job.trigger, (IntervalTrigger, DateTrigger)))
     fire_rows = "".join(
         f'<tr><td>{h(when(moment))}</td><td class="muted">{h(ago(moment, now))}</td>'
         f'<td class="dst">{h(note)}</td></tr>'
@@ -518,7 +523,7 @@ def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None
     body = (
         f'<p class="schedule"><b>{h(describe(job.trigger))}</b> '
         f'<code class="muted">{h(repr(job.trigger))}</code></p>'
-        f"<p>State: {_state_cell(job, now)} · next run {h(when(job.next_fire))} "
+        f"<p>State: {_state_cell(job, now, source.broken())} · next run {h(when(job.next_fire))} "
         f'<span class="muted">{h(ago(job.next_fire, now))}</span></p>'
         + expected
         + (f'<p class="actions">{actions} {note_form}</p>' if actions else "")

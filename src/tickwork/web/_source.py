@@ -86,7 +86,7 @@ class Source(Protocol):
 def _store_processes(store: JobStore, now: datetime) -> list[ProcessInfo] | None:
     """The store's processes (``processes(now=...)``), or None when the store does not
     list them (``ProcessListing`` is an optional part of the store seam)."""
-    if not isinstance(store, ProcessListing):
+    if not isinstance(store, ProcessListing) or not callable(getattr(store, "processes", None)):
         return None
     return store.processes(now=now)
 
