@@ -39,7 +39,8 @@ def outcomes_chart(runs: list[Run], now: datetime, minutes: int = 60) -> str:
     start = us(now) - minutes * 60_000_000
     buckets: list[Counter[Outcome]] = [Counter() for _ in range(minutes)]
     for run in runs:
-        index = (us(_when(run)) - start) // 60_000_000
+        # Minutes are closed on the right: a run that ended at *now* is in the last one.
+        index = (us(_when(run)) - start - 1) // 60_000_000
         if 0 <= index < minutes:
             buckets[index][run.outcome] += 1
     tallest = max((sum(bucket.values()) for bucket in buckets), default=0)
