@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 from .. import Outcome, Run
+from ._format import seconds_text
 from ._source import us
 
 __all__ = ["COLOURS", "durations_chart", "outcomes_chart"]
@@ -83,14 +84,6 @@ def outcomes_chart(runs: list[Run], now: datetime, minutes: int = 60) -> str:
     return "".join(parts)
 
 
-def _seconds(value: float) -> str:
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 120:
-        return f"{value:.2f} s"
-    return f"{value / 60:.1f} min"
-
-
 def durations_chart(runs: list[Run], count: int = 60) -> str:
     """A bar per run that ran (the newest *count*, oldest on the left), as tall as it
     took, coloured by outcome."""
@@ -110,7 +103,7 @@ def durations_chart(runs: list[Run], count: int = 60) -> str:
         took = run.duration.total_seconds()
         height = max(_HEIGHT * took / longest, 1.0) if longest > 0 else 1.0
         label = (
-            f"{run.job_id} at {run.scheduled_at.isoformat()}: {_seconds(took)} "
+            f"{run.job_id} at {run.scheduled_at.isoformat()}: {seconds_text(took)} "
             f"({run.outcome.value})"
         )
         parts.append(
@@ -122,7 +115,7 @@ def durations_chart(runs: list[Run], count: int = 60) -> str:
     parts.append(
         f'<text x="0" y="{_HEIGHT + _AXIS - 3}" font-size="11" fill="#555">oldest</text>'
         f'<text x="{_WIDTH}" y="{_HEIGHT + _AXIS - 3}" font-size="11" fill="#555" '
-        f'text-anchor="end">newest · longest: {_seconds(longest)}</text>'
+        f'text-anchor="end">newest · longest: {seconds_text(longest)}</text>'
     )
     if not timed:
         parts.append(

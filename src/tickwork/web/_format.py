@@ -42,15 +42,23 @@ def when(moment: datetime | None) -> str:
     if name == "UTC":
         zone = " UTC"
         offset = ""
-    return f"{moment:%Y-%m-%d %H:%M:%S} {offset}{zone}".replace("  ", " ").strip()
+    # Milliseconds only where there are some (a job every few seconds; a late start).
+    clock = f"{moment:%H:%M:%S}" + (
+        f".{moment.microsecond // 1000:03d}" if moment.microsecond else ""
+    )
+    return f"{moment:%Y-%m-%d} {clock} {offset}{zone}".replace("  ", " ").strip()
 
 
 def seconds_text(seconds: float) -> str:
     """A duration for people: ``840 ms``, ``12.5 s``, ``3 min 20 s``, ``2 h 5 min``."""
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
+    if seconds == 0:
+        return "0 s"
+    if seconds < 0.001:
+        return f"{sign}{seconds * 1_000_000:.0f} µs"
     if seconds < 1:
-        return f"{sign}{seconds * 1000:.0f} ms"
+        return f"{sign}{seconds * 1000:.3g} ms"
     if seconds < 60:
         return f"{sign}{seconds:.3g} s" if seconds < 10 else f"{sign}{seconds:.0f} s"
     minutes, rest = divmod(int(seconds), 60)

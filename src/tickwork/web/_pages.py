@@ -606,7 +606,9 @@ def processes_page(view: View) -> Page:
         else:
             alive = badge("alive", "success") if info.alive else badge("dead", "failure")
         leases = (
-            "<ul>" + "".join(_lease(view, lease) for lease in info.leases) + "</ul>"
+            f"{len(info.leases)}<ul>"
+            + "".join(_lease(view, lease) for lease in info.leases)
+            + "</ul>"
             if info.leases
             else '<span class="muted">none</span>'
         )
@@ -615,7 +617,7 @@ def processes_page(view: View) -> Page:
             f"<td>{h(info.host or '?')}</td><td>{h(info.pid or '?')}</td>"
             f"<td>{h(when(info.started))}</td>"
             f'<td>{h(when(info.last_seen))} <span class="muted">{h(ago(info.last_seen, view.now))}'
-            f"</span></td><td>{alive}</td><td>{len(info.leases)}{leases}</td></tr>"
+            f"</span></td><td>{alive}</td><td>{leases}</td></tr>"
         )
     body = (
         '<table class="processes"><thead><tr><th>Process</th><th>Host</th><th>PID</th>'

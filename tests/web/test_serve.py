@@ -1,0 +1,52 @@
+"""serve(): a threaded wsgiref server on a free port that prints its URL and stops when
+told (Ctrl-C in a terminal; ``shutdown()`` here)."""
+
+from __future__ import annotations
+
+import io
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tickwork import Scheduler
+from tickwork.web import DashboardServer, serve
+
+
+def test_serve_prints_its_url_answers_and_stops(ran: Scheduler) -> None:
+    out = io.StringIO()
+    started = threading.Event()
+    servers: list[DashboardServer] = []
+
+    def ready(server: DashboardServer) -> None:
+        servers.append(server)
+        started.set()
+
+    thread = threading.Thread(
+        target=serve, args=(ran,), kwargs={"port": 0, "ready": ready, "out": out}, daemon=True
+    )
+    thread.start()
+    assert started.wait(5)
+    url = servers[0].url
+    assert url.startswith("http://127.0.0.1:")
+    assert url in out.getvalue()
+    with urllib.request.urlopen(url + "job?id=nightly", timeout=5) as response:
+        assert response.status == 200
+        assert b"At 02:30" in response.read()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url + "actions/pause", data=b"job_id=x"))
+    assert refused.value.code == 403  # read-only
+    refused.value.close()
+    servers[0].shutdown()
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_serve_checks_its_arguments(ran: Scheduler) -> None:
+    with pytest.raises(TypeError, match="SQLiteStore"):
+        serve("jobs.db")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="port"):
+        serve(ran, port=70_000)
+    with pytest.raises(ValueError, match="authorize"):
+        serve(ran, port=0, allow_actions=True)
