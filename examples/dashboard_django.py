@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import io
 import re
-from html import unescape
 import time
+from html import unescape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -132,14 +132,11 @@ def main() -> None:
         forged = client.post(
             "/admin/jobs/actions/remove", form, kind, HTTP_ORIGIN="https://evil.example"
         )
-        reason = re.search(r'class="problem">([^<]+)', forged.content.decode())
-        print(
-            f"POST remove from another origin -> {forged.status_code}: {reason and unescape(reason[1])}"
-        )
+        found = re.search(r'class="problem">([^<]+)', forged.content.decode())
+        reason = found and unescape(found[1])
+        print(f"POST remove from another origin -> {forged.status_code}: {reason}")
         job = scheduler.get_job("rebuild-index")
-        print(
-            f"rebuild-index paused: {job is not None and job.paused}, still there: {job is not None}"
-        )
+        print(f"rebuild-index there: {job is not None}, paused: {job is not None and job.paused}")
     finally:
         scheduler.shutdown()
 

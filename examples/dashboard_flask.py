@@ -19,8 +19,8 @@ then exits. In a real deployment, ``app.run()`` or gunicorn serves ``app`` inste
 from __future__ import annotations
 
 import re
-from html import unescape
 import time
+from html import unescape
 
 from flask import Flask, session
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
