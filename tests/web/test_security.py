@@ -306,3 +306,12 @@ def _escaped(text: str) -> str:
     from html import escape
 
     return escape(text, quote=True)
+
+
+def test_a_malformed_cookie_of_another_app_does_not_hide_the_token(
+    make_client: Maker, ran: Scheduler
+) -> None:
+    client, token = _acting(make_client, ran)
+    nonce = client.cookies["tickwork_csrf"]
+    client.cookies = {"broken": '"unterminated', "other": "a b\\c", "tickwork_csrf": nonce}
+    assert client.post("/actions/pause", {"job_id": "nightly", "csrf": token}).status == 303

@@ -4,6 +4,7 @@ told (Ctrl-C in a terminal; ``shutdown()`` here)."""
 from __future__ import annotations
 
 import io
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -49,4 +50,52 @@ def test_serve_checks_its_arguments(ran: Scheduler) -> None:
     with pytest.raises(ValueError, match="port"):
         serve(ran, port=70_000)
     with pytest.raises(ValueError, match="authorize"):
-        serve(ran, port=0, allow_actions=True)
+        serve(ran, host="0.0.0.0", port=0, allow_actions=True)  # not loopback: no rule
+
+
+def test_serve_on_loopback_allows_this_machines_actions_without_authorize(
+    ran: Scheduler,
+) -> None:
+    started = threading.Event()
+    servers: list[DashboardServer] = []
+
+    def ready(server: DashboardServer) -> None:
+        servers.append(server)
+        started.set()
+
+    thread = threading.Thread(
+        target=serve,
+        args=(ran,),
+        kwargs={"port": 0, "ready": ready, "out": io.StringIO(), "allow_actions": True},
+        daemon=True,
+    )
+    thread.start()
+    assert started.wait(5)
+    url = servers[0].url
+    try:
+        with urllib.request.urlopen(url + "job?id=nightly", timeout=5) as response:
+            cookie = response.headers["Set-Cookie"].split(";")[0]
+            page = response.read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token is not None
+        request = urllib.request.Request(
+            url + "actions/pause",
+            data=f"job_id=nightly&csrf={token[1]}".encode(),
+            headers={"Cookie": cookie, "Origin": url.rstrip("/")},
+        )
+        opener = urllib.request.build_opener(_NoRedirect)  # (the 303 itself, not its GET)
+        with pytest.raises(urllib.error.HTTPError) as redirected:
+            opener.open(request, timeout=5)
+        assert redirected.value.code == 303
+        redirected.value.close()
+        job = ran.get_job("nightly")
+        assert job is not None
+        assert job.paused
+    finally:
+        servers[0].shutdown()
+        thread.join(5)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None

@@ -27,6 +27,7 @@ from ._source import Clock
 
 __all__ = [
     "LATE_AFTER",
+    "LOOPBACK",
     "ASGIApp",
     "Dashboard",
     "DashboardServer",
@@ -141,28 +142,44 @@ wsgi_app.__doc__ += _OPTIONS
 asgi_app.__doc__ += _OPTIONS
 
 
+#: Hosts ``serve`` treats as this machine only (its local-only rule for actions).
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def serve(
     target: object,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
+    allow_actions: bool = False,
+    authorize: Authorize | None = None,
+    show_args: bool = False,
+    secret: bytes | str | None = None,
+    trusted_origins: Iterable[str] = (),
+    refresh: float = 5.0,
+    clock: Clock | None = None,
+    title: str = "tickwork",
     ready: Callable[[DashboardServer], object] | None = None,
     out: TextIO | None = None,
-    **options: object,
 ) -> None:
     """Serve the dashboard of *target* on *host*:*port* until Ctrl-C (a threaded
     ``wsgiref`` server); print its URL first.
 
-    *options* are :func:`wsgi_app`'s. ``port=0`` picks a free port. *ready*, when
-    given, is called with the :class:`DashboardServer` once it listens (its ``url``;
-    call its ``shutdown()`` from another thread to stop serving). *out* is where the
-    URL is printed (default: standard output).
+    The options are :func:`wsgi_app`'s, with one rule of its own: on a loopback host
+    (``127.0.0.1``, ``::1``, ``localhost``), ``allow_actions=True`` without *authorize*
+    allows the actions of requests from this machine only (:func:`local_only`), since
+    nothing else can reach the port. On any other host, actions need *authorize*.
+
+    ``port=0`` picks a free port. *ready*, when given, is called with the
+    :class:`DashboardServer` once it listens (its ``url``; call its ``shutdown()`` from
+    another thread to stop serving). *out* is where the URL is printed (default:
+    standard output).
 
     The dashboard shows your jobs to whoever reaches the port: keep *host* on loopback
     (the default) or put it behind a proxy that authenticates.
 
     Raises:
-        TypeError, ValueError: as :func:`wsgi_app`.
+        TypeError, ValueError: as :func:`wsgi_app`; a *port* out of range.
         OSError: the address is taken or cannot be bound.
     """
     if isinstance(target, str):
@@ -172,5 +189,17 @@ def serve(
         )
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port must be a whole number from 0 to 65535, got {port!r}")
-    app = wsgi_app(target, **options)  # type: ignore[arg-type]
+    if allow_actions is True and authorize is None and host in LOOPBACK:
+        authorize = local_only
+    app = wsgi_app(
+        target,
+        allow_actions=allow_actions,
+        authorize=authorize,
+        show_args=show_args,
+        secret=secret,
+        trusted_origins=trusted_origins,
+        refresh=refresh,
+        clock=clock,
+        title=title,
+    )
     run(app, host, port, ready, out)

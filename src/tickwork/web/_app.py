@@ -27,7 +27,6 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -98,12 +97,18 @@ class Request:
 
     @property
     def cookies(self) -> dict[str, str]:
-        jar: SimpleCookie = SimpleCookie()
-        try:
-            jar.load(self.headers.get("cookie", ""))
-        except CookieError:
-            return {}
-        return {name: morsel.value for name, morsel in jar.items()}
+        """The request's cookies, name to value (the first of a name wins).
+
+        Parsed leniently, pair by pair: one malformed cookie of another application on
+        the same host must not hide the dashboard's (``SimpleCookie`` drops them all).
+        """
+        found: dict[str, str] = {}
+        for pair in self.headers.get("cookie", "").split(";"):
+            name, sep, value = pair.partition("=")
+            name = name.strip()
+            if sep and name and name not in found:
+                found[name] = value.strip().strip('"')
+        return found
 
     @property
     def query(self) -> dict[str, list[str]]:
