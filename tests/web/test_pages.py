@@ -344,3 +344,66 @@ def test_the_asgi_app_acknowledges_lifespan_and_closes_websockets(ran: Scheduler
 
 def test_the_fixture_jobs_come_in_the_order_the_paging_test_says(ran: Scheduler) -> None:
     assert [job.id for job in ran.get_jobs()] == [EVIL, "with-args", "nightly"]
+
+
+def test_an_async_scheduler_on_its_loop_served_by_the_asgi_app(clock: FakeClock) -> None:
+    import asyncio
+
+    from tickwork import AsyncScheduler
+    from tickwork.web import asgi_app
+
+    from .client import call_asgi, csrf_token
+
+    async def scenario() -> tuple[list[int], bool, str]:
+        ran = asyncio.Event()
+
+        async def tick() -> None:
+            ran.set()
+
+        scheduler = AsyncScheduler(clock=clock, timezone="UTC")
+        await scheduler.add_job(tick, "interval", seconds=10, id="tick")
+        app = asgi_app(scheduler, allow_actions=True, authorize=lambda request: True)
+        async with scheduler:
+            clock.advance(10)
+            await asyncio.wait_for(ran.wait(), 5)
+            for _ in range(100):  # the run is recorded once the loop takes its result in
+                if await scheduler.history("tick"):
+                    break
+                await asyncio.sleep(0.01)
+            statuses = []
+            answers = []
+            for path, query in [("/", ""), ("/job", "id=tick"), ("/runs", "job=tick")]:
+                answer = await call_asgi(app, client_scope(path, query), b"")
+                statuses.append(answer.status)
+                answers.append(answer)
+            page = answers[1]
+            cookie = (page.header("set-cookie") or "").split(";")[0]
+            form = f"job_id=tick&csrf={csrf_token(page.text)}".encode()
+            scope = client_scope("/actions/pause", "", method="POST")
+            scope["headers"] += [
+                (b"cookie", cookie.encode()),
+                (b"origin", b"http://dash.test"),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+            ]
+            done = await call_asgi(app, scope, form)
+            statuses.append(done.status)
+            job = await scheduler.get_job("tick")
+            return statuses, job is not None and job.paused, answers[2].text
+
+    statuses, paused, runs = asyncio.run(scenario())
+    assert statuses == [200, 200, 200, 303]
+    assert paused
+    assert runs.count('<tr class="run success">') == 1
+
+
+def client_scope(path: str, query: str, method: str = "GET") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": [(b"host", b"dash.test")],
+        "client": ("127.0.0.1", 5000),
+    }
