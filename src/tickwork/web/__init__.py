@@ -22,13 +22,15 @@ from typing import TextIO
 
 from ._app import Authorize, Dashboard, Request, Response, local_only
 from ._pages import LATE_AFTER
-from ._server import ASGIApp, DashboardServer, WSGIApp, run
-from ._source import Clock
+from ._server import ASGIApp, DashboardServer, WSGIApp
+from ._server import run as _run
+from ._source import Clock as _Clock
 
 __all__ = [
     "LATE_AFTER",
     "LOOPBACK",
     "ASGIApp",
+    "Authorize",
     "Dashboard",
     "DashboardServer",
     "Request",
@@ -82,7 +84,7 @@ def wsgi_app(
     secret: bytes | str | None = None,
     trusted_origins: Iterable[str] = (),
     refresh: float = 5.0,
-    clock: Clock | None = None,
+    clock: _Clock | None = None,
     title: str = "tickwork",
 ) -> WSGIApp:
     """The dashboard of *target* as a WSGI application, read-only unless asked.
@@ -113,7 +115,7 @@ def asgi_app(
     secret: bytes | str | None = None,
     trusted_origins: Iterable[str] = (),
     refresh: float = 5.0,
-    clock: Clock | None = None,
+    clock: _Clock | None = None,
     title: str = "tickwork",
 ) -> ASGIApp:
     """The dashboard of *target* as an ASGI 3 application, read-only unless asked.
@@ -157,7 +159,7 @@ def serve(
     secret: bytes | str | None = None,
     trusted_origins: Iterable[str] = (),
     refresh: float = 5.0,
-    clock: Clock | None = None,
+    clock: _Clock | None = None,
     title: str = "tickwork",
     ready: Callable[[DashboardServer], object] | None = None,
     out: TextIO | None = None,
@@ -202,4 +204,4 @@ def serve(
         clock=clock,
         title=title,
     )
-    run(app, host, port, ready, out)
+    _run(app, host, port, ready, out)
