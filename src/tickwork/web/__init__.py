@@ -21,14 +21,11 @@ from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from ._app import Authorize, Dashboard, Request, Response, local_only
-from ._pages import LATE_AFTER
 from ._server import ASGIApp, DashboardServer, WSGIApp
 from ._server import run as _run
 from ._source import Clock as _Clock
 
 __all__ = [
-    "LATE_AFTER",
-    "LOOPBACK",
     "ASGIApp",
     "Authorize",
     "Dashboard",
@@ -145,7 +142,7 @@ asgi_app.__doc__ += _OPTIONS
 
 
 #: Hosts ``serve`` treats as this machine only (its local-only rule for actions).
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def serve(
@@ -191,7 +188,7 @@ def serve(
         )
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port must be a whole number from 0 to 65535, got {port!r}")
-    if allow_actions is True and authorize is None and host in LOOPBACK:
+    if allow_actions is True and authorize is None and host in _LOOPBACK:
         authorize = local_only
     app = wsgi_app(
         target,
