@@ -315,3 +315,24 @@ def test_a_malformed_cookie_of_another_app_does_not_hide_the_token(
     nonce = client.cookies["tickwork_csrf"]
     client.cookies = {"broken": '"unterminated', "other": "a b\\c", "tickwork_csrf": nonce}
     assert client.post("/actions/pause", {"job_id": "nightly", "csrf": token}).status == 303
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("dash.test", True),
+        ("DASH.test:8080", True),
+        ("evil.example", False),
+        ("dash.test.evil.example", False),
+        ("[::1]:8080", True),
+        ("", False),
+    ],
+)
+def test_allowed_hosts_refuse_other_host_headers(
+    make_client: Maker, ran: Scheduler, host: str, allowed: bool
+) -> None:
+    client = make_client(ran, allowed_hosts=["dash.test", "::1"])
+    answer = client.get("/", headers={"host": host})
+    assert answer.status == (200 if allowed else 403)
+    if not allowed:
+        assert "host" in answer.text

@@ -99,3 +99,31 @@ def test_serve_on_loopback_allows_this_machines_actions_without_authorize(
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None
+
+
+def test_serve_on_loopback_refuses_a_rebound_host_name(ran: Scheduler) -> None:
+    import http.client
+
+    started = threading.Event()
+    servers: list[DashboardServer] = []
+
+    def ready(server: DashboardServer) -> None:
+        servers.append(server)
+        started.set()
+
+    kwargs = {"port": 0, "ready": ready, "out": io.StringIO()}
+    thread = threading.Thread(target=serve, args=(ran,), kwargs=kwargs, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    port = servers[0].server_address[1]
+    try:
+        statuses = {}
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"evil.example:{port}"):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/", headers={"Host": host})
+            statuses[host.split(":")[0]] = connection.getresponse().status
+            connection.close()
+        assert statuses == {"127.0.0.1": 200, "localhost": 200, "evil.example": 403}
+    finally:
+        servers[0].shutdown()
+        thread.join(5)

@@ -59,6 +59,10 @@ _OPTIONS = """
             app; give the same one to every worker process behind one URL.
         trusted_origins: origins besides the request's own that may POST actions
             (``"https://ops.example.com"``: a TLS proxy in front of a plain-HTTP app).
+        allowed_hosts: the host names (``Host`` header, without the port) the dashboard
+            answers; any other gets a 403. Default: any (your framework checks it, as
+            Django's ``ALLOWED_HOSTS`` does). ``serve`` on a loopback host answers only
+            loopback names, against DNS rebinding.
         refresh: seconds between a page's updates of itself (0: off). Default 5.
         clock: what tells the time (``now()``): default the scheduler's clock, or the
             wall clock for a store. A ``tickwork.testing.FakeClock`` in tests.
@@ -80,6 +84,7 @@ def wsgi_app(
     show_args: bool = False,
     secret: bytes | str | None = None,
     trusted_origins: Iterable[str] = (),
+    allowed_hosts: Iterable[str] | None = None,
     refresh: float = 5.0,
     clock: _Clock | None = None,
     title: str = "tickwork",
@@ -96,6 +101,7 @@ def wsgi_app(
             show_args=show_args,
             secret=secret,
             trusted_origins=trusted_origins,
+            allowed_hosts=allowed_hosts,
             refresh=refresh,
             clock=clock,
             title=title,
@@ -111,6 +117,7 @@ def asgi_app(
     show_args: bool = False,
     secret: bytes | str | None = None,
     trusted_origins: Iterable[str] = (),
+    allowed_hosts: Iterable[str] | None = None,
     refresh: float = 5.0,
     clock: _Clock | None = None,
     title: str = "tickwork",
@@ -128,6 +135,7 @@ def asgi_app(
             show_args=show_args,
             secret=secret,
             trusted_origins=trusted_origins,
+            allowed_hosts=allowed_hosts,
             refresh=refresh,
             clock=clock,
             title=title,
@@ -155,6 +163,7 @@ def serve(
     show_args: bool = False,
     secret: bytes | str | None = None,
     trusted_origins: Iterable[str] = (),
+    allowed_hosts: Iterable[str] | None = None,
     refresh: float = 5.0,
     clock: _Clock | None = None,
     title: str = "tickwork",
@@ -164,10 +173,12 @@ def serve(
     """Serve the dashboard of *target* on *host*:*port* until Ctrl-C (a threaded
     ``wsgiref`` server); print its URL first.
 
-    The options are :func:`wsgi_app`'s, with one rule of its own: on a loopback host
-    (``127.0.0.1``, ``::1``, ``localhost``), ``allow_actions=True`` without *authorize*
+    The options are :func:`wsgi_app`'s, with two rules of its own on a loopback host
+    (``127.0.0.1``, ``::1``, ``localhost``): ``allow_actions=True`` without *authorize*
     allows the actions of requests from this machine only (:func:`local_only`), since
-    nothing else can reach the port. On any other host, actions need *authorize*.
+    nothing else can reach the port; and *allowed_hosts* defaults to those names (a
+    page of another site cannot reach the dashboard by DNS rebinding). On any other
+    host, actions need *authorize*.
 
     ``port=0`` picks a free port. *ready*, when given, is called with the
     :class:`DashboardServer` once it listens (its ``url``; call its ``shutdown()`` from
@@ -188,8 +199,14 @@ def serve(
         )
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ValueError(f"port must be a whole number from 0 to 65535, got {port!r}")
-    if allow_actions is True and authorize is None and host in _LOOPBACK:
-        authorize = local_only
+    if host in _LOOPBACK:
+        if allow_actions is True and authorize is None:
+            authorize = local_only
+        if allowed_hosts is None:
+            # A page of another site whose name was made to resolve to 127.0.0.1 (DNS
+            # rebinding) reaches this port from the user's own browser, with its own
+            # name in Host: answer only the names of this machine.
+            allowed_hosts = ("127.0.0.1", "localhost", "::1")
     app = wsgi_app(
         target,
         allow_actions=allow_actions,
@@ -197,6 +214,7 @@ def serve(
         show_args=show_args,
         secret=secret,
         trusted_origins=trusted_origins,
+        allowed_hosts=allowed_hosts,
         refresh=refresh,
         clock=clock,
         title=title,

@@ -171,6 +171,7 @@ class Dashboard:
         show_args: bool = False,
         secret: bytes | str | None = None,
         trusted_origins: Iterable[str] = (),
+        allowed_hosts: Iterable[str] | None = None,
         refresh: float = 5.0,
         clock: Clock | None = None,
         title: str = "tickwork",
@@ -218,6 +219,13 @@ class Dashboard:
         self.title = str(title)
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._trusted = {origin.rstrip("/").lower() for origin in origins}
+        if isinstance(allowed_hosts, str):
+            allowed_hosts = [allowed_hosts]
+        self._hosts = (
+            None
+            if allowed_hosts is None
+            else {str(name).lower().strip("[]") for name in allowed_hosts}
+        )
 
     # -- the CSRF token ------------------------------------------------------------------
 
@@ -236,6 +244,7 @@ class Dashboard:
     def handle(self, request: Request) -> Response:
         """Answer *request* (never raises for a problem of the request or the store)."""
         try:
+            self._check_host(request)
             if request.path.startswith("/static/"):
                 return self._static(request)
             if request.path.startswith("/actions/"):
@@ -372,6 +381,19 @@ class Dashboard:
             where = link(request.base, "/job", id=job_id, done=action)
         location = where.replace("&amp;", "&")
         return Response(303, b"", [("Location", location), *_HEADERS])
+
+    def _check_host(self, request: Request) -> None:
+        if self._hosts is None:
+            return
+        host = request.host.lower()
+        name = host[1:].partition("]")[0] if host.startswith("[") else host.rpartition(":")[0]
+        name = name or host  # (no port)
+        if name not in self._hosts:
+            raise _Refused(
+                403,
+                f"refused: this dashboard answers {', '.join(sorted(self._hosts))}, "
+                f"not the host {request.host!r}",
+            )
 
     def _check_origin(self, request: Request) -> None:
         origin = request.headers.get("origin", "")
