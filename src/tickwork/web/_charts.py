@@ -26,7 +26,7 @@ COLOURS = {
     Outcome.SKIPPED: "#9e9e9e",
     Outcome.INTERRUPTED: "#6a1b9a",
 }
-_WIDTH, _HEIGHT, _AXIS = 600, 120, 16
+_WIDTH, _HEIGHT = 600, 120
 
 
 def _when(run: Run) -> datetime:
@@ -48,8 +48,8 @@ def outcomes_chart(runs: list[Run], now: datetime, minutes: int = 60) -> str:
     total = sum(sum(bucket.values()) for bucket in buckets)
     step = _WIDTH / minutes
     parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {_WIDTH} {_HEIGHT + _AXIS}" '
-        f'width="100%" height="{_HEIGHT + _AXIS}" data-chart="outcomes" data-runs="{total}" '
+        f'<svg class="chart" role="img" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
+        f'width="100%" height="{_HEIGHT}" data-chart="outcomes" data-runs="{total}" '
         f'preserveAspectRatio="none" aria-label="runs per minute, last {minutes} minutes">',
         f'<line x1="0" y1="{_HEIGHT}" x2="{_WIDTH}" y2="{_HEIGHT}" stroke="#bbb"/>',
     ]
@@ -69,19 +69,8 @@ def outcomes_chart(runs: list[Run], now: datetime, minutes: int = 60) -> str:
                 f'height="{height:.1f}" fill="{COLOURS[outcome]}"><title>{escape(label)}</title>'
                 "</rect>"
             )
-    parts.append(
-        f'<text x="0" y="{_HEIGHT + _AXIS - 3}" font-size="11" fill="#555">'
-        f"-{minutes} min</text>"
-        f'<text x="{_WIDTH}" y="{_HEIGHT + _AXIS - 3}" font-size="11" fill="#555" '
-        f'text-anchor="end">now · most in a minute: {tallest}</text>'
-    )
-    if not total:
-        parts.append(
-            f'<text x="{_WIDTH / 2}" y="{_HEIGHT / 2}" font-size="13" fill="#777" '
-            'text-anchor="middle">no runs in this hour</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    empty = "" if total else "no runs in this hour"
+    return _framed(parts, f"-{minutes} min", f"now · most in a minute: {tallest}", empty)
 
 
 def durations_chart(runs: list[Run], count: int = 60) -> str:
@@ -92,8 +81,8 @@ def durations_chart(runs: list[Run], count: int = 60) -> str:
     longest = max((run.duration.total_seconds() for run in timed if run.duration), default=0.0)
     step = _WIDTH / max(count, 1)
     parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {_WIDTH} {_HEIGHT + _AXIS}" '
-        f'width="100%" height="{_HEIGHT + _AXIS}" data-chart="durations" '
+        f'<svg class="chart" role="img" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
+        f'width="100%" height="{_HEIGHT}" data-chart="durations" '
         f'data-runs="{len(timed)}" preserveAspectRatio="none" '
         f'aria-label="durations of the last {len(timed)} runs">',
         f'<line x1="0" y1="{_HEIGHT}" x2="{_WIDTH}" y2="{_HEIGHT}" stroke="#bbb"/>',
@@ -112,15 +101,15 @@ def durations_chart(runs: list[Run], count: int = 60) -> str:
             f'width="{max(step - 2, 1):.1f}" height="{height:.1f}" '
             f'fill="{COLOURS[run.outcome]}"><title>{escape(label)}</title></rect>'
         )
-    parts.append(
-        f'<text x="0" y="{_HEIGHT + _AXIS - 3}" font-size="11" fill="#555">oldest</text>'
-        f'<text x="{_WIDTH}" y="{_HEIGHT + _AXIS - 3}" font-size="11" fill="#555" '
-        f'text-anchor="end">newest · longest: {seconds_text(longest)}</text>'
-    )
-    if not timed:
-        parts.append(
-            f'<text x="{_WIDTH / 2}" y="{_HEIGHT / 2}" font-size="13" fill="#777" '
-            'text-anchor="middle">no runs recorded yet</text>'
-        )
+    empty = "" if timed else "no runs recorded yet"
+    return _framed(parts, "oldest", f"newest · longest: {seconds_text(longest)}", empty)
+
+
+def _framed(parts: list[str], left: str, right: str, empty: str) -> str:
+    """The SVG (stretched to the width: its text would be too, so the labels are HTML
+    under it) and, when there is nothing to draw, a line that says so."""
     parts.append("</svg>")
-    return "".join(parts)
+    if empty:
+        parts.append(f'<p class="chart-empty">{escape(empty)}</p>')
+    parts.append(f'<div class="axis"><span>{escape(left)}</span><span>{escape(right)}</span></div>')
+    return '<div class="chart-box">' + "".join(parts) + "</div>"

@@ -138,6 +138,14 @@ def _state_cell(job: Job, now: datetime, broken: Mapping[str, str]) -> str:
     return text
 
 
+def _next_cell(job: Job, now: datetime) -> str:
+    if job.paused:
+        return '<span class="muted">none while paused</span>'
+    if job.next_fire is None:
+        return '<span class="muted">none</span>'
+    return f'{h(when(job.next_fire))} <span class="muted">{h(ago(job.next_fire, now))}</span>'
+
+
 def _hidden(view: View, job_id: str, back: str) -> str:
     return (
         f'<input type="hidden" name="csrf" value="{h(view.csrf)}">'
@@ -266,8 +274,7 @@ def jobs_page(view: View, query: JobsQuery) -> Page:
             f'<tr data-job="{h(job.id)}"><td class="id">'
             f'<a href="{link(view.base, "/job", id=job.id)}">{h(job.id)}</a></td>'
             f"<td>{h(describe(job.trigger))}</td>"
-            f'<td><span title="{h(when(job.next_fire))}">{h(when(job.next_fire))}</span>'
-            f'<br><span class="muted">{h(ago(job.next_fire, now))}</span></td>'
+            f"<td>{_next_cell(job, now)}</td>"
             f"<td>{_run_cell(last.get(job.id), now)}</td>"
             f'<td class="state">{_state_cell(job, now, broken)}</td>'
             + (f'<td class="actions">{_actions(view, job, "jobs")}</td>' if view.actions else "")
@@ -523,14 +530,14 @@ def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None
     body = (
         f'<p class="schedule"><b>{h(describe(job.trigger))}</b> '
         f'<code class="muted">{h(repr(job.trigger))}</code></p>'
-        f"<p>State: {_state_cell(job, now, source.broken())} · next run {h(when(job.next_fire))} "
-        f'<span class="muted">{h(ago(job.next_fire, now))}</span></p>'
+        f"<p>State: {_state_cell(job, now, source.broken())} · next run: "
+        f"{_next_cell(job, now)}</p>"
         + expected
         + (f'<p class="actions">{actions} {note_form}</p>' if actions else "")
         + f'<section class="charts"><figure><figcaption>Runs per minute, last hour</figcaption>'
         f"{outcomes_chart(runs, now)}</figure><figure><figcaption>Durations</figcaption>"
         f"{durations_chart(runs)}</figure></section>"
-        f"<h2>Next fire times</h2>"
+        + ("<h2>Next fire times if resumed now</h2>" if job.paused else "<h2>Next fire times</h2>")
         + (
             f'<table class="fires"><thead><tr><th>When</th><th></th><th>DST</th></tr></thead>'
             f"<tbody>{fire_rows}</tbody></table>"

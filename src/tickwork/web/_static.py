@@ -51,7 +51,12 @@ code { font-size: 12px; }
 .charts { display: flex; gap: 1.2em; flex-wrap: wrap; }
 .charts figure { flex: 1 1 380px; margin: 0; }
 .charts figcaption { font-weight: 600; font-size: 13px; }
-svg.chart { background: #fbfcfd; border: 1px solid var(--line); }
+svg.chart { display: block; background: #fbfcfd; border: 1px solid var(--line); }
+.chart-box { position: relative; }
+.chart-box .axis { display: flex; justify-content: space-between; font-size: 11px;
+                   color: var(--muted); }
+.chart-box .chart-empty { position: absolute; top: 40px; width: 100%; margin: 0;
+                          text-align: center; color: var(--muted); }
 .timeline { display: flex; gap: 2px; margin: .4em 0; flex-wrap: wrap; }
 .timeline .cell { width: 12px; height: 12px; border-radius: 2px; background: #9e9e9e; }
 .timeline .success { background: #2e7d32; } .timeline .failure { background: #c62828; }
