@@ -84,6 +84,14 @@ def test_the_dashboard_in_chromium(dashboard: tuple[str, Scheduler]) -> None:
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("dialog", lambda dialog: dialog.accept())
+            # Anything the browser complains of (a CSP violation, a script error, a 404
+            # for the stylesheet) shows here.
+            problems: list[str] = []
+            page.on("console", lambda message: problems.append(message.text)
+                    if message.type in ("error", "warning") else None)  # fmt: skip
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("response", lambda answer: problems.append(f"{answer.status} {answer.url}")
+                    if answer.status >= 400 else None)  # fmt: skip
 
             page.goto(url)
             assert page.title() == "Jobs · tickwork"
@@ -131,5 +139,6 @@ def test_the_dashboard_in_chromium(dashboard: tuple[str, Scheduler]) -> None:
             page.wait_for_selector("p.flash")
             assert scheduler.get_job("nightly") is None
             assert "nightly" not in [job.id for job in scheduler.store.get_jobs()]
+            assert problems == []
         finally:
             browser.close()

@@ -438,6 +438,7 @@ class Dashboard:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{h(page.title)} · {h(self.title)}</title>"
             f'<link rel="stylesheet" href="{link(base, "/static/dashboard.css")}">'
+            f'<link rel="icon" href="{link(base, "/static/favicon.svg")}" type="image/svg+xml">'
             f'<script src="{link(base, "/static/dashboard.js")}" defer></script></head>'
             f'<body data-refresh="{refresh:g}"><header>'
             f'<a class="brand" href="{link(base, "/")}">{h(self.title)}</a><nav>{nav}</nav>'

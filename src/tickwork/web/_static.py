@@ -125,8 +125,14 @@ JS = """
 })();
 """
 
+ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">
+<circle cx="8" cy="8" r="7" fill="#1d2329"/>
+<path d="M8 3v5l3 2" stroke="#7cb3ff" stroke-width="1.6" fill="none"/></svg>
+"""
+
 #: Path under ``/static/`` to (content type, body).
 FILES = {
+    "favicon.svg": ("image/svg+xml", ICON.encode()),
     "dashboard.css": ("text/css; charset=utf-8", CSS.encode()),
     "dashboard.js": ("text/javascript; charset=utf-8", JS.encode()),
 }
