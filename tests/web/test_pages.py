@@ -407,3 +407,43 @@ def client_scope(path: str, query: str, method: str = "GET") -> dict[str, Any]:
         "headers": [(b"host", b"dash.test")],
         "client": ("127.0.0.1", 5000),
     }
+
+
+class Fragile(IntervalTrigger):
+    """An interval trigger that starts failing when told (a user's trigger with a bug)."""
+
+    broken = False
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        if Fragile.broken:
+            raise ValueError("no next time <today>")
+        return super().next_after(moment)
+
+
+def test_a_trigger_that_raises_leaves_the_job_page_standing(
+    make_client: Maker, clock: FakeClock
+) -> None:
+    scheduler = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    scheduler.add_job(fine, Fragile(minutes=1, start=START, timezone="UTC"), id="fragile")
+    scheduler.open()
+    try:
+        Fragile.broken = True
+        page = make_client(scheduler).get("/job", "id=fragile")
+        assert page.status == 200
+        assert "the trigger failed" in page.text
+        assert "no next time &lt;today&gt;" in page.text
+    finally:
+        Fragile.broken = False
+        scheduler.shutdown()
+
+
+class BuggyStore(MemoryStore):
+    def get_jobs(self) -> list[Job]:
+        raise RuntimeError("a bug <in a store>")
+
+
+def test_an_unexpected_error_is_a_500_naming_its_type_only(make_client: Maker) -> None:
+    answer = make_client(BuggyStore()).get("/")
+    assert answer.status == 500
+    assert "RuntimeError" in answer.text
+    assert "a bug" not in answer.text  # the message and traceback go to the log only

@@ -256,6 +256,13 @@ class Dashboard:
             return self._page(request)
         except _Refused as refused:
             return self._problem(request, refused.status, refused.reason, None)
+        except Exception as error:
+            # A bug (ours, or a trigger's or a store's that breaks its contract): a 500
+            # page that names the error's type, the traceback in the log only.
+            logger.exception("tickwork dashboard: %s %s failed", request.method, request.path)
+            return self._problem(
+                request, 500, f"the dashboard failed ({type(error).__name__})", None
+            )
 
     def _static(self, request: Request) -> Response:
         found = FILES.get(request.path[len("/static/") :])

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .. import DateTrigger, IntervalTrigger, Job, Outcome, Run, Trigger
+from .. import DateTrigger, IntervalTrigger, Job, Outcome, Run, TickworkError, Trigger
 from ..stores import LeaseInfo
 from ._charts import durations_chart, outcomes_chart
 from ._format import ago, badge, h, link, outcome_badge, seconds_text, when
@@ -280,7 +280,7 @@ def jobs_page(view: View, query: JobsQuery) -> Page:
             + (f'<td class="actions">{_actions(view, job, "jobs")}</td>' if view.actions else "")
             + "</tr>"
         )
-    if first == 0 or query.state == "broken":
+    if first == 0:  # (they are not paged: they come after the first page's jobs)
         for job_id, reason in broken_shown:
             rows.append(
                 f'<tr data-job="{h(job_id)}" class="broken"><td class="id">'
@@ -486,7 +486,13 @@ def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None
             f"<h2>Recent runs</h2>{_timeline(runs)}{_runs_table(view, runs[:50], with_job=False)}"
         )
         return Page(f"Job {job_id}", body)
-    times = source.next_fire_times(job, 10)
+    try:
+        times = source.next_fire_times(job, 10)
+    except (TickworkError, ValueError, TypeError, ArithmeticError) as error:
+        # A trigger that raises (one of the user's own): say so, keep the rest of the page.
+        times, fires_error = [], f"the trigger failed: {error}"
+    else:
+        fires_error = ""
     notes = dst_notes(times, now, wall=not isinstance(job.trigger, (IntervalTrigger, DateTrigger)))
     fire_rows = "".join(
         f'<tr><td>{h(when(moment))}</td><td class="muted">{h(ago(moment, now))}</td>'
@@ -542,6 +548,8 @@ def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None
             f'<table class="fires"><thead><tr><th>When</th><th></th><th>DST</th></tr></thead>'
             f"<tbody>{fire_rows}</tbody></table>"
             if fire_rows
+            else f'<p class="error">{h(fires_error)}</p>'
+            if fires_error
             else '<p class="empty">None: the job has no more fire times.</p>'
         )
         + f"<h2>Recent runs</h2>{_timeline(runs)}{_runs_table(view, runs[:50], with_job=False)}"
