@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .. import DateTrigger, IntervalTrigger, Job, Outcome, Run, TickworkError, Trigger
+from .._instants import US
 from ..stores import LeaseInfo
 from ._charts import durations_chart, outcomes_chart
 from ._format import ago, badge, h, link, outcome_badge, seconds_text, when
@@ -38,7 +39,6 @@ LATE_AFTER = timedelta(seconds=1)
 RECENT_RUNS = 2_000
 #: How far back the runs page pages, at most.
 RUNS_WINDOW = 10_000
-_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -363,7 +363,7 @@ def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) ->
                 f"UTC offset {_offset_text(old)} → {_offset_text(new)} "
                 f"(clocks {turn}: DST {'starts' if turn == 'later' else 'ends'} before this fire)"
             )
-        just_before = (moment - _US).astimezone(zone)
+        just_before = (moment - US).astimezone(zone)
         if wall and (just_before.utcoffset() or timedelta()) < (new or timedelta()):
             gap = (new or timedelta()) - (just_before.utcoffset() or timedelta())
             naive = moment.replace(tzinfo=None)

@@ -16,24 +16,23 @@ from __future__ import annotations
 import threading
 import traceback
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Protocol
 
 from .. import AsyncScheduler, Event, EventKind, Job, JobLookupError, Run, Scheduler, _control
+from .._instants import US, epoch_us
 from ..stores import JobStore, ProcessInfo, ProcessListing
 
 __all__ = ["LiveSource", "Source", "StoreSource", "source_for", "us"]
 
 _UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
-_US = timedelta(microseconds=1)
 #: Tracebacks a live source keeps (the newest).
 TRACEBACKS = 500
 
 
 def us(moment: datetime) -> int:
     """*moment* (aware) as whole microseconds since the epoch: an instant, zone-free."""
-    return (moment - _EPOCH) // _US
+    return epoch_us(moment)
 
 
 class Clock(Protocol):
@@ -188,9 +187,9 @@ class StoreSource:
         paused job, as if resumed now (the first fire time after now)."""
         first = job.next_fire
         if job.paused or first is None:
-            after = self.now() - _US
+            after = self.now() - US
             if job.start is not None and job.start > after:
-                after = job.start - _US
+                after = job.start - US
             first = job.trigger.next_after(after)
         times: list[datetime] = []
         while first is not None and len(times) < count:
