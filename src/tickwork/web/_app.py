@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .. import JobLookupError, Outcome, StoreError
-from ._format import h, link
+from ._format import h, link, url
 from ._pages import (
     JOB_STATES,
     JobsQuery,
@@ -311,7 +311,7 @@ class Dashboard:
             response.headers.append(
                 (
                     "Set-Cookie",
-                    f"{COOKIE}={cookie}; Path={request.base or ''}/; HttpOnly; "
+                    f"{COOKIE}={cookie}; Path={url(request.base, '/')}; HttpOnly; "
                     f"SameSite=Strict{secure}",
                 )
             )
@@ -383,10 +383,9 @@ class Dashboard:
         logger.info("tickwork dashboard: %s %r", action, job_id)
         back = _one(form, "next")
         if action == "remove" or back != "job":
-            where = link(request.base, "/", done=action, job=job_id)
+            location = url(request.base, "/", done=action, job=job_id)
         else:
-            where = link(request.base, "/job", id=job_id, done=action)
-        location = where.replace("&amp;", "&")
+            location = url(request.base, "/job", id=job_id, done=action)
         return Response(303, b"", [("Location", location), *_HEADERS])
 
     def _check_host(self, request: Request) -> None:

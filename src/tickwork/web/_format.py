@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from .. import Outcome
 
-__all__ = ["ago", "badge", "h", "link", "seconds_text", "when"]
+__all__ = ["ago", "badge", "h", "link", "seconds_text", "url", "when"]
 
 
 def h(value: object) -> str:
@@ -21,14 +21,20 @@ def h(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def link(base: str, path: str, **params: object) -> str:
-    """The dashboard URL *path* under the mount prefix *base*, with *params* as its query
-    (percent-encoded; params that are None or "" left out), escaped for an attribute."""
+def url(base: str, path: str, **params: object) -> str:
+    """The dashboard URL *path* under the mount prefix *base* (which the server gave
+    decoded, so it is percent-encoded again), with *params* as its query
+    (percent-encoded; params that are None or "" left out)."""
     query = {key: str(value) for key, value in params.items() if value not in (None, "")}
-    url = base + path
+    found = quote(base, safe="/!$&'()*+,;=:@-._~") + path
     if query:
-        url += "?" + urlencode(query)
-    return h(url)
+        found += "?" + urlencode(query)
+    return found
+
+
+def link(base: str, path: str, **params: object) -> str:
+    """:func:`url`, escaped for an HTML attribute."""
+    return h(url(base, path, **params))
 
 
 def when(moment: datetime | None) -> str:
