@@ -14,6 +14,7 @@ import tickwork.stores
 import tickwork.stores.codec
 import tickwork.testing
 import tickwork.triggers
+import tickwork.web
 
 PACKAGES = [
     tickwork,
@@ -22,6 +23,7 @@ PACKAGES = [
     tickwork.stores.codec,
     tickwork.testing,
     tickwork.triggers,
+    tickwork.web,
 ]
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
