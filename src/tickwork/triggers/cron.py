@@ -10,7 +10,7 @@ schedule has one day table per month it reaches instead.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
@@ -30,7 +30,7 @@ from ._cronparse import (
     parse_cron,
     parse_iso_weeks,
 )
-from ._walltime import Wall, next_fire
+from ._walltime import Wall, next_fire, previous_fire
 
 __all__ = ["CronTrigger"]
 
@@ -47,6 +47,18 @@ def _next_table(mask: int, size: int) -> tuple[int, ...]:
         if mask >> value & 1:
             following = value
         table[value] = following
+    return tuple(table)
+
+
+def _previous_table(mask: int, size: int) -> tuple[int, ...]:
+    """``table[k]`` is the largest allowed value < k, or -1, for k in 0..size."""
+    table = [-1] * (size + 1)
+    preceding = -1
+    for value in range(size):
+        table[value] = preceding
+        if mask >> value & 1:
+            preceding = value
+    table[size] = preceding
     return tuple(table)
 
 
@@ -143,6 +155,7 @@ class CronTrigger(Trigger):
         "_gap",
         "_memo",
         "_next_wall",
+        "_previous_wall",
         "_start",
         "_start_floor",
         "_timezone",
@@ -159,6 +172,7 @@ class CronTrigger(Trigger):
     _gap: tuple[DstGap, DstOverlap]
     _memo: tuple[datetime, int, Wall] | None
     _next_wall: Callable[[Wall], Wall | None]
+    _previous_wall: Callable[[Wall], Wall | None]
     _start: datetime | None
     _start_floor: int | None
     _timezone: tzinfo
@@ -215,6 +229,7 @@ class CronTrigger(Trigger):
         put(self, "_week", week)
         put(self, "_fields", fields)
         put(self, "_next_wall", schedule.next_wall)
+        put(self, "_previous_wall", schedule.previous_wall)
         put(self, "_timezone", zone)
         put(self, "_start", start)
         put(self, "_end", end)
@@ -379,6 +394,42 @@ class CronTrigger(Trigger):
             object.__setattr__(self, "_memo", (result, instant, plain))
         return result
 
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest fire instant strictly earlier than *moment*, or ``None``.
+
+        The same fire set as :meth:`next_after`, walked the other way (DST rules
+        included); ``None`` before the first fire (or *start*). *moment* must be aware;
+        the result is in the trigger's zone.
+
+        >>> trigger = CronTrigger("30 2 * * *", timezone="America/New_York")
+        >>> str(trigger.previous_before(datetime(2024, 3, 10, 12, tzinfo=trigger.timezone)))
+        '2024-03-10 03:00:00-04:00'
+        """
+        memo = self._memo
+        if memo is not None and memo[0] is moment:
+            # Walking on from our own previous result: its instant and wall are known.
+            found = previous_fire(
+                self._timezone, self._previous_wall, memo[1] - 1, *self._gap, memo[2]
+            )
+        else:
+            if moment.tzinfo is None:
+                require_aware(moment, "moment")
+            # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
+            latest = -((_EPOCH - moment) // _SECOND) - 1
+            end = self._end_epoch
+            if end is not None and end < latest:
+                latest = end
+            found = previous_fire(self._timezone, self._previous_wall, latest, *self._gap)
+        if found is None:
+            return None
+        instant, result, plain = found
+        floor = self._start_floor
+        if floor is not None and instant <= floor:
+            return None
+        if plain is not None:
+            object.__setattr__(self, "_memo", (result, instant, plain))
+        return result
+
     def explain(self) -> str:
         """An English description, e.g. ``"At 09:00 on Monday through Friday"``."""
         from ._explain import _ordinal, _shape, _spans, explain_cron
@@ -499,6 +550,9 @@ class _Schedule:
         "_hour_table",
         "_minute_table",
         "_month_table",
+        "_previous",
+        "_previous_days",
+        "_previous_shapes",
         "_second_table",
         "_shape_masks",
         "_shape_tables",
@@ -517,6 +571,16 @@ class _Schedule:
         self._shape_masks: dict[tuple[int, int], int] = {}
         self._shape_tables: dict[tuple[int, int], tuple[int, ...]] = {}
         self._day_tables: dict[int, tuple[int, ...]] = {}
+        # For walking backwards: "largest allowed value < k" tables of the second,
+        # minute, hour and month fields, and day tables like the ones above.
+        self._previous = (
+            _previous_table(fields.seconds, 60),
+            _previous_table(fields.minutes, 60),
+            _previous_table(fields.hours, 24),
+            _previous_table(fields.months, 13),
+        )
+        self._previous_shapes: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._previous_days: dict[int, tuple[int, ...]] = {}
 
     @property
     def fields(self) -> CronFields:
@@ -642,6 +706,79 @@ class _Schedule:
             found = self._days(year, month)[day]
             if found < 0:
                 month, day = month + 1, 1
+                continue
+            return year, month, found
+
+    def _days_before(self, year: int, month: int) -> tuple[int, ...]:
+        """``table[k]``: the largest day < k of this month that matches, or -1 (k <= 32)."""
+        key = year * 16 + month
+        table = self._previous_days.get(key)
+        if table is None:
+            shape = _month_shape(year, month)
+            weeks = self._weeks
+            if weeks is not None:
+                days = self._shape_mask(shape) & _iso_week_days(year, month, shape[0], weeks)
+                table = _previous_table(days, 33)
+            else:
+                table = self._previous_shapes.get(shape)
+                if table is None:
+                    table = _previous_table(self._shape_mask(shape), 33)
+                    self._previous_shapes[shape] = table
+            if len(self._previous_days) > 2048:
+                self._previous_days.clear()
+            self._previous_days[key] = table
+        return table
+
+    def previous_wall(self, wall: Wall) -> Wall | None:
+        """The largest matching wall time strictly before *wall* (whose second may be 60)."""
+        year, month, day, hour, minute, second = wall
+        seconds, minutes, hours, months = self._previous
+        years = self._years
+        if (
+            months[month + 1] == month
+            and self._days_before(year, month)[day + 1] == day
+            and (years is None or year in years)
+        ):
+            # Today is a matching date: look for an earlier time of day first.
+            found = hours[hour + 1]
+            if found == hour:
+                found = minutes[minute + 1]
+                if found == minute:
+                    found = seconds[second]
+                    if found >= 0:
+                        return year, month, day, hour, minute, found
+                    found = minutes[minute]
+                if found >= 0:
+                    return year, month, day, hour, found, seconds[60]
+                found = hours[hour]
+            if found >= 0:
+                return year, month, day, found, minutes[60], seconds[60]
+        date = self._previous_date(year, month, day - 1)
+        if date is None:
+            return None
+        return date[0], date[1], date[2], hours[24], minutes[60], seconds[60]
+
+    def _previous_date(self, year: int, month: int, day: int) -> tuple[int, int, int] | None:
+        """The last matching date on or before the given one (*day* may be 0)."""
+        months, years = self._previous[3], self._years
+        while True:
+            if years is not None:
+                index = bisect_right(years, year) - 1
+                if index < 0:
+                    return None
+                if years[index] != year:
+                    year, month, day = years[index], 12, 31
+            elif year < 1:
+                return None
+            found = months[month + 1]
+            if found < 0:
+                year, month, day = year - 1, 12, 31
+                continue
+            if found != month:
+                month, day = found, 31
+            found = self._days_before(year, month)[day + 1]
+            if found < 0:
+                month, day = month - 1, 31
                 continue
             return year, month, found
 
