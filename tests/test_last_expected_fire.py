@@ -96,7 +96,7 @@ def test_a_raising_trigger_is_a_trigger_error_naming_the_job(
 ) -> None:
     scheduler, _, _ = sim
     scheduler.add_job(noop, Broken(), id="odd")
-    with pytest.raises(TriggerError, match="'odd'.*cannot look back") as caught:
+    with pytest.raises(TriggerError, match=r"'odd'.*cannot look back") as caught:
         scheduler.last_expected_fire("odd", T0 + timedelta(minutes=5))
     assert isinstance(caught.value.__cause__, RuntimeError)
 
