@@ -516,7 +516,7 @@ def _backwards(
 ) -> None:
     """The second table: walking back, tickwork's previous_before beside the peers'."""
     present = [lib for lib in BACKWARDS if versions[lib.label] is not None]
-    peers = [lib for lib in BACKWARDS[1:]]
+    peers = list(BACKWARDS[1:])
     headers = ["Expression", "Zone", "next_after", "previous_before", "ratio"]
     headers += [f"{lib.label} (back)" for lib in peers]
     rows: list[list[str]] = []
