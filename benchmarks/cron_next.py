@@ -554,9 +554,10 @@ def _backwards(
                 totals[lib.label][0] += walk_ns
                 totals[lib.label][1] += args.count
                 cell = _us(walk_ns / args.count)
+                # Compared oldest first, as instants grow: positions count from the oldest.
                 diff = _differences(lib.label, reference[::-1], walk[::-1])
                 if diff is not None:
-                    footnotes.append(f"`{expr}` / {zone_name}: {diff}")
+                    footnotes.append(f"`{expr}` / {zone_name}: {diff} (oldest first)")
                     cell += f" [{len(footnotes)}]"
                 row.append(cell)
             rows.append(row)
