@@ -10,7 +10,7 @@ schedule has one day table per month it reaches instead.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta, tzinfo
@@ -21,6 +21,7 @@ from .._errors import InvalidExpression
 from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
+from ._cronback import PreviousWall
 from ._cronparse import (
     KEYWORDS,
     CronFields,
@@ -47,18 +48,6 @@ def _next_table(mask: int, size: int) -> tuple[int, ...]:
         if mask >> value & 1:
             following = value
         table[value] = following
-    return tuple(table)
-
-
-def _previous_table(mask: int, size: int) -> tuple[int, ...]:
-    """``table[k]`` is the largest allowed value < k, or -1, for k in 0..size."""
-    table = [-1] * (size + 1)
-    preceding = -1
-    for value in range(size):
-        table[value] = preceding
-        if mask >> value & 1:
-            preceding = value
-    table[size] = preceding
     return tuple(table)
 
 
@@ -550,14 +539,12 @@ class _Schedule:
         "_hour_table",
         "_minute_table",
         "_month_table",
-        "_previous",
-        "_previous_days",
-        "_previous_shapes",
         "_second_table",
         "_shape_masks",
         "_shape_tables",
         "_weeks",
         "_years",
+        "previous_wall",
     )
 
     def __init__(self, fields: CronFields) -> None:
@@ -571,16 +558,8 @@ class _Schedule:
         self._shape_masks: dict[tuple[int, int], int] = {}
         self._shape_tables: dict[tuple[int, int], tuple[int, ...]] = {}
         self._day_tables: dict[int, tuple[int, ...]] = {}
-        # For walking backwards: "largest allowed value < k" tables of the second,
-        # minute, hour and month fields, and day tables like the ones above.
-        self._previous = (
-            _previous_table(fields.seconds, 60),
-            _previous_table(fields.minutes, 60),
-            _previous_table(fields.hours, 24),
-            _previous_table(fields.months, 13),
-        )
-        self._previous_shapes: dict[tuple[int, int], tuple[int, ...]] = {}
-        self._previous_days: dict[int, tuple[int, ...]] = {}
+        #: The largest matching wall time strictly before a given one (walking back).
+        self.previous_wall = PreviousWall(fields, self._month_mask).before
 
     @property
     def fields(self) -> CronFields:
@@ -626,6 +605,14 @@ class _Schedule:
         if mask is None:
             mask = self._shape_masks[shape] = self._day_mask(*shape)
         return mask
+
+    def _month_mask(self, year: int, month: int) -> int:
+        """Bits 1..31: the days of one month that match, ISO weeks included."""
+        shape = _month_shape(year, month)
+        weeks = self._weeks
+        if weeks is not None:
+            return self._shape_mask(shape) & _iso_week_days(year, month, shape[0], weeks)
+        return self._shape_mask(shape)
 
     def _month_days(self, year: int, month: int) -> tuple[int, ...]:
         """The day table of one month (shared by its shape unless weeks matter)."""
@@ -706,79 +693,6 @@ class _Schedule:
             found = self._days(year, month)[day]
             if found < 0:
                 month, day = month + 1, 1
-                continue
-            return year, month, found
-
-    def _days_before(self, year: int, month: int) -> tuple[int, ...]:
-        """``table[k]``: the largest day < k of this month that matches, or -1 (k <= 32)."""
-        key = year * 16 + month
-        table = self._previous_days.get(key)
-        if table is None:
-            shape = _month_shape(year, month)
-            weeks = self._weeks
-            if weeks is not None:
-                days = self._shape_mask(shape) & _iso_week_days(year, month, shape[0], weeks)
-                table = _previous_table(days, 33)
-            else:
-                table = self._previous_shapes.get(shape)
-                if table is None:
-                    table = _previous_table(self._shape_mask(shape), 33)
-                    self._previous_shapes[shape] = table
-            if len(self._previous_days) > 2048:
-                self._previous_days.clear()
-            self._previous_days[key] = table
-        return table
-
-    def previous_wall(self, wall: Wall) -> Wall | None:
-        """The largest matching wall time strictly before *wall* (whose second may be 60)."""
-        year, month, day, hour, minute, second = wall
-        seconds, minutes, hours, months = self._previous
-        years = self._years
-        if (
-            months[month + 1] == month
-            and self._days_before(year, month)[day + 1] == day
-            and (years is None or year in years)
-        ):
-            # Today is a matching date: look for an earlier time of day first.
-            found = hours[hour + 1]
-            if found == hour:
-                found = minutes[minute + 1]
-                if found == minute:
-                    found = seconds[second]
-                    if found >= 0:
-                        return year, month, day, hour, minute, found
-                    found = minutes[minute]
-                if found >= 0:
-                    return year, month, day, hour, found, seconds[60]
-                found = hours[hour]
-            if found >= 0:
-                return year, month, day, found, minutes[60], seconds[60]
-        date = self._previous_date(year, month, day - 1)
-        if date is None:
-            return None
-        return date[0], date[1], date[2], hours[24], minutes[60], seconds[60]
-
-    def _previous_date(self, year: int, month: int, day: int) -> tuple[int, int, int] | None:
-        """The last matching date on or before the given one (*day* may be 0)."""
-        months, years = self._previous[3], self._years
-        while True:
-            if years is not None:
-                index = bisect_right(years, year) - 1
-                if index < 0:
-                    return None
-                if years[index] != year:
-                    year, month, day = years[index], 12, 31
-            elif year < 1:
-                return None
-            found = months[month + 1]
-            if found < 0:
-                year, month, day = year - 1, 12, 31
-                continue
-            if found != month:
-                month, day = found, 31
-            found = self._days_before(year, month)[day + 1]
-            if found < 0:
-                month, day = month - 1, 31
                 continue
             return year, month, found
 
