@@ -3,8 +3,8 @@
 The mirror of ``_Schedule.next_wall`` in :mod:`.cron`, kept apart so that module stays
 about parsing and walking forwards. The same field masks become "largest allowed value
 below k" tables, and the days a month allows come from the schedule itself (its day
-rules, ``L``, ``W``, ``#`` and ISO weeks resolved), so both directions walk one set of
-wall times. Turning those into instants, DST rules included, is
+rules, ``L``, ``W``, ``#`` and ISO weeks resolved, in its forward day tables), so both
+directions walk one set of wall times. Turning those into instants, DST rules included, is
 :func:`._walltime.previous_fire`'s job.
 """
 
@@ -37,13 +37,16 @@ def previous_table(mask: int, size: int) -> tuple[int, ...]:
 class PreviousWall:
     """The backwards walk of one compiled schedule: :meth:`before`.
 
-    *month_days(year, month)* gives the bit mask (bits 1..31) of the days of that
-    month the schedule allows. Safe to share between threads, like the schedule.
+    *month_days(year, month)* gives the schedule's forward day table of that month
+    (``table[d] == d`` for each day it allows). Safe to share between threads, like the
+    schedule.
     """
 
     __slots__ = ("_days", "_hours", "_minutes", "_month_days", "_months", "_seconds", "_years")
 
-    def __init__(self, fields: CronFields, month_days: Callable[[int, int], int]) -> None:
+    def __init__(
+        self, fields: CronFields, month_days: Callable[[int, int], tuple[int, ...]]
+    ) -> None:
         self._seconds = previous_table(fields.seconds, 60)
         self._minutes = previous_table(fields.minutes, 60)
         self._hours = previous_table(fields.hours, 24)
@@ -57,7 +60,9 @@ class PreviousWall:
         key = year * 16 + month
         table = self._days.get(key)
         if table is None:
-            table = previous_table(self._month_days(year, month), 33)
+            forward = self._month_days(year, month)
+            mask = sum(1 << day for day in range(1, 32) if forward[day] == day)
+            table = previous_table(mask, 33)
             if len(self._days) > _MONTHS_KEPT:
                 self._days.clear()
             self._days[key] = table

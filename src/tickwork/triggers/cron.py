@@ -384,40 +384,26 @@ class CronTrigger(Trigger):
         return result
 
     def previous_before(self, moment: datetime) -> datetime | None:
-        """The latest fire instant strictly earlier than *moment*, or ``None``.
-
-        The same fire set as :meth:`next_after`, walked the other way (DST rules
-        included); ``None`` before the first fire (or *start*). *moment* must be aware;
-        the result is in the trigger's zone.
-
-        >>> trigger = CronTrigger("30 2 * * *", timezone="America/New_York")
-        >>> str(trigger.previous_before(datetime(2024, 3, 10, 12, tzinfo=trigger.timezone)))
-        '2024-03-10 03:00:00-04:00'
-        """
+        """The latest fire instant strictly earlier than *moment*, or ``None``: the fire
+        set of :meth:`next_after`, DST rules included, walked back (see the base class)."""
         memo = self._memo
         if memo is not None and memo[0] is moment:
             # Walking on from our own previous result: its instant and wall are known.
-            found = previous_fire(
-                self._timezone, self._previous_wall, memo[1] - 1, *self._gap, memo[2]
-            )
+            latest, wall = memo[1] - 1, memo[2]
         else:
             if moment.tzinfo is None:
                 require_aware(moment, "moment")
             # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
-            latest = -((_EPOCH - moment) // _SECOND) - 1
-            end = self._end_epoch
-            if end is not None and end < latest:
-                latest = end
-            found = previous_fire(self._timezone, self._previous_wall, latest, *self._gap)
-        if found is None:
-            return None
-        instant, result, plain = found
+            latest, wall = -((_EPOCH - moment) // _SECOND) - 1, None
+            if self._end_epoch is not None:
+                latest = min(latest, self._end_epoch)
+        found = previous_fire(self._timezone, self._previous_wall, latest, *self._gap, wall)
         floor = self._start_floor
-        if floor is not None and instant <= floor:
+        if found is None or (floor is not None and found[0] <= floor):
             return None
-        if plain is not None:
-            object.__setattr__(self, "_memo", (result, instant, plain))
-        return result
+        if found[2] is not None:
+            object.__setattr__(self, "_memo", (found[1], found[0], found[2]))
+        return found[1]
 
     def explain(self) -> str:
         """An English description, e.g. ``"At 09:00 on Monday through Friday"``."""
@@ -559,7 +545,7 @@ class _Schedule:
         self._shape_tables: dict[tuple[int, int], tuple[int, ...]] = {}
         self._day_tables: dict[int, tuple[int, ...]] = {}
         #: The largest matching wall time strictly before a given one (walking back).
-        self.previous_wall = PreviousWall(fields, self._month_mask).before
+        self.previous_wall = PreviousWall(fields, self._days).before
 
     @property
     def fields(self) -> CronFields:
@@ -605,14 +591,6 @@ class _Schedule:
         if mask is None:
             mask = self._shape_masks[shape] = self._day_mask(*shape)
         return mask
-
-    def _month_mask(self, year: int, month: int) -> int:
-        """Bits 1..31: the days of one month that match, ISO weeks included."""
-        shape = _month_shape(year, month)
-        weeks = self._weeks
-        if weeks is not None:
-            return self._shape_mask(shape) & _iso_week_days(year, month, shape[0], weeks)
-        return self._shape_mask(shape)
 
     def _month_days(self, year: int, month: int) -> tuple[int, ...]:
         """The day table of one month (shared by its shape unless weeks matter)."""
