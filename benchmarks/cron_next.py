@@ -29,6 +29,13 @@ the ``--count`` calls. Work a library defers from construction to its first call
 therefore counted in the walk, and caches a library fills during a walk start cold in every
 repeat. Construction is timed separately and printed below the table, not added to it.
 
+A second table walks the other way: ``--count`` fire times *before* the same start,
+each fed its own previous result, with tickwork's ``previous_before(previous)`` beside
+cronsim's ``CronSim(expr, start, reverse=True)`` and croniter's ``get_prev(datetime)``
+(APScheduler 3 has no backwards walk). Its "ratio" column is tickwork's
+``previous_before`` time over its ``next_after`` time on the same row: the target is at
+most 1.5.
+
 As a sanity check, each peer's walk is compared with tickwork's and the differences are
 listed as numbered footnotes. The peers are known to mishandle some daylight-saving
 transitions, so differences in Europe/Berlin and America/New_York are expected: they are
@@ -86,6 +93,26 @@ def _walk_tickwork(trigger: Any, previous: datetime, count: int) -> datetime:
     next_after = trigger.next_after
     for _ in range(count):
         previous = next_after(previous)
+    return previous
+
+
+def _walk_tickwork_back(trigger: Any, previous: datetime, count: int) -> datetime:
+    previous_before = trigger.previous_before
+    for _ in range(count):
+        previous = previous_before(previous)
+    return previous
+
+
+def _build_cronsim_back(expr: str, zone: ZoneInfo, start: datetime) -> Any:
+    from cronsim import CronSim
+
+    return CronSim(expr, start, reverse=True)
+
+
+def _walk_croniter_back(it: Any, previous: datetime, count: int) -> datetime:
+    get_prev = it.get_prev
+    for _ in range(count):
+        previous = get_prev(datetime)
     return previous
 
 
@@ -201,6 +228,31 @@ LIBRARIES = (
         dist="APScheduler",
         build=_build_apscheduler,
         walk=_walk_apscheduler,
+    ),
+)
+
+#: The backwards walks: tickwork first (the reference), then the peers that have one.
+BACKWARDS = (
+    Library(
+        label="tickwork",
+        module="tickwork",
+        dist="tickwork",
+        build=_build_tickwork,
+        walk=_walk_tickwork_back,
+    ),
+    Library(
+        label="cronsim",
+        module="cronsim",
+        dist="cronsim",
+        build=_build_cronsim_back,
+        walk=_walk_cronsim,
+    ),
+    Library(
+        label="croniter",
+        module="croniter",
+        dist="croniter",
+        build=_build_croniter,
+        walk=_walk_croniter_back,
     ),
 )
 
@@ -338,6 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Markdown table (default)",
     )
     style.add_argument("--plain", dest="markdown", action="store_false", help="plain aligned text")
+    parser.add_argument(
+        "--no-backwards",
+        dest="backwards",
+        action="store_false",
+        help="skip the second table (walking backwards)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.count < 1:
         parser.error("--repeat and --count must be at least 1")
@@ -356,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     footnotes: list[str] = []
     totals = {lib.label: [0, 0, 0] for lib in present}  # walk ns, fire times, build ns
     failed: set[str] = set()
+    forward_ns: dict[tuple[str, str], int] = {}  # tickwork's walk, per row
 
     for expr in EXPRESSIONS:
         for zone_name in ZONES:
@@ -379,6 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     footnotes.append(f"`{expr}` / {zone_name}: {lib.label} raised {exc!r}")
                     row.append(f"error [{len(footnotes)}]")
                     continue
+                if lib is LIBRARIES[0]:
+                    forward_ns[expr, zone_name] = walk_ns
                 total = totals[lib.label]
                 total[0] += walk_ns
                 total[1] += args.count
@@ -442,7 +503,92 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{number}] {note}")
     elif len(present) > 1:
         print("\nEvery peer's walk matched tickwork's on every row.")
+    if args.backwards:
+        _backwards(args, start_wall, versions, forward_ns)
     return 0
+
+
+def _backwards(
+    args: argparse.Namespace,
+    start_wall: datetime,
+    versions: dict[str, str | None],
+    forward_ns: dict[tuple[str, str], int],
+) -> None:
+    """The second table: walking back, tickwork's previous_before beside the peers'."""
+    present = [lib for lib in BACKWARDS if versions[lib.label] is not None]
+    peers = list(BACKWARDS[1:])
+    headers = ["Expression", "Zone", "next_after", "previous_before", "ratio"]
+    headers += [f"{lib.label} (back)" for lib in peers]
+    rows: list[list[str]] = []
+    footnotes: list[str] = []
+    totals = {lib.label: [0, 0] for lib in present}
+    forward_total = 0
+    for expr in EXPRESSIONS:
+        for zone_name in ZONES:
+            zone = ZoneInfo(zone_name)
+            start = start_wall.replace(tzinfo=zone)
+            reference = _collect(BACKWARDS[0], expr, zone, start, args.count)
+            _, back_ns = _time_walk(BACKWARDS[0], expr, zone, start, args.count, args.repeat)
+            ahead_ns = forward_ns[expr, zone_name]
+            forward_total += ahead_ns
+            totals["tickwork"][0] += back_ns
+            totals["tickwork"][1] += args.count
+            row = [
+                f"`{expr}`" if args.markdown else expr,
+                zone_name,
+                _us(ahead_ns / args.count),
+                _us(back_ns / args.count),
+                f"{back_ns / ahead_ns:.2f}",
+            ]
+            for lib in peers:
+                if lib not in present:
+                    row.append("n/a")
+                    continue
+                try:
+                    _, walk_ns = _time_walk(lib, expr, zone, start, args.count, args.repeat)
+                    walk = _collect(lib, expr, zone, start, args.count)
+                except Exception as exc:  # a peer that raises is a finding, not a crash
+                    footnotes.append(f"`{expr}` / {zone_name}: {lib.label} raised {exc!r}")
+                    row.append(f"error [{len(footnotes)}]")
+                    continue
+                totals[lib.label][0] += walk_ns
+                totals[lib.label][1] += args.count
+                cell = _us(walk_ns / args.count)
+                # Compared oldest first, as instants grow: positions count from the oldest.
+                diff = _differences(lib.label, reference[::-1], walk[::-1])
+                if diff is not None:
+                    footnotes.append(f"`{expr}` / {zone_name}: {diff} (oldest first)")
+                    cell += f" [{len(footnotes)}]"
+                row.append(cell)
+            rows.append(row)
+    bold = "**" if args.markdown else ""
+    back_total, fires = totals["tickwork"]
+    ratio = back_total / forward_total
+    overall = [
+        f"{bold}overall{bold}",
+        "all",
+        f"{bold}{_us(forward_total / fires)}{bold}",
+        f"{bold}{_us(back_total / fires)}{bold}",
+        f"{bold}{ratio:.2f}{bold}",
+    ]
+    for lib in peers:
+        walk_ns, count = totals.get(lib.label, [0, 0])
+        overall.append(f"{bold}{_us(walk_ns / count)}{bold}" if count else "n/a")
+    rows.append(overall)
+    print(
+        f"\nWalking backwards: microseconds per fire time, best of {args.repeat}, "
+        f"{args.count} fire times before {start_wall.isoformat(timespec='minutes')} in each "
+        "zone; ratio = previous_before / next_after.\n"
+    )
+    print("\n".join(_render(headers, rows, markdown=args.markdown)))
+    verdict = "meets" if ratio <= 1.5 else "MISSES"
+    print(f"\ntickwork previous_before / next_after overall: {ratio:.2f} ({verdict} <= 1.5).")
+    if footnotes:
+        print("\nDifferences from tickwork's backwards walk:\n")
+        for number, note in enumerate(footnotes, 1):
+            print(f"[{number}] {note}")
+    elif len(present) > 1:
+        print("\nEvery peer's backwards walk matched tickwork's on every row.")
 
 
 if __name__ == "__main__":

@@ -219,6 +219,19 @@ def one_off_and_combined() -> None:
     )
 
 
+def backwards() -> None:
+    heading("Walking backwards: the last fire times before a moment, newest first")
+    monday = datetime(2024, 3, 11, 12, tzinfo=NEW_YORK)
+    daily = CronTrigger("30 2 * * *", timezone=NEW_YORK)
+    print(f"30 2 * * *  (before {monday.isoformat()}; 03-10 has no 02:30)")
+    for fire in daily.previous_times(monday, 3):
+        print(f"    {fire.isoformat()}  = {fire.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    # The same set of fire times as next_after: forward from the oldest, back to the start.
+    oldest = daily.previous_times(monday, 3)[-1]
+    again = [fire.isoformat() for fire in daily.next_times(oldest, 2)]
+    print(f"    forward from the oldest: {', '.join(again)}")
+
+
 def serialization() -> None:
     heading("Stored as JSON, loaded back")
     trigger = CronTrigger("30 2 * * *", timezone=NEW_YORK, dst_gap="skip")
@@ -237,6 +250,7 @@ def main() -> None:
     other_zones()
     intervals()
     one_off_and_combined()
+    backwards()
     serialization()
 
 

@@ -28,7 +28,6 @@ from tickwork.cli import main
 from tickwork.executors import InlineExecutor
 from tickwork.stores import JobStore, PostgresStore, SQLiteStore
 from tickwork.testing import FakeClock, advance
-from tickwork.triggers import CronTrigger
 
 from . import control_jobs, pg
 from .test_cli import crafted_file, table
@@ -38,10 +37,6 @@ crafted_file = crafted_file  # the fixture, for the test that pauses it
 
 RECORD = "tests.stores.sqlite_jobs:record"
 FAIL = "tests.stores.sqlite_jobs:fail"
-HAS_PREVIOUS = hasattr(CronTrigger, "previous_times")
-needs_previous = pytest.mark.skipif(
-    not HAS_PREVIOUS, reason="Trigger.previous_times is not in this tree yet (helper A)"
-)
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -196,7 +191,6 @@ def test_next_json_has_iso_times_with_offsets() -> None:
     assert data["next"] == ["2024-03-10T03:00:00-04:00", "2024-03-11T02:30:00-04:00"]
 
 
-@needs_previous
 def test_previous_of_an_expression_newest_first() -> None:
     status, data = run_json(
         "next", "0 9 * * *", "--tz", "Europe/Berlin", "--previous", "3",
@@ -222,7 +216,24 @@ def test_previous_of_an_expression_newest_first() -> None:
     ]
 
 
-@needs_previous
+def test_a_hashed_expression_takes_the_key_a_job_id_would_give() -> None:
+    from tickwork.triggers import CronTrigger
+
+    status, data = run_json("next", "H 9 * * *", "--tz", "UTC", "--hash-key", "backup",
+                            "--after", "2024-01-01T00:00:00+00:00", "-n", "2")  # fmt: skip
+    assert status == 0
+    # The key is the trigger's: the job "backup" would fire at the same minute.
+    trigger = CronTrigger("H 9 * * *", timezone="UTC", hash_key="backup")
+    after = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
+    assert data["next"] == [t.isoformat() for t in trigger.next_times(after, 2)]
+    assert {t[11:13] for t in data["next"]} == {"09"}
+    status, text = run("explain", "H 9 * * *", "--hash-key", "backup")
+    assert status == 0
+    assert "(H: minute" in text
+    status, _ = run("explain", "H 9 * * *")  # no key: the error names hash_key
+    assert status == 2
+
+
 def test_previous_of_a_stored_job(live: Target) -> None:
     status, data = run_json(
         "next", *live.argv[:1], "report", *live.argv[1:], "--previous", "2",

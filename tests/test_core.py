@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -665,6 +666,34 @@ def test_latest_fire_at_or_before_matches_a_walk(expression: str) -> None:
         while (following := trigger.next_after(walked)) is not None and following <= moment:
             walked = following
         assert latest_fire_at_or_before(trigger, moment, first, None, None) == walked
+        # The same through the generic search a trigger of one's own gets (a bisection).
+        generic = NextOnly(trigger)
+        assert latest_fire_at_or_before(generic, moment, first, None, None) == walked
+        # Bounded by an end: the last fire at or before it.
+        end = first + timedelta(hours=hours / 2)
+        bounded = latest_fire_at_or_before(trigger, moment, first, None, end)
+        assert bounded == latest_fire_at_or_before(generic, moment, first, None, end)
+        assert first <= bounded <= end
+
+
+class NextOnly(Trigger):
+    """A trigger of one's own: only next_after (and serialization)."""
+
+    type_name = "test-core-next-only"
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Trigger) -> None:
+        object.__setattr__(self, "_inner", inner)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        return self._inner.next_after(moment)  # type: ignore[attr-defined, no-any-return]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NextOnly:
+        raise NotImplementedError
 
 
 def test_jitter_offset_is_stable_bounded_and_spread() -> None:

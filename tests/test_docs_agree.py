@@ -222,3 +222,21 @@ def test_an_empty_sqlite_path_is_refused() -> None:
     # sqlite3 opens a private temporary database for "": nothing would be kept.
     with pytest.raises(ValueError, match="path"):
         SQLiteStore("")
+
+
+# -- docs/triggers.md, "Walking backwards": the printed output ------------------------
+
+
+def test_the_walking_backwards_example_prints_what_the_docs_show() -> None:
+    text = (DOCS / "triggers.md").read_text(encoding="utf-8")
+    start = text.index("### Walking backwards")
+    # (The example's comments start lines with "#": the section ends at a heading.)
+    section = text[start : text.index("\n## ", start)]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    shown = re.search(r"```text\n(.*?)```", section, flags=re.DOTALL)
+    assert code is not None
+    assert shown is not None
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.group(1), "docs/triggers.md", "exec"), {"__name__": "docs_example"})
+    assert out.getvalue() == shown.group(1)

@@ -44,11 +44,13 @@ from ._planning import (
     epoch_us,
     job_first_fire,
     job_next_fire,
+    job_previous_fire,
     require_first_fire,
     within_window,
     would_never_run,
 )
 from ._shortcuts import coerce_datetime, make_trigger
+from ._tz import require_aware
 from .executors import AsyncioExecutor, Executor
 from .stores import JobStore
 from .triggers import Trigger
@@ -516,6 +518,25 @@ class Engine(Machine):
         if job.remaining_runs is not None:
             times = times[: job.remaining_runs]
         return times
+
+    def last_expected_fire(self, job_id: str, before: datetime | None = None) -> datetime | None:
+        """When the job's schedule says it should last have fired: the latest fire time
+        of its trigger strictly before *before* (default: the scheduler's clock now),
+        inside the job's start and end; ``None`` when there is none.
+
+        It reads the schedule only, not the history: a paused job, a missed run or a
+        job added after that time still has it (compare with :meth:`history` to see
+        whether it ran). Raises ``JobLookupError`` for an unknown id, ``TypeError`` for a
+        naive *before*, and ``TriggerError``, naming the job and the trigger's error,
+        when its trigger raises instead of giving a time.
+        """
+        if before is not None:
+            require_aware(before, "before")
+        with self._lock:
+            job = self._job(job_id)
+            if before is None:
+                before = self._clock.now()
+        return job_previous_fire(job, before)
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         """The newest recorded runs, newest first: of one job, or of all jobs.

@@ -65,8 +65,8 @@ class TriggerError(TickworkError, ValueError):
     the ``__cause__``; ``job_id`` holds the job's id.
 
     Raised by the call that asked (``add_job``, ``modify_job``, ``reschedule_job``,
-    ``resume_job``, ``next_fire_times``, ``backfill``). At a fire time nothing raises:
-    the scheduler pauses the job and reports it instead.
+    ``resume_job``, ``next_fire_times``, ``last_expected_fire``, ``backfill``). At a fire
+    time nothing raises: the scheduler pauses the job and reports it instead.
     """
 
     def __init__(self, message: str, *, job_id: str) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "jitter_offset",
     "job_first_fire",
     "job_next_fire",
+    "job_previous_fire",
     "latest_fire_at_or_before",
     "next_job_fire",
     "plan_due",
@@ -99,6 +100,26 @@ def job_next_fire(job: Scheduled, after: datetime, *, bounded: bool = True) -> d
         return next_job_fire(job.trigger, after, job.start, job.end)
     except Exception as error:  # a custom trigger may raise anything
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
+
+
+def job_previous_fire(job: Scheduled, before: datetime) -> datetime | None:
+    """The job's latest fire time strictly before *before* inside its [start, end], or
+    None; a trigger that raises raises :class:`~tickwork.TriggerError`, naming the job."""
+    end = job.end
+    if end is not None and epoch_us(end) < epoch_us(before):
+        before = end.astimezone(timezone.utc) + _US  # at or before the end
+    try:
+        found = job.trigger.previous_before(before)
+    except Exception as error:  # a custom trigger may raise anything
+        reason = (
+            f"the trigger of job {job.id!r} failed to give its fire time before "
+            f"{before.isoformat()}: {type(error).__name__}: {error}"
+        )
+        raise TriggerError(reason, job_id=job.id) from error
+    start = job.start
+    if found is not None and start is not None and epoch_us(found) < epoch_us(start):
+        return None
+    return found
 
 
 def job_first_fire(job: Scheduled, now: datetime, *, late_ok: bool = False) -> datetime | None:
@@ -195,9 +216,17 @@ def latest_fire_at_or_before(
 ) -> datetime:
     """The latest fire time <= *moment*, given that *lower* is a fire time <= *moment*.
 
-    A binary search on "the first fire at or after x": about 40 trigger calls for a
-    backlog of weeks, instead of walking every missed fire time.
+    One :meth:`~tickwork.Trigger.previous_before` call for a trigger that answers it
+    directly (every built-in one); otherwise a binary search on "the first fire at or
+    after x": about 40 trigger calls for a backlog of weeks, instead of walking every
+    missed fire time.
     """
+    if type(trigger).previous_before is not Trigger.previous_before:
+        ceiling = moment if end is None or epoch_us(end) > epoch_us(moment) else end
+        found = trigger.previous_before(ceiling.astimezone(timezone.utc) + _US)
+        if found is None or epoch_us(found) < epoch_us(lower):
+            return lower
+        return found
     low, high = epoch_us(lower), epoch_us(moment) + 1
     limit = epoch_us(moment)
     best = lower

@@ -88,6 +88,7 @@ class AsyncScheduler(DriverBase):
     get_job = forward_async(Engine.get_job)
     get_jobs = forward_async(Engine.get_jobs)
     next_fire_times = forward_async(Engine.next_fire_times)
+    last_expected_fire = forward_async(Engine.last_expected_fire)
     broken_jobs = forward_async(Engine.broken_jobs)
     modify_job = forward_async(Engine.modify_job)
     reschedule_job = forward_async(Engine.reschedule_job)

@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     def zone(sub: argparse.ArgumentParser, text: str) -> None:
         sub.add_argument("--tz", default=None, metavar="ZONE", help=text)
 
+    def hashed(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--hash-key", default=None, metavar="KEY",
+            help="for an expression with hashed values (H): the key to hash, as a job's "
+                 "id is (default: none; H then needs one)",
+        )  # fmt: skip
+
     def previous(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--previous", type=int, default=None, metavar="N",
@@ -109,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         "--after", default=None, help="ISO datetime with offset to start from (default: now)"
     )
     previous(upcoming)
+    hashed(upcoming)
     upcoming.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
 
     explain = command("explain", "describe a cron expression or a stored job's schedule")
@@ -117,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     zone(explain, "the zone of an expression (for --previous; default: UTC) or to show a "
                   "job's times in")  # fmt: skip
     previous(explain)
+    hashed(explain)
     explain.add_argument("--schema", default=None, metavar="NAME", help=_SCHEMA_HELP)
 
     jobs = command("jobs", "list the jobs (and broken jobs) in a job store")

@@ -81,6 +81,7 @@ class Scheduler(DriverBase):
     get_job = forward(Engine.get_job)
     get_jobs = forward(Engine.get_jobs)
     next_fire_times = forward(Engine.next_fire_times)
+    last_expected_fire = forward(Engine.last_expected_fire)
     history = forward(Engine.history)
     broken_jobs = forward(Engine.broken_jobs)
     modify_job = forward(Engine.modify_job)

@@ -300,6 +300,8 @@ def test_an_unbound_trigger_refuses_to_give_times_and_names_hash_key() -> None:
     for ask in (
         lambda: trigger.next_after(START),
         lambda: trigger.next_times(START, 2),
+        lambda: trigger.previous_before(START),
+        lambda: trigger.previous_times(START, 2),
         trigger.explain,
     ):
         with pytest.raises(InvalidExpression, match="no hash_key") as caught:
@@ -311,6 +313,8 @@ def test_an_unbound_trigger_refuses_to_give_times_and_names_hash_key() -> None:
     bound = trigger.with_hash_key("job-1")
     assert bound.hash_key == "job-1"
     assert bound.next_after(START) == datetime(2024, 1, 1, 0, 7, tzinfo=UTC)
+    # Backwards over the same hashed grid: minutes 7, 22, 37, 52.
+    assert bound.previous_before(START) == datetime(2023, 12, 31, 23, 52, tzinfo=UTC)
     assert bound.with_hash_key("job-1") is bound
 
 

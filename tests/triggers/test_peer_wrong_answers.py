@@ -124,11 +124,17 @@ def test_row12_croniter_older_gap_time_fires_the_same_night() -> None:
 def test_row13_croniter_older_wall_time_kept_across_fall_back() -> None:
     """``0 8 * * 1-5``: older croniter's *previous* fire from 2018-11-04 05:00 EST is 09:00 EDT.
 
-    tickwork has no ``previous()``; the row's point is that Friday's fire is 08:00 EDT
-    (the wall time is kept, not shifted by the offset change that follows). So ask for
-    the next fire one second before it, and then the one after, which crosses the
-    fall-back night and is Monday 08:00 EST.
+    The row's point is that Friday's fire is 08:00 EDT (the wall time is kept, not
+    shifted by the offset change that follows): ``previous_before`` answers it, and
+    walking forward from one second before it gives it again, then Monday 08:00 EST
+    across the fall-back night.
     """
+    trigger = CronTrigger("0 8 * * 1-5", timezone="America/New_York")
+    before = datetime.fromisoformat("2018-11-04T05:00:00-05:00")
+    assert [t.isoformat() for t in trigger.previous_times(before, 2)] == [
+        "2018-11-02T08:00:00-04:00",
+        "2018-11-01T08:00:00-04:00",
+    ]
     assert next_fires("0 8 * * 1-5", "America/New_York", "2018-11-02T07:59:59-04:00", 2) == [
         "2018-11-02T08:00:00-04:00",
         "2018-11-05T08:00:00-05:00",

@@ -86,6 +86,8 @@ def _target(args: argparse.Namespace) -> tuple[str, str | None]:
             raise ValueError("--schema is for a store: give STORE JOB_ID")
         return words[0], None
     if len(words) == 2:
+        if args.hash_key is not None:
+            raise ValueError("--hash-key is for an expression: a stored job hashes its id")
         return words[0], words[1]
     raise ValueError(
         f"{args.command} takes a cron expression, or a store and a job id; got "
@@ -179,7 +181,7 @@ def _times_command(args: argparse.Namespace, out: Output, *, explaining: bool) -
     now = datetime.now(timezone.utc)
     if job_id is None:
         zone = coerce_timezone(args.tz, "--tz") if (args.tz or not explaining) else timezone.utc
-        trigger = CronTrigger(first, timezone=zone)
+        trigger = CronTrigger(first, timezone=zone, hash_key=args.hash_key)
         words = trigger.explain()
         data: dict[str, Any] = {
             "expression": first,

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
+from .._instants import EPOCH, epoch_us
 from .._tz import require_aware
 
 __all__ = ["DstGap", "DstOverlap", "Trigger", "trigger_from_dict"]
 
 _E = TypeVar("_E", bound=Enum)
+
+#: How far back the generic :meth:`Trigger.previous_before` looks: the first day of
+#: the year 1 that every zone can express (``datetime.min`` in UTC is not, west of it).
+_EARLIEST_US = epoch_us(datetime(1, 1, 2, tzinfo=timezone.utc))
+_SECOND_US = 1_000_000
 
 
 class DstGap(str, Enum):
@@ -53,9 +59,14 @@ def coerce_enum(enum_type: type[_E], value: object, argument: str) -> _E:
 class Trigger(ABC):
     """A rule that says when a job fires. Triggers are immutable values.
 
-    The one question a trigger answers is :meth:`next_after`. Triggers never read
-    the clock: the moment to start from is always an argument. Every trigger
-    round-trips through :meth:`to_dict` / :func:`trigger_from_dict` as JSON-safe data.
+    The one question a trigger answers is :meth:`next_after`; :meth:`previous_before`
+    asks it the other way round. Triggers never read the clock: the moment to start
+    from is always an argument. Every trigger round-trips through :meth:`to_dict` /
+    :func:`trigger_from_dict` as JSON-safe data.
+
+    A trigger written outside tickwork needs only :meth:`next_after` (plus the
+    serialization methods); walking backwards then works through a generic search
+    over it (see :meth:`previous_before`), which it may override with a direct answer.
     """
 
     __slots__ = ()
@@ -105,6 +116,79 @@ class Trigger(ABC):
         if count == 0:
             return result
         for instant in self.iter_after(moment):
+            result.append(instant)
+            if len(result) >= count:
+                break
+        return result
+
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest fire instant strictly earlier than *moment*, or ``None`` if there is none.
+
+        The same set of fire instants as :meth:`next_after`, walked the other way: for
+        a result ``p``, ``next_after(p - 1 µs)`` is ``p`` and ``next_after(p)`` is at or
+        after *moment* (or ``None``). ``None`` when no fire lies before *moment*
+        (before a start date, before a one-off time). *moment* must be an aware
+        datetime (a naive one raises ``TypeError``); the result is in the trigger's
+        timezone, as :meth:`next_after` gives it.
+
+        Every built-in trigger answers directly. This default, for triggers that
+        define only :meth:`next_after`, searches with it: it probes further and
+        further back from *moment* (1 s, 2 s, 4 s, ... down to the year 1) until a
+        fire lies between the probe and *moment*, then bisects to the microsecond.
+        That costs about ``2 * log2(distance in µs)`` calls of :meth:`next_after`
+        (under 130) and relies on its contract: its answers never move back as the
+        moment moves forward. Whatever :meth:`next_after` raises propagates.
+        """
+        target = epoch_us(require_aware(moment, "moment"))
+
+        def fire_after(micros: int) -> datetime | None:
+            return self.next_after(EPOCH + timedelta(microseconds=micros))
+
+        # Gallop back until some fire lies in (probe, moment).
+        step = _SECOND_US
+        while True:
+            probe = max(target - step, _EARLIEST_US)
+            found = fire_after(probe)
+            if found is not None and epoch_us(found) < target:
+                break
+            if probe == _EARLIEST_US:
+                return None
+            step *= 2
+        # Bisect: next_after(low) < moment <= next_after(high) (or None).
+        low, high = probe, target - 1
+        while high - low > 1:
+            middle = (low + high) // 2
+            fire = fire_after(middle)
+            if fire is not None and epoch_us(fire) < target:
+                low, found = middle, fire
+            else:
+                high = middle
+        return found
+
+    def iter_before(self, moment: datetime) -> Iterator[datetime]:
+        """Successive fire instants strictly before *moment*, newest first, back to the
+        first one."""
+        current: datetime | None = require_aware(moment, "moment")
+        while True:
+            current = self.previous_before(current)  # type: ignore[arg-type]
+            if current is None:
+                return
+            yield current
+
+    def previous_times(self, before: datetime, count: int) -> list[datetime]:
+        """Up to *count* fire instants strictly before *before*, newest first.
+
+        Raises:
+            ValueError: *count* is not a non-negative int.
+            TypeError: *before* is naive or not a datetime.
+        """
+        if not isinstance(count, int) or count < 0:
+            raise ValueError(f"count must be a non-negative int, got {count!r}")
+        result: list[datetime] = []
+        if count == 0:
+            require_aware(before, "before")
+            return result
+        for instant in self.iter_before(require_aware(before, "before")):
             result.append(instant)
             if len(result) >= count:
                 break

@@ -19,6 +19,20 @@ smallest element strictly later than ``moment``. The set is defined without any
 reference to where a search starts, which is what makes "a start inside the second
 pass of an overlap does not re-fire the first" hold by construction.
 
+Walking backwards
+-----------------
+``previous_fire`` answers the mirror question, the largest element of the same set
+strictly earlier than a moment, by walking matching wall times downwards and keeping,
+for each, the latest instant it resolves to that is early enough. Wall order and
+instant order disagree only inside an overlap, now for a moment in its *second*
+pass: wall times above the moment's own still have a first-pass instant in the past,
+but any second-pass instant of a wall time at or below the moment's is later than
+all of those. So the second pass is asked first, then the walk goes on from the top
+of the repeated range. (A moment in the first pass needs nothing special: the
+second-pass instants are all in the future, and the bound filters them out.)
+
+Walking forwards
+----------------
 The search below walks matching wall times upwards from the wall time of the
 starting instant. Wall time only runs backwards inside an overlap, so there is one
 place where wall order and instant order disagree: a start in the *first* pass of
@@ -38,12 +52,15 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from ._base import DstGap, DstOverlap
 
-__all__ = ["Wall", "next_fire", "wall_of_epoch", "wall_to_epoch"]
+__all__ = ["Wall", "next_fire", "previous_fire", "wall_of_epoch", "wall_to_epoch"]
 
 #: (year, month, day, hour, minute, second) of a naive local time.
 Wall = tuple[int, int, int, int, int, int]
 #: The smallest matching wall time strictly later than the given one, or None.
 NextWall = Callable[[Wall], "Wall | None"]
+#: The largest matching wall time strictly earlier than the given one, or None. The
+#: given wall's second may be 60 ("strictly before the next minute").
+PreviousWall = Callable[[Wall], "Wall | None"]
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NAIVE_EPOCH = datetime(1970, 1, 1)
@@ -195,5 +212,117 @@ def _resolve_after(
     before, past = offset // _SECOND, other // _SECOND
     transition = _first_instant_with_offset(zone, local - past, local - before, past)
     if transition <= after:
+        return None
+    return transition, datetime.fromtimestamp(transition, zone), None
+
+
+def previous_fire(
+    zone: tzinfo,
+    previous_wall: PreviousWall,
+    latest: int,
+    gap: DstGap,
+    overlap: DstOverlap,
+    plain_wall: Wall | None = None,
+) -> tuple[int, datetime, Wall | None] | None:
+    """The last fire instant at or before the instant *latest* (epoch seconds).
+
+    The mirror of :func:`next_fire` over the same fire set: returns ``(epoch_seconds,
+    aware_datetime_in_zone, wall)`` or ``None`` when no matching wall time is left
+    (or the search runs past the year 1). *plain_wall* may be the ordinary wall time
+    of the instant ``latest + 1`` (a fire this module returned): the walk then starts
+    below it without re-reading the zone.
+    """
+    if plain_wall is not None:
+        candidate = previous_wall(plain_wall)
+    else:
+        try:
+            local = datetime.fromtimestamp(latest, zone)
+        except (OverflowError, OSError, ValueError):
+            return None
+        y, mo, d, h, mi, s = wall = (
+            local.year,
+            local.month,
+            local.day,
+            local.hour,
+            local.minute,
+            local.second,
+        )
+        top: Wall = (y, mo, d, h, mi, s + 1)  # strictly below it: at or below *wall*
+        here = local.utcoffset()
+        there = datetime(*wall, 0, zone, fold=1 - local.fold).utcoffset()
+        if here != there:
+            # The moment's own wall time happens twice: it lies in a fall-back overlap.
+            assert here is not None
+            assert there is not None
+            if local.fold == 0:
+                if overlap is DstOverlap.LAST:
+                    # First pass: the repeated wall times fire only in the future.
+                    earlier, later = here // _SECOND, there // _SECOND
+                    transition = _first_instant_with_offset(
+                        zone, latest, latest + (earlier - later), later
+                    )
+                    top = wall_of_epoch(transition + later)
+            else:
+                earlier, later = there // _SECOND, here // _SECOND
+                transition = _first_instant_with_offset(
+                    zone, latest - (earlier - later), latest, later
+                )
+                if overlap is not DstOverlap.FIRST:
+                    # A second-pass instant of a wall time <= the moment's beats every
+                    # first-pass instant.
+                    candidate = previous_wall(top)
+                    if candidate is not None:
+                        local_epoch = wall_to_epoch(candidate)
+                        if local_epoch >= transition + later:
+                            return (
+                                local_epoch - later,
+                                datetime(*candidate, 0, zone, fold=1),
+                                None,
+                            )
+                # Otherwise the latest fire is a first-pass one (or older): walk down
+                # from the top of the repeated range.
+                top = wall_of_epoch(transition + earlier)
+        candidate = previous_wall(top)
+    while candidate is not None:
+        found = _resolve_before(zone, candidate, latest, gap, overlap)
+        if found is not None:
+            return found
+        candidate = previous_wall(candidate)
+    return None
+
+
+def _resolve_before(
+    zone: tzinfo, wall: Wall, latest: int, gap: DstGap, overlap: DstOverlap
+) -> tuple[int, datetime, Wall | None] | None:
+    """The latest instant that *wall* resolves to under the policies, if at or before
+    *latest*."""
+    try:
+        first = datetime(*wall, 0, zone)
+    except (OverflowError, ValueError):
+        return None
+    offset = first.utcoffset()
+    other = datetime(*wall, 0, zone, fold=1).utcoffset()
+    assert offset is not None
+    assert other is not None
+    _y, _mo, _d, h, mi, s = wall
+    local = (first.toordinal() - _EPOCH_ORDINAL) * 86400 + h * 3600 + mi * 60 + s
+    if offset == other:
+        instant = local - offset // _SECOND
+        return (instant, first, wall) if instant <= latest else None
+    if offset > other:
+        # Fall-back overlap: the wall time happens at two instants.
+        early = local - offset // _SECOND
+        late = local - other // _SECOND
+        if overlap is not DstOverlap.FIRST and late <= latest:
+            return late, datetime(*wall, 0, zone, fold=1), None
+        if overlap is not DstOverlap.LAST and early <= latest:
+            return early, first, None
+        return None
+    # Spring-forward gap: the wall time never happens.
+    if gap is DstGap.SKIP:
+        return None
+    before, past = offset // _SECOND, other // _SECOND
+    transition = _first_instant_with_offset(zone, local - past, local - before, past)
+    if transition > latest:
         return None
     return transition, datetime.fromtimestamp(transition, zone), None

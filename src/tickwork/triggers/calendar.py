@@ -29,7 +29,7 @@ from .._errors import TriggerSearchExhausted
 from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
-from ._walltime import Wall, next_fire
+from ._walltime import Wall, next_fire, previous_fire
 
 __all__ = ["CalendarIntervalTrigger", "MissingDay"]
 
@@ -279,6 +279,20 @@ class CalendarIntervalTrigger(Trigger):
             return None
         return found[1]
 
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest fire instant strictly earlier than *moment*, or ``None`` (before
+        *start*): the fire set of :meth:`next_after`, DST rules included, walked back."""
+        # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
+        latest = -((_EPOCH - require_aware(moment, "moment")) // _SECOND) - 1
+        if self._end_epoch is not None:
+            latest = min(latest, self._end_epoch)
+        if latest <= self._start_floor:
+            return None
+        found = previous_fire(self._timezone, self._previous_wall, latest, *self._policy)
+        if found is None or found[0] <= self._start_floor:
+            return None
+        return found[1]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.type_name,
@@ -397,5 +411,29 @@ class CalendarIntervalTrigger(Trigger):
             k += 1
         raise TriggerSearchExhausted(
             f"{self!r}: no period from {k - _MAX_SKIPPED - 1} to {k - 1} has day "
+            f"{self._anchor_day} in its month; this is a bug in tickwork"
+        )
+
+    def _previous_wall(self, wall: Wall) -> Wall | None:
+        """The largest matching wall time strictly before *wall* (whose second may be 60)."""
+        year, month, day, hour, minute, second = wall
+        last = date(year, month, day).toordinal()
+        if (self._hour, self._minute, self._second) >= (hour, minute, second):
+            last -= 1  # today's fire time is not before *wall*
+        # The largest k whose (clamped) date is on or before *last*.
+        k = self._first_period_from(last + 1) - 1
+        clamp = self._missing is MissingDay.CLAMP
+        for _ in range(_MAX_SKIPPED + 1):
+            if k < 0:
+                return None
+            found = self._date_of(k)
+            if found is not None:
+                ordinal, exists = found
+                if exists or clamp:
+                    fire = date.fromordinal(ordinal)
+                    return fire.year, fire.month, fire.day, self._hour, self._minute, self._second
+            k -= 1
+        raise TriggerSearchExhausted(
+            f"{self!r}: no period from {k + 1} to {k + _MAX_SKIPPED + 1} has day "
             f"{self._anchor_day} in its month; this is a bug in tickwork"
         )

@@ -50,7 +50,8 @@ class AndTrigger(Trigger):
 
     :meth:`next_after` raises :class:`~tickwork.TriggerSearchExhausted` when the
     triggers did not agree within *max_iterations* rounds. The result is the first
-    trigger's datetime for the common instant.
+    trigger's datetime for the common instant. :meth:`previous_before` searches the
+    same way backwards, with the same limit.
     """
 
     __slots__ = ("_max_iterations", "_triggers")
@@ -115,6 +116,44 @@ class AndTrigger(Trigger):
             "rarely and max_iterations must be raised"
         )
 
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest instant strictly before *moment* at which every trigger fires.
+
+        Raises :class:`~tickwork.TriggerSearchExhausted` as :meth:`next_after` does.
+        """
+        require_aware(moment, "moment")
+        found: list[datetime] = []
+        for trigger in self._triggers:
+            fire = trigger.previous_before(moment)
+            if fire is None:
+                return None
+            found.append(fire)
+        instants = [epoch_us(fire) for fire in found]
+        rounds = 0
+        while True:
+            earliest = min(instants)
+            if max(instants) == earliest:
+                return found[0]
+            if rounds == self._max_iterations:
+                break
+            rounds += 1
+            # "Strictly before earliest + 1 us" is "at or before earliest".
+            ceiling = _EPOCH + timedelta(microseconds=earliest + 1)
+            for index, instant in enumerate(instants):
+                if instant > earliest:
+                    fire = self._triggers[index].previous_before(ceiling)
+                    if fire is None:
+                        return None
+                    found[index] = fire
+                    instants[index] = epoch_us(fire)
+        reached = (_EPOCH + timedelta(microseconds=min(instants))).isoformat()
+        raise TriggerSearchExhausted(
+            f"AndTrigger gave up after {self._max_iterations} rounds looking for an instant "
+            f"before {moment.isoformat()} at which all of {list(self._triggers)!r} fire "
+            f"(the search had reached {reached}); they may never coincide, or they do so "
+            "rarely and max_iterations must be raised"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.type_name,
@@ -171,6 +210,21 @@ class OrTrigger(Trigger):
                 continue
             instant = epoch_us(fire)
             if best is None or instant < best_instant:
+                best, best_instant = fire, instant
+        return best
+
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest instant strictly before *moment* at which any trigger fires (the
+        datetime of the first trigger, in the order given, that fires then)."""
+        require_aware(moment, "moment")
+        best: datetime | None = None
+        best_instant = 0
+        for trigger in self._triggers:
+            fire = trigger.previous_before(moment)
+            if fire is None:
+                continue
+            instant = epoch_us(fire)
+            if best is None or instant > best_instant:
                 best, best_instant = fire, instant
         return best
 

@@ -21,6 +21,7 @@ from .._errors import InvalidExpression
 from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum
+from ._cronback import PreviousWall
 from ._cronparse import (
     KEYWORDS,
     CronFields,
@@ -32,7 +33,7 @@ from ._cronparse import (
     parse_iso_weeks,
     unbound,
 )
-from ._walltime import Wall, next_fire
+from ._walltime import Wall, next_fire, previous_fire
 
 __all__ = ["CronTrigger"]
 
@@ -153,6 +154,7 @@ class CronTrigger(Trigger):
         "_hash_key",
         "_memo",
         "_next_wall",
+        "_previous_wall",
         "_start",
         "_start_floor",
         "_timezone",
@@ -170,6 +172,7 @@ class CronTrigger(Trigger):
     _hash_key: str | None
     _memo: tuple[datetime, int, Wall] | None
     _next_wall: Callable[[Wall], Wall | None]
+    _previous_wall: Callable[[Wall], Wall | None]
     _start: datetime | None
     _start_floor: int | None
     _timezone: tzinfo
@@ -234,8 +237,10 @@ class CronTrigger(Trigger):
         put(self, "_hash_key", hash_key)
         if fields.hashed and hash_key is None:
             put(self, "_next_wall", partial(unbound, text))
+            put(self, "_previous_wall", partial(unbound, text))
         else:
             put(self, "_next_wall", schedule.next_wall)
+            put(self, "_previous_wall", schedule.previous_wall)
         put(self, "_timezone", zone)
         put(self, "_start", start)
         put(self, "_end", end)
@@ -432,6 +437,28 @@ class CronTrigger(Trigger):
             object.__setattr__(self, "_memo", (result, instant, plain))
         return result
 
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest fire instant strictly earlier than *moment*, or ``None``: the fire
+        set of :meth:`next_after`, DST rules included, walked back (see the base class)."""
+        memo = self._memo
+        if memo is not None and memo[0] is moment:
+            # Walking on from our own previous result: its instant and wall are known.
+            latest, wall = memo[1] - 1, memo[2]
+        else:
+            if moment.tzinfo is None:
+                require_aware(moment, "moment")
+            # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
+            latest, wall = -((_EPOCH - moment) // _SECOND) - 1, None
+            if self._end_epoch is not None:
+                latest = min(latest, self._end_epoch)
+        found = previous_fire(self._timezone, self._previous_wall, latest, *self._gap, wall)
+        floor = self._start_floor
+        if found is None or (floor is not None and found[0] <= floor):
+            return None
+        if found[2] is not None:
+            object.__setattr__(self, "_memo", (found[1], found[0], found[2]))
+        return found[1]
+
     def explain(self) -> str:
         """An English description, e.g. ``"At 09:00 on Monday through Friday"``."""
         from ._explain import _ordinal, _shape, _spans, explain_cron
@@ -568,6 +595,7 @@ class _Schedule:
         "_shape_tables",
         "_weeks",
         "_years",
+        "previous_wall",
     )
 
     def __init__(self, fields: CronFields) -> None:
@@ -581,6 +609,8 @@ class _Schedule:
         self._shape_masks: dict[tuple[int, int], int] = {}
         self._shape_tables: dict[tuple[int, int], tuple[int, ...]] = {}
         self._day_tables: dict[int, tuple[int, ...]] = {}
+        #: The largest matching wall time strictly before a given one (walking back).
+        self.previous_wall = PreviousWall(fields, self._days).before
 
     @property
     def fields(self) -> CronFields:

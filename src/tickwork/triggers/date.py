@@ -70,6 +70,14 @@ class DateTrigger(Trigger):
             return self._run_at
         return None
 
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """*run_at* if it is strictly earlier than *moment*, else ``None``."""
+        if moment is self._run_at:
+            return None
+        if self._run_at_us < aware_us(moment, "moment"):
+            return self._run_at
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": self.type_name,

@@ -219,6 +219,25 @@ class IntervalTrigger(Trigger):
         except OverflowError:
             return None
 
+    def previous_before(self, moment: datetime) -> datetime | None:
+        """The latest fire instant strictly earlier than *moment*, or ``None`` (before
+        *start*), computed directly like :meth:`next_after`."""
+        latest = aware_us(moment, "moment") - 1
+        if self._end_us is not None and self._end_us < latest:
+            latest = self._end_us
+        start = self._start_us
+        if latest < start:
+            return None
+        # Largest k >= 0 with start + k * interval <= latest.
+        k = (latest - start) // self._interval_us
+        if not k and self._start.tzinfo is self._timezone:
+            return self._start
+        fire = start + k * self._interval_us
+        try:
+            return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._timezone)
+        except OverflowError:
+            return None
+
     def _shifted(self, by: timedelta) -> IntervalTrigger:
         """The same trigger starting *by* later (no re-validation; for the shortcuts)."""
         try:
