@@ -682,8 +682,9 @@ def test_dashboard_calls_serve_with_the_options(
 ) -> None:
     calls: list[dict[str, Any]] = []
 
-    def serve(store: JobStore, **options: Any) -> None:
+    def serve(store: JobStore, *, ready: Any, out: Any, **options: Any) -> None:
         calls.append({"jobs": len(store.get_jobs()), **options})
+        ready(types.SimpleNamespace(url=f"http://{options['host']}:{options['port']}/"))
         raise KeyboardInterrupt  # Ctrl-C
 
     monkeypatch.setitem(sys.modules, "tickwork.web", fake_module("tickwork.web", serve=serve))
@@ -713,8 +714,43 @@ def test_dashboard_with_the_real_module_is_wired(live: Target) -> None:
     import inspect
 
     parameters = inspect.signature(web.serve).parameters
-    for name in ("host", "port", "allow_actions", "show_args"):
+    for name in ("host", "port", "allow_actions", "show_args", "ready", "out"):
         assert name in parameters
+
+
+def test_dashboard_serves_the_store_on_the_port_it_announces(
+    live: Target, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real server, on a free port (--port 0): the URL announced is the one that
+    answers, with the store's jobs."""
+    import urllib.request
+
+    web = pytest.importorskip("tickwork.web")
+    real_serve = web.serve
+    pages: list[str] = []
+
+    def serve(target: Any, *, ready: Any, **options: Any) -> None:
+        def fetch_then_stop(server: Any) -> None:
+            ready(server)
+
+            def fetch() -> None:
+                try:
+                    with urllib.request.urlopen(server.url, timeout=10) as response:
+                        pages.append(response.read().decode())
+                finally:
+                    server.shutdown()
+
+            threading.Thread(target=fetch, daemon=True).start()
+
+        real_serve(target, ready=fetch_then_stop, **options)
+
+    monkeypatch.setattr(web, "serve", serve)
+    assert run("dashboard", *live.argv, "--port", "0")[0] == 0
+    (page,) = pages
+    assert "flaky" in page
+    announced = re.search(r"at (http://127\.0\.0\.1:(\d+)/)", capsys.readouterr().err)
+    assert announced is not None
+    assert announced.group(2) != "0"
 
 
 # -- docs/cli.md: its examples that need no store are the real output ---------------------

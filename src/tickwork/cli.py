@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import io
 import logging
 import os
 import sys
@@ -311,8 +312,12 @@ def _dashboard(args: argparse.Namespace, out: Output) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0 to 65535, got {args.port}")
     with live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name):
-        url = f"http://{args.host}:{args.port}/"
-        _announce(out, f"Dashboard of {name} at {url} (Ctrl-C to stop)", url)
+
+        def listening(server: Any) -> None:
+            # Once it listens, with its real address (--port 0 picks one).
+            url = str(server.url)
+            _announce(out, f"Dashboard of {name} at {url} (Ctrl-C to stop)", url)
+
         with contextlib.suppress(KeyboardInterrupt):
             web.serve(
                 store,
@@ -320,6 +325,8 @@ def _dashboard(args: argparse.Namespace, out: Output) -> int:
                 port=args.port,
                 allow_actions=args.allow_actions,
                 show_args=args.show_args,
+                ready=listening,
+                out=io.StringIO(),  # (announced above, on stderr or as JSON)
             )
     return 0
 
