@@ -8,7 +8,8 @@
 To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are the
 contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order,
 :class:`NotifyingStore` for one that tells of other processes' changes at once and
-:class:`ClockedStore` for one whose server's clock the hosts schedule by (their
+:class:`ClockedStore` for one whose server's clock the hosts schedule by and
+:class:`ProcessListing` for one that lists the processes using it (their
 docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
@@ -28,7 +29,10 @@ from ._base import (
     HandOff,
     HandOffLike,
     JobStore,
+    LeaseInfo,
     NotifyingStore,
+    ProcessInfo,
+    ProcessListing,
     SharedJobStore,
     Takeover,
     Upkeep,
@@ -45,9 +49,12 @@ __all__ = [
     "HandOff",
     "HandOffLike",
     "JobStore",
+    "LeaseInfo",
     "MemoryStore",
     "NotifyingStore",
     "PostgresStore",
+    "ProcessInfo",
+    "ProcessListing",
     "RunEnd",
     "SQLiteStore",
     "SharedJobStore",

@@ -26,6 +26,9 @@ must do, in the docstrings of their methods:
   clock of its own (:meth:`ClockedStore.database_now`). A scheduler on the real clock
   schedules by that clock, corrected by the offset it measures every few seconds, so
   hosts whose clocks disagree still agree on what is due.
+* :class:`ProcessListing` (optional): a store that tells which scheduler processes use
+  it, whether each is alive and which runs each holds (:meth:`ProcessListing.processes`,
+  as :class:`ProcessInfo` and :class:`LeaseInfo` records), for dashboards and metrics.
 
 A store may implement a protocol by its members alone (``isinstance`` checks them), or
 subclass it to inherit the default bodies of the optional methods. The contract suites
@@ -58,6 +61,7 @@ from __future__ import annotations
 import contextlib
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
@@ -72,7 +76,10 @@ __all__ = [
     "HandOff",
     "HandOffLike",
     "JobStore",
+    "LeaseInfo",
     "NotifyingStore",
+    "ProcessInfo",
+    "ProcessListing",
     "SharedJobStore",
     "Takeover",
     "Upkeep",
@@ -667,4 +674,74 @@ class ClockedStore(Protocol):
         Raises:
             StoreError: the store failed (the scheduler keeps the offset it last
                 measured and tries again later).
+        """
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LeaseInfo:
+    """A run a process holds the lease of (see the lease rules of
+    :class:`SharedJobStore`), as :meth:`ProcessListing.processes` lists it."""
+
+    #: The job of the run.
+    job_id: str
+    #: The run's nominal fire time (aware; UTC when the store keeps instants only).
+    scheduled_at: datetime
+    #: The attempt the holder runs (the next one, after a failed attempt that retries).
+    attempt: int
+    #: When the lease expires unless renewed (aware, UTC).
+    expires: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ProcessInfo:
+    """A scheduler process that uses a store, as :meth:`ProcessListing.processes`
+    lists it. A field the store cannot tell is None."""
+
+    #: The process's name as a lease owner (``host:pid:nonce`` for tickwork's stores):
+    #: unique among the processes of a store, and the ``owner`` of its leases.
+    id: str
+    #: The host it runs on.
+    host: str | None
+    #: Its process id on that host.
+    pid: int | None
+    #: When it started using the store (aware, UTC).
+    started: datetime | None
+    #: When it last told the store it was alive (its heartbeat; aware, UTC).
+    last_seen: datetime | None
+    #: Whether it is alive, by the store's own test (see the store's ``processes``);
+    #: None when the store cannot tell.
+    alive: bool | None
+    #: The runs it holds the leases of, by nominal fire time, then job id.
+    leases: tuple[LeaseInfo, ...] = ()
+
+
+@runtime_checkable
+class ProcessListing(Protocol):
+    """A store that tells which scheduler processes use it, and what each holds.
+
+    For dashboards, metrics and the command line: "which process holds what". It is a
+    protocol of its own, to implement beside :class:`JobStore` or
+    :class:`SharedJobStore`; ``isinstance(store, ProcessListing)`` tells whether a store
+    offers it. Nothing in the scheduler depends on it.
+    """
+
+    @abstractmethod
+    def processes(self, *, now: datetime) -> list[ProcessInfo]:
+        """The scheduler processes of this store, each with the leases it holds.
+
+        Listed: every process whose scheduler looks after its leases on the store (a
+        scheduler does from its first step, through :meth:`SharedJobStore.maintain`,
+        which is also where a store records its heartbeat, ``last_seen``), whether
+        alive or found dead, until it closes the store or the store forgets it; and
+        every owner of a lease, even one the store has no other record of. A store
+        opened only to read or change jobs (the command line, a dashboard) is no
+        scheduler, and is not listed. Retries handed off at shutdown are held by no
+        process and are not listed.
+
+        *alive* is the store's own test, at *now*: the one by which it takes runs over
+        from dead processes (a store documents it). Ordered by ``started`` (unknown
+        last), then id; each process's leases by nominal fire time, then job id.
+
+        Raises:
+            StoreError: the store failed.
         """

@@ -16,6 +16,8 @@ module docstring of :mod:`tickwork.stores.postgres` tells the whole story.
   both the caller's clock and the server's), each under a new token; prunes every
   minute.
 - :meth:`PGLeases.hand_off_retries`: leaves a pending retry's lease to no one.
+- :meth:`PGLeases.processes`: the registered processes and the leases each holds;
+  ``maintain`` writes this store's heartbeat (``processes.seen_us``) with the renewal.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._tz import epoch_us
-from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
+from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import instant, liveness_key
+from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import takeover, zone_name
 
 __all__ = ["PGLeases"]
@@ -112,6 +115,18 @@ WHERE l.token = old.token
 RETURNING l.token, l.job_id, l.scheduled_us, l.attempt, old.owner
 """
 
+_BEAT = "UPDATE {s}.processes SET seen_us = %s WHERE owner = %s"
+
+#: Every registered process (alive: it holds its advisory lock) and every lease held by
+#: a process, in one statement (one snapshot).
+_PROCESSES = """
+SELECT 'p', p.owner, p.host, p.pid, p.started_us, p.seen_us, {held}, NULL::text, NULL::int
+FROM {s}.processes p
+UNION ALL
+SELECT 'l', l.owner, NULL, NULL, l.scheduled_us, l.expires_us, NULL, l.job_id, l.attempt
+FROM {s}.leases l WHERE l.owner <> ''
+"""
+
 _HAND_OFF = """
 UPDATE {s}.leases l SET owner = '', attempt = h.attempt, expires_us = h.due
 FROM unnest(%s::bigint[], %s::int[], %s::bigint[]) AS h(token, attempt, due)
@@ -127,6 +142,7 @@ class PGLeases(PGHistory):
     poll_interval: float | None
     _renew_at_us: int  # when this store's leases are next renewed
     _prune_at_us: int  # when the history is next pruned
+    _beat_at_us: int  # when this store's scheduler next writes its heartbeat
     _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
@@ -232,6 +248,7 @@ class PGLeases(PGHistory):
         taken: list[Takeover] = []
         renew = bool(self._leases) and now_us >= self._renew_at_us
         prune = now_us >= self._prune_at_us
+        beat = renew or now_us >= self._beat_at_us
         dead: list[str] = []
         expired = False
         soonest: int | None = None
@@ -252,10 +269,12 @@ class PGLeases(PGHistory):
         if soonest is not None:
             next_us = min(next_us, soonest + 1)
         next_at = now + timedelta(microseconds=next_us - now_us)
-        if not (renew or prune or dead or expired):
+        if not (renew or prune or dead or expired or beat):
             return Upkeep(lost, taken, next_at)
         with self._tx("renew leases") as tx:
             execute = tx.conn.execute
+            if beat:
+                execute(_BEAT.format(s=self._s), (now_us, self.owner))
             if renew:
                 held = {
                     row[0]
@@ -284,7 +303,42 @@ class PGLeases(PGHistory):
             if prune:
                 self._prune(tx, now_us)
                 self._prune_at_us = now_us + 60_000_000
+        if beat:  # (once committed)
+            self._beat_at_us = now_us + lease_us // 3
         return Upkeep(lost, taken, next_at)
+
+    def processes(self, *, now: datetime) -> list[ProcessInfo]:
+        """The scheduler processes using the schema, with the leases each holds (see
+        :class:`~tickwork.stores.ProcessListing`).
+
+        A store object is listed once its scheduler has looked after its leases
+        (:meth:`maintain`, which writes its heartbeat), or while it holds leases; it is
+        gone from the list when it closes the store, or within a minute of dying (the
+        next prune by any host). *alive*: whether it holds its session advisory lock,
+        as the server sees at the call (*now* is not needed: the lock is freed the
+        moment the process or its connection dies). An owner of leases with no row is
+        not alive (False): a live store object always has its row.
+        """
+        del now  # (the server decides: see above)
+        held = LOCK_HELD.format(lock=liveness_key(self.schema))
+        registered: list[ProcessRow] = []
+        leases: list[LeaseRow] = []
+        for kind, owner, host, pid, first, second, alive, job_id, attempt in self._read(
+            _PROCESSES.format(s=self._s, held=held), action="list the processes"
+        ):
+            if kind == "l":
+                leases.append(LeaseRow(owner, job_id, first, attempt, second))
+            else:
+                registered.append(ProcessRow(owner, host, pid, first, second, bool(alive)))
+        owners = {lease.owner for lease in leases}
+        # A store object no scheduler looks after (the command line, a dashboard) is no
+        # scheduler process.
+        registered = [row for row in registered if row.seen_us is not None or row.owner in owners]
+        return listing(registered, leases, lambda owner, owned: False)
+
+    def _forked(self) -> None:
+        super()._forked()
+        self._beat_at_us = 0  # a process of its own: it registers and beats at once
 
     def _live_read(self, sql: str, params: Any) -> list[Any]:
         """A read on the liveness connection, which checks it: a connection that died

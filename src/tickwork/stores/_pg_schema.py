@@ -17,7 +17,8 @@ another), quoted in every statement. The tables (the module docstring of
   makes a second run of one fire impossible, kept as long as the history is.
 - ``history``: one row per attempt recorded.
 - ``processes``: one row per live store object, with the key of the session advisory
-  lock it holds while alive.
+  lock it holds while alive, and ``seen_us``, its scheduler's last heartbeat (written by
+  ``maintain()``; NULL for a store object no scheduler looks after).
 
 A schema's version is its number of :data:`MIGRATIONS` applied. :func:`check_schema`
 refuses a schema that holds tables of another application or was written by a newer
@@ -128,6 +129,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
             started_us bigint NOT NULL,
             lock_key integer NOT NULL UNIQUE
         )""",
+    ),
+    (
+        # The heartbeat of each process's scheduler (PostgresStore.processes): written
+        # by maintain() every third of the lease time, with the renewal.
+        "ALTER TABLE {s}.processes ADD COLUMN seen_us bigint",
     ),
 ]
 #: The schema version this tickwork writes.

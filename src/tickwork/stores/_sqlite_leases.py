@@ -12,19 +12,28 @@ module docstring of :mod:`tickwork.stores.sqlite` tells the whole story.
   token, and prunes the history every minute.
 - :meth:`SQLiteLeases.hand_off_retries` leaves a pending retry's lease to no one
   (owner ``""``), due when the retry is.
+- :meth:`SQLiteLeases.processes` lists the scheduler processes: ``maintain`` registers
+  this one in the ``processes`` table and beats there every third of ``lease_time``
+  (with the renewal), ``close`` removes it.
 
 Releasing a lease at a run's end is part of recording it (:mod:`._sqlite_history`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .._errors import StoreError
 from .._tz import epoch_us
-from ._base import ClaimLike, HandOffLike, Takeover, Upkeep
+from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._liveness import identity, is_dead
+from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import HANDED_OFF as _HANDED_OFF
 from ._rows import takeover, zone_name
 from ._sqlite_connection import in_lists, insert_rows
@@ -62,6 +71,22 @@ _OTHER_OWNERS = (
 #: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
 #: it wins, not even one that expects None.
 _ABSENT = object()
+#: This process's heartbeat (registering it first).
+_BEAT = (
+    "INSERT INTO processes (owner, host, pid, holder, started_us, seen_us) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET seen_us = excluded.seen_us"
+)
+#: Every registered process and every lease held by a process, in one statement (one
+#: snapshot): (kind, owner, host, pid, holder, started or scheduled, seen or expiry,
+#: job id, attempt).
+_PROCESSES = (
+    "SELECT 'p', owner, host, pid, holder, started_us, seen_us, NULL, NULL FROM processes "
+    "UNION ALL SELECT 'l', owner, NULL, NULL, holder, scheduled_us, expires_us, job_id, attempt "
+    "FROM leases WHERE owner != ''"
+)
+#: A process silent this long, and holding no lease, is forgotten when the history is
+#: pruned (until then it is listed, as not alive).
+_FORGET_US = 3_600_000_000
 
 
 class SQLiteLeases(SQLiteHistory):
@@ -71,6 +96,8 @@ class SQLiteLeases(SQLiteHistory):
     poll_interval: float | None
     _renew_at_us: int  # when this process's leases are next renewed
     _prune_at_us: int  # when the history is next pruned
+    _beat_at_us: int  # when this process next tells the file it is alive
+    _registered: str  # the owner name this process registered in ``processes`` ("": none)
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs, all in one transaction; for each fire
@@ -196,6 +223,8 @@ class SQLiteLeases(SQLiteHistory):
         taken: list[Takeover] = []
         renew = bool(self._leases) and now_us >= self._renew_at_us
         prune = now_us >= self._prune_at_us
+        self._connection()  # (which names this process's owner: a forked child's own)
+        beat = renew or now_us >= self._beat_at_us or self._registered != self.owner
         dead: list[str] = []
         expired = False
         soonest: int | None = None  # when another process's lease next expires
@@ -214,9 +243,14 @@ class SQLiteLeases(SQLiteHistory):
         if soonest is not None:
             next_us = min(next_us, soonest + 1)
         next_at = now + timedelta(microseconds=next_us - now_us)
-        if not (renew or prune or dead or expired):
+        if not (renew or prune or dead or expired or beat):
             return Upkeep(lost, taken, next_at)
         with self._write("renew leases") as conn:
+            if beat:
+                conn.execute(
+                    _BEAT,
+                    (self.owner, socket.gethostname(), os.getpid(), identity(), now_us, now_us),
+                )
             if renew:
                 conn.execute(
                     "UPDATE leases SET expires_us = ? WHERE owner = ?",
@@ -257,8 +291,66 @@ class SQLiteLeases(SQLiteHistory):
                     self._renew_at_us = min(self._renew_at_us, now_us + lease_us // 3)
             if prune:
                 self._prune(conn, now_us)
+                conn.execute(
+                    "DELETE FROM processes WHERE seen_us < ? AND owner != ? AND NOT EXISTS "
+                    "(SELECT 1 FROM leases l WHERE l.owner = processes.owner)",
+                    (now_us - max(_FORGET_US, 2 * lease_us), self.owner),
+                )
                 self._prune_at_us = now_us + 60_000_000
+        if beat:  # (once committed)
+            self._registered = self.owner
+            self._beat_at_us = now_us + lease_us // 3
         return Upkeep(lost, taken, next_at)
+
+    def processes(self, *, now: datetime) -> list[ProcessInfo]:
+        """The scheduler processes using the file, with the leases each holds (see
+        :class:`~tickwork.stores.ProcessListing`).
+
+        A process is listed from its scheduler's first step (its first
+        :meth:`maintain`) until it closes the store, or, if it never does (it was
+        killed), until it has been silent for an hour and holds no lease. *alive*: False
+        when its identity on this machine shows it ended (a PID gone or reused), or when
+        its last heartbeat is more than ``lease_time`` before *now* (its leases are then
+        taken over as expired); True otherwise. An owner of leases with no record of its
+        own is alive (None) unless shown dead, or all its leases have expired (False).
+        """
+        now_us = epoch_us(now)
+        lease_us = round(self.lease_time * 1_000_000)
+        registered: list[ProcessRow] = []
+        leases: list[LeaseRow] = []
+        holders: dict[str, str] = {}
+        for kind, owner, host, pid, holder, first, second, job_id, attempt in self._read(
+            _PROCESSES
+        ):
+            if holder:
+                holders.setdefault(owner, holder)
+            if kind == "l":
+                leases.append(LeaseRow(owner, job_id, first, attempt, second))
+                continue
+            alive = not (holder and is_dead(holder)) and second + lease_us >= now_us
+            registered.append(ProcessRow(owner, host, pid, first, second, alive))
+
+        def unregistered(owner: str, owned: list[LeaseRow]) -> bool | None:
+            holder = holders.get(owner)
+            if (holder and is_dead(holder)) or all(lease.expires_us < now_us for lease in owned):
+                return False
+            return None
+
+        return listing(registered, leases, unregistered)
+
+    def close(self) -> None:
+        """Close the file, removing this process from those :meth:`processes` lists
+        (a scheduler's ``shutdown()`` calls it)."""
+        with self._lock:
+            conn = self._conn
+            if conn is not None and self._registered and self._pid == os.getpid():
+                # Best effort, and not waiting for a busy file: a row left behind is
+                # listed as not alive once silent, and forgotten later.
+                with contextlib.suppress(sqlite3.Error, StoreError):
+                    conn.execute("DELETE FROM processes WHERE owner = ?", (self._registered,))
+                self._registered = ""
+                self._beat_at_us = 0
+        super().close()
 
     def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
         """Leave each pending retry (job id, scheduled time, attempt, due) that this

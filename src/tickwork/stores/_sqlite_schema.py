@@ -14,6 +14,9 @@ docstring of :mod:`tickwork.stores.sqlite` says how they are used):
   ``(job_id, scheduled_us)`` and by ``owner`` only: a lease is written twice per run.
 - ``history``: one row per attempt recorded (success, failure, interrupted, missed or
   skipped), in the order recorded.
+- ``processes``: one row per scheduler process (store object) that looks after its
+  leases: its owner name, host, pid, identity on its machine (as ``leases.holder``),
+  when it registered and its heartbeat (``seen_us``), written by ``maintain()``.
 
 Instants are integer microseconds since the Unix epoch (``*_us`` columns, compared as
 instants whatever the zone); a zone is kept by name beside the instant where the zone
@@ -112,6 +115,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # costs both, and this one served only the rare look for expired leases (a scan
         # of the leases then, with the owner index for the frequent queries).
         "DROP INDEX IF EXISTS leases_by_expiry",
+    ),
+    (
+        # Which scheduler processes use the file, and when each last said it was alive
+        # (SQLiteStore.processes): maintain() registers its store object and beats every
+        # third of the lease time, close() removes it, pruning forgets the long silent.
+        """CREATE TABLE processes (
+            owner TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            holder TEXT,
+            started_us INTEGER NOT NULL,
+            seen_us INTEGER NOT NULL
+        ) WITHOUT ROWID""",
     ),
 ]
 #: The schema version this tickwork writes.

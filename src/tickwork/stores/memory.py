@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import threading
 from collections import Counter, deque
@@ -12,7 +14,7 @@ from .._checks import whole
 from .._errors import ConflictingIdError, JobLookupError
 from .._model import Job, Run, RunEnd, evolve
 from .._tz import epoch_us
-from ._base import ClaimLike, JobStore
+from ._base import ClaimLike, JobStore, ProcessInfo, ProcessListing
 from ._history import process_name, run_from_end
 
 __all__ = ["MemoryStore"]
@@ -31,7 +33,7 @@ def _same(stored: datetime | None, expected: datetime | None) -> bool:
     return epoch_us(stored) == epoch_us(expected)
 
 
-class MemoryStore(JobStore):
+class MemoryStore(JobStore, ProcessListing):
     """Keeps jobs in memory; they are lost when the process ends.
 
     Safe to share between threads: every call holds one lock, so :meth:`claim_fire`
@@ -42,6 +44,9 @@ class MemoryStore(JobStore):
 
     It is the reference :class:`~tickwork.stores.JobStore`: the contract suite's model
     test checks other stores against it.
+
+    As a :class:`~tickwork.stores.ProcessListing` it lists the one process it lives
+    in (see :meth:`processes`).
 
     Raises:
         TypeError, ValueError: *history* is not a whole number >= 0.
@@ -172,6 +177,22 @@ class MemoryStore(JobStore):
             if job_id is None or end.job_id == job_id:
                 found.append(run_from_end(end, self._process))
         return found
+
+    def processes(self, *, now: datetime) -> list[ProcessInfo]:
+        """The one process this store lives in, which no other can share: id
+        ``host:pid``, alive, seen at *now* (it is answering), its start unknown (None),
+        and no leases (a store in memory leases nothing: its claims are enough)."""
+        return [
+            ProcessInfo(
+                id=process_name(),
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started=None,
+                last_seen=now,
+                alive=True,
+                leases=(),
+            )
+        ]
 
     def mark_broken(self, job_id: str, reason: str) -> None:
         """Note why the stored job cannot be loaded, until it is replaced or removed."""

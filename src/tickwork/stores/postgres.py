@@ -91,7 +91,7 @@ from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
 from .._instants import epoch_us
 from .._model import Job
-from ._base import SharedJobStore, WindowedJobStore
+from ._base import ProcessListing, SharedJobStore, WindowedJobStore
 from ._history import process_name
 from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_leases import PGLeases
@@ -248,7 +248,7 @@ def _visible(xid: int, snapshot: str) -> bool:
     return xid < int(xmax) and str(xid) not in xip.split(",")
 
 
-class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore):
+class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing):
     """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
     shared by the schedulers of any number of hosts.
 
@@ -360,6 +360,7 @@ class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore):
         self._touched = set()
         self._renew_at_us = 0
         self._prune_at_us = 0
+        self._beat_at_us = 0
         self._recheck = set()
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()

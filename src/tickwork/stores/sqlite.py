@@ -84,7 +84,7 @@ from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, StoreError
 from .._instants import epoch_us
 from .._model import Job
-from ._base import SharedJobStore, WindowedJobStore
+from ._base import ProcessListing, SharedJobStore, WindowedJobStore
 from ._rows import JobRows
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_leases import SQLiteLeases
@@ -134,7 +134,7 @@ _UPDATE_KEEPING_SCHEDULE = (
 )
 
 
-class SQLiteStore(SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore):
+class SQLiteStore(SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 
     Several scheduler processes may share the file (gunicorn or uvicorn workers, a
@@ -214,6 +214,8 @@ class SQLiteStore(SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore):
         self._touched = set()
         self._prune_at_us = 0
         self._renew_at_us = 0
+        self._beat_at_us = 0
+        self._registered = ""
         self._file_id = None
         self._lost = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
