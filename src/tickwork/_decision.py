@@ -123,6 +123,7 @@ class Decision:
                 scheduled_at=request.scheduled_at,
                 attempt=request.attempt,
                 return_value=result.return_value,
+                started_at=result.started_at,
             )
         )
 
@@ -134,6 +135,7 @@ class Decision:
         error: BaseException | None,
         *,
         at: datetime,
+        started_at: datetime | None = None,
     ) -> None:
         """A run failed and is not retried (``JOB_FAILED``)."""
         self.events.append(
@@ -144,6 +146,7 @@ class Decision:
                 scheduled_at=scheduled_at,
                 attempt=attempt,
                 exception=error,
+                started_at=started_at,
             )
         )
 
@@ -156,6 +159,7 @@ class Decision:
         reason: str,
         *,
         at: datetime,
+        started_at: datetime | None = None,
     ) -> None:
         """Attempt *attempt* ended by *error* and the next one is queued (``JOB_RETRIED``)."""
         self.events.append(
@@ -167,6 +171,7 @@ class Decision:
                 attempt=attempt,
                 exception=error,
                 reason=reason,
+                started_at=started_at,
             )
         )
 
@@ -179,6 +184,7 @@ class Decision:
         reason: str,
         *,
         at: datetime,
+        started_at: datetime | None = None,
     ) -> None:
         """A run was cut off and is not retried (``JOB_INTERRUPTED``)."""
         self.events.append(
@@ -190,6 +196,7 @@ class Decision:
                 attempt=attempt,
                 exception=error,
                 reason=reason,
+                started_at=started_at,
             )
         )
 
