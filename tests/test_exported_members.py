@@ -10,6 +10,7 @@ import pytest
 
 import tickwork
 import tickwork.executors
+import tickwork.metrics
 import tickwork.stores
 import tickwork.stores.codec
 import tickwork.testing
@@ -18,6 +19,7 @@ import tickwork.triggers
 PACKAGES = [
     tickwork,
     tickwork.executors,
+    tickwork.metrics,
     tickwork.stores,
     tickwork.stores.codec,
     tickwork.testing,
