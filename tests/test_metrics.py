@@ -392,9 +392,12 @@ def test_a_store_that_cannot_count_cheaply_says_the_same(clock: FakeClock) -> No
     slow = parsed(render_store(Plain(inner), now=clock.now()))
     assert {name for name in fast if not name.startswith("tickwork_process")} == set(slow)
     assert {name: fast[name] for name in slow} == slow
-    assert slow["tickwork_history_runs"][2][
-        ("tickwork_history_runs", (("job_id", "f"), ("outcome", "failure")))
-    ] == 4
+    assert (
+        slow["tickwork_history_runs"][2][
+            ("tickwork_history_runs", (("job_id", "f"), ("outcome", "failure")))
+        ]
+        == 4
+    )
     assert slow["tickwork_broken_jobs"][2] == {("tickwork_broken_jobs", ()): 1}
     runner.shutdown()
 
@@ -433,7 +436,10 @@ def test_render_store_refuses_a_naive_now() -> None:
 # -- serving ------------------------------------------------------------------------------
 
 
-def call(app: Any, path: str = "/metrics", method: str = "GET") -> tuple[str, dict[str, str], bytes]:
+Answer = tuple[str, dict[str, str], bytes]
+
+
+def call(app: Any, path: str = "/metrics", method: str = "GET") -> Answer:
     answer: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:

@@ -43,7 +43,7 @@ __all__ = [
     "DURATION_BUCKETS",
     "HISTORY_LIMIT",
     "LATENESS_BUCKETS",
-    "Family",
+    "MetricFamily",
     "Metrics",
     "instrument",
     "render_store",
@@ -87,7 +87,7 @@ _AnyScheduler = Union["Scheduler", "AsyncScheduler"]
 _Sample = tuple[str, tuple[tuple[str, str], ...], float]
 
 
-class Family(NamedTuple):
+class MetricFamily(NamedTuple):
     """One metric family, as both writers take it: *name* without the ``_total`` of a
     counter, its type (``counter``, ``gauge``, ``histogram``), its help text and
     samples."""
@@ -124,7 +124,7 @@ def _bound(value: float) -> str:
     return "+Inf" if math.isinf(value) else repr(float(value))
 
 
-def _write(families: Iterable[Family]) -> str:
+def _write(families: Iterable[MetricFamily]) -> str:
     """The text exposition format (0.0.4) of *families*."""
     lines: list[str] = []
     add = lines.append
@@ -149,7 +149,7 @@ def _write(families: Iterable[Family]) -> str:
     return "\n".join(lines)
 
 
-def _client_families(families: Iterable[Family]) -> Iterator[Any]:
+def _client_families(families: Iterable[MetricFamily]) -> Iterator[Any]:
     """The same families as prometheus_client's metric families (for a Collector)."""
     from prometheus_client.core import Metric
 
@@ -177,7 +177,7 @@ def _seconds(moment: datetime) -> float:
     return epoch_us(moment) / 1_000_000
 
 
-def _schedule_families(schedules: list[JobSchedule]) -> list[Family]:
+def _schedule_families(schedules: list[JobSchedule]) -> list[MetricFamily]:
     fires: list[_Sample] = []
     paused: list[_Sample] = []
     for job_id, next_fire, is_paused in schedules:
@@ -186,14 +186,14 @@ def _schedule_families(schedules: list[JobSchedule]) -> list[Family]:
             fires.append(("", label, _seconds(next_fire)))
         paused.append(("", label, 1 if is_paused else 0))
     return [
-        Family("tickwork_jobs", "gauge", "Jobs in the store.", [("", (), len(schedules))]),
-        Family(
+        MetricFamily("tickwork_jobs", "gauge", "Jobs in the store.", [("", (), len(schedules))]),
+        MetricFamily(
             "tickwork_next_fire_timestamp_seconds",
             "gauge",
             "When each job fires next (Unix time); jobs with no fire time left have none.",
             fires,
         ),
-        Family("tickwork_job_paused", "gauge", "1 for a paused job, else 0.", paused),
+        MetricFamily("tickwork_job_paused", "gauge", "1 for a paused job, else 0.", paused),
     ]
 
 
@@ -205,7 +205,7 @@ def _schedules(store: JobStore) -> list[JobSchedule]:
 
 
 def _histogram(name: str, help_text: str, bounds: tuple[float, ...], counts: list[int],
-               total: float) -> Family:  # fmt: skip
+               total: float) -> MetricFamily:  # fmt: skip
     samples: list[_Sample] = []
     running = 0
     for bound, count in zip((*bounds, math.inf), counts, strict=True):
@@ -213,7 +213,7 @@ def _histogram(name: str, help_text: str, bounds: tuple[float, ...], counts: lis
         samples.append(("_bucket", (("le", _bound(bound)),), running))
     samples.append(("_count", (), running))
     samples.append(("_sum", (), total))
-    return Family(name, "histogram", help_text, samples)
+    return MetricFamily(name, "histogram", help_text, samples)
 
 
 def _bucket(bounds: tuple[float, ...], value: float) -> int:
@@ -295,7 +295,7 @@ class Metrics:
 
     # -- reading -------------------------------------------------------------------------
 
-    def families(self) -> list[Family]:
+    def families(self) -> list[MetricFamily]:
         """The metric families now (what :meth:`render` writes)."""
         scheduler = self._scheduler
         state = scheduler.state
@@ -315,18 +315,18 @@ class Metrics:
             lateness, lateness_sum = list(self._lateness), self._lateness_sum
             takeovers, store_errors = self._takeovers, self._store_errors
         families = [
-            Family("tickwork_scheduler_up", "gauge",
+            MetricFamily("tickwork_scheduler_up", "gauge",
                    "1 while the scheduler is started (running or paused), else 0.",
                    [("", (), 1 if up else 0)]),
-            Family("tickwork_scheduler_paused", "gauge", "1 while the scheduler is paused.",
+            MetricFamily("tickwork_scheduler_paused", "gauge", "1 while the scheduler is paused.",
                    [("", (), 1 if state is SchedulerState.PAUSED else 0)]),
-            Family("tickwork_runs", "counter",
+            MetricFamily("tickwork_runs", "counter",
                    "Attempts that ended, by job and outcome (success, failure, interrupted).",
                    [("_total", (("job_id", job), ("outcome", outcome)), count)
                     for (job, outcome), count in runs]),
-            Family("tickwork_missed", "counter", "Fire times that passed without a run.",
+            MetricFamily("tickwork_missed", "counter", "Fire times that passed without a run.",
                    [("_total", (("job_id", job),), count) for job, count in missed]),
-            Family("tickwork_skipped", "counter",
+            MetricFamily("tickwork_skipped", "counter",
                    "Runs not started: the job was at max_instances.",
                    [("_total", (("job_id", job),), count) for job, count in skipped]),
             _histogram("tickwork_run_duration_seconds",
@@ -335,13 +335,13 @@ class Metrics:
             _histogram("tickwork_fire_lateness_seconds",
                        "How late first attempts started after their nominal fire time.",
                        LATENESS_BUCKETS, lateness, lateness_sum),
-            Family("tickwork_last_success_timestamp_seconds", "gauge",
+            MetricFamily("tickwork_last_success_timestamp_seconds", "gauge",
                    "When each job last ran successfully here (Unix time).",
                    [("", (("job_id", job),), at) for job, at in last]),
-            Family("tickwork_takeovers", "counter",
+            MetricFamily("tickwork_takeovers", "counter",
                    "Runs taken over from processes that died or stopped renewing leases.",
                    [("_total", (), takeovers)]),
-            Family("tickwork_store_errors", "counter",
+            MetricFamily("tickwork_store_errors", "counter",
                    "Times the job store started failing (once per outage).",
                    [("_total", (), store_errors)]),
         ]  # fmt: skip
@@ -373,7 +373,7 @@ class Metrics:
 class _Collector:
     """A prometheus_client collector of families given by a function."""
 
-    def __init__(self, families: Callable[[], list[Family]]) -> None:
+    def __init__(self, families: Callable[[], list[MetricFamily]]) -> None:
         self._families = families
 
     def collect(self) -> Iterator[Any]:
@@ -407,7 +407,7 @@ def instrument(scheduler: _AnyScheduler) -> Metrics:
 # -- a store alone -----------------------------------------------------------------------
 
 
-def store_families(store: JobStore, *, now: datetime) -> list[Family]:
+def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
     """The metric families a store alone can tell (what :func:`render_store` writes)."""
     if now.utcoffset() is None:
         raise TypeError(f"now must be an aware datetime, got {now!r}")
@@ -430,15 +430,15 @@ def store_families(store: JobStore, *, now: datetime) -> list[Family]:
     ]
     broken = store.broken_jobs()
     families += [
-        Family("tickwork_history_runs", "gauge",
+        MetricFamily("tickwork_history_runs", "gauge",
                "Runs in the history the store keeps, by job and outcome.",
                [("", (("job_id", job), ("outcome", outcome)), n)
                 for job, outcome, n, _ in counts]),
-        Family("tickwork_last_success_timestamp_seconds", "gauge",
+        MetricFamily("tickwork_last_success_timestamp_seconds", "gauge",
                "When each job last ran successfully (Unix time), from the history.", last),
-        Family("tickwork_broken_jobs", "gauge", "Stored jobs that cannot be loaded.",
+        MetricFamily("tickwork_broken_jobs", "gauge", "Stored jobs that cannot be loaded.",
                [("", (), len(broken))]),
-        Family("tickwork_job_broken", "gauge", "1 for each stored job that cannot be loaded.",
+        MetricFamily("tickwork_job_broken", "gauge", "1 for each stored job that cannot be loaded.",
                [("", (("job_id", job),), 1) for job in broken]),
     ]  # fmt: skip
     if isinstance(store, ProcessListing):
@@ -454,13 +454,13 @@ def store_families(store: JobStore, *, now: datetime) -> list[Family]:
                 seen.append(("", label, _seconds(process.last_seen)))
             leases.append(("", label, len(process.leases)))
         families += [
-            Family("tickwork_processes", "gauge", "Scheduler processes using the store.",
+            MetricFamily("tickwork_processes", "gauge", "Scheduler processes using the store.",
                    [("", (), len(processes))]),
-            Family("tickwork_process_up", "gauge",
+            MetricFamily("tickwork_process_up", "gauge",
                    "1 for a live scheduler process, 0 for one found dead.", up),
-            Family("tickwork_process_last_seen_timestamp_seconds", "gauge",
+            MetricFamily("tickwork_process_last_seen_timestamp_seconds", "gauge",
                    "Each process's last heartbeat (Unix time).", seen),
-            Family("tickwork_process_leases", "gauge",
+            MetricFamily("tickwork_process_leases", "gauge",
                    "Runs each process holds the lease of.", leases),
         ]  # fmt: skip
     return families
