@@ -20,6 +20,8 @@ the label ``job_id`` (Prometheus itself sets ``job`` on every scraped series).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import math
 import threading
@@ -29,7 +31,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 from ._errors import LeaseExpired, StoreError
 from ._events import Event, EventKind
-from ._instants import epoch_us
 from ._machine import SchedulerState
 from ._model import Outcome
 from .stores import JobSchedule, JobStore, ProcessListing, StatsListing
@@ -83,30 +84,42 @@ _FAILURE = Outcome.FAILURE.value
 _INTERRUPTED = Outcome.INTERRUPTED.value
 
 _AnyScheduler = Union["Scheduler", "AsyncScheduler"]
-#: A sample: (name suffix, label pairs, value).
-_Sample = tuple[str, tuple[tuple[str, str], ...], float]
+#: A row of a family: its label values, then its value (a histogram's: the sample's
+#: suffix, the bucket's ``le`` or None, the value).
+_Row = tuple[Any, ...]
 
 
 class MetricFamily(NamedTuple):
     """One metric family, as both writers take it: *name* without the ``_total`` of a
-    counter, its type (``counter``, ``gauge``, ``histogram``), its help text and
-    samples."""
+    counter; its type (``counter``, ``gauge``, ``histogram``); its help text; the names
+    of its labels; and its rows, each the label values then the value (a histogram's
+    rows: ``(suffix, le or None, value)``)."""
 
     name: str
     kind: str
     help: str
-    samples: Sequence[_Sample]
+    labels: tuple[str, ...]
+    rows: Sequence[_Row]
 
 
 # -- the text format ---------------------------------------------------------------------
 
+#: Label values as written (escaped), kept from one scrape to the next: job ids rarely
+#: change, and looking one up is cheaper than checking it again.
+_quoted: dict[str, str] = {}
+_QUOTED_MAX = 200_000
 
-def _escape(value: str) -> str:
-    """A label value as the text format quotes it: backslash, double quote and line feed
-    escaped."""
+
+def _quote(value: str) -> str:
+    """A label value as the text format writes it between its quotes: backslash, double
+    quote and line feed escaped (remembered)."""
+    quoted = value
     if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
+        quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    if len(_quoted) >= _QUOTED_MAX:
+        _quoted.clear()
+    _quoted[value] = quoted
+    return quoted
 
 
 def _number(value: float) -> str:
@@ -125,26 +138,42 @@ def _bound(value: float) -> str:
 
 
 def _write(families: Iterable[MetricFamily]) -> str:
-    """The text exposition format (0.0.4) of *families*."""
+    """The text exposition format (0.0.4) of *families*.
+
+    Values of labelled rows are finite numbers (counts, Unix times: ``{value}`` is
+    their text); a histogram's, which may be anything, go through :func:`_number`.
+    """
     lines: list[str] = []
     add = lines.append
-    escaped: dict[str, str] = {}
+    quoted = _quoted
     for family in families:
         name = family.name + "_total" if family.kind == "counter" else family.name
         text = family.help.replace("\\", "\\\\").replace("\n", "\\n")
-        add(f"# HELP {name} {text}")
-        add(f"# TYPE {name} {family.kind}")
-        for suffix, labels, value in family.samples:
-            if labels:
-                parts = []
-                for key, raw in labels:
-                    quoted = escaped.get(raw)
-                    if quoted is None:
-                        quoted = escaped[raw] = _escape(raw)
-                    parts.append(f'{key}="{quoted}"')
-                add(f"{family.name}{suffix}{{{','.join(parts)}}} {_number(value)}")
-            else:
-                add(f"{family.name}{suffix} {_number(value)}")
+        add(f"# HELP {name} {text}\n# TYPE {name} {family.kind}")
+        labels, rows = family.labels, family.rows
+        if family.kind == "histogram":
+            for suffix, le, value in rows:
+                bucket = "" if le is None else f'{{le="{le}"}}'
+                add(f"{family.name}{suffix}{bucket} {_number(value)}")
+        elif not labels:
+            for (value,) in rows:
+                add(f"{name} {_number(value)}")
+        elif len(labels) == 1:
+            head = f'{name}{{{labels[0]}="'
+            lines += [f'{head}{quoted.get(a) or _quote(a)}"}} {value}' for a, value in rows]
+        elif len(labels) == 2:
+            head = f'{name}{{{labels[0]}="'
+            middle = f'",{labels[1]}="'
+            lines += [
+                f'{head}{quoted.get(a) or _quote(a)}{middle}{quoted.get(b) or _quote(b)}"}} {value}'
+                for a, b, value in rows
+            ]
+        else:
+            for row in rows:
+                pairs = ",".join(
+                    f'{key}="{_quote(str(raw))}"' for key, raw in zip(labels, row, strict=False)
+                )
+                add(f"{name}{{{pairs}}} {_number(row[-1])}")
     add("")
     return "\n".join(lines)
 
@@ -155,8 +184,14 @@ def _client_families(families: Iterable[MetricFamily]) -> Iterator[Any]:
 
     for family in families:
         metric = Metric(family.name, family.help, family.kind)
-        for suffix, labels, value in family.samples:
-            metric.add_sample(family.name + suffix, dict(labels), value)
+        labels = family.labels
+        if family.kind == "histogram":
+            for suffix, le, value in family.rows:
+                metric.add_sample(family.name + suffix, {} if le is None else {"le": le}, value)
+        else:
+            sample = family.name + ("_total" if family.kind == "counter" else "")
+            for row in family.rows:
+                metric.add_sample(sample, dict(zip(labels, row, strict=False)), row[-1])
         yield metric
 
 
@@ -172,28 +207,22 @@ def _import_client() -> None:
 
 # -- families shared by a scheduler and a store ------------------------------------------
 
-
-def _seconds(moment: datetime) -> float:
-    return epoch_us(moment) / 1_000_000
+_JOB = ("job_id",)
 
 
 def _schedule_families(schedules: list[JobSchedule]) -> list[MetricFamily]:
-    fires: list[_Sample] = []
-    paused: list[_Sample] = []
-    for job_id, next_fire, is_paused in schedules:
-        label = (("job_id", job_id),)
-        if next_fire is not None:
-            fires.append(("", label, _seconds(next_fire)))
-        paused.append(("", label, 1 if is_paused else 0))
+    fires = [(job_id, fire.timestamp()) for job_id, fire, _ in schedules if fire is not None]
+    paused = [(job_id, 1 if is_paused else 0) for job_id, _, is_paused in schedules]
     return [
-        MetricFamily("tickwork_jobs", "gauge", "Jobs in the store.", [("", (), len(schedules))]),
+        MetricFamily("tickwork_jobs", "gauge", "Jobs in the store.", (), [(len(schedules),)]),
         MetricFamily(
             "tickwork_next_fire_timestamp_seconds",
             "gauge",
             "When each job fires next (Unix time); jobs with no fire time left have none.",
+            _JOB,
             fires,
         ),
-        MetricFamily("tickwork_job_paused", "gauge", "1 for a paused job, else 0.", paused),
+        MetricFamily("tickwork_job_paused", "gauge", "1 for a paused job, else 0.", _JOB, paused),
     ]
 
 
@@ -206,14 +235,28 @@ def _schedules(store: JobStore) -> list[JobSchedule]:
 
 def _histogram(name: str, help_text: str, bounds: tuple[float, ...], counts: list[int],
                total: float) -> MetricFamily:  # fmt: skip
-    samples: list[_Sample] = []
+    rows: list[_Row] = []
     running = 0
     for bound, count in zip((*bounds, math.inf), counts, strict=True):
         running += count
-        samples.append(("_bucket", (("le", _bound(bound)),), running))
-    samples.append(("_count", (), running))
-    samples.append(("_sum", (), total))
-    return MetricFamily(name, "histogram", help_text, samples)
+        rows.append(("_bucket", _bound(bound), running))
+    rows.append(("_count", None, running))
+    rows.append(("_sum", None, total))
+    return MetricFamily(name, "histogram", help_text, ("le",), rows)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: a scrape makes a few objects per job, none
+    in a cycle, all dropped at its end; the collector would walk every object of the
+    process (ten thousand jobs and more) again and again meanwhile, for nothing."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _bucket(bounds: tuple[float, ...], value: float) -> int:
@@ -273,7 +316,7 @@ class Metrics:
                 return
             if kind is EventKind.JOB_EXECUTED:
                 outcome = _SUCCESS
-                self._last_success[job_id] = _seconds(event.at)
+                self._last_success[job_id] = event.at.timestamp()
             elif kind is EventKind.JOB_FAILED:
                 outcome = _FAILURE
             elif isinstance(event.exception, LeaseExpired):
@@ -307,28 +350,26 @@ class Metrics:
             except StoreError as error:
                 logger.warning("tickwork: metrics could not read the jobs: %s", error)
         with self._lock:
-            runs = sorted(self._runs.items())
-            missed = sorted(self._missed.items())
-            skipped = sorted(self._skipped.items())
-            last = sorted(self._last_success.items())
+            runs = [(job, outcome, count) for (job, outcome), count in self._runs.items()]
+            missed = list(self._missed.items())
+            skipped = list(self._skipped.items())
+            last = list(self._last_success.items())
             durations, duration_sum = list(self._durations), self._duration_sum
             lateness, lateness_sum = list(self._lateness), self._lateness_sum
             takeovers, store_errors = self._takeovers, self._store_errors
         families = [
             MetricFamily("tickwork_scheduler_up", "gauge",
-                   "1 while the scheduler is started (running or paused), else 0.",
-                   [("", (), 1 if up else 0)]),
+                         "1 while the scheduler is started (running or paused), else 0.",
+                         (), [(1 if up else 0,)]),
             MetricFamily("tickwork_scheduler_paused", "gauge", "1 while the scheduler is paused.",
-                   [("", (), 1 if state is SchedulerState.PAUSED else 0)]),
+                         (), [(1 if state is SchedulerState.PAUSED else 0,)]),
             MetricFamily("tickwork_runs", "counter",
-                   "Attempts that ended, by job and outcome (success, failure, interrupted).",
-                   [("_total", (("job_id", job), ("outcome", outcome)), count)
-                    for (job, outcome), count in runs]),
+                         "Attempts that ended, by job and outcome (success, failure, "
+                         "interrupted).", ("job_id", "outcome"), runs),
             MetricFamily("tickwork_missed", "counter", "Fire times that passed without a run.",
-                   [("_total", (("job_id", job),), count) for job, count in missed]),
+                         _JOB, missed),
             MetricFamily("tickwork_skipped", "counter",
-                   "Runs not started: the job was at max_instances.",
-                   [("_total", (("job_id", job),), count) for job, count in skipped]),
+                         "Runs not started: the job was at max_instances.", _JOB, skipped),
             _histogram("tickwork_run_duration_seconds",
                        "How long runs took, from start to end.",
                        DURATION_BUCKETS, durations, duration_sum),
@@ -336,14 +377,13 @@ class Metrics:
                        "How late first attempts started after their nominal fire time.",
                        LATENESS_BUCKETS, lateness, lateness_sum),
             MetricFamily("tickwork_last_success_timestamp_seconds", "gauge",
-                   "When each job last ran successfully here (Unix time).",
-                   [("", (("job_id", job),), at) for job, at in last]),
+                         "When each job last ran successfully here (Unix time).", _JOB, last),
             MetricFamily("tickwork_takeovers", "counter",
-                   "Runs taken over from processes that died or stopped renewing leases.",
-                   [("_total", (), takeovers)]),
+                         "Runs taken over from processes that died or stopped renewing leases.",
+                         (), [(takeovers,)]),
             MetricFamily("tickwork_store_errors", "counter",
-                   "Times the job store started failing (once per outage).",
-                   [("_total", (), store_errors)]),
+                         "Times the job store started failing (once per outage).",
+                         (), [(store_errors,)]),
         ]  # fmt: skip
         if schedules is not None:
             families += _schedule_families(schedules)
@@ -352,7 +392,8 @@ class Metrics:
     def render(self) -> str:
         """The metrics in the Prometheus text exposition format (0.0.4), written
         directly (no dependency): what a scrape of :func:`wsgi_app` returns."""
-        return _write(self.families())
+        with _collector_paused():
+            return _write(self.families())
 
     def register(self, registry: Any = None) -> Any:
         """Add these metrics to a ``prometheus_client`` registry (its default one if
@@ -424,44 +465,39 @@ def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
                 entry[1] = run.finished_at
         counts = [(job, outcome, n, at) for (job, outcome), (n, at) in sorted(tally.items())]
     last = [
-        ("", (("job_id", job),), _seconds(at))
+        (job, at.timestamp())
         for job, outcome, _, at in counts
         if outcome == _SUCCESS and at is not None
     ]
     broken = store.broken_jobs()
     families += [
         MetricFamily("tickwork_history_runs", "gauge",
-               "Runs in the history the store keeps, by job and outcome.",
-               [("", (("job_id", job), ("outcome", outcome)), n)
-                for job, outcome, n, _ in counts]),
+                     "Runs in the history the store keeps, by job and outcome.",
+                     ("job_id", "outcome"), [(job, outcome, n) for job, outcome, n, _ in counts]),
         MetricFamily("tickwork_last_success_timestamp_seconds", "gauge",
-               "When each job last ran successfully (Unix time), from the history.", last),
+                     "When each job last ran successfully (Unix time), from the history.",
+                     _JOB, last),
         MetricFamily("tickwork_broken_jobs", "gauge", "Stored jobs that cannot be loaded.",
-               [("", (), len(broken))]),
-        MetricFamily("tickwork_job_broken", "gauge", "1 for each stored job that cannot be loaded.",
-               [("", (("job_id", job),), 1) for job in broken]),
+                     (), [(len(broken),)]),
+        MetricFamily("tickwork_job_broken", "gauge",
+                     "1 for each stored job that cannot be loaded.",
+                     _JOB, [(job, 1) for job in broken]),
     ]  # fmt: skip
     if isinstance(store, ProcessListing):
         processes = store.processes(now=now)
-        up: list[_Sample] = []
-        seen: list[_Sample] = []
-        leases: list[_Sample] = []
-        for process in processes:
-            label = (("process", process.id),)
-            if process.alive is not None:
-                up.append(("", label, 1 if process.alive else 0))
-            if process.last_seen is not None:
-                seen.append(("", label, _seconds(process.last_seen)))
-            leases.append(("", label, len(process.leases)))
+        up = [(p.id, 1 if p.alive else 0) for p in processes if p.alive is not None]
+        seen = [(p.id, p.last_seen.timestamp()) for p in processes if p.last_seen is not None]
+        leases = [(p.id, len(p.leases)) for p in processes]
+        process = ("process",)
         families += [
             MetricFamily("tickwork_processes", "gauge", "Scheduler processes using the store.",
-                   [("", (), len(processes))]),
+                         (), [(len(processes),)]),
             MetricFamily("tickwork_process_up", "gauge",
-                   "1 for a live scheduler process, 0 for one found dead.", up),
+                         "1 for a live scheduler process, 0 for one found dead.", process, up),
             MetricFamily("tickwork_process_last_seen_timestamp_seconds", "gauge",
-                   "Each process's last heartbeat (Unix time).", seen),
+                         "Each process's last heartbeat (Unix time).", process, seen),
             MetricFamily("tickwork_process_leases", "gauge",
-                   "Runs each process holds the lease of.", leases),
+                         "Runs each process holds the lease of.", process, leases),
         ]  # fmt: skip
     return families
 
@@ -480,7 +516,8 @@ def render_store(store: JobStore, *, now: datetime) -> str:
         TypeError: *now* is naive.
         StoreError: the store failed.
     """
-    return _write(store_families(store, now=now))
+    with _collector_paused():
+        return _write(store_families(store, now=now))
 
 
 # -- serving -----------------------------------------------------------------------------

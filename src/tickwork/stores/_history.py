@@ -47,12 +47,14 @@ _BY_VALUE = {outcome.value: outcome for outcome in Outcome}
 def counts_from_rows(rows: Sequence[Sequence[Any]]) -> list[RunCount]:
     """The :class:`RunCount` records of rows read by :data:`COUNT_RUNS` (an outcome this
     tickwork does not know, written by a newer one, is left out)."""
-    counts = []
+    counts: list[RunCount] = []
+    add = counts.append
+    make, known, utc = tuple.__new__, _BY_VALUE, timezone.utc
     for job_id, outcome, count, last in rows:
-        known = _BY_VALUE.get(outcome)
-        if known is not None:
-            at = None if last is None else instant(last, timezone.utc)
-            counts.append(RunCount(job_id, known, int(count), at))
+        value = known.get(outcome)
+        if value is not None:
+            at = None if last is None else instant(last, utc)
+            add(make(RunCount, (job_id, value, int(count), at)))
     return counts
 
 

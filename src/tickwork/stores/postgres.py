@@ -513,8 +513,9 @@ class PostgresStore(
             "read the schedules",
         )
         utc = timezone.utc
+        make = tuple.__new__  # (a NamedTuple's own constructor is slower)
         return [
-            JobSchedule(job_id, None if fire is None else instant(fire, utc), bool(paused))
+            make(JobSchedule, (job_id, None if fire is None else instant(fire, utc), bool(paused)))
             for job_id, fire, paused in rows
         ]
 
