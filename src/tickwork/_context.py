@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from datetime import datetime
 from types import CoroutineType as _Coroutine
 from typing import Any
 
-from ._model import RunContext, RunRequest
+from ._model import RunContext, RunRequest, run_id
 from ._references import being_defined, function_of, resolve_reference
 
 __all__ = [
     "being_defined",
     "current_run",
+    "log_fields",
+    "request_fields",
     "resolve_reference",
     "run_request",
     "run_request_blocking",
@@ -40,6 +43,24 @@ def current_run() -> RunContext:
     if request is None:
         raise LookupError("tickwork.current_run() was called outside a running job")
     return RunContext(request.job_id, request.scheduled_at, request.attempt)
+
+
+def log_fields(job_id: str, scheduled_at: datetime, attempt: int | None) -> dict[str, Any]:
+    """The ``extra`` fields of a log record about a run (``docs/observability.md``):
+    ``job_id``, ``scheduled_at`` (ISO 8601, in the run's zone), ``attempt`` and
+    ``run_id`` (None, with the attempt, when the record is about a fire, not one
+    attempt of it)."""
+    return {
+        "job_id": job_id,
+        "scheduled_at": scheduled_at.isoformat(),
+        "attempt": attempt,
+        "run_id": None if attempt is None else run_id(job_id, scheduled_at, attempt),
+    }
+
+
+def request_fields(request: RunRequest) -> dict[str, Any]:
+    """:func:`log_fields` of the run *request* asks for."""
+    return log_fields(request.job_id, request.scheduled_at, request.attempt)
 
 
 def run_request(request: RunRequest) -> Any:

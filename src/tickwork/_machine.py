@@ -26,6 +26,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
+from ._context import request_fields
 from ._core import Decision, SchedulerCore
 from ._errors import SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
@@ -373,6 +374,7 @@ class Machine:
                     result.request.attempt,
                     f"{type(error).__name__}: {error}",
                     exc_info=error if isinstance(error, BaseException) else None,
+                    extra=request_fields(result.request),
                 )
             core.finished(result, result.finished_at or now, batch)
 

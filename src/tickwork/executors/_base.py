@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._clock import Clock
+from .._context import request_fields
 from .._errors import SchedulerStateError
 from .._model import RunRequest, RunResult
 
@@ -90,7 +91,11 @@ class Executor(ABC):
         try:
             self._report(result)
         except Exception:  # pragma: no cover - the scheduler's callback does not raise
-            logger.exception("tickwork: the result callback failed for %r", result.request)
+            logger.exception(
+                "tickwork: the result callback failed for %r",
+                result.request,
+                extra=request_fields(result.request),
+            )
 
 
 class BatchExecutor(Executor):

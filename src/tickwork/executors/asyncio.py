@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from .._context import enter_run
+from .._context import enter_run, request_fields
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from .._references import function_of
@@ -288,6 +288,7 @@ class AsyncioExecutor(BatchExecutor):
                 "tickwork: job %r raised %s; reported as a failure, the loop carries on",
                 request.job_id,
                 type(error).__name__,
+                extra=request_fields(request),
             )
         except BaseException as error:
             self._finish_cancelled(record, error)
@@ -296,6 +297,7 @@ class AsyncioExecutor(BatchExecutor):
                     "tickwork: job %r raised %s; reported as a failure",
                     request.job_id,
                     type(error).__name__,
+                    extra=request_fields(request),
                 )
         else:
             if record.cancelled_by is None:

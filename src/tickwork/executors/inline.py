@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from .._context import run_request_blocking
+from .._context import request_fields, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from ._base import Executor
@@ -82,6 +82,7 @@ class InlineExecutor(Executor):
                 "tickwork: job %r raised %s; reported as a failure",
                 request.job_id,
                 type(error).__name__,
+                extra=request_fields(request),
             )
             self._deliver(RunResult(request, Outcome.FAILURE, None, error, started, now()))
         else:

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from .._context import run_request_blocking
+from .._context import request_fields, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from ._base import BatchExecutor
@@ -155,6 +155,7 @@ class ThreadExecutor(BatchExecutor):
                 "tickwork: job %r raised %s; reported as a failure, the worker carries on",
                 request.job_id,
                 type(error).__name__,
+                extra=request_fields(request),
             )
             result = RunResult(request, Outcome.FAILURE, None, error, started, now())
         else:
@@ -164,7 +165,11 @@ class ThreadExecutor(BatchExecutor):
         try:
             self._report(result)
         except Exception:  # pragma: no cover - the scheduler's callback does not raise
-            logger.exception("tickwork: the result callback failed for %r", request)
+            logger.exception(
+                "tickwork: the result callback failed for %r",
+                request,
+                extra=request_fields(request),
+            )
 
     def _interrupt(self, request: RunRequest) -> None:
         now = self._clock.now()
