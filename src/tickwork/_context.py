@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import logging
+import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import CoroutineType as _Coroutine
 from typing import Any
@@ -12,6 +16,7 @@ from ._model import RunContext, RunRequest, run_id
 from ._references import being_defined, function_of, resolve_reference
 
 __all__ = [
+    "RunHook",
     "being_defined",
     "current_run",
     "log_fields",
@@ -20,6 +25,13 @@ __all__ = [
     "run_request",
     "run_request_blocking",
 ]
+
+logger = logging.getLogger("tickwork")
+
+#: A run hook (``Executor.add_run_hook``): called with the request of a run about to
+#: start, in the thread that runs it; returns a context manager entered around the
+#: job's function (it sees the job's exception, and cannot swallow it).
+RunHook = Callable[[RunRequest], contextlib.AbstractContextManager[object]]
 
 # being_defined and resolve_reference live in _references; they stay importable from
 # here for code written against this module.
@@ -73,8 +85,9 @@ def run_request(request: RunRequest) -> Any:
         _current.reset(token)
 
 
-def run_request_blocking(request: RunRequest) -> Any:
-    """Like :func:`run_request`, but a coroutine the function returns is run to the end.
+def run_request_blocking(request: RunRequest, hooks: Sequence[RunHook] = ()) -> Any:
+    """Like :func:`run_request`, but a coroutine the function returns is run to the end;
+    inside the context managers of *hooks* (see :data:`RunHook`), if any.
 
     The coroutine runs with :func:`asyncio.run` in the calling thread, with
     ``current_run()`` still set (the new loop copies this context). This is how the
@@ -85,6 +98,8 @@ def run_request_blocking(request: RunRequest) -> Any:
             in this thread (the coroutine is closed, so no "never awaited" warning).
         Whatever the function (or its coroutine) raises.
     """
+    if hooks:
+        return _hooked(request, hooks)
     func = request.func if request.func is not None else function_of(request.func_ref or "")
     token = _current.set(request)
     try:
@@ -104,6 +119,36 @@ def run_request_blocking(request: RunRequest) -> Any:
         return result
     finally:
         _current.reset(token)
+
+
+def _hooked(request: RunRequest, hooks: Sequence[RunHook]) -> Any:
+    """Run *request* inside its hooks. A hook that fails is logged and left out: it
+    never fails the run, nor changes how the run ends."""
+    entered: list[contextlib.AbstractContextManager[object]] = []
+    for hook in hooks:
+        try:
+            manager = hook(request)
+            manager.__enter__()
+        except Exception:
+            logger.exception("tickwork: run hook %r failed", hook, extra=request_fields(request))
+        else:
+            entered.append(manager)
+    error: BaseException | None = None
+    try:
+        return run_request_blocking(request)
+    except BaseException as raised:
+        error = raised
+        raise
+    finally:
+        info = sys.exc_info() if error is not None else (None, None, None)
+        for manager in reversed(entered):
+            try:
+                manager.__exit__(*info)
+            except Exception:
+                logger.exception(
+                    "tickwork: run hook %r failed", manager, extra=request_fields(request)
+                )
+        del error
 
 
 def enter_run(request: RunRequest) -> contextvars.Token[RunRequest | None]:

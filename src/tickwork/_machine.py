@@ -175,6 +175,12 @@ class Machine:
         return self._store
 
     @property
+    def executors(self) -> dict[str, Executor]:
+        """The executors by alias (a copy; an ``"asyncio"`` one made for the first
+        coroutine job is added then)."""
+        return dict(self._executors)
+
+    @property
     def real_time(self) -> bool:
         """Whether the clock is the real one (a ``SystemClock``, corrected or not)."""
         clock = self._clock

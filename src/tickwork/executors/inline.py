@@ -36,6 +36,8 @@ class InlineExecutor(Executor):
       inside ``submit`` calls of other threads.
     """
 
+    runs_hooks = True
+
     def __init__(self) -> None:
         self._closed = False
         self._changed = threading.Condition()
@@ -71,7 +73,7 @@ class InlineExecutor(Executor):
         now = self._clock.now
         started = now()
         try:
-            value = run_request_blocking(request)
+            value = run_request_blocking(request, self._run_hooks)
         except Exception as error:
             self._deliver(RunResult(request, Outcome.FAILURE, None, error, started, now()))
         except (KeyboardInterrupt, SystemExit) as error:

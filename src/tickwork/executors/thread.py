@@ -64,6 +64,7 @@ class ThreadExecutor(BatchExecutor):
     """
 
     kind = "thread"
+    runs_hooks = True
 
     def __init__(self, max_workers: int = 10) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -147,7 +148,7 @@ class ThreadExecutor(BatchExecutor):
         now = self._clock.now
         started = now()
         try:
-            value = run_request_blocking(request)
+            value = run_request_blocking(request, self._run_hooks)
         except Exception as error:
             result = RunResult(request, Outcome.FAILURE, None, error, started, now())
         except BaseException as error:
