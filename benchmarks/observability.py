@@ -42,7 +42,7 @@ import _report
 
 from tickwork import Event, EventKind, Scheduler
 from tickwork.executors import InlineExecutor
-from tickwork.metrics import instrument, render_store
+from tickwork.metrics import Metrics, instrument, render_store
 from tickwork.stores import JobStore, MemoryStore, SQLiteStore
 from tickwork.testing import FakeClock, run_until
 
@@ -70,6 +70,16 @@ def ran_once(store: JobStore, jobs: int) -> Scheduler:
     scheduler.open()
     run_until(scheduler, T0 + timedelta(minutes=1))
     return scheduler
+
+
+def fed(scheduler: Scheduler) -> Metrics:
+    """``instrument(scheduler)``, fed one run's end per job, as if it had been there when
+    they ran (the scrape then has every per-job series: runs, last success)."""
+    metrics = instrument(scheduler)
+    for job in scheduler.get_jobs():
+        metrics(Event(kind=EventKind.JOB_EXECUTED, at=T0 + timedelta(minutes=1),
+                      job_id=job.id, scheduled_at=T0, attempt=1, started_at=T0))  # fmt: skip
+    return metrics
 
 
 def check(text: str, jobs: int) -> str:
@@ -129,18 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         memory = ran_once(MemoryStore(), jobs)
         cleanup.append(memory.shutdown)
-        live_memory = instrument(memory)
-        # The listener was added after the runs: feed it one end per job, as if it had
-        # been there (the scrape then has every per-job series).
-        for job in memory.get_jobs():
-            live_memory(Event(kind=EventKind.JOB_EXECUTED, at=T0 + timedelta(minutes=1),
-                              job_id=job.id, scheduled_at=T0, attempt=1, started_at=T0))  # fmt: skip
+        live_memory = fed(memory)
         rows.append(("live, MemoryStore: Metrics.render()", live_memory.render))
         path = Path(folder) / "jobs.db"
         sqlite = ran_once(SQLiteStore(path), jobs)
         cleanup.append(sqlite.shutdown)
-        live_sqlite = instrument(sqlite)
-        rows.append(("live, SQLiteStore: Metrics.render()", live_sqlite.render))
+        rows.append(("live, SQLiteStore: Metrics.render()", fed(sqlite).render))
         try:
             from prometheus_client import CollectorRegistry, generate_latest
         except ImportError:
