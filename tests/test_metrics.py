@@ -283,6 +283,26 @@ def test_an_async_scheduler_is_instrumented_alike() -> None:
     assert value(text, "tickwork_runs_total", job_id="async", outcome="success") == 1
 
 
+class FailingStore(MemoryStore):
+    def schedules(self) -> Any:
+        raise StoreError("the disk is full")
+
+
+def test_a_store_that_fails_at_a_scrape_leaves_out_the_job_gauges(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    runner = scheduler(clock, FailingStore())
+    metrics = instrument(runner)
+    runner.add_job(quick, "interval", seconds=10, id="a")
+    runner.open()
+    run_until(runner, T0 + timedelta(seconds=10))
+    text = metrics.render()
+    assert "tickwork_next_fire_timestamp_seconds" not in parsed(text)
+    assert value(text, "tickwork_runs_total", job_id="a", outcome="success") == 1
+    assert "metrics could not read the jobs: the disk is full" in caplog.text
+    runner.shutdown()
+
+
 def test_instrument_refuses_what_is_not_a_scheduler() -> None:
     with pytest.raises(TypeError, match="Scheduler or an AsyncScheduler, got MemoryStore"):
         instrument(MemoryStore())  # type: ignore[arg-type]

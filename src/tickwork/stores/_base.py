@@ -743,7 +743,8 @@ class ProcessListing(Protocol):
         every owner of a lease, even one the store has no other record of. A store
         opened only to read or change jobs (the command line, a dashboard) is no
         scheduler, and is not listed. Retries handed off at shutdown are held by no
-        process and are not listed.
+        process and are not listed. A store that only one process can use (in memory)
+        may list that process, always.
 
         *alive* is the store's own test, at *now*: the one by which it takes runs over
         from dead processes (a store documents it). Ordered by ``started`` (unknown
