@@ -14,6 +14,7 @@ import tickwork.metrics
 import tickwork.stores
 import tickwork.stores.codec
 import tickwork.testing
+import tickwork.tracing
 import tickwork.triggers
 
 PACKAGES = [
@@ -23,6 +24,7 @@ PACKAGES = [
     tickwork.stores,
     tickwork.stores.codec,
     tickwork.testing,
+    tickwork.tracing,
     tickwork.triggers,
 ]
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
