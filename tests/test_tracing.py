@@ -47,6 +47,11 @@ def fails() -> None:
     raise ValueError("no such table")
 
 
+def takes_three_seconds() -> None:
+    assert clock_for_jobs is not None
+    clock_for_jobs.advance(3)
+
+
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     global provider
@@ -124,41 +129,104 @@ def test_a_failed_run_records_its_exception_and_an_error_status(
     runner.shutdown()
 
 
-def test_an_asyncio_run_gets_a_span_from_events_with_its_exact_times(
+class Elsewhere(InlineExecutor):
+    """An executor without run hooks (as if its jobs ran in another process)."""
+
+    runs_hooks = False
+
+
+def test_an_executor_without_hooks_gets_spans_from_events_with_exact_times(
     exporter: InMemorySpanExporter,
 ) -> None:
     global clock_for_jobs
-
-    async def main() -> None:
-        global clock_for_jobs
-        clock = clock_for_jobs = FakeClock(T0 + timedelta(seconds=1))
-        runner = AsyncScheduler(clock=clock, timezone="UTC")
-        finished = asyncio.Event()
-
-        async def job() -> None:
-            clock.advance(3)
-            finished.set()
-
-        await runner.add_job(job, "date", run_date=T0, id="async", misfire_grace_time=None)
-        instrument(runner, tracer_provider=provider)
-        await runner.start()
-        await asyncio.wait_for(finished.wait(), 5)
-        for _ in range(200):
-            if runs(exporter):
-                break
-            await asyncio.sleep(0.01)
-        await runner.shutdown()
-
-    try:
-        asyncio.run(main())
-    finally:
-        clock_for_jobs = None
+    clock = clock_for_jobs = FakeClock(T0 + timedelta(seconds=1))
+    runner = Scheduler(clock=clock, executors={"default": Elsewhere()}, timezone="UTC")
+    runner.add_job(takes_three_seconds, "date", run_date=T0, id="far", misfire_grace_time=None)
+    instrument(runner, tracer_provider=provider)
+    runner.open()
+    run_until(runner, T0 + timedelta(seconds=1))
+    runner.shutdown()
+    clock_for_jobs = None
     [span] = runs(exporter)
     assert span.start_time == (T0 + timedelta(seconds=1)).timestamp() * 1e9
     assert span.end_time == (T0 + timedelta(seconds=4)).timestamp() * 1e9
     assert attributes(span)["tickwork.run.lateness"] == 1.0
     assert attributes(span)["tickwork.run.outcome"] == "success"
-    assert attributes(span)["tickwork.run.id"] == "async@2024-01-01T12:00:00Z#1"
+    assert attributes(span)["tickwork.run.id"] == "far@2024-01-01T12:00:00Z#1"
+
+
+def test_the_span_is_current_in_an_asyncio_task_and_its_worker_threads(
+    exporter: InMemorySpanExporter,
+) -> None:
+    async def main() -> None:
+        clock = FakeClock(T0)
+        runner = AsyncScheduler(clock=clock, timezone="UTC")
+        finished = asyncio.Event()
+
+        async def coroutine_job() -> None:
+            assert provider is not None
+            with provider.get_tracer("the job").start_as_current_span("in the task"):
+                await asyncio.sleep(0)
+            finished.set()
+
+        def plain_job() -> None:
+            assert provider is not None
+            with provider.get_tracer("the job").start_as_current_span("in a thread"):
+                pass
+
+        await runner.add_job(coroutine_job, "date", run_date=T0, id="coro")
+        await runner.add_job(plain_job, "date", run_date=T0, id="plain", executor="asyncio")
+        instrument(runner, tracer_provider=provider)
+        await runner.start()
+        await asyncio.wait_for(finished.wait(), 5)
+        for _ in range(200):
+            if len(runs(exporter)) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await runner.shutdown()
+
+    asyncio.run(main())
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    for run, child in (("coro", "in the task"), ("plain", "in a thread")):
+        parent = spans[child].parent
+        assert parent is not None
+        assert parent.span_id == spans[run].context.span_id
+        assert attributes(spans[run])["tickwork.run.outcome"] == "success"
+
+
+def test_an_executor_made_later_gets_the_hook_after_its_first_run(
+    exporter: InMemorySpanExporter,
+) -> None:
+    done.clear()
+    clock = FakeClock(T0)
+    runner = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    instrument(runner, tracer_provider=provider)
+
+    async def coroutine_job() -> None:
+        assert provider is not None
+        with provider.get_tracer("the job").start_as_current_span("child"):
+            pass
+        done.set()
+
+    runner.add_job(coroutine_job, "interval", seconds=10, id="c")  # the "asyncio" executor
+    runner.open()
+    try:
+        for fire in (1, 2):
+            done.clear()
+            run_until(runner, T0 + timedelta(seconds=10 * fire))
+            assert done.wait(5)
+            for _ in range(200):  # its result comes from the executor's loop thread
+                runner.process_due()
+                if len(runs(exporter)) == fire:
+                    break
+                done.wait(0.01)
+    finally:
+        runner.shutdown()
+    first, second = runs(exporter)
+    children = [s for s in exporter.get_finished_spans() if s.name == "child"]
+    parents = [child.parent.span_id if child.parent else None for child in children]
+    assert parents == [None, second.context.span_id]  # the first was made from events
+    assert first.context.span_id not in parents
 
 
 def test_uninstrument_stops_the_spans(exporter: InMemorySpanExporter) -> None:
@@ -178,8 +246,10 @@ def test_uninstrument_stops_the_spans(exporter: InMemorySpanExporter) -> None:
 
 
 def test_a_process_executor_offers_no_hook() -> None:
+    executor = ProcessExecutor()
+    assert not executor.runs_hooks
     with pytest.raises(TypeError, match="ProcessExecutor does not run hooks"):
-        ProcessExecutor().add_run_hook(lambda request: threading.Lock())
+        executor.add_run_hook(lambda request: threading.Lock())
 
 
 def test_a_failing_hook_is_logged_and_never_fails_the_run(

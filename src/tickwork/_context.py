@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import CoroutineType as _Coroutine
@@ -19,6 +18,8 @@ __all__ = [
     "RunHook",
     "being_defined",
     "current_run",
+    "enter_hooks",
+    "exit_hooks",
     "log_fields",
     "request_fields",
     "resolve_reference",
@@ -121,9 +122,12 @@ def run_request_blocking(request: RunRequest, hooks: Sequence[RunHook] = ()) -> 
         _current.reset(token)
 
 
-def _hooked(request: RunRequest, hooks: Sequence[RunHook]) -> Any:
-    """Run *request* inside its hooks. A hook that fails is logged and left out: it
-    never fails the run, nor changes how the run ends."""
+def enter_hooks(
+    request: RunRequest, hooks: Sequence[RunHook]
+) -> list[contextlib.AbstractContextManager[object]]:
+    """Enter *hooks* for *request*; return the context managers entered, for
+    :func:`exit_hooks`. A hook that fails is logged and left out: it never fails the
+    run."""
     entered: list[contextlib.AbstractContextManager[object]] = []
     for hook in hooks:
         try:
@@ -133,22 +137,35 @@ def _hooked(request: RunRequest, hooks: Sequence[RunHook]) -> Any:
             logger.exception("tickwork: run hook %r failed", hook, extra=request_fields(request))
         else:
             entered.append(manager)
-    error: BaseException | None = None
+    return entered
+
+
+def exit_hooks(
+    request: RunRequest,
+    entered: list[contextlib.AbstractContextManager[object]],
+    error: BaseException | None,
+) -> None:
+    """Exit what :func:`enter_hooks` entered, last first, telling each of *error* (the
+    job's exception, None when it returned). A hook cannot swallow it; one that fails
+    is logged."""
+    info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
+    for manager in reversed(entered):
+        try:
+            manager.__exit__(*info)
+        except Exception:
+            logger.exception("tickwork: run hook %r failed", manager, extra=request_fields(request))
+
+
+def _hooked(request: RunRequest, hooks: Sequence[RunHook]) -> Any:
+    """Run *request* inside its hooks (:func:`enter_hooks`, :func:`exit_hooks`)."""
+    entered = enter_hooks(request, hooks)
     try:
-        return run_request_blocking(request)
-    except BaseException as raised:
-        error = raised
+        value = run_request_blocking(request)
+    except BaseException as error:
+        exit_hooks(request, entered, error)
         raise
-    finally:
-        info = sys.exc_info() if error is not None else (None, None, None)
-        for manager in reversed(entered):
-            try:
-                manager.__exit__(*info)
-            except Exception:
-                logger.exception(
-                    "tickwork: run hook %r failed", manager, extra=request_fields(request)
-                )
-        del error
+    exit_hooks(request, entered, None)
+    return value
 
 
 def enter_run(request: RunRequest) -> contextvars.Token[RunRequest | None]:

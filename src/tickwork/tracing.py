@@ -18,16 +18,21 @@ an ``ERROR`` status.
 
 Two ways, by executor:
 
-* **Current while the job runs** (``ThreadExecutor``, ``InlineExecutor``: executors that
-  offer run hooks, ``Executor.add_run_hook``): the span starts in the worker thread as
-  the job's function is called and ends as it returns, and it is the current span
-  meanwhile, so spans the job makes itself (an HTTP call, a database query) are its
-  children, in the same trace. Its times are the tracer's own (the real clock).
-* **From events** (``AsyncioExecutor``, ``ProcessExecutor``, and executors added to the
-  scheduler after :func:`instrument`): the span is made when the scheduler learns of the
-  run's end, with the start and end times the executor reported (``Event.started_at``
-  and ``Event.at``, from the scheduler's clock), so its times are exact but it was never
-  current: the job's own spans are not its children.
+* **Current while the job runs** (``ThreadExecutor``, ``InlineExecutor``,
+  ``AsyncioExecutor``: executors that offer run hooks, ``Executor.add_run_hook``): the
+  span starts as the job's function is called (in the worker thread, or in the job's
+  task on the loop) and ends as it returns, and it is the current span meanwhile, so
+  spans the job makes itself (an HTTP call, a database query) are its children, in the
+  same trace. Its times are the tracer's own (the real clock).
+* **From events** (``ProcessExecutor``, executors of your own without run hooks): the
+  span is made when the scheduler learns of the run's end, with the start and end
+  times the executor reported (``Event.started_at`` and ``Event.at``, from the
+  scheduler's clock), so its times are exact but it was never current: the job's own
+  spans are not its children.
+
+An executor the scheduler makes later (the ``"asyncio"`` one of a ``Scheduler``, made for
+its first coroutine job) gets the hook when its first run ends: that run's span comes
+from events, the next ones are current.
 
 Runs that never started (cut off before they began, or taken over from a dead process
 that ran them) get no span.
@@ -158,6 +163,7 @@ class Tracing:
         with self._lock:
             if self._hooked.pop(_key(job_id, scheduled_at, attempt), False) is None:
                 return  # (a hook made its span)
+        self._hook_executors()  # (one made since, for a coroutine job, say)
         started = event.started_at
         if started is None:
             return  # it never started here
@@ -176,6 +182,14 @@ class Tracing:
             )
             span.set_status(status)
         span.end(end_time=end)
+
+    def _hook_executors(self) -> None:
+        """Add the run hook to each executor of the scheduler that offers run hooks and
+        does not have it yet."""
+        for executor in self._scheduler.engine.executors.values():
+            if executor.runs_hooks and not any(executor is e for e in self._hooked_executors):
+                executor.add_run_hook(self.hook)
+                self._hooked_executors.append(executor)
 
     def uninstrument(self) -> None:
         """Stop making spans: remove the listener and the run hooks."""
@@ -204,9 +218,6 @@ def instrument(scheduler: _AnyScheduler, *, tracer_provider: Any = None) -> Trac
         )
     tracer = trace.get_tracer("tickwork", _version(), tracer_provider=tracer_provider)
     tracing = Tracing(scheduler, tracer)
-    for executor in scheduler.engine.executors.values():
-        if executor.runs_hooks:
-            executor.add_run_hook(tracing.hook)
-            tracing._hooked_executors.append(executor)
+    tracing._hook_executors()
     scheduler.add_listener(tracing, _ENDS)
     return tracing

@@ -6,8 +6,9 @@
 * :class:`InlineExecutor`: the calling thread, synchronously; for tests and simulations.
 
 :class:`Executor` is the base class; its module documents the contract all of them keep.
-:data:`RunHook` is what :meth:`Executor.add_run_hook` takes (the thread and inline
-executors run hooks around each job: ``tickwork.tracing`` makes its spans current so).
+:data:`RunHook` is what :meth:`Executor.add_run_hook` takes (the thread, inline and
+asyncio executors run hooks around each job: ``tickwork.tracing`` makes its spans
+current so).
 """
 
 from __future__ import annotations

@@ -54,15 +54,16 @@ class Executor(ABC):
     runs_coroutines: ClassVar[bool] = False
     #: Whether ``timeout`` is enforced (else it is documented as advisory).
     enforces_timeout: ClassVar[bool] = False
-    #: Whether :meth:`add_run_hook` is offered: the job's function runs in a thread of
-    #: this process, where a hook's context (a trace span) is the job's.
+    #: Whether :meth:`add_run_hook` is offered: the job's function runs in this process
+    #: (a thread, a task on a loop), where a hook's context (a trace span) is the job's.
     runs_hooks: ClassVar[bool] = False
     _run_hooks: tuple[RunHook, ...] = ()
 
     def add_run_hook(self, hook: RunHook) -> None:
         """Enter ``hook(request)``, a context manager, around each job function this
-        executor runs from now on, in the thread that runs it: what was made current
-        there (an OpenTelemetry span, a logging context) is current for the job. The
+        executor runs from now on, in the thread (or asyncio task) that runs it: what was
+        made current there (an OpenTelemetry span, a logging context) is current for the
+        job. The
         context manager sees the job's exception and cannot swallow it; a hook that
         raises is logged and left out, and never fails the run.
 
@@ -74,8 +75,8 @@ class Executor(ABC):
             raise TypeError(f"a run hook must be callable, got {hook!r}")
         if not self.runs_hooks:
             raise TypeError(
-                f"{type(self).__name__} does not run hooks (its jobs do not run in a thread "
-                "of this process where a hook's context would be theirs)"
+                f"{type(self).__name__} does not run hooks (its jobs do not run in this "
+                "process, where a hook's context would be theirs)"
             )
         self._run_hooks = (*self._run_hooks, hook)
 
