@@ -167,3 +167,38 @@ def test_the_run_id_is_the_same_whatever_zone_names_the_fire_time() -> None:
     assert in_berlin.run_id == in_utc.run_id == "j@2024-10-27T01:30:00Z#2"
     with_micros = RunContext("j", datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=UTC), 1)
     assert with_micros.run_id == "j@2024-01-01T00:00:00.000005Z#1"
+
+
+def test_a_trigger_that_raises_is_logged_with_the_fire_it_could_not_plan(
+    capture: Capture,
+) -> None:
+    from tests.test_trigger_errors import Flaky
+
+    clock = FakeClock(T0)
+    runner = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    runner.add_job(print, Flaky(1), id="flaky")  # its first fire: now, 08:00 UTC
+    runner.open()
+    run_until(runner, T0 + timedelta(hours=2))
+    [record] = capture.about("flaky")
+    assert "the job is paused" in record.getMessage()
+    # The fire at 08:00 could not be planned (the trigger raised for the one after it).
+    assert "after 2024-03-04T08:00:00+00:00" in record.getMessage()
+    assert fields(record) == ("flaky", T0.isoformat(), None, None)  # a fire, no attempt
+    runner.shutdown()
+
+
+class Refusing(InlineExecutor):
+    def submit_many(self, requests: object) -> None:
+        raise RuntimeError("the queue is full")
+
+
+def test_an_executor_refusing_one_run_is_logged_with_its_fields(capture: Capture) -> None:
+    clock = FakeClock(T0)
+    runner = Scheduler(clock=clock, executors={"default": Refusing()}, timezone="UTC")
+    runner.add_job(print, "date", run_date=T0, id="refused")
+    runner.open()
+    run_until(runner, T0)
+    [record] = capture.about("refused")
+    assert "refused 1 run(s)" in record.getMessage()
+    assert fields(record) == ("refused", T0.isoformat(), 1, "refused@2024-03-04T08:00:00Z#1")
+    runner.shutdown()

@@ -664,7 +664,7 @@ class SchedulerCore:
         job = state.job = evolve(snapshot(state), paused=True, pause_note=note)
         self._renew(state)
         decision.jobs_to_save.append(job)
-        decision.errors_to_log.append((f"{failure}; the job is paused", error))
+        decision.errors_to_log.append((f"{failure}; the job is paused", error, job.id, nominal))
         decision.report_missed(job.id, nominal, 1, note, at=now)
         decision.report_paused(job.id, note, at=now, scheduled_at=nominal, error=error)
         if self.records:

@@ -85,7 +85,8 @@ class Decision:
     * ``history``: a :class:`~tickwork._model.RunEnd` row for every run or scheduled
       fire that ended (success, failure, interrupted, missed, skipped), when
       :attr:`SchedulerCore.records <tickwork._core.SchedulerCore.records>` is set.
-    * ``errors_to_log``: ``(message, exception)`` pairs to log at error level (a trigger
+    * ``errors_to_log``: ``(message, exception, job id, fire time)`` to log at error
+      level (the job and fire time: the record's run fields; a trigger
       that raised; the job is paused).
     """
 
@@ -94,7 +95,7 @@ class Decision:
     jobs_to_save: list[Job] = field(default_factory=list)
     jobs_to_delete: list[str] = field(default_factory=list)
     history: list[RunEnd] = field(default_factory=list)
-    errors_to_log: list[tuple[str, BaseException]] = field(default_factory=list)
+    errors_to_log: list[tuple[str, BaseException, str, datetime]] = field(default_factory=list)
 
     # -- reports: one event each, appended to ``events`` --------------------------------
 

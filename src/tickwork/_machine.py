@@ -26,7 +26,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
-from ._context import request_fields
+from ._context import log_fields, request_fields
 from ._core import Decision, SchedulerCore
 from ._errors import SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
@@ -395,8 +395,9 @@ class Machine:
 
     def _apply(self, decision: Decision) -> None:
         """Log the decision's errors, submit its runs and emit its events (outside the lock)."""
-        for message, error in decision.errors_to_log:
-            logger.error("tickwork: %s", message, exc_info=error)
+        for message, error, job_id, fire in decision.errors_to_log:
+            extra = log_fields(job_id, fire, None)
+            logger.error("tickwork: %s", message, exc_info=error, extra=extra)
         decision.errors_to_log.clear()
         self._submit(decision)
         if decision.events:
