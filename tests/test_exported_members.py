@@ -10,18 +10,22 @@ import pytest
 
 import tickwork
 import tickwork.executors
+import tickwork.metrics
 import tickwork.stores
 import tickwork.stores.codec
 import tickwork.testing
+import tickwork.tracing
 import tickwork.triggers
 import tickwork.web
 
 PACKAGES = [
     tickwork,
     tickwork.executors,
+    tickwork.metrics,
     tickwork.stores,
     tickwork.stores.codec,
     tickwork.testing,
+    tickwork.tracing,
     tickwork.triggers,
     tickwork.web,
 ]

@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import CoroutineType as _Coroutine
 from typing import Any
 
-from ._model import RunContext, RunRequest
+from ._model import RunContext, RunRequest, run_id
 from ._references import being_defined, function_of, resolve_reference
 
 __all__ = [
+    "RunHook",
     "being_defined",
     "current_run",
+    "enter_hooks",
+    "exit_hooks",
+    "log_fields",
+    "request_fields",
     "resolve_reference",
     "run_request",
     "run_request_blocking",
 ]
+
+logger = logging.getLogger("tickwork")
+
+#: A run hook (``Executor.add_run_hook``): called with the request of a run about to
+#: start, in the thread that runs it; returns a context manager entered around the
+#: job's function (it sees the job's exception, and cannot swallow it).
+RunHook = Callable[[RunRequest], contextlib.AbstractContextManager[object]]
 
 # being_defined and resolve_reference live in _references; they stay importable from
 # here for code written against this module.
@@ -42,6 +58,24 @@ def current_run() -> RunContext:
     return RunContext(request.job_id, request.scheduled_at, request.attempt)
 
 
+def log_fields(job_id: str, scheduled_at: datetime, attempt: int | None) -> dict[str, Any]:
+    """The ``extra`` fields of a log record about a run (``docs/observability.md``):
+    ``job_id``, ``scheduled_at`` (ISO 8601, in the run's zone), ``attempt`` and
+    ``run_id`` (None, with the attempt, when the record is about a fire, not one
+    attempt of it)."""
+    return {
+        "job_id": job_id,
+        "scheduled_at": scheduled_at.isoformat(),
+        "attempt": attempt,
+        "run_id": None if attempt is None else run_id(job_id, scheduled_at, attempt),
+    }
+
+
+def request_fields(request: RunRequest) -> dict[str, Any]:
+    """:func:`log_fields` of the run *request* asks for."""
+    return log_fields(request.job_id, request.scheduled_at, request.attempt)
+
+
 def run_request(request: RunRequest) -> Any:
     """Call the request's function with ``current_run()`` set; return what it returns."""
     func = request.func if request.func is not None else function_of(request.func_ref or "")
@@ -52,8 +86,9 @@ def run_request(request: RunRequest) -> Any:
         _current.reset(token)
 
 
-def run_request_blocking(request: RunRequest) -> Any:
-    """Like :func:`run_request`, but a coroutine the function returns is run to the end.
+def run_request_blocking(request: RunRequest, hooks: Sequence[RunHook] = ()) -> Any:
+    """Like :func:`run_request`, but a coroutine the function returns is run to the end;
+    inside the context managers of *hooks* (see :data:`RunHook`), if any.
 
     The coroutine runs with :func:`asyncio.run` in the calling thread, with
     ``current_run()`` still set (the new loop copies this context). This is how the
@@ -64,6 +99,8 @@ def run_request_blocking(request: RunRequest) -> Any:
             in this thread (the coroutine is closed, so no "never awaited" warning).
         Whatever the function (or its coroutine) raises.
     """
+    if hooks:
+        return _hooked(request, hooks)
     func = request.func if request.func is not None else function_of(request.func_ref or "")
     token = _current.set(request)
     try:
@@ -83,6 +120,52 @@ def run_request_blocking(request: RunRequest) -> Any:
         return result
     finally:
         _current.reset(token)
+
+
+def enter_hooks(
+    request: RunRequest, hooks: Sequence[RunHook]
+) -> list[contextlib.AbstractContextManager[object]]:
+    """Enter *hooks* for *request*; return the context managers entered, for
+    :func:`exit_hooks`. A hook that fails is logged and left out: it never fails the
+    run."""
+    entered: list[contextlib.AbstractContextManager[object]] = []
+    for hook in hooks:
+        try:
+            manager = hook(request)
+            manager.__enter__()
+        except Exception:
+            logger.exception("tickwork: run hook %r failed", hook, extra=request_fields(request))
+        else:
+            entered.append(manager)
+    return entered
+
+
+def exit_hooks(
+    request: RunRequest,
+    entered: list[contextlib.AbstractContextManager[object]],
+    error: BaseException | None,
+) -> None:
+    """Exit what :func:`enter_hooks` entered, last first, telling each of *error* (the
+    job's exception, None when it returned). A hook cannot swallow it; one that fails
+    is logged."""
+    info = (None, None, None) if error is None else (type(error), error, error.__traceback__)
+    for manager in reversed(entered):
+        try:
+            manager.__exit__(*info)
+        except Exception:
+            logger.exception("tickwork: run hook %r failed", manager, extra=request_fields(request))
+
+
+def _hooked(request: RunRequest, hooks: Sequence[RunHook]) -> Any:
+    """Run *request* inside its hooks (:func:`enter_hooks`, :func:`exit_hooks`)."""
+    entered = enter_hooks(request, hooks)
+    try:
+        value = run_request_blocking(request)
+    except BaseException as error:
+        exit_hooks(request, entered, error)
+        raise
+    exit_hooks(request, entered, None)
+    return value
 
 
 def enter_run(request: RunRequest) -> contextvars.Token[RunRequest | None]:

@@ -463,12 +463,13 @@ class SchedulerCore:
                     decision.jobs_to_save.append(job)
         elif result.outcome is Outcome.FAILURE:
             error = result.exception
-            if self._retry(state, request.scheduled_at, request.attempt, error, now, decision):
+            started = result.started_at
+            if self._retry(state, request.scheduled_at, request.attempt, error, now, decision,
+                           started=started):  # fmt: skip
                 final = False
             else:
-                decision.report_failed(
-                    request.job_id, request.scheduled_at, request.attempt, error, at=now
-                )
+                decision.report_failed(request.job_id, request.scheduled_at, request.attempt,
+                                       error, at=now, started_at=started)  # fmt: skip
                 if state is not None and job is not None and saved:
                     job = self._count_failure(state, job, error, now, decision)
         else:
@@ -479,6 +480,7 @@ class SchedulerCore:
                 result.exception,
                 "the run was cut off before it finished",
                 at=now,
+                started_at=result.started_at,
             )
             reason = "cut off before it finished"
         if self.records:
@@ -585,6 +587,8 @@ class SchedulerCore:
         now: datetime,
         decision: Decision,
         cause: str | None = None,
+        *,
+        started: datetime | None = None,
     ) -> str | None:
         """Retry attempt *attempt* of the fire at *scheduled_at*, ended by *error*, if the
         job's retry policy says so: queue the next attempt and report ``JOB_RETRIED``.
@@ -607,7 +611,8 @@ class SchedulerCore:
         if cause is None:
             cause = f"attempt {attempt} of {policy.attempts} failed"
         reason = f"{cause}; retrying in {delay:.3g} s"
-        decision.report_retried(job_id, scheduled_at, attempt, error, reason, at=now)
+        decision.report_retried(job_id, scheduled_at, attempt, error, reason, at=now,
+                                started_at=started)  # fmt: skip
         return reason
 
     def _queue_retry(
@@ -661,7 +666,7 @@ class SchedulerCore:
         self._renew(state)
         decision.jobs_to_save.append(job)
         decision.paused.add(job.id)
-        decision.errors_to_log.append((f"{failure}; the job is paused", error))
+        decision.errors_to_log.append((f"{failure}; the job is paused", error, job.id, nominal))
         decision.report_missed(job.id, nominal, 1, note, at=now)
         decision.report_paused(job.id, note, at=now, scheduled_at=nominal, error=error)
         if self.records:

@@ -90,7 +90,8 @@ class Decision:
     * ``history``: a :class:`~tickwork._model.RunEnd` row for every run or scheduled
       fire that ended (success, failure, interrupted, missed, skipped), when
       :attr:`SchedulerCore.records <tickwork._core.SchedulerCore.records>` is set.
-    * ``errors_to_log``: ``(message, exception)`` pairs to log at error level (a trigger
+    * ``errors_to_log``: ``(message, exception, job id, fire time)`` to log at error
+      level (the job and fire time: the record's run fields; a trigger
       that raised; the job is paused).
     """
 
@@ -100,7 +101,7 @@ class Decision:
     paused: set[str] = field(default_factory=set)
     jobs_to_delete: list[str] = field(default_factory=list)
     history: list[RunEnd] = field(default_factory=list)
-    errors_to_log: list[tuple[str, BaseException]] = field(default_factory=list)
+    errors_to_log: list[tuple[str, BaseException, str, datetime]] = field(default_factory=list)
 
     # -- reports: one event each, appended to ``events`` --------------------------------
 
@@ -129,6 +130,7 @@ class Decision:
                 scheduled_at=request.scheduled_at,
                 attempt=request.attempt,
                 return_value=result.return_value,
+                started_at=result.started_at,
             )
         )
 
@@ -140,6 +142,7 @@ class Decision:
         error: BaseException | None,
         *,
         at: datetime,
+        started_at: datetime | None = None,
     ) -> None:
         """A run failed and is not retried (``JOB_FAILED``)."""
         self.events.append(
@@ -150,6 +153,7 @@ class Decision:
                 scheduled_at=scheduled_at,
                 attempt=attempt,
                 exception=error,
+                started_at=started_at,
             )
         )
 
@@ -162,6 +166,7 @@ class Decision:
         reason: str,
         *,
         at: datetime,
+        started_at: datetime | None = None,
     ) -> None:
         """Attempt *attempt* ended by *error* and the next one is queued (``JOB_RETRIED``)."""
         self.events.append(
@@ -173,6 +178,7 @@ class Decision:
                 attempt=attempt,
                 exception=error,
                 reason=reason,
+                started_at=started_at,
             )
         )
 
@@ -185,6 +191,7 @@ class Decision:
         reason: str,
         *,
         at: datetime,
+        started_at: datetime | None = None,
     ) -> None:
         """A run was cut off and is not retried (``JOB_INTERRUPTED``)."""
         self.events.append(
@@ -196,6 +203,7 @@ class Decision:
                 attempt=attempt,
                 exception=error,
                 reason=reason,
+                started_at=started_at,
             )
         )
 

@@ -85,6 +85,10 @@ class Event:
     exception: BaseException | None = None
     missed: int = 0
     reason: str | None = None
+    #: For the end of a run (``JOB_EXECUTED``, ``JOB_FAILED``, ``JOB_RETRIED``,
+    #: ``JOB_INTERRUPTED``): when it started, as its executor reported (None when it
+    #: never started, or for a run cut off in another process).
+    started_at: datetime | None = None
 
 
 Listener = Callable[[Event], object]

@@ -17,12 +17,19 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._clock import Clock
+from ._context import request_fields
 from ._model import Outcome, RunRequest, RunResult
 from .executors import Executor
 
 __all__ = ["ExecutorLink"]
 
 logger = logging.getLogger("tickwork")
+
+
+def _fields(requests: list[RunRequest]) -> dict[str, object] | None:
+    """The run fields of a record about *requests*: those of the run, if it is one (a
+    record about many runs at once carries none; each run's event names it)."""
+    return request_fields(requests[0]) if len(requests) == 1 else None
 
 
 class ExecutorLink:
@@ -87,7 +94,8 @@ class ExecutorLink:
                     f"{', '.join(sorted(self.executors))}); configure the same executors "
                     "in every process that shares a store"
                 )
-                logger.error("tickwork: %s; %d run(s) not started", error, len(requests))
+                logger.error("tickwork: %s; %d run(s) not started", error, len(requests),
+                             extra=_fields(requests))  # fmt: skip
                 for request in requests:
                     report(RunResult(request, Outcome.INTERRUPTED, exception=error))
                 continue
@@ -100,7 +108,8 @@ class ExecutorLink:
             try:
                 executor.submit_many(requests)
             except Exception as error:
-                logger.exception("tickwork: executor %r refused %d run(s)", alias, len(requests))
+                logger.exception("tickwork: executor %r refused %d run(s)", alias, len(requests),
+                                 extra=_fields(requests))  # fmt: skip
                 for request in requests:
                     report(RunResult(request, Outcome.INTERRUPTED, exception=error))
 

@@ -15,6 +15,7 @@ __all__ = ["EPOCH", "US", "epoch_us", "instant"]
 
 #: The Unix epoch, an aware datetime in UTC.
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC = timezone.utc
 #: One microsecond: the resolution of every instant tickwork computes or stores.
 US = timedelta(microseconds=1)
 
@@ -35,4 +36,5 @@ def epoch_us(moment: datetime) -> int:
 def instant(micros: int, zone: tzinfo) -> datetime:
     """The instant *micros* microseconds after the epoch (as ``epoch_us`` counts),
     expressed in *zone*: how the stores turn an ``*_us`` column back into a time."""
-    return (EPOCH + timedelta(microseconds=micros)).astimezone(zone)
+    moment = EPOCH + timedelta(microseconds=micros)
+    return moment if zone is _UTC else moment.astimezone(zone)

@@ -26,6 +26,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
+from ._context import log_fields, request_fields
 from ._core import Decision, SchedulerCore
 from ._errors import SchedulerStateError
 from ._events import Event, EventKind, Listener, Listeners
@@ -172,6 +173,12 @@ class Machine:
     @property
     def store(self) -> JobStore:
         return self._store
+
+    @property
+    def executors(self) -> dict[str, Executor]:
+        """The executors by alias (a copy; an ``"asyncio"`` one made for the first
+        coroutine job is added then)."""
+        return dict(self._executors)
 
     @property
     def real_time(self) -> bool:
@@ -373,6 +380,7 @@ class Machine:
                     result.request.attempt,
                     f"{type(error).__name__}: {error}",
                     exc_info=error if isinstance(error, BaseException) else None,
+                    extra=request_fields(result.request),
                 )
             core.finished(result, result.finished_at or now, batch)
 
@@ -387,8 +395,9 @@ class Machine:
 
     def _apply(self, decision: Decision) -> None:
         """Log the decision's errors, submit its runs and emit its events (outside the lock)."""
-        for message, error in decision.errors_to_log:
-            logger.error("tickwork: %s", message, exc_info=error)
+        for message, error, job_id, fire in decision.errors_to_log:
+            extra = log_fields(job_id, fire, None)
+            logger.error("tickwork: %s", message, exc_info=error, extra=extra)
         decision.errors_to_log.clear()
         self._submit(decision)
         if decision.events:

@@ -6,7 +6,7 @@ import enum
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, Protocol
 
 from ._checks import seconds, whole
@@ -261,6 +261,21 @@ class RunContext:
     job_id: str
     scheduled_at: datetime
     attempt: int
+
+    @property
+    def run_id(self) -> str:
+        """This attempt of this fire, as one string: ``job_id@<fire time, UTC>#attempt``
+        (``"report@2024-03-04T09:00:00Z#1"``), the same in every process and log record
+        (the ``run_id`` of tickwork's log records and trace spans)."""
+        return run_id(self.job_id, self.scheduled_at, self.attempt)
+
+
+def run_id(job_id: str, scheduled_at: datetime, attempt: int) -> str:
+    """The run id of attempt *attempt* of the fire of *job_id* at *scheduled_at*
+    (see :attr:`RunContext.run_id`): the fire time as an instant in UTC, so a fire time
+    written in any zone gives the same id."""
+    utc = scheduled_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return f"{job_id}@{utc}#{attempt}"
 
 
 class RunRequest(NamedTuple):

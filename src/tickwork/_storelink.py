@@ -39,6 +39,7 @@ from collections.abc import Callable, Container
 from datetime import datetime, timedelta
 from typing import Any
 
+from ._context import log_fields
 from ._core import SchedulerCore
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
@@ -506,6 +507,7 @@ class StoreLink:
                         job_id,
                         scheduled_at.isoformat(),
                         dropped,
+                        extra=log_fields(job_id, scheduled_at, None),
                     )
                 for taken in upkeep.taken:
                     self._take_over(taken, now, batch)
@@ -554,7 +556,8 @@ class StoreLink:
             into=batch,
         )
         if warning is not None:
-            logger.warning("tickwork: %s", warning)
+            extra = log_fields(taken.job_id, scheduled_at, taken.attempt)
+            logger.warning("tickwork: %s", warning, extra=extra)
 
     def hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
         """At shutdown, leave pending retries to the processes that share the store, to

@@ -232,7 +232,9 @@ def test_postgres_finds_a_process_dead_the_moment_its_connection_dies(pg_schema:
     assert store._live is not None
     backend = store._live.info.backend_pid
     with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        # (With a timeout, it waits until the backend has exited, its locks freed.)
+        ended = conn.execute("SELECT pg_terminate_backend(%s, 5000)", (backend,)).fetchone()
+    assert ended == (True,)
     [process] = watcher.processes(now=T0)  # (at the same `now`: the lock tells)
     assert process.alive is False
     assert [lease.job_id for lease in process.leases] == ["a"]

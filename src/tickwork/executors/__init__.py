@@ -6,10 +6,14 @@
 * :class:`InlineExecutor`: the calling thread, synchronously; for tests and simulations.
 
 :class:`Executor` is the base class; its module documents the contract all of them keep.
+:data:`RunHook` is what :meth:`Executor.add_run_hook` takes (the thread, inline and
+asyncio executors run hooks around each job: ``tickwork.tracing`` makes its spans
+current so).
 """
 
 from __future__ import annotations
 
+from .._context import RunHook
 from ._base import Executor
 from .asyncio import AsyncioExecutor
 from .inline import InlineExecutor
@@ -21,5 +25,6 @@ __all__ = [
     "Executor",
     "InlineExecutor",
     "ProcessExecutor",
+    "RunHook",
     "ThreadExecutor",
 ]

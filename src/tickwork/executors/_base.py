@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._clock import Clock
+from .._context import RunHook, request_fields
 from .._errors import SchedulerStateError
 from .._model import RunRequest, RunResult
 
@@ -53,6 +54,43 @@ class Executor(ABC):
     runs_coroutines: ClassVar[bool] = False
     #: Whether ``timeout`` is enforced (else it is documented as advisory).
     enforces_timeout: ClassVar[bool] = False
+    #: Whether :meth:`add_run_hook` is offered: the job's function runs in this process
+    #: (a thread, a task on a loop), where a hook's context (a trace span) is the job's.
+    runs_hooks: ClassVar[bool] = False
+    _run_hooks: tuple[RunHook, ...] = ()
+
+    def add_run_hook(self, hook: RunHook) -> None:
+        """Enter ``hook(request)``, a context manager, around each job function this
+        executor runs from now on, in the thread (or asyncio task) that runs it: what was
+        made current there (an OpenTelemetry span, a logging context) is current for the
+        job. The
+        context manager sees the job's exception and cannot swallow it; a hook that
+        raises is logged and left out, and never fails the run.
+
+        Raises:
+            TypeError: *hook* is not callable, or this executor runs jobs elsewhere
+                (another process; see :attr:`runs_hooks`).
+        """
+        if not callable(hook):
+            raise TypeError(f"a run hook must be callable, got {hook!r}")
+        if not self.runs_hooks:
+            raise TypeError(
+                f"{type(self).__name__} does not run hooks (its jobs do not run in this "
+                "process, where a hook's context would be theirs)"
+            )
+        self._run_hooks = (*self._run_hooks, hook)
+
+    def remove_run_hook(self, hook: RunHook) -> None:
+        """Stop entering *hook* (:meth:`add_run_hook`).
+
+        Raises:
+            LookupError: *hook* was not added.
+        """
+        if hook not in self._run_hooks:
+            raise LookupError(f"run hook {hook!r} was not added")
+        hooks = list(self._run_hooks)
+        hooks.remove(hook)
+        self._run_hooks = tuple(hooks)
 
     def start(self, report: ReportCallback, clock: Clock) -> None:
         """Attach the result callback and the clock. Called once by the scheduler."""
@@ -90,7 +128,11 @@ class Executor(ABC):
         try:
             self._report(result)
         except Exception:  # pragma: no cover - the scheduler's callback does not raise
-            logger.exception("tickwork: the result callback failed for %r", result.request)
+            logger.exception(
+                "tickwork: the result callback failed for %r",
+                result.request,
+                extra=request_fields(result.request),
+            )
 
 
 class BatchExecutor(Executor):

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from .._context import enter_run
+from .._context import enter_hooks, enter_run, exit_hooks, request_fields
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from .._references import function_of
@@ -115,6 +115,7 @@ class AsyncioExecutor(BatchExecutor):
     """
 
     runs_coroutines = True
+    runs_hooks = True
     enforces_timeout = True
     kind = "asyncio"
 
@@ -260,18 +261,29 @@ class AsyncioExecutor(BatchExecutor):
         task = asyncio.current_task()
         assert task is not None
         enter_run(request)  # this task runs in its own copy of the context
+        hooks = self._run_hooks
         try:
             func = request.func
             if func is None:
                 func = function_of(request.func_ref or "")
-            if self._is_coroutine_function(func):
-                # Inline rather than in _invoke: one coroutine frame less per run.
-                record.started_at = self._clock.now()
-                if request.timeout is not None:
-                    self._arm(record, task)
-                value = await func(*request.args, **request.kwargs)
-            else:
-                value = await self._invoke(record, func, task)
+            # Run hooks enter in this task's context: a plain function's worker thread
+            # gets a copy of it (asyncio.to_thread), so what they made current is too.
+            entered = enter_hooks(request, hooks) if hooks else None
+            try:
+                if self._is_coroutine_function(func):
+                    # Inline rather than in _invoke: one coroutine frame less per run.
+                    record.started_at = self._clock.now()
+                    if request.timeout is not None:
+                        self._arm(record, task)
+                    value = await func(*request.args, **request.kwargs)
+                else:
+                    value = await self._invoke(record, func, task)
+            except BaseException as error:
+                if entered is not None:
+                    exit_hooks(request, entered, error)
+                raise
+            if entered is not None:
+                exit_hooks(request, entered, None)
         except asyncio.CancelledError as error:
             if record.cancelled_by is None:
                 self._finish(record, Outcome.INTERRUPTED)
@@ -288,6 +300,7 @@ class AsyncioExecutor(BatchExecutor):
                 "tickwork: job %r raised %s; reported as a failure, the loop carries on",
                 request.job_id,
                 type(error).__name__,
+                extra=request_fields(request),
             )
         except BaseException as error:
             self._finish_cancelled(record, error)
@@ -296,6 +309,7 @@ class AsyncioExecutor(BatchExecutor):
                     "tickwork: job %r raised %s; reported as a failure",
                     request.job_id,
                     type(error).__name__,
+                    extra=request_fields(request),
                 )
         else:
             if record.cancelled_by is None:

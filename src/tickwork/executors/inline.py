@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from .._context import run_request_blocking
+from .._context import request_fields, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from ._base import Executor
@@ -35,6 +35,8 @@ class InlineExecutor(Executor):
       Nothing is ever queued; ``shutdown(wait=True)`` waits only for runs going on
       inside ``submit`` calls of other threads.
     """
+
+    runs_hooks = True
 
     def __init__(self) -> None:
         self._closed = False
@@ -71,7 +73,7 @@ class InlineExecutor(Executor):
         now = self._clock.now
         started = now()
         try:
-            value = run_request_blocking(request)
+            value = run_request_blocking(request, self._run_hooks)
         except Exception as error:
             self._deliver(RunResult(request, Outcome.FAILURE, None, error, started, now()))
         except (KeyboardInterrupt, SystemExit) as error:
@@ -82,6 +84,7 @@ class InlineExecutor(Executor):
                 "tickwork: job %r raised %s; reported as a failure",
                 request.job_id,
                 type(error).__name__,
+                extra=request_fields(request),
             )
             self._deliver(RunResult(request, Outcome.FAILURE, None, error, started, now()))
         else:

@@ -41,7 +41,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .._context import run_request_blocking
+from .._context import request_fields, run_request_blocking
 from .._errors import JobTimeout, SerializationError, WorkerDied
 from .._model import Outcome, RunRequest, RunResult
 from .._references import being_defined, resolve_reference
@@ -532,6 +532,7 @@ class ProcessExecutor(BatchExecutor):
                 "tickwork: job %r raised %s in its worker process; reported as a failure",
                 request.job_id,
                 type(payload).__name__,
+                extra=request_fields(request),
             )
         self._finish(request, Outcome.FAILURE, exception=payload, started_at=started_at)
 

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from .._context import run_request_blocking
+from .._context import request_fields, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from ._base import BatchExecutor
@@ -64,6 +64,7 @@ class ThreadExecutor(BatchExecutor):
     """
 
     kind = "thread"
+    runs_hooks = True
 
     def __init__(self, max_workers: int = 10) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
@@ -147,7 +148,7 @@ class ThreadExecutor(BatchExecutor):
         now = self._clock.now
         started = now()
         try:
-            value = run_request_blocking(request)
+            value = run_request_blocking(request, self._run_hooks)
         except Exception as error:
             result = RunResult(request, Outcome.FAILURE, None, error, started, now())
         except BaseException as error:
@@ -155,6 +156,7 @@ class ThreadExecutor(BatchExecutor):
                 "tickwork: job %r raised %s; reported as a failure, the worker carries on",
                 request.job_id,
                 type(error).__name__,
+                extra=request_fields(request),
             )
             result = RunResult(request, Outcome.FAILURE, None, error, started, now())
         else:
@@ -164,7 +166,11 @@ class ThreadExecutor(BatchExecutor):
         try:
             self._report(result)
         except Exception:  # pragma: no cover - the scheduler's callback does not raise
-            logger.exception("tickwork: the result callback failed for %r", request)
+            logger.exception(
+                "tickwork: the result callback failed for %r",
+                request,
+                extra=request_fields(request),
+            )
 
     def _interrupt(self, request: RunRequest) -> None:
         now = self._clock.now()

@@ -9,7 +9,8 @@ To write a store of your own: :class:`JobStore` and :class:`SharedJobStore` are 
 contract, with :class:`WindowedJobStore` for a store that lists its jobs in due order,
 :class:`NotifyingStore` for one that tells of other processes' changes at once and
 :class:`ClockedStore` for one whose server's clock the hosts schedule by and
-:class:`ProcessListing` for one that lists the processes using it (their
+:class:`ProcessListing` for one that lists the processes using it and
+:class:`StatsListing` for one that counts for metrics cheaply (their
 docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
@@ -28,12 +29,15 @@ from ._base import (
     ClockedStore,
     HandOff,
     HandOffLike,
+    JobSchedule,
     JobStore,
     LeaseInfo,
     NotifyingStore,
     ProcessInfo,
     ProcessListing,
+    RunCount,
     SharedJobStore,
+    StatsListing,
     Takeover,
     Upkeep,
     WindowedJobStore,
@@ -48,6 +52,7 @@ __all__ = [
     "ClockedStore",
     "HandOff",
     "HandOffLike",
+    "JobSchedule",
     "JobStore",
     "LeaseInfo",
     "MemoryStore",
@@ -55,9 +60,11 @@ __all__ = [
     "PostgresStore",
     "ProcessInfo",
     "ProcessListing",
+    "RunCount",
     "RunEnd",
     "SQLiteStore",
     "SharedJobStore",
+    "StatsListing",
     "Takeover",
     "Upkeep",
     "WindowedJobStore",

@@ -29,6 +29,10 @@ must do, in the docstrings of their methods:
 * :class:`ProcessListing` (optional): a store that tells which scheduler processes use
   it, whether each is alive and which runs each holds (:meth:`ProcessListing.processes`,
   as :class:`ProcessInfo` and :class:`LeaseInfo` records), for dashboards and metrics.
+* :class:`StatsListing` (optional): a store that tells cheaply, without loading jobs or
+  history rows, each job's next fire time and paused flag
+  (:meth:`StatsListing.schedules`) and how many runs of each job its history holds, by
+  outcome (:meth:`StatsListing.run_counts`): what a metrics scrape reads.
 
 A store may implement a protocol by its members alone (``isinstance`` checks them), or
 subclass it to inherit the default bodies of the optional methods. The contract suites
@@ -67,7 +71,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from .._errors import JobLookupError
-from .._model import Job, Run, RunEnd
+from .._model import Job, Outcome, Run, RunEnd
 
 __all__ = [
     "Claim",
@@ -75,12 +79,15 @@ __all__ = [
     "ClockedStore",
     "HandOff",
     "HandOffLike",
+    "JobSchedule",
     "JobStore",
     "LeaseInfo",
     "NotifyingStore",
     "ProcessInfo",
     "ProcessListing",
+    "RunCount",
     "SharedJobStore",
+    "StatsListing",
     "Takeover",
     "Upkeep",
     "WindowedJobStore",
@@ -736,11 +743,66 @@ class ProcessListing(Protocol):
         every owner of a lease, even one the store has no other record of. A store
         opened only to read or change jobs (the command line, a dashboard) is no
         scheduler, and is not listed. Retries handed off at shutdown are held by no
-        process and are not listed.
+        process and are not listed. A store that only one process can use (in memory)
+        may list that process, always.
 
         *alive* is the store's own test, at *now*: the one by which it takes runs over
         from dead processes (a store documents it). Ordered by ``started`` (unknown
         last), then id; each process's leases by nominal fire time, then job id.
+
+        Raises:
+            StoreError: the store failed.
+        """
+
+
+class JobSchedule(NamedTuple):
+    """A stored job's schedule, as :meth:`StatsListing.schedules` lists it."""
+
+    job_id: str
+    #: Its next fire time (aware; UTC for a store that keeps instants), or None.
+    next_fire: datetime | None
+    paused: bool
+
+
+class RunCount(NamedTuple):
+    """How many runs of one job with one outcome a store's history holds, as
+    :meth:`StatsListing.run_counts` lists them."""
+
+    job_id: str
+    outcome: Outcome
+    #: How many (a field named ``count`` would hide ``tuple.count``).
+    runs: int
+    #: When the newest of them ended (its ``finished_at`` for a run that ran, else when
+    #: it was recorded; aware, UTC), or None if the store cannot tell.
+    last: datetime | None
+
+
+@runtime_checkable
+class StatsListing(Protocol):
+    """A store that tells cheaply what a metrics scrape or a dashboard counts.
+
+    :meth:`JobStore.get_jobs` and :meth:`JobStore.history` load whole jobs and runs; a
+    scrape of a store of ten thousand jobs wants only each job's next fire time and how
+    its runs went. It is a protocol of its own, to implement beside :class:`JobStore`;
+    ``isinstance(store, StatsListing)`` tells whether a store offers it (without it,
+    ``tickwork.metrics`` reads ``get_jobs`` and ``history``).
+    """
+
+    @abstractmethod
+    def schedules(self) -> list[JobSchedule]:
+        """Each stored job's id, next fire time and paused flag, ordered by id: the jobs
+        :meth:`JobStore.get_jobs` returns, with the same values, read without loading
+        them (a record not yet found broken may be listed too).
+
+        Raises:
+            StoreError: the store failed.
+        """
+
+    @abstractmethod
+    def run_counts(self) -> list[RunCount]:
+        """How many runs of each job the history holds, by outcome, ordered by job id
+        then outcome value: the runs :meth:`JobStore.history` would return with no
+        limit (of jobs removed since too), counted.
 
         Raises:
             StoreError: the store failed.

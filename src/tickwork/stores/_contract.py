@@ -34,6 +34,7 @@ from .._instants import epoch_us
 from .._model import Catchup, Job, Outcome, Overlap, RetryPolicy, RunEnd
 from ..triggers import IntervalTrigger
 from ._base import Claim, JobStore, SharedJobStore
+from ._stats_contract import StatsListingContract
 from ._window_contract import WindowedJobStoreContract
 from .memory import MemoryStore
 
@@ -75,9 +76,10 @@ def run_end(
     return RunEnd(job_id, scheduled_at, attempt, outcome, at, started, final=final, **changes)
 
 
-class JobStoreContract(WindowedJobStoreContract):
+class JobStoreContract(StatsListingContract, WindowedJobStoreContract):
     """The :class:`~tickwork.stores.JobStore` contract as a pytest test class (with
-    that of :class:`~tickwork.stores.WindowedJobStore`, for a store that offers it).
+    those of :class:`~tickwork.stores.WindowedJobStore` and
+    :class:`~tickwork.stores.StatsListing`, for a store that offers them).
 
     Subclass it (with a name pytest collects, ``Test...``) and define the ``store``
     fixture: a new, unopened store holding no data. The suite opens it before each

@@ -11,10 +11,13 @@ from typing import Any, NamedTuple
 from .._instants import epoch_us, instant
 from .._model import Outcome, Run, RunEnd
 from .._tz import coerce_timezone, timezone_name
+from ._base import RunCount
 
 __all__ = [
+    "COUNT_RUNS",
     "HISTORY_COLUMNS",
     "Recorded",
+    "counts_from_rows",
     "error_fields",
     "process_name",
     "recorded",
@@ -28,9 +31,31 @@ HISTORY_COLUMNS = (
     "error_type, error_message, process"
 )
 
+#: The history's runs by job and outcome, with when the newest ended (both SQL stores;
+#: ``{history}``: the table).
+COUNT_RUNS = (
+    "SELECT job_id, outcome, count(*), max(coalesce(finished_us, recorded_us)) "
+    "FROM {history} GROUP BY job_id, outcome ORDER BY job_id, outcome"
+)
+
 _MESSAGE_LIMIT = 2000
 _RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
 _OUTCOMES = {outcome: outcome.value for outcome in Outcome}
+_BY_VALUE = {outcome.value: outcome for outcome in Outcome}
+
+
+def counts_from_rows(rows: Sequence[Sequence[Any]]) -> list[RunCount]:
+    """The :class:`RunCount` records of rows read by :data:`COUNT_RUNS` (an outcome this
+    tickwork does not know, written by a newer one, is left out)."""
+    counts: list[RunCount] = []
+    add = counts.append
+    make, known, utc = tuple.__new__, _BY_VALUE, timezone.utc
+    for job_id, outcome, count, last in rows:
+        value = known.get(outcome)
+        if value is not None:
+            at = None if last is None else instant(last, utc)
+            add(make(RunCount, (job_id, value, int(count), at)))
+    return counts
 
 
 def process_name() -> str:

@@ -17,7 +17,15 @@ from datetime import datetime, timezone
 
 from .._model import Run, RunEnd
 from .._tz import epoch_us
-from ._history import HISTORY_COLUMNS, process_name, recorded, run_from_row
+from ._base import RunCount
+from ._history import (
+    COUNT_RUNS,
+    HISTORY_COLUMNS,
+    counts_from_rows,
+    process_name,
+    recorded,
+    run_from_row,
+)
 from ._pg_connection import PGConnection, Tx
 from ._pg_schema import liveness_key
 
@@ -123,6 +131,13 @@ class PGHistory(PGConnection):
                 row[0] for row in tx.conn.execute(f"SELECT DISTINCT job_id FROM {self._s}.history")
             )
             self._prune(tx, epoch_us(now))
+
+    def run_counts(self) -> list[RunCount]:
+        """The history's runs counted by job and outcome, in one grouped read (see
+        :class:`~tickwork.stores.StatsListing`)."""
+        history = f"{self._s}.history"
+        rows = self._read(COUNT_RUNS.format(history=history), (), "count the runs")
+        return counts_from_rows(rows)
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:

@@ -17,7 +17,15 @@ from datetime import datetime, timezone
 
 from .._model import Run, RunEnd
 from .._tz import epoch_us
-from ._history import HISTORY_COLUMNS, process_name, recorded, run_from_row
+from ._base import RunCount
+from ._history import (
+    COUNT_RUNS,
+    HISTORY_COLUMNS,
+    counts_from_rows,
+    process_name,
+    recorded,
+    run_from_row,
+)
 from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
@@ -96,6 +104,11 @@ class SQLiteHistory(SQLiteConnection):
                 row[0] for row in conn.execute("SELECT DISTINCT job_id FROM history")
             )
             self._prune(conn, epoch_us(now))
+
+    def run_counts(self) -> list[RunCount]:
+        """The history's runs counted by job and outcome, in one grouped read (see
+        :class:`~tickwork.stores.StatsListing`)."""
+        return counts_from_rows(self._read(COUNT_RUNS.format(history="history")))
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if not isinstance(limit, int) or limit < 0:

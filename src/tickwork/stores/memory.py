@@ -8,13 +8,22 @@ import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Any
 
 from .._checks import whole
 from .._errors import ConflictingIdError, JobLookupError
 from .._model import Job, Run, RunEnd, evolve
 from .._tz import epoch_us
-from ._base import ClaimLike, JobStore, ProcessInfo, ProcessListing
+from ._base import (
+    ClaimLike,
+    JobSchedule,
+    JobStore,
+    ProcessInfo,
+    ProcessListing,
+    RunCount,
+    StatsListing,
+)
 from ._history import process_name, run_from_end
 
 __all__ = ["MemoryStore"]
@@ -33,7 +42,7 @@ def _same(stored: datetime | None, expected: datetime | None) -> bool:
     return epoch_us(stored) == epoch_us(expected)
 
 
-class MemoryStore(JobStore, ProcessListing):
+class MemoryStore(JobStore, ProcessListing, StatsListing):
     """Keeps jobs in memory; they are lost when the process ends.
 
     Safe to share between threads: every call holds one lock, so :meth:`claim_fire`
@@ -192,6 +201,40 @@ class MemoryStore(JobStore, ProcessListing):
                 alive=True,
                 leases=(),
             )
+        ]
+
+    def schedules(self) -> list[JobSchedule]:
+        """Each job's id, next fire time and paused flag, by id, without copying a job
+        (see :class:`~tickwork.stores.StatsListing`)."""
+        make = tuple.__new__  # (a NamedTuple's own constructor is slower)
+        with self._lock:
+            jobs, moving = self._jobs, self._moving
+            found = []
+            for job_id in sorted(jobs):
+                job = jobs[job_id]
+                moved = moving.get(job_id)
+                fire = job.next_fire if moved is None else moved[0]
+                found.append(make(JobSchedule, (job_id, fire, job.paused)))
+        return found
+
+    def run_counts(self) -> list[RunCount]:
+        """The kept runs counted by job and outcome (see
+        :class:`~tickwork.stores.StatsListing`)."""
+        with self._lock:
+            ends = list(self._history)
+        counts: dict[tuple[str, str], list[Any]] = {}
+        for end in ends:
+            key = (end.job_id, end.outcome.value)
+            entry = counts.get(key)
+            if entry is None:
+                counts[key] = [end.outcome, 1, end.at]
+            else:
+                entry[1] += 1
+                if epoch_us(end.at) > epoch_us(entry[2]):
+                    entry[2] = end.at
+        return [
+            RunCount(job_id, outcome, count, last.astimezone(timezone.utc))
+            for (job_id, _), (outcome, count, last) in sorted(counts.items())
         ]
 
     def mark_broken(self, job_id: str, reason: str) -> None:

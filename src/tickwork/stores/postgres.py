@@ -89,9 +89,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
-from .._instants import epoch_us
+from .._instants import epoch_us, instant
 from .._model import Job
-from ._base import ProcessListing, SharedJobStore, WindowedJobStore
+from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
 from ._history import process_name
 from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_leases import PGLeases
@@ -248,7 +248,9 @@ def _visible(xid: int, snapshot: str) -> bool:
     return xid < int(xmax) and str(xid) not in xip.split(",")
 
 
-class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing):
+class PostgresStore(
+    PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+):
     """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
     shared by the schedulers of any number of hosts.
 
@@ -501,6 +503,21 @@ class PostgresStore(PGLeases, JobRows, SharedJobStore, WindowedJobStore, Process
             limit,
             lambda last, n: self._read(after_sql, (last[9], last[0], n), "read due jobs"),
         )
+
+    def schedules(self) -> list[JobSchedule]:
+        """Each job's id, next fire time (UTC) and paused flag, by id: one small read,
+        no job decoded (see :class:`~tickwork.stores.StatsListing`)."""
+        rows = self._read(
+            f"SELECT id, next_fire_us, paused FROM {self._s}.jobs WHERE broken IS NULL ORDER BY id",
+            (),
+            "read the schedules",
+        )
+        utc = timezone.utc
+        make = tuple.__new__  # (a NamedTuple's own constructor is slower)
+        return [
+            make(JobSchedule, (job_id, None if fire is None else instant(fire, utc), bool(paused)))
+            for job_id, fire, paused in rows
+        ]
 
     def load_jobs(self) -> list[Job]:
         """Every job, unordered; where :meth:`sync` counts changes from."""
