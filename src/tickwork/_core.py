@@ -53,7 +53,7 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
+from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, listening, snapshot
 from ._model import (
     Job,
     Outcome,
@@ -444,6 +444,7 @@ class SchedulerCore:
                     and not state.running
                     and not current.paused
                     and not state.retries
+                    and not listening(state)
                 ):
                     self._forget(state)
                     if not state.removed:

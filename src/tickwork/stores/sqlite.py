@@ -87,6 +87,7 @@ from .._model import Job
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
 from ._rows import JobRows
 from ._sqlite_connection import in_lists, insert_rows
+from ._sqlite_events import SQLiteEvents
 from ._sqlite_leases import SQLiteLeases
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION, instant
@@ -137,7 +138,13 @@ _UPDATE_KEEPING_SCHEDULE = (
 
 
 class SQLiteStore(
-    SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+    SQLiteEvents,
+    SQLiteLeases,
+    JobRows,
+    SharedJobStore,
+    WindowedJobStore,
+    ProcessListing,
+    StatsListing,
 ):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 
