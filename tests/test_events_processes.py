@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests import pg
 from tests.dbfile import connect
 from tests.event_workers import HERE, READY
 
@@ -165,3 +166,39 @@ def test_an_event_whose_emitter_is_killed_after_emit_runs_once_elsewhere(
             return int(conn.execute("SELECT count(*) FROM event_runs WHERE done = 0").fetchone()[0])
 
     check_emitter_killed(workers, open_slots)
+
+
+# -- the same with PostgreSQL ---------------------------------------------------------------
+
+pg_schema = pg.pg_schema
+
+
+@pytest.fixture
+def pg_workers(tmp_path: Path, pg_schema: str) -> Iterator[Workers]:
+    team = Workers(tmp_path, pg.dsn(), schema=pg_schema)
+    try:
+        yield team
+    finally:
+        team.kill_all()
+
+
+def test_postgres_events_emitted_by_two_processes_each_run_the_job_once(
+    pg_workers: Workers,
+) -> None:
+    check_two_processes_emitting(pg_workers, 60)
+
+
+def test_postgres_an_event_whose_emitter_is_killed_after_emit_runs_once_elsewhere(
+    pg_workers: Workers, pg_schema: str
+) -> None:
+    import psycopg
+
+    def open_slots() -> int:
+        with psycopg.connect(pg.dsn()) as conn:
+            row = conn.execute(
+                f'SELECT count(*) FROM "{pg_schema}".event_runs WHERE NOT done'
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    check_emitter_killed(pg_workers, open_slots)

@@ -375,6 +375,9 @@ class Machine:
 
     def _route(self, now: datetime, batch: Decision, *, running: bool) -> None:
         """Event upkeep (lock held): debounced runs due, events from the store."""
+        if self._link.events_heard:
+            self._link.events_heard = False
+            self._router.notified = True
         try:
             self._router.upkeep(now, batch, running=running)
         except StoreError as error:

@@ -135,6 +135,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # by maintain() every third of the lease time, with the renewal.
         "ALTER TABLE {s}.processes ADD COLUMN seen_us bigint",
     ),
+    (
+        # Emitted events and the (job, event) slots that make each event run each job
+        # once among the hosts (stores/_eventlog.py); partial indexes for the two
+        # frequent looks (events nobody handled, slots not done).
+        """CREATE TABLE {s}.events (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            payload text NOT NULL,
+            emitted_us bigint NOT NULL,
+            handled boolean NOT NULL
+        )""",
+        "CREATE INDEX events_unhandled ON {s}.events (emitted_us, id) WHERE NOT handled",
+        """CREATE TABLE {s}.event_runs (
+            job_id text COLLATE "C" NOT NULL,
+            event_id text NOT NULL,
+            owner text NOT NULL,
+            done boolean NOT NULL,
+            PRIMARY KEY (job_id, event_id)
+        )""",
+        "CREATE INDEX event_runs_open ON {s}.event_runs (owner) WHERE NOT done",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
