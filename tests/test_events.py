@@ -80,7 +80,7 @@ def test_an_event_trigger_has_no_time_of_its_own() -> None:
     assert trigger.previous_before(START) is None
     assert trigger.next_times(START, 3) == []
     with pytest.raises(TypeError, match="moment"):
-        trigger.next_after(datetime(2026, 1, 1))  # noqa: DTZ001
+        trigger.next_after(datetime(2026, 1, 1))
 
 
 @pytest.mark.parametrize(
