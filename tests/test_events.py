@@ -4,6 +4,7 @@ FakeClock with an InlineExecutor (deterministic; no sleeping)."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -429,3 +430,56 @@ def test_tickwork_emit_refuses_bad_json_and_a_missing_file(
     assert "--payload must be JSON" in capsys.readouterr().err
     assert main(["emit", str(path), "a", "--payload", "[1, 2]"]) == 0
     assert "Emitted event 'a'" in capsys.readouterr().out
+
+
+def payload_of_event() -> Any:
+    """A job for a worker process: return what it sees of its event."""
+    event = current_run().event
+    assert event is not None
+    return [event.name, event.payload, event.id]
+
+
+def test_a_process_executor_job_sees_its_event() -> None:
+    from tickwork import EventKind
+    from tickwork.executors import ProcessExecutor
+
+    results: list[Any] = []
+    done = threading.Event()
+
+    def listen(event: Any) -> None:
+        results.append(event.return_value if event.exception is None else event.exception)
+        done.set()
+
+    sched = Scheduler(executors={"default": ProcessExecutor(max_workers=1)})
+    sched.add_listener(listen, EventKind.JOB_EXECUTED | EventKind.JOB_FAILED)
+    sched.add_job(payload_of_event, EventTrigger("a"), id="j")
+    sched.start()
+    try:
+        event = sched.emit("a", {"x": [1, 2]})
+        assert done.wait(20)
+    finally:
+        sched.shutdown()
+    assert results == [["a", {"x": [1, 2]}, event.id]]
+
+
+def test_old_handled_events_are_pruned_with_the_history(tmp_path: Path, clock: FakeClock) -> None:
+    from tests.dbfile import connect
+
+    path = tmp_path / "jobs.db"
+    store = SQLiteStore(path, history_days=1)
+    sched = Scheduler(store=store, clock=clock, executors={"default": InlineExecutor()})
+    sched.add_job(record, EventTrigger("a"), id="j")
+    sched.open()
+    sched.emit("a", "old")
+    clock.advance(timedelta(days=2))
+    sched.emit("a", "recent")
+    sched.process_due()  # (a step marks the slots of finished runs done)
+    sched.pause()
+    sched.emit("a", "waiting")  # written, not handled: kept for a running scheduler
+    store.prune_history(clock.now())
+    with connect(path) as conn:
+        kept = sorted(row[0] for row in conn.execute("SELECT payload FROM events"))
+        slots = conn.execute("SELECT count(*) FROM event_runs").fetchone()[0]
+    assert kept == ['"recent"', '"waiting"']
+    assert slots == 1
+    sched.shutdown()
