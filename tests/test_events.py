@@ -4,8 +4,8 @@ FakeClock with an InlineExecutor (deterministic; no sleeping)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import json
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
