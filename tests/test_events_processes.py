@@ -185,7 +185,7 @@ def pg_workers(tmp_path: Path, pg_schema: str) -> Iterator[Workers]:
 def test_postgres_events_emitted_by_two_processes_each_run_the_job_once(
     pg_workers: Workers,
 ) -> None:
-    check_two_processes_emitting(pg_workers, 60)
+    check_two_processes_emitting(pg_workers, 30)
 
 
 def test_postgres_an_event_whose_emitter_is_killed_after_emit_runs_once_elsewhere(

@@ -87,6 +87,10 @@ class EventRouter:
         self._poll_every = timedelta(seconds=interval if isinstance(interval, float) else 1.0)
         self._poll_at: datetime | None = None
         self._last_us = 0
+        # Event ids: 64 random bits drawn once per scheduler, then a counter (a random
+        # id per event would cost a system call each).
+        self._prefix = secrets.token_hex(8)
+        self._count = 0
         self._index: dict[str, list[str]] | None = None
         self._indexed = -1
         #: (job id, scheduled instant) -> the event and its slot, for runs to carry it.
@@ -121,8 +125,12 @@ class EventRouter:
 
     def new_event(self, name: str, payload: Any, now: datetime) -> EmittedEvent:
         """The record of an event emitted at *now*."""
+        self._count += 1
         return EmittedEvent(
-            id=secrets.token_hex(16), name=name, payload=payload, emitted_at=self.stamp(now)
+            id=f"{self._prefix}{self._count:016x}",
+            name=name,
+            payload=payload,
+            emitted_at=self.stamp(now),
         )
 
     # -- matching -------------------------------------------------------------------

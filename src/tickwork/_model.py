@@ -257,7 +257,8 @@ class EmittedEvent:
     """One emitted event (``scheduler.emit(name, payload)``), as a job started by it sees
     it in ``current_run().event``.
 
-    ``id`` is unique (a random hex string) and the same in every process: with
+    ``id`` is unique (32 hex characters: 64 random bits drawn once per scheduler, then
+    a counter) and the same in every process: with
     ``job_id`` it is the key that makes each event run each job once. ``emitted_at``
     is when ``emit`` was called, by the emitting scheduler's clock; it is also the
     run's ``scheduled_at``. ``payload`` is the JSON data given to ``emit`` (as JSON
