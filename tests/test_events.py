@@ -483,3 +483,51 @@ def test_old_handled_events_are_pruned_with_the_history(tmp_path: Path, clock: F
     assert kept == ['"recent"', '"waiting"']
     assert slots == 1
     sched.shutdown()
+
+
+FORK_SCRIPT = """
+import os
+from tickwork import EventTrigger, Scheduler
+from tickwork.executors import InlineExecutor
+
+def job():
+    pass
+
+scheduler = Scheduler(executors={"default": InlineExecutor()})
+scheduler.add_job(job, EventTrigger("a"), id="j")
+scheduler.open()
+parent = scheduler.emit("a", 1).id
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(write, scheduler.emit("a", 2).id.encode())
+    os._exit(0)
+os.close(write)
+child = os.read(read, 64).decode()
+os.waitpid(pid, 0)
+print(parent, child, scheduler.emit("a", 3).id)
+scheduler.shutdown()
+"""
+
+
+def test_a_forked_child_draws_event_ids_of_its_own() -> None:
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", FORK_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": src},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    parent, child, mine = done.stdout.split()
+    assert child[:16] != parent[:16]  # the child drew a random part of its own
+    assert mine[:16] == parent[:16]
+    assert len({parent, child, mine}) == 3

@@ -29,8 +29,10 @@ Debounce and throttle state is kept by the process that handles the events, in m
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import secrets
 from collections import deque
 from collections.abc import Sequence
@@ -74,6 +76,24 @@ def encode_payload(name: str, payload: object) -> tuple[str, Any]:
     return text, json.loads(text)
 
 
+class _Ids:
+    """Event ids: 64 random bits drawn once per process (again in a forked child, which
+    would otherwise repeat its parent's ids), then a counter. A random id per event
+    would cost a system call each."""
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.count = itertools.count(1)
+
+
+_ids = _Ids()
+if hasattr(os, "register_at_fork"):  # (not on Windows)
+    os.register_at_fork(after_in_child=_ids.renew)
+
+
 class EventRouter:
     """Matches emitted events to jobs and starts their runs (see the module docstring).
 
@@ -87,10 +107,6 @@ class EventRouter:
         self._poll_every = timedelta(seconds=interval if isinstance(interval, float) else 1.0)
         self._poll_at: datetime | None = None
         self._last_us = 0
-        # Event ids: 64 random bits drawn once per scheduler, then a counter (a random
-        # id per event would cost a system call each).
-        self._prefix = secrets.token_hex(8)
-        self._count = 0
         self._index: dict[str, list[str]] | None = None
         self._indexed = -1
         #: (job id, scheduled instant) -> the event and its slot, for runs to carry it.
@@ -125,9 +141,8 @@ class EventRouter:
 
     def new_event(self, name: str, payload: Any, now: datetime) -> EmittedEvent:
         """The record of an event emitted at *now*."""
-        self._count += 1
         return EmittedEvent(
-            id=f"{self._prefix}{self._count:016x}",
+            id=f"{_ids.prefix}{next(_ids.count):016x}",
             name=name,
             payload=payload,
             emitted_at=self.stamp(now),

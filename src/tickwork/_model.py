@@ -257,7 +257,7 @@ class EmittedEvent:
     """One emitted event (``scheduler.emit(name, payload)``), as a job started by it sees
     it in ``current_run().event``.
 
-    ``id`` is unique (32 hex characters: 64 random bits drawn once per scheduler, then
+    ``id`` is unique (32 hex characters: 64 random bits drawn once per process, then
     a counter) and the same in every process: with
     ``job_id`` it is the key that makes each event run each job once. ``emitted_at``
     is when ``emit`` was called, by the emitting scheduler's clock; it is also the
