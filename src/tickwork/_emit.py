@@ -277,20 +277,27 @@ class EventRouter:
 
     # -- upkeep -----------------------------------------------------------------------
 
+    def flush(self, now: datetime) -> None:
+        """Mark the slots of runs that ended done in the store (right after their
+        history is written: a process that dies between the two would have its
+        finished run taken over and run again). Raises StoreError, keeping them."""
+        if not self._finished:
+            return
+        finished, self._finished = self._finished, []
+        if self._log is None:
+            return
+        try:
+            self._log.finish_event_runs(finished, now=now)
+        except BaseException:
+            self._finished[:0] = finished
+            raise
+
     def upkeep(self, now: datetime, decision: Decision, *, running: bool) -> None:
         """Start due debounced runs, take in events from the store (or kept while not
         running), and mark finished slots done. Store errors propagate (the caller
         reports them; nothing is lost: the rows stay for the next try)."""
         log = self._log
-        if self._finished and log is not None:
-            finished, self._finished = self._finished, []
-            try:
-                log.finish_event_runs(finished, now=now)
-            except BaseException:
-                self._finished[:0] = finished
-                raise
-        elif self._finished:
-            self._finished = []
+        self.flush(now)
         if not running:
             return
         if self._debounced:

@@ -385,9 +385,14 @@ class Machine:
 
     def _persist(self, batch: Decision, now: datetime) -> None:
         """Note the event runs that ended, then persist *batch* (lock held)."""
-        if self._router.pending:
-            self._router.ended(batch.history)
+        router = self._router
+        if router.pending:
+            router.ended(batch.history)
         self._link.persist(batch, now)
+        try:
+            router.flush(now)
+        except StoreError as error:
+            logger.error("tickwork: could not mark finished event runs done: %s", error)
 
     def _drain_results(self, batch: Decision, now: datetime) -> None:
         """Apply the results executors reported since last time (lock held)."""

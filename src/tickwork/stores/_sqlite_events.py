@@ -129,7 +129,9 @@ class SQLiteEvents(SQLiteConnection):
             "WHERE r.done = 0 AND r.owner != ?",
             (self.owner,),
         )
-        dead = [row for row in rows if isinstance(row[2], str) and is_dead(row[2])]
+        holders = {row[2] for row in rows if isinstance(row[2], str)}
+        gone = {holder for holder in holders if is_dead(holder)}
+        dead = [row for row in rows if row[2] in gone]
         if not dead:
             return []
         holder = identity()
