@@ -530,3 +530,58 @@ def test_a_forked_child_draws_event_ids_of_its_own() -> None:
     assert child[:16] != parent[:16]  # the child drew a random part of its own
     assert mine[:16] == parent[:16]
     assert len({parent, child, mine}) == 3
+
+
+async def confirm_async() -> None:
+    event = current_run().event
+    assert event is not None
+    DELIVERED.append(event.payload)
+    if len(DELIVERED) == 2 and ARRIVED is not None:
+        ARRIVED.set()
+
+
+DELIVERED: list[Any] = []
+ARRIVED: asyncio.Event | None = None  # made per test (bound to its loop)
+
+
+def test_an_async_scheduler_runs_a_coroutine_job_on_emit() -> None:
+    async def main() -> list[Any]:
+        global ARRIVED
+        DELIVERED.clear()
+        ARRIVED = asyncio.Event()
+        async with AsyncScheduler(timezone="UTC") as sched:
+            await sched.add_job(confirm_async, EventTrigger("a"), id="j", executor="asyncio")
+            await sched.emit("a", {"n": 1})
+            await sched.emit("a", {"n": 2})
+            await asyncio.wait_for(ARRIVED.wait(), 5)
+        return list(DELIVERED)
+
+    assert asyncio.run(main()) == [{"n": 1}, {"n": 2}]
+
+
+def emits_a_follow_up() -> None:
+    record()
+    event = current_run().event
+    assert event is not None
+    if event.name == "order.created":
+        SCHEDULERS[-1].emit("order.confirmed", {"id": event.payload["id"]})
+
+
+SCHEDULERS: list[Scheduler] = []
+
+
+def test_a_job_may_emit_the_next_event(scheduler: Scheduler) -> None:
+    SCHEDULERS.append(scheduler)
+    try:
+        scheduler.add_job(emits_a_follow_up, EventTrigger("order.created"), id="create")
+        scheduler.add_job(record, EventTrigger("order.confirmed"), id="confirm")
+        scheduler.open()
+        scheduler.emit("order.created", {"id": 9})
+        scheduler.process_due()
+    finally:
+        SCHEDULERS.pop()
+    assert [(job, event.name if event else None) for job, event, _ in RUNS] == [
+        ("create", "order.created"),
+        ("confirm", "order.confirmed"),
+    ]
+    assert payloads("confirm") == [{"id": 9}]
