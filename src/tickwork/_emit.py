@@ -45,8 +45,8 @@ from ._errors import SerializationError
 from ._instants import EPOCH as _EPOCH
 from ._model import EmittedEvent, Job, RunEnd, RunRequest
 from ._planning import epoch_us
-from .stores import JobStore
-from .stores._eventlog import EventLog, EventSlot
+from .stores import EventLog, JobStore
+from .stores._eventlog import EventSlot
 from .triggers.event import EventTrigger, _check_name, event_triggers
 
 __all__ = ["EventRouter", "encode_payload"]

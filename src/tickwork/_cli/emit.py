@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from .._emit import encode_payload
 from .._model import EmittedEvent
-from ..stores._eventlog import EventLog
+from ..stores import EventLog
 from .output import Output
 from .stores import live
 
