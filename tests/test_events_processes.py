@@ -202,3 +202,44 @@ def test_postgres_an_event_whose_emitter_is_killed_after_emit_runs_once_elsewher
         return int(row[0])
 
     check_emitter_killed(pg_workers, open_slots)
+
+
+#: The notify test's run: an Event to set, then the payloads seen.
+NOTIFIED: list[Any] = []
+
+
+def notified_job() -> None:
+    from tickwork import current_run
+
+    event = current_run().event
+    NOTIFIED.append(None if event is None else event.payload)
+    NOTIFIED[0].set()
+
+
+def test_postgres_notify_wakes_a_scheduler_for_an_event_from_outside(pg_schema: str) -> None:
+    """A scheduler that would poll only every 10 s runs the job of an event written by
+    ``tickwork emit`` at once: the write's NOTIFY wakes it."""
+    import io
+    import threading
+
+    from tickwork import EventTrigger, Scheduler
+    from tickwork.cli import main
+    from tickwork.stores import PostgresStore
+
+    NOTIFIED.clear()
+    ran = threading.Event()
+    NOTIFIED.append(ran)
+    scheduler = Scheduler(store=PostgresStore(pg.dsn(), schema=pg_schema, poll_interval=10))
+    scheduler.add_job(notified_job, EventTrigger("order.created"), id="j")
+    scheduler.start()
+    try:
+        time.sleep(0.2)  # (the first poll at start is behind it)
+        began = time.monotonic()
+        argv = ["emit", pg.dsn(), "order.created", "--schema", pg_schema, "--payload", "[7]"]
+        assert main(argv, out=io.StringIO()) == 0
+        assert ran.wait(10), "the event's job did not run"
+        took = time.monotonic() - began
+    finally:
+        scheduler.shutdown()
+    assert NOTIFIED[1:] == [[7]]
+    assert took < 3, f"took {took:.2f} s: woken by the poll, not by NOTIFY"
