@@ -585,3 +585,33 @@ def test_a_job_may_emit_the_next_event(scheduler: Scheduler) -> None:
         ("confirm", "order.confirmed"),
     ]
     assert payloads("confirm") == [{"id": 9}]
+
+
+def test_two_schedulers_that_read_the_same_events_run_each_once(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of two processes polling at once, made deterministic: B read the
+    unhandled events before A took them, and claims them after."""
+    path = tmp_path / "jobs.db"
+    stores = [SQLiteStore(path), SQLiteStore(path)]
+    first, second = (
+        Scheduler(store=store, clock=clock, executors={"default": InlineExecutor()})
+        for store in stores
+    )
+    for sched in (first, second):
+        sched.add_job(record, EventTrigger("e"), id="j", replace_existing=True)
+    writer = SQLiteStore(path)
+    for n in range(20):
+        event = EmittedEvent(id=f"{n:032x}", name="e", payload=n, emitted_at=START)
+        writer.record_event(event, [], handled=False, now=START)
+    writer.close()
+    stale = stores[1].unhandled_events(limit=100)
+    assert len(stale) == 20
+    monkeypatch.setattr(stores[1], "unhandled_events", lambda *, limit: stale)
+    first.open()
+    first.process_due()
+    second.open()
+    second.process_due()
+    assert sorted(payloads()) == list(range(20))  # each once, all by the first
+    first.shutdown()
+    second.shutdown()

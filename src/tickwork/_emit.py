@@ -249,12 +249,23 @@ class EventRouter:
         self, job_id: str, event: EmittedEvent, slot: EventSlot, now: datetime, decision: Decision
     ) -> None:
         """Start a run of *job_id* for *event* (it waits if the job is at max_instances)."""
-        part = self._core.run_now(job_id, event.emitted_at, now)
+        # The run's scheduled_at is the event's emitted_at, moved on by a microsecond
+        # while a run of the job for another event has that instant (events written
+        # by other programs may share one): it is the key the run finds its event by.
+        at_us = epoch_us(event.emitted_at)
+        while (job_id, at_us) in self.pending:
+            at_us += 1
+        scheduled_at = (
+            event.emitted_at
+            if at_us == epoch_us(event.emitted_at)
+            else _EPOCH + timedelta(microseconds=at_us)
+        )
+        part = self._core.run_now(job_id, scheduled_at, now)
         if not part.runs_to_start and not self._core.busy(job_id):
             # The job is gone: its slot is done, nothing will run.
             self._finished.append(slot)
             return
-        self.pending[(job_id, epoch_us(event.emitted_at))] = (event, slot)
+        self.pending[(job_id, at_us)] = (event, slot)
         decision.runs_to_start += part.runs_to_start
         decision.events += part.events
 
