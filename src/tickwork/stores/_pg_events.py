@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from .._instants import EPOCH as _EPOCH
 from .._model import EmittedEvent
 from .._tz import epoch_us
 from ._eventlog import EventSlot
@@ -23,7 +24,7 @@ from ._pg_schema import liveness_key
 
 __all__ = ["PGEvents"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 _TAKE = (
     "INSERT INTO {s}.event_runs (job_id, event_id, owner, done) "
     "SELECT j, e, %(owner)s, false FROM unnest(%(jobs)s::text[], %(events)s::text[]) AS t(j, e) "

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from .._instants import EPOCH as _EPOCH
 from .._model import EmittedEvent
 from .._tz import epoch_us
 from ._eventlog import EventSlot
@@ -21,7 +22,7 @@ from ._sqlite_connection import SQLiteConnection
 
 __all__ = ["SQLiteEvents"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 _INSERT_EVENT = "INSERT INTO events (id, name, payload, emitted_us, handled) VALUES (?, ?, ?, ?, ?)"
 _TAKE = (
     "INSERT INTO event_runs (job_id, event_id, owner, holder, done) VALUES (?, ?, ?, ?, 0) "
