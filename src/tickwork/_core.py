@@ -439,12 +439,8 @@ class SchedulerCore:
                         request.job_id, request.scheduled_at, request.attempt, _SUCCESS, now,
                         result.started_at, None, None, True)))  # fmt: skip
                 # idle_and_done(state) and _done, inlined (the buffer is empty).
-                if (
-                    state.next_fire is None
-                    and not state.running
-                    and not current.paused
-                    and not state.retries
-                    and not listening(state)
+                if state.next_fire is None and not (
+                    state.running or current.paused or state.retries or listening(state)
                 ):
                     self._forget(state)
                     if not state.removed:
