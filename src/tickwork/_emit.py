@@ -115,17 +115,13 @@ class EventRouter:
         self._debounced: dict[str, tuple[int, EmittedEvent, EventSlot]] = {}
         # job id -> until when (instant) its throttle drops events.
         self._throttled: dict[str, int] = {}
-        # Slots whose runs ended, to mark done at the next upkeep.
+        # Slots whose runs ended (or were superseded), to mark done when the history
+        # is next written (or at the next upkeep).
         self._finished: list[EventSlot] = []
         # Events emitted while not running, with no store to keep them.
         self._waiting: deque[EmittedEvent] = deque()
         #: Set (from any thread) when the store told of new events.
         self.notified = False
-
-    @property
-    def persistent(self) -> bool:
-        """Whether events are written to the store."""
-        return self._log is not None
 
     def invalidate(self) -> None:
         """Jobs changed: look their triggers up again at the next event."""
