@@ -35,6 +35,7 @@ from ._model import Job, evolve
 from ._planning import job_first_fire
 from ._references import references_as_text
 from .stores import JobStore
+from .triggers.event import listens_for_events
 
 __all__ = ["pause_job", "remove_job", "resume_job", "run_job_now"]
 
@@ -129,7 +130,7 @@ def resume_job(store: JobStore, job_id: str, *, now: datetime) -> Job:
             return job
         job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
         job = evolve(job, next_fire=job_first_fire(job, now))
-        if job.next_fire is None:
+        if job.next_fire is None and not listens_for_events(job.trigger):
             store.remove_job(job_id)
         else:
             # Paused, the job is claimed by no one: its fire state is this call's to set.

@@ -53,7 +53,7 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
+from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, listening, snapshot
 from ._model import (
     Job,
     Outcome,
@@ -439,11 +439,8 @@ class SchedulerCore:
                         request.job_id, request.scheduled_at, request.attempt, _SUCCESS, now,
                         result.started_at, None, None, True)))  # fmt: skip
                 # idle_and_done(state) and _done, inlined (the buffer is empty).
-                if (
-                    state.next_fire is None
-                    and not state.running
-                    and not current.paused
-                    and not state.retries
+                if state.next_fire is None and not (
+                    state.running or current.paused or state.retries or listening(state)
                 ):
                     self._forget(state)
                     if not state.removed:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from ._checks import whole
 from ._clock import Clock
 from ._core import Decision
+from ._emit import encode_payload
 from ._errors import (
     ConflictingIdError,
     JobLookupError,
@@ -32,6 +33,7 @@ from ._machine import Driver, Machine, SchedulerState, _thread_executors
 from ._model import (
     Catchup,
     ConflictPolicy,
+    EmittedEvent,
     Job,
     Overlap,
     RetryPolicy,
@@ -56,6 +58,7 @@ from .stores import JobStore
 from .triggers import Trigger
 from .triggers._base import coerce_enum
 from .triggers._binding import bind_hash_key
+from .triggers.event import listens_for_events
 
 __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
 
@@ -243,6 +246,7 @@ class Engine(Machine):
             if self._batch is not None:
                 self._batch.append((job_id, self._core.get(job_id)))
             self._link.keep(job)
+            self._router.invalidate()
             events = (
                 [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
                 if self._core.wants & event_kind
@@ -594,7 +598,11 @@ class Engine(Machine):
                 now = self._clock.now()
                 if job.next_fire is None or not within_window(job, job.next_fire):
                     job = evolve(job, next_fire=job_first_fire(job, now))
-                    if job.next_fire is None and not job.paused:
+                    if (
+                        job.next_fire is None
+                        and not job.paused
+                        and not listens_for_events(job.trigger)
+                    ):
                         raise would_never_run(job, now, changing=True)
             schedule = (
                 job.next_fire is not before.next_fire or job.remaining_runs != before.remaining_runs
@@ -641,7 +649,7 @@ class Engine(Machine):
             job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
             now = self._clock.now()
             job = evolve(job, next_fire=job_first_fire(job, now))
-            if job.next_fire is None:
+            if job.next_fire is None and not listens_for_events(job.trigger):
                 # Nothing left to fire (a one-off time passed while paused): it is done.
                 self._store.remove_job(job_id)
                 self._core.discard(job_id)
@@ -729,6 +737,38 @@ class Engine(Machine):
         self._take_results()
         return len(times)
 
+    def emit_event(self, name: str, payload: Any = None) -> EmittedEvent:
+        """Emit the event *name* with *payload*: run the jobs whose ``EventTrigger``
+        listens for it (``scheduler.emit``). Returns the event's record.
+
+        *payload* must be JSON data; the jobs see it as JSON gives it back, in
+        ``current_run().event.payload``. With a store shared by processes (SQLite,
+        PostgreSQL) the event is written to the store before this returns, and runs
+        each listening job once among all the processes on the store. A scheduler that
+        is not running (not started yet, or paused) keeps the event for when it runs
+        (a shared store keeps it for any process that runs).
+
+        Raises:
+            TypeError, ValueError: *name* is not a non-empty str.
+            SerializationError: *payload* is not JSON data.
+            StoreError: the store could not write the event (it was not emitted).
+            SchedulerStateError: the scheduler was shut down.
+        """
+        _, data = encode_payload(name, payload)
+        with self._lock:
+            self._require_open()
+            self._load_early()
+            now = self._clock.now()
+            event = self._router.new_event(name, data, now)
+            decision = Decision()
+            running = self._state is SchedulerState.RUNNING
+            self._router.emit(event, now, decision, running=running)
+        self._apply(decision)
+        self._take_results()
+        if not running:
+            self._driver.wakeup()
+        return event
+
     # -- helpers --------------------------------------------------------------------
 
     def _require_open(self) -> None:
@@ -751,6 +791,7 @@ class Engine(Machine):
         """
         self._store.update_job(job, schedule=schedule)
         self._link.keep(job)
+        self._router.invalidate()
         event = Event(
             kind=kind,
             at=self._clock.now(),

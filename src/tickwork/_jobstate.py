@@ -18,8 +18,9 @@ from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._model import Job, evolve
 from ._planning import jitter_offset, next_job_fire
+from .triggers.event import listens_for_events
 
-__all__ = ["JobState", "PendingRetry", "fire_entry", "idle_and_done", "snapshot"]
+__all__ = ["JobState", "PendingRetry", "fire_entry", "idle_and_done", "listening", "snapshot"]
 
 
 class PendingRetry(NamedTuple):
@@ -69,7 +70,13 @@ def idle_and_done(state: JobState) -> bool:
         and not state.running
         and not state.buffer
         and not state.retries
+        and not listens_for_events(state.job.trigger)
     )
+
+
+def listening(state: JobState) -> bool:
+    """Whether the job waits for events: it is never done for lack of fire times."""
+    return listens_for_events(state.job.trigger)
 
 
 def fire_entry(state: JobState) -> Entry | None:

@@ -28,12 +28,13 @@ from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
 from ._context import log_fields, request_fields
 from ._core import Decision, SchedulerCore
-from ._errors import SchedulerStateError
+from ._emit import EventRouter
+from ._errors import SchedulerStateError, StoreError
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
 from ._model import JobControl, Outcome, RunResult
 from ._references import FUNCTIONS
-from ._storelink import StoreLink
+from ._storelink import StoreLink, earliest
 from ._tz import coerce_timezone
 from .executors import Executor
 from .stores import ClockedStore, JobStore, MemoryStore
@@ -146,6 +147,8 @@ class Machine:
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FUNCTIONS
         self._link = StoreLink(self._store, self._core, self._functions, self._executors)
+        # Jobs started by events (scheduler.emit): _emit.py.
+        self._router = EventRouter(self._core, self._store)
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
@@ -279,13 +282,17 @@ class Machine:
                     self._drain_results(batch, now)
                     running = self._state is SchedulerState.RUNNING
                     link.upkeep(now, batch, running=running)
+                    if link.ok:
+                        self._route(now, batch, running=running)
                     if running and dispatch and link.ok:
                         link.dispatch(now, batch, limit=self._chunk)
-                    link.persist(batch, now)
+                    self._persist(batch, now)
                     if link.events:
                         batch.events += link.events
                         link.events = []
                     upcoming = link.next_dispatch(now) if running else None
+                    if running:
+                        upcoming = earliest(upcoming, self._router.next_at())
                     if dispatch:
                         # Still due now: a backlog, streamed in growing chunks.
                         self.backlog = upcoming is not None and upcoming <= now
@@ -325,7 +332,8 @@ class Machine:
         with self._lock:
             if self._state is not SchedulerState.RUNNING:
                 return None
-            return self._link.next_dispatch(self._clock.now())
+            upcoming = self._link.next_dispatch(self._clock.now())
+            return earliest(upcoming, self._router.next_at(polls=False))
 
     def process_due(self) -> datetime | None:
         """Take in finished runs, dispatch everything due now; return when something is next due.
@@ -362,8 +370,29 @@ class Machine:
                 self._results_flagged = False
                 now = self._clock.now()
                 self._drain_results(batch, now)
-                self._link.persist(batch, now)
+                self._persist(batch, now)
             self._apply(batch)
+
+    def _route(self, now: datetime, batch: Decision, *, running: bool) -> None:
+        """Event upkeep (lock held): debounced runs due, events from the store."""
+        if self._link.events_heard:
+            self._link.events_heard = False
+            self._router.notified = True
+        try:
+            self._router.upkeep(now, batch, running=running)
+        except StoreError as error:
+            self._link.failed(now, error)
+
+    def _persist(self, batch: Decision, now: datetime) -> None:
+        """Note the event runs that ended, then persist *batch* (lock held)."""
+        router = self._router
+        if router.pending:
+            router.ended(batch.history)
+        self._link.persist(batch, now)
+        try:
+            router.flush(now)
+        except StoreError as error:
+            logger.error("tickwork: could not mark finished event runs done: %s", error)
 
     def _drain_results(self, batch: Decision, now: datetime) -> None:
         """Apply the results executors reported since last time (lock held)."""
@@ -388,6 +417,8 @@ class Machine:
         """Hand the decision's runs to their executors (outside the lock), once."""
         runs = decision.runs_to_start
         if runs:
+            if self._router.pending:
+                self._router.attach(runs)
             decision.runs_to_start = []
             self._runners.submit(
                 runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
@@ -527,7 +558,7 @@ class Machine:
             now = self._clock.now()
             dropped = self._core.drop_buffers(now, handed_off=link.hand_off_retries(now))
             # Waiting runs reported skipped release their leases with their history rows.
-            link.persist(dropped, now)
+            self._persist(dropped, now)
         events = list(dropped.events)
         self._runners.shutdown(wait, timeout)
         batch = Decision()
@@ -537,7 +568,11 @@ class Machine:
             # Runs that failed while the executors stopped may have scheduled retries:
             # left in the store like the others, or reported skipped.
             self._core.drop_buffers(now, handed_off=link.hand_off_retries(now), into=batch)
-            link.persist(batch, now)
+            self._persist(batch, now)
+            try:
+                self._router.shutdown(now)
+            except StoreError as error:
+                logger.error("tickwork: could not leave waiting event runs to others: %s", error)
             self._closed = True
         events += batch.events
         self._store.close()
@@ -555,7 +590,7 @@ class Machine:
         with self._lock:
             now = self._clock.now()
             self._drain_results(batch, now)
-            self._link.persist(batch, now)
+            self._persist(batch, now)
             count = self._core.in_flight()
         self._apply(batch)
         return count

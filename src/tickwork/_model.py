@@ -15,6 +15,7 @@ from .triggers import Trigger
 __all__ = [
     "Catchup",
     "ConflictPolicy",
+    "EmittedEvent",
     "Job",
     "JobControl",
     "Outcome",
@@ -249,6 +250,27 @@ def evolve(job: Job, **changes: Any) -> Job:
     return _evolve(job, **changes)
 
 
+# (No slots: a frozen dataclass with slots cannot be unpickled on Python 3.10, and a
+# process executor pickles the run request that carries this.)
+@dataclass(frozen=True, kw_only=True)
+class EmittedEvent:
+    """One emitted event (``scheduler.emit(name, payload)``), as a job started by it sees
+    it in ``current_run().event``.
+
+    ``id`` is unique (32 hex characters: 64 random bits drawn once per process, then
+    a counter) and the same in every process: with
+    ``job_id`` it is the key that makes each event run each job once. ``emitted_at``
+    is when ``emit`` was called, by the emitting scheduler's clock; it is also the
+    run's ``scheduled_at``. ``payload`` is the JSON data given to ``emit`` (as JSON
+    gives it back: tuples become lists).
+    """
+
+    id: str
+    name: str
+    payload: Any
+    emitted_at: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class RunContext:
     """What ``tickwork.current_run()`` returns inside a running job.
@@ -261,6 +283,8 @@ class RunContext:
     job_id: str
     scheduled_at: datetime
     attempt: int
+    #: The event that started this run (an ``EventTrigger``'s job), else None.
+    event: EmittedEvent | None = None
 
     @property
     def run_id(self) -> str:
@@ -290,10 +314,11 @@ class RunRequest(NamedTuple):
     scheduled_at: datetime
     attempt: int = 1
     timeout: float | None = None
+    event: EmittedEvent | None = None
 
     @property
     def context(self) -> RunContext:
-        return RunContext(self.job_id, self.scheduled_at, self.attempt)
+        return RunContext(self.job_id, self.scheduled_at, self.attempt, self.event)
 
 
 class RunResult(NamedTuple):
@@ -371,6 +396,7 @@ def request_for(run_id: int, job: Job, scheduled_at: datetime, attempt: int) -> 
             scheduled_at,
             attempt,
             job.timeout,
+            None,
         ),
     )
     return request

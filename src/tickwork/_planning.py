@@ -19,6 +19,7 @@ from ._instants import US as _US
 from ._instants import epoch_us
 from ._model import Catchup, Job, RetryPolicy
 from .triggers import DateTrigger, Trigger
+from .triggers.event import listens_for_events
 
 __all__ = [
     "Draft",
@@ -171,11 +172,12 @@ def would_never_run(job: Scheduled, now: datetime, *, changing: bool = False) ->
 
 def require_first_fire(
     job: Scheduled, now: datetime, *, late_ok: bool = False, changing: bool = False
-) -> datetime:
+) -> datetime | None:
     """:func:`job_first_fire`, or ``ValueError`` (:func:`would_never_run`) when there is
-    none; ``TriggerError`` when the trigger raises."""
+    none; ``TriggerError`` when the trigger raises. None for a job that waits for
+    events (an ``EventTrigger``, alone or in an ``OrTrigger``) and has no fire time."""
     found = job_first_fire(job, now, late_ok=late_ok)
-    if found is None:
+    if found is None and not listens_for_events(job.trigger):
         raise would_never_run(job, now, changing=changing)
     return found
 

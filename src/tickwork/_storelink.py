@@ -125,6 +125,8 @@ class StoreLink:
         )
         #: Whether the store told of changes the next step is to take in.
         self.changes_pending = False
+        #: The same, for the event router (new events may be in the store).
+        self.events_heard = False
         self._deaf = False  # the store lost its way of hearing (until it hears again)
         self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
         self._unsubscribe: Callable[[], None] | None = None
@@ -425,6 +427,7 @@ class StoreLink:
         if self._deaf:
             self._deaf = False
             logger.info("tickwork: %s tells of other processes' changes again", self._name())
+        self.events_heard = True
         if not self.changes_pending:
             self.changes_pending = True
             self._wake()

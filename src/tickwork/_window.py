@@ -49,9 +49,10 @@ from datetime import datetime
 from ._core import SchedulerCore
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState
+from ._jobstate import JobState, listening
 from ._model import Job
 from .stores import WindowedJobStore
+from .triggers.event import listens_for_events
 
 __all__ = ["SIZE", "Window"]
 
@@ -118,7 +119,7 @@ class Window:
         """Whether the core is to hold *job*: its key is within the bound."""
         if not self.started:
             return False
-        if self._bound is _WHOLE:
+        if self._bound is _WHOLE or listens_for_events(job.trigger):
             return True
         key = _key(job)
         return key is not None and key <= self._bound
@@ -127,6 +128,17 @@ class Window:
         """Read the first page (where a shared store's sync counts from)."""
         first = min(FIRST, self.size)
         self._take(self._store.due_jobs(after=None, limit=first), first)
+        # Jobs that wait for events are always held (an event may come at any time):
+        # those with no fire time are in no page, so they are read once here.
+        listening = getattr(self._store, "event_jobs", None)
+        if callable(listening):
+            core = self._core
+            fresh = []
+            for job in listening():
+                ready = None if job.id in core else self._loadable(job)
+                if ready is not None:
+                    fresh.append(ready)
+            core.put_many(fresh)
         self.started = True
 
     def behind(self, next_due: datetime | None) -> bool:
@@ -159,7 +171,7 @@ class Window:
 
             def keep(state: JobState) -> bool:
                 key = _state_key(state)
-                return key is not None and key <= bound
+                return (key is not None and key <= bound) or listening(state)
 
             core.evict(keep)
         # Jobs with runs going stay: sweep again only once a window more has come in.

@@ -98,6 +98,7 @@ class AsyncScheduler(DriverBase):
     remove_all_jobs = forward_async(Engine.remove_all_jobs)
     run_job_now = forward_async(Engine.run_job_now)
     backfill = forward_async(Engine.backfill)
+    emit = forward_async(Engine.emit_event)
     pause = forward_async(Engine.pause)
     resume = forward_async(Engine.resume)
 

@@ -3,9 +3,9 @@
 Commands: ``next`` and ``explain`` (a cron expression, or a job of a store), ``jobs``,
 ``history`` and ``check`` (read a store, never changing it), ``pause``, ``resume``,
 ``run-now`` and ``remove`` (change a job in the store, safe while schedulers run on
-it), ``metrics`` and ``dashboard`` (serve what a store holds), ``demo``. A store is a
-SQLite job file or a PostgreSQL DSN. Every command takes ``--json``. See
-``docs/cli.md``.
+it), ``emit`` (an event, for the schedulers on the store), ``metrics`` and
+``dashboard`` (serve what a store holds), ``demo``. A store is a SQLite job file or a
+PostgreSQL DSN. Every command takes ``--json``. See ``docs/cli.md``.
 
 ``main(argv)`` returns the exit status, so it can be tested without a subprocess:
 0 done (``check``: healthy), 1 ``check`` found a problem (or ``remove`` was not
@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from ._checks import seconds
+from ._cli.emit import emit_command
 from ._cli.health import check_command
 from ._cli.output import Output
 from ._cli.reads import explain_command, history_command, jobs_command, next_command
@@ -180,6 +181,12 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("-y", "--yes", action="store_true",
                              help="do not ask (needed when not at a terminal)")  # fmt: skip
 
+    emit = command("emit", "emit an event: schedulers on the store run the jobs listening for it")
+    store(emit)
+    emit.add_argument("name", metavar="NAME", help="the event name, such as order.created")
+    emit.add_argument("--payload", default=None, metavar="JSON",
+                      help="the event's payload, as JSON (default: null)")  # fmt: skip
+
     metrics = command("metrics", "print the store's metrics in the Prometheus text format")
     store(metrics)
     metrics.add_argument("--listen", default=None, metavar="HOST:PORT",
@@ -212,6 +219,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Output], int]] = {
     "resume": write_command,
     "run-now": write_command,
     "remove": write_command,
+    "emit": emit_command,
 }
 
 

@@ -92,6 +92,7 @@ class Scheduler(DriverBase):
     remove_all_jobs = forward(Engine.remove_all_jobs)
     run_job_now = forward(Engine.run_job_now)
     backfill = forward(Engine.backfill)
+    emit = forward(Engine.emit_event)
     pause = forward(Engine.pause)
     resume = forward(Engine.resume)
 

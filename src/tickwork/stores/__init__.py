@@ -10,7 +10,8 @@ contract, with :class:`WindowedJobStore` for a store that lists its jobs in due 
 :class:`NotifyingStore` for one that tells of other processes' changes at once and
 :class:`ClockedStore` for one whose server's clock the hosts schedule by and
 :class:`ProcessListing` for one that lists the processes using it and
-:class:`StatsListing` for one that counts for metrics cheaply (their
+:class:`StatsListing` for one that counts for metrics cheaply and
+:class:`EventLog` for one that keeps emitted events for every process on it (their
 docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
@@ -42,6 +43,7 @@ from ._base import (
     Upkeep,
     WindowedJobStore,
 )
+from ._eventlog import EventLog
 from .memory import MemoryStore
 from .postgres import PostgresStore
 from .sqlite import SQLiteStore
@@ -50,6 +52,7 @@ __all__ = [
     "Claim",
     "ClaimLike",
     "ClockedStore",
+    "EventLog",
     "HandOff",
     "HandOffLike",
     "JobSchedule",

@@ -116,6 +116,17 @@ class PGHistory(PGConnection):
                     (touched, self.history_per_job),
                 )
         self._touched.clear()
+        # Events as old as the history that was pruned, handled, all their runs done.
+        execute(
+            f"DELETE FROM {s}.event_runs WHERE done AND event_id IN "
+            f"(SELECT id FROM {s}.events WHERE handled AND emitted_us < %s)",
+            (cutoff,),
+        )
+        execute(
+            f"DELETE FROM {s}.events e WHERE handled AND emitted_us < %s AND NOT EXISTS "
+            f"(SELECT 1 FROM {s}.event_runs r WHERE r.event_id = e.id)",
+            (cutoff,),
+        )
         execute(
             f"DELETE FROM {s}.removed WHERE xid <= (SELECT xid FROM {s}.removed "
             "ORDER BY xid DESC LIMIT 1 OFFSET %s)",

@@ -135,6 +135,28 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # by maintain() every third of the lease time, with the renewal.
         "ALTER TABLE {s}.processes ADD COLUMN seen_us bigint",
     ),
+    (
+        # Emitted events and the (job, event) slots that make each event run each job
+        # once among the hosts (stores/_eventlog.py); indexes for the frequent looks
+        # (events nobody handled, slots not done) and for pruning.
+        """CREATE TABLE {s}.events (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            payload text NOT NULL,
+            emitted_us bigint NOT NULL,
+            handled boolean NOT NULL
+        )""",
+        "CREATE INDEX events_by_time ON {s}.events (handled, emitted_us, id)",
+        """CREATE TABLE {s}.event_runs (
+            job_id text COLLATE "C" NOT NULL,
+            event_id text NOT NULL,
+            owner text NOT NULL,
+            done boolean NOT NULL,
+            PRIMARY KEY (job_id, event_id)
+        )""",
+        "CREATE INDEX event_runs_open ON {s}.event_runs (owner) WHERE NOT done",
+        "CREATE INDEX event_runs_by_event ON {s}.event_runs (event_id)",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)

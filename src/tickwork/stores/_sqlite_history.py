@@ -91,6 +91,17 @@ class SQLiteHistory(SQLiteConnection):
                 (job_id, job_id, keep),
             )
         self._touched.clear()
+        # Events as old as the history that was pruned, handled, all their runs done.
+        conn.execute(
+            "DELETE FROM event_runs WHERE done = 1 AND event_id IN "
+            "(SELECT id FROM events WHERE handled = 1 AND emitted_us < ?)",
+            (cutoff,),
+        )
+        conn.execute(
+            "DELETE FROM events WHERE handled = 1 AND emitted_us < ? AND NOT EXISTS "
+            "(SELECT 1 FROM event_runs r WHERE r.event_id = events.id)",
+            (cutoff,),
+        )
         conn.execute(
             "DELETE FROM removed WHERE seq <= (SELECT seq FROM removed ORDER BY seq DESC "
             "LIMIT 1 OFFSET ?)",

@@ -129,6 +129,31 @@ MIGRATIONS: list[tuple[str, ...]] = [
             seen_us INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ),
+    (
+        # Emitted events (scheduler.emit, tickwork emit) and the (job, event) slots that
+        # make each event run each job once among the processes (stores/_eventlog.py).
+        # The indexes keep the frequent looks cheap: events nobody handled yet (and, by
+        # age, those pruned with the history), slots not done (a dead owner's are taken
+        # over), an event's slots (pruning).
+        """CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            emitted_us INTEGER NOT NULL,
+            handled INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX events_by_time ON events (handled, emitted_us, id)",
+        """CREATE TABLE event_runs (
+            job_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            holder TEXT,
+            done INTEGER NOT NULL,
+            PRIMARY KEY (job_id, event_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX event_runs_open ON event_runs (owner) WHERE done = 0",
+        "CREATE INDEX event_runs_by_event ON event_runs (event_id)",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)

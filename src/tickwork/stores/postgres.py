@@ -91,9 +91,11 @@ from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, SerializationError, StoreError
 from .._instants import epoch_us, instant
 from .._model import Job
+from ..triggers.event import listens_for_events
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
 from ._history import process_name
 from ._pg_connection import describe, import_psycopg, nonce
+from ._pg_events import PGEvents
 from ._pg_leases import PGLeases
 from ._pg_schema import SCHEMA_VERSION, check_schema_name, quote
 from ._rows import JobRows
@@ -249,7 +251,7 @@ def _visible(xid: int, snapshot: str) -> bool:
 
 
 class PostgresStore(
-    PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+    PGEvents, PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
 ):
     """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
     shared by the schedulers of any number of hosts.
@@ -473,6 +475,17 @@ class PostgresStore(
             f"SELECT {_COLUMNS} FROM {self._s}.jobs WHERE id = %s", (job_id,), "read the job"
         )
         return self._one_job(job_id, rows)
+
+    def event_jobs(self) -> list[Job]:
+        """The jobs whose trigger waits for events (an ``EventTrigger``): a window of
+        due jobs never holds those with no fire time, so the scheduler reads them here.
+        (A text match narrows the rows; only those are decoded.)"""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM {self._s}.jobs WHERE trigger::text LIKE %s",
+            ('%"event"%',),
+            "read the jobs that wait for events",
+        )
+        return [job for job in self._decode_rows(rows)[0] if listens_for_events(job.trigger)]
 
     def get_jobs(self) -> list[Job]:
         """Every job, by next fire time. It does not move where :meth:`sync` counts

@@ -84,9 +84,11 @@ from .._checks import seconds, whole
 from .._errors import ConflictingIdError, JobLookupError, StoreError
 from .._instants import epoch_us
 from .._model import Job
+from ..triggers.event import listens_for_events
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
 from ._rows import JobRows
 from ._sqlite_connection import in_lists, insert_rows
+from ._sqlite_events import SQLiteEvents
 from ._sqlite_leases import SQLiteLeases
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION, instant
@@ -137,7 +139,13 @@ _UPDATE_KEEPING_SCHEDULE = (
 
 
 class SQLiteStore(
-    SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+    SQLiteEvents,
+    SQLiteLeases,
+    JobRows,
+    SharedJobStore,
+    WindowedJobStore,
+    ProcessListing,
+    StatsListing,
 ):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 
@@ -368,6 +376,16 @@ class SQLiteStore(
                 f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs {order}"
             ).fetchall()
         return self._decode_rows(rows)[0]
+
+    def event_jobs(self) -> list[Job]:
+        """The jobs whose trigger waits for events (an ``EventTrigger``): a window of
+        due jobs never holds those with no fire time, so the scheduler reads them here.
+        (A text match narrows the rows; only those are decoded.)"""
+        rows = self._read(
+            f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE trigger LIKE ?",
+            ('%"event"%',),
+        )
+        return [job for job in self._decode_rows(rows)[0] if listens_for_events(job.trigger)]
 
     def _fields(self, row: Sequence[Any]) -> tuple[Sequence[Any], Any]:
         return row[:12], row[12]  # the codec's columns, next_fire_zone last; broken

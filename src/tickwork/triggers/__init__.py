@@ -7,6 +7,7 @@ from .calendar import CalendarIntervalTrigger, MissingDay
 from .combining import AndTrigger, OrTrigger
 from .cron import CronTrigger
 from .date import DateTrigger
+from .event import EventTrigger
 from .interval import IntervalTrigger
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "DateTrigger",
     "DstGap",
     "DstOverlap",
+    "EventTrigger",
     "IntervalTrigger",
     "MissingDay",
     "OrTrigger",

@@ -10,6 +10,7 @@ from .._errors import TriggerSearchExhausted
 from .._instants import EPOCH as _EPOCH
 from .._tz import epoch_us, require_aware
 from ._base import Trigger, trigger_from_dict
+from .event import listens_for_events
 
 __all__ = ["AndTrigger", "OrTrigger"]
 
@@ -62,6 +63,13 @@ class AndTrigger(Trigger):
 
     def __init__(self, triggers: Iterable[Trigger], *, max_iterations: int = 10_000) -> None:
         children = _children(triggers, "AndTrigger")
+        for index, child in enumerate(children):
+            if listens_for_events(child):
+                raise ValueError(
+                    f"AndTrigger: triggers[{index}] {child!r} waits for events, which have "
+                    "no time for the other triggers to share; combine it with OrTrigger "
+                    "(runs on either), or check the time inside the job"
+                )
         if isinstance(max_iterations, bool) or not isinstance(max_iterations, int):
             raise TypeError(
                 f"max_iterations must be an int, got {type(max_iterations).__name__} "

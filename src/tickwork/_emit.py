@@ -1,0 +1,371 @@
+"""Jobs started by events: what ``scheduler.emit(name, payload)`` sets going.
+
+Theory of operation. An event is matched against the jobs the core holds whose trigger
+is (or, in an ``OrTrigger``, contains) an :class:`~tickwork.triggers.EventTrigger` of
+its name. For each job that passes the trigger's filter, the trigger's policy decides:
+
+* plain: run now;
+* ``throttle``: run now unless the job ran from an event less than *throttle* ago (then
+  the event is dropped for that job);
+* ``debounce``: (re)start the job's quiet period; when it ends, run once with the last
+  event (earlier events of the burst are dropped).
+
+A run is an extra run of the job (``SchedulerCore.run_now``) whose ``scheduled_at`` is
+the event's ``emitted_at`` (unique per event in this process: see :meth:`EventRouter.
+stamp`); the event itself rides on the run request (``RunRequest.event``), added when
+the request is handed to its executor (:meth:`EventRouter.attach`), so runs that waited
+for ``max_instances`` and retries carry it too.
+
+With a store that is an :class:`~tickwork.stores._eventlog.EventLog` (SQLite,
+PostgreSQL) every event is written before ``emit`` returns, with the (job, event)
+slots this process takes in the same transaction: a slot is the "once" of "exactly
+once" among processes. Slots are marked done when their runs end; other processes poll
+(every ``poll_interval``, at once on a PostgreSQL notification) for events nobody
+handled (written by ``tickwork emit``, or while no scheduler ran) and for slots of dead
+processes, which they take over and run. With a memory store, events live in memory.
+
+Debounce and throttle state is kept by the process that handles the events, in memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import secrets
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._core import SchedulerCore
+from ._decision import Decision
+from ._errors import SerializationError
+from ._instants import EPOCH as _EPOCH
+from ._model import EmittedEvent, Job, RunEnd, RunRequest
+from ._planning import epoch_us
+from .stores import EventLog, JobStore
+from .stores._eventlog import EventSlot
+from .triggers.event import EventTrigger, _check_name, event_triggers
+
+__all__ = ["EventRouter", "encode_payload"]
+
+logger = logging.getLogger("tickwork")
+
+#: Events read from the store per poll.
+POLL_LIMIT = 1000
+
+
+def encode_payload(name: str, payload: object) -> tuple[str, Any]:
+    """*payload* as JSON text and as JSON gives it back (the form every process sees).
+
+    Raises:
+        TypeError, ValueError: *name* is not a valid event name.
+        SerializationError: *payload* is not JSON data; the message names the event and
+            what could not be encoded.
+    """
+    _check_name(name)
+    try:
+        text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise SerializationError(
+            f"event {name!r}: payload {payload!r} is not JSON data (dicts with str keys, "
+            f"lists, str, numbers, bool, None): {error}"
+        ) from None
+    return text, json.loads(text)
+
+
+class _Ids:
+    """Event ids: 64 random bits drawn once per process (again in a forked child, which
+    would otherwise repeat its parent's ids), then a counter. A random id per event
+    would cost a system call each."""
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self.count = itertools.count(1)
+
+
+_ids = _Ids()
+if hasattr(os, "register_at_fork"):  # (not on Windows)
+    os.register_at_fork(after_in_child=_ids.renew)
+
+
+class EventRouter:
+    """Matches emitted events to jobs and starts their runs (see the module docstring).
+
+    Not thread-safe by itself: the engine calls it under its lock.
+    """
+
+    def __init__(self, core: SchedulerCore, store: JobStore) -> None:
+        self._core = core
+        self._log: EventLog | None = store if isinstance(store, EventLog) else None
+        interval = getattr(store, "poll_interval", None)
+        self._poll_every = timedelta(seconds=interval if isinstance(interval, float) else 1.0)
+        self._poll_at: datetime | None = None
+        self._last_us = 0
+        self._index: dict[str, list[str]] | None = None
+        self._indexed = -1
+        #: (job id, scheduled instant) -> the event and its slot, for runs to carry it.
+        self.pending: dict[tuple[str, int], tuple[EmittedEvent, EventSlot]] = {}
+        # job id -> (due instant, event, slot) of a debounced run not started yet.
+        self._debounced: dict[str, tuple[int, EmittedEvent, EventSlot]] = {}
+        # job id -> until when (instant) its throttle drops events.
+        self._throttled: dict[str, int] = {}
+        # Slots whose runs ended (or were superseded), to mark done when the history
+        # is next written (or at the next upkeep).
+        self._finished: list[EventSlot] = []
+        # Events emitted while not running, with no store to keep them.
+        self._waiting: deque[EmittedEvent] = deque()
+        #: Set (from any thread) when the store told of new events.
+        self.notified = False
+
+    def invalidate(self) -> None:
+        """Jobs changed: look their triggers up again at the next event."""
+        self._index = None
+
+    def stamp(self, now: datetime) -> datetime:
+        """When an event emitted at *now* was emitted: *now* in UTC, moved on by a
+        microsecond if an earlier event of this process had that instant (its runs'
+        ``scheduled_at`` then differ, as runs of distinct fires must)."""
+        now_us = max(epoch_us(now), self._last_us + 1)
+        self._last_us = now_us
+        return _EPOCH + timedelta(microseconds=now_us)
+
+    def new_event(self, name: str, payload: Any, now: datetime) -> EmittedEvent:
+        """The record of an event emitted at *now*."""
+        return EmittedEvent(
+            id=f"{_ids.prefix}{next(_ids.count):016x}",
+            name=name,
+            payload=payload,
+            emitted_at=self.stamp(now),
+        )
+
+    # -- matching -------------------------------------------------------------------
+
+    def _listeners(self, name: str) -> list[str]:
+        core = self._core
+        if self._index is None or self._indexed != len(core):
+            index: dict[str, list[str]] = {}
+            for job in core.jobs():
+                for trigger in event_triggers(job.trigger):
+                    ids = index.setdefault(trigger.name, [])
+                    if job.id not in ids:
+                        ids.append(job.id)
+            self._index = index
+            self._indexed = len(core)
+        return self._index.get(name, [])
+
+    def _matching(self, event: EmittedEvent) -> list[tuple[Job, EventTrigger]]:
+        """The jobs *event* runs, each with the trigger of that name whose filter took it."""
+        found: list[tuple[Job, EventTrigger]] = []
+        for job_id in self._listeners(event.name):
+            job = self._core.get(job_id)
+            if job is None or job.paused:
+                continue
+            for trigger in event_triggers(job.trigger):
+                if trigger.name != event.name:
+                    continue
+                try:
+                    passed = trigger.matches(event.payload)
+                except Exception:  # a user's filter can raise anything
+                    logger.exception(
+                        "tickwork: the filter of job %r raised on event %r (%s); the job "
+                        "does not run for it",
+                        job.id,
+                        event.name,
+                        event.id,
+                    )
+                    continue
+                if passed:
+                    found.append((job, trigger))
+                    break
+        return found
+
+    def _wanted(self, event: EmittedEvent, now: datetime) -> list[tuple[Job, EventTrigger]]:
+        """The matching jobs whose throttle lets *event* through."""
+        wanted = []
+        now_us = epoch_us(now)
+        for job, trigger in self._matching(event):
+            if trigger.throttle is not None:
+                until = self._throttled.get(job.id)
+                if until is not None and now_us < until:
+                    logger.debug("tickwork: job %r throttled: event %s dropped", job.id, event.id)
+                    continue
+                self._throttled[job.id] = now_us + _us(trigger.throttle)
+            wanted.append((job, trigger))
+        return wanted
+
+    # -- handling ---------------------------------------------------------------------
+
+    def emit(
+        self, event: EmittedEvent, now: datetime, decision: Decision, *, running: bool
+    ) -> None:
+        """Handle (or, when not *running*, keep) a new event: written to the store
+        first when the store keeps events."""
+        if not running:
+            if self._log is not None:
+                self._log.record_event(event, (), handled=False, now=now)
+            else:
+                self._waiting.append(event)
+            return
+        wanted = self._wanted(event, now)
+        slots = [(job.id, event.id) for job, _ in wanted]
+        if self._log is not None:
+            taken = self._log.record_event(event, slots, handled=True, now=now)
+        else:
+            taken = [True] * len(slots)
+        self._start(event, wanted, taken, now, decision)
+
+    def _start(
+        self,
+        event: EmittedEvent,
+        wanted: Sequence[tuple[Job, EventTrigger]],
+        taken: Sequence[bool],
+        now: datetime,
+        decision: Decision,
+    ) -> None:
+        for (job, trigger), won in zip(wanted, taken, strict=True):
+            if not won:
+                continue
+            slot = (job.id, event.id)
+            if trigger.debounce is not None:
+                due = epoch_us(now) + _us(trigger.debounce)
+                before = self._debounced.get(job.id)
+                if before is not None:
+                    self._finished.append(before[2])  # superseded: never runs
+                self._debounced[job.id] = (due, event, slot)
+                continue
+            self.run(job.id, event, slot, now, decision)
+
+    def run(
+        self, job_id: str, event: EmittedEvent, slot: EventSlot, now: datetime, decision: Decision
+    ) -> None:
+        """Start a run of *job_id* for *event* (it waits if the job is at max_instances)."""
+        # The run's scheduled_at is the event's emitted_at, moved on by a microsecond
+        # while a run of the job for another event has that instant (events written
+        # by other programs may share one): it is the key the run finds its event by.
+        at_us = epoch_us(event.emitted_at)
+        while (job_id, at_us) in self.pending:
+            at_us += 1
+        scheduled_at = (
+            event.emitted_at
+            if at_us == epoch_us(event.emitted_at)
+            else _EPOCH + timedelta(microseconds=at_us)
+        )
+        part = self._core.run_now(job_id, scheduled_at, now)
+        if not part.runs_to_start and not self._core.busy(job_id):
+            # The job is gone: its slot is done, nothing will run.
+            self._finished.append(slot)
+            return
+        self.pending[(job_id, at_us)] = (event, slot)
+        decision.runs_to_start += part.runs_to_start
+        decision.events += part.events
+
+    def attach(self, runs: list[tuple[str, RunRequest]]) -> None:
+        """Give the runs that belong to events their event (before they are submitted)."""
+        pending = self.pending
+        for index, (alias, request) in enumerate(runs):
+            found = pending.get((request.job_id, epoch_us(request.scheduled_at)))
+            if found is not None and request.event is None:
+                runs[index] = (alias, request._replace(event=found[0]))
+
+    def ended(self, history: Sequence[RunEnd]) -> None:
+        """Note the event runs among *history* that are over (no attempt follows)."""
+        pending = self.pending
+        for end in history:
+            if end.final:
+                found = pending.pop((end.job_id, epoch_us(end.scheduled_at)), None)
+                if found is not None:
+                    self._finished.append(found[1])
+
+    # -- upkeep -----------------------------------------------------------------------
+
+    def flush(self, now: datetime) -> None:
+        """Mark the slots of runs that ended done in the store (right after their
+        history is written: a process that dies between the two would have its
+        finished run taken over and run again). Raises StoreError, keeping them."""
+        if not self._finished:
+            return
+        finished, self._finished = self._finished, []
+        if self._log is None:
+            return
+        try:
+            self._log.finish_event_runs(finished, now=now)
+        except BaseException:
+            self._finished[:0] = finished
+            raise
+
+    def upkeep(self, now: datetime, decision: Decision, *, running: bool) -> None:
+        """Start due debounced runs, take in events from the store (or kept while not
+        running), and mark finished slots done. Store errors propagate (the caller
+        reports them; nothing is lost: the rows stay for the next try)."""
+        log = self._log
+        self.flush(now)
+        if not running:
+            return
+        if self._debounced:
+            now_us = epoch_us(now)
+            for job_id, (due, event, slot) in list(self._debounced.items()):
+                if due <= now_us:
+                    del self._debounced[job_id]
+                    self.run(job_id, event, slot, now, decision)
+        while self._waiting:
+            event = self._waiting.popleft()
+            wanted = self._wanted(event, now)
+            self._start(event, wanted, [True] * len(wanted), now, decision)
+        if log is not None and (self.notified or self._poll_at is None or now >= self._poll_at):
+            self.notified = False
+            self._poll_at = now + self._poll_every
+            self.invalidate()  # other processes' job changes came in by polling too
+            self._poll(log, now, decision)
+
+    def _poll(self, log: EventLog, now: datetime, decision: Decision) -> None:
+        for job_id, event in log.orphaned_event_runs(now=now):
+            logger.info(
+                "tickwork: took over the run of job %r for event %r (%s) of a dead process",
+                job_id,
+                event.name,
+                event.id,
+            )
+            self.run(job_id, event, (job_id, event.id), now, decision)
+        events = log.unhandled_events(limit=POLL_LIMIT)
+        if not events:
+            return
+        plans = [(event, self._wanted(event, now)) for event in events]
+        slots = [(job.id, event.id) for event, wanted in plans for job, _ in wanted]
+        taken = iter(log.claim_event_runs(slots, [event.id for event in events], now=now))
+        for event, wanted in plans:
+            self._start(event, wanted, [next(taken) for _ in wanted], now, decision)
+        if len(events) == POLL_LIMIT:
+            self._poll_at = now  # more to read: at the next step
+
+    def next_at(self, *, polls: bool = True) -> datetime | None:
+        """When :meth:`upkeep` must run next (a debounce ending, events kept while not
+        running and, with *polls*, a poll of the store), or None."""
+        due = min((entry[0] for entry in self._debounced.values()), default=None)
+        moment = None if due is None else _EPOCH + timedelta(microseconds=due)
+        if polls and self._log is not None and self._poll_at is not None:
+            moment = self._poll_at if moment is None else min(moment, self._poll_at)
+        if self._waiting:
+            return _EPOCH
+        return moment
+
+    def shutdown(self, now: datetime) -> None:
+        """Give debounced runs not started back to the store (another process, or the
+        next start, handles their events); mark finished slots done."""
+        log = self._log
+        if log is None:
+            return
+        slots = [entry[2] for entry in self._debounced.values()]
+        self._debounced.clear()
+        log.release_event_runs(slots, now=now)
+        finished, self._finished = self._finished, []
+        log.finish_event_runs(finished, now=now)
+
+
+def _us(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -1,0 +1,83 @@
+"""The store seam for emitted events: :class:`EventLog`.
+
+A store shared by processes keeps every emitted event in an *events* table and, beside
+it, one *event run* row per (job id, event id) that some process took on: the slot
+that makes each event run each job once, whichever process sees it first. Its rules:
+
+1. *Written first*: :meth:`EventLog.record_event` writes the event (and the slots the
+   emitting process takes, when it handles its own event) in one transaction, before
+   ``emit`` returns. An event written without being handled (``handled=False``: by the
+   command line, or by a scheduler that is not running) waits for any running
+   scheduler on the store, which finds it with :meth:`EventLog.unhandled_events`.
+2. *One slot per (job, event)*: :meth:`EventLog.claim_event_runs` inserts the slots
+   and marks the events handled, in one transaction; a slot another process holds
+   already is not taken (False).
+3. *Done*: :meth:`EventLog.finish_event_runs` marks slots done once their runs end (or
+   once a debounced event was superseded).
+4. *Orphans*: a slot not done whose owner is certainly dead (same machine:
+   ``stores/_liveness.py``) is taken over by :meth:`EventLog.orphaned_event_runs`,
+   which hands it to the caller to run: the run of a process killed right after
+   ``emit`` returned is not lost.
+5. *Released*: :meth:`EventLog.release_event_runs` (at shutdown, for debounced events
+   not run yet) deletes the slots and marks their events unhandled again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .._model import EmittedEvent
+
+__all__ = ["EventLog", "EventSlot"]
+
+#: One (job id, event id) slot.
+EventSlot = tuple[str, str]
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """A store that keeps emitted events for every process on it (see the module
+    docstring for the rules). :class:`~tickwork.stores.SQLiteStore` and
+    :class:`~tickwork.stores.PostgresStore` are event logs; a
+    :class:`~tickwork.stores.MemoryStore` is not (its scheduler handles events in
+    memory).
+
+    Every method raises :class:`~tickwork.StoreError` when the store fails, having
+    changed nothing.
+    """
+
+    def record_event(
+        self, event: EmittedEvent, slots: Sequence[EventSlot], *, handled: bool, now: datetime
+    ) -> list[bool]:
+        """Write *event* and take *slots* (job id, this event's id), in one transaction;
+        with *handled*, mark the event handled. Returns, per slot, whether it was taken
+        (always True for a new event)."""
+        ...
+
+    def unhandled_events(self, *, limit: int) -> list[EmittedEvent]:
+        """Up to *limit* events no process has handled yet, oldest first."""
+        ...
+
+    def claim_event_runs(
+        self, slots: Sequence[EventSlot], handled: Sequence[str], *, now: datetime
+    ) -> list[bool]:
+        """Take *slots* and mark the events *handled* (their ids) handled, in one
+        transaction. Returns, per slot, whether it was taken (False: another process
+        holds it)."""
+        ...
+
+    def finish_event_runs(self, slots: Sequence[EventSlot], *, now: datetime) -> None:
+        """Mark this process's *slots* done: they are never run again."""
+        ...
+
+    def release_event_runs(self, slots: Sequence[EventSlot], *, now: datetime) -> None:
+        """Give *slots* up (delete them) and mark their events unhandled again, for
+        another process to handle."""
+        ...
+
+    def orphaned_event_runs(self, *, now: datetime) -> list[tuple[str, EmittedEvent]]:
+        """Take over the slots, not done, of owners found dead; return them as (job id,
+        event), now this process's, for the caller to run."""
+        ...

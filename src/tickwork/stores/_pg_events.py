@@ -1,0 +1,158 @@
+"""Emitted events in PostgreSQL: :class:`~tickwork.stores._eventlog.EventLog` for
+:class:`~tickwork.stores.PostgresStore` (the rules are in ``_eventlog``).
+
+The tables ``events`` and ``event_runs`` (schema in ``_pg_schema``) are those of the
+SQLite store. An event written unhandled sends the store's ``NOTIFY``, so that the
+schedulers listening run its jobs at once. A slot's owner is dead when no live process
+row holds its advisory lock (as for leases): its slots are taken over in one
+``UPDATE ... RETURNING``, which two processes cannot both win.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from .._instants import EPOCH as _EPOCH
+from .._model import EmittedEvent
+from .._tz import epoch_us
+from ._eventlog import EventSlot
+from ._pg_connection import PGConnection
+from ._pg_history import LOCK_HELD
+from ._pg_schema import liveness_key
+
+__all__ = ["PGEvents"]
+
+
+_TAKE = (
+    "INSERT INTO {s}.event_runs (job_id, event_id, owner, done) "
+    "SELECT j, e, %(owner)s, false FROM unnest(%(jobs)s::text[], %(events)s::text[]) AS t(j, e) "
+    "ON CONFLICT DO NOTHING RETURNING job_id, event_id"
+)
+_ORPHANS = """
+UPDATE {s}.event_runs r SET owner = %(owner)s
+FROM {s}.events e
+WHERE e.id = r.event_id AND NOT r.done AND r.owner <> %(owner)s
+    AND NOT EXISTS (SELECT 1 FROM {s}.processes p WHERE p.owner = r.owner AND {held})
+RETURNING r.job_id, e.id, e.name, e.payload, e.emitted_us
+"""
+
+
+def _event(event_id: object, name: object, payload: object, emitted_us: object) -> EmittedEvent:
+    assert isinstance(payload, str)
+    assert isinstance(emitted_us, int)
+    return EmittedEvent(
+        id=str(event_id),
+        name=str(name),
+        payload=json.loads(payload),
+        emitted_at=_EPOCH + timedelta(microseconds=emitted_us),
+    )
+
+
+class PGEvents(PGConnection):
+    """The event log of a PostgreSQL schema (a part of
+    :class:`~tickwork.stores.PostgresStore`)."""
+
+    def _take(self, conn: object, slots: Sequence[EventSlot]) -> list[bool]:
+        if not slots:
+            return []
+        rows = conn.execute(  # type: ignore[attr-defined]
+            _TAKE.format(s=self._s),
+            {
+                "owner": self.owner,
+                "jobs": [slot[0] for slot in slots],
+                "events": [slot[1] for slot in slots],
+            },
+        ).fetchall()
+        won = {(row[0], row[1]) for row in rows}
+        return [slot in won for slot in slots]
+
+    def record_event(
+        self, event: EmittedEvent, slots: Sequence[EventSlot], *, handled: bool, now: datetime
+    ) -> list[bool]:
+        """Write *event* and take *slots*, in one transaction (see ``EventLog``); an
+        unhandled event wakes the listening schedulers."""
+        del now
+        with self._tx("record an event") as tx:
+            tx.conn.execute(
+                f"INSERT INTO {self._s}.events (id, name, payload, emitted_us, handled) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (
+                    event.id,
+                    event.name,
+                    json.dumps(event.payload, separators=(",", ":")),
+                    epoch_us(event.emitted_at),
+                    handled,
+                ),
+            )
+            taken = self._take(tx.conn, slots)
+            if not handled:
+                tx.wrote = True  # (the NOTIFY at commit tells the others)
+        return taken
+
+    def unhandled_events(self, *, limit: int) -> list[EmittedEvent]:
+        """Events no process has handled yet, oldest first."""
+        rows = self._read(
+            f"SELECT id, name, payload, emitted_us FROM {self._s}.events WHERE NOT handled "
+            "ORDER BY emitted_us, id LIMIT %s",
+            (limit,),
+            "read the events",
+        )
+        return [_event(*row) for row in rows]
+
+    def claim_event_runs(
+        self, slots: Sequence[EventSlot], handled: Sequence[str], *, now: datetime
+    ) -> list[bool]:
+        """Take *slots* and mark the events *handled*, in one transaction."""
+        del now
+        if not slots and not handled:
+            return []
+        with self._tx("claim event runs") as tx:
+            taken = self._take(tx.conn, slots)
+            tx.conn.execute(
+                f"UPDATE {self._s}.events SET handled = true WHERE id = ANY(%s::text[])",
+                (list(handled),),
+            )
+        return taken
+
+    def finish_event_runs(self, slots: Sequence[EventSlot], *, now: datetime) -> None:
+        """Mark this process's *slots* done."""
+        del now
+        if not slots:
+            return
+        with self._tx("finish event runs") as tx:
+            tx.conn.execute(
+                f"UPDATE {self._s}.event_runs r SET done = true "
+                "FROM unnest(%s::text[], %s::text[]) AS t(j, e) "
+                "WHERE r.job_id = t.j AND r.event_id = t.e AND r.owner = %s",
+                ([slot[0] for slot in slots], [slot[1] for slot in slots], self.owner),
+            )
+
+    def release_event_runs(self, slots: Sequence[EventSlot], *, now: datetime) -> None:
+        """Delete *slots* and mark their events unhandled again."""
+        del now
+        if not slots:
+            return
+        with self._tx("release event runs") as tx:
+            tx.conn.execute(
+                f"DELETE FROM {self._s}.event_runs r "
+                "USING unnest(%s::text[], %s::text[]) AS t(j, e) "
+                "WHERE r.job_id = t.j AND r.event_id = t.e AND r.owner = %s",
+                ([slot[0] for slot in slots], [slot[1] for slot in slots], self.owner),
+            )
+            tx.conn.execute(
+                f"UPDATE {self._s}.events SET handled = false WHERE id = ANY(%s::text[])",
+                ([slot[1] for slot in slots],),
+            )
+            tx.wrote = True
+
+    def orphaned_event_runs(self, *, now: datetime) -> list[tuple[str, EmittedEvent]]:
+        """Take over the open slots of owners found dead (advisory lock free)."""
+        del now
+        held = LOCK_HELD.format(lock=liveness_key(self.schema))
+        with self._tx("take over event runs") as tx:
+            rows = tx.conn.execute(
+                _ORPHANS.format(s=self._s, held=held), {"owner": self.owner}
+            ).fetchall()
+        return [(str(row[0]), _event(*row[1:])) for row in rows]
