@@ -44,7 +44,8 @@ _current: contextvars.ContextVar[RunRequest | None] = contextvars.ContextVar(
 
 
 def current_run() -> RunContext:
-    """The run the calling code is part of: job id, nominal fire time and attempt.
+    """The run the calling code is part of: job id, nominal fire time and attempt,
+    and for a chained job (``add_job(after=...)``) its upstream runs (``.upstream``).
 
     Works in jobs run by threads, asyncio and processes. ``(job_id, scheduled_at)``
     is stable across retries, restarts and processes: use it as an idempotency key.
@@ -55,7 +56,7 @@ def current_run() -> RunContext:
     request = _current.get()
     if request is None:
         raise LookupError("tickwork.current_run() was called outside a running job")
-    return RunContext(request.job_id, request.scheduled_at, request.attempt)
+    return request.context
 
 
 def log_fields(job_id: str, scheduled_at: datetime, attempt: int | None) -> dict[str, Any]:

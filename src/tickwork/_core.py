@@ -437,13 +437,14 @@ class SchedulerCore:
                 if self.records:  # (a RunEnd built as a plain tuple is: one per run)
                     decision.history.append(_new(RunEnd, (
                         request.job_id, request.scheduled_at, request.attempt, _SUCCESS, now,
-                        result.started_at, None, None, True)))  # fmt: skip
+                        result.started_at, None, None, True, None, ())))  # fmt: skip
                 # idle_and_done(state) and _done, inlined (the buffer is empty).
                 if (
                     state.next_fire is None
                     and not state.running
                     and not current.paused
                     and not state.retries
+                    and not current.after
                 ):
                     self._forget(state)
                     if not state.removed:

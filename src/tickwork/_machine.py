@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from ._chains import ChainLink
 from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
 from ._context import log_fields, request_fields
@@ -146,6 +147,7 @@ class Machine:
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FUNCTIONS
         self._link = StoreLink(self._store, self._core, self._functions, self._executors)
+        self._chains = ChainLink(self._store, self._core, self._link.find, self._link.shared)
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
@@ -282,6 +284,8 @@ class Machine:
                     if running and dispatch and link.ok:
                         link.dispatch(now, batch, limit=self._chunk)
                     link.persist(batch, now)
+                    if running and link.ok and self._chains.due(now):
+                        self._chain(now, batch)
                     if link.events:
                         batch.events += link.events
                         link.events = []
@@ -304,6 +308,11 @@ class Machine:
             dispatch = False
             if not self._results:
                 return upcoming
+
+    def _chain(self, now: datetime, batch: Decision) -> None:
+        """Start the runs of chained jobs whose upstream runs have ended (lock held)."""
+        self._chains.dispatch(now, batch)
+        self._link.persist(batch, now)  # (runs it could not start are recorded)
 
     def held(
         self: M, method: Callable[Concatenate[M, P], R], /, *args: P.args, **kwargs: P.kwargs
@@ -363,12 +372,15 @@ class Machine:
                 now = self._clock.now()
                 self._drain_results(batch, now)
                 self._link.persist(batch, now)
+                if self._state is SchedulerState.RUNNING and self._chains.due(now):
+                    self._chain(now, batch)
             self._apply(batch)
 
     def _drain_results(self, batch: Decision, now: datetime) -> None:
         """Apply the results executors reported since last time (lock held)."""
         results = self._results
         core = self._core
+        ended = self._chains.ended
         while results:
             result = results.popleft()
             if result.outcome is Outcome.FAILURE:
@@ -383,12 +395,15 @@ class Machine:
                     extra=request_fields(result.request),
                 )
             core.finished(result, result.finished_at or now, batch)
+            ended(result, batch)
 
     def _submit(self, decision: Decision) -> None:
         """Hand the decision's runs to their executors (outside the lock), once."""
         runs = decision.runs_to_start
         if runs:
             decision.runs_to_start = []
+            if self._chains.contexts:
+                runs = self._chains.annotate(runs)
             self._runners.submit(
                 runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
             )

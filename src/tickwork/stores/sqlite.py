@@ -85,7 +85,9 @@ from .._errors import ConflictingIdError, JobLookupError, StoreError
 from .._instants import epoch_us
 from .._model import Job
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
+from ._chains import ChainStore
 from ._rows import JobRows
+from ._sqlite_chains import SQLiteChains
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_leases import SQLiteLeases
 from ._sqlite_schema import LATEST as _LATEST
@@ -137,7 +139,14 @@ _UPDATE_KEEPING_SCHEDULE = (
 
 
 class SQLiteStore(
-    SQLiteLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+    SQLiteLeases,
+    SQLiteChains,
+    JobRows,
+    SharedJobStore,
+    WindowedJobStore,
+    ProcessListing,
+    StatsListing,
+    ChainStore,
 ):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 

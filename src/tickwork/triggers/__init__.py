@@ -8,6 +8,7 @@ from .combining import AndTrigger, OrTrigger
 from .cron import CronTrigger
 from .date import DateTrigger
 from .interval import IntervalTrigger
+from .upstream import UpstreamTrigger
 
 __all__ = [
     "AndTrigger",
@@ -20,5 +21,6 @@ __all__ = [
     "MissingDay",
     "OrTrigger",
     "Trigger",
+    "UpstreamTrigger",
     "trigger_from_dict",
 ]
