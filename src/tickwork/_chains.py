@@ -179,7 +179,8 @@ class ChainLink:
         self, store: JobStore, core: SchedulerCore, find: Callable[[str], object], shared: bool
     ) -> None:
         self.store = store
-        self.chains: ChainStore | None = store if isinstance(store, ChainStore) else None
+        keeps = isinstance(store, ChainStore) and callable(getattr(store, "claim_chain", None))
+        self.chains: ChainStore | None = store if keeps else None
         self._core = core
         self._find = find
         self._shared = shared
@@ -208,6 +209,17 @@ class ChainLink:
                 up for ups, _ in self.edges().values() for up in ups
             )
         return self._upstreams
+
+    def is_upstream(self, job_id: str) -> bool:
+        """Whether *job_id* may have downstream jobs (True while the edges are not read
+        yet). Any thread: it reads no store."""
+        ids = self._upstreams
+        return self.chains is not None and (ids is None or job_id in ids)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a run that may start downstream runs ended since the last dispatch."""
+        return self._look
 
     # -- runs that ended --------------------------------------------------------------
 

@@ -334,7 +334,10 @@ class Machine:
         with self._lock:
             if self._state is not SchedulerState.RUNNING:
                 return None
-            return self._link.next_dispatch(self._clock.now())
+            now = self._clock.now()
+            if self._chains.pending:
+                return now  # downstream runs to start
+            return self._link.next_dispatch(now)
 
     def process_due(self) -> datetime | None:
         """Take in finished runs, dispatch everything due now; return when something is next due.
@@ -455,8 +458,10 @@ class Machine:
         core = self._core
         if not core.wants & _COMPLETIONS and not self._link.shared:
             waiting = core.has_waiting_runs
+            chained = self._chains.is_upstream
             for result in results:
-                if result.outcome is not Outcome.SUCCESS or waiting(result.request.job_id):
+                job_id = result.request.job_id
+                if result.outcome is not Outcome.SUCCESS or waiting(job_id) or chained(job_id):
                     break
             else:
                 return  # clean runs only, nothing waits for them

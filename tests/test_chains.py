@@ -1,0 +1,341 @@
+"""Chains: ``add_job(after=..., on=...)``, ``on_failure``, and what history keeps of them.
+
+Every test runs on a ``FakeClock`` with an ``InlineExecutor``; those that matter for
+persistence run over a ``MemoryStore`` and a ``SQLiteStore`` file both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickwork import (
+    ChainError,
+    ChainOn,
+    Event,
+    EventKind,
+    JobLookupError,
+    Outcome,
+    RetryPolicy,
+    Scheduler,
+    UpstreamTrigger,
+)
+from tickwork.executors import InlineExecutor
+from tickwork.stores import JobStore, MemoryStore, SQLiteStore
+from tickwork.testing import FakeClock, advance, run_until
+
+from . import chain_jobs
+from .jobs_for_tests import T0, UTC, seconds
+
+J = "tests.chain_jobs"
+MINUTE = 60
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runs() -> Iterator[None]:
+    chain_jobs.RUNS.clear()
+    chain_jobs.BROKEN.clear()
+    yield
+    chain_jobs.RUNS.clear()
+    chain_jobs.BROKEN.clear()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
+    if request.param == "memory":
+        return MemoryStore()
+    return SQLiteStore(tmp_path / "chains.db")
+
+
+@pytest.fixture
+def sched(store: JobStore) -> Iterator[Scheduler]:
+    scheduler = Scheduler(
+        clock=FakeClock(T0),
+        store=store,
+        executors={"default": InlineExecutor()},
+        timezone="UTC",
+    )
+    yield scheduler
+    scheduler.shutdown()
+
+
+def runs_of(job_id: str) -> list[tuple[Any, ...]]:
+    return [run for run in chain_jobs.RUNS if run[0] == job_id]
+
+
+# -- a chain runs in order, on the upstream's slot, with its values ---------------------
+
+
+def test_extract_transform_load_run_in_order_on_the_extracts_slot(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:extract", "interval", minutes=1, id="extract")
+    sched.add_job(f"{J}:transform", after="extract", id="transform")
+    sched.add_job(f"{J}:load", after="transform", id="load")
+    sched.open()
+    advance(sched, 2 * MINUTE)
+    slots = [T0 + seconds(MINUTE), T0 + seconds(2 * MINUTE)]
+    assert [(job, at) for job, at, _ in chain_jobs.RUNS] == [
+        (job, slot) for slot in slots for job in ("extract", "transform", "load")
+    ]
+    _, _, upstream = runs_of("transform")[0]
+    assert upstream == {
+        "extract": ("success", [1, 2, 3], "extract@2024-01-01T00:01:00Z#1", None)
+    }
+    _, _, upstream = runs_of("load")[0]
+    assert upstream["transform"][1] == 6  # sum of the extract's [1, 2, 3]
+
+
+def test_history_links_the_runs_of_a_chain_and_keeps_their_return_values(
+    sched: Scheduler,
+) -> None:
+    sched.add_job(f"{J}:extract", "interval", minutes=1, id="extract")
+    sched.add_job(f"{J}:transform", after="extract", id="transform")
+    sched.add_job(f"{J}:load", after="transform", id="load")
+    sched.open()
+    advance(sched, MINUTE)
+    runs = {run.job_id: run for run in sched.history()}
+    assert runs["extract"].run_id == "extract@2024-01-01T00:01:00Z#1"
+    assert runs["extract"].parent_ids == ()
+    assert runs["extract"].return_value == [1, 2, 3]
+    assert runs["transform"].parent_ids == ("extract@2024-01-01T00:01:00Z#1",)
+    assert runs["transform"].return_value == 6
+    assert runs["load"].parent_ids == ("transform@2024-01-01T00:01:00Z#1",)
+    assert runs["load"].return_value == "loaded 6"
+    assert all(run.return_kept for run in runs.values())
+
+
+def test_a_return_value_json_cannot_hold_is_recorded_as_not_kept(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:unkept", "interval", minutes=1, id="odd")
+    sched.add_job(f"{J}:step", after="odd", id="next")
+    sched.open()
+    advance(sched, MINUTE)
+    (odd,) = sched.history("odd")
+    assert odd.outcome is Outcome.SUCCESS
+    assert (odd.return_kept, odd.return_value) == (False, None)
+    # The downstream still runs: the value is missing, not the run.
+    assert runs_of("next")[0][2]["odd"][:2] == ("success", None)
+
+
+def test_a_downstream_job_without_a_trigger_never_fires_on_its_own(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=5, id="up", paused=True)
+    down = sched.add_job(f"{J}:step", after="up", id="down")
+    assert isinstance(down.trigger, UpstreamTrigger)
+    assert down.next_fire is None
+    assert down.after == ("up",)
+    assert down.on is ChainOn.SUCCESS
+    sched.open()
+    advance(sched, 60 * MINUTE)
+    assert chain_jobs.RUNS == []
+    assert sched.get_job("down") is not None  # not "done": its upstream may start it
+
+
+def test_a_downstream_job_with_a_trigger_runs_on_both(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=2, id="up")
+    sched.add_job(f"{J}:step", "interval", minutes=3, id="down", after="up")
+    sched.open()
+    advance(sched, 6 * MINUTE)
+    times = [at for job, at, _ in chain_jobs.RUNS if job == "down"]
+    # After "up" at 2, 4, 6; on its own at 3 and 6 (the slot key: 6 runs twice, once
+    # for each reason, since its own fire and the chained run are separate runs).
+    assert sorted(times) == [T0 + seconds(m * MINUTE) for m in (2, 3, 4, 6, 6)]
+
+
+# -- fan-in and outcomes ----------------------------------------------------------------
+
+
+def test_fan_in_runs_once_per_slot_after_all_its_upstreams(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", "interval", minutes=2, id="b")
+    sched.add_job(f"{J}:step", after=["a", "b"], id="c")
+    sched.open()
+    advance(sched, 4 * MINUTE)
+    # "a" runs every minute, "b" every second minute: only slots 2 and 4 have both.
+    c_runs = runs_of("c")
+    assert [at for _, at, _ in c_runs] == [T0 + seconds(2 * MINUTE), T0 + seconds(4 * MINUTE)]
+    assert set(c_runs[0][2]) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("on", "runs_after_success", "runs_after_failure"),
+    [("success", True, False), ("failure", False, True), ("any", True, True)],
+)
+def test_on_selects_which_upstream_ends_start_the_downstream(
+    sched: Scheduler, on: str, runs_after_success: bool, runs_after_failure: bool
+) -> None:
+    sched.add_job(f"{J}:flaky", "interval", minutes=1, id="up")
+    sched.add_job(f"{J}:step", after="up", on=on, id="down")
+    sched.open()
+    advance(sched, MINUTE)  # succeeds
+    chain_jobs.BROKEN.add("up")
+    advance(sched, MINUTE)  # fails
+    slots = [at for _, at, _ in runs_of("down")]
+    expected = [T0 + seconds(MINUTE)] * runs_after_success
+    expected += [T0 + seconds(2 * MINUTE)] * runs_after_failure
+    assert slots == expected
+
+
+def test_a_failure_handler_runs_once_after_the_last_retry_with_the_error(
+    sched: Scheduler,
+) -> None:
+    chain_jobs.BROKEN.add("up")
+    retry = RetryPolicy(attempts=3, delay=10, jitter=0)
+    sched.add_job(f"{J}:flaky", "interval", minutes=1, id="up", retry=retry)
+    sched.add_job(f"{J}:step", after="up", on="failure", id="alert")
+    sched.open()
+    advance(sched, MINUTE + 40)
+    assert len(runs_of("up")) == 3
+    ((_, slot, upstream),) = runs_of("alert")
+    assert slot == T0 + seconds(MINUTE)
+    outcome, value, run_id, error = upstream["up"]
+    assert (outcome, value, run_id) == ("failure", None, "up@2024-01-01T00:01:00Z#3")
+    assert error == "RuntimeError: up is broken"
+
+
+# -- failure handlers and the self-healing loop -----------------------------------------
+
+
+def test_on_failure_adds_a_handler_job_that_repairs_and_the_next_run_succeeds(
+    sched: Scheduler,
+) -> None:
+    chain_jobs.BROKEN.add("sync")
+    sched.add_job(f"{J}:flaky", "interval", minutes=1, id="sync", on_failure=f"{J}:repair")
+    handler = sched.get_job("sync.on_failure")
+    assert handler is not None
+    assert (handler.after, handler.on) == (("sync",), ChainOn.FAILURE)
+    sched.open()
+    advance(sched, 2 * MINUTE)
+    outcomes = [run.outcome for run in reversed(sched.history("sync"))]
+    assert outcomes == [Outcome.FAILURE, Outcome.SUCCESS]
+    assert [at for _, at, _ in runs_of("sync.on_failure")] == [T0 + seconds(MINUTE)]
+
+
+def test_on_failure_with_a_job_id_makes_that_job_run_after_failures(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:repair", after="a", on="failure", id="mend")
+    sched.add_job(f"{J}:flaky", "interval", minutes=1, id="b", on_failure="mend")
+    mend = sched.get_job("mend")
+    assert mend is not None
+    assert mend.after == ("a", "b")
+    with pytest.raises(JobLookupError, match="'missing'"):
+        sched.add_job(f"{J}:step", "interval", minutes=1, id="c", on_failure="missing")
+
+
+def test_the_scheduler_wide_failure_hook_sees_failures_and_a_failing_hook_is_not_fatal(
+    sched: Scheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[Event] = []
+
+    @sched.on_failure
+    def hook(event: Event) -> None:
+        seen.append(event)
+        raise RuntimeError("the hook itself is broken")
+
+    chain_jobs.BROKEN.add("up")
+    sched.add_job(f"{J}:flaky", "interval", minutes=1, id="up")
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="fine")
+    sched.open()
+    with caplog.at_level(logging.ERROR, logger="tickwork"):
+        advance(sched, 2 * MINUTE)
+    assert [(e.kind, e.job_id, e.scheduled_at) for e in seen] == [
+        (EventKind.JOB_FAILED, "up", T0 + seconds(m * MINUTE)) for m in (1, 2)
+    ]
+    assert isinstance(seen[0].exception, RuntimeError)
+    assert len(runs_of("fine")) == 2  # the scheduler went on
+    assert "the hook itself is broken" in caplog.text
+
+
+# -- the graph: cycles, unknown upstreams, removal --------------------------------------
+
+
+def test_a_cycle_is_refused_with_its_path(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after="b", id="c")
+    with pytest.raises(ChainError, match=r"a -> b -> c -> a"):
+        sched.modify_job("a", after="c")
+    with pytest.raises(ChainError, match=r"x -> x"):
+        sched.add_job(f"{J}:step", "interval", minutes=1, id="x", after="x")
+    assert sched.get_job("x") is None
+    job = sched.get_job("a")
+    assert job is not None
+    assert job.after == ()
+
+
+def test_an_unknown_upstream_is_refused_but_an_add_jobs_batch_may_refer_ahead(
+    sched: Scheduler,
+) -> None:
+    with pytest.raises(JobLookupError, match="'ghost'"):
+        sched.add_job(f"{J}:step", after="ghost", id="d")
+    added = sched.add_jobs(
+        [
+            {"func": f"{J}:step", "after": "late", "id": "early"},
+            {"func": f"{J}:step", "trigger": "interval", "minutes": 1, "id": "late"},
+        ]
+    )
+    assert [job.id for job in added] == ["early", "late"]
+    with pytest.raises(ChainError, match="p -> q -> p|q -> p -> q"):
+        sched.add_jobs(
+            [
+                {"func": f"{J}:step", "after": "q", "id": "p"},
+                {"func": f"{J}:step", "after": "p", "id": "q"},
+            ]
+        )
+    assert sched.get_job("p") is None
+    sched.open()
+    advance(sched, MINUTE)
+    assert [job for job, _, _ in chain_jobs.RUNS] == ["late", "early"]
+
+
+def test_removing_a_job_others_run_after_needs_cascade_or_detach(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after="b", id="c")
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="z")
+    sched.add_job(f"{J}:step", after=["a", "z"], id="d")
+    with pytest.raises(ChainError, match="'b', 'd'"):
+        sched.remove_job("a")
+    with pytest.raises(TypeError):
+        sched.remove_job("a", cascade=True, detach=True)
+    sched.remove_job("z", detach=True)
+    d = sched.get_job("d")
+    assert d is not None
+    assert d.after == ("a",)
+    sched.remove_job("a", cascade=True)
+    assert [job.id for job in sched.get_jobs()] == []
+
+
+# -- stores -----------------------------------------------------------------------------
+
+
+def test_a_chained_job_is_stored_and_read_back_with_its_upstreams(tmp_path: Path) -> None:
+    path = tmp_path / "kept.db"
+    first = Scheduler(clock=FakeClock(T0), store=SQLiteStore(path), timezone="UTC")
+    first.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    first.add_job(f"{J}:step", after="a", on="any", id="b")
+    first.shutdown()
+    second = Scheduler(
+        clock=FakeClock(T0), store=SQLiteStore(path), executors={"default": InlineExecutor()}
+    )
+    b = second.get_job("b")
+    assert b is not None
+    assert (b.after, b.on, b.trigger) == (("a",), ChainOn.ANY, UpstreamTrigger())
+    second.open()
+    run_until(second, T0 + seconds(MINUTE))
+    assert [job for job, _, _ in chain_jobs.RUNS] == ["a", "b"]
+    second.shutdown()
+
+
+def test_a_store_without_chains_refuses_after(tmp_path: Path) -> None:
+    class Plain(MemoryStore):
+        """A store that keeps no chains (its ChainStore methods are not callable)."""
+
+        chain_edges = ready_chains = claim_chain = None  # type: ignore[assignment]
+
+    plain = Scheduler(clock=FakeClock(T0), store=Plain(), timezone=UTC)
+    plain.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    with pytest.raises(TypeError, match="keeps chains"):
+        plain.add_job(f"{J}:step", after="a", id="b")
+    plain.shutdown()
