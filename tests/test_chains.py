@@ -339,3 +339,18 @@ def test_a_store_without_chains_refuses_after(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="keeps chains"):
         plain.add_job(f"{J}:step", after="a", id="b")
     plain.shutdown()
+
+
+def test_the_fluent_after_chains_with_or_without_a_schedule(sched: Scheduler) -> None:
+    sched.every().minute.options(id="extract").do(f"{J}:extract")
+    only_after = sched.every().after("extract").options(id="transform").do(f"{J}:transform")
+    both = sched.every(2).minutes.after("extract", on="any").options(id="both").do(f"{J}:step")
+    assert (only_after.after, only_after.trigger) == (("extract",), UpstreamTrigger())
+    assert (both.after, both.on, both.next_fire) == (("extract",), ChainOn.ANY, T0 + seconds(120))
+    with pytest.raises(TypeError, match="job ids"):
+        sched.every().after()
+    sched.open()
+    advance(sched, MINUTE)
+    ran = [job for job, _, _ in chain_jobs.RUNS]
+    assert ran[0] == "extract"
+    assert sorted(ran[1:]) == ["both", "transform"]  # (siblings: in no set order)
