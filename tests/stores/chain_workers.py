@@ -71,21 +71,22 @@ def downstream() -> list[str]:
     return values
 
 
-def make(db: str, now: datetime) -> tuple[Scheduler, FakeClock]:
+def make(db: str, now: datetime, extra: tuple[str, ...] = ()) -> tuple[Scheduler, FakeClock]:
+    """A scheduler on the file; *extra* names executors besides "default" (a job on an
+    executor a process lacks is left to the processes that have it)."""
     clock = FakeClock(now)
     # Leases far longer than the simulated hours: the processes' fake clocks differ, and
     # one must not take another's live runs for expired ones.
     store = SQLiteStore(db, history_per_job=10_000, lock_timeout=20, lease_time=10**7)
-    scheduler = Scheduler(
-        clock=clock, store=store, executors={"default": InlineExecutor()}, timezone="UTC"
-    )
+    executors = {alias: InlineExecutor() for alias in ("default", *extra)}
+    scheduler = Scheduler(clock=clock, store=store, executors=executors, timezone="UTC")
     return scheduler, clock
 
 
 def main(mode: str, config: dict[str, Any]) -> None:
     os.environ[LOG_ENV] = config["log"]
     if mode == "slots":
-        scheduler, clock = make(config["db"], T0)
+        scheduler, clock = make(config["db"], T0, tuple(config.get("executors", ())))
         scheduler.open()
         Path(config["go"] + f".{os.getpid()}").touch()  # ready
         go = Path(config["go"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tickwork import Scheduler
+from tickwork.executors import InlineExecutor
 from tickwork.stores import SQLiteStore
 from tickwork.testing import FakeClock
 
@@ -53,7 +54,10 @@ def lines(log: Path) -> list[list[str]]:
 
 
 def add_jobs(db: Path, jobs: list[dict[str, Any]]) -> None:
-    setup = Scheduler(clock=FakeClock(T0), store=SQLiteStore(db), timezone="UTC")
+    executors = {alias: InlineExecutor() for alias in ("default", "ea", "eb")}
+    setup = Scheduler(
+        clock=FakeClock(T0), store=SQLiteStore(db), executors=executors, timezone="UTC"
+    )
     setup.add_jobs(jobs)
     setup.shutdown()
 
@@ -66,15 +70,20 @@ def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path) -> None
     add_jobs(
         db,
         [
-            {"func": REF + "upstream", "id": "a", **every_minute},
-            {"func": REF + "upstream", "id": "b", **every_minute},
+            # "a" runs only in the first process, "b" only in the second (each has one
+            # of their executors): every fan-in joins runs of both processes.
+            {"func": REF + "upstream", "id": "a", "executor": "ea", **every_minute},
+            {"func": REF + "upstream", "id": "b", "executor": "eb", **every_minute},
             {"func": REF + "downstream", "id": "c", "after": ["a", "b"]},
             {"func": REF + "downstream", "id": "d", "after": "c"},
         ],
     )
     slots = 40
     config = {"db": str(db), "log": str(log), "go": str(go), "slots": slots}
-    procs = [spawn(tmp_path, "slots", config, n) for n in range(2)]
+    procs = [
+        spawn(tmp_path, "slots", {**config, "executors": [alias]}, n)
+        for n, alias in enumerate(["ea", "eb"])
+    ]
     deadline = time.monotonic() + LIMIT
     while len(list(tmp_path.glob("go.*"))) < 2 and time.monotonic() < deadline:
         assert all(proc.poll() is None for proc in procs)
@@ -86,13 +95,14 @@ def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path) -> None
     minutes = [(T0 + timedelta(minutes=m)).isoformat() for m in range(1, slots + 1)]
     expected = {(job, at): 1 for job in "abcd" for at in minutes}
     assert counts == expected  # none lost, none doubled
-    # Fan-in across processes: c's parents are the a and b runs of its slot, wherever
-    # they ran; the processes shared the work.
+    # Fan-in across processes: c's parents are the a and b runs of its slot, which ran
+    # in different processes.
+    pids = {(job, at): pid for job, at, pid, _ in runs}
     for job, at, _, parents in runs:
         if job == "c":
             stamp = at.replace("+00:00", "Z")
             assert parents == f"a@{stamp}#1,b@{stamp}#1"
-    assert len({pid for _, _, pid, _ in runs}) == 2
+            assert pids["a", at] != pids["b", at]
     with SQLiteStore(db) as store:
         history = store.history("c", limit=1000)
     assert len(history) == slots
