@@ -307,6 +307,21 @@ def test_removing_a_job_others_run_after_needs_cascade_or_detach(sched: Schedule
     assert [job.id for job in sched.get_jobs()] == []
 
 
+def test_detaching_keeps_a_scheduled_dependant_and_removes_one_that_could_not_run(
+    sched: Scheduler,
+) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", "interval", minutes=5, id="own", after="a")
+    sched.add_job(f"{J}:step", after="a", id="only")
+    sched.add_job(f"{J}:step", "interval", minutes=5, id="next", after="only")
+    sched.remove_job("a", detach=True)
+    assert sorted(job.id for job in sched.get_jobs()) == ["next", "own"]
+    for job_id in ("own", "next"):
+        job = sched.get_job(job_id)
+        assert job is not None
+        assert job.after == ()
+
+
 # -- stores -----------------------------------------------------------------------------
 
 

@@ -701,7 +701,8 @@ class Engine(ChainOps, Machine):
 
         A job that others run after (``after=``) is removed only with ``cascade=True``
         (they are removed too, and the jobs after them) or ``detach=True`` (they stay,
-        without it as an upstream); else ``ChainError`` names them.
+        without it as an upstream; one left with neither an upstream nor a trigger of
+        its own is removed, detaching the jobs after it); else ``ChainError`` names them.
         """
         with self._lock:
             self._require_open()
@@ -709,7 +710,10 @@ class Engine(ChainOps, Machine):
             if edges:
                 removed, detached = removal_plan(edges, job_id, cascade=cascade, detach=detach)
                 for other, ups in detached:
-                    self.modify_job(other, after=ups)
+                    if ups or not isinstance(self._job(other).trigger, UpstreamTrigger):
+                        self.modify_job(other, after=ups)
+                    else:  # it could never run again
+                        self.remove_job(other, detach=True)
                 for other in removed[:-1]:
                     self.remove_job(other, cascade=True)
                 self._chains.changed()
