@@ -6,6 +6,7 @@ persistence run over a ``MemoryStore`` and a ``SQLiteStore`` file both.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tickwork import (
+    AsyncScheduler,
     ChainError,
     ChainOn,
     Event,
@@ -23,6 +25,7 @@ from tickwork import (
     RetryPolicy,
     Scheduler,
     UpstreamTrigger,
+    trigger_from_dict,
 )
 from tickwork.executors import InlineExecutor
 from tickwork.stores import JobStore, MemoryStore, SQLiteStore
@@ -81,9 +84,7 @@ def test_extract_transform_load_run_in_order_on_the_extracts_slot(sched: Schedul
         (job, slot) for slot in slots for job in ("extract", "transform", "load")
     ]
     _, _, upstream = runs_of("transform")[0]
-    assert upstream == {
-        "extract": ("success", [1, 2, 3], "extract@2024-01-01T00:01:00Z#1", None)
-    }
+    assert upstream == {"extract": ("success", [1, 2, 3], "extract@2024-01-01T00:01:00Z#1", None)}
     _, _, upstream = runs_of("load")[0]
     assert upstream["transform"][1] == 6  # sum of the extract's [1, 2, 3]
 
@@ -276,7 +277,7 @@ def test_an_unknown_upstream_is_refused_but_an_add_jobs_batch_may_refer_ahead(
         ]
     )
     assert [job.id for job in added] == ["early", "late"]
-    with pytest.raises(ChainError, match="p -> q -> p|q -> p -> q"):
+    with pytest.raises(ChainError, match=r"p -> q -> p|q -> p -> q"):
         sched.add_jobs(
             [
                 {"func": f"{J}:step", "after": "q", "id": "p"},
@@ -369,3 +370,32 @@ def test_the_fluent_after_chains_with_or_without_a_schedule(sched: Scheduler) ->
     ran = [job for job, _, _ in chain_jobs.RUNS]
     assert ran[0] == "extract"
     assert sorted(ran[1:]) == ["both", "transform"]  # (siblings: in no set order)
+
+
+def test_the_upstream_trigger_gives_no_fire_times_and_round_trips() -> None:
+    trigger = UpstreamTrigger()
+    assert trigger.next_after(T0) is None
+    assert trigger.previous_before(T0) is None
+    assert trigger_from_dict(trigger.to_dict()) == trigger
+    with pytest.raises(TypeError):
+        trigger.next_after(T0.replace(tzinfo=None))
+
+
+async def _async_failure_hook() -> list[str]:
+    seen: list[str] = []
+    chain_jobs.BROKEN.add("up")
+    scheduler = AsyncScheduler(
+        clock=FakeClock(T0), executors={"default": InlineExecutor()}, timezone="UTC"
+    )
+    scheduler.on_failure(lambda event: seen.append(f"{event.job_id} {event.kind.name}"))
+    await scheduler.add_job(f"{J}:flaky", "interval", minutes=1, id="up")
+    await scheduler.add_job(f"{J}:step", after="up", on="failure", id="handler")
+    scheduler.engine.open()
+    run_until(scheduler.engine, T0 + seconds(MINUTE))
+    await scheduler.shutdown()
+    return seen
+
+
+def test_the_async_scheduler_has_the_failure_hook_and_chains() -> None:
+    assert asyncio.run(_async_failure_hook()) == ["up JOB_FAILED"]
+    assert [job for job, _, _ in chain_jobs.RUNS] == ["up", "handler"]

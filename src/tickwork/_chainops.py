@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._chains import check_after, failure_handler
 from ._events import Event, EventKind
-from ._model import ChainOn, ConflictPolicy
 from ._machine import Machine
+from ._model import ChainOn, ConflictPolicy
 
 if TYPE_CHECKING:
     from ._model import Job
@@ -90,4 +90,3 @@ class ChainOps(Machine):
             )
         if job_id not in other.after:
             self.modify_job(existing, after=(*other.after, job_id), on=ChainOn.FAILURE)
-

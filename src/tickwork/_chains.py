@@ -43,8 +43,8 @@ __all__ = [
     "check_after",
     "dependants",
     "failure_handler",
-    "removal_plan",
     "find_cycle",
+    "removal_plan",
 ]
 
 logger = logging.getLogger("tickwork")
@@ -179,8 +179,9 @@ class ChainLink:
         self, store: JobStore, core: SchedulerCore, find: Callable[[str], object], shared: bool
     ) -> None:
         self.store = store
-        keeps = isinstance(store, ChainStore) and callable(getattr(store, "claim_chain", None))
-        self.chains: ChainStore | None = store if keeps else None
+        self.chains: ChainStore | None = None
+        if isinstance(store, ChainStore) and callable(getattr(store, "claim_chain", None)):
+            self.chains = store
         self._core = core
         self._find = find
         self._shared = shared
@@ -205,9 +206,7 @@ class ChainLink:
 
     def _upstream_ids(self) -> frozenset[str]:
         if self._upstreams is None:
-            self._upstreams = frozenset(
-                up for ups, _ in self.edges().values() for up in ups
-            )
+            self._upstreams = frozenset(up for ups, _ in self.edges().values() for up in ups)
         return self._upstreams
 
     def is_upstream(self, job_id: str) -> bool:

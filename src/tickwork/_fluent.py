@@ -368,11 +368,6 @@ class JobBuilder:
         chain = f"{self._chain}.at({time_str!r}{tz_text})"
         if not isinstance(time_str, str):
             raise TypeError(f"{chain}: the time must be a str, got {type(time_str).__name__}")
-        if self._unit is None and self._options.get("after"):
-            job = self._engine.add_job(job_func, args=args, kwargs=kwargs, **self._options)
-            if self._on_added is not None:
-                self._on_added()
-            return job
         if self._unit is None:
             raise ValueError(
                 f"{chain}: give the unit before .at(), e.g. every().day.at({time_str!r})"

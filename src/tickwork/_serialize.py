@@ -462,6 +462,8 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 _INT = (int,)
 _NUMBER = (int, float)
+
+
 def _decode_after(value: Any) -> tuple[str, ...]:
     if type(value) is not list or not all(type(up) is str for up in value):
         raise ValueError(f"expected a list of job ids, got {_short_repr(value)}")

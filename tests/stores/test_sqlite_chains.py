@@ -31,7 +31,9 @@ LIMIT = 30
 
 
 def spawn(tmp: Path, mode: str, config: dict[str, Any], n: int) -> subprocess.Popen[bytes]:
-    path = os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")]))
+    path = os.pathsep.join(
+        filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])
+    )
     with (tmp / f"worker-{mode}-{n}.err").open("wb") as err:
         return subprocess.Popen(
             [sys.executable, "-W", "error", "-m", HERE, mode, json.dumps(config)],

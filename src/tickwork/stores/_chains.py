@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from .._model import ChainOn, Outcome, RunEnd, Upstream, run_id
 from ._history import decode_return, encode_return, error_fields
@@ -78,7 +78,9 @@ class ChainStore(Protocol):
         job, oldest first, at most *limit*."""
         ...
 
-    def claim_chain(self, downstream: str, slot: datetime, *, now: datetime) -> list[ChainRow] | None:
+    def claim_chain(
+        self, downstream: str, slot: datetime, *, now: datetime
+    ) -> list[ChainRow] | None:
         """Take the rows of (*downstream*, *slot*) if there is one for each upstream of
         the downstream job: delete them and return them (a shared store also leases
         the downstream run, attempt 1, as ``claim_fires`` does). None when they are not

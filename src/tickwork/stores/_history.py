@@ -22,11 +22,11 @@ __all__ = [
     "decode_return",
     "encode_return",
     "error_fields",
+    "parents_text",
     "process_name",
     "recorded",
     "run_from_end",
     "run_from_row",
-    "parents_text",
 ]
 
 #: The history columns :func:`run_from_row` reads, in its order (both SQL stores).

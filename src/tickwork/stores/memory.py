@@ -205,9 +205,7 @@ class MemoryStore(JobStore, ProcessListing, StatsListing, ChainStore):
         with self._lock:
             ready = [key for key in self._pending if self._complete(key)]
             ready.sort(key=lambda key: key[1])
-            return [
-                (key[0], next(iter(self._pending[key].values())).slot) for key in ready[:limit]
-            ]
+            return [(key[0], next(iter(self._pending[key].values())).slot) for key in ready[:limit]]
 
     def claim_chain(
         self, downstream: str, slot: datetime, *, now: datetime
