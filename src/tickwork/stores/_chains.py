@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from .._instants import epoch_us
 from .._model import ChainOn, Outcome, RunEnd, Upstream, run_id
 from ._history import decode_return, encode_return, error_fields
+from ._rows import zone_name
 
 __all__ = [
     "ChainRow",
@@ -31,6 +33,7 @@ __all__ = [
     "decode_return",
     "encode_return",
     "end_error",
+    "pending_rows",
     "upstream_of",
 ]
 
@@ -131,6 +134,32 @@ def chain_rows(
                         end_error(end),
                     )
                 )
+    return rows
+
+
+def pending_rows(runs: Sequence[RunEnd], now_us: int) -> list[tuple[Any, ...]]:
+    """The hand-over rows *runs* write in an SQL store, one per run that starts
+    downstream jobs: (slot us, zone, run id, outcome, return JSON, error, *now_us*,
+    upstream job id, the ``on`` it matches besides ``"any"``)."""
+    rows = []
+    for end in runs:
+        match = chain_match(end)
+        if match is None:
+            continue
+        scheduled = end.scheduled_at
+        rows.append(
+            (
+                epoch_us(scheduled),
+                zone_name(scheduled),
+                run_id(end.job_id, scheduled, end.attempt),
+                end.outcome.value,
+                end.return_json,
+                end_error(end),
+                now_us,
+                end.job_id,
+                match,
+            )
+        )
     return rows
 
 

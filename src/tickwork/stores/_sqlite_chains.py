@@ -10,15 +10,13 @@ claimed fire is leased, so a process that dies while running it has it taken ove
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .._model import ChainOn, Outcome, RunEnd, run_id
+from .._model import ChainOn, Outcome
 from .._tz import coerce_timezone, epoch_us
-from ._chains import ChainRow, chain_match, end_error
+from ._chains import ChainRow, pending_rows
 from ._liveness import identity
-from ._rows import zone_name
 from ._sqlite_connection import SQLiteConnection
 from ._sqlite_schema import instant
 
@@ -26,7 +24,8 @@ __all__ = ["PENDING_INSERT", "SQLiteChains", "pending_rows"]
 
 _UTC = timezone.utc
 
-#: One upstream run's end, for each downstream job whose ``on`` it matches.
+#: One upstream run's end, for each downstream job whose ``on`` it matches (the
+#: parameters: :func:`~tickwork.stores._chains.pending_rows`).
 PENDING_INSERT = (
     "INSERT OR REPLACE INTO chain_pending (downstream, slot_us, zone, upstream, run_id, "
     "outcome, return_json, error, recorded_us) "
@@ -42,31 +41,6 @@ _COMPLETE = (
     "HAVING count(*) = (SELECT count(*) FROM chain_edges c WHERE c.downstream = p.downstream) "
     "ORDER BY p.slot_us LIMIT ?"
 )
-
-
-def pending_rows(runs: Sequence[RunEnd], now_us: int) -> list[tuple[Any, ...]]:
-    """The parameters of :data:`PENDING_INSERT` for *runs* (those that start none are
-    left out)."""
-    rows = []
-    for end in runs:
-        match = chain_match(end)
-        if match is None:
-            continue
-        scheduled = end.scheduled_at
-        rows.append(
-            (
-                epoch_us(scheduled),
-                zone_name(scheduled),
-                run_id(end.job_id, scheduled, end.attempt),
-                end.outcome.value,
-                end.return_json,
-                end_error(end),
-                now_us,
-                end.job_id,
-                match,
-            )
-        )
-    return rows
 
 
 class SQLiteChains(SQLiteConnection):

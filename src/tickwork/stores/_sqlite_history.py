@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from .._model import Run, RunEnd
 from .._tz import epoch_us
 from ._base import RunCount
+from ._chains import pending_rows
 from ._history import (
     COUNT_RUNS,
     HISTORY_COLUMNS,
@@ -26,7 +27,7 @@ from ._history import (
     recorded,
     run_from_row,
 )
-from ._sqlite_chains import PENDING_INSERT, pending_rows
+from ._sqlite_chains import PENDING_INSERT
 from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
