@@ -1,7 +1,7 @@
 """Chains: ``add_job(after=..., on=...)``, ``on_failure``, and what history keeps of them.
 
 Every test runs on a ``FakeClock`` with an ``InlineExecutor``; those that matter for
-persistence run over a ``MemoryStore`` and a ``SQLiteStore`` file both.
+persistence run over a ``MemoryStore``, a ``SQLiteStore`` file and a ``PostgresStore``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from tickwork import (
     trigger_from_dict,
 )
 from tickwork.executors import InlineExecutor
-from tickwork.stores import JobStore, MemoryStore, SQLiteStore
+from tickwork.stores import JobStore, MemoryStore, PostgresStore, SQLiteStore
 from tickwork.testing import FakeClock, advance, run_until
 
-from . import chain_jobs
+from . import chain_jobs, pg
 from .jobs_for_tests import T0, UTC, seconds
 
 J = "tests.chain_jobs"
@@ -47,10 +47,15 @@ def _fresh_runs() -> Iterator[None]:
     chain_jobs.BROKEN.clear()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+pg_schema = pg.pg_schema
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
     if request.param == "memory":
         return MemoryStore()
+    if request.param == "postgres":
+        return PostgresStore(pg.dsn(), schema=request.getfixturevalue("pg_schema"))
     return SQLiteStore(tmp_path / "chains.db")
 
 

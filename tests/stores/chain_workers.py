@@ -2,7 +2,8 @@
 
 Run as ``python -m tests.stores.chain_workers MODE CONFIG_JSON`` from the repository
 root, with ``src`` and the root on ``PYTHONPATH``. Every worker runs a ``Scheduler`` on
-the SQLite file ``config["db"]`` with a ``FakeClock`` and an ``InlineExecutor``, so what
+the SQLite file ``config["db"]`` (or the PostgreSQL schema it names,
+``postgresql://...#schema``) with a ``FakeClock`` and an ``InlineExecutor``, so what
 it does at each simulated time is exact; the processes race for real on the file. A
 job appends one line per run to ``config["log"]`` (one ``os.write`` of an ``O_APPEND``
 file, so lines never interleave)::
@@ -36,7 +37,7 @@ from typing import Any
 
 from tickwork import Scheduler, current_run
 from tickwork.executors import InlineExecutor
-from tickwork.stores import SQLiteStore
+from tickwork.stores import JobStore, PostgresStore, SQLiteStore
 from tickwork.testing import FakeClock
 
 UTC = timezone.utc
@@ -72,12 +73,18 @@ def downstream() -> list[str]:
 
 
 def make(db: str, now: datetime, extra: tuple[str, ...] = ()) -> tuple[Scheduler, FakeClock]:
-    """A scheduler on the file; *extra* names executors besides "default" (a job on an
-    executor a process lacks is left to the processes that have it)."""
+    """A scheduler on the store *db* (a file, or ``postgresql://...#schema``); *extra*
+    names executors besides "default" (a job on an executor a process lacks is left to
+    the processes that have it)."""
     clock = FakeClock(now)
     # Leases far longer than the simulated hours: the processes' fake clocks differ, and
     # one must not take another's live runs for expired ones.
-    store = SQLiteStore(db, history_per_job=10_000, lock_timeout=20, lease_time=10**7)
+    store: JobStore
+    if db.startswith("postgresql://"):
+        dsn, _, schema = db.partition("#")
+        store = PostgresStore(dsn, schema=schema, history_per_job=10_000, lease_time=10**7)
+    else:
+        store = SQLiteStore(db, history_per_job=10_000, lock_timeout=20, lease_time=10**7)
     executors = {alias: InlineExecutor() for alias in ("default", *extra)}
     scheduler = Scheduler(clock=clock, store=store, executors=executors, timezone="UTC")
     return scheduler, clock

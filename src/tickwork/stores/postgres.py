@@ -92,7 +92,9 @@ from .._errors import ConflictingIdError, JobLookupError, SerializationError, St
 from .._instants import epoch_us, instant
 from .._model import Job
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
+from ._chains import ChainStore
 from ._history import process_name
+from ._pg_chains import PGChains
 from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_leases import PGLeases
 from ._pg_schema import SCHEMA_VERSION, check_schema_name, quote
@@ -249,7 +251,14 @@ def _visible(xid: int, snapshot: str) -> bool:
 
 
 class PostgresStore(
-    PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+    PGLeases,
+    PGChains,
+    JobRows,
+    SharedJobStore,
+    WindowedJobStore,
+    ProcessListing,
+    StatsListing,
+    ChainStore,
 ):
     """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
     shared by the schedulers of any number of hosts.

@@ -1,6 +1,7 @@
-"""Chains across processes on one SQLite file: every downstream run starts exactly once,
-whichever processes ran its upstreams, and even when the process that recorded the
-last upstream run dies before it could start the downstream one.
+"""Chains across processes on one SQLite file, and on one PostgreSQL schema: every
+downstream run starts exactly once, whichever processes ran its upstreams, and even
+when the process that recorded the last upstream run dies before it could start the
+downstream one.
 
 The workers (``chain_workers.py``) run on fake clocks with inline executors, so each
 one's timeline is exact while the processes race on the file for real.
@@ -18,12 +19,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tickwork import Scheduler
 from tickwork.executors import InlineExecutor
-from tickwork.stores import SQLiteStore
+from tickwork.stores import JobStore, PostgresStore, SQLiteStore
 from tickwork.testing import FakeClock
 
+from .. import pg
 from .chain_workers import HERE, T0
+
+pg_schema = pg.pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 REF = f"{HERE}:"
@@ -55,17 +61,32 @@ def lines(log: Path) -> list[list[str]]:
     return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def add_jobs(db: Path, jobs: list[dict[str, Any]]) -> None:
+def open_store(db: str) -> JobStore:
+    if db.startswith("postgresql://"):
+        dsn, _, schema = db.partition("#")
+        return PostgresStore(dsn, schema=schema)
+    return SQLiteStore(db)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the processes keep their jobs: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "postgres":
+        return f"{pg.dsn()}#{request.getfixturevalue('pg_schema')}"
+    return str(tmp_path / "jobs.db")
+
+
+def add_jobs(db: str, jobs: list[dict[str, Any]]) -> None:
     executors = {alias: InlineExecutor() for alias in ("default", "ea", "eb")}
     setup = Scheduler(
-        clock=FakeClock(T0), store=SQLiteStore(db), executors=executors, timezone="UTC"
+        clock=FakeClock(T0), store=open_store(db), executors=executors, timezone="UTC"
     )
     setup.add_jobs(jobs)
     setup.shutdown()
 
 
-def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path) -> None:
-    db, log, go = tmp_path / "jobs.db", tmp_path / "runs.log", tmp_path / "go"
+def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path, target: str) -> None:
+    db, log, go = target, tmp_path / "runs.log", tmp_path / "go"
     # (The processes' fake clocks run apart: one may claim a job's next fire while the
     # other still runs its last one, which max_instances=1 would skip.)
     every_minute = {"trigger": "interval", "minutes": 1, "catchup": "all", "max_instances": 4}
@@ -105,16 +126,16 @@ def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path) -> None
             stamp = at.replace("+00:00", "Z")
             assert parents == f"a@{stamp}#1,b@{stamp}#1"
             assert pids["a", at] != pids["b", at]
-    with SQLiteStore(db) as store:
+    with open_store(db) as store:
         history = store.history("c", limit=1000)
     assert len(history) == slots
     assert all(run.return_value == ["a", "b"] for run in history)
 
 
 def test_a_downstream_run_starts_once_when_the_upstreams_process_dies_after_recording(
-    tmp_path: Path,
+    tmp_path: Path, target: str
 ) -> None:
-    db, log = tmp_path / "jobs.db", tmp_path / "runs.log"
+    db, log = target, tmp_path / "runs.log"
     add_jobs(
         db,
         [
@@ -137,7 +158,7 @@ def test_a_downstream_run_starts_once_when_the_upstreams_process_dies_after_reco
     assert at == (T0 + timedelta(minutes=1)).isoformat()
     assert pid != dead_pid
     assert parents == "a@2024-01-01T00:01:00Z#1"
-    with SQLiteStore(db) as store:
+    with open_store(db) as store:
         (recorded,) = store.history("c")
     assert recorded.parent_ids == ("a@2024-01-01T00:01:00Z#1",)
     assert recorded.return_value == ["a"]
