@@ -404,3 +404,62 @@ async def _async_failure_hook() -> list[str]:
 def test_the_async_scheduler_has_the_failure_hook_and_chains() -> None:
     assert asyncio.run(_async_failure_hook()) == ["up JOB_FAILED"]
     assert [job for job, _, _ in chain_jobs.RUNS] == ["up", "handler"]
+
+
+def test_a_job_with_no_trigger_of_its_own_cannot_lose_its_last_upstream(
+    sched: Scheduler,
+) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    with pytest.raises(ValueError, match="no trigger of its own"):
+        sched.modify_job("b", after=())
+    sched.reschedule_job("b", "interval", minutes=5)
+    assert sched.modify_job("b", after=()).after == ()
+
+
+def test_the_store_level_removal_refuses_a_job_others_run_after(sched: Scheduler) -> None:
+    from tickwork._control import remove_job
+
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    with pytest.raises(ChainError, match="'b'"):
+        remove_job(sched.store, "a")
+    remove_job(sched.store, "b")
+    remove_job(sched.store, "a")
+    assert sched.store.get_jobs() == []
+
+
+def test_a_memory_store_keeps_a_bounded_number_of_incomplete_hand_overs() -> None:
+    from tickwork._model import Job, RunEnd
+    from tickwork.stores import memory
+
+    store = MemoryStore()
+    for job_id in ("a", "b"):
+        store.add_job(Job(id=job_id, name=job_id, func=None, func_ref=f"{J}:step",
+                          trigger=UpstreamTrigger()))  # fmt: skip
+    store.add_job(Job(id="c", name="c", func=None, func_ref=f"{J}:step",
+                      trigger=UpstreamTrigger(), after=("a", "b")))  # fmt: skip
+    # Only "a" ever ends: no slot completes.
+    ends = [
+        RunEnd("a", T0 + seconds(n), 1, Outcome.SUCCESS, T0 + seconds(n))
+        for n in range(memory._PENDING_LIMIT + 1)
+    ]
+    store.record_runs(ends, now=T0)
+    assert len(store._pending) <= memory._PENDING_LIMIT
+    assert (("c", int((T0 + seconds(memory._PENDING_LIMIT)).timestamp() * 1e6))) in store._pending
+    assert store.ready_chains() == []
+    store.record_runs([RunEnd("b", ends[-1].scheduled_at, 1, Outcome.SUCCESS, T0)], now=T0)
+    assert store.ready_chains() == [("c", ends[-1].scheduled_at)]
+
+
+def test_a_paused_downstream_job_does_not_run_and_its_hand_over_is_recorded_skipped(
+    sched: Scheduler,
+) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b", paused=True)
+    sched.open()
+    advance(sched, MINUTE)
+    assert runs_of("b") == []
+    (skipped,) = sched.history("b")
+    assert (skipped.outcome, skipped.scheduled_at) == (Outcome.SKIPPED, T0 + seconds(MINUTE))
+    assert skipped.error_message == "the job is paused"

@@ -15,6 +15,7 @@ from ._chains import check_after, failure_handler
 from ._events import Event, EventKind
 from ._machine import Machine
 from ._model import ChainOn, ConflictPolicy
+from .triggers import Trigger, UpstreamTrigger
 
 if TYPE_CHECKING:
     from ._model import Job
@@ -60,9 +61,18 @@ class ChainOps(Machine):
         self.add_listener(callback, _FAILURES)
         return callback
 
-    def _check_after(self, job_id: str, after: tuple[str, ...]) -> None:
-        """Refuse upstreams that are no job or that would close a cycle (lock held)."""
+    def _check_after(
+        self, job_id: str, after: tuple[str, ...], trigger: Trigger | None = None
+    ) -> None:
+        """Refuse upstreams that are no job or that would close a cycle, and (with the
+        *trigger* of a job being changed) no upstreams for a job with no trigger of its
+        own (lock held)."""
         if not after:
+            if isinstance(trigger, UpstreamTrigger):
+                raise ValueError(
+                    f"job {job_id!r} has no trigger of its own: it needs an upstream "
+                    "(give it a trigger with reschedule_job first, or remove it)"
+                )
             return
         edges = {**self._chains.edges(), **self._batch_edges}
         check_after(

@@ -623,7 +623,7 @@ class Engine(ChainOps, Machine):
             assert func is not None
             options = self._options(options_of(job, changes), func, func_ref)
             if options["after"] != job.after:
-                self._check_after(job_id, options["after"])
+                self._check_after(job_id, options["after"], job.trigger)
                 self._chains.changed()
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)

@@ -402,8 +402,8 @@ class RunEnd(NamedTuple):
     error: BaseException | None = None
     reason: str | None = None
     final: bool = True
-    #: The return value as JSON (``{"value": ...}``, or ``{"unkept": "type"}``), or None.
-    return_json: str | None = None
+    #: What a successful run returned (a store keeps it as JSON when it can), or None.
+    return_value: Any = None
     #: The run ids of the upstream runs of a chained run.
     parent_ids: tuple[str, ...] = ()
 

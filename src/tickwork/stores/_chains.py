@@ -91,6 +91,11 @@ class ChainStore(Protocol):
         ...
 
 
+def _returned(end: RunEnd) -> str | None:
+    value = end.return_value
+    return None if value is None else encode_return(value)
+
+
 def chain_match(end: RunEnd) -> str | None:
     """The ``on`` value (besides ``"any"``) a run's end starts downstream jobs for, or
     None when it starts none (not final, or it never ran)."""
@@ -130,7 +135,7 @@ def chain_rows(
                         end.job_id,
                         run_id(end.job_id, end.scheduled_at, end.attempt),
                         end.outcome,
-                        end.return_json,
+                        _returned(end),
                         end_error(end),
                     )
                 )
@@ -153,7 +158,7 @@ def pending_rows(runs: Sequence[RunEnd], now_us: int) -> list[tuple[Any, ...]]:
                 zone_name(scheduled),
                 run_id(end.job_id, scheduled, end.attempt),
                 end.outcome.value,
-                end.return_json,
+                _returned(end),
                 end_error(end),
                 now_us,
                 end.job_id,

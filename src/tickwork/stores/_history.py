@@ -88,6 +88,10 @@ def parents_text(end: RunEnd) -> str | None:
     return json.dumps(list(end.parent_ids)) if end.parent_ids else None
 
 
+def _json(value: Any) -> str | None:
+    return None if value is None else encode_return(value)
+
+
 def _parents(text: object) -> tuple[str, ...]:
     if not isinstance(text, str):
         return ()
@@ -124,7 +128,9 @@ def run_from_end(end: RunEnd, process: str) -> Run:
     error_type, message = error_fields(end)
     started = end.started_at
     ran = end.outcome in _RAN
-    value, kept = decode_return(end.return_json)
+    returned = end.return_value
+    # (Through JSON, as the SQL stores keep it: the same value, or "not kept".)
+    value, kept = (None, True) if returned is None else decode_return(encode_return(returned))
     return Run(
         job_id=end.job_id,
         scheduled_at=end.scheduled_at,
@@ -225,7 +231,7 @@ def recorded(
                 epoch_us(end.at) if outcome in _RAN else None,
                 error_type,
                 message,
-                *((parents_text(end), end.return_json) if chains else ()),
+                *((parents_text(end), _json(end.return_value)) if chains else ()),
                 *tail,
             )
         )

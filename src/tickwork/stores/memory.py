@@ -29,6 +29,9 @@ from ._history import process_name, run_from_end
 
 __all__ = ["MemoryStore"]
 
+#: How many incomplete hand-overs of chained runs are kept at most.
+_PENDING_LIMIT = 10_000
+
 
 def _order(job: Job) -> tuple[bool, int, str]:
     fire = job.next_fire
@@ -188,9 +191,15 @@ class MemoryStore(JobStore, ProcessListing, StatsListing, ChainStore):
         with self._lock:
             self._history.extend(runs)
             if self._edges:
+                pending = self._pending
                 for row in chain_rows(runs, self._edges):
                     key = (row.downstream, epoch_us(row.slot))
-                    self._pending.setdefault(key, {})[row.upstream] = row
+                    pending.setdefault(key, {})[row.upstream] = row
+                if len(pending) > _PENDING_LIMIT:
+                    # Hand-overs that never complete (a fan-in whose other upstream
+                    # failed) must not grow without end: the oldest slots go first.
+                    for key in sorted(pending, key=lambda key: key[1])[: len(pending) // 10]:
+                        del pending[key]
 
     def chain_edges(self) -> dict[str, tuple[tuple[str, ...], ChainOn]]:
         with self._lock:
