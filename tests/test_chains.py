@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tickwork import (
     AsyncScheduler,
@@ -463,3 +465,108 @@ def test_a_paused_downstream_job_does_not_run_and_its_hand_over_is_recorded_skip
     (skipped,) = sched.history("b")
     assert (skipped.outcome, skipped.scheduled_at) == (Outcome.SKIPPED, T0 + seconds(MINUTE))
     assert skipped.error_message == "the job is paused"
+
+
+# -- real threads: the hand-over wakes the scheduler ------------------------------------
+
+
+def test_a_real_scheduler_starts_the_downstream_run_as_soon_as_the_upstream_ends() -> None:
+    import threading
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from tickwork import current_run
+
+    ended: dict[str, float] = {}
+    started = threading.Event()
+
+    def up() -> str:
+        time.sleep(0.05)  # ends after the step that started it has returned
+        ended["up"] = time.monotonic()
+        return "done"
+
+    def down() -> None:
+        ended["down"] = time.monotonic()
+        ended["value"] = current_run().upstream["up"].return_value
+        started.set()
+
+    scheduler = Scheduler(timezone="UTC", max_wait=60)
+    # A one-off upstream: once it has run, nothing is due, so only the hand-over can
+    # wake the scheduler before max_wait.
+    soon = datetime.now(timezone.utc) + timedelta(seconds=0.05)
+    scheduler.add_job(up, "date", run_date=soon, id="up")
+    scheduler.add_job(down, after="up", id="down")
+    scheduler.start()
+    try:
+        assert started.wait(3), "the downstream run did not start"
+    finally:
+        scheduler.shutdown()
+    assert ended["value"] == "done"
+    # Woken by the upstream's end, not by its next due time (max_wait is a minute).
+    assert ended["down"] - ended["up"] < 0.5
+
+
+# -- a store too big to load whole ------------------------------------------------------
+
+
+def test_a_chained_job_outside_the_window_of_a_big_store_still_runs(tmp_path: Path) -> None:
+    from tickwork import _window
+
+    scheduler = Scheduler(
+        clock=FakeClock(T0),
+        store=SQLiteStore(tmp_path / "big.db"),
+        executors={"default": InlineExecutor()},
+        timezone="UTC",
+    )
+    # More jobs due than the first page holds: the core holds a window, not the store;
+    # the chained job (no fire time) is in no page.
+    later = {"trigger": "interval", "hours": 1, "func": f"{J}:step"}
+    scheduler.add_jobs({**later, "id": f"filler{n:04d}"} for n in range(_window.FIRST + 50))
+    scheduler.add_job(f"{J}:extract", "interval", minutes=1, id="extract")
+    scheduler.add_job(f"{J}:transform", after="extract", id="transform")
+    scheduler.open()
+    assert scheduler.engine._link.window is not None
+    advance(scheduler, MINUTE)
+    assert [job for job, _, _ in chain_jobs.RUNS] == ["extract", "transform"]
+    scheduler.shutdown()
+
+
+# -- the graph functions, against a reference -------------------------------------------
+
+
+def _reaches(graph: dict[str, tuple[str, ...]], start: str, goal: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        for up in graph.get(node, ()):
+            if up == goal:
+                return True
+            if up not in seen:
+                seen.add(up)
+                todo.append(up)
+    return False
+
+
+NODES = st.sampled_from("abcdef")
+
+
+@given(
+    edges=st.dictionaries(NODES, st.lists(NODES, unique=True, max_size=3).map(tuple)),
+    job=NODES,
+    after=st.lists(NODES, unique=True, min_size=1, max_size=3).map(tuple),
+)
+def test_find_cycle_finds_a_real_cycle_exactly_when_there_is_one(
+    edges: dict[str, tuple[str, ...]], job: str, after: tuple[str, ...]
+) -> None:
+    from tickwork._chains import find_cycle
+
+    graph = {key: ups for key, ups in edges.items() if key != job}
+    chained = {key: (ups, ChainOn.SUCCESS) for key, ups in graph.items()}
+    cycle = find_cycle(chained, job, after)
+    graph[job] = after
+    # A cycle through the job exists iff one of its upstreams reaches it.
+    assert (cycle is not None) == any(up == job or _reaches(graph, up, job) for up in after)
+    if cycle is not None:
+        assert cycle[0] == cycle[-1] == job
+        # Each step of the path is an edge: a job runs after the next one in the list.
+        assert all(cycle[i + 1] in graph[cycle[i]] for i in range(len(cycle) - 1))
