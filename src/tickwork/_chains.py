@@ -54,7 +54,8 @@ _new = tuple.__new__  # (see _model.request_for)
 Edges = Mapping[str, tuple[tuple[str, ...], ChainOn]]
 
 _UNSET = object()
-#: How often a store shared by processes is asked for hand-overs others left.
+#: How often a store shared by processes is asked for hand-overs others left, when it
+#: has no ``poll_interval`` of its own.
 _POLL = timedelta(seconds=1)
 #: How many complete sets one step claims at most.
 _CLAIMS = 256
@@ -177,9 +178,19 @@ class ChainLink:
     machine calls it with its lock held."""
 
     def __init__(
-        self, store: JobStore, core: SchedulerCore, find: Callable[[str], object], shared: bool
+        self,
+        store: JobStore,
+        core: SchedulerCore,
+        find: Callable[[str], object],
+        shared: bool,
+        executors: Mapping[str, object],
     ) -> None:
         self.store = store
+        self._executors = executors
+        # A store shared by processes is asked for hand-overs that others left (a
+        # process that died) at the pace it is polled for changes.
+        poll = getattr(store, "poll_interval", None)
+        self._poll = _POLL if not poll else timedelta(seconds=poll)
         self.chains: ChainStore | None = None
         if isinstance(store, ChainStore) and callable(getattr(store, "claim_chain", None)):
             self.chains = store
@@ -276,18 +287,19 @@ class ChainLink:
             return
         self._look = False
         if self._shared:
-            self._poll_at = now + _POLL
+            self._poll_at = now + self._poll
         for downstream, slot in chains.ready_chains(limit=_CLAIMS):
-            if self._find(downstream) is None:
-                continue  # not this process's to run (removed, broken)
+            self._find(downstream)  # (loaded into the core if it was not there)
+            job = self._core.get(downstream)
+            if job is None or job.executor not in self._executors:
+                # Not this process's to run: removed, broken, or for an executor only
+                # other processes have (they claim it).
+                continue
             rows = chains.claim_chain(downstream, slot, now=now)
             if rows is None:
                 continue  # another process was first
             slot = rows[0].slot if rows else slot
             upstream = upstream_of(rows)
-            job = self._core.get(downstream)
-            if job is None:
-                continue
             if job.paused:
                 reason = "the job is paused"
                 self._core.skipped(batch, downstream, slot, 1, now, reason)

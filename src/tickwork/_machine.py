@@ -147,7 +147,9 @@ class Machine:
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FUNCTIONS
         self._link = StoreLink(self._store, self._core, self._functions, self._executors)
-        self._chains = ChainLink(self._store, self._core, self._link.find, self._link.shared)
+        self._chains = ChainLink(
+            self._store, self._core, self._link.find, self._link.shared, self._executors
+        )
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.

@@ -22,7 +22,7 @@ Modes:
     recorded it can start the downstream run.
 ``pickup``
     At ``config["now"]``, dispatch once (a store shared by processes is polled for
-    hand-overs others left) and exit.
+    hand-overs others left) and exit; ``config["executors"]`` as for ``slots``.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def main(mode: str, config: dict[str, Any]) -> None:
         scheduler.process_due()
         raise SystemExit("the upstream run was never recorded")
     elif mode == "pickup":
-        scheduler, clock = make(config["db"], datetime.fromisoformat(config["now"]))
+        extra = tuple(config.get("executors", ()))
+        scheduler, clock = make(config["db"], datetime.fromisoformat(config["now"]), extra)
         scheduler.open()
         scheduler.process_due()
         scheduler.shutdown()

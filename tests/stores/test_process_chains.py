@@ -98,7 +98,9 @@ def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path, target:
             {"func": REF + "upstream", "id": "a", "executor": "ea", **every_minute},
             {"func": REF + "upstream", "id": "b", "executor": "eb", **every_minute},
             {"func": REF + "downstream", "id": "c", "after": ["a", "b"]},
-            {"func": REF + "downstream", "id": "d", "after": "c"},
+            # "d" runs only where its executor is: a process without it leaves the
+            # hand-over to the one with it.
+            {"func": REF + "downstream", "id": "d", "after": "c", "executor": "ea"},
         ],
     )
     slots = 40
@@ -113,6 +115,11 @@ def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path, target:
         time.sleep(0.005)
     go.touch()
     assert finish(tmp_path, procs) == [0, 0]
+    # A "d" whose "c" ended after the process with d's executor had stopped waits for
+    # one: a process with it, started later, picks its hand-over up.
+    end = (T0 + timedelta(minutes=slots, seconds=30)).isoformat()
+    later = spawn(tmp_path, "pickup", {**config, "now": end, "executors": ["ea"]}, 2)
+    assert finish(tmp_path, [later]) == [0]
     runs = lines(log)
     counts = Counter((job, at) for job, at, _, _ in runs)
     minutes = [(T0 + timedelta(minutes=m)).isoformat() for m in range(1, slots + 1)]
@@ -126,6 +133,9 @@ def test_two_processes_run_each_fan_in_slot_exactly_once(tmp_path: Path, target:
             stamp = at.replace("+00:00", "Z")
             assert parents == f"a@{stamp}#1,b@{stamp}#1"
             assert pids["a", at] != pids["b", at]
+    assert {pid for job, _, pid, _ in runs if job == "d"} <= {
+        pid for job, _, pid, _ in runs if job == "a"
+    } | {str(later.pid)}
     with open_store(db) as store:
         history = store.history("c", limit=1000)
     assert len(history) == slots
