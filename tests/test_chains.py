@@ -570,3 +570,11 @@ def test_find_cycle_finds_a_real_cycle_exactly_when_there_is_one(
         assert cycle[0] == cycle[-1] == job
         # Each step of the path is an edge: a job runs after the next one in the list.
         assert all(cycle[i + 1] in graph[cycle[i]] for i in range(len(cycle) - 1))
+
+
+def test_remove_all_jobs_removes_chained_jobs_too(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after="b", id="c")
+    sched.remove_all_jobs()
+    assert sched.get_jobs() == []

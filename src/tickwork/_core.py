@@ -442,9 +442,8 @@ class SchedulerCore:
                 if (
                     state.next_fire is None
                     and not state.running
-                    and not current.paused
+                    and not (current.paused or current.after)
                     and not state.retries
-                    and not current.after
                 ):
                     self._forget(state)
                     if not state.removed:
