@@ -141,12 +141,14 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (upstream, downstream)
         ) WITHOUT ROWID""",
         "CREATE INDEX chain_edges_by_downstream ON chain_edges (downstream)",
-        """CREATE TRIGGER jobs_chain_insert AFTER INSERT ON jobs
-        WHEN json_valid(NEW.options) AND json_extract(NEW.options, '$.after') IS NOT NULL
-        BEGIN
+        # (On every insert: INSERT OR REPLACE deletes the row it replaces without
+        # firing delete triggers, so the replaced job's edges go here.)
+        """CREATE TRIGGER jobs_chain_insert AFTER INSERT ON jobs BEGIN
+            DELETE FROM chain_edges WHERE downstream = NEW.id;
             INSERT OR REPLACE INTO chain_edges (upstream, downstream, on_outcome)
             SELECT value, NEW.id, coalesce(json_extract(NEW.options, '$.on'), 'success')
-            FROM json_each(NEW.options, '$.after');
+            FROM json_each(CASE WHEN json_valid(NEW.options) THEN NEW.options ELSE '{}' END,
+                           '$.after');
         END""",
         """CREATE TRIGGER jobs_chain_update AFTER UPDATE OF options ON jobs
         WHEN OLD.options IS NOT NEW.options BEGIN
