@@ -285,6 +285,9 @@ class ChainLink:
         chains = self.chains
         if chains is None:
             return
+        if self._shared and not self._look:
+            # A poll: other processes may have chained jobs since the edges were read.
+            self._upstreams = None
         self._look = False
         if self._shared:
             self._poll_at = now + self._poll
