@@ -578,3 +578,22 @@ def test_remove_all_jobs_removes_chained_jobs_too(sched: Scheduler) -> None:
     sched.add_job(f"{J}:step", after="b", id="c")
     sched.remove_all_jobs()
     assert sched.get_jobs() == []
+
+
+def test_upstream_records_reach_a_job_in_a_worker_process() -> None:
+    from tickwork.executors import ProcessExecutor
+
+    scheduler = Scheduler(
+        clock=FakeClock(T0), executors={"default": ProcessExecutor(max_workers=1)}, timezone="UTC"
+    )
+    scheduler.add_job(f"{J}:extract", "interval", minutes=1, id="extract")
+    scheduler.add_job(f"{J}:transform", after="extract", id="transform")
+    scheduler.open()
+    try:
+        run_until(scheduler, T0 + seconds(MINUTE))
+        runs = {run.job_id: run for run in scheduler.history()}
+    finally:
+        scheduler.shutdown()
+    # transform read extract's [1, 2, 3] from current_run().upstream in its process.
+    assert runs["transform"].return_value == 6
+    assert runs["transform"].parent_ids == ("extract@2024-01-01T00:01:00Z#1",)
