@@ -108,7 +108,7 @@ def encode_return(value: Any) -> str:
     try:
         return json.dumps({"value": value}, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
-        return json.dumps({"unkept": type(value).__qualname__})
+        return json.dumps({"unkept": type(value).__qualname__}, separators=(",", ":"))
 
 
 def decode_return(text: str | None) -> tuple[Any, bool]:
