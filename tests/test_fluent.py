@@ -467,7 +467,7 @@ ERRORS: list[tuple[str, type[Exception], str]] = [
     ("every(1).to(2).seconds.options(jitter=5)", TypeError, r"\.to\(\) already sets the jitter"),
     ("every().second.tag('ok', 1)", TypeError, r"tags must be strings, got int 1"),
     ("every().second.options(bogus=1)", TypeError, r"unknown option\(s\) bogus \(accepted: "
-     r"catchup, coalesce, conflict, end, executor, first_fire, id,"),
+     r"after, catchup, coalesce, conflict, end, executor, first_fire, id,"),
     ("every().second.options(args=(1,))", TypeError, r"pass the function's arguments to "
      r"\.do\(func, \*args, \*\*kwargs\)"),
 ]

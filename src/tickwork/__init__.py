@@ -6,6 +6,7 @@ from ._context import current_run
 from ._default import default_scheduler, every
 from ._engine import SchedulerState
 from ._errors import (
+    ChainError,
     ConflictingIdError,
     InvalidExpression,
     JobLookupError,
@@ -24,6 +25,7 @@ from ._events import Event, EventKind
 from ._fluent import JobBuilder, repeat
 from ._model import (
     Catchup,
+    ChainOn,
     ConflictPolicy,
     EmittedEvent,
     Job,
@@ -32,6 +34,7 @@ from ._model import (
     RetryPolicy,
     Run,
     RunContext,
+    Upstream,
 )
 from ._tz import LocalTimezoneWarning
 from .aio import AsyncScheduler
@@ -48,6 +51,7 @@ from .triggers import (
     MissingDay,
     OrTrigger,
     Trigger,
+    UpstreamTrigger,
     trigger_from_dict,
 )
 
@@ -58,6 +62,8 @@ __all__ = [
     "AsyncScheduler",
     "CalendarIntervalTrigger",
     "Catchup",
+    "ChainError",
+    "ChainOn",
     "ConflictPolicy",
     "ConflictingIdError",
     "CronTrigger",
@@ -93,6 +99,8 @@ __all__ = [
     "TriggerError",
     "TriggerSearchExhausted",
     "UnknownTimezone",
+    "Upstream",
+    "UpstreamTrigger",
     "WorkerDied",
     "__version__",
     "current_run",

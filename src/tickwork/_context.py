@@ -44,8 +44,9 @@ _current: contextvars.ContextVar[RunRequest | None] = contextvars.ContextVar(
 
 
 def current_run() -> RunContext:
-    """The run the calling code is part of: job id, nominal fire time, attempt, and the
-    event that started it (``event``, None for a run started by time).
+    """The run the calling code is part of: job id, nominal fire time, attempt, the
+    event that started it (``event``, None for a run started by time), and for a
+    chained job (``add_job(after=...)``) its upstream runs (``upstream``).
 
     Works in jobs run by threads, asyncio and processes. ``(job_id, scheduled_at)``
     is stable across retries, restarts and processes: use it as an idempotency key.
@@ -56,7 +57,7 @@ def current_run() -> RunContext:
     request = _current.get()
     if request is None:
         raise LookupError("tickwork.current_run() was called outside a running job")
-    return RunContext(request.job_id, request.scheduled_at, request.attempt, request.event)
+    return request.context
 
 
 def log_fields(job_id: str, scheduled_at: datetime, attempt: int | None) -> dict[str, Any]:

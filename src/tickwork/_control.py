@@ -29,12 +29,14 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from ._chains import removal_plan
 from ._errors import JobLookupError, StoreError
 from ._instants import epoch_us
 from ._model import Job, evolve
 from ._planning import job_first_fire
 from ._references import references_as_text
 from .stores import JobStore
+from .stores._chains import ChainStore
 from .triggers.event import listens_for_events
 
 __all__ = ["pause_job", "remove_job", "resume_job", "run_job_now"]
@@ -193,7 +195,12 @@ def remove_job(store: JobStore, job_id: str) -> None:
 
     Raises:
         JobLookupError: no job *job_id*.
+        ChainError: other jobs run after it (``after=``): the message names them
+            (remove them first, or use ``Scheduler.remove_job`` with ``cascade`` or
+            ``detach``).
         StoreError: the store failed.
     """
     _job_id(job_id)
+    if isinstance(store, ChainStore) and callable(getattr(store, "chain_edges", None)):
+        removal_plan(store.chain_edges(), job_id, cascade=False, detach=False)
     store.remove_job(job_id)

@@ -53,7 +53,7 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, listening, snapshot
+from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
 from ._model import (
     Job,
     Outcome,
@@ -437,11 +437,9 @@ class SchedulerCore:
                 if self.records:  # (a RunEnd built as a plain tuple is: one per run)
                     decision.history.append(_new(RunEnd, (
                         request.job_id, request.scheduled_at, request.attempt, _SUCCESS, now,
-                        result.started_at, None, None, True)))  # fmt: skip
-                # idle_and_done(state) and _done, inlined (the buffer is empty).
-                if state.next_fire is None and not (
-                    state.running or current.paused or state.retries or listening(state)
-                ):
+                        result.started_at, None, None, True, None, ())))  # fmt: skip
+                # _done, inlined (the buffer is empty).
+                if state.next_fire is None and idle_and_done(state):
                     self._forget(state)
                     if not state.removed:
                         decision.jobs_to_delete.append(current.id)

@@ -274,6 +274,7 @@ class DriverBase:
     at = forward(Engine.at)
     add_listener = forward(Engine.add_listener)
     remove_listener = forward(Engine.remove_listener)
+    on_failure = forward(Engine.on_failure)
 
     def every(self, interval: float = 1) -> JobBuilder:
         """Start a fluent chain, as ``schedule`` spells it: ``scheduler.every(10).minutes.do(job)``.

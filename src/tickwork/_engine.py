@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
+from ._chainops import ChainOps
+from ._chains import removal_plan
 from ._checks import whole
 from ._clock import Clock
 from ._core import Decision
@@ -32,6 +34,7 @@ from ._instants import US as _US
 from ._machine import Driver, Machine, SchedulerState, _thread_executors
 from ._model import (
     Catchup,
+    ChainOn,
     ConflictPolicy,
     EmittedEvent,
     Job,
@@ -59,6 +62,7 @@ from .triggers import Trigger
 from .triggers._base import coerce_enum
 from .triggers._binding import bind_hash_key
 from .triggers.event import listens_for_events
+from .triggers.upstream import UpstreamTrigger
 
 __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
 
@@ -77,7 +81,7 @@ def _check_history_query(job_id: object, limit: object) -> None:
     whole(limit, "limit", minimum=0)
 
 
-class Engine(Machine):
+class Engine(ChainOps, Machine):
     """Scheduler operations shared by :class:`~tickwork.Scheduler` and
     :class:`~tickwork.AsyncScheduler`. Every public method is thread-safe."""
 
@@ -107,6 +111,10 @@ class Engine(Machine):
         self._batch_events: list[Event] = []
         # Jobs add_jobs stores in one go: (new, replacing an existing one).
         self._batch_writes: tuple[list[Job], list[Job]] = ([], [])
+        # While add_jobs runs: its ids (upstreams may be added later in the batch) and
+        # the edges of its chained jobs (not in the store until the batch is written).
+        self._batch_ids: set[str] = set()
+        self._batch_edges: dict[str, tuple[tuple[str, ...], ChainOn]] = {}
 
     # -- adding jobs ----------------------------------------------------------------
 
@@ -135,6 +143,9 @@ class Engine(Machine):
         timeout: float | None = None,
         max_consecutive_failures: int | None = None,
         remaining_runs: int | None = None,
+        after: Iterable[str] | str = (),
+        on: ChainOn | str = ChainOn.SUCCESS,
+        on_failure: Callable[..., Any] | str | None = None,
         paused: bool = False,
         pause_note: str | None = None,
         conflict: ConflictPolicy | str = ConflictPolicy.RAISE,
@@ -176,6 +187,14 @@ class Engine(Machine):
             timeout: seconds; enforced by the asyncio and process executors, not by
                 threads. max_consecutive_failures: pause the job after that many.
             remaining_runs: remove the job after that many scheduled runs.
+            after: a job id or ids: run after them, once per slot (fan-in: when all of
+                them have ended for the same nominal fire time, which the run takes as
+                its ``scheduled_at``). Without a trigger the job runs only so; with one,
+                on both. on: :class:`~tickwork.ChainOn`, which ends of the upstream runs
+                start it (``"success"``, the default; ``"failure"``; ``"any"``).
+            on_failure: a function or ``"module:function"`` reference, added as the job
+                ``"<id>.on_failure"`` with ``after=id, on="failure"``; or the id of an
+                existing job, which then also runs after this one fails.
             paused, pause_note: add the job paused.
             conflict: :class:`~tickwork.ConflictPolicy` for an existing id (default
                 ``"raise"``); ``replace_existing=True`` means ``"replace"``. A replaced
@@ -186,12 +205,17 @@ class Engine(Machine):
         Raises:
             TypeError, ValueError: a bad argument (the message names it).
             ConflictingIdError: the id exists and the conflict policy is ``"raise"``.
+            ChainError: *after* would close a cycle (the message shows it).
+            JobLookupError: an upstream in *after* is no job.
             SchedulerStateError: the scheduler has been shut down.
         """
         with self._lock:
             self._require_open()
             now = self._clock.now()
             resolved, func_ref = self._resolve_func(func)
+            chained_only = trigger is None and after != () and not trigger_kwargs
+            if chained_only and not trigger_args:
+                trigger = UpstreamTrigger()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
             if spec.jitter is not None and jitter is not None:
                 raise TypeError("jitter was given twice (as a job option and a trigger keyword)")
@@ -217,12 +241,15 @@ class Engine(Machine):
             if spec.jitter is not None:  # given as a trigger keyword instead
                 given["jitter"] = spec.jitter
             options = self._options(given, resolved, func_ref)
+            self._check_after(job_id, options["after"])
             if first_fire is not None:
                 when = coerce_datetime(first_fire, "first_fire")
                 if run_immediately:
                     raise TypeError("give run_immediately or first_fire, not both")
             elif run_immediately:
                 when = now
+            elif isinstance(bound, UpstreamTrigger):
+                when = None  # it runs after its upstreams only
             else:
                 # Found before the record is built, so it is built once, complete. (A
                 # one-off time already past is due now, late: the misfire grace decides.)
@@ -245,8 +272,12 @@ class Engine(Machine):
                 return self._attach(job)
             if self._batch is not None:
                 self._batch.append((job_id, self._core.get(job_id)))
+                self._batch_edges[job_id] = (job.after, job.on)
             self._link.keep(job)
             self._router.invalidate()
+            self._chains.changed()
+            if on_failure is not None:
+                self._add_failure_handler(job_id, on_failure, policy)
             events = (
                 [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
                 if self._core.wants & event_kind
@@ -366,6 +397,7 @@ class Engine(Machine):
                 raise RuntimeError("add_jobs cannot be called from inside add_jobs")
             self._batch, self._batch_events = [], []
             self._batch_writes = ([], [])
+            self._batch_ids = {e["id"] for e in entries if isinstance(e.get("id"), str)}
             try:
                 with self._store.transaction():
                     added = [self.add_job(**entry) for entry in entries]
@@ -384,6 +416,8 @@ class Engine(Machine):
             finally:
                 events, self._batch, self._batch_events = self._batch_events, None, []
                 self._batch_writes = ([], [])
+                self._batch_ids, self._batch_edges = set(), {}
+                self._chains.changed()
         self._emit(events)
         self._driver.wakeup()
         return added
@@ -592,6 +626,9 @@ class Engine(Machine):
                 func, func_ref = self._resolve_func(changes.pop("func"))
             assert func is not None
             options = self._options(options_of(job, changes), func, func_ref)
+            if options["after"] != job.after:
+                self._check_after(job_id, options["after"], job.trigger)
+                self._chains.changed()
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
             if job.start is not None or job.end is not None:
@@ -667,10 +704,27 @@ class Engine(Machine):
             return self._attach(job)
         return self._saved(saved)
 
-    def remove_job(self, job_id: str) -> None:
-        """Remove a job. Its runs in progress finish; its pending retries are dropped."""
+    def remove_job(self, job_id: str, *, cascade: bool = False, detach: bool = False) -> None:
+        """Remove a job. Its runs in progress finish; its pending retries are dropped.
+
+        A job that others run after (``after=``) is removed only with ``cascade=True``
+        (they are removed too, and the jobs after them) or ``detach=True`` (they stay,
+        without it as an upstream; one left with neither an upstream nor a trigger of
+        its own is removed, detaching the jobs after it); else ``ChainError`` names them.
+        """
         with self._lock:
             self._require_open()
+            edges = self._chains.edges()
+            if edges:
+                removed, detached = removal_plan(edges, job_id, cascade=cascade, detach=detach)
+                for other, ups in detached:
+                    if ups or not isinstance(self._job(other).trigger, UpstreamTrigger):
+                        self.modify_job(other, after=ups)
+                    else:  # it could never run again
+                        self.remove_job(other, detach=True)
+                for other in removed[:-1]:
+                    self.remove_job(other, cascade=True)
+                self._chains.changed()
             if job_id not in self._core and self._link.partial:
                 # Stored by another process and not seen here yet, or broken: the
                 # store knows it (and raises JobLookupError if it does not).
@@ -685,7 +739,8 @@ class Engine(Machine):
     def remove_all_jobs(self) -> None:
         """Remove every job."""
         for job in self.get_jobs():
-            self.remove_job(job.id)
+            with contextlib.suppress(JobLookupError):  # (went with an upstream)
+                self.remove_job(job.id, cascade=True)
 
     def run_job_now(self, job_id: str) -> None:
         """Run a job once now, outside its schedule (its schedule is unchanged).

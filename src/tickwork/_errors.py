@@ -8,6 +8,7 @@ builtin a caller would naturally catch (``ValueError``, ``LookupError``...), so
 from __future__ import annotations
 
 __all__ = [
+    "ChainError",
     "ConflictingIdError",
     "InvalidExpression",
     "JobLookupError",
@@ -80,6 +81,12 @@ class JobLookupError(TickworkError, LookupError):
 
 class ConflictingIdError(TickworkError, ValueError):
     """A job with the given id already exists and the conflict policy says raise."""
+
+
+class ChainError(TickworkError, ValueError):
+    """A change to chained jobs (``after=...``) was refused: it would close a cycle
+    (the message shows it, ``a -> b -> a``), or remove a job others run after (the
+    message names them; ``remove_job(id, cascade=True)`` or ``detach=True``)."""
 
 
 class SchedulerStateError(TickworkError, RuntimeError):

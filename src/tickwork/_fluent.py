@@ -535,6 +535,20 @@ class JobBuilder:
         chain = f"{self._chain}.tag({', '.join(map(repr, tags))})"
         return replace(self, _tags=self._tags + tags, _chain=chain)
 
+    def after(self, *job_ids: str, on: str = "success") -> JobBuilder:
+        """Run the job after these jobs, once per slot (``add_job(after=..., on=...)``;
+        see ``docs/workflows.md``). With a unit, the job runs on both its schedule and
+        after them; without one (``every().after("extract").do(load)``), only after them.
+
+        Raises:
+            TypeError: no job id, or one that is not a string.
+        """
+        if not job_ids or not all(isinstance(job_id, str) for job_id in job_ids):
+            raise TypeError(f"{self._chain}.after(...): give one or more job ids, got {job_ids!r}")
+        chain = f"{self._chain}.after({', '.join(map(repr, job_ids))}, on={on!r})"
+        merged = {**self._options, "after": job_ids, "on": on}
+        return replace(self, _options=MappingProxyType(merged), _chain=chain)
+
     def options(self, **options: Any) -> JobBuilder:
         """Set any ``add_job`` option: ``.options(id="report", retry=3, overlap="skip")``.
 
@@ -580,6 +594,11 @@ class JobBuilder:
                 refuses an option (the message names it).
             TypeError: *job_func* is neither callable nor a reference.
         """
+        if self._unit is None and self._options.get("after"):
+            job = self._engine.add_job(job_func, args=args, kwargs=kwargs, **self._options)
+            if self._on_added is not None:
+                self._on_added()
+            return job
         if self._unit is None:
             raise ValueError(
                 f"{self._chain}.do(...): the chain has no unit; write e.g. "

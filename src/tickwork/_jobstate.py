@@ -63,10 +63,14 @@ def snapshot(state: JobState) -> Job:
 
 
 def idle_and_done(state: JobState) -> bool:
-    """No fire time left (and not paused), and no run going, waiting or to retry."""
+    """No fire time left (and not paused), and no run going, waiting or to retry.
+
+    (A job started after others, ``after=...``, is never done: its upstreams may start
+    it again.)"""
     return (
         state.next_fire is None
         and not state.job.paused
+        and not state.job.after
         and not state.running
         and not state.buffer
         and not state.retries

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from ._chains import ChainLink
 from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
 from ._context import log_fields, request_fields
@@ -149,6 +150,10 @@ class Machine:
         self._link = StoreLink(self._store, self._core, self._functions, self._executors)
         # Jobs started by events (scheduler.emit): _emit.py.
         self._router = EventRouter(self._core, self._store)
+        # Jobs started after others (add_job(after=...)): _chains.py.
+        self._chains = ChainLink(
+            self._store, self._core, self._link.find, self._link.shared, self._executors
+        )
         # What the last step returned: when the driver wakes next on its own.
         self._wake_at: datetime | None = None
         #: Whether that is a run's due time (worth waking precisely for) or store upkeep.
@@ -287,6 +292,8 @@ class Machine:
                     if running and dispatch and link.ok:
                         link.dispatch(now, batch, limit=self._chunk)
                     self._persist(batch, now)
+                    if running and link.ok and self._chains.due(now):
+                        self._chain(now, batch)
                     if link.events:
                         batch.events += link.events
                         link.events = []
@@ -312,6 +319,11 @@ class Machine:
             if not self._results:
                 return upcoming
 
+    def _chain(self, now: datetime, batch: Decision) -> None:
+        """Start the runs of chained jobs whose upstream runs have ended (lock held)."""
+        self._chains.dispatch(now, batch)
+        self._link.persist(batch, now)  # (runs it could not start are recorded)
+
     def held(
         self: M, method: Callable[Concatenate[M, P], R], /, *args: P.args, **kwargs: P.kwargs
     ) -> tuple[R, list[Event]]:
@@ -332,7 +344,10 @@ class Machine:
         with self._lock:
             if self._state is not SchedulerState.RUNNING:
                 return None
-            upcoming = self._link.next_dispatch(self._clock.now())
+            now = self._clock.now()
+            if self._chains.pending:
+                return now  # downstream runs to start
+            upcoming = self._link.next_dispatch(now)
             return earliest(upcoming, self._router.next_at(polls=False))
 
     def process_due(self) -> datetime | None:
@@ -371,6 +386,8 @@ class Machine:
                 now = self._clock.now()
                 self._drain_results(batch, now)
                 self._persist(batch, now)
+                if self._state is SchedulerState.RUNNING and self._chains.due(now):
+                    self._chain(now, batch)
             self._apply(batch)
 
     def _route(self, now: datetime, batch: Decision, *, running: bool) -> None:
@@ -398,6 +415,7 @@ class Machine:
         """Apply the results executors reported since last time (lock held)."""
         results = self._results
         core = self._core
+        ended = self._chains.ended
         while results:
             result = results.popleft()
             if result.outcome is Outcome.FAILURE:
@@ -412,6 +430,7 @@ class Machine:
                     extra=request_fields(result.request),
                 )
             core.finished(result, result.finished_at or now, batch)
+            ended(result, batch)
 
     def _submit(self, decision: Decision) -> None:
         """Hand the decision's runs to their executors (outside the lock), once."""
@@ -420,6 +439,8 @@ class Machine:
             if self._router.pending:
                 self._router.attach(runs)
             decision.runs_to_start = []
+            if self._chains.contexts:
+                runs = self._chains.annotate(runs)
             self._runners.submit(
                 runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
             )
@@ -471,8 +492,10 @@ class Machine:
         core = self._core
         if not core.wants & _COMPLETIONS and not self._link.shared:
             waiting = core.has_waiting_runs
+            chained = self._chains.is_upstream
             for result in results:
-                if result.outcome is not Outcome.SUCCESS or waiting(result.request.job_id):
+                job_id = result.request.job_id
+                if result.outcome is not Outcome.SUCCESS or waiting(job_id) or chained(job_id):
                     break
             else:
                 return  # clean runs only, nothing waits for them

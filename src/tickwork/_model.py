@@ -14,6 +14,7 @@ from .triggers import Trigger
 
 __all__ = [
     "Catchup",
+    "ChainOn",
     "ConflictPolicy",
     "EmittedEvent",
     "Job",
@@ -26,6 +27,7 @@ __all__ = [
     "RunEnd",
     "RunRequest",
     "RunResult",
+    "Upstream",
     "evolve",
     "request_for",
 ]
@@ -73,6 +75,19 @@ class ConflictPolicy(str, enum.Enum):
     RAISE = "raise"
     REPLACE = "replace"
     KEEP = "keep"
+
+
+class ChainOn(str, enum.Enum):
+    """Which ends of its upstream runs start a downstream job (``add_job(after=...)``).
+
+    ``SUCCESS`` (the default): every upstream run of the slot succeeded. ``FAILURE``:
+    every one failed for good (after its retries) or was interrupted. ``ANY``: every one
+    ended, however.
+    """
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ANY = "any"
 
 
 class Outcome(str, enum.Enum):
@@ -190,6 +205,8 @@ class Job:
     pause_note: str | None = None
     next_fire: datetime | None = None
     consecutive_failures: int = 0
+    after: tuple[str, ...] = ()
+    on: ChainOn = ChainOn.SUCCESS
     _control: JobControl | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -277,7 +294,8 @@ class RunContext:
 
     ``(job_id, scheduled_at)`` identifies one scheduled fire everywhere (threads,
     asyncio, processes, and across restarts): a natural idempotency key. ``attempt``
-    counts retries from 1.
+    counts retries from 1. ``upstream`` holds, for a job started after others
+    (``add_job(after=...)``), each upstream job's run by job id (empty otherwise).
     """
 
     job_id: str
@@ -285,6 +303,8 @@ class RunContext:
     attempt: int
     #: The event that started this run (an ``EventTrigger``'s job), else None.
     event: EmittedEvent | None = None
+    #: A chained run's upstream runs by job id (``add_job(after=...)``), else empty.
+    upstream: Mapping[str, Upstream] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -302,6 +322,23 @@ def run_id(job_id: str, scheduled_at: datetime, attempt: int) -> str:
     return f"{job_id}@{utc}#{attempt}"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Upstream:
+    """One upstream run of a downstream job's run (``current_run().upstream[job_id]``).
+
+    ``outcome`` is how it ended; ``return_value`` what it returned (``None`` when it
+    failed, or when the value could not be kept as JSON across processes);
+    ``run_id`` its :attr:`RunContext.run_id`; ``error`` the exception's
+    ``"Type: message"`` text when it failed.
+    """
+
+    job_id: str
+    run_id: str
+    outcome: Outcome
+    return_value: Any = None
+    error: str | None = None
+
+
 class RunRequest(NamedTuple):
     """One run handed to an executor. (A named tuple: it is built once per run.)"""
 
@@ -314,11 +351,19 @@ class RunRequest(NamedTuple):
     scheduled_at: datetime
     attempt: int = 1
     timeout: float | None = None
+    #: The event that started this run (an ``EventTrigger``'s job), else None.
     event: EmittedEvent | None = None
+    #: Upstream runs of a chained run (see :class:`Upstream`), else None.
+    upstream: Mapping[str, Upstream] | None = None
 
     @property
     def context(self) -> RunContext:
-        return RunContext(self.job_id, self.scheduled_at, self.attempt, self.event)
+        upstream = self.upstream
+        if upstream is None:
+            return RunContext(self.job_id, self.scheduled_at, self.attempt, self.event)
+        return RunContext(
+            self.job_id, self.scheduled_at, self.attempt, self.event, upstream=upstream
+        )
 
 
 class RunResult(NamedTuple):
@@ -340,7 +385,10 @@ class Run:
     for runs that never started (missed, skipped). ``attempt`` counts retries from 1.
     ``error_type`` is the exception's ``module.QualName`` and ``error_message`` its
     text (or why the run was missed, skipped or interrupted). ``process`` names the
-    process that recorded it (``host:pid``).
+    process that recorded it (``host:pid``). ``parent_ids`` are the run ids of the
+    upstream runs that started it (a chained job), ``return_value`` what it returned
+    when that could be kept as JSON (``return_kept`` is False when it returned a value
+    that could not).
     """
 
     job_id: str
@@ -352,6 +400,14 @@ class Run:
     error_type: str | None = None
     error_message: str | None = None
     process: str = ""
+    parent_ids: tuple[str, ...] = ()
+    return_value: Any = None
+    return_kept: bool = True
+
+    @property
+    def run_id(self) -> str:
+        """This run's id, as :attr:`RunContext.run_id` (``job@<fire time UTC>#attempt``)."""
+        return run_id(self.job_id, self.scheduled_at, self.attempt)
 
     @property
     def duration(self) -> timedelta | None:
@@ -375,6 +431,10 @@ class RunEnd(NamedTuple):
     error: BaseException | None = None
     reason: str | None = None
     final: bool = True
+    #: What a successful run returned (a store keeps it as JSON when it can), or None.
+    return_value: Any = None
+    #: The run ids of the upstream runs of a chained run.
+    parent_ids: tuple[str, ...] = ()
 
 
 # Records made once per run, built as plain tuples are: a NamedTuple's own constructor
@@ -396,7 +456,8 @@ def request_for(run_id: int, job: Job, scheduled_at: datetime, attempt: int) -> 
             scheduled_at,
             attempt,
             job.timeout,
-            None,
+            None,  # event
+            None,  # upstream
         ),
     )
     return request

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 from ._checks import seconds, whole
 from ._instants import epoch_us
-from ._model import Catchup, ConflictPolicy, Job, Overlap, RetryPolicy
+from ._model import Catchup, ChainOn, ConflictPolicy, Job, Overlap, RetryPolicy
 from ._shortcuts import coerce_datetime, coerce_seconds
 from .triggers._base import coerce_enum
 
@@ -256,6 +256,19 @@ def _timeout(value: object, subject: _Subject) -> float:
     return seconds(value, "timeout", positive=True)
 
 
+def _after(value: object, subject: _Subject) -> tuple[str, ...]:
+    ids = (value,) if isinstance(value, str) else value
+    if not isinstance(ids, (tuple, list)) or not all(isinstance(i, str) and i for i in ids):
+        raise TypeError(f"after must be a job id or a list of job ids, got {value!r}")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"after names a job twice: {value!r}")
+    return tuple(ids)
+
+
+def _on(value: object, subject: _Subject) -> ChainOn:
+    return coerce_enum(ChainOn, value, "on")
+
+
 # -- the table ------------------------------------------------------------------------
 
 OPTIONS: tuple[Option, ...] = (
@@ -297,6 +310,13 @@ OPTIONS: tuple[Option, ...] = (
            optional=True),
     Option("remaining_runs", None, "remove the job after this many scheduled runs",
            field="remaining_runs", check=_count("remaining_runs"), optional=True),
+    Option("after", (), "run after these jobs (a job id or ids), for each of their slots",
+           field="after", check=_after),
+    Option("on", ChainOn.SUCCESS,
+           'which ends of the upstream runs start it (ChainOn: "success", "failure", "any")',
+           field="on", check=_on),
+    Option("on_failure", None,
+           "a function (or job id) run after the job fails for good: a job with on=\"failure\""),
     Option("paused", False, "add the job paused", field="paused"),
     Option("pause_note", None, "why the job is paused (with paused=True)", field="pause_note"),
     Option("conflict", ConflictPolicy.RAISE, "what happens when the id exists (ConflictPolicy)"),

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 
 from ._errors import SerializationError
-from ._model import Catchup, Job, Overlap, RetryPolicy
+from ._model import Catchup, ChainOn, Job, Overlap, RetryPolicy
 from ._options import FIELD_DEFAULTS, OPTIONS
 from ._references import (
     imports_allowed,
@@ -374,6 +374,8 @@ def _encode_options(job: Job) -> str:
     """
     parts: list[str] = []
     add = parts.append
+    if job.after:
+        add('"after":[' + ",".join([_encode_sorted(up) for up in job.after]) + "]")
     if job.catchup is not Catchup.LATEST:
         add('"catchup":' + _encode_sorted(job.catchup.value))
     if job.end is not None:
@@ -390,6 +392,8 @@ def _encode_options(job: Job) -> str:
         add('"max_instances":' + _encode_sorted(job.max_instances))
     if job.misfire_grace_time is not None:
         add('"misfire_grace_time":' + _micros(job.misfire_grace_time))
+    if job.on is not ChainOn.SUCCESS:
+        add('"on":' + _encode_sorted(job.on.value))
     if job.overlap is not Overlap.SKIP:
         add('"overlap":' + _encode_sorted(job.overlap.value))
     if job.pause_note is not None:
@@ -458,7 +462,17 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 _INT = (int,)
 _NUMBER = (int, float)
+
+
+def _decode_after(value: Any) -> tuple[str, ...]:
+    if type(value) is not list or not all(type(up) is str for up in value):
+        raise ValueError(f"expected a list of job ids, got {_short_repr(value)}")
+    return tuple(value)
+
+
 _OPTION_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "after": _decode_after,
+    "on": ChainOn,
     "executor": lambda value: _want(value, str, "a string"),
     "tags": _decode_tags,
     "start": _optional(_decode_moment),

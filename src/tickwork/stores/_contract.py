@@ -34,6 +34,7 @@ from .._instants import epoch_us
 from .._model import Catchup, Job, Outcome, Overlap, RetryPolicy, RunEnd
 from ..triggers import IntervalTrigger
 from ._base import Claim, JobStore, SharedJobStore
+from ._chain_contract import ChainStoreContract
 from ._stats_contract import StatsListingContract
 from ._window_contract import WindowedJobStoreContract
 from .memory import MemoryStore
@@ -76,7 +77,7 @@ def run_end(
     return RunEnd(job_id, scheduled_at, attempt, outcome, at, started, final=final, **changes)
 
 
-class JobStoreContract(StatsListingContract, WindowedJobStoreContract):
+class JobStoreContract(StatsListingContract, WindowedJobStoreContract, ChainStoreContract):
     """The :class:`~tickwork.stores.JobStore` contract as a pytest test class (with
     those of :class:`~tickwork.stores.WindowedJobStore` and
     :class:`~tickwork.stores.StatsListing`, for a store that offers them).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,10 @@ __all__ = [
     "HISTORY_COLUMNS",
     "Recorded",
     "counts_from_rows",
+    "decode_return",
+    "encode_return",
     "error_fields",
+    "parents_text",
     "process_name",
     "recorded",
     "run_from_end",
@@ -79,10 +83,54 @@ def error_fields(end: RunEnd) -> tuple[str | None, str | None]:
     return None, None if end.reason is None else end.reason[:_MESSAGE_LIMIT]
 
 
+def parents_text(end: RunEnd) -> str | None:
+    """The ``parent_ids`` column of a history row: a JSON list, or NULL for none."""
+    return json.dumps(list(end.parent_ids)) if end.parent_ids else None
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else encode_return(value)
+
+
+def _parents(text: object) -> tuple[str, ...]:
+    if not isinstance(text, str):
+        return ()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ()
+    return tuple(item for item in data if isinstance(item, str)) if isinstance(data, list) else ()
+
+
+def encode_return(value: Any) -> str:
+    """A run's return value for the history: ``{"value": ...}`` when it is JSON (as
+    job arguments are), else ``{"unkept": "<type>"}``. Never raises."""
+    try:
+        return json.dumps({"value": value}, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps({"unkept": type(value).__qualname__}, separators=(",", ":"))
+
+
+def decode_return(text: str | None) -> tuple[Any, bool]:
+    """(value, kept) of :func:`encode_return`'s text; (None, True) for None."""
+    if text is None:
+        return None, True
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, False
+    if isinstance(data, dict) and "value" in data:
+        return data["value"], True
+    return None, False
+
+
 def run_from_end(end: RunEnd, process: str) -> Run:
     error_type, message = error_fields(end)
     started = end.started_at
     ran = end.outcome in _RAN
+    returned = end.return_value
+    # (Through JSON, as the SQL stores keep it: the same value, or "not kept".)
+    value, kept = (None, True) if returned is None else decode_return(encode_return(returned))
     return Run(
         job_id=end.job_id,
         scheduled_at=end.scheduled_at,
@@ -93,13 +141,22 @@ def run_from_end(end: RunEnd, process: str) -> Run:
         error_type=error_type,
         error_message=message,
         process=process,
+        parent_ids=end.parent_ids,
+        return_value=value,
+        return_kept=kept,
     )
 
 
 def run_from_row(row: Sequence[Any]) -> Run:
-    """The :class:`~tickwork.Run` of a history row read as :data:`HISTORY_COLUMNS`;
-    its times in the zone recorded with it (UTC for a zone this machine lacks)."""
-    job_id, scheduled_us, zone, attempt, outcome, started, finished, kind, message, process = row
+    """The :class:`~tickwork.Run` of a history row read as :data:`HISTORY_COLUMNS`
+    (then, from a store that keeps them, the ``parent_ids`` and ``return_json``
+    columns); its times in the zone recorded with it (UTC for a zone this machine
+    lacks)."""
+    job_id, scheduled_us, zone, attempt, outcome, started, finished, kind, message, process = row[
+        :10
+    ]
+    parents, returned = (row[10], row[11]) if len(row) > 11 else (None, None)
+    value, kept = decode_return(returned)
     try:
         tz = coerce_timezone(zone)
     except (LookupError, TypeError):
@@ -114,6 +171,9 @@ def run_from_row(row: Sequence[Any]) -> Run:
         error_type=kind,
         error_message=message,
         process=process,
+        parent_ids=_parents(parents),
+        return_value=value,
+        return_kept=kept,
     )
 
 
@@ -132,13 +192,18 @@ class Recorded(NamedTuple):
 
 
 def recorded(
-    runs: Sequence[RunEnd], leases: Mapping[tuple[str, int], int], tail: tuple[Any, ...] = ()
+    runs: Sequence[RunEnd],
+    leases: Mapping[tuple[str, int], int],
+    tail: tuple[Any, ...] = (),
+    *,
+    chains: bool = False,
 ) -> Recorded:
     """The history rows of *runs* (each ending with the values of *tail*) and what
     becomes of the leases this store holds (*leases*: (job id, scheduled_us) to token),
     by the lease rules of
     :class:`~tickwork.stores.SharedJobStore`: a final run releases its lease; one with
-    another attempt to come (not a missed fire) keeps it, set to that attempt."""
+    another attempt to come (not a missed fire) keeps it, set to that attempt.
+    *chains*: each row has the ``parent_ids`` and ``return_json`` columns before *tail*."""
     out = Recorded([], [], [], [])
     zones: dict[int, str] = {}
     for end in runs:
@@ -166,6 +231,7 @@ def recorded(
                 epoch_us(end.at) if outcome in _RAN else None,
                 error_type,
                 message,
+                *((parents_text(end), _json(end.return_value)) if chains else ()),
                 *tail,
             )
         )

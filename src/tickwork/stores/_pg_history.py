@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from .._model import Run, RunEnd
 from .._tz import epoch_us
 from ._base import RunCount
+from ._chains import pending_rows
 from ._history import (
     COUNT_RUNS,
     HISTORY_COLUMNS,
@@ -46,14 +47,30 @@ LOCK_HELD = (
 _RECORD = """
 WITH h AS (
     INSERT INTO {s}.history (job_id, scheduled_us, zone, attempt, outcome, started_us,
-        finished_us, error_type, error_message, process, recorded_us)
+        finished_us, error_type, error_message, parent_ids, return_json, process,
+        recorded_us)
     SELECT job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
-        error_type, error_message, %(process)s, %(now)s
+        error_type, error_message, parent_ids, return_json, %(process)s, %(now)s
     FROM unnest(%(job)b::text[], %(at)b::bigint[], %(zone)b::text[], %(attempt)b::int[],
         %(outcome)b::text[], %(started)b::bigint[], %(finished)b::bigint[],
-        %(etype)b::text[], %(emsg)b::text[])
+        %(etype)b::text[], %(emsg)b::text[], %(parents)b::text[], %(returned)b::text[])
         AS r(job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
-             error_type, error_message)
+             error_type, error_message, parent_ids, return_json)
+), pending AS (
+    -- In the statement of the history rows: an upstream run's end and its hand-over
+    -- to its downstream runs are written together or not at all.
+    INSERT INTO {s}.chain_pending (downstream, slot_us, zone, upstream, run_id, outcome,
+        return_json, error, recorded_us)
+    SELECT e.downstream, p.slot_us, p.zone, p.upstream, p.run_id, p.outcome,
+        p.return_json, p.error, %(now)s
+    FROM unnest(%(p_at)b::bigint[], %(p_zone)b::text[], %(p_run)b::text[],
+        %(p_outcome)b::text[], %(p_returned)b::text[], %(p_error)b::text[],
+        %(p_job)b::text[], %(p_match)b::text[])
+        AS p(slot_us, zone, run_id, outcome, return_json, error, upstream, match)
+    JOIN {s}.chain_edges e ON e.upstream = p.upstream AND e.on_outcome IN (p.match, 'any')
+    ON CONFLICT (downstream, slot_us, upstream) DO UPDATE SET run_id = excluded.run_id,
+        outcome = excluded.outcome, return_json = excluded.return_json,
+        error = excluded.error, recorded_us = excluded.recorded_us
 ), released AS (
     DELETE FROM {s}.leases WHERE token = ANY(%(release)b::bigint[]) AND owner = %(owner)s
 ), again AS (
@@ -77,9 +94,18 @@ class PGHistory(PGConnection):
         statement whatever the batch's size (the rows go in as arrays)."""
         if not runs:
             return
-        names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype", "emsg"]
-        batch = recorded(runs, self._leases)
+        names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype",
+                 "emsg", "parents", "returned"]  # fmt: skip
+        batch = recorded(runs, self._leases, chains=True)
         cols = dict(zip(names, map(list, zip(*batch.rows, strict=True)), strict=True))
+        pending = pending_rows(runs, 0)
+        hand_over = ["p_at", "p_zone", "p_run", "p_outcome", "p_returned", "p_error", "_",
+                     "p_job", "p_match"]  # fmt: skip
+        if pending:
+            cols.update(zip(hand_over, map(list, zip(*pending, strict=True)), strict=True))
+        else:
+            cols.update((name, []) for name in hand_over)
+        del cols["_"]  # (the time: the statement's own)
         self._touched.update(end.job_id for end in runs)
         process = self.owner.rpartition(":")[0] or process_name()
         with self._tx("record runs") as tx:
@@ -105,6 +131,8 @@ class PGHistory(PGConnection):
         execute = tx.conn.execute
         execute(f"DELETE FROM {s}.history WHERE recorded_us < %s", (cutoff,))
         execute(f"DELETE FROM {s}.slots WHERE claimed_us < %s", (cutoff,))
+        # Hand-overs that never completed (an upstream of a fan-in failed).
+        execute(f"DELETE FROM {s}.chain_pending WHERE recorded_us < %s", (cutoff,))
         touched = list(self._touched)
         if touched:
             for table, order in (("history", "id"), ("slots", "scheduled_us")):
@@ -153,7 +181,7 @@ class PGHistory(PGConnection):
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
-        columns = HISTORY_COLUMNS
+        columns = f"{HISTORY_COLUMNS}, parent_ids, return_json"
         if job_id is None:
             rows = self._read(
                 f"SELECT {columns} FROM {self._s}.history ORDER BY id DESC LIMIT %s",

@@ -16,6 +16,9 @@ another), quoted in every statement. The tables (the module docstring of
 - ``slots``: one per run ever started (job id, nominal fire time): the unique key that
   makes a second run of one fire impossible, kept as long as the history is.
 - ``history``: one row per attempt recorded.
+- ``chain_edges`` and ``chain_pending``: chained jobs' edges (kept from the jobs'
+  options by triggers) and the hand-overs of ended upstream runs to their downstream
+  runs (see :mod:`tickwork.stores._chains`).
 - ``processes``: one row per live store object, with the key of the session advisory
   lock it holds while alive, and ``seen_us``, its scheduler's last heartbeat (written by
   ``maintain()``; NULL for a store object no scheduler looks after).
@@ -156,6 +159,54 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX event_runs_open ON {s}.event_runs (owner) WHERE NOT done",
         "CREATE INDEX event_runs_by_event ON {s}.event_runs (event_id)",
+    ),
+    (
+        # Chains (add_job(after=...); see stores/_chains.py). The edges follow the jobs'
+        # options by triggers that fire for chained jobs only, so every write of a job
+        # keeps them in its transaction and other jobs pay nothing.
+        "ALTER TABLE {s}.history ADD COLUMN parent_ids text, ADD COLUMN return_json text",
+        """CREATE TABLE {s}.chain_edges (
+            upstream text COLLATE "C" NOT NULL,
+            downstream text COLLATE "C" NOT NULL,
+            on_outcome text NOT NULL,
+            PRIMARY KEY (upstream, downstream)
+        )""",
+        "CREATE INDEX chain_edges_by_downstream ON {s}.chain_edges (downstream)",
+        """CREATE FUNCTION {s}.jobs_chain_edges() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                DELETE FROM {s}.chain_edges WHERE downstream = OLD.id;
+            END IF;
+            IF TG_OP <> 'DELETE' AND jsonb_typeof(NEW.options -> 'after') = 'array' THEN
+                INSERT INTO {s}.chain_edges (upstream, downstream, on_outcome)
+                SELECT a, NEW.id, coalesce(NEW.options ->> 'on', 'success')
+                FROM jsonb_array_elements_text(NEW.options -> 'after') AS a
+                ON CONFLICT DO NOTHING;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE TRIGGER jobs_chain_insert AFTER INSERT ON {s}.jobs FOR EACH ROW "
+        "WHEN (NEW.options ? 'after') EXECUTE FUNCTION {s}.jobs_chain_edges()",
+        "CREATE TRIGGER jobs_chain_update AFTER UPDATE OF options ON {s}.jobs FOR EACH ROW "
+        "WHEN (OLD.options IS DISTINCT FROM NEW.options "
+        "AND (OLD.options ? 'after' OR NEW.options ? 'after')) "
+        "EXECUTE FUNCTION {s}.jobs_chain_edges()",
+        "CREATE TRIGGER jobs_chain_delete AFTER DELETE ON {s}.jobs FOR EACH ROW "
+        "WHEN (OLD.options ? 'after') EXECUTE FUNCTION {s}.jobs_chain_edges()",
+        # An upstream run's end waiting for its downstream run: written with the
+        # upstream's history row, deleted by the process that claims the downstream run.
+        """CREATE TABLE {s}.chain_pending (
+            downstream text COLLATE "C" NOT NULL,
+            slot_us bigint NOT NULL,
+            zone text NOT NULL,
+            upstream text COLLATE "C" NOT NULL,
+            run_id text NOT NULL,
+            outcome text NOT NULL,
+            return_json text,
+            error text,
+            recorded_us bigint NOT NULL,
+            PRIMARY KEY (downstream, slot_us, upstream)
+        )""",
     ),
 ]
 #: The schema version this tickwork writes.

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from .._model import Run, RunEnd
 from .._tz import epoch_us
 from ._base import RunCount
+from ._chains import pending_rows
 from ._history import (
     COUNT_RUNS,
     HISTORY_COLUMNS,
@@ -26,6 +27,7 @@ from ._history import (
     recorded,
     run_from_row,
 )
+from ._sqlite_chains import PENDING_INSERT
 from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
@@ -33,9 +35,11 @@ __all__ = ["SQLiteHistory"]
 _UTC = timezone.utc
 _HISTORY_INSERT = (
     "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, started_us, "
-    "finished_us, error_type, error_message, process, recorded_us) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "finished_us, error_type, error_message, parent_ids, return_json, process, recorded_us) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: The history columns read: HISTORY_COLUMNS, then the chain columns.
+_READ = f"{HISTORY_COLUMNS}, parent_ids, return_json"
 #: Tombstones of removed jobs kept for processes that have not synced yet (one that
 #: misses a removal still finds out: its claim on the job fails and it reloads it).
 _TOMBSTONES = 10_000
@@ -59,10 +63,15 @@ class SQLiteHistory(SQLiteConnection):
         now_us = epoch_us(now)
         self._connection()  # (which names this process's owner: a forked child's own)
         process = self.owner.rpartition(":")[0] if self.owner else process_name()
-        batch = recorded(runs, self._leases, (process, now_us))
+        batch = recorded(runs, self._leases, (process, now_us), chains=True)
+        pending = pending_rows(runs, now_us)
         self._touched.update(end.job_id for end in runs)
         with self._write("record runs") as conn:
             insert_rows(conn, _HISTORY_INSERT, batch.rows)
+            if pending:
+                # In the transaction of the history rows: an upstream run's end and
+                # the hand-over to its downstream runs are written together or not at all.
+                conn.executemany(PENDING_INSERT, pending)
             # Fenced: a lease another process took over has a new token, untouched here.
             for marks, chunk in in_lists(batch.release):
                 conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)
@@ -102,6 +111,9 @@ class SQLiteHistory(SQLiteConnection):
             "(SELECT 1 FROM event_runs r WHERE r.event_id = events.id)",
             (cutoff,),
         )
+        # Hand-overs that never completed (an upstream of a fan-in failed) go with the
+        # history of their time.
+        conn.execute("DELETE FROM chain_pending WHERE recorded_us < ?", (cutoff,))
         conn.execute(
             "DELETE FROM removed WHERE seq <= (SELECT seq FROM removed ORDER BY seq DESC "
             "LIMIT 1 OFFSET ?)",
@@ -124,7 +136,7 @@ class SQLiteHistory(SQLiteConnection):
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
-        columns = HISTORY_COLUMNS
+        columns = _READ
         if job_id is None:
             rows = self._read(f"SELECT {columns} FROM history ORDER BY id DESC LIMIT ?", (limit,))
         else:

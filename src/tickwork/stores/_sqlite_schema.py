@@ -154,6 +154,53 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX event_runs_open ON event_runs (owner) WHERE done = 0",
         "CREATE INDEX event_runs_by_event ON event_runs (event_id)",
     ),
+    (
+        # Chains (add_job(after=...); see stores/_chains.py). The edges follow the jobs'
+        # options by triggers, so every write of a job keeps them in its transaction.
+        "ALTER TABLE history ADD COLUMN parent_ids TEXT",
+        "ALTER TABLE history ADD COLUMN return_json TEXT",
+        """CREATE TABLE chain_edges (
+            upstream TEXT NOT NULL,
+            downstream TEXT NOT NULL,
+            on_outcome TEXT NOT NULL,
+            PRIMARY KEY (upstream, downstream)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX chain_edges_by_downstream ON chain_edges (downstream)",
+        # (On every insert: INSERT OR REPLACE deletes the row it replaces without
+        # firing delete triggers, so the replaced job's edges go here.)
+        """CREATE TRIGGER jobs_chain_insert AFTER INSERT ON jobs BEGIN
+            DELETE FROM chain_edges WHERE downstream = NEW.id;
+            INSERT OR REPLACE INTO chain_edges (upstream, downstream, on_outcome)
+            SELECT value, NEW.id, coalesce(json_extract(NEW.options, '$.on'), 'success')
+            FROM json_each(CASE WHEN json_valid(NEW.options) THEN NEW.options ELSE '{}' END,
+                           '$.after');
+        END""",
+        """CREATE TRIGGER jobs_chain_update AFTER UPDATE OF options ON jobs
+        WHEN OLD.options IS NOT NEW.options BEGIN
+            DELETE FROM chain_edges WHERE downstream = OLD.id;
+            INSERT OR REPLACE INTO chain_edges (upstream, downstream, on_outcome)
+            SELECT value, NEW.id, coalesce(json_extract(NEW.options, '$.on'), 'success')
+            FROM json_each(CASE WHEN json_valid(NEW.options) THEN NEW.options ELSE '{}' END,
+                           '$.after');
+        END""",
+        """CREATE TRIGGER jobs_chain_delete AFTER DELETE ON jobs BEGIN
+            DELETE FROM chain_edges WHERE downstream = OLD.id;
+        END""",
+        # An upstream run's end waiting for its downstream run: written with the
+        # upstream's history row, deleted by the process that claims the downstream run.
+        """CREATE TABLE chain_pending (
+            downstream TEXT NOT NULL,
+            slot_us INTEGER NOT NULL,
+            zone TEXT NOT NULL,
+            upstream TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            return_json TEXT,
+            error TEXT,
+            recorded_us INTEGER NOT NULL,
+            PRIMARY KEY (downstream, slot_us, upstream)
+        ) WITHOUT ROWID""",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)

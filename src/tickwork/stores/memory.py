@@ -13,7 +13,7 @@ from typing import Any
 
 from .._checks import whole
 from .._errors import ConflictingIdError, JobLookupError
-from .._model import Job, Run, RunEnd, evolve
+from .._model import ChainOn, Job, Run, RunEnd, evolve
 from .._tz import epoch_us
 from ._base import (
     ClaimLike,
@@ -24,9 +24,13 @@ from ._base import (
     RunCount,
     StatsListing,
 )
+from ._chains import ChainRow, ChainStore, chain_rows
 from ._history import process_name, run_from_end
 
 __all__ = ["MemoryStore"]
+
+#: How many incomplete hand-overs of chained runs are kept at most.
+_PENDING_LIMIT = 10_000
 
 
 def _order(job: Job) -> tuple[bool, int, str]:
@@ -42,7 +46,7 @@ def _same(stored: datetime | None, expected: datetime | None) -> bool:
     return epoch_us(stored) == epoch_us(expected)
 
 
-class MemoryStore(JobStore, ProcessListing, StatsListing):
+class MemoryStore(JobStore, ProcessListing, StatsListing, ChainStore):
     """Keeps jobs in memory; they are lost when the process ends.
 
     Safe to share between threads: every call holds one lock, so :meth:`claim_fire`
@@ -73,6 +77,10 @@ class MemoryStore(JobStore, ProcessListing, StatsListing):
         self._moving: dict[str, tuple[datetime | None, int | None]] = {}
         # Jobs the scheduler could not load (their function does not import): reason.
         self._broken: dict[str, str] = {}
+        # Chains: each chained job's (upstreams, on), and the upstream ends waiting for
+        # their downstream runs, by (downstream, slot us) then upstream.
+        self._edges: dict[str, tuple[tuple[str, ...], ChainOn]] = {}
+        self._pending: dict[tuple[str, int], dict[str, ChainRow]] = {}
 
     def add_job(self, job: Job, *, replace: bool = False) -> None:
         with self._lock:
@@ -103,6 +111,10 @@ class MemoryStore(JobStore, ProcessListing, StatsListing):
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = job if job._control is None else evolve(job, _control=None)
+        if job.after:
+            self._edges[job.id] = (job.after, job.on)
+        elif self._edges:
+            self._edges.pop(job.id, None)
         self._moving.pop(job.id, None)
         if self._broken:
             self._broken.pop(job.id, None)
@@ -115,6 +127,7 @@ class MemoryStore(JobStore, ProcessListing, StatsListing):
                 raise JobLookupError(f"no job with id {job_id!r}") from None
             self._moving.pop(job_id, None)
             self._broken.pop(job_id, None)
+            self._edges.pop(job_id, None)
 
     def remove_jobs(self, job_ids: Sequence[str]) -> None:
         # One lock for the lot: the scheduler removes every job done in a step at once
@@ -124,6 +137,8 @@ class MemoryStore(JobStore, ProcessListing, StatsListing):
             for job_id in job_ids:
                 if jobs.pop(job_id, None) is not None:
                     moving.pop(job_id, None)
+                    if self._edges:
+                        self._edges.pop(job_id, None)
                     if broken:
                         broken.pop(job_id, None)
 
@@ -171,8 +186,46 @@ class MemoryStore(JobStore, ProcessListing, StatsListing):
         return results
 
     def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
-        """Keep the newest runs (``history`` of them, all jobs together)."""
-        self._history.extend(runs)
+        """Keep the newest runs (``history`` of them, all jobs together), and the
+        hand-overs of chained runs (see :class:`~tickwork.stores._chains.ChainStore`)."""
+        with self._lock:
+            self._history.extend(runs)
+            if self._edges:
+                pending = self._pending
+                for row in chain_rows(runs, self._edges):
+                    key = (row.downstream, epoch_us(row.slot))
+                    pending.setdefault(key, {})[row.upstream] = row
+                if len(pending) > _PENDING_LIMIT:
+                    # Hand-overs that never complete (a fan-in whose other upstream
+                    # failed) must not grow without end: the oldest slots go first.
+                    for key in sorted(pending, key=lambda key: key[1])[: len(pending) // 10]:
+                        del pending[key]
+
+    def chain_edges(self) -> dict[str, tuple[tuple[str, ...], ChainOn]]:
+        with self._lock:
+            return dict(self._edges)
+
+    def _complete(self, key: tuple[str, int]) -> bool:
+        edge = self._edges.get(key[0])
+        rows = self._pending.get(key)
+        return edge is not None and rows is not None and all(up in rows for up in edge[0])
+
+    def ready_chains(self, *, limit: int = 100) -> list[tuple[str, datetime]]:
+        with self._lock:
+            ready = [key for key in self._pending if self._complete(key)]
+            ready.sort(key=lambda key: key[1])
+            return [(key[0], next(iter(self._pending[key].values())).slot) for key in ready[:limit]]
+
+    def claim_chain(
+        self, downstream: str, slot: datetime, *, now: datetime
+    ) -> list[ChainRow] | None:
+        key = (downstream, epoch_us(slot))
+        with self._lock:
+            if not self._complete(key):
+                return None
+            rows = self._pending.pop(key)
+            upstreams = self._edges[downstream][0]
+            return [rows[up] for up in sorted(rows) if up in upstreams]
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if not isinstance(limit, int) or limit < 0:

@@ -93,7 +93,9 @@ from .._instants import epoch_us, instant
 from .._model import Job
 from ..triggers.event import listens_for_events
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
+from ._chains import ChainStore
 from ._history import process_name
+from ._pg_chains import PGChains
 from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_events import PGEvents
 from ._pg_leases import PGLeases
@@ -251,7 +253,15 @@ def _visible(xid: int, snapshot: str) -> bool:
 
 
 class PostgresStore(
-    PGEvents, PGLeases, JobRows, SharedJobStore, WindowedJobStore, ProcessListing, StatsListing
+    PGEvents,
+    PGLeases,
+    PGChains,
+    JobRows,
+    SharedJobStore,
+    WindowedJobStore,
+    ProcessListing,
+    StatsListing,
+    ChainStore,
 ):
     """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
     shared by the schedulers of any number of hosts.

@@ -86,7 +86,9 @@ from .._instants import epoch_us
 from .._model import Job
 from ..triggers.event import listens_for_events
 from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, WindowedJobStore
+from ._chains import ChainStore
 from ._rows import JobRows
+from ._sqlite_chains import SQLiteChains
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_events import SQLiteEvents
 from ._sqlite_leases import SQLiteLeases
@@ -141,11 +143,13 @@ _UPDATE_KEEPING_SCHEDULE = (
 class SQLiteStore(
     SQLiteEvents,
     SQLiteLeases,
+    SQLiteChains,
     JobRows,
     SharedJobStore,
     WindowedJobStore,
     ProcessListing,
     StatsListing,
+    ChainStore,
 ):
     """Keeps jobs, leases and run history in one SQLite file (WAL mode).
 

@@ -9,6 +9,7 @@ from .cron import CronTrigger
 from .date import DateTrigger
 from .event import EventTrigger
 from .interval import IntervalTrigger
+from .upstream import UpstreamTrigger
 
 __all__ = [
     "AndTrigger",
@@ -22,5 +23,6 @@ __all__ = [
     "MissingDay",
     "OrTrigger",
     "Trigger",
+    "UpstreamTrigger",
     "trigger_from_dict",
 ]

@@ -1,0 +1,102 @@
+"""The engine's operations on chains: checking ``after=``, ``on_failure=`` handlers,
+and the scheduler-wide failure hook (``Scheduler.on_failure``).
+
+A mixin of :class:`~tickwork._engine.Engine` (kept apart so the engine module stays
+small); it uses the engine's lock, lookups and ``add_job``/``modify_job``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._chains import check_after, failure_handler
+from ._events import Event, EventKind
+from ._machine import Machine
+from ._model import ChainOn, ConflictPolicy
+from .triggers import Trigger, UpstreamTrigger
+
+if TYPE_CHECKING:
+    from ._model import Job
+
+__all__ = ["ChainOps"]
+
+logger = logging.getLogger("tickwork")
+
+H = TypeVar("H", bound=Callable[[Event], object])
+
+#: The events of a run that failed for good: raised after its retries, or cut off.
+_FAILURES = EventKind.JOB_FAILED | EventKind.JOB_INTERRUPTED
+
+
+class ChainOps(Machine):
+    """Chain operations of the engine (see the module docstring)."""
+
+    _batch_ids: set[str]
+    _batch_edges: dict[str, tuple[tuple[str, ...], ChainOn]]
+
+    if TYPE_CHECKING:
+
+        def _find(self, job_id: str) -> Job | None: ...
+
+        def _job(self, job_id: str) -> Job: ...
+
+        def add_job(self, /, func: Any, *args: Any, **kwargs: Any) -> Job: ...
+
+        def modify_job(self, /, job_id: str, **changes: Any) -> Job: ...
+
+    def on_failure(self, callback: H) -> H:
+        """Call ``callback(event)`` whenever a run fails for good (after its retries) or
+        is cut off: a scheduler-wide hook for alerts and clean-ups.
+
+        *event* is the :class:`~tickwork.Event` of the failure (``kind`` is
+        ``JOB_FAILED`` or ``JOB_INTERRUPTED``; ``job_id``, ``scheduled_at``,
+        ``attempt``, ``exception``). It is called in the scheduler's thread (or task),
+        so keep it quick; a hook that raises is logged, never fatal. Returns *callback*,
+        so it can be used as a decorator (``@scheduler.on_failure``).
+        """
+        if not callable(callback):
+            raise TypeError(f"on_failure takes a callable, got {callback!r}")
+        self.add_listener(callback, _FAILURES)
+        return callback
+
+    def _check_after(
+        self, job_id: str, after: tuple[str, ...], trigger: Trigger | None = None
+    ) -> None:
+        """Refuse upstreams that are no job or that would close a cycle, and (with the
+        *trigger* of a job being changed) no upstreams for a job with no trigger of its
+        own (lock held)."""
+        if not after:
+            if isinstance(trigger, UpstreamTrigger):
+                raise ValueError(
+                    f"job {job_id!r} has no trigger of its own: it needs an upstream "
+                    "(give it a trigger with reschedule_job first, or remove it)"
+                )
+            return
+        edges = {**self._chains.edges(), **self._batch_edges}
+        check_after(
+            edges,
+            job_id,
+            after,
+            lambda other: other in self._batch_ids or self._find(other) is not None,
+            store=self._store,
+            supported=self._chains.chains is not None,
+        )
+
+    def _add_failure_handler(self, job_id: str, handler: Any, policy: ConflictPolicy) -> None:
+        """``on_failure=``: a job run after *job_id* fails for good (lock held)."""
+        existing = failure_handler(job_id, handler, lambda other: self._find(other) is not None)
+        if existing is None:
+            replace = policy is ConflictPolicy.REPLACE
+            self.add_job(handler, id=f"{job_id}.on_failure", after=job_id, on=ChainOn.FAILURE,
+                         replace_existing=replace)  # fmt: skip
+            return
+        other = self._job(existing)
+        if other.after and other.on is not ChainOn.FAILURE:
+            raise ValueError(
+                f"job {job_id!r}: on_failure={existing!r} names a job that runs on "
+                f"{other.on.value!r} of {list(other.after)!r}, not on failure"
+            )
+        if job_id not in other.after:
+            self.modify_job(existing, after=(*other.after, job_id), on=ChainOn.FAILURE)

@@ -1,0 +1,318 @@
+"""Chains: starting a job after others (``add_job(load, after="transform")``).
+
+Theory of operation
+-------------------
+A chained job names its upstream jobs in ``Job.after`` and which of their ends start
+it in ``Job.on``. The store keeps the edges (a :class:`~tickwork.stores._chains.ChainStore`)
+and does the bookkeeping that must survive a crash: when a run ends for good, its
+history row and a *pending hand-over* row for each matching downstream job are written
+in one transaction. This module is the engine's side:
+
+* :meth:`ChainLink.ended` (for each run result the machine takes in) adds what the
+  history keeps of a run for chains: its return value as JSON, and its parents' run ids.
+* :meth:`ChainLink.dispatch` (after the step has persisted) claims every complete
+  (downstream, slot) set, right after this process wrote the last of it or, for a
+  store shared by processes, when a poll finds one another process left (it died
+  right after recording its upstream run), and starts the downstream run with the
+  upstream runs' nominal fire time as its ``scheduled_at``, through the core as
+  ``run_job_now`` starts one (a chained run is never skipped for ``max_instances``:
+  it waits its turn).
+* Runs started so carry their upstream runs (``current_run().upstream``); the machine
+  puts them on the runs' requests (:meth:`ChainLink.annotate`), retries included.
+
+The graph checks (a cycle, unknown upstreams, dependants of a removed job) are pure
+functions over the edges, :func:`find_cycle` and :func:`dependants`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from ._core import Decision, SchedulerCore
+from ._errors import ChainError, JobLookupError
+from ._instants import epoch_us
+from ._model import ChainOn, Outcome, RunEnd, RunRequest, RunResult, Upstream, run_id
+from .stores import JobStore
+from .stores._chains import ChainStore, upstream_of
+
+__all__ = [
+    "ChainLink",
+    "Edges",
+    "check_after",
+    "dependants",
+    "failure_handler",
+    "find_cycle",
+    "removal_plan",
+]
+
+logger = logging.getLogger("tickwork")
+
+_new = tuple.__new__  # (see _model.request_for)
+#: Each chained job: its id -> (upstream ids, on).
+Edges = Mapping[str, tuple[tuple[str, ...], ChainOn]]
+
+_UNSET = object()
+#: How often a store shared by processes is asked for hand-overs others left, when it
+#: has no ``poll_interval`` of its own.
+_POLL = timedelta(seconds=1)
+#: How many complete sets one step claims at most.
+_CLAIMS = 256
+
+
+def find_cycle(edges: Edges, job_id: str, after: tuple[str, ...]) -> list[str] | None:
+    """The path of the cycle that giving *job_id* the upstreams *after* would close
+    (``["a", "b", "c", "a"]``: a runs after b, b after c, c after a), or None."""
+    graph = {key: ups for key, (ups, _) in edges.items()}
+    graph[job_id] = after
+    # Depth-first from job_id along "runs after" edges; a path back to it is a cycle.
+    stack: list[tuple[str, list[str]]] = [(job_id, [job_id])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for upstream in graph.get(node, ()):
+            if upstream == job_id:
+                return [*path, job_id]
+            if upstream not in seen:
+                seen.add(upstream)
+                stack.append((upstream, [*path, upstream]))
+    return None
+
+
+def dependants(edges: Edges, job_id: str) -> list[str]:
+    """The jobs that run after *job_id*, sorted."""
+    return sorted(key for key, (ups, _) in edges.items() if job_id in ups)
+
+
+def check_after(
+    edges: Edges,
+    job_id: str,
+    after: tuple[str, ...],
+    known: Callable[[str], bool],
+    *,
+    store: JobStore,
+    supported: bool,
+) -> None:
+    """Refuse upstreams *after* for job *job_id*: the store keeps no chains, an
+    upstream is no job (*known* says; an ``add_jobs`` batch counts its own ids), or a
+    cycle would close (the path in the message)."""
+    if not after:
+        return
+    if not supported:
+        raise TypeError(
+            f"job {job_id!r}: after= needs a store that keeps chains (MemoryStore, "
+            f"SQLiteStore); {type(store).__name__} does not"
+        )
+    for upstream in after:
+        if upstream != job_id and not known(upstream):
+            raise JobLookupError(
+                f"job {job_id!r} runs after {upstream!r}, which is no job: add {upstream!r} "
+                "first, or both in one add_jobs call"
+            )
+    cycle = find_cycle(edges, job_id, after)
+    if cycle is not None:
+        # Written in the order runs go (each one runs after the one before it).
+        path = " -> ".join(reversed(cycle))
+        raise ChainError(f"job {job_id!r} after {list(after)!r} would close a cycle: {path}")
+
+
+def removal_plan(
+    edges: Edges, job_id: str, *, cascade: bool, detach: bool
+) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]]:
+    """What removing *job_id* takes: (the jobs to remove, dependants first, ending with
+    *job_id*; the jobs that lose it as an upstream, with their remaining upstreams).
+
+    Raises ``ChainError`` naming the dependants when there are some and neither
+    *cascade* nor *detach* is asked for."""
+    if cascade and detach:
+        raise TypeError("give cascade=True or detach=True, not both")
+    direct = dependants(edges, job_id)
+    if not direct:
+        return [job_id], []
+    if detach:
+        return [job_id], [
+            (dep, tuple(up for up in edges[dep][0] if up != job_id)) for dep in direct
+        ]
+    if not cascade:
+        raise ChainError(
+            f"job {job_id!r} cannot be removed: {', '.join(map(repr, direct))} run(s) after "
+            "it; pass cascade=True to remove them too, or detach=True to keep them without it"
+        )
+    order: list[str] = []
+    seen = {job_id}
+    stack = [job_id]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for dep in dependants(edges, node):
+            if dep not in seen:
+                seen.add(dep)
+                stack.append(dep)
+    return list(reversed(order)), []
+
+
+def failure_handler(job_id: str, handler: object, exists: Callable[[str], bool]) -> str | None:
+    """For ``add_job(..., on_failure=handler)``: the id of an existing job that becomes
+    the handler (*handler* is a job id), or None when *handler* is a function (or a
+    ``"module:function"`` reference) for a new job ``"<job_id>.on_failure"``."""
+    if isinstance(handler, str):
+        if ":" not in handler:
+            if not exists(handler):
+                raise JobLookupError(
+                    f"job {job_id!r}: on_failure={handler!r} is no job id nor a "
+                    "'module:function' reference"
+                )
+            return handler
+        return None
+    if not callable(handler):
+        raise TypeError(
+            f"job {job_id!r}: on_failure must be a function, a 'module:function' "
+            f"reference or a job id, got {handler!r}"
+        )
+    return None
+
+
+class ChainLink:
+    """The engine's side of chains (see the module docstring). Not thread-safe: the
+    machine calls it with its lock held."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        core: SchedulerCore,
+        find: Callable[[str], object],
+        shared: bool,
+        executors: Mapping[str, object],
+    ) -> None:
+        self.store = store
+        self._executors = executors
+        # A store shared by processes is asked for hand-overs that others left (a
+        # process that died) at the pace it is polled for changes.
+        poll = getattr(store, "poll_interval", None)
+        self._poll = _POLL if not poll else timedelta(seconds=poll)
+        self.chains: ChainStore | None = None
+        if isinstance(store, ChainStore) and callable(getattr(store, "claim_chain", None)):
+            self.chains = store
+        self._core = core
+        self._find = find
+        self._shared = shared
+        # Upstream job ids with downstream jobs, as last read: a run of one of them
+        # makes this process look for complete sets at once.
+        self._upstreams: frozenset[str] | None = None
+        # Upstream runs of chained runs started here, by (job id, slot us), until the
+        # run (with its retries) is over.
+        self.contexts: dict[tuple[str, int], Mapping[str, Upstream]] = {}
+        self._look = False
+        self._poll_at: datetime | None = None
+
+    # -- the graph --------------------------------------------------------------------
+
+    def edges(self) -> dict[str, tuple[tuple[str, ...], ChainOn]]:
+        """The chained jobs' edges as the store has them (empty without chain support)."""
+        return {} if self.chains is None else self.chains.chain_edges()
+
+    def changed(self) -> None:
+        """A job was added, changed or removed: read the edges again when next needed."""
+        self._upstreams = None
+
+    def _upstream_ids(self) -> frozenset[str]:
+        if self._upstreams is None:
+            self._upstreams = frozenset(up for ups, _ in self.edges().values() for up in ups)
+        return self._upstreams
+
+    def is_upstream(self, job_id: str) -> bool:
+        """Whether *job_id* may have downstream jobs (True while the edges are not read
+        yet). Any thread: it reads no store."""
+        ids = self._upstreams
+        return self.chains is not None and (ids is None or job_id in ids)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a run that may start downstream runs ended since the last dispatch."""
+        return self._look
+
+    # -- runs that ended --------------------------------------------------------------
+
+    def ended(self, result: RunResult, batch: Decision) -> None:
+        """Add the return value and parent ids to the history row of *result* (the
+        last one the core added to *batch*), and note a hand-over to look for."""
+        request = result.request
+        upstream = request.upstream
+        value = result.return_value
+        history = batch.history
+        if not history:
+            return
+        end = history[-1]
+        if end.job_id != request.job_id or end.attempt != request.attempt:
+            return
+        if value is not None or upstream is not None:
+            # (Kept as it is: a store that writes it encodes it, so a store in memory
+            # pays nothing per run.)
+            returned = value if result.outcome is Outcome.SUCCESS else None
+            parents = tuple(up.run_id for up in upstream.values()) if upstream else ()
+            history[-1] = _new(RunEnd, (*end[:9], returned, parents))
+        if end.final:
+            if upstream is not None:
+                self.contexts.pop((request.job_id, epoch_us(request.scheduled_at)), None)
+            if self.chains is not None and request.job_id in self._upstream_ids():
+                self._look = True
+
+    def annotate(self, runs: list[tuple[str, RunRequest]]) -> list[tuple[str, RunRequest]]:
+        """*runs* with the upstream runs put on the requests of chained runs."""
+        contexts = self.contexts
+        out = []
+        for executor, request in runs:
+            if request.upstream is None:
+                found = contexts.get((request.job_id, epoch_us(request.scheduled_at)))
+                if found is not None:
+                    request = request._replace(upstream=found)
+            out.append((executor, request))
+        return out
+
+    # -- starting downstream runs -----------------------------------------------------
+
+    def due(self, now: datetime) -> bool:
+        """Whether :meth:`dispatch` has anything to look for at *now*."""
+        if self.chains is None:
+            return False
+        if self._look:
+            return True
+        return self._shared and (self._poll_at is None or now >= self._poll_at)
+
+    def dispatch(self, now: datetime, batch: Decision) -> None:
+        """Claim the complete hand-overs and start their downstream runs (into *batch*)."""
+        chains = self.chains
+        if chains is None:
+            return
+        if self._shared and not self._look:
+            # A poll: other processes may have chained jobs since the edges were read.
+            self._upstreams = None
+        self._look = False
+        if self._shared:
+            self._poll_at = now + self._poll
+        for downstream, slot in chains.ready_chains(limit=_CLAIMS):
+            self._find(downstream)  # (loaded into the core if it was not there)
+            job = self._core.get(downstream)
+            if job is None or job.executor not in self._executors:
+                # Not this process's to run: removed, broken, or for an executor only
+                # other processes have (they claim it).
+                continue
+            rows = chains.claim_chain(downstream, slot, now=now)
+            if rows is None:
+                continue  # another process was first
+            slot = rows[0].slot if rows else slot
+            upstream = upstream_of(rows)
+            if job.paused:
+                reason = "the job is paused"
+                self._core.skipped(batch, downstream, slot, 1, now, reason)
+                continue
+            self.contexts[(downstream, epoch_us(slot))] = upstream
+            part = self._core.run_now(downstream, slot, now)
+            batch.runs_to_start.extend(part.runs_to_start)
+            batch.events.extend(part.events)
+            logger.debug(
+                "tickwork: job %r starts after %s",
+                downstream,
+                ", ".join(run_id(up.job_id, slot, 1) for up in upstream.values()),
+            )
