@@ -16,19 +16,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, TypeVar
+from typing import Any
 
 from ._chainops import ChainOps
 from ._chains import removal_plan
 from ._checks import whole
 from ._clock import Clock
 from ._core import Decision
+from ._decorators import JobDecorators
 from ._emit import encode_payload
-from ._errors import (
-    ConflictingIdError,
-    JobLookupError,
-    SchedulerStateError,
-)
+from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
 from ._events import Event, EventKind
 from ._instants import US as _US
 from ._machine import Driver, Machine, SchedulerState, _thread_executors
@@ -43,7 +40,7 @@ from ._model import (
     Run,
     evolve,
 )
-from ._options import OPTION_NAMES, check_options, options_of
+from ._options import OPTION_NAMES, check_history_query, check_options, options_of
 from ._planning import (
     Draft,
     epoch_us,
@@ -68,20 +65,13 @@ __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
 
 logger = logging.getLogger("tickwork")
 
-F = TypeVar("F", bound=Callable[..., Any])
 #: How many fire times ``backfill`` queues at most in one call.
 BACKFILL_LIMIT = 10_000
 #: How long ``history`` waits for the driver to record runs that just ended.
 _FLUSH_WAIT = 1.0
 
 
-def _check_history_query(job_id: object, limit: object) -> None:
-    if job_id is not None and not isinstance(job_id, str):
-        raise TypeError(f"job_id must be a str or None, got {job_id!r}")
-    whole(limit, "limit", minimum=0)
-
-
-class Engine(ChainOps, Machine):
+class Engine(JobDecorators, ChainOps, Machine):
     """Scheduler operations shared by :class:`~tickwork.Scheduler` and
     :class:`~tickwork.AsyncScheduler`. Every public method is thread-safe."""
 
@@ -474,33 +464,6 @@ class Engine(ChainOps, Machine):
         executor = self._executors["asyncio"] = AsyncioExecutor()
         return executor
 
-    # -- decorators -----------------------------------------------------------------
-
-    def scheduled_job(
-        self, trigger: Trigger | str, *trigger_args: Any, **options: Any
-    ) -> Callable[[F], F]:
-        """Decorator form of :meth:`add_job`, as APScheduler users write it."""
-
-        def decorate(func: F) -> F:
-            self.add_job(func, trigger, *trigger_args, **options)
-            return func
-
-        return decorate
-
-    def cron(self, expression: str | None = None, /, **options: Any) -> Callable[[F], F]:
-        """``@scheduler.cron("0 9 * * mon-fri")``: run the function on a cron schedule."""
-        if expression is None:
-            return self.scheduled_job("cron", **options)
-        return self.scheduled_job("cron", expression, **options)
-
-    def interval(self, /, **options: Any) -> Callable[[F], F]:
-        """``@scheduler.interval(minutes=5)``: run the function at a fixed interval."""
-        return self.scheduled_job("interval", **options)
-
-    def at(self, when: datetime | str, /, **options: Any) -> Callable[[F], F]:
-        """``@scheduler.at(datetime(...))``: run the function once at an aware datetime."""
-        return self.scheduled_job("date", when, **options)
-
     # -- reading --------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job | None:
@@ -585,7 +548,7 @@ class Engine(ChainOps, Machine):
         store (``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...,
         history_days=...)``).
         """
-        _check_history_query(job_id, limit)
+        check_history_query(job_id, limit)
         if self._results:
             # Runs that ended but are not taken in yet (a clean run does not wake the
             # driver): have them recorded first. A driver thread takes them in, so their

@@ -47,6 +47,7 @@ __all__ = [
     "OPTION_NAMES",
     "ExecutorLike",
     "Option",
+    "check_history_query",
     "check_options",
     "options_of",
 ]
@@ -410,3 +411,10 @@ def options_of(job: Job, changes: Mapping[str, Any] = _NO_KWARGS) -> dict[str, A
             del current[name]
     current.update(changes)
     return current
+
+
+def check_history_query(job_id: object, limit: object) -> None:
+    """The arguments of ``history(job_id, limit=...)``: a str or None, a whole number."""
+    if job_id is not None and not isinstance(job_id, str):
+        raise TypeError(f"job_id must be a str or None, got {job_id!r}")
+    whole(limit, "limit", minimum=0)

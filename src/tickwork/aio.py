@@ -11,8 +11,9 @@ from types import TracebackType
 from ._checks import seconds
 from ._clock import Clock
 from ._driver import DriverBase, Pacer, forward_async, off_loop
-from ._engine import _FLUSH_WAIT, Engine, SchedulerState, _check_history_query
+from ._engine import _FLUSH_WAIT, Engine, SchedulerState
 from ._model import Run
+from ._options import check_history_query as _check_history_query
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
 from .stores import JobStore
 
