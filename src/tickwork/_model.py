@@ -290,6 +290,9 @@ class RunRequest(NamedTuple):
     scheduled_at: datetime
     attempt: int = 1
     timeout: float | None = None
+    #: The job's misfire grace time: a task queue executor lets a run sent for a worker
+    #: expire this long after its nominal time.
+    misfire_grace: timedelta | None = None
 
     @property
     def context(self) -> RunContext:
@@ -371,6 +374,7 @@ def request_for(run_id: int, job: Job, scheduled_at: datetime, attempt: int) -> 
             scheduled_at,
             attempt,
             job.timeout,
+            job.misfire_grace_time,
         ),
     )
     return request

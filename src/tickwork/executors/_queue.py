@@ -1,0 +1,307 @@
+"""Runs handed to a task queue: the :class:`Enqueuer` seam and :class:`QueueExecutor`.
+
+Theory of operation: tickwork decides *when* (claims, leases, policies, history);
+the queue decides *where*. :meth:`QueueExecutor.submit_many` turns each claimed run
+into a :class:`QueuedTask` (a message, a task id derived from the run, an expiry) and
+hands the batch to an :class:`Enqueuer`, which sends it. A collector thread asks the
+enqueuer every ``poll_interval`` seconds for the outcomes of the tasks still out and
+reports each, once, to the scheduler, which records history, fires events and applies
+``retry`` and ``max_instances`` exactly as for a local executor.
+
+The hand-off is exactly-once in effect, not by luck: the task id is a uuid5 of the
+run's ``run_id`` (job id, nominal time, attempt), so sending a run again (a takeover
+after the scheduler died between the send and the end of the run) sends *the same
+task*, and the worker's guard (:func:`tickwork.executors._worker.run_guarded`) runs a
+task id once and answers a later delivery with the first outcome. While a run is out
+on a worker, the scheduler that sent it keeps its store lease (renewed as for any
+running run); a process that takes the lease over re-sends the run, never runs it
+itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
+
+from .._context import request_fields
+from .._instants import EPOCH
+from .._errors import JobTimeout, RemoteJobError, SerializationError, WorkerDied
+from .._model import Outcome, RunRequest, RunResult
+from ._base import BatchExecutor
+from ._worker import message_of, task_id_of
+from .process import _reference_for
+
+__all__ = ["Enqueuer", "QueueExecutor", "QueuedTask"]
+
+logger = logging.getLogger("tickwork")
+
+
+class QueuedTask(NamedTuple):
+    """One run as a task for a queue."""
+
+    #: Derived from the run (uuid5 of its ``run_id``): the same for every re-send.
+    task_id: str
+    #: What the worker runs (JSON-able: reference, args, kwargs, job id, nominal time,
+    #: attempt, timeout).
+    message: dict[str, Any]
+    #: When the task must be dropped unstarted (nominal time + misfire grace; None: never).
+    expires: datetime | None
+    #: The job's ``timeout`` in seconds (the queue's time limit), or None.
+    timeout: float | None
+
+
+@runtime_checkable
+class Enqueuer(Protocol):
+    """What a task queue adapter implements (the Celery and RQ ones are about a hundred
+    lines each). The contract:
+
+    * :meth:`send` sends every task of the batch, with the task's id as the queue's
+      task id, its ``expires`` as the queue's expiry (never an ETA or countdown: a run is
+      sent when due), and its ``timeout`` as the queue's time limit, to be run by a
+      worker that calls ``run_guarded(task_id, message, guard)``. Sending a task id
+      again must be harmless (the worker's guard runs an id once). It raises (any
+      exception, naming the broker) when the broker cannot take the batch; the
+      executor then reports the batch's runs ``INTERRUPTED`` with that error.
+    * :meth:`results` returns, for the given task ids, the outcomes of those that have
+      ended, keyed by id; ids still queued or running are left out. An outcome is the
+      worker's dict (``ok``, ``value`` or ``error_type``/``error``/``traceback``,
+      ``started_at``, ``finished_at``), or one the adapter makes for a task the queue
+      itself ended: expired unstarted (``"expired": True``), its worker lost
+      (``error_type`` ``"tickwork.WorkerDied"``). It raises when the result store cannot
+      be read (the executor logs it and asks again). Called from one thread.
+    * :meth:`close` releases connections; called once, at shutdown.
+    """
+
+    def send(self, tasks: Sequence[QueuedTask]) -> None:
+        """Send the batch (see the class docstring)."""
+
+    def results(self, task_ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        """The outcomes of the tasks among *task_ids* that have ended."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def _instant(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def result_of(request: RunRequest, outcome: Mapping[str, Any], now: datetime) -> RunResult:
+    """The :class:`RunResult` of *request* from a worker's (or the queue's) *outcome*."""
+    started = _instant(outcome.get("started_at"))
+    finished = _instant(outcome.get("finished_at")) or now
+    if outcome.get("ok"):
+        return RunResult(request, Outcome.SUCCESS, outcome.get("value"), None, started, finished)
+    kind = str(outcome.get("error_type") or "")
+    text = str(outcome.get("error") or "")
+    where = f"job {request.job_id!r}"
+    error: BaseException
+    if outcome.get("expired"):
+        error = RemoteJobError(f"{where}: {text}", kind)
+        return RunResult(request, Outcome.INTERRUPTED, None, error, None, finished)
+    if kind == "tickwork.JobTimeout":
+        error = JobTimeout(text)
+    elif kind == "tickwork.WorkerDied":
+        error = WorkerDied(f"the worker running {where} died: {text}")
+    else:
+        error = RemoteJobError(
+            f"{where} raised {kind} on a worker: {text}", kind, str(outcome.get("traceback", ""))
+        )
+    return RunResult(request, Outcome.FAILURE, None, error, started, finished)
+
+
+class QueueExecutor(BatchExecutor):
+    """Hands runs to a task queue through an :class:`Enqueuer` (see the module docstring).
+
+    :class:`~tickwork.executors.CeleryExecutor` and
+    :class:`~tickwork.executors.RQExecutor` are this with their queue's enqueuer; give
+    it your own enqueuer for another queue.
+
+    Args:
+        enqueuer: the queue adapter.
+        poll_interval: seconds between two reads of the outcomes of runs still out.
+    """
+
+    kind: ClassVar[str] = "task queue"
+    enforces_timeout: ClassVar[bool] = True
+    #: The engine re-sends (never runs locally) a run of this executor that it takes
+    #: over from a process that died; the task id makes the re-send the same task.
+    resends_on_takeover: ClassVar[bool] = True
+
+    def __init__(self, enqueuer: Enqueuer, *, poll_interval: float = 0.01) -> None:
+        if not isinstance(enqueuer, Enqueuer):
+            raise TypeError(f"enqueuer must implement tickwork.executors.Enqueuer, got {enqueuer!r}")
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}")
+        self.enqueuer = enqueuer
+        self.poll_interval = float(poll_interval)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._out: dict[str, RunRequest] = {}
+        self._changed = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._collector: threading.Thread | None = None
+        self._failing = False
+
+    def submit(self, request: RunRequest) -> None:
+        """Send one run (see :meth:`submit_many`)."""
+        self.submit_many((request,))
+
+    def check(
+        self,
+        func: Callable[..., Any] | None,
+        func_ref: str | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Refuse at ``add_job`` what a worker could never run: a function without an
+        importable reference, arguments that are not JSON.
+
+        Raises:
+            SerializationError: naming the function or argument.
+        """
+        _reference_for(RunRequest(0, "?", func, func_ref, (), {}, EPOCH))
+        try:
+            json.dumps([list(args), dict(kwargs)])
+        except (TypeError, ValueError) as error:
+            raise SerializationError(
+                f"the arguments of a job for a task queue must be JSON ({error}): "
+                f"args={args!r}, kwargs={dict(kwargs)!r}"
+            ) from None
+
+    def task_for(self, request: RunRequest) -> QueuedTask:
+        """The task *request* is sent as.
+
+        Raises:
+            SerializationError: its function has no reference, or its arguments are
+                not JSON.
+        """
+        message = message_of(request, _reference_for(request))
+        try:
+            json.dumps(message)
+        except (TypeError, ValueError) as error:
+            raise SerializationError(
+                f"cannot send job {request.job_id!r} to a task queue: its arguments are "
+                f"not JSON ({error})"
+            ) from None
+        grace = request.misfire_grace
+        expires = None if grace is None else request.scheduled_at + grace
+        task_id = task_id_of(request.job_id, request.scheduled_at, request.attempt)
+        return QueuedTask(task_id, message, expires, request.timeout)
+
+    def _enqueue(self, batch: Sequence[RunRequest]) -> None:
+        tasks: list[QueuedTask] = []
+        for request in batch:
+            try:
+                tasks.append(self.task_for(request))
+            except SerializationError as error:
+                self._later(RunResult(request, Outcome.FAILURE, exception=error))
+                continue
+            self._out[tasks[-1].task_id] = request
+        if not tasks:
+            return
+        try:
+            self.enqueuer.send(tasks)
+        except BaseException:
+            for task in tasks:
+                self._out.pop(task.task_id, None)
+            raise
+        if self._collector is None:
+            self._collector = threading.Thread(
+                target=self._collect, name="tickwork-queue-collector", daemon=True
+            )
+            self._collector.start()
+
+    def _later(self, result: RunResult) -> None:
+        # Reported from another thread: _enqueue runs under our lock, the callback may
+        # take the engine's.
+        threading.Thread(target=self._deliver, args=(result,), daemon=True).start()
+
+    def _collect(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            with self._lock:
+                ids = list(self._out)
+            if not ids:
+                continue
+            found: dict[str, Mapping[str, Any]] = {}
+            try:
+                for start in range(0, len(ids), 1000):
+                    found.update(self.enqueuer.results(ids[start : start + 1000]))
+            except Exception as error:
+                if not self._failing:
+                    logger.error("tickwork: cannot read the outcomes of queued runs: %s", error)
+                self._failing = True
+                continue
+            self._failing = False
+            if not found:
+                continue
+            now = self._clock.now()
+            ended: list[RunResult] = []
+            with self._lock:
+                for task_id, outcome in found.items():
+                    request = self._out.pop(task_id, None)
+                    if request is not None:
+                        ended.append(result_of(request, outcome, now))
+                self._changed.notify_all()
+            for result in ended:
+                if result.outcome is not Outcome.SUCCESS and result.exception is not None:
+                    logger.debug("tickwork: %s", result.exception, extra=request_fields(result.request))
+                self._deliver(result)
+
+    def out(self) -> int:
+        """How many runs are out on the queue, their outcomes not yet collected."""
+        with self._lock:
+            return len(self._out)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop sending; with *wait*, wait (at most *timeout* seconds) for the outcomes
+        of the runs out on workers. Runs whose outcome is not in by then are reported
+        ``INTERRUPTED`` (they may still run on their workers: the queue has them)."""
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        with self._lock:
+            self._closed = True
+            while wait and self._out and self._collector is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._changed.wait(0.1 if left is None else min(left, 0.1))
+            left_out = list(self._out.values())
+            self._out.clear()
+        self._stop.set()
+        if self._collector is not None and self._collector is not threading.current_thread():
+            self._collector.join(5)
+        now = self._clock.now() if left_out else None
+        for request in left_out:
+            error = RemoteJobError(
+                f"job {request.job_id!r} was still out on a worker when the scheduler shut "
+                "down; its outcome was not collected"
+            )
+            self._deliver(RunResult(request, Outcome.INTERRUPTED, None, error, None, now))
+        try:
+            self.enqueuer.close()
+        except Exception:
+            logger.exception("tickwork: the task queue's enqueuer failed to close")
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (the adapters turn ``expires`` into seconds from now with it)."""
+    return datetime.now(timezone.utc)
+
+
+def seconds_until(moment: datetime | None) -> float | None:
+    """Seconds from now until *moment* (at least 0.001), or None."""
+    if moment is None:
+        return None
+    return max((moment - utc_now()) / timedelta(seconds=1), 0.001)
