@@ -97,6 +97,8 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
         self._reader.join(2)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @contextlib.contextmanager
