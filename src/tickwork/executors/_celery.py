@@ -171,6 +171,8 @@ class CeleryExecutor(QueueExecutor):
             is then the task's final state.
         queue: the Celery queue to send to.
         poll_interval: seconds between two reads of the result backend.
+        resend_after: seconds after which a run with no outcome yet is sent again, the
+            same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
         retry_policy: kombu's publish retry policy (see :class:`CeleryEnqueuer`).
 
     Raises:
@@ -191,8 +193,9 @@ class CeleryExecutor(QueueExecutor):
         task: str | None = None,
         queue: str | None = None,
         poll_interval: float = 0.01,
+        resend_after: float | None = 30.0,
         retry_policy: Mapping[str, Any] | None = None,
     ) -> None:
         enqueuer = CeleryEnqueuer(app, task=task, queue=queue, retry_policy=retry_policy)
-        super().__init__(enqueuer, poll_interval=poll_interval)
+        super().__init__(enqueuer, poll_interval=poll_interval, resend_after=resend_after)
         self.app = app

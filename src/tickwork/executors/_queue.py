@@ -132,6 +132,11 @@ class QueueExecutor(BatchExecutor):
     Args:
         enqueuer: the queue adapter.
         poll_interval: seconds between two reads of the outcomes of runs still out.
+        resend_after: seconds after which a run whose outcome has not come back is sent
+            again (with the same task id; then after twice as long, and so on), in case
+            the broker lost it; None: never. A run still queued behind others, or
+            running, is not run twice: the worker's guard answers the second delivery
+            (which waits for the first to end, holding a worker slot).
     """
 
     kind: ClassVar[str] = "task queue"
@@ -140,11 +145,23 @@ class QueueExecutor(BatchExecutor):
     #: over from a process that died; the task id makes the re-send the same task.
     resends_on_takeover: ClassVar[bool] = True
 
-    def __init__(self, enqueuer: Enqueuer, *, poll_interval: float = 0.01) -> None:
+    def __init__(
+        self,
+        enqueuer: Enqueuer,
+        *,
+        poll_interval: float = 0.01,
+        resend_after: float | None = 30.0,
+    ) -> None:
         if not isinstance(enqueuer, Enqueuer):
             raise TypeError(f"enqueuer must implement tickwork.executors.Enqueuer, got {enqueuer!r}")
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}")
+        if resend_after is not None and not resend_after > 0:
+            raise ValueError(f"resend_after must be positive seconds or None, got {resend_after!r}")
+        self.resend_after = None if resend_after is None else float(resend_after)
+        # Runs whose outcome has not come back: task id -> the task and when to re-send
+        # it (time.monotonic(); inf: never) with the wait after that.
+        self._resend: dict[str, list[Any]] = {}
         self.enqueuer = enqueuer
         self.poll_interval = float(poll_interval)
         self._lock = threading.Lock()
@@ -210,6 +227,9 @@ class QueueExecutor(BatchExecutor):
                 self._later(RunResult(request, Outcome.FAILURE, exception=error))
                 continue
             self._out[tasks[-1].task_id] = request
+            if self.resend_after is not None:
+                due = time.monotonic() + self.resend_after
+                self._resend[tasks[-1].task_id] = [tasks[-1], due, self.resend_after]
         if not tasks:
             return
         try:
@@ -217,6 +237,7 @@ class QueueExecutor(BatchExecutor):
         except BaseException:
             for task in tasks:
                 self._out.pop(task.task_id, None)
+                self._resend.pop(task.task_id, None)
             raise
         if self._collector is None:
             self._collector = threading.Thread(
@@ -245,6 +266,7 @@ class QueueExecutor(BatchExecutor):
                 self._failing = True
                 continue
             self._failing = False
+            self._resend_lost(found)
             if not found:
                 continue
             now = self._clock.now()
@@ -252,6 +274,7 @@ class QueueExecutor(BatchExecutor):
             with self._lock:
                 for task_id, outcome in found.items():
                     request = self._out.pop(task_id, None)
+                    self._resend.pop(task_id, None)
                     if request is not None:
                         ended.append(result_of(request, outcome, now))
                 self._changed.notify_all()
@@ -259,6 +282,36 @@ class QueueExecutor(BatchExecutor):
                 if result.outcome is not Outcome.SUCCESS and result.exception is not None:
                     logger.debug("tickwork: %s", result.exception, extra=request_fields(result.request))
                 self._deliver(result)
+
+    def _resend_lost(self, found: Mapping[str, Any]) -> None:
+        """Send again the runs out longer than ``resend_after`` (then twice as long, and
+        so on): a message the broker lost (a restart, a worker's fetch cut off) is not
+        waited for forever. The same task id: the worker's guard runs it once."""
+        if self.resend_after is None:
+            return
+        clock = time.monotonic()
+        with self._lock:
+            # (Also while a shutdown waits for the runs out: not after it gave up.)
+            if self._stop.is_set():
+                return
+            due = [entry for task_id, entry in self._resend.items()
+                   if entry[1] <= clock and task_id not in found]  # fmt: skip
+            for entry in due:
+                entry[2] *= 2
+                entry[1] = clock + entry[2]
+        if not due:
+            return
+        try:
+            self.enqueuer.send([entry[0] for entry in due])
+        except Exception as error:
+            logger.error("tickwork: could not send %d run(s) again: %s", len(due), error)
+            return
+        logger.warning(
+            "tickwork: %d run(s) out on the task queue for over %s s with no outcome were "
+            "sent again (the same task ids: a worker runs each once)",
+            len(due),
+            self.resend_after,
+        )
 
     def out(self) -> int:
         """How many runs are out on the queue, their outcomes not yet collected."""
@@ -279,6 +332,7 @@ class QueueExecutor(BatchExecutor):
                 self._changed.wait(0.1 if left is None else min(left, 0.1))
             left_out = list(self._out.values())
             self._out.clear()
+            self._resend.clear()
         self._stop.set()
         if self._collector is not None and self._collector is not threading.current_thread():
             self._collector.join(5)

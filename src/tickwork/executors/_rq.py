@@ -121,6 +121,8 @@ class RQExecutor(QueueExecutor):
         connection: a ``redis.Redis`` client for the queue (RQ's).
         queue: the RQ queue's name.
         poll_interval: seconds between two reads of the jobs' outcomes.
+        resend_after: seconds after which a run with no outcome yet is sent again, the
+            same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
         lease: the workers' guard lease on a running job, in seconds.
 
     Raises:
@@ -133,8 +135,11 @@ class RQExecutor(QueueExecutor):
         *,
         queue: str = "default",
         poll_interval: float = 0.01,
+        resend_after: float | None = 30.0,
         lease: float = 10.0,
     ) -> None:
         super().__init__(
-            RQEnqueuer(connection, queue=queue, lease=lease), poll_interval=poll_interval
+            RQEnqueuer(connection, queue=queue, lease=lease),
+            poll_interval=poll_interval,
+            resend_after=resend_after,
         )
