@@ -10,6 +10,7 @@ countdown. Outcomes come back through the app's result backend.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -71,34 +72,38 @@ class CeleryEnqueuer:
         )
 
     def send(self, tasks: Sequence[QueuedTask]) -> None:
-        """Send *tasks* through one producer (see :class:`~tickwork.executors.Enqueuer`)."""
+        """Send *tasks* through one producer, in one publish batch where the transport
+        has them (Redis: one pipeline), routed once (see
+        :class:`~tickwork.executors.Enqueuer`)."""
         app = self.app
+        amqp = app.amqp
         name = self.task or RUN_TASK
+        routing = amqp.router.route({"queue": self.queue} if self.queue else {}, name, (), {})
         with app.producer_or_acquire() as producer:
-            for task in tasks:
-                options: dict[str, Any] = {}
-                if task.timeout is not None:
-                    options["soft_time_limit"] = task.timeout
-                    options["time_limit"] = task.timeout + HARD_LIMIT_AFTER
-                if self.task is None:
-                    args: Any = [task.message]
-                    kwargs: Any = None
-                else:
-                    args, kwargs = task.message["args"], task.message["kwargs"]
-                    options["headers"] = {"tickwork": {k: v for k, v in task.message.items()
-                                                       if k not in ("args", "kwargs")}}  # fmt: skip
-                app.send_task(
-                    name,
-                    args=args,
-                    kwargs=kwargs,
-                    task_id=task.task_id,
-                    expires=task.expires,
-                    queue=self.queue,
-                    producer=producer,
-                    retry=True,
-                    retry_policy=self.retry_policy,
-                    **options,
-                )
+            batch = producer.batch() if hasattr(producer, "batch") else contextlib.nullcontext()
+            with batch:
+                for task in tasks:
+                    limits: dict[str, Any] = {}
+                    if task.timeout is not None:
+                        limits["soft_time_limit"] = task.timeout
+                        limits["time_limit"] = task.timeout + HARD_LIMIT_AFTER
+                    headers = None
+                    if self.task is None:
+                        args: Any = [task.message]
+                        kwargs: Any = {}
+                    else:
+                        args, kwargs = task.message["args"], task.message["kwargs"]
+                        headers = {"tickwork": {k: v for k, v in task.message.items()
+                                                if k not in ("args", "kwargs")}}  # fmt: skip
+                    # (argsrepr given: Celery would otherwise repr the message per run.)
+                    message = amqp.create_task_message(
+                        task.task_id, name, args, kwargs, expires=task.expires,
+                        argsrepr=task.message["job_id"], kwargsrepr="", **limits,
+                    )  # fmt: skip
+                    amqp.send_task_message(
+                        producer, name, message, headers=headers, retry=True,
+                        retry_policy=self.retry_policy, **routing,
+                    )  # fmt: skip
 
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """Outcomes from the result backend (one ``MGET`` on a key-value backend)."""

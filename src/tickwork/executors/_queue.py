@@ -24,6 +24,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
@@ -170,6 +171,10 @@ class QueueExecutor(BatchExecutor):
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._collector: threading.Thread | None = None
+        self._sender: threading.Thread | None = None
+        self._sent = 0
+        # Runs queued for the sender thread.
+        self._pending: deque[RunRequest] = deque()
         self._failing = False
 
     def submit(self, request: RunRequest) -> None:
@@ -219,36 +224,67 @@ class QueueExecutor(BatchExecutor):
         return QueuedTask(task_id, message, expires, request.timeout)
 
     def _enqueue(self, batch: Sequence[RunRequest]) -> None:
-        tasks: list[QueuedTask] = []
+        # The sender thread builds and sends the tasks: the engine's thread only queues
+        # them (a broker that is slow, or down and retried, never holds it up).
+        self._pending.extend(batch)
+        self._changed.notify_all()
+        if self._sender is None:
+            self._sender = threading.Thread(
+                target=self._send_loop, name="tickwork-queue-sender", daemon=True
+            )
+            self._collector = threading.Thread(
+                target=self._collect, name="tickwork-queue-collector", daemon=True
+            )
+            self._sender.start()
+            self._collector.start()
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._stop.is_set():
+                    self._changed.wait()
+                if not self._pending:
+                    return
+                batch = list(self._pending)
+                self._pending.clear()
+            self._send(batch)
+            with self._lock:
+                self._changed.notify_all()
+
+    def _send(self, batch: list[RunRequest]) -> None:
+        pairs: list[tuple[QueuedTask, RunRequest]] = []
+        refused: list[RunResult] = []
         for request in batch:
             try:
-                tasks.append(self.task_for(request))
+                pairs.append((self.task_for(request), request))
             except SerializationError as error:
-                self._later(RunResult(request, Outcome.FAILURE, exception=error))
-                continue
-            self._out[tasks[-1].task_id] = request
-            if self.resend_after is not None:
-                due = time.monotonic() + self.resend_after
-                self._resend[tasks[-1].task_id] = [tasks[-1], due, self.resend_after]
+                refused.append(RunResult(request, Outcome.FAILURE, exception=error))
+        tasks = [task for task, _ in pairs]
+        with self._lock:
+            due = time.monotonic() + (self.resend_after or 0.0)
+            for task, request in pairs:
+                self._out[task.task_id] = request
+                if self.resend_after is not None:
+                    self._resend[task.task_id] = [task, due, self.resend_after]
+        for result in refused:
+            self._deliver(result)
         if not tasks:
             return
         try:
             self.enqueuer.send(tasks)
-        except BaseException:
-            for task in tasks:
-                self._out.pop(task.task_id, None)
-                self._resend.pop(task.task_id, None)
-            raise
-        if self._collector is None:
-            self._collector = threading.Thread(
-                target=self._collect, name="tickwork-queue-collector", daemon=True
-            )
-            self._collector.start()
-
-    def _later(self, result: RunResult) -> None:
-        # Reported from another thread: _enqueue runs under our lock, the callback may
-        # take the engine's.
-        threading.Thread(target=self._deliver, args=(result,), daemon=True).start()
+        except Exception as error:
+            logger.error("tickwork: the task queue refused %d run(s): %s", len(tasks), error)
+            now = self._clock.now()
+            with self._lock:
+                lost = [self._out.pop(task.task_id, None) for task in tasks]
+                for task in tasks:
+                    self._resend.pop(task.task_id, None)
+            for unsent in lost:
+                if unsent is not None:
+                    self._deliver(RunResult(unsent, Outcome.INTERRUPTED, None, error, None, now))
+            return
+        with self._lock:
+            self._sent += len(tasks)
 
     def _collect(self) -> None:
         while not self._stop.wait(self.poll_interval):
@@ -313,6 +349,11 @@ class QueueExecutor(BatchExecutor):
             self.resend_after,
         )
 
+    def sent(self) -> int:
+        """How many runs the queue has taken so far (re-sends not counted)."""
+        with self._lock:
+            return self._sent
+
     def out(self) -> int:
         """How many runs are out on the queue, their outcomes not yet collected."""
         with self._lock:
@@ -325,17 +366,22 @@ class QueueExecutor(BatchExecutor):
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         with self._lock:
             self._closed = True
-            while wait and self._out and self._collector is not None:
+            while wait and (self._out or self._pending) and self._collector is not None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
                 self._changed.wait(0.1 if left is None else min(left, 0.1))
-            left_out = list(self._out.values())
+            left_out = [*self._pending, *self._out.values()]
+            self._pending.clear()
             self._out.clear()
             self._resend.clear()
+            self._changed.notify_all()
         self._stop.set()
-        if self._collector is not None and self._collector is not threading.current_thread():
-            self._collector.join(5)
+        with self._lock:
+            self._changed.notify_all()
+        for thread in (self._sender, self._collector):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(5)
         now = self._clock.now() if left_out else None
         for request in left_out:
             error = RemoteJobError(
