@@ -27,7 +27,11 @@ _client = redis.Redis.from_url(URL)
 if os.environ.get("BENCH_ENTRIES"):
     every = timedelta(seconds=float(os.environ.get("BENCH_EVERY", "1")))
     app.conf.beat_schedule = {
-        f"entry-{i}": {"task": "bench.stamp", "schedule": every, "args": [f"entry-{i}", os.environ.get("BENCH_KEY", "bench:stamps")]}
+        f"entry-{i}": {
+            "task": "bench.stamp",
+            "schedule": every,
+            "args": [f"entry-{i}", os.environ.get("BENCH_KEY", "bench:stamps")],
+        }
         for i in range(int(os.environ["BENCH_ENTRIES"]))
     }
     app.conf.beat_max_loop_interval = 0.05

@@ -177,7 +177,9 @@ def measure_send(count: int) -> list[list[str]]:
     took = time.perf_counter() - began
     sent = executor.sent()
     scheduler.shutdown(wait=False)
-    rows.append(["Scheduler, date jobs due at once", f"{sent:,}", f"{took:.3f}", f"{sent / took:,.0f}"])
+    rows.append(
+        ["Scheduler, date jobs due at once", f"{sent:,}", f"{took:.3f}", f"{sent / took:,.0f}"]
+    )
     client.delete(queue)
     return rows
 
@@ -286,7 +288,8 @@ def measure_doubling(queue: str, seconds: float, directory: Path) -> list[list[s
     children = [
         subprocess.Popen(
             [sys.executable, __file__, "--child", db, queue, key, str(seconds), str(jobs)],
-            cwd=HERE, env={**env(), "BENCH_FIRST": first.isoformat()},
+            cwd=HERE,
+            env={**env(), "BENCH_FIRST": first.isoformat()},
         )
         for _ in (1, 2)
     ]

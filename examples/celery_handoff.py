@@ -97,7 +97,8 @@ def run() -> int:
     scheduler.shutdown(wait=True, timeout=10)  # waits for the outcomes still out
     runs = scheduler.history()
     for run in runs:
-        print(f"  {run.scheduled_at:%H:%M:%S.%f}"[:-3] + f"  attempt {run.attempt}  {run.outcome.value}")
+        at = f"{run.scheduled_at:%H:%M:%S.%f}"[:-3]
+        print(f"  {at}  attempt {run.attempt}  {run.outcome.value}")
     print(f"{len(runs)} runs recorded, ran on a worker process: "
           f"{all(run.outcome.value == 'success' for run in runs)}")  # fmt: skip
     return 0

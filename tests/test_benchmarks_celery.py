@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import tickwork
 
 from .executors import queues
@@ -37,9 +35,13 @@ def test_the_celery_benchmark_reports_every_table_at_its_short_size() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    sends = re.findall(r"^\| (CeleryExecutor\.submit_many|Scheduler, [^|]+) \| ([\d,]+) \|", out, re.M)
+    sends = re.findall(
+        r"^\| (CeleryExecutor\.submit_many|Scheduler, [^|]+) \| ([\d,]+) \|", out, re.M
+    )
     assert [int(count.replace(",", "")) for _, count in sends] == [2000, 2000], out
-    late = dict(re.findall(r"^\| (tickwork \+ CeleryExecutor|Celery beat) \| ([\d,]+) \|", out, re.M))
+    late = dict(
+        re.findall(r"^\| (tickwork \+ CeleryExecutor|Celery beat) \| ([\d,]+) \|", out, re.M)
+    )
     assert int(late["tickwork + CeleryExecutor"].replace(",", "")) >= 100, out
     assert int(late["Celery beat"].replace(",", "")) > 0, out
     assert re.search(r"Goal: tickwork's p99 lateness .*: (met|NOT met)", out)

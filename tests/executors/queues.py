@@ -87,10 +87,8 @@ class Worker:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(3)
-            except subprocess.TimeoutExpired:
-                pass
         if self.process.poll() is None:
             # The whole group: a prefork worker's children too.
             with contextlib.suppress(ProcessLookupError):

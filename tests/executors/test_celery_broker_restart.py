@@ -34,7 +34,9 @@ def test_runs_across_a_broker_restart_are_each_run_once_or_reported(tmp_path: Pa
             app = Celery("tickwork_tests", broker=broker.url, backend=queues.REDIS)
             app.conf.broker_connection_timeout = 0.5
             executor = CeleryExecutor(
-                app, queue=queue, retry_policy={"max_retries": 1, "interval_start": 0.1},
+                app,
+                queue=queue,
+                retry_policy={"max_retries": 1, "interval_start": 0.1},
                 resend_after=1.0,
             )
             scheduler = Scheduler(timezone="UTC", executors={"celery": executor})

@@ -9,6 +9,7 @@ errors for bad input; and that a second delivery of one run does not run it twic
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from tickwork.executors._worker import task_id_of
 from . import queues
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 
 class Make:
     """Makes executors for the module's worker (which it keeps, to read its log)."""
@@ -109,6 +111,21 @@ def test_a_run_returns_its_value_into_events_and_history(ran: Ran) -> None:
     assert row.started_at is not None
     assert row.finished_at is not None
     assert row.scheduled_at <= row.started_at <= row.finished_at
+
+
+def test_the_fluent_api_picks_the_queue_executor_by_its_options(ran: Ran) -> None:
+    job = (
+        ran.scheduler.every(0.2)
+        .seconds.options(executor="queue", id=queues.unique("fluent"), remaining_runs=1)
+        .do("tests.executors.queue_jobs:add", 40, 2)
+    )
+    assert job.executor == "queue"
+    ran.scheduler.start()
+    (event,) = ran.wait(EventKind.JOB_EXECUTED)
+    assert event.return_value == 42
+    (row,) = [r for r in ran.scheduler.history() if r.job_id == job.id]
+    # Run on the worker: its start time came back from there.
+    assert row.started_at is not None
 
 
 def test_current_run_inside_the_task_is_the_runs(ran: Ran) -> None:
@@ -209,9 +226,11 @@ def test_a_second_delivery_of_one_run_does_not_run_it_again(
     # one's, marked; Celery's backend keeps the first), and nothing ran again.
     dropped = f"task {task.task_id} was delivered again"
     assert queues.wait_for(
-        lambda: any(dropped in line for line in make_executor.worker.lines)
-        or executor.enqueuer.results([task.task_id]).get(task.task_id, {}).get("duplicate")
-        or path.read_text().count("\n") > 1,
+        lambda: (
+            any(dropped in line for line in make_executor.worker.lines)
+            or executor.enqueuer.results([task.task_id]).get(task.task_id, {}).get("duplicate")
+            or path.read_text().count("\n") > 1
+        ),
         limit=10,
     )
     second = executor.enqueuer.results([task.task_id])[task.task_id]
@@ -245,5 +264,5 @@ def test_max_instances_counts_runs_out_on_workers(ran: Ran) -> None:
     # While the first run was out, the fires were skipped, never sent alongside it.
     executed = ran.of(EventKind.JOB_EXECUTED)
     starts = sorted(event.started_at for event in executed)
-    for earlier, later in zip(starts, starts[1:]):
+    for earlier, later in itertools.pairwise(starts):
         assert later - earlier >= timedelta(seconds=0.55)

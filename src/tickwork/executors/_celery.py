@@ -137,12 +137,21 @@ class CeleryEnqueuer:
                 name = "tickwork.WorkerDied"
             elif kind.__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
                 name = "tickwork.JobTimeout"
-            return {"ok": False, "error_type": name, "error": str(result),
-                    "traceback": meta.get("traceback") or "", "finished_at": _iso(meta.get("date_done"))}  # fmt: skip
+            return {
+                "ok": False,
+                "error_type": name,
+                "error": str(result),
+                "traceback": meta.get("traceback") or "",
+                "finished_at": _iso(meta.get("date_done")),
+            }
         if status == "REVOKED":
-            return {"ok": False, "expired": True, "error_type": "celery.exceptions.TaskRevokedError",
-                    "error": "the task expired (or was revoked) before a worker started it",
-                    "finished_at": _iso(meta.get("date_done"))}  # fmt: skip
+            return {
+                "ok": False,
+                "expired": True,
+                "error_type": "celery.exceptions.TaskRevokedError",
+                "error": "the task expired (or was revoked) before a worker started it",
+                "finished_at": _iso(meta.get("date_done")),
+            }
         return None  # PENDING, RECEIVED, STARTED, RETRY: not ended
 
     def close(self) -> None:

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from .._context import request_fields
-from .._instants import EPOCH
 from .._errors import JobTimeout, RemoteJobError, SerializationError, WorkerDied
+from .._instants import EPOCH
 from .._model import Outcome, RunRequest, RunResult
 from ._base import BatchExecutor
 from ._worker import message_of, task_id_of
@@ -154,7 +154,9 @@ class QueueExecutor(BatchExecutor):
         resend_after: float | None = 30.0,
     ) -> None:
         if not isinstance(enqueuer, Enqueuer):
-            raise TypeError(f"enqueuer must implement tickwork.executors.Enqueuer, got {enqueuer!r}")
+            raise TypeError(
+                f"enqueuer must implement tickwork.executors.Enqueuer, got {enqueuer!r}"
+            )
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}")
         if resend_after is not None and not resend_after > 0:
@@ -316,7 +318,8 @@ class QueueExecutor(BatchExecutor):
                 self._changed.notify_all()
             for result in ended:
                 if result.outcome is not Outcome.SUCCESS and result.exception is not None:
-                    logger.debug("tickwork: %s", result.exception, extra=request_fields(result.request))
+                    fields = request_fields(result.request)
+                    logger.debug("tickwork: %s", result.exception, extra=fields)
                 self._deliver(result)
 
     def _resend_lost(self, found: Mapping[str, Any]) -> None:

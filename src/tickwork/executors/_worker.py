@@ -116,8 +116,7 @@ def outcome_of(
         return _failed(
             error,
             started,
-            f"job {job_id!r} returned a {type(value).__name__}, which cannot travel back "
-            "as JSON: ",
+            f"job {job_id!r} returned a {type(value).__name__}, which cannot travel back as JSON: ",
         )
     return {"tickwork": 1, "ok": True, "value": value, "started_at": started,
             "finished_at": _now(), "worker": _WORKER}  # fmt: skip
