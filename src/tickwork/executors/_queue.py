@@ -41,6 +41,9 @@ __all__ = ["Enqueuer", "QueueExecutor", "QueuedTask"]
 
 logger = logging.getLogger("tickwork")
 
+#: The most outcomes the collector asks for in one read.
+READ_AT_ONCE = 2000
+
 
 class QueuedTask(NamedTuple):
     """One run as a task for a queue."""
@@ -212,7 +215,9 @@ class QueueExecutor(BatchExecutor):
             SerializationError: its function has no reference, or its arguments are
                 not JSON.
         """
-        message = message_of(request, _reference_for(request))
+        # The job's own reference, when it has one (checked at add_job), saves looking
+        # the function up again for every run.
+        message = message_of(request, request.func_ref or _reference_for(request))
         try:
             json.dumps(message)
         except (TypeError, ValueError) as error:
@@ -289,12 +294,22 @@ class QueueExecutor(BatchExecutor):
             self._sent += len(tasks)
 
     def _collect(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+        wait = self.poll_interval
+        cursor = 0
+        while not self._stop.wait(wait):
+            wait = self.poll_interval
             with self._lock:
                 ids = list(self._out)
             if not ids:
                 continue
+            if len(ids) > READ_AT_ONCE:
+                # Thousands out (a burst just sent): a slice per read, in turn, so that
+                # reading outcomes does not compete with sending for the whole time.
+                cursor = cursor % len(ids)
+                ids = ids[cursor : cursor + READ_AT_ONCE]
+                cursor += READ_AT_ONCE
             found: dict[str, Mapping[str, Any]] = {}
+            began = time.monotonic()
             try:
                 for start in range(0, len(ids), 1000):
                     found.update(self.enqueuer.results(ids[start : start + 1000]))
@@ -304,7 +319,11 @@ class QueueExecutor(BatchExecutor):
                 self._failing = True
                 continue
             self._failing = False
-            self._resend_lost(found)
+            # With thousands of runs out, reading them all takes a while: rest at least
+            # as long again, so the reads never take more than half of a core from
+            # the sends and the scheduler.
+            wait = max(self.poll_interval, time.monotonic() - began)
+            self._resend_lost(ids, found)
             if not found:
                 continue
             now = self._clock.now()
@@ -322,10 +341,11 @@ class QueueExecutor(BatchExecutor):
                     logger.debug("tickwork: %s", result.exception, extra=fields)
                 self._deliver(result)
 
-    def _resend_lost(self, found: Mapping[str, Any]) -> None:
-        """Send again the runs out longer than ``resend_after`` (then twice as long, and
-        so on): a message the broker lost (a restart, a worker's fetch cut off) is not
-        waited for forever. The same task id: the worker's guard runs it once."""
+    def _resend_lost(self, ids: list[str], found: Mapping[str, Any]) -> None:
+        """Send again the runs among *ids* (just read) out longer than ``resend_after``
+        (then twice as long, and so on): a message the broker lost (a restart, a
+        worker's fetch cut off) is not waited for forever. The same task id: the
+        worker's guard runs it once."""
         if self.resend_after is None:
             return
         clock = time.monotonic()
@@ -333,8 +353,11 @@ class QueueExecutor(BatchExecutor):
             # (Also while a shutdown waits for the runs out: not after it gave up.)
             if self._stop.is_set():
                 return
-            due = [entry for task_id, entry in self._resend.items()
-                   if entry[1] <= clock and task_id not in found]  # fmt: skip
+            due = []
+            for task_id in ids:
+                entry = self._resend.get(task_id)
+                if entry is not None and entry[1] <= clock and task_id not in found:
+                    due.append(entry)
             for entry in due:
                 entry[2] *= 2
                 entry[1] = clock + entry[2]
