@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tickwork import EventKind, Outcome, Scheduler
+from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
 from tickwork.executors import CeleryExecutor
 from tickwork.stores import SQLiteStore
 
@@ -178,3 +178,38 @@ def test_the_hand_off_works_over_rabbitmq() -> None:
         finally:
             scheduler.shutdown()
     assert event.return_value == 42
+
+
+def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
+    tmp_path: Path,
+) -> None:
+    queues.require_redis()
+    queue = queues.unique("tw-limits")
+    notes = tmp_path / "notes"
+    with queues.celery_worker(queue, pool="prefork", concurrency=2) as worker:
+        scheduler = Scheduler(
+            timezone="UTC", executors={"celery": CeleryExecutor(app(), queue=queue)}
+        )
+        events = Events(scheduler)
+        scheduler.add_job(
+            "tests.executors.queue_jobs:slow", "date", run_date=now(), args=[5.0],
+            executor="celery", id="too-slow", timeout=0.5,
+        )  # fmt: skip
+        scheduler.add_job(
+            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            args=[str(notes), "doomed", 5.0], executor="celery", id="doomed",
+        )  # fmt: skip
+        scheduler.start()
+        try:
+            assert queues.wait_for(lambda: notes.exists() and "start" in notes.read_text())
+            os.kill(int(notes.read_text().split()[2]), signal.SIGKILL)
+            failed = events.wait(EventKind.JOB_FAILED, count=2, limit=20)
+        finally:
+            scheduler.shutdown()
+        assert worker.process.poll() is None  # the worker itself lives on
+    by_job = {event.job_id: event.exception for event in failed}
+    assert isinstance(by_job["too-slow"], JobTimeout), by_job
+    assert isinstance(by_job["doomed"], WorkerDied), by_job
+    assert not events.of(EventKind.JOB_EXECUTED)
+    outcomes = {row.job_id: row.outcome for row in scheduler.history()}
+    assert outcomes == {"too-slow": Outcome.FAILURE, "doomed": Outcome.FAILURE}

@@ -175,7 +175,8 @@ def test_shutdown_reports_runs_still_out_interrupted_after_its_timeout() -> None
     ("outcome", "kind", "words"),
     [
         ({"ok": False, "error_type": "builtins.ValueError", "error": "no paper",
-          "traceback": "Traceback..."}, RemoteJobError, "raised builtins.ValueError on a worker: no paper"),
+          "traceback": "Traceback..."}, RemoteJobError,
+         "raised builtins.ValueError on a worker: no paper"),
         ({"ok": False, "error_type": "tickwork.JobTimeout", "error": "timed out after 1 s"},
          JobTimeout, "timed out after 1 s"),
         ({"ok": False, "error_type": "tickwork.WorkerDied", "error": "SIGKILL"},
@@ -217,8 +218,10 @@ def test_the_guard_runs_a_task_id_once_and_takes_over_a_lapsed_lease(tmp_path: A
     client = redis.Redis.from_url(queues.REDIS)
     guard = RedisGuard(client, lease=0.2, prefix=f"tickwork:test:{uuid.uuid4().hex}:")
     notes = tmp_path / "ran"
-    message = {"tickwork": 1, "job_id": "g", "scheduled_at": AT.isoformat(), "attempt": 1,
-               "ref": "tests.executors.queue_jobs:note_run", "args": [str(notes)], "kwargs": {}}  # fmt: skip
+    message = {
+        "tickwork": 1, "job_id": "g", "scheduled_at": AT.isoformat(), "attempt": 1,
+        "ref": "tests.executors.queue_jobs:note_run", "args": [str(notes)], "kwargs": {},
+    }  # fmt: skip
     first = run_guarded("t1", message, guard)
     again = run_guarded("t1", message, guard)
     assert first["ok"]
