@@ -260,8 +260,20 @@ def tickwork_child(db: str, queue: str, key: str, seconds: float, jobs: int) -> 
 
 
 def measure_doubling(queue: str, seconds: float, directory: Path) -> list[list[str]]:
+    """Two beats and two tickwork processes, at the same time (their own keys)."""
     client = redis_client()
     jobs = 10
+    runs_key = f"bench:runs:{uuid.uuid4().hex[:8]}"
+    db = str(directory / "twice.db")
+    first = datetime.now(timezone.utc) + timedelta(seconds=2)  # both have started
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--child", db, queue, runs_key, str(seconds), str(jobs)],
+            cwd=HERE,
+            env={**env(), "BENCH_FIRST": first.isoformat()},
+        )
+        for _ in (1, 2)
+    ]
     key = f"bench:stamps:{uuid.uuid4().hex[:8]}"
     beats = [beat(queue, jobs, key, directory, n) for n in (1, 2)]
     time.sleep(1.5)  # both have sent their first round
@@ -272,7 +284,8 @@ def measure_doubling(queue: str, seconds: float, directory: Path) -> list[list[s
     ended = time.time()
     for process in beats:
         process.stop()
-    time.sleep(0.5)
+    for child in children:
+        child.wait(seconds + 60)
     stamps = [raw.decode().split() for raw in client.lrange(key, 0, -1)]
     client.delete(key)
     beat_runs = sum(1 for _, at in stamps if began <= float(at) < ended)
@@ -281,22 +294,8 @@ def measure_doubling(queue: str, seconds: float, directory: Path) -> list[list[s
     rows = [["Celery beat, 2 processes", f"{jobs} every 1 s", f"{ended - began:.1f} s",
              f"{beat_runs:,}", f"~{fires:,.0f} (1 per entry per second)",
              f"{beat_runs / max(1, fires):.2f}"]]  # fmt: skip
-
-    key = f"bench:runs:{uuid.uuid4().hex[:8]}"
-    db = str(directory / "twice.db")
-    first = datetime.now(timezone.utc) + timedelta(seconds=2)  # both have started
-    children = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--child", db, queue, key, str(seconds), str(jobs)],
-            cwd=HERE,
-            env={**env(), "BENCH_FIRST": first.isoformat()},
-        )
-        for _ in (1, 2)
-    ]
-    for child in children:
-        child.wait(seconds + 60)
-    ids = Counter(raw.decode() for raw in client.lrange(key, 0, -1))
-    client.delete(key)
+    ids = Counter(raw.decode() for raw in client.lrange(runs_key, 0, -1))
+    client.delete(runs_key)
     runs = sum(ids.values())
     rows.append(["tickwork, 2 processes, 1 store", f"{jobs} every 1 s", f"{seconds:g} s",
                  f"{runs:,}", f"{len(ids):,} (distinct run ids)",
