@@ -211,6 +211,13 @@ def test_bad_arguments_are_refused_with_what_was_expected() -> None:
     assert isinstance(Recorder(), Enqueuer)
 
 
+def test_a_function_of_the_main_script_is_refused_at_add_job() -> None:
+    executor = QueueExecutor(Recorder())
+    with pytest.raises(SerializationError, match="__main__"):
+        executor.check(None, "__main__:report", (), {})
+    executor.check(None, "tests.executors.queue_jobs:add", (1, 2), {"b": None})
+
+
 def test_the_guard_runs_a_task_id_once_and_takes_over_a_lapsed_lease(tmp_path: Any) -> None:
     import redis
 

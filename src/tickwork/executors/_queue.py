@@ -199,7 +199,13 @@ class QueueExecutor(BatchExecutor):
         Raises:
             SerializationError: naming the function or argument.
         """
-        _reference_for(RunRequest(0, "?", func, func_ref, (), {}, EPOCH))
+        reference = _reference_for(RunRequest(0, "?", func, func_ref, (), {}, EPOCH))
+        if reference.startswith("__main__:"):
+            raise SerializationError(
+                f"job function {reference!r} is defined in the __main__ script, which a "
+                "worker cannot import by that name; move it to a module the workers can "
+                "import (or give its reference as 'module:function')"
+            )
         try:
             json.dumps([list(args), dict(kwargs)])
         except (TypeError, ValueError) as error:
