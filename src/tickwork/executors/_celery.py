@@ -81,6 +81,7 @@ class CeleryEnqueuer:
         routing = amqp.router.route({"queue": self.queue} if self.queue else {}, name, (), {})
         with app.producer_or_acquire() as producer:
             batch = producer.batch() if hasattr(producer, "batch") else contextlib.nullcontext()
+            declare: list[Any] | None = None  # the routed queue's, the first time
             with batch:
                 for task in tasks:
                     limits: dict[str, Any] = {}
@@ -102,8 +103,12 @@ class CeleryEnqueuer:
                     )  # fmt: skip
                     amqp.send_task_message(
                         producer, name, message, headers=headers, retry=True,
-                        retry_policy=self.retry_policy, **routing,
+                        retry_policy=self.retry_policy, declare=declare, **routing,
                     )  # fmt: skip
+                    # The queue is declared with the batch's first task (a broker
+                    # such as RabbitMQ drops messages for a queue that does not exist
+                    # yet); declaring it again for each task costs a fifth of a send.
+                    declare = []
 
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """Outcomes from the result backend (one ``MGET`` on a key-value backend)."""
