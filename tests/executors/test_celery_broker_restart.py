@@ -16,7 +16,7 @@ from tickwork.executors import CeleryExecutor
 
 from . import queues
 
-pytestmark = [pytest.mark.broker_restart, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = pytest.mark.broker_restart
 
 
 def test_runs_across_a_broker_restart_are_each_run_once_or_reported(tmp_path: Path) -> None:

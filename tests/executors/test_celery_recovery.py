@@ -22,8 +22,6 @@ from tickwork.stores import SQLiteStore
 
 from . import queues
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 class Events:
     def __init__(self, scheduler: Scheduler) -> None:

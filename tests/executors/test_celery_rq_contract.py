@@ -26,8 +26,6 @@ from tickwork.executors._worker import task_id_of
 
 from . import queues
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 class Make:
     """Makes executors for the module's worker (which it keeps, to read its log)."""
