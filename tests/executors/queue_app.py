@@ -22,3 +22,15 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 tickwork.celery.setup(app, lease=float(os.environ.get("TICKWORK_TEST_LEASE", "10")))
+
+
+@app.task(name="tickwork_tests.flaky", bind=True, autoretry_for=(ValueError,),
+          max_retries=2, default_retry_delay=0)  # fmt: skip
+def flaky(self: object, path: str) -> int:
+    """A Celery task with Celery's own retries: fails on its first try."""
+    retries: int = self.request.retries  # type: ignore[attr-defined]
+    with open(path, "a") as file:
+        file.write(f"{retries}\n")
+    if retries < 1:
+        raise ValueError("the first try fails")
+    return retries

@@ -211,3 +211,27 @@ def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
     assert not events.of(EventKind.JOB_EXECUTED)
     outcomes = {row.job_id: row.outcome for row in scheduler.history()}
     assert outcomes == {"too-slow": Outcome.FAILURE, "doomed": Outcome.FAILURE}
+
+
+def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
+    worker_queue: str, tmp_path: Path
+) -> None:
+    notes = tmp_path / "tries"
+    executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.flaky")
+    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[str(notes)],
+        executor="celery", id=queues.unique("flaky"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (event,) = events.wait(EventKind.JOB_EXECUTED)
+    finally:
+        scheduler.shutdown()
+    # Celery retried once, inside tickwork's one attempt, and the final state came back.
+    assert event.return_value == 1
+    assert notes.read_text().split() == ["0", "1"]
+    rows = scheduler.history()
+    assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
+    assert not events.of(EventKind.JOB_FAILED | EventKind.JOB_RETRIED)
