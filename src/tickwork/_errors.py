@@ -7,6 +7,8 @@ builtin a caller would naturally catch (``ValueError``, ``LookupError``...), so
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ChainError",
     "ConflictingIdError",
@@ -14,6 +16,7 @@ __all__ = [
     "JobLookupError",
     "JobTimeout",
     "LeaseExpired",
+    "RemoteJobError",
     "SchedulerStateError",
     "SerializationError",
     "StoreError",
@@ -117,3 +120,18 @@ class LeaseExpired(TickworkError, RuntimeError):
     """A run was cut off: the process running it stopped renewing its lease (it crashed
     or was killed), so another process took the run over. A job's ``RetryPolicy``
     retries it when ``LeaseExpired`` is in ``retry_on`` (it is, by default)."""
+
+
+class RemoteJobError(TickworkError, RuntimeError):
+    """A job handed to a task queue failed on a worker (or never ran there: its
+    reference did not import, its task expired, its worker died). The message names the
+    job, the exception's type and text; :attr:`error_type` holds the type's
+    ``module.QualName`` and :attr:`remote_traceback` the worker's traceback text."""
+
+    def __init__(self, message: str, error_type: str = "", remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.error_type, self.remote_traceback))

@@ -355,6 +355,9 @@ class RunRequest(NamedTuple):
     event: EmittedEvent | None = None
     #: Upstream runs of a chained run (see :class:`Upstream`), else None.
     upstream: Mapping[str, Upstream] | None = None
+    #: The job's misfire grace time: a task queue executor lets a run sent for a worker
+    #: expire this long after its nominal time.
+    misfire_grace: timedelta | None = None
 
     @property
     def context(self) -> RunContext:
@@ -458,6 +461,7 @@ def request_for(run_id: int, job: Job, scheduled_at: datetime, attempt: int) -> 
             job.timeout,
             None,  # event
             None,  # upstream
+            job.misfire_grace_time,
         ),
     )
     return request

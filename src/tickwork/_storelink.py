@@ -35,7 +35,7 @@ import logging
 import random
 import zlib
 from collections import deque
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -548,19 +548,42 @@ class StoreLink:
         if job is not None:
             # The store keeps instants; the run gets its time in the trigger's zone.
             scheduled_at = scheduled_at.astimezone(fire_zone(job.trigger))
+        handed_off = taken.handed_off
+        if not handed_off and job is not None and self._resends(job.executor):
+            # A run out on a task queue: its worker may be running it still, or have
+            # run it. It is sent again (the same attempt, so the same task id), never
+            # run here; the worker's guard runs one delivery of it and answers the other
+            # with its outcome.
+            handed_off = True
+            logger.info(
+                "tickwork: re-sending the run of job %r scheduled %s (attempt %d) that "
+                "process %s handed to a task queue",
+                taken.job_id,
+                scheduled_at.isoformat(),
+                taken.attempt,
+                taken.owner,
+                extra=log_fields(taken.job_id, scheduled_at, taken.attempt),
+            )
         warning = self._core.taken_over(
             taken.job_id,
             scheduled_at,
             taken.attempt,
             owner=taken.owner,
             dead=taken.dead,
-            handed_off=taken.handed_off,
+            handed_off=handed_off,
             now=now,
             into=batch,
         )
         if warning is not None:
             extra = log_fields(taken.job_id, scheduled_at, taken.attempt)
             logger.warning("tickwork: %s", warning, extra=extra)
+
+    def _resends(self, alias: str) -> bool:
+        """Whether runs of the executor *alias* are re-sent, not re-run, on takeover
+        (a task queue executor's ``resends_on_takeover``)."""
+        executors = self._executors
+        executor = executors.get(alias) if isinstance(executors, Mapping) else None
+        return bool(getattr(executor, "resends_on_takeover", False))
 
     def hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
         """At shutdown, leave pending retries to the processes that share the store, to

@@ -1,0 +1,220 @@
+"""``CeleryExecutor``: runs handed to Celery workers (the ``tickwork[celery]`` extra).
+
+Celery is imported only when an executor is made (never by ``import tickwork``).
+Each run is sent with :meth:`celery.Celery.send_task`: to the generic ``tickwork.run``
+task (``tickwork.celery.setup(app)`` registers it on the workers) or to a task the user
+names, with the run's task id, ``expires`` (nominal time + misfire grace) and the job's
+``timeout`` as the soft time limit (the hard limit a second later), never an ETA or
+countdown. Outcomes come back through the app's result backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._queue import QueuedTask, QueueExecutor
+
+__all__ = ["CeleryEnqueuer", "CeleryExecutor"]
+
+#: The generic task ``tickwork.celery.setup`` registers.
+RUN_TASK = "tickwork.run"
+#: Seconds a job past its soft time limit gets before the hard limit kills it.
+HARD_LIMIT_AFTER = 1.0
+
+
+def _import_celery() -> Any:
+    try:
+        import celery
+    except ImportError as error:  # pragma: no cover - celery is in the test extra
+        raise ImportError(
+            "CeleryExecutor needs Celery: install tickwork[celery] (pip install 'tickwork[celery]')"
+        ) from error
+    return celery
+
+
+class CeleryEnqueuer:
+    """The :class:`~tickwork.executors.Enqueuer` of a Celery app.
+
+    Args:
+        app: the ``celery.Celery`` app (its broker and result backend are used).
+        task: the task to send runs to: None for ``"tickwork.run"`` (the message is its
+            one argument), or a task name, which gets the job's own args and kwargs
+            (and the run in the ``tickwork`` header).
+        queue: the queue to send to (None: the app's default routing).
+        retry_policy: kombu's publish retry policy (how long a send waits for a broker
+            that is down before it fails); the default gives up after about a second.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        task: str | None = None,
+        queue: str | None = None,
+        retry_policy: Mapping[str, Any] | None = None,
+    ) -> None:
+        celery = _import_celery()
+        if not isinstance(app, celery.Celery):
+            raise TypeError(f"app must be a celery.Celery app, got {app!r}")
+        if task is not None and (not isinstance(task, str) or not task):
+            raise TypeError(f"task must be a task name (str) or None, got {task!r}")
+        if queue is not None and (not isinstance(queue, str) or not queue):
+            raise TypeError(f"queue must be a queue name (str) or None, got {queue!r}")
+        self.app = app
+        self.task = task
+        self.queue = queue
+        self.retry_policy = dict(
+            retry_policy
+            if retry_policy is not None
+            else {"max_retries": 3, "interval_start": 0.1, "interval_step": 0.2}
+        )
+
+    def send(self, tasks: Sequence[QueuedTask]) -> None:
+        """Send *tasks* through one producer, in one publish batch where the transport
+        has them (Redis: one pipeline), routed once (see
+        :class:`~tickwork.executors.Enqueuer`)."""
+        app = self.app
+        amqp = app.amqp
+        name = self.task or RUN_TASK
+        routing = amqp.router.route({"queue": self.queue} if self.queue else {}, name, (), {})
+        with app.producer_or_acquire() as producer:
+            batch = producer.batch() if hasattr(producer, "batch") else contextlib.nullcontext()
+            declare: list[Any] | None = None  # the routed queue's, the first time
+            with batch:
+                for task in tasks:
+                    limits: dict[str, Any] = {}
+                    if task.timeout is not None:
+                        limits["soft_time_limit"] = task.timeout
+                        limits["time_limit"] = task.timeout + HARD_LIMIT_AFTER
+                    headers = None
+                    if self.task is None:
+                        args: Any = [task.message]
+                        kwargs: Any = {}
+                    else:
+                        args, kwargs = task.message["args"], task.message["kwargs"]
+                        headers = {"tickwork": {k: v for k, v in task.message.items()
+                                                if k not in ("args", "kwargs")}}  # fmt: skip
+                    # (argsrepr given: Celery would otherwise repr the message per run.)
+                    message = amqp.create_task_message(
+                        task.task_id, name, args, kwargs, expires=task.expires,
+                        argsrepr=task.message["job_id"], kwargsrepr="", **limits,
+                    )  # fmt: skip
+                    amqp.send_task_message(
+                        producer, name, message, headers=headers, retry=True,
+                        retry_policy=self.retry_policy, declare=declare, **routing,
+                    )  # fmt: skip
+                    # The queue is declared with the batch's first task (a broker
+                    # such as RabbitMQ drops messages for a queue that does not exist
+                    # yet); declaring it again for each task costs a fifth of a send.
+                    declare = []
+
+    def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Outcomes from the result backend (one ``MGET`` on a key-value backend)."""
+        backend = self.app.backend
+        metas: list[Any]
+        if hasattr(backend, "mget") and hasattr(backend, "get_key_for_task"):
+            values = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
+            metas = [None if value is None else backend.decode_result(value) for value in values]
+        else:
+            metas = [backend.get_task_meta(task_id) for task_id in task_ids]
+        found: dict[str, Mapping[str, Any]] = {}
+        for task_id, meta in zip(task_ids, metas, strict=True):
+            outcome = None if meta is None else self._outcome(meta)
+            if outcome is not None:
+                found[task_id] = outcome
+        return found
+
+    @staticmethod
+    def _outcome(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        status = meta.get("status")
+        result = meta.get("result")
+        if status == "SUCCESS":
+            if isinstance(result, dict) and result.get("tickwork") == 1:
+                return result
+            done = meta.get("date_done")
+            return {"ok": True, "value": result, "finished_at": _iso(done)}
+        if status == "FAILURE":
+            kind = type(result)
+            name = f"{kind.__module__}.{kind.__qualname__}"
+            if kind.__name__ == "WorkerLostError":
+                name = "tickwork.WorkerDied"
+            elif kind.__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
+                name = "tickwork.JobTimeout"
+            return {
+                "ok": False,
+                "error_type": name,
+                "error": str(result),
+                "traceback": meta.get("traceback") or "",
+                "finished_at": _iso(meta.get("date_done")),
+            }
+        if status == "REVOKED":
+            return {
+                "ok": False,
+                "expired": True,
+                "error_type": "celery.exceptions.TaskRevokedError",
+                "error": "the task expired (or was revoked) before a worker started it",
+                "finished_at": _iso(meta.get("date_done")),
+            }
+        return None  # PENDING, RECEIVED, STARTED, RETRY: not ended
+
+    def close(self) -> None:
+        """Nothing to release: the app owns its connection pools."""
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else None
+
+
+class CeleryExecutor(QueueExecutor):
+    """Hands runs to Celery workers (see ``docs/task-queues.md``).
+
+    The workers run ``tickwork.celery.setup(app)`` (it registers the generic
+    ``tickwork.run`` task and the guard that drops a second delivery of a run). The
+    job's function must be importable on the workers by its reference, and its args and
+    kwargs JSON. ``retry``, ``max_instances``, ``timeout`` (Celery's soft time limit;
+    the hard one a second later; enforced by the prefork pool, not the threads pool),
+    events and ``history()`` behave as for local executors.
+
+    Args:
+        app: the ``celery.Celery`` app (broker and result backend).
+        task: a task name to send runs to instead of ``"tickwork.run"`` (it gets the
+            job's args and kwargs, and no duplicate-delivery guard: make it idempotent);
+            use this to keep Celery's own retries (``autoretry_for``): the run's outcome
+            is then the task's final state.
+        queue: the Celery queue to send to.
+        poll_interval: seconds between two reads of the result backend.
+        resend_after: seconds after which a run with no outcome yet is sent again, the
+            same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
+        retry_policy: kombu's publish retry policy (see :class:`CeleryEnqueuer`).
+
+    Raises:
+        ImportError: Celery is not installed (``pip install 'tickwork[celery]'``).
+        TypeError: *app* is not a Celery app, or *task*/*queue* not a name.
+
+    Example::
+
+        app = Celery("proj", broker="redis://", backend="redis://")
+        scheduler = Scheduler(executors={"celery": CeleryExecutor(app)})
+        scheduler.add_job("proj.reports:nightly", "cron", hour=3, executor="celery")
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        task: str | None = None,
+        queue: str | None = None,
+        poll_interval: float = 0.01,
+        resend_after: float | None = 30.0,
+        retry_policy: Mapping[str, Any] | None = None,
+    ) -> None:
+        enqueuer = CeleryEnqueuer(app, task=task, queue=queue, retry_policy=retry_policy)
+        super().__init__(enqueuer, poll_interval=poll_interval, resend_after=resend_after)
+        self.app = app

@@ -1,0 +1,145 @@
+"""``RQExecutor``: runs handed to RQ workers (the ``tickwork[rq]`` extra).
+
+The proof that an :class:`~tickwork.executors.Enqueuer` is small: runs are enqueued in
+one pipeline per batch as RQ jobs of :func:`perform` (which RQ workers import by its
+name, so they need only tickwork installed: ``rq worker <queue>``), with the run's task
+id as the RQ job id, ``ttl`` = seconds until nominal time + misfire grace, and the
+job's ``timeout`` as RQ's. :func:`perform` runs the message under the same Redis guard
+as the Celery task. Outcomes are read back with ``Job.fetch_many``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ._queue import QueuedTask, QueueExecutor
+from ._worker import RedisGuard, run_guarded
+
+__all__ = ["RQEnqueuer", "RQExecutor", "perform"]
+
+#: What RQ workers import to run a tickwork message.
+PERFORM = "tickwork.executors._rq.perform"
+#: Seconds RQ keeps a finished job's result (the collector reads it well before).
+RESULT_TTL = 3600
+
+
+def _import_rq() -> Any:
+    try:
+        import rq
+    except ImportError as error:  # pragma: no cover - rq is in the test extra
+        raise ImportError(
+            "RQExecutor needs RQ: install tickwork[rq] (pip install 'tickwork[rq]')"
+        ) from error
+    return rq
+
+
+def perform(task_id: str, message: Mapping[str, Any], lease: float = 10.0) -> dict[str, Any]:
+    """Run a tickwork message on an RQ worker, once per *task_id* (RQ calls this)."""
+    from rq import get_current_job
+    from rq.timeouts import JobTimeoutException
+
+    job = get_current_job()
+    guard = None if job is None else RedisGuard(job.connection, lease=lease)
+    return run_guarded(task_id, message, guard, (JobTimeoutException,))
+
+
+class RQEnqueuer:
+    """The :class:`~tickwork.executors.Enqueuer` of an RQ queue.
+
+    Args:
+        connection: a ``redis.Redis`` client (``decode_responses`` off, as RQ needs).
+        queue: the RQ queue's name.
+        lease: the guard's lease on a running job, in seconds (see
+            ``tickwork.celery.setup``).
+    """
+
+    def __init__(self, connection: Any, *, queue: str = "default", lease: float = 10.0) -> None:
+        rq = _import_rq()
+        if not isinstance(queue, str) or not queue:
+            raise TypeError(f"queue must be a queue name (str), got {queue!r}")
+        self.connection = connection
+        self.queue = rq.Queue(queue, connection=connection)
+        self.lease = lease
+
+    def send(self, tasks: Sequence[QueuedTask]) -> None:
+        """Enqueue *tasks* in one pipeline (see :class:`~tickwork.executors.Enqueuer`)."""
+        now = datetime.now(timezone.utc)
+        datas = []
+        for task in tasks:
+            ttl = None
+            if task.expires is not None:
+                ttl = max(1, math.ceil((task.expires - now).total_seconds()))
+            timeout = None if task.timeout is None else max(1, math.ceil(task.timeout))
+            datas.append(
+                self.queue.prepare_data(
+                    PERFORM,
+                    args=(task.task_id, task.message, self.lease),
+                    job_id=task.task_id,
+                    ttl=ttl,
+                    timeout=timeout,
+                    result_ttl=RESULT_TTL,
+                    failure_ttl=RESULT_TTL,
+                )
+            )
+        with self.connection.pipeline() as pipe:
+            self.queue.enqueue_many(datas, pipeline=pipe)
+            pipe.execute()
+
+    def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Outcomes of the finished (or failed) RQ jobs among *task_ids*."""
+        from rq.job import Job, JobStatus
+
+        found: dict[str, Mapping[str, Any]] = {}
+        jobs = Job.fetch_many(task_ids, connection=self.connection)
+        for task_id, job in zip(task_ids, jobs, strict=True):
+            if job is None:
+                continue
+            status = job.get_status(refresh=False)
+            if status == JobStatus.FINISHED:
+                value = job.return_value(refresh=False)
+                if isinstance(value, dict) and value.get("tickwork") == 1:
+                    found[task_id] = value
+            elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+                text = (job.exc_info or "").strip()
+                last = text.splitlines()[-1] if text else str(status)
+                kind = "tickwork.WorkerDied" if "moved to FailedJobRegistry" in text or \
+                    "Work-horse" in text else "rq.job.JobFailed"  # fmt: skip
+                found[task_id] = {"ok": False, "error_type": kind, "error": last, "traceback": text}
+        return found
+
+    def close(self) -> None:
+        """Nothing to release: the caller owns the connection."""
+
+
+class RQExecutor(QueueExecutor):
+    """Hands runs to RQ workers (``rq worker <queue>``; see ``docs/task-queues.md``).
+
+    Args:
+        connection: a ``redis.Redis`` client for the queue (RQ's).
+        queue: the RQ queue's name.
+        poll_interval: seconds between two reads of the jobs' outcomes.
+        resend_after: seconds after which a run with no outcome yet is sent again, the
+            same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
+        lease: the workers' guard lease on a running job, in seconds.
+
+    Raises:
+        ImportError: RQ is not installed (``pip install 'tickwork[rq]'``).
+    """
+
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        queue: str = "default",
+        poll_interval: float = 0.01,
+        resend_after: float | None = 30.0,
+        lease: float = 10.0,
+    ) -> None:
+        super().__init__(
+            RQEnqueuer(connection, queue=queue, lease=lease),
+            poll_interval=poll_interval,
+            resend_after=resend_after,
+        )

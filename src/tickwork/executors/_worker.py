@@ -1,0 +1,248 @@
+"""The worker side of a hand-off to a task queue, shared by every queue adapter.
+
+Theory of operation: the scheduler sends each run as a *message* (a JSON-able dict:
+the job's function reference, its arguments, the job id, nominal time, attempt and
+timeout) under a task id derived from the run (``task_id_of``). A queue's worker calls
+:func:`run_guarded` with that id and message; it returns the run's *outcome* (a
+JSON-able dict: ``ok``, the return value or the exception's type, text and traceback,
+and when the job started and ended), which travels back to the scheduler through the
+queue's result store.
+
+Brokers deliver at least once (a redelivery after a lost connection, a visibility
+timeout, a re-send after a scheduler crash), so a :class:`RedisGuard` makes a second
+delivery of one run a no-op: the first delivery takes a *lease* on the task id (a Redis
+key set only if absent, with an expiry that a thread renews while the job runs); the
+outcome then replaces the lease and is kept for a day. A later delivery finds the
+outcome and returns it without running anything; one that finds a live lease waits for
+that outcome; one that finds the lease expired (its worker died mid-run) takes the run
+over and runs it, so a run cut off by a dead worker still ends once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .._context import run_request_blocking
+from .._model import RunRequest, run_id
+from .._references import resolve_reference
+
+__all__ = ["NAMESPACE", "RedisGuard", "message_of", "outcome_of", "run_guarded", "task_id_of"]
+
+logger = logging.getLogger("tickwork")
+
+#: The uuid5 namespace of task ids (fixed: every process derives the same ids).
+NAMESPACE = uuid.UUID("6d1c7f38-4a1e-5b8e-9f0a-7ac2a1e0b5d3")
+
+
+def task_id_of(job_id: str, scheduled_at: datetime, attempt: int) -> str:
+    """The task id of one run: uuid5 over its ``run_id`` (``job@fire-time-UTC#attempt``),
+    the same in every process, so a re-send of the run is the same task."""
+    return str(uuid.uuid5(NAMESPACE, run_id(job_id, scheduled_at, attempt)))
+
+
+def message_of(request: RunRequest, reference: str) -> dict[str, Any]:
+    """The message a worker runs *request* from (*reference*: its function's)."""
+    return {
+        "tickwork": 1,
+        "job_id": request.job_id,
+        "scheduled_at": request.scheduled_at.isoformat(),
+        "attempt": request.attempt,
+        "ref": reference,
+        "args": list(request.args),
+        "kwargs": dict(request.kwargs),
+        "timeout": request.timeout,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def outcome_of(
+    message: Mapping[str, Any], timeout_errors: tuple[type[BaseException], ...] = ()
+) -> dict[str, Any]:
+    """Run the job of *message* here (``current_run()`` set) and return its outcome.
+
+    Never raises for the job's own errors: an import that fails, the job's exception (of
+    any kind) and a value that is not JSON are all outcomes with ``ok`` false. An
+    exception of *timeout_errors* (the queue's soft time limit) is reported as a
+    ``tickwork.JobTimeout``.
+    """
+    started = _now()
+    job_id = str(message.get("job_id"))
+    reference = str(message.get("ref"))
+    try:
+        func = resolve_reference(reference)
+    except BaseException as error:
+        return _failed(error, started, f"the worker could not import {reference!r}: ")
+    request = RunRequest(
+        run_id=0,
+        job_id=job_id,
+        func=func,
+        func_ref=reference,
+        args=tuple(message.get("args") or ()),
+        kwargs=dict(message.get("kwargs") or {}),
+        scheduled_at=datetime.fromisoformat(str(message["scheduled_at"])),
+        attempt=int(message.get("attempt", 1)),
+        timeout=message.get("timeout"),
+    )
+    try:
+        value = run_request_blocking(request)
+    except BaseException as error:
+        if timeout_errors and isinstance(error, timeout_errors):
+            outcome = _failed(error, started)
+            outcome["error_type"] = "tickwork.JobTimeout"
+            outcome["error"] = f"job {job_id!r} timed out after {request.timeout} s on a worker"
+            return outcome
+        return _failed(error, started)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as error:
+        return _failed(
+            error,
+            started,
+            f"job {job_id!r} returned a {type(value).__name__}, which cannot travel back as JSON: ",
+        )
+    return {"tickwork": 1, "ok": True, "value": value, "started_at": started,
+            "finished_at": _now(), "worker": _WORKER}  # fmt: skip
+
+
+_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _failed(error: BaseException, started: str, prefix: str = "") -> dict[str, Any]:
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return {
+        "tickwork": 1,
+        "ok": False,
+        "error_type": _type_name(error),
+        "error": f"{prefix}{error}",
+        "traceback": text,
+        "started_at": started,
+        "finished_at": _now(),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
+
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+class RedisGuard:
+    """Drops a second delivery of one run (see the module docstring), over Redis.
+
+    Args:
+        client: a ``redis.Redis`` client (the queue's own connection will do).
+        lease: seconds a running job's lease lasts unless renewed (renewed every third
+            of it while the job runs); a delivery redelivered after its worker died
+            waits at most this long before it runs the job.
+        keep: seconds an outcome is kept (later deliveries of the run return it).
+        prefix: the keys' prefix.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        lease: float = 10.0,
+        keep: float = 86_400.0,
+        prefix: str = "tickwork:run:",
+    ) -> None:
+        if lease <= 0 or keep <= 0:
+            raise ValueError(f"lease and keep must be positive seconds, got {lease!r}, {keep!r}")
+        self.client = client
+        self.lease = lease
+        self.keep = keep
+        self.prefix = prefix
+
+    def acquire(self, task_id: str) -> tuple[str, dict[str, Any] | None]:
+        """Take the run's lease: ``(token, None)``; or, when the run has ended already
+        (here or on another worker), ``("", outcome)``. Waits while another live worker
+        holds the lease."""
+        key = self.prefix + task_id
+        token = f"run:{_WORKER}:{uuid.uuid4().hex}"
+        lease_ms = int(self.lease * 1000)
+        while True:
+            if self.client.set(key, token, nx=True, px=lease_ms):
+                return token, None
+            found = self.client.get(key)
+            if found is None:
+                continue  # expired just now: try again
+            text = found.decode() if isinstance(found, bytes) else str(found)
+            if text.startswith("done:"):
+                outcome: dict[str, Any] = json.loads(text[5:])
+                return "", outcome
+            time.sleep(0.05)
+
+    def renew(self, task_id: str, token: str) -> bool:
+        """Extend a lease this worker holds; False if it is no longer this worker's."""
+        lease_ms = int(self.lease * 1000)
+        return bool(self.client.eval(_RENEW, 1, self.prefix + task_id, token, lease_ms))
+
+    def finish(self, task_id: str, outcome: Mapping[str, Any]) -> None:
+        """Record the run's outcome in place of its lease."""
+        self.client.set(
+            self.prefix + task_id, "done:" + json.dumps(outcome), ex=max(1, int(self.keep))
+        )
+
+    def outcome(self, task_id: str) -> dict[str, Any] | None:
+        """The recorded outcome of a run, if it has ended."""
+        found = self.client.get(self.prefix + task_id)
+        if found is None:
+            return None
+        text = found.decode() if isinstance(found, bytes) else str(found)
+        return json.loads(text[5:]) if text.startswith("done:") else None
+
+
+def run_guarded(
+    task_id: str,
+    message: Mapping[str, Any],
+    guard: RedisGuard | None,
+    timeout_errors: tuple[type[BaseException], ...] = (),
+) -> dict[str, Any]:
+    """Run the message's job once per task id (with *guard*) and return its outcome; a
+    second delivery returns the first one's outcome with ``"duplicate": True``."""
+    if guard is None:
+        return outcome_of(message, timeout_errors)
+    token, done = guard.acquire(task_id)
+    if done is not None:
+        logger.info("tickwork: task %s was delivered again; it ran already: dropped", task_id)
+        return {**done, "duplicate": True}
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(guard.lease / 3):
+            try:
+                if not guard.renew(task_id, token):
+                    logger.error("tickwork: lost the lease of task %s while it ran", task_id)
+                    return
+            except Exception:
+                logger.exception("tickwork: could not renew the lease of task %s", task_id)
+
+    renewer = threading.Thread(target=renew, name="tickwork-lease", daemon=True)
+    renewer.start()
+    try:
+        outcome = outcome_of(message, timeout_errors)
+    finally:
+        stop.set()
+    guard.finish(task_id, outcome)
+    return outcome

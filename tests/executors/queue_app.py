@@ -1,0 +1,36 @@
+"""The Celery app the tests' workers load (``celery -A tests.executors.queue_app``),
+configured from the environment the test gives the worker process."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+import tickwork.celery
+
+app = Celery(
+    "tickwork_tests",
+    broker=os.environ.get("TICKWORK_TEST_BROKER", "redis://127.0.0.1:6379/7"),
+    backend=os.environ.get("TICKWORK_TEST_BACKEND", "redis://127.0.0.1:6379/7"),
+)
+app.conf.update(
+    task_acks_late=os.environ.get("TICKWORK_TEST_ACKS_LATE") == "1",
+    task_reject_on_worker_lost=os.environ.get("TICKWORK_TEST_ACKS_LATE") == "1",
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+tickwork.celery.setup(app, lease=float(os.environ.get("TICKWORK_TEST_LEASE", "10")))
+
+
+@app.task(name="tickwork_tests.flaky", bind=True, autoretry_for=(ValueError,),
+          max_retries=2, default_retry_delay=0)  # fmt: skip
+def flaky(self: object, path: str) -> int:
+    """A Celery task with Celery's own retries: fails on its first try."""
+    retries: int = self.request.retries  # type: ignore[attr-defined]
+    with open(path, "a") as file:
+        file.write(f"{retries}\n")
+    if retries < 1:
+        raise ValueError("the first try fails")
+    return retries

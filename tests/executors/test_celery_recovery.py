@@ -1,0 +1,237 @@
+"""Celery hand-offs that go wrong on the way: a scheduler killed between the send and
+the record, a worker killed mid-task, a broker down at start, restarted mid-load, and
+the same hand-off over RabbitMQ. No run lost, none run twice, every failure reported."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
+from tickwork.executors import CeleryExecutor
+from tickwork.stores import SQLiteStore
+
+from . import queues
+
+
+class Events:
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.events: list[Any] = []
+        self.changed = threading.Condition()
+        scheduler.add_listener(self._record, EventKind.ALL)
+
+    def _record(self, event: Any) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def of(self, kind: EventKind) -> list[Any]:
+        with self.changed:
+            return [event for event in self.events if event.kind in kind]
+
+    def wait(self, kind: EventKind, count: int = 1, limit: float = 15.0) -> list[Any]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.of(kind)) >= count, limit)
+        found = self.of(kind)
+        assert len(found) >= count, f"waited for {count} {kind!r}; events: {self.events}"
+        return found
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def worker_queue() -> Iterator[str]:
+    queues.require_redis()
+    queue = queues.unique("tw-recovery")
+    with queues.celery_worker(queue):
+        yield queue
+
+
+def app(broker: str = queues.REDIS) -> Any:
+    from celery import Celery
+
+    return Celery("tickwork_tests", broker=broker, backend=queues.REDIS)
+
+
+def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothing_twice(
+    worker_queue: str, tmp_path: Path
+) -> None:
+    db, notes, job_id = tmp_path / "jobs.db", tmp_path / "ran", queues.unique("crash")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(queues.ROOT / "src"), str(queues.ROOT)]))
+    died = subprocess.run(
+        [sys.executable, "-m", "tests.executors.send_and_die", str(db), worker_queue,
+         str(notes), job_id],
+        cwd=queues.ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert died.returncode == 9, died.stderr
+    assert died.stdout.startswith("sent ")
+    # The task reached the worker and ran there, though no scheduler recorded it.
+    assert queues.wait_for(lambda: notes.exists() and notes.read_text().count("\n") == 1)
+    # The next scheduler on the store takes the dead one's run over and re-sends it:
+    # the same task id, which the worker's guard does not run again.
+    store = SQLiteStore(db, lease_time=1.0)
+    scheduler = Scheduler(
+        timezone="UTC",
+        store=store,
+        executors={"celery": CeleryExecutor(app(), queue=worker_queue)},
+    )
+    events = Events(scheduler)
+    scheduler.start()
+    try:
+        (executed,) = events.wait(EventKind.JOB_EXECUTED)
+    finally:
+        scheduler.shutdown()
+    assert executed.job_id == job_id
+    assert notes.read_text().splitlines() == [executed.return_value]
+    rows = [row for row in scheduler.history() if row.job_id == job_id]
+    store.close()
+    assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
+    assert not events.of(EventKind.JOB_INTERRUPTED | EventKind.JOB_FAILED)
+
+
+def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason() -> None:
+    # Nothing listens on port 9 of localhost.
+    executor = CeleryExecutor(
+        app("redis://127.0.0.1:9/0"), queue="nowhere", retry_policy={"max_retries": 0}
+    )
+    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[1, 2],
+        executor="celery", id="unsent",
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (event,) = events.wait(EventKind.JOB_INTERRUPTED)
+    finally:
+        scheduler.shutdown()
+    assert event.job_id == "unsent"
+    assert "9" in str(event.exception) or "onnect" in str(event.exception)
+    (row,) = scheduler.history()
+    assert row.outcome is Outcome.INTERRUPTED
+    assert not events.of(EventKind.JOB_EXECUTED)
+
+
+def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
+    tmp_path: Path,
+) -> None:
+    queues.require_redis()
+    queue = queues.unique("tw-prefork")
+    notes = tmp_path / "notes"
+    env = {"TICKWORK_TEST_ACKS_LATE": "1", "TICKWORK_TEST_LEASE": "1"}
+    with queues.celery_worker(queue, pool="prefork", concurrency=1, env=env) as worker:
+        scheduler = Scheduler(
+            timezone="UTC", executors={"celery": CeleryExecutor(app(), queue=queue)}
+        )
+        events = Events(scheduler)
+        scheduler.add_job(
+            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            args=[str(notes), "one", 1.0], executor="celery", id=queues.unique("killed"),
+        )  # fmt: skip
+        scheduler.start()
+        try:
+            assert queues.wait_for(lambda: notes.exists() and "start" in notes.read_text())
+            pid = int(notes.read_text().split()[2])
+            assert pid in worker.children()
+            os.kill(pid, signal.SIGKILL)
+            (event,) = events.wait(EventKind.JOB_EXECUTED | EventKind.JOB_FAILED, limit=20)
+        finally:
+            scheduler.shutdown()
+    assert event.kind is EventKind.JOB_EXECUTED, event
+    lines = notes.read_text().splitlines()
+    # Started in the killed process, started again after the lease, ended once.
+    assert [line.split()[0] for line in lines] == ["start", "start", "end"]
+    rows = scheduler.history()
+    assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
+
+
+def test_the_hand_off_works_over_rabbitmq() -> None:
+    queues.require_redis()
+    queues.require_rabbit()
+    queue = queues.unique("tw-amqp")
+    with queues.celery_worker(queue, broker=queues.RABBIT):
+        scheduler = Scheduler(
+            timezone="UTC",
+            executors={"celery": CeleryExecutor(app(queues.RABBIT), queue=queue)},
+        )
+        events = Events(scheduler)
+        scheduler.add_job(
+            "tests.executors.queue_jobs:add", "date", run_date=now(), args=[20, 22],
+            executor="celery", id=queues.unique("amqp"),
+        )  # fmt: skip
+        scheduler.start()
+        try:
+            (event,) = events.wait(EventKind.JOB_EXECUTED)
+        finally:
+            scheduler.shutdown()
+    assert event.return_value == 42
+
+
+def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
+    tmp_path: Path,
+) -> None:
+    queues.require_redis()
+    queue = queues.unique("tw-limits")
+    notes = tmp_path / "notes"
+    with queues.celery_worker(queue, pool="prefork", concurrency=2) as worker:
+        scheduler = Scheduler(
+            timezone="UTC", executors={"celery": CeleryExecutor(app(), queue=queue)}
+        )
+        events = Events(scheduler)
+        scheduler.add_job(
+            "tests.executors.queue_jobs:slow", "date", run_date=now(), args=[5.0],
+            executor="celery", id="too-slow", timeout=0.5,
+        )  # fmt: skip
+        scheduler.add_job(
+            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            args=[str(notes), "doomed", 5.0], executor="celery", id="doomed",
+        )  # fmt: skip
+        scheduler.start()
+        try:
+            assert queues.wait_for(lambda: notes.exists() and "start" in notes.read_text())
+            os.kill(int(notes.read_text().split()[2]), signal.SIGKILL)
+            failed = events.wait(EventKind.JOB_FAILED, count=2, limit=20)
+        finally:
+            scheduler.shutdown()
+        assert worker.process.poll() is None  # the worker itself lives on
+    by_job = {event.job_id: event.exception for event in failed}
+    assert isinstance(by_job["too-slow"], JobTimeout), by_job
+    assert isinstance(by_job["doomed"], WorkerDied), by_job
+    assert not events.of(EventKind.JOB_EXECUTED)
+    outcomes = {row.job_id: row.outcome for row in scheduler.history()}
+    assert outcomes == {"too-slow": Outcome.FAILURE, "doomed": Outcome.FAILURE}
+
+
+def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
+    worker_queue: str, tmp_path: Path
+) -> None:
+    notes = tmp_path / "tries"
+    executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.flaky")
+    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[str(notes)],
+        executor="celery", id=queues.unique("flaky"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (event,) = events.wait(EventKind.JOB_EXECUTED)
+    finally:
+        scheduler.shutdown()
+    # Celery retried once, inside tickwork's one attempt, and the final state came back.
+    assert event.return_value == 1
+    assert notes.read_text().split() == ["0", "1"]
+    rows = scheduler.history()
+    assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
+    assert not events.of(EventKind.JOB_FAILED | EventKind.JOB_RETRIED)

@@ -1,0 +1,247 @@
+"""QueueExecutor over an enqueuer the test controls, and the worker-side guard on Redis:
+task ids, expiry, outcomes turned into results, a broker that refuses a batch, re-sends
+of runs with no outcome, shutdown with runs out, and the guard's lease rules."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tickwork import JobTimeout, Outcome, SerializationError, WorkerDied
+from tickwork._errors import RemoteJobError
+from tickwork._model import RunRequest, RunResult
+from tickwork.executors import CeleryExecutor, Enqueuer, QueuedTask, QueueExecutor
+from tickwork.executors._queue import result_of
+from tickwork.executors._worker import RedisGuard, run_guarded, task_id_of
+from tickwork.testing import FakeClock
+
+from . import queues
+
+AT = datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)
+
+
+class Recorder:
+    """An enqueuer that keeps what it is sent and answers with what the test sets."""
+
+    def __init__(self) -> None:
+        self.sent: list[QueuedTask] = []
+        self.outcomes: dict[str, Mapping[str, Any]] = {}
+        self.refuse: Exception | None = None
+        self.closed = False
+        self.changed = threading.Condition()
+
+    def send(self, tasks: Sequence[QueuedTask]) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        with self.changed:
+            self.sent.extend(tasks)
+            self.changed.notify_all()
+
+    def results(self, task_ids: Sequence[str]) -> Mapping[str, Mapping[str, Any]]:
+        return {i: self.outcomes[i] for i in task_ids if i in self.outcomes}
+
+    def close(self) -> None:
+        self.closed = True
+
+    def wait_sent(self, count: int) -> list[QueuedTask]:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.sent) >= count, 5), self.sent
+            return list(self.sent)
+
+
+class Results:
+    def __init__(self) -> None:
+        self.results: list[RunResult] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, result: RunResult) -> None:
+        with self.changed:
+            self.results.append(result)
+            self.changed.notify_all()
+
+    def wait(self, count: int) -> list[RunResult]:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.results) >= count, 5), self.results
+            return list(self.results)
+
+
+def request(job_id: str = "report", attempt: int = 1, **changes: Any) -> RunRequest:
+    base = RunRequest(0, job_id, None, "tests.executors.queue_jobs:add", (1, 2), {}, AT, attempt)
+    return base._replace(**changes)
+
+
+def started(enqueuer: Recorder, **options: Any) -> tuple[QueueExecutor, Results]:
+    executor = QueueExecutor(enqueuer, poll_interval=0.005, **options)
+    results = Results()
+    executor.start(results, FakeClock(AT))
+    return executor, results
+
+
+def test_the_task_id_is_the_same_for_the_same_run_in_any_zone_and_differs_per_attempt() -> None:
+    paris = AT.astimezone(ZoneInfo("Europe/Paris"))
+    assert task_id_of("report", AT, 1) == task_id_of("report", paris, 1)
+    assert task_id_of("report", AT, 1) == str(
+        uuid.uuid5(
+            uuid.UUID("6d1c7f38-4a1e-5b8e-9f0a-7ac2a1e0b5d3"), "report@2026-03-29T01:30:00Z#1"
+        )
+    )
+    ids = {task_id_of("report", AT, 1), task_id_of("report", AT, 2)}
+    ids |= {task_id_of("other", AT, 1), task_id_of("report", AT + timedelta(seconds=1), 1)}
+    assert len(ids) == 4
+
+
+def test_a_run_is_sent_with_its_id_message_and_expiry_and_its_outcome_reported() -> None:
+    enqueuer = Recorder()
+    executor, results = started(enqueuer)
+    executor.submit(request(misfire_grace=timedelta(seconds=90), timeout=5.0))
+    (task,) = enqueuer.wait_sent(1)
+    assert task.task_id == task_id_of("report", AT, 1)
+    assert task.expires == AT + timedelta(seconds=90)
+    assert task.timeout == 5.0
+    assert task.message["ref"] == "tests.executors.queue_jobs:add"
+    assert task.message["args"] == [1, 2]
+    assert task.message["scheduled_at"] == AT.isoformat()
+    assert executor.out() == 1
+    enqueuer.outcomes[task.task_id] = {
+        "ok": True, "value": 3, "started_at": "2026-03-29T01:30:00.004000+00:00",
+        "finished_at": "2026-03-29T01:30:00.009000+00:00",
+    }  # fmt: skip
+    (result,) = results.wait(1)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.return_value == 3
+    assert result.started_at == AT + timedelta(milliseconds=4)
+    assert executor.out() == 0
+    executor.shutdown()
+    assert enqueuer.closed
+
+
+def test_a_broker_that_refuses_the_batch_gets_each_run_reported_interrupted() -> None:
+    enqueuer = Recorder()
+    enqueuer.refuse = ConnectionError("broker at redis://nowhere refused")
+    executor, results = started(enqueuer)
+    executor.submit_many([request("a"), request("b")])
+    done = results.wait(2)
+    assert {r.request.job_id for r in done} == {"a", "b"}
+    assert all(r.outcome is Outcome.INTERRUPTED for r in done)
+    assert all("refused" in str(r.exception) for r in done)
+    assert executor.out() == 0
+    executor.shutdown()
+
+
+def test_arguments_that_are_not_json_fail_that_run_only() -> None:
+    enqueuer = Recorder()
+    executor, results = started(enqueuer)
+    executor.submit_many([request("bad", args=(object(),)), request("good")])
+    (failed,) = results.wait(1)
+    assert failed.request.job_id == "bad"
+    assert isinstance(failed.exception, SerializationError)
+    assert [task.message["job_id"] for task in enqueuer.wait_sent(1)] == ["good"]
+    executor.shutdown(wait=False)
+
+
+def test_a_run_with_no_outcome_is_sent_again_with_the_same_id_then_less_often() -> None:
+    enqueuer = Recorder()
+    executor, results = started(enqueuer, resend_after=0.05)
+    executor.submit(request())
+    sent = enqueuer.wait_sent(3)
+    assert {task.task_id for task in sent} == {task_id_of("report", AT, 1)}
+    enqueuer.outcomes[sent[0].task_id] = {"ok": True, "value": 3}
+    results.wait(1)
+    count = len(enqueuer.sent)
+    executor.shutdown()
+    # The waits double (0.05, 0.1, 0.2 s...): three sends took at least 0.15 s.
+    assert count <= 6
+    assert results.results[0].outcome is Outcome.SUCCESS
+
+
+def test_shutdown_reports_runs_still_out_interrupted_after_its_timeout() -> None:
+    enqueuer = Recorder()
+    executor, results = started(enqueuer)
+    executor.submit(request())
+    enqueuer.wait_sent(1)
+    executor.shutdown(wait=True, timeout=0.05)
+    (result,) = results.results
+    assert result.outcome is Outcome.INTERRUPTED
+    assert "still out on a worker" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "kind", "words"),
+    [
+        ({"ok": False, "error_type": "builtins.ValueError", "error": "no paper",
+          "traceback": "Traceback..."}, RemoteJobError,
+         "raised builtins.ValueError on a worker: no paper"),
+        ({"ok": False, "error_type": "tickwork.JobTimeout", "error": "timed out after 1 s"},
+         JobTimeout, "timed out after 1 s"),
+        ({"ok": False, "error_type": "tickwork.WorkerDied", "error": "SIGKILL"},
+         WorkerDied, "died: SIGKILL"),
+    ],
+)  # fmt: skip
+def test_failed_outcomes_become_the_matching_errors(
+    outcome: dict[str, Any], kind: type[BaseException], words: str
+) -> None:
+    result = result_of(request(), outcome, AT)
+    assert result.outcome is Outcome.FAILURE
+    assert isinstance(result.exception, kind)
+    assert words in str(result.exception)
+
+
+def test_an_expired_task_is_reported_interrupted() -> None:
+    outcome = {"ok": False, "expired": True, "error": "expired before a worker started it"}
+    result = result_of(request(), outcome, AT)
+    assert result.outcome is Outcome.INTERRUPTED
+    assert "expired" in str(result.exception)
+
+
+def test_bad_arguments_are_refused_with_what_was_expected() -> None:
+    with pytest.raises(TypeError, match="Enqueuer"):
+        QueueExecutor(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="poll_interval"):
+        QueueExecutor(Recorder(), poll_interval=0)
+    with pytest.raises(ValueError, match="resend_after"):
+        QueueExecutor(Recorder(), resend_after=-1)
+    with pytest.raises(TypeError, match=r"celery\.Celery app"):
+        CeleryExecutor("redis://localhost")
+    assert isinstance(Recorder(), Enqueuer)
+
+
+def test_a_function_of_the_main_script_is_refused_at_add_job() -> None:
+    executor = QueueExecutor(Recorder())
+    with pytest.raises(SerializationError, match="__main__"):
+        executor.check(None, "__main__:report", (), {})
+    executor.check(None, "tests.executors.queue_jobs:add", (1, 2), {"b": None})
+
+
+def test_the_guard_runs_a_task_id_once_and_takes_over_a_lapsed_lease(tmp_path: Any) -> None:
+    import redis
+
+    queues.require_redis()
+    client = redis.Redis.from_url(queues.REDIS)
+    guard = RedisGuard(client, lease=0.2, prefix=f"tickwork:test:{uuid.uuid4().hex}:")
+    notes = tmp_path / "ran"
+    message = {
+        "tickwork": 1, "job_id": "g", "scheduled_at": AT.isoformat(), "attempt": 1,
+        "ref": "tests.executors.queue_jobs:note_run", "args": [str(notes)], "kwargs": {},
+    }  # fmt: skip
+    first = run_guarded("t1", message, guard)
+    again = run_guarded("t1", message, guard)
+    assert first["ok"]
+    assert again["duplicate"]
+    assert again["value"] == first["value"]
+    assert notes.read_text().splitlines() == ["g@2026-03-29T01:30:00Z#1"]
+    # A worker that took the lease and died: the next delivery waits for the lease
+    # to lapse, then runs the job.
+    token, done = guard.acquire("t2")
+    assert token
+    assert done is None
+    assert not guard.renew("t2", "run:someone-else")
+    taken = run_guarded("t2", message, guard)
+    assert taken["ok"]
+    assert notes.read_text().count("\n") == 2
+    client.close()
