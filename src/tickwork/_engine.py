@@ -48,6 +48,7 @@ from ._planning import (
     job_next_fire,
     job_previous_fire,
     require_first_fire,
+    upcoming_fires,
     within_window,
     would_never_run,
 )
@@ -509,16 +510,8 @@ class Engine(JobDecorators, ChainOps, Machine):
         whole(count, "count", minimum=0)
         with self._lock:
             job = self._job(job_id)
-            first = job.next_fire
-            if job.paused or first is None:
-                first = job_first_fire(job, self._clock.now())
-        times: list[datetime] = []
-        while first is not None and len(times) < count:
-            times.append(first)
-            first = job_next_fire(job, first)
-        if job.remaining_runs is not None:
-            times = times[: job.remaining_runs]
-        return times
+            now = self._clock.now()
+        return upcoming_fires(job, count, now)
 
     def last_expected_fire(self, job_id: str, before: datetime | None = None) -> datetime | None:
         """When the job's schedule says it should last have fired: the latest fire time

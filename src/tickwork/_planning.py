@@ -37,6 +37,7 @@ __all__ = [
     "require_first_fire",
     "retry_delay",
     "trigger_failure",
+    "upcoming_fires",
     "would_never_run",
 ]
 
@@ -101,6 +102,27 @@ def job_next_fire(job: Scheduled, after: datetime, *, bounded: bool = True) -> d
         return next_job_fire(job.trigger, after, job.start, job.end)
     except Exception as error:  # a custom trigger may raise anything
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
+
+
+def upcoming_fires(
+    job: Job, count: int, now: datetime, after: datetime | None = None
+) -> list[datetime]:
+    """The job's next *count* fire times: from its next fire time (a paused job's, or a
+    job's with none: its first at or after *now*, as if resumed now), or those strictly
+    after *after* when given; no more than its remaining runs."""
+    if after is None:
+        first = job.next_fire
+        if job.paused or first is None:
+            first = job_first_fire(job, now)
+    else:
+        first = job_next_fire(job, after)
+    times: list[datetime] = []
+    while first is not None and len(times) < count:
+        times.append(first)
+        first = job_next_fire(job, first)
+    if job.remaining_runs is not None:
+        times = times[: job.remaining_runs]
+    return times
 
 
 def job_previous_fire(job: Scheduled, before: datetime) -> datetime | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import JobLookupError
 from .._model import Job, Outcome, Run
-from .._planning import job_first_fire, job_next_fire, within_window
+from .._planning import upcoming_fires, within_window
 from .._tz import coerce_timezone, timezone_name
 from ..stores import JobStore
 from ..triggers import CronTrigger, Trigger
@@ -117,21 +117,8 @@ def _previous(trigger: Trigger, before: datetime, count: int, job: Job | None) -
 
 
 def _upcoming(job: Job, after: datetime | None, now: datetime, count: int) -> list[datetime]:
-    """A job's next *count* fire times: from its stored next fire time (a paused job's:
-    as if resumed now), or those after *after*; no more than its remaining runs."""
-    if after is None:
-        first = job.next_fire
-        if job.paused or first is None:
-            first = job_first_fire(job, now)
-    else:
-        first = job_next_fire(job, after)
-    times: list[datetime] = []
-    while first is not None and len(times) < count:
-        times.append(first)
-        first = job_next_fire(job, first)
-    if job.remaining_runs is not None:
-        times = times[: job.remaining_runs]
-    return times
+    """A job's next *count* fire times (:func:`~tickwork._planning.upcoming_fires`)."""
+    return upcoming_fires(job, count, now, after)
 
 
 def _print_times(out: Output, times: Sequence[datetime], zone: tzinfo | None) -> None:
