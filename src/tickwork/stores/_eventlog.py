@@ -24,13 +24,15 @@ that makes each event run each job once, whichever process sees it first. Its ru
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from .._instants import EPOCH as _EPOCH
 from .._model import EmittedEvent
 
-__all__ = ["EventLog", "EventSlot"]
+__all__ = ["EventLog", "EventSlot", "event_from_row"]
 
 #: One (job id, event id) slot.
 EventSlot = tuple[str, str]
@@ -81,3 +83,17 @@ class EventLog(Protocol):
         """Take over the slots, not done, of owners found dead; return them as (job id,
         event), now this process's, for the caller to run."""
         ...
+
+
+def event_from_row(row: Sequence[object]) -> EmittedEvent:
+    """The event of a stored row (id, name, payload as JSON text, emitted at in
+    microseconds since the epoch), as SQLite and PostgreSQL keep it."""
+    event_id, name, payload, emitted_us = row
+    assert isinstance(payload, str)
+    assert isinstance(emitted_us, int)
+    return EmittedEvent(
+        id=str(event_id),
+        name=str(name),
+        payload=json.loads(payload),
+        emitted_at=_EPOCH + timedelta(microseconds=emitted_us),
+    )

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from .._instants import EPOCH as _EPOCH
 from .._model import EmittedEvent
 from .._tz import epoch_us
-from ._eventlog import EventSlot
+from ._eventlog import EventSlot, event_from_row
 from ._pg_connection import PGConnection
 from ._pg_history import LOCK_HELD
 from ._pg_schema import liveness_key
@@ -37,17 +36,6 @@ WHERE e.id = r.event_id AND NOT r.done AND r.owner <> %(owner)s
     AND NOT EXISTS (SELECT 1 FROM {s}.processes p WHERE p.owner = r.owner AND {held})
 RETURNING r.job_id, e.id, e.name, e.payload, e.emitted_us
 """
-
-
-def _event(event_id: object, name: object, payload: object, emitted_us: object) -> EmittedEvent:
-    assert isinstance(payload, str)
-    assert isinstance(emitted_us, int)
-    return EmittedEvent(
-        id=str(event_id),
-        name=str(name),
-        payload=json.loads(payload),
-        emitted_at=_EPOCH + timedelta(microseconds=emitted_us),
-    )
 
 
 class PGEvents(PGConnection):
@@ -99,7 +87,7 @@ class PGEvents(PGConnection):
             (limit,),
             "read the events",
         )
-        return [_event(*row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def claim_event_runs(
         self, slots: Sequence[EventSlot], handled: Sequence[str], *, now: datetime
@@ -155,4 +143,4 @@ class PGEvents(PGConnection):
             rows = tx.conn.execute(
                 _ORPHANS.format(s=self._s, held=held), {"owner": self.owner}
             ).fetchall()
-        return [(str(row[0]), _event(*row[1:])) for row in rows]
+        return [(str(row[0]), event_from_row(row[1:])) for row in rows]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from .._instants import EPOCH as _EPOCH
 from .._model import EmittedEvent
 from .._tz import epoch_us
-from ._eventlog import EventSlot
+from ._eventlog import EventSlot, event_from_row
 from ._liveness import identity, is_dead
 from ._sqlite_connection import SQLiteConnection
 
@@ -28,18 +27,6 @@ _TAKE = (
     "INSERT INTO event_runs (job_id, event_id, owner, holder, done) VALUES (?, ?, ?, ?, 0) "
     "ON CONFLICT DO NOTHING"
 )
-
-
-def _event(row: Sequence[object]) -> EmittedEvent:
-    event_id, name, payload, emitted_us = row
-    assert isinstance(emitted_us, int)
-    assert isinstance(payload, str)
-    return EmittedEvent(
-        id=str(event_id),
-        name=str(name),
-        payload=json.loads(payload),
-        emitted_at=_EPOCH + timedelta(microseconds=emitted_us),
-    )
 
 
 class SQLiteEvents(SQLiteConnection):
@@ -73,7 +60,7 @@ class SQLiteEvents(SQLiteConnection):
             "ORDER BY emitted_us, id LIMIT ?",
             (limit,),
         )
-        return [_event(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def claim_event_runs(
         self, slots: Sequence[EventSlot], handled: Sequence[str], *, now: datetime
@@ -145,5 +132,5 @@ class SQLiteEvents(SQLiteConnection):
                     (self.owner, holder, row[0], row[3], row[1]),
                 ).rowcount
                 if changed == 1:
-                    taken.append((str(row[0]), _event(row[3:])))
+                    taken.append((str(row[0]), event_from_row(row[3:])))
         return taken
