@@ -17,23 +17,25 @@ recorded the last upstream run dies right after: another one finds the complete 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from .._instants import epoch_us
+from .._instants import epoch_us, instant
 from .._model import ChainOn, Outcome, RunEnd, Upstream, run_id
-from ._history import decode_return, encode_return, error_fields
+from ._history import decode_return, encode_return, error_fields, recorded_zone
 from ._rows import zone_name
 
 __all__ = [
     "ChainRow",
     "ChainStore",
     "chain_match",
+    "claimed_rows",
     "decode_return",
     "encode_return",
     "end_error",
     "pending_rows",
+    "ready_slots",
     "upstream_of",
 ]
 
@@ -181,3 +183,33 @@ def upstream_of(rows: Sequence[ChainRow]) -> dict[str, Upstream]:
             error=row.error,
         )
     return found
+
+
+def ready_slots(rows: Sequence[Sequence[Any]]) -> list[tuple[str, datetime]]:
+    """The (downstream, slot) pairs of *rows* as an SQL store reads them (downstream,
+    slot in microseconds, zone)."""
+    return [(down, instant(slot_us, recorded_zone(zone))) for down, slot_us, zone in rows]
+
+
+def claimed_rows(
+    downstream: str,
+    slot_us: int,
+    rows: Sequence[Sequence[Any]],
+    upstreams: Container[str] | None = None,
+) -> list[ChainRow]:
+    """The :class:`ChainRow` s of a claimed (downstream, slot): *rows* as an SQL store
+    reads them (upstream, zone, run id, outcome, return JSON, error); only those of
+    *upstreams* when given."""
+    return [
+        ChainRow(
+            downstream,
+            instant(slot_us, recorded_zone(zone)),
+            upstream,
+            run,
+            Outcome(outcome),
+            returned,
+            error,
+        )
+        for upstream, zone, run, outcome, returned, error in rows
+        if upstreams is None or upstream in upstreams
+    ]

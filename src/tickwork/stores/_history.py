@@ -6,7 +6,7 @@ import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from datetime import timezone
+from datetime import timezone, tzinfo
 from typing import Any, NamedTuple
 
 from .._instants import epoch_us, instant
@@ -25,6 +25,7 @@ __all__ = [
     "parents_text",
     "process_name",
     "recorded",
+    "recorded_zone",
     "run_from_end",
     "run_from_row",
 ]
@@ -147,6 +148,15 @@ def run_from_end(end: RunEnd, process: str) -> Run:
     )
 
 
+def recorded_zone(name: str) -> tzinfo:
+    """The zone a row recorded by name; UTC for a zone this machine lacks (the instant
+    is kept all the same)."""
+    try:
+        return coerce_timezone(name)
+    except (LookupError, TypeError):
+        return timezone.utc
+
+
 def run_from_row(row: Sequence[Any]) -> Run:
     """The :class:`~tickwork.Run` of a history row read as :data:`HISTORY_COLUMNS`
     (then, from a store that keeps them, the ``parent_ids`` and ``return_json``
@@ -157,10 +167,7 @@ def run_from_row(row: Sequence[Any]) -> Run:
     ]
     parents, returned = (row[10], row[11]) if len(row) > 11 else (None, None)
     value, kept = decode_return(returned)
-    try:
-        tz = coerce_timezone(zone)
-    except (LookupError, TypeError):
-        tz = timezone.utc
+    tz = recorded_zone(zone)
     return Run(
         job_id=job_id,
         scheduled_at=instant(scheduled_us, tz),

@@ -11,18 +11,15 @@ that dies while running it has it taken over.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
-from .._instants import epoch_us, instant
-from .._model import ChainOn, Outcome
-from .._tz import coerce_timezone
-from ._chains import ChainRow
+from .._instants import epoch_us
+from .._model import ChainOn
+from ._chains import ChainRow, claimed_rows, ready_slots
 from ._pg_connection import PGConnection
 
 __all__ = ["PGChains"]
 
-_UTC = timezone.utc
 
 _READY = """
 SELECT p.downstream, p.slot_us, min(p.zone) FROM {s}.chain_pending p
@@ -31,13 +28,6 @@ GROUP BY p.downstream, p.slot_us
 HAVING count(*) = (SELECT count(*) FROM {s}.chain_edges c WHERE c.downstream = p.downstream)
 ORDER BY p.slot_us LIMIT %s
 """
-
-
-def _zone(name: str) -> Any:
-    try:
-        return coerce_timezone(name)
-    except (LookupError, TypeError):
-        return _UTC
 
 
 class PGChains(PGConnection):
@@ -59,7 +49,7 @@ class PGChains(PGConnection):
 
     def ready_chains(self, *, limit: int = 100) -> list[tuple[str, datetime]]:
         rows = self._read(_READY.format(s=self._s), (limit,), "read the chains")
-        return [(downstream, instant(slot_us, _zone(zone))) for downstream, slot_us, zone in rows]
+        return ready_slots(rows)
 
     def claim_chain(
         self, downstream: str, slot: datetime, *, now: datetime
@@ -97,16 +87,4 @@ class PGChains(PGConnection):
             tx.wrote = True
         if token is not None:
             self._leases[(downstream, slot_us)] = token[0]
-        return [
-            ChainRow(
-                downstream,
-                instant(slot_us, _zone(zone)),
-                upstream,
-                run,
-                Outcome(outcome),
-                returned,
-                error,
-            )
-            for upstream, zone, run, outcome, returned, error in rows
-            if upstream in upstreams
-        ]
+        return claimed_rows(downstream, slot_us, rows, upstreams)

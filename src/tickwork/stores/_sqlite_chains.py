@@ -10,19 +10,16 @@ claimed fire is leased, so a process that dies while running it has it taken ove
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
-from .._model import ChainOn, Outcome
-from .._tz import coerce_timezone, epoch_us
-from ._chains import ChainRow, pending_rows
+from .._model import ChainOn
+from .._tz import epoch_us
+from ._chains import ChainRow, claimed_rows, pending_rows, ready_slots
 from ._liveness import identity
 from ._sqlite_connection import SQLiteConnection
-from ._sqlite_schema import instant
 
 __all__ = ["PENDING_INSERT", "SQLiteChains", "pending_rows"]
 
-_UTC = timezone.utc
 
 #: One upstream run's end, for each downstream job whose ``on`` it matches (the
 #: parameters: :func:`~tickwork.stores._chains.pending_rows`).
@@ -58,7 +55,7 @@ class SQLiteChains(SQLiteConnection):
 
     def ready_chains(self, *, limit: int = 100) -> list[tuple[str, datetime]]:
         rows = self._read(_COMPLETE.format(where=""), (limit,))
-        return [(downstream, instant(slot_us, _zone(zone))) for downstream, slot_us, zone in rows]
+        return ready_slots(rows)
 
     def claim_chain(
         self, downstream: str, slot: datetime, *, now: datetime
@@ -92,22 +89,4 @@ class SQLiteChains(SQLiteConnection):
             )
             if cursor.rowcount == 1:
                 self._leases[(downstream, slot_us)] = cursor.lastrowid or 0
-        return [
-            ChainRow(
-                downstream,
-                instant(slot_us, _zone(zone)),
-                upstream,
-                run,
-                Outcome(outcome),
-                returned,
-                error,
-            )
-            for upstream, zone, run, outcome, returned, error in rows
-        ]
-
-
-def _zone(name: str) -> Any:
-    try:
-        return coerce_timezone(name)
-    except (LookupError, TypeError):
-        return _UTC
+        return claimed_rows(downstream, slot_us, rows)
