@@ -1127,6 +1127,34 @@ def test_a_record_that_failed_releases_the_lease_when_written_again(db: Path) ->
     assert [run.job_id for run in store.history()] == ["a"]
 
 
+def test_a_fencing_token_is_never_given_twice(db: Path) -> None:
+    # Claims give their leases' tokens themselves, a batch at a time: each above every
+    # token ever given, also when the lease with the highest one was released since
+    # (reusing it would let the process that held it release a stranger's lease).
+    from tickwork.stores._contract import make_job, run_end
+    from tickwork.stores._shared_contract import claim_run
+
+    store = SQLiteStore(db)
+    store.add_jobs([make_job("a"), make_job("b"), make_job("c")])
+    assert store.claim_fires(
+        [(job_id, T0, T0 + timedelta(seconds=10), None, (T0,)) for job_id in ("a", "b")],
+        now=T0,
+    ) == [0, 0]
+    first = {key[0]: token for key, token in store._leases.items()}
+    assert first["b"] == first["a"] + 1
+    store.record_runs([run_end("a"), run_end("b")], now=T0)  # the file holds no lease
+    assert claim_run(store, job_id="c") == 0
+    ((_, third),) = store._leases.items()
+    assert third == first["b"] + 1
+    with dbfile.connect(db) as conn:
+        assert conn.execute("SELECT token, job_id FROM leases").fetchall() == [(third, "c")]
+    # A lease the SQL inserts itself (a takeover) goes on from there too.
+    with dbfile.connect(db) as conn:
+        conn.execute("INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us) "
+                     "VALUES ('x', 1, 1, 'o', 1)")  # fmt: skip
+        assert conn.execute("SELECT max(token) FROM leases").fetchone()[0] == third + 1
+
+
 @pytest.mark.parametrize("returning", [True, False], ids=["one-statement", "sqlite-before-3.35"])
 def test_add_job_alone_or_in_a_transaction(
     db: Path, returning: bool, monkeypatch: pytest.MonkeyPatch

@@ -95,6 +95,18 @@ class ChainStoreContract:
         ready = chains.ready_chains()
         assert [(job, slot) for job, slot in ready] == [("ok", T0), ("bad", T0 + 3 * minute)]
 
+    def test_upstream_ends_hand_over_among_many_unchained_ends(self, store: JobStore) -> None:
+        # A batch as a backlog writes it: hundreds of ends of unchained jobs (more than
+        # one IN list of ids) around the few that start downstream runs, the job that
+        # ends last in the batch among them.
+        chains = _chains(store)
+        plain = [_job(f"p{i:04}") for i in range(700)]
+        store.add_jobs([*plain, _job("a"), _job("z"), _job("b", ("a",)), _job("y", ("z",))])
+        ends = [_end(job.id) for job in plain]
+        store.record_runs([*ends[:350], _end("a"), *ends[350:], _end("z")], now=T0)
+        assert sorted(chains.ready_chains()) == [("b", T0), ("y", T0)]
+        assert [run.job_id for run in store.history("p0699")] == ["p0699"]
+
     def test_a_fan_in_is_ready_once_every_upstream_ended_and_is_claimed_once(
         self, store: JobStore
     ) -> None:

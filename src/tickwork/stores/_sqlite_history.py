@@ -38,11 +38,29 @@ _HISTORY_INSERT = (
     "finished_us, error_type, error_message, parent_ids, return_json, process, recorded_us) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: Whether any job has upstream jobs.
+_ANY_EDGE = "SELECT 1 FROM chain_edges LIMIT 1"
 #: The history columns read: HISTORY_COLUMNS, then the chain columns.
 _READ = f"{HISTORY_COLUMNS}, parent_ids, return_json"
 #: Tombstones of removed jobs kept for processes that have not synced yet (one that
 #: misses a removal still finds out: its claim on the job fails and it reloads it).
 _TOMBSTONES = 10_000
+
+
+def _upstream_runs(conn: sqlite3.Connection, runs: Sequence[RunEnd]) -> list[RunEnd]:
+    """The runs of *runs* whose job is upstream of another (most files have no chains:
+    one look at ``chain_edges`` says so; otherwise ``IN`` lists of the jobs' ids)."""
+    if conn.execute(_ANY_EDGE).fetchone() is None:
+        return []
+    found: set[str] = set()
+    for marks, chunk in in_lists(list({end.job_id: None for end in runs})):
+        found.update(
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT upstream FROM chain_edges WHERE upstream IN ({marks})", chunk
+            )
+        )
+    return [end for end in runs if end.job_id in found] if found else []
 
 
 class SQLiteHistory(SQLiteConnection):
@@ -64,14 +82,18 @@ class SQLiteHistory(SQLiteConnection):
         self._connection()  # (which names this process's owner: a forked child's own)
         process = self.owner.rpartition(":")[0] if self.owner else process_name()
         batch = recorded(runs, self._leases, (process, now_us), chains=True)
-        pending = pending_rows(runs, now_us)
         self._touched.update(end.job_id for end in runs)
         with self._write("record runs") as conn:
             insert_rows(conn, _HISTORY_INSERT, batch.rows)
-            if pending:
-                # In the transaction of the history rows: an upstream run's end and
-                # the hand-over to its downstream runs are written together or not at all.
-                conn.executemany(PENDING_INSERT, pending)
+            # In the transaction of the history rows: an upstream run's end and the
+            # hand-over to its downstream runs are written together or not at all. Only
+            # the runs of jobs with downstream jobs hand over: read here, under the
+            # write lock, so an edge added a moment ago counts.
+            upstream = _upstream_runs(conn, runs)
+            if upstream:
+                pending = pending_rows(upstream, now_us)
+                if pending:
+                    conn.executemany(PENDING_INSERT, pending)
             # Fenced: a lease another process took over has a new token, untouched here.
             for marks, chunk in in_lists(batch.release):
                 conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)

@@ -52,8 +52,14 @@ _MOVE = (
     "WHERE id IN ({})"
 )
 _LEASE = (
-    "INSERT OR REPLACE INTO leases (job_id, scheduled_us, attempt, owner, expires_us, holder) "
-    "VALUES (?, ?, 1, ?, ?, ?)"
+    "INSERT OR REPLACE INTO leases (token, job_id, scheduled_us, attempt, owner, expires_us, "
+    "holder) VALUES (?, ?, ?, 1, ?, ?, ?)"
+)
+#: The first fencing token of a batch: above every token ever given (``sqlite_sequence``
+#: keeps AUTOINCREMENT's high mark, which deleted leases do not lower) and every stored.
+_NEXT_TOKEN = (
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'leases'), 0), "
+    "coalesce((SELECT max(token) FROM leases), 0)) + 1"
 )
 #: Whether another process holds a lease (owner, then the hand-off owner ''): two ranges
 #: of the owner index, where ``owner != ?`` would scan past each of this process's leases
@@ -197,16 +203,15 @@ class SQLiteLeases(SQLiteHistory):
                         if results[index] is not None:
                             results[index] = counts.get(claim[0], 0)
             if leases:
-                # Tokens only grow (AUTOINCREMENT) and no one else writes meanwhile: the
-                # rows above the highest token before the insert are this batch's leases.
-                last = execute("SELECT coalesce(max(token), 0) FROM leases").fetchone()[0]
-                insert_rows(conn, _LEASE, leases)
-                taken = {
-                    (job_id, scheduled_us): token
-                    for token, job_id, scheduled_us in execute(
-                        "SELECT token, job_id, scheduled_us FROM leases WHERE token > ?", (last,)
-                    )
-                }
+                # The tokens are given here, each above any ever given (the write lock
+                # is held: no one else gives one meanwhile), so none is read back; a
+                # run leased twice in the batch keeps the later row, and token.
+                first = execute(_NEXT_TOKEN).fetchone()[0]
+                tokens = range(first, first + len(leases))
+                insert_rows(
+                    conn, _LEASE, [(t, *row) for t, row in zip(tokens, leases, strict=True)]
+                )
+                taken = {(row[0], row[1]): t for t, row in zip(tokens, leases, strict=True)}
         self._leases.update(taken)  # once committed
         return results
 
