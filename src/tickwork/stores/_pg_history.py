@@ -98,17 +98,27 @@ class PGHistory(PGConnection):
                  "emsg", "parents", "returned"]  # fmt: skip
         batch = recorded(runs, self._leases, chains=True)
         cols = dict(zip(names, map(list, zip(*batch.rows, strict=True)), strict=True))
-        pending = pending_rows(runs, 0)
-        hand_over = ["p_at", "p_zone", "p_run", "p_outcome", "p_returned", "p_error", "_",
-                     "p_job", "p_match"]  # fmt: skip
-        if pending:
-            cols.update(zip(hand_over, map(list, zip(*pending, strict=True)), strict=True))
-        else:
-            cols.update((name, []) for name in hand_over)
-        del cols["_"]  # (the time: the statement's own)
         self._touched.update(end.job_id for end in runs)
         process = self.owner.rpartition(":")[0] or process_name()
+        hand_over = ["p_at", "p_zone", "p_run", "p_outcome", "p_returned", "p_error", "_",
+                     "p_job", "p_match"]  # fmt: skip
         with self._tx("record runs") as tx:
+            # Only the runs of jobs with downstream jobs hand over (most have none): one
+            # look at the edges spares the rest of the batch its hand-over rows.
+            ids = list({end.job_id: None for end in runs})
+            found = {
+                row[0]
+                for row in tx.conn.execute(
+                    f"SELECT DISTINCT upstream FROM {self._s}.chain_edges WHERE upstream = ANY(%s)",
+                    (ids,),
+                )
+            }
+            pending = pending_rows([end for end in runs if end.job_id in found], 0)
+            if pending:
+                cols.update(zip(hand_over, map(list, zip(*pending, strict=True)), strict=True))
+            else:
+                cols.update((name, []) for name in hand_over)
+            del cols["_"]  # (the time: the statement's own)
             tx.conn.execute(
                 _RECORD.format(s=self._s),
                 {
