@@ -111,8 +111,8 @@ class SQLiteLeases(SQLiteHistory):
 
         A batch costs a handful of statements whatever its size: one read of the
         claimed jobs' next fire times, one ``executemany`` of the compare-and-sets that
-        win, one of the leases, and reads of the leases' tokens and, when other
-        processes hold leases, of their counts.
+        win, one of the leases (their tokens given here, so none is read back), and,
+        when other processes hold leases, a read of their counts.
         """
         if not claims:
             return []
