@@ -8,6 +8,7 @@ floor, and entries handed out in due order.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -25,7 +26,10 @@ class Owner:
 def entry(due: int, job_id: str, key: int) -> Entry:
     # Built at run time: equal tuple literals in one function may be one constant, and
     # liveness is by identity.
-    return (due, job_id, key)
+    return (due, key, job_id)
+
+
+_keys = itertools.count(1)
 
 
 def fire(owners: dict[str, Owner], deadlines: Deadlines, job_id: str, due: int) -> Entry:
@@ -35,7 +39,9 @@ def fire(owners: dict[str, Owner], deadlines: Deadlines, job_id: str, due: int) 
     if owner.entry is not None:
         owner.entry = None
         deadlines.went_stale(1)
-    new = owner.entry = entry(due, job_id, 0)
+    # A new key each time, as the core's generations: entries due at one instant come
+    # out in the order they were queued.
+    new = owner.entry = entry(due, job_id, next(_keys))
     deadlines.add(new)
     return new
 
@@ -69,7 +75,7 @@ def test_a_fire_entry_is_live_only_while_its_owner_holds_that_very_tuple() -> No
     old = fire(owners, deadlines, "j", 10)
     # The job added again under its id, same time, same generation: an equal tuple,
     # but not the one queued first.
-    owners["j"] = Owner(entry(10, "j", 0))
+    owners["j"] = Owner(entry(10, "j", old[1]))
     deadlines.went_stale(1)
     assert owners["j"].entry == old
     assert not deadlines.is_live(old)
@@ -160,7 +166,7 @@ def test_a_big_backlog_comes_out_in_due_order_in_chunks(monkeypatch: pytest.Monk
     for gone in ("j00003", "j00250"):
         del owners[gone]
     deadlines.went_stale(2)
-    expected = [e for e in queued if e[0] <= 300 and e[1] not in ("j00003", "j00250")]
+    expected = [e for e in queued if e[0] <= 300 and e[2] not in ("j00003", "j00250")]
     taken: list[Entry] = []
     bulk = False
     while chunk := deadlines.expire(300, 40):
@@ -169,7 +175,7 @@ def test_a_big_backlog_comes_out_in_due_order_in_chunks(monkeypatch: pytest.Monk
         bulk = bulk or bool(deadlines._run)
         # The count and the next deadline stay exact while a bulk run is pending.
         assert len(deadlines) - deadlines.stale == sum(
-            1 for e in queued if e[1] in owners and e not in taken
+            1 for e in queued if e[2] in owners and e not in taken
         )
     assert taken == expected
     assert bulk  # the bulk path was taken...
@@ -204,11 +210,11 @@ def test_pruning_during_a_bulk_run_keeps_every_live_entry(monkeypatch: pytest.Mo
     taken = deadlines.expire(100, 10) + deadlines.expire(100, 10)
     assert deadlines._run
     # Most of the rest go stale: the index is rebuilt from the live ones, run and heap.
-    kept = {e[1] for e in queued[20::5]}
-    for job_id in {e[1] for e in queued[20:]} - kept:
+    kept = {e[2] for e in queued[20::5]}
+    for job_id in {e[2] for e in queued[20:]} - kept:
         del owners[job_id]
         deadlines.went_stale(1)
     assert deadlines.stale < 2 * len(kept)
-    assert deadlines.expire(10**6) == [e for e in queued[20:] if e[1] in kept]
+    assert deadlines.expire(10**6) == [e for e in queued[20:] if e[2] in kept]
     assert len(taken) == 20
     assert len(deadlines) == deadlines.stale == 0

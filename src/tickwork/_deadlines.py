@@ -1,19 +1,22 @@
 """The core's due-time index: a heap of deadlines, in the manner of trio's ``Deadlines``.
 
-Every entry is one shape, ``(due µs, job id, key)``: the due time in integer
+Every entry is one shape, ``(due µs, key, job id)``: the due time in integer
 microseconds since the epoch (instants compare as numbers; Python compares datetimes
-of one zone by wall time), the job it belongs to, and a key saying what comes due. A
-key >= 0 is the job's next fire (the generation of its schedule); a negative key names
-one pending retry.
+of one zone by wall time), a key saying what comes due, and the job it belongs to. A
+key > 0 is the job's next fire (the generation of its schedule: the core numbers every
+schedule it sets from one counter, so a key is never used twice); a negative key names
+one pending retry (unique too). Entries due at one instant come out in the order of
+their keys, so the order their schedules were set: jobs added together run in the
+order they were added, and a backlog is walked through memory in the order it was
+allocated (in job id order, 100,000 jobs due at once took twice as long, every job's
+objects a cache miss). Job ids are compared only between equal entries.
 
 Entries are never taken out of the middle of the heap. Whether one still counts is
 asked of its *owner*, the job's state looked up by id (:class:`Holder`):
 
 * a fire entry is live while it is the very tuple the owner holds as ``entry``. Identity,
-  not equality: a job added again under its id holds a new tuple even when its
-  generation number repeats, so the old job's entry can never fire the new one. (A
-  serial number per entry would tell them apart too, but would cost an int object per
-  job: identity is free, and the entry is most of what a job costs here.)
+  not equality: an equal tuple queued for a job added again under its id can never fire
+  the new one (the core's keys never repeat, but the rule does not rely on it).
 * a retry entry is live while its key is among the owner's ``retries`` (retry keys are
   unique for the life of the core, never reused).
 
@@ -24,14 +27,12 @@ count is exact; when stale entries outnumber the live ones twice over, past
 rescheduled, paused and removed forever do not grow it.
 
 A big backlog (most of a big heap due at once: 100,000 one-shot jobs for one instant)
-is not popped one entry at a time: each pop from a heap that size costs several
-microseconds (its entries, all due at one time, compare down to their job ids, all
-over memory), more than the rest of a fire. Once one :meth:`~Deadlines.expire` stopped
-at its limit with more due, the next takes every due entry out of the heap at once and
-sorts them (three stable sorts on one field each: ints, then strings, compared by C
-without tuple comparisons), into a *run* that later calls hand out from the front,
-merged with whatever was queued in the heap since. The order out is the heap's own:
-due time, then job id, then key.
+is not popped one entry at a time: a pop from a heap that size costs microseconds.
+Once one :meth:`~Deadlines.expire` stopped at its limit with more due, the next takes
+every due entry out of the heap at once and sorts them (two stable sorts on one int
+field each, by key, then by due time), into a *run* that later calls hand out from the
+front, merged with whatever was queued in the heap since. The order out is the heap's
+own, for entries with distinct (due, key) pairs, as the core's are.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ BULK_FLOOR = 2048
 BULK_SHARE = 0.25
 _SAMPLES = 32
 
-#: A heap entry: ``(due µs since the epoch, job id, key)``; ``key >= 0``: the job's next
+#: A heap entry: ``(due µs since the epoch, key, job id)``; ``key > 0``: the job's next
 #: fire, ``key < 0``: one pending retry. Plain tuples: they compare fastest.
-Entry = tuple[int, str, int]
+Entry = tuple[int, int, str]
 
 
 class Holder(Protocol):
@@ -119,13 +120,13 @@ class Deadlines:
 
     def is_live(self, entry: Entry) -> bool:
         """Whether *entry*'s owner still holds it."""
-        owner = self._owners.get(entry[1])
+        owner = self._owners.get(entry[2])
         if owner is None:
             return False
-        if entry[2] >= 0:
+        if entry[1] >= 0:
             return entry is owner.entry
         retries = owner.retries
-        return retries is not None and entry[2] in retries
+        return retries is not None and entry[1] in retries
 
     def next_deadline(self) -> int | None:
         """The earliest live due time (µs since the epoch), or None when nothing is queued.
@@ -194,9 +195,9 @@ class Deadlines:
                 entry = pop(heap)
             else:
                 break
-            owner = owners.get(entry[1])
+            owner = owners.get(entry[2])
             if owner is not None:
-                key = entry[2]
+                key = entry[1]
                 if key >= 0:
                     if entry is owner.entry:
                         append(entry)
@@ -228,10 +229,9 @@ class Deadlines:
         due = [entry for entry in heap if entry[0] <= now_us]
         rest = [entry for entry in heap if entry[0] > now_us]
         heapq.heapify(rest)
-        # The heap's order, (due, job id, key), from stable sorts on one field at a time
-        # (the last sort decides first): each compares ints or strings directly.
+        # The heap's order, (due, key), from stable sorts on one field at a time (the
+        # last sort decides first): each compares ints directly, not tuples.
         due.sort(key=_KEY)
-        due.sort(key=_JOB)
         due.sort(key=_DUE)
         self._heap = rest
         self._run = due
@@ -249,5 +249,4 @@ class Deadlines:
 
 
 _DUE = itemgetter(0)
-_JOB = itemgetter(1)
-_KEY = itemgetter(2)
+_KEY = itemgetter(1)
