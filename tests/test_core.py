@@ -853,3 +853,21 @@ def test_plan_due_agrees_with_a_walk(
     assert (plan.runs, plan.missed, plan.next_fire, plan.first_missed) == _reference(
         trigger, first, now, grace_delta, catchup, max_catchup
     )
+
+
+def test_jobs_due_at_one_instant_come_out_in_the_order_their_schedules_were_set() -> None:
+    # Not by job id: in the order added (so a big backlog is walked through memory in
+    # the order it was allocated), and a job whose schedule changed since goes last.
+    core = make_core(*(make_job(id=job_id) for job_id in ("m", "z", "a", "q")))
+    core.put(make_job(id="z"))  # changed (the same fire time): now the newest schedule
+    due = core.pop_due(T0 + seconds(10))
+    assert [item.job_id for item in due] == ["m", "a", "q", "z"]
+    # Loaded together, they keep the order they came in, and so do their next fires.
+    loaded = SchedulerCore()
+    loaded.put_many([make_job(id=job_id) for job_id in ("c", "b", "a")])
+    for at in (10, 20):
+        fires = loaded.pop_due(T0 + seconds(at))
+        assert [item.job_id for item in fires] == ["c", "b", "a"]
+        for fire in fires:
+            assert isinstance(fire, FireDue)
+            loaded.commit_fire(fire, T0 + seconds(at))

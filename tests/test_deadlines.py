@@ -8,6 +8,7 @@ floor, and entries handed out in due order.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pytest
@@ -25,7 +26,10 @@ class Owner:
 def entry(due: int, job_id: str, key: int) -> Entry:
     # Built at run time: equal tuple literals in one function may be one constant, and
     # liveness is by identity.
-    return (due, job_id, key)
+    return (due, key, job_id)
+
+
+_keys = itertools.count(1)
 
 
 def fire(owners: dict[str, Owner], deadlines: Deadlines, job_id: str, due: int) -> Entry:
@@ -35,7 +39,9 @@ def fire(owners: dict[str, Owner], deadlines: Deadlines, job_id: str, due: int) 
     if owner.entry is not None:
         owner.entry = None
         deadlines.went_stale(1)
-    new = owner.entry = entry(due, job_id, 0)
+    # A new key each time, as the core's generations: entries due at one instant come
+    # out in the order they were queued.
+    new = owner.entry = entry(due, job_id, next(_keys))
     deadlines.add(new)
     return new
 
@@ -69,7 +75,7 @@ def test_a_fire_entry_is_live_only_while_its_owner_holds_that_very_tuple() -> No
     old = fire(owners, deadlines, "j", 10)
     # The job added again under its id, same time, same generation: an equal tuple,
     # but not the one queued first.
-    owners["j"] = Owner(entry(10, "j", 0))
+    owners["j"] = Owner(entry(10, "j", old[1]))
     deadlines.went_stale(1)
     assert owners["j"].entry == old
     assert not deadlines.is_live(old)
@@ -137,3 +143,78 @@ def test_the_heap_is_rebuilt_once_stale_entries_pass_twice_the_live_ones(
     assert len(deadlines) == 4  # the three, and the moving job's newest
     assert deadlines.expire(10**6)[:3] == live
     assert deadlines.stale == 0
+
+
+# -- a backlog taken out of the heap in bulk -------------------------------------------------
+
+
+def _backlog(owners: dict[str, Owner], deadlines: Deadlines, count: int) -> list[Entry]:
+    """*count* fires, most due at 100 and a few later, queued in a scrambled order."""
+    queued = [
+        fire(owners, deadlines, f"j{(n * 7919) % count:05d}", 100 if n % 10 else 100 + n)
+        for n in range(count)
+    ]
+    return sorted(queued)
+
+
+def test_a_big_backlog_comes_out_in_due_order_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_deadlines, "BULK_FLOOR", 64)
+    owners: dict[str, Owner] = {}
+    deadlines = Deadlines(owners)
+    queued = _backlog(owners, deadlines, 500)
+    # Some go stale before they come due: counted out on the way, never handed out.
+    for gone in ("j00003", "j00250"):
+        del owners[gone]
+    deadlines.went_stale(2)
+    expected = [e for e in queued if e[0] <= 300 and e[2] not in ("j00003", "j00250")]
+    taken: list[Entry] = []
+    bulk = False
+    while chunk := deadlines.expire(300, 40):
+        assert len(chunk) <= 40
+        taken += chunk
+        bulk = bulk or bool(deadlines._run)
+        # The count and the next deadline stay exact while a bulk run is pending.
+        assert len(deadlines) - deadlines.stale == sum(
+            1 for e in queued if e[2] in owners and e not in taken
+        )
+    assert taken == expected
+    assert bulk  # the bulk path was taken...
+    assert deadlines._run == []  # ... and is done with
+    assert deadlines.next_deadline() == 310  # (n = 210)
+
+
+def test_an_entry_queued_during_a_bulk_run_comes_out_in_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_deadlines, "BULK_FLOOR", 64)
+    owners: dict[str, Owner] = {}
+    deadlines = Deadlines(owners)
+    queued = _backlog(owners, deadlines, 200)
+    first = deadlines.expire(150, 10)
+    second = deadlines.expire(150, 10)  # takes the due entries out in bulk
+    assert deadlines._run
+    early = fire(owners, deadlines, "early", 50)  # due before everything left
+    late = fire(owners, deadlines, "late", 120)  # due after everything left at 100
+    assert deadlines.next_deadline() == 50
+    rest = deadlines.expire(150)
+    assert first + second == queued[:20]
+    assert rest == sorted([early, late, *(e for e in queued[20:] if e[0] <= 150)])
+    assert rest[0] is early
+
+
+def test_pruning_during_a_bulk_run_keeps_every_live_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_deadlines, "BULK_FLOOR", 64)
+    owners: dict[str, Owner] = {}
+    deadlines = Deadlines(owners)
+    queued = _backlog(owners, deadlines, 200)
+    taken = deadlines.expire(100, 10) + deadlines.expire(100, 10)
+    assert deadlines._run
+    # Most of the rest go stale: the index is rebuilt from the live ones, run and heap.
+    kept = {e[2] for e in queued[20::5]}
+    for job_id in {e[2] for e in queued[20:]} - kept:
+        del owners[job_id]
+        deadlines.went_stale(1)
+    assert deadlines.stale < 2 * len(kept)
+    assert deadlines.expire(10**6) == [e for e in queued[20:] if e[2] in kept]
+    assert len(taken) == 20
+    assert len(deadlines) == deadlines.stale == 0

@@ -227,6 +227,12 @@ class ChainLink:
         ids = self._upstreams
         return self.chains is not None and (ids is None or job_id in ids)
 
+    def watching(self) -> bool:
+        """Whether the end of a run may start others: some job is started after others
+        (the edges read from the store when not read yet; lock held). When not, a run
+        that returned None and was started by no upstream needs no :meth:`ended`."""
+        return self.chains is not None and bool(self._upstream_ids())
+
     @property
     def pending(self) -> bool:
         """Whether a run that may start downstream runs ended since the last dispatch."""

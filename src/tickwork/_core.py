@@ -91,8 +91,10 @@ class SchedulerCore:
         self._states: dict[str, JobState] = {}
         # The due-time index over the states' entries.
         self._deadlines = Deadlines(self._states)
-        # Retry keys, unique for the life of the core.
+        # Retry keys, and schedule generations (the keys of fire entries: their order
+        # is the order of jobs due at one instant), unique for the life of the core.
         self._retry_keys = itertools.count(1)
+        self._generations = itertools.count(1)
         self._run_ids = itertools.count(1)
         self._in_flight = 0
         #: Set while the scheduler shuts down: buffered runs are dropped, not started.
@@ -167,7 +169,7 @@ class SchedulerCore:
             state.next_fire = job.next_fire
             state.removed = False
         # self._renew(state), inlined: a hot path (rescheduling, loading, syncing).
-        state.generation += 1
+        state.generation = next(self._generations)
         if state.entry is not None:
             state.entry = None
             self._deadlines.went_stale(1)
@@ -203,11 +205,12 @@ class SchedulerCore:
         per job."""
         states = self._states
         entries = []
+        generations = self._generations
         for job in jobs:
             if job.id in states:
                 self.put(job)
                 continue
-            state = states[job.id] = JobState(job, job.next_fire, 1)
+            state = states[job.id] = JobState(job, job.next_fire, next(generations))
             entry = state.entry = fire_entry(state)
             if entry is not None:
                 entries.append(entry)
@@ -221,7 +224,7 @@ class SchedulerCore:
 
     def _renew(self, state: JobState) -> None:
         """Give *state* a new generation: its queued entry, if any, goes stale."""
-        state.generation += 1
+        state.generation = next(self._generations)
         if state.entry is not None:
             state.entry = None
             self._deadlines.went_stale(1)
@@ -267,7 +270,7 @@ class SchedulerCore:
         due: list[FireDue | RetryDue] = []
         append = due.append
         for entry in self._deadlines.expire(now_us, limit):
-            planned_us, job_id, key = entry
+            planned_us, key, job_id = entry
             state = states[job_id]  # (a live entry's job is in the table)
             if key < 0:
                 retries = state.retries
@@ -346,7 +349,7 @@ class SchedulerCore:
             decision.runs_to_start.append(self._request(state, scheduled_at, 1))
             if self.wants & _SUBMITTED:
                 decision.report_submitted(job_id, scheduled_at, 1, at=now)
-            state.generation = generation + 1
+            state.generation = next(self._generations)
             if next_fire is not None:
                 self._index(state)
             # (Else done firing: the run just started, so the state and the job's record
@@ -386,7 +389,7 @@ class SchedulerCore:
             if idle_and_done(state):
                 self._done(state, decision)
         else:
-            state.generation += 1
+            state.generation = next(self._generations)
             self._index(state)
         return decision
 
@@ -617,7 +620,7 @@ class SchedulerCore:
         if state.retries is None:
             state.retries = {}
         state.retries[key] = PendingRetry(scheduled_at, attempt, due_us)
-        self._deadlines.add((due_us, state.job.id, key))
+        self._deadlines.add((due_us, key, state.job.id))
 
     def _count_failure(
         self,

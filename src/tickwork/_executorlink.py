@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from ._clock import Clock
@@ -24,6 +25,8 @@ from .executors import Executor
 __all__ = ["ExecutorLink"]
 
 logger = logging.getLogger("tickwork")
+_ALIAS = itemgetter(0)
+_REQUEST = itemgetter(1)
 
 
 def _fields(requests: list[RunRequest]) -> dict[str, object] | None:
@@ -76,9 +79,9 @@ class ExecutorLink:
         with *report* and *clock*). A run that cannot start is reported ``INTERRUPTED``
         through *report*, with the reason."""
         by_executor: dict[str, list[Any]] = {}
-        if len({alias for alias, _ in runs}) == 1:
+        if len(set(map(_ALIAS, runs))) == 1:
             # Most often all go to one executor (10,000 due runs, say): two passes in C.
-            by_executor[runs[0][0]] = [request for _, request in runs]
+            by_executor[runs[0][0]] = list(map(_REQUEST, runs))
         else:
             for alias, request in runs:
                 group = by_executor.get(alias)

@@ -85,7 +85,7 @@ def listening(state: JobState) -> bool:
 
 def fire_entry(state: JobState) -> Entry | None:
     """A new heap entry for the job's next fire, due at its planned time (the nominal
-    time plus the job's jitter offset), under its current generation; None when it is
+    time plus the job's jitter offset), keyed by its current generation; None when it is
     paused or done firing."""
     job = state.job
     nominal = state.next_fire
@@ -99,6 +99,6 @@ def fire_entry(state: JobState) -> Entry | None:
             # No jitter: the fire comes due at its nominal time, where planning meets
             # the same error and pauses the job with a report (an index has no one
             # to report to).
-            return (planned, job.id, state.generation)
+            return (planned, state.generation, job.id)
         planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
-    return (planned, job.id, state.generation)
+    return (planned, state.generation, job.id)

@@ -414,8 +414,13 @@ class Machine:
     def _drain_results(self, batch: Decision, now: datetime) -> None:
         """Apply the results executors reported since last time (lock held)."""
         results = self._results
+        if not results:
+            return
         core = self._core
         ended = self._chains.ended
+        # A plain run (it returned None, no upstream started it) ends nothing else when
+        # no job is started after others: ChainLink.ended is skipped for it.
+        watching = self._chains.watching()
         while results:
             result = results.popleft()
             if result.outcome is Outcome.FAILURE:
@@ -430,7 +435,8 @@ class Machine:
                     extra=request_fields(result.request),
                 )
             core.finished(result, result.finished_at or now, batch)
-            ended(result, batch)
+            if watching or result.return_value is not None or result.request.upstream is not None:
+                ended(result, batch)
 
     def _submit(self, decision: Decision) -> None:
         """Hand the decision's runs to their executors (outside the lock), once."""

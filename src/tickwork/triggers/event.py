@@ -258,9 +258,18 @@ def event_names(trigger: Trigger) -> frozenset[str]:
     return frozenset(found.name for found in event_triggers(trigger))
 
 
+#: Whether each trigger class seen is an EventTrigger: asked once per run that ends,
+#: where ``isinstance`` against the abstract base class costs a Python-level call.
+_EVENT_KINDS: dict[type, bool] = {}
+
+
 def listens_for_events(trigger: Trigger) -> bool:
     """Whether a job with *trigger* waits for events: it is never done for lack of fire
     times."""
-    if isinstance(trigger, EventTrigger):
+    kind = type(trigger)
+    listens = _EVENT_KINDS.get(kind)
+    if listens is None:
+        listens = _EVENT_KINDS[kind] = issubclass(kind, EventTrigger)
+    if listens:
         return True
-    return type(trigger).type_name == "or" and bool(event_triggers(trigger))
+    return kind.type_name == "or" and bool(event_triggers(trigger))
