@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._celery_outcomes import celery_error_type, read_outcomes
 from ._queue import QueuedTask, QueueExecutor
 
 __all__ = ["CeleryEnqueuer", "CeleryExecutor"]
@@ -111,20 +112,12 @@ class CeleryEnqueuer:
                     declare = []
 
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        """Outcomes from the result backend (one ``MGET`` on a key-value backend)."""
-        backend = self.app.backend
-        metas: list[Any]
-        if hasattr(backend, "mget") and hasattr(backend, "get_key_for_task"):
-            values = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
-            metas = [None if value is None else backend.decode_result(value) for value in values]
-        else:
-            metas = [backend.get_task_meta(task_id) for task_id in task_ids]
-        found: dict[str, Mapping[str, Any]] = {}
-        for task_id, meta in zip(task_ids, metas, strict=True):
-            outcome = None if meta is None else self._outcome(meta)
-            if outcome is not None:
-                found[task_id] = outcome
-        return found
+        """Outcomes from the result backend (one ``MGET`` on a key-value backend); for
+        a named task, the outcome the workers' hooks recorded comes first (see
+        :mod:`tickwork.executors._celery_outcomes`)."""
+        return read_outcomes(
+            self.app.backend, task_ids, self._outcome, records=self.task is not None
+        )
 
     @staticmethod
     def _outcome(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -136,15 +129,9 @@ class CeleryEnqueuer:
             done = meta.get("date_done")
             return {"ok": True, "value": result, "finished_at": _iso(done)}
         if status == "FAILURE":
-            kind = type(result)
-            name = f"{kind.__module__}.{kind.__qualname__}"
-            if kind.__name__ == "WorkerLostError":
-                name = "tickwork.WorkerDied"
-            elif kind.__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
-                name = "tickwork.JobTimeout"
             return {
                 "ok": False,
-                "error_type": name,
+                "error_type": celery_error_type(type(result)),
                 "error": str(result),
                 "traceback": meta.get("traceback") or "",
                 "finished_at": _iso(meta.get("date_done")),
