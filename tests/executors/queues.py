@@ -130,10 +130,13 @@ def celery_worker(
 
 
 @contextlib.contextmanager
-def rq_worker(queue: str, url: str = REDIS) -> Iterator[Worker]:
-    """An ``rq worker`` (the simple worker: no fork per job) on *queue*."""
+def rq_worker(
+    queue: str, url: str = REDIS, *, worker_class: str = "rq.worker.SimpleWorker"
+) -> Iterator[Worker]:
+    """An ``rq worker`` on *queue* (by default the simple worker: no fork per job;
+    ``rq.worker.Worker`` forks a work horse per job)."""
     rq = shutil.which("rq", path=os.path.dirname(sys.executable)) or "rq"
-    command = [rq, "worker", "--url", url, "--worker-class", "rq.worker.SimpleWorker",
+    command = [rq, "worker", "--url", url, "--worker-class", worker_class,
                "--logging_level", "INFO", queue]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env=_env({}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
