@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,6 +149,37 @@ def rq_worker(
         yield worker
     finally:
         worker.stop()
+
+
+class CeleryApps:
+    """Makes the scheduler side's Celery apps for a test, and closes them all after
+    it: their broker connections and their Redis result backend's. (An app left to the
+    garbage collector leaves a socket to it, and the ``ResourceWarning`` fails whichever
+    test the collection falls in.)"""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __call__(self, broker: str = REDIS, backend: str = REDIS) -> Any:
+        from celery import Celery
+
+        app = Celery("tickwork_tests", broker=broker, backend=backend)
+        self.made.append(app)
+        return app
+
+    def close(self) -> None:
+        for app in self.made:
+            close_app(app)
+        self.made.clear()
+
+
+def close_app(app: Any) -> None:
+    """Close a Celery app's broker connections and its Redis result backend's."""
+    app.close()
+    client = app.backend.__dict__.get("client")
+    if client is not None:
+        client.close()
+        client.connection_pool.disconnect()
 
 
 def wait_for(predicate: object, limit: float = 10.0) -> bool:

@@ -22,8 +22,7 @@ def app() -> Iterator[Any]:
     queues.require_redis()
     made = Celery("tickwork_tests", broker=queues.REDIS, backend=queues.REDIS)
     yield made
-    made.backend.client.connection_pool.disconnect()
-    made.close()
+    queues.close_app(made)
 
 
 def test_a_late_retry_state_does_not_hide_the_recorded_success(

@@ -58,14 +58,16 @@ def worker_queue() -> Iterator[str]:
         yield queue
 
 
-def app(broker: str = queues.REDIS) -> Any:
-    from celery import Celery
-
-    return Celery("tickwork_tests", broker=broker, backend=queues.REDIS)
+@pytest.fixture
+def app() -> Iterator[queues.CeleryApps]:
+    """Makes the test's Celery apps (the scheduler's side), closed after it."""
+    apps = queues.CeleryApps()
+    yield apps
+    apps.close()
 
 
 def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothing_twice(
-    worker_queue: str, tmp_path: Path
+    worker_queue: str, tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     db, notes, job_id = tmp_path / "jobs.db", tmp_path / "ran", queues.unique("crash")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(queues.ROOT / "src"), str(queues.ROOT)]))
@@ -100,7 +102,9 @@ def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothi
     assert not events.of(EventKind.JOB_INTERRUPTED | EventKind.JOB_FAILED)
 
 
-def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason() -> None:
+def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason(
+    app: queues.CeleryApps,
+) -> None:
     # Nothing listens on port 9 of localhost.
     executor = CeleryExecutor(
         app("redis://127.0.0.1:9/0"), queue="nowhere", retry_policy={"max_retries": 0}
@@ -124,7 +128,7 @@ def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason() ->
 
 
 def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
-    tmp_path: Path,
+    tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     queues.require_redis()
     queue = queues.unique("tw-prefork")
@@ -156,7 +160,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
     assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
 
 
-def test_the_hand_off_works_over_rabbitmq() -> None:
+def test_the_hand_off_works_over_rabbitmq(app: queues.CeleryApps) -> None:
     queues.require_redis()
     queues.require_rabbit()
     queue = queues.unique("tw-amqp")
@@ -179,7 +183,7 @@ def test_the_hand_off_works_over_rabbitmq() -> None:
 
 
 def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
-    tmp_path: Path,
+    tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     queues.require_redis()
     queue = queues.unique("tw-limits")
@@ -214,7 +218,7 @@ def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
 
 
 def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
-    worker_queue: str, tmp_path: Path
+    worker_queue: str, tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     notes = tmp_path / "tries"
     executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.flaky")

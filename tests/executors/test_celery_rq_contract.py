@@ -48,6 +48,7 @@ def make_executor(request: pytest.FixtureRequest) -> Iterator[Make]:
         app = Celery("tickwork_tests", broker=queues.REDIS, backend=queues.REDIS)
         with queues.celery_worker(queue) as worker:
             yield Make(lambda: CeleryExecutor(app, queue=queue), worker)
+        queues.close_app(app)
     else:
         import redis
 

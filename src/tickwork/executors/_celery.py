@@ -66,6 +66,7 @@ class CeleryEnqueuer:
         self.app = app
         self.task = task
         self.queue = queue
+        self._backend: Any = None
         self.retry_policy = dict(
             retry_policy
             if retry_policy is not None
@@ -115,9 +116,10 @@ class CeleryEnqueuer:
         """Outcomes from the result backend (one ``MGET`` on a key-value backend); for
         a named task, the outcome the workers' hooks recorded comes first (see
         :mod:`tickwork.executors._celery_outcomes`)."""
-        return read_outcomes(
-            self.app.backend, task_ids, self._outcome, records=self.task is not None
-        )
+        backend = self.app.backend
+        # (Celery's Redis backend is one per thread: this one is the collector's.)
+        self._backend = backend
+        return read_outcomes(backend, task_ids, self._outcome, records=self.task is not None)
 
     @staticmethod
     def _outcome(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -147,7 +149,17 @@ class CeleryEnqueuer:
         return None  # PENDING, RECEIVED, STARTED, RETRY: not ended
 
     def close(self) -> None:
-        """Nothing to release: the app owns its connection pools."""
+        """Close the connections of the result backend :meth:`results` read through,
+        when that backend was the reading thread's own (Celery makes one per thread
+        unless the backend is thread-safe); the app owns the rest. Left to the garbage
+        collector, its sockets would be closed late, with a ``ResourceWarning``."""
+        backend, self._backend = self._backend, None
+        if backend is None or getattr(backend, "thread_safe", True):
+            return
+        client = backend.__dict__.get("client")
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
 
 
 def _iso(value: Any) -> str | None:
