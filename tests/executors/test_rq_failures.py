@@ -1,6 +1,7 @@
 """RQ workers that run out of time or die: a job's ``timeout`` is RQ's job timeout and
 comes back as ``JobTimeout``; a work horse killed mid-run, or a whole worker killed
-mid-run, comes back as ``WorkerDied``. Real ``rq worker`` processes on the tests' Redis."""
+mid-run, comes back as ``WorkerDied``; a job that expires unstarted as interrupted.
+Real ``rq worker`` processes on the tests' Redis."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def forking() -> Iterator[tuple[str, queues.Worker]]:
     queue = queues.unique("tw-rq-fork")
     with queues.rq_worker(queue, worker_class="rq.worker.Worker") as worker:
         yield queue, worker
+        # (Its warm shutdown on SIGTERM would take seconds: nothing here needs it.)
+        os.killpg(worker.process.pid, signal.SIGKILL)
 
 
 def test_a_jobs_timeout_is_rqs_job_timeout_and_comes_back_as_job_timeout(
@@ -140,6 +143,26 @@ def test_a_worker_killed_mid_run_is_reported_as_worker_died_after_its_lease(
     assert "end" not in notes.read_text()
     (row,) = scheduler.history()
     assert row.outcome is Outcome.FAILURE
+
+
+def test_a_job_that_expires_unstarted_is_reported_interrupted(connection: Any) -> None:
+    # No worker serves this queue: the job's RQ ttl (its misfire grace) runs out.
+    executor = RQExecutor(connection, queue=queues.unique("tw-rq-nobody"))
+    scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[1, 2],
+        executor="rq", id=queues.unique("rq-late"), misfire_grace_time=1,
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (interrupted,) = events.wait(EventKind.JOB_INTERRUPTED, limit=10)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert "expired" in str(interrupted.exception)
+    (row,) = scheduler.history()
+    assert row.outcome is Outcome.INTERRUPTED
+    assert executor.out() == 0
 
 
 @pytest.mark.parametrize(

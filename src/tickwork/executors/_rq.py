@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._queue import QueuedTask, QueueExecutor
@@ -55,7 +55,8 @@ class RQEnqueuer:
         connection: a ``redis.Redis`` client (``decode_responses`` off, as RQ needs).
         queue: the RQ queue's name.
         lease: the guard's lease on a running job, in seconds (see
-            ``tickwork.celery.setup``).
+            ``tickwork.celery.setup``); a started job whose lease has been gone this
+            long is reported as ``WorkerDied``.
     """
 
     def __init__(self, connection: Any, *, queue: str = "default", lease: float = 10.0) -> None:
@@ -67,6 +68,9 @@ class RQEnqueuer:
         self.lease = lease
         # Started RQ jobs seen without a guard lease: since when (time.monotonic()).
         self._unleased: dict[str, float] = {}
+        # When each task sent with an expiry expires: RQ deletes a job whose ttl ran
+        # out unstarted, so a job gone after this is one that expired.
+        self._expires: dict[str, datetime] = {}
 
     def send(self, tasks: Sequence[QueuedTask]) -> None:
         """Enqueue *tasks* in one pipeline (see :class:`~tickwork.executors.Enqueuer`)."""
@@ -76,6 +80,7 @@ class RQEnqueuer:
             ttl = None
             if task.expires is not None:
                 ttl = max(1, math.ceil((task.expires - now).total_seconds()))
+                self._expires[task.task_id] = now + timedelta(seconds=ttl)
             timeout = None if task.timeout is None else max(1, math.ceil(task.timeout))
             datas.append(
                 self.queue.prepare_data(
@@ -100,10 +105,22 @@ class RQEnqueuer:
         found: dict[str, Mapping[str, Any]] = {}
         started: list[str] = []
         jobs = Job.fetch_many(task_ids, connection=self.connection)
+        now = datetime.now(timezone.utc)
         for task_id, job in zip(task_ids, jobs, strict=True):
             if job is None:
+                expires = self._expires.get(task_id)
+                if expires is not None and expires <= now:
+                    del self._expires[task_id]
+                    found[task_id] = {
+                        "ok": False,
+                        "expired": True,
+                        "error_type": "rq.job.Expired",
+                        "error": "the task expired (its RQ ttl ran out) before a worker started it",
+                    }
                 continue
             status = job.get_status(refresh=False)
+            if status != JobStatus.QUEUED:
+                self._expires.pop(task_id, None)  # taken by a worker: it cannot expire
             if status == JobStatus.STARTED:
                 started.append(task_id)
                 continue
@@ -178,7 +195,8 @@ class RQExecutor(QueueExecutor):
         poll_interval: seconds between two reads of the jobs' outcomes.
         resend_after: seconds after which a run with no outcome yet is sent again, the
             same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
-        lease: the workers' guard lease on a running job, in seconds.
+        lease: the workers' guard lease on a running job, in seconds; a run whose
+            worker died mid-run is reported as ``WorkerDied`` about this long after.
 
     Raises:
         ImportError: RQ is not installed (``pip install 'tickwork[rq]'``).
