@@ -18,6 +18,7 @@ import pytest
 
 from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
 from tickwork.executors import CeleryExecutor
+from tickwork.executors._worker import task_id_of
 from tickwork.stores import SQLiteStore
 
 from . import queues
@@ -239,3 +240,35 @@ def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
     rows = scheduler.history()
     assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
     assert not events.of(EventKind.JOB_FAILED | EventKind.JOB_RETRIED)
+
+
+def test_a_named_task_that_fails_for_good_reports_the_failure_its_worker_recorded(
+    worker_queue: str, app: queues.CeleryApps
+) -> None:
+    from tickwork._errors import RemoteJobError
+    from tickwork.executors._celery_outcomes import outcome_key
+
+    celery_app = app()
+    executor = CeleryExecutor(celery_app, queue=worker_queue, task="tickwork_tests.hopeless")
+    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:fail", "date", run_date=now(), args=["out of ink"],
+        executor="celery", id=queues.unique("hopeless"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (event,) = events.wait(EventKind.JOB_FAILED)
+    finally:
+        scheduler.shutdown()
+    error = event.exception
+    assert isinstance(error, RemoteJobError)
+    assert error.error_type == "builtins.ValueError"
+    assert "out of ink" in str(error)
+    assert "Traceback" in error.remote_traceback
+    # The worker's hook recorded it (the outcome read came from there).
+    (sent,) = scheduler.history()
+    task_id = task_id_of(sent.job_id, sent.scheduled_at, 1)
+    assert celery_app.backend.get(outcome_key(celery_app.backend, task_id)) is not None
+    assert sent.outcome is Outcome.FAILURE
+    assert sent.started_at is not None
