@@ -27,7 +27,7 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
@@ -80,7 +80,9 @@ def record_outcome(backend: Any, task_id: str, outcome: Mapping[str, Any]) -> bo
     expires = getattr(backend, "expires", None)
     if client is not None and hasattr(client, "set") and hasattr(client, "eval"):
         # Redis: one atomic set-if-absent.
-        seconds = int(expires) if expires else None
+        if isinstance(expires, timedelta):
+            expires = expires.total_seconds()
+        seconds = max(1, int(expires)) if expires else None
         return bool(client.set(key, text, nx=True, ex=seconds))
     if backend.get(key) is not None:
         return False
@@ -155,8 +157,9 @@ def connect_outcome_hooks(app: Any) -> None:
     """
     from celery import signals
 
-    # The start of each try, by task id (a try ends on the thread that started it).
-    started: dict[str, str] = {}
+    # The start of each try, by task id and thread: a try ends on the thread that
+    # started it, and a retry may start on another before the try it follows ends.
+    started: dict[tuple[str, int], str] = {}
     lock = threading.Lock()
 
     def ours(sender: Any) -> bool:
@@ -165,11 +168,11 @@ def connect_outcome_hooks(app: Any) -> None:
     def on_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
         if task_id is not None and ours(sender):
             with lock:
-                started[task_id] = _now()
+                started[task_id, threading.get_ident()] = _now()
 
     def record(task: Any, task_id: str, outcome: dict[str, Any]) -> None:
         with lock:
-            outcome["started_at"] = started.pop(task_id, None)
+            outcome["started_at"] = started.pop((task_id, threading.get_ident()), None)
         outcome.update({"tickwork": 1, "finished_at": _now(), "worker": _WORKER})
         try:
             record_outcome(task.backend, task_id, outcome)
@@ -185,7 +188,7 @@ def connect_outcome_hooks(app: Any) -> None:
         except (TypeError, ValueError):
             # Not JSON: the backend's own serializer carries it (the meta is read).
             with lock:
-                started.pop(task_id, None)
+                started.pop((task_id, threading.get_ident()), None)
             return
         record(sender, task_id, {"ok": True, "value": result})
 
@@ -213,7 +216,7 @@ def connect_outcome_hooks(app: Any) -> None:
         # A try that ended in a retry (or was rejected) reported nothing: forget it.
         if task_id is not None:
             with lock:
-                started.pop(task_id, None)
+                started.pop((task_id, threading.get_ident()), None)
 
     uid = f"tickwork-outcomes-{id(app)}"
     signals.task_prerun.connect(on_prerun, weak=False, dispatch_uid=uid)
