@@ -248,7 +248,11 @@ def tickwork_child(db: str, queue: str, key: str, seconds: float, jobs: int) -> 
     store = SQLiteStore(db)
     scheduler = Scheduler(timezone="UTC", store=store,
                           executors={"celery": CeleryExecutor(app(), queue=queue)})  # fmt: skip
-    first = datetime.fromisoformat(os.environ["BENCH_FIRST"])
+    # Ready: the parent picks the first fire time once both processes are (a machine
+    # busy enough to take seconds to import Celery would otherwise start them after
+    # their last fire, and they would send nothing).
+    print("ready", flush=True)
+    first = datetime.fromisoformat(sys.stdin.readline().strip())
     for i in range(jobs):
         scheduler.add_job("_celery_bench_app:note", "interval", seconds=1, args=[key],
                           id=f"twice-{i}", start_date=first, executor="celery",
@@ -265,15 +269,25 @@ def measure_doubling(queue: str, seconds: float, directory: Path) -> list[list[s
     jobs = 10
     runs_key = f"bench:runs:{uuid.uuid4().hex[:8]}"
     db = str(directory / "twice.db")
-    first = datetime.now(timezone.utc) + timedelta(seconds=2)  # both have started
     children = [
         subprocess.Popen(
             [sys.executable, __file__, "--child", db, queue, runs_key, str(seconds), str(jobs)],
             cwd=HERE,
-            env={**env(), "BENCH_FIRST": first.isoformat()},
+            env=env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in (1, 2)
     ]
+    for child in children:
+        assert child.stdout is not None
+        child.stdout.readline()  # "ready" (or "" if it died: then it sends nothing)
+    first = datetime.now(timezone.utc) + timedelta(seconds=1)
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(first.isoformat() + "\n")
+        child.stdin.close()
     key = f"bench:stamps:{uuid.uuid4().hex[:8]}"
     beats = [beat(queue, jobs, key, directory, n) for n in (1, 2)]
     time.sleep(1.5)  # both have sent their first round
@@ -286,6 +300,8 @@ def measure_doubling(queue: str, seconds: float, directory: Path) -> list[list[s
         process.stop()
     for child in children:
         child.wait(seconds + 60)
+        if child.stdout is not None:
+            child.stdout.close()
     stamps = [raw.decode().split() for raw in client.lrange(key, 0, -1)]
     client.delete(key)
     beat_runs = sum(1 for _, at in stamps if began <= float(at) < ended)

@@ -10,8 +10,10 @@ Call :func:`setup` on the Celery app the workers load::
     tickwork.celery.setup(app)
 
 It registers the generic ``tickwork.run`` task (it imports the job's function by its
-reference and calls it with the job's args, ``tickwork.current_run()`` set) and the
-guard that makes a second delivery of one run a no-op (see ``docs/task-queues.md``).
+reference and calls it with the job's args, ``tickwork.current_run()`` set), the
+guard that makes a second delivery of one run a no-op, and the hooks that record the
+final outcome of a task named with ``CeleryExecutor(app, task=...)`` beside Celery's
+own state, so that a late ``RETRY`` cannot hide it (see ``docs/task-queues.md``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .executors._celery import RUN_TASK, _import_celery
+from .executors._celery_outcomes import connect_outcome_hooks
 from .executors._worker import RedisGuard, run_guarded
 
 __all__ = ["setup"]
@@ -71,6 +74,7 @@ def setup(
 
     redis_guard = RedisGuard(_redis_of(app, guard_url), lease=lease) if guard else None
     timeouts = (SoftTimeLimitExceeded,)
+    connect_outcome_hooks(app)
 
     @app.task(name=RUN_TASK, bind=True, acks_late=app.conf.task_acks_late)  # type: ignore[untyped-decorator]
     def run(self: Any, message: Mapping[str, Any]) -> dict[str, Any]:

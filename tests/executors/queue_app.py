@@ -34,3 +34,10 @@ def flaky(self: object, path: str) -> int:
     if retries < 1:
         raise ValueError("the first try fails")
     return retries
+
+
+@app.task(name="tickwork_tests.hopeless", bind=True, autoretry_for=(ValueError,),
+          max_retries=1, default_retry_delay=0)  # fmt: skip
+def hopeless(self: object, text: str) -> None:
+    """A Celery task with Celery's own retries that fails on every try."""
+    raise ValueError(text)

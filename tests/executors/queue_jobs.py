@@ -54,3 +54,19 @@ def fail_first(path: str) -> int:
 def slow(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def context() -> dict[str, object]:
+    """What ``current_run()`` holds besides the run's id: its event and upstream runs."""
+    run = current_run()
+    event = run.event
+    return {
+        "run_id": run.run_id,
+        "event": None
+        if event is None
+        else [event.id, event.name, event.payload, event.emitted_at.isoformat()],
+        "upstream": {
+            job_id: [up.run_id, up.outcome.value, up.return_value, up.error]
+            for job_id, up in run.upstream.items()
+        },
+    }

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,10 +131,13 @@ def celery_worker(
 
 
 @contextlib.contextmanager
-def rq_worker(queue: str, url: str = REDIS) -> Iterator[Worker]:
-    """An ``rq worker`` (the simple worker: no fork per job) on *queue*."""
+def rq_worker(
+    queue: str, url: str = REDIS, *, worker_class: str = "rq.worker.SimpleWorker"
+) -> Iterator[Worker]:
+    """An ``rq worker`` on *queue* (by default the simple worker: no fork per job;
+    ``rq.worker.Worker`` forks a work horse per job)."""
     rq = shutil.which("rq", path=os.path.dirname(sys.executable)) or "rq"
-    command = [rq, "worker", "--url", url, "--worker-class", "rq.worker.SimpleWorker",
+    command = [rq, "worker", "--url", url, "--worker-class", worker_class,
                "--logging_level", "INFO", queue]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=ROOT, env=_env({}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -145,6 +149,37 @@ def rq_worker(queue: str, url: str = REDIS) -> Iterator[Worker]:
         yield worker
     finally:
         worker.stop()
+
+
+class CeleryApps:
+    """Makes the scheduler side's Celery apps for a test, and closes them all after
+    it: their broker connections and their Redis result backend's. (An app left to the
+    garbage collector leaves a socket to it, and the ``ResourceWarning`` fails whichever
+    test the collection falls in.)"""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __call__(self, broker: str = REDIS, backend: str = REDIS) -> Any:
+        from celery import Celery
+
+        app = Celery("tickwork_tests", broker=broker, backend=backend)
+        self.made.append(app)
+        return app
+
+    def close(self) -> None:
+        for app in self.made:
+            close_app(app)
+        self.made.clear()
+
+
+def close_app(app: Any) -> None:
+    """Close a Celery app's broker connections and its Redis result backend's."""
+    app.close()
+    client = app.backend.__dict__.get("client")
+    if client is not None:
+        client.close()
+        client.connection_pool.disconnect()
 
 
 def wait_for(predicate: object, limit: float = 10.0) -> bool:

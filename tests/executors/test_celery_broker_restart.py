@@ -59,6 +59,7 @@ def test_runs_across_a_broker_restart_are_each_run_once_or_reported(tmp_path: Pa
             time.sleep(0.5)
             scheduler.pause()
             scheduler.shutdown(wait=True, timeout=10)
+            queues.close_app(app)
     finally:
         broker.stop()
     log = "".join(worker.lines[-40:])

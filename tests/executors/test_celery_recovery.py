@@ -4,6 +4,7 @@ the same hand-off over RabbitMQ. No run lost, none run twice, every failure repo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
 from tickwork.executors import CeleryExecutor
+from tickwork.executors._worker import task_id_of
 from tickwork.stores import SQLiteStore
 
 from . import queues
@@ -58,14 +60,16 @@ def worker_queue() -> Iterator[str]:
         yield queue
 
 
-def app(broker: str = queues.REDIS) -> Any:
-    from celery import Celery
-
-    return Celery("tickwork_tests", broker=broker, backend=queues.REDIS)
+@pytest.fixture
+def app() -> Iterator[queues.CeleryApps]:
+    """Makes the test's Celery apps (the scheduler's side), closed after it."""
+    apps = queues.CeleryApps()
+    yield apps
+    apps.close()
 
 
 def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothing_twice(
-    worker_queue: str, tmp_path: Path
+    worker_queue: str, tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     db, notes, job_id = tmp_path / "jobs.db", tmp_path / "ran", queues.unique("crash")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(queues.ROOT / "src"), str(queues.ROOT)]))
@@ -100,7 +104,9 @@ def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothi
     assert not events.of(EventKind.JOB_INTERRUPTED | EventKind.JOB_FAILED)
 
 
-def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason() -> None:
+def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason(
+    app: queues.CeleryApps,
+) -> None:
     # Nothing listens on port 9 of localhost.
     executor = CeleryExecutor(
         app("redis://127.0.0.1:9/0"), queue="nowhere", retry_policy={"max_retries": 0}
@@ -124,7 +130,7 @@ def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason() ->
 
 
 def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
-    tmp_path: Path,
+    tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     queues.require_redis()
     queue = queues.unique("tw-prefork")
@@ -156,7 +162,7 @@ def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
     assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
 
 
-def test_the_hand_off_works_over_rabbitmq() -> None:
+def test_the_hand_off_works_over_rabbitmq(app: queues.CeleryApps) -> None:
     queues.require_redis()
     queues.require_rabbit()
     queue = queues.unique("tw-amqp")
@@ -179,7 +185,7 @@ def test_the_hand_off_works_over_rabbitmq() -> None:
 
 
 def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
-    tmp_path: Path,
+    tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     queues.require_redis()
     queue = queues.unique("tw-limits")
@@ -214,7 +220,7 @@ def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
 
 
 def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
-    worker_queue: str, tmp_path: Path
+    worker_queue: str, tmp_path: Path, app: queues.CeleryApps
 ) -> None:
     notes = tmp_path / "tries"
     executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.flaky")
@@ -235,3 +241,38 @@ def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
     rows = scheduler.history()
     assert [(row.attempt, row.outcome) for row in rows] == [(1, Outcome.SUCCESS)]
     assert not events.of(EventKind.JOB_FAILED | EventKind.JOB_RETRIED)
+
+
+def test_a_named_task_that_fails_for_good_reports_the_failure_its_worker_recorded(
+    worker_queue: str, app: queues.CeleryApps
+) -> None:
+    from tickwork._errors import RemoteJobError
+    from tickwork.executors._celery_outcomes import outcome_key
+
+    celery_app = app()
+    executor = CeleryExecutor(celery_app, queue=worker_queue, task="tickwork_tests.hopeless")
+    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:fail", "date", run_date=now(), args=["out of ink"],
+        executor="celery", id=queues.unique("hopeless"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (event,) = events.wait(EventKind.JOB_FAILED)
+    finally:
+        scheduler.shutdown()
+    error = event.exception
+    assert isinstance(error, RemoteJobError)
+    assert error.error_type == "builtins.ValueError"
+    assert "out of ink" in str(error)
+    assert "Traceback" in error.remote_traceback
+    (sent,) = scheduler.history()
+    assert sent.outcome is Outcome.FAILURE
+    # The worker's hook recorded it too, with the last try's start (Celery stores its
+    # state first: the scheduler may have read either, and both say the same).
+    key = outcome_key(celery_app.backend, task_id_of(sent.job_id, sent.scheduled_at, 1))
+    assert queues.wait_for(lambda: celery_app.backend.get(key) is not None, limit=5)
+    record = json.loads(celery_app.backend.get(key))
+    assert record["error_type"] == "builtins.ValueError"
+    assert record["started_at"] is not None

@@ -48,6 +48,7 @@ def make_executor(request: pytest.FixtureRequest) -> Iterator[Make]:
         app = Celery("tickwork_tests", broker=queues.REDIS, backend=queues.REDIS)
         with queues.celery_worker(queue) as worker:
             yield Make(lambda: CeleryExecutor(app, queue=queue), worker)
+        queues.close_app(app)
     else:
         import redis
 
@@ -264,3 +265,40 @@ def test_max_instances_counts_runs_out_on_workers(ran: Ran) -> None:
     starts = sorted(event.started_at for event in executed)
     for earlier, later in itertools.pairwise(starts):
         assert later - earlier >= timedelta(seconds=0.55)
+
+
+def test_current_run_on_the_worker_has_the_event_that_started_the_run(ran: Ran) -> None:
+    from tickwork import EventTrigger
+
+    job = ran.scheduler.add_job(
+        "tests.executors.queue_jobs:context", EventTrigger("order.created"),
+        executor="queue", id=queues.unique("on-event"),
+    )  # fmt: skip
+    ran.scheduler.start()
+    emitted = ran.scheduler.emit("order.created", {"order": 7, "lines": [1, 2]})
+    (event,) = ran.wait(EventKind.JOB_EXECUTED)
+    assert event.job_id == job.id
+    seen = event.return_value
+    assert seen["event"] == [
+        emitted.id, "order.created", {"order": 7, "lines": [1, 2]},
+        emitted.emitted_at.isoformat(),
+    ]  # fmt: skip
+    assert seen["upstream"] == {}
+
+
+def test_current_run_on_the_worker_has_the_upstream_runs_of_a_chained_job(ran: Ran) -> None:
+    upstream = queues.unique("up")
+    ran.scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[40, 2],
+        executor="queue", id=upstream,
+    )  # fmt: skip
+    ran.scheduler.add_job(
+        "tests.executors.queue_jobs:context", after=upstream, executor="queue",
+        id=queues.unique("down"),
+    )  # fmt: skip
+    ran.scheduler.start()
+    first, second = ran.wait(EventKind.JOB_EXECUTED, count=2)
+    assert first.job_id == upstream
+    (up,) = [r for r in ran.scheduler.history() if r.job_id == upstream]
+    assert second.return_value["upstream"] == {upstream: [up.run_id, "success", 42, None]}
+    assert second.return_value["event"] is None

@@ -4,6 +4,7 @@ of runs with no outcome, shutdown with runs out, and the guard's lease rules."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ import pytest
 
 from tickwork import JobTimeout, Outcome, SerializationError, WorkerDied
 from tickwork._errors import RemoteJobError
-from tickwork._model import RunRequest, RunResult
+from tickwork._model import EmittedEvent, RunRequest, RunResult, Upstream
 from tickwork.executors import CeleryExecutor, Enqueuer, QueuedTask, QueueExecutor
 from tickwork.executors._queue import result_of
 from tickwork.executors._worker import RedisGuard, run_guarded, task_id_of
@@ -143,6 +144,55 @@ def test_arguments_that_are_not_json_fail_that_run_only() -> None:
     assert isinstance(failed.exception, SerializationError)
     assert [task.message["job_id"] for task in enqueuer.wait_sent(1)] == ["good"]
     executor.shutdown(wait=False)
+
+
+def test_an_event_or_upstream_value_that_is_not_json_fails_that_run_naming_it() -> None:
+    enqueuer = Recorder()
+    executor, results = started(enqueuer)
+    event = EmittedEvent(id="e1", name="order.created", payload={1, 2}, emitted_at=AT)
+    upstream = {"extract": Upstream(job_id="extract", run_id="x", outcome=Outcome.SUCCESS,
+                                    return_value=object())}  # fmt: skip
+    executor.submit_many(
+        [request("on-event", event=event), request("chained", upstream=upstream), request("ok")]
+    )
+    failed = {r.request.job_id: r for r in results.wait(2)}
+    assert all(r.outcome is Outcome.FAILURE for r in failed.values())
+    text = str(failed["on-event"].exception)
+    assert isinstance(failed["on-event"].exception, SerializationError)
+    assert "'on-event'" in text, text
+    assert "payload of its event 'order.created'" in text, text
+    text = str(failed["chained"].exception)
+    assert "'chained'" in text, text
+    assert "upstream job 'extract'" in text, text
+    assert [task.message["job_id"] for task in enqueuer.wait_sent(1)] == ["ok"]
+    executor.shutdown(wait=False)
+
+
+def test_the_event_and_upstream_runs_travel_to_the_worker_as_json() -> None:
+    event = EmittedEvent(id="e1", name="order.created", payload={"n": [1]}, emitted_at=AT)
+    upstream = {
+        "extract": Upstream(job_id="extract", run_id="extract@x#1", outcome=Outcome.SUCCESS,
+                            return_value={"rows": 2}),
+        "check": Upstream(job_id="check", run_id="check@x#2", outcome=Outcome.FAILURE,
+                          error="ValueError: bad"),
+    }  # fmt: skip
+    sent = request(func_ref="tests.executors.queue_jobs:context", args=(), event=event,
+                   upstream=upstream)  # fmt: skip
+    message = json.loads(json.dumps(QueueExecutor(Recorder()).task_for(sent).message))
+    outcome = run_guarded("t", message, None)
+    assert outcome["ok"], outcome
+    assert outcome["value"] == {
+        "run_id": "report@2026-03-29T01:30:00Z#1",
+        "event": ["e1", "order.created", {"n": [1]}, AT.isoformat()],
+        "upstream": {
+            "extract": ["extract@x#1", "success", {"rows": 2}, None],
+            "check": ["check@x#2", "failure", None, "ValueError: bad"],
+        },
+    }
+    # A run with neither sends neither.
+    plain = QueueExecutor(Recorder()).task_for(request()).message
+    assert "event" not in plain
+    assert "upstream" not in plain
 
 
 def test_a_run_with_no_outcome_is_sent_again_with_the_same_id_then_less_often() -> None:

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._celery_outcomes import celery_error_type, read_outcomes
 from ._queue import QueuedTask, QueueExecutor
 
 __all__ = ["CeleryEnqueuer", "CeleryExecutor"]
@@ -65,6 +66,7 @@ class CeleryEnqueuer:
         self.app = app
         self.task = task
         self.queue = queue
+        self._backend: Any = None
         self.retry_policy = dict(
             retry_policy
             if retry_policy is not None
@@ -111,20 +113,13 @@ class CeleryEnqueuer:
                     declare = []
 
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        """Outcomes from the result backend (one ``MGET`` on a key-value backend)."""
+        """Outcomes from the result backend (one ``MGET`` on a key-value backend); for
+        a named task, the outcome the workers' hooks recorded comes first (see
+        :mod:`tickwork.executors._celery_outcomes`)."""
         backend = self.app.backend
-        metas: list[Any]
-        if hasattr(backend, "mget") and hasattr(backend, "get_key_for_task"):
-            values = backend.mget([backend.get_key_for_task(task_id) for task_id in task_ids])
-            metas = [None if value is None else backend.decode_result(value) for value in values]
-        else:
-            metas = [backend.get_task_meta(task_id) for task_id in task_ids]
-        found: dict[str, Mapping[str, Any]] = {}
-        for task_id, meta in zip(task_ids, metas, strict=True):
-            outcome = None if meta is None else self._outcome(meta)
-            if outcome is not None:
-                found[task_id] = outcome
-        return found
+        # (Celery's Redis backend is one per thread: this one is the collector's.)
+        self._backend = backend
+        return read_outcomes(backend, task_ids, self._outcome, records=self.task is not None)
 
     @staticmethod
     def _outcome(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -136,15 +131,9 @@ class CeleryEnqueuer:
             done = meta.get("date_done")
             return {"ok": True, "value": result, "finished_at": _iso(done)}
         if status == "FAILURE":
-            kind = type(result)
-            name = f"{kind.__module__}.{kind.__qualname__}"
-            if kind.__name__ == "WorkerLostError":
-                name = "tickwork.WorkerDied"
-            elif kind.__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
-                name = "tickwork.JobTimeout"
             return {
                 "ok": False,
-                "error_type": name,
+                "error_type": celery_error_type(type(result)),
                 "error": str(result),
                 "traceback": meta.get("traceback") or "",
                 "finished_at": _iso(meta.get("date_done")),
@@ -160,7 +149,17 @@ class CeleryEnqueuer:
         return None  # PENDING, RECEIVED, STARTED, RETRY: not ended
 
     def close(self) -> None:
-        """Nothing to release: the app owns its connection pools."""
+        """Close the connections of the result backend :meth:`results` read through,
+        when that backend was the reading thread's own (Celery makes one per thread
+        unless the backend is thread-safe); the app owns the rest. Left to the garbage
+        collector, its sockets would be closed late, with a ``ResourceWarning``."""
+        backend, self._backend = self._backend, None
+        if backend is None or getattr(backend, "thread_safe", True):
+            return
+        client = backend.__dict__.get("client")
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
 
 
 def _iso(value: Any) -> str | None:

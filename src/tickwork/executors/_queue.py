@@ -34,7 +34,7 @@ from .._errors import JobTimeout, RemoteJobError, SerializationError, WorkerDied
 from .._instants import EPOCH
 from .._model import Outcome, RunRequest, RunResult
 from ._base import BatchExecutor
-from ._worker import message_of, task_id_of
+from ._worker import message_of, not_json, task_id_of
 from .process import _reference_for
 
 __all__ = ["Enqueuer", "QueueExecutor", "QueuedTask"]
@@ -51,7 +51,7 @@ class QueuedTask(NamedTuple):
     #: Derived from the run (uuid5 of its ``run_id``): the same for every re-send.
     task_id: str
     #: What the worker runs (JSON-able: reference, args, kwargs, job id, nominal time,
-    #: attempt, timeout).
+    #: attempt, timeout; the event and upstream runs, when the run has them).
     message: dict[str, Any]
     #: When the task must be dropped unstarted (nominal time + misfire grace; None: never).
     expires: datetime | None
@@ -218,18 +218,18 @@ class QueueExecutor(BatchExecutor):
         """The task *request* is sent as.
 
         Raises:
-            SerializationError: its function has no reference, or its arguments are
-                not JSON.
+            SerializationError: its function has no reference, or its arguments, its
+                event's payload or an upstream run's return value are not JSON.
         """
         # The job's own reference, when it has one (checked at add_job), saves looking
         # the function up again for every run.
         message = message_of(request, request.func_ref or _reference_for(request))
         try:
             json.dumps(message)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError):
             raise SerializationError(
-                f"cannot send job {request.job_id!r} to a task queue: its arguments are "
-                f"not JSON ({error})"
+                f"cannot send job {request.job_id!r} to a task queue: "
+                f"{not_json(message)} cannot go as JSON"
             ) from None
         grace = request.misfire_grace
         expires = None if grace is None else request.scheduled_at + grace

@@ -10,9 +10,11 @@ as the Celery task. Outcomes are read back with ``Job.fetch_many``.
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ._queue import QueuedTask, QueueExecutor
@@ -53,7 +55,8 @@ class RQEnqueuer:
         connection: a ``redis.Redis`` client (``decode_responses`` off, as RQ needs).
         queue: the RQ queue's name.
         lease: the guard's lease on a running job, in seconds (see
-            ``tickwork.celery.setup``).
+            ``tickwork.celery.setup``); a started job whose lease has been gone this
+            long is reported as ``WorkerDied``.
     """
 
     def __init__(self, connection: Any, *, queue: str = "default", lease: float = 10.0) -> None:
@@ -63,6 +66,11 @@ class RQEnqueuer:
         self.connection = connection
         self.queue = rq.Queue(queue, connection=connection)
         self.lease = lease
+        # Started RQ jobs seen without a guard lease: since when (time.monotonic()).
+        self._unleased: dict[str, float] = {}
+        # When each task sent with an expiry expires: RQ deletes a job whose ttl ran
+        # out unstarted, so a job gone after this is one that expired.
+        self._expires: dict[str, datetime] = {}
 
     def send(self, tasks: Sequence[QueuedTask]) -> None:
         """Enqueue *tasks* in one pipeline (see :class:`~tickwork.executors.Enqueuer`)."""
@@ -72,6 +80,7 @@ class RQEnqueuer:
             ttl = None
             if task.expires is not None:
                 ttl = max(1, math.ceil((task.expires - now).total_seconds()))
+                self._expires[task.task_id] = now + timedelta(seconds=ttl)
             timeout = None if task.timeout is None else max(1, math.ceil(task.timeout))
             datas.append(
                 self.queue.prepare_data(
@@ -89,29 +98,92 @@ class RQEnqueuer:
             pipe.execute()
 
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        """Outcomes of the finished (or failed) RQ jobs among *task_ids*."""
+        """Outcomes of the finished (or failed) RQ jobs among *task_ids*; and of those
+        RQ still shows as started whose worker died (see :meth:`_started`)."""
         from rq.job import Job, JobStatus
 
         found: dict[str, Mapping[str, Any]] = {}
+        started: list[str] = []
         jobs = Job.fetch_many(task_ids, connection=self.connection)
+        now = datetime.now(timezone.utc)
         for task_id, job in zip(task_ids, jobs, strict=True):
             if job is None:
+                expires = self._expires.get(task_id)
+                if expires is not None and expires <= now:
+                    del self._expires[task_id]
+                    found[task_id] = {
+                        "ok": False,
+                        "expired": True,
+                        "error_type": "rq.job.Expired",
+                        "error": "the task expired (its RQ ttl ran out) before a worker started it",
+                    }
                 continue
             status = job.get_status(refresh=False)
+            if status != JobStatus.QUEUED:
+                self._expires.pop(task_id, None)  # taken by a worker: it cannot expire
+            if status == JobStatus.STARTED:
+                started.append(task_id)
+                continue
+            self._unleased.pop(task_id, None)
             if status == JobStatus.FINISHED:
                 value = job.return_value(refresh=False)
                 if isinstance(value, dict) and value.get("tickwork") == 1:
                     found[task_id] = value
             elif status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-                text = (job.exc_info or "").strip()
-                last = text.splitlines()[-1] if text else str(status)
-                kind = "tickwork.WorkerDied" if "moved to FailedJobRegistry" in text or \
-                    "Work-horse" in text else "rq.job.JobFailed"  # fmt: skip
-                found[task_id] = {"ok": False, "error_type": kind, "error": last, "traceback": text}
+                # (job.exc_info is deprecated since RQ 1.12: the latest result has it.)
+                result = job.latest_result()
+                text = str(getattr(result, "exc_string", None) or "")
+                found[task_id] = _failure(text, str(status))
+        if started:
+            found.update(self._started(started))
+        return found
+
+    def _started(self, task_ids: list[str]) -> dict[str, Mapping[str, Any]]:
+        """The runs among *task_ids* (RQ jobs still marked started) whose worker died.
+
+        RQ marks a job failed when its work horse dies, but a worker that dies itself
+        (killed, its machine lost) leaves the job "started" until another worker's
+        maintenance, minutes later. The guard's lease tells: a live worker renews it
+        every third of ``lease``, so a lease missing for longer than ``lease`` (timed
+        here, so the clocks of the machines do not matter) means the worker is gone.
+        An outcome in its place (the worker died after the job, before RQ stored the
+        result) is the run's outcome."""
+        guard = RedisGuard(self.connection, lease=self.lease)
+        values = self.connection.mget([guard.prefix + task_id for task_id in task_ids])
+        clock = time.monotonic()
+        found: dict[str, Mapping[str, Any]] = {}
+        for task_id, value in zip(task_ids, values, strict=True):
+            text = "" if value is None else value.decode() if isinstance(value, bytes) else value
+            if text.startswith("done:"):
+                self._unleased.pop(task_id, None)
+                found[task_id] = json.loads(text[5:])
+            elif text:
+                self._unleased.pop(task_id, None)
+            elif clock - self._unleased.setdefault(task_id, clock) > self.lease:
+                del self._unleased[task_id]
+                found[task_id] = {
+                    "ok": False,
+                    "error_type": "tickwork.WorkerDied",
+                    "error": f"the worker stopped renewing its lease for over {self.lease} s "
+                    "while the RQ job was started",
+                }
         return found
 
     def close(self) -> None:
         """Nothing to release: the caller owns the connection."""
+
+
+def _failure(text: str, status: str) -> dict[str, Any]:
+    """The outcome of an RQ job that failed with *text* (its exception string)."""
+    text = text.strip()
+    last = text.splitlines()[-1] if text else status
+    if "Work-horse terminated" in text or "AbandonedJobError" in text:
+        kind = "tickwork.WorkerDied"  # its work horse died, or its worker did
+    elif "JobTimeoutException" in text:
+        kind = "tickwork.JobTimeout"
+    else:
+        kind = "rq.job.JobFailed"
+    return {"ok": False, "error_type": kind, "error": last, "traceback": text}
 
 
 class RQExecutor(QueueExecutor):
@@ -123,7 +195,8 @@ class RQExecutor(QueueExecutor):
         poll_interval: seconds between two reads of the jobs' outcomes.
         resend_after: seconds after which a run with no outcome yet is sent again, the
             same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
-        lease: the workers' guard lease on a running job, in seconds.
+        lease: the workers' guard lease on a running job, in seconds; a run whose
+            worker died mid-run is reported as ``WorkerDied`` about this long after.
 
     Raises:
         ImportError: RQ is not installed (``pip install 'tickwork[rq]'``).

@@ -2,7 +2,9 @@
 
 Theory of operation: the scheduler sends each run as a *message* (a JSON-able dict:
 the job's function reference, its arguments, the job id, nominal time, attempt and
-timeout) under a task id derived from the run (``task_id_of``). A queue's worker calls
+timeout, and the event and upstream runs that started it, if any, so that
+``current_run()`` on the worker is what it would be locally) under a task id derived
+from the run (``task_id_of``). A queue's worker calls
 :func:`run_guarded` with that id and message; it returns the run's *outcome* (a
 JSON-able dict: ``ok``, the return value or the exception's type, text and traceback,
 and when the job started and ended), which travels back to the scheduler through the
@@ -33,10 +35,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._context import run_request_blocking
-from .._model import RunRequest, run_id
+from .._model import EmittedEvent, Outcome, RunRequest, Upstream, run_id
 from .._references import resolve_reference
 
-__all__ = ["NAMESPACE", "RedisGuard", "message_of", "outcome_of", "run_guarded", "task_id_of"]
+__all__ = [
+    "NAMESPACE",
+    "RedisGuard",
+    "message_of",
+    "not_json",
+    "outcome_of",
+    "run_guarded",
+    "task_id_of",
+]
 
 logger = logging.getLogger("tickwork")
 
@@ -51,8 +61,10 @@ def task_id_of(job_id: str, scheduled_at: datetime, attempt: int) -> str:
 
 
 def message_of(request: RunRequest, reference: str) -> dict[str, Any]:
-    """The message a worker runs *request* from (*reference*: its function's)."""
-    return {
+    """The message a worker runs *request* from (*reference*: its function's). The
+    run's event and upstream runs go along (when it has them), for ``current_run()``
+    on the worker; :func:`not_json` says what part of a message is not JSON."""
+    message = {
         "tickwork": 1,
         "job_id": request.job_id,
         "scheduled_at": request.scheduled_at.isoformat(),
@@ -61,6 +73,71 @@ def message_of(request: RunRequest, reference: str) -> dict[str, Any]:
         "args": list(request.args),
         "kwargs": dict(request.kwargs),
         "timeout": request.timeout,
+    }
+    event = request.event
+    if event is not None:
+        message["event"] = {
+            "id": event.id,
+            "name": event.name,
+            "payload": event.payload,
+            "emitted_at": event.emitted_at.isoformat(),
+        }
+    if request.upstream:
+        message["upstream"] = {
+            job_id: {
+                "run_id": run.run_id,
+                "outcome": run.outcome.value,
+                "return_value": run.return_value,
+                "error": run.error,
+            }
+            for job_id, run in request.upstream.items()
+        }
+    return message
+
+
+def not_json(message: Mapping[str, Any]) -> str:
+    """What part of *message* cannot be sent as JSON, in words ("" if it all can)."""
+    parts: list[tuple[str, Any]] = [("its arguments", [message.get("args"), message.get("kwargs")])]
+    event = message.get("event")
+    if event is not None:
+        parts.append((f"the payload of its event {event.get('name')!r}", event.get("payload")))
+    for job_id, run in (message.get("upstream") or {}).items():
+        parts.append((f"the return value of its upstream job {job_id!r}", run.get("return_value")))
+    for name, value in parts:
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as error:
+            return f"{name} ({error})"
+    try:
+        json.dumps(message)
+    except (TypeError, ValueError) as error:
+        return f"its message ({error})"
+    return ""
+
+
+def _event_of(data: Any) -> EmittedEvent | None:
+    if not isinstance(data, Mapping):
+        return None
+    return EmittedEvent(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        payload=data.get("payload"),
+        emitted_at=datetime.fromisoformat(str(data["emitted_at"])),
+    )
+
+
+def _upstream_of(data: Any) -> dict[str, Upstream] | None:
+    if not isinstance(data, Mapping) or not data:
+        return None
+    return {
+        str(job_id): Upstream(
+            job_id=str(job_id),
+            run_id=str(run["run_id"]),
+            outcome=Outcome(run["outcome"]),
+            return_value=run.get("return_value"),
+            error=run.get("error"),
+        )
+        for job_id, run in data.items()
     }
 
 
@@ -90,6 +167,11 @@ def outcome_of(
         func = resolve_reference(reference)
     except BaseException as error:
         return _failed(error, started, f"the worker could not import {reference!r}: ")
+    try:
+        event = _event_of(message.get("event"))
+        upstream = _upstream_of(message.get("upstream"))
+    except (KeyError, TypeError, ValueError) as error:
+        return _failed(error, started, f"the message of job {job_id!r} is malformed: ")
     request = RunRequest(
         run_id=0,
         job_id=job_id,
@@ -100,6 +182,8 @@ def outcome_of(
         scheduled_at=datetime.fromisoformat(str(message["scheduled_at"])),
         attempt=int(message.get("attempt", 1)),
         timeout=message.get("timeout"),
+        event=event,
+        upstream=upstream,
     )
     try:
         value = run_request_blocking(request)

@@ -1,0 +1,185 @@
+"""RQ workers that run out of time or die: a job's ``timeout`` is RQ's job timeout and
+comes back as ``JobTimeout``; a work horse killed mid-run, or a whole worker killed
+mid-run, comes back as ``WorkerDied``; a job that expires unstarted as interrupted.
+Real ``rq worker`` processes on the tests' Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
+from tickwork.executors import RQExecutor
+
+from . import queues
+
+
+class Events:
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.events: list[Any] = []
+        self.changed = threading.Condition()
+        scheduler.add_listener(self._record, EventKind.ALL)
+
+    def _record(self, event: Any) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def of(self, kind: EventKind) -> list[Any]:
+        with self.changed:
+            return [event for event in self.events if event.kind in kind]
+
+    def wait(self, kind: EventKind, count: int = 1, limit: float = 15.0) -> list[Any]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.of(kind)) >= count, limit)
+        found = self.of(kind)
+        assert len(found) >= count, f"waited for {count} {kind!r}; events: {self.events}"
+        return found
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def connection() -> Iterator[Any]:
+    import redis
+
+    queues.require_redis()
+    client = redis.Redis.from_url(queues.REDIS)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def forking() -> Iterator[tuple[str, queues.Worker]]:
+    """A queue served by RQ's forking worker (a work horse per job)."""
+    queues.require_redis()
+    queue = queues.unique("tw-rq-fork")
+    with queues.rq_worker(queue, worker_class="rq.worker.Worker") as worker:
+        yield queue, worker
+        # (Its warm shutdown on SIGTERM would take seconds: nothing here needs it.)
+        os.killpg(worker.process.pid, signal.SIGKILL)
+
+
+def test_a_jobs_timeout_is_rqs_job_timeout_and_comes_back_as_job_timeout(
+    connection: Any, forking: tuple[str, queues.Worker]
+) -> None:
+    queue, _ = forking
+    scheduler = Scheduler(timezone="UTC", executors={"rq": RQExecutor(connection, queue=queue)})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:slow", "date", run_date=now(), args=[5.0],
+        executor="rq", id=queues.unique("rq-slow"), timeout=1.0,
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (failed,) = events.wait(EventKind.JOB_FAILED, limit=10)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert isinstance(failed.exception, JobTimeout), failed.exception
+    assert "timed out" in str(failed.exception)
+    (row,) = scheduler.history()
+    assert row.outcome is Outcome.FAILURE
+    assert not events.of(EventKind.JOB_EXECUTED)
+
+
+def test_a_work_horse_killed_mid_run_is_reported_as_worker_died(
+    connection: Any, forking: tuple[str, queues.Worker], tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes"
+    queue, worker = forking
+    scheduler = Scheduler(timezone="UTC", executors={"rq": RQExecutor(connection, queue=queue)})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:note", "date", run_date=now(),
+        args=[str(notes), "horse", 5.0], executor="rq", id=queues.unique("rq-horse"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        started = queues.wait_for(lambda: notes.exists() and "start" in notes.read_text())
+        assert started, "".join(worker.lines)
+        os.kill(int(notes.read_text().split()[2]), signal.SIGKILL)
+        (failed,) = events.wait(EventKind.JOB_FAILED, limit=10)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert isinstance(failed.exception, WorkerDied), failed.exception
+    assert "end" not in notes.read_text()
+    (row,) = scheduler.history()
+    assert row.outcome is Outcome.FAILURE
+
+
+def test_a_worker_killed_mid_run_is_reported_as_worker_died_after_its_lease(
+    connection: Any, tmp_path: Path
+) -> None:
+    queues.require_redis()
+    queue = queues.unique("tw-rq-killed")
+    notes = tmp_path / "notes"
+    with queues.rq_worker(queue) as worker:
+        executor = RQExecutor(connection, queue=queue, lease=1.0)
+        scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
+        events = Events(scheduler)
+        scheduler.add_job(
+            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            args=[str(notes), "worker", 5.0], executor="rq", id=queues.unique("rq-dead"),
+        )  # fmt: skip
+        scheduler.start()
+        try:
+            assert queues.wait_for(lambda: notes.exists() and "start" in notes.read_text())
+            # The simple worker runs the job in its own process: the worker dies with it.
+            assert int(notes.read_text().split()[2]) == worker.process.pid
+            worker.process.send_signal(signal.SIGKILL)
+            (failed,) = events.wait(EventKind.JOB_FAILED, limit=10)
+        finally:
+            scheduler.shutdown(timeout=5)
+    assert isinstance(failed.exception, WorkerDied), failed.exception
+    assert "end" not in notes.read_text()
+    (row,) = scheduler.history()
+    assert row.outcome is Outcome.FAILURE
+
+
+def test_a_job_that_expires_unstarted_is_reported_interrupted(connection: Any) -> None:
+    # No worker serves this queue: the job's RQ ttl (its misfire grace) runs out.
+    executor = RQExecutor(connection, queue=queues.unique("tw-rq-nobody"))
+    scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
+    events = Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[1, 2],
+        executor="rq", id=queues.unique("rq-late"), misfire_grace_time=1,
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (interrupted,) = events.wait(EventKind.JOB_INTERRUPTED, limit=10)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert "expired" in str(interrupted.exception)
+    (row,) = scheduler.history()
+    assert row.outcome is Outcome.INTERRUPTED
+    assert executor.out() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Work-horse terminated unexpectedly; waitpid returned 9 (signal 9); ",
+         "tickwork.WorkerDied"),
+        ("Moved to FailedJobRegistry, due to AbandonedJobError, at 2026-12-06 10:00:00",
+         "tickwork.WorkerDied"),
+        ("Traceback ...\nrq.timeouts.JobTimeoutException: Task exceeded maximum timeout value",
+         "tickwork.JobTimeout"),
+        ("Traceback ...\nValueError: bad", "rq.job.JobFailed"),
+    ],
+)  # fmt: skip
+def test_an_rq_failure_is_read_from_its_exception_text(text: str, kind: str) -> None:
+    from tickwork.executors._rq import _failure
+
+    outcome = _failure(text, "failed")
+    assert outcome["error_type"] == kind
+    assert outcome["error"] == text.strip().splitlines()[-1]
