@@ -14,10 +14,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tickwork import EventKind, Scheduler
 
 ROOT = Path(__file__).parents[2]
 #: The Redis the tests use (a database number of their own on the shared server).
@@ -229,3 +232,32 @@ class OwnRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class Events:
+    """The events a scheduler fires, kept for a test to wait on."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.events: list[Any] = []
+        self.changed = threading.Condition()
+        scheduler.add_listener(self._record, EventKind.ALL)
+
+    def _record(self, event: Any) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def of(self, kind: EventKind) -> list[Any]:
+        with self.changed:
+            return [event for event in self.events if event.kind in kind]
+
+    def wait(self, kind: EventKind, count: int = 1, limit: float = 15.0) -> list[Any]:
+        with self.changed:
+            self.changed.wait_for(lambda: len(self.of(kind)) >= count, limit)
+        found = self.of(kind)
+        assert len(found) >= count, f"waited for {count} {kind!r}; events: {self.events}"
+        return found
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -9,11 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,33 +20,6 @@ from tickwork.executors._worker import task_id_of
 from tickwork.stores import SQLiteStore
 
 from . import queues
-
-
-class Events:
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.events: list[Any] = []
-        self.changed = threading.Condition()
-        scheduler.add_listener(self._record, EventKind.ALL)
-
-    def _record(self, event: Any) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def of(self, kind: EventKind) -> list[Any]:
-        with self.changed:
-            return [event for event in self.events if event.kind in kind]
-
-    def wait(self, kind: EventKind, count: int = 1, limit: float = 15.0) -> list[Any]:
-        with self.changed:
-            self.changed.wait_for(lambda: len(self.of(kind)) >= count, limit)
-        found = self.of(kind)
-        assert len(found) >= count, f"waited for {count} {kind!r}; events: {self.events}"
-        return found
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +60,7 @@ def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothi
         store=store,
         executors={"celery": CeleryExecutor(app(), queue=worker_queue)},
     )
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.start()
     try:
         (executed,) = events.wait(EventKind.JOB_EXECUTED)
@@ -112,9 +82,9 @@ def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason(
         app("redis://127.0.0.1:9/0"), queue="nowhere", retry_policy={"max_retries": 0}
     )
     scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.add_job(
-        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[1, 2],
+        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[1, 2],
         executor="celery", id="unsent",
     )  # fmt: skip
     scheduler.start()
@@ -140,9 +110,9 @@ def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
         scheduler = Scheduler(
             timezone="UTC", executors={"celery": CeleryExecutor(app(), queue=queue)}
         )
-        events = Events(scheduler)
+        events = queues.Events(scheduler)
         scheduler.add_job(
-            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
             args=[str(notes), "one", 1.0], executor="celery", id=queues.unique("killed"),
         )  # fmt: skip
         scheduler.start()
@@ -171,9 +141,9 @@ def test_the_hand_off_works_over_rabbitmq(app: queues.CeleryApps) -> None:
             timezone="UTC",
             executors={"celery": CeleryExecutor(app(queues.RABBIT), queue=queue)},
         )
-        events = Events(scheduler)
+        events = queues.Events(scheduler)
         scheduler.add_job(
-            "tests.executors.queue_jobs:add", "date", run_date=now(), args=[20, 22],
+            "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[20, 22],
             executor="celery", id=queues.unique("amqp"),
         )  # fmt: skip
         scheduler.start()
@@ -194,13 +164,13 @@ def test_a_timeout_and_a_worker_lost_without_acks_late_are_reported_as_failures(
         scheduler = Scheduler(
             timezone="UTC", executors={"celery": CeleryExecutor(app(), queue=queue)}
         )
-        events = Events(scheduler)
+        events = queues.Events(scheduler)
         scheduler.add_job(
-            "tests.executors.queue_jobs:slow", "date", run_date=now(), args=[5.0],
+            "tests.executors.queue_jobs:slow", "date", run_date=queues.now(), args=[5.0],
             executor="celery", id="too-slow", timeout=0.5,
         )  # fmt: skip
         scheduler.add_job(
-            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
             args=[str(notes), "doomed", 5.0], executor="celery", id="doomed",
         )  # fmt: skip
         scheduler.start()
@@ -225,9 +195,9 @@ def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
     notes = tmp_path / "tries"
     executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.flaky")
     scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.add_job(
-        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[str(notes)],
+        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[str(notes)],
         executor="celery", id=queues.unique("flaky"),
     )  # fmt: skip
     scheduler.start()
@@ -252,9 +222,9 @@ def test_a_named_task_that_fails_for_good_reports_the_failure_its_worker_recorde
     celery_app = app()
     executor = CeleryExecutor(celery_app, queue=worker_queue, task="tickwork_tests.hopeless")
     scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.add_job(
-        "tests.executors.queue_jobs:fail", "date", run_date=now(), args=["out of ink"],
+        "tests.executors.queue_jobs:fail", "date", run_date=queues.now(), args=["out of ink"],
         executor="celery", id=queues.unique("hopeless"),
     )  # fmt: skip
     scheduler.start()

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import itertools
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -58,30 +56,12 @@ def make_executor(request: pytest.FixtureRequest) -> Iterator[Make]:
         connection.close()
 
 
-class Ran:
+class Ran(queues.Events):
     """A scheduler with one queue executor, and the events it fired."""
 
     def __init__(self, executor: QueueExecutor) -> None:
         self.scheduler = Scheduler(timezone="UTC", executors={"queue": executor})
-        self.events: list[Any] = []
-        self.changed = threading.Condition()
-        self.scheduler.add_listener(self._record, EventKind.ALL)
-
-    def _record(self, event: Any) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def of(self, kind: EventKind) -> list[Any]:
-        with self.changed:
-            return [event for event in self.events if event.kind in kind]
-
-    def wait(self, kind: EventKind, count: int = 1, limit: float = 15.0) -> list[Any]:
-        with self.changed:
-            self.changed.wait_for(lambda: len(self.of(kind)) >= count, limit)
-        found = self.of(kind)
-        assert len(found) >= count, f"waited for {count} {kind!r}; events: {self.events}"
-        return found
+        super().__init__(self.scheduler)
 
 
 @pytest.fixture

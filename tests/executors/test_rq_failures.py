@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +17,6 @@ from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
 from tickwork.executors import RQExecutor
 
 from . import queues
-
-
-class Events:
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.events: list[Any] = []
-        self.changed = threading.Condition()
-        scheduler.add_listener(self._record, EventKind.ALL)
-
-    def _record(self, event: Any) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.changed.notify_all()
-
-    def of(self, kind: EventKind) -> list[Any]:
-        with self.changed:
-            return [event for event in self.events if event.kind in kind]
-
-    def wait(self, kind: EventKind, count: int = 1, limit: float = 15.0) -> list[Any]:
-        with self.changed:
-            self.changed.wait_for(lambda: len(self.of(kind)) >= count, limit)
-        found = self.of(kind)
-        assert len(found) >= count, f"waited for {count} {kind!r}; events: {self.events}"
-        return found
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +45,9 @@ def test_a_jobs_timeout_is_rqs_job_timeout_and_comes_back_as_job_timeout(
 ) -> None:
     queue, _ = forking
     scheduler = Scheduler(timezone="UTC", executors={"rq": RQExecutor(connection, queue=queue)})
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.add_job(
-        "tests.executors.queue_jobs:slow", "date", run_date=now(), args=[5.0],
+        "tests.executors.queue_jobs:slow", "date", run_date=queues.now(), args=[5.0],
         executor="rq", id=queues.unique("rq-slow"), timeout=1.0,
     )  # fmt: skip
     scheduler.start()
@@ -97,9 +68,9 @@ def test_a_work_horse_killed_mid_run_is_reported_as_worker_died(
     notes = tmp_path / "notes"
     queue, worker = forking
     scheduler = Scheduler(timezone="UTC", executors={"rq": RQExecutor(connection, queue=queue)})
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.add_job(
-        "tests.executors.queue_jobs:note", "date", run_date=now(),
+        "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
         args=[str(notes), "horse", 5.0], executor="rq", id=queues.unique("rq-horse"),
     )  # fmt: skip
     scheduler.start()
@@ -125,9 +96,9 @@ def test_a_worker_killed_mid_run_is_reported_as_worker_died_after_its_lease(
     with queues.rq_worker(queue) as worker:
         executor = RQExecutor(connection, queue=queue, lease=1.0)
         scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
-        events = Events(scheduler)
+        events = queues.Events(scheduler)
         scheduler.add_job(
-            "tests.executors.queue_jobs:note", "date", run_date=now(),
+            "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
             args=[str(notes), "worker", 5.0], executor="rq", id=queues.unique("rq-dead"),
         )  # fmt: skip
         scheduler.start()
@@ -149,9 +120,9 @@ def test_a_job_that_expires_unstarted_is_reported_interrupted(connection: Any) -
     # No worker serves this queue: the job's RQ ttl (its misfire grace) runs out.
     executor = RQExecutor(connection, queue=queues.unique("tw-rq-nobody"))
     scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
-    events = Events(scheduler)
+    events = queues.Events(scheduler)
     scheduler.add_job(
-        "tests.executors.queue_jobs:add", "date", run_date=now(), args=[1, 2],
+        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[1, 2],
         executor="rq", id=queues.unique("rq-late"), misfire_grace_time=1,
     )  # fmt: skip
     scheduler.start()
