@@ -83,25 +83,25 @@ _shape: list[str] = []
 #: The catalog of a schema, as comparable text: its tables and what is in them.
 _SHAPE = """
 SELECT 'class ' || c.relname || ' ' || c.relkind::text || ' ' || coalesce(c.relacl::text, '')
-    FROM pg_class c WHERE c.relnamespace = %(s)s::text::regnamespace
+    FROM pg_class c WHERE c.relnamespace = %(n)s::oid
 UNION ALL SELECT 'column ' || c.relname || '.' || a.attname || ' '
         || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text || ' '
         || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || a.attidentity::text
         || ' ' || coalesce(a.attcollation::regcollation::text, '')
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-    WHERE c.relnamespace = %(s)s::text::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE c.relnamespace = %(n)s::oid AND a.attnum > 0 AND NOT a.attisdropped
 UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = %(s)s::text
 UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid)
-    FROM pg_constraint WHERE connamespace = %(s)s::text::regnamespace
+    FROM pg_constraint WHERE connamespace = %(n)s::oid
 UNION ALL SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t
-    JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = %(s)s::text::regnamespace
+    JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = %(n)s::oid
 UNION ALL SELECT 'function ' || pg_get_functiondef(p.oid) FROM pg_proc p
-    WHERE p.pronamespace = %(s)s::text::regnamespace
+    WHERE p.pronamespace = %(n)s::oid
 UNION ALL SELECT 'sequence ' || s.seqrelid::regclass::text || ' ' || s.seqstart || ' '
         || s.seqincrement || ' ' || s.seqmax || ' ' || s.seqmin || ' ' || s.seqcycle::text
     FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
-    WHERE c.relnamespace = %(s)s::text::regnamespace
+    WHERE c.relnamespace = %(n)s::oid
 UNION ALL SELECT 'schema ' || nspowner::regrole::text || ' ' || coalesce(nspacl::text, '')
     FROM pg_namespace WHERE nspname = %(s)s::text
 """
@@ -111,12 +111,17 @@ _HELD = """
 SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'
                  AND classid = (hashtext('tickwork.' || %(s)s)::bigint & 4294967295)::oid)
     OR EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-                 WHERE c.relnamespace = %(s)s::text::regnamespace AND l.pid <> pg_backend_pid())
+                 WHERE c.relnamespace = %(n)s::oid AND l.pid <> pg_backend_pid())
 """
 
 
-def _shape_of(conn: Any, name: str) -> list[str]:
-    rows = conn.execute(_SHAPE, {"s": name}).fetchall()
+def _namespace(conn: Any, name: str) -> int | None:
+    found = conn.execute("SELECT oid FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
+    return None if found is None else int(found[0])
+
+
+def _shape_of(conn: Any, name: str, oid: int) -> list[str]:
+    rows = conn.execute(_SHAPE, {"s": name, "n": oid}).fetchall()
     meta = conn.execute(f'SELECT key, value FROM "{name}".meta ORDER BY key').fetchall()
     text = [row[0].replace(f'"{name}"', "S").replace(name, "S") for row in rows]
     return sorted(text) + [f"meta {key}={value}" for key, value in meta]
@@ -131,7 +136,9 @@ def _current_shape(conn: Any) -> list[str]:
         try:
             with PostgresStore(dsn(), schema=name) as store:
                 store.get_jobs()
-            _shape.extend(_shape_of(conn, name))
+            oid = _namespace(conn, name)
+            assert oid is not None
+            _shape.extend(_shape_of(conn, name, oid))
         finally:
             drop_schema(name)
     return _shape
@@ -143,27 +150,21 @@ def _recycle(name: str) -> bool:
     import psycopg
 
     with psycopg.connect(dsn(), autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{name}".meta',)).fetchone()
-        if not (exists and exists[0]):
+        oid = _namespace(conn, name)
+        meta = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{name}".meta',)).fetchone()
+        if oid is None or not (meta and meta[0]):
             return False
-        held = conn.execute(_HELD, {"s": name}).fetchone()
-        if held is None or held[0] or _shape_of(conn, name) != _current_shape(conn):
+        held = conn.execute(_HELD, {"s": name, "n": oid}).fetchone()
+        shape = _shape_of(conn, name, oid)
+        if held is None or held[0] or shape != _current_shape(conn):
             return False
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT relname FROM pg_class WHERE relnamespace = %s::text::regnamespace "
-                "AND relkind = 'r' AND relname <> 'meta'",
-                (name,),
-            )
-        ]
+        tables = [line.split()[1] for line in shape if line.startswith("class ") and
+                  line.split()[2] == "r" and line.split()[1] != "meta"]  # fmt: skip
         with conn.transaction():
-            for table in tables:
-                conn.execute(f'DELETE FROM "{name}"."{table}"')
             conn.execute(
-                "SELECT setval(s.seqrelid, s.seqstart, false) FROM pg_sequence s JOIN pg_class c "
-                "ON c.oid = s.seqrelid WHERE c.relnamespace = %s::text::regnamespace",
-                (name,),
+                "".join(f'DELETE FROM "{name}"."{table}"; ' for table in tables)
+                + "SELECT setval(s.seqrelid, s.seqstart, false) FROM pg_sequence s JOIN pg_class c "
+                f"ON c.oid = s.seqrelid WHERE c.relnamespace = {oid}"
             )
     return True
 
