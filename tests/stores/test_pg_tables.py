@@ -4,8 +4,6 @@ a store creates them, and no store still holding it; otherwise the schema is dro
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,13 +26,14 @@ def query(sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
+pg_tables = pg.pg_tables
+
+
 @pytest.fixture
-def used() -> Iterator[str]:
-    """A schema whose store ran a job three times and was closed (dropped afterwards)."""
-    pg.require()
-    name = f"tw_test_{uuid.uuid4().hex[:12]}"
+def used(pg_tables: str) -> str:
+    """A schema whose store ran a job three times and was closed."""
     scheduler = Scheduler(
-        store=PostgresStore(pg.dsn(), schema=name),
+        store=PostgresStore(pg.dsn(), schema=pg_tables),
         clock=FakeClock(T0),
         executors={"default": InlineExecutor()},
         timezone="UTC",
@@ -43,8 +42,7 @@ def used() -> Iterator[str]:
     scheduler.open()
     advance(scheduler, 31)
     scheduler.shutdown()
-    yield name
-    pg.drop_schema(name)
+    return pg_tables
 
 
 def rows(name: str) -> dict[str, int]:
