@@ -49,7 +49,7 @@ def _fresh_runs() -> Iterator[None]:
     chain_jobs.BROKEN.clear()
 
 
-pg_schema = pg.pg_schema
+pg_tables = pg.pg_tables  # (a schema of the test's own with tickwork's tables, emptied)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -57,7 +57,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
     if request.param == "memory":
         return MemoryStore()
     if request.param == "postgres":
-        return PostgresStore(pg.dsn(), schema=request.getfixturevalue("pg_schema"))
+        return PostgresStore(pg.dsn(), schema=request.getfixturevalue("pg_tables"))
     return SQLiteStore(tmp_path / "chains.db")
 
 

@@ -32,7 +32,7 @@ from tickwork.testing import FakeClock, advance
 from . import control_jobs, pg
 from .test_cli import crafted_file, table
 
-pg_schema = pg.pg_schema
+pg_tables = pg.pg_tables  # (a schema of the test's own with tickwork's tables, emptied)
 crafted_file = crafted_file  # the fixture, for the test that pauses it
 
 RECORD = "tests.stores.sqlite_jobs:record"
@@ -91,7 +91,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "sqlite":
         made = Target("sqlite", str(tmp_path / "jobs.db"))
     else:
-        made = Target("postgres", request.getfixturevalue("pg_schema"))
+        made = Target("postgres", request.getfixturevalue("pg_tables"))
     yield made
     made.close()
 

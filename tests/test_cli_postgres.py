@@ -23,8 +23,9 @@ from tickwork.testing import FakeClock, advance
 from . import pg
 from .test_cli import run, table
 
-#: A fresh schema per test (the fixture of tests/pg.py).
+#: A fresh schema per test, and one whose tables are made (the fixtures of tests/pg.py).
 pg_schema = pg.pg_schema
+pg_tables = pg.pg_tables
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
 RECORD = "tests.stores.sqlite_jobs:record"
@@ -42,11 +43,11 @@ def schema_exists(name: str) -> bool:
 
 
 @pytest.fixture
-def pg_store(pg_schema: str) -> str:
+def pg_store(pg_tables: str) -> str:
     """A schema after 31 simulated seconds: "tick" succeeds every 10 s, "flaky" fails
     every 15 s and is retried once, "report" has not fired yet."""
     scheduler = Scheduler(
-        store=PostgresStore(pg.dsn(), schema=pg_schema),
+        store=PostgresStore(pg.dsn(), schema=pg_tables),
         clock=FakeClock(T0),
         executors={"default": InlineExecutor()},
         timezone="UTC",
@@ -60,7 +61,7 @@ def pg_store(pg_schema: str) -> str:
     scheduler.open()
     advance(scheduler, 31)
     scheduler.shutdown()
-    return pg_schema
+    return pg_tables
 
 
 def test_jobs_on_a_dsn_lists_the_jobs_of_the_schema(pg_store: str) -> None:

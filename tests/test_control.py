@@ -30,7 +30,7 @@ from tickwork.triggers import CronTrigger, DateTrigger, IntervalTrigger
 
 from . import control_jobs, pg
 
-pg_schema = pg.pg_schema
+pg_tables = pg.pg_tables  # (a schema of the test's own with tickwork's tables, emptied)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2024, 3, 30, 12, 1, tzinfo=timezone.utc)  # the eve of Berlin's DST change
@@ -87,7 +87,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         made = Backend("sqlite", str(tmp_path / "jobs.db"))
     else:
-        made = Backend("postgres", request.getfixturevalue("pg_schema"))
+        made = Backend("postgres", request.getfixturevalue("pg_tables"))
     yield made
     made.close()
 
@@ -340,15 +340,15 @@ def test_run_now_is_fired_once_by_a_running_scheduler(backend: Backend) -> None:
     assert [(run.scheduled_at, run.outcome.value) for run in history] == [(now, "success")]
 
 
-def test_run_now_reaches_a_postgres_scheduler_by_notify(pg_schema: str) -> None:
+def test_run_now_reaches_a_postgres_scheduler_by_notify(pg_tables: str) -> None:
     """With PostgreSQL the change is told at once (NOTIFY): the scheduler polls only
     every 10 s here, and still runs the job within 5 s."""
-    store = PostgresStore(pg.dsn(), schema=pg_schema, poll_interval=10)
+    store = PostgresStore(pg.dsn(), schema=pg_tables, poll_interval=10)
     scheduler = Scheduler(store=store, timezone="UTC")
     scheduler.add_job("tests.control_jobs:ping", "interval", hours=1, id="hourly")
     control_jobs.RAN.clear()
     scheduler.start()
-    other = PostgresStore(pg.dsn(), schema=pg_schema)
+    other = PostgresStore(pg.dsn(), schema=pg_tables)
     try:
         run_job_now(other, "hourly", now=datetime.now(timezone.utc))
         assert control_jobs.RAN.wait(5), "the scheduler did not hear of the change"
@@ -357,16 +357,16 @@ def test_run_now_reaches_a_postgres_scheduler_by_notify(pg_schema: str) -> None:
         other.close()
 
 
-def test_run_now_retries_when_a_scheduler_claims_the_job_meanwhile(pg_schema: str) -> None:
+def test_run_now_retries_when_a_scheduler_claims_the_job_meanwhile(pg_tables: str) -> None:
     """A scheduler claims the job's fire between the read and the compare-and-set (on
     PostgreSQL the read locks nothing; on SQLite the write lock is held throughout, so
     this cannot happen there): the claim stands (its fire moved on, its remaining runs
     counted down) and the job is then made due now."""
-    adding = PostgresStore(pg.dsn(), schema=pg_schema)
+    adding = PostgresStore(pg.dsn(), schema=pg_tables)
     adding.add_job(rich_job(next_fire=NEXT))
     adding.close()
     later = datetime(2024, 3, 30, 13, 30, tzinfo=BERLIN)
-    scheduler_store = PostgresStore(pg.dsn(), schema=pg_schema)
+    scheduler_store = PostgresStore(pg.dsn(), schema=pg_tables)
 
     class Racing(PostgresStore):
         raced = False
@@ -378,7 +378,7 @@ def test_run_now_retries_when_a_scheduler_claims_the_job_meanwhile(pg_schema: st
                 assert scheduler_store.claim_fire(job_id, NEXT, later, now=NEXT, remaining_runs=8)
             return super().claim_fire(job_id, expected, new_next, **kw)
 
-    store = Racing(pg.dsn(), schema=pg_schema)
+    store = Racing(pg.dsn(), schema=pg_tables)
     try:
         job = run_job_now(store, "rich", now=NOW)
         assert store.raced

@@ -29,7 +29,7 @@ from tickwork.testing import FakeClock, advance
 
 from . import pg
 
-pg_schema = pg.pg_schema
+pg_tables = pg.pg_tables  # (a schema of the test's own with tickwork's tables, emptied)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 HERE = "tests.test_counter_saves"
@@ -61,7 +61,7 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
     if request.param == "sqlite":
         yield {"path": str(tmp_path / "jobs.db")}
     else:
-        yield {"dsn": pg.dsn(), "schema": request.getfixturevalue("pg_schema")}
+        yield {"dsn": pg.dsn(), "schema": request.getfixturevalue("pg_tables")}
 
 
 def _scheduler(where: dict[str, str]) -> Scheduler:

@@ -1,5 +1,6 @@
 """``PostgresStore`` against the store contract suites (``SharedJobStoreContract``, with
-the windowed and model tests), on a fresh schema of the test server per test."""
+the windowed and model tests), on a schema of the test server of each test's own (its
+tables emptied after each test and reused: tests/pg.py's ``pg_tables``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .. import pg
 #: A trigger no tickwork knows: the row cannot be loaded.
 UNKNOWN_TRIGGER = '{"type": "sundial"}'
 
-pg_schema = pg.pg_schema  # (the fixture: a fresh schema per test)
+pg_tables = pg.pg_tables  # (the fixture: a schema of the test's own, emptied)
 
 
 def break_row(store: PostgresStore, job_id: str) -> None:
@@ -36,12 +37,12 @@ class TestPostgresStore(SharedJobStoreContract):
     lease_time = 9.0
 
     @pytest.fixture
-    def store(self, pg_schema: str) -> PostgresStore:
-        return PostgresStore(pg.dsn(), schema=pg_schema, history_per_job=50, lease_time=9)
+    def store(self, pg_tables: str) -> PostgresStore:
+        return PostgresStore(pg.dsn(), schema=pg_tables, history_per_job=50, lease_time=9)
 
     @pytest.fixture
-    def peer_store(self, pg_schema: str) -> PostgresStore:
-        return PostgresStore(pg.dsn(), schema=pg_schema, history_per_job=50, lease_time=9)
+    def peer_store(self, pg_tables: str) -> PostgresStore:
+        return PostgresStore(pg.dsn(), schema=pg_tables, history_per_job=50, lease_time=9)
 
     def break_job(self, store: JobStore, job_id: str) -> None:
         break_row(cast(PostgresStore, store), job_id)

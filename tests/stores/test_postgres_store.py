@@ -32,12 +32,17 @@ LATER = T0 + timedelta(seconds=10)
 RECORD = "tests.stores.sqlite_jobs:record"
 
 pg_schema = pg.pg_schema  # (the fixture: a fresh schema per test)
+pg_tables = pg.pg_tables  # (one with tickwork's tables, emptied: for all but creating them)
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Close every store a test made (they stand for processes dropped without a
     shutdown), and clear the runs recorded."""
+    if "pg_tables" in request.fixturenames:
+        # Set up first so that it is torn down after the stores are closed (it empties
+        # the schema for the next test only when no store holds it).
+        request.getfixturevalue("pg_tables")
     made: list[PostgresStore] = []
     init = PostgresStore.__init__
 
@@ -151,17 +156,17 @@ def test_a_schema_with_tables_of_another_application_is_refused(pg_schema: str) 
         make(pg_schema).open()
 
 
-def test_a_store_without_pickle_never_unpickles(pg_schema: str) -> None:
-    trusting = make(pg_schema, pickle=True)
+def test_a_store_without_pickle_never_unpickles(pg_tables: str) -> None:
+    trusting = make(pg_tables, pickle=True)
     trusting.add_job(make_job("p", args=({1, 2},)))
     assert trusting.get_job("p").args == ({1, 2},)
-    cautious = make(pg_schema)
+    cautious = make(pg_tables)
     assert cautious.get_jobs() == []
     assert "pickle=True" in cautious.broken_jobs()["p"]
 
 
-def test_the_database_clock_is_read_as_aware_utc(pg_schema: str) -> None:
-    moment = make(pg_schema).database_now()
+def test_the_database_clock_is_read_as_aware_utc(pg_tables: str) -> None:
+    moment = make(pg_tables).database_now()
     assert moment.tzinfo is UTC
     assert abs((moment - datetime.now(UTC)).total_seconds()) < 60
 
@@ -169,8 +174,8 @@ def test_the_database_clock_is_read_as_aware_utc(pg_schema: str) -> None:
 # -- changes between hosts --------------------------------------------------------------
 
 
-def test_sync_misses_no_transaction_that_commits_after_a_later_one(pg_schema: str) -> None:
-    store, slow, fast = make(pg_schema), make(pg_schema), make(pg_schema)
+def test_sync_misses_no_transaction_that_commits_after_a_later_one(pg_tables: str) -> None:
+    store, slow, fast = make(pg_tables), make(pg_tables), make(pg_tables)
     store.add_jobs([make_job("a"), make_job("b")])
     store.load_jobs()
     with slow.transaction():
@@ -186,8 +191,8 @@ def test_sync_misses_no_transaction_that_commits_after_a_later_one(pg_schema: st
     assert store.sync() is None
 
 
-def test_sync_reports_a_removal_once(pg_schema: str) -> None:
-    store, peer = make(pg_schema), make(pg_schema)
+def test_sync_reports_a_removal_once(pg_tables: str) -> None:
+    store, peer = make(pg_tables), make(pg_tables)
     store.add_jobs([make_job("a"), make_job("b")])
     store.load_jobs()
     peer.remove_jobs(["a", "ghost"])
@@ -198,28 +203,28 @@ def test_sync_reports_a_removal_once(pg_schema: str) -> None:
 # -- claims -------------------------------------------------------------------------------
 
 
-def test_a_fire_already_run_starts_no_second_run_after_a_replace(pg_schema: str) -> None:
-    store, other = make(pg_schema), make(pg_schema)
+def test_a_fire_already_run_starts_no_second_run_after_a_replace(pg_tables: str) -> None:
+    store, other = make(pg_tables), make(pg_tables)
     store.add_job(make_job("a"))
     assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
     other.add_job(make_job("a"), replace=True)  # a host's start-up resets next_fire to T0
     assert other.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [None]
     assert other.get_job("a").next_fire == LATER  # moved on: no loop
-    assert sql(f'SELECT count(*) FROM "{pg_schema}".leases') == [(1,)]
+    assert sql(f'SELECT count(*) FROM "{pg_tables}".leases') == [(1,)]
     assert other.claim_fires([("a", LATER, LATER + timedelta(seconds=10), None, (LATER,))],
                              now=LATER) == [1]  # fmt: skip
 
 
 def test_a_row_locked_by_another_transaction_is_skipped_and_synced_later(
-    pg_schema: str,
+    pg_tables: str,
 ) -> None:
     import psycopg
 
-    store = make(pg_schema, lock_timeout=5)
+    store = make(pg_tables, lock_timeout=5)
     store.add_jobs([make_job("a"), make_job("b")])
     store.load_jobs()
     with psycopg.connect(pg.dsn()) as holder:
-        holder.execute(f'SELECT 1 FROM "{pg_schema}".jobs WHERE id = %s FOR UPDATE', ("a",))
+        holder.execute(f'SELECT 1 FROM "{pg_tables}".jobs WHERE id = %s FOR UPDATE', ("a",))
         started = time.monotonic()
         claims = [(job_id, T0, LATER, None, (T0,)) for job_id in "ab"]
         assert store.claim_fires(claims, now=T0) == [None, 0]
@@ -230,21 +235,21 @@ def test_a_row_locked_by_another_transaction_is_skipped_and_synced_later(
     assert changed[0] == [make_job("a")]  # unchanged, but reported: never forgotten
 
 
-def test_a_batch_of_thousands_is_claimed_in_one_go(pg_schema: str) -> None:
-    store = make(pg_schema)
+def test_a_batch_of_thousands_is_claimed_in_one_go(pg_tables: str) -> None:
+    store = make(pg_tables)
     ids = [f"j{n:05}" for n in range(4000)]
     store.add_jobs([make_job(job_id) for job_id in ids])
     claims = [(job_id, T0, None, 0, (T0,)) for job_id in ids]
     assert store.claim_fires(claims, now=T0) == [0] * 4000
-    assert sql(f'SELECT count(*) FROM "{pg_schema}".slots') == [(4000,)]
+    assert sql(f'SELECT count(*) FROM "{pg_tables}".slots') == [(4000,)]
     assert store.claim_fires(claims[:10], now=T0) == [None] * 10
 
 
 # -- liveness -----------------------------------------------------------------------------
 
 
-def test_a_dead_owners_runs_are_taken_over_at_once(pg_schema: str) -> None:
-    store, peer = make(pg_schema), make(pg_schema)
+def test_a_dead_owners_runs_are_taken_over_at_once(pg_tables: str) -> None:
+    store, peer = make(pg_tables), make(pg_tables)
     store.add_job(make_job("a"))
     assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
     soon = T0 + timedelta(seconds=1)
@@ -260,8 +265,8 @@ def test_a_dead_owners_runs_are_taken_over_at_once(pg_schema: str) -> None:
     assert peer.maintain(T0 + timedelta(seconds=5)).taken == []  # alive again
 
 
-def test_an_expired_lease_waits_for_the_servers_clock_too(pg_schema: str) -> None:
-    store, ahead = make(pg_schema), make(pg_schema)
+def test_an_expired_lease_waits_for_the_servers_clock_too(pg_tables: str) -> None:
+    store, ahead = make(pg_tables), make(pg_tables)
     future = datetime.now(UTC) + timedelta(hours=1)  # a host whose clock runs ahead
     store.add_job(make_job("a", next_fire=future))
     store.claim_fires([("a", future, None, None, (future,))], now=future)
@@ -271,8 +276,8 @@ def test_an_expired_lease_waits_for_the_servers_clock_too(pg_schema: str) -> Non
 # -- wake-ups -----------------------------------------------------------------------------
 
 
-def test_subscribers_hear_the_writes_of_others_only(pg_schema: str) -> None:
-    store, peer = make(pg_schema), make(pg_schema)
+def test_subscribers_hear_the_writes_of_others_only(pg_tables: str) -> None:
+    store, peer = make(pg_tables), make(pg_tables)
     store.open()
     heard = threading.Event()
     unsubscribe = store.subscribe(heard.set)
@@ -290,8 +295,8 @@ def test_subscribers_hear_the_writes_of_others_only(pg_schema: str) -> None:
     assert not heard.wait(0.5)
 
 
-def test_without_notify_nothing_is_heard(pg_schema: str) -> None:
-    store = make(pg_schema, notify=False)
+def test_without_notify_nothing_is_heard(pg_tables: str) -> None:
+    store = make(pg_tables, notify=False)
     store.subscribe(lambda: None)()
     assert store._listener is None
 
@@ -308,9 +313,9 @@ def scheduler_on(schema: str, clock: FakeClock) -> Scheduler:
     )
 
 
-def test_a_scheduler_runs_jobs_and_records_their_history(pg_schema: str) -> None:
+def test_a_scheduler_runs_jobs_and_records_their_history(pg_tables: str) -> None:
     clock = FakeClock(T0)
-    scheduler = scheduler_on(pg_schema, clock)
+    scheduler = scheduler_on(pg_tables, clock)
     scheduler.add_job(RECORD, "interval", seconds=10, id="tick")
     scheduler.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=5), id="once")
     scheduler.open()
@@ -321,10 +326,10 @@ def test_a_scheduler_runs_jobs_and_records_their_history(pg_schema: str) -> None
     scheduler.shutdown()
 
 
-def test_two_schedulers_share_a_backlog_and_run_each_fire_once(pg_schema: str) -> None:
+def test_two_schedulers_share_a_backlog_and_run_each_fire_once(pg_tables: str) -> None:
     count = 2000
     due = T0 + timedelta(seconds=1)
-    first, second = scheduler_on(pg_schema, FakeClock(T0)), scheduler_on(pg_schema, FakeClock(T0))
+    first, second = scheduler_on(pg_tables, FakeClock(T0)), scheduler_on(pg_tables, FakeClock(T0))
     first.add_jobs(
         [{"func": RECORD, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(count)]
     )
@@ -344,7 +349,7 @@ def test_two_schedulers_share_a_backlog_and_run_each_fire_once(pg_schema: str) -
     runs = Counter(job_id for job_id, _, _ in sqlite_jobs.RUNS)
     assert len(runs) == count  # none missing
     assert set(runs.values()) == {1}  # none doubled
-    shares = sql(f'SELECT owner, count(*) FROM "{pg_schema}".slots GROUP BY owner')
+    shares = sql(f'SELECT owner, count(*) FROM "{pg_tables}".slots GROUP BY owner')
     assert len(shares) == 2, shares  # each ran a share (slots name their claimer)
     first.shutdown()
     second.shutdown()
@@ -354,9 +359,9 @@ def test_two_schedulers_share_a_backlog_and_run_each_fire_once(pg_schema: str) -
 
 
 def test_a_call_after_the_servers_connections_were_terminated_gets_fresh_ones(
-    pg_schema: str,
+    pg_tables: str,
 ) -> None:
-    store = make(pg_schema)
+    store = make(pg_tables)
     store.add_job(make_job("a"))
     killed = sql("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::int[]) AS pid",
                  (sorted(store._configured),))  # fmt: skip
@@ -371,8 +376,8 @@ def test_a_call_after_the_servers_connections_were_terminated_gets_fresh_ones(
     assert answers[-2:] == [make_job("a")] * 2
 
 
-def test_a_pool_that_stays_full_is_a_store_error(pg_schema: str) -> None:
-    store = make(pg_schema, pool_size=1, lock_timeout=0.5)
+def test_a_pool_that_stays_full_is_a_store_error(pg_tables: str) -> None:
+    store = make(pg_tables, pool_size=1, lock_timeout=0.5)
     store.add_job(make_job("a"))
     inside = threading.Event()
     done = threading.Event()
@@ -395,16 +400,16 @@ def test_a_pool_that_stays_full_is_a_store_error(pg_schema: str) -> None:
     assert store.get_job("a") == make_job("a")
 
 
-def test_a_pool_given_is_used_and_left_open(pg_schema: str) -> None:
+def test_a_pool_given_is_used_and_left_open(pg_tables: str) -> None:
     from psycopg_pool import ConnectionPool
 
     with ConnectionPool(pg.dsn(), min_size=1, max_size=2) as pool:
-        store = PostgresStore(pool, schema=pg_schema)
+        store = PostgresStore(pool, schema=pg_tables)
         store.add_job(make_job("a"))
         store.close()
         assert not pool.closed
         with pool.connection() as conn:
-            assert conn.execute(f'SELECT id FROM "{pg_schema}".jobs').fetchall() == [("a",)]
+            assert conn.execute(f'SELECT id FROM "{pg_tables}".jobs').fetchall() == [("a",)]
 
 
 def test_without_psycopg_the_store_says_how_to_install_it() -> None:
@@ -440,10 +445,10 @@ def test_a_user_who_may_not_create_tables_is_told_so_at_open(pg_schema: str) -> 
         sql(f'DROP ROLE "{role}"')
 
 
-def test_without_notify_no_notification_is_sent(pg_schema: str) -> None:
+def test_without_notify_no_notification_is_sent(pg_tables: str) -> None:
     import psycopg
 
-    quiet, loud = make(pg_schema, notify=False), make(pg_schema)
+    quiet, loud = make(pg_tables, notify=False), make(pg_tables)
     quiet.open()
     with psycopg.connect(pg.dsn(), autocommit=True) as listener:
         listener.execute(f'LISTEN "{quiet.channel}"')
@@ -455,10 +460,10 @@ def test_without_notify_no_notification_is_sent(pg_schema: str) -> None:
         assert (note.channel, note.payload) == (loud.channel, loud.owner)
 
 
-def test_a_forked_child_uses_connections_of_its_own(pg_schema: str) -> None:
+def test_a_forked_child_uses_connections_of_its_own(pg_tables: str) -> None:
     import multiprocessing
 
-    store = make(pg_schema)
+    store = make(pg_tables)
     store.add_job(make_job("a"))
     parent_owner = store.owner
     context = multiprocessing.get_context("fork")
@@ -480,13 +485,13 @@ def _child_adds_a_job(store: PostgresStore) -> None:
     store.close()
 
 
-def test_a_started_scheduler_runs_a_job_added_by_another_host(pg_schema: str) -> None:
+def test_a_started_scheduler_runs_a_job_added_by_another_host(pg_tables: str) -> None:
     """Real time, real threads: the scheduler learns of the job by polling (the engine
     helper adds NOTIFY wake-ups) and runs it once."""
     from datetime import datetime as real
 
-    scheduler = Scheduler(store=make(pg_schema, poll_interval=0.1), timezone="UTC")
-    other = make(pg_schema)
+    scheduler = Scheduler(store=make(pg_tables, poll_interval=0.1), timezone="UTC")
+    other = make(pg_tables)
     scheduler.start()
     try:
         due = real.now(UTC) + timedelta(milliseconds=100)
@@ -499,13 +504,13 @@ def test_a_started_scheduler_runs_a_job_added_by_another_host(pg_schema: str) ->
         scheduler.shutdown()
 
 
-def test_an_async_scheduler_runs_jobs_on_the_store(pg_schema: str) -> None:
+def test_an_async_scheduler_runs_jobs_on_the_store(pg_tables: str) -> None:
     import asyncio
 
     from tickwork.aio import AsyncScheduler
 
     async def main() -> None:
-        async with AsyncScheduler(store=make(pg_schema), timezone="UTC") as scheduler:
+        async with AsyncScheduler(store=make(pg_tables), timezone="UTC") as scheduler:
             due = datetime.now(UTC) + timedelta(milliseconds=50)
             await scheduler.add_job(RECORD, "date", run_date=due, id="async")
             deadline = time.monotonic() + 10
@@ -525,10 +530,10 @@ def test_an_async_scheduler_runs_jobs_on_the_store(pg_schema: str) -> None:
 @pytest.mark.parametrize(
     "job", [make_job("a", args=("x\x00y",)), make_job("b\x00")], ids=["argument", "id"]
 )
-def test_text_postgresql_cannot_hold_is_a_serialization_error(pg_schema: str, job: Any) -> None:
+def test_text_postgresql_cannot_hold_is_a_serialization_error(pg_tables: str, job: Any) -> None:
     from tickwork import SerializationError
 
-    store = make(pg_schema)
+    store = make(pg_tables)
     with pytest.raises(SerializationError, match="NUL"):
         store.add_job(job)
     assert store.get_jobs() == []

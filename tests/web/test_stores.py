@@ -22,7 +22,7 @@ from .. import control_jobs, pg
 from .client import csrf_token
 from .conftest import EVIL, START, Maker
 
-pg_schema = pg.pg_schema
+pg_tables = pg.pg_tables  # (a schema of the test's own with tickwork's tables, emptied)
 PING = "tests.control_jobs:ping"
 FAIL = "tests.web.test_stores:fail"
 
@@ -42,7 +42,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Job
         path = tmp_path / "jobs.db"
         made: list[JobStore] = [SQLiteStore(path), SQLiteStore(path)]
     else:
-        schema = request.getfixturevalue("pg_schema")
+        schema = request.getfixturevalue("pg_tables")
         made = [PostgresStore(pg.dsn(), schema=schema, notify=False) for _ in range(2)]
     yield made[0], made[1]
     for store in made:
