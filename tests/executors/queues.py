@@ -261,3 +261,26 @@ class Events:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def one_job(
+    name: str, executor: Any, ref: str, *, args: list[Any], job_id: str, **options: Any
+) -> tuple[Scheduler, Events]:
+    """A scheduler whose executor *name* is *executor*, with one job due now, and the
+    recorder of its events."""
+    scheduler = Scheduler(timezone="UTC", executors={name: executor})
+    events = Events(scheduler)
+    scheduler.add_job(ref, "date", run_date=now(), args=args, executor=name, id=job_id, **options)
+    return scheduler, events
+
+
+def run_until(
+    scheduler: Scheduler, events: Events, kind: EventKind, limit: float = 15.0, **shutdown: Any
+) -> list[Any]:
+    """Start *scheduler*, wait for an event of *kind*, and shut it down (with *shutdown*'s
+    arguments) whatever happens."""
+    scheduler.start()
+    try:
+        return events.wait(kind, limit=limit)
+    finally:
+        scheduler.shutdown(**shutdown)

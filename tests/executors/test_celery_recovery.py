@@ -81,17 +81,10 @@ def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason(
     executor = CeleryExecutor(
         app("redis://127.0.0.1:9/0"), queue="nowhere", retry_policy={"max_retries": 0}
     )
-    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
-    events = queues.Events(scheduler)
-    scheduler.add_job(
-        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[1, 2],
-        executor="celery", id="unsent",
-    )  # fmt: skip
-    scheduler.start()
-    try:
-        (event,) = events.wait(EventKind.JOB_INTERRUPTED)
-    finally:
-        scheduler.shutdown()
+    scheduler, events = queues.one_job(
+        "celery", executor, "tests.executors.queue_jobs:add", args=[1, 2], job_id="unsent"
+    )
+    (event,) = queues.run_until(scheduler, events, EventKind.JOB_INTERRUPTED)
     assert event.job_id == "unsent"
     assert "9" in str(event.exception) or "onnect" in str(event.exception)
     (row,) = scheduler.history()
@@ -107,13 +100,9 @@ def test_a_worker_killed_mid_task_is_redelivered_and_runs_once_to_completion(
     notes = tmp_path / "notes"
     env = {"TICKWORK_TEST_ACKS_LATE": "1", "TICKWORK_TEST_LEASE": "1"}
     with queues.celery_worker(queue, pool="prefork", concurrency=1, env=env) as worker:
-        scheduler = Scheduler(
-            timezone="UTC", executors={"celery": CeleryExecutor(app(), queue=queue)}
-        )
-        events = queues.Events(scheduler)
-        scheduler.add_job(
-            "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
-            args=[str(notes), "one", 1.0], executor="celery", id=queues.unique("killed"),
+        scheduler, events = queues.one_job(
+            "celery", CeleryExecutor(app(), queue=queue), "tests.executors.queue_jobs:note",
+            args=[str(notes), "one", 1.0], job_id=queues.unique("killed"),
         )  # fmt: skip
         scheduler.start()
         try:
@@ -137,20 +126,11 @@ def test_the_hand_off_works_over_rabbitmq(app: queues.CeleryApps) -> None:
     queues.require_rabbit()
     queue = queues.unique("tw-amqp")
     with queues.celery_worker(queue, broker=queues.RABBIT):
-        scheduler = Scheduler(
-            timezone="UTC",
-            executors={"celery": CeleryExecutor(app(queues.RABBIT), queue=queue)},
-        )
-        events = queues.Events(scheduler)
-        scheduler.add_job(
-            "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[20, 22],
-            executor="celery", id=queues.unique("amqp"),
+        scheduler, events = queues.one_job(
+            "celery", CeleryExecutor(app(queues.RABBIT), queue=queue),
+            "tests.executors.queue_jobs:add", args=[20, 22], job_id=queues.unique("amqp"),
         )  # fmt: skip
-        scheduler.start()
-        try:
-            (event,) = events.wait(EventKind.JOB_EXECUTED)
-        finally:
-            scheduler.shutdown()
+        (event,) = queues.run_until(scheduler, events, EventKind.JOB_EXECUTED)
     assert event.return_value == 42
 
 
@@ -194,17 +174,11 @@ def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
 ) -> None:
     notes = tmp_path / "tries"
     executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.flaky")
-    scheduler = Scheduler(timezone="UTC", executors={"celery": executor})
-    events = queues.Events(scheduler)
-    scheduler.add_job(
-        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[str(notes)],
-        executor="celery", id=queues.unique("flaky"),
+    scheduler, events = queues.one_job(
+        "celery", executor, "tests.executors.queue_jobs:add", args=[str(notes)],
+        job_id=queues.unique("flaky"),
     )  # fmt: skip
-    scheduler.start()
-    try:
-        (event,) = events.wait(EventKind.JOB_EXECUTED)
-    finally:
-        scheduler.shutdown()
+    (event,) = queues.run_until(scheduler, events, EventKind.JOB_EXECUTED)
     # Celery retried once, inside tickwork's one attempt, and the final state came back.
     assert event.return_value == 1
     assert notes.read_text().split() == ["0", "1"]

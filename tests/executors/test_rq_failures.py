@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tickwork import EventKind, JobTimeout, Outcome, Scheduler, WorkerDied
+from tickwork import EventKind, JobTimeout, Outcome, WorkerDied
 from tickwork.executors import RQExecutor
 
 from . import queues
@@ -44,17 +44,11 @@ def test_a_jobs_timeout_is_rqs_job_timeout_and_comes_back_as_job_timeout(
     connection: Any, forking: tuple[str, queues.Worker]
 ) -> None:
     queue, _ = forking
-    scheduler = Scheduler(timezone="UTC", executors={"rq": RQExecutor(connection, queue=queue)})
-    events = queues.Events(scheduler)
-    scheduler.add_job(
-        "tests.executors.queue_jobs:slow", "date", run_date=queues.now(), args=[5.0],
-        executor="rq", id=queues.unique("rq-slow"), timeout=1.0,
+    scheduler, events = queues.one_job(
+        "rq", RQExecutor(connection, queue=queue), "tests.executors.queue_jobs:slow",
+        args=[5.0], job_id=queues.unique("rq-slow"), timeout=1.0,
     )  # fmt: skip
-    scheduler.start()
-    try:
-        (failed,) = events.wait(EventKind.JOB_FAILED, limit=10)
-    finally:
-        scheduler.shutdown(timeout=5)
+    (failed,) = queues.run_until(scheduler, events, EventKind.JOB_FAILED, 10, timeout=5)
     assert isinstance(failed.exception, JobTimeout), failed.exception
     assert "timed out" in str(failed.exception)
     (row,) = scheduler.history()
@@ -67,11 +61,9 @@ def test_a_work_horse_killed_mid_run_is_reported_as_worker_died(
 ) -> None:
     notes = tmp_path / "notes"
     queue, worker = forking
-    scheduler = Scheduler(timezone="UTC", executors={"rq": RQExecutor(connection, queue=queue)})
-    events = queues.Events(scheduler)
-    scheduler.add_job(
-        "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
-        args=[str(notes), "horse", 5.0], executor="rq", id=queues.unique("rq-horse"),
+    scheduler, events = queues.one_job(
+        "rq", RQExecutor(connection, queue=queue), "tests.executors.queue_jobs:note",
+        args=[str(notes), "horse", 5.0], job_id=queues.unique("rq-horse"),
     )  # fmt: skip
     scheduler.start()
     try:
@@ -94,12 +86,10 @@ def test_a_worker_killed_mid_run_is_reported_as_worker_died_after_its_lease(
     queue = queues.unique("tw-rq-killed")
     notes = tmp_path / "notes"
     with queues.rq_worker(queue) as worker:
-        executor = RQExecutor(connection, queue=queue, lease=1.0)
-        scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
-        events = queues.Events(scheduler)
-        scheduler.add_job(
-            "tests.executors.queue_jobs:note", "date", run_date=queues.now(),
-            args=[str(notes), "worker", 5.0], executor="rq", id=queues.unique("rq-dead"),
+        scheduler, events = queues.one_job(
+            "rq", RQExecutor(connection, queue=queue, lease=1.0),
+            "tests.executors.queue_jobs:note", args=[str(notes), "worker", 5.0],
+            job_id=queues.unique("rq-dead"),
         )  # fmt: skip
         scheduler.start()
         try:
@@ -119,17 +109,12 @@ def test_a_worker_killed_mid_run_is_reported_as_worker_died_after_its_lease(
 def test_a_job_that_expires_unstarted_is_reported_interrupted(connection: Any) -> None:
     # No worker serves this queue: the job's RQ ttl (its misfire grace) runs out.
     executor = RQExecutor(connection, queue=queues.unique("tw-rq-nobody"))
-    scheduler = Scheduler(timezone="UTC", executors={"rq": executor})
-    events = queues.Events(scheduler)
-    scheduler.add_job(
-        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[1, 2],
-        executor="rq", id=queues.unique("rq-late"), misfire_grace_time=1,
+    scheduler, events = queues.one_job(
+        "rq", executor,
+        "tests.executors.queue_jobs:add", args=[1, 2], job_id=queues.unique("rq-late"),
+        misfire_grace_time=1,
     )  # fmt: skip
-    scheduler.start()
-    try:
-        (interrupted,) = events.wait(EventKind.JOB_INTERRUPTED, limit=10)
-    finally:
-        scheduler.shutdown(timeout=5)
+    (interrupted,) = queues.run_until(scheduler, events, EventKind.JOB_INTERRUPTED, 10, timeout=5)
     assert "expired" in str(interrupted.exception)
     (row,) = scheduler.history()
     assert row.outcome is Outcome.INTERRUPTED
