@@ -148,6 +148,9 @@ class Machine:
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FUNCTIONS
         self._link = StoreLink(self._store, self._core, self._functions, self._executors)
+        for executor in self._executors.values():
+            # (A queue executor may read its runs' outcomes from the store.)
+            executor.attach_store(self._store)
         # Jobs started by events (scheduler.emit): _emit.py.
         self._router = EventRouter(self._core, self._store)
         # Jobs started after others (add_job(after=...)): _chains.py.

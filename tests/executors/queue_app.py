@@ -9,10 +9,11 @@ from celery import Celery
 
 import tickwork.celery
 
+# (An empty TICKWORK_TEST_BACKEND: no result backend, Celery's disabled one.)
 app = Celery(
     "tickwork_tests",
     broker=os.environ.get("TICKWORK_TEST_BROKER", "redis://127.0.0.1:6379/7"),
-    backend=os.environ.get("TICKWORK_TEST_BACKEND", "redis://127.0.0.1:6379/7"),
+    backend=os.environ.get("TICKWORK_TEST_BACKEND", "redis://127.0.0.1:6379/7") or None,
 )
 app.conf.update(
     task_acks_late=os.environ.get("TICKWORK_TEST_ACKS_LATE") == "1",
@@ -21,7 +22,26 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )
-tickwork.celery.setup(app, lease=float(os.environ.get("TICKWORK_TEST_LEASE", "10")))
+
+
+def _outcome_store() -> object:
+    """The scheduler's store the workers write outcomes to (None: not): a SQLite path
+    or a PostgreSQL DSN, with a PostgreSQL schema of its own when one is named."""
+    where = os.environ.get("TICKWORK_TEST_OUTCOME_STORE")
+    schema = os.environ.get("TICKWORK_TEST_OUTCOME_SCHEMA")
+    if where and schema:
+        from tickwork.stores import PostgresStore
+
+        return PostgresStore(where, schema=schema)
+    return where or None
+
+
+tickwork.celery.setup(
+    app,
+    lease=float(os.environ.get("TICKWORK_TEST_LEASE", "10")),
+    guard_url=os.environ.get("TICKWORK_TEST_GUARD_URL") or None,
+    store=_outcome_store(),
+)
 
 
 @app.task(name="tickwork_tests.flaky", bind=True, autoretry_for=(ValueError,),

@@ -92,6 +92,16 @@ class Executor(ABC):
         hooks.remove(hook)
         self._run_hooks = tuple(hooks)
 
+    def attach_store(self, store: object) -> None:  # noqa: B027 - deliberately a no-op hook
+        """Take the scheduler's job store (called once, when the scheduler is made, for
+        each of its executors). The default ignores it; an executor whose runs report
+        through the store (``CeleryExecutor(app, outcomes="store")``) keeps it.
+
+        Raises:
+            TypeError: this executor needs a kind of store *store* is not; the message
+                names both.
+        """
+
     def start(self, report: ReportCallback, clock: Clock) -> None:
         """Attach the result callback and the clock. Called once by the scheduler."""
         self._report = report

@@ -5,7 +5,9 @@ Each run is sent with :meth:`celery.Celery.send_task`: to the generic ``tickwork
 task (``tickwork.celery.setup(app)`` registers it on the workers) or to a task the user
 names, with the run's task id, ``expires`` (nominal time + misfire grace) and the job's
 ``timeout`` as the soft time limit (the hard limit a second later), never an ETA or
-countdown. Outcomes come back through the app's result backend.
+countdown. Outcomes come back through the app's result backend, or (``outcomes="store"``)
+through the scheduler's own job store, which the workers write to (``setup(app,
+store=...)``; see ``stores/_queue_outcomes.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ __all__ = ["CeleryEnqueuer", "CeleryExecutor"]
 RUN_TASK = "tickwork.run"
 #: Seconds a job past its soft time limit gets before the hard limit kills it.
 HARD_LIMIT_AFTER = 1.0
+#: Where outcomes come back from: the app's result backend, or the scheduler's store.
+OUTCOMES = ("backend", "store")
+#: What a store the outcomes are read from offers (``stores._queue_outcomes``).
+STORE_METHODS = ("record_start", "record_outcome", "queue_outcomes", "forget_outcomes")
 
 
 def _import_celery() -> Any:
@@ -46,6 +52,9 @@ class CeleryEnqueuer:
         queue: the queue to send to (None: the app's default routing).
         retry_policy: kombu's publish retry policy (how long a send waits for a broker
             that is down before it fails); the default gives up after about a second.
+        outcomes: ``"backend"`` to read outcomes from the app's result backend,
+            ``"store"`` to read them from the scheduler's job store (given by
+            :meth:`attach_store`), which the workers write to.
     """
 
     def __init__(
@@ -55,7 +64,13 @@ class CeleryEnqueuer:
         task: str | None = None,
         queue: str | None = None,
         retry_policy: Mapping[str, Any] | None = None,
+        outcomes: str = "backend",
     ) -> None:
+        if outcomes not in OUTCOMES:
+            raise ValueError(
+                f"outcomes must be 'backend' (the app's result backend) or 'store' (the "
+                f"scheduler's job store, which the workers write to), got {outcomes!r}"
+            )
         celery = _import_celery()
         if not isinstance(app, celery.Celery):
             raise TypeError(f"app must be a celery.Celery app, got {app!r}")
@@ -67,6 +82,8 @@ class CeleryEnqueuer:
         self.task = task
         self.queue = queue
         self._backend: Any = None
+        self.outcomes = outcomes
+        self._store: Any = None
         self.retry_policy = dict(
             retry_policy
             if retry_policy is not None
@@ -112,10 +129,47 @@ class CeleryEnqueuer:
                     # yet); declaring it again for each task costs a fifth of a send.
                     declare = []
 
+    def attach_store(self, store: object) -> None:
+        """Take the scheduler's job store: with ``outcomes="store"``, :meth:`results`
+        reads it.
+
+        Raises:
+            TypeError: with ``outcomes="store"``, *store* keeps no queued runs'
+                outcomes (a ``MemoryStore``: no worker can write to it).
+        """
+        if self.outcomes != "store":
+            return
+        missing = [name for name in STORE_METHODS if not callable(getattr(store, name, None))]
+        if missing:
+            raise TypeError(
+                f"CeleryExecutor(outcomes='store') reads the outcomes of runs from the "
+                f"scheduler's job store, which the workers write to; a "
+                f"{type(store).__name__} cannot keep them (it has no {', '.join(missing)}): "
+                "use a SQLiteStore or a PostgresStore, or outcomes='backend'"
+            )
+        self._store = store
+
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """Outcomes from the result backend (one ``MGET`` on a key-value backend); for
         a named task, the outcome the workers' hooks recorded comes first (see
-        :mod:`tickwork.executors._celery_outcomes`)."""
+        :mod:`tickwork.executors._celery_outcomes`). With ``outcomes="store"``, from
+        the scheduler's job store instead, whose rows of the outcomes found are then
+        deleted (they are the scheduler's to record from here on).
+
+        Raises:
+            RuntimeError: ``outcomes="store"`` and no store was attached.
+        """
+        if self.outcomes == "store":
+            store = self._store
+            if store is None:
+                raise RuntimeError(
+                    "CeleryExecutor(outcomes='store') has no store: give it to a "
+                    "Scheduler, which attaches its job store"
+                )
+            found: dict[str, Mapping[str, Any]] = store.queue_outcomes(task_ids)
+            if found:
+                store.forget_outcomes(list(found))
+            return found
         backend = self.app.backend
         # (Celery's Redis backend is one per thread: this one is the collector's.)
         self._backend = backend
@@ -192,10 +246,18 @@ class CeleryExecutor(QueueExecutor):
         resend_after: seconds after which a run with no outcome yet is sent again, the
             same task (see :class:`~tickwork.executors.QueueExecutor`); None: never.
         retry_policy: kombu's publish retry policy (see :class:`CeleryEnqueuer`).
+        outcomes: ``"backend"`` (the default): outcomes come back through the app's
+            result backend. ``"store"``: through the scheduler's job store (a
+            ``SQLiteStore`` the workers share a host with, or a ``PostgresStore``),
+            which the workers write to (``tickwork.celery.setup(app, store=...)``); no
+            result backend is needed then.
 
     Raises:
         ImportError: Celery is not installed (``pip install 'tickwork[celery]'``).
-        TypeError: *app* is not a Celery app, or *task*/*queue* not a name.
+        TypeError: *app* is not a Celery app, or *task*/*queue* not a name; with
+            ``outcomes="store"``, when the scheduler is made, its store keeps no
+            queued runs' outcomes (a ``MemoryStore``).
+        ValueError: *outcomes* is neither ``"backend"`` nor ``"store"``.
 
     Example::
 
@@ -213,7 +275,10 @@ class CeleryExecutor(QueueExecutor):
         poll_interval: float = 0.01,
         resend_after: float | None = 30.0,
         retry_policy: Mapping[str, Any] | None = None,
+        outcomes: str = "backend",
     ) -> None:
-        enqueuer = CeleryEnqueuer(app, task=task, queue=queue, retry_policy=retry_policy)
+        enqueuer = CeleryEnqueuer(
+            app, task=task, queue=queue, retry_policy=retry_policy, outcomes=outcomes
+        )
         super().__init__(enqueuer, poll_interval=poll_interval, resend_after=resend_after)
         self.app = app

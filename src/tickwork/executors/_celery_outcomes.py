@@ -149,11 +149,18 @@ def _header(task: Any) -> Any:
     return found
 
 
-def connect_outcome_hooks(app: Any) -> None:
+def connect_outcome_hooks(
+    app: Any,
+    on_start: Callable[[str], None] | None = None,
+    on_end: Callable[[str, Mapping[str, Any]], None] | None = None,
+) -> None:
     """Connect the signal hooks (see the module docstring) for the tasks of *app*.
 
-    Calling it again for the same app connects nothing more. A hook that fails logs
-    the error: it never fails the task.
+    *on_start* and *on_end*, when given, are called too, with the task id when a try
+    starts and with the task id and outcome when the task ends (the workers' writes to
+    the scheduler's store: ``tickwork.celery.setup(app, store=...)``); they must not
+    raise. Calling it again for the same app connects nothing more. A hook that fails
+    logs the error: it never fails the task.
     """
     from celery import signals
 
@@ -169,6 +176,8 @@ def connect_outcome_hooks(app: Any) -> None:
         if task_id is not None and ours(sender):
             with lock:
                 started[task_id, threading.get_ident()] = _now()
+            if on_start is not None:
+                on_start(task_id)
 
     def record(task: Any, task_id: str, outcome: dict[str, Any]) -> None:
         with lock:
@@ -178,6 +187,8 @@ def connect_outcome_hooks(app: Any) -> None:
             record_outcome(task.backend, task_id, outcome)
         except Exception:
             logger.exception("tickwork: could not record the outcome of task %s", task_id)
+        if on_end is not None:
+            on_end(task_id, outcome)
 
     def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         if not ours(sender):
@@ -185,10 +196,18 @@ def connect_outcome_hooks(app: Any) -> None:
         task_id = str(sender.request.id)
         try:
             json.dumps(result)
-        except (TypeError, ValueError):
-            # Not JSON: the backend's own serializer carries it (the meta is read).
+        except (TypeError, ValueError) as error:
+            # Not JSON: the backend's own serializer carries it (the meta is read); a
+            # store cannot, so it gets the failure the generic task would report.
             with lock:
-                started.pop((task_id, threading.get_ident()), None)
+                begun = started.pop((task_id, threading.get_ident()), None)
+            if on_end is not None:
+                kind = type(result).__name__
+                on_end(task_id, {"tickwork": 1, "ok": False, "error_type": "builtins.TypeError",
+                                 "error": f"task {sender.name!r} returned a {kind}, which cannot "
+                                          f"travel back as JSON: {error}",
+                                 "traceback": "", "started_at": begun, "finished_at": _now(),
+                                 "worker": _WORKER})  # fmt: skip
             return
         record(sender, task_id, {"ok": True, "value": result})
 

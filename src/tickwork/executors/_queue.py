@@ -182,6 +182,18 @@ class QueueExecutor(BatchExecutor):
         self._pending: deque[RunRequest] = deque()
         self._failing = False
 
+    def attach_store(self, store: object) -> None:
+        """Hand the scheduler's store to the enqueuer, when it takes one (an
+        ``attach_store(store)`` method: the Celery enqueuer reading outcomes from the
+        store).
+
+        Raises:
+            TypeError: the enqueuer cannot read outcomes from such a store.
+        """
+        attach = getattr(self.enqueuer, "attach_store", None)
+        if callable(attach):
+            attach(store)
+
     def submit(self, request: RunRequest) -> None:
         """Send one run (see :meth:`submit_many`)."""
         self.submit_many((request,))

@@ -11,7 +11,8 @@ contract, with :class:`WindowedJobStore` for a store that lists its jobs in due 
 :class:`ClockedStore` for one whose server's clock the hosts schedule by and
 :class:`ProcessListing` for one that lists the processes using it and
 :class:`StatsListing` for one that counts for metrics cheaply and
-:class:`EventLog` for one that keeps emitted events for every process on it (their
+:class:`EventLog` for one that keeps emitted events for every process on it and
+:class:`QueueOutcomes` for one that task queue workers write runs' outcomes to (their
 docstrings say what each method changes, returns and raises);
 :class:`Claim`, :class:`HandOff`, :class:`Takeover`, :class:`Upkeep` and
 :class:`RunEnd` are the records the scheduler and a store exchange;
@@ -44,6 +45,7 @@ from ._base import (
     WindowedJobStore,
 )
 from ._eventlog import EventLog
+from ._queue_outcomes import QueueOutcomes
 from .memory import MemoryStore
 from .postgres import PostgresStore
 from .sqlite import SQLiteStore
@@ -63,6 +65,7 @@ __all__ = [
     "PostgresStore",
     "ProcessInfo",
     "ProcessListing",
+    "QueueOutcomes",
     "RunCount",
     "RunEnd",
     "SQLiteStore",

@@ -208,6 +208,16 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (downstream, slot_us, upstream)
         )""",
     ),
+    (
+        # Runs handed to a task queue whose workers write here (stores/_queue_outcomes.py):
+        # a row per task id, its start, then its outcome as JSON (NULL until it ends).
+        """CREATE TABLE {s}.queue_outcomes (
+            task_id text COLLATE "C" PRIMARY KEY,
+            started_at text,
+            worker text,
+            outcome text
+        )""",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -18,6 +18,7 @@ from .._model import Outcome
 from ._base import HandOff, SharedJobStore
 from ._contract import T0, JobStoreContract, make_job, race, run_end
 from ._event_contract import EventLogContract
+from ._outcomes_contract import QueueOutcomesContract
 from ._process_contract import ProcessListingContract
 
 __all__ = ["SharedJobStoreContract"]
@@ -38,11 +39,13 @@ def held(store: SharedJobStore, fire: datetime = T0, *, job_id: str = "a") -> bo
     return store.hand_off_retries([HandOff(job_id, fire, 2, fire)], now=fire) == [True]
 
 
-class SharedJobStoreContract(EventLogContract, ProcessListingContract, JobStoreContract):
+class SharedJobStoreContract(
+    EventLogContract, QueueOutcomesContract, ProcessListingContract, JobStoreContract
+):
     """The :class:`~tickwork.stores.SharedJobStore` contract as a pytest test class:
     every test of :class:`JobStoreContract`, and those of leases, hand-off and sync
-    (and of :class:`~tickwork.stores.ProcessListing` and of the event log, for a store
-    that offers them).
+    (and of :class:`~tickwork.stores.ProcessListing`, of the event log and of queued
+    runs' outcomes, for a store that offers them).
 
     Besides the ``store`` fixture, define:
 

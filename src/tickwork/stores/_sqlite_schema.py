@@ -201,6 +201,16 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (downstream, slot_us, upstream)
         ) WITHOUT ROWID""",
     ),
+    (
+        # Runs handed to a task queue whose workers write here (stores/_queue_outcomes.py):
+        # a row per task id, its start, then its outcome as JSON (NULL until it ends).
+        """CREATE TABLE queue_outcomes (
+            task_id TEXT PRIMARY KEY,
+            started_at TEXT,
+            worker TEXT,
+            outcome TEXT
+        ) WITHOUT ROWID""",
+    ),
 ]
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -99,6 +99,7 @@ from ._pg_chains import PGChains
 from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_events import PGEvents
 from ._pg_leases import PGLeases
+from ._pg_outcomes import PGOutcomes
 from ._pg_schema import SCHEMA_VERSION, check_schema_name, quote
 from ._rows import JobRows
 from .codec import JobRow, encode_job
@@ -254,6 +255,7 @@ def _visible(xid: int, snapshot: str) -> bool:
 
 class PostgresStore(
     PGEvents,
+    PGOutcomes,
     PGLeases,
     PGChains,
     JobRows,

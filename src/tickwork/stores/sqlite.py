@@ -92,6 +92,7 @@ from ._sqlite_chains import SQLiteChains
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_events import SQLiteEvents
 from ._sqlite_leases import SQLiteLeases
+from ._sqlite_outcomes import SQLiteOutcomes
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION, instant
 from .codec import JobRow, encode_job
@@ -142,6 +143,7 @@ _UPDATE_KEEPING_SCHEDULE = (
 
 class SQLiteStore(
     SQLiteEvents,
+    SQLiteOutcomes,
     SQLiteLeases,
     SQLiteChains,
     JobRows,

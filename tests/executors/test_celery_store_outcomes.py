@@ -1,0 +1,168 @@
+"""Outcomes through the job store: ``CeleryExecutor(app, outcomes="store")`` with
+workers set up with ``tickwork.celery.setup(app, store=...)``.
+
+A real Celery worker (threads pool) per store, on a queue of its own, with *no result
+backend* on either side: the worker writes each run's start and outcome into the
+scheduler's store (a SQLite file it shares the host with; a PostgreSQL schema), and
+the scheduler's history, events and return values come from there alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tickwork import EventKind, Outcome, Scheduler
+from tickwork._errors import RemoteJobError
+from tickwork.executors import CeleryExecutor
+from tickwork.executors._worker import task_id_of
+from tickwork.stores import MemoryStore, PostgresStore, QueueOutcomes, SQLiteStore
+
+from .. import pg
+from . import queues
+
+
+class Setup:
+    """A worker writing outcomes into a store, and how to open that store here."""
+
+    def __init__(self, kind: str, queue: str, open_store: Any) -> None:
+        self.kind = kind
+        self.queue = queue
+        self.open_store = open_store
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Setup]:
+    queues.require_redis()
+    queue = queues.unique(f"tw-store-{request.param}")
+    env = {"TICKWORK_TEST_GUARD_URL": queues.REDIS}
+    schema = ""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("outcomes") / "jobs.db"
+        env["TICKWORK_TEST_OUTCOME_STORE"] = str(path)
+
+        def open_store() -> SQLiteStore:
+            return SQLiteStore(path)
+    else:
+        pg.require()
+        schema = queues.unique("tw_outcomes").replace("-", "_")
+        env["TICKWORK_TEST_OUTCOME_STORE"] = pg.dsn()
+        env["TICKWORK_TEST_OUTCOME_SCHEMA"] = schema
+
+        def open_store() -> PostgresStore:  # type: ignore[misc]
+            return PostgresStore(pg.dsn(), schema=schema)
+
+    # (backend="": the worker's app has no result backend.)
+    with queues.celery_worker(queue, backend="", env=env):
+        yield Setup(request.param, queue, open_store)
+    if schema:
+        pg.drop_schema(schema)
+
+
+@pytest.fixture
+def app() -> Iterator[Any]:
+    """The scheduler's Celery app: a broker, no result backend."""
+    from celery import Celery
+
+    made = Celery("tickwork_tests", broker=queues.REDIS)
+    assert type(made.backend).__name__ == "DisabledBackend"
+    yield made
+    made.close()
+
+
+def test_outcomes_and_starts_come_back_through_the_store(setup: Setup, app: Any) -> None:
+    store = setup.open_store()
+    executor = CeleryExecutor(app, queue=setup.queue, outcomes="store")
+    scheduler = Scheduler(timezone="UTC", store=store, executors={"celery": executor})
+    events = queues.Events(scheduler)
+    at = queues.now()
+    good = scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=at, args=[2, 3],
+        executor="celery", id=queues.unique("add"),
+    )  # fmt: skip
+    bad = scheduler.add_job(
+        "tests.executors.queue_jobs:fail", "date", run_date=at, args=["no paper"],
+        executor="celery", id=queues.unique("fail"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (done,) = events.wait(EventKind.JOB_EXECUTED)
+        (failed,) = events.wait(EventKind.JOB_FAILED)
+        rows = {row.job_id: row for row in scheduler.history()}
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert (done.job_id, done.return_value) == (good.id, 5)
+    assert failed.job_id == bad.id
+    assert isinstance(failed.exception, RemoteJobError)
+    assert failed.exception.error_type == "builtins.ValueError"
+    assert "no paper" in str(failed.exception)
+    assert "Traceback" in failed.exception.remote_traceback
+    assert rows[good.id].outcome is Outcome.SUCCESS
+    assert rows[bad.id].outcome is Outcome.FAILURE
+    for row in rows.values():
+        # Stamped on the worker, carried through the store.
+        assert row.started_at is not None
+        assert row.finished_at is not None
+        assert row.scheduled_at <= row.started_at <= row.finished_at
+    # The scheduler deleted the rows it collected.
+    ids = [task_id_of(job.id, at, 1) for job in (good, bad)]
+    reader = setup.open_store()
+    try:
+        assert isinstance(reader, QueueOutcomes)
+        assert reader.queue_outcomes(ids) == {}
+    finally:
+        reader.close()
+
+
+def test_a_named_tasks_final_outcome_comes_through_the_store(
+    setup: Setup, app: Any, tmp_path: Path
+) -> None:
+    if setup.kind != "sqlite":
+        pytest.skip("the worker's hooks are the same for every store: once is enough")
+    notes = tmp_path / "tries"
+    executor = CeleryExecutor(app, queue=setup.queue, task="tickwork_tests.flaky", outcomes="store")
+    scheduler = Scheduler(timezone="UTC", store=setup.open_store(), executors={"celery": executor})
+    events = queues.Events(scheduler)
+    scheduler.add_job(
+        "tests.executors.queue_jobs:add", "date", run_date=queues.now(), args=[str(notes)],
+        executor="celery", id=queues.unique("flaky"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        (event,) = events.wait(EventKind.JOB_EXECUTED)
+    finally:
+        scheduler.shutdown(timeout=5)
+    # Celery retried once (a RETRY is not an end); the success came through the store.
+    assert event.return_value == 1
+    assert notes.read_text().split() == ["0", "1"]
+    assert not events.of(EventKind.JOB_FAILED)
+
+
+def test_outcomes_from_the_store_need_a_store_that_keeps_them(app: Any) -> None:
+    executor = CeleryExecutor(app, outcomes="store")
+    with pytest.raises(TypeError, match=r"MemoryStore cannot keep them.*SQLiteStore"):
+        Scheduler(store=MemoryStore(), executors={"celery": executor})
+    with pytest.raises(ValueError, match=r"outcomes must be 'backend'.*got 'redis'"):
+        CeleryExecutor(app, outcomes="redis")
+    # The default reads the result backend: any store does.
+    Scheduler(store=MemoryStore(), executors={"celery": CeleryExecutor(app)})
+
+
+def test_the_workers_store_must_be_a_store_a_path_or_a_dsn(tmp_path: Path) -> None:
+    from celery import Celery
+
+    import tickwork.celery
+
+    worker_app = Celery("tickwork_tests", broker=queues.REDIS)
+    try:
+        with pytest.raises(TypeError, match=r"store must be the scheduler's job store.*got 42"):
+            tickwork.celery.setup(worker_app, guard=False, store=42)
+        task = tickwork.celery.setup(worker_app, guard=False, store=tmp_path / "jobs.db")
+        assert task.name == "tickwork.run"
+    finally:
+        worker_app.close()
