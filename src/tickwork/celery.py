@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from .executors._celery import RUN_TASK, _import_celery
 from .executors._celery_outcomes import connect_outcome_hooks
-from .executors._worker import RedisGuard, run_guarded
+from .executors._worker import RedisGuard, now_text, run_guarded, worker_name
 from .stores import PostgresStore, QueueOutcomes, SQLiteStore
 
 __all__ = ["setup"]
@@ -71,8 +69,7 @@ def _write_start(store: QueueOutcomes | None, task_id: str) -> None:
     if store is None:
         return
     try:
-        worker = f"{socket.gethostname()}:{os.getpid()}"
-        store.record_start(task_id, datetime.now(timezone.utc).isoformat(), worker)
+        store.record_start(task_id, now_text(), worker_name())
     except Exception:
         logger.exception("tickwork: could not record the start of task %s in the store", task_id)
 

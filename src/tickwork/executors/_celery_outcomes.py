@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
+
+from ._worker import now_text, worker_name
 
 __all__ = [
     "OUTCOME_SUFFIX",
@@ -43,8 +43,6 @@ logger = logging.getLogger("tickwork")
 
 #: Appended to a task's meta key in the result backend: tickwork's outcome record.
 OUTCOME_SUFFIX = ".tickwork"
-
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def celery_error_type(kind: type[object]) -> str:
@@ -135,10 +133,6 @@ def read_outcomes(
     return found
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
 def _header(task: Any) -> Any:
     request = getattr(task, "request", None)
     if request is None:
@@ -175,14 +169,14 @@ def connect_outcome_hooks(
     def on_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
         if task_id is not None and ours(sender):
             with lock:
-                started[task_id, threading.get_ident()] = _now()
+                started[task_id, threading.get_ident()] = now_text()
             if on_start is not None:
                 on_start(task_id)
 
     def record(task: Any, task_id: str, outcome: dict[str, Any]) -> None:
         with lock:
             outcome["started_at"] = started.pop((task_id, threading.get_ident()), None)
-        outcome.update({"tickwork": 1, "finished_at": _now(), "worker": _WORKER})
+        outcome.update({"tickwork": 1, "finished_at": now_text(), "worker": worker_name()})
         try:
             record_outcome(task.backend, task_id, outcome)
         except Exception:
@@ -206,8 +200,8 @@ def connect_outcome_hooks(
                 on_end(task_id, {"tickwork": 1, "ok": False, "error_type": "builtins.TypeError",
                                  "error": f"task {sender.name!r} returned a {kind}, which cannot "
                                           f"travel back as JSON: {error}",
-                                 "traceback": "", "started_at": begun, "finished_at": _now(),
-                                 "worker": _WORKER})  # fmt: skip
+                                 "traceback": "", "started_at": begun, "finished_at": now_text(),
+                                 "worker": worker_name()})  # fmt: skip
             return
         record(sender, task_id, {"ok": True, "value": result})
 

@@ -43,9 +43,11 @@ __all__ = [
     "RedisGuard",
     "message_of",
     "not_json",
+    "now_text",
     "outcome_of",
     "run_guarded",
     "task_id_of",
+    "worker_name",
 ]
 
 logger = logging.getLogger("tickwork")
@@ -141,8 +143,15 @@ def _upstream_of(data: Any) -> dict[str, Upstream] | None:
     }
 
 
-def _now() -> str:
+def now_text() -> str:
+    """Now, in UTC, as the ISO text outcomes carry (``started_at``, ``finished_at``)."""
     return datetime.now(timezone.utc).isoformat()
+
+
+def worker_name() -> str:
+    """``host:pid`` of the process running a task, read at each call (a pool process
+    forked after this module was imported has a pid of its own)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _type_name(error: BaseException) -> str:
@@ -160,7 +169,7 @@ def outcome_of(
     exception of *timeout_errors* (the queue's soft time limit) is reported as a
     ``tickwork.JobTimeout``.
     """
-    started = _now()
+    started = now_text()
     job_id = str(message.get("job_id"))
     reference = str(message.get("ref"))
     try:
@@ -203,10 +212,7 @@ def outcome_of(
             f"job {job_id!r} returned a {type(value).__name__}, which cannot travel back as JSON: ",
         )
     return {"tickwork": 1, "ok": True, "value": value, "started_at": started,
-            "finished_at": _now(), "worker": _WORKER}  # fmt: skip
-
-
-_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+            "finished_at": now_text(), "worker": worker_name()}  # fmt: skip
 
 
 def _failed(error: BaseException, started: str, prefix: str = "") -> dict[str, Any]:
@@ -218,8 +224,8 @@ def _failed(error: BaseException, started: str, prefix: str = "") -> dict[str, A
         "error": f"{prefix}{error}",
         "traceback": text,
         "started_at": started,
-        "finished_at": _now(),
-        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "finished_at": now_text(),
+        "worker": worker_name(),
     }
 
 
@@ -263,7 +269,7 @@ class RedisGuard:
         (here or on another worker), ``("", outcome)``. Waits while another live worker
         holds the lease."""
         key = self.prefix + task_id
-        token = f"run:{_WORKER}:{uuid.uuid4().hex}"
+        token = f"run:{worker_name()}:{uuid.uuid4().hex}"
         lease_ms = int(self.lease * 1000)
         while True:
             if self.client.set(key, token, nx=True, px=lease_ms):
