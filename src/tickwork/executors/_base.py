@@ -148,11 +148,12 @@ class Executor(ABC):
 class BatchExecutor(Executor):
     """An executor that queues runs under one lock and takes them in batches.
 
-    :meth:`submit_many` is written here once: it lists the batch, takes ``_lock``,
-    refuses with :class:`~tickwork.SchedulerStateError` once ``_closed`` is set (the
-    message names the executor by ``kind``), returns on an empty batch, and otherwise
-    calls :meth:`_enqueue` with the lock still held. Holding it orders every accepted
-    batch before a shutdown's, so a shutdown sees (and reports) every run it accepted.
+    :meth:`submit_many` is written here once (:meth:`submit` hands it a batch of
+    one): it lists the batch, takes ``_lock``, refuses with
+    :class:`~tickwork.SchedulerStateError` once ``_closed`` is set (the message names
+    the executor by ``kind``), returns on an empty batch, and otherwise calls
+    :meth:`_enqueue` with the lock still held. Holding it orders every accepted batch
+    before a shutdown's, so a shutdown sees (and reports) every run it accepted.
     Subclasses set ``_lock`` and ``_closed`` in ``__init__`` and set ``_closed`` under
     ``_lock`` when they shut down.
     """
@@ -178,6 +179,14 @@ class BatchExecutor(Executor):
                 )
             if batch:
                 self._enqueue(batch)
+
+    def submit(self, request: RunRequest) -> None:
+        """Queue one request: a batch of one (see :meth:`submit_many`).
+
+        Raises:
+            SchedulerStateError: :meth:`~Executor.shutdown` has been called.
+        """
+        self.submit_many((request,))
 
     @abstractmethod
     def _enqueue(self, batch: Sequence[RunRequest]) -> None:

@@ -194,10 +194,6 @@ class QueueExecutor(BatchExecutor):
         if callable(attach):
             attach(store)
 
-    def submit(self, request: RunRequest) -> None:
-        """Send one run (see :meth:`submit_many`)."""
-        self.submit_many((request,))
-
     def check(
         self,
         func: Callable[..., Any] | None,

@@ -164,14 +164,6 @@ class AsyncioExecutor(BatchExecutor):
 
     # -- submitting ------------------------------------------------------------------
 
-    def submit(self, request: RunRequest) -> None:
-        """Hand *request* to the loop; it starts as a task on the loop's next turn.
-
-        Raises:
-            SchedulerStateError: :meth:`shutdown` has been called, or the loop is closed.
-        """
-        self.submit_many((request,))
-
     def _enqueue(self, batch: Sequence[RunRequest]) -> None:
         """Hand *batch* to the loop; raises ``SchedulerStateError`` if the loop is closed."""
         # Lock held (see BatchExecutor.submit_many), which orders every accepted batch

@@ -344,14 +344,6 @@ class ProcessExecutor(BatchExecutor):
                 f"pickled for a worker process: {error}"
             ) from None
 
-    def submit(self, request: RunRequest) -> None:
-        """Queue *request* for the next free worker.
-
-        Raises:
-            SchedulerStateError: :meth:`shutdown` has been called.
-        """
-        self.submit_many((request,))
-
     def _enqueue(self, batch: Sequence[RunRequest]) -> None:
         # Lock held (see BatchExecutor.submit_many): the dispatcher starts on first use.
         self._pending.extend(batch)
