@@ -104,6 +104,22 @@ class Worker:
 
 
 @contextlib.contextmanager
+def _started(command: list[str], env: Mapping[str, str]) -> Iterator[Worker]:
+    """The worker process of *command* (in its own session, *env* added), once it says
+    it is ready; stopped on the way out whatever happens."""
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    worker = Worker(process)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+
+
+@contextlib.contextmanager
 def celery_worker(
     queue: str,
     *,
@@ -121,16 +137,8 @@ def celery_worker(
         "-n", f"{queue}@%h",
     ]  # fmt: skip
     extra = {"TICKWORK_TEST_BROKER": broker, "TICKWORK_TEST_BACKEND": backend, **(env or {})}
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=_env(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    worker = Worker(process)
-    try:
-        worker.wait_ready()
+    with _started(command, extra) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 @contextlib.contextmanager
@@ -142,16 +150,8 @@ def rq_worker(
     rq = shutil.which("rq", path=os.path.dirname(sys.executable)) or "rq"
     command = [rq, "worker", "--url", url, "--worker-class", worker_class,
                "--logging_level", "INFO", queue]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=_env({}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
-    worker = Worker(process)
-    try:
-        worker.wait_ready()
+    with _started(command, {}) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 class CeleryApps:
