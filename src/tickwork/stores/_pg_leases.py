@@ -49,7 +49,7 @@ WITH c AS (
     -- PostgreSQL checks the match again on the newest version of a row it locks.
     SELECT c.* FROM {s}.jobs j JOIN c
     ON c.id = j.id AND j.next_fire_us IS NOT DISTINCT FROM c.expected
-    WHERE j.broken IS NULL
+    WHERE j.broken IS NULL AND NOT j.paused
     FOR UPDATE OF j SKIP LOCKED
 ), moved AS (
     UPDATE {s}.jobs j SET next_fire_us = w.new_us,

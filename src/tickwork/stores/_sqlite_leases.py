@@ -153,7 +153,7 @@ class SQLiteLeases(SQLiteHistory):
                 stored.update(
                     execute(
                         "SELECT id, next_fire_us FROM jobs "
-                        f"WHERE id IN ({marks}) AND broken IS NULL",
+                        f"WHERE id IN ({marks}) AND broken IS NULL AND NOT paused",
                         chunk,
                     ).fetchall()
                 )
@@ -163,7 +163,7 @@ class SQLiteLeases(SQLiteHistory):
             leases: list[tuple[str, int, str, int, str | None]] = []
             for job_id, expected_us, new_us, same, zone, remaining, run_rows in prepared:
                 if stored.get(job_id, _ABSENT) != expected_us:
-                    results.append(None)  # claimed elsewhere, changed, gone or broken
+                    results.append(None)  # claimed elsewhere, changed, gone, broken, paused
                     continue
                 stored[job_id] = new_us
                 state = moved.get(job_id)
