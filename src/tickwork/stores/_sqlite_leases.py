@@ -99,7 +99,7 @@ _FORGET_US = 3_600_000_000
 
 #: A claim's compare-and-set for jobs claimed alike, the winners returned: every job of
 #: one IN list expected at the same instant and moved to the same state.
-_SET_EACH = _MOVE + " AND next_fire_us IS ? AND broken IS NULL RETURNING id"
+_SET_EACH = _MOVE + " AND next_fire_us IS ? AND broken IS NULL AND NOT paused RETURNING id"
 
 #: A batch's outcome: the result of each claim (0: won; None: lost), the jobs moved, the
 #: lease rows of the runs won (job id, scheduled_us, owner, expiry, holder).
@@ -131,7 +131,7 @@ def _set_each(execute: Any, prepared: list[tuple[Any, ...]], seq: int) -> _Decid
             results.append(0)
             leases += claim[6]
         else:
-            results.append(None)  # claimed elsewhere, changed, gone or broken
+            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
     return results, list(won), leases
 
 
@@ -148,7 +148,8 @@ def _set_in_turn(
     for marks, chunk in in_lists(ids):
         stored.update(
             execute(
-                f"SELECT id, next_fire_us FROM jobs WHERE id IN ({marks}) AND broken IS NULL",
+                "SELECT id, next_fire_us FROM jobs "
+                f"WHERE id IN ({marks}) AND broken IS NULL AND NOT paused",
                 chunk,
             ).fetchall()
         )
@@ -158,7 +159,7 @@ def _set_in_turn(
     leases: list[tuple[str, int, str, int, str | None]] = []
     for job_id, expected_us, new_us, same, zone, remaining, run_rows in prepared:
         if stored.get(job_id, _ABSENT) != expected_us:
-            results.append(None)  # claimed elsewhere, changed, gone or broken
+            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
             continue
         stored[job_id] = new_us
         state = moved.get(job_id)
