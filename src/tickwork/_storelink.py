@@ -62,7 +62,7 @@ CLAIM_POOL = 8192
 #: While other processes share the store, runs claimed ahead of the executors: this
 #: many per worker (their ``max_workers``), less the runs in flight; a process comes
 #: back for more as its runs end, and leaves the rest of a backlog to the others...
-AHEAD_PER_WORKER = 32
+AHEAD_PER_WORKER = 64
 #: ... in claims of at least this many (a claim is a write transaction: a few dozen
 #: runs' worth of work), made once that many have ended.
 CLAIM_LEAST = 64
