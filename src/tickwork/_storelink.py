@@ -118,7 +118,6 @@ class StoreLink:
         self._leftover: list[FireDue] = []  # due fires planned beyond the last chunk
         self._contended = False  # another process has claimed a fire this one wanted
         self._peers = 0  # other live processes on the store (its last upkeep said)
-        self._held_back = False  # the last dispatch claimed nothing: enough in flight
         self._lost_claims = False  # ... since this process last read the changes
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
@@ -270,14 +269,15 @@ class StoreLink:
         """When something is next due to dispatch, while running."""
         if not self.ok:
             return self.upkeep_at  # nothing is claimed until the store answers
-        if self._leftover and not self._held_back:
+        held_back = self._held_back()
+        if self._leftover and not held_back:
             return now  # fires left over from the last chunk
         if self._race_done(now) or (self.changes_pending and not self._backlogged(now)):
             return now  # read what the others did (upkeep): a backlog here is done
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
             return now  # the window's next page is wanted
-        if self._held_back and due is not None and due <= now:
+        if held_back and due is not None and due <= now:
             # Enough runs are in flight: the next step is when one of them ends (a
             # shared store's run always wakes the driver when it ends).
             return None
@@ -305,13 +305,11 @@ class StoreLink:
         own order from the start, and no more than its executors can start soon
         (:meth:`_share_limit`).
         """
-        self._held_back = False
         if self._peers:
             self._contended = True
             limit = self._share_limit(limit)
             if limit <= 0:
-                self._held_back = True
-                return
+                return  # enough runs in flight: more when some end
         waiting = self._waiting_fires(limit)
         pool = max(limit, CLAIM_POOL) if self._contended else limit
         room = 0 if self._leftover else pool - len(waiting)  # (new ones once it is used up)
@@ -363,6 +361,11 @@ class StoreLink:
         if lost:
             self._contended = True
             self._after_lost_claims(lost, now)
+
+    def _held_back(self) -> bool:
+        """Whether due runs wait for this process's runs in flight to end before more
+        are claimed (see :meth:`_share_limit`)."""
+        return bool(self._peers) and self._share_limit(CLAIM_LEAST) <= 0
 
     def _share_limit(self, limit: int) -> int:
         """The most due runs to claim now, out of *limit*, while other processes share

@@ -179,3 +179,36 @@ def test_alone_a_process_claims_a_backlog_in_whole_chunks(db: Path) -> None:
         assert len(pool.taken) == CHUNK_FIRST  # not capped by the workers: no one to share with
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_run_until_runs_a_whole_backlog_claimed_a_part_at_a_time(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    from tickwork.executors import ThreadExecutor
+    from tickwork.testing import run_until
+
+    from . import sqlite_jobs
+
+    clock = FakeClock(T0)
+    count = 5 * AHEAD_PER_WORKER
+    due = _backlog(db, clock, count)
+    peer = SQLiteStore(db)
+    stores.append(peer)
+    peer.maintain(T0)
+    scheduler = Scheduler(
+        store=SQLiteStore(db),
+        clock=clock,
+        executors={"default": ThreadExecutor(max_workers=1)},
+        timezone="UTC",
+    )
+    sqlite_jobs.RUNS.clear()
+    scheduler.open()
+    try:
+        # Each step claims one worker's part; a step whose runs have all ended is not
+        # held back, so the backlog is run to its end.
+        assert run_until(scheduler, due) >= 5
+        ran = [job_id for job_id, _, _ in sqlite_jobs.RUNS]
+        assert sorted(ran) == sorted(f"j{n}" for n in range(count))
+    finally:
+        scheduler.shutdown()
+        sqlite_jobs.RUNS.clear()
