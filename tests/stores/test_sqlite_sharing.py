@@ -108,6 +108,32 @@ def test_maintain_counts_the_other_live_processes(db: Path, stores: list[SQLiteS
     assert first.maintain(T0 + timedelta(seconds=31)).peers == 0
 
 
+def test_a_process_leaving_a_busy_file_waits_to_take_its_row_out(
+    db: Path, monkeypatch: pytest.MonkeyPatch, stores: list[SQLiteStore]
+) -> None:
+    leaving, staying = SQLiteStore(db), SQLiteStore(db)
+    stores += [leaving, staying]
+    leaving.maintain(T0)
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 5:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(connection_module.time, "sleep", pause)
+    try:
+        leaving.close()
+    finally:
+        monkeypatch.undo()
+        other.close()
+    assert len(pauses) == 5
+    # Gone from the file: not counted as a live process by those that stay.
+    assert staying.maintain(T0).peers == 0
+
+
 def _backlog(db: Path, clock: FakeClock, count: int) -> datetime:
     due = T0 + timedelta(seconds=1)
     setup = Scheduler(store=SQLiteStore(db), clock=clock, timezone="UTC")

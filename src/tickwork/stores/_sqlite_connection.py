@@ -286,7 +286,7 @@ class SQLiteConnection:
         say what could not be done (*action*)."""
         return _Write(self, action)
 
-    def _retry_busy(self, call: Callable[[], T], action: str) -> T:
+    def _retry_busy(self, call: Callable[[], T], action: str, wait: float | None = None) -> T:
         """*call*, tried again while another process holds the file's lock, for up to
         ``lock_timeout``; SQLite errors become StoreErrors.
 
@@ -295,7 +295,7 @@ class SQLiteConnection:
         moments the lock is free, and one that takes it again at once (claiming the
         next chunk of a backlog) keeps it. Here a waiter looks again after a short,
         jittered pause that stops growing at :data:`_WAIT_MAX`, and gets the lock
-        soon after it is let go.
+        soon after it is let go. *wait*: seconds to wait instead of ``lock_timeout``.
         """
         deadline = 0.0
         pause = _WAIT_FIRST
@@ -307,7 +307,7 @@ class SQLiteConnection:
                 if "locked" in text or "busy" in text:
                     now = time.monotonic()
                     if not deadline:
-                        deadline = now + self.lock_timeout
+                        deadline = now + (self.lock_timeout if wait is None else wait)
                     if now < deadline:
                         time.sleep(pause * (0.5 + random.random()))
                         pause = min(pause * 1.5, _WAIT_MAX)

@@ -94,6 +94,8 @@ _PROCESSES = (
 )
 #: The other processes that beat within a lease time (alive, as far as the file knows).
 _PEERS = "SELECT count(*) FROM processes WHERE owner != ? AND seen_us >= ?"
+#: Seconds a closing store waits for a busy file to remove its process row.
+_LEAVE_WAIT = 1.0
 #: A process silent this long, and holding no lease, is forgotten when the history is
 #: pruned (until then it is listed, as not alive).
 _FORGET_US = 3_600_000_000
@@ -411,10 +413,17 @@ class SQLiteLeases(SQLiteHistory):
         with self._lock:
             conn = self._conn
             if conn is not None and self._registered and self._pid == os.getpid():
-                # Best effort, and not waiting for a busy file: a row left behind is
-                # listed as not alive once silent, and forgotten later.
+                # Best effort, waiting a second at most for a busy file: a row left
+                # behind is listed as not alive once silent, and forgotten later.
+                registered = self._registered
                 with contextlib.suppress(sqlite3.Error, StoreError):
-                    conn.execute("DELETE FROM processes WHERE owner = ?", (self._registered,))
+                    self._retry_busy(
+                        lambda: conn.execute(
+                            "DELETE FROM processes WHERE owner = ?", (registered,)
+                        ),
+                        "leave the file",
+                        _LEAVE_WAIT,
+                    )
                 self._registered = ""
                 self._beat_at_us = 0
         super().close()
