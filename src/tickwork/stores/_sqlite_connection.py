@@ -186,11 +186,9 @@ class SQLiteConnection:
             if not parent.is_dir():
                 raise StoreError(f"cannot open {path!r}: directory {str(parent)!r} does not exist")
         try:
-            # No busy handler (timeout 0): a busy file raises at once, and the store
-            # waits for it with its own short pauses (_retry_busy).
             conn = sqlite3.connect(
                 path,
-                timeout=0,
+                timeout=min(self.lock_timeout, 5.0),
                 isolation_level=None,
                 check_same_thread=False,
             )
@@ -214,6 +212,10 @@ class SQLiteConnection:
                     logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
             self._conn = conn
             check_schema(conn, self.path, self._write)
+            # Opened (SQLite's busy handler waited for a file being created or migrated
+            # meanwhile): from now on no busy handler, and a busy file raises at once;
+            # the store waits for it with its own short pauses (_retry_busy).
+            conn.execute("PRAGMA busy_timeout = 0")
             self._file_id = self._identify()
             self._lost = None
         except StoreError:
