@@ -59,6 +59,13 @@ logger = logging.getLogger("tickwork")
 #: Due fires planned at once, and claimed a chunk at a time in an order of this
 #: process's own, while other processes race for them (see StoreLink.dispatch).
 CLAIM_POOL = 8192
+#: While other processes share the store, runs claimed ahead of the executors: this
+#: many per worker (their ``max_workers``), less the runs in flight; a process comes
+#: back for more as its runs end, and leaves the rest of a backlog to the others...
+AHEAD_PER_WORKER = 64
+#: ... in claims of at least this many (a claim is a write transaction: a few dozen
+#: runs' worth of work), made once that many have ended.
+CLAIM_LEAST = 64
 #: How long to wait before trying a failing store again.
 STORE_RETRY = timedelta(seconds=1)
 #: History rows kept in memory while the store cannot take them.
@@ -110,6 +117,7 @@ class StoreLink:
         self._claim_salt = random.getrandbits(32)  # this process's order of claiming
         self._leftover: list[FireDue] = []  # due fires planned beyond the last chunk
         self._contended = False  # another process has claimed a fire this one wanted
+        self._peers = 0  # other live processes on the store (its last upkeep said)
         self._lost_claims = False  # ... since this process last read the changes
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
@@ -261,13 +269,18 @@ class StoreLink:
         """When something is next due to dispatch, while running."""
         if not self.ok:
             return self.upkeep_at  # nothing is claimed until the store answers
-        if self._leftover:
+        held_back = self._held_back()
+        if self._leftover and not held_back:
             return now  # fires left over from the last chunk
         if self._race_done(now) or self.changes_pending:
             return now  # read what the others did (upkeep): a backlog here is done
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
             return now  # the window's next page is wanted
+        if held_back and due is not None and due <= now:
+            # Enough runs are in flight: the next step is when one of them ends (a
+            # shared store's run always wakes the driver when it ends).
+            return None
         return due
 
     def next_wakeup(self, upcoming: datetime | None) -> tuple[datetime | None, bool]:
@@ -288,11 +301,18 @@ class StoreLink:
         claimed in an order of this process's own, so the processes mostly claim
         different fires and share the backlog; the rest of the pool waits, planned
         already, for the next step, moments later. (Alone, a process claims in due
-        order.)
+        order.) While other processes are known to share the store, each claims in its
+        own order from the start, and no more than its executors can start soon
+        (:meth:`_share_limit`).
         """
-        waiting = self._waiting_fires()
+        if self._peers:
+            self._contended = True
+            limit = self._share_limit(limit)
+            if limit <= 0:
+                return  # enough runs in flight: more when some end
+        waiting = self._waiting_fires(limit)
         pool = max(limit, CLAIM_POOL) if self._contended else limit
-        room = pool - len(waiting)
+        room = 0 if self._leftover else pool - len(waiting)  # (new ones once it is used up)
         due = self._core.pop_due(now, batch, limit=room) if room > 0 else []
         if self._foreign:
             # Fires of jobs for an executor this process lacks are left to the processes
@@ -342,15 +362,51 @@ class StoreLink:
             self._contended = True
             self._after_lost_claims(lost, now)
 
-    def _waiting_fires(self) -> list[FireDue]:
-        """Fires left over from the last claim batch that are still current. One that
-        another process claimed meanwhile has been replaced by its newer state (a new
-        generation) and is dropped."""
-        if not self._leftover:
+    def _held_back(self) -> bool:
+        """Whether due runs wait for this process's runs in flight to end before more
+        are claimed (see :meth:`_share_limit`)."""
+        return bool(self._peers) and self._share_limit(CLAIM_LEAST) <= 0
+
+    def _share_limit(self, limit: int) -> int:
+        """The most due runs to claim now, out of *limit*, while other processes share
+        the store: what the executors can start soon, :data:`AHEAD_PER_WORKER` per
+        worker less the runs in flight (0 while fewer than :data:`CLAIM_LEAST` would
+        be claimed: the next step is when runs end). A process that claimed big
+        chunks would queue a backlog for its own few workers while the others' stay
+        idle; claiming as its runs end shares the backlog out. *limit* as it is when
+        an executor has no ``max_workers`` (an asyncio or task queue executor: runs
+        wait in a loop or a queue, not for this process's workers)."""
+        workers = 0
+        executors = self._executors
+        if not isinstance(executors, Mapping):
+            return limit
+        for executor in executors.values():
+            count = getattr(executor, "max_workers", None)
+            if not isinstance(count, int) or count < 1:
+                return limit
+            workers += count
+        room = max(workers * AHEAD_PER_WORKER, CLAIM_LEAST) - self._core.in_flight()
+        return min(limit, room) if room >= CLAIM_LEAST else 0
+
+    def _waiting_fires(self, limit: int) -> list[FireDue]:
+        """Up to *limit* fires left over from earlier claim batches that are still
+        current, taken from the front of the leftovers (the rest are looked at when
+        their turn comes: a pool of thousands, claimed a few dozen at a time, is not
+        gone through at every step). One that another process claimed meanwhile has
+        been replaced by its newer state (a new generation) and is dropped."""
+        leftover = self._leftover
+        if not leftover:
             return []
         current = self._core.generation
-        waiting = [fire for fire in self._leftover if current(fire.job_id) == fire.generation]
-        self._leftover = []
+        waiting = []
+        taken = 0
+        for fire in leftover:
+            taken += 1
+            if current(fire.job_id) == fire.generation:
+                waiting.append(fire)
+                if len(waiting) == limit:
+                    break
+        self._leftover = leftover[taken:]
         return waiting
 
     def _after_lost_claims(self, job_ids: list[str], now: datetime) -> None:
@@ -524,6 +580,7 @@ class StoreLink:
                 # it would hold them without running them.
                 upkeep = store.maintain(now, take_over=running)
                 self.upkeep_at = upkeep.next_at
+                self._peers = upkeep.peers or 0
                 for job_id, scheduled_at in upkeep.lost:
                     dropped = self._core.forget_run(job_id, scheduled_at)
                     logger.error(

@@ -168,12 +168,15 @@ class Upkeep(NamedTuple):
     their waiting runs must not be started. ``taken``: the runs this store now holds
     (see :class:`Takeover`); the caller runs or records each and ends it with
     :meth:`JobStore.record_runs`. ``next_at``: when to call ``maintain`` again (None:
-    no need to call it on a timer).
+    no need to call it on a timer). ``peers``: how many other scheduler processes use
+    the store and beat within ``lease_time`` (None: not known); while there are any,
+    the scheduler claims a due backlog in smaller, fairer parts.
     """
 
     lost: list[tuple[str, datetime]]
     taken: list[Takeover]
     next_at: datetime | None
+    peers: int | None = None
 
 
 @runtime_checkable

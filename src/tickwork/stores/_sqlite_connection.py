@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -57,6 +58,10 @@ _CHECKPOINT_PAGES = 10_000
 _MAX_PARAMS = 999
 #: Values per ``IN (...)`` list: a power of two under that limit.
 _IN_MAX = 512
+#: The first pause of a process waiting for another's write lock, and the longest
+#: (each is jittered by +-50 %, so that waiters do not look at the same moments).
+_WAIT_FIRST = 0.0002
+_WAIT_MAX = 0.002
 _marks: dict[int, str] = {}
 _inserts: dict[str, tuple[int, str]] = {}
 
@@ -207,6 +212,10 @@ class SQLiteConnection:
                     logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
             self._conn = conn
             check_schema(conn, self.path, self._write)
+            # Opened (SQLite's busy handler waited for a file being created or migrated
+            # meanwhile): from now on no busy handler, and a busy file raises at once;
+            # the store waits for it with its own short pauses (_retry_busy).
+            conn.execute("PRAGMA busy_timeout = 0")
             self._file_id = self._identify()
             self._lost = None
         except StoreError:
@@ -279,18 +288,32 @@ class SQLiteConnection:
         say what could not be done (*action*)."""
         return _Write(self, action)
 
-    def _retry_busy(self, call: Callable[[], T], action: str) -> T:
-        deadline = time.monotonic() + self.lock_timeout
-        pause = 0.001
+    def _retry_busy(self, call: Callable[[], T], action: str, wait: float | None = None) -> T:
+        """*call*, tried again while another process holds the file's lock, for up to
+        ``lock_timeout``; SQLite errors become StoreErrors.
+
+        The connection has no busy handler of its own: SQLite's sleeps longer and
+        longer (up to 100 ms) while it waits, so a waiting process keeps missing the
+        moments the lock is free, and one that takes it again at once (claiming the
+        next chunk of a backlog) keeps it. Here a waiter looks again after a short,
+        jittered pause that stops growing at :data:`_WAIT_MAX`, and gets the lock
+        soon after it is let go. *wait*: seconds to wait instead of ``lock_timeout``.
+        """
+        deadline = 0.0
+        pause = _WAIT_FIRST
         while True:
             try:
                 return call()
             except sqlite3.OperationalError as error:
                 text = str(error).lower()
-                if ("locked" in text or "busy" in text) and time.monotonic() < deadline:
-                    time.sleep(pause)
-                    pause = min(pause * 2, 0.05)
-                    continue
+                if "locked" in text or "busy" in text:
+                    now = time.monotonic()
+                    if not deadline:
+                        deadline = now + (self.lock_timeout if wait is None else wait)
+                    if now < deadline:
+                        time.sleep(pause * (0.5 + random.random()))
+                        pause = min(pause * 1.5, _WAIT_MAX)
+                        continue
                 raise self._error(error, action) from error
             except sqlite3.Error as error:
                 raise self._error(error, action) from error

@@ -92,6 +92,10 @@ _PROCESSES = (
     "UNION ALL SELECT 'l', owner, NULL, NULL, holder, scheduled_us, expires_us, job_id, attempt "
     "FROM leases WHERE owner != ''"
 )
+#: The other processes that beat within a lease time (alive, as far as the file knows).
+_PEERS = "SELECT count(*) FROM processes WHERE owner != ? AND seen_us >= ?"
+#: Seconds a closing store waits for a busy file to remove its process row.
+_LEAVE_WAIT = 1.0
 #: A process silent this long, and holding no lease, is forgotten when the history is
 #: pruned (until then it is listed, as not alive).
 _FORGET_US = 3_600_000_000
@@ -291,6 +295,8 @@ class SQLiteLeases(SQLiteHistory):
         dead: list[str] = []
         expired = False
         soonest: int | None = None  # when another process's lease next expires
+        # (Read first: it counts the others' beats, not this one's, and is one statement.)
+        peers = int(self._read(_PEERS, (self.owner, now_us - lease_us))[0][0])
         if take_over:
             for owner, holder, expires in self._read(_OTHER_OWNERS, {"owner": self.owner}):
                 if holder and is_dead(holder):
@@ -307,7 +313,7 @@ class SQLiteLeases(SQLiteHistory):
             next_us = min(next_us, soonest + 1)
         next_at = now + timedelta(microseconds=next_us - now_us)
         if not (renew or prune or dead or expired or beat):
-            return Upkeep(lost, taken, next_at)
+            return Upkeep(lost, taken, next_at, peers)
         with self._write("renew leases") as conn:
             if beat:
                 conn.execute(
@@ -363,7 +369,7 @@ class SQLiteLeases(SQLiteHistory):
         if beat:  # (once committed)
             self._registered = self.owner
             self._beat_at_us = now_us + lease_us // 3
-        return Upkeep(lost, taken, next_at)
+        return Upkeep(lost, taken, next_at, peers)
 
     def processes(self, *, now: datetime) -> list[ProcessInfo]:
         """The scheduler processes using the file, with the leases each holds (see
@@ -407,10 +413,17 @@ class SQLiteLeases(SQLiteHistory):
         with self._lock:
             conn = self._conn
             if conn is not None and self._registered and self._pid == os.getpid():
-                # Best effort, and not waiting for a busy file: a row left behind is
-                # listed as not alive once silent, and forgotten later.
+                # Best effort, waiting a second at most for a busy file: a row left
+                # behind is listed as not alive once silent, and forgotten later.
+                registered = self._registered
                 with contextlib.suppress(sqlite3.Error, StoreError):
-                    conn.execute("DELETE FROM processes WHERE owner = ?", (self._registered,))
+                    self._retry_busy(
+                        lambda: conn.execute(
+                            "DELETE FROM processes WHERE owner = ?", (registered,)
+                        ),
+                        "leave the file",
+                        _LEAVE_WAIT,
+                    )
                 self._registered = ""
                 self._beat_at_us = 0
         super().close()

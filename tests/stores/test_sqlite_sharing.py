@@ -1,0 +1,240 @@
+"""Processes sharing a SQLite file share out a due backlog.
+
+* A process waiting for another's write lock looks again after short pauses (SQLite's
+  own busy handler sleeps up to 100 ms, and a waiter kept losing the lock to the
+  process that had it), and gets it once it is let go.
+* ``maintain`` counts the other live processes on the file (``Upkeep.peers``).
+* While there are any, a scheduler claims no more due runs than its workers can start
+  soon, and comes back for more as its runs end: the others claim the rest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tickwork import Scheduler
+from tickwork._model import Outcome, RunRequest, RunResult
+from tickwork._storelink import AHEAD_PER_WORKER, CLAIM_LEAST
+from tickwork.executors import Executor
+from tickwork.stores import SQLiteStore
+from tickwork.stores import _sqlite_connection as connection_module
+from tickwork.testing import FakeClock
+
+from .. import dbfile
+
+UTC = timezone.utc
+T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
+RECORD = "tests.stores.sqlite_jobs:record"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "jobs.db"
+
+
+@pytest.fixture
+def stores() -> Iterator[list[SQLiteStore]]:
+    made: list[SQLiteStore] = []
+    yield made
+    for store in made:
+        store.close()
+
+
+class Holding(Executor):
+    """A pool of *max_workers* whose runs go on until the test ends them."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self.taken: list[RunRequest] = []
+
+    def submit(self, request: RunRequest) -> None:
+        self.taken.append(request)
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        pass
+
+
+def _leases(db: Path) -> int:
+    with dbfile.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM leases").fetchone()[0])
+
+
+def test_a_writer_waiting_for_the_lock_looks_again_often_and_gets_it_when_let_go(
+    db: Path, monkeypatch: pytest.MonkeyPatch, stores: list[SQLiteStore]
+) -> None:
+    store = SQLiteStore(db, lock_timeout=60)
+    stores.append(store)
+    store.open()
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        # (No real sleep: the lock is let go after the 50th look, by when SQLite's
+        # own busy handler would be sleeping 100 ms at a time.)
+        pauses.append(seconds)
+        if len(pauses) == 50:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(connection_module.time, "sleep", pause)
+    try:
+        store.maintain(T0)  # a write: this process registers on the file
+    finally:
+        monkeypatch.undo()
+        other.close()
+    assert [info.alive for info in store.processes(now=T0)] == [True]
+    assert len(pauses) == 50
+    assert max(pauses) <= connection_module._WAIT_MAX * 1.5
+    # The connection has no busy handler of its own, which would sleep longer and longer.
+    conn = store._connection()
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+
+
+def test_maintain_counts_the_other_live_processes(db: Path, stores: list[SQLiteStore]) -> None:
+    first, second, third = (SQLiteStore(db, lease_time=30) for _ in range(3))
+    stores += [first, second, third]
+    assert first.maintain(T0).peers == 0  # the first on the file
+    assert second.maintain(T0).peers == 1
+    assert third.maintain(T0).peers == 2
+    assert first.maintain(T0 + timedelta(seconds=1)).peers == 2
+    third.close()  # leaves the file
+    assert first.maintain(T0 + timedelta(seconds=2)).peers == 1
+    # One silent for more than a lease time is not counted (it is taken for dead).
+    assert first.maintain(T0 + timedelta(seconds=31)).peers == 0
+
+
+def test_a_process_leaving_a_busy_file_waits_to_take_its_row_out(
+    db: Path, monkeypatch: pytest.MonkeyPatch, stores: list[SQLiteStore]
+) -> None:
+    leaving, staying = SQLiteStore(db), SQLiteStore(db)
+    stores += [leaving, staying]
+    leaving.maintain(T0)
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 5:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(connection_module.time, "sleep", pause)
+    try:
+        leaving.close()
+    finally:
+        monkeypatch.undo()
+        other.close()
+    assert len(pauses) == 5
+    # Gone from the file: not counted as a live process by those that stay.
+    assert staying.maintain(T0).peers == 0
+
+
+def _backlog(db: Path, clock: FakeClock, count: int) -> datetime:
+    due = T0 + timedelta(seconds=1)
+    setup = Scheduler(store=SQLiteStore(db), clock=clock, timezone="UTC")
+    setup.add_jobs(
+        {"func": RECORD, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(count)
+    )
+    setup.shutdown()
+    return due
+
+
+def _done(scheduler: Scheduler, requests: list[RunRequest]) -> None:
+    for request in requests:
+        scheduler.engine._on_result(
+            RunResult(request, Outcome.SUCCESS, started_at=T0, finished_at=T0)
+        )
+
+
+def test_with_other_processes_a_claim_is_what_the_workers_can_start_soon(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    clock = FakeClock(T0)
+    due = _backlog(db, clock, 1000)
+    peer = SQLiteStore(db)
+    stores.append(peer)
+    peer.maintain(T0)  # another scheduler process on the file
+    pool = Holding(max_workers=3)
+    ahead = 3 * AHEAD_PER_WORKER
+    scheduler = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
+    )
+    scheduler.open()
+    try:
+        clock.set(due)
+        scheduler.engine.step()
+        assert len(pool.taken) == _leases(db) == ahead
+        # Every worker is taken, and more wait: nothing more is claimed, and no step
+        # is due until a run ends (no spinning on the backlog meanwhile).
+        scheduler.engine.step()
+        assert len(pool.taken) == ahead
+        assert scheduler.engine.next_dispatch() is None
+        # A few runs end: too few for a claim of its own.
+        _done(scheduler, pool.taken[: CLAIM_LEAST - 1])
+        scheduler.engine.step()
+        assert len(pool.taken) == ahead
+        # Enough have ended: as many are claimed as have ended.
+        _done(scheduler, pool.taken[CLAIM_LEAST - 1 : CLAIM_LEAST + 9])
+        scheduler.engine.step()
+        assert len(pool.taken) == ahead + CLAIM_LEAST + 9
+        assert _leases(db) == ahead
+        ids = [request.job_id for request in pool.taken]
+        assert len(set(ids)) == len(ids)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_alone_a_process_claims_a_backlog_in_whole_chunks(db: Path) -> None:
+    from tickwork._machine import CHUNK_FIRST
+
+    clock = FakeClock(T0)
+    due = _backlog(db, clock, 1000)
+    pool = Holding(max_workers=3)
+    scheduler = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
+    )
+    scheduler.open()
+    try:
+        clock.set(due)
+        scheduler.engine.step()
+        assert len(pool.taken) == CHUNK_FIRST  # not capped by the workers: no one to share with
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_run_until_runs_a_whole_backlog_claimed_a_part_at_a_time(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    from tickwork.executors import ThreadExecutor
+    from tickwork.testing import run_until
+
+    from . import sqlite_jobs
+
+    clock = FakeClock(T0)
+    count = 5 * AHEAD_PER_WORKER
+    due = _backlog(db, clock, count)
+    peer = SQLiteStore(db)
+    stores.append(peer)
+    peer.maintain(T0)
+    scheduler = Scheduler(
+        store=SQLiteStore(db),
+        clock=clock,
+        executors={"default": ThreadExecutor(max_workers=1)},
+        timezone="UTC",
+    )
+    sqlite_jobs.RUNS.clear()
+    scheduler.open()
+    try:
+        # Each step claims one worker's part; a step whose runs have all ended is not
+        # held back, so the backlog is run to its end.
+        assert run_until(scheduler, due) >= 5
+        ran = [job_id for job_id, _, _ in sqlite_jobs.RUNS]
+        assert sorted(ran) == sorted(f"j{n}" for n in range(count))
+    finally:
+        scheduler.shutdown()
+        sqlite_jobs.RUNS.clear()
