@@ -313,14 +313,7 @@ class StoreLink:
             self._leftover = fires[limit:]
             fires = fires[:limit]
         try:
-            claimed = iter(
-                self.store.claim_fires(
-                    list(map(_CLAIM, fires)),
-                    now=now,
-                )
-                if fires
-                else ()
-            )
+            claimed = self.store.claim_fires(list(map(_CLAIM, fires)), now=now) if fires else []
         except StoreError as error:
             # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
             logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
@@ -331,13 +324,7 @@ class StoreLink:
         core = self._core
         for retry in retries:
             core.commit_retry(retry, now, batch)
-        lost = []
-        for fire in fires:
-            elsewhere = next(claimed)
-            if elsewhere is not None:
-                core.commit_fire(fire, now, batch, elsewhere=elsewhere)
-            else:
-                lost.append(fire.job_id)
+        lost = core.commit_claimed(fires, claimed, now, batch)
         if lost:
             self._contended = True
             self._after_lost_claims(lost, now)
