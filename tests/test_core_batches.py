@@ -213,3 +213,34 @@ def test_a_run_waiting_for_an_instance_starts_when_the_running_one_ends_unwatche
         assert started[2].wait(LIMIT)
     finally:
         scheduler.shutdown()
+
+
+class _EdgesFail(MemoryStore):
+    """A store whose chain edges cannot be read (a database that went away, say)."""
+
+    failing = False
+
+    def chain_edges(self) -> Any:
+        if self.failing:
+            raise RuntimeError("the edges cannot be read")
+        return super().chain_edges()
+
+
+def test_no_run_or_result_is_lost_when_the_chain_edges_cannot_be_read() -> None:
+    # The engine reads the edges right after claiming runs (to know whether their ends
+    # need it at once): that read failing must not stop the claimed runs.
+    ran = threading.Event()
+    store = _EdgesFail()
+    scheduler = Scheduler(store=store, executors={"default": ThreadExecutor(2)})
+    scheduler.add_job(ran.set, "date", run_date=T0, id="j")  # long due: runs at start
+    store.failing = True
+    scheduler.start()
+    try:
+        assert ran.wait(LIMIT)
+        # Its result waits for the store (the engine asks for the edges before it takes
+        # results off the queue), then is taken in: not lost.
+        store.failing = False
+        assert wait_until(lambda: len(scheduler.history("j")) == 1)
+    finally:
+        store.failing = False
+        scheduler.shutdown()

@@ -15,7 +15,6 @@ for the time a step returns. Every public method is thread-safe.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import gc
 import logging
@@ -343,10 +342,13 @@ class Machine:
 
     def _read_edges(self) -> None:
         """Read the chains' edges now, when not read yet, not once the first runs end:
-        until then every run's end wakes the driver (:meth:`_on_result`). Only a hint: a
-        store that fails here is asked again when the runs end."""
-        with contextlib.suppress(StoreError):
+        until then every run's end wakes the driver (:meth:`_on_result`). Only a hint,
+        read between claiming runs and handing them over: nothing it raises may stop
+        that (a store that fails is asked again when the runs end)."""
+        try:
             self._chains.watching()
+        except Exception:
+            logger.debug("tickwork: could not read the chains' edges yet", exc_info=True)
 
     def _chain(self, now: datetime, batch: Decision) -> None:
         """Start the runs of chained jobs whose upstream runs have ended (lock held)."""
@@ -445,13 +447,15 @@ class Machine:
         results = self._results
         if not results:
             return
+        # A plain run (it returned None, no upstream started it) ends nothing else when
+        # no job is started after others: ChainLink.ended is skipped for it. (Asked
+        # first: a store that fails to answer leaves the results queued.)
+        watching = self._chains.watching()
         # Taken off one by one (popleft): executors keep appending meanwhile.
         popleft = results.popleft
         taken = [popleft() for _ in range(len(results))]
-        # A plain run (it returned None, no upstream started it) ends nothing else when
-        # no job is started after others: ChainLink.ended is skipped for it.
         self._core.finish_all(taken, now, batch, failed=_log_failure, ended=self._chains.ended,
-                              watching=self._chains.watching())  # fmt: skip
+                              watching=watching)  # fmt: skip
 
     def _submit(self, decision: Decision) -> None:
         """Hand the decision's runs to their executors (outside the lock), once."""
