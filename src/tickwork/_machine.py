@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
+from itertools import islice
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._chains import ChainLink
@@ -451,9 +452,8 @@ class Machine:
         # no job is started after others: ChainLink.ended is skipped for it. (Asked
         # first: a store that fails to answer leaves the results queued.)
         watching = self._chains.watching()
-        # Taken off one by one (popleft): executors keep appending meanwhile.
-        popleft = results.popleft
-        taken = [popleft() for _ in range(len(results))]
+        # Taken off one by one (popleft, called from C): executors keep appending meanwhile.
+        taken = list(islice(iter(results.popleft, None), len(results)))
         self._core.finish_all(taken, now, batch, failed=_log_failure, ended=self._chains.ended,
                               watching=watching)  # fmt: skip
 

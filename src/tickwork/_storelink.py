@@ -298,8 +298,11 @@ class StoreLink:
             # Fires of jobs for an executor this process lacks are left to the processes
             # that have it (not claimed, so not lost).
             due = [item for item in due if item.job_id not in self._foreign]
-        # (type, not isinstance: these run once per due item, and neither is subclassed.)
-        retries = [item for item in due if type(item) is RetryDue]
+        # (type, not isinstance: these run once per due item, and neither is subclassed;
+        # the look for any retry runs in C.)
+        retries = (
+            [item for item in due if type(item) is RetryDue] if RetryDue in map(type, due) else []
+        )
         fires = (
             [item for item in due if type(item) is FireDue]
             if retries
