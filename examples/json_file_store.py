@@ -218,7 +218,7 @@ class JsonFileStore(JobStore):
             for job_id, expected, new_next, remaining_runs, _runs in claims:
                 row = rows.get(job_id)
                 job = None if row is None else self._decode(job_id, row)
-                if row is None or job is None or row["next_fire_us"] != _us(expected):
+                if row is None or job is None or job.paused or row["next_fire_us"] != _us(expected):
                     results.append(None)
                     continue
                 if remaining_runs is None:

@@ -3,15 +3,20 @@ time and spins the rest, as a pure policy (times are numbers), and what feeds it
 
 from __future__ import annotations
 
-from datetime import timedelta
+import ctypes
+import random
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tickwork import Scheduler
-from tickwork._driver import SPIN_LIMIT, SPIN_SHARE, EarlyWake, Pacer
+from tickwork._driver import SPIN_LIMIT, SPIN_SHARE, EarlyWake, Pacer, precise_timers
+from tickwork.executors import ThreadExecutor
 from tickwork.testing import FakeClock
 
-from .jobs_for_tests import T0
+from .jobs_for_tests import LIMIT, T0
 
 US = 1e-6
 
@@ -106,3 +111,95 @@ def test_the_pacer_reports_how_late_a_full_wait_woke() -> None:
     clock.advance(timedelta(seconds=1.25))
     assert next(blocks, "done") == "done"
     assert pacer.overslept == pytest.approx(0.25)
+
+
+def test_the_lead_is_the_median_of_the_last_samples_whatever_their_order() -> None:
+    rng = random.Random(16)
+    early = EarlyWake(samples=9)
+    seen: list[float] = []
+    for _ in range(200):
+        late = rng.choice([rng.uniform(-50, 900), 120.0, 0.0]) * US  # repeats, negatives
+        early.overslept(late)
+        seen.append(max(late, 0.0))
+        recent = sorted(seen[-9:])
+        assert early.lead == min(recent[(len(recent) - 1) // 2], SPIN_LIMIT)
+
+
+# -- the thread's timed waits ---------------------------------------------------------
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux timer slack")
+PR_GET_TIMERSLACK = 30
+
+
+def _timer_slack() -> int:
+    """The calling thread's timer slack, in ns (Linux)."""
+    return int(ctypes.CDLL(None).prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0))
+
+
+def _in_a_thread(func: object) -> object:
+    out: list[object] = []
+    thread = threading.Thread(target=lambda: out.append(func()))  # type: ignore[operator]
+    thread.start()
+    thread.join(LIMIT)
+    return out[0]
+
+
+@linux
+def test_precise_timers_sets_the_calling_threads_timer_slack_only() -> None:
+    before = _timer_slack()
+    assert _in_a_thread(lambda: (precise_timers(), _timer_slack())) == (True, 1)
+    assert _timer_slack() == before  # another thread's own setting
+
+
+@linux
+@pytest.mark.parametrize("fake", [False, True])
+def test_the_scheduler_thread_waits_with_precise_timers_on_a_real_clock_only(fake: bool) -> None:
+    # The workers the scheduler's thread starts inherit its timer slack: read there.
+    expected = _in_a_thread(_timer_slack) if fake else 1
+    clock = FakeClock(T0, autojump=True) if fake else None
+    scheduler = Scheduler(clock=clock, executors={"default": ThreadExecutor(1)}, timezone="UTC")
+    done = threading.Event()
+    slack: list[int] = []
+    scheduler.start()
+    try:
+        now = scheduler.clock.now()
+        scheduler.add_job(lambda: (slack.append(_timer_slack()), done.set()), "date", run_date=now)
+        assert done.wait(LIMIT)
+    finally:
+        scheduler.shutdown()
+    assert slack == [expected]
+
+
+def test_runs_start_at_their_due_times_never_before_even_while_woken() -> None:
+    # Due times 4 ms apart on the real clock, while another thread keeps waking the
+    # scheduler (jobs added far ahead): a wake-up that the step has already handled is
+    # no reason to stop waiting, and one that arrives in a wait ends it; every run
+    # starts at or after its due time, once.
+    scheduler = Scheduler(executors={"default": ThreadExecutor(4)}, timezone="UTC")
+    started: dict[int, datetime] = {}
+    done = threading.Event()
+    count = 40
+
+    def job(index: int) -> None:
+        started[index] = datetime.now(timezone.utc)
+        if len(started) == count:
+            done.set()
+
+    scheduler.start()
+    try:
+        base = datetime.now(timezone.utc) + timedelta(milliseconds=50)
+        due = {k: base + timedelta(milliseconds=4 * k) for k in range(count)}
+        for k, at in due.items():
+            scheduler.add_job(job, "date", run_date=at, args=[k], id=f"run-{k}")
+        later = base + timedelta(hours=1)
+        for k in range(200):
+            if done.is_set():
+                break
+            scheduler.add_job(job, "date", run_date=later, args=[-1], id=f"later-{k}")
+            done.wait(0.001)
+        assert done.wait(LIMIT)
+    finally:
+        scheduler.shutdown()
+    assert sorted(started) == list(range(count))
+    early = {k: due[k] - at for k, at in started.items() if at < due[k]}
+    assert not early, f"runs started before their due times: {early}"

@@ -531,3 +531,92 @@ def test_a_correction_is_not_taken_for_a_wall_clock_jump(
         base.jump(5)
     pacer.check_jump()
     assert "wall clock moved +5.0 s" in caplog.text
+
+
+def test_a_backlog_defers_notified_reads_until_it_is_done(tmp_path: Path) -> None:
+    """While due fires wait in the core, a notification does not read the changes at
+    once (the others are claiming the same backlog: each read would take in their
+    claims); the read comes at the first step after the backlog is done. A paused
+    scheduler, which dispatches nothing, reads at once."""
+    from tickwork._core import SchedulerCore
+    from tickwork._decision import Decision
+    from tickwork._references import resolve_reference
+    from tickwork._storelink import StoreLink
+
+    path = tmp_path / "jobs.db"
+    ours = NotifyingSQLite(path, poll_interval=60)
+    peer = SQLiteStore(path)
+    try:
+        for n in range(3):
+            add_from_peer(peer, f"due-{n}", T0)
+        link = StoreLink(ours, SchedulerCore(), resolve_reference, {"default"})
+        link.load()
+        link.subscribe(lambda: None, T0)
+        now = T0 + timedelta(seconds=1)
+        link.upkeep(now, Decision(), running=True)  # the first look (the poll's)
+        assert ours.syncs == 1
+        ours.notify()
+        link.upkeep(now, Decision(), running=False)  # paused: read at once
+        assert ours.syncs == 2
+        assert not link.changes_pending
+        ours.notify()
+        link.upkeep(now, Decision(), running=True)  # three fires due here: not yet
+        assert ours.syncs == 2
+        assert link.changes_pending
+        batch = Decision()
+        link.dispatch(now, batch, limit=2)
+        link.upkeep(now, batch, running=True)  # one fire still due: not yet
+        assert ours.syncs == 2
+        link.dispatch(now, batch, limit=2)
+        assert link.next_dispatch(now) == now  # a step to read what was told
+        link.upkeep(now, batch, running=True)  # the backlog is done: read now
+        assert ours.syncs == 3
+        assert not link.changes_pending
+    finally:
+        ours.close()
+        peer.close()
+
+
+def test_jobs_left_to_other_processes_defer_notified_reads_to_the_poll(
+    tmp_path: Path,
+) -> None:
+    """While the store says due jobs it left to other processes are not yet known to be
+    claimed (``waiting_on_others``: a backlog split between processes), a notification
+    does not read the changes at once (each read would take in the others' claims one
+    by one), and the step does not spin on it: the poll reads them."""
+    from tickwork._core import SchedulerCore
+    from tickwork._decision import Decision
+    from tickwork._references import resolve_reference
+    from tickwork._storelink import StoreLink
+
+    class Splitting(NotifyingSQLite):
+        waiting = True
+
+        def waiting_on_others(self) -> bool:
+            return self.waiting
+
+    ours = Splitting(tmp_path / "jobs.db", poll_interval=10)
+    try:
+        link = StoreLink(ours, SchedulerCore(), resolve_reference, {"default"})
+        link.load()
+        link.subscribe(lambda: None, T0)
+        link.upkeep(T0, Decision(), running=True)  # the first look (the poll's)
+        assert ours.syncs == 1
+        ours.notify()
+        now = T0 + timedelta(seconds=1)
+        link.upkeep(now, Decision(), running=True)
+        assert ours.syncs == 1
+        assert link.changes_pending
+        assert link.next_dispatch(now) is None  # nothing due: no step at once
+        poll = T0 + timedelta(seconds=10)
+        assert link.next_wakeup(None)[0] == poll
+        link.upkeep(poll, Decision(), running=True)  # the poll reads them
+        assert ours.syncs == 2
+        assert not link.changes_pending
+        ours.waiting = False
+        ours.notify()
+        assert link.next_dispatch(poll) == poll
+        link.upkeep(poll, Decision(), running=True)  # nothing left waiting: at once
+        assert ours.syncs == 3
+    finally:
+        ours.close()

@@ -263,8 +263,8 @@ class StoreLink:
             return self.upkeep_at  # nothing is claimed until the store answers
         if self._leftover:
             return now  # fires left over from the last chunk
-        if self._race_done(now):
-            return now  # read what the others did (upkeep)
+        if self._race_done(now) or (self.changes_pending and not self._backlogged(now)):
+            return now  # read what the others did (upkeep): a backlog here is done
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
             return now  # the window's next page is wanted
@@ -358,10 +358,24 @@ class StoreLink:
         for job_id in job_ids:
             self._reload(job_id, now)
 
+    def _backlogged(self, now: datetime) -> bool:
+        """Whether due fires wait here (planned ones left over, or due in the core), the
+        window's next page is wanted, or due jobs this process left to the others (a
+        backlog the store splits between processes: ``waiting_on_others``, optional)
+        are not known to be claimed yet: the others' claims are read once the backlog
+        is all read and done, at the poll or when the store has nothing left waiting."""
+        if self._leftover or self._core.due(now):
+            return True
+        window = self.window
+        if window is not None and window.behind(self._core.next_due()):
+            return True
+        waiting = getattr(self._shared, "waiting_on_others", None)
+        return waiting is not None and bool(waiting())
+
     def _race_done(self, now: datetime) -> bool:
         """Whether claims were lost in a race for a backlog that is now done here (nothing
         left over or due): the others' changes are to be read at once."""
-        return self._lost_claims and not self._leftover and not self._core.due(now)
+        return self._lost_claims and not self._backlogged(now)
 
     def _reload(self, job_id: str, now: datetime) -> None:
         """Take one job as the store has it now (after a lost claim)."""
@@ -484,7 +498,17 @@ class StoreLink:
         if self._outages:
             self._take_outages(now)
         look = self.changes_pending  # (cleared before reading: see _notified)
-        self.changes_pending = False
+        if look and running and self._backlogged(now):
+            # Due fires wait here (a backlog, which other processes may be claiming
+            # too): the others' changes are read once it is done, in one read, not at
+            # each of their notifications. Each read would take in every job they have
+            # claimed since the last one, each claim one at a time: in a backlog four
+            # processes share, most of the jobs, read again and again. Claims stay
+            # exact meanwhile (a fire another process took is lost here, not run), and
+            # the poll below still reads every poll_interval.
+            look = False  # (still pending)
+        else:
+            self.changes_pending = False
         try:
             if self._race_done(now):
                 self._lost_claims = False
@@ -492,6 +516,7 @@ class StoreLink:
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
                 look = True
+                self.changes_pending = False  # (this read covers what was told so far)
             if look:
                 self.take_changes()
                 look = False

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from _thread import allocate_lock
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from types import TracebackType
 
 from ._checks import seconds
 from ._clock import Clock
-from ._driver import DriverBase, EarlyWake, Pacer, forward
+from ._driver import DriverBase, EarlyWake, Pacer, forward, precise_timers
 from ._engine import Engine, SchedulerState
 from .executors import Executor
 from .stores import JobStore
@@ -63,8 +64,12 @@ class Scheduler(DriverBase):
         )
         self._engine.attach_driver(self, control=self)
         self._daemon = daemon
-        # Set to wake the thread; _woken says the engine asked (not the clock moving).
-        self._event = threading.Event()
+        # Released to wake the thread, held while no wake-up is pending: a bare lock,
+        # so a wait and its wake-up are one call each (threading.Event goes through a
+        # Condition: a dozen Python calls per wait, on a cold thread). _woken says the
+        # engine asked (not the clock moving).
+        self._gate = allocate_lock()
+        self._gate.acquire()
         self._woken = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -107,7 +112,7 @@ class Scheduler(DriverBase):
         # (A store's clock, when the engine schedules by it: measured before loading.)
         self._engine.measure_clock()
         events = self._engine.startup(paused=paused)
-        self._unsubscribe = self._engine.clock.subscribe(self._event.set)
+        self._unsubscribe = self._engine.clock.subscribe(self._signal)
         self._thread = threading.Thread(
             target=self._run, name="tickwork-scheduler", daemon=self._daemon
         )
@@ -177,7 +182,15 @@ class Scheduler(DriverBase):
     def wakeup(self) -> None:
         """Step soon (the engine calls this when something changed)."""
         self._woken = True
-        self._event.set()
+        self._signal()
+
+    def _signal(self) -> None:
+        """End the thread's current (or next) block, from any thread."""
+        # (Not contextlib.suppress: this runs for every change to a job.)
+        try:  # noqa: SIM105
+            self._gate.release()
+        except RuntimeError:
+            pass  # released already: a wake-up is pending
 
     def running(self) -> bool:
         thread = self._thread
@@ -189,10 +202,8 @@ class Scheduler(DriverBase):
     # -- the thread -------------------------------------------------------------------
 
     def _block(self, real: float | None) -> bool:
-        """Block for *real* seconds (None: until set); whether the engine woke it."""
-        event = self._event
-        event.wait(real)
-        event.clear()
+        """Block for *real* seconds (None: until signalled); whether the engine woke it."""
+        self._gate.acquire(True, -1 if real is None else real)
         return self._woken or self._stopping
 
     def _wait(self, wait: float) -> bool:
@@ -209,22 +220,42 @@ class Scheduler(DriverBase):
         So block until shortly before *upcoming*, then yield the GIL in a loop until it
         comes, as far as :class:`~tickwork._driver.EarlyWake` finds that worth it (how
         late this machine's wake-ups are, how dense the due times, a CPU budget).
+
+        Only for a real clock, whose monotonic time is the system's: the blocks are timed
+        on it directly (no :class:`~tickwork._driver.Pacer`, whose reading of the wall
+        clock is for noticing jumps on long waits; this one ends at a run, in at most
+        ``max_wait``). Every call and clock read here is paid once per wake-up, on a
+        thread whose caches went cold while it slept.
         """
-        early, monotonic = self._early, time.monotonic
-        block = early.block_for(wait, monotonic())
-        if self._wait(block):
-            return
-        early.overslept(self._pacer.overslept)
+        early, monotonic, gate = self._early, time.monotonic, self._gate
+        now = monotonic()
+        block = early.block_for(wait, now)
+        end = now + block
+        left = block
+        while True:
+            # Ends early when signalled: by the engine (woken), a shutdown, or a
+            # wake-up that the step before this wait has already handled (go on).
+            gate.acquire(True, left)
+            if self._woken or self._stopping:
+                return
+            now = monotonic()
+            left = end - now
+            if left <= 0.0:
+                break
+        early.overslept(-left)
         if block < wait:
-            began = monotonic()
-            now = self._engine.clock.now
-            while now() < upcoming and not self._woken and not self._stopping:
+            clock_now = self._engine.clock.now
+            while clock_now() < upcoming and not self._woken and not self._stopping:
                 time.sleep(0)
             ended = monotonic()
-            early.spun(ended - began, ended)
+            early.spun(ended - now, ended)
 
     def _run(self) -> None:
         engine, pacer = self._engine, self._pacer
+        if self._spin:
+            # Due times are waited for with timed blocks: ask the kernel not to end
+            # them late on purpose (Linux's 50 us timer slack).
+            precise_timers()
         try:
             while not self._stopping:
                 self._woken = False

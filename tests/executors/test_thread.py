@@ -138,3 +138,75 @@ def test_the_callback_may_submit_more(recorder: Recorder) -> None:
     assert done.wait(jobs.LIMIT)
     executor.shutdown(wait=True, timeout=5)
     assert len(recorder.results) == 20
+
+
+def _parked(executor: ThreadExecutor, count: int) -> None:
+    """Wait until *count* workers are parked (each on its own gate)."""
+    pause = threading.Event()  # never set: a timed wait between two looks
+    for _ in range(int(jobs.LIMIT / 0.001)):
+        with executor._lock:
+            if len(executor._parked) == count:
+                return
+        pause.wait(0.001)
+    raise AssertionError(f"{len(executor._parked)} workers parked, not {count}")
+
+
+def test_a_submit_wakes_the_worker_that_parked_last(recorder: Recorder) -> None:
+    # Its thread ran most recently: its memory is the warmest in the CPU's caches.
+    executor = ThreadExecutor(max_workers=3)
+    executor.start(recorder, SystemClock())
+    gates = [threading.Event() for _ in range(3)]
+    running = threading.Semaphore(0)
+
+    def hold(index: int) -> str:
+        running.release()
+        assert gates[index].wait(jobs.LIMIT)
+        return threading.current_thread().name
+
+    executor.submit_many([make_request(hold, index) for index in range(3)])
+    for _ in range(3):  # all three running: one worker each
+        assert running.acquire(timeout=jobs.LIMIT)
+    for index in range(3):  # then each ends and parks, in turn
+        gates[index].set()
+        recorder.wait_for(index + 1)
+        _parked(executor, index + 1)
+    last = recorder.results[-1].return_value
+    executor.submit(make_request(lambda: threading.current_thread().name))
+    assert recorder.wait_for(4)[-1].return_value == last
+    executor.shutdown(wait=True, timeout=5)
+
+
+def test_shutdown_ends_parked_workers(recorder: Recorder) -> None:
+    executor = ThreadExecutor(max_workers=4)
+    executor.start(recorder, SystemClock())
+    executor.submit_many([make_request(jobs.sleep, 0.01) for _ in range(4)])
+    recorder.wait_for(4)
+    _parked(executor, len(executor._threads))
+    executor.shutdown(wait=True, timeout=jobs.LIMIT)
+    assert not any(thread.is_alive() for thread in executor._threads)
+    assert executor._parked == []
+
+
+def test_runs_from_many_submitting_threads_each_run_once(recorder: Recorder) -> None:
+    # Workers park and are woken over and over while four threads submit: no wake-up
+    # is lost (every run starts) and none is doubled.
+    executor = ThreadExecutor(max_workers=3)
+    executor.start(recorder, SystemClock())
+    requests = [[make_request(jobs.add, n, k) for n in range(200)] for k in range(4)]
+
+    def submit(batch: list[object]) -> None:
+        for request in batch:
+            executor.submit(request)  # type: ignore[arg-type]
+            if len(recorder.results) % 7 == 0:
+                threading.Event().wait(0.0005)  # let the workers run dry and park
+
+    threads = [threading.Thread(target=submit, args=(batch,)) for batch in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results = recorder.wait_for(800)
+    assert sorted(result.request.run_id for result in results) == sorted(
+        request.run_id for batch in requests for request in batch
+    )
+    executor.shutdown(wait=True, timeout=5)

@@ -30,6 +30,7 @@ from tickwork import (
     SerializationError,
     StoreError,
 )
+from tickwork._instants import epoch_us
 from tickwork._model import RunRequest
 from tickwork.executors import Executor, InlineExecutor, ThreadExecutor
 from tickwork.stores import MemoryStore, SQLiteStore, _sqlite_schema
@@ -1153,6 +1154,58 @@ def test_a_fencing_token_is_never_given_twice(db: Path) -> None:
         conn.execute("INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us) "
                      "VALUES ('x', 1, 1, 'o', 1)")  # fmt: skip
         assert conn.execute("SELECT max(token) FROM leases").fetchone()[0] == third + 1
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["by-the-writes", "read-first"])
+def test_a_batch_of_claims_is_decided_alike_with_or_without_a_read_first(
+    db: Path, returning: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch that claims each job once is decided by its UPDATE ... RETURNING alone
+    # (where SQLite has it), grouped by expected instant and new state; otherwise by a
+    # read first. Either way: a stale expectation, a job gone and a broken job lose and
+    # change nothing; each winner moves as its own claim says, leases its run, and the
+    # other processes see the change.
+    from tickwork.stores import _sqlite_leases
+    from tickwork.stores._contract import make_job
+
+    monkeypatch.setattr(_sqlite_leases, "_RETURNING", returning)
+    store, peer = SQLiteStore(db), SQLiteStore(db)
+    ten, twenty = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
+    store.add_jobs([make_job(job_id) for job_id in ("a", "b", "c", "d", "broken")])
+    store.add_job(make_job("later", next_fire=ten))
+    peer.load_jobs()
+    store.mark_broken("broken", "for the test")  # (after the load, which would clear it)
+    claims = [
+        ("a", T0, ten, None, (T0,)),
+        ("b", ten, twenty, None, (ten,)),  # stale: b is due at T0
+        ("gone", T0, ten, None, (T0,)),
+        ("broken", T0, ten, None, (T0,)),
+        ("c", T0, None, 0, (T0,)),  # its last run: no next fire, none remaining
+        ("d", T0, ten, None, (T0,)),
+        ("later", ten, twenty, 3, (ten,)),
+    ]
+    assert store.claim_fires(claims, now=T0) == [0, None, None, None, 0, 0, 0]
+    # (Read as rows: decoding the broken job would clear its mark.)
+    with dbfile.connect(db) as conn:
+        rows = conn.execute("SELECT id, next_fire_us, remaining_runs FROM jobs ORDER BY id")
+        assert rows.fetchall() == [
+            ("a", epoch_us(ten), None),
+            ("b", epoch_us(T0), None),
+            ("broken", epoch_us(T0), None),
+            ("c", None, 0),
+            ("d", epoch_us(ten), None),
+            ("later", epoch_us(twenty), 3),
+        ]
+        leases = conn.execute("SELECT job_id, scheduled_us FROM leases ORDER BY job_id")
+        assert leases.fetchall() == [
+            ("a", epoch_us(T0)),
+            ("c", epoch_us(T0)),
+            ("d", epoch_us(T0)),
+            ("later", epoch_us(ten)),
+        ]
+    changed = peer.sync()
+    assert changed is not None
+    assert sorted(job.id for job in changed[0]) == ["a", "c", "d", "later"]
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["one-statement", "sqlite-before-3.35"])

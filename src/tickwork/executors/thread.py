@@ -2,11 +2,15 @@
 
 Theory of operation: pending requests wait in one :class:`collections.deque`. Workers
 take requests with ``popleft`` (atomic in CPython, so the hot path takes no lock) and
-only touch the condition variable when the queue is empty and they park. A submitter
-appends under the lock and wakes exactly as many parked workers as it has new
-requests (``_idle`` counts parked workers; whoever notifies also decrements it), and
-starts new workers, up to ``max_workers``, for the rest. There is no per-run Future,
-lock or event: a run costs a ``popleft``, the call and one result record.
+only take the lock when the queue is empty and they park. A parked worker blocks on a
+lock of its own (its "gate", held while it sleeps), listed in ``_parked`` under the
+lock. A submitter appends under the lock and releases as many gates as it has new
+requests, the most recently parked first (its thread's memory is the warmest), and
+starts new workers, up to ``max_workers``, for the rest. A woken worker goes straight
+to the queue: it takes no shared lock on the way (a condition variable would make it
+re-take the submitter's lock, often still held, at the cost of a second wake-up).
+There is no per-run Future, lock or event: a run costs a ``popleft``, the call and
+one result record.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import itertools
 import logging
 import threading
 import time
+from _thread import LockType, allocate_lock
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -75,8 +80,8 @@ class ThreadExecutor(BatchExecutor):
         self._max_workers = max_workers
         self._queue: deque[RunRequest] = deque()
         self._lock = threading.Lock()
-        self._parked = threading.Condition(self._lock)
-        self._idle = 0  # parked workers not yet notified; guarded by _lock
+        # The gates of parked workers not yet woken, each held (guarded by _lock).
+        self._parked: list[LockType] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
 
@@ -109,12 +114,10 @@ class ThreadExecutor(BatchExecutor):
 
     def _wake(self, count: int) -> None:
         # Called with the lock held, after *count* requests were appended.
-        idle = self._idle
-        if idle:
-            woken = min(idle, count)
-            self._idle = idle - woken
-            self._parked.notify(woken)
-            count -= woken
+        parked = self._parked
+        while parked and count:
+            parked.pop().release()  # the last to park: its thread is the warmest
+            count -= 1
         if count > 0:
             for _ in range(min(count, self._max_workers - len(self._threads))):
                 thread = threading.Thread(
@@ -126,20 +129,25 @@ class ThreadExecutor(BatchExecutor):
     def _work(self) -> None:
         queue = self._queue
         popleft = queue.popleft
-        parked = self._parked
+        lock, parked = self._lock, self._parked
         now = self._clock.now
         report = self._report
+        # This worker's gate: held while it is parked, released by whoever wakes it.
+        gate = allocate_lock()
+        gate.acquire()
         while True:
             try:
                 request = popleft()
             except IndexError:
-                with parked:
+                with lock:
                     if self._closed:
                         return
                     if queue:
                         continue
-                    self._idle += 1
-                    parked.wait()
+                    parked.append(gate)
+                # Released by _wake (or shutdown) exactly once per append, under the
+                # lock: a request queued before the append was seen just above.
+                gate.acquire()
                 continue
             if self._closed:
                 # shutdown() drained the queue but this worker popped first: the run has
@@ -215,8 +223,9 @@ class ThreadExecutor(BatchExecutor):
         """
         with self._lock:
             self._closed = True
-            self._idle = 0
-            self._parked.notify_all()
+            for gate in self._parked:
+                gate.release()
+            self._parked.clear()
             threads = list(self._threads)
         # popleft one at a time: a worker may be popping concurrently, and each request
         # must end up either started by it or reported here, never both.

@@ -375,10 +375,11 @@ class JobStore(Protocol):
         """Claim scheduled fires: the compare-and-set that makes each fire run once.
 
         For each :class:`Claim` (or plain tuple ``(job_id, expected, new_next,
-        remaining_runs, runs)``), in order: if the job is stored, not broken, and its
-        stored next fire time is the instant *expected* (None matches only None), set
-        it to *new_next* and, unless *remaining_runs* is None, the remaining runs to
-        *remaining_runs*; nothing else of the job changes. Otherwise change nothing.
+        remaining_runs, runs)``), in order: if the job is stored, not broken, not paused
+        (as stored: a pause by another process counts), and its stored next fire time
+        is the instant *expected* (None matches only None), set it to *new_next* and,
+        unless *remaining_runs* is None, the remaining runs to *remaining_runs*;
+        nothing else of the job changes. Otherwise change nothing.
         A later claim in the same call sees the effect of an earlier one.
 
         Returns one result per claim, in order: None when it was not claimed, else how

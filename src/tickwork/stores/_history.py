@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import timezone, tzinfo
 from typing import Any, NamedTuple
 
-from .._instants import epoch_us, instant
+from .._instants import EPOCH as _EPOCH
+from .._instants import US as _US
+from .._instants import instant
 from .._model import Outcome, Run, RunEnd
 from .._tz import coerce_timezone, timezone_name
 from ._base import RunCount
@@ -70,7 +72,12 @@ def process_name() -> str:
 
 def error_fields(end: RunEnd) -> tuple[str | None, str | None]:
     """(error type, message) for a history row: the exception's, else the reason."""
-    error = end.error
+    return _error_fields(end.error, end.reason)
+
+
+def _error_fields(error: BaseException | None, reason: str | None) -> tuple[str | None, str | None]:
+    """:func:`error_fields` of a run's error and reason (:func:`recorded` has them
+    unpacked)."""
     if error is not None:
         kind = type(error)
         module = kind.__module__
@@ -81,16 +88,12 @@ def error_fields(end: RunEnd) -> tuple[str | None, str | None]:
         else:
             name = f"{module}.{kind.__qualname__}"
         return name, str(error)[:_MESSAGE_LIMIT]
-    return None, None if end.reason is None else end.reason[:_MESSAGE_LIMIT]
+    return None, None if reason is None else reason[:_MESSAGE_LIMIT]
 
 
 def parents_text(end: RunEnd) -> str | None:
     """The ``parent_ids`` column of a history row: a JSON list, or NULL for none."""
     return json.dumps(list(end.parent_ids)) if end.parent_ids else None
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else encode_return(value)
 
 
 def _parents(text: object) -> tuple[str, ...]:
@@ -211,43 +214,61 @@ def recorded(
     :class:`~tickwork.stores.SharedJobStore`: a final run releases its lease; one with
     another attempt to come (not a missed fire) keeps it, set to that attempt.
     *chains*: each row has the ``parent_ids`` and ``return_json`` columns before *tail*."""
-    out = Recorded([], [], [], [])
+    rows: list[tuple[Any, ...]] = []
+    release: list[int] = []
+    released: list[tuple[str, int]] = []
+    again: list[tuple[int, int]] = []
+    add_row, get_token = rows.append, leases.get
+    outcomes, ran, missed = _OUTCOMES, _RAN, Outcome.MISSED
+    epoch, us = _EPOCH, _US
     zones: dict[int, str] = {}
-    for end in runs:
-        job_id = end.job_id
-        scheduled_at = end.scheduled_at
-        outcome = end.outcome
-        started_at = end.started_at
-        scheduled_us = epoch_us(scheduled_at)
+    # One pass, each RunEnd unpacked at once, in the order of its fields (read by name
+    # they cost more than the row they make, and a batch is a backlog's worth).
+    for (
+        job_id,
+        scheduled_at,
+        attempt,
+        outcome,
+        at,
+        started_at,
+        error,
+        reason,
+        final,
+        returned,
+        parent_ids,
+    ) in runs:
+        scheduled_us = (scheduled_at - epoch) // us
         tz = scheduled_at.tzinfo
         zone = zones.get(id(tz))
         if zone is None:
             zone = zones[id(tz)] = timezone_name(tz) if tz is not None else "UTC"
-        if end.error is None and end.reason is None:
+        if error is None and reason is None:
             error_type = message = None
         else:
-            error_type, message = error_fields(end)
-        out.rows.append(
-            (
-                job_id,
-                scheduled_us,
-                zone,
-                end.attempt,
-                _OUTCOMES[outcome],
-                None if started_at is None else epoch_us(started_at),
-                epoch_us(end.at) if outcome in _RAN else None,
-                error_type,
-                message,
-                *((parents_text(end), _json(end.return_value)) if chains else ()),
-                *tail,
-            )
+            error_type, message = _error_fields(error, reason)
+        row: tuple[Any, ...] = (
+            job_id,
+            scheduled_us,
+            zone,
+            attempt,
+            outcomes[outcome],
+            None if started_at is None else (started_at - epoch) // us,
+            (at - epoch) // us if outcome in ran else None,
+            error_type,
+            message,
         )
-        key = (job_id, scheduled_us)
-        token = leases.get(key)
+        if chains:
+            row = (
+                *row,
+                json.dumps(list(parent_ids)) if parent_ids else None,
+                None if returned is None else encode_return(returned),
+            )
+        add_row((*row, *tail) if tail else row)
+        token = get_token((job_id, scheduled_us))
         if token is not None:
-            if end.final:
-                out.release.append(token)
-                out.released.append(key)
-            elif outcome is not Outcome.MISSED:
-                out.again.append((end.attempt + 1, token))
-    return out
+            if final:
+                release.append(token)
+                released.append((job_id, scheduled_us))
+            elif outcome is not missed:
+                again.append((attempt + 1, token))
+    return Recorded(rows, release, released, again)

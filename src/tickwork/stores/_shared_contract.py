@@ -234,6 +234,20 @@ class SharedJobStoreContract(
         assert claim_run(store) is None
         assert store.get_job("a").next_fire == LATER
 
+    def test_a_job_paused_by_another_is_not_claimed(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        store.add_job(make_job())
+        store.load_jobs()  # where sync counts from
+        peer.update_job(make_job(paused=True))
+        assert claim_run(store) is None  # no run started, no lease taken
+        assert peer.get_job("a").next_fire == T0
+        assert not held(store)
+        # The scheduler behind *store* learns of the pause at its next sync.
+        changed = store.sync()
+        assert changed is not None
+        assert [(job.id, job.paused) for job in changed[0]] == [("a", True)]
+
     def test_two_store_objects_racing_for_a_fire_claim_it_once(
         self, store: SharedJobStore, peer: SharedJobStore
     ) -> None:

@@ -30,13 +30,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .._errors import StoreError
+from .._instants import EPOCH as _EPOCH
+from .._instants import US as _US
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._liveness import identity, is_dead
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import HANDED_OFF as _HANDED_OFF
 from ._rows import takeover, zone_name
-from ._sqlite_connection import in_lists, insert_rows
+from ._sqlite_connection import _RETURNING, in_lists, insert_rows
 from ._sqlite_history import SQLiteHistory
 from ._sqlite_schema import instant
 
@@ -95,6 +97,91 @@ _PROCESSES = (
 _FORGET_US = 3_600_000_000
 
 
+#: A claim's compare-and-set for jobs claimed alike, the winners returned: every job of
+#: one IN list expected at the same instant and moved to the same state.
+_SET_EACH = _MOVE + " AND next_fire_us IS ? AND broken IS NULL AND NOT paused RETURNING id"
+
+#: A batch's outcome: the result of each claim (0: won; None: lost), the jobs moved, the
+#: lease rows of the runs won (job id, scheduled_us, owner, expiry, holder).
+_Decided = tuple[list[int | None], list[str], list[tuple[str, int, str, int, str | None]]]
+
+
+def _set_each(execute: Any, prepared: list[tuple[Any, ...]], seq: int) -> _Decided:
+    """The claims of a batch that claims each job once, decided by the writes alone: the
+    claims alike (expected at one instant, moved to one state: a backlog of one-off
+    jobs, or of one interval) are one ``UPDATE ... RETURNING`` per IN list, whose rows
+    are the winners. No read first (where a job claimed twice needs one)."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for job_id, expected_us, new_us, same, zone, remaining, _ in prepared:
+        groups.setdefault((new_us, same, zone, remaining, expected_us), []).append(job_id)
+    won: set[str] = set()
+    for (new_us, same, zone, remaining, expected_us), job_ids in groups.items():
+        for marks, chunk in in_lists(job_ids):
+            won.update(
+                row[0]
+                for row in execute(
+                    _SET_EACH.format(marks),
+                    (new_us, same, zone, remaining, seq, *chunk, expected_us),
+                ).fetchall()
+            )
+    results: list[int | None] = []
+    leases: list[tuple[str, int, str, int, str | None]] = []
+    for claim in prepared:
+        if claim[0] in won:
+            results.append(0)
+            leases += claim[6]
+        else:
+            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
+    return results, list(won), leases
+
+
+def _set_in_turn(
+    execute: Any, prepared: list[tuple[Any, ...]], ids: list[str], seq: int
+) -> _Decided:
+    """The claims of a batch decided in order (a later claim of a job sees an earlier
+    one) against one read of the jobs' next fire times; then only the winners are
+    written."""
+    results: list[int | None] = []
+    # (The write lock is held from BEGIN IMMEDIATE: no other process can move a job
+    # between this read and the writes.)
+    stored: dict[str, int | None] = {}
+    for marks, chunk in in_lists(ids):
+        stored.update(
+            execute(
+                "SELECT id, next_fire_us FROM jobs "
+                f"WHERE id IN ({marks}) AND broken IS NULL AND NOT paused",
+                chunk,
+            ).fetchall()
+        )
+    # Each winner's final state (a job claimed twice moves twice): (next fire,
+    # whether the zone column is kept, else the zone to set, remaining runs).
+    moved: dict[str, tuple[Any, ...]] = {}
+    leases: list[tuple[str, int, str, int, str | None]] = []
+    for job_id, expected_us, new_us, same, zone, remaining, run_rows in prepared:
+        if stored.get(job_id, _ABSENT) != expected_us:
+            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
+            continue
+        stored[job_id] = new_us
+        state = moved.get(job_id)
+        if state is None:
+            moved[job_id] = (new_us, same, zone, remaining)
+        else:
+            keep, name = (state[1], state[2]) if same else (False, zone)
+            left = state[3] if remaining is None else remaining
+            moved[job_id] = (new_us, keep, name, left)
+        results.append(0)
+        leases += run_rows
+    # Jobs moved alike (a backlog of one-off jobs, or of one interval) are written
+    # by one statement per IN list.
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for job_id, state in moved.items():
+        groups.setdefault(state, []).append(job_id)
+    for (new_us, same, zone, remaining), job_ids in groups.items():
+        for marks, chunk in in_lists(job_ids):
+            execute(_MOVE.format(marks), (new_us, same, zone, remaining, seq, *chunk))
+    return results, list(moved), leases
+
+
 class SQLiteLeases(SQLiteHistory):
     """The ``leases`` table: runs claimed, renewed, taken over and handed off."""
 
@@ -109,10 +196,13 @@ class SQLiteLeases(SQLiteHistory):
         """Claim the fires and lease their runs, all in one transaction; for each fire
         claimed, count the job's runs other processes hold leases for.
 
-        A batch costs a handful of statements whatever its size: one read of the
-        claimed jobs' next fire times, one ``executemany`` of the compare-and-sets that
-        win, one of the leases (their tokens given here, so none is read back), and,
-        when other processes hold leases, a read of their counts.
+        A batch costs a handful of statements whatever its size: the compare-and-sets,
+        one ``UPDATE ... RETURNING`` per group of claims alike (expected at one instant,
+        moved to one state) and IN list, whose rows are the winners (a batch that claims
+        a job twice, or a SQLite before 3.35, reads the next fire times first and
+        decides in turn); the leases, many rows per ``INSERT`` (their tokens given
+        here, so none is read back); and, when other processes hold leases, a read of
+        their counts.
         """
         if not claims:
             return []
@@ -122,75 +212,43 @@ class SQLiteLeases(SQLiteHistory):
         owner = self.owner
         # Everything that needs no lock is worked out first: the write lock (other
         # processes wait for it) is held for the reads and writes alone.
-        prepared = []
+        prepared: list[tuple[Any, ...]] = []
+        add = prepared.append
+        epoch, us = _EPOCH, _US  # (epoch_us inline: this runs once per claim)
         for job_id, expected, new_next, remaining, runs in claims:
-            expected_us = None if expected is None else epoch_us(expected)
+            expected_us = None if expected is None else (expected - epoch) // us
             if new_next is None:
                 new_us = zone = None
                 same = False
             else:
-                new_us = epoch_us(new_next)
+                new_us = (new_next - epoch) // us
                 # Same zone as the fire it replaces: the zone column stays right.
                 same = expected is not None and new_next.tzinfo is expected.tzinfo
                 zone = None if same else zone_name(new_next)
-            run_rows = []
-            for at in runs:  # (mostly the fire claimed: its instant is known)
-                at_us = epoch_us(at) if at is not expected or expected_us is None else expected_us
-                run_rows.append((job_id, at_us, owner, expires, holder))
-            prepared.append((job_id, expected_us, new_us, same, zone, remaining, run_rows))
+            if len(runs) == 1 and runs[0] is expected and expected_us is not None:
+                # (Mostly the one run of the fire claimed: its instant is known.)
+                run_rows = [(job_id, expected_us, owner, expires, holder)]
+            else:
+                run_rows = [(job_id, epoch_us(at), owner, expires, holder) for at in runs]
+            add((job_id, expected_us, new_us, same, zone, remaining, run_rows))
         ids = list(dict.fromkeys([claim[0] for claim in claims]))
         results: list[int | None] = []
         taken: dict[tuple[str, int], int] = {}
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
             execute = conn.execute
-            # The write lock is held from BEGIN IMMEDIATE: no other process can move a
-            # job between this read and the writes below, so the compare-and-sets are
-            # decided here, in order (a later claim of a job sees an earlier one), and
-            # only the winners are written.
-            stored: dict[str, int | None] = {}
-            for marks, chunk in in_lists(ids):
-                stored.update(
-                    execute(
-                        "SELECT id, next_fire_us FROM jobs "
-                        f"WHERE id IN ({marks}) AND broken IS NULL",
-                        chunk,
-                    ).fetchall()
-                )
-            # Each winner's final state (a job claimed twice moves twice): (next fire,
-            # whether the zone column is kept, else the zone to set, remaining runs).
-            moved: dict[str, tuple[Any, ...]] = {}
-            leases: list[tuple[str, int, str, int, str | None]] = []
-            for job_id, expected_us, new_us, same, zone, remaining, run_rows in prepared:
-                if stored.get(job_id, _ABSENT) != expected_us:
-                    results.append(None)  # claimed elsewhere, changed, gone or broken
-                    continue
-                stored[job_id] = new_us
-                state = moved.get(job_id)
-                if state is None:
-                    moved[job_id] = (new_us, same, zone, remaining)
-                else:
-                    keep, name = (state[1], state[2]) if same else (False, zone)
-                    left = state[3] if remaining is None else remaining
-                    moved[job_id] = (new_us, keep, name, left)
-                results.append(0)
-                leases += run_rows
-            if not moved:
+            if _RETURNING and len(ids) == len(prepared):
+                results, won, leases = _set_each(execute, prepared, seq)
+            else:
+                results, won, leases = _set_in_turn(execute, prepared, ids, seq)
+            if not won:
                 return results
-            # Jobs moved alike (a backlog of one-off jobs, or of one interval) are written
-            # by one statement per IN list.
-            groups: dict[tuple[Any, ...], list[str]] = {}
-            for job_id, state in moved.items():
-                groups.setdefault(state, []).append(job_id)
-            for (new_us, same, zone, remaining), job_ids in groups.items():
-                for marks, chunk in in_lists(job_ids):
-                    execute(_MOVE.format(marks), (new_us, same, zone, remaining, seq, *chunk))
             # Runs in progress elsewhere matter only if another process holds a lease (a
             # retry handed off at shutdown is no run in progress). Counted before this
             # batch's own leases are taken, which are never counted.
             if execute(_OTHERS_HOLD, {"owner": owner, "handed": _HANDED_OFF}).fetchone():
                 counts: dict[str, int] = {}
-                for marks, chunk in in_lists(list(moved)):
+                for marks, chunk in in_lists(won):
                     counts.update(
                         execute(
                             "SELECT job_id, count(*) FROM leases WHERE owner != ? AND "

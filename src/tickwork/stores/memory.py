@@ -169,14 +169,14 @@ class MemoryStore(JobStore, ProcessListing, StatsListing, ChainStore):
         moving, jobs = self._moving, self._jobs
         with self._lock:
             for job_id, expected, new_next, remaining_runs, _runs in claims:
+                job = jobs.get(job_id)
+                if job is None or job.paused:
+                    answer(None)
+                    continue
                 current = moving.get(job_id)
                 if current is not None:
                     stored, left = current
                 else:
-                    job = jobs.get(job_id)
-                    if job is None:
-                        answer(None)
-                        continue
                     stored, left = job.next_fire, job.remaining_runs
                 if stored is not expected and not _same(stored, expected):
                     answer(None)
