@@ -200,6 +200,9 @@ class ChainLink:
         # Upstream job ids with downstream jobs, as last read: a run of one of them
         # makes this process look for complete sets at once.
         self._upstreams: frozenset[str] | None = None
+        #: Whether no job is started after others, as last read (False until read): the
+        #: end of a run then starts nothing. Any thread may read it (racily).
+        self.unchained = self.chains is None
         # Upstream runs of chained runs started here, by (job id, slot us), until the
         # run (with its retries) is over.
         self.contexts: dict[tuple[str, int], Mapping[str, Upstream]] = {}
@@ -215,10 +218,12 @@ class ChainLink:
     def changed(self) -> None:
         """A job was added, changed or removed: read the edges again when next needed."""
         self._upstreams = None
+        self.unchained = self.chains is None
 
     def _upstream_ids(self) -> frozenset[str]:
         if self._upstreams is None:
             self._upstreams = frozenset(up for ups, _ in self.edges().values() for up in ups)
+            self.unchained = not self._upstreams
         return self._upstreams
 
     def is_upstream(self, job_id: str) -> bool:

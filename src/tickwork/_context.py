@@ -15,6 +15,7 @@ from ._model import RunContext, RunRequest, run_id
 from ._references import being_defined, function_of, resolve_reference
 
 __all__ = [
+    "CURRENT_REQUEST",
     "RunHook",
     "being_defined",
     "current_run",
@@ -23,6 +24,7 @@ __all__ = [
     "log_fields",
     "request_fields",
     "resolve_reference",
+    "run_coroutine",
     "run_request",
     "run_request_blocking",
 ]
@@ -41,6 +43,9 @@ RunHook = Callable[[RunRequest], contextlib.AbstractContextManager[object]]
 _current: contextvars.ContextVar[RunRequest | None] = contextvars.ContextVar(
     "tickwork_current_run", default=None
 )
+#: The variable behind ``current_run()``: an executor's hot loop may set (and reset)
+#: it itself around a plain function (see :func:`run_request_blocking`).
+CURRENT_REQUEST = _current
 
 
 def current_run() -> RunContext:
@@ -110,18 +115,29 @@ def run_request_blocking(request: RunRequest, hooks: Sequence[RunHook] = ()) -> 
         # (No ** for the usual empty mapping: it would copy it into a new dict per run.)
         result = func(*request.args, **kwargs) if kwargs else func(*request.args)
         if result is not None and isinstance(result, _Coroutine):
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                return asyncio.run(result)
-            result.close()
-            raise RuntimeError(
-                f"job {request.job_id!r} is a coroutine function, but this thread already "
-                "runs an event loop; give it to an AsyncioExecutor"
-            )
+            return run_coroutine(request, result)
         return result
     finally:
         _current.reset(token)
+
+
+def run_coroutine(request: RunRequest, coroutine: _Coroutine[Any, Any, Any]) -> Any:
+    """Run the *coroutine* that *request*'s function returned to the end, with
+    :func:`asyncio.run` in the calling thread (``current_run()`` set by the caller).
+
+    Raises:
+        RuntimeError: an event loop is running in this thread (the coroutine is closed).
+        Whatever the coroutine raises.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    coroutine.close()
+    raise RuntimeError(
+        f"job {request.job_id!r} is a coroutine function, but this thread already "
+        "runs an event loop; give it to an AsyncioExecutor"
+    )
 
 
 def enter_hooks(

@@ -7,8 +7,9 @@ reads the clock, sleeps, starts threads or touches a store: callers hand it ``no
 and get decisions back. A driver (``Scheduler``, ``AsyncScheduler``, through the shared
 ``Engine``) does the I/O those decisions call for. Its parts, from the bottom:
 :mod:`~tickwork._deadlines` (the heap of due times), :mod:`~tickwork._jobstate` (what
-is kept per job), :mod:`~tickwork._decision` (what comes out) and this module, the
-state machine that moves jobs and runs along.
+is kept per job), :mod:`~tickwork._decision` (what comes out),
+:mod:`~tickwork._jobtable` (the table of job states over the heap) and this module,
+the state machine that moves jobs and runs along.
 
 * Every pending job has one entry in the heap (:class:`~tickwork._deadlines.Deadlines`),
   due at its *planned* time: its next nominal fire time plus its jitter offset, in
@@ -25,12 +26,12 @@ state machine that moves jobs and runs along.
   fire). Then :meth:`commit_fire` applies it: it moves the job on, starts runs up to
   ``max_instances``, buffers or skips the rest per the overlap policy, and returns the
   runs to start and the events. If the claim is lost, :meth:`refresh` takes the job as
-  the store now has it.
+  the store now has it. :meth:`commit_claimed` does it for a claim batch at once.
 * :meth:`finished` takes a run's result: it frees the instance, schedules a retry or
   counts the failure (pausing the job after ``max_consecutive_failures``), and starts
-  a buffered run if one waits. :meth:`taken_over` takes a run another process was
-  running when it died: the same retry decision as a failed run, recorded as
-  interrupted.
+  a buffered run if one waits; :meth:`finish_all` takes a batch of results.
+  :meth:`taken_over` takes a run another process was running when it died: the same
+  retry decision as a failed run, recorded as interrupted.
 * A job with no fire time left is *done*: it is forgotten, and its id goes into the
   decision's ``jobs_to_delete`` (its record leaves the store), only once none of its
   runs is going, waiting or due to retry. Until then the record stays: a process that
@@ -42,18 +43,17 @@ when a run ended, so schedules do not drift however long runs take.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
-from ._deadlines import Deadlines
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, fire_entry, idle_and_done, snapshot
+from ._jobstate import JobState, PendingRetry, idle_and_done, snapshot
+from ._jobtable import JobTable
 from ._model import (
     Job,
     Outcome,
@@ -72,189 +72,26 @@ from ._planning import (
     trigger_failure,
     within_remaining,
 )
+from .triggers.event import listens_for_events
 
 # Decision is offered here too: the engine imports it with the core.
 __all__ = ["Decision", "SchedulerCore"]
 
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
+_FAILURE = Outcome.FAILURE
 _new = tuple.__new__  # (see _model.request_for)
 _SUBMITTED = int(EventKind.JOB_SUBMITTED)
 #: How many runs ``Overlap.BUFFER_ALL`` lets wait per job before skipping.
 BUFFER_LIMIT = 1000
 
 
-class SchedulerCore:
-    """The due-time index and run bookkeeping. Not thread-safe: the engine locks around it."""
+class SchedulerCore(JobTable):
+    """The due-time index and run bookkeeping. Not thread-safe: the engine locks around it.
 
-    def __init__(self) -> None:
-        self._states: dict[str, JobState] = {}
-        # The due-time index over the states' entries.
-        self._deadlines = Deadlines(self._states)
-        # Retry keys, and schedule generations (the keys of fire entries: their order
-        # is the order of jobs due at one instant), unique for the life of the core.
-        self._retry_keys = itertools.count(1)
-        self._generations = itertools.count(1)
-        self._run_ids = itertools.count(1)
-        self._in_flight = 0
-        #: Set while the scheduler shuts down: buffered runs are dropped, not started.
-        self.closing = False
-        #: Event kinds someone listens to; the hot ones are only built when wanted.
-        self.wants = 0  # an int: IntFlag arithmetic is slow on the hot path
-        #: Whether decisions carry a RunEnd for every run that ends (for the history).
-        self.records = False
-
-    # -- the job table ----------------------------------------------------------------
-
-    def __contains__(self, job_id: str) -> bool:
-        state = self._states.get(job_id)
-        return state is not None and not state.removed
-
-    def get(self, job_id: str) -> Job | None:
-        """The job, or None (also for a removed job whose last runs are still going)."""
-        state = self._states.get(job_id)
-        return None if state is None or state.removed else snapshot(state)
-
-    def jobs(self) -> list[Job]:
-        return [snapshot(state) for state in self._states.values() if not state.removed]
-
-    def generation(self, job_id: str) -> int | None:
-        """The generation of a job's schedule (renewed at every change), or None."""
-        state = self._states.get(job_id)
-        return None if state is None else state.generation
-
-    def busy(self, job_id: str) -> bool:
-        """Whether runs of the job are going, waiting for a slot, or due to retry."""
-        state = self._states.get(job_id)
-        return state is not None and bool(state.running or state.buffer or state.retries)
-
-    def has_waiting_runs(self, job_id: str) -> bool:
-        """Whether runs of the job wait for a free instance (the overlap buffer)."""
-        state = self._states.get(job_id)
-        return state is not None and bool(state.buffer)
-
-    def running(self, job_id: str) -> int:
-        state = self._states.get(job_id)
-        return 0 if state is None else state.running
-
-    def in_flight(self) -> int:
-        """How many runs have been started and not yet reported."""
-        return self._in_flight
-
-    def __len__(self) -> int:
-        """How many jobs the core holds (removed ones whose runs still go included)."""
-        return len(self._states)
-
-    def evict(self, keep: Callable[[JobState], bool]) -> None:
-        """Forget the idle jobs (no run going, waiting or to retry) that *keep* refuses,
-        as if never loaded: a store too big to load whole holds them until their turn."""
-        idle = [s for s in self._states.values() if not (s.running or s.buffer or s.retries)]
-        for state in idle:
-            if not keep(state):
-                self._forget(state)
-
-    def put(self, job: Job) -> None:
-        """Add *job* or replace the job with its id; it is indexed by its ``next_fire``.
-
-        A job stored with no fire time left (its last run was going when it was saved)
-        is done: it is forgotten, and its record removed, once a run of it ends here.
-        """
-        state = self._states.get(job.id)
-        if state is None:
-            state = self._states[job.id] = JobState(job, job.next_fire)
-        else:
-            # A job re-added while runs of a removed one are going: those runs still count
-            # toward max_instances.
-            state.job = job
-            state.next_fire = job.next_fire
-            state.removed = False
-        # self._renew(state), inlined: a hot path (rescheduling, loading, syncing).
-        state.generation = next(self._generations)
-        if state.entry is not None:
-            state.entry = None
-            self._deadlines.went_stale(1)
-        self._index(state)
-
-    def refresh(self, job: Job | None, job_id: str) -> None:
-        """Take the job as the store has it now (after a lost claim), or forget it."""
-        if job is None:
-            self.discard(job_id)
-        else:
-            self.put(job)
-
-    def discard(self, job_id: str) -> Job | None:
-        """Forget a job. Its pending retries are dropped; running runs still report (and
-        are not retried)."""
-        state = self._states.get(job_id)
-        if state is None:
-            return None
-        self._drop_retries(state)
-        if state.running:
-            # Keep the bookkeeping for the runs in flight, but never fire it again.
-            state.job = evolve(state.job, next_fire=None, paused=False)
-            state.next_fire = None
-            self._renew(state)
-            state.buffer = None
-            state.removed = True
-            return state.job
-        self._forget(state)
-        return snapshot(state)
-
-    def put_many(self, jobs: list[Job]) -> None:
-        """:meth:`put` for many jobs at once (loading a store): one heapify, not a push
-        per job."""
-        states = self._states
-        entries = []
-        generations = self._generations
-        for job in jobs:
-            if job.id in states:
-                self.put(job)
-                continue
-            state = states[job.id] = JobState(job, job.next_fire, next(generations))
-            entry = state.entry = fire_entry(state)
-            if entry is not None:
-                entries.append(entry)
-        self._deadlines.add_many(entries)
-
-    def _index(self, state: JobState) -> None:
-        """Push the entry of *state*'s next fire, under its current generation."""
-        entry = state.entry = fire_entry(state)
-        if entry is not None:
-            self._deadlines.add(entry)
-
-    def _renew(self, state: JobState) -> None:
-        """Give *state* a new generation: its queued entry, if any, goes stale."""
-        state.generation = next(self._generations)
-        if state.entry is not None:
-            state.entry = None
-            self._deadlines.went_stale(1)
-
-    def _forget(self, state: JobState) -> None:
-        """Drop *state* from the table; its heap entries go stale."""
-        del self._states[state.job.id]
-        stale = len(state.retries) if state.retries else 0
-        if state.entry is not None:
-            state.entry = None
-            stale += 1
-        if stale:
-            self._deadlines.went_stale(stale)
-
-    def _drop_retries(self, state: JobState) -> None:
-        retries, state.retries = state.retries, None
-        if retries:
-            self._deadlines.went_stale(len(retries))
-
-    # -- time -------------------------------------------------------------------------
-
-    def next_due(self) -> datetime | None:
-        """When something is next due (a fire, with jitter, or a retry), or None."""
-        due_us = self._deadlines.next_deadline()
-        return None if due_us is None else _EPOCH + timedelta(microseconds=due_us)
-
-    def due(self, now: datetime) -> bool:
-        """Whether something is due at *now*."""
-        due_us = self._deadlines.next_deadline()
-        return due_us is not None and due_us <= epoch_us(now)
+    The job table (adding, replacing and forgetting jobs, what is due when) is
+    :class:`~tickwork._jobtable.JobTable`'s; the moves of fires and runs are here.
+    """
 
     def pop_due(
         self, now: datetime, into: Decision | None = None, *, limit: int | None = None
@@ -334,7 +171,7 @@ class SchedulerCore:
         last of them ends.
         """
         decision = Decision() if into is None else into
-        job_id, _, runs, missed, next_fire, _, remaining, generation = fire
+        job_id, _, _, _, next_fire, _, remaining, generation = fire
         state = self._states.get(job_id)
         if state is None or state.generation != generation:
             return decision
@@ -343,18 +180,6 @@ class SchedulerCore:
         state.next_fire = next_fire
         if job.remaining_runs != remaining:
             job = state.job = evolve(job, remaining_runs=remaining)
-        if not missed and len(runs) == 1 and state.running + elsewhere < job.max_instances:
-            # The common case, inlined: start the one run.
-            scheduled_at = runs[0]
-            decision.runs_to_start.append(self._request(state, scheduled_at, 1))
-            if self.wants & _SUBMITTED:
-                decision.report_submitted(job_id, scheduled_at, 1, at=now)
-            state.generation = next(self._generations)
-            if next_fire is not None:
-                self._index(state)
-            # (Else done firing: the run just started, so the state and the job's record
-            # stay until it reports.)
-            return decision
         if plan.missed:
             # Named after the oldest fire that did not run (never one that runs, whose
             # own history row has the same time).
@@ -393,6 +218,57 @@ class SchedulerCore:
             self._index(state)
         return decision
 
+    def commit_claimed(
+        self, fires: list[FireDue], answers: Sequence[int | None], now: datetime, into: Decision
+    ) -> list[str]:
+        """:meth:`commit_fire` for each fire of a claim batch, with the store's answer
+        for it (runs in progress elsewhere; None: the claim was lost); returns the ids
+        of the jobs whose claims were lost.
+
+        One call for a batch: the common case (one run due, nothing missed, a free
+        instance) is applied here without a call per fire.
+        """
+        lost = []
+        states = self._states
+        append = into.runs_to_start.append
+        submitted = self.wants & _SUBMITTED
+        generations, run_ids = self._generations, self._run_ids
+        started = 0
+        for fire, elsewhere in zip(fires, answers, strict=True):
+            if elsewhere is None:
+                lost.append(fire[0])
+                continue
+            job_id, _, runs, missed, next_fire, _, remaining, generation = fire
+            state = states.get(job_id)
+            if state is None or state.generation != generation:
+                continue
+            job = state.job
+            if (
+                missed
+                or len(runs) != 1
+                or job.remaining_runs != remaining
+                or state.running + elsewhere >= job.max_instances
+            ):
+                self.commit_fire(fire, now, into, elsewhere=elsewhere)
+                continue
+            state.next_fire = next_fire
+            scheduled_at = runs[0]
+            state.running += 1
+            started += 1
+            # (request_for, inlined.)
+            append((job.executor, _new(RunRequest, (
+                next(run_ids), job_id, job.func, job.func_ref, job.args, job.kwargs,
+                scheduled_at, 1, job.timeout, None, None, job.misfire_grace_time))))  # fmt: skip
+            if submitted:
+                into.report_submitted(job_id, scheduled_at, 1, at=now)
+            state.generation = next(generations)
+            if next_fire is not None:
+                self._index(state)
+            # (Else done firing: the run just started, so the state and the job's record
+            # stay until it reports.)
+        self._in_flight += started
+        return lost
+
     def commit_retry(
         self, retry: RetryDue, now: datetime, into: Decision | None = None
     ) -> Decision:
@@ -418,6 +294,71 @@ class SchedulerCore:
             self._start_or_hold(state, scheduled_at, 1, now, decision, from_schedule=False)
         return decision
 
+    def finish_all(
+        self,
+        results: list[RunResult],
+        now: datetime,
+        into: Decision,
+        *,
+        failed: Callable[[RunResult], None],
+        ended: Callable[[RunResult, Decision], None],
+        watching: bool,
+    ) -> None:
+        """:meth:`finished` for each of *results*, in order, into *into*; each at its
+        ``finished_at`` (else *now*). *failed* is called with each failed result just
+        before it is taken in (to log it); *ended* right after each result is taken in
+        (its history row is then the last of *into*), for every result when *watching*,
+        else for those that returned something or were started by upstream runs.
+
+        One call for a batch: the common case (a clean run of a job with nothing waiting
+        or failing) is taken in here without a call per run.
+        """
+        states = self._states
+        history = into.history
+        append = history.append
+        executed = self.wants & _EXECUTED
+        records = self.records
+        for result in results:
+            request = result.request
+            job_id = request.job_id
+            state = states.get(job_id)
+            if (
+                state is None
+                or result.outcome is not _SUCCESS
+                or state.buffer
+                or state.job.consecutive_failures
+            ):
+                if result.outcome is _FAILURE:
+                    failed(result)
+                self.finished(result, result.finished_at or now, into)
+            else:
+                self._in_flight -= 1
+                state.running -= 1
+                at = result.finished_at or now
+                if executed:
+                    into.report_executed(result, at=at)
+                if records:  # (a RunEnd built as a plain tuple is: one per run)
+                    append(_new(RunEnd, (
+                        job_id, request.scheduled_at, request.attempt, _SUCCESS, at,
+                        result.started_at, None, None, True, None, ())))  # fmt: skip
+                if (
+                    state.next_fire is None
+                    and not state.running
+                    and not state.retries
+                    and not (job := state.job).paused
+                    and not job.after
+                    and not listens_for_events(job.trigger)
+                ):
+                    # idle_and_done and _done, inlined (nothing is waiting or to retry).
+                    del states[job_id]
+                    if state.entry is not None:
+                        state.entry = None
+                        self._deadlines.went_stale(1)
+                    if not state.removed:
+                        into.jobs_to_delete.append(job_id)
+            if watching or result.return_value is not None or request.upstream is not None:
+                ended(result, into)
+
     def finished(self, result: RunResult, now: datetime, into: Decision | None = None) -> Decision:
         """Take a run's result: events, retries, failure counting, buffered runs.
 
@@ -432,21 +373,6 @@ class SchedulerCore:
         self._in_flight -= 1
         if state is not None:
             state.running -= 1
-            current = state.job
-            if result.outcome is _SUCCESS and not current.consecutive_failures and not state.buffer:
-                # The common case, inlined: a clean run of a job with nothing waiting.
-                if self.wants & _EXECUTED:
-                    decision.report_executed(result, at=now)
-                if self.records:  # (a RunEnd built as a plain tuple is: one per run)
-                    decision.history.append(_new(RunEnd, (
-                        request.job_id, request.scheduled_at, request.attempt, _SUCCESS, now,
-                        result.started_at, None, None, True, None, ())))  # fmt: skip
-                # _done, inlined (the buffer is empty).
-                if state.next_fire is None and idle_and_done(state):
-                    self._forget(state)
-                    if not state.removed:
-                        decision.jobs_to_delete.append(current.id)
-                return decision
         job = None if state is None else snapshot(state)
         # A removed job's record is gone: nothing of it is saved.
         saved = state is not None and not state.removed
@@ -504,6 +430,7 @@ class SchedulerCore:
                     self._drop_buffer(state, now, decision)
                     break
                 scheduled_at, attempt = buffer.popleft()
+                self.waiting -= 1
                 decision.runs_to_start.append(self._request(state, scheduled_at, attempt))
                 if self.wants & _SUBMITTED:
                     decision.report_submitted(job.id, scheduled_at, attempt, at=now)
@@ -675,6 +602,7 @@ class SchedulerCore:
         buffer = state.buffer
         while buffer:
             scheduled_at, attempt = buffer.popleft()
+            self.waiting -= 1
             self.skipped(
                 decision,
                 state.job.id,
@@ -695,6 +623,7 @@ class SchedulerCore:
         if state.buffer:
             kept = deque(item for item in state.buffer if epoch_us(item[0]) != at)
             dropped += len(state.buffer) - len(kept)
+            self.waiting -= len(state.buffer) - len(kept)
             state.buffer = kept
         if state.retries:
             retries = state.retries
@@ -800,10 +729,12 @@ class SchedulerCore:
                 state.buffer = deque()
             if len(state.buffer) < BUFFER_LIMIT or not from_schedule:
                 state.buffer.append((scheduled_at, attempt))
+                self.waiting += 1
                 return
             reason = f"{BUFFER_LIMIT} runs are already waiting"
         elif job.overlap is Overlap.BUFFER_ONE and not state.buffer:
             state.buffer = deque([(scheduled_at, attempt)])
+            self.waiting += 1
             return
         elif job.overlap is Overlap.BUFFER_ONE:
             reason = "a run is already waiting for the running one (overlap='buffer_one')"

@@ -38,6 +38,7 @@ own, for entries with distinct (due, key) pairs, as the core's are.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from collections.abc import Container, Mapping
 from operator import itemgetter
 from typing import Protocol
@@ -182,6 +183,21 @@ class Deadlines:
         run = self._run
         at, end = self._at, len(run)
         pop = heapq.heappop
+        if at < end and not (heap and heap[0][0] <= now_us):
+            # Nothing due in the heap: the due part of the run comes out in its order,
+            # by slices (a backlog taken in bulk, the common case).
+            stop = end if run[-1][0] <= now_us else bisect_right(run, now_us, at, end, key=_DUE)
+            while at < stop and len(live) < limit:
+                chunk = run[at : min(stop, at + limit - len(live))]
+                at += len(chunk)
+                found = [
+                    entry
+                    for entry in chunk
+                    if (owner := owners.get(entry[2])) is not None
+                    and (entry is owner.entry or (entry[1] < 0 and _retry_held(owner, entry[1])))
+                ]
+                self._stale -= len(chunk) - len(found)
+                live += found
         # The next entry is the smaller of the run's front and the heap's top; is_live
         # inlined: this loop runs once per fire.
         while len(live) < limit:
@@ -250,3 +266,9 @@ class Deadlines:
 
 _DUE = itemgetter(0)
 _KEY = itemgetter(1)
+
+
+def _retry_held(owner: Holder, key: int) -> bool:
+    """Whether *owner* still holds the retry of heap key *key*."""
+    retries = owner.retries
+    return retries is not None and key in retries

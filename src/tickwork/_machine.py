@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
+from itertools import islice
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._chains import ChainLink
@@ -48,6 +49,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound="Machine")
 _COMPLETIONS = int(EventKind.JOB_EXECUTED | EventKind.JOB_REMOVED)
+_SUCCESS = Outcome.SUCCESS
 #: Due runs dispatched by the first step of a backlog: small, so the first run starts
 #: after little planning (a millisecond or two)...
 CHUNK_FIRST = 256
@@ -55,6 +57,21 @@ CHUNK_FIRST = 256
 #: enough that a step's fixed costs (a store transaction, waking workers) are spread
 #: thin, small enough that the lock is not held long.
 CHUNK_MAX = 4096
+
+
+def _log_failure(result: RunResult) -> None:
+    """Log a run that failed (as the engine takes it in)."""
+    error = result.exception
+    request = result.request
+    logger.error(
+        "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
+        request.job_id,
+        request.scheduled_at.isoformat(),
+        request.attempt,
+        f"{type(error).__name__}: {error}",
+        exc_info=error if isinstance(error, BaseException) else None,
+        extra=request_fields(request),
+    )
 
 
 class Driver(Protocol):
@@ -294,6 +311,8 @@ class Machine:
                         self._route(now, batch, running=running)
                     if running and dispatch and link.ok:
                         link.dispatch(now, batch, limit=self._chunk)
+                        if batch.runs_to_start and not self._chains.unchained:
+                            self._read_edges()
                     self._persist(batch, now)
                     if running and link.ok and self._chains.due(now):
                         self._chain(now, batch)
@@ -321,6 +340,16 @@ class Machine:
             dispatch = False
             if not self._results:
                 return upcoming
+
+    def _read_edges(self) -> None:
+        """Read the chains' edges now, when not read yet, not once the first runs end:
+        until then every run's end wakes the driver (:meth:`_on_result`). Only a hint,
+        read between claiming runs and handing them over: nothing it raises may stop
+        that (a store that fails is asked again when the runs end)."""
+        try:
+            self._chains.watching()
+        except Exception:
+            logger.debug("tickwork: could not read the chains' edges yet", exc_info=True)
 
     def _chain(self, now: datetime, batch: Decision) -> None:
         """Start the runs of chained jobs whose upstream runs have ended (lock held)."""
@@ -419,27 +448,14 @@ class Machine:
         results = self._results
         if not results:
             return
-        core = self._core
-        ended = self._chains.ended
         # A plain run (it returned None, no upstream started it) ends nothing else when
-        # no job is started after others: ChainLink.ended is skipped for it.
+        # no job is started after others: ChainLink.ended is skipped for it. (Asked
+        # first: a store that fails to answer leaves the results queued.)
         watching = self._chains.watching()
-        while results:
-            result = results.popleft()
-            if result.outcome is Outcome.FAILURE:
-                error = result.exception
-                logger.error(
-                    "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
-                    result.request.job_id,
-                    result.request.scheduled_at.isoformat(),
-                    result.request.attempt,
-                    f"{type(error).__name__}: {error}",
-                    exc_info=error if isinstance(error, BaseException) else None,
-                    extra=request_fields(result.request),
-                )
-            core.finished(result, result.finished_at or now, batch)
-            if watching or result.return_value is not None or result.request.upstream is not None:
-                ended(result, batch)
+        # Taken off one by one (popleft, called from C): executors keep appending meanwhile.
+        taken = list(islice(iter(results.popleft, None), len(results)))
+        self._core.finish_all(taken, now, batch, failed=_log_failure, ended=self._chains.ended,
+                              watching=watching)  # fmt: skip
 
     def _submit(self, decision: Decision) -> None:
         """Hand the decision's runs to their executors (outside the lock), once."""
@@ -472,6 +488,18 @@ class Machine:
         10,000, and listeners always run in the driver's thread.
         """
         self._results.append(result)
+        # The common case of _taken, inlined: a clean run while no run waits for a free
+        # instance, no one listens for completions and no job is started after others.
+        core = self._core
+        if (
+            result.outcome is _SUCCESS
+            and not core.waiting
+            and not core.wants & _COMPLETIONS
+            and self._chains.unchained
+            and not self._link.shared
+            and not self._closed
+        ):
+            return
         self._taken((result,))
 
     def _on_results(self, results: list[RunResult]) -> None:
@@ -500,11 +528,15 @@ class Machine:
         # max_instances and skip the job's next fire.
         core = self._core
         if not core.wants & _COMPLETIONS and not self._link.shared:
-            waiting = core.has_waiting_runs
-            chained = self._chains.is_upstream
+            waiting = core.has_waiting_runs if core.waiting else None
+            chained = None if self._chains.unchained else self._chains.is_upstream
             for result in results:
                 job_id = result.request.job_id
-                if result.outcome is not Outcome.SUCCESS or waiting(job_id) or chained(job_id):
+                if (
+                    result.outcome is not _SUCCESS
+                    or (waiting is not None and waiting(job_id))
+                    or (chained is not None and chained(job_id))
+                ):
                     break
             else:
                 return  # clean runs only, nothing waits for them

@@ -318,8 +318,11 @@ class StoreLink:
             # Fires of jobs for an executor this process lacks are left to the processes
             # that have it (not claimed, so not lost).
             due = [item for item in due if item.job_id not in self._foreign]
-        # (type, not isinstance: these run once per due item, and neither is subclassed.)
-        retries = [item for item in due if type(item) is RetryDue]
+        # (type, not isinstance: these run once per due item, and neither is subclassed;
+        # the look for any retry runs in C.)
+        retries = (
+            [item for item in due if type(item) is RetryDue] if RetryDue in map(type, due) else []
+        )
         fires = (
             [item for item in due if type(item) is FireDue]
             if retries
@@ -333,14 +336,7 @@ class StoreLink:
             self._leftover = fires[limit:]
             fires = fires[:limit]
         try:
-            claimed = iter(
-                self.store.claim_fires(
-                    list(map(_CLAIM, fires)),
-                    now=now,
-                )
-                if fires
-                else ()
-            )
+            claimed = self.store.claim_fires(list(map(_CLAIM, fires)), now=now) if fires else []
         except StoreError as error:
             # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
             logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
@@ -351,13 +347,7 @@ class StoreLink:
         core = self._core
         for retry in retries:
             core.commit_retry(retry, now, batch)
-        lost = []
-        for fire in fires:
-            elsewhere = next(claimed)
-            if elsewhere is not None:
-                core.commit_fire(fire, now, batch, elsewhere=elsewhere)
-            else:
-                lost.append(fire.job_id)
+        lost = core.commit_claimed(fires, claimed, now, batch)
         if lost:
             self._contended = True
             self._after_lost_claims(lost, now)

@@ -22,8 +22,10 @@ import time
 from _thread import LockType, allocate_lock
 from collections import deque
 from collections.abc import Sequence
+from datetime import datetime
+from types import CoroutineType as _Coroutine
 
-from .._context import request_fields, run_request_blocking
+from .._context import CURRENT_REQUEST, request_fields, run_coroutine, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from ._base import BatchExecutor
@@ -35,6 +37,7 @@ logger = logging.getLogger("tickwork")
 _worker_numbers = itertools.count(1)
 _new = tuple.__new__
 _SUCCESS = Outcome.SUCCESS
+_enter, _leave = CURRENT_REQUEST.set, CURRENT_REQUEST.reset
 
 
 class ThreadExecutor(BatchExecutor):
@@ -127,7 +130,8 @@ class ThreadExecutor(BatchExecutor):
         queue = self._queue
         popleft = queue.popleft
         lock, parked = self._lock, self._parked
-        execute = self._execute
+        now = self._clock.now
+        report = self._report
         # This worker's gate: held while it is parked, released by whoever wakes it.
         gate = allocate_lock()
         gate.acquire()
@@ -150,35 +154,57 @@ class ThreadExecutor(BatchExecutor):
                 # not started, so it is reported like the rest of the queue.
                 self._interrupt(request)
                 continue
-            execute(request)
+            func = request.func
+            if func is None or self._run_hooks:
+                self._execute(request)
+                continue
+            # _execute and run_request_blocking, inlined for a plain function (this runs
+            # once per run).
+            started = now()
+            token = _enter(request)
+            try:
+                kwargs = request.kwargs
+                value = func(*request.args, **kwargs) if kwargs else func(*request.args)
+                if value is not None and isinstance(value, _Coroutine):
+                    value = run_coroutine(request, value)
+            except BaseException as error:
+                _leave(token)
+                result = self._failure(request, error, started)
+            else:
+                _leave(token)
+                # Built as a plain tuple is: RunResult's constructor is a Python function.
+                result = _new(RunResult, (request, _SUCCESS, value, None, started, now()))
+            try:
+                report(result)
+            except Exception:  # pragma: no cover - the scheduler's callback does not raise
+                logger.exception(
+                    "tickwork: the result callback failed for %r",
+                    request,
+                    extra=request_fields(request),
+                )
 
     def _execute(self, request: RunRequest) -> None:
-        now = self._clock.now
-        started = now()
+        """Run *request* (in its hooks, if any) and report how it ended."""
+        started = self._clock.now()
         try:
             value = run_request_blocking(request, self._run_hooks)
-        except Exception as error:
-            result = RunResult(request, Outcome.FAILURE, None, error, started, now())
         except BaseException as error:
+            result = self._failure(request, error, started)
+        else:
+            result = _new(RunResult, (request, _SUCCESS, value, None, started, self._clock.now()))
+        self._deliver(result)
+
+    def _failure(self, request: RunRequest, error: BaseException, started: datetime) -> RunResult:
+        """The result of a run that raised *error*. Anything but an ``Exception`` (a job
+        raising ``SystemExit``, say) is also logged: the worker carries on."""
+        if not isinstance(error, Exception):
             logger.error(
                 "tickwork: job %r raised %s; reported as a failure, the worker carries on",
                 request.job_id,
                 type(error).__name__,
                 extra=request_fields(request),
             )
-            result = RunResult(request, Outcome.FAILURE, None, error, started, now())
-        else:
-            # Built as a plain tuple is: RunResult's constructor is a Python function,
-            # and this runs once per run.
-            result = _new(RunResult, (request, _SUCCESS, value, None, started, now()))
-        try:
-            self._report(result)
-        except Exception:  # pragma: no cover - the scheduler's callback does not raise
-            logger.exception(
-                "tickwork: the result callback failed for %r",
-                request,
-                extra=request_fields(request),
-            )
+        return RunResult(request, Outcome.FAILURE, None, error, started, self._clock.now())
 
     def _interrupt(self, request: RunRequest) -> None:
         now = self._clock.now()
