@@ -272,7 +272,7 @@ class StoreLink:
         held_back = self._held_back()
         if self._leftover and not held_back:
             return now  # fires left over from the last chunk
-        if self._race_done(now) or self.changes_pending:
+        if self._race_done(now) or (self.changes_pending and not self._backlogged(now)):
             return now  # read what the others did (upkeep): a backlog here is done
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
@@ -425,8 +425,18 @@ class StoreLink:
             self._reload(job_id, now)
 
     def _backlogged(self, now: datetime) -> bool:
-        """Whether due fires wait here (planned ones left over, or due in the core)."""
-        return bool(self._leftover) or self._core.due(now)
+        """Whether due fires wait here (planned ones left over, or due in the core), the
+        window's next page is wanted, or due jobs this process left to the others (a
+        backlog the store splits between processes: ``waiting_on_others``, optional)
+        are not known to be claimed yet: the others' claims are read once the backlog
+        is all read and done, at the poll or when the store has nothing left waiting."""
+        if self._leftover or self._core.due(now):
+            return True
+        window = self.window
+        if window is not None and window.behind(self._core.next_due()):
+            return True
+        waiting = getattr(self._shared, "waiting_on_others", None)
+        return waiting is not None and bool(waiting())
 
     def _race_done(self, now: datetime) -> bool:
         """Whether claims were lost in a race for a backlog that is now done here (nothing
@@ -572,6 +582,7 @@ class StoreLink:
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
                 look = True
+                self.changes_pending = False  # (this read covers what was told so far)
             if look:
                 self.take_changes()
                 look = False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
@@ -92,7 +92,8 @@ SELECT 'l', NULL, job_id, scheduled_us, token, NULL FROM leased
 _RENEW = "UPDATE {s}.leases SET expires_us = %s WHERE owner = %s RETURNING token"
 
 #: Other owners with leases: each one's soonest expiry, and whether it is dead (no
-#: live process row holds its advisory lock).
+#: live process row holds its advisory lock); then each live process (expiry NULL: the
+#: processes a due backlog is split between, see ._pg_share).
 #: (Two ranges of the owner index, either side of this store's own leases, which a plain
 #: ``owner <> %s`` would read through: 20,000 of them in a backlog.)
 _OTHER_OWNERS = """
@@ -100,6 +101,8 @@ SELECT l.owner, min(l.expires_us),
     l.owner <> '' AND NOT EXISTS (
         SELECT 1 FROM {s}.processes p WHERE p.owner = l.owner AND {held})
 FROM {s}.leases l WHERE l.owner < %(owner)s OR l.owner > %(owner)s GROUP BY l.owner
+UNION ALL
+SELECT p.owner, NULL, NULL FROM {s}.processes p WHERE {held}
 """
 
 _TAKE_OVER = f"""
@@ -144,6 +147,10 @@ class PGLeases(PGHistory):
     _prune_at_us: int  # when the history is next pruned
     _beat_at_us: int  # when this store's scheduler next writes its heartbeat
     _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
+
+    if TYPE_CHECKING:  # (PGShare's)
+
+        def _new_live_set(self, owners: list[str]) -> None: ...
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs: one statement for the whole batch."""
@@ -254,8 +261,11 @@ class PGLeases(PGHistory):
         soonest: int | None = None
         alive = LOCK_HELD.format(lock=liveness_key(self.schema))
         others = self._live_read(_OTHER_OWNERS.format(s=self._s, held=alive), {"owner": self.owner})
+        self._new_live_set([row[0] for row in others if row[1] is None])
         if take_over:
             for owner, expires, is_dead in others:
+                if expires is None:
+                    continue  # (a live process)
                 if is_dead:
                     dead.append(owner)
                 elif expires < now_us:

@@ -40,6 +40,7 @@ from .._errors import StoreError
 from .._instants import instant
 
 __all__ = [
+    "JOB_COLUMNS",
     "MIGRATE_CLASS",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -219,6 +220,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
     ),
 ]
+#: A job's columns as a read decodes them (in the order of ``JobRows._fields``).
+JOB_COLUMNS = (
+    "id, name, func_ref, args::text, kwargs::text, args_pickle, kwargs_pickle, "
+    "trigger::text, options::text, next_fire_us, paused, remaining_runs, "
+    "consecutive_failures, next_fire_zone, broken"
+)
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
