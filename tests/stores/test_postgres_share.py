@@ -226,6 +226,27 @@ def test_a_process_heard_of_for_the_first_time_is_counted_at_the_next_page(
         assert first._live_set == tuple(sorted([first.owner, second.owner]))
         assert 0 < len(jobs) < COUNT - 10  # the rest split with the second process
         assert sorted(_ids(jobs) + list(first._waiting)) == ids[10:]
+        assert first.waiting_on_others()  # (the scheduler reads changes at the poll)
+
     finally:
         first.close()
         second.close()
+
+
+def test_a_share_the_live_set_gives_back_is_read_at_the_next_sync(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = stores
+    ids = _due(first)
+    first._new_live_set([first.owner, second.owner, "zz-a-process-that-died"])
+    mine = _ids(first.share_due_jobs(after=None, limit=COUNT)[0])
+    assert first.waiting_on_others()
+    # maintain() reads the live processes (every poll_interval): one fewer.
+    first.maintain(T0)
+    assert not first.waiting_on_others()  # the scheduler reads at the next notification
+    changed = first.sync()
+    assert changed is not None
+    back = _ids(changed[0])
+    assert back
+    assert set(back).isdisjoint(first._waiting)
+    assert sorted(mine + back + list(first._waiting)) == ids

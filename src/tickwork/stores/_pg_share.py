@@ -173,9 +173,11 @@ class PGShare(PGHistory):
 
     def waiting_on_others(self) -> bool:
         """Whether due jobs this process left to other processes are not yet reported
-        claimed (or taken in): the scheduler then reads the others' changes at the poll
-        rather than at each notification, as while a backlog of its own is due."""
-        return bool(self._waiting)
+        claimed (or taken in), and none is to be taken in now: the scheduler then reads
+        the others' changes at the poll rather than at each notification, as while a
+        backlog of its own is due. (Jobs that are this process's share after all, the
+        live processes having changed, are read at the next notified read.)"""
+        return bool(self._waiting) and not self._recheck
 
     def _new_live_set(self, owners: list[str]) -> None:
         """Take the live processes just read (``maintain``, a first page). If they
