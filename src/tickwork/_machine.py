@@ -228,6 +228,7 @@ class Machine:
             self._state = SchedulerState.PAUSED
             event = Event(kind=EventKind.SCHEDULER_PAUSED, at=self._clock.now())
         self._emit([event])
+        self._driver.wakeup()  # (the next step tells a shared store it stopped dispatching)
 
     def resume(self) -> None:
         """Start dispatching again after :meth:`pause`."""
@@ -535,6 +536,9 @@ class Machine:
             if self._state is not SchedulerState.STOPPED:
                 raise SchedulerStateError(f"the scheduler is already {self._state.value}")
             try:
+                # (Before the first page: a store that splits a due backlog among the
+                # processes that dispatch counts this one in it.)
+                self._link.tell_dispatching(not paused)
                 self._link.load()
                 now = self._clock.now()
                 # Last: nothing after it fails, so a failed start leaves no subscription.

@@ -35,7 +35,7 @@ import logging
 import random
 import zlib
 from collections import deque
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Collection, Container, Mapping
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, cast
@@ -142,6 +142,9 @@ class StoreLink:
         self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
         self._unsubscribe: Callable[[], None] | None = None
         self._wake: Callable[[], None] = _nothing
+        # What the store was last told of this process's dispatching (running, number
+        # of executors): see tell_dispatching.
+        self._told: tuple[bool, int] | None = None
 
     # -- loading ----------------------------------------------------------------------
 
@@ -175,8 +178,10 @@ class StoreLink:
         self.loaded = True
 
     def restart(self) -> None:
-        """Forget when upkeep and the change check are due: both run at the next step."""
+        """Forget when upkeep and the change check are due: both run at the next step
+        (and what the store was told of this process's dispatching: told again)."""
         self.upkeep_at = self._sync_at = None
+        self._told = None
 
     def loadable(self, job: Job) -> Job | None:
         """*job*, if its function imports; else None, and the job marked broken.
@@ -557,6 +562,20 @@ class StoreLink:
                 logger.error("tickwork: could not read the next jobs due: %s", error)
                 self.failed(now, error)
 
+    def tell_dispatching(self, running: bool) -> None:
+        """Tell a store that splits a due backlog among the processes that dispatch
+        (``dispatching``, optional: PostgreSQL's) whether this one does, and to which
+        executors: at start, then at each upkeep once it changed (paused, resumed, an
+        executor added). Raises StoreError."""
+        tell = getattr(self._shared, "dispatching", None)
+        executors = self._executors
+        if tell is None or not isinstance(executors, Collection):
+            return
+        told = (running, len(executors))
+        if told != self._told:
+            tell(sorted(executors) if running else None)
+            self._told = told
+
     def _look_after_shared(self, now: datetime, batch: Decision, *, running: bool) -> None:
         store = self._shared
         if store is None:
@@ -576,6 +595,7 @@ class StoreLink:
         else:
             self.changes_pending = False
         try:
+            self.tell_dispatching(running)
             if self._race_done(now):
                 self._lost_claims = False
                 look = True

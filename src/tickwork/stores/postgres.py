@@ -381,6 +381,8 @@ class PostgresStore(
         self._waiting = {}
         self._graces = deque()
         self._live_set = None
+        self._split = ([], [], [])
+        self._dispatching = None
         self._db_now_us = 0
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()
@@ -687,10 +689,16 @@ class PostgresStore(
         ``""`` after a reconnection."""
         if payload == self.owner:
             return
+        if payload.endswith("\n"):
+            # A process started or stopped dispatching: the next page read reads the
+            # dispatching processes (see ._pg_share); no job changed.
+            if payload[:-1] != self.owner:
+                self._live_set = None
+            return
         live = self._live_set
-        if live is not None and payload not in live:
-            # A process this one does not know of yet (it started; or notifications
-            # may have been missed): the next page read reads the live processes.
+        if live is not None and all(owner != payload for owner, _ in live):
+            # A process this one does not know of as dispatching (it started; or
+            # notifications may have been missed): the next page read reads them.
             self._live_set = None
         for callback, _ in list(self._callbacks):
             try:
