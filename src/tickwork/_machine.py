@@ -526,6 +526,15 @@ class Machine:
         if control is not None:
             self._control = control
 
+    def announce(self, *, paused: bool = False) -> None:
+        """At start, before the store's clock is measured (which opens the store): tell
+        a store that splits a due backlog among the processes that dispatch whether
+        this one will (so that the others count it in from their first page). Nothing
+        once started. Raises StoreError."""
+        with self._lock:
+            if self._state is SchedulerState.STOPPED:
+                self._link.tell_dispatching(not paused)
+
     def startup(self, *, paused: bool = False) -> list[Event]:
         """Load the stored jobs and mark the scheduler running (or paused); return the
         start events for the driver to emit. Raises ``SchedulerStateError`` when it has
@@ -562,6 +571,7 @@ class Machine:
         :func:`tickwork.testing.run_until`) and for programs that call
         :meth:`process_due` from their own loop. ``shutdown()`` closes it.
         """
+        self.announce(paused=paused)
         self.measure_clock()
         self.emit(self.startup(paused=paused))
 

@@ -326,6 +326,11 @@ def test_a_store_object_no_scheduler_drives_dispatches_nothing(pg_tables: str) -
         store.close()
         store.open()  # (opened again: dispatching nothing until told)
         assert _executors(pg_tables, store.owner) is None
+        store.close()
+        # Told before it opens (a scheduler's start): registered dispatching at once.
+        store.dispatching(["default"])
+        store.open()
+        assert _executors(pg_tables, store.owner) == '["default"]'
     finally:
         store.close()
 
