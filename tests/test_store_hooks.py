@@ -575,3 +575,48 @@ def test_a_backlog_defers_notified_reads_until_it_is_done(tmp_path: Path) -> Non
     finally:
         ours.close()
         peer.close()
+
+
+def test_jobs_left_to_other_processes_defer_notified_reads_to_the_poll(
+    tmp_path: Path,
+) -> None:
+    """While the store says due jobs it left to other processes are not yet known to be
+    claimed (``waiting_on_others``: a backlog split between processes), a notification
+    does not read the changes at once (each read would take in the others' claims one
+    by one), and the step does not spin on it: the poll reads them."""
+    from tickwork._core import SchedulerCore
+    from tickwork._decision import Decision
+    from tickwork._references import resolve_reference
+    from tickwork._storelink import StoreLink
+
+    class Splitting(NotifyingSQLite):
+        waiting = True
+
+        def waiting_on_others(self) -> bool:
+            return self.waiting
+
+    ours = Splitting(tmp_path / "jobs.db", poll_interval=10)
+    try:
+        link = StoreLink(ours, SchedulerCore(), resolve_reference, {"default"})
+        link.load()
+        link.subscribe(lambda: None, T0)
+        link.upkeep(T0, Decision(), running=True)  # the first look (the poll's)
+        assert ours.syncs == 1
+        ours.notify()
+        now = T0 + timedelta(seconds=1)
+        link.upkeep(now, Decision(), running=True)
+        assert ours.syncs == 1
+        assert link.changes_pending
+        assert link.next_dispatch(now) is None  # nothing due: no step at once
+        poll = T0 + timedelta(seconds=10)
+        assert link.next_wakeup(None)[0] == poll
+        link.upkeep(poll, Decision(), running=True)  # the poll reads them
+        assert ours.syncs == 2
+        assert not link.changes_pending
+        ours.waiting = False
+        ours.notify()
+        assert link.next_dispatch(poll) == poll
+        link.upkeep(poll, Decision(), running=True)  # nothing left waiting: at once
+        assert ours.syncs == 3
+    finally:
+        ours.close()

@@ -245,6 +245,7 @@ class Machine:
             self._state = SchedulerState.PAUSED
             event = Event(kind=EventKind.SCHEDULER_PAUSED, at=self._clock.now())
         self._emit([event])
+        self._driver.wakeup()  # (the next step tells a shared store it stopped dispatching)
 
     def resume(self) -> None:
         """Start dispatching again after :meth:`pause`."""
@@ -557,6 +558,15 @@ class Machine:
         if control is not None:
             self._control = control
 
+    def announce(self, *, paused: bool = False) -> None:
+        """At start, before the store's clock is measured (which opens the store): tell
+        a store that splits a due backlog among the processes that dispatch whether
+        this one will (so that the others count it in from their first page). Nothing
+        once started. Raises StoreError."""
+        with self._lock:
+            if self._state is SchedulerState.STOPPED:
+                self._link.tell_dispatching(not paused)
+
     def startup(self, *, paused: bool = False) -> list[Event]:
         """Load the stored jobs and mark the scheduler running (or paused); return the
         start events for the driver to emit. Raises ``SchedulerStateError`` when it has
@@ -567,6 +577,9 @@ class Machine:
             if self._state is not SchedulerState.STOPPED:
                 raise SchedulerStateError(f"the scheduler is already {self._state.value}")
             try:
+                # (Before the first page: a store that splits a due backlog among the
+                # processes that dispatch counts this one in it.)
+                self._link.tell_dispatching(not paused)
                 self._link.load()
                 now = self._clock.now()
                 # Last: nothing after it fails, so a failed start leaves no subscription.
@@ -590,6 +603,7 @@ class Machine:
         :func:`tickwork.testing.run_until`) and for programs that call
         :meth:`process_due` from their own loop. ``shutdown()`` closes it.
         """
+        self.announce(paused=paused)
         self.measure_clock()
         self.emit(self.startup(paused=paused))
 

@@ -35,7 +35,7 @@ import logging
 import random
 import zlib
 from collections import deque
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Collection, Container, Mapping
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, cast
@@ -142,6 +142,9 @@ class StoreLink:
         self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
         self._unsubscribe: Callable[[], None] | None = None
         self._wake: Callable[[], None] = _nothing
+        # What the store was last told of this process's dispatching (running, number
+        # of executors): see tell_dispatching.
+        self._told: tuple[bool, int] | None = None
 
     # -- loading ----------------------------------------------------------------------
 
@@ -175,8 +178,10 @@ class StoreLink:
         self.loaded = True
 
     def restart(self) -> None:
-        """Forget when upkeep and the change check are due: both run at the next step."""
+        """Forget when upkeep and the change check are due: both run at the next step
+        (and what the store was told of this process's dispatching: told again)."""
         self.upkeep_at = self._sync_at = None
+        self._told = None
 
     def loadable(self, job: Job) -> Job | None:
         """*job*, if its function imports; else None, and the job marked broken.
@@ -272,7 +277,7 @@ class StoreLink:
         held_back = self._held_back()
         if self._leftover and not held_back:
             return now  # fires left over from the last chunk
-        if self._race_done(now) or self.changes_pending:
+        if self._race_done(now) or (self.changes_pending and not self._backlogged(now)):
             return now  # read what the others did (upkeep): a backlog here is done
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
@@ -415,8 +420,18 @@ class StoreLink:
             self._reload(job_id, now)
 
     def _backlogged(self, now: datetime) -> bool:
-        """Whether due fires wait here (planned ones left over, or due in the core)."""
-        return bool(self._leftover) or self._core.due(now)
+        """Whether due fires wait here (planned ones left over, or due in the core), the
+        window's next page is wanted, or due jobs this process left to the others (a
+        backlog the store splits between processes: ``waiting_on_others``, optional)
+        are not known to be claimed yet: the others' claims are read once the backlog
+        is all read and done, at the poll or when the store has nothing left waiting."""
+        if self._leftover or self._core.due(now):
+            return True
+        window = self.window
+        if window is not None and window.behind(self._core.next_due()):
+            return True
+        waiting = getattr(self._shared, "waiting_on_others", None)
+        return waiting is not None and bool(waiting())
 
     def _race_done(self, now: datetime) -> bool:
         """Whether claims were lost in a race for a backlog that is now done here (nothing
@@ -537,6 +552,20 @@ class StoreLink:
                 logger.error("tickwork: could not read the next jobs due: %s", error)
                 self.failed(now, error)
 
+    def tell_dispatching(self, running: bool) -> None:
+        """Tell a store that splits a due backlog among the processes that dispatch
+        (``dispatching``, optional: PostgreSQL's) whether this one does, and to which
+        executors: at start, then at each upkeep once it changed (paused, resumed, an
+        executor added). Raises StoreError."""
+        tell = getattr(self._shared, "dispatching", None)
+        executors = self._executors
+        if tell is None or not isinstance(executors, Collection):
+            return
+        told = (running, len(executors))
+        if told != self._told:
+            tell(sorted(executors) if running else None)
+            self._told = told
+
     def _look_after_shared(self, now: datetime, batch: Decision, *, running: bool) -> None:
         store = self._shared
         if store is None:
@@ -556,12 +585,14 @@ class StoreLink:
         else:
             self.changes_pending = False
         try:
+            self.tell_dispatching(running)
             if self._race_done(now):
                 self._lost_claims = False
                 look = True
             if store.poll_interval is not None and (self._sync_at is None or now >= self._sync_at):
                 self._sync_at = now + timedelta(seconds=store.poll_interval)
                 look = True
+                self.changes_pending = False  # (this read covers what was told so far)
             if look:
                 self.take_changes()
                 look = False

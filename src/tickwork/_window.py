@@ -29,6 +29,14 @@ by page (the first page, read by ``start()``, is smaller, so that it returns at
 once). :meth:`Window.behind` tells the dispatch step to step again at once while a
 page is wanted; :meth:`Window.advance` reads it.
 
+A store may split the jobs due now between the processes that use it
+(``share_due_jobs``, optional: PostgreSQL's): its page then leaves out the due jobs
+that are another process's share, and says which key it reached; the jobs left out are
+ones whose key is within the bound but which the core does not hold, and the store's
+``sync`` reports each that this process is to take in after all (the other process
+claimed or changed it, or did not claim it in time), so the invariant above holds up to
+those reports.
+
 A page shorter than a window means every job was read: the window is then *whole*
 (its bound is past every key), and the core holds every job that can fire, as with a
 store loaded whole, with no page reads and no evictions. It becomes bounded again,
@@ -127,7 +135,7 @@ class Window:
     def start(self) -> None:
         """Read the first page (where a shared store's sync counts from)."""
         first = min(FIRST, self.size)
-        self._take(self._store.due_jobs(after=None, limit=first), first)
+        self._read(None, first)
         # Jobs that wait for events are always held (an event may come at any time):
         # those with no fire time are in no page, so they are read once here.
         listening = getattr(self._store, "event_jobs", None)
@@ -156,8 +164,7 @@ class Window:
         if self.behind(core.next_due()):
             self._sweep()
             bound = self._bound
-            after = (_EPOCH + bound[0] * _US, bound[1])
-            self._take(self._store.due_jobs(after=after, limit=self.size), self.size)
+            self._read((_EPOCH + bound[0] * _US, bound[1]), self.size)
         elif len(core) > self._sweep_at:
             if self._bound is _WHOLE:
                 self._narrow()
@@ -177,10 +184,29 @@ class Window:
         # Jobs with runs going stay: sweep again only once a window more has come in.
         self._sweep_at = max(2 * self.size, len(core) + self.size)
 
-    def _take(self, page: list[Job], asked: int) -> None:
-        """Put a page's jobs (*asked* for) in the core (those it holds already stay as
-        they are); move the bound to the page's last key, the refill key half-way
-        through it."""
+    def _read(self, after: tuple[datetime, str] | None, asked: int) -> None:
+        """Read the page after the key *after* (*asked* keys) and take it.
+
+        A store that splits a due backlog between the processes that use it
+        (``share_due_jobs``, optional) leaves out the due jobs that are another
+        process's share, and says which key its page reached: the core holds fewer
+        jobs than the page's keys, and the store's ``sync`` reports each job left out
+        that this process is to take in after all (module docstring)."""
+        store = self._store
+        share = getattr(store, "share_due_jobs", None)
+        if share is None:
+            page = store.due_jobs(after=after, limit=asked)
+            last = page[-1] if len(page) == asked else None
+            reached = None if last is None else (last.next_fire, last.id)
+            self._take(page, reached)
+            return
+        page, reached = share(after=after, limit=asked)
+        self._take(page, reached)
+
+    def _take(self, page: list[Job], reached: tuple[datetime | None, str] | None) -> None:
+        """Put a page's jobs in the core (those it holds already stay as they are);
+        move the bound to the key the page *reached* (None: no job comes after it, the
+        window is whole), the refill key half-way through the page's jobs."""
         core = self._core
         loadable = self._loadable
         fresh = []
@@ -190,16 +216,17 @@ class Window:
                 if ready is not None:
                     fresh.append(ready)
         core.put_many(fresh)
-        if len(page) < asked:
+        if reached is None:
             self._bound = _WHOLE  # nothing comes after the last job: the window is whole
             self._refill_us = None
             return
-        last = page[-1]
-        assert last.next_fire is not None  # a page lists jobs that come due
-        self._bound = ((last.next_fire - _EPOCH) // _US, last.id)
-        middle = page[len(page) // 2].next_fire
+        fire, last_id = reached
+        assert fire is not None  # a page lists jobs that come due
+        self._bound = ((fire - _EPOCH) // _US, last_id)
+        # (With no job of its own in the page, the next page is wanted at once.)
+        middle = page[len(page) // 2].next_fire if page else fire
         assert middle is not None
-        self._refill_us = (middle - _EPOCH) // _US
+        self._refill_us = min((middle - _EPOCH) // _US, self._bound[0])
 
     def _narrow(self) -> None:
         """Bound a whole window again (the core grew past twice a window): at the key

@@ -123,6 +123,7 @@ class AsyncScheduler(DriverBase):
         loop = asyncio.get_running_loop()
         self._loop = loop
         engine = self._engine
+        await off_loop(engine, Engine.announce, paused=paused)
         await self._measure_clock()
         events = await off_loop(engine, Engine.startup, paused=paused)
         self._unsubscribe = engine.clock.subscribe(self._tick)

@@ -110,6 +110,7 @@ class Scheduler(DriverBase):
         :meth:`resume`. Raises ``SchedulerStateError`` if already started or shut down.
         """
         # (A store's clock, when the engine schedules by it: measured before loading.)
+        self._engine.announce(paused=paused)
         self._engine.measure_clock()
         events = self._engine.startup(paused=paused)
         self._unsubscribe = self._engine.clock.subscribe(self._signal)

@@ -85,6 +85,7 @@ class PGConnection:
     connect_timeout: float
     pool_size: int
     notify: bool
+    lease_time: float
     #: This store object as a lease owner (``host:pid:nonce``).
     owner: str
     _dsn: str | None
@@ -96,6 +97,9 @@ class PGConnection:
     _live: psycopg.Connection[Any] | None  # holds the session advisory lock
     _live_lock: threading.Lock
     _lock_key: int | None
+    #: The executor aliases this process's scheduler dispatches to, as the JSON text
+    #: of ``processes.executors`` (None: it dispatches nothing; see ._pg_share).
+    _dispatching: str | None
     _pid: int  # the process that opened the connections
     _mine: set[str]  # ids of this store's write transactions since the last snapshot
     _mine_lock: threading.Lock
@@ -158,6 +162,7 @@ class PGConnection:
         self._pool = None
         self._leases.clear()
         self._mine.clear()
+        self._dispatching = None  # (the parent's scheduler is not this process's)
         self.owner = f"{process_name()}:{nonce()}"
         self._pid = os.getpid()
 
@@ -170,9 +175,16 @@ class PGConnection:
                 self._forked()  # (the parent's connections are not this process's to close)
             live, self._live = self._live, None
             pool, self._pool = self._pool, None
+            # (A store object opened again dispatches nothing until a scheduler says.)
+            dispatching, self._dispatching = self._dispatching, None
             if live is not None:
                 with contextlib.suppress(Exception):
                     live.execute(f"DELETE FROM {self._s}.processes WHERE owner = %s", (self.owner,))
+                if dispatching is not None and self.notify:
+                    # (The others split a backlog among the dispatching processes:
+                    # they read them again at their next page.)
+                    with contextlib.suppress(Exception):
+                        live.execute("SELECT pg_notify(%s, %s)", (self.channel, self.owner + "\n"))
                 with contextlib.suppress(Exception):
                     live.close()
             if pool is not None and pool is not self._given_pool:
@@ -234,6 +246,13 @@ class PGConnection:
             "ON CONFLICT (owner) DO UPDATE SET lock_key = excluded.lock_key",
             (self.owner, socket.gethostname(), os.getpid(), key),
         )
+        if self._dispatching is not None:
+            # (A scheduler's store: the executors it dispatches to, see ._pg_share.)
+            live.execute(
+                f"UPDATE {s}.processes SET executors = %s, dispatch_until_us = "
+                "(extract(epoch from clock_timestamp()) * 1e6)::bigint + %s WHERE owner = %s",
+                (self._dispatching, round(self.lease_time * 1_000_000), self.owner),
+            )
         self._lock_key = key
 
     def _check_live(self) -> None:

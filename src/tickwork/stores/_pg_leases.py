@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import instant, liveness_key
+from ._pg_share import DISPATCHING
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import takeover, zone_name
 
@@ -92,14 +93,18 @@ SELECT 'l', NULL, job_id, scheduled_us, token, NULL FROM leased
 _RENEW = "UPDATE {s}.leases SET expires_us = %s WHERE owner = %s RETURNING token"
 
 #: Other owners with leases: each one's soonest expiry, and whether it is dead (no
-#: live process row holds its advisory lock).
+#: live process row holds its advisory lock); then each dispatching process, with its
+#: executors (expiry NULL: the processes a due backlog is split between, see
+#: ._pg_share).
 #: (Two ranges of the owner index, either side of this store's own leases, which a plain
 #: ``owner <> %s`` would read through: 20,000 of them in a backlog.)
 _OTHER_OWNERS = """
 SELECT l.owner, min(l.expires_us),
     l.owner <> '' AND NOT EXISTS (
-        SELECT 1 FROM {s}.processes p WHERE p.owner = l.owner AND {held})
+        SELECT 1 FROM {s}.processes p WHERE p.owner = l.owner AND {held}), NULL::text
 FROM {s}.leases l WHERE l.owner < %(owner)s OR l.owner > %(owner)s GROUP BY l.owner
+UNION ALL
+SELECT q.owner, NULL, NULL, q.executors FROM ({dispatching}) q
 """
 
 _TAKE_OVER = f"""
@@ -115,7 +120,11 @@ WHERE l.token = old.token
 RETURNING l.token, l.job_id, l.scheduled_us, l.attempt, old.owner
 """
 
-_BEAT = "UPDATE {s}.processes SET seen_us = %s WHERE owner = %s"
+#: (With the heartbeat, a dispatching process stays one for a lease time more.)
+_BEAT = (
+    f"UPDATE {{s}}.processes SET seen_us = %s, dispatch_until_us = {DB_NOW_US} + %s "
+    "WHERE owner = %s"
+)
 
 #: Every registered process (alive: it holds its advisory lock) and every lease held by
 #: a process, in one statement (one snapshot).
@@ -144,6 +153,10 @@ class PGLeases(PGHistory):
     _prune_at_us: int  # when the history is next pruned
     _beat_at_us: int  # when this store's scheduler next writes its heartbeat
     _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
+
+    if TYPE_CHECKING:  # (PGShare's)
+
+        def _new_live_set(self, entries: list[tuple[str, str]]) -> None: ...
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs: one statement for the whole batch."""
@@ -253,9 +266,14 @@ class PGLeases(PGHistory):
         expired = False
         soonest: int | None = None
         alive = LOCK_HELD.format(lock=liveness_key(self.schema))
-        others = self._live_read(_OTHER_OWNERS.format(s=self._s, held=alive), {"owner": self.owner})
+        dispatching = DISPATCHING.format(s=self._s, held=alive, now=DB_NOW_US)
+        sql = _OTHER_OWNERS.format(s=self._s, held=alive, dispatching=dispatching)
+        others = self._live_read(sql, {"owner": self.owner})
+        self._new_live_set([(row[0], row[3]) for row in others if row[1] is None])
         if take_over:
-            for owner, expires, is_dead in others:
+            for owner, expires, is_dead, _ in others:
+                if expires is None:
+                    continue  # (a live process)
                 if is_dead:
                     dead.append(owner)
                 elif expires < now_us:
@@ -274,7 +292,7 @@ class PGLeases(PGHistory):
         with self._tx("renew leases") as tx:
             execute = tx.conn.execute
             if beat:
-                execute(_BEAT.format(s=self._s), (now_us, self.owner))
+                execute(_BEAT.format(s=self._s), (now_us, lease_us, self.owner))
             if renew:
                 held = {
                     row[0]

@@ -21,7 +21,9 @@ another), quoted in every statement. The tables (the module docstring of
   runs (see :mod:`tickwork.stores._chains`).
 - ``processes``: one row per live store object, with the key of the session advisory
   lock it holds while alive, and ``seen_us``, its scheduler's last heartbeat (written by
-  ``maintain()``; NULL for a store object no scheduler looks after).
+  ``maintain()``; NULL for a store object no scheduler looks after), and while its
+  scheduler dispatches, ``executors`` (the aliases it dispatches to, as a JSON list)
+  and ``dispatch_until_us`` (the server's clock, moved on by each heartbeat).
 
 A schema's version is its number of :data:`MIGRATIONS` applied. :func:`check_schema`
 refuses a schema that holds tables of another application or was written by a newer
@@ -40,6 +42,7 @@ from .._errors import StoreError
 from .._instants import instant
 
 __all__ = [
+    "JOB_COLUMNS",
     "MIGRATE_CLASS",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -218,7 +221,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
             outcome text
         )""",
     ),
+    (
+        # Which executors each process's scheduler dispatches to (a JSON list of
+        # aliases; NULL: it dispatches nothing: paused, no scheduler, or an older
+        # tickwork) and until when (the server's clock, µs: moved on by each heartbeat),
+        # so that a backlog of due jobs is split among the processes that will claim
+        # them (stores/_pg_share.py).
+        "ALTER TABLE {s}.processes ADD COLUMN executors text, ADD COLUMN dispatch_until_us bigint",
+    ),
 ]
+#: A job's columns as a read decodes them (in the order of ``JobRows._fields``).
+JOB_COLUMNS = (
+    "id, name, func_ref, args::text, kwargs::text, args_pickle, kwargs_pickle, "
+    "trigger::text, options::text, next_fire_us, paused, remaining_runs, "
+    "consecutive_failures, next_fire_zone, broken"
+)
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -82,7 +82,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -100,7 +100,8 @@ from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_events import PGEvents
 from ._pg_leases import PGLeases
 from ._pg_outcomes import PGOutcomes
-from ._pg_schema import SCHEMA_VERSION, check_schema_name, quote
+from ._pg_schema import JOB_COLUMNS, SCHEMA_VERSION, check_schema_name, quote
+from ._pg_share import PGShare
 from ._rows import JobRows
 from .codec import JobRow, encode_job
 
@@ -123,11 +124,7 @@ logger = logging.getLogger("tickwork")
 
 _MAX_HISTORY_DAYS = 100 * 365
 
-_COLUMNS = (
-    "id, name, func_ref, args::text, kwargs::text, args_pickle, kwargs_pickle, "
-    "trigger::text, options::text, next_fire_us, paused, remaining_runs, "
-    "consecutive_failures, next_fire_zone, broken"
-)
+_COLUMNS = JOB_COLUMNS
 _NULLS = ", ".join(["NULL"] * 14)
 _WRITE_COLUMNS = (
     "id, name, func_ref, args, kwargs, args_pickle, kwargs_pickle, trigger, options, "
@@ -182,6 +179,8 @@ _ANY_CHANGE = (
     f"(SELECT xid FROM {{s}}.jobs WHERE {_CHANGED} ORDER BY xid LIMIT 1) IS NOT NULL "
     f"OR (SELECT xid FROM {{s}}.removed WHERE {_CHANGED} ORDER BY xid LIMIT 1) IS NOT NULL"
 )
+#: The same, with the server's clock (µs): while jobs wait for another process's claim.
+_ANY_CHANGE_NOW = _ANY_CHANGE + ", (extract(epoch from now()) * 1000000)::bigint"
 #: A read with the snapshot it saw (the first column; one row with no job if none).
 _SNAPSHOT_READ = (
     "SELECT snap.s, j.* FROM (SELECT pg_current_snapshot()::text AS s) snap "
@@ -257,6 +256,7 @@ class PostgresStore(
     PGEvents,
     PGOutcomes,
     PGLeases,
+    PGShare,
     PGChains,
     JobRows,
     SharedJobStore,
@@ -378,6 +378,12 @@ class PostgresStore(
         self._prune_at_us = 0
         self._beat_at_us = 0
         self._recheck = set()
+        self._waiting = {}
+        self._graces = deque()
+        self._live_set = None
+        self._split = ([], [], [])
+        self._dispatching = None
+        self._db_now_us = 0
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
@@ -603,18 +609,29 @@ class PostgresStore(
         with self._sync_lock:
             with self._mine_lock:
                 mine = list(self._mine)
-            recheck = list(self._recheck)
-            params = {"snap": self._snap, "mine": mine, "recheck": recheck}
-            if not recheck and len(mine) < 256:
-                [(snapshot, changed)] = self._read(
-                    _ANY_CHANGE.format(s=self._s), params, "check for changes"
-                )
-                if not changed:
+            self._overdue()
+            if not self._recheck and len(mine) < 256:
+                params = {"snap": self._snap, "mine": mine}
+                if self._waiting:
+                    # (Jobs left to another process: taken in if not claimed in time.)
+                    sql = _ANY_CHANGE_NOW.format(s=self._s)
+                    [(snapshot, changed, now_us)] = self._read(sql, params, "check for changes")
+                    self._db_now_us = max(self._db_now_us, now_us)
+                    self._overdue()
+                else:
+                    sql = _ANY_CHANGE.format(s=self._s)
+                    [(snapshot, changed)] = self._read(sql, params, "check for changes")
+                if not changed and not self._recheck:
                     self._new_snapshot(snapshot)
                     return None
+            recheck = list(self._recheck)
+            params = {"snap": self._snap, "mine": mine, "recheck": recheck}
             rows = self._read(_SYNC.format(s=self._s), params, "check for changes")
             self._new_snapshot(rows[0][0])
             self._recheck.difference_update(recheck)
+            # A job left to another process is taken in once reported (claimed, changed
+            # or removed there, or not claimed in time).
+            self._reported_back([row[2] for row in rows if row[1] is not None])
         removed = [row[2] for row in rows if row[1] == "r"]
         jobs, broken = self._decode_rows([row[2:] for row in rows if row[1] == "j"])
         removed += broken  # no longer loadable: to the scheduler, gone
@@ -672,6 +689,17 @@ class PostgresStore(
         ``""`` after a reconnection."""
         if payload == self.owner:
             return
+        if payload.endswith("\n"):
+            # A process started or stopped dispatching: the next page read reads the
+            # dispatching processes (see ._pg_share); no job changed.
+            if payload[:-1] != self.owner:
+                self._live_set = None
+            return
+        live = self._live_set
+        if live is not None and all(owner != payload for owner, _ in live):
+            # A process this one does not know of as dispatching (it started; or
+            # notifications may have been missed): the next page read reads them.
+            self._live_set = None
         for callback, _ in list(self._callbacks):
             try:
                 callback()

@@ -1,0 +1,318 @@
+"""A due backlog split between the dispatching processes of a ``PostgresStore``, with
+no write.
+
+When several scheduler processes share a schema and many jobs are due at once (a
+backlog: after downtime, or jobs added due now), each process's window would read and
+decode every due job and try to claim it, and most claims would be lost: four
+processes would each decode the whole backlog, and the server would refuse three
+claims in four. Instead, each process takes its *share*:
+
+- Each process says whether its scheduler dispatches, and to which executors
+  (:meth:`PGShare.dispatching`, which the scheduler calls at start, on pause and
+  resume, and when its executors change): ``processes.executors``, a JSON list of
+  aliases (NULL: it dispatches nothing: paused, a store object no scheduler drives
+  such as the CLI's, the dashboard's or a Celery worker's, or an older tickwork), with
+  ``dispatch_until_us`` (the server's clock plus a lease time, moved on by each
+  heartbeat: a scheduler that stopped looking after its store drops out).
+- The *dispatching* processes are the live ones (holding their advisory lock, see
+  :mod:`._pg_connection`) with executors and a heartbeat not overdue. Each process
+  keeps that list (:attr:`PGShare._live_set`): a page read reads it when it is not
+  known, and ``maintain`` reads it again every ``poll_interval`` in the statement it
+  runs anyway; a notification from a process not in it, or one that says a process's
+  dispatching changed (payload: its owner and a newline), makes the next page read it.
+- A due job is split among the dispatching processes that have its executor, ranked
+  by owner name: with *n* of them, the one of rank *r* owns the due jobs whose
+  ``hashtext(id)`` (made non-negative) is *r* modulo *n*. A job whose executor no
+  dispatching process has is held by every process, as without a split. A window's
+  page read (:meth:`PGShare.share_due_jobs`) lists the keys of the page as
+  ``due_jobs`` does, but sends full columns only for this process's due jobs, those
+  nobody is given, and the jobs not due yet (every process holds those, to fire them
+  on time: the claim decides); of the other processes' due jobs it sends the id (and
+  executor) alone, decoded never.
+- A job left to another process is *waiting* here. :meth:`sync` reports it once it
+  changed (its owner claimed, changed or removed it: the change is read as any other
+  process's change), or once it is still there unclaimed :data:`GRACE_SECONDS` after
+  the page read (its owner is stuck), so that this process takes it in then; and when
+  the dispatching processes change (one died, started, paused or resumed), the waiting
+  jobs that are now this process's are read at the next sync. The window's promise
+  holds: every job up to its bound is held here, or will be reported.
+
+The split is a hint, never a claim: nothing is written, and the claim stays exact (a
+compare-and-set on the fire, guarded by the run slot), so a job runs once whoever
+claims it, and processes that disagree for a moment on the dispatching set at worst
+both claim a job (one loses) or both wait for the grace. When no other process
+dispatches, a page read is ``due_jobs``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+from collections.abc import Collection
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .._checks import whole
+from .._instants import epoch_us, instant
+from .._model import Job
+from ._pg_history import LOCK_HELD, PGHistory
+from ._pg_schema import JOB_COLUMNS, liveness_key
+
+__all__ = ["DISPATCHING", "GRACE_SECONDS", "PGShare"]
+
+#: Seconds after a page read left a due job to another live process within which that
+#: process is expected to claim it; still unclaimed then, it is taken in here (at the
+#: next change check: within ``poll_interval`` more).
+GRACE_SECONDS = 5.0
+
+_NOW = "(extract(epoch from now()) * 1000000)::bigint"
+#: The dispatching processes (with their executors), as ``{held}`` and ``{now}`` say.
+DISPATCHING = (
+    "SELECT p.owner, p.executors FROM {s}.processes p "
+    "WHERE {held} AND p.executors IS NOT NULL AND p.dispatch_until_us >= {now}"
+)
+#: This process's executors written (with a heartbeat), and the others told.
+_DISPATCH = (
+    "WITH u AS (UPDATE {s}.processes SET executors = %(executors)s, "
+    "dispatch_until_us = {now} + %(lease)s WHERE owner = %(owner)s RETURNING 1) "
+    "SELECT count(*){notify} FROM u"
+)
+_NAMES = [column.split("::")[0] for column in JOB_COLUMNS.split(", ")]
+#: A page of the window with this process's share decoded: a first row (kind 0) with
+#: the snapshot and the server's clock; then the page's rows in key order, kind 1 (with
+#: every column) or 2 (another process's due job: its id, key, hash and executor
+#: alone). ``aliases``: the executors whose due jobs are split, each with the number of
+#: dispatching processes that have it (``counts``) and this process's rank among them
+#: (``ranks``; -1: it lacks it).
+_SHARE = """
+WITH h AS MATERIALIZED (
+    SELECT pg_current_snapshot()::text AS snap, {now} AS now_us
+)
+SELECT 0, NULL::int, h.snap, NULL, {header}
+FROM h
+UNION ALL (
+SELECT CASE WHEN p.other THEN 2 ELSE 1 END, p.bucket, p.id, {kept}
+FROM (
+    SELECT q.*, coalesce(q.i IS NOT NULL AND q.next_fire_us <= (SELECT now_us FROM h)
+            AND q.broken IS NULL AND ((%(ranks)s::int[])[q.i] < 0
+                OR q.bucket %% (%(counts)s::int[])[q.i] <> (%(ranks)s::int[])[q.i]),
+            false) AS other
+    FROM (
+        SELECT j.*, hashtext(j.id) & 2147483647 AS bucket,
+            coalesce(j.options ->> 'executor', 'default') AS alias,
+            array_position(%(aliases)s::text[], coalesce(j.options ->> 'executor', 'default'))
+                AS i
+        FROM {s}.jobs j
+        WHERE j.next_fire_us IS NOT NULL AND NOT j.paused {after}
+        ORDER BY j.next_fire_us, j.id LIMIT %(limit)s
+    ) q
+) p
+)
+"""
+
+
+def _kept(name: str) -> str:
+    cast = "::text" if f"{name}::text" in JOB_COLUMNS else ""
+    if name in ("id", "next_fire_us"):
+        return f"p.{name}{cast}"
+    if name == "name":
+        return "CASE WHEN p.other THEN p.alias ELSE p.name END"  # (the executor, kind 2)
+    return f"CASE WHEN p.other THEN NULL ELSE p.{name}{cast} END"
+
+
+_KEPT = ", ".join(_kept(name) for name in _NAMES[1:])
+#: The first row's columns after the snapshot and the name (the server's clock where
+#: the page's rows have their next fire).
+_HEADER = ", ".join("h.now_us" if name == "next_fire_us" else "NULL" for name in _NAMES[2:])
+
+
+def _aliases(text: str) -> tuple[str, ...] | None:
+    """The executor aliases of ``processes.executors`` (None: not a list of them)."""
+    try:
+        aliases = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
+        return None
+    return tuple(sorted(set(aliases)))
+
+
+class PGShare(PGHistory):
+    """Page reads that split a due backlog between processes (module docstring)."""
+
+    _sync_lock: threading.Lock  # held by sync and by the reads it counts from
+    _recheck: set[str]  # jobs the next sync reports as they are, changed or not
+    #: The dispatching processes of the schema: (owner, executor aliases), by owner
+    #: (None: to be read).
+    _live_set: tuple[tuple[str, tuple[str, ...]], ...] | None
+    #: For the page reads, from the dispatching processes: the executors whose due jobs
+    #: are split, with how many processes have each and this process's rank (-1: none).
+    _split: tuple[list[str], list[int], list[int]]
+    #: Due jobs left to another process: id -> (hashtext bucket, executor) (the next
+    #: sync reports each once changed, or once its grace is over).
+    _waiting: dict[str, tuple[int, str]]
+    #: (server µs after which still unclaimed, ids) of the waiting jobs, by page read.
+    _graces: collections.deque[tuple[int, list[str]]]
+    #: The server's clock at the last read that told it (µs).
+    _db_now_us: int
+
+    def dispatching(self, executors: Collection[str] | None) -> None:
+        """Say whether this process's scheduler dispatches runs, and to which executor
+        aliases (None: it dispatches nothing, e.g. while paused). Called by the
+        scheduler (at start, on pause and resume, when its executors change); a store
+        object that no scheduler drives is never given a share of a due backlog. The
+        other processes are told (a notification) and read it at their next page.
+
+        Raises:
+            StoreError: the server cannot be reached.
+        """
+        text = None if executors is None else json.dumps(sorted(set(executors)))
+        if text == self._dispatching:
+            return
+        self._dispatching = text
+        if self._live is None:
+            return  # (written when the store registers this process)
+        notify = ", pg_notify(%(channel)s, %(payload)s)" if self.notify else ""
+        self._live_read(
+            _DISPATCH.format(s=self._s, now=_NOW, notify=notify),
+            {"executors": text, "lease": round(self.lease_time * 1_000_000),
+             "owner": self.owner, "channel": self.channel, "payload": self.owner + "\n"},
+        )  # fmt: skip
+        self._live_set = None  # (this process's own entry changed)
+
+    def share_due_jobs(
+        self, *, after: tuple[datetime, str] | None, limit: int
+    ) -> tuple[list[Job], tuple[datetime, str] | None]:
+        """The next page of the window after the key *after* (as :meth:`due_jobs`, up to
+        *limit* keys), with the due jobs that are other dispatching processes' shares
+        left out: the jobs to hold, and the key the page reached (None: no job comes
+        after it). The first page (*after* None) is where :meth:`sync` counts from."""
+        whole(limit, "limit", minimum=1)
+        if self._live_set is None:
+            self._read_live_set()
+        aliases, counts, ranks = self._split
+        if after is not None and not aliases:
+            jobs = self.due_jobs(after=after, limit=limit)  # nothing split: all of it
+            if len(jobs) < limit:
+                return jobs, None
+            last = jobs[-1]
+            assert last.next_fire is not None  # a page lists jobs that come due
+            return jobs, (last.next_fire, last.id)
+        params: dict[str, Any] = {
+            "limit": limit, "aliases": aliases, "counts": counts, "ranks": ranks,
+        }  # fmt: skip
+        if after is None:
+            after_sql = ""
+        else:
+            after_sql = "AND (j.next_fire_us, j.id) > (%(after_us)s, %(after_id)s)"
+            params["after_us"] = epoch_us(after[0])
+            params["after_id"] = after[1]
+        sql = _SHARE.format(s=self._s, now=_NOW, header=_HEADER, kept=_KEPT, after=after_sql)
+        with self._sync_lock:
+            rows = self._read(sql, params, "read due jobs")
+            header = rows[0]
+            assert header[0] == 0
+            if after is None:
+                self._new_snapshot(header[2])
+            now_us = header[11]
+            self._db_now_us = max(self._db_now_us, now_us)
+            others = [row[2] for row in rows if row[0] == 2]
+            if others:
+                waiting = self._waiting
+                for row in rows:
+                    if row[0] == 2:
+                        waiting.setdefault(row[2], (row[1], row[3]))
+                self._graces.append((now_us + round(GRACE_SECONDS * 1_000_000), others))
+        page = rows[1:]
+        jobs = self._decode_rows([row[2:] for row in page if row[0] == 1])[0]
+        if len(page) < limit:
+            return jobs, None
+        last = page[-1]
+        return jobs, (instant(last[11], timezone.utc), last[2])
+
+    def _read_live_set(self) -> None:
+        """Read the dispatching processes (a page read that does not know them)."""
+        held = LOCK_HELD.format(lock=liveness_key(self.schema))
+        sql = DISPATCHING.format(s=self._s, held=held, now=_NOW)
+        self._new_live_set(self._read(sql, (), "read the dispatching processes"))
+
+    def waiting_on_others(self) -> bool:
+        """Whether due jobs this process left to other processes are not yet reported
+        claimed (or taken in), and none is to be taken in now: the scheduler then reads
+        the others' changes at the poll rather than at each notification, as while a
+        backlog of its own is due. (Jobs that are this process's share after all, the
+        live processes having changed, are read at the next notified read.)"""
+        return bool(self._waiting) and not self._recheck
+
+    def _new_live_set(self, entries: list[tuple[str, str]]) -> None:
+        """Take the dispatching processes just read, (owner, executors as stored) each
+        (``maintain``, a page read). If they changed, the waiting jobs that are now this
+        process's share are read at the next sync."""
+        live = []
+        for owner, text in entries:
+            aliases = _aliases(text)
+            if aliases:
+                live.append((owner, aliases))
+        found = tuple(sorted(live))
+        if found == self._live_set:
+            return
+        self._live_set = found
+        members: dict[str, list[str]] = {}
+        for owner, aliases in found:  # (ranked by owner)
+            for alias in aliases:
+                members.setdefault(alias, []).append(owner)
+        me = self.owner
+        split: tuple[list[str], list[int], list[int]] = ([], [], [])
+        for alias, owners in sorted(members.items()):
+            rank = owners.index(me) if me in owners else -1
+            if rank < 0 or len(owners) > 1:
+                split[0].append(alias)
+                split[1].append(len(owners))
+                split[2].append(rank)
+        self._split = split
+        if not self._waiting:
+            return
+
+        def ours(bucket: int, alias: str) -> bool:
+            owners = members.get(alias)
+            if not owners:
+                return True  # no process dispatches it: every process holds it
+            return me in owners and bucket % len(owners) == owners.index(me)
+
+        with self._sync_lock:
+            waiting = self._waiting
+            taken = [job_id for job_id, (bucket, alias) in waiting.items() if ours(bucket, alias)]
+            for job_id in taken:
+                del waiting[job_id]
+            self._recheck.update(taken)
+
+    def _overdue(self) -> None:
+        """Move the waiting jobs whose grace is over (by the server's clock last read)
+        to the next sync's rechecks. Called with the sync lock held."""
+        graces = self._graces
+        waiting = self._waiting
+        now_us = self._db_now_us
+        while graces and graces[0][0] <= now_us:
+            for job_id in graces.popleft()[1]:
+                if waiting.pop(job_id, None) is not None:
+                    self._recheck.add(job_id)
+        if not waiting:
+            graces.clear()
+
+    def _reported_back(self, job_ids: list[str]) -> None:
+        """Jobs a sync reported: no longer waiting. Called with the sync lock held."""
+        waiting = self._waiting
+        if waiting:
+            for job_id in job_ids:
+                waiting.pop(job_id, None)
+
+    if TYPE_CHECKING:  # (PostgresStore's, JobRows' and PGLeases')
+
+        def _new_snapshot(self, snapshot: str) -> None: ...
+
+        def _decode_rows(self, rows: Any) -> tuple[list[Job], list[str]]: ...
+
+        def due_jobs(self, *, after: tuple[datetime, str] | None, limit: int) -> list[Job]: ...
+
+        def _live_read(self, sql: str, params: Any) -> list[Any]: ...
