@@ -620,3 +620,35 @@ def test_jobs_left_to_other_processes_defer_notified_reads_to_the_poll(
         assert ours.syncs == 3
     finally:
         ours.close()
+
+
+class DispatchingSQLite(SQLiteStore):
+    """A SQLite store that takes ``dispatching`` as PostgreSQL's does, and records it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.told: list[list[str] | None] = []
+
+    def dispatching(self, executors: list[str] | None) -> None:
+        self.told.append(executors)
+
+
+def test_a_store_is_told_again_when_the_executors_or_the_pause_change(tmp_path: Path) -> None:
+    """The store hears which executors this process dispatches to once per change: an
+    alias swapped for another (the same number of executors) is a change too."""
+    from tickwork._core import SchedulerCore
+    from tickwork._storelink import StoreLink
+
+    store = DispatchingSQLite(tmp_path / "jobs.db")
+    executors = {"default": None, "ea": None}
+    link = StoreLink(store, SchedulerCore(), lambda ref: print, executors)
+    try:
+        link.tell_dispatching(True)
+        link.tell_dispatching(True)  # nothing changed: not told again
+        del executors["ea"]
+        executors["eb"] = None
+        link.tell_dispatching(True)
+        link.tell_dispatching(False)  # paused
+        assert store.told == [["default", "ea"], ["default", "eb"], None]
+    finally:
+        store.close()

@@ -142,9 +142,9 @@ class StoreLink:
         self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
         self._unsubscribe: Callable[[], None] | None = None
         self._wake: Callable[[], None] = _nothing
-        # What the store was last told of this process's dispatching (running, number
-        # of executors): see tell_dispatching.
-        self._told: tuple[bool, int] | None = None
+        # What the store was last told of this process's dispatching (running, the
+        # executors' aliases): see tell_dispatching.
+        self._told: tuple[bool, tuple[str, ...]] | None = None
 
     # -- loading ----------------------------------------------------------------------
 
@@ -561,9 +561,10 @@ class StoreLink:
         executors = self._executors
         if tell is None or not isinstance(executors, Collection):
             return
-        told = (running, len(executors))
+        aliases = sorted(executors)
+        told = (running, tuple(aliases))
         if told != self._told:
-            tell(sorted(executors) if running else None)
+            tell(aliases if running else None)
             self._told = told
 
     def _look_after_shared(self, now: datetime, batch: Decision, *, running: bool) -> None:
