@@ -1173,6 +1173,7 @@ def test_a_batch_of_claims_is_decided_alike_with_or_without_a_read_first(
     ten, twenty = T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)
     store.add_jobs([make_job(job_id) for job_id in ("a", "b", "c", "d", "broken")])
     store.add_job(make_job("later", next_fire=ten))
+    store.add_job(make_job("paused", paused=True))  # paused as stored: not claimed
     peer.load_jobs()
     store.mark_broken("broken", "for the test")  # (after the load, which would clear it)
     claims = [
@@ -1183,8 +1184,9 @@ def test_a_batch_of_claims_is_decided_alike_with_or_without_a_read_first(
         ("c", T0, None, 0, (T0,)),  # its last run: no next fire, none remaining
         ("d", T0, ten, None, (T0,)),
         ("later", ten, twenty, 3, (ten,)),
+        ("paused", T0, ten, None, (T0,)),
     ]
-    assert store.claim_fires(claims, now=T0) == [0, None, None, None, 0, 0, 0]
+    assert store.claim_fires(claims, now=T0) == [0, None, None, None, 0, 0, 0, None]
     # (Read as rows: decoding the broken job would clear its mark.)
     with dbfile.connect(db) as conn:
         rows = conn.execute("SELECT id, next_fire_us, remaining_runs FROM jobs ORDER BY id")
@@ -1195,6 +1197,7 @@ def test_a_batch_of_claims_is_decided_alike_with_or_without_a_read_first(
             ("c", None, 0),
             ("d", epoch_us(ten), None),
             ("later", epoch_us(twenty), 3),
+            ("paused", epoch_us(T0), None),
         ]
         leases = conn.execute("SELECT job_id, scheduled_us FROM leases ORDER BY job_id")
         assert leases.fetchall() == [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -64,29 +65,39 @@ def _leases(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM leases").fetchone()[0])
 
 
+@contextmanager
+def _locked_by_another(
+    db: Path, monkeypatch: pytest.MonkeyPatch, *, looks: int
+) -> Iterator[list[float]]:
+    """The file's write lock held by another connection until the store's *looks*-th
+    pause while it waits for it; yields the pauses (in seconds; none is slept)."""
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == looks:
+            other.execute("COMMIT")
+
+    monkeypatch.setattr(connection_module.time, "sleep", pause)
+    try:
+        yield pauses
+    finally:
+        monkeypatch.undo()
+        other.close()
+
+
 def test_a_writer_waiting_for_the_lock_looks_again_often_and_gets_it_when_let_go(
     db: Path, monkeypatch: pytest.MonkeyPatch, stores: list[SQLiteStore]
 ) -> None:
     store = SQLiteStore(db, lock_timeout=60)
     stores.append(store)
     store.open()
-    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    pauses: list[float] = []
-
-    def pause(seconds: float) -> None:
-        # (No real sleep: the lock is let go after the 50th look, by when SQLite's
-        # own busy handler would be sleeping 100 ms at a time.)
-        pauses.append(seconds)
-        if len(pauses) == 50:
-            other.execute("COMMIT")
-
-    monkeypatch.setattr(connection_module.time, "sleep", pause)
-    try:
+    # (No real sleep: the lock is let go after the 50th look, by when SQLite's own busy
+    # handler would be sleeping 100 ms at a time.)
+    with _locked_by_another(db, monkeypatch, looks=50) as pauses:
         store.maintain(T0)  # a write: this process registers on the file
-    finally:
-        monkeypatch.undo()
-        other.close()
     assert [info.alive for info in store.processes(now=T0)] == [True]
     assert len(pauses) == 50
     assert max(pauses) <= connection_module._WAIT_MAX * 1.5
@@ -114,21 +125,8 @@ def test_a_process_leaving_a_busy_file_waits_to_take_its_row_out(
     leaving, staying = SQLiteStore(db), SQLiteStore(db)
     stores += [leaving, staying]
     leaving.maintain(T0)
-    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    pauses: list[float] = []
-
-    def pause(seconds: float) -> None:
-        pauses.append(seconds)
-        if len(pauses) == 5:
-            other.execute("COMMIT")
-
-    monkeypatch.setattr(connection_module.time, "sleep", pause)
-    try:
+    with _locked_by_another(db, monkeypatch, looks=5) as pauses:
         leaving.close()
-    finally:
-        monkeypatch.undo()
-        other.close()
     assert len(pauses) == 5
     # Gone from the file: not counted as a live process by those that stay.
     assert staying.maintain(T0).peers == 0
