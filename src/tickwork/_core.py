@@ -72,7 +72,6 @@ from ._planning import (
     trigger_failure,
     within_remaining,
 )
-from .triggers.event import listens_for_events
 
 # Decision is offered here too: the engine imports it with the core.
 __all__ = ["Decision", "SchedulerCore"]
@@ -255,10 +254,7 @@ class SchedulerCore(JobTable):
             scheduled_at = runs[0]
             state.running += 1
             started += 1
-            # (request_for, inlined.)
-            append((job.executor, _new(RunRequest, (
-                next(run_ids), job_id, job.func, job.func_ref, job.args, job.kwargs,
-                scheduled_at, 1, job.timeout, None, None, job.misfire_grace_time))))  # fmt: skip
+            append((job.executor, request_for(next(run_ids), job, scheduled_at, 1)))
             if submitted:
                 into.report_submitted(job_id, scheduled_at, 1, at=now)
             state.generation = next(generations)
@@ -341,21 +337,8 @@ class SchedulerCore(JobTable):
                     append(_new(RunEnd, (
                         job_id, request.scheduled_at, request.attempt, _SUCCESS, at,
                         result.started_at, None, None, True, None, ())))  # fmt: skip
-                if (
-                    state.next_fire is None
-                    and not state.running
-                    and not state.retries
-                    and not (job := state.job).paused
-                    and not job.after
-                    and not listens_for_events(job.trigger)
-                ):
-                    # idle_and_done and _done, inlined (nothing is waiting or to retry).
-                    del states[job_id]
-                    if state.entry is not None:
-                        state.entry = None
-                        self._deadlines.went_stale(1)
-                    if not state.removed:
-                        into.jobs_to_delete.append(job_id)
+                if state.next_fire is None and idle_and_done(state):
+                    self._done(state, into)
             if watching or result.return_value is not None or request.upstream is not None:
                 ended(result, into)
 
