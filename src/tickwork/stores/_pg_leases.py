@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._pg_history import LOCK_HELD, PGHistory
-from ._pg_schema import instant, liveness_key
+from ._pg_schema import DB_NOW_US, instant, liveness_key
 from ._pg_share import DISPATCHING
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import takeover, zone_name
@@ -37,9 +37,6 @@ from ._rows import takeover, zone_name
 __all__ = ["PGLeases"]
 
 _UTC = timezone.utc
-#: The server's clock, in microseconds since the epoch (the transaction's start).
-DB_NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
-
 _CLAIM = """
 WITH c AS (
     SELECT * FROM unnest(%(id)b::text[], %(expected)b::bigint[], %(new)b::bigint[],

@@ -42,6 +42,7 @@ from .._errors import StoreError
 from .._instants import instant
 
 __all__ = [
+    "DB_NOW_US",
     "JOB_COLUMNS",
     "MIGRATE_CLASS",
     "MIGRATIONS",
@@ -52,6 +53,9 @@ __all__ = [
     "liveness_key",
     "quote",
 ]
+
+#: The server's clock, in microseconds since the epoch (the transaction's start), as SQL.
+DB_NOW_US = "(extract(epoch from now()) * 1000000)::bigint"
 
 logger = logging.getLogger("tickwork")
 

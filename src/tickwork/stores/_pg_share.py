@@ -57,7 +57,7 @@ from .._checks import whole
 from .._instants import epoch_us, instant
 from .._model import Job
 from ._pg_history import LOCK_HELD, PGHistory
-from ._pg_schema import JOB_COLUMNS, liveness_key
+from ._pg_schema import DB_NOW_US, JOB_COLUMNS, liveness_key
 
 __all__ = ["DISPATCHING", "GRACE_SECONDS", "PGShare"]
 
@@ -66,7 +66,6 @@ __all__ = ["DISPATCHING", "GRACE_SECONDS", "PGShare"]
 #: next change check: within ``poll_interval`` more).
 GRACE_SECONDS = 5.0
 
-_NOW = "(extract(epoch from now()) * 1000000)::bigint"
 #: The dispatching processes (with their executors), as ``{held}`` and ``{now}`` say.
 DISPATCHING = (
     "SELECT p.owner, p.executors FROM {s}.processes p "
@@ -175,7 +174,7 @@ class PGShare(PGHistory):
             return  # (written when the store registers this process)
         notify = ", pg_notify(%(channel)s, %(payload)s)" if self.notify else ""
         self._live_read(
-            _DISPATCH.format(s=self._s, now=_NOW, notify=notify),
+            _DISPATCH.format(s=self._s, now=DB_NOW_US, notify=notify),
             {"executors": text, "lease": round(self.lease_time * 1_000_000),
              "owner": self.owner, "channel": self.channel, "payload": self.owner + "\n"},
         )  # fmt: skip
@@ -208,7 +207,7 @@ class PGShare(PGHistory):
             after_sql = "AND (j.next_fire_us, j.id) > (%(after_us)s, %(after_id)s)"
             params["after_us"] = epoch_us(after[0])
             params["after_id"] = after[1]
-        sql = _SHARE.format(s=self._s, now=_NOW, header=_HEADER, kept=_KEPT, after=after_sql)
+        sql = _SHARE.format(s=self._s, now=DB_NOW_US, header=_HEADER, kept=_KEPT, after=after_sql)
         with self._sync_lock:
             rows = self._read(sql, params, "read due jobs")
             header = rows[0]
@@ -234,7 +233,7 @@ class PGShare(PGHistory):
     def _read_live_set(self) -> None:
         """Read the dispatching processes (a page read that does not know them)."""
         held = LOCK_HELD.format(lock=liveness_key(self.schema))
-        sql = DISPATCHING.format(s=self._s, held=held, now=_NOW)
+        sql = DISPATCHING.format(s=self._s, held=held, now=DB_NOW_US)
         self._new_live_set(self._read(sql, (), "read the dispatching processes"))
 
     def waiting_on_others(self) -> bool:

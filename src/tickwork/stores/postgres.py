@@ -100,7 +100,7 @@ from ._pg_connection import describe, import_psycopg, nonce
 from ._pg_events import PGEvents
 from ._pg_leases import PGLeases
 from ._pg_outcomes import PGOutcomes
-from ._pg_schema import JOB_COLUMNS, SCHEMA_VERSION, check_schema_name, quote
+from ._pg_schema import DB_NOW_US, JOB_COLUMNS, SCHEMA_VERSION, check_schema_name, quote
 from ._pg_share import PGShare
 from ._rows import JobRows
 from .codec import JobRow, encode_job
@@ -180,7 +180,7 @@ _ANY_CHANGE = (
     f"OR (SELECT xid FROM {{s}}.removed WHERE {_CHANGED} ORDER BY xid LIMIT 1) IS NOT NULL"
 )
 #: The same, with the server's clock (µs): while jobs wait for another process's claim.
-_ANY_CHANGE_NOW = _ANY_CHANGE + ", (extract(epoch from now()) * 1000000)::bigint"
+_ANY_CHANGE_NOW = _ANY_CHANGE + ", " + DB_NOW_US
 #: A read with the snapshot it saw (the first column; one row with no job if none).
 _SNAPSHOT_READ = (
     "SELECT snap.s, j.* FROM (SELECT pg_current_snapshot()::text AS s) snap "
