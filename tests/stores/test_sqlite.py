@@ -1385,3 +1385,26 @@ def test_a_file_busy_while_it_is_opened_is_waited_for(
     assert [conn.refused for conn in made] == [1]
     with dbfile.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_rows_with_values_alike_are_written_as_given_in_their_order() -> None:
+    # insert_rows binds the values a run of rows has alike once per statement (numbered
+    # parameters), in statements of halving sizes, and the others row by row: whatever
+    # the mix, each row is written as given, a literal kept, in the order given (history
+    # ids follow it; a later lease replaces an earlier one).
+    from tickwork.stores._sqlite_connection import insert_rows
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a, b, c, d, e)")
+    insert = "INSERT INTO t (a, b, c, d, e) VALUES (?, 7, ?, ?, ?)"
+    rows: list[tuple[Any, ...]] = []
+    for run, size in enumerate((1, 3, 300, 7, 8, 9, 1000, 2, 130)):
+        rows += [(f"x{len(rows) + i}", len(rows) + i, f"alike{run}", run) for i in range(size)]
+    rows[5] = (rows[5][0], None, b"blob", 1.5)  # no value alike with its neighbours
+    insert_rows(conn, insert, rows, (2, 3))
+    expected = [(row[0], 7, *row[1:]) for row in rows]
+    assert conn.execute("SELECT a, b, c, d, e FROM t ORDER BY id").fetchall() == expected
+    conn.execute("DELETE FROM t")
+    insert_rows(conn, "INSERT INTO t (a, b) VALUES (?, ?)", [(i, 0) for i in range(77)], (1,))
+    assert conn.execute("SELECT a, b FROM t ORDER BY id").fetchall() == [(i, 0) for i in range(77)]
+    conn.close()

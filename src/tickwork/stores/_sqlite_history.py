@@ -38,6 +38,9 @@ _HISTORY_INSERT = (
     "finished_us, error_type, error_message, parent_ids, return_json, process, recorded_us) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: The history columns a batch's rows mostly have alike (all but the job id and its
+#: times): bound once per statement (see :func:`insert_rows`).
+_HISTORY_ALIKE = (2, 3, 4, 7, 8, 9, 10, 11, 12)
 #: Whether any job has upstream jobs.
 _ANY_EDGE = "SELECT 1 FROM chain_edges LIMIT 1"
 #: The history columns read: HISTORY_COLUMNS, then the chain columns.
@@ -84,7 +87,7 @@ class SQLiteHistory(SQLiteConnection):
         batch = recorded(runs, self._leases, (process, now_us), chains=True)
         self._touched.update(end.job_id for end in runs)
         with self._write("record runs") as conn:
-            insert_rows(conn, _HISTORY_INSERT, batch.rows)
+            insert_rows(conn, _HISTORY_INSERT, batch.rows, _HISTORY_ALIKE)
             # In the transaction of the history rows: an upstream run's end and the
             # hand-over to its downstream runs are written together or not at all. Only
             # the runs of jobs with downstream jobs hand over: read here, under the
