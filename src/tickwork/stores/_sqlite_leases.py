@@ -101,9 +101,10 @@ _LEAVE_WAIT = 1.0
 _FORGET_US = 3_600_000_000
 
 
-#: A claim's compare-and-set for jobs claimed alike, the winners returned: every job of
-#: one IN list expected at the same instant and moved to the same state.
-_SET_EACH = _MOVE + " AND next_fire_us IS ? AND broken IS NULL AND NOT paused RETURNING id"
+#: A claim's compare-and-set for jobs claimed alike: every job of one IN list expected at
+#: the same instant and moved to the same state; then the same, the winners returned.
+_SET_ALL = _MOVE + " AND next_fire_us IS ? AND broken IS NULL AND NOT paused"
+_SET_EACH = _SET_ALL + " RETURNING id"
 
 #: A batch's outcome: the result of each claim (0: won; None: lost), the jobs moved, the
 #: lease rows of the runs won (job id, scheduled_us, owner, expiry, holder).
@@ -113,30 +114,45 @@ _Decided = tuple[list[int | None], list[str], list[tuple[str, int, str, int, str
 def _set_each(execute: Any, prepared: list[tuple[Any, ...]], seq: int) -> _Decided:
     """The claims of a batch that claims each job once, decided by the writes alone: the
     claims alike (expected at one instant, moved to one state: a backlog of one-off
-    jobs, or of one interval) are one ``UPDATE ... RETURNING`` per IN list, whose rows
-    are the winners. No read first (where a job claimed twice needs one)."""
+    jobs, or of one interval) are one ``UPDATE`` per IN list. No read first (where a job
+    claimed twice needs one).
+
+    Mostly every claim of a list wins, which the count of rows changed shows: then
+    nothing is read back. A list with a loser is undone (a savepoint) and written again
+    with ``RETURNING id``, whose rows are the winners."""
     groups: dict[tuple[Any, ...], list[str]] = {}
     for job_id, expected_us, new_us, same, zone, remaining, _ in prepared:
         groups.setdefault((new_us, same, zone, remaining, expected_us), []).append(job_id)
-    won: set[str] = set()
+    lost: set[str] = set()
     for (new_us, same, zone, remaining, expected_us), job_ids in groups.items():
+        first = 0
         for marks, chunk in in_lists(job_ids):
-            won.update(
-                row[0]
-                for row in execute(
-                    _SET_EACH.format(marks),
-                    (new_us, same, zone, remaining, seq, *chunk, expected_us),
-                ).fetchall()
-            )
+            # (An IN list is padded with its last id: it counts once.)
+            count = min(len(job_ids) - first, len(chunk))
+            params = (new_us, same, zone, remaining, seq, *chunk, expected_us)
+            execute("SAVEPOINT claim")
+            if execute(_SET_ALL.format(marks), params).rowcount != count:
+                execute("ROLLBACK TO claim")
+                won = {row[0] for row in execute(_SET_EACH.format(marks), params).fetchall()}
+                lost.update(job_id for job_id in chunk if job_id not in won)
+            execute("RELEASE claim")
+            first += len(chunk)
     results: list[int | None] = []
     leases: list[tuple[str, int, str, int, str | None]] = []
+    moved: list[str] = []
+    if not lost:
+        for claim in prepared:
+            leases += claim[6]
+            moved.append(claim[0])
+        return [0] * len(prepared), moved, leases
     for claim in prepared:
-        if claim[0] in won:
+        if claim[0] in lost:
+            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
+        else:
             results.append(0)
             leases += claim[6]
-        else:
-            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
-    return results, list(won), leases
+            moved.append(claim[0])
+    return results, moved, leases
 
 
 def _set_in_turn(
