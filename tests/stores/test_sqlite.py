@@ -1209,6 +1209,13 @@ def test_a_batch_of_claims_is_decided_alike_with_or_without_a_read_first(
     changed = peer.sync()
     assert changed is not None
     assert sorted(job.id for job in changed[0]) == ["a", "c", "d", "later"]
+    # That batch lost claims (others race for these fires, as far as it knows): the next
+    # compare-and-set is written returning its winners at once, and decides alike.
+    again = [("a", ten, twenty, None, (ten,)), ("d", T0, twenty, None, (T0,))]
+    assert store.claim_fires(again, now=T0) == [0, None]
+    with dbfile.connect(db) as conn:
+        rows = conn.execute("SELECT id, next_fire_us FROM jobs WHERE id IN ('a', 'd') ORDER BY id")
+        assert rows.fetchall() == [("a", epoch_us(twenty)), ("d", epoch_us(ten))]
 
 
 @pytest.mark.parametrize("returning", [True, False], ids=["one-statement", "sqlite-before-3.35"])

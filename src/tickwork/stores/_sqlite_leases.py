@@ -111,7 +111,9 @@ _SET_EACH = _SET_ALL + " RETURNING id"
 _Decided = tuple[list[int | None], list[str], list[tuple[str, int, str, int, str | None]]]
 
 
-def _set_each(execute: Any, prepared: list[tuple[Any, ...]], seq: int) -> _Decided:
+def _set_each(
+    execute: Any, prepared: list[tuple[Any, ...]], seq: int, *, contended: bool
+) -> _Decided:
     """The claims of a batch that claims each job once, decided by the writes alone: the
     claims alike (expected at one instant, moved to one state: a backlog of one-off
     jobs, or of one interval) are one ``UPDATE`` per IN list. No read first (where a job
@@ -119,7 +121,8 @@ def _set_each(execute: Any, prepared: list[tuple[Any, ...]], seq: int) -> _Decid
 
     Mostly every claim of a list wins, which the count of rows changed shows: then
     nothing is read back. A list with a loser is undone (a savepoint) and written again
-    with ``RETURNING id``, whose rows are the winners."""
+    with ``RETURNING id``, whose rows are the winners; *contended* (the last batch lost
+    claims: other processes race for the same fires) writes that way at once."""
     groups: dict[tuple[Any, ...], list[str]] = {}
     for job_id, expected_us, new_us, same, zone, remaining, _ in prepared:
         groups.setdefault((new_us, same, zone, remaining, expected_us), []).append(job_id)
@@ -130,13 +133,16 @@ def _set_each(execute: Any, prepared: list[tuple[Any, ...]], seq: int) -> _Decid
             # (An IN list is padded with its last id: it counts once.)
             count = min(len(job_ids) - first, len(chunk))
             params = (new_us, same, zone, remaining, seq, *chunk, expected_us)
-            execute("SAVEPOINT claim")
-            if execute(_SET_ALL.format(marks), params).rowcount != count:
-                execute("ROLLBACK TO claim")
-                won = {row[0] for row in execute(_SET_EACH.format(marks), params).fetchall()}
-                lost.update(job_id for job_id in chunk if job_id not in won)
-            execute("RELEASE claim")
             first += len(chunk)
+            if not contended:
+                execute("SAVEPOINT claim")
+                if execute(_SET_ALL.format(marks), params).rowcount == count:
+                    execute("RELEASE claim")
+                    continue
+                execute("ROLLBACK TO claim")
+                execute("RELEASE claim")
+            won = {row[0] for row in execute(_SET_EACH.format(marks), params).fetchall()}
+            lost.update(job_id for job_id in chunk if job_id not in won)
     results: list[int | None] = []
     leases: list[tuple[str, int, str, int, str | None]] = []
     moved: list[str] = []
@@ -211,6 +217,7 @@ class SQLiteLeases(SQLiteHistory):
     _prune_at_us: int  # when the history is next pruned
     _beat_at_us: int  # when this process next tells the file it is alive
     _registered: str  # the owner name this process registered in ``processes`` ("": none)
+    _claims_lost: bool  # whether the last batch claimed lost some of its claims
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs, all in one transaction; for each fire
@@ -258,9 +265,12 @@ class SQLiteLeases(SQLiteHistory):
             seq = self._seq(conn)
             execute = conn.execute
             if _RETURNING and len(ids) == len(prepared):
-                results, won, leases = _set_each(execute, prepared, seq)
+                results, won, leases = _set_each(
+                    execute, prepared, seq, contended=self._claims_lost
+                )
             else:
                 results, won, leases = _set_in_turn(execute, prepared, ids, seq)
+            self._claims_lost = None in results
             if not won:
                 return results
             # Runs in progress elsewhere matter only if another process holds a lease (a

@@ -234,6 +234,7 @@ class SQLiteStore(
         self._renew_at_us = 0
         self._beat_at_us = 0
         self._registered = ""
+        self._claims_lost = False
         self._file_id = None
         self._lost = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
