@@ -47,7 +47,7 @@ COUNT_RUNS = (
 
 _MESSAGE_LIMIT = 2000
 _RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
-_OUTCOMES = {outcome: outcome.value for outcome in Outcome}
+_OUTCOME_BY_ID = {id(outcome): (outcome.value, outcome in _RAN) for outcome in Outcome}
 _BY_VALUE = {outcome.value: outcome for outcome in Outcome}
 
 
@@ -219,11 +219,14 @@ def recorded(
     released: list[tuple[str, int]] = []
     again: list[tuple[int, int]] = []
     add_row, get_token = rows.append, leases.get
-    outcomes, ran, missed = _OUTCOMES, _RAN, Outcome.MISSED
+    # By identity (an Outcome's hash is a Python call): its text, and whether it ran.
+    outcomes = _OUTCOME_BY_ID
+    missed = Outcome.MISSED
     epoch, us = _EPOCH, _US
     zones: dict[int, str] = {}
     # One pass, each RunEnd unpacked at once, in the order of its fields (read by name
-    # they cost more than the row they make, and a batch is a backlog's worth).
+    # they cost more than the row they make, and a batch is a backlog's worth); each
+    # row made in one go.
     for (
         job_id,
         scheduled_at,
@@ -246,24 +249,41 @@ def recorded(
             error_type = message = None
         else:
             error_type, message = _error_fields(error, reason)
-        row: tuple[Any, ...] = (
-            job_id,
-            scheduled_us,
-            zone,
-            attempt,
-            outcomes[outcome],
-            None if started_at is None else (started_at - epoch) // us,
-            (at - epoch) // us if outcome in ran else None,
-            error_type,
-            message,
-        )
+        text, ran = outcomes[id(outcome)]
+        started_us = None if started_at is None else (started_at - epoch) // us
+        finished_us = (at - epoch) // us if ran else None
         if chains:
-            row = (
-                *row,
-                json.dumps(list(parent_ids)) if parent_ids else None,
-                None if returned is None else encode_return(returned),
+            add_row(
+                (
+                    job_id,
+                    scheduled_us,
+                    zone,
+                    attempt,
+                    text,
+                    started_us,
+                    finished_us,
+                    error_type,
+                    message,
+                    json.dumps(list(parent_ids)) if parent_ids else None,
+                    None if returned is None else encode_return(returned),
+                    *tail,
+                )
             )
-        add_row((*row, *tail) if tail else row)
+        else:
+            add_row(
+                (
+                    job_id,
+                    scheduled_us,
+                    zone,
+                    attempt,
+                    text,
+                    started_us,
+                    finished_us,
+                    error_type,
+                    message,
+                    *tail,
+                )
+            )
         token = get_token((job_id, scheduled_us))
         if token is not None:
             if final:
