@@ -1415,3 +1415,27 @@ def test_rows_with_values_alike_are_written_as_given_in_their_order() -> None:
     insert_rows(conn, "INSERT INTO t (a, b) VALUES (?, ?)", [(i, 0) for i in range(77)], (1,))
     assert conn.execute("SELECT a, b FROM t ORDER BY id").fetchall() == [(i, 0) for i in range(77)]
     conn.close()
+
+
+def test_fires_a_fold_apart_are_claimed_and_recorded_at_their_own_instants(db: Path) -> None:
+    # Instants in one zone compare equal by their wall times, fold aside: a claim batch
+    # and a history batch that reuse the instant of the row before when it is "equal"
+    # must tell the two 02:30 of a DST fall-back apart (an hour apart).
+    from zoneinfo import ZoneInfo
+
+    from tickwork.stores._contract import make_job, run_end
+
+    paris = ZoneInfo("Europe/Paris")
+    first = datetime(2024, 10, 27, 2, 30, tzinfo=paris)
+    second = first.replace(fold=1)
+    assert first == second
+    assert epoch_us(second) - epoch_us(first) == 3_600_000_000
+    store = SQLiteStore(db)
+    store.add_jobs([make_job("a", next_fire=first), make_job("b", next_fire=second)])
+    claims = [("a", first, None, 0, (first,)), ("b", second, None, 0, (second,))]
+    assert store.claim_fires(claims, now=first) == [0, 0]
+    store.record_runs([run_end("a", first), run_end("b", second)], now=second)
+    with dbfile.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] == 0  # released
+        rows = conn.execute("SELECT job_id, scheduled_us FROM history ORDER BY id").fetchall()
+    assert rows == [("a", epoch_us(first)), ("b", epoch_us(second))]

@@ -224,6 +224,8 @@ def recorded(
     missed = Outcome.MISSED
     epoch, us = _EPOCH, _US
     zones: dict[int, str] = {}
+    last = _EPOCH  # the instant scheduled of the run before, and in µs
+    last_us = 0
     # One pass, each RunEnd unpacked at once, in the order of its fields (read by name
     # they cost more than the row they make, and a batch is a backlog's worth); each
     # row made in one go.
@@ -240,7 +242,13 @@ def recorded(
         returned,
         parent_ids,
     ) in runs:
-        scheduled_us = (scheduled_at - epoch) // us
+        # (A backlog's runs are mostly of one instant. The fold too: instants in one zone
+        # compare by their wall times alone, and a fold's two hours have the same.)
+        if scheduled_at == last and scheduled_at.fold == last.fold:
+            scheduled_us = last_us
+        else:
+            last, scheduled_us = scheduled_at, (scheduled_at - epoch) // us
+            last_us = scheduled_us
         tz = scheduled_at.tzinfo
         zone = zones.get(id(tz))
         if zone is None:
