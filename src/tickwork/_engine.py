@@ -39,6 +39,7 @@ from ._model import (
     RetryPolicy,
     Run,
     evolve,
+    make_job,
 )
 from ._options import OPTION_NAMES, check_history_query, check_options, options_of
 from ._planning import (
@@ -246,7 +247,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 # one-off time already past is due now, late: the misfire grace decides.)
                 draft = Draft(job_id, bound, options["start"], options["end"])
                 when = require_first_fire(draft, now, late_ok=True)
-            job = Job(
+            job = make_job(
                 id=job_id,
                 func=resolved,
                 func_ref=func_ref,
@@ -271,7 +272,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 self._add_failure_handler(job_id, on_failure, policy)
             events = (
                 [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
-                if self._core.wants & event_kind
+                if self._core.wants & event_kind._value_  # (ints: IntFlag's & is slow)
                 else []
             )
             if self._batch is not None:
@@ -285,7 +286,8 @@ class Engine(JobDecorators, ChainOps, Machine):
                 or job.next_fire is None
                 or epoch_us(job.next_fire) < epoch_us(self._wake_at)
             )
-        self._emit(events)
+        if events:
+            self._emit(events)
         if wake:
             self._driver.wakeup()
         return self._attach(job)
@@ -308,17 +310,20 @@ class Engine(JobDecorators, ChainOps, Machine):
         existing = self._core.get(job.id)
         # With a shared store, look the job up there (a plain add lets the insert find a
         # conflict), reading and writing in one transaction so no claim slips in between.
-        stored = self._link.partial and (existing is not None or policy is not ConflictPolicy.RAISE)
-        with self._store.transaction() if stored else contextlib.nullcontext():
-            return self._store_over(
-                job,
-                policy,
-                defaulted_start,
-                first_fire,
-                run_immediately,
-                existing=existing,
-                stored=stored,
-            )
+        if self._link.partial and (existing is not None or policy is not ConflictPolicy.RAISE):
+            with self._store.transaction():
+                return self._store_over(
+                    job,
+                    policy,
+                    defaulted_start,
+                    first_fire,
+                    run_immediately,
+                    existing=existing,
+                    stored=True,
+                )
+        return self._store_over(
+            job, policy, defaulted_start, first_fire, run_immediately, existing=existing
+        )
 
     def _store_over(
         self,
