@@ -79,25 +79,28 @@ def make_trigger(
 ) -> TriggerSpec:
     """Build the trigger ``add_job`` was asked for. Errors name the offending argument."""
     rest = dict(options)
-    if isinstance(trigger, Trigger):
-        if args or rest:
-            extra = ", ".join([*(repr(a) for a in args), *rest])
-            raise TypeError(f"unexpected arguments with a trigger object: {extra}")
-        return TriggerSpec(trigger)
-    if trigger is None:
-        raise TypeError(
-            "a trigger is required: a trigger object, or 'cron', 'interval', 'date' or "
-            "'calendar' with their arguments"
-        )
-    if not isinstance(trigger, str):
-        raise TypeError(f"trigger must be a Trigger or a name, got {type(trigger).__name__}")
+    if type(trigger) is not str:  # (a name, the usual case, skips the check on an ABC)
+        if isinstance(trigger, Trigger):
+            if args or rest:
+                extra = ", ".join([*(repr(a) for a in args), *rest])
+                raise TypeError(f"unexpected arguments with a trigger object: {extra}")
+            return TriggerSpec(trigger)
+        if trigger is None:
+            raise TypeError(
+                "a trigger is required: a trigger object, or 'cron', 'interval', 'date' or "
+                "'calendar' with their arguments"
+            )
+        if not isinstance(trigger, str):
+            raise TypeError(f"trigger must be a Trigger or a name, got {type(trigger).__name__}")
     kind = trigger.lower()
     if kind not in _KINDS:
         hint = ""
         if len(trigger.split()) >= 5 or trigger.startswith("@"):
             hint = f"; for a cron expression write add_job(func, 'cron', {trigger!r})"
         raise ValueError(f"unknown trigger {trigger!r} (expected one of {', '.join(_KINDS)}){hint}")
-    jitter = coerce_seconds(rest.pop("jitter", None), "jitter")
+    jitter = rest.pop("jitter", None)
+    if jitter is not None:
+        jitter = coerce_seconds(jitter, "jitter")
     tz_value = rest.pop("timezone", None)
     trigger_zone = zone if tz_value is None else coerce_timezone(tz_value)
     start = end = None
@@ -209,7 +212,7 @@ def _interval(
             if key is not None and len(_INTERVALS) < 256:
                 _INTERVALS[key] = kept
         template, interval = kept
-        return TriggerSpec(template._shifted(now - template.start + interval), True)
+        return TriggerSpec(template._shifted(now - template._start + interval), True)
     return TriggerSpec(IntervalTrigger(**units, start=start, end=end, timezone=zone))
 
 
