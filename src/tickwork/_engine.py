@@ -71,6 +71,8 @@ logger = logging.getLogger("tickwork")
 BACKFILL_LIMIT = 10_000
 #: How long ``history`` waits for the driver to record runs that just ended.
 _FLUSH_WAIT = 1.0
+#: ``Draft(...)`` without the named tuple's own ``__new__`` in Python (once per add_job).
+_new_draft = tuple.__new__
 
 
 class Engine(JobDecorators, ChainOps, Machine):
@@ -204,7 +206,7 @@ class Engine(JobDecorators, ChainOps, Machine):
         with self._lock:
             self._require_open()
             now = self._clock.now()
-            resolved, func_ref = self._resolve_func(func)
+            resolved, func_ref = self._functions.resolve(func)
             chained_only = trigger is None and after != () and not trigger_kwargs
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
@@ -245,7 +247,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             else:
                 # Found before the record is built, so it is built once, complete. (A
                 # one-off time already past is due now, late: the misfire grace decides.)
-                draft = Draft(job_id, bound, options["start"], options["end"])
+                draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
                 when = require_first_fire(draft, now, late_ok=True)
             job = make_job(
                 id=job_id,
