@@ -17,6 +17,7 @@ from tickwork._options import (
     FIELD_DEFAULTS,
     OPTION_NAMES,
     OPTIONS,
+    _Subject,
     check_options,
     options_of,
 )
@@ -164,6 +165,31 @@ def test_nothing_given_gives_the_job_defaults() -> None:
             assert getattr(job, name) == default, name
     # Checked options without a field (coalesce) are not Job fields.
     assert set(options) == {name for name in OPTION_NAMES if name not in ("func", "coalesce")}
+
+
+def test_options_left_at_their_default_are_what_their_check_makes_of_it() -> None:
+    # check_options runs no check for an option at its default whose value it found
+    # once: each value must be what the check, run in table order with the options
+    # before it, gives (whatever else is given), as if every check were run.
+    def every_check(given: Mapping[str, Any]) -> dict[str, Any]:
+        done: dict[str, Any] = {}
+        subject = _Subject(work, REF, {"default": Recording()}, never)
+        subject.done = done
+        for option in OPTIONS:
+            if option.check is not None:
+                value = given.get(option.name, option.default)
+                plain = value is None and option.optional
+                done[option.name] = value if plain else option.check(value, subject)
+        del done["coalesce"]
+        return done
+
+    for given in (
+        {},
+        {"max_instances": 3, "coalesce": False, "name": "n"},
+        {"args": [1], "tags": "t", "after": "up", "on": "any", "max_catchup": 5},
+        options_of(every_option()),
+    ):
+        assert check(given) == every_check(given), given
 
 
 def test_the_default_name_is_the_reference_else_the_qualname() -> None:

@@ -65,6 +65,28 @@ def test_interval_shortcut_first_runs_one_interval_from_now(
     assert calls.scheduled == [T0 + seconds(307), T0 + seconds(607)]
 
 
+def test_interval_shortcut_jobs_alike_but_for_the_amount_type_keep_their_own(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # Jobs added "from now" share one validated trigger per interval, moved to each
+    # start: hours=1 and hours=1.0 are the same length, yet each job keeps what it was
+    # given, and its trigger is the one built directly (every field, the end too).
+    scheduler, clock, _ = sim
+    whole = scheduler.add_job(noop, "interval", hours=1, id="whole")
+    clock.advance(1)
+    real = scheduler.add_job(noop, "interval", hours=1.0, id="real")
+    ended = scheduler.add_job(noop, "interval", hours=1, end_date=T0 + seconds(7201), id="end")
+    start = T0 + seconds(3601)
+    assert whole.trigger == IntervalTrigger(hours=1, start=T0 + seconds(3600), timezone="UTC")
+    assert real.trigger == IntervalTrigger(hours=1.0, start=start, timezone="UTC")
+    assert ended.trigger == IntervalTrigger(
+        hours=1, start=start, end=T0 + seconds(7201), timezone="UTC"
+    )
+    assert "hours=1," in repr(whole.trigger)
+    assert "hours=1.0," in repr(real.trigger)
+    assert ended.trigger.next_after(T0 + seconds(7201)) is None
+
+
 def test_interval_shortcut_starts_each_job_from_its_own_now(
     sim: tuple[Scheduler, FakeClock, Events],
 ) -> None:

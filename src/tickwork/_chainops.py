@@ -68,7 +68,7 @@ class ChainOps(Machine):
         *trigger* of a job being changed) no upstreams for a job with no trigger of its
         own (lock held)."""
         if not after:
-            if isinstance(trigger, UpstreamTrigger):
+            if trigger is not None and isinstance(trigger, UpstreamTrigger):
                 raise ValueError(
                     f"job {job_id!r} has no trigger of its own: it needs an upstream "
                     "(give it a trigger with reschedule_job first, or remove it)"

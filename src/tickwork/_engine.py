@@ -39,6 +39,7 @@ from ._model import (
     RetryPolicy,
     Run,
     evolve,
+    make_job,
 )
 from ._options import OPTION_NAMES, check_history_query, check_options, options_of
 from ._planning import (
@@ -70,6 +71,8 @@ logger = logging.getLogger("tickwork")
 BACKFILL_LIMIT = 10_000
 #: How long ``history`` waits for the driver to record runs that just ended.
 _FLUSH_WAIT = 1.0
+#: ``Draft(...)`` without the named tuple's own ``__new__`` in Python (once per add_job).
+_new_draft = tuple.__new__
 
 
 class Engine(JobDecorators, ChainOps, Machine):
@@ -203,7 +206,7 @@ class Engine(JobDecorators, ChainOps, Machine):
         with self._lock:
             self._require_open()
             now = self._clock.now()
-            resolved, func_ref = self._resolve_func(func)
+            resolved, func_ref = self._functions.resolve(func)
             chained_only = trigger is None and after != () and not trigger_kwargs
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
@@ -244,9 +247,9 @@ class Engine(JobDecorators, ChainOps, Machine):
             else:
                 # Found before the record is built, so it is built once, complete. (A
                 # one-off time already past is due now, late: the misfire grace decides.)
-                draft = Draft(job_id, bound, options["start"], options["end"])
+                draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
                 when = require_first_fire(draft, now, late_ok=True)
-            job = Job(
+            job = make_job(
                 id=job_id,
                 func=resolved,
                 func_ref=func_ref,
@@ -271,7 +274,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 self._add_failure_handler(job_id, on_failure, policy)
             events = (
                 [Event(kind=event_kind, at=now, job_id=job_id, scheduled_at=job.next_fire)]
-                if self._core.wants & event_kind
+                if self._core.wants & event_kind._value_  # (ints: IntFlag's & is slow)
                 else []
             )
             if self._batch is not None:
@@ -285,7 +288,8 @@ class Engine(JobDecorators, ChainOps, Machine):
                 or job.next_fire is None
                 or epoch_us(job.next_fire) < epoch_us(self._wake_at)
             )
-        self._emit(events)
+        if events:
+            self._emit(events)
         if wake:
             self._driver.wakeup()
         return self._attach(job)
@@ -308,17 +312,20 @@ class Engine(JobDecorators, ChainOps, Machine):
         existing = self._core.get(job.id)
         # With a shared store, look the job up there (a plain add lets the insert find a
         # conflict), reading and writing in one transaction so no claim slips in between.
-        stored = self._link.partial and (existing is not None or policy is not ConflictPolicy.RAISE)
-        with self._store.transaction() if stored else contextlib.nullcontext():
-            return self._store_over(
-                job,
-                policy,
-                defaulted_start,
-                first_fire,
-                run_immediately,
-                existing=existing,
-                stored=stored,
-            )
+        if self._link.partial and (existing is not None or policy is not ConflictPolicy.RAISE):
+            with self._store.transaction():
+                return self._store_over(
+                    job,
+                    policy,
+                    defaulted_start,
+                    first_fire,
+                    run_immediately,
+                    existing=existing,
+                    stored=True,
+                )
+        return self._store_over(
+            job, policy, defaulted_start, first_fire, run_immediately, existing=existing
+        )
 
     def _store_over(
         self,

@@ -32,6 +32,8 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress
+from operator import is_not
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -332,6 +334,30 @@ _CHECKED: tuple[tuple[str, Any, Check, bool], ...] = tuple(
     for option in OPTIONS
     if option.check is not None
 )
+#: The checked options whose check gives one value for the default whatever else is
+#: given (most jobs leave them at it), besides those where None means "not set".
+_SETTLED = ("args", "kwargs", "tags", "max_catchup", "max_instances", "after", "on")
+#: A default no caller passes: the options always checked are compared with it.
+_ALWAYS: Any = object()
+_NAMES = tuple(name for name, _, _, _ in _CHECKED)
+_GIVEN_DEFAULTS = tuple(default for _, default, _, _ in _CHECKED)
+#: Each checked option's field value for its default, found once (_ALWAYS where it
+#: depends on the job: the name, the executor, options that follow from others).
+_SETTLED_VALUES = tuple(
+    None
+    if optional and default is None
+    else check(default, None)  # type: ignore[arg-type]  # (these read no subject)
+    if name in _SETTLED
+    else _ALWAYS
+    for name, default, check, optional in _CHECKED
+)
+#: What a given value is compared with: the default where its result is settled.
+_PROBES = tuple(
+    _ALWAYS if value is _ALWAYS else default
+    for value, default in zip(_SETTLED_VALUES, _GIVEN_DEFAULTS, strict=True)
+)
+_SETTLED_FIELDS = dict(zip(_NAMES, _SETTLED_VALUES, strict=True))
+_INDEXES = tuple(range(len(_CHECKED)))
 #: Checked options that set no field of their own: not in check_options' result.
 _NO_FIELD = tuple(option.name for option in OPTIONS if option.check and option.field is None)
 #: Checked options with a field: what options_of reads from a job, (name, field).
@@ -387,10 +413,15 @@ def check_options(
     """
     subject = _Subject(func, func_ref, executors, make_asyncio)
     done = subject.done
-    get = given.get
-    for name, default, check, optional in _CHECKED:
-        value = get(name, default)
-        # Most options of most jobs are None ("no limit"): skip the call for those.
+    values = tuple(map(given.get, _NAMES, _GIVEN_DEFAULTS))
+    # Most options of most jobs are left at their default, whose value was found once:
+    # only the others are checked, in table order (a check reads only options before
+    # it). (map and compress pick them in C: a call per option showed in add_job.)
+    done.update(_SETTLED_FIELDS)
+    for index in compress(_INDEXES, map(is_not, values, _PROBES)):
+        name, _, check, optional = _CHECKED[index]
+        value = values[index]
+        # Many options of many jobs are None ("no limit"): skip the call for those.
         done[name] = value if value is None and optional else check(value, subject)
     for name in _NO_FIELD:
         del done[name]

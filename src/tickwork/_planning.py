@@ -155,8 +155,13 @@ def job_first_fire(job: Scheduled, now: datetime, *, late_ok: bool = False) -> d
     is gone. Raises :class:`~tickwork.TriggerError`, naming the job, when the trigger
     raises.
     """
-    found = job_next_fire(job, now - _US)
+    # (job_next_fire, inlined: add_job comes here for every job.)
+    after = now - _US
     trigger = job.trigger
+    try:
+        found = next_job_fire(trigger, after, job.start, job.end)
+    except Exception as error:  # a custom trigger may raise anything
+        raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
     if (
         found is None
         and late_ok

@@ -587,6 +587,10 @@ def _remember(cache: OrderedDict[_K, _V], key: _K, value: _V) -> None:
 
 
 def _trigger_text(trigger: Trigger) -> str:
+    if type(trigger) is IntervalTrigger and trigger._from_now:
+        # Each job added "from now" has a trigger object of its own, written once when
+        # it is added: remembering it by identity would only churn the cache.
+        return _interval_text(trigger)
     cached = _trigger_texts.get(id(trigger))
     if cached is not None and cached[0] is trigger:
         return cached[1]

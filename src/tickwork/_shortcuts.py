@@ -7,9 +7,8 @@ keyword arguments, ``"cron"`` with an expression or with APScheduler's field key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._checks import duration
 from ._tz import coerce_timezone, epoch_us, require_aware
@@ -23,9 +22,9 @@ _CALENDAR_KEYS = ("years", "months", "weeks", "days", "hour", "minute", "second"
 _KINDS = ("cron", "interval", "date", "calendar")
 
 
-@dataclass(frozen=True)
-class TriggerSpec:
-    """A built trigger, plus what the shortcut said about the job."""
+class TriggerSpec(NamedTuple):
+    """A built trigger, plus what the shortcut said about the job. (A named tuple: one
+    is made per ``add_job``, and a frozen dataclass costs several times more.)"""
 
     trigger: Trigger
     #: The interval's start was filled in from "now": re-adding the same job later
@@ -61,12 +60,13 @@ def coerce_datetime(value: object, argument: str) -> datetime | None:
     return require_aware(value, argument)
 
 
-def _take(options: dict[str, Any], *names: str) -> Any:
-    """Pop the first of *names* present (aliases), refusing two spellings at once."""
-    found = [name for name in names if name in options]
-    if len(found) > 1:
-        raise TypeError(f"give only one of {', '.join(found)}")
-    return options.pop(found[0]) if found else None
+def _take(options: dict[str, Any], name: str, alias: str) -> Any:
+    """Pop *name* or its *alias*, whichever is present, refusing both at once."""
+    if name in options:
+        if alias in options:
+            raise TypeError(f"give only one of {name}, {alias}")
+        return options.pop(name)
+    return options.pop(alias, None)
 
 
 def make_trigger(
@@ -79,29 +79,34 @@ def make_trigger(
 ) -> TriggerSpec:
     """Build the trigger ``add_job`` was asked for. Errors name the offending argument."""
     rest = dict(options)
-    if isinstance(trigger, Trigger):
-        if args or rest:
-            extra = ", ".join([*(repr(a) for a in args), *rest])
-            raise TypeError(f"unexpected arguments with a trigger object: {extra}")
-        return TriggerSpec(trigger)
-    if trigger is None:
-        raise TypeError(
-            "a trigger is required: a trigger object, or 'cron', 'interval', 'date' or "
-            "'calendar' with their arguments"
-        )
-    if not isinstance(trigger, str):
-        raise TypeError(f"trigger must be a Trigger or a name, got {type(trigger).__name__}")
+    if type(trigger) is not str:  # (a name, the usual case, skips the check on an ABC)
+        if isinstance(trigger, Trigger):
+            if args or rest:
+                extra = ", ".join([*(repr(a) for a in args), *rest])
+                raise TypeError(f"unexpected arguments with a trigger object: {extra}")
+            return TriggerSpec(trigger)
+        if trigger is None:
+            raise TypeError(
+                "a trigger is required: a trigger object, or 'cron', 'interval', 'date' or "
+                "'calendar' with their arguments"
+            )
+        if not isinstance(trigger, str):
+            raise TypeError(f"trigger must be a Trigger or a name, got {type(trigger).__name__}")
     kind = trigger.lower()
     if kind not in _KINDS:
         hint = ""
         if len(trigger.split()) >= 5 or trigger.startswith("@"):
             hint = f"; for a cron expression write add_job(func, 'cron', {trigger!r})"
         raise ValueError(f"unknown trigger {trigger!r} (expected one of {', '.join(_KINDS)}){hint}")
-    jitter = coerce_seconds(rest.pop("jitter", None), "jitter")
+    jitter = rest.pop("jitter", None)
+    if jitter is not None:
+        jitter = coerce_seconds(jitter, "jitter")
     tz_value = rest.pop("timezone", None)
     trigger_zone = zone if tz_value is None else coerce_timezone(tz_value)
-    start = coerce_datetime(_take(rest, "start_date", "start"), "start_date")
-    end = coerce_datetime(_take(rest, "end_date", "end"), "end_date")
+    start = end = None
+    if not rest.keys() <= _INTERVAL_UNIT_SET:  # (the usual interval job names only units)
+        start = coerce_datetime(_take(rest, "start_date", "start"), "start_date")
+        end = coerce_datetime(_take(rest, "end_date", "end"), "end_date")
     if end is not None and kind != "date":
         # Checked here, not by the trigger: an interval or calendar trigger without a
         # start_date starts now, which the trigger's own message would call its start.
@@ -119,7 +124,7 @@ def make_trigger(
         spec = _date(args, rest, trigger_zone, start, end)
     else:
         spec = _calendar(args, rest, trigger_zone, start, end, now)
-    return TriggerSpec(spec.trigger, spec.defaulted_start, jitter)
+    return spec if jitter is None else spec._replace(jitter=jitter)
 
 
 def _refuse_extra(kind: str, rest: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -165,7 +170,10 @@ def _cron(
     return TriggerSpec(made if hash_key is None else made.with_hash_key(hash_key))
 
 
-_INTERVALS: dict[Any, IntervalTrigger] = {}
+#: Validated interval triggers by their amounts (with the amounts' types: 1 == 1.0, but
+#: the trigger shows which one was given) and zone, with their interval.
+_INTERVALS: dict[Any, tuple[IntervalTrigger, timedelta]] = {}
+_INTERVAL_UNIT_SET = frozenset(_INTERVAL_UNITS)
 
 
 def _interval(
@@ -178,9 +186,12 @@ def _interval(
 ) -> TriggerSpec:
     if args:
         raise TypeError("an 'interval' trigger takes keyword arguments, e.g. minutes=5")
-    units = {key: rest.pop(key) for key in _INTERVAL_UNITS if key in rest}
-    _refuse_extra("interval", rest, (*_INTERVAL_UNITS, "start_date", "end_date", "timezone",
-                                     "jitter"))  # fmt: skip
+    if rest.keys() <= _INTERVAL_UNIT_SET:  # the usual case: nothing else is left
+        units = rest
+    else:
+        units = {key: rest.pop(key) for key in _INTERVAL_UNITS if key in rest}
+        _refuse_extra("interval", rest, (*_INTERVAL_UNITS, "start_date", "end_date",
+                                         "timezone", "jitter"))  # fmt: skip
     if start is None:
         # As APScheduler: the first run is one interval from now. The trigger's start is
         # shifted by one interval afterwards, so its own (exact) arithmetic decides it.
@@ -188,19 +199,20 @@ def _interval(
         # and only moved to the new start.
         # (Only without an end: a kept trigger is not checked again against its end.)
         key: Any = None
-        template = None
+        kept = None
         if end is None:
             try:
-                key = (tuple((name, type(value), value) for name, value in units.items()), zone)
-                template = _INTERVALS.get(key)
+                key = (*units.items(), *map(type, units.values()), zone)
+                kept = _INTERVALS.get(key)
             except TypeError:  # an unhashable amount, which IntervalTrigger refuses
                 key = None
-        if template is None:
-            template = IntervalTrigger(**units, start=now, end=end, timezone=zone)
+        if kept is None:
+            made = IntervalTrigger(**units, start=now, end=end, timezone=zone)
+            kept = (made, made.interval)
             if key is not None and len(_INTERVALS) < 256:
-                _INTERVALS[key] = template
-        shift = now - template.start + template.interval
-        return TriggerSpec(template._shifted(shift), defaulted_start=True)
+                _INTERVALS[key] = kept
+        template, interval = kept
+        return TriggerSpec(template._shifted(now - template._start + interval), True)
     return TriggerSpec(IntervalTrigger(**units, start=start, end=end, timezone=zone))
 
 

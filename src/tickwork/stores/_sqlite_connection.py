@@ -481,17 +481,23 @@ class SQLiteConnection:
                 return
             if self._file_id is not None:
                 self._check_file()
+            try:
+                # (fetchall: the statement runs to its end, which commits it.)
+                seq = int(conn.execute(lone, params).fetchall()[0][0])
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error:
+                # The file is busy (or failed): again, as every write is retried.
+                def write() -> int | sqlite3.IntegrityError:
+                    try:
+                        return int(conn.execute(lone, params).fetchall()[0][0])
+                    except sqlite3.IntegrityError as error:
+                        return error
 
-            def write() -> int | sqlite3.IntegrityError:
-                try:
-                    # (fetchall: the statement runs to its end, which commits it.)
-                    return int(conn.execute(lone, params).fetchall()[0][0])
-                except sqlite3.IntegrityError as error:
-                    return error
-
-            seq = self._retry_busy(write, action)
-            if isinstance(seq, sqlite3.IntegrityError):
-                raise seq
+                seq_or_error = self._retry_busy(write, action)
+                if isinstance(seq_or_error, sqlite3.IntegrityError):
+                    raise seq_or_error from None
+                seq = seq_or_error
             if seq == self._seen_seq + 1:
                 self._seen_seq = seq  # nothing from others in between: no news to sync
 

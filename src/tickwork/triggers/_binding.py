@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from ._base import Trigger
+from .calendar import CalendarIntervalTrigger
 from .combining import AndTrigger, OrTrigger
 from .cron import CronTrigger
+from .date import DateTrigger
+from .interval import IntervalTrigger
 
 __all__ = ["bind_hash_key"]
+
+
+#: The built-in triggers that hold no cron trigger (exactly these types: a subclass may).
+_PLAIN = (IntervalTrigger, DateTrigger, CalendarIntervalTrigger)
 
 
 def bind_hash_key(trigger: Trigger, key: str) -> Trigger:
@@ -20,6 +27,8 @@ def bind_hash_key(trigger: Trigger, key: str) -> Trigger:
     Raises:
         InvalidExpression: the values *key* chooses match no date.
     """
+    if type(trigger) in _PLAIN:  # (most jobs: no check on the ABC below)
+        return trigger
     if isinstance(trigger, CronTrigger):
         if trigger.is_hashed and trigger.hash_key is None:
             return trigger.with_hash_key(key)

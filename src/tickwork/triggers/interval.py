@@ -249,10 +249,14 @@ class IntervalTrigger(Trigger):
             ) from None
         clone = object.__new__(IntervalTrigger)
         put = object.__setattr__
-        for name in self.__slots__:
-            put(clone, name, getattr(self, name))
+        # (Slot by slot: this runs once per interval job added "from now".)
+        put(clone, "_amounts", self._amounts)
+        put(clone, "_interval_us", self._interval_us)
+        put(clone, "_timezone", self._timezone)
         put(clone, "_start", start)
         put(clone, "_start_us", self._start_us + by // _MICROSECOND)
+        put(clone, "_end", self._end)
+        put(clone, "_end_us", self._end_us)
         put(clone, "_from_now", True)
         return clone
 
