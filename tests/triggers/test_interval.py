@@ -284,3 +284,16 @@ def test_an_int_amount_stays_an_int_after_an_equal_float_one() -> None:
     made = IntervalTrigger(seconds=1, start=start)
     assert type(made.to_dict()["seconds"]) is int
     assert "seconds=1," in repr(made)
+
+
+def test_a_trigger_shifted_for_a_from_now_job_keeps_every_slot() -> None:
+    # _shifted copies the slots one by one: a slot added to the class and not to the copy
+    # would be unset in every interval job added "from now".
+    start = datetime(2024, 3, 30, 12, tzinfo=ZoneInfo("Europe/Berlin"))
+    end = datetime(2024, 4, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    trigger = IntervalTrigger(hours=2, start=start, end=end, timezone="Europe/Berlin")
+    shifted = trigger._shifted(timedelta(minutes=30))
+    unset = [name for name in IntervalTrigger.__slots__ if not hasattr(shifted, name)]
+    assert unset == []
+    assert shifted.next_after(start) == start + timedelta(minutes=30)
+    assert shifted.to_dict()["end"] == trigger.to_dict()["end"]
