@@ -133,3 +133,40 @@ def test_a_call_from_another_thread_gets_in_between_chunks() -> None:
     assert "job-019" not in runner.order
     assert len(runner.order) == 19
     scheduler.shutdown()
+
+
+def test_the_driver_lets_workers_in_once_per_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    # After a backlog's first chunk is submitted, the scheduler thread lets go of the
+    # GIL for a moment (the workers would otherwise wait out its 5 ms switch interval
+    # before the first run); once per backlog, not once per chunk.
+    import threading
+    import types
+
+    from tickwork import scheduler as scheduler_module
+
+    hand_overs: list[float] = []
+    real = scheduler_module.time
+    fake = types.SimpleNamespace(
+        monotonic=real.monotonic,
+        sleep=lambda s: hand_overs.append(s) if s == scheduler_module._HAND_OVER else real.sleep(s),
+    )
+    monkeypatch.setattr(scheduler_module, "time", fake)
+    clock = FakeClock(T0)
+    ran = threading.Event()
+    runs: list[int] = []
+
+    def count() -> None:
+        runs.append(1)
+        if len(runs) == 20:
+            ran.set()
+
+    scheduler = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    for n in range(20):  # 4 + 8 + 8: three chunks
+        scheduler.add_job(count, "date", run_date=DUE, id=f"job-{n:03}")
+    scheduler.start()
+    try:
+        clock.set(DUE)
+        assert ran.wait(5), f"{len(runs)} of 20 runs"
+    finally:
+        scheduler.shutdown()
+    assert hand_overs == [scheduler_module._HAND_OVER]

@@ -21,6 +21,11 @@ __all__ = ["Scheduler"]
 
 logger = logging.getLogger("tickwork")
 
+#: Seconds the scheduler thread lets go of the GIL once a backlog's first chunk is handed
+#: to the executors: a worker that waits for the GIL to run it would otherwise wait out
+#: this thread's switch interval (5 ms) while it plans the next chunk.
+_HAND_OVER = 0.0001
+
 
 class Scheduler(DriverBase):
     """A scheduler that dispatches jobs from a background thread.
@@ -257,6 +262,7 @@ class Scheduler(DriverBase):
             # Due times are waited for with timed blocks: ask the kernel not to end
             # them late on purpose (Linux's 50 us timer slack).
             precise_timers()
+        in_backlog = False
         try:
             while not self._stopping:
                 self._woken = False
@@ -273,7 +279,14 @@ class Scheduler(DriverBase):
                     break
                 wait = pacer.wait_for(upcoming)
                 if wait is None:
+                    if engine.backlog and not in_backlog:
+                        # The first chunk of a backlog is handed over: let its workers
+                        # take the GIL now, not after this thread's switch interval
+                        # (5 ms) planning the next chunk.
+                        time.sleep(_HAND_OVER)
+                    in_backlog = engine.backlog
                     continue
+                in_backlog = False
                 if (
                     self._spin
                     and upcoming is not None
