@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import json
 import threading
+from collections.abc import Sequence
 
 __all__ = ["GRACE_SECONDS", "BacklogShare", "aliases_of"]
 
@@ -78,7 +79,7 @@ class BacklogShare:
         live processes having changed, are read at the next notified read.)"""
         return bool(self._waiting) and not self._recheck
 
-    def _new_live_set(self, entries: list[tuple[str, str | None]]) -> None:
+    def _new_live_set(self, entries: Sequence[tuple[str, str | None]]) -> None:
         """Take the dispatching processes just read, (owner, executors as stored) each.
         If they changed, the waiting jobs that are now this process's share are read at
         the next sync."""
