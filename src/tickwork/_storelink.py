@@ -565,8 +565,8 @@ class StoreLink:
     def tell_dispatching(self, running: bool) -> None:
         """Tell a store that splits a due backlog among the processes that dispatch
         (``dispatching``, optional: PostgreSQL's, SQLite's) whether this one does, and
-        to which executors: at start, then at each upkeep once it changed (paused, resumed, an
-        executor added). Raises StoreError."""
+        to which executors: at start, then at each upkeep once it changed (paused,
+        resumed, an executor added). Raises StoreError."""
         tell = getattr(self._shared, "dispatching", None)
         executors = self._executors
         if tell is None or not isinstance(executors, Collection):

@@ -14,7 +14,9 @@ module docstring of :mod:`tickwork.stores.sqlite` tells the whole story.
   (owner ``""``), due when the retry is.
 - :meth:`SQLiteLeases.processes` lists the scheduler processes: ``maintain`` registers
   this one in the ``processes`` table and beats there every third of ``lease_time``
-  (with the renewal), ``close`` removes it.
+  (with the renewal, and the executors its scheduler dispatches to), ``close`` removes
+  it; each ``maintain`` reads the others (their number is ``Upkeep.peers``; those that
+  dispatch split a due backlog, :mod:`._sqlite_share`).
 
 Releasing a lease at a run's end is part of recording it (:mod:`._sqlite_history`).
 """

@@ -16,8 +16,9 @@ processes would each decode and plan the whole backlog. Instead, each process ta
 - The *dispatching* processes are those with executors whose heartbeat (``seen_us``)
   is within ``lease_time`` of this process's clock and that are not found dead on this
   machine (:mod:`._liveness`); this process counts itself in from what it was told.
-  ``maintain`` (every ``poll_interval``) reads them in the statement it runs anyway; a
-  page read reads them when they are not known.
+  ``maintain`` (every ``poll_interval``) reads them in the statement it runs anyway,
+  and each page read again once jobs can be due (there are no notifications here, and
+  a page is thousands of jobs).
 - A due job is split among the dispatching processes that have its executor, ranked by
   owner name, by ``zlib.crc32`` of its id. A window's page read
   (:meth:`SQLiteShare.share_due_jobs`) reads the page's rows as ``due_jobs`` does, and

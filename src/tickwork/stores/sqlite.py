@@ -500,7 +500,14 @@ class SQLiteStore(
         kept = []
         for row in rows:
             # (Columns: id 0, trigger 5, next_fire_us 7, paused 8.)
-            if row[7] is None and row[0] in waiting and not row[8] and '"event"' not in row[5]:
+            trigger = row[5]
+            if (
+                row[7] is None
+                and row[0] in waiting
+                and not row[8]
+                and type(trigger) is str
+                and '"event"' not in trigger
+            ):
                 del waiting[row[0]]
             else:
                 kept.append(row)
