@@ -308,9 +308,9 @@ class StoreLink:
         already, for the next step, moments later. (Alone, a process claims in due
         order.) While other processes are known to share the store, each claims in its
         own order from the start, and no more than its executors can start soon
-        (:meth:`_share_limit`).
+        (:meth:`_share_limit`), unless the store split the backlog between them.
         """
-        if self._peers:
+        if self._capped():
             self._contended = True
             limit = self._share_limit(limit)
             if limit <= 0:
@@ -360,7 +360,17 @@ class StoreLink:
     def _held_back(self) -> bool:
         """Whether due runs wait for this process's runs in flight to end before more
         are claimed (see :meth:`_share_limit`)."""
-        return bool(self._peers) and self._share_limit(CLAIM_LEAST) <= 0
+        return self._capped() and self._share_limit(CLAIM_LEAST) <= 0
+
+    def _capped(self) -> bool:
+        """Whether claims are capped (:meth:`_share_limit`): other processes share the
+        store, and it did not split the due backlog between them. A store that splits
+        it (``waiting_on_others``, optional: due jobs were left to the others) gives
+        this process only its share: claimed at once, it starves no one."""
+        if not self._peers:
+            return False
+        waiting = getattr(self._shared, "waiting_on_others", None)
+        return waiting is None or not waiting()
 
     def _share_limit(self, limit: int) -> int:
         """The most due runs to claim now, out of *limit*, while other processes share
@@ -554,9 +564,9 @@ class StoreLink:
 
     def tell_dispatching(self, running: bool) -> None:
         """Tell a store that splits a due backlog among the processes that dispatch
-        (``dispatching``, optional: PostgreSQL's) whether this one does, and to which
-        executors: at start, then at each upkeep once it changed (paused, resumed, an
-        executor added). Raises StoreError."""
+        (``dispatching``, optional: PostgreSQL's, SQLite's) whether this one does, and
+        to which executors: at start, then at each upkeep once it changed (paused,
+        resumed, an executor added). Raises StoreError."""
         tell = getattr(self._shared, "dispatching", None)
         executors = self._executors
         if tell is None or not isinstance(executors, Collection):

@@ -30,7 +30,7 @@ once). :meth:`Window.behind` tells the dispatch step to step again at once while
 page is wanted; :meth:`Window.advance` reads it.
 
 A store may split the jobs due now between the processes that use it
-(``share_due_jobs``, optional: PostgreSQL's): its page then leaves out the due jobs
+(``share_due_jobs``, optional: PostgreSQL's, SQLite's): its page leaves out the due jobs
 that are another process's share, and says which key it reached; the jobs left out are
 ones whose key is within the bound but which the core does not hold, and the store's
 ``sync`` reports each that this process is to take in after all (the other process

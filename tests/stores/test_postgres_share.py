@@ -13,7 +13,7 @@ import pytest
 
 from tickwork import Scheduler
 from tickwork._model import evolve
-from tickwork.stores import PostgresStore, _pg_share
+from tickwork.stores import PostgresStore, _share
 from tickwork.stores._contract import make_job
 
 from .. import pg
@@ -157,7 +157,7 @@ def test_a_job_left_to_another_process_comes_back_once_claimed_there(
 def test_a_job_left_to_a_stuck_process_comes_back_after_the_grace(
     stores: tuple[PostgresStore, PostgresStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_pg_share, "GRACE_SECONDS", 0.0)
+    monkeypatch.setattr(_share, "GRACE_SECONDS", 0.0)
     first, second = stores
     _due(first)
     mine = _ids(first.share_due_jobs(after=None, limit=COUNT)[0])
@@ -339,7 +339,7 @@ def test_a_running_process_takes_a_whole_backlog_beside_a_paused_one_and_a_bare_
     pg_tables: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A job left to a process that will not claim it would wait for the grace: an hour.
-    monkeypatch.setattr(_pg_share, "GRACE_SECONDS", 3600.0)
+    monkeypatch.setattr(_share, "GRACE_SECONDS", 3600.0)
     _ran.clear()
     _all_ran.clear()
     bare = PostgresStore(pg.dsn(), schema=pg_tables)  # (the CLI's, a Celery worker's)

@@ -5,7 +5,8 @@
   process that had it), and gets it once it is let go.
 * ``maintain`` counts the other live processes on the file (``Upkeep.peers``).
 * While there are any, a scheduler claims no more due runs than its workers can start
-  soon, and comes back for more as its runs end: the others claim the rest.
+  soon, and comes back for more as its runs end: the others claim the rest; unless
+  the store split the backlog between the dispatching processes (its share is its own).
 """
 
 from __future__ import annotations
@@ -236,3 +237,28 @@ def test_run_until_runs_a_whole_backlog_claimed_a_part_at_a_time(
     finally:
         scheduler.shutdown()
         sqlite_jobs.RUNS.clear()
+
+
+def test_a_share_the_store_split_off_is_claimed_whole(db: Path, stores: list[SQLiteStore]) -> None:
+    clock = FakeClock(T0)
+    due = _backlog(db, clock, 3000)
+    peer = SQLiteStore(db)
+    stores.append(peer)
+    peer.dispatching(["default"])  # another scheduler process, dispatching: a share is its
+    peer.maintain(T0)
+    pool = Holding(max_workers=3)
+    scheduler = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
+    )
+    scheduler.open()
+    try:
+        clock.set(due)
+        for _ in range(20):
+            scheduler.engine.step()
+        # Not capped at what the workers can start soon (3 * AHEAD_PER_WORKER): the
+        # rest of the backlog is the peer's (it holds it, and claims it).
+        ids = [request.job_id for request in pool.taken]
+        assert len(set(ids)) == len(ids)
+        assert 3 * AHEAD_PER_WORKER < len(ids) < 3000
+    finally:
+        scheduler.shutdown(wait=False)

@@ -153,7 +153,7 @@ class PGLeases(PGHistory):
 
     if TYPE_CHECKING:  # (PGShare's)
 
-        def _new_live_set(self, entries: list[tuple[str, str]]) -> None: ...
+        def _new_live_set(self, entries: Sequence[tuple[str, str | None]]) -> None: ...
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs: one statement for the whole batch."""

@@ -31,11 +31,12 @@ claims in four. Instead, each process takes its *share*:
   executor) alone, decoded never.
 - A job left to another process is *waiting* here. :meth:`sync` reports it once it
   changed (its owner claimed, changed or removed it: the change is read as any other
-  process's change), or once it is still there unclaimed :data:`GRACE_SECONDS` after
+  process's change), or once it is still there unclaimed ``GRACE_SECONDS`` after
   the page read (its owner is stuck), so that this process takes it in then; and when
   the dispatching processes change (one died, started, paused or resumed), the waiting
   jobs that are now this process's are read at the next sync. The window's promise
-  holds: every job up to its bound is held here, or will be reported.
+  holds: every job up to its bound is held here, or will be reported. (This
+  bookkeeping is :mod:`._share`'s, which SQLite's split shares.)
 
 The split is a hint, never a claim: nothing is written, and the claim stays exact (a
 compare-and-set on the fire, guarded by the run slot), so a job runs once whoever
@@ -46,9 +47,7 @@ dispatches, a page read is ``due_jobs``.
 
 from __future__ import annotations
 
-import collections
 import json
-import threading
 from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -58,13 +57,9 @@ from .._instants import epoch_us, instant
 from .._model import Job
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import DB_NOW_US, JOB_COLUMNS, liveness_key
+from ._share import BacklogShare
 
-__all__ = ["DISPATCHING", "GRACE_SECONDS", "PGShare"]
-
-#: Seconds after a page read left a due job to another live process within which that
-#: process is expected to claim it; still unclaimed then, it is taken in here (at the
-#: next change check: within ``poll_interval`` more).
-GRACE_SECONDS = 5.0
+__all__ = ["DISPATCHING", "PGShare"]
 
 #: The dispatching processes (with their executors), as ``{held}`` and ``{now}`` say.
 DISPATCHING = (
@@ -126,35 +121,9 @@ _KEPT = ", ".join(_kept(name) for name in _NAMES[1:])
 _HEADER = ", ".join("h.now_us" if name == "next_fire_us" else "NULL" for name in _NAMES[2:])
 
 
-def _aliases(text: str) -> tuple[str, ...] | None:
-    """The executor aliases of ``processes.executors`` (None: not a list of them)."""
-    try:
-        aliases = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
-        return None
-    return tuple(sorted(set(aliases)))
-
-
-class PGShare(PGHistory):
-    """Page reads that split a due backlog between processes (module docstring)."""
-
-    _sync_lock: threading.Lock  # held by sync and by the reads it counts from
-    _recheck: set[str]  # jobs the next sync reports as they are, changed or not
-    #: The dispatching processes of the schema: (owner, executor aliases), by owner
-    #: (None: to be read).
-    _live_set: tuple[tuple[str, tuple[str, ...]], ...] | None
-    #: For the page reads, from the dispatching processes: the executors whose due jobs
-    #: are split, with how many processes have each and this process's rank (-1: none).
-    _split: tuple[list[str], list[int], list[int]]
-    #: Due jobs left to another process: id -> (hashtext bucket, executor) (the next
-    #: sync reports each once changed, or once its grace is over).
-    _waiting: dict[str, tuple[int, str]]
-    #: (server µs after which still unclaimed, ids) of the waiting jobs, by page read.
-    _graces: collections.deque[tuple[int, list[str]]]
-    #: The server's clock at the last read that told it (µs).
-    _db_now_us: int
+class PGShare(PGHistory, BacklogShare):
+    """Page reads that split a due backlog between processes (module docstring; the
+    buckets are ``hashtext(id)``, the clock the server's)."""
 
     def dispatching(self, executors: Collection[str] | None) -> None:
         """Say whether this process's scheduler dispatches runs, and to which executor
@@ -214,15 +183,8 @@ class PGShare(PGHistory):
             assert header[0] == 0
             if after is None:
                 self._new_snapshot(header[2])
-            now_us = header[11]
-            self._db_now_us = max(self._db_now_us, now_us)
-            others = [row[2] for row in rows if row[0] == 2]
-            if others:
-                waiting = self._waiting
-                for row in rows:
-                    if row[0] == 2:
-                        waiting.setdefault(row[2], (row[1], row[3]))
-                self._graces.append((now_us + round(GRACE_SECONDS * 1_000_000), others))
+            others = [(row[2], row[1], row[3]) for row in rows if row[0] == 2]
+            self._left_to_others(others, header[11])
         page = rows[1:]
         jobs = self._decode_rows([row[2:] for row in page if row[0] == 1])[0]
         if len(page) < limit:
@@ -235,76 +197,6 @@ class PGShare(PGHistory):
         held = LOCK_HELD.format(lock=liveness_key(self.schema))
         sql = DISPATCHING.format(s=self._s, held=held, now=DB_NOW_US)
         self._new_live_set(self._read(sql, (), "read the dispatching processes"))
-
-    def waiting_on_others(self) -> bool:
-        """Whether due jobs this process left to other processes are not yet reported
-        claimed (or taken in), and none is to be taken in now: the scheduler then reads
-        the others' changes at the poll rather than at each notification, as while a
-        backlog of its own is due. (Jobs that are this process's share after all, the
-        live processes having changed, are read at the next notified read.)"""
-        return bool(self._waiting) and not self._recheck
-
-    def _new_live_set(self, entries: list[tuple[str, str]]) -> None:
-        """Take the dispatching processes just read, (owner, executors as stored) each
-        (``maintain``, a page read). If they changed, the waiting jobs that are now this
-        process's share are read at the next sync."""
-        live = []
-        for owner, text in entries:
-            aliases = _aliases(text)
-            if aliases:
-                live.append((owner, aliases))
-        found = tuple(sorted(live))
-        if found == self._live_set:
-            return
-        self._live_set = found
-        members: dict[str, list[str]] = {}
-        for owner, aliases in found:  # (ranked by owner)
-            for alias in aliases:
-                members.setdefault(alias, []).append(owner)
-        me = self.owner
-        split: tuple[list[str], list[int], list[int]] = ([], [], [])
-        for alias, owners in sorted(members.items()):
-            rank = owners.index(me) if me in owners else -1
-            if rank < 0 or len(owners) > 1:
-                split[0].append(alias)
-                split[1].append(len(owners))
-                split[2].append(rank)
-        self._split = split
-        if not self._waiting:
-            return
-
-        def ours(bucket: int, alias: str) -> bool:
-            owners = members.get(alias)
-            if not owners:
-                return True  # no process dispatches it: every process holds it
-            return me in owners and bucket % len(owners) == owners.index(me)
-
-        with self._sync_lock:
-            waiting = self._waiting
-            taken = [job_id for job_id, (bucket, alias) in waiting.items() if ours(bucket, alias)]
-            for job_id in taken:
-                del waiting[job_id]
-            self._recheck.update(taken)
-
-    def _overdue(self) -> None:
-        """Move the waiting jobs whose grace is over (by the server's clock last read)
-        to the next sync's rechecks. Called with the sync lock held."""
-        graces = self._graces
-        waiting = self._waiting
-        now_us = self._db_now_us
-        while graces and graces[0][0] <= now_us:
-            for job_id in graces.popleft()[1]:
-                if waiting.pop(job_id, None) is not None:
-                    self._recheck.add(job_id)
-        if not waiting:
-            graces.clear()
-
-    def _reported_back(self, job_ids: list[str]) -> None:
-        """Jobs a sync reported: no longer waiting. Called with the sync lock held."""
-        waiting = self._waiting
-        if waiting:
-            for job_id in job_ids:
-                waiting.pop(job_id, None)
 
     if TYPE_CHECKING:  # (PostgresStore's, JobRows' and PGLeases')
 

@@ -242,6 +242,9 @@ class SQLiteConnection:
     _seen_seq: int  # the change counter sync() has read up to
     _data_version: int | None  # PRAGMA data_version when sync() last read
     _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token; per process
+    #: The executor aliases this process's scheduler dispatches to, as the JSON text
+    #: of ``processes.executors`` (None: it dispatches nothing; see ._sqlite_share).
+    _dispatching: str | None
     # (device, inode) of the file as opened; a reason once it was deleted or replaced.
     _file_id: tuple[int, int] | None
     _lost: str | None
@@ -286,6 +289,8 @@ class SQLiteConnection:
                 if self._conn is not None:
                     _inherited.append(self._conn)
                 self._leases.clear()
+                if self._pid:  # (a forked child: the parent's scheduler is not its own)
+                    self._dispatching = None
                 self._pid = os.getpid()
                 self.owner = f"{process_name()}:{uuid.uuid4().hex[:8]}"
             self._conn = None

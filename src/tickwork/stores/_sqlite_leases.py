@@ -14,7 +14,9 @@ module docstring of :mod:`tickwork.stores.sqlite` tells the whole story.
   (owner ``""``), due when the retry is.
 - :meth:`SQLiteLeases.processes` lists the scheduler processes: ``maintain`` registers
   this one in the ``processes`` table and beats there every third of ``lease_time``
-  (with the renewal), ``close`` removes it.
+  (with the renewal, and the executors its scheduler dispatches to), ``close`` removes
+  it; each ``maintain`` reads the others (their number is ``Upkeep.peers``; those that
+  dispatch split a due backlog, :mod:`._sqlite_share`).
 
 Releasing a lease at a run's end is part of recording it (:mod:`._sqlite_history`).
 """
@@ -27,7 +29,7 @@ import socket
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import StoreError
 from .._instants import EPOCH as _EPOCH
@@ -79,10 +81,12 @@ _OTHER_OWNERS = (
 #: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
 #: it wins, not even one that expects None.
 _ABSENT = object()
-#: This process's heartbeat (registering it first).
+#: This process's heartbeat (registering it first), with the executors its scheduler
+#: dispatches to (see ._sqlite_share).
 _BEAT = (
-    "INSERT INTO processes (owner, host, pid, holder, started_us, seen_us) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET seen_us = excluded.seen_us"
+    "INSERT INTO processes (owner, host, pid, holder, started_us, seen_us, executors) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET seen_us = "
+    "excluded.seen_us, executors = excluded.executors"
 )
 #: Every registered process and every lease held by a process, in one statement (one
 #: snapshot): (kind, owner, host, pid, holder, started or scheduled, seen or expiry,
@@ -92,8 +96,9 @@ _PROCESSES = (
     "UNION ALL SELECT 'l', owner, NULL, NULL, holder, scheduled_us, expires_us, job_id, attempt "
     "FROM leases WHERE owner != ''"
 )
-#: The other processes that beat within a lease time (alive, as far as the file knows).
-_PEERS = "SELECT count(*) FROM processes WHERE owner != ? AND seen_us >= ?"
+#: The other processes that beat within a lease time (alive, as far as the file knows):
+#: owner, identity, executors (see ._sqlite_share).
+PEERS = "SELECT owner, holder, executors FROM processes WHERE owner != ? AND seen_us >= ?"
 #: Seconds a closing store waits for a busy file to remove its process row.
 _LEAVE_WAIT = 1.0
 #: A process silent this long, and holding no lease, is forgotten when the history is
@@ -218,6 +223,16 @@ class SQLiteLeases(SQLiteHistory):
     _beat_at_us: int  # when this process next tells the file it is alive
     _registered: str  # the owner name this process registered in ``processes`` ("": none)
     _claims_lost: bool  # whether the last batch claimed lost some of its claims
+    _now_us: int  # the latest instant a caller gave (µs; see ._sqlite_share)
+    #: The change counters of this process's claims since the last sync (which leaves
+    #: their rows out: the scheduler made those changes), and the jobs they claimed
+    #: that another process had changed since the sync before (reported all the same).
+    _claimed_seqs: set[int]
+    _unseen: set[str]
+
+    if TYPE_CHECKING:  # (SQLiteShare's)
+
+        def _new_peers(self, rows: list[tuple[str, str | None, str | None]]) -> None: ...
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs, all in one transaction; for each fire
@@ -233,7 +248,10 @@ class SQLiteLeases(SQLiteHistory):
         """
         if not claims:
             return []
-        expires = epoch_us(now) + round(self.lease_time * 1_000_000)
+        now_us = epoch_us(now)
+        if now_us > self._now_us:
+            self._now_us = now_us  # (what is due, for the page reads)
+        expires = now_us + round(self.lease_time * 1_000_000)
         holder = identity()
         self._connection()  # (which names this process's owner: a forked child's own)
         owner = self.owner
@@ -273,9 +291,25 @@ class SQLiteLeases(SQLiteHistory):
         ids = list(dict.fromkeys([claim[0] for claim in claims]))
         results: list[int | None] = []
         taken: dict[tuple[str, int], int] = {}
+        alone = not self._depth  # (a transaction of its own, not the caller's)
+        noted = False
+        unseen: list[str] = []
         with self._write("claim due runs") as conn:
             seq = self._seq(conn)
             execute = conn.execute
+            if alone and seq > self._seen_seq:
+                # Others wrote since the last sync, which will read this claim's rows:
+                # it leaves them out (the scheduler made the change), but for those
+                # another process changed since the sync before, noted here.
+                noted = True
+                for marks, chunk in in_lists(ids):
+                    unseen += [
+                        row[0]
+                        for row in execute(
+                            f"SELECT id FROM jobs WHERE id IN ({marks}) AND seq > ?",
+                            (*chunk, self._seen_seq),
+                        )
+                    ]
             if _RETURNING and len(ids) == len(prepared):
                 results, won, leases = _set_each(
                     execute, prepared, seq, contended=self._claims_lost
@@ -313,6 +347,9 @@ class SQLiteLeases(SQLiteHistory):
                 )
                 taken = {(row[0], row[1]): t for t, row in zip(tokens, leases, strict=True)}
         self._leases.update(taken)  # once committed
+        if noted:
+            self._claimed_seqs.add(seq)
+            self._unseen.update(unseen)
         return results
 
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
@@ -323,6 +360,8 @@ class SQLiteLeases(SQLiteHistory):
         small read; writes happen only when there is something to renew, take or prune.
         """
         now_us = epoch_us(now)
+        if now_us > self._now_us:
+            self._now_us = now_us  # (what is due, and graces, for the page reads)
         lease_us = round(self.lease_time * 1_000_000)
         lost: list[tuple[str, datetime]] = []
         taken: list[Takeover] = []
@@ -334,7 +373,9 @@ class SQLiteLeases(SQLiteHistory):
         expired = False
         soonest: int | None = None  # when another process's lease next expires
         # (Read first: it counts the others' beats, not this one's, and is one statement.)
-        peers = int(self._read(_PEERS, (self.owner, now_us - lease_us))[0][0])
+        others = self._read(PEERS, (self.owner, now_us - lease_us))
+        peers = len(others)
+        self._new_peers(others)
         if take_over:
             for owner, holder, expires in self._read(_OTHER_OWNERS, {"owner": self.owner}):
                 if holder and is_dead(holder):
@@ -356,8 +397,9 @@ class SQLiteLeases(SQLiteHistory):
             if beat:
                 conn.execute(
                     _BEAT,
-                    (self.owner, socket.gethostname(), os.getpid(), identity(), now_us, now_us),
-                )
+                    (self.owner, socket.gethostname(), os.getpid(), identity(), now_us, now_us,
+                     self._dispatching),
+                )  # fmt: skip
             if renew:
                 conn.execute(
                     "UPDATE leases SET expires_us = ? WHERE owner = ?",
@@ -464,6 +506,8 @@ class SQLiteLeases(SQLiteHistory):
                     )
                 self._registered = ""
                 self._beat_at_us = 0
+            # (A store object opened again dispatches nothing until a scheduler says.)
+            self._dispatching = None
         super().close()
 
     def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:

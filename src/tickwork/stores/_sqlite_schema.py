@@ -16,7 +16,8 @@ docstring of :mod:`tickwork.stores.sqlite` says how they are used):
   skipped), in the order recorded.
 - ``processes``: one row per scheduler process (store object) that looks after its
   leases: its owner name, host, pid, identity on its machine (as ``leases.holder``),
-  when it registered and its heartbeat (``seen_us``), written by ``maintain()``.
+  when it registered and its heartbeat (``seen_us``), written by ``maintain()``, and
+  the executors its scheduler dispatches to (``executors``, NULL: none).
 
 Instants are integer microseconds since the Unix epoch (``*_us`` columns, compared as
 instants whatever the zone); a zone is kept by name beside the instant where the zone
@@ -227,6 +228,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
             FROM json_each(CASE WHEN json_valid(NEW.options) THEN NEW.options ELSE '{}' END,
                            '$.after');
         END""",
+    ),
+    (
+        # Which executors each process's scheduler dispatches to (a JSON list of
+        # aliases; NULL: it dispatches nothing: paused, or no scheduler), so that a
+        # backlog of due jobs is split among the processes that will claim them
+        # (stores/_sqlite_share.py). Written with the heartbeat, and when it changes.
+        "ALTER TABLE processes ADD COLUMN executors TEXT",
     ),
 ]
 #: The schema version this tickwork writes.

@@ -383,7 +383,7 @@ class PostgresStore(
         self._live_set = None
         self._split = ([], [], [])
         self._dispatching = None
-        self._db_now_us = 0
+        self._now_us = 0
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
@@ -616,7 +616,7 @@ class PostgresStore(
                     # (Jobs left to another process: taken in if not claimed in time.)
                     sql = _ANY_CHANGE_NOW.format(s=self._s)
                     [(snapshot, changed, now_us)] = self._read(sql, params, "check for changes")
-                    self._db_now_us = max(self._db_now_us, now_us)
+                    self._now_us = max(self._now_us, now_us)
                     self._overdue()
                 else:
                     sql = _ANY_CHANGE.format(s=self._s)

@@ -43,12 +43,15 @@ every write transaction stamps its rows with one more than the highest ``seq`` s
 (read under the write lock, so no two transactions share a value, and never going
 down: a removal's tombstone outlives the row). :meth:`SQLiteStore.sync` asks SQLite's
 ``PRAGMA data_version`` (which moves only when *another* connection commits) and, if it
-moved, reads just the rows newer than the last counter it saw.
+moved, reads just the rows newer than the last counter it saw, less those this
+process's own claims wrote last (unless another process had changed the job before).
 
 *Sharing the work.* A claim also counts the job's runs that other processes hold
 leases for, so ``max_instances`` holds across processes. The scheduler claims every
 due fire in one transaction until it first loses a claim to another process; then in
-batches, in an order of its own, so that processes racing for a backlog share it.
+batches, in an order of its own, so that processes racing for a backlog share it. A
+window's page of due jobs is split between the processes that dispatch, with no write
+(``_sqlite_share.py``): each decodes and claims its share.
 
 *Contention.* Writes take ``BEGIN IMMEDIATE`` (so a transaction never has to upgrade
 a read lock, which SQLite cannot wait for), with SQLite's busy timeout and a retry loop
@@ -61,6 +64,7 @@ Layout
 This module holds :class:`SQLiteStore`'s arguments, its jobs and :meth:`SQLiteStore.sync`.
 What it stands on lives beside it, each layer using only those below:
 
+- ``_sqlite_share.py``: a due backlog split between the dispatching processes;
 - ``_sqlite_leases.py``: claims, lease renewal, takeover and hand-off;
 - ``_sqlite_history.py``: history rows (where leases are released), retention, reading;
 - ``_sqlite_connection.py``: the connection (per process), file checks, errors,
@@ -75,7 +79,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -91,10 +95,10 @@ from ._rows import JobRows
 from ._sqlite_chains import SQLiteChains
 from ._sqlite_connection import in_lists, insert_rows
 from ._sqlite_events import SQLiteEvents
-from ._sqlite_leases import SQLiteLeases
 from ._sqlite_outcomes import SQLiteOutcomes
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_schema import SCHEMA_VERSION, instant
+from ._sqlite_share import SQLiteShare
 from .codec import JobRow, encode_job
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
@@ -144,7 +148,7 @@ _UPDATE_KEEPING_SCHEDULE = (
 class SQLiteStore(
     SQLiteEvents,
     SQLiteOutcomes,
-    SQLiteLeases,
+    SQLiteShare,
     SQLiteChains,
     JobRows,
     SharedJobStore,
@@ -239,6 +243,17 @@ class SQLiteStore(
         self._lost = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
         self.owner = ""
+        self._dispatching = None
+        self._now_us = 0
+        self._sync_lock = threading.Lock()
+        self._recheck = set()
+        self._live_set = None
+        self._split = ([], [], [])
+        self._waiting = {}
+        self._graces = deque()
+        self._executors = {}
+        self._claimed_seqs = set()
+        self._unseen = set()
 
     _medium = "the file"
 
@@ -347,17 +362,21 @@ class SQLiteStore(
         :class:`~tickwork.stores.WindowedJobStore`), read through an index: a page costs
         the same at the start of a file of a million jobs as at its end."""
         whole(limit, "limit", minimum=1)
+        return self._due_page(
+            self._due_rows(after, limit),
+            limit,
+            lambda last, n: self._read(_DUE_AFTER, (last[7], last[0], n)),
+        )
+
+    def _due_rows(self, after: tuple[datetime, str] | None, limit: int) -> list[Any]:
+        """The rows of the next *limit* keys after *after* (None: from the first, where
+        :meth:`sync` counts changes from)."""
         if after is None:
-            # Where a scheduler starts: sync counts changes from this read.
             conn = self._connection()
             action = "read the due jobs"
             with self._lock, self._guard(action), self._snapshot(conn, action):
-                rows = conn.execute(_DUE_FIRST, (limit,)).fetchall()
-        else:
-            rows = self._read(_DUE_AFTER, (epoch_us(after[0]), after[1], limit))
-        return self._due_page(
-            rows, limit, lambda last, n: self._read(_DUE_AFTER, (last[7], last[0], n))
-        )
+                return conn.execute(_DUE_FIRST, (limit,)).fetchall()
+        return self._read(_DUE_AFTER, (epoch_us(after[0]), after[1], limit))
 
     def schedules(self) -> list[JobSchedule]:
         """Each job's id, next fire time (UTC) and paused flag, by id: one small read,
@@ -419,29 +438,102 @@ class SQLiteStore(
     # -- other processes' changes -----------------------------------------------------
 
     def sync(self) -> tuple[list[Job], list[str]] | None:
-        """Jobs other processes changed or removed since the last call (or None)."""
+        """Jobs other processes changed or removed since the last call (or None); and
+        the due jobs left to another process (see ._sqlite_share) that are to be taken
+        in, as they are."""
         conn = self._connection()
         self._check_file()
-        with self._lock, self._guard("check for changes"):
-            if conn.execute("PRAGMA data_version").fetchone()[0] == self._data_version:
-                return None
-            since = self._seen_seq
-            with self._snapshot(conn, "check for changes"):
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE seq > ?", (since,)
-                ).fetchall()
-                removed = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT id FROM removed WHERE seq > ? AND id NOT IN (SELECT id FROM jobs)",
+        with self._sync_lock:
+            self._overdue()
+            recheck = list(self._recheck)
+            with self._lock, self._guard("check for changes"):
+                if (
+                    conn.execute("PRAGMA data_version").fetchone()[0] == self._data_version
+                    and not recheck
+                ):
+                    return None
+                since = self._seen_seq
+                with self._snapshot(conn, "check for changes"):
+                    rows = conn.execute(
+                        f"SELECT {_COLUMNS}, next_fire_zone, broken, seq FROM jobs WHERE seq > ?",
                         (since,),
-                    )
-                ]
+                    ).fetchall()
+                    if self._claimed_seqs:
+                        rows = self._unless_claimed_here(rows)
+                    removed = [
+                        row[0]
+                        for row in conn.execute(
+                            "SELECT id FROM removed WHERE seq > ? "
+                            "AND id NOT IN (SELECT id FROM jobs)",
+                            (since,),
+                        )
+                    ]
+                    if recheck:
+                        rows += self._rechecked(conn, recheck, since, removed)
+            self._recheck.difference_update(recheck)
+            if self._waiting:
+                rows = self._unless_ended_elsewhere(rows)
+            self._reported_back([row[0] for row in rows])
+            self._reported_back(removed)
         jobs, broken = self._decode_rows(rows)
         removed += broken  # no longer loadable: to the scheduler, gone
         if not jobs and not removed:
             return None
         return jobs, removed
+
+    def _unless_claimed_here(self, rows: list[Any]) -> list[Any]:
+        """*rows* (with their ``seq`` last) less those this process's claims wrote last,
+        unless another process had changed the job before (its change is news here);
+        forgets the claims (the lock held: every one is in this read)."""
+        claimed, unseen = self._claimed_seqs, self._unseen
+        kept = [row for row in rows if row[13] not in claimed or row[0] in unseen]
+        self._claimed_seqs = set()
+        self._unseen = set()
+        return kept
+
+    def _unless_ended_elsewhere(self, rows: list[Any]) -> list[Any]:
+        """*rows* less those of the jobs left to another process (see ._sqlite_share)
+        that it claimed for their last fire: with no next fire, not paused, not waiting
+        for events, such a job never comes due here, and a window holds no job without
+        a key; its removal follows (a tombstone). Dropped undecoded, and no longer
+        waiting. Called with the sync lock held."""
+        waiting = self._waiting
+        kept = []
+        for row in rows:
+            # (Columns: id 0, trigger 5, next_fire_us 7, paused 8.)
+            trigger = row[5]
+            if (
+                row[7] is None
+                and row[0] in waiting
+                and not row[8]
+                and type(trigger) is str
+                and '"event"' not in trigger
+            ):
+                del waiting[row[0]]
+            else:
+                kept.append(row)
+        return kept
+
+    @staticmethod
+    def _rechecked(
+        conn: sqlite3.Connection, recheck: list[str], since: int, removed: list[str]
+    ) -> list[Any]:
+        """The rows of the jobs to report as they are (*recheck*) that the changes since
+        *since* leave out (unchanged since); those not stored are added to *removed*."""
+        rows = []
+        stored = set()
+        for marks, chunk in in_lists(recheck):
+            for row in conn.execute(
+                f"SELECT seq <= ?, {_COLUMNS}, next_fire_zone, broken FROM jobs "
+                f"WHERE id IN ({marks})",
+                (since, *chunk),
+            ):
+                stored.add(row[1])
+                if row[0]:
+                    rows.append(row[1:])
+        gone = set(removed)
+        removed += [job_id for job_id in recheck if job_id not in stored and job_id not in gone]
+        return rows
 
     @contextlib.contextmanager
     def _snapshot(self, conn: sqlite3.Connection, action: str) -> Iterator[None]:
