@@ -171,6 +171,32 @@ def test_the_database_clock_is_read_as_aware_utc(pg_tables: str) -> None:
     assert abs((moment - datetime.now(UTC)).total_seconds()) < 60
 
 
+def test_the_jobs_that_wait_for_events_are_read_through_an_index(pg_tables: str) -> None:
+    # Read at every start: without the partial index, a scan of every job.
+    from tickwork import EventTrigger, OrTrigger
+    from tickwork.stores._pg_schema import EVENT_ROWS
+    from tickwork.triggers import IntervalTrigger
+
+    store = make(pg_tables)
+    both = OrTrigger([IntervalTrigger(hours=1), EventTrigger("order")])
+    store.add_jobs(
+        [
+            dataclasses.replace(
+                make_job("on-order", next_fire=None), trigger=EventTrigger("order.placed")
+            ),
+            dataclasses.replace(make_job("hourly-or-on-order"), trigger=both),
+            make_job("hourly"),
+        ]
+    )
+    assert sorted(job.id for job in store.event_jobs()) == ["hourly-or-on-order", "on-order"]
+    import psycopg
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")  # (three rows: a scan is cheaper)
+        plan = conn.execute(f'EXPLAIN SELECT id FROM "{pg_tables}".jobs WHERE {EVENT_ROWS}')
+        assert "jobs_listening" in " ".join(row[0] for row in plan)
+
+
 # -- changes between hosts --------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from .._instants import instant
 
 __all__ = [
     "DB_NOW_US",
+    "EVENT_ROWS",
     "JOB_COLUMNS",
     "MIGRATE_CLASS",
     "MIGRATIONS",
@@ -233,7 +234,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # them (stores/_pg_share.py).
         "ALTER TABLE {s}.processes ADD COLUMN executors text, ADD COLUMN dispatch_until_us bigint",
     ),
+    (
+        # The jobs that wait for events (PostgresStore.event_jobs, read at every start):
+        # a partial index of the few rows whose trigger names "event", instead of a
+        # scan of every job. The read's WHERE is this one (EVENT_ROWS), with no
+        # parameter, or the planner cannot use it.
+        "CREATE INDEX jobs_listening ON {s}.jobs (id) WHERE trigger::text LIKE '%\"event\"%'",
+    ),
 ]
+#: The rows :data:`MIGRATIONS` indexes as jobs that may wait for events (a trigger that
+#: names "event"; the reader checks each trigger it decodes). Sent with no parameters.
+EVENT_ROWS = "trigger::text LIKE '%\"event\"%'"
 #: A job's columns as a read decodes them (in the order of ``JobRows._fields``).
 JOB_COLUMNS = (
     "id, name, func_ref, args::text, kwargs::text, args_pickle, kwargs_pickle, "

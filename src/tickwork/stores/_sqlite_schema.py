@@ -40,7 +40,7 @@ from datetime import datetime
 from .._errors import StoreError
 from .._instants import epoch_us, instant
 
-__all__ = ["LATEST", "MIGRATIONS", "SCHEMA_VERSION", "check_schema", "instant", "us"]
+__all__ = ["EVENT_ROWS", "LATEST", "MIGRATIONS", "SCHEMA_VERSION", "check_schema", "instant", "us"]
 
 logger = logging.getLogger("tickwork")
 
@@ -236,7 +236,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # (stores/_sqlite_share.py). Written with the heartbeat, and when it changes.
         "ALTER TABLE processes ADD COLUMN executors TEXT",
     ),
+    (
+        # The jobs that wait for events (SQLiteStore.event_jobs, read at every start):
+        # a partial index of the few rows whose trigger names "event", where a scan of
+        # the table took a quarter of a second on a file of a million jobs. The read's
+        # WHERE is this one, word for word (EVENT_ROWS), or the index goes unused.
+        "CREATE INDEX jobs_listening ON jobs (id) WHERE instr(trigger, '\"event\"') > 0",
+    ),
 ]
+#: The rows :data:`MIGRATIONS` indexes as jobs that may wait for events (a trigger that
+#: names "event"; the reader checks each trigger it decodes).
+EVENT_ROWS = "instr(trigger, '\"event\"') > 0"
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
