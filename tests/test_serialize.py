@@ -155,6 +155,12 @@ def test_a_decoded_job_is_a_frozen_job_and_rows_due_together_keep_their_zones() 
     assert berlin.next_fire == again.next_fire == tokyo.next_fire == at
     assert timezone_name(again.next_fire.tzinfo) == "Europe/Berlin"  # type: ignore[union-attr]
     assert timezone_name(tokyo.next_fire.tzinfo) == "Asia/Tokyo"  # type: ignore[union-attr]
+    # A date job due at its run_at: the trigger has no fire after it.
+    run_at = TRIGGERS["date"].next_after(T0)
+    due = round_trip(job(id="d", trigger=TRIGGERS["date"], next_fire=run_at))
+    assert due.next_fire == run_at
+    assert due.next_fire.isoformat() == run_at.isoformat()  # type: ignore[union-attr]
+    assert due.trigger.next_after(due.next_fire) is None  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("pickle_args", [False, True], ids=["json", "pickle"])

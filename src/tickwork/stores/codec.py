@@ -72,7 +72,7 @@ from .._serialize import (
     fire_zone,
 )
 from .._tz import coerce_timezone, epoch_us, timezone_name
-from ..triggers import Trigger
+from ..triggers import DateTrigger, Trigger
 from ._history import process_name
 from ._history import run_from_end as _run_from_end
 
@@ -168,6 +168,25 @@ _make_job = _build_maker()
 #: whole (threads may decode at once). At first, a zone no trigger has.
 _NO_ZONE = timezone(timedelta(0), "no trigger's")
 _last_moment: tuple[int, tzinfo, datetime] = (0, _NO_ZONE, datetime(1970, 1, 1, tzinfo=_NO_ZONE))
+
+
+def _own_moment(trigger: Trigger, micros: int, zone: tzinfo) -> datetime:
+    """The instant *micros* in *zone* (the zone *trigger* answers in): a date trigger's
+    own ``run_at`` if it is that instant (the scheduler then knows by identity that the
+    trigger has no fire after it), else a new datetime."""
+    if type(trigger) is DateTrigger:
+        run_at = trigger.run_at
+        if run_at.tzinfo is zone and epoch_us(run_at) == micros:
+            return run_at
+    try:
+        # A float timestamp is cheapest; it is exact unless the float rounding reached
+        # half a microsecond (far from 1970): the microsecond shows it.
+        moment = _fromtimestamp(micros / 1e6, zone)
+        if moment.microsecond != micros % 1_000_000:
+            moment = _exact_moment(micros, zone)
+    except (OverflowError, OSError, ValueError):
+        moment = _exact_moment(micros, zone)
+    return moment
 
 
 def _remember_moment(micros: int, zone: tzinfo, moment: datetime) -> None:
@@ -479,15 +498,7 @@ def decode_job(row: Sequence[Any] | Mapping[str, Any]) -> Job:
                 # immutable), and the core's key of it is then found by identity.
                 next_fire = last[2]
             else:
-                try:
-                    # A float timestamp is cheapest; it is exact unless the float
-                    # rounding reached half a microsecond (far from 1970): the
-                    # microsecond shows it.
-                    next_fire = _fromtimestamp(next_us / 1e6, cached[1])
-                    if next_fire.microsecond != next_us % 1_000_000:
-                        next_fire = _exact_moment(next_us, cached[1])
-                except (OverflowError, OSError, ValueError):
-                    next_fire = _exact_moment(next_us, cached[1])
+                next_fire = _own_moment(cached[0], next_us, cached[1])
                 _remember_moment(next_us, cached[1], next_fire)
             if zone is not None:
                 next_fire = _in_zone(next_fire, zone)
