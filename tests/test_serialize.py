@@ -140,6 +140,29 @@ def test_every_option_round_trips(kind: str) -> None:
     assert back.retry.retry_on == (FlakyError,)
 
 
+def test_a_decoded_job_is_a_frozen_job_and_rows_due_together_keep_their_zones() -> None:
+    # Decoding builds the record without Job.__init__, and shares one next fire among
+    # rows due at one instant in one zone: the result must still be a plain frozen Job,
+    # and a row due at the same instant in another zone must get its own zone.
+    at = datetime(2024, 1, 1, 8, tzinfo=timezone.utc)
+    berlin = round_trip(job(id="a", next_fire=at.astimezone(BERLIN)))
+    again = round_trip(job(id="b", next_fire=at.astimezone(BERLIN)))
+    tokyo = round_trip(job(id="c", trigger=TRIGGERS["date"], next_fire=at.astimezone(TOKYO)))
+    assert type(berlin) is Job
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        berlin.name = "changed"  # type: ignore[misc]
+    assert evolve(berlin, paused=True).paused
+    assert berlin.next_fire == again.next_fire == tokyo.next_fire == at
+    assert timezone_name(again.next_fire.tzinfo) == "Europe/Berlin"  # type: ignore[union-attr]
+    assert timezone_name(tokyo.next_fire.tzinfo) == "Asia/Tokyo"  # type: ignore[union-attr]
+    # A date job due at its run_at: the trigger has no fire after it.
+    run_at = TRIGGERS["date"].next_after(T0)
+    due = round_trip(job(id="d", trigger=TRIGGERS["date"], next_fire=run_at))
+    assert due.next_fire == run_at
+    assert due.next_fire.isoformat() == run_at.isoformat()  # type: ignore[union-attr]
+    assert due.trigger.next_after(due.next_fire) is None  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("pickle_args", [False, True], ids=["json", "pickle"])
 def test_default_job_round_trips_compactly(pickle_args: bool) -> None:
     original = job(next_fire=None)

@@ -83,15 +83,27 @@ def listening(state: JobState) -> bool:
     return listens_for_events(state.job.trigger)
 
 
+#: The last next fire keyed by :func:`fire_entry` and its µs (read and replaced whole).
+_last_key: tuple[datetime | None, int] = (None, 0)
+
+
 def fire_entry(state: JobState) -> Entry | None:
     """A new heap entry for the job's next fire, due at its planned time (the nominal
     time plus the job's jitter offset), keyed by its current generation; None when it is
     paused or done firing."""
+    global _last_key
     job = state.job
     nominal = state.next_fire
     if job.paused or nominal is None:
         return None
-    planned = (nominal - _EPOCH) // _US
+    # Jobs read together often share one next fire datetime (a backlog, decoded by a
+    # store): its µs are found by identity (the memo holds it, so the id is not reused).
+    last = _last_key
+    if last[0] is nominal:
+        planned = last[1]
+    else:
+        planned = (nominal - _EPOCH) // _US
+        _last_key = (nominal, planned)
     if job.jitter:
         try:
             following = next_job_fire(job.trigger, nominal, job.start, job.end)

@@ -1439,3 +1439,30 @@ def test_fires_a_fold_apart_are_claimed_and_recorded_at_their_own_instants(db: P
         assert conn.execute("SELECT count(*) FROM leases").fetchone()[0] == 0  # released
         rows = conn.execute("SELECT job_id, scheduled_us FROM history ORDER BY id").fetchall()
     assert rows == [("a", epoch_us(first)), ("b", epoch_us(second))]
+
+
+@pytest.mark.parametrize("spread", [False, True], ids=["one instant", "instants apart"])
+def test_a_batch_of_claims_leases_each_run_with_a_token_of_its_own(db: Path, spread: bool) -> None:
+    # A backlog's leases are written with the values they share bound once: each row
+    # must still hold its own job, instant and token, and this process as owner.
+    from tickwork.stores._contract import make_job
+
+    store = SQLiteStore(db, lease_time=30)
+    try:
+        ids = [f"j{n:03}" for n in range(600)]
+        due = {job_id: T0 + timedelta(seconds=n if spread else 0) for n, job_id in enumerate(ids)}
+        store.add_jobs([make_job(job_id, next_fire=due[job_id]) for job_id in ids])
+        later = T0 + timedelta(hours=1)
+        claims = [(job_id, due[job_id], later, None, (due[job_id],)) for job_id in ids]
+        assert store.claim_fires(claims, now=T0) == [0] * len(ids)
+        with dbfile.connect(db) as conn:
+            rows = conn.execute(
+                "SELECT token, job_id, scheduled_us, attempt, owner, expires_us FROM leases"
+            ).fetchall()
+        assert len({row[0] for row in rows}) == len(ids)
+        assert sorted(row[1:] for row in rows) == [
+            (job_id, epoch_us(due[job_id]), 1, store.owner, epoch_us(T0) + 30_000_000)
+            for job_id in ids
+        ]
+    finally:
+        store.close()

@@ -84,9 +84,19 @@ class JobRows:
 
     def _decode_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[list[Job], list[str]]:
         """The jobs of *rows*, and the ids of the broken ones (marked and logged)."""
-        jobs = []
+        jobs: list[Job] = []
         broken = []
+        fields_of, pickle, add = self._fields, self.pickle, jobs.append
         for row in rows:
+            # The usual row, inline (a page is thousands): not marked broken, arguments
+            # as text; any other row, or one that fails, goes the full way round.
+            fields, mark = fields_of(row)
+            if mark is None and (pickle or (type(fields[3]) is str and type(fields[4]) is str)):
+                try:
+                    add(decode_job(fields))
+                    continue
+                except SerializationError:
+                    pass
             job = self._decode(row)
             if job is None:
                 broken.append(row[0])

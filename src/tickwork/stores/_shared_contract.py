@@ -205,6 +205,19 @@ class SharedJobStoreContract(
         assert removed == ["a"]
         assert store.sync() is None
 
+    def test_sync_reports_every_job_another_removed_in_one_batch(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # More than one statement's worth (a store writes the removals in batches).
+        ids = [f"j{n:04}" for n in range(1100)]
+        store.add_jobs([make_job(job_id) for job_id in ids])
+        store.load_jobs()
+        peer.remove_jobs(ids[:-1])
+        changed = store.sync()
+        assert changed is not None
+        assert sorted(changed[1]) == ids[:-1]
+        assert [job.id for job in store.get_jobs()] == ids[-1:]
+
     def test_sync_reports_a_claim_by_another(
         self, store: SharedJobStore, peer: SharedJobStore
     ) -> None:

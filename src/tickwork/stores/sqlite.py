@@ -338,8 +338,10 @@ class SQLiteStore(
             for marks, chunk in in_lists(ids):
                 conn.execute(f"DELETE FROM jobs WHERE id IN ({marks})", chunk)
             # A tombstone for each id, for the other processes' sync (one for an id that
-            # was not stored is harmless: their scheduler does not have it either).
-            insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in ids])
+            # was not stored is harmless: their scheduler does not have it either); the
+            # change counter, the same in each, bound once per statement (0.3 µs a row
+            # less of a backlog's done date jobs).
+            insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in ids], (1,))
 
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
