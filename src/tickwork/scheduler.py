@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 
 from ._checks import seconds
-from ._clock import Clock
+from ._clock import Clock, CorrectedClock
 from ._driver import DriverBase, EarlyWake, Pacer, forward, precise_timers
 from ._engine import Engine, SchedulerState
 from .executors import Executor
@@ -263,13 +263,16 @@ class Scheduler(DriverBase):
             # them late on purpose (Linux's 50 us timer slack).
             precise_timers()
         in_backlog = False
+        # Only a clock corrected by a store's has an offset to measure (no call otherwise).
+        measure = isinstance(engine.clock, CorrectedClock)
         try:
             while not self._stopping:
                 self._woken = False
                 try:
-                    # The offset to a store's clock, every 10 s (one query; a no-op
-                    # otherwise), measured here: below the drivers, nothing reads clocks.
-                    engine.measure_clock()
+                    # The offset to a store's clock, every 10 s (one query), measured
+                    # here: below the drivers, nothing reads clocks.
+                    if measure:
+                        engine.measure_clock()
                     upcoming = engine.step()
                 except Exception:
                     logger.exception("tickwork: dispatch failed; retrying in 1 s")
