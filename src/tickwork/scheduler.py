@@ -83,6 +83,7 @@ class Scheduler(DriverBase):
         # Waking early to watch the clock only makes sense against the real clock.
         self._spin = self._engine.real_time
         self._early = EarlyWake()
+        self._clock_now = self._engine.clock.now  # (the engine's clock never changes)
 
     # -- the engine's operations ------------------------------------------------------
 
@@ -250,7 +251,7 @@ class Scheduler(DriverBase):
                 break
         early.overslept(-left)
         if block < wait:
-            clock_now = self._engine.clock.now
+            clock_now = self._clock_now
             while clock_now() < upcoming and not self._woken and not self._stopping:
                 time.sleep(0)
             ended = monotonic()
