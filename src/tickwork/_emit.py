@@ -123,6 +123,14 @@ class EventRouter:
         #: Set (from any thread) when the store told of new events.
         self.notified = False
 
+    def quiet(self) -> bool:
+        """Whether a step has nothing to do here: no store of events to poll, no
+        debounced run or kept event, no event run going or ended (:meth:`upkeep`,
+        :meth:`ended`, :meth:`flush` and :meth:`next_at` would do nothing)."""
+        return self._log is None and not (
+            self.pending or self._debounced or self._waiting or self._finished
+        )
+
     def invalidate(self) -> None:
         """Jobs changed: look their triggers up again at the next event."""
         self._index = None

@@ -290,7 +290,7 @@ class Machine:
         is running.
         """
         dispatch = True
-        link = self._link
+        link, router = self._link, self._router
         while True:
             batch = Decision()
             # A step is a bounded batch (one chunk of due runs, the results in since the
@@ -305,37 +305,52 @@ class Machine:
                 with self._lock:
                     self._results_flagged = False
                     now = self._clock.now()
-                    self._drain_results(batch, now)
+                    if self._results:
+                        self._drain_results(batch, now)
                     running = self._state is SchedulerState.RUNNING
-                    link.upkeep(now, batch, running=running)
-                    if link.ok:
+                    # Each part with nothing to do is passed over without a call: a step
+                    # that starts one run on a quiet scheduler (a store in memory, no
+                    # event jobs) is a few dozen calls, each paid on a thread whose
+                    # caches went cold while it waited.
+                    if link.tended:
+                        link.upkeep(now, batch, running=running)
+                    quiet = router.quiet()
+                    if link.ok and (link.events_heard or not quiet):
                         self._route(now, batch, running=running)
                     if running and dispatch and link.ok:
                         link.dispatch(now, batch, limit=self._chunk)
                         if batch.runs_to_start and not self._chains.unchained:
                             self._read_edges()
-                    self._persist(batch, now)
+                    if quiet:
+                        link.persist(batch, now)
+                    else:
+                        self._persist(batch, now)
                     if running and link.ok and self._chains.due(now):
                         self._chain(now, batch)
                     if link.events:
                         batch.events += link.events
                         link.events = []
                     upcoming = link.next_dispatch(now) if running else None
-                    if running:
-                        upcoming = earliest(upcoming, self._router.next_at())
+                    if running and not quiet:
+                        upcoming = earliest(upcoming, router.next_at())
                     if dispatch:
                         # Still due now: a backlog, streamed in growing chunks.
                         self.backlog = upcoming is not None and upcoming <= now
                         self._chunk = (
                             min(2 * self._chunk, CHUNK_MAX) if self.backlog else CHUNK_FIRST
                         )
-                    upcoming, self.wake_for_run = link.next_wakeup(upcoming)
+                    if link.shared:
+                        upcoming, self.wake_for_run = link.next_wakeup(upcoming)
+                    else:
+                        self.wake_for_run = upcoming is not None
                     self._wake_at = upcoming
-                self._submit(batch)
+                if batch.runs_to_start:
+                    self._submit(batch)
             finally:
                 if collecting:
                     gc.enable()
-            self._apply(batch)
+            if batch.events or batch.errors_to_log or batch.runs_to_start:
+                self._apply(batch)
             # Runs that ended during the call (an inline executor) are taken in too, so
             # their buffered runs start; what falls due meanwhile waits for the next call.
             dispatch = False
@@ -452,7 +467,8 @@ class Machine:
         # A plain run (it returned None, no upstream started it) ends nothing else when
         # no job is started after others: ChainLink.ended is skipped for it. (Asked
         # first: a store that fails to answer leaves the results queued.)
-        watching = self._chains.watching()
+        chains = self._chains
+        watching = not chains.unchained and chains.watching()
         # Taken off one by one (popleft, called from C): executors keep appending meanwhile.
         taken = list(islice(iter(results.popleft, None), len(results)))
         self._core.finish_all(taken, now, batch, failed=_log_failure, ended=self._chains.ended,

@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Container, Mapping
 from datetime import datetime, timedelta
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
 from ._context import log_fields
 from ._core import SchedulerCore
@@ -96,6 +96,8 @@ class StoreLink:
         executors: Container[str],
     ) -> None:
         self.store = store
+        # Whether the store groups calls in transactions (the default block does nothing).
+        self._grouped = type(store).transaction is not JobStore.transaction
         # The store when other processes may share it (claims race, leases, sync).
         self._shared = store if isinstance(store, SharedJobStore) else None
         #: Whether other processes may share the store.
@@ -129,6 +131,8 @@ class StoreLink:
         #: Whether the core may lack a stored job (the store shared, or windowed): the
         #: store is asked for a job the core does not hold.
         self.partial = self.shared or self.window is not None
+        #: Whether a step has store upkeep to do (:meth:`upkeep`): the same stores.
+        self.tended = self.partial
         # Notifications (a shared NotifyingStore): set from the store's thread, taken
         # by the next step; no lock (see _notified).
         self._notifying = (
@@ -274,10 +278,13 @@ class StoreLink:
         """When something is next due to dispatch, while running."""
         if not self.ok:
             return self.upkeep_at  # nothing is claimed until the store answers
-        held_back = self._held_back()
+        # (The checks of a shared store passed over without a call when alone.)
+        held_back = bool(self._peers) and self._held_back()
         if self._leftover and not held_back:
             return now  # fires left over from the last chunk
-        if self._race_done(now) or (self.changes_pending and not self._backlogged(now)):
+        if (self._lost_claims or self.changes_pending) and (
+            self._race_done(now) or (self.changes_pending and not self._backlogged(now))
+        ):
             return now  # read what the others did (upkeep): a backlog here is done
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
@@ -310,12 +317,12 @@ class StoreLink:
         own order from the start, and no more than its executors can start soon
         (:meth:`_share_limit`), unless the store split the backlog between them.
         """
-        if self._capped():
+        if self._peers and self._capped():
             self._contended = True
             limit = self._share_limit(limit)
             if limit <= 0:
                 return  # enough runs in flight: more when some end
-        waiting = self._waiting_fires(limit)
+        waiting = self._waiting_fires(limit) if self._leftover else []
         pool = max(limit, CLAIM_POOL) if self._contended else limit
         room = 0 if self._leftover else pool - len(waiting)  # (new ones once it is used up)
         due = self._core.pop_due(now, batch, limit=room) if room > 0 else []
@@ -328,10 +335,9 @@ class StoreLink:
         retries = (
             [item for item in due if type(item) is RetryDue] if RetryDue in map(type, due) else []
         )
-        fires = (
-            [item for item in due if type(item) is FireDue]
-            if retries
-            else cast("list[FireDue]", due)
+        # (Not typing.cast: a Python call, once per step.)
+        fires: list[FireDue] = (
+            [item for item in due if type(item) is FireDue] if retries else due  # type: ignore[assignment]
         )
         if self._contended and len(fires) > 1:
             salt = self._claim_salt
@@ -742,16 +748,11 @@ class StoreLink:
         if not (decision.jobs_to_save or decision.jobs_to_delete or history):
             return
         try:
-            with store.transaction():
-                for job in decision.jobs_to_save:
-                    with contextlib.suppress(JobLookupError):  # removed meanwhile
-                        counted = _counters_onto_stored(store, job, job.id in decision.paused)
-                        if counted is not None:
-                            store.update_job(counted, schedule=False)
-                if decision.jobs_to_delete:
-                    store.remove_jobs(decision.jobs_to_delete)
-                if history:
-                    store.record_runs(history, now=now)
+            if self._grouped:
+                with store.transaction():
+                    self._write(decision, history, now)
+            else:
+                self._write(decision, history, now)  # (no block that does nothing)
         except StoreError as error:
             logger.error("tickwork: could not save run results: %s", error)
             if len(history) > UNSAVED_LIMIT:
@@ -772,6 +773,19 @@ class StoreLink:
         decision.paused.clear()
         decision.jobs_to_delete.clear()
         decision.history = []
+
+    def _write(self, decision: Decision, history: list[Any], now: datetime) -> None:
+        """The writes of :meth:`persist` (in its transaction, if the store has them)."""
+        store = self.store
+        for job in decision.jobs_to_save:
+            with contextlib.suppress(JobLookupError):  # removed meanwhile
+                counted = _counters_onto_stored(store, job, job.id in decision.paused)
+                if counted is not None:
+                    store.update_job(counted, schedule=False)
+        if decision.jobs_to_delete:
+            store.remove_jobs(decision.jobs_to_delete)
+        if history:
+            store.record_runs(history, now=now)
 
 
 def _counters_onto_stored(store: JobStore, job: Job, paused_here: bool) -> Job | None:

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 
 from ._checks import seconds
-from ._clock import Clock
+from ._clock import Clock, CorrectedClock
 from ._driver import DriverBase, EarlyWake, Pacer, forward, precise_timers
 from ._engine import Engine, SchedulerState
 from .executors import Executor
@@ -83,6 +83,7 @@ class Scheduler(DriverBase):
         # Waking early to watch the clock only makes sense against the real clock.
         self._spin = self._engine.real_time
         self._early = EarlyWake()
+        self._clock_now = self._engine.clock.now  # (the engine's clock never changes)
 
     # -- the engine's operations ------------------------------------------------------
 
@@ -250,7 +251,7 @@ class Scheduler(DriverBase):
                 break
         early.overslept(-left)
         if block < wait:
-            clock_now = self._engine.clock.now
+            clock_now = self._clock_now
             while clock_now() < upcoming and not self._woken and not self._stopping:
                 time.sleep(0)
             ended = monotonic()
@@ -263,13 +264,16 @@ class Scheduler(DriverBase):
             # them late on purpose (Linux's 50 us timer slack).
             precise_timers()
         in_backlog = False
+        # Only a clock corrected by a store's has an offset to measure (no call otherwise).
+        measure = isinstance(engine.clock, CorrectedClock)
         try:
             while not self._stopping:
                 self._woken = False
                 try:
-                    # The offset to a store's clock, every 10 s (one query; a no-op
-                    # otherwise), measured here: below the drivers, nothing reads clocks.
-                    engine.measure_clock()
+                    # The offset to a store's clock, every 10 s (one query), measured
+                    # here: below the drivers, nothing reads clocks.
+                    if measure:
+                        engine.measure_clock()
                     upcoming = engine.step()
                 except Exception:
                     logger.exception("tickwork: dispatch failed; retrying in 1 s")
