@@ -142,13 +142,7 @@ class EarlyWake:
     def block_for(self, wait: float, now: float) -> float:
         """Of a wait of *wait* seconds starting at *now*, how long to block before
         spinning the rest (*wait* itself: do not spin)."""
-        # The budget grows with the time since it was last looked at (written out here
-        # and in spun, not a call: both run once per wake-up, on a thread whose caches
-        # went cold while it slept).
-        at = self._at
-        self._at = now
-        if at is not None and now > at:
-            self._budget = min(self._budget + (now - at) * self._share, self._cap)
+        self._refill(now)
         lead = self.lead
         if lead <= 0.0 or wait <= lead or self._budget < lead:
             return wait
@@ -156,16 +150,20 @@ class EarlyWake:
 
     def spun(self, seconds: float, now: float) -> None:
         """Charge a spin of *seconds* that ended at *now* to the budget."""
-        at = self._at
-        self._at = now
-        if at is not None and now > at:
-            self._budget = min(self._budget + (now - at) * self._share, self._cap)
+        self._refill(now)
         self._budget -= seconds
 
     @property
     def budget(self) -> float:
         """Seconds of spinning the driver may still do now."""
         return self._budget
+
+    def _refill(self, now: float) -> None:
+        """Grow the budget by its share of the time since it was last looked at."""
+        at = self._at
+        self._at = now
+        if at is not None and now > at:
+            self._budget = min(self._budget + (now - at) * self._share, self._cap)
 
 
 class Pacer:

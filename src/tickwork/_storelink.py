@@ -96,8 +96,9 @@ class StoreLink:
         executors: Container[str],
     ) -> None:
         self.store = store
-        # Whether the store groups calls in transactions (the default block does nothing).
-        self._grouped = type(store).transaction is not JobStore.transaction
+        # Whether the store groups calls in transactions (the default block does nothing;
+        # a store of no JobStore subclass is asked for its own, as always).
+        self._grouped = getattr(type(store), "transaction", None) is not JobStore.transaction
         # The store when other processes may share it (claims race, leases, sync).
         self._shared = store if isinstance(store, SharedJobStore) else None
         #: Whether other processes may share the store.
