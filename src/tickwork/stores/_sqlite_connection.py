@@ -66,7 +66,10 @@ _WAIT_FIRST = 0.0002
 _WAIT_MAX = 0.002
 _marks: dict[int, str] = {}
 _inserts: dict[str, tuple[int, str]] = {}
-_alike: dict[tuple[str, tuple[int, ...]], tuple[int, Callable[[Any], Any], dict[int, str]]] = {}
+_alike: dict[
+    tuple[str, tuple[int, ...]],
+    tuple[int, Callable[[Any], Any], dict[int, tuple[str, tuple[str, ...]]]],
+] = {}
 #: The fewest rows alike written as such (fewer go with the other rows).
 _ALIKE_LEAST = 8
 
@@ -187,22 +190,28 @@ def _insert_alike(
     while first < count:
         while size > count - first:
             size >>= 1
-        text = texts.get(size)
-        if text is None:
-            text = texts[size] = _alike_text(insert, shared, size)
+        known_text = texts.get(size)
+        if known_text is None:
+            known_text = texts[size] = _alike_text(insert, shared, size)
+        text, names = known_text
         step = size * width
         stop = first + (count - first) // size * size
+        # Bound by name ("1" for ?1...): Python 3.12 to 3.12.3 warn of numbered
+        # parameters bound from a sequence (and 3.14 was to refuse them).
         conn.executemany(
             text,
-            [(*head, *varied[at : at + step]) for at in range(first * width, stop * width, step)],
+            [
+                dict(zip(names, (*head, *varied[at : at + step]), strict=True))
+                for at in range(first * width, stop * width, step)
+            ],
         )
         first = stop
 
 
-def _alike_text(insert: str, shared: Sequence[int], size: int) -> str:
+def _alike_text(insert: str, shared: Sequence[int], size: int) -> tuple[str, tuple[str, ...]]:
     """The text of an insert of *size* rows whose values at the positions *shared* are
     the parameters ``?1``, ``?2``... (bound once), the others numbered after them, row
-    by row."""
+    by row; and the parameters' names (``"1"``, ``"2"``...), to bind them by."""
     at = insert.rindex("(")
     template = insert[at:]
     pieces = template.split("?")
@@ -219,7 +228,8 @@ def _alike_text(insert: str, shared: Sequence[int], size: int) -> str:
                 next_varying += 1
             text += piece
         rows.append(text)
-    return insert[:at] + ", ".join(rows)
+    names = tuple(str(number) for number in range(1, len(shared) + size * varying + 1))
+    return insert[:at] + ", ".join(rows), names
 
 
 #: Connections a forked process inherited from its parent: kept referenced, so that
