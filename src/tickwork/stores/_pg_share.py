@@ -47,7 +47,6 @@ dispatches, a page read is ``due_jobs``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -135,19 +134,16 @@ class PGShare(PGHistory, BacklogShare):
         Raises:
             StoreError: the server cannot be reached.
         """
-        text = None if executors is None else json.dumps(sorted(set(executors)))
-        if text == self._dispatching:
+        if not self._dispatching_changed(executors):
             return
-        self._dispatching = text
         if self._live is None:
             return  # (written when the store registers this process)
         notify = ", pg_notify(%(channel)s, %(payload)s)" if self.notify else ""
         self._live_read(
             _DISPATCH.format(s=self._s, now=DB_NOW_US, notify=notify),
-            {"executors": text, "lease": round(self.lease_time * 1_000_000),
+            {"executors": self._dispatching, "lease": round(self.lease_time * 1_000_000),
              "owner": self.owner, "channel": self.channel, "payload": self.owner + "\n"},
         )  # fmt: skip
-        self._live_set = None  # (this process's own entry changed)
 
     def share_due_jobs(
         self, *, after: tuple[datetime, str] | None, limit: int

@@ -60,48 +60,43 @@ class JobRows:
 
     def _decode(self, row: Sequence[Any]) -> Job | None:
         """A row's job; None for a broken row, which is marked (and logged once)."""
-        fields, broken = self._fields(row)
-        job_id = fields[0]
-        if not self.pickle and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes)):
-            # Unpickling runs code: only a store opened with pickle=True does it.
-            self.mark_broken(
-                job_id,
-                "its arguments are pickled, and this store was opened without pickle=True "
-                f"(pass it only if you trust every process that writes {self._medium})",
-            )
-            return None
+        return self._job_of(*self._fields(row))
+
+    def _job_of(self, fields: Sequence[Any], broken: Any) -> Job | None:
+        """The job of a row's codec *fields*, given its *broken* mark (``_decode``)."""
+        if not self.pickle and (type(fields[3]) is not str or type(fields[4]) is not str):
+            if isinstance(fields[3], bytes) or isinstance(fields[4], bytes):
+                # Unpickling runs code: only a store opened with pickle=True does it.
+                self.mark_broken(
+                    fields[0],
+                    "its arguments are pickled, and this store was opened without "
+                    f"pickle=True (pass it only if you trust every process that writes "
+                    f"{self._medium})",
+                )
+                return None
         try:
             job = decode_job(fields)
         except SerializationError as error:
-            self.mark_broken(job_id, str(error))
+            self.mark_broken(fields[0], str(error))
             return None
         if broken is not None:
             # It loads again (its module was deployed, say): clear the mark. If its
             # function still does not import, the scheduler marks it again.
-            self._clear_broken(job_id)
-            self._reported.pop(job_id, None)
+            self._clear_broken(fields[0])
+            self._reported.pop(fields[0], None)
         return job
 
     def _decode_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[list[Job], list[str]]:
         """The jobs of *rows*, and the ids of the broken ones (marked and logged)."""
         jobs: list[Job] = []
         broken = []
-        fields_of, pickle, add = self._fields, self.pickle, jobs.append
+        fields_of, job_of, add = self._fields, self._job_of, jobs.append
         for row in rows:
-            # The usual row, inline (a page is thousands): not marked broken, arguments
-            # as text; any other row, or one that fails, goes the full way round.
-            fields, mark = fields_of(row)
-            if mark is None and (pickle or (type(fields[3]) is str and type(fields[4]) is str)):
-                try:
-                    add(decode_job(fields))
-                    continue
-                except SerializationError:
-                    pass
-            job = self._decode(row)
+            job = job_of(*fields_of(row))
             if job is None:
                 broken.append(row[0])
             else:
-                jobs.append(job)
+                add(job)
         return jobs, broken
 
     def _due_page(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 __all__ = ["GRACE_SECONDS", "BacklogShare", "aliases_of"]
 
@@ -70,6 +70,18 @@ class BacklogShare:
     _graces: collections.deque[tuple[int, list[str]]]
     #: The store's clock at the last read (or call) that told it (µs).
     _now_us: int
+    #: This process's executor aliases as stored (JSON text; None: it dispatches nothing).
+    _dispatching: str | None
+
+    def _dispatching_changed(self, executors: Collection[str] | None) -> bool:
+        """Take *executors* as this process's (``dispatching``): whether the stored text
+        changes, which the store then writes."""
+        text = None if executors is None else json.dumps(sorted(set(executors)))
+        if text == self._dispatching:
+            return False
+        self._dispatching = text
+        self._live_set = None  # (this process's own entry changed)
+        return True
 
     def waiting_on_others(self) -> bool:
         """Whether due jobs this process left to other processes are not yet reported

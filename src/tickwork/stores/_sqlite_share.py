@@ -90,15 +90,13 @@ class SQLiteShare(SQLiteLeases, BacklogShare):
         Raises:
             StoreError: the file cannot be written.
         """
-        text = None if executors is None else json.dumps(sorted(set(executors)))
-        if text == self._dispatching:
+        if not self._dispatching_changed(executors):
             return
-        self._dispatching = text
-        self._live_set = None  # (this process's own entry changed)
         if self._registered and self._registered == self.owner:
             with self._write("say which executors this process dispatches to") as conn:
                 conn.execute(
-                    "UPDATE processes SET executors = ? WHERE owner = ?", (text, self.owner)
+                    "UPDATE processes SET executors = ? WHERE owner = ?",
+                    (self._dispatching, self.owner),
                 )
         # (Otherwise written when maintain registers this process.)
 
