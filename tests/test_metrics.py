@@ -34,11 +34,12 @@ from tickwork.metrics import (
     wsgi_app,
 )
 from tickwork.stores import JobStore, MemoryStore, SQLiteStore
+from tickwork.stores._base import StatsRows
 from tickwork.stores._contract import make_job
 from tickwork.stores._shared_contract import claim_run
 from tickwork.testing import FakeClock, run_until
 
-from . import dbfile
+from . import dbfile, pg
 
 UTC = timezone.utc
 T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
@@ -47,6 +48,7 @@ T0 = datetime(2024, 1, 1, 12, tzinfo=UTC)
 AWKWARD_IDS = ['say "hi"', "back\\slash", "two\nlines", 'all \\ " \n', "été {a=1,b}", "\\n"]
 
 clock_for_jobs: FakeClock | None = None
+pg_tables = pg.pg_tables  # (a schema of the test's own with tickwork's tables, emptied)
 
 
 def takes_two_seconds() -> None:
@@ -506,3 +508,81 @@ def test_the_wsgi_app_answers_503_when_the_store_fails(tmp_path: Path) -> None:
 def test_wsgi_app_refuses_what_it_cannot_serve() -> None:
     with pytest.raises(TypeError, match="got int"):
         wsgi_app(3)  # type: ignore[arg-type]
+
+
+class _WithoutRows:
+    """A store's every method but its rows of µs: render_store then makes a datetime of
+    each next fire and newest run (``schedules()``, ``run_counts()``) and turns it back
+    into a Unix time."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("schedule_rows", "run_count_rows"):
+            raise AttributeError(name)
+        return getattr(self.store, name)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_sql_store_read_as_rows_of_microseconds_says_the_same(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """render_store of a SQL store reads next fires and newest runs as µs and writes them
+    as Unix times with no datetime made: the text is the same, byte for byte, as through
+    ``schedules()`` and ``run_counts()``, and an outcome a newer tickwork wrote is left
+    out both ways (and by ``history()``)."""
+    schema = ""
+    if kind == "sqlite":
+        fast: Any = SQLiteStore(tmp_path / "jobs.db")
+    else:
+        from tickwork.stores import PostgresStore
+
+        schema = request.getfixturevalue("pg_tables")
+        fast = PostgresStore(pg.dsn(), schema=schema)
+    slow = _WithoutRows(fast)
+    assert isinstance(fast, StatsRows)
+    assert not isinstance(slow, StatsRows)
+    clock = FakeClock(T0 + timedelta(microseconds=123_457))  # (a fraction to carry)
+    runner = scheduler(clock, fast)
+    runner.add_job(quick, "interval", seconds=10, id="q")
+    runner.add_job(fails, "interval", seconds=15, id="f")
+    runner.add_job(quick, "interval", seconds=7, id="p")
+    runner.add_job(quick, "date", run_date=T0 + timedelta(days=1), id="later")
+    runner.open()
+    run_until(runner, T0 + timedelta(minutes=1, microseconds=1))
+    runner.pause_job("p")
+    last_q = runner.history("q", limit=1)[0].finished_at
+    runs_q = runner.history("q", limit=1000)
+    runner.shutdown()
+    unknown = ("q", 1, "UTC", 1, "vanished", 1, 2, None, None, "elsewhere", 3)
+    columns = "job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us, "
+    columns += "error_type, error_message, process, recorded_us"
+    if kind == "sqlite":
+        with dbfile.connect(tmp_path / "jobs.db") as conn:
+            conn.execute(f"INSERT INTO history ({columns}) VALUES ({', '.join('?' * 11)})", unknown)
+    else:
+        import psycopg
+
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(
+                f'INSERT INTO "{schema}".history ({columns}) VALUES ({", ".join(["%s"] * 11)})',
+                unknown,
+            )
+    now = T0 + timedelta(minutes=2)
+    text = render_store(fast, now=now)
+    assert text == render_store(slow, now=now)
+    assert "vanished" not in text
+    # history() leaves it out too (it used to fail whole on it: ValueError).
+    assert fast.history("q", limit=1000) == runs_q
+    assert fast.history(limit=1)[0].outcome.value != "vanished"
+    assert labelled(text, "tickwork_next_fire_timestamp_seconds", "job_id")["later"] == (
+        (T0 + timedelta(days=1)).timestamp()
+    )
+    assert value(text, "tickwork_job_paused", job_id="p") == 1
+    assert value(text, "tickwork_history_runs", job_id="f", outcome="failure") == 3
+    assert last_q is not None
+    assert value(text, "tickwork_last_success_timestamp_seconds", job_id="q") == (
+        last_q.timestamp()
+    )
+    fast.close()

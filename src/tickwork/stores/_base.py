@@ -814,3 +814,21 @@ class StatsListing(Protocol):
         Raises:
             StoreError: the store failed.
         """
+
+
+@runtime_checkable
+class StatsRows(Protocol):
+    """A :class:`StatsListing` whose answers are rows of times in microseconds (the
+    SQL stores): what a metrics scrape writes as Unix times, read without making a
+    ``datetime`` of each. Not public: ``tickwork.metrics`` uses it when it is there."""
+
+    def schedule_rows(self) -> list[tuple[str, int | None, Any]]:
+        """:meth:`StatsListing.schedules` as (job id, next fire in µs since the epoch or
+        None, paused flag) rows, in the same order."""
+        ...
+
+    def run_count_rows(self) -> list[tuple[str, str, int, int | None]]:
+        """:meth:`StatsListing.run_counts` as (job id, outcome value, runs, newest end
+        in µs or None) rows, in the same order; an outcome value this tickwork does not
+        know may be among them."""
+        ...

@@ -19,6 +19,7 @@ from ._base import RunCount
 __all__ = [
     "COUNT_RUNS",
     "HISTORY_COLUMNS",
+    "KNOWN_OUTCOME",
     "Recorded",
     "counts_from_rows",
     "decode_return",
@@ -44,6 +45,11 @@ COUNT_RUNS = (
     "SELECT job_id, outcome, count(*), max(coalesce(finished_us, recorded_us)) "
     "FROM {history} GROUP BY job_id, outcome ORDER BY job_id, outcome"
 )
+
+#: The history rows with an outcome this tickwork knows: a newer one, sharing the store,
+#: may write others, which ``history()`` leaves out as ``run_counts()`` does (the values
+#: are fixed words, written into the statement).
+KNOWN_OUTCOME = "outcome IN ({})".format(", ".join(f"'{outcome.value}'" for outcome in Outcome))
 
 _MESSAGE_LIMIT = 2000
 _RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))

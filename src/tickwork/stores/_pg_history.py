@@ -22,6 +22,7 @@ from ._chains import pending_rows
 from ._history import (
     COUNT_RUNS,
     HISTORY_COLUMNS,
+    KNOWN_OUTCOME,
     counts_from_rows,
     process_name,
     recorded,
@@ -184,9 +185,12 @@ class PGHistory(PGConnection):
     def run_counts(self) -> list[RunCount]:
         """The history's runs counted by job and outcome, in one grouped read (see
         :class:`~tickwork.stores.StatsListing`)."""
+        return counts_from_rows(self.run_count_rows())
+
+    def run_count_rows(self) -> list[tuple[str, str, int, int | None]]:
+        """:meth:`run_counts` as rows of µs (``tickwork.stores._base.StatsRows``)."""
         history = f"{self._s}.history"
-        rows = self._read(COUNT_RUNS.format(history=history), (), "count the runs")
-        return counts_from_rows(rows)
+        return self._read(COUNT_RUNS.format(history=history), (), "count the runs")
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
@@ -194,13 +198,14 @@ class PGHistory(PGConnection):
         columns = f"{HISTORY_COLUMNS}, parent_ids, return_json"
         if job_id is None:
             rows = self._read(
-                f"SELECT {columns} FROM {self._s}.history ORDER BY id DESC LIMIT %s",
+                f"SELECT {columns} FROM {self._s}.history WHERE {KNOWN_OUTCOME} "
+                "ORDER BY id DESC LIMIT %s",
                 (limit,),
                 "read the history",
             )
         else:
             rows = self._read(
-                f"SELECT {columns} FROM {self._s}.history WHERE job_id = %s "
+                f"SELECT {columns} FROM {self._s}.history WHERE job_id = %s AND {KNOWN_OUTCOME} "
                 "ORDER BY id DESC LIMIT %s",
                 (job_id, limit),
                 "read the history",

@@ -64,16 +64,18 @@ class JobRows:
 
     def _job_of(self, fields: Sequence[Any], broken: Any) -> Job | None:
         """The job of a row's codec *fields*, given its *broken* mark (``_decode``)."""
-        if not self.pickle and (type(fields[3]) is not str or type(fields[4]) is not str):
-            if isinstance(fields[3], bytes) or isinstance(fields[4], bytes):
-                # Unpickling runs code: only a store opened with pickle=True does it.
-                self.mark_broken(
-                    fields[0],
-                    "its arguments are pickled, and this store was opened without "
-                    f"pickle=True (pass it only if you trust every process that writes "
-                    f"{self._medium})",
-                )
-                return None
+        if (
+            not self.pickle
+            and (type(fields[3]) is not str or type(fields[4]) is not str)  # (the usual row)
+            and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes))
+        ):
+            # Unpickling runs code: only a store opened with pickle=True does it.
+            self.mark_broken(
+                fields[0],
+                "its arguments are pickled, and this store was opened without pickle=True "
+                f"(pass it only if you trust every process that writes {self._medium})",
+            )
+            return None
         try:
             job = decode_job(fields)
         except SerializationError as error:

@@ -22,6 +22,7 @@ from ._chains import pending_rows
 from ._history import (
     COUNT_RUNS,
     HISTORY_COLUMNS,
+    KNOWN_OUTCOME,
     counts_from_rows,
     process_name,
     recorded,
@@ -156,17 +157,25 @@ class SQLiteHistory(SQLiteConnection):
     def run_counts(self) -> list[RunCount]:
         """The history's runs counted by job and outcome, in one grouped read (see
         :class:`~tickwork.stores.StatsListing`)."""
-        return counts_from_rows(self._read(COUNT_RUNS.format(history="history")))
+        return counts_from_rows(self.run_count_rows())
+
+    def run_count_rows(self) -> list[tuple[str, str, int, int | None]]:
+        """:meth:`run_counts` as rows of µs (``tickwork.stores._base.StatsRows``)."""
+        return self._read(COUNT_RUNS.format(history="history"))
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
         columns = _READ
         if job_id is None:
-            rows = self._read(f"SELECT {columns} FROM history ORDER BY id DESC LIMIT ?", (limit,))
+            rows = self._read(
+                f"SELECT {columns} FROM history WHERE {KNOWN_OUTCOME} ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
         else:
             rows = self._read(
-                f"SELECT {columns} FROM history WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                f"SELECT {columns} FROM history WHERE job_id = ? AND {KNOWN_OUTCOME} "
+                "ORDER BY id DESC LIMIT ?",
                 (job_id, limit),
             )
         return [run_from_row(row) for row in rows]

@@ -538,17 +538,20 @@ class PostgresStore(
     def schedules(self) -> list[JobSchedule]:
         """Each job's id, next fire time (UTC) and paused flag, by id: one small read,
         no job decoded (see :class:`~tickwork.stores.StatsListing`)."""
-        rows = self._read(
-            f"SELECT id, next_fire_us, paused FROM {self._s}.jobs WHERE broken IS NULL ORDER BY id",
-            (),
-            "read the schedules",
-        )
         utc = timezone.utc
         make = tuple.__new__  # (a NamedTuple's own constructor is slower)
         return [
             make(JobSchedule, (job_id, None if fire is None else instant(fire, utc), bool(paused)))
-            for job_id, fire, paused in rows
+            for job_id, fire, paused in self.schedule_rows()
         ]
+
+    def schedule_rows(self) -> list[tuple[str, int | None, Any]]:
+        """:meth:`schedules` as rows of µs (``tickwork.stores._base.StatsRows``)."""
+        return self._read(
+            f"SELECT id, next_fire_us, paused FROM {self._s}.jobs WHERE broken IS NULL ORDER BY id",
+            (),
+            "read the schedules",
+        )
 
     def load_jobs(self) -> list[Job]:
         """Every job, unordered; where :meth:`sync` counts changes from."""

@@ -383,14 +383,17 @@ class SQLiteStore(
     def schedules(self) -> list[JobSchedule]:
         """Each job's id, next fire time (UTC) and paused flag, by id: one small read,
         no job decoded (see :class:`~tickwork.stores.StatsListing`)."""
-        rows = self._read(
-            "SELECT id, next_fire_us, paused FROM jobs WHERE broken IS NULL ORDER BY id"
-        )
         make = tuple.__new__  # (a NamedTuple's own constructor is slower)
         return [
             make(JobSchedule, (job_id, None if fire is None else instant(fire, _UTC), bool(paused)))
-            for job_id, fire, paused in rows
+            for job_id, fire, paused in self.schedule_rows()
         ]
+
+    def schedule_rows(self) -> list[tuple[str, int | None, Any]]:
+        """:meth:`schedules` as rows of µs (``tickwork.stores._base.StatsRows``)."""
+        return self._read(
+            "SELECT id, next_fire_us, paused FROM jobs WHERE broken IS NULL ORDER BY id"
+        )
 
     def load_jobs(self) -> list[Job]:
         """Every job, unordered (sorting 100,000 rows is a tenth of a start-up)."""
