@@ -241,6 +241,14 @@ def _schedule_families_us(rows: list[tuple[str, int | None, Any]]) -> list[Metri
     return _job_families(len(rows), fires, paused)
 
 
+def _store_schedule_families(store: JobStore) -> list[MetricFamily]:
+    """The job families of *store*: from rows of µs where it has them (written as Unix
+    times with no datetime made, a tenth as many objects for ten thousand jobs)."""
+    if isinstance(store, StatsRows):
+        return _schedule_families_us(store.schedule_rows())
+    return _schedule_families(_schedules(store))
+
+
 def _schedules(store: JobStore) -> list[JobSchedule]:
     if isinstance(store, StatsListing):
         return store.schedules()
@@ -358,10 +366,10 @@ class Metrics:
         scheduler = self._scheduler
         state = scheduler.state
         up = state in (SchedulerState.RUNNING, SchedulerState.PAUSED)
-        schedules: list[JobSchedule] | None = None
+        schedules: list[MetricFamily] | None = None
         if up:
             try:
-                schedules = _schedules(scheduler.store)
+                schedules = _store_schedule_families(scheduler.store)
             except StoreError as error:
                 logger.warning("tickwork: metrics could not read the jobs: %s", error)
         with self._lock:
@@ -401,7 +409,7 @@ class Metrics:
                          (), [(store_errors,)]),
         ]  # fmt: skip
         if schedules is not None:
-            families += _schedule_families(schedules)
+            families += schedules
         return families
 
     def render(self) -> str:
@@ -490,10 +498,8 @@ def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
     """The metric families a store alone can tell (what :func:`render_store` writes)."""
     if now.utcoffset() is None:
         raise TypeError(f"now must be an aware datetime, got {now!r}")
+    families = _store_schedule_families(store)
     if isinstance(store, StatsRows):
-        # Rows of µs, written as Unix times with no datetime made (a tenth as many
-        # objects for a scrape of ten thousand jobs).
-        families = _schedule_families_us(store.schedule_rows())
         known = _OUTCOME_VALUES
         rows = [row for row in store.run_count_rows() if row[1] in known]
         counts = [(job, outcome, int(n)) for job, outcome, n, _ in rows]
@@ -503,7 +509,6 @@ def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
             if outcome == _SUCCESS and at is not None
         ]
     else:
-        families = _schedule_families(_schedules(store))
         counts, last = _run_tallies(store)
     broken = store.broken_jobs()
     families += [
