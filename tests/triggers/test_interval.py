@@ -297,3 +297,57 @@ def test_a_trigger_shifted_for_a_from_now_job_keeps_every_slot() -> None:
     assert unset == []
     assert shifted.next_after(start) == start + timedelta(minutes=30)
     assert shifted.to_dict()["end"] == trigger.to_dict()["end"]
+
+
+_AMOUNT = (
+    st.integers(min_value=-(10**6), max_value=10**6)
+    | st.integers(min_value=10**12, max_value=10**15)
+    | st.floats(min_value=-1e3, max_value=1e3)
+    | st.booleans()
+    | st.none()
+)
+
+
+@given(
+    amounts=st.tuples(*[st.integers(min_value=-(10**3), max_value=10**4)] * 5)
+    | st.tuples(*[_AMOUNT] * 5),
+    start=st.sampled_from(
+        [
+            "2024-03-31T01:30:00+01:00",
+            "2100-01-01T00:00:00+00:00",
+            "2024-01-01T00:00:00",
+            "0001-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59+00:00",
+        ]
+    ),
+    end=st.sampled_from([None, "2024-06-01T00:00:00+00:00", "2020-01-01T00:00:00+00:00"]),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "+05:30", "Mars/Olympus", None, 5]),
+)
+def test_from_dict_makes_what_the_constructor_makes_or_raises_as_it_does(
+    amounts: tuple[Any, ...], start: str, end: str | None, zone: Any
+) -> None:
+    """from_dict has a fast path for the usual stored trigger (whole units, no end): it
+    must build the same trigger as the constructor, and leave everything else to it."""
+    names = ("weeks", "days", "hours", "minutes", "seconds")
+    given_amounts = dict(zip(names, amounts, strict=True))
+    data = {"type": "interval", **given_amounts, "start": start, "end": end, "timezone": zone}
+    kwargs = {
+        **given_amounts,
+        "start": datetime.fromisoformat(start),
+        "end": None if end is None else datetime.fromisoformat(end),
+        "timezone": zone,
+    }
+    try:
+        expected = IntervalTrigger(**kwargs)
+    except Exception as error:
+        with pytest.raises(type(error)):
+            IntervalTrigger.from_dict(data)
+        return
+    made = IntervalTrigger.from_dict(data)
+    assert made == expected
+    assert repr(made) == repr(expected)
+    assert made.to_dict() == expected.to_dict()
+    assert made.timezone == expected.timezone
+    moment = datetime(2024, 5, 1, tzinfo=UTC)
+    assert made.next_after(moment) == expected.next_after(moment)
+    assert not made._from_now

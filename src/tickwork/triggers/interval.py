@@ -287,14 +287,49 @@ class IntervalTrigger(Trigger):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IntervalTrigger:
-        end = data.get("end")
+        get = data.get
+        end = get("end")
+        amounts = (get("weeks", 0), get("days", 0), get("hours", 0), get("minutes", 0),
+                   get("seconds", 0))  # fmt: skip
+        start = datetime.fromisoformat(data["start"])
+        if end is None and start.utcoffset() is not None:
+            # The usual stored trigger (whole units, no end), as __init__ would make it
+            # with fewer checks: a store reads thousands (a job of its own each).
+            weeks, days, hours, minutes, seconds = amounts
+            if (
+                type(weeks) is int
+                and type(days) is int
+                and type(hours) is int
+                and type(minutes) is int
+                and type(seconds) is int
+            ):
+                interval_us = (
+                    weeks * 604_800_000_000
+                    + days * 86_400_000_000
+                    + hours * 3_600_000_000
+                    + minutes * 60_000_000
+                    + seconds * 1_000_000
+                )
+                if 0 < interval_us <= _MAX_MICROSECONDS:
+                    zone = coerce_timezone(data["timezone"])
+                    made = object.__new__(cls)
+                    put = object.__setattr__
+                    put(made, "_amounts", _shared(amounts))
+                    put(made, "_interval_us", _SHARED_INTS.setdefault(interval_us, interval_us))
+                    put(made, "_timezone", zone)
+                    put(made, "_start", start)
+                    put(made, "_start_us", epoch_us(start))
+                    put(made, "_end", None)
+                    put(made, "_end_us", None)
+                    put(made, "_from_now", False)
+                    return made
         return cls(
-            weeks=data.get("weeks", 0),
-            days=data.get("days", 0),
-            hours=data.get("hours", 0),
-            minutes=data.get("minutes", 0),
-            seconds=data.get("seconds", 0),
-            start=datetime.fromisoformat(data["start"]),
+            weeks=amounts[0],
+            days=amounts[1],
+            hours=amounts[2],
+            minutes=amounts[3],
+            seconds=amounts[4],
+            start=start,
             end=None if end is None else datetime.fromisoformat(end),
             timezone=data["timezone"],
         )
