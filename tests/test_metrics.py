@@ -33,7 +33,13 @@ from tickwork.metrics import (
     store_families,
     wsgi_app,
 )
-from tickwork.stores import JobStore, MemoryStore, SQLiteStore
+from tickwork.stores import (
+    JobStore,
+    MemoryStore,
+    ProcessListing,
+    SQLiteStore,
+    StatsListing,
+)
 from tickwork.stores._base import StatsRows
 from tickwork.stores._contract import make_job
 from tickwork.stores._shared_contract import claim_run
@@ -511,17 +517,31 @@ def test_wsgi_app_refuses_what_it_cannot_serve() -> None:
 
 
 class _WithoutRows:
-    """A store's every method but its rows of µs: render_store then makes a datetime of
-    each next fire and newest run (``schedules()``, ``run_counts()``) and turns it back
-    into a Unix time."""
+    """A SQL store's jobs, history and processes without its rows of µs: render_store
+    then makes a datetime of each next fire and newest run (``schedules()``,
+    ``run_counts()``) and turns it back into a Unix time. (Methods of its own, not
+    ``__getattr__``: protocol checks look at the class from Python 3.12 on.)"""
 
     def __init__(self, store: Any) -> None:
         self.store = store
 
-    def __getattr__(self, name: str) -> Any:
-        if name in ("schedule_rows", "run_count_rows"):
-            raise AttributeError(name)
-        return getattr(self.store, name)
+    def get_jobs(self) -> Any:
+        return self.store.get_jobs()
+
+    def history(self, job_id: str | None = None, *, limit: int = 100) -> Any:
+        return self.store.history(job_id, limit=limit)
+
+    def broken_jobs(self) -> dict[str, str]:
+        return dict(self.store.broken_jobs())
+
+    def schedules(self) -> Any:
+        return self.store.schedules()
+
+    def run_counts(self) -> Any:
+        return self.store.run_counts()
+
+    def processes(self, *, now: datetime) -> Any:
+        return self.store.processes(now=now)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -540,9 +560,11 @@ def test_a_sql_store_read_as_rows_of_microseconds_says_the_same(
 
         schema = request.getfixturevalue("pg_tables")
         fast = PostgresStore(pg.dsn(), schema=schema)
-    slow = _WithoutRows(fast)
+    slow: Any = _WithoutRows(fast)
     assert isinstance(fast, StatsRows)
     assert not isinstance(slow, StatsRows)
+    assert isinstance(slow, StatsListing)
+    assert isinstance(slow, ProcessListing)
     clock = FakeClock(T0 + timedelta(microseconds=123_457))  # (a fraction to carry)
     runner = scheduler(clock, fast)
     runner.add_job(quick, "interval", seconds=10, id="q")
