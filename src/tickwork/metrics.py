@@ -474,6 +474,14 @@ def instrument(scheduler: _AnyScheduler) -> Metrics:
 def _run_tallies(store: JobStore) -> tuple[list[tuple[str, str, int]], list[tuple[str, float]]]:
     """The runs of *store*'s history by job and outcome, (job, outcome value, runs)
     each, and each job's last success as a Unix time."""
+    if isinstance(store, StatsRows):  # (rows of µs: no datetime made)
+        known = _OUTCOME_VALUES
+        rows = [row for row in store.run_count_rows() if row[1] in known]
+        return [(job, outcome, int(n)) for job, outcome, n, _ in rows], [
+            (job, at / 1_000_000)
+            for job, outcome, _, at in rows
+            if outcome == _SUCCESS and at is not None
+        ]
     counts: list[tuple[str, str, int, datetime | None]]
     if isinstance(store, StatsListing):
         counts = [(c.job_id, c.outcome.value, c.runs, c.last) for c in store.run_counts()]
@@ -499,17 +507,7 @@ def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
     if now.utcoffset() is None:
         raise TypeError(f"now must be an aware datetime, got {now!r}")
     families = _store_schedule_families(store)
-    if isinstance(store, StatsRows):
-        known = _OUTCOME_VALUES
-        rows = [row for row in store.run_count_rows() if row[1] in known]
-        counts = [(job, outcome, int(n)) for job, outcome, n, _ in rows]
-        last = [
-            (job, at / 1_000_000)
-            for job, outcome, _, at in rows
-            if outcome == _SUCCESS and at is not None
-        ]
-    else:
-        counts, last = _run_tallies(store)
+    counts, last = _run_tallies(store)
     broken = store.broken_jobs()
     families += [
         MetricFamily("tickwork_history_runs", "gauge",
