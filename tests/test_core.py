@@ -252,14 +252,14 @@ def test_three_days_of_a_minute_cron_through_the_core_alone() -> None:
     core = make_core(make_job(trigger, next_fire=T0 + seconds(60)))
     end = T0 + timedelta(days=3)
     runs: list[datetime] = []
-    began = time.perf_counter()
+    began = time.thread_time()  # (CPU time: what else the machine runs does not count)
     while (due_at := core.next_due()) is not None and due_at <= end:
         for item in core.pop_due(due_at):
             decision = core.commit_fire(item, due_at)  # type: ignore[arg-type]
             for _, request in decision.runs_to_start:
                 runs.append(request.scheduled_at)
                 core.finished(result(request), due_at)
-    assert time.perf_counter() - began < 2
+    assert time.thread_time() - began < 2
     assert len(runs) == 3 * 24 * 60
     assert runs[0] == T0 + seconds(60)
     assert runs[-1] == end
@@ -270,9 +270,9 @@ def test_three_days_of_a_minute_cron_with_a_fake_clock() -> None:
     with simulated(T0 + seconds(30)) as (scheduler, _, events):
         calls = Calls()
         scheduler.add_job(calls, "cron", "* * * * *", id="m")
-        began = time.perf_counter()
+        began = time.thread_time()  # (CPU time: what else the machine runs does not count)
         run_until(scheduler, T0 + seconds(30) + timedelta(days=3))
-        elapsed = time.perf_counter() - began
+        elapsed = time.thread_time() - began
     assert len(calls) == 4320
     assert calls.scheduled[0] == T0 + seconds(60)
     assert calls.scheduled[-1] == T0 + timedelta(days=3)
@@ -643,9 +643,9 @@ def test_next_job_fire_keeps_inside_start_and_end() -> None:
 
 def test_count_fires_of_an_interval_is_exact_and_immediate() -> None:
     trigger = IntervalTrigger(seconds=1, start=T0, timezone="UTC")
-    began = time.perf_counter()
+    began = time.thread_time()  # (CPU time: what else the machine runs does not count)
     count = count_fires(trigger, T0, T0 + timedelta(days=365), None, None)
-    assert time.perf_counter() - began < 0.01
+    assert time.thread_time() - began < 0.01
     assert count == 365 * 86_400
 
 

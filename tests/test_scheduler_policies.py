@@ -184,9 +184,9 @@ def test_a_week_of_downtime_is_resolved_in_one_quick_step(
     calls = Calls()
     scheduler.add_job(calls, "interval", seconds=1, catchup=catchup, id="j")
     clock.jump(timedelta(weeks=1))
-    began = time.perf_counter()
+    began = time.thread_time()  # (CPU time: what else the machine runs does not count)
     scheduler.process_due()
-    elapsed = time.perf_counter() - began
+    elapsed = time.thread_time() - began
     assert elapsed < 0.2, f"{elapsed:.3f} s: the backlog was walked"
     assert calls.scheduled == runs
     (event,) = events.of(EventKind.JOB_MISSED, "j")
@@ -199,9 +199,9 @@ def test_a_week_of_downtime_with_catchup_all_runs_the_last_max_catchup(sim: Sim)
     calls = Calls()
     scheduler.add_job(calls, "interval", seconds=1, catchup="all", max_instances=100, id="j")
     clock.set(T0 + timedelta(weeks=1))
-    began = time.perf_counter()
+    began = time.thread_time()  # (CPU time: what else the machine runs does not count)
     scheduler.process_due()
-    assert time.perf_counter() - began < 0.2
+    assert time.thread_time() - began < 0.2
     assert calls.scheduled == [T0 + seconds(WEEK - 99 + k) for k in range(100)]
     assert events.of(EventKind.JOB_MISSED, "j")[0].missed == WEEK - 100
 
@@ -211,9 +211,9 @@ def test_a_week_of_downtime_of_a_cron_job_is_quick_too(sim: Sim) -> None:
     calls = Calls()
     scheduler.add_job(calls, "cron", second="*", id="j")  # every second
     clock.jump(timedelta(weeks=1, seconds=0.5))
-    began = time.perf_counter()
+    began = time.thread_time()  # (CPU time: what else the machine runs does not count)
     scheduler.process_due()
-    assert time.perf_counter() - began < 0.2
+    assert time.thread_time() - began < 0.2
     assert calls.scheduled == [T0 + seconds(WEEK)]
     assert events.of(EventKind.JOB_MISSED, "j")[0].missed > 0
     assert scheduler.get_job("j").next_fire == T0 + seconds(WEEK + 1)  # type: ignore[union-attr]
