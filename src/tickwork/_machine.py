@@ -312,7 +312,7 @@ class Machine:
                     # that starts one run on a quiet scheduler (a store in memory, no
                     # event jobs) is a few dozen calls, each paid on a thread whose
                     # caches went cold while it waited.
-                    if link.tended:
+                    if link.partial:  # (the stores that have upkeep: shared, windowed)
                         link.upkeep(now, batch, running=running)
                     quiet = router.quiet()
                     if link.ok and (link.events_heard or not quiet):
@@ -471,7 +471,7 @@ class Machine:
         watching = not chains.unchained and chains.watching()
         # Taken off one by one (popleft, called from C): executors keep appending meanwhile.
         taken = list(islice(iter(results.popleft, None), len(results)))
-        self._core.finish_all(taken, now, batch, failed=_log_failure, ended=self._chains.ended,
+        self._core.finish_all(taken, now, batch, failed=_log_failure, ended=chains.ended,
                               watching=watching)  # fmt: skip
 
     def _submit(self, decision: Decision) -> None:

@@ -132,8 +132,6 @@ class StoreLink:
         #: Whether the core may lack a stored job (the store shared, or windowed): the
         #: store is asked for a job the core does not hold.
         self.partial = self.shared or self.window is not None
-        #: Whether a step has store upkeep to do (:meth:`upkeep`): the same stores.
-        self.tended = self.partial
         # Notifications (a shared NotifyingStore): set from the store's thread, taken
         # by the next step; no lock (see _notified).
         self._notifying = (
