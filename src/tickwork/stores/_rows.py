@@ -64,11 +64,7 @@ class JobRows:
 
     def _job_of(self, fields: Sequence[Any], broken: Any) -> Job | None:
         """The job of a row's codec *fields*, given its *broken* mark (``_decode``)."""
-        if (
-            not self.pickle
-            and (type(fields[3]) is not str or type(fields[4]) is not str)  # (the usual row)
-            and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes))
-        ):
+        if not self.pickle and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes)):
             # Unpickling runs code: only a store opened with pickle=True does it.
             self.mark_broken(
                 fields[0],
