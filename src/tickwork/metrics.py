@@ -81,7 +81,6 @@ _RUN_ENDS = (
     | EventKind.STORE_ERROR
 )
 _SUCCESS = Outcome.SUCCESS.value
-_OUTCOME_VALUES = frozenset(outcome.value for outcome in Outcome)
 _FAILURE = Outcome.FAILURE.value
 _INTERRUPTED = Outcome.INTERRUPTED.value
 
@@ -475,8 +474,7 @@ def _run_tallies(store: JobStore) -> tuple[list[tuple[str, str, int]], list[tupl
     """The runs of *store*'s history by job and outcome, (job, outcome value, runs)
     each, and each job's last success as a Unix time."""
     if isinstance(store, StatsRows):  # (rows of µs: no datetime made)
-        known = _OUTCOME_VALUES
-        rows = [row for row in store.run_count_rows() if row[1] in known]
+        rows = store.run_count_rows()
         return [(job, outcome, int(n)) for job, outcome, n, _ in rows], [
             (job, at / 1_000_000)
             for job, outcome, _, at in rows

@@ -829,6 +829,5 @@ class StatsRows(Protocol):
 
     def run_count_rows(self) -> list[tuple[str, str, int, int | None]]:
         """:meth:`StatsListing.run_counts` as (job id, outcome value, runs, newest end
-        in µs or None) rows, in the same order; an outcome value this tickwork does not
-        know may be among them."""
+        in µs or None) rows, in the same order."""
         ...

@@ -39,17 +39,17 @@ HISTORY_COLUMNS = (
     "error_type, error_message, process"
 )
 
+#: The history rows with an outcome this tickwork knows: a newer one, sharing the store,
+#: may write others, which ``history()`` and ``run_counts()`` leave out (the values are
+#: fixed words, written into the statement).
+KNOWN_OUTCOME = "outcome IN ({})".format(", ".join(f"'{outcome.value}'" for outcome in Outcome))
+
 #: The history's runs by job and outcome, with when the newest ended (both SQL stores;
 #: ``{history}``: the table).
 COUNT_RUNS = (
     "SELECT job_id, outcome, count(*), max(coalesce(finished_us, recorded_us)) "
-    "FROM {history} GROUP BY job_id, outcome ORDER BY job_id, outcome"
+    f"FROM {{history}} WHERE {KNOWN_OUTCOME} GROUP BY job_id, outcome ORDER BY job_id, outcome"
 )
-
-#: The history rows with an outcome this tickwork knows: a newer one, sharing the store,
-#: may write others, which ``history()`` leaves out as ``run_counts()`` does (the values
-#: are fixed words, written into the statement).
-KNOWN_OUTCOME = "outcome IN ({})".format(", ".join(f"'{outcome.value}'" for outcome in Outcome))
 
 _MESSAGE_LIMIT = 2000
 _RAN = frozenset((Outcome.SUCCESS, Outcome.FAILURE, Outcome.INTERRUPTED))
@@ -58,16 +58,14 @@ _BY_VALUE = {outcome.value: outcome for outcome in Outcome}
 
 
 def counts_from_rows(rows: Sequence[Sequence[Any]]) -> list[RunCount]:
-    """The :class:`RunCount` records of rows read by :data:`COUNT_RUNS` (an outcome this
-    tickwork does not know, written by a newer one, is left out)."""
+    """The :class:`RunCount` records of rows read by :data:`COUNT_RUNS` (which leaves out
+    an outcome this tickwork does not know)."""
+    make, known, utc = tuple.__new__, _BY_VALUE, timezone.utc
     counts: list[RunCount] = []
     add = counts.append
-    make, known, utc = tuple.__new__, _BY_VALUE, timezone.utc
     for job_id, outcome, count, last in rows:
-        value = known.get(outcome)
-        if value is not None:
-            at = None if last is None else instant(last, utc)
-            add(make(RunCount, (job_id, value, int(count), at)))
+        at = None if last is None else instant(last, utc)
+        add(make(RunCount, (job_id, known[outcome], int(count), at)))
     return counts
 
 
