@@ -35,6 +35,9 @@ _UNITS = (
     ("seconds", 1_000_000),
 )
 
+#: The same, one by one (the read of a stored trigger adds them up inline).
+_WEEK_US, _DAY_US, _HOUR_US, _MINUTE_US, _SECOND_US = (unit for _, unit in _UNITS)
+
 
 _SHARED_AMOUNTS: dict[tuple[object, ...], tuple[int | float, ...]] = {}
 _SHARED_INTS: dict[int, int] = {}
@@ -174,15 +177,8 @@ class IntervalTrigger(Trigger):
             end_us = epoch_us(require_aware(end, "end"))
             if end_us < start_us:
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
-        put = object.__setattr__
-        put(self, "_amounts", _shared(amounts))
-        put(self, "_interval_us", _SHARED_INTS.setdefault(interval_us, interval_us))
-        put(self, "_timezone", zone)
-        put(self, "_start", start)
-        put(self, "_start_us", start_us)
-        put(self, "_end", end)
-        put(self, "_end_us", end_us)
-        put(self, "_from_now", False)
+        _fill(self, _shared(amounts), _SHARED_INTS.setdefault(interval_us, interval_us), zone,
+              start, start_us, end, end_us, from_now=False)  # fmt: skip
 
     @property
     def interval(self) -> timedelta:
@@ -247,18 +243,9 @@ class IntervalTrigger(Trigger):
                 f"{_given(self._amounts)} is too large: the first fire, {by} after "
                 f"{self._start.isoformat()}, would be after the year 9999"
             ) from None
-        clone = object.__new__(IntervalTrigger)
-        put = object.__setattr__
-        # (Slot by slot: this runs once per interval job added "from now".)
-        put(clone, "_amounts", self._amounts)
-        put(clone, "_interval_us", self._interval_us)
-        put(clone, "_timezone", self._timezone)
-        put(clone, "_start", start)
-        put(clone, "_start_us", self._start_us + by // _MICROSECOND)
-        put(clone, "_end", self._end)
-        put(clone, "_end_us", self._end_us)
-        put(clone, "_from_now", True)
-        return clone
+        return _fill(object.__new__(IntervalTrigger), self._amounts, self._interval_us,
+                     self._timezone, start, self._start_us + by // _MICROSECOND, self._end,
+                     self._end_us, from_now=True)  # fmt: skip
 
     def count_between(self, after: datetime, until: datetime) -> int:
         """How many fire instants lie in ``(after, until]``, computed exactly in O(1).
@@ -304,25 +291,17 @@ class IntervalTrigger(Trigger):
                 and type(seconds) is int
             ):
                 interval_us = (
-                    weeks * 604_800_000_000
-                    + days * 86_400_000_000
-                    + hours * 3_600_000_000
-                    + minutes * 60_000_000
-                    + seconds * 1_000_000
+                    weeks * _WEEK_US
+                    + days * _DAY_US
+                    + hours * _HOUR_US
+                    + minutes * _MINUTE_US
+                    + seconds * _SECOND_US
                 )
                 if 0 < interval_us <= _MAX_MICROSECONDS:
                     zone = coerce_timezone(data["timezone"])
-                    made = object.__new__(cls)
-                    put = object.__setattr__
-                    put(made, "_amounts", _shared(amounts))
-                    put(made, "_interval_us", _SHARED_INTS.setdefault(interval_us, interval_us))
-                    put(made, "_timezone", zone)
-                    put(made, "_start", start)
-                    put(made, "_start_us", epoch_us(start))
-                    put(made, "_end", None)
-                    put(made, "_end_us", None)
-                    put(made, "_from_now", False)
-                    return made
+                    return _fill(object.__new__(cls), _shared(amounts),
+                                 _SHARED_INTS.setdefault(interval_us, interval_us), zone, start,
+                                 epoch_us(start), None, None, from_now=False)  # fmt: skip
         return cls(
             weeks=amounts[0],
             days=amounts[1],
@@ -345,3 +324,29 @@ class IntervalTrigger(Trigger):
             parts.append(f"end={self._end.isoformat()!r}")
         parts.append(f"timezone={timezone_name(self._timezone)!r}")
         return f"IntervalTrigger({', '.join(parts)})"
+
+
+def _fill(
+    trigger: IntervalTrigger,
+    amounts: tuple[int | float, ...],
+    interval_us: int,
+    zone: tzinfo,
+    start: datetime,
+    start_us: int,
+    end: datetime | None,
+    end_us: int | None,
+    *,
+    from_now: bool,
+) -> IntervalTrigger:
+    """Set every slot of *trigger* (frozen: through ``object.__setattr__``), with values
+    already checked; the one place that knows them all."""
+    put = object.__setattr__
+    put(trigger, "_amounts", amounts)
+    put(trigger, "_interval_us", interval_us)
+    put(trigger, "_timezone", zone)
+    put(trigger, "_start", start)
+    put(trigger, "_start_us", start_us)
+    put(trigger, "_end", end)
+    put(trigger, "_end_us", end_us)
+    put(trigger, "_from_now", from_now)
+    return trigger
