@@ -234,6 +234,39 @@ def test_full_caches_drop_old_entries_and_stay_correct(monkeypatch: pytest.Monke
     codec.clear_caches()
 
 
+def test_a_long_run_of_new_trigger_texts_churns_the_cache_only_one_time_in_16(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every interval job with a start of its own has a trigger text no other row has:
+    # past a full cache of misses, only a sample is remembered, and texts that come
+    # again are soon all remembered again.
+    monkeypatch.setattr(codec, "CACHE_SIZE", 16)
+    codec.clear_caches()
+    originals = [
+        job(id=f"j{n}", trigger=IntervalTrigger(minutes=1, start=T0 + timedelta(seconds=n)))
+        for n in range(16 + 160)
+    ]
+    rows = [tuple(encode_job(original)) for original in originals]
+    early, late = {row[5] for row in rows[:16]}, {row[5] for row in rows[16:]}
+    assert [decode_job(row) for row in rows[:16]] == originals[:16]
+    assert set(codec._triggers) == early
+    assert [decode_job(row) for row in rows[16:]] == originals[16:]
+    # Misses 17 to 176: the 32nd, 48th ... 176th are remembered, each evicting one.
+    assert len(late & set(codec._triggers)) == 160 // 16
+    assert len(early & set(codec._triggers)) == 16 - 160 // 16
+    # Five texts that now come again and again: all five are remembered within a few
+    # rounds (one admitted by the sample, its hit admits every later miss).
+    again = rows[20:25]
+    for _ in range(40):
+        assert [decode_job(row) for row in again] == originals[20:25]
+    assert {row[5] for row in again} <= set(codec._triggers)
+    # After a hit, a new text is remembered at once again.
+    fresh = job(id="fresh", trigger=IntervalTrigger(minutes=2, start=T0))
+    assert decode_job(tuple(encode_job(fresh))) == fresh
+    assert encode_job(fresh).trigger in codec._triggers
+    codec.clear_caches()
+
+
 # -- next_fire and zones ----------------------------------------------------------------
 
 

@@ -586,6 +586,26 @@ def _remember(cache: OrderedDict[_K, _V], key: _K, value: _V) -> None:
     cache[key] = value
 
 
+#: Trigger texts decoded in a row that were not in :data:`_triggers` (a hit sets it to 0:
+#: a list, so that the decoders' hit path costs one item store).
+#: Past a full cache's worth, the texts are all new ones (a store whose interval jobs
+#: each have a start of their own): remembering each would only evict another that
+#: will not come again either, a tenth of the cost of decoding it. Then one in
+#: :data:`_ADMIT_EVERY` is remembered, so that texts that do come again are soon found,
+#: and their hits make every miss remembered again.
+trigger_misses = [0]
+_ADMIT_EVERY = 16
+
+
+def remember_trigger(text: str, decoded: tuple[Trigger, tzinfo]) -> None:
+    """Cache a trigger text just decoded (a miss of :data:`_triggers`), and the text of
+    the trigger, unless a long run of misses says it will not be asked for again."""
+    misses = trigger_misses[0] = trigger_misses[0] + 1
+    if misses <= CACHE_SIZE or not misses % _ADMIT_EVERY:
+        _remember(_triggers, text, decoded)
+        _remember(_trigger_texts, id(decoded[0]), (decoded[0], text))
+
+
 def _trigger_text(trigger: Trigger) -> str:
     if type(trigger) is IntervalTrigger and trigger._from_now:
         # Each job added "from now" has a trigger object of its own, written once when
@@ -653,6 +673,7 @@ def clear_caches() -> None:
     """Forget every cached trigger and options text (for tests and benchmarks)."""
     _trigger_texts.clear()
     _triggers.clear()
+    trigger_misses[0] = 0
     _options.clear()
     _options["{}"] = _DEFAULT_OPTIONS
     _retry_texts.clear()

@@ -66,11 +66,12 @@ from .._serialize import (
     _remember,
     _short_repr,
     _trigger_text,
-    _trigger_texts,
     _triggers,
     _type_name,
     fire_zone,
+    remember_trigger,
 )
+from .._serialize import trigger_misses as _misses
 from .._tz import coerce_timezone, epoch_us, timezone_name
 from ..triggers import DateTrigger, Trigger
 from ._history import process_name
@@ -469,8 +470,9 @@ def decode_job(row: Sequence[Any] | Mapping[str, Any]) -> Job:
             if type(trigger_text) is not str:
                 raise ValueError(f"trigger column holds {_type_name(trigger_text)}, not text")
             cached = _decode_trigger(trigger_text)
-            _remember(_triggers, trigger_text, cached)
-            _remember(_trigger_texts, id(cached[0]), (cached[0], trigger_text))
+            remember_trigger(trigger_text, cached)
+        else:
+            _misses[0] = 0
         options = _options.get(options_text) if type(options_text) is str else None
         if options is None:
             if type(options_text) is not str:
@@ -583,6 +585,7 @@ def decode_trigger(text: str) -> Trigger:
     """
     cached = _triggers.get(text) if type(text) is str else None
     if cached is not None:
+        _misses[0] = 0
         return cached[0]
     try:
         if type(text) is not str:
@@ -590,7 +593,7 @@ def decode_trigger(text: str) -> Trigger:
         cached = _decode_trigger(text)
     except Exception as error:
         raise SerializationError(str(error)[:_MESSAGE_LIMIT]) from None
-    _remember(_triggers, text, cached)
+    remember_trigger(text, cached)
     return cached[0]
 
 
