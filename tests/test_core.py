@@ -247,6 +247,31 @@ def test_run_now_never_skips() -> None:
     assert waiting.scheduled_at == T0 + seconds(12)
 
 
+def test_only_a_run_of_a_fire_time_as_it_comes_due_carries_the_misfire_grace() -> None:
+    # An executor does not start a request later than its misfire_grace: that bound is
+    # for the schedule's own fires, not a retry, a run asked for, or one that waited
+    # for a free instance (its fire was on time; it waited by the job's own policy).
+    grace = timedelta(seconds=5)
+    policy = RetryPolicy(attempts=2, delay=30, jitter=0)
+    core = make_core(make_job(misfire_grace_time=grace, retry=policy, overlap=Overlap.BUFFER_ONE))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, fired),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
+    assert fired.misfire_grace == grace
+    (buffered,) = core.pop_due(T0 + seconds(20))
+    assert core.commit_fire(buffered, T0 + seconds(20)).runs_to_start == []  # waits
+    asked = core.run_now("j", T0 + seconds(21), T0 + seconds(21))
+    assert asked.runs_to_start == []  # waits too (max_instances=1)
+    done = core.finished(result(fired, Outcome.FAILURE, exception=OSError("x")), T0 + seconds(22))
+    ((_, waited),) = done.runs_to_start
+    assert (waited.scheduled_at, waited.misfire_grace) == (T0 + seconds(20), None)
+    done = core.finished(result(waited), T0 + seconds(23))
+    ((_, manual),) = done.runs_to_start
+    assert (manual.scheduled_at, manual.misfire_grace) == (T0 + seconds(21), None)
+    retry = next(item for item in core.pop_due(T0 + seconds(60)) if isinstance(item, RetryDue))
+    ((_, again),) = core.commit_retry(retry, T0 + seconds(60)).runs_to_start  # type: ignore[arg-type]
+    assert (again.attempt, again.misfire_grace) == (2, None)
+
+
 def test_three_days_of_a_minute_cron_through_the_core_alone() -> None:
     trigger = CronTrigger("* * * * *", timezone="UTC")
     core = make_core(make_job(trigger, next_fire=T0 + seconds(60)))

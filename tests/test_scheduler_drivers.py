@@ -18,6 +18,7 @@ import pytest
 
 from tickwork import (
     AsyncScheduler,
+    Event,
     EventKind,
     JobTimeout,
     Outcome,
@@ -624,3 +625,119 @@ def test_history_of_an_async_scheduler_shows_a_run_that_just_ended() -> None:
             assert [run.outcome for run in runs] == [Outcome.SUCCESS]
 
     run(main)
+
+
+def test_nothing_queued_starts_once_shutdown_is_called_even_while_a_step_goes_on() -> None:
+    # A free worker thread must not take a queued run after shutdown() is called, even
+    # before the driver's step (here held in a listener) has ended; those runs are
+    # reported not started.
+    events = Events()
+    scheduler = Scheduler(executors={"default": ThreadExecutor(max_workers=1)}, timezone="UTC")
+    scheduler.add_listener(events)
+    blocker, queued = Gate(), Gate()
+    queued.opened.set()
+    trapped, hold = threading.Event(), threading.Event()
+
+    def trap(event: Event) -> None:
+        if event.job_id == "last":  # in the driver's thread, in the middle of its step
+            trapped.set()
+            hold.wait(LIMIT)
+
+    scheduler.add_listener(trap, EventKind.JOB_SUBMITTED)
+    stopper = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True})
+    try:
+        scheduler.start()
+        scheduler.add_job(blocker, "interval", hours=1, run_immediately=True, id="blocker")
+        blocker.wait_started(1)
+        for name in ("first", "second", "last"):
+            scheduler.add_job(queued, "interval", hours=1, run_immediately=True, id=name)
+        assert trapped.wait(LIMIT)
+        stopper.start()
+        assert wait_until(lambda: scheduler.state is SchedulerState.SHUTDOWN)
+        blocker.opened.set()  # the worker is free: before the fix it took "first"
+        assert not wait_until(lambda: bool(queued.started), limit=0.3)
+    finally:
+        blocker.opened.set()
+        hold.set()
+        stopper.join(LIMIT)
+    assert not stopper.is_alive()
+    assert queued.started == []
+    for name in ("first", "second", "last"):
+        [interrupted] = events.of(EventKind.JOB_INTERRUPTED, job_id=name)
+        assert interrupted.started_at is None
+    assert len(events.of(EventKind.JOB_EXECUTED, job_id="blocker")) == 1
+
+
+def test_a_run_queued_past_its_misfire_grace_is_missed_not_started() -> None:
+    # A fire is dispatched on time but waits for the one busy thread; by the time the
+    # thread is free it is later than misfire_grace_time: reported missed, not run.
+    # run_job_now's run (no fire time of the schedule) waits as long and still runs.
+    clock = FakeClock(T0)
+    events = Events()
+    scheduler = Scheduler(
+        clock=clock, executors={"default": ThreadExecutor(max_workers=1)}, timezone="UTC"
+    )
+    scheduler.add_listener(events)
+    blocker, queued = Gate(), Gate()
+    queued.opened.set()
+    try:
+        scheduler.start()
+        scheduler.add_job(blocker, "interval", hours=1, run_immediately=True, id="blocker")
+        blocker.wait_started(1)
+        due = T0 + seconds(10)
+        scheduler.add_job(queued, "date", run_date=due, id="bounded", misfire_grace_time=5)
+        scheduler.add_job(queued, "date", run_date=due, id="unbounded")
+        scheduler.add_job(queued, "interval", hours=1, id="manual", misfire_grace_time=5)
+        clock.advance(10)
+        events.wait_for(EventKind.JOB_SUBMITTED, count=3)
+        scheduler.run_job_now("manual")
+        clock.advance(30)  # all three wait 30 s for the thread
+        blocker.opened.set()
+        events.wait_for(EventKind.JOB_EXECUTED, count=3)  # blocker, unbounded, manual
+        [missed] = events.wait_for(EventKind.JOB_MISSED)
+    finally:
+        blocker.opened.set()
+        scheduler.shutdown()
+    assert (missed.job_id, missed.scheduled_at, missed.missed) == ("bounded", due, 1)
+    assert "misfire_grace_time=0:00:05" in (missed.reason or "")
+    assert sorted(at for at, _ in queued.started) == [due, T0 + seconds(10)]
+    executed = {event.job_id for event in events.of(EventKind.JOB_EXECUTED)}
+    assert executed == {"blocker", "unbounded", "manual"}
+
+
+def test_pausing_or_removing_a_job_stops_its_runs_still_queued() -> None:
+    # Runs handed to the executor and waiting for its one thread: a job paused or removed
+    # meanwhile does not run them (each reported skipped, with the reason); another
+    # job's run does. A run asked for after the pause (run_job_now) runs.
+    events = Events()
+    scheduler = Scheduler(executors={"default": ThreadExecutor(max_workers=1)}, timezone="UTC")
+    scheduler.add_listener(events)
+    blocker, queued = Gate(), Gate()
+    queued.opened.set()
+    names = ("to-pause", "to-remove", "kept")
+    try:
+        scheduler.start()
+        scheduler.add_job(blocker, "interval", hours=1, run_immediately=True, id="blocker")
+        blocker.wait_started(1)
+        for name in names:
+            scheduler.add_job(queued, "interval", hours=1, run_immediately=True, id=name)
+        events.wait_for(EventKind.JOB_SUBMITTED, count=4)
+        scheduler.pause_job("to-pause")
+        scheduler.remove_job("to-remove")
+        scheduler.run_job_now("to-pause")  # asked for while paused: runs
+        blocker.opened.set()
+        events.wait_for(EventKind.JOB_EXECUTED, count=3)  # blocker, kept, to-pause (asked)
+        history = {(run.job_id, run.outcome) for run in scheduler.history()}
+    finally:
+        blocker.opened.set()
+        scheduler.shutdown()
+    skipped = {event.job_id: event.reason for event in events.of(EventKind.JOB_SKIPPED)}
+    assert skipped == {
+        "to-pause": "its job was paused before it started",
+        "to-remove": "its job was removed before it started",
+    }
+    executed = sorted(event.job_id or "" for event in events.of(EventKind.JOB_EXECUTED))
+    assert executed == ["blocker", "kept", "to-pause"]
+    assert len(queued.started) == 2
+    assert ("to-remove", Outcome.SKIPPED) in history
+    assert ("to-pause", Outcome.SKIPPED) in history

@@ -277,7 +277,8 @@ class ChainLink:
             if request.upstream is None:
                 found = contexts.get((request.job_id, epoch_us(request.scheduled_at)))
                 if found is not None:
-                    request = request._replace(upstream=found)
+                    # (It waited for its upstream runs: no grace counts from its slot.)
+                    request = request._replace(upstream=found, misfire_grace=None)
             out.append((executor, request))
         return out
 

@@ -74,7 +74,12 @@ from ._planning import (
 )
 
 # Decision is offered here too: the engine imports it with the core.
-__all__ = ["Decision", "SchedulerCore"]
+__all__ = ["PAUSED_BEFORE_START", "REMOVED_BEFORE_START", "Decision", "SchedulerCore"]
+
+#: Why a run taken back from its executor before it started did not run (its job was
+#: paused, or removed, meanwhile): the reason of its ``JOB_SKIPPED`` and history row.
+PAUSED_BEFORE_START = "its job was paused before it started"
+REMOVED_BEFORE_START = "its job was removed before it started"
 
 _EXECUTED = int(EventKind.JOB_EXECUTED)
 _SUCCESS = Outcome.SUCCESS
@@ -273,7 +278,9 @@ class SchedulerCore(JobTable):
         decision = Decision() if into is None else into
         state = self._states.get(retry.job_id)
         if state is not None:
-            decision.runs_to_start.append(self._request(state, retry.scheduled_at, retry.attempt))
+            decision.runs_to_start.append(
+                self._request(state, retry.scheduled_at, retry.attempt, of_fire=False)
+            )
             if self.wants & _SUBMITTED:
                 decision.report_submitted(retry.job_id, retry.scheduled_at, retry.attempt, at=now)
         return decision
@@ -379,6 +386,15 @@ class SchedulerCore(JobTable):
                                        error, at=now, started_at=started)  # fmt: skip
                 if state is not None and job is not None and saved:
                     job = self._count_failure(state, job, error, now, decision)
+        elif result.outcome is Outcome.MISSED:
+            # It waited in its executor past its job's misfire grace (a backlog, or
+            # too few workers), and did not start.
+            late = (now - request.scheduled_at).total_seconds()
+            reason = (
+                f"it would have started {late:.3f} s late, later than "
+                f"misfire_grace_time={request.misfire_grace}"
+            )
+            decision.report_missed(request.job_id, request.scheduled_at, 1, reason, at=now)
         else:
             decision.report_interrupted(
                 request.job_id,
@@ -414,7 +430,8 @@ class SchedulerCore(JobTable):
                     break
                 scheduled_at, attempt = buffer.popleft()
                 self.waiting -= 1
-                decision.runs_to_start.append(self._request(state, scheduled_at, attempt))
+                run = self._request(state, scheduled_at, attempt, of_fire=False)
+                decision.runs_to_start.append(run)
                 if self.wants & _SUBMITTED:
                     decision.report_submitted(job.id, scheduled_at, attempt, at=now)
             if idle_and_done(state):
@@ -648,6 +665,27 @@ class SchedulerCore(JobTable):
         found.sort(key=lambda item: (item[2].due_us, -item[0]))
         return found
 
+    def withdrawn(
+        self, request: RunRequest, reason: str, now: datetime, decision: Decision
+    ) -> None:
+        """A run taken back from its executor before it started (its job was paused or
+        removed): reported skipped, with *reason*, and recorded."""
+        self._in_flight -= 1
+        state = self._states.get(request.job_id)
+        if state is not None:
+            state.running -= 1
+        self.skipped(decision, request.job_id, request.scheduled_at, request.attempt, now, reason)
+        if state is not None and idle_and_done(state):
+            self._done(state, decision)
+
+    def let_go(self, request: RunRequest) -> None:
+        """Forget a run submitted and never started, now left to another process (see
+        ``Machine._hand_off``): nothing is reported or recorded here."""
+        self._in_flight -= 1
+        state = self._states.get(request.job_id)
+        if state is not None:
+            state.running -= 1
+
     def pending_retries(self) -> list[tuple[str, datetime, int, int]]:
         """Every retry waiting for its time, in due order: (job id, scheduled time,
         attempt, due µs)."""
@@ -703,7 +741,8 @@ class SchedulerCore(JobTable):
     ) -> None:
         job = state.job
         if state.running + elsewhere < job.max_instances:
-            decision.runs_to_start.append(self._request(state, scheduled_at, attempt))
+            run = self._request(state, scheduled_at, attempt, of_fire=from_schedule)
+            decision.runs_to_start.append(run)
             if self.wants & _SUBMITTED:
                 decision.report_submitted(job.id, scheduled_at, attempt, at=now)
             return
@@ -745,12 +784,12 @@ class SchedulerCore(JobTable):
             )
 
     def _request(
-        self, state: JobState, scheduled_at: datetime, attempt: int
+        self, state: JobState, scheduled_at: datetime, attempt: int, *, of_fire: bool = True
     ) -> tuple[str, RunRequest]:
         job = state.job
         state.running += 1
         self._in_flight += 1
-        request = request_for(next(self._run_ids), job, scheduled_at, attempt)
+        request = request_for(next(self._run_ids), job, scheduled_at, attempt, of_fire=of_fire)
         return job.executor, request
 
     def _done(self, state: JobState, decision: Decision) -> None:

@@ -279,7 +279,7 @@ class EventRouter:
         for index, (alias, request) in enumerate(runs):
             found = pending.get((request.job_id, epoch_us(request.scheduled_at)))
             if found is not None and request.event is None:
-                runs[index] = (alias, request._replace(event=found[0]))
+                runs[index] = (alias, request._replace(event=found[0], misfire_grace=None))
 
     def ended(self, history: Sequence[RunEnd]) -> None:
         """Note the event runs among *history* that are over (no attempt follows)."""

@@ -22,7 +22,7 @@ from ._chainops import ChainOps
 from ._chains import removal_plan
 from ._checks import whole
 from ._clock import Clock
-from ._core import Decision
+from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision
 from ._decorators import JobDecorators
 from ._emit import encode_payload
 from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
@@ -48,6 +48,7 @@ from ._planning import (
     job_first_fire,
     job_next_fire,
     job_previous_fire,
+    keep_schedule,
     require_first_fire,
     upcoming_fires,
     within_window,
@@ -351,7 +352,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 )
             if policy is ConflictPolicy.KEEP:
                 return existing, None
-            job = self._keep_schedule(existing, job, defaulted_start, first_fire, run_immediately)
+            job = keep_schedule(existing, job, defaulted_start, first_fire, run_immediately)
             event_kind = EventKind.JOB_MODIFIED
         # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
         replace = existing is not None or policy is ConflictPolicy.REPLACE
@@ -419,32 +420,6 @@ class Engine(JobDecorators, ChainOps, Machine):
         self._emit(events)
         self._driver.wakeup()
         return added
-
-    @staticmethod
-    def _keep_schedule(
-        existing: Job,
-        job: Job,
-        defaulted_start: bool,
-        first_fire: datetime | None,
-        run_immediately: bool,
-    ) -> Job:
-        """Replacing a job with the same trigger keeps its next fire time and failures."""
-        if first_fire is not None or run_immediately:
-            return job
-        same = existing.trigger == job.trigger
-        defaulted_start = defaulted_start or getattr(job.trigger, "_from_now", False)
-        if not same and defaulted_start and type(existing.trigger) is type(job.trigger):
-            old = {**existing.trigger.to_dict(), "start": None}
-            new = {**job.trigger.to_dict(), "start": None}
-            same = old == new
-        if not same:
-            return job
-        return evolve(
-            job,
-            trigger=existing.trigger,
-            next_fire=existing.next_fire,
-            consecutive_failures=existing.consecutive_failures,
-        )
 
     def _resolve_func(
         self, func: Callable[..., Any] | str
@@ -628,14 +603,24 @@ class Engine(JobDecorators, ChainOps, Machine):
         return self._saved(saved)
 
     def pause_job(self, job_id: str, note: str | None = None) -> Job:
-        """Stop a job from firing until :meth:`resume_job`; *note* says why."""
+        """Stop a job from firing until :meth:`resume_job`; *note* says why.
+
+        Its runs handed to an executor and not started yet do not start: each is
+        reported skipped ("its job was paused before it started")."""
         if note is not None and not isinstance(note, str):
             raise TypeError(f"note must be a str, got {note!r}")
         with self._lock:
             self._require_open()
-            job = evolve(self._job(job_id), paused=True, pause_note=note)
+            held = self._job(job_id)
+            job = evolve(held, paused=True, pause_note=note)
             saved = self._save(job, EventKind.JOB_PAUSED, reason=note, schedule=False)
-        return self._saved(saved)
+            # Its runs queued in an executor, not started yet, do not start (unless it
+            # was paused already: then they are runs asked for since, run_job_now's).
+            withdrawn = None if held.paused else self._stop_queued(job_id, PAUSED_BEFORE_START)
+        job = self._saved(saved)
+        if withdrawn is not None:
+            self._emit(withdrawn.events)
+        return job
 
     def resume_job(self, job_id: str) -> Job:
         """Let a paused job fire again, from its first fire time at or after now.
@@ -668,7 +653,8 @@ class Engine(JobDecorators, ChainOps, Machine):
         return self._saved(saved)
 
     def remove_job(self, job_id: str, *, cascade: bool = False, detach: bool = False) -> None:
-        """Remove a job. Its runs in progress finish; its pending retries are dropped.
+        """Remove a job. Its runs in progress finish; its pending retries are dropped;
+        its runs handed to an executor and not started yet are reported skipped.
 
         A job that others run after (``after=``) is removed only with ``cascade=True``
         (they are removed too, and the jobs after them) or ``detach=True`` (they stay,
@@ -697,7 +683,9 @@ class Engine(JobDecorators, ChainOps, Machine):
                 self._store.remove_job(job_id)
             self._core.discard(job_id)
             event = Event(kind=EventKind.JOB_REMOVED, at=self._clock.now(), job_id=job_id)
-        self._emit([event])
+            # Its runs queued in an executor, not started yet, do not start.
+            withdrawn = self._stop_queued(job_id, REMOVED_BEFORE_START)
+        self._emit([event] if withdrawn is None else [event, *withdrawn.events])
 
     def remove_all_jobs(self) -> None:
         """Remove every job."""

@@ -5,15 +5,17 @@ configured executors by alias (a ``"default"`` one is always there), starts each
 its first run (after the driver has prepared it: the asyncio driver gives an
 ``AsyncioExecutor`` its loop), hands a decision's runs to each executor in one call,
 and turns a run that cannot start (an executor this process lacks, one that refuses)
-into an ``INTERRUPTED`` result instead of losing it. It decides nothing about what
-runs.
+into an ``INTERRUPTED`` result instead of losing it. Once the scheduler shuts down it
+starts nothing more: what the executors hold unstarted, and what it is handed after,
+goes back to the engine (:meth:`ExecutorLink.take_unstarted`). It decides nothing
+about what runs.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from operator import itemgetter
 from typing import Any
 
@@ -61,6 +63,11 @@ class ExecutorLink:
             self.executors["default"] = defaults()["default"]
         self._started: set[str] = set()
         self._lock = threading.Lock()
+        # Shutting down (take_unstarted was called): runs handed over are held here,
+        # not submitted (guarded by _lock).
+        self._holding = False
+        self._held: list[RunRequest] = []
+        self._report_held: Callable[[RunResult], None] | None = None
 
     def started(self) -> list[Executor]:
         """The executors that have been started (each at its first run)."""
@@ -78,6 +85,12 @@ class ExecutorLink:
         executor first if it has not run anything yet (``prepare``, then ``start``
         with *report* and *clock*). A run that cannot start is reported ``INTERRUPTED``
         through *report*, with the reason."""
+        if self._holding:
+            with self._lock:
+                if self._holding:
+                    self._held += map(_REQUEST, runs)
+                    self._report_held = report
+                    return
         by_executor: dict[str, list[Any]] = {}
         if len(set(map(_ALIAS, runs))) == 1:
             # Most often all go to one executor (10,000 due runs, say): two passes in C.
@@ -116,8 +129,40 @@ class ExecutorLink:
                 for request in requests:
                     report(RunResult(request, Outcome.INTERRUPTED, exception=error))
 
+    def take_unstarted(self) -> list[RunRequest]:
+        """From now on nothing handed over starts: runs submitted later are held here,
+        and no started executor starts one it holds. Returns the runs held since the
+        last call and those the executors held unstarted (``Executor.take_unstarted``;
+        one that fails is logged and left to report its own at shutdown)."""
+        with self._lock:
+            self._holding = True
+            taken, self._held = self._held, []
+        for alias in list(self._started):
+            try:
+                taken += self.executors[alias].take_unstarted()
+            except Exception:
+                logger.exception("tickwork: executor %r failed to hand back its queue", alias)
+        return taken
+
+    def withdraw(self, job_ids: Collection[str]) -> list[RunRequest]:
+        """The runs of *job_ids* the started executors hold unstarted, taken back
+        (``Executor.withdraw``; one that fails is logged, and its runs start)."""
+        taken: list[RunRequest] = []
+        for alias in list(self._started):
+            try:
+                taken += self.executors[alias].withdraw(job_ids)
+            except Exception:
+                logger.exception("tickwork: executor %r failed to give runs back", alias)
+        return taken
+
     def shutdown(self, wait: bool, timeout: float | None) -> None:
-        """Shut down every started executor; one that fails to is logged, not raised."""
+        """Shut down every started executor; one that fails to is logged, not raised.
+        Runs held since the last :meth:`take_unstarted` are reported ``INTERRUPTED``."""
+        with self._lock:
+            held, self._held = self._held, []
+        for request in held:
+            assert self._report_held is not None
+            self._report_held(RunResult(request, Outcome.INTERRUPTED))
         for alias in list(self._started):
             try:
                 self.executors[alias].shutdown(wait=wait, timeout=timeout)

@@ -34,12 +34,12 @@ from ._emit import EventRouter
 from ._errors import SchedulerStateError, StoreError
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
-from ._model import JobControl, Outcome, RunResult
+from ._model import JobControl, Outcome, RunRequest, RunResult
 from ._references import FUNCTIONS
 from ._storelink import StoreLink, earliest
 from ._tz import coerce_timezone
 from .executors import Executor
-from .stores import ClockedStore, JobStore, MemoryStore
+from .stores import ClockedStore, JobStore, MemoryStore, SharedJobStore
 
 __all__ = ["Driver", "Machine", "SchedulerState"]
 
@@ -161,10 +161,14 @@ class Machine:
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
         self._closed = False
+        # Shutting down: the runs the executors had not started when shutdown() was
+        # called (ExecutorLink.take_unstarted), for teardown to leave to the store.
+        self._unstarted: list[RunRequest] = []
         self._core.records = True
         # Functions of stored jobs, by reference: imported once, not once per job.
         self._functions = FUNCTIONS
         self._link = StoreLink(self._store, self._core, self._functions, self._executors)
+        self._link.withdraw = self._withdraw
         for executor in self._executors.values():
             # (A queue executor may read its runs' outcomes from the store.)
             executor.attach_store(self._store)
@@ -625,8 +629,15 @@ class Machine:
 
     def begin_shutdown(self) -> bool:
         """Mark the scheduler shut down (nothing is dispatched after this); return
-        whether it had started. Raises ``SchedulerStateError`` the second time."""
+        whether it had started. Raises ``SchedulerStateError`` the second time.
+
+        Nothing an executor holds unstarted starts after the call either: that is
+        settled first, without waiting for the lock (which a step going on may hold for
+        a while, and whose runs, handed over after, are held too, for teardown)."""
+        shut = self._state is SchedulerState.SHUTDOWN
+        unstarted = [] if shut else self._runners.take_unstarted()
         with self._lock:
+            self._unstarted += unstarted  # (for the teardown of a call made meanwhile)
             if self._state is SchedulerState.SHUTDOWN:
                 raise SchedulerStateError("the scheduler has already been shut down")
             started = self._state is not SchedulerState.STOPPED
@@ -654,6 +665,7 @@ class Machine:
             # Waiting runs reported skipped release their leases with their history rows.
             self._persist(dropped, now)
         events = list(dropped.events)
+        self._leave_unstarted()
         self._runners.shutdown(wait, timeout)
         batch = Decision()
         with self._lock:
@@ -672,6 +684,75 @@ class Machine:
         self._store.close()
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
         return events
+
+    def _withdraw(self, stopped: Mapping[str, str], now: datetime, decision: Decision) -> None:
+        """(Lock held.) Take back from the executors the runs not started yet of the
+        jobs in *stopped* (job id -> why: it was paused or removed); each is reported
+        skipped, with that reason, into *decision*."""
+        busy = {job_id: why for job_id, why in stopped.items() if self._core.busy(job_id)}
+        if busy:
+            for request in self._runners.withdraw(busy):
+                self._core.withdrawn(request, busy[request.job_id], now, decision)
+
+    def _leave_unstarted(self) -> None:
+        """The runs the executors had not started when shutdown began: left in a shared
+        store for another process (or this program's next start) to run, as a handed-off
+        retry is; the others are reported ``INTERRUPTED``, as an executor reports what
+        it never started."""
+        unstarted, self._unstarted = self._unstarted + self._runners.take_unstarted(), []
+        if not unstarted:
+            return
+        with self._lock:
+            now = self._clock.now()
+            kept = self._hand_off(unstarted, now)
+            for request, left in zip(unstarted, kept, strict=True):
+                if left:
+                    self._core.let_go(request)
+                else:
+                    self._results.append(
+                        RunResult(request, Outcome.INTERRUPTED, started_at=None, finished_at=now)
+                    )
+
+    def _hand_off(self, requests: list[RunRequest], now: datetime) -> list[bool]:
+        """Leave runs this process claimed and never started to the processes that
+        share the store (or its next start), due now, with their attempt: for each,
+        whether the store took it. A run started by an event or by upstream runs (its
+        payload would not go with it), or one without a lease here (``run_job_now``),
+        is not left."""
+        store = self._store
+        if not isinstance(store, SharedJobStore):
+            return [False] * len(requests)
+        runs = [
+            (request, (request.job_id, request.scheduled_at, request.attempt, now))
+            for request in requests
+            if request.event is None and request.upstream is None
+        ]
+        try:
+            kept = store.hand_off_retries([run for _, run in runs], now=now) if runs else []
+        except StoreError as error:
+            logger.error("tickwork: could not leave unstarted runs in the store: %s", error)
+            return [False] * len(requests)
+        left = {id(request) for (request, _), ok in zip(runs, kept, strict=True) if ok}
+        if left:
+            logger.info(
+                "tickwork: %d run(s) not started yet left in the store for the next process",
+                len(left),
+            )
+        return [id(request) in left for request in requests]
+
+    def _stop_queued(self, job_id: str, why: str) -> Decision | None:
+        """(Lock held.) Take back the runs of *job_id* its executor holds unstarted,
+        each reported skipped with *why* and recorded; the decision, for its events
+        (None: there were none)."""
+        if not self._core.busy(job_id):
+            return None
+        now = self._clock.now()
+        decision = Decision()
+        self._withdraw({job_id: why}, now, decision)
+        if not decision.events and not decision.history:
+            return None
+        self._persist(decision, now)
+        return decision
 
     def close_unstarted(self) -> None:
         """Shutting down a scheduler that never started: close the store (opened by

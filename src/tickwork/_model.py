@@ -384,8 +384,11 @@ class RunRequest(NamedTuple):
     event: EmittedEvent | None = None
     #: Upstream runs of a chained run (see :class:`Upstream`), else None.
     upstream: Mapping[str, Upstream] | None = None
-    #: The job's misfire grace time: a task queue executor lets a run sent for a worker
-    #: expire this long after its nominal time.
+    #: The job's misfire grace time, for a run of a fire time (not a retry, nor a run
+    #: asked for by ``run_job_now``/``backfill``, nor one that waited for a free
+    #: instance): an executor does not start it later than this after its nominal
+    #: time, and reports it ``MISSED`` instead (a task queue executor lets the task
+    #: expire). None: no limit.
     misfire_grace: timedelta | None = None
 
     @property
@@ -474,8 +477,12 @@ class RunEnd(NamedTuple):
 _new = tuple.__new__
 
 
-def request_for(run_id: int, job: Job, scheduled_at: datetime, attempt: int) -> RunRequest:
-    """The :class:`RunRequest` of one run of *job*: ``RunRequest(...)``, made faster."""
+def request_for(
+    run_id: int, job: Job, scheduled_at: datetime, attempt: int, *, of_fire: bool = True
+) -> RunRequest:
+    """The :class:`RunRequest` of one run of *job*: ``RunRequest(...)``, made faster.
+    *of_fire*: a run of a fire time as it comes due, which the job's misfire grace
+    bounds (see :attr:`RunRequest.misfire_grace`)."""
     request: RunRequest = _new(
         RunRequest,
         (
@@ -490,7 +497,7 @@ def request_for(run_id: int, job: Job, scheduled_at: datetime, attempt: int) -> 
             job.timeout,
             None,  # event
             None,  # upstream
-            job.misfire_grace_time,
+            job.misfire_grace_time if of_fire else None,
         ),
     )
     return request

@@ -17,7 +17,7 @@ from ._errors import TriggerError
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._instants import epoch_us
-from ._model import Catchup, Job, RetryPolicy
+from ._model import Catchup, Job, RetryPolicy, evolve
 from .triggers import DateTrigger, Trigger
 from .triggers.event import listens_for_events
 
@@ -31,6 +31,7 @@ __all__ = [
     "job_first_fire",
     "job_next_fire",
     "job_previous_fire",
+    "keep_schedule",
     "latest_fire_at_or_before",
     "next_job_fire",
     "plan_due",
@@ -441,3 +442,29 @@ def missed_reason(job: Job, runs: tuple[datetime, ...]) -> str:
     if job.misfire_grace_time is not None:
         reason += f" within misfire_grace_time={job.misfire_grace_time}"
     return reason
+
+
+def keep_schedule(
+    existing: Job,
+    job: Job,
+    defaulted_start: bool,
+    first_fire: datetime | None,
+    run_immediately: bool,
+) -> Job:
+    """Replacing a job with the same trigger keeps its next fire time and failures."""
+    if first_fire is not None or run_immediately:
+        return job
+    same = existing.trigger == job.trigger
+    defaulted_start = defaulted_start or getattr(job.trigger, "_from_now", False)
+    if not same and defaulted_start and type(existing.trigger) is type(job.trigger):
+        old = {**existing.trigger.to_dict(), "start": None}
+        new = {**job.trigger.to_dict(), "start": None}
+        same = old == new
+    if not same:
+        return job
+    return evolve(
+        job,
+        trigger=existing.trigger,
+        next_fire=existing.next_fire,
+        consecutive_failures=existing.consecutive_failures,
+    )

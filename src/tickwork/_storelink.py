@@ -41,7 +41,7 @@ from operator import itemgetter
 from typing import Any
 
 from ._context import log_fields
-from ._core import SchedulerCore
+from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, SchedulerCore
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
@@ -119,6 +119,9 @@ class StoreLink:
         self._sync_at: datetime | None = None
         self._claim_salt = random.getrandbits(32)  # this process's order of claiming
         self._leftover: list[FireDue] = []  # due fires planned beyond the last chunk
+        #: Takes back from the executors the runs not started yet of jobs another
+        #: process paused or removed (job id -> why), into a decision (set by the engine).
+        self.withdraw: Callable[[Mapping[str, str], datetime, Decision], None] | None = None
         self._contended = False  # another process has claimed a fire this one wanted
         self._peers = 0  # other live processes on the store (its last upkeep said)
         self._lost_claims = False  # ... since this process last read the changes
@@ -610,7 +613,7 @@ class StoreLink:
                 look = True
                 self.changes_pending = False  # (this read covers what was told so far)
             if look:
-                self.take_changes()
+                self.take_changes(now, batch)
                 look = False
             if self.upkeep_at is None or now >= self.upkeep_at:
                 # A paused scheduler renews its own leases but takes over no one's runs:
@@ -637,23 +640,32 @@ class StoreLink:
                 self.changes_pending = True  # read them when the store answers again
             self.failed(now, error)
 
-    def take_changes(self) -> set[str]:
-        """Apply the jobs other processes added, changed or removed since the last look;
-        return their ids. Raises StoreError."""
+    def take_changes(self, now: datetime, batch: Decision) -> None:
+        """Apply the jobs other processes added, changed or removed since the last look.
+        The runs not started yet of a job they paused or removed are taken back from
+        the executors (:attr:`withdraw`), into *batch*. Raises StoreError."""
         changed = None if self._shared is None else self._shared.sync()
         if changed is None:
-            return set()
+            return
         jobs, removed = changed
         core = self._core
+        stopped = {}
         for job in jobs:
+            if job.paused and core.busy(job.id):
+                held = core.get(job.id)
+                if held is not None and not held.paused:
+                    stopped[job.id] = PAUSED_BEFORE_START
             loaded = self.loadable(job)
             if loaded is None:
                 core.discard(job.id)
             else:
                 self.keep(loaded)
         for job_id in removed:
+            if core.busy(job_id):
+                stopped[job_id] = REMOVED_BEFORE_START
             core.discard(job_id)
-        return {job.id for job in jobs}.union(removed)
+        if stopped and self.withdraw is not None:
+            self.withdraw(stopped, now, batch)
 
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
         """A run cut off when its process died, or a retry a process handed off: the

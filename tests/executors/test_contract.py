@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tickwork.executors import (
     ProcessExecutor,
     ThreadExecutor,
 )
+from tickwork.testing import FakeClock
 
 from . import jobs
 from .jobs import Recorder, make_request
@@ -182,3 +184,103 @@ def test_submit_many_of_nothing_is_fine(harness: Harness) -> None:
     harness.executor.submit_many([])
     harness.executor.submit(make_request(jobs.add, 1, 2))
     assert harness.recorder.one().return_value == 3
+
+
+@pytest.mark.parametrize("kind", ["thread", "asyncio", "process"])
+def test_take_unstarted_hands_back_runs_not_started_and_starts_none_after(
+    kind: str, tmp_path: Path
+) -> None:
+    # What a scheduler shutting down asks: nothing queued starts from the call on, and
+    # what was given and not started comes back, once, unreported (the scheduler leaves
+    # it in a shared store for another process).
+    harness = Harness(kind)
+    executor = harness.executor
+    try:
+        started, release = tmp_path / "started", tmp_path / "release"
+        blocker = make_request(jobs.block, str(started), str(release))
+        executor.submit(blocker)
+        jobs.wait_for_file(started)
+        # (An asyncio executor starts every run it is given at once: none waits there.)
+        queued = [] if kind == "asyncio" else [make_request(jobs.add, n, 1) for n in range(3)]
+        executor.submit_many(queued)
+        taken = executor.take_unstarted()
+        later = [make_request(jobs.add, n, 10) for n in range(2)]
+        executor.submit_many(later)  # still accepted, and held
+        release.touch()
+        harness.recorder.results_of(blocker)
+        deadline = time.monotonic() + jobs.LIMIT
+        while len(taken) < len(queued) + len(later) and time.monotonic() < deadline:
+            taken += executor.take_unstarted()  # (asyncio: once the loop has them)
+            time.sleep(0.01)
+        assert sorted(request.run_id for request in taken) == sorted(
+            request.run_id for request in queued + later
+        )
+        assert executor.take_unstarted() == []  # each handed back once
+    finally:
+        executor.shutdown(wait=True, timeout=5)
+    # The blocker's is the only result: nothing taken was started, or reported.
+    assert [result.request for result in harness.recorder.results] == [blocker]
+
+
+def test_runs_held_back_and_never_taken_are_interrupted_at_shutdown(tmp_path: Path) -> None:
+    harness = Harness("thread")
+    executor = harness.executor
+    started, release = tmp_path / "started", tmp_path / "release"
+    executor.submit(make_request(jobs.block, str(started), str(release)))
+    jobs.wait_for_file(started)
+    assert executor.take_unstarted() == []
+    held = [make_request(jobs.add, n, 1) for n in range(2)]
+    executor.submit_many(held)
+    release.touch()
+    executor.shutdown(wait=True, timeout=5)
+    ends = {result.request.run_id: result for result in harness.recorder.results}
+    assert len(ends) == 3
+    for request in held:
+        assert ends[request.run_id].outcome is Outcome.INTERRUPTED
+        assert ends[request.run_id].started_at is None
+
+
+@pytest.mark.parametrize("kind", ["thread", "asyncio", "process"])
+def test_a_run_that_would_start_past_its_misfire_grace_is_reported_missed(kind: str) -> None:
+    # The clock the executor was given says the run waited 30 s past its fire time: with
+    # a grace of 10 s it does not start; with 60 s, or none, it runs.
+    executor = FACTORIES[kind]()
+    recorder = Recorder()
+    clock = FakeClock(jobs.SCHEDULED_AT + timedelta(seconds=30))
+    executor.start(recorder, clock)
+    try:
+        late = make_request(jobs.add, 1, 1)._replace(misfire_grace=timedelta(seconds=10))
+        kept = make_request(jobs.add, 2, 2)._replace(misfire_grace=timedelta(seconds=60))
+        free = make_request(jobs.add, 3, 3)
+        executor.submit_many([late, kept, free])
+        missed, ran, unbounded = recorder.results_of(late, kept, free)
+    finally:
+        executor.shutdown(wait=True, timeout=5)
+    assert (missed.outcome, missed.started_at, missed.return_value) == (Outcome.MISSED, None, None)
+    assert missed.finished_at == clock.now()
+    assert (ran.outcome, ran.return_value) == (Outcome.SUCCESS, 4)
+    assert (unbounded.outcome, unbounded.return_value) == (Outcome.SUCCESS, 6)
+    assert len(recorder.results) == 3
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_withdraw_takes_back_the_named_jobs_runs_not_started(kind: str, tmp_path: Path) -> None:
+    harness = Harness(kind)
+    executor = harness.executor
+    try:
+        started, release = tmp_path / "started", tmp_path / "release"
+        blocker = make_request(jobs.block, str(started), str(release), job_id="blocker")
+        executor.submit(blocker)
+        jobs.wait_for_file(started)
+        paused = [make_request(jobs.add, n, 1, job_id="paused") for n in range(2)]
+        kept = make_request(jobs.add, 5, 1, job_id="kept")
+        executor.submit_many([paused[0], kept, paused[1]])
+        taken = executor.withdraw({"paused", "blocker"})  # (the blocker has started)
+        assert sorted(request.run_id for request in taken) == sorted(r.run_id for r in paused)
+        assert executor.withdraw({"paused"}) == []
+        release.touch()
+        done, ran = harness.recorder.results_of(blocker, kept)
+        assert (done.outcome, ran.outcome, ran.return_value) == (Outcome.SUCCESS,) * 2 + (6,)
+    finally:
+        executor.shutdown(wait=True, timeout=5)
+    assert len(harness.recorder.results) == 2  # the withdrawn runs are not reported

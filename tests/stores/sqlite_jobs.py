@@ -42,3 +42,9 @@ def fail_once_released() -> None:
     record()
     RELEASE.wait(10)
     raise RuntimeError("failed while the scheduler shut down")
+
+
+def wait_released() -> None:
+    """Record the run, then wait for :data:`RELEASE` (10 s at most)."""
+    record()
+    RELEASE.wait(10)

@@ -23,6 +23,7 @@ import pytest
 
 from tickwork import (
     ConflictingIdError,
+    Event,
     EventKind,
     Outcome,
     RetryPolicy,
@@ -38,6 +39,7 @@ from tickwork.stores import sqlite as sqlite_module
 from tickwork.testing import FakeClock, advance
 
 from .. import dbfile
+from ..jobs_for_tests import Events, wait_until
 from . import sqlite_jobs
 from .sqlite_jobs import runs_of
 
@@ -1041,6 +1043,102 @@ def test_shutdown_records_a_waiting_run_and_releases_its_lease(db: Path) -> None
         [run] = reader.history("sync")
     assert (run.outcome, run.scheduled_at) == (Outcome.SKIPPED, T0 + timedelta(minutes=2))
     assert "shut down" in (run.error_message or "")
+
+
+class Queueing(Vanishing):
+    """Holds every run it is given, unstarted (a backlog queued for busy threads), until
+    a scheduler shutting down takes them back."""
+
+    def take_unstarted(self) -> list[RunRequest]:
+        taken, self.taken = self.taken, []
+        return taken
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_runs_claimed_and_not_started_at_shutdown_are_left_to_the_next_process(
+    db: Path, persistent: bool
+) -> None:
+    clock = FakeClock(T0)
+    queue = Queueing()
+    store: Any = SQLiteStore(db) if persistent else MemoryStore()
+    first = Scheduler(store=store, clock=clock, executors={"default": queue}, timezone="UTC")
+    for n in range(3):
+        first.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=10), id=f"once-{n}")
+    first.add_job(RECORD, "interval", minutes=1, id="every")
+    first.open()
+    advance(first, 60, settle=0)
+    assert len(queue.taken) == 4  # claimed, handed to the executor, none started
+    ended: list[Event] = []
+    first.add_listener(ended.append, EventKind.JOB_INTERRUPTED | EventKind.JOB_SKIPPED)
+    history = first.history
+    first.shutdown()
+    if not persistent:  # nowhere to leave them: each reported once, as not started
+        assert sorted(event.job_id or "" for event in ended) == [
+            "every",
+            "once-0",
+            "once-1",
+            "once-2",
+        ]
+        assert all(event.kind is EventKind.JOB_INTERRUPTED for event in ended)
+        assert all(run.started_at is None for run in history())
+        return
+    assert ended == []
+    # Held by no process, due at once, with the attempt to run.
+    assert sorted(_leases(db)) == [("every", 1, ""), ("once-0", 1, ""), ("once-1", 1, ""),
+                                   ("once-2", 1, "")]  # fmt: skip
+    with SQLiteStore(db) as reader:
+        assert reader.history() == []  # nothing recorded: they have not run
+
+    second = scheduler_on(db, clock)
+    second.open()
+    advance(second, 1)
+    ran = {job_id: runs_of(job_id) for job_id in ("once-0", "once-1", "once-2", "every")}
+    outcomes = sorted((run.job_id, run.outcome, run.attempt) for run in second.history())
+    left = sorted(job.id for job in second.get_jobs())
+    second.shutdown()
+    assert ran == {
+        **{f"once-{n}": [(T0 + timedelta(seconds=10), 1)] for n in range(3)},
+        "every": [(T0 + timedelta(minutes=1), 1)],
+    }
+    assert outcomes == [("every", Outcome.SUCCESS, 1)] + [
+        (f"once-{n}", Outcome.SUCCESS, 1) for n in range(3)
+    ]
+    assert left == ["every"]  # the one-off jobs are done
+    assert _leases(db) == []
+
+
+def test_a_job_paused_in_another_process_does_not_run_its_runs_queued_here(db: Path) -> None:
+    # This process has runs of "paused" waiting for its one thread; another pauses the
+    # job: at its next look at the file this one takes them back, reported skipped.
+    sqlite_jobs.RELEASE.clear()
+    events = Events()
+    here = Scheduler(store=SQLiteStore(db, poll_interval=0.05), timezone="UTC",
+                     executors={"default": ThreadExecutor(max_workers=1)})  # fmt: skip
+    here.add_listener(events)
+    try:
+        here.start()
+        here.add_job(f"{sqlite_jobs.__name__}:wait_released", "interval", hours=1,
+                     run_immediately=True, id="blocker")  # fmt: skip
+        assert wait_until(lambda: bool(runs_of("blocker")))
+        for name in ("paused", "kept"):
+            here.add_job(RECORD, "interval", hours=1, run_immediately=True, id=name)
+        events.wait_for(EventKind.JOB_SUBMITTED, count=3)
+        elsewhere = Scheduler(store=SQLiteStore(db), timezone="UTC")
+        elsewhere.pause_job("paused")
+        elsewhere.shutdown()
+        [skipped] = events.wait_for(EventKind.JOB_SKIPPED, job_id="paused")
+        sqlite_jobs.RELEASE.set()
+        events.wait_for(EventKind.JOB_EXECUTED, count=2)
+    finally:
+        sqlite_jobs.RELEASE.set()
+        here.shutdown()
+    assert skipped.reason == "its job was paused before it started"
+    assert runs_of("paused") == []
+    assert len(runs_of("kept")) == 1
+    with SQLiteStore(db) as reader:
+        [run] = reader.history("paused")
+        assert (run.outcome, run.started_at) == (Outcome.SKIPPED, None)
+    assert _leases(db) == []
 
 
 def _dead_process_identity() -> str:

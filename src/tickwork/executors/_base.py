@@ -23,6 +23,11 @@ Contract, checked by ``tests/executors/test_contract.py`` for every executor:
   (asyncio tasks, process workers) as each executor documents.
 * The callback may be called from any thread; it must not raise (if it does, the
   executor logs the error and carries on).
+* :meth:`Executor.take_unstarted` (optional; the default takes nothing): from the call
+  on, no submitted run that has not started yet starts; those are returned (and not
+  reported), now or at a later call, or reported ``INTERRUPTED`` by :meth:`shutdown`.
+* :meth:`Executor.withdraw` (optional; the default takes nothing): the named jobs'
+  runs not started yet are returned (not reported), and never start.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._clock import Clock
@@ -128,6 +133,24 @@ class Executor(ABC):
         Called by ``add_job`` so that bad input fails at the call, not later in a
         background thread. The default accepts everything.
         """
+
+    def take_unstarted(self) -> list[RunRequest]:
+        """Start none of the runs submitted and not yet started, from now on; return
+        them (the scheduler is shutting down: it leaves them in a shared store for
+        another process, or reports them ``INTERRUPTED``). Submitting still works, and
+        what is submitted afterwards is held too (a later call returns it), until
+        :meth:`shutdown`. A returned run is no longer this executor's to report.
+
+        The default takes nothing: an executor that does not override it starts what
+        it was given, and its :meth:`shutdown` reports the rest.
+        """
+        return []
+
+    def withdraw(self, job_ids: Collection[str]) -> list[RunRequest]:
+        """Take back the runs of the jobs *job_ids* submitted and not started yet (their
+        job was paused or removed): none of them starts; they are returned, and not
+        reported. The default takes nothing back (they start when their turn comes)."""
+        return []
 
     @abstractmethod
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:

@@ -126,6 +126,10 @@ class AsyncioExecutor(BatchExecutor):
         self._lock = threading.Lock()
         self._closed = False
         self._shutdown_called = False
+        # Set by take_unstarted (the scheduler is shutting down): batches reaching the
+        # loop wait in _held for it instead of starting (guarded by _lock).
+        self._holding = False
+        self._held: list[RunRequest] = []
         self._running: dict[asyncio.Task[None], _Record] = {}  # touched on the loop only
         # Whether each job function is a coroutine function: asked once per function, not
         # once per run (on the loop only). Weak keys: an entry never keeps a function alive.
@@ -216,6 +220,11 @@ class AsyncioExecutor(BatchExecutor):
     # -- on the loop ------------------------------------------------------------------
 
     def _start(self, batch: Sequence[RunRequest]) -> None:
+        if self._holding:
+            with self._lock:
+                if not self._closed:
+                    self._held += batch
+                    return
         if self._closed:
             for request in batch:
                 self._finish(_Record(request), Outcome.INTERRUPTED)
@@ -255,6 +264,10 @@ class AsyncioExecutor(BatchExecutor):
         enter_run(request)  # this task runs in its own copy of the context
         hooks = self._run_hooks
         try:
+            grace = request.misfire_grace
+            if grace is not None and self._clock.now() - request.scheduled_at > grace:
+                self._finish(record, Outcome.MISSED)  # (the loop was held up that long)
+                return
             func = request.func
             if func is None:
                 func = function_of(request.func_ref or "")
@@ -422,6 +435,22 @@ class AsyncioExecutor(BatchExecutor):
 
     # -- shutting down ----------------------------------------------------------------
 
+    def take_unstarted(self) -> list[RunRequest]:
+        """Start no run handed over from now on; return those that reached the loop
+        since the last call (see :meth:`Executor.take_unstarted`). Tasks already made
+        take their first step on the loop's next turn: they are started."""
+        with self._lock:
+            self._holding = True
+            taken, self._held = self._held, []
+        return taken
+
+    def _drop_held(self) -> None:
+        # On the loop, shutting down: the runs take_unstarted was not asked for again.
+        with self._lock:
+            held, self._held = self._held, []
+        for request in held:
+            self._finish(_Record(request), Outcome.INTERRUPTED)
+
     async def shutdown_async(self, wait: bool = True, timeout: float | None = None) -> None:
         """Shut down from code running on the executor's loop; see :meth:`shutdown`.
 
@@ -430,6 +459,7 @@ class AsyncioExecutor(BatchExecutor):
         """
         with self._lock:
             self._closed = True
+        self._drop_held()
         if wait and self._running:
             await asyncio.wait(set(self._running), timeout=timeout)
         cancelled = self._cancel_all()
@@ -502,6 +532,7 @@ class AsyncioExecutor(BatchExecutor):
     def _abort(self) -> None:
         # On the loop: cancel (and report) every running task; stop a private loop,
         # whose thread then lets the cancelled tasks unwind before closing it.
+        self._drop_held()
         self._cancel_all()
         self._flush()
         if self._owns_loop:

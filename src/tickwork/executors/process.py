@@ -34,7 +34,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
@@ -288,6 +288,7 @@ class ProcessExecutor(BatchExecutor):
         self._lock = threading.Lock()
         self._pending: deque[RunRequest] = deque()  # guarded by _lock
         self._closed = False  # guarded by _lock
+        self._holding = False  # guarded by _lock: take_unstarted was called
         self._abort = False  # guarded by _lock: stop running work now
         self._stop_deadline: float | None = None  # guarded by _lock
         self._dispatcher: threading.Thread | None = None
@@ -425,12 +426,17 @@ class ProcessExecutor(BatchExecutor):
     def _assign(self) -> None:
         while True:
             with self._lock:
-                if not self._pending:
+                if not self._pending or self._holding:
                     return
                 idle = next((w for w in self._workers if w.request is None), None)
                 if idle is None and len(self._workers) >= self._max_workers:
                     return
                 request = self._pending.popleft()
+            grace = request.misfire_grace
+            if grace is not None and self._clock.now() - request.scheduled_at > grace:
+                # It waited for a free worker past its job's misfire grace: not started.
+                self._finish(request, Outcome.MISSED)
+                continue
             if idle is None:
                 try:
                     idle = self._start_worker()
@@ -439,6 +445,25 @@ class ProcessExecutor(BatchExecutor):
                     self._finish(request, Outcome.FAILURE, exception=error)
                     continue
             self._send(idle, request)
+
+    def withdraw(self, job_ids: Collection[str]) -> list[RunRequest]:
+        """Take the waiting runs of *job_ids* back (see :meth:`Executor.withdraw`)."""
+        with self._lock:
+            taken = [request for request in self._pending if request.job_id in job_ids]
+            if taken:
+                kept = [request for request in self._pending if request.job_id not in job_ids]
+                self._pending.clear()
+                self._pending.extend(kept)
+        return taken
+
+    def take_unstarted(self) -> list[RunRequest]:
+        """Send no waiting run to a worker from now on; return those waiting (see
+        :meth:`Executor.take_unstarted`)."""
+        with self._lock:
+            self._holding = True
+            taken = list(self._pending)
+            self._pending.clear()
+        return taken
 
     def _start_worker(self) -> _Worker:
         number = next(_numbers)

@@ -21,7 +21,7 @@ import threading
 import time
 from _thread import LockType, allocate_lock
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import CoroutineType as _Coroutine
 
@@ -37,6 +37,7 @@ logger = logging.getLogger("tickwork")
 _worker_numbers = itertools.count(1)
 _new = tuple.__new__
 _SUCCESS = Outcome.SUCCESS
+_MISSED = Outcome.MISSED
 _enter, _leave = CURRENT_REQUEST.set, CURRENT_REQUEST.reset
 
 
@@ -54,6 +55,9 @@ class ThreadExecutor(BatchExecutor):
 
     * ``timeout`` is **not** enforced: a thread cannot be stopped from outside
       (``enforces_timeout`` is false); a run simply takes as long as it takes.
+    * A run of a fire time that would start later than its job's
+      ``misfire_grace_time`` after it (it waited that long for a free thread) does not
+      start: it is reported ``MISSED``.
     * Any exception a job raises is reported as ``FAILURE`` and the worker carries on.
       That includes ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` raised
       by the job itself (signals never reach worker threads, so such an exception can
@@ -84,6 +88,9 @@ class ThreadExecutor(BatchExecutor):
         self._parked: list[LockType] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
+        # Set by take_unstarted (the scheduler is shutting down) and by shutdown: no
+        # queued run starts any more.
+        self._holding = False
 
     @property
     def max_workers(self) -> int:
@@ -149,18 +156,32 @@ class ThreadExecutor(BatchExecutor):
                 # lock: a request queued before the append was seen just above.
                 gate.acquire()
                 continue
-            if self._closed:
-                # shutdown() drained the queue but this worker popped first: the run has
-                # not started, so it is reported like the rest of the queue.
-                self._interrupt(request)
+            if self._holding:
+                if self._closed:
+                    # shutdown() drained the queue but this worker popped first: the run
+                    # has not started, so it is reported like the rest of the queue.
+                    self._interrupt(request)
+                    continue
+                # take_unstarted() is taking the queue: the run goes back for it, and
+                # this worker parks until shutdown.
+                queue.appendleft(request)
+                with lock:
+                    if self._closed:
+                        continue
+                    parked.append(gate)
+                gate.acquire()
+                continue
+            started = now()
+            grace = request.misfire_grace
+            if grace is not None and started - request.scheduled_at > grace:
+                self._deliver(_new(RunResult, (request, _MISSED, None, None, None, started)))
                 continue
             func = request.func
             if func is None or self._run_hooks:
-                self._execute(request)
+                self._execute(request, started)
                 continue
             # _execute and run_request_blocking, inlined for a plain function (this runs
             # once per run).
-            started = now()
             token = _enter(request)
             try:
                 kwargs = request.kwargs
@@ -183,9 +204,9 @@ class ThreadExecutor(BatchExecutor):
                     extra=request_fields(request),
                 )
 
-    def _execute(self, request: RunRequest) -> None:
-        """Run *request* (in its hooks, if any) and report how it ended."""
-        started = self._clock.now()
+    def _execute(self, request: RunRequest, started: datetime) -> None:
+        """Run *request* (in its hooks, if any), starting at *started*, and report how
+        it ended."""
         try:
             value = run_request_blocking(request, self._run_hooks)
         except BaseException as error:
@@ -210,6 +231,33 @@ class ThreadExecutor(BatchExecutor):
         now = self._clock.now()
         self._deliver(RunResult(request, Outcome.INTERRUPTED, started_at=None, finished_at=now))
 
+    def take_unstarted(self) -> list[RunRequest]:
+        """Start no queued run from now on; return those queued (see
+        :meth:`Executor.take_unstarted`)."""
+        with self._lock:
+            self._holding = True
+        taken: list[RunRequest] = []
+        while True:
+            try:
+                taken.append(self._queue.popleft())
+            except IndexError:
+                return taken
+
+    def withdraw(self, job_ids: Collection[str]) -> list[RunRequest]:
+        """Take the queued runs of *job_ids* out of the queue and return them (see
+        :meth:`Executor.withdraw`)."""
+        queue = self._queue
+        taken = []
+        # (list() copies the deque in one go; a worker may pop one of them meanwhile,
+        # and then it has started.)
+        for request in [request for request in list(queue) if request.job_id in job_ids]:
+            try:
+                queue.remove(request)
+            except ValueError:
+                continue
+            taken.append(request)
+        return taken
+
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop accepting runs, report queued ones ``INTERRUPTED``, maybe wait for the rest.
 
@@ -222,7 +270,7 @@ class ThreadExecutor(BatchExecutor):
         that job's own thread.
         """
         with self._lock:
-            self._closed = True
+            self._closed = self._holding = True
             for gate in self._parked:
                 gate.release()
             self._parked.clear()
