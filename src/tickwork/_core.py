@@ -316,6 +316,7 @@ class SchedulerCore(JobTable):
         One call for a batch: the common case (a clean run of a job with nothing waiting
         or failing) is taken in here without a call per run.
         """
+        self.ended += len(results)
         states = self._states
         history = into.history
         append = history.append

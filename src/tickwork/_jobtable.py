@@ -35,6 +35,9 @@ class JobTable:
         self._generations = itertools.count(1)
         self._run_ids = itertools.count(1)
         self._in_flight = 0
+        #: Results taken in, ever (:meth:`SchedulerCore.finish_all`): how fast this
+        #: process's runs end is measured from it.
+        self.ended = 0
         #: Set while the scheduler shuts down: buffered runs are dropped, not started.
         self.closing = False
         #: Event kinds someone listens to; the hot ones are only built when wanted.

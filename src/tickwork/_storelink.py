@@ -47,6 +47,7 @@ from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
 from ._instants import EPOCH as _EPOCH
 from ._model import Job, evolve
+from ._pace import ClaimPace
 from ._planning import epoch_us
 from ._serialize import fire_zone
 from ._window import Window
@@ -59,13 +60,6 @@ logger = logging.getLogger("tickwork")
 #: Due fires planned at once, and claimed a chunk at a time in an order of this
 #: process's own, while other processes race for them (see StoreLink.dispatch).
 CLAIM_POOL = 8192
-#: While other processes share the store, runs claimed ahead of the executors: this
-#: many per worker (their ``max_workers``), less the runs in flight; a process comes
-#: back for more as its runs end, and leaves the rest of a backlog to the others...
-AHEAD_PER_WORKER = 64
-#: ... in claims of at least this many (a claim is a write transaction: a few dozen
-#: runs' worth of work), made once that many have ended.
-CLAIM_LEAST = 64
 #: How long to wait before trying a failing store again.
 STORE_RETRY = timedelta(seconds=1)
 #: History rows kept in memory while the store cannot take them.
@@ -124,6 +118,7 @@ class StoreLink:
         self.withdraw: Callable[[Mapping[str, str], datetime, Decision], None] | None = None
         self._contended = False  # another process has claimed a fire this one wanted
         self._peers = 0  # other live processes on the store (its last upkeep said)
+        self._pace = ClaimPace()  # how far ahead to claim while others share the store
         self._lost_claims = False  # ... since this process last read the changes
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
@@ -281,7 +276,7 @@ class StoreLink:
         if not self.ok:
             return self.upkeep_at  # nothing is claimed until the store answers
         # (The checks of a shared store passed over without a call when alone.)
-        held_back = bool(self._peers) and self._held_back()
+        held_back = bool(self._peers) and self._held_back(now)
         if self._leftover and not held_back:
             return now  # fires left over from the last chunk
         if (self._lost_claims or self.changes_pending) and (
@@ -321,7 +316,7 @@ class StoreLink:
         """
         if self._peers and self._capped():
             self._contended = True
-            limit = self._share_limit(limit)
+            limit = self._share_limit(limit, now)
             if limit <= 0:
                 return  # enough runs in flight: more when some end
         waiting = self._waiting_fires(limit) if self._leftover else []
@@ -365,10 +360,10 @@ class StoreLink:
             self._contended = True
             self._after_lost_claims(lost, now)
 
-    def _held_back(self) -> bool:
+    def _held_back(self, now: datetime) -> bool:
         """Whether due runs wait for this process's runs in flight to end before more
         are claimed (see :meth:`_share_limit`)."""
-        return self._capped() and self._share_limit(CLAIM_LEAST) <= 0
+        return self._capped() and self._share_limit(CLAIM_POOL, now) <= 0
 
     def _capped(self) -> bool:
         """Whether claims are capped (:meth:`_share_limit`): other processes share the
@@ -380,15 +375,12 @@ class StoreLink:
         waiting = getattr(self._shared, "waiting_on_others", None)
         return waiting is None or not waiting()
 
-    def _share_limit(self, limit: int) -> int:
+    def _share_limit(self, limit: int, now: datetime) -> int:
         """The most due runs to claim now, out of *limit*, while other processes share
-        the store: what the executors can start soon, :data:`AHEAD_PER_WORKER` per
-        worker less the runs in flight (0 while fewer than :data:`CLAIM_LEAST` would
-        be claimed: the next step is when runs end). A process that claimed big
-        chunks would queue a backlog for its own few workers while the others' stay
-        idle; claiming as its runs end shares the backlog out. *limit* as it is when
-        an executor has no ``max_workers`` (an asyncio or task queue executor: runs
-        wait in a loop or a queue, not for this process's workers)."""
+        the store (:class:`~tickwork._pace.ClaimPace`, by this process's workers: all
+        its executors' ``max_workers``). *limit* as it is when an executor has none (an
+        asyncio or task queue executor: runs wait in a loop or a queue, not for this
+        process's workers)."""
         workers = 0
         executors = self._executors
         if not isinstance(executors, Mapping):
@@ -398,8 +390,8 @@ class StoreLink:
             if not isinstance(count, int) or count < 1:
                 return limit
             workers += count
-        room = max(workers * AHEAD_PER_WORKER, CLAIM_LEAST) - self._core.in_flight()
-        return min(limit, room) if room >= CLAIM_LEAST else 0
+        core = self._core
+        return self._pace.room(limit, epoch_us(now), workers, core.in_flight(), core.ended)
 
     def _waiting_fires(self, limit: int) -> list[FireDue]:
         """Up to *limit* fires left over from earlier claim batches that are still

@@ -402,3 +402,25 @@ def test_a_scheduler_started_paused_dispatches_nothing_until_resumed(pg_tables: 
         _until(lambda: _executors(pg_tables, owner) == '["default"]', "the resume was not told")
     finally:
         scheduler.shutdown()
+
+
+def test_maintain_counts_the_other_processes_that_claim_runs(
+    stores: tuple[PostgresStore, PostgresStore], pg_tables: str
+) -> None:
+    # Upkeep.peers is what makes a scheduler claim a backlog the store did not split
+    # (jobs another process added, read by sync) in parts its workers start soon: 0
+    # here, every process would claim as if alone.
+    first, second = stores
+    assert first.maintain(T0).peers == 1
+    third = PostgresStore(pg.dsn(), schema=pg_tables, lease_time=9)
+    try:
+        third.open()
+        assert first.maintain(T0).peers == 1  # open, but it dispatches nothing
+        third.dispatching(["default"])
+        assert first.maintain(T0).peers == 2
+        assert third.maintain(T0).peers == 2
+        second.dispatching(None)  # paused
+        assert first.maintain(T0).peers == 1
+    finally:
+        third.close()
+    assert first.maintain(T0).peers == 0

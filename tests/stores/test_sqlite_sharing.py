@@ -21,7 +21,7 @@ import pytest
 
 from tickwork import Scheduler
 from tickwork._model import Outcome, RunRequest, RunResult
-from tickwork._storelink import AHEAD_PER_WORKER, CLAIM_LEAST
+from tickwork._pace import AHEAD_AT_FIRST, AHEAD_PER_WORKER, CLAIM_LEAST
 from tickwork.executors import Executor
 from tickwork.stores import SQLiteStore
 from tickwork.stores import _sqlite_connection as connection_module
@@ -159,7 +159,7 @@ def test_with_other_processes_a_claim_is_what_the_workers_can_start_soon(
     stores.append(peer)
     peer.maintain(T0)  # another scheduler process on the file
     pool = Holding(max_workers=3)
-    ahead = 3 * AHEAD_PER_WORKER
+    most = 3 * AHEAD_PER_WORKER
     scheduler = Scheduler(
         store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
     )
@@ -167,23 +167,66 @@ def test_with_other_processes_a_claim_is_what_the_workers_can_start_soon(
     try:
         clock.set(due)
         scheduler.engine.step()
-        assert len(pool.taken) == _leases(db) == ahead
+        # How fast runs end here is not known yet: a few per worker.
+        first = 3 * AHEAD_AT_FIRST
+        assert len(pool.taken) == _leases(db) == first
         # Every worker is taken, and more wait: nothing more is claimed, and no step
         # is due until a run ends (no spinning on the backlog meanwhile).
         scheduler.engine.step()
-        assert len(pool.taken) == ahead
+        assert len(pool.taken) == first
         assert scheduler.engine.next_dispatch() is None
+        # They end fast (12 in 50 ms: 240 a second, more than a second of work fits
+        # in the cap): claimed up to the cap per worker.
+        clock.advance(0.05)
+        _done(scheduler, pool.taken)
+        scheduler.engine.step()
+        assert len(pool.taken) == first + most
         # A few runs end: too few for a claim of its own.
-        _done(scheduler, pool.taken[: CLAIM_LEAST - 1])
+        _done(scheduler, pool.taken[first : first + CLAIM_LEAST - 1])
         scheduler.engine.step()
-        assert len(pool.taken) == ahead
+        assert len(pool.taken) == first + most
         # Enough have ended: as many are claimed as have ended.
-        _done(scheduler, pool.taken[CLAIM_LEAST - 1 : CLAIM_LEAST + 9])
+        _done(scheduler, pool.taken[first + CLAIM_LEAST - 1 : first + CLAIM_LEAST + 9])
         scheduler.engine.step()
-        assert len(pool.taken) == ahead + CLAIM_LEAST + 9
-        assert _leases(db) == ahead
+        assert len(pool.taken) == first + most + CLAIM_LEAST + 9
+        assert _leases(db) == most
         ids = [request.job_id for request in pool.taken]
         assert len(set(ids)) == len(ids)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_with_other_processes_slow_runs_are_claimed_a_few_at_a_time(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    # Runs that take seconds: a process claims about a second of them beyond one per
+    # worker, not AHEAD_PER_WORKER each, so the backlog is left to the other processes'
+    # idle workers rather than queued here.
+    clock = FakeClock(T0)
+    due = _backlog(db, clock, 1000)
+    peer = SQLiteStore(db)
+    stores.append(peer)
+    peer.maintain(T0)
+    pool = Holding(max_workers=3)
+    scheduler = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
+    )
+    scheduler.open()
+    try:
+        clock.set(due)
+        scheduler.engine.step()
+        first = 3 * AHEAD_AT_FIRST
+        assert len(pool.taken) == first
+        clock.advance(2)
+        _done(scheduler, pool.taken[:3])  # 3 ended in 2 s: 1.5 a second
+        scheduler.engine.step()
+        # 3 workers + 2 (a second's worth) = 5 ahead; 9 still in flight: none claimed.
+        assert len(pool.taken) == first
+        clock.advance(2)
+        _done(scheduler, pool.taken[3:first])  # 9 in 2 s: now (1.5 + 4.5) / 2 = 3 a second
+        scheduler.engine.step()
+        assert len(pool.taken) == first + 3 + 3  # 3 workers + 3 (a second's worth)
+        assert _leases(db) == 6
     finally:
         scheduler.shutdown(wait=False)
 

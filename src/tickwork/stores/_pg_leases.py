@@ -266,7 +266,11 @@ class PGLeases(PGHistory):
         dispatching = DISPATCHING.format(s=self._s, held=alive, now=DB_NOW_US)
         sql = _OTHER_OWNERS.format(s=self._s, held=alive, dispatching=dispatching)
         others = self._live_read(sql, {"owner": self.owner})
-        self._new_live_set([(row[0], row[3]) for row in others if row[1] is None])
+        live = [(row[0], row[3]) for row in others if row[1] is None]
+        self._new_live_set(live)
+        # The other processes that claim runs: while there are any, the scheduler
+        # claims a backlog they do not split in parts its workers can start soon.
+        peers = sum(1 for owner, _ in live if owner != self.owner)
         if take_over:
             for owner, expires, is_dead, _ in others:
                 if expires is None:
@@ -285,7 +289,7 @@ class PGLeases(PGHistory):
             next_us = min(next_us, soonest + 1)
         next_at = now + timedelta(microseconds=next_us - now_us)
         if not (renew or prune or dead or expired or beat):
-            return Upkeep(lost, taken, next_at)
+            return Upkeep(lost, taken, next_at, peers)
         with self._tx("renew leases") as tx:
             execute = tx.conn.execute
             if beat:
@@ -320,7 +324,7 @@ class PGLeases(PGHistory):
                 self._prune_at_us = now_us + 60_000_000
         if beat:  # (once committed)
             self._beat_at_us = now_us + lease_us // 3
-        return Upkeep(lost, taken, next_at)
+        return Upkeep(lost, taken, next_at, peers)
 
     def processes(self, *, now: datetime) -> list[ProcessInfo]:
         """The scheduler processes using the schema, with the leases each holds (see

@@ -1,0 +1,75 @@
+"""How far ahead of its executors a scheduler claims due runs while other processes
+share its store.
+
+Alone, a process claims a backlog in big chunks: nobody else could run it. With
+others on the store, runs it claims and queues for its own few workers are runs the
+others' idle workers cannot have, and runs a process killed mid-backlog leaves
+claimed and never started (the process that takes its leases over cannot tell them
+from runs that were going). So it claims what its workers will get through soon:
+as many runs as they have been ending in :data:`AHEAD_SECONDS`, plus one per worker,
+at most :data:`AHEAD_PER_WORKER` per worker (no-op jobs), less the runs in flight;
+and comes back for more as they end, in claims big enough to be worth a write
+transaction (:data:`CLAIM_LEAST`, or half of what it may hold). The rate is measured
+from the count of runs ended (the core's) over spans of :data:`_RATE_SPAN_US` or
+:data:`_RATE_RUNS` runs, smoothed; until it is known it claims :data:`AHEAD_AT_FIRST`
+per worker. Pure arithmetic on the numbers it is given: the store link reads them.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["AHEAD_AT_FIRST", "AHEAD_PER_WORKER", "AHEAD_SECONDS", "CLAIM_LEAST", "ClaimPace"]
+
+#: The most runs claimed ahead per worker (their ``max_workers``), less the runs in
+#: flight...
+AHEAD_PER_WORKER = 64
+#: ... in claims of at least this many (a claim is a write transaction: a few dozen
+#: runs' worth of work), or half of what may be held, made once that many have ended...
+CLAIM_LEAST = 64
+#: ... and no more than the workers end in this many seconds, beyond one per worker.
+AHEAD_SECONDS = 1.0
+#: Per worker, while the rate is not known yet (a backlog's first claims).
+AHEAD_AT_FIRST = 4
+#: The rate is measured over at least this long (µs), or this many runs ended.
+_RATE_SPAN_US = 50_000
+_RATE_RUNS = 32
+
+
+class ClaimPace:
+    """The rate at which one process's runs end, and the claims it allows."""
+
+    def __init__(self) -> None:
+        # Runs ended per second (smoothed; None: not measured yet), and where the
+        # measure runs from: (µs, the count of ended runs then).
+        self._rate: float | None = None
+        self._mark: tuple[int, int] | None = None
+
+    def room(self, limit: int, now_us: int, workers: int, in_flight: int, ended: int) -> int:
+        """The most due runs to claim now, out of *limit*, for *workers* workers with
+        *in_flight* runs submitted and not ended, *ended* runs having ended ever (0:
+        none now; the next look is when runs end)."""
+        rate = self._ending_rate(now_us, in_flight, ended)
+        if rate is None:
+            ahead = workers * AHEAD_AT_FIRST
+        else:
+            ahead = workers + math.ceil(rate * AHEAD_SECONDS)
+        most = min(max(workers * AHEAD_PER_WORKER, CLAIM_LEAST), ahead)
+        room = most - in_flight
+        return min(limit, room) if room >= min(CLAIM_LEAST, max(1, most // 2)) else 0
+
+    def _ending_rate(self, now_us: int, in_flight: int, ended: int) -> float | None:
+        """Runs ended per second, smoothed over the last measures; None until measured.
+        A span with nothing in flight and nothing ended (idle) does not count."""
+        mark = self._mark
+        if mark is None or now_us < mark[0]:
+            self._mark = (now_us, ended)
+            return self._rate
+        count, span = ended - mark[1], now_us - mark[0]
+        if count >= _RATE_RUNS or span >= _RATE_SPAN_US:
+            self._mark = (now_us, ended)
+            if count or in_flight:
+                measured = count * 1_000_000 / max(span, 1)
+                rate = self._rate
+                self._rate = measured if rate is None else (rate + measured) / 2
+        return self._rate
