@@ -615,3 +615,51 @@ def test_two_schedulers_that_read_the_same_events_run_each_once(
     assert sorted(payloads()) == list(range(20))  # each once, all by the first
     first.shutdown()
     second.shutdown()
+
+
+def test_each_burst_of_a_debounced_job_runs_when_its_quiet_period_ends() -> None:
+    # The thread driver sleeps until its next planned wake: an emit that starts a quiet
+    # period must wake it to plan that period's end (only the first burst ran, the
+    # later ones waited for a wake that never came).
+    ran: list[Any] = []
+    changed = threading.Condition()
+
+    def job() -> None:
+        event = current_run().event
+        with changed:
+            ran.append(None if event is None else event.payload)
+            changed.notify_all()
+
+    scheduler = Scheduler(timezone="UTC")
+    scheduler.add_job(job, EventTrigger("x", debounce=0.05), id="deb")
+    scheduler.start()
+    try:
+        for n in (1, 2, 3):
+            scheduler.emit("x", n)
+            with changed:
+                assert changed.wait_for(lambda n=n: len(ran) == n, 5), ran  # type: ignore[misc]
+    finally:
+        scheduler.shutdown()
+    assert ran == [1, 2, 3]
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_an_event_kept_before_start_comes_first_for_throttle(
+    clock: FakeClock, tmp_path: Path, persistent: bool
+) -> None:
+    # "The first event runs at once": the one emitted before start (kept in memory, or
+    # in the store), not one emitted after start but handled before it.
+    store: Any = SQLiteStore(tmp_path / "jobs.db") if persistent else None
+    scheduler = Scheduler(
+        clock=clock, store=store, executors={"default": InlineExecutor()}, timezone="UTC"
+    )
+    try:
+        scheduler.add_job(f"{__name__}:record", EventTrigger("ping", throttle=60), id="j")
+        scheduler.emit("ping", "before start")
+        scheduler.start(paused=True)
+        scheduler.resume()
+        scheduler.emit("ping", "after start")
+        advance(scheduler, 1)
+    finally:
+        scheduler.shutdown()
+    assert payloads() == ["before start"]

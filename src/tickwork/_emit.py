@@ -220,6 +220,15 @@ class EventRouter:
             else:
                 self._waiting.append(event)
             return
+        # Events kept while not running (emitted before start) go first: throttle and
+        # debounce take events in the order they were emitted.
+        while self._waiting:
+            kept = self._waiting.popleft()
+            wanted = self._wanted(kept, now)
+            self._start(kept, wanted, [True] * len(wanted), now, decision)
+        if self._log is not None and self._poll_at is None:
+            self._poll_at = now + self._poll_every
+            self._poll(self._log, now, decision)  # (the first look since start)
         wanted = self._wanted(event, now)
         slots = [(job.id, event.id) for job, _ in wanted]
         if self._log is not None:

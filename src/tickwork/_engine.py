@@ -769,9 +769,16 @@ class Engine(JobDecorators, ChainOps, Machine):
             decision = Decision()
             running = self._state is SchedulerState.RUNNING
             self._router.emit(event, now, decision, running=running)
+            # A debounced run (re)started ends before the driver would wake: wake it,
+            # so that it plans that end.
+            due = self._router.next_at(polls=False)
+            wake = not running or (
+                due is not None
+                and (self._wake_at is None or epoch_us(due) < epoch_us(self._wake_at))
+            )
         self._apply(decision)
         self._take_results()
-        if not running:
+        if wake:
             self._driver.wakeup()
         return event
 
