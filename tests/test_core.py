@@ -644,6 +644,18 @@ def test_a_handed_off_retry_runs_now_or_is_skipped_without_its_job() -> None:
     )
 
 
+def test_a_run_handed_off_comes_due_by_its_own_time_among_a_backlog() -> None:
+    # A run left unstarted by a process that shut down is older than most fires of the
+    # backlog still due: taken in, it is due by its own time, not after all of them.
+    core = make_core(make_job(id="left"), make_job(id="other", next_fire=T0 + seconds(5)))
+    decision = Decision()
+    core.taken_over(
+        "left", T0, 1, owner="", dead=False, handed_off=True, now=T0 + seconds(60), into=decision
+    )
+    due = core.pop_due(T0 + seconds(60), limit=1)
+    assert due == [RetryDue("left", T0, 1)]
+
+
 # -- planning: small pieces -------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from tickwork import (
     current_run,
 )
 from tickwork.executors import InlineExecutor, ProcessExecutor, ThreadExecutor
+from tickwork.stores import SQLiteStore
 from tickwork.testing import FakeClock
 
 from .jobs_for_tests import LIMIT, T0, Events, Gate, context_fields, seconds, wait_until
@@ -741,3 +743,38 @@ def test_pausing_or_removing_a_job_stops_its_runs_still_queued() -> None:
     assert len(queued.started) == 2
     assert ("to-remove", Outcome.SKIPPED) in history
     assert ("to-pause", Outcome.SKIPPED) in history
+
+
+@pytest.mark.parametrize("driver", ["thread", "asyncio"])
+def test_a_run_asked_for_before_start_is_reported_and_recorded_at_shutdown(
+    driver: str, tmp_path: Path
+) -> None:
+    # run_job_now on a scheduler never started runs the job: its end is reported and
+    # recorded like any run's when the scheduler shuts down. (On a store in a file,
+    # a run that ended after run_job_now returned waited for a step that never came.)
+    events = Events()
+    path = tmp_path / "jobs.db"
+    job_id = f"asked-{driver}"
+    if driver == "thread":
+        scheduler: Any = Scheduler(store=SQLiteStore(path), timezone="UTC")
+        scheduler.add_listener(events)
+        scheduler.add_job("time:sleep", "interval", hours=1, args=[0.05], id=job_id)
+        scheduler.run_job_now(job_id)
+        assert wait_until(scheduler.engine.has_results)  # it ended: its result waits
+        scheduler.shutdown(wait=True)
+    else:
+
+        async def main() -> None:
+            scheduler = AsyncScheduler(store=SQLiteStore(path), timezone="UTC")
+            scheduler.add_listener(events)
+            await scheduler.add_job("time:sleep", "interval", hours=1, args=[0.05], id=job_id)
+            await scheduler.run_job_now(job_id)
+            assert await asyncio.to_thread(wait_until, scheduler.engine.has_results)
+            await scheduler.shutdown(wait=True)
+
+        asyncio.run(main())
+    assert len(events.of(EventKind.JOB_EXECUTED, job_id=job_id)) == 1
+    with SQLiteStore(path) as reader:
+        assert [(run.job_id, run.outcome) for run in reader.history()] == [
+            (job_id, Outcome.SUCCESS)
+        ]

@@ -472,7 +472,10 @@ class SchedulerCore(JobTable):
                 gone = "its job no longer exists"
                 self.skipped(decision, job_id, scheduled_at, attempt, now, gone)
             else:
-                self._queue_retry(state, scheduled_at, attempt, epoch_us(now))
+                # Due by its own time, as the fires of a backlog are (a run left
+                # unstarted at shutdown is older than most of them), once due.
+                due_us = min(epoch_us(now), epoch_us(scheduled_at))
+                self._queue_retry(state, scheduled_at, attempt, due_us)
             return None
         error = LeaseExpired(
             f"the run of job {job_id!r} scheduled {scheduled_at.isoformat()} "

@@ -754,10 +754,24 @@ class Machine:
         self._persist(decision, now)
         return decision
 
-    def close_unstarted(self) -> None:
+    def close_unstarted(self, wait: bool = True, timeout: float | None = None) -> list[Event]:
         """Shutting down a scheduler that never started: close the store (opened by
-        ``add_job`` or a lookup before start)."""
+        ``add_job`` or a lookup before start). Runs started meanwhile
+        (``run_job_now`` before ``start``) end as at any shutdown, with *wait* and
+        *timeout*, and are recorded; returns their events, for the driver to emit."""
+        events: list[Event] = []
+        if self._runners.started() or self._unstarted:
+            self._leave_unstarted()
+            self._runners.shutdown(wait, timeout)
+            batch = Decision()
+            with self._lock:
+                now = self._clock.now()
+                self._drain_results(batch, now)
+                self._persist(batch, now)
+                self._closed = True
+            events = batch.events
         self._store.close()
+        return events
 
     def in_flight(self) -> int:
         """Runs started and not yet applied (after taking in reported results)."""

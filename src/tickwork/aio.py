@@ -139,15 +139,15 @@ class AsyncScheduler(DriverBase):
         self.wakeup()
         if self._task is not None:
             await self._task
+        # Coroutines on this loop end here, not in a thread that cannot await them.
+        for executor in engine.started_executors():
+            if isinstance(executor, AsyncioExecutor):
+                await executor.shutdown_async(wait=wait, timeout=timeout)
         if started:
-            # Coroutines on this loop end here, not in a thread that cannot await them.
-            for executor in engine.started_executors():
-                if isinstance(executor, AsyncioExecutor):
-                    await executor.shutdown_async(wait=wait, timeout=timeout)
             events = await asyncio.to_thread(engine.teardown, wait, timeout)
-            engine.emit(events)
         else:
-            await off_loop(engine, Engine.close_unstarted)
+            events = await off_loop(engine, Engine.close_unstarted, wait, timeout)
+        engine.emit(events)
 
     async def __aenter__(self) -> AsyncScheduler:
         await self.start()

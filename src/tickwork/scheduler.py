@@ -153,7 +153,7 @@ class Scheduler(DriverBase):
         if started:
             self._engine.emit(self._engine.teardown(wait, timeout))
         else:
-            self._engine.close_unstarted()
+            self._engine.emit(self._engine.close_unstarted(wait, timeout))
         self._stopped.set()
 
     def run_forever(self) -> None:
