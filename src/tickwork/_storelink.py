@@ -625,6 +625,11 @@ class StoreLink:
                     )
                 for taken in upkeep.taken:
                     self._take_over(taken, now, batch)
+                if upkeep.taken and self._leftover:
+                    # Runs taken over come due by their own times: the fires planned
+                    # ahead go back to the core, to be planned again with them.
+                    self._core.requeue(self._leftover)
+                    self._leftover = []
                 self.ok = True
         except StoreError as error:
             logger.error("tickwork: store upkeep failed: %s", error)

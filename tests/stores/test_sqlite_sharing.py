@@ -231,6 +231,54 @@ def test_with_other_processes_slow_runs_are_claimed_a_few_at_a_time(
         scheduler.shutdown(wait=False)
 
 
+class Unstarted(Holding):
+    """Holds its runs unstarted until a scheduler shutting down takes them back."""
+
+    def take_unstarted(self) -> list[RunRequest]:
+        taken, self.taken = self.taken, []
+        return taken
+
+
+def test_runs_left_at_shutdown_come_before_the_backlog_planned_where_they_are_taken(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    # B races A for a backlog (it plans a pool and claims a few at a time); A shuts
+    # down with runs it claimed and never started: B takes their leases over at its
+    # next upkeep and runs them next, by their fire time, not after the pool it planned.
+    clock = FakeClock(T0)
+    due = _backlog(db, clock, 600)
+    clock.set(due)
+    queue, pool = Unstarted(max_workers=2), Holding(max_workers=1)
+    first = Scheduler(store=SQLiteStore(db), clock=clock, executors={"default": queue},
+                      timezone="UTC")  # fmt: skip
+    second = Scheduler(store=SQLiteStore(db), clock=clock, executors={"default": pool},
+                       timezone="UTC")  # fmt: skip
+    first.open()
+    stores_closed = [first.shutdown]
+    try:
+        first.engine.step()
+        second.open()  # (it reads the file as A left it: A's claims are A's)
+        second.engine.step()
+        assert queue.taken
+        assert pool.taken
+        left = {request.job_id for request in queue.taken}
+        stores_closed.pop()()  # A shuts down: its unstarted runs stay in the file
+        assert second.engine._link._leftover  # B planned more than it claimed
+        clock.advance(1)  # B's next upkeep takes A's runs over
+        _done(second, list(pool.taken))  # B's worker is free again
+        before = len(pool.taken)
+        second.engine.step()
+        after = [request.job_id for request in pool.taken[before:]]
+        assert after
+        # First the runs A left, then the fires B had planned (A is gone: B, alone now,
+        # claims the rest as a whole chunk).
+        assert set(after[: len(left)]) == left
+    finally:
+        for shutdown in stores_closed:
+            shutdown()
+        second.shutdown(wait=False)
+
+
 def test_alone_a_process_claims_a_backlog_in_whole_chunks(db: Path) -> None:
     from tickwork._machine import CHUNK_FIRST
 
