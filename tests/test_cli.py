@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -218,6 +219,35 @@ def test_history_limit_job_and_failed_filters(job_file: Path) -> None:
     assert history_rows(str(job_file), "--failed", "--limit", "3", "--job", "flaky") == failed[:3]
     status, text = run("history", str(job_file), "--job", "report")
     assert (status, text) == (0, f"No runs of job 'report' recorded in {job_file}.\n")
+
+
+def test_history_limit_past_what_sql_can_bind_lists_every_run(job_file: Path) -> None:
+    huge = str(2**63)  # an OverflowError in the SQLite binding, a traceback, before
+    assert history_rows(str(job_file), "--limit", huge) == RUNS
+    failed = [r for r in RUNS if r[3] == "failure"]
+    assert history_rows(str(job_file), "--failed", "--limit", huge) == failed
+
+
+def test_a_server_that_cannot_listen_is_a_clear_error(job_file: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        for argv in (
+            ["metrics", str(job_file), "--listen", f"127.0.0.1:{port}"],
+            ["dashboard", str(job_file), "--port", str(port)],
+        ):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                status, _ = run(*argv)
+            assert status == 2, argv
+            assert f"error: cannot listen on 127.0.0.1:{port}" in err.getvalue()
+            assert "Traceback" not in err.getvalue()
+    finally:
+        taken.close()
 
 
 def test_history_tz_converts_the_scheduled_times(job_file: Path) -> None:

@@ -642,7 +642,7 @@ class SchedulerCore(JobTable):
             self._forget(state)
         return dropped
 
-    def requeue(self, due: list[FireDue | RetryDue]) -> None:
+    def requeue(self, due: Sequence[FireDue | RetryDue]) -> None:
         """Put back items from :meth:`pop_due` that could not be claimed (the store
         failed): they come due again at once."""
         for item in due:

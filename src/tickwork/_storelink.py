@@ -52,6 +52,7 @@ from ._planning import epoch_us
 from ._serialize import fire_zone
 from ._window import Window
 from .stores import JobStore, NotifyingStore, SharedJobStore, Takeover, WindowedJobStore
+from .stores._rows import FUNCTION_MARK
 
 __all__ = ["StoreLink"]
 
@@ -197,7 +198,7 @@ class StoreLink:
         try:
             self._functions(job.func_ref)
         except Exception as error:  # an import can raise anything
-            reason = f"its function cannot be imported: {error}"
+            reason = f"{FUNCTION_MARK}{error}"
             try:
                 self.store.mark_broken(job.id, reason)
             except StoreError as store_error:

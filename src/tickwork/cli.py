@@ -303,7 +303,10 @@ def _metrics(args: argparse.Namespace, out: Output) -> int:
             """No line per scrape on stderr."""
 
     with live(args.db, args.schema, serving=True) as (store, name):
-        server = make_server(host, port, metrics.wsgi_app(store), handler_class=Quiet)
+        try:
+            server = make_server(host, port, metrics.wsgi_app(store), handler_class=Quiet)
+        except OSError as error:  # in use, not this machine's, a name that does not resolve
+            raise _cannot_listen(f"{host}:{port}", error) from None
         try:
             url = f"http://{host}:{server.server_port}/metrics"
             _announce(out, f"Serving the metrics of {name} at {url} (Ctrl-C to stop)", url)
@@ -320,23 +323,37 @@ def _dashboard(args: argparse.Namespace, out: Output) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0 to 65535, got {args.port}")
     with live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name):
+        listens: list[bool] = []
 
         def listening(server: Any) -> None:
             # Once it listens, with its real address (--port 0 picks one).
+            listens.append(True)
             url = str(server.url)
             _announce(out, f"Dashboard of {name} at {url} (Ctrl-C to stop)", url)
 
         with contextlib.suppress(KeyboardInterrupt):
-            web.serve(
-                store,
-                host=args.host,
-                port=args.port,
-                allow_actions=args.allow_actions,
-                show_args=args.show_args,
-                ready=listening,
-                out=io.StringIO(),  # (announced above, on stderr or as JSON)
-            )
+            try:
+                web.serve(
+                    store,
+                    host=args.host,
+                    port=args.port,
+                    allow_actions=args.allow_actions,
+                    show_args=args.show_args,
+                    ready=listening,
+                    out=io.StringIO(),  # (announced above, on stderr or as JSON)
+                )
+            except OSError as error:
+                if listens:
+                    raise
+                raise _cannot_listen(f"{args.host}:{args.port}", error) from None
     return 0
+
+
+def _cannot_listen(address: str, error: OSError) -> ValueError:
+    """The error of a server that could not listen on *address*: taken, not this
+    machine's, or a host name that does not resolve."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return ValueError(f"cannot listen on {address}: {reason}")
 
 
 def _announce(out: Output, text: str, url: str) -> None:

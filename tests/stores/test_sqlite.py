@@ -393,6 +393,33 @@ def test_a_broken_job_heals_when_it_loads_again(db: Path) -> None:
     assert store.broken_jobs() == {}
 
 
+@pytest.mark.parametrize(
+    ("func_ref", "kept"),
+    [
+        pytest.param("gone_module_of_tests:job", True, id="function still missing"),
+        pytest.param(RECORD, False, id="function back"),
+    ],
+)
+def test_reading_a_job_marked_for_its_function_keeps_the_mark_unless_it_imports(
+    db: Path, func_ref: str, kept: bool
+) -> None:
+    # A scheduler marked the job: its function did not import. A reader that decodes
+    # the row (the dashboard's store, get_jobs of another process) must not clear
+    # that mark unless the function imports where it reads: the scheduler that marked
+    # it does not mark it again, and the job would look healthy (or late) everywhere.
+    scheduler = Scheduler(store=SQLiteStore(db), timezone="UTC")
+    scheduler.add_job(RECORD, "interval", hours=1, id="j")
+    scheduler.shutdown()
+    with dbfile.connect(db) as conn:
+        conn.execute("UPDATE jobs SET func_ref = ?", (func_ref,))
+    reader = SQLiteStore(db)
+    reason = "its function cannot be imported: no module named 'gone_module_of_tests'"
+    reader.mark_broken("j", reason)
+    assert [job.id for job in reader.get_jobs()] == ["j"]  # the row itself decodes
+    assert reader.broken_jobs() == ({"j": reason} if kept else {})
+    reader.close()
+
+
 def test_replacing_a_broken_job_repairs_it(db: Path) -> None:
     store = SQLiteStore(db)
     store.add_job(_job("j"))

@@ -101,6 +101,8 @@ def test_the_jobs_page_filters_and_pages(
         ("/runs", "outcome=exploded", "'outcome'"),
         ("/runs", "page=-1", "'page'"),
         ("/runs", "page=201", "'page'"),
+        ("/", "page=%C2%B2", "'page'"),  # a digit to str.isdigit, not to int
+        ("/runs", "page=%C2%B2", "'page'"),
         ("/job", "", "'id'"),
         ("/job", "id=nightly&x=1", "'x'"),
         ("/processes", "all=1", "'all'"),
@@ -310,6 +312,22 @@ def test_a_broken_job_shows_its_reason(make_client: Maker, ran: Scheduler) -> No
     assert "&lt;job&gt;" in row
     listed = client.get("/", "state=broken").text
     assert re.findall(r'<tr data-job="([^"]*)"', listed) == ["nightly"]
+
+
+def test_a_job_started_by_events_or_upstreams_is_never_shown_finished(
+    make_client: Maker, ran: Scheduler
+) -> None:
+    from tickwork import EventTrigger
+
+    ran.add_job(fine, EventTrigger("order.created"), id="on-event")
+    ran.add_job(fine, after="nightly", id="downstream")
+    client = make_client(ran)
+    for job_id, next_text in (("on-event", "on its events"), ("downstream", "after its")):
+        row = _row(client.get("/").text, job_id)
+        assert "no more fire times" not in row
+        assert next_text in row
+    finished = client.get("/", "state=finished").text
+    assert re.findall(r'<tr data-job="([^"]*)"', finished) == []
 
 
 def test_the_asgi_app_acknowledges_lifespan_and_closes_websockets(ran: Scheduler) -> None:

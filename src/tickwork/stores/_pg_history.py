@@ -33,6 +33,9 @@ from ._pg_schema import liveness_key
 
 __all__ = ["LOCK_HELD", "PGHistory"]
 
+#: A limit past what SQL can bind (a 64-bit integer) means every row.
+_MOST_ROWS = 2**63 - 1
+
 _UTC = timezone.utc
 #: Tombstones of removed jobs kept for processes that have not synced yet.
 _TOMBSTONES = 10_000
@@ -195,6 +198,7 @@ class PGHistory(PGConnection):
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        limit = min(limit, _MOST_ROWS)  # (more than any table holds: all of them)
         columns = f"{HISTORY_COLUMNS}, parent_ids, return_json"
         if job_id is None:
             rows = self._read(

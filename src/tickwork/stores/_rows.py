@@ -18,16 +18,22 @@ from typing import Any
 
 from .._errors import JobLookupError, SerializationError
 from .._model import Job
+from .._references import FUNCTIONS, imports_allowed
 from .._tz import timezone_name
 from ._base import Takeover
 from .codec import decode_job
 
-__all__ = ["HANDED_OFF", "JobRows", "takeover", "warn_unclosed", "zone_name"]
+__all__ = ["FUNCTION_MARK", "HANDED_OFF", "JobRows", "takeover", "warn_unclosed", "zone_name"]
 
 logger = logging.getLogger("tickwork")
 
 #: The owner of a lease left for any process: a retry handed off at shutdown.
 HANDED_OFF = ""
+#: How a scheduler marks a job whose function does not import (``StoreLink.loadable``).
+#: A row with such a mark decodes: reading it clears the mark only where the function
+#: imports now (a deploy brought it back), not in a process that cannot tell (the
+#: dashboard of another program, the command line), nor where it still fails.
+FUNCTION_MARK = "its function cannot be imported: "
 
 
 class JobRows:
@@ -77,9 +83,8 @@ class JobRows:
         except SerializationError as error:
             self.mark_broken(fields[0], str(error))
             return None
-        if broken is not None:
-            # It loads again (its module was deployed, say): clear the mark. If its
-            # function still does not import, the scheduler marks it again.
+        if broken is not None and _mark_gone(fields[2], broken):
+            # It loads again (its module was deployed, say): clear the mark.
             self._clear_broken(fields[0])
             self._reported.pop(fields[0], None)
         return job
@@ -143,6 +148,21 @@ class JobRows:
                 self._kept_in(),
                 reason,
             )
+
+
+def _mark_gone(func_ref: str, broken: object) -> bool:
+    """Whether the reason a decoded row was marked broken is gone: a mark of the row's
+    own (it did not decode) is; one of its function (:data:`FUNCTION_MARK`) only if the
+    function imports here, in a process that imports functions."""
+    if not (isinstance(broken, str) and broken.startswith(FUNCTION_MARK)):
+        return True
+    if not imports_allowed():
+        return False
+    try:
+        FUNCTIONS(func_ref)
+    except Exception:  # an import can raise anything
+        return False
+    return True
 
 
 def warn_unclosed(store: object) -> None:

@@ -33,6 +33,9 @@ from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
 
+#: A limit past what SQL can bind (a 64-bit integer) means every row.
+_MOST_ROWS = 2**63 - 1
+
 _UTC = timezone.utc
 _HISTORY_INSERT = (
     "INSERT INTO history (job_id, scheduled_us, zone, attempt, outcome, started_us, "
@@ -166,6 +169,7 @@ class SQLiteHistory(SQLiteConnection):
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         if not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+        limit = min(limit, _MOST_ROWS)  # (more than any table holds: all of them)
         columns = _READ
         if job_id is None:
             rows = self._read(

@@ -484,7 +484,8 @@ def _whole(params: Mapping[str, list[str]], name: str, default: int, top: int) -
     text = _one(params, name)
     if not text:
         return default
-    if not text.isdigit() or not 1 <= int(text) <= top:
+    # (isascii: "²" is a digit to isdigit, not to int.)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= top:
         raise _Refused(
             400, f"query parameter {name!r} must be a whole number from 1 to {top}, got {text!r}"
         )

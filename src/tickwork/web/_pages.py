@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from .. import DateTrigger, IntervalTrigger, Job, Outcome, Run, TickworkError, Trigger
 from .._instants import US
 from ..stores import LeaseInfo
+from ..triggers.event import listens_for_events
 from ._charts import durations_chart, outcomes_chart
 from ._format import ago, badge, h, link, outcome_badge, seconds_text, when
 from ._source import Source, us
@@ -111,7 +112,8 @@ def _state(job: Job, now: datetime, broken: Mapping[str, str]) -> str:
     if job.paused:
         return "paused"
     if job.next_fire is None:
-        return "finished"
+        # One started by events or after other jobs is never done for lack of times.
+        return "scheduled" if _waits_for_others(job) else "finished"
     if now - job.next_fire >= LATE_AFTER:
         return "late"
     return "scheduled"
@@ -138,10 +140,19 @@ def _state_cell(job: Job, now: datetime, broken: Mapping[str, str]) -> str:
     return text
 
 
+def _waits_for_others(job: Job) -> bool:
+    """Whether *job* runs on events or after other jobs (so has no time of its own)."""
+    return bool(job.after) or listens_for_events(job.trigger)
+
+
 def _next_cell(job: Job, now: datetime) -> str:
     if job.paused:
         return '<span class="muted">none while paused</span>'
     if job.next_fire is None:
+        if listens_for_events(job.trigger):
+            return '<span class="muted">on its events</span>'
+        if job.after:
+            return '<span class="muted">after its upstream jobs</span>'
         return '<span class="muted">none</span>'
     return f'{h(when(job.next_fire))} <span class="muted">{h(ago(job.next_fire, now))}</span>'
 
