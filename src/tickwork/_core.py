@@ -674,21 +674,20 @@ class SchedulerCore(JobTable):
     ) -> None:
         """A run taken back from its executor before it started (its job was paused or
         removed): reported skipped, with *reason*, and recorded."""
-        self._in_flight -= 1
-        state = self._states.get(request.job_id)
-        if state is not None:
-            state.running -= 1
+        state = self.let_go(request)
         self.skipped(decision, request.job_id, request.scheduled_at, request.attempt, now, reason)
         if state is not None and idle_and_done(state):
             self._done(state, decision)
 
-    def let_go(self, request: RunRequest) -> None:
+    def let_go(self, request: RunRequest) -> JobState | None:
         """Forget a run submitted and never started, now left to another process (see
-        ``Machine._hand_off``): nothing is reported or recorded here."""
+        ``Machine._hand_off``): nothing is reported or recorded here. Returns its job's
+        state, if the job is held."""
         self._in_flight -= 1
         state = self._states.get(request.job_id)
         if state is not None:
             state.running -= 1
+        return state
 
     def pending_retries(self) -> list[tuple[str, datetime, int, int]]:
         """Every retry waiting for its time, in due order: (job id, scheduled time,

@@ -15,12 +15,13 @@ for the time a step returns. Every public method is thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gc
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from itertools import islice
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
@@ -39,7 +40,7 @@ from ._references import FUNCTIONS
 from ._storelink import StoreLink, earliest
 from ._tz import coerce_timezone
 from .executors import Executor
-from .stores import ClockedStore, JobStore, MemoryStore, SharedJobStore
+from .stores import ClockedStore, JobStore, MemoryStore
 
 __all__ = ["Driver", "Machine", "SchedulerState"]
 
@@ -665,12 +666,7 @@ class Machine:
             # Waiting runs reported skipped release their leases with their history rows.
             self._persist(dropped, now)
         events = list(dropped.events)
-        self._leave_unstarted()
-        self._runners.shutdown(wait, timeout)
-        batch = Decision()
-        with self._lock:
-            now = self._clock.now()
-            self._drain_results(batch, now)
+        with self._runs_ended(wait, timeout) as (batch, now):
             # Runs that failed while the executors stopped may have scheduled retries:
             # left in the store like the others, or reported skipped.
             self._core.drop_buffers(now, handed_off=link.hand_off_retries(now), into=batch)
@@ -693,6 +689,19 @@ class Machine:
         if busy:
             for request in self._runners.withdraw(busy):
                 self._core.withdrawn(request, busy[request.job_id], now, decision)
+
+    @contextlib.contextmanager
+    def _runs_ended(self, wait: bool, timeout: float | None) -> Iterator[tuple[Decision, datetime]]:
+        """Shutting down: leave or report the runs not started yet, stop the executors
+        (*wait*, *timeout*), and take in the runs that ended; yields the decision so far
+        and the time, with the lock held, for the caller to finish it."""
+        self._leave_unstarted()
+        self._runners.shutdown(wait, timeout)
+        batch = Decision()
+        with self._lock:
+            now = self._clock.now()
+            self._drain_results(batch, now)
+            yield batch, now
 
     def _leave_unstarted(self) -> None:
         """The runs the executors had not started when shutdown began: left in a shared
@@ -719,25 +728,14 @@ class Machine:
         whether the store took it. A run started by an event or by upstream runs (its
         payload would not go with it), or one without a lease here (``run_job_now``),
         is not left."""
-        store = self._store
-        if not isinstance(store, SharedJobStore):
-            return [False] * len(requests)
         runs = [
             (request, (request.job_id, request.scheduled_at, request.attempt, now))
             for request in requests
             if request.event is None and request.upstream is None
         ]
-        try:
-            kept = store.hand_off_retries([run for _, run in runs], now=now) if runs else []
-        except StoreError as error:
-            logger.error("tickwork: could not leave unstarted runs in the store: %s", error)
-            return [False] * len(requests)
+        nouns = ("run not started yet", "runs not started yet")
+        kept = self._link.leave([run for _, run in runs], now, nouns)
         left = {id(request) for (request, _), ok in zip(runs, kept, strict=True) if ok}
-        if left:
-            logger.info(
-                "tickwork: %d run(s) not started yet left in the store for the next process",
-                len(left),
-            )
         return [id(request) in left for request in requests]
 
     def _stop_queued(self, job_id: str, why: str) -> Decision | None:
@@ -761,12 +759,7 @@ class Machine:
         *timeout*, and are recorded; returns their events, for the driver to emit."""
         events: list[Event] = []
         if self._runners.started() or self._unstarted:
-            self._leave_unstarted()
-            self._runners.shutdown(wait, timeout)
-            batch = Decision()
-            with self._lock:
-                now = self._clock.now()
-                self._drain_results(batch, now)
+            with self._runs_ended(wait, timeout) as (batch, now):
                 self._persist(batch, now)
                 self._closed = True
             events = batch.events

@@ -51,7 +51,14 @@ from ._pace import ClaimPace
 from ._planning import epoch_us
 from ._serialize import fire_zone
 from ._window import Window
-from .stores import JobStore, NotifyingStore, SharedJobStore, Takeover, WindowedJobStore
+from .stores import (
+    HandOffLike,
+    JobStore,
+    NotifyingStore,
+    SharedJobStore,
+    Takeover,
+    WindowedJobStore,
+)
 from .stores._rows import FUNCTION_MARK
 
 __all__ = ["StoreLink"]
@@ -715,31 +722,39 @@ class StoreLink:
         """At shutdown, leave pending retries to the processes that share the store, to
         run when due with their attempt number; return those it took, as (job id,
         scheduled µs, attempt). The others are reported skipped."""
-        store = self._shared
         pending = self._core.pending_retries()
-        if not pending or store is None:
-            return frozenset()
         retries = [
             (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
             for job_id, scheduled_at, attempt, due_us in pending
         ]
-        try:
-            kept = store.hand_off_retries(retries, now=now)
-        except StoreError as error:
-            logger.error("tickwork: could not leave pending retries in the store: %s", error)
-            return frozenset()
-        handed = frozenset(
+        kept = self.leave(retries, now, ("pending retry", "pending retries"))
+        return frozenset(
             (job_id, epoch_us(scheduled_at), attempt)
             for (job_id, scheduled_at, attempt, _), ok in zip(retries, kept, strict=True)
             if ok
         )
-        if handed:
+
+    def leave(self, runs: list[HandOffLike], now: datetime, nouns: tuple[str, str]) -> list[bool]:
+        """At shutdown, leave *runs* (job id, scheduled time, attempt, due) to the
+        processes that share the store; for each, whether the store took it (none
+        without a shared store, or when it fails: logged). *nouns* name one run and
+        several in the log."""
+        store = self._shared
+        if store is None or not runs:
+            return [False] * len(runs)
+        try:
+            kept = store.hand_off_retries(runs, now=now)
+        except StoreError as error:
+            logger.error("tickwork: could not leave %s in the store: %s", nouns[1], error)
+            return [False] * len(runs)
+        count = sum(kept)
+        if count:
             logger.info(
-                "tickwork: %d pending retr%s left in the store for the next process",
-                len(handed),
-                "y" if len(handed) == 1 else "ies",
+                "tickwork: %d %s left in the store for the next process",
+                count,
+                nouns[0] if count == 1 else nouns[1],
             )
-        return handed
+        return kept
 
     # -- persisting -------------------------------------------------------------------
 
