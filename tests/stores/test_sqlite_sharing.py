@@ -150,22 +150,30 @@ def _done(scheduler: Scheduler, requests: list[RunRequest]) -> None:
         )
 
 
-def test_with_other_processes_a_claim_is_what_the_workers_can_start_soon(
-    db: Path, stores: list[SQLiteStore]
-) -> None:
+def _racing(db: Path, stores: list[SQLiteStore]) -> tuple[FakeClock, Holding, Scheduler]:
+    """A scheduler opened on a file of 1,000 jobs due, with another scheduler process on
+    the file, its executor a pool of 3 workers that hold their runs; the clock at the
+    jobs' due time."""
     clock = FakeClock(T0)
     due = _backlog(db, clock, 1000)
     peer = SQLiteStore(db)
     stores.append(peer)
     peer.maintain(T0)  # another scheduler process on the file
     pool = Holding(max_workers=3)
-    most = 3 * AHEAD_PER_WORKER
     scheduler = Scheduler(
         store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
     )
     scheduler.open()
+    clock.set(due)
+    return clock, pool, scheduler
+
+
+def test_with_other_processes_a_claim_is_what_the_workers_can_start_soon(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    clock, pool, scheduler = _racing(db, stores)
+    most = 3 * AHEAD_PER_WORKER
     try:
-        clock.set(due)
         scheduler.engine.step()
         # How fast runs end here is not known yet: a few per worker.
         first = 3 * AHEAD_AT_FIRST
@@ -202,18 +210,8 @@ def test_with_other_processes_slow_runs_are_claimed_a_few_at_a_time(
     # Runs that take seconds: a process claims about a second of them beyond one per
     # worker, not AHEAD_PER_WORKER each, so the backlog is left to the other processes'
     # idle workers rather than queued here.
-    clock = FakeClock(T0)
-    due = _backlog(db, clock, 1000)
-    peer = SQLiteStore(db)
-    stores.append(peer)
-    peer.maintain(T0)
-    pool = Holding(max_workers=3)
-    scheduler = Scheduler(
-        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
-    )
-    scheduler.open()
+    clock, pool, scheduler = _racing(db, stores)
     try:
-        clock.set(due)
         scheduler.engine.step()
         first = 3 * AHEAD_AT_FIRST
         assert len(pool.taken) == first
