@@ -305,7 +305,13 @@ def test_kill_9_mid_run_the_survivor_takes_over_at_once_and_retries(workers: Wor
     print(f"kill -9: the blocked run was retried by the survivor {took:.2f} s after the kill")
     # The stream goes on on the survivor; then stop and count.
     until = datetime.now(UTC) + timedelta(seconds=1)
-    wait_for("the stream to pass the check point", lambda: datetime.now(UTC) > until, 5)
+    # A fire due just before *until* may not have started when the clock passes it: count
+    # up to *until*, stop a second later.
+    wait_for(
+        "the stream to pass the check point",
+        lambda: datetime.now(UTC) > until + timedelta(seconds=1),
+        6,
+    )
     later = [r for r in runs(table) if r.started > killed_at + timedelta(seconds=0.5)]
     assert later
     assert {r.pid for r in later} == {survivor}
@@ -739,7 +745,11 @@ def test_hosts_30_s_fast_and_slow_run_each_fire_once_and_never_early(
             at = start + timedelta(seconds=0.7 * n + 0.35)
             schedulers[1].add_job(record_here, "date", run_at=at, id=job_id, args=[log_table])
         until = start + timedelta(seconds=2.5)
-        wait_for("the stream to pass 2.5 s", lambda: datetime.now(UTC) > until, 10)
+        # The fire at 2.5 s is due as the clock passes it (by the database's clock, which
+        # is not this one to the millisecond): stop a second after.
+        wait_for(
+            "the stream to pass 3.5 s", lambda: datetime.now(UTC) > until + timedelta(seconds=1), 11
+        )
         wait_for("the date jobs", dates_done, 5)
     finally:
         for scheduler in schedulers:
