@@ -55,3 +55,14 @@ def test_the_rate_is_smoothed_and_an_idle_span_does_not_count() -> None:
     assert pace.room(10_000, 60_000 * MS, 4, 0, 60) == 4 + 30
     pace.room(10_000, 61_000 * MS, 4, 0, 60)  # a span of a second, still idle: kept
     assert pace.room(10_000, 61_000 * MS, 4, 0, 60) == 4 + 30
+
+
+def test_with_no_one_racing_for_the_same_fires_only_the_rate_caps_the_claims() -> None:
+    # Alone on a store, or given a share of a split backlog: fast runs are claimed in
+    # chunks as big as asked; slow ones, a second's worth beyond one per worker.
+    fast, slow = ClaimPace(), ClaimPace()
+    for pace in (fast, slow):
+        assert pace.room(10_000, 0, 10, 0, 0, racing=False) == 10 * AHEAD_AT_FIRST
+    assert fast.room(10_000, 100 * MS, 10, 0, 2_000, racing=False) == 10_000  # 20,000 a second
+    assert fast.room(10_000, 100 * MS, 10, 0, 2_000) == 10 * AHEAD_PER_WORKER  # racing
+    assert slow.room(10_000, 100 * MS, 10, 10, 5, racing=False) == 60 - 10  # 50 a second

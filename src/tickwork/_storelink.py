@@ -283,9 +283,7 @@ class StoreLink:
         """When something is next due to dispatch, while running."""
         if not self.ok:
             return self.upkeep_at  # nothing is claimed until the store answers
-        # (The checks of a shared store passed over without a call when alone.)
-        held_back = bool(self._peers) and self._held_back(now)
-        if self._leftover and not held_back:
+        if self._leftover and not self._held_back(now):
             return now  # fires left over from the last chunk
         if (self._lost_claims or self.changes_pending) and (
             self._race_done(now) or (self.changes_pending and not self._backlogged(now))
@@ -294,7 +292,7 @@ class StoreLink:
         due = self._core.next_due()
         if self.window is not None and self.window.behind(due):
             return now  # the window's next page is wanted
-        if held_back and due is not None and due <= now:
+        if due is not None and due <= now and self._held_back(now):
             # Enough runs are in flight: the next step is when one of them ends (a
             # shared store's run always wakes the driver when it ends).
             return None
@@ -319,12 +317,15 @@ class StoreLink:
         different fires and share the backlog; the rest of the pool waits, planned
         already, for the next step, moments later. (Alone, a process claims in due
         order.) While other processes are known to share the store, each claims in its
-        own order from the start, and no more than its executors can start soon
-        (:meth:`_share_limit`), unless the store split the backlog between them.
+        own order from the start, unless the store split the backlog between them.
+        With a shared store, alone too, a process claims no more than its executors can
+        start soon (:meth:`_share_limit`).
         """
-        if self._peers and self._capped():
-            self._contended = True
-            limit = self._share_limit(limit, now)
+        if self.shared:
+            racing = self._racing()
+            if racing:
+                self._contended = True
+            limit = self._share_limit(limit, now, racing=racing)
             if limit <= 0:
                 return  # enough runs in flight: more when some end
         waiting = self._waiting_fires(limit) if self._leftover else []
@@ -370,25 +371,27 @@ class StoreLink:
 
     def _held_back(self, now: datetime) -> bool:
         """Whether due runs wait for this process's runs in flight to end before more
-        are claimed (see :meth:`_share_limit`)."""
-        return self._capped() and self._share_limit(CLAIM_POOL, now) <= 0
+        are claimed from a shared store (see :meth:`_share_limit`)."""
+        return self.shared and self._share_limit(CLAIM_POOL, now, racing=self._racing()) <= 0
 
-    def _capped(self) -> bool:
-        """Whether claims are capped (:meth:`_share_limit`): other processes share the
+    def _racing(self) -> bool:
+        """Whether other processes claim the same due fires as this one: they share the
         store, and it did not split the due backlog between them. A store that splits
         it (``waiting_on_others``, optional: due jobs were left to the others) gives
-        this process only its share: claimed at once, it starves no one."""
+        this process only its share."""
         if not self._peers:
             return False
         waiting = getattr(self._shared, "waiting_on_others", None)
         return waiting is None or not waiting()
 
-    def _share_limit(self, limit: int, now: datetime) -> int:
-        """The most due runs to claim now, out of *limit*, while other processes share
-        the store (:class:`~tickwork._pace.ClaimPace`, by this process's workers: all
-        its executors' ``max_workers``). *limit* as it is when an executor has none (an
-        asyncio or task queue executor: runs wait in a loop or a queue, not for this
-        process's workers)."""
+    def _share_limit(self, limit: int, now: datetime, *, racing: bool) -> int:
+        """The most due runs to claim now from a shared store, out of *limit*
+        (:class:`~tickwork._pace.ClaimPace`, by this process's workers: all its
+        executors' ``max_workers``; *racing*: see :meth:`_racing`). Alone too: another
+        process may start on the store at any moment, and what is claimed here is
+        beyond its reach. *limit* as it is when an executor has none (an asyncio or
+        task queue executor: runs wait in a loop or a queue, not for this process's
+        workers)."""
         workers = 0
         executors = self._executors
         if not isinstance(executors, Mapping):
@@ -399,7 +402,9 @@ class StoreLink:
                 return limit
             workers += count
         core = self._core
-        return self._pace.room(limit, epoch_us(now), workers, core.in_flight(), core.ended)
+        return self._pace.room(
+            limit, epoch_us(now), workers, core.in_flight(), core.ended, racing=racing
+        )
 
     def _waiting_fires(self, limit: int) -> list[FireDue]:
         """Up to *limit* fires left over from earlier claim batches that are still

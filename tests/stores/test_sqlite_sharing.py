@@ -277,9 +277,12 @@ def test_runs_left_at_shutdown_come_before_the_backlog_planned_where_they_are_ta
         second.shutdown(wait=False)
 
 
-def test_alone_a_process_claims_a_backlog_in_whole_chunks(db: Path) -> None:
-    from tickwork._machine import CHUNK_FIRST
-
+def test_alone_a_process_claims_what_its_workers_start_soon_and_fast_runs_in_chunks(
+    db: Path,
+) -> None:
+    # Alone on the file, a process still claims only what its workers will start soon:
+    # a few per worker until it knows how fast runs end; fast ones are then claimed in
+    # whole chunks (no cap per worker: no one races it for them).
     clock = FakeClock(T0)
     due = _backlog(db, clock, 1000)
     pool = Holding(max_workers=3)
@@ -290,9 +293,52 @@ def test_alone_a_process_claims_a_backlog_in_whole_chunks(db: Path) -> None:
     try:
         clock.set(due)
         scheduler.engine.step()
-        assert len(pool.taken) == CHUNK_FIRST  # not capped by the workers: no one to share with
+        first = 3 * AHEAD_AT_FIRST
+        assert len(pool.taken) == _leases(db) == first
+        assert scheduler.engine.next_dispatch() is None  # no spinning: a run's end wakes it
+        clock.advance(0.05)  # 12 ended in 50 ms: 240 a second
+        _done(scheduler, pool.taken)
+        scheduler.engine.step()
+        # 3 workers + a second's worth, past the cap per worker of a racing process.
+        assert len(pool.taken) - first == 3 + 240 > 3 * AHEAD_PER_WORKER
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_a_process_starting_while_another_works_alone_through_slow_runs_gets_a_share(
+    db: Path,
+) -> None:
+    # The workers of one app start together; the first one up finds the backlog alone.
+    # Its runs are slow: it holds about a second of them, and the one that starts a
+    # moment later claims the rest of the backlog with it (before: the first claimed
+    # the whole backlog at once and the others idled while its own workers ran it).
+    clock = FakeClock(T0)
+    due = _backlog(db, clock, 300)
+    pool, later_pool = Holding(max_workers=3), Holding(max_workers=3)
+    first = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
+    )
+    later = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": later_pool}, timezone="UTC"
+    )
+    first.open()
+    try:
+        clock.set(due)
+        first.engine.step()
+        clock.advance(1)
+        _done(first, pool.taken[:3])  # 3 a second
+        first.engine.step()
+        held = len(pool.taken)
+        assert held < 3 * AHEAD_PER_WORKER
+        later.open()
+        later.engine.step()
+        assert later_pool.taken
+        both = [request.job_id for request in pool.taken + later_pool.taken]
+        assert len(set(both)) == len(both)  # no run claimed twice
+        assert _leases(db) == len(both) - 3
+    finally:
+        first.shutdown(wait=False)
+        later.shutdown(wait=False)
 
 
 def test_run_until_runs_a_whole_backlog_claimed_a_part_at_a_time(
@@ -328,7 +374,9 @@ def test_run_until_runs_a_whole_backlog_claimed_a_part_at_a_time(
         sqlite_jobs.RUNS.clear()
 
 
-def test_a_share_the_store_split_off_is_claimed_whole(db: Path, stores: list[SQLiteStore]) -> None:
+def test_a_share_the_store_split_off_is_claimed_at_the_workers_pace_and_no_more(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
     clock = FakeClock(T0)
     due = _backlog(db, clock, 3000)
     peer = SQLiteStore(db)
@@ -342,12 +390,20 @@ def test_a_share_the_store_split_off_is_claimed_whole(db: Path, stores: list[SQL
     scheduler.open()
     try:
         clock.set(due)
-        for _ in range(20):
+        scheduler.engine.step()
+        assert len(pool.taken) == 3 * AHEAD_AT_FIRST  # what the workers start soon
+        ended = 0
+        for _ in range(20):  # fast runs: 240 a second and more
+            clock.advance(0.05)
+            _done(scheduler, pool.taken[ended:])
+            ended = len(pool.taken)
             scheduler.engine.step()
-        # Not capped at what the workers can start soon (3 * AHEAD_PER_WORKER): the
-        # rest of the backlog is the peer's (it holds it, and claims it).
+        # Not capped at 3 * AHEAD_PER_WORKER (no one races it for its share), and no
+        # more than its share: the rest of the backlog is the peer's (it holds it, and
+        # claims it).
         ids = [request.job_id for request in pool.taken]
         assert len(set(ids)) == len(ids)
         assert 3 * AHEAD_PER_WORKER < len(ids) < 3000
+        assert 1200 < len(ids) < 1800  # (a hash of the ids splits them: about half)
     finally:
         scheduler.shutdown(wait=False)
