@@ -271,6 +271,38 @@ def test_three_processes_run_each_fire_exactly_once_and_miss_none(workers: Worke
     assert lease_rows(workers.db) == 0
 
 
+def test_processes_started_together_on_a_backlog_of_slow_jobs_each_run_a_part(
+    workers: Workers,
+) -> None:
+    # The workers of one app start together after a deploy, with a backlog due: the
+    # first one up, alone on the file for a moment, claims what its threads will get
+    # through in about a second, not the whole backlog (which one process then ran
+    # while the others idled: 1,948 of 2,000 in a probe).
+    count = 600
+    setup = Scheduler(store=SQLiteStore(workers.db), timezone="UTC")
+    setup.add_jobs(
+        {
+            "func": f"{HERE}:record_and_sleep",
+            "trigger": "date",
+            "run_date": GRID,
+            "args": [str(workers.log_dir), 0.05],
+            "id": f"due-{n}",
+            "misfire_grace_time": None,
+        }
+        for n in range(count)
+    )
+    setup.shutdown()
+    config = workers.config(store={"poll_interval": POLL})
+    procs = [workers.spawn("serve", config) for _ in range(3)]
+    wait_for(lambda: len(workers.runs()) >= count, 30, "the backlog to be run", workers)
+    workers.stop()
+    runs = workers.runs()
+    assert not duplicates(runs), twice(runs)
+    assert len(runs) == count
+    shares = Counter(ran.pid for ran in runs)
+    assert all(shares[proc.pid] >= count // 10 for proc in procs), shares
+
+
 def test_adding_a_job_again_while_another_process_runs_it_repeats_no_fire(
     workers: Workers,
 ) -> None:
