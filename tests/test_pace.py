@@ -14,6 +14,7 @@ def test_until_the_rate_is_known_a_few_runs_per_worker() -> None:
     assert pace.room(10_000, 0, 10, 0, 0) == 10 * AHEAD_AT_FIRST
     assert pace.room(10_000, 0, 10, 20, 0) == 20  # claims of at least half of 40
     assert pace.room(10_000, 0, 10, 21, 0) == 0
+    assert pace.room(10_000, 0, 10, 9, 0) == 31  # a worker is idle: no waiting for more
     assert pace.room(5, 0, 10, 0, 0) == 5  # never more than asked
 
 
@@ -24,9 +25,10 @@ def test_until_the_rate_is_known_a_few_runs_per_worker() -> None:
         (2_000, 100, 0, 10 * AHEAD_PER_WORKER),
         # 0.2 s jobs on 10 threads: 50 a second, so 10 + 50 held at most.
         (5, 100, 10, 60 - 10),
-        # Slow jobs (10 s): one per worker, claimed five at a time (half of ten).
+        # Slow jobs (10 s): one per worker, claimed as workers become idle.
         (0, 100, 5, 10 - 5),
-        (0, 100, 6, 0),
+        (0, 100, 9, 1),
+        (0, 100, 10, 0),
     ],
 )
 def test_what_is_held_is_a_second_of_the_measured_rate_beyond_a_run_per_worker(

@@ -1,22 +1,21 @@
 """How far ahead of its executors a scheduler on a shared store claims due runs.
 
-Runs a process claims and queues for its own few workers are runs no other process
-can have: not the idle workers of the others on the store, nor of a process that
-starts a moment later (the workers of one app start together, and the first one up
-would claim a whole backlog before the others read it), and a process killed
-mid-backlog leaves them claimed and never started (the process that takes its leases
-over cannot tell them from runs that were going). So it claims what its workers will
-get through soon: as many runs as they have been ending in :data:`AHEAD_SECONDS`,
-plus one per worker, less the runs in flight; while other processes race it for the
-same fires (the store did not split the backlog between them), at most
-:data:`AHEAD_PER_WORKER` per worker; and it comes back for more as they end, in claims
-big enough to be worth a write transaction (:data:`CLAIM_LEAST`, or half of what it
-may hold). The rate is measured from the count of runs ended (the core's) over spans
-of :data:`_RATE_SPAN_US` or :data:`_RATE_RUNS` runs, smoothed; until it is known it
-claims :data:`AHEAD_AT_FIRST` per worker. Fast runs (no-op jobs end tens of thousands
-a second) are claimed in chunks as big as the scheduler plans; runs that take seconds,
-a few at a time. Pure arithmetic on the numbers it is given: the store link reads them.
-"""
+Runs a process claims and queues for its own few workers are runs no other process can
+have: not the idle workers of the others on the store, nor of a process that starts a
+moment later (the workers of one app start together, and the first one up would claim a
+whole backlog before the others read it), and a process killed mid-backlog leaves them
+claimed and never started (the process that takes its leases over cannot tell them from
+runs that were going). So it claims what its workers will get through soon: as many runs
+as they have been ending in :data:`AHEAD_SECONDS`, plus one per worker, less the runs in
+flight; while other processes race it for the same fires (the store did not split the
+backlog between them), at most :data:`AHEAD_PER_WORKER` per worker; and it comes back
+for more as they end, in claims big enough to be worth a write transaction
+(:data:`CLAIM_LEAST`, or half of what it may hold), or at once when a worker is idle.
+The rate is measured from the count of runs ended (the core's) over spans of
+:data:`_RATE_SPAN_US` or :data:`_RATE_RUNS` runs, smoothed; until it is known it claims
+:data:`AHEAD_AT_FIRST` per worker. Fast runs (no-op jobs end tens of thousands a second)
+are claimed in chunks as big as the scheduler plans; runs that take seconds, a few at a
+time. Pure arithmetic on the numbers it is given: the store link reads them."""
 
 from __future__ import annotations
 
@@ -69,7 +68,9 @@ class ClaimPace:
             ahead = workers + math.ceil(rate * AHEAD_SECONDS)
         most = min(max(workers * AHEAD_PER_WORKER, CLAIM_LEAST), ahead) if racing else ahead
         room = most - in_flight
-        return min(limit, room) if room >= min(CLAIM_LEAST, max(1, most // 2)) else 0
+        if in_flight < workers or room >= min(CLAIM_LEAST, max(1, most // 2)):
+            return min(limit, room)  # (an idle worker never waits for a bigger claim)
+        return 0
 
     def _ending_rate(self, now_us: int, in_flight: int, ended: int) -> float | None:
         """Runs ended per second, smoothed over the last measures; None until measured.
