@@ -385,13 +385,11 @@ class StoreLink:
         return waiting is None or not waiting()
 
     def _share_limit(self, limit: int, now: datetime, *, racing: bool) -> int:
-        """The most due runs to claim now from a shared store, out of *limit*
+        """The most due runs to claim now from a shared store, alone too, out of *limit*
         (:class:`~tickwork._pace.ClaimPace`, by this process's workers: all its
-        executors' ``max_workers``; *racing*: see :meth:`_racing`). Alone too: another
-        process may start on the store at any moment, and what is claimed here is
-        beyond its reach. *limit* as it is when an executor has none (an asyncio or
-        task queue executor: runs wait in a loop or a queue, not for this process's
-        workers)."""
+        executors' ``max_workers``; *racing*: see :meth:`_racing`). *limit* as it is
+        when an executor has none (an asyncio or task queue executor: runs wait in a
+        loop or a queue, not for this process's workers)."""
         workers = 0
         executors = self._executors
         if not isinstance(executors, Mapping):
@@ -596,6 +594,14 @@ class StoreLink:
             return
         if self._outages:
             self._take_outages(now)
+        refresh = getattr(store, "refresh_split", None)  # (optional: see _share)
+        try:
+            if running and refresh is not None and refresh():
+                self.changes_pending = True  # jobs left to others are this one's
+        except StoreError as error:
+            logger.error("tickwork: could not read the dispatching processes: %s", error)
+            self.failed(now, error)
+            return
         look = self.changes_pending  # (cleared before reading: see _notified)
         if look and running and self._backlogged(now):
             # Due fires wait here (a backlog, which other processes may be claiming

@@ -424,3 +424,46 @@ def test_maintain_counts_the_other_processes_that_claim_runs(
     finally:
         third.close()
     assert first.maintain(T0).peers == 0
+
+
+def test_a_process_waiting_on_others_is_woken_when_one_starts_and_reads_its_share_at_once(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    # Its page reads are over: without a wake and a read of the processes, the jobs it
+    # left to others that are its own in the new split waited for the grace (5 s in a
+    # probe of 4 processes started together), held by no process meanwhile.
+    first, _ = stores
+    ids = _due(first, 120)
+    mine = _ids(first.share_due_jobs(after=None, limit=1000)[0])
+    assert first.waiting_on_others()
+    assert not first.refresh_split()  # the processes are known: nothing to read
+    woken = threading.Event()
+    unsubscribe = first.subscribe(woken.set)
+    third = PostgresStore(pg.dsn(), schema=first.schema, lease_time=9)
+    try:
+        third.open()
+        third.dispatching(["default"])  # (NOTIFY: its owner and a newline)
+        _until(lambda: first._live_set is None, "the notification")
+        assert woken.wait(10)
+        assert first.refresh_split()  # some of the jobs left to others are its own now
+        changed = first.sync()
+        assert changed is not None
+        back = _ids(changed[0])
+        assert back
+        assert set(back).isdisjoint(mine)
+        assert sorted(mine + back + list(first._waiting)) == sorted(ids)
+    finally:
+        unsubscribe()
+        third.close()
+
+
+def test_a_change_of_the_processes_wakes_no_one_with_no_job_left_to_others(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, _ = stores
+    woken: list[None] = []
+    first._callbacks.append((lambda: woken.append(None), None))
+    first._heard("another-process\n")
+    assert first._live_set is None  # read at its next page read
+    assert woken == []
+    assert not first.refresh_split()

@@ -91,6 +91,27 @@ class BacklogShare:
         live processes having changed, are read at the next notified read.)"""
         return bool(self._waiting) and not self._recheck
 
+    def refresh_split(self) -> bool:
+        """Read the dispatching processes now if they are not known (a notification said
+        they changed: a process started, stopped, paused or resumed) while due jobs are
+        left to others: whether jobs left to others are this process's after all, which
+        the next sync reports. Called by the scheduler at each upkeep (optional: a store
+        without it has its list read at its next page read or ``maintain``); a page read
+        that is over leaves no later one to read it, and a stale list leaves a share
+        nobody holds until the grace is over.
+
+        Raises:
+            StoreError: the store failed.
+        """
+        if self._live_set is not None or not self._waiting:
+            return False
+        self._read_live_set()
+        return bool(self._recheck)
+
+    def _read_live_set(self) -> None:
+        """Read the dispatching processes and take them (:meth:`_new_live_set`)."""
+        raise NotImplementedError
+
     def _new_live_set(self, entries: Sequence[tuple[str, str | None]]) -> None:
         """Take the dispatching processes just read, (owner, executors as stored) each.
         If they changed, the waiting jobs that are now this process's share are read at

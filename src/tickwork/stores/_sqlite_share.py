@@ -113,6 +113,11 @@ class SQLiteShare(SQLiteLeases, BacklogShare):
             entries.append((self.owner, self._dispatching))
         self._new_live_set(entries)
 
+    def _read_live_set(self) -> None:
+        """Read the dispatching processes: those that beat within a lease time."""
+        lease_us = round(self.lease_time * 1_000_000)
+        self._new_peers(self._read(PEERS, (self.owner, self._now_us - lease_us)))
+
     def share_due_jobs(
         self, *, after: tuple[datetime, str] | None, limit: int
     ) -> tuple[list[Job], tuple[datetime, str] | None]:
@@ -125,8 +130,7 @@ class SQLiteShare(SQLiteLeases, BacklogShare):
             # (Read again for each page once jobs can be due: a small read, and a page
             # is thousands of jobs. Processes that started since the last maintain are
             # counted in; with no notifications, the cached list can be a poll old.)
-            lease_us = round(self.lease_time * 1_000_000)
-            self._new_peers(self._read(PEERS, (self.owner, self._now_us - lease_us)))
+            self._read_live_set()
         aliases, counts, ranks = self._split
         if not aliases:
             jobs = self.due_jobs(after=after, limit=limit)  # nothing split: all of it

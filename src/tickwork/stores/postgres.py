@@ -693,11 +693,14 @@ class PostgresStore(
         if payload == self.owner:
             return
         if payload.endswith("\n"):
-            # A process started or stopped dispatching: the next page read reads the
-            # dispatching processes (see ._pg_share); no job changed.
-            if payload[:-1] != self.owner:
-                self._live_set = None
-            return
+            # A process started or stopped dispatching: the dispatching processes are
+            # read again at the next page read, or by the scheduler woken for it
+            # (refresh_split, see ._pg_share); no job changed.
+            if payload[:-1] == self.owner:
+                return
+            self._live_set = None
+            if not self._waiting:
+                return
         live = self._live_set
         if live is not None and all(owner != payload for owner, _ in live):
             # A process this one does not know of as dispatching (it started; or
