@@ -601,12 +601,21 @@ class SchedulerCore(JobTable):
         if self.records:
             decision.history.append(RunEnd(job.id, nominal, 1, Outcome.MISSED, now, reason=note))
 
-    def _drop_buffer(self, state: JobState, now: datetime, decision: Decision) -> None:
-        """Report every waiting run of *state* as skipped: the scheduler is shutting down."""
+    def _drop_buffer(
+        self,
+        state: JobState,
+        now: datetime,
+        decision: Decision,
+        handed_off: frozenset[tuple[str, int, int]] = frozenset(),
+    ) -> None:
+        """Report every waiting run of *state* as skipped: the scheduler is shutting down
+        (but those in *handed_off*: see :meth:`drop_buffers`)."""
         buffer = state.buffer
         while buffer:
             scheduled_at, attempt = buffer.popleft()
             self.waiting -= 1
+            if handed_off and (state.job.id, epoch_us(scheduled_at), attempt) in handed_off:
+                continue
             self.skipped(
                 decision,
                 state.job.id,
@@ -689,6 +698,15 @@ class SchedulerCore(JobTable):
             state.running -= 1
         return state
 
+    def waiting_runs(self) -> list[tuple[str, datetime, int]]:
+        """Every run waiting for a free instance: (job id, scheduled time, attempt)."""
+        return [
+            (state.job.id, scheduled_at, attempt)
+            for state in self._states.values()
+            if state.buffer
+            for scheduled_at, attempt in state.buffer
+        ]
+
     def pending_retries(self) -> list[tuple[str, datetime, int, int]]:
         """Every retry waiting for its time, in due order: (job id, scheduled time,
         attempt, due µs)."""
@@ -705,13 +723,13 @@ class SchedulerCore(JobTable):
         into: Decision | None = None,
     ) -> Decision:
         """At shutdown: every waiting run and every pending retry, reported skipped,
-        except the retries in *handed_off* (job id, scheduled µs, attempt), which the
-        store keeps for another process. Retries that runs failing after this schedule
-        stay pending: call it again once the executors have stopped."""
+        except those in *handed_off* (job id, scheduled µs, attempt), which the store
+        keeps for another process. Retries that runs failing after this schedule stay
+        pending: call it again once the executors have stopped."""
         self.closing = True
         decision = Decision() if into is None else into
         for state in self._states.values():
-            self._drop_buffer(state, now, decision)
+            self._drop_buffer(state, now, decision, handed_off)
         pending = self._pending()
         for key, state, retry in pending:
             assert state.retries is not None

@@ -63,8 +63,8 @@ class ExecutorLink:
             self.executors["default"] = defaults()["default"]
         self._started: set[str] = set()
         self._lock = threading.Lock()
-        # Shutting down (take_unstarted was called): runs handed over are held here,
-        # not submitted (guarded by _lock).
+        # Shutting down or pausing (take_unstarted was called): runs handed over are
+        # held here, not submitted (guarded by _lock).
         self._holding = False
         self._held: list[RunRequest] = []
         self._report_held: Callable[[RunResult], None] | None = None
@@ -143,6 +143,18 @@ class ExecutorLink:
             except Exception:
                 logger.exception("tickwork: executor %r failed to hand back its queue", alias)
         return taken
+
+    def hold(self) -> None:
+        """From now on, runs handed over are held here (pausing: see :meth:`release`)."""
+        with self._lock:
+            self._holding = True
+
+    def release(self) -> list[RunRequest]:
+        """Hand runs over again after :meth:`hold`; returns the runs held meanwhile."""
+        with self._lock:
+            self._holding = False
+            held, self._held = self._held, []
+        return held
 
     def withdraw(self, job_ids: Collection[str]) -> list[RunRequest]:
         """The runs of *job_ids* the started executors hold unstarted, taken back

@@ -54,6 +54,10 @@ class JobTable:
         state = self._states.get(job_id)
         return state is not None and not state.removed
 
+    def busy_jobs(self) -> set[str]:
+        """The jobs with runs submitted and not ended."""
+        return {job_id for job_id, state in self._states.items() if state.running}
+
     def get(self, job_id: str) -> Job | None:
         """The job, or None (also for a removed job whose last runs are still going)."""
         state = self._states.get(job_id)

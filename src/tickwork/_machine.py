@@ -30,7 +30,7 @@ from ._chains import ChainLink
 from ._checks import seconds
 from ._clock import Clock, CorrectedClock, SystemClock
 from ._context import log_fields, request_fields
-from ._core import Decision, SchedulerCore
+from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision, SchedulerCore
 from ._emit import EventRouter
 from ._errors import SchedulerStateError, StoreError
 from ._events import Event, EventKind, Listener, Listeners
@@ -162,8 +162,9 @@ class Machine:
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
         self._closed = False
-        # Shutting down: the runs the executors had not started when shutdown() was
-        # called (ExecutorLink.take_unstarted), for teardown to leave to the store.
+        # The runs the executors had not started when shutdown() (or pause()) was
+        # called (ExecutorLink.take_unstarted), for teardown to leave to the store (or
+        # for resume() to hand over again).
         self._unstarted: list[RunRequest] = []
         self._core.records = True
         # Functions of stored jobs, by reference: imported once, not once per job.
@@ -243,23 +244,67 @@ class Machine:
 
     def pause(self) -> None:
         """Stop dispatching. Jobs keep their schedules; runs that come due meanwhile are
-        handled by each job's misfire and catch-up policy on :meth:`resume`."""
+        handled by each job's misfire and catch-up policy on :meth:`resume`. Runs the
+        executors hold unstarted (a backlog queued for the threads) are taken back: with
+        a shared store they are left in it for the processes still dispatching (this
+        one's own at resume); otherwise they are held until :meth:`resume`."""
         with self._lock:
             if self._state is not SchedulerState.RUNNING:
                 raise SchedulerStateError(f"cannot pause a scheduler that is {self._state.value}")
             self._state = SchedulerState.PAUSED
             event = Event(kind=EventKind.SCHEDULER_PAUSED, at=self._clock.now())
+        runners = self._runners
+        runners.hold()  # (what a step going on hands over after this is held)
+        with self._lock:
+            busy = self._core.busy_jobs()
+        taken = runners.withdraw(busy) if busy else []
+        with self._lock:
+            if self._state is not SchedulerState.SHUTDOWN:
+                taken += runners.release()
+            kept = self._hand_off(taken, self._clock.now()) if taken else []
+            for request, left in zip(taken, kept, strict=True):
+                if left:
+                    self._core.let_go(request)
+                else:
+                    self._unstarted.append(request)
         self._emit([event])
+        if self._state is SchedulerState.RUNNING:
+            self._resubmit()  # resumed meanwhile
         self._driver.wakeup()  # (the next step tells a shared store it stopped dispatching)
 
     def resume(self) -> None:
-        """Start dispatching again after :meth:`pause`."""
+        """Start dispatching again after :meth:`pause`, and the runs it held first."""
         with self._lock:
             if self._state is not SchedulerState.PAUSED:
                 raise SchedulerStateError(f"cannot resume a scheduler that is {self._state.value}")
             self._state = SchedulerState.RUNNING
             event = Event(kind=EventKind.SCHEDULER_RESUMED, at=self._clock.now())
         self._emit([event])
+        self._resubmit()
+
+    def _resubmit(self) -> None:
+        """Hand the runs :meth:`pause` held back to their executors; those whose job was
+        paused or removed meanwhile are reported skipped."""
+        decision = Decision()
+        with self._lock:
+            if self._state is not SchedulerState.RUNNING or not self._unstarted:
+                return
+            held, self._unstarted = self._unstarted, []
+            now = self._clock.now()
+            runs = []
+            for request in held:
+                job = self._core.get(request.job_id)
+                if job is not None and not job.paused:
+                    runs.append((job.executor, request))
+                else:
+                    why = REMOVED_BEFORE_START if job is None else PAUSED_BEFORE_START
+                    self._core.withdrawn(request, why, now, decision)
+            self._persist(decision, now)
+        if runs:
+            self._runners.submit(
+                runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
+            )
+        self._emit(decision.events)
         self._driver.wakeup()
 
     def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:

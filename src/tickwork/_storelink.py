@@ -730,18 +730,19 @@ class StoreLink:
         return bool(getattr(executor, "resends_on_takeover", False))
 
     def hand_off_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
-        """At shutdown, leave pending retries to the processes that share the store, to
-        run when due with their attempt number; return those it took, as (job id,
-        scheduled µs, attempt). The others are reported skipped."""
-        pending = self._core.pending_retries()
-        retries = [
-            (job_id, scheduled_at, attempt, _EPOCH + timedelta(microseconds=due_us))
-            for job_id, scheduled_at, attempt, due_us in pending
-        ]
+        """At shutdown, leave pending retries (due when they were) and runs waiting for
+        a free instance (due now: a catch-up's queue) to the processes that share the
+        store; return those it took, (job id, scheduled µs, attempt). The others are
+        reported skipped."""
+        core = self._core
+        retries = [(job_id, at, attempt, _EPOCH + timedelta(microseconds=due_us))
+                   for job_id, at, attempt, due_us in core.pending_retries()]  # fmt: skip
+        waiting = [(job_id, at, attempt, now) for job_id, at, attempt in core.waiting_runs()]
         kept = self.leave(retries, now, ("pending retry", "pending retries"))
+        kept += self.leave(waiting, now, ("run waiting for an instance", "runs waiting"))
         return frozenset(
             (job_id, epoch_us(scheduled_at), attempt)
-            for (job_id, scheduled_at, attempt, _), ok in zip(retries, kept, strict=True)
+            for (job_id, scheduled_at, attempt, _), ok in zip(retries + waiting, kept, strict=True)
             if ok
         )
 
