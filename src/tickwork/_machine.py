@@ -281,6 +281,7 @@ class Machine:
             event = Event(kind=EventKind.SCHEDULER_RESUMED, at=self._clock.now())
         self._emit([event])
         self._resubmit()
+        self._driver.wakeup()
 
     def _resubmit(self) -> None:
         """Hand the runs :meth:`pause` held back to their executors; those whose job was
@@ -720,7 +721,6 @@ class Machine:
                 self._router.shutdown(now)
             except StoreError as error:
                 logger.error("tickwork: could not leave waiting event runs to others: %s", error)
-            self._closed = True
         events += batch.events
         self._store.close()
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
@@ -744,6 +744,9 @@ class Machine:
         self._runners.shutdown(wait, timeout)
         batch = Decision()
         with self._lock:
+            # From here on a run that ends is taken in by its own report (_taken); one
+            # reported before that is in _results, drained now.
+            self._closed = True
             now = self._clock.now()
             self._drain_results(batch, now)
             yield batch, now
@@ -806,7 +809,6 @@ class Machine:
         if self._runners.started() or self._unstarted:
             with self._runs_ended(wait, timeout) as (batch, now):
                 self._persist(batch, now)
-                self._closed = True
             events = batch.events
         self._store.close()
         return events
