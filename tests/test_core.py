@@ -892,6 +892,38 @@ def test_plan_due_agrees_with_a_walk(
     )
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    trigger=st.sampled_from(TRIGGERS),
+    skip=st.integers(1, 20),
+    early=st.floats(0.001, 3_600),
+    late=st.floats(0, 2 * 86_400),
+    grace=st.none() | st.floats(0, 86_400),
+    catchup=st.sampled_from(list(Catchup)),
+    max_catchup=st.integers(1, 30),
+)
+def test_plan_due_counts_a_fire_time_off_the_triggers_times(
+    trigger: Trigger,
+    skip: int,
+    early: float,
+    late: float,
+    grace: float | None,
+    catchup: Catchup,
+    max_catchup: int,
+) -> None:
+    # Another process's run-now (or first_fire=) sets a next fire between the trigger's
+    # times; due with the trigger's next ones, it was neither run nor counted missed.
+    first = trigger.next_times(T0, skip + 1)[-1] - seconds(early)
+    now = first + seconds(late)
+    grace_delta = None if grace is None else seconds(grace)
+    plan = plan_due(
+        trigger, first, now, grace=grace_delta, catchup=catchup, max_catchup=max_catchup
+    )
+    assert (plan.runs, plan.missed, plan.next_fire, plan.first_missed) == _reference(
+        trigger, first, now, grace_delta, catchup, max_catchup
+    )
+
+
 def test_jobs_due_at_one_instant_come_out_in_the_order_their_schedules_were_set() -> None:
     # Not by job id: in the order added (so a big backlog is walked through memory in
     # the order it was allocated), and a job whose schedule changed since goes last.

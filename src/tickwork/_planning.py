@@ -327,6 +327,10 @@ def plan_due(
     upcoming = next_job_fire(trigger, now, start, end)
     before_first = first - _US
     total = count_fires(trigger, before_first, now, start, end)
+    # *first* may be off the trigger's times (another process's run-now, first_fire=):
+    # a fire time all the same, counted, run or missed by the policy as the others are.
+    off_grid = next_job_fire(trigger, before_first, start, end) != first
+    total += off_grid
     if catchup is Catchup.NONE:
         return FirePlan((), total, upcoming, first)
     earliest_ok = first if eligible_us is None or epoch_us(first) >= eligible_us else None
@@ -344,6 +348,8 @@ def plan_due(
     if catchup is Catchup.LATEST:
         return FirePlan((latest,), max(total - 1, 0), upcoming, first)
     runs = _last_fires(trigger, earliest_ok, now, max_catchup, start, end)
+    if off_grid and earliest_ok is first and len(runs) < max_catchup:
+        runs = (first, *runs)
     missed = max(total - len(runs), 0)
     return FirePlan(runs, missed, upcoming, first if missed else None)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from types import TracebackType
+from typing import Any
 
 from ._checks import seconds
 from ._clock import Clock
 from ._driver import DriverBase, Pacer, forward_async, off_loop
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState
-from ._model import Run
+from ._model import Job, Run
 from ._options import check_history_query as _check_history_query
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
 from .stores import JobStore
@@ -20,6 +21,8 @@ from .stores import JobStore
 __all__ = ["AsyncScheduler"]
 
 logger = logging.getLogger("tickwork")
+#: An AsyncScheduler's ``add_jobs`` of more jobs than this runs in a worker thread.
+BIG_BATCH = 256
 
 
 #: How long before a run's due time the asyncio driver steps once to warm up (see
@@ -85,7 +88,20 @@ class AsyncScheduler(DriverBase):
     # -- the engine's operations, as coroutines -----------------------------------------
 
     add_job = forward_async(Engine.add_job)
-    add_jobs = forward_async(Engine.add_jobs)
+
+    async def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
+        """See :meth:`tickwork.Scheduler.add_jobs`. A batch of more than
+        :data:`BIG_BATCH` jobs is built in a worker thread, as every call is with a
+        store that does I/O: building ten thousand jobs takes a few hundred
+        milliseconds of Python, which the event loop would otherwise wait for."""
+        entries = list(jobs)
+        engine = self._engine
+        if engine.does_io or len(entries) <= BIG_BATCH:
+            return await off_loop(engine, Engine.add_jobs, entries)
+        added, events = await asyncio.to_thread(engine.held, Engine.add_jobs, entries)
+        engine.emit(events)
+        return added
+
     get_job = forward_async(Engine.get_job)
     get_jobs = forward_async(Engine.get_jobs)
     next_fire_times = forward_async(Engine.next_fire_times)

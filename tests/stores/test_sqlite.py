@@ -1529,6 +1529,35 @@ def test_pause_leaves_the_runs_queued_for_the_threads_in_the_file_until_resume(d
     assert _leases(db) == []
 
 
+@pytest.mark.parametrize(
+    ("catchup", "ran", "missed"),
+    [("all", [2.5, 3.0], []), ("latest", [3.0], [2.5]), ("earliest", [2.5], [3.0])],
+)
+def test_a_run_now_from_another_process_seen_with_the_next_regular_fire_is_not_lost(
+    db: Path, catchup: str, ran: list[float], missed: list[float]
+) -> None:
+    # The scheduler reads the other process's change at its next poll, when the regular
+    # fire is due too: both are fire times for the catch-up policy (the run-now one was
+    # dropped without a trace: not run, not recorded missed).
+    from tickwork import _control
+
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock)
+    scheduler.add_job(RECORD, "interval", seconds=3, start_date=T0, id="x", catchup=catchup)
+    scheduler.open()
+    advance(scheduler, 2)
+    with SQLiteStore(db) as other:
+        _control.run_job_now(other, "x", now=T0 + timedelta(seconds=2.5))
+    advance(scheduler, 0.5)
+    advance(scheduler, 0.5)  # the poll: both are due
+    outcomes = {run.scheduled_at: run.outcome for run in scheduler.history("x")}
+    scheduler.shutdown()
+    at = [T0 + timedelta(seconds=moment) for moment in ran]
+    assert runs_of("x") == [(T0, 1)] + [(moment, 1) for moment in at]
+    for moment in missed:
+        assert outcomes[T0 + timedelta(seconds=moment)] is Outcome.MISSED
+
+
 def test_a_pending_retry_of_an_unclaimed_run_is_reported_skipped_at_shutdown(db: Path) -> None:
     # run_job_now starts a run outside the schedule: no claim, so no lease to leave in
     # the file. Its pending retry is reported, not dropped in silence.
