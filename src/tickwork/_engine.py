@@ -41,7 +41,7 @@ from ._model import (
     evolve,
     make_job,
 )
-from ._options import OPTION_NAMES, check_history_query, check_options, options_of
+from ._options import OPTION_NAMES, adds_only, check_history_query, check_options, options_of
 from ._planning import (
     Draft,
     epoch_us,
@@ -397,14 +397,18 @@ class Engine(JobDecorators, ChainOps, Machine):
             self._batch, self._batch_events = [], []
             self._batch_writes = ([], [])
             self._batch_ids = {e["id"] for e in entries if isinstance(e.get("id"), str)}
+            # Jobs that replace none are built before the write lock is taken (building
+            # is Python, tens of µs a job: other processes' claims waited for it).
+            plain = all(map(adds_only, entries))
             try:
-                with self._store.transaction():
+                with contextlib.nullcontext() if plain else self._store.transaction():
                     added = [self.add_job(**entry) for entry in entries]
-                    new, replaced = self._batch_writes
-                    if new:
-                        self._store.add_jobs(new)
-                    if replaced:
-                        self._store.add_jobs(replaced, replace=True)
+                    with self._store.transaction():
+                        new, replaced = self._batch_writes
+                        if new:
+                            self._store.add_jobs(new)
+                        if replaced:
+                            self._store.add_jobs(replaced, replace=True)
             except BaseException:
                 for job_id, previous in reversed(self._batch):
                     if previous is None:

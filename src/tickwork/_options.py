@@ -49,6 +49,7 @@ __all__ = [
     "OPTION_NAMES",
     "ExecutorLike",
     "Option",
+    "adds_only",
     "check_history_query",
     "check_options",
     "options_of",
@@ -449,3 +450,13 @@ def check_history_query(job_id: object, limit: object) -> None:
     if job_id is not None and not isinstance(job_id, str):
         raise TypeError(f"job_id must be a str or None, got {job_id!r}")
     whole(limit, "limit", minimum=0)
+
+
+def adds_only(entry: Mapping[str, Any]) -> bool:
+    """Whether an ``add_jobs`` entry can only add a job, replacing or changing none: no
+    ``replace_existing``, ``conflict`` or ``on_failure`` (which may name an existing
+    job). Such a batch is built before the store's write lock is taken: an id another
+    process takes meanwhile fails the insert, and the batch with it."""
+    if entry.get("replace_existing") or entry.get("on_failure") is not None:
+        return False
+    return entry.get("conflict", ConflictPolicy.RAISE) in (ConflictPolicy.RAISE, "raise")

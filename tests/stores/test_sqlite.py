@@ -1558,6 +1558,74 @@ def test_a_run_now_from_another_process_seen_with_the_next_regular_fire_is_not_l
         assert outcomes[T0 + timedelta(seconds=moment)] is Outcome.MISSED
 
 
+def _probe_building(monkeypatch: pytest.MonkeyPatch, db: Path, during: Any = None) -> list[bool]:
+    """Whether the file was write-locked as each job of an add_jobs was being built
+    (*during*: called at the first, as another process's doing meanwhile)."""
+    from tickwork import _engine
+
+    locked: list[bool] = []
+    real = _engine.make_trigger
+
+    def probing(*args: Any, **kwargs: Any) -> Any:
+        conn = sqlite3.connect(db, timeout=0)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            locked.append(False)
+        except sqlite3.OperationalError:
+            locked.append(True)
+        finally:
+            conn.close()
+        if during is not None and len(locked) == 1:
+            during()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "make_trigger", probing)
+    return locked
+
+
+@pytest.mark.parametrize(("extra", "locked"), [({}, False), ({"replace_existing": True}, True)])
+def test_add_jobs_builds_jobs_that_replace_none_before_taking_the_write_lock(
+    db: Path, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], locked: bool
+) -> None:
+    # Building is Python, tens of µs a job: held under the write lock, a chunked add of
+    # 100,000 jobs kept another process's scheduler from claiming for a second.
+    scheduler = scheduler_on(db, FakeClock(T0))
+    scheduler.add_job(RECORD, "interval", hours=2, id="first")  # (the file exists)
+    seen = _probe_building(monkeypatch, db)
+    scheduler.add_jobs(
+        {"func": RECORD, "trigger": "interval", "hours": 1, "id": f"j{n}", **extra}
+        for n in range(3)
+    )
+    assert seen == [locked] * 3
+    assert len(scheduler.get_jobs()) == 4
+    scheduler.shutdown()
+
+
+def test_an_id_taken_by_another_process_while_add_jobs_builds_fails_the_whole_batch(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tickwork.stores._contract import make_job
+
+    scheduler = scheduler_on(db, FakeClock(T0))
+    scheduler.add_job(RECORD, "interval", hours=2, id="first")
+
+    def another_process_adds_j2() -> None:
+        with SQLiteStore(db) as other:
+            other.add_job(make_job("j2"))
+
+    _probe_building(monkeypatch, db, during=another_process_adds_j2)
+    with pytest.raises(ConflictingIdError, match="j2"):
+        scheduler.add_jobs(
+            {"func": RECORD, "trigger": "interval", "hours": 1, "id": f"j{n}"} for n in range(3)
+        )
+    # None of the batch: j2 is the other process's job.
+    assert sorted(job.id for job in scheduler.get_jobs()) == ["first", "j2"]
+    with SQLiteStore(db) as reader:
+        assert sorted(job.id for job in reader.get_jobs()) == ["first", "j2"]
+    scheduler.shutdown()
+
+
 def test_a_pending_retry_of_an_unclaimed_run_is_reported_skipped_at_shutdown(db: Path) -> None:
     # run_job_now starts a run outside the schedule: no claim, so no lease to leave in
     # the file. Its pending retry is reported, not dropped in silence.
