@@ -576,20 +576,27 @@ def test_every_run_started_before_shutdown_wait_false_is_reported_once() -> None
         assert len(events.of(EventKind.JOB_REMOVED)) == 1000
 
 
-def test_pause_holds_a_backlog_queued_in_the_executor_until_resume() -> None:
-    # "Hold everything for now": runs queued for the threads do not start while the
-    # scheduler is paused (a probe counted 1,471 starting in the 3 s after pause()).
+def _one_thread_backlog(count: int) -> tuple[Scheduler, Events, Gate]:
+    """A started scheduler with one worker thread, *count* date jobs due (the gate),
+    the first of them running and the others queued for the thread."""
     events = Events()
     scheduler = Scheduler(timezone="UTC", executors={"default": ThreadExecutor(max_workers=1)})
     scheduler.add_listener(events)
     gate = Gate()
     due = datetime.now(timezone.utc) - timedelta(seconds=1)
     scheduler.add_jobs(
-        {"func": gate, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(12)
+        {"func": gate, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(count)
     )
     scheduler.start()
+    gate.wait_started(1)
+    return scheduler, events, gate
+
+
+def test_pause_holds_a_backlog_queued_in_the_executor_until_resume() -> None:
+    # "Hold everything for now": runs queued for the threads do not start while the
+    # scheduler is paused (a probe counted 1,471 starting in the 3 s after pause()).
+    scheduler, events, gate = _one_thread_backlog(12)
     try:
-        gate.wait_started(1)  # one runs, the others wait for the one thread
         scheduler.pause()
         gate.opened.set()
         assert wait_until(lambda: len(events.of(EventKind.JOB_EXECUTED)) == 1)
@@ -608,17 +615,8 @@ def test_pause_holds_a_backlog_queued_in_the_executor_until_resume() -> None:
 
 
 def test_a_backlog_held_by_pause_is_reported_at_shutdown() -> None:
-    events = Events()
-    scheduler = Scheduler(timezone="UTC", executors={"default": ThreadExecutor(max_workers=1)})
-    scheduler.add_listener(events)
-    gate = Gate()
-    due = datetime.now(timezone.utc) - timedelta(seconds=1)
-    scheduler.add_jobs(
-        {"func": gate, "trigger": "date", "run_date": due, "id": f"j{n}"} for n in range(5)
-    )
-    scheduler.start()
+    scheduler, events, gate = _one_thread_backlog(5)
     try:
-        gate.wait_started(1)
         scheduler.pause()
     finally:
         gate.opened.set()

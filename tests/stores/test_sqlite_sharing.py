@@ -277,6 +277,15 @@ def test_runs_left_at_shutdown_come_before_the_backlog_planned_where_they_are_ta
         second.shutdown(wait=False)
 
 
+def _holding_on(db: Path, clock: FakeClock, pool: Holding) -> Scheduler:
+    """A scheduler on the file whose executor is *pool*, opened."""
+    scheduler = Scheduler(
+        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
+    )
+    scheduler.open()
+    return scheduler
+
+
 def test_alone_a_process_claims_what_its_workers_start_soon_and_fast_runs_in_chunks(
     db: Path,
 ) -> None:
@@ -286,10 +295,7 @@ def test_alone_a_process_claims_what_its_workers_start_soon_and_fast_runs_in_chu
     clock = FakeClock(T0)
     due = _backlog(db, clock, 1000)
     pool = Holding(max_workers=3)
-    scheduler = Scheduler(
-        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
-    )
-    scheduler.open()
+    scheduler = _holding_on(db, clock, pool)
     try:
         clock.set(due)
         scheduler.engine.step()
@@ -315,13 +321,8 @@ def test_a_process_starting_while_another_works_alone_through_slow_runs_gets_a_s
     clock = FakeClock(T0)
     due = _backlog(db, clock, 300)
     pool, later_pool = Holding(max_workers=3), Holding(max_workers=3)
-    first = Scheduler(
-        store=SQLiteStore(db), clock=clock, executors={"default": pool}, timezone="UTC"
-    )
-    later = Scheduler(
-        store=SQLiteStore(db), clock=clock, executors={"default": later_pool}, timezone="UTC"
-    )
-    first.open()
+    first = _holding_on(db, clock, pool)
+    later: Scheduler | None = None
     try:
         clock.set(due)
         first.engine.step()
@@ -330,7 +331,7 @@ def test_a_process_starting_while_another_works_alone_through_slow_runs_gets_a_s
         first.engine.step()
         held = len(pool.taken)
         assert held < 3 * AHEAD_PER_WORKER
-        later.open()
+        later = _holding_on(db, clock, later_pool)
         later.engine.step()
         assert later_pool.taken
         both = [request.job_id for request in pool.taken + later_pool.taken]
@@ -338,7 +339,8 @@ def test_a_process_starting_while_another_works_alone_through_slow_runs_gets_a_s
         assert _leases(db) == len(both) - 3
     finally:
         first.shutdown(wait=False)
-        later.shutdown(wait=False)
+        if later is not None:
+            later.shutdown(wait=False)
 
 
 def test_run_until_runs_a_whole_backlog_claimed_a_part_at_a_time(
