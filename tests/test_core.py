@@ -625,7 +625,7 @@ def test_a_done_job_cut_off_elsewhere_stays_while_a_run_of_it_goes_here() -> Non
     assert core.finished(result(request), T0 + seconds(11)).jobs_to_delete == ["j"]
 
 
-def test_a_handed_off_retry_runs_now_or_is_skipped_without_its_job() -> None:
+def test_a_handed_off_run_starts_when_taken_or_is_skipped_without_its_job() -> None:
     core = make_core(make_job())
     decision = Decision()
     later = T0 + seconds(1)
@@ -633,10 +633,12 @@ def test_a_handed_off_retry_runs_now_or_is_skipped_without_its_job() -> None:
         "j", T0, 2, owner="o", dead=False, handed_off=True, now=later, into=decision
     )
     assert warning is None
-    assert decision.events == []
-    assert core.pop_due(T0 + seconds(1)) == [RetryDue("j", T0, 2)]
+    ((_, request),) = decision.runs_to_start  # type: ignore[misc]
+    assert (request.job_id, request.scheduled_at, request.attempt) == ("j", T0, 2)
+    assert request.misfire_grace is None  # late by design: it waited in the store
+    assert kinds(decision.events) == [EventKind.JOB_SUBMITTED]
     core.taken_over("gone", T0, 2, owner="o", dead=False, handed_off=True, now=T0, into=decision)
-    (event,) = decision.events
+    event = decision.events[-1]
     assert (event.kind, event.job_id, event.reason) == (
         EventKind.JOB_SKIPPED,
         "gone",
@@ -644,16 +646,36 @@ def test_a_handed_off_retry_runs_now_or_is_skipped_without_its_job() -> None:
     )
 
 
-def test_a_run_handed_off_comes_due_by_its_own_time_among_a_backlog() -> None:
-    # A run left unstarted by a process that shut down is older than most fires of the
-    # backlog still due: taken in, it is due by its own time, not after all of them.
-    core = make_core(make_job(id="left"), make_job(id="other", next_fire=T0 + seconds(5)))
+def test_runs_handed_off_wait_for_a_free_instance_oldest_first() -> None:
+    # A catch-up's queue left at shutdown ran all at once where it was taken (ten
+    # overlapping runs of a job with max_instances=1, in a probe).
+    core = make_core(make_job())
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, running),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[misc]
     decision = Decision()
-    core.taken_over(
-        "left", T0, 1, owner="", dead=False, handed_off=True, now=T0 + seconds(60), into=decision
+    for fire in (20, 30):
+        core.taken_over("j", T0 + seconds(fire), 1, owner="", dead=False, handed_off=True,
+                        now=T0 + seconds(31), into=decision)  # fmt: skip
+    assert decision.runs_to_start == []
+    assert core.waiting == 2
+    after = core.finished(result(running), T0 + seconds(32))
+    ((_, request),) = after.runs_to_start  # type: ignore[misc]
+    assert request.scheduled_at == T0 + seconds(20)
+
+
+def test_a_job_done_firing_stays_stored_while_its_runs_are_left_to_others() -> None:
+    # Its waiting runs were left in the store at shutdown: the taker needs the record.
+    core = make_core(make_job(max_instances=1))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, running),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[misc]
+    core.run_now("j", T0 + seconds(11), T0 + seconds(11))  # waits for the running one
+    core.put(evolve(core.get("j"), next_fire=None))  # type: ignore[arg-type]
+    [(job_id, at, attempt)] = core.waiting_runs()
+    dropped = core.drop_buffers(
+        T0 + seconds(12), handed_off=frozenset({(job_id, epoch_us(at), attempt)})
     )
-    due = core.pop_due(T0 + seconds(60), limit=1)
-    assert due == [RetryDue("left", T0, 1)]
+    assert dropped.events == []
+    assert core.finished(result(running), T0 + seconds(13)).jobs_to_delete == []
 
 
 # -- planning: small pieces -------------------------------------------------------------

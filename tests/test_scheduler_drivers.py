@@ -614,6 +614,25 @@ def test_pause_holds_a_backlog_queued_in_the_executor_until_resume() -> None:
         scheduler.shutdown(wait=True, timeout=LIMIT)
 
 
+def test_pause_holds_the_runs_waiting_for_a_free_instance_until_resume(
+    scheduler: Scheduler,
+) -> None:
+    events = Events()
+    scheduler.add_listener(events)
+    gate = Gate()
+    scheduler.add_job(gate, "interval", hours=1, overlap="buffer_all", id="b")
+    for _ in range(3):
+        scheduler.run_job_now("b")  # one runs, two wait for it
+    gate.wait_started(1)
+    scheduler.pause()
+    gate.opened.set()
+    assert wait_until(lambda: len(events.of(EventKind.JOB_EXECUTED)) == 1)
+    assert not wait_until(lambda: len(gate.started) > 1, limit=0.3)
+    scheduler.resume()
+    assert wait_until(lambda: len(events.of(EventKind.JOB_EXECUTED)) == 3)
+    assert len(gate.started) == 3
+
+
 def test_a_backlog_held_by_pause_is_reported_at_shutdown() -> None:
     scheduler, events, gate = _one_thread_backlog(5)
     try:

@@ -424,20 +424,44 @@ class SchedulerCore(JobTable):
         if state is not None:
             assert job is not None
             state.job = job
-            buffer = state.buffer
-            while buffer and state.running < job.max_instances:
+            if state.buffer:
                 if self.closing:
                     self._drop_buffer(state, now, decision)
-                    break
-                scheduled_at, attempt = buffer.popleft()
-                self.waiting -= 1
-                run = self._request(state, scheduled_at, attempt, of_fire=False)
-                decision.runs_to_start.append(run)
-                if self.wants & _SUBMITTED:
-                    decision.report_submitted(job.id, scheduled_at, attempt, at=now)
+                else:
+                    self._start_waiting(state, now, decision)
             if idle_and_done(state):
                 self._done(state, decision)
         return decision
+
+    def _start_waiting(self, state: JobState, now: datetime, decision: Decision) -> None:
+        """Start the runs of *state* waiting for a free instance that now have one
+        (none while the scheduler is paused)."""
+        buffer = state.buffer
+        job = state.job
+        while buffer and state.running < job.max_instances and not self.holding:
+            scheduled_at, attempt = buffer.popleft()
+            self.waiting -= 1
+            run = self._request(state, scheduled_at, attempt, of_fire=False)
+            decision.runs_to_start.append(run)
+            if self.wants & _SUBMITTED:
+                decision.report_submitted(job.id, scheduled_at, attempt, at=now)
+
+    def start_waiting(self, now: datetime, decision: Decision) -> None:
+        """Resuming: start the waiting runs that have a free instance."""
+        for state in [state for state in self._states.values() if state.buffer]:
+            self._start_waiting(state, now, decision)
+
+    def let_go_waiting(self, left: frozenset[tuple[str, int, int]]) -> None:
+        """Forget the waiting runs in *left* (job id, scheduled µs, attempt): another
+        process takes them (a pause left them in a shared store)."""
+        for job_id in {key[0] for key in left}:
+            state = self._states.get(job_id)
+            if state is None or not state.buffer:
+                continue
+            kept = deque(i for i in state.buffer if (job_id, epoch_us(i[0]), i[1]) not in left)
+            self.waiting -= len(state.buffer) - len(kept)
+            state.buffer = kept
+            self.left.add(job_id)
 
     def taken_over(
         self,
@@ -455,8 +479,8 @@ class SchedulerCore(JobTable):
         its lease) while the run was going, or, with *handed_off*, it left this retry
         (*attempt* is then the attempt to run) when it shut down.
 
-        A handed-off retry is queued to run now (or reported skipped if its job is gone
-        here). A cut-off run is decided exactly like a failed run, with a
+        A handed-off run starts now or waits for a free instance (skipped if its job is
+        gone here). A cut-off run is decided exactly like a failed run, with a
         :class:`~tickwork.LeaseExpired` as its error: retried by the job's retry policy
         (``JOB_RETRIED``), else reported ``JOB_INTERRUPTED``; its history row is
         ``interrupted``; a job done firing whose run this was is removed once idle. The
@@ -472,10 +496,11 @@ class SchedulerCore(JobTable):
                 gone = "its job no longer exists"
                 self.skipped(decision, job_id, scheduled_at, attempt, now, gone)
             else:
-                # Due by its own time, as the fires of a backlog are (a run left
-                # unstarted at shutdown is older than most of them), once due.
-                due_us = min(epoch_us(now), epoch_us(scheduled_at))
-                self._queue_retry(state, scheduled_at, attempt, due_us)
+                # Due (it is taken once due): started now, or waiting for a free
+                # instance, as a run asked for is. This process is its taker now.
+                self.left.discard(job_id)
+                self._start_or_hold(state, scheduled_at, attempt, now, decision,
+                                    from_schedule=False)  # fmt: skip
             return None
         error = LeaseExpired(
             f"the run of job {job_id!r} scheduled {scheduled_at.isoformat()} "
@@ -615,6 +640,7 @@ class SchedulerCore(JobTable):
             scheduled_at, attempt = buffer.popleft()
             self.waiting -= 1
             if handed_off and (state.job.id, epoch_us(scheduled_at), attempt) in handed_off:
+                self.left.add(state.job.id)
                 continue
             self.skipped(
                 decision,
@@ -736,6 +762,7 @@ class SchedulerCore(JobTable):
             del state.retries[key]
             job_id = state.job.id
             if (job_id, epoch_us(retry.scheduled_at), retry.attempt) in handed_off:
+                self.left.add(job_id)
                 continue
             self.skipped(
                 decision,
@@ -817,5 +844,5 @@ class SchedulerCore(JobTable):
         """Forget an idle job with no fire time left; its record goes from the store too
         (a removed job's went already)."""
         self._forget(state)
-        if not state.removed:
+        if not state.removed and state.job.id not in self.left:
             decision.jobs_to_delete.append(state.job.id)

@@ -40,6 +40,11 @@ class JobTable:
         self.ended = 0
         #: Set while the scheduler shuts down: buffered runs are dropped, not started.
         self.closing = False
+        #: Set while the scheduler is paused: buffered runs wait, not started.
+        self.holding = False
+        #: Jobs with runs left in a shared store for other processes (a hand-off): their
+        #: records stay for the taker, whose runs' ends remove a job done firing.
+        self.left: set[str] = set()
         #: Event kinds someone listens to; the hot ones are only built when wanted.
         self.wants = 0  # an int: IntFlag arithmetic is slow on the hot path
         #: Whether decisions carry a RunEnd for every run that ends (for the history).

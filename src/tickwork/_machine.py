@@ -252,6 +252,7 @@ class Machine:
             if self._state is not SchedulerState.RUNNING:
                 raise SchedulerStateError(f"cannot pause a scheduler that is {self._state.value}")
             self._state = SchedulerState.PAUSED
+            self._core.holding = True  # (runs waiting for an instance wait on)
             event = Event(kind=EventKind.SCHEDULER_PAUSED, at=self._clock.now())
         runners = self._runners
         runners.hold()  # (what a step going on hands over after this is held)
@@ -261,12 +262,15 @@ class Machine:
         with self._lock:
             if self._state is not SchedulerState.SHUTDOWN:
                 taken += runners.release()
-            kept = self._hand_off(taken, self._clock.now()) if taken else []
+            now = self._clock.now()
+            kept = self._hand_off(taken, now) if taken else []
             for request, left in zip(taken, kept, strict=True):
                 if left:
                     self._core.let_go(request)
                 else:
                     self._unstarted.append(request)
+            if self._core.waiting and self._state is SchedulerState.PAUSED:
+                self._core.let_go_waiting(self._link.hand_off_waiting(now))
         self._emit([event])
         if self._state is SchedulerState.RUNNING:
             self._resubmit()  # resumed meanwhile
@@ -284,12 +288,14 @@ class Machine:
         self._driver.wakeup()
 
     def _resubmit(self) -> None:
-        """Hand the runs :meth:`pause` held back to their executors; those whose job was
-        paused or removed meanwhile are reported skipped."""
+        """Hand the runs :meth:`pause` held back to their executors (those whose job was
+        paused or removed meanwhile are reported skipped), and start the runs waiting
+        for a free instance that have one."""
         decision = Decision()
         with self._lock:
-            if self._state is not SchedulerState.RUNNING or not self._unstarted:
+            if self._state is not SchedulerState.RUNNING:
                 return
+            self._core.holding = False
             held, self._unstarted = self._unstarted, []
             now = self._clock.now()
             runs = []
@@ -300,12 +306,13 @@ class Machine:
                 else:
                     why = REMOVED_BEFORE_START if job is None else PAUSED_BEFORE_START
                     self._core.withdrawn(request, why, now, decision)
+            self._core.start_waiting(now, decision)
             self._persist(decision, now)
-        if runs:
+        if runs:  # (handed over once already: as they were)
             self._runners.submit(
                 runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
             )
-        self._emit(decision.events)
+        self._apply(decision)
         self._driver.wakeup()
 
     def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:

@@ -13,11 +13,9 @@ those decisions to the store and the store's answers back to the core:
   run, and the job is taken as the store now has it;
 * **sharing** (a :class:`~tickwork.stores.SharedJobStore` only): other processes'
   changes are taken in every ``poll_interval`` and, from a
-  :class:`~tickwork.stores.NotifyingStore`, at the step after the store tells of
-  them (the driver is woken: a burst of notifications is one read), leases on
-  running runs are renewed,
-  runs of dead processes are taken over, and pending retries are handed off at
-  shutdown;
+  :class:`~tickwork.stores.NotifyingStore`, at the step after it tells of them (a
+  burst of notifications is one read), leases are renewed, runs of dead processes
+  taken over, and runs not started handed off at shutdown (or pause);
 * **persisting** a decision: changed job records, finished jobs and history rows, in
   one transaction; rows a failing store could not take are kept and written later.
 
@@ -606,11 +604,9 @@ class StoreLink:
         if look and running and self._backlogged(now):
             # Due fires wait here (a backlog, which other processes may be claiming
             # too): the others' changes are read once it is done, in one read, not at
-            # each of their notifications. Each read would take in every job they have
-            # claimed since the last one, each claim one at a time: in a backlog four
-            # processes share, most of the jobs, read again and again. Claims stay
-            # exact meanwhile (a fire another process took is lost here, not run), and
-            # the poll below still reads every poll_interval.
+            # each of their notifications (each would take in every job they claimed
+            # since the last, again and again). Claims stay exact meanwhile (a fire
+            # another process took is lost here, not run); the poll still reads.
             look = False  # (still pending)
         else:
             self.changes_pending = False
@@ -734,17 +730,15 @@ class StoreLink:
         a free instance (due now: a catch-up's queue) to the processes that share the
         store; return those it took, (job id, scheduled µs, attempt). The others are
         reported skipped."""
-        core = self._core
         retries = [(job_id, at, attempt, _EPOCH + timedelta(microseconds=due_us))
-                   for job_id, at, attempt, due_us in core.pending_retries()]  # fmt: skip
-        waiting = [(job_id, at, attempt, now) for job_id, at, attempt in core.waiting_runs()]
+                   for job_id, at, attempt, due_us in self._core.pending_retries()]  # fmt: skip
         kept = self.leave(retries, now, ("pending retry", "pending retries"))
-        kept += self.leave(waiting, now, ("run waiting for an instance", "runs waiting"))
-        return frozenset(
-            (job_id, epoch_us(scheduled_at), attempt)
-            for (job_id, scheduled_at, attempt, _), ok in zip(retries + waiting, kept, strict=True)
-            if ok
-        )
+        return self.hand_off_waiting(now) | _keys(retries, kept)
+
+    def hand_off_waiting(self, now: datetime) -> frozenset[tuple[str, int, int]]:
+        """Leave the runs waiting for a free instance in a shared store, due now."""
+        waiting = [(job_id, at, attempt, now) for job_id, at, attempt in self._core.waiting_runs()]
+        return _keys(waiting, self.leave(waiting, now, ("run waiting for an instance", "runs")))
 
     def leave(self, runs: list[HandOffLike], now: datetime, nouns: tuple[str, str]) -> list[bool]:
         """At shutdown, leave *runs* (job id, scheduled time, attempt, due) to the
@@ -818,10 +812,16 @@ class StoreLink:
                 counted = _counters_onto_stored(store, job, job.id in decision.paused)
                 if counted is not None:
                     store.update_job(counted, schedule=False)
-        if decision.jobs_to_delete:
-            store.remove_jobs(decision.jobs_to_delete)
+        if decision.jobs_to_delete:  # (not one that other processes have runs of)
+            remove = getattr(store, "remove_done_jobs", None) if self._peers else None
+            (remove or store.remove_jobs)(decision.jobs_to_delete)
         if history:
             store.record_runs(history, now=now)
+
+
+def _keys(runs: list[HandOffLike], kept: list[bool]) -> frozenset[tuple[str, int, int]]:
+    """(job id, scheduled µs, attempt) of the *runs* a store *kept*."""
+    return frozenset((r[0], epoch_us(r[1]), r[2]) for r, ok in zip(runs, kept, strict=True) if ok)
 
 
 def _counters_onto_stored(store: JobStore, job: Job, paused_here: bool) -> Job | None:

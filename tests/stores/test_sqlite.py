@@ -1626,6 +1626,57 @@ def test_an_id_taken_by_another_process_while_add_jobs_builds_fails_the_whole_ba
     scheduler.shutdown()
 
 
+def test_pause_leaves_a_catch_up_queue_in_the_file_and_resume_runs_it(db: Path) -> None:
+    # The queue of catchup="all" behind max_instances=1 kept starting while paused
+    # (41 runs after pause() in a probe), and the other processes could not have it.
+    sqlite_jobs.RELEASE.clear()
+    earlier = scheduler_on(db, FakeClock(datetime.now(timezone.utc) - timedelta(minutes=6)))
+    earlier.add_job(f"{sqlite_jobs.__name__}:wait_released", "interval", minutes=1,
+                    catchup="all", id="etl")  # fmt: skip
+    earlier.shutdown()  # five fires missed since
+    scheduler = Scheduler(store=SQLiteStore(db), timezone="UTC",
+                          executors={"default": ThreadExecutor(max_workers=2)})  # fmt: skip
+    scheduler.start()
+    try:
+        assert wait_until(lambda: len(runs_of("etl")) == 1)  # the others queued behind it
+        scheduler.pause()
+        owner = scheduler.store.owner  # type: ignore[attr-defined]
+        leases = _leases(db)
+        assert sorted(lease[2] for lease in leases) == [""] * (len(leases) - 1) + [owner]
+        assert len(leases) > 2
+        sqlite_jobs.RELEASE.set()
+        assert not wait_until(lambda: len(runs_of("etl")) > 1, limit=0.3)
+        scheduler.resume()
+        assert wait_until(lambda: len(runs_of("etl")) == len(leases), limit=10)
+    finally:
+        sqlite_jobs.RELEASE.set()
+        scheduler.shutdown(wait=True)
+    fires = [at for at, _ in runs_of("etl")]
+    assert fires == sorted(set(fires))  # each once, oldest first
+    assert _leases(db) == []
+
+
+def test_a_job_done_firing_stays_while_another_process_holds_a_run_of_it(db: Path) -> None:
+    # Removed by the first process whose runs of it ended, the record was gone for the
+    # process whose runs still waited (44 of 52 catch-up runs then skipped as "its job
+    # no longer exists" where they were handed off, in a probe).
+    from tickwork.stores._contract import make_job
+
+    here, there = SQLiteStore(db, lease_time=9), SQLiteStore(db, lease_time=9)
+    here.open()
+    there.open()
+    here.add_jobs([make_job("held"), make_job("free")])
+    later = T0 + timedelta(seconds=10)
+    assert there.claim_fires([("held", T0, None, None, (T0, later))], now=T0) == [0]
+    assert here.claim_fires([("free", T0, None, None, (T0,))], now=T0) == [0]
+    here.remove_done_jobs(["held", "free"])
+    assert [job.id for job in here.get_jobs()] == ["held"]
+    with dbfile.connect(db) as conn:  # no tombstone: the others keep it too
+        assert [row[0] for row in conn.execute("SELECT id FROM removed")] == ["free"]
+    there.close()
+    here.close()
+
+
 def test_a_pending_retry_of_an_unclaimed_run_is_reported_skipped_at_shutdown(db: Path) -> None:
     # run_job_now starts a run outside the schedule: no claim, so no lease to leave in
     # the file. Its pending retry is reported, not dropped in silence.

@@ -474,6 +474,25 @@ class PostgresStore(
         if job_ids:
             self._remove(list(dict.fromkeys(job_ids)), "remove jobs")
 
+    def remove_done_jobs(self, job_ids: Sequence[str]) -> None:
+        """:meth:`remove_jobs` for jobs done firing, but those another process still
+        holds a run of (a lease not this store's): that process needs the record, and
+        removes it when its runs end."""
+        ids = list(dict.fromkeys(job_ids))
+        if not ids:
+            return
+        held = {
+            row[0]
+            for row in self._read(
+                f"SELECT job_id FROM {self._s}.leases WHERE job_id = ANY(%s) AND owner <> %s",
+                (ids, self.owner),
+                "read the leases of jobs done firing",
+            )
+        }
+        gone = [job_id for job_id in ids if job_id not in held]
+        if gone:
+            self._remove(gone, "remove jobs done firing")
+
     def _remove(self, job_ids: list[str], action: str) -> list[Any]:
         """Delete the jobs, leave a tombstone for each one deleted; the ids deleted."""
         gone = self._lone_write(

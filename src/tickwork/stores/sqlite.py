@@ -343,6 +343,20 @@ class SQLiteStore(
             # less of a backlog's done date jobs).
             insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in ids], (1,))
 
+    def remove_done_jobs(self, job_ids: Sequence[str]) -> None:
+        """:meth:`remove_jobs` for jobs done firing, but those another process still
+        holds a run of (a lease not this store's: running there, waiting there for a free
+        instance, or left in the file at a shutdown): that process needs the record, and
+        removes it when its runs end."""
+        ids = list(dict.fromkeys(job_ids))
+        with self._write("remove jobs done firing") as conn:
+            held: set[str] = set()
+            for marks, chunk in in_lists(ids):
+                held.update(row[0] for row in conn.execute(
+                    f"SELECT job_id FROM leases WHERE job_id IN ({marks}) AND owner != ?",
+                    (*chunk, self.owner)))  # fmt: skip
+            self.remove_jobs([job_id for job_id in ids if job_id not in held])
+
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
             f"SELECT {_COLUMNS}, next_fire_zone, broken FROM jobs WHERE id = ?", (job_id,)
