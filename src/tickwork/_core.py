@@ -458,10 +458,15 @@ class SchedulerCore(JobTable):
             state = self._states.get(job_id)
             if state is None or not state.buffer:
                 continue
-            kept = deque(i for i in state.buffer if (job_id, epoch_us(i[0]), i[1]) not in left)
-            self.waiting -= len(state.buffer) - len(kept)
-            state.buffer = kept
+            self._drop_waiting(state, left.__contains__)
             self.left.add(job_id)
+
+    def _drop_waiting(self, state: JobState, drop: Callable[[tuple[str, int, int]], bool]) -> int:
+        """Drop, unreported, the waiting runs *drop* names (job id, scheduled µs, attempt)."""
+        buffer, job_id = state.buffer or deque(), state.job.id
+        state.buffer = deque(i for i in buffer if not drop((job_id, epoch_us(i[0]), i[1])))
+        self.waiting -= len(buffer) - len(state.buffer)
+        return len(buffer) - len(state.buffer)
 
     def taken_over(
         self,
@@ -660,10 +665,7 @@ class SchedulerCore(JobTable):
         at = epoch_us(scheduled_at)
         dropped = 0
         if state.buffer:
-            kept = deque(item for item in state.buffer if epoch_us(item[0]) != at)
-            dropped += len(state.buffer) - len(kept)
-            self.waiting -= len(state.buffer) - len(kept)
-            state.buffer = kept
+            dropped += self._drop_waiting(state, lambda key: key[1] == at)
         if state.retries:
             retries = state.retries
             gone = [key for key, retry in retries.items() if epoch_us(retry.scheduled_at) == at]

@@ -313,7 +313,6 @@ class Machine:
                 runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
             )
         self._apply(decision)
-        self._driver.wakeup()
 
     def add_listener(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
         """Call *callback(event)* for every event whose kind is in *mask*.
