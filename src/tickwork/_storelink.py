@@ -81,8 +81,7 @@ def _nothing() -> None:
 
 def earliest(*moments: datetime | None) -> datetime | None:
     """The earliest of the given instants (None when none is given)."""
-    found = [moment for moment in moments if moment is not None]
-    return min(found, key=epoch_us) if found else None
+    return min((moment for moment in moments if moment is not None), key=epoch_us, default=None)
 
 
 class StoreLink:
@@ -560,8 +559,7 @@ class StoreLink:
     # -- sharing ----------------------------------------------------------------------
 
     def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
-        """Take in other processes' changes and look after leases, when due; then, while
-        running, read a window's next page when it is wanted."""
+        """Take in others' changes, look after leases; running, read a window's next page."""
         self._look_after_shared(now, batch, running=running)
         window = self.window
         if window is not None and running and self.ok and window.started:
@@ -593,6 +591,7 @@ class StoreLink:
         if self._outages:
             self._take_outages(now)
         refresh = getattr(store, "refresh_split", None)  # (optional: see _share)
+        wanted = getattr(store, "upkeep_wanted", None)  # (optional: runs handed off)
         try:
             if running and refresh is not None and refresh():
                 self.changes_pending = True  # jobs left to others are this one's
@@ -622,7 +621,8 @@ class StoreLink:
             if look:
                 self.take_changes(now, batch)
                 look = False
-            if self.upkeep_at is None or now >= self.upkeep_at:
+            due = self.upkeep_at is None or now >= self.upkeep_at
+            if due or (running and wanted is not None and wanted()):
                 # A paused scheduler renews its own leases but takes over no one's runs:
                 # it would hold them without running them.
                 upkeep = store.maintain(now, take_over=running)

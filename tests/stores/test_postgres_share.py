@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from tickwork import Scheduler
+from tickwork import Catchup, Scheduler
 from tickwork._model import evolve
 from tickwork.stores import PostgresStore, _share
 from tickwork.stores._contract import make_job
+from tickwork.triggers import IntervalTrigger
 
 from .. import pg
 
@@ -467,3 +468,59 @@ def test_a_change_of_the_processes_wakes_no_one_with_no_job_left_to_others(
     assert first._live_set is None  # read at its next page read
     assert woken == []
     assert not first.refresh_split()
+
+
+def test_a_hand_off_wakes_the_others_and_asks_them_to_take_it_over_at_once(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = stores
+    first.add_jobs([make_job("etl", next_fire=T0)])
+    now = datetime.now(UTC)
+    # (Claimed now: its lease does not expire before the hand-off.)
+    assert first.claim_fires([("etl", T0, T0 + timedelta(days=1), None, (T0,))], now=now) == [0]
+    woken = threading.Event()
+    unsubscribe = second.subscribe(woken.set)
+    try:
+        second.maintain(now)  # (its look after leases is over: the next is a poll away)
+        assert not second.upkeep_wanted()
+        assert first.hand_off_retries([("etl", T0, 2, now)], now=now) == [True]
+        assert woken.wait(10)
+        assert second.upkeep_wanted()
+        assert not first.upkeep_wanted()  # (its own notification)
+        taken = second.maintain(datetime.now(UTC)).taken
+        assert [(t.job_id, t.scheduled_at, t.attempt) for t in taken] == [("etl", T0, 2)]
+        assert not second.upkeep_wanted()
+    finally:
+        unsubscribe()
+
+
+def test_runs_a_paused_process_leaves_are_run_by_another_at_once_not_at_its_next_poll(
+    pg_tables: str,
+) -> None:
+    # They waited for the other process's next look after leases (every poll_interval):
+    # up to about 3 s of a backlog in which nothing ran, in a probe with the default 5 s.
+    from . import sqlite_jobs
+
+    sqlite_jobs.RELEASE.clear()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=6)
+    with PostgresStore(pg.dsn(), schema=pg_tables) as bare:
+        trigger = IntervalTrigger(minutes=1, start=start, timezone="UTC")
+        bare.add_jobs([evolve(make_job("etl", next_fire=start, catchup=Catchup.ALL),
+                              func_ref=f"{sqlite_jobs.__name__}:wait_released",
+                              trigger=trigger)])  # fmt: skip
+    slow = {"poll_interval": 10.0, "lease_time": 60.0}
+    first = Scheduler(store=PostgresStore(pg.dsn(), schema=pg_tables, **slow), timezone="UTC")
+    second = Scheduler(store=PostgresStore(pg.dsn(), schema=pg_tables, **slow), timezone="UTC")
+    try:
+        first.start()
+        _until(lambda: len(sqlite_jobs.runs_of("etl")) == 1, "the first run")
+        second.start()
+        held = second._engine._store  # type: ignore[attr-defined]
+        _until(lambda: held._beat_at_us > 0, "the second's first upkeep")
+        first.pause()  # its catch-up queue is left in the store, due now
+        sqlite_jobs.RELEASE.set()  # (the run it had started ends)
+        _until(lambda: len(sqlite_jobs.runs_of("etl")) > 1, "a run after the pause", 4.0)
+    finally:
+        sqlite_jobs.RELEASE.set()
+        second.shutdown()
+        first.shutdown()

@@ -149,6 +149,7 @@ class PGLeases(PGHistory):
     _renew_at_us: int  # when this store's leases are next renewed
     _prune_at_us: int  # when the history is next pruned
     _beat_at_us: int  # when this store's scheduler next writes its heartbeat
+    _handed_off: bool  # another process told of runs it left in the store since maintain
     _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
 
     if TYPE_CHECKING:  # (PGShare's)
@@ -253,6 +254,8 @@ class PGLeases(PGHistory):
         Meant to be called every ``poll_interval``: when there is nothing to do it costs
         one small read (on the liveness connection, which it checks by the way)."""
         now_us = epoch_us(now)
+        if take_over:
+            self._handed_off = False  # (cleared first: one told meanwhile is seen again)
         lease_us = round(self.lease_time * 1_000_000)
         lost: list[tuple[str, datetime]] = []
         taken: list[Takeover] = []
@@ -355,6 +358,12 @@ class PGLeases(PGHistory):
         registered = [row for row in registered if row.seen_us is not None or row.owner in owners]
         return listing(registered, leases, lambda owner, owned: False)
 
+    def upkeep_wanted(self) -> bool:
+        """Whether another process told (``NOTIFY``) of runs it left in the store
+        since the last :meth:`maintain` that took over runs: the scheduler then calls
+        it at once rather than at its next poll (optional; see ``StoreLink``)."""
+        return self._handed_off
+
     def _forked(self) -> None:
         super()._forked()
         self._beat_at_us = 0  # a process of its own: it registers and beats at once
@@ -409,6 +418,9 @@ class PGLeases(PGHistory):
                     _HAND_OFF.format(s=self._s), (tokens, attempts, dues, self.owner)
                 ).fetchall()
             }
+            if kept and self.notify:
+                # (The others take them at their next step, not at their next poll.)
+                tx.conn.execute("SELECT pg_notify(%s, %s)", (self.channel, self.owner + "\t"))
         found = []
         for asked in keys:
             token = None if asked is None else self._leases.get(asked)

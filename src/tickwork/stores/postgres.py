@@ -377,6 +377,7 @@ class PostgresStore(
         self._renew_at_us = 0
         self._prune_at_us = 0
         self._beat_at_us = 0
+        self._handed_off = False
         self._recheck = set()
         self._waiting = {}
         self._graces = deque()
@@ -711,6 +712,15 @@ class PostgresStore(
         ``""`` after a reconnection."""
         if payload == self.owner:
             return
+        if payload.endswith("\t"):
+            # Another process left runs in the store (paused, or shutting down), due
+            # now or at their retry time: the scheduler takes them over at its next
+            # step (upkeep_wanted), not at its next poll. No job changed.
+            if payload[:-1] != self.owner:
+                self._handed_off = True
+                for callback, _ in list(self._callbacks):
+                    self._call_back(callback)
+            return
         if payload.endswith("\n"):
             # A process started or stopped dispatching: the dispatching processes are
             # read again at the next page read, or by the scheduler woken for it
@@ -726,10 +736,13 @@ class PostgresStore(
             # notifications may have been missed): the next page read reads them.
             self._live_set = None
         for callback, _ in list(self._callbacks):
-            try:
-                callback()
-            except Exception:
-                logger.exception("tickwork: a change callback of %s failed", self._where)
+            self._call_back(callback)
+
+    def _call_back(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            logger.exception("tickwork: a change callback of %s failed", self._where)
 
     def _deaf(self, error: BaseException) -> None:
         """The listening connection was lost (the listener reconnects by itself)."""
