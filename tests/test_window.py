@@ -321,6 +321,90 @@ def test_another_process_adding_a_job_due_soon_is_seen_at_sync(db: Path) -> None
     scheduler.shutdown()
 
 
+def test_jobs_another_process_changes_beyond_the_window_are_not_decoded_at_sync(
+    db: Path,
+) -> None:
+    # Each poll decoded every changed row: another process's bulk adds of far-off jobs
+    # (5,000 a call) cost a windowed scheduler about 0.3 s a poll, in a probe.
+    clock = FakeClock(T0)
+    fill(db, clock, [every(3600, T0 + timedelta(seconds=10 + n), f"j{n:03d}") for n in range(100)])
+    scheduler = scheduler_on(db, clock)
+    scheduler.open()
+    store = scheduler.engine._link.store
+    decoded: list[str] = []
+    decode = store._decode_rows  # type: ignore[attr-defined]
+
+    def counting(rows: Any) -> Any:
+        decoded.extend(row[0] for row in rows)
+        return decode(rows)
+
+    store._decode_rows = counting  # type: ignore[attr-defined]
+    assert held(scheduler) > 0
+    other = scheduler_on(db, clock)
+    other.add_jobs([once(T0 + timedelta(hours=2, seconds=n), f"far{n:02d}") for n in range(50)])
+    other.add_job(RECORD, "date", run_date=T0 + timedelta(seconds=5), id="soon")
+    other.reschedule_job("j001", "date", run_date=T0 + timedelta(hours=3))  # held here
+    other.pause_job("j002")  # held here too
+    other.shutdown()
+    before = held(scheduler)
+    scheduler.engine.step()  # (the file changed: the first step reads the changes)
+    assert decoded == ["soon"]
+    core = scheduler.engine._core
+    assert core.get("j001") is None  # forgotten here: its key moved past the bound
+    assert core.get("j002") is None
+    assert held(scheduler) == before - 1
+    drive(scheduler, T0 + timedelta(hours=3, seconds=1))
+    runs = [job_id for job_id, _ in ran()]
+    assert runs[0] == "soon"
+    assert "j002" not in runs
+    assert runs.count("j001") == 1
+    assert runs[-1] == "j001"
+    assert sorted(job_id for job_id in runs if job_id.startswith("far")) == [
+        f"far{n:02d}" for n in range(50)
+    ]
+    scheduler.shutdown()
+
+
+def test_a_job_running_here_that_another_process_pauses_beyond_the_window_is_read_whole(
+    db: Path,
+) -> None:
+    # Its runs queued here are taken back, as without a window: the job is read again
+    # (the change comes undecoded: its key, None when paused, is past the bound).
+    from tickwork import EventKind
+    from tickwork.executors import ThreadExecutor
+
+    from .jobs_for_tests import Events, wait_until
+
+    start = datetime.now(UTC) + timedelta(minutes=10)
+    fill(db, FakeClock(T0), [every(3600, start + timedelta(seconds=n), f"j{n:03d}")
+                             for n in range(100)])  # fmt: skip
+    sqlite_jobs.RELEASE.clear()
+    events = Events()
+    here = Scheduler(store=SQLiteStore(db, poll_interval=0.05), timezone="UTC",
+                     executors={"default": ThreadExecutor(max_workers=1)})  # fmt: skip
+    here.add_listener(events)
+    try:
+        here.start()
+        window = here.engine._link.window
+        assert window is not None
+        assert window.started
+        assert not window.whole
+        here.add_job(f"{sqlite_jobs.__name__}:wait_released", "interval", hours=1,
+                     run_immediately=True, id="blocker")  # fmt: skip
+        assert wait_until(lambda: bool(sqlite_jobs.runs_of("blocker")))
+        here.add_job(RECORD, "interval", hours=1, run_immediately=True, id="paused")
+        events.wait_for(EventKind.JOB_SUBMITTED, count=2)
+        elsewhere = Scheduler(store=SQLiteStore(db), timezone="UTC")
+        elsewhere.pause_job("paused")
+        elsewhere.shutdown()
+        [skipped] = events.wait_for(EventKind.JOB_SKIPPED, job_id="paused")
+    finally:
+        sqlite_jobs.RELEASE.set()
+        here.shutdown()
+    assert skipped.reason == "its job was paused before it started"
+    assert sqlite_jobs.runs_of("paused") == []
+
+
 def test_two_schedulers_with_windows_share_a_file_and_run_each_fire_once(db: Path) -> None:
     clock = FakeClock(T0)
     jobs = [every(50, T0 + timedelta(seconds=n), f"j{n:03d}") for n in range(60)]

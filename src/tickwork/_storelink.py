@@ -48,7 +48,7 @@ from ._model import Job, evolve
 from ._pace import ClaimPace
 from ._planning import epoch_us
 from ._serialize import fire_zone
-from ._window import Window
+from ._window import Window, changes
 from .stores import (
     HandOffLike,
     JobStore,
@@ -656,7 +656,7 @@ class StoreLink:
         """Apply the jobs other processes added, changed or removed since the last look.
         The runs not started yet of a job they paused or removed are taken back from
         the executors (:attr:`withdraw`), into *batch*. Raises StoreError."""
-        changed = None if self._shared is None else self._shared.sync()
+        changed = None if self._shared is None else changes(self.window, self._shared)
         if changed is None:
             return
         jobs, removed = changed

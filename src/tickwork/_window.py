@@ -55,14 +55,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ._core import SchedulerCore
+from ._errors import JobLookupError
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._jobstate import JobState, listening
 from ._model import Job
-from .stores import WindowedJobStore
+from .stores import SharedJobStore, WindowedJobStore
 from .triggers.event import listens_for_events
 
-__all__ = ["SIZE", "Window"]
+__all__ = ["SIZE", "Window", "changes"]
 
 #: Jobs read in one page (the core holds one to two windows). Tests make it small.
 SIZE = 5000
@@ -131,6 +132,30 @@ class Window:
             return True
         key = _key(job)
         return key is not None and key <= self._bound
+
+    def sync(self, store: SharedJobStore) -> tuple[list[Job], list[str]] | None:
+        """*store*'s ``sync()``; or, while the window is bounded and the store can
+        (``sync_within``, optional), its changes with the jobs beyond the bound left
+        undecoded: the core forgets those it holds idle (as :meth:`admits` would have
+        it), and reads those with runs going again whole (they are kept as changed)."""
+        within = getattr(store, "sync_within", None)
+        if within is None or not self.started or self._bound is _WHOLE:
+            return store.sync()
+        bound_us, last_id = self._bound
+        changed = within((_EPOCH + bound_us * _US, last_id))
+        if changed is None:
+            return None
+        jobs, removed, beyond = changed
+        core = self._core
+        for job_id in beyond:
+            if not core.busy(job_id):
+                core.discard(job_id)
+                continue
+            try:
+                jobs.append(store.get_job(job_id))
+            except JobLookupError:  # (removed since, or broken: gone, as sync has it)
+                removed.append(job_id)
+        return jobs, removed
 
     def start(self) -> None:
         """Read the first page (where a shared store's sync counts from)."""
@@ -237,3 +262,9 @@ class Window:
         first = heapq.nsmallest(self.size, keys)
         self._bound = first[-1]
         self._refill_us = first[len(first) // 2][0]
+
+
+def changes(window: Window | None, store: SharedJobStore) -> tuple[list[Job], list[str]] | None:
+    """Other processes' changes, as *window* takes them (:meth:`Window.sync`), or as the
+    store gives them when the core holds every job (no window)."""
+    return store.sync() if window is None else window.sync(store)

@@ -524,3 +524,24 @@ def test_runs_a_paused_process_leaves_are_run_by_another_at_once_not_at_its_next
         sqlite_jobs.RELEASE.set()
         second.shutdown()
         first.shutdown()
+
+
+def test_sync_within_a_bound_leaves_the_jobs_beyond_it_undecoded(
+    stores: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = stores
+    assert second.sync_within((T0, "")) is None  # (nothing changed yet)
+    first.add_jobs([make_job("near", next_fire=T0 + timedelta(seconds=5)),
+                    make_job("edge", next_fire=T0 + timedelta(seconds=9)),
+                    make_job("far", next_fire=T0 + timedelta(hours=1)),
+                    make_job("done", next_fire=None),
+                    make_job("paused", next_fire=T0, paused=True)])  # fmt: skip
+    first.remove_job("done")
+    first.add_jobs([make_job("none", next_fire=None)])
+    changed = second.sync_within((T0 + timedelta(seconds=9), "edge"))
+    assert changed is not None
+    jobs, removed, beyond = changed
+    assert sorted(job.id for job in jobs) == ["edge", "near"]
+    assert removed == ["done"]
+    assert sorted(beyond) == ["far", "none", "paused"]
+    assert second.sync_within((T0, "")) is None  # read once

@@ -629,6 +629,20 @@ class PostgresStore(
 
     def sync(self) -> tuple[list[Job], list[str]] | None:
         """Jobs other processes changed or removed since the last call (or None)."""
+        changed = self._changes(None)
+        return None if changed is None else changed[:2]
+
+    def sync_within(
+        self, bound: tuple[datetime, str]
+    ) -> tuple[list[Job], list[str], list[str]] | None:
+        """:meth:`sync` for a scheduler that holds only the jobs up to a window's
+        *bound* (a key, as ``due_jobs`` takes it): the jobs changed beyond it (or with
+        no fire time, or paused) come as ids only, undecoded, in a third list."""
+        return self._changes(bound)
+
+    def _changes(
+        self, bound: tuple[datetime, str] | None
+    ) -> tuple[list[Job], list[str], list[str]] | None:
         with self._sync_lock:
             with self._mine_lock:
                 mine = list(self._mine)
@@ -656,11 +670,12 @@ class PostgresStore(
             # or removed there, or not claimed in time).
             self._reported_back([row[2] for row in rows if row[1] is not None])
         removed = [row[2] for row in rows if row[1] == "r"]
-        jobs, broken = self._decode_rows([row[2:] for row in rows if row[1] == "j"])
+        changed, beyond = self._split_at([row[2:] for row in rows if row[1] == "j"], bound)
+        jobs, broken = self._decode_rows(changed)
         removed += broken  # no longer loadable: to the scheduler, gone
-        if not jobs and not removed:
+        if not jobs and not removed and not beyond:
             return None
-        return jobs, removed
+        return jobs, removed, beyond
 
     # -- the server's clock and wake-ups ----------------------------------------------
 

@@ -457,6 +457,20 @@ class SQLiteStore(
         """Jobs other processes changed or removed since the last call (or None); and
         the due jobs left to another process (see ._sqlite_share) that are to be taken
         in, as they are."""
+        changed = self._changes(None)
+        return None if changed is None else changed[:2]
+
+    def sync_within(
+        self, bound: tuple[datetime, str]
+    ) -> tuple[list[Job], list[str], list[str]] | None:
+        """:meth:`sync` for a scheduler that holds only the jobs up to a window's
+        *bound* (a key, as ``due_jobs`` takes it): the jobs changed beyond it (or with
+        no fire time, or paused) come as ids only, undecoded, in a third list."""
+        return self._changes(bound)
+
+    def _changes(
+        self, bound: tuple[datetime, str] | None
+    ) -> tuple[list[Job], list[str], list[str]] | None:
         conn = self._connection()
         self._check_file()
         with self._sync_lock:
@@ -491,11 +505,12 @@ class SQLiteStore(
                 rows = self._unless_ended_elsewhere(rows)
             self._reported_back([row[0] for row in rows])
             self._reported_back(removed)
+        rows, beyond = self._split_at(rows, bound)
         jobs, broken = self._decode_rows(rows)
         removed += broken  # no longer loadable: to the scheduler, gone
-        if not jobs and not removed:
+        if not jobs and not removed and not beyond:
             return None
-        return jobs, removed
+        return jobs, removed, beyond
 
     def _unless_claimed_here(self, rows: list[Any]) -> list[Any]:
         """*rows* (with their ``seq`` last) less those this process's claims wrote last,
