@@ -32,7 +32,7 @@ from tickwork import (
 )
 from tickwork.executors import InlineExecutor, ProcessExecutor, ThreadExecutor
 from tickwork.stores import SQLiteStore
-from tickwork.testing import FakeClock
+from tickwork.testing import FakeClock, advance
 
 from .jobs_for_tests import LIMIT, T0, Events, Gate, context_fields, seconds, wait_until
 
@@ -843,6 +843,86 @@ def test_pausing_or_removing_a_job_stops_its_runs_still_queued() -> None:
     assert len(queued.started) == 2
     assert ("to-remove", Outcome.SKIPPED) in history
     assert ("to-pause", Outcome.SKIPPED) in history
+
+
+@pytest.mark.parametrize("action", ["pause_job", "remove_job"])
+def test_pausing_or_removing_a_job_stops_its_runs_waiting_for_a_free_instance(
+    action: str,
+) -> None:
+    # overlap="buffer_all": the fires that came while the one run went on wait for it.
+    # They started one after another after pause_job (3 of 3 in a probe), and vanished
+    # after remove_job with no event and no history row.
+    events = Events()
+    clock = FakeClock(T0)
+    scheduler = Scheduler(clock=clock, executors={"default": ThreadExecutor(max_workers=2)},
+                          timezone="UTC")  # fmt: skip
+    scheduler.add_listener(events)
+    gate = Gate()
+    try:
+        scheduler.open()
+        scheduler.add_job(gate, "interval", seconds=10, overlap="buffer_all", id="etl")
+        advance(scheduler, 10, settle=0.05)
+        gate.wait_started(1)
+        advance(scheduler, 20, settle=0.05)  # two more fires: waiting
+        assert scheduler.engine._core.has_waiting_runs("etl")
+        getattr(scheduler, action)("etl")
+        gate.opened.set()
+        advance(scheduler, 0.001, settle=LIMIT)  # (the run's end is taken in; none starts)
+        advance(scheduler, 0.001, settle=LIMIT)
+        history = [(run.scheduled_at, run.outcome) for run in scheduler.history("etl")]
+    finally:
+        gate.opened.set()
+        scheduler.shutdown()
+    assert gate.started == [(T0 + seconds(10), 1)]
+    why = "paused" if action == "pause_job" else "removed"
+    skipped = [(event.scheduled_at, event.reason) for event in events.of(EventKind.JOB_SKIPPED)]
+    assert skipped == [(T0 + seconds(s), f"its job was {why} before it started") for s in (20, 30)]
+    assert sorted(history) == [(T0 + seconds(10), Outcome.SUCCESS),
+                               (T0 + seconds(20), Outcome.SKIPPED),
+                               (T0 + seconds(30), Outcome.SKIPPED)]  # fmt: skip
+
+
+@pytest.mark.parametrize("action", ["pause_job", "remove_job"])
+def test_pausing_or_removing_a_job_skips_its_pending_retry(action: str) -> None:
+    # A paused job went on retrying (and after a restart too, its retry left in the
+    # file); a removed one's retry was dropped with no event: a listener counting runs
+    # in flight saw JOB_RETRIED and then nothing.
+    from .jobs_for_tests import simulated
+
+    def fails() -> None:
+        raise RuntimeError("down")
+
+    with simulated() as (scheduler, _, events):
+        scheduler.add_job(fails, "interval", hours=1, id="etl",
+                          retry=RetryPolicy(attempts=3, delay=60, jitter=0))  # fmt: skip
+        advance(scheduler, 3600)
+        assert [event.attempt for event in events.of(EventKind.JOB_RETRIED)] == [1]
+        getattr(scheduler, action)("etl")
+        advance(scheduler, 600)
+        [skipped] = events.of(EventKind.JOB_SKIPPED)
+        why = "paused" if action == "pause_job" else "removed"
+        assert (skipped.attempt, skipped.reason) == (2, f"its job was {why} before it started")
+        assert [event.attempt for event in events.of(EventKind.JOB_FAILED)] == []
+        outcomes = [(run.attempt, run.outcome) for run in scheduler.history("etl")]
+        assert outcomes == [(2, Outcome.SKIPPED), (1, Outcome.FAILURE)]
+
+
+def test_a_run_of_a_job_paused_while_it_ran_is_not_retried() -> None:
+    from .jobs_for_tests import simulated
+
+    with simulated() as (scheduler, _, events):
+
+        def pauses_then_fails() -> None:
+            scheduler.pause_job("etl", note="the warehouse is down")
+            raise RuntimeError("down")
+
+        scheduler.add_job(pauses_then_fails, "interval", hours=1, id="etl",
+                          retry=RetryPolicy(attempts=3, delay=60, jitter=0))  # fmt: skip
+        advance(scheduler, 3600 + 600)
+        assert events.of(EventKind.JOB_RETRIED) == []
+        [failed] = events.of(EventKind.JOB_FAILED)
+        assert failed.attempt == 1
+        assert [run.outcome for run in scheduler.history("etl")] == [Outcome.FAILURE]
 
 
 @pytest.mark.parametrize("driver", ["thread", "asyncio"])

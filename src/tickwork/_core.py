@@ -554,10 +554,10 @@ class SchedulerCore(JobTable):
 
         The one retry decision, for runs that failed here and runs cut off elsewhere.
         *cause* says what happened (default: the attempt failed). Returns the event's
-        reason, or None when it is not retried (no job, or a removed one; no policy;
-        attempts used up; an error the policy does not retry).
+        reason, or None when it is not retried (no job, or a removed or paused one; no
+        policy; attempts used up; an error the policy does not retry).
         """
-        if state is None or state.removed:
+        if state is None or state.removed or state.job.paused:
             return None
         policy = state.job.retry
         if policy is None or attempt >= policy.attempts or not isinstance(error, policy.retry_on):

@@ -609,8 +609,9 @@ class Engine(JobDecorators, ChainOps, Machine):
     def pause_job(self, job_id: str, note: str | None = None) -> Job:
         """Stop a job from firing until :meth:`resume_job`; *note* says why.
 
-        Its runs handed to an executor and not started yet do not start: each is
-        reported skipped ("its job was paused before it started")."""
+        Its runs not started yet (queued in an executor, waiting for a free instance,
+        retries) do not start: each is reported skipped ("its job was paused before it
+        started")."""
         if note is not None and not isinstance(note, str):
             raise TypeError(f"note must be a str, got {note!r}")
         with self._lock:
@@ -657,8 +658,8 @@ class Engine(JobDecorators, ChainOps, Machine):
         return self._saved(saved)
 
     def remove_job(self, job_id: str, *, cascade: bool = False, detach: bool = False) -> None:
-        """Remove a job. Its runs in progress finish; its pending retries are dropped;
-        its runs handed to an executor and not started yet are reported skipped.
+        """Remove a job. Its runs in progress finish; its runs not started yet (pending
+        retries too) are reported skipped.
 
         A job that others run after (``after=``) is removed only with ``cascade=True``
         (they are removed too, and the jobs after them) or ``detach=True`` (they stay,
@@ -685,10 +686,10 @@ class Engine(JobDecorators, ChainOps, Machine):
             else:
                 self._job(job_id)
                 self._store.remove_job(job_id)
-            self._core.discard(job_id)
             event = Event(kind=EventKind.JOB_REMOVED, at=self._clock.now(), job_id=job_id)
-            # Its runs queued in an executor, not started yet, do not start.
+            # Its runs not started yet (queued, waiting, to retry) do not start.
             withdrawn = self._stop_queued(job_id, REMOVED_BEFORE_START)
+            self._core.discard(job_id)
         self._emit([event] if withdrawn is None else [event, *withdrawn.events])
 
     def remove_all_jobs(self) -> None:

@@ -86,6 +86,22 @@ class JobTable:
         state = self._states.get(job_id)
         return state is not None and bool(state.buffer)
 
+    def take_queued(self, job_id: str) -> list[tuple[datetime, int]]:
+        """Take the runs of *job_id* waiting for a free instance, then its pending
+        retries: (scheduled time, attempt) each. They will not start: the caller reports
+        them (its job was paused or removed)."""
+        state = self._states.get(job_id)
+        if state is None:
+            return []
+        taken = list(state.buffer or ())
+        if state.buffer:
+            self.waiting -= len(state.buffer)
+            state.buffer = None
+        if state.retries:
+            taken += [(retry.scheduled_at, retry.attempt) for retry in state.retries.values()]
+            self._drop_retries(state)
+        return taken
+
     def running(self, job_id: str) -> int:
         state = self._states.get(job_id)
         return 0 if state is None else state.running

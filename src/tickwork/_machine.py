@@ -733,13 +733,17 @@ class Machine:
         return events
 
     def _withdraw(self, stopped: Mapping[str, str], now: datetime, decision: Decision) -> None:
-        """(Lock held.) Take back from the executors the runs not started yet of the
-        jobs in *stopped* (job id -> why: it was paused or removed); each is reported
-        skipped, with that reason, into *decision*."""
-        busy = {job_id: why for job_id, why in stopped.items() if self._core.busy(job_id)}
+        """(Lock held.) Take back the runs not started yet of the jobs in *stopped*
+        (job id -> why: it was paused or removed), from the executors and waiting here;
+        each is reported skipped, with that reason, into *decision*."""
+        core = self._core
+        busy = {job_id: why for job_id, why in stopped.items() if core.busy(job_id)}
+        for job_id, why in busy.items():  # (waiting for a free instance, or to retry)
+            for scheduled_at, attempt in core.take_queued(job_id):
+                core.skipped(decision, job_id, scheduled_at, attempt, now, why)
         if busy:
             for request in self._runners.withdraw(busy):
-                self._core.withdrawn(request, busy[request.job_id], now, decision)
+                core.withdrawn(request, busy[request.job_id], now, decision)
 
     @contextlib.contextmanager
     def _runs_ended(self, wait: bool, timeout: float | None) -> Iterator[tuple[Decision, datetime]]:

@@ -672,12 +672,11 @@ class StoreLink:
                 core.discard(job.id)
             else:
                 self.keep(loaded)
-        for job_id in removed:
-            if core.busy(job_id):
-                stopped[job_id] = REMOVED_BEFORE_START
-            core.discard(job_id)
+        stopped.update((job_id, REMOVED_BEFORE_START) for job_id in removed if core.busy(job_id))
         if stopped and self.withdraw is not None:
-            self.withdraw(stopped, now, batch)
+            self.withdraw(stopped, now, batch)  # (before discard forgets the runs waiting)
+        for job_id in removed:
+            core.discard(job_id)
 
     def _take_over(self, taken: Takeover, now: datetime, batch: Decision) -> None:
         """A run cut off when its process died, or a retry a process handed off: the
