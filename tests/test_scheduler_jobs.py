@@ -387,6 +387,26 @@ def test_start_and_end_are_inclusive(sim: tuple[Scheduler, FakeClock, Events]) -
     assert scheduler.get_job("w") is None
 
 
+def test_moving_start_earlier_brings_the_next_fire_back(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # A start moved later moved the next fire on; moved back (or cleared), the fire
+    # stayed where it was: the fires in between were lost without a trace.
+    scheduler, clock, _ = sim
+    clock.advance(1800)
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "0 * * * *", id="hourly")
+    assert scheduler.modify_job("hourly", start=T0 + timedelta(hours=5)).next_fire == T0 + \
+        timedelta(hours=5)  # fmt: skip
+    assert scheduler.modify_job("hourly", start=None).next_fire == T0 + timedelta(hours=1)
+    scheduler.modify_job("hourly", start=T0 + timedelta(hours=5))
+    job = scheduler.modify_job("hourly", start=T0 + timedelta(hours=2))
+    assert job.next_fire == T0 + timedelta(hours=2)
+    scheduler.modify_job("hourly", end=T0 + timedelta(hours=3))  # (the start is kept)
+    run_until(scheduler, T0 + timedelta(hours=6))
+    assert calls.scheduled == [T0 + timedelta(hours=2), T0 + timedelta(hours=3)]
+
+
 def test_added_paused_with_a_note(sim: tuple[Scheduler, FakeClock, Events]) -> None:
     scheduler, clock, _ = sim
     calls = Calls()
@@ -892,3 +912,54 @@ def test_run_job_now_with_an_inline_executor_reports_at_once(
     scheduler.run_job_now("h")
     assert len(calls) == 1
     assert any(e.kind is EventKind.JOB_EXECUTED and e.job_id == "h" for e in events.all)
+
+
+@pytest.mark.parametrize("flag", ["run_immediately", "replace_existing", "paused"])
+def test_a_flag_that_is_not_a_bool_is_refused(
+    sim: tuple[Scheduler, FakeClock, Events], flag: str
+) -> None:
+    # "no" is truthy: replace_existing="no" replaced the job, run_immediately="no" ran it.
+    scheduler, _, _ = sim
+    added = scheduler.add_job(noop, "interval", hours=1, id="a")
+    with pytest.raises(TypeError, match=f"{flag} must be a bool .*got str 'no'"):
+        scheduler.add_job(noop, "interval", hours=2, id="a", **{flag: "no"})
+    assert scheduler.get_job("a") == added
+
+
+def test_a_first_fire_outside_start_and_end_is_refused(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # They ran: first_fire after end, or before start; run_immediately before start.
+    scheduler, _, _ = sim
+    start, end = T0 + timedelta(days=10), T0 + timedelta(days=20)
+    window = {"start": start, "end": end}
+    with pytest.raises(ValueError, match=r"'late': first_fire is .*outside its start=.* and end="):
+        scheduler.add_job(noop, "interval", hours=1, id="late", first_fire=end + seconds(1),
+                          **window)  # fmt: skip
+    with pytest.raises(ValueError, match=r"'early': first_fire is .*outside its start="):
+        scheduler.add_job(noop, "interval", hours=1, id="early", first_fire=T0, **window)
+    with pytest.raises(ValueError, match=r"'now': run_immediately=True runs it now .*start="):
+        scheduler.add_job(noop, "interval", hours=1, id="now", run_immediately=True, start=start)
+    assert scheduler.get_jobs() == []
+    job = scheduler.add_job(noop, "interval", hours=1, id="edge", first_fire=end, **window)
+    assert job.next_fire == end  # (both bounds are inclusive)
+
+
+def test_a_job_id_that_is_not_a_str_is_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", hours=1, id="5")
+    for call in (scheduler.get_job, scheduler.pause_job, scheduler.remove_job):
+        with pytest.raises(TypeError, match="job_id must be a str, got int 5"):
+            call(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cascade=True or detach=True, not both"):
+        scheduler.remove_job("5", cascade=True, detach=True)  # (no chain anywhere)
+    assert scheduler.get_job("5") is not None
+
+
+def test_retry_on_that_is_not_exception_types_is_named_in_the_error() -> None:
+    from tickwork import RetryPolicy
+
+    for wrong in (5, "ValueError", (ValueError, 5)):
+        with pytest.raises(TypeError, match="retry_on must be exception types"):
+            RetryPolicy(retry_on=wrong)  # type: ignore[arg-type]
+    assert RetryPolicy(retry_on=ValueError).retry_on == (ValueError,)

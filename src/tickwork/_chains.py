@@ -30,6 +30,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from ._checks import flags
 from ._core import Decision, SchedulerCore
 from ._errors import ChainError, JobLookupError
 from ._instants import epoch_us
@@ -125,6 +126,7 @@ def removal_plan(
 
     Raises ``ChainError`` naming the dependants when there are some and neither
     *cascade* nor *detach* is asked for."""
+    flags(cascade=cascade, detach=detach)
     if cascade and detach:
         raise TypeError("give cascade=True or detach=True, not both")
     direct = dependants(edges, job_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-__all__ = ["MAX_SECONDS", "MAX_WHOLE", "duration", "seconds", "whole"]
+__all__ = ["MAX_SECONDS", "MAX_WHOLE", "duration", "flags", "job_id_arg", "seconds", "whole"]
 
 #: The longest duration an option in seconds takes: 100 years. Longer ones would overflow
 #: the timers (``threading`` waits at most about 292 years) and the microsecond counts
@@ -89,3 +89,18 @@ def whole(value: object, name: str, *, minimum: int = 1, maximum: int = MAX_WHOL
     if value > maximum:
         raise ValueError(f"{name}={value!r} is too large: at most {maximum}")
     return value
+
+
+def flags(**given: object) -> None:
+    """Each keyword's value must be a ``bool``: a string such as ``"no"`` is truthy, and
+    would do the opposite of what it says (``TypeError`` naming the first that is not)."""
+    for name, value in given.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool (True or False), got {_kind(value)}")
+
+
+def job_id_arg(value: object) -> None:
+    """A job id asked for (``get_job``, ``pause_job``...) must be a str (``TypeError``
+    otherwise: an int never matches a stored id, and would read as "no such job")."""
+    if type(value) is not str and not isinstance(value, str):
+        raise TypeError(f"job_id must be a str, got {_kind(value)}")

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._chainops import ChainOps
 from ._chains import removal_plan
-from ._checks import whole
+from ._checks import flags, job_id_arg, whole
 from ._clock import Clock
 from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision
 from ._decorators import JobDecorators
@@ -44,6 +44,7 @@ from ._model import (
 from ._options import OPTION_NAMES, adds_only, check_history_query, check_options, options_of
 from ._planning import (
     Draft,
+    check_asked_fire,
     epoch_us,
     job_first_fire,
     job_next_fire,
@@ -226,8 +227,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 raise ValueError("id must be a non-empty str, got ''")
             # A cron trigger with H and no hash key of its own hashes the job's id.
             bound = bind_hash_key(spec.trigger, job_id)
-            if not isinstance(paused, bool):
-                raise TypeError(f"paused must be a bool, got {paused!r}")
+            flags(paused=paused, run_immediately=run_immediately, replace_existing=replace_existing)
             if pause_note is not None and not isinstance(pause_note, str):
                 raise TypeError(f"pause_note must be a str, got {pause_note!r}")
             # add_job's own parameters are the options: check_options reads them by the
@@ -237,12 +237,12 @@ class Engine(JobDecorators, ChainOps, Machine):
                 given["jitter"] = spec.jitter
             options = self._options(given, resolved, func_ref)
             self._check_after(job_id, options["after"])
-            if first_fire is not None:
-                when = coerce_datetime(first_fire, "first_fire")
-                if run_immediately:
+            if first_fire is not None or run_immediately:
+                if first_fire is not None and run_immediately:
                     raise TypeError("give run_immediately or first_fire, not both")
-            elif run_immediately:
-                when = now
+                when = now if run_immediately else coerce_datetime(first_fire, "first_fire")
+                draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
+                check_asked_fire(draft, when, now=run_immediately)
             elif isinstance(bound, UpstreamTrigger):
                 when = None  # it runs after its upstreams only
             else:
@@ -446,8 +446,7 @@ class Engine(JobDecorators, ChainOps, Machine):
         )
 
     def _add_asyncio_executor(self) -> Executor:
-        # The "asyncio" executor, made when the first coroutine job needs it (see
-        # check_options), and kept like a configured one.
+        # The "asyncio" executor, made for the first coroutine job (check_options), kept.
         executor = self._executors["asyncio"] = AsyncioExecutor()
         return executor
 
@@ -519,14 +518,10 @@ class Engine(JobDecorators, ChainOps, Machine):
         return job_previous_fire(job, before)
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
-        """The newest recorded runs, newest first: of one job, or of all jobs.
-
-        Every run is recorded when it ends (success, failure, interrupted), as is every
-        scheduled fire that did not run (missed, skipped). A store shared between
-        processes records the runs of all of them. How much is kept depends on the
-        store (``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...,
-        history_days=...)``).
-        """
+        """The newest recorded runs, newest first, of one job or of all: every run
+        (success, failure, interrupted) and every fire that did not run (missed,
+        skipped), of all the processes sharing the store. How much is kept depends on
+        the store (``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...)``)."""
         check_history_query(job_id, limit)
         if self._results:
             # Runs that ended but are not taken in yet (a clean run does not wake the
@@ -573,10 +568,16 @@ class Engine(JobDecorators, ChainOps, Machine):
                 self._chains.changed()
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
-            if job.start is not None or job.end is not None:
-                now = self._clock.now()
-                if job.next_fire is None or not within_window(job, job.next_fire):
-                    job = evolve(job, next_fire=job_first_fire(job, now))
+            moved = (job.start, job.end) != (before.start, before.end)
+            if job.start is not None or job.end is not None or moved:
+                now, fire = self._clock.now(), job.next_fire
+                first = job_first_fire(job, now)  # (a start moved earlier: fire earlier too)
+                if (
+                    fire is None
+                    or not within_window(job, fire)
+                    or (moved and first and first < fire)
+                ):
+                    job = evolve(job, next_fire=first)
                     if (
                         job.next_fire is None
                         and not job.paused
@@ -669,8 +670,8 @@ class Engine(JobDecorators, ChainOps, Machine):
         with self._lock:
             self._require_open()
             edges = self._chains.edges()
+            removed, detached = removal_plan(edges, job_id, cascade=cascade, detach=detach)
             if edges:
-                removed, detached = removal_plan(edges, job_id, cascade=cascade, detach=detach)
                 for other, ups in detached:
                     if ups or not isinstance(self._job(other).trigger, UpstreamTrigger):
                         self.modify_job(other, after=ups)
@@ -837,6 +838,7 @@ class Engine(JobDecorators, ChainOps, Machine):
         return self._functions(job.func_ref)
 
     def _find(self, job_id: str) -> Job | None:
+        job_id_arg(job_id)
         self._load_early()
         return self._link.find(job_id)
 

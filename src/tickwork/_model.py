@@ -141,8 +141,10 @@ class RetryPolicy:
         if isinstance(types, type):
             types = (types,)
             object.__setattr__(self, "retry_on", types)
-        if not types or not all(
-            isinstance(kind, type) and issubclass(kind, BaseException) for kind in types
+        if (
+            not isinstance(types, (tuple, list, frozenset, set))
+            or not types
+            or not all(isinstance(kind, type) and issubclass(kind, BaseException) for kind in types)
         ):
             raise TypeError(f"retry_on must be exception types, got {self.retry_on!r}")
 

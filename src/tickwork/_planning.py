@@ -198,6 +198,20 @@ def would_never_run(job: Scheduled, now: datetime, *, changing: bool = False) ->
     )
 
 
+def check_asked_fire(job: Scheduled, when: datetime | None, *, now: bool) -> None:
+    """A first fire time ``add_job`` was given (*now*: ``run_immediately=True``; else
+    ``first_fire=``) must lie inside the job's [start, end]: ``ValueError`` otherwise."""
+    if when is None or within_window(job, when):
+        return
+    asked = "run_immediately=True runs it now" if now else "first_fire is"
+    bounds = [f"{name}={moment.isoformat()}" for name, moment in (("start", job.start),
+              ("end", job.end)) if moment is not None]  # fmt: skip
+    raise ValueError(
+        f"job {job.id!r}: {asked} {when.isoformat()}, outside its {' and '.join(bounds)} "
+        "(it fires only within them)"
+    )
+
+
 def require_first_fire(
     job: Scheduled, now: datetime, *, late_ok: bool = False, changing: bool = False
 ) -> datetime | None:
