@@ -62,6 +62,24 @@ class Flaky(Trigger):
         raise NotImplementedError
 
 
+class Misbehaving(Flaky):
+    """Hourly, for its first *answers* answers; then a naive time ("naive") or the
+    moment it was asked about, no later ("stuck"): a custom trigger's bugs that broke
+    every later call on the job, or looped for ever."""
+
+    __slots__ = ("_how",)
+
+    def __init__(self, answers: int, how: str) -> None:
+        super().__init__(answers)
+        object.__setattr__(self, "_how", how)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        self._calls[0] += 1
+        if self._calls[0] <= self._answers:
+            return HOURLY.next_after(moment)
+        return moment.replace(tzinfo=None) + H if self._how == "naive" else moment
+
+
 def never() -> AndTrigger:
     """The 31st of February: the search gives up (quickly, with few rounds)."""
     return AndTrigger(
@@ -127,6 +145,23 @@ def test_a_trigger_that_raises_at_a_fire_pauses_its_job_and_others_run_on_time(
         assert len(scheduler.history("broken")) == 1
 
 
+@pytest.mark.parametrize("how", ["naive", "stuck"])
+def test_a_trigger_breaking_its_contract_at_a_fire_pauses_its_job(
+    how: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "stuck": the planning of the job's fires never returned (process_due hung, and a
+    # running scheduler spun a core); "naive": every later call on the job failed.
+    clock = FakeClock(T0 + timedelta(minutes=30))
+    with inline_scheduler(clock, _store("memory", tmp_path)) as (scheduler, events):
+        scheduler.add_job("tests.jobs_for_tests:noop", Misbehaving(1, how), id="broken")
+        scheduler.add_job("tests.jobs_for_tests:noop", HOURLY, id="other")
+        with caplog.at_level(logging.ERROR, logger="tickwork"):
+            run_until(scheduler, T0 + H)
+        _check_broken(scheduler, events, T0 + H, caplog)
+        expected = "aware datetime" if how == "naive" else "strictly later"
+        assert expected in (scheduler.get_job("broken").pause_note or "")  # type: ignore[union-attr]
+
+
 def test_a_broken_stored_job_found_at_start_up_is_paused_and_stays_paused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -188,7 +223,13 @@ def _fresh(store_kind: str, tmp_path: Path) -> AbstractContextManager[tuple[Sche
 
 @pytest.mark.parametrize("store_kind", STORES)
 @pytest.mark.parametrize(
-    ("trigger", "cause"), [(never, TriggerSearchExhausted), (lambda: Flaky(0), ZeroDivisionError)]
+    ("trigger", "cause"),
+    [
+        (never, TriggerSearchExhausted),
+        (lambda: Flaky(0), ZeroDivisionError),
+        (lambda: Misbehaving(0, "naive"), TypeError),
+        (lambda: Misbehaving(0, "stuck"), ValueError),
+    ],
 )
 def test_add_job_with_a_trigger_that_raises_names_the_job(
     store_kind: str, tmp_path: Path, trigger: Any, cause: type[Exception]

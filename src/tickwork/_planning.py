@@ -18,7 +18,7 @@ from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._instants import epoch_us
 from ._model import Catchup, Job, RetryPolicy, evolve
-from .triggers import DateTrigger, Trigger
+from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
 from .triggers.event import listens_for_events
 
 __all__ = [
@@ -46,13 +46,38 @@ __all__ = [
 COUNT_LIMIT = 10_000
 
 
+#: The triggers whose answers are trusted (tickwork's own, but for And/Or, which
+#: combine others): a custom trigger's answer is checked (:func:`checked_fire`).
+_TRUSTED = frozenset({CronTrigger, IntervalTrigger, DateTrigger, CalendarIntervalTrigger})
+
+
+def checked_fire(trigger: Trigger, after: datetime, found: object) -> datetime | None:
+    """*found*, ``trigger.next_after(after)``, if it keeps the trigger contract: None, or
+    an aware datetime strictly later than *after*. Else ``TypeError`` or ``ValueError``
+    (the callers turn it into a ``TriggerError`` naming the job, or pause the job): a
+    naive time broke every later call on the job, and one not later looped for ever."""
+    if found is None or type(trigger) in _TRUSTED:
+        return found  # type: ignore[return-value]
+    if not isinstance(found, datetime) or found.utcoffset() is None:
+        raise TypeError(
+            f"{type(trigger).__name__}.next_after must return an aware datetime or None, "
+            f"got {found!r}"
+        )
+    if epoch_us(found) <= epoch_us(after):
+        raise ValueError(
+            f"{type(trigger).__name__}.next_after({after.isoformat()}) returned "
+            f"{found.isoformat()}: a fire time must be strictly later"
+        )
+    return found
+
+
 def next_job_fire(
     trigger: Trigger, after: datetime, start: datetime | None, end: datetime | None
 ) -> datetime | None:
     """The trigger's next fire strictly after *after*, inside the job's [start, end]."""
     if start is not None and epoch_us(start) > epoch_us(after):
         after = start - _US
-    found = trigger.next_after(after)
+    found = checked_fire(trigger, after, trigger.next_after(after))
     if found is not None and end is not None and epoch_us(found) > epoch_us(end):
         return None
     return found
@@ -99,7 +124,7 @@ def job_next_fire(job: Scheduled, after: datetime, *, bounded: bool = True) -> d
     raises :class:`~tickwork.TriggerError`, naming the job, from its error."""
     try:
         if not bounded:
-            return job.trigger.next_after(after)
+            return checked_fire(job.trigger, after, job.trigger.next_after(after))
         return next_job_fire(job.trigger, after, job.start, job.end)
     except Exception as error:  # a custom trigger may raise anything
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
@@ -325,7 +350,7 @@ def plan_due(
         now_us = epoch_us(now)
     eligible_us = None if grace is None else now_us - grace // _US
     if start is None and end is None:
-        following = trigger.next_after(first)
+        following = checked_fire(trigger, first, trigger.next_after(first))
     else:
         following = next_job_fire(trigger, first, start, end)
     if following is None or epoch_us(following) > now_us:

@@ -16,6 +16,7 @@ Typical use, days of simulated time in milliseconds::
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +34,16 @@ _UTC = timezone.utc
 
 
 def _seconds(value: float | timedelta) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    """A step of fake time: a timedelta, or a finite number of seconds (not a bool, not
+    a str), not negative."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"seconds must be a number or a timedelta, got {value!r}")
+    elif not math.isfinite(value):
+        raise ValueError(f"seconds must be a finite number, got {value!r}")
+    else:
+        seconds = float(value)
     if seconds < 0:
         raise ValueError(f"time only moves forward here; got {value!r}")
     return seconds
@@ -63,8 +73,8 @@ class FakeClock:
     def __init__(self, start: datetime | None = None, *, autojump: bool = False) -> None:
         if start is None:
             start = datetime(2024, 1, 1, tzinfo=_UTC)
-        if start.tzinfo is None:
-            raise TypeError("FakeClock start must be an aware datetime")
+        if not isinstance(start, datetime) or start.utcoffset() is None:
+            raise TypeError(f"FakeClock start must be an aware datetime, got {start!r}")
         self._now = start.astimezone(_UTC)
         self._monotonic = 0.0
         self._lock = threading.Lock()
@@ -91,16 +101,28 @@ class FakeClock:
         return now
 
     def set(self, moment: datetime) -> datetime:
-        """Let time pass until *moment* (which must not be in the past)."""
-        if moment.tzinfo is None:
-            raise TypeError("FakeClock.set needs an aware datetime")
-        return self.advance(max((moment - self._now).total_seconds(), 0.0))
+        """Let time pass until *moment* (which must not be in the past: ``ValueError``;
+        :meth:`jump` moves the wall clock back)."""
+        if not isinstance(moment, datetime) or moment.utcoffset() is None:
+            raise TypeError(f"FakeClock.set needs an aware datetime, got {moment!r}")
+        step = (moment - self._now).total_seconds()
+        if step < 0:
+            raise ValueError(
+                f"FakeClock.set({moment.isoformat()}): that is before now, "
+                f"{self._now.isoformat()}; time only moves forward (jump() moves the wall "
+                "clock back)"
+            )
+        return self.advance(step)
 
     def jump(self, by: float | timedelta | datetime) -> datetime:
         """Move only the wall clock, by seconds (may be negative) or to an instant."""
         with self._lock:
+            if isinstance(by, bool) or not isinstance(by, (datetime, timedelta, int, float)):
+                raise TypeError(
+                    f"FakeClock.jump needs seconds, a timedelta or a datetime, got {by!r}"
+                )
             if isinstance(by, datetime):
-                if by.tzinfo is None:
+                if by.utcoffset() is None:
                     raise TypeError("FakeClock.jump needs an aware datetime")
                 self._now = by.astimezone(_UTC)
             else:

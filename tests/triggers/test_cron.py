@@ -279,3 +279,19 @@ def test_six_fields_with_a_year_point_to_seven() -> None:
 def test_trigger_data_missing_a_key_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"invalid .cron. trigger data"):
         trigger_from_dict({"type": "cron"})
+
+
+def test_a_moment_that_is_no_datetime_is_a_type_error_naming_it() -> None:
+    # date and str objects raised AttributeError ('date' object has no attribute 'tzinfo').
+    from datetime import date
+
+    cron = CronTrigger("0 9 * * *", timezone="UTC")
+    for wrong in (date(2024, 1, 1), "2024-01-01T00:00:00+00:00", 1704067200):
+        with pytest.raises(TypeError, match="moment must be an aware datetime"):
+            cron.next_after(wrong)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="moment must be an aware datetime"):
+            cron.previous_before(wrong)  # type: ignore[arg-type]
+    moment = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for count_method in (cron.next_times, cron.previous_times):
+        with pytest.raises(TypeError, match="got bool True"):
+            count_method(moment, True)  # type: ignore[arg-type]

@@ -110,6 +110,8 @@ class Trigger(ABC):
 
     def next_times(self, moment: datetime, count: int) -> list[datetime]:
         """Up to *count* successive fire instants strictly after *moment*."""
+        if isinstance(count, bool):  # (a bool is not a number: one rule everywhere)
+            raise TypeError(f"count must be a non-negative int, got bool {count!r}")
         if not isinstance(count, int) or count < 0:
             raise ValueError(f"count must be a non-negative int, got {count!r}")
         result: list[datetime] = []
@@ -182,6 +184,8 @@ class Trigger(ABC):
             ValueError: *count* is not a non-negative int.
             TypeError: *before* is naive or not a datetime.
         """
+        if isinstance(count, bool):  # (a bool is not a number: one rule everywhere)
+            raise TypeError(f"count must be a non-negative int, got bool {count!r}")
         if not isinstance(count, int) or count < 0:
             raise ValueError(f"count must be a non-negative int, got {count!r}")
         result: list[datetime] = []

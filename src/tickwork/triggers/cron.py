@@ -420,7 +420,7 @@ class CronTrigger(Trigger):
             # Walking on from our own previous result: its instant and wall are known.
             after, wall = memo[1], memo[2]
         else:
-            if moment.tzinfo is None:
+            if getattr(moment, "tzinfo", None) is None:  # (naive, or no datetime)
                 require_aware(moment, "moment")
             after, wall = (moment - _EPOCH) // _SECOND, None
             floor = self._start_floor
@@ -445,7 +445,7 @@ class CronTrigger(Trigger):
             # Walking on from our own previous result: its instant and wall are known.
             latest, wall = memo[1] - 1, memo[2]
         else:
-            if moment.tzinfo is None:
+            if getattr(moment, "tzinfo", None) is None:  # (naive, or no datetime)
                 require_aware(moment, "moment")
             # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
             latest, wall = -((_EPOCH - moment) // _SECOND) - 1, None

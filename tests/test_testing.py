@@ -1,0 +1,60 @@
+"""``tickwork.testing``'s FakeClock refuses what it cannot mean: a str or a bool for
+seconds, NaN or infinity, a moment in the past for ``set``, a start that is no aware
+datetime (each was taken: ``advance("5")`` moved 5 s, ``set`` to the past did nothing,
+``advance(inf)`` failed deep in timedelta)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from tickwork.testing import FakeClock
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("wrong", ["5", True, None, [1]])
+def test_advance_takes_a_number_or_a_timedelta_only(wrong: object) -> None:
+    clock = FakeClock(T0)
+    with pytest.raises(TypeError, match="seconds must be a number or a timedelta"):
+        clock.advance(wrong)  # type: ignore[arg-type]
+    assert clock.now() == T0
+
+
+@pytest.mark.parametrize("wrong", [math.nan, math.inf, -1, timedelta(seconds=-1)])
+def test_advance_refuses_what_is_not_finite_or_goes_back(wrong: object) -> None:
+    clock = FakeClock(T0)
+    with pytest.raises(ValueError, match=r"finite|forward"):
+        clock.advance(wrong)  # type: ignore[arg-type]
+    assert clock.now() == T0
+    assert clock.advance(timedelta(seconds=1.5)) == T0 + timedelta(seconds=1.5)
+    assert clock.advance(2) == T0 + timedelta(seconds=3.5)
+
+
+def test_set_refuses_a_moment_in_the_past_and_a_naive_one() -> None:
+    clock = FakeClock(T0)
+    clock.advance(10)
+    with pytest.raises(ValueError, match=r"before now.*jump"):
+        clock.set(T0)
+    with pytest.raises(TypeError, match="aware datetime"):
+        clock.set(datetime(2024, 1, 2))
+    assert clock.set(T0 + timedelta(seconds=10)) == T0 + timedelta(seconds=10)  # (now: no-op)
+    assert clock.monotonic() == 10
+
+
+@pytest.mark.parametrize(
+    "wrong", ["2024-01-01T00:00:00+00:00", date(2024, 1, 1), datetime(2024, 1, 1)]
+)
+def test_a_start_must_be_an_aware_datetime(wrong: object) -> None:
+    with pytest.raises(TypeError, match="FakeClock start must be an aware datetime"):
+        FakeClock(wrong)  # type: ignore[arg-type]
+
+
+def test_jump_refuses_a_bool_or_a_str() -> None:
+    clock = FakeClock(T0)
+    for wrong in (True, "60"):
+        with pytest.raises(TypeError, match=r"FakeClock\.jump needs"):
+            clock.jump(wrong)  # type: ignore[arg-type]
+    assert clock.jump(-60) == T0 - timedelta(seconds=60)
