@@ -138,3 +138,23 @@ def test_no_warning_when_zone_is_known(monkeypatch: pytest.MonkeyPatch) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _tz.local_timezone()
+
+
+def test_an_offset_with_seconds_is_named_and_read_back_exactly() -> None:
+    # It was named to the minute: the trigger read back from its dict fired 30 s off
+    # (and still compared equal).
+    from tickwork import CronTrigger
+    from tickwork.triggers import trigger_from_dict
+
+    zone = timezone(timedelta(minutes=5, seconds=30))
+    trigger = CronTrigger("0 9 * * *", timezone=zone)
+    assert trigger.to_dict()["timezone"] == "+00:05:30"
+    again = trigger_from_dict(trigger.to_dict())
+    moment = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert again.next_after(moment) == trigger.next_after(moment)
+    assert again.next_after(moment) == datetime(2024, 1, 1, 8, 54, 30, tzinfo=timezone.utc)
+    west = CronTrigger("0 9 * * *", timezone="-03:30")
+    assert west.to_dict()["timezone"] == "-03:30"
+    for wrong in ("+05:30:75", "+05:61", "+05::30"):
+        with pytest.raises(UnknownTimezone):
+            CronTrigger("0 9 * * *", timezone=wrong)

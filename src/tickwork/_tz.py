@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 UTC = ZoneInfo("UTC")
-_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])([0-9]{1,2})(?::?([0-9]{2}))?$")
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])([0-9]{1,2})(?::?([0-9]{2}))?(?::([0-9]{2}))?$")
 
 
 class LocalTimezoneWarning(UserWarning):
@@ -110,8 +110,11 @@ def timezone_name(zone: tzinfo) -> str:
         if not offset:
             return "UTC"
         sign = "-" if offset < timedelta(0) else "+"
-        minutes = abs(int(offset.total_seconds())) // 60
-        return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+        if offset.microseconds:
+            raise TypeError(f"cannot name timezone {zone!r}: an offset in whole seconds only")
+        total = abs(int(offset.total_seconds()))
+        name = f"{sign}{total // 3600:02d}:{total // 60 % 60:02d}"
+        return name + f":{total % 60:02d}" if total % 60 else name
     raise TypeError(f"cannot name timezone {zone!r}")
 
 
@@ -120,8 +123,11 @@ def _zone_from_name(name: str, argument: str) -> tzinfo:
     text = name.strip()
     match = _OFFSET.match(text)
     if match:
-        sign, hours, minutes = match.groups()
-        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        sign, hours, minutes, seconds = match.groups()
+        if (seconds is not None and minutes is None) or max(int(minutes or 0),
+                                                            int(seconds or 0)) > 59:  # fmt: skip
+            raise UnknownTimezone(f"{argument}: offset {name!r} is not +HH:MM[:SS]")
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0), seconds=int(seconds or 0))
         if delta >= timedelta(hours=24):
             raise UnknownTimezone(f"{argument}: offset {name!r} is out of range (-23:59..+23:59)")
         return timezone(-delta if sign == "-" else delta)
