@@ -204,6 +204,25 @@ class Trigger(ABC):
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
+    def __copy__(self) -> Trigger:
+        return self  # (immutable: a copy is the same value)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Trigger:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its class and its fields, set back without ``__setattr__``."""
+        state: dict[str, object] = {}
+        for cls in type(self).__mro__:
+            slots = getattr(cls, "__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name.startswith("__") and not name.endswith("__"):
+                    name = f"_{cls.__name__.lstrip('_')}{name}"  # (mangled)
+                if name not in state and hasattr(self, name):
+                    state[name] = getattr(self, name)
+        state.update(getattr(self, "__dict__", {}))
+        return (_rebuilt, (type(self), state))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trigger):
             return NotImplemented
@@ -211,6 +230,14 @@ class Trigger(ABC):
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(sorted(self.to_dict().items()))))
+
+
+def _rebuilt(cls: type[Trigger], state: Mapping[str, object]) -> Trigger:
+    """A pickled trigger, back (see :meth:`Trigger.__reduce__`)."""
+    trigger = object.__new__(cls)
+    for name, value in state.items():
+        object.__setattr__(trigger, name, value)
+    return trigger
 
 
 def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
