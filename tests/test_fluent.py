@@ -661,6 +661,17 @@ def test_naive_until_is_read_in_the_zone_of_at() -> None:
     assert later.do(noop).end == datetime(2024, 3, 20, 18, tzinfo=NEW_YORK)
 
 
+def test_a_naive_until_in_a_gap_is_the_end_of_the_gap() -> None:
+    # 02:30 on New York's spring-forward day was read as 02:30-05:00, i.e. 03:30 EDT:
+    # "the wall time plus the gap", which time-semantics.md says tickwork never uses.
+    scheduler = Scheduler(clock=FakeClock(datetime(2024, 3, 10, 5, tzinfo=timezone.utc)),
+                          timezone="America/New_York")  # fmt: skip
+    for until in ("02:30", "2024-03-10 02:30", time(2, 30), datetime(2024, 3, 10, 2, 30)):
+        job = scheduler.every(5).minutes.until(until).do(noop)
+        assert job.end is not None
+        assert job.end.isoformat() == "2024-03-10T03:00:00-04:00"
+
+
 def test_the_job_stops_after_until() -> None:
     scheduler, clock = make()
     calls = Calls(clock)

@@ -158,3 +158,22 @@ def test_an_offset_with_seconds_is_named_and_read_back_exactly() -> None:
     for wrong in ("+05:30:75", "+05:61", "+05::30"):
         with pytest.raises(UnknownTimezone):
             CronTrigger("0 9 * * *", timezone=wrong)
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall", "expected"),
+    [
+        # A gap time is the first instant after the gap, never "wall plus the gap".
+        ("America/New_York", datetime(2024, 3, 10, 2, 30), "2024-03-10T03:00:00-04:00"),
+        ("Australia/Lord_Howe", datetime(2024, 10, 6, 2, 15), "2024-10-06T02:30:00+11:00"),
+        ("Pacific/Apia", datetime(2011, 12, 30, 12, 0), "2011-12-31T00:00:00+14:00"),
+        ("Europe/Dublin", datetime(2024, 3, 31, 1, 30), "2024-03-31T02:00:00+01:00"),
+        # An overlap time is its first occurrence; a plain time is itself.
+        ("America/New_York", datetime(2024, 11, 3, 1, 30), "2024-11-03T01:30:00-04:00"),
+        ("Europe/London", datetime(2024, 6, 1, 9, 0), "2024-06-01T09:00:00+01:00"),
+    ],
+)
+def test_a_wall_time_is_read_in_its_zone_by_the_gap_and_overlap_rules(
+    zone: str, wall: datetime, expected: str
+) -> None:
+    assert _tz.at_wall(wall, ZoneInfo(zone)).isoformat() == expected

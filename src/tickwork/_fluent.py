@@ -38,7 +38,7 @@ from ._engine import Engine
 from ._instants import US as _US
 from ._model import Job
 from ._options import OPTIONS
-from ._tz import coerce_timezone
+from ._tz import at_wall, coerce_timezone
 from .triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger, Trigger
 
 __all__ = ["JobBuilder", "repeat"]
@@ -179,7 +179,7 @@ def _wall_time(value: datetime, zone: tzinfo) -> datetime:
     """An aware datetime as is; a naive one read as a wall time in *zone*."""
     if value.tzinfo is not None and value.utcoffset() is not None:
         return value
-    return value.replace(tzinfo=zone)
+    return at_wall(value, zone)
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -510,7 +510,7 @@ class JobBuilder:
             return None
         if isinstance(value, time):
             day: date = now.astimezone(value.tzinfo or zone).date()
-            end = datetime.combine(day, value.replace(tzinfo=None), tzinfo=value.tzinfo or zone)
+            end = at_wall(datetime.combine(day, value.replace(tzinfo=None)), value.tzinfo or zone)
         else:
             end = _wall_time(value, zone)
         if end <= now:
