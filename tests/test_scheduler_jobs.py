@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -714,11 +715,39 @@ def test_remove_job_of_an_unknown_id_is_a_lookup_error(
 
 
 def test_remove_all_jobs(sim: tuple[Scheduler, FakeClock, Events]) -> None:
-    scheduler, _, _ = sim
-    for number in range(3):
-        scheduler.add_job(noop, "interval", seconds=10 + number)
+    scheduler, _, events = sim
+    ids = [scheduler.add_job(noop, "interval", seconds=10 + n).id for n in range(3)]
     scheduler.remove_all_jobs()
     assert scheduler.get_jobs() == []
+    assert sorted(event.job_id or "" for event in events.of(EventKind.JOB_REMOVED)) == sorted(ids)
+    run_until(scheduler, T0 + timedelta(minutes=5))
+    assert events.of(EventKind.JOB_SUBMITTED) == []
+
+
+def test_remove_all_jobs_on_a_file_is_one_write_and_forgets_every_job(tmp_path: Path) -> None:
+    # One job at a time: 12.8 s for 100,000 jobs in a probe (a transaction each).
+    from tickwork.stores import SQLiteStore
+
+    clock = FakeClock(T0)
+    path = tmp_path / "jobs.db"
+    scheduler = Scheduler(store=SQLiteStore(path), clock=clock, timezone="UTC",
+                          executors={"default": InlineExecutor()})  # fmt: skip
+    scheduler.add_jobs([{"func": "tests.jobs_for_tests:noop", "trigger": "interval",
+                         "seconds": 60, "id": f"j{n}"} for n in range(300)])  # fmt: skip
+    scheduler.open()
+    writes: list[int] = []
+    store = scheduler.engine._link.store
+    remove_jobs, remove_job = store.remove_jobs, store.remove_job
+    store.remove_jobs = lambda ids: (writes.append(len(ids)), remove_jobs(ids))[1]  # type: ignore[method-assign]
+    store.remove_job = lambda job_id: (writes.append(1), remove_job(job_id))[1]  # type: ignore[method-assign]
+    scheduler.remove_all_jobs()
+    assert writes == [300]
+    assert scheduler.get_jobs() == []
+    run_until(scheduler, T0 + timedelta(minutes=5))
+    assert scheduler.history() == []
+    scheduler.shutdown()
+    with SQLiteStore(path) as reader:
+        assert reader.get_jobs() == []
 
 
 def test_run_job_now_runs_at_once_and_leaves_the_schedule(

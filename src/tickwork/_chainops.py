@@ -7,11 +7,14 @@ small); it uses the engine's lock, lookups and ``add_job``/``modify_job``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._chains import check_after, failure_handler
+from ._core import REMOVED_BEFORE_START
+from ._errors import JobLookupError
 from ._events import Event, EventKind
 from ._machine import Machine
 from ._model import ChainOn, ConflictPolicy
@@ -45,6 +48,37 @@ class ChainOps(Machine):
         def add_job(self, /, func: Any, *args: Any, **kwargs: Any) -> Job: ...
 
         def modify_job(self, /, job_id: str, **changes: Any) -> Job: ...
+
+        def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]: ...
+
+        def remove_job(
+            self, job_id: str, *, cascade: bool = False, detach: bool = False
+        ) -> None: ...
+
+        def _require_open(self) -> None: ...
+
+    def remove_all_jobs(self) -> None:
+        """Remove every job: in one store write when no job runs after another (else one
+        by one, each with those after it). Each is reported ``JOB_REMOVED``, and its
+        runs not started yet skipped, as :meth:`remove_job` does."""
+        jobs = self.get_jobs()
+        events: list[Event] = []
+        with self._lock:
+            self._require_open()
+            if not self._chains.edges():
+                ids = [job.id for job in jobs]
+                self._store.remove_jobs(ids)  # (an id gone meanwhile is ignored)
+                now = self._clock.now()
+                for job_id in ids:
+                    events.append(Event(kind=EventKind.JOB_REMOVED, at=now, job_id=job_id))
+                    withdrawn = self._stop_queued(job_id, REMOVED_BEFORE_START)
+                    events += [] if withdrawn is None else withdrawn.events
+                    self._core.discard(job_id)
+                jobs = []
+        self._emit(events)
+        for job in jobs:
+            with contextlib.suppress(JobLookupError):  # (went with an upstream)
+                self.remove_job(job.id, cascade=True)
 
     def on_failure(self, callback: H) -> H:
         """Call ``callback(event)`` whenever a run fails for good (after its retries) or

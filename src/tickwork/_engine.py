@@ -693,12 +693,6 @@ class Engine(JobDecorators, ChainOps, Machine):
             self._core.discard(job_id)
         self._emit([event] if withdrawn is None else [event, *withdrawn.events])
 
-    def remove_all_jobs(self) -> None:
-        """Remove every job."""
-        for job in self.get_jobs():
-            with contextlib.suppress(JobLookupError):  # (went with an upstream)
-                self.remove_job(job.id, cascade=True)
-
     def run_job_now(self, job_id: str) -> None:
         """Run a job once now, outside its schedule (its schedule is unchanged).
 
