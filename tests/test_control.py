@@ -340,6 +340,39 @@ def test_run_now_is_fired_once_by_a_running_scheduler(backend: Backend) -> None:
     assert [(run.scheduled_at, run.outcome.value) for run in history] == [(now, "success")]
 
 
+def test_run_now_with_a_stale_now_never_goes_back_before_a_claimed_fire(
+    backend: Backend,
+) -> None:
+    """*now* read before a scheduler claimed the regular fire F (the command line's clock
+    read before it connected, or a clock behind the schedulers'): the stored next fire
+    went back before F, and F ran a second time (SQLite) or, its run slot taken, the
+    run-now fire was lost without a trace (PostgreSQL). The run is due just after F."""
+    from tickwork.executors import InlineExecutor
+    from tickwork.testing import FakeClock, run_until
+
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    fire = start + timedelta(seconds=10)
+    clock = FakeClock(fire + timedelta(milliseconds=50))
+    scheduler = Scheduler(store=backend.store(), clock=clock, timezone="UTC",
+                          executors={"default": InlineExecutor()})  # fmt: skip
+    scheduler.add_job("tests.control_jobs:ping", IntervalTrigger(seconds=10, start=start),
+                      id="iv", first_fire=fire, catchup="all")  # fmt: skip
+    control_jobs.RUNS.clear()
+    scheduler.open()
+    scheduler.process_due()  # F runs: the stored next fire is F + 10 s
+    assert [at for _, at in control_jobs.RUNS] == [fire]
+    job = run_job_now(backend.store(), "iv", now=fire - timedelta(milliseconds=200))
+    assert job.next_fire == fire + timedelta(microseconds=1)
+    run_until(scheduler, fire + timedelta(seconds=5))
+    scheduler.shutdown()
+    assert [at for _, at in control_jobs.RUNS] == [fire, fire + timedelta(microseconds=1)]
+    history = backend.store().history("iv")
+    assert sorted((run.scheduled_at, run.outcome.value) for run in history) == [
+        (fire, "success"),
+        (fire + timedelta(microseconds=1), "success"),
+    ]
+
+
 def test_run_now_reaches_a_postgres_scheduler_by_notify(pg_tables: str) -> None:
     """With PostgreSQL the change is told at once (NOTIFY): the scheduler polls only
     every 10 s here, and still runs the job within 5 s."""
@@ -382,9 +415,11 @@ def test_run_now_retries_when_a_scheduler_claims_the_job_meanwhile(pg_tables: st
     try:
         job = run_job_now(store, "rich", now=NOW)
         assert store.raced
-        assert job.next_fire == NOW
+        # (The claimed fire is later than NOW, which was read before the claim: the run
+        # is due just after it, or that fire would be due again.)
+        assert job.next_fire == NEXT + timedelta(microseconds=1)
         stored = scheduler_store.get_job("rich")
-        assert stored.next_fire == NOW
+        assert stored.next_fire == NEXT + timedelta(microseconds=1)
         assert stored.remaining_runs == 8  # the scheduler's claim was not undone
     finally:
         store.close()

@@ -31,9 +31,10 @@ from datetime import datetime
 
 from ._chains import removal_plan
 from ._errors import JobLookupError, StoreError
+from ._instants import US as _US
 from ._instants import epoch_us
 from ._model import Job, evolve
-from ._planning import job_first_fire
+from ._planning import job_first_fire, job_previous_fire
 from ._references import references_as_text
 from .stores import JobStore
 from .stores._chains import ChainStore
@@ -179,6 +180,14 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
                 return job  # due already
             # In the zone of the job's fire times, as the run's scheduled_at will be.
             moment = now if expected is None else now.astimezone(expected.tzinfo)
+            if expected is not None:
+                # The regular fire before the stored one was claimed already; a *now*
+                # read before it (a clock behind the schedulers', a slow connect) would
+                # put it due again: run twice (or, refused as a run slot taken, lost).
+                # The run is due just after it instead: at once all the same.
+                claimed = job_previous_fire(job, expected)
+                if claimed is not None and epoch_us(claimed) >= now_us:
+                    moment = (claimed + _US).astimezone(expected.tzinfo)
             if store.claim_fire(job_id, expected, moment, now=now):
                 return evolve(job, next_fire=moment)
     raise StoreError(

@@ -44,8 +44,11 @@ def write_command(args: argparse.Namespace, out: Output) -> int:
         if not _confirm(f"Remove job {job_id!r} from {name}? Its run history stays. [y/N] "):
             out.line("Not removed.")
             return ABORTED
-    now = datetime.now(timezone.utc)
     with live(args.db, args.schema, pickle=args.pickle) as (store, name):
+        # Read once the store is open (connecting may take a while), by the store's own
+        # clock where it has one (PostgreSQL's server: the schedulers go by it too).
+        server_now = getattr(store, "database_now", None)
+        now = datetime.now(timezone.utc) if server_now is None else server_now()
         try:
             job = _act(store, action, job_id, now, args)
         except JobLookupError as error:
