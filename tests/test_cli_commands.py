@@ -543,6 +543,12 @@ def test_tables_fit_the_width_and_never_wrap(live: Target, monkeypatch: pytest.M
     assert "…" in text
     # The id and the next fire time are kept whole.
     assert table(text, "Jobs in")[0][1].endswith("+00:00")
+    # At 80 columns the history's time was cut (the others kept 8 characters each).
+    monkeypatch.setenv("COLUMNS", "80")
+    status, text = run("history", *live.argv)
+    times = [row[0] for row in table(text, "The newest")]
+    assert times
+    assert all(at.endswith("+00:00") for at in times), text
     monkeypatch.setenv("COLUMNS", "400")
     status, wide = run("history", *live.argv)
     assert "…" not in wide

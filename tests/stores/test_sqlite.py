@@ -1804,3 +1804,11 @@ def test_a_batch_of_claims_leases_each_run_with_a_token_of_its_own(db: Path, spr
         ]
     finally:
         store.close()
+
+
+def test_a_directory_is_refused_with_a_message_that_says_so(tmp_path: Path) -> None:
+    # SQLite's own words were "disk I/O error".
+    from tickwork import StoreError
+
+    with pytest.raises(StoreError, match="it is a directory, not a SQLite file"):
+        SQLiteStore(tmp_path).open()

@@ -30,6 +30,8 @@ __all__ = ["Output", "Progress", "iso", "job_data", "run_data", "seconds_of"]
 
 _STYLES = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
 #: The narrowest a column is cut to.
+#: The shortest a column other than a key one gets before a key column is cut.
+_LEAST = 4
 _MIN_WIDTH = 8
 #: The keys of ``CronTrigger.to_dict()`` that its short description shows.
 _CRON_ESSENTIALS = frozenset({"type", "expression", "timezone"})
@@ -105,6 +107,9 @@ class Output:
             headers = [len(name) for name in header]
             others = [i for i in range(count) if i not in keep]
             widths = _fit(widths, headers, self.width, others)
+            # The key columns stay whole while the others can go shorter still, to a
+            # few characters (their header cut too), before they are cut at all.
+            widths = _fit(widths, [0] * count, self.width, others, least=_LEAST)
             widths = _fit(widths, headers, self.width, range(count))
         last = count - 1
         for index, row in enumerate((header, *rows)):
@@ -133,14 +138,18 @@ def _columns_variable() -> int | None:
     return columns if columns > 0 else None
 
 
-def _fit(widths: list[int], headers: list[int], total: int, cut: Iterable[int]) -> list[int]:
+def _fit(
+    widths: list[int],
+    headers: list[int],
+    total: int,
+    cut: Iterable[int],
+    *,
+    least: int = _MIN_WIDTH,
+) -> list[int]:
     """Column widths that fit in *total* characters, cutting only the columns *cut*, the
-    widest first, none below the smaller of its width and its header (or
-    ``_MIN_WIDTH``)."""
+    widest first, none below the smaller of its width and its header (or *least*)."""
     widths = list(widths)
-    floors = [
-        min(width, max(header, _MIN_WIDTH)) for width, header in zip(widths, headers, strict=True)
-    ]
+    floors = [min(width, max(header, least)) for width, header in zip(widths, headers, strict=True)]
     allowed = set(cut)
     excess = 2 + sum(widths) + 2 * (len(widths) - 1) - total
     while excess > 0:

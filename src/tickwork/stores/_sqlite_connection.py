@@ -310,6 +310,8 @@ class SQLiteConnection:
             parent = Path(path).parent
             if not parent.is_dir():
                 raise StoreError(f"cannot open {path!r}: directory {str(parent)!r} does not exist")
+            if Path(path).is_dir():  # (SQLite says "disk I/O error")
+                raise StoreError(f"cannot open {path!r}: it is a directory, not a SQLite file")
         try:
             conn = sqlite3.connect(
                 path,
