@@ -30,7 +30,7 @@ import time
 from datetime import datetime
 
 from ._chains import removal_plan
-from ._errors import JobLookupError, StoreError
+from ._errors import JobLookupError, StoreError, TriggerError
 from ._instants import US as _US
 from ._instants import epoch_us
 from ._model import Job, evolve
@@ -185,7 +185,10 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
                 # read before it (a clock behind the schedulers', a slow connect) would
                 # put it due again: run twice (or, refused as a run slot taken, lost).
                 # The run is due just after it instead: at once all the same.
-                claimed = job_previous_fire(job, expected)
+                try:
+                    claimed = job_previous_fire(job, expected)
+                except TriggerError:  # (its fires cannot be walked back: as before)
+                    claimed = None
                 if claimed is not None and epoch_us(claimed) >= now_us:
                     moment = (claimed + _US).astimezone(expected.tzinfo)
             if store.claim_fire(job_id, expected, moment, now=now):
