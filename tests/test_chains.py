@@ -597,3 +597,15 @@ def test_upstream_records_reach_a_job_in_a_worker_process() -> None:
     # transform read extract's [1, 2, 3] from current_run().upstream in its process.
     assert runs["transform"].return_value == 6
     assert runs["transform"].parent_ids == ("extract@2024-01-01T00:01:00Z#1",)
+
+
+def test_on_without_after_is_refused_at_add_job() -> None:
+    # It was taken, and did nothing: the job ran on its trigger, whatever it said.
+    scheduler = Scheduler(clock=FakeClock(T0), timezone="UTC")
+    with pytest.raises(TypeError, match=r"on='failure' .* give after= too"):
+        scheduler.add_job(chain_jobs.__name__ + ":step", "interval", hours=1, on="failure")
+    assert scheduler.get_jobs() == []
+    scheduler.add_job(chain_jobs.__name__ + ":step", "interval", hours=1, id="up")
+    job = scheduler.add_job(chain_jobs.__name__ + ":step", after="up", on="any", id="down")
+    assert job.on.value == "any"
+    scheduler.shutdown()

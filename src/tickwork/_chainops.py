@@ -96,12 +96,23 @@ class ChainOps(Machine):
         return callback
 
     def _check_after(
-        self, job_id: str, after: tuple[str, ...], trigger: Trigger | None = None
+        self,
+        job_id: str,
+        after: tuple[str, ...],
+        trigger: Trigger | None = None,
+        *,
+        on: ChainOn = ChainOn.SUCCESS,
     ) -> None:
         """Refuse upstreams that are no job or that would close a cycle, and (with the
         *trigger* of a job being changed) no upstreams for a job with no trigger of its
-        own (lock held)."""
+        own; and (adding a job) an *on* with no upstream to apply to (lock held)."""
         if not after:
+            if on is not ChainOn.SUCCESS:
+                raise TypeError(
+                    f"job {job_id!r}: on={on.value!r} says which ends of the upstream runs "
+                    "start it, and it has none: give after= too (or on_failure= on the "
+                    "upstream)"
+                )
             if trigger is not None and isinstance(trigger, UpstreamTrigger):
                 raise ValueError(
                     f"job {job_id!r} has no trigger of its own: it needs an upstream "

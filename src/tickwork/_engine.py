@@ -236,7 +236,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             if spec.jitter is not None:  # given as a trigger keyword instead
                 given["jitter"] = spec.jitter
             options = self._options(given, resolved, func_ref)
-            self._check_after(job_id, options["after"])
+            self._check_after(job_id, options["after"], on=options["on"])
             if first_fire is not None or run_immediately:
                 if first_fire is not None and run_immediately:
                     raise TypeError("give run_immediately or first_fire, not both")
