@@ -227,7 +227,12 @@ class Engine(JobDecorators, ChainOps, Machine):
                 raise ValueError("id must be a non-empty str, got ''")
             # A cron trigger with H and no hash key of its own hashes the job's id.
             bound = bind_hash_key(spec.trigger, job_id)
-            flags(paused=paused, run_immediately=run_immediately, replace_existing=replace_existing)
+            if not (paused is False is run_immediately is replace_existing):  # (fast path)
+                flags(
+                    paused=paused,
+                    run_immediately=run_immediately,
+                    replace_existing=replace_existing,
+                )
             if pause_note is not None and not isinstance(pause_note, str):
                 raise TypeError(f"pause_note must be a str, got {pause_note!r}")
             # add_job's own parameters are the options: check_options reads them by the
