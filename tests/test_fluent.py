@@ -900,3 +900,23 @@ def test_a_spread_too_large_for_a_jitter_is_refused_at_the_chain(chain: Any) -> 
     scheduler = Scheduler(clock=FakeClock(START), timezone="UTC")
     with pytest.raises(ValueError, match=r"to\(105120002\.0\).*spread.*too large"):
         chain(scheduler)
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "fires"),
+    [
+        # Lord Howe's 30-minute gap (02:00-02:30 on 2024-10-06): :15 stays :15 (was :45).
+        ("Australia/Lord_Howe", "2024-10-06T02:40:00+11:00", ["04:15+1100", "06:15+1100"]),
+        # New York's fall-back hour, second pass (EST): the set time in that pass.
+        ("America/New_York", "2024-11-03T01:40:00-05:00", ["03:15-0500", "05:15-0500"]),
+        # An ordinary hour.
+        ("Europe/Berlin", "2024-06-01T10:40:00+02:00", ["12:15+0200", "14:15+0200"]),
+    ],
+)
+def test_every_n_hours_at_a_minute_counts_from_that_minute_in_the_offset_in_force(
+    zone: str, now: str, fires: list[str]
+) -> None:
+    scheduler, _ = make(datetime.fromisoformat(now), zone)
+    job = scheduler.every(2).hours.at(":15").do(noop)
+    times = scheduler.next_fire_times(job.id, 2)
+    assert [f"{at.astimezone(ZoneInfo(zone)):%H:%M%z}" for at in times] == fires

@@ -667,11 +667,12 @@ class JobBuilder:
             return CronTrigger(_cron(second, minute_field, hour_field), timezone=zone), None
         # every(n).minutes/hours.at(...), n > 1: n units of elapsed time from the set
         # time in the current minute or hour, as schedule counts them.
-        if unit == "hours":
-            base = local.replace(minute=minute, second=second, microsecond=0)
-        else:
-            base = local.replace(second=second, microsecond=0)
-        first = base.astimezone(_UTC) + timedelta(**{unit: count})
+        # (Moved within the hour in the offset in force now: on Lord Howe's change day,
+        # 02:40+11:00 .at(":15") is 02:15+11:00; read as a wall time, 02:15 fell in the
+        # gap and gave 02:45+11:00, and every run came at :45.)
+        shift = timedelta(minutes=minute - local.minute) if unit == "hours" else timedelta()
+        shift += timedelta(seconds=second - local.second, microseconds=-local.microsecond)
+        first = local.astimezone(_UTC) + shift + timedelta(**{unit: count})
         return _interval(unit, count, first.astimezone(zone), zone), None
 
 
