@@ -103,6 +103,28 @@ class JobRows:
                 add(job)
         return jobs, broken
 
+    def _changes(
+        self, bound: tuple[datetime, str] | None
+    ) -> tuple[list[Job], list[str], list[str]] | None:
+        """The changes :meth:`sync_within` gives (with *bound* None: every changed job
+        decoded, the third list empty)."""
+        raise NotImplementedError
+
+    def sync(self) -> tuple[list[Job], list[str]] | None:
+        """Jobs other processes changed or removed since the last call (or None); with a
+        store that splits due jobs between its processes, also the due jobs left to
+        another process that are this one's to take in, as they are."""
+        changed = self._changes(None)
+        return None if changed is None else changed[:2]
+
+    def sync_within(
+        self, bound: tuple[datetime, str]
+    ) -> tuple[list[Job], list[str], list[str]] | None:
+        """:meth:`sync` for a scheduler that holds only the jobs up to a window's
+        *bound* (a key, as ``due_jobs`` takes it): the jobs changed beyond it (or with
+        no fire time, or paused) come as ids only, undecoded, in a third list."""
+        return self._changes(bound)
+
     def _split_at(
         self, rows: list[Sequence[Any]], bound: tuple[datetime, str] | None
     ) -> tuple[list[Sequence[Any]], list[str]]:

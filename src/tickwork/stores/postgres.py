@@ -627,19 +627,6 @@ class PostgresStore(
 
     # -- other processes' changes -----------------------------------------------------
 
-    def sync(self) -> tuple[list[Job], list[str]] | None:
-        """Jobs other processes changed or removed since the last call (or None)."""
-        changed = self._changes(None)
-        return None if changed is None else changed[:2]
-
-    def sync_within(
-        self, bound: tuple[datetime, str]
-    ) -> tuple[list[Job], list[str], list[str]] | None:
-        """:meth:`sync` for a scheduler that holds only the jobs up to a window's
-        *bound* (a key, as ``due_jobs`` takes it): the jobs changed beyond it (or with
-        no fire time, or paused) come as ids only, undecoded, in a third list."""
-        return self._changes(bound)
-
     def _changes(
         self, bound: tuple[datetime, str] | None
     ) -> tuple[list[Job], list[str], list[str]] | None:
