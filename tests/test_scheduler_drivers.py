@@ -958,3 +958,23 @@ def test_a_run_asked_for_before_start_is_reported_and_recorded_at_shutdown(
         assert [(run.job_id, run.outcome) for run in reader.history()] == [
             (job_id, Outcome.SUCCESS)
         ]
+
+
+def test_a_job_exit_that_ends_the_scheduler_thread_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # InlineExecutor re-raises a job's SystemExit in the thread that dispatches: with a
+    # running Scheduler that thread ended in silence, its state still RUNNING.
+    import logging
+
+    scheduler = Scheduler(executors={"default": InlineExecutor()}, timezone="UTC")
+
+    def leave() -> None:
+        raise SystemExit(3)
+
+    with caplog.at_level(logging.CRITICAL, logger="tickwork"):
+        scheduler.add_job(leave, "interval", hours=1, run_immediately=True)
+        scheduler.start()
+        assert wait_until(lambda: not scheduler._thread.is_alive())  # type: ignore[union-attr]
+        scheduler.shutdown()
+    assert any("scheduler's thread stopped on SystemExit" in r.getMessage() for r in caplog.records)

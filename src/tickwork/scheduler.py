@@ -301,5 +301,11 @@ class Scheduler(DriverBase):
                     continue
                 if not self._wait(wait):
                     pacer.check_jump()
+        except BaseException as error:  # (a job's SystemExit, re-raised by InlineExecutor)
+            logger.critical(
+                "tickwork: the scheduler's thread stopped on %s: nothing more is dispatched",
+                type(error).__name__,
+                exc_info=True,
+            )  # (not raised on: in this thread it would only print the same again)
         finally:
             self._unsubscribe()
