@@ -560,7 +560,7 @@ class SchedulerCore(JobTable):
         if state is None or state.removed or state.job.paused:
             return None
         policy = state.job.retry
-        if policy is None or attempt >= policy.attempts or not isinstance(error, policy.retry_on):
+        if policy is None or attempt >= policy.attempts or not policy.retries(error):
             return None
         job_id = state.job.id
         delay = retry_delay(policy, job_id, scheduled_at, attempt)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, Protocol
 
 from ._checks import seconds, whole
+from ._errors import RemoteJobError
 from .triggers import Trigger
 
 __all__ = [
@@ -148,6 +150,22 @@ class RetryPolicy:
         ):
             raise TypeError(f"retry_on must be exception types, got {self.retry_on!r}")
 
+    def retries(self, error: BaseException | None) -> bool:
+        """Whether an attempt that ended with *error* is of a type :attr:`retry_on`
+        retries. A failure that came back from a task queue's worker
+        (:class:`~tickwork.RemoteJobError`) goes by the type it had there: its class, if
+        this process has imported its module, else its name (and any remote error is
+        retried when ``retry_on`` holds ``Exception``, or ``RemoteJobError`` itself)."""
+        kinds = self.retry_on
+        remote = error.error_type if isinstance(error, RemoteJobError) else ""
+        if not remote or any(issubclass(kind, RemoteJobError) for kind in kinds):
+            return isinstance(error, kinds)
+        found = _remote_class(remote)
+        if found is not None:
+            return issubclass(found, kinds)
+        names = {f"{kind.__module__}.{kind.__qualname__}" for kind in kinds}
+        return remote in names or Exception in kinds or BaseException in kinds
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "attempts": self.attempts,
@@ -157,6 +175,22 @@ class RetryPolicy:
             "jitter": self.jitter,
             "retry_on": [f"{kind.__module__}:{kind.__qualname__}" for kind in self.retry_on],
         }
+
+
+def _remote_class(name: str) -> type[BaseException] | None:
+    """The exception class ``module.QualName`` names, from a module this process has
+    imported already (a name from a worker imports nothing here), or None."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        found: object = sys.modules.get(".".join(parts[:cut]))
+        if found is None:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute, None)
+        if isinstance(found, type) and issubclass(found, BaseException):
+            return found
+        return None
+    return None
 
 
 class JobControl(Protocol):

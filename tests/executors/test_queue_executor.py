@@ -295,3 +295,65 @@ def test_the_guard_runs_a_task_id_once_and_takes_over_a_lapsed_lease(tmp_path: A
     assert taken["ok"]
     assert notes.read_text().count("\n") == 2
     client.close()
+
+
+class _Unimported(Exception):
+    """A type the test names as if only a worker had it."""
+
+
+@pytest.mark.parametrize(
+    ("remote", "retry_on", "retried"),
+    [
+        ("builtins.ConnectionError", (ConnectionError,), True),
+        ("builtins.ConnectionRefusedError", (ConnectionError,), True),  # (a subclass)
+        ("builtins.ValueError", (ConnectionError,), False),
+        ("builtins.ValueError", (RuntimeError,), False),  # (RemoteJobError is one)
+        ("builtins.ValueError", (Exception,), True),
+        ("builtins.ValueError", (RemoteJobError,), True),
+        ("nowhere_here.errors.Busy", (Exception,), True),  # (not imported: by name)
+        ("nowhere_here.errors.Busy", (ConnectionError,), False),
+        (f"{__name__}._Unimported", (_Unimported,), True),
+    ],
+)
+def test_retry_on_matches_a_workers_failure_by_the_type_it_had_there(
+    remote: str, retry_on: tuple[type[BaseException], ...], retried: bool
+) -> None:
+    # Every remote failure came back a RemoteJobError (a RuntimeError): retry_on=
+    # (ConnectionError,) never matched it, and (RuntimeError,) matched them all.
+    from tickwork import RetryPolicy
+
+    error = result_of(request(), {"ok": False, "error_type": remote, "error": "x"}, AT).exception
+    assert isinstance(error, RemoteJobError)
+    assert RetryPolicy(retry_on=retry_on).retries(error) is retried
+
+
+def test_a_workers_connection_error_is_retried_and_recorded_by_its_own_type() -> None:
+    from tickwork import RetryPolicy, Scheduler
+
+    enqueuer = Recorder()
+    clock = FakeClock(AT)
+    executor = QueueExecutor(enqueuer, poll_interval=0.005)
+    scheduler = Scheduler(clock=clock, timezone="UTC", executors={"default": executor})
+    scheduler.add_job("tests.executors.queue_jobs:add", "interval", hours=1, args=(1, 2),
+                      id="sync", retry=RetryPolicy(attempts=2, delay=10, jitter=0,
+                                                   retry_on=(ConnectionError,)))  # fmt: skip
+    scheduler.open()
+    try:
+        clock.advance(3600)
+        scheduler.process_due()
+        (first,) = enqueuer.wait_sent(1)
+        enqueuer.outcomes[first.task_id] = {"ok": False, "error_type": "builtins.ConnectionError",
+                                            "error": "server busy"}  # fmt: skip
+        for _ in range(500):  # (the outcome is taken in at a step, once collected)
+            scheduler.process_due()
+            if scheduler.history("sync"):
+                break
+            threading.Event().wait(0.01)
+        clock.advance(10)
+        scheduler.process_due()
+        sent = enqueuer.wait_sent(2)
+        assert [task.task_id for task in sent][1] == task_id_of("sync", AT + timedelta(hours=1), 2)
+        [run] = scheduler.history("sync")
+        assert (run.outcome, run.error_type) == (Outcome.FAILURE, "ConnectionError")
+    finally:
+        scheduler.shutdown(wait=False)

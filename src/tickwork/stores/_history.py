@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timezone, tzinfo
 from typing import Any, NamedTuple
 
+from .._errors import RemoteJobError
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
 from .._instants import instant
@@ -83,6 +84,9 @@ def _error_fields(error: BaseException | None, reason: str | None) -> tuple[str 
     """:func:`error_fields` of a run's error and reason (:func:`recorded` has them
     unpacked)."""
     if error is not None:
+        remote = getattr(error, "error_type", None) if isinstance(error, RemoteJobError) else None
+        if remote:  # (a worker's failure: the type it had there)
+            return remote.removeprefix("builtins."), str(error)[:_MESSAGE_LIMIT]
         kind = type(error)
         module = kind.__module__
         if module == "builtins":
