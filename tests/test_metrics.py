@@ -120,6 +120,25 @@ def scheduler(clock: FakeClock, store: JobStore | None = None) -> Scheduler:
 # -- a running scheduler ------------------------------------------------------------------
 
 
+def test_lateness_runs_to_the_start_of_a_run_queued_behind_others(clock: FakeClock) -> None:
+    # It ran to the hand-over to the executor: runs queued behind busy workers (threads,
+    # a task queue's) all showed as on time. Three 2 s runs due at once, one after the
+    # other: they start 0, 2 and 4 s late.
+    runner = scheduler(clock)
+    metrics = instrument(runner)
+    for n in range(3):
+        runner.add_job(takes_two_seconds, "date", run_date=T0 + timedelta(seconds=10),
+                       id=f"slow{n}")  # fmt: skip
+    runner.open()
+    run_until(runner, T0 + timedelta(seconds=10))
+    text = metrics.render()
+    assert value(text, "tickwork_fire_lateness_seconds_sum") == 6.0
+    assert value(text, "tickwork_fire_lateness_seconds_count") == 3
+    started = sorted(run.started_at - run.scheduled_at for run in runner.history())  # type: ignore[operator]
+    assert started == [timedelta(0), timedelta(seconds=2), timedelta(seconds=4)]
+    runner.shutdown()
+
+
 def test_runs_are_counted_by_job_and_outcome_as_the_history_has_them(clock: FakeClock) -> None:
     runner = scheduler(clock)
     metrics = instrument(runner)

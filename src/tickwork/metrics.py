@@ -71,8 +71,7 @@ HISTORY_LIMIT = 100_000
 
 _UTC = timezone.utc
 _RUN_ENDS = (
-    EventKind.JOB_SUBMITTED
-    | EventKind.JOB_EXECUTED
+    EventKind.JOB_EXECUTED
     | EventKind.JOB_FAILED
     | EventKind.JOB_RETRIED
     | EventKind.JOB_INTERRUPTED
@@ -320,13 +319,6 @@ class Metrics:
         kind = event.kind
         job_id = event.job_id or ""
         with self._lock:
-            if kind is EventKind.JOB_SUBMITTED:
-                # The first attempt only: a retry is late by design (its delay).
-                if event.attempt == 1 and event.scheduled_at is not None:
-                    late = max(0.0, (event.at - event.scheduled_at).total_seconds())
-                    self._lateness[_bucket(LATENESS_BUCKETS, late)] += 1
-                    self._lateness_sum += late
-                return
             if kind is EventKind.JOB_MISSED:
                 self._missed[job_id] = self._missed.get(job_id, 0) + event.missed
                 return
@@ -357,6 +349,13 @@ class Metrics:
                 took = max(0.0, (event.at - started).total_seconds())
                 self._durations[_bucket(DURATION_BUCKETS, took)] += 1
                 self._duration_sum += took
+                # Lateness: to the start of the first attempt (a retry is late by
+                # design), as the run reports it when it ends: a run queued behind busy
+                # workers (threads, a task queue's) was handed over on time.
+                if event.attempt == 1 and event.scheduled_at is not None:
+                    late = max(0.0, (started - event.scheduled_at).total_seconds())
+                    self._lateness[_bucket(LATENESS_BUCKETS, late)] += 1
+                    self._lateness_sum += late
 
     # -- reading -------------------------------------------------------------------------
 
