@@ -195,6 +195,24 @@ def test_the_event_and_upstream_runs_travel_to_the_worker_as_json() -> None:
     assert "upstream" not in plain
 
 
+def test_a_worker_does_not_start_a_run_past_its_misfire_grace() -> None:
+    # A queue that does not drop an expired task itself (Celery's threads pool ran a
+    # prefetched one 2 s late, past a 0.5 s grace, and it was recorded a success): the
+    # worker checks the expiry the message carries, and reports it expired.
+    executor = QueueExecutor(Recorder())
+    late = request(scheduled_at=datetime.now(timezone.utc) - timedelta(seconds=2),
+                   misfire_grace=timedelta(seconds=0.5))  # fmt: skip
+    message = json.loads(json.dumps(executor.task_for(late).message))
+    outcome = run_guarded("t", message, None)
+    assert outcome["expired"] is True
+    assert "misfire_grace_time" in outcome["error"]
+    result = result_of(late, outcome, AT)
+    assert result.outcome is Outcome.INTERRUPTED
+    in_time = late._replace(misfire_grace=timedelta(seconds=60))
+    assert run_guarded("t", executor.task_for(in_time).message, None)["ok"] is True
+    assert "expires" not in executor.task_for(late._replace(misfire_grace=None)).message
+
+
 def test_a_run_with_no_outcome_is_sent_again_with_the_same_id_then_less_often() -> None:
     enqueuer = Recorder()
     executor, results = started(enqueuer, resend_after=0.05)

@@ -241,6 +241,8 @@ class QueueExecutor(BatchExecutor):
             ) from None
         grace = request.misfire_grace
         expires = None if grace is None else request.scheduled_at + grace
+        if expires is not None:  # (the worker checks it too: not every queue expires)
+            message["expires"] = expires.astimezone(timezone.utc).isoformat()
         task_id = task_id_of(request.job_id, request.scheduled_at, request.attempt)
         return QueuedTask(task_id, message, expires, request.timeout)
 

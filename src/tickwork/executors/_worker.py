@@ -172,6 +172,18 @@ def outcome_of(
     started = now_text()
     job_id = str(message.get("job_id"))
     reference = str(message.get("ref"))
+    expires = message.get("expires")
+    if isinstance(expires, str) and _past(expires):
+        # Past the job's misfire grace: not run, whatever the queue did with its own
+        # expiry (a pool that prefetched it, Celery's threads pool, a queue with none).
+        return {
+            "tickwork": 1,
+            "ok": False,
+            "expired": True,
+            "error": f"the run of job {job_id!r} expired (its misfire_grace_time ran out at "
+            f"{expires}) before a worker started it",
+            "finished_at": started,
+        }
     try:
         func = resolve_reference(reference)
     except BaseException as error:
@@ -213,6 +225,15 @@ def outcome_of(
         )
     return {"tickwork": 1, "ok": True, "value": value, "started_at": started,
             "finished_at": now_text(), "worker": worker_name()}  # fmt: skip
+
+
+def _past(text: str) -> bool:
+    """Whether the ISO instant *text* is past (an unreadable one is not)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None and moment < datetime.now(timezone.utc)
 
 
 def _failed(error: BaseException, started: str, prefix: str = "") -> dict[str, Any]:
