@@ -62,6 +62,24 @@ def test_the_jobs_page_shows_schedule_next_and_last_run_and_state(
     assert re.search(r"<b>3</b> all", page.text)
 
 
+def test_a_last_hour_chart_that_the_runs_read_do_not_cover_says_so(
+    make_client: Maker, ran: Scheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It read the newest 2,000 runs and drew the rest of the hour as empty: 3,000 runs
+    # in the hour showed as 2,000, the first 16 minutes blank, in a probe.
+    from tickwork.web import _pages
+
+    whole = make_client(ran).get("/")
+    assert "runs only" not in whole.text
+    monkeypatch.setattr(_pages, "RECENT_RUNS", 3)
+    monkeypatch.setattr(_pages, "JOB_RUNS", 2)
+    cut = make_client(ran).get("/")
+    assert re.search(r"the newest 3 runs only, since \d\d:\d\d", cut.text)
+    assert _runs_in(cut.text, "outcomes") == 3
+    job = make_client(ran).get("/job", f"id={quote(EVIL, safe='')}")
+    assert re.search(r"the newest 2 runs only, since \d\d:\d\d", job.text)
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

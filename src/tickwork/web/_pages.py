@@ -36,8 +36,11 @@ __all__ = [
 
 #: A job whose next fire time is this far past is shown late.
 LATE_AFTER = timedelta(seconds=1)
-#: Runs read for the charts and the jobs page's "last run" column.
-RECENT_RUNS = 2_000
+#: Runs read for the charts and the jobs page's "last run" column (the chart says so
+#: when they do not reach back an hour).
+RECENT_RUNS = 10_000
+#: Runs of one job read for its page's charts.
+JOB_RUNS = 5_000
 #: How far back the runs page pages, at most.
 RUNS_WINDOW = 10_000
 
@@ -217,6 +220,17 @@ def _last_runs(source: Source, jobs: Sequence[Job], recent: Sequence[Run]) -> di
     return last
 
 
+def _cut_short(runs: Sequence[Run], limit: int, now: datetime) -> str:
+    """A note for a chart of the last hour when the *limit* newest *runs* read for it do
+    not reach back that far (the bars before the oldest are missing, not empty)."""
+    if len(runs) < limit or not runs:
+        return ""
+    oldest = runs[-1].finished_at or runs[-1].scheduled_at
+    if now - oldest > timedelta(hours=1):
+        return ""
+    return f"; the newest {limit:,} runs only, since {oldest.astimezone(now.tzinfo):%H:%M}"
+
+
 def _pager(view: View, path: str, page: int, more: bool, **params: object) -> str:
     parts = []
     newer, older = ("← newer", "older →") if path == "/runs" else ("← previous", "next →")
@@ -279,6 +293,7 @@ def jobs_page(view: View, query: JobsQuery) -> Page:
         for state in JOB_STATES
     )
     last_hour = " · ".join(f"{count:,} {outcome.value}" for outcome, count in by_outcome.items())
+    last_hour += _cut_short(recent, RECENT_RUNS, now)
     rows = []
     for job in page_jobs:
         rows.append(
@@ -488,7 +503,7 @@ def _timeline(runs: Sequence[Run]) -> str:
 
 def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None) -> Page:
     source, now = view.source, view.now
-    runs = source.history(job_id, 200)
+    runs = source.history(job_id, JOB_RUNS)
     if job is None:
         body = (
             f'<p>{badge("broken", "broken")} <span class="error">{h(broken_reason)}</span></p>'
@@ -551,7 +566,8 @@ def job_page(view: View, job: Job | None, job_id: str, broken_reason: str | None
         f"{_next_cell(job, now)}</p>"
         + expected
         + (f'<p class="actions">{actions} {note_form}</p>' if actions else "")
-        + f'<section class="charts"><figure><figcaption>Runs per minute, last hour</figcaption>'
+        + f'<section class="charts"><figure><figcaption>Runs per minute, last hour'
+        f'<span class="muted">{h(_cut_short(runs, JOB_RUNS, now))}</span></figcaption>'
         f"{outcomes_chart(runs, now)}</figure><figure><figcaption>Durations</figcaption>"
         f"{durations_chart(runs)}</figure></section>"
         + ("<h2>Next fire times if resumed now</h2>" if job.paused else "<h2>Next fire times</h2>")
