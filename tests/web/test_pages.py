@@ -485,3 +485,27 @@ def test_an_unexpected_error_is_a_500_naming_its_type_only(make_client: Maker) -
     assert answer.status == 500
     assert "RuntimeError" in answer.text
     assert "a bug" not in answer.text  # the message and traceback go to the log only
+
+
+def test_a_workers_failure_shows_the_workers_traceback(clock: FakeClock) -> None:
+    # A failure from a task queue's worker came back a RemoteJobError, never raised
+    # here: the page showed its one line, with no frame of the worker's.
+    from tickwork import Event, EventKind
+    from tickwork._errors import RemoteJobError
+    from tickwork._model import Outcome, Run
+    from tickwork.web._source import LiveSource
+
+    scheduler = Scheduler(clock=clock, timezone="UTC")
+    source = LiveSource(scheduler, None)
+    remote = (
+        'Traceback (most recent call last):\n  File "/srv/jobs.py", line 9, in sync\n'
+        "ValueError: boom\n"
+    )
+    error = RemoteJobError("job 'sync' raised builtins.ValueError on a worker: boom",
+                           "builtins.ValueError", remote)  # fmt: skip
+    at = clock.now()
+    scheduler.engine.emit([Event(kind=EventKind.JOB_FAILED, at=at, job_id="sync",
+                                 scheduled_at=at, attempt=1, exception=error)])  # fmt: skip
+    run = Run(job_id="sync", scheduled_at=at, attempt=1, outcome=Outcome.FAILURE)
+    assert source.traceback(run) == remote
+    scheduler.shutdown()

@@ -78,6 +78,8 @@ def test_pause_with_token_and_origin_pauses_and_redirects_under_the_prefix(
         ({}, "CSRF"),
         ({"csrf": "0" * 64}, "CSRF"),
         ({"csrf": ""}, "CSRF"),
+        ({"csrf": "é"}, "CSRF"),  # (not ASCII: a 500, "the dashboard failed (TypeError)")
+        ({"csrf": "\ufffd"}, "CSRF"),  # (what "%ff" decodes to)
     ],
 )
 def test_a_missing_or_wrong_token_is_refused(

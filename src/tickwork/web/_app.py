@@ -349,7 +349,13 @@ class Dashboard:
         form = request.form
         nonce = self._nonce(request)
         token = _one(form, "csrf")
-        if nonce is None or not token or not hmac.compare_digest(token, self._sign(nonce)):
+        # (Compared as UTF-8 bytes: compare_digest raises on a str that is not ASCII.)
+        signed = None if nonce is None else self._sign(nonce).encode()
+        if (
+            signed is None
+            or not token
+            or not hmac.compare_digest(token.encode(errors="replace"), signed)
+        ):
             raise _Refused(
                 403, "refused: missing or wrong CSRF token (reload the page and try again)"
             )

@@ -108,7 +108,14 @@ class LiveSource:
         error = event.exception
         if error is None or event.job_id is None or event.scheduled_at is None:
             return
-        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        # A failure that came back from a task queue's worker: the worker's traceback
+        # (the local exception was never raised, and has no frames).
+        remote = getattr(error, "remote_traceback", "")
+        text = (
+            remote
+            if isinstance(remote, str) and remote
+            else "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        )
         key = (event.job_id, us(event.scheduled_at), event.attempt or 1)
         with self._lock:
             self._tracebacks[key] = text
