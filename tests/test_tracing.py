@@ -194,6 +194,42 @@ def test_the_span_is_current_in_an_asyncio_task_and_its_worker_threads(
         assert attributes(spans[run])["tickwork.run.outcome"] == "success"
 
 
+def test_a_run_cancelled_at_its_timeout_has_an_error_status_from_the_hook(
+    exporter: InMemorySpanExporter,
+) -> None:
+    # The hook's span of a coroutine cancelled at its timeout ended UNSET, with no
+    # exception event (OpenTelemetry records an Exception only; CancelledError is not).
+    async def main() -> None:
+        runner = AsyncScheduler(timezone="UTC")
+        instrument(runner, tracer_provider=provider)
+
+        async def stuck() -> None:
+            await asyncio.sleep(10)
+
+        await runner.start()
+        await runner.add_job(stuck, "interval", hours=1, id="first", run_immediately=True,
+                             timeout=0.05)  # fmt: skip
+        for _ in range(300):  # (the first run's span comes from events: it adds the hook)
+            if runs(exporter):
+                break
+            await asyncio.sleep(0.01)
+        await runner.add_job(stuck, "interval", hours=1, id="hooked", run_immediately=True,
+                             timeout=0.05)  # fmt: skip
+        for _ in range(300):
+            if len(runs(exporter)) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await runner.shutdown()
+
+    asyncio.run(main())
+    spans = {span.name: span for span in runs(exporter)}
+    for name in ("first", "hooked"):
+        span = spans[name]
+        assert span.status.status_code is StatusCode.ERROR, name
+        assert attributes(span)["tickwork.run.outcome"] == "failure"
+        assert [event.name for event in span.events] == ["exception"], name
+
+
 def test_an_executor_made_later_gets_the_hook_after_its_first_run(
     exporter: InMemorySpanExporter,
 ) -> None:

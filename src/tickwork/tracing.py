@@ -40,6 +40,7 @@ that ran them) get no span.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -148,8 +149,17 @@ class Tracing:
         ) as span:
             try:
                 yield
-            except BaseException:
+            except BaseException as error:
                 span.set_attribute("tickwork.run.outcome", "failure")
+                if not isinstance(error, Exception):
+                    # OpenTelemetry records an Exception only: a run cancelled at its
+                    # timeout (asyncio's CancelledError), a job's SystemExit, would end
+                    # with no error on its span.
+                    span.record_exception(error)
+                    reason = "cancelled (its timeout, or a shutdown)"
+                    if not isinstance(error, asyncio.CancelledError):
+                        reason = f"{type(error).__name__}: {error}"
+                    span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, reason))
                 raise
             span.set_attribute("tickwork.run.outcome", "success")
 
