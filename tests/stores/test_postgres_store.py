@@ -563,3 +563,13 @@ def test_text_postgresql_cannot_hold_is_a_serialization_error(pg_tables: str, jo
     with pytest.raises(SerializationError, match="NUL"):
         store.add_job(job)
     assert store.get_jobs() == []
+
+
+def test_an_id_with_a_nul_is_no_job_not_a_store_error(pg_tables: str) -> None:
+    # PostgreSQL's text holds no NUL: the read failed, and a dashboard's job page for
+    # such an id was a 503 "the job store failed" where SQLite gave a 404.
+    from tickwork import JobLookupError
+
+    with PostgresStore(pg.dsn(), schema=pg_tables) as store:
+        with pytest.raises(JobLookupError, match="no job with id"):
+            store.get_job("a\x00b")

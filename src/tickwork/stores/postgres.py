@@ -509,6 +509,8 @@ class PostgresStore(
         return gone
 
     def get_job(self, job_id: str) -> Job:
+        if "\x00" in job_id:  # (PostgreSQL text holds no NUL: no such job, not an error)
+            return self._one_job(job_id, [])
         rows = self._read(
             f"SELECT {_COLUMNS} FROM {self._s}.jobs WHERE id = %s", (job_id,), "read the job"
         )
