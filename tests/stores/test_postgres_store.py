@@ -570,6 +570,8 @@ def test_an_id_with_a_nul_is_no_job_not_a_store_error(pg_tables: str) -> None:
     # such an id was a 503 "the job store failed" where SQLite gave a 404.
     from tickwork import JobLookupError
 
-    with PostgresStore(pg.dsn(), schema=pg_tables) as store:
-        with pytest.raises(JobLookupError, match="no job with id"):
-            store.get_job("a\x00b")
+    with (
+        PostgresStore(pg.dsn(), schema=pg_tables) as store,
+        pytest.raises(JobLookupError, match="no job with id"),
+    ):
+        store.get_job("a\x00b")
