@@ -21,6 +21,10 @@ Modes:
     Start a scheduler on the store whose job would block in this process, emit one
     event (payload ``{"n": config["n"]}``), and kill itself with SIGKILL the moment
     ``emit`` returns (the event's run is started here, and never ends here).
+``burst_and_die``
+    Emit ``config["count"]`` events (payload ``{"n": i}``) in a burst, then kill itself
+    with SIGKILL before the job's debounce (``config["debounce"]`` seconds, which every
+    mode gives the job) has ended.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def _scheduler(config: dict[str, Any]) -> Scheduler:
     scheduler = Scheduler(store=store_of(config))
     scheduler.add_job(
         JOB,
-        EventTrigger("order.created"),
+        EventTrigger("order.created", debounce=config.get("debounce")),
         id="on-order",
         args=(config["log_dir"],),
         replace_existing=True,
@@ -100,6 +104,14 @@ def emit_and_die(config: dict[str, Any]) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def burst_and_die(config: dict[str, Any]) -> None:
+    scheduler = _scheduler(config)
+    scheduler.start()
+    for n in range(config["count"]):
+        scheduler.emit("order.created", {"n": n})
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def write(config: dict[str, Any]) -> None:
     from tickwork.cli import main
 
@@ -113,4 +125,5 @@ def write(config: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     mode, raw = sys.argv[1], sys.argv[2]
-    {"serve": serve, "emit_and_die": emit_and_die, "write": write}[mode](json.loads(raw))
+    modes = {"serve": serve, "emit_and_die": emit_and_die, "burst_and_die": burst_and_die}
+    {**modes, "write": write}[mode](json.loads(raw))

@@ -334,6 +334,30 @@ def test_a_retry_of_an_event_run_carries_the_event(scheduler: Scheduler, clock: 
     assert [run.attempt for run in scheduler.history("j")][::-1] == [1, 2]
 
 
+def test_a_retry_of_an_event_run_waiting_at_shutdown_is_left_for_the_next_process(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    # It was recorded skipped ("the scheduler shut down before this retry was due") and
+    # the event's work was lost, where a scheduled job's retry is left in the file. The
+    # event goes back to the store: the next process runs it (from its first attempt).
+    path = tmp_path / "jobs.db"
+    inline = {"default": InlineExecutor()}
+    first = Scheduler(store=SQLiteStore(path), clock=clock, executors=inline, timezone="UTC")
+    first.add_job(flaky, EventTrigger("a"), id="j",
+                  retry=RetryPolicy(attempts=3, delay=5, jitter=0))  # fmt: skip
+    first.open()
+    first.emit("a", {"order": 42})
+    first.shutdown()
+    second = Scheduler(store=SQLiteStore(path), clock=clock, timezone="UTC",
+                       executors={"default": InlineExecutor()})  # fmt: skip
+    second.open()
+    advance(second, 6)  # (from its first attempt again: that fails, the retry succeeds)
+    history = [(run.attempt, run.outcome.value) for run in second.history("j")][::-1]
+    second.shutdown()
+    assert payloads() == [{"order": 42}] * 3
+    assert history == [(1, "failure"), (1, "failure"), (2, "success")]
+
+
 def test_the_async_scheduler_emits_too(clock: FakeClock) -> None:
     async def main() -> list[Any]:
         sched = AsyncScheduler(clock=clock, executors={"default": InlineExecutor()})

@@ -168,7 +168,29 @@ def test_an_event_whose_emitter_is_killed_after_emit_runs_once_elsewhere(
     check_emitter_killed(workers, open_slots)
 
 
+def check_burst_killed(workers: Workers) -> None:
+    """The emitting process is killed in the middle of a debounced burst: the process
+    that takes its events over runs the job once, with the burst's last event (it ran
+    it once per event of the burst: the dropped events' slots were marked done only at
+    the next upkeep, up to a second later)."""
+    survivor = workers.spawn("serve", debounce=0.5)
+    workers.wait_ready(survivor)
+    victim = workers.spawn("burst_and_die", debounce=0.5, count=20)
+    assert victim.wait(TIMEOUT) == -signal.SIGKILL
+    wait_for(lambda: len(workers.runs()) >= 1, "the survivor to take the burst over", workers)
+    time.sleep(1.2)  # past another debounce: a second run would show now
+    workers.stop()
+    assert [(n, pid) for _, n, pid in workers.runs()] == [(19, survivor.pid)]
+
+
+def test_a_debounced_burst_whose_emitter_is_killed_runs_once_elsewhere(
+    workers: Workers,
+) -> None:
+    check_burst_killed(workers)
+
+
 # -- the same with PostgreSQL ---------------------------------------------------------------
+
 
 pg_schema = pg.pg_schema
 
@@ -202,6 +224,12 @@ def test_postgres_an_event_whose_emitter_is_killed_after_emit_runs_once_elsewher
         return int(row[0])
 
     check_emitter_killed(pg_workers, open_slots)
+
+
+def test_postgres_a_debounced_burst_whose_emitter_is_killed_runs_once_elsewhere(
+    pg_workers: Workers,
+) -> None:
+    check_burst_killed(pg_workers)
 
 
 #: The notify test's run: an Event to set, then the payloads seen.

@@ -41,7 +41,7 @@ from typing import Any
 
 from ._core import SchedulerCore
 from ._decision import Decision
-from ._errors import SerializationError
+from ._errors import SerializationError, StoreError
 from ._instants import EPOCH as _EPOCH
 from ._model import EmittedEvent, Job, RunEnd, RunRequest
 from ._planning import epoch_us
@@ -115,9 +115,12 @@ class EventRouter:
         self._debounced: dict[str, tuple[int, EmittedEvent, EventSlot]] = {}
         # job id -> until when (instant) its throttle drops events.
         self._throttled: dict[str, int] = {}
-        # Slots whose runs ended (or were superseded), to mark done when the history
-        # is next written (or at the next upkeep).
+        # Slots whose runs ended, to mark done when the history is next written (or at
+        # the next upkeep).
         self._finished: list[EventSlot] = []
+        # Slots of events a debounce dropped (a later event of the burst took over):
+        # marked done at once (see _drop_superseded).
+        self._superseded: list[EventSlot] = []
         # Events emitted while not running, with no store to keep them.
         self._waiting: deque[EmittedEvent] = deque()
         #: Set (from any thread) when the store told of new events.
@@ -128,7 +131,7 @@ class EventRouter:
         debounced run or kept event, no event run going or ended (:meth:`upkeep`,
         :meth:`ended`, :meth:`flush` and :meth:`next_at` would do nothing)."""
         return self._log is None and not (
-            self.pending or self._debounced or self._waiting or self._finished
+            self.pending or self._debounced or self._waiting or self._finished or self._superseded
         )
 
     def invalidate(self) -> None:
@@ -236,6 +239,7 @@ class EventRouter:
         else:
             taken = [True] * len(slots)
         self._start(event, wanted, taken, now, decision)
+        self._drop_superseded(now)
 
     def _start(
         self,
@@ -250,13 +254,38 @@ class EventRouter:
                 continue
             slot = (job.id, event.id)
             if trigger.debounce is not None:
-                due = epoch_us(now) + _us(trigger.debounce)
-                before = self._debounced.get(job.id)
-                if before is not None:
-                    self._finished.append(before[2])  # superseded: never runs
-                self._debounced[job.id] = (due, event, slot)
+                self._debounce(job.id, trigger.debounce, event, slot, now)
                 continue
             self.run(job.id, event, slot, now, decision)
+
+    def _debounce(
+        self, job_id: str, quiet: timedelta, event: EmittedEvent, slot: EventSlot, now: datetime
+    ) -> None:
+        """(Re)start the job's quiet period: it runs once it ends, with the newest event
+        of the burst; the other's slot is dropped (superseded: never runs)."""
+        due = epoch_us(now) + _us(quiet)
+        before = self._debounced.get(job_id)
+        if before is not None and before[1].emitted_at > event.emitted_at:
+            # (Events taken over from a dead process come in any order.)
+            event, slot, self._superseded = before[1], before[2], [*self._superseded, slot]
+        elif before is not None:
+            self._superseded.append(before[2])
+        self._debounced[job_id] = (due, event, slot)
+
+    def _drop_superseded(self, now: datetime) -> None:
+        """Mark the slots of events a debounce dropped done now, not at the next upkeep:
+        a process killed meanwhile left them open, and the process that took them over
+        ran the job once for every event of the burst. Raises StoreError, keeping them
+        for the next upkeep."""
+        if not self._superseded or self._log is None:
+            self._superseded.clear()
+            return
+        dropped, self._superseded = self._superseded, []
+        try:
+            self._log.finish_event_runs(dropped, now=now)
+        except BaseException:
+            self._superseded[:0] = dropped
+            raise
 
     def run(
         self, job_id: str, event: EmittedEvent, slot: EventSlot, now: datetime, decision: Decision
@@ -322,6 +351,7 @@ class EventRouter:
         reports them; nothing is lost: the rows stay for the next try)."""
         log = self._log
         self.flush(now)
+        self._drop_superseded(now)
         if not running:
             return
         if self._debounced:
@@ -348,7 +378,12 @@ class EventRouter:
                 event.name,
                 event.id,
             )
-            self.run(job_id, event, (job_id, event.id), now, decision)
+            quiet = self._debounce_of(job_id, event.name)
+            if quiet is not None:  # (a burst it left: run once, with its newest event)
+                self._debounce(job_id, quiet, event, (job_id, event.id), now)
+            else:
+                self.run(job_id, event, (job_id, event.id), now, decision)
+        self._drop_superseded(now)
         events = log.unhandled_events(limit=POLL_LIMIT)
         if not events:
             return
@@ -359,6 +394,43 @@ class EventRouter:
             self._start(event, wanted, [next(taken) for _ in wanted], now, decision)
         if len(events) == POLL_LIMIT:
             self._poll_at = now  # more to read: at the next step
+
+    def _debounce_of(self, job_id: str, name: str) -> timedelta | None:
+        """The debounce of the job's trigger for events *name*, or None."""
+        job = self._core.get(job_id)
+        if job is None:
+            return None
+        for trigger in event_triggers(job.trigger):
+            if trigger.name == name:
+                return trigger.debounce
+        return None
+
+    def leave_retries(
+        self, retries: Sequence[tuple[str, datetime, int, int]], now: datetime
+    ) -> frozenset[tuple[str, int, int]]:
+        """At shutdown: give back the slots of the event runs among *retries* (job id,
+        scheduled time, attempt, due µs; the core's pending retries), so that another
+        process (or the next start) runs their events, from their first attempt; returns
+        their keys (job id, scheduled µs, attempt), which are not reported skipped. A
+        store that fails is logged, and those retries are reported skipped."""
+        if self._log is None:
+            return frozenset()
+        left, slots = [], []
+        for job_id, scheduled_at, attempt, _ in retries:
+            found = self.pending.get((job_id, epoch_us(scheduled_at)))
+            if found is not None:
+                left.append((job_id, epoch_us(scheduled_at), attempt))
+                slots.append(found[1])
+        if not slots:
+            return frozenset()
+        try:
+            self._log.release_event_runs(slots, now=now)
+        except StoreError as error:
+            logger.error("tickwork: could not leave event runs' retries to others: %s", error)
+            return frozenset()
+        for job_id, at_us, _ in left:
+            del self.pending[(job_id, at_us)]
+        return frozenset(left)
 
     def next_at(self, *, polls: bool = True) -> datetime | None:
         """When :meth:`upkeep` must run next (a debounce ending, events kept while not
@@ -380,7 +452,8 @@ class EventRouter:
         slots = [entry[2] for entry in self._debounced.values()]
         self._debounced.clear()
         log.release_event_runs(slots, now=now)
-        finished, self._finished = self._finished, []
+        finished, self._finished = [*self._finished, *self._superseded], []
+        self._superseded = []
         log.finish_event_runs(finished, now=now)
 
 

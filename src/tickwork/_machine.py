@@ -702,26 +702,22 @@ class Machine:
         return self._runners.started()
 
     def teardown(self, wait: bool, timeout: float | None) -> list[Event]:
-        """Stop executors and close the store (the driver has already stopped).
-
-        Runs waiting for a free instance are reported skipped; pending retries are
-        handed off to processes sharing the store, or reported skipped; runs that end
-        while the executors stop are taken in. Returns the events, for the driver to
-        emit in its own thread or task.
-        """
-        link = self._link
+        """Stop executors and close the store (the driver has stopped): runs waiting for
+        a free instance and pending retries are handed off to processes sharing the
+        store, or reported skipped; runs that end meanwhile are taken in. Returns the
+        events, for the driver to emit in its own thread or task."""
         # (Outside the lock: a store may wait for its listening thread to end.)
-        link.unsubscribe()
+        self._link.unsubscribe()
         with self._lock:
             now = self._clock.now()
-            dropped = self._core.drop_buffers(now, handed_off=link.hand_off_retries(now))
+            dropped = self._core.drop_buffers(now, handed_off=self._leave_retries(now))
             # Waiting runs reported skipped release their leases with their history rows.
             self._persist(dropped, now)
         events = list(dropped.events)
         with self._runs_ended(wait, timeout) as (batch, now):
             # Runs that failed while the executors stopped may have scheduled retries:
             # left in the store like the others, or reported skipped.
-            self._core.drop_buffers(now, handed_off=link.hand_off_retries(now), into=batch)
+            self._core.drop_buffers(now, handed_off=self._leave_retries(now), into=batch)
             self._persist(batch, now)
             try:
                 self._router.shutdown(now)
@@ -731,6 +727,12 @@ class Machine:
         self._store.close()
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
         return events
+
+    def _leave_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
+        """Pending retries left to others: claimed runs' in the store, event runs' by
+        their event (EventRouter.leave_retries)."""
+        events = self._router.leave_retries(self._core.pending_retries(), now)
+        return self._link.hand_off_retries(now) | events
 
     def _withdraw(self, stopped: Mapping[str, str], now: datetime, decision: Decision) -> None:
         """(Lock held.) Take back the runs not started yet of the jobs in *stopped*
