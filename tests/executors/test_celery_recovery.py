@@ -75,9 +75,13 @@ def test_a_scheduler_killed_between_send_and_record_loses_nothing_and_runs_nothi
 
 
 def test_a_broker_down_at_start_reports_the_run_interrupted_with_the_reason(
-    app: queues.CeleryApps,
+    app: queues.CeleryApps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Nothing listens on port 9 of localhost.
+    # Nothing listens on port 9 of localhost. (The run is sent again for UNSENT_FOR
+    # seconds first: 10 s by default.)
+    from tickwork.executors import _queue
+
+    monkeypatch.setattr(_queue, "UNSENT_FOR", 0.5)
     executor = CeleryExecutor(
         app("redis://127.0.0.1:9/0"), queue="nowhere", retry_policy={"max_retries": 0}
     )

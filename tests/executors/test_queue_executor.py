@@ -122,16 +122,53 @@ def test_a_run_is_sent_with_its_id_message_and_expiry_and_its_outcome_reported()
     assert enqueuer.closed
 
 
-def test_a_broker_that_refuses_the_batch_gets_each_run_reported_interrupted() -> None:
+@pytest.mark.parametrize("resend_after", [None, 30.0])
+def test_a_broker_that_refuses_the_batch_gets_each_run_reported_interrupted(
+    resend_after: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (With re-sends, after trying again for UNSENT_FOR seconds.)
+    from tickwork.executors import _queue
+
+    monkeypatch.setattr(_queue, "UNSENT_FOR", 0.2)
     enqueuer = Recorder()
     enqueuer.refuse = ConnectionError("broker at redis://nowhere refused")
-    executor, results = started(enqueuer)
+    executor, results = started(enqueuer, resend_after=resend_after)
     executor.submit_many([request("a"), request("b")])
     done = results.wait(2)
     assert {r.request.job_id for r in done} == {"a", "b"}
     assert all(r.outcome is Outcome.INTERRUPTED for r in done)
     assert all("refused" in str(r.exception) for r in done)
     assert executor.out() == 0
+    executor.shutdown()
+
+
+def test_a_refused_send_that_reached_the_broker_is_recorded_as_it_ran() -> None:
+    # A Redis pipeline cut off midway raised, and the message had been delivered: the
+    # run was reported INTERRUPTED while a worker ran it (a broker-restart test saw one).
+    # It stays out: its outcome is looked for, and it is sent again until a send gets
+    # through (the worker's guard runs one delivery).
+    enqueuer = Recorder()
+    enqueuer.refuse = ConnectionError("Redis publish batch failed; delivery is uncertain")
+    executor, results = started(enqueuer)
+    executor.submit(request("a"))
+    task_id = task_id_of("a", AT, 1)
+    threading.Event().wait(0.05)
+    assert executor.out() == 1
+    assert results.results == []
+    enqueuer.outcomes[task_id] = {"ok": True, "value": 3}  # (a worker ran it after all)
+    (result,) = results.wait(1)
+    assert result.outcome is Outcome.SUCCESS
+    assert executor.out() == 0
+    # Refused, then taken by the broker on a later try: sent again, then collected.
+    enqueuer.refuse = ConnectionError("broker restarting")
+    executor.submit(request("b", attempt=1, scheduled_at=AT + timedelta(seconds=1)))
+    threading.Event().wait(0.05)
+    enqueuer.refuse = None
+    (task,) = enqueuer.wait_sent(1)
+    assert task.message["job_id"] == "b"
+    assert executor.sent() == 1
+    enqueuer.outcomes[task.task_id] = {"ok": True, "value": 4}
+    assert [r.outcome for r in results.wait(2)] == [Outcome.SUCCESS] * 2
     executor.shutdown()
 
 

@@ -43,6 +43,9 @@ logger = logging.getLogger("tickwork")
 
 #: The most outcomes the collector asks for in one read.
 READ_AT_ONCE = 2000
+#: Seconds a run whose send failed is sent again (at each look for outcomes) before it
+#: is reported ``INTERRUPTED``; less when its misfire grace ends sooner.
+UNSENT_FOR = 10.0
 
 
 class QueuedTask(NamedTuple):
@@ -181,6 +184,11 @@ class QueueExecutor(BatchExecutor):
         # Runs queued for the sender thread.
         self._pending: deque[RunRequest] = deque()
         self._failing = False
+        # Runs whose send failed: task id -> (when to give up, time.monotonic(); the
+        # error). A failed send may have reached the broker all the same (a Redis
+        # pipeline cut off midway): they stay out, their outcome is looked for, and
+        # they are sent again at each look until one send gets through.
+        self._unsent: dict[str, tuple[float, BaseException]] = {}
 
     def attach_store(self, store: object) -> None:
         """Hand the scheduler's store to the enqueuer, when it takes one (an
@@ -296,15 +304,24 @@ class QueueExecutor(BatchExecutor):
         try:
             self.enqueuer.send(tasks)
         except Exception as error:
-            logger.error("tickwork: the task queue refused %d run(s): %s", len(tasks), error)
-            now = self._clock.now()
+            if self.resend_after is None:
+                logger.error("tickwork: the task queue refused %d run(s): %s", len(tasks), error)
+                self._give_up([task.task_id for task in tasks], error)
+                return
+            logger.error(
+                "tickwork: the task queue refused %d run(s): %s; sending them again for up "
+                "to %g s (within their misfire grace)",
+                len(tasks),
+                error,
+                UNSENT_FOR,
+            )
+            clock, now = time.monotonic(), self._clock.now()
             with self._lock:
-                lost = [self._out.pop(task.task_id, None) for task in tasks]
                 for task in tasks:
-                    self._resend.pop(task.task_id, None)
-            for unsent in lost:
-                if unsent is not None:
-                    self._deliver(RunResult(unsent, Outcome.INTERRUPTED, None, error, None, now))
+                    left = UNSENT_FOR
+                    if task.expires is not None:
+                        left = min(left, (task.expires - now).total_seconds())
+                    self._unsent[task.task_id] = (clock + left, error)
             return
         with self._lock:
             self._sent += len(tasks)
@@ -333,6 +350,7 @@ class QueueExecutor(BatchExecutor):
                 if not self._failing:
                     logger.error("tickwork: cannot read the outcomes of queued runs: %s", error)
                 self._failing = True
+                self._give_up_unsent()
                 continue
             self._failing = False
             # With thousands of runs out, reading them all takes a while: rest at least
@@ -348,6 +366,7 @@ class QueueExecutor(BatchExecutor):
                 for task_id, outcome in found.items():
                     request = self._out.pop(task_id, None)
                     self._resend.pop(task_id, None)
+                    self._unsent.pop(task_id, None)  # (it had reached the broker)
                     if request is not None:
                         ended.append(result_of(request, outcome, now))
                 self._changed.notify_all()
@@ -370,26 +389,57 @@ class QueueExecutor(BatchExecutor):
             if self._stop.is_set():
                 return
             due = []
+            unsent = self._unsent
             for task_id in ids:
                 entry = self._resend.get(task_id)
-                if entry is not None and entry[1] <= clock and task_id not in found:
+                if entry is None or task_id in found:
+                    continue
+                if task_id in unsent:
+                    due.append(entry)  # (a failed send: again at each look)
+                elif entry[1] <= clock:
+                    entry[2] *= 2
+                    entry[1] = clock + entry[2]
                     due.append(entry)
-            for entry in due:
-                entry[2] *= 2
-                entry[1] = clock + entry[2]
         if not due:
             return
         try:
             self.enqueuer.send([entry[0] for entry in due])
         except Exception as error:
             logger.error("tickwork: could not send %d run(s) again: %s", len(due), error)
+            self._give_up_unsent()
             return
+        with self._lock:
+            for entry in due:
+                if self._unsent.pop(entry[0].task_id, None) is not None:
+                    self._sent += 1  # (its first send that got through)
         logger.warning(
             "tickwork: %d run(s) out on the task queue for over %s s with no outcome were "
             "sent again (the same task ids: a worker runs each once)",
             len(due),
             self.resend_after,
         )
+
+    def _give_up_unsent(self) -> None:
+        """Report ``INTERRUPTED`` the runs whose sends kept failing past their time
+        (``UNSENT_FOR``, or their misfire grace), with the error of their first send."""
+        clock = time.monotonic()
+        with self._lock:
+            late = [(i, error) for i, (until, error) in self._unsent.items() if until <= clock]
+        for task_id, error in late:
+            self._give_up([task_id], error)
+
+    def _give_up(self, task_ids: list[str], error: BaseException) -> None:
+        """Report the runs *task_ids* ``INTERRUPTED`` with *error*: they were not sent."""
+        now = self._clock.now()
+        with self._lock:
+            lost = [self._out.pop(task_id, None) for task_id in task_ids]
+            for task_id in task_ids:
+                self._resend.pop(task_id, None)
+                self._unsent.pop(task_id, None)
+            self._changed.notify_all()
+        for request in lost:
+            if request is not None:
+                self._deliver(RunResult(request, Outcome.INTERRUPTED, None, error, None, now))
 
     def sent(self) -> int:
         """How many runs the queue has taken so far (re-sends not counted)."""
@@ -417,6 +467,7 @@ class QueueExecutor(BatchExecutor):
             self._pending.clear()
             self._out.clear()
             self._resend.clear()
+            self._unsent.clear()
             self._changed.notify_all()
         self._stop.set()
         with self._lock:
