@@ -992,3 +992,29 @@ def test_retry_on_that_is_not_exception_types_is_named_in_the_error() -> None:
         with pytest.raises(TypeError, match="retry_on must be exception types"):
             RetryPolicy(retry_on=wrong)  # type: ignore[arg-type]
     assert RetryPolicy(retry_on=ValueError).retry_on == (ValueError,)
+
+
+def test_reschedule_with_jitter_zero_takes_the_jitter_off(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # jitter=0 was falsy: the job kept its old jitter (add_job and modify_job took it).
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", hours=1, id="j", jitter=60)
+    assert scheduler.reschedule_job("j", "interval", hours=2, jitter=0).jitter is None
+    assert scheduler.reschedule_job("j", "interval", hours=2, jitter=5).jitter == seconds(5)
+    assert scheduler.reschedule_job("j", "interval", hours=3).jitter == seconds(5)  # (kept)
+
+
+def test_args_that_are_a_dict_and_get_jobs_arguments_of_the_wrong_type_are_refused(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # args={"name": "ana"} ran with ("name",); get_jobs(paused="yes") found nothing.
+    scheduler, _, _ = sim
+    with pytest.raises(TypeError, match="args must be a list or tuple"):
+        scheduler.add_job(noop, "interval", hours=1, args={"name": "ana"})
+    scheduler.add_job(noop, "interval", hours=1, id="p", paused=True, tags="reports")
+    with pytest.raises(TypeError, match="paused must be a bool or None, got 'yes'"):
+        scheduler.get_jobs(paused="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tag must be a str or None"):
+        scheduler.get_jobs(["reports"])  # type: ignore[arg-type]
+    assert [job.id for job in scheduler.get_jobs("reports", paused=True)] == ["p"]

@@ -12,7 +12,16 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-__all__ = ["MAX_SECONDS", "MAX_WHOLE", "duration", "flags", "job_id_arg", "seconds", "whole"]
+__all__ = [
+    "MAX_SECONDS",
+    "MAX_WHOLE",
+    "duration",
+    "flags",
+    "job_id_arg",
+    "jobs_query",
+    "seconds",
+    "whole",
+]
 
 #: The longest duration an option in seconds takes: 100 years. Longer ones would overflow
 #: the timers (``threading`` waits at most about 292 years) and the microsecond counts
@@ -104,3 +113,12 @@ def job_id_arg(value: object) -> None:
     otherwise: an int never matches a stored id, and would read as "no such job")."""
     if type(value) is not str and not isinstance(value, str):
         raise TypeError(f"job_id must be a str, got {_kind(value)}")
+
+
+def jobs_query(tag: object, paused: object) -> None:
+    """The arguments of ``get_jobs(tag, paused=...)``: a str or None, a bool or None
+    (``paused="yes"`` found nothing, a list of tags failed as unhashable)."""
+    if tag is not None and not isinstance(tag, str):
+        raise TypeError(f"tag must be a str or None, got {tag!r}")
+    if paused is not None and not isinstance(paused, bool):
+        raise TypeError(f"paused must be a bool or None, got {paused!r}")

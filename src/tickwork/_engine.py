@@ -20,7 +20,7 @@ from typing import Any
 
 from ._chainops import ChainOps
 from ._chains import removal_plan
-from ._checks import flags, job_id_arg, whole
+from ._checks import flags, job_id_arg, jobs_query, whole
 from ._clock import Clock
 from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision
 from ._decorators import JobDecorators
@@ -465,9 +465,9 @@ class Engine(JobDecorators, ChainOps, Machine):
 
     def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
         """All jobs (with *tag*, and paused or not if asked), by next fire time then id."""
+        jobs_query(tag, paused)
         link = self._link
-        # A store too big to load whole holds jobs the core does not: read them all,
-        # outside the lock (the scheduler goes on meanwhile).
+        # (A windowed store holds jobs the core does not: all read, outside the lock.)
         stored = None
         if link.window is not None:
             stored = self._store.get_jobs()
@@ -605,7 +605,8 @@ class Engine(JobDecorators, ChainOps, Machine):
             now = self._clock.now()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
             new = bind_hash_key(spec.trigger, job_id)
-            job = evolve(job, trigger=new, jitter=spec.jitter or job.jitter)
+            jitter = job.jitter if spec.jitter is None else (spec.jitter or None)  # (0: none)
+            job = evolve(job, trigger=new, jitter=jitter)
             # (A one-off time already past is due now, late, as when the job is added.)
             when = require_first_fire(job, now, late_ok=True, changing=True)
             job = evolve(job, next_fire=when)

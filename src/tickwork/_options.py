@@ -143,7 +143,8 @@ def _name(value: object, subject: _Subject) -> str:
 def _args(value: object, subject: _Subject) -> tuple[Any, ...]:
     if type(value) is tuple:  # the usual case, () included, without the ABC check
         return value
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not isinstance(value, Iterable):
+        # (A dict would pass as its keys: kwargs= is meant.)
         raise TypeError(f"args must be a list or tuple of arguments, got {value!r}")
     return tuple(value)
 

@@ -371,3 +371,12 @@ def test_a_result_still_waiting_for_its_turn_is_reported_before_shutdown_returns
 
 #: More loop turns than any of these tests needs: a bound, not a timing.
 LIMIT_TURNS = 50
+
+
+def test_a_loop_that_is_no_event_loop_is_refused_at_once() -> None:
+    # It was taken, and every run then failed in the executor's thread (the job lost).
+    from tickwork.executors import AsyncioExecutor
+
+    for wrong in ("not a loop", 5):
+        with pytest.raises(TypeError, match="loop must be an asyncio event loop or None"):
+            AsyncioExecutor(loop=wrong)  # type: ignore[arg-type]

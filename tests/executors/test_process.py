@@ -268,3 +268,31 @@ def test_runs_go_to_several_workers_at_once(recorder: Recorder, tmp_path: Path) 
     finally:
         executor.shutdown(wait=True, timeout=5)
     assert [result.return_value for result in results] == ["released", "released"]
+
+
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_a_function_of_a_main_no_worker_can_import_is_refused_at_add_job(how: str) -> None:
+    # python -c, a script read from stdin (a REPL, a notebook alike): add_job took it,
+    # and every run failed in the worker ("'__main__' has no 'work'", or WorkerDied).
+    import subprocess
+    import sys
+
+    code = (
+        "from tickwork import Scheduler, SerializationError\n"
+        "from tickwork.executors import ProcessExecutor\n"
+        "def work():\n"
+        "    return 1\n"
+        "s = Scheduler(executors={'default': ProcessExecutor(1)}, timezone='UTC')\n"
+        "try:\n"
+        "    s.add_job(work, 'interval', hours=1)\n"
+        "except SerializationError as error:\n"
+        "    print('refused:', error)\n"
+        "s.shutdown()\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**__import__("os").environ, "PYTHONPATH": src}
+    argv = [sys.executable, "-c", code] if how == "-c" else [sys.executable, "-"]
+    done = subprocess.run(argv, input=None if how == "-c" else code, capture_output=True,
+                          text=True, env=env, timeout=60, check=True)  # fmt: skip
+    assert "refused:" in done.stdout, done.stdout + done.stderr
+    assert "a worker process cannot import" in done.stdout

@@ -120,6 +120,8 @@ class AsyncioExecutor(BatchExecutor):
     kind = "asyncio"
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
+            raise TypeError(f"loop must be an asyncio event loop or None, got {loop!r}")
         self._loop = loop
         self._owns_loop = False
         self._thread: threading.Thread | None = None

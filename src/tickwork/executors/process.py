@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -173,6 +174,12 @@ def _reference_of(func: Callable[..., Any]) -> str:
             f"job function {shown} is a method bound to a {type(bound_to).__name__} "
             f"instance, which cannot be imported; {advice}"
         )
+    if module == "__main__" and not _main_importable():
+        raise SerializationError(
+            f"job function {shown} is defined in a __main__ that a worker process cannot "
+            "import (python -c, a script read from stdin, an interactive session or a "
+            f"notebook); {advice}"
+        )
     reference = f"{module}:{qualname}"
     if being_defined(func):
         return reference  # decorated at import time: the name is bound just after
@@ -188,6 +195,17 @@ def _reference_of(func: Callable[..., Any]) -> str:
             f"({resolved!r}), for example because it was decorated or replaced; {advice}"
         )
     return reference
+
+
+def _main_importable() -> bool:
+    """Whether a spawned worker can import this program's ``__main__``: it runs it again
+    from its file (or its module, with ``python -m``), which must exist."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None):
+        return True  # (python -m package.module)
+    path = getattr(main, "__file__", None)
+    return isinstance(path, str) and os.path.isfile(path)
 
 
 def _reference_for(request: RunRequest) -> str:

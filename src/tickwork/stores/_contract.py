@@ -373,6 +373,16 @@ class JobStoreContract(StatsListingContract, WindowedJobStoreContract, ChainStor
         assert store.claim_fire("a", T0, later, now=T0) is False
         assert store.get_job("a").next_fire == later
 
+    def test_a_paused_job_is_not_claimed(self, store: JobStore) -> None:
+        # (Only the Hypothesis model test caught a store that claimed one: a process
+        # would run a job another process paused.)
+        store.add_jobs([make_job("a", paused=True), make_job("b")])
+        later = T0 + timedelta(seconds=10)
+        assert store.claim_fire("a", T0, later, now=T0) is False
+        claims = [("a", T0, later, None, (T0,)), ("b", T0, later, None, (T0,))]
+        assert store.claim_fires(claims, now=T0) == [None, 0]
+        assert [(job.id, job.next_fire) for job in store.get_jobs()] == [("a", T0), ("b", later)]
+
     def test_claim_fire_of_an_unknown_id_returns_false(self, store: JobStore) -> None:
         assert store.claim_fire("missing", T0, T0 + timedelta(seconds=10), now=T0) is False
         assert store.get_jobs() == []
