@@ -373,6 +373,17 @@ def test_run_now_with_a_stale_now_never_goes_back_before_a_claimed_fire(
     ]
 
 
+def test_run_now_refuses_a_job_before_its_start(backend: Backend) -> None:
+    # It was made due at once, and ran a month before the job's start.
+    store = backend.store()
+    later = NOW + timedelta(days=30)
+    store.add_job(evolve(rich_job(next_fire=later), start=later))
+    with pytest.raises(ValueError, match=r"starts at .* it fires only from then"):
+        run_job_now(store, "rich", now=NOW)
+    assert store.get_job("rich").next_fire == later
+    store.close()
+
+
 def test_run_now_reaches_a_postgres_scheduler_by_notify(pg_tables: str) -> None:
     """With PostgreSQL the change is told at once (NOTIFY): the scheduler polls only
     every 10 s here, and still runs the job within 5 s."""

@@ -1018,3 +1018,69 @@ def test_args_that_are_a_dict_and_get_jobs_arguments_of_the_wrong_type_are_refus
     with pytest.raises(TypeError, match="tag must be a str or None"):
         scheduler.get_jobs(["reports"])  # type: ignore[arg-type]
     assert [job.id for job in scheduler.get_jobs("reports", paused=True)] == ["p"]
+
+
+def test_changing_the_end_keeps_an_explicit_first_fire(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # A changed end or start made the job fire from the trigger's first time, before
+    # its explicit first_fire (which was lost).
+    scheduler, clock, _ = sim
+    clock.advance(1800)
+    first = T0 + timedelta(days=2, hours=8, minutes=45)
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "0 9 * * *", id="j", first_fire=first)
+    assert scheduler.modify_job("j", end=T0 + timedelta(days=30)).next_fire == first
+    assert scheduler.modify_job("j", start=None).next_fire == first
+    run_until(scheduler, T0 + timedelta(days=2, hours=9))
+    assert calls.scheduled == [first, T0 + timedelta(days=2, hours=9)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "start", "first"),
+    [
+        # 03:00 EDT, the end of New York's gap, is the first instant of 2024-03-10 at
+        # or after 02:30 EST: given in New York's zone, the start read an hour off and
+        # the fire at start was skipped.
+        ("30 2 * * *", datetime(2024, 3, 10, 3, tzinfo=UTC), "2024-03-10T07:00:00+00:00"),
+        # 01:00 EST (fold=1), the second pass: the job ran its 05:00Z fire, before the
+        # start, for ever.
+        ("0,30 * * * *", datetime(2024, 11, 3, 6, tzinfo=UTC), "2024-11-03T06:00:00+00:00"),
+    ],
+)
+def test_a_start_in_the_jobs_own_zone_is_the_same_instant_as_in_utc(
+    expression: str, start: datetime, first: str
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    for given in (start, start.astimezone(new_york)):
+        with simulated(start - timedelta(hours=12)) as (scheduler, _, _):
+            job = scheduler.add_job(noop, "cron", expression, id="j", timezone=new_york,
+                                    start=given)  # fmt: skip
+            assert job.next_fire is not None
+            assert job.next_fire.astimezone(UTC).isoformat() == first, given
+            times = scheduler.next_fire_times("j", 3)
+            assert len({t.astimezone(UTC) for t in times}) == 3  # (none twice)
+            assert all(t >= start for t in times)
+
+
+def test_a_catch_up_over_a_dst_change_runs_each_fire_once() -> None:
+    # Stepping 1 µs back from a zoned fire time in wall time (an hour off at a change)
+    # took regular fires for off-grid ones: the gap's 03:00 EDT fire ran twice.
+    from zoneinfo import ZoneInfo
+
+    calls = Calls()
+    with simulated(datetime(2024, 3, 9, 12, tzinfo=UTC)) as (scheduler, clock, events):
+        scheduler.add_job(calls, "cron", "30 2 * * *", id="j", catchup="all",
+                          timezone=ZoneInfo("America/New_York"))  # fmt: skip
+        scheduler.pause()
+        clock.set(datetime(2024, 3, 12, 12, tzinfo=UTC))
+        scheduler.resume()
+        scheduler.process_due()
+        assert [t.astimezone(UTC).isoformat() for t in calls.scheduled] == [
+            "2024-03-10T07:00:00+00:00",
+            "2024-03-11T06:30:00+00:00",
+            "2024-03-12T06:30:00+00:00",
+        ]
+        assert events.of(EventKind.JOB_MISSED) == []

@@ -58,3 +58,11 @@ def test_jump_refuses_a_bool_or_a_str() -> None:
         with pytest.raises(TypeError, match=r"FakeClock\.jump needs"):
             clock.jump(wrong)  # type: ignore[arg-type]
     assert clock.jump(-60) == T0 - timedelta(seconds=60)
+
+
+def test_jump_refuses_what_is_not_finite() -> None:
+    clock = FakeClock(T0)
+    for wrong in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValueError, match="finite"):
+            clock.jump(wrong)
+    assert clock.now() == T0

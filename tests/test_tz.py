@@ -177,3 +177,12 @@ def test_a_wall_time_is_read_in_its_zone_by_the_gap_and_overlap_rules(
     zone: str, wall: datetime, expected: str
 ) -> None:
     assert _tz.at_wall(wall, ZoneInfo(zone)).isoformat() == expected
+
+
+def test_a_wall_time_with_fold_1_in_an_overlap_is_its_second_pass() -> None:
+    new_york = ZoneInfo("America/New_York")
+    second = _tz.at_wall(datetime(2024, 11, 3, 1, 30, fold=1), new_york)
+    assert second.isoformat() == "2024-11-03T01:30:00-05:00"
+    assert _tz.at_wall(datetime(2024, 3, 10, 2, 30, fold=1), new_york).isoformat() == (
+        "2024-03-10T03:00:00-04:00"  # (a gap time, whatever its fold)
+    )

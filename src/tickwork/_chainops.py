@@ -58,15 +58,17 @@ class ChainOps(Machine):
         def _require_open(self) -> None: ...
 
     def remove_all_jobs(self) -> None:
-        """Remove every job: in one store write when no job runs after another (else one
-        by one, each with those after it). Each is reported ``JOB_REMOVED``, and its
-        runs not started yet skipped, as :meth:`remove_job` does."""
+        """Remove every job, broken ones too: in one store write when no job runs after
+        another (else one by one, each with those after it). Each is reported
+        ``JOB_REMOVED``, and its runs not started yet skipped, as :meth:`remove_job`
+        does."""
         jobs = self.get_jobs()
+        broken = list(self._store.broken_jobs())  # (stored too, if not loaded)
         events: list[Event] = []
         with self._lock:
             self._require_open()
             if not self._chains.edges():
-                ids = [job.id for job in jobs]
+                ids = [job.id for job in jobs] + broken
                 self._store.remove_jobs(ids)  # (an id gone meanwhile is ignored)
                 now = self._clock.now()
                 for job_id in ids:
@@ -76,9 +78,9 @@ class ChainOps(Machine):
                     self._core.discard(job_id)
                 jobs = []
         self._emit(events)
-        for job in jobs:
+        for job_id in [job.id for job in jobs] + (broken if jobs else []):
             with contextlib.suppress(JobLookupError):  # (went with an upstream)
-                self.remove_job(job.id, cascade=True)
+                self.remove_job(job_id, cascade=True)
 
     def on_failure(self, callback: H) -> H:
         """Call ``callback(event)`` whenever a run fails for good (after its retries) or

@@ -31,8 +31,7 @@ from datetime import datetime
 
 from ._chains import removal_plan
 from ._errors import JobLookupError, StoreError, TriggerError
-from ._instants import US as _US
-from ._instants import epoch_us
+from ._instants import epoch_us, just_after
 from ._model import Job, evolve
 from ._planning import job_first_fire, job_previous_fire
 from ._references import references_as_text
@@ -157,7 +156,8 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
 
     Raises:
         JobLookupError: no job *job_id*, or its record is broken.
-        ValueError: the job is paused (resume it first: a paused job does not fire).
+        ValueError: the job is paused (resume it first: a paused job does not fire), or
+            its ``start`` is later than *now* (it fires only within ``[start, end]``).
         StoreError: the store failed, or schedulers kept moving the job (or holding
             it) for 20 tries in a row, about a second.
     """
@@ -175,6 +175,11 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
                 raise ValueError(
                     f"job {job_id!r} is paused: resume it first (a paused job does not fire)"
                 )
+            if job.start is not None and epoch_us(job.start) > now_us:
+                raise ValueError(
+                    f"job {job_id!r} starts at {job.start.isoformat()}: it fires only from "
+                    "then (change its start with modify_job first)"
+                )
             expected = job.next_fire
             if expected is not None and epoch_us(expected) <= now_us:
                 return job  # due already
@@ -190,7 +195,7 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
                 except TriggerError:  # (its fires cannot be walked back: as before)
                     claimed = None
                 if claimed is not None and epoch_us(claimed) >= now_us:
-                    moment = (claimed + _US).astimezone(expected.tzinfo)
+                    moment = just_after(claimed).astimezone(expected.tzinfo)
             if store.claim_fire(job_id, expected, moment, now=now):
                 return evolve(job, next_fire=moment)
     raise StoreError(

@@ -27,7 +27,7 @@ from ._decorators import JobDecorators
 from ._emit import encode_payload
 from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
 from ._events import Event, EventKind
-from ._instants import US as _US
+from ._instants import just_before
 from ._machine import Driver, Machine, SchedulerState, _thread_executors
 from ._model import (
     Catchup,
@@ -51,6 +51,7 @@ from ._planning import (
     job_previous_fire,
     keep_schedule,
     require_first_fire,
+    start_held_back,
     upcoming_fires,
     within_window,
     would_never_run,
@@ -287,8 +288,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 self._batch_events += events
                 return self._attach(job)
             # Wake the driver only if the new job is due before it next wakes anyway: a
-            # program adding thousands of jobs should not make it re-plan thousands of
-            # times.
+            # program adding thousands of jobs should not make it re-plan as many times.
             wake = self._state is SchedulerState.RUNNING and (
                 self._wake_at is None
                 or job.next_fire is None
@@ -573,14 +573,14 @@ class Engine(JobDecorators, ChainOps, Machine):
                 self._chains.changed()
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
-            moved = (job.start, job.end) != (before.start, before.end)
-            if job.start is not None or job.end is not None or moved:
+            held_back = start_held_back(before, job)  # (an earlier start: fire earlier)
+            if job.start is not None or job.end is not None or held_back:
                 now, fire = self._clock.now(), job.next_fire
-                first = job_first_fire(job, now)  # (a start moved earlier: fire earlier too)
+                first = job_first_fire(job, now)
                 if (
                     fire is None
                     or not within_window(job, fire)
-                    or (moved and first and first < fire)
+                    or (held_back and first and epoch_us(first) < epoch_us(fire))
                 ):
                     job = evolve(job, next_fire=first)
                     if (
@@ -730,7 +730,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             self._require_open()
             job = self._job(job_id)
             times: list[datetime] = []
-            moment = job_next_fire(job, first - _US, bounded=False)
+            moment = job_next_fire(job, just_before(first), bounded=False)
             while moment is not None and epoch_us(moment) <= epoch_us(last):
                 if len(times) >= BACKFILL_LIMIT:
                     raise ValueError(

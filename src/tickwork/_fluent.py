@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from ._checks import MAX_SECONDS
 from ._engine import Engine
-from ._instants import US as _US
+from ._instants import just_before
 from ._model import Job
 from ._options import OPTIONS
 from ._tz import at_wall, coerce_timezone
@@ -165,7 +165,7 @@ def _calendar(
         weeks=weeks, days=days, hour=hour, minute=minute, second=second, start=now, timezone=zone
     )
     today = now.astimezone(zone).date()
-    first = probe.next_after(now - _US)
+    first = probe.next_after(just_before(now))
     while first is not None and first.astimezone(zone).date() <= today:
         first = probe.next_after(first)  # today's own time: the first run is a period on
     if first is None:  # past the year 9999

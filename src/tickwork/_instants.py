@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone, tzinfo
 
-__all__ = ["EPOCH", "US", "epoch_us", "instant"]
+__all__ = ["EPOCH", "US", "epoch_us", "instant", "just_after", "just_before"]
 
 #: The Unix epoch, an aware datetime in UTC.
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -38,3 +38,21 @@ def instant(micros: int, zone: tzinfo) -> datetime:
     expressed in *zone*: how the stores turn an ``*_us`` column back into a time."""
     moment = EPOCH + timedelta(microseconds=micros)
     return moment if zone is _UTC else moment.astimezone(zone)
+
+
+def just_before(moment: datetime) -> datetime:
+    """The instant one microsecond before *moment*, in UTC.
+
+    Never ``moment - US`` on a datetime of a zone with DST: Python subtracts from the
+    wall time and reads the result in the zone again, which at the first instant after
+    a change lands an hour away (and ignores the fold)."""
+    if moment.tzinfo is _UTC:
+        return moment - US
+    return moment.astimezone(_UTC) - US
+
+
+def just_after(moment: datetime) -> datetime:
+    """The instant one microsecond after *moment*, in UTC (see :func:`just_before`)."""
+    if moment.tzinfo is _UTC:
+        return moment + US
+    return moment.astimezone(_UTC) + US

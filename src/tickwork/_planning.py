@@ -16,7 +16,7 @@ from typing import NamedTuple, Protocol
 from ._errors import TriggerError
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._instants import epoch_us
+from ._instants import epoch_us, just_before
 from ._model import Catchup, Job, RetryPolicy, evolve
 from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
 from .triggers.event import listens_for_events
@@ -76,7 +76,7 @@ def next_job_fire(
 ) -> datetime | None:
     """The trigger's next fire strictly after *after*, inside the job's [start, end]."""
     if start is not None and epoch_us(start) > epoch_us(after):
-        after = start - _US
+        after = just_before(start)
     found = checked_fire(trigger, after, trigger.next_after(after))
     if found is not None and end is not None and epoch_us(found) > epoch_us(end):
         return None
@@ -182,7 +182,7 @@ def job_first_fire(job: Scheduled, now: datetime, *, late_ok: bool = False) -> d
     raises.
     """
     # (job_next_fire, inlined: add_job comes here for every job.)
-    after = now - _US
+    after = just_before(now)
     trigger = job.trigger
     try:
         found = next_job_fire(trigger, after, job.start, job.end)
@@ -235,6 +235,20 @@ def check_asked_fire(job: Scheduled, when: datetime | None, *, now: bool) -> Non
         f"job {job.id!r}: {asked} {when.isoformat()}, outside its {' and '.join(bounds)} "
         "(it fires only within them)"
     )
+
+
+def start_held_back(before: Job, after: Job) -> bool:
+    """Whether *before*'s next fire time was where its ``start`` put it (the first fire
+    at or after that start) and *after* has an earlier start, or none: the job then
+    fires from the new start (``modify_job``). A next fire time set otherwise (an
+    explicit ``first_fire``, a ``run-now``) is left alone."""
+    old, fire = before.start, before.next_fire
+    if old is None or fire is None:
+        return False
+    if after.start is not None and epoch_us(after.start) >= epoch_us(old):
+        return False
+    put = job_first_fire(before, old)
+    return put is not None and epoch_us(put) == epoch_us(fire)
 
 
 def require_first_fire(
@@ -364,11 +378,12 @@ def plan_due(
     # leaves *first* out (catch-up keeps the newest fires), so the oldest missed fire
     # is *first*, or *following* when *first* is the one that runs.
     upcoming = next_job_fire(trigger, now, start, end)
-    before_first = first - _US
+    before_first = just_before(first)
     total = count_fires(trigger, before_first, now, start, end)
     # *first* may be off the trigger's times (another process's run-now, first_fire=):
     # a fire time all the same, counted, run or missed by the policy as the others are.
-    off_grid = next_job_fire(trigger, before_first, start, end) != first
+    on_grid = next_job_fire(trigger, before_first, start, end)
+    off_grid = on_grid is None or epoch_us(on_grid) != epoch_us(first)  # (instants: folds)
     total += off_grid
     if catchup is Catchup.NONE:
         return FirePlan((), total, upcoming, first)
@@ -405,7 +420,7 @@ def _last_fires(
     now_us = epoch_us(now)
     low = epoch_us(earliest)
     # Narrow the window from below until it holds at most `count` fire times.
-    if count_fires(trigger, earliest - _US, now, start, end, count + 1) > count:
+    if count_fires(trigger, just_before(earliest), now, start, end, count + 1) > count:
         high = now_us
         while high - low > 1:
             middle = (low + high) // 2

@@ -106,14 +106,16 @@ def at_wall(wall: datetime, zone: tzinfo) -> datetime:
     never happens (in a spring-forward gap) is the first instant after the gap, as an
     anchored schedule's gap time fires (time-semantics.md): never "the wall time plus the
     length of the gap", which attaching the zone alone gives. One in an overlap is its
-    first occurrence."""
-    aware = wall.replace(tzinfo=zone, fold=0)
-    utc = aware.astimezone(timezone.utc)
-    if utc.astimezone(zone).replace(tzinfo=None, fold=0) == wall.replace(fold=0):
+    first occurrence, or its second with ``fold=1``."""
+    aware = wall.replace(tzinfo=zone)  # (its fold picks the pass of an overlap)
+    if aware.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None, fold=0) == wall.replace(
+        fold=0
+    ):
         return aware
     # In a gap: fold=1 reads it with the offset after the change, which puts it before
-    # the change; the change itself lies between the two readings.
+    # the change; fold=0, with the offset before, after it: the change lies between.
     low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
+    utc = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
     high = int(utc.timestamp())
     target = datetime.fromtimestamp(high, timezone.utc).astimezone(zone).utcoffset()
     while high - low > 1:

@@ -126,6 +126,8 @@ class FakeClock:
                     raise TypeError("FakeClock.jump needs an aware datetime")
                 self._now = by.astimezone(_UTC)
             else:
+                if not isinstance(by, timedelta) and not math.isfinite(by):
+                    raise ValueError(f"FakeClock.jump needs a finite number, got {by!r}")
                 delta = by if isinstance(by, timedelta) else timedelta(seconds=by)
                 self._now += delta
             return self._now

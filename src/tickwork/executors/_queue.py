@@ -248,9 +248,10 @@ class QueueExecutor(BatchExecutor):
                 f"{not_json(message)} cannot go as JSON"
             ) from None
         grace = request.misfire_grace
-        expires = None if grace is None else request.scheduled_at + grace
+        # (In UTC first: a zone's wall time plus the grace is an hour off at a change.)
+        expires = None if grace is None else request.scheduled_at.astimezone(timezone.utc) + grace
         if expires is not None:  # (the worker checks it too: not every queue expires)
-            message["expires"] = expires.astimezone(timezone.utc).isoformat()
+            message["expires"] = expires.isoformat()
         task_id = task_id_of(request.job_id, request.scheduled_at, request.attempt)
         return QueuedTask(task_id, message, expires, request.timeout)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .. import DateTrigger, IntervalTrigger, Job, Outcome, Run, TickworkError, Trigger
-from .._instants import US
+from .._instants import just_before as instants_before
 from ..stores import LeaseInfo
 from ..triggers.event import listens_for_events
 from ._charts import durations_chart, outcomes_chart
@@ -389,7 +389,7 @@ def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) ->
                 f"UTC offset {_offset_text(old)} → {_offset_text(new)} "
                 f"(clocks {turn}: DST {'starts' if turn == 'later' else 'ends'} before this fire)"
             )
-        just_before = (moment - US).astimezone(zone)
+        just_before = instants_before(moment).astimezone(zone)
         if wall and (just_before.utcoffset() or timedelta()) < (new or timedelta()):
             gap = (new or timedelta()) - (just_before.utcoffset() or timedelta())
             naive = moment.replace(tzinfo=None)

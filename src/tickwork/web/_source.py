@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from .. import AsyncScheduler, Event, EventKind, Job, JobLookupError, Run, Scheduler, _control
-from .._instants import US, epoch_us
+from .._instants import epoch_us, just_before
 from ..stores import JobStore, ProcessInfo, ProcessListing
 
 __all__ = ["LiveSource", "Source", "StoreSource", "source_for", "us"]
@@ -194,9 +194,9 @@ class StoreSource:
         paused job, as if resumed now (the first fire time after now)."""
         first = job.next_fire
         if job.paused or first is None:
-            after = self.now() - US
-            if job.start is not None and job.start > after:
-                after = job.start - US
+            after = just_before(self.now())
+            if job.start is not None and epoch_us(job.start) > epoch_us(after):
+                after = just_before(job.start)
             first = job.trigger.next_after(after)
         times: list[datetime] = []
         while first is not None and len(times) < count:
