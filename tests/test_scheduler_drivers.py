@@ -978,3 +978,21 @@ def test_a_job_exit_that_ends_the_scheduler_thread_is_logged(
         assert wait_until(lambda: not scheduler._thread.is_alive())  # type: ignore[union-attr]
         scheduler.shutdown()
     assert any("scheduler's thread stopped on SystemExit" in r.getMessage() for r in caplog.records)
+
+
+def test_shutdown_wait_and_an_executor_alias_of_the_wrong_type_are_refused() -> None:
+    # wait="no" is truthy (it waited); an int alias was taken, and no job could name it.
+    scheduler = Scheduler(timezone="UTC")
+    with pytest.raises(TypeError, match=r"wait must be a bool .*got str 'no'"):
+        scheduler.shutdown(wait="no")  # type: ignore[arg-type]
+    scheduler.shutdown()
+
+    async def main() -> None:
+        runner = AsyncScheduler(timezone="UTC")
+        with pytest.raises(TypeError, match="wait must be a bool"):
+            await runner.shutdown(wait=1)  # type: ignore[arg-type]
+        await runner.shutdown()
+
+    asyncio.run(main())
+    with pytest.raises(TypeError, match="executor alias must be a non-empty str, got 5"):
+        Scheduler(executors={5: ThreadExecutor()})  # type: ignore[dict-item]

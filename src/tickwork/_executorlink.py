@@ -48,12 +48,14 @@ class ExecutorLink:
         """Take the configured *executors* (None or empty: ``defaults()``).
 
         Raises:
-            TypeError: *executors* is not a mapping of alias to ``Executor``.
+            TypeError: *executors* is not a mapping of alias (a str) to ``Executor``.
         """
         self.executors: dict[str, Executor] = {}
         if executors is not None and not isinstance(executors, Mapping):
             raise TypeError(f"executors must be a mapping of alias to Executor, got {executors!r}")
         for alias, executor in (executors or defaults()).items():
+            if not isinstance(alias, str) or not alias:
+                raise TypeError(f"an executor alias must be a non-empty str, got {alias!r}")
             if not isinstance(executor, Executor):
                 raise TypeError(f"executor {alias!r} must be an Executor, got {executor!r}")
             self.executors[alias] = executor

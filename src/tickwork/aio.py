@@ -9,7 +9,7 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Any
 
-from ._checks import seconds
+from ._checks import flags, seconds
 from ._clock import Clock
 from ._driver import DriverBase, Pacer, forward_async, off_loop
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState
@@ -148,6 +148,7 @@ class AsyncScheduler(DriverBase):
 
     async def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop dispatching now, then stop the executors (see ``Scheduler.shutdown``)."""
+        flags(wait=wait)
         if timeout is not None:
             seconds(timeout, "timeout")
         engine = self._engine

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from types import TracebackType
 
-from ._checks import seconds
+from ._checks import flags, seconds
 from ._clock import Clock, CorrectedClock
 from ._driver import DriverBase, EarlyWake, Pacer, forward, precise_timers
 from ._engine import Engine, SchedulerState
@@ -138,10 +138,11 @@ class Scheduler(DriverBase):
         Shutting down a scheduler that never started just closes it.
 
         Raises:
-            TypeError, ValueError: *timeout* is not ``None`` or a finite number of
-                seconds >= 0 (``None`` waits without limit).
+            TypeError, ValueError: *wait* is not a bool, or *timeout* is not ``None``
+                or a finite number of seconds >= 0 (``None`` waits without limit).
             SchedulerStateError: it was shut down already.
         """
+        flags(wait=wait)  # ("no" is truthy: it would wait)
         if timeout is not None:
             seconds(timeout, "timeout")
         started = self._engine.begin_shutdown()

@@ -10,7 +10,7 @@ import pytest
 
 from tickwork._clock import SystemClock
 from tickwork._model import Outcome
-from tickwork.executors import ThreadExecutor
+from tickwork.executors import ProcessExecutor, ThreadExecutor
 
 from . import jobs
 from .jobs import Recorder, make_request
@@ -29,10 +29,16 @@ def executor(recorder: Recorder) -> Iterator[ThreadExecutor]:
     executor.shutdown(wait=True, timeout=5)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_max_workers_must_be_a_positive_int(bad: object) -> None:
-    with pytest.raises(ValueError, match="max_workers"):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)],
+)
+def test_max_workers_must_be_a_positive_int(bad: object, error: type[Exception]) -> None:
+    # (A wrong type is a TypeError, a wrong value a ValueError, as everywhere.)
+    with pytest.raises(error, match="max_workers"):
         ThreadExecutor(max_workers=bad)  # type: ignore[arg-type]
+    with pytest.raises(error, match="max_workers"):
+        ProcessExecutor(max_workers=bad)  # type: ignore[arg-type]
 
 
 def test_flags_and_repr() -> None:

@@ -42,6 +42,7 @@ from multiprocessing.context import SpawnProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
+from .._checks import whole
 from .._context import request_fields, run_request_blocking
 from .._errors import JobTimeout, SerializationError, WorkerDied
 from .._model import Outcome, RunRequest, RunResult
@@ -291,7 +292,7 @@ class ProcessExecutor(BatchExecutor):
         max_workers: the most worker processes (>= 1); ``None`` means ``os.cpu_count()``.
 
     Raises:
-        ValueError: *max_workers* is less than 1.
+        TypeError, ValueError: *max_workers* is not an int (or None), or is less than 1.
     """
 
     enforces_timeout = True
@@ -300,8 +301,7 @@ class ProcessExecutor(BatchExecutor):
     def __init__(self, max_workers: int | None = None) -> None:
         if max_workers is None:
             max_workers = os.cpu_count() or 1
-        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
-            raise ValueError(f"max_workers must be an int >= 1 or None, got {max_workers!r}")
+        whole(max_workers, "max_workers")  # (TypeError for "2" or True; ValueError for 0)
         self._max_workers = max_workers
         self._lock = threading.Lock()
         self._pending: deque[RunRequest] = deque()  # guarded by _lock

@@ -25,6 +25,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from types import CoroutineType as _Coroutine
 
+from .._checks import whole
 from .._context import CURRENT_REQUEST, request_fields, run_coroutine, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
@@ -72,15 +73,14 @@ class ThreadExecutor(BatchExecutor):
         max_workers: the most threads running jobs at once (>= 1).
 
     Raises:
-        ValueError: *max_workers* is less than 1.
+        TypeError, ValueError: *max_workers* is not an int, or is less than 1.
     """
 
     kind = "thread"
     runs_hooks = True
 
     def __init__(self, max_workers: int = 10) -> None:
-        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
-            raise ValueError(f"max_workers must be an int >= 1, got {max_workers!r}")
+        whole(max_workers, "max_workers")  # (TypeError for "2" or True; ValueError for 0)
         self._max_workers = max_workers
         self._queue: deque[RunRequest] = deque()
         self._lock = threading.Lock()
