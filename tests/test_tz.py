@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tickwork import LocalTimezoneWarning, UnknownTimezone, _tz
+from tickwork.triggers._walltime import at_wall
 
 
 @pytest.mark.parametrize(
@@ -176,13 +177,13 @@ def test_an_offset_with_seconds_is_named_and_read_back_exactly() -> None:
 def test_a_wall_time_is_read_in_its_zone_by_the_gap_and_overlap_rules(
     zone: str, wall: datetime, expected: str
 ) -> None:
-    assert _tz.at_wall(wall, ZoneInfo(zone)).isoformat() == expected
+    assert at_wall(wall, ZoneInfo(zone)).isoformat() == expected
 
 
 def test_a_wall_time_with_fold_1_in_an_overlap_is_its_second_pass() -> None:
     new_york = ZoneInfo("America/New_York")
-    second = _tz.at_wall(datetime(2024, 11, 3, 1, 30, fold=1), new_york)
+    second = at_wall(datetime(2024, 11, 3, 1, 30, fold=1), new_york)
     assert second.isoformat() == "2024-11-03T01:30:00-05:00"
-    assert _tz.at_wall(datetime(2024, 3, 10, 2, 30, fold=1), new_york).isoformat() == (
+    assert at_wall(datetime(2024, 3, 10, 2, 30, fold=1), new_york).isoformat() == (
         "2024-03-10T03:00:00-04:00"  # (a gap time, whatever its fold)
     )

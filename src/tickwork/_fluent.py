@@ -38,8 +38,9 @@ from ._engine import Engine
 from ._instants import just_before
 from ._model import Job
 from ._options import OPTIONS
-from ._tz import at_wall, coerce_timezone
+from ._tz import coerce_timezone
 from .triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger, Trigger
+from .triggers._walltime import at_wall
 
 __all__ = ["JobBuilder", "repeat"]
 

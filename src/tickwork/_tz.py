@@ -101,32 +101,6 @@ def coerce_timezone(value: str | tzinfo | None, argument: str = "timezone") -> t
     )
 
 
-def at_wall(wall: datetime, zone: tzinfo) -> datetime:
-    """The naive wall time *wall* in *zone*, as an aware datetime. A wall time that
-    never happens (in a spring-forward gap) is the first instant after the gap, as an
-    anchored schedule's gap time fires (time-semantics.md): never "the wall time plus the
-    length of the gap", which attaching the zone alone gives. One in an overlap is its
-    first occurrence, or its second with ``fold=1``."""
-    aware = wall.replace(tzinfo=zone)  # (its fold picks the pass of an overlap)
-    if aware.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None, fold=0) == wall.replace(
-        fold=0
-    ):
-        return aware
-    # In a gap: fold=1 reads it with the offset after the change, which puts it before
-    # the change; fold=0, with the offset before, after it: the change lies between.
-    low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
-    utc = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
-    high = int(utc.timestamp())
-    target = datetime.fromtimestamp(high, timezone.utc).astimezone(zone).utcoffset()
-    while high - low > 1:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, timezone.utc).astimezone(zone).utcoffset() == target:
-            high = middle
-        else:
-            low = middle
-    return datetime.fromtimestamp(high, timezone.utc).astimezone(zone)
-
-
 def timezone_name(zone: tzinfo) -> str:
     """The string that :func:`coerce_timezone` turns back into *zone*."""
     if isinstance(zone, ZoneInfo) and zone.key is not None:

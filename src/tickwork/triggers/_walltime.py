@@ -48,7 +48,7 @@ datetimes of the same zone by wall time.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from ._base import DstGap, DstOverlap
 
@@ -97,6 +97,24 @@ def _first_instant_with_offset(zone: tzinfo, low: int, high: int, offset: int) -
         else:
             low = middle
     return high
+
+
+def at_wall(wall: datetime, zone: tzinfo) -> datetime:
+    """The naive wall time *wall* in *zone*, as an aware datetime. A wall time that
+    never happens (in a spring-forward gap) is the first instant after the gap, as an
+    anchored schedule's gap time fires (time-semantics.md): never "the wall time plus the
+    length of the gap", which attaching the zone alone gives. One in an overlap is its
+    first occurrence, or its second with ``fold=1``."""
+    aware = wall.replace(tzinfo=zone)  # (its fold picks the pass of an overlap)
+    back = aware.astimezone(timezone.utc).astimezone(zone)
+    if back.replace(tzinfo=None, fold=0) == wall.replace(fold=0):
+        return aware
+    # In a gap: fold=1 reads it with the offset after the change, which puts it before
+    # the change; fold=0, with the offset before, after it: the change lies between.
+    low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
+    high = int(wall.replace(tzinfo=zone, fold=0).timestamp())
+    change = _first_instant_with_offset(zone, low, high, _offset_at(zone, high))
+    return datetime.fromtimestamp(change, zone)
 
 
 def next_fire(
