@@ -277,15 +277,14 @@ class EventRouter:
         a process killed meanwhile left them open, and the process that took them over
         ran the job once for every event of the burst. Raises StoreError, keeping them
         for the next upkeep."""
-        if not self._superseded or self._log is None:
-            self._superseded.clear()
-            return
-        dropped, self._superseded = self._superseded, []
-        try:
-            self._log.finish_event_runs(dropped, now=now)
-        except BaseException:
-            self._superseded[:0] = dropped
-            raise
+        self._mark_done(self._superseded, now)
+
+    def _mark_done(self, slots: list[EventSlot], now: datetime) -> None:
+        """Mark *slots* done in the store, then empty the list (kept as it is when the
+        store raises, for the next try)."""
+        if slots and self._log is not None:
+            self._log.finish_event_runs(list(slots), now=now)
+        slots.clear()
 
     def run(
         self, job_id: str, event: EmittedEvent, slot: EventSlot, now: datetime, decision: Decision
@@ -334,16 +333,7 @@ class EventRouter:
         """Mark the slots of runs that ended done in the store (right after their
         history is written: a process that dies between the two would have its
         finished run taken over and run again). Raises StoreError, keeping them."""
-        if not self._finished:
-            return
-        finished, self._finished = self._finished, []
-        if self._log is None:
-            return
-        try:
-            self._log.finish_event_runs(finished, now=now)
-        except BaseException:
-            self._finished[:0] = finished
-            raise
+        self._mark_done(self._finished, now)
 
     def upkeep(self, now: datetime, decision: Decision, *, running: bool) -> None:
         """Start due debounced runs, take in events from the store (or kept while not
