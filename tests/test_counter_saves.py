@@ -157,3 +157,46 @@ def remove_elsewhere(where: dict[str, str]) -> None:
     finally:
         store.close()
     raise RuntimeError("the run failed after its job was removed")
+
+
+#: The scheduler's clock, for the job of the test below to move.
+_CLOCK: list[FakeClock] = []
+
+
+def change_polled_then_fail(where: dict[str, str], poll: float) -> None:
+    """Rename job "j" from another store object, let the store's poll interval pass
+    (the step that takes in this run's failure reads the change too), then fail."""
+    change_elsewhere(where, {}, 0)
+    _CLOCK[0].advance(poll)
+    raise RuntimeError("failed after the rename")
+
+
+def test_a_change_read_before_the_failure_is_saved_keeps_the_pause(
+    where: dict[str, str],
+) -> None:
+    # The run's result and another process's change are taken in by the same step:
+    # the change is read (the job as stored: renamed, no failure counted) after the
+    # core counted the failure and paused the job, and before that was written. The
+    # read must not undo the count and the pause in the scheduler's copy, which would
+    # run the job on.
+    store = _open(where)
+    clock = FakeClock(T0)
+    _CLOCK[:] = [clock]
+    scheduler = Scheduler(store=store, clock=clock, executors={"default": InlineExecutor()},
+                          timezone="UTC")  # fmt: skip
+    poll = store.poll_interval
+    assert poll is not None
+    scheduler.add_job(f"{HERE}:change_polled_then_fail", "interval", seconds=60, id="j",
+                      args=[where, poll], max_consecutive_failures=1)  # fmt: skip
+    scheduler.open()
+    try:
+        advance(scheduler, 60)
+        job = scheduler.get_job("j")
+        assert job is not None
+        assert (job.name, job.consecutive_failures, job.paused) == ("renamed by run 6", 1, True)
+        advance(scheduler, 300)  # (paused: no run renames it again)
+    finally:
+        scheduler.shutdown()
+    stored = _stored(where)
+    assert (stored.name, stored.consecutive_failures) == ("renamed by run 6", 1)
+    assert stored.paused

@@ -332,6 +332,18 @@ def evolve(job: Job, **changes: Any) -> Job:
     return _evolve(job, **changes)
 
 
+def with_counters(stored: Job, mine: Job, paused_here: bool) -> Job | None:
+    """*stored* (a job as another process left it) with the counters of this process's
+    copy *mine*: its failure count, and its pause when *paused_here*; None when it holds
+    them already. Only those are this process's to write over another's change."""
+    changes: dict[str, Any] = {}
+    if stored.consecutive_failures != mine.consecutive_failures:
+        changes["consecutive_failures"] = mine.consecutive_failures
+    if paused_here and (not stored.paused or stored.pause_note != mine.pause_note):
+        changes.update(paused=True, pause_note=mine.pause_note)
+    return evolve(stored, **changes) if changes else None
+
+
 # (No slots: a frozen dataclass with slots cannot be unpickled on Python 3.10, and a
 # process executor pickles the run request that carries this.)
 @dataclass(frozen=True, kw_only=True)

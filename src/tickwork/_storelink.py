@@ -44,7 +44,7 @@ from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
 from ._instants import EPOCH as _EPOCH
-from ._model import Job, evolve
+from ._model import Job, with_counters
 from ._pace import ClaimPace
 from ._planning import epoch_us
 from ._serialize import fire_zone
@@ -662,7 +662,14 @@ class StoreLink:
         jobs, removed = changed
         core = self._core
         stopped = {}
+        # Runs that ended in this step have counts (and a pause) not yet written, which
+        # the rows read now lack: they go onto the rows, as the write puts them onto the
+        # store's (the core's copies replaced by the rows, a job paused here ran on).
+        unsaved = {job.id: job for job in batch.jobs_to_save} if batch.jobs_to_save else {}
         for job in jobs:
+            mine = unsaved.get(job.id)
+            if mine is not None:
+                job = with_counters(job, mine, job.id in batch.paused) or job
             if job.paused and core.busy(job.id):
                 held = core.get(job.id)
                 if held is not None and not held.paused:
@@ -824,9 +831,7 @@ def _keys(runs: list[HandOffLike], kept: list[bool]) -> frozenset[tuple[str, int
 
 
 def _counters_onto_stored(store: JobStore, job: Job, paused_here: bool) -> Job | None:
-    """The stored record of *job* with this process's counters on it: its failure count,
-    and its pause when the core paused it (*paused_here*); None when the store holds
-    them already.
+    """The stored record of *job* with this process's counters on it (``with_counters``).
 
     Only those are this process's to write. The fire state (next fire, remaining runs)
     belongs to the claims, and the rest of the record may have been changed by another
@@ -841,9 +846,4 @@ def _counters_onto_stored(store: JobStore, job: Job, paused_here: bool) -> Job |
         raise
     except Exception:  # (broken for this process: its copy is all it has)
         return job
-    changes: dict[str, Any] = {}
-    if stored.consecutive_failures != job.consecutive_failures:
-        changes["consecutive_failures"] = job.consecutive_failures
-    if paused_here and (not stored.paused or stored.pause_note != job.pause_note):
-        changes.update(paused=True, pause_note=job.pause_note)
-    return evolve(stored, **changes) if changes else None
+    return with_counters(stored, job, paused_here)
