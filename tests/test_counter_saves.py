@@ -14,6 +14,7 @@ does.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,8 +22,9 @@ from typing import Any
 
 import pytest
 
-from tickwork import Scheduler, current_run
+from tickwork import DateTrigger, Scheduler, current_run
 from tickwork._model import evolve
+from tickwork.cli import main as cli_main
 from tickwork.executors import InlineExecutor
 from tickwork.stores import JobStore, PostgresStore, SQLiteStore
 from tickwork.testing import FakeClock, advance
@@ -200,3 +202,128 @@ def test_a_change_read_before_the_failure_is_saved_keeps_the_pause(
     stored = _stored(where)
     assert (stored.name, stored.consecutive_failures) == ("renamed by run 6", 1)
     assert stored.paused
+
+
+#: What the one-off's run below gives it elsewhere, when asked to: one fire more.
+LATER = T0 + timedelta(hours=1)
+
+
+def rename_then_poll(where: dict[str, str], poll: float, again: bool) -> None:
+    """Change job "j" from another store object (with *again*, give it a fire at
+    LATER), then let the store's poll interval pass: the step that takes in this run
+    reads the change too."""
+    store = _open(where)
+    try:
+        job = evolve(store.get_job("j"), name="changed elsewhere")
+        if again:  # (as a reschedule does: a new fire state)
+            job = evolve(job, trigger=DateTrigger(LATER), next_fire=LATER)
+        store.update_job(job, schedule=again)
+    finally:
+        store.close()
+    _CLOCK[0].advance(poll)
+
+
+def _one_off(
+    where: dict[str, str], again: bool, *, polled: bool = True
+) -> tuple[Scheduler, JobStore]:
+    store = _open(where)
+    clock = FakeClock(T0)
+    _CLOCK[:] = [clock]
+    scheduler = Scheduler(store=store, clock=clock, executors={"default": InlineExecutor()},
+                          timezone="UTC")  # fmt: skip
+    poll = store.poll_interval if polled else 0
+    scheduler.add_job(f"{HERE}:rename_then_poll", "date", run_at=T0 + timedelta(seconds=60),
+                      id="j", args=[where, poll, again])  # fmt: skip
+    scheduler.open()
+    return scheduler, store
+
+
+def test_a_one_off_done_in_the_step_that_reads_a_change_to_it_is_gone(
+    where: dict[str, str],
+) -> None:
+    # Its record leaves the store in that step; the row read before must not bring it
+    # back into the scheduler, which would list a job that no longer exists.
+    scheduler, _ = _one_off(where, False)
+    try:
+        advance(scheduler, 60)
+        assert scheduler.get_job("j") is None
+        assert scheduler.get_jobs() == []
+    finally:
+        scheduler.shutdown()
+    store = _open(where)
+    try:
+        assert store.get_jobs() == []
+    finally:
+        store.close()
+
+
+def test_a_one_off_given_a_new_fire_elsewhere_during_its_last_run_stays(
+    where: dict[str, str],
+) -> None:
+    scheduler, _ = _one_off(where, True)
+    try:
+        advance(scheduler, 60)
+        job = scheduler.get_job("j")
+        assert job is not None
+        assert job.next_fire == LATER
+    finally:
+        scheduler.shutdown()
+    stored = _stored(where)
+    assert (stored.name, stored.next_fire) == ("changed elsewhere", LATER)
+
+
+def test_a_one_off_given_a_new_fire_elsewhere_after_the_last_read_stays(
+    where: dict[str, str],
+) -> None:
+    # The step that takes in its last run does not read the change: the job looks done
+    # here, and its record must not go with the new fire time in it.
+    scheduler, _ = _one_off(where, True, polled=False)
+    try:
+        advance(scheduler, 60)
+        assert _stored(where).next_fire == LATER
+        advance(scheduler, 5)  # (the next poll takes the change in)
+        job = scheduler.get_job("j")
+        assert job is not None
+        assert job.next_fire == LATER
+    finally:
+        scheduler.shutdown()
+
+
+#: The fire times of the runs of run_now_during_the_first below.
+RUNS: list[datetime] = []
+
+
+def run_now_during_the_first(where: dict[str, str]) -> None:
+    """The one-off's run: the first asks ``tickwork run-now`` for the job (another
+    process, as far as the scheduler can tell), while it is going."""
+    RUNS.append(current_run().scheduled_at)
+    if len(RUNS) == 1:
+        argv = [where["path"]] if "path" in where else [where["dsn"], "--schema", where["schema"]]
+        assert cli_main(["run-now", *argv, "j"], out=io.StringIO()) == 0
+
+
+def test_run_now_from_the_command_line_during_a_one_offs_run_runs_it_again(
+    where: dict[str, str],
+) -> None:
+    RUNS.clear()
+    # The command line reads the real clock (PostgreSQL's): the fake one is behind it,
+    # so that "now" there is after the fire that runs here.
+    start = datetime.now(timezone.utc) - timedelta(minutes=2)
+    clock = FakeClock(start)
+    scheduler = Scheduler(store=_open(where), clock=clock,
+                          executors={"default": InlineExecutor()}, timezone="UTC")  # fmt: skip
+    scheduler.add_job(f"{HERE}:run_now_during_the_first", "date", id="j",
+                      run_at=start + timedelta(seconds=60), args=[where])  # fmt: skip
+    scheduler.open()
+    try:
+        advance(scheduler, 60)
+        advance(scheduler, 180)  # (past the real now: the run-now fire is due)
+    finally:
+        scheduler.shutdown()
+    assert len(RUNS) == 2, RUNS
+    assert RUNS[0] == start + timedelta(seconds=60) <= RUNS[1]
+    store = _open(where)
+    try:
+        assert store.get_jobs() == []  # (done after its second run)
+    finally:
+        store.close()

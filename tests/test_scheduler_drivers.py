@@ -336,6 +336,32 @@ def test_a_coroutine_job_on_the_thread_scheduler_gets_an_asyncio_executor(
     assert executed.return_value == ("co", 1)
 
 
+async def stored_coroutine() -> str:
+    await asyncio.sleep(0)
+    return current_run().job_id
+
+
+def test_a_stored_coroutine_job_runs_in_a_process_that_did_not_add_it(tmp_path: Path) -> None:
+    # The process that added it made the "asyncio" executor on first use; one that only
+    # finds the job in the store makes it too (it left the job to "processes that
+    # have it", and none did).
+    path = tmp_path / "jobs.db"
+    first = Scheduler(store=SQLiteStore(path), timezone="UTC")
+    at = datetime.now(timezone.utc) + timedelta(seconds=0.3)
+    added = first.add_job(f"{__name__}:stored_coroutine", "date", run_at=at, id="co")
+    assert added.executor == "asyncio"
+    first.shutdown()
+    second = Scheduler(store=SQLiteStore(path), timezone="UTC")
+    events = Events()
+    second.add_listener(events)
+    second.start()
+    try:
+        (executed,) = events.wait_for(EventKind.JOB_EXECUTED, job_id="co")
+        assert executed.return_value == "co"
+    finally:
+        second.shutdown(wait=True, timeout=LIMIT)
+
+
 # -- the asyncio driver -----------------------------------------------------------------
 
 

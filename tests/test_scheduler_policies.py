@@ -492,6 +492,44 @@ def test_retry_on_accepts_a_single_type() -> None:
     assert RetryPolicy(retry_on=KeyError).retry_on == (KeyError,)  # type: ignore[arg-type]
 
 
+def test_retry_on_given_as_a_list_or_a_set_is_kept_as_a_tuple() -> None:
+    listed = RetryPolicy(retry_on=[KeyError, ValueError])  # type: ignore[arg-type]
+    assert listed.retry_on == (KeyError, ValueError)
+    given = RetryPolicy(retry_on={ValueError, KeyError})  # type: ignore[arg-type]
+    assert given.retry_on == (KeyError, ValueError)  # (sorted: the same in every process)
+    assert given == RetryPolicy(retry_on={KeyError, ValueError})  # type: ignore[arg-type]
+    assert hash(given) == hash(RetryPolicy(retry_on=(KeyError, ValueError)))
+
+
+def test_a_job_retried_on_a_list_of_types_is_retried_and_others_keep_their_pace() -> None:
+    # A list once reached the run's end as it was: taking in the failure raised
+    # TypeError, the failure was lost and every dispatch step failed again.
+    with simulated(executors={"default": ThreadExecutor(max_workers=2)}) as sim:
+        _retried_on_a_list(sim)
+
+
+def _retried_on_a_list(sim: Sim) -> None:
+    scheduler, clock, _ = sim
+    job = Flaky(clock, failures=1, error=ValueError)
+    other = Calls()
+    policy = RetryPolicy(attempts=2, delay=1, jitter=0, retry_on=[ValueError])  # type: ignore[arg-type]
+    scheduler.add_job(job, "interval", seconds=10, id="flaky", retry=policy)
+    scheduler.add_job(other, "interval", seconds=2, id="tick")
+    run_until(scheduler, T0 + seconds(20))
+    assert [(at, attempt, ran) for at, attempt, ran in job.calls] == [
+        (T0 + seconds(10), 1, T0 + seconds(10)),
+        (T0 + seconds(10), 2, T0 + seconds(11)),
+        (T0 + seconds(20), 1, T0 + seconds(20)),
+    ]
+    assert len(other) == 10
+    runs = scheduler.history("flaky")
+    assert sorted((run.attempt, run.outcome.value) for run in runs) == [
+        (1, "failure"),
+        (1, "success"),
+        (2, "success"),
+    ]
+
+
 # -- failures ---------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from ._events import Event, EventKind
-from ._model import Job, RunEnd, RunRequest, RunResult
+from ._model import Job, RunEnd, RunRequest, RunResult, with_counters
 from ._planning import FirePlan
 
 __all__ = ["Decision", "FireDue", "RetryDue"]
@@ -102,6 +102,27 @@ class Decision:
     jobs_to_delete: list[str] = field(default_factory=list)
     history: list[RunEnd] = field(default_factory=list)
     errors_to_log: list[tuple[str, BaseException, str, datetime]] = field(default_factory=list)
+
+    def unwritten(self, jobs: list[Job]) -> list[Job]:
+        """*jobs* as read from a store before this decision is written, as it will leave
+        them: the counters of ``jobs_to_save`` put on (and a pause of the core's), the
+        jobs of ``jobs_to_delete`` left out. A job another process gave a fire time
+        since is not done after all: it stays, and leaves ``jobs_to_delete``. (A sync
+        in the step that took in runs' ends: the core's copies replaced by the rows
+        read, a job paused here for its failures ran on, a job done here was listed on.)
+        """
+        mine = {job.id: job for job in self.jobs_to_save}
+        done = set(self.jobs_to_delete)
+        kept = []
+        for job in jobs:
+            if job.id in mine:
+                job = with_counters(job, mine[job.id], job.id in self.paused) or job
+            if job.id in done:
+                if job.next_fire is None:
+                    continue
+                self.jobs_to_delete.remove(job.id)
+            kept.append(job)
+        return kept
 
     # -- reports: one event each, appended to ``events`` --------------------------------
 

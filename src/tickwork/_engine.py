@@ -100,8 +100,8 @@ class Engine(JobDecorators, ChainOps, Machine):
             max_wait=max_wait,
             default_executors=default_executors,
         )
-        # What a returned Job's convenience methods (job.pause()...) call, unless a
-        # driver says otherwise (attach_driver).
+        self._link.make_asyncio = self._add_asyncio_executor
+        # What a returned Job's methods (job.pause()...) call, unless attach_driver says.
         self._control = self
         # While add_jobs runs: (job id, job it replaced) for a rollback, and its events.
         self._batch: list[tuple[str, Job | None]] | None = None

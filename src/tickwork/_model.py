@@ -142,13 +142,15 @@ class RetryPolicy:
         types = self.retry_on
         if isinstance(types, type):
             types = (types,)
-            object.__setattr__(self, "retry_on", types)
         if (
             not isinstance(types, (tuple, list, frozenset, set))
             or not types
             or not all(isinstance(kind, type) and issubclass(kind, BaseException) for kind in types)
         ):
             raise TypeError(f"retry_on must be exception types, got {self.retry_on!r}")
+        if isinstance(types, (frozenset, set)):  # (in an order every process agrees on)
+            types = sorted(types, key=lambda kind: (kind.__module__, kind.__qualname__))
+        object.__setattr__(self, "retry_on", tuple(types))
 
     def retries(self, error: BaseException | None) -> bool:
         """Whether an attempt that ended with *error* is of a type :attr:`retry_on`

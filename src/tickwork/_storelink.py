@@ -127,6 +127,7 @@ class StoreLink:
         self._lost_claims = False  # ... since this process last read the changes
         # Stored jobs for executors this process does not have: listed, never claimed.
         self._foreign: set[str] = set()
+        self.make_asyncio: Callable[[], object] | None = None
         #: The jobs of a store too big to load whole that the core holds (None: the
         #: core holds every stored job).
         self.window = (
@@ -140,16 +141,14 @@ class StoreLink:
         self._notifying = (
             store if self._shared is not None and isinstance(store, NotifyingStore) else None
         )
-        #: Whether the store told of changes the next step is to take in.
-        self.changes_pending = False
-        #: The same, for the event router (new events may be in the store).
-        self.events_heard = False
+        #: Whether the store told of changes the next step is to take in (and, for the
+        #: event router, of new events).
+        self.changes_pending = self.events_heard = False
         self._deaf = False  # the store lost its way of hearing (until it hears again)
         self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
         self._unsubscribe: Callable[[], None] | None = None
         self._wake: Callable[[], None] = _nothing
-        # What the store was last told of this process's dispatching (running, the
-        # executors' aliases): see tell_dispatching.
+        # What tell_dispatching last told the store (running, the executors' aliases).
         self._told: tuple[bool, tuple[str, ...]] | None = None
 
     # -- loading ----------------------------------------------------------------------
@@ -208,6 +207,8 @@ class StoreLink:
             except StoreError as store_error:
                 logger.error("tickwork: job %r is broken (%s): %s", job.id, reason, store_error)
             return None
+        if job.executor == "asyncio" and self.make_asyncio and "asyncio" not in self._executors:
+            self.make_asyncio()  # (as add_job makes it: on first use)
         if job.executor not in self._executors:
             if job.id not in self._foreign:
                 self._foreign.add(job.id)
@@ -662,14 +663,9 @@ class StoreLink:
         jobs, removed = changed
         core = self._core
         stopped = {}
-        # Runs that ended in this step have counts (and a pause) not yet written, which
-        # the rows read now lack: they go onto the rows, as the write puts them onto the
-        # store's (the core's copies replaced by the rows, a job paused here ran on).
-        unsaved = {job.id: job for job in batch.jobs_to_save} if batch.jobs_to_save else {}
+        if batch.jobs_to_save or batch.jobs_to_delete:
+            jobs = batch.unwritten(jobs)  # (what this step's write leaves of them)
         for job in jobs:
-            mine = unsaved.get(job.id)
-            if mine is not None:
-                job = with_counters(job, mine, job.id in batch.paused) or job
             if job.paused and core.busy(job.id):
                 held = core.get(job.id)
                 if held is not None and not held.paused:
@@ -818,9 +814,14 @@ class StoreLink:
                 counted = _counters_onto_stored(store, job, job.id in decision.paused)
                 if counted is not None:
                     store.update_job(counted, schedule=False)
-        if decision.jobs_to_delete:  # (not one that other processes have runs of)
-            remove = getattr(store, "remove_done_jobs", None) if self._peers else None
-            (remove or store.remove_jobs)(decision.jobs_to_delete)
+        if decision.jobs_to_delete:
+            # (Not one that another process has runs of, or gave a fire time since: it
+            # is back with the next sync. JOB_REMOVED only for those removed.)
+            remove = getattr(store, "remove_done_jobs", None)
+            if remove is None:
+                store.remove_jobs(decision.jobs_to_delete)
+            else:
+                decision.jobs_to_delete[:] = remove(decision.jobs_to_delete)
         if history:
             store.record_runs(history, now=now)
 

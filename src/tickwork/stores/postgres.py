@@ -163,7 +163,12 @@ _REMOVE_TOMBSTONES = (
     "INSERT INTO {s}.removed (id) SELECT id FROM gone "
     "ON CONFLICT (id) DO UPDATE SET xid = excluded.xid RETURNING id"
 )
-_REMOVE = f"WITH {_REMOVE_GONE} {_REMOVE_TOMBSTONES}"
+#: The jobs done firing of ``remove_done_jobs``: no fire time, no lease of another owner.
+_REMOVE_DONE = (
+    "gone AS (DELETE FROM {s}.jobs j WHERE id = ANY(%s::text[]) AND next_fire_us IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM {s}.leases l WHERE l.job_id = j.id AND l.owner <> %s) "
+    "RETURNING id)"
+)
 #: Changed since a snapshot, by another transaction than this store's.
 _CHANGED = (
     "xid >= pg_snapshot_xmin(%(snap)s::pg_snapshot) "
@@ -475,36 +480,30 @@ class PostgresStore(
         if job_ids:
             self._remove(list(dict.fromkeys(job_ids)), "remove jobs")
 
-    def remove_done_jobs(self, job_ids: Sequence[str]) -> None:
-        """:meth:`remove_jobs` for jobs done firing, but those another process still
-        holds a run of (a lease not this store's): that process needs the record, and
-        removes it when its runs end."""
+    def remove_done_jobs(self, job_ids: Sequence[str]) -> list[str]:
+        """:meth:`remove_jobs` for jobs done firing, but those still with a fire time
+        (another process gave them one since: a reschedule, a run-now) and those another
+        process holds a run of (a lease not this store's), which needs the record and
+        removes it when its runs end. Returns the ids removed."""
         ids = list(dict.fromkeys(job_ids))
         if not ids:
-            return
-        held = {
-            row[0]
-            for row in self._read(
-                f"SELECT job_id FROM {self._s}.leases WHERE job_id = ANY(%s) AND owner <> %s",
-                (ids, self.owner),
-                "read the leases of jobs done firing",
-            )
-        }
-        gone = [job_id for job_id in ids if job_id not in held]
-        if gone:
-            self._remove(gone, "remove jobs done firing")
+            return []
+        gone = self._remove(ids, "remove jobs done firing", done_by=self.owner)
+        return [row[0] for row in gone]
 
-    def _remove(self, job_ids: list[str], action: str) -> list[Any]:
-        """Delete the jobs, leave a tombstone for each one deleted; the ids deleted."""
-        gone = self._lone_write(
-            _REMOVE_TOMBSTONES.format(s=self._s),
-            (job_ids,),
-            action,
-            ctes=_REMOVE_GONE.format(s=self._s),
-        )
+    def _remove(self, job_ids: list[str], action: str, done_by: str | None = None) -> list[Any]:
+        """Delete the jobs, leave a tombstone for each one deleted; the ids deleted.
+        With *done_by* (an owner), only those with no fire time and no lease of
+        another owner (``remove_done_jobs``)."""
+        ctes, params = _REMOVE_GONE, list[Any]([job_ids])
+        if done_by is not None:
+            ctes, params = _REMOVE_DONE, [job_ids, done_by]
+        ctes = ctes.format(s=self._s)
+        gone = self._lone_write(_REMOVE_TOMBSTONES.format(s=self._s), params, action, ctes=ctes)
         if gone is None:  # in a transaction of the caller's
             with self._tx(action) as tx:
-                gone = tx.conn.execute(_REMOVE.format(s=self._s), (job_ids,)).fetchall()
+                sql = f"WITH {ctes} {_REMOVE_TOMBSTONES.format(s=self._s)}"
+                gone = tx.conn.execute(sql, params).fetchall()
                 tx.wrote = bool(gone)
         return gone
 

@@ -343,19 +343,24 @@ class SQLiteStore(
             # less of a backlog's done date jobs).
             insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in ids], (1,))
 
-    def remove_done_jobs(self, job_ids: Sequence[str]) -> None:
-        """:meth:`remove_jobs` for jobs done firing, but those another process still
-        holds a run of (a lease not this store's: running there, waiting there for a free
-        instance, or left in the file at a shutdown): that process needs the record, and
-        removes it when its runs end."""
+    def remove_done_jobs(self, job_ids: Sequence[str]) -> list[str]:
+        """:meth:`remove_jobs` for jobs done firing, but those still with a fire time
+        (another process gave them one since: a reschedule, a run-now) and those another
+        process holds a run of (a lease not this store's: running there, waiting there
+        for a free instance, or left in the file at a shutdown), which needs the record
+        and removes it when its runs end. Returns the ids removed."""
         ids = list(dict.fromkeys(job_ids))
+        gone: list[str] = []
         with self._write("remove jobs done firing") as conn:
-            held: set[str] = set()
             for marks, chunk in in_lists(ids):
-                held.update(row[0] for row in conn.execute(
-                    f"SELECT job_id FROM leases WHERE job_id IN ({marks}) AND owner != ?",
-                    (*chunk, self.owner)))  # fmt: skip
-            self.remove_jobs([job_id for job_id in ids if job_id not in held])
+                gone += [row[0] for row in conn.execute(
+                    f"DELETE FROM jobs WHERE id IN ({marks}) AND next_fire_us IS NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.job_id = jobs.id "
+                    "AND owner != ?) RETURNING id", (*chunk, self.owner))]  # fmt: skip
+            if gone:  # (a tombstone for each, as remove_jobs leaves)
+                seq = self._seq(conn)
+                insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in gone], (1,))
+        return gone
 
     def get_job(self, job_id: str) -> Job:
         rows = self._read(
