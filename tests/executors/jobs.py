@@ -51,6 +51,13 @@ def block(started: str, release: str) -> str:
     return "released"
 
 
+def write_pid_then_sleep(path: str, seconds: float) -> None:
+    """Write this process's id to *path* (written whole, then renamed), then sleep."""
+    Path(path + ".tmp").write_text(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    time.sleep(seconds)
+
+
 def sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -296,3 +300,50 @@ def test_a_function_of_a_main_no_worker_can_import_is_refused_at_add_job(how: st
                           text=True, env=env, timeout=60, check=True)  # fmt: skip
     assert "refused:" in done.stdout, done.stdout + done.stderr
     assert "a worker process cannot import" in done.stdout
+
+
+_PARENT = """
+import sys, time
+from tickwork._clock import SystemClock
+from tickwork.executors import ProcessExecutor
+from tests.executors import jobs
+
+executor = ProcessExecutor(max_workers=1)
+executor.start(jobs.Recorder(), SystemClock())
+executor.submit(jobs.make_request(jobs.write_pid_then_sleep, sys.argv[1], 30.0))
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # (a zombie has ended)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to see the worker end")
+def test_a_worker_ends_when_its_schedulers_process_is_killed(tmp_path: Path) -> None:
+    # Left running, its run went on (past its timeout, which the parent enforced) while
+    # another process that took the dead one's claims over ran the same fire again.
+    pid_file = tmp_path / "worker.pid"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, str(pid_file)],
+        cwd=Path(__file__).parents[2],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        jobs.wait_for_file(pid_file)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+    finally:
+        parent.kill()
+        parent.wait(jobs.LIMIT)
+    deadline = time.monotonic() + 5
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    alive = _alive(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker outlived its scheduler's process"

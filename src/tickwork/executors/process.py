@@ -72,6 +72,11 @@ def _worker_main(conn: Connection) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what a
     # Ctrl-C means, so a worker ignores it rather than dying mid-run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        threading.Thread(
+            target=_die_with, args=(parent.sentinel,), name="tickwork-parent-watch", daemon=True
+        ).start()
     while True:
         try:
             request = conn.recv()
@@ -80,6 +85,15 @@ def _worker_main(conn: Connection) -> None:
         if request is None:
             return
         conn.send_bytes(_run_in_child(conn, request))
+
+
+def _die_with(sentinel: int) -> None:
+    """End the worker the moment its scheduler's process ends, killed included (its
+    sentinel, a pipe only the parent holds open, reads as closed). Left running, the
+    run it holds would go on, past its timeout (the parent enforced it), while another
+    process that took the dead one's claims over runs the same fire again."""
+    wait([sentinel])
+    os._exit(70)
 
 
 def _run_in_child(conn: Connection, request: RunRequest) -> bytes:

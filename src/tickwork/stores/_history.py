@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from datetime import timezone, tzinfo
 from typing import Any, NamedTuple
 
@@ -16,6 +17,8 @@ from .._instants import instant
 from .._model import Outcome, Run, RunEnd
 from .._tz import coerce_timezone, timezone_name
 from ._base import RunCount
+
+logger = logging.getLogger("tickwork")
 
 __all__ = [
     "COUNT_RUNS",
@@ -207,6 +210,9 @@ class Recorded(NamedTuple):
     released: list[tuple[str, int]]
     #: (next attempt, token) of the leases of runs with another attempt to come.
     again: list[tuple[int, int]]
+    #: The token of the lease this store holds for each row's run (None: none), for a
+    #: store to leave out the rows of runs whose lease another process took over.
+    tokens: list[int | None]
 
 
 def recorded(
@@ -226,7 +232,8 @@ def recorded(
     release: list[int] = []
     released: list[tuple[str, int]] = []
     again: list[tuple[int, int]] = []
-    add_row, get_token = rows.append, leases.get
+    tokens: list[int | None] = []
+    add_row, get_token, add_token = rows.append, leases.get, tokens.append
     # By identity (an Outcome's hash is a Python call): its text, and whether it ran.
     outcomes = _OUTCOME_BY_ID
     missed = Outcome.MISSED
@@ -301,10 +308,63 @@ def recorded(
                 )
             )
         token = get_token((job_id, scheduled_us))
+        add_token(token)
         if token is not None:
             if final:
                 release.append(token)
                 released.append((job_id, scheduled_us))
             elif outcome is not missed:
                 again.append((attempt + 1, token))
-    return Recorded(rows, release, released, again)
+    return Recorded(rows, release, released, again, tokens)
+
+
+#: The most leases a store remembers as taken over (the oldest are forgotten).
+_LOST_KEPT = 10_000
+
+
+def lose(lost: dict[tuple[str, int], int], key: tuple[str, int], token: int) -> None:
+    """Remember that the lease *token* of the run *key* was taken over (``maintain``
+    found it gone): the run's end, whenever it comes, is not recorded."""
+    lost[key] = token
+    if len(lost) > _LOST_KEPT:
+        del lost[next(iter(lost))]
+
+
+def leases_of(
+    held: dict[tuple[str, int], int], lost: dict[tuple[str, int], int]
+) -> Mapping[tuple[str, int], int]:
+    """The leases :func:`recorded` goes by: those held, and those taken over (whose
+    tokens no longer match, so their runs' rows are left out)."""
+    return {**lost, **held} if lost else held
+
+
+def fenced(
+    batch: Recorded, runs: Sequence[RunEnd], kept: Container[int]
+) -> tuple[Recorded, list[RunEnd]]:
+    """*batch* without the rows (and the lease changes) of runs whose lease is no longer
+    this store's (*kept*: the tokens still held): another process took the run over,
+    recorded it cut off and may run it again; the stalled process that ran it must not
+    record its end as well (logged instead). Also the runs kept."""
+    rows, tokens, kept_runs = [], [], []
+    for run, row, token in zip(runs, batch.rows, batch.tokens, strict=True):
+        if token is None or token in kept:
+            rows.append(row)
+            tokens.append(token)
+            kept_runs.append(run)
+        else:
+            logger.warning(
+                "tickwork: the run of job %r scheduled %s (attempt %d) ended here after "
+                "another process took its claim over; its end (%s) is not recorded",
+                run.job_id,
+                run.scheduled_at.isoformat(),
+                run.attempt,
+                run.outcome.value,
+            )
+    kept_batch = Recorded(
+        rows,
+        [token for token in batch.release if token in kept],
+        batch.released,
+        [(attempt, token) for attempt, token in batch.again if token in kept],
+        tokens,
+    )
+    return kept_batch, kept_runs

@@ -104,6 +104,8 @@ class PGConnection:
     _mine: set[str]  # ids of this store's write transactions since the last snapshot
     _mine_lock: threading.Lock
     _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token
+    #: Leases another process took over, by key (the runs' ends are not recorded).
+    _taken_from_me: dict[tuple[str, int], int]
     _s: str  # the quoted schema
     _where: str
 

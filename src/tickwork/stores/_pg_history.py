@@ -24,6 +24,8 @@ from ._history import (
     HISTORY_COLUMNS,
     KNOWN_OUTCOME,
     counts_from_rows,
+    fenced,
+    leases_of,
     process_name,
     recorded,
     run_from_row,
@@ -49,7 +51,17 @@ LOCK_HELD = (
 )
 
 _RECORD = """
-WITH h AS (
+WITH released AS (
+    DELETE FROM {s}.leases WHERE token = ANY(%(release)b::bigint[]) AND owner = %(owner)s
+    RETURNING token
+), again AS (
+    UPDATE {s}.leases l SET attempt = a.attempt
+    FROM unnest(%(again_token)b::bigint[], %(again_attempt)b::int[]) AS a(token, attempt)
+    WHERE l.token = a.token AND l.owner = %(owner)s
+    RETURNING l.token
+), h AS (
+    -- Fenced: the row of a run whose lease another process took over is not written
+    -- (that process recorded the run cut off, and may run it again).
     INSERT INTO {s}.history (job_id, scheduled_us, zone, attempt, outcome, started_us,
         finished_us, error_type, error_message, parent_ids, return_json, process,
         recorded_us)
@@ -57,9 +69,13 @@ WITH h AS (
         error_type, error_message, parent_ids, return_json, %(process)s, %(now)s
     FROM unnest(%(job)b::text[], %(at)b::bigint[], %(zone)b::text[], %(attempt)b::int[],
         %(outcome)b::text[], %(started)b::bigint[], %(finished)b::bigint[],
-        %(etype)b::text[], %(emsg)b::text[], %(parents)b::text[], %(returned)b::text[])
+        %(etype)b::text[], %(emsg)b::text[], %(parents)b::text[], %(returned)b::text[],
+        %(token)b::bigint[])
         AS r(job_id, scheduled_us, zone, attempt, outcome, started_us, finished_us,
-             error_type, error_message, parent_ids, return_json)
+             error_type, error_message, parent_ids, return_json, token)
+    WHERE r.token IS NULL OR r.token IN (SELECT token FROM released)
+        OR r.token IN (SELECT token FROM again)
+    RETURNING job_id, scheduled_us, attempt, outcome
 ), pending AS (
     -- In the statement of the history rows: an upstream run's end and its hand-over
     -- to its downstream runs are written together or not at all.
@@ -72,17 +88,13 @@ WITH h AS (
         %(p_job)b::text[], %(p_match)b::text[])
         AS p(slot_us, zone, run_id, outcome, return_json, error, upstream, match)
     JOIN {s}.chain_edges e ON e.upstream = p.upstream AND e.on_outcome IN (p.match, 'any')
+    WHERE EXISTS (SELECT 1 FROM h WHERE h.job_id = p.upstream AND h.scheduled_us = p.slot_us)
     ON CONFLICT (downstream, slot_us, upstream) DO UPDATE SET run_id = excluded.run_id,
         outcome = excluded.outcome, return_json = excluded.return_json,
         error = excluded.error, recorded_us = excluded.recorded_us
-), released AS (
-    DELETE FROM {s}.leases WHERE token = ANY(%(release)b::bigint[]) AND owner = %(owner)s
-), again AS (
-    UPDATE {s}.leases l SET attempt = a.attempt
-    FROM unnest(%(again_token)b::bigint[], %(again_attempt)b::int[]) AS a(token, attempt)
-    WHERE l.token = a.token AND l.owner = %(owner)s
 )
-SELECT 1
+SELECT CASE WHEN (SELECT count(*) FROM released) + (SELECT count(*) FROM again) = %(leased)s
+    THEN NULL ELSE ARRAY(SELECT token FROM released UNION ALL SELECT token FROM again) END
 """
 
 
@@ -100,7 +112,7 @@ class PGHistory(PGConnection):
             return
         names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype",
                  "emsg", "parents", "returned"]  # fmt: skip
-        batch = recorded(runs, self._leases, chains=True)
+        batch = recorded(runs, leases_of(self._leases, self._taken_from_me), chains=True)
         cols = dict(zip(names, map(list, zip(*batch.rows, strict=True)), strict=True))
         self._touched.update(end.job_id for end in runs)
         process = self.owner.rpartition(":")[0] or process_name()
@@ -123,10 +135,12 @@ class PGHistory(PGConnection):
             else:
                 cols.update((name, []) for name in hand_over)
             del cols["_"]  # (the time: the statement's own)
-            tx.conn.execute(
+            [(held,)] = tx.conn.execute(
                 _RECORD.format(s=self._s),
                 {
                     **cols,
+                    "token": batch.tokens,
+                    "leased": len(batch.release) + len(batch.again),
                     "process": process,
                     "now": epoch_us(now),
                     "release": batch.release,
@@ -136,7 +150,10 @@ class PGHistory(PGConnection):
                 },
             )
             tx.wrote = True
-        for key in batch.released:  # once committed
+        if held is not None:  # (some runs' leases were taken over: logged)
+            fenced(batch, runs, set(held))
+        for key in batch.released:
+            self._taken_from_me.pop(key, None)  # once committed
             self._leases.pop(key, None)
 
     def _prune(self, tx: Tx, now_us: int) -> None:

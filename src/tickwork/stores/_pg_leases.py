@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
+from ._history import lose
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import DB_NOW_US, instant, liveness_key
 from ._pg_share import DISPATCHING
@@ -309,6 +310,7 @@ class PGLeases(PGHistory):
                     if token not in held:
                         del self._leases[key]
                         lost.append((key[0], instant(key[1], _UTC)))
+                        lose(self._taken_from_me, key, token)
             if dead or expired:
                 rows = execute(
                     _TAKE_OVER.format(s=self._s),

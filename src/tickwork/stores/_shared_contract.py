@@ -382,11 +382,34 @@ class SharedJobStoreContract(
         assert upkeep.lost == [("a", T0)]
         assert upkeep.taken == []
         assert store.maintain(self.expired() + timedelta(seconds=2)).lost == []  # told once
-        # Its run "ends" late: the history row is kept, the peer's lease is not touched.
+        # Its run "ends" late: fenced, its row is not written (the taker records the run
+        # cut off, and may run it again), and the peer's lease is not touched.
         store.record_runs([run_end()], now=self.expired())
         assert claim_run(store, LATER) == 1
         assert not held(store)
         assert held(peer)
+        assert [run.scheduled_at for run in store.history("a")] == []
+
+    def test_a_run_ended_after_its_lease_was_taken_over_is_not_recorded(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # Before the holder's own upkeep found the lease gone (a process frozen for
+        # longer than its lease, which records its run the moment it wakes), and for a
+        # failed attempt with another to come as for a last one.
+        store.add_job(make_job("a"))
+        store.add_job(make_job("b"))
+        claim_run(store, job_id="a")
+        claim_run(store, job_id="b")
+        assert len(peer.maintain(self.expired()).taken) == 2
+        ends = [
+            run_end("a", outcome=Outcome.FAILURE, final=False),
+            run_end("b"),
+            run_end("c"),  # (a run of no lease: recorded as ever)
+        ]
+        store.record_runs(ends, now=self.expired())
+        assert [run.job_id for run in store.history()] == ["c"]
+        assert held(peer, job_id="a")
+        assert held(peer, job_id="b")
 
     def test_history_holds_the_runs_of_every_store_object(
         self, store: SharedJobStore, peer: SharedJobStore

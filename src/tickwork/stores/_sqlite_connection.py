@@ -249,6 +249,8 @@ class SQLiteConnection:
     _seen_seq: int  # the change counter sync() has read up to
     _data_version: int | None  # PRAGMA data_version when sync() last read
     _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token; per process
+    #: Leases another process took over, by key (the runs' ends are not recorded).
+    _taken_from_me: dict[tuple[str, int], int]
     #: The executor aliases this process's scheduler dispatches to, as the JSON text
     #: of ``processes.executors`` (None: it dispatches nothing; see ._sqlite_share).
     _dispatching: str | None

@@ -12,7 +12,7 @@ applied by :meth:`SQLiteHistory._prune` (from ``maintain`` every minute, or
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
 from .._model import Run, RunEnd
@@ -24,12 +24,14 @@ from ._history import (
     HISTORY_COLUMNS,
     KNOWN_OUTCOME,
     counts_from_rows,
+    fenced,
+    leases_of,
     process_name,
     recorded,
     run_from_row,
 )
 from ._sqlite_chains import PENDING_INSERT
-from ._sqlite_connection import SQLiteConnection, in_lists, insert_rows
+from ._sqlite_connection import _RETURNING, SQLiteConnection, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
 
@@ -70,6 +72,19 @@ def _upstream_runs(conn: sqlite3.Connection, runs: Sequence[RunEnd]) -> list[Run
     return [end for end in runs if end.job_id in found] if found else []
 
 
+def _released(conn: sqlite3.Connection, marks: str, tokens: Sequence[int]) -> Iterable[int]:
+    """Delete the leases of *tokens* (``marks``: their placeholders); the tokens that
+    were there (still this store's)."""
+    if _RETURNING:
+        sql = f"DELETE FROM leases WHERE token IN ({marks}) RETURNING token"
+        return [row[0] for row in conn.execute(sql, tokens)]
+    held = [
+        row[0] for row in conn.execute(f"SELECT token FROM leases WHERE token IN ({marks})", tokens)
+    ]
+    conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", tokens)
+    return held
+
+
 class SQLiteHistory(SQLiteConnection):
     """The ``history`` table: runs recorded, pruned and read."""
 
@@ -88,9 +103,24 @@ class SQLiteHistory(SQLiteConnection):
         now_us = epoch_us(now)
         self._connection()  # (which names this process's owner: a forked child's own)
         process = self.owner.rpartition(":")[0] if self.owner else process_name()
-        batch = recorded(runs, self._leases, (process, now_us), chains=True)
+        batch = recorded(
+            runs, leases_of(self._leases, self._taken_from_me), (process, now_us), chains=True
+        )
         self._touched.update(end.job_id for end in runs)
         with self._write("record runs") as conn:
+            # Fenced: a lease another process took over has a new token, untouched here,
+            # and the run's row is not written (that process recorded it cut off).
+            held: set[int] = set()
+            for marks, chunk in in_lists(batch.release):
+                held.update(_released(conn, marks, chunk))
+            for attempt, token in batch.again:
+                cursor = conn.execute(
+                    "UPDATE leases SET attempt = ? WHERE token = ?", (attempt, token)
+                )
+                if cursor.rowcount:
+                    held.add(token)
+            if len(held) < len(batch.release) + len(batch.again):
+                batch, runs = fenced(batch, runs, held)
             insert_rows(conn, _HISTORY_INSERT, batch.rows, _HISTORY_ALIKE)
             # In the transaction of the history rows: an upstream run's end and the
             # hand-over to its downstream runs are written together or not at all. Only
@@ -101,13 +131,9 @@ class SQLiteHistory(SQLiteConnection):
                 pending = pending_rows(upstream, now_us)
                 if pending:
                     conn.executemany(PENDING_INSERT, pending)
-            # Fenced: a lease another process took over has a new token, untouched here.
-            for marks, chunk in in_lists(batch.release):
-                conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)
-            if batch.again:
-                conn.executemany("UPDATE leases SET attempt = ? WHERE token = ?", batch.again)
         # Once committed: the released leases are no longer this process's.
         for key in batch.released:
+            self._taken_from_me.pop(key, None)
             self._leases.pop(key, None)
 
     def _prune(self, conn: sqlite3.Connection, now_us: int) -> None:

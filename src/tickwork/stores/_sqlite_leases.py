@@ -36,6 +36,7 @@ from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
+from ._history import lose
 from ._liveness import identity, is_dead
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import HANDED_OFF as _HANDED_OFF
@@ -426,6 +427,7 @@ class SQLiteLeases(SQLiteHistory):
                     if token not in held:
                         del self._leases[key]
                         lost.append((key[0], instant(key[1], _UTC)))
+                        lose(self._taken_from_me, key, token)
             if dead or expired:
                 marks = ", ".join("?" * len(dead))
                 rows = conn.execute(

@@ -93,7 +93,7 @@ from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, Wi
 from ._chains import ChainStore
 from ._rows import JobRows
 from ._sqlite_chains import SQLiteChains
-from ._sqlite_connection import in_lists, insert_rows
+from ._sqlite_connection import _RETURNING, in_lists, insert_rows
 from ._sqlite_events import SQLiteEvents
 from ._sqlite_outcomes import SQLiteOutcomes
 from ._sqlite_schema import EVENT_ROWS, SCHEMA_VERSION, instant
@@ -233,6 +233,7 @@ class SQLiteStore(
         self._seen_seq = 0
         self._data_version = None
         self._leases = {}
+        self._taken_from_me = {}
         self._touched = set()
         self._prune_at_us = 0
         self._renew_at_us = 0
@@ -353,10 +354,20 @@ class SQLiteStore(
         gone: list[str] = []
         with self._write("remove jobs done firing") as conn:
             for marks, chunk in in_lists(ids):
-                gone += [row[0] for row in conn.execute(
-                    f"DELETE FROM jobs WHERE id IN ({marks}) AND next_fire_us IS NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM leases WHERE leases.job_id = jobs.id "
-                    "AND owner != ?) RETURNING id", (*chunk, self.owner))]  # fmt: skip
+                done = (
+                    f"jobs WHERE id IN ({marks}) AND next_fire_us IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM leases WHERE leases.job_id = jobs.id AND owner != ?)"
+                )
+                if _RETURNING:
+                    sql = f"DELETE FROM {done} RETURNING id"
+                    gone += [row[0] for row in conn.execute(sql, (*chunk, self.owner))]
+                    continue
+                found = [
+                    row[0] for row in conn.execute(f"SELECT id FROM {done}", (*chunk, self.owner))
+                ]
+                for marks_found, found_chunk in in_lists(found):
+                    conn.execute(f"DELETE FROM jobs WHERE id IN ({marks_found})", found_chunk)
+                gone += found
             if gone:  # (a tombstone for each, as remove_jobs leaves)
                 seq = self._seq(conn)
                 insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in gone], (1,))
