@@ -262,14 +262,35 @@ def test_only_a_run_of_a_fire_time_as_it_comes_due_carries_the_misfire_grace() -
     asked = core.run_now("j", T0 + seconds(21), T0 + seconds(21))
     assert asked.runs_to_start == []  # waits too (max_instances=1)
     done = core.finished(result(fired, Outcome.FAILURE, exception=OSError("x")), T0 + seconds(22))
-    ((_, waited),) = done.runs_to_start
-    assert (waited.scheduled_at, waited.misfire_grace) == (T0 + seconds(20), None)
-    done = core.finished(result(waited), T0 + seconds(23))
-    ((_, manual),) = done.runs_to_start
-    assert (manual.scheduled_at, manual.misfire_grace) == (T0 + seconds(21), None)
+    assert done.runs_to_start == []  # (the fire is not over: its retry is to come)
     retry = next(item for item in core.pop_due(T0 + seconds(60)) if isinstance(item, RetryDue))
     ((_, again),) = core.commit_retry(retry, T0 + seconds(60)).runs_to_start  # type: ignore[arg-type]
     assert (again.attempt, again.misfire_grace) == (2, None)
+    done = core.finished(result(again), T0 + seconds(61))
+    ((_, waited),) = done.runs_to_start
+    assert (waited.scheduled_at, waited.misfire_grace) == (T0 + seconds(20), None)
+    done = core.finished(result(waited), T0 + seconds(62))
+    ((_, manual),) = done.runs_to_start
+    assert (manual.scheduled_at, manual.misfire_grace) == (T0 + seconds(21), None)
+
+
+def test_a_fire_with_a_retry_to_come_holds_its_instance() -> None:
+    # Its retry must not overlap a run of the next fire (max_instances=1): that fire is
+    # skipped, as one would be while the failed attempt still ran (and as it is in
+    # another process, where the retry's lease counts).
+    policy = RetryPolicy(attempts=2, delay=30, jitter=0)
+    core = make_core(make_job(retry=policy))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, fired),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
+    core.finished(result(fired, Outcome.FAILURE, exception=OSError("x")), T0 + seconds(11))
+    (next_fire,) = core.pop_due(T0 + seconds(20))
+    decision = core.commit_fire(next_fire, T0 + seconds(20))  # type: ignore[arg-type]
+    assert decision.runs_to_start == []
+    assert [event.kind for event in decision.events][-1] is EventKind.JOB_SKIPPED
+    assert "1 run(s) still going" in (decision.events[-1].reason or "")
+    retry = next(item for item in core.pop_due(T0 + seconds(41)) if isinstance(item, RetryDue))
+    ((_, again),) = core.commit_retry(retry, T0 + seconds(41)).runs_to_start  # type: ignore[arg-type]
+    assert again.attempt == 2
 
 
 def test_three_days_of_a_minute_cron_through_the_core_alone() -> None:
@@ -935,3 +956,16 @@ def test_jobs_due_at_one_instant_come_out_in_the_order_their_schedules_were_set(
         for fire in fires:
             assert isinstance(fire, FireDue)
             loaded.commit_fire(fire, T0 + seconds(at))
+
+
+def test_a_skip_for_runs_here_and_elsewhere_counts_both() -> None:
+    core = make_core(make_job(max_instances=2))
+    (due,) = core.pop_due(T0 + seconds(10))
+    assert len(core.commit_fire(due, T0 + seconds(10)).runs_to_start) == 1  # type: ignore[arg-type]
+    (second,) = core.pop_due(T0 + seconds(20))
+    decision = core.commit_fire(second, T0 + seconds(20), elsewhere=1)  # type: ignore[arg-type]
+    assert decision.runs_to_start == []
+    (skipped,) = [event for event in decision.events if event.kind is EventKind.JOB_SKIPPED]
+    assert "1 run(s) still going here, 1 in other processes, max_instances=2" in (
+        skipped.reason or ""
+    )

@@ -52,7 +52,7 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, idle_and_done, snapshot
+from ._jobstate import JobState, PendingRetry, busy, idle_and_done, snapshot
 from ._jobtable import JobTable
 from ._model import (
     Job,
@@ -195,9 +195,9 @@ class SchedulerCore(JobTable):
                 decision.history.append(
                     RunEnd(job.id, oldest, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )
-        busy_elsewhere = elsewhere and state.running + elsewhere >= job.max_instances
+        busy_elsewhere = elsewhere and busy(state) + elsewhere >= job.max_instances
         for index, scheduled_at in enumerate(plan.runs):
-            if busy_elsewhere and not state.running:
+            if busy_elsewhere and not busy(state):
                 # Nothing here to wait for: the runs in the way are in other processes.
                 self.skipped(
                     decision,
@@ -251,7 +251,7 @@ class SchedulerCore(JobTable):
                 missed
                 or len(runs) != 1
                 or job.remaining_runs != remaining
-                or state.running + elsewhere >= job.max_instances
+                or busy(state) + elsewhere >= job.max_instances
             ):
                 self.commit_fire(fire, now, into, elsewhere=elsewhere)
                 continue
@@ -438,7 +438,7 @@ class SchedulerCore(JobTable):
         (none while the scheduler is paused)."""
         buffer = state.buffer
         job = state.job
-        while buffer and state.running < job.max_instances and not self.holding:
+        while buffer and busy(state) < job.max_instances and not self.holding:
             scheduled_at, attempt = buffer.popleft()
             self.waiting -= 1
             run = self._request(state, scheduled_at, attempt, of_fire=False)
@@ -790,7 +790,8 @@ class SchedulerCore(JobTable):
         elsewhere: int = 0,
     ) -> None:
         job = state.job
-        if state.running + elsewhere < job.max_instances:
+        here = busy(state)
+        if here + elsewhere < job.max_instances:
             run = self._request(state, scheduled_at, attempt, of_fire=from_schedule)
             decision.runs_to_start.append(run)
             if self.wants & _SUBMITTED:
@@ -811,10 +812,9 @@ class SchedulerCore(JobTable):
         elif job.overlap is Overlap.BUFFER_ONE:
             reason = "a run is already waiting for the running one (overlap='buffer_one')"
         else:
-            reason = (
-                f"{state.running} run(s) still going, max_instances={job.max_instances} "
-                f"(overlap={job.overlap.value!r})"
-            )
+            there = f" here, {elsewhere} in other processes" if elsewhere else ""
+            reason = (f"{here} run(s) still going{there}, max_instances={job.max_instances} "
+                      f"(overlap={job.overlap.value!r})")  # fmt: skip
         self.skipped(decision, job.id, scheduled_at, attempt, now, reason)
 
     def skipped(

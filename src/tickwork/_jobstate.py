@@ -62,6 +62,14 @@ def snapshot(state: JobState) -> Job:
     return job
 
 
+def busy(state: JobState) -> int:
+    """The job's instances in use here, toward ``max_instances``: its runs going and its
+    fires with a retry to come (such a fire is not over: a run of the next must not
+    overlap its retry, as it may not in another process, whose lease still counts)."""
+    retries = state.retries
+    return state.running + len(retries) if retries else state.running
+
+
 def idle_and_done(state: JobState) -> bool:
     """No fire time left (and not paused), and no run going, waiting or to retry.
 
