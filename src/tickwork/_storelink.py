@@ -1,7 +1,7 @@
 """The store link: everything the engine does with its job store, in one place.
 
-The engine decides nothing here; the core decides (``_core``) and this class carries
-those decisions to the store and the store's answers back to the core:
+The core decides (``_core``); this class carries its decisions to the store and the
+store's answers back:
 
 * **loading**: the stored jobs at start (or when first asked for), their functions
   imported once each, and a job whose function no longer imports marked broken in the
@@ -16,8 +16,8 @@ those decisions to the store and the store's answers back to the core:
   :class:`~tickwork.stores.NotifyingStore`, at the step after it tells of them (a
   burst of notifications is one read), leases are renewed, runs of dead processes
   taken over, and runs not started handed off at shutdown (or pause);
-* **persisting** a decision: changed job records, finished jobs and history rows, in
-  one transaction; rows a failing store could not take are kept and written later.
+* **persisting** a decision (job records, finished jobs, history rows) in one
+  transaction; rows a failing store could not take are kept and written later.
 
 A failing store stops dispatching (a run must not start without a claim that other
 processes can see) until it answers again; the first failure is reported once as a
@@ -309,16 +309,13 @@ class StoreLink:
         """Take up to *limit* due runs from the core, claim them in the store (one
         transaction), and apply the ones claimed.
 
-        Fires left over from an earlier step come first. When other processes race
-        for the same due fires (a claim was lost to one), a larger pool is planned and
-        claimed in an order of this process's own, so the processes mostly claim
-        different fires and share the backlog; the rest of the pool waits, planned
-        already, for the next step, moments later. (Alone, a process claims in due
-        order.) While other processes are known to share the store, each claims in its
-        own order from the start, unless the store split the backlog between them.
-        With a shared store, alone too, a process claims no more than its executors can
-        start soon (:meth:`_share_limit`).
-        """
+        Fires left over from an earlier step come first. While other processes race for
+        the same due fires (a claim was lost, or they are known to share the store and
+        it did not split the backlog), a larger pool is planned and claimed in an order
+        of this process's own, so that they mostly claim different fires; the rest of
+        the pool waits, planned, for the next step. (Alone, in due order.) With a shared
+        store a process claims no more than its executors can start soon
+        (:meth:`_share_limit`)."""
         if self.shared:
             racing = self._racing()
             if racing:
@@ -334,8 +331,7 @@ class StoreLink:
             # Fires of jobs for an executor this process lacks are left to the processes
             # that have it (not claimed, so not lost).
             due = [item for item in due if item.job_id not in self._foreign]
-        # (type, not isinstance: these run once per due item, and neither is subclassed;
-        # the look for any retry runs in C.)
+        # (type, not isinstance: once per due item, neither subclassed; the look in C.)
         retries = (
             [item for item in due if type(item) is RetryDue] if RetryDue in map(type, due) else []
         )
@@ -351,6 +347,11 @@ class StoreLink:
             self._leftover = fires[limit:]
             fires = fires[:limit]
         try:
+            if retries and hasattr(self.store, "start_retries"):
+                # (Optional: a lease's pending retry now runs; one taken over is not.)
+                keys = [(retry.job_id, retry.scheduled_at, retry.attempt) for retry in retries]
+                starts = self.store.start_retries(keys)
+                retries = [retry for retry, ok in zip(retries, starts, strict=True) if ok]
             claimed = self.store.claim_fires(list(map(_CLAIM, fires)), now=now) if fires else []
         except StoreError as error:
             # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
@@ -721,8 +722,7 @@ class StoreLink:
             logger.warning("tickwork: %s", warning, extra=extra)
 
     def _resends(self, alias: str) -> bool:
-        """Whether runs of the executor *alias* are re-sent, not re-run, on takeover
-        (a task queue executor's ``resends_on_takeover``)."""
+        """Whether runs of *alias* are re-sent on takeover (``resends_on_takeover``)."""
         executors = self._executors
         executor = executors.get(alias) if isinstance(executors, Mapping) else None
         return bool(getattr(executor, "resends_on_takeover", False))

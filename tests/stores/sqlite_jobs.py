@@ -48,3 +48,10 @@ def wait_released() -> None:
     """Record the run, then wait for :data:`RELEASE` (10 s at most)."""
     record()
     RELEASE.wait(10)
+
+
+def fail_first_attempt() -> None:
+    """Record the run; fail its first attempt."""
+    record()
+    if current_run().attempt == 1:
+        raise RuntimeError("the first attempt fails")

@@ -547,6 +547,49 @@ def test_a_taken_over_run_is_retried_when_the_job_says_so(db: Path) -> None:
     assert outcomes == [(Outcome.SUCCESS, 2), (Outcome.INTERRUPTED, 1)]
 
 
+def test_a_retry_whose_process_died_while_it_waited_is_run_not_counted_cut_off(
+    db: Path,
+) -> None:
+    # Attempt 1 failed; attempt 2 waited for its time when the process died. It never
+    # started: the taker runs it (attempt 2), not records it interrupted and use up the
+    # attempt (with attempts=2 the fire was lost).
+    clock = FakeClock(T0)
+    first = scheduler_on(db, clock, lease_time=9)
+    first.add_job(f"{FAIL.partition(':')[0]}:fail_first_attempt", "interval", hours=1,
+                  id="etl", retry=RetryPolicy(attempts=2, delay=60, jitter=0))  # fmt: skip
+    first.open()
+    advance(first, timedelta(hours=1))  # attempt 1 fails; attempt 2 due in 60 s
+    assert runs_of("etl") == [(T0 + timedelta(hours=1), 1)]
+    second = scheduler_on(db, clock, lease_time=9)  # ("first" is never stepped again)
+    second.open()
+    advance(second, 15)  # its lease expired: taken over
+    assert runs_of("etl") == [(T0 + timedelta(hours=1), 1), (T0 + timedelta(hours=1), 2)]
+    outcomes = [(run.outcome, run.attempt) for run in second.history("etl")]
+    assert outcomes == [(Outcome.SUCCESS, 2), (Outcome.FAILURE, 1)]
+
+
+def test_a_retry_cut_off_once_started_is_recorded_interrupted(db: Path) -> None:
+    # Once attempt 2 starts, its lease says so: a process that dies during it leaves
+    # it cut off (interrupted, the next attempt if any), not a retry to run again.
+    clock = FakeClock(T0)
+    dead = Vanishing()
+    first = scheduler_on(db, clock, lease_time=9)
+    first.add_job(FAIL, "interval", hours=1, id="etl",
+                  retry=RetryPolicy(attempts=2, delay=60, jitter=0))  # fmt: skip
+    first.open()
+    advance(first, timedelta(hours=1))  # attempt 1 fails
+    first.engine._runners.executors["default"] = dead  # (attempt 2 starts, then dies)
+    advance(first, 60, settle=0)
+    assert runs_of("etl") == [(T0 + timedelta(hours=1), 1)]
+    assert len(dead.taken) == 1
+    second = scheduler_on(db, clock, lease_time=9)
+    second.open()
+    advance(second, 15)
+    assert runs_of("etl") == [(T0 + timedelta(hours=1), 1)]  # attempts used up
+    outcomes = [(run.outcome, run.attempt) for run in second.history("etl")]
+    assert outcomes == [(Outcome.INTERRUPTED, 2), (Outcome.FAILURE, 1)]
+
+
 def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> None:
     clock = FakeClock(T0)
     slow = Vanishing()
@@ -560,7 +603,7 @@ def test_a_process_that_lost_its_lease_cannot_release_the_new_one(db: Path) -> N
     with dbfile.connect(db) as conn:
         [(owner, attempt)] = conn.execute("SELECT owner, attempt FROM leases").fetchall()
     assert owner == second.store.owner  # type: ignore[attr-defined]
-    assert attempt == 2
+    assert attempt == -2  # attempt 2, waiting for its time (not started: negative)
     # The first process comes back to life: its run "finishes" and it renews.
     from tickwork._model import RunResult
 

@@ -208,7 +208,8 @@ class Recorded(NamedTuple):
     #: their keys (job id, scheduled_us), to forget once committed.
     release: list[int]
     released: list[tuple[str, int]]
-    #: (next attempt, token) of the leases of runs with another attempt to come.
+    #: (next attempt, token) of the leases of runs with another attempt to come, the
+    #: attempt negative while it waits for its time (see :data:`PENDING`).
     again: list[tuple[int, int]]
     #: The token of the lease this store holds for each row's run (None: none), for a
     #: store to leave out the rows of runs whose lease another process took over.
@@ -314,8 +315,31 @@ def recorded(
                 release.append(token)
                 released.append((job_id, scheduled_us))
             elif outcome is not missed:
-                again.append((attempt + 1, token))
+                again.append((-(attempt + 1), token))  # (pending: see PENDING)
     return Recorded(rows, release, released, again, tokens)
+
+
+#: A lease whose ``attempt`` is negative holds a retry waiting for its time (-attempt is
+#: the attempt to run), not a run going: a process that takes it over from a dead owner
+#: runs that attempt (a handed-off retry), where a run cut off is recorded
+#: ``interrupted`` and counts as an attempt. The attempt turns positive when it starts
+#: (``start_retries``).
+PENDING = "attempt < 0"
+
+
+def started(runs: Sequence[tuple[str, Any, int]], starts: list[bool]) -> list[bool]:
+    """*starts*, the answer of ``start_retries`` for *runs*, once the retries another
+    process took over are logged."""
+    for (job_id, scheduled_at, attempt), ok in zip(runs, starts, strict=True):
+        if not ok:
+            logger.warning(
+                "tickwork: the retry of job %r scheduled %s (attempt %d) was taken over "
+                "by another process, which runs it",
+                job_id,
+                scheduled_at.isoformat(),
+                attempt,
+            )
+    return starts
 
 
 #: The most leases a store remembers as taken over (the oldest are forgotten).

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._history import lose
+from ._history import started as started_runs
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import DB_NOW_US, instant, liveness_key
 from ._pg_share import DISPATCHING
@@ -106,16 +107,17 @@ SELECT q.owner, NULL, NULL, q.executors FROM ({dispatching}) q
 """
 
 _TAKE_OVER = f"""
-UPDATE {{s}}.leases l SET token = DEFAULT, owner = %(owner)s, expires_us = %(expires)s
+UPDATE {{s}}.leases l SET token = DEFAULT, owner = %(owner)s, expires_us = %(expires)s,
+    attempt = abs(l.attempt)
 FROM (
-    SELECT token, owner FROM {{s}}.leases
+    SELECT token, owner, attempt FROM {{s}}.leases
     WHERE owner <> %(owner)s
         AND (expires_us < least(%(now)s, {DB_NOW_US}) OR owner = ANY(%(dead)b::text[]))
     ORDER BY expires_us LIMIT 1000
     FOR UPDATE SKIP LOCKED
 ) old
 WHERE l.token = old.token
-RETURNING l.token, l.job_id, l.scheduled_us, l.attempt, old.owner
+RETURNING l.token, l.job_id, l.scheduled_us, old.attempt, old.owner
 """
 
 #: (With the heartbeat, a dispatching process stays one for a lease time more.)
@@ -132,6 +134,13 @@ FROM {s}.processes p
 UNION ALL
 SELECT 'l', l.owner, NULL, NULL, l.scheduled_us, l.expires_us, NULL, l.job_id, l.attempt
 FROM {s}.leases l WHERE l.owner <> ''
+"""
+
+_START_RETRIES = """
+UPDATE {s}.leases l SET attempt = r.attempt
+FROM unnest(%s::bigint[], %s::int[]) AS r(token, attempt)
+WHERE l.token = r.token AND l.owner = %s
+RETURNING l.token
 """
 
 _HAND_OFF = """
@@ -351,7 +360,7 @@ class PGLeases(PGHistory):
             _PROCESSES.format(s=self._s, held=held), action="list the processes"
         ):
             if kind == "l":
-                leases.append(LeaseRow(owner, job_id, first, attempt, second))
+                leases.append(LeaseRow(owner, job_id, first, abs(attempt), second))
             else:
                 registered.append(ProcessRow(owner, host, pid, first, second, bool(alive)))
         owners = {lease.owner for lease in leases}
@@ -397,6 +406,26 @@ class PGLeases(PGHistory):
     def _check_live_fast(self) -> None:
         if self._live is None:
             self.open()
+
+    def start_retries(self, runs: Sequence[tuple[str, datetime, int]]) -> list[bool]:
+        """Mark the leases of retries (job id, scheduled time, attempt) that start now as
+        runs going (``_history.PENDING``); for each, whether it may start: False when
+        another process took its lease over meanwhile (it runs it). A retry of no lease
+        here (a run asked for) may start."""
+        tokens = [self._leases.get((job_id, epoch_us(at))) for job_id, at, _ in runs]
+        held = [(token, run[2]) for token, run in zip(tokens, runs, strict=True) if token]
+        if not held:
+            return [True] * len(runs)
+        with self._tx("start retries") as tx:
+            started = {
+                row[0]
+                for row in tx.conn.execute(
+                    _START_RETRIES.format(s=self._s),
+                    ([token for token, _ in held], [attempt for _, attempt in held], self.owner),
+                )
+            }
+            tx.wrote = bool(started)
+        return started_runs(runs, [token is None or token in started for token in tokens])
 
     def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
         """Leave each pending retry this store holds a lease for to whichever store

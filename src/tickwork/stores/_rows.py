@@ -232,13 +232,14 @@ def takeover(
     job_id: str, scheduled_at: datetime, attempt: int, owner: str, dead: Sequence[str]
 ) -> Takeover:
     """The record of a lease taken over from *owner* (``""``: a handed-off retry; one
-    of *dead*: an owner found dead before its lease expired)."""
+    of *dead*: an owner found dead before its lease expired). A negative *attempt* is a
+    retry that was waiting for its time (``_history.PENDING``): handed off too."""
     return Takeover(
         job_id,
         scheduled_at,
-        attempt,
+        abs(attempt),
         owner,
-        handed_off=owner == HANDED_OFF,
+        handed_off=owner == HANDED_OFF or attempt < 0,
         dead=owner in dead,
     )
 

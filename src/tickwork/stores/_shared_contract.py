@@ -371,6 +371,23 @@ class SharedJobStoreContract(
         store.record_runs([run_end(outcome=Outcome.FAILURE, final=False)], now=T0)
         [taken] = peer.maintain(self.expired()).taken
         assert (taken.job_id, taken.attempt) == ("a", 2)
+        if hasattr(store, "start_retries"):  # (it tells a retry waiting from one going)
+            assert taken.handed_off  # attempt 2 never started: the taker runs it
+
+    def test_a_retry_started_and_cut_off_is_taken_over_as_cut_off(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        start = getattr(store, "start_retries", None)
+        if start is None:
+            pytest.skip(f"{type(store).__name__} has no start_retries (optional)")
+        store.add_job(make_job())
+        claim_run(store)
+        store.record_runs([run_end(outcome=Outcome.FAILURE, final=False)], now=T0)
+        assert start([("a", T0, 2), ("b", T0, 2)]) == [True, True]  # ("b": no lease)
+        [taken] = peer.maintain(self.expired()).taken
+        assert (taken.job_id, taken.attempt, taken.handed_off) == ("a", 2, False)
+        # A retry whose lease was taken over meanwhile is the taker's: not started here.
+        assert start([("a", T0, 3)]) == [False]
 
     def test_the_holder_learns_it_lost_a_lease_and_cannot_release_the_new_one(
         self, store: SharedJobStore, peer: SharedJobStore

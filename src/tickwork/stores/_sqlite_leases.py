@@ -36,7 +36,7 @@ from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
 from .._tz import epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
-from ._history import lose
+from ._history import lose, started
 from ._liveness import identity, is_dead
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import HANDED_OFF as _HANDED_OFF
@@ -442,7 +442,14 @@ class SQLiteLeases(SQLiteHistory):
                     cursor = conn.execute(
                         "INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us, "
                         "holder) VALUES (?, ?, ?, ?, ?, ?)",
-                        (job_id, scheduled_us, attempt, self.owner, now_us + lease_us, holder),
+                        (
+                            job_id,
+                            scheduled_us,
+                            abs(attempt),
+                            self.owner,
+                            now_us + lease_us,
+                            holder,
+                        ),  # fmt: skip (the taker runs it now: started)
                     )
                     self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
                     taken.append(
@@ -486,7 +493,7 @@ class SQLiteLeases(SQLiteHistory):
             if holder:
                 holders.setdefault(owner, holder)
             if kind == "l":
-                leases.append(LeaseRow(owner, job_id, first, attempt, second))
+                leases.append(LeaseRow(owner, job_id, first, abs(attempt), second))
                 continue
             alive = not (holder and is_dead(holder)) and second + lease_us >= now_us
             registered.append(ProcessRow(owner, host, pid, first, second, alive))
@@ -521,6 +528,27 @@ class SQLiteLeases(SQLiteHistory):
             # (A store object opened again dispatches nothing until a scheduler says.)
             self._dispatching = None
         super().close()
+
+    def start_retries(self, runs: Sequence[tuple[str, datetime, int]]) -> list[bool]:
+        """Mark the leases of retries (job id, scheduled time, attempt) that start now as
+        runs going (``_history.PENDING``); for each, whether it may start: False when
+        another process took its lease over meanwhile (it runs it). A retry of no lease
+        here (a run asked for) may start."""
+        rows = []
+        for job_id, scheduled_at, attempt in runs:
+            rows.append((attempt, self._leases.get((job_id, epoch_us(scheduled_at)))))
+        if all(token is None for _, token in rows):
+            return [True] * len(rows)
+        with self._write("start retries") as conn:
+            starts = [
+                token is None
+                or conn.execute(
+                    "UPDATE leases SET attempt = ? WHERE token = ?", (attempt, token)
+                ).rowcount
+                == 1
+                for attempt, token in rows
+            ]
+        return started(runs, starts)
 
     def hand_off_retries(self, retries: Sequence[HandOffLike], *, now: datetime) -> list[bool]:
         """Leave each pending retry (job id, scheduled time, attempt, due) that this
