@@ -88,14 +88,14 @@ _AT_FORMATS = {
         "'HH:MM' or 'HH:MM:SS' (24-hour clock, two digits each)",
     ),
 }
-_UNTIL_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?")
+_UNTIL_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?(?:Z|[+-][0-9]{2}:[0-9]{2})?")
 _UNTIL_DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"(?:[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
 _UNTIL_FORMATS = (
     "a datetime, a timedelta, a time, or a string 'HH:MM', 'HH:MM:SS', 'YYYY-MM-DD', "
-    "'YYYY-MM-DD HH:MM' or 'YYYY-MM-DD HH:MM:SS' (an ISO 8601 offset may follow)"
+    "'YYYY-MM-DD HH:MM' or 'YYYY-MM-DD HH:MM:SS' (an ISO 8601 offset may follow a time)"
 )
 
 
@@ -391,7 +391,10 @@ class JobBuilder:
                 f"{time_str!r}) (or another weekday)"
             )
         clock = self._parse_at(time_str, kind, chain)
-        zone = None if tz is None else coerce_timezone(tz, "tz")
+        try:
+            zone = None if tz is None else coerce_timezone(tz, "tz")
+        except (TypeError, LookupError) as error:  # (its class kept, the chain quoted)
+            raise type(error)(f"{chain}: {error}") from None
         return replace(self, _at=clock, _zone=zone, _chain=chain)
 
     @staticmethod
@@ -463,7 +466,7 @@ class JobBuilder:
 
         *moment* is a datetime, a timedelta from now, a time (today), or a string
         ``"HH:MM"``, ``"HH:MM:SS"`` (today), ``"YYYY-MM-DD"``, ``"YYYY-MM-DD HH:MM"`` or
-        ``"YYYY-MM-DD HH:MM:SS"`` (an ISO 8601 offset may follow). Naive values are wall
+        ``"YYYY-MM-DD HH:MM:SS"`` (an ISO 8601 offset may follow a time). Naive values are wall
         times in the zone of ``.at()``, else the scheduler's timezone.
 
         Raises:
@@ -494,11 +497,11 @@ class JobBuilder:
 
     @staticmethod
     def _parse_until(text: str, chain: str) -> datetime | time:
+        iso = text[:-1] + "+00:00" if text.endswith("Z") else text  # (3.10 takes no Z)
         try:
             if _UNTIL_TIME.fullmatch(text):
-                return time.fromisoformat(text)
+                return time.fromisoformat(iso)
             if _UNTIL_DATETIME.fullmatch(text):
-                iso = text[:-1] + "+00:00" if text.endswith("Z") else text
                 return datetime.fromisoformat(iso)
         except ValueError:
             raise ValueError(f"{chain}: {text!r} is not a valid date or time") from None

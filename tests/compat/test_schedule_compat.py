@@ -460,6 +460,37 @@ def test_a_zero_or_negative_interval_fails_instead_of_hanging(
         sched.every(interval).seconds.do(job)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_a_random_range_from_zero_is_refused_whatever_is_drawn(sched: Scheduler, seed: int) -> None:
+    # Only the value drawn was checked: refused or not by chance, and once taken, a
+    # later draw of 0 failed run_pending after the run (run again at the same instant).
+    random.seed(seed)
+    with pytest.raises(ScheduleValueError, match=r"every\(0\)\.to\(3\)\.seconds"):
+        sched.every(0).to(3).seconds.do(job)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_random_range_too_large_is_refused_whatever_is_drawn(sched: Scheduler, seed: int) -> None:
+    random.seed(seed)
+    with pytest.raises(OverflowError, match=r"^every\(1\)\.to\(1000000000\)\.weeks: "):
+        sched.every(1).to(10**9).weeks.do(job)
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        lambda s: s.every(10**9).weeks,
+        lambda s: s.every(float("inf")).seconds,
+        lambda s: s.every(3652058).days,
+    ],
+)
+def test_an_interval_too_large_is_an_overflow_error_as_in_schedule(
+    sched: Scheduler, chain: Callable[[Scheduler], Any]
+) -> None:
+    with pytest.raises(OverflowError, match=r"^every\("):
+        chain(sched).do(job)
+
+
 def test_a_zero_day_interval_at_a_time_runs_once_then_fails(
     sched: Scheduler, clock: FrozenDateTimeFactory
 ) -> None:

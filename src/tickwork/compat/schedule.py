@@ -579,6 +579,19 @@ class Job:
             return CancelJob
         return ret
 
+    def _check_range(self, unit: str) -> None:
+        """Refuse a ``.to()`` range whose draws may not do, whatever is drawn this time:
+        a lower bound of no time (schedule hangs when it draws it), an upper bound too
+        large (a draw past the year 9999). Each draw is checked again when made: one
+        failing after a run left that run's next_run as it was (run twice at once)."""
+        chain = f"every({self.interval!r}).to({self.latest!r})"
+        if _period(unit, self.interval, chain) <= _ZERO:
+            raise ScheduleValueError(
+                f"Invalid interval ({chain}.{unit}): a draw of {self.interval!r} would "
+                "never come due again; use a range above zero"
+            )
+        _later(datetime.datetime.now(), _period(unit, self.latest, chain), None, unit, chain)
+
     def _is_overdue(self, when: datetime.datetime) -> bool:
         return self.cancel_after is not None and when > self.cancel_after
 
@@ -593,6 +606,7 @@ class Job:
             if not (self.latest >= self.interval):
                 # (sic: the message says the opposite of the problem, as schedule's does)
                 raise ScheduleError("`latest` is greater than `interval`")
+            self._check_range(unit)
             interval: Any = random.randint(self.interval, self.latest)
         else:
             interval = self.interval
