@@ -88,7 +88,7 @@ def test_a_failure_counted_after_a_pause_elsewhere_keeps_the_pause(where: dict[s
     changes = {"paused": True, "pause_note": "paused by hand"}
     scheduler.add_job(f"{HERE}:change_elsewhere", "interval", seconds=10, id="j",
                       args=[where, changes, 1])  # fmt: skip
-    scheduler.start()
+    scheduler.open()  # (run_until and advance drive it: no thread of its own)
     try:
         advance(scheduler, 10)
     finally:
@@ -102,7 +102,7 @@ def test_a_success_after_a_failure_keeps_a_change_made_elsewhere(where: dict[str
     scheduler = _scheduler(where)
     scheduler.add_job(f"{HERE}:change_elsewhere", "interval", seconds=10, id="j",
                       args=[where, {}, 1])  # fmt: skip
-    scheduler.start()
+    scheduler.open()  # (run_until and advance drive it: no thread of its own)
     try:
         advance(scheduler, 10)  # run 1 fails: one failure counted
         assert _stored(where).consecutive_failures == 1
@@ -121,7 +121,7 @@ def test_the_core_pauses_a_failing_job_without_undoing_other_changes(
     scheduler.add_job(f"{HERE}:change_elsewhere", "interval", seconds=10, id="j",
                       args=[where, {}, 1],
                       max_consecutive_failures=1)  # fmt: skip
-    scheduler.start()
+    scheduler.open()  # (run_until and advance drive it: no thread of its own)
     try:
         advance(scheduler, 10)
         job = scheduler.get_job("j")
@@ -140,7 +140,7 @@ def test_a_job_removed_elsewhere_during_its_run_stays_removed(where: dict[str, s
     scheduler = _scheduler(where)
     scheduler.add_job(f"{HERE}:remove_elsewhere", "interval", seconds=10, id="j",
                       args=[where])  # fmt: skip
-    scheduler.start()
+    scheduler.open()  # (run_until and advance drive it: no thread of its own)
     try:
         advance(scheduler, 10)
     finally:

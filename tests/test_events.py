@@ -4,7 +4,9 @@ FakeClock with an InlineExecutor (deterministic; no sleeping)."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -20,6 +22,7 @@ from tickwork import (
     EmittedEvent,
     EventTrigger,
     IntervalTrigger,
+    JobLookupError,
     OrTrigger,
     RetryPolicy,
     Scheduler,
@@ -225,6 +228,72 @@ def test_a_filter_chooses_the_events(scheduler: Scheduler) -> None:
     scheduler.emit("order", {"total": 500, "country": "FR"})
     assert payloads("big") == [{"total": 150, "country": "DE"}, {"total": 500, "country": "FR"}]
     assert payloads("fr") == [{"total": 5, "country": "FR"}, {"total": 500, "country": "FR"}]
+
+
+@pytest.mark.parametrize(
+    ("reference", "error", "reason"),
+    [
+        ("tests.test_events:only_bigg", JobLookupError, "'tests.test_events' has no 'only_bigg'"),
+        ("tests.no_such_module:f", JobLookupError, "cannot import module 'tests.no_such_module'"),
+        ("tests.test_events:START", TypeError, "names a datetime, not a callable"),
+    ],
+    ids=["typo", "no-module", "not-callable"],
+)
+def test_a_filter_reference_that_does_not_resolve_is_refused_where_the_job_is_added(
+    scheduler: Scheduler, reference: str, error: type[Exception], reason: str
+) -> None:
+    # It was accepted, and every event then logged that the filter raised: the job
+    # never ran. A function reference that does not resolve is refused at add_job; so
+    # is a filter's now, as add_job, add_jobs and reschedule_job see it.
+    scheduler.add_job(record, EventTrigger("order"), id="kept")
+    expected = f"^filter='{reference}' of the trigger on event 'order' cannot be used: .*{reason}"
+    trigger = OrTrigger(
+        [CronTrigger("0 9 * * *", timezone="UTC"), EventTrigger("order", filter=reference)]
+    )
+    with pytest.raises(error, match=expected):
+        scheduler.add_job(record, trigger, id="o")
+    with pytest.raises(error, match=expected):
+        scheduler.add_jobs([{"func": record, "trigger": EventTrigger("order", filter=reference)}])
+    with pytest.raises(error, match=expected):
+        scheduler.reschedule_job("kept", EventTrigger("order", filter=reference))
+    assert [(job.id, job.trigger) for job in scheduler.get_jobs()] == [
+        ("kept", EventTrigger("order"))
+    ]
+    # Building the trigger imports nothing (a stored one is rebuilt by readers that must
+    # run no code): only adding a job resolves it.
+    assert trigger_from_dict(EventTrigger("order", filter=reference).to_dict()).filter == reference
+
+
+def test_a_filter_in_a_module_still_being_imported_is_looked_for_later(
+    scheduler: Scheduler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module that adds a job at import, its filter defined below that line (as a
+    # decorator at the top of a module would): the name is bound once the import ends.
+    (tmp_path / "tw_filter_module.py").write_text(
+        "from tickwork import EventTrigger\n"
+        "from tests.test_events import record\n"
+        "from tests import test_events\n"
+        "test_events.SCHEDULERS[-1].add_job(\n"
+        "    record, EventTrigger('order', filter='tw_filter_module:is_big'), id='early'\n"
+        ")\n"
+        "def is_big(payload):\n"
+        "    return payload > 10\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tw_filter_module", raising=False)
+    SCHEDULERS.append(scheduler)
+    try:
+        importlib.import_module("tw_filter_module")
+        scheduler.open()
+        scheduler.emit("order", 5)
+        scheduler.emit("order", 50)
+    finally:
+        SCHEDULERS.remove(scheduler)
+        sys.modules.pop("tw_filter_module", None)
+    assert payloads("early") == [50]
+
+
+SCHEDULERS: list[Scheduler] = []
 
 
 def raising_filter(payload: Any) -> bool:
@@ -680,7 +749,7 @@ def test_an_event_kept_before_start_comes_first_for_throttle(
     try:
         scheduler.add_job(f"{__name__}:record", EventTrigger("ping", throttle=60), id="j")
         scheduler.emit("ping", "before start")
-        scheduler.start(paused=True)
+        scheduler.open(paused=True)  # (advance drives it: no thread of its own)
         scheduler.resume()
         scheduler.emit("ping", "after start")
         advance(scheduler, 1)

@@ -6,7 +6,7 @@ Everything here runs on a FakeClock with the InlineExecutor: no threads, no slee
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -983,6 +983,46 @@ def test_a_job_id_that_is_not_a_str_is_refused(sim: tuple[Scheduler, FakeClock, 
     with pytest.raises(TypeError, match="cascade=True or detach=True, not both"):
         scheduler.remove_job("5", cascade=True, detach=True)  # (no chain anywhere)
     assert scheduler.get_job("5") is not None
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_a_lone_surrogate_in_an_id_or_a_name_is_refused_naming_it(
+    store_kind: str, tmp_path: Path
+) -> None:
+    # SQLite (and PostgreSQL) cannot encode it: a bare UnicodeEncodeError, naming neither
+    # the job nor the argument. Refused on every store alike, so a job does not break
+    # when it moves from memory to a database.
+    from tickwork.stores import MemoryStore, SQLiteStore
+
+    store = MemoryStore() if store_kind == "memory" else SQLiteStore(tmp_path / "jobs.db")
+    scheduler = Scheduler(store=store, clock=FakeClock(T0), timezone="UTC")
+    scheduler.add_job(noop, "interval", hours=1, id="ok", name="ok")
+    with pytest.raises(ValueError, match=r"^id='a\\ud800' holds the lone surrogate '\\ud800' at"):
+        scheduler.add_job(noop, "interval", hours=1, id="a\ud800")
+    with pytest.raises(ValueError, match=r"^name='\\udc00b' holds the lone surrogate"):
+        scheduler.add_job(noop, "interval", hours=1, id="n", name="\udc00b")
+    with pytest.raises(ValueError, match=r"^name='x\\ud800' holds"):
+        scheduler.modify_job("ok", name="x\ud800")
+    assert [(job.id, job.name) for job in scheduler.get_jobs()] == [("ok", "ok")]
+    assert scheduler.get_job("a\ud800") is None  # no job has it: not an encoding error
+    with pytest.raises(JobLookupError, match="no job with id"):
+        scheduler.pause_job("a\ud800")
+    emoji = scheduler.add_job(noop, "interval", hours=1, id="j\U0001f389", name="\u00e9")
+    assert scheduler.get_job(emoji.id) == emoji  # a pair makes one character: fine
+    scheduler.shutdown()
+
+
+def test_a_run_date_past_the_datetime_range_is_refused_naming_run_date(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    minus_12 = timezone(timedelta(hours=-12))
+    with pytest.raises(ValueError, match=r"^run_date=9999-12-31T20:00:00-12:00 is out of range"):
+        scheduler.add_job(noop, "date", run_date=datetime(9999, 12, 31, 20, tzinfo=minus_12))
+    when = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    with pytest.raises(ValueError, match=r"^run_date=.* after the year 9999 in timezone Pac"):
+        scheduler.add_job(noop, "date", run_date=when, timezone="Pacific/Kiritimati")
+    assert scheduler.get_jobs() == []
 
 
 def test_retry_on_that_is_not_exception_types_is_named_in_the_error() -> None:

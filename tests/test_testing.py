@@ -5,12 +5,16 @@ datetime (each was taken: ``advance("5")`` moved 5 s, ``set`` to the past did no
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from tickwork.testing import FakeClock
+from tickwork import AsyncScheduler, Scheduler, SchedulerStateError
+from tickwork.executors import InlineExecutor
+from tickwork.testing import FakeClock, advance, run_until
 
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 
@@ -66,3 +70,52 @@ def test_jump_refuses_what_is_not_finite() -> None:
         with pytest.raises(ValueError, match="finite"):
             clock.jump(wrong)
     assert clock.now() == T0
+
+
+# -- run_until and advance drive a scheduler nothing else steps ---------------------------
+
+
+def test_run_until_refuses_a_started_async_scheduler() -> None:
+    # It blocked the loop 5 s per step (waiting for runs that only the loop could
+    # start) and lost them.
+    clock = FakeClock(T0)
+    ran: list[datetime] = []
+
+    async def poll() -> None:
+        ran.append(clock.now())
+
+    async def main() -> None:
+        async with AsyncScheduler(clock=clock, timezone="UTC") as scheduler:
+            await scheduler.add_job(poll, "interval", minutes=20)
+            began = time.monotonic()
+            with pytest.raises(SchedulerStateError, match=r"AsyncScheduler was started.*open\(\)"):
+                run_until(scheduler, T0 + timedelta(minutes=40))
+            with pytest.raises(SchedulerStateError, match="its own task steps it"):
+                advance(scheduler.engine, 60)
+            assert time.monotonic() - began < 1
+            assert clock.now() == T0
+
+    asyncio.run(main())
+    assert ran == []
+
+
+def test_run_until_refuses_a_started_thread_scheduler_and_drives_an_opened_one() -> None:
+    clock = FakeClock(T0)
+    scheduler = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    ran: list[datetime] = []
+    scheduler.add_job(lambda: ran.append(clock.now()), "interval", minutes=20)
+    scheduler.start()
+    try:
+        with pytest.raises(SchedulerStateError, match="Scheduler was started: its own thread"):
+            advance(scheduler, timedelta(minutes=40))
+    finally:
+        scheduler.shutdown()
+    assert clock.now() == T0
+    opened = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    opened.add_job(lambda: ran.append(clock.now()), "interval", minutes=20)
+    opened.open()
+    try:
+        advance(opened, timedelta(minutes=40))
+    finally:
+        opened.shutdown()
+    assert ran == [T0 + timedelta(minutes=20), T0 + timedelta(minutes=40)]

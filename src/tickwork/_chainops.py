@@ -91,6 +91,10 @@ class ChainOps(Machine):
         ``attempt``, ``exception``). It is called in the scheduler's thread (or task),
         so keep it quick; a hook that raises is logged, never fatal. Returns *callback*,
         so it can be used as a decorator (``@scheduler.on_failure``).
+
+        With ``AsyncScheduler`` it may be an ``async def`` function: each call is a
+        task on the scheduler's loop. ``Scheduler`` (no loop) refuses one with
+        ``TypeError``.
         """
         if not callable(callback):
             raise TypeError(f"on_failure takes a callable, got {callback!r}")

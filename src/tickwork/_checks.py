@@ -19,7 +19,10 @@ __all__ = [
     "flags",
     "job_id_arg",
     "jobs_query",
+    "new_job_id",
     "seconds",
+    "storable",
+    "storable_text",
     "whole",
 ]
 
@@ -113,6 +116,45 @@ def job_id_arg(value: object) -> None:
     otherwise: an int never matches a stored id, and would read as "no such job")."""
     if type(value) is not str and not isinstance(value, str):
         raise TypeError(f"job_id must be a str, got {_kind(value)}")
+
+
+def new_job_id(value: object) -> str:
+    """The id of a job being added: a non-empty str that :func:`storable_text` passes
+    (``TypeError`` or ``ValueError`` naming ``id`` otherwise)."""
+    if not isinstance(value, str):
+        raise TypeError(f"id must be a str, got {_kind(value)}")
+    if not value:
+        raise ValueError("id must be a non-empty str, got ''")
+    storable_text(value, "id")
+    return value
+
+
+def storable(text: str) -> bool:
+    """Whether *text* has a UTF-8 encoding (no lone surrogate): see :func:`storable_text`."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_text(value: str, name: str) -> None:
+    """Refuse (``ValueError`` naming *name*) a str holding a lone surrogate (such as
+    ``"\\ud800"``, from ``os.fsdecode`` of bytes that are not UTF-8, or from slicing a
+    pair apart): it has no UTF-8, so SQLite and PostgreSQL cannot write it, nor can a log
+    file or a web page show it. Checked for every store, so a job does not stop working
+    the day it moves from memory to a database."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as error:
+            shown = repr(value) if len(value) <= 80 else f"{value[:77]!r}..."
+            raise ValueError(
+                f"{name}={shown} holds the lone surrogate {value[error.start]!r} at index "
+                f"{error.start}, which no store can write (it has no UTF-8): pass valid text"
+            ) from None
 
 
 def jobs_query(tag: object, paused: object) -> None:

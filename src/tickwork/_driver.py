@@ -276,6 +276,12 @@ class DriverBase:
     once wherever they are called (at import time, for decorators)."""
 
     _engine: Engine
+    #: What steps the engine once started ("thread", "task"), for messages.
+    _stepper = "thread"
+
+    def _stepping(self) -> bool:
+        """Whether this driver's own thread or task steps the engine (whoever asks)."""
+        return False
 
     @property
     def engine(self) -> Engine:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._chainops import ChainOps
 from ._chains import removal_plan
-from ._checks import flags, job_id_arg, jobs_query, whole
+from ._checks import flags, job_id_arg, jobs_query, new_job_id, storable, whole
 from ._clock import Clock
 from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision
 from ._decorators import JobDecorators
@@ -63,7 +63,7 @@ from .stores import JobStore
 from .triggers import Trigger
 from .triggers._base import coerce_enum
 from .triggers._binding import bind_hash_key
-from .triggers.event import listens_for_events
+from .triggers.event import listens_for_events, resolve_filters
 from .triggers.upstream import UpstreamTrigger
 
 __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
@@ -203,7 +203,8 @@ class Engine(JobDecorators, ChainOps, Machine):
             TypeError, ValueError: a bad argument (the message names it).
             ConflictingIdError: the id exists and the conflict policy is ``"raise"``.
             ChainError: *after* would close a cycle (the message shows it).
-            JobLookupError: an upstream in *after* is no job.
+            JobLookupError: an upstream in *after* is no job; a "module:function" (the
+                function, an event filter) does not import.
             SchedulerStateError: the scheduler has been shut down.
         """
         with self._lock:
@@ -214,6 +215,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            resolve_filters(spec.trigger)
             if spec.jitter is not None and jitter is not None:
                 raise TypeError("jitter was given twice (as a job option and a trigger keyword)")
             policy = coerce_enum(ConflictPolicy, conflict, "conflict")
@@ -221,11 +223,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                 if policy is ConflictPolicy.KEEP:
                     raise TypeError("replace_existing=True contradicts conflict='keep'")
                 policy = ConflictPolicy.REPLACE
-            job_id = id if id is not None else uuid.uuid4().hex
-            if not isinstance(job_id, str):
-                raise TypeError(f"id must be a str, got {type(job_id).__name__} {job_id!r}")
-            if not job_id:
-                raise ValueError("id must be a non-empty str, got ''")
+            job_id = new_job_id(id if id is not None else uuid.uuid4().hex)
             # A cron trigger with H and no hash key of its own hashes the job's id.
             bound = bind_hash_key(spec.trigger, job_id)
             if not (paused is False is run_immediately is replace_existing):  # (fast path)
@@ -604,6 +602,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             job = self._job(job_id)
             now = self._clock.now()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            resolve_filters(spec.trigger)
             new = bind_hash_key(spec.trigger, job_id)
             jitter = job.jitter if spec.jitter is None else (spec.jitter or None)  # (0: none)
             job = evolve(job, trigger=new, jitter=jitter)
@@ -840,7 +839,7 @@ class Engine(JobDecorators, ChainOps, Machine):
     def _find(self, job_id: str) -> Job | None:
         job_id_arg(job_id)
         self._load_early()
-        return self._link.find(job_id)
+        return self._link.find(job_id) if storable(job_id) else None  # (add_job refuses it)
 
     def _load_early(self) -> None:
         """Before start, a shared store's jobs are loaded when first asked for, so

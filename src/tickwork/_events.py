@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,19 +95,54 @@ class Event:
 Listener = Callable[[Event], object]
 
 
+#: What runs an ``async def`` listener's coroutine (the asyncio driver's: a task on its
+#: loop). The coroutine never raises (see :func:`_guarded`).
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+def _name(callback: object) -> str:
+    return getattr(callback, "__qualname__", None) or repr(callback)
+
+
+def _is_async(callback: object) -> bool:
+    """Whether calling *callback* makes a coroutine (an ``async def`` function, a
+    partial of one, or an object whose ``__call__`` is one)."""
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - the method, not callable()
+    )
+
+
+async def _guarded(awaitable: Awaitable[object], callback: object, kind: EventKind) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("tickwork: listener %r failed on %s", callback, kind.name)
+
+
 class Listeners:
-    """Listener registry. A listener that raises is logged and never stops dispatch."""
+    """Listener registry. A listener that raises is logged and never stops dispatch.
+
+    ``async def`` listeners need :attr:`spawn` (set by the asyncio driver): each call's
+    coroutine is handed to it. Without it they are refused at :meth:`add`.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: tuple[tuple[Listener, EventKind], ...] = ()
         self.mask = EventKind(0)
+        self.spawn: Spawn | None = None
 
     def add(self, callback: Listener, mask: EventKind = EventKind.ALL) -> None:
         if not callable(callback):
             raise TypeError(f"listener must be callable, got {type(callback).__name__}")
         if not isinstance(mask, EventKind):
             raise TypeError(f"mask must be an EventKind (combine kinds with |), got {mask!r}")
+        if self.spawn is None and _is_async(callback):
+            raise TypeError(
+                f"listener {_name(callback)} is an async function, and this scheduler has "
+                "no event loop to await it on: use AsyncScheduler, or a plain function "
+                "(which may hand the work to a loop with asyncio.run_coroutine_threadsafe)"
+            )
         with self._lock:
             self._entries = (*self._entries, (callback, mask))
             self.mask |= mask
@@ -133,8 +169,28 @@ class Listeners:
             for callback, mask in entries:
                 if mask & event.kind:
                     try:
-                        callback(event)
+                        result = callback(event)
                     except Exception:
                         logger.exception(
                             "tickwork: listener %r failed on %s", callback, event.kind.name
                         )
+                        continue
+                    if result is not None and inspect.isawaitable(result):
+                        self._await(result, callback, event.kind)
+
+    def _await(self, awaitable: Awaitable[object], callback: object, kind: EventKind) -> None:
+        """Hand an ``async`` listener's call to :attr:`spawn` (a lambda returning a
+        coroutine is not found at :meth:`add`: without a loop it is closed, and logged)."""
+        spawn = self.spawn
+        if spawn is not None:
+            spawn(_guarded(awaitable, callback, kind))
+            return
+        close = getattr(awaitable, "close", None)
+        if close is not None:
+            close()  # (no "never awaited" warning: it is reported here)
+        logger.error(
+            "tickwork: listener %r returned an awaitable on %s, and this scheduler has no "
+            "event loop to await it on: use AsyncScheduler, or a plain function",
+            callback,
+            kind.name,
+        )

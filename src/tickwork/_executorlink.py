@@ -118,11 +118,21 @@ class ExecutorLink:
                     report(RunResult(request, Outcome.INTERRUPTED, exception=error))
                 continue
             if alias not in self._started:
-                with self._lock:
-                    if alias not in self._started:
-                        prepare(executor)
-                        executor.start(report, clock)
-                        self._started.add(alias)
+                try:
+                    with self._lock:
+                        if alias not in self._started:
+                            prepare(executor)
+                            executor.start(report, clock)
+                            self._started.add(alias)
+                except Exception as error:
+                    # (Say an asyncio executor held by another loop.) Its runs end here,
+                    # with the reason; the other executors' runs go on.
+                    logger.error("tickwork: executor %r could not start: %s; %d run(s) not "
+                                 "started", alias, error, len(requests),
+                                 extra=_fields(requests))  # fmt: skip
+                    for request in requests:
+                        report(RunResult(request, Outcome.INTERRUPTED, exception=error))
+                    continue
             try:
                 executor.submit_many(requests)
             except Exception as error:

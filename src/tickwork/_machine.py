@@ -320,7 +320,7 @@ class Machine:
         Events of runs (submitted, executed, failed, missed...) reach listeners in the
         scheduler's thread (or, for ``AsyncScheduler``, its task); events caused by a
         call (``add_job``, ``pause_job``...) in the calling thread. Keep listeners quick.
-        One that raises is logged and ignored.
+        One that raises is logged and ignored. An ``async def`` one: AsyncScheduler only.
         """
         self._listeners.add(callback, mask)
         with self._lock:

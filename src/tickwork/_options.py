@@ -37,7 +37,7 @@ from operator import is_not
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from ._checks import seconds, whole
+from ._checks import seconds, storable_text, whole
 from ._instants import epoch_us
 from ._model import Catchup, ChainOn, ConflictPolicy, Job, Overlap, RetryPolicy
 from ._shortcuts import coerce_datetime, coerce_seconds
@@ -137,6 +137,7 @@ def _name(value: object, subject: _Subject) -> str:
         return subject.func_ref or getattr(func, "__qualname__", None) or repr(func)
     if not isinstance(value, str):
         raise TypeError(f"name must be a str, got {value!r}")
+    storable_text(value, "name")
     return value
 
 

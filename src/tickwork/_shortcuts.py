@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from ._checks import duration
 from ._tz import coerce_timezone, epoch_us, require_aware
 from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
+from .triggers.date import run_at_in
 
 __all__ = ["TriggerSpec", "coerce_datetime", "coerce_seconds", "make_trigger"]
 
@@ -234,6 +235,7 @@ def _date(
     when = coerce_datetime(run_at, "run_date")
     if when is None:
         raise TypeError("a 'date' trigger needs run_date=<aware datetime>")
+    run_at_in(when, zone, "run_date")  # (so that an instant out of range names run_date)
     return TriggerSpec(DateTrigger(when, timezone=zone))
 
 

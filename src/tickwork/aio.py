@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Any
@@ -13,6 +13,7 @@ from ._checks import flags, seconds
 from ._clock import Clock
 from ._driver import DriverBase, Pacer, forward_async, off_loop
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState
+from ._errors import SchedulerStateError
 from ._model import Job, Run
 from ._options import check_history_query as _check_history_query
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
@@ -47,7 +48,8 @@ class AsyncScheduler(DriverBase):
     arguments are those of :class:`~tickwork.Scheduler`; the methods are the same, as
     coroutines, except the decorators (``cron``, ``interval``, ``at``,
     ``scheduled_job``), the fluent ``every()`` chain and the listener methods, which
-    are plain.
+    are plain. Listeners (and ``on_failure`` hooks) may be ``async def`` functions:
+    each call becomes a task on the loop, and ``shutdown()`` waits for those started.
 
     With a store that does I/O (``SQLiteStore``), every store operation runs in a
     worker thread, so a file another process holds locked never stalls the loop;
@@ -84,6 +86,11 @@ class AsyncScheduler(DriverBase):
         # the exception it raised, for the task to use instead of stepping again.
         self._stepped: tuple[datetime | None, Exception | None] | None = None
         self._pacer = Pacer(self._engine)
+        # async def listeners: each call a task on the loop, kept here until it ends.
+        self._listening: set[asyncio.Task[None]] = set()
+        self._engine._listeners.spawn = self._spawn
+        # A fake clock may answer a wait with 0 s (autojump): see _wait.
+        self._fake_time = not self._engine.real_time
 
     # -- the engine's operations, as coroutines -----------------------------------------
 
@@ -135,10 +142,22 @@ class AsyncScheduler(DriverBase):
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self, *, paused: bool = False) -> None:
-        """Load the stored jobs and start dispatching from a task on the running loop."""
+        """Load the stored jobs and start dispatching from a task on the running loop.
+
+        Raises:
+            SchedulerStateError: started already or shut down; or an
+                ``AsyncioExecutor`` among the executors runs on another loop, still in
+                use (the message names its alias).
+        """
         loop = asyncio.get_running_loop()
-        self._loop = loop
         engine = self._engine
+        for alias, executor in engine.executors.items():
+            if isinstance(executor, AsyncioExecutor):
+                try:
+                    executor.check_loop(loop)
+                except SchedulerStateError as error:
+                    raise SchedulerStateError(f"executor {alias!r}: {error}") from None
+        self._loop = loop
         await off_loop(engine, Engine.announce, paused=paused)
         await self._measure_clock()
         events = await off_loop(engine, Engine.startup, paused=paused)
@@ -147,15 +166,23 @@ class AsyncScheduler(DriverBase):
         self._task = loop.create_task(self._run(), name="tickwork-scheduler")
 
     async def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
-        """Stop dispatching now, then stop the executors (see ``Scheduler.shutdown``)."""
+        """Stop dispatching now, then stop the executors (see ``Scheduler.shutdown``).
+
+        Awaited from inside one of its own jobs, it neither waits for nor cancels that
+        run (it waits for the others, as *wait* says, and returns); the run is
+        reported when it ends, after ``SCHEDULER_SHUTDOWN``.
+        """
         flags(wait=wait)
         if timeout is not None:
             seconds(timeout, "timeout")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         engine = self._engine
         started = engine.begin_shutdown()
         self.wakeup()
-        if self._task is not None:
-            await self._task
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            await task
         # Coroutines on this loop end here, not in a thread that cannot await them.
         for executor in engine.started_executors():
             if isinstance(executor, AsyncioExecutor):
@@ -165,6 +192,12 @@ class AsyncScheduler(DriverBase):
         else:
             events = await off_loop(engine, Engine.close_unstarted, wait, timeout)
         engine.emit(events)
+        # async def listeners called so far (SCHEDULER_SHUTDOWN's too) end before this
+        # returns, as the sync ones have (not one that is itself shutting us down).
+        listening = self._listening - {asyncio.current_task()}
+        if wait and listening:
+            left = None if deadline is None else max(deadline - loop.time(), 0.0)
+            await asyncio.wait(listening, timeout=left)
 
     async def __aenter__(self) -> AsyncScheduler:
         await self.start()
@@ -205,6 +238,27 @@ class AsyncScheduler(DriverBase):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run an ``async def`` listener's call as a task on the scheduler's loop
+        (before ``start()``, the caller's), whichever thread emits the event."""
+        here = _running_loop()
+        loop = self._loop or here
+        if loop is not None and here is loop:
+            self._listen(coroutine)
+            return
+        try:
+            if loop is None:
+                raise RuntimeError("no event loop yet")
+            loop.call_soon_threadsafe(self._listen, coroutine)
+        except RuntimeError as error:  # no loop, or it closed
+            coroutine.close()
+            logger.warning("tickwork: an async listener was not called (%s)", error)
+
+    def _listen(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._listening.add(task)
+        task.add_done_callback(self._listening.discard)
+
     def running(self) -> bool:
         """Whether the task steps the engine, seen from another thread (from the
         loop's own thread the task cannot run while the caller waits)."""
@@ -217,9 +271,13 @@ class AsyncScheduler(DriverBase):
 
     # -- the task ---------------------------------------------------------------------
 
+    _stepper = "task"
+
     def _task_alive(self) -> bool:
         task = self._task
         return task is not None and not task.done()
+
+    _stepping = _task_alive
 
     async def _block(self, real: float | None) -> bool:
         """Block for *real* seconds (None: until set); whether the engine woke it."""
@@ -292,6 +350,14 @@ class AsyncScheduler(DriverBase):
             waiter.set_result(None)
 
     async def _wait(self, wait: float) -> bool:
+        if self._fake_time:
+            # Under an autojumping FakeClock every wait takes 0 s and a step in memory
+            # never suspends: without a turn here the task would keep the loop to
+            # itself. The runs just started take it at the time they were due, before
+            # the clock jumps on (and a wake-up meanwhile is a step, not a wait).
+            await asyncio.sleep(0)
+            if self._woken or self._closing():
+                return True
         for real in self._pacer.sleeps(wait):
             if await self._block(real):
                 return True

@@ -207,6 +207,10 @@ class Scheduler(DriverBase):
     def prepare(self, executor: Executor) -> None:
         pass
 
+    def _stepping(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     # -- the thread -------------------------------------------------------------------
 
     def _block(self, real: float | None) -> bool:

@@ -23,7 +23,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Union
 
+from ._driver import DriverBase
 from ._engine import Engine, SchedulerState
+from ._errors import SchedulerStateError
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -169,6 +171,18 @@ def _engine_of(scheduler: Steppable) -> Engine:
     engine = getattr(scheduler, "engine", scheduler)
     if not isinstance(engine, Engine):
         raise TypeError(f"expected a Scheduler, got {type(scheduler).__name__}")
+    # A started driver's thread or task steps the engine too, and each move of the
+    # clock wakes it: the two would step at once (an AsyncScheduler's task, whose loop
+    # this call blocks, would not even take in the runs it started).
+    driver = engine._driver
+    if isinstance(driver, DriverBase) and driver._stepping():
+        name = type(driver).__name__
+        raise SchedulerStateError(
+            f"run_until and advance step the scheduler themselves, and this {name} was "
+            f"started: its own {driver._stepper} steps it. Drive a Scheduler opened with "
+            "open() instead (no background thread); or move the clock of a started one "
+            "(clock.advance, or FakeClock(autojump=True)) and wait for the events you expect"
+        )
     return engine
 
 
@@ -183,7 +197,9 @@ def run_until(scheduler: Steppable, until: datetime, *, settle: float = 5.0) -> 
     """Step simulated time to *until*, dispatching everything due on the way, in order.
 
     The scheduler must be opened with ``scheduler.open()`` (no background thread); a
-    paused one only has its clock moved (nothing is dispatched). With
+    paused one only has its clock moved (nothing is dispatched). A started one (with
+    ``start()``: a ``Scheduler``'s thread or an ``AsyncScheduler``'s task steps it) is
+    refused with ``SchedulerStateError``. With
     an ``InlineExecutor`` every run has finished when this returns. With other executors
     it waits (up to *settle* real seconds per step) for the runs of each step to report
     before moving on, so retries and buffered runs are planned at the right fake time.

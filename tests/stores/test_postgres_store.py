@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tickwork import Scheduler, StoreError
+from tickwork._model import evolve
 from tickwork.executors import InlineExecutor
 from tickwork.stores import PostgresStore
 from tickwork.stores._contract import make_job
@@ -136,6 +137,47 @@ def test_eight_hosts_opening_a_new_schema_at_once_migrate_it_once(
     assert len(created) == 1
     stores[0].add_job(make_job("a"))
     assert stores[7].get_job("a") == make_job("a")
+
+
+def _argument_types(schema: str) -> list[tuple[str, str]]:
+    return sql(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE "
+        "table_schema = %s AND table_name = 'jobs' AND column_name IN ('args', 'kwargs') "
+        "ORDER BY column_name",
+        (schema,),
+    )
+
+
+def test_a_schema_of_version_7_keeps_arguments_as_written_from_then_on(pg_schema: str) -> None:
+    from tickwork.stores import _pg_schema
+
+    # Version 7 kept arguments in jsonb, which gives 1e20 back as an int and -0.0 as
+    # 0.0; equal in Python, but not the same value (repr, type, math.copysign).
+    old = make_job("old", args=(1, "two", [2.5, None]), kwargs={"k": {"deep": True}})
+    with pytest.MonkeyPatch.context() as older:
+        older.setattr(_pg_schema, "MIGRATIONS", _pg_schema.MIGRATIONS[:7])
+        older.setattr(_pg_schema, "SCHEMA_VERSION", 7)
+        store = make(pg_schema)
+        store.add_job(old)
+        store.add_job(make_job("lossy", args=(1e20, -0.0)))
+        store.close()
+    assert _argument_types(pg_schema) == [("args", "jsonb"), ("kwargs", "jsonb")]
+    upgraded = make(pg_schema)
+    upgraded.open()
+    assert _argument_types(pg_schema) == [("args", "json"), ("kwargs", "json")]
+    assert sql(f"SELECT value FROM \"{pg_schema}\".meta WHERE key = 'schema'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+    assert upgraded.get_job("old") == old
+    lossy = upgraded.get_job("lossy")
+    assert lossy is not None
+    assert repr(lossy.args) == "(100000000000000000000, 0.0)"  # as jsonb gave it
+    exact = make_job("exact", args=(1e20, -0.0), kwargs={"amount": 1.5e17})
+    upgraded.add_job(exact, replace=True)
+    upgraded.update_job(evolve(exact, kwargs={"amount": 1e16}))
+    found = make(pg_schema).get_job("exact")  # (another store object: read from the table)
+    assert found is not None
+    assert repr((found.args, dict(found.kwargs))) == "((1e+20, -0.0), {'amount': 1e+16})"
 
 
 def test_a_schema_from_a_newer_tickwork_is_refused_and_left_alone(pg_schema: str) -> None:
@@ -554,15 +596,31 @@ def test_an_async_scheduler_runs_jobs_on_the_store(pg_tables: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "job", [make_job("a", args=("x\x00y",)), make_job("b\x00")], ids=["argument", "id"]
+    ("job", "hint"),
+    [
+        (make_job("b\x00"), "a NUL character in the id"),
+        (make_job("a", tags=frozenset({"x\x00y"})), "a NUL character in the id, the name, a tag"),
+        (make_job("a", tags=frozenset({"x\ud800"})), "a lone surrogate character, such as"),
+    ],
+    ids=["id", "tag", "surrogate-tag"],
 )
-def test_text_postgresql_cannot_hold_is_a_serialization_error(pg_tables: str, job: Any) -> None:
+def test_text_postgresql_cannot_hold_is_a_serialization_error(
+    pg_tables: str, job: Any, hint: str
+) -> None:
     from tickwork import SerializationError
 
     store = make(pg_tables)
-    with pytest.raises(SerializationError, match="NUL"):
+    with pytest.raises(SerializationError, match=f"cannot store the job.*\\({hint}"):
         store.add_job(job)
     assert store.get_jobs() == []
+
+
+def test_arguments_with_a_nul_or_a_lone_surrogate_are_kept_as_on_sqlite(pg_tables: str) -> None:
+    # The arguments' json column holds the JSON text as written (\u0000, \ud800), as
+    # SQLite does; jsonb refused both.
+    job = make_job("a", args=("x\x00y", "\ud800"), kwargs={"k": "\udc00z"})
+    make(pg_tables).add_job(job)
+    assert make(pg_tables).get_job("a") == job
 
 
 def test_an_id_with_a_nul_is_no_job_not_a_store_error(pg_tables: str) -> None:

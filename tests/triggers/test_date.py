@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,40 @@ def test_naive_datetimes_are_refused() -> None:
         DateTrigger(RUN_AT).next_after(datetime(2030, 1, 1))
     with pytest.raises(TypeError, match="str"):
         DateTrigger("2030-01-01T00:00:00+00:00")  # type: ignore[arg-type]
+
+
+MINUS_12 = timezone(timedelta(hours=-12))
+PLUS_14 = timezone(timedelta(hours=14))
+
+
+@pytest.mark.parametrize(
+    ("run_at", "zone", "message"),
+    [
+        # 20:00 at UTC-12 on the last day is 08:00 UTC in the year 10000.
+        (datetime(9999, 12, 31, 20, tzinfo=MINUS_12), None, "after the year 9999 in UTC"),
+        (datetime(1, 1, 1, 1, tzinfo=PLUS_14), None, "before the year 1 in UTC"),
+        (datetime(9999, 12, 31, 23, tzinfo=UTC), "Pacific/Kiritimati", "9999 in timezone Pac"),
+        (datetime(1, 1, 1, 1, tzinfo=UTC), "America/New_York", "year 1 in timezone America"),
+    ],
+    ids=["utc-after", "utc-before", "zone-after", "zone-before"],
+)
+def test_an_instant_past_the_datetime_range_is_a_value_error_naming_run_at(
+    run_at: datetime, zone: str | None, message: str
+) -> None:
+    # It was an OverflowError naming nothing, or (in a zone of that offset) a trigger
+    # that no store could read back.
+    with pytest.raises(
+        ValueError, match=f"^run_at={re.escape(run_at.isoformat())} is out of range: .*{message}"
+    ):
+        DateTrigger(run_at, timezone=zone)
+
+
+def test_the_last_and_first_instants_in_range_are_taken() -> None:
+    last = datetime(9999, 12, 31, 11, 59, 59, 999999, tzinfo=MINUS_12)
+    first = datetime(1, 1, 1, 14, tzinfo=PLUS_14)
+    for run_at in (last, first):
+        trigger = DateTrigger(run_at)
+        assert trigger_from_dict(json.loads(json.dumps(trigger.to_dict()))) == trigger
 
 
 def test_unknown_timezone_is_refused() -> None:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from .._context import enter_hooks, enter_run, exit_hooks, request_fields
+from .._context import CURRENT_REQUEST, enter_hooks, enter_run, exit_hooks, request_fields
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from .._references import function_of
@@ -105,7 +105,9 @@ class AsyncioExecutor(BatchExecutor):
     * :meth:`shutdown` stops new submits; requests handed over but not yet started are
       reported ``INTERRUPTED``. ``wait=True`` waits for the running tasks (at most
       *timeout* seconds), then cancels the rest; ``wait=False`` cancels them at once.
-      Every cancelled run is reported ``INTERRUPTED`` before it unwinds.
+      Every cancelled run is reported ``INTERRUPTED`` before it unwinds. Called from
+      inside one of its runs (a job that awaits ``scheduler.shutdown()``), it neither
+      waits for nor cancels that run, which is reported when it ends.
     * ``shutdown(wait=True)`` cannot block the executor's loop from that loop's own
       thread (a job, or the asyncio scheduler): there, ``await`` :meth:`shutdown_async`
       instead, or use ``wait=False``.
@@ -139,6 +141,9 @@ class AsyncioExecutor(BatchExecutor):
         # Results of the current loop turn, handed over at once by _flush (on the loop only).
         self._done: list[RunResult] = []
         self._report_many: Callable[[list[RunResult]], None] | None = None
+        # The runs a shutdown was called from (see _spare_callers): never waited for
+        # nor cancelled by it, reported when they end (on the loop only).
+        self._spared: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"AsyncioExecutor(loop={self._loop!r})"
@@ -158,15 +163,52 @@ class AsyncioExecutor(BatchExecutor):
                 instead of one call of the start callback per run. The asyncio
                 scheduler passes its engine's batch intake.
 
+        An executor whose loop has closed (an ``asyncio.run`` that ended), or that was
+        shut down and whose loop is not running, moves to *loop* and starts afresh
+        there: a module-level executor serves one scheduler per ``asyncio.run``.
+
         Raises:
-            SchedulerStateError: the executor already uses a different loop.
+            SchedulerStateError: the executor uses another loop, still in use (see
+                :meth:`check_loop`).
         """
         with self._lock:
+            self._check_loop(loop)
             if self._loop is not None and self._loop is not loop:
-                raise SchedulerStateError("this asyncio executor already runs on another loop")
+                self._renew()
             self._loop = loop
             if report_many is not None:
                 self._report_many = report_many
+
+    def check_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Raise ``SchedulerStateError`` if :meth:`attach_loop` would refuse *loop*:
+        this executor runs on another loop that is running, or that it was given and
+        was not shut down on (``AsyncioExecutor(loop=other)``). The asyncio scheduler
+        asks at ``start()``."""
+        with self._lock:
+            self._check_loop(loop)
+
+    def _check_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        # (Lock held.)
+        old = self._loop
+        if old is None or old is loop or old.is_closed():
+            return
+        if old.is_running() or not self._closed:
+            raise SchedulerStateError(
+                f"this asyncio executor runs on another event loop ({old!r}), still in "
+                "use; give each loop an AsyncioExecutor of its own (without loop=)"
+            )
+
+    def _renew(self) -> None:
+        # (Lock held.) Moving to a new loop: what belonged to the old one is gone with
+        # it (its scheduler shut down, or its loop closed).
+        self._owns_loop = False
+        self._thread = None
+        self._closed = self._shutdown_called = self._holding = False
+        self._held = []
+        self._running = {}
+        self._spared = set()
+        self._done = []
+        self._report_many = None
 
     # -- submitting ------------------------------------------------------------------
 
@@ -425,15 +467,29 @@ class AsyncioExecutor(BatchExecutor):
             task.cancel()
 
     def _cancel_all(self) -> list[asyncio.Task[None]]:
+        self._spare_callers()
         cancelled = []
+        spared = self._spared
         for task, record in list(self._running.items()):
-            if record.cancelled_by is not None:
-                continue  # a timeout is already on its way
+            if record.cancelled_by is not None or task in spared:
+                continue  # a timeout is already on its way, or it is shutting us down
             record.cancelled_by = _Cancel.SHUTDOWN
             self._finish(record, Outcome.INTERRUPTED)
             task.cancel()
             cancelled.append(task)
         return cancelled
+
+    def _spare_callers(self) -> None:
+        """(On the loop.) Shut down from inside one of this executor's runs (a job
+        that awaits ``scheduler.shutdown()``, itself or in a task it started): that
+        run is neither waited for (it would wait for itself) nor cancelled (it would
+        cancel its own shutdown). It is reported when it ends, as a thread executor
+        reports the job that shut it down."""
+        caller = asyncio.current_task()
+        request = CURRENT_REQUEST.get()  # (a task the run started has its context)
+        for task, record in self._running.items():
+            if task is caller or (request is not None and record.request is request):
+                self._spared.add(task)
 
     # -- shutting down ----------------------------------------------------------------
 
@@ -462,8 +518,10 @@ class AsyncioExecutor(BatchExecutor):
         with self._lock:
             self._closed = True
         self._drop_held()
-        if wait and self._running:
-            await asyncio.wait(set(self._running), timeout=timeout)
+        self._spare_callers()
+        others = self._running.keys() - self._spared
+        if wait and others:
+            await asyncio.wait(others, timeout=timeout)
         cancelled = self._cancel_all()
         self._flush()  # every run that ended is reported before this returns
         if cancelled:

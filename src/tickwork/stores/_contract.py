@@ -176,6 +176,16 @@ class JobStoreContract(StatsListingContract, WindowedJobStoreContract, ChainStor
         assert store.get_jobs() == [job]
         assert store.load_jobs() == [job]
 
+    def test_floats_come_back_as_the_floats_given(self, store: JobStore) -> None:
+        # 1e20 == 10**20 and -0.0 == 0.0, so equality cannot tell: the reprs can. (A
+        # jsonb column gave back exponent floats as ints, -0.0 as 0.0.)
+        floats = [1e16, 1e20, 1.5e17, 1e300, 123456789012345678.0, -0.0, 2.5e-8, 5e-324]
+        job = make_job(args=(floats,), kwargs={"amount": 1e16, "zero": -0.0})
+        store.add_job(job)
+        for found in (store.get_job("a"), *store.load_jobs()):
+            assert repr(found.args) == repr(job.args)
+            assert repr(dict(found.kwargs)) == repr(dict(job.kwargs))
+
     def test_update_replaces_the_record(self, store: JobStore) -> None:
         store.add_job(make_job())
         changed = make_job(name="renamed", paused=True, next_fire=None, consecutive_failures=2)

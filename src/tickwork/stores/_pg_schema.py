@@ -5,7 +5,8 @@ another), quoted in every statement. The tables (the module docstring of
 :mod:`tickwork.stores.postgres` says how they are used):
 
 - ``meta``: ``app`` (always ``"tickwork"``) and ``schema``, the version of the tables.
-- ``jobs``: one row per job, in the columns of :mod:`tickwork.stores.codec` (arguments,
+- ``jobs``: one row per job, in the columns of :mod:`tickwork.stores.codec` (arguments
+  as ``json``, the exact text written, so that every float reads back as it was given;
   trigger and options as ``jsonb``; pickled arguments, only with ``pickle=True``, in the
   ``bytea`` columns), plus ``broken`` and ``xid``: the id of the transaction that last
   wrote the row (``pg_current_xact_id()``), which :meth:`PostgresStore.sync` reads
@@ -240,6 +241,13 @@ MIGRATIONS: list[tuple[str, ...]] = [
         # scan of every job. The read's WHERE is this one (EVENT_ROWS), with no
         # parameter, or the planner cannot use it.
         "CREATE INDEX jobs_listening ON {s}.jobs (id) WHERE trigger::text LIKE '%\"event\"%'",
+    ),
+    (
+        # Arguments as the very JSON text tickwork wrote (json keeps it, jsonb parses it
+        # and normalises numbers: a float in exponent form, 1e20, read back as an int,
+        # -0.0 as 0.0). Rows written before keep the text jsonb made of them.
+        "ALTER TABLE {s}.jobs ALTER COLUMN args TYPE json USING args::json, "
+        "ALTER COLUMN kwargs TYPE json USING kwargs::json",
     ),
 ]
 #: The rows :data:`MIGRATIONS` indexes as jobs that may wait for events (a trigger that

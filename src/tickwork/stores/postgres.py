@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 Jobs are rows of plain data (:mod:`tickwork.stores.codec`): the function by its
-``"module:qualname"`` reference, arguments, trigger and options as ``jsonb`` (pickled
-arguments only when asked, in ``bytea`` columns), the next fire time in integer
-microseconds, the paused flag. Everything lives in one schema of the user's choice
+``"module:qualname"`` reference, arguments as ``json`` (the exact text written: ``jsonb``
+would turn ``1e20`` into an int and ``-0.0`` into ``0.0``), trigger and options as
+``jsonb`` (pickled arguments only when asked, in ``bytea`` columns), the next fire time
+in integer microseconds, the paused flag. Everything lives in one schema of the user's choice
 (``tickwork`` by default), created and migrated at the first :meth:`PostgresStore.open`
 under a transaction-level advisory lock, so that many hosts starting at once migrate
 once (:mod:`._pg_schema`).
@@ -132,7 +133,7 @@ _WRITE_COLUMNS = (
 )
 #: Rows in as arrays: one statement for a batch of any size.
 _ROWS_IN = """
-SELECT id, name, func_ref, args::jsonb, kwargs::jsonb, args_pickle, kwargs_pickle,
+SELECT id, name, func_ref, args::json, kwargs::json, args_pickle, kwargs_pickle,
     trigger::jsonb, options::jsonb, next_fire_us, paused, remaining_runs,
     consecutive_failures, next_fire_zone
 FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bytea[],
@@ -150,7 +151,7 @@ _UPSERT = (
     + ", broken = NULL, xid = pg_current_xact_id()"
 )
 _UPDATE = (
-    "UPDATE {s}.jobs SET name = %s, func_ref = %s, args = %s::jsonb, kwargs = %s::jsonb, "
+    "UPDATE {s}.jobs SET name = %s, func_ref = %s, args = %s::json, kwargs = %s::json, "
     "args_pickle = %s, kwargs_pickle = %s, trigger = %s::jsonb, options = %s::jsonb, "
     "paused = %s, consecutive_failures = %s, broken = NULL, xid = pg_current_xact_id() "
     "{schedule}WHERE id = %s"
@@ -232,8 +233,10 @@ def _params(row: JobRow) -> tuple[Any, ...]:
 
 @contextlib.contextmanager
 def _unstorable(jobs: Sequence[Job]) -> Iterator[None]:
-    """Text PostgreSQL cannot hold (a NUL character, in an id or in JSON arguments) is a
-    SerializationError naming the job(s), as for any value a store cannot keep."""
+    """Text PostgreSQL cannot hold is a SerializationError naming the job(s), as for any
+    value a store cannot keep: a NUL character in a text column (the id, the name), or a
+    NUL or a lone surrogate in the ``jsonb`` of the trigger or options (a tag, a pause
+    note, an event name). The arguments' ``json`` holds both."""
     import psycopg
 
     try:
@@ -243,9 +246,13 @@ def _unstorable(jobs: Sequence[Job]) -> Iterator[None]:
         if isinstance(error, psycopg.errors.NumericValueOutOfRange):
             raise
         ids = ", ".join(repr(job.id) for job in jobs[:10])
+        message = " ".join(str(error).split())
+        if "surrogate" in message:
+            hint = "a lone surrogate character, such as '\\ud800', in a tag or another option?"
+        else:
+            hint = "a NUL character in the id, the name, a tag or another option?"
         raise SerializationError(
-            f"PostgreSQL cannot store the job(s) {ids}: {' '.join(str(error).split())} "
-            "(a NUL character in the id, the name or the arguments?)"
+            f"PostgreSQL cannot store the job(s) {ids}: {message} ({hint})"
         ) from error
 
 

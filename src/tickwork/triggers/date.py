@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
 from ._base import Trigger
 
-__all__ = ["DateTrigger"]
+__all__ = ["DateTrigger", "run_at_in"]
+
+#: The instants a datetime can name in UTC, in µs since the epoch: stores keep an
+#: instant as UTC microseconds, and rebuilding it goes through UTC (``astimezone``).
+_FIRST_US = epoch_us(datetime.min.replace(tzinfo=timezone.utc))
+_LAST_US = epoch_us(datetime.max.replace(tzinfo=timezone.utc))
+
+
+def run_at_in(run_at: datetime, zone: tzinfo | None, name: str) -> datetime:
+    """*run_at* (aware) in *zone* (None: its own), if both it and that are datetimes.
+
+    Raises:
+        ValueError: naming *name*: *run_at* is an instant before the year 1 or after
+            the year 9999 in UTC (``datetime(9999, 12, 31, 20, tzinfo=UTC-12)``), or
+            it is in *zone*; a datetime cannot hold it, so no store could give it back.
+    """
+    micros = epoch_us(run_at)
+    where = "UTC"
+    try:
+        if not _FIRST_US <= micros <= _LAST_US:
+            raise OverflowError
+        where = where if zone is None else f"timezone {zone}"
+        return run_at if zone is None else run_at.astimezone(zone)
+    except OverflowError:
+        side = "before the year 1" if micros < 0 else "after the year 9999"
+        raise ValueError(
+            f"{name}={run_at.isoformat()} is out of range: it is {side} in {where}, "
+            "past the datetimes Python has"
+        ) from None
 
 
 def _nameable_zone(value: datetime) -> tzinfo | None:
@@ -30,6 +58,8 @@ class DateTrigger(Trigger):
 
     Raises:
         TypeError: *run_at* is naive or not a datetime.
+        ValueError: *run_at* is before the year 1 or after the year 9999 in UTC or in
+            *timezone* (``datetime(9999, 12, 31, 20, tzinfo=UTC-12)`` is in 10000 in UTC).
         UnknownTimezone: *timezone* is not a known zone.
     """
 
@@ -46,7 +76,7 @@ class DateTrigger(Trigger):
         explicit = None if timezone is None else coerce_timezone(timezone)
         put = object.__setattr__
         put(self, "_explicit_zone", explicit)
-        put(self, "_run_at", run_at if explicit is None else run_at.astimezone(explicit))
+        put(self, "_run_at", run_at_in(run_at, explicit, "run_at"))
         put(self, "_run_at_us", epoch_us(run_at))
         # run_at.isoformat() keeps only the offset; the zone's name is stored beside it so
         # a trigger rebuilt from to_dict() still answers in "Europe/Paris", not "+01:00".

@@ -13,16 +13,18 @@ dotted key reaches into nested objects; a list of values means "any of these") o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from .._checks import duration
-from .._references import function_of, reference_of, why_no_reference
+from .._errors import JobLookupError
+from .._references import function_of, imports_allowed, reference_of, why_no_reference
 from .._tz import require_aware
 from ._base import Trigger
 
-__all__ = ["EventTrigger", "event_names", "listens_for_events"]
+__all__ = ["EventTrigger", "event_names", "listens_for_events", "resolve_filters"]
 
 _MISSING = object()
 
@@ -245,7 +247,8 @@ def event_triggers(trigger: Trigger) -> list[EventTrigger]:
     if isinstance(trigger, EventTrigger):
         return [trigger]
     children = getattr(trigger, "triggers", None)
-    if type(trigger).type_name != "or" or not isinstance(children, tuple):
+    # (getattr: a custom trigger need not name its type)
+    if getattr(type(trigger), "type_name", None) != "or" or not isinstance(children, tuple):
         return []
     found: list[EventTrigger] = []
     for child in children:
@@ -273,3 +276,42 @@ def listens_for_events(trigger: Trigger) -> bool:
     if listens:
         return True
     return kind.type_name == "or" and bool(event_triggers(trigger))
+
+
+def resolve_filters(trigger: Trigger) -> None:
+    """Import the function filters of the event triggers in *trigger* (into the cache
+    :meth:`EventTrigger.matches` reads), so that a reference that does not resolve (a
+    typo, a module not installed) fails where the job is added or rescheduled, as its
+    function's does, not at every event while the job never runs.
+
+    Building a trigger imports nothing (a stored one is rebuilt by every reader, some of
+    which must run no code: see ``references_as_text``, inside which this does nothing
+    either). A filter in a module still being imported is not looked for: its function
+    may be defined below the line that adds the job.
+
+    Raises:
+        JobLookupError: a filter's module or function cannot be found; the message
+            names the filter and the event.
+        TypeError: a filter names something that is not callable.
+        Whatever importing the filter's module raises.
+    """
+    kind = type(trigger)
+    if not issubclass(kind, EventTrigger) and getattr(kind, "type_name", None) != "or":
+        return  # (most jobs: one class check, nothing else)
+    if not imports_allowed():
+        return
+    for found in event_triggers(trigger):
+        reference = found.filter
+        if not isinstance(reference, str):
+            continue
+        module = sys.modules.get(reference.partition(":")[0])
+        if getattr(getattr(module, "__spec__", None), "_initializing", False):
+            continue
+        try:
+            function_of(reference)
+        except (LookupError, TypeError) as error:
+            raised = JobLookupError if isinstance(error, LookupError) else TypeError
+            raise raised(
+                f"filter={reference!r} of the trigger on event {found.name!r} cannot be "
+                f"used: {error}"
+            ) from None
