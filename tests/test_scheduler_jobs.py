@@ -441,6 +441,25 @@ def test_remaining_runs_removes_the_job_after_that_many_runs(
     assert len(removed) == 1
 
 
+def test_a_job_can_be_modified_during_its_last_run(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # It then has 0 runs left, a count add_job refuses: modify_job took it as given and
+    # raised "remaining_runs must be a whole number >= 1, got 0".
+    scheduler, _, events = sim
+    seen: list[tuple[str, int | None]] = []
+
+    def rename() -> None:
+        job = scheduler.modify_job("n", name="renamed")
+        seen.append((job.name, job.remaining_runs))
+
+    scheduler.add_job(rename, "interval", seconds=10, id="n", remaining_runs=1)
+    run_until(scheduler, T0 + seconds(30))
+    assert seen == [("renamed", 0)]
+    assert events.of(EventKind.JOB_FAILED, "n") == []
+    assert scheduler.get_job("n") is None  # (still its last run: removed after it)
+
+
 def test_run_immediately_runs_now_then_on_the_trigger(
     sim: tuple[Scheduler, FakeClock, Events],
 ) -> None:

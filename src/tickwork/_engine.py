@@ -306,13 +306,10 @@ class Engine(JobDecorators, ChainOps, Machine):
         first_fire: datetime | None,
         run_immediately: bool,
     ) -> tuple[Job, EventKind | None]:
-        """Store a new job under the conflict policy (lock held).
-
-        Returns the job as stored and the event kind (None: an existing job was kept).
-        With a shared store, the stored record is the one that counts: another process
-        may have claimed fires of the job since this one read it, and a replacement that
-        kept an older next fire time would run those fires again.
-        """
+        """Store a new job under the conflict policy (lock held); return the job as
+        stored and the event kind (None: an existing job was kept). With a shared store
+        the stored record counts: another process may have claimed fires of the job
+        since, and a replacement keeping an older next fire would run those again."""
         existing = self._core.get(job.id)
         # With a shared store, look the job up there (a plain add lets the insert find a
         # conflict), reading and writing in one transaction so no claim slips in between.
@@ -547,11 +544,9 @@ class Engine(JobDecorators, ChainOps, Machine):
     # -- changing jobs --------------------------------------------------------------
 
     def modify_job(self, /, job_id: str, **changes: Any) -> Job:
-        """Change options of a job (any ``add_job`` option except the trigger and id).
-
-        Use :meth:`reschedule_job` to change the trigger. Raises ``JobLookupError`` for
-        an unknown id and ``TypeError`` for an option that cannot be changed.
-        """
+        """Change options of a job (any ``add_job`` option except the trigger and id;
+        :meth:`reschedule_job` changes the trigger). Raises ``JobLookupError`` for an
+        unknown id and ``TypeError`` for an option that cannot be changed."""
         unknown = set(changes) - OPTION_NAMES
         if unknown:
             raise TypeError(
@@ -565,7 +560,12 @@ class Engine(JobDecorators, ChainOps, Machine):
             if "func" in changes:
                 func, func_ref = self._resolve_func(changes.pop("func"))
             assert func is not None
-            options = self._options(options_of(job, changes), func, func_ref)
+            # (During its last run a job has 0 runs left: kept, not checked as if given.)
+            last = job.remaining_runs == 0 and "remaining_runs" not in changes
+            given = {**changes, "remaining_runs": None} if last else changes
+            options = self._options(options_of(job, given), func, func_ref)
+            if last:
+                options["remaining_runs"] = 0
             if options["after"] != job.after:
                 self._check_after(job_id, options["after"], job.trigger)
                 self._chains.changed()
