@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import enum
+import functools
 import inspect
 import logging
 import threading
@@ -94,8 +96,9 @@ class AsyncioExecutor(BatchExecutor):
     * :meth:`submit` is thread-safe and never blocks.
     * ``timeout`` is enforced by cancelling the task: the run is reported ``FAILURE``
       with a :class:`~tickwork.JobTimeout` (whatever the job then does with the
-      cancellation). A plain function in a thread cannot be stopped: it is reported at
-      the deadline all the same, but its thread runs on until the function returns.
+      cancellation). A plain function in a thread cannot be stopped: its run is
+      reported timed out when the function returns, and holds its instance
+      (``max_instances``) until then.
     * Any exception a job raises is reported as ``FAILURE``; the loop carries on.
       ``KeyboardInterrupt`` and ``SystemExit`` are reported too, then re-raised when the
       loop is an attached one (it is the program's own loop, where they may be a real
@@ -402,7 +405,21 @@ class AsyncioExecutor(BatchExecutor):
                 loop.call_soon_threadsafe(self._arm, record, task)
             return target(*args, **kwargs)
 
-        result = await asyncio.to_thread(begin, *request.args, **request.kwargs)
+        # (asyncio.to_thread, with the thread's future kept: see below)
+        call = functools.partial(
+            contextvars.copy_context().run, begin, *request.args, **request.kwargs
+        )
+        future = loop.run_in_executor(None, call)
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if record.cancelled_by is _Cancel.TIMEOUT:
+                # A thread cannot be stopped: the run is over, and reported timed out,
+                # when the function returns. Until then it holds its instance
+                # (max_instances): a run of the next fire must not pile up beside it.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(future)
+            raise
         if inspect.isawaitable(result):  # e.g. an object whose __call__ is async
             result = await result
         return result
