@@ -485,6 +485,27 @@ def test_pickled_arguments_need_pickle(target: Target, capsys: Any) -> None:
     assert job.args == ({1, 2},)
 
 
+def test_the_reads_see_the_schedule_of_jobs_with_pickled_arguments(
+    target: Target, capsys: Any
+) -> None:
+    # They were listed as broken: `check` failed on every store opened with pickle=True
+    # (no --pickle there), `next` did not find the job. A read shows no arguments, so it
+    # reads such a job without them, and unpickles nothing.
+    scheduler = Scheduler(store=target.store(pickle=True), clock=FakeClock(now()))
+    scheduler.add_job(RECORD, "interval", minutes=5, id="p", args=[{1, 2}])
+    scheduler.shutdown()
+    status, text = run("check", *target.argv)
+    assert (status, text.startswith("OK: 1 job(s) checked")) == (0, True), text
+    status, data = run_json("jobs", *target.argv)
+    assert status == 0
+    assert [job["id"] for job in data["jobs"]] == ["p"]
+    assert not data.get("broken")
+    status, text = run("next", *target.argv[:1], "p", *target.argv[1:])
+    assert status == 0
+    assert text.strip()
+    assert target.store(pickle=True).get_job("p").args == ({1, 2},)  # left as it was
+
+
 def test_pausing_a_job_file_imports_nothing_it_names(
     crafted_file: tuple[Path, Path, dict[str, str]],
 ) -> None:

@@ -145,6 +145,7 @@ def _postgres(dsn: str, schema: str) -> Iterator[tuple[JobStore, str]]:
     reads, as every store does, and removes its row when closed.)
     """
     store, name = _postgres_store(dsn, schema, pickle=False)
+    store.arguments_unread = True  # (a job's schedule is read; its pickled arguments not)
     # Looking at a store must never run code from it, as for a file. And it must not
     # change it: a store that reads can write (it marks rows it cannot decode broken,
     # and clears the mark of rows that decode, as rows naming a module that does not
@@ -188,6 +189,7 @@ def read_only(path: str) -> Iterator[SQLiteStore]:
         _copy_read_only(path, copy)
         quiet_store_log()
         store = SQLiteStore(copy)
+        store.arguments_unread = True  # (a job's schedule is read; its pickled arguments not)
         try:
             store.open()
             yield store

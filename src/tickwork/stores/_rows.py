@@ -41,6 +41,10 @@ class JobRows:
     """Rows into jobs, for a store that keeps jobs as rows (a mixin)."""
 
     pickle: bool
+    #: Set by a reader that shows no job's arguments and must run no code (the command
+    #: line's reads, over a copy or in a transaction rolled back): a row whose arguments
+    #: are pickled is read without them (empty), not marked broken.
+    arguments_unread: bool = False
     _reported: dict[str, str]  # broken job -> the reason already logged
     #: What holds the rows, in words ("the file", "the database").
     _medium: str
@@ -73,6 +77,8 @@ class JobRows:
         """The job of a row's codec *fields*, given its *broken* mark (``_decode``)."""
         if not self.pickle and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes)):
             # Unpickling runs code: only a store opened with pickle=True does it.
+            if self.arguments_unread:
+                return self._job_of((*fields[:3], "[]", "{}", *fields[5:]), broken)
             self.mark_broken(
                 fields[0],
                 "its arguments are pickled, and this store was opened without pickle=True "
