@@ -315,16 +315,15 @@ def recorded(
                 release.append(token)
                 released.append((job_id, scheduled_us))
             elif outcome is not missed:
-                again.append((-(attempt + 1), token))  # (pending: see PENDING)
+                again.append((PENDING * (attempt + 1), token))
     return Recorded(rows, release, released, again, tokens)
 
 
-#: A lease whose ``attempt`` is negative holds a retry waiting for its time (-attempt is
-#: the attempt to run), not a run going: a process that takes it over from a dead owner
-#: runs that attempt (a handed-off retry), where a run cut off is recorded
-#: ``interrupted`` and counts as an attempt. The attempt turns positive when it starts
-#: (``start_retries``).
-PENDING = "attempt < 0"
+#: The sign of a lease's ``attempt`` while it holds a retry waiting for its time (not a
+#: run going): a process that takes it over from a dead owner runs that attempt (a
+#: handed-off retry), where a run cut off is recorded ``interrupted`` and counts as an
+#: attempt. The attempt turns positive when the retry starts (``start_retries``).
+PENDING = -1
 
 
 def started(runs: Sequence[tuple[str, Any, int]], starts: list[bool]) -> list[bool]:
