@@ -103,15 +103,15 @@ def _zone_named(name: str) -> datetime.tzinfo:
 
 
 def _period(unit: str, interval: Any, chain: str = "") -> datetime.timedelta:
-    """One *interval* of *unit*. Too large, an ``OverflowError`` (schedule's class)
-    naming the interval, or *chain* (``every(a).to(b)``) when given."""
+    """One *interval* of *unit*. Too large, a ``ScheduleValueError`` naming the interval,
+    or *chain* (``every(a).to(b)``) when given (schedule lets an ``OverflowError`` out)."""
     try:
         if type(interval) is int:
             return _STEPS[unit] * interval
         return datetime.timedelta(**{unit: interval})
     except OverflowError:
         # schedule lets timedelta's OverflowError out; name the interval instead.
-        raise OverflowError(
+        raise ScheduleValueError(
             f"{chain or f'every({interval!r})'}.{unit}: the interval is too large (a "
             f"timedelta holds at most {datetime.timedelta.max.days} days)"
         ) from None
@@ -124,12 +124,12 @@ def _later(
     unit: str,
     chain: str = "",
 ) -> datetime.datetime:
-    """*moment* + *period*; past the year 9999, an ``OverflowError`` naming the interval
-    (schedule lets ``datetime``'s out, with a message that does not)."""
+    """*moment* + *period*; past the year 9999, a ``ScheduleValueError`` naming the
+    interval (schedule lets ``datetime``'s OverflowError out, naming nothing)."""
     try:
         return moment + period
     except OverflowError:
-        raise OverflowError(
+        raise ScheduleValueError(
             f"{chain or f'every({interval!r})'}.{unit}: the interval is too large (the next "
             "run would be after the year 9999)"
         ) from None
@@ -137,12 +137,10 @@ def _later(
 
 def _check_interval(interval: object) -> None:
     """Refuse NaN and infinities at ``every()``: schedule fails on them later with a
-    message that does not name the interval (its classes kept: ``ValueError`` for NaN,
-    ``OverflowError`` for an infinity). Other values are left to schedule's rules
+    message that does not name the interval. Other values are left to schedule's rules
     (``every(True)`` works there, ``every("2")`` fails at ``do()``)."""
     if isinstance(interval, float) and not math.isfinite(interval):
-        kind = ValueError if math.isnan(interval) else OverflowError
-        raise kind(f"every({interval!r}): the interval must be a finite number")
+        raise ValueError(f"every({interval!r}): the interval must be a finite number")
 
 
 def _parse_until(text: str) -> datetime.datetime | None:
