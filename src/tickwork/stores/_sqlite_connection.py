@@ -78,6 +78,41 @@ _alike: dict[tuple[str, tuple[int, ...]], tuple[int, Callable[[Any], Any], dict[
 _ALIKE_LEAST = 8
 
 
+def delete_counted(
+    conn: sqlite3.Connection,
+    table: str,
+    column: str,
+    values: Sequence[T],
+    condition: str = "",
+    params: tuple[Any, ...] = (),
+) -> Sequence[T]:
+    """Delete the rows of *table* whose *column* is one of *values* (distinct) and that
+    meet *condition* (SQL after ``AND``, with *params*); return the values deleted.
+
+    Counted, not returned: ``RETURNING`` cost a backlog's done jobs and released leases
+    about 0.6 µs a row. Only when fewer rows went than asked (a job given a fire time
+    elsewhere, a lease taken over: rare) is the deletion undone to a savepoint and the
+    rows that meet the condition read first."""
+    where = f" AND {condition}" if condition else ""
+    conn.execute("SAVEPOINT counted")
+    deleted = 0
+    for marks, chunk in in_lists(values):
+        sql = f"DELETE FROM {table} WHERE {column} IN ({marks}){where}"
+        deleted += conn.execute(sql, (*chunk, *params)).rowcount
+    if deleted == len(values):
+        conn.execute("RELEASE counted")
+        return values
+    conn.execute("ROLLBACK TO counted")
+    found: list[T] = []
+    for marks, chunk in in_lists(values):
+        sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks}){where}"
+        found += [row[0] for row in conn.execute(sql, (*chunk, *params))]
+    for marks, chunk in in_lists(found):
+        conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", chunk)
+    conn.execute("RELEASE counted")
+    return found
+
+
 def in_lists(values: Sequence[T]) -> Iterator[tuple[str, Sequence[T]]]:
     """*values* cut for ``IN (...)`` lists: (placeholders, the values) per statement.
 

@@ -12,7 +12,7 @@ applied by :meth:`SQLiteHistory._prune` (from ``maintain`` every minute, or
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from .._model import Run, RunEnd
@@ -31,7 +31,7 @@ from ._history import (
     run_from_row,
 )
 from ._sqlite_chains import PENDING_INSERT
-from ._sqlite_connection import _RETURNING, SQLiteConnection, in_lists, insert_rows
+from ._sqlite_connection import SQLiteConnection, delete_counted, in_lists, insert_rows
 
 __all__ = ["SQLiteHistory"]
 
@@ -72,19 +72,6 @@ def _upstream_runs(conn: sqlite3.Connection, runs: Sequence[RunEnd]) -> list[Run
     return [end for end in runs if end.job_id in found] if found else []
 
 
-def _released(conn: sqlite3.Connection, marks: str, tokens: Sequence[int]) -> Iterable[int]:
-    """Delete the leases of *tokens* (``marks``: their placeholders); the tokens that
-    were there (still this store's)."""
-    if _RETURNING:
-        sql = f"DELETE FROM leases WHERE token IN ({marks}) RETURNING token"
-        return [row[0] for row in conn.execute(sql, tokens)]
-    held = [
-        row[0] for row in conn.execute(f"SELECT token FROM leases WHERE token IN ({marks})", tokens)
-    ]
-    conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", tokens)
-    return held
-
-
 class SQLiteHistory(SQLiteConnection):
     """The ``history`` table: runs recorded, pruned and read."""
 
@@ -110,16 +97,16 @@ class SQLiteHistory(SQLiteConnection):
         with self._write("record runs") as conn:
             # Fenced: a lease another process took over has a new token, untouched here,
             # and the run's row is not written (that process recorded it cut off).
-            held: set[int] = set()
-            for marks, chunk in in_lists(batch.release):
-                held.update(_released(conn, marks, chunk))
-            for attempt, token in batch.again:
-                cursor = conn.execute(
+            released = delete_counted(conn, "leases", "token", batch.release)
+            lost = {
+                token
+                for attempt, token in batch.again
+                if not conn.execute(
                     "UPDATE leases SET attempt = ? WHERE token = ?", (attempt, token)
-                )
-                if cursor.rowcount:
-                    held.add(token)
-            if len(held) < len(batch.release) + len(batch.again):
+                ).rowcount
+            }
+            if lost or released is not batch.release:
+                held = {*released, *(token for _, token in batch.again if token not in lost)}
                 batch, runs = fenced(batch, runs, held)
             insert_rows(conn, _HISTORY_INSERT, batch.rows, _HISTORY_ALIKE)
             # In the transaction of the history rows: an upstream run's end and the

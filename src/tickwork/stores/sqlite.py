@@ -93,7 +93,7 @@ from ._base import JobSchedule, ProcessListing, SharedJobStore, StatsListing, Wi
 from ._chains import ChainStore
 from ._rows import JobRows
 from ._sqlite_chains import SQLiteChains
-from ._sqlite_connection import _RETURNING, in_lists, insert_rows
+from ._sqlite_connection import delete_counted, in_lists, insert_rows
 from ._sqlite_events import SQLiteEvents
 from ._sqlite_outcomes import SQLiteOutcomes
 from ._sqlite_schema import EVENT_ROWS, SCHEMA_VERSION, instant
@@ -139,6 +139,12 @@ _DUE = (
 _DUE_FIRST = _DUE.format(after="")
 _DUE_AFTER = _DUE.format(after="AND (next_fire_us, id) > (?, ?)")
 _TOMBSTONE = "INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)"
+#: A job done firing (remove_done_jobs): no fire time (none given since, elsewhere), and
+#: no lease of another owner (the owner: the parameter).
+_DONE = (
+    "next_fire_us IS NULL AND NOT EXISTS "
+    "(SELECT 1 FROM leases WHERE leases.job_id = jobs.id AND owner != ?)"
+)
 _UPDATE_KEEPING_SCHEDULE = (
     "UPDATE jobs SET name = ?, func_ref = ?, args = ?, kwargs = ?, trigger = ?, options = ?, "
     "paused = ?, consecutive_failures = ?, broken = NULL, seq = ? WHERE id = ?"
@@ -351,23 +357,8 @@ class SQLiteStore(
         for a free instance, or left in the file at a shutdown), which needs the record
         and removes it when its runs end. Returns the ids removed."""
         ids = list(dict.fromkeys(job_ids))
-        gone: list[str] = []
         with self._write("remove jobs done firing") as conn:
-            for marks, chunk in in_lists(ids):
-                done = (
-                    f"jobs WHERE id IN ({marks}) AND next_fire_us IS NULL AND NOT EXISTS "
-                    "(SELECT 1 FROM leases WHERE leases.job_id = jobs.id AND owner != ?)"
-                )
-                if _RETURNING:
-                    sql = f"DELETE FROM {done} RETURNING id"
-                    gone += [row[0] for row in conn.execute(sql, (*chunk, self.owner))]
-                    continue
-                found = [
-                    row[0] for row in conn.execute(f"SELECT id FROM {done}", (*chunk, self.owner))
-                ]
-                for marks_found, found_chunk in in_lists(found):
-                    conn.execute(f"DELETE FROM jobs WHERE id IN ({marks_found})", found_chunk)
-                gone += found
+            gone = list(delete_counted(conn, "jobs", "id", ids, _DONE, (self.owner,)))
             if gone:  # (a tombstone for each, as remove_jobs leaves)
                 seq = self._seq(conn)
                 insert_rows(conn, _TOMBSTONE, [(job_id, seq) for job_id in gone], (1,))
