@@ -197,6 +197,12 @@ def test_the_default_name_is_the_reference_else_the_qualname() -> None:
     assert check({"name": "nightly"})["name"] == "nightly"
 
 
+def test_tags_from_a_generator_are_all_kept() -> None:
+    # The check read the generator; the set was then built from what was left: none.
+    options = check({"tags": (tag for tag in ("a", "b"))})
+    assert options["tags"] == frozenset({"a", "b"})
+
+
 @pytest.mark.parametrize(
     ("option", "value", "error"),
     [
@@ -207,6 +213,8 @@ def test_the_default_name_is_the_reference_else_the_qualname() -> None:
         ("executor", "gpu", ValueError),
         ("executor", ["default"], ValueError),
         ("tags", [1], TypeError),
+        ("tags", {"a": 1}, TypeError),  # (it passed as its keys)
+        ("tags", ["", "x"], ValueError),
         ("start", "yesterday", ValueError),
         ("end", 5, TypeError),
         ("misfire_grace_time", -1, ValueError),

@@ -183,9 +183,16 @@ def _executor(value: object, subject: _Subject) -> str:
 def _tags(value: Any, subject: _Subject) -> frozenset[str]:
     if not value:  # None or empty: the shared empty set
         return _NO_TAGS
-    tags = (value,) if isinstance(value, str) else value
-    if not isinstance(tags, Iterable) or not all(isinstance(tag, str) for tag in tags):
+    if isinstance(value, str):
+        tags: tuple[Any, ...] = (value,)
+    elif isinstance(value, Iterable) and not isinstance(value, Mapping):
+        tags = tuple(value)  # (a generator is read once: all its tags are kept)
+    else:  # (a dict would pass as its keys)
+        raise TypeError(f"tags must be a str or an iterable of str, got {value!r}")
+    if not all(isinstance(tag, str) for tag in tags):
         raise TypeError(f"tags must be strings, got {value!r}")
+    if "" in tags:
+        raise ValueError(f"tags must be non-empty strings, got {value!r}")
     return frozenset(tags) if tags else _NO_TAGS
 
 
