@@ -460,6 +460,26 @@ def test_a_job_can_be_modified_during_its_last_run(
     assert scheduler.get_job("n") is None  # (still its last run: removed after it)
 
 
+async def async_noop() -> None:
+    return None
+
+
+def test_a_new_function_names_the_job_and_picks_its_executor_unless_they_were_given(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # modify_job(func=<coroutine function>) kept "default" (the coroutine then ran with
+    # asyncio.run in a thread) and the old function's name, where add_job picks both.
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", seconds=10, id="plain")
+    scheduler.add_job(noop, "interval", seconds=10, id="named", name="nightly")
+    changed = scheduler.modify_job("plain", func=async_noop)
+    assert (changed.executor, changed.name) == ("asyncio", f"{__name__}:async_noop")
+    kept = scheduler.modify_job("named", func=async_noop, executor="default")
+    assert (kept.executor, kept.name) == ("default", "nightly")
+    back = scheduler.modify_job("plain", func=noop)
+    assert (back.executor, back.name) == ("default", "tests.jobs_for_tests:noop")
+
+
 def test_run_immediately_runs_now_then_on_the_trigger(
     sim: tuple[Scheduler, FakeClock, Events],
 ) -> None:

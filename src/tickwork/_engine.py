@@ -556,14 +556,14 @@ class Engine(JobDecorators, ChainOps, Machine):
         with self._lock:
             self._require_open()
             job = self._job(job_id)
-            func, func_ref = self._function_of(job), job.func_ref
+            func, func_ref = was = self._function_of(job), job.func_ref
             if "func" in changes:
                 func, func_ref = self._resolve_func(changes.pop("func"))
             assert func is not None
             # (During its last run a job has 0 runs left: kept, not checked as if given.)
             last = job.remaining_runs == 0 and "remaining_runs" not in changes
             given = {**changes, "remaining_runs": None} if last else changes
-            options = self._options(options_of(job, given), func, func_ref)
+            options = self._options(options_of(job, given, was=was), func, func_ref)
             if last:
                 options["remaining_runs"] = 0
             if options["after"] != job.after:

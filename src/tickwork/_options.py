@@ -438,18 +438,33 @@ def check_options(
     return done
 
 
-def options_of(job: Job, changes: Mapping[str, Any] = _NO_KWARGS) -> dict[str, Any]:
+def options_of(
+    job: Job,
+    changes: Mapping[str, Any] = _NO_KWARGS,
+    *,
+    was: tuple[Callable[..., Any] | None, str | None] | None = None,
+) -> dict[str, Any]:
     """*job*'s settings as :func:`check_options` takes them, with *changes* applied.
 
     Checking the result gives the job's fields after ``modify_job(**changes)``. A
     setting that follows from a changed option is left out, so it follows again:
     ``coalesce`` replaces ``catchup``, and a new ``max_instances`` picks ``overlap``'s
-    default unless ``overlap`` is changed too. Nothing is checked here.
+    default unless ``overlap`` is changed too. So do the name and the executor a job
+    got by default from its function, when given *was* (the function and its reference
+    before a change of function): a new function names the job and picks its executor,
+    as ``add_job`` would (a coroutine function goes to ``"asyncio"``). Nothing is
+    checked here.
     """
     current = {name: getattr(job, field) for name, field in _FIELDS}
     for name, reset_by in _RESETS:
         if reset_by in changes:
             del current[name]
+    if was is not None:
+        func, ref = was
+        if job.name == (ref or getattr(func, "__qualname__", None) or repr(func)):
+            current["name"] = None
+        if job.executor == ("asyncio" if inspect.iscoroutinefunction(func) else "default"):
+            current["executor"] = None
     current.update(changes)
     return current
 
