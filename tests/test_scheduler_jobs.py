@@ -1046,6 +1046,7 @@ def test_a_lone_surrogate_in_an_id_or_a_name_is_refused_naming_it(
     assert scheduler.get_job("a\ud800") is None  # no job has it: not an encoding error
     with pytest.raises(JobLookupError, match="no job with id"):
         scheduler.pause_job("a\ud800")
+    assert scheduler.history("a\ud800") == []  # (nor a UnicodeEncodeError)
     emoji = scheduler.add_job(noop, "interval", hours=1, id="j\U0001f389", name="\u00e9")
     assert scheduler.get_job(emoji.id) == emoji  # a pair makes one character: fine
     scheduler.shutdown()

@@ -534,11 +534,12 @@ class Engine(JobDecorators, ChainOps, Machine):
                     time.sleep(0.0005)
             else:
                 self._take_results()
+        if job_id is not None and not storable(job_id):
+            return []  # (no job has such an id: add_job refuses it)
         return self._store.history(job_id, limit=limit)
 
     def broken_jobs(self) -> dict[str, str]:
-        """Stored jobs that cannot be loaded (a function that no longer imports, a
-        corrupt row), with the reason for each. They are kept in the store, not run."""
+        """Stored jobs that cannot be loaded, and why (kept in the store, not run)."""
         return self._store.broken_jobs()
 
     # -- changing jobs --------------------------------------------------------------
