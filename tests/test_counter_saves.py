@@ -14,6 +14,7 @@ does.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -327,3 +328,75 @@ def test_run_now_from_the_command_line_during_a_one_offs_run_runs_it_again(
         assert store.get_jobs() == []  # (done after its second run)
     finally:
         store.close()
+
+
+def test_a_change_from_a_scheduler_never_started_keeps_a_pause_made_elsewhere(
+    where: dict[str, str],
+) -> None:
+    # The web process of an app manages jobs through a scheduler it never starts; a
+    # worker runs them, counts their failures and pauses one. Changes made in the web
+    # process went onto the copy it had read before: from its second change on, the
+    # count and the pause were undone, and the failing job ran on.
+    web = Scheduler(store=_open(where), clock=FakeClock(T0), timezone="UTC")
+    web.add_job(f"{HERE}:change_elsewhere", "interval", seconds=10, id="j",
+                args=[where, {}, 0], max_consecutive_failures=3)  # fmt: skip
+    try:
+        for failures in (1, 2, 3):
+            worker = _open(where)  # (the worker's own store object)
+            try:
+                job = worker.get_job("j")
+                paused = failures == 3
+                note = "3 failed" if paused else None
+                counted = evolve(job, consecutive_failures=failures, paused=paused,
+                                 pause_note=note)  # fmt: skip
+                worker.update_job(counted, schedule=False)
+            finally:
+                worker.close()
+            changed = web.modify_job("j", kwargs={"changes": {}, "failing": failures})
+            assert (changed.consecutive_failures, changed.paused) == (failures, paused)
+            stored = _stored(where)
+            assert (stored.consecutive_failures, stored.paused, stored.pause_note) == (
+                failures,
+                paused,
+                note,
+            )
+            assert stored.kwargs == {"changes": {}, "failing": failures}
+        web.reschedule_job("j", "interval", seconds=20)
+        assert (_stored(where).paused, _stored(where).consecutive_failures) == (True, 3)
+    finally:
+        web.shutdown()
+
+
+#: What ``tickwork run-now`` said during the last run below: (status, error output).
+SAID: list[tuple[int, str]] = []
+
+
+def run_now_during_the_last(where: dict[str, str]) -> None:
+    """The last of the job's runs (remaining_runs=1): ask ``tickwork run-now``."""
+    argv = [where["path"]] if "path" in where else [where["dsn"], "--schema", where["schema"]]
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        status = cli_main(["run-now", *argv, "j"], out=io.StringIO())
+    SAID.append((status, errors.getvalue()))
+
+
+def test_run_now_on_a_job_with_no_runs_left_is_refused(where: dict[str, str]) -> None:
+    # The command said a running scheduler "fires it at once"; the fire was recorded
+    # missed, "catchup='latest' runs none of a backlog".
+    SAID.clear()
+    start = datetime.now(timezone.utc) - timedelta(minutes=2)  # (behind the real clock)
+    scheduler = Scheduler(store=_open(where), clock=FakeClock(start),
+                          executors={"default": InlineExecutor()}, timezone="UTC")  # fmt: skip
+    scheduler.add_job(f"{HERE}:run_now_during_the_last", "interval", seconds=60, id="j",
+                      args=[where], remaining_runs=1)  # fmt: skip
+    scheduler.open()
+    try:
+        advance(scheduler, 60)
+        advance(scheduler, 180)
+        assert scheduler.history("j")[0].outcome.value == "success"
+        assert [run.outcome.value for run in scheduler.history("j")] == ["success"]
+    finally:
+        scheduler.shutdown()
+    [(status, said)] = SAID
+    assert status == 2
+    assert "has no runs left (remaining_runs=0)" in said

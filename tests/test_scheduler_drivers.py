@@ -320,6 +320,21 @@ def test_current_run_in_the_process_executor() -> None:
         scheduler.shutdown(wait=True, timeout=LIMIT)
 
 
+def test_a_one_off_that_ran_is_gone_from_the_jobs_read_right_after(scheduler: Scheduler) -> None:
+    # A clean run wakes no one: its end waited for the next step (up to max_wait, with
+    # nothing else due), and get_jobs() listed the one-off that had run meanwhile.
+    ran = threading.Event()
+    scheduler.add_job(ran.set, "date", datetime.now(timezone.utc), id="once")
+    assert ran.wait(LIMIT)
+    ended = scheduler.engine._results  # (ends reported, not yet taken in)
+    deadline = time.monotonic() + LIMIT
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert ended  # (nothing woke the driver to take it in)
+    assert scheduler.get_jobs() == []
+    assert scheduler.get_job("once") is None
+
+
 def test_a_coroutine_job_on_the_thread_scheduler_gets_an_asyncio_executor(
     scheduler: Scheduler,
 ) -> None:

@@ -156,8 +156,9 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
 
     Raises:
         JobLookupError: no job *job_id*, or its record is broken.
-        ValueError: the job is paused (resume it first: a paused job does not fire), or
-            its ``start`` is later than *now* (it fires only within ``[start, end]``).
+        ValueError: the job is paused (resume it first: a paused job does not fire), its
+            ``start`` is later than *now* (it fires only within ``[start, end]``), or it
+            has no runs left (``remaining_runs`` 0: its last run is going).
         StoreError: the store failed, or schedulers kept moving the job (or holding
             it) for 20 tries in a row, about a second.
     """
@@ -174,6 +175,11 @@ def run_job_now(store: JobStore, job_id: str, *, now: datetime) -> Job:
             if job.paused:
                 raise ValueError(
                     f"job {job_id!r} is paused: resume it first (a paused job does not fire)"
+                )
+            if job.remaining_runs == 0:
+                raise ValueError(
+                    f"job {job_id!r} has no runs left (remaining_runs=0): its last run is "
+                    "going, and it is removed after it"
                 )
             if job.start is not None and epoch_us(job.start) > now_us:
                 raise ValueError(

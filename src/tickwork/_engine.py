@@ -452,8 +452,22 @@ class Engine(JobDecorators, ChainOps, Machine):
 
     # -- reading --------------------------------------------------------------------
 
+    def _take_in_ended(self) -> None:
+        """Before a read, take in the runs that ended (a clean run does not wake the
+        driver): history rows, a done job's removal; by the driver's thread, if any."""
+        if not self._results:
+            return
+        if self._driver.running():
+            self.request_flush()
+            deadline = time.monotonic() + _FLUSH_WAIT
+            while self._results and time.monotonic() < deadline:
+                time.sleep(0.0005)
+        else:
+            self._take_results()
+
     def get_job(self, job_id: str) -> Job | None:
         """The job with this id, or None."""
+        self._take_in_ended()
         with self._lock:
             job = self._find(job_id)
         return None if job is None else self._attach(job)
@@ -461,9 +475,9 @@ class Engine(JobDecorators, ChainOps, Machine):
     def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]:
         """All jobs (with *tag*, and paused or not if asked), by next fire time then id."""
         jobs_query(tag, paused)
+        self._take_in_ended()
         link = self._link
-        # (A windowed store holds jobs the core does not: all read, outside the lock.)
-        stored = None
+        stored = None  # (a windowed store holds jobs the core does not: read unlocked)
         if link.window is not None:
             stored = self._store.get_jobs()
             if self._state is SchedulerState.SHUTDOWN:
@@ -488,10 +502,7 @@ class Engine(JobDecorators, ChainOps, Machine):
 
     def next_fire_times(self, job_id: str, count: int = 5) -> list[datetime]:
         """Preview a job's next *count* fire times (a paused job: as if resumed now).
-
-        Raises ``TriggerError``, naming the job and the trigger's error, when its
-        trigger raises instead of giving a time.
-        """
+        Raises ``TriggerError`` (naming the job) when its trigger raises."""
         whole(count, "count", minimum=0)
         with self._lock:
             job = self._job(job_id)
@@ -518,22 +529,11 @@ class Engine(JobDecorators, ChainOps, Machine):
         return job_previous_fire(job, before)
 
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
-        """The newest recorded runs, newest first, of one job or of all: every run
-        (success, failure, interrupted) and every fire that did not run (missed,
-        skipped), of all the processes sharing the store. How much is kept depends on
-        the store (``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...)``)."""
+        """The newest recorded runs, newest first, of one job or of all (every run, and
+        every fire that did not run), of all the processes sharing the store; how much
+        is kept: ``MemoryStore(history=...)``, ``SQLiteStore(history_per_job=...)``."""
         check_history_query(job_id, limit)
-        if self._results:
-            # Runs that ended but are not taken in yet (a clean run does not wake the
-            # driver): have them recorded first. A driver thread takes them in, so their
-            # events reach listeners in its thread as always; without one, do it here.
-            if self._driver.running():
-                self.request_flush()
-                deadline = time.monotonic() + _FLUSH_WAIT
-                while self._results and time.monotonic() < deadline:
-                    time.sleep(0.0005)
-            else:
-                self._take_results()
+        self._take_in_ended()
         if job_id is not None and not storable(job_id):
             return []  # (no job has such an id: add_job refuses it)
         return self._store.history(job_id, limit=limit)
@@ -556,7 +556,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             )
         with self._lock:
             self._require_open()
-            job = self._job(job_id)
+            job = self._job(job_id, fresh=True)
             func, func_ref = was = self._function_of(job), job.func_ref
             if "func" in changes:
                 func, func_ref = self._resolve_func(changes.pop("func"))
@@ -573,7 +573,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
             held_back = start_held_back(before, job)  # (an earlier start: fire earlier)
-            if job.start is not None or job.end is not None or held_back:
+            if (job.start or job.end or held_back) and job.remaining_runs != 0:  # (0: done)
                 now, fire = self._clock.now(), job.next_fire
                 first = job_first_fire(job, now)
                 if (
@@ -600,7 +600,7 @@ class Engine(JobDecorators, ChainOps, Machine):
         """Give a job a new trigger; its next fire time is recomputed from now."""
         with self._lock:
             self._require_open()
-            job = self._job(job_id)
+            job = self._job(job_id, fresh=True)
             now = self._clock.now()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
             resolve_filters(spec.trigger)
@@ -794,20 +794,20 @@ class Engine(JobDecorators, ChainOps, Machine):
         if self._state is SchedulerState.SHUTDOWN:
             raise SchedulerStateError("the scheduler has been shut down")
 
-    def _job(self, job_id: str) -> Job:
+    def _job(self, job_id: str, *, fresh: bool = False) -> Job:
         job = self._find(job_id)
         if job is None:
             raise JobLookupError(f"no job with id {job_id!r}")
-        return job
+        # (fresh: as stored when others may change it; a change goes onto theirs, a pause
+        # for failures included, not onto a copy this process read before.)
+        return (self._link.stored(job_id) or job) if fresh and self._link.shared else job
 
     def _save(
         self, job: Job, kind: EventKind, reason: str | None = None, *, schedule: bool = True
     ) -> tuple[Job, Event]:
         """Persist and re-index a changed job (lock held); return it and its event.
-
-        ``schedule=False``: the change leaves the fire state alone, so the store keeps
-        its own (another process may have claimed a fire since this one looked).
-        """
+        ``schedule=False``: the store keeps its fire state (another process may have
+        claimed a fire since this one looked)."""
         self._store.update_job(job, schedule=schedule)
         self._link.keep(job)
         self._router.invalidate()

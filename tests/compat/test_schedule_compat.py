@@ -476,6 +476,11 @@ def test_a_random_range_too_large_is_refused_whatever_is_drawn(sched: Scheduler,
         sched.every(1).to(10**9).weeks.do(job)
 
 
+def test_a_random_range_of_fractions_is_refused_naming_the_chain(sched: Scheduler) -> None:
+    with pytest.raises(ScheduleValueError, match=r"^every\(1\.5\)\.to\(3\)\.seconds: "):
+        sched.every(1.5).to(3).seconds.do(job)
+
+
 @pytest.mark.parametrize(
     "chain",
     [

@@ -58,6 +58,14 @@ def write_pid_then_sleep(path: str, seconds: float) -> None:
     time.sleep(seconds)
 
 
+def write_pid_then_compute(path: str, seconds: float) -> int:
+    """Write this process's id to *path*, then compute in one long C call (holding the
+    GIL all along: no other thread of the process runs meanwhile)."""
+    Path(path + ".tmp").write_text(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    return sum(range(int(seconds * 50_000_000)))
+
+
 def sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds

@@ -67,6 +67,7 @@ def test_a_plain_function_past_its_timeout_is_reported_timed_out_when_it_returns
     assert result.started_at is not None
     assert result.finished_at is not None
     assert result.finished_at - result.started_at >= timedelta(seconds=0.3)
+    assert "could not be stopped, and ran on to its end" in str(result.exception)
 
 
 def test_a_job_within_its_timeout_succeeds(executor: AsyncioExecutor, recorder: Recorder) -> None:

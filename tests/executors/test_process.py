@@ -310,7 +310,8 @@ from tests.executors import jobs
 
 executor = ProcessExecutor(max_workers=1)
 executor.start(jobs.Recorder(), SystemClock())
-executor.submit(jobs.make_request(jobs.write_pid_then_sleep, sys.argv[1], 30.0))
+job = getattr(jobs, sys.argv[2])
+executor.submit(jobs.make_request(job, sys.argv[1], 30.0))
 time.sleep(60)
 """
 
@@ -324,12 +325,14 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc to see the worker end")
-def test_a_worker_ends_when_its_schedulers_process_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("job", ["write_pid_then_sleep", "write_pid_then_compute"])
+def test_a_worker_ends_when_its_schedulers_process_is_killed(tmp_path: Path, job: str) -> None:
     # Left running, its run went on (past its timeout, which the parent enforced) while
     # another process that took the dead one's claims over ran the same fire again.
+    # (In a long C call, which holds the GIL, only the kernel can end it at once.)
     pid_file = tmp_path / "worker.pid"
     parent = subprocess.Popen(
-        [sys.executable, "-c", _PARENT, str(pid_file)],
+        [sys.executable, "-c", _PARENT, str(pid_file), job],
         cwd=Path(__file__).parents[2],
         stderr=subprocess.DEVNULL,
     )

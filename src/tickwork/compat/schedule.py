@@ -585,6 +585,9 @@ class Job:
         large (a draw past the year 9999). Each draw is checked again when made: one
         failing after a run left that run's next_run as it was (run twice at once)."""
         chain = f"every({self.interval!r}).to({self.latest!r})"
+        if not (isinstance(self.interval, int) and isinstance(self.latest, int)):
+            # (schedule's random.randint raises a bare "non-integer arg 1 for randrange()")
+            raise ScheduleValueError(f"{chain}.{unit}: a random interval takes whole numbers")
         if _period(unit, self.interval, chain) <= _ZERO:
             raise ScheduleValueError(
                 f"Invalid interval ({chain}.{unit}): a draw of {self.interval!r} would "

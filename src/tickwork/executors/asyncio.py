@@ -57,7 +57,7 @@ class _Cancel(enum.Enum):
 
 
 class _Record:
-    __slots__ = ("cancelled_by", "reported", "request", "started_at", "timer")
+    __slots__ = ("cancelled_by", "in_thread", "reported", "request", "started_at", "timer")
 
     def __init__(self, request: RunRequest) -> None:
         self.request = request
@@ -65,6 +65,7 @@ class _Record:
         self.reported = False
         self.cancelled_by: _Cancel | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.in_thread = False  # a plain function: its thread cannot be stopped
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -414,6 +415,7 @@ class AsyncioExecutor(BatchExecutor):
             result = await asyncio.shield(future)
         except asyncio.CancelledError:
             if record.cancelled_by is _Cancel.TIMEOUT:
+                record.in_thread = True
                 # A thread cannot be stopped: the run is over, and reported timed out,
                 # when the function returns. Until then it holds its instance
                 # (max_instances): a run of the next fire must not pile up beside it.
@@ -428,9 +430,12 @@ class AsyncioExecutor(BatchExecutor):
         # The outcome of a run this executor cancelled is decided by why it cancelled it.
         if record.cancelled_by is _Cancel.TIMEOUT:
             request = record.request
-            timeout = JobTimeout(
-                f"job {request.job_id!r} timed out after {request.timeout} s and was cancelled"
+            how = (
+                "; its thread could not be stopped, and ran on to its end"
+                if record.in_thread
+                else " and was cancelled"
             )
+            timeout = JobTimeout(f"job {request.job_id!r} timed out after {request.timeout} s{how}")
             self._finish(record, Outcome.FAILURE, exception=timeout)
         elif record.cancelled_by is _Cancel.SHUTDOWN:
             self._finish(record, Outcome.INTERRUPTED)

@@ -23,6 +23,7 @@ always does) can copy locks in a held state; Python 3.12 warns about it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import inspect
 import itertools
 import logging
@@ -60,6 +61,9 @@ _GRACE = 1.0
 
 _numbers = itertools.count(1)
 
+#: prctl's option that has a child signalled when its parent (thread) dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
 #: What a worker sends when the job itself begins, before its result.
 _STARTED = bytes(ForkingPickler.dumps(("started", None, None)))
 
@@ -72,6 +76,7 @@ def _worker_main(conn: Connection) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what a
     # Ctrl-C means, so a worker ignores it rather than dying mid-run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _killed_with_parent()
     parent = multiprocessing.parent_process()
     if parent is not None and parent.sentinel is not None:
         threading.Thread(
@@ -85,6 +90,20 @@ def _worker_main(conn: Connection) -> None:
         if request is None:
             return
         conn.send_bytes(_run_in_child(conn, request))
+
+
+def _killed_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the thread that started it (the
+    executor's dispatcher, which outlives its workers) ends: a job in a long C call
+    holds the GIL, and the watch thread of :func:`_die_with` cannot run until it
+    returns. (Elsewhere, or if this fails, that thread is the only watch.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # (a libc without prctl: the watch thread still ends the worker)
+        logger.debug("tickwork: prctl(PR_SET_PDEATHSIG) is not available", exc_info=True)
 
 
 def _die_with(sentinel: int) -> None:
