@@ -38,6 +38,7 @@ from ._model import (
     Overlap,
     RetryPolicy,
     Run,
+    counters_of,
     evolve,
     make_job,
 )
@@ -635,11 +636,9 @@ class Engine(JobDecorators, ChainOps, Machine):
         return job
 
     def resume_job(self, job_id: str) -> Job:
-        """Let a paused job fire again, from its first fire time at or after now.
-
-        Fire times that passed while it was paused are not caught up: pausing means
-        "do not run". (Pausing the whole scheduler is different: see :meth:`pause`.)
-        """
+        """Let a paused job fire again, from its first fire time at or after now. Fire
+        times that passed while it was paused are not caught up: pausing means "do not
+        run". (Pausing the whole scheduler is different: see :meth:`pause`.)"""
         with self._lock:
             self._require_open()
             job = self._job(job_id)
@@ -798,9 +797,9 @@ class Engine(JobDecorators, ChainOps, Machine):
         job = self._find(job_id)
         if job is None:
             raise JobLookupError(f"no job with id {job_id!r}")
-        # (fresh: as stored when others may change it; a change goes onto theirs, a pause
-        # for failures included, not onto a copy this process read before.)
-        return (self._link.stored(job_id) or job) if fresh and self._link.shared else job
+        if fresh and self._link.shared:  # (a change goes onto others' count and pause)
+            return counters_of(job, self._link.stored(job_id) or job)
+        return job
 
     def _save(
         self, job: Job, kind: EventKind, reason: str | None = None, *, schedule: bool = True

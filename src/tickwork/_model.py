@@ -334,6 +334,24 @@ def evolve(job: Job, **changes: Any) -> Job:
     return _evolve(job, **changes)
 
 
+def counters_of(job: Job, stored: Job) -> Job:
+    """*job* with the failure count and the pause of *stored* (the record another
+    process may have changed since this one read it), for a change made here to go onto
+    them instead of undoing them."""
+    if (stored.consecutive_failures, stored.paused, stored.pause_note) == (
+        job.consecutive_failures,
+        job.paused,
+        job.pause_note,
+    ):
+        return job
+    return evolve(
+        job,
+        consecutive_failures=stored.consecutive_failures,
+        paused=stored.paused,
+        pause_note=stored.pause_note,
+    )
+
+
 def with_counters(stored: Job, mine: Job, paused_here: bool) -> Job | None:
     """*stored* (a job as another process left it) with the counters of this process's
     copy *mine*: its failure count, and its pause when *paused_here*; None when it holds
