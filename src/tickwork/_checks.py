@@ -146,15 +146,16 @@ def storable_text(value: str, name: str) -> None:
     pair apart): it has no UTF-8, so SQLite and PostgreSQL cannot write it, nor can a log
     file or a web page show it. Checked for every store, so a job does not stop working
     the day it moves from memory to a database."""
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError as error:
-            shown = repr(value) if len(value) <= 80 else f"{value[:77]!r}..."
-            raise ValueError(
-                f"{name}={shown} holds the lone surrogate {value[error.start]!r} at index "
-                f"{error.start}, which no store can write (it has no UTF-8): pass valid text"
-            ) from None
+    if storable(value):
+        return
+    try:
+        value.encode()
+    except UnicodeEncodeError as error:  # (what storable found: where it is, to say)
+        shown = repr(value) if len(value) <= 80 else f"{value[:77]!r}..."
+        raise ValueError(
+            f"{name}={shown} holds the lone surrogate {value[error.start]!r} at index "
+            f"{error.start}, which no store can write (it has no UTF-8): pass valid text"
+        ) from None
 
 
 def jobs_query(tag: object, paused: object) -> None:

@@ -558,7 +558,8 @@ class Engine(JobDecorators, ChainOps, Machine):
         with self._lock:
             self._require_open()
             job = self._job(job_id, fresh=True)
-            func, func_ref = was = self._function_of(job), job.func_ref
+            func, func_ref = self._function_of(job), job.func_ref
+            was = (func, func_ref) if "func" in changes else None  # (the one replaced)
             if "func" in changes:
                 func, func_ref = self._resolve_func(changes.pop("func"))
             assert func is not None

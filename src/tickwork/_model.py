@@ -338,12 +338,6 @@ def counters_of(job: Job, stored: Job) -> Job:
     """*job* with the failure count and the pause of *stored* (the record another
     process may have changed since this one read it), for a change made here to go onto
     them instead of undoing them."""
-    if (stored.consecutive_failures, stored.paused, stored.pause_note) == (
-        job.consecutive_failures,
-        job.paused,
-        job.pause_note,
-    ):
-        return job
     return evolve(
         job,
         consecutive_failures=stored.consecutive_failures,

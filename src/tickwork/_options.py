@@ -131,10 +131,14 @@ class Option:
 # -- the checks, in table order -------------------------------------------------------
 
 
+def _default_name(func: object, func_ref: str | None) -> str:
+    """The name of a job given none: its function's reference (or qualified name)."""
+    return func_ref or getattr(func, "__qualname__", None) or repr(func)
+
+
 def _name(value: object, subject: _Subject) -> str:
     if value is None:
-        func = subject.func
-        return subject.func_ref or getattr(func, "__qualname__", None) or repr(func)
+        return _default_name(subject.func, subject.func_ref)
     if not isinstance(value, str):
         raise TypeError(f"name must be a str, got {value!r}")
     storable_text(value, "name")
@@ -461,7 +465,7 @@ def options_of(
             del current[name]
     if was is not None:
         func, ref = was
-        if job.name == (ref or getattr(func, "__qualname__", None) or repr(func)):
+        if job.name == _default_name(func, ref):
             current["name"] = None
         if job.executor == ("asyncio" if inspect.iscoroutinefunction(func) else "default"):
             current["executor"] = None

@@ -125,29 +125,23 @@ class AsyncioExecutor(BatchExecutor):
     enforces_timeout = True
     kind = "asyncio"
 
+    # The state of one loop's service (see _renew).
+    _thread: threading.Thread | None
+    _held: list[RunRequest]
+    _running: dict[asyncio.Task[None], _Record]
+    _done: list[RunResult]
+    _report_many: Callable[[list[RunResult]], None] | None
+    _spared: set[asyncio.Task[None]]
+
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if loop is not None and not isinstance(loop, asyncio.AbstractEventLoop):
             raise TypeError(f"loop must be an asyncio event loop or None, got {loop!r}")
         self._loop = loop
-        self._owns_loop = False
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._closed = False
-        self._shutdown_called = False
-        # Set by take_unstarted (the scheduler is shutting down): batches reaching the
-        # loop wait in _held for it instead of starting (guarded by _lock).
-        self._holding = False
-        self._held: list[RunRequest] = []
-        self._running: dict[asyncio.Task[None], _Record] = {}  # touched on the loop only
         # Whether each job function is a coroutine function: asked once per function, not
         # once per run (on the loop only). Weak keys: an entry never keeps a function alive.
         self._coroutines: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
-        # Results of the current loop turn, handed over at once by _flush (on the loop only).
-        self._done: list[RunResult] = []
-        self._report_many: Callable[[list[RunResult]], None] | None = None
-        # The runs a shutdown was called from (see _spare_callers): never waited for
-        # nor cancelled by it, reported when they end (on the loop only).
-        self._spared: set[asyncio.Task[None]] = set()
+        self._renew()
 
     def __repr__(self) -> str:
         return f"AsyncioExecutor(loop={self._loop!r})"
@@ -203,16 +197,24 @@ class AsyncioExecutor(BatchExecutor):
             )
 
     def _renew(self) -> None:
-        # (Lock held.) Moving to a new loop: what belonged to the old one is gone with
-        # it (its scheduler shut down, or its loop closed).
+        """The state of one loop's service, fresh: made new, or moving to a new loop
+        (what belonged to the old one is gone with it: its scheduler shut down, or its
+        loop closed; lock held)."""
         self._owns_loop = False
         self._thread = None
-        self._closed = self._shutdown_called = self._holding = False
+        self._closed = False
+        self._shutdown_called = False
+        # Set by take_unstarted (the scheduler is shutting down): batches reaching the
+        # loop wait in _held for it instead of starting (guarded by _lock).
+        self._holding = False
         self._held = []
-        self._running = {}
-        self._spared = set()
+        self._running = {}  # touched on the loop only
+        # Results of the current loop turn, handed over at once by _flush (on the loop only).
         self._done = []
         self._report_many = None
+        # The runs a shutdown was called from (see _spare_callers): never waited for
+        # nor cancelled by it, reported when they end (on the loop only).
+        self._spared = set()
 
     # -- submitting ------------------------------------------------------------------
 

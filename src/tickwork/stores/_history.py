@@ -363,16 +363,15 @@ def leases_of(
 
 def fenced(
     batch: Recorded, runs: Sequence[RunEnd], kept: Container[int]
-) -> tuple[Recorded, list[RunEnd]]:
-    """*batch* without the rows (and the lease changes) of runs whose lease is no longer
-    this store's (*kept*: the tokens still held): another process took the run over,
-    recorded it cut off and may run it again; the stalled process that ran it must not
-    record its end as well (logged instead). Also the runs kept."""
-    rows, tokens, kept_runs = [], [], []
+) -> tuple[list[tuple[Any, ...]], list[RunEnd]]:
+    """The rows of *batch*, and the *runs* they record, but those whose lease is no
+    longer this store's (*kept*: the tokens still held): another process took the run
+    over, recorded it cut off and may run it again; the stalled process that ran it must
+    not record its end as well (logged instead)."""
+    rows, kept_runs = [], []
     for run, row, token in zip(runs, batch.rows, batch.tokens, strict=True):
         if token is None or token in kept:
             rows.append(row)
-            tokens.append(token)
             kept_runs.append(run)
         else:
             logger.warning(
@@ -383,11 +382,4 @@ def fenced(
                 run.attempt,
                 run.outcome.value,
             )
-    kept_batch = Recorded(
-        rows,
-        [token for token in batch.release if token in kept],
-        batch.released,
-        [(attempt, token) for attempt, token in batch.again if token in kept],
-        tokens,
-    )
-    return kept_batch, kept_runs
+    return rows, kept_runs

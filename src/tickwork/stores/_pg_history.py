@@ -150,8 +150,8 @@ class PGHistory(PGConnection):
                 },
             )
             tx.wrote = True
-        if held is not None:  # (some runs' leases were taken over: logged)
-            fenced(batch, runs, set(held))
+        if held is not None:  # (some runs' leases were taken over: their rows left out)
+            fenced(batch, runs, set(held))  # (logs them)
         for key in batch.released:
             self._taken_from_me.pop(key, None)  # once committed
             self._leases.pop(key, None)

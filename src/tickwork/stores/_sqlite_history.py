@@ -105,10 +105,11 @@ class SQLiteHistory(SQLiteConnection):
                     "UPDATE leases SET attempt = ? WHERE token = ?", (attempt, token)
                 ).rowcount
             }
+            rows = batch.rows
             if lost or released is not batch.release:
                 held = {*released, *(token for _, token in batch.again if token not in lost)}
-                batch, runs = fenced(batch, runs, held)
-            insert_rows(conn, _HISTORY_INSERT, batch.rows, _HISTORY_ALIKE)
+                rows, runs = fenced(batch, runs, held)
+            insert_rows(conn, _HISTORY_INSERT, rows, _HISTORY_ALIKE)
             # In the transaction of the history rows: an upstream run's end and the
             # hand-over to its downstream runs are written together or not at all. Only
             # the runs of jobs with downstream jobs hand over: read here, under the

@@ -439,17 +439,12 @@ class SQLiteLeases(SQLiteHistory):
                 holder = identity()
                 for token, job_id, scheduled_us, attempt, owner in rows:
                     conn.execute("DELETE FROM leases WHERE token = ?", (token,))
+                    # (The attempt made positive: the taker runs it now, started.)
+                    row = (job_id, scheduled_us, abs(attempt), self.owner, now_us + lease_us)
                     cursor = conn.execute(
                         "INSERT INTO leases (job_id, scheduled_us, attempt, owner, expires_us, "
                         "holder) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            job_id,
-                            scheduled_us,
-                            abs(attempt),
-                            self.owner,
-                            now_us + lease_us,
-                            holder,
-                        ),  # fmt: skip (the taker runs it now: started)
+                        (*row, holder),
                     )
                     self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
                     taken.append(
