@@ -7,8 +7,10 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 import tickwork
 from tickwork import RetryPolicy, Scheduler
+from tickwork._cli import stores as cli_stores
 from tickwork.cli import _read_only, main
 from tickwork.executors import InlineExecutor
 from tickwork.stores import SQLiteStore
@@ -76,6 +79,27 @@ def test_bad_input_exits_2_with_a_message(
 ) -> None:
     assert main(argv, out=io.StringIO()) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "typed", "hint"),
+    [
+        ("--after", "2024-03-09", "2024-03-09T00:00:00+00:00"),
+        ("--before", "2024-03-09", "2024-03-09T00:00:00+00:00"),
+        ("--after", "2024-03-09T12:30", "2024-03-09T12:30:00+00:00"),
+    ],
+)
+def test_a_moment_without_offset_gets_a_hint_that_works(
+    option: str, typed: str, hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The hint used to append "+00:00" to what was typed: "2024-03-09+00:00" is read as
+    # a naive datetime, and the same error came back.
+    base = ["next", "0 9 * * *", "--tz", "UTC", "-n", "1"]
+    if option == "--before":
+        base = ["next", "0 9 * * *", "--tz", "UTC", "--previous", "1"]
+    assert main([*base, option, typed], out=io.StringIO()) == 2
+    assert f"{option} must carry an offset, e.g. {hint}\n" in capsys.readouterr().err
+    assert main([*base, option, hint], out=io.StringIO()) == 0
 
 
 def test_demo_fires_live_and_summarizes() -> None:
@@ -278,7 +302,11 @@ def test_history_failed_finds_old_failures_and_missed_fires(tmp_path: Path) -> N
     assert {row[3] for row in history_rows(str(path), "--limit", "2")} == {"success"}
 
 
-def test_history_truncates_long_errors_to_one_line(tmp_path: Path) -> None:
+def test_history_prints_long_errors_whole_on_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/cli.md: "Into a pipe, rows are printed whole" (the error was cut at 80).
+    monkeypatch.delenv("COLUMNS", raising=False)
     path = tmp_path / "jobs.db"
     store = SQLiteStore(path)
     store.open()
@@ -294,8 +322,14 @@ def test_history_truncates_long_errors_to_one_line(tmp_path: Path) -> None:
     status, text = run("history", str(path))
     assert status == 0
     [row] = table(text, "The newest 1 run in")
-    assert row[6] == "ValueError: first line " + "x" * (80 - 26) + "..."
-    assert len(row[6]) == 80
+    assert row[6] == "ValueError: first line " + "x" * 200
+    # At a terminal's width it is cut there, with "…".
+    monkeypatch.setenv("COLUMNS", "100")
+    status, text = run("history", str(path))
+    [row] = table(text, "The newest 1 run in")
+    assert row[6].startswith("ValueError: first line xxx")
+    assert row[6].endswith("…")
+    assert max(len(line) for line in text.splitlines() if line.startswith("  ")) == 100
 
 
 def test_jobs_lists_broken_rows_under_their_own_heading(job_file: Path) -> None:
@@ -395,6 +429,72 @@ def test_bad_options_exit_2_before_the_file_is_read(
 ) -> None:
     assert main(argv, out=io.StringIO()) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["jobs"], ["history"], ["check"], ["next", "tick"], ["pause", "tick"]]
+)
+def test_a_file_another_process_holds_locked_is_an_error_not_a_hang(
+    argv: list[str],
+    job_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The reads copied the file with Connection.backup, which retries a busy file
+    # forever: `tickwork jobs` hung while an sqlite3 shell held the file locked.
+    monkeypatch.setattr(cli_stores, "LOCK_TIMEOUT", 0.1)
+    words = [argv[0], str(job_file), *argv[1:]]
+    holder = sqlite3.connect(job_file, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE meta SET value = value")
+    statuses: list[int] = []
+    thread = threading.Thread(
+        target=lambda: statuses.append(main(words, out=io.StringIO())), daemon=True
+    )
+    thread.start()
+    try:
+        thread.join(5)
+        assert not thread.is_alive(), f"tickwork {argv[0]} hangs on a locked file"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        thread.join(10)
+    assert statuses == [2]
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read {str(job_file)!r}: database is locked")
+    assert "another process holds it locked (waited 0.1 s)" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_reading_a_file_no_one_has_open_leaves_no_files_beside_it(job_file: Path) -> None:
+    assert sorted(os.listdir(job_file.parent)) == ["jobs.db"]
+    before = job_file.read_bytes()
+    for argv in (["jobs"], ["history"], ["check"], ["next", "tick"]):
+        assert main([argv[0], str(job_file), *argv[1:]], out=io.StringIO()) in (0, 1)
+        # The -wal and -shm files the read-only connection made are gone again.
+        assert sorted(os.listdir(job_file.parent)) == ["jobs.db"], argv
+        assert job_file.read_bytes() == before
+
+
+def test_reading_a_file_another_process_has_open_leaves_its_files_alone(job_file: Path) -> None:
+    other = sqlite3.connect(job_file)
+    try:
+        assert other.execute("SELECT count(*) FROM jobs").fetchone() == (4,)
+        assert main(["jobs", str(job_file)], out=io.StringIO()) == 0
+        assert {"jobs.db-wal", "jobs.db-shm"} <= set(os.listdir(job_file.parent))
+        assert other.execute("SELECT count(*) FROM jobs").fetchone() == (4,)
+    finally:
+        other.close()
+    assert sorted(os.listdir(job_file.parent)) == ["jobs.db"]  # (it was the last)
+
+
+def test_a_directory_is_named_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["jobs", str(tmp_path)], ["pause", str(tmp_path), "tick"]):
+        assert main(argv, out=io.StringIO()) == 2
+        assert (
+            capsys.readouterr().err == f"error: {str(tmp_path)!r} is a directory, not a job file\n"
+        )
 
 
 def test_next_into_a_closed_pipe_exits_quietly() -> None:

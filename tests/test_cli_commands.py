@@ -230,7 +230,7 @@ def test_a_hashed_expression_takes_the_key_a_job_id_would_give() -> None:
     status, text = run("explain", "H 9 * * *", "--hash-key", "backup")
     assert status == 0
     assert "(H: minute" in text
-    status, _ = run("explain", "H 9 * * *")  # no key: the error names hash_key
+    status, _ = run("explain", "H 9 * * *")  # no key: the error names --hash-key
     assert status == 2
 
 
@@ -255,6 +255,14 @@ def test_previous_of_a_stored_job(live: Target) -> None:
         (["pause", "nowhere.db", "x"], "no such file: 'nowhere.db'"),
         (["check", "nowhere.db", "--failures", "0"], "--failures must be 1 or more"),
         (["metrics", "nowhere.db", "--listen", "localhost"], "HOST:PORT"),
+        # Said to a shell user, not as the Python call to write.
+        (["next", "H 9 * * *"], "has hashed values (H): give --hash-key KEY"),
+        (["explain", "H 9 * * *", "--previous", "1"], "give --hash-key KEY"),
+        (
+            ["dashboard", "nowhere.db", "--host", "0.0.0.0", "--allow-actions"],
+            "--allow-actions needs a loopback --host (127.0.0.1, ::1 or localhost), got '0.0.0.0'",
+        ),
+        (["jobs", "."], "error: '.' is a directory, not a job file"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

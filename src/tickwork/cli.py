@@ -33,7 +33,7 @@ from . import __version__
 from ._checks import seconds
 from ._cli.emit import emit_command
 from ._cli.health import check_command
-from ._cli.output import Output
+from ._cli.output import Output, printable
 from ._cli.reads import explain_command, history_command, jobs_command, next_command
 from ._cli.stores import is_dsn as _is_dsn
 from ._cli.stores import live, reading
@@ -208,6 +208,9 @@ def _parser() -> argparse.ArgumentParser:
 _BROKEN_PIPE = 141
 #: The exit status for bad usage or a store that cannot be read.
 _USAGE = 2
+#: The hosts ``tickwork.web.serve`` treats as this machine only, where the dashboard's
+#: actions need no authorize hook.
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Output], int]] = {
     "next": next_command,
@@ -237,7 +240,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
             return _dashboard(args, output)
         return _COMMANDS[args.command](args, output)
     except (TickworkError, ValueError, TypeError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"error: {printable(' '.join(str(error).split()))}", file=sys.stderr)
         return _USAGE
     except KeyboardInterrupt:
         return 130
@@ -322,6 +325,14 @@ def _dashboard(args: argparse.Namespace, out: Output) -> int:
     web = _feature("tickwork.web", "serve")
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0 to 65535, got {args.port}")
+    if args.allow_actions and args.host not in _LOOPBACK:
+        # serve() allows the actions of this machine's users on a loopback host; on any
+        # other, it needs an authorize hook, which a command line cannot give.
+        raise ValueError(
+            f"--allow-actions needs a loopback --host (127.0.0.1, ::1 or localhost), got "
+            f"{args.host!r}: anyone who reaches the port could change jobs; to offer actions "
+            "to other machines, mount tickwork.web.wsgi_app with an authorize hook"
+        )
     with live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name):
         listens: list[bool] = []
 

@@ -60,6 +60,32 @@ CASES = [
         ],
         id="interval-across-the-change",
     ),
+    pytest.param(
+        # The note is about the wall time shown: an interval's fire at 01:00 EDT and its
+        # fire at 01:00 EST an hour later show the same wall time too.
+        IntervalTrigger(
+            minutes=30, start=datetime(2024, 11, 3, 4, 0, tzinfo=UTC), timezone="America/New_York"
+        ),
+        datetime(2024, 11, 3, 4, 10, tzinfo=UTC),
+        [
+            ("2024-11-03 00:30 -0400", ""),
+            (
+                "2024-11-03 01:00 -0400",
+                "01:00 happens twice that night (clocks fall back); this is the first pass",
+            ),
+            (
+                "2024-11-03 01:30 -0400",
+                "01:30 happens twice that night (clocks fall back); this is the first pass",
+            ),
+            (
+                "2024-11-03 01:00 -0500",
+                "01:00 happens twice that night (clocks fall back); this is the second pass",
+            ),
+            ("2024-11-03 01:30 -0500", "this is the second pass"),
+            ("2024-11-03 02:00 -0500", ""),
+        ],
+        id="interval-through-the-fall-back-overlap",
+    ),
 ]
 
 

@@ -286,6 +286,14 @@ def test_refresh_can_be_turned_off(make_client: Maker, ran: Scheduler) -> None:
         wsgi_app(ran, refresh=-1)
 
 
+def test_a_title_that_is_not_a_str_is_refused(make_client: Maker, ran: Scheduler) -> None:
+    # It was taken as str(title): title=None rendered "None" in the header.
+    for title in (None, 42, b"ops"):
+        with pytest.raises(TypeError, match=f"title must be a str, got {re.escape(repr(title))}"):
+            wsgi_app(ran, title=title)  # type: ignore[arg-type]
+    assert "<title>Jobs · Ops</title>" in make_client(ran, title="Ops").get("/").text
+
+
 def test_static_files_and_head(make_client: Maker, ran: Scheduler) -> None:
     client = make_client(ran)
     script = client.get("/static/dashboard.js")

@@ -92,10 +92,10 @@ def check_command(args: argparse.Namespace, out: Output) -> int:
             }
         )
     elif healthy:
-        out.line(out.paint(f"OK: {count} job(s) checked in {name}", "green"))
+        out.line(f"OK: {count} job(s) checked in {name}", "green")
     else:
         for item in problems:
-            out.line(out.paint(f"{item['problem']}: {item['message']}", _STYLES[item["problem"]]))
+            out.line(f"{item['problem']}: {item['message']}", _STYLES[item["problem"]])
     return 0 if healthy else UNHEALTHY
 
 

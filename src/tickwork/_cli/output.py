@@ -2,9 +2,14 @@
 on a terminal, JSON for machines, progress on stderr.
 
 * Tables are cut to the terminal's width (``shutil.get_terminal_size``) when standard
-  output is a terminal, or to ``$COLUMNS`` when that is set: the widest columns are
-  cut first, a cut cell ends with "…" ("..." where the output cannot encode it), and a
-  row never wraps. Into a pipe, rows are printed whole.
+  output is a terminal, or to ``$COLUMNS`` when that is set: the widest columns other
+  than the key ones are cut first, a cut cell ends with "…" ("..." where the output
+  cannot encode it), then those columns are left out one by one; the key columns are
+  never cut (when they alone do not fit, the row is wider than the width). Into a pipe,
+  rows are printed whole.
+* Control characters (C0, DEL, C1) from the store, in an error message or a job id, are
+  printed as escapes (``\x1b``), never raw: on a terminal they would move the cursor,
+  retitle the window or hide what follows. ``--json`` prints them as they are.
 * Colours (failures red, late or missed yellow, successes green) only when the output
   is a terminal and ``NO_COLOR`` is not set (https://no-color.org), never with
   ``--json``.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -26,15 +32,28 @@ from typing import Any, TextIO
 from .._model import Job, Run
 from ..triggers import CronTrigger, Trigger
 
-__all__ = ["Output", "Progress", "iso", "job_data", "run_data", "seconds_of"]
+__all__ = ["Output", "Progress", "iso", "job_data", "printable", "run_data", "seconds_of"]
 
 _STYLES = {"red": "31", "yellow": "33", "green": "32", "bold": "1", "dim": "2"}
-#: The narrowest a column is cut to.
-#: The shortest a column other than a key one gets before a key column is cut.
-_LEAST = 4
+#: The narrowest a column other than a key one is cut to (or its header, if wider)
+#: before it is left out.
 _MIN_WIDTH = 8
+#: C0 controls, DEL and C1 controls: what a terminal takes as commands, not text.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: The same but the newline, which a line of output may hold (a blank line before it).
+_CONTROLS_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 #: The keys of ``CronTrigger.to_dict()`` that its short description shows.
 _CRON_ESSENTIALS = frozenset({"type", "expression", "timezone"})
+
+
+def printable(text: str) -> str:
+    """*text* with each control character (C0, DEL, C1) written as ``repr`` writes it
+    (``\\x1b``): text from a store cannot then command the terminal it is shown on."""
+    return _CONTROLS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -75,9 +94,9 @@ class Output:
         except (UnicodeEncodeError, LookupError):
             self.ellipsis = "..."
 
-    def line(self, text: str = "") -> None:
-        """Print one line."""
-        print(text, file=self.stream)
+    def line(self, text: str = "", style: str | None = None) -> None:
+        """Print *text* (its control characters escaped, newlines kept), in *style*."""
+        print(self.paint(_CONTROLS_BUT_NEWLINE.sub(_escape, text), style), file=self.stream)
 
     def json(self, data: Mapping[str, Any]) -> None:
         """Print *data* as one JSON document."""
@@ -96,25 +115,27 @@ class Output:
         *,
         right: Sequence[int] = (),
         keep: Sequence[int] = (),
+        drop: Sequence[int] = (),
         styles: Sequence[Sequence[str | None]] | None = None,
     ) -> None:
         """Print *rows* under *header* in aligned columns (those in *right* aligned
-        right), fitted to the width (the columns in *keep* are cut only when cutting
-        the others is not enough); *styles* gives each cell's colour."""
+        right), fitted to the width: the columns not in *keep* are cut, then left out
+        one by one, those in *drop* first, then the others from the right; the key
+        columns in *keep* are never cut. *styles* gives each cell's colour."""
         count = len(header)
+        header = [printable(name) for name in header]
+        rows = [[printable(cell) for cell in row] for row in rows]
         widths = [max(len(row[i]) for row in (header, *rows)) for i in range(count)]
+        shown = dict(enumerate(widths))
         if self.width is not None:
-            headers = [len(name) for name in header]
-            others = [i for i in range(count) if i not in keep]
-            widths = _fit(widths, headers, self.width, others)
-            # The key columns stay whole while the others can go shorter still, to a
-            # few characters (their header cut too), before they are cut at all.
-            widths = _fit(widths, [0] * count, self.width, others, least=_LEAST)
-            widths = _fit(widths, headers, self.width, range(count))
-        last = count - 1
+            order = [*drop, *(i for i in reversed(range(count)) if i not in drop)]
+            others = [i for i in order if i not in keep]
+            shown = _layout(widths, [len(name) for name in header], self.width, others)
+        last = max(shown)
         for index, row in enumerate((header, *rows)):
             cells = []
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
+            for i, width in shown.items():
+                cell = row[i]
                 if len(cell) > width:
                     cell = cell[: max(width - len(self.ellipsis), 0)] + self.ellipsis
                 if i in right:
@@ -138,20 +159,42 @@ def _columns_variable() -> int | None:
     return columns if columns > 0 else None
 
 
+def _layout(
+    widths: Sequence[int], headers: Sequence[int], total: int, drop: Sequence[int]
+) -> dict[int, int]:
+    """The columns shown and their widths, to fit in *total* characters: the columns of
+    *drop* (the ones not key) are cut, the widest first, then left out in that order,
+    until the row fits; the others are kept whole, wider than *total* if need be."""
+    shown = list(range(len(widths)))
+    order = list(drop)
+    while True:
+        cut = [place for place, i in enumerate(shown) if i in order]
+        fitted = _fit([widths[i] for i in shown], [headers[i] for i in shown], total, cut)
+        if _span(fitted) <= total or not order:
+            return dict(zip(shown, fitted, strict=True))
+        shown.remove(order.pop(0))
+
+
+def _span(widths: Sequence[int]) -> int:
+    """How wide a row of columns this wide is (two spaces before each)."""
+    return sum(widths) + 2 * len(widths)
+
+
 def _fit(
     widths: list[int],
     headers: list[int],
     total: int,
     cut: Iterable[int],
-    *,
-    least: int = _MIN_WIDTH,
 ) -> list[int]:
     """Column widths that fit in *total* characters, cutting only the columns *cut*, the
-    widest first, none below the smaller of its width and its header (or *least*)."""
+    widest first, none below the smaller of its width and its header (or
+    :data:`_MIN_WIDTH`)."""
     widths = list(widths)
-    floors = [min(width, max(header, least)) for width, header in zip(widths, headers, strict=True)]
+    floors = [
+        min(width, max(header, _MIN_WIDTH)) for width, header in zip(widths, headers, strict=True)
+    ]
     allowed = set(cut)
-    excess = 2 + sum(widths) + 2 * (len(widths) - 1) - total
+    excess = _span(widths) - total
     while excess > 0:
         candidates = [i for i, width in enumerate(widths) if width > floors[i] and i in allowed]
         if not candidates:

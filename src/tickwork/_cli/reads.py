@@ -37,8 +37,6 @@ __all__ = [
 NOT_SUCCESS = frozenset({Outcome.FAILURE, Outcome.INTERRUPTED, Outcome.MISSED, Outcome.SKIPPED})
 #: How many runs ``history --failed`` searches at most for the failures it shows.
 _SEARCH_LIMIT = 100_000
-_ERROR_WIDTH = 80
-_NOTE_WIDTH = 40
 #: The colour of each outcome in tables.
 OUTCOME_STYLES = {
     Outcome.SUCCESS: "green",
@@ -60,7 +58,10 @@ def instant(value: str, option: str) -> datetime:
             f"{option} {value!r} is not an ISO 8601 datetime, e.g. 2024-05-01T09:00:00+02:00"
         ) from None
     if moment.tzinfo is None:
-        raise ValueError(f"{option} must carry an offset, e.g. {value}+00:00")
+        # The hint is the full form of what was typed, which fromisoformat reads back:
+        # appending an offset to a bare date ("2024-03-09+00:00") gives a naive datetime.
+        hint = moment.replace(tzinfo=timezone.utc).isoformat()
+        raise ValueError(f"{option} must carry an offset, e.g. {hint}")
     return moment
 
 
@@ -169,6 +170,12 @@ def _times_command(args: argparse.Namespace, out: Output, *, explaining: bool) -
     if job_id is None:
         zone = coerce_timezone(args.tz, "--tz") if (args.tz or not explaining) else timezone.utc
         trigger = CronTrigger(first, timezone=zone, hash_key=args.hash_key)
+        if trigger.is_hashed and trigger.hash_key is None:
+            # (The trigger's own message tells a programmer to pass hash_key=.)
+            raise ValueError(
+                f"cron expression {first!r} has hashed values (H): give --hash-key KEY, the "
+                "text they are hashed from (a job's id gives the times that job has)"
+            )
         words = trigger.explain()
         data: dict[str, Any] = {
             "expression": first,
@@ -223,15 +230,12 @@ def _job_summary(out: Output, job: Job, zone: tzinfo | None) -> None:
     out.line(f"  function:   {job.func_ref or '-'}")
     out.line(f"  next fire:  {_when(job.next_fire, zone)}")
     if job.paused:
-        out.line(
-            out.paint(
-                f"  paused:     yes{': ' + job.pause_note if job.pause_note else ''}", "yellow"
-            )
-        )
+        note = f": {_cell(job.pause_note)}" if job.pause_note else ""
+        out.line(f"  paused:     yes{note}", "yellow")
     if job.remaining_runs is not None:
         out.line(f"  remaining:  {job.remaining_runs} run(s)")
     if job.consecutive_failures:
-        out.line(out.paint(f"  failures:   {job.consecutive_failures} in a row", "red"))
+        out.line(f"  failures:   {job.consecutive_failures} in a row", "red")
 
 
 # -- jobs ---------------------------------------------------------------------------------
@@ -328,7 +332,10 @@ def history_command(args: argparse.Namespace, out: Output) -> int:
         ["SCHEDULED AT", "JOB", "ATTEMPT", "OUTCOME", "DURATION", "PROCESS", "ERROR"],
         [_run_row(run, zone) for run in runs],
         right=(2, 4),
-        keep=(0, 1, 2, 3, 4),
+        # The time and the job are kept whole; the others left out when the width is
+        # short: the process first, the outcome last.
+        keep=(0, 1),
+        drop=(5, 4, 2, 6, 3),
         styles=[
             [None, None, None, OUTCOME_STYLES.get(run.outcome), None, None, None] for run in runs
         ],
@@ -364,7 +371,7 @@ def _run_row(run: Run, zone: tzinfo | None) -> list[str]:
         run.outcome.value,
         "-" if duration is None else f"{duration.total_seconds():.3f} s",
         _cell(run.process),
-        _cell(error, _ERROR_WIDTH),
+        _cell(error),
     ]
 
 
@@ -377,13 +384,10 @@ def _when(moment: datetime | None, zone: tzinfo | None) -> str:
 def _paused(job: Job) -> str:
     if not job.paused:
         return "no"
-    return "yes" if not job.pause_note else _cell(f"yes: {job.pause_note}", _NOTE_WIDTH)
+    return "yes" if not job.pause_note else _cell(f"yes: {job.pause_note}")
 
 
-def _cell(text: str, width: int | None = None) -> str:
-    """*text* on one line (runs of white space, newlines included, become one space),
-    cut to *width* characters with a trailing "..."."""
-    text = " ".join(text.split())
-    if width is not None and len(text) > width:
-        text = text[: width - 3] + "..."
-    return text
+def _cell(text: str) -> str:
+    """*text* on one line (runs of white space, newlines included, become one space);
+    whole: the table cuts it to the terminal's width, and into a pipe it stays whole."""
+    return " ".join(text.split())

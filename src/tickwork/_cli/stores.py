@@ -177,11 +177,11 @@ def read_only(path: str) -> Iterator[SQLiteStore]:
     write, not even a checkpoint, can reach it), and the store reads the copy.
 
     Raises:
-        StoreError: *path* does not exist (it is not created), is not a SQLite file, is
-            empty, or is not a tickwork job store; the message names *path*.
+        StoreError: *path* does not exist (it is not created), is a directory, is not a
+            SQLite file, is empty, is not a tickwork job store, or another process holds
+            it locked for longer than :data:`LOCK_TIMEOUT`; the message names *path*.
     """
-    if not os.path.exists(path):
-        raise StoreError(f"no such file: {path!r}")
+    _existing_file(path)
     # Looking at a file must never run code from it: rows are decoded without importing
     # the modules they name (and the store, opened without pickle=True, unpickles nothing).
     with references_as_text(), tempfile.TemporaryDirectory(prefix="tickwork-") as folder:
@@ -208,33 +208,94 @@ def quiet_store_log() -> None:
         log.addHandler(logging.NullHandler())
 
 
-def _open_read_only(path: str) -> sqlite3.Connection:
+#: Seconds a command waits for a file another process holds locked (a transaction
+#: that lasts, an exclusive lock) before it gives up with an error: SQLite's busy
+#: timeout, which the read-only connection waits with.
+LOCK_TIMEOUT = 5.0
+
+
+def _existing_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise StoreError(f"no such file: {path!r}")
+    if os.path.isdir(path):
+        raise StoreError(f"{path!r} is a directory, not a job file")
+
+
+@contextlib.contextmanager
+def _read_only_connection(path: str) -> Iterator[sqlite3.Connection]:
+    """A connection that SQLite opens read-only on *path*, in a read transaction (taken
+    within :data:`LOCK_TIMEOUT`, or a StoreError), closed on leaving.
+
+    A read-only connection to a file in WAL mode creates the ``-wal`` and ``-shm``
+    files its readers need when they are not there (no process has the file open), and
+    cannot remove them as it closes: SQLite leaves that to the last connection that can
+    write, which checkpoints the WAL into the file and deletes them. So when this made
+    them, and the WAL is still empty (nothing to checkpoint), a connection that can
+    write is opened and closed after it, to do just that. SQLite removes them only once
+    it has the file to itself: a process that opened the file meanwhile keeps them.
+    """
+    wal = f"{path}-wal"
+    had_wal = os.path.exists(wal)
     try:
-        return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        source = sqlite3.connect(
+            f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT
+        )
     except sqlite3.Error as error:
         raise StoreError(f"cannot open {path!r}: {error}") from error
+    try:
+        try:
+            # The read lock first, under the busy timeout: Connection.backup retries a
+            # file another process holds locked forever, with no timeout of its own.
+            source.execute("BEGIN")
+            source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise _not_a_store(path, error) from error
+        yield source
+    finally:
+        source.close()
+        if not had_wal:
+            _remove_companions(path)
+
+
+def _remove_companions(path: str) -> None:
+    """Have SQLite remove the empty ``-wal`` and ``-shm`` files of *path* that a
+    read-only connection left, when no other process has the file open."""
+    try:
+        size = os.path.getsize(f"{path}-wal")
+    except OSError:
+        return  # (none made: the file is not in WAL mode, or is no database)
+    if size != 0:
+        return  # (written meanwhile: it holds commits, for their writer to check in)
+    with contextlib.suppress(sqlite3.Error):
+        closer = sqlite3.connect(path, timeout=0)
+        try:
+            closer.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            closer.close()
 
 
 def _not_a_store(path: str, error: sqlite3.Error) -> StoreError:
     if "not a database" in str(error) or "malformed" in str(error):
         return StoreError(f"{path!r} is not a SQLite database, or is corrupt: {error}")
+    if "locked" in str(error) or "busy" in str(error):
+        return StoreError(
+            f"cannot read {path!r}: {error}: another process holds it locked "
+            f"(waited {LOCK_TIMEOUT:g} s)"
+        )
     return StoreError(f"cannot read {path!r}: {error}")
 
 
 def _require_job_file(path: str) -> None:
     """Refuse, before a store opens it (and would make it one), a *path* that is not a
     tickwork job file."""
-    if not os.path.exists(path):
-        raise StoreError(f"no such file: {path!r}")
-    source = _open_read_only(path)
-    try:
-        found = source.execute(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
-        ).fetchone()[0]
-    except sqlite3.DatabaseError as error:
-        raise _not_a_store(path, error) from error
-    finally:
-        source.close()
+    _existing_file(path)
+    with _read_only_connection(path) as source:
+        try:
+            found = source.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+            ).fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            raise _not_a_store(path, error) from error
     if not found:
         raise StoreError(f"{path!r} is not a tickwork job store (it has no jobs table)")
 
@@ -242,18 +303,16 @@ def _require_job_file(path: str) -> None:
 def _copy_read_only(path: str, copy: str) -> None:
     """Copy the database *path* to *copy*, opening *path* with SQLite's ``mode=ro``
     (a consistent snapshot, even while schedulers write to it)."""
-    source = _open_read_only(path)
-    try:
-        target = sqlite3.connect(copy)
+    with _read_only_connection(path) as source:
         try:
-            source.backup(target)
-            tables = target.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        finally:
-            target.close()
-    except sqlite3.DatabaseError as error:
-        raise _not_a_store(path, error) from error
-    finally:
-        source.close()
+            target = sqlite3.connect(copy)
+            try:
+                source.backup(target)
+                tables = target.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                target.close()
+        except sqlite3.DatabaseError as error:
+            raise _not_a_store(path, error) from error
     if not tables:
         # SQLiteStore would make it a job store; every file it has opened has tables.
         raise StoreError(f"{path!r} is empty: not a tickwork job store")

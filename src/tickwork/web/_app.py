@@ -180,6 +180,8 @@ class Dashboard:
             raise TypeError(f"allow_actions must be True or False, got {allow_actions!r}")
         if not isinstance(show_args, bool):
             raise TypeError(f"show_args must be True or False, got {show_args!r}")
+        if not isinstance(title, str):
+            raise TypeError(f"title must be a str, got {title!r}")
         if authorize is not None and not callable(authorize):
             raise TypeError(f"authorize must be a function of the request, got {authorize!r}")
         if allow_actions and authorize is None:
@@ -216,7 +218,7 @@ class Dashboard:
         self.authorize = authorize
         self.show_args = show_args
         self.refresh = float(refresh)
-        self.title = str(title)
+        self.title = title
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._trusted = {origin.rstrip("/").lower() for origin in origins}
         if isinstance(allowed_hosts, str):

@@ -371,11 +371,11 @@ def _offset_text(offset: timedelta | None) -> str:
 
 def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) -> list[str]:
     """A note for each fire time (empty when there is nothing to say): where its UTC
-    offset differs from the previous fire's (for the first, from now's in its zone),
-    and, for a trigger of wall-clock times (*wall*: cron, calendar; not an interval of
-    elapsed time), where it falls just at the end of a spring-forward gap (where a wall
-    time in the gap is shifted) and where its wall time happens twice (a fall-back
-    overlap)."""
+    offset differs from the previous fire's (for the first, from now's in its zone);
+    where its wall time happens twice (a fall-back overlap), and which pass it is, for
+    any trigger (the note is about the time shown); and, for a trigger of wall-clock
+    times (*wall*: cron, calendar; not an interval of elapsed time), where it falls
+    just at the end of a spring-forward gap (where a wall time in the gap is shifted)."""
     notes: list[str] = []
     previous: datetime | None = None
     for moment in times:
@@ -398,7 +398,7 @@ def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) ->
                 "did not exist; a time in the gap is shifted here"
             )
         other = moment.replace(fold=1 - moment.fold)
-        if wall and other.utcoffset() != new:
+        if other.utcoffset() != new:
             which = "first" if moment.fold == 0 else "second"
             said.append(
                 f"{moment:%H:%M} happens twice that night (clocks fall back); this is the "
