@@ -176,6 +176,48 @@ def test_end_before_start_is_refused() -> None:
         )
 
 
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_an_end_in_the_second_pass_of_a_fold_may_be_an_earlier_wall_time() -> None:
+    # 2024-11-03 in New York: 01:00-01:59 happens at -04:00 (fold 0), then at -05:00.
+    # 01:20 in the second pass is an earlier wall time than 01:30 in the first, but as
+    # an instant it is 50 minutes later: a valid window.
+    start = datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK)
+    end = datetime(2024, 11, 3, 1, 20, fold=1, tzinfo=NEW_YORK)
+    trigger = CronTrigger("*/10 * * * *", timezone=NEW_YORK, start=start, end=end)
+    fires = trigger.next_times(datetime(2024, 11, 3, tzinfo=NEW_YORK), 10)
+    assert [f"{fire:%H:%M%z}" for fire in fires] == [
+        "01:30-0400", "01:40-0400", "01:50-0400", "01:00-0500", "01:10-0500", "01:20-0500",
+    ]  # fmt: skip
+
+
+def test_an_end_in_the_first_pass_of_a_fold_before_start_is_refused() -> None:
+    # 01:40 in the first pass is a later wall time than 01:30 in the second, but as an
+    # instant it is 50 minutes earlier: the window is empty (it was accepted, and never
+    # fired).
+    start = datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=NEW_YORK)
+    end = datetime(2024, 11, 3, 1, 40, tzinfo=NEW_YORK)
+    with pytest.raises(ValueError, match="is before start"):
+        CronTrigger("*/10 * * * *", timezone=NEW_YORK, start=start, end=end)
+
+
+def test_the_cron_shortcut_compares_start_and_end_dates_as_instants() -> None:
+    from tickwork import Scheduler
+    from tickwork.testing import FakeClock
+
+    scheduler = Scheduler(clock=FakeClock(datetime(2024, 11, 3, 5, tzinfo=UTC)), timezone=NEW_YORK)
+    first_0130 = datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK)
+    second_0120 = datetime(2024, 11, 3, 1, 20, fold=1, tzinfo=NEW_YORK)
+    job = scheduler.add_job(
+        print, "cron", "*/10 * * * *", start_date=first_0130, end_date=second_0120
+    )
+    assert job.next_fire == first_0130
+    with pytest.raises(ValueError, match=r"end_date .* is before start_date"):
+        scheduler.add_job(print, "cron", "*/10 * * * *", start_date=second_0120,
+                          end_date=first_0130)  # fmt: skip
+
+
 def test_naive_datetimes_are_refused() -> None:
     trigger = CronTrigger("* * * * *", timezone="UTC")
     with pytest.raises(TypeError, match="moment must be an aware datetime"):
@@ -279,6 +321,80 @@ def test_six_fields_with_a_year_point_to_seven() -> None:
 def test_trigger_data_missing_a_key_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"invalid .cron. trigger data"):
         trigger_from_dict({"type": "cron"})
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(
+            {"type": "cron", "expression": "0 9 * * *", "timezone": "UTC", "start": "yesterday"},
+            "start 'yesterday' is not an ISO 8601 datetime (Invalid isoformat string",
+            id="cron-start",
+        ),
+        pytest.param(
+            {"type": "cron", "expression": "0 9 * * *", "timezone": "UTC", "end": 5},
+            "end must be an ISO 8601 datetime string, got int 5",
+            id="cron-end-int",
+        ),
+        pytest.param(
+            {"type": "date", "run_at": "soon", "timezone": "UTC"},
+            "run_at 'soon' is not an ISO 8601 datetime",
+            id="date-run-at",
+        ),
+        pytest.param(
+            {
+                "type": "interval",
+                "hours": 1,
+                "start": "2024-13-01T00:00:00+00:00",
+                "timezone": "UTC",
+            },
+            "start '2024-13-01T00:00:00+00:00' is not an ISO 8601 datetime (month must be",
+            id="interval-start",
+        ),
+        pytest.param(
+            {
+                "type": "interval",
+                "hours": 1,
+                "start": "2024-01-01T00:00:00+00:00",
+                "end": "later",
+                "timezone": "UTC",
+            },
+            "end 'later' is not an ISO 8601 datetime",
+            id="interval-end",
+        ),
+        pytest.param(
+            {
+                "type": "calendar_interval",
+                "days": 1,
+                "start": "2024-01-01T00:00:00+00:00",
+                "end": "2024-02-30T00:00:00+00:00",
+                "timezone": "UTC",
+            },
+            "end '2024-02-30T00:00:00+00:00' is not an ISO 8601 datetime",
+            id="calendar-end",
+        ),
+    ],
+)
+def test_malformed_stored_datetimes_are_wrapped_naming_the_field(
+    data: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(ValueError, match="trigger data") as raised:
+        trigger_from_dict(data)
+    message = str(raised.value)
+    assert message.startswith(f"invalid {data['type']!r} trigger data {data!r}: ")
+    assert reason in message
+
+
+@pytest.mark.parametrize("method", ["iter_after", "iter_before"])
+def test_iterating_from_a_naive_moment_fails_at_the_call(method: str) -> None:
+    trigger = CronTrigger("0 9 * * *", timezone="UTC")
+    with pytest.raises(TypeError, match="moment must be an aware datetime"):
+        getattr(trigger, method)(datetime(2024, 1, 1))
+    # An aware moment still walks lazily, in both directions.
+    fires = getattr(trigger, method)(START)
+    assert next(fires).isoformat() == (
+        "2024-01-01T09:00:00+00:00" if method == "iter_after" else "2023-12-31T09:00:00+00:00"
+    )
 
 
 def test_a_moment_that_is_no_datetime_is_a_type_error_naming_it() -> None:

@@ -116,6 +116,11 @@ def fires(count: int = 3, start: datetime = START, **fields: Any) -> list[str]:
             id="range-ending-on-sunday",
         ),
         pytest.param(
+            {"day_of_week": "tue-sat/2"},
+            ["2024-01-02 00:00:00 Tue", "2024-01-04 00:00:00 Thu", "2024-01-06 00:00:00 Sat"],
+            id="step-over-a-range-of-names-not-from-monday",
+        ),
+        pytest.param(
             {"day_of_week": "Sunday, wed"},
             ["2024-01-03 00:00:00 Wed", "2024-01-07 00:00:00 Sun", "2024-01-10 00:00:00 Wed"],
             id="full-names-and-spaces",
@@ -124,6 +129,21 @@ def fires(count: int = 3, start: datetime = START, **fields: Any) -> list[str]:
 )
 def test_fire_times(fields: dict[str, Any], expected: list[str]) -> None:
     assert fires(**fields) == expected
+
+
+def test_a_step_over_a_range_of_weekday_names_counts_from_its_first_day() -> None:
+    # As in the expression form, whichever day weekday numbers start from: Monday,
+    # Wednesday, Friday, Sunday. (APScheduler 3 drops the step and fires every day.)
+    assert fires(5, day_of_week="mon-sun/2", hour=9) == [
+        "2024-01-01 09:00:00 Mon",
+        "2024-01-03 09:00:00 Wed",
+        "2024-01-05 09:00:00 Fri",
+        "2024-01-07 09:00:00 Sun",
+        "2024-01-08 09:00:00 Mon",
+    ]
+    keywords = CronTrigger.from_fields(day_of_week="mon-sun/2", hour=9, timezone="UTC")
+    expression = CronTrigger("0 9 * * mon-sun/2", timezone="UTC")
+    assert keywords.next_times(START, 8) == expression.next_times(START, 8)
 
 
 def test_the_zone_is_the_one_given() -> None:
@@ -431,7 +451,7 @@ def test_explain(fields: dict[str, Any], text: str) -> None:
 # -- errors ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, 4, "0", "1-5", "mon,2", "*/2", "mon-fri/2"])
+@pytest.mark.parametrize("value", [0, 4, "0", "1-5", "mon,2", "*/2", "1-5/2", "mon-5/2"])
 def test_numeric_day_of_week_is_refused(value: Any) -> None:
     with pytest.raises(InvalidExpression) as caught:
         CronTrigger.from_fields(day_of_week=value, timezone="UTC")
@@ -473,6 +493,8 @@ def test_numeric_day_of_week_is_refused(value: Any) -> None:
         ({"day_of_week": "sun-mon"}, "day_of_week='sun-mon'", "backwards"),
         ({"day_of_week": "funday"}, "day_of_week='funday'", "weekday name"),
         ({"day_of_week": "mon#6"}, "day_of_week='mon#6'", "n 1-5"),
+        ({"day_of_week": "mon/2"}, "day_of_week='mon/2'", "a step needs a range of weekday"),
+        ({"day_of_week": "mon-fri/0"}, "day_of_week='mon-fri/0'", "a step of 0"),
         ({"day_of_week": ""}, "day_of_week=''", "empty"),
     ],
 )

@@ -100,6 +100,12 @@ EXPLAINED = [
     ("0 0 0 1 1 * 2025-2027", "At 00:00 on day 1 of January in 2025 through 2027"),
     ("0 0 0 * * * 2024/2", "At 00:00 in every 2nd year from 2024 through 2098"),
     ("0 0 0 * * * *", "At 00:00"),
+    # Any year field but '*' ends in 2099 at the latest, so it is always named: every
+    # year the field accepts is not "every year", and a step from 1970 has a range too.
+    ("0 0 12 * * * 1970-2099", "At 12:00 in 1970 through 2099"),
+    ("0 0 12 * * * 1970/1", "At 12:00 in 1970 through 2099"),
+    ("0 0 12 * * * */4", "At 12:00 in every 4th year from 1970 through 2098"),
+    ("0 0 12 * * * 1970/4", "At 12:00 in every 4th year from 1970 through 2098"),
     # Aliases.
     ("@yearly", "At 00:00 on day 1 of January"),
     ("@monthly", "At 00:00 on day 1 of the month"),

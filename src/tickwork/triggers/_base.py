@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 from .._instants import EPOCH, epoch_us
 from .._tz import require_aware
 
-__all__ = ["DstGap", "DstOverlap", "Trigger", "trigger_from_dict"]
+__all__ = ["DstGap", "DstOverlap", "Trigger", "stored_datetime", "trigger_from_dict"]
 
 _E = TypeVar("_E", bound=Enum)
 
@@ -43,6 +43,27 @@ class DstOverlap(str, Enum):
     FIRST = "first"
     BOTH = "both"
     LAST = "last"
+
+
+class _MalformedField(ValueError):
+    """A field of trigger data that is not what ``to_dict`` writes there (wrapped by
+    :func:`trigger_from_dict` into its "invalid ... trigger data" error)."""
+
+
+def stored_datetime(value: Any, field: str) -> datetime:
+    """*value* read back from ``isoformat()``, as ``to_dict`` stores a datetime.
+
+    Raises:
+        ValueError: naming *field*: *value* is not a str or not an ISO 8601 datetime.
+    """
+    try:
+        return datetime.fromisoformat(value)
+    except TypeError:
+        raise _MalformedField(
+            f"{field} must be an ISO 8601 datetime string, got {type(value).__name__} {value!r}"
+        ) from None
+    except ValueError as error:
+        raise _MalformedField(f"{field} {value!r} is not an ISO 8601 datetime ({error})") from None
 
 
 def coerce_enum(enum_type: type[_E], value: object, argument: str) -> _E:
@@ -100,13 +121,13 @@ class Trigger(ABC):
         """Rebuild a trigger from :meth:`to_dict`'s output."""
 
     def iter_after(self, moment: datetime) -> Iterator[datetime]:
-        """Successive fire instants strictly after *moment*, until the trigger ends."""
-        current: datetime | None = require_aware(moment, "moment")
-        while True:
-            current = self.next_after(current)  # type: ignore[arg-type]
-            if current is None:
-                return
-            yield current
+        """Successive fire instants strictly after *moment*, until the trigger ends.
+
+        Raises:
+            TypeError: *moment* is naive or not a datetime (at the call, not at the
+                first ``next()``).
+        """
+        return self._walk(self.next_after, require_aware(moment, "moment"))
 
     def next_times(self, moment: datetime, count: int) -> list[datetime]:
         """Up to *count* successive fire instants strictly after *moment*."""
@@ -169,13 +190,21 @@ class Trigger(ABC):
 
     def iter_before(self, moment: datetime) -> Iterator[datetime]:
         """Successive fire instants strictly before *moment*, newest first, back to the
-        first one."""
-        current: datetime | None = require_aware(moment, "moment")
-        while True:
-            current = self.previous_before(current)  # type: ignore[arg-type]
-            if current is None:
-                return
+        first one.
+
+        Raises:
+            TypeError: *moment* is naive or not a datetime (at the call, not at the
+                first ``next()``).
+        """
+        return self._walk(self.previous_before, require_aware(moment, "moment"))
+
+    @staticmethod
+    def _walk(step: Callable[[datetime], datetime | None], moment: datetime) -> Iterator[datetime]:
+        """*step* applied to its own results from *moment* on, until it gives ``None``."""
+        current = step(moment)
+        while current is not None:
             yield current
+            current = step(current)
 
     def previous_times(self, before: datetime, count: int) -> list[datetime]:
         """Up to *count* fire instants strictly before *before*, newest first.
@@ -255,5 +284,6 @@ def trigger_from_dict(data: Mapping[str, Any]) -> Trigger:
         raise ValueError(f"unknown trigger type {type_name!r} (known: {known})")
     try:
         return cls.from_dict(data)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"invalid {type_name!r} trigger data {dict(data)!r}: {error!r}") from None
+    except (KeyError, TypeError, AttributeError, _MalformedField) as error:
+        reason = str(error) if isinstance(error, _MalformedField) else repr(error)
+        raise ValueError(f"invalid {type_name!r} trigger data {dict(data)!r}: {reason}") from None

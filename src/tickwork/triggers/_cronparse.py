@@ -499,7 +499,8 @@ _KEYWORD_SPECS = {
 _KEYWORD_DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _FULL_DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 _DAY_POSITION = re.compile(r"^(1ST|2ND|3RD|4TH|5TH|LAST) ([A-Z]+)$")
-_WEEKDAY_RANGE = re.compile(r"^([A-Z]+)-([A-Z]+)$")
+_WEEKDAY_RANGE = re.compile(r"^([A-Z]+)-([A-Z]+)(?:/([0-9]+))?$")
+_WEEKDAY_STEP = re.compile(r"^[A-Z]+/[0-9]+$")
 _WEEKDAY_NTH = re.compile(r"^([A-Z]+)#([0-9]+)$")
 
 
@@ -568,13 +569,19 @@ def _keyword_weekdays(value: object, items: list[str]) -> str:
     """The day-of-week field of an expression equivalent to APScheduler's *items*.
 
     Names only: ranges run Monday to Sunday as in APScheduler (``sat-sun`` is the
-    weekend), so they are rewritten into ranges cron reads the same way.
+    weekend), so they are rewritten into ranges cron reads the same way. A step on a
+    range of names counts from its first day (``mon-sun/2``: Monday, Wednesday, Friday,
+    Sunday), as in a cron expression, whichever day the numbering starts from; a step
+    on ``*`` is refused by the caller (with the weekday numbers).
     """
     keyword = "day_of_week"
     plain: set[int] = set()
     nth: set[tuple[int, int]] = set()
     last: set[int] = set()
-    known = "a weekday name (mon-sun), a range of names such as mon-fri, '*', name#n or nameL"
+    known = (
+        "a weekday name (mon-sun), a range of names such as mon-fri or mon-sun/2, '*', "
+        "name#n or nameL"
+    )
     for item in items:
         if item in ("*", "?"):
             plain.update(range(7))
@@ -592,7 +599,20 @@ def _keyword_weekdays(value: object, items: list[str]) -> str:
                     "'fri-sun,mon'",
                     item,
                 )
-            plain.update(range(low, high + 1))
+            step = 1 if match.group(3) is None else int(match.group(3))
+            if step < 1:
+                raise _keyword_error(
+                    keyword, value, "a step of 0 never advances (expected 1 or more)", item
+                )
+            plain.update(range(low, high + 1, step))
+        elif _WEEKDAY_STEP.match(item):
+            # (Where 'mon/2' ends would depend on which day the week ends on.)
+            raise _keyword_error(
+                keyword,
+                value,
+                "a step needs a range of weekday names to count over, e.g. 'mon-sun/2'",
+                item,
+            )
         elif match := _WEEKDAY_NTH.match(item):
             index, count = _weekday_index(match.group(1)), int(match.group(2))
             if index is None or not 1 <= count <= 5:
@@ -674,7 +694,10 @@ def keyword_form(values: dict[str, object]) -> KeywordForm:
             continue
         items = _keyword_items(name, value)
         if name == "day_of_week":
-            if isinstance(value, int) or re.search(r"[0-9]", re.sub(r"#[0-9]+", "", str(value))):
+            # Digits after '#' count, and after a name and '/' step (mon-sun/2): neither
+            # names a weekday. A step on '*' does: '*/2' starts on day 0.
+            weekday_digits = re.sub(r"#[0-9]+|(?<=[A-Za-z])/[0-9]+", "", str(value))
+            if isinstance(value, int) or re.search(r"[0-9]", weekday_digits):
                 raise _keyword_error(
                     name,
                     value,

@@ -351,11 +351,12 @@ def _year_clause(fields: CronFields) -> str:
     for year in fields.years:
         mask |= 1 << year
     years = _shape(mask, YEAR_MIN, YEAR_MAX)
-    if years.full:
-        return ""
+    # Unlike the other fields, a year field that allows every value it can still limits
+    # the schedule (to 1970 through 2099, where '*' has no end), so the span is always
+    # named: "in 1970 through 2099", "in every 4th year from 1970 through 2098".
     if years.stepped:
-        text = f"in every {_ordinal(years.step)} year"
-        return text if years.whole else f"{text} from {years.values[0]} through {years.values[-1]}"
+        first, last = years.values[0], years.values[-1]
+        return f"in every {_ordinal(years.step)} year from {first} through {last}"
     return f"in {_spans(years.values, str)}"
 
 

@@ -43,6 +43,18 @@ zone round-trip per candidate wall time.
 All instants here are whole seconds since the Unix epoch (ints): both DST
 arithmetic and comparisons are exact, and never depend on Python comparing two
 datetimes of the same zone by wall time.
+
+The ends of time
+----------------
+A fire is an instant a ``datetime`` can hold in UTC (the stores keep instants as UTC,
+and ``astimezone(timezone.utc)`` of any other raises ``OverflowError``), so the fire
+set stops at the years 1 and 9999 *in UTC*; the zone's own wall times stop there
+too, a few hours off. Near those ends ``fromtimestamp`` cannot say what the wall
+clock reads at an instant whose UTC or local time is out of range, so the searches
+start from the zone's offset there instead (no zone changes its clocks in the year 1
+or on the last day of 9999). The searches never start outside ``FIRST_INSTANT`` ..
+``LAST_INSTANT``, but a result may lie a few hours outside: the triggers' start and
+end bounds never do, and refuse it there at no cost to the walk from fire to fire.
 """
 
 from __future__ import annotations
@@ -52,11 +64,20 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from ._base import DstGap, DstOverlap
 
-__all__ = ["Wall", "next_fire", "previous_fire", "wall_of_epoch", "wall_to_epoch"]
+__all__ = [
+    "FIRST_INSTANT",
+    "LAST_INSTANT",
+    "Wall",
+    "next_fire",
+    "previous_fire",
+    "wall_of_epoch",
+    "wall_to_epoch",
+]
 
 #: (year, month, day, hour, minute, second) of a naive local time.
 Wall = tuple[int, int, int, int, int, int]
-#: The smallest matching wall time strictly later than the given one, or None.
+#: The smallest matching wall time strictly later than the given one, or None. The
+#: given wall's second may be -1 ("strictly after the previous minute").
 NextWall = Callable[[Wall], "Wall | None"]
 #: The largest matching wall time strictly earlier than the given one, or None. The
 #: given wall's second may be 60 ("strictly before the next minute").
@@ -77,6 +98,31 @@ def wall_of_epoch(value: int) -> Wall:
     """The inverse of :func:`wall_to_epoch`."""
     t = _NAIVE_EPOCH + timedelta(seconds=value)
     return (t.year, t.month, t.day, t.hour, t.minute, t.second)
+
+
+#: The first and last instants a fire may be at (see "The ends of time"); as walls,
+#: the first and last wall times a ``datetime`` holds.
+FIRST_INSTANT = wall_to_epoch((1, 1, 1, 0, 0, 0))
+LAST_INSTANT = wall_to_epoch((9999, 12, 31, 23, 59, 59))
+#: How near those an instant's wall time can leave the years 1 to 9999 (offsets are
+#: under a day).
+_NEAR_END = 2 * 86400
+
+
+def _wall_near_first(zone: tzinfo, after: int) -> Wall:
+    """The wall time at *after* (near the year 1), or just before the first one."""
+    offset = datetime(1, 1, 2, tzinfo=zone).utcoffset()
+    assert offset is not None
+    local = after + offset // _SECOND
+    return (1, 1, 1, 0, 0, -1) if local < FIRST_INSTANT else wall_of_epoch(local)
+
+
+def _top_near_last(zone: tzinfo, latest: int) -> Wall:
+    """Just above the wall time at *latest* (near the year 9999), or the last one."""
+    offset = datetime(9999, 12, 30, tzinfo=zone).utcoffset()
+    assert offset is not None
+    y, mo, d, h, mi, s = wall_of_epoch(min(latest + offset // _SECOND, LAST_INSTANT))
+    return y, mo, d, h, mi, s + 1
 
 
 def _offset_at(zone: tzinfo, instant: int) -> int:
@@ -128,40 +174,45 @@ def next_fire(
     """The first fire instant strictly after the instant *after* (epoch seconds).
 
     Returns ``(epoch_seconds, aware_datetime_in_zone, wall)`` or ``None`` when no
-    matching wall time is left (or the search runs past the year 9999). ``wall`` is
-    the fire's wall time when it is an ordinary one (neither in a gap nor an
-    overlap), else ``None``; a caller may hand it back as *plain_wall* with the same
-    instant as *after* to skip re-reading the zone (the common "next after the
-    previous fire" walk).
+    matching wall time is left; the result may lie past ``LAST_INSTANT`` (left to the
+    caller's end bound). ``wall`` is the fire's wall time when it is an ordinary one
+    (neither in a gap nor an overlap), else ``None``; a caller may hand it back as
+    *plain_wall* with the same instant as *after* to skip re-reading the zone (the
+    common "next after the previous fire" walk).
     """
     best: tuple[int, datetime, Wall | None] | None = None
     if plain_wall is not None:
         wall = plain_wall
     else:
+        if after < FIRST_INSTANT:
+            after = FIRST_INSTANT - 1  # (no fire is earlier than the year 1 in UTC)
         try:
             local = datetime.fromtimestamp(after, zone)
         except (OverflowError, OSError, ValueError):
-            return None
-        wall = (local.year, local.month, local.day, local.hour, local.minute, local.second)
-        here = local.utcoffset()
-        there = datetime(*wall, 0, zone, fold=1 - local.fold).utcoffset()
-        if here != there:
-            # The start's own wall time happens twice: it lies in a fall-back overlap.
-            assert here is not None
-            assert there is not None
-            if local.fold == 0:
-                best = _second_pass_before(
-                    zone, next_wall, after, wall, here // _SECOND, there // _SECOND, overlap
-                )
-            elif overlap is DstOverlap.FIRST:
-                # Second pass: every remaining overlap wall time already fired in the first.
-                earlier, later = there // _SECOND, here // _SECOND
-                transition = _first_instant_with_offset(
-                    zone, after - (earlier - later), after, later
-                )
-                last_repeated = transition + earlier - 1
-                if last_repeated > wall_to_epoch(wall):
-                    wall = wall_of_epoch(last_repeated)
+            if after > FIRST_INSTANT + _NEAR_END:
+                return None  # past the year 9999 in the zone (or a platform's limit)
+            wall = _wall_near_first(zone, after)
+        else:
+            wall = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+            here = local.utcoffset()
+            there = datetime(*wall, 0, zone, fold=1 - local.fold).utcoffset()
+            if here != there:
+                # The start's own wall time happens twice: it lies in a fall-back overlap.
+                assert here is not None
+                assert there is not None
+                if local.fold == 0:
+                    best = _second_pass_before(
+                        zone, next_wall, after, wall, here // _SECOND, there // _SECOND, overlap
+                    )
+                elif overlap is DstOverlap.FIRST:
+                    # Second pass: every remaining overlap wall time already fired in the first.
+                    earlier, later = there // _SECOND, here // _SECOND
+                    transition = _first_instant_with_offset(
+                        zone, after - (earlier - later), after, later
+                    )
+                    last_repeated = transition + earlier - 1
+                    if last_repeated > wall_to_epoch(wall):
+                        wall = wall_of_epoch(last_repeated)
 
     candidate = next_wall(wall)
     while candidate is not None:
@@ -245,61 +296,66 @@ def previous_fire(
     """The last fire instant at or before the instant *latest* (epoch seconds).
 
     The mirror of :func:`next_fire` over the same fire set: returns ``(epoch_seconds,
-    aware_datetime_in_zone, wall)`` or ``None`` when no matching wall time is left
-    (or the search runs past the year 1). *plain_wall* may be the ordinary wall time
-    of the instant ``latest + 1`` (a fire this module returned): the walk then starts
-    below it without re-reading the zone.
+    aware_datetime_in_zone, wall)`` or ``None`` when no matching wall time is left; the
+    result may lie before ``FIRST_INSTANT`` (left to the caller's start bound).
+    *plain_wall* may be the ordinary wall time of the instant ``latest + 1`` (a fire
+    this module returned): the walk then starts below it without re-reading the zone.
     """
     if plain_wall is not None:
         candidate = previous_wall(plain_wall)
     else:
+        if latest > LAST_INSTANT:
+            latest = LAST_INSTANT  # (no fire is later than the year 9999 in UTC)
         try:
             local = datetime.fromtimestamp(latest, zone)
         except (OverflowError, OSError, ValueError):
-            return None
-        y, mo, d, h, mi, s = wall = (
-            local.year,
-            local.month,
-            local.day,
-            local.hour,
-            local.minute,
-            local.second,
-        )
-        top: Wall = (y, mo, d, h, mi, s + 1)  # strictly below it: at or below *wall*
-        here = local.utcoffset()
-        there = datetime(*wall, 0, zone, fold=1 - local.fold).utcoffset()
-        if here != there:
-            # The moment's own wall time happens twice: it lies in a fall-back overlap.
-            assert here is not None
-            assert there is not None
-            if local.fold == 0:
-                if overlap is DstOverlap.LAST:
-                    # First pass: the repeated wall times fire only in the future.
-                    earlier, later = here // _SECOND, there // _SECOND
+            if latest < LAST_INSTANT - _NEAR_END:
+                return None  # before the year 1 in the zone (or a platform's limit)
+            top = _top_near_last(zone, latest)
+        else:
+            y, mo, d, h, mi, s = wall = (
+                local.year,
+                local.month,
+                local.day,
+                local.hour,
+                local.minute,
+                local.second,
+            )
+            top = (y, mo, d, h, mi, s + 1)  # strictly below it: at or below *wall*
+            here = local.utcoffset()
+            there = datetime(*wall, 0, zone, fold=1 - local.fold).utcoffset()
+            if here != there:
+                # The moment's own wall time happens twice: it lies in a fall-back overlap.
+                assert here is not None
+                assert there is not None
+                if local.fold == 0:
+                    if overlap is DstOverlap.LAST:
+                        # First pass: the repeated wall times fire only in the future.
+                        earlier, later = here // _SECOND, there // _SECOND
+                        transition = _first_instant_with_offset(
+                            zone, latest, latest + (earlier - later), later
+                        )
+                        top = wall_of_epoch(transition + later)
+                else:
+                    earlier, later = there // _SECOND, here // _SECOND
                     transition = _first_instant_with_offset(
-                        zone, latest, latest + (earlier - later), later
+                        zone, latest - (earlier - later), latest, later
                     )
-                    top = wall_of_epoch(transition + later)
-            else:
-                earlier, later = there // _SECOND, here // _SECOND
-                transition = _first_instant_with_offset(
-                    zone, latest - (earlier - later), latest, later
-                )
-                if overlap is not DstOverlap.FIRST:
-                    # A second-pass instant of a wall time <= the moment's beats every
-                    # first-pass instant.
-                    candidate = previous_wall(top)
-                    if candidate is not None:
-                        local_epoch = wall_to_epoch(candidate)
-                        if local_epoch >= transition + later:
-                            return (
-                                local_epoch - later,
-                                datetime(*candidate, 0, zone, fold=1),
-                                None,
-                            )
-                # Otherwise the latest fire is a first-pass one (or older): walk down
-                # from the top of the repeated range.
-                top = wall_of_epoch(transition + earlier)
+                    if overlap is not DstOverlap.FIRST:
+                        # A second-pass instant of a wall time <= the moment's beats every
+                        # first-pass instant.
+                        candidate = previous_wall(top)
+                        if candidate is not None:
+                            local_epoch = wall_to_epoch(candidate)
+                            if local_epoch >= transition + later:
+                                return (
+                                    local_epoch - later,
+                                    datetime(*candidate, 0, zone, fold=1),
+                                    None,
+                                )
+                    # Otherwise the latest fire is a first-pass one (or older): walk down
+                    # from the top of the repeated range.
+                    top = wall_of_epoch(transition + earlier)
         candidate = previous_wall(top)
     while candidate is not None:
         found = _resolve_before(zone, candidate, latest, gap, overlap)

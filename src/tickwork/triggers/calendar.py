@@ -28,8 +28,8 @@ from .._clock import system_now
 from .._errors import TriggerSearchExhausted
 from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
-from ._base import DstGap, DstOverlap, Trigger, coerce_enum
-from ._walltime import Wall, next_fire, previous_fire
+from ._base import DstGap, DstOverlap, Trigger, coerce_enum, stored_datetime
+from ._walltime import FIRST_INSTANT, LAST_INSTANT, Wall, next_fire, previous_fire
 
 __all__ = ["CalendarIntervalTrigger", "MissingDay"]
 
@@ -111,7 +111,8 @@ class CalendarIntervalTrigger(Trigger):
 
     Raises:
         ValueError: the period is zero or negative, a time field is out of range, an
-            enum value is unknown, or *end* is before *start*.
+            enum value is unknown, *end* is before *start*, or *start* is before the
+            year 1 or after the year 9999 in *timezone*.
         TypeError: a field is not an int, or *start* / *end* is naive.
         UnknownTimezone: *timezone* is not a known zone.
 
@@ -154,7 +155,7 @@ class CalendarIntervalTrigger(Trigger):
     _dst_gap: DstGap | None
     _dst_overlap: DstOverlap | None
     _end: datetime | None
-    _end_epoch: int | None
+    _end_epoch: int
     _hour: int
     _minute: int
     _missing: MissingDay
@@ -206,13 +207,21 @@ class CalendarIntervalTrigger(Trigger):
         zone = coerce_timezone(timezone)
         start = system_now() if start is None else require_aware(start, "start")
         start_epoch = start - _EPOCH
-        end_epoch = None
+        # Without an end, the bound is the last instant a datetime holds in UTC.
+        end_epoch = LAST_INSTANT
         if end is not None:
             end_delta = require_aware(end, "end") - _EPOCH
             if end_delta < start_epoch:
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
-            end_epoch = end_delta // _SECOND
-        anchor = start.astimezone(zone).date()
+            end_epoch = min(end_epoch, end_delta // _SECOND)
+        try:
+            anchor = start.astimezone(zone).date()
+        except OverflowError:  # (datetime.min in UTC is in the year 0 west of it)
+            side = "before the year 1" if start_epoch < timedelta(0) else "after the year 9999"
+            raise ValueError(
+                f"start {start.isoformat()} is out of range: it is {side} in timezone "
+                f"{timezone_name(zone)}, so it has no date there to count from"
+            ) from None
         put = object.__setattr__
         put(self, "_years", years)
         put(self, "_months", months)
@@ -229,7 +238,7 @@ class CalendarIntervalTrigger(Trigger):
         put(self, "_dst_overlap", overlap)
         put(self, "_policy", (gap or DstGap.SHIFT, overlap or DstOverlap.FIRST))
         # Exclusive lower bound in whole seconds: a fire f >= start  <=>  f > ceil(start) - 1.
-        put(self, "_start_floor", -(-start_epoch // _SECOND) - 1)
+        put(self, "_start_floor", max(FIRST_INSTANT - 1, -(-start_epoch // _SECOND) - 1))
         put(self, "_end_epoch", end_epoch)
         put(self, "_step_months", years * 12 + months)
         put(self, "_step_days", weeks * 7 + days)
@@ -275,7 +284,7 @@ class CalendarIntervalTrigger(Trigger):
         found = next_fire(self._timezone, self._next_wall, after, *self._policy)
         if found is None:
             return None
-        if self._end_epoch is not None and found[0] > self._end_epoch:
+        if found[0] > self._end_epoch:
             return None
         return found[1]
 
@@ -284,8 +293,7 @@ class CalendarIntervalTrigger(Trigger):
         *start*): the fire set of :meth:`next_after`, DST rules included, walked back."""
         # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
         latest = -((_EPOCH - require_aware(moment, "moment")) // _SECOND) - 1
-        if self._end_epoch is not None:
-            latest = min(latest, self._end_epoch)
+        latest = min(latest, self._end_epoch)
         if latest <= self._start_floor:
             return None
         found = previous_fire(self._timezone, self._previous_wall, latest, *self._policy)
@@ -322,8 +330,8 @@ class CalendarIntervalTrigger(Trigger):
             hour=data.get("hour", 0),
             minute=data.get("minute", 0),
             second=data.get("second", 0),
-            start=datetime.fromisoformat(data["start"]),
-            end=None if end is None else datetime.fromisoformat(end),
+            start=stored_datetime(data["start"], "start"),
+            end=None if end is None else stored_datetime(end, "end"),
             timezone=data["timezone"],
             on_missing_day=data.get("on_missing_day", MissingDay.SKIP),
             dst_gap=data.get("dst_gap"),

@@ -20,7 +20,7 @@ from typing import Any
 from .._errors import InvalidExpression
 from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
-from ._base import DstGap, DstOverlap, Trigger, coerce_enum
+from ._base import DstGap, DstOverlap, Trigger, coerce_enum, stored_datetime
 from ._cronback import PreviousWall
 from ._cronparse import (
     KEYWORDS,
@@ -33,7 +33,7 @@ from ._cronparse import (
     parse_iso_weeks,
     unbound,
 )
-from ._walltime import Wall, next_fire, previous_fire
+from ._walltime import FIRST_INSTANT, LAST_INSTANT, Wall, next_fire, previous_fire
 
 __all__ = ["CronTrigger"]
 
@@ -165,7 +165,7 @@ class CronTrigger(Trigger):
     _dst_gap: DstGap | None
     _dst_overlap: DstOverlap | None
     _end: datetime | None
-    _end_epoch: int | None
+    _end_epoch: int
     _expression: str
     _fields: CronFields
     _gap: tuple[DstGap, DstOverlap]
@@ -174,7 +174,7 @@ class CronTrigger(Trigger):
     _next_wall: Callable[[Wall], Wall | None]
     _previous_wall: Callable[[Wall], Wall | None]
     _start: datetime | None
-    _start_floor: int | None
+    _start_floor: int
     _timezone: tzinfo
     _week: str | None
 
@@ -224,7 +224,8 @@ class CronTrigger(Trigger):
         zone = coerce_timezone(timezone)
         start = _opt_dt(start, "start")
         end = _opt_dt(end, "end")
-        if start is not None and end is not None and end < start:
+        # As instants: two datetimes of one zone compare by wall time, fold ignored.
+        if start is not None and end is not None and end - _EPOCH < start - _EPOCH:
             raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         gap = None if dst_gap is None else coerce_enum(DstGap, dst_gap, "dst_gap")
         overlap = (
@@ -256,8 +257,13 @@ class CronTrigger(Trigger):
             ),
         )
         # Exclusive lower bound in whole seconds: a fire f >= start  <=>  f > ceil(start) - 1.
-        put(self, "_start_floor", None if start is None else -((_EPOCH - start) // _SECOND) - 1)
-        put(self, "_end_epoch", None if end is None else (end - _EPOCH) // _SECOND)
+        # Without start or end, the bounds are the instants a datetime holds in UTC.
+        floor = FIRST_INSTANT - 1
+        if start is not None:
+            floor = max(floor, -((_EPOCH - start) // _SECOND) - 1)
+        put(self, "_start_floor", floor)
+        last = LAST_INSTANT if end is None else min(LAST_INSTANT, (end - _EPOCH) // _SECOND)
+        put(self, "_end_epoch", last)
         put(self, "_memo", None)
 
     @classmethod
@@ -293,7 +299,9 @@ class CronTrigger(Trigger):
         * A day must match ``day``, ``week`` and ``day_of_week`` all together. (In a cron
           expression a day matches *either* day field unless one starts with ``*``.)
         * ``day_of_week`` takes names only (``"mon-fri"``, ``"sat,sun"``, ``"fri#2"``,
-          ``"friL"``); ranges run Monday to Sunday, so ``"sat-sun"`` is the weekend.
+          ``"friL"``); ranges run Monday to Sunday, so ``"sat-sun"`` is the weekend,
+          and a step counts from a range's first day (``"mon-sun/2"``: Monday,
+          Wednesday, Friday, Sunday; a step on ``*`` or on one name is refused).
           Numbers are refused: APScheduler counts weekdays from Monday = 0, cron from
           Sunday = 0, and a number would silently mean a different day in one of them.
         * ``day`` also takes ``"last"`` (the last day of the month) and weekday
@@ -424,14 +432,13 @@ class CronTrigger(Trigger):
                 require_aware(moment, "moment")
             after, wall = (moment - _EPOCH) // _SECOND, None
             floor = self._start_floor
-            if floor is not None and floor > after:
+            if floor > after:
                 after, wall = floor, None
         found = next_fire(self._timezone, self._next_wall, after, *self._gap, wall)
         if found is None:
             return None
         instant, result, plain = found
-        end = self._end_epoch
-        if end is not None and instant > end:
+        if instant > self._end_epoch:
             return None
         if plain is not None:
             object.__setattr__(self, "_memo", (result, instant, plain))
@@ -449,11 +456,9 @@ class CronTrigger(Trigger):
                 require_aware(moment, "moment")
             # Strictly before moment, in whole seconds: at or before ceil(moment) - 1.
             latest, wall = -((_EPOCH - moment) // _SECOND) - 1, None
-            if self._end_epoch is not None:
-                latest = min(latest, self._end_epoch)
+            latest = min(latest, self._end_epoch)
         found = previous_fire(self._timezone, self._previous_wall, latest, *self._gap, wall)
-        floor = self._start_floor
-        if found is None or (floor is not None and found[0] <= floor):
+        if found is None or found[0] <= self._start_floor:
             return None
         if found[2] is not None:
             object.__setattr__(self, "_memo", (found[1], found[0], found[2]))
@@ -505,8 +510,8 @@ class CronTrigger(Trigger):
         start, end = data.get("start"), data.get("end")
         options: dict[str, Any] = {
             "timezone": data["timezone"],
-            "start": None if start is None else datetime.fromisoformat(start),
-            "end": None if end is None else datetime.fromisoformat(end),
+            "start": None if start is None else stored_datetime(start, "start"),
+            "end": None if end is None else stored_datetime(end, "end"),
             "dst_gap": data.get("dst_gap"),
             "dst_overlap": data.get("dst_overlap"),
         }

@@ -7,7 +7,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
-from ._base import Trigger
+from ._base import Trigger, stored_datetime
 
 __all__ = ["DateTrigger", "run_at_in"]
 
@@ -117,7 +117,7 @@ class DateTrigger(Trigger):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DateTrigger:
-        return cls(datetime.fromisoformat(data["run_at"]), timezone=data.get("timezone"))
+        return cls(stored_datetime(data["run_at"], "run_at"), timezone=data.get("timezone"))
 
     def __repr__(self) -> str:
         parts = [repr(self._run_at.isoformat())]

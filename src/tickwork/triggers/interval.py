@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from fractions import Fraction
 from typing import Any
 
@@ -19,13 +19,16 @@ from .._clock import system_now
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _MICROSECOND
 from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
-from ._base import Trigger
+from ._base import Trigger, stored_datetime
 
 __all__ = ["IntervalTrigger"]
 
 #: The longest interval: the span of ``datetime`` (years 1 to 9999). A longer one could
 #: never fire twice, whatever its start.
 _MAX_MICROSECONDS = (datetime.max - datetime.min) // _MICROSECOND
+#: The instants a datetime holds in UTC, in µs since the epoch.
+_FIRST_US = (datetime.min.replace(tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
+_LAST_US = (datetime.max.replace(tzinfo=timezone.utc) - _EPOCH) // _MICROSECOND
 #: Microseconds per unit, in the order the units appear in the signature and in repr.
 _UNITS = (
     ("weeks", 7 * 86_400_000_000),
@@ -51,6 +54,14 @@ def _shared(amounts: tuple[int | float, ...]) -> tuple[int | float, ...]:
     # Keyed by the types too: (0, 1) == (0, 1.0), and the trigger must keep the number
     # it was given (its repr and to_dict show it).
     return _SHARED_AMOUNTS.setdefault((*amounts, *map(type, amounts)), amounts)
+
+
+def _held_span(zone: tzinfo) -> tuple[int, int]:
+    """The first and last instants (µs since the epoch) a datetime holds both in UTC and
+    in *zone*: a fire outside them cannot be given in the zone, or stored."""
+    first = (datetime.min.replace(tzinfo=zone) - _EPOCH) // _MICROSECOND
+    last = (datetime.max.replace(tzinfo=zone) - _EPOCH) // _MICROSECOND
+    return max(first, _FIRST_US), min(last, _LAST_US)
 
 
 def _amount(value: object, argument: str) -> int | float:
@@ -213,7 +224,12 @@ class IntervalTrigger(Trigger):
         try:
             return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._timezone)
         except OverflowError:
-            return None
+            first = _held_span(self._timezone)[0]
+            if fire > first:
+                return None  # after the year 9999, in UTC or in the zone
+            # Before the year 1 in UTC or the zone: the first fire a datetime holds there.
+            k = -((start - first) // self._interval_us)  # the smallest k at or after first
+            return self._shown(start + k * self._interval_us)
 
     def previous_before(self, moment: datetime) -> datetime | None:
         """The latest fire instant strictly earlier than *moment*, or ``None`` (before
@@ -229,6 +245,20 @@ class IntervalTrigger(Trigger):
         if not k and self._start.tzinfo is self._timezone:
             return self._start
         fire = start + k * self._interval_us
+        try:
+            return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._timezone)
+        except OverflowError:
+            last = _held_span(self._timezone)[1]
+            if fire < last:
+                return None  # before the year 1, in UTC or in the zone
+            # After the year 9999 in UTC or the zone: the last fire a datetime holds there.
+            k = (last - start) // self._interval_us
+            return None if k < 0 else self._shown(start + k * self._interval_us)
+
+    def _shown(self, fire: int) -> datetime | None:
+        """The fire at *fire* µs in the zone, if within *end* and what a datetime holds."""
+        if self._end_us is not None and fire > self._end_us:
+            return None
         try:
             return (_EPOCH + timedelta(microseconds=fire)).astimezone(self._timezone)
         except OverflowError:
@@ -278,7 +308,10 @@ class IntervalTrigger(Trigger):
         end = get("end")
         amounts = (get("weeks", 0), get("days", 0), get("hours", 0), get("minutes", 0),
                    get("seconds", 0))  # fmt: skip
-        start = datetime.fromisoformat(data["start"])
+        try:
+            start = datetime.fromisoformat(data["start"])
+        except (TypeError, ValueError):  # (not through the helper: no call on the hot path)
+            start = stored_datetime(data["start"], "start")  # raises, naming the field
         if end is None and start.utcoffset() is not None:
             # The usual stored trigger (whole units, no end), as __init__ would make it
             # with fewer checks: a store reads thousands (a job of its own each).
@@ -309,7 +342,7 @@ class IntervalTrigger(Trigger):
             minutes=amounts[3],
             seconds=amounts[4],
             start=start,
-            end=None if end is None else datetime.fromisoformat(end),
+            end=None if end is None else stored_datetime(end, "end"),
             timezone=data["timezone"],
         )
 
