@@ -489,6 +489,50 @@ def test_a_failing_source_keeps_the_last_offset_and_is_tried_again_later(
     assert clock.offset == timedelta(seconds=-29.5)
 
 
+def test_a_first_measurement_that_fails_is_not_logged_and_is_due_again_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base = FakeClock(T0)
+    source = Source(base, 30)
+    source.error = StoreError("the schema was written by a newer tickwork")
+    clock = CorrectedClock(base, source)
+    # The start's measurement: the store's own error fails the start, if it does.
+    assert not clock.measure()
+    assert clock.due()
+    assert [r for r in caplog.records if "clock" in r.getMessage()] == []
+    # The first step's (the store opened): a failure now is logged, once.
+    clock.refresh()
+    clock.refresh()
+    assert not clock.due()
+    (line,) = [r for r in caplog.records if "could not read the clock" in r.getMessage()]
+    assert "scheduling by this host's clock meanwhile and trying again every 10 s" in (
+        line.getMessage()
+    )
+    assert clock.offset == timedelta(0)
+    source.error = None
+    base.advance(10)
+    clock.refresh()
+    assert clock.offset == timedelta(seconds=30)
+
+
+def test_a_store_that_cannot_open_fails_the_start_without_promising_a_clock_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(ClockedMemory):
+        """As a PostgresStore whose schema is newer: every call opens it, and fails."""
+
+        def refuse(self, *args: Any, **kwargs: Any) -> Any:
+            raise StoreError("the schema was written by a newer tickwork (test)")
+
+        database_now = load_jobs = due_jobs = refuse  # type: ignore[assignment]
+
+    scheduler = Scheduler(store=Broken(), timezone="UTC")
+    with pytest.raises(StoreError, match="newer tickwork"):
+        scheduler.start()
+    scheduler.shutdown()
+    assert [r.getMessage() for r in caplog.records if "clock" in r.getMessage()] == []
+
+
 def test_a_source_that_returns_a_naive_time_is_a_failure() -> None:
     base = FakeClock(T0)
     clock = CorrectedClock(base, lambda: datetime(2024, 1, 1))

@@ -109,7 +109,11 @@ class CorrectedClock:
     :meth:`refresh` measures at most once every *interval* seconds (of the base's
     monotonic clock); a driver calls it before it steps. When *source* fails, the last
     offset is kept (0 before any measurement) and the next :meth:`refresh` after
-    *interval* tries again.
+    *interval* tries again. The first measurement (a driver's, as its scheduler
+    starts, before the store is opened) is the exception: its failure is not logged,
+    and the next :meth:`refresh` tries again at once. A store that cannot be opened
+    then fails the start with its own error, with no word of a retry that will not
+    come; one that opens has its clock read again at the scheduler's first step.
 
     :attr:`shifted` adds up the changes of the offset, in seconds, so a driver that
     compares wall time with monotonic time (to notice a changed system clock) can tell
@@ -137,6 +141,8 @@ class CorrectedClock:
         self._interval = interval
         self._offset = timedelta(0)
         self._measured_at: float | None = None
+        self._tried = False  # (a measurement was attempted)
+        self._measured = False  # (one worked)
         self._failing = False
         self._noticed = False
         #: The sum of every change of the offset so far, in seconds.
@@ -176,8 +182,9 @@ class CorrectedClock:
         *source* is read up to :data:`SAMPLES` times and the reading with the shortest
         round trip is kept (the first may include opening a connection: tens of
         milliseconds whose midpoint says little about when the source read its clock).
-        A failure is logged (once until a measurement works again) and keeps the last
-        offset; an offset of more than a second is logged once.
+        A failure is logged (once until a measurement works again; not the first
+        measurement's, see the class docstring) and keeps the last offset; an offset of
+        more than a second is logged once.
         """
         base = self.base
         self._measured_at = base.monotonic()
@@ -196,19 +203,28 @@ class CorrectedClock:
                     best = (trip, theirs, before + trip / 2)
         except Exception as error:  # a store raises StoreError; keep scheduling anyway
             if best is None:
-                if not self._failing:
+                first, self._tried = not self._tried, True
+                if first:
+                    self._measured_at = None  # (due again at once: see the class docstring)
+                elif not self._failing:
                     self._failing = True
+                    kept = (
+                        f"keeping the offset measured last ({self._offset.total_seconds():+.3f} s)"
+                        if self._measured
+                        else "scheduling by this host's clock meanwhile"
+                    )
                     logger.warning(
-                        "tickwork: could not read the clock of %s (%s); keeping the offset "
-                        "measured last (%+.3f s) and trying again every %g s",
+                        "tickwork: could not read the clock of %s (%s); %s and trying again "
+                        "every %g s",
                         self._name,
                         error,
-                        self._offset.total_seconds(),
+                        kept,
                         self._interval,
                     )
                 return False
         assert best is not None
         _, theirs, midpoint = best
+        self._tried = self._measured = True
         self._failing = False
         offset = theirs - midpoint
         self.shifted += (offset - self._offset).total_seconds()

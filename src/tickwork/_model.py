@@ -29,6 +29,7 @@ __all__ = [
     "RunEnd",
     "RunRequest",
     "RunResult",
+    "UnkeptReturn",
     "Upstream",
     "evolve",
     "make_job",
@@ -461,6 +462,22 @@ class RunRequest(NamedTuple):
         return RunContext(
             self.job_id, self.scheduled_at, self.attempt, self.event, upstream=upstream
         )
+
+
+class UnkeptReturn:
+    """What a run returned, when only its type is known: a value JSON cannot hold,
+    returned on a task queue's worker, stayed there. An executor reports it as the
+    run's return value; the history records it as it records such a value returned
+    locally: not kept (``Run.return_kept`` False), the run a success."""
+
+    __slots__ = ("type_name",)
+
+    def __init__(self, type_name: str) -> None:
+        #: The ``__qualname__`` of the value's type (``"set"``).
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<a {self.type_name} returned on a worker, not kept: it is not JSON>"
 
 
 class RunResult(NamedTuple):

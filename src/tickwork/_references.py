@@ -114,11 +114,27 @@ def _find_reference(func: Callable[..., Any]) -> str | None:
     reference = f"{module}:{qualname}"
     if being_defined(func):
         return reference  # decorated at import time: the name is bound just after
+    found = _imported(reference)
+    if found is not None and found == func:
+        return reference
+    # An object proxy (Celery's ``@app.task`` gives one) forwards ``__qualname__`` and
+    # ``__class__`` to what it stands for, but ``__module__`` is its own class's: the
+    # class it stands for tells the module the name is bound in.
+    kind = getattr(func, "__class__", None)
+    if kind is not type(func) and isinstance(kind, type) and kind.__module__ != module:
+        reference = f"{kind.__module__}:{qualname}"
+        found = _imported(reference)
+        if found is not None and found == func:
+            return reference
+    return None
+
+
+def _imported(reference: str) -> Any:
+    """What *reference* names, or None when it names nothing callable."""
     try:
-        found = resolve_reference(reference)
+        return resolve_reference(reference)
     except (LookupError, TypeError, ValueError):
         return None
-    return reference if found == func else None
 
 
 def _type_name(value: object) -> str:

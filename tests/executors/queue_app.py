@@ -61,3 +61,9 @@ def flaky(self: object, path: str) -> int:
 def hopeless(self: object, text: str) -> None:
     """A Celery task with Celery's own retries that fails on every try."""
     raise ValueError(text)
+
+
+@app.task(name="tickwork_tests.a_set")
+def a_set() -> set[int]:
+    """A Celery task whose return value JSON cannot hold."""
+    return {1, 2}

@@ -18,6 +18,14 @@ def fail(message: str) -> None:
     raise ValueError(message)
 
 
+def a_set(path: str | None = None) -> set[int]:
+    """Note the run in *path* (one line per execution) and return what JSON cannot hold."""
+    if path is not None:
+        with open(path, "a") as file:
+            file.write(current_run().run_id + "\n")
+    return {1, 2}
+
+
 def run_id() -> str:
     return current_run().run_id
 

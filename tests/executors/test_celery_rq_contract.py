@@ -19,6 +19,7 @@ import pytest
 
 from tickwork import EventKind, Outcome, RetryPolicy, Scheduler, SchedulerState
 from tickwork._errors import RemoteJobError, SerializationError
+from tickwork._model import UnkeptReturn
 from tickwork.executors import CeleryExecutor, QueueExecutor, RQExecutor
 from tickwork.executors._worker import task_id_of
 
@@ -152,6 +153,28 @@ def test_tickworks_retry_policy_sends_the_next_attempt(ran: Ran, tmp_path: Path)
         (r for r in ran.scheduler.history() if r.job_id == event.job_id), key=lambda r: r.attempt
     )
     assert [(r.attempt, r.outcome) for r in rows] == [(1, Outcome.FAILURE), (2, Outcome.SUCCESS)]
+
+
+def test_a_value_json_cannot_hold_is_a_success_not_kept_as_locally(
+    ran: Ran, tmp_path: Path
+) -> None:
+    notes = tmp_path / "ran"
+    job = ran.scheduler.add_job(
+        "tests.executors.queue_jobs:a_set", "date", run_date=now(), args=[str(notes)],
+        executor="queue", id=queues.unique("set"),
+        retry=RetryPolicy(attempts=2, delay=0.0, jitter=0.0),
+    )  # fmt: skip
+    ran.scheduler.start()
+    (event,) = ran.wait(EventKind.JOB_EXECUTED)
+    ran.scheduler.shutdown(wait=True)
+    # The value stayed on the worker; the run is not failed (nor retried) for it.
+    assert isinstance(event.return_value, UnkeptReturn)
+    assert event.return_value.type_name == "set"
+    assert not ran.of(EventKind.JOB_FAILED)
+    assert not ran.of(EventKind.JOB_RETRIED)
+    (row,) = [r for r in ran.scheduler.history() if r.job_id == job.id]
+    assert (row.outcome, row.return_value, row.return_kept) == (Outcome.SUCCESS, None, False)
+    assert len(notes.read_text().splitlines()) == 1
 
 
 def test_a_reference_the_worker_cannot_import_fails_with_the_reason(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tickwork import EventKind, Outcome, Scheduler
+from tickwork import EventKind, Outcome, RetryPolicy, Scheduler
 from tickwork._errors import RemoteJobError
 from tickwork.executors import CeleryExecutor
 from tickwork.executors._worker import task_id_of
@@ -141,6 +141,39 @@ def test_a_named_tasks_final_outcome_comes_through_the_store(
     assert event.return_value == 1
     assert notes.read_text().split() == ["0", "1"]
     assert not events.of(EventKind.JOB_FAILED)
+
+
+def test_a_value_json_cannot_hold_comes_through_the_store_as_a_success_not_kept(
+    setup: Setup, app: Any, tmp_path: Path
+) -> None:
+    notes = tmp_path / "ran"
+    executors = {
+        "celery": CeleryExecutor(app, queue=setup.queue, outcomes="store"),
+        "named": CeleryExecutor(app, queue=setup.queue, task="tickwork_tests.a_set",
+                                outcomes="store"),
+    }  # fmt: skip
+    scheduler = Scheduler(timezone="UTC", store=setup.open_store(), executors=executors)
+    events = queues.Events(scheduler)
+    retry = RetryPolicy(attempts=2, delay=0.0, jitter=0.0)
+    ids = {queues.unique("set"): "celery", queues.unique("named-set"): "named"}
+    for job_id, executor in ids.items():
+        scheduler.add_job(
+            "tests.executors.queue_jobs:a_set", "date", run_date=queues.now(),
+            args=[str(notes)] if executor == "celery" else [], executor=executor,
+            id=job_id, retry=retry,
+        )  # fmt: skip
+    scheduler.start()
+    try:
+        events.wait(EventKind.JOB_EXECUTED, count=2)
+        rows = [row for row in scheduler.history() if row.job_id in ids]
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert not events.of(EventKind.JOB_FAILED)
+    assert not events.of(EventKind.JOB_RETRIED)
+    assert sorted((r.job_id, r.attempt, r.outcome, r.return_kept) for r in rows) == sorted(
+        (job_id, 1, Outcome.SUCCESS, False) for job_id in ids
+    )
+    assert len(notes.read_text().splitlines()) == 1
 
 
 def test_outcomes_from_the_store_need_a_store_that_keeps_them(app: Any) -> None:

@@ -14,12 +14,27 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tickwork import JobTimeout, Outcome, SerializationError, WorkerDied
+from tickwork import JobTimeout, Outcome, Scheduler, SerializationError, WorkerDied
 from tickwork._errors import RemoteJobError
-from tickwork._model import EmittedEvent, RunRequest, RunResult, Upstream
+from tickwork._model import (
+    EmittedEvent,
+    RunRequest,
+    RunResult,
+    UnkeptReturn,
+    Upstream,
+    request_for,
+)
 from tickwork.executors import CeleryExecutor, Enqueuer, QueuedTask, QueueExecutor
 from tickwork.executors._queue import result_of
-from tickwork.executors._worker import RedisGuard, run_guarded, task_id_of
+from tickwork.executors._worker import (
+    RedisGuard,
+    message_of,
+    outcome_of,
+    run_guarded,
+    task_id_of,
+)
+from tickwork.stores import SQLiteStore
+from tickwork.stores._history import encode_return
 from tickwork.testing import FakeClock
 
 from . import queues
@@ -314,6 +329,52 @@ def test_bad_arguments_are_refused_with_what_was_expected() -> None:
     with pytest.raises(TypeError, match=r"celery\.Celery app"):
         CeleryExecutor("redis://localhost")
     assert isinstance(Recorder(), Enqueuer)
+
+
+def test_a_value_json_cannot_hold_comes_back_as_a_success_not_kept() -> None:
+    message = message_of(request(func_ref="tests.executors.queue_jobs:a_set", args=()), "?")
+    message["ref"] = "tests.executors.queue_jobs:a_set"
+    outcome = outcome_of(message)
+    # Only the value's type travels back, as JSON.
+    assert (outcome["ok"], outcome["value"], outcome["unkept"]) == (True, None, "set")
+    assert json.loads(json.dumps(outcome)) == outcome
+    result = result_of(request(), outcome, AT)
+    assert result.outcome is Outcome.SUCCESS
+    assert isinstance(result.return_value, UnkeptReturn)
+    assert "set" in repr(result.return_value)
+    # The history keeps it as it keeps a set returned locally: not kept, the type named.
+    assert encode_return(result.return_value) == encode_return({1, 2}) == '{"unkept":"set"}'
+
+
+def test_a_celery_task_is_a_job_function_and_its_body_is_refused_naming_it(
+    tmp_path: Any,
+) -> None:
+    from . import celery_tasks
+
+    executor = CeleryExecutor(celery_tasks.app, task="tickwork_tests.tasks.double")
+    store = SQLiteStore(tmp_path / "jobs.db")
+    scheduler = Scheduler(timezone="UTC", store=store, executors={"celery": executor})
+    try:
+        for task in (celery_tasks.double, celery_tasks.plain):
+            job = scheduler.add_job(task, "date", run_date=AT, args=[2], executor="celery",
+                                    paused=True)  # fmt: skip
+            assert job.func_ref == f"tests.executors.celery_tasks:{task.__qualname__}"
+            assert executor.task_for(request_for(0, job, AT, 1)).message["ref"] == job.func_ref
+        for task in (celery_tasks.double, celery_tasks.plain):
+            reference = f"tests.executors.celery_tasks:{task.__qualname__}"
+            with pytest.raises(SerializationError) as caught:
+                scheduler.add_job(task.run, "date", run_date=AT, args=[2], executor="celery")
+            assert str(caught.value) == (
+                f"job function tests.executors.celery_tasks.{task.__qualname__} is the body of "
+                f"the Celery task {task.name!r} (importing {reference!r} gives the task, not "
+                f"this function): give the task itself, or its reference {reference!r}"
+            )
+        # Any other function without a reference: the advice is the queue's own.
+        with pytest.raises(SerializationError, match="task queue's workers import") as lambdas:
+            scheduler.add_job(lambda: 1, "date", run_date=AT, executor="celery")
+        assert "process executor" not in str(lambdas.value)
+    finally:
+        scheduler.shutdown()
 
 
 def test_a_function_of_the_main_script_is_refused_at_add_job() -> None:

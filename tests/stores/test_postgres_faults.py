@@ -46,6 +46,7 @@ pg_schema = pg.pg_schema
 
 UTC = timezone.utc
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "postgres.md"
 #: Start-up or shut-down of a worker interpreter on a slow, busy machine: only a limit
 #: for a failing test, never waited out by a passing one.
 STARTUP = 60.0
@@ -678,7 +679,9 @@ def test_a_role_that_cannot_create_the_tables_fails_start_saying_so(
     assert "CREATE" in str(caught.value)
 
 
-def test_a_schema_of_a_newer_tickwork_fails_start_unchanged(pg_schema: str) -> None:
+def test_a_schema_of_a_newer_tickwork_fails_start_unchanged(
+    pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
     store = PostgresStore(pg.dsn(), schema=pg_schema)
     store.open()
     store.close()
@@ -687,7 +690,18 @@ def test_a_schema_of_a_newer_tickwork_fails_start_unchanged(pg_schema: str) -> N
     scheduler = Scheduler(store=PostgresStore(pg.dsn(), schema=pg_schema), timezone="UTC")
     with pytest.raises(StoreError, match="newer tickwork") as caught:
         scheduler.start()
+    scheduler.shutdown()
     assert "999" in str(caught.value)
+    # The message as docs/postgres.md quotes it ("..." for the parts left out, N for
+    # this tickwork's schema version).
+    (row,) = [line for line in DOCS.read_text().splitlines() if line.startswith("| A newer schema")]
+    quoted = re.search(r'`StoreError` at `start\(\)`: "(.+?)"', row)
+    assert quoted is not None
+    parts = [re.escape(part.strip()) for part in quoted.group(1).split("...") if part.strip()]
+    pattern = ".*".join(parts).replace(r"\ N\)", r" \d+\)")
+    assert re.search(pattern, str(caught.value)), (pattern, str(caught.value))
+    # Nothing retries: no word of reading the database's clock again.
+    assert [r for r in caplog.records if "clock" in r.getMessage()] == []
     with connect() as conn:
         row = conn.execute(f"SELECT value FROM \"{pg_schema}\".meta WHERE key = 'schema'")
         assert row.fetchone() == ("999",)

@@ -257,6 +257,28 @@ def test_postgres_lists_no_store_object_that_no_scheduler_looks_after(pg_schema:
     watcher.close()
 
 
+def test_postgres_lists_no_task_queue_worker_that_writes_outcomes(pg_schema: str) -> None:
+    import psycopg
+
+    # A Celery worker set up with the store (tickwork.celery.setup(app, store=...))
+    # writes the starts and outcomes of runs: it has a row, but it is no scheduler, and
+    # the run it works on is a lease of the scheduler that sent it (task-queues.md).
+    worker, scheduler = postgres(pg_schema), postgres(pg_schema)
+    scheduler.add_job(make_job())
+    scheduler.maintain(T0)
+    claim_run(scheduler)
+    worker.record_start("task-1", T0.isoformat(), "worker-host:42")
+    worker.record_outcome("task-1", {"tickwork": 1, "ok": True, "value": 1})
+    with psycopg.connect(pg.dsn()) as conn:
+        rows = conn.execute(f'SELECT owner FROM "{pg_schema}".processes').fetchall()
+    assert sorted(owner for (owner,) in rows) == sorted([worker.owner, scheduler.owner])
+    [process] = scheduler.processes(now=T0)
+    assert process.id == scheduler.owner
+    assert [lease.job_id for lease in process.leases] == ["a"]
+    worker.close()
+    scheduler.close()
+
+
 def test_a_postgres_schema_of_version_1_gets_the_heartbeat_column(pg_schema: str) -> None:
     import psycopg
 

@@ -13,9 +13,11 @@ store=...)``; see ``stores/_queue_outcomes.py``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .._errors import SerializationError
+from .._references import resolve_reference
 from ._celery_outcomes import celery_error_type, read_outcomes
 from ._queue import QueuedTask, QueueExecutor
 
@@ -225,6 +227,24 @@ def _iso(value: Any) -> str | None:
     return isoformat() if callable(isoformat) else None
 
 
+def _task_of_body(func: Callable[..., Any]) -> tuple[str, Any] | None:
+    """``(reference, task)`` when importing *func*'s ``"module:qualname"`` gives a
+    Celery task rather than *func*: *func* is then the body of that task (its
+    ``run``), whose name ``@app.task`` rebound to the task. None otherwise."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return None
+    reference = f"{module}:{qualname}"
+    try:
+        found = resolve_reference(reference)
+    except Exception:
+        return None  # (the generic check says why)
+    if found is func or not isinstance(found, _import_celery().Task):
+        return None
+    return reference, found
+
+
 class CeleryExecutor(QueueExecutor):
     """Hands runs to Celery workers (see ``docs/task-queues.md``).
 
@@ -282,3 +302,29 @@ class CeleryExecutor(QueueExecutor):
         )
         super().__init__(enqueuer, poll_interval=poll_interval, resend_after=resend_after)
         self.app = app
+
+    def check(
+        self,
+        func: Callable[..., Any] | None,
+        func_ref: str | None,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """As :meth:`QueueExecutor.check`. A Celery task (the ``@app.task`` object) is
+        a job function as any other: its reference names it, and ``tickwork.run``
+        calls it. Its body (``task.run``) has no reference of its own (its name gives
+        the task), and is refused, naming the task to give instead.
+
+        Raises:
+            SerializationError: naming the function or argument.
+        """
+        if func is not None and func_ref is None:
+            found = _task_of_body(func)
+            if found is not None:
+                reference, task = found
+                raise SerializationError(
+                    f"job function {reference.replace(':', '.')} is the body of the Celery "
+                    f"task {task.name!r} (importing {reference!r} gives the task, not this "
+                    f"function): give the task itself, or its reference {reference!r}"
+                )
+        super().check(func, func_ref, args, kwargs)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from ._worker import now_text, worker_name
+from ._worker import now_text, succeeded, worker_name
 
 __all__ = [
     "OUTCOME_SUFFIX",
@@ -187,23 +187,9 @@ def connect_outcome_hooks(
     def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         if not ours(sender):
             return
-        task_id = str(sender.request.id)
-        try:
-            json.dumps(result)
-        except (TypeError, ValueError) as error:
-            # Not JSON: the backend's own serializer carries it (the meta is read); a
-            # store cannot, so it gets the failure the generic task would report.
-            with lock:
-                begun = started.pop((task_id, threading.get_ident()), None)
-            if on_end is not None:
-                kind = type(result).__name__
-                on_end(task_id, {"tickwork": 1, "ok": False, "error_type": "builtins.TypeError",
-                                 "error": f"task {sender.name!r} returned a {kind}, which cannot "
-                                          f"travel back as JSON: {error}",
-                                 "traceback": "", "started_at": begun, "finished_at": now_text(),
-                                 "worker": worker_name()})  # fmt: skip
-            return
-        record(sender, task_id, {"ok": True, "value": result})
+        # (A value that is not JSON is a success whose value is not kept, as the
+        # generic task reports it: only its type is recorded.)
+        record(sender, str(sender.request.id), succeeded(result, None))
 
     def on_failure(
         sender: Any = None,

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 from .._context import request_fields
 from .._errors import JobTimeout, RemoteJobError, SerializationError, WorkerDied
 from .._instants import EPOCH
-from .._model import Outcome, RunRequest, RunResult
+from .._model import Outcome, RunRequest, RunResult, UnkeptReturn
 from ._base import BatchExecutor
 from ._worker import message_of, not_json, task_id_of
 from .process import _reference_for
@@ -41,6 +41,12 @@ __all__ = ["Enqueuer", "QueueExecutor", "QueuedTask"]
 
 logger = logging.getLogger("tickwork")
 
+#: What an error about a function without a reference advises.
+BY_REFERENCE = (
+    "a task queue's workers import the job's function by its reference, so use a "
+    "function defined at the top level of a module they can import (or give its "
+    "reference as 'module:function')"
+)
 #: The most outcomes the collector asks for in one read.
 READ_AT_ONCE = 2000
 #: Seconds a run whose send failed is sent again (at each look for outcomes) before it
@@ -76,8 +82,9 @@ class Enqueuer(Protocol):
       executor then reports the batch's runs ``INTERRUPTED`` with that error.
     * :meth:`results` returns, for the given task ids, the outcomes of those that have
       ended, keyed by id; ids still queued or running are left out. An outcome is the
-      worker's dict (``ok``, ``value`` or ``error_type``/``error``/``traceback``,
-      ``started_at``, ``finished_at``), or one the adapter makes for a task the queue
+      worker's dict (``ok``, ``value`` (or ``unkept``: the type of a value that is
+      not JSON) or ``error_type``/``error``/``traceback``, ``started_at``,
+      ``finished_at``), or one the adapter makes for a task the queue
       itself ended: expired unstarted (``"expired": True``), its worker lost
       (``error_type`` ``"tickwork.WorkerDied"``). It raises when the result store cannot
       be read (the executor logs it and asks again). Called from one thread.
@@ -110,7 +117,9 @@ def result_of(request: RunRequest, outcome: Mapping[str, Any], now: datetime) ->
     started = _instant(outcome.get("started_at"))
     finished = _instant(outcome.get("finished_at")) or now
     if outcome.get("ok"):
-        return RunResult(request, Outcome.SUCCESS, outcome.get("value"), None, started, finished)
+        unkept = outcome.get("unkept")
+        value = outcome.get("value") if unkept is None else UnkeptReturn(str(unkept))
+        return RunResult(request, Outcome.SUCCESS, value, None, started, finished)
     kind = str(outcome.get("error_type") or "")
     text = str(outcome.get("error") or "")
     where = f"job {request.job_id!r}"
@@ -215,7 +224,8 @@ class QueueExecutor(BatchExecutor):
         Raises:
             SerializationError: naming the function or argument.
         """
-        reference = _reference_for(RunRequest(0, "?", func, func_ref, (), {}, EPOCH))
+        request = RunRequest(0, "?", func, func_ref, (), {}, EPOCH)
+        reference = _reference_for(request, BY_REFERENCE)
         if reference.startswith("__main__:"):
             raise SerializationError(
                 f"job function {reference!r} is defined in the __main__ script, which a "
@@ -239,7 +249,7 @@ class QueueExecutor(BatchExecutor):
         """
         # The job's own reference, when it has one (checked at add_job), saves looking
         # the function up again for every run.
-        message = message_of(request, request.func_ref or _reference_for(request))
+        message = message_of(request, request.func_ref or _reference_for(request, BY_REFERENCE))
         try:
             json.dumps(message)
         except (TypeError, ValueError):

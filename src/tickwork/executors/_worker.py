@@ -6,9 +6,9 @@ timeout, and the event and upstream runs that started it, if any, so that
 ``current_run()`` on the worker is what it would be locally) under a task id derived
 from the run (``task_id_of``). A queue's worker calls
 :func:`run_guarded` with that id and message; it returns the run's *outcome* (a
-JSON-able dict: ``ok``, the return value or the exception's type, text and traceback,
-and when the job started and ended), which travels back to the scheduler through the
-queue's result store.
+JSON-able dict: ``ok``, the return value (or, for a value JSON cannot hold, its type
+as ``unkept``) or the exception's type, text and traceback, and when the job started
+and ended), which travels back to the scheduler through the queue's result store.
 
 Brokers deliver at least once (a redelivery after a lost connection, a visibility
 timeout, a re-send after a scheduler crash), so a :class:`RedisGuard` makes a second
@@ -46,6 +46,7 @@ __all__ = [
     "now_text",
     "outcome_of",
     "run_guarded",
+    "succeeded",
     "task_id_of",
     "worker_name",
 ]
@@ -164,8 +165,9 @@ def outcome_of(
 ) -> dict[str, Any]:
     """Run the job of *message* here (``current_run()`` set) and return its outcome.
 
-    Never raises for the job's own errors: an import that fails, the job's exception (of
-    any kind) and a value that is not JSON are all outcomes with ``ok`` false. An
+    Never raises for the job's own errors: an import that fails and the job's
+    exception (of any kind) are outcomes with ``ok`` false; a return value that is not
+    JSON is a success whose value is not kept (see :func:`succeeded`). An
     exception of *timeout_errors* (the queue's soft time limit) is reported as a
     ``tickwork.JobTimeout``.
     """
@@ -215,16 +217,21 @@ def outcome_of(
             outcome["error"] = f"job {job_id!r} timed out after {request.timeout} s on a worker"
             return outcome
         return _failed(error, started)
+    return succeeded(value, started)
+
+
+def succeeded(value: Any, started: str | None) -> dict[str, Any]:
+    """The outcome of a run that returned *value*: a value JSON cannot hold stays on
+    the worker, and only its type goes back (``unkept``), as a local run's history
+    keeps only the type of such a value; the run is a success all the same."""
+    outcome = {"tickwork": 1, "ok": True, "value": value, "started_at": started,
+               "finished_at": now_text(), "worker": worker_name()}  # fmt: skip
     try:
         json.dumps(value)
-    except (TypeError, ValueError) as error:
-        return _failed(
-            error,
-            started,
-            f"job {job_id!r} returned a {type(value).__name__}, which cannot travel back as JSON: ",
-        )
-    return {"tickwork": 1, "ok": True, "value": value, "started_at": started,
-            "finished_at": now_text(), "worker": worker_name()}  # fmt: skip
+    except (TypeError, ValueError, RecursionError):
+        outcome["value"] = None
+        outcome["unkept"] = type(value).__qualname__
+    return outcome
 
 
 def _past(text: str) -> bool:

@@ -14,7 +14,7 @@ from .._errors import RemoteJobError
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
 from .._instants import instant
-from .._model import Outcome, Run, RunEnd
+from .._model import Outcome, Run, RunEnd, UnkeptReturn
 from .._tz import coerce_timezone, timezone_name
 from ._base import RunCount
 
@@ -119,11 +119,13 @@ def _parents(text: object) -> tuple[str, ...]:
 
 def encode_return(value: Any) -> str:
     """A run's return value for the history: ``{"value": ...}`` when it is JSON (as
-    job arguments are), else ``{"unkept": "<type>"}``. Never raises."""
+    job arguments are), else ``{"unkept": "<type>"}`` (an :class:`UnkeptReturn`, from
+    a worker, names the type of the value it stands for). Never raises."""
     try:
         return json.dumps({"value": value}, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
-        return json.dumps({"unkept": type(value).__qualname__}, separators=(",", ":"))
+        kind = value.type_name if isinstance(value, UnkeptReturn) else type(value).__qualname__
+        return json.dumps({"unkept": kind}, separators=(",", ":"))
 
 
 def decode_return(text: str | None) -> tuple[Any, bool]:
