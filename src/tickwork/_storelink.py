@@ -572,15 +572,15 @@ class StoreLink:
                 self.failed(now, error)
 
     def tell_dispatching(self, running: bool) -> None:
-        """Tell a store that splits a due backlog among the processes that dispatch
-        (``dispatching``, optional: PostgreSQL's, SQLite's) whether this one does, and
-        to which executors: at start, then at each upkeep once it changed (paused,
-        resumed, an executor added). Raises StoreError."""
+        """Tell a shared store (``dispatching``, optional) whether this process dispatches,
+        and to which executors ("asyncio" too, made on first use), for its split of a due
+        backlog and the runs it takes over: at start, then at each upkeep once it changed
+        (paused, resumed, an executor added). Raises StoreError."""
         tell = getattr(self._shared, "dispatching", None)
         executors = self._executors
         if tell is None or not isinstance(executors, Collection):
             return
-        aliases = sorted(executors)
+        aliases = sorted({*executors, *(("asyncio",) if self.make_asyncio else ())})
         told = (running, tuple(aliases))
         if told != self._told:
             tell(aliases if running else None)

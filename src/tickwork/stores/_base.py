@@ -380,11 +380,14 @@ class JobStore(Protocol):
         """Claim scheduled fires: the compare-and-set that makes each fire run once.
 
         For each :class:`Claim` (or plain tuple ``(job_id, expected, new_next,
-        remaining_runs, runs)``), in order: if the job is stored, not broken, not paused
-        (as stored: a pause by another process counts), and its stored next fire time
-        is the instant *expected* (None matches only None), set it to *new_next* and,
-        unless *remaining_runs* is None, the remaining runs to *remaining_runs*;
-        nothing else of the job changes. Otherwise change nothing.
+        remaining_runs, runs)``), in order: if the job is stored, not broken (a record
+        this store cannot decode), not paused (as stored: a pause by another process
+        counts), and its stored next fire time is the instant *expected* (None matches
+        only None), set it to *new_next* and, unless *remaining_runs* is None, the
+        remaining runs to *remaining_runs*; nothing else of the job changes. Otherwise
+        change nothing. (A mark made with :meth:`mark_broken` stops no claim: it says
+        what one process found, and the caller loaded the job; a
+        :class:`SharedJobStore` clears it with a claim that wins.)
         A later claim in the same call sees the effect of an earlier one.
 
         Returns one result per claim, in order: None when it was not claimed, else how
@@ -457,8 +460,12 @@ class JobStore(Protocol):
 
         :meth:`broken_jobs` reports it until the job is replaced, updated or removed (a
         store that decodes its records may also clear the mark when the record next
-        loads; the scheduler marks it again if the function still fails). Marking a
-        job that is not stored does nothing.
+        loads where the function imports). Marking a job that is not stored does
+        nothing. A mark is what the process that wrote it found: it stops no claim. A
+        :class:`SharedJobStore` clears it with a claim that wins (its process loaded
+        the job), and writes a mark once per job and reason: marked again after another
+        process cleared it, it changes nothing (two processes would undo each other's
+        writes for ever).
 
         Raises:
             StoreError: the store failed.
@@ -503,7 +510,14 @@ class SharedJobStore(JobStore, Protocol):
        :meth:`maintain` (with ``take_over``) takes over the expired leases of other
        owners, and the leases of owners found dead before that where the store can
        tell; each becomes this store's under a new token, and is reported once as a
-       :class:`Takeover`.
+       :class:`Takeover`. It takes over only runs its process can run: it leaves alone
+       the lease of a run whose job is stored but whose record does not load in this
+       process (it does not decode, or its function does not import here), and, in a
+       store told which executors its scheduler dispatches to (the optional
+       ``dispatching(aliases)``), of a job whose executor is not among them. Such a
+       lease stays as it is, for a process that can run the run (one with the new
+       code, or the executor) to take over; the run of a job no longer stored at all
+       is taken over as any other.
     5. *Lost leases*: a store that finds, when it renews, that one of its leases was
        taken over reports it once in :attr:`Upkeep.lost`; it must not release or renew
        the new owner's lease.
@@ -533,9 +547,10 @@ class SharedJobStore(JobStore, Protocol):
         *jobs* holds the current state of each job added or changed since the last
         :meth:`sync` or :meth:`~JobStore.load_jobs` (a store may count from
         :meth:`~JobStore.get_jobs` too); *removed_ids* the jobs removed since, and those
-        whose record became broken. A change may be reported more than once, and this
-        store's own writes may be among them; none is missed. With no change by
-        another, the result is None.
+        whose record this store can no longer decode (not those another process marked
+        with :meth:`~JobStore.mark_broken`). A change may be reported more than once,
+        and this store's own writes may be among them; none is missed. With no change
+        by another, the result is None.
 
         Raises:
             StoreError: the store failed.
@@ -545,7 +560,8 @@ class SharedJobStore(JobStore, Protocol):
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
         """Look after leases (see the lease rules): renew this store's when due, report
         those it lost and, with *take_over*, take over the expired leases of others
-        and those of owners found dead. A store may also prune its history here.
+        and those of owners found dead, of runs this process can run (rule 4). A store
+        may also prune its history here.
 
         ``take_over=False`` (a paused scheduler) renews and reports lost leases but
         takes over nothing.

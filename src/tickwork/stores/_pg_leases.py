@@ -13,8 +13,9 @@ module docstring of :mod:`tickwork.stores.postgres` tells the whole story.
 - :meth:`PGLeases.maintain`: renews this store's leases every third of
   ``lease_time``, reports those another took, takes over the leases of owners found
   dead (their advisory lock is free) at once and expired ones otherwise (expired by
-  both the caller's clock and the server's), each under a new token; prunes every
-  minute.
+  both the caller's clock and the server's), each under a new token, if this process
+  can run it (a read finds those first: the job's executor is one its scheduler
+  dispatches to, and the job loads here); prunes every minute.
 - :meth:`PGLeases.hand_off_retries`: leaves a pending retry's lease to no one.
 - :meth:`PGLeases.processes`: the registered processes and the leases each holds;
   ``maintain`` writes this store's heartbeat (``processes.seen_us``) with the renewal.
@@ -31,10 +32,11 @@ from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._history import lose
 from ._history import started as started_runs
 from ._pg_history import LOCK_HELD, PGHistory
-from ._pg_schema import DB_NOW_US, instant, liveness_key
+from ._pg_schema import DB_NOW_US, JOB_COLUMNS, instant, liveness_key
 from ._pg_share import DISPATCHING
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import takeover, zone_name
+from ._share import aliases_of
 
 __all__ = ["PGLeases"]
 
@@ -49,12 +51,14 @@ WITH c AS (
     -- PostgreSQL checks the match again on the newest version of a row it locks.
     SELECT c.* FROM {s}.jobs j JOIN c
     ON c.id = j.id AND j.next_fire_us IS NOT DISTINCT FROM c.expected
-    WHERE j.broken IS NULL AND NOT j.paused
+    WHERE NOT j.paused
     FOR UPDATE OF j SKIP LOCKED
 ), moved AS (
+    -- (A broken mark goes: the claiming scheduler loaded the job; the mark told what
+    -- another process found.)
     UPDATE {s}.jobs j SET next_fire_us = w.new_us,
         next_fire_zone = CASE WHEN w.keep_zone THEN j.next_fire_zone ELSE w.zone END,
-        remaining_runs = coalesce(w.remaining, j.remaining_runs),
+        remaining_runs = coalesce(w.remaining, j.remaining_runs), broken = NULL,
         xid = pg_current_xact_id()
     FROM win w WHERE j.id = w.id
     RETURNING w.cand
@@ -106,14 +110,33 @@ UNION ALL
 SELECT q.owner, NULL, NULL, q.executors FROM ({dispatching}) q
 """
 
+#: The leases ``maintain`` may take over (expired, or of owners found dead), each with its
+#: job's row (NULLs: not stored) and the row's version (``xid``), less those of a job
+#: for an executor this process does not dispatch to (``aliases``: NULL when it was not
+#: told) and those of rows it found it cannot run (``refused``, "id:xid" each).
+_CANDIDATES = f"""
+SELECT l.token, l.job_id, j.* FROM {{s}}.leases l LEFT JOIN LATERAL (
+    SELECT {JOB_COLUMNS}, xid::text AS version,
+        coalesce(options ->> 'executor', 'default') AS alias
+    FROM {{s}}.jobs WHERE id = l.job_id) j ON true
+WHERE l.owner <> %(owner)s
+    AND (l.expires_us < least(%(now)s, {DB_NOW_US}) OR l.owner = ANY(%(dead)b::text[]))
+    AND (j.id IS NULL OR (
+        (%(aliases)s::text[] IS NULL OR j.alias = ANY(%(aliases)s::text[]))
+        AND j.id || ':' || j.version NOT IN (SELECT unnest(%(refused)b::text[]))))
+ORDER BY l.expires_us LIMIT 1000
+"""
+#: Where the row's version is among a candidate's job columns (``_fields`` order).
+_VERSION_AT = 15
+
 _TAKE_OVER = f"""
 UPDATE {{s}}.leases l SET token = DEFAULT, owner = %(owner)s, expires_us = %(expires)s,
     attempt = abs(l.attempt)
 FROM (
     SELECT token, owner, attempt FROM {{s}}.leases
-    WHERE owner <> %(owner)s
+    WHERE token = ANY(%(tokens)b::bigint[]) AND owner <> %(owner)s
         AND (expires_us < least(%(now)s, {DB_NOW_US}) OR owner = ANY(%(dead)b::text[]))
-    ORDER BY expires_us LIMIT 1000
+    ORDER BY expires_us
     FOR UPDATE SKIP LOCKED
 ) old
 WHERE l.token = old.token
@@ -162,14 +185,24 @@ class PGLeases(PGHistory):
     _handed_off: bool  # another process told of runs it left in the store since maintain
     _recheck: set[str]  # jobs sync must report (a claim skipped or lost them)
 
-    if TYPE_CHECKING:  # (PGShare's)
+    _refused: set[str]  # (JobRows': rows of jobs whose runs are left to others)
+    _unreadable: set[str]  # (JobRows': rows not decoded here, never claimed here)
+
+    if TYPE_CHECKING:  # (PGShare's, JobRows')
 
         def _new_live_set(self, entries: Sequence[tuple[str, str | None]]) -> None: ...
+
+        def _takeable(self, rows: Sequence[Sequence[Any]], version_at: int) -> list[Any]: ...
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs: one statement for the whole batch."""
         if not claims:
             return []
+        unreadable = self._unreadable
+        if unreadable and not unreadable.isdisjoint(claim[0] for claim in claims):
+            # A record this store could not decode is not claimed (no scheduler holds it).
+            answers = iter(self.claim_fires([c for c in claims if c[0] not in unreadable], now=now))
+            return [None if claim[0] in unreadable else next(answers) for claim in claims]
         now_us = epoch_us(now)
         expires = now_us + round(self.lease_time * 1_000_000)
         owner = self.owner
@@ -259,10 +292,14 @@ class PGLeases(PGHistory):
 
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
         """Renew this store's leases when due, take over the runs of dead processes
-        (advisory lock free) and expired leases, prune the history every minute.
+        (advisory lock free) and expired leases that this process can run, prune the
+        history every minute.
 
         Meant to be called every ``poll_interval``: when there is nothing to do it costs
-        one small read (on the liveness connection, which it checks by the way)."""
+        one small read (on the liveness connection, which it checks by the way). Runs
+        this process cannot run (``_takeable``: a job for an executor it does not
+        dispatch to, or whose record does not load here) are found by a read, and left
+        as they are for a process that can."""
         now_us = epoch_us(now)
         if take_over:
             self._handed_off = False  # (cleared first: one told meanwhile is seen again)
@@ -301,7 +338,19 @@ class PGLeases(PGHistory):
         if soonest is not None:
             next_us = min(next_us, soonest + 1)
         next_at = now + timedelta(microseconds=next_us - now_us)
-        if not (renew or prune or dead or expired or beat):
+        if prune:
+            self._refused.clear()  # (a module deployed since, say: looked at again)
+        takeable: list[int] = []
+        if dead or expired:
+            aliases = aliases_of(self._dispatching)
+            found = self._read(
+                _CANDIDATES.format(s=self._s),
+                {"owner": self.owner, "now": now_us, "dead": dead, "refused": list(self._refused),
+                 "aliases": None if aliases is None else list(aliases)},
+                "look for runs to take over",
+            )  # fmt: skip
+            takeable = self._takeable(found, _VERSION_AT)
+        if not (renew or prune or takeable or beat):
             return Upkeep(lost, taken, next_at, peers)
         with self._tx("renew leases") as tx:
             execute = tx.conn.execute
@@ -320,11 +369,12 @@ class PGLeases(PGHistory):
                         del self._leases[key]
                         lost.append((key[0], instant(key[1], _UTC)))
                         lose(self._taken_from_me, key, token)
-            if dead or expired:
+            if takeable:
+                # (As read, unless another process took or renewed a lease since.)
                 rows = execute(
                     _TAKE_OVER.format(s=self._s),
                     {"owner": self.owner, "expires": now_us + lease_us, "now": now_us,
-                     "dead": dead},
+                     "dead": dead, "tokens": takeable},
                 ).fetchall()  # fmt: skip
                 for token, job_id, scheduled_us, attempt, owner in rows:
                     self._leases[(job_id, scheduled_us)] = token

@@ -33,7 +33,10 @@ HANDED_OFF = ""
 #: How a scheduler marks a job whose function does not import (``StoreLink.loadable``).
 #: A row with such a mark decodes: reading it clears the mark only where the function
 #: imports now (a deploy brought it back), not in a process that cannot tell (the
-#: dashboard of another program, the command line), nor where it still fails.
+#: dashboard of another program, the command line), nor where it still fails. A claim
+#: clears any mark (the claiming scheduler loaded the job), and a process writes a mark
+#: once (``mark_broken``): in a rolling deploy, old processes mark a job of the new
+#: code once each, the new ones run it and clear the mark, and nothing ping-pongs.
 FUNCTION_MARK = "its function cannot be imported: "
 
 
@@ -45,7 +48,14 @@ class JobRows:
     #: line's reads, over a copy or in a transaction rolled back): a row whose arguments
     #: are pickled is read without them (empty), not marked broken.
     arguments_unread: bool = False
-    _reported: dict[str, str]  # broken job -> the reason already logged
+    _reported: dict[str, str]  # broken job -> the reason already logged (and marked)
+    #: Rows this store could not decode when it last read them: never claimed here.
+    _unreadable: set[str]
+    #: Jobs whose leases ``maintain`` leaves to other processes ("id:version" of the row
+    #: found: this process cannot run them); forgotten when the history is pruned.
+    _refused: set[str]
+    #: The jobs whose leases were left to others, as logged (once each).
+    _refused_logged: set[str]
     #: What holds the rows, in words ("the file", "the database").
     _medium: str
 
@@ -79,22 +89,29 @@ class JobRows:
             # Unpickling runs code: only a store opened with pickle=True does it.
             if self.arguments_unread:
                 return self._job_of((*fields[:3], "[]", "{}", *fields[5:]), broken)
-            self.mark_broken(
-                fields[0],
-                "its arguments are pickled, and this store was opened without pickle=True "
-                f"(pass it only if you trust every process that writes {self._medium})",
-            )
+            self._unreadable.add(fields[0])
+            self.mark_broken(fields[0], self._pickled_reason())
             return None
         try:
             job = decode_job(fields)
         except SerializationError as error:
+            self._unreadable.add(fields[0])
             self.mark_broken(fields[0], str(error))
             return None
+        if self._unreadable:
+            self._unreadable.discard(fields[0])
         if broken is not None and _mark_gone(fields[2], broken):
             # It loads again (its module was deployed, say): clear the mark.
             self._clear_broken(fields[0])
             self._reported.pop(fields[0], None)
         return job
+
+    def _pickled_reason(self) -> str:
+        """Why a row with pickled arguments is not loaded here (no ``pickle=True``)."""
+        return (
+            "its arguments are pickled, and this store was opened without pickle=True "
+            f"(pass it only if you trust every process that writes {self._medium})"
+        )
 
     def _decode_rows(self, rows: Sequence[Sequence[Any]]) -> tuple[list[Job], list[str]]:
         """The jobs of *rows*, and the ids of the broken ones (marked and logged)."""
@@ -193,6 +210,72 @@ class JobRows:
                 f"job {job_id!r} is stored but broken: {self._reported.get(job_id, '?')}"
             )
         return job
+
+    # -- runs left by others ------------------------------------------------------------
+
+    def _takeable(self, rows: Sequence[Sequence[Any]], version_at: int) -> list[Any]:
+        """The leases this process may take over, of the candidates ``maintain`` read
+        (*rows*: token, job id, then the job's columns as :meth:`_fields` reads them
+        with the row's version at *version_at* among them, or NULLs if the job is not
+        stored): the tokens of those whose runs this process can run. A stored job's
+        executor is checked by the read; here, that its record loads (it decodes, and
+        its function imports, as the scheduler will import it). The others are left in
+        the store, untouched, for a process that can run them; their rows are
+        remembered (:attr:`_refused`, which the read leaves out until the row changes)
+        and logged once. The run of a job not stored at all is taken (the scheduler
+        reports it skipped or interrupted: its job is gone). No write."""
+        tokens = []
+        verdicts: dict[str, str | None] = {}
+        imports: dict[str, str | None] = {}
+        left: dict[str, str] = {}
+        for row in rows:
+            job = row[2:]
+            if job[0] is None:  # (not stored)
+                tokens.append(row[0])
+                continue
+            job_id = row[1]
+            if job_id not in verdicts:
+                reason = verdicts[job_id] = self._cannot_run(self._fields(job)[0], imports)
+                if reason is not None:
+                    self._refused.add(f"{job_id}:{job[version_at]}")
+                    if job_id not in self._refused_logged:
+                        self._refused_logged.add(job_id)
+                        left[job_id] = reason
+            if verdicts[job_id] is None:
+                tokens.append(row[0])
+        if left:
+            job_id, reason = next(iter(left.items()))
+            logger.warning(
+                "tickwork: runs of %s left in %s for a process that can run them; this one "
+                "cannot: %s",
+                f"job {job_id!r}" + (f" and {len(left) - 1} more" if len(left) > 1 else ""),
+                self._kept_in(),
+                reason,
+            )
+        return tokens
+
+    def _cannot_run(self, fields: Sequence[Any], imports: dict[str, str | None]) -> str | None:
+        """Why this process cannot run the job of a row's codec *fields* (None: it can):
+        its record does not decode here, or its function does not import here (not
+        looked at by a reader that imports nothing). *imports*: the answers for function
+        references found so far (a backlog of one job's runs is looked at once)."""
+        if not self.pickle and (isinstance(fields[3], bytes) or isinstance(fields[4], bytes)):
+            return self._pickled_reason()
+        func_ref = fields[2]
+        if func_ref not in imports:
+            imports[func_ref] = None
+            if imports_allowed():
+                try:
+                    FUNCTIONS(func_ref)
+                except Exception as error:  # an import can raise anything
+                    imports[func_ref] = f"{FUNCTION_MARK}{error}"
+        if imports[func_ref] is not None:
+            return imports[func_ref]
+        try:
+            decode_job(fields)
+        except SerializationError as error:
+            return str(error)
+        return None
 
     def _log_broken(self, job_id: str, reason: str) -> None:
         """Log that *job_id* cannot be loaded (once per process and reason)."""

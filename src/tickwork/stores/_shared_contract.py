@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from .._model import Outcome
+from .._model import Outcome, evolve
 from ._base import HandOff, SharedJobStore
 from ._contract import T0, JobStoreContract, make_job, race, run_end
 from ._event_contract import EventLogContract
@@ -24,6 +24,8 @@ from ._process_contract import ProcessListingContract
 __all__ = ["SharedJobStoreContract"]
 
 LATER = T0 + timedelta(seconds=10)  # the fire after T0 of make_job()'s trigger
+#: A function no process of the tests can import (code another deploy brings).
+MISSING = "tickwork_contract_new_code:job"
 LAST = T0 + timedelta(seconds=20)
 
 
@@ -341,6 +343,65 @@ class SharedJobStoreContract(
         assert taken.owner != ""
         assert peer.maintain(self.expired() + timedelta(seconds=1)).taken == []
         assert held(peer)
+
+    def test_runs_of_a_job_that_does_not_load_here_are_left_for_a_process_where_it_does(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # A rolling deploy: the store's process has the new code; the peer's, old code,
+        # cannot import the job's function. A run left at shutdown ("a") and a run cut
+        # off ("b") stay in the store, untouched, until a process that can run them
+        # looks; the run of a job no longer stored ("gone") is taken over as ever.
+        new_code = [evolve(make_job(job_id), func_ref=MISSING) for job_id in ("a", "b")]
+        store.add_jobs([*new_code, make_job("gone")])
+        for job_id in ("a", "b", "gone"):
+            claim_run(store, job_id=job_id)
+        assert store.hand_off_retries([HandOff("a", T0, 1, T0)], now=T0) == [True]
+        store.remove_job("gone")
+        now = self.expired()
+        assert [taken.job_id for taken in peer.maintain(now).taken] == ["gone"]
+        assert peer.maintain(now + timedelta(seconds=1)).taken == []
+        # The code deployed where the peer runs (here: the jobs changed to a function
+        # that imports): it takes them over.
+        store.update_job(make_job("a"), schedule=False)
+        store.update_job(make_job("b"), schedule=False)
+        taken = peer.maintain(now + timedelta(seconds=2)).taken
+        assert sorted((t.job_id, t.attempt, t.handed_off) for t in taken) == [
+            ("a", 1, True),
+            ("b", 1, False),
+        ]
+
+    def test_runs_for_an_executor_a_process_lacks_are_left_for_one_that_has_it(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        tell = getattr(peer, "dispatching", None)
+        if tell is None:
+            pytest.skip(f"{type(peer).__name__} has no dispatching (optional)")
+        store.add_jobs([make_job("a", executor="special"), make_job("b", executor="special")])
+        claim_run(store, job_id="a")
+        claim_run(store, job_id="b")
+        assert store.hand_off_retries([HandOff("a", T0, 1, T0)], now=T0) == [True]
+        tell(["default"])  # no "special" here: a run there would not start
+        assert peer.maintain(self.expired()).taken == []
+        tell(["default", "special"])
+        taken = peer.maintain(self.expired() + timedelta(seconds=1)).taken
+        assert sorted((t.job_id, t.handed_off) for t in taken) == [("a", True), ("b", False)]
+
+    def test_a_mark_by_a_process_that_cannot_load_a_job_stops_no_claim(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # The peer's process could not import the job's function (old code); this one
+        # loaded the job and claims its fires all the same, which clears the mark. The
+        # peer, reading the job again, does not write the same mark again.
+        store.add_job(make_job())
+        store.load_jobs()
+        reason = "its function cannot be imported: no module named 'new_code'"
+        peer.mark_broken("a", reason)
+        assert store.broken_jobs() == {"a": reason}
+        assert claim_run(store) == 0
+        assert peer.broken_jobs() == {}
+        peer.mark_broken("a", reason)
+        assert store.broken_jobs() == {}
+        assert claim_run(store, LATER) == 0
 
     def test_a_paused_scheduler_takes_over_nothing(
         self, store: SharedJobStore, peer: SharedJobStore

@@ -9,7 +9,9 @@ module docstring of :mod:`tickwork.stores.sqlite` tells the whole story.
 - :meth:`SQLiteLeases.maintain` renews this process's leases every third of
   ``lease_time``, reports those another process took, takes over expired leases and
   those of holders found dead on this machine (:mod:`._liveness`), each under a new
-  token, and prunes the history every minute.
+  token, and prunes the history every minute. It takes only runs this process can run
+  (a read finds them first: the job's executor is one its scheduler dispatches to, and
+  the job loads here); it leaves the others as they are, for a process that can.
 - :meth:`SQLiteLeases.hand_off_retries` leaves a pending retry's lease to no one
   (owner ``""``), due when the retry is.
 - :meth:`SQLiteLeases.processes` lists the scheduler processes: ``maintain`` registers
@@ -24,6 +26,7 @@ Releasing a lease at a run's end is part of recording it (:mod:`._sqlite_history
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sqlite3
@@ -43,17 +46,18 @@ from ._rows import HANDED_OFF as _HANDED_OFF
 from ._rows import takeover, zone_name
 from ._sqlite_connection import _RETURNING, in_lists, insert_rows
 from ._sqlite_history import SQLiteHistory
-from ._sqlite_schema import instant
+from ._sqlite_schema import JOB_COLUMNS, instant
 
 __all__ = ["SQLiteLeases"]
 
 _UTC = timezone.utc
 #: The jobs whose claims won, moved on together: every job of one IN list gets the same
-#: next fire, zone (kept, or set) and remaining runs (kept when None).
+#: next fire, zone (kept, or set) and remaining runs (kept when None). A broken mark
+#: goes: the claiming scheduler loaded the job (the mark told what another found).
 _MOVE = (
     "UPDATE jobs SET next_fire_us = ?, "
     "next_fire_zone = CASE WHEN ? THEN next_fire_zone ELSE ? END, "
-    "remaining_runs = coalesce(?, remaining_runs), seq = ? "
+    "remaining_runs = coalesce(?, remaining_runs), broken = NULL, seq = ? "
     "WHERE id IN ({})"
 )
 _LEASE = (
@@ -82,7 +86,7 @@ _OTHER_OWNERS = (
     "UNION ALL "
     "SELECT owner, holder, min(expires_us) FROM leases WHERE owner > :owner GROUP BY owner"
 )
-#: What a job that is not stored (or is broken) "stores" as its next fire: no claim on
+#: What a job that is not stored (or is paused) "stores" as its next fire: no claim on
 #: it wins, not even one that expects None.
 _ABSENT = object()
 #: This process's heartbeat (registering it first), with the executors its scheduler
@@ -103,6 +107,31 @@ _PROCESSES = (
 #: The other processes that beat within a lease time (alive, as far as the file knows):
 #: owner, identity, executors (see ._sqlite_share).
 PEERS = "SELECT owner, holder, executors FROM processes WHERE owner != ? AND seen_us >= ?"
+#: The leases ``maintain`` may take over (expired, or of owners found dead), each with
+#: its job's row (NULLs: not stored) and the row's version (``seq``), less those of a job
+#: for an executor this process does not dispatch to (``aliases``: NULL when it was not
+#: told) and those of rows it found it cannot run (``refused``, "id:seq" each).
+_CANDIDATES = f"""
+SELECT l.token, l.job_id, j.* FROM leases l LEFT JOIN (
+    SELECT {JOB_COLUMNS}, next_fire_zone, broken, seq, CASE WHEN json_valid(options)
+        THEN coalesce(json_extract(options, '$.executor'), 'default') ELSE '' END AS alias
+    FROM jobs) j ON j.id = l.job_id
+WHERE l.owner != :owner
+    AND (l.expires_us < :now OR l.owner IN (SELECT value FROM json_each(:dead)))
+    AND (j.id IS NULL OR (
+        (:aliases IS NULL OR j.alias IN (SELECT value FROM json_each(:aliases)))
+        AND j.id || ':' || j.seq NOT IN (SELECT value FROM json_each(:refused))))
+ORDER BY l.expires_us LIMIT 1000
+"""
+#: Where the row's version is among a candidate's job columns (``_fields`` order).
+_VERSION_AT = 13
+#: The candidates found takeable, still as they were read: taken in the write.
+_TAKE = (
+    "SELECT token, job_id, scheduled_us, attempt, owner FROM leases "
+    "WHERE token IN (SELECT value FROM json_each(:tokens)) AND owner != :owner "
+    "AND (expires_us < :now OR owner IN (SELECT value FROM json_each(:dead))) "
+    "ORDER BY expires_us"
+)
 #: Seconds a closing store waits for a busy file to remove its process row.
 _LEAVE_WAIT = 1.0
 #: A process silent this long, and holding no lease, is forgotten when the history is
@@ -112,7 +141,7 @@ _FORGET_US = 3_600_000_000
 
 #: A claim's compare-and-set for jobs claimed alike: every job of one IN list expected at
 #: the same instant and moved to the same state; then the same, the winners returned.
-_SET_ALL = _MOVE + " AND next_fire_us IS ? AND broken IS NULL AND NOT paused"
+_SET_ALL = _MOVE + " AND next_fire_us IS ? AND NOT paused"
 _SET_EACH = _SET_ALL + " RETURNING id"
 
 #: A batch's outcome: the result of each claim (0: won; None: lost), the jobs moved, the
@@ -162,7 +191,7 @@ def _set_each(
         return [0] * len(prepared), moved, leases
     for claim in prepared:
         if claim[0] in lost:
-            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
+            results.append(None)  # claimed elsewhere, changed, gone, paused
         else:
             results.append(0)
             leases += claim[6]
@@ -183,8 +212,7 @@ def _set_in_turn(
     for marks, chunk in in_lists(ids):
         stored.update(
             execute(
-                "SELECT id, next_fire_us FROM jobs "
-                f"WHERE id IN ({marks}) AND broken IS NULL AND NOT paused",
+                f"SELECT id, next_fire_us FROM jobs WHERE id IN ({marks}) AND NOT paused",
                 chunk,
             ).fetchall()
         )
@@ -194,7 +222,7 @@ def _set_in_turn(
     leases: list[tuple[str, int, str, int, str | None]] = []
     for job_id, expected_us, new_us, same, zone, remaining, run_rows in prepared:
         if stored.get(job_id, _ABSENT) != expected_us:
-            results.append(None)  # claimed elsewhere, changed, gone, broken, paused
+            results.append(None)  # claimed elsewhere, changed, gone, paused
             continue
         stored[job_id] = new_us
         state = moved.get(job_id)
@@ -234,9 +262,14 @@ class SQLiteLeases(SQLiteHistory):
     _claimed_seqs: set[int]
     _unseen: set[str]
 
-    if TYPE_CHECKING:  # (SQLiteShare's)
+    _unreadable: set[str]  # (JobRows': rows not decoded here, never claimed here)
+    _refused: set[str]  # (JobRows': rows of jobs whose runs are left to others)
+
+    if TYPE_CHECKING:  # (SQLiteShare's, JobRows')
 
         def _new_peers(self, rows: list[tuple[str, str | None, str | None]]) -> None: ...
+
+        def _takeable(self, rows: Sequence[Sequence[Any]], version_at: int) -> list[Any]: ...
 
     def claim_fires(self, claims: Sequence[ClaimLike], *, now: datetime) -> list[int | None]:
         """Claim the fires and lease their runs, all in one transaction; for each fire
@@ -252,6 +285,11 @@ class SQLiteLeases(SQLiteHistory):
         """
         if not claims:
             return []
+        unreadable = self._unreadable
+        if unreadable and not unreadable.isdisjoint(claim[0] for claim in claims):
+            # A record this store could not decode is not claimed (no scheduler holds it).
+            answers = iter(self.claim_fires([c for c in claims if c[0] not in unreadable], now=now))
+            return [None if claim[0] in unreadable else next(answers) for claim in claims]
         now_us = epoch_us(now)
         if now_us > self._now_us:
             self._now_us = now_us  # (what is due, for the page reads)
@@ -365,10 +403,14 @@ class SQLiteLeases(SQLiteHistory):
 
     def maintain(self, now: datetime, *, take_over: bool = True) -> Upkeep:
         """Renew this process's leases when due, take over the runs of dead processes
-        (lease expired, or holder found dead on this machine), prune the history.
+        (lease expired, or holder found dead on this machine) that this process can run,
+        prune the history.
 
         Meant to be called every ``poll_interval``: the look for dead holders is one
         small read; writes happen only when there is something to renew, take or prune.
+        Runs this process cannot run (:meth:`_takeable`: a job for an executor it does
+        not dispatch to, or whose record does not load here) are found by a read, and
+        left as they are for a process that can.
         """
         now_us = epoch_us(now)
         if now_us > self._now_us:
@@ -402,7 +444,17 @@ class SQLiteLeases(SQLiteHistory):
         if soonest is not None:
             next_us = min(next_us, soonest + 1)
         next_at = now + timedelta(microseconds=next_us - now_us)
-        if not (renew or prune or dead or expired or beat):
+        if prune:
+            self._refused.clear()  # (a module deployed since, say: looked at again)
+        takeable: list[int] = []
+        if dead or expired:
+            found = self._read(
+                _CANDIDATES,
+                {"owner": self.owner, "now": now_us, "dead": json.dumps(dead),
+                 "aliases": self._dispatching, "refused": json.dumps(sorted(self._refused))},
+            )  # fmt: skip
+            takeable = self._takeable(found, _VERSION_AT)
+        if not (renew or prune or takeable or beat):
             return Upkeep(lost, taken, next_at, peers)
         with self._write("renew leases") as conn:
             if beat:
@@ -428,14 +480,13 @@ class SQLiteLeases(SQLiteHistory):
                         del self._leases[key]
                         lost.append((key[0], instant(key[1], _UTC)))
                         lose(self._taken_from_me, key, token)
-            if dead or expired:
-                marks = ", ".join("?" * len(dead))
+            if takeable:
+                # (As read, unless another process took or renewed a lease since.)
                 rows = conn.execute(
-                    "SELECT token, job_id, scheduled_us, attempt, owner FROM leases "
-                    f"WHERE owner != ? AND (expires_us < ? OR owner IN ({marks})) "
-                    "ORDER BY expires_us LIMIT 1000",
-                    (self.owner, now_us, *dead),
-                ).fetchall()
+                    _TAKE,
+                    {"tokens": json.dumps(takeable), "owner": self.owner, "now": now_us,
+                     "dead": json.dumps(dead)},
+                ).fetchall()  # fmt: skip
                 holder = identity()
                 for token, job_id, scheduled_us, attempt, owner in rows:
                     conn.execute("DELETE FROM leases WHERE token = ?", (token,))

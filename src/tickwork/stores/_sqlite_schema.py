@@ -40,7 +40,16 @@ from datetime import datetime
 from .._errors import StoreError
 from .._instants import epoch_us, instant
 
-__all__ = ["EVENT_ROWS", "LATEST", "MIGRATIONS", "SCHEMA_VERSION", "check_schema", "instant", "us"]
+__all__ = [
+    "EVENT_ROWS",
+    "JOB_COLUMNS",
+    "LATEST",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "check_schema",
+    "instant",
+    "us",
+]
 
 logger = logging.getLogger("tickwork")
 
@@ -249,6 +258,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
 EVENT_ROWS = "instr(trigger, '\"event\"') > 0"
 #: The schema version this tickwork writes.
 SCHEMA_VERSION = len(MIGRATIONS)
+#: A job's codec columns, in the codec's order (a read adds ``next_fire_zone, broken``).
+JOB_COLUMNS = (
+    "id, name, func_ref, args, kwargs, trigger, options, next_fire_us, paused, "
+    "remaining_runs, consecutive_failures"
+)
 
 #: The change counter: the highest ``seq`` of any job row or removal tombstone (two
 #: index look-ups). Every write transaction stamps its rows with this plus one; it

@@ -277,7 +277,7 @@ class PostgresStore(
     StatsListing,
     ChainStore,
 ):
-    """Keeps jobs, leases and run history in a PostgreSQL database (15 or later),
+    """Keeps jobs, leases and run history in a PostgreSQL database (13 or later),
     shared by the schedulers of any number of hosts.
 
     Each scheduled fire runs once among them (a claim is a compare-and-set in the
@@ -401,6 +401,9 @@ class PostgresStore(
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
+        self._unreadable: set[str] = set()
+        self._refused: set[str] = set()
+        self._refused_logged: set[str] = set()
         self._callbacks: list[
             tuple[Callable[[], None], Callable[[BaseException], None] | None]
         ] = []
@@ -617,14 +620,18 @@ class PostgresStore(
         return self._where
 
     def mark_broken(self, job_id: str, reason: str) -> None:
-        """Keep the row, note why it cannot be loaded, log it (once per process)."""
-        self._log_broken(job_id, reason)
+        """Keep the row, note why it cannot be loaded, log it: once per process and
+        reason (a process that loads the job clears the mark; this one does not write
+        it again, see ``_rows``)."""
+        if self._reported.get(job_id) == reason:
+            return
         with self._tx("mark the job broken") as tx:
             tx.conn.execute(
                 f"UPDATE {self._s}.jobs SET broken = %s WHERE id = %s "
                 "AND broken IS DISTINCT FROM %s",
                 (reason, job_id, reason),
             )
+        self._log_broken(job_id, reason)
 
     def broken_jobs(self) -> dict[str, str]:
         rows = self._read(

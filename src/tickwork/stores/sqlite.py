@@ -26,8 +26,10 @@ time). :meth:`SQLiteStore.maintain`, which the scheduler calls every ``poll_inte
 takes over the leases of a holder found dead on this machine at once, and any other
 lease once it has expired, under a new token (so the dead process's release, should it
 come back, matches nothing); the scheduler records the run as interrupted and applies
-the job's retry policy. A process that finds one of its own leases gone (it could not
-renew in time) is told, and drops that fire's waiting runs.
+the job's retry policy. Only a process that can run the run takes it (its scheduler
+dispatches to the job's executor, and the job loads there); the others leave it. A
+process that finds one of its own leases gone (it could not renew in time) is told,
+and drops that fire's waiting runs.
 
 *Shutdown.* Runs waiting for a free instance are recorded skipped and their leases
 released. A retry waiting for its time is *handed off*: its lease stays, owned by no
@@ -97,6 +99,7 @@ from ._sqlite_connection import delete_counted, in_lists, insert_rows
 from ._sqlite_events import SQLiteEvents
 from ._sqlite_outcomes import SQLiteOutcomes
 from ._sqlite_schema import EVENT_ROWS, SCHEMA_VERSION, instant
+from ._sqlite_schema import JOB_COLUMNS as _COLUMNS
 from ._sqlite_schema import LATEST as _LATEST
 from ._sqlite_share import SQLiteShare
 from .codec import JobRow, encode_job
@@ -110,10 +113,6 @@ _UTC = timezone.utc
 #: The longest history_days (100 years, as every duration in seconds is capped).
 _MAX_HISTORY_DAYS = 100 * 365
 
-_COLUMNS = (
-    "id, name, func_ref, args, kwargs, trigger, options, next_fire_us, paused, "
-    "remaining_runs, consecutive_failures"
-)
 _INSERT = (
     f"INSERT INTO jobs ({_COLUMNS}, next_fire_zone, broken, seq) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
@@ -249,6 +248,9 @@ class SQLiteStore(
         self._file_id = None
         self._lost = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
+        self._unreadable: set[str] = set()
+        self._refused: set[str] = set()
+        self._refused_logged: set[str] = set()
         self.owner = ""
         self._dispatching = None
         self._now_us = 0
@@ -447,13 +449,17 @@ class SQLiteStore(
         return self.path
 
     def mark_broken(self, job_id: str, reason: str) -> None:
-        """Keep the row, note why it cannot be loaded, log it (once per process)."""
-        self._log_broken(job_id, reason)
+        """Keep the row, note why it cannot be loaded, log it: once per process and
+        reason (a process that loads the job clears the mark; this one does not write
+        it again, see ``_rows``)."""
+        if self._reported.get(job_id) == reason:
+            return
         with self._write("mark the job broken") as conn:
             conn.execute(
                 "UPDATE jobs SET broken = ? WHERE id = ? AND broken IS NOT ?",
                 (reason, job_id, reason),
             )
+        self._log_broken(job_id, reason)
 
     def broken_jobs(self) -> dict[str, str]:
         return dict(self._read("SELECT id, broken FROM jobs WHERE broken IS NOT NULL ORDER BY id"))
