@@ -66,6 +66,7 @@ ERROR_EXAMPLES: dict[str, list[Callable[[], object]]] = {
         lambda: scheduler().add_job(job, "interval", seconds=10, timeout="10"),
         lambda: scheduler().add_job(job, "interval", seconds=10, id=5),
         lambda: scheduler().add_job(job, "interval", seconds=10, max_instances=1.5),
+        lambda: scheduler().add_job(job, "interval", seconds=10, executor=5),
         lambda: with_job().next_fire_times("j", "x"),  # type: ignore[arg-type]
         lambda: SQLiteStore(":memory:", history_per_job=True),
         lambda: scheduler().add_job(job, "interval", mins=5),
@@ -78,6 +79,8 @@ ERROR_EXAMPLES: dict[str, list[Callable[[], object]]] = {
     "ValueError": [
         lambda: scheduler().add_job(job, "interval", seconds=10, max_instances=0),
         lambda: scheduler().add_job(job, "interval", seconds=10, misfire_grace_time=-1),
+        lambda: scheduler().add_job(job, "interval", seconds=10, misfire_grace_time=0),
+        lambda: with_job().backfill("j", T0, T0 + timedelta(hours=1)),
         lambda: scheduler().add_job(job, "interval", seconds=10, timeout=float("nan")),
         lambda: scheduler().add_job(job, "interval", seconds=10, jitter=float("inf")),
         lambda: scheduler().add_job(job, "interval", weeks=1e6),
@@ -240,3 +243,18 @@ def test_the_walking_backwards_example_prints_what_the_docs_show() -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(code.group(1), "docs/triggers.md", "exec"), {"__name__": "docs_example"})
     assert out.getvalue() == shown.group(1)
+
+
+# -- docs/postgres.md: the PostgreSQL versions it needs ---------------------------------
+
+
+def test_the_postgresql_version_needed_is_the_same_in_the_docs_and_the_docstring() -> None:
+    from tickwork.stores import PostgresStore
+
+    text = (DOCS / "postgres.md").read_text(encoding="utf-8")
+    # 13: pg_current_xact_id(), pg_snapshot and xid8 (sync by transaction snapshots).
+    documented = re.search(r"version (\d+) or later, for `pg_current_xact_id\(\)`", text)
+    stated = re.search(r"PostgreSQL database \((\d+) or later\)", PostgresStore.__doc__ or "")
+    assert documented is not None
+    assert stated is not None
+    assert documented.group(1) == stated.group(1) == "13"

@@ -510,6 +510,18 @@ def test_do_without_a_unit() -> None:
         scheduler.every(10).do(noop)
 
 
+@pytest.mark.parametrize("text", ["every(5)", "every(2).to(9)", "every(1.5)"])
+def test_a_count_without_a_unit_before_after_is_refused_not_dropped(text: str) -> None:
+    scheduler, _ = make()
+    scheduler.add_job(noop, "cron", "0 * * * *", id="extract")
+    with pytest.raises(
+        ValueError, match=r"\.after\('extract', on='success'\)\.do\(\.\.\.\): the chain has no unit"
+    ):
+        chain(scheduler, text).after("extract").do(noop)
+    assert [job.id for job in scheduler.get_jobs()] == ["extract"]
+    assert scheduler.every().after("extract").do(noop).after == ("extract",)  # (no count)
+
+
 def test_option_values_are_checked_by_add_job_at_do() -> None:
     scheduler, _ = make()
     builder = scheduler.every().minute.options(overlap="sometimes")

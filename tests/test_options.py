@@ -211,13 +211,18 @@ def test_tags_from_a_generator_are_all_kept() -> None:
         ("args", None, TypeError),
         ("kwargs", {1: 2}, TypeError),
         ("executor", "gpu", ValueError),
-        ("executor", ["default"], ValueError),
+        ("executor", ["default"], TypeError),
+        ("executor", 5, TypeError),  # (was "unknown executor 5")
         ("tags", [1], TypeError),
         ("tags", {"a": 1}, TypeError),  # (it passed as its keys)
         ("tags", ["", "x"], ValueError),
+        ("tags", "", ValueError),  # (it quietly meant no tags)
+        ("tags", 0, TypeError),
         ("start", "yesterday", ValueError),
         ("end", 5, TypeError),
         ("misfire_grace_time", -1, ValueError),
+        ("misfire_grace_time", 0, ValueError),  # (every run was missed)
+        ("misfire_grace_time", timedelta(0), ValueError),
         ("coalesce", "yes", TypeError),
         ("catchup", "most", ValueError),
         ("max_catchup", None, TypeError),

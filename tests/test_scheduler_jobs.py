@@ -835,8 +835,24 @@ def test_backfill_refuses_end_before_start(sim: tuple[Scheduler, FakeClock, Even
         scheduler.backfill("b", datetime(2024, 1, 1), T0 + seconds(10))
 
 
+def test_backfill_refuses_an_end_after_now(sim: tuple[Scheduler, FakeClock, Events]) -> None:
+    # Fire times to come run on schedule: backfilled as well, they ran twice.
+    scheduler, clock, _ = sim
+    clock.advance(timedelta(hours=1, minutes=30))
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "0 * * * *", id="b")
+    with pytest.raises(ValueError, match=r"backfill end 2024-\S+T03:00:00\+00:00 is after now"):
+        scheduler.backfill("b", T0, T0 + timedelta(hours=3))
+    assert scheduler.backfill("b", T0, clock.now()) == 2  # (up to now is the past)
+    scheduler.process_due()
+    advance(scheduler, timedelta(hours=2))
+    hours = [0, 1, 2, 3]
+    assert calls.scheduled == [T0 + timedelta(hours=h) for h in hours]
+
+
 def test_backfill_of_an_empty_range_runs_nothing(sim: tuple[Scheduler, FakeClock, Events]) -> None:
-    scheduler, _, _ = sim
+    scheduler, clock, _ = sim
+    clock.advance(timedelta(days=1))
     calls = Calls()
     scheduler.add_job(calls, "cron", "0 0 * * *", id="b")
     assert scheduler.backfill("b", T0 + seconds(1), T0 + timedelta(hours=23)) == 0

@@ -119,3 +119,57 @@ def test_run_until_refuses_a_started_thread_scheduler_and_drives_an_opened_one()
     finally:
         opened.shutdown()
     assert ran == [T0 + timedelta(minutes=20), T0 + timedelta(minutes=40)]
+
+
+# -- what else the black-box tester of policies found taken ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("move", "name"),
+    [
+        (lambda clock: clock.advance(1e20), "seconds=1e+20"),  # (was a bare OverflowError)
+        (lambda clock: clock.advance(timedelta(days=999_999_999)), "seconds="),
+        (lambda clock: clock.jump(-1e20), "by=-1e+20"),
+        (lambda clock: clock.jump(timedelta(days=-999_999_999)), "by="),
+    ],
+)
+def test_a_step_past_the_range_of_datetime_is_a_value_error_naming_it(
+    move: object, name: str
+) -> None:
+    clock = FakeClock(T0)
+    with pytest.raises(ValueError, match="too large") as raised:
+        move(clock)  # type: ignore[operator]
+    assert name in str(raised.value)
+    assert clock.now() == T0
+
+
+def test_advance_of_a_scheduler_past_the_range_of_datetime_names_seconds() -> None:
+    scheduler = Scheduler(clock=FakeClock(T0), executors={"default": InlineExecutor()})
+    scheduler.open()
+    with pytest.raises(ValueError, match=r"seconds=1e\+20 is too large"):
+        advance(scheduler, 1e20)
+    scheduler.shutdown()
+
+
+def test_autojump_must_be_a_bool() -> None:
+    # "no" is truthy: the clock jumped.
+    with pytest.raises(TypeError, match="autojump must be a bool"):
+        FakeClock(T0, autojump="no")  # type: ignore[arg-type]
+
+
+def test_run_until_refuses_a_str_a_moment_before_now_and_a_negative_settle() -> None:
+    clock = FakeClock(T0 + timedelta(hours=1))
+    scheduler = Scheduler(clock=clock, executors={"default": InlineExecutor()}, timezone="UTC")
+    scheduler.open()
+    try:
+        with pytest.raises(TypeError, match="until must be an aware datetime, got '2024"):
+            run_until(scheduler, "2024-01-02T00:00:00+00:00")  # type: ignore[arg-type]
+        # It returned with the clock an hour past the moment given.
+        with pytest.raises(ValueError, match=r"before the clock's now.*only moves forward"):
+            run_until(scheduler, T0)
+        with pytest.raises(ValueError, match="settle must be >= 0"):
+            run_until(scheduler, clock.now(), settle=-1)
+        assert clock.now() == T0 + timedelta(hours=1)
+        assert run_until(scheduler, clock.now()) == 1  # (now itself: one step)
+    finally:
+        scheduler.shutdown()

@@ -27,16 +27,29 @@ functions over the edges, :func:`find_cycle` and :func:`dependants`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from ._checks import flags
 from ._core import Decision, SchedulerCore
-from ._errors import ChainError, JobLookupError
+from ._errors import ChainError, JobLookupError, StoreError
+from ._events import Event, EventKind
 from ._instants import epoch_us
-from ._model import ChainOn, Outcome, RunEnd, RunRequest, RunResult, Upstream, run_id
+from ._model import (
+    ChainOn,
+    Outcome,
+    RunEnd,
+    RunRequest,
+    RunResult,
+    Upstream,
+    counters_of,
+    evolve,
+    run_id,
+)
+from ._planning import ended, within_window
 from .stores import JobStore
 from .stores._chains import ChainStore, upstream_of
+from .triggers import UpstreamTrigger
 
 __all__ = [
     "ChainLink",
@@ -210,6 +223,15 @@ class ChainLink:
         self.contexts: dict[tuple[str, int], Mapping[str, Upstream]] = {}
         self._look = False
         self._poll_at: datetime | None = None
+        # Upstream jobs removed as done firing (by this process, or found missing at a
+        # claim), whose dependants lose them at the next dispatch (with those the core
+        # retired: SchedulerCore.retired); and dependants left with no upstream, to
+        # retire once their runs end.
+        self._gone: list[str] = []
+        self._orphans: set[str] = set()
+        # Whether the first dispatch has looked for upstreams missing from the store (a
+        # program that stopped before it detached their dependants).
+        self._swept = False
 
     # -- the graph --------------------------------------------------------------------
 
@@ -240,10 +262,18 @@ class ChainLink:
         that returned None and was started by no upstream needs no :meth:`ended`."""
         return self.chains is not None and bool(self._upstream_ids())
 
+    def removed(self, job_id: str) -> None:
+        """The scheduler removed *job_id* on its own (resumed with no fire time left):
+        the jobs after it lose it at the next dispatch."""
+        if self.is_upstream(job_id):
+            self._gone.append(job_id)
+            self._look = True
+
     @property
     def pending(self) -> bool:
-        """Whether a run that may start downstream runs ended since the last dispatch."""
-        return self._look
+        """Whether a run that may start downstream runs ended since the last dispatch (or
+        a job others run after was retired)."""
+        return self._look or (bool(self._core.retired) and self.chains is not None)
 
     # -- runs that ended --------------------------------------------------------------
 
@@ -268,8 +298,12 @@ class ChainLink:
         if end.final:
             if upstream is not None:
                 self.contexts.pop((request.job_id, epoch_us(request.scheduled_at)), None)
+                if request.job_id in self._orphans:
+                    self._look = True  # (to retire it, if that was its last run)
             if self.chains is not None and request.job_id in self._upstream_ids():
                 self._look = True
+                if request.job_id not in self._core:  # (done firing: its record goes)
+                    self._gone.append(request.job_id)
 
     def annotate(self, runs: list[tuple[str, RunRequest]]) -> list[tuple[str, RunRequest]]:
         """*runs* with the upstream runs put on the requests of chained runs."""
@@ -284,13 +318,46 @@ class ChainLink:
             out.append((executor, request))
         return out
 
+    def leave(
+        self, runs: Sequence[tuple[str, datetime, int, object]], now: datetime
+    ) -> frozenset[tuple[str, int, int]]:
+        """At shutdown (or pause), with a store shared by processes: give the
+        hand-overs of the chained runs among *runs* (job id, scheduled time, attempt,
+        and a due time not read: runs never started, waiting for a free instance or to
+        retry) back to the store, so that the next process to claim them (or this
+        program's next start) runs them with their upstream runs, from the first
+        attempt; returns their keys (job id, scheduled µs, attempt). A store that fails
+        is logged, and those runs are treated as not given back."""
+        release = getattr(self.chains, "release_chain", None)
+        if not self._shared or release is None or not self.contexts:
+            return frozenset()
+        left = set()
+        for job_id, scheduled_at, attempt, _ in runs:
+            key = (job_id, epoch_us(scheduled_at))
+            upstream = self.contexts.get(key)
+            if upstream is None:
+                continue
+            try:
+                if not release(job_id, scheduled_at, upstream, now=now):
+                    continue
+            except StoreError as error:
+                logger.error("tickwork: could not leave a chained run to others: %s", error)
+                continue
+            del self.contexts[key]
+            left.add((job_id, key[1], attempt))
+        if left:
+            logger.info(
+                "tickwork: %d chained run(s) left in the store for the next process", len(left)
+            )
+        return frozenset(left)
+
     # -- starting downstream runs -----------------------------------------------------
 
     def due(self, now: datetime) -> bool:
         """Whether :meth:`dispatch` has anything to look for at *now*."""
         if self.chains is None:
             return False
-        if self._look:
+        if self._look or self._core.retired:
             return True
         return self._shared and (self._poll_at is None or now >= self._poll_at)
 
@@ -317,9 +384,18 @@ class ChainLink:
                 continue  # another process was first
             slot = rows[0].slot if rows else slot
             upstream = upstream_of(rows)
+            # An upstream removed meanwhile (here or by another process that stopped
+            # before it detached this job): detached once this run is started.
+            self._gone += [up for up in job.after if up not in self._core and not self._stored(up)]
             if job.paused:
                 reason = "the job is paused"
                 self._core.skipped(batch, downstream, slot, 1, now, reason)
+                continue
+            if not within_window(job, slot):
+                reason = "its slot is outside the job's start and end"
+                self._core.skipped(batch, downstream, slot, 1, now, reason)
+                if ended(job, slot):  # (no upstream run can start it again)
+                    self._core.retire(downstream, batch)
                 continue
             self.contexts[(downstream, epoch_us(slot))] = upstream
             part = self._core.run_now(downstream, slot, now)
@@ -330,3 +406,70 @@ class ChainLink:
                 downstream,
                 ", ".join(run_id(up.job_id, slot, 1) for up in upstream.values()),
             )
+        if not self._swept:
+            self._swept = True
+            ups = self._upstream_ids()
+            self._gone += [up for up in ups if up not in self._core and not self._stored(up)]
+        if self._gone or self._core.retired or self._orphans:
+            self._detach_gone(now, batch)
+
+    def _detach_gone(self, now: datetime, batch: Decision) -> None:
+        """The jobs that ran after upstream jobs removed by a scheduler (done firing, or
+        retired past their end) lose them, as ``remove_job(id, detach=True)`` has it:
+        each keeps its other upstreams. One left with neither an upstream nor a trigger
+        of its own could never run again: it is done, removed once its runs end (its
+        ``after`` kept until then: a hand-over of it given back at shutdown still
+        joins), and the jobs after it lose it in turn. (Its last hand-overs were claimed
+        above, before its upstream went.)"""
+        core = self._core
+        for orphan in list(self._orphans):
+            self._find(orphan)  # (a window lets an idle job go)
+            if orphan not in core or core.retire(orphan, batch):
+                self._orphans.discard(orphan)
+        # (Ids the core retired are gone with this step's write: not looked up.)
+        gone = [(job_id, True) for job_id in self._gone]
+        self._gone = []
+        edges = None
+        while gone or core.retired:
+            gone += [(job_id, False) for job_id in core.retired]
+            core.retired.clear()
+            upstream, look = gone.pop()
+            if look and (upstream in core or self._stored(upstream)):
+                continue  # (added again, or another process still holds a run of it)
+            edges = self.edges() if edges is None else edges
+            for other in dependants(edges, upstream):
+                self._find(other)
+                job = core.get(other)
+                if job is None or upstream not in job.after:
+                    continue
+                ups = tuple(up for up in job.after if up != upstream)
+                if not ups and isinstance(job.trigger, UpstreamTrigger):
+                    if not core.retire(other, batch):
+                        self._orphans.add(other)  # (retired once its runs end)
+                    continue
+                try:
+                    job = evolve(counters_of(job, self.store.get_job(other)), after=ups)
+                except JobLookupError:
+                    continue
+                self.store.update_job(job, schedule=False)
+                core.put(job)
+                edges = {**edges, other: (ups, job.on)}
+                batch.events.append(
+                    Event(
+                        kind=EventKind.JOB_MODIFIED,
+                        at=now,
+                        job_id=other,
+                        scheduled_at=job.next_fire,
+                        reason=f"its upstream {upstream!r} is gone",
+                    )
+                )
+        self.changed()
+
+    def _stored(self, job_id: str) -> bool:
+        """Whether the store holds *job_id* (a broken record counts: it is no upstream
+        gone, only one that cannot be read)."""
+        try:
+            self.store.get_job(job_id)
+        except JobLookupError:
+            return job_id in self.store.broken_jobs()
+        return True

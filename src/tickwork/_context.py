@@ -11,7 +11,7 @@ from datetime import datetime
 from types import CoroutineType as _Coroutine
 from typing import Any
 
-from ._model import RunContext, RunRequest, run_id
+from ._model import RunContext, RunRequest, RunResult, run_id
 from ._references import being_defined, function_of, resolve_reference
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "current_run",
     "enter_hooks",
     "exit_hooks",
+    "log_failure",
     "log_fields",
     "request_fields",
     "resolve_reference",
@@ -81,6 +82,21 @@ def log_fields(job_id: str, scheduled_at: datetime, attempt: int | None) -> dict
 def request_fields(request: RunRequest) -> dict[str, Any]:
     """:func:`log_fields` of the run *request* asks for."""
     return log_fields(request.job_id, request.scheduled_at, request.attempt)
+
+
+def log_failure(result: RunResult) -> None:
+    """Log a run that failed (as the engine takes it in), with its run's fields."""
+    error = result.exception
+    request = result.request
+    logger.error(
+        "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
+        request.job_id,
+        request.scheduled_at.isoformat(),
+        request.attempt,
+        f"{type(error).__name__}: {error}",
+        exc_info=error if isinstance(error, BaseException) else None,
+        extra=request_fields(request),
+    )
 
 
 def run_request(request: RunRequest) -> Any:

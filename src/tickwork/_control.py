@@ -33,11 +33,10 @@ from ._chains import removal_plan
 from ._errors import JobLookupError, StoreError, TriggerError
 from ._instants import epoch_us, just_after
 from ._model import Job, evolve
-from ._planning import job_first_fire, job_previous_fire
+from ._planning import job_first_fire, job_previous_fire, startable
 from ._references import references_as_text
 from .stores import JobStore
 from .stores._chains import ChainStore
-from .triggers.event import listens_for_events
 
 __all__ = ["pause_job", "remove_job", "resume_job", "run_job_now"]
 
@@ -113,8 +112,9 @@ def resume_job(store: JobStore, job_id: str, *, now: datetime) -> Job:
     Its next fire time becomes its first fire time at or after *now* (fires that
     passed while it was paused are not caught up), its pause note and its count of
     consecutive failures are cleared. A paused job with no fire time left (a one-off
-    time that passed while it was paused) is removed, as the scheduler removes it; the
-    job returned then has ``next_fire`` None.
+    time that passed while it was paused; a job started by events or upstream runs whose
+    ``end`` passed) is removed, as the scheduler removes it; the job returned then has
+    ``next_fire`` None.
 
     A job that is not paused is left as it is and returned: resuming it must not move a
     fire time that a running scheduler may be about to claim.
@@ -132,7 +132,7 @@ def resume_job(store: JobStore, job_id: str, *, now: datetime) -> Job:
             return job
         job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
         job = evolve(job, next_fire=job_first_fire(job, now))
-        if job.next_fire is None and not listens_for_events(job.trigger):
+        if job.next_fire is None and not startable(job, now):
             store.remove_job(job_id)
         else:
             # Paused, the job is claimed by no one: its fire state is this call's to set.

@@ -52,7 +52,7 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, busy, idle_and_done, snapshot
+from ._jobstate import JobState, PendingRetry, busy, idle_and_done, may_run_again, snapshot
 from ._jobtable import JobTable
 from ._model import (
     Job,
@@ -397,16 +397,17 @@ class SchedulerCore(JobTable):
             )
             decision.report_missed(request.job_id, request.scheduled_at, 1, reason, at=now)
         else:
+            # A run its executor never began (refused; queued at shutdown) was not cut off.
+            reason = "cut off before it finished" if result.started_at else "never started"
             decision.report_interrupted(
                 request.job_id,
                 request.scheduled_at,
                 request.attempt,
                 result.exception,
-                "the run was cut off before it finished",
+                f"the run was {reason}" if result.started_at else "the run never started",
                 at=now,
                 started_at=result.started_at,
             )
-            reason = "cut off before it finished"
         if self.records:
             decision.history.append(
                 RunEnd(
@@ -596,7 +597,7 @@ class SchedulerCore(JobTable):
         failures = job.consecutive_failures + 1
         job = evolve(job, consecutive_failures=failures)
         limit = job.max_consecutive_failures
-        if limit is not None and failures >= limit and not job.paused and job.next_fire:
+        if limit is not None and failures >= limit and not job.paused and may_run_again(job, now):
             note = (
                 f"paused after {failures} consecutive failures; last: "
                 f"{type(error).__name__}: {error}"
@@ -841,10 +842,3 @@ class SchedulerCore(JobTable):
         self._in_flight += 1
         request = request_for(next(self._run_ids), job, scheduled_at, attempt, of_fire=of_fire)
         return job.executor, request
-
-    def _done(self, state: JobState, decision: Decision) -> None:
-        """Forget an idle job with no fire time left; its record goes from the store too
-        (a removed job's went already)."""
-        self._forget(state)
-        if not state.removed and state.job.id not in self.left:
-            decision.jobs_to_delete.append(state.job.id)

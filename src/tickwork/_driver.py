@@ -200,12 +200,17 @@ class Pacer:
         self._mono, self._wall = clock.monotonic(), clock.now()
         self._shifted = _shifted(clock)
         deadline = self._mono + seconds
+        # A paused scheduler has nothing coming due: a clock that jumps to the end of
+        # each wait (FakeClock(autojump=True)) would race on for nothing, spinning a
+        # core. Block until woken instead (resume(), a job change, the test moving the
+        # clock), as a fake clock without autojump does.
+        idle = self._engine.state is SchedulerState.PAUSED and getattr(clock, "autojump", False)
         while True:
             remaining = deadline - clock.monotonic()
             if remaining <= 0:
                 self.overslept = -remaining
                 return
-            yield clock.sleep_time(remaining)
+            yield None if idle else clock.sleep_time(remaining)
 
     def check_jump(self) -> None:
         """After a wait that ran its full length: log a wall-clock jump (the next step

@@ -44,10 +44,10 @@ from ._decision import Decision
 from ._errors import SerializationError, StoreError
 from ._instants import EPOCH as _EPOCH
 from ._model import EmittedEvent, Job, RunEnd, RunRequest
-from ._planning import epoch_us
+from ._planning import ended, epoch_us, next_job_fire, within_window
 from .stores import EventLog, JobStore
 from .stores._eventlog import EventSlot
-from .triggers.event import EventTrigger, _check_name, event_triggers
+from .triggers.event import EventTrigger, _check_name, event_names, event_triggers
 
 __all__ = ["EventRouter", "encode_payload"]
 
@@ -68,12 +68,31 @@ def encode_payload(name: str, payload: object) -> tuple[str, Any]:
     _check_name(name)
     try:
         text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        # (json.dumps turns keys 1, None, True into "1", "null", "true": a payload that
+        # came back changed, or with two keys made one, would be a silent loss.)
+        if isinstance(payload, (dict, list, tuple)):
+            _check_keys(payload)
     except (TypeError, ValueError) as error:
         raise SerializationError(
             f"event {name!r}: payload {payload!r} is not JSON data (dicts with str keys, "
             f"lists, str, numbers, bool, None): {error}"
         ) from None
     return text, json.loads(text)
+
+
+def _check_keys(payload: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> None:
+    """Raise ``TypeError`` naming the first dict key in *payload* that is not a str
+    (*payload* encodes as JSON: it holds no cycle)."""
+    stack: list[object] = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"key {key!r} is {type(key).__name__}, not str")
+                stack.append(value)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 class _Ids:
@@ -170,12 +189,19 @@ class EventRouter:
             self._indexed = len(core)
         return self._index.get(name, [])
 
-    def _matching(self, event: EmittedEvent) -> list[tuple[Job, EventTrigger]]:
-        """The jobs *event* runs, each with the trigger of that name whose filter took it."""
+    def _matching(self, event: EmittedEvent, decision: Decision) -> list[tuple[Job, EventTrigger]]:
+        """The jobs *event* runs, each with the trigger of that name whose filter took it.
+        A job ignores an event emitted outside its [start, end]; one whose end has
+        passed is done (removed, once idle)."""
         found: list[tuple[Job, EventTrigger]] = []
         for job_id in self._listeners(event.name):
             job = self._core.get(job_id)
             if job is None or job.paused:
+                continue
+            bounded = job.start is not None or job.end is not None
+            if bounded and not within_window(job, event.emitted_at):
+                if ended(job, event.emitted_at) and job.next_fire is None:
+                    self._core.retire(job_id, decision)
                 continue
             for trigger in event_triggers(job.trigger):
                 if trigger.name != event.name:
@@ -196,11 +222,13 @@ class EventRouter:
                     break
         return found
 
-    def _wanted(self, event: EmittedEvent, now: datetime) -> list[tuple[Job, EventTrigger]]:
+    def _wanted(
+        self, event: EmittedEvent, now: datetime, decision: Decision
+    ) -> list[tuple[Job, EventTrigger]]:
         """The matching jobs whose throttle lets *event* through."""
         wanted = []
         now_us = epoch_us(now)
-        for job, trigger in self._matching(event):
+        for job, trigger in self._matching(event, decision):
             if trigger.throttle is not None:
                 until = self._throttled.get(job.id)
                 if until is not None and now_us < until:
@@ -227,12 +255,12 @@ class EventRouter:
         # debounce take events in the order they were emitted.
         while self._waiting:
             kept = self._waiting.popleft()
-            wanted = self._wanted(kept, now)
+            wanted = self._wanted(kept, now, decision)
             self._start(kept, wanted, [True] * len(wanted), now, decision)
         if self._log is not None and self._poll_at is None:
             self._poll_at = now + self._poll_every
             self._poll(self._log, now, decision)  # (the first look since start)
-        wanted = self._wanted(event, now)
+        wanted = self._wanted(event, now, decision)
         slots = [(job.id, event.id) for job, _ in wanted]
         if self._log is not None:
             taken = self._log.record_event(event, slots, handled=True, now=now)
@@ -292,9 +320,12 @@ class EventRouter:
         """Start a run of *job_id* for *event* (it waits if the job is at max_instances)."""
         # The run's scheduled_at is the event's emitted_at, moved on by a microsecond
         # while a run of the job for another event has that instant (events written
-        # by other programs may share one): it is the key the run finds its event by.
+        # by other programs may share one), or while it is a fire time of the job's own
+        # (an OrTrigger's time side, a run_immediately): it is the key the run finds its
+        # event by, and (job id, scheduled_at) names one run.
         at_us = epoch_us(event.emitted_at)
-        while (job_id, at_us) in self.pending:
+        job = self._core.get(job_id)
+        while (job_id, at_us) in self.pending or (job is not None and _fires_at(job, at_us)):
             at_us += 1
         scheduled_at = (
             event.emitted_at
@@ -349,10 +380,13 @@ class EventRouter:
             for job_id, (due, event, slot) in list(self._debounced.items()):
                 if due <= now_us:
                     del self._debounced[job_id]
-                    self.run(job_id, event, slot, now, decision)
+                    if self._still_wanted(job_id, event):
+                        self.run(job_id, event, slot, now, decision)
+                    else:
+                        self._finished.append(slot)  # (dropped: done, never run)
         while self._waiting:
             event = self._waiting.popleft()
-            wanted = self._wanted(event, now)
+            wanted = self._wanted(event, now, decision)
             self._start(event, wanted, [True] * len(wanted), now, decision)
         if log is not None and (self.notified or self._poll_at is None or now >= self._poll_at):
             self.notified = False
@@ -377,13 +411,26 @@ class EventRouter:
         events = log.unhandled_events(limit=POLL_LIMIT)
         if not events:
             return
-        plans = [(event, self._wanted(event, now)) for event in events]
+        plans = [(event, self._wanted(event, now, decision)) for event in events]
         slots = [(job.id, event.id) for event, wanted in plans for job, _ in wanted]
         taken = iter(log.claim_event_runs(slots, [event.id for event in events], now=now))
         for event, wanted in plans:
             self._start(event, wanted, [next(taken) for _ in wanted], now, decision)
         if len(events) == POLL_LIMIT:
             self._poll_at = now  # more to read: at the next step
+
+    def _still_wanted(self, job_id: str, event: EmittedEvent) -> bool:
+        """Whether a debounced run of *job_id* for *event* still runs when its wait ends:
+        not if the job was paused meanwhile (a paused job ignores events) or no longer
+        listens for events of that name (``reschedule_job``). A job gone is left to
+        :meth:`run`."""
+        job = self._core.get(job_id)
+        if job is None:
+            return True
+        if job.paused or event.name not in event_names(job.trigger):
+            logger.debug("tickwork: job %r no longer runs for event %s", job_id, event.id)
+            return False
+        return True
 
     def _debounce_of(self, job_id: str, name: str) -> timedelta | None:
         """The debounce of the job's trigger for events *name*, or None."""
@@ -395,18 +442,19 @@ class EventRouter:
                 return trigger.debounce
         return None
 
-    def leave_retries(
-        self, retries: Sequence[tuple[str, datetime, int, int]], now: datetime
+    def leave_runs(
+        self, runs: Sequence[tuple[str, datetime, int, object]], now: datetime
     ) -> frozenset[tuple[str, int, int]]:
-        """At shutdown: give back the slots of the event runs among *retries* (job id,
-        scheduled time, attempt, due µs; the core's pending retries), so that another
+        """At shutdown (or pause): give back the slots of the event runs among *runs*
+        (job id, scheduled time, attempt, and a due time not read: pending retries, runs
+        waiting for a free instance, runs their executor never started), so that another
         process (or the next start) runs their events, from their first attempt; returns
-        their keys (job id, scheduled µs, attempt), which are not reported skipped. A
-        store that fails is logged, and those retries are reported skipped."""
+        their keys (job id, scheduled µs, attempt), which are not reported. A store that
+        fails is logged, and those runs are reported as if not given back."""
         if self._log is None:
             return frozenset()
         left, slots = [], []
-        for job_id, scheduled_at, attempt, _ in retries:
+        for job_id, scheduled_at, attempt, _ in runs:
             found = self.pending.get((job_id, epoch_us(scheduled_at)))
             if found is not None:
                 left.append((job_id, epoch_us(scheduled_at), attempt))
@@ -416,7 +464,7 @@ class EventRouter:
         try:
             self._log.release_event_runs(slots, now=now)
         except StoreError as error:
-            logger.error("tickwork: could not leave event runs' retries to others: %s", error)
+            logger.error("tickwork: could not leave event runs to others: %s", error)
             return frozenset()
         for job_id, at_us, _ in left:
             del self.pending[(job_id, at_us)]
@@ -445,6 +493,21 @@ class EventRouter:
         finished, self._finished = [*self._finished, *self._superseded], []
         self._superseded = []
         log.finish_event_runs(finished, now=now)
+
+
+def _fires_at(job: Job, at_us: int) -> bool:
+    """Whether *at_us* is a fire time of *job*: its next one, or one of its trigger's
+    (inside its [start, end])."""
+    if job.next_fire is not None and epoch_us(job.next_fire) == at_us:
+        return True
+    if type(job.trigger) is EventTrigger:
+        return False  # (most event jobs: no time of their own)
+    before = _EPOCH + timedelta(microseconds=at_us - 1)
+    try:
+        found = next_job_fire(job.trigger, before, job.start, job.end)
+    except Exception:  # a custom trigger may raise anything: the job's fires fail anyway
+        return False
+    return found is not None and epoch_us(found) == at_us
 
 
 def _us(delta: timedelta) -> int:

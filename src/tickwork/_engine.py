@@ -10,7 +10,6 @@ methods to one ``Engine``, so no scheduling logic exists twice.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from ._batches import JobBatches
 from ._chainops import ChainOps
 from ._chains import removal_plan
 from ._checks import flags, job_id_arg, jobs_query, new_job_id, storable, whole
@@ -42,7 +42,7 @@ from ._model import (
     evolve,
     make_job,
 )
-from ._options import OPTION_NAMES, adds_only, check_history_query, check_options, options_of
+from ._options import OPTION_NAMES, check_history_query, check_options, options_of
 from ._planning import (
     Draft,
     check_asked_fire,
@@ -53,6 +53,7 @@ from ._planning import (
     keep_schedule,
     require_first_fire,
     start_held_back,
+    startable,
     upcoming_fires,
     within_window,
     would_never_run,
@@ -64,7 +65,7 @@ from .stores import JobStore
 from .triggers import Trigger
 from .triggers._base import coerce_enum
 from .triggers._binding import bind_hash_key
-from .triggers.event import listens_for_events, resolve_filters
+from .triggers.event import resolve_filters
 from .triggers.upstream import UpstreamTrigger
 
 __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
@@ -79,7 +80,7 @@ _FLUSH_WAIT = 1.0
 _new_draft = tuple.__new__
 
 
-class Engine(JobDecorators, ChainOps, Machine):
+class Engine(JobDecorators, ChainOps, JobBatches, Machine):
     """Scheduler operations shared by :class:`~tickwork.Scheduler` and
     :class:`~tickwork.AsyncScheduler`. Every public method is thread-safe."""
 
@@ -208,11 +209,17 @@ class Engine(JobDecorators, ChainOps, Machine):
                 function, an event filter) does not import.
             SchedulerStateError: the scheduler has been shut down.
         """
+        if on_failure is not None and not self._in_batch():
+            # Added with its handler as one batch: a handler refused leaves nothing added.
+            call = dict(locals())
+            del call["self"], call["func"], call["trigger"], call["trigger_args"]
+            call.update(call.pop("trigger_kwargs"))
+            return self._add_batch([((func, trigger, *trigger_args), call)])[0]
         with self._lock:
             self._require_open()
             now = self._clock.now()
             resolved, func_ref = self._functions.resolve(func)
-            chained_only = trigger is None and after != () and not trigger_kwargs
+            chained_only = trigger is None and after not in ((), []) and not trigger_kwargs
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
             spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
@@ -248,11 +255,10 @@ class Engine(JobDecorators, ChainOps, Machine):
                 when = now if run_immediately else coerce_datetime(first_fire, "first_fire")
                 draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
                 check_asked_fire(draft, when, now=run_immediately)
-            elif isinstance(bound, UpstreamTrigger):
-                when = None  # it runs after its upstreams only
             else:
                 # Found before the record is built, so it is built once, complete. (A
-                # one-off time already past is due now, late: the misfire grace decides.)
+                # one-off time already past is due now, late: the misfire grace decides;
+                # a job that runs after its upstreams only has none.)
                 draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
                 when = require_first_fire(draft, now, late_ok=True)
             job = make_job(
@@ -369,62 +375,6 @@ class Engine(JobDecorators, ChainOps, Machine):
                 "or conflict='keep'"
             ) from None
         return job, event_kind
-
-    def add_jobs(self, jobs: Iterable[Mapping[str, Any]]) -> list[Job]:
-        """Add several jobs at once, in one store transaction: all of them, or none.
-
-        Each item holds the arguments of one :meth:`add_job` call (``func``,
-        ``trigger`` and any options)::
-
-            scheduler.add_jobs(
-                {"func": "reports:send", "trigger": "cron", "hour": 9, "id": f"r{n}"}
-                for n in range(1000)
-            )
-
-        If any job is refused, the error is raised and none of them is added. With a
-        file store this is many times faster than adding the jobs one by one.
-        """
-        entries = list(jobs)
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, Mapping):
-                raise TypeError(
-                    f"jobs[{index}] must be a mapping of add_job arguments, got "
-                    f"{type(entry).__name__}"
-                )
-        with self._lock:
-            self._require_open()
-            if self._batch is not None:
-                raise RuntimeError("add_jobs cannot be called from inside add_jobs")
-            self._batch, self._batch_events = [], []
-            self._batch_writes = ([], [])
-            self._batch_ids = {e["id"] for e in entries if isinstance(e.get("id"), str)}
-            # Jobs that replace none are built before the write lock is taken (building
-            # is Python, tens of µs a job: other processes' claims waited for it).
-            plain = all(map(adds_only, entries))
-            try:
-                with contextlib.nullcontext() if plain else self._store.transaction():
-                    added = [self.add_job(**entry) for entry in entries]
-                    with self._store.transaction():
-                        new, replaced = self._batch_writes
-                        if new:
-                            self._store.add_jobs(new)
-                        if replaced:
-                            self._store.add_jobs(replaced, replace=True)
-            except BaseException:
-                for job_id, previous in reversed(self._batch):
-                    if previous is None:
-                        self._core.discard(job_id)
-                    else:
-                        self._core.put(previous)
-                raise
-            finally:
-                events, self._batch, self._batch_events = self._batch_events, None, []
-                self._batch_writes = ([], [])
-                self._batch_ids, self._batch_edges = set(), {}
-                self._chains.changed()
-        self._emit(events)
-        self._driver.wakeup()
-        return added
 
     def _resolve_func(
         self, func: Callable[..., Any] | str
@@ -569,8 +519,9 @@ class Engine(JobDecorators, ChainOps, Machine):
             options = self._options(options_of(job, given, was=was), func, func_ref)
             if last:
                 options["remaining_runs"] = 0
-            if options["after"] != job.after:
-                self._check_after(job_id, options["after"], job.trigger)
+            if options["after"] != job.after or "on" in changes:
+                on = options["on"] if "on" in changes else ChainOn.SUCCESS  # (if asked for)
+                self._check_after(job_id, options["after"], job.trigger, on=on)
                 self._chains.changed()
             before = job
             job = evolve(job, func=func, func_ref=func_ref, **options)
@@ -584,11 +535,7 @@ class Engine(JobDecorators, ChainOps, Machine):
                     or (held_back and first and epoch_us(first) < epoch_us(fire))
                 ):
                     job = evolve(job, next_fire=first)
-                    if (
-                        job.next_fire is None
-                        and not job.paused
-                        and not listens_for_events(job.trigger)
-                    ):
+                    if job.next_fire is None and not job.paused and not startable(job, now):
                         raise would_never_run(job, now, changing=True)
             schedule = (
                 job.next_fire is not before.next_fire or job.remaining_runs != before.remaining_runs
@@ -646,10 +593,12 @@ class Engine(JobDecorators, ChainOps, Machine):
             job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
             now = self._clock.now()
             job = evolve(job, next_fire=job_first_fire(job, now))
-            if job.next_fire is None and not listens_for_events(job.trigger):
-                # Nothing left to fire (a one-off time passed while paused): it is done.
+            if job.next_fire is None and not startable(job, now):
+                # Nothing left to fire (a one-off time passed while paused, or the end of
+                # a job started by events or upstream runs): it is done.
                 self._store.remove_job(job_id)
                 self._core.discard(job_id)
+                self._chains.removed(job_id)  # (the jobs after it lose it)
                 removed = Event(
                     kind=EventKind.JOB_REMOVED,
                     at=now,
@@ -718,7 +667,8 @@ class Engine(JobDecorators, ChainOps, Machine):
 
         The runs keep their nominal ``scheduled_at`` (so idempotency keys match a normal
         run) and start oldest first, as ``max_instances`` allows. Raises ``ValueError``
-        when the range holds more than 10,000 fire times.
+        when the range holds more than 10,000 fire times, or *end* is after the clock's
+        now (fire times to come run on schedule: backfilled too, they would run twice).
         """
         first = coerce_datetime(start, "start")
         last = coerce_datetime(end, "end")
@@ -729,6 +679,12 @@ class Engine(JobDecorators, ChainOps, Machine):
         with self._lock:
             self._require_open()
             job = self._job(job_id)
+            now = self._clock.now()
+            if epoch_us(last) > epoch_us(now):
+                raise ValueError(
+                    f"backfill end {last.isoformat()} is after now ({now.isoformat()}): "
+                    "backfill runs fire times that have passed; those to come run on schedule"
+                )
             times: list[datetime] = []
             moment = job_next_fire(job, just_before(first), bounded=False)
             while moment is not None and epoch_us(moment) <= epoch_us(last):
@@ -739,7 +695,6 @@ class Engine(JobDecorators, ChainOps, Machine):
                     )
                 times.append(moment)
                 moment = job_next_fire(job, moment, bounded=False)
-            now = self._clock.now()
             decision = Decision()
             for scheduled_at in times:
                 part = self._core.run_now(job_id, scheduled_at, now)
@@ -775,6 +730,7 @@ class Engine(JobDecorators, ChainOps, Machine):
             decision = Decision()
             running = self._state is SchedulerState.RUNNING
             self._router.emit(event, now, decision, running=running)
+            self._link.persist(decision, now)  # (a job whose end passed is removed)
             # A debounced run (re)started ends before the driver would wake: wake it,
             # so that it plans that end.
             due = self._router.next_at(polls=False)

@@ -598,7 +598,11 @@ class JobBuilder:
                 refuses an option (the message names it).
             TypeError: *job_func* is neither callable nor a reference.
         """
-        if self._unit is None and self._options.get("after"):
+        # (A count or a .to() with no unit is a schedule cut short, not a job that runs
+        # after others only: refused as every(10).do() is.)
+        counted = self._interval != 1 or type(self._interval) is not int
+        counted = counted or self._latest is not None
+        if self._unit is None and self._options.get("after") and not counted:
             job = self._engine.add_job(job_func, args=args, kwargs=kwargs, **self._options)
             if self._on_added is not None:
                 self._on_added()

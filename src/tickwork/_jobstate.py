@@ -17,10 +17,18 @@ from ._deadlines import Entry
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._model import Job, evolve
-from ._planning import jitter_offset, next_job_fire
+from ._planning import jitter_offset, next_job_fire, startable
 from .triggers.event import listens_for_events
 
-__all__ = ["JobState", "PendingRetry", "fire_entry", "idle_and_done", "listening", "snapshot"]
+__all__ = [
+    "JobState",
+    "PendingRetry",
+    "fire_entry",
+    "idle_and_done",
+    "listening",
+    "may_run_again",
+    "snapshot",
+]
 
 
 class PendingRetry(NamedTuple):
@@ -84,6 +92,12 @@ def idle_and_done(state: JobState) -> bool:
         and not state.retries
         and not listens_for_events(state.job.trigger)
     )
+
+
+def may_run_again(job: Job, now: datetime) -> bool:
+    """Whether *job* may run again after *now*: it has a fire time, or it runs after
+    other jobs or on events and its end has not passed (``_planning.startable``)."""
+    return job.next_fire is not None or startable(job, now)
 
 
 def listening(state: JobState) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ._deadlines import Deadlines
+from ._decision import Decision
 from ._instants import EPOCH as _EPOCH
 from ._jobstate import JobState, fire_entry, snapshot
 from ._model import Job, evolve
@@ -52,6 +53,8 @@ class JobTable:
         #: Runs waiting for a free instance (overlap buffers), all jobs together: while
         #: none wait, the end of a clean run needs no prompt follow-up.
         self.waiting = 0
+        #: Jobs :meth:`retire` made done, for the chains to detach their dependants.
+        self.retired: list[str] = []
 
     # -- the job table ----------------------------------------------------------------
 
@@ -186,6 +189,27 @@ class JobTable:
             if entry is not None:
                 entries.append(entry)
         self._deadlines.add_many(entries)
+
+    def _done(self, state: JobState, decision: Decision) -> None:
+        """Forget an idle job with no fire time left; its record goes from the store too
+        (a removed job's went already)."""
+        self._forget(state)
+        if not state.removed and state.job.id not in self.left:
+            decision.jobs_to_delete.append(state.job.id)
+
+    def retire(self, job_id: str, decision: Decision) -> bool:
+        """A job that nothing can start any more (started by events or upstream runs,
+        and past its ``end`` or left with no upstream): done, as a job with no fire time
+        left is, if it is idle (no run going, waiting or to retry) and not paused.
+        Whether it was; its id is then in :attr:`retired` too."""
+        state = self._states.get(job_id)
+        if state is None or state.next_fire is not None or state.job.paused:
+            return False
+        if state.running or state.buffer or state.retries:
+            return False  # (retired by a later event or hand-over, once idle)
+        self._done(state, decision)
+        self.retired.append(job_id)
+        return True
 
     def _index(self, state: JobState) -> None:
         """Push the entry of *state*'s next fire, under its current generation."""

@@ -27,14 +27,15 @@ from itertools import islice
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from ._chains import ChainLink
-from ._checks import seconds
+from ._checks import flags, seconds
 from ._clock import Clock, CorrectedClock, SystemClock
-from ._context import log_fields, request_fields
+from ._context import log_failure, log_fields
 from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision, SchedulerCore
 from ._emit import EventRouter
 from ._errors import SchedulerStateError, StoreError
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
+from ._instants import epoch_us
 from ._model import JobControl, Outcome, RunRequest, RunResult
 from ._references import FUNCTIONS
 from ._storelink import StoreLink, earliest
@@ -58,21 +59,6 @@ CHUNK_FIRST = 256
 #: enough that a step's fixed costs (a store transaction, waking workers) are spread
 #: thin, small enough that the lock is not held long.
 CHUNK_MAX = 4096
-
-
-def _log_failure(result: RunResult) -> None:
-    """Log a run that failed (as the engine takes it in)."""
-    error = result.exception
-    request = result.request
-    logger.error(
-        "tickwork: job %r (scheduled %s, attempt %d) failed: %s",
-        request.job_id,
-        request.scheduled_at.isoformat(),
-        request.attempt,
-        f"{type(error).__name__}: {error}",
-        exc_info=error if isinstance(error, BaseException) else None,
-        extra=request_fields(request),
-    )
 
 
 class Driver(Protocol):
@@ -528,7 +514,7 @@ class Machine:
         watching = not chains.unchained and chains.watching()
         # Taken off one by one (popleft, called from C): executors keep appending meanwhile.
         taken = list(islice(iter(results.popleft, None), len(results)))
-        self._core.finish_all(taken, now, batch, failed=_log_failure, ended=chains.ended,
+        self._core.finish_all(taken, now, batch, failed=log_failure, ended=chains.ended,
                               watching=watching)  # fmt: skip
 
     def _submit(self, decision: Decision) -> None:
@@ -635,7 +621,8 @@ class Machine:
         """At start, before the store's clock is measured (which opens the store): tell
         a store that splits a due backlog among the processes that dispatch whether
         this one will (so that the others count it in from their first page). Nothing
-        once started. Raises StoreError."""
+        once started. Raises StoreError; TypeError if *paused* is not a bool."""
+        flags(paused=paused)  # ("no" is truthy: it would start paused)
         with self._lock:
             if self._state is SchedulerState.STOPPED:
                 self._link.tell_dispatching(not paused)
@@ -729,10 +716,12 @@ class Machine:
         return events
 
     def _leave_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
-        """Pending retries left to others: claimed runs' in the store, event runs' by
-        their event (EventRouter.leave_retries)."""
-        events = self._router.leave_retries(self._core.pending_retries(), now)
-        return self._link.hand_off_retries(now) | events
+        """Pending retries and runs waiting for a free instance left to others: event
+        runs' by their event, chained runs' by their hand-over (EventRouter.leave_runs,
+        ChainLink.leave), the other claimed runs' in the store."""
+        runs = [*self._core.pending_retries(), *((*run, 0) for run in self._core.waiting_runs())]
+        carried = self._router.leave_runs(runs, now) | self._chains.leave(runs, now)
+        return self._link.hand_off_retries(now) | carried
 
     def _withdraw(self, stopped: Mapping[str, str], now: datetime, decision: Decision) -> None:
         """(Lock held.) Take back the runs not started yet of the jobs in *stopped*
@@ -784,19 +773,26 @@ class Machine:
 
     def _hand_off(self, requests: list[RunRequest], now: datetime) -> list[bool]:
         """Leave runs this process claimed and never started to the processes that
-        share the store (or its next start), due now, with their attempt: for each,
-        whether the store took it. A run started by an event or by upstream runs (its
-        payload would not go with it), or one without a lease here (``run_job_now``),
-        is not left."""
+        share the store (or its next start), due now: for each, whether it was left. An
+        event run gives its event back, a chained run its hand-over (each runs again
+        with what it carries), another run its lease (with its attempt); a run without
+        a lease here (``run_job_now``) is not left."""
+        every = [
+            (request.job_id, request.scheduled_at, request.attempt, now) for request in requests
+        ]
+        carried = self._router.leave_runs(every, now) | self._chains.leave(every, now)
         runs = [
-            (request, (request.job_id, request.scheduled_at, request.attempt, now))
-            for request in requests
+            (request, run)
+            for request, run in zip(requests, every, strict=True)
             if request.event is None and request.upstream is None
         ]
         nouns = ("run not started yet", "runs not started yet")
         kept = self._link.leave([run for _, run in runs], now, nouns)
         left = {id(request) for (request, _), ok in zip(runs, kept, strict=True) if ok}
-        return [id(request) in left for request in requests]
+        return [
+            id(request) in left or (run[0], epoch_us(run[1]), run[2]) in carried
+            for request, run in zip(requests, every, strict=True)
+        ]
 
     def _stop_queued(self, job_id: str, why: str) -> Decision | None:
         """(Lock held.) Take back the runs of *job_id* its executor holds unstarted,

@@ -178,6 +178,11 @@ def _executor(value: object, subject: _Subject) -> str:
         executor = executors[alias]
     else:
         known = ", ".join(sorted(executors))
+        if not isinstance(value, str):
+            raise TypeError(
+                f"executor must be the alias (a str) of one of the scheduler's executors "
+                f"(configured: {known}), got {value!r}"
+            )
         raise ValueError(f"unknown executor {value!r} (configured: {known})")
     done = subject.done
     executor.check(subject.func, subject.func_ref, done["args"], done["kwargs"])
@@ -185,7 +190,7 @@ def _executor(value: object, subject: _Subject) -> str:
 
 
 def _tags(value: Any, subject: _Subject) -> frozenset[str]:
-    if not value:  # None or empty: the shared empty set
+    if value is None:
         return _NO_TAGS
     if isinstance(value, str):
         tags: tuple[Any, ...] = (value,)
@@ -213,7 +218,14 @@ def _end(value: object, subject: _Subject) -> datetime | None:
 
 
 def _misfire_grace_time(value: object, subject: _Subject) -> timedelta | None:
-    return coerce_seconds(value, "misfire_grace_time")
+    grace = coerce_seconds(value, "misfire_grace_time")
+    if grace is not None and not grace:
+        # No run starts the very microsecond it is due: every one would be missed.
+        raise ValueError(
+            "misfire_grace_time must be a positive duration (seconds, or a timedelta) or "
+            f"None for no limit, got {value!r}: with 0 every run would be missed"
+        )
+    return grace
 
 
 def _coalesce(value: object, subject: _Subject) -> bool:

@@ -18,14 +18,22 @@ from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._instants import epoch_us, just_before
 from ._model import Catchup, Job, RetryPolicy, evolve
-from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
-from .triggers.event import listens_for_events
+from .triggers import (
+    CalendarIntervalTrigger,
+    CronTrigger,
+    DateTrigger,
+    IntervalTrigger,
+    Trigger,
+    UpstreamTrigger,
+)
+from .triggers.event import EventTrigger, listens_for_events
 
 __all__ = [
     "Draft",
     "FirePlan",
     "Scheduled",
     "count_fires",
+    "ended",
     "epoch_us",
     "jitter_offset",
     "job_first_fire",
@@ -37,6 +45,7 @@ __all__ = [
     "plan_due",
     "require_first_fire",
     "retry_delay",
+    "startable",
     "trigger_failure",
     "upcoming_fires",
     "would_never_run",
@@ -205,10 +214,30 @@ def within_window(job: Scheduled, moment: datetime) -> bool:
     return (start is None or at >= epoch_us(start)) and (end is None or at <= epoch_us(end))
 
 
+def ended(job: Scheduled, now: datetime) -> bool:
+    """Whether the job's ``end`` has passed at *now*."""
+    return job.end is not None and epoch_us(job.end) < epoch_us(now)
+
+
+def startable(job: Job, now: datetime) -> bool:
+    """Whether *job*, with no fire time of its own left, may still run: it runs after
+    other jobs (``after=``) or on events, and its ``end`` has not passed (events and
+    upstream runs start it only within its [start, end]). Such a job is not done for
+    lack of fire times."""
+    return (bool(job.after) or listens_for_events(job.trigger)) and not ended(job, now)
+
+
 def would_never_run(job: Scheduled, now: datetime, *, changing: bool = False) -> ValueError:
     """The error for *job* having no fire time at or after *now* (see
     :func:`job_first_fire`); *changing*: the call changes an existing job, and nothing was
     changed."""
+    if job.end is not None and isinstance(job.trigger, (EventTrigger, UpstreamTrigger)):
+        return ValueError(
+            f"job {job.id!r} would never run{' again' if changing else ''}: its "
+            f"end={job.end.isoformat()} is before {now.isoformat()} (events and upstream "
+            "runs start it only within its start and end)"
+            + ("; nothing was changed" if changing else "")
+        )
     window = ""
     if job.start is not None and job.end is not None:
         window = f" within the job's start={job.start.isoformat()} and end={job.end.isoformat()}"
@@ -256,9 +285,13 @@ def require_first_fire(
 ) -> datetime | None:
     """:func:`job_first_fire`, or ``ValueError`` (:func:`would_never_run`) when there is
     none; ``TriggerError`` when the trigger raises. None for a job that waits for
-    events (an ``EventTrigger``, alone or in an ``OrTrigger``) and has no fire time."""
+    events (an ``EventTrigger``, alone or in an ``OrTrigger``) or for its upstreams (an
+    ``UpstreamTrigger``) and has no fire time, unless its ``end`` has passed."""
     found = job_first_fire(job, now, late_ok=late_ok)
-    if found is None and not listens_for_events(job.trigger):
+    if found is None and (
+        not (listens_for_events(job.trigger) or isinstance(job.trigger, UpstreamTrigger))
+        or ended(job, now)
+    ):
         raise would_never_run(job, now, changing=changing)
     return found
 

@@ -29,6 +29,9 @@ BIG_BATCH = 256
 #: How long before a run's due time the asyncio driver steps once to warm up (see
 #: AsyncScheduler._warm); only for waits longer than twice this.
 WARM_LEAD = 0.002
+#: The most loop turns the asyncio driver gives the runs on its loop before a wait on
+#: an autojumping FakeClock (see AsyncScheduler._settle).
+SETTLE_TURNS = 32
 
 
 def _loop_executors() -> dict[str, Executor]:
@@ -350,20 +353,38 @@ class AsyncScheduler(DriverBase):
             waiter.set_result(None)
 
     async def _wait(self, wait: float) -> bool:
-        if self._fake_time:
-            # Under an autojumping FakeClock every wait takes 0 s and a step in memory
-            # never suspends: without a turn here the task would keep the loop to
-            # itself. The runs just started take it at the time they were due, before
-            # the clock jumps on (and a wake-up meanwhile is a step, not a wait).
-            await asyncio.sleep(0)
-            if self._woken or self._closing():
-                return True
+        if self._fake_time and await self._settle():
+            return True
         for real in self._pacer.sleeps(wait):
             if await self._block(real):
                 return True
             if self._stepped is not None:
                 return False  # the timer stepped: the wait ran its length
         return self._woken
+
+    async def _settle(self) -> bool:
+        """Before a wait on a fake clock: let the loop run what it has to; whether the
+        engine woke the task meanwhile (a wake-up is a step, not a wait).
+
+        Under an autojumping FakeClock every wait takes 0 s and a step in memory never
+        suspends: without turns here the task would keep the loop to itself. The runs
+        just started take the loop at the time they were due, and their results come
+        in (a turn later) before the clock jumps on: a run waiting for a free instance
+        (``max_instances``, a catch-up) then starts at once, at the time the one before
+        it ended. A run still going after :data:`SETTLE_TURNS` turns (one that awaits
+        real time, or a plain function in a thread) is left to end while the clock
+        jumps on.
+        """
+        for _ in range(SETTLE_TURNS):
+            await asyncio.sleep(0)
+            if self._woken or self._closing():
+                return True
+            if not any(
+                isinstance(executor, AsyncioExecutor) and executor.busy(self._loop)
+                for executor in self._engine.executors.values()
+            ):
+                break
+        return False
 
     async def _measure_clock(self) -> None:
         """The offset to a store's clock, when due (every 10 s): a blocking query, so

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Union
 
+from ._checks import flags
+from ._checks import seconds as finite_seconds
 from ._driver import DriverBase
 from ._engine import Engine, SchedulerState
 from ._errors import SchedulerStateError
@@ -33,6 +35,19 @@ if TYPE_CHECKING:
 __all__ = ["FakeClock", "JobStoreContract", "SharedJobStoreContract", "advance", "run_until"]
 
 _UTC = timezone.utc
+
+
+def _moved(now: datetime, step: float | timedelta, name: str, given: object) -> datetime:
+    """*now* plus *step* (seconds, or a timedelta); a ``ValueError`` naming the argument
+    *name* (whose value was *given*) when that leaves the range of ``datetime`` (years
+    1 to 9999)."""
+    try:
+        return now + (step if isinstance(step, timedelta) else timedelta(seconds=step))
+    except OverflowError:
+        raise ValueError(
+            f"{name}={given!r} is too large: it would move the clock from "
+            f"{now.isoformat()} past the range of datetime (years 1 to 9999)"
+        ) from None
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -61,7 +76,8 @@ class FakeClock:
     * With ``autojump=True``, a driver that waits makes the clock jump straight to the
       end of the wait: a background scheduler then runs simulated hours in
       milliseconds (it races ahead until something blocks it, so prefer
-      :func:`run_until` for step-by-step tests).
+      :func:`run_until` for step-by-step tests). A paused scheduler does not move
+      it: it waits until resumed (or until the clock is moved by other means).
 
     The clock never blocks anyone: a driver (``Scheduler``, ``AsyncScheduler``) waits
     on its own event and subscribes to the clock, which wakes it the moment
@@ -69,7 +85,10 @@ class FakeClock:
 
     Args:
         start: the starting instant (aware); default 2024-01-01 00:00 UTC.
-        autojump: see above.
+        autojump: see above (a bool).
+
+    Raises:
+        TypeError: *start* is not an aware datetime, or *autojump* not a bool.
     """
 
     def __init__(self, start: datetime | None = None, *, autojump: bool = False) -> None:
@@ -77,6 +96,7 @@ class FakeClock:
             start = datetime(2024, 1, 1, tzinfo=_UTC)
         if not isinstance(start, datetime) or start.utcoffset() is None:
             raise TypeError(f"FakeClock start must be an aware datetime, got {start!r}")
+        flags(autojump=autojump)  # ("no" is truthy: the clock would jump)
         self._now = start.astimezone(_UTC)
         self._monotonic = 0.0
         self._lock = threading.Lock()
@@ -92,10 +112,11 @@ class FakeClock:
         return self._monotonic
 
     def advance(self, seconds: float | timedelta) -> datetime:
-        """Let *seconds* pass; return the new now."""
+        """Let *seconds* pass; return the new now. A step past the year 9999 is a
+        ``ValueError``."""
         step = _seconds(seconds)
         with self._lock:
-            self._now += timedelta(seconds=step)
+            self._now = _moved(self._now, step, "seconds", seconds)
             self._monotonic += step
             now, subscribers = self._now, list(self._subscribers)
         for callback in subscribers:
@@ -130,8 +151,7 @@ class FakeClock:
             else:
                 if not isinstance(by, timedelta) and not math.isfinite(by):
                     raise ValueError(f"FakeClock.jump needs a finite number, got {by!r}")
-                delta = by if isinstance(by, timedelta) else timedelta(seconds=by)
-                self._now += delta
+                self._now = _moved(self._now, by, "by", by)
             return self._now
 
     def sleep_time(self, seconds: float) -> float | None:
@@ -204,11 +224,22 @@ def run_until(scheduler: Steppable, until: datetime, *, settle: float = 5.0) -> 
     it waits (up to *settle* real seconds per step) for the runs of each step to report
     before moving on, so retries and buffered runs are planned at the right fake time.
     Returns the number of dispatch steps taken.
+
+    Raises:
+        TypeError: *until* is not an aware datetime, or *settle* not a number.
+        ValueError: *until* is before the clock's now (time only moves forward), or
+            *settle* is negative or not finite.
     """
     engine = _engine_of(scheduler)
     clock = _fake_clock(engine)
-    if until.tzinfo is None:
-        raise TypeError("until must be an aware datetime")
+    if not isinstance(until, datetime) or until.utcoffset() is None:
+        raise TypeError(f"until must be an aware datetime, got {until!r}")
+    finite_seconds(settle, "settle")
+    if until < clock.now():
+        raise ValueError(
+            f"run_until({until.isoformat()}): that is before the clock's now, "
+            f"{clock.now().isoformat()}; time only moves forward"
+        )
     steps = 0
     while engine.state is SchedulerState.RUNNING:
         engine.step()
@@ -230,7 +261,8 @@ def run_until(scheduler: Steppable, until: datetime, *, settle: float = 5.0) -> 
 def advance(scheduler: Steppable, seconds: float | timedelta, *, settle: float = 5.0) -> int:
     """:func:`run_until` the clock's now plus *seconds*."""
     clock = _fake_clock(_engine_of(scheduler))
-    return run_until(scheduler, clock.now() + timedelta(seconds=_seconds(seconds)), settle=settle)
+    until = _moved(clock.now(), _seconds(seconds), "seconds", seconds)
+    return run_until(scheduler, until, settle=settle)
 
 
 def _settle(engine: Engine, limit: float) -> None:

@@ -114,6 +114,54 @@ def test_submit_after_shutdown_raises_even_if_never_used(harness: Harness) -> No
         harness.executor.submit(make_request(jobs.add, 1, 1))
 
 
+def test_a_shut_down_executor_started_again_serves_the_new_callback(harness: Harness) -> None:
+    # (A scheduler given an executor another one had shut down: every run was
+    # reported interrupted, "cannot submit runs: the ... executor is shut down".)
+    executor, first = harness.executor, harness.recorder
+    executor.submit(make_request(jobs.add, 1, 1))
+    first.one()
+    executor.shutdown(wait=True)
+    second = Recorder()
+    executor.start(second, SystemClock())
+    request = make_request(jobs.add, 2, 2)
+    executor.submit_many([request])
+    result = second.one()
+    assert (result.request, result.outcome, result.return_value) == (request, Outcome.SUCCESS, 4)
+    assert len(first.results) == 1
+    executor.shutdown(wait=True)
+    with pytest.raises(SchedulerStateError):
+        executor.submit(make_request(jobs.add, 1, 1))
+
+
+@pytest.mark.parametrize("kind", ["thread", "inline"])
+def test_an_executor_whose_last_run_still_goes_refuses_to_start_again(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # That run would be reported to the new scheduler, which never started it.
+    monkeypatch.setattr("tickwork.executors._base.REOPEN_WAIT", 0.05)
+    executor = FACTORIES[kind]()
+    executor.start(Recorder(), SystemClock())
+    started, release = tmp_path / "started", tmp_path / "release"
+    submitter = threading.Thread(
+        target=executor.submit, args=(make_request(jobs.block, str(started), str(release)),)
+    )
+    submitter.start()
+    jobs.wait_for_file(started)
+    executor.shutdown(wait=False)
+    try:
+        with pytest.raises(SchedulerStateError, match=r"still going.*executor of its own"):
+            executor.start(Recorder(), SystemClock())
+    finally:
+        release.touch()
+        submitter.join(jobs.LIMIT)
+    executor.shutdown(wait=True)
+    again = Recorder()
+    executor.start(again, SystemClock())  # (the run ended: it may now)
+    executor.submit(make_request(jobs.add, 1, 2))
+    assert again.one().return_value == 3
+    executor.shutdown(wait=True)
+
+
 def test_shutdown_with_wait_waits_for_a_running_job(harness: Harness, tmp_path: Path) -> None:
     started, release = tmp_path / "started", tmp_path / "release"
     # From another thread: the inline executor runs the job inside submit.

@@ -6,8 +6,11 @@ processes, the calling thread) and reports how each run ended. The scheduler dec
 
 Contract, checked by ``tests/executors/test_contract.py`` for every executor:
 
-* :meth:`Executor.start` is called once, before any submit, with the callback that
-  receives results and the clock used to stamp them.
+* :meth:`Executor.start` is called once by each scheduler that uses the executor,
+  before its first submit, with the callback that receives results and the clock used
+  to stamp them. A built-in executor shut down by one scheduler starts afresh when
+  another starts it (:meth:`Executor.start` refuses, with
+  :class:`~tickwork.SchedulerStateError`, while runs of its last service still go on).
 * :meth:`Executor.submit` never blocks on the job itself. Each submitted request is
   reported exactly once through the callback, as a :class:`~tickwork.RunResult`:
   ``SUCCESS`` with the return value, or ``FAILURE`` with the exception (a timeout is a
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -43,12 +47,44 @@ from .._context import RunHook, request_fields
 from .._errors import SchedulerStateError
 from .._model import RunRequest, RunResult
 
-__all__ = ["BatchExecutor", "Executor", "ReportCallback"]
+__all__ = ["BatchExecutor", "Executor", "ReportCallback", "check_ended"]
 
 #: Receives each run's result. Called from any thread.
 ReportCallback = Callable[[RunResult], None]
 
 logger = logging.getLogger("tickwork")
+
+#: How long (real seconds) an executor that was shut down waits, when a scheduler
+#: starts it again, for the threads of its last service to end (see check_ended).
+REOPEN_WAIT = 1.0
+
+
+def check_ended(kind: str, threads: Iterable[threading.Thread | None]) -> None:
+    """Before an executor that was shut down starts afresh: wait (at most
+    :data:`REOPEN_WAIT` in all) for *threads*, those of its last service, to end.
+
+    A thread still going (a run its last scheduler started, shut down without waiting)
+    would report that run to the new scheduler, which never started it: the executor
+    is refused instead. Called without holding a lock those threads take.
+
+    Raises:
+        SchedulerStateError: a thread is still alive; the message names the executor
+            by *kind* and says what to do.
+    """
+    deadline = time.monotonic() + REOPEN_WAIT
+    current = threading.current_thread()
+    for thread in threads:
+        if thread is None:
+            continue
+        if thread is not current:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            raise SchedulerStateError(
+                f"this {kind} executor was shut down and a run its last scheduler "
+                "started is still going; a new scheduler can start it only once that has "
+                "ended: shut the last one down with wait=True, or give the new scheduler "
+                "an executor of its own"
+            )
 
 
 class Executor(ABC):
@@ -108,7 +144,13 @@ class Executor(ABC):
         """
 
     def start(self, report: ReportCallback, clock: Clock) -> None:
-        """Attach the result callback and the clock. Called once by the scheduler."""
+        """Attach the result callback and the clock. Called once by each scheduler that
+        uses this executor, before its first submit.
+
+        The built-in executors, shut down by one scheduler, start afresh here when
+        another uses them (new threads, processes or loop); they raise
+        ``SchedulerStateError`` while a run of their last scheduler is still going.
+        """
         self._report = report
         self._clock = clock
 

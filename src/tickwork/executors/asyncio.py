@@ -36,11 +36,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from .._clock import Clock
 from .._context import CURRENT_REQUEST, enter_hooks, enter_run, exit_hooks, request_fields
 from .._errors import JobTimeout, SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
 from .._references import function_of
-from ._base import BatchExecutor
+from ._base import BatchExecutor, ReportCallback, check_ended
 
 __all__ = ["AsyncioExecutor"]
 
@@ -115,6 +116,8 @@ class AsyncioExecutor(BatchExecutor):
     * ``shutdown(wait=True)`` cannot block the executor's loop from that loop's own
       thread (a job, or the asyncio scheduler): there, ``await`` :meth:`shutdown_async`
       instead, or use ``wait=False``.
+    * Shut down, it serves the next scheduler that starts it afresh (see
+      :meth:`start` and :meth:`attach_loop`).
 
     Args:
         loop: the event loop to run jobs on; ``None`` to run a private one on demand.
@@ -173,6 +176,8 @@ class AsyncioExecutor(BatchExecutor):
             self._check_loop(loop)
             if self._loop is not None and self._loop is not loop:
                 self._renew()
+            elif self._closed:
+                self._reopen()  # shut down on this same loop
             self._loop = loop
             if report_many is not None:
                 self._report_many = report_many
@@ -196,6 +201,37 @@ class AsyncioExecutor(BatchExecutor):
                 "use; give each loop an AsyncioExecutor of its own (without loop=)"
             )
 
+    def start(self, report: ReportCallback, clock: Clock) -> None:
+        """See :meth:`Executor.start`. Shut down by a scheduler before, the executor
+        serves this one afresh: on a new loop of its own when its loop was its own
+        (once that loop's thread has ended) or has closed, else on the same loop.
+
+        Raises:
+            SchedulerStateError: a run its last scheduler started still goes on.
+        """
+        with self._lock:
+            thread = self._thread if self._closed and self._owns_loop else None
+        # (Not under the lock: the loop's thread may take it on its way out.)
+        check_ended(self.kind, [thread])
+        with self._lock:
+            if self._closed:
+                self._reopen()
+        super().start(report, clock)
+
+    def _reopen(self) -> None:
+        """Serve a new scheduler after a shutdown (lock held): see :meth:`start`."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and self._running:
+            raise SchedulerStateError(
+                "this asyncio executor was shut down and a run its last scheduler started "
+                "is still going on its loop; a new scheduler can start it only once that "
+                "has ended, or give the new scheduler an executor of its own"
+            )
+        fresh = self._owns_loop or (loop is not None and loop.is_closed())
+        self._renew()
+        if fresh:
+            self._loop = None  # (a loop of its own, made at the first submit)
+
     def _renew(self) -> None:
         """The state of one loop's service, fresh: made new, or moving to a new loop
         (what belonged to the old one is gone with it: its scheduler shut down, or its
@@ -215,6 +251,12 @@ class AsyncioExecutor(BatchExecutor):
         # The runs a shutdown was called from (see _spare_callers): never waited for
         # nor cancelled by it, reported when they end (on the loop only).
         self._spared = set()
+
+    def busy(self, loop: asyncio.AbstractEventLoop | None) -> bool:
+        """Whether runs this executor started on *loop* have not all been reported yet
+        (on that loop; False for another one). The asyncio scheduler asks before its
+        clock jumps (``FakeClock(autojump=True)``)."""
+        return loop is not None and self._loop is loop and bool(self._running or self._done)
 
     # -- submitting ------------------------------------------------------------------
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 
+from .._clock import Clock
 from .._context import request_fields, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
-from ._base import Executor
+from ._base import Executor, ReportCallback
 
 __all__ = ["InlineExecutor"]
 
@@ -31,9 +32,10 @@ class InlineExecutor(Executor):
       the program's own thread, where they may be a real Ctrl-C or exit request.
       Other ``BaseException`` subclasses (``GeneratorExit``...) are reported, logged,
       and not re-raised.
-    * After :meth:`shutdown`, :meth:`submit` raises :class:`~tickwork.SchedulerStateError`.
-      Nothing is ever queued; ``shutdown(wait=True)`` waits only for runs going on
-      inside ``submit`` calls of other threads.
+    * After :meth:`shutdown`, :meth:`submit` raises :class:`~tickwork.SchedulerStateError`
+      (until a scheduler starts it again: see :meth:`start`). Nothing is ever queued;
+      ``shutdown(wait=True)`` waits only for runs going on inside ``submit`` calls of
+      other threads.
     """
 
     runs_hooks = True
@@ -46,6 +48,25 @@ class InlineExecutor(Executor):
 
     def __repr__(self) -> str:
         return "InlineExecutor()"
+
+    def start(self, report: ReportCallback, clock: Clock) -> None:
+        """See :meth:`Executor.start`. Shut down by a scheduler before, the executor
+        serves this one afresh.
+
+        Raises:
+            SchedulerStateError: a run its last scheduler started still goes on (in
+                another thread).
+        """
+        with self._changed:
+            if self._closed:
+                if self._active:
+                    raise SchedulerStateError(
+                        "this inline executor was shut down and a run its last scheduler "
+                        "started is still going; a new scheduler can start it only once "
+                        "that has ended, or give the new scheduler an executor of its own"
+                    )
+                self._closed = False
+        super().start(report, clock)
 
     def submit(self, request: RunRequest) -> None:
         """Run *request* now and report it before returning.

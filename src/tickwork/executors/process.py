@@ -44,11 +44,12 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from .._checks import whole
+from .._clock import Clock
 from .._context import request_fields, run_request_blocking
 from .._errors import JobTimeout, SerializationError, WorkerDied
 from .._model import Outcome, RunRequest, RunResult
 from .._references import being_defined, resolve_reference
-from ._base import BatchExecutor
+from ._base import BatchExecutor, ReportCallback, check_ended
 
 __all__ = ["ProcessExecutor", "RemoteTraceback"]
 
@@ -178,19 +179,23 @@ class _Worker:
         self.deadline: float | None = None  # time.monotonic() after which the run is killed
 
 
-def _reference_of(func: Callable[..., Any]) -> str:
+#: What an error about a function without a reference advises, for a process executor.
+BY_REFERENCE = (
+    "a process executor runs functions by reference, so use a function defined at "
+    "the top level of an importable module"
+)
+
+
+def _reference_of(func: Callable[..., Any], advice: str = BY_REFERENCE) -> str:
     """``"module:qualname"`` of *func*, if importing that gives *func* back.
 
     Raises:
-        SerializationError: naming the function and why it cannot be referenced.
+        SerializationError: naming the function and why it cannot be referenced,
+            ending with *advice*.
     """
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     shown = f"{module}.{qualname}" if module and qualname else repr(func)
-    advice = (
-        "a process executor runs functions by reference, so use a function defined at "
-        "the top level of an importable module"
-    )
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise SerializationError(
             f"job function {func!r} has no module and qualified name to import it by; {advice}"
@@ -242,15 +247,16 @@ def _main_importable() -> bool:
     return isinstance(path, str) and os.path.isfile(path)
 
 
-def _reference_for(request: RunRequest) -> str:
-    """The reference a worker imports *request*'s function by, checked in this process."""
+def _reference_for(request: RunRequest, advice: str = BY_REFERENCE) -> str:
+    """The reference a worker imports *request*'s function by, checked in this process
+    (*advice* ends the error's message)."""
     func, reference = request.func, request.func_ref
     if func is None:
         if reference is None:
             raise SerializationError(f"job {request.job_id!r} has neither function nor reference")
         return reference
     try:
-        return _reference_of(func)
+        return _reference_of(func, advice)
     except SerializationError:
         # The scheduler's own reference may still name it (say, under another name).
         if reference is not None:
@@ -320,6 +326,8 @@ class ProcessExecutor(BatchExecutor):
       and their runs reported ``INTERRUPTED``.
     * Workers are daemon processes: they end with the scheduler's process, and a job
       cannot itself start ``multiprocessing`` child processes.
+    * Shut down, it serves the next scheduler that starts it afresh (see
+      :meth:`start`).
 
     Args:
         max_workers: the most worker processes (>= 1); ``None`` means ``os.cpu_count()``.
@@ -355,6 +363,22 @@ class ProcessExecutor(BatchExecutor):
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(max_workers={self._max_workers})"
+
+    def start(self, report: ReportCallback, clock: Clock) -> None:
+        """See :meth:`Executor.start`. Shut down by a scheduler before, the executor
+        serves this one afresh, with new worker processes (once its last dispatcher
+        thread has stopped their workers: ``SchedulerStateError`` if a run still goes
+        on there)."""
+        if self._closed:
+            # (Not under the lock: the dispatcher takes it on its way out.)
+            check_ended(self.kind, [self._dispatcher])
+            with self._lock:
+                self._pending.clear()
+                self._closed = self._holding = self._abort = self._woken = False
+                self._stop_deadline = None
+                self._dispatcher = self._wake_reader = self._wake_writer = None
+                self._workers = []
+        super().start(report, clock)
 
     # -- checking and submitting --------------------------------------------------------
 

@@ -26,10 +26,11 @@ from datetime import datetime
 from types import CoroutineType as _Coroutine
 
 from .._checks import whole
+from .._clock import Clock
 from .._context import CURRENT_REQUEST, request_fields, run_coroutine, run_request_blocking
 from .._errors import SchedulerStateError
 from .._model import Outcome, RunRequest, RunResult
-from ._base import BatchExecutor
+from ._base import BatchExecutor, ReportCallback, check_ended
 
 __all__ = ["ThreadExecutor"]
 
@@ -68,6 +69,8 @@ class ThreadExecutor(BatchExecutor):
       before :meth:`shutdown` returns. ``wait=True`` then waits for the running ones
       (at most *timeout* seconds; those still running keep going in their daemon
       threads and are reported when they end); ``wait=False`` returns at once.
+    * Shut down, it serves the next scheduler that starts it afresh (see
+      :meth:`start`).
 
     Args:
         max_workers: the most threads running jobs at once (>= 1).
@@ -99,6 +102,20 @@ class ThreadExecutor(BatchExecutor):
 
     def __repr__(self) -> str:
         return f"ThreadExecutor(max_workers={self._max_workers})"
+
+    def start(self, report: ReportCallback, clock: Clock) -> None:
+        """See :meth:`Executor.start`. Shut down by a scheduler before, the executor
+        serves this one afresh: an empty queue, new threads (once those of its last
+        service have ended: ``SchedulerStateError`` if one still runs a job)."""
+        if self._closed:
+            # (Not under the lock: a worker on its way out takes it.)
+            check_ended(self.kind, list(self._threads))
+            with self._lock:
+                self._queue = deque()
+                self._parked = []
+                self._threads = []
+                self._closed = self._holding = False
+        super().start(report, clock)
 
     def submit(self, request: RunRequest) -> None:
         """Queue *request*; a worker starts it as soon as one is free.

@@ -18,7 +18,7 @@ from .._model import ChainOn, Job, Outcome, RunEnd
 from ..triggers import IntervalTrigger
 from ..triggers.upstream import UpstreamTrigger
 from ._base import JobStore
-from ._chains import ChainStore
+from ._chains import ChainStore, upstream_of
 
 __all__ = ["ChainStoreContract"]
 
@@ -149,6 +149,27 @@ class ChainStoreContract:
         rows = chains.claim_chain("b", T0, now=T0)
         assert rows is not None
         assert [r.return_json for r in rows] == ['{"unkept":"object"}']
+
+    def test_a_claimed_hand_over_given_back_is_ready_again_with_its_upstream_runs(
+        self, store: JobStore
+    ) -> None:
+        chains = _chains(store)
+        release = getattr(store, "release_chain", None)
+        if release is None:
+            pytest.skip(f"{type(store).__name__} gives no hand-over back (release_chain)")
+        store.add_jobs([_job("a"), _job("b", ("a",))])
+        slot = T0.astimezone(BERLIN)
+        store.record_runs([_end("a", at=slot, value={"rows": [1, 2]})], now=T0)
+        rows = chains.claim_chain("b", slot, now=T0)
+        assert rows is not None
+        upstream = upstream_of(rows)
+        assert release("b", slot, upstream, now=T0) is True
+        assert release("b", slot, upstream, now=T0) is False  # (not this store's any more)
+        assert chains.ready_chains() == [("b", slot)]
+        again = chains.claim_chain("b", slot, now=T0)
+        assert again is not None
+        assert upstream_of(again) == upstream
+        assert [(r.slot, r.return_json) for r in again] == [(slot, '{"value":{"rows":[1,2]}}')]
 
     def test_two_store_objects_claim_a_hand_over_once(
         self, store: JobStore, request: pytest.FixtureRequest

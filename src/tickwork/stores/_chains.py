@@ -36,6 +36,7 @@ __all__ = [
     "end_error",
     "pending_rows",
     "ready_slots",
+    "released_rows",
     "upstream_of",
 ]
 
@@ -72,6 +73,14 @@ class ChainStore(Protocol):
       replaced.
     * :meth:`claim_chain` is atomic: of processes claiming one (downstream, slot), one
       gets the rows.
+
+    A store shared by processes also has ``release_chain(downstream, slot, upstream, *,
+    now) -> bool`` (looked up with ``getattr``: without it, a claimed run that never
+    started is reported interrupted at shutdown). It gives a claimed (downstream, slot)
+    whose run never started back, in one transaction (the rows of
+    :func:`released_rows` written again, the run's lease deleted), so that the next
+    claimer runs it with its upstream runs; False when its lease is no longer this
+    process's.
     """
 
     def chain_edges(self) -> dict[str, tuple[tuple[str, ...], ChainOn]]:
@@ -168,6 +177,29 @@ def pending_rows(runs: Sequence[RunEnd], now_us: int) -> list[tuple[Any, ...]]:
             )
         )
     return rows
+
+
+def released_rows(
+    downstream: str, slot: datetime, upstream: Mapping[str, Upstream], now_us: int
+) -> list[tuple[Any, ...]]:
+    """The hand-over rows that give a claimed (downstream, slot) back, from the
+    upstream runs its run carried (``release_chain``): (downstream, slot µs, zone,
+    upstream job id, run id, outcome, return JSON, error, *now_us*)."""
+    slot_us, zone = epoch_us(slot), zone_name(slot)
+    return [
+        (
+            downstream,
+            slot_us,
+            zone,
+            up.job_id,
+            up.run_id,
+            up.outcome.value,
+            None if up.return_value is None else encode_return(up.return_value),
+            up.error,
+            now_us,
+        )
+        for up in upstream.values()
+    ]
 
 
 def upstream_of(rows: Sequence[ChainRow]) -> dict[str, Upstream]:

@@ -11,11 +11,12 @@ that dies while running it has it taken over.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from .._instants import epoch_us
-from .._model import ChainOn
-from ._chains import ChainRow, claimed_rows, ready_slots
+from .._model import ChainOn, Upstream
+from ._chains import ChainRow, claimed_rows, ready_slots, released_rows
 from ._pg_connection import PGConnection
 
 __all__ = ["PGChains"]
@@ -88,3 +89,29 @@ class PGChains(PGConnection):
         if token is not None:
             self._leases[(downstream, slot_us)] = token[0]
         return claimed_rows(downstream, slot_us, rows, upstreams)
+
+    def release_chain(
+        self, downstream: str, slot: datetime, upstream: Mapping[str, Upstream], *, now: datetime
+    ) -> bool:
+        """Give a claimed (downstream, slot) whose run never started back (see
+        :class:`~tickwork.stores._chains.ChainStore`)."""
+        s = self._s
+        key = (downstream, epoch_us(slot))
+        token = self._leases.get(key)
+        if token is None:
+            return False
+        rows = released_rows(downstream, slot, upstream, epoch_us(now))
+        with self._tx("give back a chained run") as tx:
+            execute = tx.conn.execute
+            if execute(f"DELETE FROM {s}.leases WHERE token = %s", (token,)).rowcount != 1:
+                rows = []  # (taken over meanwhile: the taker runs it)
+            for row in rows:
+                execute(
+                    f"INSERT INTO {s}.chain_pending (downstream, slot_us, zone, upstream, "
+                    "run_id, outcome, return_json, error, recorded_us) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    row,
+                )
+            tx.wrote = True
+        self._leases.pop(key, None)
+        return bool(rows)

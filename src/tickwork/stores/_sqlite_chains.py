@@ -10,11 +10,12 @@ claimed fire is leased, so a process that dies while running it has it taken ove
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from .._model import ChainOn
+from .._model import ChainOn, Upstream
 from .._tz import epoch_us
-from ._chains import ChainRow, claimed_rows, pending_rows, ready_slots
+from ._chains import ChainRow, claimed_rows, pending_rows, ready_slots, released_rows
 from ._liveness import identity
 from ._sqlite_connection import SQLiteConnection
 
@@ -28,6 +29,12 @@ PENDING_INSERT = (
     "outcome, return_json, error, recorded_us) "
     "SELECT downstream, ?, ?, upstream, ?, ?, ?, ?, ? FROM chain_edges "
     "WHERE upstream = ? AND on_outcome IN (?, 'any')"
+)
+
+#: A claimed hand-over given back (``release_chain``: :func:`released_rows`).
+_RELEASE = (
+    "INSERT OR IGNORE INTO chain_pending (downstream, slot_us, zone, upstream, run_id, "
+    "outcome, return_json, error, recorded_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 #: (downstream, slot) sets with a row for each current upstream of the downstream job.
@@ -90,3 +97,20 @@ class SQLiteChains(SQLiteConnection):
             if cursor.rowcount == 1:
                 self._leases[(downstream, slot_us)] = cursor.lastrowid or 0
         return claimed_rows(downstream, slot_us, rows)
+
+    def release_chain(
+        self, downstream: str, slot: datetime, upstream: Mapping[str, Upstream], *, now: datetime
+    ) -> bool:
+        """Give a claimed (downstream, slot) whose run never started back (see
+        :class:`~tickwork.stores._chains.ChainStore`)."""
+        key = (downstream, epoch_us(slot))
+        token = self._leases.get(key)
+        if token is None:
+            return False
+        rows = released_rows(downstream, slot, upstream, epoch_us(now))
+        with self._write("give back a chained run") as conn:
+            if conn.execute("DELETE FROM leases WHERE token = ?", (token,)).rowcount != 1:
+                rows = []  # (taken over meanwhile: the taker runs it)
+            conn.executemany(_RELEASE, rows)
+        self._leases.pop(key, None)
+        return bool(rows)

@@ -93,6 +93,18 @@ def _coerce_filter(value: object) -> str | dict[str, Any] | None:
     )
 
 
+def _same(found: object, wanted: object) -> bool:
+    """Whether two JSON values are equal as JSON has them: ``true`` and ``false`` are not
+    the numbers 1 and 0 (as they are to Python's ``==``), inside lists and objects too."""
+    if isinstance(found, bool) or isinstance(wanted, bool):
+        return found is wanted
+    if isinstance(found, Mapping) and isinstance(wanted, Mapping):
+        return found.keys() == wanted.keys() and all(_same(found[k], wanted[k]) for k in found)
+    if isinstance(found, list) and isinstance(wanted, list):
+        return len(found) == len(wanted) and all(map(_same, found, wanted))
+    return found == wanted
+
+
 def _lookup(payload: object, dotted: str) -> object:
     current = payload
     for part in dotted.split("."):
@@ -196,9 +208,9 @@ class EventTrigger(Trigger):
             if found is _MISSING:
                 return False
             if isinstance(wanted, list):
-                if found not in wanted:
+                if not any(_same(found, value) for value in wanted):
                     return False
-            elif found != wanted:
+            elif not _same(found, wanted):
                 return False
         return True
 
