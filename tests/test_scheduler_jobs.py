@@ -27,7 +27,17 @@ from tickwork import (
 from tickwork.executors import InlineExecutor
 from tickwork.testing import FakeClock, advance, run_until
 
-from .jobs_for_tests import T0, UTC, Calls, Events, add, noop, seconds, simulated
+from .jobs_for_tests import (
+    T0,
+    UTC,
+    Calls,
+    Events,
+    add,
+    inline_scheduler,
+    noop,
+    seconds,
+    simulated,
+)
 
 
 @pytest.fixture
@@ -806,6 +816,40 @@ def test_run_job_now_runs_at_once_and_leaves_the_schedule(
     assert calls.scheduled == [T0 + seconds(7), T0 + seconds(60)]
     with pytest.raises(JobLookupError):
         scheduler.run_job_now("nope")
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_run_job_now_twice_in_one_instant_gives_each_run_its_own_id(
+    kind: str, tmp_path: Path
+) -> None:
+    # A fake clock does not move between two calls: the runs must still differ, as
+    # their run_id is the idempotency key a job hands to what it writes.
+    from tickwork.stores import MemoryStore, SQLiteStore
+
+    store = SQLiteStore(tmp_path / "jobs.db") if kind == "sqlite" else MemoryStore()
+    with inline_scheduler(FakeClock(T0), store) as (scheduler, _):
+        scheduler.add_job("tests.jobs_for_tests:noop", "interval", hours=1, id="x")
+        scheduler.run_job_now("x")
+        scheduler.run_job_now("x")
+        scheduler.process_due()
+        runs = scheduler.history("x")
+        assert sorted(run.scheduled_at for run in runs) == [T0, T0 + timedelta(microseconds=1)]
+        assert len({run.run_id for run in runs}) == 2
+
+
+def test_run_job_now_at_a_fire_time_of_the_job_moves_on_a_microsecond(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, clock, _ = sim
+    calls = Calls()
+    clock.advance(timedelta(minutes=1))
+    scheduler.add_job(calls, "cron", minute="*/5", id="c")
+    clock.advance(timedelta(minutes=4))  # exactly the job's next fire
+    scheduler.run_job_now("c")
+    scheduler.process_due()
+    fire = T0 + timedelta(minutes=5)
+    assert sorted(calls.scheduled) == [fire, fire + timedelta(microseconds=1)]
+    assert len({run.run_id for run in scheduler.history("c")}) == 2
 
 
 def test_backfill_runs_each_fire_time_in_range_with_nominal_times(

@@ -165,6 +165,19 @@ class EventRouter:
         self._last_us = now_us
         return _EPOCH + timedelta(microseconds=now_us)
 
+    def run_instant(self, job: Job, now: datetime) -> datetime:
+        """The ``scheduled_at`` of a run asked for at *now* (``run_job_now``): *now*,
+        moved on by a microsecond while an earlier such run or event of this process
+        had that instant (two calls within one microsecond, as under a fake clock), or
+        while it is a fire time of the job's own: (job id, scheduled_at) names one run,
+        and its ``run_id`` is made from them."""
+        now_us = epoch_us(now)
+        at_us = max(now_us, self._last_us + 1)
+        while _fires_at(job, at_us):
+            at_us += 1
+        self._last_us = at_us
+        return now if at_us == now_us else _EPOCH + timedelta(microseconds=at_us)
+
     def new_event(self, name: str, payload: Any, now: datetime) -> EmittedEvent:
         """The record of an event emitted at *now*."""
         return EmittedEvent(

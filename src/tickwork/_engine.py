@@ -651,14 +651,17 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
     def run_job_now(self, job_id: str) -> None:
         """Run a job once now, outside its schedule (its schedule is unchanged).
 
-        ``current_run().scheduled_at`` is the moment of the call. If the job is at
-        ``max_instances`` the run waits for a free slot; it is never skipped.
+        ``current_run().scheduled_at`` is the moment of the call, moved on by a
+        microsecond when that is a fire time of the job or the instant of another run
+        asked for (or event) in this process, so that each run has a ``run_id`` of its
+        own. If the job is at ``max_instances`` the run waits for a free slot; it is
+        never skipped.
         """
         with self._lock:
             self._require_open()
-            self._job(job_id)
+            job = self._job(job_id)
             now = self._clock.now()
-            decision = self._core.run_now(job_id, now, now)
+            decision = self._core.run_now(job_id, self._router.run_instant(job, now), now)
         self._apply(decision)
         self._take_results()
 
