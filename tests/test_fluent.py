@@ -441,7 +441,10 @@ ERRORS: list[tuple[str, type[Exception], str]] = [
     ("every().day.at(1030)", TypeError, r"the time must be a str, got int"),
     ("every().day.at('10:00', tz='Nowhere/Atlantis')", UnknownTimezone,
      r"^every\(\)\.day\.at\('10:00', tz='Nowhere/Atlantis'\): .*'Nowhere/Atlantis'"),
-    ("every().day.at('10:00', tz=5)", TypeError, r"^every\(\)\.day\.at\('10:00', tz='5'\): "),
+    ("every().day.at('10:00', tz=5)", TypeError, r"^every\(\)\.day\.at\('10:00', tz=5\): tz must "
+     r"be a zone name \(str\) or a tzinfo, got int 5"),
+    ("every().day.at('10:00', tz=b'UTC')", TypeError, r"^every\(\)\.day\.at\('10:00', "
+     r"tz=b'UTC'\): "),
     ("every(5).to(3)", ValueError, r"every\(5\)\.to\(3\): the latest interval 3 is smaller "
      r"than the interval 5"),
     ("every(5).to(0)", ValueError, r"the latest interval must be a positive number"),
@@ -464,10 +467,15 @@ ERRORS: list[tuple[str, type[Exception], str]] = [
     ("every().second.until('10:00').until('11:00')", ValueError, r"\.until\(\) was already"),
     ("every().second.options(end=datetime(2025, 1, 1, tzinfo=UTC)).until('11:00')",
      ValueError, r"the end was already given with \.options\(end=\.\.\.\)"),
-    ("every().second.until('11:00').options(end=None)", TypeError, r"already given with "
+    ("every().second.until('11:00').options(end=None)", ValueError, r"already given with "
      r"\.until\(\)"),
-    ("every(1).to(2).seconds.options(jitter=5)", TypeError, r"\.to\(\) already sets the jitter"),
+    ("every(1).to(2).seconds.options(jitter=5)", ValueError, r"\.to\(\) already sets the jitter"),
+    ("every(1).options(jitter=5).to(2)", ValueError, r"^every\(\)\.options\(jitter=5\)\.to\(2\): "
+     r"the jitter was already given with \.options\(jitter=\.\.\.\); \.to\(\) sets it"),
     ("every().second.tag('ok', 1)", TypeError, r"tags must be strings, got int 1"),
+    ("every().second.tag('')", ValueError, r"^every\(\)\.second\.tag\(''\): tags must be "
+     r"non-empty strings, got ''"),
+    ("every(5).minutes.tag('ok', '')", ValueError, r"^every\(5\)\.minutes\.tag\('ok', ''\): "),
     ("every().second.options(bogus=1)", TypeError, r"unknown option\(s\) bogus \(accepted: "
      r"after, catchup, coalesce, conflict, end, executor, first_fire, id,"),
     ("every().second.options(args=(1,))", TypeError, r"pass the function's arguments to "
@@ -901,6 +909,41 @@ def test_re_adding_an_interval_chain_keeps_its_next_run() -> None:
         assert again.next_fire == first.next_fire
         changed = scheduler.every(15).minutes.options(id="sync", replace_existing=True).do(print)
         assert changed.next_fire == clock.now() + timedelta(minutes=15)
+    finally:
+        scheduler.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("unit", "at", "restart", "changed"),
+    [("hours", ":30", 70, ":45"), ("minutes", ":15", 2, ":20")],
+)
+def test_re_adding_an_every_n_units_at_chain_keeps_its_next_run(
+    unit: str, at: str, restart: int, changed: str
+) -> None:
+    # Its first run is drawn from the moment of .do(): start-up code re-run more often
+    # than n units moved it on each time, and the job never ran.
+    clock = FakeClock(datetime(2024, 3, 6, 9, 5, tzinfo=timezone.utc))
+    scheduler = Scheduler(clock=clock, timezone="UTC", executors={"default": InlineExecutor()})
+    runs: list[datetime] = []
+    scheduler.open()
+
+    def declare(when: str) -> tickwork.Job:
+        chain = getattr(scheduler.every(2 if unit == "hours" else 3), unit).at(when)
+        return chain.options(id="j", replace_existing=True).do(lambda: runs.append(clock.now()))  # type: ignore[no-any-return]
+
+    try:
+        first = declare(at)
+        for _ in range(5):
+            run_until(scheduler, clock.now() + timedelta(minutes=restart))
+            job = declare(at)
+        assert len(runs) >= 2
+        step = timedelta(**{unit: 2 if unit == "hours" else 3})
+        assert all((run - first.next_fire) % step == timedelta(0) for run in runs)  # type: ignore[operator]
+        assert job.next_fire == runs[-1] + step
+        moved = declare(changed)  # another set time is another schedule
+        assert moved.next_fire != job.next_fire
+        assert moved.next_fire is not None
+        assert (moved.next_fire - job.next_fire) % step  # type: ignore[operator]
     finally:
         scheduler.shutdown()
 

@@ -42,7 +42,13 @@ from ._model import (
     evolve,
     make_job,
 )
-from ._options import OPTION_NAMES, check_history_query, check_options, options_of
+from ._options import (
+    OPTION_NAMES,
+    check_history_query,
+    check_options,
+    options_of,
+    with_option_hints,
+)
 from ._planning import (
     Draft,
     check_asked_fire,
@@ -58,7 +64,7 @@ from ._planning import (
     within_window,
     would_never_run,
 )
-from ._shortcuts import coerce_datetime, make_trigger
+from ._shortcuts import UnexpectedArguments, coerce_datetime, make_trigger
 from ._tz import require_aware
 from .executors import AsyncioExecutor, Executor
 from .stores import JobStore
@@ -222,7 +228,12 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             chained_only = trigger is None and after not in ((), []) and not trigger_kwargs
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
-            spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            try:
+                spec = make_trigger(
+                    trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone
+                )
+            except UnexpectedArguments as error:  # (maybe misspelt options: say which)
+                raise with_option_hints(error) from None
             resolve_filters(spec.trigger)
             if spec.jitter is not None and jitter is not None:
                 raise TypeError("jitter was given twice (as a job option and a trigger keyword)")
@@ -242,6 +253,11 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 )
             if pause_note is not None and not isinstance(pause_note, str):
                 raise TypeError(f"pause_note must be a str, got {pause_note!r}")
+            if pause_note is not None and not paused:
+                # (Kept only on a paused job: dropped, it would be lost without a word.)
+                raise ValueError(
+                    f"pause_note={pause_note!r} is for a job added paused: pass paused=True"
+                )
             # add_job's own parameters are the options: check_options reads them by the
             # names of its table (tests hold this signature to that table).
             given = locals()

@@ -362,11 +362,16 @@ class JobBuilder:
             ValueError: no unit yet, a unit without a time of day (seconds, weeks), a
                 second ``.at()``, ``.to()`` in the chain, or a string that is not one of
                 the unit's formats (the message names the string and the formats).
-            TypeError: *time_str* is not a string.
+            TypeError: *time_str* is not a string, or *tz* neither a str nor a tzinfo.
             UnknownTimezone: *tz* is not a known zone.
         """
-        tz_text = "" if tz is None else f", tz={tz if isinstance(tz, str) else str(tz)!r}"
+        # (A zone object is shown by its name, which is what the chain's repr shows.)
+        tz_text = "" if tz is None else f", tz={str(tz) if isinstance(tz, tzinfo) else tz!r}"
         chain = f"{self._chain}.at({time_str!r}{tz_text})"
+        if tz is not None and not isinstance(tz, (str, tzinfo)):
+            raise TypeError(
+                f"{chain}: tz must be a zone name (str) or a tzinfo, got {type(tz).__name__} {tz!r}"
+            )
         if not isinstance(time_str, str):
             raise TypeError(f"{chain}: the time must be a str, got {type(time_str).__name__}")
         if self._unit is None:
@@ -436,14 +441,20 @@ class JobBuilder:
         ``docs/fluent.md`` for how the gaps are distributed.
 
         Raises:
-            ValueError: *latest* is smaller than the interval, ``.to()`` was already
-                given, or the chain has ``.at()`` or a weekday.
+            ValueError: *latest* is smaller than the interval, ``.to()`` or
+                ``.options(jitter=...)`` was already given, or the chain has ``.at()`` or a
+                weekday.
             TypeError: *latest* is not a number.
         """
         chain = f"{self._chain}.to({latest!r})"
         _number(latest, f"{chain}: the latest interval")
         if self._latest is not None:
             raise ValueError(f"{chain}: .to() was already given")
+        if "jitter" in self._options:
+            raise ValueError(
+                f"{chain}: the jitter was already given with .options(jitter=...); .to() sets "
+                "it (a random interval is the interval plus a jitter): give one or the other"
+            )
         if self._unit is not None:
             _check_length(latest, self._unit, chain, "the latest interval")
         if latest < self._interval:
@@ -529,6 +540,7 @@ class JobBuilder:
 
         Raises:
             TypeError: a tag is not a string.
+            ValueError: a tag is the empty string.
         """
         for tag in tags:
             if not isinstance(tag, str):
@@ -537,6 +549,8 @@ class JobBuilder:
                     f"{type(tag).__name__} {tag!r}"
                 )
         chain = f"{self._chain}.tag({', '.join(map(repr, tags))})"
+        if "" in tags:
+            raise ValueError(f"{chain}: tags must be non-empty strings, got ''")
         return replace(self, _tags=self._tags + tags, _chain=chain)
 
     def after(self, *job_ids: str, on: str = "success") -> JobBuilder:
@@ -566,8 +580,9 @@ class JobBuilder:
         ``add_job`` when :meth:`do` runs.
 
         Raises:
-            TypeError: an unknown option, ``args``/``kwargs``, or ``end`` / ``jitter``
-                that ``.until()`` / ``.to()`` already decide.
+            TypeError: an unknown option, or ``args``/``kwargs``.
+            ValueError: ``end`` / ``jitter`` that ``.until()`` / ``.to()`` already decide
+                (as ``.until()`` / ``.to()`` after ``.options(end=...)`` / ``jitter=...``).
         """
         chain = f"{self._chain}.options({', '.join(f'{k}={v!r}' for k, v in options.items())})"
         if "args" in options or "kwargs" in options:
@@ -579,9 +594,9 @@ class JobBuilder:
                 f"{', '.join(sorted(OPTION_NAMES))})"
             )
         if "end" in options and self._until is not None:
-            raise TypeError(f"{chain}: the end was already given with .until()")
+            raise ValueError(f"{chain}: the end was already given with .until()")
         if "jitter" in options and self._latest is not None:
-            raise TypeError(f"{chain}: .to() already sets the jitter; give one or the other")
+            raise ValueError(f"{chain}: .to() already sets the jitter; give one or the other")
         return replace(self, _options=MappingProxyType({**self._options, **options}), _chain=chain)
 
     # -- the end of the chain ---------------------------------------------------------
@@ -633,10 +648,40 @@ class JobBuilder:
             options["end"] = end
         if jitter is not None:
             options["jitter"] = jitter
+        trigger = self._same_phase(trigger, options)
         job = engine.add_job(job_func, trigger, args=args, kwargs=kwargs, **options)
         if self._on_added is not None:
             self._on_added()
         return job
+
+    def _same_phase(self, trigger: Trigger, options: Mapping[str, Any]) -> Trigger:
+        """For ``every(n).minutes/hours.at()`` (n > 1) replacing a job of the same chain:
+        the stored job's trigger, so that its stored next run is kept. Such a chain's
+        first run is drawn from the moment of ``.do()`` (n units from the set time in
+        the current minute or hour), so each start-up would move it, and a service
+        restarted more often than n units would never run the job. The same chain is
+        the same interval, zone and end, with a start at the same time of the minute or
+        hour (the set time)."""
+        unit = self._unit
+        if (
+            self._at is None
+            or unit not in ("minutes", "hours")
+            or type(trigger) is not IntervalTrigger
+            or not options.get("replace_existing")
+            or not isinstance(options.get("id"), str)
+        ):
+            return trigger
+        existing = self._engine.get_job(options["id"])
+        old = None if existing is None else existing.trigger
+        if (
+            type(old) is not IntervalTrigger
+            or old.interval != trigger.interval
+            or old.timezone != trigger.timezone
+            or old.end != trigger.end
+            or (trigger.start - old.start) % timedelta(**{unit: 1})
+        ):
+            return trigger
+        return old
 
     def _trigger(self, now: datetime, zone: tzinfo) -> tuple[Trigger, timedelta | None]:
         """The chain's trigger, and the jitter ``.to()`` asks for."""

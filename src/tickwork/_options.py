@@ -32,6 +32,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from difflib import get_close_matches
 from itertools import compress
 from operator import is_not
 from types import MappingProxyType
@@ -40,7 +41,7 @@ from typing import Any, Protocol
 from ._checks import seconds, storable_text, whole
 from ._instants import epoch_us
 from ._model import Catchup, ChainOn, ConflictPolicy, Job, Overlap, RetryPolicy
-from ._shortcuts import coerce_datetime, coerce_seconds
+from ._shortcuts import UnexpectedArguments, coerce_datetime, coerce_seconds
 from .triggers._base import coerce_enum
 
 __all__ = [
@@ -218,12 +219,16 @@ def _end(value: object, subject: _Subject) -> datetime | None:
 
 
 def _misfire_grace_time(value: object, subject: _Subject) -> timedelta | None:
-    grace = coerce_seconds(value, "misfire_grace_time")
-    if grace is not None and not grace:
-        # No run starts the very microsecond it is due: every one would be missed.
+    negative = (isinstance(value, timedelta) and value < timedelta(0)) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+    )
+    grace = None if negative else coerce_seconds(value, "misfire_grace_time")
+    if negative or (grace is not None and not grace):
+        # (0: no run starts the very microsecond it is due, every one would be missed.)
         raise ValueError(
             "misfire_grace_time must be a positive duration (seconds, or a timedelta) or "
-            f"None for no limit, got {value!r}: with 0 every run would be missed"
+            f"None for no limit, got {value!r}"
+            + ("" if negative else ": with 0 every run would be missed")
         )
     return grace
 
@@ -394,6 +399,19 @@ _RESETS = tuple((option.name, option.reset_by) for option in OPTIONS if option.r
 
 #: What ``modify_job`` accepts: every checked option, and ``func`` (a new function).
 OPTION_NAMES: frozenset[str] = frozenset({option[0] for option in _CHECKED} | {"func"})
+
+
+def with_option_hints(error: UnexpectedArguments) -> TypeError:
+    """*error* (arguments a trigger shortcut of ``add_job`` does not take) as a
+    ``TypeError`` that says they may be misspelt job options, naming the closest."""
+    known = [*error.allowed, *sorted(OPTION_NAMES - {"func"})]
+    hints = [
+        f"{name}: did you mean {close[0]}?"
+        for name in error.names
+        if (close := get_close_matches(name, known, n=1))
+    ]
+    message = str(error)[:-1] + "; or a job option of add_job"
+    return TypeError(message + "".join(f"; {hint}" for hint in hints) + ")")
 
 
 def _field_defaults() -> dict[str, Any]:

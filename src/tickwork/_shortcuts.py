@@ -128,11 +128,25 @@ def make_trigger(
     return spec if jitter is None else spec._replace(jitter=jitter)
 
 
+class UnexpectedArguments(TypeError):
+    """Arguments a trigger shortcut does not take: *names*, beside the *allowed* ones
+    (``add_job`` adds what a misspelt job option was meant to be)."""
+
+    def __init__(self, message: str, names: list[str], allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.names = names
+        self.allowed = allowed
+
+
 def _refuse_extra(kind: str, rest: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     if rest:
-        raise TypeError(
-            f"unexpected argument(s) for a {kind!r} trigger: {', '.join(sorted(rest))} "
-            f"(accepted: {', '.join(allowed)})"
+        article = "an" if kind[:1] in "aeiou" else "a"
+        names = sorted(rest)
+        raise UnexpectedArguments(
+            f"unexpected argument(s) for {article} {kind!r} trigger: {', '.join(names)} "
+            f"(accepted: {', '.join(allowed)})",
+            names,
+            allowed,
         )
 
 
@@ -165,8 +179,13 @@ def _cron(
                 expression, timezone=zone, start=start, end=end, hash_key=hash_key, **policies
             )
         )
-    if not fields:
-        raise TypeError("a 'cron' trigger needs an expression or field keywords such as hour=9")
+    if all(value is None for value in fields.values()):
+        # (hour=None is no field: a value from a config file that came through empty
+        # would otherwise make a daily job fire every second.)
+        given = f" (given only as None: {', '.join(fields)})" if fields else ""
+        raise TypeError(
+            f"a 'cron' trigger needs an expression or field keywords such as hour=9{given}"
+        )
     made = CronTrigger.from_fields(timezone=zone, start=start, end=end, **policies, **fields)
     return TriggerSpec(made if hash_key is None else made.with_hash_key(hash_key))
 

@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 from types import TracebackType
 from typing import Any
 
+from ._batches import entries_of
 from ._checks import flags, seconds
 from ._clock import Clock
 from ._driver import DriverBase, Pacer, forward_async, off_loop
@@ -104,7 +105,7 @@ class AsyncScheduler(DriverBase):
         :data:`BIG_BATCH` jobs is built in a worker thread, as every call is with a
         store that does I/O: building ten thousand jobs takes a few hundred
         milliseconds of Python, which the event loop would otherwise wait for."""
-        entries = list(jobs)
+        entries = entries_of(jobs)  # (checked here: a generator is read once)
         engine = self._engine
         if engine.does_io or len(entries) <= BIG_BATCH:
             return await off_loop(engine, Engine.add_jobs, entries)

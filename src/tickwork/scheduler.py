@@ -67,6 +67,7 @@ class Scheduler(DriverBase):
         self._engine = Engine(
             store=store, executors=executors, clock=clock, timezone=timezone, max_wait=max_wait
         )
+        flags(daemon=daemon)
         self._engine.attach_driver(self, control=self)
         self._daemon = daemon
         # Released to wake the thread, held while no wake-up is pending: a bare lock,

@@ -168,6 +168,8 @@ class FakeClock:
         return a function that unsubscribes it. Drivers subscribe to wake when their
         deadline comes; a :meth:`jump` wakes no one, as a suspended machine's clock
         change wakes no sleeping thread."""
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         with self._lock:
             self._subscribers.append(callback)
 

@@ -211,6 +211,8 @@ class SQLiteStore(
             raise ValueError(
                 "path must name a file (or ':memory:' for a database in memory), got ''"
             )
+        if "\x00" in str(os.fspath(path)):
+            raise ValueError(f"path must not hold a NUL character, got {os.fspath(path)!r}")
         for name, value in (
             ("lease_time", lease_time),
             ("poll_interval", poll_interval),

@@ -533,8 +533,10 @@ def _reason(error: InvalidExpression) -> str:
 def _keyword_items(keyword: str, value: object) -> list[str]:
     """The comma-separated items of a keyword value, stripped and upper-cased."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _keyword_error(
-            keyword, value, f"expected an int or a str in cron syntax, got {type(value).__name__}"
+        # A wrong type, as everywhere else in tickwork (a bool is not a number).
+        raise TypeError(
+            f"invalid CronTrigger.from_fields argument {keyword}={value!r}: expected an int "
+            f"or a str in cron syntax, got {type(value).__name__}"
         )
     # Items keep no white space inside, so the expression keeps its field count.
     items = [" ".join(item.split()) for item in str(value).upper().split(",")]

@@ -319,6 +319,7 @@ class CronTrigger(Trigger):
         Raises:
             InvalidExpression: a field is malformed or out of range, or the fields
                 match no date at all; the message names the keyword and its value.
+            TypeError: a field is neither an int nor a str (a bool or a float).
 
         >>> trigger = CronTrigger.from_fields(day_of_week="mon-fri", hour=9, timezone="UTC")
         >>> trigger.expression
