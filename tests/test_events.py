@@ -252,7 +252,7 @@ def test_a_filter_reference_that_does_not_resolve_is_refused_where_the_job_is_ad
     )
     with pytest.raises(error, match=expected):
         scheduler.add_job(record, trigger, id="o")
-    with pytest.raises(error, match=expected):
+    with pytest.raises(error, match=r"^jobs\[0\]: " + expected[1:]):  # (the item named)
         scheduler.add_jobs([{"func": record, "trigger": EventTrigger("order", filter=reference)}])
     with pytest.raises(error, match=expected):
         scheduler.reschedule_job("kept", EventTrigger("order", filter=reference))

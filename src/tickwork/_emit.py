@@ -45,6 +45,8 @@ from ._errors import SerializationError, StoreError
 from ._instants import EPOCH as _EPOCH
 from ._model import EmittedEvent, Job, RunEnd, RunRequest
 from ._planning import ended, epoch_us, next_job_fire, within_window
+from ._serialize import fire_zone
+from ._tz import in_zone
 from .stores import EventLog, JobStore
 from .stores._eventlog import EventSlot
 from .triggers.event import EventTrigger, _check_name, event_names, event_triggers
@@ -176,7 +178,8 @@ class EventRouter:
         while _fires_at(job, at_us):
             at_us += 1
         self._last_us = at_us
-        return now if at_us == now_us else _EPOCH + timedelta(microseconds=at_us)
+        at = now if at_us == now_us else _EPOCH + timedelta(microseconds=at_us)
+        return in_zone(at, fire_zone(job.trigger))  # (as the job's own fires are written)
 
     def new_event(self, name: str, payload: Any, now: datetime) -> EmittedEvent:
         """The record of an event emitted at *now*."""

@@ -57,6 +57,7 @@ from ._planning import (
     job_next_fire,
     job_previous_fire,
     keep_schedule,
+    past_recorded,
     require_first_fire,
     start_held_back,
     startable,
@@ -64,8 +65,9 @@ from ._planning import (
     within_window,
     would_never_run,
 )
+from ._serialize import fire_zone
 from ._shortcuts import UnexpectedArguments, coerce_datetime, make_trigger
-from ._tz import require_aware
+from ._tz import in_zone, require_aware
 from .executors import AsyncioExecutor, Executor
 from .stores import JobStore
 from .triggers import Trigger
@@ -269,6 +271,8 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 if first_fire is not None and run_immediately:
                     raise TypeError("give run_immediately or first_fire, not both")
                 when = now if run_immediately else coerce_datetime(first_fire, "first_fire")
+                assert when is not None
+                when = in_zone(when, fire_zone(bound))  # (as the trigger's own fires are)
                 draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
                 check_asked_fire(draft, when, now=run_immediately)
             else:
@@ -376,7 +380,16 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             if policy is ConflictPolicy.KEEP:
                 return existing, None
             job = keep_schedule(existing, job, defaulted_start, first_fire, run_immediately)
+            if existing.paused and not job.paused:
+                # A pause (pause_job, the CLI's) outlives the start-up code that declares
+                # the job again at each start: only resume_job undoes it.
+                job = evolve(job, paused=True, pause_note=existing.pause_note)
             event_kind = EventKind.JOB_MODIFIED
+        now = self._clock.now()
+        if stored and job.next_fire is not None and epoch_us(job.next_fire) <= epoch_us(now):
+            job = past_recorded(job, self._store.history(job.id), now)
+            if job.next_fire is None and existing is None:
+                return job, None  # (a one-off whose fire ran: done, nothing to add)
         # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
         replace = existing is not None or policy is ConflictPolicy.REPLACE
         if self._batch is not None:

@@ -8,8 +8,10 @@ every process and every restart computes the same value.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
 
@@ -17,7 +19,7 @@ from ._errors import TriggerError
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._instants import epoch_us, just_before
-from ._model import Catchup, Job, RetryPolicy, evolve
+from ._model import Catchup, Job, RetryPolicy, Run, evolve
 from .triggers import (
     CalendarIntervalTrigger,
     CronTrigger,
@@ -27,6 +29,8 @@ from .triggers import (
     UpstreamTrigger,
 )
 from .triggers.event import EventTrigger, listens_for_events
+
+logger = logging.getLogger("tickwork")
 
 __all__ = [
     "Draft",
@@ -535,6 +539,29 @@ def missed_reason(job: Job, runs: tuple[datetime, ...]) -> str:
     if job.misfire_grace_time is not None:
         reason += f" within misfire_grace_time={job.misfire_grace_time}"
     return reason
+
+
+def past_recorded(job: Job, runs: Sequence[Run], now: datetime) -> Job:
+    """*job*, declared again (start-up code at each start, in each worker) with a fire
+    due at *now*, past the fires its history *runs* record from that one on: those ran
+    (or were found missed) already, and each fire of a job id starts once. It moves on
+    to its first fire after the newest recorded (None: a one-off that ran, done)."""
+    fire = job.next_fire
+    if fire is None:
+        return job
+    fire_us, now_us = epoch_us(fire), epoch_us(now)
+    recorded = [
+        at for at in (epoch_us(run.scheduled_at) for run in runs) if fire_us <= at <= now_us
+    ]
+    if not recorded:
+        return job
+    newest = _EPOCH + timedelta(microseconds=max(recorded))
+    logger.info(
+        "tickwork: job %r: its fire at %s is in the history already; it moves on from there",
+        job.id,
+        newest.isoformat(),
+    )
+    return evolve(job, next_fire=job_next_fire(job, newest))
 
 
 def keep_schedule(

@@ -63,6 +63,24 @@ def aware_us(value: datetime, argument: str) -> int:
     return epoch_us(require_aware(value, argument))
 
 
+def in_zone(moment: datetime, zone: tzinfo | None = None) -> datetime:
+    """*moment* (aware) as the wall time *zone* (None: its own) shows at that instant.
+
+    Unlike ``moment.astimezone(zone)``, which leaves a datetime already in *zone* as it
+    is, a wall time that does not exist (in a DST gap: 02:30 on New York's spring-forward
+    night, which Python reads with the offset before the gap) becomes the one the clock
+    shows, after the gap (03:30-04:00): the same instant, written as it will be read back
+    from a store."""
+    target = moment.tzinfo if zone is None else zone
+    try:
+        shown = moment.astimezone(timezone.utc).astimezone(target)
+    except OverflowError:  # (within a day of the years 1 or 9999 in UTC)
+        return moment if zone is None else moment.astimezone(zone)
+    if target is moment.tzinfo and shown.utcoffset() == moment.utcoffset():
+        return moment  # (the same object: callers compare fire times by identity)
+    return shown
+
+
 def coerce_timezone(value: str | tzinfo | None, argument: str = "timezone") -> tzinfo:
     """Turn a zone name, a ``tzinfo`` or ``None`` (the local zone) into a usable ``tzinfo``.
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone, tzinfo
 from typing import Any
 
-from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
+from .._tz import aware_us, coerce_timezone, epoch_us, in_zone, require_aware, timezone_name
 from ._base import Trigger, stored_datetime
 
 __all__ = ["DateTrigger", "run_at_in"]
@@ -31,7 +31,7 @@ def run_at_in(run_at: datetime, zone: tzinfo | None, name: str) -> datetime:
         if not _FIRST_US <= micros <= _LAST_US:
             raise OverflowError
         where = where if zone is None else f"timezone {zone}"
-        return run_at if zone is None else run_at.astimezone(zone)
+        return in_zone(run_at, zone)  # (a wall time in a DST gap as the clock shows it)
     except OverflowError:
         side = "before the year 1" if micros < 0 else "after the year 9999"
         raise ValueError(

@@ -18,7 +18,7 @@ from typing import Any
 from .._clock import system_now
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _MICROSECOND
-from .._tz import aware_us, coerce_timezone, epoch_us, require_aware, timezone_name
+from .._tz import aware_us, coerce_timezone, epoch_us, in_zone, require_aware, timezone_name
 from ._base import Trigger, stored_datetime
 
 __all__ = ["IntervalTrigger"]
@@ -182,6 +182,8 @@ class IntervalTrigger(Trigger):
             )
         zone = coerce_timezone(timezone)
         start = system_now() if start is None else require_aware(start, "start")
+        if start.tzinfo is zone:  # (returned as it is: a wall time in a DST gap, fixed)
+            start = in_zone(start)
         start_us = epoch_us(start)
         end_us = None
         if end is not None:

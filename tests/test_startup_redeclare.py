@@ -1,0 +1,124 @@
+"""Start-up code run again at every start (and in every worker) on a file store: a
+fire that already ran is not run again, and an operator's pause outlives it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tickwork import Scheduler
+from tickwork.executors import InlineExecutor
+from tickwork.stores import MemoryStore, SQLiteStore
+from tickwork.testing import FakeClock, run_until
+
+UTC = timezone.utc
+NINE = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
+NOOP = "tests.jobs_for_tests:noop"
+
+
+def boot(path: Path, clock: FakeClock, declare: Callable[[Scheduler], object]) -> Scheduler:
+    scheduler = Scheduler(
+        store=SQLiteStore(path),
+        clock=clock,
+        executors={"default": InlineExecutor()},
+        timezone="UTC",
+    )
+    declare(scheduler)
+    scheduler.open()
+    return scheduler
+
+
+def ran(scheduler: Scheduler, job_id: str) -> list[datetime]:
+    return sorted(run.scheduled_at for run in scheduler.history(job_id))
+
+
+def test_a_one_off_in_start_up_code_runs_once_over_restarts(tmp_path: Path) -> None:
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(NOOP, "date", NINE, id="welcome", replace_existing=True)
+
+    clock = FakeClock(NINE - timedelta(minutes=30))
+    path = tmp_path / "jobs.db"
+    for _ in range(3):
+        scheduler = boot(path, clock, declare)
+        run_until(scheduler, clock.now() + timedelta(hours=1))
+        assert ran(scheduler, "welcome") == [NINE]
+        assert scheduler.get_job("welcome") is None  # done, and not added back
+        scheduler.shutdown()
+        clock.advance(timedelta(hours=1))
+
+
+def test_a_worker_that_starts_after_a_one_off_ran_does_not_run_it_again(
+    tmp_path: Path,
+) -> None:
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(NOOP, "date", NINE, id="migrate", replace_existing=True)
+
+    clock = FakeClock(NINE - timedelta(minutes=1))
+    path = tmp_path / "jobs.db"
+    first = boot(path, clock, declare)
+    run_until(first, NINE + timedelta(minutes=5))
+    second = boot(path, clock, declare)
+    run_until(second, clock.now() + timedelta(minutes=5))
+    assert ran(second, "migrate") == [NINE]
+    first.shutdown()
+    second.shutdown()
+
+
+def test_a_one_off_whose_time_passed_while_down_still_runs_at_the_start(tmp_path: Path) -> None:
+    # Nothing recorded it: it is due, late (the misfire grace decides, none here).
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(NOOP, "date", NINE, id="late", replace_existing=True)
+
+    clock = FakeClock(NINE + timedelta(hours=1))
+    scheduler = boot(tmp_path / "jobs.db", clock, declare)
+    run_until(scheduler, clock.now() + timedelta(minutes=1))
+    assert ran(scheduler, "late") == [NINE]
+    scheduler.shutdown()
+
+
+def test_a_first_fire_given_again_does_not_rewind_the_schedule(tmp_path: Path) -> None:
+    first_fire = NINE - timedelta(minutes=20)
+
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(
+            NOOP, "cron", "0 9 * * *", id="ff", first_fire=first_fire, replace_existing=True
+        )
+
+    clock = FakeClock(first_fire - timedelta(minutes=5))
+    path = tmp_path / "jobs.db"
+    scheduler = boot(path, clock, declare)
+    run_until(scheduler, NINE + timedelta(minutes=45))
+    assert ran(scheduler, "ff") == [first_fire, NINE]
+    scheduler.shutdown()
+    scheduler = boot(path, clock, declare)
+    job = scheduler.get_job("ff")
+    assert job is not None
+    assert job.next_fire == NINE + timedelta(days=1)
+    run_until(scheduler, clock.now() + timedelta(hours=1))
+    assert ran(scheduler, "ff") == [first_fire, NINE]
+    scheduler.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+def test_a_pause_outlives_start_up_code_that_declares_the_job_again(
+    tmp_path: Path, kind: str
+) -> None:
+    clock = FakeClock(NINE)
+    store = SQLiteStore(tmp_path / "jobs.db") if kind == "sqlite" else MemoryStore()
+    scheduler = Scheduler(
+        store=store, clock=clock, executors={"default": InlineExecutor()}, timezone="UTC"
+    )
+    scheduler.add_job(NOOP, "cron", "0 * * * *", id="report", replace_existing=True)
+    scheduler.open()
+    scheduler.pause_job("report", note="server migration")
+    again = scheduler.add_job(NOOP, "cron", "0 * * * *", id="report", replace_existing=True)
+    assert (again.paused, again.pause_note) == (True, "server migration")
+    run_until(scheduler, NINE + timedelta(hours=3))
+    assert ran(scheduler, "report") == []
+    scheduler.resume_job("report")  # what undoes it: from 12:00, the clock's now
+    run_until(scheduler, NINE + timedelta(hours=4))
+    assert ran(scheduler, "report") == [NINE + timedelta(hours=h) for h in (3, 4)]
+    scheduler.shutdown()
