@@ -122,3 +122,19 @@ def test_a_pause_outlives_start_up_code_that_declares_the_job_again(
     run_until(scheduler, NINE + timedelta(hours=4))
     assert ran(scheduler, "report") == [NINE + timedelta(hours=h) for h in (3, 4)]
     scheduler.shutdown()
+
+
+def test_a_one_off_declared_without_replace_existing_runs_once_over_restarts(
+    tmp_path: Path,
+) -> None:
+    # Done, it was removed from the file: the plain add found no conflict.
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(NOOP, "date", NINE, id="once")
+
+    clock = FakeClock(NINE - timedelta(minutes=5))
+    path = tmp_path / "jobs.db"
+    for _ in range(2):
+        scheduler = boot(path, clock, declare)
+        run_until(scheduler, clock.now() + timedelta(minutes=30))
+        assert ran(scheduler, "once") == [NINE]
+        scheduler.shutdown()

@@ -385,11 +385,12 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 # the job again at each start: only resume_job undoes it.
                 job = evolve(job, paused=True, pause_note=existing.pause_note)
             event_kind = EventKind.JOB_MODIFIED
-        now = self._clock.now()
-        if stored and job.next_fire is not None and epoch_us(job.next_fire) <= epoch_us(now):
-            job = past_recorded(job, self._store.history(job.id), now)
-            if job.next_fire is None and existing is None:
-                return job, None  # (a one-off whose fire ran: done, nothing to add)
+        if self._link.partial and job.next_fire is not None:  # (a file or database)
+            now = self._clock.now()
+            if epoch_us(job.next_fire) <= epoch_us(now):
+                job = past_recorded(job, self._store.history(job.id), now)
+                if job.next_fire is None and existing is None:
+                    return job, None  # (a one-off whose fire ran: done, nothing to add)
         # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
         replace = existing is not None or policy is ConflictPolicy.REPLACE
         if self._batch is not None:
