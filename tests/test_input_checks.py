@@ -94,3 +94,10 @@ def test_a_misspelt_job_option_beside_a_shortcut_is_named_with_what_was_meant(
     with pytest.raises(TypeError, match=f"{wrong}: did you mean {meant}\\?") as caught:
         scheduler.add_job(noop, "interval", minutes=5, **{wrong: 2})
     assert "or a job option of add_job" in str(caught.value)
+
+
+def test_a_misspelt_job_option_on_a_decorator_is_named_with_what_was_meant(
+    scheduler: Scheduler,
+) -> None:
+    with pytest.raises(TypeError, match=r"retries: did you mean retry\?"):
+        scheduler.interval(minutes=5, retries=3)

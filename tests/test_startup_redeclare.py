@@ -138,3 +138,70 @@ def test_a_one_off_declared_without_replace_existing_runs_once_over_restarts(
         run_until(scheduler, clock.now() + timedelta(minutes=30))
         assert ran(scheduler, "once") == [NINE]
         scheduler.shutdown()
+
+
+def test_remaining_runs_go_on_from_where_they_were_over_restarts(tmp_path: Path) -> None:
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(
+            NOOP, "cron", "0 * * * *", id="limited", remaining_runs=3, replace_existing=True
+        )
+
+    clock = FakeClock(NINE - timedelta(minutes=5))
+    path = tmp_path / "jobs.db"
+    for left in (2, 1):  # a restart after each of the first two runs
+        scheduler = boot(path, clock, declare)
+        run_until(scheduler, clock.now() + timedelta(hours=1))
+        job = scheduler.get_job("limited")
+        assert job is not None
+        assert job.remaining_runs == left
+        scheduler.shutdown()
+    scheduler = boot(path, clock, declare)
+    job = scheduler.get_job("limited")
+    assert job is not None
+    assert job.remaining_runs == 1
+    run_until(scheduler, clock.now() + timedelta(hours=3))
+    assert ran(scheduler, "limited") == [NINE + timedelta(hours=h) for h in range(3)]
+    assert scheduler.get_job("limited") is None  # done after its three runs
+    scheduler.shutdown()
+
+
+def test_a_run_asked_for_by_hand_does_not_hide_the_fires_due_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    # Paused for maintenance, run by hand, restarted: the hourly fires nobody ran are
+    # caught up as without the declaration (catchup="all").
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(
+            NOOP, "cron", "0 * * * *", id="hourly", catchup="all", replace_existing=True
+        )
+
+    clock = FakeClock(NINE + timedelta(minutes=30))
+    path = tmp_path / "jobs.db"
+    scheduler = boot(path, clock, declare)
+    run_until(scheduler, NINE + timedelta(hours=1, minutes=30))  # ran 10:00
+    scheduler.pause()
+    clock.set(NINE + timedelta(hours=3, minutes=30))
+    scheduler.run_job_now("hourly")  # 12:30, by hand
+    scheduler.shutdown()
+    clock.set(NINE + timedelta(hours=6, minutes=10))
+    scheduler = boot(path, clock, declare)
+    run_until(scheduler, clock.now() + timedelta(minutes=5))
+    hours = [NINE + timedelta(hours=h) for h in range(1, 7)]
+    assert ran(scheduler, "hourly") == sorted([*hours, NINE + timedelta(hours=3, minutes=30)])
+    scheduler.shutdown()
+
+
+def test_a_job_turned_into_a_one_off_at_a_past_time_nobody_ran_runs_it(tmp_path: Path) -> None:
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(NOOP, "cron", "0 * * * *", id="r", replace_existing=True)
+
+    clock = FakeClock(NINE - timedelta(minutes=5))
+    scheduler = boot(tmp_path / "jobs.db", clock, declare)
+    run_until(scheduler, NINE + timedelta(minutes=30))
+    past = NINE - timedelta(minutes=15)
+    job = scheduler.add_job(NOOP, "date", past, id="r", replace_existing=True)
+    assert job.next_fire == past
+    run_until(scheduler, clock.now() + timedelta(minutes=5))
+    assert ran(scheduler, "r") == [past, NINE]
+    assert scheduler.get_jobs() == []
+    scheduler.shutdown()

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ._options import OPTIONS
-from ._shortcuts import make_trigger
+from ._options import OPTIONS, with_option_hints
+from ._shortcuts import UnexpectedArguments, make_trigger
 from .triggers import Trigger
 
 if TYPE_CHECKING:
@@ -88,9 +88,12 @@ class JobDecorators:
         again by ``add_job``: an interval counts from when the function is decorated)."""
         if trigger is not None:  # (None, with after=: a job that runs after others only)
             schedule = {key: value for key, value in options.items() if key not in _OPTION_NAMES}
-            make_trigger(
-                trigger, trigger_args, schedule, now=self._clock.now(), zone=self._timezone
-            )
+            try:
+                make_trigger(
+                    trigger, trigger_args, schedule, now=self._clock.now(), zone=self._timezone
+                )
+            except UnexpectedArguments as error:  # (maybe misspelt options: say which)
+                raise with_option_hints(error) from None
 
         def decorate(func: F) -> F:
             self.add_job(func, trigger, *trigger_args, **options)

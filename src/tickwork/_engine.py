@@ -51,13 +51,13 @@ from ._options import (
 )
 from ._planning import (
     Draft,
+    asked_fire_ran,
     check_asked_fire,
     epoch_us,
     job_first_fire,
     job_next_fire,
     job_previous_fire,
     keep_schedule,
-    past_recorded,
     require_first_fire,
     start_held_back,
     startable,
@@ -371,6 +371,9 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             # None, or a broken record that REPLACE overwrites.
             existing = self._link.stored(job_id)
         event_kind = EventKind.JOB_ADDED
+        ran = self._link.partial and asked_fire_ran(
+            job, first_fire, self._clock.now, lambda: self._store.history(job_id)
+        )
         if existing is not None:
             if policy is ConflictPolicy.RAISE:
                 raise ConflictingIdError(
@@ -379,18 +382,20 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 )
             if policy is ConflictPolicy.KEEP:
                 return existing, None
-            job = keep_schedule(existing, job, defaulted_start, first_fire, run_immediately)
+            # (A first_fire that ran already, given again: the stored schedule goes on.)
+            asked = None if ran else first_fire
+            job = keep_schedule(existing, job, defaulted_start, asked, run_immediately)
             if existing.paused and not job.paused:
                 # A pause (pause_job, the CLI's) outlives the start-up code that declares
                 # the job again at each start: only resume_job undoes it.
                 job = evolve(job, paused=True, pause_note=existing.pause_note)
             event_kind = EventKind.JOB_MODIFIED
-        if self._link.partial and job.next_fire is not None:  # (a file or database)
-            now = self._clock.now()
-            if epoch_us(job.next_fire) <= epoch_us(now):
-                job = past_recorded(job, self._store.history(job.id), now)
-                if job.next_fire is None and existing is None:
-                    return job, None  # (a one-off whose fire ran: done, nothing to add)
+        elif ran:
+            # Its fire is in the history: a one-off that ran (removed, done) is not added
+            # back; after a first_fire that ran, the trigger's next fire.
+            if first_fire is None:
+                return evolve(job, next_fire=None), None
+            job = evolve(job, next_fire=job_next_fire(job, job.next_fire))  # type: ignore[arg-type]
         # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
         replace = existing is not None or policy is ConflictPolicy.REPLACE
         if self._batch is not None:

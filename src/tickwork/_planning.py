@@ -11,7 +11,7 @@ import hashlib
 import logging
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple, Protocol
 
@@ -541,27 +541,27 @@ def missed_reason(job: Job, runs: tuple[datetime, ...]) -> str:
     return reason
 
 
-def past_recorded(job: Job, runs: Sequence[Run], now: datetime) -> Job:
-    """*job*, declared again (start-up code at each start, in each worker) with a fire
-    due at *now*, past the fires its history *runs* record from that one on: those ran
-    (or were found missed) already, and each fire of a job id starts once. It moves on
-    to its first fire after the newest recorded (None: a one-off that ran, done)."""
+def asked_fire_ran(
+    job: Job, first_fire: object, now: Callable[[], datetime], history: Callable[[], Sequence[Run]]
+) -> bool:
+    """Whether *job*, declared again (start-up code at each start, in each worker) with
+    a fire of its own asking that is due at *now()* (a one-off date job, or a
+    ``first_fire``), asks for a fire its *history* records (a run, or a missed fire):
+    each fire of a job id starts once. Reads the history only for such a fire."""
     fire = job.next_fire
-    if fire is None:
-        return job
-    fire_us, now_us = epoch_us(fire), epoch_us(now)
-    recorded = [
-        at for at in (epoch_us(run.scheduled_at) for run in runs) if fire_us <= at <= now_us
-    ]
-    if not recorded:
-        return job
-    newest = _EPOCH + timedelta(microseconds=max(recorded))
-    logger.info(
-        "tickwork: job %r: its fire at %s is in the history already; it moves on from there",
-        job.id,
-        newest.isoformat(),
-    )
-    return evolve(job, next_fire=job_next_fire(job, newest))
+    if fire is None or (first_fire is None and type(job.trigger) is not DateTrigger):
+        return False
+    fire_us = epoch_us(fire)
+    if fire_us > epoch_us(now()):
+        return False
+    if any(epoch_us(run.scheduled_at) == fire_us for run in history()):
+        logger.info(
+            "tickwork: job %r: its fire at %s is in the history already; not run again",
+            job.id,
+            fire.isoformat(),
+        )
+        return True
+    return False
 
 
 def keep_schedule(
@@ -582,9 +582,15 @@ def keep_schedule(
         same = old == new
     if not same:
         return job
+    # The runs left of a count (remaining_runs) are the schedule too: a count declared
+    # again goes on from where it was, not from the top at each start (None lifts it).
+    remaining = job.remaining_runs
+    if remaining is not None and existing.remaining_runs is not None:
+        remaining = min(remaining, existing.remaining_runs)
     return evolve(
         job,
         trigger=existing.trigger,
         next_fire=existing.next_fire,
         consecutive_failures=existing.consecutive_failures,
+        remaining_runs=remaining,
     )
