@@ -6,6 +6,7 @@ As the ``schedule`` library spells it, but jobs run in a background thread witho
 
 from __future__ import annotations
 
+import os
 import threading
 
 from ._engine import SchedulerState
@@ -30,7 +31,8 @@ def default_scheduler() -> Scheduler:
     """
     global _default
     with _default_lock:
-        if _default is None or _default.state is SchedulerState.SHUTDOWN:
+        if _default is None or _default.state is SchedulerState.SHUTDOWN or _default._forked():
+            # (Forked from the process that started it: it does not run here.)
             _default = Scheduler()
         return _default
 
@@ -42,6 +44,20 @@ def _set_default_scheduler(scheduler: Scheduler | None) -> Scheduler | None:
     with _default_lock:
         previous, _default = _default, scheduler
     return previous
+
+
+def _after_fork() -> None:
+    """In a forked child: a fresh lock (the parent's thread may have held this one at
+    the fork); a default scheduler the parent started does not run here, and the next
+    call makes a new one."""
+    global _default_lock, _default
+    _default_lock = threading.Lock()
+    if _default is not None and _default._forked():
+        _default = None
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows)
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _start_if_stopped(scheduler: Scheduler) -> None:

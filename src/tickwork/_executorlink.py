@@ -13,9 +13,10 @@ about what runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from operator import itemgetter
 from typing import Any
 
@@ -179,16 +180,55 @@ class ExecutorLink:
                 logger.exception("tickwork: executor %r failed to give runs back", alias)
         return taken
 
-    def shutdown(self, wait: bool, timeout: float | None) -> None:
+    def shutdown(
+        self, wait: bool, timeout: float | None, tend: Callable[[], None] | None = None
+    ) -> None:
         """Shut down every started executor; one that fails to is logged, not raised.
-        Runs held since the last :meth:`take_unstarted` are reported ``INTERRUPTED``."""
+        Runs held since the last :meth:`take_unstarted` are reported ``INTERRUPTED``.
+        While it waits for running jobs, *tend* is called every :data:`TEND_EVERY`
+        seconds (:func:`tended`)."""
         with self._lock:
             held, self._held = self._held, []
         for request in held:
             assert self._report_held is not None
             self._report_held(RunResult(request, Outcome.INTERRUPTED))
-        for alias in list(self._started):
+        with tended(tend if wait and self._started else None):
+            for alias in list(self._started):
+                try:
+                    self.executors[alias].shutdown(wait=wait, timeout=timeout)
+                except Exception:
+                    logger.exception("tickwork: executor %r failed to shut down", alias)
+
+
+#: How often (seconds) a shutdown that waits for running jobs looks after the store.
+TEND_EVERY = 0.05
+
+
+@contextlib.contextmanager
+def tended(tend: Callable[[], None] | None) -> Iterator[None]:
+    """Call *tend* every :data:`TEND_EVERY` seconds, in a thread of its own, while the
+    block runs: a shutdown waiting for running jobs, once the driver's thread (or task),
+    which renews the leases of a shared store and records the runs that end, has
+    stopped. A run still going must keep its claim (another process would run it
+    again), and one that ended must be recorded and let go at once, not when the last
+    ends (a worker killed meanwhile would leave it to be run again). None: nothing to
+    look after."""
+    if tend is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(TEND_EVERY):
             try:
-                self.executors[alias].shutdown(wait=wait, timeout=timeout)
+                tend()
             except Exception:
-                logger.exception("tickwork: executor %r failed to shut down", alias)
+                logger.exception("tickwork: could not look after the store while shutting down")
+
+    thread = threading.Thread(target=loop, name="tickwork-shutdown-upkeep", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

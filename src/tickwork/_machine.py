@@ -35,7 +35,7 @@ from ._emit import EventRouter
 from ._errors import SchedulerStateError, StoreError
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
-from ._instants import epoch_us
+from ._handoff import hand_off
 from ._model import JobControl, Outcome, RunRequest, RunResult
 from ._references import FUNCTIONS
 from ._storelink import StoreLink, earliest
@@ -148,6 +148,7 @@ class Machine:
         self._results: deque[RunResult] = deque()
         self._results_flagged = False
         self._closed = False
+        self._tended: list[Event] = []  # (events of runs ended at shutdown: tend)
         # The runs the executors had not started when shutdown() (or pause()) was
         # called (ExecutorLink.take_unstarted), for teardown to leave to the store (or
         # for resume() to hand over again).
@@ -249,7 +250,7 @@ class Machine:
             if self._state is not SchedulerState.SHUTDOWN:
                 taken += runners.release()
             now = self._clock.now()
-            kept = self._hand_off(taken, now) if taken else []
+            kept = hand_off(self._router, self._chains, self._link, taken, now) if taken else []
             for request, left in zip(taken, kept, strict=True):
                 if left:
                     self._core.let_go(request)
@@ -418,16 +419,14 @@ class Machine:
     def held(
         self: M, method: Callable[Concatenate[M, P], R], /, *args: P.args, **kwargs: P.kwargs
     ) -> tuple[R, list[Event]]:
-        """Call ``method(self, ...)`` with the events it causes held back and returned,
-        not emitted: for a driver that calls the engine in a worker thread but calls
-        listeners in its own (``Engine.held(Engine.step)``)."""
+        """``method(self, ...)``, and the events it caused, held back (not emitted): for
+        a driver calling the engine in a worker thread and listeners in its own."""
         held: list[Event] = []
         self._held.events = held
         try:
-            result = method(self, *args, **kwargs)
+            return method(self, *args, **kwargs), held
         finally:
             self._held.events = None
-        return result, held
 
     def next_dispatch(self) -> datetime | None:
         """When something is next due to dispatch; None when not running (for
@@ -710,10 +709,27 @@ class Machine:
                 self._router.shutdown(now)
             except StoreError as error:
                 logger.error("tickwork: could not leave waiting event runs to others: %s", error)
-        events += batch.events
+        events += self._tended + batch.events
         self._store.close()
         events.append(Event(kind=EventKind.SCHEDULER_SHUTDOWN, at=self._clock.now()))
         return events
+
+    @property
+    def tends(self) -> bool:
+        """Whether a shutdown that waits for running jobs looks after the store meanwhile
+        (a shared store's leases and records: :meth:`tend`)."""
+        return self._link.shared
+
+    def tend(self) -> None:
+        """While a shutdown waits for running jobs: renew a shared store's leases, and
+        record (and let go of) the runs that end; their events are emitted at the end."""
+        with self._lock:
+            if not self._closed:
+                now, batch = self._clock.now(), Decision()
+                self._drain_results(batch, now)
+                self._link.upkeep(now, batch, running=False)
+                self._persist(batch, now)
+                self._tended += batch.events
 
     def _leave_retries(self, now: datetime) -> frozenset[tuple[str, int, int]]:
         """Pending retries and runs waiting for a free instance left to others: event
@@ -742,7 +758,7 @@ class Machine:
         (*wait*, *timeout*), and take in the runs that ended; yields the decision so far
         and the time, with the lock held, for the caller to finish it."""
         self._leave_unstarted()
-        self._runners.shutdown(wait, timeout)
+        self._runners.shutdown(wait, timeout, tend=self.tend if self.tends else None)
         batch = Decision()
         with self._lock:
             # From here on a run that ends is taken in by its own report (_taken); one
@@ -762,7 +778,7 @@ class Machine:
             return
         with self._lock:
             now = self._clock.now()
-            kept = self._hand_off(unstarted, now)
+            kept = hand_off(self._router, self._chains, self._link, unstarted, now)
             for request, left in zip(unstarted, kept, strict=True):
                 if left:
                     self._core.let_go(request)
@@ -770,29 +786,6 @@ class Machine:
                     self._results.append(
                         RunResult(request, Outcome.INTERRUPTED, started_at=None, finished_at=now)
                     )
-
-    def _hand_off(self, requests: list[RunRequest], now: datetime) -> list[bool]:
-        """Leave runs this process claimed and never started to the processes that
-        share the store (or its next start), due now: for each, whether it was left. An
-        event run gives its event back, a chained run its hand-over (each runs again
-        with what it carries), another run its lease (with its attempt); a run without
-        a lease here (``run_job_now``) is not left."""
-        every = [
-            (request.job_id, request.scheduled_at, request.attempt, now) for request in requests
-        ]
-        carried = self._router.leave_runs(every, now) | self._chains.leave(every, now)
-        runs = [
-            (request, run)
-            for request, run in zip(requests, every, strict=True)
-            if request.event is None and request.upstream is None
-        ]
-        nouns = ("run not started yet", "runs not started yet")
-        kept = self._link.leave([run for _, run in runs], now, nouns)
-        left = {id(request) for (request, _), ok in zip(runs, kept, strict=True) if ok}
-        return [
-            id(request) in left or (run[0], epoch_us(run[1]), run[2]) in carried
-            for request, run in zip(requests, every, strict=True)
-        ]
 
     def _stop_queued(self, job_id: str, why: str) -> Decision | None:
         """(Lock held.) Take back the runs of *job_id* its executor holds unstarted,

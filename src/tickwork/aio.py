@@ -15,6 +15,7 @@ from ._clock import Clock
 from ._driver import DriverBase, Pacer, forward_async, off_loop
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState
 from ._errors import SchedulerStateError
+from ._executorlink import tended
 from ._model import Job, Run
 from ._options import check_history_query as _check_history_query
 from .executors import AsyncioExecutor, Executor, ThreadExecutor
@@ -187,10 +188,12 @@ class AsyncScheduler(DriverBase):
         task = self._task
         if task is not None and task is not asyncio.current_task():
             await task
-        # Coroutines on this loop end here, not in a thread that cannot await them.
-        for executor in engine.started_executors():
-            if isinstance(executor, AsyncioExecutor):
-                await executor.shutdown_async(wait=wait, timeout=timeout)
+        # Coroutines on this loop end here, not in a thread that cannot await them (the
+        # store looked after meanwhile: the task that renews its leases has ended).
+        with tended(engine.tend if wait and engine.tends else None):
+            for executor in engine.started_executors():
+                if isinstance(executor, AsyncioExecutor):
+                    await executor.shutdown_async(wait=wait, timeout=timeout)
         if started:
             events = await asyncio.to_thread(engine.teardown, wait, timeout)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from _thread import allocate_lock
@@ -14,6 +15,7 @@ from ._checks import flags, seconds
 from ._clock import Clock, CorrectedClock
 from ._driver import DriverBase, EarlyWake, Pacer, forward, precise_timers
 from ._engine import Engine, SchedulerState
+from ._errors import SchedulerStateError
 from .executors import Executor
 from .stores import JobStore
 
@@ -70,6 +72,7 @@ class Scheduler(DriverBase):
         flags(daemon=daemon)
         self._engine.attach_driver(self, control=self)
         self._daemon = daemon
+        self._pid: int | None = None  # the process that started it
         # Released to wake the thread, held while no wake-up is pending: a bare lock,
         # so a wait and its wake-up are one call each (threading.Event goes through a
         # Condition: a dozen Python calls per wait, on a cold thread). _woken says the
@@ -116,6 +119,7 @@ class Scheduler(DriverBase):
         With ``paused=True`` the scheduler starts without dispatching until
         :meth:`resume`. Raises ``SchedulerStateError`` if already started or shut down.
         """
+        self._refuse_forked("start()")
         # (A store's clock, when the engine schedules by it: measured before loading.)
         self._engine.announce(paused=paused)
         self._engine.measure_clock()
@@ -125,7 +129,22 @@ class Scheduler(DriverBase):
             target=self._run, name="tickwork-scheduler", daemon=self._daemon
         )
         self._thread.start()
+        self._pid = os.getpid()
         self._engine.emit(events)
+
+    def _forked(self) -> bool:
+        """Whether this is a process forked from the one that started the scheduler: it
+        has none of its parent's threads, so the scheduler does not run here."""
+        return self._pid is not None and self._pid != os.getpid()
+
+    def _refuse_forked(self, call: str) -> None:
+        if self._forked():
+            raise SchedulerStateError(
+                f"{call}: this scheduler was started in process {self._pid}, before this "
+                f"process ({os.getpid()}) was forked from it, and has no thread here; "
+                "create or start the scheduler in each worker after the fork (gunicorn's "
+                "post_fork hook), never in the parent: see docs/persistence.md"
+            )
 
     open = forward(Engine.open)
     process_due = forward(Engine.process_due)
@@ -146,6 +165,16 @@ class Scheduler(DriverBase):
         flags(wait=wait)  # ("no" is truthy: it would wait)
         if timeout is not None:
             seconds(timeout, "timeout")
+        if self._forked():
+            # The parent's: nothing runs here, and its locks may have been held by the
+            # parent's thread at the fork (waiting for them would hang for ever).
+            logger.warning(
+                "tickwork: shutdown() in process %d: the scheduler was started in process "
+                "%d before it forked this one, and does not run here; nothing to shut down",
+                os.getpid(),
+                self._pid,
+            )
+            return
         started = self._engine.begin_shutdown()
         self._stopping = True
         self.wakeup()

@@ -1,0 +1,43 @@
+"""Runs a process claimed and never started, left to the others that share its store
+(at shutdown, or when a pause holds them back): an event run gives its event back, a
+chained run its hand-over, another run its lease."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ._chains import ChainLink
+from ._emit import EventRouter
+from ._instants import epoch_us
+from ._model import RunRequest
+from ._storelink import StoreLink
+
+__all__ = ["hand_off"]
+
+
+def hand_off(
+    router: EventRouter,
+    chains: ChainLink,
+    link: StoreLink,
+    requests: list[RunRequest],
+    now: datetime,
+) -> list[bool]:
+    """Leave *requests*, runs this process claimed and never started, to the processes
+    that share the store (or its next start), due *now*: for each, whether it was left.
+    An event run gives its event back, a chained run its hand-over (each runs again with
+    what it carries), another run its lease (with its attempt); a run without a lease
+    here (``run_job_now``) is not left."""
+    every = [(request.job_id, request.scheduled_at, request.attempt, now) for request in requests]
+    carried = router.leave_runs(every, now) | chains.leave(every, now)
+    runs = [
+        (request, run)
+        for request, run in zip(requests, every, strict=True)
+        if request.event is None and request.upstream is None
+    ]
+    nouns = ("run not started yet", "runs not started yet")
+    kept = link.leave([run for _, run in runs], now, nouns)
+    left = {id(request) for (request, _), ok in zip(runs, kept, strict=True) if ok}
+    return [
+        id(request) in left or (run[0], epoch_us(run[1]), run[2]) in carried
+        for request, run in zip(requests, every, strict=True)
+    ]
