@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -600,3 +601,28 @@ def test_a_retry_on_read_as_text_keeps_its_reference(
         assert "tw_side_effect" in store.broken_jobs()["crafted"]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("argv", [["pause", "tick"], ["resume", "tick"], ["run-now", "tick"]])
+def test_a_change_waits_for_a_write_lock_as_long_as_the_docs_say(
+    argv: list[str],
+    job_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A writer's transaction (not an exclusive lock): the changing commands waited the
+    # store's default 30 s for it, not the documented 5.
+    monkeypatch.setattr(cli_stores, "LOCK_TIMEOUT", 0.3)
+    holder = sqlite3.connect(job_file, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE meta SET value = value")
+    try:
+        began = time.monotonic()
+        status = main([argv[0], str(job_file), *argv[1:]], out=io.StringIO())
+        took = time.monotonic() - began
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert status == 2
+    assert took < 3
+    assert "locked by another process for more than 0.3 s" in capsys.readouterr().err

@@ -101,3 +101,10 @@ def test_a_misspelt_job_option_on_a_decorator_is_named_with_what_was_meant(
 ) -> None:
     with pytest.raises(TypeError, match=r"retries: did you mean retry\?"):
         scheduler.interval(minutes=5, retries=3)
+
+
+def test_memory_store_processes_wants_an_aware_now() -> None:
+    from tickwork.stores import MemoryStore
+
+    with pytest.raises(TypeError, match="now"):
+        MemoryStore().processes(now=T0.replace(tzinfo=None))

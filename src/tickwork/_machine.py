@@ -525,9 +525,17 @@ class Machine:
             decision.runs_to_start = []
             if self._chains.contexts:
                 runs = self._chains.annotate(runs)
-            self._runners.submit(
-                runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
-            )
+            try:
+                self._runners.submit(
+                    runs, report=self._on_result, clock=self._clock, prepare=self._driver.prepare
+                )
+            except (KeyboardInterrupt, SystemExit):
+                # A job run inline ended the program (reported, then re-raised): its start
+                # and its end are emitted and recorded before it stops.
+                events, decision.events = decision.events, []
+                self._emit(events)
+                self._take_results()
+                raise
 
     def _apply(self, decision: Decision) -> None:
         """Log the decision's errors, submit its runs and emit its events (outside the lock)."""

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
+from tickwork import EventKind, Scheduler
 from tickwork._clock import SystemClock
 from tickwork._model import Outcome
 from tickwork.executors import InlineExecutor
+from tickwork.stores import SQLiteStore
+from tickwork.testing import FakeClock
 
 from . import jobs
 from .jobs import Recorder, make_request
@@ -75,3 +80,29 @@ def test_shutdown_from_inside_a_job_does_not_wait_for_itself() -> None:
 
     executor.submit(make_request(stop))
     assert recorder.results[0].return_value == "stopped"
+
+
+@pytest.mark.parametrize("kind", ["exit", "interrupt"])
+def test_a_job_ending_the_program_inline_is_reported_and_recorded_first(
+    kind: str, tmp_path: Path
+) -> None:
+    # The exception leaves the scheduler's step: what the job reported was queued and
+    # lost with it (no history row in the file, no JOB_SUBMITTED, the job left behind).
+    clock = FakeClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    scheduler = Scheduler(store=SQLiteStore(tmp_path / "jobs.db"), clock=clock,
+                          executors={"default": InlineExecutor()}, timezone="UTC")  # fmt: skip
+    seen: list[EventKind] = []
+    scheduler.add_listener(lambda event: seen.append(event.kind))
+    scheduler.add_job("tests.executors.jobs:raise_base", "date", clock.now(), args=[kind],
+                      id="bye")  # fmt: skip
+    scheduler.open()
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        scheduler.process_due()
+    assert [kind for kind in seen if kind in (EventKind.JOB_SUBMITTED, EventKind.JOB_FAILED)] == [
+        EventKind.JOB_SUBMITTED,
+        EventKind.JOB_FAILED,
+    ]
+    with SQLiteStore(tmp_path / "jobs.db") as reader:  # what the file says, at once
+        assert [run.outcome for run in reader.history("bye")] == [Outcome.FAILURE]
+        assert reader.get_jobs() == []
+    scheduler.shutdown()

@@ -63,7 +63,7 @@ def live(
     else:
         _no_schema(target, schema)
         _require_job_file(target)
-        store, name = SQLiteStore(target, pickle=pickle), target
+        store, name = SQLiteStore(target, pickle=pickle, lock_timeout=LOCK_TIMEOUT), target
     quiet_store_log()
     try:
         store.open()

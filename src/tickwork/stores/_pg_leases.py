@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from .._tz import epoch_us
+from .._tz import epoch_us, require_aware
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._history import lose
 from ._history import started as started_runs
@@ -402,6 +402,7 @@ class PGLeases(PGHistory):
         moment the process or its connection dies). An owner of leases with no row is
         not alive (False): a live store object always has its row.
         """
+        require_aware(now, "now")
         del now  # (the server decides: see above)
         held = LOCK_HELD.format(lock=liveness_key(self.schema))
         registered: list[ProcessRow] = []

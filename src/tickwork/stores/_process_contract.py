@@ -57,6 +57,11 @@ class ProcessListingContract:
         store.get_jobs()
         assert listing.processes(now=T0) == []
 
+    @pytest.mark.parametrize("now", [T0.replace(tzinfo=None), "2024"])
+    def test_now_must_be_an_aware_datetime(self, store: SharedJobStore, now: object) -> None:
+        with pytest.raises(TypeError, match="now"):
+            _listing(store).processes(now=now)  # type: ignore[arg-type]
+
     def test_a_scheduler_is_listed_from_its_first_upkeep(self, store: SharedJobStore) -> None:
         listing = _listing(store)
         store.maintain(T0)

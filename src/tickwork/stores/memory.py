@@ -14,7 +14,7 @@ from typing import Any
 from .._checks import whole
 from .._errors import ConflictingIdError, JobLookupError
 from .._model import ChainOn, Job, Run, RunEnd, evolve
-from .._tz import epoch_us
+from .._tz import epoch_us, require_aware
 from ._base import (
     ClaimLike,
     JobSchedule,
@@ -244,6 +244,7 @@ class MemoryStore(JobStore, ProcessListing, StatsListing, ChainStore):
         """The one process this store lives in, which no other can share: id
         ``host:pid``, alive, seen at *now* (it is answering), its start unknown (None),
         and no leases (a store in memory leases nothing: its claims are enough)."""
+        require_aware(now, "now")
         return [
             ProcessInfo(
                 id=process_name(),
