@@ -16,18 +16,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from operator import itemgetter
 from typing import Any
 
 from ._clock import Clock
 from ._context import request_fields
+from ._errors import SchedulerStateError
 from ._model import Outcome, RunRequest, RunResult
 from .executors import Executor
 
 __all__ = ["ExecutorLink"]
 
 logger = logging.getLogger("tickwork")
+#: The scheduler (its link) each executor serves, while it runs.
+_owners: weakref.WeakKeyDictionary[Executor, ExecutorLink] = weakref.WeakKeyDictionary()
 _ALIAS = itemgetter(0)
 _REQUEST = itemgetter(1)
 
@@ -71,6 +75,32 @@ class ExecutorLink:
         self._holding = False
         self._held: list[RunRequest] = []
         self._report_held: Callable[[RunResult], None] | None = None
+        #: Whether its scheduler has claimed the executors and not shut them down yet.
+        self.live = False
+
+    def claim(self) -> None:
+        """Take the executors for this scheduler, as it starts: one that another
+        scheduler started and has not shut down is refused (runs and their results
+        would cross between the two; give each scheduler executors of its own).
+
+        Raises:
+            SchedulerStateError: an executor is in use by another running scheduler.
+        """
+        tracked = []
+        for alias, executor in self.executors.items():
+            try:
+                owner = _owners.get(executor)
+            except TypeError:  # (an executor that cannot be a weak key: not tracked)
+                continue
+            if owner is not None and owner is not self and owner.live:
+                raise SchedulerStateError(
+                    f"executor {alias!r} is in use by another scheduler that has not shut "
+                    "down; give each scheduler executors of its own"
+                )
+            tracked.append(executor)
+        for executor in tracked:
+            _owners[executor] = self
+        self.live = True
 
     def started(self) -> list[Executor]:
         """The executors that have been started (each at its first run)."""
@@ -198,6 +228,7 @@ class ExecutorLink:
                     self.executors[alias].shutdown(wait=wait, timeout=timeout)
                 except Exception:
                     logger.exception("tickwork: executor %r failed to shut down", alias)
+        self.live = False
 
 
 #: How often (seconds) a shutdown that waits for running jobs looks after the store.

@@ -644,6 +644,7 @@ class Machine:
             if self._state is not SchedulerState.STOPPED:
                 raise SchedulerStateError(f"the scheduler is already {self._state.value}")
             try:
+                self._runners.claim()  # (an executor serves one running scheduler)
                 # (Before the first page: a store that splits a due backlog among the
                 # processes that dispatch counts this one in it.)
                 self._link.tell_dispatching(not paused)

@@ -169,6 +169,7 @@ class AsyncScheduler(DriverBase):
         self._unsubscribe = engine.clock.subscribe(self._tick)
         engine.emit(events)
         self._task = loop.create_task(self._run(), name="tickwork-scheduler")
+        self._task.add_done_callback(self._ended)
 
     async def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Stop dispatching now, then stop the executors (see ``Scheduler.shutdown``).
@@ -186,8 +187,9 @@ class AsyncScheduler(DriverBase):
         started = engine.begin_shutdown()
         self.wakeup()
         task = self._task
-        if task is not None and task is not asyncio.current_task():
-            await task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            # (Waited for, not awaited: a task someone else cancelled is no cancel of ours.)
+            await asyncio.wait([task])
         # Coroutines on this loop end here, not in a thread that cannot await them (the
         # store looked after meanwhile: the task that renews its leases has ended).
         with tended(engine.tend if wait and engine.tends else None):
@@ -433,6 +435,19 @@ class AsyncScheduler(DriverBase):
                     pacer.check_jump()
         finally:
             self._unsubscribe()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The dispatch task is done: unless shut down, it was cancelled (a shutdown
+        that cancels every task) or its loop finished, and nothing more is dispatched,
+        which is said."""
+        state = self._engine.state
+        if state is not SchedulerState.SHUTDOWN:
+            logger.error(
+                "tickwork: the AsyncScheduler's task ended while the scheduler was %s "
+                "(cancelled, or its event loop finished): nothing more is dispatched; "
+                "await its shutdown() before the loop ends",
+                state.value,
+            )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -585,8 +585,10 @@ class Job:
         large (a draw past the year 9999). Each draw is checked again when made: one
         failing after a run left that run's next_run as it was (run twice at once)."""
         chain = f"every({self.interval!r}).to({self.latest!r})"
-        if not (isinstance(self.interval, int) and isinstance(self.latest, int)):
-            # (schedule's random.randint raises a bare "non-integer arg 1 for randrange()")
+        assert self.latest is not None  # (asked only for a range)
+        if not all(float(bound).is_integer() for bound in (self.interval, self.latest)):
+            # (schedule's random.randint raises a bare "non-integer arg 1 for randrange()";
+            # whole numbers written as floats, every(5.0).to(10), it takes.)
             raise ScheduleValueError(f"{chain}.{unit}: a random interval takes whole numbers")
         if _period(unit, self.interval, chain) <= _ZERO:
             raise ScheduleValueError(
@@ -610,7 +612,7 @@ class Job:
                 # (sic: the message says the opposite of the problem, as schedule's does)
                 raise ScheduleError("`latest` is greater than `interval`")
             self._check_range(unit)
-            interval: Any = random.randint(self.interval, self.latest)
+            interval: Any = random.randint(int(self.interval), int(self.latest))
         else:
             interval = self.interval
         zone = self.at_time_zone
@@ -643,15 +645,17 @@ class Job:
         if self.at_time is not None:
             moment = self._move_to_at_time(moment)
         period = _period(unit, interval)
+        if period <= _ZERO:
+            # schedule loops forever once the moment has passed (at once, or after the
+            # first run when an .at() time is still ahead today); failing now is the
+            # only useful equivalent.
+            raise ScheduleValueError(
+                f"Invalid interval ({interval!r} {unit}): the job would never "
+                "come due again; use an interval greater than zero"
+            )
         if interval != 1:
             moment = _later(moment, period, interval, unit)
         while moment <= now:
-            if period <= _ZERO:
-                # schedule loops forever here; failing is the only useful equivalent.
-                raise ScheduleValueError(
-                    f"Invalid interval ({interval!r} {unit}): the job would never "
-                    "come due again; use an interval greater than zero"
-                )
             moment += period
         if zone is not None:
             moment = _correct_offset(moment, zone, self.at_time is not None)
