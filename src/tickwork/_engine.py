@@ -70,7 +70,7 @@ from ._shortcuts import UnexpectedArguments, coerce_datetime, make_trigger
 from ._tz import in_zone, require_aware
 from .executors import AsyncioExecutor, Executor
 from .stores import JobStore
-from .triggers import Trigger
+from .triggers import DateTrigger, Trigger
 from .triggers._base import coerce_enum
 from .triggers._binding import bind_hash_key
 from .triggers.event import resolve_filters
@@ -371,8 +371,12 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             # None, or a broken record that REPLACE overwrites.
             existing = self._link.stored(job_id)
         event_kind = EventKind.JOB_ADDED
-        ran = self._link.partial and asked_fire_ran(
-            job, first_fire, self._clock.now, lambda: self._store.history(job_id)
+        ran = (
+            self._link.partial
+            and (first_fire is not None or type(job.trigger) is DateTrigger)  # (else none)
+            and asked_fire_ran(
+                job, first_fire, self._clock.now, lambda: self._store.history(job_id)
+            )
         )
         if existing is not None:
             if policy is ConflictPolicy.RAISE:
