@@ -397,9 +397,10 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         elif ran:
             # Its fire is in the history: a one-off that ran (removed, done) is not added
             # back; after a first_fire that ran, the trigger's next fire.
-            if first_fire is None:
+            fire = None if first_fire is None else job_next_fire(job, job.next_fire)  # type: ignore[arg-type]
+            if fire is None:
                 return evolve(job, next_fire=None), None
-            job = evolve(job, next_fire=job_next_fire(job, job.next_fire))  # type: ignore[arg-type]
+            job = evolve(job, next_fire=fire)
         # (REPLACE also overwrites a stored row that could not be loaded: a broken job.)
         replace = existing is not None or policy is ConflictPolicy.REPLACE
         if self._batch is not None:
