@@ -86,7 +86,12 @@ def test_fake_clock_subscribe_refuses_what_is_not_callable() -> None:
 
 
 @pytest.mark.parametrize(
-    ("wrong", "meant"), [("retries", "retry"), ("max_instance", "max_instances")]
+    ("wrong", "meant"),
+    [
+        ("retries", "retry"),
+        ("max_instance", "max_instances"),
+        ("replace_exisiting", "replace_existing"),  # (an option add_job alone takes)
+    ],
 )
 def test_a_misspelt_job_option_beside_a_shortcut_is_named_with_what_was_meant(
     scheduler: Scheduler, wrong: str, meant: str

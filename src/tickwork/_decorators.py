@@ -7,8 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from ._options import OPTIONS, with_option_hints
-from ._shortcuts import UnexpectedArguments, make_trigger
+from ._options import ADD_OPTION_NAMES, trigger_spec
 from .triggers import Trigger
 
 if TYPE_CHECKING:
@@ -18,9 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["JobDecorators"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: add_job's options: what a decorator's keywords hold besides the trigger's arguments.
-_OPTION_NAMES = frozenset(option.name for option in OPTIONS)
 
 #: How each decorator is written, for the message of a bare use (``@scheduler.cron``).
 _RIGHT_FORMS = {
@@ -87,13 +83,10 @@ class JobDecorators:
         the schedule's arguments have passed (the trigger is built now to check them, and
         again by ``add_job``: an interval counts from when the function is decorated)."""
         if trigger is not None:  # (None, with after=: a job that runs after others only)
-            schedule = {key: value for key, value in options.items() if key not in _OPTION_NAMES}
-            try:
-                make_trigger(
-                    trigger, trigger_args, schedule, now=self._clock.now(), zone=self._timezone
-                )
-            except UnexpectedArguments as error:  # (maybe misspelt options: say which)
-                raise with_option_hints(error) from None
+            schedule = {key: value for key, value in options.items() if key not in ADD_OPTION_NAMES}
+            trigger_spec(
+                trigger, trigger_args, schedule, now=self._clock.now(), zone=self._timezone
+            )
 
         def decorate(func: F) -> F:
             self.add_job(func, trigger, *trigger_args, **options)

@@ -47,7 +47,7 @@ from ._options import (
     check_history_query,
     check_options,
     options_of,
-    with_option_hints,
+    trigger_spec,
 )
 from ._planning import (
     Draft,
@@ -66,7 +66,7 @@ from ._planning import (
     would_never_run,
 )
 from ._serialize import fire_zone
-from ._shortcuts import UnexpectedArguments, coerce_datetime, make_trigger
+from ._shortcuts import coerce_datetime, make_trigger
 from ._tz import in_zone, require_aware
 from .executors import AsyncioExecutor, Executor
 from .stores import JobStore
@@ -230,12 +230,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             chained_only = trigger is None and after not in ((), []) and not trigger_kwargs
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
-            try:
-                spec = make_trigger(
-                    trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone
-                )
-            except UnexpectedArguments as error:  # (maybe misspelt options: say which)
-                raise with_option_hints(error) from None
+            spec = trigger_spec(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
             resolve_filters(spec.trigger)
             if spec.jitter is not None and jitter is not None:
                 raise TypeError("jitter was given twice (as a job option and a trigger keyword)")

@@ -37,7 +37,7 @@ from ._checks import MAX_SECONDS
 from ._engine import Engine
 from ._instants import just_before
 from ._model import Job
-from ._options import OPTIONS
+from ._options import ADD_OPTION_NAMES
 from ._tz import coerce_timezone
 from .triggers import CalendarIntervalTrigger, CronTrigger, IntervalTrigger, Trigger
 from .triggers._walltime import at_wall
@@ -101,7 +101,7 @@ _UNTIL_FORMATS = (
 
 #: The names :meth:`JobBuilder.options` accepts: every option of ``add_job`` (its table,
 #: ``tickwork._options``), except the function's arguments, which ``.do()`` takes.
-OPTION_NAMES = frozenset(option.name for option in OPTIONS) - {"args", "kwargs"}
+OPTION_NAMES = ADD_OPTION_NAMES - {"args", "kwargs"}
 
 
 def _number(value: object, what: str) -> float:

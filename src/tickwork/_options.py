@@ -9,6 +9,8 @@ of documentation. From it come:
 
 * :func:`check_options`: ``add_job`` and ``modify_job`` turn what the caller gave into
   ``Job`` fields, with one error message per mistake, naming the option;
+* :data:`ADD_OPTION_NAMES`: the options ``add_job`` takes (its decorators and the fluent
+  chain read them from here);
 * :data:`OPTION_NAMES`: what ``modify_job`` accepts (the checked options, and ``func``);
 * :func:`options_of`: a job's current settings as ``check_options`` takes them, so
   ``modify_job`` changes some and checks all again;
@@ -31,7 +33,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from difflib import get_close_matches
 from itertools import compress
 from operator import is_not
@@ -41,10 +43,18 @@ from typing import Any, Protocol
 from ._checks import seconds, storable_text, whole
 from ._instants import epoch_us
 from ._model import Catchup, ChainOn, ConflictPolicy, Job, Overlap, RetryPolicy
-from ._shortcuts import UnexpectedArguments, coerce_datetime, coerce_seconds
+from ._shortcuts import (
+    TriggerSpec,
+    UnexpectedArguments,
+    coerce_datetime,
+    coerce_seconds,
+    make_trigger,
+)
+from .triggers import Trigger
 from .triggers._base import coerce_enum
 
 __all__ = [
+    "ADD_OPTION_NAMES",
     "FIELD_DEFAULTS",
     "OPTIONS",
     "OPTION_NAMES",
@@ -54,6 +64,7 @@ __all__ = [
     "check_history_query",
     "check_options",
     "options_of",
+    "trigger_spec",
 ]
 
 # Shared empty values: most jobs have no kwargs or tags, and each empty dict or
@@ -399,19 +410,33 @@ _RESETS = tuple((option.name, option.reset_by) for option in OPTIONS if option.r
 
 #: What ``modify_job`` accepts: every checked option, and ``func`` (a new function).
 OPTION_NAMES: frozenset[str] = frozenset({option[0] for option in _CHECKED} | {"func"})
+#: The options ``add_job`` takes besides its function and trigger (every row of the table).
+ADD_OPTION_NAMES: frozenset[str] = frozenset(option.name for option in OPTIONS)
 
 
-def with_option_hints(error: UnexpectedArguments) -> TypeError:
-    """*error* (arguments a trigger shortcut of ``add_job`` does not take) as a
-    ``TypeError`` that says they may be misspelt job options, naming the closest."""
-    known = [*error.allowed, *sorted(OPTION_NAMES - {"func"})]
-    hints = [
-        f"{name}: did you mean {close[0]}?"
-        for name in error.names
-        if (close := get_close_matches(name, known, n=1))
-    ]
-    message = str(error)[:-1] + "; or a job option of add_job"
-    return TypeError(message + "".join(f"; {hint}" for hint in hints) + ")")
+def trigger_spec(
+    trigger: Trigger | str | None,
+    args: tuple[Any, ...],
+    given: Mapping[str, Any],
+    *,
+    now: datetime,
+    zone: tzinfo,
+) -> TriggerSpec:
+    """The trigger ``add_job`` (or one of its decorators) was asked for, as
+    :func:`~tickwork._shortcuts.make_trigger` builds it; arguments the shortcut does not
+    take are a ``TypeError`` that says they may be misspelt job options, naming the
+    closest option (``retries``: did you mean ``retry``?)."""
+    try:
+        return make_trigger(trigger, args, given, now=now, zone=zone)
+    except UnexpectedArguments as error:
+        known = [*error.allowed, *sorted(ADD_OPTION_NAMES)]
+        hints = [
+            f"{name}: did you mean {close[0]}?"
+            for name in error.names
+            if (close := get_close_matches(name, known, n=1))
+        ]
+        message = str(error)[:-1] + "; or a job option of add_job"
+        raise TypeError(message + "".join(f"; {hint}" for hint in hints) + ")") from None
 
 
 def _field_defaults() -> dict[str, Any]:
