@@ -1608,7 +1608,7 @@ def _probe_building(monkeypatch: pytest.MonkeyPatch, db: Path, during: Any = Non
     from tickwork import _engine
 
     locked: list[bool] = []
-    real = _engine.make_trigger
+    real = _engine.trigger_spec
 
     def probing(*args: Any, **kwargs: Any) -> Any:
         conn = sqlite3.connect(db, timeout=0)
@@ -1624,7 +1624,7 @@ def _probe_building(monkeypatch: pytest.MonkeyPatch, db: Path, during: Any = Non
             during()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_engine, "make_trigger", probing)
+    monkeypatch.setattr(_engine, "trigger_spec", probing)
     return locked
 
 
