@@ -366,13 +366,6 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             # None, or a broken record that REPLACE overwrites.
             existing = self._link.stored(job_id)
         event_kind = EventKind.JOB_ADDED
-        ran = (
-            self._link.partial
-            and (first_fire is not None or type(job.trigger) is DateTrigger)  # (else none)
-            and asked_fire_ran(
-                job, first_fire, self._clock.now, lambda: self._store.history(job_id)
-            )
-        )
         if existing is not None:
             if policy is ConflictPolicy.RAISE:
                 raise ConflictingIdError(
@@ -381,6 +374,16 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 )
             if policy is ConflictPolicy.KEEP:
                 return existing, None
+        # Read only where it decides something: a first_fire given again, or a one-off
+        # added anew (a stored one keeps its own schedule).
+        ran = (
+            self._link.partial
+            and (first_fire is not None or (existing is None and type(job.trigger) is DateTrigger))
+            and asked_fire_ran(
+                job, first_fire, self._clock.now, lambda: self._store.history(job_id)
+            )
+        )
+        if existing is not None:
             # (A first_fire that ran already, given again: the stored schedule goes on.)
             asked = None if ran else first_fire
             job = keep_schedule(existing, job, defaulted_start, asked, run_immediately)
