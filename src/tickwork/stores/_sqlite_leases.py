@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import StoreError
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
-from .._tz import epoch_us, require_aware
+from .._tz import aware_us, epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._history import lose, started
 from ._liveness import identity, is_dead
@@ -528,8 +528,7 @@ class SQLiteLeases(SQLiteHistory):
         taken over as expired); True otherwise. An owner of leases with no record of its
         own is alive (None) unless shown dead, or all its leases have expired (False).
         """
-        require_aware(now, "now")
-        now_us = epoch_us(now)
+        now_us = aware_us(now, "now")
         lease_us = round(self.lease_time * 1_000_000)
         registered: list[ProcessRow] = []
         leases: list[LeaseRow] = []
