@@ -729,6 +729,30 @@ def test_count_fires_of_an_interval_is_exact_and_immediate() -> None:
     assert count == 365 * 86_400
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (T0 + timedelta(minutes=10, seconds=30), None),
+        (None, T0 + timedelta(hours=3, seconds=1)),
+        (T0 + timedelta(minutes=90), T0 + timedelta(hours=2)),
+        (T0 + timedelta(hours=9), None),  # starts after the span: none
+    ],
+)
+def test_count_fires_of_an_interval_is_exact_within_the_jobs_start_and_end(
+    start: datetime | None, end: datetime | None
+) -> None:
+    # A job's start/end narrow what counts: the exact count agrees with a walk, and it
+    # is still computed, not walked (a long downtime counted 9,999 where a start was set).
+    trigger = IntervalTrigger(seconds=1, start=T0, timezone="UTC")
+    until = T0 + timedelta(hours=4)
+    walked = 0
+    moment = next_job_fire(trigger, T0, start, end)
+    while moment is not None and moment <= until:
+        walked += 1
+        moment = next_job_fire(trigger, moment, start, end)
+    assert count_fires(trigger, T0, until, start, end, limit=10) == walked
+
+
 def test_count_fires_of_other_triggers_stops_at_the_limit() -> None:
     trigger = CronTrigger("* * * * *", timezone="UTC")
     assert count_fires(trigger, T0, T0 + timedelta(hours=1), None, None) == 60

@@ -103,3 +103,32 @@ def test_a_backlog_reports_every_fire_that_did_not_run_under_the_oldest(
     (row,) = rows
     assert row.scheduled_at == oldest
     assert f"{missed} fire time(s) missed" in (row.error_message or "")
+
+
+@pytest.mark.parametrize(
+    ("trigger", "missed", "said"),
+    [
+        # An interval is counted exactly, its job's start too (regression: a start made
+        # it walk the fires, and a month of minutes reported 9,999).
+        (
+            {"trigger": "interval", "minutes": 1, "start": T0 + timedelta(minutes=1)},
+            43_199,
+            "43199",
+        ),
+        # A cron is walked, up to 10,000 fire times: a lower bound, said so.
+        ({"trigger": "cron", "minute": "*"}, 9_999, "at least 9,999"),
+        ({"trigger": "cron", "minute": "0"}, 719, "719"),
+    ],
+)
+def test_a_month_long_backlog_counts_exactly_or_says_at_least(
+    trigger: dict[str, Any], missed: int, said: str
+) -> None:
+    clock = FakeClock(T0 + timedelta(seconds=30))
+    with inline_scheduler(clock, MemoryStore()) as (scheduler, events):
+        scheduler.add_job("tests.jobs_for_tests:noop", id="j", **trigger)
+        clock.advance(timedelta(days=30))
+        scheduler.process_due()
+        (event,) = events.of(EventKind.JOB_MISSED, "j")
+        assert event.missed == missed
+        (row,) = [run for run in scheduler.history("j") if run.outcome is Outcome.MISSED]
+        assert (row.error_message or "").startswith(f"{said} fire time(s) missed")

@@ -66,6 +66,7 @@ from ._model import (
 )
 from ._planning import (
     epoch_us,
+    missed_count,
     missed_reason,
     plan_due,
     retry_delay,
@@ -191,7 +192,8 @@ class SchedulerCore(JobTable):
             why = missed_reason(job, plan.runs)
             decision.report_missed(job.id, oldest, plan.missed, why, at=now)
             if self.records:
-                reason = f"{plan.missed} fire time(s) missed: {why}"
+                count = missed_count(job, plan.missed, plan.runs)
+                reason = f"{count} fire time(s) missed: {why}"
                 decision.history.append(
                     RunEnd(job.id, oldest, 1, Outcome.MISSED, now, reason=reason, final=False)
                 )

@@ -310,10 +310,15 @@ def count_fires(
 ) -> int:
     """How many fire times lie in (after, until], counting at most *limit*.
 
-    Interval triggers are counted arithmetically, exactly, however many there are.
+    Interval triggers are counted arithmetically, exactly, however many there are (the
+    job's *start* and *end* narrow the span: a fire outside them is no fire of the job).
     """
     exact = getattr(trigger, "count_between", None)
-    if exact is not None and start is None and end is None:
+    if exact is not None:
+        if start is not None and epoch_us(start) > epoch_us(after):
+            after = just_before(start)
+        if end is not None and epoch_us(end) < epoch_us(until):
+            until = end
         return int(exact(after, until))
     count = 0
     until_us = epoch_us(until)
@@ -526,6 +531,15 @@ def within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
     if oldest is None or epoch_us(dropped[0]) < epoch_us(oldest):
         oldest = dropped[0]
     return FirePlan(kept, plan.missed + len(dropped), None, oldest)
+
+
+def missed_count(job: Job, missed: int, runs: tuple[datetime, ...]) -> str:
+    """*missed*, as the history's missed row says it: a trigger counted by walking its
+    fire times stops at :data:`COUNT_LIMIT` of them (a month of a cron every minute is
+    43,200), so a backlog that reached it is "at least" so many."""
+    if missed + len(runs) >= COUNT_LIMIT and getattr(job.trigger, "count_between", None) is None:
+        return f"at least {missed:,}"
+    return str(missed)
 
 
 def missed_reason(job: Job, runs: tuple[datetime, ...]) -> str:
