@@ -99,6 +99,9 @@ def test_fire_times(expression: str, expected: list[str | None]) -> None:
         ("* * * jan-dec/x *", "month", "JAN-DEC/X", "expected a value"),
         ("@reboot", None, "@reboot", "start-up"),
         ("@fortnightly", None, "@fortnightly", "unknown alias"),
+        # An alias is the whole expression (it was called an unknown alias).
+        ("@daily *", None, "*", "@daily is a whole expression"),
+        ("@HOURLY 5", None, "5", "@HOURLY is a whole expression"),
     ],
 )
 def test_invalid_expressions_name_field_and_token(

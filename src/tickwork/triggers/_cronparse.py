@@ -415,6 +415,15 @@ def parse_cron(expression: str, hash_key: str | None = None) -> CronFields:
                     text,
                     "@reboot has no fire times; run the job at start-up instead",
                 )
+            head, _, rest = text.partition(" ")
+            if rest and head.lower() in ALIASES:
+                # "@daily *": an alias is the whole expression, not a first field.
+                raise _fail(
+                    expression,
+                    None,
+                    rest,
+                    f"{head} is a whole expression: nothing may follow it",
+                )
             known = ", ".join(ALIASES)
             raise _fail(expression, None, text, f"unknown alias (expected one of {known})")
         text = alias
