@@ -458,7 +458,7 @@ def test_a_shared_store_tells_its_processes_and_broken_jobs(tmp_path: Path) -> N
     store.maintain(T0)
     claim_run(store)
     with dbfile.connect(path) as conn:
-        conn.execute("UPDATE jobs SET broken = 'no such trigger' WHERE id = 'b'")
+        conn.execute("""UPDATE jobs SET trigger = '{"type": "lunar"}' WHERE id = 'b'""")
     reader = SQLiteStore(path)
     text = render_store(reader, now=T0)
     assert value(text, "tickwork_processes") == 1
@@ -475,6 +475,45 @@ def test_a_shared_store_tells_its_processes_and_broken_jobs(tmp_path: Path) -> N
     assert value(later, "tickwork_process_up", process=store.owner) == 0  # silent since
     store.close()
     reader.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_row_nothing_has_loaded_that_does_not_decode_counts_as_broken(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Regression: a row another version wrote (a trigger type this one does not know)
+    counted as a healthy job, with a next fire time, until something loaded it; the
+    command line's jobs and check called it broken."""
+    lunar = """UPDATE {}jobs SET trigger = '{{"type": "lunar"}}' WHERE id = 'b'"""
+    if kind == "sqlite":
+        path = tmp_path / "jobs.db"
+        writer = SQLiteStore(path)
+        writer.add_jobs([make_job("a"), make_job("b")])
+        writer.close()
+        with dbfile.connect(path) as conn:
+            conn.execute(lunar.format(""))
+        reader: Any = SQLiteStore(path)
+    else:
+        import psycopg
+
+        from tickwork.stores import PostgresStore
+
+        schema = request.getfixturevalue("pg_tables")
+        writer = PostgresStore(pg.dsn(), schema=schema)
+        writer.add_jobs([make_job("a"), make_job("b")])
+        writer.close()
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            conn.execute(lunar.format(f'"{schema}".'))
+        reader = PostgresStore(pg.dsn(), schema=schema)
+    try:
+        for _ in range(2):  # (the second scrape reads the mark the first one made)
+            text = render_store(reader, now=T0)
+            assert value(text, "tickwork_broken_jobs") == 1
+            assert value(text, "tickwork_job_broken", job_id="b") == 1
+            assert set(labelled(text, "tickwork_next_fire_timestamp_seconds", "job_id")) == {"a"}
+        assert "lunar" in reader.broken_jobs()["b"]
+    finally:
+        reader.close()
 
 
 def test_render_store_refuses_a_naive_now() -> None:

@@ -25,6 +25,7 @@ import gc
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
@@ -208,6 +209,8 @@ def _import_client() -> None:
 # -- families shared by a scheduler and a store ------------------------------------------
 
 _JOB = ("job_id",)
+#: The stores whose rows a scrape has decoded once (:func:`_broken`).
+_DECODED: weakref.WeakSet[JobStore] = weakref.WeakSet()
 
 
 def _schedule_families(schedules: list[JobSchedule]) -> list[MetricFamily]:
@@ -499,13 +502,26 @@ def _run_tallies(store: JobStore) -> tuple[list[tuple[str, str, int]], list[tupl
     return [(job, outcome, n) for job, outcome, n, _ in counts], last
 
 
+def _broken(store: JobStore) -> dict[str, str]:
+    """The broken jobs of *store*. A store of rows marks a row broken when it loads it;
+    the job families read the rows' columns alone, so a row nothing has loaded yet (one
+    that does not decode: a trigger type this version does not know) would count as a
+    healthy job. The first scrape of a store object therefore loads its jobs once, as
+    ``tickwork jobs`` and ``check`` do; after that, the rows' marks, which every
+    scheduler loading or syncing a row keeps up to date."""
+    if store not in _DECODED and hasattr(store, "mark_broken"):
+        store.get_jobs()
+        _DECODED.add(store)
+    return store.broken_jobs()
+
+
 def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
     """The metric families a store alone can tell (what :func:`render_store` writes)."""
     if now.utcoffset() is None:
         raise TypeError(f"now must be an aware datetime, got {now!r}")
+    broken = _broken(store)  # (first: it may mark rows, which the job families leave out)
     families = _store_schedule_families(store)
     counts, last = _run_tallies(store)
-    broken = store.broken_jobs()
     families += [
         MetricFamily("tickwork_history_runs", "gauge",
                      "Runs in the history the store keeps, by job and outcome.",
