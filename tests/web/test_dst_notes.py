@@ -107,3 +107,18 @@ def test_a_gap_shifted_cron_fire_says_so_and_an_interval_fire_does_not() -> None
     cron = CronTrigger("30 2 * * *", timezone="Europe/Berlin").next_times(now, 1)
     assert "wall times 02:00-03:00 did not exist" in dst_notes(cron, now)[0]
     assert GAP not in dst_notes(cron, now, wall=False)[0]
+
+
+def test_a_late_jobs_first_fire_is_compared_with_the_instant_before_it() -> None:
+    """Regression: a job late since March, looked at in November (EDT then, EST now),
+    had its first listed fire (9 March, EST like the instants around it) noted as "DST
+    ends before this fire": compared with now's offset, not the fire before it."""
+    trigger = CronTrigger("30 1 * * *", timezone="America/New_York")
+    times = trigger.next_times(datetime(2024, 3, 8, 12, 0, tzinfo=UTC), 3)
+    now = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+    assert [f"{t:%m-%d %z}" for t in times] == ["03-09 -0500", "03-10 -0500", "03-11 -0400"]
+    assert dst_notes(times, now)[:2] == ["", ""]
+    assert "-05:00 → -04:00" in dst_notes(times, now)[2]
+    # A first fire still ahead is compared with now, as before.
+    ahead = trigger.next_times(datetime(2024, 11, 2, 12, 0, tzinfo=UTC), 2)
+    assert "-04:00 → -05:00" in dst_notes(ahead, datetime(2024, 11, 1, 12, 0, tzinfo=UTC))[1]

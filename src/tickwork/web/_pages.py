@@ -371,7 +371,8 @@ def _offset_text(offset: timedelta | None) -> str:
 
 def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) -> list[str]:
     """A note for each fire time (empty when there is nothing to say): where its UTC
-    offset differs from the previous fire's (for the first, from now's in its zone);
+    offset differs from the previous fire's (for the first, from now's in its zone, or
+    for a first fire already past, a late job's, from the instant before it);
     where its wall time happens twice (a fall-back overlap), and which pass it is, for
     any trigger (the note is about the time shown); and, for a trigger of wall-clock
     times (*wall*: cron, calendar; not an interval of elapsed time), where it falls
@@ -380,7 +381,12 @@ def dst_notes(times: Sequence[datetime], now: datetime, *, wall: bool = True) ->
     previous: datetime | None = None
     for moment in times:
         zone = moment.tzinfo
-        before = previous if previous is not None else now.astimezone(zone)
+        before = previous
+        if before is None:
+            # (A late job's first fire is past: no change of offset comes between now
+            # and it, so it is compared with the instant before it.)
+            before = now if now < moment else instants_before(moment)
+            before = before.astimezone(zone)
         said: list[str] = []
         old, new = before.utcoffset(), moment.utcoffset()
         if old != new:
