@@ -8,6 +8,7 @@ a ``MemoryStore``, a ``SQLiteStore`` file and a ``PostgresStore`` where it matte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -180,6 +181,64 @@ def test_a_refused_failure_handler_leaves_nothing_added(
     # The corrected call goes through (the refused one left no "main" behind).
     sched.add_job(NOTED, "cron", "0 * * * *", id="main", on_failure=FAILING)
     assert sched.get_job("main.on_failure") is not None
+
+
+@pytest.mark.parametrize("upstreams", [["orders"], ["orders", "stock"]])
+def test_a_handler_that_runs_after_other_jobs_is_refused_by_id(
+    sched: Scheduler, upstreams: list[str]
+) -> None:
+    # Shared by id, it would become a fan-in: run only when all its upstreams fail in
+    # one slot, so never for one job's failure alone (nor, any more, for the first's).
+    sched.add_job(NOTED, "cron", "0 * * * *", id="orders")
+    sched.add_job(NOTED, "cron", "0 * * * *", id="stock")
+    sched.add_job(NOTED, after=upstreams, on="failure", id="alert")
+    added: list[Any] = []
+    sched.add_listener(added.append, EventKind.JOB_ADDED | EventKind.JOB_MODIFIED)
+    with pytest.raises(ValueError, match="cannot share that job") as refused:
+        sched.add_job(FAILING, "cron", "0 * * * *", id="prices", on_failure="alert")
+    message = str(refused.value)
+    for part in (
+        "job 'prices': on_failure='alert'",
+        f"'alert' already runs after {upstreams!r}",
+        "would become a fan-in that runs only when all of them fail in one slot",
+        "on_failure=<a function or 'module:function'>",
+        "scheduler.on_failure(callback)",
+    ):
+        assert part in message
+    assert sorted(job.id for job in sched.get_jobs()) == ["alert", "orders", "stock"]
+    alert = sched.get_job("alert")
+    assert alert is not None
+    assert alert.after == tuple(upstreams)
+    assert added == []
+    # A fan-in of failures made on purpose is no handler of one job either.
+    sched.add_job(FAILING, "cron", "0 * * * *", id="prices")
+    sched.modify_job("alert", after=[*upstreams, "prices"])
+    with pytest.raises(ValueError, match=re.escape(f"already runs after {upstreams!r}; made")):
+        sched.add_job(FAILING, "cron", "0 * * * *", id="prices", on_failure="alert",
+                      replace_existing=True)  # fmt: skip
+
+
+def test_a_batch_that_shares_a_handler_by_id_is_refused_whole(sched: Scheduler) -> None:
+    sched.add_job(NOTED, EventTrigger("page"), id="alert")  # (no upstream: it may handle one)
+    entries = [{"func": FAILING, "trigger": "cron", "expression": "0 * * * *", "id": job_id,
+                "on_failure": "alert"} for job_id in ("orders", "prices")]  # fmt: skip
+    refused = r"jobs\[1\] \(id 'prices'\): job 'prices': on_failure='alert' cannot share"
+    with pytest.raises(ValueError, match=refused):
+        sched.add_jobs(entries)
+    assert [job.id for job in sched.get_jobs()] == ["alert"]
+    alert = sched.get_job("alert")
+    assert alert is not None
+    assert alert.after == ()
+    # One job may take it: the event job then also runs after that job's failures.
+    sched.add_jobs(entries[:1])
+    alert = sched.get_job("alert")
+    assert alert is not None
+    assert (alert.after, alert.on.value) == (("orders",), "failure")
+    sched.open()
+    run_until(sched, T0 + timedelta(minutes=30))  # (orders fails at 00:00)
+    sched.emit("page", "manual")
+    sched.process_due()
+    assert [(run[0], run[2]) for run in RUNS] == [("alert", None), ("alert", "manual")]
 
 
 def test_a_failure_handler_a_file_cannot_keep_leaves_nothing_added(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tickwork import (
     Outcome,
     RetryPolicy,
     Scheduler,
+    StoreError,
     UpstreamTrigger,
     trigger_from_dict,
 )
@@ -220,15 +222,26 @@ def test_on_failure_adds_a_handler_job_that_repairs_and_the_next_run_succeeds(
     assert [at for _, at, _ in runs_of("sync.on_failure")] == [T0 + seconds(MINUTE)]
 
 
-def test_on_failure_with_a_job_id_makes_that_job_run_after_failures(sched: Scheduler) -> None:
-    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
-    sched.add_job(f"{J}:repair", after="a", on="failure", id="mend")
+def test_on_failure_with_the_id_of_a_job_with_no_upstream_makes_it_the_handler(
+    sched: Scheduler,
+) -> None:
+    chain_jobs.BROKEN.add("b")
+    sched.add_job(f"{J}:repair", "cron", "0 0 1 7 *", id="mend")  # (a yearly job of its own)
     sched.add_job(f"{J}:flaky", "interval", minutes=1, id="b", on_failure="mend")
     mend = sched.get_job("mend")
     assert mend is not None
-    assert mend.after == ("a", "b")
+    assert (mend.after, mend.on) == (("b",), ChainOn.FAILURE)
+    # The start-up code adding it again changes nothing.
+    sched.add_job(f"{J}:flaky", "interval", minutes=1, id="b", on_failure="mend",
+                  replace_existing=True)  # fmt: skip
+    mend = sched.get_job("mend")
+    assert mend is not None
+    assert mend.after == ("b",)
     with pytest.raises(JobLookupError, match="'missing'"):
         sched.add_job(f"{J}:step", "interval", minutes=1, id="c", on_failure="missing")
+    sched.open()
+    advance(sched, MINUTE)
+    assert [at for _, at, _ in runs_of("mend")] == [T0 + seconds(MINUTE)]
 
 
 def test_the_scheduler_wide_failure_hook_sees_failures_and_a_failing_hook_is_not_fatal(
@@ -328,6 +341,128 @@ def test_detaching_keeps_a_scheduled_dependant_and_removes_one_that_could_not_ru
         job = sched.get_job(job_id)
         assert job is not None
         assert job.after == ()
+
+
+def _graph_events(sched: Scheduler) -> list[tuple[str, str | None, str | None]]:
+    seen: list[tuple[str, str | None, str | None]] = []
+    sched.add_listener(
+        lambda event: seen.append((event.kind.name, event.job_id, event.reason)),
+        EventKind.JOB_REMOVED | EventKind.JOB_MODIFIED,
+    )
+    return seen
+
+
+@pytest.mark.parametrize("c_after", [["a", "b"], ["b", "a"]])
+def test_detaching_a_diamond_removes_each_dependant_left_with_nothing_to_start_it(
+    sched: Scheduler, c_after: list[str]
+) -> None:
+    # b loses its only upstream and goes; so c loses a *and* b, and goes too. The plan
+    # is worked out to the end before anything changes.
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after=c_after, id="c")
+    seen = _graph_events(sched)
+    sched.remove_job("a", detach=True)
+    assert sched.get_jobs() == []
+    orphan = "left with neither an upstream nor a trigger of its own"
+    assert seen == [
+        ("JOB_REMOVED", "c", orphan),
+        ("JOB_REMOVED", "b", orphan),
+        ("JOB_REMOVED", "a", None),
+    ]
+
+
+def test_detaching_a_diamond_keeps_a_dependant_with_another_upstream(sched: Scheduler) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="x")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after=["a", "b", "x"], id="c")
+    seen = _graph_events(sched)
+    sched.remove_job("a", detach=True)
+    assert sorted((job.id, job.after) for job in sched.get_jobs()) == [("c", ("x",)), ("x", ())]
+    assert seen == [
+        ("JOB_MODIFIED", "c", "its upstreams 'a', 'b' were removed"),
+        ("JOB_REMOVED", "b", "left with neither an upstream nor a trigger of its own"),
+        ("JOB_REMOVED", "a", None),
+    ]
+    sched.open()
+    advance(sched, MINUTE)
+    assert sorted(job for job, _, _ in chain_jobs.RUNS) == ["c", "x"]  # c runs after x
+
+
+@pytest.mark.parametrize("c_after", [["a", "b"], ["b", "a"]])
+def test_cascading_over_a_diamond_removes_each_job_once(
+    sched: Scheduler, c_after: list[str]
+) -> None:
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after=c_after, id="c")
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="x")
+    sched.add_job(f"{J}:step", after=["c", "x"], id="d")
+    seen = _graph_events(sched)
+    sched.remove_job("a", cascade=True)
+    assert [job.id for job in sched.get_jobs()] == ["x"]
+    # Each job after the ones that run before it: the last upstream goes last.
+    assert seen == [
+        ("JOB_REMOVED", "d", "removed with its upstream 'a' (cascade=True)"),
+        ("JOB_REMOVED", "c", "removed with its upstream 'a' (cascade=True)"),
+        ("JOB_REMOVED", "b", "removed with its upstream 'a' (cascade=True)"),
+        ("JOB_REMOVED", "a", None),
+    ]
+
+
+def _stored_graph(path: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """The jobs of the file *path* and their upstreams, as another process reads them."""
+    store = SQLiteStore(path)
+    try:
+        return sorted((job.id, job.after) for job in store.get_jobs())
+    finally:
+        store.close()
+
+
+def test_a_removal_that_fails_part_way_changes_nothing(tmp_path: Path) -> None:
+    class FullDisk(SQLiteStore):
+        """Fails the last write of a removal (the job asked for goes last)."""
+
+        def remove_job(self, job_id: str) -> None:
+            if job_id == "a":
+                raise StoreError("disk full")
+            super().remove_job(job_id)
+
+    path = tmp_path / "full.db"
+    sched = Scheduler(clock=FakeClock(T0), store=FullDisk(path), timezone=UTC)
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="x")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", after=["a", "b", "x"], id="c")
+    graph = [("a", ()), ("b", ("a",)), ("c", ("a", "b", "x")), ("x", ())]
+    seen = _graph_events(sched)
+    for how in ({"detach": True}, {"cascade": True}):
+        with pytest.raises(StoreError, match="disk full"):
+            sched.remove_job("a", **how)
+        assert sorted((job.id, job.after) for job in sched.get_jobs()) == graph
+        assert _stored_graph(path) == graph
+    assert seen == []
+    sched.shutdown()
+
+
+def test_a_detach_that_cannot_load_a_dependant_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    sched = Scheduler(clock=FakeClock(T0), store=SQLiteStore(path), timezone=UTC)
+    sched.add_job(f"{J}:step", "interval", minutes=1, id="a")
+    sched.add_job(f"{J}:step", after="a", id="b")
+    sched.add_job(f"{J}:step", "interval", minutes=1, after="a", id="kept")
+    sched.shutdown()
+    # (Its function no longer imports: it stays stored, and cannot be loaded.)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE jobs SET func_ref = 'retired_module:job' WHERE id = 'kept'")
+    conn.close()
+    again = Scheduler(clock=FakeClock(T0), store=SQLiteStore(path), timezone=UTC)
+    with pytest.raises(JobLookupError, match=r"job 'kept' runs after 'a' and cannot be loaded"):
+        again.remove_job("a", detach=True)
+    assert sorted(job.id for job in again.get_jobs()) == ["a", "b"]
+    assert [job_id for job_id, _ in _stored_graph(path)] == ["a", "b", "kept"]
+    again.shutdown()
 
 
 # -- stores -----------------------------------------------------------------------------

@@ -3,10 +3,10 @@ job and its failure handler together).
 
 A mixin of :class:`~tickwork._engine.Engine`, kept apart so the engine module stays
 small. While a batch runs, the engine's ``add_job`` checks and builds each job as
-always but leaves the writes to the batch (``Engine._batch_writes``): they are made
-together, in one store transaction, once every job of the batch has been accepted; a
-job refused on the way undoes the jobs the core took in before it, and nothing is
-written or reported.
+always but leaves the writes to the batch (``Engine._batch_writes``; an existing job
+named as a failure handler, changed, too): they are made together, in one store
+transaction, once every job of the batch has been accepted; a job refused on the way
+undoes what the core took in before it, and nothing is written or reported.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class JobBatches(Machine):
 
     _batch: list[tuple[str, Job | None]] | None
     _batch_events: list[Event]
-    _batch_writes: tuple[list[Job], list[Job]]
+    _batch_writes: tuple[list[Job], list[Job], list[Job]]
     _batch_ids: set[str]
     _batch_edges: dict[str, tuple[tuple[str, ...], ChainOn]]
     #: The thread whose batch runs (None: none does).
@@ -90,7 +90,7 @@ class JobBatches(Machine):
             self._load_early()
             self._batch, self._batch_events = [], []
             self._batch_owner = threading.get_ident()
-            self._batch_writes = ([], [])
+            self._batch_writes = ([], [], [])
             self._batch_ids = {kw["id"] for _, kw in calls if isinstance(kw.get("id"), str)}
             # Jobs that replace none are built before the write lock is taken (building
             # is Python, tens of µs a job: other processes' claims waited for it).
@@ -107,11 +107,13 @@ class JobBatches(Machine):
                     else:
                         added = [self.add_job(*args, **kw) for args, kw in calls]
                     with self._store.transaction():
-                        new, replaced = self._batch_writes
+                        new, replaced, changed = self._batch_writes
                         if new:
                             self._store.add_jobs(new)
                         if replaced:
                             self._store.add_jobs(replaced, replace=True)
+                        for job in changed:  # (a handler: its fire state stays the store's)
+                            self._store.update_job(job, schedule=False)
             except BaseException:
                 for job_id, previous in reversed(self._batch):
                     if previous is None:
@@ -122,7 +124,7 @@ class JobBatches(Machine):
             finally:
                 events, self._batch, self._batch_events = self._batch_events, None, []
                 self._batch_owner = None
-                self._batch_writes = ([], [])
+                self._batch_writes = ([], [], [])
                 self._batch_ids, self._batch_edges = set(), {}
                 self._chains.changed()
         self._emit(events)

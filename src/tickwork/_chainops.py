@@ -1,5 +1,6 @@
 """The engine's operations on chains: checking ``after=``, ``on_failure=`` handlers,
-and the scheduler-wide failure hook (``Scheduler.on_failure``).
+removing jobs others run after (``remove_job``, ``remove_all_jobs``), and the
+scheduler-wide failure hook (``Scheduler.on_failure``).
 
 A mixin of :class:`~tickwork._engine.Engine` (kept apart so the engine module stays
 small); it uses the engine's lock, lookups and ``add_job``/``modify_job``.
@@ -12,12 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._chains import check_after, failure_handler
+from ._chains import check_after, dependants, failure_handler, removal_plan
 from ._core import REMOVED_BEFORE_START
 from ._errors import JobLookupError
 from ._events import Event, EventKind
 from ._machine import Machine
-from ._model import ChainOn, ConflictPolicy
+from ._model import ChainOn, ConflictPolicy, evolve
 from .triggers import Trigger, UpstreamTrigger
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ _FAILURES = EventKind.JOB_FAILED | EventKind.JOB_INTERRUPTED
 class ChainOps(Machine):
     """Chain operations of the engine (see the module docstring)."""
 
+    _batch: list[tuple[str, Job | None]] | None
+    _batch_events: list[Event]
+    _batch_writes: tuple[list[Job], list[Job], list[Job]]
     _batch_ids: set[str]
     _batch_edges: dict[str, tuple[tuple[str, ...], ChainOn]]
 
@@ -43,7 +47,7 @@ class ChainOps(Machine):
 
         def _find(self, job_id: str) -> Job | None: ...
 
-        def _job(self, job_id: str) -> Job: ...
+        def _job(self, job_id: str, *, fresh: bool = False) -> Job: ...
 
         def add_job(self, /, func: Any, *args: Any, **kwargs: Any) -> Job: ...
 
@@ -51,11 +55,112 @@ class ChainOps(Machine):
 
         def get_jobs(self, tag: str | None = None, *, paused: bool | None = None) -> list[Job]: ...
 
-        def remove_job(
-            self, job_id: str, *, cascade: bool = False, detach: bool = False
-        ) -> None: ...
-
         def _require_open(self) -> None: ...
+
+        def _load_early(self) -> None: ...
+
+    def remove_job(self, job_id: str, *, cascade: bool = False, detach: bool = False) -> None:
+        """Remove a job. Its runs in progress finish; its runs not started yet (pending
+        retries too) are reported skipped.
+
+        A job that others run after (``after=``) is removed only with ``cascade=True``
+        (they are removed too, and the jobs after them) or ``detach=True`` (they stay,
+        without it as an upstream; one left with neither an upstream nor a trigger of
+        its own is removed, and the jobs after it lose it in turn); else ``ChainError``
+        names them. All of it or nothing: every job the removal touches is looked up
+        before any is changed, and a store with transactions makes the changes in one.
+        """
+        with self._lock:
+            self._require_open()
+            edges = self._chains.edges()
+            if not dependants(edges, job_id):
+                removal_plan(edges, job_id, cascade=cascade, detach=detach)  # (the flags)
+                if job_id not in self._core and self._link.partial:
+                    # Stored by another process and not seen here yet, or broken: the
+                    # store knows it (and raises JobLookupError if it does not).
+                    self._store.remove_job(job_id)
+                else:
+                    self._job(job_id)
+                    self._store.remove_job(job_id)
+                removed: list[tuple[str, str | None]] = [(job_id, None)]
+                changed: list[tuple[Job, str]] = []
+            else:
+                # (A shared store's jobs are loaded before its transaction, not in it; the
+                # graph is read again inside: another process may have changed it.)
+                self._load_early()
+                with self._store.transaction():
+                    removed, changed = self._removal(job_id, cascade=cascade, detach=detach)
+                    for job, _ in changed:
+                        self._store.update_job(job, schedule=False)
+                    for other, _ in removed:  # (the job asked for last)
+                        self._store.remove_job(other)
+            # Written: now this process's own view follows.
+            now = self._clock.now()
+            events = []
+            for job, why in changed:
+                self._link.keep(job)
+                events.append(Event(kind=EventKind.JOB_MODIFIED, at=now, job_id=job.id,
+                                    scheduled_at=job.next_fire, reason=why))  # fmt: skip
+            if changed:
+                self._router.invalidate()
+            for other, reason in removed:
+                events.append(
+                    Event(kind=EventKind.JOB_REMOVED, at=now, job_id=other, reason=reason)
+                )
+                # Its runs not started yet (queued, waiting, to retry) do not start.
+                withdrawn = self._stop_queued(other, REMOVED_BEFORE_START)
+                events += [] if withdrawn is None else withdrawn.events
+                self._core.discard(other)
+            if len(removed) > 1 or changed:
+                self._chains.changed()
+        self._emit(events)
+
+    def _removal(
+        self, job_id: str, *, cascade: bool, detach: bool
+    ) -> tuple[list[tuple[str, str | None]], list[tuple[Job, str]]]:
+        """What :meth:`remove_job` writes (lock held): the jobs to remove, the one asked
+        for last, each with the reason its event gives; and the jobs that stay, changed,
+        each with its reason. Every one is looked up here, before anything is written:
+        one that is missing (or, to be changed, cannot be loaded) raises."""
+
+        def loaded(other: str) -> Job:
+            job = self._find(other)
+            if job is None:
+                why = self._store.broken_jobs().get(other, "it is not stored")
+                raise JobLookupError(
+                    f"job {other!r} runs after {job_id!r} and cannot be loaded ({why}): "
+                    f"fix or remove it first, or remove {job_id!r} with cascade=True"
+                )
+            return job
+
+        def has_trigger(other: str) -> bool:
+            return not isinstance(loaded(other).trigger, UpstreamTrigger)
+
+        edges = self._chains.edges()
+        gone, kept = removal_plan(
+            edges, job_id, cascade=cascade, detach=detach, has_trigger=has_trigger
+        )
+        for other in gone:
+            if self._find(other) is None and not (
+                self._link.partial and other in self._store.broken_jobs()
+            ):
+                raise JobLookupError(f"no job with id {other!r}")
+        changed = []
+        for other, ups in kept:
+            loaded(other)
+            job = self._job(other, fresh=True)
+            lost = [repr(up) for up in edges[other][0] if up in gone]
+            why = (
+                f"its upstream {lost[0]} was removed"
+                if len(lost) == 1
+                else f"its upstreams {', '.join(lost)} were removed"
+            )
+            changed.append((evolve(job, after=ups), why))
+        if cascade:
+            why = f"removed with its upstream {job_id!r} (cascade=True)"
+        else:
+            why = "left with neither an upstream nor a trigger of its own"
+        return [(other, None if other == job_id else why) for other in gone], changed
 
     def remove_all_jobs(self) -> None:
         """Remove every job, broken ones too: in one store write when no job runs after
@@ -149,5 +254,28 @@ class ChainOps(Machine):
                 f"job {job_id!r}: on_failure={existing!r} names a job that runs on "
                 f"{other.on.value!r} of {list(other.after)!r}, not on failure"
             )
-        if job_id not in other.after:
-            self.modify_job(existing, after=(*other.after, job_id), on=ChainOn.FAILURE)
+        others = [up for up in other.after if up != job_id]
+        if others:
+            # Run after this job too, it would be a fan-in: started only when all of its
+            # upstreams fail in the same slot, so never for one failure alone.
+            raise ValueError(
+                f"job {job_id!r}: on_failure={existing!r} cannot share that job: "
+                f"{existing!r} already runs after {others!r}; made to run after "
+                f"{job_id!r} too, it would become a fan-in that runs only when all of them "
+                "fail in one slot. Give each job its own handler (on_failure=<a function "
+                "or 'module:function'>), or use scheduler.on_failure(callback) for all jobs"
+            )
+        if other.after:
+            return  # (already its handler: the job added again, at each start)
+        # Changed with the batch the job is added in (undone with it, if it fails):
+        # written with it, and reported once it is.
+        assert self._batch is not None
+        self._check_after(existing, (job_id,), on=ChainOn.FAILURE)
+        self._batch.append((existing, other))
+        job = evolve(self._job(existing, fresh=True), after=(job_id,), on=ChainOn.FAILURE)
+        self._batch_edges[existing] = (job.after, job.on)
+        self._batch_writes[2].append(job)
+        self._link.keep(job)
+        self._router.invalidate()
+        self._batch_events.append(Event(kind=EventKind.JOB_MODIFIED, at=self._clock.now(),
+                                        job_id=existing, scheduled_at=job.next_fire))  # fmt: skip

@@ -26,6 +26,7 @@ functions over the edges, :func:`find_cycle` and :func:`dependants`.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -132,10 +133,22 @@ def check_after(
 
 
 def removal_plan(
-    edges: Edges, job_id: str, *, cascade: bool, detach: bool
+    edges: Edges,
+    job_id: str,
+    *,
+    cascade: bool,
+    detach: bool,
+    has_trigger: Callable[[str], bool] = lambda _: True,
 ) -> tuple[list[str], list[tuple[str, tuple[str, ...]]]]:
-    """What removing *job_id* takes: (the jobs to remove, dependants first, ending with
-    *job_id*; the jobs that lose it as an upstream, with their remaining upstreams).
+    """What removing *job_id* takes, worked out to the end before anything changes:
+    (the jobs to remove, each before the jobs it runs after, ending with *job_id*; the
+    jobs that stay and lose upstreams, each with the upstreams it keeps).
+
+    With *detach*, a dependant left with no upstream that has no trigger of its own
+    (*has_trigger* says) could never run again: it goes too, and so on down the graph.
+    A job after several of the jobs that go loses them all at once (a diamond: ``b``
+    after ``a``, ``c`` after ``a`` and ``b``; removing ``a`` removes ``b``, and ``c``
+    loses both).
 
     Raises ``ChainError`` naming the dependants when there are some and neither
     *cascade* nor *detach* is asked for."""
@@ -145,26 +158,54 @@ def removal_plan(
     direct = dependants(edges, job_id)
     if not direct:
         return [job_id], []
-    if detach:
-        return [job_id], [
-            (dep, tuple(up for up in edges[dep][0] if up != job_id)) for dep in direct
-        ]
-    if not cascade:
+    if not cascade and not detach:
         raise ChainError(
             f"job {job_id!r} cannot be removed: {', '.join(map(repr, direct))} run(s) after "
             "it; pass cascade=True to remove them too, or detach=True to keep them without it"
         )
+    after: dict[str, list[str]] = {}  # each job -> the jobs that run after it
+    for other, (ups, _) in sorted(edges.items()):
+        for up in ups:
+            after.setdefault(up, []).append(other)
+    # To a fixed point: each job that goes can leave another with nothing to start it
+    # (checked when the last of its upstreams goes).
+    gone = {job_id}
+    todo = [job_id]
+    while todo:
+        for other in after.get(todo.pop(), ()):
+            if other in gone:
+                continue
+            if cascade or (gone.issuperset(edges[other][0]) and not has_trigger(other)):
+                gone.add(other)
+                todo.append(other)
+    kept = [
+        (other, tuple(up for up in ups if up not in gone))
+        for other, (ups, _) in sorted(edges.items())
+        if other not in gone and not gone.isdisjoint(ups)
+    ]
+    return _downstream_first(edges, after, gone), kept
+
+
+def _downstream_first(edges: Edges, after: Mapping[str, list[str]], ids: set[str]) -> list[str]:
+    """*ids* in an order where each job comes before the jobs it runs after (ties by
+    id), from *edges* and the jobs that run *after* each: the one they all run after
+    comes last."""
+    # Kahn's sort, from the far end: a job is free once no job left runs after it.
+    waiting = {job_id: sum(other in ids for other in after.get(job_id, ())) for job_id in ids}
+    free = [job_id for job_id, count in waiting.items() if not count]
+    heapq.heapify(free)
     order: list[str] = []
-    seen = {job_id}
-    stack = [job_id]
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        for dep in dependants(edges, node):
-            if dep not in seen:
-                seen.add(dep)
-                stack.append(dep)
-    return list(reversed(order)), []
+    while free:
+        job_id = heapq.heappop(free)
+        order.append(job_id)
+        for up in edges[job_id][0] if job_id in edges else ():
+            if up in waiting:
+                waiting[up] -= 1
+                if not waiting[up]:
+                    heapq.heappush(free, up)
+    if len(order) < len(ids):  # (only in a cycle, which add_job refuses)
+        order += sorted(ids.difference(order))
+    return order
 
 
 def failure_handler(job_id: str, handler: object, exists: Callable[[str], bool]) -> str | None:

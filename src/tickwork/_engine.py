@@ -19,10 +19,9 @@ from typing import Any
 
 from ._batches import JobBatches
 from ._chainops import ChainOps
-from ._chains import removal_plan
 from ._checks import flags, job_id_arg, jobs_query, new_job_id, storable, whole
 from ._clock import Clock
-from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, Decision
+from ._core import PAUSED_BEFORE_START, Decision
 from ._decorators import JobDecorators
 from ._emit import encode_payload
 from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
@@ -116,8 +115,9 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         # While add_jobs runs: (job id, job it replaced) for a rollback, and its events.
         self._batch: list[tuple[str, Job | None]] | None = None
         self._batch_events: list[Event] = []
-        # Jobs add_jobs stores in one go: (new, replacing an existing one).
-        self._batch_writes: tuple[list[Job], list[Job]] = ([], [])
+        # Jobs add_jobs stores in one go: (new, replacing an existing one, an existing
+        # one changed: a failure handler named by id).
+        self._batch_writes: tuple[list[Job], list[Job], list[Job]] = ([], [], [])
         # While add_jobs runs: its ids (upstreams may be added later in the batch) and
         # the edges of its chained jobs (not in the store until the batch is written).
         self._batch_ids: set[str] = set()
@@ -201,7 +201,8 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 start it (``"success"``, the default; ``"failure"``; ``"any"``).
             on_failure: a function or ``"module:function"`` reference, added as the job
                 ``"<id>.on_failure"`` with ``after=id, on="failure"``; or the id of an
-                existing job, which then also runs after this one fails.
+                existing job that runs after no other job, which then also runs after
+                this one fails (one that does would become a fan-in: ``ValueError``).
             paused, pause_note: add the job paused.
             conflict: :class:`~tickwork.ConflictPolicy` for an existing id (default
                 ``"raise"``); ``replace_existing=True`` means ``"replace"``. A replaced
@@ -651,41 +652,6 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             return self._attach(job)
         return self._saved(saved)
 
-    def remove_job(self, job_id: str, *, cascade: bool = False, detach: bool = False) -> None:
-        """Remove a job. Its runs in progress finish; its runs not started yet (pending
-        retries too) are reported skipped.
-
-        A job that others run after (``after=``) is removed only with ``cascade=True``
-        (they are removed too, and the jobs after them) or ``detach=True`` (they stay,
-        without it as an upstream; one left with neither an upstream nor a trigger of
-        its own is removed, detaching the jobs after it); else ``ChainError`` names them.
-        """
-        with self._lock:
-            self._require_open()
-            edges = self._chains.edges()
-            removed, detached = removal_plan(edges, job_id, cascade=cascade, detach=detach)
-            if edges:
-                for other, ups in detached:
-                    if ups or not isinstance(self._job(other).trigger, UpstreamTrigger):
-                        self.modify_job(other, after=ups)
-                    else:  # it could never run again
-                        self.remove_job(other, detach=True)
-                for other in removed[:-1]:
-                    self.remove_job(other, cascade=True)
-                self._chains.changed()
-            if job_id not in self._core and self._link.partial:
-                # Stored by another process and not seen here yet, or broken: the
-                # store knows it (and raises JobLookupError if it does not).
-                self._store.remove_job(job_id)
-            else:
-                self._job(job_id)
-                self._store.remove_job(job_id)
-            event = Event(kind=EventKind.JOB_REMOVED, at=self._clock.now(), job_id=job_id)
-            # Its runs not started yet (queued, waiting, to retry) do not start.
-            withdrawn = self._stop_queued(job_id, REMOVED_BEFORE_START)
-            self._core.discard(job_id)
-        self._emit([event] if withdrawn is None else [event, *withdrawn.events])
-
     def run_job_now(self, job_id: str) -> None:
         """Run a job once now, outside its schedule (its schedule is unchanged).
 
@@ -747,7 +713,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
 
     def emit_event(self, name: str, payload: Any = None) -> EmittedEvent:
         """Emit the event *name* with *payload*: run the jobs whose ``EventTrigger``
-        listens for it (``scheduler.emit``). Returns the event's record.
+        listens for it (``scheduler.emit``). Returns the event's record, as stored.
 
         *payload* must be JSON data; the jobs see it as JSON gives it back, in
         ``current_run().event.payload``. With a store shared by processes (SQLite,
@@ -770,7 +736,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             event = self._router.new_event(name, data, now)
             decision = Decision()
             running = self._state is SchedulerState.RUNNING
-            self._router.emit(event, now, decision, running=running)
+            event = self._router.emit(event, now, decision, running=running)
             self._link.persist(decision, now)  # (a job whose end passed is removed)
             # A debounced run (re)started ends before the driver would wake: wake it,
             # so that it plans that end.
