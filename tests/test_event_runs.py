@@ -178,6 +178,40 @@ def test_an_event_at_the_instant_of_a_first_fire_runs_a_microsecond_later(
     assert len({run.run_id for run in sched.history("j")}) == 2
 
 
+def test_an_event_moved_off_a_fire_never_takes_the_instant_of_a_later_event(
+    sched: Scheduler,
+) -> None:
+    # The first event's run (00:00, a cron fire's instant) moves on to 00:00:00.000001,
+    # which emit gives the second event in memory. The second must move on again, even
+    # though the first run has ended before it starts.
+    trigger = OrTrigger([CronTrigger("0 * * * *", timezone="UTC"), EventTrigger("o")])
+    sched.add_job(NOTED, trigger, id="job")
+    sched.open()
+    first, second = sched.emit("o", 1), sched.emit("o", 2)
+    assert first.emitted_at == T0 < second.emitted_at
+    sched.process_due()
+    sched.run_job_now("job")  # (its instant is free of both events' runs too)
+    sched.process_due()
+    scheduled = [run[1] for run in RUNS]
+    assert len(RUNS) == 4
+    assert len(set(scheduled)) == 4, scheduled
+    assert sorted(run[3] for run in RUNS if run[3] is not None) == [1, 2]
+    run_ids = [run.run_id for run in sched.history("job")]
+    assert len(set(run_ids)) == len(run_ids) == 4, run_ids
+
+
+def test_an_event_run_never_takes_the_instant_of_a_run_job_now(sched: Scheduler) -> None:
+    trigger = OrTrigger([CronTrigger("0 * * * *", timezone="UTC"), EventTrigger("o")])
+    sched.add_job(NOTED, trigger, id="job")
+    sched.open()
+    sched.emit("o", "event")  # 00:00, a fire: its run moves on to 00:00:00.000001
+    sched.run_job_now("job")  # 00:00:00.000001 is free of events: that is its instant
+    sched.process_due()
+    run_ids = [run.run_id for run in sched.history("job")]
+    assert len(RUNS) == 3
+    assert len(set(run_ids)) == len(run_ids) == 3, run_ids
+
+
 # -- what a payload and a filter hold -----------------------------------------------------
 
 

@@ -271,3 +271,100 @@ def test_postgres_notify_wakes_a_scheduler_for_an_event_from_outside(pg_schema: 
         scheduler.shutdown()
     assert NOTIFIED[1:] == [[7]]
     assert took < 3, f"took {took:.2f} s: woken by the poll, not by NOTIFY"
+
+
+# -- two schedulers on one store, emitting at one instant ---------------------------------
+
+#: The runs of :func:`traced`: (job id, run id, parent run ids, event payload or None).
+TRACED: list[tuple[str, str, tuple[str, ...], Any]] = []
+
+
+def traced() -> None:
+    from tickwork import current_run
+
+    run = current_run()
+    parents = tuple(sorted(up.run_id for up in run.upstream.values()))
+    TRACED.append((run.job_id, run.run_id, parents,
+                   None if run.event is None else run.event.payload))  # fmt: skip
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_objects(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """Makes store objects on one SQLite file or one PostgreSQL schema (two stand for
+    two processes); closes them after the test."""
+    from tickwork.stores import PostgresStore, SQLiteStore
+
+    made: list[Any] = []
+
+    def make() -> Any:
+        if request.param == "sqlite":
+            store: Any = SQLiteStore(tmp_path / "jobs.db")
+        else:
+            store = PostgresStore(pg.dsn(), schema=request.getfixturevalue("pg_tables"))
+        made.append(store)
+        return store
+
+    if request.param == "postgres":
+        pg.require()
+    yield make
+    for store in made:
+        store.close()
+
+
+pg_tables = pg.pg_tables
+
+
+@pytest.mark.parametrize("with_cron", [False, True], ids=["event", "cron-or-event"])
+def test_two_schedulers_emitting_at_one_instant_run_each_event_and_its_chain_once(
+    store_objects: Callable[[], Any], with_cron: bool
+) -> None:
+    """Two processes whose clocks read the same microsecond each emit an event: the
+    runs of the listening job get distinct instants (and run ids), and the job that
+    runs after it runs once after each of them (a shared instant made their two
+    hand-overs one, and one downstream run was lost on PostgreSQL). With a cron fire
+    at that instant too (an ``OrTrigger``), the first event's run moves a microsecond
+    off the fire, and the other process's event is stored clear of it."""
+    from datetime import datetime, timezone
+
+    from tickwork import CronTrigger, EventTrigger, OrTrigger, Scheduler
+    from tickwork.executors import InlineExecutor
+    from tickwork.testing import FakeClock
+
+    at = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+    TRACED.clear()
+    schedulers = [
+        Scheduler(
+            clock=FakeClock(at),
+            store=store_objects(),
+            executors={"default": InlineExecutor()},
+            timezone="UTC",
+        )
+        for _ in range(2)
+    ]
+    job = f"{__name__}:traced"
+    trigger: Any = EventTrigger("ping")
+    if with_cron:
+        trigger = OrTrigger([CronTrigger("0 12 * * *", timezone="UTC"), trigger])
+    schedulers[0].add_job(job, trigger, id="listen", start=at)
+    schedulers[0].add_job(job, after="listen", id="down")
+    try:
+        for scheduler in schedulers:
+            scheduler.open()
+        emitted = [scheduler.emit("ping", n) for n, scheduler in enumerate(schedulers)]
+        for _ in range(2):
+            for scheduler in schedulers:
+                scheduler.process_due()
+        assert len({event.emitted_at for event in emitted}) == 2
+        listen = [run for run in TRACED if run[0] == "listen"]
+        down = [run for run in TRACED if run[0] == "down"]
+        expected = [None, 0, 1] if with_cron else [0, 1]
+        assert sorted((run[3] for run in listen), key=str) == sorted(expected, key=str), listen
+        assert len({run[1] for run in listen}) == len(expected), listen
+        assert sorted(run[2] for run in down) == sorted((run[1],) for run in listen), down
+        assert len({run[1] for run in down}) == len(expected), down
+        history = schedulers[0].history("listen")
+        assert len({run.run_id for run in history}) == len(history) == len(expected)
+    finally:
+        for scheduler in schedulers:
+            scheduler.shutdown()
+        TRACED.clear()

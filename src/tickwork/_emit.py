@@ -12,9 +12,13 @@ its name. For each job that passes the trigger's filter, the trigger's policy de
 
 A run is an extra run of the job (``SchedulerCore.run_now``) whose ``scheduled_at`` is
 the event's ``emitted_at`` (unique per event in this process: see :meth:`EventRouter.
-stamp`); the event itself rides on the run request (``RunRequest.event``), added when
-the request is handed to its executor (:meth:`EventRouter.attach`), so runs that waited
-for ``max_instances`` and retries carry it too.
+stamp`; in a store of events, among all its processes: ``stores/_eventlog.py``, rule
+*Apart*), moved on a microsecond at a time while it is a fire time of the job's own or
+an instant this process gave another run of the job (:class:`_Given`): ``(job id,
+scheduled_at)`` names one run. The event itself rides on the run request
+(``RunRequest.event``), added when the request is handed to its executor
+(:meth:`EventRouter.attach`), so runs that waited for ``max_instances`` and retries
+carry it too.
 
 With a store that is an :class:`~tickwork.stores._eventlog.EventLog` (SQLite,
 PostgreSQL) every event is written before ``emit`` returns, with the (job, event)
@@ -115,6 +119,43 @@ if hasattr(os, "register_at_fork"):  # (not on Windows)
     os.register_at_fork(after_in_child=_ids.renew)
 
 
+class _Given:
+    """The instants this process gave runs of each job that are not fires of its trigger
+    (event runs, ``run_job_now``), so that no two of them, and none of them and a fire,
+    share one: an event run moved a microsecond off a fire may land on the instant
+    another event of the job had, and that run may have ended already (it is no longer
+    among the runs pending).
+
+    The newest :data:`KEEP` instants of each job are kept: a clash is with an instant a
+    few microseconds away, given at about the same time (events are handled in the
+    order they were emitted; only those taken over from a dead process come late).
+    """
+
+    KEEP = 256
+
+    def __init__(self) -> None:
+        self._by_job: dict[str, set[int]] = {}
+
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        given = self._by_job.get(key[0])
+        return given is not None and key[1] in given
+
+    def add(self, job_id: str, at_us: int, jobs: SchedulerCore) -> None:
+        """Note *at_us* as given to a run of *job_id* (*jobs*: to forget jobs gone)."""
+        given = self._by_job.get(job_id)
+        if given is None:
+            if len(self._by_job) > 2 * len(jobs) + 64:
+                self._by_job = {
+                    key: kept for key, kept in self._by_job.items() if jobs.get(key) is not None
+                }
+            given = self._by_job[job_id] = set()
+        given.add(at_us)
+        if len(given) > 2 * self.KEEP:
+            newest = sorted(given)[-self.KEEP :]
+            given.clear()
+            given.update(newest)
+
+
 class EventRouter:
     """Matches emitted events to jobs and starts their runs (see the module docstring).
 
@@ -128,6 +169,7 @@ class EventRouter:
         self._poll_every = timedelta(seconds=interval if isinstance(interval, float) else 1.0)
         self._poll_at: datetime | None = None
         self._last_us = 0
+        self._given = _Given()
         self._index: dict[str, list[str]] | None = None
         self._indexed = -1
         #: (job id, scheduled instant) -> the event and its slot, for runs to carry it.
@@ -174,12 +216,23 @@ class EventRouter:
         while it is a fire time of the job's own: (job id, scheduled_at) names one run,
         and its ``run_id`` is made from them."""
         now_us = epoch_us(now)
-        at_us = max(now_us, self._last_us + 1)
-        while _fires_at(job, at_us):
-            at_us += 1
-        self._last_us = at_us
+        at_us = self._free(job.id, job, max(now_us, self._last_us + 1))
+        self._last_us = max(self._last_us, at_us)
         at = now if at_us == now_us else _EPOCH + timedelta(microseconds=at_us)
         return in_zone(at, fire_zone(job.trigger))  # (as the job's own fires are written)
+
+    def _free(self, job_id: str, job: Job | None, at_us: int) -> int:
+        """The first instant from *at_us* on that is neither a fire time of *job* (of id
+        *job_id*; None: gone) nor one this process gave another run of it, now given."""
+        pending, given = self.pending, self._given
+        while (
+            (job_id, at_us) in given
+            or (job_id, at_us) in pending
+            or (job is not None and _fires_at(job, at_us))
+        ):
+            at_us += 1
+        given.add(job_id, at_us, self._core)
+        return at_us
 
     def new_event(self, name: str, payload: Any, now: datetime) -> EmittedEvent:
         """The record of an event emitted at *now*."""
@@ -258,15 +311,15 @@ class EventRouter:
 
     def emit(
         self, event: EmittedEvent, now: datetime, decision: Decision, *, running: bool
-    ) -> None:
+    ) -> EmittedEvent:
         """Handle (or, when not *running*, keep) a new event: written to the store
-        first when the store keeps events."""
+        first when the store keeps events. Returns it as it was written (the store
+        may have moved its ``emitted_at`` on: ``stores/_eventlog.py``, rule *Apart*)."""
         if not running:
             if self._log is not None:
-                self._log.record_event(event, (), handled=False, now=now)
-            else:
-                self._waiting.append(event)
-            return
+                return self._stored(self._log.record_event(event, (), handled=False, now=now))[0]
+            self._waiting.append(event)
+            return event
         # Events kept while not running (emitted before start) go first: throttle and
         # debounce take events in the order they were emitted.
         while self._waiting:
@@ -279,11 +332,18 @@ class EventRouter:
         wanted = self._wanted(event, now, decision)
         slots = [(job.id, event.id) for job, _ in wanted]
         if self._log is not None:
-            taken = self._log.record_event(event, slots, handled=True, now=now)
+            event, taken = self._stored(self._log.record_event(event, slots, handled=True, now=now))
         else:
             taken = [True] * len(slots)
         self._start(event, wanted, taken, now, decision)
         self._drop_superseded(now)
+        return event
+
+    def _stored(self, recorded: tuple[EmittedEvent, list[bool]]) -> tuple[EmittedEvent, list[bool]]:
+        """*recorded* (the event as the store wrote it, and the slots taken), noting
+        that this process's next events are stamped after it."""
+        self._last_us = max(self._last_us, epoch_us(recorded[0].emitted_at))
+        return recorded
 
     def _start(
         self,
@@ -335,14 +395,12 @@ class EventRouter:
     ) -> None:
         """Start a run of *job_id* for *event* (it waits if the job is at max_instances)."""
         # The run's scheduled_at is the event's emitted_at, moved on by a microsecond
-        # while a run of the job for another event has that instant (events written
-        # by other programs may share one), or while it is a fire time of the job's own
-        # (an OrTrigger's time side, a run_immediately): it is the key the run finds its
-        # event by, and (job id, scheduled_at) names one run.
-        at_us = epoch_us(event.emitted_at)
-        job = self._core.get(job_id)
-        while (job_id, at_us) in self.pending or (job is not None and _fires_at(job, at_us)):
-            at_us += 1
+        # while it is a fire time of the job's own (an OrTrigger's time side, a
+        # run_immediately) or an instant this process gave another run of the job (an
+        # event's moved off a fire, a run_job_now; events of a store that predates its
+        # rule Apart may share one too): it is the key the run finds its event by,
+        # and (job id, scheduled_at) names one run.
+        at_us = self._free(job_id, self._core.get(job_id), epoch_us(event.emitted_at))
         scheduled_at = (
             event.emitted_at
             if at_us == epoch_us(event.emitted_at)

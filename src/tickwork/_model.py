@@ -369,9 +369,11 @@ class EmittedEvent:
     ``id`` is unique (32 hex characters: 64 random bits drawn once per process, then
     a counter) and the same in every process: with
     ``job_id`` it is the key that makes each event run each job once. ``emitted_at``
-    is when ``emit`` was called, by the emitting scheduler's clock; it is also the
-    run's ``scheduled_at``. ``payload`` is the JSON data given to ``emit`` (as JSON
-    gives it back: tuples become lists).
+    is when ``emit`` was called, by the emitting scheduler's clock, as stored (a
+    store of events moves it on to keep events apart); it is also the run's
+    ``scheduled_at`` unless a fire or another run of the job has that instant (then a
+    microsecond or a few later). ``payload`` is the JSON data given to ``emit`` (as
+    JSON gives it back: tuples become lists).
     """
 
     id: str

@@ -35,7 +35,7 @@ def emit_command(args: argparse.Namespace, out: Output) -> int:
     with live(args.db, args.schema) as (store, name):
         if not isinstance(store, EventLog):  # (every store the command line opens is one)
             raise ValueError(f"{name} keeps no events")
-        store.record_event(event, (), handled=False, now=now)
+        event = store.record_event(event, (), handled=False, now=now)[0]  # (as stored)
     if out.as_json:
         out.json(
             {

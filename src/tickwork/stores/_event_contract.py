@@ -9,6 +9,9 @@ and ``peer`` fixtures of the shared suite).
 
 from __future__ import annotations
 
+import itertools
+import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -16,7 +19,7 @@ import pytest
 from .._model import EmittedEvent
 from ._base import SharedJobStore
 from ._contract import T0
-from ._eventlog import EventLog
+from ._eventlog import EVENT_GAP, EventLog
 
 __all__ = ["EventLogContract"]
 
@@ -27,13 +30,23 @@ def _log(store: SharedJobStore) -> EventLog:
     return store
 
 
-def _event(n: int, name: str = "order.created") -> EmittedEvent:
+def _event(n: int, name: str = "order.created", *, at: int | None = None) -> EmittedEvent:
+    """Event *n*, emitted *at* microseconds after T0 (by default *n*)."""
     return EmittedEvent(
         id=f"{n:032x}",
         name=name,
         payload={"n": n, "items": ["a", None, 1.5, True]},
-        emitted_at=T0 + timedelta(microseconds=n),
+        emitted_at=T0 + timedelta(microseconds=n if at is None else at),
     )
+
+
+def _check_apart(events: list[EmittedEvent]) -> None:
+    """Assert that *events*, in the order they were written, were stored at rising
+    instants at least ``EVENT_GAP`` apart (never before the first's own)."""
+    instants = [event.emitted_at for event in events]
+    assert instants[0] >= T0
+    gaps = [later - earlier for earlier, later in itertools.pairwise(instants)]
+    assert all(gap >= EVENT_GAP for gap in gaps), instants
 
 
 class EventLogContract:
@@ -42,17 +55,73 @@ class EventLogContract:
 
     def test_an_event_written_handled_is_not_listed_unhandled(self, store: SharedJobStore) -> None:
         log = _log(store)
-        assert log.record_event(_event(1), [("a", _event(1).id)], handled=True, now=T0) == [True]
+        stored, taken = log.record_event(_event(1), [("a", _event(1).id)], handled=True, now=T0)
+        assert (stored, taken) == (_event(1), [True])
         assert log.unhandled_events(limit=10) == []
 
     def test_unhandled_events_come_back_whole_oldest_first(self, store: SharedJobStore) -> None:
         log = _log(store)
-        for n in (3, 1, 2):
-            assert log.record_event(_event(n), [], handled=False, now=T0) == []
+        stored = [log.record_event(_event(n, at=n * 10), [], handled=False, now=T0)[0]
+                  for n in (1, 3, 2)]  # fmt: skip
+        # (The third is older than the latest: it is stored just after it, oldest last.)
+        assert stored[:2] == [_event(1, at=10), _event(3, at=30)]
+        assert stored[2] == replace(_event(2), emitted_at=T0 + timedelta(microseconds=32))
         found = log.unhandled_events(limit=10)
-        assert found == [_event(1), _event(2), _event(3)]
+        assert found == stored
         assert [event.emitted_at.utcoffset() for event in found] == [timedelta(0)] * 3
-        assert log.unhandled_events(limit=2) == [_event(1), _event(2)]
+        assert log.unhandled_events(limit=2) == stored[:2]
+
+    def test_events_written_at_one_instant_are_stored_at_instants_apart(
+        self, store: SharedJobStore
+    ) -> None:
+        # Event runs are scheduled at their event's instant: two events at one instant
+        # would give two runs of a job one run id (and one chain hand-over).
+        log = _log(store)
+        stored = [log.record_event(_event(n, at=5), [], handled=n % 2 == 0, now=T0)[0]
+                  for n in range(1, 5)]  # fmt: skip
+        assert stored[0] == _event(1, at=5)  # (the first keeps its instant)
+        assert [event.id for event in stored] == [_event(n).id for n in range(1, 5)]
+        _check_apart(stored)
+        assert log.unhandled_events(limit=10) == stored[::2]
+
+    def test_events_written_by_two_processes_at_one_instant_are_stored_apart(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        mine, theirs = _log(store), _log(peer)
+        stored = [
+            log.record_event(_event(n, at=5), [("a", _event(n).id)], handled=True, now=T0)[0]
+            for n, log in enumerate([mine, theirs, theirs, mine, theirs])
+        ]
+        _check_apart(stored)
+        # A later instant is kept as it is.
+        later = _event(9, at=1000)
+        assert theirs.record_event(later, [], handled=True, now=T0)[0] == later
+
+    def test_events_written_at_once_by_two_processes_are_stored_apart(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # Two writers at the same moment, not one after the other: the latest event
+        # each reads must be the other's when it wrote first (on any host).
+        logs = [_log(store), _log(peer)]
+        start = threading.Barrier(2)
+        stored: list[list[EmittedEvent]] = [[], []]
+
+        def write(index: int) -> None:
+            start.wait(5)
+            for n in range(25):
+                event = _event(100 * index + n, at=5)
+                stored[index].append(logs[index].record_event(event, [], handled=False,
+                                                              now=T0)[0])  # fmt: skip
+
+        threads = [threading.Thread(target=write, args=(index,)) for index in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert [len(mine) for mine in stored] == [25, 25]
+        everything = sorted(stored[0] + stored[1], key=lambda event: event.emitted_at)
+        _check_apart(everything)
+        assert logs[0].unhandled_events(limit=100) == everything
 
     def test_a_slot_is_taken_once_among_processes(
         self, store: SharedJobStore, peer: SharedJobStore

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from .._model import EmittedEvent
 from .._tz import epoch_us
-from ._eventlog import EventSlot, event_from_row
+from ._eventlog import EVENT_GAP_US, EventSlot, as_stored, event_from_row
 from ._pg_connection import PGConnection
 from ._pg_history import LOCK_HELD
 from ._pg_schema import liveness_key
@@ -29,6 +29,21 @@ _TAKE = (
     "SELECT j, e, %(owner)s, false FROM unnest(%(jobs)s::text[], %(events)s::text[]) AS t(j, e) "
     "ON CONFLICT DO NOTHING RETURNING job_id, event_id"
 )
+#: The first key of the transaction-level advisory lock that writes one event at a time
+#: (the second: the schema's hash), so that events are stored apart (``_eventlog``,
+#: rule *Apart*). ``_pg_schema.MIGRATE_CLASS`` is the migration's.
+EMIT_CLASS = 0x7469636C  # "ticl": the event log's
+# The event at its instant, or just after the latest (two looks down the index on
+# (handled, emitted_us); GREATEST leaves NULLs out: a store with no events yet).
+_INSERT_EVENT = """
+INSERT INTO {s}.events (id, name, payload, emitted_us, handled)
+SELECT %(id)s, %(name)s, %(payload)s, GREATEST(
+    %(at)s,
+    (SELECT max(emitted_us) FROM {s}.events WHERE handled) + %(gap)s,
+    (SELECT max(emitted_us) FROM {s}.events WHERE NOT handled) + %(gap)s
+), %(handled)s
+RETURNING emitted_us
+"""
 _ORPHANS = """
 UPDATE {s}.event_runs r SET owner = %(owner)s
 FROM {s}.events e
@@ -58,26 +73,34 @@ class PGEvents(PGConnection):
 
     def record_event(
         self, event: EmittedEvent, slots: Sequence[EventSlot], *, handled: bool, now: datetime
-    ) -> list[bool]:
+    ) -> tuple[EmittedEvent, list[bool]]:
         """Write *event* and take *slots*, in one transaction (see ``EventLog``); an
-        unhandled event wakes the listening schedulers."""
+        unhandled event wakes the listening schedulers. Returns the event as stored
+        (apart from the latest)."""
         del now
         with self._tx("record an event") as tx:
-            tx.conn.execute(
-                f"INSERT INTO {self._s}.events (id, name, payload, emitted_us, handled) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                (
-                    event.id,
-                    event.name,
-                    json.dumps(event.payload, separators=(",", ":")),
-                    epoch_us(event.emitted_at),
-                    handled,
-                ),
-            )
             taken = self._take(tx.conn, slots)
+            # Last, to hold the lock for the least time: it is let go at commit, after
+            # the event is visible, and the next writer reads the latest event in a
+            # statement that starts after it got the lock (read committed: a snapshot
+            # per statement), so it sees this one. The lock is the database's: it holds
+            # among hosts.
+            tx.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                            (EMIT_CLASS, self.schema))  # fmt: skip
+            [(at_us,)] = tx.conn.execute(
+                _INSERT_EVENT.format(s=self._s),
+                {
+                    "id": event.id,
+                    "name": event.name,
+                    "payload": json.dumps(event.payload, separators=(",", ":")),
+                    "at": epoch_us(event.emitted_at),
+                    "gap": EVENT_GAP_US,
+                    "handled": handled,
+                },
+            ).fetchall()
             if not handled:
                 tx.wrote = True  # (the NOTIFY at commit tells the others)
-        return taken
+        return as_stored(event, int(at_us)), taken
 
     def unhandled_events(self, *, limit: int) -> list[EmittedEvent]:
         """Events no process has handled yet, oldest first."""

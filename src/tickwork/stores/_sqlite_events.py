@@ -14,14 +14,19 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from .._model import EmittedEvent
-from .._tz import epoch_us
-from ._eventlog import EventSlot, event_from_row
+from ._eventlog import EventSlot, as_stored, event_from_row, stored_at
 from ._liveness import identity, is_dead
 from ._sqlite_connection import SQLiteConnection
 
 __all__ = ["SQLiteEvents"]
 
 
+# The latest event's instant, in two looks down the index on (handled, emitted_us): a
+# max over the whole table would read all of it.
+_LATEST = (
+    "SELECT max(latest) FROM (SELECT max(emitted_us) AS latest FROM events WHERE handled = 0 "
+    "UNION ALL SELECT max(emitted_us) FROM events WHERE handled = 1)"
+)
 _INSERT_EVENT = "INSERT INTO events (id, name, payload, emitted_us, handled) VALUES (?, ?, ?, ?, ?)"
 _TAKE = (
     "INSERT INTO event_runs (job_id, event_id, owner, holder, done) VALUES (?, ?, ?, ?, 0) "
@@ -36,22 +41,22 @@ class SQLiteEvents(SQLiteConnection):
 
     def record_event(
         self, event: EmittedEvent, slots: Sequence[EventSlot], *, handled: bool, now: datetime
-    ) -> list[bool]:
-        """Write *event* and take *slots*, in one transaction (see ``EventLog``)."""
+    ) -> tuple[EmittedEvent, list[bool]]:
+        """Write *event* and take *slots*, in one transaction (see ``EventLog``); returns
+        the event as stored (apart from the latest)."""
         del now
-        row = (
-            event.id,
-            event.name,
-            json.dumps(event.payload, separators=(",", ":")),
-            epoch_us(event.emitted_at),
-            1 if handled else 0,
-        )
+        payload = json.dumps(event.payload, separators=(",", ":"))
         holder = identity()
+        # (The write transaction holds the file's write lock: no other process writes an
+        # event between the read of the latest and the insert.)
         with self._write("record an event") as conn:
-            conn.execute(_INSERT_EVENT, row)
-            return [
+            [(latest,)] = conn.execute(_LATEST).fetchall()
+            at_us = stored_at(event, latest)
+            conn.execute(_INSERT_EVENT, (event.id, event.name, payload, at_us, int(handled)))
+            taken = [
                 conn.execute(_TAKE, (*slot, self.owner, holder)).rowcount == 1 for slot in slots
             ]
+        return as_stored(event, at_us), taken
 
     def unhandled_events(self, *, limit: int) -> list[EmittedEvent]:
         """Events no process has handled yet, oldest first."""
