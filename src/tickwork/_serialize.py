@@ -69,7 +69,9 @@ MAX_DEPTH = 100
 #: How many distinct trigger / options texts the decode caches keep.
 CACHE_SIZE = 4096
 _PICKLE_PROTOCOL = 5
-_PICKLE_HINT = "store JSON types, or open the store with pickle=True"
+#: What a refusal of arguments adds when pickling them is a way out (a store's check;
+#: not a task queue's, which sends them as JSON whatever the store).
+_PICKLE_OPTION = ", or open the store with pickle=True"
 
 # Most jobs have no tags; sharing one empty value saves a set per job.
 _NO_TAGS: frozenset[str] = frozenset()
@@ -106,7 +108,7 @@ def _parse(text: str) -> Any:
 class _Reject(Exception):
     """Raised inside :func:`_walk`; the path is collected while it unwinds."""
 
-    def __init__(self, problem: str, hint: str = _PICKLE_HINT) -> None:
+    def __init__(self, problem: str, hint: str = "store JSON types") -> None:
         super().__init__(problem)
         self.problem = problem
         self.hint = hint
@@ -184,9 +186,7 @@ def _walk(value: Any, depth: int, path_ids: set[int]) -> None:
         path_ids.discard(marker)
         return
     if kind is tuple:
-        raise _Reject(
-            "is a tuple: JSON keeps it as a list", "pass a list, or open the store with pickle=True"
-        )
+        raise _Reject("is a tuple: JSON keeps it as a list", "pass a list")
     problem = f"is a {_type_name(value)} ({_short_repr(value)}), which is not JSON data"
     for base in (str, int, float, list, dict):
         if isinstance(value, base):
@@ -195,15 +195,17 @@ def _walk(value: Any, depth: int, path_ids: set[int]) -> None:
     raise _Reject(problem)
 
 
-def _json_problem(value: Any, where: str) -> str | None:
-    """The message :func:`check_json` raises for *value*, or None when it is fine."""
+def _json_problem(value: Any, where: str, *, pickle_option: bool = True) -> str | None:
+    """The message :func:`check_json` raises for *value*, or None when it is fine
+    (*pickle_option*: the advice names the store's ``pickle=True`` as a way out)."""
+    option = _PICKLE_OPTION if pickle_option else ""
     try:
         _walk(value, 0, set())
     except _Reject as reject:
         path = where + "".join(reversed(reject.keys))
-        return f"{path} {reject.problem}; {reject.hint}"
+        return f"{path} {reject.problem}; {reject.hint}{option}"
     except RecursionError:  # only when the caller's own stack is already deep
-        return f"{where} is nested too deeply to check; {_PICKLE_HINT}"
+        return f"{where} is nested too deeply to check; store JSON types{option}"
     return None
 
 
@@ -229,9 +231,15 @@ def check_json(value: Any, where: str) -> None:
         raise SerializationError(problem)
 
 
-def _args_problem(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str | None:
+def _args_problem(
+    args: Sequence[Any], kwargs: Mapping[str, Any], *, pickle_option: bool = True
+) -> str | None:
+    """What is wrong with a job's *args* and *kwargs* as JSON (the first problem, as
+    :func:`check_json` words it), or None. A store checks them with this, and so does a
+    task queue's executor (*pickle_option* False: it sends them as JSON whatever the
+    store), so that both refuse the same values in the same words."""
     for index, item in enumerate(args):
-        problem = _json_problem(item, f"args[{index}]")
+        problem = _json_problem(item, f"args[{index}]", pickle_option=pickle_option)
         if problem is not None:
             return problem
     for key, item in kwargs.items():
@@ -240,7 +248,7 @@ def _args_problem(args: Sequence[Any], kwargs: Mapping[str, Any]) -> str | None:
                 f"kwargs key {_short_repr(key)} ({_type_name(key)}) is not a str: "
                 "keyword argument names are strings"
             )
-        problem = _json_problem(item, f"kwargs[{key!r}]")
+        problem = _json_problem(item, f"kwargs[{key!r}]", pickle_option=pickle_option)
         if problem is not None:
             return problem
     return None

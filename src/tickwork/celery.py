@@ -74,15 +74,18 @@ def _write_start(store: QueueOutcomes | None, task_id: str) -> None:
         logger.exception("tickwork: could not record the start of task %s in the store", task_id)
 
 
-def _write_outcome(store: QueueOutcomes | None, task_id: str, outcome: Mapping[str, Any]) -> None:
-    """Keep *outcome* as how *task_id* ended in *store* (first write wins); a failure
-    is logged, never raised: a re-send of the run (``resend_after``) writes it again."""
+def _write_outcome(store: QueueOutcomes | None, task_id: str, outcome: Mapping[str, Any]) -> bool:
+    """Keep *outcome* as how *task_id* ended in *store* (first write wins); whether it
+    is kept there. A failure is logged, never raised: a re-send of the run
+    (``resend_after``) writes it again (the guard remembers that it was not kept)."""
     if store is None:
-        return
+        return True
     try:
         store.record_outcome(task_id, outcome)
     except Exception:
         logger.exception("tickwork: could not record the outcome of task %s in the store", task_id)
+        return False
+    return True
 
 
 def _redis_of(app: Any, guard_url: str | None) -> Any:
@@ -157,9 +160,15 @@ def setup(
         if not isinstance(message, Mapping) or message.get("tickwork") != 1:
             raise TypeError(f"tickwork.run takes a message sent by CeleryExecutor, got {message!r}")
         task_id = str(self.request.id)
-        _write_start(outcomes, task_id)
-        outcome = run_guarded(task_id, message, redis_guard, timeouts)
-        _write_outcome(outcomes, task_id, outcome)
-        return outcome
+        if outcomes is None:
+            return run_guarded(task_id, message, redis_guard, timeouts)
+        # Written only by a delivery that runs the job (or, when its write failed, by a
+        # later one): a duplicate's write after the scheduler collected the outcome
+        # would leave a row that nothing collects.
+        return run_guarded(
+            task_id, message, redis_guard, timeouts,
+            on_start=lambda: _write_start(outcomes, task_id),
+            on_end=lambda end: _write_outcome(outcomes, task_id, end),
+        )  # fmt: skip
 
     return run

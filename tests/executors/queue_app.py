@@ -4,8 +4,9 @@ configured from the environment the test gives the worker process."""
 from __future__ import annotations
 
 import os
+import time
 
-from celery import Celery
+from celery import Celery, signals
 
 import tickwork.celery
 
@@ -35,6 +36,16 @@ def _outcome_store() -> object:
         return PostgresStore(where, schema=schema)
     return where or None
 
+
+def _slow_to_record(sender: object = None, **_: object) -> None:
+    """Hold up tickwork's hook (connected after this one) for the task
+    ``tickwork_tests.recorded_late``: Celery's final state is then in the backend for
+    a while before tickwork's record (with the start time) follows it."""
+    if getattr(sender, "name", None) == "tickwork_tests.recorded_late":
+        time.sleep(0.3)
+
+
+signals.task_success.connect(_slow_to_record, weak=False)
 
 tickwork.celery.setup(
     app,
@@ -67,3 +78,9 @@ def hopeless(self: object, text: str) -> None:
 def a_set() -> set[int]:
     """A Celery task whose return value JSON cannot hold."""
     return {1, 2}
+
+
+@app.task(name="tickwork_tests.recorded_late")
+def recorded_late(value: int) -> int:
+    """A named task whose outcome tickwork records late (see ``_slow_to_record``)."""
+    return value

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tickwork.executors import _celery_outcomes
 from tickwork.executors._celery import CeleryEnqueuer
 from tickwork.executors._celery_outcomes import outcome_key, record_outcome
 
@@ -60,11 +61,40 @@ def test_the_first_recorded_outcome_wins(app: Any) -> None:
     app.backend.client.delete(outcome_key(app.backend, task_id))
 
 
-def test_without_a_record_the_backend_state_is_read(app: Any) -> None:
+def test_a_final_state_waits_for_the_record_that_carries_the_start(app: Any) -> None:
+    task_id = str(uuid.uuid4())
+    enqueuer = CeleryEnqueuer(app, task="proj.named")
+    # Celery stores the final state, then sends task_success, whose hook writes the
+    # record (with the start time): read between the two, the state waits for it.
+    app.backend.mark_as_done(task_id, 7)
+    assert enqueuer.results([task_id]) == {}
+    started = "2026-03-29T01:30:00.250000+00:00"
+    record = {"tickwork": 1, "ok": True, "value": 7, "started_at": started}
+    assert record_outcome(app.backend, task_id, record)
+    assert enqueuer.results([task_id])[task_id]["started_at"] == started
+    app.backend.client.delete(outcome_key(app.backend, task_id))
+
+
+def test_an_expired_task_is_read_at_once_from_its_state(app: Any) -> None:
+    task_id = str(uuid.uuid4())
+    # (Revoked unstarted: no task code ran, no hook records anything.)
+    app.backend.mark_as_revoked(task_id, "expired")
+    found = CeleryEnqueuer(app, task="proj.named").results([task_id])
+    assert found[task_id]["expired"] is True
+
+
+def test_without_a_record_the_backend_state_is_read(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     enqueuer = CeleryEnqueuer(app, task="proj.named")
     retrying, failed = str(uuid.uuid4()), str(uuid.uuid4())
     app.backend.mark_as_retry(retrying, ValueError("once"))
     app.backend.mark_as_failure(failed, KeyError("gone"))
+    # Waited for while a hook's record may still come (a worker without the hooks,
+    # or an end no task code reports, has none) ...
+    assert enqueuer.results([retrying, failed]) == {}
+    # ... then read from the state.
+    monkeypatch.setattr(_celery_outcomes, "RECORD_WAIT", 0.0)
     found = enqueuer.results([retrying, failed])
     # A retry is not an end; a failure is, with its exception's type and text.
     assert list(found) == [failed]

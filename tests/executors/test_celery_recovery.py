@@ -191,6 +191,24 @@ def test_a_named_task_keeps_celerys_own_retries_and_reports_its_final_state(
     assert not events.of(EventKind.JOB_FAILED | EventKind.JOB_RETRIED)
 
 
+def test_a_named_tasks_start_comes_from_the_record_that_follows_its_final_state(
+    worker_queue: str, app: queues.CeleryApps
+) -> None:
+    # The worker stores SUCCESS, then waits 0.3 s before tickwork's hook records the
+    # outcome with the task's start: the state alone has no start time.
+    executor = CeleryExecutor(app(), queue=worker_queue, task="tickwork_tests.recorded_late")
+    scheduler, events = queues.one_job(
+        "celery", executor, "tests.executors.queue_jobs:add", args=[3],
+        job_id=queues.unique("late"),
+    )  # fmt: skip
+    (event,) = queues.run_until(scheduler, events, EventKind.JOB_EXECUTED)
+    assert event.return_value == 3
+    (row,) = scheduler.history()
+    assert row.started_at is not None
+    assert row.finished_at is not None
+    assert row.scheduled_at <= row.started_at <= row.finished_at
+
+
 def test_a_named_task_that_fails_for_good_reports_the_failure_its_worker_recorded(
     worker_queue: str, app: queues.CeleryApps
 ) -> None:
@@ -217,8 +235,9 @@ def test_a_named_task_that_fails_for_good_reports_the_failure_its_worker_recorde
     assert "Traceback" in error.remote_traceback
     (sent,) = scheduler.history()
     assert sent.outcome is Outcome.FAILURE
-    # The worker's hook recorded it too, with the last try's start (Celery stores its
-    # state first: the scheduler may have read either, and both say the same).
+    # From the worker's hook's record (Celery stores its state first: the scheduler
+    # waits for the record, which has the last try's start).
+    assert sent.started_at is not None
     key = outcome_key(celery_app.backend, task_id_of(sent.job_id, sent.scheduled_at, 1))
     assert queues.wait_for(lambda: celery_app.backend.get(key) is not None, limit=5)
     record = json.loads(celery_app.backend.get(key))

@@ -9,6 +9,7 @@ the scheduler's history, events and return values come from there alone.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,27 @@ from . import queues
 class Setup:
     """A worker writing outcomes into a store, and how to open that store here."""
 
-    def __init__(self, kind: str, queue: str, open_store: Any) -> None:
+    def __init__(self, kind: str, queue: str, open_store: Any, worker: queues.Worker) -> None:
         self.kind = kind
         self.queue = queue
         self.open_store = open_store
+        self.worker = worker
+        self.where: Any = None  # the SQLite file, or the PostgreSQL schema
+
+    def rows(self, task_id: str) -> int:
+        """How many ``queue_outcomes`` rows *task_id* has, started or ended."""
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(self.where)) as conn:
+                sql = "SELECT count(*) FROM queue_outcomes WHERE task_id = ?"
+                return int(conn.execute(sql, (task_id,)).fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+            sql = f"SELECT count(*) FROM {self.where}.queue_outcomes WHERE task_id = %s"
+            found = conn.execute(sql, (task_id,)).fetchone()
+            return int(found[0]) if found else 0
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -58,8 +76,10 @@ def setup(
             return PostgresStore(pg.dsn(), schema=schema)
 
     # (backend="": the worker's app has no result backend.)
-    with queues.celery_worker(queue, backend="", env=env):
-        yield Setup(request.param, queue, open_store)
+    with queues.celery_worker(queue, backend="", env=env) as worker:
+        made = Setup(request.param, queue, open_store, worker)
+        made.where = schema or path
+        yield made
     if schema:
         pg.drop_schema(schema)
 
@@ -117,6 +137,40 @@ def test_outcomes_and_starts_come_back_through_the_store(setup: Setup, app: Any)
         assert reader.queue_outcomes(ids) == {}
     finally:
         reader.close()
+
+
+def test_a_run_sent_again_while_it_runs_leaves_no_row_behind(
+    setup: Setup, app: Any, tmp_path: Path
+) -> None:
+    notes = tmp_path / "ran"
+    # Re-sent after 0.1 s and 0.3 s while it runs 0.4 s: the guard holds the second and
+    # third deliveries until the first ends, then answers them with its outcome.
+    executor = CeleryExecutor(app, queue=setup.queue, outcomes="store", resend_after=0.1)
+    scheduler = Scheduler(timezone="UTC", store=setup.open_store(), executors={"celery": executor})
+    events = queues.Events(scheduler)
+    at = queues.now()
+    job = scheduler.add_job(
+        "tests.executors.queue_jobs:note", "date", run_date=at, args=[str(notes), "t", 0.4],
+        executor="celery", id=queues.unique("resent"),
+    )  # fmt: skip
+    task_id = task_id_of(job.id, at, 1)
+    scheduler.start()
+    try:
+        (done,) = events.wait(EventKind.JOB_EXECUTED)
+    finally:
+        scheduler.shutdown(timeout=5)
+    assert done.return_value == "t"
+
+    def deliveries(word: str) -> int:
+        return sum(f"[{task_id}]" in line and word in line for line in setup.worker.lines)
+
+    # Every delivery answered on the worker (the last ones after the scheduler had
+    # collected the outcome and deleted its row); the job ran once.
+    assert queues.wait_for(lambda: deliveries(" received") >= 2, limit=5)
+    assert queues.wait_for(lambda: deliveries(" succeeded") == deliveries(" received"), limit=5)
+    assert notes.read_text().split().count("start") == 1
+    # No duplicate delivery wrote a row after that, which nothing would ever collect.
+    assert setup.rows(task_id) == 0
 
 
 def test_a_named_tasks_final_outcome_comes_through_the_store(

@@ -5,6 +5,7 @@ of runs with no outcome, shutdown with runs out, and the guard's lease rules."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -377,6 +378,40 @@ def test_a_celery_task_is_a_job_function_and_its_body_is_refused_naming_it(
         scheduler.shutdown()
 
 
+@pytest.mark.parametrize(
+    ("args", "kwargs", "problem"),
+    [
+        ([(1, 2)], {}, "args[0] is a tuple: JSON keeps it as a list; pass a list"),
+        ([], {"k": {2: [3]}}, "kwargs['k'] has the key 2 (int): JSON object keys are strings"),
+        ([[float("nan")]], {}, "args[0][0] is nan: NaN and infinities are not JSON numbers"),
+        ([], {"k": float("inf")}, "kwargs['k'] is inf: NaN and infinities are not JSON"),
+    ],
+)
+def test_arguments_json_would_change_are_refused_at_add_job_as_the_stores_refuse_them(
+    tmp_path: Any, args: list[Any], kwargs: dict[str, Any], problem: str
+) -> None:
+    from . import celery_tasks
+
+    # The store's own refusal, for comparison: the same words.
+    stored = Scheduler(timezone="UTC", store=SQLiteStore(tmp_path / "jobs.db"))
+    with pytest.raises(SerializationError, match=re.escape(problem)):
+        stored.add_job("tests.executors.queue_jobs:add", "date", run_date=AT, args=args,
+                       kwargs=kwargs)  # fmt: skip
+    stored.shutdown()
+    # A task queue sends the arguments as JSON whatever the store (the memory store of
+    # the quick start too): the worker would get a list for the tuple, "2" for 2.
+    queued = Scheduler(timezone="UTC", executors={"celery": CeleryExecutor(celery_tasks.app)})
+    with pytest.raises(SerializationError, match=re.escape(problem)) as caught:
+        queued.add_job("tests.executors.queue_jobs:add", "date", run_date=AT, args=args,
+                       kwargs=kwargs, executor="celery")  # fmt: skip
+    assert "pickle" not in str(caught.value)  # (a pickled store does not help the queue)
+    assert queued.get_jobs() == []
+    queued.shutdown()
+    # Every queue's executor (RQ's too) checks the same way.
+    with pytest.raises(SerializationError, match=re.escape(problem)):
+        QueueExecutor(Recorder()).check(None, "tests.executors.queue_jobs:add", tuple(args), kwargs)
+
+
 def test_a_function_of_the_main_script_is_refused_at_add_job() -> None:
     executor = QueueExecutor(Recorder())
     with pytest.raises(SerializationError, match="__main__"):
@@ -410,6 +445,45 @@ def test_the_guard_runs_a_task_id_once_and_takes_over_a_lapsed_lease(tmp_path: A
     taken = run_guarded("t2", message, guard)
     assert taken["ok"]
     assert notes.read_text().count("\n") == 2
+    client.close()
+
+
+def test_only_the_delivery_that_ran_a_job_hands_its_outcome_on_unless_that_failed(
+    tmp_path: Any,
+) -> None:
+    import redis
+
+    queues.require_redis()
+    client = redis.Redis.from_url(queues.REDIS)
+    guard = RedisGuard(client, lease=5, prefix=f"tickwork:test:{uuid.uuid4().hex}:")
+    message = {
+        "tickwork": 1, "job_id": "g", "scheduled_at": AT.isoformat(), "attempt": 1,
+        "ref": "tests.executors.queue_jobs:note_run", "args": [str(tmp_path / "ran")],
+        "kwargs": {},
+    }  # fmt: skip
+    calls: list[tuple[str, bool]] = []
+    answers = iter([True, False, True])
+
+    def deliver(task_id: str) -> dict[str, Any]:
+        def ended(outcome: Mapping[str, Any]) -> bool:
+            kept = next(answers)
+            calls.append(("end", bool(outcome.get("duplicate"))))
+            return kept
+
+        return run_guarded(task_id, message, guard, on_start=lambda: calls.append(("start", False)),
+                           on_end=ended)  # fmt: skip
+
+    # Kept by the delivery that ran it: a later one (the outcome collected, its row
+    # deleted, by then) neither starts nor hands anything on.
+    assert deliver("t1")["ok"]
+    assert deliver("t1")["duplicate"]
+    assert calls == [("start", False), ("end", False)]
+    # Not kept (the store was down): the next delivery hands it on, and once only.
+    calls.clear()
+    deliver("t2")
+    assert "tickwork_unkept" not in deliver("t2")
+    deliver("t2")
+    assert calls == [("start", False), ("end", False), ("end", True)]
     client.close()
 
 

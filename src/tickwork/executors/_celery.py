@@ -86,6 +86,9 @@ class CeleryEnqueuer:
         self._backend: Any = None
         self.outcomes = outcomes
         self._store: Any = None
+        # Named tasks whose final state was read before the hook's record (see
+        # _celery_outcomes.read_outcomes): since when, by task id.
+        self._awaited: dict[str, float] = {}
         self.retry_policy = dict(
             retry_policy
             if retry_policy is not None
@@ -153,7 +156,8 @@ class CeleryEnqueuer:
 
     def results(self, task_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """Outcomes from the result backend (one ``MGET`` on a key-value backend); for
-        a named task, the outcome the workers' hooks recorded comes first (see
+        a named task, the outcome the workers' hooks recorded comes first, and a final
+        state read before that record is written waits for it, briefly (see
         :mod:`tickwork.executors._celery_outcomes`). With ``outcomes="store"``, from
         the scheduler's job store instead, whose rows of the outcomes found are then
         deleted (they are the scheduler's to record from here on).
@@ -175,7 +179,9 @@ class CeleryEnqueuer:
         backend = self.app.backend
         # (Celery's Redis backend is one per thread: this one is the collector's.)
         self._backend = backend
-        return read_outcomes(backend, task_ids, self._outcome, records=self.task is not None)
+        return read_outcomes(
+            backend, task_ids, self._outcome, records=self.task is not None, awaited=self._awaited
+        )
 
     @staticmethod
     def _outcome(meta: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -209,6 +215,7 @@ class CeleryEnqueuer:
         when that backend was the reading thread's own (Celery makes one per thread
         unless the backend is thread-safe); the app owns the rest. Left to the garbage
         collector, its sockets would be closed late, with a ``ResourceWarning``."""
+        self._awaited.clear()
         backend, self._backend = self._backend, None
         if backend is None or getattr(backend, "thread_safe", True):
             return

@@ -16,6 +16,13 @@ meta with ``.tickwork`` after it), first write wins. :func:`read_outcomes` (what
 :class:`~tickwork.executors.CeleryEnqueuer` reads) prefers that record to the task's
 meta, and falls back to the meta for workers without the hooks, and for outcomes no
 task code reported (a worker lost, a hard time limit, an expired task).
+
+Celery stores a task's final state *before* it sends ``task_success`` or
+``task_failure``, so a read can find the state and not yet the record that follows it
+(with the time the task started, which the state lacks). A final state without a
+record is therefore waited on for up to ``RECORD_WAIT`` seconds (from when the reader
+first saw it) before it is taken as the outcome; an expired (revoked) task, which no
+hook records, is taken at once.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -32,6 +40,7 @@ from ._worker import now_text, succeeded, worker_name
 
 __all__ = [
     "OUTCOME_SUFFIX",
+    "RECORD_WAIT",
     "celery_error_type",
     "connect_outcome_hooks",
     "outcome_key",
@@ -43,6 +52,10 @@ logger = logging.getLogger("tickwork")
 
 #: Appended to a task's meta key in the result backend: tickwork's outcome record.
 OUTCOME_SUFFIX = ".tickwork"
+#: Seconds a final state found without tickwork's record waits for the record (the
+#: hook writes it just after Celery stores the state; a worker without the hooks, and
+#: an end no task code reports, never write one, and cost this much).
+RECORD_WAIT = 1.0
 
 
 def celery_error_type(kind: type[object]) -> str:
@@ -105,10 +118,16 @@ def read_outcomes(
     from_meta: Callable[[Mapping[str, Any]], Mapping[str, Any] | None],
     *,
     records: bool,
+    awaited: dict[str, float] | None = None,
 ) -> dict[str, Mapping[str, Any]]:
     """The outcomes of the ended tasks among *task_ids*: tickwork's record when there
     is one (*records*: look for them), else what *from_meta* makes of the task's meta
-    (None: not ended). One ``MGET`` on a key-value backend."""
+    (None: not ended). One ``MGET`` on a key-value backend.
+
+    *awaited* (the caller's, kept from one read to the next): when the task first
+    read as ended with no record (``time.monotonic()``), by task id; such a task is
+    left out until its record comes or ``RECORD_WAIT`` seconds have passed (see the
+    module docstring)."""
     metas: list[Any]
     recorded: list[Any] = [None] * len(task_ids)
     keyed = keeps_keys(backend)
@@ -122,13 +141,24 @@ def read_outcomes(
     else:
         metas = [backend.get_task_meta(task_id) for task_id in task_ids]
     found: dict[str, Mapping[str, Any]] = {}
+    waiting = awaited if records and keyed else None
+    clock = time.monotonic()
     for task_id, meta, record in zip(task_ids, metas, recorded, strict=False):
         outcome = _decoded(record)
         if outcome is None and meta is not None:
             # (A meta is decoded only when no record stands in for it.)
             ended = from_meta(backend.decode_result(meta) if keyed else meta)
             outcome = None if ended is None else dict(ended)
+            if (
+                outcome is not None
+                and waiting is not None
+                and not outcome.get("expired")
+                and clock - waiting.setdefault(task_id, clock) < RECORD_WAIT
+            ):
+                continue  # (the record may be on its way: read again next time)
         if outcome is not None:
+            if awaited:
+                awaited.pop(task_id, None)
             found[task_id] = outcome
     return found
 
@@ -146,7 +176,7 @@ def _header(task: Any) -> Any:
 def connect_outcome_hooks(
     app: Any,
     on_start: Callable[[str], None] | None = None,
-    on_end: Callable[[str, Mapping[str, Any]], None] | None = None,
+    on_end: Callable[[str, Mapping[str, Any]], object] | None = None,
 ) -> None:
     """Connect the signal hooks (see the module docstring) for the tasks of *app*.
 

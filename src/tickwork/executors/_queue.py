@@ -33,6 +33,7 @@ from .._context import request_fields
 from .._errors import JobTimeout, RemoteJobError, SerializationError, WorkerDied
 from .._instants import EPOCH
 from .._model import Outcome, RunRequest, RunResult, UnkeptReturn
+from .._serialize import _args_problem
 from ._base import BatchExecutor
 from ._worker import message_of, not_json, task_id_of
 from .process import _reference_for
@@ -219,7 +220,8 @@ class QueueExecutor(BatchExecutor):
         kwargs: Mapping[str, Any],
     ) -> None:
         """Refuse at ``add_job`` what a worker could never run: a function without an
-        importable reference, arguments that are not JSON.
+        importable reference, arguments that JSON cannot carry unchanged (refused as
+        :class:`~tickwork.stores.SQLiteStore` refuses them, whatever the store).
 
         Raises:
             SerializationError: naming the function or argument.
@@ -232,13 +234,15 @@ class QueueExecutor(BatchExecutor):
                 "worker cannot import by that name; move it to a module the workers can "
                 "import (or give its reference as 'module:function')"
             )
-        try:
-            json.dumps([list(args), dict(kwargs)])
-        except (TypeError, ValueError) as error:
+        # The stores' own check, whatever the store: the worker gets the arguments back
+        # from JSON, so anything JSON would change (a tuple, an int key, NaN) is refused
+        # as a SQLiteStore refuses it, not sent to arrive as a list or a "2".
+        problem = _args_problem(args, kwargs, pickle_option=False)
+        if problem is not None:
             raise SerializationError(
-                f"the arguments of a job for a task queue must be JSON ({error}): "
-                f"args={args!r}, kwargs={dict(kwargs)!r}"
-            ) from None
+                f"cannot send the arguments of a job to a task queue, whose workers get "
+                f"them as JSON: {problem}"
+            )
 
     def task_for(self, request: RunRequest) -> QueuedTask:
         """The task *request* is sent as.

@@ -17,7 +17,11 @@ key set only if absent, with an expiry that a thread renews while the job runs);
 outcome then replaces the lease and is kept for a day. A later delivery finds the
 outcome and returns it without running anything; one that finds a live lease waits for
 that outcome; one that finds the lease expired (its worker died mid-run) takes the run
-over and runs it, so a run cut off by a dead worker still ends once.
+over and runs it, so a run cut off by a dead worker still ends once. Only the
+delivery that runs the job writes its start and outcome to the scheduler's store
+(``outcomes="store"``): a later one, answered by the guard, writes nothing (the
+scheduler may have collected and deleted the row by then), unless the first one's
+write failed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -40,6 +44,7 @@ from .._references import resolve_reference
 
 __all__ = [
     "NAMESPACE",
+    "UNKEPT",
     "RedisGuard",
     "message_of",
     "not_json",
@@ -53,6 +58,9 @@ __all__ = [
 
 logger = logging.getLogger("tickwork")
 
+#: The mark of an outcome the guard records when the delivery that ran the job could
+#: not keep it (``run_guarded``'s *on_end* returned False): a later delivery tries.
+UNKEPT = "tickwork_unkept"
 #: The uuid5 namespace of task ids (fixed: every process derives the same ids).
 NAMESPACE = uuid.UUID("6d1c7f38-4a1e-5b8e-9f0a-7ac2a1e0b5d3")
 
@@ -336,15 +344,36 @@ def run_guarded(
     message: Mapping[str, Any],
     guard: RedisGuard | None,
     timeout_errors: tuple[type[BaseException], ...] = (),
+    *,
+    on_start: Callable[[], None] | None = None,
+    on_end: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> dict[str, Any]:
     """Run the message's job once per task id (with *guard*) and return its outcome; a
-    second delivery returns the first one's outcome with ``"duplicate": True``."""
+    second delivery returns the first one's outcome with ``"duplicate": True``.
+
+    *on_start* is called when this delivery runs the job (never for one the guard
+    answers), and *on_end* with the outcome of the job it ran, before the guard records
+    that outcome; it returns whether it kept the outcome (the write to the scheduler's
+    store of ``outcomes="store"``), and must not raise. A delivery the guard answers
+    calls *on_end* only when the first one's returned False: the outcome the first
+    delivery kept may have been collected (its row deleted) by then, and written
+    again it would stay for ever.
+    """
     if guard is None:
-        return outcome_of(message, timeout_errors)
+        if on_start is not None:
+            on_start()
+        outcome = outcome_of(message, timeout_errors)
+        if on_end is not None:
+            on_end(outcome)
+        return outcome
     token, done = guard.acquire(task_id)
     if done is not None:
         logger.info("tickwork: task %s was delivered again; it ran already: dropped", task_id)
-        return {**done, "duplicate": True}
+        unkept = bool(done.pop(UNKEPT, False))
+        answer = {**done, "duplicate": True}
+        if unkept and on_end is not None and on_end(answer):
+            guard.finish(task_id, done)  # (kept now: a later delivery leaves it)
+        return answer
     stop = threading.Event()
 
     def renew() -> None:
@@ -359,8 +388,11 @@ def run_guarded(
     renewer = threading.Thread(target=renew, name="tickwork-lease", daemon=True)
     renewer.start()
     try:
+        if on_start is not None:
+            on_start()
         outcome = outcome_of(message, timeout_errors)
     finally:
         stop.set()
-    guard.finish(task_id, outcome)
+    kept = True if on_end is None else on_end(outcome)
+    guard.finish(task_id, outcome if kept else {**outcome, UNKEPT: True})
     return outcome

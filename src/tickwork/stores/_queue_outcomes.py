@@ -11,7 +11,10 @@ a local run, and deletes the rows it collected (:meth:`QueueOutcomes.forget_outc
 Rules:
 
 1. *First write wins*: a second delivery of a task (brokers deliver at least once)
-   never replaces the start or the outcome the first one wrote.
+   never replaces the start or the outcome the first one wrote. (Nor does it write
+   once the first one's row is collected: the worker's guard answers it, and only the
+   delivery that ran the job writes, unless its write failed; see
+   ``executors._worker.run_guarded``.)
 2. *Plain data*: an outcome is the worker's JSON-able dict (``ok``, ``value`` or
    ``error_type``/``error``/``traceback``, ``started_at``, ``finished_at``,
    ``worker``), stored as JSON text and given back equal.
