@@ -25,6 +25,7 @@ from tickwork import (
     IntervalTrigger,
     Job,
     LeaseExpired,
+    OrTrigger,
     Outcome,
     Overlap,
     RetryPolicy,
@@ -753,8 +754,16 @@ def test_count_fires_of_an_interval_is_exact_within_the_jobs_start_and_end(
     assert count_fires(trigger, T0, until, start, end, limit=10) == walked
 
 
-def test_count_fires_of_other_triggers_stops_at_the_limit() -> None:
+def test_count_fires_of_a_cron_is_exact_past_the_limit() -> None:
     trigger = CronTrigger("* * * * *", timezone="UTC")
+    assert count_fires(trigger, T0, T0 + timedelta(days=30), None, None, limit=500) == 43_200
+    # Within the job's start and end.
+    start, end = T0 + timedelta(hours=1), T0 + timedelta(hours=2, seconds=30)
+    assert count_fires(trigger, T0, T0 + timedelta(days=30), start, end, limit=5) == 61
+
+
+def test_count_fires_of_other_triggers_stops_at_the_limit() -> None:
+    trigger = OrTrigger([CronTrigger("* * * * *", timezone="UTC")])
     assert count_fires(trigger, T0, T0 + timedelta(hours=1), None, None) == 60
     assert count_fires(trigger, T0, T0 + timedelta(days=30), None, None, limit=500) == 500
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tickwork import EventKind, Outcome
+from tickwork import CronTrigger, EventKind, OrTrigger, Outcome
 from tickwork.stores import MemoryStore, SQLiteStore
 from tickwork.testing import FakeClock, run_until
 
@@ -115,9 +115,15 @@ def test_a_backlog_reports_every_fire_that_did_not_run_under_the_oldest(
             43_199,
             "43199",
         ),
-        # A cron is walked, up to 10,000 fire times: a lower bound, said so.
-        ({"trigger": "cron", "minute": "*"}, 9_999, "at least 9,999"),
+        # A cron too (its days counted, not its fires walked: it stopped at 9,999).
+        ({"trigger": "cron", "minute": "*"}, 43_199, "43199"),
         ({"trigger": "cron", "minute": "0"}, 719, "719"),
+        # Another trigger is walked, up to 10,000 fire times: a lower bound, said so.
+        (
+            {"trigger": OrTrigger([CronTrigger("* * * * *"), CronTrigger("0 0 1 1 *")])},
+            9_999,
+            "at least 9,999",
+        ),
     ],
 )
 def test_a_month_long_backlog_counts_exactly_or_says_at_least(

@@ -55,7 +55,8 @@ __all__ = [
     "would_never_run",
 ]
 
-#: Counting a backlog stops here (exact counts past it are only for interval triggers).
+#: Counting a backlog by walking its fire times stops here (interval and cron triggers
+#: count theirs exactly: ``count_between``).
 COUNT_LIMIT = 10_000
 
 
@@ -310,8 +311,9 @@ def count_fires(
 ) -> int:
     """How many fire times lie in (after, until], counting at most *limit*.
 
-    Interval triggers are counted arithmetically, exactly, however many there are (the
-    job's *start* and *end* narrow the span: a fire outside them is no fire of the job).
+    Interval and cron triggers are counted exactly, however many there are, by their
+    ``count_between`` (the job's *start* and *end* narrow the span: a fire outside them
+    is no fire of the job); others are walked.
     """
     exact = getattr(trigger, "count_between", None)
     if exact is not None:
@@ -535,8 +537,9 @@ def within_remaining(plan: FirePlan, remaining: int) -> FirePlan:
 
 def missed_count(job: Job, missed: int, runs: tuple[datetime, ...]) -> str:
     """*missed*, as the history's missed row says it: a trigger counted by walking its
-    fire times stops at :data:`COUNT_LIMIT` of them (a month of a cron every minute is
-    43,200), so a backlog that reached it is "at least" so many."""
+    fire times (one without ``count_between``: a calendar interval, And/Or, a trigger of
+    one's own) stops at :data:`COUNT_LIMIT` of them, so a backlog that reached it is "at
+    least" so many."""
     if missed + len(runs) >= COUNT_LIMIT and getattr(job.trigger, "count_between", None) is None:
         return f"at least {missed:,}"
     return str(missed)

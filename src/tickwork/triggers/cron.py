@@ -22,6 +22,7 @@ from .._instants import EPOCH as _EPOCH
 from .._tz import coerce_timezone, require_aware, timezone_name
 from ._base import DstGap, DstOverlap, Trigger, coerce_enum, stored_datetime
 from ._cronback import PreviousWall
+from ._croncount import count_between
 from ._cronparse import (
     KEYWORDS,
     CronFields,
@@ -444,6 +445,8 @@ class CronTrigger(Trigger):
         if plain is not None:
             object.__setattr__(self, "_memo", (result, instant, plain))
         return result
+
+    count_between = count_between  # (fires in (after, until], exactly: _croncount)
 
     def previous_before(self, moment: datetime) -> datetime | None:
         """The latest fire instant strictly earlier than *moment*, or ``None``: the fire
