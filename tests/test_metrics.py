@@ -484,27 +484,39 @@ def test_a_row_nothing_has_loaded_that_does_not_decode_counts_as_broken(
     """Regression: a row another version wrote (a trigger type this one does not know)
     counted as a healthy job, with a next fire time, until something loaded it; the
     command line's jobs and check called it broken."""
-    lunar = """UPDATE {}jobs SET trigger = '{{"type": "lunar"}}' WHERE id = 'b'"""
+    lunar = """UPDATE {}jobs SET trigger = '{{"type": "lunar"}}' WHERE id = '{}'"""
     if kind == "sqlite":
         path = tmp_path / "jobs.db"
-        writer = SQLiteStore(path)
-        writer.add_jobs([make_job("a"), make_job("b")])
-        writer.close()
-        with dbfile.connect(path) as conn:
-            conn.execute(lunar.format(""))
-        reader: Any = SQLiteStore(path)
+
+        def store() -> Any:
+            return SQLiteStore(path)
+
+        def corrupt(job_id: str) -> None:
+            with dbfile.connect(path) as conn:
+                conn.execute(lunar.format("", job_id))
+
     else:
         import psycopg
 
         from tickwork.stores import PostgresStore
 
         schema = request.getfixturevalue("pg_tables")
-        writer = PostgresStore(pg.dsn(), schema=schema)
-        writer.add_jobs([make_job("a"), make_job("b")])
+
+        def store() -> Any:
+            return PostgresStore(pg.dsn(), schema=schema)
+
+        def corrupt(job_id: str) -> None:
+            with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+                conn.execute(lunar.format(f'"{schema}".', job_id))
+
+    def write(*ids: str) -> None:
+        writer = store()
+        writer.add_jobs([make_job(job_id) for job_id in ids])
         writer.close()
-        with psycopg.connect(pg.dsn(), autocommit=True) as conn:
-            conn.execute(lunar.format(f'"{schema}".'))
-        reader = PostgresStore(pg.dsn(), schema=schema)
+
+    write("a", "b")
+    corrupt("b")
+    reader = store()
     try:
         for _ in range(2):  # (the second scrape reads the mark the first one made)
             text = render_store(reader, now=T0)
@@ -512,6 +524,14 @@ def test_a_row_nothing_has_loaded_that_does_not_decode_counts_as_broken(
             assert value(text, "tickwork_job_broken", job_id="b") == 1
             assert set(labelled(text, "tickwork_next_fire_timestamp_seconds", "job_id")) == {"a"}
         assert "lunar" in reader.broken_jobs()["b"]
+        # Rows written after the first scrape (a metrics server keeps its store object)
+        # are loaded by the next one: c is healthy, d is not.
+        write("c", "d")
+        corrupt("d")
+        text = render_store(reader, now=T0)
+        assert value(text, "tickwork_broken_jobs") == 2
+        assert value(text, "tickwork_job_broken", job_id="d") == 1
+        assert set(labelled(text, "tickwork_next_fire_timestamp_seconds", "job_id")) == {"a", "c"}
     finally:
         reader.close()
 

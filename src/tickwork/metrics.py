@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
-from ._errors import LeaseExpired, StoreError
+from ._errors import JobLookupError, LeaseExpired, StoreError
 from ._events import Event, EventKind
 from ._machine import SchedulerState
 from ._model import Outcome
@@ -209,8 +209,11 @@ def _import_client() -> None:
 # -- families shared by a scheduler and a store ------------------------------------------
 
 _JOB = ("job_id",)
-#: The stores whose rows a scrape has decoded once (:func:`_broken`).
-_DECODED: weakref.WeakSet[JobStore] = weakref.WeakSet()
+#: For each store of rows a scrape read: the ids of the jobs it has seen load (or seen
+#: marked broken), so that only new rows are loaded (:func:`_broken`).
+_LOADED: weakref.WeakKeyDictionary[JobStore, set[str]] = weakref.WeakKeyDictionary()
+#: More new rows than this are loaded all at once (one read) rather than one by one.
+_LOAD_ONE_BY_ONE = 200
 
 
 def _schedule_families(schedules: list[JobSchedule]) -> list[MetricFamily]:
@@ -242,12 +245,28 @@ def _schedule_families_us(rows: list[tuple[str, int | None, Any]]) -> list[Metri
     return _job_families(len(rows), fires, paused)
 
 
-def _store_schedule_families(store: JobStore) -> list[MetricFamily]:
+def _store_schedule_families(
+    store: JobStore, *, load: bool = True
+) -> tuple[list[MetricFamily], dict[str, str]]:
     """The job families of *store*: from rows of µs where it has them (written as Unix
-    times with no datetime made, a tenth as many objects for ten thousand jobs)."""
+    times with no datetime made, a tenth as many objects for ten thousand jobs); and
+    its broken jobs, which they leave out (*load*: rows no one loaded yet are loaded
+    first, see :func:`_broken`)."""
     if isinstance(store, StatsRows):
-        return _schedule_families_us(store.schedule_rows())
-    return _schedule_families(_schedules(store))
+        rows = store.schedule_rows()
+        if not load:
+            return _schedule_families_us(rows), {}
+        broken = _broken(store, [row[0] for row in rows])
+        if broken is None:
+            return _schedule_families_us(rows), store.broken_jobs()
+        return _schedule_families_us([row for row in rows if row[0] not in broken]), broken
+    schedules = _schedules(store)
+    if not load:
+        return _schedule_families(schedules), {}
+    broken = _broken(store, [schedule.job_id for schedule in schedules])
+    if broken is None:
+        return _schedule_families(schedules), store.broken_jobs()
+    return _schedule_families([s for s in schedules if s.job_id not in broken]), broken
 
 
 def _schedules(store: JobStore) -> list[JobSchedule]:
@@ -370,7 +389,9 @@ class Metrics:
         schedules: list[MetricFamily] | None = None
         if up:
             try:
-                schedules = _store_schedule_families(scheduler.store)
+                # (The scheduler loads and syncs its store's rows itself, marking
+                # those that do not decode.)
+                schedules = _store_schedule_families(scheduler.store, load=False)[0]
             except StoreError as error:
                 logger.warning("tickwork: metrics could not read the jobs: %s", error)
         with self._lock:
@@ -502,16 +523,28 @@ def _run_tallies(store: JobStore) -> tuple[list[tuple[str, str, int]], list[tupl
     return [(job, outcome, n) for job, outcome, n, _ in counts], last
 
 
-def _broken(store: JobStore) -> dict[str, str]:
-    """The broken jobs of *store*. A store of rows marks a row broken when it loads it;
-    the job families read the rows' columns alone, so a row nothing has loaded yet (one
-    that does not decode: a trigger type this version does not know) would count as a
-    healthy job. The first scrape of a store object therefore loads its jobs once, as
-    ``tickwork jobs`` and ``check`` do; after that, the rows' marks, which every
-    scheduler loading or syncing a row keeps up to date."""
-    if store not in _DECODED and hasattr(store, "mark_broken"):
+def _broken(store: JobStore, ids: list[str]) -> dict[str, str] | None:
+    """The broken jobs of *store*, when some of its rows *ids* (those the job families
+    read) were loaded now, as a store of rows marks a row broken when it loads it; else
+    None (nothing changed: the caller reads ``broken_jobs``). The job families read the
+    rows' columns alone, so a row nothing has loaded (one that does not decode: a trigger
+    type this version does not know, written by a newer one) would count as a healthy
+    job. Each store object loads its rows once: all at its first scrape, as ``tickwork
+    jobs`` and ``check`` do, then the new ids of each scrape. (A row replaced under an
+    id already seen is loaded by the schedulers that sync it, which mark it.)"""
+    if not hasattr(store, "mark_broken"):
+        return None
+    known = _LOADED.get(store)
+    new = ids if known is None else [job_id for job_id in ids if job_id not in known]
+    _LOADED[store] = set(ids)
+    if not new:
+        return None
+    if known is None or len(new) > _LOAD_ONE_BY_ONE:
         store.get_jobs()
-        _DECODED.add(store)
+    else:
+        for job_id in new:
+            with contextlib.suppress(JobLookupError):
+                store.get_job(job_id)
     return store.broken_jobs()
 
 
@@ -519,8 +552,7 @@ def store_families(store: JobStore, *, now: datetime) -> list[MetricFamily]:
     """The metric families a store alone can tell (what :func:`render_store` writes)."""
     if now.utcoffset() is None:
         raise TypeError(f"now must be an aware datetime, got {now!r}")
-    broken = _broken(store)  # (first: it may mark rows, which the job families leave out)
-    families = _store_schedule_families(store)
+    families, broken = _store_schedule_families(store)
     counts, last = _run_tallies(store)
     families += [
         MetricFamily("tickwork_history_runs", "gauge",
