@@ -102,6 +102,7 @@ def test_fire_times(expression: str, expected: list[str | None]) -> None:
         # An alias is the whole expression (it was called an unknown alias).
         ("@daily *", None, "*", "@daily is a whole expression"),
         ("@HOURLY 5", None, "5", "@HOURLY is a whole expression"),
+        ("@reboot *", None, "@reboot *", "start-up"),
     ],
 )
 def test_invalid_expressions_name_field_and_token(

@@ -408,14 +408,14 @@ def parse_cron(expression: str, hash_key: str | None = None) -> CronFields:
     if text.startswith("@"):
         alias = ALIASES.get(text.lower())
         if alias is None:
-            if text.lower() == "@reboot":
+            head, _, rest = text.partition(" ")
+            if head.lower() == "@reboot":
                 raise _fail(
                     expression,
                     None,
                     text,
                     "@reboot has no fire times; run the job at start-up instead",
                 )
-            head, _, rest = text.partition(" ")
             if rest and head.lower() in ALIASES:
                 # "@daily *": an alias is the whole expression, not a first field.
                 raise _fail(
