@@ -39,6 +39,7 @@ class CronTrigger(Protocol):
 
     def next_after(self, moment: datetime) -> datetime | None: ...
 
+
 __all__ = ["count_between"]
 
 _UTC = timezone.utc
