@@ -1,6 +1,7 @@
 """Runs that events start, beside the rest of a job's life: pausing while a debounce
 waits, ``start``/``end``, ``max_consecutive_failures``, an ``OrTrigger`` whose schedule
-and event meet at one instant, and what a payload and a filter may hold.
+and event meet at one instant, the instant a store keeps an event at, and what a payload
+and a filter may hold.
 
 On a ``FakeClock`` with an ``InlineExecutor``, over a ``MemoryStore`` and a
 ``SQLiteStore`` file.
@@ -8,12 +9,15 @@ On a ``FakeClock`` with an ``InlineExecutor``, over a ``MemoryStore`` and a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tickwork import (
     CronTrigger,
@@ -25,8 +29,11 @@ from tickwork import (
     SerializationError,
     current_run,
 )
+from tickwork._instants import EPOCH
+from tickwork._model import EmittedEvent
 from tickwork.executors import InlineExecutor
 from tickwork.stores import JobStore, MemoryStore, SQLiteStore
+from tickwork.stores._eventlog import EVENT_GAP_US, stored_at
 from tickwork.testing import FakeClock, advance, run_until
 
 from .jobs_for_tests import T0
@@ -210,6 +217,37 @@ def test_an_event_run_never_takes_the_instant_of_a_run_job_now(sched: Scheduler)
     run_ids = [run.run_id for run in sched.history("job")]
     assert len(RUNS) == 3
     assert len(set(run_ids)) == len(run_ids) == 3, run_ids
+
+
+# -- a store's instant for an event (stores/_eventlog.py, rule Apart) ----------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    own=st.integers(min_value=0, max_value=300),
+    stored=st.lists(st.integers(min_value=0, max_value=400), max_size=150),
+)
+def test_a_store_keeps_an_event_at_the_first_instant_apart_from_the_others(
+    own: int, stored: list[int]
+) -> None:
+    # The first instant from the event's own on that is EVENT_GAP from every stored
+    # one (some a store of old may hold at one instant), whatever the reads it takes.
+    reads: list[tuple[int, int]] = []
+
+    def near(low: int, high: int) -> list[int]:
+        reads.append((low, high))
+        return [at for at in stored if low <= at <= high][::-1]  # (in no order)
+
+    event = EmittedEvent(id="e" * 32, name="e", payload=None,
+                         emitted_at=EPOCH + timedelta(microseconds=own))  # fmt: skip
+    expected = next(
+        at
+        for at in itertools.count(own)
+        if all(abs(at - other) >= EVENT_GAP_US for other in stored)
+    )
+    assert stored_at(event, near) == expected
+    if expected == own:
+        assert len(reads) == 1
 
 
 # -- what a payload and a filter hold -----------------------------------------------------

@@ -368,3 +368,60 @@ def test_two_schedulers_emitting_at_one_instant_run_each_event_and_its_chain_onc
         for scheduler in schedulers:
             scheduler.shutdown()
         TRACED.clear()
+
+
+#: What :func:`noted_event` saw: (scheduled_at, its event's emitted_at) per run.
+NOTED: list[tuple[Any, Any]] = []
+
+
+def noted_event() -> None:
+    from tickwork import current_run
+
+    run = current_run()
+    assert run.event is not None
+    NOTED.append((run.scheduled_at, run.event.emitted_at))
+
+
+def test_an_event_after_another_process_clock_ahead_keeps_its_own_instant(
+    store_objects: Callable[[], Any],
+) -> None:
+    """A process whose clock is an hour ahead (or a test's FakeClock left at a later
+    time on the file) emits; then a process with a right clock emits at 12:00. Its event
+    is stored at 12:00 (it was stored after the other, at 13:00: every event of every
+    process stayed an hour on until the clocks caught up), so the run of a job whose
+    ``end`` is 12:30 is scheduled at 12:00, not after its end."""
+    from datetime import datetime, timedelta, timezone
+
+    from tickwork import EventTrigger, Scheduler
+    from tickwork.executors import InlineExecutor
+    from tickwork.testing import FakeClock
+
+    noon = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+
+    def scheduler(at: datetime) -> Scheduler:
+        return Scheduler(
+            clock=FakeClock(at),
+            store=store_objects(),
+            executors={"default": InlineExecutor()},
+            timezone="UTC",
+        )
+
+    ahead, right = scheduler(noon + timedelta(hours=1)), scheduler(noon)
+    end = noon + timedelta(minutes=30)
+    right.add_job(f"{__name__}:noted_event", EventTrigger("order"), id="plain", end=end)
+    NOTED.clear()
+    try:
+        ahead.open()
+        assert ahead.emit("ping", {}).emitted_at == noon + timedelta(hours=1)
+        right.open()
+        event = right.emit("order", {"n": 1})
+        right.process_due()
+        assert event.emitted_at == noon
+        assert NOTED[:] == [(noon, noon)]
+        [run] = right.history("plain")
+        assert run.scheduled_at == run.started_at == noon
+        assert run.scheduled_at <= end
+    finally:
+        for each in (ahead, right):
+            each.shutdown()
+        NOTED.clear()

@@ -61,15 +61,15 @@ class EventLogContract:
 
     def test_unhandled_events_come_back_whole_oldest_first(self, store: SharedJobStore) -> None:
         log = _log(store)
-        stored = [log.record_event(_event(n, at=n * 10), [], handled=False, now=T0)[0]
-                  for n in (1, 3, 2)]  # fmt: skip
-        # (The third is older than the latest: it is stored just after it, oldest last.)
-        assert stored[:2] == [_event(1, at=10), _event(3, at=30)]
-        assert stored[2] == replace(_event(2), emitted_at=T0 + timedelta(microseconds=32))
+        written = [_event(n, at=n * 10) for n in (1, 3, 2)]
+        # (Each is far enough from the others to keep its own instant: the third, older
+        # than the latest, comes back second.)
+        stored = [log.record_event(event, [], handled=False, now=T0)[0] for event in written]
+        assert stored == written
         found = log.unhandled_events(limit=10)
-        assert found == stored
+        assert found == [_event(1, at=10), _event(2, at=20), _event(3, at=30)]
         assert [event.emitted_at.utcoffset() for event in found] == [timedelta(0)] * 3
-        assert log.unhandled_events(limit=2) == stored[:2]
+        assert log.unhandled_events(limit=2) == found[:2]
 
     def test_events_written_at_one_instant_are_stored_at_instants_apart(
         self, store: SharedJobStore
@@ -83,6 +83,48 @@ class EventLogContract:
         assert [event.id for event in stored] == [_event(n).id for n in range(1, 5)]
         _check_apart(stored)
         assert log.unhandled_events(limit=10) == stored[::2]
+
+    def test_an_event_far_from_the_others_keeps_its_own_instant(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # A process whose clock is ahead (or a test's FakeClock left at a later time on
+        # the store) must not move the events of the others on: emitted_at is when emit
+        # was called, and an event run's scheduled_at is its event's instant.
+        mine, theirs = _log(store), _log(peer)
+        hour = 3_600_000_000
+        written = [
+            _event(n, at=at)
+            for n, at in enumerate([hour, 0, 10, hour - 2, hour + 2, 2 * hour], start=1)
+        ]
+        for n, event in enumerate(written):
+            log = theirs if n % 2 == 0 else mine
+            assert log.record_event(event, [], handled=False, now=T0)[0] == event, event
+        assert mine.unhandled_events(limit=10) == sorted(written, key=lambda e: e.emitted_at)
+
+    def test_an_event_too_close_to_another_is_stored_at_the_first_free_instant(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        mine, theirs = _log(store), _log(peer)
+        for n, at in [(1, 100), (2, 300), (3, 304)]:
+            theirs.record_event(_event(n, at=at), [], handled=n == 2, now=T0)
+        cases = [
+            (4, 100, 102),  # at another's instant: EVENT_GAP after it
+            (5, 103, 104),  # a microsecond after another: EVENT_GAP after it
+            (6, 301, 302),  # between two EVENT_GAP * 2 apart: between them
+            (7, 299, 306),  # before one, with no room up to the last of the run
+            (8, 98, 98),  # EVENT_GAP before another: kept
+        ]
+        for n, at, expected in cases:
+            event = _event(n, at=at)
+            stored = mine.record_event(event, [], handled=n % 2 == 0, now=T0)[0]
+            assert stored == replace(event, emitted_at=T0 + timedelta(microseconds=expected)), n
+        # A long run of events closer than EVENT_GAP to the next: past its end.
+        for n in range(10, 70):
+            theirs.record_event(_event(n, at=1000), [], handled=n % 3 == 0, now=T0)
+        last = _event(70, at=1001)
+        assert mine.record_event(last, [], handled=True, now=T0)[0].emitted_at == (
+            T0 + timedelta(microseconds=1000 + 60 * 2)
+        )
 
     def test_events_written_by_two_processes_at_one_instant_are_stored_apart(
         self, store: SharedJobStore, peer: SharedJobStore

@@ -9,14 +9,19 @@ that makes each event run each job once, whichever process sees it first. Its ru
    ``emit`` returns. An event written without being handled (``handled=False``: by the
    command line, or by a scheduler that is not running) waits for any running
    scheduler on the store, which finds it with :meth:`EventLog.unhandled_events`.
-   *Apart*: the event is stored at its ``emitted_at`` or, when that is not
-   :data:`EVENT_GAP` after the latest event of the store, at the latest plus
-   :data:`EVENT_GAP` (found and written under one lock, so that two processes writing
-   at once, on any hosts, never get one instant). The runs of an event are scheduled at
-   its instant, and ``(job id, scheduled_at)`` names one run (its run id, its chain
-   hand-overs): two events of one instant would make two runs of a job one. The gap
-   is two microseconds, not one, so that a run moved a microsecond off a fire time of
-   its job (an ``OrTrigger``) never lands on another event's instant either.
+   *Apart*: the event is stored at its ``emitted_at`` or, when another stored event is
+   less than :data:`EVENT_GAP` from that, at the first instant after it that is
+   :data:`EVENT_GAP` from every stored event (found and written under one lock, so that
+   two processes writing at once, on any hosts, never get one instant). The runs of an
+   event are scheduled at its instant, and ``(job id, scheduled_at)`` names one run
+   (its run id, its chain hand-overs): two events of one instant would make two runs
+   of a job one. The gap is two microseconds, not one, so that a run moved a
+   microsecond off a fire time of its job (an ``OrTrigger``) never lands on another
+   event's instant either. Only a store's events near the instant are looked at, not
+   its latest: an event stays at its own instant when others are far off, before or
+   after it, so that one process whose clock is ahead (or a test's ``FakeClock`` left
+   at a later time on the store) does not move the events of every process on to its
+   time (their ``emitted_at`` is when ``emit`` was called).
 2. *One slot per (job, event)*: :meth:`EventLog.claim_event_runs` inserts the slots
    and marks the events handled, in one transaction; a slot another process holds
    already is not taken (False).
@@ -33,7 +38,7 @@ that makes each event run each job once, whichever process sees it first. Its ru
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -45,6 +50,7 @@ from .._tz import epoch_us
 __all__ = [
     "EVENT_GAP",
     "EVENT_GAP_US",
+    "EVENT_REACH_US",
     "EventLog",
     "EventSlot",
     "as_stored",
@@ -58,6 +64,9 @@ EventSlot = tuple[str, str]
 #: The least time between two events' instants in a store (rule *Apart* above).
 EVENT_GAP_US = 2
 EVENT_GAP = timedelta(microseconds=EVENT_GAP_US)
+#: How far past an instant the first read of the events near it reaches
+#: (:func:`stored_at`).
+EVENT_REACH_US = 64
 
 
 @runtime_checkable
@@ -77,9 +86,10 @@ class EventLog(Protocol):
     ) -> tuple[EmittedEvent, list[bool]]:
         """Write *event* and take *slots* (job id, this event's id), in one transaction;
         with *handled*, mark the event handled. Returns the event as stored (its
-        ``emitted_at`` moved on to :data:`EVENT_GAP` after the latest event's when it was
-        not already later: rule *Apart* of the module docstring) and, per slot, whether
-        it was taken (always True for a new event)."""
+        ``emitted_at`` moved on, when another stored event is less than
+        :data:`EVENT_GAP` from it, to the first instant :data:`EVENT_GAP` from all of
+        them: rule *Apart* of the module docstring, :func:`stored_at`) and, per slot,
+        whether it was taken (always True for a new event)."""
         ...
 
     def unhandled_events(self, *, limit: int) -> list[EmittedEvent]:
@@ -123,12 +133,30 @@ def event_from_row(row: Sequence[object]) -> EmittedEvent:
     )
 
 
-def stored_at(event: EmittedEvent, latest_us: int | None) -> int:
-    """The instant (microseconds since the epoch) to store *event* at, the latest event
-    of the store being at *latest_us* (None: no event): its own, or the latest plus
-    :data:`EVENT_GAP` when its own is not later than that."""
-    own = epoch_us(event.emitted_at)
-    return own if latest_us is None else max(own, latest_us + EVENT_GAP_US)
+def stored_at(event: EmittedEvent, near: Callable[[int, int], Iterable[int]]) -> int:
+    """The instant (microseconds since the epoch) to store *event* at (rule *Apart*): the
+    first from its own on that is at least :data:`EVENT_GAP` from every stored event's.
+
+    *near(low, high)* gives the instants of the stored events from *low* to *high*
+    (microseconds, both included): one read of a range of the store's index on the
+    instant, called under the lock the event is then written under. One read is enough
+    unless a run of events, each less than twice the gap from the next (no room between
+    them), reaches past :data:`EVENT_REACH_US`; the next read starts where the last left
+    off and reaches twice as far, so that a long run (events written at one instant
+    under a clock that does not move) takes a few reads, not one per event of it.
+    """
+    at = epoch_us(event.emitted_at)
+    reach = EVENT_REACH_US
+    while True:
+        high = at + reach
+        for other in sorted(near(at - EVENT_GAP_US + 1, high)):
+            if other >= at + EVENT_GAP_US:
+                break  # (as is every later one)
+            if other > at - EVENT_GAP_US:
+                at = other + EVENT_GAP_US  # (no instant between them is free of it)
+        if at + EVENT_GAP_US - 1 <= high:  # (every event near it was read)
+            return at
+        reach *= 2
 
 
 def as_stored(event: EmittedEvent, at_us: int) -> EmittedEvent:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from .._model import EmittedEvent
 from .._tz import epoch_us
-from ._eventlog import EVENT_GAP_US, EventSlot, as_stored, event_from_row
+from ._eventlog import EVENT_GAP_US, EventSlot, as_stored, event_from_row, stored_at
 from ._pg_connection import PGConnection
 from ._pg_history import LOCK_HELD
 from ._pg_schema import liveness_key
@@ -33,17 +33,27 @@ _TAKE = (
 #: (the second: the schema's hash), so that events are stored apart (``_eventlog``,
 #: rule *Apart*). ``_pg_schema.MIGRATE_CLASS`` is the migration's.
 EMIT_CLASS = 0x7469636C  # "ticl": the event log's
-# The event at its instant, or just after the latest (two looks down the index on
-# (handled, emitted_us); GREATEST leaves NULLs out: a store with no events yet).
-_INSERT_EVENT = """
+# The event at its own instant when no stored event is nearer to it than the gap (the
+# look reads a range of each value of ``handled`` from the index on (handled,
+# emitted_us, id)): no row inserted, and it is stored at the instant ``stored_at`` finds
+# (reads of _NEAR), with _INSERT_AT. (The first alone is one round trip, and almost
+# every event takes it.)
+_INSERT_IF_FREE = """
 INSERT INTO {s}.events (id, name, payload, emitted_us, handled)
-SELECT %(id)s, %(name)s, %(payload)s, GREATEST(
-    %(at)s,
-    (SELECT max(emitted_us) FROM {s}.events WHERE handled) + %(gap)s,
-    (SELECT max(emitted_us) FROM {s}.events WHERE NOT handled) + %(gap)s
-), %(handled)s
-RETURNING emitted_us
+SELECT %(id)s, %(name)s, %(payload)s, %(at)s, %(handled)s
+WHERE NOT EXISTS (
+    SELECT FROM {s}.events
+    WHERE handled IN (true, false) AND emitted_us BETWEEN %(low)s AND %(high)s
+)
 """
+_NEAR = (
+    "SELECT emitted_us FROM {s}.events "
+    "WHERE handled IN (true, false) AND emitted_us BETWEEN %s AND %s"
+)
+_INSERT_AT = (
+    "INSERT INTO {s}.events (id, name, payload, emitted_us, handled) "
+    "VALUES (%(id)s, %(name)s, %(payload)s, %(at)s, %(handled)s)"
+)
 _ORPHANS = """
 UPDATE {s}.event_runs r SET owner = %(owner)s
 FROM {s}.events e
@@ -76,31 +86,37 @@ class PGEvents(PGConnection):
     ) -> tuple[EmittedEvent, list[bool]]:
         """Write *event* and take *slots*, in one transaction (see ``EventLog``); an
         unhandled event wakes the listening schedulers. Returns the event as stored
-        (apart from the latest)."""
+        (apart from the others: ``_eventlog``, rule *Apart*)."""
         del now
         with self._tx("record an event") as tx:
             taken = self._take(tx.conn, slots)
             # Last, to hold the lock for the least time: it is let go at commit, after
-            # the event is visible, and the next writer reads the latest event in a
-            # statement that starts after it got the lock (read committed: a snapshot
+            # the event is visible, and the next writer reads the events near its own in
+            # statements that start after it got the lock (read committed: a snapshot
             # per statement), so it sees this one. The lock is the database's: it holds
             # among hosts.
             tx.conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
                             (EMIT_CLASS, self.schema))  # fmt: skip
-            [(at_us,)] = tx.conn.execute(
-                _INSERT_EVENT.format(s=self._s),
-                {
-                    "id": event.id,
-                    "name": event.name,
-                    "payload": json.dumps(event.payload, separators=(",", ":")),
-                    "at": epoch_us(event.emitted_at),
-                    "gap": EVENT_GAP_US,
-                    "handled": handled,
-                },
-            ).fetchall()
+            own_us = at_us = epoch_us(event.emitted_at)
+            row = {
+                "id": event.id,
+                "name": event.name,
+                "payload": json.dumps(event.payload, separators=(",", ":")),
+                "at": own_us,
+                "low": own_us - EVENT_GAP_US + 1,
+                "high": own_us + EVENT_GAP_US - 1,
+                "handled": handled,
+            }
+            if tx.conn.execute(_INSERT_IF_FREE.format(s=self._s), row).rowcount != 1:
+                near = _NEAR.format(s=self._s)
+                at_us = stored_at(
+                    event,
+                    lambda low, high: [found for (found,) in tx.conn.execute(near, (low, high))],
+                )
+                tx.conn.execute(_INSERT_AT.format(s=self._s), {**row, "at": at_us})
             if not handled:
                 tx.wrote = True  # (the NOTIFY at commit tells the others)
-        return as_stored(event, int(at_us)), taken
+        return as_stored(event, at_us), taken
 
     def unhandled_events(self, *, limit: int) -> list[EmittedEvent]:
         """Events no process has handled yet, oldest first."""
