@@ -465,6 +465,94 @@ def test_a_detach_that_cannot_load_a_dependant_changes_nothing(tmp_path: Path) -
     again.shutdown()
 
 
+def _retire(store: JobStore, path: Path, job_id: str) -> None:
+    """Make the stored job *job_id*'s function one that no longer imports (the next
+    deploy removed it): it stays stored, and cannot be loaded."""
+    sql = "UPDATE {}jobs SET func_ref = 'retired_module:job' WHERE id = {}"
+    if isinstance(store, PostgresStore):
+        import psycopg
+
+        with psycopg.connect(pg.dsn(), autocommit=True) as pg_conn:
+            pg_conn.execute(sql.format(f'"{store.schema}".', "%s"), (job_id,))
+        return
+    with sqlite3.connect(path) as conn:
+        conn.execute(sql.format("", "?"), (job_id,))
+    conn.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_refused_detach_leaves_the_broken_dependant_to_the_cascade_it_advises(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    path = tmp_path / "broken.db"
+    schema = request.getfixturevalue("pg_tables") if kind == "postgres" else ""
+
+    def scheduler() -> tuple[Scheduler, JobStore]:
+        store = PostgresStore(pg.dsn(), schema=schema) if schema else SQLiteStore(path)
+        executors = {"default": InlineExecutor()}
+        return Scheduler(clock=FakeClock(T0), store=store, executors=executors,
+                         timezone=UTC), store  # fmt: skip
+
+    first, store = scheduler()
+    first.add_job(f"{J}:step", "interval", minutes=1, id="x")
+    first.add_job(f"{J}:step", "interval", minutes=1, id="y")
+    first.add_job(f"{J}:step", after=["x", "y"], id="d")
+    first.add_job(f"{J}:step", after="d", id="e")
+    first.shutdown()
+    _retire(store, path, "d")
+    again, store = scheduler()
+    again.open()  # (d and e have no fire time: d is first looked up by the removal)
+    seen = _graph_events(again)
+    with pytest.raises(JobLookupError, match=r"job 'd' runs after 'x' and cannot be loaded"):
+        again.remove_job("x", detach=True)
+    assert seen == []
+    # Nothing removed or changed (the store decodes d: only its function is gone); d
+    # found broken, as any look-up finds it.
+    assert sorted((job.id, job.after) for job in store.get_jobs()) == [
+        ("d", ("x", "y")), ("e", ("d",)), ("x", ()), ("y", ())]  # fmt: skip
+    assert sorted(again.broken_jobs()) == ["d"]
+    # The cascade the error advises removes x and the jobs after it, broken d too.
+    again.remove_job("x", cascade=True)
+    assert [job.id for job in again.get_jobs()] == ["y"]
+    assert [job.id for job in store.get_jobs()] == ["y"]
+    assert again.broken_jobs() == {}
+    cascaded = "removed with its upstream 'x' (cascade=True)"
+    assert seen == [
+        ("JOB_REMOVED", "e", cascaded),
+        ("JOB_REMOVED", "d", cascaded),
+        ("JOB_REMOVED", "x", None),
+    ]
+    again.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_refused_batch_that_found_a_broken_upstream_forgets_the_mark_it_undid(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # The batch's look-up marks d broken in its transaction; the refusal rolls the mark
+    # back, and the store must not go on taking d for marked (it would never mark it
+    # again, and the removal below would find d neither loaded nor broken).
+    path = tmp_path / "broken.db"
+    schema = request.getfixturevalue("pg_tables") if kind == "postgres" else ""
+    store: JobStore = PostgresStore(pg.dsn(), schema=schema) if schema else SQLiteStore(path)
+    first = Scheduler(clock=FakeClock(T0), store=store, timezone=UTC)
+    first.add_job(f"{J}:step", "interval", minutes=1, id="x")
+    first.add_job(f"{J}:step", after="x", id="d")
+    first.shutdown()
+    _retire(store, path, "d")
+    store = PostgresStore(pg.dsn(), schema=schema) if schema else SQLiteStore(path)
+    again = Scheduler(clock=FakeClock(T0), store=store, timezone=UTC)
+    again.open()
+    entry = {"func": f"{J}:step", "after": "d", "id": "z", "replace_existing": True}
+    with pytest.raises(JobLookupError, match=r"job 'z' runs after 'd'"):
+        again.add_jobs([entry])
+    assert sorted(job.id for job in store.get_jobs()) == ["d", "x"]
+    again.remove_job("x", cascade=True)
+    assert store.get_jobs() == []
+    assert again.broken_jobs() == {}
+    again.shutdown()
+
+
 # -- stores -----------------------------------------------------------------------------
 
 

@@ -88,6 +88,12 @@ class ChainOps(Machine):
                 # (A shared store's jobs are loaded before its transaction, not in it; the
                 # graph is read again inside: another process may have changed it.)
                 self._load_early()
+                if self._link.partial:
+                    # Worked out before it too, as the look-ups read the store: one that
+                    # finds a job broken marks it so (a write), and a removal refused
+                    # then opens no transaction that would roll the mark back (the job
+                    # would not be listed broken, though the error says it is).
+                    self._removal(job_id, cascade=cascade, detach=detach)
                 with self._store.transaction():
                     removed, changed = self._removal(job_id, cascade=cascade, detach=detach)
                     for job, _ in changed:

@@ -77,6 +77,16 @@ class JobRows:
         """Mark the row *job_id* broken, with *reason*."""
         raise NotImplementedError
 
+    def _marks_undone(self, job_ids: list[str]) -> None:
+        """The transaction in which *job_ids* were marked broken was rolled back, their
+        marks with it: forget them as marked. (A mark is written once per process and
+        reason: one taken for written would never be written again, and a job found
+        broken in a refused ``remove_job`` or ``add_jobs``, or a command line's read,
+        would then be neither loaded nor listed broken.) Marked again, and logged again,
+        when next found."""
+        for job_id in job_ids:
+            self._reported.pop(job_id, None)
+
     # -- shared -----------------------------------------------------------------------
 
     def _decode(self, row: Sequence[Any]) -> Job | None:
