@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._instants import US as _US
 from .._tz import require_aware
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ class CronTrigger(Protocol):
 __all__ = ["count_between"]
 
 _UTC = timezone.utc
-_US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
 
 
