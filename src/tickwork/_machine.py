@@ -119,8 +119,9 @@ class Machine:
         max_wait: float = 60.0,
         default_executors: Callable[[], dict[str, Executor]] = _thread_executors,
     ) -> None:
-        if store is not None and not isinstance(store, JobStore):
-            raise TypeError(f"store must be a JobStore, got {type(store).__name__}")
+        if store is not None and (isinstance(store, type) or not isinstance(store, JobStore)):
+            got = f"the class {store.__name__}" if isinstance(store, type) else type(store).__name__
+            raise TypeError(f"store must be a JobStore object (SQLiteStore(path)...), got {got}")
         seconds(max_wait, "max_wait", positive=True, maximum=3600)
         self._lock = threading.RLock()
         self._core = SchedulerCore()

@@ -48,6 +48,7 @@ from ._model import Job, with_counters
 from ._pace import ClaimPace
 from ._planning import epoch_us
 from ._serialize import fire_zone
+from ._storecheck import claimed_by, loaded_from
 from ._window import Window, changes
 from .stores import (
     HandOffLike,
@@ -63,8 +64,7 @@ __all__ = ["StoreLink"]
 
 logger = logging.getLogger("tickwork")
 
-#: Due fires planned at once, and claimed a chunk at a time in an order of this
-#: process's own, while other processes race for them (see StoreLink.dispatch).
+#: Fires planned at once while other processes race for them (see StoreLink.dispatch).
 CLAIM_POOL = 8192
 #: How long to wait before trying a failing store again.
 STORE_RETRY = timedelta(seconds=1)
@@ -171,7 +171,7 @@ class StoreLink:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            for job in self.store.load_jobs():
+            for job in loaded_from(self.store):
                 if job.id not in core:
                     ready = self.loadable(job)
                     if ready is not None:
@@ -352,7 +352,7 @@ class StoreLink:
                 keys = [(retry.job_id, retry.scheduled_at, retry.attempt) for retry in retries]
                 starts = self.store.start_retries(keys)
                 retries = [retry for retry, ok in zip(retries, starts, strict=True) if ok]
-            claimed = self.store.claim_fires(list(map(_CLAIM, fires)), now=now) if fires else []
+            claimed = claimed_by(self.store, list(map(_CLAIM, fires)), now) if fires else []
         except StoreError as error:
             # Nothing was claimed, so nothing runs; the fires stay due and are tried again.
             logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
