@@ -399,14 +399,16 @@ class SchedulerCore(JobTable):
             )
             decision.report_missed(request.job_id, request.scheduled_at, 1, reason, at=now)
         else:
-            # A run its executor never began (refused; queued at shutdown) was not cut off.
+            # A run its executor never began (refused; queued at shutdown) was not cut off;
+            # one still out on a task queue's worker: its executor says so.
             reason = "cut off before it finished" if result.started_at else "never started"
             decision.report_interrupted(
                 request.job_id,
                 request.scheduled_at,
                 request.attempt,
                 result.exception,
-                f"the run was {reason}" if result.started_at else "the run never started",
+                result.reason
+                or (f"the run was {reason}" if result.started_at else "the run never started"),
                 at=now,
                 started_at=result.started_at,
             )

@@ -25,6 +25,7 @@ __all__ = [
     "TriggerSearchExhausted",
     "UnknownTimezone",
     "WorkerDied",
+    "error_type_name",
 ]
 
 
@@ -135,3 +136,14 @@ class RemoteJobError(TickworkError, RuntimeError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.error_type, self.remote_traceback))
+
+
+def error_type_name(kind: type[BaseException]) -> str:
+    """The ``module.QualName`` of an exception type as tickwork records it (history's
+    ``error_type``, a task queue's outcome): tickwork's own errors as ``tickwork.Name``,
+    where users import them from, not by their private module. One function, so a run
+    on a task queue's worker and a local one record the same name."""
+    module = kind.__module__
+    if module.startswith("tickwork._"):
+        return f"tickwork.{kind.__qualname__}"
+    return f"{module}.{kind.__qualname__}"

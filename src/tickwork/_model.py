@@ -491,6 +491,9 @@ class RunResult(NamedTuple):
     exception: BaseException | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: Why an ``INTERRUPTED`` run ended, when its executor knows better than "never
+    #: started" / "cut off" (a run still out on a task queue's worker at shutdown).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

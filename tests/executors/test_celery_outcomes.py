@@ -101,3 +101,11 @@ def test_without_a_record_the_backend_state_is_read(
     assert found[failed]["ok"] is False
     assert found[failed]["error_type"] == "builtins.KeyError"
     assert "gone" in found[failed]["error"]
+
+
+def test_a_tickwork_error_of_a_celery_task_is_named_as_a_local_runs_history_names_it() -> None:
+    from tickwork import JobLookupError
+
+    kind = _celery_outcomes.celery_error_type
+    assert kind(JobLookupError) == "tickwork.JobLookupError"  # (not tickwork._errors.)
+    assert kind(ValueError) == "builtins.ValueError"

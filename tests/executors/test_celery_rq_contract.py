@@ -191,6 +191,11 @@ def test_a_reference_the_worker_cannot_import_fails_with_the_reason(
     (event,) = ran.wait(EventKind.JOB_FAILED)
     assert "could not import" in str(event.exception)
     assert name in str(event.exception)
+    # tickwork's own error, named as a local run's history names it (where users
+    # import it from), not by its private module (tickwork._errors.JobLookupError).
+    assert event.exception.error_type == "tickwork.JobLookupError"
+    (row,) = [r for r in ran.scheduler.history() if r.job_id == event.job_id]
+    assert row.error_type == "tickwork.JobLookupError"
     sys.modules.pop(name, None)
 
 

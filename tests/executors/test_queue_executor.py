@@ -547,3 +547,98 @@ def test_a_workers_connection_error_is_retried_and_recorded_by_its_own_type() ->
         assert (run.outcome, run.error_type) == (Outcome.FAILURE, "ConnectionError")
     finally:
         scheduler.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("name", ["poll_interval", "resend_after"])
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(0, ValueError), (-1, ValueError), (float("inf"), ValueError), (float("nan"), ValueError),
+     (True, TypeError), ("x", TypeError)],
+)  # fmt: skip
+def test_the_numbers_of_a_queue_executor_are_checked_as_everywhere(
+    name: str, value: object, error: type[Exception]
+) -> None:
+    # poll_interval="x" failed with "'>' not supported between 'str' and 'int'", and
+    # True or inf were taken (inf: a collector that never looked).
+    with pytest.raises(error, match=name):
+        QueueExecutor(Recorder(), **{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["lease", "keep"])
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(0, ValueError), (-1, ValueError), (float("inf"), ValueError), (float("nan"), ValueError),
+     (True, TypeError), ("10", TypeError)],
+)  # fmt: skip
+def test_the_guards_lease_and_keep_are_checked_naming_them(
+    name: str, value: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=name):
+        RedisGuard(object(), **{name: value})  # type: ignore[arg-type]
+
+
+def test_a_queues_time_limit_on_a_job_without_timeout_does_not_say_after_none_s() -> None:
+    # The queue's own limit (RQ's default, a worker's hard limit) with no job timeout:
+    # "timed out after None s" said nothing true.
+    message = {"tickwork": 1, "job_id": "t", "scheduled_at": AT.isoformat(), "attempt": 1,
+               "ref": "operator:truediv", "args": [1, 0], "kwargs": {}}  # fmt: skip
+    no_limit = outcome_of({**message, "timeout": None}, (ZeroDivisionError,))
+    assert no_limit["error_type"] == "tickwork.JobTimeout"
+    assert "None" not in no_limit["error"]
+    assert "time limit" in no_limit["error"]
+    limited = outcome_of({**message, "timeout": 2}, (ZeroDivisionError,))
+    assert "timed out after 2 s" in limited["error"]
+
+
+def test_a_tickwork_error_on_a_worker_is_named_as_a_local_runs_history_names_it() -> None:
+    message = {"tickwork": 1, "job_id": "t", "scheduled_at": AT.isoformat(), "attempt": 1,
+               "ref": "tests.executors.no_such_module:job", "args": [], "kwargs": {}}  # fmt: skip
+    outcome = outcome_of(message)
+    assert outcome["error_type"] == "tickwork.JobLookupError"
+    # The same error of a local run: the same name in the history.
+    from tickwork._errors import JobLookupError
+    from tickwork._model import RunEnd
+    from tickwork.stores._history import error_fields
+
+    end = RunEnd("t", AT, 1, Outcome.FAILURE, AT, None, JobLookupError("x"), None, True)
+    assert error_fields(end)[0] == outcome["error_type"]
+
+
+class Started(Recorder):
+    """A recorder that knows when a worker started each task (as RQ does)."""
+
+    def __init__(self, at: datetime | None) -> None:
+        super().__init__()
+        self.at = at
+
+    def started(self, task_ids: Sequence[str]) -> Mapping[str, datetime]:
+        return {} if self.at is None else dict.fromkeys(task_ids, self.at)
+
+
+@pytest.mark.parametrize("known", [None, AT + timedelta(seconds=3)])
+def test_shutdown_says_a_run_was_still_out_on_a_worker_not_that_it_never_started(
+    known: datetime | None,
+) -> None:
+    from tickwork import EventKind
+
+    enqueuer = Started(known)
+    clock = FakeClock(AT)
+    executor = QueueExecutor(enqueuer, poll_interval=0.005)
+    scheduler = Scheduler(clock=clock, timezone="UTC", executors={"default": executor})
+    interrupted: list[Any] = []
+    scheduler.add_listener(interrupted.append, EventKind.JOB_INTERRUPTED)
+    scheduler.add_job("tests.executors.queue_jobs:add", "interval", hours=1, args=(1, 2),
+                      id="out")  # fmt: skip
+    scheduler.open()
+    clock.advance(3600)
+    scheduler.process_due()
+    enqueuer.wait_sent(1)
+    scheduler.shutdown(wait=True, timeout=0.05)
+    (event,) = interrupted
+    assert "never started" not in event.reason
+    assert "still out on a worker" in event.reason
+    assert "may still" in event.reason
+    # The start is recorded when the queue knows it; otherwise it is unknown (None).
+    assert event.started_at == known
+    (row,) = scheduler.history("out")
+    assert row.started_at == known

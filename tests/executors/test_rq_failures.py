@@ -139,3 +139,86 @@ def test_an_rq_failure_is_read_from_its_exception_text(text: str, kind: str) -> 
     outcome = _failure(text, "failed")
     assert outcome["error_type"] == kind
     assert outcome["error"] == text.strip().splitlines()[-1]
+
+
+def test_a_job_without_timeout_is_enqueued_with_no_rq_time_limit(connection: Any) -> None:
+    # timeout=None is "no limit" (docs/jobs.md): it went as RQ's None, the queue's
+    # default of 180 s, and every run longer than 3 minutes failed with JobTimeout.
+    from rq.job import Job
+
+    from tickwork.executors import QueuedTask
+    from tickwork.executors._rq import RQEnqueuer
+
+    enqueuer = RQEnqueuer(connection, queue=queues.unique("tw-rq-nobody"))
+    unlimited, limited = queues.unique("rq-unlimited"), queues.unique("rq-limited")
+    message = {"tickwork": 1, "job_id": "j", "ref": "tests.executors.queue_jobs:add"}
+    enqueuer.send([QueuedTask(unlimited, message, None, None),
+                   QueuedTask(limited, message, None, 1.5)])  # fmt: skip
+    try:
+        assert Job.fetch(unlimited, connection=connection).timeout == -1  # RQ's "no limit"
+        assert Job.fetch(limited, connection=connection).timeout == 2  # (rounded up)
+    finally:
+        enqueuer.queue.delete(delete_jobs=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"lease": 0}, ValueError, "lease"),
+        ({"lease": -1}, ValueError, "lease"),
+        ({"lease": float("inf")}, ValueError, "lease"),
+        ({"lease": float("nan")}, ValueError, "lease"),
+        ({"lease": True}, TypeError, "lease"),
+        ({"lease": "10"}, TypeError, "lease"),
+        ({"poll_interval": "x"}, TypeError, "poll_interval"),
+        ({"poll_interval": True}, TypeError, "poll_interval"),
+        ({"resend_after": float("inf")}, ValueError, "resend_after"),
+    ],
+)
+def test_bad_numbers_are_refused_when_the_executor_is_made(
+    options: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    # (lease=0, -1 or inf was taken, and every run then failed on the worker.)
+    import redis
+
+    with pytest.raises(error, match=words):
+        RQExecutor(redis.Redis(), **options)
+
+
+@pytest.mark.parametrize(
+    ("connection", "words"),
+    [
+        ("redis://127.0.0.1:6379/0", r"redis\.Redis\.from_url"),
+        (None, r"redis\.Redis client"),
+        (object(), r"redis\.Redis client"),
+    ],
+)
+def test_a_connection_that_is_not_a_redis_client_is_refused_naming_what_to_give(
+    connection: object, words: str
+) -> None:
+    # A URL was taken, and each run was lost 10 s later with "'str' object has no
+    # attribute 'pipeline'" from RQ's insides.
+    with pytest.raises(TypeError, match=words) as caught:
+        RQExecutor(connection)
+    assert "connection" in str(caught.value)
+
+
+def test_shutdown_records_when_a_worker_started_a_run_still_out(
+    connection: Any, forking: tuple[str, queues.Worker], tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes"
+    queue, _ = forking
+    scheduler, events = queues.one_job(
+        "rq", RQExecutor(connection, queue=queue), "tests.executors.queue_jobs:note",
+        args=[str(notes), "out", 1.0], job_id=queues.unique("rq-out"),
+    )  # fmt: skip
+    scheduler.start()
+    try:
+        assert queues.wait_for(lambda: notes.exists() and "start" in notes.read_text())
+    finally:
+        scheduler.shutdown(timeout=0)
+    (event,) = events.of(EventKind.JOB_INTERRUPTED)
+    assert "still out on a worker" in event.reason
+    (row,) = scheduler.history()
+    assert row.started_at is not None
+    assert row.scheduled_at <= row.started_at

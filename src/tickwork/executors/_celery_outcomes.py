@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from .._errors import error_type_name
 from ._worker import now_text, succeeded, worker_name
 
 __all__ = [
@@ -65,6 +66,8 @@ def celery_error_type(kind: type[object]) -> str:
         return "tickwork.WorkerDied"
     if kind.__name__ in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
         return "tickwork.JobTimeout"
+    if isinstance(kind, type) and issubclass(kind, BaseException):
+        return error_type_name(kind)  # (tickwork's own as a local run names them)
     return f"{kind.__module__}.{kind.__qualname__}"
 
 

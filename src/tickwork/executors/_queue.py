@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
+from .._checks import seconds
 from .._context import request_fields
 from .._errors import JobTimeout, RemoteJobError, SerializationError, WorkerDied
 from .._instants import EPOCH
@@ -90,6 +91,10 @@ class Enqueuer(Protocol):
       (``error_type`` ``"tickwork.WorkerDied"``). It raises when the result store cannot
       be read (the executor logs it and asks again). Called from one thread.
     * :meth:`close` releases connections; called once, at shutdown.
+    * Optionally, ``started(task_ids)`` returns when a worker started each of the given
+      tasks still running (aware datetimes, by id; those it does not know left out).
+      At shutdown the runs still out are reported ``INTERRUPTED`` with that start
+      (``started_at``), or with None when the queue cannot tell.
     """
 
     def send(self, tasks: Sequence[QueuedTask]) -> None:
@@ -173,11 +178,12 @@ class QueueExecutor(BatchExecutor):
             raise TypeError(
                 f"enqueuer must implement tickwork.executors.Enqueuer, got {enqueuer!r}"
             )
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}")
-        if resend_after is not None and not resend_after > 0:
-            raise ValueError(f"resend_after must be positive seconds or None, got {resend_after!r}")
-        self.resend_after = None if resend_after is None else float(resend_after)
+        # (As every number of the API: a bool or a str is a TypeError, NaN, inf and
+        # <= 0 a ValueError, each naming the argument; None is "never" for resend_after.)
+        poll_interval = seconds(poll_interval, "poll_interval", positive=True)
+        if resend_after is not None:
+            resend_after = seconds(resend_after, "resend_after", positive=True)
+        self.resend_after = resend_after
         # Runs whose outcome has not come back: task id -> the task and when to re-send
         # it (time.monotonic(); inf: never) with the wait after that.
         self._resend: dict[str, list[Any]] = {}
@@ -456,6 +462,23 @@ class QueueExecutor(BatchExecutor):
             if request is not None:
                 self._deliver(RunResult(request, Outcome.INTERRUPTED, None, error, None, now))
 
+    def _starts(self, task_ids: list[str]) -> Mapping[str, datetime]:
+        """When a worker started each of *task_ids*, for those the queue knows (the
+        enqueuer's optional ``started(task_ids)``; see :class:`Enqueuer`)."""
+        started = getattr(self.enqueuer, "started", None)
+        if not callable(started):
+            return {}
+        try:
+            found = started(task_ids)
+        except Exception as error:
+            logger.warning("tickwork: cannot read when the runs still out started: %s", error)
+            return {}
+        return {
+            task_id: moment
+            for task_id, moment in dict(found).items()
+            if isinstance(moment, datetime) and moment.tzinfo is not None
+        }
+
     def sent(self) -> int:
         """How many runs the queue has taken so far (re-sends not counted)."""
         with self._lock:
@@ -478,7 +501,8 @@ class QueueExecutor(BatchExecutor):
                 if left is not None and left <= 0:
                     break
                 self._changed.wait(0.1 if left is None else min(left, 0.1))
-            left_out = [*self._pending, *self._out.values()]
+            unsent = list(self._pending)
+            left_out = dict(self._out)
             self._pending.clear()
             self._out.clear()
             self._resend.clear()
@@ -490,13 +514,28 @@ class QueueExecutor(BatchExecutor):
         for thread in (self._sender, self._collector):
             if thread is not None and thread is not threading.current_thread():
                 thread.join(5)
-        now = self._clock.now() if left_out else None
-        for request in left_out:
+        now = self._clock.now() if left_out or unsent else None
+        for request in unsent:
+            error = RemoteJobError(
+                f"job {request.job_id!r} was not sent to the task queue yet when the "
+                "scheduler shut down"
+            )
+            self._deliver(RunResult(request, Outcome.INTERRUPTED, None, error, None, now))
+        starts = self._starts(list(left_out)) if left_out else {}
+        for task_id, request in left_out.items():
+            # Whether a worker took it is not known here (only when, if the queue
+            # says): not "never started", nor "cut off" (its worker may finish it).
             error = RemoteJobError(
                 f"job {request.job_id!r} was still out on a worker when the scheduler shut "
                 "down; its outcome was not collected"
             )
-            self._deliver(RunResult(request, Outcome.INTERRUPTED, None, error, None, now))
+            reason = (
+                "the run was still out on a worker when the scheduler shut down; it may "
+                "still run or finish there"
+            )
+            started = starts.get(task_id)
+            result = RunResult(request, Outcome.INTERRUPTED, None, error, started, now, reason)
+            self._deliver(result)
         try:
             self.enqueuer.close()
         except Exception:

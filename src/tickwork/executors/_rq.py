@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .._checks import seconds
 from ._queue import QueuedTask, QueueExecutor
 from ._worker import RedisGuard, run_guarded
 
@@ -26,6 +27,24 @@ __all__ = ["RQEnqueuer", "RQExecutor", "perform"]
 PERFORM = "tickwork.executors._rq.perform"
 #: Seconds RQ keeps a finished job's result (the collector reads it well before).
 RESULT_TTL = 3600
+#: RQ's job timeout for "no limit" (None would be the queue's default, 180 s).
+NO_LIMIT = -1
+
+
+def _check_connection(connection: object) -> None:
+    """Refuse what is not a ``redis.Redis`` client (a URL, None), which RQ would take
+    and fail on at each run, far from the call."""
+    import redis
+
+    if isinstance(connection, redis.Redis):
+        return
+    hint = ""
+    if isinstance(connection, str):
+        hint = f"; for a URL, give redis.Redis.from_url({connection!r})"
+    raise TypeError(
+        f"connection must be a redis.Redis client, got {type(connection).__name__} "
+        f"{connection!r}{hint}"
+    )
 
 
 def _import_rq() -> Any:
@@ -61,11 +80,13 @@ class RQEnqueuer:
 
     def __init__(self, connection: Any, *, queue: str = "default", lease: float = 10.0) -> None:
         rq = _import_rq()
+        _check_connection(connection)
         if not isinstance(queue, str) or not queue:
             raise TypeError(f"queue must be a queue name (str), got {queue!r}")
+        # (Checked here, not on the workers, where a bad lease failed every run.)
+        self.lease = seconds(lease, "lease", positive=True)
         self.connection = connection
         self.queue = rq.Queue(queue, connection=connection)
-        self.lease = lease
         # Started RQ jobs seen without a guard lease: since when (time.monotonic()).
         self._unleased: dict[str, float] = {}
         # When each task sent with an expiry expires: RQ deletes a job whose ttl ran
@@ -81,7 +102,9 @@ class RQEnqueuer:
             if task.expires is not None:
                 ttl = max(1, math.ceil((task.expires - now).total_seconds()))
                 self._expires[task.task_id] = now + timedelta(seconds=ttl)
-            timeout = None if task.timeout is None else max(1, math.ceil(task.timeout))
+            # RQ reads a None timeout as its queue's default (180 s); tickwork's None is
+            # no limit, which RQ spells -1.
+            timeout = NO_LIMIT if task.timeout is None else max(1, math.ceil(task.timeout))
             datas.append(
                 self.queue.prepare_data(
                     PERFORM,
@@ -169,6 +192,20 @@ class RQEnqueuer:
                 }
         return found
 
+    def started(self, task_ids: Sequence[str]) -> dict[str, datetime]:
+        """When a worker started each of *task_ids*, as RQ recorded it (see
+        :class:`~tickwork.executors.Enqueuer`)."""
+        from rq.job import Job
+
+        found: dict[str, datetime] = {}
+        jobs = Job.fetch_many(list(task_ids), connection=self.connection)
+        for task_id, job in zip(task_ids, jobs, strict=True):
+            if job is None or job.started_at is None:
+                continue  # (not taken by a worker, or gone)
+            moment = job.started_at
+            found[task_id] = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return found
+
     def close(self) -> None:
         """Nothing to release: the caller owns the connection."""
 
@@ -200,6 +237,10 @@ class RQExecutor(QueueExecutor):
 
     Raises:
         ImportError: RQ is not installed (``pip install 'tickwork[rq]'``).
+        TypeError: *connection* is not a ``redis.Redis`` client (a URL: give
+            ``redis.Redis.from_url(url)``), *queue* not a name, or a number not a number.
+        ValueError: *poll_interval*, *resend_after* or *lease* is not a positive,
+            finite number of seconds.
     """
 
     def __init__(

@@ -38,7 +38,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from .._checks import seconds
 from .._context import run_request_blocking
+from .._errors import error_type_name
 from .._model import EmittedEvent, Outcome, RunRequest, Upstream, run_id
 from .._references import resolve_reference
 
@@ -163,11 +165,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _type_name(error: BaseException) -> str:
-    kind = type(error)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 def outcome_of(
     message: Mapping[str, Any], timeout_errors: tuple[type[BaseException], ...] = ()
 ) -> dict[str, Any]:
@@ -222,7 +219,11 @@ def outcome_of(
         if timeout_errors and isinstance(error, timeout_errors):
             outcome = _failed(error, started)
             outcome["error_type"] = "tickwork.JobTimeout"
-            outcome["error"] = f"job {job_id!r} timed out after {request.timeout} s on a worker"
+            # (With no timeout of the job's own, it was the queue's limit that ran out:
+            # a worker's hard limit, a queue's default.)
+            limit = request.timeout
+            after = "under the queue's own time limit" if limit is None else f"after {limit} s"
+            outcome["error"] = f"job {job_id!r} timed out {after} on a worker"
             return outcome
         return _failed(error, started)
     return succeeded(value, started)
@@ -256,7 +257,7 @@ def _failed(error: BaseException, started: str, prefix: str = "") -> dict[str, A
     return {
         "tickwork": 1,
         "ok": False,
-        "error_type": _type_name(error),
+        "error_type": error_type_name(type(error)),
         "error": f"{prefix}{error}",
         "traceback": text,
         "started_at": started,
@@ -293,11 +294,11 @@ class RedisGuard:
         keep: float = 86_400.0,
         prefix: str = "tickwork:run:",
     ) -> None:
-        if lease <= 0 or keep <= 0:
-            raise ValueError(f"lease and keep must be positive seconds, got {lease!r}, {keep!r}")
+        # (Checked here, where the scheduler's side makes its guard too: a bad lease
+        # refused by RQExecutor(...) or tickwork.celery.setup(...), not by each run.)
         self.client = client
-        self.lease = lease
-        self.keep = keep
+        self.lease = seconds(lease, "lease", positive=True)
+        self.keep = seconds(keep, "keep", positive=True)
         self.prefix = prefix
 
     def acquire(self, task_id: str) -> tuple[str, dict[str, Any] | None]:

@@ -10,7 +10,7 @@ from collections.abc import Container, Mapping, Sequence
 from datetime import timezone, tzinfo
 from typing import Any, NamedTuple
 
-from .._errors import RemoteJobError
+from .._errors import RemoteJobError, error_type_name
 from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
 from .._instants import instant
@@ -90,14 +90,7 @@ def _error_fields(error: BaseException | None, reason: str | None) -> tuple[str 
         remote = getattr(error, "error_type", None) if isinstance(error, RemoteJobError) else None
         if remote:  # (a worker's failure: the type it had there)
             return remote.removeprefix("builtins."), str(error)[:_MESSAGE_LIMIT]
-        kind = type(error)
-        module = kind.__module__
-        if module == "builtins":
-            name = kind.__qualname__
-        elif module.startswith("tickwork._"):
-            name = f"tickwork.{kind.__qualname__}"  # where users import it from
-        else:
-            name = f"{module}.{kind.__qualname__}"
+        name = error_type_name(type(error)).removeprefix("builtins.")
         return name, str(error)[:_MESSAGE_LIMIT]
     return None, None if reason is None else reason[:_MESSAGE_LIMIT]
 
