@@ -74,9 +74,10 @@ def test_a_claim_answer_that_breaks_the_contract_is_a_store_error_naming_the_sto
     scheduler.shutdown()
 
 
-def test_an_answer_that_keeps_the_contract_runs_the_job() -> None:
+@pytest.mark.parametrize("kind", [list, tuple])
+def test_an_answer_that_keeps_the_contract_runs_the_job(kind: type) -> None:
     clock = FakeClock(T0)
-    store = Answering(lambda claims: [0] * len(claims))
+    store = Answering(lambda claims: kind([0] * len(claims)))
     scheduler = Scheduler(store=store, clock=clock, executors={"default": InlineExecutor()})
     RAN.clear()
     scheduler.add_job(ran, "interval", seconds=10, id="j")

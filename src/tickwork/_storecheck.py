@@ -30,6 +30,8 @@ def claimed_by(store: JobStore, claims: Sequence[Any], now: datetime) -> list[in
     if _own(store):
         return answers
     name = type(store).__name__
+    if isinstance(answers, tuple):
+        answers = list(answers)  # (a sequence the engine can index and zip)
     if not isinstance(answers, list) or len(answers) != len(claims):
         got = len(answers) if isinstance(answers, Sequence) else type(answers).__name__
         raise StoreError(
