@@ -43,7 +43,10 @@ def test_a_run_due_later_is_submitted_from_the_timer_callback_and_not_before_its
 
         async with AsyncScheduler(timezone="UTC") as scheduler:
             scheduler.add_listener(listener, EventKind.JOB_SUBMITTED)
-            due = datetime.now(UTC) + timedelta(milliseconds=60)
+            # (Far enough ahead that the warm-up step comes before it even on a loaded
+            # machine: at 60 ms, a CI run on 2 busy cores once had the scheduler's task
+            # reach its warm-up step after the due time, and submit the run itself.)
+            due = datetime.now(UTC) + timedelta(milliseconds=400)
             await scheduler.add_job(job, "date", run_date=due)
             await asyncio.wait_for(done.wait(), LIMIT)
         # Stepped in the wait's timer callback (no task), so the job's task starts on
