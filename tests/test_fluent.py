@@ -254,6 +254,24 @@ def test_to_gaps_between_runs_stay_between_interval_and_latest() -> None:
     assert gaps("other") != first
 
 
+def test_to_with_until_starts_no_run_after_the_until() -> None:
+    """Regression: a fire before .until() with no fire after it kept its whole jitter,
+    and started up to (b-a)/2 units past the end that .until() promises."""
+    scheduler, clock = make()
+    until = START + timedelta(minutes=6)
+    runs = []
+    for index in range(12):
+        calls = Calls(clock)
+        runs.append(calls)
+        scheduler.every(5).to(10).minutes.until(until).options(id=f"r{index}").do(calls)
+    scheduler.open()
+    run_until(scheduler, START + timedelta(hours=1))
+    scheduler.shutdown()
+    started = [moment for calls in runs for moment in calls.started]
+    assert len(started) == 12  # each ran its one fire before the end (07:30 is after it)
+    assert all(START + timedelta(minutes=5) <= moment <= until for moment in started)
+
+
 def test_to_equal_to_the_interval_has_no_spread() -> None:
     scheduler, _ = make()
     job = scheduler.every(3).to(3).seconds.do(noop)
@@ -539,8 +557,10 @@ def test_option_values_are_checked_by_add_job_at_do() -> None:
 
 def test_until_too_early_for_the_first_run_is_refused_by_add_job() -> None:
     scheduler, _ = make()
-    with pytest.raises(ValueError, match="would never run"):
+    with pytest.raises(ValueError, match="would never run") as caught:
         scheduler.every().hour.until(timedelta(minutes=30)).do(noop)
+    # The message quotes the chain, not only the job's random id.
+    assert str(caught.value).startswith("every().hour.until(")
 
 
 # -- job options through the chain ------------------------------------------------------

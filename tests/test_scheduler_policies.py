@@ -339,6 +339,26 @@ def test_jitter_never_reaches_the_next_nominal_fire(sim: Sim) -> None:
         assert nominal <= started < nominal + seconds(10)
 
 
+@pytest.mark.parametrize("bound", ["job end", "trigger end_date"])
+def test_the_last_jittered_run_starts_no_later_than_the_end(sim: Sim, bound: str) -> None:
+    """Regression (every(5).to(10).minutes.until(...)): the last fire before the end,
+    with no next fire to bound its jitter, started up to the whole jitter past the end."""
+    scheduler, clock, _ = sim
+    end = T0 + seconds(60 * 5 + 1)
+    ends = {"end": end} if bound == "job end" else {"end_date": end}
+    runs = []
+    for index in range(40):
+        calls = Calls(clock)
+        runs.append(calls)
+        scheduler.add_job(calls, "interval", minutes=5, jitter=240, id=f"j{index}", **ends)
+    run_until(scheduler, T0 + timedelta(hours=1))
+    for calls in runs:
+        assert calls.scheduled == [T0 + seconds(300)]
+        assert T0 + seconds(300) <= calls.started[0] <= end
+    # (still spread over the second it has: not all moved to the end)
+    assert len({calls.started[0] for calls in runs}) > 10
+
+
 def test_jitter_is_the_same_for_a_job_and_fire_time_across_restarts() -> None:
     starts: list[list[datetime]] = []
     for _ in range(2):

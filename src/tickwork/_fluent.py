@@ -649,7 +649,12 @@ class JobBuilder:
         if jitter is not None:
             options["jitter"] = jitter
         trigger = self._same_phase(trigger, options)
-        job = engine.add_job(job_func, trigger, args=args, kwargs=kwargs, **options)
+        try:
+            job = engine.add_job(job_func, trigger, args=args, kwargs=kwargs, **options)
+        except ValueError as error:
+            if type(error) is not ValueError or "would never run" not in str(error):
+                raise
+            raise ValueError(f"{self._chain}.do(...): {error}") from None  # an .until() too early
         if self._on_added is not None:
             self._on_added()
         return job

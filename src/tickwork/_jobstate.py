@@ -134,5 +134,10 @@ def fire_entry(state: JobState) -> Entry | None:
             # the same error and pauses the job with a report (an index has no one
             # to report to).
             return (planned, state.generation, job.id)
-        planned += jitter_offset(job.id, nominal, job.jitter, following) // _US
+        end = job.end
+        if following is None:  # the last fire: started no later than the job's end or its trigger's
+            bound = getattr(job.trigger, "end", None)
+            if isinstance(bound, datetime) and (end is None or bound < end):
+                end = bound
+        planned += jitter_offset(job.id, nominal, job.jitter, following, end) // _US
     return (planned, state.generation, job.id)

@@ -491,16 +491,23 @@ def _fraction(*parts: object) -> float:
 
 
 def jitter_offset(
-    job_id: str, nominal: datetime, jitter: timedelta, following: datetime | None
+    job_id: str,
+    nominal: datetime,
+    jitter: timedelta,
+    following: datetime | None,
+    end: datetime | None = None,
 ) -> timedelta:
     """How far after *nominal* a jittered run starts.
 
     Stable for a (job, fire time) pair, in [0, jitter), and always before the next
-    nominal fire time *following*, so jitter never reorders or moves the schedule.
+    nominal fire time *following*, so jitter never reorders or moves the schedule; the
+    last fire of a job with an *end* starts no later than the end (inclusive).
     """
     span_us = jitter // _US
     if following is not None:
         span_us = min(span_us, epoch_us(following) - epoch_us(nominal) - 1)
+    elif end is not None:
+        span_us = min(span_us, epoch_us(end) - epoch_us(nominal) + 1)
     if span_us <= 0:
         return timedelta(0)
     nominal_key = nominal.astimezone(timezone.utc).isoformat()
