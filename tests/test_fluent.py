@@ -1001,3 +1001,26 @@ def test_every_n_hours_at_a_minute_counts_from_that_minute_in_the_offset_in_forc
     job = scheduler.every(2).hours.at(":15").do(noop)
     times = scheduler.next_fire_times(job.id, 2)
     assert [f"{at.astimezone(ZoneInfo(zone)):%H:%M%z}" for at in times] == fires
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "fires"),
+    [
+        # Apia skipped 2011-12-30 whole (-10:00 to +14:00): a run due that day runs when
+        # the gap ends, and the runs after it keep to the dates counted from today.
+        ("2011-12-28T00:00", "every(2).days.at('12:00')", ["31 00:00", "01 12:00", "03 12:00"]),
+        ("2011-12-29T05:00", "every().day", ["31 00:00", "31 05:00", "01 05:00"]),
+        ("2011-12-27T13:00", "every(3).days.at('12:00')", ["31 00:00", "02 12:00", "05 12:00"]),
+        ("2011-12-23T13:00", "every().week", ["31 00:00", "06 13:00", "13 13:00"]),
+        # (A run on an existing day: unchanged.)
+        ("2011-12-28T00:00", "every(3).days.at('12:00')", ["31 12:00", "03 12:00", "06 12:00"]),
+    ],
+)
+def test_days_and_weeks_over_a_whole_skipped_day_keep_their_dates(
+    now: str, text: str, fires: list[str]
+) -> None:
+    zone = ZoneInfo("Pacific/Apia")
+    scheduler, _ = make(datetime.fromisoformat(now).replace(tzinfo=zone), "Pacific/Apia")
+    job = chain(scheduler, text).do(noop)
+    times = scheduler.next_fire_times(job.id, 3)
+    assert [f"{at.astimezone(zone):%d %H:%M}" for at in times] == fires

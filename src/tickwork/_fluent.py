@@ -171,8 +171,17 @@ def _calendar(
         first = probe.next_after(first)  # today's own time: the first run is a period on
     if first is None:  # past the year 9999
         raise ValueError(f"every {count} {unit} from {now.isoformat()} never fires")
+    start = first
+    if (first.astimezone(zone).date() - today).days != 7 * weeks + days:
+        # A whole day skipped (Apia's 2011-12-30) moved the first run to the next date,
+        # which would anchor every later run a day late: anchored on today instead,
+        # from just after today's run (or now, when today's has passed).
+        todays = probe.next_after(just_before(now))
+        start = now.astimezone(zone)
+        if todays is not None and todays.astimezone(zone).date() == today:
+            start = todays + timedelta(microseconds=1)
     return CalendarIntervalTrigger(
-        weeks=weeks, days=days, hour=hour, minute=minute, second=second, start=first, timezone=zone
+        weeks=weeks, days=days, hour=hour, minute=minute, second=second, start=start, timezone=zone
     )
 
 
