@@ -668,6 +668,53 @@ def test_a_handed_off_run_starts_when_taken_or_is_skipped_without_its_job() -> N
     )
 
 
+def _take(core: SchedulerCore, at: datetime, attempt: int, now: datetime) -> Decision:
+    decision = Decision()
+    core.taken_over("j", at, attempt, owner="o", dead=False, handed_off=True, now=now,
+                    into=decision)  # fmt: skip
+    return decision
+
+
+def test_a_handed_off_fire_past_its_misfire_grace_is_missed_not_started() -> None:
+    """Regression: the taker started a fire handed off at shutdown whatever its lateness
+    (4.9 s past a 1 s grace after a redeploy), where its job's own fires were missed."""
+    grace = seconds(5)
+    core = make_core(make_job(misfire_grace_time=grace, next_fire=T0 + seconds(20)))
+    core.records = True
+    late = _take(core, T0 + seconds(10), 1, now=T0 + seconds(16))
+    assert late.runs_to_start == []
+    assert kinds(late.events) == [EventKind.JOB_MISSED]
+    (row,) = late.history
+    assert (row.outcome, row.scheduled_at) == (Outcome.MISSED, T0 + seconds(10))
+    assert "handed off" in (row.reason or "")
+    assert "misfire_grace_time=0:00:05" in (row.reason or "")
+    assert not core.busy("j")
+    # Within the grace, a retry (its attempt 2), a run asked for (not a fire time): started.
+    # (Started, or waiting for the one instance.)
+    for at, attempt, now in [(10, 1, 15), (10, 2, 100), (13, 1, 100)]:
+        waiting = core.waiting
+        taken = _take(core, T0 + seconds(at), attempt, now=T0 + seconds(now))
+        assert len(taken.runs_to_start) + core.waiting - waiting == 1, (at, attempt, now)
+        assert EventKind.JOB_MISSED not in kinds(taken.events)
+
+
+@pytest.mark.parametrize("catchup", list(Catchup))
+def test_a_handed_off_fire_older_than_a_due_fire_follows_the_catchup(catchup: Catchup) -> None:
+    """Regression: with catchup="latest", the taker ran a fire handed off at shutdown and
+    then skipped the latest fire, due meanwhile, for max_instances."""
+    core = make_core(make_job(catchup=catchup, next_fire=T0 + seconds(20)))
+    taken = _take(core, T0 + seconds(10), 1, now=T0 + seconds(25))
+    if catchup in (Catchup.LATEST, Catchup.NONE):
+        assert taken.runs_to_start == []
+        (event,) = taken.events
+        assert event.kind is EventKind.JOB_MISSED
+        assert "later fire time is due" in event.reason
+        (due,) = core.pop_due(T0 + seconds(25))
+        assert len(core.commit_fire(due, T0 + seconds(25)).runs_to_start) == 1  # the latest
+    else:  # the oldest runs (catchup="all" runs the rest after it)
+        assert len(taken.runs_to_start) == 1
+
+
 def test_runs_handed_off_wait_for_a_free_instance_oldest_first() -> None:
     # A catch-up's queue left at shutdown ran all at once where it was taken (ten
     # overlapping runs of a job with max_instances=1, in a probe).

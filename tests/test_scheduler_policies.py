@@ -392,6 +392,26 @@ def test_jitter_is_not_lateness_for_the_misfire_grace_time(sim: Sim) -> None:
     assert len(calls) == 10
 
 
+def test_a_thread_executor_counts_the_grace_from_the_jittered_start() -> None:
+    """Regression: the executor compared a run's start with its nominal fire time, so a
+    jitter longer than the grace made a real executor report every jittered run missed
+    (an inline executor, which checks nothing, hid it)."""
+    with simulated(executors={"default": ThreadExecutor(max_workers=4)}) as (
+        scheduler,
+        clock,
+        events,
+    ):
+        calls = Calls(clock)
+        for index in range(10):
+            scheduler.add_job(calls, "interval", seconds=60, jitter=30, misfire_grace_time=1,
+                              id=f"j{index}")  # fmt: skip
+        run_until(scheduler, T0 + seconds(91))  # (waits for the runs going at each step)
+        assert len(calls) == 10
+        assert not events.of(EventKind.JOB_MISSED)
+        offsets = [b - a for a, b in zip(calls.scheduled, calls.started, strict=True)]
+        assert max(offsets) > seconds(1)  # (some jitter longer than the grace)
+
+
 # -- retries ----------------------------------------------------------------------------
 
 

@@ -4,41 +4,29 @@ Theory of operation
 -------------------
 The core is a due-time index over jobs plus the bookkeeping of their runs. It never
 reads the clock, sleeps, starts threads or touches a store: callers hand it ``now``
-and get decisions back. A driver (``Scheduler``, ``AsyncScheduler``, through the shared
-``Engine``) does the I/O those decisions call for. Its parts, from the bottom:
-:mod:`~tickwork._deadlines` (the heap of due times), :mod:`~tickwork._jobstate` (what
-is kept per job), :mod:`~tickwork._decision` (what comes out),
-:mod:`~tickwork._jobtable` (the table of job states over the heap) and this module,
-the state machine that moves jobs and runs along.
+and get decisions back, and a driver (through the shared ``Engine``) does the I/O.
+Its parts: :mod:`~tickwork._deadlines` (the heap of due times), :mod:`~tickwork._jobstate`
+(what is kept per job), :mod:`~tickwork._decision` (what comes out),
+:mod:`~tickwork._jobtable` (the job states over the heap) and this state machine.
 
-* Every pending job has one entry in the heap (:class:`~tickwork._deadlines.Deadlines`),
-  due at its *planned* time: its next nominal fire time plus its jitter offset, in
-  integer microseconds since the epoch. Pending retries have entries of their own. An
-  entry counts while the job's state still holds it; any change to the schedule
-  lets go of it (it goes *stale*), and the heap counts and prunes stale entries, so
-  rescheduling, pausing and removing jobs forever does not grow it.
-* :meth:`SchedulerCore.pop_due` takes the entries whose time has come and returns
-  them as :class:`~tickwork._decision.FireDue` / :class:`~tickwork._decision.RetryDue`
-  items, already planned (which nominal fire times run, how many were missed, the next
-  fire time) but not yet applied.
-* A scheduled fire becomes real only once the store confirms the claim (a
-  compare-and-set on the job's next fire time, so two processes never run the same
-  fire). Then :meth:`commit_fire` applies it: it moves the job on, starts runs up to
-  ``max_instances``, buffers or skips the rest per the overlap policy, and returns the
-  runs to start and the events. If the claim is lost, :meth:`refresh` takes the job as
-  the store now has it. :meth:`commit_claimed` does it for a claim batch at once.
-* :meth:`finished` takes a run's result: it frees the instance, schedules a retry or
-  counts the failure (pausing the job after ``max_consecutive_failures``), and starts
-  a buffered run if one waits; :meth:`finish_all` takes a batch of results.
-  :meth:`taken_over` takes a run another process was running when it died: the same
-  retry decision as a failed run, recorded as interrupted.
-* A job with no fire time left is *done*: it is forgotten, and its id goes into the
-  decision's ``jobs_to_delete`` (its record leaves the store), only once none of its
-  runs is going, waiting or due to retry. Until then the record stays: a process that
-  takes a run of it over needs its retry policy.
+* Every pending job has one heap entry, due at its *planned* time (next nominal fire
+  time plus jitter offset, in µs since the epoch); pending retries have their own. Any
+  change to the schedule lets an entry go stale; the heap counts and prunes those.
+* :meth:`SchedulerCore.pop_due` returns the entries whose time has come, planned (which
+  fire times run, how many were missed, the next fire time) but not applied.
+* A fire becomes real once the store confirms its claim (a compare-and-set on the job's
+  next fire time): :meth:`commit_fire` (:meth:`commit_claimed` for a batch) moves the
+  job on and starts, buffers or skips its runs per ``max_instances`` and the overlap
+  policy. A claim lost: :meth:`refresh` takes the job as the store has it.
+* :meth:`finished` (:meth:`finish_all` for a batch) takes a run's result: frees the
+  instance, retries or counts the failure, starts a buffered run. :meth:`taken_over`
+  takes a run another process held when it died (retried or interrupted), or left.
+* A job with no fire time left is *done*: forgotten, and its id goes into
+  ``jobs_to_delete``, once none of its runs is going, waiting or due to retry (a process
+  taking a run of it over needs its retry policy).
 
-Next fire times always come from the trigger and the last *scheduled* fire, never from
-when a run ended, so schedules do not drift however long runs take.
+Next fire times come from the trigger and the last *scheduled* fire, never from when a
+run ended, so schedules do not drift however long runs take.
 """
 
 from __future__ import annotations
@@ -52,7 +40,16 @@ from ._errors import LeaseExpired
 from ._events import EventKind
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._jobstate import JobState, PendingRetry, busy, idle_and_done, may_run_again, snapshot
+from ._jobstate import (
+    JobState,
+    PendingRetry,
+    busy,
+    idle_and_done,
+    jittered_grace,
+    late_hand_off,
+    may_run_again,
+    snapshot,
+)
 from ._jobtable import JobTable
 from ._model import (
     Job,
@@ -261,7 +258,10 @@ class SchedulerCore(JobTable):
             scheduled_at = runs[0]
             state.running += 1
             started += 1
-            append((job.executor, request_for(next(run_ids), job, scheduled_at, 1)))
+            request = request_for(next(run_ids), job, scheduled_at, 1)
+            if job.jitter and request.misfire_grace is not None:
+                request = jittered_grace(job, request)
+            append((job.executor, request))
             if submitted:
                 into.report_submitted(job_id, scheduled_at, 1, at=now)
             state.generation = next(generations)
@@ -413,19 +413,9 @@ class SchedulerCore(JobTable):
                 started_at=result.started_at,
             )
         if self.records:
-            decision.history.append(
-                RunEnd(
-                    request.job_id,
-                    request.scheduled_at,
-                    request.attempt,
-                    result.outcome,
-                    now,
-                    result.started_at,
-                    result.exception,
-                    reason,
-                    final,
-                )
-            )
+            decision.history.append(RunEnd(request.job_id, request.scheduled_at, request.attempt,
+                                           result.outcome, now, result.started_at,
+                                           result.exception, reason, final))  # fmt: skip
         if state is not None:
             assert job is not None
             state.job = job
@@ -507,8 +497,15 @@ class SchedulerCore(JobTable):
                 self.skipped(decision, job_id, scheduled_at, attempt, now, gone)
             else:
                 # Due (it is taken once due): started now, or waiting for a free
-                # instance, as a run asked for is. This process is its taker now.
+                # instance, as a run asked for is; but a fire's first attempt no later
+                # than its job's misfire grace. This process is its taker now.
                 self.left.discard(job_id)
+                late = late_hand_off(state, scheduled_at, attempt, now)
+                if late is not None:
+                    self.skipped(decision, job_id, scheduled_at, attempt, now, late, missed=True)
+                    if idle_and_done(state):
+                        self._done(state, decision)
+                    return None
                 self._start_or_hold(state, scheduled_at, attempt, now, decision,
                                     from_schedule=False)  # fmt: skip
             return None
@@ -524,19 +521,8 @@ class SchedulerCore(JobTable):
             reason = cause
             decision.report_interrupted(job_id, scheduled_at, attempt, error, reason, at=now)
         if self.records:
-            decision.history.append(
-                RunEnd(
-                    job_id,
-                    scheduled_at,
-                    attempt,
-                    Outcome.INTERRUPTED,
-                    now,
-                    None,
-                    error,
-                    reason,
-                    final,
-                )
-            )
+            decision.history.append(RunEnd(job_id, scheduled_at, attempt, Outcome.INTERRUPTED,
+                                           now, None, error, reason, final))  # fmt: skip
         if state is not None and idle_and_done(state):
             # Its last fire, cut off and not retried: the job is done.
             self._done(state, decision)
@@ -830,12 +816,19 @@ class SchedulerCore(JobTable):
         attempt: int,
         now: datetime,
         reason: str,
+        *,
+        missed: bool = False,
     ) -> None:
-        """Report a run that will not start: a ``JOB_SKIPPED`` event and a history row."""
-        decision.report_skipped(job_id, scheduled_at, attempt, reason, at=now)
+        """Report a run that will not start: a ``JOB_SKIPPED`` (or, *missed*, a
+        ``JOB_MISSED``) event and a history row."""
+        if missed:
+            decision.report_missed(job_id, scheduled_at, 1, reason, at=now)
+        else:
+            decision.report_skipped(job_id, scheduled_at, attempt, reason, at=now)
         if self.records:
+            outcome = Outcome.MISSED if missed else Outcome.SKIPPED
             decision.history.append(
-                RunEnd(job_id, scheduled_at, attempt, Outcome.SKIPPED, now, reason=reason)
+                RunEnd(job_id, scheduled_at, attempt, outcome, now, reason=reason)
             )
 
     def _request(
@@ -845,4 +838,6 @@ class SchedulerCore(JobTable):
         state.running += 1
         self._in_flight += 1
         request = request_for(next(self._run_ids), job, scheduled_at, attempt, of_fire=of_fire)
+        if job.jitter and request.misfire_grace is not None:
+            request = jittered_grace(job, request)
         return job.executor, request

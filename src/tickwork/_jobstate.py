@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from ._deadlines import Entry
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
-from ._model import Job, evolve
+from ._model import Catchup, Job, RunRequest, evolve
 from ._planning import jitter_offset, next_job_fire, startable
 from .triggers.event import listens_for_events
 
@@ -25,6 +25,9 @@ __all__ = [
     "PendingRetry",
     "fire_entry",
     "idle_and_done",
+    "jitter_of",
+    "jittered_grace",
+    "late_hand_off",
     "listening",
     "may_run_again",
     "snapshot",
@@ -128,16 +131,75 @@ def fire_entry(state: JobState) -> Entry | None:
         _last_key = (nominal, planned)
     if job.jitter:
         try:
-            following = next_job_fire(job.trigger, nominal, job.start, job.end)
+            planned += jitter_of(job, nominal) // _US
         except Exception:  # a broken trigger
             # No jitter: the fire comes due at its nominal time, where planning meets
             # the same error and pauses the job with a report (an index has no one
             # to report to).
             return (planned, state.generation, job.id)
-        end = job.end
-        if following is None:  # the last fire: started no later than the job's end or its trigger's
-            bound = getattr(job.trigger, "end", None)
-            if isinstance(bound, datetime) and (end is None or bound < end):
-                end = bound
-        planned += jitter_offset(job.id, nominal, job.jitter, following, end) // _US
     return (planned, state.generation, job.id)
+
+
+def jitter_of(job: Job, nominal: datetime) -> timedelta:
+    """How long after its fire time *nominal* a run of *job* (which has a jitter) starts:
+    before the job's next fire time, and the last fire no later than the job's end or
+    its trigger's. Raises what the trigger raises."""
+    assert job.jitter is not None
+    following = next_job_fire(job.trigger, nominal, job.start, job.end)
+    end = job.end
+    if following is None:
+        bound = getattr(job.trigger, "end", None)
+        if isinstance(bound, datetime) and (end is None or bound < end):
+            end = bound
+    return jitter_offset(job.id, nominal, job.jitter, following, end)
+
+
+def jittered_grace(job: Job, request: RunRequest) -> RunRequest:
+    """*request* of a jittered job, its misfire grace counted from the jittered start
+    (as planning counts it), so that its executor does not call it late."""
+    assert request.misfire_grace is not None
+    try:
+        offset = jitter_of(job, request.scheduled_at)
+    except Exception:  # a broken trigger: its fire came due unjittered
+        return request
+    return request._replace(misfire_grace=request.misfire_grace + offset)
+
+
+def late_hand_off(
+    state: JobState, scheduled_at: datetime, attempt: int, now: datetime
+) -> str | None:
+    """Why a run another process handed off (claimed, not started) is not started by its
+    taker at *now*, as the job's fire times due now would not be: the first attempt of a
+    fire time later than the job's misfire grace (from its jittered start), or older
+    than a fire time due now that ``catchup="latest"`` (or ``"none"``) runs instead.
+    None: it starts (a retry, a run asked for, one the catch-up would run)."""
+    job = state.job
+    grace = job.misfire_grace_time
+    later = state.next_fire
+    superseded = (
+        job.catchup in (Catchup.LATEST, Catchup.NONE)
+        and later is not None
+        and scheduled_at < later <= now
+    )
+    if attempt != 1 or not (superseded or (grace is not None and now - scheduled_at > grace)):
+        return None
+    try:
+        if next_job_fire(job.trigger, scheduled_at - _US, job.start, job.end) != scheduled_at:
+            return None  # not a fire time: a run asked for (run_job_now, backfill)
+        if grace is not None and job.jitter:
+            grace += jitter_of(job, scheduled_at)
+    except Exception:  # a broken trigger: the run starts, and planning reports the trigger
+        return None
+    late = (now - scheduled_at).total_seconds()
+    why = "it was handed off unstarted by another process"
+    if grace is not None and now - scheduled_at > grace:
+        return (
+            f"{why} and would have started {late:.3f} s late, later than misfire_grace_time={grace}"
+        )
+    if superseded:
+        assert later is not None
+        return (
+            f"{why}, and a later fire time is due ({later.isoformat()}): "
+            f"catchup={job.catchup.value!r} runs that one"
+        )
+    return None

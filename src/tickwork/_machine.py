@@ -35,7 +35,7 @@ from ._emit import EventRouter
 from ._errors import SchedulerStateError, StoreError
 from ._events import Event, EventKind, Listener, Listeners
 from ._executorlink import ExecutorLink
-from ._handoff import hand_off
+from ._handoff import hand_off, overdue
 from ._model import JobControl, Outcome, RunRequest, RunResult
 from ._references import FUNCTIONS
 from ._storelink import StoreLink, earliest
@@ -354,9 +354,8 @@ class Machine:
                         self._drain_results(batch, now)
                     running = self._state is SchedulerState.RUNNING
                     # Each part with nothing to do is passed over without a call: a step
-                    # that starts one run on a quiet scheduler (a store in memory, no
-                    # event jobs) is a few dozen calls, each paid on a thread whose
-                    # caches went cold while it waited.
+                    # starting one run on a quiet scheduler (a store in memory, no event
+                    # jobs) is a few dozen calls, on a thread whose caches went cold.
                     if link.partial:  # (the stores that have upkeep: shared, windowed)
                         link.upkeep(now, batch, running=running)
                     quiet = router.quiet()
@@ -364,6 +363,8 @@ class Machine:
                         self._route(now, batch, running=running)
                     if running and dispatch and link.ok:
                         link.dispatch(now, batch, limit=self._chunk)
+                        if batch.runs_to_start:  # (a claim held up past some runs' grace)
+                            self._results += overdue(batch, now, self._clock.now())
                         if batch.runs_to_start and not self._chains.unchained:
                             self._read_edges()
                     if quiet:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -407,5 +408,49 @@ def test_a_share_the_store_split_off_is_claimed_at_the_workers_pace_and_no_more(
         assert len(set(ids)) == len(ids)
         assert 3 * AHEAD_PER_WORKER < len(ids) < 3000
         assert 1200 < len(ids) < 1800  # (a hash of the ids splits them: about half)
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+class _ClaimsHeldUp(SQLiteStore):
+    """A store whose next claim returns *delay* fake seconds late: another process held
+    the file's write lock meanwhile."""
+
+    def __init__(self, path: Path, clock: FakeClock) -> None:
+        super().__init__(path)
+        self.clock = clock
+        self.delay = 0.0
+
+    def claim_fires(self, claims: Any, *, now: datetime) -> list[int | None]:
+        if self.delay:
+            self.clock.advance(self.delay)
+            self.delay = 0.0
+        return super().claim_fires(claims, now=now)
+
+
+def test_a_run_overdue_when_its_claim_returns_is_missed_and_leaves_the_catch_up_its_instance(
+    db: Path, stores: list[SQLiteStore]
+) -> None:
+    """Regression: a run claimed before a 2 s wait for the lock went to its executor past
+    its grace, which would report it missed later; meanwhile it held the job's one
+    instance, and the catch-up run of the fire times due during the wait was skipped
+    ("1 run(s) still going") though nothing ran."""
+    clock = FakeClock(T0)
+    store = _ClaimsHeldUp(db, clock)
+    stores.append(store)
+    pool = Holding(max_workers=4)  # (starts nothing, reports nothing)
+    scheduler = Scheduler(store=store, clock=clock, executors={"default": pool}, timezone="UTC")
+    scheduler.add_job(RECORD, "interval", seconds=1, misfire_grace_time=0.5, id="tick")
+    scheduler.open()
+    try:
+        clock.set(T0 + timedelta(seconds=1))
+        store.delay = 2.0
+        scheduler.process_due()  # claims the 1 s fire; the claim returns at 3 s
+        scheduler.process_due()  # the 2 s and 3 s fires
+        assert [request.scheduled_at for request in pool.taken] == [T0 + timedelta(seconds=3)]
+        rows = {(run.scheduled_at, run.outcome) for run in scheduler.history("tick")}
+        assert (T0 + timedelta(seconds=1), Outcome.MISSED) in rows
+        assert (T0 + timedelta(seconds=2), Outcome.MISSED) in rows
+        assert Outcome.SKIPPED not in {outcome for _, outcome in rows}
     finally:
         scheduler.shutdown(wait=False)
