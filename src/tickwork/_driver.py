@@ -32,6 +32,7 @@ from .stores import JobStore
 
 __all__ = [
     "JUMP_TOLERANCE",
+    "SETTLE_SECONDS",
     "DriverBase",
     "EarlyWake",
     "Pacer",
@@ -40,6 +41,11 @@ __all__ = [
     "off_loop",
     "precise_timers",
 ]
+
+#: Under an autojumping FakeClock: real seconds a driver waits for the runs going in its
+#: executors to end before the clock jumps on (a run still going then, one that waits
+#: for real time, is left to end while the clock jumps).
+SETTLE_SECONDS = 2.0
 
 logger = logging.getLogger("tickwork")
 
