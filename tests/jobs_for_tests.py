@@ -36,6 +36,11 @@ def noop() -> None:
     """Does nothing."""
 
 
+def boom() -> None:
+    """Always fails."""
+    raise RuntimeError("boom")
+
+
 def add(a: int, b: int) -> int:
     return a + b
 

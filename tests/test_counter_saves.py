@@ -339,7 +339,8 @@ def test_a_change_from_a_scheduler_never_started_keeps_a_pause_made_elsewhere(
     # count and the pause were undone, and the failing job ran on.
     web = Scheduler(store=_open(where), clock=FakeClock(T0), timezone="UTC")
     web.add_job(f"{HERE}:change_elsewhere", "interval", seconds=10, id="j",
-                args=[where, {}, 0], max_consecutive_failures=3)  # fmt: skip
+                args=[where], kwargs={"changes": {}, "failing": 0},
+                max_consecutive_failures=3)  # fmt: skip
     try:
         for failures in (1, 2, 3):
             worker = _open(where)  # (the worker's own store object)

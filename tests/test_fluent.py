@@ -593,7 +593,7 @@ def test_options_tags_and_arguments_reach_the_job() -> None:
             max_consecutive_failures=4,
             remaining_runs=7,
         )
-        .do(noop, 1, 2, key="value")
+        .do(Calls(), 1, 2, key="value")
     )
     assert job.id == "report"
     assert job.name == "the report"

@@ -32,7 +32,7 @@ def work(a: int = 0, b: int = 0) -> int:
     return a + b
 
 
-async def work_async() -> None:
+async def work_async(*args: object) -> None:
     pass
 
 

@@ -5,9 +5,11 @@ Everything here runs on a FakeClock with the InlineExecutor: no threads, no slee
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -721,6 +723,9 @@ def test_reschedule_job_gives_a_new_trigger(sim: tuple[Scheduler, FakeClock, Eve
     assert events.of(EventKind.JOB_MODIFIED, "r")
     with pytest.raises(JobLookupError):
         scheduler.reschedule_job("nope", "interval", seconds=1)
+    # No trigger: said so, naming the call (it was a TypeError about Engine's signature).
+    with pytest.raises(TypeError, match=r"reschedule_job\('r'\) needs the new trigger"):
+        scheduler.reschedule_job("r")
     assert clock.now() == T0 + timedelta(hours=1, minutes=30)
 
 
@@ -1160,6 +1165,50 @@ def test_args_that_are_a_dict_and_get_jobs_arguments_of_the_wrong_type_are_refus
     with pytest.raises(TypeError, match="tag must be a str or None"):
         scheduler.get_jobs(["reports"])  # type: ignore[arg-type]
     assert [job.id for job in scheduler.get_jobs("reports", paused=True)] == ["p"]
+
+
+def _two(a: int, b: int) -> None:
+    pass
+
+
+def _takes_a_session(job: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(job)
+    def run(*args: Any, **kwargs: Any) -> None:
+        job("session", *args, **kwargs)
+
+    return run
+
+
+@_takes_a_session
+def _with_session(session: str, x: int) -> None:
+    pass
+
+
+def test_arguments_the_function_cannot_take_are_refused_at_the_call(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    """Regression: accepted, then every run failed with a TypeError in the background
+    (APScheduler refuses them at add_job too)."""
+    scheduler, _, _ = sim
+    for args, kwargs, why in [
+        ([1], {}, "missing a required argument: 'b'"),
+        ([1, 2, 3], {}, "too many positional arguments"),
+        ([1, 2], {"c": 1}, "got an unexpected keyword argument 'c'"),
+    ]:
+        with pytest.raises(TypeError, match=rf"do not fit _two\(a, b\): {why}"):
+            scheduler.add_job(_two, "interval", hours=1, args=args, kwargs=kwargs)
+    assert scheduler.get_jobs() == []
+    scheduler.add_job(_two, "interval", hours=1, args=[1], kwargs={"b": 2}, id="ok")
+    with pytest.raises(TypeError, match="do not fit _two"):
+        scheduler.modify_job("ok", args=[1, 2, 3])
+    assert scheduler.get_job("ok").args == (1,)  # type: ignore[union-attr]
+    with pytest.raises(TypeError, match="do not fit _two"):
+        scheduler.every().hour.do(_two, 1)
+    # Taken: a decorator that supplies an argument (not read through __wrapped__), a
+    # builtin with no signature to read, a callable object taking anything.
+    scheduler.add_job(_with_session, "interval", hours=1, args=[1])
+    scheduler.add_job(print, "interval", hours=1, args=[1, 2, 3])
+    scheduler.add_job(Calls(), "interval", hours=1, args=[1], kwargs={"x": 2})
 
 
 def test_changing_the_end_keeps_an_explicit_first_fire(

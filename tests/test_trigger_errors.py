@@ -196,10 +196,10 @@ def test_a_trigger_that_raises_after_a_retry_pauses_the_job(
 ) -> None:
     clock = FakeClock(T0 + timedelta(minutes=30))
     with inline_scheduler(clock, _store(store_kind, tmp_path)) as (scheduler, events):
-        # Two answers: the first fire (01:00) and the one after it (02:00). add() with no
-        # arguments fails, so 01:00 is retried at 01:01; planning 02:00 raises.
+        # Two answers: the first fire (01:00) and the one after it (02:00). boom()
+        # fails, so 01:00 is retried at 01:01; planning 02:00 raises.
         retry = RetryPolicy(attempts=2, delay=60, jitter=0)
-        scheduler.add_job("tests.jobs_for_tests:add", Flaky(2), id="broken", retry=retry)
+        scheduler.add_job("tests.jobs_for_tests:boom", Flaky(2), id="broken", retry=retry)
         scheduler.add_job("tests.jobs_for_tests:noop", HOURLY, id="other")
         with caplog.at_level(logging.ERROR, logger="tickwork"):
             run_until(scheduler, T0 + 2 * H)

@@ -583,9 +583,18 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         return self._saved(saved)
 
     def reschedule_job(
-        self, job_id: str, trigger: Trigger | str, *trigger_args: Any, **trigger_kwargs: Any
+        self,
+        job_id: str,
+        trigger: Trigger | str | None = None,
+        *trigger_args: Any,
+        **trigger_kwargs: Any,
     ) -> Job:
         """Give a job a new trigger; its next fire time is recomputed from now."""
+        if trigger is None:
+            raise TypeError(
+                f"reschedule_job({job_id!r}) needs the new trigger: a Trigger object, or "
+                f"'cron', 'interval', 'date' or 'calendar' with its fields"
+            )
         with self._lock:
             self._require_open()
             job = self._job(job_id, fresh=True)

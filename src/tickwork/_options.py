@@ -29,8 +29,10 @@ shortcuts and time helpers, never the engine, an executor, a store or a driver.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -39,6 +41,7 @@ from itertools import compress
 from operator import is_not
 from types import MappingProxyType
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 from ._checks import seconds, storable_text, whole
 from ._instants import epoch_us
@@ -198,7 +201,45 @@ def _executor(value: object, subject: _Subject) -> str:
         raise ValueError(f"unknown executor {value!r} (configured: {known})")
     done = subject.done
     executor.check(subject.func, subject.func_ref, done["args"], done["kwargs"])
+    if getattr(getattr(executor, "enqueuer", None), "task", None) is None:
+        _fits(subject.func, done["args"], done["kwargs"])  # (a named Celery task takes them)
     return alias
+
+
+#: Signatures of job functions, found once per function (None: it has none to read).
+_SIGNATURES: WeakKeyDictionary[Any, inspect.Signature | None] = WeakKeyDictionary()
+
+
+def _fits(
+    func: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
+    """Refuse, at the call, arguments the function cannot be called with (each run would
+    fail with the same ``TypeError`` in the background)."""
+    if func is None:
+        return
+    try:
+        signature = _SIGNATURES[func]
+    except (KeyError, TypeError):  # (not seen yet; or not weakly referable, or unhashable)
+        try:
+            # (Not through __wrapped__: a decorator may supply arguments itself.)
+            signature = inspect.signature(func, follow_wrapped=False)
+        except (TypeError, ValueError):  # a builtin with no signature to read
+            signature = None
+        with contextlib.suppress(TypeError):
+            _SIGNATURES[func] = signature
+    if signature is None:
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        name = getattr(func, "__qualname__", None) or repr(func)
+        given = f"args={reprlib.repr(list(args))}, kwargs={reprlib.repr(dict(kwargs))}"
+        empty = inspect.Signature.empty
+        bare = signature.replace(  # (the parameters, without annotations)
+            parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+            return_annotation=empty,
+        )
+        raise TypeError(f"{given} do not fit {name}{bare}: {error}") from None
 
 
 def _tags(value: Any, subject: _Subject) -> frozenset[str]:

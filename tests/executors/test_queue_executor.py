@@ -395,21 +395,22 @@ def test_arguments_json_would_change_are_refused_at_add_job_as_the_stores_refuse
     # The store's own refusal, for comparison: the same words.
     stored = Scheduler(timezone="UTC", store=SQLiteStore(tmp_path / "jobs.db"))
     with pytest.raises(SerializationError, match=re.escape(problem)):
-        stored.add_job("tests.executors.queue_jobs:add", "date", run_date=AT, args=args,
+        stored.add_job("tests.executors.queue_jobs:take", "date", run_date=AT, args=args,
                        kwargs=kwargs)  # fmt: skip
     stored.shutdown()
     # A task queue sends the arguments as JSON whatever the store (the memory store of
     # the quick start too): the worker would get a list for the tuple, "2" for 2.
     queued = Scheduler(timezone="UTC", executors={"celery": CeleryExecutor(celery_tasks.app)})
     with pytest.raises(SerializationError, match=re.escape(problem)) as caught:
-        queued.add_job("tests.executors.queue_jobs:add", "date", run_date=AT, args=args,
+        queued.add_job("tests.executors.queue_jobs:take", "date", run_date=AT, args=args,
                        kwargs=kwargs, executor="celery")  # fmt: skip
     assert "pickle" not in str(caught.value)  # (a pickled store does not help the queue)
     assert queued.get_jobs() == []
     queued.shutdown()
     # Every queue's executor (RQ's too) checks the same way.
+    take = "tests.executors.queue_jobs:take"
     with pytest.raises(SerializationError, match=re.escape(problem)):
-        QueueExecutor(Recorder()).check(None, "tests.executors.queue_jobs:add", tuple(args), kwargs)
+        QueueExecutor(Recorder()).check(None, take, tuple(args), kwargs)
 
 
 def test_a_function_of_the_main_script_is_refused_at_add_job() -> None:
