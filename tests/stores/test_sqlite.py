@@ -185,11 +185,22 @@ def test_a_corrupt_tickwork_file_is_a_clear_error(db: Path) -> None:
         SQLiteStore(db).get_jobs()
 
 
-def test_another_applications_database_is_refused(db: Path) -> None:
+@pytest.mark.parametrize("kind", ["another application's", "a newer tickwork's"])
+def test_a_refused_database_is_left_as_it_was_journal_mode_included(db: Path, kind: str) -> None:
+    # Regression: the store switched the file to WAL mode before it read what it was.
     with dbfile.connect(db) as conn:
-        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
-    with pytest.raises(StoreError, match=r"not a tickwork job store.*customers"):
+        if kind == "a newer tickwork's":
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID")
+            conn.execute("INSERT INTO meta VALUES ('app', 'tickwork'), ('schema', 99)")
+        else:
+            conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match=r"not a tickwork job store.*customers|newer tickwork"):
         SQLiteStore(db).open()
+    assert db.read_bytes() == before
+    with dbfile.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
 def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
@@ -1856,3 +1867,44 @@ def test_a_directory_is_refused_with_a_message_that_says_so(tmp_path: Path) -> N
 
     with pytest.raises(StoreError, match="it is a directory, not a SQLite file"):
         SQLiteStore(tmp_path).open()
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A small file system (tmpfs) mounted at a folder, remounted read-only by the test;
+    skipped where mounting is not allowed."""
+    place = tmp_path / "mounted"
+    place.mkdir()
+    if sys.platform != "linux":
+        pytest.skip("tmpfs mounts are a Linux test")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(place)], capture_output=True
+    )
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield place
+    finally:
+        subprocess.run(["umount", "-l", str(place)], capture_output=True)
+
+
+def test_a_job_file_on_a_read_only_file_system_says_so_and_the_command_reads_it(
+    read_only_mount: Path,
+) -> None:
+    # Regression: "could not open: unable to open database file", and the tickwork
+    # command (whose docs suggest `check` as a probe) could not read it at all.
+    db = read_only_mount / "jobs.db"
+    with SQLiteStore(db) as store:
+        Scheduler(store=store, timezone="UTC").add_job(
+            "tests.stores.sqlite_jobs:record", "cron", hour=9, id="nightly"
+        )
+    remount = ["mount", "-o", "remount,ro", str(read_only_mount)]
+    assert subprocess.run(remount, capture_output=True).returncode == 0
+    with pytest.raises(StoreError, match="read-only file system"):
+        SQLiteStore(db).get_jobs()
+    for command in ("jobs", "check"):
+        done = subprocess.run(
+            [sys.executable, "-m", "tickwork", command, str(db)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "nightly" in done.stdout or "1 job(s) checked" in done.stdout

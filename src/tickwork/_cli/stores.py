@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from .._errors import StoreError
 from .._references import references_as_text
 from ..stores import JobStore, SQLiteStore
+from ..stores._sqlite_connection import read_only_place
 
 if TYPE_CHECKING:
     from ..stores import PostgresStore
@@ -236,9 +237,13 @@ def _read_only_connection(path: str) -> Iterator[sqlite3.Connection]:
     """
     wal = f"{path}-wal"
     had_wal = os.path.exists(wal)
+    # On a read-only file system (a snapshot, a readOnly volume) SQLite cannot make the
+    # -wal and -shm files a reader needs: no process can write there either, so the
+    # file is read as it is (immutable), with the -wal beside it if there is one.
+    fixed = "&immutable=1" if read_only_place(path) and not had_wal else ""
     try:
         source = sqlite3.connect(
-            f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=LOCK_TIMEOUT
+            f"{Path(path).resolve().as_uri()}?mode=ro{fixed}", uri=True, timeout=LOCK_TIMEOUT
         )
     except sqlite3.Error as error:
         raise StoreError(f"cannot open {path!r}: {error}") from error

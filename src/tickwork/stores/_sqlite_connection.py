@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 from .._errors import StoreError
 from ._history import process_name
 from ._rows import warn_unclosed
-from ._sqlite_schema import LATEST, check_schema
+from ._sqlite_schema import LATEST, check_schema, refuse_foreign
 
 __all__ = ["SQLiteConnection", "in_lists", "insert_rows"]
 
@@ -369,6 +369,7 @@ class SQLiteConnection:
             # their cost on a slow disk; ten times fewer, for a WAL of up to ~40 MB.
             conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
             if path != ":memory:":
+                refuse_foreign(conn, path)  # (before anything is written to the file)
                 # Changing the journal mode needs the file to itself, and SQLite does
                 # not wait for that (no busy handler): processes opening a new file at
                 # the same moment would see "database is locked".
@@ -436,6 +437,12 @@ class SQLiteConnection:
             message = f"{path!r}: the disk is full; could not {action} (nothing stored was lost)"
         elif "readonly" in text or "read-only" in text:
             message = f"{path!r} is read-only; could not {action} (nothing stored was lost)"
+        elif "unable to open" in text and read_only_place(path):
+            message = (
+                f"{path!r} is on a read-only file system or in a directory this process "
+                f"cannot write: a store writes the file and keeps its -wal and -shm files "
+                f"beside it; could not {action}. (The tickwork command reads such a file.)"
+            )
         elif "not a database" in text or "malformed" in text or "corrupt" in text:
             message = f"{path!r} is not a SQLite database, or is corrupt: {error}"
         elif "locked" in text or "busy" in text:
@@ -621,3 +628,13 @@ class _Write:
             store._lock.release()
         if isinstance(error, sqlite3.Error):
             raise store._error(error, self._action) from error
+
+
+def read_only_place(path: str) -> bool:
+    """Whether the existing file *path* is where it cannot be written: its directory
+    (where SQLite makes its -wal and -shm files) or the file itself is read-only."""
+    if path == ":memory:" or path.startswith("file:") or not os.path.isfile(path):
+        return False
+    return not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK) or not os.access(
+        path, os.W_OK
+    )

@@ -48,6 +48,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "check_schema",
     "instant",
+    "refuse_foreign",
     "us",
 ]
 
@@ -292,15 +293,7 @@ def check_schema(
             newer tickwork (it is left unchanged).
         sqlite3.Error: reading the file failed (the caller says which file).
     """
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    version = _version(conn, path, tables)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path!r} was written by a newer tickwork (schema version {version}; "
-            f"this tickwork knows up to {SCHEMA_VERSION}). Upgrade tickwork to use it; "
-            "the file was not changed."
-        )
-    if version == SCHEMA_VERSION:
+    if refuse_foreign(conn, path) == SCHEMA_VERSION:
         return
     with write():
         # Another process may have created or migrated it while this one waited.
@@ -317,6 +310,26 @@ def check_schema(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('app', ?), ('schema', ?)",
             (_APP, SCHEMA_VERSION),
         )
+
+
+def refuse_foreign(conn: sqlite3.Connection, path: str) -> int:
+    """The schema version of the file of *conn*, read without writing anything (before
+    its journal mode is changed: a file refused is left as it was).
+
+    Raises:
+        StoreError: the file is another application's database, or was written by a
+            newer tickwork.
+        sqlite3.Error: reading the file failed.
+    """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    version = _version(conn, path, tables)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path!r} was written by a newer tickwork (schema version {version}; "
+            f"this tickwork knows up to {SCHEMA_VERSION}). Upgrade tickwork to use it; "
+            "the file was not changed."
+        )
+    return version
 
 
 def _version(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
