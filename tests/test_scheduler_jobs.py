@@ -1211,6 +1211,29 @@ def test_arguments_the_function_cannot_take_are_refused_at_the_call(
     scheduler.add_job(Calls(), "interval", hours=1, args=[1], kwargs={"x": 2})
 
 
+def test_a_fire_that_came_due_at_this_instant_does_not_run_again_after_a_change(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    """Regression: rescheduled (or paused and resumed) at the very instant of a fire that
+    had run, the job took that instant as its next fire (at or after now) and ran the
+    same (job, fire time) twice, with one run_id."""
+    scheduler, clock, _ = sim
+    calls = Calls()
+    scheduler.add_job(calls, "cron", "*/30 * * * *", id="j")
+    run_until(scheduler, T0 + timedelta(minutes=30))  # 00:00 and 00:30 ran
+    assert scheduler.reschedule_job("j", "cron", "*/15 * * * *").next_fire == T0 + timedelta(
+        minutes=45
+    )
+    scheduler.pause_job("j")
+    assert scheduler.resume_job("j").next_fire == T0 + timedelta(minutes=45)
+    run_until(scheduler, T0 + timedelta(minutes=50))
+    assert calls.scheduled == [T0 + timedelta(minutes=m) for m in (0, 30, 45)]
+    # Rescheduled at an instant the old trigger did not fire: the new one fires then.
+    clock.set(T0 + timedelta(minutes=52))
+    job = scheduler.reschedule_job("j", "cron", "* * * * *")
+    assert job.next_fire == T0 + timedelta(minutes=52)
+
+
 def test_changing_the_end_keeps_an_explicit_first_fire(
     sim: tuple[Scheduler, FakeClock, Events],
 ) -> None:
