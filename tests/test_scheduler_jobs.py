@@ -1204,6 +1204,15 @@ def test_arguments_the_function_cannot_take_are_refused_at_the_call(
     assert scheduler.get_job("ok").args == (1,)  # type: ignore[union-attr]
     with pytest.raises(TypeError, match="do not fit _two"):
         scheduler.every().hour.do(_two, 1)
+    def keyword_only(*, x: int) -> None:
+        pass
+
+    def defaults(a: int = 1, *, b: int = 2) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="missing a required argument: 'x'"):
+        scheduler.add_job(keyword_only, "interval", hours=1)
+    scheduler.add_job(defaults, "interval", hours=1)
     # Taken: a decorator that supplies an argument (not read through __wrapped__), a
     # builtin with no signature to read, a callable object taking anything.
     scheduler.add_job(_with_session, "interval", hours=1, args=[1])

@@ -173,3 +173,14 @@ def test_run_until_refuses_a_str_a_moment_before_now_and_a_negative_settle() -> 
         assert run_until(scheduler, clock.now()) == 1  # (now itself: one step)
     finally:
         scheduler.shutdown()
+
+
+def test_run_until_refuses_a_scheduler_never_opened() -> None:
+    # It moved the clock and ran nothing, silently (a forgotten open()).
+    clock = FakeClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    scheduler = Scheduler(clock=clock, timezone="UTC")
+    scheduler.add_job(print, "interval", minutes=1)
+    with pytest.raises(SchedulerStateError, match=r"never opened.*open\(\)"):
+        run_until(scheduler, clock.now() + timedelta(hours=1))
+    assert clock.now() == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    scheduler.shutdown()

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta, tzinfo
 from difflib import get_close_matches
 from itertools import compress
 from operator import is_not
-from types import MappingProxyType
+from types import FunctionType, MappingProxyType
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
@@ -217,6 +217,14 @@ def _fits(
     fail with the same ``TypeError`` in the background)."""
     if func is None:
         return
+    if not args and not kwargs and type(func) is FunctionType:
+        # The usual job, a function called with nothing: taken at once if it requires
+        # nothing (what its signature would say, without building it).
+        code = func.__code__
+        if code.co_argcount == len(func.__defaults__ or ()) and code.co_kwonlyargcount == len(
+            func.__kwdefaults__ or ()
+        ):
+            return
     try:
         signature = _SIGNATURES[func]
     except (KeyError, TypeError):  # (not seen yet; or not weakly referable, or unhashable)

@@ -205,6 +205,14 @@ def _engine_of(scheduler: Steppable) -> Engine:
             "open() instead (no background thread); or move the clock of a started one "
             "(clock.advance, or FakeClock(autojump=True)) and wait for the events you expect"
         )
+    if engine.state is SchedulerState.STOPPED:
+        # (It would only move the clock: nothing is dispatched before open().)
+        raise SchedulerStateError(
+            "run_until and advance step a scheduler opened with open() (no background "
+            "thread): this one was never opened, so nothing would run; call "
+            "scheduler.open() first (AsyncScheduler: use its own task, with "
+            "FakeClock(autojump=True) or clock.advance)"
+        )
     return engine
 
 
