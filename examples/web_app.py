@@ -30,7 +30,8 @@ The same shape in frameworks:
           return app
 
   (The debug reloader runs the factory in two processes; start the scheduler only in
-  the one serving requests, e.g. when ``os.environ.get("WERKZEUG_RUN_MAIN") == "true"``.)
+  the one serving requests: ``if not app.debug or os.environ.get("WERKZEUG_RUN_MAIN")
+  == "true"``. Testing ``WERKZEUG_RUN_MAIN`` alone never starts it without ``--debug``.)
 
 * FastAPI (or any ASGI framework) has a lifespan; use the asyncio scheduler there::
 

@@ -349,6 +349,24 @@ def test_a_coroutine_function_gets_an_asyncio_executor_made_on_first_use() -> No
     assert made[0].checked == [(work_async, REF, (), {})]  # type: ignore[attr-defined]
 
 
+class _AsyncCall:
+    async def __call__(self) -> None:
+        pass
+
+
+class _AsyncCallToo(_AsyncCall):
+    pass
+
+
+def test_an_object_whose_call_is_a_coroutine_function_goes_to_asyncio_too() -> None:
+    # It went to the thread pool, where each run got a new event loop of its own.
+    executors = {"default": Recording(), "asyncio": Recording(coroutines=True)}
+    for job in (_AsyncCall(), _AsyncCallToo()):
+        assert check({}, func=job, executors=executors)["executor"] == "asyncio"
+    # (Not the class itself: calling it makes an object.)
+    assert check({}, func=_AsyncCall, executors=executors)["executor"] == "default"
+
+
 def test_an_existing_asyncio_executor_is_used_and_none_is_made() -> None:
     existing = Recording(coroutines=True)
     executors = {"default": Recording(), "asyncio": existing}

@@ -90,6 +90,12 @@ async def async_sleep(seconds: float) -> float:
     return seconds
 
 
+async def async_hold_loop(seconds: float) -> float:
+    """A coroutine that blocks its loop (a synchronous call inside it)."""
+    time.sleep(seconds)
+    return seconds
+
+
 async def async_block(started: str, release: str) -> str:
     Path(started).touch()
     deadline = time.monotonic() + LIMIT

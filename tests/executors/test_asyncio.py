@@ -70,6 +70,18 @@ def test_a_plain_function_past_its_timeout_is_reported_timed_out_when_it_returns
     assert "could not be stopped, and ran on to its end" in str(result.exception)
 
 
+def test_a_coroutine_holding_the_loop_past_its_timeout_is_reported_timed_out(
+    executor: AsyncioExecutor, recorder: Recorder
+) -> None:
+    # Regression: the timer that cancels it could not run while it held the loop, and
+    # the run was recorded a success, where a plain function was reported timed out.
+    executor.submit(make_request(jobs.async_hold_loop, 0.3, job_id="holder", timeout=0.05))
+    result = recorder.one()
+    assert result.outcome is Outcome.FAILURE
+    assert isinstance(result.exception, JobTimeout)
+    assert "held the event loop" in str(result.exception)
+
+
 def test_a_job_within_its_timeout_succeeds(executor: AsyncioExecutor, recorder: Recorder) -> None:
     executor.submit(make_request(jobs.async_add, 1, 2, timeout=5))
     result = recorder.one()

@@ -58,7 +58,15 @@ class _Cancel(enum.Enum):
 
 
 class _Record:
-    __slots__ = ("cancelled_by", "in_thread", "reported", "request", "started_at", "timer")
+    __slots__ = (
+        "cancelled_by",
+        "in_loop",
+        "in_thread",
+        "reported",
+        "request",
+        "started_at",
+        "timer",
+    )
 
     def __init__(self, request: RunRequest) -> None:
         self.request = request
@@ -67,6 +75,7 @@ class _Record:
         self.cancelled_by: _Cancel | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.in_thread = False  # a plain function: its thread cannot be stopped
+        self.in_loop = False  # a coroutine that never awaited past its deadline
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -409,6 +418,15 @@ class AsyncioExecutor(BatchExecutor):
                     extra=request_fields(request),
                 )
         else:
+            if (
+                record.cancelled_by is None
+                and request.timeout is not None
+                and self._overran(record)
+            ):
+                # It held the loop past its deadline (it did not await), so the timer
+                # that cancels it could not run: timed out all the same.
+                record.cancelled_by = _Cancel.TIMEOUT
+                record.in_loop = True
             if record.cancelled_by is None:
                 # _finish, inlined: this is every successful run's path.
                 record.reported = True
@@ -427,6 +445,13 @@ class AsyncioExecutor(BatchExecutor):
             del self._running[task]
             if record.timer is not None:
                 record.timer.cancel()
+
+    def _overran(self, record: _Record) -> bool:
+        """Whether a run that returned took longer than its timeout."""
+        started, timeout = record.started_at, record.request.timeout
+        if started is None or timeout is None:
+            return False
+        return (self._clock.now() - started).total_seconds() > timeout
 
     def _is_coroutine_function(self, func: Any) -> bool:
         try:
@@ -477,6 +502,8 @@ class AsyncioExecutor(BatchExecutor):
             how = (
                 "; its thread could not be stopped, and ran on to its end"
                 if record.in_thread
+                else "; it held the event loop (it did not await), and ran on to its end"
+                if record.in_loop
                 else " and was cancelled"
             )
             timeout = JobTimeout(f"job {request.job_id!r} timed out after {request.timeout} s{how}")
