@@ -1204,6 +1204,7 @@ def test_arguments_the_function_cannot_take_are_refused_at_the_call(
     assert scheduler.get_job("ok").args == (1,)  # type: ignore[union-attr]
     with pytest.raises(TypeError, match="do not fit _two"):
         scheduler.every().hour.do(_two, 1)
+
     def keyword_only(*, x: int) -> None:
         pass
 
