@@ -668,6 +668,22 @@ def test_a_handed_off_run_starts_when_taken_or_is_skipped_without_its_job() -> N
     )
 
 
+def test_a_jittered_run_missed_in_its_executor_is_told_with_the_jobs_own_grace() -> None:
+    # The message quoted the grace plus the run's jitter offset ("0:00:08.61...").
+    core = make_core(make_job(jitter=timedelta(seconds=9), misfire_grace_time=seconds(5)))
+    (due,) = core.pop_due(T0 + seconds(20))
+    ((_, request),) = core.commit_fire(due, T0 + seconds(20)).runs_to_start  # type: ignore[misc]
+    offset = request.misfire_grace - seconds(5)
+    assert timedelta(0) <= offset < seconds(9)  # (the executor counts from the jittered start)
+    decision = core.finished(
+        result(request, Outcome.MISSED), request.scheduled_at + offset + seconds(7)
+    )
+    (event,) = decision.events
+    assert (
+        event.reason == "it would have started 7.000 s late, later than misfire_grace_time=0:00:05"
+    )
+
+
 def _take(core: SchedulerCore, at: datetime, attempt: int, now: datetime) -> Decision:
     decision = Decision()
     core.taken_over("j", at, attempt, owner="o", dead=False, handed_off=True, now=now,

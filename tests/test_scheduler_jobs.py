@@ -1244,6 +1244,32 @@ def test_a_fire_that_came_due_at_this_instant_does_not_run_again_after_a_change(
     assert job.next_fire == T0 + timedelta(minutes=52)
 
 
+def test_a_change_that_leaves_the_arguments_is_not_refused_for_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The function's signature changed since the job was stored: a rename did not cause
+    # the mismatch, and was refused for it, quoting arguments the call did not give.
+    from tickwork._references import FUNCTIONS
+    from tickwork.stores import SQLiteStore
+
+    from . import jobs_for_tests
+
+    with SQLiteStore(tmp_path / "jobs.db") as store:
+        first = Scheduler(store=store, timezone="UTC")
+        first.add_job("tests.jobs_for_tests:add", "interval", hours=1, args=[1, 2], id="sum")
+
+    def add(a: int, b: int, c: int) -> int:
+        return a + b + c
+
+    monkeypatch.setattr(jobs_for_tests, "add", add)
+    monkeypatch.setattr(FUNCTIONS, "_found", {})  # (as in a new process)
+    with SQLiteStore(tmp_path / "jobs.db") as store:
+        later = Scheduler(store=store, timezone="UTC")
+        assert later.modify_job("sum", name="renamed").name == "renamed"
+        with pytest.raises(TypeError, match=r"do not fit .*add\(a, b, c\)"):
+            later.modify_job("sum", kwargs={"d": 4})
+
+
 def test_changing_the_end_keeps_an_explicit_first_fire(
     sim: tuple[Scheduler, FakeClock, Events],
 ) -> None:

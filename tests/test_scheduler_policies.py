@@ -11,10 +11,11 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
-from tickwork import EventKind, RetryPolicy, Scheduler, current_run
+from tickwork import EventKind, IntervalTrigger, OrTrigger, RetryPolicy, Scheduler, current_run
 from tickwork.executors import ThreadExecutor
 from tickwork.testing import FakeClock, advance, run_until
 
@@ -339,24 +340,29 @@ def test_jitter_never_reaches_the_next_nominal_fire(sim: Sim) -> None:
         assert nominal <= started < nominal + seconds(10)
 
 
-@pytest.mark.parametrize("bound", ["job end", "trigger end_date"])
+@pytest.mark.parametrize("bound", ["job end", "trigger end_date", "OrTrigger of ended parts"])
 def test_the_last_jittered_run_starts_no_later_than_the_end(sim: Sim, bound: str) -> None:
     """Regression (every(5).to(10).minutes.until(...)): the last fire before the end,
     with no next fire to bound its jitter, started up to the whole jitter past the end."""
     scheduler, clock, _ = sim
     end = T0 + seconds(60 * 5 + 1)
-    ends = {"end": end} if bound == "job end" else {"end_date": end}
     runs = []
     for index in range(40):
         calls = Calls(clock)
         runs.append(calls)
+        if bound == "OrTrigger of ended parts":
+            parts = [IntervalTrigger(minutes=m, start=T0, end=end) for m in (5, 7)]
+            trigger: Any = OrTrigger(parts)
+            scheduler.add_job(calls, trigger, jitter=240, id=f"j{index}")
+            continue
+        ends = {"end": end} if bound == "job end" else {"end_date": end}
         scheduler.add_job(calls, "interval", minutes=5, jitter=240, id=f"j{index}", **ends)
     run_until(scheduler, T0 + timedelta(hours=1))
     for calls in runs:
-        assert calls.scheduled == [T0 + seconds(300)]
-        assert T0 + seconds(300) <= calls.started[0] <= end
+        assert calls.scheduled[-1] == T0 + seconds(300)
+        assert T0 + seconds(300) <= calls.started[-1] <= end
     # (still spread over the second it has: not all moved to the end)
-    assert len({calls.started[0] for calls in runs}) > 10
+    assert len({calls.started[-1] for calls in runs}) > 10
 
 
 def test_jitter_is_the_same_for_a_job_and_fire_time_across_restarts() -> None:
@@ -390,6 +396,30 @@ def test_jitter_is_not_lateness_for_the_misfire_grace_time(sim: Sim) -> None:
     run_until(scheduler, T0 + seconds(60 * 10 + 45))
     assert not events.of(EventKind.JOB_MISSED)
     assert len(calls) == 10
+
+
+@pytest.mark.parametrize("catchup", ["latest", "all", "earliest"])
+def test_a_backlog_counts_the_grace_from_the_jittered_start_too(catchup: str) -> None:
+    """Regression: with two fire times due at once (after downtime, a pause), the grace
+    was counted from the nominal times, and a jittered run still within it was missed."""
+    with simulated(T0 - seconds(600)) as (scheduler, clock, events):
+        calls = Calls(clock)
+        scheduler.add_job(calls, "cron", "0 * * * *", id="hourly", jitter=1800,
+                          misfire_grace_time=300, catchup=catchup)  # fmt: skip
+        one_hour = scheduler.next_fire_times("hourly", 2)[1]  # (T0 + 1 h)
+        # Where its jittered run starts: found from a twin on its own clock.
+        with simulated(T0 - seconds(600)) as (twin, twin_clock, _):
+            twin_calls = Calls(twin_clock)
+            twin.add_job(twin_calls, "cron", "0 * * * *", id="hourly", jitter=1800)
+            run_until(twin, T0 + seconds(7200))
+        starts = dict(zip(twin_calls.scheduled, twin_calls.started, strict=True))
+        # Down from before T0 until a minute after one_hour's jittered start: T0's is
+        # long past its grace, one_hour's within it.
+        clock.set(starts[one_hour] + seconds(60))
+        scheduler.process_due()
+        assert calls.scheduled == [one_hour]
+        (missed,) = events.of(EventKind.JOB_MISSED, "hourly")
+        assert (missed.scheduled_at, missed.missed) == (T0, 1)
 
 
 def test_a_thread_executor_counts_the_grace_from_the_jittered_start() -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import LeaseExpired
@@ -45,6 +46,7 @@ from ._jobstate import (
     PendingRetry,
     busy,
     idle_and_done,
+    jitter_us,
     jittered_grace,
     late_hand_off,
     may_run_again,
@@ -146,6 +148,7 @@ class SchedulerCore(JobTable):
                     end=job.end,
                     now_us=now_us,
                     planned_us=planned_us,
+                    offset_us=None if job.jitter is None else partial(jitter_us, job),
                 )
             except Exception as error:  # a custom trigger may raise anything
                 self._trigger_failed(state, first, error, now, Decision() if into is None else into)
@@ -392,10 +395,14 @@ class SchedulerCore(JobTable):
         elif result.outcome is Outcome.MISSED:
             # It waited in its executor past its job's misfire grace (a backlog, or
             # too few workers), and did not start.
-            late = (now - request.scheduled_at).total_seconds()
+            grace = request.misfire_grace
+            if job is not None and job.jitter and job.misfire_grace_time is not None:
+                grace = job.misfire_grace_time  # (the request's has the run's jitter added)
+            assert grace is not None
+            late = now - request.scheduled_at - (request.misfire_grace or grace) + grace
             reason = (
-                f"it would have started {late:.3f} s late, later than "
-                f"misfire_grace_time={request.misfire_grace}"
+                f"it would have started {late.total_seconds():.3f} s late, later than "
+                f"misfire_grace_time={grace}"
             )
             decision.report_missed(request.job_id, request.scheduled_at, 1, reason, at=now)
         else:

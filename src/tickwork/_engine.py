@@ -425,6 +425,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         given: Mapping[str, Any],
         func: Callable[..., Any],
         func_ref: str | None,
+        fit: bool = True,
     ) -> dict[str, Any]:
         """Validate job options; return them as ``Job`` fields. Errors name the option."""
         return check_options(
@@ -433,6 +434,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             func_ref=func_ref,
             executors=self._executors,
             make_asyncio=self._add_asyncio_executor,
+            fit=fit,
         )
 
     def _add_asyncio_executor(self) -> Executor:
@@ -555,7 +557,8 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             # (During its last run a job has 0 runs left: kept, not checked as if given.)
             last = job.remaining_runs == 0 and "remaining_runs" not in changes
             given = {**changes, "remaining_runs": None} if last else changes
-            options = self._options(options_of(job, given, was=was), func, func_ref)
+            fit = not changes.keys().isdisjoint(("args", "kwargs")) or was is not None
+            options = self._options(options_of(job, given, was=was), func, func_ref, fit)
             if last:
                 options["remaining_runs"] = 0
             if options["after"] != job.after or "on" in changes:

@@ -18,6 +18,7 @@ from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
 from ._model import Catchup, Job, RunRequest, evolve
 from ._planning import jitter_offset, next_job_fire, startable
+from .triggers.combining import AndTrigger, OrTrigger
 from .triggers.event import listens_for_events
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "fire_entry",
     "idle_and_done",
     "jitter_of",
+    "jitter_us",
     "jittered_grace",
     "late_hand_off",
     "listening",
@@ -148,10 +150,34 @@ def jitter_of(job: Job, nominal: datetime) -> timedelta:
     following = next_job_fire(job.trigger, nominal, job.start, job.end)
     end = job.end
     if following is None:
-        bound = getattr(job.trigger, "end", None)
-        if isinstance(bound, datetime) and (end is None or bound < end):
+        bound = _end_of(job.trigger)
+        if bound is not None and (end is None or bound < end):
             end = bound
     return jitter_offset(job.id, nominal, job.jitter, following, end)
+
+
+def _end_of(trigger: object) -> datetime | None:
+    """The last moment *trigger* can fire, as far as its ends say (None: unbounded):
+    its own ``end``; for an OrTrigger the latest of its triggers' (all must end), for an
+    AndTrigger the earliest (any ends it)."""
+    bound = getattr(trigger, "end", None)
+    if isinstance(bound, datetime):
+        return bound
+    parts = getattr(trigger, "triggers", None)
+    if not isinstance(parts, tuple) or not parts:
+        return None
+    ends = [_end_of(part) for part in parts]
+    if isinstance(trigger, OrTrigger):
+        return None if None in ends else max(e for e in ends if e is not None)
+    if isinstance(trigger, AndTrigger):
+        known = [e for e in ends if e is not None]
+        return min(known) if known else None
+    return None
+
+
+def jitter_us(job: Job, nominal: datetime) -> int:
+    """:func:`jitter_of`, in microseconds."""
+    return jitter_of(job, nominal) // _US
 
 
 def jittered_grace(job: Job, request: RunRequest) -> RunRequest:
@@ -190,11 +216,13 @@ def late_hand_off(
             grace += jitter_of(job, scheduled_at)
     except Exception:  # a broken trigger: the run starts, and planning reports the trigger
         return None
-    late = (now - scheduled_at).total_seconds()
     why = "it was handed off unstarted by another process"
     if grace is not None and now - scheduled_at > grace:
+        given = job.misfire_grace_time
+        assert given is not None
+        late = (now - scheduled_at - grace + given).total_seconds()  # (from its jittered start)
         return (
-            f"{why} and would have started {late:.3f} s late, later than misfire_grace_time={grace}"
+            f"{why} and would have started {late:.3f} s late, later than misfire_grace_time={given}"
         )
     if superseded:
         assert later is not None

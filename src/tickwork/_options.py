@@ -99,7 +99,7 @@ class _Subject:
     """What a check may consult besides the value: the job's function, the executors,
     and the options checked before it (``done``, by option name)."""
 
-    __slots__ = ("done", "executors", "func", "func_ref", "make_asyncio")
+    __slots__ = ("done", "executors", "fit", "func", "func_ref", "make_asyncio")
 
     def __init__(
         self,
@@ -107,11 +107,13 @@ class _Subject:
         func_ref: str | None,
         executors: Mapping[str, ExecutorLike],
         make_asyncio: Callable[[], ExecutorLike],
+        fit: bool = True,
     ) -> None:
         self.func = func
         self.func_ref = func_ref
         self.executors = executors
         self.make_asyncio = make_asyncio
+        self.fit = fit  # (whether the arguments are checked against the function)
         self.done: dict[str, Any] = {}
 
 
@@ -201,7 +203,7 @@ def _executor(value: object, subject: _Subject) -> str:
         raise ValueError(f"unknown executor {value!r} (configured: {known})")
     done = subject.done
     executor.check(subject.func, subject.func_ref, done["args"], done["kwargs"])
-    if getattr(getattr(executor, "enqueuer", None), "task", None) is None:
+    if subject.fit and getattr(getattr(executor, "enqueuer", None), "task", None) is None:
         _fits(subject.func, done["args"], done["kwargs"])  # (a named Celery task takes them)
     return alias
 
@@ -519,6 +521,7 @@ def check_options(
     func_ref: str | None,
     executors: Mapping[str, ExecutorLike],
     make_asyncio: Callable[[], ExecutorLike],
+    fit: bool = True,
 ) -> dict[str, Any]:
     """Check job options and return them as ``Job`` fields (keyword arguments for ``Job``).
 
@@ -532,6 +535,9 @@ def check_options(
             executor by default (the ``"default"`` one does not run coroutines) and
             *executors* has none; returns the new executor, which the caller keeps
             (adds to its executors). Nothing else is changed.
+        fit: check the arguments against the function's signature (not when a change
+            leaves both as they were: a call that did not cause a mismatch is not refused
+            for it).
 
     Raises:
         TypeError, ValueError: an option is wrong; the message names it. The first
@@ -539,7 +545,7 @@ def check_options(
         Whatever the executor's ``check`` raises (``SerializationError`` for a
             function a process executor cannot import).
     """
-    subject = _Subject(func, func_ref, executors, make_asyncio)
+    subject = _Subject(func, func_ref, executors, make_asyncio, fit)
     done = subject.done
     values = tuple(map(given.get, _NAMES, _GIVEN_DEFAULTS))
     # Most options of most jobs are left at their default, whose value was found once:

@@ -394,6 +394,7 @@ def plan_due(
     end: datetime | None = None,
     now_us: int | None = None,
     planned_us: int | None = None,
+    offset_us: Callable[[datetime], int] | None = None,
 ) -> FirePlan:
     """Decide the runs for a job whose fire time *first* (<= *now*) has come.
 
@@ -402,7 +403,8 @@ def plan_due(
     enumerating every missed fire time: the next fire is found straight from *now*.
     *now_us* may pass ``epoch_us(now)`` when the caller already has it; *planned_us*
     is when the run was meant to start (the fire time plus its jitter): lateness for
-    the grace time counts from there, so jitter is never a misfire.
+    the grace time counts from there, so jitter is never a misfire; *offset_us* gives
+    a jittered job's offset (µs) of any fire time, for a backlog.
     """
     if now_us is None:
         now_us = epoch_us(now)
@@ -432,6 +434,14 @@ def plan_due(
     if catchup is Catchup.NONE:
         return FirePlan((), total, upcoming, first)
     earliest_ok = first if eligible_us is None or epoch_us(first) >= eligible_us else None
+    if earliest_ok is None and offset_us is not None:
+        assert eligible_us is not None
+        # Jittered: the last fire time before the grace window may start within it (its
+        # offset stays before the next fire time, so no older one can).
+        cutoff = _EPOCH + (eligible_us - 1) * _US
+        prior = latest_fire_at_or_before(trigger, min(cutoff, now), first, start, end)
+        if epoch_us(prior) + offset_us(prior) >= eligible_us:
+            earliest_ok = prior
     if earliest_ok is None:
         assert eligible_us is not None
         candidate = next_job_fire(trigger, _EPOCH + (eligible_us - 1) * _US, start, end)
