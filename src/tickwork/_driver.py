@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import sys
+import time
 from bisect import insort
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
@@ -289,10 +290,25 @@ class DriverBase:
     _engine: Engine
     #: What steps the engine once started ("thread", "task"), for messages.
     _stepper = "thread"
+    #: Until when (time.monotonic()) the runs going are waited for before an autojump.
+    _patience: float | None = None
 
     def _stepping(self) -> bool:
         """Whether this driver's own thread or task steps the engine (whoever asks)."""
         return False
+
+    def _settle_until(self) -> float | None:
+        """Before a wait an autojumping fake clock ends at once: until when to let the
+        runs going end first, at the time they were due (a later fire would find them
+        still going, and be skipped under ``max_instances``), up to
+        :data:`SETTLE_SECONDS` for the same runs; None: none is going, or they were
+        waited for long enough (left to end while the clock jumps on)."""
+        if not self._engine.in_flight():
+            self._patience = None
+            return None
+        if self._patience is None:
+            self._patience = time.monotonic() + SETTLE_SECONDS
+        return self._patience if time.monotonic() < self._patience else None
 
     @property
     def engine(self) -> Engine:

@@ -13,7 +13,7 @@ from typing import Any
 from ._batches import entries_of
 from ._checks import flags, seconds
 from ._clock import Clock
-from ._driver import SETTLE_SECONDS, DriverBase, Pacer, forward_async, off_loop
+from ._driver import DriverBase, Pacer, forward_async, off_loop
 from ._engine import _FLUSH_WAIT, Engine, SchedulerState
 from ._errors import SchedulerStateError
 from ._executorlink import tended
@@ -97,7 +97,6 @@ class AsyncScheduler(DriverBase):
         self._engine._listeners.spawn = self._spawn
         # A fake clock may answer a wait with 0 s (autojump): see _wait.
         self._fake_time = not self._engine.real_time
-        self._patience: float | None = None  # (see _settle)
 
     # -- the engine's operations, as coroutines -----------------------------------------
 
@@ -394,20 +393,13 @@ class AsyncScheduler(DriverBase):
                 break
         if not getattr(self._engine.clock, "autojump", False):
             return False
-        # Runs in worker threads (plain functions): waited for in real time, up to
-        # SETTLE_SECONDS, as the thread driver does, before the clock jumps on.
-        engine = self._engine
-        if not engine.in_flight():
-            self._patience = None
-            return False
-        now = time.monotonic()
-        if self._patience is None:
-            self._patience = now + SETTLE_SECONDS
-        while now < self._patience:
+        # Runs in worker threads (plain functions): waited for in real time, as the
+        # thread driver does, before the clock jumps on.
+        until = self._settle_until()
+        while until is not None and time.monotonic() < until:
             await asyncio.sleep(0.001)
-            if self._woken or self._closing() or not engine.in_flight():
+            if self._woken or self._closing() or not self._engine.in_flight():
                 return True
-            now = time.monotonic()
         return False
 
     async def _measure_clock(self) -> None:

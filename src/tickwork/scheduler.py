@@ -13,7 +13,7 @@ from types import TracebackType
 
 from ._checks import flags, seconds
 from ._clock import Clock, CorrectedClock
-from ._driver import SETTLE_SECONDS, DriverBase, EarlyWake, Pacer, forward, precise_timers
+from ._driver import DriverBase, EarlyWake, Pacer, forward, precise_timers
 from ._engine import Engine, SchedulerState
 from ._errors import SchedulerStateError
 from .executors import Executor
@@ -88,7 +88,6 @@ class Scheduler(DriverBase):
         self._spin = self._engine.real_time
         self._early = EarlyWake()
         self._clock_now = self._engine.clock.now  # (the engine's clock never changes)
-        self._patience: float | None = None  # (see _settle)
 
     # -- the engine's operations ------------------------------------------------------
 
@@ -259,22 +258,14 @@ class Scheduler(DriverBase):
         return self._woken
 
     def _settle(self) -> bool:
-        """Before a wait an autojumping fake clock ends at once: let the runs going end
-        first, at the time they were due (a later fire would find them still going, and
-        be skipped under ``max_instances``); True when they did (or the engine woke the
-        thread): step again, to take in what follows from them, before the jump."""
-        engine = self._engine
-        if not engine.in_flight():
-            self._patience = None
-            return False
-        now = time.monotonic()
-        if self._patience is None:
-            self._patience = now + SETTLE_SECONDS
-        while now < self._patience:
-            if self._block(0.001) or not engine.in_flight():
+        """Before an autojump, let the runs going end (:meth:`_settle_until`); True when
+        they did (or the engine woke the thread): step again, to take in what follows
+        from them, before the jump."""
+        until = self._settle_until()
+        while until is not None and time.monotonic() < until:
+            if self._block(0.001) or not self._engine.in_flight():
                 return True
-            now = time.monotonic()
-        return False  # (still going: left to end while the clock jumps on)
+        return False
 
     def _wait_precisely(self, wait: float, upcoming: datetime) -> None:
         """Wait *wait* seconds until a run's due time *upcoming*, starting on time.
