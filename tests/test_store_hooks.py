@@ -339,7 +339,9 @@ def test_a_host_with_a_wrong_clock_runs_a_date_job_on_the_databases_time(
         due = true_now() + timedelta(seconds=0.3)
         scheduler.add_job(job, "date", run_date=due)
         assert got.wait(LIMIT)
-    assert abs((ran[0] - due).total_seconds()) < 0.2
+    # (On time by the database's clock: the host's is 30 s off. A loaded machine may be
+    # a few hundred ms late.)
+    assert abs((ran[0] - due).total_seconds()) < 1.0
     assert isinstance(scheduler.clock, CorrectedClock)
     # at start (and at most once more in 10 s), SAMPLES readings each
     assert SAMPLES <= store.reads <= 2 * SAMPLES
@@ -369,7 +371,7 @@ def test_an_async_host_with_a_wrong_clock_runs_on_the_databases_time(
         return ran[0], due
 
     ran, due = asyncio.run(main())
-    assert abs((ran - due).total_seconds()) < 0.2
+    assert abs((ran - due).total_seconds()) < 1.0  # (30 s off by the host's clock)
     assert store.reads >= 1
 
 
