@@ -43,6 +43,24 @@ def test_unknown_names_are_lookup_errors(bad: str) -> None:
     assert repr(bad) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("bad", "hint"),
+    [
+        ("europe/berlin", "did you mean 'Europe/Berlin'? (zone names are case-sensitive)"),
+        ("Europe/Berln", "did you mean 'Europe/Berlin'"),
+        ("Mars/Base", None),
+    ],
+)
+def test_an_unknown_name_close_to_a_zone_suggests_it(bad: str, hint: str | None) -> None:
+    # "utc" is taken, "europe/berlin" was refused without a word of what was meant.
+    with pytest.raises(UnknownTimezone) as caught:
+        _tz.coerce_timezone(bad)
+    if hint is None:
+        assert "did you mean" not in str(caught.value)
+    else:
+        assert hint in str(caught.value)
+
+
 def test_non_zones_are_type_errors() -> None:
     with pytest.raises(TypeError, match="got int"):
         _tz.coerce_timezone(5)  # type: ignore[arg-type]

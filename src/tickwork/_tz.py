@@ -7,12 +7,13 @@ named as a string, so triggers can be stored as plain data.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import warnings
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ._errors import UnknownTimezone
 from ._instants import epoch_us
@@ -157,7 +158,30 @@ def _zone_from_name(name: str, argument: str) -> tzinfo:
         raise UnknownTimezone(
             f"{argument}: {name!r} is not a known IANA timezone (expected a name such as "
             "'Europe/Berlin', 'America/New_York' or 'UTC', or an offset such as '+05:30')"
+            + _did_you_mean(text)
         ) from None
+
+
+def _did_you_mean(text: str) -> str:
+    """ "; did you mean ...?" for a zone name that is one of the known ones but for its
+    case, or close to some (names are matched exactly, as stored jobs keep them)."""
+    names = _zone_names()
+    same = names.get(text.lower())
+    if same is not None:
+        return f"; did you mean {same!r}? (zone names are case-sensitive)"
+    close = difflib.get_close_matches(text.lower(), list(names), n=3, cutoff=0.8)
+    if close:
+        return f"; did you mean {' or '.join(repr(names[c]) for c in close)}?"
+    return ""
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> dict[str, str]:
+    """Every known zone name, by its lower case (read once, on the first unknown name)."""
+    try:
+        return {zone.lower(): zone for zone in available_timezones()}
+    except Exception:  # (no tz database to list: no suggestion)
+        return {}
 
 
 def local_timezone() -> tzinfo:
