@@ -1212,7 +1212,7 @@ def test_arguments_the_function_cannot_take_are_refused_at_the_call(
         pass
 
     # (Python 3.12 says "keyword-only argument".)
-    with pytest.raises(TypeError, match="missing a required (keyword-only )?argument: 'x'"):
+    with pytest.raises(TypeError, match=r"missing a required (keyword-only )?argument: 'x'"):
         scheduler.add_job(keyword_only, "interval", hours=1)
     scheduler.add_job(defaults, "interval", hours=1)
     # Taken: a decorator that supplies an argument (not read through __wrapped__), a
