@@ -16,6 +16,7 @@ from typing import NamedTuple
 from ._deadlines import Entry
 from ._instants import EPOCH as _EPOCH
 from ._instants import US as _US
+from ._instants import epoch_us
 from ._model import Catchup, Job, RunRequest, evolve
 from ._planning import jitter_offset, next_job_fire, startable
 from .triggers.combining import AndTrigger, OrTrigger
@@ -202,15 +203,17 @@ def late_hand_off(
     job = state.job
     grace = job.misfire_grace_time
     later = state.next_fire
+    at_us = epoch_us(scheduled_at)  # (instants: a fold's two wall times compare equal)
     superseded = (
         job.catchup in (Catchup.LATEST, Catchup.NONE)
         and later is not None
-        and scheduled_at < later <= now
+        and at_us < epoch_us(later) <= epoch_us(now)
     )
     if attempt != 1 or not (superseded or (grace is not None and now - scheduled_at > grace)):
         return None
     try:
-        if next_job_fire(job.trigger, scheduled_at - _US, job.start, job.end) != scheduled_at:
+        fire = next_job_fire(job.trigger, scheduled_at - _US, job.start, job.end)
+        if fire is None or epoch_us(fire) != at_us:
             return None  # not a fire time: a run asked for (run_job_now, backfill)
         if grace is not None and job.jitter:
             grace += jitter_of(job, scheduled_at)
