@@ -9,10 +9,13 @@ layout its tables have; :meth:`JobRows._fields` gives them in the codec's order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -49,6 +52,8 @@ class JobRows:
     #: are pickled is read without them (empty), not marked broken.
     arguments_unread: bool = False
     _reported: dict[str, str]  # broken job -> the reason already logged (and marked)
+    #: Per thread: the jobs marked broken in its open transaction() (see _noted_mark).
+    _marking: threading.local
     #: Rows this store could not decode when it last read them: never claimed here.
     _unreadable: set[str]
     #: Jobs whose leases ``maintain`` leaves to other processes ("id:version" of the row
@@ -76,6 +81,33 @@ class JobRows:
     def mark_broken(self, job_id: str, reason: str) -> None:
         """Mark the row *job_id* broken, with *reason*."""
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _forgetting_marks(self, transaction: AbstractContextManager[object]) -> Iterator[None]:
+        """The store's own *transaction*, through which the jobs marked broken in this
+        thread (:meth:`_noted_mark`) are forgotten as marked if it is rolled back
+        (:meth:`_marks_undone`); a nested one joins the outer one's list."""
+        marked: list[str] = []
+        try:
+            with transaction:
+                local = self._marking
+                outer = getattr(local, "marked", None) is None
+                if outer:
+                    local.marked = marked
+                try:
+                    yield
+                finally:
+                    if outer:
+                        local.marked = None
+        except BaseException:
+            self._marks_undone(marked)  # (an outer one's, or none)
+            raise
+
+    def _noted_mark(self, job_id: str) -> None:
+        """*job_id* was marked broken: noted, when in this thread's transaction()."""
+        marked: list[str] | None = getattr(self._marking, "marked", None)
+        if marked is not None:
+            marked.append(job_id)
 
     def _marks_undone(self, job_ids: list[str]) -> None:
         """The transaction in which *job_ids* were marked broken was rolled back, their

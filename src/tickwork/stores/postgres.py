@@ -401,6 +401,7 @@ class PostgresStore(
         self._snap = _NO_SNAPSHOT
         self._sync_lock = threading.Lock()
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
+        self._marking = threading.local()
         self._unreadable: set[str] = set()
         self._refused: set[str] = set()
         self._refused_logged: set[str] = set()
@@ -631,31 +632,15 @@ class PostgresStore(
                 "AND broken IS DISTINCT FROM %s",
                 (reason, job_id, reason),
             )
-            marked: list[str] | None = getattr(self._local, "marked", None)
-            if marked is not None:  # (in this thread's transaction())
-                marked.append(job_id)
+            self._noted_mark(job_id)
         self._log_broken(job_id, reason)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Make the calls inside one transaction (nested ones join the outer one). A
-        mark of a broken job made inside is forgotten if it is rolled back
-        (``_marks_undone``)."""
-        marked: list[str] = []
-        try:
-            with super().transaction():
-                local = self._local
-                outer = getattr(local, "marked", None) is None
-                if outer:
-                    local.marked = marked
-                try:
-                    yield
-                finally:
-                    if outer:
-                        local.marked = None
-        except BaseException:
-            self._marks_undone(marked)  # (an outer one's, or none)
-            raise
+        mark of a broken job made inside is forgotten if it is rolled back."""
+        with self._forgetting_marks(super().transaction()):
+            yield
 
     def broken_jobs(self) -> dict[str, str]:
         rows = self._read(

@@ -250,8 +250,7 @@ class SQLiteStore(
         self._file_id = None
         self._lost = None
         self._reported: dict[str, str] = {}  # broken job -> reason already logged
-        # The jobs marked broken in the open transaction() (None outside one).
-        self._marked_in: list[str] | None = None
+        self._marking = threading.local()
         self._unreadable: set[str] = set()
         self._refused: set[str] = set()
         self._refused_logged: set[str] = set()
@@ -463,29 +462,15 @@ class SQLiteStore(
                 "UPDATE jobs SET broken = ? WHERE id = ? AND broken IS NOT ?",
                 (reason, job_id, reason),
             )
-            if self._marked_in is not None:  # (the lock held: set by this thread)
-                self._marked_in.append(job_id)
+            self._noted_mark(job_id)
         self._log_broken(job_id, reason)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Make the calls inside one transaction (nested ones join the outer one). A
-        mark of a broken job made inside is forgotten if it is rolled back
-        (``_marks_undone``)."""
-        marked: list[str] = []
-        try:
-            with super().transaction():
-                outer = self._depth == 1
-                if outer:
-                    self._marked_in = marked
-                try:
-                    yield
-                finally:
-                    if outer:
-                        self._marked_in = None
-        except BaseException:
-            self._marks_undone(marked)  # (an outer one's, or none)
-            raise
+        mark of a broken job made inside is forgotten if it is rolled back."""
+        with self._forgetting_marks(super().transaction()):
+            yield
 
     def broken_jobs(self) -> dict[str, str]:
         return dict(self._read("SELECT id, broken FROM jobs WHERE broken IS NOT NULL ORDER BY id"))
