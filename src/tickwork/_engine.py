@@ -57,6 +57,7 @@ from ._planning import (
     job_next_fire,
     job_previous_fire,
     keep_schedule,
+    not_again,
     require_first_fire,
     start_held_back,
     startable,
@@ -609,14 +610,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             old, job = job, evolve(job, trigger=new, jitter=jitter)
             # (A one-off time already past is due now, late, as when the job is added.)
             when = require_first_fire(job, now, late_ok=True, changing=True)
-            # A fire of the old trigger at this very instant came due (ran, or was
-            # claimed): (job, fire time) names one run, so the new one starts after.
-            held = old.next_fire
-            if when == now and held is not None and now < held:
-                when = (
-                    job_next_fire(job, now) if job_next_fire(old, just_before(now)) == now else when
-                )
-            job = evolve(job, next_fire=when)
+            job = evolve(job, next_fire=not_again(old, job, when, now))
             saved = self._save(job, EventKind.JOB_MODIFIED)
         return self._saved(saved)
 
@@ -647,13 +641,10 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         run". (Pausing the whole scheduler is different: see :meth:`pause`.)"""
         with self._lock:
             self._require_open()
-            job = self._job(job_id)
-            job = evolve(job, paused=False, pause_note=None, consecutive_failures=0)
+            held = self._job(job_id)
+            job = evolve(held, paused=False, pause_note=None, consecutive_failures=0)
             now = self._clock.now()
-            held, when = job.next_fire, job_first_fire(job, now)
-            if when == now and held is not None and now < held:
-                when = job_next_fire(job, now)  # (the fire at this instant came due already)
-            job = evolve(job, next_fire=when)
+            job = evolve(job, next_fire=not_again(held, job, job_first_fire(job, now), now))
             if job.next_fire is None and not startable(job, now):
                 # Nothing left to fire (a one-off time passed while paused, or the end of
                 # a job started by events or upstream runs): it is done.

@@ -46,6 +46,7 @@ __all__ = [
     "keep_schedule",
     "latest_fire_at_or_before",
     "next_job_fire",
+    "not_again",
     "plan_due",
     "require_first_fire",
     "retry_delay",
@@ -210,6 +211,19 @@ def job_first_fire(job: Scheduled, now: datetime, *, late_ok: bool = False) -> d
     ):
         return trigger.run_at
     return found
+
+
+def not_again(old: Job, job: Job, first: datetime | None, now: datetime) -> datetime | None:
+    """*first*, *job*'s first fire time at or after *now* (the job changed from *old*:
+    rescheduled, resumed), moved on past *now* when a fire of *old* at this very instant
+    came due already (ran, or was claimed: its next fire was after it): (job, fire
+    time) names one run."""
+    held = old.next_fire
+    if first is None or first != now or held is None or not now < held:
+        return first
+    if job.trigger is not old.trigger and job_next_fire(old, just_before(now)) != now:
+        return first
+    return job_next_fire(job, now)
 
 
 def within_window(job: Scheduled, moment: datetime) -> bool:
