@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Event", "EventKind", "Listeners"]
+__all__ = ["Event", "EventKind", "Listeners", "is_async"]
 
 logger = logging.getLogger("tickwork")
 
@@ -104,11 +104,15 @@ def _name(callback: object) -> str:
     return getattr(callback, "__qualname__", None) or repr(callback)
 
 
-def _is_async(callback: object) -> bool:
+def is_async(callback: object) -> bool:
     """Whether calling *callback* makes a coroutine (an ``async def`` function, a
-    partial of one, or an object whose ``__call__`` is one)."""
-    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-        getattr(callback, "__call__", None)  # noqa: B004 - the method, not callable()
+    partial of one, or an object whose ``__call__`` is one; not a class, whose call
+    makes an object). Listeners and job functions alike."""
+    return inspect.iscoroutinefunction(callback) or (
+        not isinstance(callback, type)
+        and inspect.iscoroutinefunction(
+            getattr(callback, "__call__", None)  # noqa: B004 - the method, not callable()
+        )
     )
 
 
@@ -137,7 +141,7 @@ class Listeners:
             raise TypeError(f"listener must be callable, got {type(callback).__name__}")
         if not isinstance(mask, EventKind):
             raise TypeError(f"mask must be an EventKind (combine kinds with |), got {mask!r}")
-        if self.spawn is None and _is_async(callback):
+        if self.spawn is None and is_async(callback):
             raise TypeError(
                 f"listener {_name(callback)} is an async function, and this scheduler has "
                 "no event loop to await it on: use AsyncScheduler, or a plain function "

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 from ._checks import seconds, storable_text, whole
+from ._events import is_async
 from ._instants import epoch_us
 from ._model import Catchup, ChainOn, ConflictPolicy, Job, Overlap, RetryPolicy
 from ._shortcuts import (
@@ -184,7 +185,7 @@ def _executor(value: object, subject: _Subject) -> str:
     if value is None:
         alias = "default"
         executor = executors[alias]
-        if _async(subject.func) and not executor.runs_coroutines:
+        if is_async(subject.func) and not executor.runs_coroutines:
             # A coroutine function needs an event loop: the asyncio executor, made on
             # first use so that programs without coroutine jobs never start its thread.
             alias = "asyncio"
@@ -206,16 +207,6 @@ def _executor(value: object, subject: _Subject) -> str:
     if subject.fit and getattr(getattr(executor, "enqueuer", None), "task", None) is None:
         _fits(subject.func, done["args"], done["kwargs"])  # (a named Celery task takes them)
     return alias
-
-
-def _async(func: object) -> bool:
-    """Whether calling *func* gives a coroutine: a coroutine function, or an object whose
-    ``__call__`` is one."""
-    return inspect.iscoroutinefunction(func) or (
-        not inspect.isroutine(func)
-        and not isinstance(func, type)
-        and inspect.iscoroutinefunction(inspect.getattr_static(type(func), "__call__", None))
-    )
 
 
 #: Signatures of job functions, found once per function (None: it has none to read).
