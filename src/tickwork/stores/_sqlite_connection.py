@@ -368,8 +368,9 @@ class SQLiteConnection:
             # SQLite's default (1,000 pages) that is every few hundred add_job calls, half
             # their cost on a slow disk; ten times fewer, for a WAL of up to ~40 MB.
             conn.execute(f"PRAGMA wal_autocheckpoint = {_CHECKPOINT_PAGES}")
+            version = None
             if path != ":memory:":
-                refuse_foreign(conn, path)  # (before anything is written to the file)
+                version = refuse_foreign(conn, path)  # (before anything is written to it)
                 # Changing the journal mode needs the file to itself, and SQLite does
                 # not wait for that (no busy handler): processes opening a new file at
                 # the same moment would see "database is locked".
@@ -379,7 +380,7 @@ class SQLiteConnection:
                 if str(mode).lower() != "wal":
                     logger.warning("tickwork: %s: WAL mode unavailable (%s)", path, mode)
             self._conn = conn
-            check_schema(conn, self.path, self._write)
+            check_schema(conn, self.path, self._write, version)
             # Opened (SQLite's busy handler waited for a file being created or migrated
             # meanwhile): from now on no busy handler, and a busy file raises at once;
             # the store waits for it with its own short pauses (_retry_busy).

@@ -282,18 +282,22 @@ def us(moment: datetime | None) -> int | None:
 
 
 def check_schema(
-    conn: sqlite3.Connection, path: str, write: Callable[[], AbstractContextManager[object]]
+    conn: sqlite3.Connection,
+    path: str,
+    write: Callable[[], AbstractContextManager[object]],
+    version: int | None = None,
 ) -> None:
     """Check that the file of *conn* (at *path*) is a tickwork job store of this
     version; create the tables of an empty file, or migrate an older one, in the write
-    transaction that *write* opens.
+    transaction that *write* opens. *version*: the file's, when the caller has just
+    read it (:func:`refuse_foreign`).
 
     Raises:
         StoreError: the file is another application's database, or was written by a
             newer tickwork (it is left unchanged).
         sqlite3.Error: reading the file failed (the caller says which file).
     """
-    if refuse_foreign(conn, path) == SCHEMA_VERSION:
+    if (refuse_foreign(conn, path) if version is None else version) == SCHEMA_VERSION:
         return
     with write():
         # Another process may have created or migrated it while this one waited.
