@@ -251,7 +251,10 @@ def client_ports(pid: int) -> set[int]:
     a process is told from the server's side by the ports its connections come from."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with_link = os.readlink(fd) if fd.is_symlink() else ""
+        try:
+            with_link = os.readlink(fd) if fd.is_symlink() else ""
+        except FileNotFoundError:  # (closed since the listing: no connection of it)
+            continue
         found = re.fullmatch(r"socket:\[(\d+)\]", with_link)
         if found:
             inodes.add(found.group(1))
