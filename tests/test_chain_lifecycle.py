@@ -359,6 +359,22 @@ def test_the_jobs_after_a_one_off_resumed_too_late_are_detached(sched: Scheduler
     assert ran("report") == []
 
 
+def test_a_paused_job_left_with_no_upstream_is_removed_not_chained_to_a_new_one(
+    sched: Scheduler,
+) -> None:
+    sched.add_job(NOTED, "date", T0 + timedelta(minutes=1), id="import")
+    sched.add_job(NOTED, after="import", id="report", paused=True)
+    sched.open()
+    run_until(sched, T0 + timedelta(minutes=2))
+    # Resuming it could not make it run again: it goes as an unpaused one does.
+    assert sched.get_jobs() == []
+    # So a new job taking the old id starts nothing.
+    sched.add_job(NOTED, "date", T0 + timedelta(minutes=5), id="import")
+    run_until(sched, T0 + timedelta(minutes=6))
+    assert ran("import") == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=5)]
+    assert ran("report") == []
+
+
 def test_a_dependant_left_behind_is_detached_at_the_next_start(tmp_path: Path) -> None:
     db = tmp_path / "left.db"
     first = _scheduler(SQLiteStore(db), FakeClock(T0))

@@ -465,7 +465,7 @@ class ChainLink:
         core = self._core
         for orphan in list(self._orphans):
             self._find(orphan)  # (a window lets an idle job go)
-            if orphan not in core or core.retire(orphan, batch):
+            if orphan not in core or core.retire(orphan, batch, paused_too=True):
                 self._orphans.discard(orphan)
         # (Ids the core retired are gone with this step's write: not looked up.)
         gone = [(job_id, True) for job_id in self._gone]
@@ -485,7 +485,8 @@ class ChainLink:
                     continue
                 ups = tuple(up for up in job.after if up != upstream)
                 if not ups and isinstance(job.trigger, UpstreamTrigger):
-                    if not core.retire(other, batch):
+                    # (Paused too: no upstream is left to resume it for.)
+                    if not core.retire(other, batch, paused_too=True):
                         self._orphans.add(other)  # (retired once its runs end)
                     continue
                 try:

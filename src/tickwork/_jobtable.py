@@ -197,13 +197,14 @@ class JobTable:
         if not state.removed and state.job.id not in self.left:
             decision.jobs_to_delete.append(state.job.id)
 
-    def retire(self, job_id: str, decision: Decision) -> bool:
+    def retire(self, job_id: str, decision: Decision, *, paused_too: bool = False) -> bool:
         """A job that nothing can start any more (started by events or upstream runs,
         and past its ``end`` or left with no upstream): done, as a job with no fire time
-        left is, if it is idle (no run going, waiting or to retry) and not paused.
-        Whether it was; its id is then in :attr:`retired` too."""
+        left is, if it is idle (no run going, waiting or to retry) and not paused (or
+        *paused_too*: resuming it would not make it run again). Whether it was; its id is
+        then in :attr:`retired` too."""
         state = self._states.get(job_id)
-        if state is None or state.next_fire is not None or state.job.paused:
+        if state is None or state.next_fire is not None or (state.job.paused and not paused_too):
             return False
         if state.running or state.buffer or state.retries:
             return False  # (retired by a later event or hand-over, once idle)
