@@ -411,6 +411,32 @@ def test_forget_run_drops_the_retries_of_that_fire_only() -> None:
     assert due == [RetryDue("j", T0 + seconds(20), 2)]
 
 
+def test_a_run_whose_claim_was_lost_while_it_went_is_not_retried_nor_counted_here() -> None:
+    # A frozen process's run is taken over (the taker records it cut off and retries);
+    # when it wakes and the run fails, a retry of its own would run that attempt twice.
+    policy = RetryPolicy(attempts=3, delay=5, jitter=0)
+    core = make_core(make_job(retry=policy, max_consecutive_failures=5))
+    (due,) = core.pop_due(T0 + seconds(10))
+    ((_, lost),) = core.commit_fire(due, T0 + seconds(10)).runs_to_start  # type: ignore[arg-type]
+    assert core.forget_run("j", T0 + seconds(10)) == 0  # (nothing waited: it runs)
+    # The same fire's retry taken back here (its taker died) is this process's again: it
+    # waits for the instance the lost run holds.
+    taken = Decision()
+    core.taken_over("j", T0 + seconds(10), 2, owner="p2", dead=True, handed_off=True,
+                    now=T0 + seconds(16), into=taken)  # fmt: skip
+    assert taken.runs_to_start == []
+    decision = core.finished(result(lost, Outcome.FAILURE, exception=OSError()), T0 + seconds(17))
+    kinds = [e.kind for e in decision.events]
+    assert kinds == [EventKind.JOB_FAILED, EventKind.JOB_SUBMITTED]  # (the retry taken)
+    assert core.pending_retries() == []
+    assert core.get("j").consecutive_failures == 0  # type: ignore[union-attr]
+    ((_, again),) = decision.runs_to_start
+    assert again.attempt == 2
+    decision = core.finished(result(again, Outcome.FAILURE, exception=OSError()), T0 + seconds(18))
+    assert [e.kind for e in decision.events] == [EventKind.JOB_RETRIED]
+    assert [r[1:3] for r in core.pending_retries()] == [(T0 + seconds(10), 3)]
+
+
 def test_drop_buffers_skips_pending_retries_but_those_handed_off() -> None:
     core = _two_pending_retries()
     handed_off = frozenset({("j", epoch_us(T0 + seconds(20)), 2)})

@@ -384,13 +384,14 @@ class SchedulerCore(JobTable):
         elif result.outcome is Outcome.FAILURE:
             error = result.exception
             started = result.started_at
-            if self._retry(state, request.scheduled_at, request.attempt, error, now, decision,
-                           started=started):  # fmt: skip
+            lost = bool(self._lost_runs) and self.was_lost(request)  # (the taker retries)
+            if not lost and self._retry(state, request.scheduled_at, request.attempt, error,
+                                        now, decision, started=started):  # fmt: skip
                 final = False
             else:
                 decision.report_failed(request.job_id, request.scheduled_at, request.attempt,
                                        error, at=now, started_at=started)  # fmt: skip
-                if state is not None and job is not None and saved:
+                if state is not None and job is not None and saved and not lost:
                     job = self._count_failure(state, job, error, now, decision)
         elif result.outcome is Outcome.MISSED:
             # It waited in its executor past its job's misfire grace (a backlog, or
@@ -462,13 +463,6 @@ class SchedulerCore(JobTable):
                 continue
             self._drop_waiting(state, left.__contains__)
             self.left.add(job_id)
-
-    def _drop_waiting(self, state: JobState, drop: Callable[[tuple[str, int, int]], bool]) -> int:
-        """Drop, unreported, the waiting runs *drop* names (job id, scheduled µs, attempt)."""
-        buffer, job_id = state.buffer or deque(), state.job.id
-        state.buffer = deque(i for i in buffer if not drop((job_id, epoch_us(i[0]), i[1])))
-        self.waiting -= len(buffer) - len(state.buffer)
-        return len(buffer) - len(state.buffer)
 
     def taken_over(
         self,
@@ -653,29 +647,6 @@ class SchedulerCore(JobTable):
                 now,
                 "the scheduler shut down before it could start",
             )
-
-    def forget_run(self, job_id: str, scheduled_at: datetime) -> int:
-        """Drop the waiting runs and pending retries of one fire (its claim was lost to
-        another process); return how many were dropped. Running ones cannot be."""
-        state = self._states.get(job_id)
-        if state is None:
-            return 0
-        at = epoch_us(scheduled_at)
-        dropped = 0
-        if state.buffer:
-            dropped += self._drop_waiting(state, lambda key: key[1] == at)
-        if state.retries:
-            retries = state.retries
-            gone = [key for key, retry in retries.items() if epoch_us(retry.scheduled_at) == at]
-            for key in gone:
-                del retries[key]
-            dropped += len(gone)
-            if gone:
-                self._deadlines.went_stale(len(gone))
-        if idle_and_done(state):
-            # (Not removed from the store: the process that took the claim owns it now.)
-            self._forget(state)
-        return dropped
 
     def requeue(self, due: Sequence[FireDue | RetryDue]) -> None:
         """Put back items from :meth:`pop_due` that could not be claimed (the store

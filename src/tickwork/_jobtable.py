@@ -10,17 +10,21 @@ it (see the theory of operation there). Not thread-safe: the engine locks around
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ._deadlines import Deadlines
 from ._decision import Decision
 from ._instants import EPOCH as _EPOCH
-from ._jobstate import JobState, fire_entry, snapshot
-from ._model import Job, evolve
+from ._jobstate import JobState, fire_entry, idle_and_done, snapshot
+from ._model import Job, RunRequest, evolve
 from ._planning import epoch_us
 
 __all__ = ["JobTable"]
+
+#: How many lost claims :meth:`JobTable.note_lost` remembers (the oldest go first).
+_LOST_KEPT = 1_000
 
 
 class JobTable:
@@ -55,12 +59,62 @@ class JobTable:
         self.waiting = 0
         #: Jobs :meth:`retire` made done, for the chains to detach their dependants.
         self.retired: list[str] = []
+        #: Fires whose claim another process took over while runs of them went on here
+        #: ((job id, scheduled µs) to the first run id given after): those runs' ends are
+        #: not retried nor counted here (the taker recorded them cut off and retries).
+        self._lost_runs: dict[tuple[str, int], int] = {}
 
     # -- the job table ----------------------------------------------------------------
 
     def __contains__(self, job_id: str) -> bool:
         state = self._states.get(job_id)
         return state is not None and not state.removed
+
+    def note_lost(self, state: JobState, at: int) -> None:
+        """The claim on the fire at *at* (µs) of *state*'s job was taken over: the runs
+        of it going here are no longer this process's (see :meth:`was_lost`)."""
+        if state.running:
+            lost = self._lost_runs
+            lost[(state.job.id, at)] = next(self._run_ids)  # (runs started later: not lost)
+            if len(lost) > _LOST_KEPT:
+                del lost[next(iter(lost))]
+
+    def was_lost(self, request: RunRequest) -> bool:
+        """Whether *request* ran for a claim another process took over meanwhile (its
+        end is not retried nor counted here: the taker recorded it cut off)."""
+        below = self._lost_runs.get((request.job_id, epoch_us(request.scheduled_at)))
+        return below is not None and request.run_id < below
+
+    def forget_run(self, job_id: str, scheduled_at: datetime) -> int:
+        """Drop the waiting runs and pending retries of one fire (its claim was lost to
+        another process); return how many were dropped. Running ones cannot be."""
+        state = self._states.get(job_id)
+        if state is None:
+            return 0
+        at = epoch_us(scheduled_at)
+        self.note_lost(state, at)
+        dropped = 0
+        if state.buffer:
+            dropped += self._drop_waiting(state, lambda key: key[1] == at)
+        if state.retries:
+            retries = state.retries
+            gone = [key for key, retry in retries.items() if epoch_us(retry.scheduled_at) == at]
+            for key in gone:
+                del retries[key]
+            dropped += len(gone)
+            if gone:
+                self._deadlines.went_stale(len(gone))
+        if idle_and_done(state):
+            # (Not removed from the store: the process that took the claim owns it now.)
+            self._forget(state)
+        return dropped
+
+    def _drop_waiting(self, state: JobState, drop: Callable[[tuple[str, int, int]], bool]) -> int:
+        """Drop, unreported, the waiting runs *drop* names (job id, scheduled µs, attempt)."""
+        buffer, job_id = state.buffer or deque(), state.job.id
+        state.buffer = deque(i for i in buffer if not drop((job_id, epoch_us(i[0]), i[1])))
+        self.waiting -= len(buffer) - len(state.buffer)
+        return len(buffer) - len(state.buffer)
 
     def busy_jobs(self) -> set[str]:
         """The jobs with runs submitted and not ended."""

@@ -348,6 +348,36 @@ def lose(lost: dict[tuple[str, int], int], key: tuple[str, int], token: int) -> 
         del lost[next(iter(lost))]
 
 
+def supersede(
+    superseded: dict[tuple[str, int], int],
+    lost: Mapping[tuple[str, int], int],
+    key: tuple[str, int],
+    attempt: int,
+) -> None:
+    """This store takes over the lease of run *key* (at attempt *attempt*) from a process
+    that had taken it from this one (a frozen process wakes to find its taker dead): the
+    ends of the attempts before it that still go here are no longer this store's to
+    record (:func:`drop_superseded`), though it holds the key's lease again."""
+    if key in lost:
+        superseded[key] = abs(attempt)
+        if len(superseded) > _LOST_KEPT:
+            del superseded[next(iter(superseded))]
+
+
+def drop_superseded(
+    runs: Sequence[RunEnd], superseded: dict[tuple[str, int], int]
+) -> Sequence[RunEnd]:
+    """*runs* but the ends of attempts superseded by a lease taken back (:func:`supersede`),
+    logged as fenced ends are."""
+    kept = []
+    for run in runs:
+        if superseded.get((run.job_id, (run.scheduled_at - _EPOCH) // _US), 0) > run.attempt:
+            _log_fenced(run)
+        else:
+            kept.append(run)
+    return kept
+
+
 def leases_of(
     held: dict[tuple[str, int], int], lost: dict[tuple[str, int], int]
 ) -> Mapping[tuple[str, int], int]:
@@ -369,12 +399,16 @@ def fenced(
             rows.append(row)
             kept_runs.append(run)
         else:
-            logger.warning(
-                "tickwork: the run of job %r scheduled %s (attempt %d) ended here after "
-                "another process took its claim over; its end (%s) is not recorded",
-                run.job_id,
-                run.scheduled_at.isoformat(),
-                run.attempt,
-                run.outcome.value,
-            )
+            _log_fenced(run)
     return rows, kept_runs
+
+
+def _log_fenced(run: RunEnd) -> None:
+    logger.warning(
+        "tickwork: the run of job %r scheduled %s (attempt %d) ended here after "
+        "another process took its claim over; its end (%s) is not recorded",
+        run.job_id,
+        run.scheduled_at.isoformat(),
+        run.attempt,
+        run.outcome.value,
+    )

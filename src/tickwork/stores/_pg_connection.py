@@ -106,6 +106,9 @@ class PGConnection:
     _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token
     #: Leases another process took over, by key (the runs' ends are not recorded).
     _taken_from_me: dict[tuple[str, int], int]
+    #: Leases taken back from a process that had taken them from this one, by key: the
+    #: attempt taken (the ends of earlier attempts going here are not recorded).
+    _superseded: dict[tuple[str, int], int]
     _s: str  # the quoted schema
     _where: str
 

@@ -24,6 +24,7 @@ from ._history import (
     HISTORY_COLUMNS,
     KNOWN_OUTCOME,
     counts_from_rows,
+    drop_superseded,
     fenced,
     leases_of,
     process_name,
@@ -108,6 +109,8 @@ class PGHistory(PGConnection):
     def record_runs(self, runs: Sequence[RunEnd], *, now: datetime) -> None:
         """Write the history rows; release the leases of runs that are over. One
         statement whatever the batch's size (the rows go in as arrays)."""
+        if self._superseded:
+            runs = drop_superseded(runs, self._superseded)
         if not runs:
             return
         names = ["job", "at", "zone", "attempt", "outcome", "started", "finished", "etype",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._tz import epoch_us, require_aware
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
-from ._history import lose
+from ._history import lose, supersede
 from ._history import started as started_runs
 from ._pg_history import LOCK_HELD, PGHistory
 from ._pg_schema import DB_NOW_US, JOB_COLUMNS, instant, liveness_key
@@ -377,7 +377,9 @@ class PGLeases(PGHistory):
                      "dead": dead, "tokens": takeable},
                 ).fetchall()  # fmt: skip
                 for token, job_id, scheduled_us, attempt, owner in rows:
-                    self._leases[(job_id, scheduled_us)] = token
+                    key = (job_id, scheduled_us)
+                    self._leases[key] = token
+                    supersede(self._superseded, self._taken_from_me, key, attempt)
                     taken.append(
                         takeover(job_id, instant(scheduled_us, _UTC), attempt, owner, dead)
                     )

@@ -489,6 +489,27 @@ class SharedJobStoreContract(
         assert held(peer, job_id="a")
         assert held(peer, job_id="b")
 
+    def test_an_attempt_whose_lease_this_store_took_back_later_is_not_recorded(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # A frozen holder's run is taken over (cut off, to retry); its taker dies before
+        # the retry; the holder wakes and takes the retry's lease: it holds the run's key
+        # again, but the end of its old attempt is still not its to record.
+        store.add_job(make_job())
+        claim_run(store)
+        first = self.expired()
+        assert [taken.attempt for taken in peer.maintain(first).taken] == [1]
+        peer.record_runs([run_end(outcome=Outcome.INTERRUPTED, final=False)], now=first)
+        upkeep = store.maintain(self.expired(first))
+        assert upkeep.lost == [("a", T0)]
+        assert [(taken.job_id, taken.attempt) for taken in upkeep.taken] == [("a", 2)]
+        store.record_runs([run_end()], now=self.expired(first))  # (attempt 1's end)
+        assert [run.attempt for run in store.history("a")] == [1]  # (the taker's row)
+        assert [run.outcome for run in store.history("a")] == [Outcome.INTERRUPTED]
+        store.record_runs([run_end(attempt=2)], now=self.expired(first))
+        assert [run.attempt for run in store.history("a")] == [2, 1]
+        assert not held(store)  # (attempt 2's end released it)
+
     def test_history_holds_the_runs_of_every_store_object(
         self, store: SharedJobStore, peer: SharedJobStore
     ) -> None:

@@ -286,6 +286,9 @@ class SQLiteConnection:
     _leases: dict[tuple[str, int], int]  # (job id, scheduled us) -> token; per process
     #: Leases another process took over, by key (the runs' ends are not recorded).
     _taken_from_me: dict[tuple[str, int], int]
+    #: Leases taken back from a process that had taken them from this one, by key: the
+    #: attempt taken (the ends of earlier attempts going here are not recorded).
+    _superseded: dict[tuple[str, int], int]
     #: The executor aliases this process's scheduler dispatches to, as the JSON text
     #: of ``processes.executors`` (None: it dispatches nothing; see ._sqlite_share).
     _dispatching: str | None

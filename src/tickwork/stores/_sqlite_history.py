@@ -24,6 +24,7 @@ from ._history import (
     HISTORY_COLUMNS,
     KNOWN_OUTCOME,
     counts_from_rows,
+    drop_superseded,
     fenced,
     leases_of,
     process_name,
@@ -85,6 +86,8 @@ class SQLiteHistory(SQLiteConnection):
         A batch costs a few statements whatever its size: the rows go in by the
         dozen per ``INSERT``, the leases are released by ``IN`` lists of their tokens.
         """
+        if self._superseded:
+            runs = drop_superseded(runs, self._superseded)
         if not runs:
             return
         now_us = epoch_us(now)

@@ -39,7 +39,7 @@ from .._instants import EPOCH as _EPOCH
 from .._instants import US as _US
 from .._tz import aware_us, epoch_us
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
-from ._history import lose, started
+from ._history import lose, started, supersede
 from ._liveness import identity, is_dead
 from ._processes import LeaseRow, ProcessRow, listing
 from ._rows import HANDED_OFF as _HANDED_OFF
@@ -497,7 +497,9 @@ class SQLiteLeases(SQLiteHistory):
                         "holder) VALUES (?, ?, ?, ?, ?, ?)",
                         (*row, holder),
                     )
-                    self._leases[(job_id, scheduled_us)] = cursor.lastrowid or 0
+                    key = (job_id, scheduled_us)
+                    self._leases[key] = cursor.lastrowid or 0
+                    supersede(self._superseded, self._taken_from_me, key, attempt)
                     taken.append(
                         takeover(job_id, instant(scheduled_us, _UTC), attempt, owner, dead)
                     )

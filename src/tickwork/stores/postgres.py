@@ -386,6 +386,7 @@ class PostgresStore(
         self._mine_lock = threading.Lock()
         self._leases = {}
         self._taken_from_me = {}
+        self._superseded = {}
         self._touched = set()
         self._renew_at_us = 0
         self._prune_at_us = 0

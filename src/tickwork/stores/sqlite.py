@@ -241,6 +241,7 @@ class SQLiteStore(
         self._data_version = None
         self._leases = {}
         self._taken_from_me = {}
+        self._superseded = {}
         self._touched = set()
         self._prune_at_us = 0
         self._renew_at_us = 0
