@@ -316,7 +316,9 @@ def test_a_batch_of_thousands_is_claimed_in_one_go(pg_tables: str) -> None:
 # -- liveness -----------------------------------------------------------------------------
 
 
-def test_a_dead_owners_runs_are_taken_over_at_once(pg_tables: str) -> None:
+def test_a_dead_owners_runs_are_taken_over_a_second_after_its_lock_is_free(
+    pg_tables: str,
+) -> None:
     store, peer = make(pg_tables), make(pg_tables)
     store.add_job(make_job("a"))
     assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
@@ -325,12 +327,33 @@ def test_a_dead_owners_runs_are_taken_over_at_once(pg_tables: str) -> None:
     assert store._live is not None
     # (With a timeout: it returns once the backend has gone, and its lock with it.)
     sql("SELECT pg_terminate_backend(%s, 5000)", (store._live.info.backend_pid,))
-    [taken] = peer.maintain(soon).taken  # its lock is free: dead, at once
+    # Its lock is free: dead if it stays free for a second (a live process whose
+    # connections were cut takes it back), and looked at again then.
+    upkeep = peer.maintain(soon)
+    assert upkeep.taken == []
+    assert upkeep.next_at == soon + timedelta(seconds=1)
+    assert peer.maintain(soon + timedelta(seconds=0.9)).taken == []
+    [taken] = peer.maintain(soon + timedelta(seconds=1)).taken
     assert (taken.job_id, taken.scheduled_at, taken.dead) == ("a", T0, True)
     # The store comes back (a new liveness connection) and learns what it lost.
     upkeep = store.maintain(T0 + timedelta(seconds=4))
     assert upkeep.lost == [("a", T0)]
     assert peer.maintain(T0 + timedelta(seconds=5)).taken == []  # alive again
+
+
+def test_a_process_whose_connections_were_cut_keeps_its_runs(pg_tables: str) -> None:
+    store, peer = make(pg_tables), make(pg_tables)
+    store.add_job(make_job("a"))
+    assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
+    assert store._live is not None
+    sql("SELECT pg_terminate_backend(%s, 5000)", (store._live.info.backend_pid,))
+    soon = T0 + timedelta(seconds=1)
+    assert peer.maintain(soon).taken == []  # free: a suspect
+    # It takes its lock back (its listener does so as soon as the server answers).
+    store.maintain(soon + timedelta(seconds=0.5))
+    assert peer.maintain(soon + timedelta(seconds=1)).taken == []
+    assert peer.maintain(soon + timedelta(seconds=3)).taken == []
+    assert store.maintain(soon + timedelta(seconds=4)).lost == []
 
 
 def test_an_expired_lease_waits_for_the_servers_clock_too(pg_tables: str) -> None:
@@ -361,6 +384,36 @@ def test_subscribers_hear_the_writes_of_others_only(pg_tables: str) -> None:
     unsubscribe()
     peer.add_job(make_job("after"))
     assert not heard.wait(0.5)
+
+
+def test_a_listening_store_takes_its_lock_back_as_soon_as_the_server_answers(
+    pg_tables: str,
+) -> None:
+    store, peer = make(pg_tables), make(pg_tables)
+    store.add_job(make_job("a"))
+    assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
+    unsubscribe = store.subscribe(lambda: None)
+    try:
+        assert store._listener is not None
+        deadline = time.monotonic() + 5
+        while not store._listener.listening and time.monotonic() < deadline:
+            time.sleep(0.01)
+        listening = store._listener._conn
+        assert store._live is not None and listening is not None
+        pids = [store._live.info.backend_pid, listening.info.backend_pid]
+        cut = sql("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::int[]) AS pid", (pids,))
+        assert cut == [(True,), (True,)]  # (its liveness connection and its listener's)
+
+        def alive() -> bool:
+            rows = peer.processes(now=T0)
+            return any(row.id == store.owner and row.alive for row in rows)
+
+        # No upkeep of its own is called: the listener's reconnection registers it.
+        while not alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert alive()
+    finally:
+        unsubscribe()
 
 
 def test_without_notify_nothing_is_heard(pg_tables: str) -> None:

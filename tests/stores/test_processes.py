@@ -238,7 +238,8 @@ def test_postgres_finds_a_process_dead_the_moment_its_connection_dies(pg_schema:
     [process] = watcher.processes(now=T0)  # (at the same `now`: the lock tells)
     assert process.alive is False
     assert [lease.job_id for lease in process.leases] == ["a"]
-    watcher.maintain(T0)  # takes the run over, and forgets the dead process
+    assert watcher.maintain(T0).taken == []  # (free a second before it is dead)
+    watcher.maintain(T0 + timedelta(seconds=1))  # takes the run over, forgets the process
     [process] = watcher.processes(now=T0)
     assert process.id == watcher.owner
     assert [lease.job_id for lease in process.leases] == ["a"]

@@ -109,6 +109,8 @@ class PGConnection:
     #: Leases taken back from a process that had taken them from this one, by key: the
     #: attempt taken (the ends of earlier attempts going here are not recorded).
     _superseded: dict[tuple[str, int], int]
+    #: Other processes whose liveness lock was found free, and since when (µs).
+    _free_since: dict[str, int]
     _s: str  # the quoted schema
     _where: str
 

@@ -41,6 +41,9 @@ from ._share import aliases_of
 __all__ = ["PGLeases"]
 
 _UTC = timezone.utc
+#: How long (µs) another process's liveness lock must stay free before it is taken for
+#: dead: a live process whose connections were cut takes its lock back within it.
+DEAD_AFTER_US = 1_000_000
 _CLAIM = """
 WITH c AS (
     SELECT * FROM unnest(%(id)b::text[], %(expected)b::bigint[], %(new)b::bigint[],
@@ -135,7 +138,9 @@ UPDATE {{s}}.leases l SET token = DEFAULT, owner = %(owner)s, expires_us = %(exp
 FROM (
     SELECT token, owner, attempt FROM {{s}}.leases
     WHERE token = ANY(%(tokens)b::bigint[]) AND owner <> %(owner)s
-        AND (expires_us < least(%(now)s, {DB_NOW_US}) OR owner = ANY(%(dead)b::text[]))
+        AND (expires_us < least(%(now)s, {DB_NOW_US}) OR (owner = ANY(%(dead)b::text[])
+            AND NOT EXISTS (SELECT 1 FROM {{s}}.processes p
+                            WHERE p.owner = leases.owner AND {{held}})))
     ORDER BY expires_us
     FOR UPDATE SKIP LOCKED
 ) old
@@ -322,11 +327,19 @@ class PGLeases(PGHistory):
         # claims a backlog they do not split in parts its workers can start soon.
         peers = sum(1 for owner, _ in live if owner != self.owner)
         if take_over:
+            # An owner whose lock is free is dead once it stays free for DEAD_AFTER: a
+            # process whose connections were cut (terminated, a network blip) takes its
+            # lock back within that, and its runs are not taken from under it.
+            free_since, self._free_since = self._free_since, {}
             for owner, expires, is_dead, _ in others:
                 if expires is None:
                     continue  # (a live process)
                 if is_dead:
-                    dead.append(owner)
+                    first = self._free_since[owner] = free_since.get(owner, now_us)
+                    if now_us - first >= DEAD_AFTER_US:
+                        dead.append(owner)
+                    elif soonest is None or first + DEAD_AFTER_US < soonest:
+                        soonest = first + DEAD_AFTER_US - 1  # (looked at again then)
                 elif expires < now_us:
                     expired = True
                 elif soonest is None or expires < soonest:
@@ -372,7 +385,7 @@ class PGLeases(PGHistory):
             if takeable:
                 # (As read, unless another process took or renewed a lease since.)
                 rows = execute(
-                    _TAKE_OVER.format(s=self._s),
+                    _TAKE_OVER.format(s=self._s, held=alive),
                     {"owner": self.owner, "expires": now_us + lease_us, "now": now_us,
                      "dead": dead, "tokens": takeable},
                 ).fetchall()  # fmt: skip

@@ -29,9 +29,11 @@ owner, so a host that froze and lost its lease writes nothing over the new holde
 
 *Liveness.* Each store object registers in ``processes`` and holds a session advisory
 lock on a connection of its own for as long as it is open. When the process dies, or
-its connection does, the server frees the lock at once; the next
-:meth:`PostgresStore.maintain` of any other host (every ``poll_interval``) finds it
-free and takes the dead owner's leases over under new tokens (``Takeover(dead=True)``).
+its connection does, the server frees the lock at once; the
+:meth:`PostgresStore.maintain` of any other host (every ``poll_interval``) that finds
+it still free a second after it first did takes the dead owner's leases over under
+new tokens (``Takeover(dead=True)``). A live process whose connections were cut takes
+its lock back meanwhile (its listener does as soon as the server answers again).
 Otherwise a lease is taken over when it has expired by the caller's clock *and* by the
 server's (``now()``), so a host whose clock runs ahead never takes one early.
 
@@ -387,6 +389,7 @@ class PostgresStore(
         self._leases = {}
         self._taken_from_me = {}
         self._superseded = {}
+        self._free_since = {}
         self._touched = set()
         self._renew_at_us = 0
         self._prune_at_us = 0
@@ -740,6 +743,15 @@ class PostgresStore(
         ``""`` after a reconnection."""
         if payload == self.owner:
             return
+        if not payload:
+            # The server answers again after an outage (a restart, or this process's
+            # connections terminated): take this process's liveness lock back now, not
+            # at the next upkeep, so that other hosts do not see it dead meanwhile and
+            # take over the runs it is still running.
+            try:
+                self._check_live()
+            except Exception as error:  # (the next upkeep tries again)
+                logger.debug("tickwork: %s: could not register again yet: %s", self._where, error)
         if payload.endswith("\t"):
             # Another process left runs in the store (paused, or shutting down), due
             # now or at their retry time: the scheduler takes them over at its next
