@@ -399,7 +399,8 @@ def test_a_listening_store_takes_its_lock_back_as_soon_as_the_server_answers(
         while not store._listener.listening and time.monotonic() < deadline:
             time.sleep(0.01)
         listening = store._listener._conn
-        assert store._live is not None and listening is not None
+        assert store._live is not None
+        assert listening is not None
         pids = [store._live.info.backend_pid, listening.info.backend_pid]
         cut = sql("SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::int[]) AS pid", (pids,))
         assert cut == [(True,), (True,)]  # (its liveness connection and its listener's)
