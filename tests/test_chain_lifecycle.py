@@ -24,6 +24,7 @@ from tickwork import (
     Outcome,
     Scheduler,
     SerializationError,
+    StoreError,
     current_run,
 )
 from tickwork._control import resume_job
@@ -389,6 +390,41 @@ def test_a_dependant_left_behind_is_detached_at_the_next_start(tmp_path: Path) -
     second.process_due()
     assert [(job.id, job.after) for job in second.get_jobs()] == [("audit", ())]
     second.shutdown()
+
+
+class ChainsFailOnce(SQLiteStore):
+    """A file whose first read of the chains ready to start fails (a cut connection)."""
+
+    failed = False
+
+    def ready_chains(self, *, limit: int = 100) -> list[tuple[str, datetime]]:
+        if not self.failed:
+            self.failed = True
+            raise StoreError("could not read the chains: the connection was cut")
+        return super().ready_chains(limit=limit)
+
+
+def test_a_store_error_reading_the_chains_is_reported_and_the_chain_runs_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ChainsFailOnce(tmp_path / "cut.db")
+    sched = _scheduler(store, FakeClock(T0))
+    errors: list[Any] = []
+    sched.add_listener(errors.append, EventKind.STORE_ERROR)
+    sched.add_job(NOTED, "date", T0 + timedelta(minutes=1), id="import")
+    sched.add_job(NOTED, after="import", id="report")
+    sched.open()
+    with caplog.at_level("ERROR", logger="tickwork"):
+        run_until(sched, T0 + timedelta(minutes=2))  # (no exception out of the step)
+    assert store.failed
+    assert [str(event.exception) for event in errors] == [
+        "could not read the chains: the connection was cut"
+    ]
+    failures = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.exc_info for r in failures] == [None]  # one line, no traceback
+    assert "could not start the runs after other jobs" in failures[0].getMessage()
+    assert ran("report") == [T0 + timedelta(minutes=1)]  # (once the store answered)
+    sched.shutdown()
 
 
 # -- runs left at shutdown ----------------------------------------------------------------

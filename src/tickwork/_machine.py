@@ -404,10 +404,9 @@ class Machine:
                 return upcoming
 
     def _read_edges(self) -> None:
-        """Read the chains' edges now, when not read yet, not once the first runs end:
-        until then every run's end wakes the driver (:meth:`_on_result`). Only a hint,
-        read between claiming runs and handing them over: nothing it raises may stop
-        that (a store that fails is asked again when the runs end)."""
+        """Read the chains' edges now, not once the first runs end (until then every
+        run's end wakes the driver): a hint, read between claiming runs and handing them
+        over, so nothing it raises may stop that (asked again when the runs end)."""
         try:
             self._chains.watching()
         except Exception:
@@ -415,7 +414,11 @@ class Machine:
 
     def _chain(self, now: datetime, batch: Decision) -> None:
         """Start the runs of chained jobs whose upstream runs have ended (lock held)."""
-        self._chains.dispatch(now, batch)
+        try:
+            self._chains.dispatch(now, batch)
+        except StoreError as error:  # (what it claimed before is started all the same)
+            logger.error("tickwork: could not start the runs after other jobs: %s", error)
+            self._link.failed(now, error)
         self._link.persist(batch, now)  # (runs it could not start are recorded)
 
     def held(
@@ -445,13 +448,10 @@ class Machine:
     def process_due(self) -> datetime | None:
         """Take in finished runs, dispatch everything due now; return when something is next due.
 
-        :meth:`step` until no backlog is left (each step dispatches one chunk). Tests
-        with a :class:`~tickwork.testing.FakeClock` may call it (see
-        ``tickwork.testing``), as may programs that run their own loop after
-        :meth:`open`. Dispatches nothing unless the scheduler is running. (Measures
-        the offset of a store's clock when due, as the drivers do: see
-        :meth:`measure_clock`.)
-        """
+        :meth:`step` until no backlog is left (each step dispatches one chunk): for tests
+        with a :class:`~tickwork.testing.FakeClock`, and programs running their own loop
+        after :meth:`open`. Dispatches nothing unless the scheduler is running. (Measures
+        a store clock's offset when due, as the drivers do: :meth:`measure_clock`.)"""
         self.measure_clock()
         while True:
             upcoming = self.step()

@@ -198,6 +198,14 @@ def test_a_schema_with_tables_of_another_application_is_refused(pg_schema: str) 
         make(pg_schema).open()
 
 
+def test_a_meta_table_of_another_application_is_refused_saying_so(pg_schema: str) -> None:
+    sql(f'CREATE SCHEMA "{pg_schema}"')
+    sql(f'CREATE TABLE "{pg_schema}".meta (name text, version int)')
+    with pytest.raises(StoreError, match=r"a meta table that is not tickwork's \(its columns: "):
+        make(pg_schema).open()
+    assert sql(f'SELECT count(*) FROM "{pg_schema}".meta') == [(0,)]
+
+
 def test_a_store_without_pickle_never_unpickles(pg_tables: str) -> None:
     trusting = make(pg_tables, pickle=True)
     trusting.add_job(make_job("p", args=({1, 2},)))

@@ -368,6 +368,20 @@ def _version(conn: Any, schema: str, where: str) -> int:
             f"{where} holds tables that are not tickwork's ({', '.join(sorted(tables)[:10])}); "
             "give tickwork a schema of its own (the schema= argument)"
         )
+    columns = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'meta'",
+            (schema,),
+        )
+    }
+    if not {"key", "value"} <= columns:
+        raise StoreError(
+            f"{where} holds a meta table that is not tickwork's (its columns: "
+            f"{', '.join(sorted(columns)) or 'none'}); give tickwork a schema of its own "
+            "(the schema= argument)"
+        )
     meta = dict(
         conn.execute(
             f"SELECT key, value FROM {quote(schema)}.meta WHERE key IN ('app', 'schema')"
