@@ -36,6 +36,8 @@ TRANSITIONS = [
     ("Europe/Dublin", datetime(2024, 10, 27, 1, tzinfo=UTC)),
     ("Pacific/Chatham", datetime(2024, 4, 6, 14, tzinfo=UTC)),
     ("Pacific/Apia", datetime(2011, 12, 30, 10, tzinfo=UTC)),
+    ("Asia/Pyongyang", datetime(2018, 5, 4, 15, tzinfo=UTC)),  # 23:30 -> 00:00
+    ("Pacific/Kwajalein", datetime(1993, 8, 21, 12, tzinfo=UTC)),  # a day skipped
     ("UTC", datetime(2024, 2, 29, 12, tzinfo=UTC)),
 ]
 

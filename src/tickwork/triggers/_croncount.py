@@ -74,12 +74,17 @@ def count_between(self: CronTrigger, after: datetime, until: datetime) -> int:
     count = 0
     day = first
     begins = _day_start(day, zone)
+    walked = after  # the fires up to this instant are counted
     while day <= last:
-        following = day + _DAY
-        ends = _day_start(following, zone)
-        if _steady(zone, begins, ends):
+        following = day + _DAY if day < date.max else None
+        ends = None if following is None else _day_start(following, zone)
+        if begins is not None and ends is not None and _steady(zone, begins, ends):
             if _matches(schedule, fields, day):
-                low = _times_up_to(fields, times, after.astimezone(zone)) if day == first else 0
+                low = 0
+                if day == first:
+                    low = _times_up_to(fields, times, after.astimezone(zone))
+                elif walked >= begins:  # (the walk of the day before counted its midnight)
+                    low = _times_up_to(fields, times, begins.astimezone(zone))
                 high = (
                     _times_up_to(fields, times, until.astimezone(zone))
                     if day == last
@@ -87,7 +92,14 @@ def count_between(self: CronTrigger, after: datetime, until: datetime) -> int:
                 )
                 count += high - low
         else:
-            count += _walk(self, max(after, begins - _US), min(until, ends - _US))
+            # Walked up to the next day's start inclusive: a fire the gap policy moves to
+            # the end of a gap that ends at midnight (a skipped day, a 23:30 -> 00:00
+            # change) is at that instant, which the next day's fields do not hold.
+            since = walked if begins is None else max(walked, begins - _US)
+            walked = until if ends is None else min(until, ends)
+            count += _walk(self, since, walked)
+        if following is None or ends is None:
+            break  # (the end of the calendar)
         day, begins = following, ends
     return count
 
@@ -102,10 +114,14 @@ def _walk(trigger: CronTrigger, after: datetime, until: datetime) -> int:
     return count
 
 
-def _day_start(day: date, zone: tzinfo) -> datetime:
+def _day_start(day: date, zone: tzinfo) -> datetime | None:
     """The instant (UTC) the wall date *day* begins at (its midnight, the first pass;
-    a midnight a spring-forward skips: the instant the clocks jump)."""
-    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(_UTC)
+    a midnight a spring-forward skips: the instant the clocks jump); None past the
+    ends of the calendar in UTC."""
+    try:
+        return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(_UTC)
+    except OverflowError:
+        return None
 
 
 def _steady(zone: tzinfo, begins: datetime, ends: datetime) -> bool:
