@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -144,6 +145,36 @@ def test_unknown_local_zone_warns_and_uses_utc(monkeypatch: pytest.MonkeyPatch) 
         assert _tz.timezone_name(zone) == "UTC"
     finally:
         _tz._local_timezone.cache_clear()
+
+
+@pytest.mark.parametrize("tz_env", ["JST-9", "EST5EDT,M3.2.0,M11.1.0", "GMT+5", "Europe/Berln"])
+def test_a_tz_that_names_no_zone_warns_and_says_which_zone_is_used(
+    monkeypatch: pytest.MonkeyPatch, tz_env: str
+) -> None:
+    # The C library reads a POSIX rule and gives the process's clock that zone: the one
+    # used here from the system's files differs from it, and no one would know.
+    monkeypatch.setenv("TZ", tz_env)
+    monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: [env, "Europe/Oslo"])
+    _tz._local_timezone.cache_clear()
+    try:
+        with pytest.warns(LocalTimezoneWarning, match=rf"TZ='{re.escape(tz_env)}' names no"):
+            zone = _tz.local_timezone()
+        assert _tz.timezone_name(zone) == "Europe/Oslo"
+    finally:
+        _tz._local_timezone.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("name", "ahead"), [("GMT+5", "'+5' or '-5'"), ("GMT-08:00", "'-08:00' or '+08:00'")]
+)
+def test_a_gmt_offset_is_refused_as_ambiguous(name: str, ahead: str) -> None:
+    # POSIX and IANA's Etc/GMT+5 is UTC-05:00; "GMT+5" in a UI usually means UTC+05:00.
+    with pytest.raises(
+        UnknownTimezone, match=rf"{re.escape(name)}' is ambiguous.*{re.escape(ahead)}"
+    ):
+        _tz.coerce_timezone(name)
+    assert _tz.coerce_timezone("UTC+5") == timezone(timedelta(hours=5))
+    assert _tz.coerce_timezone("Etc/GMT+5").utcoffset(None) == timedelta(hours=-5)  # type: ignore[union-attr]
 
 
 def test_key_from_path() -> None:

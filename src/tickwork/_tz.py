@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 UTC = ZoneInfo("UTC")
-_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])([0-9]{1,2})(?::?([0-9]{2}))?(?::([0-9]{2}))?$")
+_OFFSET = re.compile(r"^(UTC|GMT)?([+-])([0-9]{1,2})(?::?([0-9]{2}))?(?::([0-9]{2}))?$")
 
 
 class LocalTimezoneWarning(UserWarning):
@@ -142,7 +142,18 @@ def _zone_from_name(name: str, argument: str) -> tzinfo:
     text = name.strip()
     match = _OFFSET.match(text)
     if match:
-        sign, hours, minutes, seconds = match.groups()
+        prefix, sign, hours, minutes, seconds = match.groups()
+        if prefix == "GMT":
+            # POSIX and IANA's Etc/GMT+5 is five hours *behind* UTC; "GMT+5" in a UI is
+            # usually five hours ahead. Neither guess is safe.
+            ahead, behind = f"+{text[4:]}", f"-{text[4:]}"
+            if sign == "-":
+                ahead, behind = behind, ahead
+            raise UnknownTimezone(
+                f"{argument}: {name!r} is ambiguous: POSIX and IANA names (Etc/GMT+5) "
+                f"count it behind UTC, common usage ahead of it; write the offset as "
+                f"{ahead!r} or {behind!r} (UTC+/-HH:MM), or name a zone"
+            )
         if (seconds is not None and minutes is None) or max(int(minutes or 0),
                                                             int(seconds or 0)) > 59:  # fmt: skip
             raise UnknownTimezone(f"{argument}: offset {name!r} is not +HH:MM[:SS]")
@@ -199,9 +210,20 @@ def local_timezone() -> tzinfo:
 def _local_timezone(tz_env: str | None) -> tzinfo:
     for candidate in _local_zone_candidates(tz_env):
         try:
-            return _zone_from_name(candidate, "TZ")
+            zone = _zone_from_name(candidate, "TZ")
         except UnknownTimezone:
             continue
+        if tz_env and not _names_zone(tz_env, candidate):
+            # A TZ the C library reads (a POSIX rule such as "EST5EDT,M3.2.0,M11.1.0" or
+            # "JST-9") gives the process's clock another zone than the one used here.
+            warnings.warn(
+                f"TZ={tz_env!r} names no IANA zone (a POSIX TZ rule is not read); using "
+                f"{candidate!r} from the system's settings. Set TZ to a zone name such as "
+                "'America/New_York', or pass timezone='Area/City' explicitly.",
+                LocalTimezoneWarning,
+                stacklevel=4,
+            )
+        return zone
     warnings.warn(
         "could not determine the local timezone (TZ, /etc/localtime, /etc/timezone); using UTC. "
         "Pass timezone='Area/City' explicitly to silence this.",
@@ -209,6 +231,12 @@ def _local_timezone(tz_env: str | None) -> tzinfo:
         stacklevel=4,
     )
     return UTC
+
+
+def _names_zone(tz_env: str, candidate: str) -> bool:
+    """Whether *candidate* is the zone the ``TZ`` value *tz_env* names."""
+    value = tz_env[1:] if tz_env.startswith(":") else tz_env
+    return (_key_from_path(value) if value.startswith("/") else value) == candidate
 
 
 def _local_zone_candidates(tz_env: str | None) -> list[str]:
