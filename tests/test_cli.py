@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -280,6 +281,27 @@ def test_history_tz_converts_the_scheduled_times(job_file: Path) -> None:
     assert rows == [("2024-01-01T07:00:30-05:00", "flaky", "2", "failure")]
 
 
+def test_tz_converts_the_times_of_the_json_output_too(job_file: Path) -> None:
+    # (A script asking for --tz with --json got the stored zones back, silently.)
+    status, text = run("history", str(job_file), "--limit", "1", "--tz", "America/New_York",
+                       "--json")  # fmt: skip
+    assert status == 0
+    [last] = json.loads(text)["runs"]
+    assert (last["scheduled_at"], last["started_at"]) == (
+        "2024-01-01T07:00:30-05:00", "2024-01-01T07:00:31-05:00"
+    )  # fmt: skip
+    status, text = run("jobs", str(job_file), "--tz", "Asia/Tokyo", "--json")
+    assert [job["next_fire"] for job in json.loads(text)["jobs"]] == [
+        "2024-01-01T21:00:40+09:00",
+        "2024-01-01T21:00:45+09:00",
+        "2024-01-02T12:00:00+09:00",
+        "2024-01-02T17:00:00+09:00",
+    ]
+    status, text = run("next", str(job_file), "report", "--tz", "Asia/Tokyo", "-n", "1", "--json")
+    data = json.loads(text)
+    assert data["job"]["next_fire"] == data["next"][0] == "2024-01-02T17:00:00+09:00"
+
+
 def test_history_failed_finds_old_failures_and_missed_fires(tmp_path: Path) -> None:
     # One failure at the start, then 24 successes and a missed backlog: --limit counts
     # the runs shown, however many successes must be passed over to find them.
@@ -515,6 +537,38 @@ def test_next_into_a_closed_pipe_exits_quietly() -> None:
     assert "Traceback" not in errors
     assert "BrokenPipeError" not in errors
     assert status == 141
+
+
+@pytest.mark.parametrize(
+    "argv", [["metrics", "--listen", "127.0.0.1:0"], ["dashboard", "--port", "0"]]
+)
+def test_a_server_stopped_by_sigterm_leaves_the_file_as_it_was(
+    job_file: Path, argv: list[str]
+) -> None:
+    """docker, systemd and Kubernetes stop a service with SIGTERM: it stops as at Ctrl-C,
+    closing the file (the ``-wal`` and ``-shm`` files reading it made are removed)."""
+    before = job_file.read_bytes()
+    command = [sys.executable, "-m", "tickwork", argv[0], str(job_file), *argv[1:], "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        announced = ""
+        for line in process.stdout:  # (the JSON object, indented over a few lines)
+            announced += line
+            if line.startswith("}"):
+                break
+        assert json.loads(announced)["url"].startswith("http://127.0.0.1:")
+        assert sorted(os.listdir(job_file.parent)) == ["jobs.db", "jobs.db-shm", "jobs.db-wal"]
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=20)
+        errors = process.stderr.read()
+    finally:
+        process.kill()
+        process.communicate()  # (and closes the pipes)
+    assert (status, errors) == (0, "")
+    assert sorted(os.listdir(job_file.parent)) == ["jobs.db"]
+    assert job_file.read_bytes() == before
 
 
 # -- looking at a file runs no code from it ------------------------------------------

@@ -21,10 +21,11 @@ import importlib
 import io
 import logging
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any, TextIO
@@ -282,6 +283,25 @@ def _host_port(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """While serving, take SIGTERM (how docker, systemd and Kubernetes stop a service)
+    as Ctrl-C: the server stops and the store is closed as it is then (a file only read
+    is left as it was found), where the default action ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def _serve_forever(server: Any) -> None:
     """Serve until Ctrl-C (tests replace it to answer one request)."""
     server.serve_forever()
@@ -305,7 +325,7 @@ def _metrics(args: argparse.Namespace, out: Output) -> int:
         def log_message(self, format: str, *args: Any) -> None:
             """No line per scrape on stderr."""
 
-    with live(args.db, args.schema, serving=True) as (store, name):
+    with _stop_on_sigterm(), live(args.db, args.schema, serving=True) as (store, name):
         try:
             server = make_server(host, port, metrics.wsgi_app(store), handler_class=Quiet)
         except OSError as error:  # in use, not this machine's, a name that does not resolve
@@ -333,7 +353,10 @@ def _dashboard(args: argparse.Namespace, out: Output) -> int:
             f"{args.host!r}: anyone who reaches the port could change jobs; to offer actions "
             "to other machines, mount tickwork.web.wsgi_app with an authorize hook"
         )
-    with live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name):
+    with (
+        _stop_on_sigterm(),
+        live(args.db, args.schema, pickle=args.pickle, serving=True) as (store, name),
+    ):
         listens: list[bool] = []
 
         def listening(server: Any) -> None:

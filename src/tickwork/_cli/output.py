@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, TextIO
 
 from .._model import Job, Run
@@ -243,9 +243,11 @@ class Progress:
 # -- JSON shapes ------------------------------------------------------------------------
 
 
-def iso(moment: datetime | None) -> str | None:
-    """An instant as ISO 8601 with its offset (None stays None)."""
-    return None if moment is None else moment.isoformat()
+def iso(moment: datetime | None, zone: tzinfo | None = None) -> str | None:
+    """An instant as ISO 8601 with its offset, in *zone* when given (None stays None)."""
+    if moment is None:
+        return None
+    return (moment if zone is None else moment.astimezone(zone)).isoformat()
 
 
 def seconds_of(value: timedelta | None) -> float | None:
@@ -284,15 +286,16 @@ def explain(trigger: Trigger) -> str:
     return describe(trigger)
 
 
-def job_data(job: Job) -> dict[str, Any]:
-    """A job as JSON data (its arguments left out: they may hold secrets)."""
+def job_data(job: Job, zone: tzinfo | None = None) -> dict[str, Any]:
+    """A job as JSON data (its arguments left out: they may hold secrets), its next fire
+    time in *zone* when given (``--tz``)."""
     return {
         "id": job.id,
         "name": job.name,
         "func_ref": job.func_ref,
         "trigger": job.trigger.to_dict(),
         "description": explain(job.trigger),
-        "next_fire": iso(job.next_fire),
+        "next_fire": iso(job.next_fire, zone),
         "paused": job.paused,
         "pause_note": job.pause_note,
         "remaining_runs": job.remaining_runs,
@@ -304,15 +307,15 @@ def job_data(job: Job) -> dict[str, Any]:
     }
 
 
-def run_data(run: Run) -> dict[str, Any]:
-    """A run of the history as JSON data."""
+def run_data(run: Run, zone: tzinfo | None = None) -> dict[str, Any]:
+    """A run of the history as JSON data, its times in *zone* when given (``--tz``)."""
     return {
         "job_id": run.job_id,
-        "scheduled_at": iso(run.scheduled_at),
+        "scheduled_at": iso(run.scheduled_at, zone),
         "attempt": run.attempt,
         "outcome": run.outcome.value,
-        "started_at": iso(run.started_at),
-        "finished_at": iso(run.finished_at),
+        "started_at": iso(run.started_at, zone),
+        "finished_at": iso(run.finished_at, zone),
         "duration_seconds": seconds_of(run.duration),
         "process": run.process,
         "error_type": run.error_type,

@@ -129,10 +129,14 @@ def _print_times(out: Output, times: Sequence[datetime], zone: tzinfo | None) ->
 
 
 def _times_section(
-    args: argparse.Namespace, trigger: Trigger, job: Job | None, now: datetime
+    args: argparse.Namespace,
+    trigger: Trigger,
+    job: Job | None,
+    now: datetime,
+    shown: tzinfo | None = None,
 ) -> tuple[str, list[datetime], dict[str, Any]]:
     """What ``--previous`` or the upcoming times show: a heading, the times, and their
-    JSON keys."""
+    JSON keys (the times in *shown*, a stored job's ``--tz``, when given)."""
     if args.previous is not None:
         _count(args.previous, "--previous")
         if getattr(args, "after", None) is not None:
@@ -140,7 +144,7 @@ def _times_section(
         before = now if args.before is None else instant(args.before, "--before")
         times = _previous(trigger, before, args.previous, job)
         heading = f"The {len(times)} fire times before {before.isoformat()}, newest first:"
-        return heading, times, {"before": iso(before), "previous": [iso(t) for t in times]}
+        return heading, times, {"before": iso(before), "previous": [iso(t, shown) for t in times]}
     if args.before is not None:
         raise ValueError("--before goes with --previous N")
     count = _count(getattr(args, "count", 5), "--count")
@@ -151,7 +155,7 @@ def _times_section(
         return "", times, {"after": iso(start), "next": [iso(t) for t in times]}
     times = _upcoming(job, after, now, count)
     heading = "Next fire times" + (" (as if resumed now):" if job.paused and after is None else ":")
-    return heading, times, {"after": iso(after), "next": [iso(t) for t in times]}
+    return heading, times, {"after": iso(after), "next": [iso(t, shown) for t in times]}
 
 
 def next_command(args: argparse.Namespace, out: Output) -> int:
@@ -200,14 +204,14 @@ def _times_command(args: argparse.Namespace, out: Output, *, explaining: bool) -
     shown = None if args.tz is None else coerce_timezone(args.tz, "--tz")
     with reading(first, args.schema) as (store, name):
         job = load_job(store, name, job_id)
-    data = {"store": name, "job": job_data(job)}
+    data = {"store": name, "job": job_data(job, shown)}
     if explaining and args.previous is None:
         if out.as_json:
             out.json(data)
             return 0
         _job_summary(out, job, shown)
         return 0
-    heading, times, extra = _times_section(args, job.trigger, job, now)
+    heading, times, extra = _times_section(args, job.trigger, job, now, shown)
     if out.as_json:
         out.json({**data, **extra})
         return 0
@@ -256,7 +260,7 @@ def jobs_command(args: argparse.Namespace, out: Output) -> int:
         out.json(
             {
                 "store": name,
-                "jobs": [job_data(job) for job in jobs],
+                "jobs": [job_data(job, zone) for job in jobs],
                 "broken": [{"id": key, "reason": broken[key]} for key in sorted(broken)],
             }
         )
@@ -319,7 +323,7 @@ def history_command(args: argparse.Namespace, out: Output) -> int:
     with reading(args.db, args.schema) as (store, name):
         runs = failures(store, job_id, limit) if failed else store.history(job_id, limit=limit)
     if out.as_json:
-        out.json({"store": name, "runs": [run_data(run) for run in runs]})
+        out.json({"store": name, "runs": [run_data(run, zone) for run in runs]})
         return 0
     kind = "failed " if failed else ""
     of = "" if job_id is None else f" of job {job_id!r}"
