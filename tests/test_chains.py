@@ -23,6 +23,7 @@ from tickwork import (
     ChainOn,
     Event,
     EventKind,
+    IntervalTrigger,
     JobLookupError,
     Outcome,
     RetryPolicy,
@@ -166,6 +167,27 @@ def test_fan_in_runs_once_per_slot_after_all_its_upstreams(sched: Scheduler) -> 
     c_runs = runs_of("c")
     assert [at for _, at, _ in c_runs] == [T0 + seconds(2 * MINUTE), T0 + seconds(4 * MINUTE)]
     assert set(c_runs[0][2]) == {"a", "b"}
+
+
+def test_a_fan_in_after_intervals_that_never_meet_is_refused(sched: Scheduler) -> None:
+    # Added a moment apart on a real clock, two intervals count from different instants:
+    # no slot is ever theirs both, and the fan-in would wait for ever, silently.
+    sched.add_job(f"{J}:step", IntervalTrigger(minutes=1, start=T0 + seconds(0.25)), id="a")
+    sched.add_job(f"{J}:step", IntervalTrigger(minutes=2, start=T0 + seconds(0.5)), id="b")
+    with pytest.raises(ValueError, match=r"job 'c' would never run: .* 'a' \(0:01:00 from"):
+        sched.add_job(f"{J}:step", after=["a", "b"], id="c")
+    sched.add_job(f"{J}:step", "cron", "0 0 1 1 *", id="d")  # (a trigger of its own)
+    with pytest.raises(ValueError, match="never meet"):
+        sched.modify_job("d", after=["a", "b"])
+    assert sched.get_job("c") is None
+    # Intervals that meet (one start, or starts a multiple of the common step apart).
+    sched.add_job(f"{J}:step", IntervalTrigger(minutes=4, start=T0 + seconds(120.5)), id="e")
+    sched.add_job(f"{J}:step", after=["b", "e"], id="f")
+    sched.open()
+    advance(sched, 5 * MINUTE)
+    assert [at for _, at, _ in runs_of("f")] == [
+        T0 + seconds(2 * MINUTE + 0.5)
+    ]  # (b: 0.5, 2:00.5, 4:00.5; e: 2:00.5)
 
 
 @pytest.mark.parametrize(

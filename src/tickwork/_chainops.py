@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._chains import check_after, dependants, failure_handler, removal_plan
+from ._chains import check_after, dependants, failure_handler, never_together, removal_plan
 from ._core import REMOVED_BEFORE_START
 from ._errors import JobLookupError
 from ._events import Event, EventKind
@@ -245,6 +245,15 @@ class ChainOps(Machine):
             store=self._store,
             supported=self._chains.chains is not None,
         )
+        if len(after) > 1:
+            found = [(other, self._find(other)) for other in after]
+            why = never_together([(up, job.trigger) for up, job in found if job is not None])
+            if why is not None:
+                raise ValueError(
+                    f"job {job_id!r} would never run: a fan-in runs when all its upstreams "
+                    f"ran for one slot (fire time), and {why}; give their triggers one "
+                    "start (start_date=), or use cron triggers"
+                )
 
     def _add_failure_handler(self, job_id: str, handler: Any, policy: ConflictPolicy) -> None:
         """``on_failure=``: a job run after *job_id* fails for good (lock held)."""

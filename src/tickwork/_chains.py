@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -50,7 +51,7 @@ from ._model import (
 from ._planning import ended, within_window
 from .stores import JobStore
 from .stores._chains import ChainStore, upstream_of
-from .triggers import UpstreamTrigger
+from .triggers import IntervalTrigger, Trigger, UpstreamTrigger
 
 __all__ = [
     "ChainLink",
@@ -59,6 +60,7 @@ __all__ = [
     "dependants",
     "failure_handler",
     "find_cycle",
+    "never_together",
     "removal_plan",
 ]
 
@@ -92,6 +94,27 @@ def find_cycle(edges: Edges, job_id: str, after: tuple[str, ...]) -> list[str] |
             if upstream not in seen:
                 seen.add(upstream)
                 stack.append((upstream, [*path, upstream]))
+    return None
+
+
+def never_together(upstreams: Sequence[tuple[str, Trigger]]) -> str | None:
+    """Why a fan-in after *upstreams* (id, trigger) could never run, or None: two of
+    them are interval triggers whose fire times never meet (a slot is one instant: a
+    fan-in runs once every upstream ran for the same one). Each interval counts from its
+    start, which defaults to the moment it was made: two added a moment apart never meet."""
+    cadences = [
+        (job_id, trigger, epoch_us(trigger.start), trigger.interval // timedelta(microseconds=1))
+        for job_id, trigger in upstreams
+        if type(trigger) is IntervalTrigger
+    ]
+    for index, (one, first, start, every) in enumerate(cadences):
+        for other, second, other_start, other_every in cadences[index + 1 :]:
+            if (other_start - start) % math.gcd(every, other_every):
+                return (
+                    f"the fire times of {one!r} ({first.interval} from "
+                    f"{first.start.isoformat()}) and {other!r} ({second.interval} from "
+                    f"{second.start.isoformat()}) never meet"
+                )
     return None
 
 
