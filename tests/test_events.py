@@ -216,6 +216,11 @@ def test_a_payload_that_is_not_json_is_refused_naming_it(scheduler: Scheduler) -
         scheduler.emit("a", float("nan"))
     with pytest.raises(ValueError, match="non-empty"):
         scheduler.emit("", 1)
+    deep: list[object] = []
+    for _ in range(5000):  # (valid JSON; deeper than Python's encoder recurses)
+        deep = [deep]
+    with pytest.raises(SerializationError, match="event 'a': payload is nested too deep"):
+        scheduler.emit("a", deep)
     assert RUNS == []
 
 

@@ -83,6 +83,11 @@ def encode_payload(name: str, payload: object) -> tuple[str, Any]:
             f"event {name!r}: payload {payload!r} is not JSON data (dicts with str keys, "
             f"lists, str, numbers, bool, None): {error}"
         ) from None
+    except RecursionError:  # (not shown: its repr would recurse as deep)
+        raise SerializationError(
+            f"event {name!r}: payload is nested too deep to store (a {type(payload).__name__} "
+            "holding containers hundreds of levels deep)"
+        ) from None
     return text, json.loads(text)
 
 
