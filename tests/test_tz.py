@@ -177,6 +177,22 @@ def test_a_gmt_offset_is_refused_as_ambiguous(name: str, ahead: str) -> None:
     assert _tz.coerce_timezone("Etc/GMT+5").utcoffset(None) == timedelta(hours=-5)  # type: ignore[union-attr]
 
 
+def test_localtime_is_stored_as_the_zone_it_names_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tzdata's "localtime" alias means whatever zone a host has: a trigger saved under it
+    # and loaded on another host would fire by that host's zone.
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    assert _tz.timezone_name(_tz.coerce_timezone("localtime")) == "Europe/Oslo"
+    monkeypatch.setenv("TZ", "localtime")  # (the system's zone: no warning)
+    monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: ["Asia/Tokyo"])
+    _tz._local_timezone.cache_clear()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _tz.timezone_name(_tz.local_timezone()) == "Asia/Tokyo"
+    finally:
+        _tz._local_timezone.cache_clear()
+
+
 def test_key_from_path() -> None:
     assert _tz._key_from_path("/usr/share/zoneinfo/right/Europe/Rome") == "Europe/Rome"
     assert _tz._key_from_path("/etc/localtime") is None

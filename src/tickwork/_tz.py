@@ -97,6 +97,10 @@ def coerce_timezone(value: str | tzinfo | None, argument: str = "timezone") -> t
     if value is None:
         return local_timezone()
     if isinstance(value, str):
+        if value.strip() == "localtime":
+            # (tzdata's alias of this machine's zone: stored by that name it would mean
+            # whatever zone another host has; the zone it names here is stored instead.)
+            return local_timezone()
         return _zone_from_name(value, argument)
     if isinstance(value, ZoneInfo):
         if value.key is None:
@@ -236,6 +240,8 @@ def _local_timezone(tz_env: str | None) -> tzinfo:
 def _names_zone(tz_env: str, candidate: str) -> bool:
     """Whether *candidate* is the zone the ``TZ`` value *tz_env* names."""
     value = tz_env[1:] if tz_env.startswith(":") else tz_env
+    if value in ("localtime", "/etc/localtime"):
+        return True  # (the system's zone, which *candidate* was read from)
     return (_key_from_path(value) if value.startswith("/") else value) == candidate
 
 
@@ -244,7 +250,7 @@ def _local_zone_candidates(tz_env: str | None) -> list[str]:
     if tz_env:
         value = tz_env[1:] if tz_env.startswith(":") else tz_env
         key = _key_from_path(value) if value.startswith("/") else value
-        if key:
+        if key and key != "localtime":  # (the alias: its target is read below)
             candidates.append(key)
     try:
         target = os.path.realpath("/etc/localtime") if os.path.islink("/etc/localtime") else ""
