@@ -349,7 +349,26 @@ def test_a_dead_owners_runs_are_taken_over_a_second_after_its_lock_is_free(
     assert peer.maintain(T0 + timedelta(seconds=5)).taken == []  # alive again
 
 
+def test_the_event_runs_of_a_process_whose_lock_is_free_wait_a_second_too(
+    pg_tables: str,
+) -> None:
+    from tickwork import EmittedEvent
+
+    store, peer = make(pg_tables), make(pg_tables)
+    event = EmittedEvent(id="e1", name="order", payload={"n": 1}, emitted_at=T0)
+    store.record_event(event, [("a", event.id)], handled=True, now=T0)
+    assert store._live is not None
+    sql("SELECT pg_terminate_backend(%s, 5000)", (store._live.info.backend_pid,))
+    soon = T0 + timedelta(seconds=1)
+    assert peer.orphaned_event_runs(now=soon) == []  # (free: it may be back at once)
+    assert peer.orphaned_event_runs(now=soon + timedelta(seconds=0.9)) == []
+    [(job_id, taken)] = peer.orphaned_event_runs(now=soon + timedelta(seconds=1))
+    assert (job_id, taken.id) == ("a", "e1")
+
+
 def test_a_process_whose_connections_were_cut_keeps_its_runs(pg_tables: str) -> None:
+    from tickwork import EmittedEvent
+
     store, peer = make(pg_tables), make(pg_tables)
     store.add_job(make_job("a"))
     assert store.claim_fires([("a", T0, LATER, None, (T0,))], now=T0) == [0]
@@ -362,6 +381,14 @@ def test_a_process_whose_connections_were_cut_keeps_its_runs(pg_tables: str) -> 
     assert peer.maintain(soon + timedelta(seconds=1)).taken == []
     assert peer.maintain(soon + timedelta(seconds=3)).taken == []
     assert store.maintain(soon + timedelta(seconds=4)).lost == []
+    # So with its event runs.
+    event = EmittedEvent(id="e1", name="order", payload={"n": 1}, emitted_at=T0)
+    store.record_event(event, [("a", event.id)], handled=True, now=T0)
+    sql("SELECT pg_terminate_backend(%s, 5000)", (store._live.info.backend_pid,))
+    later = soon + timedelta(seconds=5)
+    assert peer.orphaned_event_runs(now=later) == []
+    store.maintain(later + timedelta(seconds=0.5))  # (it takes its lock back)
+    assert peer.orphaned_event_runs(now=later + timedelta(seconds=2)) == []
 
 
 def test_an_expired_lease_waits_for_the_servers_clock_too(pg_tables: str) -> None:

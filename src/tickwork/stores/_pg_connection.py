@@ -111,6 +111,8 @@ class PGConnection:
     _superseded: dict[tuple[str, int], int]
     #: Other processes whose liveness lock was found free, and since when (µs).
     _free_since: dict[str, int]
+    #: The same, of the owners of event runs (looked at by the event poll).
+    _events_free_since: dict[str, int]
     _s: str  # the quoted schema
     _where: str
 

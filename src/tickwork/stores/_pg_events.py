@@ -18,7 +18,7 @@ from .._model import EmittedEvent
 from .._tz import epoch_us
 from ._eventlog import EVENT_GAP_US, EventSlot, as_stored, event_from_row, stored_at
 from ._pg_connection import PGConnection
-from ._pg_history import LOCK_HELD
+from ._pg_history import DEAD_AFTER_US, LOCK_HELD
 from ._pg_schema import liveness_key
 
 __all__ = ["PGEvents"]
@@ -54,10 +54,16 @@ _INSERT_AT = (
     "INSERT INTO {s}.events (id, name, payload, emitted_us, handled) "
     "VALUES (%(id)s, %(name)s, %(payload)s, %(at)s, %(handled)s)"
 )
+#: The owners of open slots whose liveness lock is free (dead, or cut off a moment).
+_FREE_OWNERS = """
+SELECT DISTINCT r.owner FROM {s}.event_runs r
+WHERE NOT r.done AND r.owner <> %(owner)s
+    AND NOT EXISTS (SELECT 1 FROM {s}.processes p WHERE p.owner = r.owner AND {held})
+"""
 _ORPHANS = """
 UPDATE {s}.event_runs r SET owner = %(owner)s
 FROM {s}.events e
-WHERE e.id = r.event_id AND NOT r.done AND r.owner <> %(owner)s
+WHERE e.id = r.event_id AND NOT r.done AND r.owner = ANY(%(dead)s::text[])
     AND NOT EXISTS (SELECT 1 FROM {s}.processes p WHERE p.owner = r.owner AND {held})
 RETURNING r.job_id, e.id, e.name, e.payload, e.emitted_us
 """
@@ -175,11 +181,27 @@ class PGEvents(PGConnection):
             tx.wrote = True
 
     def orphaned_event_runs(self, *, now: datetime) -> list[tuple[str, EmittedEvent]]:
-        """Take over the open slots of owners found dead (advisory lock free)."""
-        del now
+        """Take over the open slots of owners found dead: their advisory lock free, and
+        still free a second after it was first found so (a live process whose
+        connections were cut takes it back meanwhile, as for leases)."""
+        now_us = epoch_us(now)
         held = LOCK_HELD.format(lock=liveness_key(self.schema))
+        free = [
+            str(row[0])
+            for row in self._read(
+                _FREE_OWNERS.format(s=self._s, held=held),
+                {"owner": self.owner},
+                "look for event runs of dead processes",
+            )
+        ]
+        since, self._events_free_since = self._events_free_since, {}
+        for owner in free:
+            self._events_free_since[owner] = since.get(owner, now_us)
+        dead = [owner for owner in free if now_us - self._events_free_since[owner] >= DEAD_AFTER_US]
+        if not dead:
+            return []
         with self._tx("take over event runs") as tx:
             rows = tx.conn.execute(
-                _ORPHANS.format(s=self._s, held=held), {"owner": self.owner}
+                _ORPHANS.format(s=self._s, held=held), {"owner": self.owner, "dead": dead}
             ).fetchall()
         return [(str(row[0]), event_from_row(row[1:])) for row in rows]

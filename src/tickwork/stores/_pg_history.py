@@ -34,7 +34,7 @@ from ._history import (
 from ._pg_connection import PGConnection, Tx
 from ._pg_schema import liveness_key
 
-__all__ = ["LOCK_HELD", "PGHistory"]
+__all__ = ["DEAD_AFTER_US", "LOCK_HELD", "PGHistory"]
 
 #: A limit past what SQL can bind (a 64-bit integer) means every row.
 _MOST_ROWS = 2**63 - 1
@@ -45,6 +45,10 @@ _TOMBSTONES = 10_000
 
 #: Whether the process of row ``p`` of ``processes`` holds its advisory lock (is alive).
 #: ``{lock}``: the lock's first key, a literal (:func:`._pg_schema.liveness_key`).
+#: How long (µs) another process's liveness lock must stay free before it is taken for
+#: dead: a live process whose connections were cut takes its lock back within it.
+DEAD_AFTER_US = 1_000_000
+
 LOCK_HELD = (
     "EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted "
     "AND k.classid = ({lock})::oid AND k.objid = p.lock_key::oid AND k.objsubid = 2 "

@@ -31,7 +31,7 @@ from .._tz import epoch_us, require_aware
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._history import lose, supersede
 from ._history import started as started_runs
-from ._pg_history import LOCK_HELD, PGHistory
+from ._pg_history import DEAD_AFTER_US, LOCK_HELD, PGHistory
 from ._pg_schema import DB_NOW_US, JOB_COLUMNS, instant, liveness_key
 from ._pg_share import DISPATCHING
 from ._processes import LeaseRow, ProcessRow, listing
@@ -41,9 +41,6 @@ from ._share import aliases_of
 __all__ = ["PGLeases"]
 
 _UTC = timezone.utc
-#: How long (µs) another process's liveness lock must stay free before it is taken for
-#: dead: a live process whose connections were cut takes its lock back within it.
-DEAD_AFTER_US = 1_000_000
 _CLAIM = """
 WITH c AS (
     SELECT * FROM unnest(%(id)b::text[], %(expected)b::bigint[], %(new)b::bigint[],

@@ -390,6 +390,7 @@ class PostgresStore(
         self._taken_from_me = {}
         self._superseded = {}
         self._free_since = {}
+        self._events_free_since = {}
         self._touched = set()
         self._renew_at_us = 0
         self._prune_at_us = 0
