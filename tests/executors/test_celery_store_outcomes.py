@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -236,8 +237,47 @@ def test_outcomes_from_the_store_need_a_store_that_keeps_them(app: Any) -> None:
         Scheduler(store=MemoryStore(), executors={"celery": executor})
     with pytest.raises(ValueError, match=r"outcomes must be 'backend'.*got 'redis'"):
         CeleryExecutor(app, outcomes="redis")
-    # The default reads the result backend: any store does.
-    Scheduler(store=MemoryStore(), executors={"celery": CeleryExecutor(app)})
+    # The default reads the result backend, which this app has not: refused at once
+    # (accepted, no run's outcome could be read, and each held its job's instance).
+    with pytest.raises(ValueError, match=r"this app has none: give it one .*outcomes='store'"):
+        CeleryExecutor(app)
+
+
+def test_a_task_the_worker_drops_unstarted_has_its_outcome_written_to_the_store(
+    setup: Setup, app: Any
+) -> None:
+    # Expired (Celery discards it before any task code runs), or a task name the worker
+    # does not know: with no result backend, only the worker's hooks can tell.
+    from tickwork._model import RunRequest
+
+    store = setup.open_store()
+    executor = CeleryExecutor(app, queue=setup.queue, outcomes="store", resend_after=None)
+    unknown = CeleryExecutor(app, queue=setup.queue, outcomes="store", task="no.such.task")
+    try:
+        for made in (executor, unknown):
+            made.enqueuer.attach_store(store)  # type: ignore[attr-defined]
+        at = queues.now() - timedelta(minutes=1)
+        late = RunRequest(0, queues.unique("late"), None, "tests.executors.queue_jobs:add",
+                          (1, 2), {}, at, 1, misfire_grace=timedelta(seconds=30))  # fmt: skip
+        stray = late._replace(job_id=queues.unique("stray"), misfire_grace=None)
+        expired, named = executor.task_for(late), unknown.task_for(stray)
+        executor.enqueuer.send([expired])
+        unknown.enqueuer.send([named])
+
+        found: dict[str, Any] = {}  # (a read takes the outcomes it finds: kept here)
+
+        def both() -> bool:
+            found.update(executor.enqueuer.results([expired.task_id]))
+            found.update(unknown.enqueuer.results([named.task_id]))
+            return len(found) == 2
+
+        assert queues.wait_for(both, limit=10)
+        assert found[expired.task_id]["expired"] is True
+        assert "expired before a worker started it" in found[expired.task_id]["error"]
+        assert found[named.task_id]["error_type"] == "celery.exceptions.NotRegistered"
+        assert "'no.such.task'" in found[named.task_id]["error"]
+    finally:
+        store.close()
 
 
 def test_the_workers_store_must_be_a_store_a_path_or_a_dsn(tmp_path: Path) -> None:

@@ -80,6 +80,14 @@ class CeleryEnqueuer:
             raise TypeError(f"task must be a task name (str) or None, got {task!r}")
         if queue is not None and (not isinstance(queue, str) or not queue):
             raise TypeError(f"queue must be a queue name (str) or None, got {queue!r}")
+        if outcomes == "backend" and type(app.backend).__name__ == "DisabledBackend":
+            # (Accepted, every run's outcome would be unreadable, and each run would hold
+            # its job's instance until shutdown.)
+            raise ValueError(
+                "CeleryExecutor reads the outcomes of runs from the app's result backend, "
+                "and this app has none: give it one (Celery(..., backend='redis://...')), "
+                "or use outcomes='store' (the workers write them to the scheduler's store)"
+            )
         self.app = app
         self.task = task
         self.queue = queue
@@ -284,7 +292,8 @@ class CeleryExecutor(QueueExecutor):
         TypeError: *app* is not a Celery app, or *task*/*queue* not a name; with
             ``outcomes="store"``, when the scheduler is made, its store keeps no
             queued runs' outcomes (a ``MemoryStore``).
-        ValueError: *outcomes* is neither ``"backend"`` nor ``"store"``.
+        ValueError: *outcomes* is neither ``"backend"`` nor ``"store"``; or it is
+            ``"backend"`` and the app has no result backend.
 
     Example::
 

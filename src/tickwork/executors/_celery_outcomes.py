@@ -176,6 +176,15 @@ def _header(task: Any) -> Any:
     return found
 
 
+def _sent_by_tickwork(task: Any, request: Any) -> bool:
+    """Whether the task *request* is of was sent by a ``CeleryExecutor``: the generic
+    ``tickwork.run`` task, or a named one carrying the ``tickwork`` header."""
+    if getattr(task, "name", None) == "tickwork.run":
+        return True
+    found = getattr(request, "tickwork", None)
+    return (found or (getattr(request, "headers", None) or {}).get("tickwork")) is not None
+
+
 def connect_outcome_hooks(
     app: Any,
     on_start: Callable[[str], None] | None = None,
@@ -250,7 +259,41 @@ def connect_outcome_hooks(
             with lock:
                 started.pop((task_id, threading.get_ident()), None)
 
+    def dropped(task_id: str | None, outcome: dict[str, Any]) -> None:
+        # A message the worker drops before any task code runs: the result backend has
+        # Celery's own mark of it, the store only what is written here.
+        if task_id is not None and on_end is not None:
+            outcome.update({"tickwork": 1, "finished_at": now_text(), "worker": worker_name()})
+            on_end(str(task_id), outcome)
+
+    def on_revoked(
+        sender: Any = None, request: Any = None, expired: bool = False, **_: Any
+    ) -> None:
+        if getattr(sender, "app", None) is not app or not _sent_by_tickwork(sender, request):
+            return
+        what = "expired" if expired else "was revoked"
+        dropped(getattr(request, "id", None), {
+            "ok": False,
+            "expired": True,
+            "error_type": "celery.exceptions.TaskRevokedError",
+            "error": f"the task {what} before a worker started it",
+        })  # fmt: skip
+
+    def on_unknown(
+        sender: Any = None, message: Any = None, name: str | None = None, id: Any = None, **_: Any
+    ) -> None:
+        headers = getattr(message, "headers", None) or {}
+        if getattr(sender, "app", None) is not app or "tickwork" not in headers:
+            return
+        dropped(id, {
+            "ok": False,
+            "error_type": "celery.exceptions.NotRegistered",
+            "error": f"the worker has no task {name!r} (NotRegistered)",
+        })  # fmt: skip
+
     uid = f"tickwork-outcomes-{id(app)}"
+    signals.task_revoked.connect(on_revoked, weak=False, dispatch_uid=uid)
+    signals.task_unknown.connect(on_unknown, weak=False, dispatch_uid=uid)
     signals.task_prerun.connect(on_prerun, weak=False, dispatch_uid=uid)
     signals.task_postrun.connect(on_postrun, weak=False, dispatch_uid=uid)
     signals.task_success.connect(on_success, weak=False, dispatch_uid=uid)
