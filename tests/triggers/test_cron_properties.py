@@ -38,6 +38,7 @@ TRANSITIONS = [
     ("Pacific/Apia", datetime(2011, 12, 30, 10, tzinfo=UTC)),
     ("Asia/Pyongyang", datetime(2018, 5, 4, 15, tzinfo=UTC)),  # 23:30 -> 00:00
     ("Pacific/Kwajalein", datetime(1993, 8, 21, 12, tzinfo=UTC)),  # a day skipped
+    ("America/St_Johns", datetime(2004, 10, 31, 2, 31, tzinfo=UTC)),  # back at 00:01
     ("UTC", datetime(2024, 2, 29, 12, tzinfo=UTC)),
 ]
 

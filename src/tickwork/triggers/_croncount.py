@@ -69,8 +69,7 @@ def count_between(self: CronTrigger, after: datetime, until: datetime) -> int:
     fields: CronFields = schedule.fields
     zone = self.timezone
     times = (_bits(fields.hours), _bits(fields.minutes), _bits(fields.seconds))
-    first = after.astimezone(zone).date()
-    last = until.astimezone(zone).date()
+    first, last = _day_of(after, zone), _day_of(until, zone)
     count = 0
     day = first
     begins = _day_start(day, zone)
@@ -122,6 +121,22 @@ def _day_start(day: date, zone: tzinfo) -> datetime | None:
         return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(_UTC)
     except OverflowError:
         return None
+
+
+def _day_of(moment: datetime, zone: tzinfo) -> date:
+    """The day whose instants ``[its start, the next day's start)`` hold *moment*: its
+    wall date, but where clocks go back across midnight (St. John's at 00:01, before
+    2011) an hour of a date comes again after the next date has begun, and belongs to
+    that next day here (days partition time by their starts)."""
+    day = moment.astimezone(zone).date()
+    begins = _day_start(day, zone)
+    if begins is not None and moment < begins and day > date.min:
+        return day - _DAY
+    if day < date.max:
+        following = _day_start(day + _DAY, zone)
+        if following is not None and moment >= following:
+            return day + _DAY
+    return day
 
 
 def _steady(zone: tzinfo, begins: datetime, ends: datetime) -> bool:
