@@ -60,7 +60,10 @@ WITH released AS (
     DELETE FROM {s}.leases WHERE token = ANY(%(release)b::bigint[]) AND owner = %(owner)s
     RETURNING token
 ), again AS (
-    UPDATE {s}.leases l SET attempt = a.attempt
+    -- (Unless that attempt has started already: a retry due at once is started in the
+    -- step that took the failure in, before the failure is written here.)
+    UPDATE {s}.leases l
+    SET attempt = CASE WHEN abs(l.attempt) < abs(a.attempt) THEN a.attempt ELSE l.attempt END
     FROM unnest(%(again_token)b::bigint[], %(again_attempt)b::int[]) AS a(token, attempt)
     WHERE l.token = a.token AND l.owner = %(owner)s
     RETURNING l.token

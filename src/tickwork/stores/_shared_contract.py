@@ -450,6 +450,23 @@ class SharedJobStoreContract(
         # A retry whose lease was taken over meanwhile is the taker's: not started here.
         assert start([("a", T0, 3)]) == [False]
 
+    def test_a_retry_started_before_its_failure_is_written_stays_started(
+        self, store: SharedJobStore, peer: SharedJobStore
+    ) -> None:
+        # A retry due at once starts in the step that took the failure in, before the
+        # failure (and "the next attempt waits") is written: the lease keeps "started",
+        # so the process's death cuts it off, and it is not run again as if never begun.
+        start = getattr(store, "start_retries", None)
+        if start is None:
+            pytest.skip(f"{type(store).__name__} has no start_retries (optional)")
+        store.add_job(make_job())
+        claim_run(store)
+        assert start([("a", T0, 2)]) == [True]
+        store.record_runs([run_end(outcome=Outcome.FAILURE, final=False)], now=T0)
+        assert [run.attempt for run in store.history("a")] == [1]  # (recorded, not fenced)
+        [taken] = peer.maintain(self.expired()).taken
+        assert (taken.job_id, taken.attempt, taken.handed_off) == ("a", 2, False)
+
     def test_the_holder_learns_it_lost_a_lease_and_cannot_release_the_new_one(
         self, store: SharedJobStore, peer: SharedJobStore
     ) -> None:

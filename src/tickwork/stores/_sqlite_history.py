@@ -36,6 +36,14 @@ from ._sqlite_connection import SQLiteConnection, delete_counted, in_lists, inse
 
 __all__ = ["SQLiteHistory"]
 
+#: A lease set to the next attempt (negative: waiting for its time), unless that attempt
+#: has started already: a retry due at once is started (``start_retries``) in the step
+#: that took the failure in, before that failure is written here.
+_AGAIN = (
+    "UPDATE leases SET attempt = CASE WHEN abs(attempt) < abs(?) THEN ? ELSE attempt END "
+    "WHERE token = ?"
+)
+
 #: A limit past what SQL can bind (a 64-bit integer) means every row.
 _MOST_ROWS = 2**63 - 1
 
@@ -104,9 +112,7 @@ class SQLiteHistory(SQLiteConnection):
             lost = {
                 token
                 for attempt, token in batch.again
-                if not conn.execute(
-                    "UPDATE leases SET attempt = ? WHERE token = ?", (attempt, token)
-                ).rowcount
+                if not conn.execute(_AGAIN, (attempt, attempt, token)).rowcount
             }
             rows = batch.rows
             if lost or released is not batch.release:
