@@ -526,6 +526,9 @@ def test_tickwork_emit_refuses_bad_json_and_a_missing_file(
     store.close()
     assert main(["emit", str(path), "a", "--payload", "{nope"]) == 2
     assert "--payload must be JSON" in capsys.readouterr().err
+    deep = "[" * 5000 + "]" * 5000  # (JSON, deeper than Python's decoder recurses)
+    assert main(["emit", str(path), "a", "--payload", deep]) == 2
+    assert capsys.readouterr().err == "error: --payload is nested too deep to store\n"
     assert main(["emit", str(path), "a", "--payload", "[1, 2]"]) == 0
     assert "Emitted event 'a'" in capsys.readouterr().out
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
@@ -147,14 +148,21 @@ def test_unknown_local_zone_warns_and_uses_utc(monkeypatch: pytest.MonkeyPatch) 
         _tz._local_timezone.cache_clear()
 
 
-@pytest.mark.parametrize("tz_env", ["JST-9", "EST5EDT,M3.2.0,M11.1.0", "GMT+5", "Europe/Berln"])
+@pytest.mark.parametrize(
+    "tz_env", ["JST-9", "EST5EDT,M3.2.0,M11.1.0", "GMT+5", "UTC+3", "-05:00", "Europe/Berln"]
+)
 def test_a_tz_that_names_no_zone_warns_and_says_which_zone_is_used(
     monkeypatch: pytest.MonkeyPatch, tz_env: str
 ) -> None:
     # The C library reads a POSIX rule and gives the process's clock that zone: the one
     # used here from the system's files differs from it, and no one would know.
     monkeypatch.setenv("TZ", tz_env)
-    monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: [env, "Europe/Oslo"])
+    offered = _tz._local_zone_candidates  # (TZ's if it offers it, then Europe/Oslo)
+    monkeypatch.setattr(
+        _tz,
+        "_local_zone_candidates",
+        lambda env: [zone for zone in offered(env) if zone == env] + ["Europe/Oslo"],
+    )
     _tz._local_timezone.cache_clear()
     try:
         with pytest.warns(LocalTimezoneWarning, match=rf"TZ='{re.escape(tz_env)}' names no"):
@@ -174,6 +182,8 @@ def test_a_gmt_offset_is_refused_as_ambiguous(name: str, ahead: str) -> None:
     ):
         _tz.coerce_timezone(name)
     assert _tz.coerce_timezone("UTC+5") == timezone(timedelta(hours=5))
+    for zero in ("GMT+0", "GMT-0", "GMT+00:00"):  # (IANA names too: no ambiguity)
+        assert _tz.coerce_timezone(zero).utcoffset(None) == timedelta(0)
     assert _tz.coerce_timezone("Etc/GMT+5").utcoffset(None) == timedelta(hours=-5)  # type: ignore[union-attr]
 
 
@@ -182,6 +192,8 @@ def test_localtime_is_stored_as_the_zone_it_names_here(monkeypatch: pytest.Monke
     # and loaded on another host would fire by that host's zone.
     monkeypatch.setenv("TZ", "Europe/Oslo")
     assert _tz.timezone_name(_tz.coerce_timezone("localtime")) == "Europe/Oslo"
+    with contextlib.suppress(ZoneInfoNotFoundError):  # (a system with no such alias)
+        assert _tz.timezone_name(_tz.coerce_timezone(ZoneInfo("localtime"))) == "Europe/Oslo"
     monkeypatch.setenv("TZ", "localtime")  # (the system's zone: no warning)
     monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: ["Asia/Tokyo"])
     _tz._local_timezone.cache_clear()

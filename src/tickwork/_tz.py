@@ -103,6 +103,8 @@ def coerce_timezone(value: str | tzinfo | None, argument: str = "timezone") -> t
             return local_timezone()
         return _zone_from_name(value, argument)
     if isinstance(value, ZoneInfo):
+        if value.key == "localtime":
+            return local_timezone()  # (stored by the zone it names here: see above)
         if value.key is None:
             raise TypeError(
                 f"{argument}: a ZoneInfo read from a file has no name and cannot be stored; "
@@ -147,7 +149,7 @@ def _zone_from_name(name: str, argument: str) -> tzinfo:
     match = _OFFSET.match(text)
     if match:
         prefix, sign, hours, minutes, seconds = match.groups()
-        if prefix == "GMT":
+        if prefix == "GMT" and _off_utc(text):
             # POSIX and IANA's Etc/GMT+5 is five hours *behind* UTC; "GMT+5" in a UI is
             # usually five hours ahead. Neither guess is safe.
             ahead, behind = f"+{text[4:]}", f"-{text[4:]}"
@@ -245,12 +247,20 @@ def _names_zone(tz_env: str, candidate: str) -> bool:
     return (_key_from_path(value) if value.startswith("/") else value) == candidate
 
 
+def _off_utc(text: str) -> bool:
+    """Whether *text* is an offset from UTC other than zero ("UTC+3", "-05:00")."""
+    match = _OFFSET.match(text.strip())
+    return match is not None and any(int(part or 0) for part in match.groups()[2:])
+
+
 def _local_zone_candidates(tz_env: str | None) -> list[str]:
     candidates: list[str] = []
     if tz_env:
         value = tz_env[1:] if tz_env.startswith(":") else tz_env
         key = _key_from_path(value) if value.startswith("/") else value
-        if key and key != "localtime":  # (the alias: its target is read below)
+        # (Not the alias, whose target is read below; nor an offset: in TZ, "UTC+3" is
+        # a POSIX rule, three hours *behind* UTC.)
+        if key and key != "localtime" and not _off_utc(key):
             candidates.append(key)
     try:
         target = os.path.realpath("/etc/localtime") if os.path.islink("/etc/localtime") else ""

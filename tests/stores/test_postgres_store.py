@@ -204,6 +204,11 @@ def test_a_meta_table_of_another_application_is_refused_saying_so(pg_schema: str
     with pytest.raises(StoreError, match=r"a meta table that is not tickwork's \(its columns: "):
         make(pg_schema).open()
     assert sql(f'SELECT count(*) FROM "{pg_schema}".meta') == [(0,)]
+    sql(f'DROP TABLE "{pg_schema}".meta')
+    sql(f'CREATE TABLE "{pg_schema}".meta (key int primary key, value text)')  # (other types)
+    sql(f"INSERT INTO \"{pg_schema}\".meta VALUES (1, 'one')")
+    with pytest.raises(StoreError, match=r"a meta table that is not tickwork's \(it says \{\}\)"):
+        make(pg_schema).open()
 
 
 def test_a_store_without_pickle_never_unpickles(pg_tables: str) -> None:

@@ -29,6 +29,8 @@ def emit_command(args: argparse.Namespace, out: Output) -> int:
             payload = json.loads(args.payload)
         except json.JSONDecodeError as error:
             raise ValueError(f"--payload must be JSON, got {args.payload!r}: {error}") from None
+        except RecursionError:
+            raise ValueError("--payload is nested too deep to store") from None
     _, data = encode_payload(args.name, payload)
     now = datetime.now(timezone.utc)
     event = EmittedEvent(id=secrets.token_hex(16), name=args.name, payload=data, emitted_at=now)

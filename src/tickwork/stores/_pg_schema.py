@@ -384,7 +384,8 @@ def _version(conn: Any, schema: str, where: str) -> int:
         )
     meta = dict(
         conn.execute(
-            f"SELECT key, value FROM {quote(schema)}.meta WHERE key IN ('app', 'schema')"
+            f"SELECT key::text, value::text FROM {quote(schema)}.meta "
+            "WHERE key::text IN ('app', 'schema')"
         ).fetchall()
     )
     raw = meta.get("schema")
