@@ -174,8 +174,13 @@ def test_a_fan_in_after_intervals_that_never_meet_is_refused(sched: Scheduler) -
     # no slot is ever theirs both, and the fan-in would wait for ever, silently.
     sched.add_job(f"{J}:step", IntervalTrigger(minutes=1, start=T0 + seconds(0.25)), id="a")
     sched.add_job(f"{J}:step", IntervalTrigger(minutes=2, start=T0 + seconds(0.5)), id="b")
-    with pytest.raises(ValueError, match=r"job 'c' would never run: .* 'a' \(0:01:00 from"):
+    never = r"job 'c' would never run: .* 'a' \(every 0:01:00 from"
+    with pytest.raises(ValueError, match=never):
         sched.add_job(f"{J}:step", after=["a", "b"], id="c")
+    # Nor does an interval off the whole second meet a cron trigger.
+    sched.add_job(f"{J}:step", "cron", "* * * * *", id="minutely")
+    with pytest.raises(ValueError, match=r"'minutely' \(on whole seconds\) never meet"):
+        sched.add_job(f"{J}:step", after=["a", "minutely"], id="g")
     sched.add_job(f"{J}:step", "cron", "0 0 1 1 *", id="d")  # (a trigger of its own)
     with pytest.raises(ValueError, match="never meet"):
         sched.modify_job("d", after=["a", "b"])
@@ -183,8 +188,11 @@ def test_a_fan_in_after_intervals_that_never_meet_is_refused(sched: Scheduler) -
     # Intervals that meet (one start, or starts a multiple of the common step apart).
     sched.add_job(f"{J}:step", IntervalTrigger(minutes=4, start=T0 + seconds(120.5)), id="e")
     sched.add_job(f"{J}:step", after=["b", "e"], id="f")
+    sched.add_job(f"{J}:step", IntervalTrigger(minutes=2, start=T0), id="h")
+    sched.add_job(f"{J}:step", after=["h", "minutely"], id="i")  # (meet every 2 minutes)
     sched.open()
     advance(sched, 5 * MINUTE)
+    assert [at for _, at, _ in runs_of("i")] == [T0, T0 + seconds(120), T0 + seconds(240)]
     assert [at for _, at, _ in runs_of("f")] == [
         T0 + seconds(2 * MINUTE + 0.5)
     ]  # (b: 0.5, 2:00.5, 4:00.5; e: 2:00.5)

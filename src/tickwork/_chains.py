@@ -51,7 +51,7 @@ from ._model import (
 from ._planning import ended, within_window
 from .stores import JobStore
 from .stores._chains import ChainStore, upstream_of
-from .triggers import IntervalTrigger, Trigger, UpstreamTrigger
+from .triggers import CronTrigger, IntervalTrigger, Trigger, UpstreamTrigger
 
 __all__ = [
     "ChainLink",
@@ -99,22 +99,31 @@ def find_cycle(edges: Edges, job_id: str, after: tuple[str, ...]) -> list[str] |
 
 def never_together(upstreams: Sequence[tuple[str, Trigger]]) -> str | None:
     """Why a fan-in after *upstreams* (id, trigger) could never run, or None: two of
-    them are interval triggers whose fire times never meet (a slot is one instant: a
-    fan-in runs once every upstream ran for the same one). Each interval counts from its
-    start, which defaults to the moment it was made: two added a moment apart never meet."""
-    cadences = [
-        (job_id, trigger, epoch_us(trigger.start), trigger.interval // timedelta(microseconds=1))
-        for job_id, trigger in upstreams
-        if type(trigger) is IntervalTrigger
-    ]
-    for index, (one, first, start, every) in enumerate(cadences):
-        for other, second, other_start, other_every in cadences[index + 1 :]:
+    them fire on grids that never meet (a slot is one instant: a fan-in runs once every
+    upstream ran for the same one). An interval trigger's grid counts from its start,
+    which defaults to the moment it was made, so two added a moment apart never meet,
+    nor does one off the whole second meet a cron trigger (whole seconds only)."""
+    grids = [(job_id, *grid) for job_id, trigger in upstreams if (grid := _grid(trigger))]
+    for index, (one, start, every, shown) in enumerate(grids):
+        for other, other_start, other_every, other_shown in grids[index + 1 :]:
             if (other_start - start) % math.gcd(every, other_every):
                 return (
-                    f"the fire times of {one!r} ({first.interval} from "
-                    f"{first.start.isoformat()}) and {other!r} ({second.interval} from "
-                    f"{second.start.isoformat()}) never meet"
+                    f"the fire times of {one!r} ({shown}) and {other!r} ({other_shown}) never meet"
                 )
+    return None
+
+
+def _grid(trigger: Trigger) -> tuple[int, int, str] | None:
+    """The instants (µs) *trigger* can fire at, as a start and a step of a grid that
+    holds them all, and how to say it; None: not known."""
+    if type(trigger) is IntervalTrigger:
+        return (
+            epoch_us(trigger.start),
+            trigger.interval // timedelta(microseconds=1),
+            f"every {trigger.interval} from {trigger.start.isoformat()}",
+        )
+    if type(trigger) is CronTrigger:
+        return 0, 1_000_000, "on whole seconds"
     return None
 
 
