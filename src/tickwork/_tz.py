@@ -239,12 +239,18 @@ def _local_timezone(tz_env: str | None) -> tzinfo:
     return UTC
 
 
-def _names_zone(tz_env: str, candidate: str) -> bool:
-    """Whether *candidate* is the zone the ``TZ`` value *tz_env* names."""
+def _tz_key(tz_env: str) -> str | None:
+    """The zone key a ``TZ`` value gives: a name (also ``:``-prefixed), or the key of a
+    path into a zoneinfo directory; None for another path."""
     value = tz_env[1:] if tz_env.startswith(":") else tz_env
-    if value in ("localtime", "/etc/localtime"):
-        return True  # (the system's zone, which *candidate* was read from)
-    return (_key_from_path(value) if value.startswith("/") else value) == candidate
+    return _key_from_path(value) if value.startswith("/") else value
+
+
+def _names_zone(tz_env: str, candidate: str) -> bool:
+    """Whether *candidate* is the zone the ``TZ`` value *tz_env* names (the system's
+    zone, which *candidate* was read from, for ``localtime``)."""
+    key = _tz_key(tz_env)
+    return key in (candidate, "localtime") or tz_env.lstrip(":") == "/etc/localtime"
 
 
 def _off_utc(text: str) -> bool:
@@ -256,8 +262,7 @@ def _off_utc(text: str) -> bool:
 def _local_zone_candidates(tz_env: str | None) -> list[str]:
     candidates: list[str] = []
     if tz_env:
-        value = tz_env[1:] if tz_env.startswith(":") else tz_env
-        key = _key_from_path(value) if value.startswith("/") else value
+        key = _tz_key(tz_env)
         # (Not the alias, whose target is read below; nor an offset: in TZ, "UTC+3" is
         # a POSIX rule, three hours *behind* UTC.)
         if key and key != "localtime" and not _off_utc(key):
