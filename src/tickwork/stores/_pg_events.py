@@ -18,7 +18,7 @@ from .._model import EmittedEvent
 from .._tz import epoch_us
 from ._eventlog import EVENT_GAP_US, EventSlot, as_stored, event_from_row, stored_at
 from ._pg_connection import PGConnection
-from ._pg_history import DEAD_AFTER_US, LOCK_HELD
+from ._pg_history import LOCK_HELD, still_free
 from ._pg_schema import liveness_key
 
 __all__ = ["PGEvents"]
@@ -194,10 +194,7 @@ class PGEvents(PGConnection):
                 "look for event runs of dead processes",
             )
         ]
-        since, self._events_free_since = self._events_free_since, {}
-        for owner in free:
-            self._events_free_since[owner] = since.get(owner, now_us)
-        dead = [owner for owner in free if now_us - self._events_free_since[owner] >= DEAD_AFTER_US]
+        self._events_free_since, dead, _ = still_free(self._events_free_since, free, now_us)
         if not dead:
             return []
         with self._tx("take over event runs") as tx:

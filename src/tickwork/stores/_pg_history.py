@@ -12,7 +12,7 @@ thousand) and to the rows of processes found dead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 
 from .._model import Run, RunEnd
@@ -34,7 +34,7 @@ from ._history import (
 from ._pg_connection import PGConnection, Tx
 from ._pg_schema import liveness_key
 
-__all__ = ["DEAD_AFTER_US", "LOCK_HELD", "PGHistory"]
+__all__ = ["DEAD_AFTER_US", "LOCK_HELD", "PGHistory", "still_free"]
 
 #: A limit past what SQL can bind (a 64-bit integer) means every row.
 _MOST_ROWS = 2**63 - 1
@@ -43,17 +43,30 @@ _UTC = timezone.utc
 #: Tombstones of removed jobs kept for processes that have not synced yet.
 _TOMBSTONES = 10_000
 
-#: Whether the process of row ``p`` of ``processes`` holds its advisory lock (is alive).
-#: ``{lock}``: the lock's first key, a literal (:func:`._pg_schema.liveness_key`).
 #: How long (µs) another process's liveness lock must stay free before it is taken for
 #: dead: a live process whose connections were cut takes its lock back within it.
 DEAD_AFTER_US = 1_000_000
 
+#: Whether the process of row ``p`` of ``processes`` holds its advisory lock (is alive).
+#: ``{lock}``: the lock's first key, a literal (:func:`._pg_schema.liveness_key`).
 LOCK_HELD = (
     "EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted "
     "AND k.classid = ({lock})::oid AND k.objid = p.lock_key::oid AND k.objsubid = 2 "
     "AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
 )
+
+
+def still_free(
+    before: Mapping[str, int], free: Iterable[str], now_us: int
+) -> tuple[dict[str, int], list[str], int | None]:
+    """The owners *free* (their liveness lock found free now), each with when it was
+    first found so (*before*: the last look's answer); those free for ``DEAD_AFTER_US``,
+    which are dead; and when the first of the others will be (None: no other)."""
+    since = {owner: before.get(owner, now_us) for owner in free}
+    dead = [owner for owner, first in since.items() if now_us - first >= DEAD_AFTER_US]
+    later = [first + DEAD_AFTER_US for first in since.values() if now_us - first < DEAD_AFTER_US]
+    return since, dead, min(later, default=None)
+
 
 _RECORD = """
 WITH released AS (

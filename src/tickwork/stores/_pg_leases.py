@@ -31,7 +31,7 @@ from .._tz import epoch_us, require_aware
 from ._base import ClaimLike, HandOffLike, ProcessInfo, Takeover, Upkeep
 from ._history import lose, supersede
 from ._history import started as started_runs
-from ._pg_history import DEAD_AFTER_US, LOCK_HELD, PGHistory
+from ._pg_history import LOCK_HELD, PGHistory, still_free
 from ._pg_schema import DB_NOW_US, JOB_COLUMNS, instant, liveness_key
 from ._pg_share import DISPATCHING
 from ._processes import LeaseRow, ProcessRow, listing
@@ -327,20 +327,19 @@ class PGLeases(PGHistory):
             # An owner whose lock is free is dead once it stays free for DEAD_AFTER: a
             # process whose connections were cut (terminated, a network blip) takes its
             # lock back within that, and its runs are not taken from under it.
-            free_since, self._free_since = self._free_since, {}
+            free: list[str] = []
             for owner, expires, is_dead, _ in others:
                 if expires is None:
                     continue  # (a live process)
                 if is_dead:
-                    first = self._free_since[owner] = free_since.get(owner, now_us)
-                    if now_us - first >= DEAD_AFTER_US:
-                        dead.append(owner)
-                    elif soonest is None or first + DEAD_AFTER_US < soonest:
-                        soonest = first + DEAD_AFTER_US - 1  # (looked at again then)
+                    free.append(owner)
                 elif expires < now_us:
                     expired = True
                 elif soonest is None or expires < soonest:
                     soonest = expires
+            self._free_since, dead, recheck = still_free(self._free_since, free, now_us)
+            if recheck is not None and (soonest is None or recheck - 1 < soonest):
+                soonest = recheck - 1  # (looked at again then)
         poll = self.lease_time if self.poll_interval is None else self.poll_interval
         next_us = now_us + round(min(poll, self.lease_time / 3) * 1_000_000)
         if self._leases:
