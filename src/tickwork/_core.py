@@ -384,7 +384,7 @@ class SchedulerCore(JobTable):
         elif result.outcome is Outcome.FAILURE:
             error = result.exception
             started = result.started_at
-            lost = bool(self._lost_runs) and self.was_lost(request)  # (the taker retries)
+            lost = self.was_lost(request)  # (the taker retries it)
             if not lost and self._retry(state, request.scheduled_at, request.attempt, error,
                                         now, decision, started=started):  # fmt: skip
                 final = False

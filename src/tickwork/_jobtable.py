@@ -82,6 +82,8 @@ class JobTable:
     def was_lost(self, request: RunRequest) -> bool:
         """Whether *request* ran for a claim another process took over meanwhile (its
         end is not retried nor counted here: the taker recorded it cut off)."""
+        if not self._lost_runs:
+            return False
         below = self._lost_runs.get((request.job_id, epoch_us(request.scheduled_at)))
         return below is not None and request.run_id < below
 

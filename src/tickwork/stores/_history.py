@@ -343,9 +343,14 @@ _LOST_KEPT = 10_000
 def lose(lost: dict[tuple[str, int], int], key: tuple[str, int], token: int) -> None:
     """Remember that the lease *token* of the run *key* was taken over (``maintain``
     found it gone): the run's end, whenever it comes, is not recorded."""
-    lost[key] = token
-    if len(lost) > _LOST_KEPT:
-        del lost[next(iter(lost))]
+    _remember(lost, key, token)
+
+
+def _remember(table: dict[tuple[str, int], int], key: tuple[str, int], value: int) -> None:
+    """``table[key] = value``, the oldest entry forgotten past ``_LOST_KEPT``."""
+    table[key] = value
+    if len(table) > _LOST_KEPT:
+        del table[next(iter(table))]
 
 
 def supersede(
@@ -359,9 +364,7 @@ def supersede(
     ends of the attempts before it that still go here are no longer this store's to
     record (:func:`drop_superseded`), though it holds the key's lease again."""
     if key in lost:
-        superseded[key] = abs(attempt)
-        if len(superseded) > _LOST_KEPT:
-            del superseded[next(iter(superseded))]
+        _remember(superseded, key, abs(attempt))
 
 
 def drop_superseded(

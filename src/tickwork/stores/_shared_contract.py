@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -33,6 +33,15 @@ def claim_run(store: SharedJobStore, fire: datetime = T0, *, job_id: str = "a") 
     """Claim the fire of *job_id* at *fire*, starting (and leasing) its run."""
     following = fire + timedelta(seconds=10)
     return store.claim_fires([(job_id, fire, following, None, (fire,))], now=fire)[0]
+
+
+def start_retries(store: SharedJobStore) -> Any:
+    """The store's optional ``start_retries``, or skip the test (a store without it does
+    not tell a retry waiting from one going)."""
+    start = getattr(store, "start_retries", None)
+    if start is None:
+        pytest.skip(f"{type(store).__name__} has no start_retries (optional)")
+    return start
 
 
 def held(store: SharedJobStore, fire: datetime = T0, *, job_id: str = "a") -> bool:
@@ -438,9 +447,7 @@ class SharedJobStoreContract(
     def test_a_retry_started_and_cut_off_is_taken_over_as_cut_off(
         self, store: SharedJobStore, peer: SharedJobStore
     ) -> None:
-        start = getattr(store, "start_retries", None)
-        if start is None:
-            pytest.skip(f"{type(store).__name__} has no start_retries (optional)")
+        start = start_retries(store)
         store.add_job(make_job())
         claim_run(store)
         store.record_runs([run_end(outcome=Outcome.FAILURE, final=False)], now=T0)
@@ -456,9 +463,7 @@ class SharedJobStoreContract(
         # A retry due at once starts in the step that took the failure in, before the
         # failure (and "the next attempt waits") is written: the lease keeps "started",
         # so the process's death cuts it off, and it is not run again as if never begun.
-        start = getattr(store, "start_retries", None)
-        if start is None:
-            pytest.skip(f"{type(store).__name__} has no start_retries (optional)")
+        start = start_retries(store)
         store.add_job(make_job())
         claim_run(store)
         assert start([("a", T0, 2)]) == [True]
