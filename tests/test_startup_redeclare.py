@@ -13,6 +13,7 @@ from tickwork import Scheduler
 from tickwork.executors import InlineExecutor
 from tickwork.stores import MemoryStore, SQLiteStore
 from tickwork.testing import FakeClock, run_until
+from tickwork.triggers import CalendarIntervalTrigger, IntervalTrigger, Trigger
 
 UTC = timezone.utc
 NINE = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -205,3 +206,49 @@ def test_a_job_turned_into_a_one_off_at_a_past_time_nobody_ran_runs_it(tmp_path:
     assert ran(scheduler, "r") == [past, NINE]
     assert scheduler.get_jobs() == []
     scheduler.shutdown()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: IntervalTrigger(hours=24), id="interval"),
+        pytest.param(lambda: CalendarIntervalTrigger(days=1, hour=3), id="calendar"),
+    ],
+)
+def test_a_trigger_object_without_a_start_keeps_its_schedule_over_frequent_restarts(
+    tmp_path: Path, make: Callable[[], Trigger]
+) -> None:
+    # Deployed every 10 hours with a daily job: were each start a new schedule, the
+    # job would never come due. It keeps its schedule, as the "interval" shortcut does.
+    def declare(scheduler: Scheduler) -> object:
+        return scheduler.add_job(NOOP, make(), id="daily", replace_existing=True)
+
+    clock = FakeClock(NINE)
+    path = tmp_path / "jobs.db"
+    for _ in range(5):
+        scheduler = boot(path, clock, declare)
+        run_until(scheduler, clock.now() + timedelta(hours=10))
+        scheduler.shutdown()
+        clock.advance(timedelta(minutes=5))
+    scheduler = boot(path, clock, declare)
+    try:
+        days = {run.scheduled_at.date() for run in scheduler.history("daily")}
+        assert len(days) == 2  # 50 hours from 09:00: two fires, one a day
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_changed_interval_object_is_a_new_schedule(tmp_path: Path) -> None:
+    clock = FakeClock(NINE)
+    path = tmp_path / "jobs.db"
+    scheduler = boot(path, clock, lambda s: s.add_job(NOOP, IntervalTrigger(hours=24), id="j"))
+    scheduler.shutdown()
+    clock.advance(timedelta(hours=1))
+    again = IntervalTrigger(hours=2)
+    scheduler = boot(path, clock, lambda s: s.add_job(NOOP, again, id="j", replace_existing=True))
+    try:
+        job = scheduler.get_job("j")
+        assert job is not None
+        assert job.next_fire == clock.now() + timedelta(hours=2)
+    finally:
+        scheduler.shutdown()

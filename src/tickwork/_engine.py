@@ -232,7 +232,10 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             chained_only = trigger is None and after not in ((), []) and not trigger_kwargs
             if chained_only and not trigger_args:
                 trigger = UpstreamTrigger()
-            spec = trigger_spec(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            spec = trigger_spec(
+                trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone,
+                real_time=self.real_time,
+            )  # fmt: skip
             resolve_filters(spec.trigger)
             if spec.jitter is not None and jitter is not None:
                 raise TypeError("jitter was given twice (as a job option and a trigger keyword)")
@@ -603,7 +606,10 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             self._require_open()
             job = self._job(job_id, fresh=True)
             now = self._clock.now()
-            spec = make_trigger(trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone)
+            spec = make_trigger(
+                trigger, trigger_args, trigger_kwargs, now=now, zone=self._timezone,
+                real_time=self.real_time,
+            )  # fmt: skip
             resolve_filters(spec.trigger)
             new = bind_hash_key(spec.trigger, job_id)
             jitter = job.jitter if spec.jitter is None else (spec.jitter or None)  # (0: none)

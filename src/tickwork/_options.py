@@ -473,13 +473,14 @@ def trigger_spec(
     *,
     now: datetime,
     zone: tzinfo,
+    real_time: bool = True,
 ) -> TriggerSpec:
     """The trigger ``add_job`` (or one of its decorators) was asked for, as
     :func:`~tickwork._shortcuts.make_trigger` builds it; arguments the shortcut does not
     take are a ``TypeError`` that says they may be misspelt job options, naming the
     closest option (``retries``: did you mean ``retry``?)."""
     try:
-        return make_trigger(trigger, args, given, now=now, zone=zone)
+        return make_trigger(trigger, args, given, now=now, zone=zone, real_time=real_time)
     except UnexpectedArguments as error:
         known = [*error.allowed, *sorted(ADD_OPTION_NAMES)]
         hints = [

@@ -77,14 +77,22 @@ def make_trigger(
     *,
     now: datetime,
     zone: tzinfo,
+    real_time: bool = True,
 ) -> TriggerSpec:
-    """Build the trigger ``add_job`` was asked for. Errors name the offending argument."""
+    """Build the trigger ``add_job`` was asked for. Errors name the offending argument.
+
+    With *real_time* false (the scheduler's clock is not the system's, e.g. a
+    ``FakeClock``), an interval or calendar trigger object built without a start, which
+    took the system clock's time, starts from *now* instead.
+    """
     rest = dict(options)
     if type(trigger) is not str:  # (a name, the usual case, skips the check on an ABC)
         if isinstance(trigger, Trigger):
             if args or rest:
                 extra = ", ".join([*(repr(a) for a in args), *rest])
                 raise TypeError(f"unexpected arguments with a trigger object: {extra}")
+            if not real_time and getattr(trigger, "_system_start", False):
+                trigger = _started_at(trigger, now)
             return TriggerSpec(trigger)
         if trigger is None:
             raise TypeError(
@@ -194,6 +202,17 @@ def _cron(
 #: the trigger shows which one was given) and zone, with their interval.
 _INTERVALS: dict[Any, tuple[IntervalTrigger, timedelta]] = {}
 _INTERVAL_UNIT_SET = frozenset(_INTERVAL_UNITS)
+
+
+def _started_at(trigger: Trigger, now: datetime) -> Trigger:
+    """An interval or calendar trigger built without a start, from *now* instead of the
+    system clock's time when it was built: an interval's first fire one interval after
+    *now*, as the shortcut's."""
+    if isinstance(trigger, IntervalTrigger):
+        return trigger._shifted(now - trigger._start + trigger.interval)
+    if isinstance(trigger, CalendarIntervalTrigger):
+        return trigger._restarted(now)
+    return trigger
 
 
 def _interval(

@@ -101,7 +101,8 @@ class CalendarIntervalTrigger(Trigger):
         hour, minute, second: the wall-clock time of day to fire at.
         start: an aware datetime. Its date in *timezone* is the anchor every fire date
             is counted from, and no fire is earlier than it (inclusive). Defaults to the
-            moment the trigger is built.
+            moment the trigger is built (on a scheduler whose clock is not the system's,
+            such as a ``FakeClock``: that clock's time when the job is added).
         end: no fire later than this instant (inclusive); an aware datetime.
         timezone: an IANA name, a ``tzinfo``, or ``None`` for the local zone.
         on_missing_day: ``"skip"`` (the default) or ``"clamp"``; see :class:`MissingDay`.
@@ -132,6 +133,7 @@ class CalendarIntervalTrigger(Trigger):
         "_dst_overlap",
         "_end",
         "_end_epoch",
+        "_from_now",
         "_hour",
         "_minute",
         "_missing",
@@ -142,6 +144,7 @@ class CalendarIntervalTrigger(Trigger):
         "_start_floor",
         "_step_days",
         "_step_months",
+        "_system_start",
         "_timezone",
         "_weeks",
         "_years",
@@ -156,6 +159,9 @@ class CalendarIntervalTrigger(Trigger):
     _dst_overlap: DstOverlap | None
     _end: datetime | None
     _end_epoch: int
+    #: The start was filled in from "now": re-adding the job (``replace_existing``)
+    #: keeps its schedule, as the shortcut's does.
+    _from_now: bool
     _hour: int
     _minute: int
     _missing: MissingDay
@@ -166,6 +172,9 @@ class CalendarIntervalTrigger(Trigger):
     _start_floor: int
     _step_days: int
     _step_months: int
+    #: No start was given: it is the system clock's time when the trigger was built,
+    #: which a scheduler on another clock (``FakeClock``) replaces with its own time.
+    _system_start: bool
     _timezone: tzinfo
     _weeks: int
     _years: int
@@ -205,6 +214,9 @@ class CalendarIntervalTrigger(Trigger):
             None if dst_overlap is None else coerce_enum(DstOverlap, dst_overlap, "dst_overlap")
         )
         zone = coerce_timezone(timezone)
+        put = object.__setattr__
+        put(self, "_from_now", start is None)
+        put(self, "_system_start", start is None)
         start = system_now() if start is None else require_aware(start, "start")
         start_epoch = start - _EPOCH
         # Without an end, the bound is the last instant a datetime holds in UTC.
@@ -222,7 +234,6 @@ class CalendarIntervalTrigger(Trigger):
                 f"start {start.isoformat()} is out of range: it is {side} in timezone "
                 f"{timezone_name(zone)}, so it has no date there to count from"
             ) from None
-        put = object.__setattr__
         put(self, "_years", years)
         put(self, "_months", months)
         put(self, "_weeks", weeks)
@@ -300,6 +311,17 @@ class CalendarIntervalTrigger(Trigger):
         if found is None or found[0] <= self._start_floor:
             return None
         return found[1]
+
+    def _restarted(self, start: datetime) -> CalendarIntervalTrigger:
+        """The same trigger from *start*, which was "now" (see _system_start)."""
+        made = CalendarIntervalTrigger(
+            years=self._years, months=self._months, weeks=self._weeks, days=self._days,
+            hour=self._hour, minute=self._minute, second=self._second, start=start,
+            end=self._end, timezone=self._timezone, on_missing_day=self._missing,
+            dst_gap=self._dst_gap, dst_overlap=self._dst_overlap,
+        )  # fmt: skip
+        object.__setattr__(made, "_from_now", True)
+        return made
 
     def to_dict(self) -> dict[str, Any]:
         return {

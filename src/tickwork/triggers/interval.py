@@ -95,7 +95,9 @@ class IntervalTrigger(Trigger):
             fractional or negative as long as the total is positive; the total is
             rounded to whole microseconds.
         start: the first fire instant (inclusive); an aware datetime. Defaults to the
-            moment the trigger is built.
+            moment the trigger is built (on a scheduler whose clock is not the system's,
+            such as a ``FakeClock``: one interval before its first fire, counted from
+            that clock's time when the job is added).
         end: no fire later than this instant (inclusive); an aware datetime.
         timezone: the zone results are expressed in: an IANA name, a ``tzinfo``, or
             ``None`` for the local zone. It does not change *when* the trigger fires.
@@ -120,6 +122,7 @@ class IntervalTrigger(Trigger):
         "_interval_us",
         "_start",
         "_start_us",
+        "_system_start",
         "_timezone",
     )
     type_name = "interval"
@@ -127,12 +130,16 @@ class IntervalTrigger(Trigger):
     _amounts: tuple[int | float, ...]
     _end: datetime | None
     _end_us: int | None
-    #: The start was filled in from "now" by a shortcut: re-adding the same job later
-    #: (``replace_existing``) is then the same schedule, whatever the new start.
+    #: The start was filled in from "now" (by a shortcut, or none was given): re-adding
+    #: the same job later (``replace_existing``) is then the same schedule, whatever the
+    #: new start.
     _from_now: bool
     _interval_us: int
     _start: datetime
     _start_us: int
+    #: No start was given: it is the system clock's time when the trigger was built,
+    #: which a scheduler on another clock (``FakeClock``) replaces with its own time.
+    _system_start: bool
     _timezone: tzinfo
 
     def __init__(
@@ -181,6 +188,7 @@ class IntervalTrigger(Trigger):
                 f"1 to 9999)"
             )
         zone = coerce_timezone(timezone)
+        defaulted = start is None
         start = system_now() if start is None else require_aware(start, "start")
         if start.tzinfo is zone:  # (returned as it is: a wall time in a DST gap, fixed)
             start = in_zone(start)
@@ -191,7 +199,7 @@ class IntervalTrigger(Trigger):
             if end_us < start_us:
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         _fill(self, _shared(amounts), _SHARED_INTS.setdefault(interval_us, interval_us), zone,
-              start, start_us, end, end_us, from_now=False)  # fmt: skip
+              start, start_us, end, end_us, from_now=defaulted, system_start=defaulted)  # fmt: skip
 
     @property
     def interval(self) -> timedelta:
@@ -277,7 +285,7 @@ class IntervalTrigger(Trigger):
             ) from None
         return _fill(object.__new__(IntervalTrigger), self._amounts, self._interval_us,
                      self._timezone, start, self._start_us + by // _MICROSECOND, self._end,
-                     self._end_us, from_now=True)  # fmt: skip
+                     self._end_us, from_now=True, system_start=False)  # fmt: skip
 
     def count_between(self, after: datetime, until: datetime) -> int:
         """How many fire instants lie in ``(after, until]``, computed exactly in O(1).
@@ -336,7 +344,8 @@ class IntervalTrigger(Trigger):
                     zone = coerce_timezone(data["timezone"])
                     return _fill(object.__new__(cls), _shared(amounts),
                                  _SHARED_INTS.setdefault(interval_us, interval_us), zone, start,
-                                 epoch_us(start), None, None, from_now=False)  # fmt: skip
+                                 epoch_us(start), None, None, from_now=False,
+                                 system_start=False)  # fmt: skip
         return cls(
             weeks=amounts[0],
             days=amounts[1],
@@ -372,6 +381,7 @@ def _fill(
     end_us: int | None,
     *,
     from_now: bool,
+    system_start: bool,
 ) -> IntervalTrigger:
     """Set every slot of *trigger* (frozen: through ``object.__setattr__``), with values
     already checked; the one place that knows them all."""
@@ -384,4 +394,5 @@ def _fill(
     put(trigger, "_end", end)
     put(trigger, "_end_us", end_us)
     put(trigger, "_from_now", from_now)
+    put(trigger, "_system_start", system_start)
     return trigger
