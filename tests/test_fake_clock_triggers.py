@@ -13,7 +13,15 @@ import pytest
 from tickwork import AsyncScheduler, Scheduler
 from tickwork.executors import InlineExecutor
 from tickwork.testing import FakeClock, run_until
-from tickwork.triggers import CalendarIntervalTrigger, IntervalTrigger, Trigger
+from tickwork.triggers import (
+    AndTrigger,
+    CalendarIntervalTrigger,
+    CronTrigger,
+    DateTrigger,
+    IntervalTrigger,
+    OrTrigger,
+    Trigger,
+)
 
 UTC = timezone.utc
 PAST = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -80,3 +88,14 @@ def test_a_trigger_with_a_start_or_on_the_real_clock_is_kept_as_given() -> None:
     real = Scheduler(timezone="UTC")
     assert real.add_job(noop, built).trigger is built
     real.shutdown()
+
+
+def test_interval_triggers_inside_and_or_count_from_the_fake_clock() -> None:
+    start = datetime(2001, 2, 3, 4, 5, tzinfo=UTC)
+    scheduler = Scheduler(clock=FakeClock(start), timezone="UTC")
+    # Every 10 minutes from 04:05 (04:15, 04:25...) and at every fifth minute: 04:15.
+    both = AndTrigger([IntervalTrigger(minutes=10), CronTrigger("*/5 * * * *", timezone="UTC")])
+    either = OrTrigger([IntervalTrigger(hours=1), DateTrigger(FUTURE)])
+    assert scheduler.add_job(noop, both).next_fire == start + timedelta(minutes=10)
+    assert scheduler.add_job(noop, either).next_fire == start + timedelta(hours=1)
+    scheduler.shutdown()

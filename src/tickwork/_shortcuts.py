@@ -12,7 +12,15 @@ from typing import Any, NamedTuple
 
 from ._checks import duration
 from ._tz import coerce_timezone, epoch_us, require_aware
-from .triggers import CalendarIntervalTrigger, CronTrigger, DateTrigger, IntervalTrigger, Trigger
+from .triggers import (
+    AndTrigger,
+    CalendarIntervalTrigger,
+    CronTrigger,
+    DateTrigger,
+    IntervalTrigger,
+    OrTrigger,
+    Trigger,
+)
 from .triggers.date import run_at_in
 
 __all__ = ["TriggerSpec", "coerce_datetime", "coerce_seconds", "make_trigger"]
@@ -91,7 +99,7 @@ def make_trigger(
             if args or rest:
                 extra = ", ".join([*(repr(a) for a in args), *rest])
                 raise TypeError(f"unexpected arguments with a trigger object: {extra}")
-            if not real_time and getattr(trigger, "_system_start", False):
+            if not real_time:
                 trigger = _started_at(trigger, now)
             return TriggerSpec(trigger)
         if trigger is None:
@@ -205,13 +213,20 @@ _INTERVAL_UNIT_SET = frozenset(_INTERVAL_UNITS)
 
 
 def _started_at(trigger: Trigger, now: datetime) -> Trigger:
-    """An interval or calendar trigger built without a start, from *now* instead of the
-    system clock's time when it was built: an interval's first fire one interval after
-    *now*, as the shortcut's."""
-    if isinstance(trigger, IntervalTrigger):
+    """*trigger* with each interval or calendar trigger in it that was built without a
+    start counting from *now* instead of the system clock's time when it was built (an
+    interval's first fire one interval after *now*, as the shortcut's); the same object
+    if it holds none."""
+    if isinstance(trigger, IntervalTrigger) and getattr(trigger, "_system_start", False):
         return trigger._shifted(now - trigger._start + trigger.interval)
-    if isinstance(trigger, CalendarIntervalTrigger):
+    if isinstance(trigger, CalendarIntervalTrigger) and getattr(trigger, "_system_start", False):
         return trigger._restarted(now)
+    if isinstance(trigger, (AndTrigger, OrTrigger)):
+        children = [_started_at(child, now) for child in trigger.triggers]
+        if any(new is not old for new, old in zip(children, trigger.triggers, strict=True)):
+            if isinstance(trigger, AndTrigger):
+                return AndTrigger(children, max_iterations=trigger.max_iterations)
+            return OrTrigger(children)
     return trigger
 
 
