@@ -376,6 +376,45 @@ def test_the_text_is_the_format_prometheus_client_writes(clock: FakeClock) -> No
     runner.shutdown()
 
 
+def test_a_registry_holds_one_started_scheduler_and_the_last_one_started(
+    clock: FakeClock,
+) -> None:
+    # An app whose lifespan makes a scheduler at each start (FastAPI, its test client)
+    # registers each in turn: the families were written once per lifespan, with
+    # tickwork_scheduler_up both 0 and 1, and the same series twice.
+    registry = CollectorRegistry()
+    first = scheduler(clock)
+    metrics = instrument(first)
+    first.add_job(quick, "interval", seconds=10, id="job")
+    first.open()
+    collector = metrics.register(registry)
+    # describe() names every family collect() gives: the registry refuses them twice.
+    described = {metric.name for metric in collector.describe()}
+    assert described == {metric.name for metric in collector.collect()}
+    with pytest.raises(ValueError, match="registered in that registry already"):
+        metrics.register(registry)
+    second = scheduler(clock)
+    second_metrics = instrument(second)
+    second.open()
+    with pytest.raises(ValueError, match="another started scheduler"):
+        second_metrics.register(registry)
+    first.shutdown()
+    second_metrics.register(registry)  # the first one's are replaced
+    text = generate_latest(registry).decode()
+    assert text.count("# TYPE tickwork_scheduler_up gauge") == 1
+    assert "tickwork_scheduler_up 1.0" in text
+    second_metrics.unregister(registry)
+    assert generate_latest(registry) == b""
+    second_metrics.unregister(registry)  # (not there: nothing)
+    by_hand = second_metrics.register(registry)
+    registry.unregister(by_hand)  # prometheus_client's own call
+    third = scheduler(clock)
+    third.open()
+    instrument(third).register(registry)  # the second, still started, is out
+    third.shutdown()
+    second.shutdown()
+
+
 def test_register_without_prometheus_client_names_the_extra(
     clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -32,7 +32,6 @@ import gc
 import logging
 import random
 import zlib
-from collections import deque
 from collections.abc import Callable, Collection, Container, Mapping
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -43,6 +42,7 @@ from ._core import PAUSED_BEFORE_START, REMOVED_BEFORE_START, SchedulerCore
 from ._decision import Decision, FireDue, RetryDue
 from ._errors import JobLookupError, StoreError
 from ._events import Event, EventKind
+from ._hearing import Hearing
 from ._instants import EPOCH as _EPOCH
 from ._model import Job, with_counters
 from ._pace import ClaimPace
@@ -53,7 +53,6 @@ from ._window import Window, changes
 from .stores import (
     HandOffLike,
     JobStore,
-    NotifyingStore,
     SharedJobStore,
     Takeover,
     WindowedJobStore,
@@ -75,16 +74,12 @@ _REMOVED = int(EventKind.JOB_REMOVED)
 _CLAIM = itemgetter(0, 1, 4, 6, 2)
 
 
-def _nothing() -> None:
-    pass
-
-
 def earliest(*moments: datetime | None) -> datetime | None:
     """The earliest of the given instants (None when none is given)."""
     return min((moment for moment in moments if moment is not None), key=epoch_us, default=None)
 
 
-class StoreLink:
+class StoreLink(Hearing):
     """The engine's side of the store contract (see the module docstring)."""
 
     def __init__(
@@ -109,6 +104,10 @@ class StoreLink:
         self.loaded = False
         #: False while the store fails: nothing is claimed until it answers again.
         self.ok = True
+        # A STORE_ERROR was sent and the store has not answered since (True: a write
+        # failed, which a read that succeeds, as in WAL mode while another process
+        # holds the write lock, does not end; False: a read failed).
+        self._outage: bool | None = None
         #: STORE_ERROR events for the next decision.
         self.events: list[Event] = []
         # History rows a failing store could not take yet (kept, retried, never dropped
@@ -136,18 +135,7 @@ class StoreLink:
         #: Whether the core may lack a stored job (the store shared, or windowed): the
         #: store is asked for a job the core does not hold.
         self.partial = self.shared or self.window is not None
-        # Notifications (a shared NotifyingStore): set from the store's thread, taken
-        # by the next step; no lock (see _notified).
-        self._notifying = (
-            store if self._shared is not None and isinstance(store, NotifyingStore) else None
-        )
-        #: Whether the store told of changes the next step is to take in (and, for the
-        #: event router, of new events).
-        self.changes_pending = self.events_heard = False
-        self._deaf = False  # the store lost its way of hearing (until it hears again)
-        self._outages: deque[BaseException] = deque()  # for STORE_ERROR events
-        self._unsubscribe: Callable[[], None] | None = None
-        self._wake: Callable[[], None] = _nothing
+        self.listen_to(store if self._shared is not None else None)
         # What tell_dispatching last told the store (running, the executors' aliases).
         self._told: tuple[bool, tuple[str, ...]] | None = None
 
@@ -358,8 +346,10 @@ class StoreLink:
             logger.error("tickwork: could not claim %d due run(s): %s", len(fires), error)
             self._core.requeue([*retries, *fires, *self._leftover])
             self._leftover = []
-            self.failed(now, error)
+            self.failed(now, error, write=True)
             return
+        if fires or retries:
+            self.answered(write=True)
         core = self._core
         for retry in retries:
             core.commit_retry(retry, now, batch)
@@ -472,91 +462,28 @@ class StoreLink:
             fresh = self.loadable(fresh)
         self._core.refresh(fresh, job_id)
 
-    def failed(self, now: datetime, error: StoreError) -> None:
+    def failed(self, now: datetime, error: StoreError, *, write: bool = False) -> None:
         """Stop dispatching until the store answers again: a run must not start without
         a claim that other processes can see. The first failure after the store last
-        answered is reported with a ``STORE_ERROR`` event."""
-        if self.ok:
+        answered (*write*: a write failed; only a write that succeeds ends that) is
+        reported with a ``STORE_ERROR`` event."""
+        if self._outage is None:
             self.events.append(
                 Event(kind=EventKind.STORE_ERROR, at=now, exception=error, reason=str(error))
             )
+            self._outage = write
+        else:
+            self._outage = self._outage or write
         self.ok = False
         self.upkeep_at = now + STORE_RETRY
 
+    def answered(self, *, write: bool) -> None:
+        """The store did what it was asked (*write*: a write): an outage it ends is
+        over, and the next failure is reported again."""
+        if self._outage is not None and (write or not self._outage):
+            self._outage = None
+
     # -- notifications ----------------------------------------------------------------
-
-    def subscribe(self, wake: Callable[[], None], now: datetime) -> None:
-        """Listen to a store that tells of other processes' changes (after loading):
-        *wake* (from the store's thread) makes the driver step soon. The first step
-        after takes in the changes made since loading, before the store listened. A
-        store that cannot notify is reported, and polled as any other."""
-        store = self._notifying
-        if store is None or self._unsubscribe is not None:
-            return
-        self._wake = wake
-        try:
-            self._unsubscribe = store.subscribe(self._notified, self._deafened)
-        except StoreError as error:
-            self._deafened(error)
-            self._take_outages(now)
-            return
-        self.changes_pending = True
-
-    def unsubscribe(self) -> None:
-        """Stop listening (at shutdown, before the store closes)."""
-        unsubscribe, self._unsubscribe = self._unsubscribe, None
-        self._wake = _nothing
-        if unsubscribe is not None:
-            try:
-                unsubscribe()
-            except Exception as error:  # a store's bug must not stop the shutdown
-                logger.error("tickwork: could not unsubscribe from %s: %s", self._name(), error)
-
-    def _notified(self) -> None:
-        """The store says another process changed something (any thread, any number
-        of times): the next step reads the changes. The driver is woken only when
-        the flag was not set already: a step that clears it reads afterwards, so it
-        sees every change told before (a burst of notifications is one read)."""
-        if self._deaf:
-            self._deaf = False
-            logger.info("tickwork: %s tells of other processes' changes again", self._name())
-        self.events_heard = True
-        if not self.changes_pending:
-            self.changes_pending = True
-            self._wake()
-
-    def _deafened(self, error: BaseException) -> None:
-        """The store lost its way of hearing of changes (any thread): log it, report
-        one STORE_ERROR event per outage, and go on by polling."""
-        if self._deaf:
-            return
-        self._deaf = True
-        poll = None if self._shared is None else self._shared.poll_interval
-        logger.warning(
-            "tickwork: %s stopped telling of other processes' changes (%s); taking them "
-            "in %s until it does again",
-            self._name(),
-            error,
-            "only after a lost claim" if poll is None else f"every {poll:g} s (poll_interval)",
-        )
-        self._outages.append(error)
-        self._wake()
-
-    def _take_outages(self, now: datetime) -> None:
-        """STORE_ERROR events for the outages of notification since the last step."""
-        outages = self._outages
-        while outages:
-            error = outages.popleft()
-            reason = f"{self._name()} stopped telling of changes: {error}"
-            store_error = error if isinstance(error, StoreError) else StoreError(reason)
-            if store_error is not error:
-                store_error.__cause__ = error
-            self.events.append(
-                Event(kind=EventKind.STORE_ERROR, at=now, exception=store_error, reason=reason)
-            )
-
-    def _name(self) -> str:
-        return type(self.store).__name__
 
     # -- sharing ----------------------------------------------------------------------
 
@@ -648,6 +575,7 @@ class StoreLink:
                     self._core.requeue(self._leftover)
                     self._leftover = []
                 self.ok = True
+                self.answered(write=False)
         except StoreError as error:
             logger.error("tickwork: store upkeep failed: %s", error)
             if look:
@@ -793,7 +721,9 @@ class StoreLink:
                     len(history) - UNSAVED_LIMIT,
                 )
             self._unsaved = history[-UNSAVED_LIMIT:]
-            self.failed(now, error)
+            self.failed(now, error, write=True)
+        else:
+            self.answered(write=True)
         if self._core.wants & _REMOVED:
             decision.events.extend(
                 Event(

@@ -209,6 +209,23 @@ def _import_client() -> None:
 # -- families shared by a scheduler and a store ------------------------------------------
 
 _JOB = ("job_id",)
+
+#: Every family a running scheduler's :class:`Metrics` writes, (name, type) each.
+_FAMILY_NAMES = (
+    ("tickwork_scheduler_up", "gauge"),
+    ("tickwork_scheduler_paused", "gauge"),
+    ("tickwork_runs", "counter"),
+    ("tickwork_missed", "counter"),
+    ("tickwork_skipped", "counter"),
+    ("tickwork_run_duration_seconds", "histogram"),
+    ("tickwork_fire_lateness_seconds", "histogram"),
+    ("tickwork_last_success_timestamp_seconds", "gauge"),
+    ("tickwork_takeovers", "counter"),
+    ("tickwork_store_errors", "counter"),
+    ("tickwork_jobs", "gauge"),
+    ("tickwork_next_fire_timestamp_seconds", "gauge"),
+    ("tickwork_job_paused", "gauge"),
+)
 #: For each store of rows a scrape read: the ids of the jobs it has seen load (or seen
 #: marked broken), so that only new rows are loaded (:func:`_broken`).
 _LOADED: weakref.WeakKeyDictionary[JobStore, set[str]] = weakref.WeakKeyDictionary()
@@ -414,7 +431,8 @@ class Metrics:
             MetricFamily("tickwork_missed", "counter", "Fire times that passed without a run.",
                          _JOB, missed),
             MetricFamily("tickwork_skipped", "counter",
-                         "Runs not started: the job was at max_instances.", _JOB, skipped),
+                         "Runs not started: the job was at max_instances, or was paused "
+                         "or removed before they started.", _JOB, skipped),
             _histogram("tickwork_run_duration_seconds",
                        "How long runs took, from start to end.",
                        DURATION_BUCKETS, durations, duration_sum),
@@ -442,31 +460,88 @@ class Metrics:
 
     def register(self, registry: Any = None) -> Any:
         """Add these metrics to a ``prometheus_client`` registry (its default one if
-        None), as a collector; return the collector (``registry.unregister`` takes it).
+        None), as a collector; return the collector.
+
+        A registry holds one scheduler's metrics: the metrics of a scheduler that was
+        shut down are replaced (an app whose lifespan makes a scheduler each time it
+        starts registers each in turn); those of one still started are not.
 
         Raises:
             ImportError: prometheus_client is not installed (the extra
                 ``tickwork[metrics]``).
+            ValueError: these metrics, or another started scheduler's, are registered
+                in that registry already (:meth:`unregister` takes them out).
         """
         _import_client()
         from prometheus_client import REGISTRY
 
-        collector = _Collector(self.families)
-        (REGISTRY if registry is None else registry).register(collector)
+        target = REGISTRY if registry is None else registry
+        with _registered_lock:
+            held = _registered.setdefault(target, [])
+            for old in list(held):
+                if not _holds(target, old):
+                    held.remove(old)  # (taken out with registry.unregister)
+                elif old.metrics is self:
+                    raise ValueError(
+                        "these metrics are registered in that registry already; "
+                        "unregister() takes them out"
+                    )
+                elif old.metrics._scheduler.state is not SchedulerState.SHUTDOWN:
+                    raise ValueError(
+                        "another started scheduler's metrics are registered in that "
+                        "registry: their families would be written twice; give each "
+                        "scheduler a registry of its own, or call unregister() on the "
+                        "other's Metrics first"
+                    )
+            for old in held:  # (each of a scheduler that was shut down)
+                target.unregister(old)
+            collector = _Collector(self)
+            target.register(collector)
+            held[:] = [collector]
         return collector
+
+    def unregister(self, registry: Any = None) -> None:
+        """Take these metrics out of a ``prometheus_client`` registry (its default one
+        if None) they were registered in; nothing if they are not there."""
+        _import_client()
+        from prometheus_client import REGISTRY
+
+        target = REGISTRY if registry is None else registry
+        with _registered_lock:
+            held = _registered.get(target, [])
+            for old in [collector for collector in held if collector.metrics is self]:
+                held.remove(old)
+                if _holds(target, old):
+                    target.unregister(old)
 
 
 class _Collector:
-    """A prometheus_client collector of families given by a function."""
+    """A prometheus_client collector of a :class:`Metrics`' families."""
 
-    def __init__(self, families: Callable[[], list[MetricFamily]]) -> None:
-        self._families = families
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
 
     def collect(self) -> Iterator[Any]:
-        return _client_families(self._families())
+        return _client_families(self.metrics.families())
 
     def describe(self) -> list[Any]:
-        return []  # (the registry then does not collect at registration)
+        # The names, with no samples: the registry refuses another collector of them
+        # (and does not collect, reading the store, at registration).
+        from prometheus_client.core import Metric
+
+        return [Metric(name, "", kind) for name, kind in _FAMILY_NAMES]
+
+
+#: The registries :meth:`Metrics.register` put collectors in, and those collectors.
+_registered: weakref.WeakKeyDictionary[Any, list[_Collector]] = weakref.WeakKeyDictionary()
+_registered_lock = threading.Lock()
+
+
+def _holds(registry: Any, collector: _Collector) -> bool:
+    """Whether *registry* still holds *collector* (``registry.unregister`` may have
+    taken it out); true where the registry does not say."""
+    names = getattr(registry, "_collector_to_names", None)
+    return True if names is None else collector in names
 
 
 def instrument(scheduler: _AnyScheduler) -> Metrics:

@@ -1478,6 +1478,37 @@ def test_a_file_deleted_or_replaced_while_in_use_is_a_loud_error(
     scheduler.shutdown()
 
 
+def test_a_write_lock_held_by_another_process_is_one_store_error_until_a_write_succeeds(
+    db: Path,
+) -> None:
+    # WAL mode: reads go on while another process holds the write lock, so the upkeep
+    # between two failed claims succeeded and each claim was a new STORE_ERROR.
+    clock = FakeClock(T0)
+    scheduler = scheduler_on(db, clock, lock_timeout=0.01)
+    scheduler.add_job(RECORD, "interval", seconds=5, id="tick")
+    errors: list[Any] = []
+    scheduler.add_listener(errors.append, EventKind.STORE_ERROR)
+    scheduler.open()
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        for _ in range(6):  # (a retry of the claim each second)
+            advance(scheduler, 5)
+        assert runs_of("tick") == []
+        assert len(errors) == 1
+        assert "locked" in (errors[0].reason or "")
+        other.execute("ROLLBACK")
+        advance(scheduler, 1)
+        # The latest of the fires missed meanwhile, once the lock is free.
+        assert [at for at, _ in runs_of("tick")] == [T0 + timedelta(seconds=30)]
+        other.execute("BEGIN IMMEDIATE")  # a new outage is reported again
+        advance(scheduler, 5)
+        assert len(errors) == 2
+    finally:
+        other.close()
+        scheduler.shutdown()
+
+
 class _ReleasingExecutor(ThreadExecutor):
     """Lets the blocked job go on (and fail) only once shutdown stops the executors:
     after the scheduler has dealt with the retries pending until then."""
