@@ -873,6 +873,20 @@ def test_backfill_runs_each_fire_time_in_range_with_nominal_times(
     assert scheduler.get_job("b").next_fire == next_fire  # type: ignore[union-attr]
 
 
+def test_backfill_runs_only_fire_times_within_the_jobs_own_start_and_end(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # "start and end bound the job": a backfill over a wider range ran fires before it.
+    scheduler, clock, _ = sim
+    clock.advance(timedelta(days=1))
+    calls = Calls()
+    start = T0 + timedelta(hours=18)
+    scheduler.add_job(calls, "cron", "0 */3 * * *", id="b", start=start)
+    assert scheduler.backfill("b", T0, clock.now()) == 2
+    scheduler.process_due()  # (the fire at now runs on schedule, once: not backfilled)
+    assert calls.scheduled == [T0 + timedelta(hours=h) for h in (18, 21, 24)]
+
+
 def test_backfill_refuses_end_before_start(sim: tuple[Scheduler, FakeClock, Events]) -> None:
     scheduler, _, _ = sim
     scheduler.add_job(noop, "interval", seconds=10, id="b")

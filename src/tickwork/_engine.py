@@ -689,7 +689,8 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         self._take_results()
 
     def backfill(self, job_id: str, start: datetime, end: datetime) -> int:
-        """Run a job for every fire time of its trigger in [start, end]; return how many.
+        """Run a job for every fire time of it (of its trigger, within the job's own start
+        and end) in [start, end]; return how many.
 
         The runs keep their nominal ``scheduled_at`` (so idempotency keys match a normal
         run) and start oldest first, as ``max_instances`` allows. Raises ``ValueError``
@@ -712,15 +713,21 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                     "backfill runs fire times that have passed; those to come run on schedule"
                 )
             times: list[datetime] = []
-            moment = job_next_fire(job, just_before(first), bounded=False)
-            while moment is not None and epoch_us(moment) <= epoch_us(last):
+            # (Up to the job's next fire time: from there on, fires run on schedule.)
+            upto = (
+                epoch_us(last)
+                if job.next_fire is None
+                else min(epoch_us(last), epoch_us(job.next_fire) - 1)
+            )
+            moment = job_next_fire(job, just_before(first))  # (within the job's start, end)
+            while moment is not None and epoch_us(moment) <= upto:
                 if len(times) >= BACKFILL_LIMIT:
                     raise ValueError(
                         f"backfill of {job_id!r} from {first} to {last} has more than "
                         f"{BACKFILL_LIMIT} fire times; split the range"
                     )
                 times.append(moment)
-                moment = job_next_fire(job, moment, bounded=False)
+                moment = job_next_fire(job, moment)
             decision = Decision()
             for scheduled_at in times:
                 part = self._core.run_now(job_id, scheduled_at, now)
