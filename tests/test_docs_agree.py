@@ -227,14 +227,17 @@ def test_an_empty_sqlite_path_is_refused() -> None:
         SQLiteStore("")
 
 
-# -- docs/triggers.md, "Walking backwards": the printed output ------------------------
+# -- docs/triggers.md, "Walking backwards" and "Your own trigger": the printed output --
 
 
-def test_the_walking_backwards_example_prints_what_the_docs_show() -> None:
+@pytest.mark.parametrize("heading", ["### Walking backwards", "## Your own trigger"])
+def test_the_triggers_examples_print_what_the_docs_show(heading: str) -> None:
+    # (Your own trigger: one that sets its attributes in __init__, as Python classes
+    # do, was refused as immutable.)
     text = (DOCS / "triggers.md").read_text(encoding="utf-8")
-    start = text.index("### Walking backwards")
+    start = text.index(heading)
     # (The example's comments start lines with "#": the section ends at a heading.)
-    section = text[start : text.index("\n## ", start)]
+    section = text[start : text.index("\n## ", start + 1)]
     code = re.search(r"```python\n(.*?)```", section, flags=re.DOTALL)
     shown = re.search(r"```text\n(.*?)```", section, flags=re.DOTALL)
     assert code is not None

@@ -86,8 +86,10 @@ class Trigger(ABC):
     :func:`trigger_from_dict` as JSON-safe data.
 
     A trigger written outside tickwork needs only :meth:`next_after` (plus the
-    serialization methods); walking backwards then works through a generic search
-    over it (see :meth:`previous_before`), which it may override with a direct answer.
+    serialization methods, and a ``type_name`` to be read back from a store); walking
+    backwards then works through a generic search over it (see :meth:`previous_before`),
+    which it may override with a direct answer. Its ``__init__`` sets its attributes as
+    usual; each can be set once.
     """
 
     __slots__ = ()
@@ -228,7 +230,20 @@ class Trigger(ABC):
         return result
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable; build a new trigger instead")
+        # An attribute is set once, in __init__ (a trigger of your own: ``self.limit =
+        # limit``); never again.
+        try:
+            object.__getattribute__(self, name)
+        except AttributeError:
+            try:
+                object.__setattr__(self, name, value)
+                return
+            except AttributeError:  # (no such slot: a built-in trigger)
+                pass
+        raise AttributeError(
+            f"{type(self).__name__} is immutable: {name} cannot be set after it is built; "
+            "build a new trigger instead"
+        )
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
