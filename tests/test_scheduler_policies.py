@@ -551,6 +551,7 @@ def test_retry_delay_is_capped_by_max_delay(sim: Sim) -> None:
         ({"jitter": 2}, ValueError, "jitter"),
         ({"retry_on": (int,)}, TypeError, "retry_on"),
         ({"retry_on": ()}, TypeError, "retry_on"),
+        ({"delay": 600, "max_delay": 60}, ValueError, "max_delay 60 s is less than delay 600"),
     ],
 )
 def test_retry_policy_validation(
@@ -558,6 +559,18 @@ def test_retry_policy_validation(
 ) -> None:
     with pytest.raises(error, match=named):
         RetryPolicy(**options)  # type: ignore[arg-type]
+
+
+def test_a_delay_longer_than_the_default_cap_is_waited_whole(sim: Sim) -> None:
+    # RetryPolicy(delay=600) waited 300 s: the default max_delay capped it silently.
+    scheduler, clock, _ = sim
+    job = Flaky(clock, failures=99)
+    policy = RetryPolicy(attempts=3, delay=600, jitter=0)
+    assert policy.max_delay == 600
+    assert RetryPolicy(delay=5).max_delay == 300
+    scheduler.add_job(job, "date", run_date=T0, retry=policy, id="r")
+    run_until(scheduler, T0 + timedelta(hours=1))
+    assert [at for _, _, at in job.calls] == [T0, T0 + seconds(600), T0 + seconds(1200)]
 
 
 def test_retry_on_accepts_a_single_type() -> None:

@@ -104,6 +104,13 @@ class Outcome(str, enum.Enum):
     INTERRUPTED = "interrupted"
 
 
+class _DefaultMaxDelay(float):
+    """``RetryPolicy.max_delay`` not given: 300 s, or the delay if that is longer."""
+
+
+_DEFAULT_MAX_DELAY = _DefaultMaxDelay(300.0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
     """How a failed run is retried, separately from the job's schedule.
@@ -116,7 +123,8 @@ class RetryPolicy:
         attempts: total attempts including the first (>= 1).
         delay: seconds before the second attempt.
         factor: growth of the delay per attempt (>= 1).
-        max_delay: cap on the delay, in seconds.
+        max_delay: cap on the delay, in seconds (default: 300, or *delay* if that is
+            longer); not less than *delay*.
         jitter: fraction (0..1) of the delay added at most.
         retry_on: exception types that are retried; others fail at once.
     """
@@ -124,7 +132,7 @@ class RetryPolicy:
     attempts: int = 3
     delay: float = 1.0
     factor: float = 2.0
-    max_delay: float = 300.0
+    max_delay: float = _DEFAULT_MAX_DELAY
     jitter: float = 0.1
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 
@@ -132,6 +140,13 @@ class RetryPolicy:
         whole(self.attempts, "retry attempts")
         for name in ("delay", "max_delay"):
             seconds(getattr(self, name), f"retry {name}")
+        if type(self.max_delay) is _DefaultMaxDelay:  # (not given)
+            object.__setattr__(self, "max_delay", max(300.0, float(self.delay)))
+        elif self.max_delay < self.delay:
+            raise ValueError(
+                f"retry max_delay {self.max_delay!r} s is less than delay {self.delay!r} s: it "
+                f"caps every delay, the first too; give max_delay >= {self.delay!r}"
+            )
         if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)):
             raise TypeError(f"retry factor must be a number, got {self.factor!r}")
         if not 1 <= self.factor < math.inf:  # NaN fails the comparison too
