@@ -69,7 +69,9 @@ class JobBatches(Machine):
         Raises:
             TypeError: *jobs* is not a list (or other iterable) of mappings, or an item
                 has no ``func``.
-            ConflictingIdError: an id exists already, or is given twice in the batch.
+            ConflictingIdError: an id exists already, or is given twice in the batch
+                (unless the later item has ``replace_existing`` or ``conflict``: it
+                then acts as a second ``add_job`` call would).
         """
         return self._add_batch([((), entry) for entry in entries_of(jobs)], named=True)
 
