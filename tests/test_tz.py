@@ -148,6 +148,22 @@ def test_unknown_local_zone_warns_and_uses_utc(monkeypatch: pytest.MonkeyPatch) 
         _tz._local_timezone.cache_clear()
 
 
+def test_the_warning_names_the_users_line_not_tickworks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It named tickwork/_machine.py: `python -W error` and warning filters by module
+    # need the line that made the scheduler.
+    from tickwork import Scheduler
+
+    monkeypatch.setenv("TZ", "JST-9")
+    monkeypatch.setattr(_tz, "_local_zone_candidates", lambda env: ["Europe/Oslo"])
+    _tz._local_timezone.cache_clear()
+    try:
+        with pytest.warns(LocalTimezoneWarning) as caught:
+            Scheduler().shutdown()
+        assert caught[0].filename == __file__
+    finally:
+        _tz._local_timezone.cache_clear()
+
+
 @pytest.mark.parametrize(
     "tz_env", ["JST-9", "EST5EDT,M3.2.0,M11.1.0", "GMT+5", "UTC+3", "-05:00", "Europe/Berln"]
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import sys
 import warnings
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -227,16 +228,28 @@ def _local_timezone(tz_env: str | None) -> tzinfo:
                 f"{candidate!r} from the system's settings. Set TZ to a zone name such as "
                 "'America/New_York', or pass timezone='Area/City' explicitly.",
                 LocalTimezoneWarning,
-                stacklevel=4,
+                stacklevel=_outside(),
             )
         return zone
     warnings.warn(
         "could not determine the local timezone (TZ, /etc/localtime, /etc/timezone); using UTC. "
         "Pass timezone='Area/City' explicitly to silence this.",
         LocalTimezoneWarning,
-        stacklevel=4,
+        stacklevel=_outside(),
     )
     return UTC
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _outside() -> int:
+    """The ``stacklevel`` of a warning issued by the caller that names the first frame
+    outside tickwork: the user's line (``Scheduler()``), however deep the call."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _tz_key(tz_env: str) -> str | None:
