@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tickwork import Scheduler
+from tickwork import CronTrigger, IntervalTrigger, Scheduler
 from tickwork.stores import SQLiteStore
 from tickwork.testing import FakeClock
 
@@ -99,6 +99,29 @@ def test_a_misspelt_job_option_beside_a_shortcut_is_named_with_what_was_meant(
     with pytest.raises(TypeError, match=f"{wrong}: did you mean {meant}\\?") as caught:
         scheduler.add_job(noop, "interval", minutes=5, **{wrong: 2})
     assert "or a job option of add_job" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("next_run_time", r"here first_fire=.*paused=True"),
+        ("jobstore", r"here .*Scheduler\(store="),
+    ],
+)
+def test_apschedulers_add_job_arguments_say_what_they_are_here(
+    scheduler: Scheduler, name: str, says: str
+) -> None:
+    for trigger, fields in (("interval", {"minutes": 5}), (IntervalTrigger(minutes=5), {})):
+        with pytest.raises(TypeError, match=f"{name} is APScheduler's: {says}"):
+            scheduler.add_job(noop, trigger, **fields, **{name: None})
+
+
+def test_from_crontab_reads_the_line_as_cron_does() -> None:
+    monday = CronTrigger.from_crontab("0 9 * * 1", timezone="UTC")
+    assert monday == CronTrigger("0 9 * * 1", timezone="UTC")
+    fire = monday.next_after(T0)
+    assert fire is not None
+    assert fire.strftime("%a %H:%M") == "Mon 09:00"  # (APScheduler 3: Tuesday)
 
 
 def test_a_misspelt_job_option_on_a_decorator_is_named_with_what_was_meant(

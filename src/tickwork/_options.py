@@ -484,12 +484,20 @@ def trigger_spec(
     except UnexpectedArguments as error:
         known = [*error.allowed, *sorted(ADD_OPTION_NAMES)]
         hints = [
-            f"{name}: did you mean {close[0]}?"
+            _APSCHEDULER[name] if name in _APSCHEDULER else f"{name}: did you mean {close[0]}?"
             for name in error.names
-            if (close := get_close_matches(name, known, n=1))
+            if name in _APSCHEDULER or (close := get_close_matches(name, known, n=1))
         ]
         message = str(error)[:-1] + "; or a job option of add_job"
         raise TypeError(message + "".join(f"; {hint}" for hint in hints) + ")") from None
+
+
+#: What APScheduler 3's add_job arguments that tickwork spells otherwise are here.
+_APSCHEDULER = {
+    "next_run_time": "next_run_time is APScheduler's: here first_fire=<aware datetime> "
+    "(next_run_time=None, to add the job paused, is paused=True)",
+    "jobstore": "jobstore is APScheduler's: here a scheduler has one store, Scheduler(store=...)",
+}
 
 
 def _field_defaults() -> dict[str, Any]:

@@ -98,7 +98,12 @@ def make_trigger(
         if isinstance(trigger, Trigger):
             if args or rest:
                 extra = ", ".join([*(repr(a) for a in args), *rest])
-                raise TypeError(f"unexpected arguments with a trigger object: {extra}")
+                raise UnexpectedArguments(
+                    f"unexpected arguments with a trigger object: {extra} (a trigger "
+                    "object takes no fields: give them to the trigger)",
+                    sorted(rest),
+                    (),
+                )
             if not real_time:
                 trigger = _started_at(trigger, now)
             return TriggerSpec(trigger)

@@ -257,15 +257,20 @@ class CronTrigger(Trigger):
                 overlap or (DstOverlap.BOTH if cadence else DstOverlap.FIRST),
             ),
         )
-        # Exclusive lower bound in whole seconds: a fire f >= start  <=>  f > ceil(start) - 1.
-        # Without start or end, the bounds are the instants a datetime holds in UTC.
+        # Exclusive lower bound in whole seconds (f >= start <=> f > ceil(start) - 1);
+        # without start or end, the bounds are the instants a datetime holds in UTC.
         floor = FIRST_INSTANT - 1
-        if start is not None:
-            floor = max(floor, -((_EPOCH - start) // _SECOND) - 1)
-        put(self, "_start_floor", floor)
+        start_floor = floor if start is None else max(floor, -((_EPOCH - start) // _SECOND) - 1)
+        put(self, "_start_floor", start_floor)
         last = LAST_INSTANT if end is None else min(LAST_INSTANT, (end - _EPOCH) // _SECOND)
         put(self, "_end_epoch", last)
         put(self, "_memo", None)
+
+    @classmethod
+    def from_crontab(cls, expr: str, timezone: str | tzinfo | None = None) -> CronTrigger:
+        """``CronTrigger(expr, timezone=timezone)`` (APScheduler 3's name). Weekday
+        numbers are cron's: 0 and 7 are Sunday (APScheduler 3 read 0 as Monday)."""
+        return cls(expr, timezone=timezone)
 
     @classmethod
     def from_fields(
@@ -351,8 +356,6 @@ class CronTrigger(Trigger):
             dst_overlap=dst_overlap,
         )
         return trigger
-
-    # -- public surface -------------------------------------------------------------
 
     @property
     def expression(self) -> str:
