@@ -280,6 +280,17 @@ def test_naive_datetimes_are_refused_naming_the_argument(
         scheduler.add_job(noop, trigger, **kwargs)
 
 
+def test_a_naive_datetime_is_shown_how_to_attach_the_zone_meant(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    naive = datetime(2030, 1, 1, 9)
+    with pytest.raises(TypeError, match=r"run_date\.replace\(tzinfo=ZoneInfo\('Asia/Tokyo'\)\)"):
+        scheduler.add_job(noop, "date", run_date=naive, timezone="Asia/Tokyo")
+    with pytest.raises(TypeError, match=r"start_date\.replace\(tzinfo=timezone\.utc\)"):
+        scheduler.add_job(noop, "cron", "0 9 * * *", start_date=naive)  # (the scheduler's)
+
+
 def test_bad_func_is_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:
     scheduler, _, _ = sim
     with pytest.raises(TypeError, match="func must be a callable"):

@@ -53,8 +53,9 @@ def coerce_seconds(value: object, argument: str, *, allow_zero: bool = True) -> 
     return duration(value, argument, positive=not allow_zero)
 
 
-def coerce_datetime(value: object, argument: str) -> datetime | None:
-    """An aware datetime, or an ISO 8601 string with an offset; None stays None."""
+def coerce_datetime(value: object, argument: str, zone: tzinfo | None = None) -> datetime | None:
+    """An aware datetime, or an ISO 8601 string with an offset; None stays None. (A
+    naive one's error shows how to attach *zone*, the zone meant.)"""
     if value is None:
         return None
     if isinstance(value, str):
@@ -65,8 +66,8 @@ def coerce_datetime(value: object, argument: str) -> datetime | None:
                 f"{argument}: {value!r} is not an ISO 8601 datetime "
                 "(expected e.g. '2024-05-01T09:00:00+02:00')"
             ) from None
-        return require_aware(parsed, argument)
-    return require_aware(value, argument)
+        return require_aware(parsed, argument, zone)
+    return require_aware(value, argument, zone)
 
 
 def _take(options: dict[str, Any], name: str, alias: str) -> Any:
@@ -127,8 +128,8 @@ def make_trigger(
     trigger_zone = zone if tz_value is None else coerce_timezone(tz_value)
     start = end = None
     if not rest.keys() <= _INTERVAL_UNIT_SET:  # (the usual interval job names only units)
-        start = coerce_datetime(_take(rest, "start_date", "start"), "start_date")
-        end = coerce_datetime(_take(rest, "end_date", "end"), "end_date")
+        start = coerce_datetime(_take(rest, "start_date", "start"), "start_date", trigger_zone)
+        end = coerce_datetime(_take(rest, "end_date", "end"), "end_date", trigger_zone)
     if end is not None and kind != "date":
         # Checked here, not by the trigger: an interval or calendar trigger without a
         # start_date starts now, which the trigger's own message would call its start.
@@ -290,7 +291,7 @@ def _date(
     _refuse_extra("date", rest, ("run_date", "timezone"))
     if start is not None or end is not None:
         raise TypeError("a 'date' trigger has no start_date or end_date")
-    when = coerce_datetime(run_at, "run_date")
+    when = coerce_datetime(run_at, "run_date", zone)
     if when is None:
         raise TypeError("a 'date' trigger needs run_date=<aware datetime>")
     run_at_in(when, zone, "run_date")  # (so that an instant out of range names run_date)

@@ -37,14 +37,17 @@ class LocalTimezoneWarning(UserWarning):
     """The machine's local timezone could not be determined; UTC is used instead."""
 
 
-def require_aware(value: object, argument: str) -> datetime:
-    """Return *value* if it is an aware datetime, else raise ``TypeError`` naming *argument*."""
+def require_aware(value: object, argument: str, zone: tzinfo | None = None) -> datetime:
+    """Return *value* if it is an aware datetime, else raise ``TypeError`` naming
+    *argument* (and, for a naive one, how to attach *zone*, the zone meant, if known)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{argument} must be an aware datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
+        name = "Europe/Berlin" if zone is None else timezone_name(zone)
+        attach = "timezone.utc" if name == "UTC" else f"ZoneInfo({name!r})"
         raise TypeError(
             f"{argument} must be an aware datetime (with tzinfo), got naive {value.isoformat()}; "
-            f"attach a zone, e.g. value.replace(tzinfo=ZoneInfo('Europe/Berlin'))"
+            f"attach a zone, e.g. {argument}.replace(tzinfo={attach})"
         )
     return value
 
