@@ -423,13 +423,16 @@ ERRORS: list[tuple[str, type[Exception], str]] = [
     ("every(-1)", ValueError, r"every\(-1\): the interval must be a positive number"),
     ("every(float('nan'))", ValueError, r"must be a positive number, got nan"),
     ("every('5')", TypeError, r"the interval must be a number, got str '5'"),
-    ("every(True)", TypeError, r"the interval must be a number, got bool"),
+    ("every(True)", TypeError, r"^every\(True\): the interval must be a number, got bool"),
     ("every(2).monday", ValueError, r"every\(2\)\.monday: a weekday runs once a week, so the "
      r"interval must be 1, got every\(2\)"),
     ("every(2).second", ValueError, r"every\(2\)\.second: \.second is for an interval of 1; "
      r"write every\(2\)\.seconds"),
     ("every(3).week", ValueError, r"\.week is for an interval of 1; write every\(3\)\.weeks"),
-    ("every(1.5).days", ValueError, r"days and weeks are counted in whole numbers, got 1\.5"),
+    ("every(1.5).days", ValueError, r"in whole numbers, got 1\.5; use hours for fractions of a "
+     r"day$"),
+    ("every(1.5).weeks", ValueError, r"in whole numbers, got 1\.5; use days or hours for "
+     r"fractions of a week$"),
     ("every().day.hours", ValueError, r"every\(\)\.day\.hours: the unit is already \.day"),
     ("every().monday.tuesday", ValueError, r"the unit is already \.monday"),
     ("every().day.monday", ValueError, r"the unit is already \.day"),

@@ -239,7 +239,11 @@ class JobBuilder:
         if unit in ("days", "weeks") and interval != int(interval):
             raise ValueError(
                 f"{chain}: days and weeks are counted in whole numbers, got {interval!r}; "
-                f"use hours for fractions of a day"
+                + (
+                    "use hours for fractions of a day"
+                    if unit == "days"
+                    else "use days or hours for fractions of a week"
+                )
             )
         if unit in ("days", "weeks") and isinstance(interval, float):
             interval = int(interval)
@@ -747,7 +751,8 @@ def _builder(
     engine: Engine, interval: float, on_added: Callable[[], None] | None = None
 ) -> JobBuilder:
     """The start of a chain on *engine* (``Scheduler.every`` and :func:`tickwork.every`)."""
-    chain = f"every({interval!r})" if interval != 1 or not isinstance(interval, int) else "every()"
+    plain_one = interval == 1 and type(interval) is int  # (True == 1: shown as given)
+    chain = "every()" if plain_one else f"every({interval!r})"
     _number(interval, f"{chain}: the interval")
     return JobBuilder(engine, interval, chain, on_added)
 

@@ -456,8 +456,14 @@ def test_a_zero_or_negative_interval_fails_instead_of_hanging(
     sched: Scheduler, interval: int
 ) -> None:
     # schedule 1.2.2 loops forever here; we raise (the one deliberate difference).
-    with pytest.raises(ScheduleValueError, match="would never come due again"):
+    with pytest.raises(ScheduleValueError, match=r"would never come due again.*greater than zero"):
         sched.every(interval).seconds.do(job)
+
+
+def test_an_interval_under_a_microsecond_is_refused_saying_so(sched: Scheduler) -> None:
+    # (It said "use an interval greater than zero" of 1e-07 s.)
+    with pytest.raises(ScheduleValueError, match="interval of at least one microsecond"):
+        sched.every(1e-7).seconds.do(job)
 
 
 @pytest.mark.parametrize("seed", range(12))

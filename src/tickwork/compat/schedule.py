@@ -649,9 +649,10 @@ class Job:
             # schedule loops forever once the moment has passed (at once, or after the
             # first run when an .at() time is still ahead today); failing now is the
             # only useful equivalent.
+            least = "greater than zero" if interval <= 0 else "of at least one microsecond"
             raise ScheduleValueError(
                 f"Invalid interval ({interval!r} {unit}): the job would never "
-                "come due again; use an interval greater than zero"
+                f"come due again; use an interval {least}"
             )
         if interval != 1:
             moment = _later(moment, period, interval, unit)
