@@ -13,7 +13,14 @@ from tickwork import Scheduler
 from tickwork.executors import InlineExecutor
 from tickwork.stores import MemoryStore, SQLiteStore
 from tickwork.testing import FakeClock, run_until
-from tickwork.triggers import CalendarIntervalTrigger, IntervalTrigger, Trigger
+from tickwork.triggers import (
+    AndTrigger,
+    CalendarIntervalTrigger,
+    CronTrigger,
+    IntervalTrigger,
+    OrTrigger,
+    Trigger,
+)
 
 UTC = timezone.utc
 NINE = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
@@ -213,6 +220,13 @@ def test_a_job_turned_into_a_one_off_at_a_past_time_nobody_ran_runs_it(tmp_path:
     [
         pytest.param(lambda: IntervalTrigger(hours=24), id="interval"),
         pytest.param(lambda: CalendarIntervalTrigger(days=1, hour=3), id="calendar"),
+        pytest.param(
+            lambda: OrTrigger([IntervalTrigger(hours=24), CronTrigger("0 0 1 1 *")]), id="or"
+        ),
+        pytest.param(
+            lambda: AndTrigger([CalendarIntervalTrigger(days=1, hour=3), CronTrigger("0 3 * * *")]),
+            id="and",
+        ),
     ],
 )
 def test_a_trigger_object_without_a_start_keeps_its_schedule_over_frequent_restarts(

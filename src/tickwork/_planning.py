@@ -13,7 +13,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ._errors import TriggerError
 from ._instants import EPOCH as _EPOCH
@@ -612,6 +612,18 @@ def asked_fire_ran(
     return False
 
 
+def _loose(like: Trigger, data: dict[str, Any]) -> dict[str, Any]:
+    """*data*, the ``to_dict()`` of a trigger shaped as *like*, without the starts that
+    *like* took from "now" (its own, or those of the triggers it combines): declared
+    again later, they differ, and the schedule is the same."""
+    if getattr(like, "_from_now", False):
+        return {**data, "start": None}
+    parts, given = getattr(like, "triggers", None), data.get("triggers")
+    if isinstance(parts, tuple) and isinstance(given, list) and len(parts) == len(given):
+        return {**data, "triggers": [_loose(p, d) for p, d in zip(parts, given, strict=True)]}
+    return data
+
+
 def keep_schedule(
     existing: Job,
     job: Job,
@@ -623,11 +635,11 @@ def keep_schedule(
     if first_fire is not None or run_immediately:
         return job
     same = existing.trigger == job.trigger
-    defaulted_start = defaulted_start or getattr(job.trigger, "_from_now", False)
-    if not same and defaulted_start and type(existing.trigger) is type(job.trigger):
-        old = {**existing.trigger.to_dict(), "start": None}
-        new = {**job.trigger.to_dict(), "start": None}
-        same = old == new
+    if not same and type(existing.trigger) is type(job.trigger):
+        old, new = existing.trigger.to_dict(), job.trigger.to_dict()
+        if defaulted_start:
+            old, new = {**old, "start": None}, {**new, "start": None}
+        same = _loose(job.trigger, old) == _loose(job.trigger, new)
     if not same:
         return job
     # The runs left of a count (remaining_runs) are the schedule too: a count declared
