@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from tickwork import (
     EventTrigger,
     IntervalTrigger,
     OrTrigger,
+    trigger_from_dict,
 )
 from tickwork.triggers import Trigger
 
@@ -56,3 +59,48 @@ def test_a_trigger_copies_as_itself_and_pickles_to_an_equal_one(trigger: Trigger
         moment = expected
     with pytest.raises(AttributeError, match="immutable"):
         again.anything = 1  # type: ignore[attr-defined]
+
+
+class _Every(Trigger):
+    type_name = "tests-every-minutes"
+
+    def __init__(self, minutes: int, label: str | None = None) -> None:
+        self.minutes = minutes
+        self.label = "default"
+        if label is not None:
+            self.label = label  # (a default refined in __init__)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        return moment + timedelta(minutes=self.minutes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type_name, "minutes": self.minutes, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> _Every:
+        return cls(data["minutes"], data["label"])
+
+
+class _Hourly(_Every):
+    type_name = "tests-hourly"
+
+    def __init__(self) -> None:
+        super().__init__(60)
+        self.label = "hourly"  # (a base's value, overridden after super().__init__)
+
+
+def test_a_trigger_of_your_own_sets_its_attributes_in_init_and_is_a_value_after() -> None:
+    # Setting an attribute in __init__ was refused as "immutable"; then only once.
+    assert _Every(5).label == "default"
+    assert _Every(5, "five").label == "five"
+    assert _Hourly().label == "hourly"
+    built = _Hourly()
+    with pytest.raises(AttributeError, match="immutable"):
+        built.label = "x"
+    with pytest.raises(AttributeError, match="immutable"):
+        built.cache = {}  # type: ignore[attr-defined]
+    five = _Every(5, "five")
+    assert trigger_from_dict(five.to_dict()) == five
+    again = pickle.loads(pickle.dumps(built))
+    assert again == built
+    assert again.next_after(T0) == T0 + timedelta(hours=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
@@ -89,7 +91,7 @@ class Trigger(ABC):
     serialization methods, and a ``type_name`` to be read back from a store); walking
     backwards then works through a generic search over it (see :meth:`previous_before`),
     which it may override with a direct answer. Its ``__init__`` sets its attributes as
-    usual; each can be set once.
+    usual; once built, a trigger is a value (setting an attribute raises).
     """
 
     __slots__ = ()
@@ -103,6 +105,9 @@ class Trigger(ABC):
         name = cls.__dict__.get("type_name")
         if isinstance(name, str):
             Trigger._registry[name] = cls
+        init = cls.__dict__.get("__init__")
+        if init is not None and not cls.__module__.startswith("tickwork."):
+            cls.__init__ = _building(init)  # type: ignore[method-assign]
 
     @abstractmethod
     def next_after(self, moment: datetime) -> datetime | None:
@@ -230,19 +235,14 @@ class Trigger(ABC):
         return result
 
     def __setattr__(self, name: str, value: object) -> None:
-        # An attribute is set once, in __init__ (a trigger of your own: ``self.limit =
-        # limit``); never again.
-        try:
-            object.__getattribute__(self, name)
-        except AttributeError:
-            try:
-                object.__setattr__(self, name, value)
-                return
-            except AttributeError:  # (no such slot: a built-in trigger)
-                pass
+        # A trigger of your own sets its attributes in its __init__, as usual (see
+        # _building); once built, a trigger is a value.
+        if id(self) in _open():
+            object.__setattr__(self, name, value)
+            return
         raise AttributeError(
-            f"{type(self).__name__} is immutable: {name} cannot be set after it is built; "
-            "build a new trigger instead"
+            f"{type(self).__name__} is immutable: set its attributes in __init__; build a "
+            "new trigger instead"
         )
 
     def __delattr__(self, name: str) -> None:
@@ -274,6 +274,38 @@ class Trigger(ABC):
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, repr(sorted(self.to_dict().items()))))
+
+
+_local = threading.local()
+
+
+def _open() -> dict[int, int]:
+    """The triggers whose ``__init__`` runs in this thread (id -> how deep): they may
+    set their attributes (a subclass's __init__ calling its base's, each setting some)."""
+    ids: dict[int, int] | None = getattr(_local, "ids", None)
+    if ids is None:
+        ids = _local.ids = {}
+    return ids
+
+
+def _building(init: Callable[..., None]) -> Callable[..., None]:
+    """*init*, the ``__init__`` of a trigger class written outside tickwork, with its
+    instance open to ``setattr`` while it runs."""
+
+    @functools.wraps(init)
+    def __init__(self: Trigger, *args: Any, **kwargs: Any) -> None:
+        open_ = _open()
+        key = id(self)
+        open_[key] = open_.get(key, 0) + 1
+        try:
+            init(self, *args, **kwargs)
+        finally:
+            if open_[key] == 1:
+                del open_[key]
+            else:
+                open_[key] -= 1
+
+    return __init__
 
 
 def _rebuilt(cls: type[Trigger], state: Mapping[str, object]) -> Trigger:
