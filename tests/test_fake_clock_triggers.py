@@ -99,3 +99,25 @@ def test_interval_triggers_inside_and_or_count_from_the_fake_clock() -> None:
     assert scheduler.add_job(noop, both).next_fire == start + timedelta(minutes=10)
     assert scheduler.add_job(noop, either).next_fire == start + timedelta(hours=1)
     scheduler.shutdown()
+
+
+def test_an_end_without_a_start_counts_from_the_fake_clock_too() -> None:
+    # The end was checked against the real time the trigger was built: refused as
+    # "before start" on a FakeClock in the past.
+    scheduler = Scheduler(clock=FakeClock(PAST), timezone="UTC")
+    end = PAST + timedelta(minutes=30)
+    interval = scheduler.add_job(noop, IntervalTrigger(minutes=10, end=end))
+    assert scheduler.next_fire_times(interval.id, 5) == [
+        PAST + timedelta(minutes=m) for m in (10, 20, 30)
+    ]
+    daily = CalendarIntervalTrigger(days=1, hour=5, end=PAST + timedelta(days=1), timezone="UTC")
+    calendar = scheduler.add_job(noop, daily)
+    assert scheduler.next_fire_times(calendar.id, 5) == [PAST.replace(hour=5, minute=0, second=0)]
+    scheduler.shutdown()
+
+
+def test_on_the_real_clock_an_end_passed_without_a_start_never_fires() -> None:
+    real = Scheduler(timezone="UTC")
+    with pytest.raises(ValueError, match="would never run"):
+        real.add_job(noop, IntervalTrigger(minutes=10, end=PAST))
+    real.shutdown()

@@ -223,7 +223,7 @@ class CalendarIntervalTrigger(Trigger):
         end_epoch = LAST_INSTANT
         if end is not None:
             end_delta = require_aware(end, "end") - _EPOCH
-            if end_delta < start_epoch:
+            if end_delta < start_epoch and not self._from_now:  # (see IntervalTrigger)
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
             end_epoch = min(end_epoch, end_delta // _SECOND)
         try:

@@ -196,7 +196,9 @@ class IntervalTrigger(Trigger):
         end_us = None
         if end is not None:
             end_us = epoch_us(require_aware(end, "end"))
-            if end_us < start_us:
+            # (Without a start, "now" is the scheduler's when the job is added, which
+            # may be a FakeClock's: a trigger whose end has passed then never fires.)
+            if end_us < start_us and not defaulted:
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         _fill(self, _shared(amounts), _SHARED_INTS.setdefault(interval_us, interval_us), zone,
               start, start_us, end, end_us, from_now=defaulted, system_start=defaulted)  # fmt: skip
