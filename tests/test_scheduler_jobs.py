@@ -289,6 +289,15 @@ def test_a_naive_datetime_is_shown_how_to_attach_the_zone_meant(
         scheduler.add_job(noop, "date", run_date=naive, timezone="Asia/Tokyo")
     with pytest.raises(TypeError, match=r"start_date\.replace\(tzinfo=timezone\.utc\)"):
         scheduler.add_job(noop, "cron", "0 9 * * *", start_date=naive)  # (the scheduler's)
+    with pytest.raises(TypeError, match=r"tzinfo=timezone\(timedelta\(hours=5, minutes=30\)\)"):
+        scheduler.add_job(noop, "date", run_date=naive, timezone="+05:30")  # (no ZoneInfo)
+    tokyo = Scheduler(timezone="Asia/Tokyo")
+    for option in ("start", "first_fire"):
+        with pytest.raises(TypeError, match=rf"{option}\.replace\(tzinfo=ZoneInfo\('Asia/Tokyo'"):
+            tokyo.add_job(noop, "cron", "0 9 * * *", **{option: naive})
+    with pytest.raises(TypeError, match=r"ZoneInfo\('Europe/Paris'\)"):
+        IntervalTrigger(minutes=5, start=naive, timezone="Europe/Paris")
+    tokyo.shutdown()
 
 
 def test_bad_func_is_refused(sim: tuple[Scheduler, FakeClock, Events]) -> None:

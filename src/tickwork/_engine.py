@@ -270,7 +270,11 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             if first_fire is not None or run_immediately:
                 if first_fire is not None and run_immediately:
                     raise TypeError("give run_immediately or first_fire, not both")
-                when = now if run_immediately else coerce_datetime(first_fire, "first_fire")
+                when = (
+                    now
+                    if run_immediately
+                    else coerce_datetime(first_fire, "first_fire", self._timezone)
+                )
                 assert when is not None
                 when = in_zone(when, fire_zone(bound))  # (as the trigger's own fires are)
                 draft = _new_draft(Draft, (job_id, bound, options["start"], options["end"]))
@@ -439,6 +443,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
             executors=self._executors,
             make_asyncio=self._add_asyncio_executor,
             fit=fit,
+            zone=self._timezone,
         )
 
     def _add_asyncio_executor(self) -> Executor:

@@ -100,7 +100,7 @@ class _Subject:
     """What a check may consult besides the value: the job's function, the executors,
     and the options checked before it (``done``, by option name)."""
 
-    __slots__ = ("done", "executors", "fit", "func", "func_ref", "make_asyncio")
+    __slots__ = ("done", "executors", "fit", "func", "func_ref", "make_asyncio", "zone")
 
     def __init__(
         self,
@@ -109,7 +109,9 @@ class _Subject:
         executors: Mapping[str, ExecutorLike],
         make_asyncio: Callable[[], ExecutorLike],
         fit: bool = True,
+        zone: tzinfo | None = None,
     ) -> None:
+        self.zone = zone  # (the scheduler's: a naive datetime's error shows it attached)
         self.func = func
         self.func_ref = func_ref
         self.executors = executors
@@ -270,11 +272,11 @@ def _tags(value: Any, subject: _Subject) -> frozenset[str]:
 
 
 def _start(value: object, subject: _Subject) -> datetime | None:
-    return coerce_datetime(value, "start")
+    return coerce_datetime(value, "start", subject.zone)
 
 
 def _end(value: object, subject: _Subject) -> datetime | None:
-    end = coerce_datetime(value, "end")
+    end = coerce_datetime(value, "end", subject.zone)
     start = subject.done["start"]
     if start and end and epoch_us(end) < epoch_us(start):
         raise ValueError(f"end {end} is before start {start}")
@@ -522,6 +524,7 @@ def check_options(
     executors: Mapping[str, ExecutorLike],
     make_asyncio: Callable[[], ExecutorLike],
     fit: bool = True,
+    zone: tzinfo | None = None,
 ) -> dict[str, Any]:
     """Check job options and return them as ``Job`` fields (keyword arguments for ``Job``).
 
@@ -538,6 +541,7 @@ def check_options(
         fit: check the arguments against the function's signature (not when a change
             leaves both as they were: a call that did not cause a mismatch is not refused
             for it).
+        zone: the scheduler's zone, which the error of a naive datetime shows attached.
 
     Raises:
         TypeError, ValueError: an option is wrong; the message names it. The first
@@ -545,7 +549,7 @@ def check_options(
         Whatever the executor's ``check`` raises (``SerializationError`` for a
             function a process executor cannot import).
     """
-    subject = _Subject(func, func_ref, executors, make_asyncio, fit)
+    subject = _Subject(func, func_ref, executors, make_asyncio, fit, zone)
     done = subject.done
     values = tuple(map(given.get, _NAMES, _GIVEN_DEFAULTS))
     # Most options of most jobs are left at their default, whose value was found once:

@@ -43,13 +43,29 @@ def require_aware(value: object, argument: str, zone: tzinfo | None = None) -> d
     if not isinstance(value, datetime):
         raise TypeError(f"{argument} must be an aware datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        name = "Europe/Berlin" if zone is None else timezone_name(zone)
-        attach = "timezone.utc" if name == "UTC" else f"ZoneInfo({name!r})"
+        attach = _attaching(zone)
         raise TypeError(
             f"{argument} must be an aware datetime (with tzinfo), got naive {value.isoformat()}; "
             f"attach a zone, e.g. {argument}.replace(tzinfo={attach})"
         )
     return value
+
+
+def _attaching(zone: tzinfo | None) -> str:
+    """How code attaches *zone* to a datetime (``ZoneInfo('Asia/Tokyo')``), for an
+    error's example; a zone name for none."""
+    if zone is None:
+        return "ZoneInfo('Europe/Berlin')"
+    name = timezone_name(zone)
+    if name == "UTC":
+        return "timezone.utc"
+    if isinstance(zone, timezone):  # a fixed offset: no ZoneInfo has that name
+        offset = zone.utcoffset(None)
+        sign, offset = ("-", -offset) if offset < timedelta(0) else ("", offset)
+        hours, rest = divmod(int(offset.total_seconds()), 3600)
+        minutes = f", minutes={sign}{rest // 60}" if rest // 60 else ""
+        return f"timezone(timedelta(hours={sign}{hours}{minutes}))"
+    return f"ZoneInfo({name!r})"
 
 
 def aware_us(value: datetime, argument: str) -> int:

@@ -217,12 +217,12 @@ class CalendarIntervalTrigger(Trigger):
         put = object.__setattr__
         put(self, "_from_now", start is None)
         put(self, "_system_start", start is None)
-        start = system_now() if start is None else require_aware(start, "start")
+        start = system_now() if start is None else require_aware(start, "start", zone)
         start_epoch = start - _EPOCH
         # Without an end, the bound is the last instant a datetime holds in UTC.
         end_epoch = LAST_INSTANT
         if end is not None:
-            end_delta = require_aware(end, "end") - _EPOCH
+            end_delta = require_aware(end, "end", zone) - _EPOCH
             if end_delta < start_epoch and not self._from_now:  # (see IntervalTrigger)
                 raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
             end_epoch = min(end_epoch, end_delta // _SECOND)

@@ -103,8 +103,8 @@ def _iso_week_days(year: int, month: int, length: int, weeks: int) -> int:
     return mask
 
 
-def _opt_dt(value: datetime | None, argument: str) -> datetime | None:
-    return None if value is None else require_aware(value, argument)
+def _opt_dt(value: datetime | None, argument: str, zone: tzinfo) -> datetime | None:
+    return None if value is None else require_aware(value, argument, zone)
 
 
 class CronTrigger(Trigger):
@@ -223,8 +223,7 @@ class CronTrigger(Trigger):
             schedule = _compile(text, week, both_days, hash_key)
         fields = schedule.fields
         zone = coerce_timezone(timezone)
-        start = _opt_dt(start, "start")
-        end = _opt_dt(end, "end")
+        start, end = _opt_dt(start, "start", zone), _opt_dt(end, "end", zone)
         # As instants: two datetimes of one zone compare by wall time, fold ignored.
         if start is not None and end is not None and end - _EPOCH < start - _EPOCH:
             raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")

@@ -189,13 +189,13 @@ class IntervalTrigger(Trigger):
             )
         zone = coerce_timezone(timezone)
         defaulted = start is None
-        start = system_now() if start is None else require_aware(start, "start")
+        start = system_now() if start is None else require_aware(start, "start", zone)
         if start.tzinfo is zone:  # (returned as it is: a wall time in a DST gap, fixed)
             start = in_zone(start)
         start_us = epoch_us(start)
         end_us = None
         if end is not None:
-            end_us = epoch_us(require_aware(end, "end"))
+            end_us = epoch_us(require_aware(end, "end", zone))
             # (Without a start, "now" is the scheduler's when the job is added, which
             # may be a FakeClock's: a trigger whose end has passed then never fires.)
             if end_us < start_us and not defaulted:
