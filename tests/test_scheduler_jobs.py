@@ -18,6 +18,7 @@ from tickwork import (
     CronTrigger,
     DateTrigger,
     EventKind,
+    EventTrigger,
     IntervalTrigger,
     Job,
     JobLookupError,
@@ -905,6 +906,29 @@ def test_backfill_runs_only_fire_times_within_the_jobs_own_start_and_end(
     assert scheduler.backfill("b", T0, clock.now()) == 2
     scheduler.process_due()  # (the fire at now runs on schedule, once: not backfilled)
     assert calls.scheduled == [T0 + timedelta(hours=h) for h in (18, 21, 24)]
+
+
+def test_backfill_of_a_job_with_no_fire_times_of_its_own_says_so(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    # (It returned 0 without a word.)
+    scheduler, clock, _ = sim
+    scheduler.add_job(noop, "interval", minutes=5, id="a")
+    scheduler.add_job(noop, after="a", id="b")
+    scheduler.add_job(noop, EventTrigger("orders"), id="c")
+    clock.advance(timedelta(hours=1))
+    for job_id in ("b", "c"):
+        with pytest.raises(ValueError, match=rf"job '{job_id}' has no fire times of its own"):
+            scheduler.backfill(job_id, T0, clock.now())
+
+
+def test_modify_job_with_apschedulers_next_run_time_points_to_pause_job(
+    sim: tuple[Scheduler, FakeClock, Events],
+) -> None:
+    scheduler, _, _ = sim
+    scheduler.add_job(noop, "interval", minutes=5, id="a")
+    with pytest.raises(TypeError, match=r"next_run_time=None is pause_job\(id\) here"):
+        scheduler.modify_job("a", next_run_time=None)
 
 
 def test_backfill_refuses_end_before_start(sim: tuple[Scheduler, FakeClock, Events]) -> None:

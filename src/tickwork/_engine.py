@@ -26,7 +26,6 @@ from ._decorators import JobDecorators
 from ._emit import encode_payload
 from ._errors import ConflictingIdError, JobLookupError, SchedulerStateError
 from ._events import Event, EventKind
-from ._instants import just_before
 from ._machine import Driver, Machine, SchedulerState, _thread_executors
 from ._model import (
     Catchup,
@@ -51,6 +50,7 @@ from ._options import (
 from ._planning import (
     Draft,
     asked_fire_ran,
+    backfill_fires,
     check_asked_fire,
     epoch_us,
     job_first_fire,
@@ -80,8 +80,6 @@ __all__ = ["Driver", "Engine", "SchedulerState"]  # the last two from _machine
 
 logger = logging.getLogger("tickwork")
 
-#: How many fire times ``backfill`` queues at most in one call.
-BACKFILL_LIMIT = 10_000
 #: How long ``history`` waits for the driver to record runs that just ended.
 _FLUSH_WAIT = 1.0
 #: ``Draft(...)`` without the named tuple's own ``__new__`` in Python (once per add_job).
@@ -551,9 +549,15 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
         unknown id and ``TypeError`` for an option that cannot be changed."""
         unknown = set(changes) - OPTION_NAMES
         if unknown:
+            hint = (
+                "; APScheduler's next_run_time=None is pause_job(id) here"
+                if "next_run_time" in unknown
+                else ""
+            )
             raise TypeError(
                 f"cannot modify {', '.join(sorted(unknown))} (changeable: "
-                f"{', '.join(sorted(OPTION_NAMES))}; use reschedule_job for the trigger)"
+                f"{', '.join(sorted(OPTION_NAMES))}; use reschedule_job for the trigger"
+                f"{hint})"
             )
         with self._lock:
             self._require_open()
@@ -717,22 +721,7 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                     f"backfill end {last.isoformat()} is after now ({now.isoformat()}): "
                     "backfill runs fire times that have passed; those to come run on schedule"
                 )
-            times: list[datetime] = []
-            # (Up to the job's next fire time: from there on, fires run on schedule.)
-            upto = (
-                epoch_us(last)
-                if job.next_fire is None
-                else min(epoch_us(last), epoch_us(job.next_fire) - 1)
-            )
-            moment = job_next_fire(job, just_before(first))  # (within the job's start, end)
-            while moment is not None and epoch_us(moment) <= upto:
-                if len(times) >= BACKFILL_LIMIT:
-                    raise ValueError(
-                        f"backfill of {job_id!r} from {first} to {last} has more than "
-                        f"{BACKFILL_LIMIT} fire times; split the range"
-                    )
-                times.append(moment)
-                moment = job_next_fire(job, moment)
+            times = backfill_fires(job, first, last)
             decision = Decision()
             for scheduled_at in times:
                 part = self._core.run_now(job_id, scheduled_at, now)

@@ -145,6 +145,36 @@ def job_next_fire(job: Scheduled, after: datetime, *, bounded: bool = True) -> d
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
 
 
+#: How many fire times ``backfill`` queues at most in one call.
+BACKFILL_LIMIT = 10_000
+
+
+def backfill_fires(job: Job, first: datetime, last: datetime) -> list[datetime]:
+    """The job's fire times in [*first*, *last*] for ``backfill``: of its trigger,
+    within the job's own start and end, and before its next fire time (from there on,
+    fires run on schedule). Raises ValueError for a job with no fire times of its own
+    or more than :data:`BACKFILL_LIMIT` of them."""
+    if type(job.trigger) is UpstreamTrigger or listens_for_events(job.trigger):
+        raise ValueError(
+            f"job {job.id!r} has no fire times of its own to backfill ({job.trigger!r}); "
+            f"run_job_now({job.id!r}) runs it once"
+        )
+    upto = epoch_us(last)
+    if job.next_fire is not None:
+        upto = min(upto, epoch_us(job.next_fire) - 1)
+    times: list[datetime] = []
+    moment = job_next_fire(job, just_before(first))
+    while moment is not None and epoch_us(moment) <= upto:
+        if len(times) >= BACKFILL_LIMIT:
+            raise ValueError(
+                f"backfill of {job.id!r} from {first} to {last} has more than "
+                f"{BACKFILL_LIMIT} fire times; split the range"
+            )
+        times.append(moment)
+        moment = job_next_fire(job, moment)
+    return times
+
+
 def upcoming_fires(
     job: Job, count: int, now: datetime, after: datetime | None = None
 ) -> list[datetime]:
