@@ -7,6 +7,7 @@ need runs that are really in progress (a ThreadExecutor and jobs blocked on an E
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator
@@ -566,11 +567,12 @@ def test_a_delay_longer_than_the_default_cap_is_waited_whole(sim: Sim) -> None:
     scheduler, clock, _ = sim
     job = Flaky(clock, failures=99)
     policy = RetryPolicy(attempts=3, delay=600, jitter=0)
-    assert policy.max_delay == 600
+    assert policy.max_delay == 1200  # (the factor still doubles it)
     assert RetryPolicy(delay=5).max_delay == 300
+    assert dataclasses.replace(RetryPolicy(), delay=1000).max_delay == 2000  # (not given)
     scheduler.add_job(job, "date", run_date=T0, retry=policy, id="r")
     run_until(scheduler, T0 + timedelta(hours=1))
-    assert [at for _, _, at in job.calls] == [T0, T0 + seconds(600), T0 + seconds(1200)]
+    assert [at for _, _, at in job.calls] == [T0, T0 + seconds(600), T0 + seconds(1800)]
 
 
 def test_retry_on_accepts_a_single_type() -> None:

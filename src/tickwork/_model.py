@@ -10,7 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, Protocol
 
-from ._checks import seconds, whole
+from ._checks import MAX_SECONDS, seconds, whole
 from ._errors import RemoteJobError
 from .triggers import Trigger
 
@@ -105,7 +105,9 @@ class Outcome(str, enum.Enum):
 
 
 class _DefaultMaxDelay(float):
-    """``RetryPolicy.max_delay`` not given: 300 s, or the delay if that is longer."""
+    """``RetryPolicy.max_delay`` not given (kept so, so that ``dataclasses.replace``
+    works it out again): 300 s, or no cap below the policy's own longest delay when
+    the first is longer than that."""
 
 
 _DEFAULT_MAX_DELAY = _DefaultMaxDelay(300.0)
@@ -123,8 +125,9 @@ class RetryPolicy:
         attempts: total attempts including the first (>= 1).
         delay: seconds before the second attempt.
         factor: growth of the delay per attempt (>= 1).
-        max_delay: cap on the delay, in seconds (default: 300, or *delay* if that is
-            longer); not less than *delay*.
+        max_delay: cap on the delay, in seconds; not less than *delay*. Default: 300,
+            or, for a *delay* longer than that, none below the longest delay the
+            policy makes.
         jitter: fraction (0..1) of the delay added at most.
         retry_on: exception types that are retried; others fail at once.
     """
@@ -140,17 +143,24 @@ class RetryPolicy:
         whole(self.attempts, "retry attempts")
         for name in ("delay", "max_delay"):
             seconds(getattr(self, name), f"retry {name}")
+        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)):
+            raise TypeError(f"retry factor must be a number, got {self.factor!r}")
+        if not 1 <= self.factor < math.inf:  # NaN fails the comparison too
+            raise ValueError(f"retry factor must be a finite number >= 1, got {self.factor!r}")
         if type(self.max_delay) is _DefaultMaxDelay:  # (not given)
-            object.__setattr__(self, "max_delay", max(300.0, float(self.delay)))
+            longest = 300.0
+            if self.delay > longest:
+                try:
+                    longest = self.delay * self.factor ** max(self.attempts - 2, 0)
+                except OverflowError:
+                    longest = MAX_SECONDS
+            cap = _DefaultMaxDelay(min(longest, MAX_SECONDS))
+            object.__setattr__(self, "max_delay", cap)
         elif self.max_delay < self.delay:
             raise ValueError(
                 f"retry max_delay {self.max_delay!r} s is less than delay {self.delay!r} s: it "
                 f"caps every delay, the first too; give max_delay >= {self.delay!r}"
             )
-        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)):
-            raise TypeError(f"retry factor must be a number, got {self.factor!r}")
-        if not 1 <= self.factor < math.inf:  # NaN fails the comparison too
-            raise ValueError(f"retry factor must be a finite number >= 1, got {self.factor!r}")
         if isinstance(self.jitter, bool) or not isinstance(self.jitter, (int, float)):
             raise TypeError(f"retry jitter must be a number, got {self.jitter!r}")
         if not 0 <= self.jitter <= 1:
