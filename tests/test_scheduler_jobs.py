@@ -22,6 +22,7 @@ from tickwork import (
     IntervalTrigger,
     Job,
     JobLookupError,
+    OrTrigger,
     RetryPolicy,
     Scheduler,
     SchedulerStateError,
@@ -920,6 +921,10 @@ def test_backfill_of_a_job_with_no_fire_times_of_its_own_says_so(
     for job_id in ("b", "c"):
         with pytest.raises(ValueError, match=rf"job '{job_id}' has no fire times of its own"):
             scheduler.backfill(job_id, T0, clock.now())
+    # Events or a time: its time's fires are backfilled.
+    either = OrTrigger([EventTrigger("orders"), CronTrigger("0 * * * *", timezone="UTC")])
+    scheduler.add_job(noop, either, id="d")
+    assert scheduler.backfill("d", T0, clock.now() - timedelta(seconds=1)) == 1
 
 
 def test_modify_job_with_apschedulers_next_run_time_points_to_pause_job(

@@ -154,7 +154,7 @@ def backfill_fires(job: Job, first: datetime, last: datetime) -> list[datetime]:
     within the job's own start and end, and before its next fire time (from there on,
     fires run on schedule). Raises ValueError for a job with no fire times of its own
     or more than :data:`BACKFILL_LIMIT` of them."""
-    if type(job.trigger) is UpstreamTrigger or listens_for_events(job.trigger):
+    if type(job.trigger) is UpstreamTrigger or isinstance(job.trigger, EventTrigger):
         raise ValueError(
             f"job {job.id!r} has no fire times of its own to backfill ({job.trigger!r}); "
             f"run_job_now({job.id!r}) runs it once"

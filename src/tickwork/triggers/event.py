@@ -287,7 +287,7 @@ def listens_for_events(trigger: Trigger) -> bool:
         listens = _EVENT_KINDS[kind] = issubclass(kind, EventTrigger)
     if listens:
         return True
-    return kind.type_name == "or" and bool(event_triggers(trigger))
+    return getattr(kind, "type_name", None) == "or" and bool(event_triggers(trigger))
 
 
 def resolve_filters(trigger: Trigger) -> None:
