@@ -9,6 +9,7 @@ import asyncio
 import math
 import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,32 @@ def test_run_until_refuses_a_scheduler_never_opened() -> None:
         run_until(scheduler, clock.now() + timedelta(hours=1))
     assert clock.now() == datetime(2024, 1, 1, tzinfo=timezone.utc)
     scheduler.shutdown()
+
+
+def test_run_until_sees_what_another_process_changed_before_it_moves_the_clock(
+    tmp_path: Path,
+) -> None:
+    # It jumped to the next due time it knew of: a job another process added for ten
+    # minutes on ran a day late, when the job it knew came due.
+    from tickwork.stores import SQLiteStore
+
+    path = tmp_path / "jobs.db"
+    clock = FakeClock(T0)
+    ours = Scheduler(
+        store=SQLiteStore(path),
+        clock=clock,
+        executors={"default": InlineExecutor()},
+        timezone="UTC",
+    )
+    ours.add_job("tests.jobs_for_tests:noop", "date", run_date=T0 + timedelta(days=1), id="later")
+    ours.open()
+    advance(ours, 0)
+    other = Scheduler(store=SQLiteStore(path), clock=clock, timezone="UTC")
+    other.add_job(
+        "tests.jobs_for_tests:noop", "date", run_date=T0 + timedelta(minutes=10), id="soon"
+    )
+    other.shutdown()
+    run_until(ours, T0 + timedelta(days=2))
+    (run,) = ours.history("soon")
+    assert run.started_at == T0 + timedelta(minutes=10)
+    ours.shutdown()

@@ -527,6 +527,14 @@ class Engine(JobDecorators, ChainOps, JobBatches, Machine):
                 before = self._clock.now()
         return job_previous_fire(job, before)
 
+    def look_at_store(self) -> None:
+        """Have the next step read the changes other processes made to a shared store,
+        whenever the last read was (``run_until``, before it moves a fake clock on:
+        jumping hours at once, no poll interval would ever pass in between)."""
+        with self._lock:
+            if self._link.shared:
+                self._link.changes_pending = True
+
     def history(self, job_id: str | None = None, *, limit: int = 100) -> list[Run]:
         """The newest recorded runs, newest first, of one job or of all (every run, and
         every fire that did not run), of all the processes sharing the store; how much
