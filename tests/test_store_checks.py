@@ -113,3 +113,36 @@ def test_a_naive_next_fire_from_a_store_is_a_store_error_at_start_naming_it() ->
 def test_a_store_class_instead_of_a_store_is_refused_at_once(store: type) -> None:
     with pytest.raises(TypeError, match=f"got the class {store.__name__}"):
         Scheduler(store=store)
+
+
+class FailingOnce(MemoryStore):
+    """A store of one's own (not shared by processes) whose next *fail* writes of run
+    results fail, as a full disk's would."""
+
+    fail = 0
+
+    def record_runs(self, runs: Sequence[Any], *, now: datetime) -> Any:
+        if self.fail:
+            self.fail -= 1
+            raise StoreError("disk full (test)")
+        return super().record_runs(runs, now=now)
+
+
+def test_a_store_of_ones_own_that_failed_once_is_tried_again_and_dispatch_goes_on() -> None:
+    # Only a shared store's upkeep marked a failing store as answering again: one that
+    # no process shares stopped every run for good, and run_until never returned.
+    clock = FakeClock(T0)
+    store = FailingOnce()
+    scheduler = Scheduler(store=store, clock=clock, executors={"default": InlineExecutor()})
+    errors: list[Any] = []
+    scheduler.add_listener(errors.append, EventKind.STORE_ERROR)
+    RAN.clear()
+    scheduler.add_job(ran, "interval", seconds=10, id="j")
+    scheduler.open()
+    run_until(scheduler, T0 + timedelta(seconds=10))
+    store.fail = 1
+    run_until(scheduler, T0 + timedelta(seconds=50))
+    assert len(RAN) == 5  # every fire, the one whose result was not written among them
+    assert len(errors) == 1
+    assert len(scheduler.history("j")) == 5  # that result written once the store answered
+    scheduler.shutdown()

@@ -356,7 +356,7 @@ class Machine:
                     # Each part with nothing to do is passed over without a call: a step
                     # starting one run on a quiet scheduler (a store in memory, no event
                     # jobs) is a few dozen calls, on a thread whose caches went cold.
-                    if link.partial:  # (the stores that have upkeep: shared, windowed)
+                    if link.partial or not link.ok:  # (upkeep: shared, windowed, failing)
                         link.upkeep(now, batch, running=running)
                     quiet = router.quiet()
                     if link.ok and (link.events_heard or not quiet):

@@ -483,12 +483,14 @@ class StoreLink(Hearing):
         if self._outage is not None and (write or not self._outage):
             self._outage = None
 
-    # -- notifications ----------------------------------------------------------------
-
     # -- sharing ----------------------------------------------------------------------
 
     def upkeep(self, now: datetime, batch: Decision, *, running: bool) -> None:
-        """Take in others' changes, look after leases; running, read a window's next page."""
+        """Take in others' changes, look after leases; running, read a window's next page.
+        A store no process shares, failing, is tried again once its retry time came."""
+        if self._shared is None and not self.ok:
+            # (No upkeep of its own to answer: the next claim or write tells.)
+            self.ok = self.upkeep_at is None or now >= self.upkeep_at
         self._look_after_shared(now, batch, running=running)
         window = self.window
         if window is not None and running and self.ok and window.started:

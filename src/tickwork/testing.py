@@ -250,7 +250,7 @@ def run_until(scheduler: Steppable, until: datetime, *, settle: float = 5.0) -> 
             f"run_until({until.isoformat()}): that is before the clock's now, "
             f"{clock.now().isoformat()}; time only moves forward"
         )
-    steps = 0
+    steps = still = 0
     while engine.state is SchedulerState.RUNNING:
         # Each step reads what other processes changed since the last (a store they
         # share): from there, the clock may jump past when a poll would have seen it.
@@ -264,11 +264,23 @@ def run_until(scheduler: Steppable, until: datetime, *, settle: float = 5.0) -> 
             break
         if upcoming > clock.now():
             clock.set(upcoming)
+            still = 0
+        elif (still := still + 1) > _STUCK_STEPS:
+            raise RuntimeError(
+                f"run_until: {_STUCK_STEPS:,} steps at {clock.now().isoformat()} and the "
+                "scheduler still has something due at once; a store or executor of your "
+                "own may not be answering (see the tickwork log)"
+            )
     if until > clock.now():
         clock.set(until)
         engine.step()
         _settle(engine, settle)
     return steps
+
+
+#: Steps at one instant after which :func:`run_until` gives up (a backlog of a million
+#: due runs takes a few hundred).
+_STUCK_STEPS = 100_000
 
 
 def advance(scheduler: Steppable, seconds: float | timedelta, *, settle: float = 5.0) -> int:
