@@ -134,6 +134,9 @@ class Machine:
             # may be wrong); the drivers measure the offset (measure_clock). A clock
             # the caller chose (a FakeClock in tests) is left as it is.
             self._clock = CorrectedClock(self._clock, self._store.database_now)
+        base = self._clock.base if isinstance(self._clock, CorrectedClock) else self._clock
+        #: Whether the clock is the real one (a ``SystemClock``, corrected or not).
+        self.real_time = isinstance(base, SystemClock)
         self._timezone = coerce_timezone(timezone)
         self._runners = ExecutorLink(executors, default_executors)
         self._executors = self._runners.executors
@@ -201,12 +204,6 @@ class Machine:
         """The executors by alias (a copy; an ``"asyncio"`` one made for the first
         coroutine job is added then)."""
         return dict(self._executors)
-
-    @property
-    def real_time(self) -> bool:
-        """Whether the clock is the real one (a ``SystemClock``, corrected or not)."""
-        clock = self._clock
-        return isinstance(clock.base if isinstance(clock, CorrectedClock) else clock, SystemClock)
 
     def clock_due(self) -> bool:
         """Whether the clock is corrected by the store's and wants measuring now

@@ -133,13 +133,10 @@ def trigger_failure(job_id: str, after: datetime, error: BaseException) -> str:
     )
 
 
-def job_next_fire(job: Scheduled, after: datetime, *, bounded: bool = True) -> datetime | None:
-    """:func:`next_job_fire` for *job* (*bounded* False: the trigger's own answer,
-    ignoring the job's start and end), for a call a user made: a trigger that raises
+def job_next_fire(job: Scheduled, after: datetime) -> datetime | None:
+    """:func:`next_job_fire` for *job*, for a call a user made: a trigger that raises
     raises :class:`~tickwork.TriggerError`, naming the job, from its error."""
     try:
-        if not bounded:
-            return checked_fire(job.trigger, after, job.trigger.next_after(after))
         return next_job_fire(job.trigger, after, job.start, job.end)
     except Exception as error:  # a custom trigger may raise anything
         raise TriggerError(trigger_failure(job.id, after, error), job_id=job.id) from error
