@@ -210,22 +210,6 @@ def _import_client() -> None:
 
 _JOB = ("job_id",)
 
-#: Every family a running scheduler's :class:`Metrics` writes, (name, type) each.
-_FAMILY_NAMES = (
-    ("tickwork_scheduler_up", "gauge"),
-    ("tickwork_scheduler_paused", "gauge"),
-    ("tickwork_runs", "counter"),
-    ("tickwork_missed", "counter"),
-    ("tickwork_skipped", "counter"),
-    ("tickwork_run_duration_seconds", "histogram"),
-    ("tickwork_fire_lateness_seconds", "histogram"),
-    ("tickwork_last_success_timestamp_seconds", "gauge"),
-    ("tickwork_takeovers", "counter"),
-    ("tickwork_store_errors", "counter"),
-    ("tickwork_jobs", "gauge"),
-    ("tickwork_next_fire_timestamp_seconds", "gauge"),
-    ("tickwork_job_paused", "gauge"),
-)
 #: For each store of rows a scrape read: the ids of the jobs it has seen load (or seen
 #: marked broken), so that only new rows are loaded (:func:`_broken`).
 _LOADED: weakref.WeakKeyDictionary[JobStore, set[str]] = weakref.WeakKeyDictionary()
@@ -400,11 +384,16 @@ class Metrics:
 
     def families(self) -> list[MetricFamily]:
         """The metric families now (what :meth:`render` writes)."""
+        return self._families(read=True)
+
+    def _families(self, *, read: bool) -> list[MetricFamily]:
+        """:meth:`families`; with *read* false, the jobs' families are empty, and the
+        store is not read (their names, for a registry: see ``_Collector.describe``)."""
         scheduler = self._scheduler
         state = scheduler.state
         up = state in (SchedulerState.RUNNING, SchedulerState.PAUSED)
-        schedules: list[MetricFamily] | None = None
-        if up:
+        schedules: list[MetricFamily] | None = None if read else _job_families(0, [], [])
+        if up and read:
             try:
                 # (The scheduler loads and syncs its store's rows itself, marking
                 # those that do not decode.)
@@ -529,7 +518,7 @@ class _Collector:
         # (and does not collect, reading the store, at registration).
         from prometheus_client.core import Metric
 
-        return [Metric(name, "", kind) for name, kind in _FAMILY_NAMES]
+        return [Metric(f.name, "", f.kind) for f in self.metrics._families(read=False)]
 
 
 #: The registries :meth:`Metrics.register` put collectors in, and those collectors.
